@@ -1,0 +1,45 @@
+# dualchannel — two commands on a fresh machine: `make demo` and `make test`.
+PY ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+
+.PHONY: venv demo demo-data serve test test-postgres lint format bench clean
+
+$(STAMP): pyproject.toml
+	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "dualchannel needs Python 3.11 (Django 5.2 LTS)")'
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+venv: $(STAMP)
+
+## demo: set everything up on SQLite and serve on http://127.0.0.1:8000 with a login per role
+demo: venv
+	DEMO_MODE=1 $(BIN)/python manage.py migrate --noinput
+	DEMO_MODE=1 $(BIN)/python manage.py demo_load
+	DEMO_MODE=1 $(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
+
+## test: the whole suite (SQLite unless DATABASE_URL points at PostgreSQL)
+test: venv
+	DUALCHANNEL_TESTING=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
+
+## test-postgres: the suite against a fresh database on the local PostgreSQL server
+test-postgres: venv
+	./scripts/with-postgres.sh $(MAKE) test
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	DUALCHANNEL_TESTING=1 $(BIN)/python manage.py makemigrations --check --dry-run
+
+format: venv
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
+
+clean:
+	rm -rf $(VENV) var db.sqlite3 .pytest_cache

@@ -1,0 +1,78 @@
+"""The JSON API, v1: OpenAPI at /api/v1/openapi.json, docs at /api/v1/docs.
+
+Every failure has one shape: ``{"error": {"code": str, "message": str (Chinese), "fields": {}}}``.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django.http import Http404, HttpRequest
+from ninja import NinjaAPI
+from ninja.errors import AuthenticationError, HttpError, ValidationError
+
+from dualchannel.catalog.api import router as catalog_router
+from dualchannel.core.api import router as auth_router
+from dualchannel.core.errors import DomainError
+from dualchannel.registry.api import public_router as public_router
+from dualchannel.registry.api import router as registry_router
+
+logger = logging.getLogger("dualchannel.api")
+
+api = NinjaAPI(
+    title="dualchannel API",
+    version="1",
+    description="双通道谈判药品管理平台接口。错误统一为 {error: {code, message, fields}}。",
+    urls_namespace="api-v1",
+)
+
+
+def _error(request: HttpRequest, status: int, code: str, message: str, fields=None):
+    return api.create_response(
+        request,
+        {"error": {"code": code, "message": message, "fields": fields or {}}},
+        status=status,
+    )
+
+
+@api.exception_handler(DomainError)
+def on_domain_error(request: HttpRequest, exc: DomainError):
+    return api.create_response(request, exc.as_dict(), status=exc.status)
+
+
+@api.exception_handler(ValidationError)
+def on_validation_error(request: HttpRequest, exc: ValidationError):
+    fields: dict[str, list[str]] = {}
+    for err in exc.errors:
+        loc = [str(part) for part in err.get("loc", []) if part not in ("body", "query", "path")]
+        name = ".".join(loc[1:] if loc and loc[0] == "payload" else loc) or "__all__"
+        fields.setdefault(name, []).append(err.get("msg", "无效"))
+    return _error(request, 422, "validation_error", "提交的数据格式不正确", fields)
+
+
+@api.exception_handler(AuthenticationError)
+def on_auth_error(request: HttpRequest, exc: AuthenticationError):
+    return _error(request, 401, "unauthenticated", "请先登录或提供有效的访问令牌")
+
+
+@api.exception_handler(Http404)
+def on_not_found(request: HttpRequest, exc: Http404):
+    return _error(request, 404, "not_found", "对象不存在或无权访问")
+
+
+@api.exception_handler(HttpError)
+def on_http_error(request: HttpRequest, exc: HttpError):
+    return _error(request, exc.status_code, f"http_{exc.status_code}", str(exc))
+
+
+@api.exception_handler(Exception)
+def on_unexpected(request: HttpRequest, exc: Exception):
+    # Log the type and path only: exception text may carry personal data.
+    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
+    return _error(request, 500, "internal_error", "系统内部错误，请稍后重试")
+
+
+api.add_router("/auth", auth_router)
+api.add_router("/catalog", catalog_router)
+api.add_router("/registry", registry_router)
+api.add_router("/public", public_router)

@@ -1,0 +1,17 @@
+from django.contrib import admin
+from django.urls import include, path
+
+from .api import api
+
+admin.site.site_header = "双通道管理平台 · 后台"
+admin.site.site_title = "双通道管理平台"
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    path("api/v1/", api.urls),
+    path("", include("dualchannel.core.urls")),
+    path("", include("dualchannel.catalog.urls")),
+    path("", include("dualchannel.registry.urls")),
+]
+
+handler404 = "dualchannel.core.views.not_found"

@@ -1,0 +1,155 @@
+"""Base fixtures: one user per role, plus outsiders from another hospital, pharmacy and region.
+
+Like healthchecks' alice/bob/charlie: ``outsider_*`` users hold the same roles at other
+institutions and must never see or change the first set's data.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from dualchannel.core.roles import Role
+from dualchannel.core.tests.factories import PASSWORD, UserFactory
+from dualchannel.registry.models import InstitutionKind
+from dualchannel.registry.tests.factories import InstitutionFactory, InsuredPersonFactory
+
+
+@pytest.fixture
+def password() -> str:
+    return PASSWORD
+
+
+@pytest.fixture
+def agency(db):
+    return InstitutionFactory(
+        kind=InstitutionKind.AGENCY, name="武汉市医疗保障事务中心", region_code="420100"
+    )
+
+
+@pytest.fixture
+def hospital(db):
+    return InstitutionFactory(
+        kind=InstitutionKind.HOSPITAL, name="武汉演示第一医院", region_code="420102"
+    )
+
+
+@pytest.fixture
+def pharmacy(db):
+    return InstitutionFactory(
+        kind=InstitutionKind.PHARMACY,
+        name="江岸演示大药房",
+        region_code="420102",
+        hospital_level=None,
+    )
+
+
+@pytest.fixture
+def other_hospital(db):
+    return InstitutionFactory(
+        kind=InstitutionKind.HOSPITAL, name="合肥演示人民医院", region_code="340102"
+    )
+
+
+@pytest.fixture
+def other_pharmacy(db):
+    return InstitutionFactory(
+        kind=InstitutionKind.PHARMACY,
+        name="瑶海演示药房",
+        region_code="340102",
+        hospital_level=None,
+    )
+
+
+@pytest.fixture
+def other_agency(db):
+    return InstitutionFactory(
+        kind=InstitutionKind.AGENCY,
+        name="合肥市医保中心",
+        region_code="340100",
+        hospital_level=None,
+    )
+
+
+@pytest.fixture
+def physician_user(hospital):
+    return UserFactory(username="physician", institution=hospital, roles=[Role.PHYSICIAN])
+
+
+@pytest.fixture
+def reviewer_user(hospital):
+    return UserFactory(username="reviewer", institution=hospital, roles=[Role.REVIEWER])
+
+
+@pytest.fixture
+def pharmacist_user(pharmacy):
+    return UserFactory(username="pharmacist", institution=pharmacy, roles=[Role.PHARMACIST])
+
+
+@pytest.fixture
+def agency_user(agency):
+    return UserFactory(username="officer", institution=agency, roles=[Role.AGENCY_OFFICER])
+
+
+@pytest.fixture
+def insured_person(db):
+    return InsuredPersonFactory(name="张三")
+
+
+@pytest.fixture
+def patient_user(insured_person):
+    return UserFactory(username="patient", insured_person=insured_person, roles=[Role.PATIENT])
+
+
+@pytest.fixture
+def admin_user(db):
+    return UserFactory(username="admin", is_staff=True, is_superuser=True, roles=[Role.ADMIN])
+
+
+@pytest.fixture
+def outsider_physician(other_hospital):
+    return UserFactory(
+        username="outsider_physician", institution=other_hospital, roles=[Role.PHYSICIAN]
+    )
+
+
+@pytest.fixture
+def outsider_reviewer(other_hospital):
+    return UserFactory(
+        username="outsider_reviewer", institution=other_hospital, roles=[Role.REVIEWER]
+    )
+
+
+@pytest.fixture
+def outsider_pharmacist(other_pharmacy):
+    return UserFactory(
+        username="outsider_pharmacist", institution=other_pharmacy, roles=[Role.PHARMACIST]
+    )
+
+
+@pytest.fixture
+def outsider_agency(other_agency):
+    return UserFactory(
+        username="outsider_officer", institution=other_agency, roles=[Role.AGENCY_OFFICER]
+    )
+
+
+@pytest.fixture
+def api_client():
+    """A Django test client that talks JSON to the API with a bearer token."""
+    from django.test import Client
+
+    from dualchannel.core.models import ApiToken
+
+    class ApiClient(Client):
+        def as_user(self, user):
+            _, raw = ApiToken.issue(user)
+            self.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
+            return self
+
+        def post_json(self, path, data=None, **kw):
+            return self.post(path, data or {}, content_type="application/json", **kw)
+
+        def patch_json(self, path, data=None, **kw):
+            return self.patch(path, data or {}, content_type="application/json", **kw)
+
+    return ApiClient()

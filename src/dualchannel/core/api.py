@@ -1,0 +1,68 @@
+"""Authentication endpoints: obtain and revoke a token, and who am I."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from django.contrib.auth import authenticate
+from django.http import HttpRequest
+from django.utils import timezone
+from ninja import Router, Schema
+
+from .auth import api_auth
+from .errors import DomainError
+from .models import ApiToken, User
+from .roles import Role
+
+router = Router(tags=["auth"])
+
+
+class TokenIn(Schema):
+    username: str
+    password: str
+
+
+class TokenOut(Schema):
+    token: str
+    expires_at: datetime
+
+
+class MeOut(Schema):
+    username: str
+    display_name: str
+    roles: list[str]
+    institution_id: int | None
+    institution_name: str | None
+
+
+@router.post("/token", response=TokenOut, auth=None, summary="用户名密码换取访问令牌")
+def token_obtain(request: HttpRequest, payload: TokenIn):
+    user = authenticate(request, username=payload.username, password=payload.password)
+    if getattr(request, "axes_locked_out", False):
+        raise DomainError(
+            "auth.locked_out", "登录失败次数过多，账户已临时锁定，请稍后再试", status=429
+        )
+    if user is None or not user.is_active:
+        raise DomainError("auth.invalid_credentials", "用户名或密码错误", status=401)
+    token, raw = ApiToken.issue(user)
+    return TokenOut(token=raw, expires_at=token.expires_at)
+
+
+@router.delete("/token", response={204: None}, auth=api_auth, summary="注销当前令牌")
+def token_revoke(request: HttpRequest):
+    token = getattr(request, "api_token", None)
+    if token is not None:
+        ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
+    return 204, None
+
+
+@router.get("/me", response=MeOut, auth=api_auth, summary="当前用户")
+def me(request: HttpRequest):
+    user: User = request.auth
+    return MeOut(
+        username=user.username,
+        display_name=str(user),
+        roles=sorted(r for r in user.role_set if r in Role.values),
+        institution_id=user.institution_id,
+        institution_name=user.institution.name if user.institution_id else None,
+    )

@@ -1,0 +1,37 @@
+"""Turns a DomainError raised under a page into a message box instead of a server error."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+
+from .errors import DomainError
+
+
+class DomainErrorMiddleware:
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not isinstance(exception, DomainError):
+            return None
+        if request.path.startswith("/api/"):
+            return JsonResponse(exception.as_dict(), status=exception.status)
+        if request.headers.get("HX-Request"):
+            # htmx swaps this fragment into the page's message area.
+            return TemplateResponse(
+                request,
+                "core/_error.html",
+                {"error": exception},
+                status=200,
+                headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
+            )
+        if exception.status == 404:
+            return TemplateResponse(request, "core/error.html", {"error": exception}, status=404)
+        messages.error(request, exception.message)
+        return redirect(request.META.get("HTTP_REFERER") or "home")

@@ -1,0 +1,102 @@
+"""The audit ledger: chained, append-only, verifiable, searchable by patient."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import transaction
+
+from dualchannel.core import audit
+from dualchannel.core.canonical import snapshot
+from dualchannel.core.models import AuditChainHead, AuditEvent
+
+pytestmark = pytest.mark.django_db
+
+
+def _write(actor, subject, action="test.write", patient=None):
+    with transaction.atomic():
+        return audit.record(
+            actor=actor, action=action, subject=subject, after=snapshot(subject), patient=patient
+        )
+
+
+def test_events_chain_by_stream_in_order(agency_user, hospital):
+    first = _write(agency_user, hospital)
+    second = _write(agency_user, hospital)
+
+    assert (first.seq, second.seq) == (1, 2)
+    assert first.prev_hash == audit.GENESIS_HASH
+    assert second.prev_hash == first.hash
+    assert first.stream == f"inst:{agency_user.institution_id}"
+    head = AuditChainHead.objects.get(stream=first.stream)
+    assert (head.last_seq, head.last_hash) == (2, second.hash)
+    assert audit.verify_chain() == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_record_requires_the_business_transaction(agency_user, hospital):
+    with pytest.raises(RuntimeError):
+        audit.record(actor=agency_user, action="x", subject=hospital)
+    assert AuditEvent.objects.count() == 0
+
+
+def test_editing_a_stored_row_breaks_the_chain_at_that_row(agency_user, hospital, capsys):
+    events = [_write(agency_user, hospital, action=f"test.{i}") for i in range(4)]
+    # Behind the ledger's back: change what event 3 says happened.
+    AuditEvent.objects.filter(pk=events[2].pk).update(action="test.forged")
+
+    breaks = audit.verify_chain()
+
+    assert len(breaks) == 1
+    assert breaks[0].event_id == events[2].pk
+    assert breaks[0].seq == 3
+    with pytest.raises(CommandError):
+        call_command("audit_verify")
+    assert f"event id {events[2].pk}" in capsys.readouterr().err
+
+
+def test_deleting_a_row_breaks_the_chain(agency_user, hospital):
+    events = [_write(agency_user, hospital) for _ in range(3)]
+    AuditEvent.objects.filter(pk=events[1].pk).delete()
+
+    (found,) = audit.verify_chain()
+
+    assert found.seq == 2
+    assert found.event_id == events[2].pk
+
+
+def test_deleting_the_last_rows_is_detected_by_the_head(agency_user, hospital):
+    events = [_write(agency_user, hospital) for _ in range(3)]
+    AuditEvent.objects.filter(pk=events[2].pk).delete()
+
+    (found,) = audit.verify_chain()
+
+    assert found.event_id is None
+    assert "removed" in found.reason
+
+
+def test_relinking_a_forged_row_still_fails_on_the_next_row(agency_user, hospital):
+    events = [_write(agency_user, hospital) for _ in range(3)]
+    forged = AuditEvent.objects.get(pk=events[1].pk)
+    forged.action = "test.forged"
+    forged.hash = audit.compute_hash(forged)  # the forger recomputes this row's hash...
+    forged.save()
+
+    (found,) = audit.verify_chain()
+
+    assert found.event_id == events[2].pk  # ...but the next row still points at the old one
+
+
+def test_clean_ledger_verifies(agency_user, hospital, capsys):
+    _write(agency_user, hospital)
+    call_command("audit_verify")
+    assert "OK: 1 events verified" in capsys.readouterr().out
+
+
+def test_events_are_searchable_by_patient(agency_user, hospital, insured_person):
+    _write(agency_user, hospital, patient=insured_person)
+    _write(agency_user, hospital)
+
+    found = AuditEvent.objects.filter(patient=insured_person)
+
+    assert found.count() == 1

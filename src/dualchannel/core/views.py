@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from django import forms
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.forms import AuthenticationForm
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+
+from .errors import NotFound
+from .roles import Role
+
+
+class LoginForm(AuthenticationForm):
+    username = forms.CharField(label="用户名", max_length=150)
+    password = forms.CharField(label="密码", strip=False, widget=forms.PasswordInput)
+    error_messages = {
+        "invalid_login": "用户名或密码错误。",
+        "inactive": "该账户已停用。",
+    }
+
+
+# Where each role starts after login, first match wins.
+ROLE_HOME = [
+    (Role.AGENCY_OFFICER, "agency-catalog"),
+    (Role.ADMIN, "admin:index"),
+]
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    if request.user.is_superuser:
+        return redirect("admin:index")
+    for role, url_name in ROLE_HOME:
+        if request.user.has_role(role):
+            return redirect(url_name)
+    return TemplateResponse(request, "core/home.html", {})
+
+
+def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    return TemplateResponse(request, "core/error.html", {"error": NotFound()}, status=404)

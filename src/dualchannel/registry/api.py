@@ -1,0 +1,4 @@
+from ninja import Router
+
+router = Router(tags=["registry"])
+public_router = Router(tags=["public"])

@@ -1,0 +1,464 @@
+"""The registry: regions and their policy profiles, designated institutions and people.
+
+Every number that differs between provinces lives in ``PolicyProfile`` (DESIGN §6), never in code.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from dualchannel.core.models import StatusHistory
+
+
+class RegionLevel(models.TextChoices):
+    PROVINCE = "province", "省级"
+    CITY = "city", "地市级"
+    COUNTY = "county", "县级"
+
+
+class Region(models.Model):
+    """An administrative division (6-digit code, GB/T 2260 / NBS statistical list)."""
+
+    code = models.CharField("区划代码", max_length=6, primary_key=True)
+    name = models.CharField("名称", max_length=50)
+    level = models.CharField("层级", max_length=10, choices=RegionLevel.choices)
+    parent = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="children"
+    )
+    # A city-level code that is itself a county-level unit (e.g. 东莞市 441900 has no counties).
+    is_county_level = models.BooleanField("县级统计单元", default=False)
+    # Urban district (市辖区) or county (县/县级市): stocking minimums differ [SD §6].
+    is_urban_district = models.BooleanField("市辖区", default=False)
+
+    class Meta:
+        verbose_name = "行政区划"
+        verbose_name_plural = "行政区划"
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.code}）"
+
+    @property
+    def code_prefix(self) -> str:
+        """The prefix shared by this region's code and all its descendants' codes."""
+        if self.level == RegionLevel.PROVINCE:
+            return self.code[:2]
+        if self.level == RegionLevel.CITY:
+            return self.code[:4]
+        return self.code
+
+
+class TitleRank(models.IntegerChoices):
+    """Professional titles of physicians, ordered so that a higher number is a higher title."""
+
+    RESIDENT = 1, "住院医师"
+    ATTENDING = 2, "主治医师"
+    ASSOCIATE_CHIEF = 3, "副主任医师"
+    CHIEF = 4, "主任医师"
+
+
+class BindingMode(models.TextChoices):
+    NONE = "none", "不绑定"
+    FILING_FORM = "filing_form", "每次外购填写备案表"  # AH annex
+    THREE_FIXED = "three_fixed", "三定（定医院、定药店、定医师）"  # HB art. 6
+    FIVE_FIXED = "five_fixed", "五定（认定/治疗医院与医师、患者）"  # P §1.1
+
+
+class PaymentStandardRule(models.TextChoices):
+    NATIONAL = "national", "国家统一支付标准"  # AH
+    UNIFIED = "unified", "医院与药店统一支付标准"  # HB art. 30
+    NATIONAL_PROVINCIAL_ACTUAL = (
+        "national_provincial_actual",
+        "谈判药品按国家标准，仿制药按省挂网价，实际价格更低按实际",
+    )  # CX art. 10
+
+
+class PolicyProfile(models.Model):
+    """The policy numbers of one pooling region (DESIGN §6); descendants inherit it."""
+
+    region = models.OneToOneField(
+        Region, on_delete=models.PROTECT, related_name="policy_profile", verbose_name="统筹区"
+    )
+    name = models.CharField("名称", max_length=100)
+    source_document = models.CharField("依据文件", max_length=200, blank=True)
+
+    # Responsible physicians [AH §2(2), HB art. 20, CX art. 20]
+    physician_min_title = models.PositiveSmallIntegerField(
+        "责任医师最低职称", choices=TitleRank.choices, null=True, blank=True
+    )
+    physician_relaxation_allowed = models.BooleanField("允许放宽职称", default=False)
+    physician_relaxed_title = models.PositiveSmallIntegerField(
+        "放宽后职称", choices=TitleRank.choices, null=True, blank=True
+    )
+    physician_min_title_level2_hospital = models.PositiveSmallIntegerField(
+        "二级医疗机构最低职称", choices=TitleRank.choices, null=True, blank=True
+    )
+
+    binding_mode = models.CharField(
+        "绑定方式", max_length=20, choices=BindingMode.choices, default=BindingMode.NONE
+    )
+
+    # Benefits [SD §3, AH §2(5), HB art. 34, CX art. 19]
+    first_self_pay_ratio = models.DecimalField(
+        "乙类先行自付比例", max_digits=5, decimal_places=4, null=True, blank=True
+    )
+    first_self_pay_ratio_max = models.DecimalField(
+        "先行自付比例上限", max_digits=5, decimal_places=4, null=True, blank=True
+    )
+    deductible_once_per_stay = models.BooleanField(
+        "住院期间医院与药店只计一次起付线", default=False
+    )
+    inpatient_external_drugs_in_stay = models.BooleanField(
+        "住院期间院外配药计入住院费用", default=False
+    )
+    special_drug_med_type = models.CharField("特药门诊医疗类别", max_length=10, blank=True)
+    payment_standard_rule = models.CharField(
+        "支付标准规则",
+        max_length=40,
+        choices=PaymentStandardRule.choices,
+        default=PaymentStandardRule.NATIONAL,
+    )
+    pharmacy_spend_outside_hospital_budget = models.BooleanField(
+        "药店费用单列预算，不纳入医院总额", default=False
+    )
+
+    # Deadlines [HB art. 9, 10]
+    review_deadline_working_days = models.PositiveSmallIntegerField(
+        "认定办理时限（工作日）", null=True, blank=True
+    )
+    reevaluation_window_working_days = models.PositiveSmallIntegerField(
+        "复查评估窗口（截止前工作日）", null=True, blank=True
+    )
+
+    # Designation [HB art. 21-22]
+    exit_ban_months = models.PositiveSmallIntegerField("退出后禁入期（月）", null=True, blank=True)
+
+    # Coverage [AH §2(2-3), SD §5-6, CX art. 14-15]
+    pharmacy_min_drugs_urban = models.PositiveSmallIntegerField(
+        "市辖区药店最少配备品种", null=True, blank=True
+    )
+    pharmacy_min_drugs_county = models.PositiveSmallIntegerField(
+        "县域药店最少配备品种", null=True, blank=True
+    )
+    pharmacy_min_negotiated_ratio = models.DecimalField(
+        "药店配备谈判药品比例下限", max_digits=5, decimal_places=4, null=True, blank=True
+    )
+    min_pharmacies_per_county = models.PositiveSmallIntegerField(
+        "每县最少双通道药店", null=True, blank=True
+    )
+    min_hospitals_per_county = models.PositiveSmallIntegerField(
+        "每县最少双通道医疗机构", null=True, blank=True
+    )
+
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        verbose_name = "统筹区政策参数"
+        verbose_name_plural = "统筹区政策参数"
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(first_self_pay_ratio__isnull=True)
+                | (Q(first_self_pay_ratio__gte=Decimal("0")) & Q(first_self_pay_ratio__lte=1)),
+                name="profile_first_self_pay_ratio_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InstitutionKind(models.TextChoices):
+    HOSPITAL = "hospital", "定点医疗机构"
+    PHARMACY = "pharmacy", "定点零售药店"
+    AGENCY = "agency", "医保经办机构"
+
+
+class HospitalLevel(models.IntegerChoices):
+    LEVEL1 = 1, "一级"
+    LEVEL2 = 2, "二级"
+    LEVEL3 = 3, "三级"
+
+
+class Institution(models.Model):
+    """A hospital, a pharmacy or an insurance agency of a region."""
+
+    kind = models.CharField("类型", max_length=10, choices=InstitutionKind.choices)
+    name = models.CharField("名称", max_length=100)
+    credit_code = models.CharField("统一社会信用代码", max_length=18, unique=True)
+    # National platform code (fixmedins_code): H + 11 digits for hospitals, P + 11 for pharmacies.
+    platform_code = models.CharField("定点机构编码", max_length=12, blank=True)
+    region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="institutions", verbose_name="所在区划"
+    )
+    address = models.CharField("地址", max_length=200, blank=True)
+    phone = models.CharField("联系电话", max_length=20, blank=True)
+
+    # Hospitals [HB art. 18]
+    hospital_level = models.PositiveSmallIntegerField(
+        "医院等级", choices=HospitalLevel.choices, null=True, blank=True
+    )
+    has_pathology = models.BooleanField("具备病理检测能力", default=False)
+    has_gene_testing = models.BooleanField("具备基因检测能力", default=False)
+
+    # Pharmacies [HB art. 19, CX art. 14]
+    has_biologics_licence = models.BooleanField("经营范围含生物制品", default=False)
+    has_cold_chain = models.BooleanField("具备冷链储存配送", default=False)
+    realtime_settlement = models.BooleanField("已实现即时联网结算", default=False)
+    e_prescription_connected = models.BooleanField("已接入电子处方流转", default=False)
+    traceability_enabled = models.BooleanField("已实现药品追溯码扫码", default=False)
+
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "机构"
+        verbose_name_plural = "机构"
+        ordering = ["region_id", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(kind="hospital") | Q(hospital_level__isnull=True),
+                name="institution_level_only_for_hospitals",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class DesignationStatus(models.TextChoices):
+    APPLIED = "applied", "已申请"  # the institution or hospital asked to be designated
+    EVALUATED = "evaluated", "评估通过"  # the agency checked it against the profile's conditions
+    PUBLICISED = "publicised", "公示中"  # the result is published for objections
+    AGREEMENT_SIGNED = "agreement_signed", "已签补充协议"  # supplementary service agreement signed
+    ACTIVE = "active", "已纳入"  # designated: may serve dual-channel patients
+    SUSPENDED = "suspended", "暂停"  # settlement suspended pending rectification
+    EXITED = "exited", "已退出"  # removed for a listed cause; banned until ``ban_until``
+    REJECTED = "rejected", "未通过"  # evaluation or publicity failed
+
+
+class ExitReason(models.TextChoices):
+    """Causes of exit [HB art. 21 (institutions), art. 22 (physicians)]."""
+
+    FORGED_RECORDS = "forged_records", "伪造、变造进销存票据账目或诊断评估材料"
+    STEERING_PATIENTS = "steering_patients", "要求或诱导参保人员到指定药店购药"
+    OVERPRICED = "overpriced", "超过医保支付标准销售谈判药品"
+    FALSE_EVIDENCE = "false_evidence", "提供虚假证明材料"
+    FACILITATED_RESALE = "facilitated_resale", "为转卖药品获取非法利益提供便利"
+    REAL_NAME_VIOLATION = "real_name_violation", "未执行实名制就医购药规定"
+    COMPLAINTS = "complaints", "被举报投诉且经核实无正当理由"
+    DUTY_FAILURE = "duty_failure", "未履行诊断确认、处方、复查评估职责"
+    FUND_LOSS = "fund_loss", "造成基金损失或严重不良影响的其他违规"
+    VOLUNTARY = "voluntary", "主动申请退出"
+    OTHER = "other", "统筹地区规定的其他情形"
+
+
+class Designation(models.Model):
+    """One round of dual-channel designation of an institution or a physician."""
+
+    institution = models.ForeignKey(
+        Institution,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="designations",
+    )
+    physician = models.ForeignKey(
+        "Physician", null=True, blank=True, on_delete=models.PROTECT, related_name="designations"
+    )
+    status = models.CharField(
+        "状态", max_length=20, choices=DesignationStatus.choices, default=DesignationStatus.APPLIED
+    )
+    applied_on = models.DateField("申请日期", default=timezone.localdate)
+    effective_from = models.DateField("纳入日期", null=True, blank=True)
+    agreement_no = models.CharField("补充协议编号", max_length=50, blank=True)
+    exit_reason = models.CharField(
+        "退出原因", max_length=30, choices=ExitReason.choices, blank=True
+    )
+    exited_on = models.DateField("退出日期", null=True, blank=True)
+    ban_until = models.DateField("禁入截止日", null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "双通道定点资格"
+        verbose_name_plural = "双通道定点资格"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=(Q(institution__isnull=False) & Q(physician__isnull=True))
+                | (Q(institution__isnull=True) & Q(physician__isnull=False)),
+                name="designation_one_subject",
+            ),
+            # At most one open round per subject (anything not exited or rejected).
+            models.UniqueConstraint(
+                fields=["institution"],
+                condition=~Q(status__in=["exited", "rejected"]),
+                name="uniq_open_designation_institution",
+            ),
+            models.UniqueConstraint(
+                fields=["physician"],
+                condition=~Q(status__in=["exited", "rejected"]),
+                name="uniq_open_designation_physician",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.institution or self.physician} · {self.get_status_display()}"
+
+
+class DesignationTransition(StatusHistory):
+    designation = models.ForeignKey(Designation, on_delete=models.CASCADE, related_name="history")
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "定点资格变更记录"
+        verbose_name_plural = "定点资格变更记录"
+
+
+class Physician(models.Model):
+    """A physician who may be filed as a responsible physician (责任医师)."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="physician",
+    )
+    hospital = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="physicians", verbose_name="医疗机构"
+    )
+    name = models.CharField("姓名", max_length=50)
+    staff_code = models.CharField("医保医师代码", max_length=30, unique=True)
+    department = models.CharField("科室", max_length=50)
+    title = models.PositiveSmallIntegerField("职称", choices=TitleRank.choices)
+    practising_certificate_no = models.CharField("执业证书编码", max_length=30)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "医师"
+        verbose_name_plural = "医师"
+        ordering = ["hospital_id", "name"]
+
+    def __str__(self) -> str:
+        return f"{self.name}（{self.get_title_display()}）"
+
+
+class PhysicianAssessment(models.Model):
+    """The hospital's annual assessment of a responsible physician [CX art. 20]."""
+
+    class Result(models.TextChoices):
+        PASSED = "passed", "合格"
+        FAILED = "failed", "不合格"
+
+    physician = models.ForeignKey(Physician, on_delete=models.CASCADE, related_name="assessments")
+    year = models.PositiveSmallIntegerField("年度")
+    result = models.CharField("结果", max_length=10, choices=Result.choices)
+    note = models.TextField("说明", blank=True)
+    assessed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.PROTECT, related_name="+"
+    )
+    assessed_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "医师年度考核"
+        verbose_name_plural = "医师年度考核"
+        constraints = [
+            models.UniqueConstraint(fields=["physician", "year"], name="uniq_assessment_year")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.physician} {self.year} {self.get_result_display()}"
+
+
+class Pharmacist(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="pharmacist",
+    )
+    pharmacy = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="pharmacists", verbose_name="药店"
+    )
+    name = models.CharField("姓名", max_length=50)
+    practising_certificate_no = models.CharField("执业药师注册证号", max_length=30, unique=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "药师"
+        verbose_name_plural = "药师"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class InsuranceType(models.TextChoices):
+    """``insutype`` of the national platform."""
+
+    EMPLOYEE = "310", "职工基本医疗保险"
+    RESIDENT = "390", "城乡居民基本医疗保险"
+
+
+class Sex(models.TextChoices):
+    MALE = "1", "男"
+    FEMALE = "2", "女"
+
+
+class BenefitStatus(models.TextChoices):
+    NORMAL = "normal", "正常享受待遇"
+    SUSPENDED = "suspended", "暂停待遇"
+    TERMINATED = "terminated", "终止参保"
+
+
+class InsuredPerson(models.Model):
+    """A person insured in a pooling region. Sex and birth date are derived from the ID number."""
+
+    id_number = models.CharField("身份证号", max_length=18, unique=True)
+    name = models.CharField("姓名", max_length=50)
+    sex = models.CharField("性别", max_length=1, choices=Sex.choices)
+    birth_date = models.DateField("出生日期")
+    phone = models.CharField("联系电话", max_length=20, blank=True)
+    address = models.CharField("住址", max_length=200, blank=True)
+    insurance_type = models.CharField("参保类型", max_length=3, choices=InsuranceType.choices)
+    enrolment_region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="insured_persons", verbose_name="参保地"
+    )
+    # psn_no from the national platform (1101); assigned by the agency.
+    person_no = models.CharField("人员编号", max_length=30, unique=True)
+    benefit_status = models.CharField(
+        "待遇状态", max_length=12, choices=BenefitStatus.choices, default=BenefitStatus.NORMAL
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "参保人"
+        verbose_name_plural = "参保人"
+
+    def __str__(self) -> str:
+        from dualchannel.core.masking import mask_name
+
+        return mask_name(self.name)
+
+
+class EquippedDrug(models.Model):
+    """A drug an institution has equipped (配备) and publishes [SD §4, §8]."""
+
+    institution = models.ForeignKey(
+        Institution, on_delete=models.CASCADE, related_name="equipped_drugs"
+    )
+    drug = models.ForeignKey("catalog.Drug", on_delete=models.PROTECT, related_name="equipped_at")
+    since = models.DateField("配备日期", default=timezone.localdate)
+
+    class Meta:
+        verbose_name = "机构配备药品"
+        verbose_name_plural = "机构配备药品"
+        constraints = [
+            models.UniqueConstraint(fields=["institution", "drug"], name="uniq_equipped_drug")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.institution} · {self.drug}"

@@ -1,0 +1,115 @@
+"""Factories for registry rows, producing valid ID numbers and credit codes."""
+
+from __future__ import annotations
+
+import itertools
+from datetime import date
+
+import factory
+from stdnum.cn import ric, uscc
+
+from dualchannel.registry.models import (
+    InstitutionKind,
+    InsuranceType,
+    RegionLevel,
+    Sex,
+    TitleRank,
+)
+
+_serial = itertools.count(1)
+
+
+def make_credit_code(region_code: str, serial: int) -> str:
+    """A unified social credit code with a correct check character (12 = public institution)."""
+    body = f"12{region_code}{serial:09d}"
+    return body + uscc.calc_check_digit(body)
+
+
+def make_id_number(region_code: str, birth: date, serial: int, sex: str = Sex.MALE) -> str:
+    """An 18-character resident ID number with a correct MOD 11-2 check character."""
+    seq = serial % 100
+    sex_digit = 1 if sex == Sex.MALE else 2  # odd: male, even: female
+    body = f"{region_code}{birth:%Y%m%d}{seq:02d}{sex_digit}"
+    return body + ric.calc_check_digit(body)
+
+
+REGIONS = {
+    "420000": ("湖北省", RegionLevel.PROVINCE, None, False),
+    "420100": ("武汉市", RegionLevel.CITY, "420000", False),
+    "420102": ("江岸区", RegionLevel.COUNTY, "420100", True),
+    "420106": ("武昌区", RegionLevel.COUNTY, "420100", True),
+    "420115": ("江夏区", RegionLevel.COUNTY, "420100", True),
+    "340000": ("安徽省", RegionLevel.PROVINCE, None, False),
+    "340100": ("合肥市", RegionLevel.CITY, "340000", False),
+    "340102": ("瑶海区", RegionLevel.COUNTY, "340100", True),
+    "340121": ("长丰县", RegionLevel.COUNTY, "340100", False),
+}
+
+
+def region(code: str):
+    """Get or create a region (and its ancestors) from the small table above."""
+    from dualchannel.registry.models import Region
+
+    name, level, parent_code, urban = REGIONS[code]
+    parent = region(parent_code) if parent_code else None
+    obj, _ = Region.objects.get_or_create(
+        code=code,
+        defaults={"name": name, "level": level, "parent": parent, "is_urban_district": urban},
+    )
+    return obj
+
+
+class InstitutionFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "registry.Institution"
+
+    class Params:
+        region_code = "420102"
+
+    kind = InstitutionKind.HOSPITAL
+    name = factory.Sequence(lambda n: f"测试机构{n}")
+    region = factory.LazyAttribute(lambda o: region(o.region_code))
+    credit_code = factory.LazyAttribute(lambda o: make_credit_code(o.region_code, next(_serial)))
+    hospital_level = factory.LazyAttribute(
+        lambda o: 3 if o.kind == InstitutionKind.HOSPITAL else None
+    )
+
+
+class PhysicianFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "registry.Physician"
+
+    hospital = factory.SubFactory(InstitutionFactory)
+    name = factory.Sequence(lambda n: f"医师{n}")
+    staff_code = factory.Sequence(lambda n: f"D420102{n:06d}")
+    department = "肿瘤科"
+    title = TitleRank.ASSOCIATE_CHIEF
+    practising_certificate_no = factory.Sequence(lambda n: f"1104201{n:08d}")
+
+
+class PharmacistFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "registry.Pharmacist"
+
+    pharmacy = factory.SubFactory(InstitutionFactory, kind=InstitutionKind.PHARMACY)
+    name = factory.Sequence(lambda n: f"药师{n}")
+    practising_certificate_no = factory.Sequence(lambda n: f"ZY42{n:08d}")
+
+
+class InsuredPersonFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "registry.InsuredPerson"
+
+    class Params:
+        region_code = "420102"
+
+    name = factory.Sequence(lambda n: f"参保人{n}")
+    sex = Sex.MALE
+    birth_date = date(1970, 5, 17)
+    id_number = factory.LazyAttribute(
+        lambda o: make_id_number(o.region_code, o.birth_date, next(_serial), o.sex)
+    )
+    phone = factory.Sequence(lambda n: f"139{n:08d}")
+    insurance_type = InsuranceType.EMPLOYEE
+    enrolment_region = factory.LazyAttribute(lambda o: region(o.region_code))
+    person_no = factory.Sequence(lambda n: f"42010200000{n:08d}")
