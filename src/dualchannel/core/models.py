@@ -81,6 +81,9 @@ class ApiToken(models.Model):
         verbose_name = "API 令牌"
         verbose_name_plural = "API 令牌"
 
+    def __str__(self) -> str:
+        return f"token #{self.pk} of {self.user}"
+
     @staticmethod
     def digest_of(raw: str) -> str:
         return hashlib.sha256(raw.encode()).hexdigest()
@@ -94,9 +97,6 @@ class ApiToken(models.Model):
             expires_at=timezone.now() + timedelta(hours=settings.API_TOKEN_TTL_HOURS),
         )
         return token, raw
-
-    def __str__(self) -> str:
-        return f"token #{self.pk} of {self.user}"
 
 
 class AuditChainHead(models.Model):
