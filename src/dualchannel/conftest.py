@@ -153,3 +153,15 @@ def api_client():
             return self.patch(path, data or {}, content_type="application/json", **kw)
 
     return ApiClient()
+
+
+def pytest_collection_modifyitems(config, items):
+    """Concurrency tests need real concurrent transactions: they run on PostgreSQL only."""
+    from django.conf import settings
+
+    if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
+        return
+    skip = pytest.mark.skip(reason="needs PostgreSQL: run ./scripts/with-postgres.sh make test")
+    for item in items:
+        if "postgres" in item.keywords:
+            item.add_marker(skip)
