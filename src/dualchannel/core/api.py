@@ -7,7 +7,7 @@ from datetime import datetime
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
 from django.utils import timezone
-from ninja import Router, Schema
+from ninja import Router, Schema, Status
 
 from .auth import api_auth
 from .errors import DomainError
@@ -53,7 +53,7 @@ def token_revoke(request: HttpRequest):
     token = getattr(request, "api_token", None)
     if token is not None:
         ApiToken.objects.filter(pk=token.pk).update(revoked_at=timezone.now())
-    return 204, None
+    return Status(204, None)
 
 
 @router.get("/me", response=MeOut, auth=api_auth, summary="当前用户")

@@ -3,11 +3,11 @@ from __future__ import annotations
 from django import forms
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
 from django.template.response import TemplateResponse
 
-from .errors import NotFound
+from .errors import DomainError, NotFound
 from .roles import Role
 
 
@@ -39,3 +39,14 @@ def home(request: HttpRequest) -> HttpResponse:
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
     return TemplateResponse(request, "core/error.html", {"error": NotFound()}, status=404)
+
+
+def locked_out(request: HttpRequest, original_response=None, credentials=None) -> HttpResponse:
+    """django-axes lockout answer: the API's error shape for API calls, a page otherwise."""
+    error = DomainError(
+        "auth.locked_out", "登录失败次数过多，账户已临时锁定，请稍后再试", status=429
+    )
+    if request.path.startswith("/api/"):
+        return JsonResponse(error.as_dict(), status=429)
+    # A plain rendered response: middleware answers after the view, so nothing would render it.
+    return render(request, "core/locked_out.html", {"error": error}, status=429)

@@ -1,0 +1,129 @@
+"""Login for pages and tokens for the API, with lockout after repeated failures."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.utils import timezone
+
+from dualchannel.core.models import ApiToken
+
+pytestmark = pytest.mark.django_db
+
+
+def test_token_is_issued_for_good_credentials_and_only_its_digest_is_stored(
+    api_client, agency_user, password
+):
+    response = api_client.post_json(
+        "/api/v1/auth/token", {"username": agency_user.username, "password": password}
+    )
+
+    assert response.status_code == 200
+    raw = response.json()["token"]
+    stored = ApiToken.objects.get(user=agency_user)
+    assert stored.digest == ApiToken.digest_of(raw)
+    assert raw not in stored.digest
+
+
+def test_token_authenticates_me(api_client, agency_user):
+    response = api_client.as_user(agency_user).get("/api/v1/auth/me")
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["roles"] == ["agency_officer"]
+    assert body["institution_id"] == agency_user.institution_id
+
+
+def test_wrong_password_has_the_error_shape(api_client, agency_user):
+    response = api_client.post_json(
+        "/api/v1/auth/token", {"username": agency_user.username, "password": "wrong"}
+    )
+
+    assert response.status_code == 401
+    assert response.json() == {
+        "error": {"code": "auth.invalid_credentials", "message": "用户名或密码错误", "fields": {}}
+    }
+
+
+def test_missing_field_is_a_validation_error_naming_the_field(api_client):
+    response = api_client.post_json("/api/v1/auth/token", {"username": "x"})
+
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "validation_error"
+    assert "password" in error["fields"]
+
+
+def test_api_lockout_after_repeated_failures_even_with_the_right_password(
+    api_client, agency_user, password, settings
+):
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        api_client.post_json(
+            "/api/v1/auth/token", {"username": agency_user.username, "password": "wrong"}
+        )
+
+    response = api_client.post_json(
+        "/api/v1/auth/token", {"username": agency_user.username, "password": password}
+    )
+
+    assert response.status_code == 429
+    assert response.json()["error"]["code"] == "auth.locked_out"
+    assert not ApiToken.objects.filter(user=agency_user).exists()
+
+
+def test_page_login_locks_out_after_repeated_failures(agency_user, password, settings):
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        client.post("/accounts/login/", {"username": agency_user.username, "password": "x"})
+
+    response = client.post(
+        "/accounts/login/", {"username": agency_user.username, "password": password}
+    )
+
+    assert response.status_code == 429
+    assert "账户已临时锁定" in response.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_expired_and_revoked_tokens_are_refused(api_client, agency_user):
+    token, raw = ApiToken.issue(agency_user)
+    token.expires_at = timezone.now() - timedelta(seconds=1)
+    token.save()
+    api_client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
+    assert api_client.get("/api/v1/auth/me").status_code == 401
+
+    token, raw = ApiToken.issue(agency_user)
+    api_client.defaults["HTTP_AUTHORIZATION"] = f"Bearer {raw}"
+    assert api_client.delete("/api/v1/auth/token").status_code == 204
+    response = api_client.get("/api/v1/auth/me")
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"
+
+
+def test_inactive_user_cannot_use_a_token(api_client, agency_user):
+    api_client.as_user(agency_user)
+    agency_user.is_active = False
+    agency_user.save()
+
+    assert api_client.get("/api/v1/auth/me").status_code == 401
+
+
+def test_page_login_and_logout(agency_user, password):
+    client = Client()
+    response = client.post(
+        "/accounts/login/", {"username": agency_user.username, "password": password}
+    )
+    assert response.status_code == 302
+    assert client.session["_auth_user_id"] == str(agency_user.pk)
+
+    client.post("/accounts/logout/")
+    assert "_auth_user_id" not in client.session
+
+
+def test_openapi_schema_is_published():
+    response = Client().get("/api/v1/openapi.json")
+
+    assert response.status_code == 200
+    assert response.json()["info"]["version"] == "1"
