@@ -100,3 +100,39 @@ def test_events_are_searchable_by_patient(agency_user, hospital, insured_person)
     found = AuditEvent.objects.filter(patient=insured_person)
 
     assert found.count() == 1
+
+
+def test_officer_finds_a_patients_events_by_id_number(api_client, agency_user, insured_person):
+    _write(agency_user, insured_person, patient=insured_person)
+
+    response = api_client.as_user(agency_user).get(
+        "/api/v1/audit/events", {"patient_id_number": insured_person.id_number}
+    )
+
+    assert response.status_code == 200
+    body = response.json()
+    assert body["count"] == 1
+    assert body["items"][0]["action"] == "test.write"
+    assert insured_person.id_number not in response.content.decode()
+
+
+def test_officer_of_another_region_cannot_search_the_patient(
+    api_client, agency_user, outsider_agency, insured_person
+):
+    _write(agency_user, insured_person, patient=insured_person)
+
+    response = api_client.as_user(outsider_agency).get(
+        "/api/v1/audit/events", {"patient_id_number": insured_person.id_number}
+    )
+
+    assert response.status_code == 404
+    assert response.json()["error"]["code"] == "audit.patient_not_found"
+
+
+def test_non_officers_cannot_search_the_ledger(api_client, physician_user, insured_person):
+    response = api_client.as_user(physician_user).get(
+        "/api/v1/audit/events", {"patient_id_number": insured_person.id_number}
+    )
+
+    assert response.status_code == 403
+    assert response.json()["error"]["code"] == "permission_denied"
