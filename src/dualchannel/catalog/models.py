@@ -11,6 +11,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from dualchannel.core.models import StatusHistory
+
 
 class ListEdition(models.Model):
     """One published national list (e.g. the 2025 list, 医保发〔2025〕33号, in force 2026-01-01)."""
@@ -100,6 +102,8 @@ class PaymentStandard(models.Model):
     amount = models.DecimalField("支付标准（元）", max_digits=12, decimal_places=2, null=True)
     is_confidential = models.BooleanField("保密支付标准", default=False)
     tiered_note = models.JSONField("阶梯价格说明", null=True, blank=True)
+    # A remark printed after the specification, e.g. a free co-supplied drug (list no. 132).
+    note = models.CharField("备注", max_length=300, blank=True)
     source_text = models.CharField("原文", max_length=500)
     effective_from = models.DateField("生效日期")
     effective_to = models.DateField("失效日期", null=True, blank=True)
@@ -183,6 +187,8 @@ class CriteriaSet(models.Model):
     evaluation_cycle_days = models.PositiveIntegerField("复查评估周期（天）", null=True, blank=True)
     required_material_kinds = models.JSONField("所需材料", default=list, blank=True)
     note = models.TextField("说明", blank=True)
+    # Digest of the authored source entry, so that reloading the same file changes nothing.
+    source_digest = models.CharField("来源摘要", max_length=64, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
@@ -238,3 +244,15 @@ class Criterion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.position}. {self.text[:30]}"
+
+
+class CriteriaSetStatusHistory(StatusHistory):
+    """One row per status change of a criteria set (draft → published → retired)."""
+
+    criteria_set = models.ForeignKey(
+        CriteriaSet, on_delete=models.CASCADE, related_name="status_history"
+    )
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "认定条件状态变更"
+        verbose_name_plural = "认定条件状态变更"

@@ -1,6 +1,54 @@
 from django.urls import path
-from django.views.generic import RedirectView
+
+from . import views
 
 urlpatterns = [
-    path("agency/catalog/", RedirectView.as_view(url="/"), name="agency-catalog"),
+    path("agency/catalog/", views.catalog_search, name="agency-catalog"),
+    path("agency/catalog/<int:drug_id>/", views.drug_detail, name="agency-drug"),
+    path("agency/catalog/<int:drug_id>/flags/", views.drug_flags, name="agency-drug-flags"),
+    path(
+        "agency/catalog/<int:drug_id>/criteria/new/",
+        views.criteria_new_draft,
+        name="agency-criteria-new",
+    ),
+    path(
+        "agency/catalog/criteria/<int:set_id>/settings/",
+        views.criteria_settings,
+        name="agency-criteria-settings",
+    ),
+    path(
+        "agency/catalog/criteria/<int:set_id>/items/",
+        views.criterion_add,
+        name="agency-criterion-add",
+    ),
+    path(
+        "agency/catalog/criteria/<int:set_id>/publish/",
+        views.criteria_publish,
+        name="agency-criteria-publish",
+    ),
+    path(
+        "agency/catalog/criteria/<int:set_id>/retire/",
+        views.criteria_retire,
+        name="agency-criteria-retire",
+    ),
+    path(
+        "agency/catalog/criteria-items/<int:item_id>/",
+        views.criterion_edit,
+        name="agency-criterion-edit",
+    ),
+    path(
+        "agency/catalog/criteria-items/<int:item_id>/delete/",
+        views.criterion_delete,
+        name="agency-criterion-delete",
+    ),
+    path(
+        "agency/catalog/criteria-items/<int:item_id>/move/<str:direction>/",
+        views.criterion_move,
+        name="agency-criterion-move",
+    ),
+    path(
+        "agency/catalog/payment-standards/<int:standard_id>/amount/",
+        views.standard_amount,
+        name="agency-standard-amount",
+    ),
 ]

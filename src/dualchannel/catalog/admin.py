@@ -1,0 +1,113 @@
+from django.contrib import admin
+
+from .models import (
+    CriteriaSet,
+    CriteriaSetStatusHistory,
+    Criterion,
+    Drug,
+    ListEdition,
+    PaymentStandard,
+    Restriction,
+)
+
+
+@admin.register(ListEdition)
+class ListEditionAdmin(admin.ModelAdmin):
+    list_display = ("code", "title", "document_no", "effective_from", "row_count", "imported_at")
+    readonly_fields = ("source_sha256", "row_count", "imported_at")
+    search_fields = ("code", "title", "document_no")
+
+
+class PaymentStandardInline(admin.TabularInline):
+    model = PaymentStandard
+    extra = 0
+    fields = (
+        "specification",
+        "unit",
+        "amount",
+        "is_confidential",
+        "effective_from",
+        "effective_to",
+        "edition",
+        "source_text",
+    )
+    readonly_fields = ("edition", "source_text")
+    show_change_link = True
+
+
+class RestrictionInline(admin.TabularInline):
+    model = Restriction
+    extra = 0
+    fields = ("text", "effective_from", "effective_to", "edition")
+    readonly_fields = ("edition",)
+
+
+@admin.register(Drug)
+class DrugAdmin(admin.ModelAdmin):
+    list_display = (
+        "generic_name",
+        "section",
+        "list_no",
+        "category_code",
+        "dosage_form",
+        "is_anti_cancer",
+        "is_injectable",
+        "needs_cold_chain",
+        "special_control",
+        "agreement_end",
+    )
+    list_filter = (
+        "section",
+        "is_dual_channel",
+        "is_separately_paid",
+        "is_anti_cancer",
+        "is_injectable",
+        "needs_cold_chain",
+        "special_control",
+        "edition",
+    )
+    search_fields = ("generic_name", "pinyin_initials", "pinyin", "brand_names", "category_code")
+    readonly_fields = ("pinyin_initials", "pinyin", "edition")
+    inlines = [PaymentStandardInline, RestrictionInline]
+
+
+@admin.register(PaymentStandard)
+class PaymentStandardAdmin(admin.ModelAdmin):
+    list_display = (
+        "drug",
+        "specification",
+        "amount",
+        "is_confidential",
+        "effective_from",
+        "effective_to",
+    )
+    list_filter = ("is_confidential", "edition")
+    search_fields = ("drug__generic_name", "drug__pinyin_initials", "specification")
+    raw_id_fields = ("drug",)
+
+
+class CriterionInline(admin.TabularInline):
+    model = Criterion
+    extra = 0
+    fields = ("position", "code", "kind", "group", "text", "expression")
+
+
+class StatusHistoryInline(admin.TabularInline):
+    model = CriteriaSetStatusHistory
+    extra = 0
+    can_delete = False
+    readonly_fields = ("from_status", "to_status", "actor", "reason", "at")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(CriteriaSet)
+class CriteriaSetAdmin(admin.ModelAdmin):
+    list_display = ("drug", "version", "status", "origin", "evaluation_cycle_days", "published_at")
+    list_filter = ("status", "origin")
+    search_fields = ("drug__generic_name", "drug__pinyin_initials")
+    raw_id_fields = ("drug", "restriction", "created_by")
+    # Status changes go through the services (history + audit), never through the admin form.
+    readonly_fields = ("status", "published_at", "source_digest")
+    inlines = [CriterionInline, StatusHistoryInline]

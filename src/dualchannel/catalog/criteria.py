@@ -1,0 +1,291 @@
+"""Eligibility criteria as data: CEL expressions over a patient context, and their evaluation.
+
+Expressions are Common Expression Language (``cel-python``, interpreted; never Python ``eval``)
+over this context — every top-level name is optional, and a criterion that needs a missing
+name or key is *unknown*, not failed:
+
+==================  =========================================================================
+``patient``         map: ``age`` (int, whole years), ``sex`` ("1" male, "2" female)
+``diagnoses``       list of ICD-10 医保版2.0 codes, e.g. ``"C34.901"``
+``labs``            map code → number (always a double: write ``>= 8.0``, not ``>= 8``)
+``genes``           map gene → result, e.g. ``"ALK": "positive"``, ``"EGFR": "exon19del"``
+``prior_therapies`` list of strings, e.g. ``"EGFR-TKI"``, ``"platinum"``
+``insurance_type``  ``"310"`` employee or ``"390"`` resident
+``setting``         ``"outpatient"`` or ``"inpatient"``
+==================  =========================================================================
+
+Examples: ``patient.age >= 18``, ``diagnoses.exists(d, d.startsWith("C34"))``,
+``genes["ALK"] == "positive"``, ``labs["LDL_C"] >= 1.8``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any
+
+import celpy
+from celpy import celtypes
+from lark import Token, Tree
+
+from dualchannel.core.errors import DomainError
+
+from .models import CriteriaSet, Criterion, CriterionKind
+
+CONTEXT_VARIABLES = (
+    "patient",
+    "diagnoses",
+    "labs",
+    "genes",
+    "prior_therapies",
+    "insurance_type",
+    "setting",
+)
+MACROS = {"exists", "all", "exists_one", "map", "filter"}
+MAX_EXPRESSION_LENGTH = 2000
+
+MET = "met"
+NOT_MET = "not_met"
+UNKNOWN = "unknown"
+ELIGIBLE = "eligible"
+INELIGIBLE = "ineligible"
+INCOMPLETE = "incomplete"
+OUTCOME_LABELS = {MET: "符合", NOT_MET: "不符合", UNKNOWN: "待确认"}
+VERDICT_LABELS = {ELIGIBLE: "符合认定条件", INELIGIBLE: "不符合认定条件", INCOMPLETE: "信息不全"}
+
+_ENV = celpy.Environment()
+
+
+def _expression_error(message: str) -> DomainError:
+    return DomainError("catalog.invalid_expression", message, fields={"expression": [message]})
+
+
+@lru_cache(maxsize=4096)
+def _compile(expression: str):
+    """The parsed, checked program of an expression (cached: texts are immutable)."""
+    if not expression or not expression.strip():
+        raise _expression_error("判定表达式不能为空")
+    if len(expression) > MAX_EXPRESSION_LENGTH:
+        raise _expression_error(f"判定表达式超过{MAX_EXPRESSION_LENGTH}个字符")
+    try:
+        ast = _ENV.compile(expression)
+    except celpy.CELParseError as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else ""
+        raise _expression_error(f"判定表达式语法错误：{first_line}") from exc
+    unknown = sorted(_free_names(ast) - set(CONTEXT_VARIABLES))
+    if unknown:
+        raise _expression_error(
+            f"判定表达式引用了未知变量：{'、'.join(unknown)}（可用：{'、'.join(CONTEXT_VARIABLES)}）"
+        )
+    return _ENV.program(ast)
+
+
+def _free_names(ast: Tree) -> set[str]:
+    """Top-level identifiers of an expression, minus the variables bound by macros."""
+    names: set[str] = set()
+    bound: set[str] = set()
+    for node in ast.iter_subtrees():
+        if node.data == "ident" and node.children:
+            names.add(str(node.children[0]))
+        elif node.data == "member_dot_arg" and len(node.children) >= 3:
+            method = node.children[1]
+            if isinstance(method, Token) and str(method) in MACROS:
+                first = _bare_ident(node.children[2])
+                if first:
+                    bound.add(first)
+    return names - bound
+
+
+def _bare_ident(exprlist: Any) -> str:
+    """The name if the first argument of a macro is a plain identifier."""
+    if not isinstance(exprlist, Tree) or not exprlist.children:
+        return ""
+    idents = [n for n in exprlist.children[0].iter_subtrees() if n.data == "ident"]
+    other = [n for n in exprlist.children[0].iter_subtrees() if n.data in ("member_dot", "literal")]
+    if len(idents) == 1 and not other and idents[0].children:
+        return str(idents[0].children[0])
+    return ""
+
+
+PROBE_CONTEXT = {
+    "patient": {"age": 50, "sex": "1"},
+    "diagnoses": ["C34.901"],
+    "prior_therapies": ["platinum"],
+    "insurance_type": "310",
+    "setting": "outpatient",
+}
+
+
+def validate_expression(expression: str) -> None:
+    """Refuse an expression that does not compile, names an unknown variable or is not boolean.
+
+    The type check evaluates it once against a probe context in which every ``labs`` key it
+    names is a number and every ``genes`` key a string; a comparison of a lab value with an
+    integer literal (``>= 8`` instead of ``>= 8.0``) is caught here.
+    """
+    program = _compile(expression)
+    probe = dict(PROBE_CONTEXT)
+    probe["labs"] = {key: 1.0 for key in _index_keys(expression, "labs")}
+    probe["genes"] = {key: "positive" for key in _index_keys(expression, "genes")}
+    try:
+        value = program.evaluate(to_activation(probe))
+    except celpy.CELEvalError as exc:
+        if _is_missing_data(exc):
+            return
+        raise _expression_error(f"判定表达式类型不匹配：{_short(exc)}") from exc
+    if not isinstance(value, celtypes.BoolType):
+        raise _expression_error("判定表达式的结果必须是真/假")
+
+
+def _index_keys(expression: str, variable: str) -> set[str]:
+    keys: set[str] = set()
+    ast = _ENV.compile(expression)
+    for node in ast.iter_subtrees():
+        if node.data != "member_index" or len(node.children) < 2:
+            continue
+        target = node.children[0]
+        idents = [n for n in target.iter_subtrees() if n.data == "ident"]
+        if len(idents) == 1 and str(idents[0].children[0]) == variable:
+            literals = [n for n in node.children[1].iter_subtrees() if n.data == "literal"]
+            if literals:
+                raw = str(literals[0].children[0])
+                if raw[:1] in "\"'" and raw[-1:] == raw[:1]:
+                    keys.add(raw[1:-1])
+    return keys
+
+
+def _short(exc: Exception) -> str:
+    args = getattr(exc, "args", ())
+    return str(args[0] if args else exc)[:200]
+
+
+def _is_missing_data(exc: celpy.CELEvalError) -> bool:
+    """A missing variable, map key or member (``KeyError``), as opposed to a type error."""
+    args = exc.args
+    return len(args) > 1 and args[1] is KeyError
+
+
+def to_activation(context: Mapping[str, Any]) -> dict[str, Any]:
+    """CEL values for the known variables present in ``context``; lab values become doubles."""
+    activation: dict[str, Any] = {}
+    for name in CONTEXT_VARIABLES:
+        if name not in context or context[name] is None:
+            continue
+        value = context[name]
+        if name == "labs":
+            activation[name] = celtypes.MapType(
+                {
+                    celtypes.StringType(str(key)): celtypes.DoubleType(float(number))
+                    for key, number in dict(value).items()
+                    if number is not None
+                }
+            )
+        elif name == "patient":
+            patient = {k: v for k, v in dict(value).items() if v is not None}
+            if "age" in patient:
+                patient["age"] = int(patient["age"])
+            if "sex" in patient:
+                patient["sex"] = str(patient["sex"])
+            activation[name] = celpy.json_to_cel(patient)
+        else:
+            activation[name] = celpy.json_to_cel(value)
+    return activation
+
+
+@dataclass(frozen=True)
+class CriterionResult:
+    code: str
+    kind: str
+    group: str
+    text: str  # the policy text the criterion checks
+    outcome: str  # met | not_met | unknown
+    reason: str = ""
+
+    @property
+    def outcome_label(self) -> str:
+        return OUTCOME_LABELS[self.outcome]
+
+
+@dataclass(frozen=True)
+class CriteriaResult:
+    verdict: str  # eligible | ineligible | incomplete
+    items: list[CriterionResult] = field(default_factory=list)
+
+    @property
+    def verdict_label(self) -> str:
+        return VERDICT_LABELS[self.verdict]
+
+    @property
+    def failing(self) -> list[CriterionResult]:
+        return [item for item in self.items if item.outcome == NOT_MET]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"verdict": self.verdict, "items": [asdict(item) for item in self.items]}
+
+
+def evaluate_condition(expression: str, activation: Mapping[str, Any]) -> tuple[str, str]:
+    try:
+        program = _compile(expression)
+    except DomainError as exc:
+        return UNKNOWN, exc.message
+    try:
+        value = program.evaluate(activation)
+    except celpy.CELEvalError as exc:
+        if _is_missing_data(exc):
+            return UNKNOWN, "缺少判定所需的数据"
+        return UNKNOWN, f"无法判定：{_short(exc)}"
+    if not isinstance(value, celtypes.BoolType):
+        return UNKNOWN, "判定表达式的结果不是真/假"
+    return (MET, "") if bool(value) else (NOT_MET, "")
+
+
+def evaluate_items(
+    items: Iterable[Criterion],
+    context: Mapping[str, Any] | None,
+    answers: Mapping[str, bool | None] | None = None,
+) -> CriteriaResult:
+    activation = to_activation(context or {})
+    answers = answers or {}
+    results: list[CriterionResult] = []
+    for item in items:
+        if item.kind == CriterionKind.CONDITION:
+            outcome, reason = evaluate_condition(item.expression, activation)
+        else:
+            answer = answers.get(item.code)
+            if answer is None:
+                outcome, reason = UNKNOWN, "待医师确认"
+            else:
+                outcome, reason = (MET, "") if answer else (NOT_MET, "")
+        results.append(
+            CriterionResult(item.code, item.kind, item.group, item.text, outcome, reason)
+        )
+    return CriteriaResult(verdict=verdict_of(results), items=results)
+
+
+def verdict_of(results: list[CriterionResult]) -> str:
+    """All required met and one per group met → eligible; a required or a whole group not met →
+    ineligible; otherwise incomplete."""
+    required = [r for r in results if not r.group]
+    groups: dict[str, list[CriterionResult]] = {}
+    for r in results:
+        if r.group:
+            groups.setdefault(r.group, []).append(r)
+    if any(r.outcome == NOT_MET for r in required):
+        return INELIGIBLE
+    if any(all(r.outcome == NOT_MET for r in members) for members in groups.values()):
+        return INELIGIBLE
+    if all(r.outcome == MET for r in required) and all(
+        any(r.outcome == MET for r in members) for members in groups.values()
+    ):
+        return ELIGIBLE
+    return INCOMPLETE
+
+
+def evaluate_criteria(
+    criteria_set: CriteriaSet,
+    context: Mapping[str, Any] | None,
+    answers: Mapping[str, bool | None] | None = None,
+) -> CriteriaResult:
+    """Evaluate every criterion of ``criteria_set`` against a patient context and answers."""
+    return evaluate_items(criteria_set.items.order_by("position"), context, answers)

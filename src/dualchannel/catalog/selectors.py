@@ -1,0 +1,253 @@
+"""Catalogue reads shared by the API and the pages.
+
+The catalogue is public, except the amounts of confidential payment standards (备注1), which
+only agency officers see; everyone else sees 保密.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
+from django.utils import timezone
+
+from dualchannel.core.errors import NotFound
+from dualchannel.core.models import User
+from dualchannel.core.permissions import has_any_role
+from dualchannel.core.roles import Role
+
+from .categories import all_categories, category_name, codes_matching_name
+from .models import CriteriaSet, CriteriaStatus, Drug, PaymentStandard, Restriction
+
+CONFIDENTIAL_LABEL = "保密"
+SEARCH_FLAGS = (
+    "is_dual_channel",
+    "is_separately_paid",
+    "is_anti_cancer",
+    "is_injectable",
+    "needs_cold_chain",
+)
+_CODE = re.compile(r"^X?[A-Z]\d{0,2}[A-Z0-9]{0,4}$", re.IGNORECASE)
+_ASCII_QUERY = re.compile(r"^[a-z0-9 ]+$", re.IGNORECASE)
+
+
+def can_see_confidential(actor: User | None) -> bool:
+    return has_any_role(actor, [Role.AGENCY_OFFICER])
+
+
+def _category_q(category: str) -> Q | None:
+    category = (category or "").strip()
+    if not category:
+        return None
+    if _CODE.match(category):
+        code = category.upper()
+        if not code.startswith("X"):
+            code = "X" + code
+        return Q(category_code__startswith=code)
+    codes = codes_matching_name(category)
+    query = Q(pk__in=[])
+    for code in codes:
+        query |= Q(category_code__startswith=code)
+    return query
+
+
+def drug_search(
+    *,
+    q: str = "",
+    category: str = "",
+    flags: dict[str, bool | None] | None = None,
+    special_control: str | None = None,
+) -> QuerySet[Drug]:
+    """Drugs matching a Chinese name, pinyin initials or full pinyin, or a category.
+
+    Best matches first: exact name or initials, then prefixes, then substrings, then list order.
+    """
+    drugs = Drug.objects.all()
+    category_filter = _category_q(category)
+    if category_filter is not None:
+        drugs = drugs.filter(category_filter)
+    for name, value in (flags or {}).items():
+        if name in SEARCH_FLAGS and value is not None:
+            drugs = drugs.filter(**{name: value})
+    if special_control is not None:
+        drugs = drugs.filter(special_control=special_control)
+    q = (q or "").strip()
+    if not q:
+        return drugs.order_by("section", "list_no")
+    if _ASCII_QUERY.match(q):
+        letters = q.replace(" ", "").lower()
+        match = (
+            Q(pinyin_initials__icontains=letters)
+            | Q(pinyin__icontains=letters)
+            | Q(generic_name__icontains=q)
+        )
+        if _CODE.match(letters):
+            code = letters.upper()
+            match |= Q(category_code__startswith=code if code.startswith("X") else "X" + code)
+        rank = Case(
+            When(Q(pinyin_initials=letters) | Q(generic_name__iexact=q), then=Value(0)),
+            When(
+                Q(pinyin_initials__startswith=letters) | Q(pinyin__startswith=letters),
+                then=Value(1),
+            ),
+            When(Q(pinyin_initials__icontains=letters) | Q(pinyin__icontains=letters), then=2),
+            default=Value(3),
+            output_field=IntegerField(),
+        )
+    else:
+        match = Q(generic_name__icontains=q) | Q(brand_names__icontains=q)
+        for code in codes_matching_name(q):
+            match |= Q(category_code__startswith=code)
+        rank = Case(
+            When(generic_name=q, then=Value(0)),
+            When(generic_name__startswith=q, then=Value(1)),
+            When(generic_name__icontains=q, then=Value(2)),
+            default=Value(3),
+            output_field=IntegerField(),
+        )
+    return drugs.filter(match).annotate(rank=rank).order_by("rank", "section", "list_no")
+
+
+def drug_get(drug_id: int) -> Drug:
+    drug = Drug.objects.select_related("edition").filter(pk=drug_id).first()
+    if drug is None:
+        raise NotFound("catalog.drug_not_found", "药品不存在")
+    return drug
+
+
+def category_list() -> list[dict]:
+    """Named categories with the number of drugs in each (prefix match)."""
+    codes = list(Drug.objects.values_list("category_code", flat=True))
+    result = []
+    for category in all_categories():
+        count = sum(1 for code in codes if code.startswith(category.code))
+        if count:
+            result.append(
+                {
+                    "code": category.code,
+                    "name": category.name,
+                    "level": category.level,
+                    "parent": category.parent,
+                    "drug_count": count,
+                }
+            )
+    return result
+
+
+def category_label(code: str) -> str:
+    name = category_name(code)
+    return f"{code} {name}" if name else code
+
+
+def _today() -> date:
+    return timezone.localdate()
+
+
+def _valid_on(on: date) -> Q:
+    return Q(effective_from__lte=on) & (Q(effective_to__isnull=True) | Q(effective_to__gte=on))
+
+
+def payment_standards_on(drug: Drug, on: date | None = None) -> list[PaymentStandard]:
+    """The standards in force on ``on`` (default: today), e.g. for a settlement of that date."""
+    on = on or _today()
+    return list(drug.payment_standards.filter(_valid_on(on)).order_by("id"))
+
+
+def current_payment_standards(drug: Drug) -> list[PaymentStandard]:
+    """The latest standards (not closed by a later list), whatever today's date."""
+    return list(drug.payment_standards.filter(effective_to__isnull=True).order_by("id"))
+
+
+def payment_standard_history(drug: Drug) -> list[PaymentStandard]:
+    return list(drug.payment_standards.select_related("edition").order_by("-effective_from", "id"))
+
+
+def current_restriction(drug: Drug) -> Restriction | None:
+    return drug.restrictions.filter(effective_to__isnull=True).order_by("-id").first()
+
+
+def restriction_on(drug: Drug, on: date) -> Restriction | None:
+    return drug.restrictions.filter(_valid_on(on)).order_by("-id").first()
+
+
+def restriction_history(drug: Drug) -> list[Restriction]:
+    return list(drug.restrictions.select_related("edition").order_by("-effective_from", "-id"))
+
+
+def published_criteria(drug: Drug) -> CriteriaSet | None:
+    return (
+        drug.criteria_sets.filter(status=CriteriaStatus.PUBLISHED).prefetch_related("items").first()
+    )
+
+
+def criteria_sets_for(drug: Drug, actor: User | None) -> list[CriteriaSet]:
+    """Officers see drafts too (newest first); others only the published set."""
+    sets = drug.criteria_sets.prefetch_related("items").order_by("-version")
+    if not can_see_confidential(actor):
+        sets = sets.filter(status=CriteriaStatus.PUBLISHED)
+    return list(sets)
+
+
+def criteria_set_get(criteria_set_id: int, actor: User | None) -> CriteriaSet:
+    criteria_set = CriteriaSet.objects.select_related("drug").filter(pk=criteria_set_id).first()
+    if criteria_set is None or (
+        criteria_set.status != CriteriaStatus.PUBLISHED and not can_see_confidential(actor)
+    ):
+        raise NotFound("catalog.criteria_not_found", "认定条件不存在")
+    return criteria_set
+
+
+@dataclass(frozen=True)
+class StandardView:
+    """A payment standard as shown to one actor: confidential amounts only to officers."""
+
+    id: int
+    specification: str
+    unit: str
+    amount: Decimal | None
+    amount_label: str
+    is_confidential: bool
+    tiered_note: dict | None
+    note: str
+    source_text: str
+    effective_from: date
+    effective_to: date | None
+    edition_code: str
+
+
+def standard_view(standard: PaymentStandard, actor: User | None) -> StandardView:
+    show = not standard.is_confidential or can_see_confidential(actor)
+    amount = standard.amount if show else None
+    if standard.is_confidential:
+        label = f"{CONFIDENTIAL_LABEL}（{amount}元）" if amount is not None else CONFIDENTIAL_LABEL
+        if show and amount is None:
+            label = f"{CONFIDENTIAL_LABEL}（未录入）"
+    elif standard.tiered_note:
+        label = "阶梯价格（见备注）"
+    else:
+        label = f"{amount}元"
+    return StandardView(
+        id=standard.id,
+        specification=standard.specification,
+        unit=standard.unit,
+        amount=amount,
+        amount_label=label,
+        is_confidential=standard.is_confidential,
+        tiered_note=standard.tiered_note,
+        note=standard.note,
+        source_text=standard.source_text,
+        effective_from=standard.effective_from,
+        effective_to=standard.effective_to,
+        edition_code=standard.edition.code,
+    )
+
+
+def drug_counts() -> dict[str, int]:
+    return Drug.objects.aggregate(
+        total=Count("id"),
+        anti_cancer=Count("id", filter=Q(is_anti_cancer=True)),
+        cold_chain=Count("id", filter=Q(needs_cold_chain=True)),
+    )
