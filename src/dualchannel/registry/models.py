@@ -62,6 +62,12 @@ class TitleRank(models.IntegerChoices):
     CHIEF = 4, "主任医师"
 
 
+class HospitalLevel(models.IntegerChoices):
+    LEVEL1 = 1, "一级"
+    LEVEL2 = 2, "二级"
+    LEVEL3 = 3, "三级"
+
+
 class BindingMode(models.TextChoices):
     NONE = "none", "不绑定"
     FILING_FORM = "filing_form", "每次外购填写备案表"  # AH annex
@@ -138,6 +144,30 @@ class PolicyProfile(models.Model):
     # Designation [HB art. 21-22]
     exit_ban_months = models.PositiveSmallIntegerField("退出后禁入期（月）", null=True, blank=True)
 
+    # Conditions checked when the agency evaluates an application [AH §2(2-3), HB art. 18-19,
+    # CX art. 13-14]; null / False means the profile sets no such condition.
+    hospital_min_level = models.PositiveSmallIntegerField(
+        "双通道医疗机构最低等级", choices=HospitalLevel.choices, null=True, blank=True
+    )
+    hospital_requires_pathology_or_gene = models.BooleanField(
+        "医疗机构须具备病理或基因检测能力", default=False
+    )
+    pharmacy_requires_biologics_licence = models.BooleanField(
+        "药店经营范围须含生物制品", default=False
+    )
+    pharmacy_requires_cold_chain = models.BooleanField("药店须具备冷链储存配送", default=False)
+    pharmacy_requires_traceability = models.BooleanField("药店须实现药品追溯", default=False)
+    pharmacy_requires_realtime_settlement = models.BooleanField(
+        "药店须实现即时联网结算", default=False
+    )
+    pharmacy_requires_e_prescription = models.BooleanField("药店须接入电子处方流转", default=False)
+    no_suspension_within_months = models.PositiveSmallIntegerField(
+        "申请前若干月内未被暂停协议", null=True, blank=True
+    )
+
+    # Where each value comes from: field name -> short citation of the seed article.
+    citations = models.JSONField("依据条款", default=dict, blank=True)
+
     # Coverage [AH §2(2-3), SD §5-6, CX art. 14-15]
     pharmacy_min_drugs_urban = models.PositiveSmallIntegerField(
         "市辖区药店最少配备品种", null=True, blank=True
@@ -166,6 +196,22 @@ class PolicyProfile(models.Model):
                 | (Q(first_self_pay_ratio__gte=Decimal("0")) & Q(first_self_pay_ratio__lte=1)),
                 name="profile_first_self_pay_ratio_range",
             ),
+            models.CheckConstraint(
+                condition=Q(first_self_pay_ratio_max__isnull=True)
+                | (
+                    Q(first_self_pay_ratio_max__gte=Decimal("0"))
+                    & Q(first_self_pay_ratio_max__lte=1)
+                ),
+                name="profile_first_self_pay_ratio_max_range",
+            ),
+            models.CheckConstraint(
+                condition=Q(pharmacy_min_negotiated_ratio__isnull=True)
+                | (
+                    Q(pharmacy_min_negotiated_ratio__gte=Decimal("0"))
+                    & Q(pharmacy_min_negotiated_ratio__lte=1)
+                ),
+                name="profile_pharmacy_min_negotiated_ratio_range",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -176,12 +222,6 @@ class InstitutionKind(models.TextChoices):
     HOSPITAL = "hospital", "定点医疗机构"
     PHARMACY = "pharmacy", "定点零售药店"
     AGENCY = "agency", "医保经办机构"
-
-
-class HospitalLevel(models.IntegerChoices):
-    LEVEL1 = 1, "一级"
-    LEVEL2 = 2, "二级"
-    LEVEL3 = 3, "三级"
 
 
 class Institution(models.Model):

@@ -1,7 +1,29 @@
 from django.urls import path
-from django.views.generic import RedirectView
+
+from . import views
 
 urlpatterns = [
-    path("agency/institutions/", RedirectView.as_view(url="/"), name="agency-institutions"),
-    path("query/", RedirectView.as_view(url="/"), name="public-query"),
+    path("agency/institutions/", views.agency_institutions, name="agency-institutions"),
+    path(
+        "agency/institutions/<int:pk>/",
+        views.agency_institution_detail,
+        name="agency-institution-detail",
+    ),
+    path(
+        "agency/institutions/<int:pk>/designations/",
+        views.agency_designation_apply,
+        name="agency-designation-apply",
+    ),
+    path(
+        "agency/designations/<int:pk>/transitions/",
+        views.agency_designation_transition,
+        name="agency-designation-transition",
+    ),
+    path("query/", views.public_query, name="public-query"),
+    path("query/results/", views.public_query_results, name="public-query-results"),
+    path(
+        "query/regions/<str:level>/",
+        views.public_query_regions,
+        name="public-query-regions",
+    ),
 ]

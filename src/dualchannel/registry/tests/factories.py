@@ -9,6 +9,7 @@ import factory
 from stdnum.cn import ric, uscc
 
 from dualchannel.registry.models import (
+    DesignationStatus,
     InstitutionKind,
     InsuranceType,
     RegionLevel,
@@ -30,7 +31,8 @@ def make_id_number(region_code: str, birth: date, serial: int, sex: str = Sex.MA
     seq = serial % 100
     sex_digit = 1 if sex == Sex.MALE else 2  # odd: male, even: female
     body = f"{region_code}{birth:%Y%m%d}{seq:02d}{sex_digit}"
-    return body + ric.calc_check_digit(body)
+    # stdnum's calc_check_digit expects the number *with* a check position.
+    return body + ric.calc_check_digit(body + "0")
 
 
 REGIONS = {
@@ -43,6 +45,16 @@ REGIONS = {
     "340100": ("合肥市", RegionLevel.CITY, "340000", False),
     "340102": ("瑶海区", RegionLevel.COUNTY, "340100", True),
     "340121": ("长丰县", RegionLevel.COUNTY, "340100", False),
+    "370000": ("山东省", RegionLevel.PROVINCE, None, False),
+    "370100": ("济南市", RegionLevel.CITY, "370000", False),
+    "370102": ("历下区", RegionLevel.COUNTY, "370100", True),
+    "370124": ("平阴县", RegionLevel.COUNTY, "370100", False),
+    "530000": ("云南省", RegionLevel.PROVINCE, None, False),
+    "530100": ("昆明市", RegionLevel.CITY, "530000", False),
+    "530102": ("五华区", RegionLevel.COUNTY, "530100", True),
+    "532300": ("楚雄彝族自治州", RegionLevel.CITY, "530000", False),
+    "532301": ("楚雄市", RegionLevel.COUNTY, "532300", False),
+    "532322": ("双柏县", RegionLevel.COUNTY, "532300", False),
 }
 
 
@@ -54,7 +66,13 @@ def region(code: str):
     parent = region(parent_code) if parent_code else None
     obj, _ = Region.objects.get_or_create(
         code=code,
-        defaults={"name": name, "level": level, "parent": parent, "is_urban_district": urban},
+        defaults={
+            "name": name,
+            "level": level,
+            "parent": parent,
+            "is_urban_district": urban,
+            "is_county_level": level == RegionLevel.COUNTY,
+        },
     )
     return obj
 
@@ -113,3 +131,72 @@ class InsuredPersonFactory(factory.django.DjangoModelFactory):
     insurance_type = InsuranceType.EMPLOYEE
     enrolment_region = factory.LazyAttribute(lambda o: region(o.region_code))
     person_no = factory.Sequence(lambda n: f"42010200000{n:08d}")
+
+
+class DesignationFactory(factory.django.DjangoModelFactory):
+    """A designation row in any status (test setup only; services move real ones)."""
+
+    class Meta:
+        model = "registry.Designation"
+
+    institution = factory.SubFactory(InstitutionFactory)
+    physician = None
+    status = DesignationStatus.APPLIED
+
+
+def designate(institution, status=DesignationStatus.ACTIVE):
+    """Give an institution a designation in ``status`` directly (setup for other tests)."""
+    return DesignationFactory(institution=institution, status=status)
+
+
+def qualified_pharmacy(**kwargs):
+    """A pharmacy that meets every profile's conditions [HB art. 19, CX art. 14]."""
+    values = {
+        "kind": InstitutionKind.PHARMACY,
+        "hospital_level": None,
+        "has_biologics_licence": True,
+        "has_cold_chain": True,
+        "traceability_enabled": True,
+        "realtime_settlement": True,
+        "e_prescription_connected": True,
+    }
+    values.update(kwargs)
+    return InstitutionFactory(**values)
+
+
+def qualified_hospital(**kwargs):
+    """A level-3 hospital with pathology and gene testing [HB art. 18]."""
+    values = {
+        "kind": InstitutionKind.HOSPITAL,
+        "hospital_level": 3,
+        "has_pathology": True,
+        "has_gene_testing": True,
+    }
+    values.update(kwargs)
+    return InstitutionFactory(**values)
+
+
+def make_drug(generic_name: str = "奥希替尼", pinyin_initials: str = "axtn", **kwargs):
+    """A catalogue drug with its list edition (the catalog app owns the real import)."""
+    from dualchannel.catalog.models import Drug, ListEdition
+
+    edition, _ = ListEdition.objects.get_or_create(
+        code="test-2025",
+        defaults={
+            "title": "国家医保药品目录（2025年，测试）",
+            "document_no": "医保发〔2025〕33号",
+            "effective_from": date(2026, 1, 1),
+            "source_sha256": "0" * 64,
+        },
+    )
+    values = {
+        "generic_name": generic_name,
+        "pinyin_initials": pinyin_initials,
+        "category_code": "XL01",
+        "drug_class": "乙",
+        "section": "negotiated_western",
+        "list_no": Drug.objects.count() + 1,
+        "edition": edition,
+    }
+    values.update(kwargs)
+    return Drug.objects.create(**values)

@@ -1,0 +1,175 @@
+"""The designation lifecycle [DESIGN §5.4; AH §2(2-3), HB ch. 4, SD §5-6, CX ch. 3]."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from dateutil.relativedelta import relativedelta
+
+from dualchannel.core.statemachine import StateMachine
+
+from . import error_codes as codes
+from .models import (
+    Designation,
+    DesignationStatus,
+    DesignationTransition,
+    HospitalLevel,
+    Institution,
+    InstitutionKind,
+    Physician,
+    PolicyProfile,
+    TitleRank,
+)
+
+S = DesignationStatus
+
+# Hospitals and pharmacies: evaluated against the profile, publicised, agreement signed [HB
+# art. 16, CX art. 15], then active; suspended or exited for the listed causes [HB art. 21].
+INSTITUTION_MACHINE = StateMachine(
+    DesignationStatus,
+    {
+        S.APPLIED: {S.EVALUATED, S.REJECTED},
+        S.EVALUATED: {S.PUBLICISED, S.REJECTED},
+        S.PUBLICISED: {S.AGREEMENT_SIGNED, S.REJECTED},
+        S.AGREEMENT_SIGNED: {S.ACTIVE},
+        S.ACTIVE: {S.SUSPENDED, S.EXITED},
+        S.SUSPENDED: {S.ACTIVE, S.EXITED},
+    },
+    error_code=codes.ILLEGAL_TRANSITION,
+)
+
+# Physicians are filed by their hospital and accepted by the agency [CX art. 20, AH §2(2)].
+PHYSICIAN_MACHINE = StateMachine(
+    DesignationStatus,
+    {
+        S.APPLIED: {S.ACTIVE, S.REJECTED},
+        S.ACTIVE: {S.SUSPENDED, S.EXITED},
+        S.SUSPENDED: {S.ACTIVE, S.EXITED},
+    },
+    error_code=codes.ILLEGAL_TRANSITION,
+)
+
+OPEN_STATUSES = frozenset(S.values) - {S.EXITED, S.REJECTED}
+# Transitions that need a written reason.
+REASON_REQUIRED = frozenset({S.REJECTED, S.SUSPENDED, S.EXITED})
+
+
+def machine_for(designation: Designation) -> StateMachine:
+    return INSTITUTION_MACHINE if designation.institution_id else PHYSICIAN_MACHINE
+
+
+def allowed_targets(designation: Designation) -> list[str]:
+    targets = machine_for(designation).allowed_from(designation.status)
+    return [s for s in S.values if s in targets]
+
+
+def ban_end(exited_on: date, profile: PolicyProfile | None) -> date | None:
+    """HB art. 21-22: an exited institution or physician is not admitted again for two years."""
+    if profile is None or profile.exit_ban_months is None:
+        return None
+    return exited_on + relativedelta(months=profile.exit_ban_months)
+
+
+def institution_shortfalls(
+    institution: Institution, profile: PolicyProfile, *, today: date
+) -> list[str]:
+    """The profile's designation conditions the institution does not meet (Chinese, one each)."""
+    missing: list[str] = []
+    if institution.kind == InstitutionKind.HOSPITAL:
+        if (
+            profile.hospital_min_level is not None
+            and (institution.hospital_level or 0) < profile.hospital_min_level
+        ):
+            missing.append(
+                f"医院等级须为{HospitalLevel(profile.hospital_min_level).label}及以上"
+                f"（{profile.citations.get('hospital_min_level', profile.name)}）"
+            )
+        if profile.hospital_requires_pathology_or_gene and not (
+            institution.has_pathology or institution.has_gene_testing
+        ):
+            missing.append("须具备病理或基因检测能力（HB art. 18(1)）")
+    elif institution.kind == InstitutionKind.PHARMACY:
+        checks = [
+            (
+                profile.pharmacy_requires_biologics_licence,
+                institution.has_biologics_licence,
+                "《药品经营许可证》须具备“生物制品”经营范围",
+            ),
+            (
+                profile.pharmacy_requires_cold_chain,
+                institution.has_cold_chain,
+                "须具备冷链储存、配送设施设备",
+            ),
+            (
+                profile.pharmacy_requires_traceability,
+                institution.traceability_enabled,
+                "须实现药品追溯码扫码及进销存实时上传",
+            ),
+            (
+                profile.pharmacy_requires_realtime_settlement,
+                institution.realtime_settlement,
+                "须实现即时联网结算",
+            ),
+            (
+                profile.pharmacy_requires_e_prescription,
+                institution.e_prescription_connected,
+                "须接入电子处方流转平台",
+            ),
+        ]
+        missing.extend(text for required, has, text in checks if required and not has)
+    if profile.no_suspension_within_months:
+        since = today - relativedelta(months=profile.no_suspension_within_months)
+        suspended = DesignationTransition.objects.filter(
+            designation__institution=institution,
+            to_status=S.SUSPENDED,
+            at__date__gte=since,
+        ).exists()
+        if suspended:
+            missing.append(
+                f"近{profile.no_suspension_within_months}个月内曾被暂停双通道协议"
+                "（HB art. 18(5)、19(3)）"
+            )
+    return missing
+
+
+def required_title(profile: PolicyProfile, hospital: Institution) -> int | None:
+    """The lowest title the profile accepts for a responsible physician of ``hospital``."""
+    if profile.physician_min_title is None:
+        return None
+    required = profile.physician_min_title
+    # AH §2(2), HB art. 20(1): may be relaxed to 主治医师 where the pooling region decides so.
+    if profile.physician_relaxation_allowed and profile.physician_relaxed_title is not None:
+        required = min(required, profile.physician_relaxed_title)
+    # CX art. 20: level-2 hospitals may appoint 住院医师.
+    if (
+        hospital.hospital_level == HospitalLevel.LEVEL2
+        and profile.physician_min_title_level2_hospital is not None
+    ):
+        required = min(required, profile.physician_min_title_level2_hospital)
+    return required
+
+
+def title_shortfall(title: int, profile: PolicyProfile, hospital: Institution) -> str | None:
+    required = required_title(profile, hospital)
+    if required is None or title >= required:
+        return None
+    return (
+        f"责任医师职称须不低于{TitleRank(required).label}"
+        f"（{profile.name}），当前为{TitleRank(title).label}"
+    )
+
+
+def subject_region_code(designation: Designation) -> str:
+    if designation.institution_id:
+        return designation.institution.region_id
+    return designation.physician.hospital.region_id
+
+
+def subject_name(designation: Designation) -> str:
+    return (
+        designation.institution.name if designation.institution_id else designation.physician.name
+    )
+
+
+def physician_of(designation: Designation) -> Physician | None:
+    return designation.physician if designation.physician_id else None

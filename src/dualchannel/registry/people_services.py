@@ -1,0 +1,339 @@
+"""Services for people: responsible physicians, pharmacists and insured persons."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date
+from typing import Any
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from dualchannel.core import audit
+from dualchannel.core.canonical import snapshot
+from dualchannel.core.errors import Conflict, field_error
+from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
+from dualchannel.core.roles import Role
+
+from . import error_codes as codes
+from .designations import title_shortfall
+from .models import (
+    BenefitStatus,
+    Institution,
+    InstitutionKind,
+    InsuranceType,
+    InsuredPerson,
+    Pharmacist,
+    Physician,
+    PhysicianAssessment,
+    Region,
+    TitleRank,
+)
+from .profiles import profile_for
+from .service_helpers import (
+    _officer_covers,
+    _phone,
+    _region,
+    _require_officer_for,
+    _require_staff_or_officer,
+    _role,
+    _text,
+    _today,
+)
+from .validation import parse_id_number
+
+# Physicians -----------------------------------------------------------------------------------
+
+
+def _title(value: Any) -> int:
+    if isinstance(value, str) and value in TitleRank.names:
+        return TitleRank[value].value
+    if value in TitleRank.values:
+        return int(value)
+    raise field_error("title", codes.INVALID_FIELD, "职称无效")
+
+
+def physician_file(
+    *,
+    actor: User,
+    hospital: Institution,
+    name: str,
+    staff_code: str,
+    department: str,
+    title: int | str,
+    practising_certificate_no: str,
+    user: User | None = None,
+    today: date | None = None,
+) -> Physician:
+    """The hospital files a responsible physician with the agency [AH §2(2), CX art. 20].
+
+    The title is checked against the profile of the hospital's region; a designation round is
+    opened (applied) for the agency to accept.
+    """
+    if hospital.kind != InstitutionKind.HOSPITAL:
+        raise field_error("hospital", codes.NOT_A_HOSPITAL, "责任医师须属于医疗机构")
+    _require_staff_or_officer(actor, hospital, (Role.REVIEWER,))
+    title = _title(title)
+    name = _text("name", name, required=True, max_length=50)
+    staff_code = _text("staff_code", staff_code, required=True, max_length=30)
+    department = _text("department", department, required=True, max_length=50)
+    certificate = _text(
+        "practising_certificate_no", practising_certificate_no, required=True, max_length=30
+    )
+    profile = profile_for(hospital.region)
+    shortfall = title_shortfall(title, profile, hospital)
+    if shortfall:
+        raise field_error("title", codes.TITLE_BELOW_MINIMUM, shortfall)
+    with transaction.atomic():
+        Institution.objects.select_for_update().get(pk=hospital.pk)
+        if Physician.objects.filter(staff_code=staff_code).exists():
+            raise Conflict(
+                codes.DUPLICATE_STAFF_CODE,
+                "该医保医师代码已登记",
+                fields={"staff_code": ["该医保医师代码已登记"]},
+            )
+        physician = Physician.objects.create(
+            hospital=hospital,
+            name=name,
+            staff_code=staff_code,
+            department=department,
+            title=title,
+            practising_certificate_no=certificate,
+            user=user,
+        )
+        audit.record(
+            actor=actor,
+            role=_role(actor),
+            action="registry.physician_filed",
+            subject=physician,
+            after=physician,
+            summary={"hospital": hospital.pk, "title": title},
+        )
+        from .services import designation_apply  # services imports this module
+
+        designation_apply(actor=actor, physician=physician, today=today)
+    return physician
+
+
+def physician_assess(
+    *,
+    actor: User,
+    physician: Physician,
+    year: int,
+    result: str,
+    note: str = "",
+) -> PhysicianAssessment:
+    """Record the hospital's annual assessment of a responsible physician [CX art. 20]."""
+    _require_staff_or_officer(actor, physician.hospital, (Role.REVIEWER,))
+    if result not in PhysicianAssessment.Result.values:
+        raise field_error("result", codes.INVALID_FIELD, "考核结果无效")
+    this_year = timezone.localdate().year
+    if not isinstance(year, int) or not 2000 <= year <= this_year:
+        raise field_error("year", codes.INVALID_YEAR, f"考核年度须在2000至{this_year}之间")
+    with transaction.atomic():
+        Institution.objects.select_for_update().get(pk=physician.hospital_id)
+        if PhysicianAssessment.objects.filter(physician=physician, year=year).exists():
+            raise Conflict(
+                codes.DUPLICATE_ASSESSMENT,
+                f"{year}年度考核已登记",
+                fields={"year": [f"{year}年度考核已登记"]},
+            )
+        assessment = PhysicianAssessment.objects.create(
+            physician=physician,
+            year=year,
+            result=result,
+            note=_text("note", note, max_length=2000),
+            assessed_by=actor,
+        )
+        audit.record(
+            actor=actor,
+            role=_role(actor),
+            action="registry.physician_assessed",
+            subject=assessment,
+            after=assessment,
+            summary={"physician": physician.pk, "year": year, "result": result},
+        )
+    return assessment
+
+
+# Pharmacists ----------------------------------------------------------------------------------
+
+
+def pharmacist_create(
+    *,
+    actor: User,
+    pharmacy: Institution,
+    name: str,
+    practising_certificate_no: str,
+    user: User | None = None,
+) -> Pharmacist:
+    if pharmacy.kind != InstitutionKind.PHARMACY:
+        raise field_error("pharmacy", codes.NOT_A_PHARMACY, "药师须属于零售药店")
+    _require_staff_or_officer(actor, pharmacy, (Role.PHARMACIST,))
+    name = _text("name", name, required=True, max_length=50)
+    certificate = _text(
+        "practising_certificate_no", practising_certificate_no, required=True, max_length=30
+    )
+    with transaction.atomic():
+        Institution.objects.select_for_update().get(pk=pharmacy.pk)
+        if Pharmacist.objects.filter(practising_certificate_no=certificate).exists():
+            raise Conflict(
+                codes.DUPLICATE_CERTIFICATE,
+                "该执业药师注册证号已登记",
+                fields={"practising_certificate_no": ["该执业药师注册证号已登记"]},
+            )
+        pharmacist = Pharmacist.objects.create(
+            pharmacy=pharmacy, name=name, practising_certificate_no=certificate, user=user
+        )
+        audit.record(
+            actor=actor,
+            role=_role(actor),
+            action="registry.pharmacist_created",
+            subject=pharmacist,
+            after=pharmacist,
+            summary={"pharmacy": pharmacy.pk},
+        )
+    return pharmacist
+
+
+# Insured persons ------------------------------------------------------------------------------
+
+
+def _new_person_no(region: Region) -> str:
+    while True:
+        candidate = f"{region.code}{secrets.randbelow(10**14):014d}"
+        if not InsuredPerson.objects.filter(person_no=candidate).exists():
+            return candidate
+
+
+def insured_person_create(
+    *,
+    actor: User,
+    id_number: str,
+    name: str,
+    insurance_type: str,
+    enrolment_region: str | Region,
+    phone: str = "",
+    address: str = "",
+    person_no: str | None = None,
+    today: date | None = None,
+) -> InsuredPerson:
+    """Register an insured person; sex and birth date come from the ID number, never typed."""
+    require_role(actor, Role.AGENCY_OFFICER)
+    facts = parse_id_number(id_number, today=_today(today))
+    name = _text("name", name, required=True, max_length=50)
+    if insurance_type not in InsuranceType.values:
+        raise field_error(
+            "insurance_type", codes.INVALID_FIELD, "参保类型须为职工（310）或居民（390）"
+        )
+    region = _region(enrolment_region, field="enrolment_region")
+    if not _officer_covers(actor, region.code):
+        raise field_error(
+            "enrolment_region", codes.REGION_OUT_OF_SCOPE, "只能登记本经办机构辖区的参保人"
+        )
+    phone = _phone(phone)
+    address = _text("address", address)
+    person_no = _text("person_no", person_no, max_length=30)
+    with transaction.atomic():
+        Region.objects.select_for_update().filter(code=region.code).first()
+        if InsuredPerson.objects.filter(id_number=facts.number).exists():
+            raise Conflict(
+                codes.DUPLICATE_ID_NUMBER,
+                "该身份证号已登记",
+                fields={"id_number": ["该身份证号已登记"]},
+            )
+        if person_no and InsuredPerson.objects.filter(person_no=person_no).exists():
+            raise Conflict(
+                codes.DUPLICATE_PERSON_NO,
+                "该人员编号已登记",
+                fields={"person_no": ["该人员编号已登记"]},
+            )
+        try:
+            with transaction.atomic():
+                person = InsuredPerson.objects.create(
+                    id_number=facts.number,
+                    name=name,
+                    sex=facts.sex,
+                    birth_date=facts.birth_date,
+                    phone=phone,
+                    address=address,
+                    insurance_type=insurance_type,
+                    enrolment_region=region,
+                    person_no=person_no or _new_person_no(region),
+                    benefit_status=BenefitStatus.NORMAL,
+                )
+        except IntegrityError:
+            raise Conflict(
+                codes.DUPLICATE_ID_NUMBER,
+                "该身份证号已登记",
+                fields={"id_number": ["该身份证号已登记"]},
+            ) from None
+        audit.record(
+            actor=actor,
+            role=_role(actor),
+            action="registry.insured_person_created",
+            subject=person,
+            after=person,
+            patient=person,
+            summary={"insurance_type": insurance_type, "region": region.code},
+        )
+    return person
+
+
+PERSON_UPDATABLE = ("id_number", "name", "phone", "address", "insurance_type", "enrolment_region")
+
+
+def insured_person_update(*, actor: User, person: InsuredPerson, **changes: Any) -> InsuredPerson:
+    """Correct a person's data; a corrected ID number re-derives sex and birth date."""
+    unknown = set(changes) - set(PERSON_UPDATABLE)
+    if unknown:
+        raise field_error(sorted(unknown)[0], codes.INVALID_FIELD, "该字段不可修改")
+    _require_officer_for(actor, person.enrolment_region_id)
+    with transaction.atomic():
+        locked = InsuredPerson.objects.select_for_update().get(pk=person.pk)
+        before = snapshot(locked)
+        if "id_number" in changes:
+            facts = parse_id_number(changes.pop("id_number"))
+            if InsuredPerson.objects.filter(id_number=facts.number).exclude(pk=locked.pk).exists():
+                raise Conflict(
+                    codes.DUPLICATE_ID_NUMBER,
+                    "该身份证号已登记",
+                    fields={"id_number": ["该身份证号已登记"]},
+                )
+            locked.id_number = facts.number
+            locked.sex = facts.sex
+            locked.birth_date = facts.birth_date
+        if "name" in changes:
+            locked.name = _text("name", changes.pop("name"), required=True, max_length=50)
+        if "phone" in changes:
+            locked.phone = _phone(changes.pop("phone"))
+        if "address" in changes:
+            locked.address = _text("address", changes.pop("address"))
+        if "insurance_type" in changes:
+            value = changes.pop("insurance_type")
+            if value not in InsuranceType.values:
+                raise field_error(
+                    "insurance_type", codes.INVALID_FIELD, "参保类型须为职工（310）或居民（390）"
+                )
+            locked.insurance_type = value
+        if "enrolment_region" in changes:
+            region = _region(changes.pop("enrolment_region"), field="enrolment_region")
+            if not _officer_covers(actor, region.code):
+                raise field_error(
+                    "enrolment_region", codes.REGION_OUT_OF_SCOPE, "只能迁入本经办机构辖区"
+                )
+            locked.enrolment_region = region
+        locked.save()
+        changed = sorted(k for k, v in snapshot(locked).items() if before.get(k) != v)
+        audit.record(
+            actor=actor,
+            role=_role(actor),
+            action="registry.insured_person_updated",
+            subject=locked,
+            before=before,
+            after=locked,
+            patient=locked,
+            summary={"fields": changed},
+        )
+    return locked

@@ -1,0 +1,221 @@
+"""Policy profiles as data: loading ``data/policy_profiles.json`` and resolving a region's rules."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from django.db import transaction
+
+from dualchannel.core import audit
+from dualchannel.core.canonical import snapshot
+from dualchannel.core.errors import DomainError
+
+from . import error_codes as codes
+from .models import (
+    BindingMode,
+    HospitalLevel,
+    PaymentStandardRule,
+    PolicyProfile,
+    Region,
+    TitleRank,
+)
+from .regions import ancestors
+
+PROFILES_FILE = Path(__file__).resolve().parent / "data" / "policy_profiles.json"
+
+TITLE_FIELDS = (
+    "physician_min_title",
+    "physician_relaxed_title",
+    "physician_min_title_level2_hospital",
+)
+DECIMAL_FIELDS = (
+    "first_self_pay_ratio",
+    "first_self_pay_ratio_max",
+    "pharmacy_min_negotiated_ratio",
+)
+BOOL_FIELDS = (
+    "physician_relaxation_allowed",
+    "deductible_once_per_stay",
+    "inpatient_external_drugs_in_stay",
+    "pharmacy_spend_outside_hospital_budget",
+    "hospital_requires_pathology_or_gene",
+    "pharmacy_requires_biologics_licence",
+    "pharmacy_requires_cold_chain",
+    "pharmacy_requires_traceability",
+    "pharmacy_requires_realtime_settlement",
+    "pharmacy_requires_e_prescription",
+)
+INT_FIELDS = (
+    "review_deadline_working_days",
+    "reevaluation_window_working_days",
+    "exit_ban_months",
+    "pharmacy_min_drugs_urban",
+    "pharmacy_min_drugs_county",
+    "min_pharmacies_per_county",
+    "min_hospitals_per_county",
+    "no_suspension_within_months",
+)
+TEXT_FIELDS = ("name", "source_document", "special_drug_med_type")
+CHOICE_FIELDS = {
+    "binding_mode": BindingMode,
+    "payment_standard_rule": PaymentStandardRule,
+}
+# Every policy value of DESIGN §6 an officer may change (plus the conditions and citations).
+EDITABLE_FIELDS = (
+    *TEXT_FIELDS,
+    *TITLE_FIELDS,
+    *DECIMAL_FIELDS,
+    *BOOL_FIELDS,
+    *INT_FIELDS,
+    *CHOICE_FIELDS,
+    "hospital_min_level",
+    "citations",
+)
+
+
+def _invalid(field: str, message: str) -> DomainError:
+    return DomainError(codes.INVALID_PROFILE_VALUE, message, fields={field: [message]})
+
+
+def _title(field: str, value: Any) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, int) and value in TitleRank.values:
+        return value
+    if isinstance(value, str) and value in TitleRank.names:
+        return TitleRank[value].value
+    raise _invalid(field, f"职称取值无效：{value}")
+
+
+def clean_profile_values(data: dict[str, Any]) -> dict[str, Any]:
+    """Turn JSON-ish values (title names, decimal strings, null) into model field values."""
+    values: dict[str, Any] = {}
+    for field, value in data.items():
+        if field not in EDITABLE_FIELDS:
+            raise _invalid(field, f"未知的政策参数：{field}")
+        if field in TITLE_FIELDS:
+            values[field] = _title(field, value)
+        elif field in DECIMAL_FIELDS:
+            if value is None:
+                values[field] = None
+                continue
+            try:
+                ratio = Decimal(str(value))
+            except InvalidOperation:
+                raise _invalid(field, "比例须为 0 到 1 之间的小数") from None
+            if not Decimal("0") <= ratio <= Decimal("1"):
+                raise _invalid(field, "比例须为 0 到 1 之间的小数")
+            values[field] = ratio
+        elif field in BOOL_FIELDS:
+            if not isinstance(value, bool):
+                raise _invalid(field, "须为是或否")
+            values[field] = value
+        elif field in INT_FIELDS:
+            if value is not None and (not isinstance(value, int) or value < 0):
+                raise _invalid(field, "须为非负整数或留空")
+            values[field] = value
+        elif field == "hospital_min_level":
+            if value is not None and value not in HospitalLevel.values:
+                raise _invalid(field, "医院等级须为 1、2 或 3")
+            values[field] = value
+        elif field in CHOICE_FIELDS:
+            if value not in CHOICE_FIELDS[field].values:
+                raise _invalid(field, f"取值无效：{value}")
+            values[field] = value
+        elif field == "citations":
+            if not isinstance(value, dict) or not all(
+                isinstance(k, str) and isinstance(v, str) for k, v in value.items()
+            ):
+                raise _invalid(field, "依据条款须为 字段→说明 的对象")
+            values[field] = value
+        else:  # text
+            if value is not None and not isinstance(value, str):
+                raise _invalid(field, "须为文本")
+            values[field] = value or ""
+    return values
+
+
+@dataclass(frozen=True)
+class ProfileLoadResult:
+    created: int
+    updated: int
+    unchanged: int
+
+
+def read_profiles(path: Path = PROFILES_FILE) -> list[tuple[str, dict[str, Any]]]:
+    with path.open(encoding="utf-8") as fh:
+        raw = json.load(fh)
+    result = []
+    for entry in raw["profiles"]:
+        entry = dict(entry)
+        region_code = entry.pop("region")
+        result.append((region_code, clean_profile_values(entry)))
+    return result
+
+
+@transaction.atomic
+def load_profiles(path: Path = PROFILES_FILE) -> ProfileLoadResult:
+    """Create or update the shipped profiles so they match the file (idempotent, audited)."""
+    created = updated = unchanged = 0
+    for region_code, values in read_profiles(path):
+        region = Region.objects.filter(code=region_code).first()
+        if region is None:
+            raise DomainError(
+                codes.INVALID_REGION,
+                f"区划 {region_code} 不存在，请先运行 registry_load_regions",
+            )
+        profile = PolicyProfile.objects.select_for_update().filter(region=region).first()
+        if profile is None:
+            profile = PolicyProfile.objects.create(region=region, **values)
+            audit.record(
+                actor=None,
+                action="registry.profile_loaded",
+                subject=profile,
+                after=profile,
+                summary={"region": region_code, "created": True},
+            )
+            created += 1
+            continue
+        if all(getattr(profile, f) == v for f, v in values.items()):
+            unchanged += 1
+            continue
+        before = snapshot(profile)
+        for f, v in values.items():
+            setattr(profile, f, v)
+        profile.save()
+        audit.record(
+            actor=None,
+            action="registry.profile_loaded",
+            subject=profile,
+            before=before,
+            after=profile,
+            summary={"region": region_code, "created": False},
+        )
+        updated += 1
+    return ProfileLoadResult(created, updated, unchanged)
+
+
+def profile_for(region: Region) -> PolicyProfile:
+    """The profile of the nearest region (itself first, then its ancestors) that has one."""
+    chain = ancestors(region)
+    found = {
+        p.region_id: p for p in PolicyProfile.objects.filter(region_id__in=[r.code for r in chain])
+    }
+    for r in chain:
+        if r.code in found:
+            return found[r.code]
+    raise DomainError(
+        codes.NO_POLICY_PROFILE,
+        f"{region.name}（{region.code}）及其上级区划均未配置双通道政策参数",
+    )
+
+
+def profile_for_code(region_code: str) -> PolicyProfile:
+    region = Region.objects.filter(code=region_code).first()
+    if region is None:
+        raise DomainError(codes.INVALID_REGION, f"区划代码 {region_code} 不存在")
+    return profile_for(region)

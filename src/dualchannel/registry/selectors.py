@@ -1,0 +1,361 @@
+"""Reads shared by the API and the pages, already scoped to the actor.
+
+Scope: agency officers see their agency's region subtree; hospital staff their own hospital and
+its physicians; pharmacists their own pharmacy; patients only themselves; admins everything;
+anyone else nothing. An object outside the scope raises ``NotFound``, exactly like a missing one.
+Public selectors return designated institutions only and never personal data.
+"""
+
+from __future__ import annotations
+
+from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+
+from dualchannel.core.errors import NotFound
+from dualchannel.core.models import User
+from dualchannel.core.roles import Role
+
+from .models import (
+    Designation,
+    DesignationStatus,
+    EquippedDrug,
+    Institution,
+    InstitutionKind,
+    InsuredPerson,
+    Pharmacist,
+    Physician,
+    PolicyProfile,
+    Region,
+)
+from .profiles import profile_for
+
+_NOTHING = Q(pk__in=[])
+HOSPITAL_ROLES = frozenset({Role.PHYSICIAN, Role.REVIEWER})
+STAFF_ROLES = frozenset({Role.PHYSICIAN, Role.REVIEWER, Role.PHARMACIST})
+
+
+def _authenticated(actor: User | None) -> bool:
+    return actor is not None and actor.is_authenticated and actor.is_active
+
+
+def officer_region(actor: User | None) -> Region | None:
+    """The region an agency officer administers (their agency's region), else None."""
+    if not _authenticated(actor) or not actor.has_role(Role.AGENCY_OFFICER):
+        return None
+    inst = actor.institution
+    if inst is None or inst.kind != InstitutionKind.AGENCY:
+        return None
+    return inst.region
+
+
+def staff_institution_id(actor: User | None, roles=STAFF_ROLES) -> int | None:
+    """The institution a physician, reviewer or pharmacist works for."""
+    if not _authenticated(actor) or not actor.institution_id:
+        return None
+    if actor.role_set.intersection(roles):
+        return actor.institution_id
+    return None
+
+
+def _scope(actor: User | None, *, officer_field: str | None, own: Q | None) -> Q | None:
+    """None means everything (admins); otherwise a filter, possibly matching nothing."""
+    if not _authenticated(actor):
+        return _NOTHING
+    if actor.is_superuser:
+        return None
+    q = _NOTHING
+    region = officer_region(actor)
+    if region is not None and officer_field is not None:
+        q |= Q(**{f"{officer_field}__startswith": region.code_prefix})
+    if own is not None:
+        q |= own
+    return q
+
+
+def _apply(qs: QuerySet, scope: Q | None) -> QuerySet:
+    return qs if scope is None else qs.filter(scope)
+
+
+def current_designation_subquery(field: str = "institution"):
+    return Designation.objects.filter(**{field: OuterRef("pk")}).order_by("-created_at", "-id")
+
+
+# Institutions ---------------------------------------------------------------------------------
+
+
+def visible_institutions(actor: User | None) -> QuerySet[Institution]:
+    own_id = staff_institution_id(actor)
+    own = Q(pk=own_id) if own_id else None
+    qs = Institution.objects.select_related("region", "region__parent").annotate(
+        designation_status=Subquery(current_designation_subquery().values("status")[:1])
+    )
+    return _apply(qs, _scope(actor, officer_field="region__code", own=own))
+
+
+def institution_list(
+    actor: User | None,
+    *,
+    kind: str | None = None,
+    region: str | None = None,
+    status: str | None = None,
+    q: str | None = None,
+) -> QuerySet[Institution]:
+    qs = visible_institutions(actor)
+    if kind:
+        qs = qs.filter(kind=kind)
+    if region:
+        qs = qs.filter(region__code__startswith=_prefix_of(region))
+    if status:
+        qs = qs.filter(designation_status=status)
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(credit_code__iexact=q))
+    return qs.order_by("region_id", "name")
+
+
+def institution_get(actor: User | None, pk: int) -> Institution:
+    found = visible_institutions(actor).filter(pk=pk).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def _prefix_of(region_code: str) -> str:
+    region = Region.objects.filter(code=region_code).first()
+    return region.code_prefix if region is not None else region_code
+
+
+# Designations ---------------------------------------------------------------------------------
+
+
+def visible_designations(actor: User | None) -> QuerySet[Designation]:
+    qs = Designation.objects.select_related(
+        "institution", "institution__region", "physician", "physician__hospital"
+    )
+    if not _authenticated(actor):
+        return qs.none()
+    if actor.is_superuser:
+        return qs
+    q = _NOTHING
+    region = officer_region(actor)
+    if region is not None:
+        q |= Q(institution__region__code__startswith=region.code_prefix)
+        q |= Q(physician__hospital__region__code__startswith=region.code_prefix)
+    own_id = staff_institution_id(actor)
+    if own_id:
+        q |= Q(institution_id=own_id) | Q(physician__hospital_id=own_id)
+    return qs.filter(q)
+
+
+def designation_list(
+    actor: User | None,
+    *,
+    institution_id: int | None = None,
+    physician_id: int | None = None,
+    subject: str | None = None,
+    status: str | None = None,
+) -> QuerySet[Designation]:
+    qs = visible_designations(actor)
+    if institution_id:
+        qs = qs.filter(institution_id=institution_id)
+    if physician_id:
+        qs = qs.filter(physician_id=physician_id)
+    if subject == "institution":
+        qs = qs.filter(institution__isnull=False)
+    elif subject == "physician":
+        qs = qs.filter(physician__isnull=False)
+    if status:
+        qs = qs.filter(status=status)
+    return qs
+
+
+def designation_get(actor: User | None, pk: int) -> Designation:
+    found = visible_designations(actor).filter(pk=pk).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def designation_history(designation: Designation):
+    return designation.history.select_related("actor").order_by("at", "id")
+
+
+# Physicians and pharmacists -------------------------------------------------------------------
+
+
+def visible_physicians(actor: User | None) -> QuerySet[Physician]:
+    own_id = staff_institution_id(actor, HOSPITAL_ROLES)
+    own = Q(hospital_id=own_id) if own_id else None
+    qs = Physician.objects.select_related("hospital", "hospital__region").annotate(
+        designation_status=Subquery(current_designation_subquery("physician").values("status")[:1])
+    )
+    return _apply(qs, _scope(actor, officer_field="hospital__region__code", own=own))
+
+
+def physician_list(
+    actor: User | None, *, hospital_id: int | None = None, status: str | None = None
+) -> QuerySet[Physician]:
+    qs = visible_physicians(actor)
+    if hospital_id:
+        qs = qs.filter(hospital_id=hospital_id)
+    if status:
+        qs = qs.filter(designation_status=status)
+    return qs.order_by("hospital_id", "name")
+
+
+def physician_get(actor: User | None, pk: int) -> Physician:
+    found = visible_physicians(actor).filter(pk=pk).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def visible_pharmacists(actor: User | None) -> QuerySet[Pharmacist]:
+    own_id = staff_institution_id(actor, frozenset({Role.PHARMACIST}))
+    own = Q(pharmacy_id=own_id) if own_id else None
+    qs = Pharmacist.objects.select_related("pharmacy")
+    return _apply(qs, _scope(actor, officer_field="pharmacy__region__code", own=own))
+
+
+def pharmacist_list(actor: User | None, *, pharmacy_id: int | None = None):
+    qs = visible_pharmacists(actor)
+    if pharmacy_id:
+        qs = qs.filter(pharmacy_id=pharmacy_id)
+    return qs.order_by("pharmacy_id", "name")
+
+
+def pharmacist_get(actor: User | None, pk: int) -> Pharmacist:
+    found = visible_pharmacists(actor).filter(pk=pk).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+# Insured persons ------------------------------------------------------------------------------
+
+
+def visible_insured_persons(actor: User | None) -> QuerySet[InsuredPerson]:
+    own = None
+    if _authenticated(actor) and actor.has_role(Role.PATIENT) and actor.insured_person_id:
+        own = Q(pk=actor.insured_person_id)
+    qs = InsuredPerson.objects.select_related("enrolment_region")
+    return _apply(qs, _scope(actor, officer_field="enrolment_region__code", own=own))
+
+
+def insured_person_list(actor: User | None, *, q: str | None = None):
+    qs = visible_insured_persons(actor)
+    if q:
+        qs = qs.filter(Q(name__icontains=q) | Q(id_number=q.upper()) | Q(person_no=q))
+    return qs.order_by("-created_at", "-id")
+
+
+def insured_person_get(actor: User | None, pk: int) -> InsuredPerson:
+    found = visible_insured_persons(actor).filter(pk=pk).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def insured_person_find(actor: User | None, *, id_number: str) -> InsuredPerson:
+    """Exact lookup by ID number for clinical staff and officers (no browsing, no listing)."""
+    if not _authenticated(actor):
+        raise NotFound()
+    if not (
+        actor.is_superuser
+        or officer_region(actor) is not None
+        or staff_institution_id(actor) is not None
+    ):
+        raise NotFound()
+    found = InsuredPerson.objects.filter(id_number=(id_number or "").strip().upper()).first()
+    if found is None:
+        raise NotFound()
+    region = officer_region(actor)
+    officer_only = staff_institution_id(actor) is None and not actor.is_superuser
+    if (
+        region is not None
+        and officer_only
+        and not found.enrolment_region_id.startswith(region.code_prefix)
+    ):
+        raise NotFound()
+    return found
+
+
+def can_see_full_identifiers(actor: User | None, person: InsuredPerson) -> bool:
+    """Officers of the person's region (and admins) may see the unmasked ID and phone."""
+    if not _authenticated(actor):
+        return False
+    if actor.is_superuser:
+        return True
+    region = officer_region(actor)
+    return region is not None and person.enrolment_region_id.startswith(region.code_prefix)
+
+
+# Equipped drugs and profiles ------------------------------------------------------------------
+
+
+def equipped_drug_list(actor: User | None, *, institution_id: int):
+    institution = institution_get(actor, institution_id)
+    return EquippedDrug.objects.filter(institution=institution).select_related("drug")
+
+
+def profile_get(region_code: str) -> PolicyProfile:
+    """The effective profile of a region (its own or the nearest ancestor's); public data."""
+    region = Region.objects.filter(code=region_code).first()
+    if region is None:
+        raise NotFound()
+    return profile_for(region)
+
+
+# Public ---------------------------------------------------------------------------------------
+
+
+def public_regions(parent: str | None = None) -> QuerySet[Region]:
+    """Provinces when ``parent`` is empty, else the children of ``parent``."""
+    if parent:
+        return Region.objects.filter(parent_id=parent).order_by("code")
+    return Region.objects.filter(level="province").order_by("code")
+
+
+def _active_designation():
+    return Designation.objects.filter(institution=OuterRef("pk"), status=DesignationStatus.ACTIVE)
+
+
+def public_institutions(
+    *, region: str | None = None, kind: str | None = None, drug: str | None = None
+) -> QuerySet[Institution]:
+    """Designated (ACTIVE) hospitals and pharmacies, by region subtree, kind and drug.
+
+    ``drug`` is a drug id, a generic name (substring) or its pinyin initials.
+    """
+    qs = (
+        Institution.objects.filter(kind__in=[InstitutionKind.HOSPITAL, InstitutionKind.PHARMACY])
+        .filter(Exists(_active_designation()))
+        .select_related("region", "region__parent", "region__parent__parent")
+    )
+    if region:
+        qs = qs.filter(region__code__startswith=_prefix_of(region))
+    if kind:
+        qs = qs.filter(kind=kind)
+    if drug:
+        drug = drug.strip()
+        if drug.isdigit():
+            match = Q(drug_id=int(drug))
+        else:
+            match = Q(drug__generic_name__icontains=drug) | Q(
+                drug__pinyin_initials__istartswith=drug
+            )
+        qs = qs.filter(Exists(EquippedDrug.objects.filter(match, institution=OuterRef("pk"))))
+    return qs.order_by("region_id", "kind", "name")
+
+
+def public_institution_get(pk: int) -> Institution:
+    found = public_institutions().filter(pk=pk).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def public_equipped_drugs(institution: Institution):
+    return (
+        EquippedDrug.objects.filter(institution=institution)
+        .select_related("drug")
+        .order_by("drug__generic_name")
+    )
