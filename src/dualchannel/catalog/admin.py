@@ -104,10 +104,19 @@ class StatusHistoryInline(admin.TabularInline):
 
 @admin.register(CriteriaSet)
 class CriteriaSetAdmin(admin.ModelAdmin):
-    list_display = ("drug", "version", "status", "origin", "evaluation_cycle_days", "published_at")
-    list_filter = ("status", "origin")
-    search_fields = ("drug__generic_name", "drug__pinyin_initials")
-    raw_id_fields = ("drug", "restriction", "created_by")
+    list_display = (
+        "drug",
+        "region",
+        "version",
+        "status",
+        "origin",
+        "evaluation_cycle_days",
+        "published_at",
+    )
+    list_filter = ("status", "origin", ("region", admin.EmptyFieldListFilter))
+    list_select_related = ("drug", "region")
+    search_fields = ("drug__generic_name", "drug__pinyin_initials", "region__code", "region__name")
+    raw_id_fields = ("drug", "region", "restriction", "created_by")
     # Status changes go through the services (history + audit), never through the admin form.
     readonly_fields = ("status", "published_at", "source_digest")
     inlines = [CriterionInline, StatusHistoryInline]

@@ -1,6 +1,9 @@
 """Catalogue API (/api/v1/catalog): public search and detail; officer editing endpoints.
 
-Public answers never carry the amount of a confidential payment standard (备注1).
+Public answers never carry the amount of a confidential payment standard (备注1). Criteria sets
+are national or regional: the drug detail shows the national baseline and the set in force for a
+region (``?region=``, or the calling officer's agency region); officers write only their own
+region's sets (see ``services``).
 """
 
 from __future__ import annotations
@@ -13,9 +16,10 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
-from dualchannel.core.auth import api_auth
+from dualchannel.core.auth import BearerToken, api_auth
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
+from dualchannel.registry.models import Region
 
 from . import selectors, services
 from .categories import category_name
@@ -94,9 +98,18 @@ class MaterialKindOut(Schema):
     label: str
 
 
+class RegionOut(Schema):
+    code: str
+    name: str
+    label: str = Field(description="如「武汉市 适用」")
+
+
 class CriteriaSetOut(Schema):
     id: int
     drug_id: int
+    region: str | None = Field(description="适用区划代码；null 为全国基线")
+    region_name: str | None
+    scope_label: str = Field(description="「全国基线」或区划名称，如「武汉市」")
     version: int
     status: str
     origin: str
@@ -119,7 +132,13 @@ class DrugDetailOut(DrugSummaryOut):
     payment_standard_history: list[PaymentStandardOut]
     restriction: RestrictionOut | None
     restriction_history: list[RestrictionOut]
-    criteria: CriteriaSetOut | None
+    criteria: CriteriaSetOut | None = Field(description="全国基线（已发布）")
+    criteria_region: RegionOut | None = Field(
+        description="查询的区划（参数 region），或调用者（经办人员）所属经办机构的区划"
+    )
+    criteria_in_force: CriteriaSetOut | None = Field(
+        description="该区划适用的认定条件：本级或最近上级区划已发布的版本，否则为全国基线"
+    )
 
 
 class CategoryOut(Schema):
@@ -128,6 +147,14 @@ class CategoryOut(Schema):
     level: int
     parent: str
     drug_count: int
+
+
+class DrugDetailQuery(Schema):
+    region: str | None = Field(None, description="区划代码：显示该区划适用的认定条件")
+
+
+class DraftQuery(Schema):
+    region: str | None = Field(None, description="区划代码；默认为经办人员所属经办机构的区划")
 
 
 class DrugSearchQuery(Schema):
@@ -242,6 +269,9 @@ def criteria_payload(criteria_set: CriteriaSet | None) -> dict[str, Any] | None:
     return {
         "id": criteria_set.id,
         "drug_id": criteria_set.drug_id,
+        "region": criteria_set.region_id,
+        "region_name": criteria_set.region.name if criteria_set.region_id else None,
+        "scope_label": criteria_set.scope_name,
         "version": criteria_set.version,
         "status": criteria_set.status,
         "origin": criteria_set.origin,
@@ -257,7 +287,13 @@ def criteria_payload(criteria_set: CriteriaSet | None) -> dict[str, Any] | None:
     }
 
 
-def _detail(drug: Drug, actor) -> dict[str, Any]:
+def _region(region: Region | None) -> dict[str, Any] | None:
+    if region is None:
+        return None
+    return {"code": region.code, "name": region.name, "label": selectors.in_force_label(region)}
+
+
+def _detail(drug: Drug, actor, region: Region | None = None) -> dict[str, Any]:
     standards = [
         selectors.standard_view(s, actor).__dict__
         for s in selectors.current_payment_standards(drug)
@@ -278,7 +314,20 @@ def _detail(drug: Drug, actor) -> dict[str, Any]:
         "restriction": _restriction(selectors.current_restriction(drug)),
         "restriction_history": [_restriction(r) for r in selectors.restriction_history(drug)],
         "criteria": criteria_payload(selectors.published_criteria(drug)),
+        "criteria_region": _region(region),
+        "criteria_in_force": (
+            criteria_payload(selectors.published_criteria(drug, region)) if region else None
+        ),
     }
+
+
+def _caller(request: HttpRequest):
+    """The user behind a bearer token or page session on a public endpoint, if any."""
+    header = request.headers.get("Authorization", "")
+    if header[:7].lower() == "bearer ":
+        return BearerToken().authenticate(request, header[7:].strip())
+    user = getattr(request, "user", None)
+    return user if user is not None and user.is_authenticated and user.is_active else None
 
 
 # --- public ---
@@ -310,9 +359,15 @@ def drug_list(request: HttpRequest, filters: Query[DrugSearchQuery]):
 
 
 @router.get("/drugs/{drug_id}", response=DrugDetailOut, auth=None, summary="药品详情")
-def drug_detail(request: HttpRequest, drug_id: int):
-    # Public: confidential amounts are never shown here, whoever asks.
-    return _detail(selectors.drug_get(drug_id), None)
+def drug_detail(request: HttpRequest, drug_id: int, query: Query[DrugDetailQuery]):
+    # Public: confidential amounts are never shown here, whoever asks. The criteria in force are
+    # those of the region asked for, else of a calling officer's agency region.
+    drug = selectors.drug_get(drug_id)
+    if query.region:
+        region = selectors.region_get(query.region)
+    else:
+        region = selectors.officer_region(_caller(request))
+    return _detail(drug, None, region)
 
 
 @router.get("/categories", response=list[CategoryOut], auth=None, summary="药品分类")
@@ -367,12 +422,12 @@ def officer_payment_standards(request: HttpRequest, drug_id: int):
     "/drugs/{drug_id}/criteria-sets",
     response=list[CriteriaSetOut],
     auth=api_auth,
-    summary="药品的全部认定条件版本（仅经办人员）",
+    summary="药品的认定条件版本：全国基线与本地区（仅经办人员）",
 )
 def officer_criteria_sets(request: HttpRequest, drug_id: int):
     require_role(request.auth, Role.AGENCY_OFFICER)
     drug = selectors.drug_get(drug_id)
-    return [criteria_payload(s) for s in drug.criteria_sets.order_by("-version")]
+    return [criteria_payload(s) for s in selectors.criteria_sets_for(drug, request.auth)]
 
 
 @router.patch(
@@ -402,10 +457,12 @@ def payment_standard_amount(request: HttpRequest, standard_id: int, payload: Amo
     "/drugs/{drug_id}/criteria-sets",
     response={201: CriteriaSetOut},
     auth=api_auth,
-    summary="基于已发布版本新建认定条件草稿",
+    summary="新建本地区认定条件草稿（复制该地区适用的版本）",
 )
-def criteria_draft_create(request: HttpRequest, drug_id: int):
-    draft = services.criteria_set_create_draft(actor=request.auth, drug_id=drug_id)
+def criteria_draft_create(request: HttpRequest, drug_id: int, query: Query[DraftQuery]):
+    draft = services.criteria_set_create_draft(
+        actor=request.auth, drug_id=drug_id, region=query.region or None
+    )
     return Status(201, criteria_payload(draft))
 
 

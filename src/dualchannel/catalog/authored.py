@@ -1,7 +1,8 @@
 """Load the authored criteria files (``data/criteria/*.json``) as published criteria sets.
 
-Each entry becomes a new version above any existing one, published at once; the drug's drafted
-checklist and any previously published set are retired. Loading the same entry again changes
+Each entry becomes a new national (``region`` null) version above any existing one, published at
+once; the drug's national drafted checklist and previously published national set are retired
+(regional sets are left alone). Loading the same entry again changes
 nothing (its digest is kept in ``CriteriaSet.source_digest``). The whole set of files is
 validated before anything is written.
 """
@@ -120,7 +121,9 @@ def load_authored_criteria(
         for entry in entries:
             drug = Drug.objects.select_for_update().get(generic_name=entry["generic_name"])
             source_digest = entry_digest(entry)
-            if CriteriaSet.objects.filter(drug=drug, source_digest=source_digest).exists():
+            if CriteriaSet.objects.filter(
+                drug=drug, region__isnull=True, source_digest=source_digest
+            ).exists():
                 report.unchanged.append(drug.generic_name)
                 continue
             criteria_set = _create_published(drug, entry, source_digest, actor)
@@ -143,6 +146,7 @@ def _create_published(
     )
     criteria_set = CriteriaSet.objects.create(
         drug=drug,
+        region=None,
         version=next_version(drug),
         status=CriteriaStatus.DRAFT,
         origin=CriteriaOrigin.AUTHORED,
@@ -169,7 +173,8 @@ def _create_published(
         for position, item in enumerate(entry["items"], start=1)
     )
 
-    for draft in drug.criteria_sets.filter(status=CriteriaStatus.DRAFT).exclude(pk=criteria_set.pk):
+    national_drafts = drug.criteria_sets.filter(status=CriteriaStatus.DRAFT, region__isnull=True)
+    for draft in national_drafts.exclude(pk=criteria_set.pk):
         move_criteria_set(draft, CriteriaStatus.RETIRED, actor=actor, reason="由人工编制条件取代")
     publish_criteria_set(criteria_set, actor=actor, reason="载入人工编制认定条件")
     return criteria_set

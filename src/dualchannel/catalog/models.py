@@ -172,10 +172,30 @@ class CriteriaOrigin(models.TextChoices):
     AUTHORED = "authored", "人工编制"
 
 
+NATIONAL_LABEL = "全国基线"
+
+
 class CriteriaSet(models.Model):
-    """The eligibility criteria of a drug, as data; versions are kept, one published at a time."""
+    """The eligibility criteria of a drug, as data; versions are kept per drug.
+
+    ``region`` null is the national baseline (drafted from the restriction text, or authored and
+    shipped); otherwise the set is a region's own rules — provinces set the dual-channel rules
+    [AH §2(1), HB art. 3], cities may add implementation detail [HB art. 52]. One set is published
+    at a time per (drug, region); the set in force for a place is the published set of the most
+    specific region among it and its ancestors, else the national one
+    (``selectors.published_criteria``).
+    """
 
     drug = models.ForeignKey(Drug, on_delete=models.CASCADE, related_name="criteria_sets")
+    region = models.ForeignKey(
+        "registry.Region",
+        verbose_name="适用区划",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        help_text="留空为全国基线",
+    )
     version = models.PositiveIntegerField("版本")
     status = models.CharField(
         "状态", max_length=10, choices=CriteriaStatus.choices, default=CriteriaStatus.DRAFT
@@ -203,13 +223,27 @@ class CriteriaSet(models.Model):
             models.UniqueConstraint(fields=["drug", "version"], name="uniq_criteria_version"),
             models.UniqueConstraint(
                 fields=["drug"],
-                condition=Q(status="published"),
-                name="uniq_published_criteria",
+                condition=Q(status="published", region__isnull=True),
+                name="uniq_published_national_criteria",
+            ),
+            models.UniqueConstraint(
+                fields=["drug", "region"],
+                condition=Q(status="published", region__isnull=False),
+                name="uniq_published_regional_criteria",
             ),
         ]
 
     def __str__(self) -> str:
-        return f"{self.drug} v{self.version}"
+        return f"{self.drug} v{self.version}（{self.scope_name}）"
+
+    @property
+    def is_national(self) -> bool:
+        return self.region_id is None
+
+    @property
+    def scope_name(self) -> str:
+        """「全国基线」 or the region's name, e.g. 「武汉市」."""
+        return NATIONAL_LABEL if self.region_id is None else self.region.name
 
 
 class CriterionKind(models.TextChoices):

@@ -2,6 +2,10 @@
 
 The catalogue is public, except the amounts of confidential payment standards (备注1), which
 only agency officers see; everyone else sees 保密.
+
+Criteria sets are national (``region`` null) or regional. Published sets are policy and public;
+drafts and retired sets are read by admins, and by agency officers for the national baseline and
+the sets of their own agency's region or inside it — another region's are reported as missing.
 """
 
 from __future__ import annotations
@@ -18,9 +22,12 @@ from dualchannel.core.errors import NotFound
 from dualchannel.core.models import User
 from dualchannel.core.permissions import has_any_role
 from dualchannel.core.roles import Role
+from dualchannel.registry.models import Region
+from dualchannel.registry.regions import ancestors, is_within
+from dualchannel.registry.selectors import officer_region
 
 from .categories import all_categories, category_name, codes_matching_name
-from .models import CriteriaSet, CriteriaStatus, Drug, PaymentStandard, Restriction
+from .models import NATIONAL_LABEL, CriteriaSet, CriteriaStatus, Drug, PaymentStandard, Restriction
 
 CONFIDENTIAL_LABEL = "保密"
 SEARCH_FLAGS = (
@@ -177,26 +184,104 @@ def restriction_history(drug: Drug) -> list[Restriction]:
     return list(drug.restrictions.select_related("edition").order_by("-effective_from", "-id"))
 
 
-def published_criteria(drug: Drug) -> CriteriaSet | None:
-    return (
-        drug.criteria_sets.filter(status=CriteriaStatus.PUBLISHED).prefetch_related("items").first()
-    )
+def criteria_set_not_found() -> NotFound:
+    return NotFound("catalog.criteria_not_found", "认定条件不存在")
+
+
+def region_get(code: str) -> Region:
+    region = Region.objects.filter(code=(code or "").strip()).first()
+    if region is None:
+        raise NotFound("catalog.region_not_found", "区划不存在")
+    return region
+
+
+def published_criteria(drug: Drug, region: Region | None = None) -> CriteriaSet | None:
+    """The set in force for ``region``: the published set of the most specific region among it
+    and its ancestors (county → city → province), else the national one, else None.
+
+    Without a region, the national published set. Evaluating an application passes the region
+    of the hospital.
+    """
+    published = drug.criteria_sets.filter(status=CriteriaStatus.PUBLISHED).select_related("region")
+    if region is not None:
+        chain = [r.code for r in ancestors(region)]
+        found = {
+            s.region_id: s for s in published.filter(region_id__in=chain).prefetch_related("items")
+        }
+        for code in chain:
+            if code in found:
+                return found[code]
+    return published.filter(region__isnull=True).prefetch_related("items").first()
+
+
+def in_force_label(region: Region | None) -> str:
+    """「武汉市 适用」 for a region, 「全国基线」 without one."""
+    return f"{region.name} 适用" if region is not None else NATIONAL_LABEL
+
+
+def _active(actor: User | None) -> bool:
+    return actor is not None and actor.is_authenticated and actor.is_active
+
+
+def criteria_region_covered(actor: User | None, region_code: str | None) -> bool:
+    """Whether ``actor`` may change the sets of ``region_code`` (None: the national baseline).
+
+    Admins change everything; an agency officer the sets of their agency's region or inside it,
+    never the national ones.
+    """
+    if not _active(actor):
+        return False
+    if actor.is_superuser:
+        return True
+    if region_code is None:
+        return False
+    region = officer_region(actor)
+    return region is not None and is_within(region_code, region)
+
+
+def can_edit_criteria(actor: User | None, criteria_set: CriteriaSet) -> bool:
+    return criteria_region_covered(actor, criteria_set.region_id)
+
+
+def can_read_criteria(actor: User | None, criteria_set: CriteriaSet) -> bool:
+    """Published sets: everyone. Drafts and retired sets: admins, and officers for the national
+    baseline and their own region's sets."""
+    if criteria_set.status == CriteriaStatus.PUBLISHED:
+        return True
+    if not can_see_confidential(actor):
+        return False
+    if actor.is_superuser or criteria_set.region_id is None:
+        return True
+    return criteria_region_covered(actor, criteria_set.region_id)
+
+
+def visible_criteria_sets(actor: User | None) -> QuerySet[CriteriaSet]:
+    """Admins: all; officers: the national sets and those of their region or inside it;
+    everyone else: the published sets."""
+    sets = CriteriaSet.objects.select_related("region")
+    if _active(actor) and actor.is_superuser:
+        return sets
+    if not can_see_confidential(actor):
+        return sets.filter(status=CriteriaStatus.PUBLISHED)
+    region = officer_region(actor)
+    scope = Q(region__isnull=True)
+    if region is not None:
+        scope |= Q(region__code__startswith=region.code_prefix)
+    return sets.filter(scope)
 
 
 def criteria_sets_for(drug: Drug, actor: User | None) -> list[CriteriaSet]:
-    """Officers see drafts too (newest first); others only the published set."""
-    sets = drug.criteria_sets.prefetch_related("items").order_by("-version")
-    if not can_see_confidential(actor):
-        sets = sets.filter(status=CriteriaStatus.PUBLISHED)
-    return list(sets)
+    """The sets of ``drug`` the actor may read (see ``visible_criteria_sets``), newest first."""
+    sets = visible_criteria_sets(actor).filter(drug=drug).prefetch_related("items")
+    return list(sets.order_by("-version"))
 
 
 def criteria_set_get(criteria_set_id: int, actor: User | None) -> CriteriaSet:
-    criteria_set = CriteriaSet.objects.select_related("drug").filter(pk=criteria_set_id).first()
-    if criteria_set is None or (
-        criteria_set.status != CriteriaStatus.PUBLISHED and not can_see_confidential(actor)
-    ):
-        raise NotFound("catalog.criteria_not_found", "认定条件不存在")
+    criteria_set = (
+        CriteriaSet.objects.select_related("drug", "region").filter(pk=criteria_set_id).first()
+    )
+    if criteria_set is None or not can_read_criteria(actor, criteria_set):
+        raise criteria_set_not_found()
     return criteria_set
 
 

@@ -1,6 +1,11 @@
 """Catalogue writes by agency officers: criteria editing, confidential amounts, flags.
 
 Each service is one transaction: lock (drug → criteria set → criterion), check, write, audit.
+
+Criteria sets are written within the actor's scope (``selectors.criteria_region_covered``): an
+agency officer writes the sets of their agency's region or inside it, admins also the national
+baseline. Another region's set is reported as missing (``NotFound``), before anything is locked
+or checked; a national set, which officers can read, is refused (``PermissionDenied``).
 """
 
 from __future__ import annotations
@@ -13,10 +18,11 @@ from django.db import transaction
 
 from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
-from dualchannel.core.errors import Conflict, DomainError, NotFound, field_error
+from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied, field_error
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
+from dualchannel.registry.models import Region
 
 from .criteria import validate_expression
 from .models import (
@@ -30,6 +36,13 @@ from .models import (
     MaterialKind,
     PaymentStandard,
     SpecialControl,
+)
+from .selectors import (
+    criteria_region_covered,
+    criteria_set_not_found,
+    officer_region,
+    published_criteria,
+    region_get,
 )
 from .workflow import move_criteria_set, next_version, publish_criteria_set
 
@@ -52,11 +65,32 @@ def _lock_drug(drug_id: int) -> Drug:
     return drug
 
 
-def _lock_set(criteria_set_id: int, *, draft: bool) -> CriteriaSet:
-    drug_id = CriteriaSet.objects.filter(pk=criteria_set_id).values_list("drug_id", flat=True)
-    if not drug_id:
-        raise NotFound("catalog.criteria_not_found", "认定条件不存在")
-    _lock_drug(drug_id[0])
+def _national_refused() -> PermissionDenied:
+    return PermissionDenied(
+        "catalog.national_criteria_admin_only",
+        "全国基线认定条件仅管理员可修改，请新建本地区的认定条件草稿",
+    )
+
+
+def _require_scope(actor: User, region_code: str | None, missing: NotFound) -> None:
+    """Refuse a write outside the actor's scope: another region's set is missing."""
+    if criteria_region_covered(actor, region_code):
+        return
+    if region_code is None:
+        raise _national_refused()
+    raise missing
+
+
+def _lock_set(
+    criteria_set_id: int, *, actor: User, draft: bool, missing: NotFound | None = None
+) -> CriteriaSet:
+    missing = missing or criteria_set_not_found()
+    row = CriteriaSet.objects.filter(pk=criteria_set_id).values_list("drug_id", "region_id").first()
+    if row is None:
+        raise missing
+    drug_id, region_code = row
+    _require_scope(actor, region_code, missing)
+    _lock_drug(drug_id)
     criteria_set = CriteriaSet.objects.select_for_update().get(pk=criteria_set_id)
     if draft and criteria_set.status != CriteriaStatus.DRAFT:
         raise Conflict(
@@ -65,12 +99,17 @@ def _lock_set(criteria_set_id: int, *, draft: bool) -> CriteriaSet:
     return criteria_set
 
 
-def _lock_item(criterion_id: int) -> Criterion:
+def _lock_item(criterion_id: int, *, actor: User) -> Criterion:
+    missing = NotFound("catalog.criterion_not_found", "认定条件项不存在")
     set_id = Criterion.objects.filter(pk=criterion_id).values_list("criteria_set_id", flat=True)
     if not set_id:
-        raise NotFound("catalog.criterion_not_found", "认定条件项不存在")
-    _lock_set(set_id[0], draft=True)
+        raise missing
+    _lock_set(set_id[0], actor=actor, draft=True, missing=missing)
     return Criterion.objects.select_for_update().get(pk=criterion_id)
+
+
+def _role(actor: User) -> str:
+    return Role.ADMIN if actor.is_superuser else ROLE
 
 
 def _audit(actor: User, action: str, subject, before: dict | None, summary: dict) -> None:
@@ -80,7 +119,7 @@ def _audit(actor: User, action: str, subject, before: dict | None, summary: dict
         subject=subject,
         before=before,
         after=snapshot(subject) if subject.pk else None,
-        role=ROLE,
+        role=_role(actor),
         summary=summary,
     )
 
@@ -123,7 +162,7 @@ def criterion_add(
 ) -> Criterion:
     require_role(actor, ROLE)
     with transaction.atomic():
-        criteria_set = _lock_set(criteria_set_id, draft=True)
+        criteria_set = _lock_set(criteria_set_id, actor=actor, draft=True)
         values = _clean_item(kind=kind, text=text, group=group, expression=expression, code=code)
         if criteria_set.items.filter(code=code).exists():
             raise field_error("code", "catalog.duplicate_code", "同一认定条件中代码不能重复")
@@ -146,7 +185,7 @@ def criterion_update(
 ) -> Criterion:
     require_role(actor, ROLE)
     with transaction.atomic():
-        item = _lock_item(criterion_id)
+        item = _lock_item(criterion_id, actor=actor)
         before = snapshot(item)
         values = _clean_item(
             kind=item.kind if kind is None else kind,
@@ -170,7 +209,7 @@ def criterion_update(
 def criterion_remove(*, actor: User, criterion_id: int) -> None:
     require_role(actor, ROLE)
     with transaction.atomic():
-        item = _lock_item(criterion_id)
+        item = _lock_item(criterion_id, actor=actor)
         criteria_set = item.criteria_set
         before = snapshot(item)
         code = item.code
@@ -184,7 +223,7 @@ def criterion_remove(*, actor: User, criterion_id: int) -> None:
             action="catalog.criterion_removed",
             subject=criteria_set,
             before=before,
-            role=ROLE,
+            role=_role(actor),
             summary={"code": code},
         )
 
@@ -193,7 +232,7 @@ def criteria_set_reorder(*, actor: User, criteria_set_id: int, codes: list[str])
     """Put the items in the order of ``codes`` (every code exactly once)."""
     require_role(actor, ROLE)
     with transaction.atomic():
-        criteria_set = _lock_set(criteria_set_id, draft=True)
+        criteria_set = _lock_set(criteria_set_id, actor=actor, draft=True)
         items = {item.code: item for item in criteria_set.items.select_for_update()}
         if sorted(codes) != sorted(items):
             raise field_error(
@@ -213,7 +252,7 @@ def criteria_set_reorder(*, actor: User, criteria_set_id: int, codes: list[str])
             subject=criteria_set,
             before=before,
             after={"order": list(codes)},
-            role=ROLE,
+            role=_role(actor),
             summary={"items": len(codes)},
         )
     return criteria_set
@@ -235,7 +274,7 @@ def criteria_set_update(
     """Change a draft's evaluation cycle, required material kinds or note."""
     require_role(actor, ROLE)
     with transaction.atomic():
-        criteria_set = _lock_set(criteria_set_id, draft=True)
+        criteria_set = _lock_set(criteria_set_id, actor=actor, draft=True)
         before = snapshot(criteria_set)
         fields: list[str] = []
         if evaluation_cycle_days is not _UNSET:
@@ -269,20 +308,46 @@ def criteria_set_update(
     return criteria_set
 
 
-def criteria_set_create_draft(*, actor: User, drug_id: int) -> CriteriaSet:
-    """A new draft version copied from the published set (or the latest one) of a drug."""
+def _draft_region(actor: User, region: Region | str | None) -> Region | None:
+    """The region a new draft is for: the one given, else the officer's agency region; None (the
+    national baseline) for an actor without one (admins)."""
+    if isinstance(region, Region):
+        return region
+    if region:
+        try:
+            return region_get(region)
+        except NotFound as exc:
+            raise NotFound("catalog.region_not_found", "区划不存在或不在本机构管辖范围内") from exc
+    return officer_region(actor)
+
+
+def criteria_set_create_draft(
+    *, actor: User, drug_id: int, region: Region | str | None = None
+) -> CriteriaSet:
+    """A new draft for ``region`` (default: the officer's agency region; national for admins
+    without one), copied from the set in force there — its own published set, or the nearest
+    ancestor's, or the national one — else from the latest national set (a drafted checklist).
+    """
     require_role(actor, ROLE)
+    target = _draft_region(actor, region)
+    region_code = target.code if target is not None else None
+    _require_scope(
+        actor,
+        region_code,
+        NotFound("catalog.region_not_found", "区划不存在或不在本机构管辖范围内"),
+    )
     with transaction.atomic():
         drug = _lock_drug(drug_id)
-        if drug.criteria_sets.filter(status=CriteriaStatus.DRAFT).exists():
-            raise Conflict("catalog.draft_exists", "该药品已有草稿，请先完成或停用该草稿")
+        if drug.criteria_sets.filter(status=CriteriaStatus.DRAFT, region=target).exists():
+            raise Conflict("catalog.draft_exists", "该药品在本地区已有草稿，请先完成或停用该草稿")
         source = (
-            drug.criteria_sets.filter(status=CriteriaStatus.PUBLISHED).first()
-            or drug.criteria_sets.order_by("-version").first()
+            published_criteria(drug, target)
+            or drug.criteria_sets.filter(region__isnull=True).order_by("-version").first()
         )
         restriction = drug.restrictions.filter(effective_to__isnull=True).order_by("-id").first()
         draft = CriteriaSet.objects.create(
             drug=drug,
+            region=target,
             version=next_version(drug),
             status=CriteriaStatus.DRAFT,
             origin=CriteriaOrigin.AUTHORED,
@@ -296,7 +361,7 @@ def criteria_set_create_draft(*, actor: User, drug_id: int) -> CriteriaSet:
             criteria_set=draft,
             to_status=CriteriaStatus.DRAFT,
             actor=actor,
-            reason=f"基于 v{source.version} 新建" if source else "新建",
+            reason=f"基于 v{source.version}（{source.scope_name}）新建" if source else "新建",
         )
         if source is not None:
             Criterion.objects.bulk_create(
@@ -318,6 +383,7 @@ def criteria_set_create_draft(*, actor: User, drug_id: int) -> CriteriaSet:
             None,
             {
                 "drug_id": drug.id,
+                "region": region_code,
                 "version": draft.version,
                 "from_version": getattr(source, "version", None),
             },
@@ -326,10 +392,10 @@ def criteria_set_create_draft(*, actor: User, drug_id: int) -> CriteriaSet:
 
 
 def criteria_set_publish(*, actor: User, criteria_set_id: int, reason: str = "") -> CriteriaSet:
-    """Publish a draft; the previously published version of the drug is retired."""
+    """Publish a draft; the previously published set of the same drug and region is retired."""
     require_role(actor, ROLE)
     with transaction.atomic():
-        criteria_set = _lock_set(criteria_set_id, draft=False)
+        criteria_set = _lock_set(criteria_set_id, actor=actor, draft=False)
         before = snapshot(criteria_set)
         previous = criteria_set.status
         publish_criteria_set(criteria_set, actor=actor, reason=reason or "经办人员发布")
@@ -338,7 +404,12 @@ def criteria_set_publish(*, actor: User, criteria_set_id: int, reason: str = "")
             "catalog.criteria_published",
             criteria_set,
             before,
-            {"from": previous, "to": criteria_set.status, "version": criteria_set.version},
+            {
+                "from": previous,
+                "to": criteria_set.status,
+                "version": criteria_set.version,
+                "region": criteria_set.region_id,
+            },
         )
     return criteria_set
 
@@ -349,7 +420,7 @@ def criteria_set_retire(*, actor: User, criteria_set_id: int, reason: str) -> Cr
     if not reason:
         raise field_error("reason", "catalog.reason_required", "请填写停用原因")
     with transaction.atomic():
-        criteria_set = _lock_set(criteria_set_id, draft=False)
+        criteria_set = _lock_set(criteria_set_id, actor=actor, draft=False)
         before = snapshot(criteria_set)
         previous = criteria_set.status
         move_criteria_set(criteria_set, CriteriaStatus.RETIRED, actor=actor, reason=reason)
@@ -358,7 +429,7 @@ def criteria_set_retire(*, actor: User, criteria_set_id: int, reason: str) -> Cr
             "catalog.criteria_retired",
             criteria_set,
             before,
-            {"from": previous, "to": criteria_set.status},
+            {"from": previous, "to": criteria_set.status, "region": criteria_set.region_id},
         )
     return criteria_set
 
@@ -366,11 +437,20 @@ def criteria_set_retire(*, actor: User, criteria_set_id: int, reason: str) -> Cr
 # --- payment standards and flags ---
 
 
+def _require_catalogue_admin(actor: User) -> None:
+    """The national list is the same in every region: one region's officer may not change it."""
+    require_role(actor, ROLE)
+    if not actor.is_superuser:
+        raise PermissionDenied(
+            "catalog.national_catalogue_admin_only", "国家目录数据仅目录管理员（系统管理员）可修改"
+        )
+
+
 def payment_standard_set_amount(
     *, actor: User, payment_standard_id: int, amount: Decimal | str
 ) -> PaymentStandard:
     """Enter the amount of a confidential standard (备注1); it stays confidential."""
-    require_role(actor, ROLE)
+    _require_catalogue_admin(actor)
     try:
         value = Decimal(str(amount))
     except InvalidOperation as exc:
@@ -406,7 +486,7 @@ def payment_standard_set_amount(
 
 def drug_update_flags(*, actor: User, drug_id: int, **flags: Any) -> Drug:
     """Correct the derived flags of a drug (dual-channel, separately-paid, …, special control)."""
-    require_role(actor, ROLE)
+    _require_catalogue_admin(actor)
     unknown = set(flags) - set(FLAG_FIELDS) - {"special_control"}
     if unknown:
         raise DomainError(

@@ -76,13 +76,31 @@ def catalog_search(request: HttpRequest) -> HttpResponse:
 
 
 def _criteria_context(request: HttpRequest, drug) -> dict:
-    sets = selectors.criteria_sets_for(drug, request.user)
+    """The national baseline, the set in force for the officer's region, and the sets the
+    officer may read (national and own region), each marked editable or not."""
+    user = request.user
+    region = selectors.officer_region(user)
+    sets = selectors.criteria_sets_for(drug, user)
+    for criteria_set in sets:
+        criteria_set.editable = selectors.can_edit_criteria(user, criteria_set)
     active = [s for s in sets if s.status != CriteriaStatus.RETIRED]
+    # A new draft is for the officer's region (admins without one: the national baseline).
+    draft_region_code = region.code if region is not None else None
+    can_create = selectors.criteria_region_covered(user, draft_region_code)
+    has_draft = any(
+        s.status == CriteriaStatus.DRAFT and s.region_id == draft_region_code for s in sets
+    )
     return {
         "drug": drug,
+        "officer_region": region,
+        "national_criteria": selectors.published_criteria(drug),
+        "in_force_label": selectors.in_force_label(region) if region is not None else "",
+        "in_force": selectors.published_criteria(drug, region) if region is not None else None,
+        "draft_scope": region.name if region is not None else selectors.NATIONAL_LABEL,
         "criteria_sets": active,
         "retired_sets": [s for s in sets if s.status == CriteriaStatus.RETIRED],
-        "has_draft": any(s.status == CriteriaStatus.DRAFT for s in sets),
+        "has_draft": has_draft,
+        "can_create_draft": can_create and not has_draft,
         "kinds": CriterionKind.choices,
         "material_kinds": MaterialKind.choices,
         "context_variables": CONTEXT_VARIABLES,

@@ -2,7 +2,8 @@
 
 ``move_criteria_set`` is the only code that changes ``CriteriaSet.status``; the callers
 (import, authored-criteria loader, officer services) hold the drug's row lock and write the audit
-event of their own action.
+event of their own action. The import and the loader work on the national baseline only
+(``region`` null); regional sets are left alone.
 """
 
 from __future__ import annotations
@@ -97,11 +98,15 @@ def draft_from_restriction(
 ) -> CriteriaSet | None:
     """A drafted checklist for ``restriction`` unless one exists already (idempotent).
 
-    Older drafts of the drug are retired: they were drafted from a restriction no longer in force.
+    Older national drafts of the drug are retired: they were drafted from a restriction no longer
+    in force. Regional drafts belong to their region's officers and are left alone.
     """
-    if not restriction.text or CriteriaSet.objects.filter(restriction=restriction).exists():
+    if (
+        not restriction.text
+        or CriteriaSet.objects.filter(restriction=restriction, region__isnull=True).exists()
+    ):
         return None
-    for stale in drug.criteria_sets.filter(status=CriteriaStatus.DRAFT):
+    for stale in drug.criteria_sets.filter(status=CriteriaStatus.DRAFT, region__isnull=True):
         move_criteria_set(stale, CriteriaStatus.RETIRED, actor=actor, reason="限定支付范围已更新")
     criteria_set = CriteriaSet.objects.create(
         drug=drug,
@@ -140,11 +145,17 @@ def check_publishable(criteria_set: CriteriaSet) -> None:
 
 
 def publish_criteria_set(criteria_set: CriteriaSet, *, actor: User | None, reason: str) -> None:
-    """Publish a draft and retire the set it replaces (caller holds the drug's lock)."""
+    """Publish a draft and retire the set it replaces: the published set of the same drug and
+    region (the national one for a national set); other regions' sets stay as they are.
+    The caller holds the drug's lock."""
     check_publishable(criteria_set)
     current = (
         CriteriaSet.objects.select_for_update()
-        .filter(drug_id=criteria_set.drug_id, status=CriteriaStatus.PUBLISHED)
+        .filter(
+            drug_id=criteria_set.drug_id,
+            region_id=criteria_set.region_id,
+            status=CriteriaStatus.PUBLISHED,
+        )
         .exclude(pk=criteria_set.pk)
     )
     for previous in current:

@@ -31,7 +31,10 @@ class DomainErrorMiddleware:
                 status=200,
                 headers={"HX-Retarget": "#messages", "HX-Reswap": "innerHTML"},
             )
-        if exception.status == 404:
-            return TemplateResponse(request, "core/error.html", {"error": exception}, status=404)
+        if request.method in ("GET", "HEAD") or exception.status == 404:
+            # Nothing to go back to: show the refusal itself, with its status.
+            return TemplateResponse(
+                request, "core/error.html", {"error": exception}, status=exception.status
+            )
         messages.error(request, exception.message)
         return redirect(request.META.get("HTTP_REFERER") or "home")

@@ -12,6 +12,7 @@ from dualchannel.catalog.tests.factories import (
     lung_cancer_set,
 )
 from dualchannel.core.models import AuditEvent
+from dualchannel.registry.tests.factories import region
 
 BASE = "/api/v1/catalog"
 
@@ -80,11 +81,10 @@ def test_public_detail_shows_agreement_standards_restriction_and_criteria(nrdl20
     assert criteria["items"][1]["expression"] == 'genes["ALK"] == "positive"'
 
 
-def test_confidential_amount_is_never_in_public_output(db, api_client, agency_user):
+def test_confidential_amount_is_never_in_public_output(db, api_client, admin_user, agency_user):
     standard = PaymentStandardFactory(confidential=True)
     RestrictionFactory(drug=standard.drug)
-    officer = api_client.as_user(agency_user)
-    response = officer.put(
+    response = api_client.as_user(admin_user).put(
         f"{BASE}/payment-standards/{standard.id}/amount",
         {"amount": "31415.92"},
         content_type="application/json",
@@ -98,6 +98,7 @@ def test_confidential_amount_is_never_in_public_output(db, api_client, agency_us
     listing = public.get(f"{BASE}/drugs", {"q": standard.drug.generic_name})
     assert "31415" not in detail.content.decode() and "31415" not in listing.content.decode()
     assert detail.json()["payment_standard_history"][0]["amount_label"] == "保密"
+    officer = api_client.as_user(agency_user)
     # Even an officer's session does not reveal it through the public endpoint.
     assert "31415" not in officer.get(f"{BASE}/drugs/{standard.drug_id}").content.decode()
     history = officer.get(f"{BASE}/drugs/{standard.drug_id}/payment-standards").json()
@@ -109,9 +110,13 @@ def test_unknown_drug_gives_the_error_shape(db, api_client):
     assert error["message"] == "药品不存在"
 
 
-OFFICER_CALLS = [
+# National catalogue data: only catalogue administrators (admins) change it.
+ADMIN_CALLS = [
     ("patch", "/drugs/{drug}/flags", {"is_separately_paid": True}),
     ("put", "/payment-standards/{standard}/amount", {"amount": "10.00"}),
+]
+
+OFFICER_CALLS = [
     ("post", "/drugs/{drug}/criteria-sets", None),
     ("post", "/criteria-sets/{set}/items", {"code": "x", "kind": "attestation", "text": "x"}),
     ("patch", "/criteria-items/{item}", {"text": "y"}),
@@ -126,7 +131,8 @@ OFFICER_CALLS = [
 
 @pytest.fixture
 def editable(db):
-    draft = lung_cancer_set()
+    # A Wuhan draft: the ``agency_user`` works for the Wuhan agency (420100).
+    draft = lung_cancer_set(region=region("420100"))
     standard = PaymentStandardFactory(drug=draft.drug, confidential=True)
     return {
         "drug": draft.drug_id,
@@ -142,7 +148,7 @@ def _call(client, method, path, data):
     return getattr(client, method)(path, data or {}, content_type="application/json")
 
 
-@pytest.mark.parametrize(("method", "path", "data"), OFFICER_CALLS)
+@pytest.mark.parametrize(("method", "path", "data"), OFFICER_CALLS + ADMIN_CALLS)
 def test_officer_endpoints_refuse_anonymous_and_physicians(
     editable, api_client, physician_user, method, path, data
 ):
@@ -181,6 +187,25 @@ def test_officer_endpoints_work_for_officers_and_audit_writes(
     else:
         assert AuditEvent.objects.count() == events + 1
         assert AuditEvent.objects.order_by("-id").first().actor == agency_user
+
+
+@pytest.mark.parametrize(("method", "path", "data"), ADMIN_CALLS)
+def test_national_catalogue_writes_are_for_admins_only(
+    editable, api_client, agency_user, admin_user, method, path, data
+):
+    url = BASE + path.format(**editable)
+    events = AuditEvent.objects.count()
+
+    _assert_error(
+        _call(api_client.as_user(agency_user), method, url, data),
+        403,
+        "catalog.national_catalogue_admin_only",
+    )
+    assert AuditEvent.objects.count() == events
+
+    response = _call(api_client.as_user(admin_user), method, url, data)
+    assert response.status_code == 200, response.content
+    assert AuditEvent.objects.count() == events + 1
 
 
 def test_officer_errors_use_the_error_shape(editable, api_client, agency_user):
@@ -242,3 +267,175 @@ def test_pagination(db, api_client):
     body = api_client.get(f"{BASE}/drugs", {"page": 2, "page_size": 2}).json()
     assert (body["count"], body["page"], len(body["items"])) == (5, 2, 2)
     _assert_error(api_client.get(f"{BASE}/drugs", {"page_size": 1000}), 422, "validation_error")
+
+
+# --- regional criteria ---
+
+
+@pytest.fixture
+def regional(db):
+    """A drug with a national published set, a Wuhan published set and a Wuhan draft."""
+    national = lung_cancer_set(status=CriteriaStatus.PUBLISHED)
+    drug = national.drug
+    wuhan = lung_cancer_set(drug=drug, status=CriteriaStatus.PUBLISHED, region=region("420100"))
+    draft = lung_cancer_set(drug=drug, region=region("420100"), note="武汉市内部草稿")
+    national_draft = lung_cancer_set(drug=drug, note="全国基线草稿")
+    for code in ("420102", "340102"):  # the counties asked about (with their ancestors)
+        region(code)
+    return {
+        "drug": drug.id,
+        "national": national.id,
+        "wuhan": wuhan.id,
+        "set": draft.id,
+        "item": draft.items.get(code="nsclc").id,
+        "national_draft": national_draft.id,
+        "national_item": national_draft.items.get(code="nsclc").id,
+    }
+
+
+def test_public_detail_shows_the_criteria_in_force_for_a_region(
+    regional, api_client, agency_user, outsider_agency
+):
+    url = f"{BASE}/drugs/{regional['drug']}"
+
+    anonymous = api_client.get(url).json()
+    assert anonymous["criteria"]["id"] == regional["national"]
+    assert anonymous["criteria"]["scope_label"] == "全国基线"
+    assert anonymous["criteria"]["region"] is None
+    assert anonymous["criteria_region"] is None and anonymous["criteria_in_force"] is None
+
+    county = api_client.get(url, {"region": "420102"}).json()
+    assert county["criteria"]["id"] == regional["national"]
+    assert county["criteria_region"] == {"code": "420102", "name": "江岸区", "label": "江岸区 适用"}
+    assert county["criteria_in_force"]["id"] == regional["wuhan"]
+    assert county["criteria_in_force"]["scope_label"] == "武汉市"
+    assert county["criteria_in_force"]["region"] == "420100"
+
+    hefei = api_client.get(url, {"region": "340102"}).json()
+    assert hefei["criteria_in_force"]["id"] == regional["national"]
+
+    _assert_error(api_client.get(url, {"region": "999999"}), 404, "catalog.region_not_found")
+
+    as_wuhan = api_client.as_user(agency_user).get(url).json()
+    assert as_wuhan["criteria_region"]["label"] == "武汉市 适用"
+    assert as_wuhan["criteria_in_force"]["id"] == regional["wuhan"]
+    as_hefei = api_client.as_user(outsider_agency).get(url).json()
+    assert as_hefei["criteria_region"]["label"] == "合肥市 适用"
+    assert as_hefei["criteria_in_force"]["id"] == regional["national"]
+
+    # Drafts never appear in the public detail.
+    for body in (anonymous, county, as_wuhan):
+        assert "武汉市内部草稿" not in str(body) and "全国基线草稿" not in str(body)
+
+
+def test_officers_list_national_sets_and_their_own_region(
+    regional, api_client, agency_user, outsider_agency
+):
+    url = f"{BASE}/drugs/{regional['drug']}/criteria-sets"
+
+    wuhan_ids = {s["id"] for s in api_client.as_user(agency_user).get(url).json()}
+    hefei_ids = {s["id"] for s in api_client.as_user(outsider_agency).get(url).json()}
+
+    national = {regional["national"], regional["national_draft"]}
+    assert wuhan_ids == national | {regional["wuhan"], regional["set"]}
+    assert hefei_ids == national
+
+
+def test_outsider_cannot_read_the_wuhan_draft(regional, api_client, outsider_agency, agency_user):
+    outsider = api_client.as_user(outsider_agency)
+    for path in (f"/criteria-sets/{regional['set']}",):
+        _assert_error(outsider.get(BASE + path), 404, "catalog.criteria_not_found")
+    _assert_error(
+        outsider.post_json(f"{BASE}/criteria-sets/{regional['set']}/evaluate", {}),
+        404,
+        "catalog.criteria_not_found",
+    )
+    # Published sets are policy: anyone reads them, whichever region.
+    assert outsider.get(f"{BASE}/criteria-sets/{regional['wuhan']}").status_code == 200
+    wuhan = api_client.as_user(agency_user).get(f"{BASE}/criteria-sets/{regional['set']}")
+    assert wuhan.status_code == 200 and wuhan.json()["note"] == "武汉市内部草稿"
+
+
+CRITERIA_WRITES = [
+    ("post", "/criteria-sets/{set}/items", {"code": "x", "kind": "attestation", "text": "x"}),
+    ("patch", "/criteria-items/{item}", {"text": "y"}),
+    ("delete", "/criteria-items/{item}", None),
+    ("post", "/criteria-sets/{set}/reorder", {"codes": ["alk", "nsclc", "adjuvant", "advanced"]}),
+    ("post", "/criteria-sets/{set}/publish", {}),
+    ("patch", "/criteria-sets/{set}", {"evaluation_cycle_days": 30}),
+]
+
+
+def _snapshot_sets():
+    from dualchannel.catalog.models import CriteriaSet
+
+    return [
+        (
+            s.pk,
+            s.status,
+            s.evaluation_cycle_days,
+            [(i.code, i.text, i.position) for i in s.items.all()],
+        )
+        for s in CriteriaSet.objects.order_by("pk").prefetch_related("items")
+    ]
+
+
+@pytest.mark.parametrize(("method", "path", "data"), CRITERIA_WRITES)
+def test_outsider_cannot_change_wuhan_or_national_sets(
+    regional, api_client, outsider_agency, agency_user, method, path, data
+):
+    before = _snapshot_sets()
+    events = AuditEvent.objects.count()
+    outsider = api_client.as_user(outsider_agency)
+
+    wuhan_url = BASE + path.format(**regional)
+    response = _call(outsider, method, wuhan_url, data)
+    assert response.status_code == 404, response.content
+    assert response.json()["error"]["code"] in (
+        "catalog.criteria_not_found",
+        "catalog.criterion_not_found",
+    )
+
+    national_url = BASE + path.format(
+        set=regional["national_draft"], item=regional["national_item"]
+    )
+    for officer in (outsider_agency, agency_user):
+        _assert_error(
+            _call(api_client.as_user(officer), method, national_url, data),
+            403,
+            "catalog.national_criteria_admin_only",
+        )
+
+    assert _snapshot_sets() == before
+    assert AuditEvent.objects.count() == events
+
+
+def test_draft_creation_is_scoped_to_the_officer_region(regional, api_client, outsider_agency):
+    outsider = api_client.as_user(outsider_agency)
+    url = f"{BASE}/drugs/{regional['drug']}/criteria-sets"
+
+    _assert_error(outsider.post(url + "?region=420100"), 404, "catalog.region_not_found")
+    assert AuditEvent.objects.count() == 0
+
+    created = outsider.post(url)
+    assert created.status_code == 201
+    body = created.json()
+    assert (body["region"], body["region_name"], body["status"]) == ("340100", "合肥市", "draft")
+    # Copied from the set in force in Hefei: the national baseline.
+    assert body["note"] == ""
+
+
+def test_admin_edits_national_sets_through_the_api(regional, api_client, admin_user):
+    admin = api_client.as_user(admin_user)
+    response = admin.patch_json(
+        f"{BASE}/criteria-items/{regional['national_item']}", {"text": "管理员修订"}
+    )
+    assert response.status_code == 200 and response.json()["text"] == "管理员修订"
+    published = admin.post_json(f"{BASE}/criteria-sets/{regional['national_draft']}/publish", {})
+    assert published.status_code == 200 and published.json()["status"] == "published"
+
+    from dualchannel.catalog.models import CriteriaSet
+
+    statuses = dict(CriteriaSet.objects.values_list("pk", "status"))
+    assert statuses[regional["national"]] == "retired"
+    assert statuses[regional["wuhan"]] == "published"

@@ -1,4 +1,8 @@
-"""Officer services: criteria editing and publishing, confidential amounts, flags."""
+"""Officer services: criteria editing and publishing, confidential amounts, flags.
+
+Officers edit their own region's criteria (the ``agency_user`` works for Wuhan, 420100); the
+regional rules are tested in ``test_regional_criteria``.
+"""
 
 from __future__ import annotations
 
@@ -15,16 +19,21 @@ from dualchannel.catalog.tests.factories import (
     PaymentStandardFactory,
     lung_cancer_set,
 )
-from dualchannel.core.errors import Conflict, DomainError, PermissionDenied
+from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import AuditEvent
+from dualchannel.registry.tests.factories import region
 
 
 def _events(action):
     return list(AuditEvent.objects.filter(action=action))
 
 
+def _wuhan():
+    return region("420100")
+
+
 def test_officer_adds_updates_reorders_and_removes_items(agency_user):
-    draft = lung_cancer_set()
+    draft = lung_cancer_set(region=_wuhan())
 
     item = services.criterion_add(
         actor=agency_user,
@@ -59,7 +68,7 @@ def test_officer_adds_updates_reorders_and_removes_items(agency_user):
 
 
 def test_invalid_expression_is_refused_and_nothing_changes(agency_user):
-    draft = lung_cancer_set()
+    draft = lung_cancer_set(region=_wuhan())
     alk = draft.items.get(code="alk")
 
     with pytest.raises(DomainError) as caught:
@@ -72,7 +81,7 @@ def test_invalid_expression_is_refused_and_nothing_changes(agency_user):
 
 
 def test_attestation_with_expression_and_duplicate_code_are_refused(agency_user):
-    draft = lung_cancer_set()
+    draft = lung_cancer_set(region=_wuhan())
     with pytest.raises(DomainError) as caught:
         services.criterion_add(
             actor=agency_user,
@@ -92,7 +101,7 @@ def test_attestation_with_expression_and_duplicate_code_are_refused(agency_user)
 
 
 def test_published_set_cannot_be_edited(agency_user):
-    published = CriteriaSetFactory(status=CriteriaStatus.PUBLISHED)
+    published = CriteriaSetFactory(status=CriteriaStatus.PUBLISHED, region=_wuhan())
     item = CriterionFactory(criteria_set=published)
 
     with pytest.raises(Conflict) as caught:
@@ -118,11 +127,11 @@ def test_non_officers_are_refused(request, user_fixture):
 
 
 def test_new_draft_from_published_and_publish_retires_the_previous(agency_user):
-    published = lung_cancer_set(status=CriteriaStatus.PUBLISHED, version=1)
+    published = lung_cancer_set(status=CriteriaStatus.PUBLISHED, version=1, region=_wuhan())
 
     draft = services.criteria_set_create_draft(actor=agency_user, drug_id=published.drug_id)
 
-    assert (draft.version, draft.status) == (2, CriteriaStatus.DRAFT)
+    assert (draft.version, draft.status, draft.region_id) == (2, CriteriaStatus.DRAFT, "420100")
     assert list(draft.items.values_list("code", flat=True)) == list(
         published.items.values_list("code", flat=True)
     )
@@ -147,16 +156,16 @@ def test_new_draft_from_published_and_publish_retires_the_previous(agency_user):
     ]
     assert published.status_history.get().to_status == "retired"
     (event,) = _events("catalog.criteria_published")
-    assert event.summary == {"from": "draft", "to": "published", "version": 2}
+    assert event.summary == {"from": "draft", "to": "published", "version": 2, "region": "420100"}
 
 
 def test_publishing_an_empty_or_published_set_is_refused(agency_user):
-    empty = CriteriaSetFactory()
+    empty = CriteriaSetFactory(region=_wuhan())
     with pytest.raises(DomainError) as caught:
         services.criteria_set_publish(actor=agency_user, criteria_set_id=empty.id)
     assert caught.value.code == "catalog.criteria_empty"
 
-    published = CriteriaSetFactory(status=CriteriaStatus.PUBLISHED)
+    published = CriteriaSetFactory(status=CriteriaStatus.PUBLISHED, region=_wuhan())
     CriterionFactory(criteria_set=published)
     with pytest.raises(Conflict) as caught:
         services.criteria_set_publish(actor=agency_user, criteria_set_id=published.id)
@@ -164,7 +173,7 @@ def test_publishing_an_empty_or_published_set_is_refused(agency_user):
 
 
 def test_invalid_material_kind_and_cycle_are_refused(agency_user):
-    draft = CriteriaSetFactory()
+    draft = CriteriaSetFactory(region=_wuhan())
     with pytest.raises(DomainError) as caught:
         services.criteria_set_update(
             actor=agency_user, criteria_set_id=draft.id, required_material_kinds=["selfie"]
@@ -176,11 +185,11 @@ def test_invalid_material_kind_and_cycle_are_refused(agency_user):
         )
 
 
-def test_confidential_amount_is_entered_and_stays_confidential(agency_user):
+def test_confidential_amount_is_entered_and_stays_confidential(admin_user):
     standard = PaymentStandardFactory(confidential=True)
 
     services.payment_standard_set_amount(
-        actor=agency_user, payment_standard_id=standard.id, amount="1234.50"
+        actor=admin_user, payment_standard_id=standard.id, amount="1234.50"
     )
 
     standard.refresh_from_db()
@@ -191,12 +200,12 @@ def test_confidential_amount_is_entered_and_stays_confidential(agency_user):
 
 
 @pytest.mark.parametrize("amount", ["0", "-5", "12.345", "abc", "NaN"])
-def test_bad_confidential_amounts_are_refused(agency_user, amount):
+def test_bad_confidential_amounts_are_refused(admin_user, amount):
     standard = PaymentStandardFactory(confidential=True)
 
     with pytest.raises(DomainError) as caught:
         services.payment_standard_set_amount(
-            actor=agency_user, payment_standard_id=standard.id, amount=amount
+            actor=admin_user, payment_standard_id=standard.id, amount=amount
         )
 
     assert "amount" in caught.value.fields
@@ -204,21 +213,21 @@ def test_bad_confidential_amounts_are_refused(agency_user, amount):
     assert standard.amount is None
 
 
-def test_published_standard_amount_cannot_be_overwritten(agency_user):
+def test_published_standard_amount_cannot_be_overwritten(admin_user):
     standard = PaymentStandardFactory()
     with pytest.raises(Conflict):
         services.payment_standard_set_amount(
-            actor=agency_user, payment_standard_id=standard.id, amount="1.00"
+            actor=admin_user, payment_standard_id=standard.id, amount="1.00"
         )
     standard.refresh_from_db()
     assert standard.amount == Decimal("52.60")
 
 
-def test_officer_edits_flags(agency_user):
+def test_catalogue_admin_edits_flags(admin_user):
     drug = DrugFactory(is_separately_paid=False)
 
     services.drug_update_flags(
-        actor=agency_user,
+        actor=admin_user,
         drug_id=drug.id,
         is_separately_paid=True,
         needs_cold_chain=True,
@@ -231,14 +240,52 @@ def test_officer_edits_flags(agency_user):
     (event,) = _events("catalog.drug_flags_updated")
     assert event.summary["changed"]["is_separately_paid"] == {"from": False, "to": True}
     with pytest.raises(DomainError):
-        services.drug_update_flags(actor=agency_user, drug_id=drug.id, is_negotiated=False)
+        services.drug_update_flags(actor=admin_user, drug_id=drug.id, is_negotiated=False)
     with pytest.raises(DomainError):
-        services.drug_update_flags(actor=agency_user, drug_id=drug.id, special_control="mystery")
+        services.drug_update_flags(actor=admin_user, drug_id=drug.id, special_control="mystery")
 
 
-def test_outsider_agency_officer_may_also_edit_the_national_catalogue(outsider_agency):
-    draft = lung_cancer_set()
-    services.criterion_add(
-        actor=outsider_agency, criteria_set_id=draft.id, code="x", kind="attestation", text="x"
+def test_officers_may_not_edit_the_national_catalogue_nor_another_region(
+    agency_user, outsider_agency
+):
+    national = lung_cancer_set()
+    wuhan = lung_cancer_set(region=_wuhan())
+
+    for officer in (agency_user, outsider_agency):
+        with pytest.raises(PermissionDenied) as caught:
+            services.criterion_add(
+                actor=officer, criteria_set_id=national.id, code="x", kind="attestation", text="x"
+            )
+        assert caught.value.code == "catalog.national_criteria_admin_only"
+    with pytest.raises(NotFound) as caught:
+        services.criterion_add(
+            actor=outsider_agency, criteria_set_id=wuhan.id, code="x", kind="attestation", text="x"
+        )
+    assert caught.value.code == "catalog.criteria_not_found"
+
+    assert not Criterion.objects.filter(code="x").exists()
+    assert AuditEvent.objects.count() == 0
+
+
+def test_officers_cannot_change_national_catalogue_data(agency_user):
+    """The national list is the same everywhere: one region's officer may not change it."""
+    standard = PaymentStandardFactory(confidential=True)
+    drug = standard.drug
+    before = (drug.is_injectable, AuditEvent.objects.count())
+
+    with pytest.raises(PermissionDenied) as flags_refusal:
+        services.drug_update_flags(actor=agency_user, drug_id=drug.id, is_injectable=True)
+    with pytest.raises(PermissionDenied) as amount_refusal:
+        services.payment_standard_set_amount(
+            actor=agency_user, payment_standard_id=standard.id, amount="1.00"
+        )
+
+    assert (
+        flags_refusal.value.code
+        == amount_refusal.value.code
+        == ("catalog.national_catalogue_admin_only")
     )
-    assert Criterion.objects.filter(criteria_set=draft, code="x").exists()
+    drug.refresh_from_db()
+    standard.refresh_from_db()
+    assert (drug.is_injectable, AuditEvent.objects.count()) == before
+    assert standard.amount is None

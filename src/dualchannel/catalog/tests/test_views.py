@@ -15,6 +15,7 @@ from dualchannel.catalog.tests.factories import (
     lung_cancer_set,
 )
 from dualchannel.core.models import AuditEvent
+from dualchannel.registry.tests.factories import region
 
 
 def test_officer_searches_the_catalogue_live(nrdl2025, officer_client):
@@ -47,10 +48,11 @@ def test_officer_sees_detail_with_history_and_criteria(nrdl2025, officer_client)
     assert "基因检测报告" in html
 
 
-def test_officer_sees_the_confidential_amount_labelled(db, officer_client, agency_user):
+def test_admin_enters_the_confidential_amount_and_it_is_labelled(db, client, admin_user):
     standard = PaymentStandardFactory(confidential=True, amount=None)
     RestrictionFactory(drug=standard.drug)
-    response = officer_client.post(
+    client.force_login(admin_user)
+    response = client.post(
         reverse("agency-standard-amount", args=[standard.id]),
         {"amount": "2718.28"},
         HTTP_HX_REQUEST="true",
@@ -60,8 +62,8 @@ def test_officer_sees_the_confidential_amount_labelled(db, officer_client, agenc
     assert AuditEvent.objects.filter(action="catalog.confidential_amount_set").count() == 1
 
 
-def test_officer_edits_a_drafted_checklist_and_publishes_it(db, officer_client):
-    draft = lung_cancer_set()
+def test_officer_edits_a_regional_checklist_and_publishes_it(db, officer_client):
+    draft = lung_cancer_set(region=region("420100"))
     url = reverse("agency-criterion-add", args=[draft.id])
 
     added = officer_client.post(
@@ -95,10 +97,29 @@ def test_officer_edits_a_drafted_checklist_and_publishes_it(db, officer_client):
     assert draft.status == CriteriaStatus.PUBLISHED
 
 
-def test_officer_edits_flags_on_the_page(db, officer_client):
-    drug = DrugFactory(is_separately_paid=False, is_dual_channel=True)
+def test_officer_sees_national_data_read_only_and_cannot_post_it(db, officer_client):
+    standard = PaymentStandardFactory(confidential=True, amount=None)
+    drug = standard.drug
 
-    officer_client.post(
+    page = officer_client.get(reverse("agency-drug", args=[drug.id])).content.decode()
+    refused = officer_client.post(
+        reverse("agency-drug-flags", args=[drug.id]),
+        {"is_injectable": "1", "special_control": ""},
+        HTTP_HX_REQUEST="true",
+    )
+
+    assert reverse("agency-drug-flags", args=[drug.id]) not in page
+    assert reverse("agency-standard-amount", args=[standard.id]) not in page
+    assert "国家目录数据仅目录管理员" in refused.content.decode()
+    drug.refresh_from_db()
+    assert not drug.is_injectable
+
+
+def test_admin_edits_flags_on_the_page(db, client, admin_user):
+    drug = DrugFactory(is_separately_paid=False, is_dual_channel=True)
+    client.force_login(admin_user)
+
+    client.post(
         reverse("agency-drug-flags", args=[drug.id]),
         {"is_dual_channel": "1", "is_separately_paid": "1", "special_control": ""},
         HTTP_HX_REQUEST="true",
@@ -152,3 +173,59 @@ def test_admin_lists_and_searches_catalogue_rows(db, client, admin_user):
         draft.drug.generic_name
         in client.get("/admin/catalog/drug/?q=" + draft.drug.pinyin_initials).content.decode()
     )
+
+
+def test_officer_page_labels_the_national_baseline_and_the_set_in_force(db, officer_client):
+    national = lung_cancer_set(status=CriteriaStatus.PUBLISHED)
+    url = reverse("agency-drug", args=[national.drug_id])
+
+    html = officer_client.get(url).content.decode()
+    assert "全国基线" in html and "武汉市 适用" in html and "沿用全国基线" in html
+    assert "新建武汉市认定条件草稿" in html
+
+    created = officer_client.post(
+        reverse("agency-criteria-new", args=[national.drug_id]), HTTP_HX_REQUEST="true"
+    )
+    draft = national.drug.criteria_sets.get(status=CriteriaStatus.DRAFT)
+    assert draft.region_id == "420100"
+    body = created.content.decode()
+    assert f"已新建草稿 v{draft.version}" in body
+    assert reverse("agency-criterion-add", args=[draft.id]) in body
+    assert "新建武汉市认定条件草稿" not in body
+
+    officer_client.post(reverse("agency-criteria-publish", args=[draft.id]), HTTP_HX_REQUEST="true")
+
+    html = officer_client.get(url).content.decode()
+    assert f"v{draft.version}（武汉市发布）" in html
+    national.refresh_from_db()
+    assert national.status == CriteriaStatus.PUBLISHED
+
+
+def test_outsider_sees_no_wuhan_draft_and_changes_nothing_on_pages(db, client, outsider_agency):
+    national_draft = lung_cancer_set(note="全国基线草稿")
+    wuhan = lung_cancer_set(drug=national_draft.drug, region=region("420100"), note="武汉内部")
+    client.force_login(outsider_agency)
+
+    html = client.get(reverse("agency-drug", args=[wuhan.drug_id])).content.decode()
+    assert "武汉内部" not in html and "全国基线草稿" in html
+    assert "合肥市 适用" in html
+    # The national draft is shown read-only to officers.
+    assert reverse("agency-criterion-add", args=[national_draft.id]) not in html
+
+    hx = client.post(reverse("agency-criteria-publish", args=[wuhan.id]), HTTP_HX_REQUEST="true")
+    assert hx.headers["HX-Retarget"] == "#messages" and "认定条件不存在" in hx.content.decode()
+    assert client.post(reverse("agency-criteria-publish", args=[wuhan.id])).status_code == 404
+    item = wuhan.items.get(code="nsclc")
+    assert client.post(reverse("agency-criterion-delete", args=[item.id])).status_code == 404
+    refused = client.post(
+        reverse("agency-criterion-add", args=[national_draft.id]),
+        {"code": "x", "kind": "attestation", "text": "x"},
+        HTTP_HX_REQUEST="true",
+    )
+    assert "全国基线认定条件仅管理员可修改" in refused.content.decode()
+
+    wuhan.refresh_from_db()
+    national_draft.refresh_from_db()
+    assert wuhan.status == national_draft.status == CriteriaStatus.DRAFT
+    assert wuhan.items.count() == national_draft.items.count() == 4
+    assert AuditEvent.objects.count() == 0

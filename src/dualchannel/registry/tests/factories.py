@@ -200,3 +200,14 @@ def make_drug(generic_name: str = "奥希替尼", pinyin_initials: str = "axtn",
     }
     values.update(kwargs)
     return Drug.objects.create(**values)
+
+
+def load_seed_profiles():
+    """The four shipped profiles on a small region table (their regions and a few children)."""
+    from dualchannel.registry.models import PolicyProfile
+    from dualchannel.registry.profiles import load_profiles
+
+    for code in ("340102", "340121", "420102", "420106", "370102", "370124", "532301", "532322"):
+        region(code)
+    load_profiles()
+    return {p.region_id: p for p in PolicyProfile.objects.all()}

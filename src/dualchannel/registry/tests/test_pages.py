@@ -93,9 +93,10 @@ def test_htmx_transition_updates_panel_and_errors_go_to_messages(
 def test_agency_pages_refuse_other_roles(client, pharmacist_user, hospital):
     client.force_login(pharmacist_user)
     resp = client.get("/agency/institutions/")
-    assert resp.status_code == 302  # redirected with an error message
+    assert resp.status_code == 403
+    assert "无权执行此操作" in resp.content.decode()
     resp = client.get(f"/agency/institutions/{hospital.pk}/")
-    assert resp.status_code == 302
+    assert resp.status_code == 403
 
 
 def test_agency_pages_need_login(client):

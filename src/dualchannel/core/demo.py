@@ -1,0 +1,278 @@
+"""The demo region: Wuhan under the Hubei rules, with a login for every role.
+
+Everything is created through the services, so the demo data carries its designation history
+and audit events like real data. Identifiers are synthetic but valid (check digits computed).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.core.management import call_command
+from django.db import transaction
+from stdnum.cn import ric, uscc
+
+from dualchannel.catalog.models import Drug
+from dualchannel.core.models import RoleGrant, User
+from dualchannel.core.roles import Role
+from dualchannel.registry import services as registry
+from dualchannel.registry.models import (
+    Designation,
+    DesignationStatus,
+    Institution,
+    InstitutionKind,
+    InsuranceType,
+    Region,
+    TitleRank,
+)
+
+DEMO_PASSWORD = "demo-2026"
+DEMO_REGION = "420100"  # 武汉市, under the Hubei profile (三定, 110202, 7 working days)
+OUTSIDER_REGION = "340100"  # 合肥市, under the Anhui profile: shows that scoping holds
+
+
+@dataclass(frozen=True)
+class Login:
+    username: str
+    role: str
+    who: str
+
+
+def credit_code(region_code: str, serial: int) -> str:
+    body = f"12{region_code}{serial:09d}"
+    return body + uscc.calc_check_digit(body)
+
+
+def id_number(region_code: str, birth: date, serial: int, male: bool) -> str:
+    body = f"{region_code}{birth:%Y%m%d}{serial % 100:02d}{1 if male else 2}"
+    return body + ric.calc_check_digit(body + "0")
+
+
+def load_reference_data(stdout=None) -> None:
+    """Regions, policy profiles, the 2025 catalogue and the authored criteria (idempotent)."""
+    for command in (
+        "registry_load_regions",
+        "registry_load_profiles",
+        "catalog_import",
+        "catalog_load_criteria",
+    ):
+        call_command(command, stdout=stdout)
+
+
+def _user(username: str, display_name: str, *roles: str, **fields) -> User:
+    user = User.objects.create_user(username=username, display_name=display_name, **fields)
+    user.set_password(DEMO_PASSWORD)
+    user.save()
+    for role in roles:
+        RoleGrant.objects.create(user=user, role=role)
+    return user
+
+
+def _designate(actor: User, institution: Institution) -> None:
+    round_ = registry.designation_apply(actor=actor, institution=institution)
+    for status in (
+        DesignationStatus.EVALUATED,
+        DesignationStatus.PUBLICISED,
+        DesignationStatus.AGREEMENT_SIGNED,
+        DesignationStatus.ACTIVE,
+    ):
+        round_ = registry.designation_transition(
+            actor=actor,
+            designation=round_,
+            to_status=status,
+            reason="演示数据",
+            agreement_no=f"WH-SC-{institution.pk:04d}" if status == "agreement_signed" else None,
+        )
+
+
+def _activate_physician(actor: User, physician) -> None:
+    open_round = Designation.objects.get(physician=physician, status=DesignationStatus.APPLIED)
+    registry.designation_transition(
+        actor=actor, designation=open_round, to_status=DesignationStatus.ACTIVE, reason="演示数据"
+    )
+
+
+def _institution(actor: User, serial: int, **fields) -> Institution:
+    region_code = fields["region"]
+    return registry.institution_create(
+        actor=actor, credit_code=credit_code(region_code, serial), **fields
+    )
+
+
+@transaction.atomic
+def load_demo_region() -> list[Login]:
+    admin = _user("admin", "系统管理员", Role.ADMIN, is_staff=True, is_superuser=True)
+
+    # The agency of the pooling region, and its officer.
+    agency = _institution(
+        admin,
+        1,
+        kind=InstitutionKind.AGENCY,
+        name="武汉市医疗保障事务中心（演示）",
+        region=DEMO_REGION,
+        address="武汉市江岸区演示路1号",
+        phone="027-85550001",
+    )
+    officer = _user("officer", "周经办", Role.AGENCY_OFFICER, institution=agency)
+    # HB art. 20(1): Wuhan relaxes the minimum title of responsible physicians to 主治医师.
+    registry.profile_update(
+        actor=officer,
+        region=Region.objects.get(code=DEMO_REGION),
+        changes={"physician_relaxation_allowed": True},
+    )
+
+    hospital = _institution(
+        officer,
+        2,
+        kind=InstitutionKind.HOSPITAL,
+        name="武汉演示协和医院",
+        region="420102",
+        address="武汉市江岸区解放大道演示段100号",
+        phone="027-85551000",
+        platform_code="H42010200001",
+        hospital_level=3,
+        has_pathology=True,
+        has_gene_testing=True,
+    )
+    county_hospital = _institution(
+        officer,
+        3,
+        kind=InstitutionKind.HOSPITAL,
+        name="江夏演示人民医院",
+        region="420115",
+        address="武汉市江夏区文化大道演示号",
+        phone="027-85552000",
+        platform_code="H42011500001",
+        hospital_level=2,
+        has_pathology=True,
+    )
+    pharmacies = [
+        _institution(
+            officer,
+            10 + n,
+            kind=InstitutionKind.PHARMACY,
+            name=name,
+            region=region,
+            address=address,
+            phone=phone,
+            platform_code=f"P{region}{n + 1:05d}",
+            has_biologics_licence=True,
+            has_cold_chain=True,
+            traceability_enabled=True,
+            realtime_settlement=True,
+            e_prescription_connected=n != 2,
+        )
+        for n, (name, region, address, phone) in enumerate(
+            [
+                ("江岸演示大药房", "420102", "武汉市江岸区中山大道演示号", "027-85553001"),
+                ("武昌演示医药连锁", "420106", "武汉市武昌区中南路演示号", "027-85553002"),
+                ("江夏演示药店", "420115", "武汉市江夏区纸坊大街演示号", "027-85553003"),
+            ]
+        )
+    ]
+    for institution in [hospital, county_hospital, *pharmacies]:
+        _designate(officer, institution)
+
+    reviewer = _user("reviewer", "陈审核", Role.REVIEWER, institution=hospital)
+    physician_user = _user("doctor", "李明", Role.PHYSICIAN, institution=hospital)
+    doctor = registry.physician_file(
+        actor=reviewer,
+        hospital=hospital,
+        name="李明",
+        staff_code="D420102000101",
+        department="肿瘤科",
+        title=TitleRank.ASSOCIATE_CHIEF,
+        practising_certificate_no="110420100000101",
+        user=physician_user,
+    )
+    county_doctor = registry.physician_file(
+        actor=officer,
+        hospital=county_hospital,
+        name="王芳",
+        staff_code="D420115000201",
+        department="神经内科",
+        title=TitleRank.ATTENDING,
+        practising_certificate_no="110420100000201",
+    )
+    for physician in (doctor, county_doctor):
+        _activate_physician(officer, physician)
+
+    pharmacist_user = _user("pharmacist", "赵药师", Role.PHARMACIST, institution=pharmacies[0])
+    registry.pharmacist_create(
+        actor=officer,
+        pharmacy=pharmacies[0],
+        name="赵药师",
+        practising_certificate_no="ZY4201020001",
+        user=pharmacist_user,
+    )
+
+    # What each pharmacy equips [SD §4]: the drugs with authored criteria first.
+    special = list(Drug.objects.filter(criteria_sets__origin="authored").distinct())
+    others = list(Drug.objects.exclude(pk__in=[d.pk for d in special]).order_by("list_no")[:20])
+    for pharmacy, drugs in zip(
+        pharmacies, [special + others, special[:10] + others[:10], special[:6]], strict=True
+    ):
+        for drug in drugs:
+            registry.equipped_drug_add(actor=officer, institution=pharmacy, drug=drug)
+    for drug in special[:8]:
+        registry.equipped_drug_add(actor=officer, institution=hospital, drug=drug)
+
+    people = [
+        ("张伟", date(1962, 3, 14), True, InsuranceType.EMPLOYEE, "13900000001"),
+        ("刘芳", date(1975, 8, 2), False, InsuranceType.EMPLOYEE, "13900000002"),
+        ("王小宝", date(2021, 6, 30), True, InsuranceType.RESIDENT, "13900000003"),
+        ("李秀英", date(1948, 11, 9), False, InsuranceType.RESIDENT, "13900000004"),
+        ("杨军", date(1983, 1, 21), True, InsuranceType.EMPLOYEE, "13900000005"),
+    ]
+    persons = [
+        registry.insured_person_create(
+            actor=officer,
+            id_number=id_number("420102", birth, n + 1, male),
+            name=name,
+            insurance_type=kind,
+            enrolment_region="420102",
+            phone=phone,
+            address="武汉市江岸区演示小区",
+        )
+        for n, (name, birth, male, kind, phone) in enumerate(people)
+    ]
+    _user("patient", "张伟", Role.PATIENT, insured_person=persons[0])
+
+    # Another region's institutions and staff: the outsiders of the access rules.
+    outside_admin_agency = _institution(
+        admin,
+        20,
+        kind=InstitutionKind.AGENCY,
+        name="合肥市医疗保障中心（演示）",
+        region=OUTSIDER_REGION,
+    )
+    outside_officer = _user(
+        "outsider_officer", "孙经办", Role.AGENCY_OFFICER, institution=outside_admin_agency
+    )
+    outside_hospital = _institution(
+        outside_officer,
+        21,
+        kind=InstitutionKind.HOSPITAL,
+        name="合肥演示第一医院",
+        region="340102",
+        hospital_level=3,
+        has_pathology=True,
+        has_gene_testing=True,
+    )
+    _user("outsider_doctor", "吴医生", Role.PHYSICIAN, institution=outside_hospital)
+
+    return demo_logins()
+
+
+def demo_logins() -> list[Login]:
+    return [
+        Login("doctor", "责任医师", "李明 · 武汉演示协和医院 肿瘤科"),
+        Login("reviewer", "医院医保办审核员", "陈审核 · 武汉演示协和医院"),
+        Login("pharmacist", "药师", "赵药师 · 江岸演示大药房"),
+        Login("officer", "医保经办人员", "周经办 · 武汉市医疗保障事务中心"),
+        Login("patient", "参保患者", "张伟（职工医保）"),
+        Login("admin", "系统管理员", "后台 /admin/"),
+        Login("outsider_officer", "外区经办人员", "孙经办 · 合肥（看不到武汉的数据）"),
+        Login("outsider_doctor", "外院医师", "吴医生 · 合肥演示第一医院"),
+    ]

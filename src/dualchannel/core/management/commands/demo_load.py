@@ -1,0 +1,37 @@
+"""Load the real reference data and the demo region, then print a login per role."""
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from dualchannel.core import demo
+from dualchannel.core.models import User
+
+
+class Command(BaseCommand):
+    help = "加载区划、政策参数、2025年谈判药品目录、认定条件与演示数据，并打印各角色登录账号"
+
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force", action="store_true", help="allow outside DEMO_MODE/DEBUG (known passwords!)"
+        )
+
+    def handle(self, *args, force=False, **options):
+        if not (settings.DEMO_MODE or settings.DEBUG or force):
+            raise CommandError("demo_load creates users with a known password: set DEMO_MODE=1")
+        demo.load_reference_data(stdout=self.stdout)
+        if User.objects.filter(username="admin").exists():
+            self.stdout.write("演示数据已存在，跳过创建。")
+        else:
+            demo.load_demo_region()
+            self.stdout.write("演示数据已创建：武汉市（湖北省规则）及合肥市（外区）。")
+        self._print_logins()
+
+    def _print_logins(self) -> None:
+        self.stdout.write("")
+        self.stdout.write(f"演示账号（密码均为 {demo.DEMO_PASSWORD}）：")
+        for login in demo.demo_logins():
+            self.stdout.write(f"  {login.username:<18} {login.role:<10} {login.who}")
+        self.stdout.write("")
+        self.stdout.write("登录页  http://127.0.0.1:8000/accounts/login/")
+        self.stdout.write("公众查询 http://127.0.0.1:8000/query/")
+        self.stdout.write("接口文档 http://127.0.0.1:8000/api/v1/docs")

@@ -1,0 +1,601 @@
+"""Roles × endpoints: who may do what, and that an outsider sees and changes nothing.
+
+The world below belongs to Wuhan (agency 420100, hospital and pharmacy in 420102). The outsiders
+hold the same roles at a hospital, a pharmacy and an agency of Hefei, plus a patient bound to
+another person. For every API operation and agency page:
+
+- each outsider is refused or gets answers without any of the world's private data, and the
+  database (every registry and catalogue row, and the audit ledger) is unchanged;
+- each insider role either succeeds (the roles listed in ``allowed``) or is refused with
+  nothing changed — the successful call proves the request itself is valid, so a refusal is
+  about who asks, not about a malformed body;
+- a completeness check fails when an operation is added to the API without a row here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.test import Client
+
+from dualchannel.catalog.models import CriteriaSet
+from dualchannel.catalog.tests.factories import DrugFactory, PaymentStandardFactory, lung_cancer_set
+from dualchannel.core.canonical import digest, snapshot
+from dualchannel.core.models import AuditEvent
+from dualchannel.core.roles import Role
+from dualchannel.core.tests.factories import UserFactory
+from dualchannel.registry.models import Designation, DesignationStatus, EquippedDrug
+from dualchannel.registry.tests.factories import (
+    InsuredPersonFactory,
+    PharmacistFactory,
+    PhysicianFactory,
+    load_seed_profiles,
+    make_credit_code,
+    make_id_number,
+)
+
+pytestmark = pytest.mark.django_db
+
+INSIDERS = ["physician_user", "reviewer_user", "pharmacist_user", "agency_user", "patient_user"]
+OUTSIDERS = [
+    "outsider_physician",
+    "outsider_reviewer",
+    "outsider_pharmacist",
+    "outsider_agency",
+    "outsider_patient",
+]
+REFUSED = {401, 403, 404}
+
+
+@dataclass(frozen=True)
+class Op:
+    method: str
+    path: str  # the OpenAPI template; its parameters are filled from the world
+    params: tuple[tuple[str, str], ...] = ()  # parameter -> world key, beyond DEFAULT_PARAMS
+    body: dict[str, Any] | None = None
+    query: dict[str, Any] = field(default_factory=dict)
+    allowed: frozenset[str] = frozenset()  # insider fixtures for which it succeeds
+    list_read: bool = False  # a list: outsiders may get 200, but none of the world's data
+    national: bool = False  # national data every region's officers read alike
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.path}"
+
+
+def op(
+    method, path, body=None, *, allowed=(), query=None, list_read=False, national=False, **params
+) -> Op:
+    return Op(
+        method,
+        path,
+        tuple(params.items()),
+        body,
+        query or {},
+        frozenset(allowed),
+        list_read,
+        national,
+    )
+
+
+# Which world object a path parameter names, unless an op says otherwise.
+DEFAULT_PARAMS = {
+    "criteria_set_id": "draft_set_id",
+    "criterion_id": "draft_item_id",
+    "designation_id": "designation_id",
+    "physician_id": "physician_id",
+    "person_id": "person_id",
+    "region_code": "region_code",
+    "drug_id": "drug_id",
+    "standard_id": "standard_id",
+}
+
+
+OFFICER = ("agency_user",)
+HOSPITAL_STAFF = ("physician_user", "reviewer_user")
+REVIEWER = "reviewer_user"
+PHARMACIST = "pharmacist_user"
+
+OPS = [
+    op(
+        "GET",
+        "/api/v1/audit/events",
+        query={"patient_id_number": "{person_id_number}"},
+        allowed=OFFICER,
+    ),
+    # Registry: institutions and what they equip.
+    op("GET", "/api/v1/registry/institutions", allowed=INSIDERS[:4], list_read=True),
+    op(
+        "POST",
+        "/api/v1/registry/institutions",
+        {
+            "kind": "pharmacy",
+            "name": "新登记药房",
+            "credit_code": "{new_credit_code}",
+            "region": "420106",
+        },
+        allowed=OFFICER,
+    ),
+    op(
+        "GET",
+        "/api/v1/registry/institutions/{institution_id}",
+        allowed=(*HOSPITAL_STAFF, *OFFICER),
+        institution_id="hospital_id",
+    ),
+    op(
+        "PATCH",
+        "/api/v1/registry/institutions/{institution_id}",
+        {"phone": "027-12345678"},
+        allowed=OFFICER,
+        institution_id="hospital_id",
+    ),
+    op(
+        "GET",
+        "/api/v1/registry/institutions/{institution_id}/drugs",
+        allowed=(PHARMACIST, *OFFICER),
+        institution_id="pharmacy_id",
+    ),
+    op(
+        "POST",
+        "/api/v1/registry/institutions/{institution_id}/drugs",
+        {"drug_id": "{new_drug_id}"},
+        allowed=(PHARMACIST, *OFFICER),
+        institution_id="pharmacy_id",
+    ),
+    op(
+        "DELETE",
+        "/api/v1/registry/institutions/{institution_id}/drugs/{drug_id}",
+        allowed=(PHARMACIST, *OFFICER),
+        institution_id="pharmacy_id",
+    ),
+    # Designations: institutions apply for themselves [DESIGN §5.4]; the agency decides.
+    op("GET", "/api/v1/registry/designations", allowed=INSIDERS[:4], list_read=True),
+    op(
+        "POST",
+        "/api/v1/registry/designations",
+        {"institution_id": "{pharmacy_id}"},
+        allowed=(PHARMACIST, *OFFICER),
+    ),
+    op(
+        "GET", "/api/v1/registry/designations/{designation_id}", allowed=(*HOSPITAL_STAFF, *OFFICER)
+    ),
+    op(
+        "POST",
+        "/api/v1/registry/designations/{designation_id}/transitions",
+        {"to": "rejected", "reason": "材料不全"},
+        allowed=OFFICER,
+    ),
+    # Physicians are filed by their hospital [DESIGN §5.4].
+    op("GET", "/api/v1/registry/physicians", allowed=(*HOSPITAL_STAFF, *OFFICER), list_read=True),
+    op(
+        "POST",
+        "/api/v1/registry/physicians",
+        {
+            "hospital_id": "{hospital_id}",
+            "name": "新医师",
+            "staff_code": "D420102999999",
+            "department": "血液科",
+            "title": 3,
+            "practising_certificate_no": "110420199999999",
+        },
+        allowed=(REVIEWER, *OFFICER),
+    ),
+    op("GET", "/api/v1/registry/physicians/{physician_id}", allowed=(*HOSPITAL_STAFF, *OFFICER)),
+    op(
+        "POST",
+        "/api/v1/registry/physicians/{physician_id}/assessments",
+        {"year": 2026, "result": "passed"},
+        allowed=(REVIEWER, *OFFICER),
+    ),
+    op(
+        "POST",
+        "/api/v1/registry/physicians/{physician_id}/designations",
+        allowed=(REVIEWER, *OFFICER),
+    ),
+    op("GET", "/api/v1/registry/pharmacists", allowed=(PHARMACIST, *OFFICER), list_read=True),
+    op(
+        "POST",
+        "/api/v1/registry/pharmacists",
+        {
+            "pharmacy_id": "{pharmacy_id}",
+            "name": "新药师",
+            "practising_certificate_no": "ZY4201029999",
+        },
+        allowed=(PHARMACIST, *OFFICER),
+    ),
+    # Insured persons.
+    op("GET", "/api/v1/registry/insured-persons", allowed=OFFICER, list_read=True),
+    op(
+        "POST",
+        "/api/v1/registry/insured-persons",
+        {
+            "id_number": "{new_id_number}",
+            "name": "新参保人",
+            "insurance_type": "390",
+            "enrolment_region": "420102",
+        },
+        allowed=OFFICER,
+    ),
+    op("GET", "/api/v1/registry/insured-persons/{person_id}", allowed=(*OFFICER, "patient_user")),
+    op(
+        "PATCH",
+        "/api/v1/registry/insured-persons/{person_id}",
+        {"address": "新地址"},
+        allowed=OFFICER,
+    ),
+    op(
+        "PATCH",
+        "/api/v1/registry/profiles/{region_code}",
+        {"physician_relaxation_allowed": True},
+        allowed=OFFICER,
+    ),
+    # Wuhan's eligibility criteria: Wuhan's officers only.
+    op(
+        "POST",
+        "/api/v1/catalog/drugs/{drug_id}/criteria-sets",
+        query={"region": "{region_code}"},
+        allowed=OFFICER,
+        drug_id="new_drug_id",
+    ),
+    op("GET", "/api/v1/catalog/drugs/{drug_id}/criteria-sets", allowed=OFFICER, list_read=True),
+    op("GET", "/api/v1/catalog/criteria-sets/{criteria_set_id}", allowed=OFFICER),
+    op("PATCH", "/api/v1/catalog/criteria-sets/{criteria_set_id}", {"note": "改"}, allowed=OFFICER),
+    op(
+        "POST",
+        "/api/v1/catalog/criteria-sets/{criteria_set_id}/items",
+        {"code": "new-item", "kind": "attestation", "text": "新条件"},
+        allowed=OFFICER,
+    ),
+    op("PATCH", "/api/v1/catalog/criteria-items/{criterion_id}", {"text": "改写"}, allowed=OFFICER),
+    op("DELETE", "/api/v1/catalog/criteria-items/{criterion_id}", allowed=OFFICER),
+    op(
+        "POST",
+        "/api/v1/catalog/criteria-sets/{criteria_set_id}/reorder",
+        {"codes": "{draft_codes}"},
+        allowed=OFFICER,
+    ),
+    op(
+        "POST",
+        "/api/v1/catalog/criteria-sets/{criteria_set_id}/publish",
+        {"reason": "发布"},
+        allowed=OFFICER,
+    ),
+    # The national catalogue is the same everywhere: only its administrators change it.
+    # Confidential standards are national: every agency settles with them [CX art. 10].
+    op(
+        "GET",
+        "/api/v1/catalog/drugs/{drug_id}/payment-standards",
+        allowed=OFFICER,
+        national=True,
+    ),
+    op("PATCH", "/api/v1/catalog/drugs/{drug_id}/flags", {"is_injectable": True}),
+    op(
+        "PUT",
+        "/api/v1/catalog/payment-standards/{standard_id}/amount",
+        {"amount": "1234.50"},
+    ),
+]
+
+# Operations that need no row above, and why.
+NOT_IN_MATRIX = {
+    "POST /api/v1/auth/token": "login itself; lockout tested in core/tests/test_auth.py",
+    "DELETE /api/v1/auth/token": "acts on the caller's own token only",
+    "GET /api/v1/auth/me": "answers about the caller only",
+    "GET /api/v1/catalog/drugs": "public catalogue",
+    "GET /api/v1/catalog/drugs/{drug_id}": "public catalogue (confidential amounts hidden)",
+    "GET /api/v1/catalog/categories": "public catalogue",
+    "POST /api/v1/catalog/criteria-sets/{criteria_set_id}/evaluate": (
+        "computes a verdict from the caller's own input; published criteria are public policy"
+    ),
+    "GET /api/v1/registry/profiles/{region_code}": "published policy numbers (public documents)",
+    "GET /api/v1/public/regions": "public query service [SD §8]",
+    "GET /api/v1/public/institutions": "public query service [SD §8]",
+    "GET /api/v1/public/institutions/{institution_id}": "public query service [SD §8]",
+}
+
+WATCHED_MODELS = [
+    "registry.Institution",
+    "registry.Designation",
+    "registry.DesignationTransition",
+    "registry.Physician",
+    "registry.PhysicianAssessment",
+    "registry.Pharmacist",
+    "registry.InsuredPerson",
+    "registry.EquippedDrug",
+    "registry.PolicyProfile",
+    "catalog.Drug",
+    "catalog.PaymentStandard",
+    "catalog.CriteriaSet",
+    "catalog.Criterion",
+    "core.User",
+]
+
+
+def fingerprint() -> str:
+    """One digest of every watched row and of the audit ledger's length."""
+    rows = {
+        label: [snapshot(obj) for obj in apps.get_model(label).objects.order_by("pk")]
+        for label in WATCHED_MODELS
+    }
+    rows["audit_events"] = AuditEvent.objects.count()
+    return digest(rows)
+
+
+@pytest.fixture
+def world(db, hospital, pharmacy, agency, insured_person):
+    """Wuhan's private data, as the outsiders must never see or change it."""
+    load_seed_profiles()
+    hospital.has_pathology = True
+    hospital.save()
+    physician = PhysicianFactory(hospital=hospital, name="院内医师甲")
+    designation = Designation.objects.create(institution=hospital, status=DesignationStatus.APPLIED)
+    PharmacistFactory(pharmacy=pharmacy, name="店内药师乙")
+    drug = DrugFactory(generic_name="甲磺酸演示替尼片")
+    standard = PaymentStandardFactory(drug=drug, confidential=True)
+    EquippedDrug.objects.create(institution=pharmacy, drug=drug)
+    # A Wuhan draft of the drug's criteria: Wuhan's officers may edit it, nobody else.
+    draft = lung_cancer_set(drug=drug, region=agency.region)
+    item = draft.items.order_by("position").first()
+    return {
+        "hospital_id": hospital.pk,
+        "pharmacy_id": pharmacy.pk,
+        "designation_id": designation.pk,
+        "physician_id": physician.pk,
+        "person_id": insured_person.pk,
+        "region_code": agency.region_id,
+        "person_id_number": insured_person.id_number,
+        "drug_id": drug.pk,
+        "new_drug_id": DrugFactory(generic_name="演示新药注射液").pk,
+        "draft_set_id": draft.pk,
+        "draft_item_id": item.pk,
+        "draft_codes": list(draft.items.order_by("-position").values_list("code", flat=True)),
+        "standard_id": standard.pk,
+        "new_credit_code": make_credit_code("420106", 777),
+        "new_id_number": make_id_number("420102", insured_person.birth_date, 77),
+        # Private facts whose appearance in an outsider's answer is a leak.
+        "secrets": [
+            hospital.name,
+            hospital.credit_code,
+            pharmacy.name,
+            physician.name,
+            physician.staff_code,
+            "店内药师乙",
+            insured_person.name,
+            insured_person.id_number,
+            insured_person.phone,
+        ],
+    }
+
+
+@pytest.fixture
+def outsider_patient(db):
+    person = InsuredPersonFactory(name="外人丙", region_code="340102")
+    return UserFactory(username="outsider_patient", insured_person=person, roles=[Role.PATIENT])
+
+
+def fill(value: Any, world: dict) -> Any:
+    if isinstance(value, str):
+        if value.startswith("{") and value.endswith("}") and value[1:-1] in world:
+            return world[value[1:-1]]
+        return value.format(**world)
+    if isinstance(value, list):
+        return [fill(v, world) for v in value]
+    if isinstance(value, dict):
+        return {k: fill(v, world) for k, v in value.items()}
+    return value
+
+
+def call(client, case: Op, world: dict, user=None):
+    if user is not None:
+        client.as_user(user)
+    names = {**DEFAULT_PARAMS, **dict(case.params)}
+    path = re.sub(r"\{(\w+)\}", lambda m: str(world[names[m.group(1)]]), case.path)
+    kwargs = {"content_type": "application/json"} if case.body is not None else {}
+    data = fill(case.body, world) if case.body is not None else None
+    query = fill(case.query, world)
+    if case.method == "GET":
+        return client.get(path, query)
+    if query:
+        from urllib.parse import urlencode
+
+        path = f"{path}?{urlencode(query)}"
+    method = getattr(client, case.method.lower())
+    return method(path, data, **kwargs) if data is not None else method(path)
+
+
+def assert_refused_without_change(response, before: str) -> None:
+    error = response.json().get("error", {})
+    # A create naming a region outside the actor's own is a field error about scope.
+    scope_field_error = response.status_code == 400 and error.get("code", "").endswith(
+        "out_of_scope"
+    )
+    assert response.status_code in REFUSED or scope_field_error, response.content[:300]
+    assert set(response.json()) == {"error"}
+    assert fingerprint() == before
+
+
+@pytest.mark.parametrize("actor", OUTSIDERS)
+@pytest.mark.parametrize("case", OPS, ids=lambda c: c.id)
+def test_outsider_sees_and_changes_nothing(request, api_client, world, case, actor):
+    user = request.getfixturevalue(actor)
+    before = fingerprint()
+
+    response = call(api_client, case, world, user)
+
+    if case.national and actor == "outsider_agency":
+        assert response.status_code == 200
+        assert fingerprint() == before
+    elif case.list_read and response.status_code == 200:
+        text = response.content.decode()
+        assert not [s for s in world["secrets"] if s and s in text]
+        assert fingerprint() == before
+    else:
+        assert_refused_without_change(response, before)
+
+
+@pytest.mark.parametrize("actor", INSIDERS)
+@pytest.mark.parametrize("case", OPS, ids=lambda c: c.id)
+def test_insider_roles(request, api_client, world, case, actor):
+    user = request.getfixturevalue(actor)
+    before = fingerprint()
+
+    response = call(api_client, case, world, user)
+
+    if actor in case.allowed:
+        assert 200 <= response.status_code < 300, response.content[:500]
+    elif case.list_read and response.status_code == 200:
+        assert fingerprint() == before
+    else:
+        assert_refused_without_change(response, before)
+
+
+@pytest.mark.parametrize("case", OPS, ids=lambda c: c.id)
+def test_anonymous_is_refused(api_client, world, case):
+    before = fingerprint()
+
+    response = call(api_client, case, world)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"
+    assert fingerprint() == before
+
+
+def test_every_api_operation_is_in_the_matrix():
+    schema = Client().get("/api/v1/openapi.json").json()
+    operations = {
+        f"{method.upper()} {path}" for path, item in schema["paths"].items() for method in item
+    }
+    covered = {case.id for case in OPS} | set(NOT_IN_MATRIX)
+
+    assert operations - covered == set(), "add these operations to OPS or NOT_IN_MATRIX"
+    assert covered - operations == set(), "these rows name operations that no longer exist"
+
+
+# --- pages of the agency console ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Page:
+    method: str
+    name: str  # URL name
+    args: tuple[str, ...] = ()  # world keys for the URL arguments
+    data: dict[str, Any] | None = None
+    officers_of_other_regions_may_read: bool = False  # the national catalogue
+    other_officers_act_in_own_region: bool = False  # e.g. a Hefei officer drafts Hefei criteria
+
+    @property
+    def id(self) -> str:
+        return f"{self.method} {self.name}"
+
+
+PAGES = [
+    Page("GET", "agency-catalog", officers_of_other_regions_may_read=True),
+    Page("GET", "agency-drug", ("drug_id",), officers_of_other_regions_may_read=True),
+    Page("POST", "agency-drug-flags", ("drug_id",), {"is_injectable": "1", "special_control": ""}),
+    Page("POST", "agency-criteria-new", ("new_drug_id",), other_officers_act_in_own_region=True),
+    Page("POST", "agency-criteria-settings", ("draft_set_id",), {"evaluation_cycle_days": "30"}),
+    Page(
+        "POST",
+        "agency-criterion-add",
+        ("draft_set_id",),
+        {"code": "x", "kind": "attestation", "text": "新条件"},
+    ),
+    Page("POST", "agency-criteria-publish", ("draft_set_id",), {"reason": "发布"}),
+    Page("POST", "agency-criteria-retire", ("draft_set_id",), {"reason": "停用"}),
+    Page(
+        "POST",
+        "agency-criterion-edit",
+        ("draft_item_id",),
+        {
+            "text": "改写",
+            "kind": "condition",
+            "expression": 'diagnoses.exists(d, d.startsWith("C"))',
+        },
+    ),
+    Page("POST", "agency-criterion-delete", ("draft_item_id",)),
+    Page("POST", "agency-criterion-move", ("draft_item_id", "direction_down")),
+    Page("POST", "agency-standard-amount", ("standard_id",), {"amount": "10.00"}),
+    Page("GET", "agency-institutions"),
+    Page("GET", "agency-institution-detail", ("hospital_id",)),
+    Page("POST", "agency-designation-apply", ("pharmacy_id",)),
+    Page(
+        "POST",
+        "agency-designation-transition",
+        ("designation_id",),
+        {"to": "rejected", "reason": "材料不全"},
+    ),
+]
+
+
+def page_url(page: Page, world: dict) -> str:
+    from django.urls import reverse
+
+    values = {**world, "direction_down": "down"}
+    return reverse(page.name, args=[values[key] for key in page.args])
+
+
+@pytest.mark.parametrize("actor", [*OUTSIDERS, *INSIDERS[:3], "patient_user"])
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.id)
+def test_agency_pages_refuse_everyone_but_the_regions_officers(request, client, world, page, actor):
+    user = request.getfixturevalue(actor)
+    client.force_login(user)
+    before = fingerprint()
+    wuhan_sets = CriteriaSet.objects.count()
+    url = page_url(page, world)
+
+    if page.method == "GET":
+        response = client.get(url)
+    else:
+        response = client.post(url, page.data or {}, HTTP_HX_REQUEST="true")
+
+    text = response.content.decode()
+    if actor == "outsider_agency" and page.other_officers_act_in_own_region:
+        # Hefei's own new draft; Wuhan's sets are untouched.
+        created = CriteriaSet.objects.latest("pk")
+        assert created.region_id == user.institution.region_id
+        assert CriteriaSet.objects.exclude(pk=created.pk).count() == wuhan_sets
+        return
+    elif actor == "outsider_agency" and page.officers_of_other_regions_may_read:
+        assert response.status_code == 200
+    elif actor == "outsider_agency" and page.method == "GET":
+        # The list page is theirs, with their own region only; details of Wuhan are missing.
+        assert response.status_code in (200, 404)
+        assert not [s for s in world["secrets"] if s and s in text]
+    else:
+        # Refused as a page (403/404) or, for htmx, as an error box in the message area.
+        assert response.status_code in (403, 404) or 'role="alert"' in text, text[:300]
+    assert fingerprint() == before
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.id)
+def test_agency_pages_work_for_the_regions_officer(client, world, agency_user, admin_user, page):
+    national_write = page.name in ("agency-drug-flags", "agency-standard-amount")
+    client.force_login(admin_user if national_write else agency_user)
+    before = fingerprint()
+    url = page_url(page, world)
+
+    if page.method == "GET":
+        response = client.get(url)
+    else:
+        response = client.post(url, page.data or {}, HTTP_HX_REQUEST="true")
+
+    assert response.status_code == 200
+    assert 'role="alert"' not in response.content.decode()
+    if page.method == "POST":
+        assert fingerprint() != before
+
+
+def test_every_agency_page_is_in_the_matrix():
+    from django.urls import get_resolver
+
+    names = {
+        name
+        for name in get_resolver().reverse_dict
+        if isinstance(name, str) and name.startswith("agency-")
+    }
+
+    assert names == {page.name for page in PAGES}
