@@ -41,13 +41,41 @@ def on_domain_error(request: HttpRequest, exc: DomainError):
     return api.create_response(request, exc.as_dict(), status=exc.status)
 
 
+# Chinese wording for the validation errors people meet most; others keep pydantic's text.
+VALIDATION_MESSAGES = {
+    "missing": "必填",
+    "int_parsing": "应为整数",
+    "int_type": "应为整数",
+    "float_parsing": "应为数字",
+    "decimal_parsing": "应为数字",
+    "bool_parsing": "应为是或否",
+    "bool_type": "应为是或否",
+    "string_type": "应为文本",
+    "string_too_long": "内容过长",
+    "string_too_short": "内容过短",
+    "date_parsing": "日期格式应为 YYYY-MM-DD",
+    "date_from_datetime_parsing": "日期格式应为 YYYY-MM-DD",
+    "datetime_parsing": "时间格式不正确",
+    "list_type": "应为列表",
+    "dict_type": "应为对象",
+    "enum": "取值不在允许范围内",
+    "literal_error": "取值不在允许范围内",
+    "json_invalid": "JSON 格式错误",
+    "greater_than": "数值过小",
+    "greater_than_equal": "数值过小",
+    "less_than": "数值过大",
+    "less_than_equal": "数值过大",
+}
+
+
 @api.exception_handler(ValidationError)
 def on_validation_error(request: HttpRequest, exc: ValidationError):
     fields: dict[str, list[str]] = {}
     for err in exc.errors:
         loc = [str(part) for part in err.get("loc", []) if part not in ("body", "query", "path")]
         name = ".".join(loc[1:] if loc and loc[0] == "payload" else loc) or "__all__"
-        fields.setdefault(name, []).append(err.get("msg", "无效"))
+        message = VALIDATION_MESSAGES.get(err.get("type", ""), err.get("msg", "无效"))
+        fields.setdefault(name, []).append(message)
     return _error(request, 422, "validation_error", "提交的数据格式不正确", fields)
 
 

@@ -47,6 +47,7 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dualchannel.core.middleware.DomainErrorMiddleware",
+    "dualchannel.core.middleware.ApiErrorShapeMiddleware",
     # AxesMiddleware last: it turns a locked-out login into the lockout response.
     "axes.middleware.AxesMiddleware",
 ]

@@ -38,3 +38,37 @@ class DomainErrorMiddleware:
             )
         messages.error(request, exception.message)
         return redirect(request.META.get("HTTP_REFERER") or "home")
+
+
+API_STATUS_ERRORS = {
+    404: ("not_found", "接口不存在"),
+    405: ("method_not_allowed", "不支持该请求方法"),
+    500: ("internal_error", "系统内部错误，请稍后重试"),
+}
+
+
+class ApiErrorShapeMiddleware:
+    """Answers that Django or Ninja produce outside the API's handlers (unknown path, wrong
+    method) still get the one error shape on /api/."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.path.startswith("/api/")
+            and response.status_code >= 400
+            and not response.get("Content-Type", "").startswith("application/json")
+        ):
+            code, message = API_STATUS_ERRORS.get(
+                response.status_code, (f"http_{response.status_code}", "请求未能完成")
+            )
+            shaped = JsonResponse(
+                {"error": {"code": code, "message": message, "fields": {}}},
+                status=response.status_code,
+            )
+            if response.has_header("Allow"):
+                shaped["Allow"] = response["Allow"]
+            return shaped
+        return response

@@ -442,11 +442,15 @@ def test_outsider_sees_and_changes_nothing(request, api_client, world, case, act
 def test_insider_roles(request, api_client, world, case, actor):
     user = request.getfixturevalue(actor)
     before = fingerprint()
+    before_events = AuditEvent.objects.count()
 
     response = call(api_client, case, world, user)
 
     if actor in case.allowed:
         assert 200 <= response.status_code < 300, response.content[:500]
+        if case.method != "GET":
+            # Every service write records its audit event in the same transaction.
+            assert AuditEvent.objects.count() > before_events
     elif case.list_read and response.status_code == 200:
         assert fingerprint() == before
     else:

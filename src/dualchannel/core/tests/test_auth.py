@@ -53,7 +53,7 @@ def test_missing_field_is_a_validation_error_naming_the_field(api_client):
     assert response.status_code == 422
     error = response.json()["error"]
     assert error["code"] == "validation_error"
-    assert "password" in error["fields"]
+    assert error["fields"]["password"] == ["必填"]
 
 
 def test_api_lockout_after_repeated_failures_even_with_the_right_password(
@@ -127,3 +127,24 @@ def test_openapi_schema_is_published():
 
     assert response.status_code == 200
     assert response.json()["info"]["version"] == "1"
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status", "code"),
+    [
+        ("get", "/api/v1/no-such-endpoint", 404, "not_found"),
+        ("put", "/api/v1/catalog/drugs", 405, "method_not_allowed"),
+    ],
+)
+def test_answers_outside_the_handlers_keep_the_error_shape(method, path, status, code):
+    response = getattr(Client(), method)(path)
+
+    assert response.status_code == status
+    assert response.json()["error"]["code"] == code
+
+
+def test_validation_messages_are_in_chinese(api_client):
+    response = api_client.get("/api/v1/catalog/drugs/abc")
+
+    assert response.status_code == 422
+    assert response.json()["error"]["fields"] == {"drug_id": ["应为整数"]}

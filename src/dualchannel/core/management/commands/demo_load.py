@@ -1,5 +1,7 @@
 """Load the real reference data and the demo region, then print a login per role."""
 
+import os
+
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
@@ -32,6 +34,7 @@ class Command(BaseCommand):
         for login in demo.demo_logins():
             self.stdout.write(f"  {login.username:<18} {login.role:<10} {login.who}")
         self.stdout.write("")
-        self.stdout.write("登录页  http://127.0.0.1:8000/accounts/login/")
-        self.stdout.write("公众查询 http://127.0.0.1:8000/query/")
-        self.stdout.write("接口文档 http://127.0.0.1:8000/api/v1/docs")
+        base = os.environ.get("DEMO_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+        self.stdout.write(f"登录页  {base}/accounts/login/")
+        self.stdout.write(f"公众查询 {base}/query/")
+        self.stdout.write(f"接口文档 {base}/api/v1/docs")
