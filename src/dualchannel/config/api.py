@@ -15,6 +15,9 @@ from dualchannel.catalog.api import router as catalog_router
 from dualchannel.core.api import audit_router
 from dualchannel.core.api import router as auth_router
 from dualchannel.core.errors import DomainError
+from dualchannel.documents.api import router as documents_router
+from dualchannel.integration.api import router as integration_router
+from dualchannel.notifications.api import router as notifications_router
 from dualchannel.registry.api import public_router as public_router
 from dualchannel.registry.api import router as registry_router
 
@@ -106,3 +109,6 @@ api.add_router("/audit", audit_router)
 api.add_router("/catalog", catalog_router)
 api.add_router("/registry", registry_router)
 api.add_router("/public", public_router)
+api.add_router("/notifications", notifications_router)
+api.add_router("/integration", integration_router)
+api.add_router("/documents", documents_router)

@@ -34,6 +34,9 @@ INSTALLED_APPS = [
     "dualchannel.core",
     "dualchannel.registry",
     "dualchannel.catalog",
+    "dualchannel.notifications",
+    "dualchannel.integration",
+    "dualchannel.documents",
 ]
 
 MIDDLEWARE = [
@@ -133,6 +136,35 @@ WHITENOISE_USE_FINDERS = DEBUG or DEMO_MODE
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+
+# --- Integrations: every one is simulated or off by default -------------------------------
+
+# Public address of this deployment, printed in QR codes of signed documents.
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# National insurance platform (reference/nhsa-interface.md). Empty URL = the built-in simulator.
+NHSA_PLATFORM_URL = env_str("NHSA_PLATFORM_URL", "")
+NHSA_TRANSPORT = env_str("NHSA_TRANSPORT", "simulator")  # simulator | oauth2 | tif
+NHSA_RECEIVER_SYSTEM_CODE = env_str("NHSA_RECEIVER_SYSTEM_CODE", "SIMULATOR")
+NHSA_SIGNTYPE = env_str("NHSA_SIGNTYPE", "SM2")
+NHSA_ENCRYPT = env_bool("NHSA_ENCRYPT", False)
+NHSA_APP_ID = env_str("NHSA_APP_ID", "")
+NHSA_APP_SECRET = env_str("NHSA_APP_SECRET", "")
+NHSA_TIMEOUT_SECONDS = env_int("NHSA_TIMEOUT_SECONDS", 15)
+
+# Hospital systems: demo (built-in HIS stand-in) | fhir (a FHIR R4 server or bundle folder).
+HIS_ADAPTER = env_str("HIS_ADAPTER", "demo")
+FHIR_BASE_URL = env_str("FHIR_BASE_URL", "")
+
+# Notifications. SMS provider "log" writes to the log and is allowed only in DEMO_MODE/tests.
+SMS_PROVIDER = env_str("SMS_PROVIDER", "log")
+WECHAT_ENABLED = env_bool("WECHAT_ENABLED", False)
+WECHAT_API_BASE = env_str("WECHAT_API_BASE", "https://api.weixin.qq.com").rstrip("/")
+WECHAT_APP_ID = env_str("WECHAT_APP_ID", "")
+WECHAT_APP_SECRET = env_str("WECHAT_APP_SECRET", "")
+
+# Signing keys of physicians are stored encrypted with this key (Fernet, urlsafe base64).
+DOCUMENT_KEY_ENCRYPTION_KEY = env_str("DOCUMENT_KEY_ENCRYPTION_KEY", "")
 
 LOGGING = {
     "version": 1,

@@ -12,6 +12,9 @@ urlpatterns = [
     path("", include("dualchannel.core.urls")),
     path("", include("dualchannel.catalog.urls")),
     path("", include("dualchannel.registry.urls")),
+    path("", include("dualchannel.notifications.urls")),
+    path("", include("dualchannel.integration.urls")),
+    path("", include("dualchannel.documents.urls")),
 ]
 
 handler404 = "dualchannel.core.views.not_found"

@@ -26,6 +26,8 @@ class User(AbstractUser):
         on_delete=models.PROTECT,
         related_name="users",
     )
+    # WeChat official-account openid, for template messages to patients (bound in the H5 portal).
+    wechat_openid = models.CharField("微信 openid", max_length=64, blank=True)
     insured_person = models.OneToOneField(
         "registry.InsuredPerson",
         verbose_name="绑定参保人",
