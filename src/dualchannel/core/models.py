@@ -177,3 +177,42 @@ class StatusHistory(models.Model):
     class Meta:
         abstract = True
         ordering = ["at", "id"]
+
+
+class CalendarYear(models.Model):
+    """A year of the statutory calendar loaded by the agency (State Council holiday notice).
+
+    Loaded years override the ``chinese-calendar`` package, which knows years up to 2026.
+    """
+
+    year = models.PositiveSmallIntegerField("年度", primary_key=True)
+    document_no = models.CharField("依据文件", max_length=100)
+    loaded_by = models.ForeignKey(
+        User, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    loaded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "节假日安排年度"
+        verbose_name_plural = "节假日安排年度"
+
+    def __str__(self) -> str:
+        return f"{self.year}（{self.document_no}）"
+
+
+class CalendarDay(models.Model):
+    """A day that differs from the Monday-to-Friday rule: a holiday or a make-up working day."""
+
+    date = models.DateField("日期", primary_key=True)
+    calendar_year = models.ForeignKey(CalendarYear, on_delete=models.CASCADE, related_name="days")
+    is_working_day = models.BooleanField("是否工作日")
+    name = models.CharField("名称", max_length=30, blank=True)
+
+    class Meta:
+        verbose_name = "节假日调整"
+        verbose_name_plural = "节假日调整"
+        ordering = ["date"]
+
+    def __str__(self) -> str:
+        kind = "调休上班" if self.is_working_day else "放假"
+        return f"{self.date} {self.name}{kind}"

@@ -1,0 +1,185 @@
+"""Working days on the Chinese statutory calendar (holidays and make-up working days).
+
+A year loaded by the agency (``CalendarYear``) wins; otherwise the ``chinese-calendar`` package
+answers (it knows 2004-2026). A date in a year that neither knows fails loudly with
+``calendar.unknown_year``: a deadline is never guessed from weekends alone.
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import chinese_calendar
+from django.db import transaction
+
+from .audit import record
+from .errors import DomainError, field_error
+from .models import CalendarDay, CalendarYear, User
+from .permissions import require_role
+from .roles import Role
+
+# Bound the walk so a typo (n=100000) cannot spin for minutes.
+MAX_WORKING_DAYS = 3660
+
+
+class UnknownCalendarYear(DomainError):
+    status = 409
+
+    def __init__(self, year: int) -> None:
+        super().__init__(
+            "calendar.unknown_year",
+            f"{year}年的法定节假日安排尚未导入，无法计算工作日；请经办机构导入该年节假日表",
+        )
+        self.year = year
+
+
+def _loaded_year(year: int) -> dict[date, bool] | None:
+    if not CalendarYear.objects.filter(year=year).exists():
+        return None
+    return dict(
+        CalendarDay.objects.filter(calendar_year_id=year).values_list("date", "is_working_day")
+    )
+
+
+class _Calendar:
+    """Answers for one computation; loads each year at most once."""
+
+    def __init__(self) -> None:
+        self._years: dict[int, dict[date, bool] | None] = {}
+
+    def is_working_day(self, day: date) -> bool:
+        if day.year not in self._years:
+            self._years[day.year] = _loaded_year(day.year)
+        loaded = self._years[day.year]
+        if loaded is not None:
+            return loaded.get(day, day.weekday() < 5)
+        try:
+            return chinese_calendar.is_workday(day)
+        except NotImplementedError as exc:
+            raise UnknownCalendarYear(day.year) from exc
+
+
+def is_working_day(day: date) -> bool:
+    return _Calendar().is_working_day(day)
+
+
+def add_working_days(start: date, days: int) -> date:
+    """The date ``days`` working days after ``start`` (``start`` itself not counted).
+
+    HB art. 10: a complete application submitted on ``start`` must be decided by
+    ``add_working_days(start, 7)``.
+    """
+    if not 0 <= days <= MAX_WORKING_DAYS:
+        raise ValueError(f"days out of range: {days}")
+    cal = _Calendar()
+    current = start
+    remaining = days
+    while remaining:
+        current += timedelta(days=1)
+        if cal.is_working_day(current):
+            remaining -= 1
+    return current
+
+
+def subtract_working_days(end: date, days: int) -> date:
+    """The date ``days`` working days before ``end`` (``end`` itself not counted).
+
+    HB art. 9: the re-evaluation window opens ``subtract_working_days(deadline, 7)``.
+    """
+    if not 0 <= days <= MAX_WORKING_DAYS:
+        raise ValueError(f"days out of range: {days}")
+    cal = _Calendar()
+    current = end
+    remaining = days
+    while remaining:
+        current -= timedelta(days=1)
+        if cal.is_working_day(current):
+            remaining -= 1
+    return current
+
+
+def working_days_between(start: date, end: date) -> int:
+    """Working days after ``start`` up to and including ``end``; negative when ``end`` < start."""
+    if end < start:
+        return -working_days_between(end, start)
+    if (end - start).days > MAX_WORKING_DAYS * 2:
+        raise ValueError("range too long")
+    cal = _Calendar()
+    return sum(
+        1
+        for offset in range(1, (end - start).days + 1)
+        if cal.is_working_day(start + timedelta(days=offset))
+    )
+
+
+def calendar_year_load(
+    *, actor: User | None, year: int, days: list[tuple[date, bool, str]], document_no: str
+) -> CalendarYear:
+    """Load (or replace) a year's holidays and make-up working days from the State Council notice.
+
+    ``days`` lists only the exceptions: (date, is_working_day, name). A weekday holiday is
+    (d, False, "春节"); a weekend make-up day is (d, True, "春节").
+    """
+    if actor is not None:
+        require_role(actor, Role.AGENCY_OFFICER)
+    if not 2000 <= year <= 2100:
+        raise field_error("year", "calendar.invalid_year", "年度应在2000至2100之间")
+    if not document_no.strip():
+        raise field_error("document_no", "calendar.missing_document", "请填写依据文件文号")
+    seen: set[date] = set()
+    for number, (day, working, _name) in enumerate(days, start=1):
+        if day.year != year:
+            raise field_error(
+                f"days[{number}]", "calendar.wrong_year", f"第{number}行日期不属于{year}年"
+            )
+        if day in seen:
+            raise field_error(f"days[{number}]", "calendar.duplicate_day", f"第{number}行日期重复")
+        weekend = day.weekday() >= 5
+        if working != weekend:
+            # Only exceptions belong in the table: weekday holidays and weekend working days.
+            raise field_error(
+                f"days[{number}]",
+                "calendar.not_an_exception",
+                f"第{number}行{day}不是节假日调整（只需列出工作日放假和周末调休上班）",
+            )
+        seen.add(day)
+    with transaction.atomic():
+        existing = CalendarYear.objects.select_for_update().filter(year=year).first()
+        before = (
+            {
+                "document_no": existing.document_no,
+                "days": sorted(
+                    (d.isoformat(), w)
+                    for d, w in existing.days.values_list("date", "is_working_day")
+                ),
+            }
+            if existing
+            else None
+        )
+        if existing:
+            existing.days.all().delete()
+            existing.document_no = document_no
+            existing.loaded_by = actor
+            existing.save()
+            calendar_year = existing
+        else:
+            calendar_year = CalendarYear.objects.create(
+                year=year, document_no=document_no, loaded_by=actor
+            )
+        CalendarDay.objects.bulk_create(
+            CalendarDay(calendar_year=calendar_year, date=d, is_working_day=w, name=n)
+            for d, w, n in days
+        )
+        record(
+            actor=actor,
+            action="calendar.year_loaded",
+            subject=calendar_year,
+            before=before,
+            after={
+                "document_no": document_no,
+                "days": sorted((d.isoformat(), w) for d, w, _ in days),
+            },
+            role=Role.AGENCY_OFFICER if actor is not None else "",
+            summary={"year": year, "days": len(days), "replaced": existing is not None},
+        )
+    return calendar_year
