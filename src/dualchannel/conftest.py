@@ -149,6 +149,9 @@ def api_client():
         def post_json(self, path, data=None, **kw):
             return self.post(path, data or {}, content_type="application/json", **kw)
 
+        def put_json(self, path, data=None, **kw):
+            return self.put(path, data or {}, content_type="application/json", **kw)
+
         def patch_json(self, path, data=None, **kw):
             return self.patch(path, data or {}, content_type="application/json", **kw)
 

@@ -12,7 +12,7 @@ from ninja import NinjaAPI
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from dualchannel.catalog.api import router as catalog_router
-from dualchannel.core.api import audit_router
+from dualchannel.core.api import audit_router, calendar_router
 from dualchannel.core.api import router as auth_router
 from dualchannel.core.errors import DomainError
 from dualchannel.documents.api import router as documents_router
@@ -106,6 +106,7 @@ def on_unexpected(request: HttpRequest, exc: Exception):
 
 api.add_router("/auth", auth_router)
 api.add_router("/audit", audit_router)
+api.add_router("/calendar", calendar_router)
 api.add_router("/catalog", catalog_router)
 api.add_router("/registry", registry_router)
 api.add_router("/public", public_router)

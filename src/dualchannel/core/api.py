@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
@@ -11,12 +11,14 @@ from ninja import Router, Schema, Status
 from ninja.pagination import paginate
 
 from .auth import api_auth
+from .calendar import add_working_days, calendar_year_load
 from .errors import DomainError
 from .models import ApiToken, AuditEvent, User
 from .roles import Role
 from .selectors import audit_events_for_patient
 
 router = Router(tags=["auth"])
+calendar_router = Router(tags=["calendar"], auth=api_auth)
 audit_router = Router(tags=["audit"], auth=api_auth)
 
 
@@ -108,3 +110,48 @@ def _event_out(event: AuditEvent) -> AuditEventOut:
         summary=event.summary,
         hash=event.hash,
     )
+
+
+class CalendarDayIn(Schema):
+    date: date
+    working: bool
+    name: str = ""
+
+
+class CalendarYearIn(Schema):
+    document_no: str
+    days: list[CalendarDayIn]
+
+
+class CalendarYearOut(Schema):
+    year: int
+    document_no: str
+    days: list[CalendarDayIn]
+
+
+@calendar_router.put("/years/{year}", response=CalendarYearOut, summary="导入某年节假日安排")
+def calendar_year_put(request: HttpRequest, year: int, payload: CalendarYearIn):
+    loaded = calendar_year_load(
+        actor=request.auth,
+        year=year,
+        days=[(d.date, d.working, d.name) for d in payload.days],
+        document_no=payload.document_no,
+    )
+    return CalendarYearOut(
+        year=loaded.year,
+        document_no=loaded.document_no,
+        days=[
+            CalendarDayIn(date=d.date, working=d.is_working_day, name=d.name)
+            for d in loaded.days.all()
+        ],
+    )
+
+
+@calendar_router.get("/working-days", summary="工作日计算")
+def calendar_working_days(request: HttpRequest, start: date, days: int = 7):
+    """The date ``days`` working days after ``start`` (e.g. the 7-working-day review deadline)."""
+    if not 0 <= days <= 366:
+        raise DomainError(
+            "calendar.invalid_days", "天数应在0至366之间", fields={"days": ["超出范围"]}
+        )
+    return {"start": start, "days": days, "deadline": add_working_days(start, days)}

@@ -13,7 +13,7 @@ import chinese_calendar
 from django.db import transaction
 
 from .audit import record
-from .errors import DomainError, field_error
+from .errors import DomainError, PermissionDenied, field_error
 from .models import CalendarDay, CalendarYear, User
 from .permissions import require_role
 from .roles import Role
@@ -121,7 +121,12 @@ def calendar_year_load(
     (d, False, "春节"); a weekend make-up day is (d, True, "春节").
     """
     if actor is not None:
+        # National data: one region's officer must not move every region's deadlines.
         require_role(actor, Role.AGENCY_OFFICER)
+        if not actor.is_superuser:
+            raise PermissionDenied(
+                "calendar.admin_only", "全国节假日安排仅系统管理员（经办机构平台管理员）可导入"
+            )
     if not 2000 <= year <= 2100:
         raise field_error("year", "calendar.invalid_year", "年度应在2000至2100之间")
     if not document_no.strip():
@@ -179,7 +184,7 @@ def calendar_year_load(
                 "document_no": document_no,
                 "days": sorted((d.isoformat(), w) for d, w, _ in days),
             },
-            role=Role.AGENCY_OFFICER if actor is not None else "",
+            role=Role.ADMIN if actor is not None else "",
             summary={"year": year, "days": len(days), "replaced": existing is not None},
         )
     return calendar_year

@@ -92,6 +92,7 @@ DEFAULT_PARAMS = {
     "region_code": "region_code",
     "drug_id": "drug_id",
     "standard_id": "standard_id",
+    "year": "calendar_year",
 }
 
 
@@ -275,6 +276,11 @@ OPS = [
     op("PATCH", "/api/v1/catalog/drugs/{drug_id}/flags", {"is_injectable": True}),
     op(
         "PUT",
+        "/api/v1/calendar/years/{year}",
+        {"document_no": "测试", "days": [{"date": "2027-01-01", "working": False}]},
+    ),
+    op(
+        "PUT",
         "/api/v1/catalog/payment-standards/{standard_id}/amount",
         {"amount": "1234.50"},
     ),
@@ -292,6 +298,7 @@ NOT_IN_MATRIX = {
         "computes a verdict from the caller's own input; published criteria are public policy"
     ),
     "GET /api/v1/registry/profiles/{region_code}": "published policy numbers (public documents)",
+    "GET /api/v1/calendar/working-days": "computes a date from the statutory calendar",
     "GET /api/v1/public/regions": "public query service [SD §8]",
     "GET /api/v1/public/institutions": "public query service [SD §8]",
     "GET /api/v1/public/institutions/{institution_id}": "public query service [SD §8]",
@@ -312,6 +319,8 @@ WATCHED_MODELS = [
     "catalog.CriteriaSet",
     "catalog.Criterion",
     "core.User",
+    "core.CalendarYear",
+    "core.CalendarDay",
 ]
 
 
@@ -347,6 +356,7 @@ def world(db, hospital, pharmacy, agency, insured_person):
         "physician_id": physician.pk,
         "person_id": insured_person.pk,
         "region_code": agency.region_id,
+        "calendar_year": 2027,
         "person_id_number": insured_person.id_number,
         "drug_id": drug.pk,
         "new_drug_id": DrugFactory(generic_name="演示新药注射液").pk,
