@@ -19,11 +19,12 @@ $(STAMP): pyproject.toml
 venv: $(STAMP)
 
 ## demo: set everything up on SQLite and serve on http://127.0.0.1:8000 with a login per role
+## (the background-job worker runs alongside and stops with the server)
 demo: venv
 	DEMO_MODE=1 $(BIN)/python manage.py migrate --noinput
 	DEMO_MODE=1 DEMO_BASE_URL=http://$(HOST):$(PORT) $(BIN)/python manage.py demo_load
 	DEMO_MODE=1 $(BIN)/python manage.py collectstatic --noinput -v0
-	DEMO_MODE=1 $(BIN)/python manage.py runserver $(HOST):$(PORT) --noreload
+	DEMO_MODE=1 BIN=$(BIN) ./scripts/demo-serve.sh $(HOST):$(PORT)
 
 ## test: the whole suite (SQLite unless DATABASE_URL points at PostgreSQL)
 test: venv

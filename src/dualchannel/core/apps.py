@@ -6,3 +6,9 @@ class CoreConfig(AppConfig):
     label = "core"
     verbose_name = "平台核心"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Job handlers and periodic tasks live in each app's tasks.py (core.jobs).
+        from django.utils.module_loading import autodiscover_modules
+
+        autodiscover_modules("tasks")

@@ -216,3 +216,59 @@ class CalendarDay(models.Model):
     def __str__(self) -> str:
         kind = "调休上班" if self.is_working_day else "放假"
         return f"{self.date} {self.name}{kind}"
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", "排队中"  # waiting for run_after
+    RUNNING = "running", "执行中"  # claimed by a worker until locked_until (the lease)
+    RETRY = "retry", "失败待重试"  # failed; runs again after run_after (back-off)
+    DONE = "done", "已完成"  # the handler committed
+    DEAD = "dead", "已放弃"  # failed max_attempts times or permanently; needs a person
+
+
+class Job(models.Model):
+    """A durable unit of background work (DESIGN §8): stored in the database, no broker needed.
+
+    Written in the caller's transaction by ``core.jobs.enqueue``, so it exists iff the business
+    change commits; claimed by workers with a lease (``core.jobs.run_once``).
+    """
+
+    kind = models.CharField("类型", max_length=100)
+    # Ids and codes only, never personal data: payloads are read by operators and workers.
+    payload = models.JSONField("参数", default=dict, blank=True)
+    status = models.CharField(
+        "状态", max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED
+    )
+    attempts = models.PositiveIntegerField("已尝试次数", default=0)
+    max_attempts = models.PositiveIntegerField("最多尝试次数", default=8)
+    run_after = models.DateTimeField("最早执行时间", default=timezone.now)
+    locked_by = models.CharField("执行者", max_length=100, blank=True)
+    locked_until = models.DateTimeField("租约到期", null=True, blank=True)
+    # Exception type and a non-personal code only (see core.jobs.safe_error).
+    last_error = models.CharField("最近错误", max_length=200, blank=True)
+    idempotency_key = models.CharField("幂等键", max_length=200, null=True, blank=True, unique=True)
+    created_at = models.DateTimeField("创建时间", default=timezone.now)
+    finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "后台任务"
+        verbose_name_plural = "后台任务"
+        indexes = [models.Index(fields=["status", "run_after"], name="core_job_claim_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.kind}#{self.pk} ({self.status})"
+
+
+class ScheduledTask(models.Model):
+    """The schedule of one periodic task (``core.jobs.periodic``), shared by all workers."""
+
+    name = models.CharField("名称", max_length=100, unique=True)
+    next_run_at = models.DateTimeField("下次执行")
+    last_run_at = models.DateTimeField("上次执行", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "定时任务"
+        verbose_name_plural = "定时任务"
+
+    def __str__(self) -> str:
+        return self.name

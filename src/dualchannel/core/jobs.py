@@ -1,0 +1,365 @@
+"""Durable background jobs in the database (DESIGN §8): no broker; scale by running more workers.
+
+- ``enqueue(kind, payload)`` inside the business transaction: the job exists iff the change commits.
+- ``@job_handler(kind)`` registers the function that runs a kind; apps put handlers in
+  ``tasks.py``, imported by ``CoreConfig.ready``.
+- ``run_once(worker_id)`` claims due jobs with a lease (``SELECT … FOR UPDATE SKIP LOCKED`` on
+  PostgreSQL, a compare-and-set update elsewhere), runs each handler in its own transaction and
+  marks the job done in that same transaction; a failure backs off exponentially with jitter and
+  the job is dead after ``max_attempts``. A job whose lease expired (its worker died) is claimed
+  again.
+- ``@periodic(name, every=… | at=…)`` schedules a function; a worker enqueues each due slot once
+  (idempotency key ``periodic:<name>:<slot>``) and moves the schedule on.
+
+Logs carry kind, id and attempt only, never payloads or exception text.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.core.exceptions import ImproperlyConfigured
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from .models import Job, JobStatus, ScheduledTask
+
+logger = logging.getLogger("dualchannel.jobs")
+
+SHANGHAI = ZoneInfo("Asia/Shanghai")
+DEFAULT_MAX_ATTEMPTS = 8
+DEFAULT_LEASE = timedelta(minutes=5)
+BACKOFF_BASE_SECONDS = 10
+BACKOFF_CAP_SECONDS = 3600
+JITTER = 0.2  # ± 20 %, so jobs that failed together do not retry together
+
+Handler = Callable[[Job], None]
+FailureHook = Callable[[Job, BaseException, bool], None]
+
+
+class PermanentJobError(Exception):
+    """Raised by a handler when retrying cannot help: the job goes dead at once.
+
+    ``code`` is a short non-personal reason kept in ``Job.last_error``.
+    """
+
+    def __init__(self, code: str) -> None:
+        super().__init__(code)
+        self.code = code
+
+
+class LeaseLost(Exception):
+    """The job's lease expired and another worker claimed it; this run's effects roll back."""
+
+
+@dataclass(frozen=True)
+class RegisteredHandler:
+    kind: str
+    func: Handler
+    on_failure: FailureHook | None
+
+
+@dataclass(frozen=True)
+class PeriodicTask:
+    name: str
+    every: timedelta | None
+    at: time | None
+
+    def first_run(self, now: datetime) -> datetime:
+        return now if self.every is not None else self._next_daily(now)
+
+    def next_run(self, previous_slot: datetime, now: datetime) -> datetime:
+        """The first slot after ``now``; missed slots are skipped, not replayed."""
+        if self.every is not None:
+            missed = (now - previous_slot) // self.every
+            return previous_slot + self.every * (max(missed, 0) + 1)
+        return self._next_daily(now)
+
+    def _next_daily(self, now: datetime) -> datetime:
+        local = now.astimezone(SHANGHAI)
+        slot = datetime.combine(local.date(), self.at, tzinfo=SHANGHAI)
+        if slot <= now:
+            slot = datetime.combine(local.date() + timedelta(days=1), self.at, tzinfo=SHANGHAI)
+        return slot
+
+
+_handlers: dict[str, RegisteredHandler] = {}
+_periodic: dict[str, PeriodicTask] = {}
+
+
+def _qualname(func: Callable) -> str:
+    return f"{func.__module__}.{func.__qualname__}"
+
+
+def job_handler(
+    kind: str, *, on_failure: FailureHook | None = None
+) -> Callable[[Handler], Handler]:
+    """Register ``func(job)`` as the handler of ``kind``.
+
+    ``on_failure(job, exc, dead)`` runs in the transaction that records a failed attempt (the
+    handler's own writes are rolled back), e.g. to mark the business row failed or dead.
+    """
+
+    def register(func: Handler) -> Handler:
+        existing = _handlers.get(kind)
+        if existing is not None and _qualname(existing.func) != _qualname(func):
+            raise ImproperlyConfigured(f"job kind {kind!r} already has a handler")
+        _handlers[kind] = RegisteredHandler(kind, func, on_failure)
+        return func
+
+    return register
+
+
+def periodic(
+    name: str, *, every: timedelta | None = None, at: time | None = None
+) -> Callable[[Handler], Handler]:
+    """Run ``func(job)`` every ``every`` or daily at ``at`` (Asia/Shanghai wall-clock time).
+
+    The function is also the job handler of kind ``name``; ``job.payload["slot"]`` is the slot's
+    time in ISO format (UTC).
+    """
+    if (every is None) == (at is None):
+        raise ImproperlyConfigured("periodic task needs exactly one of every= or at=")
+    if every is not None and every <= timedelta(0):
+        raise ImproperlyConfigured("periodic every= must be positive")
+
+    def register(func: Handler) -> Handler:
+        job_handler(name)(func)
+        _periodic[name] = PeriodicTask(name, every, at)
+        return func
+
+    return register
+
+
+def handler_for(kind: str) -> RegisteredHandler | None:
+    return _handlers.get(kind)
+
+
+def periodic_tasks() -> dict[str, PeriodicTask]:
+    return dict(_periodic)
+
+
+def enqueue(
+    kind: str,
+    payload: dict[str, Any] | None = None,
+    *,
+    run_after: datetime | None = None,
+    key: str | None = None,
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+) -> Job:
+    """Queue a job in the caller's transaction; a known ``key`` returns the existing job."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("enqueue must run inside the business transaction")
+    if max_attempts < 1:
+        raise ValueError("max_attempts must be at least 1")
+    if key is not None:
+        existing = Job.objects.filter(idempotency_key=key).first()
+        if existing is not None:
+            return existing
+    job = Job(
+        kind=kind,
+        payload=payload or {},
+        run_after=run_after or timezone.now(),
+        idempotency_key=key,
+        max_attempts=max_attempts,
+    )
+    try:
+        # A savepoint, so that losing a race on the key leaves the caller's transaction usable.
+        with transaction.atomic():
+            job.save(force_insert=True)
+    except IntegrityError:
+        if key is None:
+            raise
+        return Job.objects.get(idempotency_key=key)
+    return job
+
+
+def backoff_delay(attempts: int, *, rng: random.Random | None = None) -> timedelta:
+    """10 s · 2^(attempts−1), capped at one hour, ± 20 % jitter."""
+    base = min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_CAP_SECONDS)
+    factor = 1 + (rng or random).uniform(-JITTER, JITTER)
+    return timedelta(seconds=base * factor)
+
+
+def safe_error(exc: BaseException) -> str:
+    """The exception type and, for our own errors, their code: exception text may be personal."""
+    code = getattr(exc, "code", None)
+    text = type(exc).__name__ + (f": {code}" if isinstance(code, str | int) else "")
+    return text[:200]
+
+
+def _due(now: datetime) -> Q:
+    waiting = Q(status__in=[JobStatus.QUEUED, JobStatus.RETRY], run_after__lte=now)
+    abandoned = Q(status=JobStatus.RUNNING, locked_until__lt=now)
+    return waiting | abandoned
+
+
+def claim(
+    worker_id: str, limit: int, *, now: datetime, lease: timedelta = DEFAULT_LEASE
+) -> list[Job]:
+    """Take up to ``limit`` due jobs for ``worker_id``: each attempt is counted when it starts."""
+    if connection.features.has_select_for_update_skip_locked:
+        with transaction.atomic():
+            candidates = list(
+                Job.objects.select_for_update(skip_locked=True)
+                .filter(_due(now))
+                .order_by("run_after", "id")[:limit]
+            )
+            return [job for job in candidates if _take(job, worker_id, now, lease)]
+    # SQLite: no row locks; each take is a compare-and-set in its own short write.
+    candidates = list(Job.objects.filter(_due(now)).order_by("run_after", "id")[:limit])
+    return [job for job in candidates if _take(job, worker_id, now, lease)]
+
+
+def _take(job: Job, worker_id: str, now: datetime, lease: timedelta) -> bool:
+    unchanged = Job.objects.filter(
+        pk=job.pk, status=job.status, attempts=job.attempts, locked_until=job.locked_until
+    )
+    if job.attempts >= job.max_attempts:
+        # Only a job whose worker died mid-run gets here: it used up its last attempt.
+        done = unchanged.update(
+            status=JobStatus.DEAD,
+            locked_by="",
+            locked_until=None,
+            last_error="LeaseExpired",
+            finished_at=now,
+        )
+        if done:
+            logger.warning(
+                "job %s id=%s attempt=%s dead (lease expired)", job.kind, job.pk, job.attempts
+            )
+        return False
+    taken = unchanged.update(
+        status=JobStatus.RUNNING,
+        attempts=job.attempts + 1,
+        locked_by=worker_id,
+        locked_until=now + lease,
+    )
+    if not taken:
+        return False
+    job.status = JobStatus.RUNNING
+    job.attempts += 1
+    job.locked_by = worker_id
+    job.locked_until = now + lease
+    return True
+
+
+def run_once(
+    worker_id: str,
+    limit: int = 10,
+    *,
+    now: datetime | None = None,
+    lease: timedelta = DEFAULT_LEASE,
+) -> int:
+    """Enqueue due periodic slots, then claim and run up to ``limit`` jobs; returns jobs run."""
+    now = now or timezone.now()
+    schedule_due(now=now)
+    jobs = claim(worker_id, limit, now=now, lease=lease)
+    for job in jobs:
+        run_job(job, worker_id, now=now)
+    return len(jobs)
+
+
+def run_job(job: Job, worker_id: str, *, now: datetime | None = None) -> str:
+    """Run one claimed job; returns its new status."""
+    registered = _handlers.get(job.kind)
+    try:
+        with transaction.atomic():
+            if registered is None:
+                raise PermanentJobError("unknown_kind")
+            registered.func(job)
+            finished = Job.objects.filter(pk=job.pk, locked_by=worker_id, status=JobStatus.RUNNING)
+            if not finished.update(
+                status=JobStatus.DONE,
+                locked_by="",
+                locked_until=None,
+                last_error="",
+                finished_at=now or timezone.now(),
+            ):
+                raise LeaseLost()
+    except LeaseLost:
+        logger.warning("job %s id=%s attempt=%s lease lost", job.kind, job.pk, job.attempts)
+        return JobStatus.RUNNING
+    except Exception as exc:
+        return _record_failure(job, registered, exc, worker_id, now=now or timezone.now())
+    job.status = JobStatus.DONE
+    logger.info("job %s id=%s attempt=%s done", job.kind, job.pk, job.attempts)
+    return JobStatus.DONE
+
+
+def _record_failure(
+    job: Job,
+    registered: RegisteredHandler | None,
+    exc: Exception,
+    worker_id: str,
+    *,
+    now: datetime,
+) -> str:
+    dead = isinstance(exc, PermanentJobError) or job.attempts >= job.max_attempts
+    job.status = JobStatus.DEAD if dead else JobStatus.RETRY
+    job.last_error = safe_error(exc)
+    with transaction.atomic():
+        mine = Job.objects.select_for_update().filter(
+            pk=job.pk, locked_by=worker_id, status=JobStatus.RUNNING
+        )
+        if not mine.exists():
+            logger.warning("job %s id=%s attempt=%s lease lost", job.kind, job.pk, job.attempts)
+            return JobStatus.RUNNING
+        changes: dict[str, Any] = {
+            "status": job.status,
+            "locked_by": "",
+            "locked_until": None,
+            "last_error": job.last_error,
+        }
+        if dead:
+            changes["finished_at"] = now
+        else:
+            job.run_after = now + backoff_delay(job.attempts)
+            changes["run_after"] = job.run_after
+        mine.update(**changes)
+        if registered is not None and registered.on_failure is not None:
+            registered.on_failure(job, exc, dead)
+    logger.warning(
+        "job %s id=%s attempt=%s %s (%s)",
+        job.kind,
+        job.pk,
+        job.attempts,
+        "dead" if dead else "will retry",
+        type(exc).__name__,
+    )
+    return job.status
+
+
+def schedule_due(*, now: datetime | None = None) -> list[Job]:
+    """Enqueue every registered periodic task whose slot has come; returns the jobs."""
+    now = now or timezone.now()
+    queued: list[Job] = []
+    for task in _periodic.values():
+        with transaction.atomic():
+            ScheduledTask.objects.get_or_create(
+                name=task.name, defaults={"next_run_at": task.first_run(now)}
+            )
+            row = ScheduledTask.objects.select_for_update().get(name=task.name)
+            if row.next_run_at > now:
+                continue
+            slot = row.next_run_at
+            slot_iso = slot.astimezone(UTC).isoformat()  # one spelling for every worker
+            queued.append(
+                enqueue(
+                    task.name,
+                    {"slot": slot_iso},
+                    run_after=now,
+                    key=f"periodic:{task.name}:{slot_iso}",
+                )
+            )
+            row.last_run_at = now
+            row.next_run_at = task.next_run(slot, now)
+            row.save(update_fields=["last_run_at", "next_run_at"])
+    return queued

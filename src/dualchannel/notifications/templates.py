@@ -1,0 +1,281 @@
+"""Message templates, by code: Chinese title and body with ``{placeholders}``, plus the ids the SMS
+provider and the WeChat official account know them by, and the WeChat field mapping.
+
+Rendering masks ID numbers and phone numbers wherever they appear: messages leave the platform
+(SMS, WeChat) and are shown on phones. A missing placeholder is refused when the message is
+created, inside the business transaction, never discovered later at delivery.
+"""
+
+from __future__ import annotations
+
+import re
+import string
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from django.utils import timezone
+
+from dualchannel.core.errors import DomainError
+from dualchannel.core.masking import mask_id_number, mask_phone
+
+# 18-digit resident ID (last may be X) or the old 15-digit one; mainland mobile numbers.
+ID_NUMBER_RE = re.compile(r"(?<![0-9A-Za-z])(\d{17}[\dXx]|\d{15})(?![0-9A-Za-z])")
+PHONE_RE = re.compile(r"(?<!\d)(1[3-9]\d{9})(?!\d)")
+
+# WeChat template-message value limits by field type (official account "thing" fields ≤ 20).
+WECHAT_FIELD_LIMITS = {"thing": 20, "character_string": 32, "phrase": 5, "time": 32, "date": 32}
+
+
+def mask_personal(text: str) -> str:
+    """Mask every ID number and phone number in free text."""
+    text = ID_NUMBER_RE.sub(lambda m: mask_id_number(m.group(1)), text)
+    return PHONE_RE.sub(lambda m: mask_phone(m.group(1)), text)
+
+
+def _display(value: Any) -> str:
+    if isinstance(value, datetime):
+        local = timezone.localtime(value) if timezone.is_aware(value) else value
+        return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+    if isinstance(value, date):
+        return f"{value.year}年{value.month}月{value.day}日"
+    if isinstance(value, list | tuple):
+        return "；".join(f"{i}. {_display(v)}" for i, v in enumerate(value, 1))
+    return str(value)
+
+
+@dataclass(frozen=True)
+class Rendered:
+    title: str
+    body: str
+    values: dict[str, str]  # every placeholder's display text, masked
+
+
+@dataclass(frozen=True)
+class NotificationTemplate:
+    code: str
+    title: str
+    body: str
+    # The template's id at the SMS provider (registered with the operator, e.g. 阿里云 SMS_xxx)
+    # and the parameters it takes, by placeholder name.
+    sms_template_id: str
+    sms_params: tuple[str, ...]
+    # The template's id in the official account, and its data fields → placeholder.
+    wechat_template_id: str
+    wechat_fields: Mapping[str, str] = field(default_factory=dict)
+    # Placeholders that must be non-empty lists (listed once, completely).
+    list_params: tuple[str, ...] = ()
+
+    @property
+    def placeholders(self) -> set[str]:
+        names = set()
+        for text in (self.title, self.body):
+            names.update(f for _, f, _, _ in string.Formatter().parse(text) if f)
+        return names
+
+    def render(self, context: Mapping[str, Any]) -> Rendered:
+        needed = self.placeholders | set(self.sms_params) | set(self.wechat_fields.values())
+        missing = sorted(n for n in needed if context.get(n) in (None, ""))
+        if missing:
+            raise DomainError(
+                "notifications.missing_placeholder",
+                f"通知模板 {self.code} 缺少内容：{'、'.join(missing)}",
+                fields={name: ["必填"] for name in missing},
+            )
+        values: dict[str, str] = {}
+        for name in needed:
+            value = context[name]
+            if name in self.list_params:
+                if not isinstance(value, list | tuple) or not value:
+                    raise DomainError(
+                        "notifications.empty_list",
+                        f"通知模板 {self.code} 的 {name} 应为非空列表",
+                        fields={name: ["应为非空列表"]},
+                    )
+                # HB art. 7(2): every missing item is told once — no repeats, none left out.
+                value = list(dict.fromkeys(str(v).strip() for v in value if str(v).strip()))
+            values[name] = mask_personal(_display(value))
+        return Rendered(
+            title=self.title.format_map(values),
+            body=self.body.format_map(values),
+            values=values,
+        )
+
+    def sms_payload(self, rendered: Rendered) -> dict[str, str]:
+        return {name: rendered.values[name] for name in self.sms_params}
+
+    def wechat_data(self, rendered: Rendered) -> dict[str, str]:
+        data = {}
+        for key, name in self.wechat_fields.items():
+            kind = key.rstrip("0123456789")
+            limit = WECHAT_FIELD_LIMITS.get(kind, 20)
+            value = rendered.values[name]
+            data[key] = value if len(value) <= limit else value[: limit - 1] + "…"
+        return data
+
+
+TEMPLATES: dict[str, NotificationTemplate] = {}
+
+
+def _register(template: NotificationTemplate) -> None:
+    TEMPLATES[template.code] = template
+
+
+_register(
+    NotificationTemplate(
+        code="eligibility.application_submitted",
+        title="用药资格申请已提交",
+        body=(
+            "您在{hospital_name}申请的{drug_name}双通道用药资格（申请号{application_no}）"
+            "已提交，医院医保办将进行审核，请留意后续通知。"
+        ),
+        sms_template_id="DC_APPLICATION_SUBMITTED",
+        sms_params=("drug_name", "application_no"),
+        wechat_template_id="DC_APPLICATION_SUBMITTED",
+        wechat_fields={
+            "thing1": "drug_name",
+            "character_string2": "application_no",
+            "thing3": "hospital_name",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
+        code="eligibility.materials_requested",
+        title="请补充用药资格申请材料",
+        body=(
+            "您申请的{drug_name}用药资格（申请号{application_no}）还需补充以下材料："
+            "{materials}。请于{deadline}前在手机上传或交至{hospital_name}医保办。"
+            "以上为需补充的全部材料。"
+        ),
+        sms_template_id="DC_MATERIALS_REQUESTED",
+        sms_params=("drug_name", "application_no", "deadline"),
+        wechat_template_id="DC_MATERIALS_REQUESTED",
+        wechat_fields={
+            "thing1": "drug_name",
+            "character_string2": "application_no",
+            "thing3": "materials",
+            "time4": "deadline",
+        },
+        list_params=("materials",),
+    )
+)
+_register(
+    NotificationTemplate(
+        code="eligibility.under_review",
+        title="用药资格申请审核中",
+        body=(
+            "您申请的{drug_name}用药资格（申请号{application_no}）材料已齐全，"
+            "进入审核，医院将于{review_due}前完成审核。"
+        ),
+        sms_template_id="DC_UNDER_REVIEW",
+        sms_params=("drug_name", "application_no", "review_due"),
+        wechat_template_id="DC_UNDER_REVIEW",
+        wechat_fields={
+            "thing1": "drug_name",
+            "character_string2": "application_no",
+            "time3": "review_due",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
+        code="eligibility.approved",
+        title="用药资格审核通过",
+        body=(
+            "您申请的{drug_name}用药资格（申请号{application_no}）已审核通过，"
+            "自{effective_date}起生效。下一步：{next_step}"
+        ),
+        sms_template_id="DC_APPROVED",
+        sms_params=("drug_name", "effective_date"),
+        wechat_template_id="DC_APPROVED",
+        wechat_fields={
+            "thing1": "drug_name",
+            "time2": "effective_date",
+            "thing3": "next_step",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
+        code="eligibility.rejected",
+        title="用药资格审核未通过",
+        body=(
+            "您申请的{drug_name}用药资格（申请号{application_no}）未通过审核，原因：{reason}。"
+            "如有疑问请咨询{hospital_name}医保办。"
+        ),
+        sms_template_id="DC_REJECTED",
+        sms_params=("drug_name", "application_no"),
+        wechat_template_id="DC_REJECTED",
+        wechat_fields={
+            "thing1": "drug_name",
+            "character_string2": "application_no",
+            "thing3": "reason",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
+        code="eligibility.reevaluation_window_open",
+        title="请按时进行用药资格复评",
+        body=(
+            "您的{drug_name}用药资格须在{deadline}前完成复评，请预约{hospital_name}的责任医师。"
+            "逾期未复评的，自次日起暂停待遇。"
+        ),
+        sms_template_id="DC_REEVALUATION_DUE",
+        sms_params=("drug_name", "deadline"),
+        wechat_template_id="DC_REEVALUATION_DUE",
+        wechat_fields={"thing1": "drug_name", "time2": "deadline", "thing3": "hospital_name"},
+    )
+)
+_register(
+    NotificationTemplate(
+        code="eligibility.suspended",
+        title="用药资格已暂停",
+        body=(
+            "您的{drug_name}用药资格自{suspended_on}起暂停，原因：{reason}。"
+            "完成复评或补办手续后可恢复。"
+        ),
+        sms_template_id="DC_ELIGIBILITY_SUSPENDED",
+        sms_params=("drug_name", "suspended_on"),
+        wechat_template_id="DC_ELIGIBILITY_SUSPENDED",
+        wechat_fields={"thing1": "drug_name", "time2": "suspended_on", "thing3": "reason"},
+    )
+)
+_register(
+    NotificationTemplate(
+        code="prescriptions.routed",
+        title="处方已流转至药店",
+        body=(
+            "您的{drug_name}处方（处方号{prescription_no}）已流转至{pharmacy_name}，"
+            "请于{valid_until}前携带本人有效身份证件前往购药。"
+        ),
+        sms_template_id="DC_PRESCRIPTION_ROUTED",
+        sms_params=("drug_name", "pharmacy_name", "valid_until"),
+        wechat_template_id="DC_PRESCRIPTION_ROUTED",
+        wechat_fields={
+            "thing1": "drug_name",
+            "thing2": "pharmacy_name",
+            "time3": "valid_until",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
+        code="generic",
+        title="{title}",
+        body="{body}",
+        sms_template_id="DC_GENERIC",
+        sms_params=("title",),
+        wechat_template_id="DC_GENERIC",
+        wechat_fields={"thing1": "title", "thing2": "body"},
+    )
+)
+
+
+def get_template(code: str) -> NotificationTemplate:
+    try:
+        return TEMPLATES[code]
+    except KeyError:
+        raise DomainError("notifications.unknown_template", f"未知的通知模板：{code}") from None

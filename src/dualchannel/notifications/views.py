@@ -1,0 +1,38 @@
+"""The inbox page: the caller's in-app messages, newest first, with a mark-read button."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from . import selectors, services
+
+PAGE_SIZE = 20
+
+
+@login_required
+@require_GET
+def inbox(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.inbox(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
+    return TemplateResponse(
+        request,
+        "notifications/inbox.html",
+        {"page": page, "unread": selectors.unread_count(request.user)},
+    )
+
+
+@login_required
+@require_POST
+def mark_read(request: HttpRequest, pk: int) -> HttpResponse:
+    notification = services.notification_mark_read(actor=request.user, notification_id=pk)
+    if request.headers.get("HX-Request"):
+        return TemplateResponse(
+            request,
+            "notifications/_item.html",
+            {"n": notification, "unread": selectors.unread_count(request.user), "oob": True},
+        )
+    return redirect("notification-inbox")
