@@ -151,6 +151,13 @@ NHSA_ENCRYPT = env_bool("NHSA_ENCRYPT", False)
 NHSA_APP_ID = env_str("NHSA_APP_ID", "")
 NHSA_APP_SECRET = env_str("NHSA_APP_SECRET", "")
 NHSA_TIMEOUT_SECONDS = env_int("NHSA_TIMEOUT_SECONDS", 15)
+NHSA_TOKEN_URL = env_str("NHSA_TOKEN_URL", "")  # OAuth2; default: platform URL + /oauth/token
+NHSA_SINGLE_ENDPOINT = env_bool("NHSA_SINGLE_ENDPOINT", False)  # one URL for every infno
+NHSA_SM2_PRIVATE_KEY = env_str("NHSA_SM2_PRIVATE_KEY", "")  # hex; signs input (cainfo)
+NHSA_SM2_PUBLIC_KEY = env_str("NHSA_SM2_PUBLIC_KEY", "")
+NHSA_SM4_KEY = env_str("NHSA_SM4_KEY", "")  # hex; required when NHSA_ENCRYPT is on
+NHSA_DEVICE_MAC = env_str("NHSA_DEVICE_MAC", "")
+NHSA_DEVICE_IP = env_str("NHSA_DEVICE_IP", "")
 
 # Hospital systems: demo (built-in HIS stand-in) | fhir (a FHIR R4 server or bundle folder).
 HIS_ADAPTER = env_str("HIS_ADAPTER", "demo")

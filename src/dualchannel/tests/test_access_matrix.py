@@ -28,6 +28,10 @@ from dualchannel.core.canonical import digest, snapshot
 from dualchannel.core.models import AuditEvent
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
+from dualchannel.documents.services import document_sign
+from dualchannel.documents.tests.factories import physician_for, treatment_plan_data
+from dualchannel.integration.filing import filing_submit
+from dualchannel.integration.simulator.platform import simulator_fail_next
 from dualchannel.registry.models import Designation, DesignationStatus, EquippedDrug
 from dualchannel.registry.tests.factories import (
     InsuredPersonFactory,
@@ -93,6 +97,8 @@ DEFAULT_PARAMS = {
     "drug_id": "drug_id",
     "standard_id": "standard_id",
     "year": "calendar_year",
+    "document_id": "document_id",
+    "filing_id": "filing_id",
 }
 
 
@@ -274,6 +280,22 @@ OPS = [
         national=True,
     ),
     op("PATCH", "/api/v1/catalog/drugs/{drug_id}/flags", {"is_injectable": True}),
+    # Filings of the hospital to the national platform.
+    op(
+        "GET",
+        "/api/v1/integration/filings",
+        allowed=(*HOSPITAL_STAFF, *OFFICER),
+        list_read=True,
+    ),
+    op("GET", "/api/v1/integration/filings/{filing_id}", allowed=(*HOSPITAL_STAFF, *OFFICER)),
+    op(
+        "POST",
+        "/api/v1/integration/filings/{filing_id}/retry",
+        allowed=(REVIEWER, *OFFICER),
+    ),
+    # A physician's signed treatment plan: the hospital's staff and the region's officers.
+    op("GET", "/api/v1/documents/{document_id}", allowed=(*HOSPITAL_STAFF, *OFFICER)),
+    op("GET", "/api/v1/documents/{document_id}/pdf", allowed=(*HOSPITAL_STAFF, *OFFICER)),
     op(
         "PUT",
         "/api/v1/calendar/years/{year}",
@@ -299,6 +321,10 @@ NOT_IN_MATRIX = {
     ),
     "GET /api/v1/registry/profiles/{region_code}": "published policy numbers (public documents)",
     "GET /api/v1/calendar/working-days": "computes a date from the statutory calendar",
+    "GET /api/v1/notifications": "the caller's own inbox only (scoping in notifications tests)",
+    "POST /api/v1/notifications/{notification_id}/read": "the caller's own messages; others' 404",
+    "GET /api/v1/documents/verify/{token}": "public verification; masked, no ID number",
+    "POST /api/v1/documents/verify/{token}/pdf": "public verification of a PDF one holds",
     "GET /api/v1/public/regions": "public query service [SD §8]",
     "GET /api/v1/public/institutions": "public query service [SD §8]",
     "GET /api/v1/public/institutions/{institution_id}": "public query service [SD §8]",
@@ -321,6 +347,9 @@ WATCHED_MODELS = [
     "core.User",
     "core.CalendarYear",
     "core.CalendarDay",
+    "documents.SignedDocument",
+    "documents.SigningKey",
+    "integration.PlatformFiling",
 ]
 
 
@@ -335,12 +364,40 @@ def fingerprint() -> str:
 
 
 @pytest.fixture
-def world(db, hospital, pharmacy, agency, insured_person):
+def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, physician_user):
     """Wuhan's private data, as the outsiders must never see or change it."""
     load_seed_profiles()
     hospital.has_pathology = True
     hospital.save()
     physician = PhysicianFactory(hospital=hospital, name="院内医师甲")
+    settings.MEDIA_ROOT = tmp_path / "private"
+    hospital.platform_code = "H42010200001"  # known to the platform simulator
+    hospital.save()
+    simulator_fail_next(1, infno="2503")  # a failed filing, so that a retry is possible
+    filing = filing_submit(
+        actor=None,
+        subject=("test", "1"),
+        person=insured_person,
+        institution=hospital,
+        input={
+            "opsp_dise_code": "C34.100x004",
+            "opsp_dise_name": "肺恶性肿瘤",
+            "diag_dr_codg": physician.staff_code,
+            "diag_dr_name": physician.name,
+            "begndate": "2026-03-02",
+            "enddate": "2026-05-31",
+        },
+    )
+    assert filing.status == "failed"
+    signer = physician_for(physician_user)
+    document = document_sign(
+        actor=physician_user,
+        signer=signer,
+        kind="treatment_plan",
+        subject_type="test",
+        subject_id="1",
+        data=treatment_plan_data(signer.name),
+    )
     designation = Designation.objects.create(institution=hospital, status=DesignationStatus.APPLIED)
     PharmacistFactory(pharmacy=pharmacy, name="店内药师乙")
     drug = DrugFactory(generic_name="甲磺酸演示替尼片")
@@ -361,6 +418,8 @@ def world(db, hospital, pharmacy, agency, insured_person):
         "drug_id": drug.pk,
         "new_drug_id": DrugFactory(generic_name="演示新药注射液").pk,
         "draft_set_id": draft.pk,
+        "document_id": document.pk,
+        "filing_id": filing.pk,
         "draft_item_id": item.pk,
         "draft_codes": list(draft.items.order_by("-position").values_list("code", flat=True)),
         "standard_id": standard.pk,

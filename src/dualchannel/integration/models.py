@@ -1,0 +1,305 @@
+"""Tables of the outbound integration (national platform client, filings) and its simulator.
+
+Client side: ``PlatformMsgSequence`` (msgid counter), ``PlatformSession`` (sign_no from 9001),
+``PlatformCall`` (one row per call, request/response kept in the database only) and
+``PlatformFiling`` with its status history. Simulator side (prefix ``Sim``): the platform's own
+state, used by tests and the demo in place of the real national platform.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from dualchannel.core.models import StatusHistory
+
+# --- national platform client ---------------------------------------------------------------
+
+
+class PlatformMsgSequence(models.Model):
+    """The msgid sequence of one institution: reset every second, locked while incremented."""
+
+    fixmedins_code = models.CharField("定点机构编码", max_length=12, unique=True)
+    second = models.CharField("当前秒（yyyyMMddHHmmss）", max_length=14, blank=True)
+    value = models.PositiveIntegerField("本秒已用序号", default=0)
+
+    class Meta:
+        verbose_name = "报文序号"
+        verbose_name_plural = "报文序号"
+
+    def __str__(self) -> str:
+        return f"{self.fixmedins_code}@{self.second}#{self.value}"
+
+
+class PlatformSession(models.Model):
+    """A sign-in (9001) of one operator of one institution; reused until the platform refuses it."""
+
+    institution = models.ForeignKey(
+        "registry.Institution", on_delete=models.CASCADE, related_name="platform_sessions"
+    )
+    opter = models.CharField("经办人编号", max_length=30)
+    sign_no = models.CharField("签到编号", max_length=30)
+    signed_in_at = models.DateTimeField("签到时间", default=timezone.now)
+    invalidated_at = models.DateTimeField("失效时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "平台签到"
+        verbose_name_plural = "平台签到"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["institution", "opter"],
+                condition=Q(invalidated_at__isnull=True),
+                name="uniq_live_platform_session",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.institution_id}/{self.opter}"
+
+
+class PlatformCall(models.Model):
+    """One call to the national platform. Request and response stay here, never in log files."""
+
+    institution = models.ForeignKey(
+        "registry.Institution", on_delete=models.PROTECT, related_name="platform_calls"
+    )
+    infno = models.CharField("交易编号", max_length=5)
+    msgid = models.CharField("报文ID", max_length=30, unique=True)
+    idempotency_key = models.CharField("幂等键", max_length=80, blank=True)
+    request_digest = models.CharField("请求摘要（SHA-256）", max_length=64)
+    request = models.JSONField("请求报文", default=dict)
+    response = models.JSONField("应答报文", null=True, blank=True)
+    # "0" success, "-1" refused by the platform, "" when no answer came (transport failure).
+    infcode = models.CharField("交易状态码", max_length=10, blank=True)
+    err_msg = models.TextField("错误信息", blank=True)
+    retryable = models.BooleanField("可重试", default=False)
+    duration_ms = models.PositiveIntegerField("耗时（毫秒）", default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "平台调用记录"
+        verbose_name_plural = "平台调用记录"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["institution", "infno", "idempotency_key"])]
+        constraints = [
+            # A key succeeds once: a repeat returns the stored answer instead of calling again.
+            models.UniqueConstraint(
+                fields=["institution", "infno", "idempotency_key"],
+                condition=Q(infcode="0") & ~Q(idempotency_key=""),
+                name="uniq_platform_call_success_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.infno} {self.msgid} → {self.infcode or '无应答'}"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.infcode == "0"
+
+
+class FilingKind(models.TextChoices):
+    FILE = "2503", "备案（2503）"
+    CANCEL = "2504", "撤销备案（2504）"
+
+
+class FilingStatus(models.TextChoices):
+    PENDING = "pending", "待发送"  # recorded, not yet sent
+    SENT = "sent", "发送中"  # handed to the platform client in this transaction
+    ACCEPTED = "accepted", "已受理"  # the platform answered infcode 0
+    FAILED = "failed", "发送失败（将重试）"  # a retryable failure; retried with the same key
+    DEAD = "dead", "发送失败（需人工处理）"  # refused for good or retries exhausted
+    CANCELLED = "cancelled", "已撤销"  # an accepted 2503 later cancelled by an accepted 2504
+
+
+class PlatformFiling(models.Model):
+    """A 2503 filing (or its 2504 cancellation) of any subject, e.g. a granted eligibility."""
+
+    kind = models.CharField("类型", max_length=4, choices=FilingKind.choices)
+    subject_type = models.CharField("业务对象类型", max_length=80)
+    subject_id = models.CharField("业务对象ID", max_length=64)
+    person = models.ForeignKey(
+        "registry.InsuredPerson", on_delete=models.PROTECT, related_name="platform_filings"
+    )
+    institution = models.ForeignKey(
+        "registry.Institution", on_delete=models.PROTECT, related_name="platform_filings"
+    )
+    # For a 2504: the accepted 2503 filing it cancels.
+    target = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="cancellations"
+    )
+    input = models.JSONField("报文输入", default=dict)
+    status = models.CharField(
+        "状态", max_length=12, choices=FilingStatus.choices, default=FilingStatus.PENDING
+    )
+    idempotency_key = models.CharField("幂等键", max_length=80, unique=True)
+    trt_dcla_detl_sn = models.CharField("待遇申报明细流水号", max_length=50, blank=True)
+    attempts = models.PositiveSmallIntegerField("发送次数", default=0)
+    last_error = models.TextField("最近错误", blank=True)
+    last_infcode = models.CharField("最近交易状态码", max_length=10, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+    accepted_at = models.DateTimeField("受理时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "医保平台备案"
+        verbose_name_plural = "医保平台备案"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["subject_type", "subject_id"]),
+            models.Index(fields=["status"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} #{self.pk} {self.status}"
+
+
+class PlatformFilingTransition(StatusHistory):
+    filing = models.ForeignKey(PlatformFiling, on_delete=models.CASCADE, related_name="history")
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "备案状态变更"
+        verbose_name_plural = "备案状态变更"
+
+
+# --- simulator of the national platform ------------------------------------------------------
+
+
+class SimSerial(models.Model):
+    """Counters of the simulated platform (inf_refmsgid serial, filing serial)."""
+
+    name = models.CharField(max_length=40, unique=True)
+    value = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "模拟平台序号"
+        verbose_name_plural = "模拟平台序号"
+
+    def __str__(self) -> str:
+        return f"{self.name}={self.value}"
+
+
+class SimSession(models.Model):
+    """A sign_no the simulated platform issued on 9001."""
+
+    sign_no = models.CharField(max_length=30, unique=True)
+    fixmedins_code = models.CharField(max_length=12)
+    opter = models.CharField(max_length=30)
+    signed_in_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    signed_out_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "模拟平台签到"
+        verbose_name_plural = "模拟平台签到"
+
+    def __str__(self) -> str:
+        return f"{self.fixmedins_code}/{self.opter}"
+
+
+class SimMessage(models.Model):
+    """Every message the simulated platform answered, by msgid: a repeat gets the same answer."""
+
+    msgid = models.CharField(max_length=30, unique=True)
+    infno = models.CharField(max_length=5)
+    fixmedins_code = models.CharField(max_length=12)
+    request_digest = models.CharField(max_length=64)
+    response = models.JSONField(default=dict)
+    received_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "模拟平台报文"
+        verbose_name_plural = "模拟平台报文"
+
+    def __str__(self) -> str:
+        return f"{self.infno} {self.msgid}"
+
+
+class SimFiling(models.Model):
+    """A chronic/special-disease or special-drug filing held by the simulated platform."""
+
+    trt_dcla_detl_sn = models.CharField(max_length=30, unique=True)
+    fixmedins_code = models.CharField(max_length=12)
+    psn_no = models.CharField(max_length=30)
+    insutype = models.CharField(max_length=6)
+    opsp_dise_code = models.CharField(max_length=30)
+    opsp_dise_name = models.CharField(max_length=300)
+    begndate = models.DateField()
+    enddate = models.DateField(null=True, blank=True)
+    data = models.JSONField(default=dict)
+    filed_at = models.DateTimeField(default=timezone.now)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_memo = models.CharField(max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = "模拟平台备案"
+        verbose_name_plural = "模拟平台备案"
+        constraints = [
+            # The platform refuses a duplicate live filing: the same one is answered instead.
+            models.UniqueConstraint(
+                fields=["fixmedins_code", "psn_no", "opsp_dise_code", "begndate"],
+                condition=Q(cancelled_at__isnull=True),
+                name="uniq_sim_live_filing",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.trt_dcla_detl_sn
+
+
+class FaultMode(models.TextChoices):
+    ERROR = "error", "返回 infcode -1（系统繁忙）"
+    TIMEOUT = "timeout", "模拟超时（无应答）"
+
+
+class SimFault(models.Model):
+    """A switch that makes the simulated platform fail its next N calls (retry demos and tests)."""
+
+    mode = models.CharField(max_length=10, choices=FaultMode.choices, default=FaultMode.ERROR)
+    # Empty: any transaction; otherwise only this infno fails.
+    infno = models.CharField(max_length=5, blank=True)
+    remaining = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "模拟平台故障开关"
+        verbose_name_plural = "模拟平台故障开关"
+
+    def __str__(self) -> str:
+        return f"{self.mode} ×{self.remaining} {self.infno or '*'}"
+
+
+class SimInstitutionKey(models.Model):
+    """Keys the simulated platform holds for an institution: SM2 public key and SM4 key."""
+
+    fixmedins_code = models.CharField(max_length=12, unique=True)
+    sm2_public_key = models.CharField(max_length=130)
+    sm4_key_hex = models.CharField(max_length=32, blank=True)
+    require_signature = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "模拟平台机构密钥"
+        verbose_name_plural = "模拟平台机构密钥"
+
+    def __str__(self) -> str:
+        return self.fixmedins_code
+
+
+class SimAppCredential(models.Model):
+    """An app registered with the simulated gateway; when any exists, HTTP calls need auth."""
+
+    app_id = models.CharField(max_length=64, unique=True)
+    secret = models.CharField(max_length=128)
+    active = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "模拟网关应用"
+        verbose_name_plural = "模拟网关应用"
+
+    def __str__(self) -> str:
+        return self.app_id

@@ -1,0 +1,1 @@
+"""A local simulator of the national medical-insurance information platform."""
