@@ -16,8 +16,10 @@ from dualchannel.core.api import audit_router, calendar_router
 from dualchannel.core.api import router as auth_router
 from dualchannel.core.errors import DomainError
 from dualchannel.documents.api import router as documents_router
+from dualchannel.eligibility.api import router as eligibility_router
 from dualchannel.integration.api import router as integration_router
 from dualchannel.notifications.api import router as notifications_router
+from dualchannel.portal.api import router as portal_router
 from dualchannel.registry.api import public_router as public_router
 from dualchannel.registry.api import router as registry_router
 
@@ -113,3 +115,5 @@ api.add_router("/public", public_router)
 api.add_router("/notifications", notifications_router)
 api.add_router("/integration", integration_router)
 api.add_router("/documents", documents_router)
+api.add_router("/eligibility", eligibility_router)
+api.add_router("/portal", portal_router)

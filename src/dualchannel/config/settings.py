@@ -37,6 +37,8 @@ INSTALLED_APPS = [
     "dualchannel.notifications",
     "dualchannel.integration",
     "dualchannel.documents",
+    "dualchannel.portal",
+    "dualchannel.eligibility",
 ]
 
 MIDDLEWARE = [

@@ -15,6 +15,7 @@ urlpatterns = [
     path("", include("dualchannel.notifications.urls")),
     path("", include("dualchannel.integration.urls")),
     path("", include("dualchannel.documents.urls")),
+    path("", include("dualchannel.portal.urls")),
 ]
 
 handler404 = "dualchannel.core.views.not_found"

@@ -24,6 +24,7 @@ class LoginForm(AuthenticationForm):
 ROLE_HOME = [
     (Role.AGENCY_OFFICER, "agency-catalog"),
     (Role.ADMIN, "admin:index"),
+    (Role.PATIENT, "portal-home"),
 ]
 
 

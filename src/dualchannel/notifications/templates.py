@@ -263,6 +263,17 @@ _register(
 )
 _register(
     NotificationTemplate(
+        # Sent straight through the SMS provider by the patient portal, never queued or stored.
+        code="portal.login_code",
+        title="登录验证码",
+        body="您的双通道患者服务登录验证码为{code}，5分钟内有效。请勿将验证码告诉他人。",
+        sms_template_id="DC_LOGIN_CODE",
+        sms_params=("code",),
+        wechat_template_id="",
+    )
+)
+_register(
+    NotificationTemplate(
         code="generic",
         title="{title}",
         body="{body}",

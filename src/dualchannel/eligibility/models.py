@@ -1,0 +1,368 @@
+"""First-time eligibility (DESIGN §4, §5.1; HB art. 6–11): the application, its evidence, the grant.
+
+An ``Application`` is the physician's request for a patient's right to a drug under the
+dual-channel scheme; its ``Material`` rows are the evidence (pulled from the hospital's own
+systems, uploaded by the patient, or scanned by the reviewer); an approved application creates
+one ``Eligibility``, in force from the approval date [HB art. 8].
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from dualchannel.catalog.models import MaterialKind
+from dualchannel.core.models import StatusHistory
+
+
+class ApplicationStatus(models.TextChoices):
+    DRAFT = "draft", "草稿"  # the physician is preparing it; may be ineligible for now
+    SUBMITTED = "submitted", "已提交"  # signed and filed; materials being pulled
+    MATERIALS_REQUESTED = "materials_requested", "待补充材料"  # told once what is missing
+    UNDER_REVIEW = "under_review", "审核中"  # complete: the 7-working-day clock runs [HB art. 10]
+    APPROVED = "approved", "已通过"  # eligibility granted [HB art. 8]
+    REJECTED = "rejected", "未通过"  # refused with a reason
+    WITHDRAWN = "withdrawn", "已撤回"  # withdrawn by the physician or the patient
+
+
+OPEN_STATUSES = (
+    ApplicationStatus.DRAFT,
+    ApplicationStatus.SUBMITTED,
+    ApplicationStatus.MATERIALS_REQUESTED,
+    ApplicationStatus.UNDER_REVIEW,
+)
+
+
+class ApplicationNumberSequence(models.Model):
+    """The last sequence number issued on a day (application numbers SQ + date + sequence)."""
+
+    day = models.DateField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "申请号序列"
+        verbose_name_plural = "申请号序列"
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.last}"
+
+
+class Application(models.Model):
+    """A first-time eligibility application for one patient and one drug."""
+
+    application_no = models.CharField("申请号", max_length=20, unique=True)
+    patient = models.ForeignKey(
+        "registry.InsuredPerson",
+        on_delete=models.PROTECT,
+        related_name="eligibility_applications",
+        verbose_name="参保人",
+    )
+    drug = models.ForeignKey(
+        "catalog.Drug", on_delete=models.PROTECT, related_name="+", verbose_name="药品"
+    )
+    # ICD-10 医保版2.0
+    diagnosis_code = models.CharField("诊断编码", max_length=30)
+    diagnosis_name = models.CharField("诊断名称", max_length=200)
+    # The binding [HB art. 6 three-fixed; P §1.1 five-fixed: certifying vs treating].
+    binding_mode = models.CharField("绑定方式", max_length=20, blank=True)
+    hospital = models.ForeignKey(
+        "registry.Institution",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="认定医疗机构",
+    )
+    physician = models.ForeignKey(
+        "registry.Physician", on_delete=models.PROTECT, related_name="+", verbose_name="责任医师"
+    )
+    pharmacy = models.ForeignKey(
+        "registry.Institution",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="定点零售药店",
+    )
+    treating_hospital = models.ForeignKey(
+        "registry.Institution",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="治疗医疗机构",
+    )
+    treating_physician = models.ForeignKey(
+        "registry.Physician",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="治疗医师",
+    )
+    # The set in force for the hospital's region when the draft was made.
+    criteria_set = models.ForeignKey(
+        "catalog.CriteriaSet", on_delete=models.PROTECT, related_name="+", verbose_name="认定条件"
+    )
+    status = models.CharField(
+        "状态",
+        max_length=24,
+        choices=ApplicationStatus.choices,
+        default=ApplicationStatus.DRAFT,
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField("创建时间", default=timezone.now)
+    submitted_at = models.DateTimeField("提交时间", null=True, blank=True)
+    # Materials asked for (all missing kinds at once [HB art. 7(2)], or named by the reviewer).
+    requested_material_kinds = models.JSONField("需补充材料", default=list, blank=True)
+    materials_requested_at = models.DateTimeField("告知补正时间", null=True, blank=True)
+    materials_note = models.TextField("补正说明", blank=True)
+    materials_deadline = models.DateField("补正期限", null=True, blank=True)
+    complete_on = models.DateField("材料齐全日期", null=True, blank=True)
+    review_due = models.DateField("审核截止日期", null=True, blank=True)  # HB art. 10
+    decided_at = models.DateTimeField("办结时间", null=True, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decision_reason = models.TextField("办理意见", blank=True)
+    # Treatment plan (DESIGN §4 TreatmentPlan)
+    dose = models.CharField("单次剂量", max_length=50, blank=True)
+    frequency = models.CharField("用药频次", max_length=50, blank=True)
+    route = models.CharField("给药途径", max_length=50, blank=True)
+    total_quantity = models.DecimalField(
+        "总药量", max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    quantity_unit = models.CharField("总药量单位", max_length=20, blank=True)
+    period_start = models.DateField("方案开始日期", null=True, blank=True)
+    period_end = models.DateField("方案结束日期", null=True, blank=True)
+    evaluation_cycle_days = models.PositiveIntegerField("复查评估周期（天）", null=True, blank=True)
+    # The signed forms (documents app), set on submit.
+    application_form = models.ForeignKey(
+        "documents.SignedDocument",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    treatment_plan_document = models.ForeignKey(
+        "documents.SignedDocument",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = "用药资格申请"
+        verbose_name_plural = "用药资格申请"
+        ordering = ["-created_at", "-id"]
+        indexes = [
+            models.Index(fields=["hospital", "status"]),
+            models.Index(fields=["patient", "drug"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.application_no
+
+    @property
+    def has_plan(self) -> bool:
+        return bool(
+            self.dose
+            and self.frequency
+            and self.route
+            and self.total_quantity is not None
+            and self.period_start
+            and self.period_end
+            and self.evaluation_cycle_days
+        )
+
+
+class ApplicationTransition(StatusHistory):
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="history")
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "申请状态变更"
+        verbose_name_plural = "申请状态变更"
+
+
+class CriterionAnswer(models.Model):
+    """The physician's yes/no to an attestation criterion of the application's set."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="answers")
+    code = models.SlugField("条件代码", max_length=50)
+    answer = models.BooleanField("回答")
+    answered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    answered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "医师确认项"
+        verbose_name_plural = "医师确认项"
+        constraints = [
+            models.UniqueConstraint(fields=["application", "code"], name="uniq_answer_code")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code}={self.answer}"
+
+
+class CriterionOutcome(models.Model):
+    """The evaluation of one criterion as it stood when the application was submitted."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="outcomes")
+    position = models.PositiveSmallIntegerField("序号", default=0)
+    code = models.SlugField("条件代码", max_length=50)
+    kind = models.CharField("类型", max_length=12)
+    group = models.CharField("备选组", max_length=50, blank=True)
+    text = models.TextField("条件（政策原文）")
+    outcome = models.CharField("结果", max_length=10)  # met | not_met | unknown
+    evidence = models.JSONField("依据", default=dict, blank=True)
+
+    class Meta:
+        verbose_name = "认定条件结果"
+        verbose_name_plural = "认定条件结果"
+        ordering = ["application_id", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["application", "code"], name="uniq_outcome_code")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.outcome}"
+
+
+class MaterialSource(models.TextChoices):
+    HIS = "his", "医院信息系统调取"
+    PATIENT_UPLOAD = "patient_upload", "患者上传"
+    REVIEWER_SCAN = "reviewer_scan", "审核员扫描"
+
+
+class VerificationState(models.TextChoices):
+    UNVERIFIED = "unverified", "待核验"  # uploaded, not yet checked by the reviewer
+    VERIFIED = "verified", "已核验"  # checked (HIS pulls: verified on pull, own system)
+    REJECTED = "rejected", "不予采信"  # illegible, wrong person, unqualified lab…
+
+
+def _material_path(instance: Material, filename: str) -> str:
+    # Under MEDIA_ROOT, outside the web root; served only through the API to those in scope.
+    return f"materials/{timezone.localdate():%Y/%m}/{filename}"
+
+
+class Material(models.Model):
+    """One piece of evidence of an application, with its file and checksum."""
+
+    application = models.ForeignKey(Application, on_delete=models.CASCADE, related_name="materials")
+    kind = models.CharField("材料类型", max_length=30, choices=MaterialKind.choices)
+    source = models.CharField("来源", max_length=20, choices=MaterialSource.choices)
+    title = models.CharField("名称", max_length=200)
+    issuer = models.CharField("出具机构", max_length=200, blank=True)
+    issued_at = models.DateTimeField("出具时间", null=True, blank=True)
+    source_system = models.CharField("来源系统", max_length=100, blank=True)
+    source_id = models.CharField("来源编号", max_length=100, blank=True)
+    file = models.FileField("文件", upload_to=_material_path, max_length=200)
+    mime_type = models.CharField("文件类型", max_length=100)
+    size = models.PositiveIntegerField("大小（字节）")
+    sha256 = models.CharField("SHA-256", max_length=64)
+    received_at = models.DateTimeField("调取/上传时间", default=timezone.now)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    verification_state = models.CharField(
+        "核验状态",
+        max_length=12,
+        choices=VerificationState.choices,
+        default=VerificationState.UNVERIFIED,
+    )
+    verified_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    verified_at = models.DateTimeField("核验时间", null=True, blank=True)
+    verification_note = models.TextField("核验说明", blank=True)
+
+    class Meta:
+        verbose_name = "申请材料"
+        verbose_name_plural = "申请材料"
+        ordering = ["application_id", "received_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}：{self.title}"
+
+
+class EligibilityStatus(models.TextChoices):
+    ACTIVE = "active", "有效"  # benefits may be used
+    IN_REEVALUATION = "in_reevaluation", "复查评估中"  # HB art. 9: benefits continue meanwhile
+    SUSPENDED = "suspended", "暂停"  # e.g. re-evaluation overdue
+    STOPPED = "stopped", "终止"  # no longer meets the criteria, or replaced
+
+
+LIVE_ELIGIBILITY = (
+    EligibilityStatus.ACTIVE,
+    EligibilityStatus.IN_REEVALUATION,
+    EligibilityStatus.SUSPENDED,
+)
+
+
+class Eligibility(models.Model):
+    """A granted right to one drug, bound to a hospital, physician and (three-fixed) pharmacy."""
+
+    application = models.OneToOneField(
+        Application, on_delete=models.PROTECT, related_name="eligibility"
+    )
+    patient = models.ForeignKey(
+        "registry.InsuredPerson", on_delete=models.PROTECT, related_name="eligibilities"
+    )
+    drug = models.ForeignKey("catalog.Drug", on_delete=models.PROTECT, related_name="+")
+    hospital = models.ForeignKey("registry.Institution", on_delete=models.PROTECT, related_name="+")
+    physician = models.ForeignKey("registry.Physician", on_delete=models.PROTECT, related_name="+")
+    pharmacy = models.ForeignKey(
+        "registry.Institution", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status = models.CharField(
+        "状态", max_length=20, choices=EligibilityStatus.choices, default=EligibilityStatus.ACTIVE
+    )
+    effective_from = models.DateField("生效日期")  # HB art. 8: from the approval date
+    next_reevaluation_due = models.DateField("下次复查评估截止日", null=True, blank=True)
+    plan_total_quantity = models.DecimalField("方案总药量", max_digits=12, decimal_places=2)
+    plan_used_quantity = models.DecimalField(
+        "已使用药量", max_digits=12, decimal_places=2, default=0
+    )
+    filing = models.ForeignKey(
+        "integration.PlatformFiling",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    filing_note = models.CharField("备案说明", max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "用药资格"
+        verbose_name_plural = "用药资格"
+        ordering = ["-effective_from", "-id"]
+        constraints = [
+            # HB art. 8: adding or changing a drug is a new application; one live right per drug.
+            models.UniqueConstraint(
+                fields=["patient", "drug"],
+                condition=Q(status__in=["active", "in_reevaluation", "suspended"]),
+                name="uniq_live_eligibility_per_drug",
+            ),
+            models.CheckConstraint(
+                condition=Q(plan_used_quantity__gte=0)
+                & Q(plan_used_quantity__lte=models.F("plan_total_quantity")),
+                name="eligibility_used_within_plan",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.drug} · {self.get_status_display()}"
+
+
+class EligibilityTransition(StatusHistory):
+    eligibility = models.ForeignKey(Eligibility, on_delete=models.CASCADE, related_name="history")
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "用药资格状态变更"
+        verbose_name_plural = "用药资格状态变更"

@@ -1,0 +1,127 @@
+"""Reads of applications and eligibilities, scoped to the actor.
+
+Physicians and reviewers see their own hospital's applications (physicians also those they
+treat under five-fixed), patients their own, agency officers those of hospitals in their
+region, admins all; everyone else nothing. Anything outside the scope is ``NotFound``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from dualchannel.core.calendar import UnknownCalendarYear, working_days_between
+from dualchannel.core.errors import NotFound
+from dualchannel.core.models import User
+from dualchannel.core.roles import Role
+from dualchannel.registry.selectors import officer_region
+
+from .models import Application, ApplicationStatus, Eligibility, Material
+
+_NOTHING = Q(pk__in=[])
+
+
+def _active(actor: User | None) -> bool:
+    return actor is not None and actor.is_authenticated and actor.is_active
+
+
+def application_scope(actor: User | None) -> Q | None:
+    """The filter of the applications ``actor`` may see; None means all (admins)."""
+    if not _active(actor):
+        return _NOTHING
+    if actor.is_superuser:
+        return None
+    q = _NOTHING
+    roles = actor.role_set
+    if actor.institution_id and Role.PHYSICIAN in roles:
+        q |= Q(hospital_id=actor.institution_id) | Q(treating_hospital_id=actor.institution_id)
+    if actor.institution_id and Role.REVIEWER in roles:
+        q |= Q(hospital_id=actor.institution_id)
+    if actor.insured_person_id and Role.PATIENT in roles:
+        q |= Q(patient_id=actor.insured_person_id)
+    region = officer_region(actor)
+    if region is not None:
+        q |= Q(hospital__region__code__startswith=region.code_prefix)
+    return q
+
+
+def visible_applications(actor: User | None) -> QuerySet[Application]:
+    qs = Application.objects.select_related(
+        "patient",
+        "drug",
+        "hospital",
+        "physician",
+        "pharmacy",
+        "treating_hospital",
+        "treating_physician",
+        "criteria_set",
+    )
+    scope = application_scope(actor)
+    return qs if scope is None else qs.filter(scope)
+
+
+def application_get(actor: User | None, application_id: int) -> Application:
+    found = visible_applications(actor).filter(pk=application_id).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def application_list(
+    actor: User | None, *, status: str | None = None, drug_id: int | None = None
+) -> QuerySet[Application]:
+    qs = visible_applications(actor)
+    if status:
+        qs = qs.filter(status=status)
+    if drug_id:
+        qs = qs.filter(drug_id=drug_id)
+    return qs.order_by("-created_at", "-id")
+
+
+def material_get(actor: User | None, material_id: int) -> Material:
+    scope = application_scope(actor)
+    qs = Material.objects.select_related("application")
+    if scope is not None:
+        qs = qs.filter(application__in=Application.objects.filter(scope))
+    found = qs.filter(pk=material_id).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def eligibility_of(application: Application) -> Eligibility | None:
+    return Eligibility.objects.filter(application=application).first()
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    application: Application
+    working_days_left: int | None  # negative once overdue; None if the year's calendar is missing
+    overdue: bool
+
+
+def review_queue(actor: User | None, today: date | None = None) -> list[QueueItem]:
+    """The reviewer's complete applications, most urgent first [HB art. 10: 7 working days]."""
+    today = today or timezone.localdate()
+    if not _active(actor):
+        return []
+    qs = visible_applications(actor).filter(status=ApplicationStatus.UNDER_REVIEW)
+    if not actor.is_superuser:
+        if not actor.has_role(Role.REVIEWER) or not actor.institution_id:
+            return []
+        qs = qs.filter(hospital_id=actor.institution_id)
+    items = []
+    for application in qs:
+        due = application.review_due or today
+        try:
+            left = working_days_between(today, due)
+        except UnknownCalendarYear:
+            # The count needs the year's holidays; the order and the overdue flag do not.
+            left = None
+        items.append(QueueItem(application, left, due < today))
+    # Working days left grow with the due date, so the due date orders the queue.
+    items.sort(key=lambda i: (i.application.review_due or today, i.application.pk))
+    return items

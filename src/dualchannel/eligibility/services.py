@@ -1,0 +1,857 @@
+"""Writes of first-time eligibility (DESIGN §5.1, HB art. 6–11): one transaction and one audit
+event per change, the application row locked, status moved only by ``workflow.move``."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from hashlib import sha256
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from dualchannel.catalog.criteria import INELIGIBLE, MET, UNKNOWN, CriteriaResult
+from dualchannel.catalog.models import CriterionKind, Drug, MaterialKind
+from dualchannel.catalog.selectors import published_criteria
+from dualchannel.core import audit
+from dualchannel.core.canonical import snapshot
+from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
+from dualchannel.core.roles import Role
+from dualchannel.documents.models import DocumentKind
+from dualchannel.documents.services import document_sign
+from dualchannel.integration.filing import filing_submit
+from dualchannel.registry.models import (
+    BindingMode,
+    Designation,
+    DesignationStatus,
+    Institution,
+    InstitutionKind,
+    InsuredPerson,
+    Physician,
+)
+
+from . import error_codes as codes
+from . import selectors
+from .models import (
+    LIVE_ELIGIBILITY,
+    OPEN_STATUSES,
+    Application,
+    ApplicationNumberSequence,
+    ApplicationStatus,
+    ApplicationTransition,
+    CriterionAnswer,
+    CriterionOutcome,
+    Eligibility,
+    EligibilityStatus,
+    EligibilityTransition,
+    Material,
+    MaterialSource,
+    VerificationState,
+)
+from .workflow import (
+    APPLICATION_MACHINE,
+    actor_role,
+    enter_review,
+    evaluate,
+    missing_kinds,
+    move,
+    notify_patient,
+    outstanding_requested,
+    profile_of,
+    pull_his_materials,
+    request_materials,
+)
+
+S = ApplicationStatus
+MAX_UPLOAD_BYTES = 10 * 1024 * 1024
+# Accepted uploads, recognised by their first bytes (never by the name or the declared type).
+MAGIC = (
+    (b"%PDF", "application/pdf", "pdf"),
+    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
+    (b"\x89PNG", "image/png", "png"),
+)
+DIAGNOSIS_CODE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Za-z]{1,12})?$")
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _today(today: date | None) -> date:
+    return today or timezone.localdate()
+
+
+def _actor_physician(actor: User) -> Physician:
+    """The registry physician behind a physician user, working at the user's hospital."""
+    require_role(actor, Role.PHYSICIAN)
+    physician = Physician.objects.select_related("hospital", "hospital__region").filter(user=actor)
+    found = physician.first()
+    if found is None or (not actor.is_superuser and found.hospital_id != actor.institution_id):
+        raise PermissionDenied(codes.NOT_PHYSICIAN, "当前账号未登记为本院医师")
+    return found
+
+
+def _locked(actor: User, application_id: int) -> Application:
+    """The application, if in ``actor``'s scope (else NotFound), locked for this transaction."""
+    selectors.application_get(actor, application_id)
+    return (
+        Application.objects.select_for_update()
+        .select_related("criteria_set")
+        .get(pk=application_id)
+    )
+
+
+def _require_own_physician(actor: User, application: Application) -> None:
+    require_role(actor, Role.PHYSICIAN)
+    if actor.is_superuser:
+        return
+    if application.physician.user_id != actor.pk:
+        raise PermissionDenied(codes.NOT_OWN_APPLICATION, "只有该申请的责任医师可以办理")
+
+
+def _require_reviewer(actor: User, application: Application) -> None:
+    """A reviewer of the application's hospital; another hospital's reviewer sees nothing."""
+    require_role(actor, Role.REVIEWER)
+    if not actor.is_superuser and application.hospital_id != actor.institution_id:
+        raise NotFound()
+
+
+def _require_status(application: Application, *statuses: str) -> None:
+    if application.status not in statuses:
+        raise Conflict(
+            codes.WRONG_STATUS,
+            f"申请当前为「{application.get_status_display()}」，不能办理此操作",
+        )
+
+
+def _text(value: str | None, field: str, code: str, message: str, max_length: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise DomainError(code, message, fields={field: ["必填"]})
+    if len(value) > max_length:
+        raise DomainError(code, message, fields={field: ["内容过长"]})
+    return value
+
+
+def _has_active_designation(*, institution=None, physician=None) -> bool:
+    return Designation.objects.filter(
+        institution=institution, physician=physician, status=DesignationStatus.ACTIVE
+    ).exists()
+
+
+def _next_number(today: date) -> str:
+    seq, _ = ApplicationNumberSequence.objects.select_for_update().get_or_create(day=today)
+    seq.last += 1
+    seq.save(update_fields=["last"])
+    return f"SQ{today:%Y%m%d}{seq.last:05d}"
+
+
+# --- creating a draft ------------------------------------------------------------------------
+
+
+def _designated_pharmacy(pharmacy_id: int) -> Institution:
+    pharmacy = Institution.objects.filter(pk=pharmacy_id, kind=InstitutionKind.PHARMACY).first()
+    if pharmacy is None or not _has_active_designation(institution=pharmacy):
+        raise DomainError(
+            codes.PHARMACY_NOT_DESIGNATED,
+            "所选药店不是双通道定点零售药店",
+            fields={"pharmacy_id": ["应为已纳入的双通道定点零售药店"]},
+        )
+    return pharmacy
+
+
+def _treating(
+    hospital: Institution, treating_hospital_id: int | None, treating_physician_id: int | None
+) -> tuple[Institution | None, Physician | None]:
+    """Five-fixed [P §1.1]: the treating hospital and physician, if they differ."""
+    treating_hospital = None
+    if treating_hospital_id is not None:
+        treating_hospital = Institution.objects.filter(
+            pk=treating_hospital_id, kind=InstitutionKind.HOSPITAL
+        ).first()
+        if treating_hospital is None or not _has_active_designation(institution=treating_hospital):
+            raise DomainError(
+                codes.TREATING_INVALID,
+                "治疗医疗机构不是双通道定点医疗机构",
+                fields={"treating_hospital_id": ["应为已纳入的双通道定点医疗机构"]},
+            )
+    treating_physician = None
+    if treating_physician_id is not None:
+        where = treating_hospital or hospital
+        treating_physician = Physician.objects.filter(
+            pk=treating_physician_id, hospital=where
+        ).first()
+        if treating_physician is None or not _has_active_designation(physician=treating_physician):
+            raise DomainError(
+                codes.TREATING_INVALID,
+                "治疗医师不是该医疗机构的双通道责任医师",
+                fields={"treating_physician_id": ["应为治疗医疗机构已纳入的双通道责任医师"]},
+            )
+    return treating_hospital, treating_physician
+
+
+def application_create(
+    *,
+    actor: User,
+    patient_id_number: str,
+    drug_id: int,
+    diagnosis_code: str,
+    diagnosis_name: str,
+    pharmacy_id: int | None = None,
+    treating_hospital_id: int | None = None,
+    treating_physician_id: int | None = None,
+) -> Application:
+    """The physician opens a draft for a registered patient and a drug with criteria in force."""
+    physician = _actor_physician(actor)
+    hospital = physician.hospital
+    code = (diagnosis_code or "").strip().upper().replace("X", "x")
+    if not DIAGNOSIS_CODE.match(code.replace("x", "X")):
+        raise DomainError(
+            codes.INVALID_DIAGNOSIS,
+            "诊断编码应为 ICD-10 医保版2.0 编码，如 C34.100x004",
+            fields={"diagnosis_code": ["格式不正确"]},
+        )
+    name = _text(diagnosis_name, "diagnosis_name", codes.INVALID_DIAGNOSIS, "请填写诊断名称", 200)
+    if not _has_active_designation(institution=hospital):
+        raise DomainError(codes.HOSPITAL_NOT_DESIGNATED, "本院不是双通道定点医疗机构")
+    if not _has_active_designation(physician=physician):
+        raise DomainError(codes.PHYSICIAN_NOT_DESIGNATED, "您尚未纳入双通道责任医师")
+    profile = profile_of(hospital)
+    mode = profile.binding_mode if profile is not None else BindingMode.NONE
+    pharmacy = _designated_pharmacy(pharmacy_id) if pharmacy_id is not None else None
+    if pharmacy is None and mode == BindingMode.THREE_FIXED:
+        # HB art. 6: three-fixed — hospital, pharmacy and responsible physician are all bound.
+        raise DomainError(
+            codes.PHARMACY_REQUIRED,
+            "本统筹区实行“三定管理”，请选定双通道定点零售药店",
+            fields={"pharmacy_id": ["必填"]},
+        )
+    if (treating_hospital_id or treating_physician_id) and mode != BindingMode.FIVE_FIXED:
+        raise DomainError(
+            codes.TREATING_NOT_ALLOWED, "本统筹区未实行“五定”，不能另设治疗医院或医师"
+        )
+    treating_hospital, treating_physician = _treating(
+        hospital, treating_hospital_id, treating_physician_id
+    )
+    drug = Drug.objects.filter(pk=drug_id).first()
+    if drug is None:
+        raise NotFound(codes.DRUG_NOT_FOUND, "药品不存在")
+    criteria_set = published_criteria(drug, hospital.region)
+    if criteria_set is None:
+        raise DomainError(
+            codes.NO_CRITERIA, f"{drug.generic_name}在{hospital.region.name}尚无发布的认定条件"
+        )
+    id_number = (patient_id_number or "").strip().upper()
+    with transaction.atomic():
+        patient = InsuredPerson.objects.select_for_update().filter(id_number=id_number).first()
+        if patient is None:
+            raise NotFound(codes.PATIENT_NOT_FOUND, "参保登记中没有该身份证号的参保人")
+        if (
+            Application.objects.filter(
+                patient=patient, drug=drug, status__in=OPEN_STATUSES
+            ).exists()
+            or Eligibility.objects.filter(
+                patient=patient, drug=drug, status__in=LIVE_ELIGIBILITY
+            ).exists()
+        ):
+            raise Conflict(codes.DUPLICATE, "该参保人已有该药品的在办申请或有效用药资格")
+        today = timezone.localdate()
+        application = Application.objects.create(
+            application_no=_next_number(today),
+            patient=patient,
+            drug=drug,
+            diagnosis_code=code,
+            diagnosis_name=name,
+            binding_mode=mode,
+            hospital=hospital,
+            physician=physician,
+            pharmacy=pharmacy,
+            treating_hospital=treating_hospital,
+            treating_physician=treating_physician,
+            criteria_set=criteria_set,
+            evaluation_cycle_days=criteria_set.evaluation_cycle_days,
+            created_by=actor,
+        )
+        ApplicationTransition.objects.create(
+            application=application, from_status="", to_status=S.DRAFT, actor=actor
+        )
+        audit.record(
+            actor=actor,
+            action="eligibility.application_created",
+            subject=application,
+            after=application,
+            patient=patient,
+            role=actor_role(actor),
+            summary={
+                "application_no": application.application_no,
+                "drug_id": drug.pk,
+                "criteria_set_id": criteria_set.pk,
+                "binding_mode": mode,
+                "to": S.DRAFT,
+            },
+        )
+    return application
+
+
+# --- the physician's draft -------------------------------------------------------------------
+
+
+def application_answer(
+    *, actor: User, application_id: int, answers: dict[str, bool]
+) -> Application:
+    """Record yes/no answers to attestation criteria of the application's set (draft only)."""
+    if not isinstance(answers, dict) or not answers:
+        raise DomainError(codes.UNKNOWN_CRITERION, "请至少回答一项", fields={"answers": ["必填"]})
+    with transaction.atomic():
+        application = _locked(actor, application_id)
+        _require_own_physician(actor, application)
+        _require_status(application, S.DRAFT)
+        attestations = set(
+            application.criteria_set.items.filter(kind=CriterionKind.ATTESTATION).values_list(
+                "code", flat=True
+            )
+        )
+        unknown = sorted(code for code in answers if code not in attestations)
+        if unknown:
+            raise DomainError(
+                codes.UNKNOWN_CRITERION,
+                f"认定条件中没有需医师确认的条目：{'、'.join(unknown)}",
+                fields={code: ["不是本药品需医师确认的条件"] for code in unknown},
+            )
+        bad = sorted(code for code, value in answers.items() if not isinstance(value, bool))
+        if bad:
+            raise DomainError(
+                codes.UNKNOWN_CRITERION, "回答应为是或否", fields={c: ["应为是或否"] for c in bad}
+            )
+        now = timezone.now()
+        for code, value in answers.items():
+            CriterionAnswer.objects.update_or_create(
+                application=application,
+                code=code,
+                defaults={"answer": value, "answered_by": actor, "answered_at": now},
+            )
+        audit.record(
+            actor=actor,
+            action="eligibility.criteria_answered",
+            subject=application,
+            patient=application.patient,
+            role=actor_role(actor),
+            summary={"application_no": application.application_no, "codes": sorted(answers)},
+        )
+    return application
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    result: CriteriaResult
+    evidence: dict[str, dict[str, Any]]
+
+    def items(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "code": i.code,
+                "kind": i.kind,
+                "group": i.group,
+                "text": i.text,
+                "outcome": i.outcome,
+                "outcome_label": i.outcome_label,
+                "reason": i.reason,
+                "evidence": self.evidence.get(i.code, {}),
+            }
+            for i in self.result.items
+        ]
+
+
+def application_check(*, actor: User, application_id: int) -> CheckResult:
+    """The realtime check: the criteria against the hospital system and the answers (no write)."""
+    application = selectors.application_get(actor, application_id)
+    require_role(actor, Role.PHYSICIAN, Role.REVIEWER)
+    result, evidence, _, _ = evaluate(application)
+    return CheckResult(result, evidence)
+
+
+def _decimal(value: Any) -> Decimal:
+    try:
+        number = Decimal(str(value))
+    except (InvalidOperation, ValueError):
+        raise DomainError(
+            codes.INVALID_PLAN, "总药量应为数字", fields={"total_quantity": ["应为数字"]}
+        ) from None
+    if not number.is_finite() or number <= 0 or number >= Decimal("1e10"):
+        raise DomainError(
+            codes.INVALID_PLAN, "总药量应为正数", fields={"total_quantity": ["应为正数"]}
+        )
+    return number.quantize(Decimal("0.01"))
+
+
+def application_set_plan(
+    *,
+    actor: User,
+    application_id: int,
+    dose: str,
+    frequency: str,
+    route: str,
+    total_quantity: Decimal | str | int,
+    period_start: date,
+    period_end: date,
+    quantity_unit: str = "",
+    evaluation_cycle_days: int | None = None,
+) -> Application:
+    """The treatment plan; the re-evaluation cycle defaults to the criteria set's [HB art. 9]."""
+    values = {
+        "dose": _text(dose, "dose", codes.INVALID_PLAN, "请填写单次剂量", 50),
+        "frequency": _text(frequency, "frequency", codes.INVALID_PLAN, "请填写用药频次", 50),
+        "route": _text(route, "route", codes.INVALID_PLAN, "请填写给药途径", 50),
+        "total_quantity": _decimal(total_quantity),
+        "quantity_unit": (quantity_unit or "").strip()[:20],
+    }
+    if period_end < period_start:
+        raise DomainError(
+            codes.INVALID_PLAN,
+            "方案结束日期不得早于开始日期",
+            fields={"period_end": ["不得早于开始日期"]},
+        )
+    with transaction.atomic():
+        application = _locked(actor, application_id)
+        _require_own_physician(actor, application)
+        _require_status(application, S.DRAFT)
+        cycle = evaluation_cycle_days or application.criteria_set.evaluation_cycle_days
+        if not cycle or cycle <= 0:
+            raise DomainError(
+                codes.INVALID_PLAN,
+                "请确定复查评估周期",
+                fields={"evaluation_cycle_days": ["必填"]},
+            )
+        before = snapshot(application)
+        for name, value in values.items():
+            setattr(application, name, value)
+        application.period_start = period_start
+        application.period_end = period_end
+        application.evaluation_cycle_days = cycle
+        application.save()
+        audit.record(
+            actor=actor,
+            action="eligibility.plan_set",
+            subject=application,
+            before=before,
+            after=application,
+            patient=application.patient,
+            role=actor_role(actor),
+            summary={"application_no": application.application_no},
+        )
+    return application
+
+
+# --- submit ----------------------------------------------------------------------------------
+
+
+def _blocking(result: CriteriaResult) -> tuple[list, list]:
+    """(criteria broken, attestations still needed): required items, or whole groups."""
+    groups: dict[str, list] = {}
+    for item in result.items:
+        if item.group:
+            groups.setdefault(item.group, []).append(item)
+    broken = [i for i in result.items if not i.group and i.outcome != MET and i.outcome != UNKNOWN]
+    unanswered = [
+        i
+        for i in result.items
+        if not i.group and i.kind == CriterionKind.ATTESTATION and i.outcome == UNKNOWN
+    ]
+    for members in groups.values():
+        if any(m.outcome == MET for m in members):
+            continue
+        if all(m.outcome != MET and m.outcome != UNKNOWN for m in members):
+            broken.extend(members)
+        else:
+            unanswered.extend(
+                m for m in members if m.kind == CriterionKind.ATTESTATION and m.outcome == UNKNOWN
+            )
+    return broken, unanswered
+
+
+def application_submit(
+    *, actor: User, application_id: int, today: date | None = None
+) -> Application:
+    """Sign and file the application, pull its evidence, and either ask the patient once for
+    everything missing [HB art. 7(2)] or start the review clock [HB art. 10]."""
+    today = _today(today)
+    with transaction.atomic():
+        application = _locked(actor, application_id)
+        _require_own_physician(actor, application)
+        APPLICATION_MACHINE.check(application.status, S.SUBMITTED)
+        if not application.has_plan:
+            raise DomainError(codes.PLAN_REQUIRED, "请先填写治疗用药方案")
+        result, evidence, his, found = evaluate(application, today=today)
+        broken, unanswered = _blocking(result)
+        if broken or result.verdict == INELIGIBLE:
+            broken = broken or result.failing
+            raise DomainError(
+                codes.INELIGIBLE,
+                "不符合认定条件：" + "；".join(f"「{i.text}」" for i in broken),
+                fields={i.code: [i.text] for i in broken},
+            )
+        if unanswered:
+            raise DomainError(
+                codes.UNANSWERED,
+                "请先确认以下条件：" + "；".join(f"「{i.text}」" for i in unanswered),
+                fields={i.code: ["待医师确认"] for i in unanswered},
+            )
+        positions = {c.code: c.position for c in application.criteria_set.items.all()}
+        application.outcomes.all().delete()
+        CriterionOutcome.objects.bulk_create(
+            CriterionOutcome(
+                application=application,
+                position=positions.get(i.code, 0),
+                code=i.code,
+                kind=i.kind,
+                group=i.group,
+                text=i.text,
+                outcome=i.outcome,
+                evidence=evidence.get(i.code, {}),
+            )
+            for i in result.items
+        )
+        application.submitted_at = timezone.now()
+        move(application, S.SUBMITTED, actor=actor, verdict=result.verdict)
+        _sign_forms(actor, application, result, today)
+        required = list(dict.fromkeys(application.criteria_set.required_material_kinds or []))
+        pulled = pull_his_materials(application, his, found, required)
+        missing = missing_kinds(application)
+        audit.record(
+            actor=actor,
+            action="eligibility.materials_pulled",
+            subject=application,
+            patient=application.patient,
+            role=actor_role(actor),
+            summary={
+                "application_no": application.application_no,
+                "pulled": len(pulled),
+                "missing": missing,
+            },
+        )
+        if missing:
+            request_materials(
+                application, missing, actor=actor, today=today, note="本院信息系统中未能调取"
+            )
+        else:
+            enter_review(application, actor=actor, today=today)
+    return application
+
+
+def _sign_forms(actor: User, application: Application, result: CriteriaResult, today: date) -> None:
+    from .workflow import application_form_data, treatment_plan_data
+
+    subject_type = Application._meta.label
+    form = document_sign(
+        actor=actor,
+        signer=application.physician,
+        kind=DocumentKind.APPLICATION_FORM,
+        subject_type=subject_type,
+        subject_id=str(application.pk),
+        data=application_form_data(application, result, today),
+        patient=application.patient,
+    )
+    plan = document_sign(
+        actor=actor,
+        signer=application.physician,
+        kind=DocumentKind.TREATMENT_PLAN,
+        subject_type=subject_type,
+        subject_id=str(application.pk),
+        data=treatment_plan_data(application, today),
+        patient=application.patient,
+    )
+    application.application_form = form
+    application.treatment_plan_document = plan
+    application.save(update_fields=["application_form", "treatment_plan_document"])
+
+
+# --- materials -------------------------------------------------------------------------------
+
+
+def sniff(content: bytes) -> tuple[str, str] | None:
+    for magic, mime, extension in MAGIC:
+        if content.startswith(magic):
+            return mime, extension
+    return None
+
+
+def material_upload(
+    *,
+    actor: User,
+    application_id: int,
+    kind: str,
+    filename: str,
+    content: bytes,
+    today: date | None = None,
+) -> Material:
+    """The patient hands in a requested material; the last one completes the application."""
+    today = _today(today)
+    with transaction.atomic():
+        application = _locked(actor, application_id)
+        require_role(actor, Role.PATIENT)
+        if not actor.is_superuser and actor.insured_person_id != application.patient_id:
+            raise PermissionDenied(codes.NOT_OWN_APPLICATION, "只能为本人的申请上传材料")
+        _require_status(application, S.MATERIALS_REQUESTED)
+        if kind not in MaterialKind.values:
+            raise DomainError(
+                codes.UNKNOWN_MATERIAL_KIND, "未知的材料类型", fields={"kind": ["未知的材料类型"]}
+            )
+        if kind not in application.requested_material_kinds:
+            raise DomainError(
+                codes.MATERIAL_NOT_REQUESTED,
+                f"本申请未要求补充「{MaterialKind(kind).label}」",
+                fields={"kind": ["未要求补充此类材料"]},
+            )
+        if not content:
+            raise DomainError(codes.EMPTY_FILE, "文件为空", fields={"file": ["文件为空"]})
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise DomainError(
+                codes.FILE_TOO_LARGE, "文件不得超过 10 MB", fields={"file": ["文件不得超过 10 MB"]}
+            )
+        sniffed = sniff(content)
+        if sniffed is None:
+            raise DomainError(
+                codes.BAD_FILE_TYPE,
+                "仅支持 PDF、JPEG、PNG 文件",
+                fields={"file": ["仅支持 PDF、JPEG、PNG 文件"]},
+            )
+        mime, extension = sniffed
+        checksum = sha256(content).hexdigest()
+        title = (filename or "").strip().rsplit("/", 1)[-1].rsplit("\\", 1)[-1][:200]
+        material = Material(
+            application=application,
+            kind=kind,
+            source=MaterialSource.PATIENT_UPLOAD,
+            title=title or MaterialKind(kind).label,
+            mime_type=mime,
+            size=len(content),
+            sha256=checksum,
+            uploaded_by=actor,
+            verification_state=VerificationState.UNVERIFIED,
+        )
+        # The stored name never carries the uploaded name (it may hold personal data).
+        material.file.save(
+            f"{application.application_no}-{checksum[:16]}.{extension}",
+            ContentFile(content),
+            save=False,
+        )
+        material.save()
+        audit.record(
+            actor=actor,
+            action="eligibility.material_uploaded",
+            subject=material,
+            after=material,
+            patient=application.patient,
+            role=actor_role(actor),
+            summary={
+                "application_no": application.application_no,
+                "kind": kind,
+                "sha256": checksum,
+                "size": len(content),
+            },
+        )
+        if not outstanding_requested(application):
+            enter_review(application, actor=actor, today=today)
+    return material
+
+
+def material_verify(*, actor: User, material_id: int, verified: bool, note: str = "") -> Material:
+    """The reviewer accepts or refuses a material (a refusal says why)."""
+    found = selectors.material_get(actor, material_id)
+    note = (note or "").strip()
+    if not verified and not note:
+        raise DomainError(codes.NOTE_REQUIRED, "不予采信时请说明原因", fields={"note": ["必填"]})
+    with transaction.atomic():
+        application = Application.objects.select_for_update().get(pk=found.application_id)
+        _require_reviewer(actor, application)
+        _require_status(application, S.SUBMITTED, S.MATERIALS_REQUESTED, S.UNDER_REVIEW)
+        material = Material.objects.select_for_update().get(pk=found.pk)
+        if material.verification_state != VerificationState.UNVERIFIED:
+            raise Conflict(codes.MATERIAL_ALREADY_CHECKED, "该材料已核验")
+        before = snapshot(material)
+        material.verification_state = (
+            VerificationState.VERIFIED if verified else VerificationState.REJECTED
+        )
+        material.verified_by = actor
+        material.verified_at = timezone.now()
+        material.verification_note = note[:2000]
+        material.save()
+        audit.record(
+            actor=actor,
+            action=f"eligibility.material_{material.verification_state}",
+            subject=material,
+            before=before,
+            after=material,
+            patient=application.patient,
+            role=actor_role(actor),
+            summary={"application_no": application.application_no, "kind": material.kind},
+        )
+    return material
+
+
+# --- the reviewer's decision -----------------------------------------------------------------
+
+
+def application_request_materials(
+    *, actor: User, application_id: int, kinds: list[str], note: str, today: date | None = None
+) -> Application:
+    """The reviewer names every material still needed, in one notice [HB art. 7(2)]."""
+    today = _today(today)
+    kinds = list(dict.fromkeys(kinds or []))
+    if not kinds:
+        raise DomainError(codes.KINDS_REQUIRED, "请选择需补充的材料", fields={"kinds": ["必填"]})
+    unknown = [k for k in kinds if k not in MaterialKind.values]
+    if unknown:
+        raise DomainError(
+            codes.UNKNOWN_MATERIAL_KIND,
+            "未知的材料类型",
+            fields={"kinds": [f"未知的材料类型：{'、'.join(unknown)}"]},
+        )
+    note = _text(note, "note", codes.NOTE_REQUIRED, "请说明需补充材料的原因", 2000)
+    with transaction.atomic():
+        application = _locked(actor, application_id)
+        _require_reviewer(actor, application)
+        APPLICATION_MACHINE.check(application.status, S.MATERIALS_REQUESTED)
+        request_materials(application, kinds, actor=actor, today=today, note=note)
+    return application
+
+
+def _next_step(application: Application) -> str:
+    if application.pharmacy is not None:
+        return f"请凭医保电子凭证到绑定的双通道定点零售药店（{application.pharmacy.name}）购药"
+    return "请在平台选择双通道定点零售药店，凭责任医师开具的处方购药"
+
+
+def application_approve(
+    *, actor: User, application_id: int, today: date | None = None
+) -> Eligibility:
+    """Grant the eligibility from today [HB art. 8], file it with the agency (2503, queued) and
+    tell the patient the next step. A complete case needs no typing."""
+    today = _today(today)
+    with transaction.atomic():
+        application = _locked(actor, application_id)
+        _require_reviewer(actor, application)
+        APPLICATION_MACHINE.check(application.status, S.APPROVED)
+        unverified = application.materials.filter(
+            source=MaterialSource.PATIENT_UPLOAD, verification_state=VerificationState.UNVERIFIED
+        ).count()
+        verified_kinds = set(
+            application.materials.filter(verification_state=VerificationState.VERIFIED).values_list(
+                "kind", flat=True
+            )
+        )
+        lacking = [
+            k for k in application.criteria_set.required_material_kinds if k not in verified_kinds
+        ]
+        if unverified or lacking:
+            labels = "、".join(MaterialKind(k).label for k in lacking if k in MaterialKind.values)
+            message = "材料尚未全部核验" + (f"，缺少已核验的：{labels}" if labels else "")
+            raise Conflict(codes.UNVERIFIED_MATERIALS, message)
+        application.decided_at = timezone.now()
+        application.decided_by = actor
+        application.decision_reason = "符合认定条件，予以备案"
+        move(application, S.APPROVED, actor=actor)
+        eligibility = Eligibility.objects.create(
+            application=application,
+            patient=application.patient,
+            drug=application.drug,
+            hospital=application.hospital,
+            physician=application.physician,
+            pharmacy=application.pharmacy,
+            status=EligibilityStatus.ACTIVE,
+            effective_from=today,
+            next_reevaluation_due=today + timedelta(days=application.evaluation_cycle_days),
+            plan_total_quantity=application.total_quantity,
+        )
+        EligibilityTransition.objects.create(
+            eligibility=eligibility, from_status="", to_status=EligibilityStatus.ACTIVE, actor=actor
+        )
+        _file(actor, application, eligibility, today)
+        audit.record(
+            actor=actor,
+            action="eligibility.granted",
+            subject=eligibility,
+            after=eligibility,
+            patient=application.patient,
+            role=actor_role(actor),
+            summary={
+                "application_no": application.application_no,
+                "effective_from": today.isoformat(),
+                "filing": eligibility.filing_id or eligibility.filing_note,
+            },
+        )
+        notify_patient(
+            application,
+            "eligibility.approved",
+            actor,
+            effective_date=today,
+            next_step=_next_step(application),
+        )
+    return eligibility
+
+
+def _file(actor: User, application: Application, eligibility: Eligibility, today: date) -> None:
+    """Queue the 2503 filing [HB art. 7(3)]; a hospital without a platform code is noted."""
+    hospital = application.hospital
+    if len(hospital.platform_code or "") != 12:
+        eligibility.filing_note = "医疗机构未登记医保定点机构编码，未向平台备案"
+        eligibility.save(update_fields=["filing_note"])
+        return
+    filing = filing_submit(
+        actor=actor,
+        subject=eligibility,
+        person=application.patient,
+        institution=hospital,
+        input={
+            "opsp_dise_code": application.diagnosis_code,
+            "opsp_dise_name": f"{application.diagnosis_name}（{application.drug.generic_name}）",
+            "diag_dr_codg": application.physician.staff_code,
+            "diag_dr_name": application.physician.name,
+            "begndate": today,
+            "enddate": application.period_end or "",
+        },
+        queue=True,
+    )
+    eligibility.filing = filing
+    eligibility.save(update_fields=["filing"])
+
+
+def application_reject(*, actor: User, application_id: int, reason: str) -> Application:
+    reason = _text(reason, "reason", codes.REASON_REQUIRED, "请填写不予通过的原因", 2000)
+    with transaction.atomic():
+        application = _locked(actor, application_id)
+        _require_reviewer(actor, application)
+        APPLICATION_MACHINE.check(application.status, S.REJECTED)
+        application.decided_at = timezone.now()
+        application.decided_by = actor
+        application.decision_reason = reason
+        move(application, S.REJECTED, actor=actor, reason=reason)
+        notify_patient(application, "eligibility.rejected", actor, reason=reason)
+    return application
+
+
+def application_withdraw(*, actor: User, application_id: int, reason: str) -> Application:
+    """The physician (of the hospital) or the patient withdraws an open application."""
+    reason = _text(reason, "reason", codes.REASON_REQUIRED, "请填写撤回原因", 2000)
+    with transaction.atomic():
+        application = _locked(actor, application_id)
+        require_role(actor, Role.PHYSICIAN, Role.PATIENT)
+        own_patient = actor.has_role(Role.PATIENT) and actor.insured_person_id == (
+            application.patient_id
+        )
+        own_hospital = actor.has_role(Role.PHYSICIAN) and actor.institution_id == (
+            application.hospital_id
+        )
+        if not (actor.is_superuser or own_patient or own_hospital):
+            raise PermissionDenied()
+        APPLICATION_MACHINE.check(application.status, S.WITHDRAWN)
+        application.decided_at = timezone.now()
+        application.decided_by = actor
+        application.decision_reason = reason
+        move(application, S.WITHDRAWN, actor=actor, reason=reason)
+    return application
