@@ -334,10 +334,9 @@ NOT_IN_MATRIX = {
     "GET /api/v1/public/institutions/{institution_id}": "public query service [SD §8]",
 }
 
-# Eligibility operations awaiting their matrix rows (issue 3). Their scoping — another
-# hospital's reviewer, another patient — is tested in eligibility/tests; the matrix needs a
-# world with applications in each state, built once per module to stay fast.
-PENDING_MATRIX = {
+# Eligibility operations: their rows are in test_access_matrix_eligibility.py, whose world holds
+# applications in each state (that module checks that its rows are exactly these).
+ELIGIBILITY_MATRIX = {
     "GET /api/v1/eligibility/applications",
     "POST /api/v1/eligibility/applications",
     "GET /api/v1/eligibility/applications/review-queue",
@@ -566,7 +565,7 @@ def test_every_api_operation_is_in_the_matrix():
     operations = {
         f"{method.upper()} {path}" for path, item in schema["paths"].items() for method in item
     }
-    covered = {case.id for case in OPS} | set(NOT_IN_MATRIX) | PENDING_MATRIX
+    covered = {case.id for case in OPS} | set(NOT_IN_MATRIX) | ELIGIBILITY_MATRIX
 
     assert operations - covered == set(), "add these operations to OPS or NOT_IN_MATRIX"
     assert covered - operations == set(), "these rows name operations that no longer exist"

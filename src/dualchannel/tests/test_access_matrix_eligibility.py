@@ -1,0 +1,281 @@
+"""Roles × the eligibility API: the same rules as ``test_access_matrix``, on a world of
+applications in each state (draft, materials requested, under review) at a Wuhan hospital."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from dualchannel.core.models import AuditEvent
+from dualchannel.eligibility import services
+from dualchannel.eligibility.models import Application, ApplicationStatus, Material
+from dualchannel.eligibility.tests.factories import (
+    PLAN,
+    designated_physician,
+    drug_with_criteria,
+    liu_fang,
+    zhang_wei,
+)
+from dualchannel.registry.tests.factories import (
+    InsuredPersonFactory,
+    designate,
+    load_seed_profiles,
+)
+from dualchannel.tests.test_access_matrix import (
+    DEFAULT_PARAMS,
+    ELIGIBILITY_MATRIX,
+    INSIDERS,
+    OUTSIDERS,
+    REFUSED,
+    Op,
+    call,
+    fingerprint,
+    op,
+    outsider_patient,  # noqa: F401 (fixture)
+)
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/v1/eligibility"
+PHYSICIAN, REVIEWER, OFFICER, PATIENT = (
+    "physician_user",
+    "reviewer_user",
+    "agency_user",
+    "patient_user",
+)
+PDF = b"%PDF-1.4\n% test upload\n"
+
+ELIGIBILITY_OPS = [
+    op("GET", f"{BASE}/applications", allowed=INSIDERS, list_read=True),
+    op(
+        "POST",
+        f"{BASE}/applications",
+        {
+            "patient_id_number": "{new_patient_id_number}",
+            "drug_id": "{drug_id}",
+            "diagnosis_code": "C34.100x004",
+            "diagnosis_name": "右肺上叶恶性肿瘤",
+            "pharmacy_id": "{pharmacy_id}",
+        },
+        allowed=(PHYSICIAN,),
+    ),
+    op("GET", f"{BASE}/applications/review-queue", allowed=(REVIEWER,), list_read=True),
+    op(
+        "GET",
+        f"{BASE}/applications/{{application_id}}",
+        allowed=(PHYSICIAN, REVIEWER, OFFICER),
+        application_id="review_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/applications/{{application_id}}/answers",
+        {"answers": {"advanced": False}},
+        allowed=(PHYSICIAN,),
+        application_id="draft_id",
+    ),
+    op(
+        "GET",
+        f"{BASE}/applications/{{application_id}}/check",
+        allowed=(PHYSICIAN, REVIEWER),
+        application_id="draft_id",
+    ),
+    op(
+        "PUT",
+        f"{BASE}/applications/{{application_id}}/plan",
+        {**{k: str(v) for k, v in PLAN.items()}, "dose": "200mg"},
+        allowed=(PHYSICIAN,),
+        application_id="draft_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/applications/{{application_id}}/submit",
+        allowed=(PHYSICIAN,),
+        application_id="draft_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/applications/{{application_id}}/materials",
+        {"kind": "gene_test", "file": "<pdf>"},
+        allowed=(PATIENT,),
+        application_id="materials_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/materials/{{material_id}}/verify",
+        {"verified": True, "note": "与原件一致"},
+        allowed=(REVIEWER,),
+        material_id="material_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/applications/{{application_id}}/request-materials",
+        {"kinds": ["imaging"], "note": "请补充影像报告"},
+        allowed=(REVIEWER,),
+        application_id="review_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/applications/{{application_id}}/approve",
+        allowed=(REVIEWER,),
+        application_id="review_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/applications/{{application_id}}/reject",
+        {"reason": "不符合限定支付范围"},
+        allowed=(REVIEWER,),
+        application_id="review_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/applications/{{application_id}}/withdraw",
+        {"reason": "患者放弃"},
+        allowed=(PHYSICIAN,),
+        application_id="draft_id",
+    ),
+]
+
+
+@pytest.fixture
+def world(
+    settings, tmp_path, hospital, pharmacy, agency, insured_person, physician_user, patient_user
+):
+    """Three applications of a Wuhan hospital: under review (all evidence in the HIS),
+    awaiting materials (the patient's own, one upload made) and a draft ready to submit."""
+    settings.MEDIA_ROOT = tmp_path / "private"
+    settings.HIS_ADAPTER = "demo"
+    load_seed_profiles()
+    designated_physician(physician_user)
+    designate(pharmacy)
+    drug, _ = drug_with_criteria(generic_name="塞瑞替尼胶囊")
+    today = date(2026, 3, 2)
+
+    def draft(person):
+        application = services.application_create(
+            actor=physician_user,
+            patient_id_number=person.id_number,
+            drug_id=drug.pk,
+            diagnosis_code="C34.100x004",
+            diagnosis_name="右肺上叶恶性肿瘤",
+            pharmacy_id=pharmacy.pk,
+        )
+        services.application_answer(
+            actor=physician_user, application_id=application.pk, answers={"advanced": True}
+        )
+        services.application_set_plan(actor=physician_user, application_id=application.pk, **PLAN)
+        return application
+
+    under_review = draft(zhang_wei())
+    services.application_submit(actor=physician_user, application_id=under_review.pk, today=today)
+    awaiting = draft(insured_person)
+    services.application_submit(actor=physician_user, application_id=awaiting.pk, today=today)
+    upload = services.material_upload(
+        actor=patient_user,
+        application_id=awaiting.pk,
+        kind="pathology",
+        filename="外院病理报告.pdf",
+        content=PDF,
+        today=today,
+    )
+    ready = draft(liu_fang())
+    statuses = dict(
+        Application.objects.filter(pk__in=[under_review.pk, awaiting.pk, ready.pk]).values_list(
+            "pk", "status"
+        )
+    )
+    assert statuses == {
+        under_review.pk: ApplicationStatus.UNDER_REVIEW,
+        awaiting.pk: ApplicationStatus.MATERIALS_REQUESTED,
+        ready.pk: ApplicationStatus.DRAFT,
+    }
+    patient = insured_person
+    return {
+        "review_id": under_review.pk,
+        "materials_id": awaiting.pk,
+        "draft_id": ready.pk,
+        "material_id": upload.pk if isinstance(upload, Material) else upload.material.pk,
+        "drug_id": drug.pk,
+        "pharmacy_id": pharmacy.pk,
+        "new_patient_id_number": InsuredPersonFactory(name="新患者").id_number,
+        "secrets": [
+            under_review.application_no,
+            awaiting.application_no,
+            ready.application_no,
+            patient.id_number,
+            "张伟",
+            "刘芳",
+        ],
+    }
+
+
+def call_op(client, case: Op, world: dict, user=None):
+    """Like ``call``, but sends the materials upload as multipart with a real PDF."""
+    if case.body is None or "file" not in case.body:
+        return call(client, case, world, user)
+    if user is not None:
+        client.as_user(user)
+    names = {**DEFAULT_PARAMS, **dict(case.params)}
+    path = re.sub(r"\{(\w+)\}", lambda m: str(world[names[m.group(1)]]), case.path)
+    data = {
+        "kind": case.body["kind"],
+        "file": SimpleUploadedFile("报告.pdf", PDF, "application/pdf"),
+    }
+    return client.post(path, data)
+
+
+@pytest.mark.parametrize("actor", OUTSIDERS)
+@pytest.mark.parametrize("case", ELIGIBILITY_OPS, ids=lambda c: c.id)
+def test_outsider_sees_and_changes_nothing(request, api_client, world, case, actor):
+    user = request.getfixturevalue(actor)
+    before = fingerprint_with_applications()
+
+    response = call_op(api_client, case, world, user)
+
+    if case.list_read and response.status_code == 200:
+        text = response.content.decode()
+        assert not [s for s in world["secrets"] if s in text]
+        assert fingerprint_with_applications() == before
+    else:
+        assert_refused(response)
+        assert fingerprint_with_applications() == before
+
+
+@pytest.mark.parametrize("actor", INSIDERS)
+@pytest.mark.parametrize("case", ELIGIBILITY_OPS, ids=lambda c: c.id)
+def test_insider_roles(request, api_client, world, case, actor):
+    user = request.getfixturevalue(actor)
+    before = fingerprint_with_applications()
+    events = AuditEvent.objects.count()
+
+    response = call_op(api_client, case, world, user)
+
+    if actor in case.allowed:
+        assert 200 <= response.status_code < 300, response.content[:500]
+        if case.method != "GET":
+            assert AuditEvent.objects.count() > events
+    elif case.list_read and response.status_code == 200:
+        assert fingerprint_with_applications() == before
+    else:
+        assert_refused(response)
+        assert fingerprint_with_applications() == before
+
+
+def assert_refused(response) -> None:
+    assert response.status_code in REFUSED, response.content[:300]
+    assert set(response.json()) == {"error"}
+
+
+def fingerprint_with_applications() -> tuple:
+    from dualchannel.core.canonical import digest, snapshot
+
+    rows = [
+        snapshot(obj) for model in (Application, Material) for obj in model.objects.order_by("pk")
+    ]
+    return fingerprint(), digest(rows)
+
+
+def test_the_rows_here_are_the_ones_the_main_matrix_delegates():
+    assert {case.id for case in ELIGIBILITY_OPS} == ELIGIBILITY_MATRIX
