@@ -17,6 +17,7 @@ from dualchannel.core.api import router as auth_router
 from dualchannel.core.errors import DomainError
 from dualchannel.documents.api import router as documents_router
 from dualchannel.eligibility.api import router as eligibility_router
+from dualchannel.eligibility.api_reevaluation import router as reevaluation_router
 from dualchannel.integration.api import router as integration_router
 from dualchannel.notifications.api import router as notifications_router
 from dualchannel.portal.api import router as portal_router
@@ -116,4 +117,5 @@ api.add_router("/notifications", notifications_router)
 api.add_router("/integration", integration_router)
 api.add_router("/documents", documents_router)
 api.add_router("/eligibility", eligibility_router)
+api.add_router("/eligibility", reevaluation_router)
 api.add_router("/portal", portal_router)

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("dualchannel.integration.urls")),
     path("", include("dualchannel.documents.urls")),
     path("", include("dualchannel.portal.urls")),
+    path("", include("dualchannel.eligibility.urls")),
 ]
 
 handler404 = "dualchannel.core.views.not_found"

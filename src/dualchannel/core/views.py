@@ -25,6 +25,8 @@ ROLE_HOME = [
     (Role.AGENCY_OFFICER, "agency-catalog"),
     (Role.ADMIN, "admin:index"),
     (Role.PATIENT, "portal-home"),
+    (Role.PHYSICIAN, "eligibility-doctor"),
+    (Role.REVIEWER, "eligibility-review"),
 ]
 
 

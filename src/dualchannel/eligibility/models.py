@@ -366,3 +366,111 @@ class EligibilityTransition(StatusHistory):
     class Meta(StatusHistory.Meta):
         verbose_name = "用药资格状态变更"
         verbose_name_plural = "用药资格状态变更"
+
+
+class ReevaluationResult(models.TextChoices):
+    """HB annex 2: the three results of a re-evaluation."""
+
+    CONTINUE = "continue", "继续原方案"
+    ADJUST = "adjust", "调整用药方案"
+    STOP = "stop", "停止使用"
+
+
+class Reevaluation(models.Model):
+    """One re-evaluation of an eligibility [HB art. 9], recorded on the signed 复查评估表.
+
+    Started by a physician of the eligibility's hospital (benefits continue meanwhile),
+    completed with a result; ``completed_at`` is empty while it is in progress.
+    """
+
+    eligibility = models.ForeignKey(
+        Eligibility, on_delete=models.CASCADE, related_name="reevaluations"
+    )
+    due_date = models.DateField("复查评估截止日")
+    window_opens = models.DateField("复查评估窗口开始日", null=True, blank=True)
+    started_at = models.DateTimeField("开始时间", default=timezone.now)
+    started_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    physician = models.ForeignKey(
+        "registry.Physician", on_delete=models.PROTECT, related_name="+", verbose_name="复查医师"
+    )
+    # Started after the deadline, on a suspended eligibility.
+    late = models.BooleanField("逾期复查", default=False)
+    result = models.CharField(
+        "复查评估结果", max_length=10, choices=ReevaluationResult.choices, blank=True
+    )
+    assessment = models.TextField("复查评估情况", blank=True)
+    # The adjusted plan (result "adjust").
+    dose = models.CharField("单次剂量", max_length=50, blank=True)
+    frequency = models.CharField("用药频次", max_length=50, blank=True)
+    route = models.CharField("给药途径", max_length=50, blank=True)
+    total_quantity = models.DecimalField(
+        "总药量", max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    quantity_unit = models.CharField("总药量单位", max_length=20, blank=True)
+    period_start = models.DateField("方案开始日期", null=True, blank=True)
+    period_end = models.DateField("方案结束日期", null=True, blank=True)
+    evaluation_cycle_days = models.PositiveIntegerField("复查评估周期（天）", null=True, blank=True)
+    stop_reason = models.TextField("停止使用原因", blank=True)
+    next_due = models.DateField("下次复查评估截止日", null=True, blank=True)
+    form = models.ForeignKey(
+        "documents.SignedDocument",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="复查评估表",
+    )
+    # The 2504 cancellation sent when the result is "stop" (or a note why none was needed).
+    cancel_filing = models.ForeignKey(
+        "integration.PlatformFiling",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    filing_note = models.CharField("撤销备案说明", max_length=200, blank=True)
+    completed_at = models.DateTimeField("完成时间", null=True, blank=True)
+    completed_on = models.DateField("复查评估日期", null=True, blank=True)
+    completed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "复查评估"
+        verbose_name_plural = "复查评估"
+        ordering = ["-started_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["eligibility"],
+                condition=Q(completed_at__isnull=True),
+                name="uniq_open_reevaluation",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.eligibility_id} · {self.due_date}"
+
+
+class ReevaluationReminder(models.Model):
+    """The window-open reminder sent for one due date of an eligibility (once per due date)."""
+
+    eligibility = models.ForeignKey(
+        Eligibility, on_delete=models.CASCADE, related_name="reevaluation_reminders"
+    )
+    due_date = models.DateField("复查评估截止日")
+    window_opens = models.DateField("复查评估窗口开始日")
+    sent_at = models.DateTimeField("提醒时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "复查评估提醒"
+        verbose_name_plural = "复查评估提醒"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["eligibility", "due_date"], name="uniq_reevaluation_reminder"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.eligibility_id} · {self.due_date}"

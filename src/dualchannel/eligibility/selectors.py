@@ -125,3 +125,34 @@ def review_queue(actor: User | None, today: date | None = None) -> list[QueueIte
     # Working days left grow with the due date, so the due date orders the queue.
     items.sort(key=lambda i: (i.application.review_due or today, i.application.pk))
     return items
+
+
+# --- eligibilities (scoped like their applications) -----------------------------------------
+
+
+def visible_eligibilities(actor: User | None) -> QuerySet[Eligibility]:
+    qs = Eligibility.objects.select_related(
+        "application", "patient", "drug", "hospital", "physician", "pharmacy", "filing"
+    )
+    scope = application_scope(actor)
+    if scope is None:
+        return qs
+    return qs.filter(application__in=Application.objects.filter(scope).values("pk"))
+
+
+def eligibility_get(actor: User | None, eligibility_id: int) -> Eligibility:
+    found = visible_eligibilities(actor).filter(pk=eligibility_id).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def eligibility_list(
+    actor: User | None, *, status: str | None = None, drug_id: int | None = None
+) -> QuerySet[Eligibility]:
+    qs = visible_eligibilities(actor)
+    if status:
+        qs = qs.filter(status=status)
+    if drug_id:
+        qs = qs.filter(drug_id=drug_id)
+    return qs.order_by("-effective_from", "-id")

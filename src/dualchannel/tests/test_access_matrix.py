@@ -351,6 +351,10 @@ ELIGIBILITY_MATRIX = {
     "POST /api/v1/eligibility/applications/{application_id}/approve",
     "POST /api/v1/eligibility/applications/{application_id}/reject",
     "POST /api/v1/eligibility/applications/{application_id}/withdraw",
+    "GET /api/v1/eligibility/eligibilities",
+    "GET /api/v1/eligibility/eligibilities/{eligibility_id}",
+    "POST /api/v1/eligibility/eligibilities/{eligibility_id}/reevaluations",
+    "POST /api/v1/eligibility/reevaluations/{reevaluation_id}/complete",
 }
 
 WATCHED_MODELS = [

@@ -11,7 +11,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from dualchannel.core.models import AuditEvent
 from dualchannel.eligibility import services
-from dualchannel.eligibility.models import Application, ApplicationStatus, Material
+from dualchannel.eligibility.models import (
+    Application,
+    ApplicationStatus,
+    Material,
+)
+from dualchannel.eligibility.reevaluation import reevaluation_start
 from dualchannel.eligibility.tests.factories import (
     PLAN,
     designated_physician,
@@ -136,12 +141,48 @@ ELIGIBILITY_OPS = [
         allowed=(PHYSICIAN,),
         application_id="draft_id",
     ),
+    # Granted eligibilities and their re-evaluations [HB art. 9].
+    op("GET", f"{BASE}/eligibilities", allowed=INSIDERS, list_read=True),
+    op(
+        "GET",
+        f"{BASE}/eligibilities/{{eligibility_id}}",
+        allowed=(PHYSICIAN, REVIEWER, OFFICER),
+        eligibility_id="eligibility_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/eligibilities/{{eligibility_id}}/reevaluations",
+        allowed=(PHYSICIAN,),
+        eligibility_id="eligibility_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/reevaluations/{{reevaluation_id}}/complete",
+        {"result": "continue", "assessment": "病情稳定，继续用药"},
+        allowed=(PHYSICIAN,),
+        reevaluation_id="reevaluation_id",
+    ),
 ]
+
+
+# The matrix runs on a fixed day inside the re-evaluation window of eligibilities approved on
+# APPROVED_ON (due 90 days later, 2026-05-31), so it never depends on the real date.
+APPROVED_ON = date(2026, 3, 2)
+MATRIX_DAY = date(2026, 5, 25)
 
 
 @pytest.fixture
 def world(
-    settings, tmp_path, hospital, pharmacy, agency, insured_person, physician_user, patient_user
+    settings,
+    tmp_path,
+    monkeypatch,
+    hospital,
+    pharmacy,
+    agency,
+    insured_person,
+    physician_user,
+    reviewer_user,
+    patient_user,
 ):
     """Three applications of a Wuhan hospital: under review (all evidence in the HIS),
     awaiting materials (the patient's own, one upload made) and a draft ready to submit."""
@@ -153,7 +194,7 @@ def world(
     drug, _ = drug_with_criteria(generic_name="塞瑞替尼胶囊")
     today = date(2026, 3, 2)
 
-    def draft(person):
+    def draft(person, drug=drug):
         application = services.application_create(
             actor=physician_user,
             patient_id_number=person.id_number,
@@ -181,6 +222,24 @@ def world(
         today=today,
     )
     ready = draft(liu_fang())
+
+    def granted(drug_name):
+        other_drug, _ = drug_with_criteria(generic_name=drug_name)
+        application = draft(zhang_wei_again, drug=other_drug)
+        services.application_submit(
+            actor=physician_user, application_id=application.pk, today=APPROVED_ON
+        )
+        return services.application_approve(
+            actor=reviewer_user, application_id=application.pk, today=APPROVED_ON
+        )
+
+    zhang_wei_again = Application.objects.get(pk=under_review.pk).patient
+    eligibility = granted("阿来替尼胶囊")
+    in_reevaluation = granted("洛拉替尼片")
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *a, **k: MATRIX_DAY)
+    reevaluation = reevaluation_start(
+        actor=physician_user, eligibility_id=in_reevaluation.pk, today=MATRIX_DAY
+    )
     statuses = dict(
         Application.objects.filter(pk__in=[under_review.pk, awaiting.pk, ready.pk]).values_list(
             "pk", "status"
@@ -198,6 +257,8 @@ def world(
         "draft_id": ready.pk,
         "material_id": upload.pk if isinstance(upload, Material) else upload.material.pk,
         "drug_id": drug.pk,
+        "eligibility_id": eligibility.pk,
+        "reevaluation_id": reevaluation.pk,
         "pharmacy_id": pharmacy.pk,
         "new_patient_id_number": InsuredPersonFactory(name="新患者").id_number,
         "secrets": [

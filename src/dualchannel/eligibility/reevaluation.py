@@ -1,0 +1,675 @@
+"""Re-evaluation of an eligibility (DESIGN §5.3, HB art. 8–9): the eligibility's state machine,
+the physician's re-evaluation recorded on the signed 复查评估表, the reminder when the window
+opens and the suspension the day after a missed deadline.
+
+The eligibility's status changes only through ``move`` (edge check, history row, audit event,
+and the patient's notification written to the outbox in the same transaction).
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from dualchannel.core import audit
+from dualchannel.core.calendar import subtract_working_days
+from dualchannel.core.canonical import snapshot
+from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
+from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import StateMachine
+from dualchannel.documents.models import DocumentKind
+from dualchannel.documents.services import document_sign
+from dualchannel.integration.filing import can_send, filing_cancel
+from dualchannel.integration.models import FilingStatus
+from dualchannel.notifications.services import notify
+from dualchannel.registry.models import InsuranceType, Physician, Sex
+
+from . import error_codes as codes
+from . import selectors
+from .models import (
+    Eligibility,
+    EligibilityStatus,
+    EligibilityTransition,
+    Reevaluation,
+    ReevaluationReminder,
+    ReevaluationResult,
+)
+from .workflow import _age, actor_role, profile_of
+
+logger = logging.getLogger("dualchannel.eligibility")
+
+E = EligibilityStatus
+R = ReevaluationResult
+
+ELIGIBILITY_MACHINE = StateMachine(
+    EligibilityStatus,
+    {
+        # the physician starts a re-evaluation; the overdue job suspends; a stop ends it
+        E.ACTIVE: {E.IN_REEVALUATION, E.SUSPENDED, E.STOPPED},
+        # HB art. 9: continue / adjust → active again; stop → ends
+        E.IN_REEVALUATION: {E.ACTIVE, E.STOPPED},
+        # a late re-evaluation may restore a suspended eligibility
+        E.SUSPENDED: {E.IN_REEVALUATION, E.STOPPED},
+    },
+    error_code=codes.TRANSITION,
+)
+
+DEFAULT_WINDOW_WORKING_DAYS = 7  # HB art. 9, when a profile sets no window
+MAX_CYCLE_DAYS = 366
+OVERDUE_REASON = "未在复查评估期限内完成复查评估"
+BENEFIT_STATUSES = (E.ACTIVE, E.IN_REEVALUATION)
+
+
+# --- reads -------------------------------------------------------------------------------------
+
+
+def eligibility_benefits_active(eligibility: Eligibility, on: date | None = None) -> bool:
+    """Whether the eligibility gives the benefit on ``on`` [HB art. 8–9].
+
+    Active and in re-evaluation (benefits continue meanwhile) do; an active one whose deadline
+    passed without a re-evaluation does not, even before the nightly job suspends it.
+    """
+    on = on or timezone.localdate()
+    if eligibility.status not in BENEFIT_STATUSES or on < eligibility.effective_from:
+        return False
+    due = eligibility.next_reevaluation_due
+    return not (eligibility.status == E.ACTIVE and due is not None and on > due)
+
+
+def window_working_days(eligibility: Eligibility) -> int:
+    profile = profile_of(eligibility)
+    return (profile.reevaluation_window_working_days if profile else None) or (
+        DEFAULT_WINDOW_WORKING_DAYS
+    )
+
+
+def window_opens(eligibility: Eligibility, due: date | None = None) -> date:
+    """The first day of the re-evaluation window: 7 working days before the deadline [HB art. 9].
+
+    Raises ``UnknownCalendarYear`` when the statutory calendar of that year is not loaded.
+    """
+    due = due or eligibility.next_reevaluation_due
+    return subtract_working_days(due, window_working_days(eligibility))
+
+
+def current_plan(eligibility: Eligibility) -> dict[str, Any]:
+    """The plan in force: the last adjusted one, else the application's."""
+    adjusted = (
+        eligibility.reevaluations.filter(result=R.ADJUST, completed_at__isnull=False)
+        .order_by("-completed_at", "-id")
+        .first()
+    )
+    source = adjusted or eligibility.application
+    return {
+        "dose": source.dose,
+        "frequency": source.frequency,
+        "route": source.route,
+        "total_quantity": source.total_quantity,
+        "quantity_unit": source.quantity_unit or eligibility.application.quantity_unit,
+        "period_start": source.period_start,
+        "period_end": source.period_end,
+    }
+
+
+def current_cycle_days(eligibility: Eligibility) -> int | None:
+    last = (
+        eligibility.reevaluations.filter(
+            completed_at__isnull=False, evaluation_cycle_days__isnull=False
+        )
+        .order_by("-completed_at", "-id")
+        .first()
+    )
+    if last is not None:
+        return last.evaluation_cycle_days
+    return eligibility.application.evaluation_cycle_days
+
+
+# --- the state machine -------------------------------------------------------------------------
+
+
+def move(
+    eligibility: Eligibility,
+    to_status: str,
+    *,
+    actor: User | None,
+    reason: str = "",
+    notice: tuple[str, dict[str, Any]] | None = None,
+    **facts: Any,
+) -> None:
+    """The one place an eligibility's status changes: edge, history row, audit, notification.
+
+    The caller holds the row lock inside its transaction; ``notice`` (template, context) goes to
+    the patient's outbox in the same transaction, so it is sent iff the change commits.
+    """
+    ELIGIBILITY_MACHINE.check(eligibility.status, to_status)
+    before = snapshot(eligibility)
+    from_status = eligibility.status
+    eligibility.status = to_status
+    eligibility.save()
+    EligibilityTransition.objects.create(
+        eligibility=eligibility,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor,
+        reason=reason[:2000],
+    )
+    audit.record(
+        actor=actor,
+        action=f"eligibility.eligibility_{to_status}",
+        subject=eligibility,
+        before=before,
+        after=eligibility,
+        patient=eligibility.patient,
+        role=actor_role(actor),
+        summary={"from": from_status, "to": to_status, **facts},
+    )
+    if notice is not None:
+        template, context = notice
+        notify(template=template, context=context, person=eligibility.patient, actor=actor)
+
+
+# --- helpers -----------------------------------------------------------------------------------
+
+
+def _today(today: date | None) -> date:
+    return today or timezone.localdate()
+
+
+def _locked(actor: User, eligibility_id: int) -> Eligibility:
+    """The eligibility if in ``actor``'s scope (else NotFound), locked for this transaction."""
+    selectors.eligibility_get(actor, eligibility_id)
+    return (
+        Eligibility.objects.select_for_update()
+        .select_related("application", "patient", "drug", "hospital", "physician", "pharmacy")
+        .get(pk=eligibility_id)
+    )
+
+
+def _hospital_physician(actor: User, eligibility: Eligibility) -> Physician:
+    """The eligibility's physician or another physician of its hospital (the signer)."""
+    require_role(actor, Role.PHYSICIAN)
+    if eligibility.physician.user_id == actor.pk:
+        return eligibility.physician
+    if not actor.is_superuser and actor.institution_id != eligibility.hospital_id:
+        raise PermissionDenied(codes.NOT_OWN_APPLICATION, "只有该用药资格所在医院的医师可以办理")
+    found = Physician.objects.filter(user=actor, hospital_id=eligibility.hospital_id).first()
+    if found is None:
+        if actor.is_superuser:
+            return eligibility.physician
+        raise PermissionDenied(codes.NOT_PHYSICIAN, "当前账号未登记为本院医师")
+    return found
+
+
+def _text(value: str | None, field: str, code: str, message: str, max_length: int) -> str:
+    value = (value or "").strip()
+    if not value:
+        raise DomainError(code, message, fields={field: ["必填"]})
+    if len(value) > max_length:
+        raise DomainError(code, f"内容不能超过{max_length}字", fields={field: ["内容过长"]})
+    return value
+
+
+def _cycle(value: int | None, eligibility: Eligibility) -> int:
+    cycle = value if value is not None else current_cycle_days(eligibility)
+    if not isinstance(cycle, int) or not 1 <= cycle <= MAX_CYCLE_DAYS:
+        raise DomainError(
+            codes.INVALID_PLAN,
+            f"复查评估周期应为1至{MAX_CYCLE_DAYS}天",
+            fields={"evaluation_cycle_days": ["无效"]},
+        )
+    return cycle
+
+
+def _quantity_text(quantity: Decimal | None, unit: str) -> str:
+    value = quantity.normalize() if quantity is not None else 0
+    return f"{value:f}{unit}"
+
+
+def _plan_text(plan: dict[str, Any]) -> str:
+    period = ""
+    if plan.get("period_start") and plan.get("period_end"):
+        period = f"；{plan['period_start'].isoformat()}至{plan['period_end'].isoformat()}"
+    return (
+        f"{plan['dose']}，{plan['route']}，{plan['frequency']}；"
+        f"总量{_quantity_text(plan['total_quantity'], plan['quantity_unit'])}{period}"
+    )
+
+
+def _adjusted_plan(
+    eligibility: Eligibility,
+    *,
+    dose: str,
+    frequency: str,
+    route: str,
+    total_quantity: Any,
+    quantity_unit: str,
+    period_start: date | None,
+    period_end: date | None,
+) -> dict[str, Any]:
+    errors: dict[str, list[str]] = {}
+    plan: dict[str, Any] = {}
+    for key, value in (("dose", dose), ("frequency", frequency), ("route", route)):
+        value = (value or "").strip()
+        if not value:
+            errors[key] = ["必填"]
+        elif len(value) > 50:
+            errors[key] = ["内容过长"]
+        plan[key] = value
+    try:
+        quantity = Decimal(str(total_quantity)) if total_quantity is not None else None
+    except (InvalidOperation, ValueError):
+        quantity = None
+    if quantity is None or not quantity.is_finite() or quantity <= 0:
+        errors["total_quantity"] = ["应为正数"]
+    elif quantity < eligibility.plan_used_quantity:
+        errors["total_quantity"] = ["不能少于已使用药量"]
+    plan["total_quantity"] = quantity
+    plan["quantity_unit"] = (quantity_unit or "").strip()[:20] or (
+        eligibility.application.quantity_unit
+    )
+    if period_start is None:
+        errors["period_start"] = ["必填"]
+    if period_end is None:
+        errors["period_end"] = ["必填"]
+    elif period_start is not None and period_end < period_start:
+        errors["period_end"] = ["应晚于开始日期"]
+    plan["period_start"], plan["period_end"] = period_start, period_end
+    if errors:
+        raise DomainError(codes.INVALID_PLAN, "调整后的用药方案不完整或有误", fields=errors)
+    return plan
+
+
+def _form_data(
+    eligibility: Eligibility,
+    reevaluation: Reevaluation,
+    signer: Physician,
+    today: date,
+) -> dict[str, Any]:
+    """HB annex 2 (湖北省单独支付药品复查评估表), filled from the eligibility and the result."""
+    application = eligibility.application
+    person = eligibility.patient
+    data: dict[str, Any] = {
+        "evaluation_date": today.isoformat(),
+        "name": person.name,
+        "sex": "男" if person.sex == Sex.MALE else "女",
+        "age": _age(person.birth_date, today),
+        "id_number": person.id_number,
+        "insured_region": person.enrolment_region.name,
+        "insurance_category": (
+            "employee" if person.insurance_type == InsuranceType.EMPLOYEE else "resident"
+        ),
+        "phone": person.phone or "未登记",
+        "hospital_name": eligibility.hospital.name,
+        "pharmacy_name": eligibility.pharmacy.name if eligibility.pharmacy else "由患者选定",
+        "diagnosis": f"{application.diagnosis_name}（{application.diagnosis_code}）",
+        "drug_name": eligibility.drug.generic_name,
+        "eligibility_start_date": eligibility.effective_from.isoformat(),
+        "current_plan": _plan_text(current_plan(eligibility)),
+        "assessment": reevaluation.assessment,
+        "result": reevaluation.result,
+        "physician_name": signer.name,
+    }
+    if reevaluation.result == R.ADJUST:
+        data["adjusted_plan"] = _plan_text(
+            {
+                "dose": reevaluation.dose,
+                "frequency": reevaluation.frequency,
+                "route": reevaluation.route,
+                "total_quantity": reevaluation.total_quantity,
+                "quantity_unit": reevaluation.quantity_unit,
+                "period_start": reevaluation.period_start,
+                "period_end": reevaluation.period_end,
+            }
+        )
+    if reevaluation.result == R.STOP:
+        data["stop_reason"] = reevaluation.stop_reason
+    else:
+        data["evaluation_cycle"] = f"{reevaluation.evaluation_cycle_days}天"
+        data["next_evaluation_date"] = reevaluation.next_due.isoformat()
+    return data
+
+
+def _cancel_filing(actor: User | None, eligibility: Eligibility, reason: str):
+    """HB art. 9 / issue 9: a stopped eligibility's accepted 2503 filing is cancelled (2504).
+
+    Returns (cancellation filing or None, note). The physician is not a platform sender, so the
+    system sends the 2504 on the stop's behalf; the stop's audit event names the physician.
+    """
+    filing = eligibility.filing
+    if filing is None:
+        return None, "无已受理的备案，无需撤销"
+    filing.refresh_from_db()
+    if filing.status != FilingStatus.ACCEPTED:
+        return None, f"备案状态为「{filing.get_status_display()}」，未向平台撤销"
+    sender = actor if can_send(actor, eligibility.hospital) else None
+    cancel = filing_cancel(actor=sender, filing=filing, reason=reason)
+    if cancel.status == FilingStatus.ACCEPTED:
+        return cancel, "已撤销备案（2504）"
+    return cancel, f"撤销备案（2504）状态为「{cancel.get_status_display()}」，待重试"
+
+
+def _stop(
+    eligibility: Eligibility, *, actor: User | None, reason: str, today: date, **facts: Any
+) -> tuple[Any, str]:
+    cancel, note = _cancel_filing(actor, eligibility, reason)
+    eligibility.filing_note = note[:200]
+    move(
+        eligibility,
+        E.STOPPED,
+        actor=actor,
+        reason=reason,
+        notice=(
+            "generic",
+            {
+                "title": "用药资格已终止",
+                "body": (
+                    f"您的{eligibility.drug.generic_name}用药资格自{today.isoformat()}起终止，"
+                    f"原因：{reason}。如需继续用药，请重新申请。"
+                ),
+            },
+        ),
+        stopped_on=today.isoformat(),
+        cancel_filing=cancel.pk if cancel is not None else None,
+        **facts,
+    )
+    return cancel, note
+
+
+# --- services ----------------------------------------------------------------------------------
+
+
+def reevaluation_start(
+    *, actor: User, eligibility_id: int, today: date | None = None
+) -> Reevaluation:
+    """The physician starts a re-evaluation [HB art. 9]: from the window's opening (7 working
+    days before the deadline) on, or at any time for a suspended eligibility (late)."""
+    today = _today(today)
+    with transaction.atomic():
+        eligibility = _locked(actor, eligibility_id)
+        physician = _hospital_physician(actor, eligibility)
+        ELIGIBILITY_MACHINE.check(eligibility.status, E.IN_REEVALUATION)
+        due = eligibility.next_reevaluation_due
+        late = eligibility.status == E.SUSPENDED
+        opens = window_opens(eligibility, due) if due is not None else None
+        if not late and opens is not None and today < opens:
+            raise DomainError(
+                codes.REEVALUATION_NOT_OPEN,
+                f"复查评估窗口自{opens.isoformat()}起开放（截止日{due.isoformat()}）",
+                fields={"window_opens": [opens.isoformat()]},
+            )
+        reevaluation = Reevaluation.objects.create(
+            eligibility=eligibility,
+            due_date=due or today,
+            window_opens=opens,
+            started_by=actor,
+            physician=physician,
+            late=late,
+        )
+        move(
+            eligibility,
+            E.IN_REEVALUATION,
+            actor=actor,
+            reason="逾期复查评估" if late else "开始复查评估",
+            reevaluation=reevaluation.pk,
+            due=(due or today).isoformat(),
+            late=late,
+        )
+    return reevaluation
+
+
+def reevaluation_complete(
+    *,
+    actor: User,
+    reevaluation_id: int,
+    result: str,
+    assessment: str,
+    evaluation_cycle_days: int | None = None,
+    dose: str = "",
+    frequency: str = "",
+    route: str = "",
+    total_quantity: Any = None,
+    quantity_unit: str = "",
+    period_start: date | None = None,
+    period_end: date | None = None,
+    stop_reason: str = "",
+    today: date | None = None,
+) -> Reevaluation:
+    """Record the result on the signed 复查评估表 and apply it [HB art. 9]:
+
+    continue → active, next due = today + cycle; adjust → the same with the new plan;
+    stop → the eligibility ends and its accepted filing is cancelled (2504).
+    """
+    today = _today(today)
+    if result not in R.values:
+        raise DomainError(
+            codes.INVALID_RESULT, "复查评估结果无效", fields={"result": ["应为继续、调整或停止"]}
+        )
+    assessment = _text(
+        assessment, "assessment", codes.ASSESSMENT_REQUIRED, "请填写复查评估情况", 2000
+    )
+    if result == R.STOP:
+        stop_reason = _text(
+            stop_reason, "stop_reason", codes.REASON_REQUIRED, "请填写停止使用原因", 500
+        )
+    with transaction.atomic():
+        found = Reevaluation.objects.filter(pk=reevaluation_id).values_list(
+            "eligibility_id", flat=True
+        )
+        eligibility_id = found.first()
+        if eligibility_id is None:
+            raise NotFound()
+        eligibility = _locked(actor, eligibility_id)
+        reevaluation = Reevaluation.objects.select_for_update().get(pk=reevaluation_id)
+        signer = _hospital_physician(actor, eligibility)
+        if reevaluation.completed_at is not None:
+            raise Conflict(codes.REEVALUATION_CLOSED, "该复查评估已完成")
+        target = E.STOPPED if result == R.STOP else E.ACTIVE
+        ELIGIBILITY_MACHINE.check(eligibility.status, target)
+        before = snapshot(reevaluation)
+        reevaluation.result = result
+        reevaluation.assessment = assessment
+        if result == R.ADJUST:
+            plan = _adjusted_plan(
+                eligibility,
+                dose=dose,
+                frequency=frequency,
+                route=route,
+                total_quantity=total_quantity,
+                quantity_unit=quantity_unit,
+                period_start=period_start,
+                period_end=period_end,
+            )
+            for key, value in plan.items():
+                setattr(reevaluation, key, value)
+        if result == R.STOP:
+            reevaluation.stop_reason = stop_reason
+        else:
+            cycle = _cycle(evaluation_cycle_days, eligibility)
+            reevaluation.evaluation_cycle_days = cycle
+            reevaluation.next_due = today + timedelta(days=cycle)
+        reevaluation.form = document_sign(
+            actor=actor,
+            signer=signer,
+            kind=DocumentKind.REEVALUATION_FORM,
+            subject_type=Reevaluation._meta.label,
+            subject_id=str(reevaluation.pk),
+            data=_form_data(eligibility, reevaluation, signer, today),
+            patient=eligibility.patient,
+        )
+        reevaluation.completed_at = timezone.now()
+        reevaluation.completed_on = today
+        reevaluation.completed_by = actor
+        drug_name = eligibility.drug.generic_name
+        if result == R.STOP:
+            cancel, note = _stop(
+                eligibility,
+                actor=actor,
+                reason=stop_reason,
+                today=today,
+                reevaluation=reevaluation.pk,
+                result=result,
+            )
+            reevaluation.cancel_filing = cancel
+            reevaluation.filing_note = note[:200]
+        else:
+            eligibility.next_reevaluation_due = reevaluation.next_due
+            if result == R.ADJUST:
+                eligibility.plan_total_quantity = reevaluation.total_quantity
+            label = R(result).label
+            move(
+                eligibility,
+                E.ACTIVE,
+                actor=actor,
+                reason=f"复查评估：{label}",
+                notice=(
+                    "generic",
+                    {
+                        "title": "用药资格复查评估已完成",
+                        "body": (
+                            f"您的{drug_name}用药资格复查评估结果：{label}，"
+                            f"下次复查评估请在{reevaluation.next_due.isoformat()}前完成。"
+                        ),
+                    },
+                ),
+                reevaluation=reevaluation.pk,
+                result=result,
+                next_due=reevaluation.next_due.isoformat(),
+            )
+        reevaluation.save()
+        audit.record(
+            actor=actor,
+            action="eligibility.reevaluation_completed",
+            subject=reevaluation,
+            before=before,
+            after=reevaluation,
+            patient=eligibility.patient,
+            role=actor_role(actor),
+            summary={"eligibility": eligibility.pk, "result": result, "form": reevaluation.form_id},
+        )
+    return reevaluation
+
+
+def eligibility_stop(
+    *, actor: User, eligibility_id: int, reason: str, today: date | None = None
+) -> Eligibility:
+    """A physician of the hospital ends an active or suspended eligibility (filing cancelled)."""
+    today = _today(today)
+    reason = _text(reason, "reason", codes.REASON_REQUIRED, "请填写终止原因", 500)
+    with transaction.atomic():
+        eligibility = _locked(actor, eligibility_id)
+        _hospital_physician(actor, eligibility)
+        if eligibility.status == E.IN_REEVALUATION:
+            raise Conflict(codes.WRONG_STATUS, "复查评估进行中，请通过复查评估结果终止")
+        ELIGIBILITY_MACHINE.check(eligibility.status, E.STOPPED)
+        _stop(eligibility, actor=actor, reason=reason, today=today)
+    return eligibility
+
+
+# --- scheduled work ----------------------------------------------------------------------------
+
+
+def send_reevaluation_reminders(today: date | None = None) -> int:
+    """Remind, once per due date, each active eligibility whose window has opened [HB art. 9].
+
+    Each eligibility in its own transaction: a year without calendar data skips that one
+    (logged by id) and the run goes on. Returns the number of reminders sent.
+    """
+    today = _today(today)
+    candidates = Eligibility.objects.filter(
+        status=E.ACTIVE, next_reevaluation_due__gte=today
+    ).values_list("pk", flat=True)
+    sent = 0
+    for eligibility_id in list(candidates):
+        try:
+            sent += _remind(eligibility_id, today)
+        except DomainError as exc:
+            logger.warning(
+                "reevaluation reminder skipped: eligibility=%s code=%s", eligibility_id, exc.code
+            )
+    return sent
+
+
+def _remind(eligibility_id: int, today: date) -> int:
+    with transaction.atomic():
+        eligibility = (
+            Eligibility.objects.select_for_update()
+            .select_related("drug", "hospital", "patient")
+            .get(pk=eligibility_id)
+        )
+        due = eligibility.next_reevaluation_due
+        if eligibility.status != E.ACTIVE or due is None or due < today:
+            return 0
+        if ReevaluationReminder.objects.filter(eligibility=eligibility, due_date=due).exists():
+            return 0
+        opens = window_opens(eligibility, due)
+        if today < opens:
+            return 0
+        ReevaluationReminder.objects.create(
+            eligibility=eligibility, due_date=due, window_opens=opens
+        )
+        notify(
+            template="eligibility.reevaluation_window_open",
+            context={
+                "drug_name": eligibility.drug.generic_name,
+                "deadline": due,
+                "hospital_name": eligibility.hospital.name,
+            },
+            person=eligibility.patient,
+        )
+        audit.record(
+            actor=None,
+            action="eligibility.reevaluation_reminded",
+            subject=eligibility,
+            patient=eligibility.patient,
+            summary={"due": due.isoformat(), "window_opens": opens.isoformat()},
+        )
+    return 1
+
+
+def suspend_overdue(today: date | None = None) -> int:
+    """Suspend every active eligibility whose deadline has passed without a re-evaluation:
+    benefits stop the day after the deadline [HB art. 9]. No working-day arithmetic."""
+    today = _today(today)
+    overdue = Eligibility.objects.filter(
+        status=E.ACTIVE, next_reevaluation_due__lt=today
+    ).values_list("pk", flat=True)
+    suspended = 0
+    for eligibility_id in list(overdue):
+        with transaction.atomic():
+            eligibility = (
+                Eligibility.objects.select_for_update()
+                .select_related("drug", "patient")
+                .get(pk=eligibility_id)
+            )
+            due = eligibility.next_reevaluation_due
+            if eligibility.status != E.ACTIVE or due is None or due >= today:
+                continue
+            # A completed re-evaluation moves the deadline on; this guards a stale row only.
+            if eligibility.reevaluations.filter(due_date=due, completed_at__isnull=False).exists():
+                continue
+            suspended_on = due + timedelta(days=1)
+            move(
+                eligibility,
+                E.SUSPENDED,
+                actor=None,
+                reason=OVERDUE_REASON,
+                notice=(
+                    "eligibility.suspended",
+                    {
+                        "drug_name": eligibility.drug.generic_name,
+                        "suspended_on": suspended_on,
+                        "reason": OVERDUE_REASON,
+                    },
+                ),
+                due=due.isoformat(),
+                suspended_on=suspended_on.isoformat(),
+            )
+            suspended += 1
+    return suspended

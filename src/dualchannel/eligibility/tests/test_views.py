@@ -1,0 +1,384 @@
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from dualchannel.eligibility import services
+from dualchannel.eligibility.models import (
+    Application,
+    ApplicationStatus,
+    Eligibility,
+    MaterialSource,
+    VerificationState,
+)
+
+from .factories import PLAN, REQUIRED_KINDS, liu_fang
+
+S = ApplicationStatus
+HTMX = {"HTTP_HX_REQUEST": "true"}
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
+
+
+def logged_in(client, user):
+    client.force_login(user)
+    return client
+
+
+def under_review(make_draft, person, physician_user):
+    application = make_draft(person)
+    services.application_submit(actor=physician_user, application_id=application.pk)
+    application.refresh_from_db()
+    return application
+
+
+# --- access ----------------------------------------------------------------------------------
+
+
+def test_physician_workbench_lists_own_hospital_applications(
+    client, make_draft, zhang, physician_user, bound_pharmacy
+):
+    # given a draft of the physician's hospital
+    application = make_draft(zhang)
+
+    # when the physician opens the workbench
+    response = logged_in(client, physician_user).get(reverse("eligibility-doctor"))
+
+    # then the application is listed with the masked name, and the new-application form is there
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert application.application_no in body
+    assert "张*" in body and "张伟" not in body
+    assert "新建申请" in body
+    assert bound_pharmacy.name in body
+
+
+def test_physician_lands_on_workbench_and_reviewer_on_queue(client, physician_user, reviewer_user):
+    assert logged_in(client, physician_user).get(reverse("home")).url == reverse(
+        "eligibility-doctor"
+    )
+    client.logout()
+    assert logged_in(client, reviewer_user).get(reverse("home")).url == reverse(
+        "eligibility-review"
+    )
+
+
+def test_other_hospitals_staff_get_404_and_patients_403(
+    client, make_draft, zhang, outsider_physician, outsider_reviewer, patient_user
+):
+    # given a draft of another hospital
+    application = make_draft(zhang, plan=False)
+    doctor_page = reverse("eligibility-doctor-application", args=[application.pk])
+    review_page = reverse("eligibility-review-case", args=[application.pk])
+
+    # then staff of another hospital do not learn it exists, and a patient is refused
+    assert logged_in(client, outsider_physician).get(doctor_page).status_code == 404
+    answer = client.post(
+        reverse("eligibility-doctor-answer", args=[application.pk]),
+        {"code": "advanced", "answer": "no"},
+    )
+    assert answer.status_code == 404
+    client.logout()
+    assert logged_in(client, outsider_reviewer).get(review_page).status_code == 404
+    client.logout()
+    assert logged_in(client, patient_user).get(doctor_page).status_code == 403
+    assert client.get(reverse("eligibility-review")).status_code == 403
+    # and nothing changed
+    assert application.answers.get(code="advanced").answer is True
+
+
+def test_anonymous_is_sent_to_login(client):
+    response = client.get(reverse("eligibility-doctor"))
+    assert response.status_code == 302
+    assert "/accounts/login/" in response.url
+
+
+# --- the physician's checklist ---------------------------------------------------------------
+
+
+def test_patient_lookup_offers_his_diagnoses(client, physician, zhang, physician_user):
+    response = logged_in(client, physician_user).get(
+        reverse("eligibility-doctor-patient"), {"patient_id_number": zhang.id_number}, **HTMX
+    )
+    body = response.content.decode()
+    assert "张*" in body
+    assert 'value="C34.100x004|右肺上叶恶性肿瘤"' in body
+
+
+def test_drug_suggestions_are_limited_to_drugs_with_criteria(
+    client, physician, lung_drug, physician_user
+):
+    from dualchannel.catalog.tests.factories import DrugFactory
+
+    DrugFactory(generic_name="塞来昔布胶囊", pinyin_initials="slxbjn")
+    response = logged_in(client, physician_user).get(
+        reverse("eligibility-doctor-drugs"), {"drug_q": "塞"}, **HTMX
+    )
+    body = response.content.decode()
+    assert lung_drug.generic_name in body
+    assert "塞来昔布胶囊" not in body
+
+
+def test_physician_creates_a_draft_by_id_number_and_selections(
+    client, physician, zhang, lung_drug, bound_pharmacy, physician_user
+):
+    # when the physician posts the new-application form (only the ID number is typed)
+    response = logged_in(client, physician_user).post(
+        reverse("eligibility-doctor-create"),
+        {
+            "patient_id_number": zhang.id_number,
+            "drug_id": lung_drug.pk,
+            "diagnosis": "C34.100x004|右肺上叶恶性肿瘤",
+            "pharmacy_id": bound_pharmacy.pk,
+        },
+    )
+
+    # then a draft exists and the physician is taken to it
+    application = Application.objects.get(patient=zhang)
+    assert application.status == S.DRAFT
+    assert response.url == reverse("eligibility-doctor-application", args=[application.pk])
+
+
+def test_application_page_shows_checklist_with_his_evidence_and_prefilled_period(
+    client, make_draft, zhang, physician_user
+):
+    application = make_draft(zhang, plan=False)
+    response = logged_in(client, physician_user).get(
+        reverse("eligibility-doctor-application", args=[application.pk])
+    )
+    body = response.content.decode()
+    assert response.status_code == 200
+    for text in ("非小细胞肺癌", "ALK阳性", "术后辅助", "晚期"):
+        assert text in body
+    assert "C34.100x004 右肺上叶恶性肿瘤 · 病理诊断报告" in body
+    assert 'name="period_start"' in body and 'name="period_end"' in body
+    # the submit button waits for the plan
+    assert "请先填写并保存治疗用药方案" in body
+    assert 'id="submit-application" disabled' in body
+
+
+def test_htmx_answer_rerenders_checklist_with_the_new_outcome(
+    client, make_draft, zhang, physician_user
+):
+    # given an eligible, planned draft (answered "advanced: yes")
+    application = make_draft(zhang)
+    services.application_answer(
+        actor=physician_user, application_id=application.pk, answers={"adjuvant": False}
+    )
+
+    # when the physician flips "advanced" to no
+    response = logged_in(client, physician_user).post(
+        reverse("eligibility-doctor-answer", args=[application.pk]),
+        {"code": "advanced", "answer": "no"},
+        **HTMX,
+    )
+
+    # then the fragment shows the failing criteria by their policy text, and submit is disabled
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "<html" not in body
+    assert 'data-code="advanced" data-outcome="not_met"' in body
+    assert "不符合认定条件：「术后辅助」；「晚期」" in body
+    assert 'id="submit-application" disabled' in body
+    assert application.answers.get(code="advanced").answer is False
+
+    # when flipped back to yes, the application can be submitted
+    body = client.post(
+        reverse("eligibility-doctor-answer", args=[application.pk]),
+        {"code": "advanced", "answer": "yes"},
+        **HTMX,
+    ).content.decode()
+    assert 'data-code="advanced" data-outcome="met"' in body
+    assert 'id="submit-application" >' in body or 'id="submit-application">' in body
+
+
+def test_ineligible_application_names_the_failing_criterion_and_cannot_be_submitted(
+    client, make_draft, physician_user
+):
+    # given a breast-cancer patient drafted for a lung-cancer drug
+    application = make_draft(liu_fang(), code="C50.900", name="乳腺恶性肿瘤")
+
+    # when the physician opens it
+    logged_in(client, physician_user)
+    page = client.get(reverse("eligibility-doctor-application", args=[application.pk]))
+
+    # then the failing criterion is named and the button is disabled
+    body = page.content.decode()
+    assert "不符合认定条件：「非小细胞肺癌」" in body
+    assert 'id="submit-application" disabled' in body
+
+    # and a forced post is refused with the policy text, nothing changes
+    response = client.post(reverse("eligibility-doctor-submit", args=[application.pk]), **HTMX)
+    assert "非小细胞肺癌" in response.content.decode()
+    assert response.headers["HX-Retarget"] == "#messages"
+    application.refresh_from_db()
+    assert application.status == S.DRAFT
+
+
+def test_plan_form_saves_numbers_and_submit_files_the_application(
+    client, make_draft, zhang, physician_user
+):
+    # given an answered draft without a plan
+    application = make_draft(zhang, plan=False)
+    logged_in(client, physician_user)
+
+    # when the physician saves the plan (numbers typed, the rest selected or pre-filled)
+    response = client.post(
+        reverse("eligibility-doctor-plan", args=[application.pk]),
+        {
+            "dose_value": "250",
+            "dose_unit": "mg",
+            "frequency": "每日两次",
+            "route": "口服",
+            "total_quantity": "180",
+            "quantity_unit": "粒",
+            "period_start": PLAN["period_start"].isoformat(),
+            "period_end": PLAN["period_end"].isoformat(),
+            "evaluation_cycle_days": "90",
+        },
+        **HTMX,
+    )
+    assert "治疗用药方案已保存" in response.content.decode()
+    application.refresh_from_db()
+    assert application.dose == "250mg" and application.has_plan
+
+    # when submitted
+    response = client.post(reverse("eligibility-doctor-submit", args=[application.pk]))
+
+    # then it is under review, and the page links the signed forms to their public check
+    application.refresh_from_db()
+    assert application.status == S.UNDER_REVIEW
+    page = client.get(response.url).content.decode()
+    assert "审核中" in page
+    token = application.application_form.verification_token
+    assert reverse("document-verify", args=[token]) in page
+
+
+# --- the reviewer's workbench ----------------------------------------------------------------
+
+
+def test_review_queue_lists_complete_cases_and_waiting_ones(
+    client, make_draft, zhang, insured_person, physician_user, reviewer_user
+):
+    complete = under_review(make_draft, zhang, physician_user)
+    waiting = under_review(make_draft, insured_person, physician_user)
+    assert waiting.status == S.MATERIALS_REQUESTED
+
+    body = logged_in(client, reviewer_user).get(reverse("eligibility-review")).content.decode()
+
+    assert complete.application_no in body
+    assert waiting.application_no in body
+    assert "待补充材料" in body
+
+
+def test_case_page_shows_criteria_and_evidence_side_by_side(
+    client, make_draft, zhang, physician_user, reviewer_user
+):
+    application = under_review(make_draft, zhang, physician_user)
+
+    body = (
+        logged_in(client, reviewer_user)
+        .get(reverse("eligibility-review-case", args=[application.pk]))
+        .content.decode()
+    )
+
+    assert "非小细胞肺癌" in body and "符合" in body
+    assert "院内系统" in body and "已核验" in body
+    material = application.materials.first()
+    assert material.sha256[:12] in body
+    assert 'id="approve"' in body
+
+
+def test_reviewer_approves_a_complete_case_with_one_post_and_no_fields(
+    client, make_draft, zhang, physician_user, reviewer_user
+):
+    application = under_review(make_draft, zhang, physician_user)
+
+    response = logged_in(client, reviewer_user).post(
+        reverse("eligibility-review-approve", args=[application.pk]), {}, **HTMX
+    )
+
+    assert response.headers["HX-Redirect"] == reverse(
+        "eligibility-review-case", args=[application.pk]
+    )
+    application.refresh_from_db()
+    assert application.status == S.APPROVED
+    assert Eligibility.objects.filter(application=application).exists()
+
+
+def test_reject_requires_a_reason(client, make_draft, zhang, physician_user, reviewer_user):
+    application = under_review(make_draft, zhang, physician_user)
+    logged_in(client, reviewer_user)
+    url = reverse("eligibility-review-reject", args=[application.pk])
+
+    # without a reason: refused, nothing changed
+    refused = client.post(url, {"reason": "  "}, **HTMX)
+    assert "请填写不予通过的原因" in refused.content.decode()
+    application.refresh_from_db()
+    assert application.status == S.UNDER_REVIEW
+
+    # with a reason: rejected
+    client.post(url, {"reason": "基因检测报告非本院认可机构出具"})
+    application.refresh_from_db()
+    assert application.status == S.REJECTED
+    assert application.decision_reason == "基因检测报告非本院认可机构出具"
+
+
+def test_request_materials_with_checkboxes_and_no_note(
+    client, make_draft, zhang, physician_user, reviewer_user
+):
+    application = under_review(make_draft, zhang, physician_user)
+
+    response = logged_in(client, reviewer_user).post(
+        reverse("eligibility-review-request", args=[application.pk]),
+        {"kinds": ["imaging", "outpatient_record"]},
+    )
+
+    assert response.status_code == 302
+    application.refresh_from_db()
+    assert application.status == S.MATERIALS_REQUESTED
+    assert set(application.requested_material_kinds) >= {"imaging", "outpatient_record"}
+
+
+def test_patient_upload_stays_unverified_until_the_reviewer_verifies_it(
+    client, make_draft, insured_person, patient_user, physician_user, reviewer_user
+):
+    # given a case completed by the patient's uploads
+    application = under_review(make_draft, insured_person, physician_user)
+    for kind in REQUIRED_KINDS:
+        services.material_upload(
+            actor=patient_user,
+            application_id=application.pk,
+            kind=kind,
+            filename=f"{kind}.pdf",
+            content=PDF,
+        )
+    application.refresh_from_db()
+    assert application.status == S.UNDER_REVIEW
+    logged_in(client, reviewer_user)
+    case = reverse("eligibility-review-case", args=[application.pk])
+    assert "未核验" in client.get(case).content.decode()
+
+    # approving now is refused
+    refused = client.post(reverse("eligibility-review-approve", args=[application.pk]), **HTMX)
+    assert "材料尚未全部核验" in refused.content.decode()
+
+    # when the reviewer verifies each upload (htmx), then approval goes through
+    uploads = application.materials.filter(source=MaterialSource.PATIENT_UPLOAD)
+    for material in uploads:
+        fragment = client.post(
+            reverse("eligibility-review-verify", args=[material.pk]), {"verified": "1"}, **HTMX
+        ).content.decode()
+        assert "已核验" in fragment
+    assert not uploads.filter(verification_state=VerificationState.UNVERIFIED).exists()
+    client.post(reverse("eligibility-review-approve", args=[application.pk]), **HTMX)
+    application.refresh_from_db()
+    assert application.status == S.APPROVED
+
+
+@pytest.mark.parametrize("name", ["eligibility-review-approve", "eligibility-review-reject"])
+def test_physician_cannot_decide(client, make_draft, zhang, physician_user, name):
+    application = under_review(make_draft, zhang, physician_user)
+    response = logged_in(client, physician_user).post(reverse(name, args=[application.pk]))
+    assert response.status_code == 403
+    application.refresh_from_db()
+    assert application.status == S.UNDER_REVIEW

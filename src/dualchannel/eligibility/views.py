@@ -1,0 +1,537 @@
+"""Workbench pages (DESIGN §5.1): the physician's checklist and the reviewer's case view (htmx).
+
+Every write goes through ``services``; every read through ``selectors`` (out of scope: 404).
+The physician types only the patient's ID number and the plan's numbers; the reviewer approves
+a complete case with one click.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from datetime import date, timedelta
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.contrib.auth.views import redirect_to_login
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from dualchannel.catalog.criteria import MET, NOT_MET, UNKNOWN
+from dualchannel.catalog.models import CriterionKind, MaterialKind
+from dualchannel.catalog.selectors import drug_search, published_criteria
+from dualchannel.core.errors import DomainError, NotFound, PermissionDenied, field_error
+from dualchannel.core.masking import mask_id_number, mask_name
+from dualchannel.core.permissions import has_any_role
+from dualchannel.core.roles import Role
+from dualchannel.integration.his import get_his_adapter
+from dualchannel.registry.models import InstitutionKind
+from dualchannel.registry.selectors import insured_person_find, public_institutions
+
+from . import selectors, services
+from .models import Application, ApplicationStatus, MaterialSource, VerificationState
+
+S = ApplicationStatus
+SUGGESTION_LIMIT = 10
+DOSE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(.*)$")
+DOSE_UNITS = ["mg", "g", "μg", "ml", "IU", "万IU", "粒", "片", "支"]
+FREQUENCIES = [
+    "每日一次",
+    "每日两次",
+    "每日三次",
+    "隔日一次",
+    "每周一次",
+    "每两周一次",
+    "每三周一次",
+    "每四周一次",
+]
+ROUTES = ["口服", "静脉滴注", "静脉注射", "皮下注射", "肌内注射", "吸入", "外用"]
+QUANTITY_UNITS = ["粒", "片", "支", "瓶", "盒", "袋", "ml"]
+# Which reports back up the data a criterion reads (shown beside the outcome).
+EVIDENCE_REPORT_KINDS = {
+    "diagnoses": ["pathology", "diagnosis_certificate"],
+    "genes": ["gene_test"],
+    "labs": ["special_lab"],
+}
+CONTEXT_LABELS = {
+    "diagnoses": "诊断",
+    "genes": "基因检测",
+    "labs": "化验",
+    "patient": "患者",
+    "prior_therapies": "既往治疗",
+    "insurance_type": "险种",
+    "setting": "就医类型",
+}
+
+
+def role_required(role: str) -> Callable:
+    """Login required; then ``role``, otherwise 403 (scope is the selectors' job: 404)."""
+
+    def decorator(view: Callable) -> Callable:
+        @wraps(view)
+        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+            if not request.user.is_authenticated:
+                return redirect_to_login(request.get_full_path())
+            if not has_any_role(request.user, [role]):
+                return TemplateResponse(
+                    request, "core/error.html", {"error": PermissionDenied()}, status=403
+                )
+            return view(request, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+physician_required = role_required(Role.PHYSICIAN)
+reviewer_required = role_required(Role.REVIEWER)
+
+
+def _is_htmx(request: HttpRequest) -> bool:
+    return bool(request.headers.get("HX-Request"))
+
+
+def _own_hospital_application(request: HttpRequest, application_id: int) -> Application:
+    """The application, if in scope and of the user's hospital (else 404)."""
+    application = selectors.application_get(request.user, application_id)
+    if not request.user.is_superuser and application.hospital_id != request.user.institution_id:
+        raise NotFound()
+    return application
+
+
+def _blocking(items: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
+    """(criteria broken, attestations still to answer), as application_submit decides them."""
+    groups: dict[str, list[dict]] = {}
+    for item in items:
+        if item["group"]:
+            groups.setdefault(item["group"], []).append(item)
+    broken = [i for i in items if not i["group"] and i["outcome"] == NOT_MET]
+    unanswered = [
+        i
+        for i in items
+        if not i["group"] and i["kind"] == CriterionKind.ATTESTATION and i["outcome"] == UNKNOWN
+    ]
+    for members in groups.values():
+        if any(m["outcome"] == MET for m in members):
+            continue
+        if all(m["outcome"] == NOT_MET for m in members):
+            broken.extend(members)
+        else:
+            unanswered.extend(
+                m
+                for m in members
+                if m["kind"] == CriterionKind.ATTESTATION and m["outcome"] == UNKNOWN
+            )
+    return broken, unanswered
+
+
+def _his_facts(application: Application) -> tuple[dict[str, str], dict[str, list]]:
+    """Diagnosis names and reports by kind from the hospital system (for the evidence lines)."""
+    try:
+        his = get_his_adapter()
+        found = his.find_patient(application.patient.id_number)
+        if found is None:
+            return {}, {}
+        names = {d.code: d.name for d in his.diagnoses(found)}
+        reports: dict[str, list] = {}
+        for report in his.reports(found):
+            reports.setdefault(report.kind, []).append(report)
+        return names, reports
+    except DomainError:
+        return {}, {}
+
+
+def _evidence_lines(evidence: dict[str, Any], names: dict, reports: dict) -> list[str]:
+    """Human lines such as ``C34.100x004 右肺上叶恶性肿瘤 · 病理诊断报告 2025-11-18``."""
+    lines: list[str] = []
+    for variable, value in (evidence.get("data") or {}).items():
+        backing = ""
+        for kind in EVIDENCE_REPORT_KINDS.get(variable, []):
+            if reports.get(kind):
+                latest = reports[kind][-1]
+                day = f" {latest.issued_at:%Y-%m-%d}" if latest.issued_at else ""
+                backing = f" · {MaterialKind(kind).label}{day}"
+                break
+        if variable == "diagnoses" and isinstance(value, list):
+            for code in value:
+                lines.append(f"{code} {names.get(code, '')}".strip() + backing)
+        elif isinstance(value, dict):
+            shown = "，".join(f"{k}：{v}" for k, v in value.items()) or "无记录"
+            lines.append(f"{CONTEXT_LABELS.get(variable, variable)} {shown}{backing}")
+        else:
+            lines.append(f"{CONTEXT_LABELS.get(variable, variable)} {value}{backing}")
+    source = evidence.get("source")
+    if source and lines:
+        lines.append("来源：" + ("参保登记（院内系统无记录）" if source == "registry" else source))
+    return lines
+
+
+def _checklist_context(request: HttpRequest, application: Application) -> dict[str, Any]:
+    checked = services.application_check(actor=request.user, application_id=application.pk)
+    items = checked.items()
+    names, reports = _his_facts(application)
+    for item in items:
+        item["attestation"] = item["kind"] == CriterionKind.ATTESTATION
+        item["answer"] = item["evidence"].get("answer") if item["attestation"] else None
+        item["lines"] = (
+            [] if item["attestation"] else _evidence_lines(item["evidence"], names, reports)
+        )
+    broken, unanswered = _blocking(items)
+    blockers = []
+    if broken:
+        blockers.append("不符合认定条件：" + "；".join(f"「{i['text']}」" for i in broken))
+    if unanswered:
+        blockers.append("请先确认：" + "；".join(f"「{i['text']}」" for i in unanswered))
+    if not application.has_plan:
+        blockers.append("请先填写并保存治疗用药方案")
+    return {
+        "application": application,
+        "items": items,
+        "verdict_label": checked.result.verdict_label,
+        "verdict": checked.result.verdict,
+        "broken_codes": {i["code"] for i in broken},
+        "blockers": blockers,
+        "can_submit": not blockers and application.status == S.DRAFT,
+    }
+
+
+def _history(application: Application) -> list[tuple]:
+    labels = dict(S.choices)
+    return [
+        (h.at, labels.get(h.from_status, "—"), labels.get(h.to_status, h.to_status), h.reason)
+        for h in application.history.order_by("pk")
+    ]
+
+
+def _documents(application: Application) -> list:
+    return [d for d in (application.application_form, application.treatment_plan_document) if d]
+
+
+def _pharmacies(hospital) -> list:
+    """Designated pharmacies of the hospital's pooling area (the city)."""
+    city = (hospital.region_id or "")[:4]
+    return list(
+        public_institutions(kind=InstitutionKind.PHARMACY).filter(region__code__startswith=city)
+    )
+
+
+# --- the physician's workbench ---------------------------------------------------------------
+
+
+@require_GET
+@physician_required
+def doctor_home(request: HttpRequest) -> HttpResponse:
+    applications = selectors.application_list(request.user)
+    if not request.user.is_superuser:
+        applications = applications.filter(hospital_id=request.user.institution_id)
+    rows = [(a, mask_name(a.patient.name)) for a in applications[:200]]
+    hospital = request.user.institution
+    context = {
+        "rows": rows,
+        "pharmacies": _pharmacies(hospital) if hospital is not None else [],
+    }
+    return TemplateResponse(request, "eligibility/doctor_home.html", context)
+
+
+@require_GET
+@physician_required
+def doctor_drug_search(request: HttpRequest) -> HttpResponse:
+    """Suggestions by name or pinyin initials, limited to drugs with criteria in force here."""
+    q = request.GET.get("drug_q", "").strip()
+    hospital = request.user.institution
+    found = []
+    if q and hospital is not None:
+        for drug in drug_search(q=q)[:200]:
+            if published_criteria(drug, hospital.region) is not None:
+                found.append(drug)
+            if len(found) >= SUGGESTION_LIMIT:
+                break
+    return TemplateResponse(request, "eligibility/_drug_options.html", {"drugs": found, "q": q})
+
+
+@require_GET
+@physician_required
+def doctor_patient_lookup(request: HttpRequest) -> HttpResponse:
+    """The patient behind an ID number, with the diagnoses the hospital system has for them."""
+    id_number = request.GET.get("patient_id_number", "").strip().upper()
+    context: dict[str, Any] = {"id_number": id_number, "person": None, "diagnoses": []}
+    if len(id_number) == 18:
+        try:
+            person = insured_person_find(request.user, id_number=id_number)
+        except NotFound:
+            person = None
+        if person is not None:
+            context["person"] = person
+            context["masked_name"] = mask_name(person.name)
+            context["masked_id"] = mask_id_number(person.id_number)
+            his = get_his_adapter()
+            found = his.find_patient(person.id_number)
+            context["diagnoses"] = his.diagnoses(found) if found is not None else []
+    return TemplateResponse(request, "eligibility/_patient.html", context)
+
+
+@require_POST
+@physician_required
+def doctor_create(request: HttpRequest) -> HttpResponse:
+    diagnosis = request.POST.get("diagnosis", "")
+    if "|" not in diagnosis:
+        raise field_error("diagnosis", "eligibility.invalid_diagnosis", "请选择院内系统中的诊断")
+    code, name = diagnosis.split("|", 1)
+    drug_id = request.POST.get("drug_id", "")
+    if not drug_id.isdigit():
+        raise field_error("drug_id", "eligibility.drug_required", "请从检索结果中选择药品")
+    pharmacy_id = request.POST.get("pharmacy_id", "")
+    application = services.application_create(
+        actor=request.user,
+        patient_id_number=request.POST.get("patient_id_number", ""),
+        drug_id=int(drug_id),
+        diagnosis_code=code,
+        diagnosis_name=name,
+        pharmacy_id=int(pharmacy_id) if pharmacy_id.isdigit() else None,
+    )
+    url = reverse("eligibility-doctor-application", args=[application.pk])
+    if _is_htmx(request):
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    messages.success(request, f"已新建申请 {application.application_no}")
+    return redirect(url)
+
+
+def _choices(options: list[str], current: str) -> list[str]:
+    return options if not current or current in options else [current, *options]
+
+
+def _plan_defaults(application: Application) -> dict[str, Any]:
+    """Everything but the numbers pre-filled: the period from today over the set's cycle."""
+    start = application.period_start or timezone.localdate()
+    cycle = application.evaluation_cycle_days or application.criteria_set.evaluation_cycle_days
+    end = application.period_end or (start + timedelta(days=(cycle or 90) - 1))
+    dose = DOSE.match(application.dose or "")
+    dose_value, dose_unit = (dose.group(1), dose.group(2).strip()) if dose else ("", "mg")
+    return {
+        "period_start": start,
+        "period_end": end,
+        "cycle": cycle,
+        "dose_value": dose_value,
+        "dose_unit": dose_unit,
+        "dose_units": _choices(DOSE_UNITS, dose_unit),
+        "frequencies": _choices(FREQUENCIES, application.frequency),
+        "routes": _choices(ROUTES, application.route),
+        "units": _choices(QUANTITY_UNITS, application.quantity_unit),
+    }
+
+
+@require_GET
+@physician_required
+def doctor_application(request: HttpRequest, application_id: int) -> HttpResponse:
+    application = _own_hospital_application(request, application_id)
+    context: dict[str, Any] = {
+        "application": application,
+        "masked_name": mask_name(application.patient.name),
+        "masked_id": mask_id_number(application.patient.id_number),
+        "documents": _documents(application),
+        "materials": list(application.materials.all()),
+        "history": _history(application),
+        "requested_labels": [
+            MaterialKind(k).label
+            for k in application.requested_material_kinds
+            if k in MaterialKind.values
+        ],
+    }
+    if application.status == S.DRAFT:
+        context.update(_checklist_context(request, application))
+        context["plan"] = plan = _plan_defaults(application)
+        context.update({k: plan[k] for k in ("dose_units", "frequencies", "routes", "units")})
+    else:
+        context["outcomes"] = list(application.outcomes.all())
+    return TemplateResponse(request, "eligibility/doctor_application.html", context)
+
+
+@require_POST
+@physician_required
+def doctor_answer(request: HttpRequest, application_id: int) -> HttpResponse:
+    application = _own_hospital_application(request, application_id)
+    code = request.POST.get("code", "")
+    value = request.POST.get("answer", "")
+    if value not in ("yes", "no"):
+        raise field_error(code or "answer", "eligibility.invalid_answer", "回答应为是或否")
+    services.application_answer(
+        actor=request.user, application_id=application.pk, answers={code: value == "yes"}
+    )
+    application.refresh_from_db()
+    return TemplateResponse(
+        request, "eligibility/_checklist.html", _checklist_context(request, application)
+    )
+
+
+def _parse_date(value: str, field: str) -> date:
+    try:
+        return date.fromisoformat(value.strip())
+    except ValueError:
+        raise field_error(field, "eligibility.invalid_plan", "日期格式应为 YYYY-MM-DD") from None
+
+
+@require_POST
+@physician_required
+def doctor_plan(request: HttpRequest, application_id: int) -> HttpResponse:
+    application = _own_hospital_application(request, application_id)
+    cycle = request.POST.get("evaluation_cycle_days", "").strip()
+    services.application_set_plan(
+        actor=request.user,
+        application_id=application.pk,
+        dose=request.POST.get("dose", "").strip()
+        or (request.POST.get("dose_value", "").strip() + request.POST.get("dose_unit", "").strip()),
+        frequency=request.POST.get("frequency", ""),
+        route=request.POST.get("route", ""),
+        total_quantity=request.POST.get("total_quantity", "").strip(),
+        quantity_unit=request.POST.get("quantity_unit", ""),
+        period_start=_parse_date(request.POST.get("period_start", ""), "period_start"),
+        period_end=_parse_date(request.POST.get("period_end", ""), "period_end"),
+        evaluation_cycle_days=int(cycle) if cycle.isdigit() else None,
+    )
+    application.refresh_from_db()
+    if not _is_htmx(request):
+        messages.success(request, "治疗用药方案已保存")
+        return redirect("eligibility-doctor-application", application.pk)
+    context = {**_checklist_context(request, application), "plan_saved": True}
+    return TemplateResponse(request, "eligibility/_checklist.html", context)
+
+
+@require_POST
+@physician_required
+def doctor_submit(request: HttpRequest, application_id: int) -> HttpResponse:
+    application = _own_hospital_application(request, application_id)
+    services.application_submit(actor=request.user, application_id=application.pk)
+    application.refresh_from_db()
+    messages.success(request, f"已提交，当前状态：{application.get_status_display()}")
+    url = reverse("eligibility-doctor-application", args=[application.pk])
+    if _is_htmx(request):
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    return redirect(url)
+
+
+# --- the reviewer's workbench ----------------------------------------------------------------
+
+
+@require_GET
+@reviewer_required
+def review_home(request: HttpRequest) -> HttpResponse:
+    queue = selectors.review_queue(request.user)
+    waiting = selectors.application_list(request.user).filter(
+        status__in=[S.SUBMITTED, S.MATERIALS_REQUESTED]
+    )
+    if not request.user.is_superuser:
+        waiting = waiting.filter(hospital_id=request.user.institution_id)
+    context = {
+        "queue": [(item, mask_name(item.application.patient.name)) for item in queue],
+        "waiting": [(a, mask_name(a.patient.name)) for a in waiting[:200]],
+    }
+    return TemplateResponse(request, "eligibility/review_home.html", context)
+
+
+def _own_review_application(request: HttpRequest, application_id: int) -> Application:
+    return _own_hospital_application(request, application_id)
+
+
+def _materials_context(application: Application) -> dict[str, Any]:
+    materials = list(application.materials.all())
+    for material in materials:
+        material.from_his = material.source == MaterialSource.HIS
+        material.verifiable = (
+            material.verification_state == VerificationState.UNVERIFIED
+            and application.status in (S.SUBMITTED, S.MATERIALS_REQUESTED, S.UNDER_REVIEW)
+        )
+    unverified = any(
+        m.source == MaterialSource.PATIENT_UPLOAD
+        and m.verification_state == VerificationState.UNVERIFIED
+        for m in materials
+    )
+    return {"application": application, "materials": materials, "has_unverified": unverified}
+
+
+@require_GET
+@reviewer_required
+def review_case(request: HttpRequest, application_id: int) -> HttpResponse:
+    application = _own_review_application(request, application_id)
+    outcomes = list(application.outcomes.all())
+    names, reports = _his_facts(application)
+    for outcome in outcomes:
+        outcome.lines = (
+            []
+            if outcome.kind == CriterionKind.ATTESTATION
+            else _evidence_lines(outcome.evidence or {}, names, reports)
+        )
+    context = {
+        **_materials_context(application),
+        "masked_name": mask_name(application.patient.name),
+        "masked_id": mask_id_number(application.patient.id_number),
+        "outcomes": outcomes,
+        "documents": _documents(application),
+        "material_kinds": MaterialKind.choices,
+        "required_kinds": set(application.criteria_set.required_material_kinds or []),
+        "can_decide": application.status == S.UNDER_REVIEW,
+        "can_request": application.status in (S.SUBMITTED, S.UNDER_REVIEW),
+        "history": _history(application),
+    }
+    return TemplateResponse(request, "eligibility/review_case.html", context)
+
+
+def _back_to_case(request: HttpRequest, application_id: int, message: str) -> HttpResponse:
+    messages.success(request, message)
+    url = reverse("eligibility-review-case", args=[application_id])
+    if _is_htmx(request):
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    return redirect(url)
+
+
+@require_POST
+@reviewer_required
+def review_approve(request: HttpRequest, application_id: int) -> HttpResponse:
+    application = _own_review_application(request, application_id)
+    services.application_approve(actor=request.user, application_id=application.pk)
+    return _back_to_case(request, application.pk, "已通过，用药资格自今日起生效")
+
+
+@require_POST
+@reviewer_required
+def review_reject(request: HttpRequest, application_id: int) -> HttpResponse:
+    application = _own_review_application(request, application_id)
+    services.application_reject(
+        actor=request.user, application_id=application.pk, reason=request.POST.get("reason", "")
+    )
+    return _back_to_case(request, application.pk, "已作不予通过处理，并已告知患者")
+
+
+@require_POST
+@reviewer_required
+def review_request_materials(request: HttpRequest, application_id: int) -> HttpResponse:
+    application = _own_review_application(request, application_id)
+    note = request.POST.get("note", "").strip() or "请补充所列材料"
+    services.application_request_materials(
+        actor=request.user,
+        application_id=application.pk,
+        kinds=request.POST.getlist("kinds"),
+        note=note,
+    )
+    return _back_to_case(request, application.pk, "已一次性告知患者需补充的材料")
+
+
+@require_POST
+@reviewer_required
+def review_material_verify(request: HttpRequest, material_id: int) -> HttpResponse:
+    material = selectors.material_get(request.user, material_id)
+    _own_review_application(request, material.application_id)
+    services.material_verify(
+        actor=request.user,
+        material_id=material.pk,
+        verified=request.POST.get("verified") == "1",
+        note=request.POST.get("note", ""),
+    )
+    application = _own_review_application(request, material.application_id)
+    if not _is_htmx(request):
+        return _back_to_case(request, application.pk, "核验结果已记录")
+    return TemplateResponse(request, "eligibility/_materials.html", _materials_context(application))
