@@ -186,7 +186,7 @@ def _locked(actor: User, eligibility_id: int) -> Eligibility:
     """The eligibility if in ``actor``'s scope (else NotFound), locked for this transaction."""
     selectors.eligibility_get(actor, eligibility_id)
     return (
-        Eligibility.objects.select_for_update()
+        Eligibility.objects.select_for_update(of=("self",))
         .select_related("application", "patient", "drug", "hospital", "physician", "pharmacy")
         .get(pk=eligibility_id)
     )
@@ -599,7 +599,7 @@ def send_reevaluation_reminders(today: date | None = None) -> int:
 def _remind(eligibility_id: int, today: date) -> int:
     with transaction.atomic():
         eligibility = (
-            Eligibility.objects.select_for_update()
+            Eligibility.objects.select_for_update(of=("self",))
             .select_related("drug", "hospital", "patient")
             .get(pk=eligibility_id)
         )
@@ -644,7 +644,7 @@ def suspend_overdue(today: date | None = None) -> int:
     for eligibility_id in list(overdue):
         with transaction.atomic():
             eligibility = (
-                Eligibility.objects.select_for_update()
+                Eligibility.objects.select_for_update(of=("self",))
                 .select_related("drug", "patient")
                 .get(pk=eligibility_id)
             )

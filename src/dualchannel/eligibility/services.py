@@ -100,7 +100,7 @@ def _locked(actor: User, application_id: int) -> Application:
     """The application, if in ``actor``'s scope (else NotFound), locked for this transaction."""
     selectors.application_get(actor, application_id)
     return (
-        Application.objects.select_for_update()
+        Application.objects.select_for_update(of=("self",))
         .select_related("criteria_set")
         .get(pk=application_id)
     )
