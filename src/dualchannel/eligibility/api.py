@@ -172,18 +172,18 @@ class QueueItemOut(Schema):
     overdue: bool
 
 
-def _sees_full_id(actor, application: Application) -> bool:
-    # The physician and reviewer handle the case and the patient sees their own number.
+def sees_full_id(actor, case: Application | Eligibility) -> bool:
+    """The physician and reviewer handle the case and the patient sees their own number."""
     if actor.is_superuser:
         return True
     return bool(
         actor.role_set.intersection({Role.PHYSICIAN, Role.REVIEWER})
-        or actor.insured_person_id == application.patient_id
+        or actor.insured_person_id == case.patient_id
     )
 
 
 def _application(actor, application: Application) -> dict:
-    full = _sees_full_id(actor, application)
+    full = sees_full_id(actor, application)
     person = application.patient
     return {
         "id": application.pk,

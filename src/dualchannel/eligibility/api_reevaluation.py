@@ -12,10 +12,10 @@ from ninja.responses import Status
 
 from dualchannel.core.auth import api_auth
 from dualchannel.core.masking import mask_id_number, mask_name
-from dualchannel.core.roles import Role
 
 from . import reevaluation as services
 from . import selectors
+from .api import sees_full_id
 from .models import Eligibility, Reevaluation
 
 router = Router(tags=["eligibility"])
@@ -104,17 +104,8 @@ class EligibilityDetailOut(EligibilityOut):
     history: list[HistoryOut]
 
 
-def _sees_full_id(actor, eligibility: Eligibility) -> bool:
-    if actor.is_superuser:
-        return True
-    return bool(
-        actor.role_set.intersection({Role.PHYSICIAN, Role.REVIEWER})
-        or actor.insured_person_id == eligibility.patient_id
-    )
-
-
 def _eligibility(actor, eligibility: Eligibility) -> dict:
-    full = _sees_full_id(actor, eligibility)
+    full = sees_full_id(actor, eligibility)
     person = eligibility.patient
     return {
         "id": eligibility.pk,
