@@ -450,8 +450,11 @@ def application_set_plan(
 # --- submit ----------------------------------------------------------------------------------
 
 
-def _blocking(result: CriteriaResult) -> tuple[list, list]:
-    """(criteria broken, attestations still needed): required items, or whole groups."""
+def submission_blockers(result: CriteriaResult) -> tuple[list, list]:
+    """(criteria broken, attestations still needed): required items, or whole groups.
+
+    The one rule for submitting: ``application_submit`` enforces it, the workbench shows it.
+    """
     groups: dict[str, list] = {}
     for item in result.items:
         if item.group:
@@ -487,7 +490,7 @@ def application_submit(
         if not application.has_plan:
             raise DomainError(codes.PLAN_REQUIRED, "请先填写治疗用药方案")
         result, evidence, his, found = evaluate(application, today=today)
-        broken, unanswered = _blocking(result)
+        broken, unanswered = submission_blockers(result)
         if broken or result.verdict == INELIGIBLE:
             broken = broken or result.failing
             raise DomainError(

@@ -22,7 +22,6 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from dualchannel.catalog.criteria import MET, NOT_MET, UNKNOWN
 from dualchannel.catalog.models import CriterionKind, MaterialKind
 from dualchannel.catalog.selectors import drug_search, published_criteria
 from dualchannel.core.errors import DomainError, NotFound, PermissionDenied, field_error
@@ -104,32 +103,6 @@ def _own_hospital_application(request: HttpRequest, application_id: int) -> Appl
     return application
 
 
-def _blocking(items: list[dict[str, Any]]) -> tuple[list[dict], list[dict]]:
-    """(criteria broken, attestations still to answer), as application_submit decides them."""
-    groups: dict[str, list[dict]] = {}
-    for item in items:
-        if item["group"]:
-            groups.setdefault(item["group"], []).append(item)
-    broken = [i for i in items if not i["group"] and i["outcome"] == NOT_MET]
-    unanswered = [
-        i
-        for i in items
-        if not i["group"] and i["kind"] == CriterionKind.ATTESTATION and i["outcome"] == UNKNOWN
-    ]
-    for members in groups.values():
-        if any(m["outcome"] == MET for m in members):
-            continue
-        if all(m["outcome"] == NOT_MET for m in members):
-            broken.extend(members)
-        else:
-            unanswered.extend(
-                m
-                for m in members
-                if m["kind"] == CriterionKind.ATTESTATION and m["outcome"] == UNKNOWN
-            )
-    return broken, unanswered
-
-
 def _his_facts(application: Application) -> tuple[dict[str, str], dict[str, list]]:
     """Diagnosis names and reports by kind from the hospital system (for the evidence lines)."""
     try:
@@ -181,12 +154,12 @@ def _checklist_context(request: HttpRequest, application: Application) -> dict[s
         item["lines"] = (
             [] if item["attestation"] else _evidence_lines(item["evidence"], names, reports)
         )
-    broken, unanswered = _blocking(items)
+    broken, unanswered = services.submission_blockers(checked.result)
     blockers = []
     if broken:
-        blockers.append("不符合认定条件：" + "；".join(f"「{i['text']}」" for i in broken))
+        blockers.append("不符合认定条件：" + "；".join(f"「{i.text}」" for i in broken))
     if unanswered:
-        blockers.append("请先确认：" + "；".join(f"「{i['text']}」" for i in unanswered))
+        blockers.append("请先确认：" + "；".join(f"「{i.text}」" for i in unanswered))
     if not application.has_plan:
         blockers.append("请先填写并保存治疗用药方案")
     return {
@@ -194,7 +167,7 @@ def _checklist_context(request: HttpRequest, application: Application) -> dict[s
         "items": items,
         "verdict_label": checked.result.verdict_label,
         "verdict": checked.result.verdict,
-        "broken_codes": {i["code"] for i in broken},
+        "broken_codes": {i.code for i in broken},
         "blockers": blockers,
         "can_submit": not blockers and application.status == S.DRAFT,
     }
