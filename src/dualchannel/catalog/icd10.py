@@ -24,3 +24,17 @@ def diagnoses_starting_with(prefix: str, limit: int = 20) -> list[tuple[str, str
     """Codes under a prefix (e.g. ``C34``), for pickers and for checking criteria prefixes."""
     prefix = prefix.strip().upper()
     return sorted((c, n) for c, n in _diagnoses().items() if c.startswith(prefix))[:limit]
+
+
+@cache
+def _categories() -> frozenset[str]:
+    return frozenset(code[:3] for code in _diagnoses())
+
+
+def category_known(code: str) -> bool:
+    """Whether the three-character category of ``code`` (e.g. ``C34``) is in the shipped list.
+
+    The shipped list is a subset of 医保版2.0, so a missing full code proves nothing; a missing
+    category does: no such chapter entry exists.
+    """
+    return code.strip().upper()[:3] in _categories()

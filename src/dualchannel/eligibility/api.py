@@ -1,5 +1,6 @@
 """JSON API of first-time eligibility: the physician's workbench, the patient's uploads, the
-reviewer's queue and decisions. Every call is scoped by ``selectors``; services check roles."""
+reviewer's queue, scans and decisions. Every call is scoped by ``selectors``; services check
+roles."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.core.roles import Role
 
 from . import error_codes as codes
-from . import selectors, services
+from . import materials, selectors, services
 from .models import Application, Eligibility, Material
 
 router = Router(tags=["eligibility"])
@@ -387,18 +388,49 @@ def material_upload(
     kind: Form[str],
     file: UploadedFile = File(...),  # noqa: B008
 ):
-    if file.size is not None and file.size > services.MAX_UPLOAD_BYTES:
-        raise DomainError(
-            codes.FILE_TOO_LARGE, "文件不得超过 10 MB", fields={"file": ["文件不得超过 10 MB"]}
-        )
-    material = services.material_upload(
+    material = materials.material_upload(
         actor=request.auth,
         application_id=application_id,
         kind=kind,
         filename=file.name or "",
-        content=file.read(services.MAX_UPLOAD_BYTES + 1),
+        content=_read(file),
     )
     return Status(201, _material(material))
+
+
+@router.post(
+    "/applications/{int:application_id}/materials/scan",
+    response={201: MaterialOut},
+    auth=api_auth,
+    summary="审核员扫描患者带来的纸质材料（核对原件，即为已核验）",
+)
+def material_scan(
+    request: HttpRequest,
+    application_id: int,
+    kind: Form[str],
+    title: Form[str] = "",
+    issuer: Form[str] = "",
+    file: UploadedFile = File(...),  # noqa: B008
+):
+    material = materials.material_scan(
+        actor=request.auth,
+        application_id=application_id,
+        kind=kind,
+        content=_read(file),
+        filename=file.name or "",
+        title=title,
+        issuer=issuer,
+    )
+    return Status(201, _material(material))
+
+
+def _read(file: UploadedFile) -> bytes:
+    """The upload's bytes, one past the limit at most: the service refuses anything longer."""
+    if file.size is not None and file.size > materials.MAX_UPLOAD_BYTES:
+        raise DomainError(
+            codes.FILE_TOO_LARGE, "文件不得超过 10 MB", fields={"file": ["文件不得超过 10 MB"]}
+        )
+    return file.read(materials.MAX_UPLOAD_BYTES + 1)
 
 
 @router.post(
@@ -408,7 +440,7 @@ def material_upload(
     summary="审核员核验材料",
 )
 def material_verify(request: HttpRequest, material_id: int, payload: VerifyIn):
-    material = services.material_verify(
+    material = materials.material_verify(
         actor=request.auth, material_id=material_id, verified=payload.verified, note=payload.note
     )
     return _material(material)

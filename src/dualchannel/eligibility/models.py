@@ -388,6 +388,8 @@ class Reevaluation(models.Model):
     )
     due_date = models.DateField("复查评估截止日")
     window_opens = models.DateField("复查评估窗口开始日", null=True, blank=True)
+    # HB art. 10: the hospital completes a re-evaluation within 7 working days of its start.
+    complete_by = models.DateField("应完成日期", null=True, blank=True)
     started_at = models.DateTimeField("开始时间", default=timezone.now)
     started_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"

@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from dualchannel.core import audit
-from dualchannel.core.calendar import subtract_working_days
+from dualchannel.core.calendar import UnknownCalendarYear, add_working_days, subtract_working_days
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
@@ -26,8 +26,7 @@ from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import StateMachine
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
-from dualchannel.integration.filing import can_send, filing_cancel
-from dualchannel.integration.models import FilingStatus
+from dualchannel.integration.filing import can_send, filing_withdraw
 from dualchannel.notifications.services import notify
 from dualchannel.registry.models import InsuranceType, Physician, Sex
 
@@ -337,7 +336,8 @@ def _form_data(
 
 
 def _cancel_filing(actor: User | None, eligibility: Eligibility, reason: str):
-    """HB art. 9 / issue 9: a stopped eligibility's accepted 2503 filing is cancelled (2504).
+    """HB art. 9 / issue 9: a stopped eligibility's 2503 filing is ended — cancelled (2504) now
+    if accepted, withdrawn if never sent, or cancelled by the worker once it is accepted.
 
     Returns (cancellation filing or None, note). The physician is not a platform sender, so the
     system sends the 2504 on the stop's behalf; the stop's audit event names the physician.
@@ -345,14 +345,8 @@ def _cancel_filing(actor: User | None, eligibility: Eligibility, reason: str):
     filing = eligibility.filing
     if filing is None:
         return None, "无已受理的备案，无需撤销"
-    filing.refresh_from_db()
-    if filing.status != FilingStatus.ACCEPTED:
-        return None, f"备案状态为「{filing.get_status_display()}」，未向平台撤销"
     sender = actor if can_send(actor, eligibility.hospital) else None
-    cancel = filing_cancel(actor=sender, filing=filing, reason=reason)
-    if cancel.status == FilingStatus.ACCEPTED:
-        return cancel, "已撤销备案（2504）"
-    return cancel, f"撤销备案（2504）状态为「{cancel.get_status_display()}」，待重试"
+    return filing_withdraw(actor=sender, filing=filing, reason=reason)
 
 
 def _stop(
@@ -366,13 +360,11 @@ def _stop(
         actor=actor,
         reason=reason,
         notice=(
-            "generic",
+            "eligibility.stopped",
             {
-                "title": "用药资格已终止",
-                "body": (
-                    f"您的{eligibility.drug.generic_name}用药资格自{today.isoformat()}起终止，"
-                    f"原因：{reason}。如需继续用药，请重新申请。"
-                ),
+                "drug_name": eligibility.drug.generic_name,
+                "stopped_on": today,
+                "reason": reason,
             },
         ),
         stopped_on=today.isoformat(),
@@ -383,6 +375,20 @@ def _stop(
 
 
 # --- services ----------------------------------------------------------------------------------
+
+
+def _complete_by(eligibility: Eligibility, today: date) -> date | None:
+    """HB art. 10: 7 working days (the profile's review deadline) from the day it started.
+
+    With the year's statutory calendar not loaded, the date stays open (the overdue check skips
+    it) rather than a guess from weekends; the agency loads the year's holidays.
+    """
+    profile = profile_of(eligibility)
+    days = (profile.review_deadline_working_days if profile else None) or 7
+    try:
+        return add_working_days(today, days)
+    except UnknownCalendarYear:
+        return None
 
 
 def reevaluation_start(
@@ -408,6 +414,7 @@ def reevaluation_start(
             eligibility=eligibility,
             due_date=due or today,
             window_opens=opens,
+            complete_by=_complete_by(eligibility, today),
             started_by=actor,
             physician=physician,
             late=late,
@@ -529,14 +536,8 @@ def reevaluation_complete(
                 actor=actor,
                 reason=f"复查评估：{label}",
                 notice=(
-                    "generic",
-                    {
-                        "title": "用药资格复查评估已完成",
-                        "body": (
-                            f"您的{drug_name}用药资格复查评估结果：{label}，"
-                            f"下次复查评估请在{reevaluation.next_due.isoformat()}前完成。"
-                        ),
-                    },
+                    "eligibility.reevaluation_completed",
+                    {"drug_name": drug_name, "result": label, "next_due": reevaluation.next_due},
                 ),
                 reevaluation=reevaluation.pk,
                 result=result,
@@ -673,3 +674,37 @@ def suspend_overdue(today: date | None = None) -> int:
             )
             suspended += 1
     return suspended
+
+
+OVERDUE_RULE = "reevaluation_overdue"
+
+
+def flag_overdue_reevaluations(today: date | None = None) -> int:
+    """Daily: a started re-evaluation not completed in time raises an alert for the agency.
+
+    Benefits continue meanwhile (HB art. 9): the patient presented in time, the delay is the
+    hospital's; the alert is how the agency sees it (HB art. 48 spot checks).
+    """
+    from dualchannel.monitoring.services import alert_raise
+
+    today = _today(today)
+    overdue = Reevaluation.objects.filter(
+        completed_at__isnull=True,
+        complete_by__lt=today,
+        eligibility__status=E.IN_REEVALUATION,
+    ).select_related("eligibility")
+    raised = 0
+    for reevaluation in overdue:
+        alert_raise(
+            rule=OVERDUE_RULE,
+            severity="warning",
+            institution=reevaluation.eligibility.hospital_id,
+            subject=reevaluation,
+            evidence={
+                "eligibility": reevaluation.eligibility_id,
+                "started_on": timezone.localtime(reevaluation.started_at).date().isoformat(),
+                "complete_by": reevaluation.complete_by.isoformat(),
+            },
+        )
+        raised += 1
+    return raised

@@ -1,5 +1,7 @@
-"""Writes of first-time eligibility (DESIGN §5.1, HB art. 6–11): one transaction and one audit
-event per change, the application row locked, status moved only by ``workflow.move``."""
+"""Writes of the application's lifecycle (DESIGN §5.1, HB art. 6–11): draft, answers, plan,
+submit, withdraw, and the reviewer's request, approval or rejection. One transaction and one
+audit event per change, the application row locked, status moved only by ``workflow.move``;
+the evidence (uploads, scans, verification) is written by ``materials``."""
 
 from __future__ import annotations
 
@@ -7,13 +9,12 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
-from hashlib import sha256
 from typing import Any
 
-from django.core.files.base import ContentFile
 from django.db import transaction
 from django.utils import timezone
 
+from dualchannel.catalog import icd10
 from dualchannel.catalog.criteria import INELIGIBLE, MET, UNKNOWN, CriteriaResult
 from dualchannel.catalog.models import CriterionKind, Drug, MaterialKind
 from dualchannel.catalog.selectors import published_criteria
@@ -50,7 +51,6 @@ from .models import (
     Eligibility,
     EligibilityStatus,
     EligibilityTransition,
-    Material,
     MaterialSource,
     VerificationState,
 )
@@ -59,23 +59,18 @@ from .workflow import (
     actor_role,
     enter_review,
     evaluate,
+    lock_application,
     missing_kinds,
     move,
     notify_patient,
-    outstanding_requested,
     profile_of,
     pull_his_materials,
     request_materials,
+    require_reviewer,
+    require_status,
 )
 
 S = ApplicationStatus
-MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-# Accepted uploads, recognised by their first bytes (never by the name or the declared type).
-MAGIC = (
-    (b"%PDF", "application/pdf", "pdf"),
-    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
-    (b"\x89PNG", "image/png", "png"),
-)
 DIAGNOSIS_CODE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Za-z]{1,12})?$")
 
 
@@ -96,37 +91,12 @@ def _actor_physician(actor: User) -> Physician:
     return found
 
 
-def _locked(actor: User, application_id: int) -> Application:
-    """The application, if in ``actor``'s scope (else NotFound), locked for this transaction."""
-    selectors.application_get(actor, application_id)
-    return (
-        Application.objects.select_for_update(of=("self",))
-        .select_related("criteria_set")
-        .get(pk=application_id)
-    )
-
-
 def _require_own_physician(actor: User, application: Application) -> None:
     require_role(actor, Role.PHYSICIAN)
     if actor.is_superuser:
         return
     if application.physician.user_id != actor.pk:
         raise PermissionDenied(codes.NOT_OWN_APPLICATION, "只有该申请的责任医师可以办理")
-
-
-def _require_reviewer(actor: User, application: Application) -> None:
-    """A reviewer of the application's hospital; another hospital's reviewer sees nothing."""
-    require_role(actor, Role.REVIEWER)
-    if not actor.is_superuser and application.hospital_id != actor.institution_id:
-        raise NotFound()
-
-
-def _require_status(application: Application, *statuses: str) -> None:
-    if application.status not in statuses:
-        raise Conflict(
-            codes.WRONG_STATUS,
-            f"申请当前为「{application.get_status_display()}」，不能办理此操作",
-        )
 
 
 def _text(value: str | None, field: str, code: str, message: str, max_length: int) -> str:
@@ -216,7 +186,16 @@ def application_create(
             "诊断编码应为 ICD-10 医保版2.0 编码，如 C34.100x004",
             fields={"diagnosis_code": ["格式不正确"]},
         )
-    name = _text(diagnosis_name, "diagnosis_name", codes.INVALID_DIAGNOSIS, "请填写诊断名称", 200)
+    if not icd10.category_known(code):
+        raise DomainError(
+            codes.UNKNOWN_DIAGNOSIS,
+            f"诊断编码 {code} 不在 ICD-10 医保版2.0 疾病分类中",
+            fields={"diagnosis_code": ["不存在的疾病分类"]},
+        )
+    # A code the shipped list knows carries its official name; otherwise the physician's (HIS) name.
+    name = icd10.diagnosis_name(code) or _text(
+        diagnosis_name, "diagnosis_name", codes.INVALID_DIAGNOSIS, "请填写诊断名称", 200
+    )
     if not _has_active_designation(institution=hospital):
         raise DomainError(codes.HOSPITAL_NOT_DESIGNATED, "本院不是双通道定点医疗机构")
     if not _has_active_designation(physician=physician):
@@ -308,9 +287,9 @@ def application_answer(
     if not isinstance(answers, dict) or not answers:
         raise DomainError(codes.UNKNOWN_CRITERION, "请至少回答一项", fields={"answers": ["必填"]})
     with transaction.atomic():
-        application = _locked(actor, application_id)
+        application = lock_application(actor, application_id)
         _require_own_physician(actor, application)
-        _require_status(application, S.DRAFT)
+        require_status(application, S.DRAFT)
         attestations = set(
             application.criteria_set.items.filter(kind=CriterionKind.ATTESTATION).values_list(
                 "code", flat=True
@@ -417,9 +396,9 @@ def application_set_plan(
             fields={"period_end": ["不得早于开始日期"]},
         )
     with transaction.atomic():
-        application = _locked(actor, application_id)
+        application = lock_application(actor, application_id)
         _require_own_physician(actor, application)
-        _require_status(application, S.DRAFT)
+        require_status(application, S.DRAFT)
         cycle = evaluation_cycle_days or application.criteria_set.evaluation_cycle_days
         if not cycle or cycle <= 0:
             raise DomainError(
@@ -484,7 +463,7 @@ def application_submit(
     everything missing [HB art. 7(2)] or start the review clock [HB art. 10]."""
     today = _today(today)
     with transaction.atomic():
-        application = _locked(actor, application_id)
+        application = lock_application(actor, application_id)
         _require_own_physician(actor, application)
         APPLICATION_MACHINE.check(application.status, S.SUBMITTED)
         if not application.has_plan:
@@ -573,130 +552,6 @@ def _sign_forms(actor: User, application: Application, result: CriteriaResult, t
     application.save(update_fields=["application_form", "treatment_plan_document"])
 
 
-# --- materials -------------------------------------------------------------------------------
-
-
-def sniff(content: bytes) -> tuple[str, str] | None:
-    for magic, mime, extension in MAGIC:
-        if content.startswith(magic):
-            return mime, extension
-    return None
-
-
-def material_upload(
-    *,
-    actor: User,
-    application_id: int,
-    kind: str,
-    filename: str,
-    content: bytes,
-    today: date | None = None,
-) -> Material:
-    """The patient hands in a requested material; the last one completes the application."""
-    today = _today(today)
-    with transaction.atomic():
-        application = _locked(actor, application_id)
-        require_role(actor, Role.PATIENT)
-        if not actor.is_superuser and actor.insured_person_id != application.patient_id:
-            raise PermissionDenied(codes.NOT_OWN_APPLICATION, "只能为本人的申请上传材料")
-        _require_status(application, S.MATERIALS_REQUESTED)
-        if kind not in MaterialKind.values:
-            raise DomainError(
-                codes.UNKNOWN_MATERIAL_KIND, "未知的材料类型", fields={"kind": ["未知的材料类型"]}
-            )
-        if kind not in application.requested_material_kinds:
-            raise DomainError(
-                codes.MATERIAL_NOT_REQUESTED,
-                f"本申请未要求补充「{MaterialKind(kind).label}」",
-                fields={"kind": ["未要求补充此类材料"]},
-            )
-        if not content:
-            raise DomainError(codes.EMPTY_FILE, "文件为空", fields={"file": ["文件为空"]})
-        if len(content) > MAX_UPLOAD_BYTES:
-            raise DomainError(
-                codes.FILE_TOO_LARGE, "文件不得超过 10 MB", fields={"file": ["文件不得超过 10 MB"]}
-            )
-        sniffed = sniff(content)
-        if sniffed is None:
-            raise DomainError(
-                codes.BAD_FILE_TYPE,
-                "仅支持 PDF、JPEG、PNG 文件",
-                fields={"file": ["仅支持 PDF、JPEG、PNG 文件"]},
-            )
-        mime, extension = sniffed
-        checksum = sha256(content).hexdigest()
-        title = (filename or "").strip().rsplit("/", 1)[-1].rsplit("\\", 1)[-1][:200]
-        material = Material(
-            application=application,
-            kind=kind,
-            source=MaterialSource.PATIENT_UPLOAD,
-            title=title or MaterialKind(kind).label,
-            mime_type=mime,
-            size=len(content),
-            sha256=checksum,
-            uploaded_by=actor,
-            verification_state=VerificationState.UNVERIFIED,
-        )
-        # The stored name never carries the uploaded name (it may hold personal data).
-        material.file.save(
-            f"{application.application_no}-{checksum[:16]}.{extension}",
-            ContentFile(content),
-            save=False,
-        )
-        material.save()
-        audit.record(
-            actor=actor,
-            action="eligibility.material_uploaded",
-            subject=material,
-            after=material,
-            patient=application.patient,
-            role=actor_role(actor),
-            summary={
-                "application_no": application.application_no,
-                "kind": kind,
-                "sha256": checksum,
-                "size": len(content),
-            },
-        )
-        if not outstanding_requested(application):
-            enter_review(application, actor=actor, today=today)
-    return material
-
-
-def material_verify(*, actor: User, material_id: int, verified: bool, note: str = "") -> Material:
-    """The reviewer accepts or refuses a material (a refusal says why)."""
-    found = selectors.material_get(actor, material_id)
-    note = (note or "").strip()
-    if not verified and not note:
-        raise DomainError(codes.NOTE_REQUIRED, "不予采信时请说明原因", fields={"note": ["必填"]})
-    with transaction.atomic():
-        application = Application.objects.select_for_update().get(pk=found.application_id)
-        _require_reviewer(actor, application)
-        _require_status(application, S.SUBMITTED, S.MATERIALS_REQUESTED, S.UNDER_REVIEW)
-        material = Material.objects.select_for_update().get(pk=found.pk)
-        if material.verification_state != VerificationState.UNVERIFIED:
-            raise Conflict(codes.MATERIAL_ALREADY_CHECKED, "该材料已核验")
-        before = snapshot(material)
-        material.verification_state = (
-            VerificationState.VERIFIED if verified else VerificationState.REJECTED
-        )
-        material.verified_by = actor
-        material.verified_at = timezone.now()
-        material.verification_note = note[:2000]
-        material.save()
-        audit.record(
-            actor=actor,
-            action=f"eligibility.material_{material.verification_state}",
-            subject=material,
-            before=before,
-            after=material,
-            patient=application.patient,
-            role=actor_role(actor),
-            summary={"application_no": application.application_no, "kind": material.kind},
-        )
-    return material
-
-
 # --- the reviewer's decision -----------------------------------------------------------------
 
 
@@ -717,8 +572,8 @@ def application_request_materials(
         )
     note = _text(note, "note", codes.NOTE_REQUIRED, "请说明需补充材料的原因", 2000)
     with transaction.atomic():
-        application = _locked(actor, application_id)
-        _require_reviewer(actor, application)
+        application = lock_application(actor, application_id)
+        require_reviewer(actor, application)
         APPLICATION_MACHINE.check(application.status, S.MATERIALS_REQUESTED)
         request_materials(application, kinds, actor=actor, today=today, note=note)
     return application
@@ -737,8 +592,8 @@ def application_approve(
     tell the patient the next step. A complete case needs no typing."""
     today = _today(today)
     with transaction.atomic():
-        application = _locked(actor, application_id)
-        _require_reviewer(actor, application)
+        application = lock_application(actor, application_id)
+        require_reviewer(actor, application)
         APPLICATION_MACHINE.check(application.status, S.APPROVED)
         unverified = application.materials.filter(
             source=MaterialSource.PATIENT_UPLOAD, verification_state=VerificationState.UNVERIFIED
@@ -827,8 +682,8 @@ def _file(actor: User, application: Application, eligibility: Eligibility, today
 def application_reject(*, actor: User, application_id: int, reason: str) -> Application:
     reason = _text(reason, "reason", codes.REASON_REQUIRED, "请填写不予通过的原因", 2000)
     with transaction.atomic():
-        application = _locked(actor, application_id)
-        _require_reviewer(actor, application)
+        application = lock_application(actor, application_id)
+        require_reviewer(actor, application)
         APPLICATION_MACHINE.check(application.status, S.REJECTED)
         application.decided_at = timezone.now()
         application.decided_by = actor
@@ -842,7 +697,7 @@ def application_withdraw(*, actor: User, application_id: int, reason: str) -> Ap
     """The physician (of the hospital) or the patient withdraws an open application."""
     reason = _text(reason, "reason", codes.REASON_REQUIRED, "请填写撤回原因", 2000)
     with transaction.atomic():
-        application = _locked(actor, application_id)
+        application = lock_application(actor, application_id)
         require_role(actor, Role.PHYSICIAN, Role.PATIENT)
         own_patient = actor.has_role(Role.PATIENT) and actor.insured_person_id == (
             application.patient_id

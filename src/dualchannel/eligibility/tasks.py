@@ -4,35 +4,28 @@ the suspension the day after a missed deadline. Logs carry ids and counts only."
 from __future__ import annotations
 
 import logging
-from datetime import date, datetime, time
+from datetime import time
 
-from django.utils import timezone
+from dualchannel.core.jobs import periodic, slot_date
 
-from dualchannel.core.jobs import SHANGHAI, periodic
-
-from .reevaluation import send_reevaluation_reminders, suspend_overdue
+from .reevaluation import flag_overdue_reevaluations, send_reevaluation_reminders, suspend_overdue
 
 logger = logging.getLogger("dualchannel.eligibility")
 
 
-def _slot_date(job) -> date:
-    """The Shanghai date of the job's slot (the day it was scheduled for), else today."""
-    slot = (getattr(job, "payload", None) or {}).get("slot")
-    if slot:
-        try:
-            return datetime.fromisoformat(slot).astimezone(SHANGHAI).date()
-        except ValueError:
-            pass
-    return timezone.localdate()
-
-
 @periodic("eligibility.reevaluation_reminders", at=time(8, 0))
 def reevaluation_reminders(job) -> None:
-    sent = send_reevaluation_reminders(today=_slot_date(job))
+    sent = send_reevaluation_reminders(today=slot_date(job))
     logger.info("reevaluation reminders sent: %s", sent)
 
 
 @periodic("eligibility.suspend_overdue", at=time(0, 5))
 def suspend_overdue_eligibilities(job) -> None:
-    suspended = suspend_overdue(today=_slot_date(job))
+    suspended = suspend_overdue(today=slot_date(job))
     logger.info("overdue eligibilities suspended: %s", suspended)
+
+
+@periodic("eligibility.flag_overdue_reevaluations", at=time(0, 15))
+def flag_late_reevaluations(job) -> None:
+    flagged = flag_overdue_reevaluations(today=slot_date(job))
+    logger.info("overdue re-evaluations flagged: %s", flagged)

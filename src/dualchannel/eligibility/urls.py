@@ -27,6 +27,11 @@ urlpatterns = [
         views.doctor_submit,
         name="eligibility-doctor-submit",
     ),
+    path(
+        "doctor/applications/<int:application_id>/withdraw/",
+        views.doctor_withdraw,
+        name="eligibility-doctor-withdraw",
+    ),
     path("review/", views.review_home, name="eligibility-review"),
     path(
         "review/applications/<int:application_id>/",
@@ -47,6 +52,11 @@ urlpatterns = [
         "review/applications/<int:application_id>/materials/",
         views.review_request_materials,
         name="eligibility-review-request",
+    ),
+    path(
+        "review/applications/<int:application_id>/materials/scan/",
+        views.review_material_scan,
+        name="eligibility-review-scan",
     ),
     path(
         "review/materials/<int:material_id>/verify/",

@@ -29,11 +29,18 @@ from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.core.permissions import has_any_role
 from dualchannel.core.roles import Role
 from dualchannel.integration.his import get_his_adapter
-from dualchannel.registry.models import InstitutionKind
+from dualchannel.registry.models import (
+    BindingMode,
+    DesignationStatus,
+    InstitutionKind,
+    Physician,
+)
 from dualchannel.registry.selectors import insured_person_find, public_institutions
 
-from . import selectors, services
+from . import materials, selectors, services
 from .models import Application, ApplicationStatus, MaterialSource, VerificationState
+from .suggestions import suggested_drugs
+from .workflow import profile_of
 
 S = ApplicationStatus
 SUGGESTION_LIMIT = 10
@@ -206,9 +213,33 @@ def doctor_home(request: HttpRequest) -> HttpResponse:
     hospital = request.user.institution
     context = {
         "rows": rows,
+        # Opened from the HIS with the patient in context (?patient=<ID number>): nothing typed.
+        "launch": _patient_lookup(request, request.GET.get("patient", "")),
         "pharmacies": _pharmacies(hospital) if hospital is not None else [],
+        "treating_physicians": _treating_physicians(hospital) if hospital is not None else None,
     }
     return TemplateResponse(request, "eligibility/doctor_home.html", context)
+
+
+def _treating_physicians(hospital) -> list | None:
+    """Five-fixed [P §1.1]: designated physicians of the city's designated hospitals who may
+    treat the patient; None where the pooling area does not split certifying and treating."""
+    profile = profile_of(hospital)
+    if profile is None or profile.binding_mode != BindingMode.FIVE_FIXED:
+        return None
+    city = (hospital.region_id or "")[:4]
+    hospitals = public_institutions(kind=InstitutionKind.HOSPITAL).filter(
+        region__code__startswith=city
+    )
+    return list(
+        Physician.objects.filter(
+            hospital__in=hospitals,
+            designations__status=DesignationStatus.ACTIVE,
+        )
+        .select_related("hospital")
+        .order_by("hospital__name", "department", "name")
+        .distinct()
+    )
 
 
 @require_GET
@@ -227,12 +258,15 @@ def doctor_drug_search(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "eligibility/_drug_options.html", {"drugs": found, "q": q})
 
 
-@require_GET
-@physician_required
-def doctor_patient_lookup(request: HttpRequest) -> HttpResponse:
-    """The patient behind an ID number, with the diagnoses the hospital system has for them."""
-    id_number = request.GET.get("patient_id_number", "").strip().upper()
-    context: dict[str, Any] = {"id_number": id_number, "person": None, "diagnoses": []}
+def _patient_lookup(request: HttpRequest, id_number: str) -> dict[str, Any]:
+    """The patient behind an ID number, the HIS diagnoses and the drugs the data qualifies."""
+    id_number = id_number.strip().upper()
+    context: dict[str, Any] = {
+        "id_number": id_number,
+        "person": None,
+        "diagnoses": [],
+        "suggested": [],
+    }
     if len(id_number) == 18:
         try:
             person = insured_person_find(request.user, id_number=id_number)
@@ -245,6 +279,21 @@ def doctor_patient_lookup(request: HttpRequest) -> HttpResponse:
             his = get_his_adapter()
             found = his.find_patient(person.id_number)
             context["diagnoses"] = his.diagnoses(found) if found is not None else []
+            context["suggested"] = suggested_drugs(
+                hospital=request.user.institution,
+                person=person,
+                his=his,
+                found=found,
+                diagnoses=context["diagnoses"],
+            )
+    return context
+
+
+@require_GET
+@physician_required
+def doctor_patient_lookup(request: HttpRequest) -> HttpResponse:
+    """The patient behind an ID number, with the diagnoses the hospital system has for them."""
+    context = _patient_lookup(request, request.GET.get("patient_id_number", ""))
     return TemplateResponse(request, "eligibility/_patient.html", context)
 
 
@@ -259,6 +308,15 @@ def doctor_create(request: HttpRequest) -> HttpResponse:
     if not drug_id.isdigit():
         raise field_error("drug_id", "eligibility.drug_required", "请从检索结果中选择药品")
     pharmacy_id = request.POST.get("pharmacy_id", "")
+    treating = request.POST.get("treating", "")  # "<hospital id>:<physician id>", or empty
+    treating_hospital_id = treating_physician_id = None
+    if treating:
+        hospital_part, _, physician_part = treating.partition(":")
+        if not (hospital_part.isdigit() and physician_part.isdigit()):
+            raise field_error("treating", "eligibility.treating_invalid", "请从列表中选择治疗医师")
+        treating_physician_id = int(physician_part)
+        if int(hospital_part) != request.user.institution_id:
+            treating_hospital_id = int(hospital_part)
     application = services.application_create(
         actor=request.user,
         patient_id_number=request.POST.get("patient_id_number", ""),
@@ -266,6 +324,8 @@ def doctor_create(request: HttpRequest) -> HttpResponse:
         diagnosis_code=code,
         diagnosis_name=name,
         pharmacy_id=int(pharmacy_id) if pharmacy_id.isdigit() else None,
+        treating_hospital_id=treating_hospital_id,
+        treating_physician_id=treating_physician_id,
     )
     url = reverse("eligibility-doctor-application", args=[application.pk])
     if _is_htmx(request):
@@ -295,7 +355,17 @@ def _plan_defaults(application: Application) -> dict[str, Any]:
         "frequencies": _choices(FREQUENCIES, application.frequency),
         "routes": _choices(ROUTES, application.route),
         "units": _choices(QUANTITY_UNITS, application.quantity_unit),
+        "unit": application.quantity_unit or _unit_of(application.drug),
     }
+
+
+# The unit a plan counts in, by the drug's dosage form (片 for tablets, 粒 for capsules …).
+FORM_UNITS = (("胶囊", "粒"), ("片", "片"), ("注射", "支"), ("颗粒", "袋"), ("散", "袋"))
+
+
+def _unit_of(drug) -> str:
+    form = drug.dosage_form or drug.generic_name
+    return next((unit for key, unit in FORM_UNITS if key in form), "")
 
 
 @require_GET
@@ -309,6 +379,7 @@ def doctor_application(request: HttpRequest, application_id: int) -> HttpRespons
         "documents": _documents(application),
         "materials": list(application.materials.all()),
         "history": _history(application),
+        "withdraw_reasons": WITHDRAW_REASONS if application.status in WITHDRAWABLE else [],
         "requested_labels": [
             MaterialKind(k).label
             for k in application.requested_material_kinds
@@ -387,6 +458,26 @@ def doctor_submit(request: HttpRequest, application_id: int) -> HttpResponse:
     return redirect(url)
 
 
+WITHDRAW_REASONS = ["患者要求撤回", "申请信息有误，需重新申请", "患者转院治疗", "患者病情变化"]
+WITHDRAWABLE = {S.DRAFT, S.SUBMITTED, S.MATERIALS_REQUESTED, S.UNDER_REVIEW}
+
+
+@require_POST
+@physician_required
+def doctor_withdraw(request: HttpRequest, application_id: int) -> HttpResponse:
+    """Withdraw with a reason picked from the list (nothing to type) [HB art. 8: re-apply]."""
+    application = _own_hospital_application(request, application_id)
+    reason = request.POST.get("reason", "").strip()
+    if reason not in WITHDRAW_REASONS:
+        raise field_error("reason", "eligibility.reason_required", "请选择撤回原因")
+    services.application_withdraw(actor=request.user, application_id=application.pk, reason=reason)
+    messages.success(request, f"申请 {application.application_no} 已撤回")
+    url = reverse("eligibility-doctor-application", args=[application.pk])
+    if _is_htmx(request):
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    return redirect(url)
+
+
 # --- the reviewer's workbench ----------------------------------------------------------------
 
 
@@ -411,19 +502,19 @@ def _own_review_application(request: HttpRequest, application_id: int) -> Applic
 
 
 def _materials_context(application: Application) -> dict[str, Any]:
-    materials = list(application.materials.all())
-    for material in materials:
+    rows = list(application.materials.all())
+    for material in rows:
         material.from_his = material.source == MaterialSource.HIS
         material.verifiable = (
             material.verification_state == VerificationState.UNVERIFIED
-            and application.status in (S.SUBMITTED, S.MATERIALS_REQUESTED, S.UNDER_REVIEW)
+            and application.status in materials.EVIDENCE_OPEN
         )
     unverified = any(
         m.source == MaterialSource.PATIENT_UPLOAD
         and m.verification_state == VerificationState.UNVERIFIED
-        for m in materials
+        for m in rows
     )
-    return {"application": application, "materials": materials, "has_unverified": unverified}
+    return {"application": application, "materials": rows, "has_unverified": unverified}
 
 
 @require_GET
@@ -448,6 +539,13 @@ def review_case(request: HttpRequest, application_id: int) -> HttpResponse:
         "required_kinds": set(application.criteria_set.required_material_kinds or []),
         "can_decide": application.status == S.UNDER_REVIEW,
         "can_request": application.status in (S.SUBMITTED, S.UNDER_REVIEW),
+        "scan_kinds": [
+            (k, MaterialKind(k).label)
+            for k in materials.scan_kinds(application)
+            if k in MaterialKind.values
+        ]
+        if application.status in materials.EVIDENCE_OPEN
+        else [],
         "history": _history(application),
     }
     return TemplateResponse(request, "eligibility/review_case.html", context)
@@ -495,10 +593,36 @@ def review_request_materials(request: HttpRequest, application_id: int) -> HttpR
 
 @require_POST
 @reviewer_required
+def review_material_scan(request: HttpRequest, application_id: int) -> HttpResponse:
+    """A paper report the patient brought, scanned at the counter (verified: original seen)."""
+    application = _own_review_application(request, application_id)
+    upload = request.FILES.get("file")
+    if upload is None:
+        raise field_error("file", "eligibility.empty_file", "请选择扫描件")
+    material = materials.material_scan(
+        actor=request.user,
+        application_id=application.pk,
+        kind=request.POST.get("kind", ""),
+        # Read one byte past the limit: the service refuses anything longer.
+        content=upload.read(materials.MAX_UPLOAD_BYTES + 1),
+        filename=upload.name or "",
+        title=request.POST.get("title", ""),
+        issuer=request.POST.get("issuer", ""),
+    )
+    was = application.status
+    application.refresh_from_db()
+    message = f"已录入「{material.get_kind_display()}」扫描件（已核验）"
+    if was != application.status == S.UNDER_REVIEW:
+        message += "，材料已齐全，开始审核"
+    return _back_to_case(request, application.pk, message)
+
+
+@require_POST
+@reviewer_required
 def review_material_verify(request: HttpRequest, material_id: int) -> HttpResponse:
     material = selectors.material_get(request.user, material_id)
     _own_review_application(request, material.application_id)
-    services.material_verify(
+    materials.material_verify(
         actor=request.user,
         material_id=material.pk,
         verified=request.POST.get("verified") == "1",

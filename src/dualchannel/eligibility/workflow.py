@@ -1,5 +1,6 @@
-"""The application's state machine and the pieces the services share: evaluation against the
-hospital system, material pulls, the signed forms' data, notifications."""
+"""The application's state machine and the pieces the services share: the row lock and
+guards, evaluation against the hospital system, material pulls, the signed forms' data,
+notifications."""
 
 from __future__ import annotations
 
@@ -14,8 +15,9 @@ from dualchannel.catalog.criteria import MET, CriteriaResult, evaluate_criteria
 from dualchannel.catalog.models import CriterionKind, MaterialKind
 from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
-from dualchannel.core.errors import DomainError
+from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import StateMachine
 from dualchannel.integration.his import HisAdapter, HisPatient, get_his_adapter
@@ -24,6 +26,7 @@ from dualchannel.registry.models import InsuranceType, PolicyProfile, Sex
 from dualchannel.registry.profiles import profile_for
 
 from . import error_codes as codes
+from . import selectors
 from .models import (
     Application,
     ApplicationStatus,
@@ -84,6 +87,34 @@ def review_deadline_days(application: Application) -> int:
 
 def kind_labels(kinds: list[str]) -> list[str]:
     return [KIND_LABELS.get(k, k) for k in kinds]
+
+
+# --- the row lock and the guards -------------------------------------------------------------
+
+
+def lock_application(actor: User, application_id: int) -> Application:
+    """The application, if in ``actor``'s scope (else NotFound), locked for this transaction."""
+    selectors.application_get(actor, application_id)
+    return (
+        Application.objects.select_for_update(of=("self",))
+        .select_related("criteria_set")
+        .get(pk=application_id)
+    )
+
+
+def require_reviewer(actor: User, application: Application) -> None:
+    """A reviewer of the application's hospital; another hospital's reviewer sees nothing."""
+    require_role(actor, Role.REVIEWER)
+    if not actor.is_superuser and application.hospital_id != actor.institution_id:
+        raise NotFound()
+
+
+def require_status(application: Application, *statuses: str) -> None:
+    if application.status not in statuses:
+        raise Conflict(
+            codes.WRONG_STATUS,
+            f"申请当前为「{application.get_status_display()}」，不能办理此操作",
+        )
 
 
 # --- moving the application ------------------------------------------------------------------

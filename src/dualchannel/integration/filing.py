@@ -36,7 +36,7 @@ RETRYABLE_STATUSES = (S.FAILED, S.DEAD)
 FILING_MACHINE = StateMachine(
     FilingStatus,
     {
-        S.PENDING: {S.SENT},
+        S.PENDING: {S.SENT, S.CANCELLED},  # withdrawn before it was ever sent
         S.SENT: {S.ACCEPTED, S.FAILED, S.DEAD},
         S.FAILED: {S.SENT, S.DEAD},
         S.DEAD: {S.SENT},  # a person retries after the cause is fixed
@@ -191,7 +191,35 @@ def _send(filing: PlatformFiling, *, actor: User | None) -> PlatformFiling:
         target = PlatformFiling.objects.select_for_update().get(pk=filing.target_id)
         if target.status == S.ACCEPTED:
             _move(target, S.CANCELLED, actor=actor, reason=filing.input.get("memo", ""))
+    elif filing.cancel_reason:
+        # The subject ended while this 2503 was on its way: cancel it now that it is accepted.
+        _queue_cancel(filing, actor=actor, reason=filing.cancel_reason)
     return filing
+
+
+def _cancel_input(target: PlatformFiling, reason: str) -> dict[str, Any]:
+    return {
+        "trt_dcla_detl_sn": target.trt_dcla_detl_sn,
+        "psn_no": target.input.get("psn_no", target.person.person_no),
+        "memo": reason[:500],
+    }
+
+
+def _queue_cancel(target: PlatformFiling, *, actor: User | None, reason: str) -> PlatformFiling:
+    from dualchannel.core.jobs import enqueue
+
+    cancel = _create(
+        actor=actor,
+        kind=FilingKind.CANCEL,
+        subject_type=target.subject_type,
+        subject_id=target.subject_id,
+        person=target.person,
+        institution=target.institution,
+        target=target,
+        input=_cancel_input(target, reason),
+    )
+    enqueue("integration.filing", {"filing_id": cancel.pk}, key=f"filing:{cancel.pk}")
+    return cancel
 
 
 # --- input -------------------------------------------------------------------------------------
@@ -325,13 +353,49 @@ def filing_cancel(*, actor: User | None, filing: PlatformFiling, reason: str) ->
             person=target.person,
             institution=target.institution,
             target=target,
-            input={
-                "trt_dcla_detl_sn": target.trt_dcla_detl_sn,
-                "psn_no": target.input.get("psn_no", target.person.person_no),
-                "memo": reason[:500],
-            },
+            input=_cancel_input(target, reason),
         )
         return _send(cancel, actor=actor)
+
+
+def filing_withdraw(
+    *, actor: User | None, filing: PlatformFiling, reason: str
+) -> tuple[PlatformFiling | None, str]:
+    """End a 2503 whatever its state, because its subject ended (e.g. a stopped eligibility).
+
+    Accepted: a 2504 is sent now. Never sent: withdrawn here, nothing reaches the platform.
+    On its way (sent, failed, dead — it may already be at the platform): marked, and the 2504
+    follows automatically once it is accepted. Returns (the 2504 or None, a note for people).
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(codes.FILING_INVALID_INPUT, "请填写撤销原因", fields={"reason": ["必填"]})
+    with transaction.atomic():
+        target = PlatformFiling.objects.select_for_update().get(pk=filing.pk)
+        if target.kind != FilingKind.FILE:
+            raise Conflict(codes.FILING_NOT_CANCELLABLE, "只有备案（2503）可以撤销")
+        if target.status == S.ACCEPTED:
+            cancel = filing_cancel(actor=actor, filing=target, reason=reason)
+            if cancel.status == S.ACCEPTED:
+                return cancel, "已撤销备案（2504）"
+            return cancel, f"撤销备案（2504）状态为「{cancel.get_status_display()}」，待重试"
+        if target.status == S.CANCELLED:
+            return None, "备案已撤销"
+        _require_sender(actor, target.institution)
+        if target.status == S.PENDING and target.attempts == 0:
+            _move(target, S.CANCELLED, actor=actor, reason=reason, withdrawn_before_sending=True)
+            return None, "备案尚未发送，已撤回"
+        target.cancel_reason = reason[:2000]
+        target.save(update_fields=["cancel_reason"])
+        audit.record(
+            actor=actor,
+            action="integration.filing_cancel_requested",
+            subject=target,
+            patient=target.person,
+            role=_role(actor),
+            summary={"status": target.status},
+        )
+        return None, f"备案状态为「{target.get_status_display()}」，受理后将自动撤销（2504）"
 
 
 def filing_retry(filing: PlatformFiling, *, actor: User | None = None) -> PlatformFiling:

@@ -6,3 +6,8 @@ class NotificationsConfig(AppConfig):
     label = "notifications"
     verbose_name = "消息通知"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from .templates import check_configured_ids
+
+        check_configured_ids()

@@ -68,7 +68,7 @@ def _send_sms(notification: Notification, template, rendered: Rendered) -> str |
     phone = recipient_phone(notification)
     if not phone:
         return None  # the number was removed since the message was queued
-    return get_sms_provider().send(phone, template.sms_template_id, template.sms_payload(rendered))
+    return get_sms_provider().send(phone, template.sms_id, template.sms_payload(rendered))
 
 
 def _send_wechat(notification: Notification, template, rendered: Rendered) -> str | None:
@@ -79,7 +79,7 @@ def _send_wechat(notification: Notification, template, rendered: Rendered) -> st
     try:
         return client.send_template(
             openid=openid,
-            template_id=template.wechat_template_id,
+            template_id=template.wechat_id,
             data=template.wechat_data(rendered),
             url=f"{settings.PUBLIC_BASE_URL}{reverse('notification-inbox')}",
         )

@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any
 
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from dualchannel.core.errors import DomainError
@@ -101,6 +103,16 @@ class NotificationTemplate:
             body=self.body.format_map(values),
             values=values,
         )
+
+    @property
+    def sms_id(self) -> str:
+        """The id registered with the SMS operator: settings.SMS_TEMPLATE_IDS, else built in."""
+        return settings.SMS_TEMPLATE_IDS.get(self.code, self.sms_template_id)
+
+    @property
+    def wechat_id(self) -> str:
+        """The official account's template id: settings.WECHAT_TEMPLATE_IDS, else built in."""
+        return settings.WECHAT_TEMPLATE_IDS.get(self.code, self.wechat_template_id)
 
     def sms_payload(self, rendered: Rendered) -> dict[str, str]:
         return {name: rendered.values[name] for name in self.sms_params}
@@ -245,6 +257,33 @@ _register(
 )
 _register(
     NotificationTemplate(
+        code="eligibility.reevaluation_completed",
+        title="用药资格复评已完成",
+        body=(
+            "您的{drug_name}用药资格复评结果：{result}，待遇继续。下次复评请在{next_due}前完成。"
+        ),
+        sms_template_id="DC_REEVALUATION_COMPLETED",
+        sms_params=("drug_name", "result", "next_due"),
+        wechat_template_id="DC_REEVALUATION_COMPLETED",
+        wechat_fields={"thing1": "drug_name", "thing2": "result", "time3": "next_due"},
+    )
+)
+_register(
+    NotificationTemplate(
+        code="eligibility.stopped",
+        title="用药资格已终止",
+        body=(
+            "您的{drug_name}用药资格自{stopped_on}起终止，原因：{reason}。"
+            "如需继续用药，请由责任医师重新申请。"
+        ),
+        sms_template_id="DC_ELIGIBILITY_STOPPED",
+        sms_params=("drug_name", "stopped_on"),
+        wechat_template_id="DC_ELIGIBILITY_STOPPED",
+        wechat_fields={"thing1": "drug_name", "time2": "stopped_on", "thing3": "reason"},
+    )
+)
+_register(
+    NotificationTemplate(
         code="prescriptions.routed",
         title="处方已流转至药店",
         body=(
@@ -257,6 +296,87 @@ _register(
         wechat_fields={
             "thing1": "drug_name",
             "thing2": "pharmacy_name",
+            "time3": "valid_until",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
+        code="prescriptions.issued",
+        title="处方已开具",
+        body=(
+            "您的{drug_name}处方（处方号{prescription_no}）已开具，有效期至{valid_until}。"
+            "请在手机上选择定点药店并同意处方流转。"
+        ),
+        sms_template_id="DC_PRESCRIPTION_ISSUED",
+        sms_params=("drug_name", "valid_until"),
+        wechat_template_id="DC_PRESCRIPTION_ISSUED",
+        wechat_fields={
+            "thing1": "drug_name",
+            "character_string2": "prescription_no",
+            "time3": "valid_until",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
+        code="prescriptions.dispensed",
+        title="已取药",
+        body=(
+            "您的{drug_name}处方（处方号{prescription_no}）已在{pharmacy_name}调剂，"
+            "取药方式：{delivery}。"
+        ),
+        sms_template_id="DC_PRESCRIPTION_DISPENSED",
+        sms_params=("drug_name", "pharmacy_name"),
+        wechat_template_id="DC_PRESCRIPTION_DISPENSED",
+        wechat_fields={"thing1": "drug_name", "thing2": "pharmacy_name", "thing3": "delivery"},
+    )
+)
+_register(
+    NotificationTemplate(
+        # Every step of pickup, home delivery or the cold chain to the hospital [HB art. 29].
+        code="prescriptions.delivery",
+        title="取药配送进度：{status}",
+        body="您的{drug_name}（处方号{prescription_no}）{progress}。",
+        sms_template_id="DC_PRESCRIPTION_DELIVERY",
+        sms_params=("drug_name", "status"),
+        wechat_template_id="DC_PRESCRIPTION_DELIVERY",
+        wechat_fields={
+            "thing1": "drug_name",
+            "phrase2": "status",
+            "thing3": "progress",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
+        code="prescriptions.cancelled",
+        title="处方已撤销",
+        body="您的{drug_name}处方（处方号{prescription_no}）已由医师撤销，原因：{reason}。",
+        sms_template_id="DC_PRESCRIPTION_CANCELLED",
+        sms_params=("drug_name", "prescription_no"),
+        wechat_template_id="DC_PRESCRIPTION_CANCELLED",
+        wechat_fields={
+            "thing1": "drug_name",
+            "character_string2": "prescription_no",
+            "thing3": "reason",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
+        code="prescriptions.expired",
+        title="处方已过期",
+        body=(
+            "您的{drug_name}处方（处方号{prescription_no}）已于{valid_until}过期未取药，"
+            "如需继续用药请复诊。"
+        ),
+        sms_template_id="DC_PRESCRIPTION_EXPIRED",
+        sms_params=("drug_name", "valid_until"),
+        wechat_template_id="DC_PRESCRIPTION_EXPIRED",
+        wechat_fields={
+            "thing1": "drug_name",
+            "character_string2": "prescription_no",
             "time3": "valid_until",
         },
     )
@@ -290,3 +410,11 @@ def get_template(code: str) -> NotificationTemplate:
         return TEMPLATES[code]
     except KeyError:
         raise DomainError("notifications.unknown_template", f"未知的通知模板：{code}") from None
+
+
+def check_configured_ids() -> None:
+    """Refuse to start when the settings name a template that does not exist (a typo)."""
+    for setting in ("SMS_TEMPLATE_IDS", "WECHAT_TEMPLATE_IDS"):
+        unknown = sorted(set(getattr(settings, setting, {})) - set(TEMPLATES))
+        if unknown:
+            raise ImproperlyConfigured(f"{setting} names unknown templates: {', '.join(unknown)}")

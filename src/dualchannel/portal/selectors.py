@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date, datetime
 
+from django.utils import timezone
+
+from dualchannel.catalog.models import MaterialKind
+from dualchannel.core.calendar import UnknownCalendarYear, working_days_between
 from dualchannel.core.masking import mask_id_number, mask_name, mask_phone
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
+from dualchannel.eligibility.models import Application, ApplicationStatus, VerificationState
+from dualchannel.eligibility.selectors import application_get
+from dualchannel.eligibility.workflow import present_kinds
 
 
 @dataclass(frozen=True)
@@ -29,4 +37,141 @@ def portal_profile(actor: User) -> PortalProfile:
         name=mask_name(person.name),
         id_number=mask_id_number(person.id_number),
         phone=mask_phone(person.phone) or None,
+    )
+
+
+# --- the patient's applications -------------------------------------------------------------
+
+NEXT_STEPS = {
+    ApplicationStatus.DRAFT: "责任医师正在填写申请",
+    ApplicationStatus.SUBMITTED: "已提交，医院医保办正在调取检查报告",
+    ApplicationStatus.MATERIALS_REQUESTED: "请上传缺少的材料",
+    ApplicationStatus.UNDER_REVIEW: "医院医保办审核中",
+    ApplicationStatus.APPROVED: "已通过，可持处方到定点药店购药",
+    ApplicationStatus.REJECTED: "未通过",
+    ApplicationStatus.WITHDRAWN: "已撤回",
+}
+
+
+def _working_days_left(due: date) -> int | None:
+    """Working days from today to ``due`` (negative once overdue); None if a year is unloaded."""
+    try:
+        return working_days_between(timezone.localdate(), due)
+    except UnknownCalendarYear:
+        # Say so rather than guess from weekends; the agency loads the year's holidays.
+        return None
+
+
+def progress_of(application: Application) -> dict:
+    """What the patient needs to see: status, the working-day clock and the next step."""
+    days_left = None
+    calendar_missing = False
+    if application.status == ApplicationStatus.UNDER_REVIEW and application.review_due:
+        days_left = _working_days_left(application.review_due)
+        calendar_missing = days_left is None
+    next_step = NEXT_STEPS[application.status]
+    if application.status == ApplicationStatus.REJECTED and application.decision_reason:
+        next_step = f"未通过：{application.decision_reason}"
+    return {
+        "id": application.pk,
+        "application_no": application.application_no,
+        "drug_name": application.drug.generic_name,
+        "status": application.get_status_display(),
+        "review_due": application.review_due,
+        "days_left": days_left,
+        "calendar_missing": calendar_missing,
+        "next_step": next_step,
+    }
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    at: datetime
+    status: str  # the Chinese label of the status entered; who moved it is staff business
+
+
+@dataclass(frozen=True)
+class RequestedKind:
+    kind: str
+    label: str
+    received: bool  # a (not refused) material of this kind arrived since the request
+
+
+@dataclass(frozen=True)
+class MaterialLine:
+    kind_label: str
+    title: str
+    source: str
+    received_at: datetime
+    state: str
+    state_label: str
+    note: str  # why a material was refused, for the patient to act on
+
+
+@dataclass(frozen=True)
+class PatientApplication:
+    progress: dict
+    applicant_name: str  # 张*
+    applicant_id_number: str  # 420102********1234
+    diagnosis_name: str
+    hospital_name: str
+    physician_name: str
+    pharmacy_name: str
+    timeline: list[TimelineEntry]
+    awaiting_materials: bool
+    requested: list[RequestedKind]  # the one complete list [HB art. 7(2)]
+    materials_note: str
+    materials_deadline: date | None
+    materials_days_left: int | None
+    materials: list[MaterialLine]
+
+
+def patient_application(actor: User, application_id: int) -> PatientApplication:
+    """One of the caller's own applications as the patient sees it; anyone else's is NotFound."""
+    require_role(actor, Role.PATIENT)
+    application = application_get(actor, application_id)
+    labels = dict(ApplicationStatus.choices)
+    awaiting = application.status == ApplicationStatus.MATERIALS_REQUESTED
+    requested: list[RequestedKind] = []
+    if awaiting:
+        have = present_kinds(application, since=application.materials_requested_at)
+        requested = [
+            RequestedKind(kind, MaterialKind(kind).label, kind in have)
+            for kind in application.requested_material_kinds
+            if kind in MaterialKind.values
+        ]
+    deadline = application.materials_deadline if awaiting else None
+    return PatientApplication(
+        progress=progress_of(application),
+        applicant_name=mask_name(application.patient.name),
+        applicant_id_number=mask_id_number(application.patient.id_number),
+        diagnosis_name=application.diagnosis_name,
+        hospital_name=application.hospital.name,
+        physician_name=application.physician.name,
+        pharmacy_name=application.pharmacy.name if application.pharmacy_id else "",
+        timeline=[
+            TimelineEntry(h.at, labels.get(h.to_status, h.to_status))
+            for h in application.history.order_by("at", "pk")
+        ],
+        awaiting_materials=awaiting,
+        requested=requested,
+        materials_note=application.materials_note if awaiting else "",
+        materials_deadline=deadline,
+        materials_days_left=_working_days_left(deadline) if deadline else None,
+        materials=[
+            MaterialLine(
+                kind_label=m.get_kind_display(),
+                title=m.title,
+                source=m.get_source_display(),
+                received_at=m.received_at,
+                state=m.verification_state,
+                state_label=m.get_verification_state_display(),
+                note=(
+                    m.verification_note
+                    if m.verification_state == VerificationState.REJECTED
+                    else ""
+                ),
+            )
+            for m in application.materials.order_by("received_at", "pk")
+        ],
     )

@@ -84,7 +84,7 @@ def login_code_request(*, phone: str) -> IssuedCode:
         template = get_template(LOGIN_CODE_TEMPLATE)
         rendered = template.render({"code": code})
         try:
-            get_sms_provider().send(phone, template.sms_template_id, template.sms_payload(rendered))
+            get_sms_provider().send(phone, template.sms_id, template.sms_payload(rendered))
         except DeliveryError as exc:
             logger.warning("login code to %s not sent: %s", mask_phone(phone), exc.code)
             raise DomainError(codes.SMS_FAILED, "短信发送失败，请稍后重试", status=503) from None

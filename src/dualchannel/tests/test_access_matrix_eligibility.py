@@ -1,5 +1,7 @@
 """Roles × the eligibility API: the same rules as ``test_access_matrix``, on a world of
-applications in each state (draft, materials requested, under review) at a Wuhan hospital."""
+applications in each state (draft, materials requested, under review) at a Wuhan hospital.
+
+The world is built once per module and each test rolls back to it (see ``matrix_world``)."""
 
 from __future__ import annotations
 
@@ -8,9 +10,13 @@ from datetime import date
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.test import override_settings
 
-from dualchannel.core.models import AuditEvent
-from dualchannel.eligibility import services
+from dualchannel.core.models import AuditEvent, User
+from dualchannel.core.roles import Role
+from dualchannel.core.tests.factories import UserFactory
+from dualchannel.eligibility import materials, services
 from dualchannel.eligibility.models import (
     Application,
     ApplicationStatus,
@@ -24,7 +30,9 @@ from dualchannel.eligibility.tests.factories import (
     liu_fang,
     zhang_wei,
 )
+from dualchannel.registry.models import InstitutionKind
 from dualchannel.registry.tests.factories import (
+    InstitutionFactory,
     InsuredPersonFactory,
     designate,
     load_seed_profiles,
@@ -39,7 +47,6 @@ from dualchannel.tests.test_access_matrix import (
     call,
     fingerprint,
     op,
-    outsider_patient,  # noqa: F401 (fixture)
 )
 
 pytestmark = pytest.mark.django_db
@@ -109,6 +116,18 @@ ELIGIBILITY_OPS = [
     ),
     op(
         "POST",
+        f"{BASE}/applications/{{application_id}}/materials/scan",
+        {
+            "kind": "gene_test",
+            "title": "外院基因检测报告",
+            "issuer": "武汉协和医院",
+            "file": "<pdf>",
+        },
+        allowed=(REVIEWER,),
+        application_id="materials_id",
+    ),
+    op(
+        "POST",
         f"{BASE}/materials/{{material_id}}/verify",
         {"verified": True, "note": "与原件一致"},
         allowed=(REVIEWER,),
@@ -171,23 +190,125 @@ APPROVED_ON = date(2026, 3, 2)
 MATRIX_DAY = date(2026, 5, 25)
 
 
+@pytest.fixture(scope="module")
+def matrix_world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The world, built once per module (and xdist worker) inside an outer transaction.
+
+    Each test runs in a savepoint of it (pytest-django's per-test transaction) and is rolled
+    back, so every role × operation starts from the same world — like Django's
+    ``setUpTestData`` — without signing its eleven PDFs again for each of the ~190 tests.
+    The outer transaction is rolled back when the module is done: nothing leaks to others.
+    """
+    media = tmp_path_factory.mktemp("matrix") / "private"
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        override_settings(MEDIA_ROOT=media, HIS_ADAPTER="demo"),
+    ):
+        with django_db_blocker.unblock():
+            outer = transaction.atomic()
+            outer.__enter__()
+            try:
+                built = _build_world(patch)
+            except BaseException:
+                transaction.set_rollback(True)
+                outer.__exit__(None, None, None)
+                raise
+        try:
+            yield built
+        finally:
+            with django_db_blocker.unblock():
+                transaction.set_rollback(True)
+                outer.__exit__(None, None, None)
+
+
 @pytest.fixture
-def world(
-    settings,
-    tmp_path,
-    monkeypatch,
-    hospital,
-    pharmacy,
-    agency,
-    insured_person,
-    physician_user,
-    reviewer_user,
-    patient_user,
-):
+def world(matrix_world, db):
+    """The module's world, as this test's transaction sees it (rolled back after the test)."""
+    return matrix_world
+
+
+def _user_fixture(name: str):
+    @pytest.fixture(name=name)
+    def user(world):
+        return User.objects.get(pk=world["users"][name])
+
+    return user
+
+
+# The root conftest's users (one per role, plus the outsiders) are built with the world here,
+# and each test gets a fresh instance of its row.
+for _name in (*INSIDERS, *OUTSIDERS):
+    globals()[f"_{_name}_fixture"] = _user_fixture(_name)
+
+
+def _build_world(patch: pytest.MonkeyPatch) -> dict:
     """Three applications of a Wuhan hospital: under review (all evidence in the HIS),
-    awaiting materials (the patient's own, one upload made) and a draft ready to submit."""
-    settings.MEDIA_ROOT = tmp_path / "private"
-    settings.HIS_ADAPTER = "demo"
+    awaiting materials (the patient's own, one upload made) and a draft ready to submit;
+    two granted eligibilities, one of them in re-evaluation. The users and institutions are
+    those of the root conftest (same names, roles and regions)."""
+    agency = InstitutionFactory(
+        kind=InstitutionKind.AGENCY, name="武汉市医疗保障事务中心", region_code="420100"
+    )
+    hospital = InstitutionFactory(
+        kind=InstitutionKind.HOSPITAL, name="武汉演示第一医院", region_code="420102"
+    )
+    pharmacy = InstitutionFactory(
+        kind=InstitutionKind.PHARMACY,
+        name="江岸演示大药房",
+        region_code="420102",
+        hospital_level=None,
+    )
+    other_hospital = InstitutionFactory(
+        kind=InstitutionKind.HOSPITAL, name="合肥演示人民医院", region_code="340102"
+    )
+    other_pharmacy = InstitutionFactory(
+        kind=InstitutionKind.PHARMACY,
+        name="瑶海演示药房",
+        region_code="340102",
+        hospital_level=None,
+    )
+    other_agency = InstitutionFactory(
+        kind=InstitutionKind.AGENCY,
+        name="合肥市医保中心",
+        region_code="340100",
+        hospital_level=None,
+    )
+    insured_person = InsuredPersonFactory(name="张三")
+    outsider_person = InsuredPersonFactory(name="外人丙", region_code="340102")
+    users = {
+        "physician_user": UserFactory(
+            username="physician", institution=hospital, roles=[Role.PHYSICIAN]
+        ),
+        "reviewer_user": UserFactory(
+            username="reviewer", institution=hospital, roles=[Role.REVIEWER]
+        ),
+        "pharmacist_user": UserFactory(
+            username="pharmacist", institution=pharmacy, roles=[Role.PHARMACIST]
+        ),
+        "agency_user": UserFactory(
+            username="officer", institution=agency, roles=[Role.AGENCY_OFFICER]
+        ),
+        "patient_user": UserFactory(
+            username="patient", insured_person=insured_person, roles=[Role.PATIENT]
+        ),
+        "outsider_physician": UserFactory(
+            username="outsider_physician", institution=other_hospital, roles=[Role.PHYSICIAN]
+        ),
+        "outsider_reviewer": UserFactory(
+            username="outsider_reviewer", institution=other_hospital, roles=[Role.REVIEWER]
+        ),
+        "outsider_pharmacist": UserFactory(
+            username="outsider_pharmacist", institution=other_pharmacy, roles=[Role.PHARMACIST]
+        ),
+        "outsider_agency": UserFactory(
+            username="outsider_officer", institution=other_agency, roles=[Role.AGENCY_OFFICER]
+        ),
+        "outsider_patient": UserFactory(
+            username="outsider_patient", insured_person=outsider_person, roles=[Role.PATIENT]
+        ),
+    }
+    physician_user, reviewer_user = users["physician_user"], users["reviewer_user"]
+
     load_seed_profiles()
     designated_physician(physician_user)
     designate(pharmacy)
@@ -213,8 +334,8 @@ def world(
     services.application_submit(actor=physician_user, application_id=under_review.pk, today=today)
     awaiting = draft(insured_person)
     services.application_submit(actor=physician_user, application_id=awaiting.pk, today=today)
-    upload = services.material_upload(
-        actor=patient_user,
+    upload = materials.material_upload(
+        actor=users["patient_user"],
         application_id=awaiting.pk,
         kind="pathology",
         filename="外院病理报告.pdf",
@@ -236,7 +357,8 @@ def world(
     zhang_wei_again = Application.objects.get(pk=under_review.pk).patient
     eligibility = granted("阿来替尼胶囊")
     in_reevaluation = granted("洛拉替尼片")
-    monkeypatch.setattr("django.utils.timezone.localdate", lambda *a, **k: MATRIX_DAY)
+    # From here on (the module's tests included) it is MATRIX_DAY.
+    patch.setattr("django.utils.timezone.localdate", lambda *a, **k: MATRIX_DAY)
     reevaluation = reevaluation_start(
         actor=physician_user, eligibility_id=in_reevaluation.pk, today=MATRIX_DAY
     )
@@ -250,12 +372,12 @@ def world(
         awaiting.pk: ApplicationStatus.MATERIALS_REQUESTED,
         ready.pk: ApplicationStatus.DRAFT,
     }
-    patient = insured_person
     return {
+        "users": {name: user.pk for name, user in users.items()},
         "review_id": under_review.pk,
         "materials_id": awaiting.pk,
         "draft_id": ready.pk,
-        "material_id": upload.pk if isinstance(upload, Material) else upload.material.pk,
+        "material_id": upload.pk,
         "drug_id": drug.pk,
         "eligibility_id": eligibility.pk,
         "reevaluation_id": reevaluation.pk,
@@ -265,7 +387,7 @@ def world(
             under_review.application_no,
             awaiting.application_no,
             ready.application_no,
-            patient.id_number,
+            insured_person.id_number,
             "张伟",
             "刘芳",
         ],
@@ -273,7 +395,7 @@ def world(
 
 
 def call_op(client, case: Op, world: dict, user=None):
-    """Like ``call``, but sends the materials upload as multipart with a real PDF."""
+    """Like ``call``, but sends material uploads and scans as multipart with a real PDF."""
     if case.body is None or "file" not in case.body:
         return call(client, case, world, user)
     if user is not None:
@@ -281,7 +403,7 @@ def call_op(client, case: Op, world: dict, user=None):
     names = {**DEFAULT_PARAMS, **dict(case.params)}
     path = re.sub(r"\{(\w+)\}", lambda m: str(world[names[m.group(1)]]), case.path)
     data = {
-        "kind": case.body["kind"],
+        **{k: v for k, v in case.body.items() if k != "file"},
         "file": SimpleUploadedFile("报告.pdf", PDF, "application/pdf"),
     }
     return client.post(path, data)

@@ -131,7 +131,11 @@ def test_continue_sets_the_new_due_date_and_signs_the_form(approved, physician_u
     assert done.form.data["next_evaluation_date"] == approved.next_reevaluation_due.isoformat()
     assert statuses(approved) == [E.ACTIVE, E.IN_REEVALUATION, E.ACTIVE]
     assert AuditEvent.objects.filter(action="eligibility.reevaluation_completed").count() == 1
-    assert len(in_app("generic", zhang)) == 1
+    (notice,) = in_app("eligibility.reevaluation_completed", zhang)
+    assert "继续原方案" in notice.body
+    assert f"{approved.next_reevaluation_due.month}月{approved.next_reevaluation_due.day}日" in (
+        notice.body
+    )
 
 
 def test_adjust_updates_the_plan_and_the_cycle(approved, physician_user):
@@ -203,6 +207,8 @@ def test_stop_ends_the_benefit_and_cancels_the_filing_with_a_2504(approved, phys
     assert done.cancel_filing_id == cancel.pk
     assert PlatformFiling.objects.get(pk=approved.filing_id).status == FilingStatus.CANCELLED
     assert done.form.data["stop_reason"] == "疾病进展，不再符合用药条件"
+    (notice,) = in_app("eligibility.stopped", approved.patient)
+    assert "疾病进展，不再符合用药条件" in notice.body
 
 
 def test_stop_without_an_accepted_filing_records_that_none_was_needed(
@@ -223,6 +229,58 @@ def test_stop_without_an_accepted_filing_records_that_none_was_needed(
     assert eligibility.status == E.STOPPED
     assert eligibility.filing_note == "无已受理的备案，无需撤销"
     assert not PlatformFiling.objects.filter(kind=FilingKind.CANCEL).exists()
+
+
+@pytest.fixture
+def approved_filing_queued(make_draft, zhang, physician_user, reviewer_user, connected):
+    """An eligibility whose 2503 filing is still queued (the worker has not run)."""
+    application = make_draft(zhang)
+    services.application_submit(
+        actor=physician_user, application_id=application.pk, today=date(2026, 3, 2)
+    )
+    return services.application_approve(
+        actor=reviewer_user, application_id=application.pk, today=APPROVED_ON
+    )
+
+
+def test_stop_before_the_filing_was_sent_withdraws_it_and_nothing_reaches_the_platform(
+    approved_filing_queued, physician_user
+):
+    eligibility = approved_filing_queued
+
+    rv.eligibility_stop(actor=physician_user, eligibility_id=eligibility.pk, reason="患者转院")
+
+    filing = PlatformFiling.objects.get(pk=eligibility.filing_id)
+    assert filing.status == FilingStatus.CANCELLED
+    assert filing.attempts == 0
+    eligibility.refresh_from_db()
+    assert eligibility.filing_note == "备案尚未发送，已撤回"
+    # the queued job finds nothing to send
+    assert filing_process(filing.pk).status == FilingStatus.CANCELLED
+    assert not PlatformFiling.objects.filter(kind=FilingKind.CANCEL).exists()
+
+
+def test_stop_while_the_filing_is_failing_cancels_it_once_the_platform_accepts_it(
+    approved_filing_queued, physician_user
+):
+    from dualchannel.integration.simulator.platform import simulator_fail_next
+
+    eligibility = approved_filing_queued
+    simulator_fail_next(1, infno="2503")
+    assert filing_process(eligibility.filing_id).status == FilingStatus.FAILED
+
+    rv.eligibility_stop(actor=physician_user, eligibility_id=eligibility.pk, reason="患者转院")
+
+    eligibility.refresh_from_db()
+    assert "受理后将自动撤销" in eligibility.filing_note
+    # when the retry is accepted, a 2504 follows by itself
+    filing = filing_process(eligibility.filing_id)
+    assert filing.status == FilingStatus.ACCEPTED
+    cancel = PlatformFiling.objects.get(kind=FilingKind.CANCEL, target=filing)
+    assert cancel.input["memo"] == "患者转院"
+    assert filing_process(cancel.pk).status == FilingStatus.ACCEPTED
+    filing.refresh_from_db()
+    assert filing.status == FilingStatus.CANCELLED
 
 
 def test_benefits_continue_during_a_reevaluation_past_the_deadline(approved, physician_user):
@@ -450,3 +508,25 @@ def test_api_lists_starts_and_completes(
 
     outsider = api_client.as_user(outsider_physician)
     assert outsider.get(f"{base}/eligibilities/{approved.pk}").status_code == 404
+
+
+def test_a_reevaluation_not_completed_within_seven_working_days_raises_an_alert(
+    approved, physician_user
+):
+    from dualchannel.core.calendar import add_working_days
+    from dualchannel.monitoring.models import Alert
+
+    reevaluation = start(physician_user, approved)
+    assert reevaluation.complete_by == add_working_days(window(), 7)
+
+    assert rv.flag_overdue_reevaluations(today=reevaluation.complete_by) == 0
+    assert rv.flag_overdue_reevaluations(today=reevaluation.complete_by + timedelta(days=1)) == 1
+    # the same day again counts once more on the open alert, it does not open another
+    rv.flag_overdue_reevaluations(today=reevaluation.complete_by + timedelta(days=2))
+
+    alert = Alert.objects.get(rule="reevaluation_overdue")
+    assert alert.institution_id == approved.hospital_id
+    assert alert.subject_id == str(reevaluation.pk)
+    # benefits continue: the patient presented in time
+    approved.refresh_from_db()
+    assert rv.eligibility_benefits_active(approved, on=reevaluation.complete_by + timedelta(days=2))

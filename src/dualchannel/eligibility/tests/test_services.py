@@ -10,7 +10,7 @@ from dualchannel.core.calendar import add_working_days, working_days_between
 from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.models import AuditEvent, Job
 from dualchannel.documents.models import DocumentKind, SignedDocument
-from dualchannel.eligibility import selectors, services
+from dualchannel.eligibility import materials, selectors, services
 from dualchannel.eligibility.models import (
     Application,
     ApplicationStatus,
@@ -162,14 +162,14 @@ def test_missing_evidence_is_asked_once_then_uploaded_verified_and_approved(
     assert application.complete_on is None
 
     # when the patient uploads all but the last, the case is still incomplete
-    services.material_upload(
+    materials.material_upload(
         actor=patient_user,
         application_id=application.pk,
         kind="pathology",
         filename="病理.pdf",
         content=PDF,
     )
-    services.material_upload(
+    materials.material_upload(
         actor=patient_user,
         application_id=application.pk,
         kind="gene_test",
@@ -180,7 +180,7 @@ def test_missing_evidence_is_asked_once_then_uploaded_verified_and_approved(
     assert application.status == S.MATERIALS_REQUESTED
 
     # when the last one arrives
-    last = services.material_upload(
+    last = materials.material_upload(
         actor=patient_user,
         application_id=application.pk,
         kind="diagnosis_certificate",
@@ -204,7 +204,7 @@ def test_missing_evidence_is_asked_once_then_uploaded_verified_and_approved(
         services.application_approve(actor=reviewer_user, application_id=application.pk)
     assert refused.value.code == "eligibility.unverified_materials"
     for material in application.materials.all():
-        services.material_verify(actor=reviewer_user, material_id=material.pk, verified=True)
+        materials.material_verify(actor=reviewer_user, material_id=material.pk, verified=True)
     eligibility = services.application_approve(actor=reviewer_user, application_id=application.pk)
     assert eligibility.status == EligibilityStatus.ACTIVE
     assert (
@@ -222,7 +222,7 @@ def test_reviewer_asks_for_named_materials_and_upload_returns_to_review(
     application = make_draft(insured_person)
     services.application_submit(actor=physician_user, application_id=application.pk)
     for kind, content in zip(REQUIRED_KINDS, (PDF, PNG, JPEG), strict=True):
-        services.material_upload(
+        materials.material_upload(
             actor=patient_user,
             application_id=application.pk,
             kind=kind,
@@ -245,14 +245,14 @@ def test_reviewer_asks_for_named_materials_and_upload_returns_to_review(
     assert application.status == S.MATERIALS_REQUESTED
     notice = in_app("eligibility.materials_requested", insured_person)[-1]
     assert "影像报告" in notice.body and "免疫组化报告" in notice.body
-    services.material_upload(
+    materials.material_upload(
         actor=patient_user,
         application_id=application.pk,
         kind="imaging",
         filename="ct.pdf",
         content=PDF,
     )
-    services.material_upload(
+    materials.material_upload(
         actor=patient_user,
         application_id=application.pk,
         kind="immunohistochemistry",
@@ -360,6 +360,39 @@ def test_patient_not_in_registry_is_refused(physician, bound_pharmacy, lung_drug
     assert not Application.objects.exists()
 
 
+@pytest.mark.parametrize("code", ["U99.900", "C3X.100", "c34100"])
+def test_diagnosis_outside_icd10_yb2_is_refused(
+    physician, bound_pharmacy, lung_drug, zhang, physician_user, code
+):
+    with pytest.raises(DomainError) as refused:
+        services.application_create(
+            actor=physician_user,
+            patient_id_number=zhang.id_number,
+            drug_id=lung_drug.pk,
+            diagnosis_code=code,
+            diagnosis_name="随便写的诊断",
+            pharmacy_id=bound_pharmacy.pk,
+        )
+    assert refused.value.code in {"eligibility.unknown_diagnosis", "eligibility.invalid_diagnosis"}
+    assert "diagnosis_code" in refused.value.fields
+    assert not Application.objects.exists()
+
+
+def test_known_diagnosis_code_carries_its_official_name(
+    physician, bound_pharmacy, lung_drug, zhang, physician_user
+):
+    application = services.application_create(
+        actor=physician_user,
+        patient_id_number=zhang.id_number,
+        drug_id=lung_drug.pk,
+        diagnosis_code="c34.100X004",
+        diagnosis_name="右上肺癌",
+        pharmacy_id=bound_pharmacy.pk,
+    )
+    assert application.diagnosis_code == "C34.100x004"
+    assert application.diagnosis_name == "右肺上叶恶性肿瘤"
+
+
 def test_three_fixed_needs_a_designated_pharmacy(
     physician, pharmacy, lung_drug, zhang, physician_user
 ):
@@ -395,7 +428,7 @@ def test_bad_uploads_are_refused(
     application = make_draft(insured_person)
     services.application_submit(actor=physician_user, application_id=application.pk)
     with pytest.raises(DomainError) as refused:
-        services.material_upload(
+        materials.material_upload(
             actor=patient_user,
             application_id=application.pk,
             kind="pathology",
@@ -412,7 +445,7 @@ def test_upload_of_a_kind_not_requested_is_refused(
     application = make_draft(insured_person)
     services.application_submit(actor=physician_user, application_id=application.pk)
     with pytest.raises(DomainError) as refused:
-        services.material_upload(
+        materials.material_upload(
             actor=patient_user,
             application_id=application.pk,
             kind="imaging",
@@ -445,7 +478,7 @@ def _withdraw(app, reviewer, patient, physician):
 
 
 def _upload(app, reviewer, patient, physician):
-    services.material_upload(
+    materials.material_upload(
         actor=patient, application_id=app.pk, kind="imaging", filename="a.pdf", content=PDF
     )
 
@@ -511,7 +544,7 @@ def test_another_hospitals_reviewer_sees_nothing_and_changes_nothing(
         lambda: services.application_reject(
             actor=outsider_reviewer, application_id=application.pk, reason="x"
         ),
-        lambda: services.material_verify(
+        lambda: materials.material_verify(
             actor=outsider_reviewer, material_id=material.pk, verified=False, note="x"
         ),
         lambda: selectors.application_get(outsider_reviewer, application.pk),

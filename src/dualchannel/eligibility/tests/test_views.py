@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from dualchannel.eligibility import services
+from dualchannel.eligibility import materials, services
 from dualchannel.eligibility.models import (
     Application,
     ApplicationStatus,
@@ -12,7 +12,7 @@ from dualchannel.eligibility.models import (
     VerificationState,
 )
 
-from .factories import PLAN, REQUIRED_KINDS, liu_fang
+from .factories import PLAN, REQUIRED_KINDS, drug_with_criteria, liu_fang
 
 S = ApplicationStatus
 HTMX = {"HTTP_HX_REQUEST": "true"}
@@ -345,7 +345,7 @@ def test_patient_upload_stays_unverified_until_the_reviewer_verifies_it(
     # given a case completed by the patient's uploads
     application = under_review(make_draft, insured_person, physician_user)
     for kind in REQUIRED_KINDS:
-        services.material_upload(
+        materials.material_upload(
             actor=patient_user,
             application_id=application.pk,
             kind=kind,
@@ -382,3 +382,139 @@ def test_physician_cannot_decide(client, make_draft, zhang, physician_user, name
     assert response.status_code == 403
     application.refresh_from_db()
     assert application.status == S.UNDER_REVIEW
+
+
+# --- withdraw and five-fixed on the pages --------------------------------------------------------
+
+
+def test_physician_withdraws_with_a_listed_reason(client, make_draft, zhang, physician_user):
+    application = under_review(make_draft, zhang, physician_user)
+    page = reverse("eligibility-doctor-application", args=[application.pk])
+    assert "撤回申请" in logged_in(client, physician_user).get(page).content.decode()
+
+    response = client.post(
+        reverse("eligibility-doctor-withdraw", args=[application.pk]), {"reason": "患者转院治疗"}
+    )
+
+    assert response.status_code == 302
+    application.refresh_from_db()
+    assert application.status == S.WITHDRAWN
+    assert application.decision_reason == "患者转院治疗"
+    assert "撤回申请" not in client.get(page).content.decode()
+
+
+def test_withdraw_with_a_free_text_reason_is_refused_and_changes_nothing(
+    client, make_draft, zhang, physician_user
+):
+    application = under_review(make_draft, zhang, physician_user)
+
+    response = logged_in(client, physician_user).post(
+        reverse("eligibility-doctor-withdraw", args=[application.pk]), {"reason": "随便"}, **HTMX
+    )
+
+    assert "请选择撤回原因" in response.content.decode()
+    application.refresh_from_db()
+    assert application.status == S.UNDER_REVIEW
+
+
+def test_another_hospitals_physician_cannot_withdraw(
+    client, make_draft, zhang, physician_user, outsider_physician
+):
+    application = under_review(make_draft, zhang, physician_user)
+
+    response = logged_in(client, outsider_physician).post(
+        reverse("eligibility-doctor-withdraw", args=[application.pk]), {"reason": "患者要求撤回"}
+    )
+
+    assert response.status_code == 404
+    application.refresh_from_db()
+    assert application.status == S.UNDER_REVIEW
+
+
+@pytest.fixture
+def five_fixed(hospital):
+    from dualchannel.registry.models import BindingMode
+    from dualchannel.registry.profiles import profile_for
+
+    profile = profile_for(hospital.region)
+    profile.binding_mode = BindingMode.FIVE_FIXED
+    profile.save(update_fields=["binding_mode"])
+    return profile
+
+
+def test_five_fixed_area_offers_treating_physicians_and_records_them(
+    client, physician, zhang, lung_drug, bound_pharmacy, physician_user, five_fixed
+):
+    from dualchannel.core.roles import Role
+    from dualchannel.core.tests.factories import UserFactory
+    from dualchannel.eligibility.tests.factories import designated_physician
+
+    # given a second designated physician of the same hospital
+    colleague_user = UserFactory(institution=physician_user.institution, roles=[Role.PHYSICIAN])
+    colleague = designated_physician(colleague_user, staff_code="YS4201020099")
+
+    home = logged_in(client, physician_user).get(reverse("eligibility-doctor"))
+    assert f'value="{colleague.hospital_id}:{colleague.pk}"' in home.content.decode()
+
+    client.post(
+        reverse("eligibility-doctor-create"),
+        {
+            "patient_id_number": zhang.id_number,
+            "drug_id": lung_drug.pk,
+            "diagnosis": "C34.100x004|右肺上叶恶性肿瘤",
+            "pharmacy_id": bound_pharmacy.pk,
+            "treating": f"{colleague.hospital_id}:{colleague.pk}",
+        },
+    )
+
+    application = Application.objects.get(patient=zhang)
+    assert application.treating_physician == colleague
+    assert application.treating_hospital is None  # same hospital: only the physician differs
+
+
+def test_outside_five_fixed_the_treating_choice_is_not_offered(
+    client, physician, physician_user, profiles
+):
+    home = logged_in(client, physician_user).get(reverse("eligibility-doctor"))
+    assert 'name="treating"' not in home.content.decode()
+
+
+# --- opened from the HIS: nothing typed to start ----------------------------------------
+
+
+def test_his_launch_brings_the_patient_and_the_drugs_the_data_qualifies(
+    client, physician, zhang, lung_drug, physician_user
+):
+    from dualchannel.catalog.tests.factories import DrugFactory
+
+    # given another drug whose criteria the data rules out (no EGFR mutation recorded for 张伟)
+    egfr, _ = drug_with_criteria(generic_name="测试奥希替尼片")
+    egfr_set = egfr.criteria_sets.get()
+    egfr_set.items.filter(code="alk").update(expression='genes["ALK"] == "negative"')
+    DrugFactory(generic_name="无关药品片")  # no criteria: never suggested
+
+    # when the HIS opens the workbench with the patient in context
+    page = logged_in(client, physician_user).get(
+        reverse("eligibility-doctor"), {"patient": zhang.id_number}
+    )
+
+    body = page.content.decode()
+    assert f'value="{zhang.id_number}"' in body
+    assert "C34.100x004 右肺上叶恶性肿瘤" in body
+    assert zhang.name not in body  # masked
+    suggested = body.split('id="suggested-drugs"')[1].split("</fieldset>")[0]
+    assert f'value="{lung_drug.pk}" checked' in suggested
+    assert "测试奥希替尼片" not in suggested
+    assert "无关药品片" not in suggested
+
+
+def test_plan_unit_defaults_from_the_dosage_form(client, make_draft, zhang, physician_user):
+    application = make_draft(zhang, plan=False)
+    application.drug.dosage_form = "胶囊"
+    application.drug.save(update_fields=["dosage_form"])
+
+    page = logged_in(client, physician_user).get(
+        reverse("eligibility-doctor-application", args=[application.pk])
+    )
+
+    assert '<option value="粒" selected>' in page.content.decode()

@@ -85,6 +85,26 @@ def test_sms_is_delivered_with_the_provider_template_and_masked_params(patient_u
     assert Job.objects.get().status == JobStatus.DONE
 
 
+def test_sms_uses_the_operator_template_id_from_settings(patient_user, sms, settings):
+    settings.SMS_TEMPLATE_IDS = {"eligibility.approved": "SMS_2950001"}
+    _notify(patient_user)
+
+    jobs.run_once("w1", now=_soon())
+
+    [(_, template_code, _)] = sms.sent
+    assert template_code == "SMS_2950001"
+
+
+def test_a_template_id_setting_for_an_unknown_template_stops_start_up(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from dualchannel.notifications.templates import check_configured_ids
+
+    settings.WECHAT_TEMPLATE_IDS = {"eligibility.aproved": "tmpl-typo"}
+    with pytest.raises(ImproperlyConfigured, match=r"eligibility\.aproved"):
+        check_configured_ids()
+
+
 def test_sms_retryable_failure_backs_off_then_succeeds(patient_user, sms):
     sms.script = ["retry"]
     sms_row = _notify(patient_user)[Channel.SMS]

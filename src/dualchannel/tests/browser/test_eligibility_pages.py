@@ -83,7 +83,9 @@ def test_physician_answers_and_submits_then_reviewer_approves_with_one_click(
     login(page, reviewer_user)
     assert page.url.endswith("/review/")
     page.click(f"text={Application.objects.get(pk=draft.pk).application_no}")
-    page.wait_for_selector("#approve")
+    # loaded, not merely parsed: 通过 is an htmx form and htmx runs deferred
+    page.wait_for_url(re.compile(rf"/review/applications/{draft.pk}/$"))
+    page.wait_for_load_state("load")
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#approve")
     page.wait_for_url(re.compile(rf"/review/applications/{draft.pk}/$"))
