@@ -4,6 +4,8 @@ Client side: ``PlatformMsgSequence`` (msgid counter), ``PlatformSession`` (sign_
 ``PlatformCall`` (one row per call, request/response kept in the database only) and
 ``PlatformFiling`` with its status history. Simulator side (prefix ``Sim``): the platform's own
 state, used by tests and the demo in place of the real national platform.
+The e-prescription centre has its own call log ``RxCentreCall`` (its service names do not fit
+``PlatformCall.infno``) and simulator tables ``SimRx``, ``SimRxFault`` and ``SimRxAppKey``.
 """
 
 from __future__ import annotations
@@ -145,6 +147,9 @@ class PlatformFiling(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
     accepted_at = models.DateTimeField("受理时间", null=True, blank=True)
+    # Set when the subject ended before the platform accepted this 2503: once accepted, a 2504
+    # follows automatically with this reason.
+    cancel_reason = models.TextField("待撤销原因", blank=True)
 
     class Meta:
         verbose_name = "医保平台备案"
@@ -252,6 +257,40 @@ class SimFiling(models.Model):
         return self.trt_dcla_detl_sn
 
 
+class SimInventoryRecord(models.Model):
+    """A 进销存 record (3501–3506) held by the simulated platform, by the pharmacy's serial.
+
+    3507 deletes one; the same serial uploaded again is answered, not stored twice.
+    """
+
+    fixmedins_code = models.CharField(max_length=12)
+    infno = models.CharField(max_length=5)
+    # 1 stocktake, 2 stock change, 3 purchase (and its return), 4 sale (and its return)
+    inv_data_type = models.CharField(max_length=1)
+    fixmedins_bchno = models.CharField(max_length=30)
+    med_list_codg = models.CharField(max_length=50, blank=True)
+    count = models.DecimalField(max_digits=16, decimal_places=4)
+    trace_codes = models.JSONField(default=list, blank=True)
+    request_digest = models.CharField(max_length=64)
+    data = models.JSONField(default=dict)
+    received_at = models.DateTimeField(default=timezone.now)
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "模拟平台进销存记录"
+        verbose_name_plural = "模拟平台进销存记录"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["fixmedins_code", "inv_data_type", "fixmedins_bchno"],
+                condition=Q(deleted_at__isnull=True),
+                name="uniq_sim_live_inventory_record",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.infno} {self.fixmedins_bchno}"
+
+
 class FaultMode(models.TextChoices):
     ERROR = "error", "返回 infcode -1（系统繁忙）"
     TIMEOUT = "timeout", "模拟超时（无应答）"
@@ -300,6 +339,137 @@ class SimAppCredential(models.Model):
     class Meta:
         verbose_name = "模拟网关应用"
         verbose_name_plural = "模拟网关应用"
+
+    def __str__(self) -> str:
+        return self.app_id
+
+
+# --- e-prescription centre (医保电子处方中心): client call log and simulator state -------------
+
+
+class RxCentreCall(models.Model):
+    """One call to the e-prescription centre. Request and answer stay here, never in log files."""
+
+    institution = models.ForeignKey(
+        "registry.Institution", on_delete=models.PROTECT, related_name="rx_centre_calls"
+    )
+    api = models.CharField("服务名", max_length=40)
+    opter = models.CharField("经办人编号", max_length=30, blank=True)
+    idempotency_key = models.CharField("幂等键", max_length=80, blank=True)
+    # 医保处方编号 the call concerns, when known (to list the calls of one prescription).
+    hi_rxno = models.CharField("医保处方编号", max_length=40, blank=True, db_index=True)
+    request_digest = models.CharField("请求摘要（SHA-256）", max_length=64)
+    request = models.JSONField("请求报文", default=dict)
+    response = models.JSONField("应答报文", null=True, blank=True)
+    # 0 success, non-zero refused by the centre, null when no answer came (transport failure).
+    code = models.IntegerField("应答码", null=True, blank=True)
+    message = models.TextField("应答信息", blank=True)
+    retryable = models.BooleanField("可重试", default=False)
+    duration_ms = models.PositiveIntegerField("耗时（毫秒）", default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "电子处方中心调用记录"
+        verbose_name_plural = "电子处方中心调用记录"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["institution", "api", "idempotency_key"])]
+        constraints = [
+            # A key succeeds once: a repeat returns the stored answer instead of calling again.
+            models.UniqueConstraint(
+                fields=["institution", "api", "idempotency_key"],
+                condition=Q(code=0) & ~Q(idempotency_key=""),
+                name="uniq_rx_centre_call_success_per_key",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.api} → {'无应答' if self.code is None else self.code}"
+
+    @property
+    def succeeded(self) -> bool:
+        return self.code == 0
+
+
+class SimRxStatus(models.TextChoices):
+    CHECKED = "checked", "已预核验（未上传）"  # uploadChk passed; may be signed and uploaded
+    VALID = "valid", "有效"  # uploaded (rxStasCodg 1); pharmacies may review and dispense it
+    DISPENSED = "dispensed", "已取药"  # dispensing uploaded (rxStasCodg 1, rxUsedStasCodg 1)
+    EXPIRED = "expired", "已失效"  # past valiEndTime before dispensing (rxStasCodg 2)
+    CANCELLED = "cancelled", "已撤销"  # rxUndo (rxStasCodg 3)
+
+
+class SimRx(models.Model):
+    """A prescription held by the simulated e-prescription centre, from pre-check on."""
+
+    hi_rxno = models.CharField(max_length=40, unique=True)
+    rx_trace_code = models.CharField(max_length=40, unique=True)
+    fixmedins_code = models.CharField(max_length=12)
+    hosp_rxno = models.CharField(max_length=40)
+    status = models.CharField(max_length=10, choices=SimRxStatus.choices)
+    data = models.JSONField(default=dict)  # the pre-checked prescription as received
+    data_digest = models.CharField(max_length=64)
+    vali_end_time = models.DateTimeField()
+    rx_file_digest = models.CharField(max_length=64, blank=True)
+    sign_digest = models.TextField(blank=True)
+    sign_cert_sn = models.CharField(max_length=40, blank=True)
+    checked_at = models.DateTimeField(default=timezone.now)
+    signed_at = models.DateTimeField(null=True, blank=True)
+    uploaded_at = models.DateTimeField(null=True, blank=True)
+    upload_data = models.JSONField(default=dict, blank=True)
+    cancelled_at = models.DateTimeField(null=True, blank=True)
+    cancel_reason = models.CharField(max_length=500, blank=True)
+    expired_at = models.DateTimeField(null=True, blank=True)
+    # The latest pharmacist review (7204) and the dispensing (7206), by the pharmacy that did it.
+    review_fixmedins_code = models.CharField(max_length=12, blank=True)
+    review_status = models.CharField(max_length=1, default="0")
+    review = models.JSONField(default=dict, blank=True)
+    reviewed_at = models.DateTimeField(null=True, blank=True)
+    dispense_fixmedins_code = models.CharField(max_length=12, blank=True)
+    dispense_lines = models.JSONField(default=list, blank=True)
+    dispensed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "模拟电子处方"
+        verbose_name_plural = "模拟电子处方"
+        constraints = [
+            # 院内处方号 is unique per hospital: a second pre-check updates the pending one.
+            models.UniqueConstraint(
+                fields=["fixmedins_code", "hosp_rxno"], name="uniq_sim_rx_hosp_rxno"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hi_rxno} {self.status}"
+
+
+class SimRxFault(models.Model):
+    """A switch that makes the simulated e-prescription centre fail its next N calls."""
+
+    mode = models.CharField(max_length=10, choices=FaultMode.choices, default=FaultMode.ERROR)
+    # Empty: any service; otherwise only this api fails.
+    api = models.CharField(max_length=40, blank=True)
+    remaining = models.PositiveIntegerField(default=0)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "模拟电子处方中心故障开关"
+        verbose_name_plural = "模拟电子处方中心故障开关"
+
+    def __str__(self) -> str:
+        return f"{self.mode} ×{self.remaining} {self.api or '*'}"
+
+
+class SimRxAppKey(models.Model):
+    """Keys the simulated centre holds for an app (appId): SM2 public key and SM4 key."""
+
+    app_id = models.CharField(max_length=64, unique=True)
+    sm2_public_key = models.CharField(max_length=130)
+    sm4_key_hex = models.CharField(max_length=32, blank=True)
+    require_signature = models.BooleanField(default=True)
+
+    class Meta:
+        verbose_name = "模拟电子处方中心应用密钥"
+        verbose_name_plural = "模拟电子处方中心应用密钥"
 
     def __str__(self) -> str:
         return self.app_id

@@ -185,6 +185,17 @@ class PolicyProfile(models.Model):
         "每县最少双通道医疗机构", null=True, blank=True
     )
 
+    # Prescriptions [CX art. 21, HB art. 38]; null = the national rule in prescriptions.rules.
+    prescription_valid_days = models.PositiveSmallIntegerField(
+        "处方有效天数", null=True, blank=True
+    )
+    long_prescription_max_days = models.PositiveSmallIntegerField(
+        "长期处方最长天数", null=True, blank=True
+    )
+    early_refill_tolerance_days = models.PositiveSmallIntegerField(
+        "提前购药容许天数", null=True, blank=True
+    )
+
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -58,6 +58,9 @@ INT_FIELDS = (
     "min_pharmacies_per_county",
     "min_hospitals_per_county",
     "no_suspension_within_months",
+    "prescription_valid_days",
+    "long_prescription_max_days",
+    "early_refill_tolerance_days",
 )
 TEXT_FIELDS = ("name", "source_document", "special_drug_med_type")
 CHOICE_FIELDS = {

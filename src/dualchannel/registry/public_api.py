@@ -40,6 +40,15 @@ class PublicInstitutionOut(Schema):
     has_cold_chain: bool
     has_pathology: bool
     has_gene_testing: bool
+    # With a drug in the query: whether a pharmacy has it in stock now (None for hospitals and
+    # queries without a drug). Availability only: quantities are the pharmacy's business.
+    in_stock: bool | None = None
+
+    @staticmethod
+    def resolve_in_stock(obj) -> bool | None:
+        if obj.kind != "pharmacy":
+            return None
+        return getattr(obj, "in_stock", None)
 
     @staticmethod
     def resolve_kind_label(obj) -> str:

@@ -342,8 +342,26 @@ def public_institutions(
             match = Q(drug__generic_name__icontains=drug) | Q(
                 drug__pinyin_initials__istartswith=drug
             )
-        qs = qs.filter(Exists(EquippedDrug.objects.filter(match, institution=OuterRef("pk"))))
+        # Listed as equipped, or actually in stock (unexpired); the stock also says "有货".
+        stock = _stock_of(match)
+        qs = qs.annotate(in_stock=Exists(stock)).filter(
+            Exists(EquippedDrug.objects.filter(match, institution=OuterRef("pk"))) | Exists(stock)
+        )
     return qs.order_by("region_id", "kind", "name")
+
+
+def _stock_of(match: Q):
+    """Sellable stock of the matched drug at the outer pharmacy (inventory is a later app)."""
+    from django.apps import apps
+    from django.utils import timezone
+
+    stock_item = apps.get_model("inventory", "StockItem")
+    return stock_item.objects.filter(
+        match,
+        pharmacy=OuterRef("pk"),
+        quantity__gt=0,
+        expiry_date__gte=timezone.localdate(),
+    )
 
 
 def public_institution_get(pk: int) -> Institution:

@@ -31,6 +31,7 @@ from ..models import (
 )
 from ..nhsa.crypto import Sm4Cipher, sm2_verify
 from ..nhsa.envelope import SHANGHAI, envelope_errors
+from .inventory import INVENTORY_HANDLERS
 
 logger = logging.getLogger("dualchannel.integration.simulator")
 
@@ -446,4 +447,5 @@ HANDLERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], Output]] = {
     "2503": _file,
     "2504": _cancel,
     "5301": _query_filings,
+    **INVENTORY_HANDLERS,  # 3501–3507 (进销存)
 }

@@ -1,7 +1,9 @@
-"""The simulator over HTTP: ``POST simulators/nhsa/`` or ``simulators/nhsa/<infno>`` with JSON.
+"""The simulators over HTTP: ``POST simulators/nhsa/`` or ``simulators/nhsa/<infno>`` with JSON,
+and the e-prescription centre at ``POST simulators/rxcentre/<api>``.
 
-When any ``SimAppCredential`` exists, a call needs a bearer token from ``oauth/token`` or valid
-``x-tif-*`` headers, as the provincial gateways do; otherwise calls are open (local demo).
+When any ``SimAppCredential`` exists, a platform call needs a bearer token from ``oauth/token``
+or valid ``x-tif-*`` headers, as the provincial gateways do; otherwise calls are open (local
+demo). The e-prescription centre authenticates by appId and ``signData`` only.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from django.views.decorators.http import require_POST
 
 from ..models import SimAppCredential
 from ..nhsa.transport import tif_signature
+from ..rxcentre.wire import CODE_BAD_REQUEST
+from . import rxcentre
 from .platform import SimulatedTimeout, handle
 
 TOKEN_SECONDS = 7200
@@ -100,3 +104,17 @@ def nhsa_token(request: HttpRequest) -> HttpResponse:
     return _json(
         {"access_token": issue_token(app), "token_type": "Bearer", "expires_in": TOKEN_SECONDS}
     )
+
+
+@csrf_exempt
+@require_POST
+def rxcentre_endpoint(request: HttpRequest, api: str) -> HttpResponse:
+    try:
+        body = json.loads(request.body.decode("utf-8"))
+    except (ValueError, UnicodeDecodeError):
+        return _json({"code": CODE_BAD_REQUEST, "message": "请求报文不是 JSON", "data": {}})
+    try:
+        answer = rxcentre.handle(api, body)
+    except SimulatedTimeout:
+        return HttpResponse("gateway timeout (simulated)", status=504)
+    return _json(answer)

@@ -278,3 +278,32 @@ def test_public_regions_cascade(client, db):
     assert [c["code"] for c in cities] == ["420100"]
     counties = client.get("/api/v1/public/regions", {"parent": "420100"}).json()
     assert [c["code"] for c in counties] == ["420102", "420106"]
+
+
+def test_public_query_by_drug_says_which_pharmacies_have_it_in_stock(client, db):
+    from datetime import date, timedelta
+
+    from dualchannel.inventory.models import StockItem
+
+    drug, *_ = _public_setup()
+    stocked = qualified_pharmacy(region_code="420102", name="有货双通道药房")
+    designate(stocked)  # not on the equipped list, but the drug is on its shelf
+    StockItem.objects.create(
+        pharmacy=stocked,
+        drug=drug,
+        batch_no="B1",
+        expiry_date=date.today() + timedelta(days=200),
+        retail_price="100.00",
+        quantity=2,
+    )
+
+    items = client.get("/api/v1/public/institutions", {"drug": str(drug.pk)}).json()["items"]
+
+    assert {i["name"]: i["in_stock"] for i in items} == {
+        "江岸双通道药房": False,  # equipped, nothing on the shelf now
+        "有货双通道药房": True,
+    }
+    assert "quantity" not in items[0]
+    # without a drug, no stock is claimed
+    plain = client.get("/api/v1/public/institutions", {"region": "420102"}).json()["items"]
+    assert {i["in_stock"] for i in plain} == {None}

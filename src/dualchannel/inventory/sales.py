@@ -1,0 +1,351 @@
+"""Sales (3505) and sale returns (3506): called by dispensing inside its own transaction.
+
+``sale_record`` locks the sold batches in primary-key order, then the scanned codes; a code
+already sold is refused and raises a ``trace_code_resold`` alert that survives the refusal.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils import timezone
+
+from dualchannel.core.canonical import snapshot
+from dualchannel.core.errors import Conflict, DomainError, NotFound, field_error
+from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
+from dualchannel.core.roles import Role
+
+from . import error_codes as codes
+from . import tracecodes as tc
+from .models import (
+    StockItem,
+    StockMovement,
+    TraceCode,
+)
+from .service_helpers import (
+    K,
+    StockResult,
+    T,
+    _code_alert,
+    _count,
+    _key,
+    _lock_codes,
+    _lock_item,
+    _pharmacy_for,
+    _platform_fields,
+    _record,
+    _replayed,
+    _request_digest,
+    _require_stock,
+    _run,
+    _save_codes,
+    _text,
+    may_act_for,
+)
+
+
+@dataclass(frozen=True)
+class SaleLine:
+    """One line of a sale: ``quantity`` packages of one batch, with their codes."""
+
+    stock_item_id: int
+    quantity: int
+    trace_codes: Sequence[str] = ()
+    # The drug the prescription asks for: a batch of another drug is refused.
+    drug_id: int | None = None
+
+
+# --- sale (3505) -------------------------------------------------------------------------------
+
+
+def _sale_lines(lines: Sequence[SaleLine | Mapping[str, Any]], *, scanning: bool) -> list[SaleLine]:
+    if not lines:
+        raise DomainError(
+            codes.INVALID_QUANTITY, "销售至少需要一行", fields={"lines": ["不能为空"]}
+        )
+    clean: list[SaleLine] = []
+    for n, raw in enumerate(lines, 1):
+        line = SaleLine(**raw) if isinstance(raw, Mapping) else raw
+        if not isinstance(line.stock_item_id, int) or isinstance(line.stock_item_id, bool):
+            raise field_error(f"lines.{n}.stock_item_id", codes.INVALID_FIELD, "应为库存批次ID")
+        if line.drug_id is not None and not isinstance(line.drug_id, int):
+            raise field_error(f"lines.{n}.drug_id", codes.INVALID_FIELD, "应为药品ID")
+        quantity = _count(f"lines.{n}.quantity", line.quantity)
+        codes_ = tc.normalise(line.trace_codes, field_name=f"lines.{n}.trace_codes")
+        tc.check_count(codes_, quantity, required=scanning, field_name=f"lines.{n}.trace_codes")
+        clean.append(SaleLine(line.stock_item_id, quantity, tuple(codes_), line.drug_id))
+    tc.normalise([c for line in clean for c in line.trace_codes])  # one package, one line
+    return clean
+
+
+def sale_record(
+    *,
+    actor: User,
+    pharmacy: Any,
+    lines: Sequence[SaleLine | Mapping[str, Any]],
+    reference: str,
+    idempotency_key: str | None,
+    person: Any = None,
+    platform_fields: Mapping[str, Any] | None = None,
+) -> StockResult:
+    """Take sold packages out of stock; one movement per line, in the caller's transaction.
+
+    ``person`` (an ``InsuredPerson``) is the buyer, for the 3505 upload and the audit trail;
+    ``platform_fields`` are the other 3505 fields the dispensing knows (``SALE_PLATFORM_FIELDS``).
+    """
+    shop = _pharmacy_for(actor, pharmacy)
+    key = _key(idempotency_key)
+    reference = _text("reference", reference, max_length=100)
+    clean = _sale_lines(lines, scanning=shop.traceability_enabled)
+    fields_ = _platform_fields(platform_fields)
+    body = {
+        "lines": [
+            [line.stock_item_id, line.quantity, list(line.trace_codes), line.drug_id]
+            for line in clean
+        ],
+        "reference": reference,
+        "person_id": getattr(person, "pk", None),
+        "platform_fields": fields_,
+    }
+    request_digest = _request_digest("sale", shop.pk, body)
+    replay = _replayed(shop.pk, key, request_digest)
+    if replay is not None:
+        return replay
+
+    def locked(alerts: list[dict[str, Any]]) -> StockResult:
+        # Fixed lock order (stock items by pk, then codes by code): no deadlock between sales.
+        items = {
+            item.pk: item
+            for item in StockItem.objects.select_for_update(of=("self",))
+            .select_related("drug")
+            .filter(pk__in={line.stock_item_id for line in clean}, pharmacy=shop)
+            .order_by("pk")
+        }
+        if any(line.stock_item_id not in items for line in clean):
+            raise NotFound(codes.STOCK_ITEM_NOT_FOUND, "库存批次不存在或不属于本药店")
+        replay = _replayed(shop.pk, key, request_digest)  # a twin request that held the locks
+        if replay is not None:
+            return replay
+        today = timezone.localdate()
+        needed: Counter[int] = Counter()
+        for n, line in enumerate(clean, 1):
+            item = items[line.stock_item_id]
+            if line.drug_id is not None and line.drug_id != item.drug_id:
+                raise field_error(
+                    f"lines.{n}.stock_item_id",
+                    codes.BATCH_WRONG_DRUG,
+                    f"所选批次{item.batch_no}是「{item.drug.generic_name}」，与处方药品不符",
+                )
+            if item.expiry_date < today:
+                raise field_error(
+                    f"lines.{n}.stock_item_id",
+                    codes.BATCH_EXPIRED,
+                    f"批号{item.batch_no}已于{item.expiry_date}过期，不能销售",
+                )
+            needed[item.pk] += line.quantity
+        existing = _lock_codes([c for line in clean for c in line.trace_codes])
+        findings, line_warnings = _sale_findings(clean, items, existing, shop, reference, alerts)
+        if findings.resold:
+            findings.raise_first()  # the red flag first, whatever else is wrong
+        for pk, wanted in needed.items():
+            _require_stock(items[pk], wanted, field_name="lines")
+        findings.raise_first()
+
+        now = timezone.now()
+        movements: list[StockMovement] = []
+        for n, line in enumerate(clean, 1):
+            item = items[line.stock_item_id]
+            before = snapshot(item)
+            item.quantity -= line.quantity
+            item.updated_at = now
+            item.save(update_fields=["quantity", "updated_at"])
+            movement = _record(
+                actor=actor,
+                pharmacy=shop,
+                item=item,
+                before=before,
+                kind=K.SALE,
+                delta=-line.quantity,
+                action="inventory.sale_recorded",
+                key=key,
+                request_digest=request_digest,
+                line_no=n,
+                warnings=line_warnings[n],
+                trace_codes=line.trace_codes,
+                reference=reference,
+                person=person,
+                platform_fields=fields_,
+                occurred_at=now,
+            )
+            new, changed = [], []
+            for code in line.trace_codes:
+                row = existing.get(code)
+                if row is None:
+                    new.append(
+                        TraceCode(
+                            code=code,
+                            product_prefix=tc.product_prefix(code),
+                            drug_id=item.drug_id,
+                            stock_item=item,
+                            status=T.SOLD,
+                            received=False,
+                            sold_at=now,
+                        )
+                    )
+                else:
+                    row.status, row.sold_at = T.SOLD, now
+                    changed.append(row)
+            _save_codes(movement, new=new, changed=changed)
+            movements.append(movement)
+        return StockResult(movements, [w for n in sorted(line_warnings) for w in line_warnings[n]])
+
+    return _run(locked)
+
+
+def _sale_findings(
+    clean: list[SaleLine],
+    items: dict[int, StockItem],
+    existing: dict[str, TraceCode],
+    shop,
+    reference: str,
+    alerts: list[dict[str, Any]],
+) -> tuple[tc.Findings, dict[int, list[dict[str, str]]]]:
+    """Check every scanned code against what is recorded; collect alerts for resold codes."""
+    findings = tc.Findings()
+    line_warnings: dict[int, list[dict[str, str]]] = {}
+    for n, line in enumerate(clean, 1):
+        item = items[line.stock_item_id]
+        warnings = tc.nonstandard_warnings(line.trace_codes)
+        unknown: list[str] = []
+        for code in line.trace_codes:
+            found = existing.get(code)
+            if found is None:
+                unknown.append(code)
+            elif found.status == T.SOLD:
+                findings.resold.append(found)
+                alerts.append(
+                    _code_alert(
+                        codes.RULE_TRACE_CODE_RESOLD,
+                        "high",
+                        found,
+                        pharmacy=shop,
+                        item_id=item.pk,
+                        attempt="sale",
+                        attempt_reference=reference,
+                    )
+                )
+            elif found.drug_id != item.drug_id:
+                findings.wrong_drug.append(code)
+            elif found.status != T.IN_STOCK:
+                findings.not_in_stock.append(code)
+            elif found.stock_item_id != item.pk:
+                findings.wrong_batch.append(code)
+        # A 20-digit code never received, whose product prefix belongs to another drug.
+        foreign = tc.prefixes_of_other_drugs(unknown, item.drug_id)
+        for code in unknown:
+            if tc.product_prefix(code) in foreign:
+                findings.wrong_drug.append(code)
+            else:
+                warnings.append(
+                    tc.warning(
+                        codes.WARN_TRACE_CODE_UNKNOWN,
+                        f"追溯码{code}未在入库时登记，已按所选批次记录销售，请核对",
+                        trace_code=code,
+                    )
+                )
+        line_warnings[n] = warnings
+    return findings, line_warnings
+
+
+# --- sale return (3506) ------------------------------------------------------------------------
+
+
+def sale_return(
+    *,
+    actor: User,
+    movement_id: int,
+    quantity: int,
+    trace_codes: Sequence[str],
+    reason: str,
+    idempotency_key: str | None,
+) -> StockResult:
+    """Take sold packages back into their batch; their codes are in stock again."""
+    require_role(actor, Role.PHARMACIST)
+    sale = StockMovement.objects.select_related("pharmacy", "person").filter(pk=movement_id).first()
+    if sale is None or not may_act_for(actor, sale.pharmacy_id):
+        raise NotFound(codes.MOVEMENT_NOT_FOUND, "进销存记录不存在或不属于本药店")
+    if sale.kind != K.SALE:
+        raise Conflict(codes.NOT_A_SALE, "只有销售记录可以办理销售退货")
+    shop = sale.pharmacy
+    key = _key(idempotency_key)
+    quantity = _count("quantity", quantity)
+    reason = _text("reason", reason, max_length=500, required=True)
+    codes_ = tc.normalise(trace_codes)
+    tc.check_count(codes_, quantity, required=shop.traceability_enabled)
+    body = {"movement_id": sale.pk, "quantity": quantity, "trace_codes": codes_, "reason": reason}
+    request_digest = _request_digest("sale_return", shop.pk, body)
+    replay = _replayed(shop.pk, key, request_digest)
+    if replay is not None:
+        return replay
+
+    def locked(alerts: list[dict[str, Any]]) -> StockResult:
+        item = _lock_item(sale.stock_item_id)  # serialises returns of the same sale
+        replay = _replayed(shop.pk, key, request_digest)
+        if replay is not None:
+            return replay
+        returned = sum(
+            sale.returns.filter(kind=K.SALE_RETURN).values_list("quantity_delta", flat=True)
+        )
+        returnable = -sale.quantity_delta - returned
+        if quantity > returnable:
+            raise DomainError(
+                codes.RETURN_EXCEEDS_SALE,
+                f"退货数量超过可退数量（本次销售{-sale.quantity_delta}，已退{returned}）",
+                fields={"quantity": [f"最多{returnable}"]},
+            )
+        linked = _lock_codes(codes_, movement_links__movement=sale)
+        stray = [
+            c
+            for c in codes_
+            if c not in linked
+            or linked[c].status != T.SOLD
+            or linked[c].last_movement_id != sale.pk
+        ]
+        if stray:
+            raise DomainError(
+                codes.TRACE_CODE_NOT_IN_SALE,
+                "追溯码不属于该笔销售或已退回：" + "、".join(stray[:5]),
+                fields={"trace_codes": [f"{c}：不属于该笔销售" for c in stray]},
+            )
+        before = snapshot(item)
+        item.quantity += quantity
+        item.updated_at = timezone.now()
+        item.save(update_fields=["quantity", "updated_at"])
+        rows = [linked[c] for c in codes_]
+        for row in rows:
+            row.status, row.sold_at = T.IN_STOCK, None
+        movement = _record(
+            actor=actor,
+            pharmacy=shop,
+            item=item,
+            before=before,
+            kind=K.SALE_RETURN,
+            delta=quantity,
+            action="inventory.sale_returned",
+            key=key,
+            request_digest=request_digest,
+            trace_codes=codes_,
+            note=reason,
+            reference=sale.reference,
+            person=sale.person,
+            platform_fields=sale.platform_fields,
+            related_movement=sale,
+        )
+        _save_codes(movement, new=[], changed=rows)
+        return StockResult([movement])
+
+    return _run(locked)

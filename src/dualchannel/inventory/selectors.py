@@ -1,0 +1,298 @@
+"""Reads of stock: lists scoped to the actor, FEFO picks, stock status and coverage.
+
+Pharmacists read their own pharmacy, admins any; another pharmacy's rows are not found. Agency
+officers read the coverage of their region's pharmacies (``coverage_report``), not their stock.
+``fefo_suggestion``, ``stock_available``, ``stock_status`` and ``pharmacy_coverage`` take a
+pharmacy the caller has already scoped (dispensing, the public query, the coverage report).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from django.db.models import Count, Q, QuerySet, Sum
+from django.utils import timezone
+
+from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
+from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
+from dualchannel.core.roles import Role
+
+from . import error_codes as codes
+from .models import StockItem, StockMovement
+from .service_helpers import may_act_for
+
+# rxSetlStockQuery answers (reference, e-prescription centre): 1 all, 0 partly, -1 none.
+STOCK_STATUS_CODES = {"all": "1", "partly": "0", "none": "-1"}
+RATIO_PLACES = Decimal("0.0001")
+
+
+# --- scope -------------------------------------------------------------------------------------
+
+
+def pharmacy_for_stock(actor: User | None, pharmacy_id: int):
+    """A pharmacy whose stock the actor may read and change (its pharmacists, admins)."""
+    from dualchannel.registry.models import Institution, InstitutionKind
+
+    require_role(actor, Role.PHARMACIST)
+    found = Institution.objects.filter(pk=pharmacy_id, kind=InstitutionKind.PHARMACY).first()
+    if found is None or not may_act_for(actor, found.pk):
+        raise NotFound()
+    return found
+
+
+def stock_list(
+    actor: User | None,
+    *,
+    pharmacy_id: int,
+    drug_id: int | None = None,
+    include_empty: bool = False,
+) -> QuerySet[StockItem]:
+    pharmacy = pharmacy_for_stock(actor, pharmacy_id)
+    qs = StockItem.objects.filter(pharmacy=pharmacy).select_related("drug")
+    if drug_id:
+        qs = qs.filter(drug_id=drug_id)
+    if not include_empty:
+        qs = qs.filter(quantity__gt=0)
+    return qs.order_by("drug__generic_name", "expiry_date", "batch_no")
+
+
+def movement_list(
+    actor: User | None,
+    *,
+    pharmacy_id: int,
+    kind: str | None = None,
+    upload_status: str | None = None,
+    stock_item_id: int | None = None,
+    reference: str | None = None,
+) -> QuerySet[StockMovement]:
+    pharmacy = pharmacy_for_stock(actor, pharmacy_id)
+    qs = StockMovement.objects.filter(pharmacy=pharmacy).select_related(
+        "stock_item", "stock_item__drug"
+    )
+    if kind:
+        qs = qs.filter(kind=kind)
+    if upload_status:
+        qs = qs.filter(upload_status=upload_status)
+    if stock_item_id:
+        qs = qs.filter(stock_item_id=stock_item_id)
+    if reference:
+        qs = qs.filter(reference=reference)
+    return qs.order_by("-occurred_at", "-id")
+
+
+def movement_get(actor: User | None, pk: int) -> StockMovement:
+    require_role(actor, Role.PHARMACIST)
+    found = (
+        StockMovement.objects.select_related("stock_item", "stock_item__drug", "pharmacy")
+        .filter(pk=pk)
+        .first()
+    )
+    if found is None or not may_act_for(actor, found.pharmacy_id):
+        raise NotFound(codes.MOVEMENT_NOT_FOUND, "进销存记录不存在或不属于本药店")
+    return found
+
+
+def movement_trace_codes(movement: StockMovement) -> list[str]:
+    return list(
+        movement.trace_code_links.order_by("trace_code__code").values_list(
+            "trace_code__code", flat=True
+        )
+    )
+
+
+# --- availability ------------------------------------------------------------------------------
+
+
+def _id(obj: Any) -> int:
+    return getattr(obj, "pk", obj)
+
+
+def _sellable(pharmacy: Any, on: date | None) -> QuerySet[StockItem]:
+    """Batches with stock that have not expired on ``on`` (usable through the expiry date)."""
+    on = on or timezone.localdate()
+    return StockItem.objects.filter(pharmacy_id=_id(pharmacy), quantity__gt=0, expiry_date__gte=on)
+
+
+@dataclass(frozen=True)
+class FefoPick:
+    stock_item: StockItem
+    quantity: int
+
+
+@dataclass(frozen=True)
+class FefoSuggestion:
+    """Which batches to sell, earliest expiry first; ``shortfall`` is what stock cannot cover."""
+
+    picks: list[FefoPick]
+    wanted: int
+
+    @property
+    def available(self) -> int:
+        return sum(p.quantity for p in self.picks)
+
+    @property
+    def shortfall(self) -> int:
+        return max(self.wanted - self.available, 0)
+
+
+def fefo_suggestion(
+    pharmacy: Any, drug: Any, quantity: int, on: date | None = None
+) -> FefoSuggestion:
+    """First-expiry-first-out: expired and empty batches are skipped."""
+    picks: list[FefoPick] = []
+    remaining = max(quantity, 0)
+    batches = (
+        _sellable(pharmacy, on)
+        .filter(drug_id=_id(drug))
+        .select_related("drug")
+        .order_by("expiry_date", "batch_no", "pk")
+    )
+    for item in batches:
+        if remaining <= 0:
+            break
+        take = min(item.quantity, remaining)
+        picks.append(FefoPick(item, take))
+        remaining -= take
+    return FefoSuggestion(picks, max(quantity, 0))
+
+
+def stock_available(pharmacy: Any, drug: Any, on: date | None = None) -> int:
+    """Sellable packages of a drug at a pharmacy (expired batches do not count)."""
+    total = _sellable(pharmacy, on).filter(drug_id=_id(drug)).aggregate(n=Sum("quantity"))["n"]
+    return total or 0
+
+
+def stock_status(pharmacy: Any, wanted: dict[int, int], on: date | None = None) -> str:
+    """ "all" when every drug is there in full, "none" when nothing is, else "partly"."""
+    wanted = {drug_id: qty for drug_id, qty in wanted.items() if qty > 0}
+    if not wanted:
+        return "all"
+    rows = (
+        _sellable(pharmacy, on)
+        .filter(drug_id__in=wanted)
+        .values("drug_id")
+        .annotate(n=Sum("quantity"))
+    )
+    have = {row["drug_id"]: row["n"] for row in rows}
+    if all(have.get(drug_id, 0) >= qty for drug_id, qty in wanted.items()):
+        return "all"
+    if not any(have.get(drug_id, 0) for drug_id in wanted):
+        return "none"
+    return "partly"
+
+
+# --- coverage against the profile's minimum [SD §6, CX art. 14(1)] -----------------------------
+
+
+@dataclass(frozen=True)
+class Coverage:
+    pharmacy_id: int
+    pharmacy_name: str
+    region_code: str
+    area: str  # "urban" (市辖区) or "county" (县域): the minimum differs [SD §6]
+    drugs_in_stock: int  # distinct negotiated drugs with sellable stock
+    negotiated_in_catalogue: int
+    ratio: Decimal | None
+    min_drugs: int | None
+    min_ratio: Decimal | None
+    meets: bool | None  # None: the profile sets no minimum
+    profile_name: str
+    basis: str  # the article the minimum comes from
+
+
+def _negotiated_count() -> int:
+    from dualchannel.catalog.models import Drug
+
+    return Drug.objects.filter(is_negotiated=True).count()
+
+
+def _in_stock_counts(pharmacy_ids: list[int], on: date | None) -> dict[int, int]:
+    on = on or timezone.localdate()
+    rows = (
+        StockItem.objects.filter(
+            pharmacy_id__in=pharmacy_ids,
+            quantity__gt=0,
+            expiry_date__gte=on,
+            drug__is_negotiated=True,
+        )
+        .values("pharmacy_id")
+        .annotate(n=Count("drug_id", distinct=True))
+    )
+    return {row["pharmacy_id"]: row["n"] for row in rows}
+
+
+def _coverage(pharmacy, in_stock: int, catalogue: int, profiles: dict[str, Any]) -> Coverage:
+    from dualchannel.registry.profiles import profile_for
+
+    region = pharmacy.region
+    area = "urban" if region.is_urban_district else "county"
+    if region.code not in profiles:
+        try:
+            profiles[region.code] = profile_for(region)
+        except DomainError:
+            profiles[region.code] = None  # no profile up the chain: no minimum to check
+    profile = profiles[region.code]
+    field = "pharmacy_min_drugs_urban" if area == "urban" else "pharmacy_min_drugs_county"
+    min_drugs = getattr(profile, field) if profile is not None else None
+    min_ratio = profile.pharmacy_min_negotiated_ratio if profile is not None else None
+    ratio = (
+        (Decimal(in_stock) / Decimal(catalogue)).quantize(RATIO_PLACES, rounding=ROUND_HALF_UP)
+        if catalogue
+        else None
+    )
+    checks = []
+    if min_drugs is not None:
+        checks.append(in_stock >= min_drugs)
+    if min_ratio is not None:
+        checks.append(ratio is not None and ratio >= min_ratio)
+    citations = profile.citations if profile is not None else {}
+    basis = "；".join(
+        citations[f]
+        for f in (field, "pharmacy_min_negotiated_ratio")
+        if f in citations and getattr(profile, f) is not None
+    )
+    return Coverage(
+        pharmacy_id=pharmacy.pk,
+        pharmacy_name=pharmacy.name,
+        region_code=region.code,
+        area=area,
+        drugs_in_stock=in_stock,
+        negotiated_in_catalogue=catalogue,
+        ratio=ratio,
+        min_drugs=min_drugs,
+        min_ratio=min_ratio,
+        meets=all(checks) if checks else None,
+        profile_name=profile.name if profile is not None else "",
+        basis=basis,
+    )
+
+
+def pharmacy_coverage(pharmacy, on: date | None = None) -> Coverage:
+    """Distinct negotiated drugs in stock against the profile's minimum for the pharmacy's area."""
+    counts = _in_stock_counts([pharmacy.pk], on)
+    return _coverage(pharmacy, counts.get(pharmacy.pk, 0), _negotiated_count(), {})
+
+
+def coverage_report(actor_officer: User | None, on: date | None = None) -> list[Coverage]:
+    """Every pharmacy of the officer's region (admins: all), with its coverage."""
+    from dualchannel.registry.models import Institution, InstitutionKind
+    from dualchannel.registry.selectors import officer_region
+
+    require_role(actor_officer, Role.AGENCY_OFFICER)
+    pharmacies = Institution.objects.filter(kind=InstitutionKind.PHARMACY).select_related(
+        "region", "region__parent", "region__parent__parent"
+    )
+    if not actor_officer.is_superuser:
+        region = officer_region(actor_officer)
+        if region is None:
+            raise PermissionDenied()
+        pharmacies = pharmacies.filter(Q(region__code__startswith=region.code_prefix))
+    pharmacies = list(pharmacies.order_by("region_id", "name"))
+    counts = _in_stock_counts([p.pk for p in pharmacies], on)
+    catalogue = _negotiated_count()
+    profiles: dict[str, Any] = {}
+    return [_coverage(p, counts.get(p.pk, 0), catalogue, profiles) for p in pharmacies]

@@ -1,0 +1,364 @@
+"""Shared parts of the inventory services: who acts for which pharmacy, input checks,
+idempotency, the transaction wrapper with its alerts, and writing one movement."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any, TypeVar
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from dualchannel.core import audit
+from dualchannel.core.canonical import digest
+from dualchannel.core.errors import Conflict, DomainError, NotFound, field_error
+from dualchannel.core.jobs import enqueue
+from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
+from dualchannel.core.roles import Role
+
+from . import error_codes as codes
+from .models import (
+    MovementKind,
+    MovementTraceCode,
+    StockItem,
+    StockMovement,
+    StockMovementUploadTransition,
+    TraceCode,
+    TraceCodeStatus,
+    UploadStatus,
+)
+
+K = MovementKind
+T = TraceCodeStatus
+R = TypeVar("R")
+FEN = Decimal("0.01")
+KEY_MAX = 100
+UPLOAD_JOB = "inventory.upload"
+
+# 3505 line fields the dispensing knows and passes through (reference/nhsa-interface.md).
+# Person fields (psn_no, certno) are read from ``person`` at upload time, never stored here.
+SALE_PLATFORM_FIELDS = (
+    "prsc_dr_name",
+    "hi_feesetl_type",
+    "setl_id",
+    "mdtrt_sn",
+    "rx_flag",
+    "trdn_flag",
+    "rxno",
+    "rx_circ_flag",
+    "rtal_docno",
+    "stoout_no",
+    "mdtrt_setl_type",
+)
+
+
+@dataclass
+class StockResult:
+    movements: list[StockMovement]
+    warnings: list[dict[str, str]] = field(default_factory=list)
+    replayed: bool = False  # the original result of a repeated idempotency key
+
+    @property
+    def movement(self) -> StockMovement:
+        return self.movements[0]
+
+
+# --- who acts for which pharmacy ---------------------------------------------------------------
+
+
+def _role(actor: User) -> str:
+    return Role.ADMIN if actor.is_superuser else Role.PHARMACIST
+
+
+def may_act_for(actor: User | None, pharmacy_id: int) -> bool:
+    """A pharmacist of the pharmacy, or an admin."""
+    if actor is None or not actor.is_authenticated or not actor.is_active:
+        return False
+    if actor.is_superuser:
+        return True
+    return actor.has_role(Role.PHARMACIST) and actor.institution_id == pharmacy_id
+
+
+def _pharmacy_for(actor: User, pharmacy: Any = None):
+    """The pharmacy the actor works for; an admin names one. Another pharmacy is not found."""
+    from dualchannel.registry.models import Institution, InstitutionKind
+
+    require_role(actor, Role.PHARMACIST)
+    wanted = getattr(pharmacy, "pk", pharmacy)
+    if actor.is_superuser:
+        wanted = wanted or actor.institution_id
+        found = Institution.objects.filter(pk=wanted).first() if wanted else None
+    else:
+        if wanted is not None and wanted != actor.institution_id:
+            raise NotFound()
+        found = actor.institution
+    if found is None or found.kind != InstitutionKind.PHARMACY:
+        raise DomainError(codes.NOT_A_PHARMACY, "只有定点零售药店可以登记进销存")
+    return found
+
+
+def _stock_item_in_scope(actor: User, stock_item_id: int) -> StockItem:
+    require_role(actor, Role.PHARMACIST)
+    item = StockItem.objects.select_related("pharmacy", "drug").filter(pk=stock_item_id).first()
+    if item is None or not may_act_for(actor, item.pharmacy_id):
+        raise NotFound(codes.STOCK_ITEM_NOT_FOUND, "库存批次不存在或不属于本药店")
+    return item
+
+
+# --- input -------------------------------------------------------------------------------------
+
+
+def _key(value: Any) -> str | None:
+    if value is None:
+        return None
+    key = str(value).strip()
+    if not key or len(key) > KEY_MAX:
+        raise field_error("idempotency_key", codes.INVALID_FIELD, f"幂等键应为1至{KEY_MAX}个字符")
+    return key
+
+
+def _count(name: str, value: Any, *, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        word = "正整数" if minimum > 0 else "非负整数"
+        raise field_error(name, codes.INVALID_QUANTITY, f"数量应为{word}")
+    return value
+
+
+def _text(name: str, value: Any, *, max_length: int, required: bool = False) -> str:
+    text = "" if value is None else str(value).strip()
+    if required and not text:
+        raise field_error(name, codes.INVALID_FIELD, "不能为空")
+    if len(text) > max_length:
+        raise field_error(name, codes.INVALID_FIELD, f"不能超过{max_length}个字符")
+    return text
+
+
+def _date(name: str, value: Any, *, required: bool) -> date | None:
+    if value in (None, ""):
+        if required:
+            raise field_error(name, codes.INVALID_FIELD, "不能为空")
+        return None
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value))
+    except ValueError:
+        raise field_error(name, codes.INVALID_FIELD, "日期格式应为 YYYY-MM-DD") from None
+
+
+def _price(value: Any) -> Decimal:
+    try:
+        amount = Decimal(str(value))
+    except InvalidOperation:
+        raise field_error("retail_price", codes.INVALID_FIELD, "零售价应为金额") from None
+    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e10"):
+        raise field_error("retail_price", codes.INVALID_FIELD, "零售价应为不小于0的金额")
+    return amount.quantize(FEN, rounding=ROUND_HALF_UP)
+
+
+def _platform_fields(values: Mapping[str, Any] | None) -> dict[str, str]:
+    values = dict(values or {})
+    unknown = sorted(set(values) - set(SALE_PLATFORM_FIELDS))
+    if unknown:
+        raise DomainError(
+            codes.INVALID_FIELD,
+            "平台字段含有3505交易以外的内容",
+            fields={name: ["不是3505交易的字段"] for name in unknown},
+        )
+    return {k: _text(k, v, max_length=50) for k, v in sorted(values.items())}
+
+
+# --- idempotency, races, alerts ----------------------------------------------------------------
+
+
+def _request_digest(op: str, pharmacy_id: int, body: dict[str, Any]) -> str:
+    return digest({"op": op, "pharmacy_id": pharmacy_id, "body": body})
+
+
+def _replayed(pharmacy_id: int, key: str | None, request_digest: str) -> StockResult | None:
+    if key is None:
+        return None
+    rows = list(
+        StockMovement.objects.filter(pharmacy_id=pharmacy_id, idempotency_key=key).order_by(
+            "line_no"
+        )
+    )
+    if not rows:
+        return None
+    if rows[0].request_digest != request_digest:
+        raise Conflict(
+            codes.IDEMPOTENCY_MISMATCH,
+            "该幂等键已用于内容不同的请求，请使用新的幂等键",
+            fields={"idempotency_key": ["已被其他请求使用"]},
+        )
+    warnings = [w for row in rows for w in row.warnings]
+    return StockResult(rows, warnings, replayed=True)
+
+
+def _run(body: Callable[[list[dict[str, Any]]], R]) -> R:
+    """The service's transaction (a savepoint inside a caller's).
+
+    Losing a unique-constraint race — the same key, new batch or new code committed by another
+    request meanwhile — rolls the attempt back and runs it once more: the second run sees the
+    winner's rows and answers as the later request (replay, or a refusal). Alerts found on the
+    way are raised after a refusal has rolled everything else back.
+    """
+    alerts: list[dict[str, Any]] = []
+    try:
+        with transaction.atomic():
+            try:
+                with transaction.atomic():
+                    return body(alerts)
+            except IntegrityError:
+                alerts.clear()
+                with transaction.atomic():
+                    return body(alerts)
+    except DomainError:
+        if alerts:
+            from dualchannel.monitoring.services import alert_raise_independent
+
+            for alert in alerts:
+                alert_raise_independent(**alert)
+        raise
+
+
+def _code_alert(
+    rule: str, severity: str, found: TraceCode, *, pharmacy, item_id: int | None, **facts: Any
+) -> dict[str, Any]:
+    """An alert about a code; evidence holds ids and codes only."""
+    recorded = found.stock_item
+    evidence = {
+        "trace_code": found.code,
+        "drug_id": found.drug_id,
+        "recorded_status": found.status,
+        "recorded_pharmacy_id": recorded.pharmacy_id,
+        "recorded_stock_item_id": recorded.pk,
+        "recorded_movement_id": found.last_movement_id,
+        "sold_at": found.sold_at.isoformat() if found.sold_at else None,
+        "attempt_pharmacy_id": pharmacy.pk,
+        "attempt_stock_item_id": item_id,
+        **facts,
+    }
+    return {
+        "rule": rule,
+        "severity": severity,
+        "institution": pharmacy,
+        "subject": found,
+        "evidence": evidence,
+    }
+
+
+# --- writing -----------------------------------------------------------------------------------
+
+
+def _initial_upload_status(pharmacy) -> str:
+    """Connected pharmacies (12-character platform code) upload every movement."""
+    connected = len(pharmacy.platform_code or "") == 12
+    return UploadStatus.PENDING if connected else UploadStatus.NOT_REQUIRED
+
+
+def _record(
+    *,
+    actor: User,
+    pharmacy,
+    item: StockItem,
+    before: dict[str, Any],
+    kind: str,
+    delta: int,
+    action: str,
+    key: str | None,
+    request_digest: str,
+    line_no: int = 1,
+    warnings: Iterable[dict[str, str]] = (),
+    trace_codes: Sequence[TraceCode] = (),
+    **extra: Any,
+) -> StockMovement:
+    """The movement of one line (the item is already saved), its codes, audit and upload job."""
+    status = _initial_upload_status(pharmacy)
+    movement = StockMovement.objects.create(
+        pharmacy=pharmacy,
+        stock_item=item,
+        kind=kind,
+        line_no=line_no,
+        quantity_delta=delta,
+        quantity_after=item.quantity,
+        actor=actor,
+        idempotency_key=key,
+        request_digest=request_digest,
+        warnings=list(warnings),
+        upload_status=status,
+        **extra,
+    )
+    StockMovementUploadTransition.objects.create(
+        movement=movement, from_status="", to_status=status, actor=actor, reason="记录"
+    )
+    audit.record(
+        actor=actor,
+        action=action,
+        subject=item,
+        before=before,
+        after=item,
+        patient=extra.get("person"),
+        role=_role(actor),
+        summary={
+            "movement_id": movement.pk,
+            "kind": kind,
+            "drug_id": item.drug_id,
+            "batch_no": item.batch_no,
+            "delta": delta,
+            "quantity_after": item.quantity,
+            "trace_codes": len(trace_codes),
+            "reference": movement.reference,
+        },
+    )
+    if status == UploadStatus.PENDING:
+        enqueue(UPLOAD_JOB, {"movement_id": movement.pk}, key=f"{UPLOAD_JOB}:{movement.pk}")
+    return movement
+
+
+def _save_codes(
+    movement: StockMovement, *, new: list[TraceCode], changed: list[TraceCode]
+) -> list[TraceCode]:
+    now = timezone.now()
+    for row in [*new, *changed]:
+        row.last_movement = movement
+        row.updated_at = now
+    TraceCode.objects.bulk_create(new)
+    if changed:
+        TraceCode.objects.bulk_update(
+            changed,
+            ["status", "stock_item", "received", "sold_at", "last_movement", "updated_at"],
+        )
+    rows = [*new, *changed]
+    MovementTraceCode.objects.bulk_create(
+        [MovementTraceCode(movement=movement, trace_code=row) for row in rows]
+    )
+    return rows
+
+
+def _lock_item(pk: int) -> StockItem:
+    return StockItem.objects.select_for_update(of=("self",)).select_related("drug").get(pk=pk)
+
+
+def _lock_codes(codes_: Sequence[str], **filters: Any) -> dict[str, TraceCode]:
+    rows = (
+        TraceCode.objects.select_for_update(of=("self",))
+        .filter(code__in=codes_, **filters)
+        .select_related("stock_item")
+        .order_by("code")
+    )
+    return {row.code: row for row in rows}
+
+
+def _require_stock(item: StockItem, wanted: int, *, field_name: str = "quantity") -> None:
+    if wanted > item.quantity:
+        raise DomainError(
+            codes.INSUFFICIENT_STOCK,
+            f"库存不足：{item.drug.generic_name} 批号{item.batch_no} 现有{item.quantity}"
+            f"{item.unit}，需要{wanted}{item.unit}",
+            fields={field_name: [f"批号{item.batch_no}最多{item.quantity}{item.unit}"]},
+        )

@@ -1,0 +1,371 @@
+"""The only writers of pharmacy stock: receive, return to supplier, stocktake, sale, sale return.
+
+Each is one transaction — a savepoint when the caller already has one: ``sale_record`` runs
+inside the dispensing transaction and never commits on its own. Each locks the stock items it
+changes in primary-key order, then the traceability codes in code order, checks, writes one
+movement per line with its audit event, and queues the movement's upload to the national
+platform (a job that exists iff the change commits; ``inventory.upload``).
+
+Idempotency: the same key with the same body returns the original result and writes nothing;
+with another body it is refused (``inventory.idempotency_mismatch``).
+
+A refusal a supervisor must see (a traceability code sold or received twice) raises an alert
+that survives the refusal (``monitoring.services.alert_raise_independent``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.utils import timezone
+
+from dualchannel.core.canonical import snapshot
+from dualchannel.core.errors import field_error
+from dualchannel.core.models import User
+
+from . import error_codes as codes
+from . import tracecodes as tc
+from .models import (
+    StockItem,
+    TraceCode,
+)
+from .sales import SaleLine, sale_record, sale_return
+from .service_helpers import (
+    K,
+    StockResult,
+    T,
+    _code_alert,
+    _count,
+    _date,
+    _key,
+    _lock_codes,
+    _lock_item,
+    _pharmacy_for,
+    _price,
+    _record,
+    _replayed,
+    _request_digest,
+    _require_stock,
+    _run,
+    _save_codes,
+    _stock_item_in_scope,
+    _text,
+)
+
+__all__ = [
+    "SaleLine",
+    "StockResult",
+    "sale_record",
+    "sale_return",
+    "stock_receive",
+    "stock_return_to_supplier",
+    "stocktake_adjust",
+]
+
+# --- purchase (3503) ---------------------------------------------------------------------------
+
+
+def stock_receive(
+    *,
+    actor: User,
+    drug_id: int,
+    batch_no: str,
+    expiry_date: date | str,
+    quantity: int,
+    trace_codes: Sequence[str],
+    retail_price: Decimal | str,
+    manufacturer: str = "",
+    approval_no: str = "",
+    specification: str = "",
+    manufacture_date: date | str | None = None,
+    idempotency_key: str | None,
+    pharmacy: Any = None,
+    unit: str = "盒",
+    supplier_name: str = "",
+    reference: str = "",
+) -> StockResult:
+    """Receive a purchase into the actor's pharmacy (an admin names ``pharmacy``)."""
+    from dualchannel.catalog.models import Drug
+
+    shop = _pharmacy_for(actor, pharmacy)
+    key = _key(idempotency_key)
+    drug = Drug.objects.filter(pk=drug_id).first() if isinstance(drug_id, int) else None
+    if drug is None:
+        raise field_error("drug_id", codes.DRUG_NOT_FOUND, "药品不存在")
+    batch_no = _text("batch_no", batch_no, max_length=50, required=True)
+    expiry = _date("expiry_date", expiry_date, required=True)
+    made = _date("manufacture_date", manufacture_date, required=False)
+    quantity = _count("quantity", quantity)
+    price = _price(retail_price)
+    texts = {
+        "manufacturer": _text("manufacturer", manufacturer, max_length=200),
+        "approval_no": _text("approval_no", approval_no, max_length=100),
+        "specification": _text("specification", specification, max_length=300),
+    }
+    unit = _text("unit", unit, max_length=10, required=True)
+    supplier_name = _text("supplier_name", supplier_name, max_length=200)
+    reference = _text("reference", reference, max_length=100)
+    codes_ = tc.normalise(trace_codes)
+    tc.check_count(codes_, quantity, required=shop.traceability_enabled)
+    today = timezone.localdate()
+    if expiry < today:
+        raise field_error(
+            "expiry_date", codes.BATCH_EXPIRED, f"批号{batch_no}已于{expiry}过期，不能入库"
+        )
+    if made is not None and (made > expiry or made > today):
+        raise field_error("manufacture_date", codes.INVALID_FIELD, "生产日期不能晚于今天或有效期")
+    body = {
+        "drug_id": drug.pk,
+        "batch_no": batch_no,
+        "expiry_date": expiry,
+        "manufacture_date": made,
+        "quantity": quantity,
+        "trace_codes": codes_,
+        "retail_price": price,
+        "unit": unit,
+        "supplier_name": supplier_name,
+        "reference": reference,
+        **texts,
+    }
+    request_digest = _request_digest("receive", shop.pk, body)
+    replay = _replayed(shop.pk, key, request_digest)
+    if replay is not None:
+        return replay
+
+    def locked(alerts: list[dict[str, Any]]) -> StockResult:
+        replay = _replayed(shop.pk, key, request_digest)
+        if replay is not None:
+            return replay
+        item = (
+            StockItem.objects.select_for_update(of=("self",))
+            .filter(pharmacy=shop, drug=drug, batch_no=batch_no)
+            .first()
+        )
+        if item is not None and item.expiry_date != expiry:
+            raise field_error(
+                "expiry_date",
+                codes.BATCH_MISMATCH,
+                f"批号{batch_no}已登记的有效期为{item.expiry_date}，与本次填写不符",
+            )
+        existing = _lock_codes(codes_)
+        findings = tc.Findings(warnings=tc.nonstandard_warnings(codes_))
+        for code in codes_:
+            found = existing.get(code)
+            if found is None:
+                continue
+            if found.status in (T.IN_STOCK, T.SOLD):
+                findings.duplicate.append(found)
+                severity = "high" if found.status == T.SOLD else "warning"
+                alerts.append(
+                    _code_alert(
+                        codes.RULE_TRACE_CODE_DUPLICATE,
+                        severity,
+                        found,
+                        pharmacy=shop,
+                        item_id=item.pk if item else None,
+                        attempt="purchase",
+                        attempt_batch_no=batch_no,
+                    )
+                )
+            elif found.drug_id != drug.pk:
+                findings.wrong_drug.append(code)
+        findings.raise_first()
+        new_codes = [c for c in codes_ if c not in existing]
+        for prefix in sorted(tc.prefixes_of_other_drugs(new_codes, drug.pk)):
+            findings.warnings.append(
+                tc.warning(
+                    codes.WARN_TRACE_CODE_PREFIX_OTHER_DRUG,
+                    f"追溯码产品标识{prefix}已用于其他药品，请核对实物",
+                    product_prefix=prefix,
+                )
+            )
+
+        now = timezone.now()
+        if item is None:
+            item = StockItem(
+                pharmacy=shop, drug=drug, batch_no=batch_no, expiry_date=expiry, quantity=0
+            )
+            before: dict[str, Any] = {}
+        else:
+            before = snapshot(item)
+        item.quantity += quantity
+        item.retail_price = price
+        item.unit = unit
+        item.manufacture_date = made or item.manufacture_date
+        for name, value in texts.items():
+            if value:
+                setattr(item, name, value)
+        item.updated_at = now
+        item.save()
+        new = [
+            TraceCode(
+                code=c,
+                product_prefix=tc.product_prefix(c),
+                drug=drug,
+                stock_item=item,
+                status=T.IN_STOCK,
+            )
+            for c in new_codes
+        ]
+        again = [existing[c] for c in codes_ if c in existing]  # back from a supplier return
+        for row in again:
+            row.stock_item, row.status, row.received, row.sold_at = item, T.IN_STOCK, True, None
+        movement = _record(
+            actor=actor,
+            pharmacy=shop,
+            item=item,
+            before=before or None,
+            kind=K.PURCHASE,
+            delta=quantity,
+            action="inventory.stock_received",
+            key=key,
+            request_digest=request_digest,
+            warnings=findings.warnings,
+            trace_codes=codes_,
+            reference=reference,
+            supplier_name=supplier_name,
+        )
+        _save_codes(movement, new=new, changed=again)
+        return StockResult([movement], findings.warnings)
+
+    return _run(locked)
+
+
+# --- purchase return (3504) --------------------------------------------------------------------
+
+
+def stock_return_to_supplier(
+    *,
+    actor: User,
+    stock_item_id: int,
+    quantity: int,
+    trace_codes: Sequence[str],
+    reason: str,
+    idempotency_key: str | None,
+    supplier_name: str = "",
+) -> StockResult:
+    """Send packages of one batch back to the supplier (expired batches included)."""
+    scoped = _stock_item_in_scope(actor, stock_item_id)
+    shop = scoped.pharmacy
+    key = _key(idempotency_key)
+    quantity = _count("quantity", quantity)
+    reason = _text("reason", reason, max_length=500, required=True)
+    supplier_name = _text("supplier_name", supplier_name, max_length=200)
+    codes_ = tc.normalise(trace_codes)
+    tc.check_count(codes_, quantity, required=shop.traceability_enabled)
+    body = {
+        "stock_item_id": scoped.pk,
+        "quantity": quantity,
+        "trace_codes": codes_,
+        "reason": reason,
+        "supplier_name": supplier_name,
+    }
+    request_digest = _request_digest("purchase_return", shop.pk, body)
+    replay = _replayed(shop.pk, key, request_digest)
+    if replay is not None:
+        return replay
+
+    def locked(alerts: list[dict[str, Any]]) -> StockResult:
+        item = _lock_item(scoped.pk)
+        replay = _replayed(shop.pk, key, request_digest)
+        if replay is not None:
+            return replay
+        _require_stock(item, quantity)
+        existing = _lock_codes(codes_)
+        findings = tc.Findings()
+        for code in codes_:
+            found = existing.get(code)
+            if found is None or found.status != T.IN_STOCK:
+                findings.not_in_stock.append(code)
+            elif found.stock_item_id != item.pk:
+                findings.wrong_batch.append(code)
+        findings.raise_first()
+        before = snapshot(item)
+        item.quantity -= quantity
+        item.updated_at = timezone.now()
+        item.save(update_fields=["quantity", "updated_at"])
+        rows = [existing[c] for c in codes_]
+        for row in rows:
+            row.status = T.RETURNED_TO_SUPPLIER
+        movement = _record(
+            actor=actor,
+            pharmacy=shop,
+            item=item,
+            before=before,
+            kind=K.PURCHASE_RETURN,
+            delta=-quantity,
+            action="inventory.stock_returned_to_supplier",
+            key=key,
+            request_digest=request_digest,
+            trace_codes=codes_,
+            note=reason,
+            supplier_name=supplier_name,
+        )
+        _save_codes(movement, new=[], changed=rows)
+        return StockResult([movement])
+
+    return _run(locked)
+
+
+# --- stocktake (3501) --------------------------------------------------------------------------
+
+
+def stocktake_adjust(
+    *,
+    actor: User,
+    stock_item_id: int,
+    counted_quantity: int,
+    reason: str,
+    idempotency_key: str | None,
+) -> StockResult:
+    """Set a batch's stock to the counted quantity (a zero difference is recorded too)."""
+    scoped = _stock_item_in_scope(actor, stock_item_id)
+    shop = scoped.pharmacy
+    key = _key(idempotency_key)
+    counted = _count("counted_quantity", counted_quantity, minimum=0)
+    reason = _text("reason", reason, max_length=500, required=True)
+    body = {"stock_item_id": scoped.pk, "counted_quantity": counted, "reason": reason}
+    request_digest = _request_digest("stocktake", shop.pk, body)
+    replay = _replayed(shop.pk, key, request_digest)
+    if replay is not None:
+        return replay
+
+    def locked(alerts: list[dict[str, Any]]) -> StockResult:
+        item = _lock_item(scoped.pk)
+        replay = _replayed(shop.pk, key, request_digest)
+        if replay is not None:
+            return replay
+        before = snapshot(item)
+        delta = counted - item.quantity
+        item.quantity = counted
+        item.updated_at = timezone.now()
+        item.save(update_fields=["quantity", "updated_at"])
+        warnings = []
+        in_stock = TraceCode.objects.filter(stock_item=item, status=T.IN_STOCK).count()
+        if in_stock > counted:
+            warnings.append(
+                tc.warning(
+                    codes.WARN_STOCKTAKE_CODES_EXCEED,
+                    f"该批次登记在库的追溯码有{in_stock}个，多于盘点数量{counted}，"
+                    "请核查缺失药品的去向",
+                )
+            )
+        movement = _record(
+            actor=actor,
+            pharmacy=shop,
+            item=item,
+            before=before,
+            kind=K.STOCKTAKE,
+            delta=delta,
+            action="inventory.stocktake_adjusted",
+            key=key,
+            request_digest=request_digest,
+            warnings=warnings,
+            note=reason,
+        )
+        return StockResult([movement], warnings)
+
+    return _run(locked)

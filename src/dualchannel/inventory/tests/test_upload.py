@@ -1,0 +1,231 @@
+"""Uploading movements to the national platform (simulator): the job, back-off, idempotency."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.db import transaction
+from django.utils import timezone
+
+from dualchannel.core.errors import Conflict, NotFound
+from dualchannel.core.jobs import run_once
+from dualchannel.core.models import Job
+from dualchannel.integration.models import PlatformCall, SimInventoryRecord
+from dualchannel.integration.nhsa.client import PlatformClient
+from dualchannel.integration.simulator.platform import simulator_fail_next
+from dualchannel.inventory.models import StockMovement, UploadStatus
+from dualchannel.inventory.services import SaleLine, sale_record
+from dualchannel.inventory.upload import (
+    MAX_ATTEMPTS,
+    delete_input,
+    inventory_upload_retry,
+    upload_input,
+    upload_key,
+)
+from dualchannel.registry.tests.factories import PharmacistFactory
+
+from .conftest import PHARMACY_CODE, receive
+
+pytestmark = pytest.mark.django_db
+
+U = UploadStatus
+
+
+def drain(now=None) -> None:
+    """Run due jobs until none is left (bounded)."""
+    for _ in range(20):
+        if not run_once("test-worker", now=now):
+            return
+
+
+def upload_jobs():
+    return Job.objects.filter(kind="inventory.upload")
+
+
+def test_the_worker_uploads_a_purchase_and_a_sale_with_its_codes(
+    scanning_pharmacy, pharmacist_user, insured_person, drug
+):
+    # given: a pharmacist with a practising certificate, a receipt and a sale
+    PharmacistFactory(
+        user=pharmacist_user,
+        pharmacy=scanning_pharmacy,
+        name="王药师",
+        practising_certificate_no="ZY4201020001",
+    )
+    received, codes = receive(pharmacist_user, drug, 3)
+    sold = sale_record(
+        actor=pharmacist_user,
+        pharmacy=scanning_pharmacy,
+        lines=[SaleLine(received.movement.stock_item_id, 2, codes[:2])],
+        reference="dispensing:42",
+        idempotency_key="d42",
+        person=insured_person,
+        platform_fields={"setl_id": "SETL0001", "mdtrt_sn": "MD1", "rxno": "RX42"},
+    )
+
+    # when
+    drain()
+
+    # then: both uploaded once, with the platform's msgid kept
+    for movement in (received.movement, sold.movement):
+        movement.refresh_from_db()
+        assert movement.upload_status == U.UPLOADED
+        assert movement.upload_attempts == 1
+        assert movement.upload_msgid.startswith(PHARMACY_CODE)
+        assert movement.uploaded_at is not None
+        assert list(movement.upload_history.values_list("to_status", flat=True)) == [
+            U.PENDING,
+            U.UPLOADED,
+        ]
+    purchase = SimInventoryRecord.objects.get(infno="3503")
+    assert purchase.trace_codes == codes
+    assert purchase.fixmedins_bchno == received.movement.fixmedins_bchno
+    assert purchase.data["purc_retn_cnt"] == 3
+    assert purchase.data["aprvno"] == "国药准字H20170001"
+    sale = SimInventoryRecord.objects.get(infno="3505")
+    line = sale.data
+    assert sale.trace_codes == codes[:2]
+    assert line["drugtracinfo"] == [{"drug_trac_codg": c} for c in codes[:2]]
+    assert line["med_list_codg"] == drug.national_code
+    assert (line["psn_no"], line["psn_cert_type"], line["certno"]) == (
+        insured_person.person_no,
+        "01",
+        insured_person.id_number,
+    )
+    assert (line["setl_id"], line["mdtrt_sn"], line["rxno"]) == ("SETL0001", "MD1", "RX42")
+    assert (line["phar_name"], line["phar_prac_cert_no"]) == ("王药师", "ZY4201020001")
+    assert (line["manu_lotnum"], line["sel_retn_cnt"], line["mdtrt_setl_type"]) == ("L2401", 2, "1")
+    assert line["rtal_docno"] == "dispensing:42"
+    assert set(upload_jobs().values_list("status", flat=True)) == {"done"}
+
+
+def test_a_platform_fault_backs_off_and_the_retry_uploads_once(
+    scanning_pharmacy, pharmacist_user, drug
+):
+    simulator_fail_next(1, mode="timeout", infno="3503")
+    received, _ = receive(pharmacist_user, drug, 1)
+    movement = received.movement
+
+    drain()
+    movement.refresh_from_db()
+    assert movement.upload_status == U.FAILED
+    assert movement.upload_attempts == 1
+    assert "超时" in movement.upload_error
+    retry = upload_jobs().get(status="queued")
+    assert retry.run_after > timezone.now()
+    assert run_once("test-worker") == 0  # not due yet
+
+    drain(now=retry.run_after + timedelta(seconds=1))
+
+    movement.refresh_from_db()
+    assert movement.upload_status == U.UPLOADED
+    assert movement.upload_attempts == 2
+    assert SimInventoryRecord.objects.filter(infno="3503").count() == 1
+    assert list(movement.upload_history.values_list("to_status", flat=True)) == [
+        U.PENDING,
+        U.FAILED,
+        U.UPLOADED,
+    ]
+
+
+def test_an_upload_the_platform_already_accepted_is_not_sent_again(
+    scanning_pharmacy, pharmacist_user, drug
+):
+    # given: the platform accepted the movement, but the worker died before recording it
+    received, _ = receive(pharmacist_user, drug, 1)
+    movement = StockMovement.objects.get(pk=received.movement.pk)
+    with transaction.atomic():
+        PlatformClient(scanning_pharmacy, None).call(
+            "3503", upload_input(movement), key=upload_key(movement)
+        )
+    calls = PlatformCall.objects.filter(infno="3503").count()
+
+    # when: the job runs
+    drain()
+
+    # then: the stored answer is used, no second call, one record at the platform
+    movement.refresh_from_db()
+    assert movement.upload_status == U.UPLOADED
+    assert PlatformCall.objects.filter(infno="3503").count() == calls
+    assert SimInventoryRecord.objects.filter(infno="3503").count() == 1
+
+
+def test_the_platform_keeps_one_record_per_serial(scanning_pharmacy, pharmacist_user, drug):
+    received, _ = receive(pharmacist_user, drug, 1)
+    movement = StockMovement.objects.get(pk=received.movement.pk)
+    client = PlatformClient(scanning_pharmacy, None)
+
+    with transaction.atomic():
+        client.call("3503", upload_input(movement), key="a")
+        client.call("3503", upload_input(movement), key="b")  # another key, same record
+
+    assert SimInventoryRecord.objects.filter(infno="3503").count() == 1
+
+
+def test_the_platform_deletes_a_record_with_3507(scanning_pharmacy, pharmacist_user, drug):
+    received, _ = receive(pharmacist_user, drug, 1)
+    drain()
+    movement = StockMovement.objects.get(pk=received.movement.pk)
+
+    with transaction.atomic():
+        PlatformClient(scanning_pharmacy, None).call("3507", delete_input(movement))
+
+    assert SimInventoryRecord.objects.get(infno="3503").deleted_at is not None
+
+
+def test_after_the_last_attempt_the_upload_is_dead_until_a_person_retries(
+    scanning_pharmacy, pharmacist_user, drug
+):
+    simulator_fail_next(MAX_ATTEMPTS, infno="3503")
+    received, _ = receive(pharmacist_user, drug, 1)
+    movement = received.movement
+
+    later = timezone.now()
+    for _ in range(MAX_ATTEMPTS):
+        later += timedelta(hours=2)
+        drain(now=later)
+
+    movement.refresh_from_db()
+    assert movement.upload_status == U.DEAD
+    assert movement.upload_attempts == MAX_ATTEMPTS
+    assert not upload_jobs().filter(status="queued").exists()
+
+    retried = inventory_upload_retry(actor=pharmacist_user, movement_id=movement.pk)
+
+    assert retried.upload_status == U.UPLOADED
+    assert retried.upload_history.last().actor == pharmacist_user
+    assert SimInventoryRecord.objects.filter(infno="3503").count() == 1
+
+
+def test_a_refusal_for_good_is_dead_at_once(scanning_pharmacy, pharmacist_user, drug):
+    # given: a drug without its national code, which the platform requires
+    drug.national_code = ""
+    drug.save()
+    received, _ = receive(pharmacist_user, drug, 1)
+
+    drain()
+
+    movement = StockMovement.objects.get(pk=received.movement.pk)
+    assert movement.upload_status == U.DEAD
+    assert movement.upload_attempts == 1
+    assert "医疗目录编码" in movement.upload_error
+    assert movement.upload_infcode == "-1"
+
+
+def test_only_failed_uploads_of_ones_own_pharmacy_can_be_retried(
+    scanning_pharmacy, pharmacist_user, outsider_pharmacist, drug
+):
+    simulator_fail_next(1, infno="3503")
+    received, _ = receive(pharmacist_user, drug, 1)
+    drain()
+    movement = received.movement
+
+    with pytest.raises(NotFound):
+        inventory_upload_retry(actor=outsider_pharmacist, movement_id=movement.pk)
+    inventory_upload_retry(actor=pharmacist_user, movement_id=movement.pk)
+    with pytest.raises(Conflict) as refused:
+        inventory_upload_retry(actor=pharmacist_user, movement_id=movement.pk)
+
+    assert refused.value.code == "inventory.upload_not_retryable"
+    assert SimInventoryRecord.objects.filter(infno="3503").count() == 1

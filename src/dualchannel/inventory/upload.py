@@ -1,0 +1,335 @@
+"""Uploading movements to the national platform (进销存 3501–3506) and retrying failures.
+
+Each movement is one call with the transaction code of its kind and idempotency key
+``inventory.movement:<id>``: the client answers a key that already succeeded from its call log,
+so a retry never uploads twice (the platform also knows the record by ``fixmedins_bchno``).
+``movement_upload_process`` is the job's entry point (``inventory.tasks``); a person retries a
+failed or dead upload with ``inventory_upload_retry``. Node names and the fields beyond the
+3505 line of reference/nhsa-interface.md follow public vendor code **[uncertain]**.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from dualchannel.core import audit
+from dualchannel.core.canonical import snapshot
+from dualchannel.core.errors import Conflict, DomainError, NotFound
+from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
+from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import StateMachine
+from dualchannel.integration.nhsa.client import PlatformClient
+from dualchannel.integration.nhsa.envelope import SHANGHAI
+from dualchannel.integration.nhsa.errors import PlatformError
+
+from . import error_codes as codes
+from .models import (
+    INV_DATA_TYPE,
+    MovementKind,
+    StockMovement,
+    StockMovementUploadTransition,
+    UploadStatus,
+)
+from .service_helpers import may_act_for
+
+K = MovementKind
+U = UploadStatus
+MAX_ATTEMPTS = 5
+RETRYABLE = (U.FAILED, U.DEAD)
+
+UPLOAD_MACHINE = StateMachine(
+    UploadStatus,
+    {
+        U.PENDING: {U.UPLOADED, U.FAILED, U.DEAD},
+        U.FAILED: {U.UPLOADED, U.FAILED, U.DEAD},
+        U.DEAD: {U.UPLOADED, U.FAILED, U.DEAD},  # a person retries after fixing the cause
+    },
+    error_code=codes.UPLOAD_TRANSITION,
+)
+
+
+def upload_key(movement: StockMovement) -> str:
+    return f"inventory.movement:{movement.pk}"
+
+
+# --- the platform input of each kind -----------------------------------------------------------
+
+
+def _time(value) -> str:
+    return value.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _opter_name(movement: StockMovement) -> str:
+    actor = movement.actor
+    if actor is None:
+        return "系统"
+    return (actor.display_name or actor.get_username())[:50]
+
+
+def _pharmacist(movement: StockMovement) -> tuple[str, str]:
+    """Name and certificate number of the pharmacist who recorded it (3505 phar_*)."""
+    from dualchannel.registry.models import Pharmacist
+
+    found = Pharmacist.objects.filter(user_id=movement.actor_id).first()
+    if found is None:
+        return _opter_name(movement), ""
+    return found.name, found.practising_certificate_no
+
+
+def _drug_fields(movement: StockMovement) -> dict[str, Any]:
+    item = movement.stock_item
+    drug = item.drug
+    return {
+        "med_list_codg": drug.national_code,
+        "fixmedins_hilist_id": drug.national_code or f"DRUG{drug.pk}",
+        "fixmedins_hilist_name": drug.generic_name[:200],
+        "fixmedins_bchno": movement.fixmedins_bchno,
+        "rx_flag": "1",  # negotiated dual-channel drugs are prescription drugs
+    }
+
+
+def _batch_fields(movement: StockMovement) -> dict[str, Any]:
+    item = movement.stock_item
+    return {
+        "manu_lotnum": item.batch_no,
+        "manu_date": item.manufacture_date.isoformat() if item.manufacture_date else "",
+        "expy_end": item.expiry_date.isoformat(),
+    }
+
+
+def _trace_info(movement: StockMovement) -> list[dict[str, str]]:
+    codes_ = movement.trace_code_links.order_by("trace_code__code").values_list(
+        "trace_code__code", flat=True
+    )
+    return [{"drug_trac_codg": code} for code in codes_]
+
+
+def _person_fields(movement: StockMovement) -> dict[str, str]:
+    person = movement.person
+    if person is None:
+        return {"psn_no": "", "psn_cert_type": "", "certno": ""}
+    return {"psn_no": person.person_no, "psn_cert_type": "01", "certno": person.id_number}
+
+
+def upload_input(movement: StockMovement) -> dict[str, Any]:
+    """The ``input`` of the movement's transaction."""
+    count = abs(movement.quantity_delta)
+    when = _time(movement.occurred_at)
+    base = {**_drug_fields(movement), **_batch_fields(movement)}
+    trace = _trace_info(movement)
+    if movement.kind == K.STOCKTAKE:
+        return {
+            "invinfo": {
+                **base,
+                "invdate": movement.occurred_at.astimezone(SHANGHAI).date().isoformat(),
+                "inv_cnt": movement.quantity_after,
+                "memo": movement.note[:500],
+            }
+        }
+    if movement.kind == K.STOCK_CHANGE:
+        return {
+            "invinfo": {
+                **base,
+                "inv_chg_type": "",  # set by the service that will record stock changes
+                "pric": str(movement.stock_item.retail_price),
+                "cnt": movement.quantity_delta,
+                "inv_chg_time": when,
+                "inv_chg_opter_name": _opter_name(movement),
+                "trdn_flag": "0",
+                "memo": movement.note[:500],
+                "drugtracinfo": trace,
+            }
+        }
+    if movement.kind in (K.PURCHASE, K.PURCHASE_RETURN):
+        item = movement.stock_item
+        purchase = {
+            **base,
+            "dynt_no": "",
+            "spler_name": movement.supplier_name or "无",
+            "spler_pmtno": "",
+            "prodentp_name": item.manufacturer or "无",
+            "aprvno": item.approval_no or "无",
+            "finl_trns_pric": "",  # the purchase price is not recorded here
+            "purc_retn_cnt": count,
+            "purc_invo_codg": "",
+            "purc_invo_no": "",
+            "purc_retn_stoin_time": when,
+            "purc_retn_opter_name": _opter_name(movement),
+            "memo": movement.note[:500],
+            "drugtracinfo": trace,
+        }
+        if movement.kind == K.PURCHASE:
+            purchase["prod_geay_flag"] = "0"  # not a free gift
+        return {"purcinfo": purchase}
+    extra = movement.platform_fields or {}
+    settled = bool(extra.get("setl_id"))
+    sale = {
+        **base,
+        **_person_fields(movement),
+        "setl_id": extra.get("setl_id", ""),
+        "mdtrt_sn": extra.get("mdtrt_sn", ""),
+        "rxno": extra.get("rxno", ""),
+        "trdn_flag": extra.get("trdn_flag", "0"),  # not split from a larger package
+        "mdtrt_setl_type": extra.get("mdtrt_setl_type", "1" if settled else "2"),
+        "sel_retn_cnt": count,
+        "sel_retn_time": when,
+        "sel_retn_opter_name": _opter_name(movement),
+        "drugtracinfo": trace,
+    }
+    if movement.kind == K.SALE:
+        phar_name, phar_cert = _pharmacist(movement)
+        sale.update(
+            {
+                "prsc_dr_name": extra.get("prsc_dr_name", ""),
+                "phar_name": phar_name,
+                "phar_prac_cert_no": phar_cert,
+                "hi_feesetl_type": extra.get("hi_feesetl_type", "1" if settled else "2"),
+                # Dual-channel sales dispense prescriptions circulated from a hospital.
+                "rx_circ_flag": extra.get("rx_circ_flag", "1"),
+                "rtal_docno": extra.get("rtal_docno", movement.reference[:40]),
+                "stoout_no": extra.get("stoout_no", movement.fixmedins_bchno),
+            }
+        )
+    else:
+        sale.update(
+            {
+                "finl_trns_pric": str(movement.stock_item.retail_price),
+                "memo": movement.note[:500],
+                "medins_prod_sel_no": (
+                    movement.related_movement.fixmedins_bchno if movement.related_movement else ""
+                ),
+            }
+        )
+    return {"selinfo": sale}
+
+
+def delete_input(movement: StockMovement) -> dict[str, Any]:
+    """3507: remove an uploaded record (no service calls it yet)."""
+    return {
+        "data": {
+            "fixmedins_bchno": movement.fixmedins_bchno,
+            "inv_data_type": INV_DATA_TYPE[movement.kind],
+        }
+    }
+
+
+# --- the state machine -------------------------------------------------------------------------
+
+
+def _move(
+    movement: StockMovement, to_status: str, *, actor: User | None, reason: str = "", **facts: Any
+) -> None:
+    """The one place an upload status changes: check the edge, write history and audit."""
+    UPLOAD_MACHINE.check(movement.upload_status, to_status)
+    before = snapshot(movement)
+    from_status = movement.upload_status
+    movement.upload_status = to_status
+    movement.save(
+        update_fields=[
+            "upload_status",
+            "upload_attempts",
+            "upload_msgid",
+            "upload_infcode",
+            "upload_error",
+            "uploaded_at",
+        ]
+    )
+    StockMovementUploadTransition.objects.create(
+        movement=movement, from_status=from_status, to_status=to_status, actor=actor, reason=reason
+    )
+    audit.record(
+        actor=actor,
+        action=f"inventory.upload_{to_status}",
+        subject=movement,
+        before=before,
+        after=movement,
+        role="" if actor is None else (Role.ADMIN if actor.is_superuser else Role.PHARMACIST),
+        summary={"infno": movement.infno, "from": from_status, "to": to_status, **facts},
+    )
+
+
+def _send(movement: StockMovement, *, actor: User | None) -> StockMovement:
+    """Upload a locked movement and record the outcome."""
+    movement.upload_attempts += 1
+    key = upload_key(movement)
+    person = movement.person
+    try:
+        client = PlatformClient(movement.pharmacy, actor)
+        client.call(
+            movement.infno,
+            upload_input(movement),
+            key=key,
+            insuplc_admdvs=person.enrolment_region_id if person is not None else "",
+        )
+    except PlatformError as exc:
+        movement.upload_error = exc.err_msg[:2000]
+        movement.upload_infcode = exc.infcode
+        again = exc.retryable and movement.upload_attempts < MAX_ATTEMPTS
+        _move(
+            movement,
+            U.FAILED if again else U.DEAD,
+            actor=actor,
+            reason=movement.upload_error,
+            infcode=exc.infcode,
+            attempt=movement.upload_attempts,
+        )
+        return movement
+    except DomainError as exc:  # refused before sending, e.g. an invalid envelope field
+        movement.upload_error = exc.message[:2000]
+        movement.upload_infcode = ""
+        _move(movement, U.DEAD, actor=actor, reason=exc.code, attempt=movement.upload_attempts)
+        return movement
+    from dualchannel.integration.models import PlatformCall
+
+    call = (
+        PlatformCall.objects.filter(
+            institution=movement.pharmacy, infno=movement.infno, idempotency_key=key, infcode="0"
+        )
+        .only("msgid")
+        .first()
+    )
+    movement.upload_msgid = call.msgid if call is not None else ""
+    movement.upload_infcode = "0"
+    movement.upload_error = ""
+    movement.uploaded_at = timezone.now()
+    _move(movement, U.UPLOADED, actor=actor, attempt=movement.upload_attempts)
+    return movement
+
+
+def _locked(movement_id: int) -> StockMovement | None:
+    return (
+        StockMovement.objects.select_for_update(of=("self",))
+        .select_related("pharmacy", "stock_item", "stock_item__drug", "person", "actor")
+        .filter(pk=movement_id)
+        .first()
+    )
+
+
+def movement_upload_process(movement_id: int) -> StockMovement:
+    """Job entry point: upload a pending or failed movement; anything else is left as it is."""
+    with transaction.atomic():
+        movement = _locked(movement_id)
+        if movement is None:
+            raise NotFound(codes.MOVEMENT_NOT_FOUND, "进销存记录不存在")
+        if movement.upload_status in (U.PENDING, U.FAILED):
+            return _send(movement, actor=None)
+        return movement
+
+
+def inventory_upload_retry(*, actor: User, movement_id: int) -> StockMovement:
+    """A pharmacist of the pharmacy (or an admin) uploads a failed or dead movement again."""
+    require_role(actor, Role.PHARMACIST)
+    with transaction.atomic():
+        movement = _locked(movement_id)
+        if movement is None or not may_act_for(actor, movement.pharmacy_id):
+            raise NotFound(codes.MOVEMENT_NOT_FOUND, "进销存记录不存在或不属于本药店")
+        if movement.upload_status not in RETRYABLE:
+            raise Conflict(
+                codes.UPLOAD_NOT_RETRYABLE,
+                f"上传状态为「{movement.get_upload_status_display()}」，不能重新上传",
+            )
+        return _send(movement, actor=actor)

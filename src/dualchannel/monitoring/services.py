@@ -1,0 +1,215 @@
+"""Raising and reviewing alerts.
+
+``alert_raise`` writes in the caller's transaction. ``alert_raise_independent`` is for a rule
+that fires on a *refused* action (a resold traceability code): the refusal rolls back every
+write of the business transaction, yet the alert must stay. Outside any caller's transaction it
+simply commits on its own; inside one (e.g. ``inventory.sale_record`` called by dispensing) it is
+committed at once on a second database connection, so the caller's rollback cannot take it away.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import threading
+from typing import Any
+
+from django.db import IntegrityError, connection, models, transaction
+from django.utils import timezone
+
+from dualchannel.core import audit
+from dualchannel.core.canonical import snapshot
+from dualchannel.core.errors import DomainError, NotFound, field_error
+from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
+from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import StateMachine
+
+from . import error_codes as codes
+from .models import Alert, AlertSeverity, AlertState, AlertTransition
+
+logger = logging.getLogger("dualchannel.monitoring")
+
+S = AlertState
+ALERT_MACHINE = StateMachine(
+    AlertState,
+    {S.OPEN: {S.CONFIRMED, S.DISMISSED}},
+    error_code=codes.ALERT_TRANSITION,
+)
+_RULE = re.compile(r"^[a-z0-9_\-]{1,60}$")
+NOTE_MAX = 2000
+# How long the side connection waits for a lock before giving up (it must never wait on the
+# caller's own transaction, which is waiting for it).
+SIDE_LOCK_TIMEOUT = "5s"
+
+Subject = models.Model | tuple[str, Any]
+
+
+def _subject_ref(subject: Subject) -> tuple[str, str]:
+    if isinstance(subject, models.Model):
+        if subject.pk is None:
+            raise DomainError(codes.INVALID_ALERT, "预警对象尚未保存")
+        return subject._meta.label, str(subject.pk)
+    subject_type, subject_id = subject
+    return str(subject_type)[:80], str(subject_id)[:64]
+
+
+def _check(rule: str, severity: str) -> None:
+    if not _RULE.match(rule or ""):
+        raise DomainError(codes.INVALID_ALERT, "预警规则名应为小写字母、数字、下划线或连字符")
+    if severity not in AlertSeverity.values:
+        raise DomainError(codes.INVALID_ALERT, "预警严重程度取值无效")
+
+
+def alert_raise(
+    *,
+    rule: str,
+    severity: str,
+    institution: Any,
+    subject: Subject,
+    evidence: dict[str, Any],
+) -> Alert:
+    """Open an alert, or count one more occurrence of the open alert of this rule and subject."""
+    _check(rule, severity)
+    subject_type, subject_id = _subject_ref(subject)
+    institution_id = getattr(institution, "pk", institution)
+    key = {"rule": rule, "subject_type": subject_type, "subject_id": subject_id}
+    with transaction.atomic():
+        existing = Alert.objects.select_for_update().filter(state=S.OPEN, **key).first()
+        if existing is not None:
+            return _again(existing)
+        alert = Alert(severity=severity, institution_id=institution_id, evidence=evidence, **key)
+        try:
+            with transaction.atomic():
+                alert.save(force_insert=True)
+        except IntegrityError:
+            # Another process opened the same alert at the same moment.
+            return _again(Alert.objects.select_for_update().get(state=S.OPEN, **key))
+        AlertTransition.objects.create(alert=alert, from_status="", to_status=S.OPEN, reason=rule)
+        audit.record(
+            actor=None,
+            action="monitoring.alert_raised",
+            subject=alert,
+            after=alert,
+            summary={"rule": rule, "severity": severity, "institution_id": institution_id},
+        )
+    return alert
+
+
+def _again(alert: Alert) -> Alert:
+    alert.occurrences += 1
+    alert.last_raised_at = timezone.now()
+    alert.save(update_fields=["occurrences", "last_raised_at"])
+    return alert
+
+
+def _inside_callers_transaction() -> bool:
+    """Whether a caller's atomic block is open (the test runner's own blocks do not count)."""
+    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
+
+
+def alert_raise_independent(
+    *,
+    rule: str,
+    severity: str,
+    institution: Any,
+    subject: Subject,
+    evidence: dict[str, Any],
+) -> None:
+    """Raise an alert that survives a rollback of the caller's transaction."""
+    _check(rule, severity)
+    kwargs = {
+        "rule": rule,
+        "severity": severity,
+        "institution": getattr(institution, "pk", institution),
+        "subject": _subject_ref(subject),
+        "evidence": evidence,
+    }
+    if not _inside_callers_transaction():
+        alert_raise(**kwargs)  # commits at once: nobody else's transaction is open
+        return
+    if connection.vendor == "postgresql":
+        outcome: list[BaseException | None] = []
+        worker = threading.Thread(target=_raise_apart, args=(kwargs, outcome), daemon=True)
+        worker.start()
+        worker.join()
+        if outcome and outcome[0] is None:
+            return
+        logger.warning(
+            "alert %s could not be committed apart (%s); written in the caller's transaction",
+            rule,
+            type(outcome[0]).__name__ if outcome else "no outcome",
+        )
+    else:
+        # SQLite admits one writer at a time: a second connection would wait for the caller.
+        logger.warning("alert %s written in the caller's transaction (no second writer)", rule)
+    alert_raise(**kwargs)
+
+
+def _raise_apart(kwargs: dict[str, Any], outcome: list[BaseException | None]) -> None:
+    """Runs in its own thread, hence on its own database connection, and commits there."""
+    try:
+        with transaction.atomic():
+            with connection.cursor() as cursor:
+                cursor.execute(f"SET LOCAL lock_timeout = '{SIDE_LOCK_TIMEOUT}'")
+            alert_raise(**kwargs)
+        outcome.append(None)
+    except Exception as exc:  # reported to the caller, which falls back
+        outcome.append(exc)
+    finally:
+        connection.close()
+
+
+# --- review ------------------------------------------------------------------------------------
+
+
+def _covers(actor: User, alert: Alert) -> bool:
+    from dualchannel.registry.selectors import officer_region
+
+    if actor.is_superuser:
+        return True
+    region = officer_region(actor)
+    if region is None or alert.institution_id is None:
+        return False
+    return alert.institution.region_id.startswith(region.code_prefix)
+
+
+def alert_review(*, actor: User, alert_id: int, confirm: bool, note: str) -> Alert:
+    """An officer of the institution's region confirms or dismisses an open alert."""
+    require_role(actor, Role.AGENCY_OFFICER)
+    note = (note or "").strip()
+    if len(note) > NOTE_MAX:
+        raise field_error("note", codes.NOTE_REQUIRED, f"核查说明不能超过{NOTE_MAX}个字符")
+    with transaction.atomic():
+        alert = (
+            Alert.objects.select_for_update(of=("self",))
+            .select_related("institution")
+            .filter(pk=alert_id)
+            .first()
+        )
+        if alert is None or not _covers(actor, alert):
+            raise NotFound(codes.ALERT_NOT_FOUND, "预警不存在或不在本统筹区")
+        target = S.CONFIRMED if confirm else S.DISMISSED
+        ALERT_MACHINE.check(alert.state, target)
+        if target == S.DISMISSED and not note:
+            raise field_error("note", codes.NOTE_REQUIRED, "排除预警须填写核查说明")
+        before = snapshot(alert)
+        from_state = alert.state
+        alert.state = target
+        alert.reviewer = actor
+        alert.reviewer_note = note
+        alert.reviewed_at = timezone.now()
+        alert.save(update_fields=["state", "reviewer", "reviewer_note", "reviewed_at"])
+        AlertTransition.objects.create(
+            alert=alert, from_status=from_state, to_status=target, actor=actor, reason=note
+        )
+        audit.record(
+            actor=actor,
+            action=f"monitoring.alert_{target}",
+            subject=alert,
+            before=before,
+            after=alert,
+            role=Role.ADMIN if actor.is_superuser else Role.AGENCY_OFFICER,
+            summary={"rule": alert.rule, "from": from_state, "to": target},
+        )
+    return alert
