@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n auto
 
-.PHONY: venv demo demo-data serve test test-postgres lint format bench clean
+.PHONY: venv demo demo-data serve test test-postgres lint format bench bench-paper bench-counter clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "dualchannel needs Python 3.11 (Django 5.2 LTS)")'
@@ -42,6 +42,16 @@ lint: venv
 format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## bench-paper: the paper's first-time case in headless chromium on a throw-away demo;
+## prints per role the fields typed, the clicks and the seconds (JSON: ARGS=--json)
+bench-paper: venv
+	$(BIN)/python benchmarks/paper_case.py $(ARGS)
+
+## bench-counter: verify → dispense over HTTP (gunicorn) on a throw-away PostgreSQL database at
+## 1, 8 and 32 concurrent clients, beside pgbench's TPC-B-like TPS (ARGS=--seconds 5 …)
+bench-counter: venv
+	./scripts/with-postgres.sh $(BIN)/python benchmarks/counter_load.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 .pytest_cache

@@ -19,8 +19,12 @@ from dualchannel.documents.api import router as documents_router
 from dualchannel.eligibility.api import router as eligibility_router
 from dualchannel.eligibility.api_reevaluation import router as reevaluation_router
 from dualchannel.integration.api import router as integration_router
+from dualchannel.inventory.api import router as inventory_router
+from dualchannel.monitoring.api import router as monitoring_router
 from dualchannel.notifications.api import router as notifications_router
 from dualchannel.portal.api import router as portal_router
+from dualchannel.prescriptions.api import router as prescriptions_router
+from dualchannel.prescriptions.api_counter import router as counter_router
 from dualchannel.registry.api import public_router as public_router
 from dualchannel.registry.api import router as registry_router
 
@@ -119,3 +123,7 @@ api.add_router("/documents", documents_router)
 api.add_router("/eligibility", eligibility_router)
 api.add_router("/eligibility", reevaluation_router)
 api.add_router("/portal", portal_router)
+api.add_router("/inventory", inventory_router)
+api.add_router("/prescriptions", prescriptions_router)
+api.add_router("/prescriptions", counter_router)
+api.add_router("/monitoring", monitoring_router)

@@ -5,7 +5,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_int, env_json_map, env_list, env_str
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
 BASE_DIR = PACKAGE_DIR.parent.parent
@@ -39,6 +39,9 @@ INSTALLED_APPS = [
     "dualchannel.documents",
     "dualchannel.portal",
     "dualchannel.eligibility",
+    "dualchannel.monitoring",
+    "dualchannel.inventory",
+    "dualchannel.prescriptions",
 ]
 
 MIDDLEWARE = [
@@ -161,6 +164,17 @@ NHSA_SM4_KEY = env_str("NHSA_SM4_KEY", "")  # hex; required when NHSA_ENCRYPT is
 NHSA_DEVICE_MAC = env_str("NHSA_DEVICE_MAC", "")
 NHSA_DEVICE_IP = env_str("NHSA_DEVICE_IP", "")
 
+# E-prescription centre (医保电子处方中心, integration/rxcentre). Empty URL = built-in simulator.
+RX_CENTRE_URL = env_str("RX_CENTRE_URL", "")  # POST <RX_CENTRE_URL>/<api>, e.g. .../uploadChk
+RX_CENTRE_APP_ID = env_str("RX_CENTRE_APP_ID", "DUALCHANNEL")  # appId registered with the centre
+RX_CENTRE_VERSION = env_str("RX_CENTRE_VERSION", "1.0.0")
+RX_CENTRE_TIMEOUT_SECONDS = env_int("RX_CENTRE_TIMEOUT_SECONDS", 15)
+RX_CENTRE_ENCRYPT = env_bool("RX_CENTRE_ENCRYPT", False)  # data as SM4 ciphertext (encType SM4)
+# Keys default to the national platform's; set these where the centre issued its own.
+RX_CENTRE_SM2_PRIVATE_KEY = env_str("RX_CENTRE_SM2_PRIVATE_KEY", NHSA_SM2_PRIVATE_KEY)  # signData
+RX_CENTRE_SM2_PUBLIC_KEY = env_str("RX_CENTRE_SM2_PUBLIC_KEY", NHSA_SM2_PUBLIC_KEY)
+RX_CENTRE_SM4_KEY = env_str("RX_CENTRE_SM4_KEY", NHSA_SM4_KEY)  # hex; required with ENCRYPT
+
 # Hospital systems: demo (built-in HIS stand-in) | fhir (a FHIR R4 server or bundle folder).
 HIS_ADAPTER = env_str("HIS_ADAPTER", "demo")
 FHIR_BASE_URL = env_str("FHIR_BASE_URL", "")
@@ -171,6 +185,10 @@ WECHAT_ENABLED = env_bool("WECHAT_ENABLED", False)
 WECHAT_API_BASE = env_str("WECHAT_API_BASE", "https://api.weixin.qq.com").rstrip("/")
 WECHAT_APP_ID = env_str("WECHAT_APP_ID", "")
 WECHAT_APP_SECRET = env_str("WECHAT_APP_SECRET", "")
+# The ids the SMS operator and the official account gave each template, by template code, as
+# JSON ({"eligibility.approved": "SMS_2950001"}); a code not listed uses its built-in id.
+SMS_TEMPLATE_IDS = env_json_map("SMS_TEMPLATE_IDS")
+WECHAT_TEMPLATE_IDS = env_json_map("WECHAT_TEMPLATE_IDS")
 
 # Signing keys of physicians are stored encrypted with this key (Fernet, urlsafe base64).
 DOCUMENT_KEY_ENCRYPTION_KEY = env_str("DOCUMENT_KEY_ENCRYPTION_KEY", "")

@@ -17,6 +17,8 @@ urlpatterns = [
     path("", include("dualchannel.documents.urls")),
     path("", include("dualchannel.portal.urls")),
     path("", include("dualchannel.eligibility.urls")),
+    path("", include("dualchannel.prescriptions.urls")),
+    path("", include("dualchannel.inventory.urls")),
 ]
 
 handler404 = "dualchannel.core.views.not_found"

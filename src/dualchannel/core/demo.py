@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from decimal import Decimal
 
+from dateutil.relativedelta import relativedelta
 from django.core.management import call_command
 from django.db import transaction
+from django.utils import timezone
 from stdnum.cn import ric, uscc
 
 from dualchannel.catalog.models import Drug
@@ -237,7 +240,21 @@ def load_demo_region() -> list[Login]:
         )
         for n, (name, birth, male, kind, phone) in enumerate(people)
     ]
-    _user("patient", "张伟", Role.PATIENT, insured_person=persons[0])
+    patient = _user("patient", "张伟", Role.PATIENT, insured_person=persons[0])
+    # 张伟 also logs in on the phone page with his registry phone and a one-time code: the
+    # account is the same one, already bound to him.
+    from dualchannel.portal.hashing import normalize_phone, phone_hash
+    from dualchannel.portal.models import PatientAccount
+
+    PatientAccount.objects.get_or_create(
+        user=patient, defaults={"phone_hash": phone_hash(normalize_phone(persons[0].phone))}
+    )
+
+    metformin = Drug.objects.filter(generic_name__startswith="盐酸二甲双胍缓释片").first()
+    shelf = list(dict.fromkeys([*special, *others, *([metformin] if metformin else [])]))
+    _demo_stock(pharmacist_user, shelf)
+    if metformin is not None:
+        _demo_prescription(physician_user, persons[3], pharmacies[0], metformin)
 
     # Another region's institutions and staff: the outsiders of the access rules.
     outside_admin_agency = _institution(
@@ -263,6 +280,64 @@ def load_demo_region() -> list[Login]:
     _user("outsider_doctor", "吴医生", Role.PHYSICIAN, institution=outside_hospital)
 
     return demo_logins()
+
+
+def _demo_price(drug: Drug) -> Decimal:
+    """A shelf price per box at or under the national standard (per pricing unit) where public."""
+    from dualchannel.catalog.selectors import current_payment_standards
+
+    amounts = [s.amount for s in current_payment_standards(drug) if s.amount is not None]
+    return min(amounts) if amounts else Decimal("100.00")
+
+
+def _demo_stock(pharmacist: User, drugs: list[Drug]) -> None:
+    """Two batches of every drug the demo pharmacy equips, each box with its traceability code."""
+    from dualchannel.inventory.services import stock_receive
+
+    today = timezone.localdate()
+    for drug in drugs:
+        prefix = f"81{drug.pk:05d}"[:7]  # the first 7 digits identify the product
+        for n, months in enumerate((8, 20)):
+            stock_receive(
+                actor=pharmacist,
+                drug_id=drug.pk,
+                batch_no=f"DEMO{drug.pk:04d}{n + 1}",
+                expiry_date=today + relativedelta(months=months),
+                quantity=5,
+                trace_codes=[f"{prefix}{n + 1:03d}{i:010d}" for i in range(1, 6)],
+                retail_price=_demo_price(drug),
+                manufacturer="演示药业有限公司",
+                idempotency_key=f"demo-receive-{drug.pk}-{n}",
+            )
+
+
+def _demo_prescription(physician_user: User, person, pharmacy: Institution, drug: Drug) -> None:
+    """李秀英's diabetes prescription (门诊慢特病), routed to 江岸演示大药房 for the counter."""
+    from dualchannel.prescriptions import services as rx
+    from dualchannel.prescriptions.models import BenefitType
+
+    prescription = rx.prescription_issue(
+        actor=physician_user,
+        patient_id_number=person.id_number,
+        benefit_type=BenefitType.CHRONIC_DISEASE,
+        diagnosis_code="E11.900",
+        items=[
+            {
+                "drug_id": drug.pk,
+                "quantity": "1",
+                "unit": "盒",
+                "package_unit": "盒",
+                "single_dose": "1",
+                "dose_unit": "片",
+                "frequency": "每日一次",
+                "route": "口服",
+                "days": 28,
+            }
+        ],
+    )
+    rx.prescription_route(
+        actor=physician_user, prescription_id=prescription.pk, pharmacy_id=pharmacy.pk, consent=True
+    )
 
 
 def demo_logins() -> list[Login]:

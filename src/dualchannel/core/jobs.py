@@ -20,7 +20,7 @@ import logging
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -363,3 +363,14 @@ def schedule_due(*, now: datetime | None = None) -> list[Job]:
             row.next_run_at = task.next_run(slot, now)
             row.save(update_fields=["last_run_at", "next_run_at"])
     return queued
+
+
+def slot_date(job) -> date:
+    """The Shanghai date a periodic job's slot was scheduled for (else today)."""
+    slot = (getattr(job, "payload", None) or {}).get("slot")
+    if slot:
+        try:
+            return datetime.fromisoformat(slot).astimezone(SHANGHAI).date()
+        except ValueError:
+            pass
+    return timezone.localdate()

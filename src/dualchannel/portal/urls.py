@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import prescriptions_views, views
 
 urlpatterns = [
     path("portal/", views.portal_home, name="portal-home"),
@@ -8,4 +8,29 @@ urlpatterns = [
     path("portal/login/code/", views.portal_login_code, name="portal-login-code"),
     path("portal/logout/", views.portal_logout, name="portal-logout"),
     path("portal/bind/", views.portal_bind, name="portal-bind"),
+    path(
+        "portal/applications/<int:application_id>/",
+        views.portal_application,
+        name="portal-application",
+    ),
+    path(
+        "portal/applications/<int:application_id>/materials/",
+        views.portal_material_upload,
+        name="portal-material-upload",
+    ),
+    path(
+        "portal/prescriptions/",
+        prescriptions_views.portal_prescriptions,
+        name="portal-prescriptions",
+    ),
+    path(
+        "portal/prescriptions/<int:prescription_id>/",
+        prescriptions_views.portal_prescription,
+        name="portal-prescription",
+    ),
+    path(
+        "portal/prescriptions/<int:prescription_id>/route/",
+        prescriptions_views.portal_prescription_route,
+        name="portal-prescription-route",
+    ),
 ]

@@ -1,29 +1,32 @@
-"""Mobile H5 pages of the patient portal: SMS-code login, identity binding, the portal home."""
+"""Mobile H5 pages of the patient portal: SMS-code login, identity binding, the portal home,
+an application's progress and the upload of the materials it is waiting for."""
 
 from __future__ import annotations
 
 from functools import wraps
 
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from dualchannel.core.calendar import UnknownCalendarYear, working_days_between
-from dualchannel.core.errors import DomainError, PermissionDenied
+from dualchannel.catalog.models import MaterialKind
+from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
 from dualchannel.core.masking import mask_phone
 from dualchannel.core.permissions import has_any_role
 from dualchannel.core.roles import Role
+from dualchannel.eligibility import materials as eligibility_materials
 from dualchannel.eligibility.models import ApplicationStatus
-from dualchannel.eligibility.selectors import application_list
+from dualchannel.eligibility.selectors import application_get, application_list
 
+from . import error_codes as codes
 from . import services
-from .selectors import portal_profile
+from .selectors import patient_application, portal_profile, progress_of
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
@@ -114,41 +117,6 @@ def portal_bind(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "portal/bind.html", {"error": error, "values": values})
 
 
-NEXT_STEPS = {
-    ApplicationStatus.DRAFT: "责任医师正在填写申请",
-    ApplicationStatus.SUBMITTED: "已提交，医院医保办正在调取检查报告",
-    ApplicationStatus.MATERIALS_REQUESTED: "请按消息通知上传缺少的材料",
-    ApplicationStatus.UNDER_REVIEW: "医院医保办审核中",
-    ApplicationStatus.APPROVED: "已通过，可持处方到定点药店购药",
-    ApplicationStatus.REJECTED: "未通过",
-    ApplicationStatus.WITHDRAWN: "已撤回",
-}
-
-
-def progress_of(application) -> dict:
-    """What the patient needs to see: status, the working-day clock and the next step."""
-    days_left = None
-    calendar_missing = False
-    if application.status == ApplicationStatus.UNDER_REVIEW and application.review_due:
-        try:
-            days_left = working_days_between(timezone.localdate(), application.review_due)
-        except UnknownCalendarYear:
-            # Say so rather than guess from weekends; the agency loads the year's holidays.
-            calendar_missing = True
-    next_step = NEXT_STEPS[application.status]
-    if application.status == ApplicationStatus.REJECTED and application.decision_reason:
-        next_step = f"未通过：{application.decision_reason}"
-    return {
-        "application_no": application.application_no,
-        "drug_name": application.drug.generic_name,
-        "status": application.get_status_display(),
-        "review_due": application.review_due,
-        "days_left": days_left,
-        "calendar_missing": calendar_missing,
-        "next_step": next_step,
-    }
-
-
 @patient_required
 def portal_home(request: HttpRequest) -> HttpResponse:
     if not request.user.insured_person_id:
@@ -161,3 +129,81 @@ def portal_home(request: HttpRequest) -> HttpResponse:
             "applications": [progress_of(a) for a in application_list(request.user)[:20]],
         },
     )
+
+
+# What the file inputs offer; the service still decides by the first bytes, never by these.
+UPLOAD_ACCEPT = "application/pdf,image/jpeg,image/png,.pdf,.jpg,.jpeg,.png"
+PHOTO_ACCEPT = "image/jpeg,image/png"
+
+
+def _application_page(
+    request: HttpRequest,
+    application_id: int,
+    *,
+    error: DomainError | None = None,
+    error_kind: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    return TemplateResponse(
+        request,
+        "portal/application.html",
+        {
+            "application": patient_application(request.user, application_id),
+            "application_id": application_id,
+            "upload_accept": UPLOAD_ACCEPT,
+            "photo_accept": PHOTO_ACCEPT,
+            "error": error,
+            "error_kind": error_kind,
+        },
+        status=status,
+    )
+
+
+@require_GET
+@patient_required
+def portal_application(request: HttpRequest, application_id: int) -> HttpResponse:
+    if not request.user.insured_person_id:
+        return redirect("portal-bind")
+    return _application_page(request, application_id)
+
+
+@require_POST
+@patient_required
+def portal_material_upload(request: HttpRequest, application_id: int) -> HttpResponse:
+    """One requested material per post; a refusal is shown on the page with nothing written."""
+    if not request.user.insured_person_id:
+        return redirect("portal-bind")
+    kind = request.POST.get("kind", "")
+    # The form offers "choose a file" and "take a photo": both post as ``file``.
+    files = request.FILES.getlist("file")
+    try:
+        if not files:
+            raise DomainError(
+                codes.FILE_REQUIRED, "请先选择文件或拍照", fields={"file": ["请选择文件"]}
+            )
+        if len(files) > 1:
+            raise DomainError(
+                codes.ONE_FILE_PER_UPLOAD,
+                "每次只能上传一个文件，请重新选择",
+                fields={"file": ["只能选择一个文件"]},
+            )
+        eligibility_materials.material_upload(
+            actor=request.user,
+            application_id=application_id,
+            kind=kind,
+            filename=files[0].name or "",
+            # Read one byte past the limit: the service refuses anything longer.
+            content=files[0].read(eligibility_materials.MAX_UPLOAD_BYTES + 1),
+        )
+    except NotFound:
+        raise  # not the caller's application: the same 404 as a missing one
+    except DomainError as exc:
+        return _application_page(
+            request, application_id, error=exc, error_kind=kind, status=exc.status
+        )
+    label = MaterialKind(kind).label
+    if application_get(request.user, application_id).status == ApplicationStatus.UNDER_REVIEW:
+        messages.success(request, f"已上传「{label}」。材料已齐全，医院医保办开始审核")
+    else:
+        messages.success(request, f"已上传「{label}」，等待医院医保办核验")
+    return redirect("portal-application", application_id=application_id)

@@ -99,6 +99,10 @@ DEFAULT_PARAMS = {
     "year": "calendar_year",
     "document_id": "document_id",
     "filing_id": "filing_id",
+    "pharmacy_id": "pharmacy_id",
+    "stock_item_id": "stock_item_id",
+    "movement_id": "movement_id",
+    "alert_id": "alert_id",
 }
 
 
@@ -306,6 +310,57 @@ OPS = [
         "/api/v1/catalog/payment-standards/{standard_id}/amount",
         {"amount": "1234.50"},
     ),
+    # Inventory: a pharmacy's own stock [DESIGN §4]; officers read their region's coverage.
+    op("GET", "/api/v1/inventory/pharmacies/{pharmacy_id}/stock", allowed=(PHARMACIST,)),
+    op(
+        "POST",
+        "/api/v1/inventory/pharmacies/{pharmacy_id}/receipts",
+        {
+            "drug_id": "{drug_id}",
+            "batch_no": "NEW01",
+            "expiry_date": "{future_date}",
+            "quantity": 1,
+            "trace_codes": ["{new_trace_code}"],
+            "retail_price": "99.00",
+            "idempotency_key": "matrix-receipt",
+        },
+        allowed=(PHARMACIST,),
+    ),
+    op("GET", "/api/v1/inventory/pharmacies/{pharmacy_id}/movements", allowed=(PHARMACIST,)),
+    op(
+        "GET",
+        "/api/v1/inventory/pharmacies/{pharmacy_id}/fefo",
+        query={"drug_id": "{drug_id}", "quantity": 1},
+        allowed=(PHARMACIST,),
+    ),
+    op(
+        "POST",
+        "/api/v1/inventory/stock/{stock_item_id}/supplier-returns",
+        {
+            "quantity": 1,
+            "trace_codes": ["{stock_trace_code}"],
+            "reason": "破损",
+            "idempotency_key": "matrix-return",
+        },
+        allowed=(PHARMACIST,),
+    ),
+    op(
+        "POST",
+        "/api/v1/inventory/stock/{stock_item_id}/stocktakes",
+        {"counted_quantity": 1, "reason": "盘点", "idempotency_key": "matrix-stocktake"},
+        allowed=(PHARMACIST,),
+    ),
+    op("GET", "/api/v1/inventory/movements/{movement_id}", allowed=(PHARMACIST,)),
+    op("POST", "/api/v1/inventory/movements/{movement_id}/upload-retry", allowed=(PHARMACIST,)),
+    op("GET", "/api/v1/inventory/coverage", allowed=OFFICER, list_read=True),
+    # Alerts about Wuhan's pharmacy: Wuhan's officers only.
+    op("GET", "/api/v1/monitoring/alerts", allowed=OFFICER, list_read=True),
+    op(
+        "POST",
+        "/api/v1/monitoring/alerts/{alert_id}/review",
+        {"confirm": True, "note": "已核实"},
+        allowed=OFFICER,
+    ),
 ]
 
 # Operations that need no row above, and why.
@@ -346,6 +401,7 @@ ELIGIBILITY_MATRIX = {
     "PUT /api/v1/eligibility/applications/{application_id}/plan",
     "POST /api/v1/eligibility/applications/{application_id}/submit",
     "POST /api/v1/eligibility/applications/{application_id}/materials",
+    "POST /api/v1/eligibility/applications/{application_id}/materials/scan",
     "POST /api/v1/eligibility/materials/{material_id}/verify",
     "POST /api/v1/eligibility/applications/{application_id}/request-materials",
     "POST /api/v1/eligibility/applications/{application_id}/approve",
@@ -355,6 +411,22 @@ ELIGIBILITY_MATRIX = {
     "GET /api/v1/eligibility/eligibilities/{eligibility_id}",
     "POST /api/v1/eligibility/eligibilities/{eligibility_id}/reevaluations",
     "POST /api/v1/eligibility/reevaluations/{reevaluation_id}/complete",
+}
+
+# Prescription operations: their rows are in test_access_matrix_prescriptions.py, whose world
+# holds an eligibility, stock, prescriptions and dispensings, built once per module.
+PRESCRIPTION_MATRIX = {
+    "POST /api/v1/prescriptions/",
+    "GET /api/v1/prescriptions/",
+    "GET /api/v1/prescriptions/{prescription_id}",
+    "POST /api/v1/prescriptions/{prescription_id}/cancel",
+    "GET /api/v1/prescriptions/{prescription_id}/pharmacies",
+    "POST /api/v1/prescriptions/{prescription_id}/route",
+    "GET /api/v1/prescriptions/eligibilities/{eligibility_id}/dispensing-results",
+    "POST /api/v1/prescriptions/counter/open",
+    "POST /api/v1/prescriptions/{prescription_id}/counter/check",
+    "POST /api/v1/prescriptions/{prescription_id}/counter/dispense",
+    "POST /api/v1/prescriptions/dispensings/{dispensing_id}/delivery",
 }
 
 WATCHED_MODELS = [
@@ -377,6 +449,10 @@ WATCHED_MODELS = [
     "documents.SignedDocument",
     "documents.SigningKey",
     "integration.PlatformFiling",
+    "inventory.StockItem",
+    "inventory.StockMovement",
+    "inventory.TraceCode",
+    "monitoring.Alert",
 ]
 
 
@@ -450,6 +526,7 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
         "draft_item_id": item.pk,
         "draft_codes": list(draft.items.order_by("-position").values_list("code", flat=True)),
         "standard_id": standard.pk,
+        **inventory_world(pharmacy, drug),
         "new_credit_code": make_credit_code("420106", 777),
         "new_id_number": make_id_number("420102", insured_person.birth_date, 77),
         # Private facts whose appearance in an outsider's answer is a leak.
@@ -464,6 +541,52 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
             insured_person.id_number,
             insured_person.phone,
         ],
+    }
+
+
+def inventory_world(pharmacy, drug) -> dict:
+    """A batch of the pharmacy whose receipt failed to upload, and an open alert about it."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from dualchannel.inventory.services import stock_receive
+    from dualchannel.inventory.upload import movement_upload_process
+    from dualchannel.monitoring.services import alert_raise
+
+    pharmacy.platform_code = "P42010200001"  # known to the platform simulator
+    pharmacy.traceability_enabled = True
+    pharmacy.save()
+    drug.national_code = "XL01XEA0000000000000001"
+    drug.save()
+    clerk = UserFactory(username="stock_clerk", institution=pharmacy, roles=[Role.PHARMACIST])
+    future = timezone.localdate() + timedelta(days=365)
+    received = stock_receive(
+        actor=clerk,
+        drug_id=drug.pk,
+        batch_no="W2401",
+        expiry_date=future,
+        quantity=2,
+        trace_codes=["81234560000000000001", "81234560000000000002"],
+        retail_price="1280.00",
+        idempotency_key="world-receipt",
+    ).movement
+    simulator_fail_next(1, infno="3503")  # a failed upload, so that a retry is possible
+    assert movement_upload_process(received.pk).upload_status == "failed"
+    alert = alert_raise(
+        rule="trace_code_resold",
+        severity="high",
+        institution=pharmacy,
+        subject=("inventory.TraceCode", "1"),
+        evidence={"trace_code": "81234560000000000001"},
+    )
+    return {
+        "stock_item_id": received.stock_item_id,
+        "movement_id": received.pk,
+        "alert_id": alert.pk,
+        "future_date": future.isoformat(),
+        "new_trace_code": "81234560000000000099",
+        "stock_trace_code": "81234560000000000001",
     }
 
 
@@ -569,7 +692,9 @@ def test_every_api_operation_is_in_the_matrix():
     operations = {
         f"{method.upper()} {path}" for path, item in schema["paths"].items() for method in item
     }
-    covered = {case.id for case in OPS} | set(NOT_IN_MATRIX) | ELIGIBILITY_MATRIX
+    covered = (
+        {case.id for case in OPS} | set(NOT_IN_MATRIX) | ELIGIBILITY_MATRIX | PRESCRIPTION_MATRIX
+    )
 
     assert operations - covered == set(), "add these operations to OPS or NOT_IN_MATRIX"
     assert covered - operations == set(), "these rows name operations that no longer exist"
@@ -620,6 +745,7 @@ PAGES = [
     Page("POST", "agency-criterion-move", ("draft_item_id", "direction_down")),
     Page("POST", "agency-standard-amount", ("standard_id",), {"amount": "10.00"}),
     Page("GET", "agency-institutions"),
+    Page("GET", "agency-coverage"),
     Page("GET", "agency-institution-detail", ("hospital_id",)),
     Page("POST", "agency-designation-apply", ("pharmacy_id",)),
     Page(

@@ -1,0 +1,188 @@
+"""The patient's prescriptions on the phone: choose a pharmacy, seeing its stock, and consent to
+the prescription's circulation [CX art. 21]; then follow it to the counter and the delivery."""
+
+from __future__ import annotations
+
+from functools import wraps
+from typing import Any
+
+from django.contrib import messages
+from django.db.models import Prefetch, QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
+from dualchannel.core.masking import mask_name
+from dualchannel.core.permissions import has_any_role
+from dualchannel.core.roles import Role
+from dualchannel.prescriptions import error_codes as rx_codes
+from dualchannel.prescriptions import services as rx_services
+from dualchannel.prescriptions.models import (
+    Prescription,
+    PrescriptionItem,
+    PrescriptionStatus,
+    StockStatus,
+)
+
+from .views import patient_required as _portal_login_required
+
+S = PrescriptionStatus
+# CX art. 21: the reviewed prescription circulates to a designated pharmacy once the patient agrees.
+CONSENT_TEXT = (
+    "本人同意将本处方流转至所选定点零售药店，由药店审核、调剂并办理医保结算。"
+    "（《楚雄州医保药品“双通道”管理办法》第二十一条：经参保患者同意后，"
+    "将审核通过的处方流转到定点零售药店）"
+)
+NEXT_STEPS = {
+    S.ISSUED: "请选择购药药店并同意处方流转",
+    S.ROUTED: "请在有效期内携带医保电子凭证、身份证或社保卡到药店取药",
+    S.DISPENSED: "药店已发药",
+    S.CANCELLED: "处方已被医师撤销",
+    S.EXPIRED: "处方已过期，如需继续用药请联系医师重新开具",
+}
+
+
+def patient_required(view):
+    """The portal's check, but another role is answered 403 on a POST too (not a redirect)."""
+    checked = _portal_login_required(view)
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated and not has_any_role(request.user, [Role.PATIENT]):
+            return TemplateResponse(
+                request, "core/error.html", {"error": PermissionDenied()}, status=403
+            )
+        return checked(request, *args, **kwargs)
+
+    return wrapper
+
+
+def _own_prescriptions(request: HttpRequest) -> QuerySet[Prescription]:
+    """The caller's own prescriptions (the prescriptions selectors are written elsewhere)."""
+    return (
+        Prescription.objects.filter(patient_id=request.user.insured_person_id)
+        .select_related(
+            "patient",
+            "hospital",
+            "physician",
+            "pharmacy",
+            "eligibility",
+            "dispensing",
+            "dispensing__pharmacy",
+            "dispensing__delivery",
+        )
+        .prefetch_related(
+            Prefetch("items", queryset=PrescriptionItem.objects.select_related("drug"))
+        )
+    )
+
+
+def _own_prescription(request: HttpRequest, prescription_id: int) -> Prescription:
+    prescription = _own_prescriptions(request).filter(pk=prescription_id).first()
+    if prescription is None:
+        raise NotFound(rx_codes.RX_NOT_FOUND, "处方不存在")
+    return prescription
+
+
+def _dispensing(prescription: Prescription) -> tuple[Any, Any]:
+    try:
+        dispensing = prescription.dispensing
+    except Prescription.dispensing.RelatedObjectDoesNotExist:
+        return None, None
+    try:
+        return dispensing, dispensing.delivery
+    except type(dispensing).delivery.RelatedObjectDoesNotExist:
+        return dispensing, None
+
+
+@require_GET
+@patient_required
+def portal_prescriptions(request: HttpRequest) -> HttpResponse:
+    if not request.user.insured_person_id:
+        return redirect("portal-bind")
+    rows = []
+    for prescription in _own_prescriptions(request)[:50]:
+        _, delivery = _dispensing(prescription)
+        rows.append(
+            {
+                "prescription": prescription,
+                "drugs": "、".join(i.drug.generic_name for i in prescription.items.all()),
+                "next_step": NEXT_STEPS.get(prescription.status, ""),
+                "delivery": delivery,
+            }
+        )
+    return TemplateResponse(request, "portal/prescriptions.html", {"rows": rows})
+
+
+def _prescription_page(
+    request: HttpRequest,
+    prescription: Prescription,
+    *,
+    error: DomainError | None = None,
+    chosen: str = "",
+    status: int = 200,
+) -> HttpResponse:
+    options = []
+    if prescription.status == S.ISSUED:
+        options = rx_services.pharmacy_options(actor=request.user, prescription_id=prescription.pk)
+    dispensing, delivery = _dispensing(prescription)
+    labels = dict(S.choices)
+    context = {
+        "prescription": prescription,
+        "items": list(prescription.items.all()),
+        "patient_name": mask_name(prescription.patient.name),
+        "next_step": NEXT_STEPS.get(prescription.status, ""),
+        "options": options,
+        # the bound pharmacy (three-fixed) or the first with stock is chosen for the patient
+        "chosen": chosen or (str(options[0].pharmacy.pk) if options else ""),
+        "three_fixed": bool(prescription.eligibility_id and prescription.eligibility.pharmacy_id),
+        "stock_labels": dict(StockStatus.choices),
+        "consent_text": CONSENT_TEXT,
+        "dispensing": dispensing,
+        "delivery": delivery,
+        "timeline": [
+            (h.at, labels.get(h.to_status, h.to_status))
+            for h in prescription.history.order_by("at", "pk")
+        ],
+        "error": error,
+    }
+    return TemplateResponse(request, "portal/prescription.html", context, status=status)
+
+
+@require_GET
+@patient_required
+def portal_prescription(request: HttpRequest, prescription_id: int) -> HttpResponse:
+    if not request.user.insured_person_id:
+        return redirect("portal-bind")
+    return _prescription_page(request, _own_prescription(request, prescription_id))
+
+
+@require_POST
+@patient_required
+def portal_prescription_route(request: HttpRequest, prescription_id: int) -> HttpResponse:
+    """The patient's choice and consent; a refusal is shown on the page with nothing written."""
+    if not request.user.insured_person_id:
+        return redirect("portal-bind")
+    prescription = _own_prescription(request, prescription_id)
+    chosen = request.POST.get("pharmacy_id", "").strip()
+    try:
+        routed = rx_services.prescription_route(
+            actor=request.user,
+            prescription_id=prescription.pk,
+            pharmacy_id=int(chosen) if chosen.isdigit() else 0,
+            consent=request.POST.get("consent") == "1",
+        )
+    except NotFound:
+        raise
+    except DomainError as exc:
+        return _prescription_page(
+            request, prescription, error=exc, chosen=chosen, status=exc.status
+        )
+    day = routed.valid_until
+    messages.success(
+        request,
+        f"处方已流转至{routed.pharmacy.name}，请于{day.year}年{day.month}月{day.day}日前取药",
+    )
+    return redirect("portal-prescription", prescription_id=prescription.pk)

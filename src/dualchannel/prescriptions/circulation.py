@@ -1,0 +1,292 @@
+"""The prescription at the e-prescription centre (nhsa-interface.md, "E-prescription centre").
+
+Routing queues the hospital-side upload (pre-check → signature → upload); a cancelled or expired
+prescription is undone there; a dispensing is reported by the pharmacy side. All of it runs in the
+``prescriptions.rx_centre`` job after the business transaction commits, retried with back-off:
+the counter and the physician never wait on the centre. Each step stores its answer, so a retry
+resumes at the next step.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+
+from django.db import transaction
+from django.utils import timezone
+
+from dualchannel.catalog.usage import FREQUENCY_CODES, ROUTE_CODES
+from dualchannel.core import audit
+from dualchannel.core.jobs import backoff_delay, enqueue, job_handler
+
+from .models import Dispensing, Prescription, RxCentreStatus, RxCentreSubmission
+
+logger = logging.getLogger("dualchannel.prescriptions")
+MAX_ATTEMPTS = 6
+R = RxCentreStatus
+
+
+def _queue(submission: RxCentreSubmission, *, delay_attempts: int = 0) -> None:
+    run_after = timezone.now() + backoff_delay(delay_attempts) if delay_attempts else None
+    enqueue(
+        "prescriptions.rx_centre",
+        {"submission_id": submission.pk},
+        key=f"rx-centre:{submission.pk}:{submission.attempts}",
+        run_after=run_after,
+    )
+
+
+def _connected(institution) -> bool:
+    return len(institution.platform_code or "") == 12
+
+
+def rx_centre_submit(prescription: Prescription) -> RxCentreSubmission:
+    """Called in the routing transaction: the upload is sent once it commits.
+
+    A hospital without a 12-character designated-institution code is not connected to the
+    centre: the prescription circulates inside the platform only, and that is recorded.
+    """
+    connected = _connected(prescription.hospital)
+    submission, _ = RxCentreSubmission.objects.get_or_create(
+        prescription=prescription,
+        defaults={"status": R.PENDING if connected else R.NOT_CONNECTED},
+    )
+    if connected:
+        _queue(submission)
+    return submission
+
+
+def rx_centre_withdraw(prescription: Prescription) -> None:
+    """Called when a prescription is cancelled or expires: undo it at the centre if it is there."""
+    submission = (
+        RxCentreSubmission.objects.select_for_update().filter(prescription=prescription).first()
+    )
+    if submission is None or submission.status in (R.WITHDRAWN, R.NOT_CONNECTED):
+        return
+    submission.withdraw_requested = True
+    submission.withdraw_reason = (prescription.cancel_reason or "处方已过期")[:200]
+    submission.save(update_fields=["withdraw_requested", "withdraw_reason"])
+    _queue(submission)
+
+
+def rx_centre_dispensed(dispensing) -> None:
+    """Called in the dispensing transaction: the pharmacy reports the dispensing to the centre."""
+    submission = RxCentreSubmission.objects.filter(prescription=dispensing.prescription).first()
+    if submission is not None and submission.status != R.NOT_CONNECTED:
+        _queue(submission)
+
+
+# --- the job ---------------------------------------------------------------------------------
+
+
+def _check_payload(prescription: Prescription) -> dict:
+    """uploadChk input: the prescription, its lines (rxdrugdetail), visit and diagnosis."""
+    patient = prescription.patient
+    physician = prescription.physician
+    items = list(prescription.items.select_related("drug"))
+    med_type = (
+        profile.special_drug_med_type if (profile := _profile(prescription)) else ""
+    ) or "15"
+    return {
+        "mdtrtCertType": "02",
+        "mdtrtCertNo": patient.id_number,
+        "bizTypeCode": "01",
+        "rxExraAttrCode": prescription.rx_extra_attr_code,
+        "hospRxno": prescription.prescription_no,
+        "rxTypeCode": "1",
+        "prscTime": timezone.localtime(prescription.issued_at).strftime("%Y-%m-%d %H:%M:%S"),
+        "rxDrugCnt": len(items),
+        "valiDays": prescription.valid_days,
+        "valiEndTime": f"{prescription.valid_until.isoformat()} 23:59:59",
+        "longRxFlag": "1" if prescription.long_prescription else "0",
+        "rxdrugdetail": [
+            {
+                "medListCodg": item.drug.national_code or f"LOCAL{item.drug_id}",
+                "rxItemTypeCode": "11",
+                "drugGenname": item.drug.generic_name,
+                "drugDosform": item.drug.dosage_form or "—",
+                "drugSpec": item.specification or "—",
+                "drugCnt": str(item.packages),
+                "drugDosunt": item.package_unit,
+                "medcDays": item.days,
+                "medcWayCodg": ROUTE_CODES[item.route],
+                "sinDoscnt": f"{item.single_dose.normalize():f}",
+                "sinDosunt": item.dose_unit,
+                "usedFrquCodg": FREQUENCY_CODES[item.frequency],
+            }
+            for item in items
+        ],
+        "mdtrtinfo": {
+            # 110202 特药门诊 in the Hubei profile; 15 (special drug) otherwise
+            "medType": med_type if prescription.eligibility_id else "11",
+            "patnName": patient.name,
+            "psnCertType": "01",
+            "certno": patient.id_number,
+            "psnNo": patient.person_no,
+            "insuplcAdmdvs": patient.enrolment_region_id,
+            "prscDeptName": prescription.department or physician.department,
+            "drCode": physician.staff_code,
+            "prscDrName": physician.name,
+        },
+        "diseinfo": [
+            {
+                "diagType": "1",  # Western medicine diagnosis
+                "maindiagFlag": "1",
+                "diagCode": prescription.diagnosis_code,
+                "diagName": prescription.diagnosis_name,
+            }
+        ],
+    }
+
+
+def _profile(prescription: Prescription):
+    from . import rules
+
+    return rules.profile_of(prescription.hospital)
+
+
+def _hospital_steps(submission: RxCentreSubmission, client) -> None:
+    """Pre-check → signature → upload, resuming after the last step that succeeded."""
+    prescription = submission.prescription
+    payload = _check_payload(prescription)
+    if not submission.rx_trace_code:
+        answer = client.upload_check(payload, key=f"chk:{submission.pk}")
+        submission.rx_trace_code = answer["rxTraceCode"]
+        submission.hi_rxno = answer["hiRxno"]
+    pdf = b""
+    if prescription.document_id and prescription.document.pdf:
+        with prescription.document.pdf.open("rb") as handle:
+            pdf = handle.read()
+    # the same key answers the same signature again when an upload is retried
+    signed = client.sign(
+        payload,
+        original_rx_file=base64.b64encode(pdf).decode() if pdf else "",
+        key=f"sign:{submission.pk}",
+    )
+    submission.sign_digest = signed["signDigest"]
+    submission.rx_file_sha256 = hashlib.sha256(signed["rxFile"].encode()).hexdigest()
+    uploaded = client.upload(
+        submission.rx_trace_code,
+        signed["rxFile"],
+        signed["signDigest"],
+        hi_rxno=submission.hi_rxno,
+        key=f"upload:{submission.pk}",
+    )
+    submission.hi_rxno = uploaded["hiRxno"]
+
+
+def _pharmacy_steps(submission: RxCentreSubmission, client, dispensing) -> None:
+    """The pharmacist's review, then the dispensing with batches and traceability codes."""
+    pharmacist = dispensing.pharmacist
+    if not submission.review_reported:
+        client.pharmacy_review_upload(
+            submission.hi_rxno,
+            pharmacist.name,
+            pharmacist.practising_certificate_no,
+            "1",
+            "审核通过",
+            key=f"review:{submission.pk}",
+        )
+        submission.review_reported = True
+    client.pharmacy_dispense_upload(
+        submission.hi_rxno,
+        [
+            {
+                "medListCodg": line.drug.national_code or f"LOCAL{line.drug_id}",
+                "bchno": str(line.stock_item_id),
+                "manuLotnum": line.batch_no,
+                "expyEnd": line.expiry_date.isoformat(),
+                "cnt": str(line.packages),
+                "aprvno": line.stock_item.approval_no,
+                "prdrName": line.stock_item.manufacturer,
+                "drugtracinfo": [{"drug_trac_codg": code} for code in line.trace_codes],
+            }
+            for line in dispensing.lines.select_related("drug", "stock_item")
+        ],
+        key=f"dispense:{submission.pk}",
+    )
+    submission.dispense_reported = True
+
+
+def rx_centre_process(submission_id: int, *, client_factory=None) -> RxCentreSubmission:
+    from dualchannel.integration.rxcentre.client import RxCentreClient
+    from dualchannel.integration.rxcentre.errors import RxCentreError
+
+    with transaction.atomic():
+        submission = (
+            RxCentreSubmission.objects.select_for_update(of=("self",))
+            .select_related("prescription", "prescription__hospital", "prescription__patient")
+            .get(pk=submission_id)
+        )
+        if submission.status in (R.WITHDRAWN, R.DEAD, R.NOT_CONNECTED):
+            return submission
+        prescription = submission.prescription
+        dispensing = Dispensing.objects.filter(prescription=prescription).first()
+        factory = client_factory or RxCentreClient
+        before = submission.status
+        submission.attempts += 1
+        try:
+            if submission.withdraw_requested:
+                if submission.uploaded_at is not None:
+                    client = factory(prescription.hospital)
+                    reason = submission.withdraw_reason
+                    client.undo(submission.hi_rxno, reason, key=f"undo:{submission.pk}")
+                submission.status = R.WITHDRAWN
+            else:
+                if submission.uploaded_at is None:
+                    _hospital_steps(submission, factory(prescription.hospital))
+                    submission.uploaded_at = timezone.now()
+                submission.status = R.UPLOADED
+                if dispensing is not None and not submission.dispense_reported:
+                    if _connected(dispensing.pharmacy):
+                        client = factory(dispensing.pharmacy, dispensing.actor)
+                        _pharmacy_steps(submission, client, dispensing)
+                    else:
+                        submission.last_error = "发药药店未登记定点机构编码，未向电子处方中心上报"
+        except RxCentreError as exc:
+            submission.last_error = str(exc.message)[:2000]
+            again = exc.retryable and submission.attempts < MAX_ATTEMPTS
+            submission.status = R.FAILED if again else R.DEAD
+            logger.info("rx centre step failed submission=%s code=%s", submission.pk, exc.code)
+        else:
+            if not submission.last_error.startswith("发药药店未登记"):
+                submission.last_error = ""
+        submission.updated_at = timezone.now()
+        submission.save()
+        if submission.status != before:
+            audit.record(
+                actor=None,
+                action=f"prescriptions.rx_centre_{submission.status}",
+                subject=submission,
+                patient=prescription.patient,
+                summary={
+                    "prescription_no": prescription.prescription_no,
+                    "from": before,
+                    "to": submission.status,
+                },
+            )
+        if submission.status == R.FAILED:
+            _queue(submission, delay_attempts=submission.attempts)
+    return submission
+
+
+@job_handler("prescriptions.rx_centre")
+def send_to_rx_centre(job) -> None:
+    rx_centre_process(job.payload["submission_id"])
+
+
+def simulator_stock(fixmedins_code: str, wanted: dict) -> str:
+    """The simulator's rxSetlStockQuery answered from this platform's inventory (1 / 0 / -1)."""
+    from dualchannel.catalog.models import Drug
+    from dualchannel.inventory.selectors import stock_status
+    from dualchannel.registry.models import Institution
+
+    pharmacy = Institution.objects.filter(platform_code=fixmedins_code).first()
+    if pharmacy is None:
+        return "-1"
+    drugs = dict(
+        Drug.objects.filter(national_code__in=list(wanted)).values_list("national_code", "pk")
+    )
+    by_drug = {drugs[code]: int(qty) for code, qty in wanted.items() if code in drugs}
+    return {"all": "1", "partly": "0"}.get(stock_status(pharmacy, by_drug), "-1")

@@ -1,0 +1,770 @@
+"""The pharmacy counter: open a prescription, verify, dispense (DESIGN §5.2 steps 3–4, 6).
+
+``counter_check`` runs every check and returns them all (for the screen: each with its reason
+code and Chinese reason). ``counter_dispense`` runs them again under the prescription's row lock
+and, in one transaction, takes the stock (inventory ``sale_record``: batches locked, codes
+checked), records the dispensing with its identity check and delivery, moves the plan's used
+quantity and the prescription to dispensed. Two counters dispensing the same prescription: the
+second waits for the lock and then finds it dispensed. Every call carries an idempotency key: the
+same key and body returns the first result; the same key with another body is refused.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import Any
+from urllib.parse import urlparse
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.utils import timezone
+
+from dualchannel.catalog.selectors import payment_standards_on
+from dualchannel.core import audit
+from dualchannel.core.canonical import digest
+from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from dualchannel.core.masking import mask_id_number
+from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
+from dualchannel.core.roles import Role
+from dualchannel.eligibility.models import Eligibility
+from dualchannel.eligibility.reevaluation import eligibility_benefits_active
+from dualchannel.registry.models import Designation, DesignationStatus, Pharmacist
+from dualchannel.registry.validation import parse_id_number
+
+from . import error_codes as codes
+from . import rules
+from .models import (
+    CertificateType,
+    Delivery,
+    DeliveryMode,
+    DeliveryStatus,
+    DeliveryTransition,
+    Dispensing,
+    DispensingLine,
+    Prescription,
+    PrescriptionStatus,
+)
+from .workflow import actor_role, drug_names, move
+
+S = PrescriptionStatus
+PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
+RX_NO = re.compile(r"^CF\d{13}$")
+MAX_SIGNATURE_BYTES = 512 * 1024
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who stands at the counter [HB art. 24]. For an e-credential (01) the terminal has decoded
+    the credential to the holder's ID number; 02 is the ID card, 03 the social security card."""
+
+    certificate_type: str
+    certificate_no: str
+    card_sn: str = ""
+    agent_name: str = ""
+    agent_id_number: str = ""
+    agent_phone: str = ""
+    agent_signature: bytes | None = None
+
+    @property
+    def has_agent(self) -> bool:
+        return bool(
+            self.agent_name or self.agent_id_number or self.agent_phone or self.agent_signature
+        )
+
+
+@dataclass(frozen=True)
+class Check:
+    code: str  # the check's name, or the refusal's reason code when it fails
+    ok: bool
+    label: str  # what was checked, in Chinese
+    message: str = ""  # the reason when it fails (or a warning)
+    warning: bool = False
+
+
+@dataclass
+class CounterResult:
+    prescription: Prescription
+    checks: list[Check] = field(default_factory=list)
+
+    @property
+    def refusals(self) -> list[Check]:
+        return [c for c in self.checks if not c.ok]
+
+    @property
+    def ok(self) -> bool:
+        return not self.refusals
+
+    def raise_first(self) -> None:
+        if self.refusals:
+            first = self.refusals[0]
+            raise DomainError(
+                first.code,
+                first.message,
+                fields={"checks": [f"{c.code}：{c.message}" for c in self.refusals]},
+            )
+
+
+# --- who is at the counter -------------------------------------------------------------------
+
+
+def _pharmacist_of(actor: User) -> Pharmacist:
+    require_role(actor, Role.PHARMACIST)
+    pharmacist = Pharmacist.objects.select_related("pharmacy").filter(user=actor).first()
+    if pharmacist is None or pharmacist.pharmacy_id != actor.institution_id:
+        raise PermissionDenied("counter.not_pharmacist", "您没有本店执业药师档案，不能审核发药")
+    return pharmacist
+
+
+def _ref_to_lookup(reference: str) -> dict[str, str]:
+    """A prescription number, or what the prescription's QR code holds (its verify URL)."""
+    value = (reference or "").strip()
+    if RX_NO.match(value.upper()):
+        return {"prescription_no": value.upper()}
+    path = urlparse(value).path if "/" in value else f"/verify/{value}/"
+    parts = [p for p in path.split("/") if p]
+    if (
+        len(parts) >= 2
+        and parts[-2] == "verify"
+        and re.fullmatch(r"[A-Za-z0-9_-]{8,100}", parts[-1])
+    ):
+        return {"document__verification_token": parts[-1]}
+    raise NotFound(codes.RX_NOT_FOUND, "未找到该处方，请核对处方编号或重新扫码")
+
+
+def counter_open(*, actor: User, reference: str) -> Prescription:
+    """The pharmacist opens a prescription by its number or by scanning its QR code."""
+    pharmacist = _pharmacist_of(actor)
+    prescription = (
+        Prescription.objects.select_related(
+            "patient", "hospital", "physician", "pharmacy", "eligibility", "document"
+        )
+        .filter(**_ref_to_lookup(reference))
+        .first()
+    )
+    if prescription is None:
+        raise NotFound(codes.RX_NOT_FOUND, "未找到该处方，请核对处方编号或重新扫码")
+    if prescription.pharmacy_id not in (None, pharmacist.pharmacy_id):
+        raise DomainError(codes.RX_NOT_ROUTED_HERE, "该处方已流转至其他药店，本店不能调剂")
+    return prescription
+
+
+# --- the checks ------------------------------------------------------------------------------
+
+
+def _status_checks(prescription: Prescription, pharmacy_id: int, today: date) -> list[Check]:
+    label = "处方有效且未使用"
+    status = prescription.status
+    if status == S.CANCELLED:
+        return [Check(codes.RX_CANCELLED, False, label, "处方已被医师撤销")]
+    if status == S.DISPENSED:
+        return [Check(codes.RX_USED, False, label, "处方已取药，不能重复使用")]
+    if status == S.EXPIRED or prescription.valid_until < today:
+        return [
+            Check(
+                codes.RX_EXPIRED,
+                False,
+                label,
+                f"处方有效期至{prescription.valid_until.isoformat()}，已过期",
+            )
+        ]
+    if status != S.ROUTED or prescription.pharmacy_id != pharmacy_id:
+        return [
+            Check(
+                codes.RX_NOT_ROUTED_HERE,
+                False,
+                label,
+                "处方尚未流转至本店，请参保人先选择本店并同意处方流转",
+            )
+        ]
+    return [Check("rx_valid", True, label)]
+
+
+def _identity_checks(prescription: Prescription, identity: Identity) -> list[Check]:
+    checks: list[Check] = []
+    label = "人证相符"
+    if identity.certificate_type not in CertificateType.values:
+        return [Check(codes.CERT_TYPE_INVALID, False, label, "请选择就诊凭证类型（01/02/03）")]
+    if (
+        identity.certificate_type == CertificateType.SOCIAL_SECURITY_CARD
+        and not (identity.card_sn or "").strip()
+    ):
+        checks.append(Check(codes.CARD_SN_REQUIRED, False, label, "社会保障卡须读取卡识别码"))
+    number = (identity.certificate_no or "").strip().upper()
+    if number != prescription.patient.id_number:
+        checks.append(
+            Check(codes.PERSON_MISMATCH, False, label, "就诊凭证与处方使用人不一致，不能购药")
+        )
+    if not checks:
+        checks.append(Check("person_match", True, label))
+    if identity.has_agent:
+        checks.extend(_agent_checks(identity))
+    return checks
+
+
+def _agent_checks(identity: Identity) -> list[Check]:
+    label = "代办人登记"
+    missing = [
+        name
+        for name, value in (
+            ("姓名", identity.agent_name),
+            ("身份证号", identity.agent_id_number),
+            ("联系电话", identity.agent_phone),
+        )
+        if not (value or "").strip()
+    ]
+    if missing:
+        return [Check(codes.AGENT_INCOMPLETE, False, label, f"请登记代办人{'、'.join(missing)}")]
+    checks: list[Check] = []
+    try:
+        parse_id_number(identity.agent_id_number)
+    except DomainError as exc:
+        reason = "；".join(exc.fields.get("id_number", [])) or exc.message
+        checks.append(Check(codes.AGENT_INVALID_ID, False, label, f"代办人身份证号无效：{reason}"))
+    if not PHONE.match(identity.agent_phone.strip()):
+        checks.append(Check(codes.AGENT_INVALID_PHONE, False, label, "代办人联系电话格式不正确"))
+    signature = identity.agent_signature or b""
+    if not signature.startswith(PNG_MAGIC) or len(signature) > MAX_SIGNATURE_BYTES:
+        checks.append(
+            Check(codes.AGENT_SIGNATURE_REQUIRED, False, label, "请代办人在购药清单上签字确认")
+        )
+    return checks or [Check("agent_registered", True, label)]
+
+
+def _eligibility_checks(
+    prescription: Prescription, eligibility: Eligibility | None, today: date
+) -> list[Check]:
+    if eligibility is None:
+        return []
+    checks: list[Check] = []
+    if not eligibility_benefits_active(eligibility, on=today):
+        checks.append(
+            Check(
+                codes.ELIGIBILITY_NOT_ACTIVE,
+                False,
+                "用药资格有效",
+                f"用药资格为「{eligibility.get_status_display()}」或已到期未复查评估，不能享受待遇",
+            )
+        )
+    else:
+        checks.append(Check("eligibility_active", True, "用药资格有效"))
+    wanted = sum(
+        (i.quantity for i in prescription.items.all() if i.drug_id == eligibility.drug_id),
+        Decimal(0),
+    )
+    left = eligibility.plan_total_quantity - eligibility.plan_used_quantity
+    if wanted > left:
+        checks.append(
+            Check(
+                codes.QUANTITY_OVER_PLAN,
+                False,
+                "数量在治疗方案剩余药量内",
+                f"本次{wanted.normalize():f}，治疗方案剩余{left.normalize():f}",
+            )
+        )
+    else:
+        checks.append(Check("within_plan", True, "数量在治疗方案剩余药量内"))
+    return checks
+
+
+def _refill_checks(prescription: Prescription, today: date) -> list[Check]:
+    """No refill of the same drug while the last supply has more than the tolerance left."""
+    tolerance = rules.refill_tolerance_days(rules.profile_of(prescription.hospital))
+    label = "购药间隔"
+    checks: list[Check] = []
+    for item in prescription.items.all():
+        last = (
+            DispensingLine.objects.filter(
+                dispensing__prescription__patient_id=prescription.patient_id,
+                drug_id=item.drug_id,
+            )
+            .exclude(dispensing__prescription_id=prescription.pk)
+            .select_related("item", "dispensing")
+            .order_by("-dispensing__dispensed_at")
+            .first()
+        )
+        if last is None:
+            continue
+        runs_out = timezone.localtime(last.dispensing.dispensed_at).date() + timedelta(
+            days=last.item.days
+        )
+        earliest = runs_out - timedelta(days=tolerance)
+        if today < earliest:
+            checks.append(
+                Check(
+                    codes.EARLY_REFILL,
+                    False,
+                    label,
+                    f"{item.drug.generic_name}上次购药可用至{runs_out.isoformat()}，"
+                    f"最早{earliest.isoformat()}可再次购药",
+                )
+            )
+    return checks or [Check("refill_interval", True, label)]
+
+
+def _standards(drug, on: date) -> list:
+    return [s for s in payment_standards_on(drug, on) if s.amount is not None]
+
+
+def _package_standard(item, stock, on: date) -> tuple[Decimal, Any] | None:
+    """The payment standard of one package of ``stock``, or None when no standard compares.
+
+    National standards are per pricing unit (片, 粒, 支 …): a package holds ``pack_size`` of
+    the prescription's unit; a standard per package unit (盒, 瓶) applies as it is.
+    """
+    standards = _standards(stock.drug, on)
+    if stock.specification:
+        same_spec = [s for s in standards if s.specification == stock.specification]
+        standards = same_spec or standards
+    for standard in sorted(standards, key=lambda s: s.amount):
+        if standard.unit and standard.unit == item.package_unit:
+            return standard.amount, standard
+        if standard.unit and standard.unit == item.unit:
+            return standard.amount * item.pack_size, standard
+    return None
+
+
+def _price_checks(
+    prescription: Prescription,
+    lines: list,
+    stock_items: Mapping[int, Any],
+    today: date,
+) -> list[Check]:
+    """The pharmacy's price may not exceed the payment standard [CX art. 10, AH §2(3)]."""
+    label = "价格不高于支付标准"
+    items = {i.pk: i for i in prescription.items.all()}
+    checks: list[Check] = []
+    seen: set[int] = set()
+    for line in lines:
+        stock = stock_items.get(line.stock_item_id)
+        item = items.get(line.item_id)
+        if stock is None or item is None or stock.pk in seen:
+            continue
+        seen.add(stock.pk)
+        found = _package_standard(item, stock, today)
+        if found is None:
+            checks.append(
+                Check(
+                    "no_payment_standard",
+                    True,
+                    label,
+                    f"{stock.drug.generic_name}未找到可比对的支付标准，结算时核定",
+                    warning=True,
+                )
+            )
+            continue
+        limit, standard = found
+        if stock.retail_price > limit:
+            # confidential standards are compared but never shown
+            shown = "保密支付标准" if standard.is_confidential else f"支付标准{limit}元"
+            checks.append(
+                Check(
+                    codes.PRICE_ABOVE_STANDARD,
+                    False,
+                    label,
+                    f"{stock.drug.generic_name}批号{stock.batch_no}每{item.package_unit}"
+                    f"售价{stock.retail_price}元，高于{shown}",
+                )
+            )
+    return checks or [Check("price_ok", True, label)]
+
+
+@dataclass(frozen=True)
+class DispenseLine:
+    item_id: int
+    stock_item_id: int
+    packages: int
+    trace_codes: Sequence[str] = ()
+
+
+def clean_lines(raw: Sequence[Mapping[str, Any] | DispenseLine]) -> list[DispenseLine]:
+    if not raw:
+        raise DomainError(codes.LINES_INVALID, "请扫码选择发药批次", fields={"lines": ["必填"]})
+    lines = []
+    for n, value in enumerate(raw):
+        data = value.__dict__ if isinstance(value, DispenseLine) else dict(value)
+        ints = [data.get(k) for k in ("item_id", "stock_item_id", "packages")]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in ints):
+            raise DomainError(
+                codes.LINES_INVALID, f"第{n + 1}行发药信息不完整", fields={f"lines.{n}": ["无效"]}
+            )
+        if data["packages"] <= 0:
+            raise DomainError(
+                codes.LINES_INVALID, "发药数量应大于0", fields={f"lines.{n}.packages": ["应大于0"]}
+            )
+        codes_ = data.get("trace_codes") or []
+        if not isinstance(codes_, list | tuple) or not all(isinstance(c, str) for c in codes_):
+            raise DomainError(
+                codes.LINES_INVALID, "追溯码格式不正确", fields={f"lines.{n}.trace_codes": ["无效"]}
+            )
+        lines.append(
+            DispenseLine(
+                item_id=data["item_id"],
+                stock_item_id=data["stock_item_id"],
+                packages=data["packages"],
+                trace_codes=tuple(c.strip() for c in codes_),
+            )
+        )
+    return lines
+
+
+def _line_checks(
+    prescription: Prescription, lines: list[DispenseLine], stock_items: Mapping[int, Any]
+) -> list[Check]:
+    items = {i.pk: i for i in prescription.items.all()}
+    label = "发药批次与处方一致"
+    given: dict[int, int] = defaultdict(int)
+    for line in lines:
+        item = items.get(line.item_id)
+        stock = stock_items.get(line.stock_item_id)
+        if item is None or stock is None:
+            return [Check(codes.LINES_INVALID, False, label, "发药明细与处方不符，请重新扫码")]
+        if stock.drug_id != item.drug_id:
+            return [
+                Check(
+                    codes.BATCH_WRONG_DRUG,
+                    False,
+                    label,
+                    f"批号{stock.batch_no}是「{stock.drug.generic_name}」，不是处方药品"
+                    f"「{item.drug.generic_name}」",
+                )
+            ]
+        given[item.pk] += line.packages
+    for item in items.values():
+        if given.get(item.pk, 0) != item.packages:
+            return [
+                Check(
+                    codes.LINES_INVALID,
+                    False,
+                    label,
+                    f"{item.drug.generic_name}应发{item.packages}{item.package_unit}，"
+                    f"扫码{given.get(item.pk, 0)}{item.package_unit}",
+                )
+            ]
+    return [Check("lines_match", True, label)]
+
+
+def _stock_items(pharmacy_id: int, lines: list[DispenseLine]) -> dict[int, Any]:
+    from dualchannel.inventory.models import StockItem
+
+    return {
+        s.pk: s
+        for s in StockItem.objects.select_related("drug").filter(
+            pk__in=[line.stock_item_id for line in lines], pharmacy_id=pharmacy_id
+        )
+    }
+
+
+def _designation_check(pharmacy_id: int) -> list[Check]:
+    active = Designation.objects.filter(
+        institution_id=pharmacy_id, physician=None, status=DesignationStatus.ACTIVE
+    ).exists()
+    if active:
+        return []
+    return [
+        Check(
+            "counter.pharmacy_not_designated",
+            False,
+            "本店双通道定点资格",
+            "本店双通道定点资格未生效或已暂停，不能调剂双通道处方",
+        )
+    ]
+
+
+def _all_checks(
+    prescription: Prescription,
+    pharmacy_id: int,
+    identity: Identity,
+    lines: list[DispenseLine] | None,
+    today: date,
+    eligibility: Eligibility | None,
+) -> list[Check]:
+    checks = _designation_check(pharmacy_id)
+    checks += _status_checks(prescription, pharmacy_id, today)
+    if not checks[-1].ok:
+        return checks  # an unusable prescription: nothing else is worth checking
+    checks += _identity_checks(prescription, identity)
+    checks += _eligibility_checks(prescription, eligibility, today)
+    checks += _refill_checks(prescription, today)
+    if lines is not None:
+        stock_items = _stock_items(pharmacy_id, lines)
+        checks += _line_checks(prescription, lines, stock_items)
+        checks += _price_checks(prescription, lines, stock_items, today)
+    return checks
+
+
+def counter_check(
+    *,
+    actor: User,
+    prescription_id: int,
+    identity: Identity,
+    lines: Sequence[Mapping[str, Any] | DispenseLine] | None = None,
+    today: date | None = None,
+) -> CounterResult:
+    """Every check for the screen, without writing anything."""
+    pharmacist = _pharmacist_of(actor)
+    prescription = _visible(prescription_id, pharmacist)
+    today = today or timezone.localdate()
+    clean = clean_lines(lines) if lines else None
+    checks = _all_checks(
+        prescription, pharmacist.pharmacy_id, identity, clean, today, prescription.eligibility
+    )
+    return CounterResult(prescription, checks)
+
+
+def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False) -> Prescription:
+    qs = Prescription.objects.select_related("patient", "hospital", "eligibility", "pharmacy")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    prescription = qs.filter(pk=prescription_id).first()
+    if prescription is None or prescription.pharmacy_id not in (None, pharmacist.pharmacy_id):
+        raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
+    return prescription
+
+
+# --- dispensing ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class DeliveryInput:
+    mode: str = DeliveryMode.PICKUP
+    address: str = ""
+    recipient_name: str = ""
+    recipient_phone: str = ""
+
+
+def _delivery_plan(prescription: Prescription, delivery: DeliveryInput):
+    """HB art. 29: injectables (and cold-chain drugs) go to the treating hospital, free."""
+    if delivery.mode not in DeliveryMode.values:
+        raise DomainError(
+            codes.DELIVERY_INVALID, "请选择取药方式", fields={"delivery.mode": ["无效"]}
+        )
+    cold = any(i.drug.is_injectable or i.drug.needs_cold_chain for i in prescription.items.all())
+    if cold and delivery.mode != DeliveryMode.COLD_CHAIN_TO_HOSPITAL:
+        raise DomainError(
+            codes.COLD_CHAIN_REQUIRED,
+            "注射剂或冷链药品须由药店按冷链要求免费配送至就诊的定点医疗机构",
+            fields={"delivery.mode": ["应为冷链配送"]},
+        )
+    destination = None
+    if delivery.mode == DeliveryMode.COLD_CHAIN_TO_HOSPITAL:
+        application = prescription.eligibility.application if prescription.eligibility else None
+        destination = (application.treating_hospital if application else None) or (
+            prescription.hospital
+        )
+    if delivery.mode == DeliveryMode.HOME_DELIVERY:
+        missing = {
+            f"delivery.{name}": ["必填"]
+            for name in ("address", "recipient_name", "recipient_phone")
+            if not getattr(delivery, name).strip()
+        }
+        if missing:
+            raise DomainError(
+                codes.DELIVERY_INVALID, "送药上门须填写地址、收货人和电话", fields=missing
+            )
+        if not PHONE.match(delivery.recipient_phone.strip()):
+            raise DomainError(
+                codes.DELIVERY_INVALID,
+                "收货电话格式不正确",
+                fields={"delivery.recipient_phone": ["格式不正确"]},
+            )
+    first_status = {
+        DeliveryMode.PICKUP: DeliveryStatus.PICKED_UP,
+        DeliveryMode.ONLINE_PICKUP: DeliveryStatus.READY,
+        DeliveryMode.HOME_DELIVERY: DeliveryStatus.PREPARING,
+        DeliveryMode.COLD_CHAIN_TO_HOSPITAL: DeliveryStatus.PREPARING,
+    }[delivery.mode]
+    return destination, first_status
+
+
+def _body_digest(prescription_id, identity: Identity, lines, delivery: DeliveryInput) -> str:
+    return digest(
+        {
+            "prescription": prescription_id,
+            "identity": {
+                **{k: v for k, v in identity.__dict__.items() if k != "agent_signature"},
+                "agent_signature": hashlib.sha256(identity.agent_signature or b"").hexdigest(),
+            },
+            "lines": [line.__dict__ | {"trace_codes": list(line.trace_codes)} for line in lines],
+            "delivery": delivery.__dict__,
+        }
+    )
+
+
+def counter_dispense(
+    *,
+    actor: User,
+    prescription_id: int,
+    identity: Identity,
+    lines: Sequence[Mapping[str, Any] | DispenseLine],
+    idempotency_key: str,
+    delivery: DeliveryInput | None = None,
+    today: date | None = None,
+) -> Dispensing:
+    """Verify and dispense in one transaction; exactly one dispensing per prescription."""
+    from dualchannel.inventory.sales import SaleLine, sale_record
+
+    pharmacist = _pharmacist_of(actor)
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 80:
+        raise DomainError(
+            codes.IDEMPOTENCY_KEY_REQUIRED,
+            "发药请求须带幂等键（Idempotency-Key）",
+            fields={"idempotency_key": ["必填，不超过80字符"]},
+        )
+    clean = clean_lines(lines)
+    delivery = delivery or DeliveryInput()
+    request_digest = _body_digest(prescription_id, identity, clean, delivery)
+    today = today or timezone.localdate()
+    with transaction.atomic():
+        prescription = _visible(prescription_id, pharmacist, lock=True)
+        seen = Dispensing.objects.filter(
+            pharmacy_id=pharmacist.pharmacy_id, idempotency_key=key
+        ).first()
+        if seen is not None:
+            if seen.request_digest == request_digest and seen.prescription_id == prescription.pk:
+                return seen  # the same request again: the same answer
+            raise Conflict(codes.IDEMPOTENCY_MISMATCH, "该幂等键已用于另一笔发药请求")
+        eligibility = None
+        if prescription.eligibility_id:
+            eligibility = Eligibility.objects.select_for_update().get(
+                pk=prescription.eligibility_id
+            )
+        result = CounterResult(
+            prescription,
+            _all_checks(prescription, pharmacist.pharmacy_id, identity, clean, today, eligibility),
+        )
+        result.raise_first()
+        destination, first_status = _delivery_plan(prescription, delivery)
+        items = {i.pk: i for i in prescription.items.select_related("drug")}
+        sale = sale_record(
+            actor=actor,
+            pharmacy=pharmacist.pharmacy,
+            lines=[
+                SaleLine(
+                    stock_item_id=line.stock_item_id,
+                    quantity=line.packages,
+                    trace_codes=tuple(line.trace_codes),
+                    drug_id=items[line.item_id].drug_id,
+                )
+                for line in clean
+            ],
+            reference=f"prescription:{prescription.prescription_no}",
+            idempotency_key=f"dispense:{key}",
+            person=prescription.patient,
+            platform_fields={
+                "rxno": prescription.prescription_no,
+                "prsc_dr_name": prescription.physician.name,
+                "rx_flag": "1",
+                "rx_circ_flag": "1",
+                "mdtrt_setl_type": "1",  # insurance settlement
+            },
+        )
+        signature = identity.agent_signature if identity.has_agent else None
+        dispensing = Dispensing(
+            prescription=prescription,
+            pharmacy=pharmacist.pharmacy,
+            pharmacist=pharmacist,
+            actor=actor,
+            idempotency_key=key,
+            request_digest=request_digest,
+            certificate_type=identity.certificate_type,
+            certificate_masked=mask_id_number(identity.certificate_no.strip().upper()),
+            card_sn=(identity.card_sn or "").strip()[:40],
+            agent_name=identity.agent_name.strip()[:50] if signature else "",
+            agent_id_number=identity.agent_id_number.strip().upper() if signature else "",
+            agent_phone=identity.agent_phone.strip() if signature else "",
+            agent_signature_sha256=hashlib.sha256(signature).hexdigest() if signature else "",
+            delivery_mode=delivery.mode,
+            warnings=[{"code": c.code, "message": c.message} for c in result.checks if c.warning]
+            + list(sale.warnings),
+        )
+        if signature:
+            dispensing.agent_signature.save(
+                f"{prescription.prescription_no}.png", ContentFile(signature), save=False
+            )
+        dispensing.save()
+        quantity_used = Decimal(0)
+        item_left = {pk: item.quantity for pk, item in items.items()}
+        for line, movement in zip(clean, sale.movements, strict=True):
+            item = items[line.item_id]
+            stock = movement.stock_item
+            # the plan counts what was prescribed; the last package may hold more than that
+            quantity = min(item_left[item.pk], line.packages * item.pack_size)
+            item_left[item.pk] -= quantity
+            if eligibility is not None and item.drug_id == eligibility.drug_id:
+                quantity_used += quantity
+            DispensingLine.objects.create(
+                dispensing=dispensing,
+                item=item,
+                stock_item=stock,
+                movement=movement,
+                drug=item.drug,
+                batch_no=stock.batch_no,
+                expiry_date=stock.expiry_date,
+                packages=line.packages,
+                quantity=quantity,
+                unit_price=stock.retail_price,
+                trace_codes=list(line.trace_codes),
+            )
+        delivery_row = Delivery.objects.create(
+            dispensing=dispensing,
+            mode=delivery.mode,
+            status=first_status,
+            address=delivery.address.strip()[:200],
+            recipient_name=delivery.recipient_name.strip()[:50],
+            recipient_phone=delivery.recipient_phone.strip()[:20],
+            destination=destination,
+            cold_chain=delivery.mode == DeliveryMode.COLD_CHAIN_TO_HOSPITAL,
+        )
+        DeliveryTransition.objects.create(
+            delivery=delivery_row, from_status="", to_status=first_status, actor=actor
+        )
+        if eligibility is not None and quantity_used:
+            eligibility.plan_used_quantity += quantity_used
+            eligibility.save(update_fields=["plan_used_quantity"])
+        prescription.dispensed_at = dispensing.dispensed_at
+        move(
+            prescription,
+            S.DISPENSED,
+            actor=actor,
+            reason="药店审核发药",
+            notice=(
+                "prescriptions.dispensed",
+                {
+                    "drug_name": drug_names(prescription),
+                    "prescription_no": prescription.prescription_no,
+                    "pharmacy_name": pharmacist.pharmacy.name,
+                    "delivery": delivery_row.get_mode_display(),
+                },
+            ),
+            dispensing=dispensing.pk,
+            agent=bool(signature),
+            delivery=delivery.mode,
+            plan_used=str(quantity_used),
+        )
+        audit.record(
+            actor=actor,
+            action="prescriptions.dispensed",
+            subject=dispensing,
+            after=dispensing,
+            patient=prescription.patient,
+            role=actor_role(actor),
+            summary={
+                "prescription_no": prescription.prescription_no,
+                "lines": len(clean),
+                "packages": sum(line.packages for line in clean),
+                "movements": [m.pk for m in sale.movements],
+            },
+        )
+        from .circulation import rx_centre_dispensed
+
+        rx_centre_dispensed(dispensing)
+    return dispensing

@@ -1,0 +1,349 @@
+"""Prescriptions, their circulation to a pharmacy, and dispensing at the counter (DESIGN §5.2).
+
+Quantities on a prescription item are in the treatment plan's unit (``quantity``, e.g. 粒) and
+in sellable packages (``packages``: what the pharmacy hands over, one traceability code each).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from dualchannel.core.models import StatusHistory
+
+
+class BenefitType(models.TextChoices):
+    """HB art. 38: one prescription per benefit type, settled under its own medical category."""
+
+    SPECIAL_DRUG = "special_drug", "单独支付药品"  # against an eligibility [HB ch. 2]
+    CHRONIC_DISEASE = "chronic_disease", "门诊慢特病"
+    GENERAL_OUTPATIENT = "general_outpatient", "普通门诊统筹"
+
+
+class PrescriptionStatus(models.TextChoices):
+    ISSUED = "issued", "已开具"
+    ROUTED = "routed", "已流转"
+    DISPENSED = "dispensed", "已取药"
+    CANCELLED = "cancelled", "已撤销"
+    EXPIRED = "expired", "已过期"
+
+
+OPEN_PRESCRIPTION = (PrescriptionStatus.ISSUED, PrescriptionStatus.ROUTED)
+
+
+class StockStatus(models.TextChoices):
+    """rxSetlStockQuery: 1 all in stock, 0 partly, -1 none."""
+
+    ALL = "all", "有货"
+    PARTLY = "partly", "部分有货"
+    NONE = "none", "无货"
+
+
+class PrescriptionNumberSequence(models.Model):
+    day = models.DateField(primary_key=True)
+    last = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "处方号序列"
+        verbose_name_plural = "处方号序列"
+
+    def __str__(self) -> str:
+        return f"{self.day}: {self.last}"
+
+
+class Prescription(models.Model):
+    prescription_no = models.CharField("处方编号", max_length=20, unique=True)
+    patient = models.ForeignKey(
+        "registry.InsuredPerson", on_delete=models.PROTECT, related_name="prescriptions"
+    )
+    hospital = models.ForeignKey("registry.Institution", on_delete=models.PROTECT, related_name="+")
+    physician = models.ForeignKey("registry.Physician", on_delete=models.PROTECT, related_name="+")
+    eligibility = models.ForeignKey(
+        "eligibility.Eligibility",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="prescriptions",
+    )
+    benefit_type = models.CharField("待遇类型", max_length=20, choices=BenefitType.choices)
+    # rxExraAttrCode: 01 dual-channel prescription (nhsa-interface.md).
+    rx_extra_attr_code = models.CharField("处方附加属性", max_length=2, default="01")
+    diagnosis_code = models.CharField("诊断编码", max_length=30)
+    diagnosis_name = models.CharField("诊断名称", max_length=200)
+    department = models.CharField("科室", max_length=50, blank=True)
+    issued_at = models.DateTimeField("开具时间", default=timezone.now)
+    valid_days = models.PositiveSmallIntegerField("有效天数")
+    valid_until = models.DateField("有效期至")
+    long_prescription = models.BooleanField("长期处方", default=False)
+    status = models.CharField(
+        "状态",
+        max_length=20,
+        choices=PrescriptionStatus.choices,
+        default=PrescriptionStatus.ISSUED,
+    )
+    # circulation [CX art. 21]: the patient's choice and consent
+    pharmacy = models.ForeignKey(
+        "registry.Institution",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="prescription_inbox",
+    )
+    consented_at = models.DateTimeField("同意流转时间", null=True, blank=True)
+    consented_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    stock_status_at_choice = models.CharField(
+        "选择时库存", max_length=10, choices=StockStatus.choices, blank=True
+    )
+    routed_at = models.DateTimeField("流转时间", null=True, blank=True)
+    document = models.ForeignKey(
+        "documents.SignedDocument",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    cancel_reason = models.CharField("撤销原因", max_length=200, blank=True)
+    dispensed_at = models.DateTimeField("取药时间", null=True, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "处方"
+        verbose_name_plural = "处方"
+        ordering = ["-issued_at", "-id"]
+        indexes = [
+            models.Index(fields=["status", "valid_until"]),
+            models.Index(fields=["pharmacy", "status"]),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(benefit_type="special_drug") | Q(eligibility__isnull=False),
+                name="rx_special_drug_needs_eligibility",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.prescription_no
+
+
+class PrescriptionItem(models.Model):
+    prescription = models.ForeignKey(Prescription, on_delete=models.CASCADE, related_name="items")
+    position = models.PositiveSmallIntegerField("序号")
+    drug = models.ForeignKey("catalog.Drug", on_delete=models.PROTECT, related_name="+")
+    specification = models.CharField("规格", max_length=300, blank=True)
+    quantity = models.DecimalField("数量（方案单位）", max_digits=12, decimal_places=2)
+    unit = models.CharField("单位", max_length=20)
+    pack_size = models.DecimalField("每包装数量", max_digits=10, decimal_places=2, default=1)
+    package_unit = models.CharField("包装单位", max_length=10, default="盒")
+    packages = models.PositiveIntegerField("包装数")
+    single_dose = models.DecimalField("单次用量", max_digits=10, decimal_places=3)
+    dose_unit = models.CharField("单次剂量单位", max_length=10)
+    frequency = models.CharField("使用频次", max_length=20)
+    route = models.CharField("用药途径", max_length=20)
+    usage = models.CharField("用法用量", max_length=200)
+    days = models.PositiveSmallIntegerField("用药天数")
+
+    class Meta:
+        verbose_name = "处方明细"
+        verbose_name_plural = "处方明细"
+        ordering = ["prescription", "position"]
+        constraints = [
+            models.UniqueConstraint(fields=["prescription", "position"], name="uniq_rx_position"),
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="rx_item_quantity_positive"),
+            models.CheckConstraint(condition=Q(pack_size__gt=0), name="rx_item_pack_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.drug} × {self.quantity}{self.unit}"
+
+
+class PrescriptionTransition(StatusHistory):
+    prescription = models.ForeignKey(Prescription, on_delete=models.CASCADE, related_name="history")
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "处方状态变更"
+        verbose_name_plural = "处方状态变更"
+
+
+class CertificateType(models.TextChoices):
+    """mdtrt_cert_type: how the buyer proved who the patient is."""
+
+    E_CREDENTIAL = "01", "医保电子凭证"
+    ID_CARD = "02", "居民身份证"
+    SOCIAL_SECURITY_CARD = "03", "社会保障卡"
+
+
+class DeliveryMode(models.TextChoices):
+    PICKUP = "pickup", "到店自取"
+    ONLINE_PICKUP = "online_pickup", "网订店取"
+    HOME_DELIVERY = "home_delivery", "网订店送"
+    COLD_CHAIN_TO_HOSPITAL = "cold_chain", "冷链配送至就诊医疗机构"  # HB art. 29
+
+
+class Dispensing(models.Model):
+    """One dispensing of a prescription at a pharmacy counter (exactly one per prescription)."""
+
+    prescription = models.OneToOneField(
+        Prescription, on_delete=models.PROTECT, related_name="dispensing"
+    )
+    pharmacy = models.ForeignKey("registry.Institution", on_delete=models.PROTECT, related_name="+")
+    pharmacist = models.ForeignKey(
+        "registry.Pharmacist", on_delete=models.PROTECT, related_name="dispensings"
+    )
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    idempotency_key = models.CharField("幂等键", max_length=80)
+    request_digest = models.CharField("请求摘要", max_length=64)
+    certificate_type = models.CharField(
+        "就诊凭证类型", max_length=2, choices=CertificateType.choices
+    )
+    certificate_masked = models.CharField("凭证号（脱敏）", max_length=40)
+    card_sn = models.CharField("社保卡识别码", max_length=40, blank=True)
+    # HB art. 24: an agent's ID, name and contact are registered and the agent signs.
+    agent_name = models.CharField("代办人姓名", max_length=50, blank=True)
+    agent_id_number = models.CharField("代办人身份证号", max_length=18, blank=True)
+    agent_phone = models.CharField("代办人联系电话", max_length=20, blank=True)
+    agent_signature = models.FileField("代办人签字", upload_to="signatures/%Y/%m", blank=True)
+    agent_signature_sha256 = models.CharField("签字摘要", max_length=64, blank=True)
+    delivery_mode = models.CharField(
+        "取药方式", max_length=20, choices=DeliveryMode.choices, default=DeliveryMode.PICKUP
+    )
+    warnings = models.JSONField("提示", default=list, blank=True)
+    dispensed_at = models.DateTimeField("发药时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "发药记录"
+        verbose_name_plural = "发药记录"
+        ordering = ["-dispensed_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["pharmacy", "idempotency_key"], name="uniq_dispensing_key_per_pharmacy"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.prescription} @ {self.pharmacy}"
+
+
+class DispensingLine(models.Model):
+    dispensing = models.ForeignKey(Dispensing, on_delete=models.CASCADE, related_name="lines")
+    item = models.ForeignKey(PrescriptionItem, on_delete=models.PROTECT, related_name="+")
+    stock_item = models.ForeignKey(
+        "inventory.StockItem", on_delete=models.PROTECT, related_name="+"
+    )
+    movement = models.ForeignKey(
+        "inventory.StockMovement", on_delete=models.PROTECT, related_name="+"
+    )
+    drug = models.ForeignKey("catalog.Drug", on_delete=models.PROTECT, related_name="+")
+    batch_no = models.CharField("批号", max_length=50)
+    expiry_date = models.DateField("有效期至")
+    packages = models.PositiveIntegerField("包装数")
+    quantity = models.DecimalField("数量（方案单位）", max_digits=12, decimal_places=2)
+    unit_price = models.DecimalField("单价（元/包装）", max_digits=12, decimal_places=2)
+    trace_codes = models.JSONField("追溯码", default=list)
+
+    class Meta:
+        verbose_name = "发药明细"
+        verbose_name_plural = "发药明细"
+        ordering = ["dispensing", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.drug} {self.batch_no} × {self.packages}"
+
+
+class DeliveryStatus(models.TextChoices):
+    PREPARING = "preparing", "备药中"
+    READY = "ready", "待取药"
+    IN_TRANSIT = "in_transit", "配送中"
+    DELIVERED = "delivered", "已送达"
+    HANDED_OVER = "handed_over", "已交接"
+    PICKED_UP = "picked_up", "已取药"
+
+
+class Delivery(models.Model):
+    """How the drugs reach the patient; cold chain to the treating hospital is free [HB art. 29]."""
+
+    dispensing = models.OneToOneField(Dispensing, on_delete=models.CASCADE, related_name="delivery")
+    mode = models.CharField("方式", max_length=20, choices=DeliveryMode.choices)
+    status = models.CharField("状态", max_length=20, choices=DeliveryStatus.choices)
+    address = models.CharField("配送地址", max_length=200, blank=True)
+    recipient_name = models.CharField("收货人", max_length=50, blank=True)
+    recipient_phone = models.CharField("收货电话", max_length=20, blank=True)
+    destination = models.ForeignKey(
+        "registry.Institution", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cold_chain = models.BooleanField("冷链", default=False)
+    fee = models.DecimalField("配送费（元）", max_digits=8, decimal_places=2, default=0)
+    # the hand-over record: who handed over, who received, when
+    handed_over_by = models.CharField("交付人", max_length=50, blank=True)
+    received_by = models.CharField("接收人", max_length=50, blank=True)
+    handed_over_at = models.DateTimeField("交接时间", null=True, blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "配送"
+        verbose_name_plural = "配送"
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(mode="cold_chain") | (Q(cold_chain=True) & Q(fee=0)),
+                name="delivery_cold_chain_free",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_mode_display()} · {self.get_status_display()}"
+
+
+class DeliveryTransition(StatusHistory):
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="history")
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "配送状态变更"
+        verbose_name_plural = "配送状态变更"
+
+
+class RxCentreStatus(models.TextChoices):
+    PENDING = "pending", "待上传"
+    UPLOADED = "uploaded", "已上传"
+    FAILED = "failed", "上传失败（重试中）"
+    DEAD = "dead", "上传失败（待人工处理）"
+    WITHDRAWN = "withdrawn", "已撤销"
+    NOT_CONNECTED = "not_connected", "未接入电子处方中心"
+
+
+class RxCentreSubmission(models.Model):
+    """The prescription at the e-prescription centre: pre-check, signature, upload, undo, results.
+
+    A durable job walks it forward; each step's answer is kept so a retry resumes where the last
+    attempt stopped and never uploads twice (the client's idempotency keys).
+    """
+
+    prescription = models.OneToOneField(
+        Prescription, on_delete=models.CASCADE, related_name="rx_centre"
+    )
+    status = models.CharField(
+        "状态", max_length=20, choices=RxCentreStatus.choices, default=RxCentreStatus.PENDING
+    )
+    rx_trace_code = models.CharField("处方追溯码", max_length=60, blank=True)
+    hi_rxno = models.CharField("医保处方编号", max_length=60, blank=True)
+    sign_digest = models.CharField("签名摘要", max_length=512, blank=True)
+    rx_file_sha256 = models.CharField("处方文件摘要", max_length=64, blank=True)
+    uploaded_at = models.DateTimeField("上传时间", null=True, blank=True)
+    review_reported = models.BooleanField("已上报药师审核", default=False)
+    withdraw_requested = models.BooleanField("待撤销", default=False)
+    withdraw_reason = models.CharField("撤销原因", max_length=200, blank=True)
+    dispense_reported = models.BooleanField("已上报发药", default=False)
+    attempts = models.PositiveSmallIntegerField("尝试次数", default=0)
+    last_error = models.TextField("最近错误", blank=True)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "电子处方中心上传"
+        verbose_name_plural = "电子处方中心上传"
+
+    def __str__(self) -> str:
+        return f"{self.prescription} · {self.get_status_display()}"

@@ -1,0 +1,678 @@
+"""Issuing, cancelling, expiring and routing prescriptions (DESIGN §5.2 steps 1–2).
+
+One transaction per action with its audit event and the patient's notice. A special-drug
+prescription locks its eligibility, so two prescriptions can never together exceed the plan.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Sum
+from django.utils import timezone
+
+from dualchannel.catalog import icd10
+from dualchannel.catalog.models import Drug, SpecialControl
+from dualchannel.catalog.usage import DOSE_UNITS, FREQUENCY_CODES, ROUTE_CODES
+from dualchannel.core import audit
+from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
+from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
+from dualchannel.core.roles import Role
+from dualchannel.documents.models import DocumentKind
+from dualchannel.documents.services import document_revoke, document_sign
+from dualchannel.eligibility.models import Eligibility
+from dualchannel.eligibility.reevaluation import current_plan, eligibility_benefits_active
+from dualchannel.registry.models import (
+    Designation,
+    DesignationStatus,
+    Institution,
+    InstitutionKind,
+    InsuredPerson,
+    Physician,
+)
+from dualchannel.registry.selectors import public_institutions
+
+from . import error_codes as codes
+from . import rules
+from .models import (
+    OPEN_PRESCRIPTION,
+    BenefitType,
+    Prescription,
+    PrescriptionItem,
+    PrescriptionNumberSequence,
+    PrescriptionStatus,
+    PrescriptionTransition,
+    StockStatus,
+)
+from .workflow import actor_role, drug_names, move
+
+S = PrescriptionStatus
+MAX_ITEMS = 5  # 处方管理办法 第六条: at most five drugs per prescription
+INSURANCE_CATEGORY = {"310": "employee", "390": "resident"}
+SEX_LABEL = {"1": "男", "2": "女"}
+
+
+@dataclass(frozen=True)
+class ItemInput:
+    drug_id: int
+    quantity: Decimal
+    unit: str
+    single_dose: Decimal
+    dose_unit: str
+    frequency: str
+    route: str
+    days: int
+    pack_size: Decimal = Decimal(1)
+    package_unit: str = "盒"
+    specification: str = ""
+
+    @property
+    def usage(self) -> str:
+        return f"每次{self.single_dose.normalize():f}{self.dose_unit} {self.frequency} {self.route}"
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _today(today: date | None) -> date:
+    return today or timezone.localdate()
+
+
+def _moment_on(day: date) -> datetime:
+    """Now, on ``day`` (the current wall-clock time when ``day`` is today)."""
+    now = timezone.localtime()
+    return now if day == now.date() else now.replace(year=day.year, month=day.month, day=day.day)
+
+
+def _designated(*, institution=None, physician=None) -> bool:
+    return Designation.objects.filter(
+        institution=institution, physician=physician, status=DesignationStatus.ACTIVE
+    ).exists()
+
+
+def _physician_of(actor: User) -> Physician:
+    require_role(actor, Role.PHYSICIAN)
+    physician = Physician.objects.select_related("hospital").filter(user=actor).first()
+    if physician is None:
+        raise PermissionDenied(codes.NOT_PHYSICIAN, "您没有医保医师档案，不能开具处方")
+    if not _designated(institution=physician.hospital) or not _designated(physician=physician):
+        raise DomainError(codes.NOT_DESIGNATED, "本院或您本人未纳入双通道管理，不能开具双通道处方")
+    return physician
+
+
+def _next_number(today: date) -> str:
+    seq, _ = PrescriptionNumberSequence.objects.select_for_update().get_or_create(day=today)
+    seq.last += 1
+    seq.save(update_fields=["last"])
+    return f"CF{today:%Y%m%d}{seq.last:05d}"
+
+
+def _items_error(index: int, field: str, message: str) -> DomainError:
+    return DomainError(
+        codes.INVALID_ITEMS,
+        f"第{index + 1}种药品：{message}",
+        fields={f"items.{index}.{field}": [message]},
+    )
+
+
+def _decimal(value: Any, index: int, field: str, label: str) -> Decimal:
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        raise _items_error(index, field, f"{label}应为数字") from None
+    if not number.is_finite() or number <= 0:
+        raise _items_error(index, field, f"{label}应大于0")
+    if number.as_tuple().exponent < -2:
+        raise _items_error(index, field, f"{label}最多两位小数")
+    return number
+
+
+def clean_items(raw: Sequence[Mapping[str, Any] | ItemInput]) -> list[ItemInput]:
+    """Validate the lines' shape; drug and plan rules are checked by the caller."""
+    if not raw:
+        raise DomainError(codes.INVALID_ITEMS, "处方至少应有一种药品", fields={"items": ["必填"]})
+    if len(raw) > MAX_ITEMS:
+        raise DomainError(
+            codes.INVALID_ITEMS, f"每张处方不得超过{MAX_ITEMS}种药品", fields={"items": ["过多"]}
+        )
+    items: list[ItemInput] = []
+    for index, value in enumerate(raw):
+        data = value.__dict__ if isinstance(value, ItemInput) else dict(value)
+        drug_id = data.get("drug_id")
+        if not isinstance(drug_id, int) or isinstance(drug_id, bool):
+            raise _items_error(index, "drug_id", "请选择药品")
+        unit = str(data.get("unit") or "").strip()
+        if not unit or len(unit) > 20:
+            raise _items_error(index, "unit", "请填写单位")
+        dose_unit = str(data.get("dose_unit") or "").strip()
+        if dose_unit not in DOSE_UNITS:
+            raise _items_error(index, "dose_unit", "请选择单次剂量单位")
+        frequency = str(data.get("frequency") or "").strip()
+        if frequency not in FREQUENCY_CODES:
+            raise _items_error(index, "frequency", "请选择使用频次")
+        route = str(data.get("route") or "").strip()
+        if route not in ROUTE_CODES:
+            raise _items_error(index, "route", "请选择用药途径")
+        days = data.get("days")
+        if not isinstance(days, int) or isinstance(days, bool) or days < 1:
+            raise _items_error(index, "days", "用药天数应为正整数")
+        items.append(
+            ItemInput(
+                drug_id=drug_id,
+                quantity=_decimal(data.get("quantity"), index, "quantity", "数量"),
+                unit=unit,
+                single_dose=_decimal(data.get("single_dose"), index, "single_dose", "单次用量"),
+                dose_unit=dose_unit,
+                frequency=frequency,
+                route=route,
+                days=days,
+                pack_size=_decimal(data.get("pack_size", 1), index, "pack_size", "每包装数量"),
+                package_unit=str(data.get("package_unit") or "盒").strip()[:10] or "盒",
+                specification=str(data.get("specification") or "").strip()[:300],
+            )
+        )
+    if len({i.drug_id for i in items}) != len(items):
+        raise DomainError(
+            codes.INVALID_ITEMS, "同一药品请合并为一行", fields={"items": ["药品重复"]}
+        )
+    return items
+
+
+def _drugs(items: list[ItemInput]) -> dict[int, Drug]:
+    found = Drug.objects.in_bulk([i.drug_id for i in items])
+    for index, item in enumerate(items):
+        drug = found.get(item.drug_id)
+        if drug is None:
+            raise _items_error(index, "drug_id", "药品不存在")
+        if not drug.is_dual_channel:
+            raise DomainError(
+                codes.NOT_DUAL_CHANNEL,
+                f"{drug.generic_name}不是双通道管理药品",
+                fields={f"items.{index}.drug_id": ["非双通道药品"]},
+            )
+        if drug.special_control != SpecialControl.NONE:
+            # CX art. 3: narcotic, psychotropic, toxic and radioactive drugs are excluded.
+            raise DomainError(
+                codes.SPECIAL_CONTROL,
+                f"{drug.generic_name}属于{drug.get_special_control_display()}，不纳入双通道处方流转",
+                fields={f"items.{index}.drug_id": ["特殊管理药品"]},
+            )
+    return found
+
+
+def reserved_quantity(eligibility: Eligibility, *, exclude_id: int | None = None) -> Decimal:
+    """Quantity on open (issued or routed) prescriptions not yet dispensed."""
+    qs = PrescriptionItem.objects.filter(
+        prescription__eligibility=eligibility,
+        prescription__status__in=OPEN_PRESCRIPTION,
+        drug_id=eligibility.drug_id,
+    )
+    if exclude_id is not None:
+        qs = qs.exclude(prescription_id=exclude_id)
+    return qs.aggregate(total=Sum("quantity"))["total"] or Decimal(0)
+
+
+def plan_left(eligibility: Eligibility) -> Decimal:
+    return eligibility.plan_total_quantity - eligibility.plan_used_quantity
+
+
+def _check_days(items: list[ItemInput], benefit_type: str, long_rx: bool, profile) -> None:
+    if long_rx:
+        most = rules.long_prescription_max_days(profile)
+        if most is None or benefit_type not in rules.LONG_PRESCRIPTION_BENEFITS:
+            raise DomainError(
+                codes.LONG_NOT_ALLOWED,
+                "本统筹区未规定长期处方，或该待遇类型不适用长期处方（限慢病患者）",
+                fields={"long_prescription": ["不适用"]},
+            )
+    else:
+        most = rules.ORDINARY_MAX_DAYS
+    for index, item in enumerate(items):
+        if item.days > most:
+            raise DomainError(
+                codes.TOO_MANY_DAYS,
+                f"第{index + 1}种药品用药天数超过{most}天"
+                + ("" if long_rx else "（慢病患者可按规定开具长期处方）"),
+                fields={f"items.{index}.days": [f"不超过{most}天"]},
+            )
+
+
+def _special_drug_checks(
+    eligibility: Eligibility, items: list[ItemInput], hospital: Institution, today: date
+) -> None:
+    application = eligibility.application
+    prescribing_hospitals = {eligibility.hospital_id, application.treating_hospital_id}
+    if hospital.pk not in prescribing_hospitals:
+        raise NotFound(codes.ELIGIBILITY_REQUIRED, "用药资格不存在")
+    if not eligibility_benefits_active(eligibility, on=today):
+        due = eligibility.next_reevaluation_due
+        if eligibility.status == "active" and due is not None and today > due:
+            raise DomainError(
+                codes.REEVALUATION_DUE,
+                f"用药资格已于{due.isoformat()}到期未复查评估，请先进行复查评估",
+            )
+        raise DomainError(
+            codes.ELIGIBILITY_INACTIVE,
+            f"用药资格状态为「{eligibility.get_status_display()}」，不能开具单独支付药品处方",
+        )
+    plan_unit = current_plan(eligibility)["quantity_unit"]
+    for index, item in enumerate(items):
+        if item.drug_id != eligibility.drug_id:
+            raise DomainError(
+                codes.DRUG_NOT_IN_ELIGIBILITY,
+                "单独支付药品处方只能开具用药资格核准的药品（增加或变更药品须重新申请）",
+                fields={f"items.{index}.drug_id": ["不在用药资格内"]},
+            )
+        if plan_unit and item.unit != plan_unit:
+            raise DomainError(
+                codes.UNIT_MISMATCH,
+                f"数量单位应与治疗用药方案一致（{plan_unit}）",
+                fields={f"items.{index}.unit": [f"应为{plan_unit}"]},
+            )
+    wanted = sum((i.quantity for i in items), Decimal(0))
+    left = plan_left(eligibility) - reserved_quantity(eligibility)
+    if wanted > left:
+        raise DomainError(
+            codes.OVER_PLAN,
+            f"超出治疗用药方案剩余药量（剩余{left.normalize():f}{plan_unit}，含未取药处方）",
+            fields={"items": [f"不超过{left.normalize():f}"]},
+        )
+
+
+def _document_data(prescription: Prescription, today: date) -> dict[str, Any]:
+    person = prescription.patient
+    age = (
+        today.year
+        - person.birth_date.year
+        - ((today.month, today.day) < (person.birth_date.month, person.birth_date.day))
+    )
+    category = INSURANCE_CATEGORY.get(person.insurance_type, "other")
+    data: dict[str, Any] = {
+        "prescription_no": prescription.prescription_no,
+        "issue_date": today.isoformat(),
+        "name": person.name,
+        "sex": SEX_LABEL.get(person.sex, "男"),
+        "age": age,
+        "id_number": person.id_number,
+        "insurance_category": category,
+        "hospital_name": prescription.hospital.name,
+        "department": prescription.department or prescription.physician.department,
+        "diagnosis": f"{prescription.diagnosis_name}（{prescription.diagnosis_code}）",
+        "items": [
+            {
+                "drug_name": item.drug.generic_name,
+                "specification": item.specification or "—",
+                "quantity": f"{item.quantity.normalize():f}",
+                "unit": item.unit,
+                "usage": item.usage,
+                "days": item.days,
+            }
+            for item in prescription.items.select_related("drug")
+        ],
+        "valid_until": prescription.valid_until.isoformat(),
+        "long_prescription": prescription.long_prescription,
+        "notes": f"{prescription.get_benefit_type_display()} · 双通道处方（rxExraAttrCode 01）",
+        "physician_name": prescription.physician.name,
+    }
+    if category == "other":
+        data["insurance_category_other"] = person.get_insurance_type_display()
+    return data
+
+
+# --- issuing ---------------------------------------------------------------------------------
+
+
+def prescription_issue(
+    *,
+    actor: User,
+    patient_id_number: str,
+    benefit_type: str,
+    items: Sequence[Mapping[str, Any] | ItemInput],
+    eligibility_id: int | None = None,
+    diagnosis_code: str = "",
+    diagnosis_name: str = "",
+    long_prescription: bool = False,
+    today: date | None = None,
+) -> Prescription:
+    """The physician issues a signed dual-channel prescription [HB art. 13–15, 38; CX art. 21]."""
+    physician = _physician_of(actor)
+    hospital = physician.hospital
+    if benefit_type not in BenefitType.values:
+        raise DomainError(
+            codes.INVALID_BENEFIT_TYPE, "请选择待遇类型", fields={"benefit_type": ["无效"]}
+        )
+    lines = clean_items(items)
+    drugs = _drugs(lines)
+    profile = rules.profile_of(hospital)
+    _check_days(lines, benefit_type, long_prescription, profile)
+    today = _today(today)
+    if benefit_type != BenefitType.SPECIAL_DRUG:
+        if eligibility_id is not None:
+            raise DomainError(codes.INVALID_BENEFIT_TYPE, "只有单独支付药品处方关联用药资格")
+        for index, item in enumerate(lines):
+            if drugs[item.drug_id].is_separately_paid:
+                raise DomainError(
+                    codes.SEPARATELY_PAID_NEEDS_ELIGIBILITY,
+                    f"{drugs[item.drug_id].generic_name}为单独支付药品，须凭用药资格开具单独支付药品处方",
+                    fields={f"items.{index}.drug_id": ["须关联用药资格"]},
+                )
+        code = (diagnosis_code or "").strip().upper().replace("X", "x")
+        if not code or not icd10.category_known(code):
+            raise DomainError(
+                codes.INVALID_DIAGNOSIS,
+                "诊断编码应为 ICD-10 医保版2.0 编码",
+                fields={"diagnosis_code": ["不存在的疾病分类"]},
+            )
+        name = icd10.diagnosis_name(code) or (diagnosis_name or "").strip()[:200]
+        if not name:
+            raise DomainError(
+                codes.INVALID_DIAGNOSIS, "请填写诊断名称", fields={"diagnosis_name": ["必填"]}
+            )
+    elif eligibility_id is None:
+        raise DomainError(
+            codes.ELIGIBILITY_REQUIRED,
+            "单独支付药品处方须关联有效的用药资格",
+            fields={"eligibility_id": ["必填"]},
+        )
+    id_number = (patient_id_number or "").strip().upper()
+    with transaction.atomic():
+        patient = InsuredPerson.objects.select_for_update().filter(id_number=id_number).first()
+        if patient is None:
+            raise NotFound(codes.PATIENT_NOT_FOUND, "参保登记中没有该身份证号的参保人")
+        eligibility = None
+        if benefit_type == BenefitType.SPECIAL_DRUG:
+            eligibility = (
+                Eligibility.objects.select_for_update(of=("self",))
+                .select_related("application")
+                .filter(pk=eligibility_id, patient=patient)
+                .first()
+            )
+            if eligibility is None:
+                raise NotFound(codes.ELIGIBILITY_REQUIRED, "用药资格不存在")
+            _special_drug_checks(eligibility, lines, hospital, today)
+            code = eligibility.application.diagnosis_code
+            name = eligibility.application.diagnosis_name
+        days = rules.valid_days(profile)
+        prescription = Prescription.objects.create(
+            prescription_no=_next_number(today),
+            patient=patient,
+            hospital=hospital,
+            physician=physician,
+            eligibility=eligibility,
+            benefit_type=benefit_type,
+            diagnosis_code=code,
+            diagnosis_name=name,
+            department=physician.department,
+            issued_at=_moment_on(today),
+            valid_days=days,
+            valid_until=today + timedelta(days=days - 1),
+            long_prescription=long_prescription,
+            created_by=actor,
+        )
+        for position, item in enumerate(lines, 1):
+            PrescriptionItem.objects.create(
+                prescription=prescription,
+                position=position,
+                drug=drugs[item.drug_id],
+                specification=item.specification,
+                quantity=item.quantity,
+                unit=item.unit,
+                pack_size=item.pack_size,
+                package_unit=item.package_unit,
+                packages=math.ceil(item.quantity / item.pack_size),
+                single_dose=item.single_dose,
+                dose_unit=item.dose_unit,
+                frequency=item.frequency,
+                route=item.route,
+                usage=item.usage,
+                days=item.days,
+            )
+        prescription.document = document_sign(
+            actor=actor,
+            signer=physician,
+            kind=DocumentKind.PRESCRIPTION,
+            subject_type=Prescription._meta.label,
+            subject_id=str(prescription.pk),
+            data=_document_data(prescription, today),
+            patient=patient,
+        )
+        prescription.save(update_fields=["document"])
+        PrescriptionTransition.objects.create(
+            prescription=prescription, from_status="", to_status=S.ISSUED, actor=actor
+        )
+        audit.record(
+            actor=actor,
+            action="prescriptions.prescription_issued",
+            subject=prescription,
+            after=prescription,
+            patient=patient,
+            role=actor_role(actor),
+            summary={
+                "prescription_no": prescription.prescription_no,
+                "benefit_type": benefit_type,
+                "eligibility": eligibility.pk if eligibility else None,
+                "items": len(lines),
+                "to": S.ISSUED,
+            },
+        )
+        from dualchannel.notifications.services import notify
+
+        notify(
+            template="prescriptions.issued",
+            context={
+                "drug_name": drug_names(prescription),
+                "prescription_no": prescription.prescription_no,
+                "valid_until": prescription.valid_until,
+            },
+            person=patient,
+            actor=actor,
+        )
+    return prescription
+
+
+# --- cancelling and expiry -------------------------------------------------------------------
+
+
+def _locked(prescription_id: int) -> Prescription:
+    prescription = (
+        Prescription.objects.select_for_update(of=("self",))
+        .select_related("patient", "hospital", "pharmacy", "physician")
+        .filter(pk=prescription_id)
+        .first()
+    )
+    if prescription is None:
+        raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
+    return prescription
+
+
+def prescription_cancel(*, actor: User, prescription_id: int, reason: str) -> Prescription:
+    """A physician of the issuing hospital cancels a prescription not yet dispensed."""
+    require_role(actor, Role.PHYSICIAN)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(codes.REASON_REQUIRED, "请填写撤销原因", fields={"reason": ["必填"]})
+    with transaction.atomic():
+        prescription = _locked(prescription_id)
+        if not actor.is_superuser and prescription.hospital_id != actor.institution_id:
+            raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
+        prescription.cancel_reason = reason[:200]
+        move(
+            prescription,
+            S.CANCELLED,
+            actor=actor,
+            reason=reason,
+            notice=(
+                "prescriptions.cancelled",
+                {
+                    "drug_name": drug_names(prescription),
+                    "prescription_no": prescription.prescription_no,
+                    "reason": reason,
+                },
+            ),
+        )
+        if prescription.document_id:
+            document_revoke(actor=None, document_id=prescription.document_id, reason=reason)
+        _after_close(prescription)
+    return prescription
+
+
+def prescriptions_expire(today: date | None = None) -> int:
+    """Daily job: open prescriptions past their validity become expired (one transaction each)."""
+    today = _today(today)
+    expired = 0
+    due = Prescription.objects.filter(status__in=OPEN_PRESCRIPTION, valid_until__lt=today)
+    for prescription_id in list(due.values_list("pk", flat=True)):
+        with transaction.atomic():
+            prescription = _locked(prescription_id)
+            if prescription.status not in OPEN_PRESCRIPTION or prescription.valid_until >= today:
+                continue
+            move(
+                prescription,
+                S.EXPIRED,
+                actor=None,
+                reason="超过处方有效期未取药",
+                notice=(
+                    "prescriptions.expired",
+                    {
+                        "drug_name": drug_names(prescription),
+                        "prescription_no": prescription.prescription_no,
+                        "valid_until": prescription.valid_until,
+                    },
+                ),
+                valid_until=prescription.valid_until.isoformat(),
+            )
+            _after_close(prescription)
+            expired += 1
+    return expired
+
+
+def _after_close(prescription: Prescription) -> None:
+    """A prescription known to the e-prescription centre is withdrawn there too."""
+    from .circulation import rx_centre_withdraw
+
+    rx_centre_withdraw(prescription)
+
+
+# --- circulation: the patient's choice and consent [CX art. 21] ------------------------------
+
+
+@dataclass(frozen=True)
+class PharmacyOption:
+    pharmacy: Institution
+    stock: str  # StockStatus
+
+
+def _may_route(actor: User, prescription: Prescription) -> bool:
+    if actor.is_superuser:
+        return True
+    if actor.has_role(Role.PATIENT) and actor.insured_person_id == prescription.patient_id:
+        return True
+    return actor.has_role(Role.PHYSICIAN) and actor.institution_id == prescription.hospital_id
+
+
+def _wanted(prescription: Prescription) -> dict[int, int]:
+    return {item.drug_id: item.packages for item in prescription.items.all()}
+
+
+def allowed_pharmacies(prescription: Prescription) -> list[Institution]:
+    """The bound pharmacy under three-fixed; otherwise every designated pharmacy of the area."""
+    eligibility = prescription.eligibility
+    if eligibility is not None and eligibility.pharmacy_id is not None:
+        bound = public_institutions(kind=InstitutionKind.PHARMACY).filter(
+            pk=eligibility.pharmacy_id
+        )
+        return list(bound)
+    city = (prescription.hospital.region_id or "")[:4]
+    return list(
+        public_institutions(kind=InstitutionKind.PHARMACY).filter(region__code__startswith=city)
+    )
+
+
+def pharmacy_options(*, actor: User, prescription_id: int) -> list[PharmacyOption]:
+    """Each allowed pharmacy with its stock for this prescription, those with stock first."""
+    from dualchannel.inventory.selectors import stock_status
+
+    prescription = (
+        Prescription.objects.select_related("hospital", "eligibility")
+        .filter(pk=prescription_id)
+        .first()
+    )
+    if prescription is None or not _may_route(actor, prescription):
+        raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
+    wanted = _wanted(prescription)
+    order = {StockStatus.ALL: 0, StockStatus.PARTLY: 1, StockStatus.NONE: 2}
+    options = [PharmacyOption(p, stock_status(p, wanted)) for p in allowed_pharmacies(prescription)]
+    return sorted(options, key=lambda o: (order[o.stock], o.pharmacy.name))
+
+
+def prescription_route(
+    *,
+    actor: User,
+    prescription_id: int,
+    pharmacy_id: int,
+    consent: bool,
+    today: date | None = None,
+) -> Prescription:
+    """The patient picks the pharmacy and consents; the prescription lands in its inbox."""
+    from dualchannel.inventory.selectors import stock_status
+
+    if consent is not True:
+        raise DomainError(
+            codes.CONSENT_REQUIRED,
+            "处方流转须经参保人同意，请勾选同意",
+            fields={"consent": ["须同意"]},
+        )
+    with transaction.atomic():
+        prescription = _locked(prescription_id)
+        if not _may_route(actor, prescription):
+            raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
+        allowed = {p.pk: p for p in allowed_pharmacies(prescription)}
+        pharmacy = allowed.get(pharmacy_id)
+        if pharmacy is None:
+            bound = prescription.eligibility and prescription.eligibility.pharmacy_id
+            if bound:
+                raise DomainError(
+                    codes.BOUND_PHARMACY,
+                    "本用药资格实行“三定”管理，只能到绑定的定点药店购药",
+                    fields={"pharmacy_id": ["应为绑定药店"]},
+                )
+            raise DomainError(
+                codes.PHARMACY_NOT_ALLOWED,
+                "请选择本统筹区的双通道定点零售药店",
+                fields={"pharmacy_id": ["不可选"]},
+            )
+        if prescription.valid_until < _today(today):
+            raise DomainError(codes.RX_EXPIRED, "处方已超过有效期")
+        prescription.pharmacy = pharmacy
+        prescription.consented_at = timezone.now()
+        prescription.consented_by = actor
+        prescription.routed_at = prescription.consented_at
+        prescription.stock_status_at_choice = stock_status(pharmacy, _wanted(prescription))
+        move(
+            prescription,
+            S.ROUTED,
+            actor=actor,
+            reason="参保人选择药店并同意处方流转",
+            notice=(
+                "prescriptions.routed",
+                {
+                    "drug_name": drug_names(prescription),
+                    "prescription_no": prescription.prescription_no,
+                    "pharmacy_name": pharmacy.name,
+                    "valid_until": prescription.valid_until,
+                },
+            ),
+            pharmacy=pharmacy.pk,
+            stock=prescription.stock_status_at_choice,
+        )
+        from .circulation import rx_centre_submit
+
+        rx_centre_submit(prescription)
+    return prescription

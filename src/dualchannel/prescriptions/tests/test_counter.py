@@ -1,0 +1,519 @@
+"""The pharmacy counter: open, verify, dispense [HB art. 24, 29; CX art. 10, 21]."""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from dualchannel.catalog.tests.factories import DrugFactory, PaymentStandardFactory
+from dualchannel.core.errors import Conflict, DomainError, NotFound
+from dualchannel.core.models import AuditEvent
+from dualchannel.inventory.models import StockItem, StockMovement, TraceCode
+from dualchannel.notifications.models import Channel, Notification
+from dualchannel.prescriptions import counter, services
+from dualchannel.prescriptions.models import (
+    BenefitType,
+    DeliveryMode,
+    DeliveryStatus,
+    Dispensing,
+    PrescriptionStatus,
+)
+
+from .conftest import USAGE, trace_codes
+from .test_issue import TODAY, special
+
+S = PrescriptionStatus
+PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def routed(eligibility, physician_user, patient_user, bound_pharmacy, stock):
+    prescription = special(physician_user, eligibility)
+    patient_user.insured_person = eligibility.patient
+    patient_user.save(update_fields=["insured_person"])
+    return services.prescription_route(
+        actor=patient_user,
+        prescription_id=prescription.pk,
+        pharmacy_id=bound_pharmacy.pk,
+        consent=True,
+        today=TODAY,
+    )
+
+
+def me(prescription, **kw) -> counter.Identity:
+    return counter.Identity(
+        certificate_type=kw.pop("certificate_type", "02"),
+        certificate_no=kw.pop("certificate_no", prescription.patient.id_number),
+        **kw,
+    )
+
+
+def line(prescription, stock_item, codes=None, packages=1) -> dict:
+    item = prescription.items.get()
+    return {
+        "item_id": item.pk,
+        "stock_item_id": stock_item.pk,
+        "packages": packages,
+        "trace_codes": codes if codes is not None else [stock_codes(stock_item)[0]],
+    }
+
+
+def stock_codes(stock_item) -> list[str]:
+    return sorted(
+        TraceCode.objects.filter(stock_item=stock_item, status="in_stock").values_list(
+            "code", flat=True
+        )
+    )
+
+
+def dispense(actor, prescription, stock_item, *, key="k-1", identity=None, **kw):
+    return counter.counter_dispense(
+        actor=actor,
+        prescription_id=prescription.pk,
+        identity=identity or me(prescription),
+        lines=kw.pop("lines", None) or [line(prescription, stock_item)],
+        idempotency_key=key,
+        today=kw.pop("today", TODAY),
+        **kw,
+    )
+
+
+def fingerprint():
+    return (
+        Dispensing.objects.count(),
+        StockMovement.objects.count(),
+        list(StockItem.objects.order_by("pk").values_list("quantity", flat=True)),
+        TraceCode.objects.filter(status="sold").count(),
+    )
+
+
+# --- open and check ----------------------------------------------------------------------------
+
+
+def test_pharmacist_opens_by_number_or_by_scanning_the_qr_code(routed, pharmacist, pharmacist_user):
+    by_number = counter.counter_open(actor=pharmacist_user, reference=routed.prescription_no)
+    token = routed.document.verification_token
+    by_qr = counter.counter_open(
+        actor=pharmacist_user, reference=f"https://dc.example.cn/verify/{token}/"
+    )
+    assert by_number == by_qr == routed
+
+    with pytest.raises(NotFound) as refused:
+        counter.counter_open(actor=pharmacist_user, reference="CF2026031099999")
+    assert refused.value.code == "counter.rx_not_found"
+
+
+def test_a_good_case_passes_every_check(routed, pharmacist, pharmacist_user, stock):
+    result = counter.counter_check(
+        actor=pharmacist_user,
+        prescription_id=routed.pk,
+        identity=me(routed),
+        lines=[line(routed, stock[0])],
+        today=TODAY,
+    )
+    assert result.ok, result.refusals
+    labels = {c.label for c in result.checks}
+    assert {"处方有效且未使用", "人证相符", "用药资格有效", "数量在治疗方案剩余药量内"} <= labels
+
+
+# --- dispensing ----------------------------------------------------------------------------------
+
+
+def test_dispensing_takes_stock_sells_the_codes_and_uses_the_plan(
+    routed, pharmacist, pharmacist_user, stock, eligibility
+):
+    code = stock_codes(stock[0])[0]
+
+    dispensing = dispense(pharmacist_user, routed, stock[0])
+
+    routed.refresh_from_db()
+    assert routed.status == S.DISPENSED
+    stock[0].refresh_from_db()
+    assert stock[0].quantity == 2
+    assert TraceCode.objects.get(code=code).status == "sold"
+    eligibility.refresh_from_db()
+    assert eligibility.plan_used_quantity == Decimal("50")
+    (dl,) = dispensing.lines.all()
+    assert (dl.batch_no, dl.packages, dl.quantity, dl.trace_codes) == ("B2401", 1, 50, [code])
+    assert dispensing.certificate_masked.startswith("4201") and "*" in dispensing.certificate_masked
+    assert dispensing.delivery.status == DeliveryStatus.PICKED_UP
+    assert AuditEvent.objects.filter(action="prescriptions.dispensed").count() == 1
+    assert Notification.objects.filter(
+        template_code="prescriptions.dispensed", channel=Channel.IN_APP
+    ).exists()
+
+
+def test_the_same_request_again_returns_the_same_dispensing(
+    routed, pharmacist, pharmacist_user, stock
+):
+    lines = [line(routed, stock[0])]
+    first = dispense(pharmacist_user, routed, stock[0], lines=lines)
+    again = dispense(pharmacist_user, routed, stock[0], lines=lines)
+
+    assert again.pk == first.pk
+    assert Dispensing.objects.count() == 1
+    stock[0].refresh_from_db()
+    assert stock[0].quantity == 2
+
+
+def test_a_reused_key_with_another_body_is_refused_and_nothing_is_written(
+    routed, pharmacist, pharmacist_user, stock
+):
+    dispense(pharmacist_user, routed, stock[0])
+    before = fingerprint()
+
+    with pytest.raises(Conflict) as refused:
+        dispense(pharmacist_user, routed, stock[1], lines=[line(routed, stock[1])])
+
+    assert refused.value.code == "counter.idempotency_mismatch"
+    assert fingerprint() == before
+
+
+def test_a_used_prescription_is_refused_with_a_new_key(routed, pharmacist, pharmacist_user, stock):
+    dispense(pharmacist_user, routed, stock[0])
+    before = fingerprint()
+
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, routed, stock[1], key="k-2", lines=[line(routed, stock[1])])
+
+    assert refused.value.code == "counter.rx_used"
+    assert fingerprint() == before
+
+
+def test_an_agent_is_registered_with_id_phone_and_signature(
+    routed, pharmacist, pharmacist_user, stock
+):
+    agent = me(
+        routed,
+        agent_name="张小伟",
+        agent_id_number="420102199001011236",
+        agent_phone="13900000009",
+        agent_signature=PNG,
+    )
+    dispensing = dispense(pharmacist_user, routed, stock[0], identity=agent)
+
+    assert dispensing.agent_id_number == "420102199001011236"
+    assert dispensing.agent_signature.read() == PNG
+    assert len(dispensing.agent_signature_sha256) == 64
+
+
+@pytest.mark.parametrize(
+    ("identity", "code"),
+    [
+        ({"certificate_no": "420102199001011236"}, "counter.person_mismatch"),
+        ({"certificate_type": "09"}, "counter.cert_type_invalid"),
+        ({"certificate_type": "03"}, "counter.card_sn_required"),
+        ({"agent_name": "张小伟"}, "counter.agent_incomplete"),
+        (
+            {
+                "agent_name": "张小伟",
+                "agent_id_number": "420102199001011230",
+                "agent_phone": "13900000009",
+                "agent_signature": PNG,
+            },
+            "counter.agent_invalid_id",
+        ),
+        (
+            {
+                "agent_name": "张小伟",
+                "agent_id_number": "420102199001011236",
+                "agent_phone": "13900000009",
+            },
+            "counter.agent_signature_required",
+        ),
+    ],
+)
+def test_identity_refusals_have_a_reason_code_and_write_nothing(
+    routed, pharmacist, pharmacist_user, stock, identity, code
+):
+    before = fingerprint()
+
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, routed, stock[0], identity=me(routed, **identity))
+
+    assert refused.value.code == code
+    assert refused.value.message  # shown in Chinese at the counter
+    assert fingerprint() == before
+
+
+def test_an_expired_prescription_is_refused(routed, pharmacist, pharmacist_user, stock):
+    with pytest.raises(DomainError) as refused:
+        counter.counter_dispense(
+            actor=pharmacist_user,
+            prescription_id=routed.pk,
+            identity=me(routed),
+            lines=[line(routed, stock[0])],
+            idempotency_key="k-1",
+            today=routed.valid_until + timedelta(days=1),
+        )
+    assert refused.value.code == "counter.rx_expired"
+
+
+def test_another_pharmacy_sees_nothing(routed, outsider_pharmacist, stock):
+    from dualchannel.registry.tests.factories import PharmacistFactory
+
+    PharmacistFactory(user=outsider_pharmacist, pharmacy=outsider_pharmacist.institution)
+    with pytest.raises(DomainError) as refused:
+        counter.counter_open(actor=outsider_pharmacist, reference=routed.prescription_no)
+    assert refused.value.code == "counter.rx_other_pharmacy"
+    with pytest.raises(NotFound):
+        dispense(outsider_pharmacist, routed, stock[0])
+
+
+def test_quantity_beyond_what_the_plan_has_left_is_refused(
+    routed, pharmacist, pharmacist_user, stock, eligibility
+):
+    eligibility.plan_used_quantity = Decimal("170")  # e.g. bought elsewhere under the plan
+    eligibility.save(update_fields=["plan_used_quantity"])
+    before = fingerprint()
+
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, routed, stock[0])
+
+    assert refused.value.code == "counter.quantity_over_plan"
+    assert fingerprint() == before
+
+
+def test_early_refill_beyond_the_tolerance_is_refused(
+    routed,
+    pharmacist,
+    pharmacist_user,
+    patient_user,
+    physician_user,
+    eligibility,
+    bound_pharmacy,
+    stock,
+):
+    first = dispense(pharmacist_user, routed, stock[0])  # 25 days' supply
+    runs_out = timezone.localtime(first.dispensed_at).date() + timedelta(days=25)
+    second = special(physician_user, eligibility)
+    services.prescription_route(
+        actor=patient_user,
+        prescription_id=second.pk,
+        pharmacy_id=bound_pharmacy.pk,
+        consent=True,
+        today=TODAY,
+    )
+
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, second, stock[0], key="k-2")
+
+    assert refused.value.code == "counter.early_refill"
+    assert f"最早{(runs_out - timedelta(days=7)).isoformat()}可再次购药" in refused.value.message
+    # within the tolerance (7 days before the supply runs out) it is allowed
+    (allowed,) = counter._refill_checks(second, runs_out - timedelta(days=7))
+    assert allowed.ok
+
+
+def test_a_price_above_the_payment_standard_is_refused(
+    routed, pharmacist, pharmacist_user, stock, lung_drug
+):
+    # 20.00 元/粒 × 50 粒 = 1000.00 元 per box
+    PaymentStandardFactory(
+        drug=lung_drug, unit="粒", amount=Decimal("20.00"), specification="150mg*50粒"
+    )
+    assert counter.counter_check(
+        actor=pharmacist_user,
+        prescription_id=routed.pk,
+        identity=me(routed),
+        lines=[line(routed, stock[0])],
+        today=TODAY,
+    ).ok
+    StockItem.objects.filter(pk=stock[0].pk).update(retail_price=Decimal("1000.01"))
+
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, routed, stock[0])
+
+    assert refused.value.code == "counter.price_above_standard"
+    assert "1000.00" in refused.value.message
+
+
+def test_a_batch_of_another_drug_is_refused(routed, pharmacist, pharmacist_user, stock):
+    from dualchannel.inventory.services import stock_receive
+
+    other = DrugFactory()
+    wrong = stock_receive(
+        actor=pharmacist_user,
+        drug_id=other.pk,
+        batch_no="X1",
+        expiry_date="2027-12-31",
+        quantity=1,
+        trace_codes=trace_codes("8999999", 1),
+        retail_price=Decimal("10.00"),
+        idempotency_key="other",
+    ).movement.stock_item
+    before = fingerprint()
+
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, routed, wrong, lines=[line(routed, wrong)])
+
+    assert refused.value.code == "counter.batch_wrong_drug"
+    assert fingerprint() == before
+
+
+def test_a_traceability_code_of_another_drug_is_refused(routed, pharmacist, pharmacist_user, stock):
+    from dualchannel.inventory.services import stock_receive
+
+    other = DrugFactory()
+    stock_receive(
+        actor=pharmacist_user,
+        drug_id=other.pk,
+        batch_no="X1",
+        expiry_date="2027-12-31",
+        quantity=1,
+        trace_codes=["89999990000000000001"],
+        retail_price=Decimal("10.00"),
+        idempotency_key="other",
+    )
+    before = fingerprint()
+
+    with pytest.raises(DomainError) as refused:
+        dispense(
+            pharmacist_user,
+            routed,
+            stock[0],
+            lines=[line(routed, stock[0], ["89999990000000000001"])],
+        )
+
+    assert refused.value.code == "inventory.trace_code_wrong_drug"
+    assert fingerprint() == before
+
+
+def test_scanned_packages_must_match_the_prescription(routed, pharmacist, pharmacist_user, stock):
+    with pytest.raises(DomainError) as refused:
+        dispense(
+            pharmacist_user,
+            routed,
+            stock[0],
+            lines=[line(routed, stock[0], stock_codes(stock[0])[:2], packages=2)],
+        )
+    assert refused.value.code == "counter.lines_invalid"
+
+
+def test_injectables_go_by_free_cold_chain_to_the_treating_hospital(
+    routed, pharmacist, pharmacist_user, stock, lung_drug
+):
+    lung_drug.is_injectable = True
+    lung_drug.save(update_fields=["is_injectable"])
+
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, routed, stock[0])
+    assert refused.value.code == "counter.cold_chain_required"
+
+    dispensing = dispense(
+        pharmacist_user,
+        routed,
+        stock[0],
+        key="k-2",
+        delivery=counter.DeliveryInput(mode=DeliveryMode.COLD_CHAIN_TO_HOSPITAL),
+    )
+    delivery = dispensing.delivery
+    assert delivery.cold_chain and delivery.fee == 0
+    assert delivery.destination == routed.hospital
+    assert delivery.status == DeliveryStatus.PREPARING
+
+
+def test_home_delivery_needs_address_recipient_and_phone(
+    routed, pharmacist, pharmacist_user, stock
+):
+    with pytest.raises(DomainError) as refused:
+        dispense(
+            pharmacist_user,
+            routed,
+            stock[0],
+            delivery=counter.DeliveryInput(mode=DeliveryMode.HOME_DELIVERY, address="江岸区1号"),
+        )
+    assert refused.value.code == "counter.delivery_invalid"
+    assert set(refused.value.fields) == {"delivery.recipient_name", "delivery.recipient_phone"}
+
+
+def test_ordinary_prescription_needs_no_eligibility_at_the_counter(
+    physician, zhang, physician_user, patient_user, bound_pharmacy, pharmacist, pharmacist_user
+):
+    from dualchannel.inventory.services import stock_receive
+
+    drug = DrugFactory(generic_name="测试慢病片")
+    item = stock_receive(
+        actor=pharmacist_user,
+        drug_id=drug.pk,
+        batch_no="M1",
+        expiry_date="2027-12-31",
+        quantity=2,
+        trace_codes=trace_codes("8555555", 2),
+        retail_price=Decimal("30.00"),
+        idempotency_key="m1",
+    ).movement.stock_item
+    prescription = services.prescription_issue(
+        actor=physician_user,
+        patient_id_number=zhang.id_number,
+        benefit_type=BenefitType.CHRONIC_DISEASE,
+        diagnosis_code="I10.x00x002",
+        items=[
+            {
+                "drug_id": drug.pk,
+                "quantity": "28",
+                "unit": "片",
+                "pack_size": "28",
+                **USAGE,
+                "days": 28,
+            }
+        ],
+        today=TODAY,
+    )
+    services.prescription_route(
+        actor=physician_user,
+        prescription_id=prescription.pk,
+        pharmacy_id=bound_pharmacy.pk,
+        consent=True,
+        today=TODAY,
+    )
+
+    dispensing = dispense(pharmacist_user, prescription, item)
+
+    assert dispensing.lines.get().quantity == Decimal("28")
+
+
+# --- races on PostgreSQL -------------------------------------------------------------------
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_counters_dispensing_the_same_prescription_exactly_one_succeeds(
+    routed, pharmacist, pharmacist_user, stock
+):
+    codes_ = stock_codes(stock[0]) + stock_codes(stock[1])
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def counter_desk(n: int) -> None:
+        try:
+            barrier.wait()
+            dispense(
+                pharmacist_user,
+                routed,
+                stock[n],
+                key=f"desk-{n}",
+                lines=[line(routed, stock[n], [codes_[n * 3]])],
+            )
+            outcomes.append("ok")
+        except DomainError as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=counter_desk, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(outcomes) == ["counter.rx_used", "ok"]
+    assert Dispensing.objects.count() == 1
+    assert sum(s.quantity for s in StockItem.objects.all()) == 5
+    assert TraceCode.objects.filter(status="sold").count() == 1

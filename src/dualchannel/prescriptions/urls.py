@@ -1,0 +1,39 @@
+from django.urls import path
+
+from . import counter_views, views
+
+urlpatterns = [
+    path(
+        "doctor/eligibilities/<int:eligibility_id>/prescribe/",
+        views.doctor_prescribe,
+        name="prescriptions-doctor-prescribe",
+    ),
+    path("doctor/prescriptions/", views.doctor_list, name="prescriptions-doctor-list"),
+    path(
+        "doctor/prescriptions/<int:prescription_id>/cancel/",
+        views.doctor_cancel,
+        name="prescriptions-doctor-cancel",
+    ),
+    path("pharmacy/prescriptions/", views.pharmacy_inbox, name="prescriptions-pharmacy-inbox"),
+    path("pharmacy/counter/", counter_views.counter_home, name="prescriptions-counter"),
+    path(
+        "pharmacy/counter/<int:prescription_id>/",
+        counter_views.counter_prescription,
+        name="prescriptions-counter-rx",
+    ),
+    path(
+        "pharmacy/counter/<int:prescription_id>/check/",
+        counter_views.counter_verify,
+        name="prescriptions-counter-check",
+    ),
+    path(
+        "pharmacy/counter/<int:prescription_id>/dispense/",
+        counter_views.counter_dispense_view,
+        name="prescriptions-counter-dispense",
+    ),
+    path(
+        "pharmacy/counter/<int:prescription_id>/result/",
+        counter_views.counter_result,
+        name="prescriptions-counter-result",
+    ),
+]

@@ -1,0 +1,490 @@
+"""Roles × the prescriptions API: the same rules as ``test_access_matrix``, on a world with an
+eligibility, stock, an issued and a routed prescription, and two cold-chain dispensings (one
+being prepared, one in transit) of a Wuhan hospital and pharmacy.
+
+The world is built once per module and each test rolls back to it (see ``matrix_world``)."""
+
+from __future__ import annotations
+
+import re
+from datetime import date
+
+import pytest
+from django.apps import apps
+from django.db import transaction
+from django.test import override_settings
+
+from dualchannel.catalog.tests.factories import DrugFactory
+from dualchannel.core.canonical import digest, snapshot
+from dualchannel.core.models import AuditEvent, User
+from dualchannel.core.roles import Role
+from dualchannel.core.tests.factories import UserFactory
+from dualchannel.eligibility.tests.factories import (
+    designated_physician,
+    drug_with_criteria,
+    zhang_wei,
+)
+from dualchannel.inventory.models import TraceCode
+from dualchannel.prescriptions import counter, services
+from dualchannel.prescriptions.delivery import delivery_advance
+from dualchannel.prescriptions.models import BenefitType, DeliveryMode, DeliveryStatus
+from dualchannel.prescriptions.tests.conftest import (
+    PACK,
+    USAGE,
+    grant_eligibility,
+    receive_stock,
+)
+from dualchannel.registry.models import InstitutionKind
+from dualchannel.registry.tests.factories import (
+    InstitutionFactory,
+    InsuredPersonFactory,
+    PharmacistFactory,
+    designate,
+    load_seed_profiles,
+)
+from dualchannel.tests.test_access_matrix import (
+    DEFAULT_PARAMS,
+    INSIDERS,
+    OUTSIDERS,
+    PRESCRIPTION_MATRIX,
+    REFUSED,
+    Op,
+    fill,
+    fingerprint,
+    op,
+)
+
+pytestmark = pytest.mark.django_db
+
+BASE = "/api/v1/prescriptions"
+PHYSICIAN, REVIEWER, PHARMACIST, OFFICER, PATIENT = INSIDERS
+HOSPITAL_STAFF = (PHYSICIAN, REVIEWER)
+# The day of the world: the prescriptions are valid and the eligibility is active.
+MATRIX_DAY = date(2026, 3, 10)
+
+PRESCRIPTION_OPS = [
+    # The physician prescribes against the hospital's eligibility [HB art. 13–15].
+    op(
+        "POST",
+        f"{BASE}/",
+        {
+            "patient_id_number": "{patient_id_number}",
+            "benefit_type": "special_drug",
+            "eligibility_id": "{eligibility_id}",
+            "items": [
+                {
+                    "drug_id": "{drug_id}",
+                    "quantity": "50",
+                    "unit": "粒",
+                    "pack_size": str(PACK),
+                    **USAGE,
+                    "days": 25,
+                }
+            ],
+        },
+        allowed=(PHYSICIAN,),
+    ),
+    op("GET", f"{BASE}/", allowed=INSIDERS, list_read=True),
+    op(
+        "GET",
+        f"{BASE}/{{prescription_id}}",
+        allowed=INSIDERS,
+        prescription_id="routed_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/{{prescription_id}}/cancel",
+        {"reason": "患者改用其他方案"},
+        allowed=(PHYSICIAN,),
+        prescription_id="issued_id",
+    ),
+    # The patient chooses, seeing stock [CX art. 21]; the physician may do it with them.
+    op(
+        "GET",
+        f"{BASE}/{{prescription_id}}/pharmacies",
+        allowed=(PHYSICIAN, PATIENT),
+        prescription_id="issued_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/{{prescription_id}}/route",
+        {"pharmacy_id": "{pharmacy_id}", "consent": True},
+        allowed=(PHYSICIAN, PATIENT),
+        prescription_id="issued_id",
+    ),
+    # The dispensing result back to the hospital (and the patient, and the region's officers).
+    op(
+        "GET",
+        f"{BASE}/eligibilities/{{eligibility_id}}/dispensing-results",
+        allowed=(*HOSPITAL_STAFF, OFFICER, PATIENT),
+        eligibility_id="eligibility_id",
+    ),
+    # The counter of the pharmacy the prescription was routed to.
+    op(
+        "POST",
+        f"{BASE}/counter/open",
+        {"reference": "{routed_no}"},
+        allowed=(PHARMACIST,),
+    ),
+    op(
+        "POST",
+        f"{BASE}/{{prescription_id}}/counter/check",
+        {"identity": "{identity}", "lines": "{lines}"},
+        allowed=(PHARMACIST,),
+        prescription_id="routed_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/{{prescription_id}}/counter/dispense",
+        {"identity": "{identity}", "lines": "{lines}"},
+        allowed=(PHARMACIST,),
+        prescription_id="routed_id",
+    ),
+    # Delivery: the pharmacy sends; the destination hospital also confirms the hand-over.
+    op(
+        "POST",
+        f"{BASE}/dispensings/{{dispensing_id}}/delivery",
+        {"to_status": "in_transit"},
+        allowed=(PHARMACIST,),
+        dispensing_id="preparing_id",
+    ),
+    op(
+        "POST",
+        f"{BASE}/dispensings/{{dispensing_id}}/delivery",
+        {"to_status": "handed_over", "handed_over_by": "冷链配送员李四", "received_by": "护士王五"},
+        allowed=(PHARMACIST, *HOSPITAL_STAFF),
+        dispensing_id="in_transit_id",
+    ),
+]
+
+HEADERS = {
+    f"POST {BASE}/{{prescription_id}}/counter/dispense": {"HTTP_IDEMPOTENCY_KEY": "matrix-1"},
+}
+# POSTs that only read: they record no audit event.
+READS = {f"POST {BASE}/counter/open", f"POST {BASE}/{{prescription_id}}/counter/check"}
+# A pharmacist of another pharmacy who scans the routed prescription is told that it was routed
+# elsewhere (so the patient at the wrong counter knows to go back); nothing else is shown.
+ROUTED_ELSEWHERE = {(f"POST {BASE}/counter/open", "outsider_pharmacist")}
+
+WATCHED = [
+    "eligibility.Eligibility",
+    "prescriptions.Prescription",
+    "prescriptions.PrescriptionItem",
+    "prescriptions.PrescriptionTransition",
+    "prescriptions.Dispensing",
+    "prescriptions.DispensingLine",
+    "prescriptions.Delivery",
+    "prescriptions.DeliveryTransition",
+    "prescriptions.RxCentreSubmission",
+    "notifications.Notification",
+]
+
+
+def case_id(case: Op) -> str:
+    to_status = (case.body or {}).get("to_status")
+    return f"{case.id} {to_status}" if to_status else case.id
+
+
+@pytest.fixture(scope="module")
+def matrix_world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """The world, built once per module (and xdist worker) inside an outer transaction that is
+    rolled back when the module is done; each test runs in a savepoint of it (as in
+    ``test_access_matrix_eligibility``)."""
+    media = tmp_path_factory.mktemp("rx-matrix") / "private"
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        override_settings(MEDIA_ROOT=media, HIS_ADAPTER="demo"),
+    ):
+        # The API reads today's date: it is MATRIX_DAY for the world and the module's tests.
+        patch.setattr("django.utils.timezone.localdate", lambda *a, **k: MATRIX_DAY)
+        with django_db_blocker.unblock():
+            outer = transaction.atomic()
+            outer.__enter__()
+            try:
+                built = _build_world()
+            except BaseException:
+                transaction.set_rollback(True)
+                outer.__exit__(None, None, None)
+                raise
+        try:
+            yield built
+        finally:
+            with django_db_blocker.unblock():
+                transaction.set_rollback(True)
+                outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def world(matrix_world, db):
+    return matrix_world
+
+
+def _user_fixture(name: str):
+    @pytest.fixture(name=name)
+    def user(world):
+        return User.objects.get(pk=world["users"][name])
+
+    return user
+
+
+for _name in (*INSIDERS, *OUTSIDERS):
+    globals()[f"_{_name}_fixture"] = _user_fixture(_name)
+
+
+def _institutions() -> dict:
+    def make(kind, name, region, **kw):
+        return InstitutionFactory(kind=kind, name=name, region_code=region, **kw)
+
+    pharmacy_kw = {"hospital_level": None, "traceability_enabled": True}
+    return {
+        "agency": make(InstitutionKind.AGENCY, "武汉市医疗保障事务中心", "420100"),
+        "hospital": make(InstitutionKind.HOSPITAL, "武汉演示第一医院", "420102"),
+        "pharmacy": make(InstitutionKind.PHARMACY, "江岸演示大药房", "420102", **pharmacy_kw),
+        "other_hospital": make(InstitutionKind.HOSPITAL, "合肥演示人民医院", "340102"),
+        "other_pharmacy": make(InstitutionKind.PHARMACY, "瑶海演示药房", "340102", **pharmacy_kw),
+        "other_agency": make(
+            InstitutionKind.AGENCY, "合肥市医保中心", "340100", hospital_level=None
+        ),
+    }
+
+
+def _users(places: dict, patient, outsider_person) -> dict[str, User]:
+    def staff(username, place, role):
+        return UserFactory(username=username, institution=places[place], roles=[role])
+
+    return {
+        PHYSICIAN: staff("physician", "hospital", Role.PHYSICIAN),
+        REVIEWER: staff("reviewer", "hospital", Role.REVIEWER),
+        PHARMACIST: staff("pharmacist", "pharmacy", Role.PHARMACIST),
+        OFFICER: staff("officer", "agency", Role.AGENCY_OFFICER),
+        PATIENT: UserFactory(username="patient", insured_person=patient, roles=[Role.PATIENT]),
+        "outsider_physician": staff("outsider_physician", "other_hospital", Role.PHYSICIAN),
+        "outsider_reviewer": staff("outsider_reviewer", "other_hospital", Role.REVIEWER),
+        "outsider_pharmacist": staff("outsider_pharmacist", "other_pharmacy", Role.PHARMACIST),
+        "outsider_agency": staff("outsider_officer", "other_agency", Role.AGENCY_OFFICER),
+        "outsider_patient": UserFactory(
+            username="outsider_patient", insured_person=outsider_person, roles=[Role.PATIENT]
+        ),
+    }
+
+
+def _cold_chain_dispensing(users, places, patient, n: int):
+    """A routed chronic-disease prescription of a cold-chain drug, dispensed to go by cold chain
+    to the hospital [HB art. 29] (a drug of its own, so no refill interval applies)."""
+    pharmacist = users[PHARMACIST]
+    drug = DrugFactory(generic_name=f"演示冷链注射液{n}", needs_cold_chain=True, is_injectable=True)
+    batch = receive_stock(pharmacist, drug, prefix=f"866000{n}", key=f"cold-{n}")[0]
+    prescription = services.prescription_issue(
+        actor=users[PHYSICIAN],
+        patient_id_number=patient.id_number,
+        benefit_type=BenefitType.CHRONIC_DISEASE,
+        diagnosis_code="I10.x00x002",
+        items=[
+            {
+                "drug_id": drug.pk,
+                "quantity": "1",
+                "unit": "支",
+                **USAGE,
+                "dose_unit": "支",
+                "single_dose": "1",
+                "route": "皮下注射",
+                "days": 28,
+            }
+        ],
+        today=MATRIX_DAY,
+    )
+    services.prescription_route(
+        actor=users[PATIENT],
+        prescription_id=prescription.pk,
+        pharmacy_id=places["pharmacy"].pk,
+        consent=True,
+        today=MATRIX_DAY,
+    )
+    code = TraceCode.objects.filter(stock_item=batch).order_by("code").first().code
+    return counter.counter_dispense(
+        actor=pharmacist,
+        prescription_id=prescription.pk,
+        identity=counter.Identity("02", patient.id_number),
+        lines=[
+            {
+                "item_id": prescription.items.get().pk,
+                "stock_item_id": batch.pk,
+                "packages": 1,
+                "trace_codes": [code],
+            }
+        ],
+        idempotency_key=f"world-cold-{n}",
+        delivery=counter.DeliveryInput(mode=DeliveryMode.COLD_CHAIN_TO_HOSPITAL),
+        today=MATRIX_DAY,
+    )
+
+
+def _build_world() -> dict:
+    places = _institutions()
+    patient = zhang_wei()
+    outsider_person = InsuredPersonFactory(name="外人丙", region_code="340102")
+    users = _users(places, patient, outsider_person)
+    load_seed_profiles()
+    designated_physician(users[PHYSICIAN])
+    # Designated like Wuhan's, so that what refuses the outsiders is scope, not designation.
+    designated_physician(users["outsider_physician"])
+    for place in ("pharmacy", "other_pharmacy"):
+        designate(places[place])
+    PharmacistFactory(user=users[PHARMACIST], pharmacy=places["pharmacy"], name="店内药师乙")
+    PharmacistFactory(user=users["outsider_pharmacist"], pharmacy=places["other_pharmacy"])
+
+    drug, _ = drug_with_criteria(generic_name="塞瑞替尼胶囊")
+    eligibility = grant_eligibility(
+        users[PHYSICIAN], users[REVIEWER], patient, drug, places["pharmacy"]
+    )
+    stock = receive_stock(users[PHARMACIST], drug)
+
+    def special():
+        return services.prescription_issue(
+            actor=users[PHYSICIAN],
+            patient_id_number=patient.id_number,
+            benefit_type=BenefitType.SPECIAL_DRUG,
+            eligibility_id=eligibility.pk,
+            items=[
+                {
+                    "drug_id": drug.pk,
+                    "quantity": "50",
+                    "unit": "粒",
+                    "pack_size": str(PACK),
+                    **USAGE,
+                    "days": 25,
+                }
+            ],
+            today=MATRIX_DAY,
+        )
+
+    preparing = _cold_chain_dispensing(users, places, patient, 1)
+    in_transit = _cold_chain_dispensing(users, places, patient, 2)
+    delivery_advance(
+        actor=users[PHARMACIST], dispensing_id=in_transit.pk, to_status=DeliveryStatus.IN_TRANSIT
+    )
+    issued = special()
+    routed = services.prescription_route(
+        actor=users[PATIENT],
+        prescription_id=special().pk,
+        pharmacy_id=places["pharmacy"].pk,
+        consent=True,
+        today=MATRIX_DAY,
+    )
+    code = TraceCode.objects.filter(stock_item=stock[0]).order_by("code").first().code
+    return {
+        "users": {name: user.pk for name, user in users.items()},
+        "patient_id_number": patient.id_number,
+        "eligibility_id": eligibility.pk,
+        "drug_id": drug.pk,
+        "pharmacy_id": places["pharmacy"].pk,
+        "issued_id": issued.pk,
+        "routed_id": routed.pk,
+        "routed_no": routed.prescription_no,
+        "preparing_id": preparing.pk,
+        "in_transit_id": in_transit.pk,
+        "identity": {"certificate_type": "02", "certificate_no": patient.id_number},
+        "lines": [
+            {
+                "item_id": routed.items.get().pk,
+                "stock_item_id": stock[0].pk,
+                "packages": 1,
+                "trace_codes": [code],
+            }
+        ],
+        # Private facts whose appearance in an outsider's answer is a leak.
+        "secrets": [
+            patient.name,
+            patient.id_number,
+            issued.prescription_no,
+            routed.prescription_no,
+            preparing.prescription.prescription_no,
+            in_transit.prescription.prescription_no,
+        ],
+    }
+
+
+def call(client, case: Op, world: dict, user=None):
+    """``test_access_matrix.call`` with the headers an operation needs (the idempotency key)."""
+    if user is not None:
+        client.as_user(user)
+    names = {**DEFAULT_PARAMS, **dict(case.params)}
+    path = re.sub(r"\{(\w+)\}", lambda m: str(world[names[m.group(1)]]), case.path)
+    headers = HEADERS.get(case.id, {})
+    if case.method == "GET":
+        return client.get(path, fill(case.query, world), **headers)
+    method = getattr(client, case.method.lower())
+    if case.body is None:
+        return method(path, **headers)
+    return method(path, fill(case.body, world), content_type="application/json", **headers)
+
+
+def world_fingerprint() -> tuple:
+    rows = {
+        label: [snapshot(obj) for obj in apps.get_model(label).objects.order_by("pk")]
+        for label in WATCHED
+    }
+    return fingerprint(), digest(rows)
+
+
+def assert_refused(response, case: Op, actor: str, world: dict) -> None:
+    error = response.json().get("error", {})
+    if (case.id, actor) in ROUTED_ELSEWHERE:
+        assert (response.status_code, error.get("code")) == (400, "counter.rx_other_pharmacy")
+        assert not [s for s in world["secrets"] if s in response.content.decode()]
+    else:
+        assert response.status_code in REFUSED, response.content[:300]
+    assert set(response.json()) == {"error"}
+
+
+@pytest.mark.parametrize("actor", OUTSIDERS)
+@pytest.mark.parametrize("case", PRESCRIPTION_OPS, ids=case_id)
+def test_outsider_sees_and_changes_nothing(request, api_client, world, case, actor):
+    user = request.getfixturevalue(actor)
+    before = world_fingerprint()
+
+    response = call(api_client, case, world, user)
+
+    if case.list_read and response.status_code == 200:
+        text = response.content.decode()
+        assert not [s for s in world["secrets"] if s in text]
+    else:
+        assert_refused(response, case, actor, world)
+    assert world_fingerprint() == before
+
+
+@pytest.mark.parametrize("actor", INSIDERS)
+@pytest.mark.parametrize("case", PRESCRIPTION_OPS, ids=case_id)
+def test_insider_roles(request, api_client, world, case, actor):
+    user = request.getfixturevalue(actor)
+    before = world_fingerprint()
+    events = AuditEvent.objects.count()
+
+    response = call(api_client, case, world, user)
+
+    if actor in case.allowed:
+        assert 200 <= response.status_code < 300, response.content[:500]
+        if case.method != "GET" and case.id not in READS:
+            assert AuditEvent.objects.count() > events
+        else:
+            assert world_fingerprint() == before
+    elif case.list_read and response.status_code == 200:
+        assert world_fingerprint() == before
+    else:
+        assert_refused(response, case, actor, world)
+        assert world_fingerprint() == before
+
+
+@pytest.mark.parametrize("case", PRESCRIPTION_OPS, ids=case_id)
+def test_anonymous_is_refused(api_client, world, case):
+    before = world_fingerprint()
+
+    response = call(api_client, case, world)
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "unauthenticated"
+    assert world_fingerprint() == before
+
+
+def test_the_rows_here_are_the_ones_the_main_matrix_delegates():
+    assert {case.id for case in PRESCRIPTION_OPS} == PRESCRIPTION_MATRIX
