@@ -13,16 +13,10 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from gmssl import sm2, sm4
+from gmssl import sm4
 
 from dualchannel.core.canonical import canonical_json
-
-_N = int(sm2.default_ecc_table["n"], 16)
-
-
-def _nonce() -> str:
-    # gmssl's default nonce comes from ``random``; SM2 needs a secret, uniform k in [1, n-1].
-    return f"{secrets.randbelow(_N - 1) + 1:064x}"
+from dualchannel.documents import crypto as sm2_keys
 
 
 def signed_bytes(input_data: dict[str, Any]) -> bytes:
@@ -37,9 +31,7 @@ class Sm2KeyPair:
 
     @classmethod
     def generate(cls) -> Sm2KeyPair:
-        private = f"{secrets.randbelow(_N - 1) + 1:064x}"
-        crypt = sm2.CryptSM2(private_key=private, public_key="")
-        public = crypt._kg(int(private, 16), sm2.default_ecc_table["g"])
+        private, public = sm2_keys.generate_keypair()
         return cls(private_key=private, public_key=public)
 
 
@@ -53,25 +45,24 @@ class Signer:
 
 
 class Sm2Signer(Signer):
-    """SM3withSM2 over the canonical input JSON (the platform checks it with the public key)."""
+    """SM3withSM2 over the canonical input JSON (the platform checks it with the public key).
+
+    The SM2 arithmetic is the documents app's, which works around gmssl's habits (a nonce from
+    ``random``, a public key starting with 0 or 4 mangled by its constructor).
+    """
 
     signtype = "SM2"
 
     def __init__(self, private_key: str, public_key: str) -> None:
-        self._crypt = sm2.CryptSM2(private_key=private_key, public_key=public_key)
+        self._private_key = private_key
+        self._public_key = public_key
 
     def sign(self, input_data: dict[str, Any]) -> str:
-        return self._crypt.sign_with_sm3(signed_bytes(input_data), _nonce())
+        return sm2_keys.sign(self._private_key, self._public_key, signed_bytes(input_data))
 
 
 def sm2_verify(public_key: str, signature: str, input_data: dict[str, Any]) -> bool:
-    if not signature:
-        return False
-    crypt = sm2.CryptSM2(private_key="", public_key=public_key)
-    try:
-        return bool(crypt.verify_with_sm3(signature, signed_bytes(input_data)))
-    except (ValueError, TypeError, IndexError):
-        return False
+    return sm2_keys.verify(public_key, signed_bytes(input_data), signature)
 
 
 class Sm4Cipher:

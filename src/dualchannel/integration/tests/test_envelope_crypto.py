@@ -22,6 +22,7 @@ from dualchannel.integration.nhsa import (
     build_envelope,
     next_msgid,
 )
+from dualchannel.integration.nhsa.crypto import sm2_verify
 from dualchannel.integration.nhsa.envelope import FIELDS
 from dualchannel.integration.simulator.platform import handle, simulator_register_keys
 
@@ -209,3 +210,19 @@ def test_sm4_round_trip_and_bad_key():
     assert cipher.decrypt(cipher.encrypt({"名": "值"})) == {"名": "值"}
     with pytest.raises(ValueError):
         Sm4Cipher("00")
+
+
+@pytest.mark.parametrize("first_hex", ["0", "4"])
+def test_a_public_key_starting_with_0_or_4_signs_and_verifies(first_hex):
+    # gmssl's constructor strips leading "0"/"4" from a public key: a platform key that starts with
+    # one of them must still verify (it once failed one run in eight).
+    keys = Sm2KeyPair.generate()
+    while not keys.public_key.startswith(first_hex):
+        keys = Sm2KeyPair.generate()
+    data = {"data": {"psn_no": "42000000000000000001"}}
+
+    signature = Sm2Signer(keys.private_key, keys.public_key).sign(data)
+
+    assert len(keys.public_key) == 128 and len(signature) == 128
+    assert sm2_verify(keys.public_key, signature, data)
+    assert not sm2_verify(keys.public_key, signature, {"data": {"psn_no": "other"}})
