@@ -212,12 +212,11 @@ def test_sm4_round_trip_and_bad_key():
         Sm4Cipher("00")
 
 
-@pytest.mark.parametrize("first_hex", ["0", "4"])
-def test_a_public_key_starting_with_0_or_4_signs_and_verifies(first_hex):
-    # gmssl's constructor strips leading "0"/"4" from a public key: a platform key that starts with
-    # one of them must still verify (it once failed one run in eight).
+def test_a_public_key_starting_with_04_signs_and_verifies():
+    # gmssl's constructor runs lstrip("04") on a public key that starts with "04": one key in 256
+    # lost its leading characters and failed with an odd-length hex string (seen once in CI).
     keys = Sm2KeyPair.generate()
-    while not keys.public_key.startswith(first_hex):
+    while not keys.public_key.startswith("04"):
         keys = Sm2KeyPair.generate()
     data = {"data": {"psn_no": "42000000000000000001"}}
 
