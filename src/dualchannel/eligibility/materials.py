@@ -26,6 +26,7 @@ from .workflow import (
     actor_role,
     enter_review,
     lock_application,
+    notify_patient,
     outstanding_requested,
     require_reviewer,
     require_status,
@@ -269,4 +270,13 @@ def material_verify(*, actor: User, material_id: int, verified: bool, note: str 
             role=actor_role(actor),
             summary={"application_no": application.application_no, "kind": material.kind},
         )
+        if not verified:
+            # The patient must know a report was refused, and why, to bring another.
+            notify_patient(
+                application,
+                "eligibility.material_refused",
+                actor,
+                material_kind=MaterialKind(material.kind).label,
+                note=material.verification_note,
+            )
     return material

@@ -712,4 +712,5 @@ def application_withdraw(*, actor: User, application_id: int, reason: str) -> Ap
         application.decided_by = actor
         application.decision_reason = reason
         move(application, S.WITHDRAWN, actor=actor, reason=reason)
+        notify_patient(application, "eligibility.withdrawn", actor, reason=reason)
     return application

@@ -197,6 +197,20 @@ def _send(filing: PlatformFiling, *, actor: User | None) -> PlatformFiling:
     return filing
 
 
+def queue_next_attempt(filing: PlatformFiling) -> None:
+    """A failed filing is sent again by the worker after a back-off (one job per attempt)."""
+    from dualchannel.core.jobs import backoff_delay, enqueue
+
+    if filing.status != S.FAILED:
+        return
+    enqueue(
+        "integration.filing",
+        {"filing_id": filing.pk},
+        run_after=timezone.now() + backoff_delay(filing.attempts),
+        key=f"filing:{filing.pk}:attempt:{filing.attempts + 1}",
+    )
+
+
 def _cancel_input(target: PlatformFiling, reason: str) -> dict[str, Any]:
     return {
         "trt_dcla_detl_sn": target.trt_dcla_detl_sn,
@@ -342,9 +356,11 @@ def filing_cancel(*, actor: User | None, filing: PlatformFiling, reason: str) ->
             raise Conflict(codes.FILING_NOT_CANCELLABLE, "该备案没有待遇申报明细流水号")
         open_cancel = target.cancellations.exclude(status__in=[S.DEAD, S.CANCELLED]).first()
         if open_cancel is not None:
-            if open_cancel.status == S.FAILED:
-                return _send(open_cancel, actor=actor)
-            raise Conflict(codes.FILING_NOT_CANCELLABLE, "该备案已有撤销申请在处理")
+            if open_cancel.status != S.FAILED:
+                raise Conflict(codes.FILING_NOT_CANCELLABLE, "该备案已有撤销申请在处理")
+            cancel = _send(open_cancel, actor=actor)
+            queue_next_attempt(cancel)
+            return cancel
         cancel = _create(
             actor=actor,
             kind=FilingKind.CANCEL,
@@ -355,7 +371,10 @@ def filing_cancel(*, actor: User | None, filing: PlatformFiling, reason: str) ->
             target=target,
             input=_cancel_input(target, reason),
         )
-        return _send(cancel, actor=actor)
+        # A 2504 the platform could not take now is retried by the worker, not left failed.
+        cancel = _send(cancel, actor=actor)
+        queue_next_attempt(cancel)
+        return cancel
 
 
 def filing_withdraw(

@@ -8,20 +8,10 @@ limit (``integration.filing``), which ends the chain.
 
 from __future__ import annotations
 
-from django.utils import timezone
-
-from dualchannel.core.jobs import backoff_delay, enqueue, job_handler
-from dualchannel.integration.filing import filing_process
-from dualchannel.integration.models import FilingStatus
+from dualchannel.core.jobs import job_handler
+from dualchannel.integration.filing import filing_process, queue_next_attempt
 
 
 @job_handler("integration.filing")
 def send_filing(job) -> None:
-    filing = filing_process(job.payload["filing_id"])
-    if filing.status == FilingStatus.FAILED:
-        enqueue(
-            "integration.filing",
-            {"filing_id": filing.pk},
-            run_after=timezone.now() + backoff_delay(filing.attempts),
-            key=f"filing:{filing.pk}:attempt:{filing.attempts + 1}",
-        )
+    queue_next_attempt(filing_process(job.payload["filing_id"]))

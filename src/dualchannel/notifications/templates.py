@@ -229,6 +229,43 @@ _register(
 )
 _register(
     NotificationTemplate(
+        code="eligibility.withdrawn",
+        title="用药资格申请已撤回",
+        body=(
+            "您申请的{drug_name}用药资格（申请号{application_no}）已撤回，原因：{reason}。"
+            "如需继续用药，请由{hospital_name}责任医师重新提出申请。"
+        ),
+        sms_template_id="DC_WITHDRAWN",
+        sms_params=("drug_name", "application_no"),
+        wechat_template_id="DC_WITHDRAWN",
+        wechat_fields={
+            "thing1": "drug_name",
+            "character_string2": "application_no",
+            "thing3": "reason",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
+        code="eligibility.material_refused",
+        title="上传的材料未被采信",
+        body=(
+            "您为{drug_name}用药资格申请（申请号{application_no}）提交的「{material_kind}」"
+            "未被采信，原因：{note}。请在手机上重新上传，或将原件交至{hospital_name}医保办。"
+        ),
+        sms_template_id="DC_MATERIAL_REFUSED",
+        sms_params=("drug_name", "application_no", "material_kind"),
+        wechat_template_id="DC_MATERIAL_REFUSED",
+        wechat_fields={
+            "thing1": "drug_name",
+            "character_string2": "application_no",
+            "thing3": "material_kind",
+            "thing4": "note",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
         code="eligibility.reevaluation_window_open",
         title="请按时进行用药资格复评",
         body=(

@@ -4,10 +4,12 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from dualchannel.core.calendar import is_working_day, subtract_working_days
 from dualchannel.core.errors import Conflict, DomainError, NotFound
-from dualchannel.core.models import AuditEvent
+from dualchannel.core.jobs import run_once
+from dualchannel.core.models import AuditEvent, Job
 from dualchannel.documents.models import DocumentKind
 from dualchannel.eligibility import reevaluation as rv
 from dualchannel.eligibility import services
@@ -19,6 +21,7 @@ from dualchannel.eligibility.models import (
 )
 from dualchannel.integration.filing import filing_process
 from dualchannel.integration.models import FilingKind, FilingStatus, PlatformFiling
+from dualchannel.integration.simulator.platform import simulator_fail_next
 from dualchannel.notifications.models import Channel, Notification
 
 from .factories import designated_physician
@@ -209,6 +212,27 @@ def test_stop_ends_the_benefit_and_cancels_the_filing_with_a_2504(approved, phys
     assert done.form.data["stop_reason"] == "疾病进展，不再符合用药条件"
     (notice,) = in_app("eligibility.stopped", approved.patient)
     assert "疾病进展，不再符合用药条件" in notice.body
+
+
+def test_a_2504_the_platform_cannot_take_now_is_retried_by_the_worker(approved, physician_user):
+    # given the platform times out on the next 2504
+    simulator_fail_next(1, mode="timeout", infno="2504")
+
+    # when the physician stops the eligibility
+    rv.eligibility_stop(actor=physician_user, eligibility_id=approved.pk, reason="患者转院")
+
+    # then the failed 2504 is kept, with a job to send it again after a back-off
+    cancel = PlatformFiling.objects.get(kind=FilingKind.CANCEL, target_id=approved.filing_id)
+    assert cancel.status == FilingStatus.FAILED and cancel.attempts == 1
+    retry = Job.objects.get(kind="integration.filing", payload={"filing_id": cancel.pk})
+    assert retry.run_after > timezone.now()
+
+    # when the worker runs after the back-off, the 2504 is accepted and the 2503 cancelled
+    run_once("w1", now=retry.run_after + timedelta(seconds=1))
+    cancel.refresh_from_db()
+    assert cancel.status == FilingStatus.ACCEPTED and cancel.attempts == 2
+    assert PlatformFiling.objects.get(pk=approved.filing_id).status == FilingStatus.CANCELLED
+    assert PlatformFiling.objects.filter(kind=FilingKind.CANCEL).count() == 1
 
 
 def test_stop_without_an_accepted_filing_records_that_none_was_needed(

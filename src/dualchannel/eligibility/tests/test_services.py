@@ -571,6 +571,67 @@ def test_withdraw_by_the_patient(make_draft, insured_person, patient_user, physi
     assert application.history.last().reason == "改去其他医院"
 
 
+def test_withdraw_by_the_physician_tells_the_patient(make_draft, zhang, physician_user):
+    application = make_draft(zhang)
+    services.application_submit(actor=physician_user, application_id=application.pk)
+
+    services.application_withdraw(
+        actor=physician_user, application_id=application.pk, reason="患者转院治疗"
+    )
+
+    application.refresh_from_db()
+    assert application.status == S.WITHDRAWN
+    [notice] = in_app("eligibility.withdrawn", zhang)
+    assert application.application_no in notice.body and "患者转院治疗" in notice.body
+
+
+def test_a_refused_upload_tells_the_patient_why(
+    make_draft, insured_person, patient_user, physician_user, reviewer_user
+):
+    application = make_draft(insured_person)
+    services.application_submit(actor=physician_user, application_id=application.pk)
+    for kind, name in (("pathology", "病理.pdf"), ("gene_test", "基因.pdf")):
+        materials.material_upload(
+            actor=patient_user, application_id=application.pk, kind=kind, filename=name, content=PDF
+        )
+    upload = materials.material_upload(
+        actor=patient_user,
+        application_id=application.pk,
+        kind="diagnosis_certificate",
+        filename="诊断证明.pdf",
+        content=PDF,
+    )
+
+    materials.material_verify(
+        actor=reviewer_user, material_id=upload.pk, verified=False, note="诊断证明未加盖医院公章"
+    )
+
+    [notice] = in_app("eligibility.material_refused", insured_person)
+    assert "诊断证明" in notice.body and "未加盖医院公章" in notice.body
+    assert insured_person.id_number not in notice.body
+
+
+def test_a_second_open_application_for_the_same_drug_is_refused(
+    make_draft, zhang, physician, bound_pharmacy, lung_drug, physician_user
+):
+    # HB art. 8: adding or changing a drug is a new application; the same drug twice is not
+    make_draft(zhang)
+    before = Application.objects.count()
+
+    with pytest.raises(Conflict) as refused:
+        services.application_create(
+            actor=physician_user,
+            patient_id_number=zhang.id_number,
+            drug_id=lung_drug.pk,
+            diagnosis_code="C34.100x004",
+            diagnosis_name="右肺上叶恶性肿瘤",
+            pharmacy_id=bound_pharmacy.pk,
+        )
+
+    assert refused.value.code == "eligibility.duplicate"
+    assert Application.objects.count() == before
+
+
 def test_reject_needs_a_reason_and_notifies(make_draft, zhang, physician_user, reviewer_user):
     application = make_draft(zhang)
     services.application_submit(actor=physician_user, application_id=application.pk)
