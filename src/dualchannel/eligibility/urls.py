@@ -44,6 +44,11 @@ urlpatterns = [
         name="eligibility-review-approve",
     ),
     path(
+        "review/applications/<int:application_id>/filings/<int:filing_id>/retry/",
+        views.review_filing_retry,
+        name="eligibility-review-filing-retry",
+    ),
+    path(
         "review/applications/<int:application_id>/reject/",
         views.review_reject,
         name="eligibility-review-reject",

@@ -28,7 +28,9 @@ from dualchannel.core.errors import DomainError, NotFound, PermissionDenied, fie
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.core.permissions import has_any_role
 from dualchannel.core.roles import Role
+from dualchannel.integration.filing import RETRYABLE_STATUSES, can_send, filing_retry
 from dualchannel.integration.his import get_his_adapter
+from dualchannel.integration.models import PlatformFiling
 from dualchannel.registry.models import (
     BindingMode,
     DesignationStatus,
@@ -547,8 +549,27 @@ def review_case(request: HttpRequest, application_id: int) -> HttpResponse:
         if application.status in materials.EVIDENCE_OPEN
         else [],
         "history": _history(application),
+        **_filing_context(request, application),
     }
     return TemplateResponse(request, "eligibility/review_case.html", context)
+
+
+def _case_filings(application: Application) -> tuple[Any, list[PlatformFiling]]:
+    """A case's granted eligibility and its 2503 with the 2504s that cancel it, oldest first."""
+    # No grant yet: the reverse one-to-one raises an AttributeError subclass, getattr's default.
+    eligibility = getattr(application, "eligibility", None)
+    if eligibility is None or eligibility.filing_id is None:
+        return eligibility, []
+    filing = eligibility.filing
+    return eligibility, [filing, *filing.cancellations.order_by("created_at", "pk")]
+
+
+def _filing_context(request: HttpRequest, application: Application) -> dict[str, Any]:
+    eligibility, filings = _case_filings(application)
+    may_retry = can_send(request.user, application.hospital)
+    for filing in filings:
+        filing.retryable = may_retry and filing.status in RETRYABLE_STATUSES
+    return {"filings": filings, "filing_note": eligibility.filing_note if eligibility else ""}
 
 
 def _back_to_case(request: HttpRequest, application_id: int, message: str) -> HttpResponse:
@@ -565,6 +586,23 @@ def review_approve(request: HttpRequest, application_id: int) -> HttpResponse:
     application = _own_review_application(request, application_id)
     services.application_approve(actor=request.user, application_id=application.pk)
     return _back_to_case(request, application.pk, "已通过，用药资格自今日起生效")
+
+
+@require_POST
+@reviewer_required
+def review_filing_retry(request: HttpRequest, application_id: int, filing_id: int) -> HttpResponse:
+    """Send a failed 2503/2504 of this case again (the same idempotency key: filed once)."""
+    application = _own_review_application(request, application_id)
+    _, filings = _case_filings(application)
+    filing = next((f for f in filings if f.pk == filing_id), None)
+    if filing is None:
+        raise NotFound()
+    filing = filing_retry(filing, actor=request.user)
+    return _back_to_case(
+        request,
+        application.pk,
+        f"已重新发送{filing.get_kind_display()}：{filing.get_status_display()}",
+    )
 
 
 @require_POST

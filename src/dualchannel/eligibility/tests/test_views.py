@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
+from django.test import Client
 from django.urls import reverse
 
 from dualchannel.eligibility import materials, services
@@ -11,6 +14,9 @@ from dualchannel.eligibility.models import (
     MaterialSource,
     VerificationState,
 )
+from dualchannel.integration.filing import filing_process
+from dualchannel.integration.models import FilingStatus, PlatformFiling
+from dualchannel.integration.simulator.platform import simulator_fail_next
 
 from .factories import PLAN, REQUIRED_KINDS, drug_with_criteria, liu_fang
 
@@ -303,6 +309,42 @@ def test_reviewer_approves_a_complete_case_with_one_post_and_no_fields(
     application.refresh_from_db()
     assert application.status == S.APPROVED
     assert Eligibility.objects.filter(application=application).exists()
+
+
+def test_case_page_shows_the_filing_and_a_failed_one_is_sent_again(
+    client, make_draft, zhang, hospital, physician_user, reviewer_user, outsider_reviewer
+):
+    # given an approved case whose 2503 the platform refused to take (timeout)
+    hospital.platform_code = "H42010200001"
+    hospital.save(update_fields=["platform_code"])
+    application = make_draft(zhang)
+    services.application_submit(
+        actor=physician_user, application_id=application.pk, today=date(2026, 3, 2)
+    )
+    eligibility = services.application_approve(
+        actor=reviewer_user, application_id=application.pk, today=date(2026, 3, 4)
+    )
+    simulator_fail_next(1, mode="timeout", infno="2503")
+    assert filing_process(eligibility.filing_id).status == FilingStatus.FAILED
+    case = reverse("eligibility-review-case", args=[application.pk])
+    retry = reverse("eligibility-review-filing-retry", args=[application.pk, eligibility.filing_id])
+
+    # then the reviewer sees its state and a button to send it again
+    page = logged_in(client, reviewer_user).get(case).content.decode()
+    assert "医保平台备案" in page and "发送失败（将重试）" in page and retry in page
+
+    # another hospital's reviewer cannot retry it
+    other = Client()
+    other.force_login(outsider_reviewer)
+    assert other.post(retry).status_code == 404
+
+    # when the reviewer sends it again, the platform accepts it (filed once)
+    client.post(retry)
+    filing = PlatformFiling.objects.get(pk=eligibility.filing_id)
+    assert filing.status == FilingStatus.ACCEPTED, filing.last_error
+    assert filing.attempts == 2
+    page = client.get(case).content.decode()
+    assert "已受理" in page and filing.trt_dcla_detl_sn in page and retry not in page
 
 
 def test_reject_requires_a_reason(client, make_draft, zhang, physician_user, reviewer_user):
