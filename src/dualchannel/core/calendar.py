@@ -112,6 +112,14 @@ def working_days_between(start: date, end: date) -> int:
     )
 
 
+def _provincial_officer(actor: User) -> bool:
+    from dualchannel.registry.models import RegionLevel
+    from dualchannel.registry.selectors import officer_region
+
+    region = officer_region(actor)
+    return region is not None and region.level == RegionLevel.PROVINCE
+
+
 def calendar_year_load(
     *, actor: User | None, year: int, days: list[tuple[date, bool, str]], document_no: str
 ) -> CalendarYear:
@@ -121,11 +129,13 @@ def calendar_year_load(
     (d, False, "春节"); a weekend make-up day is (d, True, "春节").
     """
     if actor is not None:
-        # National data: one region's officer must not move every region's deadlines.
+        # National data: a city's or county's officer must not move every region's deadlines;
+        # the provincial agency (or a platform administrator) loads the State Council's table.
         require_role(actor, Role.AGENCY_OFFICER)
-        if not actor.is_superuser:
+        if not actor.is_superuser and not _provincial_officer(actor):
             raise PermissionDenied(
-                "calendar.admin_only", "全国节假日安排仅系统管理员（经办机构平台管理员）可导入"
+                "calendar.admin_only",
+                "全国节假日安排仅省级医保经办机构或系统管理员可导入",
             )
     if not 2000 <= year <= 2100:
         raise field_error("year", "calendar.invalid_year", "年度应在2000至2100之间")

@@ -17,6 +17,10 @@ from dualchannel.core.calendar import (
 )
 from dualchannel.core.errors import DomainError, PermissionDenied
 from dualchannel.core.models import AuditEvent, CalendarYear
+from dualchannel.core.roles import Role
+from dualchannel.core.tests.factories import UserFactory
+from dualchannel.registry.models import InstitutionKind
+from dualchannel.registry.tests.factories import InstitutionFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -98,12 +102,26 @@ def test_bad_tables_are_refused_and_nothing_is_loaded(admin_user, days, field):
 
 
 @pytest.mark.parametrize("user", ["physician_user", "agency_user"])
-def test_only_platform_admins_load_the_national_calendar(request, user):
+def test_city_officers_and_physicians_do_not_load_the_national_calendar(request, user):
     with pytest.raises(PermissionDenied):
         calendar_year_load(
             actor=request.getfixturevalue(user), year=2027, days=TEST_2027, document_no="x"
         )
     assert not CalendarYear.objects.exists()
+
+
+def test_the_provincial_agency_loads_a_year(db):
+    # given the Hubei provincial agency's officer (the notice is national; a province loads it)
+    province = InstitutionFactory(
+        kind=InstitutionKind.AGENCY, name="湖北省医疗保障局经办中心", region_code="420000"
+    )
+    officer = UserFactory(username="hb_officer", institution=province, roles=[Role.AGENCY_OFFICER])
+
+    loaded = calendar_year_load(actor=officer, year=2027, days=TEST_2027, document_no="国办发明电")
+
+    assert loaded.year == 2027 and loaded.loaded_by == officer
+    assert not is_working_day(date(2027, 1, 1))
+    assert AuditEvent.objects.filter(action="calendar.year_loaded").count() == 1
 
 
 def test_command_loads_a_csv(tmp_path, capsys):
