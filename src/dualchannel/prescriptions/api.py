@@ -62,6 +62,8 @@ class IssueIn(Schema):
     diagnosis_code: str = ""
     diagnosis_name: str = ""
     long_prescription: bool = False
+    # AH §2(4) (filing-form profiles only): the pharmacy the patient chose, named on the form
+    pharmacy_id: int | None = None
 
 
 class ListQuery(Schema):
@@ -216,6 +218,8 @@ class PrescriptionDetailOut(PrescriptionOut):
     valid_days: int
     cancel_reason: str
     document_id: int | None
+    filing_form_id: int | None
+    filing_pharmacy_name: str
     items: list[ItemOut]
     history: list[HistoryOut]
     circulation: CirculationOut
@@ -450,6 +454,8 @@ def _detail(actor: User, prescription_id: int) -> dict:
         "valid_days": p.valid_days,
         "cancel_reason": p.cancel_reason,
         "document_id": p.document_id,
+        "filing_form_id": p.filing_form_id,
+        "filing_pharmacy_name": p.filing_pharmacy.name if p.filing_pharmacy_id else "",
         "items": [_item(i) for i in p.items.all()],
         "history": _history(p.history.all()),
         "circulation": _circulation(p),

@@ -24,6 +24,7 @@ REASON_REQUIRED = "prescriptions.reason_required"
 CONSENT_REQUIRED = "prescriptions.consent_required"
 PHARMACY_NOT_ALLOWED = "prescriptions.pharmacy_not_allowed"
 BOUND_PHARMACY = "prescriptions.bound_pharmacy"
+FILING_PHARMACY_REQUIRED = "prescriptions.filing_pharmacy_required"
 # the counter: every refusal has a code shown with its Chinese reason
 RX_NOT_FOUND = "counter.rx_not_found"
 RX_EXPIRED = "counter.rx_expired"

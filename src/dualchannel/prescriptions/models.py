@@ -106,6 +106,23 @@ class Prescription(models.Model):
         on_delete=models.PROTECT,
         related_name="+",
     )
+    # AH §2(4): the physician's external-purchase filing form names the pharmacy the patient chose
+    filing_pharmacy = models.ForeignKey(
+        "registry.Institution",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="备案表所列药店",
+    )
+    filing_form = models.ForeignKey(
+        "documents.SignedDocument",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="外购备案表",
+    )
     cancel_reason = models.CharField("撤销原因", max_length=200, blank=True)
     dispensed_at = models.DateTimeField("取药时间", null=True, blank=True)
     created_by = models.ForeignKey(

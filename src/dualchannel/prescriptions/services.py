@@ -40,7 +40,7 @@ from dualchannel.registry.models import (
 from dualchannel.registry.selectors import public_institutions
 
 from . import error_codes as codes
-from . import rules
+from . import filing_form, rules
 from .models import (
     OPEN_PRESCRIPTION,
     BenefitType,
@@ -55,8 +55,6 @@ from .workflow import actor_role, drug_names, move
 
 S = PrescriptionStatus
 MAX_ITEMS = 5  # 处方管理办法 第六条: at most five drugs per prescription
-INSURANCE_CATEGORY = {"310": "employee", "390": "resident"}
-SEX_LABEL = {"1": "男", "2": "女"}
 
 
 @dataclass(frozen=True)
@@ -287,21 +285,10 @@ def _special_drug_checks(
 
 
 def _document_data(prescription: Prescription, today: date) -> dict[str, Any]:
-    person = prescription.patient
-    age = (
-        today.year
-        - person.birth_date.year
-        - ((today.month, today.day) < (person.birth_date.month, person.birth_date.day))
-    )
-    category = INSURANCE_CATEGORY.get(person.insurance_type, "other")
-    data: dict[str, Any] = {
+    return {
         "prescription_no": prescription.prescription_no,
         "issue_date": today.isoformat(),
-        "name": person.name,
-        "sex": SEX_LABEL.get(person.sex, "男"),
-        "age": age,
-        "id_number": person.id_number,
-        "insurance_category": category,
+        **filing_form.patient_fields(prescription.patient, today),
         "hospital_name": prescription.hospital.name,
         "department": prescription.department or prescription.physician.department,
         "diagnosis": f"{prescription.diagnosis_name}（{prescription.diagnosis_code}）",
@@ -321,9 +308,6 @@ def _document_data(prescription: Prescription, today: date) -> dict[str, Any]:
         "notes": f"{prescription.get_benefit_type_display()} · 双通道处方（rxExraAttrCode 01）",
         "physician_name": prescription.physician.name,
     }
-    if category == "other":
-        data["insurance_category_other"] = person.get_insurance_type_display()
-    return data
 
 
 # --- issuing ---------------------------------------------------------------------------------
@@ -339,9 +323,15 @@ def prescription_issue(
     diagnosis_code: str = "",
     diagnosis_name: str = "",
     long_prescription: bool = False,
+    pharmacy_id: int | None = None,
     today: date | None = None,
 ) -> Prescription:
-    """The physician issues a signed dual-channel prescription [HB art. 13–15, 38; CX art. 21]."""
+    """The physician issues a signed dual-channel prescription [HB art. 13–15, 38; CX art. 21].
+
+    Under a filing-form profile [AH §2(4)] ``pharmacy_id`` names the pharmacy the patient chose,
+    and the external-purchase filing form is signed with the prescription; elsewhere the patient
+    chooses the pharmacy when the prescription is routed.
+    """
     physician = _physician_of(actor)
     hospital = physician.hospital
     if benefit_type not in BenefitType.values:
@@ -352,6 +342,16 @@ def prescription_issue(
     drugs = _drugs(lines)
     profile = rules.profile_of(hospital)
     _check_days(lines, benefit_type, long_prescription, profile)
+    if filing_form.needs_filing_form(profile):
+        named_pharmacy = filing_form.filing_pharmacy(hospital, pharmacy_id)
+    elif pharmacy_id is not None:
+        raise DomainError(
+            codes.PHARMACY_NOT_ALLOWED,
+            "本统筹区由患者在处方流转时选择药店，开具处方时无需选择",
+            fields={"pharmacy_id": ["无需选择"]},
+        )
+    else:
+        named_pharmacy = None
     today = _today(today)
     if benefit_type != BenefitType.SPECIAL_DRUG:
         if eligibility_id is not None:
@@ -414,6 +414,7 @@ def prescription_issue(
             valid_days=days,
             valid_until=today + timedelta(days=days - 1),
             long_prescription=long_prescription,
+            filing_pharmacy=named_pharmacy,
             created_by=actor,
         )
         for position, item in enumerate(lines, 1):
@@ -443,7 +444,17 @@ def prescription_issue(
             data=_document_data(prescription, today),
             patient=patient,
         )
-        prescription.save(update_fields=["document"])
+        if named_pharmacy is not None:
+            prescription.filing_form = document_sign(
+                actor=actor,
+                signer=physician,
+                kind=DocumentKind.AH_FILING_FORM,
+                subject_type=Prescription._meta.label,
+                subject_id=str(prescription.pk),
+                data=filing_form.filing_form_data(prescription, today),
+                patient=patient,
+            )
+        prescription.save(update_fields=["document", "filing_form"])
         PrescriptionTransition.objects.create(
             prescription=prescription, from_status="", to_status=S.ISSUED, actor=actor
         )
@@ -517,8 +528,9 @@ def prescription_cancel(*, actor: User, prescription_id: int, reason: str) -> Pr
                 },
             ),
         )
-        if prescription.document_id:
-            document_revoke(actor=None, document_id=prescription.document_id, reason=reason)
+        for document_id in (prescription.document_id, prescription.filing_form_id):
+            if document_id:
+                document_revoke(actor=None, document_id=document_id, reason=reason)
         _after_close(prescription)
     return prescription
 
@@ -582,17 +594,14 @@ def _wanted(prescription: Prescription) -> dict[int, int]:
 
 
 def allowed_pharmacies(prescription: Prescription) -> list[Institution]:
-    """The bound pharmacy under three-fixed; otherwise every designated pharmacy of the area."""
+    """The bound pharmacy (three-fixed, or named on the filing form); else the area's designated."""
     eligibility = prescription.eligibility
-    if eligibility is not None and eligibility.pharmacy_id is not None:
-        bound = public_institutions(kind=InstitutionKind.PHARMACY).filter(
-            pk=eligibility.pharmacy_id
-        )
-        return list(bound)
-    city = (prescription.hospital.region_id or "")[:4]
-    return list(
-        public_institutions(kind=InstitutionKind.PHARMACY).filter(region__code__startswith=city)
-    )
+    bound_id = eligibility.pharmacy_id if eligibility is not None else None
+    # AH §2(4): the pharmacy named on the signed filing form
+    bound_id = bound_id or prescription.filing_pharmacy_id
+    if bound_id is not None:
+        return list(public_institutions(kind=InstitutionKind.PHARMACY).filter(pk=bound_id))
+    return list(filing_form.region_pharmacies(prescription.hospital))
 
 
 def pharmacy_options(*, actor: User, prescription_id: int) -> list[PharmacyOption]:
@@ -642,6 +651,12 @@ def prescription_route(
                     codes.BOUND_PHARMACY,
                     "本用药资格实行“三定”管理，只能到绑定的定点药店购药",
                     fields={"pharmacy_id": ["应为绑定药店"]},
+                )
+            if prescription.filing_pharmacy_id:
+                raise DomainError(
+                    codes.BOUND_PHARMACY,
+                    "《外购备案表》已列明购药药店，只能流转至该药店（另选药店请重新开具）",
+                    fields={"pharmacy_id": ["应为备案表所列药店"]},
                 )
             raise DomainError(
                 codes.PHARMACY_NOT_ALLOWED,

@@ -33,7 +33,7 @@ from dualchannel.registry.models import InstitutionKind
 from dualchannel.registry.selectors import public_institutions
 
 from . import error_codes as codes
-from . import rules, services
+from . import filing_form, rules, services
 from .models import (
     OPEN_PRESCRIPTION,
     BenefitType,
@@ -225,6 +225,7 @@ def _prescribe_defaults(eligibility: Eligibility, plan: dict[str, Any]) -> dict[
         "pack_size": pack_size,
         "package_unit": package_unit,
         "long_prescription": "",
+        "pharmacy_id": str(eligibility.pharmacy_id or ""),
     }
 
 
@@ -239,6 +240,7 @@ PRESCRIBE_FIELDS = (
     "pack_size",
     "package_unit",
     "long_prescription",
+    "pharmacy_id",
 )
 
 
@@ -269,6 +271,10 @@ def _prescribe_page(
         "routes": _choices(list(ROUTE_CODES), form["route"]),
         "package_units": _choices(PACKAGE_UNITS, form["package_unit"]),
         "long_max_days": rules.long_prescription_max_days(profile),
+        # AH §2(4): the physician names the patient's pharmacy on the external-purchase form
+        "filing_pharmacies": list(filing_form.region_pharmacies(eligibility.hospital))
+        if filing_form.needs_filing_form(profile)
+        else [],
         "open_prescriptions": list(
             eligibility.prescriptions.filter(status__in=OPEN_PRESCRIPTION).order_by("-issued_at")
         ),
@@ -297,6 +303,7 @@ def doctor_prescribe(request: HttpRequest, eligibility_id: int) -> HttpResponse:
             benefit_type=BenefitType.SPECIAL_DRUG,
             eligibility_id=eligibility.pk,
             long_prescription=values["long_prescription"] == "1",
+            pharmacy_id=_whole_number(values["pharmacy_id"]),
             items=[
                 {
                     "drug_id": eligibility.drug_id,
