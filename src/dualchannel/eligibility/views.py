@@ -77,15 +77,15 @@ CONTEXT_LABELS = {
 }
 
 
-def role_required(role: str) -> Callable:
-    """Login required; then ``role``, otherwise 403 (scope is the selectors' job: 404)."""
+def role_required(*roles: str) -> Callable:
+    """Login required; then one of ``roles``, otherwise 403 (scope is the selectors' job: 404)."""
 
     def decorator(view: Callable) -> Callable:
         @wraps(view)
         def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
             if not request.user.is_authenticated:
                 return redirect_to_login(request.get_full_path())
-            if not has_any_role(request.user, [role]):
+            if not has_any_role(request.user, roles):
                 return TemplateResponse(
                     request, "core/error.html", {"error": PermissionDenied()}, status=403
                 )

@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dualchannel.catalog.usage import DOSE_UNITS, FREQUENCY_CODES, ROUTE_CODES
 from dualchannel.core.errors import DomainError, NotFound, field_error
 from dualchannel.core.masking import mask_id_number, mask_name
+from dualchannel.core.permissions import has_any_role
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.reevaluation import current_plan, eligibility_benefits_active
@@ -46,6 +47,8 @@ from .models import (
 S = PrescriptionStatus
 physician_required = role_required(Role.PHYSICIAN)
 pharmacist_required = role_required(Role.PHARMACIST)
+# HB art. 10 / DESIGN §5.2(6): the hospital's physicians and its insurance office see results
+hospital_staff_required = role_required(Role.PHYSICIAN, Role.REVIEWER)
 
 DOSE = re.compile(r"^\s*([0-9]+(?:\.[0-9]+)?)\s*(.*)$")
 # "150mg*50粒", "0.25g×24片/瓶": the count of plan units in one package, and the package unit.
@@ -336,13 +339,14 @@ def doctor_prescribe(request: HttpRequest, eligibility_id: int) -> HttpResponse:
 
 
 @require_GET
-@physician_required
+@hospital_staff_required
 def doctor_list(request: HttpRequest) -> HttpResponse:
     status = request.GET.get("status", "")
     qs = _hospital_prescriptions(request)
     if status in S.values:
         qs = qs.filter(status=status)
     rows = []
+    may_cancel = has_any_role(request.user, [Role.PHYSICIAN])
     for prescription in with_results(qs)[:LIST_LIMIT]:
         dispensing = dispensing_of(prescription)
         rows.append(
@@ -353,7 +357,7 @@ def doctor_list(request: HttpRequest) -> HttpResponse:
                 "dispensing": dispensing,
                 "lines": list(dispensing.lines.all()) if dispensing else [],
                 "delivery": delivery_of(dispensing),
-                "cancellable": prescription.status in OPEN_PRESCRIPTION,
+                "cancellable": may_cancel and prescription.status in OPEN_PRESCRIPTION,
             }
         )
     context = {

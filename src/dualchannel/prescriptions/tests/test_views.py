@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from dualchannel.core.models import AuditEvent
 from dualchannel.inventory.models import StockItem, StockMovement, TraceCode
@@ -199,6 +200,28 @@ def test_the_hospital_sees_the_dispensing_result(
     assert "江岸演示大药房" in row and "批号 B2401" in row and "× 1" in row
     assert "到店自取 · 已取药" in row
     assert "撤销" not in row.split("</tr>")[0]  # dispensed: no cancel button
+
+
+def test_the_insurance_office_sees_the_dispensing_result_but_cannot_cancel(
+    client, reviewer_user, pharmacist_user, pharmacist, routed, issued, stock
+):
+    # given a dispensed prescription of the reviewer's hospital
+    client.force_login(pharmacist_user)
+    client.post(
+        reverse("prescriptions-counter-dispense", args=[routed.pk]), counter_form(routed, stock[0])
+    )
+    dispensing = Dispensing.objects.get(prescription=routed)
+    client.force_login(reviewer_user)
+
+    # when the hospital's insurance office opens the hospital's prescriptions
+    response = client.get(reverse("prescriptions-doctor-list"))
+
+    # then it sees pharmacy, time, batch and quantity, and has no cancel button
+    html = response.content.decode()
+    row = html[html.index(f'id="rx-{routed.pk}"') :].split("</tr>")[0]
+    moment = timezone.localtime(dispensing.dispensed_at).strftime("%Y-%m-%d %H:%M")
+    assert "江岸演示大药房" in row and moment in row and "批号 B2401" in row and "× 1" in row
+    assert "撤销" not in html.split('id="rx-')[1]
 
 
 def test_the_physician_cancels_with_a_reason_from_the_list(client, physician_user, issued):
