@@ -124,6 +124,10 @@ class SupplierReturnIn(Schema):
 class StocktakeIn(Schema):
     counted_quantity: int = Field(..., ge=0)
     reason: str
+    trace_codes: list[str] = Field(
+        [],
+        description="盘盈：多出药品的追溯码；盘亏：缺失药品的追溯码（每盒一个，至多为盘点差异）",
+    )
     idempotency_key: str = Key
 
 

@@ -30,6 +30,7 @@ WARN_TRACE_CODE_NONSTANDARD = "inventory.trace_code_nonstandard"
 WARN_TRACE_CODE_UNKNOWN = "inventory.trace_code_unknown"
 WARN_TRACE_CODE_PREFIX_OTHER_DRUG = "inventory.trace_code_prefix_other_drug"
 WARN_STOCKTAKE_CODES_EXCEED = "inventory.stocktake_codes_exceed"
+WARN_STOCKTAKE_CODES_SHORT = "inventory.stocktake_codes_short"
 
 # Alert rules raised by inventory (monitoring.Alert.rule)
 RULE_TRACE_CODE_RESOLD = "trace_code_resold"

@@ -208,6 +208,7 @@ class TraceCodeStatus(models.TextChoices):
     IN_STOCK = "in_stock", "在库"  # received into a batch, not sold
     SOLD = "sold", "已售"  # left the pharmacy with a patient
     RETURNED_TO_SUPPLIER = "returned_to_supplier", "已退供应商"  # may be received again
+    MISSING = "missing", "盘亏缺失"  # not found at a stocktake; a later stocktake may find it
 
 
 class TraceCode(models.Model):

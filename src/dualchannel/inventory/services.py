@@ -23,7 +23,7 @@ from typing import Any
 from django.utils import timezone
 
 from dualchannel.core.canonical import snapshot
-from dualchannel.core.errors import field_error
+from dualchannel.core.errors import DomainError, field_error
 from dualchannel.core.models import User
 
 from . import error_codes as codes
@@ -320,14 +320,29 @@ def stocktake_adjust(
     counted_quantity: int,
     reason: str,
     idempotency_key: str | None,
+    trace_codes: Sequence[str] = (),
 ) -> StockResult:
-    """Set a batch's stock to the counted quantity (a zero difference is recorded too)."""
+    """Set a batch's stock to the counted quantity (a zero difference is recorded too).
+
+    ``trace_codes`` name the packages behind the difference, one code per package, as every
+    movement does: for a surplus (盘盈) the codes of the packages found on the shelf beyond the
+    books, which are then in stock in this batch; for a shortfall (盘亏) the codes of the
+    packages missing, which must be in stock in this batch and are then ``missing``. At most
+    the difference; fewer only warn, since the count itself is a fact to record. The 3501 upload
+    carries them.
+    """
     scoped = _stock_item_in_scope(actor, stock_item_id)
     shop = scoped.pharmacy
     key = _key(idempotency_key)
     counted = _count("counted_quantity", counted_quantity, minimum=0)
     reason = _text("reason", reason, max_length=500, required=True)
-    body = {"stock_item_id": scoped.pk, "counted_quantity": counted, "reason": reason}
+    codes_ = tc.normalise(trace_codes)
+    body = {
+        "stock_item_id": scoped.pk,
+        "counted_quantity": counted,
+        "reason": reason,
+        "trace_codes": codes_,
+    }
     request_digest = _request_digest("stocktake", shop.pk, body)
     replay = _replayed(shop.pk, key, request_digest)
     if replay is not None:
@@ -338,19 +353,58 @@ def stocktake_adjust(
         replay = _replayed(shop.pk, key, request_digest)
         if replay is not None:
             return replay
-        before = snapshot(item)
         delta = counted - item.quantity
+        if len(codes_) > abs(delta):
+            raise DomainError(
+                codes.TRACE_CODE_COUNT,
+                f"追溯码个数（{len(codes_)}）多于盘点差异（{abs(delta)}）：盘盈登记多出药品的"
+                "追溯码，盘亏登记缺失药品的追溯码",
+                fields={"trace_codes": [f"最多{abs(delta)}个追溯码"]},
+            )
+        existing = _lock_codes(codes_)
+        findings = tc.Findings(warnings=tc.nonstandard_warnings(codes_))
+        if delta > 0:
+            _stocktake_surplus_findings(findings, codes_, existing, item, shop, alerts)
+        else:
+            _stocktake_shortfall_findings(findings, codes_, existing, item)
+        findings.raise_first()
+
+        before = snapshot(item)
         item.quantity = counted
         item.updated_at = timezone.now()
         item.save(update_fields=["quantity", "updated_at"])
-        warnings = []
-        in_stock = TraceCode.objects.filter(stock_item=item, status=T.IN_STOCK).count()
+        new = [
+            TraceCode(
+                code=c,
+                product_prefix=tc.product_prefix(c),
+                drug_id=item.drug_id,
+                stock_item=item,
+                status=T.IN_STOCK,
+                received=False,  # first seen at the stocktake, not at a receipt
+            )
+            for c in codes_
+            if c not in existing
+        ]
+        changed = [existing[c] for c in codes_ if c in existing]
+        for row in changed:
+            row.status = T.IN_STOCK if delta > 0 else T.MISSING
+        booked = TraceCode.objects.filter(stock_item=item, status=T.IN_STOCK).count()
+        in_stock = booked + len(codes_) if delta > 0 else booked - len(codes_)
+        warnings = findings.warnings
         if in_stock > counted:
             warnings.append(
                 tc.warning(
                     codes.WARN_STOCKTAKE_CODES_EXCEED,
                     f"该批次登记在库的追溯码有{in_stock}个，多于盘点数量{counted}，"
                     "请核查缺失药品的去向",
+                )
+            )
+        elif in_stock < counted and shop.traceability_enabled:
+            warnings.append(
+                tc.warning(
+                    codes.WARN_STOCKTAKE_CODES_SHORT,
+                    f"该批次登记在库的追溯码只有{in_stock}个，少于盘点数量{counted}，"
+                    "请补扫多出药品的追溯码",
                 )
             )
         movement = _record(
@@ -364,8 +418,66 @@ def stocktake_adjust(
             key=key,
             request_digest=request_digest,
             warnings=warnings,
+            trace_codes=codes_,
             note=reason,
         )
+        _save_codes(movement, new=new, changed=changed)
         return StockResult([movement], warnings)
 
     return _run(locked)
+
+
+def _stocktake_surplus_findings(
+    findings: tc.Findings,
+    codes_: Sequence[str],
+    existing: dict[str, TraceCode],
+    item: StockItem,
+    shop,
+    alerts: list[dict[str, Any]],
+) -> None:
+    """Packages found beyond the books: new codes, or codes of this batch out of stock."""
+    unknown = [c for c in codes_ if c not in existing]
+    foreign = tc.prefixes_of_other_drugs(unknown, item.drug_id)
+    for code in codes_:
+        found = existing.get(code)
+        if found is None:
+            if tc.product_prefix(code) in foreign:
+                findings.wrong_drug.append(code)
+        elif found.drug_id != item.drug_id:
+            findings.wrong_drug.append(code)
+        elif found.status == T.SOLD:
+            findings.duplicate.append(found)
+            alerts.append(
+                _code_alert(
+                    codes.RULE_TRACE_CODE_DUPLICATE,
+                    "high",
+                    found,
+                    pharmacy=shop,
+                    item_id=item.pk,
+                    attempt="stocktake",
+                    attempt_batch_no=item.batch_no,
+                )
+            )
+        elif found.stock_item_id != item.pk:
+            findings.wrong_batch.append(code)
+        elif found.status == T.IN_STOCK:
+            findings.duplicate.append(found)  # already on the books: not a surplus
+
+
+def _stocktake_shortfall_findings(
+    findings: tc.Findings,
+    codes_: Sequence[str],
+    existing: dict[str, TraceCode],
+    item: StockItem,
+) -> None:
+    """Packages missing from the shelf: each must be in stock in this batch."""
+    for code in codes_:
+        found = existing.get(code)
+        if found is None:
+            findings.not_in_stock.append(code)
+        elif found.drug_id != item.drug_id:
+            findings.wrong_drug.append(code)
+        elif found.status != T.IN_STOCK:
+            findings.not_in_stock.append(code)
+        elif found.stock_item_id != item.pk:
+            findings.wrong_batch.append(code)

@@ -128,6 +128,8 @@ def upload_input(movement: StockMovement) -> dict[str, Any]:
                 "invdate": movement.occurred_at.astimezone(SHANGHAI).date().isoformat(),
                 "inv_cnt": movement.quantity_after,
                 "memo": movement.note[:500],
+                # The packages behind the difference: found (盘盈) or missing (盘亏).
+                "drugtracinfo": trace,
             }
         }
     if movement.kind == K.STOCK_CHANGE:

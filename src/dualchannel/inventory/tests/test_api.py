@@ -66,6 +66,46 @@ def test_receive_list_suggest_and_take_stock(api_client, scanning_pharmacy, phar
     assert detail["upload_history"][0]["to_status"] == "pending"
 
 
+def test_a_stocktake_names_the_codes_of_the_missing_packages(
+    api_client, scanning_pharmacy, pharmacist_user, drug
+):
+    # given: three packages received
+    api_client.as_user(pharmacist_user)
+    base = f"/api/v1/inventory/pharmacies/{scanning_pharmacy.pk}"
+    codes = trace_codes(PREFIX, 3)
+    api_client.post_json(f"{base}/receipts", receipt(drug, codes))
+    url = f"/api/v1/inventory/stock/{StockItem.objects.get().pk}/stocktakes"
+
+    # when: one is missing, first named with a code of no package of the batch
+    wrong = api_client.post_json(
+        url,
+        {
+            "counted_quantity": 2,
+            "reason": "盘点",
+            "trace_codes": trace_codes(PREFIX, 1),
+            "idempotency_key": "st-0",
+        },
+    )
+    taken = api_client.post_json(
+        url,
+        {
+            "counted_quantity": 2,
+            "reason": "盘点",
+            "trace_codes": codes[2:],
+            "idempotency_key": "st-1",
+        },
+    )
+
+    # then
+    assert wrong.status_code == 400
+    assert wrong.json()["error"]["code"] == "inventory.trace_code_not_in_stock"
+    assert taken.status_code == 200, taken.content
+    body = taken.json()
+    assert (body["movements"][0]["quantity_after"], body["warnings"]) == (2, [])
+    detail = api_client.get(f"/api/v1/inventory/movements/{body['movements'][0]['id']}").json()
+    assert (detail["infno"], detail["trace_codes"]) == ("3501", codes[2:])
+
+
 def test_refusals_have_the_error_shape(api_client, scanning_pharmacy, pharmacist_user, drug):
     api_client.as_user(pharmacist_user)
     url = f"/api/v1/inventory/pharmacies/{scanning_pharmacy.pk}/receipts"

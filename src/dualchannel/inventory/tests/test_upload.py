@@ -15,7 +15,13 @@ from dualchannel.integration.models import PlatformCall, SimInventoryRecord
 from dualchannel.integration.nhsa.client import PlatformClient
 from dualchannel.integration.simulator.platform import simulator_fail_next
 from dualchannel.inventory.models import StockMovement, UploadStatus
-from dualchannel.inventory.services import SaleLine, sale_record
+from dualchannel.inventory.services import (
+    SaleLine,
+    sale_record,
+    sale_return,
+    stock_return_to_supplier,
+    stocktake_adjust,
+)
 from dualchannel.inventory.upload import (
     MAX_ATTEMPTS,
     delete_input,
@@ -98,6 +104,125 @@ def test_the_worker_uploads_a_purchase_and_a_sale_with_its_codes(
     assert (line["manu_lotnum"], line["sel_retn_cnt"], line["mdtrt_setl_type"]) == ("L2401", 2, "1")
     assert line["rtal_docno"] == "dispensing:42"
     assert set(upload_jobs().values_list("status", flat=True)) == {"done"}
+
+
+def test_the_worker_uploads_a_stocktake_with_the_codes_of_the_missing_packages(
+    scanning_pharmacy, pharmacist_user, drug
+):
+    # given: five packages received, two of them missing at the stocktake
+    received, codes = receive(pharmacist_user, drug, 5)
+    taken = stocktake_adjust(
+        actor=pharmacist_user,
+        stock_item_id=received.movement.stock_item_id,
+        counted_quantity=3,
+        trace_codes=codes[3:],
+        reason="月末盘点",
+        idempotency_key="st-1",
+    ).movement
+
+    # when
+    drain()
+
+    # then: the platform holds the 3501 record with the count and the missing codes
+    taken.refresh_from_db()
+    assert (taken.upload_status, taken.upload_attempts) == (U.UPLOADED, 1)
+    record = SimInventoryRecord.objects.get(infno="3501")
+    assert (record.inv_data_type, record.fixmedins_bchno) == ("1", taken.fixmedins_bchno)
+    assert record.count == 3
+    assert record.trace_codes == codes[3:]
+    line = record.data
+    assert line["drugtracinfo"] == [{"drug_trac_codg": c} for c in codes[3:]]
+    assert (line["med_list_codg"], line["manu_lotnum"], line["inv_cnt"]) == (
+        drug.national_code,
+        "L2401",
+        3,
+    )
+    assert line["invdate"] == timezone.localdate().isoformat()
+    assert line["memo"] == "月末盘点"
+
+
+def test_the_worker_uploads_a_return_to_the_supplier_with_its_codes(
+    scanning_pharmacy, pharmacist_user, drug
+):
+    # given: two of three packages sent back to the supplier
+    received, codes = receive(pharmacist_user, drug, 3)
+    returned = stock_return_to_supplier(
+        actor=pharmacist_user,
+        stock_item_id=received.movement.stock_item_id,
+        quantity=2,
+        trace_codes=codes[:2],
+        reason="近效期退货",
+        supplier_name="国药控股湖北",
+        idempotency_key="r-1",
+    ).movement
+
+    # when
+    drain()
+
+    # then: 3504 is a purchase-type record of its own serial, with the returned codes
+    returned.refresh_from_db()
+    assert (returned.upload_status, returned.upload_attempts) == (U.UPLOADED, 1)
+    record = SimInventoryRecord.objects.get(infno="3504")
+    assert (record.inv_data_type, record.fixmedins_bchno) == ("3", returned.fixmedins_bchno)
+    assert record.count == 2
+    assert record.trace_codes == sorted(codes[:2])
+    line = record.data
+    assert line["drugtracinfo"] == [{"drug_trac_codg": c} for c in sorted(codes[:2])]
+    assert (line["spler_name"], line["purc_retn_cnt"], line["memo"]) == (
+        "国药控股湖北",
+        2,
+        "近效期退货",
+    )
+    assert (line["manu_lotnum"], line["aprvno"]) == ("L2401", "国药准字H20170001")
+    assert "prod_geay_flag" not in line  # a purchase's field only
+    assert SimInventoryRecord.objects.filter(infno="3503").count() == 1
+
+
+def test_the_worker_uploads_a_sale_return_naming_its_sale(
+    scanning_pharmacy, pharmacist_user, insured_person, drug
+):
+    # given: a settled sale of two packages, one of them brought back
+    received, codes = receive(pharmacist_user, drug, 3)
+    sold = sale_record(
+        actor=pharmacist_user,
+        pharmacy=scanning_pharmacy,
+        lines=[SaleLine(received.movement.stock_item_id, 2, codes[:2])],
+        reference="dispensing:7",
+        idempotency_key="d7",
+        person=insured_person,
+        platform_fields={"setl_id": "SETL0007", "mdtrt_sn": "MD7", "rxno": "RX7"},
+    ).movement
+    back = sale_return(
+        actor=pharmacist_user,
+        movement_id=sold.pk,
+        quantity=1,
+        trace_codes=codes[1:2],
+        reason="患者停药退回（包装完好）",
+        idempotency_key="ret-7",
+    ).movement
+
+    # when
+    drain()
+
+    # then: 3506 is a sale-type record naming the sale's serial, with the returned code
+    back.refresh_from_db()
+    assert (back.upload_status, back.upload_attempts) == (U.UPLOADED, 1)
+    record = SimInventoryRecord.objects.get(infno="3506")
+    assert (record.inv_data_type, record.fixmedins_bchno) == ("4", back.fixmedins_bchno)
+    assert record.count == 1
+    assert record.trace_codes == codes[1:2]
+    line = record.data
+    assert line["drugtracinfo"] == [{"drug_trac_codg": codes[1]}]
+    assert line["medins_prod_sel_no"] == sold.fixmedins_bchno
+    assert (line["psn_no"], line["certno"]) == (insured_person.person_no, insured_person.id_number)
+    assert (line["setl_id"], line["mdtrt_sn"], line["rxno"]) == ("SETL0007", "MD7", "RX7")
+    assert (line["sel_retn_cnt"], line["memo"], line["finl_trns_pric"]) == (
+        1,
+        "患者停药退回（包装完好）",
+        "1280.50",
+    )
+    assert "phar_name" not in line  # a sale's field only
+    assert SimInventoryRecord.objects.filter(infno="3505").count() == 1
 
 
 def test_a_platform_fault_backs_off_and_the_retry_uploads_once(
