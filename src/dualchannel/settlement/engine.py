@@ -195,10 +195,8 @@ def _validate(lines: Sequence[LineInput], params: Parameters, acc: Accumulated) 
 def _line(line: LineInput, first_self_pay_ratio: Decimal) -> LineResult:
     if line.self_pay_reason:
         return LineResult(line.key, line.amount, line.amount, line.self_pay_reason, *([ZERO] * 4))
-    if line.standard_amount is None:
-        over = ZERO
-    else:
-        over = max(line.amount - line.standard_amount, ZERO)
+    standard = line.amount if line.standard_amount is None else line.standard_amount
+    over = max(line.amount - standard, ZERO)
     base = line.amount - over
     first = share(base, first_self_pay_ratio) if line.drug_class == "乙" else ZERO
     return LineResult(
