@@ -228,7 +228,7 @@ def _prescribe_defaults(eligibility: Eligibility, plan: dict[str, Any]) -> dict[
         "pack_size": pack_size,
         "package_unit": package_unit,
         "long_prescription": "",
-        "pharmacy_id": str(eligibility.pharmacy_id or ""),
+        "pharmacy_id": "",
     }
 
 
@@ -299,6 +299,7 @@ def doctor_prescribe(request: HttpRequest, eligibility_id: int) -> HttpResponse:
         return _prescribe_page(request, eligibility)
     values = {name: request.POST.get(name, "").strip() for name in PRESCRIBE_FIELDS}
     plan = current_plan(eligibility)
+    named = filing_form.needs_filing_form(rules.profile_of(eligibility.hospital))
     try:
         prescription = services.prescription_issue(
             actor=request.user,
@@ -306,7 +307,7 @@ def doctor_prescribe(request: HttpRequest, eligibility_id: int) -> HttpResponse:
             benefit_type=BenefitType.SPECIAL_DRUG,
             eligibility_id=eligibility.pk,
             long_prescription=values["long_prescription"] == "1",
-            pharmacy_id=_whole_number(values["pharmacy_id"]),
+            pharmacy_id=_whole_number(values["pharmacy_id"]) if named else None,
             items=[
                 {
                     "drug_id": eligibility.drug_id,
