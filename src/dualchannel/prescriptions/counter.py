@@ -6,7 +6,9 @@ and, in one transaction, takes the stock (inventory ``sale_record``: batches loc
 checked), records the dispensing with its identity check and delivery, moves the plan's used
 quantity and the prescription to dispensed. Two counters dispensing the same prescription: the
 second waits for the lock and then finds it dispensed. Every call carries an idempotency key: the
-same key and body returns the first result; the same key with another body is refused.
+same key and body returns the first result; the same key with another body (or another
+prescription) is refused, also when two such requests race: the loser's unique-constraint
+violation is rolled back and answered as the later request (replay, or the same refusal).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from dualchannel.catalog.selectors import payment_standards_on
@@ -35,6 +37,7 @@ from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.reevaluation import eligibility_benefits_active
+from dualchannel.inventory.error_codes import IDEMPOTENCY_MISMATCH as INVENTORY_IDEMPOTENCY_MISMATCH
 from dualchannel.registry.models import Designation, DesignationStatus, Pharmacist
 from dualchannel.registry.validation import parse_id_number
 
@@ -58,6 +61,7 @@ PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 RX_NO = re.compile(r"^CF\d{13}$")
 MAX_SIGNATURE_BYTES = 512 * 1024
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+KEY_REUSED = "该幂等键已用于另一笔发药请求"
 
 
 @dataclass(frozen=True)
@@ -451,6 +455,17 @@ def _line_checks(
     return [Check("lines_match", True, label)]
 
 
+def _trace_code_checks(lines: list[DispenseLine]) -> list[Check]:
+    """A scanned code that is not 20 digits warns before the sale, as the sale itself does."""
+    from dualchannel.inventory import tracecodes
+
+    return [
+        Check(w["code"], True, "药品追溯码", w["message"], warning=True)
+        for line in lines
+        for w in tracecodes.nonstandard_warnings(line.trace_codes)
+    ]
+
+
 def _stock_items(pharmacy_id: int, lines: list[DispenseLine]) -> dict[int, Any]:
     from dualchannel.inventory.models import StockItem
 
@@ -497,6 +512,7 @@ def _all_checks(
         stock_items = _stock_items(pharmacy_id, lines)
         checks += _line_checks(prescription, lines, stock_items)
         checks += _price_checks(prescription, lines, stock_items, today)
+        checks += _trace_code_checks(lines)
     return checks
 
 
@@ -584,6 +600,17 @@ def _delivery_plan(prescription: Prescription, delivery: DeliveryInput):
     return destination, first_status
 
 
+def _warnings(checks: list[Check], sale_warnings: Sequence[Mapping[str, Any]]) -> list[dict]:
+    """The checks' warnings, then the sale's; one the sale repeats (a code's) is kept once."""
+    sold = [dict(w) for w in sale_warnings]
+    said = {(w.get("code"), w.get("message")) for w in sold}
+    return [
+        {"code": c.code, "message": c.message}
+        for c in checks
+        if c.warning and (c.code, c.message) not in said
+    ] + sold
+
+
 def _body_digest(prescription_id, identity: Identity, lines, delivery: DeliveryInput) -> str:
     return digest(
         {
@@ -609,8 +636,6 @@ def counter_dispense(
     today: date | None = None,
 ) -> Dispensing:
     """Verify and dispense in one transaction; exactly one dispensing per prescription."""
-    from dualchannel.inventory.sales import SaleLine, sale_record
-
     pharmacist = _pharmacist_of(actor)
     key = (idempotency_key or "").strip()
     if not key or len(key) > 80:
@@ -623,15 +648,65 @@ def counter_dispense(
     delivery = delivery or DeliveryInput()
     request_digest = _body_digest(prescription_id, identity, clean, delivery)
     today = today or timezone.localdate()
+    try:
+        return _dispense(
+            actor=actor,
+            pharmacist=pharmacist,
+            prescription_id=prescription_id,
+            identity=identity,
+            clean=clean,
+            key=key,
+            request_digest=request_digest,
+            delivery=delivery,
+            today=today,
+        )
+    except IntegrityError:
+        # Lost a race on the key to a request that committed first (the dispensing's unique
+        # key per pharmacy): its dispensing is visible now, answer as the later request.
+        seen = _replay(pharmacist.pharmacy_id, key, prescription_id, request_digest)
+        if seen is None:
+            raise
+        return seen
+    except Conflict as exc:
+        if exc.code != INVENTORY_IDEMPOTENCY_MISMATCH:
+            raise
+        # The stock movements carry this key ("dispense:<key>"): another dispensing request
+        # with the same key (another body or prescription) committed them meanwhile.
+        raise Conflict(codes.IDEMPOTENCY_MISMATCH, KEY_REUSED) from None
+
+
+def _replay(
+    pharmacy_id: int, key: str, prescription_id: int, request_digest: str
+) -> Dispensing | None:
+    """The dispensing this key made: the same request answers it again, another is refused."""
+    seen = Dispensing.objects.filter(pharmacy_id=pharmacy_id, idempotency_key=key).first()
+    if seen is None:
+        return None
+    if seen.request_digest == request_digest and seen.prescription_id == prescription_id:
+        return seen  # the same request again: the same answer
+    raise Conflict(codes.IDEMPOTENCY_MISMATCH, KEY_REUSED)
+
+
+def _dispense(
+    *,
+    actor: User,
+    pharmacist: Pharmacist,
+    prescription_id: int,
+    identity: Identity,
+    clean: list[DispenseLine],
+    key: str,
+    request_digest: str,
+    delivery: DeliveryInput,
+    today: date,
+) -> Dispensing:
+    """The locked transaction of ``counter_dispense``."""
+    from dualchannel.inventory.sales import SaleLine, sale_record
+
     with transaction.atomic():
         prescription = _visible(prescription_id, pharmacist, lock=True)
-        seen = Dispensing.objects.filter(
-            pharmacy_id=pharmacist.pharmacy_id, idempotency_key=key
-        ).first()
+        seen = _replay(pharmacist.pharmacy_id, key, prescription.pk, request_digest)
         if seen is not None:
-            if seen.request_digest == request_digest and seen.prescription_id == prescription.pk:
-                return seen  # the same request again: the same answer
-            raise Conflict(codes.IDEMPOTENCY_MISMATCH, "该幂等键已用于另一笔发药请求")
+            return seen
         eligibility = None
         if prescription.eligibility_id:
             eligibility = Eligibility.objects.select_for_update().get(
@@ -683,8 +758,7 @@ def counter_dispense(
             agent_phone=identity.agent_phone.strip() if signature else "",
             agent_signature_sha256=hashlib.sha256(signature).hexdigest() if signature else "",
             delivery_mode=delivery.mode,
-            warnings=[{"code": c.code, "message": c.message} for c in result.checks if c.warning]
-            + list(sale.warnings),
+            warnings=_warnings(result.checks, sale.warnings),
         )
         if signature:
             dispensing.agent_signature.save(

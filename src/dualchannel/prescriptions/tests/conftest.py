@@ -124,3 +124,11 @@ def receive_stock(actor, drug, *, prefix="8123456", key="receive"):
         )
         items.append(result.movement.stock_item)
     return items
+
+
+@pytest.fixture
+def chronic_drug(db):
+    """An ordinary (not separately paid) chronic-disease drug, 28 tablets a box."""
+    from dualchannel.catalog.tests.factories import DrugFactory
+
+    return DrugFactory(generic_name="测试慢病片", is_separately_paid=False)

@@ -1,5 +1,6 @@
-"""The e-prescription centre: upload on routing, pharmacist review and dispensing reported,
-undo on cancel — against the bundled simulator, retried with back-off on failure."""
+"""Circulation: the patient's choice of pharmacy for an ordinary (not three-fixed) prescription
+[CX art. 21]; the e-prescription centre: upload on routing, pharmacist review and dispensing
+reported, undo on cancel — against the bundled simulator, retried with back-off on failure."""
 
 from __future__ import annotations
 
@@ -8,17 +9,133 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from dualchannel.core.errors import DomainError
 from dualchannel.integration.models import SimRx
 from dualchannel.integration.rxcentre.client import RxCentreClient
 from dualchannel.integration.simulator.rxcentre import rxcentre_fail_next
+from dualchannel.inventory.tests.factories import StockItemFactory
+from dualchannel.notifications.models import Channel, Notification
 from dualchannel.prescriptions import circulation, services
-from dualchannel.prescriptions.models import RxCentreStatus, RxCentreSubmission
+from dualchannel.prescriptions.models import (
+    PrescriptionStatus,
+    RxCentreStatus,
+    RxCentreSubmission,
+    StockStatus,
+)
+from dualchannel.registry.tests.factories import designate, qualified_pharmacy
 
-from .test_counter import dispense, routed  # noqa: F401  (fixture)
-from .test_issue import special
+from .conftest import receive_stock
+from .test_counter import dispense, ordinary, routed  # noqa: F401  (fixture)
+from .test_issue import TODAY, special, statuses
 
 R = RxCentreStatus
+S = PrescriptionStatus
 pytestmark = pytest.mark.django_db
+
+
+# --- the patient's choice for an ordinary prescription [CX art. 21] ------------------------------
+
+
+@pytest.fixture
+def wuhan_pharmacies(pharmacist_user, bound_pharmacy, chronic_drug, other_pharmacy):
+    """Designated pharmacies of Wuhan holding 6, 1 and no boxes of the drug; one in Wuhan that
+    is not designated and one designated in Hefei, both with stock."""
+    receive_stock(pharmacist_user, chronic_drug, prefix="8555555", key="chronic")
+    partly = qualified_pharmacy(name="武昌演示药房", region_code="420106")
+    none = qualified_pharmacy(name="江夏演示药房", region_code="420115")
+    undesignated = qualified_pharmacy(name="江岸未纳入药房", region_code="420102")
+    for pharmacy in (partly, none, other_pharmacy):
+        designate(pharmacy)
+    for pharmacy, boxes in ((partly, 1), (undesignated, 5), (other_pharmacy, 5)):
+        StockItemFactory(pharmacy=pharmacy, drug=chronic_drug, quantity=boxes)
+    return {
+        "all": bound_pharmacy,
+        "partly": partly,
+        "none": none,
+        "undesignated": undesignated,
+        "other_region": other_pharmacy,
+    }
+
+
+@pytest.fixture
+def two_boxes(physician, physician_user, insured_person, chronic_drug):
+    """张三's ordinary chronic-disease prescription of two boxes: no eligibility, no binding."""
+    prescription = ordinary(physician_user, insured_person, chronic_drug, boxes=2)
+    assert prescription.eligibility_id is None
+    return prescription
+
+
+def test_an_ordinary_prescription_offers_the_regions_designated_pharmacies_with_their_stock(
+    two_boxes, wuhan_pharmacies, patient_user
+):
+    # when: 张三 opens the choice on his phone
+    options = services.pharmacy_options(actor=patient_user, prescription_id=two_boxes.pk)
+
+    # then: Wuhan's designated pharmacies, those with stock first; no undesignated or Hefei one
+    assert [(o.pharmacy, o.stock) for o in options] == [
+        (wuhan_pharmacies["all"], StockStatus.ALL),
+        (wuhan_pharmacies["partly"], StockStatus.PARTLY),
+        (wuhan_pharmacies["none"], StockStatus.NONE),
+    ]
+
+
+def test_the_patient_picks_a_pharmacy_with_part_of_the_stock_and_consents(
+    two_boxes, wuhan_pharmacies, patient_user
+):
+    chosen = wuhan_pharmacies["partly"]
+
+    with pytest.raises(DomainError) as refused:
+        services.prescription_route(
+            actor=patient_user,
+            prescription_id=two_boxes.pk,
+            pharmacy_id=chosen.pk,
+            consent=False,
+            today=TODAY,
+        )
+    assert refused.value.code == "prescriptions.consent_required"
+
+    routed_ = services.prescription_route(
+        actor=patient_user,
+        prescription_id=two_boxes.pk,
+        pharmacy_id=chosen.pk,
+        consent=True,
+        today=TODAY,
+    )
+
+    routed_.refresh_from_db()
+    assert routed_.status == S.ROUTED
+    assert routed_.pharmacy == chosen
+    assert routed_.consented_by == patient_user and routed_.consented_at is not None
+    assert routed_.stock_status_at_choice == StockStatus.PARTLY
+    assert statuses(routed_) == [S.ISSUED, S.ROUTED]
+    assert RxCentreSubmission.objects.filter(prescription=routed_).exists()
+    notice = Notification.objects.get(template_code="prescriptions.routed", channel=Channel.IN_APP)
+    assert chosen.name in notice.body
+
+
+@pytest.mark.parametrize("which", ["other_region", "undesignated"])
+def test_a_pharmacy_outside_the_regions_designated_ones_is_refused_and_nothing_is_written(
+    two_boxes, wuhan_pharmacies, patient_user, which
+):
+    with pytest.raises(DomainError) as refused:
+        services.prescription_route(
+            actor=patient_user,
+            prescription_id=two_boxes.pk,
+            pharmacy_id=wuhan_pharmacies[which].pk,
+            consent=True,
+            today=TODAY,
+        )
+
+    assert refused.value.code == "prescriptions.pharmacy_not_allowed"
+    two_boxes.refresh_from_db()
+    assert two_boxes.status == S.ISSUED
+    assert two_boxes.pharmacy_id is None and two_boxes.consented_at is None
+    assert statuses(two_boxes) == [S.ISSUED]
+    assert not RxCentreSubmission.objects.filter(prescription=two_boxes).exists()
+    assert not Notification.objects.filter(template_code="prescriptions.routed").exists()
+
+
+# --- the e-prescription centre ------------------------------------------------------------------
 
 
 @pytest.fixture

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from datetime import timedelta
+from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,10 +12,12 @@ from django.utils import timezone
 
 from dualchannel.catalog.tests.factories import DrugFactory, PaymentStandardFactory
 from dualchannel.core.errors import Conflict, DomainError, NotFound
+from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import AuditEvent
 from dualchannel.inventory.models import StockItem, StockMovement, TraceCode
+from dualchannel.monitoring.models import Alert
 from dualchannel.notifications.models import Channel, Notification
-from dualchannel.prescriptions import counter, services
+from dualchannel.prescriptions import counter, rules, services
 from dualchannel.prescriptions.models import (
     BenefitType,
     DeliveryMode,
@@ -24,7 +26,7 @@ from dualchannel.prescriptions.models import (
     PrescriptionStatus,
 )
 
-from .conftest import USAGE, trace_codes
+from .conftest import USAGE, receive_stock, trace_codes
 from .test_issue import TODAY, special
 
 S = PrescriptionStatus
@@ -479,6 +481,377 @@ def test_ordinary_prescription_needs_no_eligibility_at_the_counter(
     assert dispensing.lines.get().quantity == Decimal("28")
 
 
+# --- certificate types [HB art. 24] -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("certificate_type", "card_sn"),
+    [
+        ("01", ""),  # insurance e-credential, decoded by the terminal to the ID number
+        ("03", "K42010212345678"),  # social security card with its card serial number
+    ],
+)
+def test_the_patient_dispenses_with_an_e_credential_or_a_social_security_card(
+    routed, pharmacist, pharmacist_user, stock, certificate_type, card_sn
+):
+    # given: 张伟 at the counter with his e-credential or his social security card
+    identity = me(routed, certificate_type=certificate_type, card_sn=card_sn)
+    code = stock_codes(stock[0])[0]
+
+    # when
+    dispensing = dispense(pharmacist_user, routed, stock[0], identity=identity)
+
+    # then: dispensed, with the credential recorded as read
+    routed.refresh_from_db()
+    assert routed.status == S.DISPENSED
+    assert dispensing.certificate_type == certificate_type
+    assert dispensing.card_sn == card_sn
+    assert dispensing.certificate_masked == mask_id_number(routed.patient.id_number)
+    stock[0].refresh_from_db()
+    assert stock[0].quantity == 2
+    assert TraceCode.objects.get(code=code).status == "sold"
+
+
+def test_a_social_security_card_with_a_blank_card_serial_is_refused(
+    routed, pharmacist, pharmacist_user, stock
+):
+    blank_serial = me(routed, certificate_type="03", card_sn="  ")
+    before = fingerprint()
+
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, routed, stock[0], identity=blank_serial)
+
+    assert refused.value.code == "counter.card_sn_required"
+    assert fingerprint() == before
+    routed.refresh_from_db()
+    assert routed.status == S.ROUTED
+
+
+# --- the early-refill tolerance comes from the policy profile -----------------------------------
+
+
+def test_the_profiles_early_refill_tolerance_is_used(
+    routed,
+    pharmacist,
+    pharmacist_user,
+    patient_user,
+    physician_user,
+    eligibility,
+    bound_pharmacy,
+    stock,
+):
+    # given: the pooling area tolerates 3 days (the national fallback is 7), and 25 days'
+    # supply was dispensed on TODAY, so it lasts until TODAY + 25
+    profile = rules.profile_of(routed.hospital)
+    profile.early_refill_tolerance_days = 3
+    profile.save(update_fields=["early_refill_tolerance_days"])
+    first = dispense(pharmacist_user, routed, stock[0])
+    Dispensing.objects.filter(pk=first.pk).update(
+        dispensed_at=timezone.make_aware(datetime.combine(TODAY, time(10, 0)))
+    )
+    runs_out = TODAY + timedelta(days=25)
+    earliest = runs_out - timedelta(days=3)
+
+    # when: the next prescription comes 4 days before the supply runs out (allowed under 7)
+    too_early = earliest - timedelta(days=1)
+    second = special(physician_user, eligibility, today=too_early)
+    services.prescription_route(
+        actor=patient_user,
+        prescription_id=second.pk,
+        pharmacy_id=bound_pharmacy.pk,
+        consent=True,
+        today=too_early,
+    )
+    before = fingerprint()
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, second, stock[1], key="k-2", today=too_early)
+
+    # then: refused with the profile's date, nothing written
+    assert refused.value.code == "counter.early_refill"
+    assert f"最早{earliest.isoformat()}可再次购药" in refused.value.message
+    assert fingerprint() == before
+
+    # and three days before it runs out the same prescription is dispensed
+    third = special(physician_user, eligibility, today=earliest)
+    services.prescription_route(
+        actor=patient_user,
+        prescription_id=third.pk,
+        pharmacy_id=bound_pharmacy.pk,
+        consent=True,
+        today=earliest,
+    )
+    dispensing = dispense(pharmacist_user, third, stock[1], key="k-3", today=earliest)
+    third.refresh_from_db()
+    assert third.status == S.DISPENSED
+    assert dispensing.lines.get().batch_no == "B2402"
+
+
+# --- refusals: the prescription, the eligibility, the pharmacy ----------------------------------
+
+
+def test_a_suspended_eligibility_is_refused_and_nothing_is_written(
+    routed, pharmacist, pharmacist_user, stock, eligibility
+):
+    # given: re-evaluation overdue, the nightly job suspends the eligibility
+    from dualchannel.eligibility.reevaluation import suspend_overdue
+
+    assert suspend_overdue(today=eligibility.next_reevaluation_due + timedelta(days=1)) == 1
+    eligibility.refresh_from_db()
+    assert eligibility.status == "suspended"
+    before = fingerprint()
+
+    # when
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, routed, stock[0])
+
+    # then
+    assert refused.value.code == "counter.eligibility_inactive"
+    assert "暂停" in refused.value.message
+    assert fingerprint() == before
+    eligibility.refresh_from_db()
+    assert eligibility.plan_used_quantity == 0
+    routed.refresh_from_db()
+    assert routed.status == S.ROUTED
+
+
+def test_a_cancelled_prescription_is_refused_and_nothing_is_written(
+    routed, pharmacist, pharmacist_user, physician_user, stock
+):
+    services.prescription_cancel(
+        actor=physician_user, prescription_id=routed.pk, reason="患者病情变化"
+    )
+    before = fingerprint()
+
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, routed, stock[0])
+
+    assert refused.value.code == "counter.rx_cancelled"
+    assert fingerprint() == before
+    routed.refresh_from_db()
+    assert routed.status == S.CANCELLED
+
+
+def test_a_prescription_expired_by_the_nightly_job_is_refused_within_its_dates(
+    routed, pharmacist, pharmacist_user, stock
+):
+    # given: the expiry job ran (e.g. a clock ahead); the counter's day is still within valid_until
+    services.prescriptions_expire(today=routed.valid_until + timedelta(days=1))
+    routed.refresh_from_db()
+    assert routed.status == S.EXPIRED
+    before = fingerprint()
+
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, routed, stock[0], today=routed.valid_until)
+
+    assert refused.value.code == "counter.rx_expired"
+    assert fingerprint() == before
+
+
+def test_a_pharmacy_whose_designation_is_suspended_may_not_dispense(
+    routed, pharmacist, pharmacist_user, stock, bound_pharmacy
+):
+    from dualchannel.registry.models import Designation, DesignationStatus
+
+    Designation.objects.filter(institution=bound_pharmacy, physician=None).update(
+        status=DesignationStatus.SUSPENDED
+    )
+    before = fingerprint()
+
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, routed, stock[0])
+
+    assert refused.value.code == "counter.pharmacy_not_designated"
+    assert fingerprint() == before
+    routed.refresh_from_db()
+    assert routed.status == S.ROUTED
+    check = counter.counter_check(
+        actor=pharmacist_user, prescription_id=routed.pk, identity=me(routed), today=TODAY
+    )
+    assert check.refusals[0].code == "counter.pharmacy_not_designated"
+
+
+# --- traceability codes at the counter ----------------------------------------------------------
+
+IMPORTED_CODE = "GS1ABC0000000123"  # an imported drug's code: not 20 digits
+
+
+def test_a_code_that_is_not_20_digits_warns_at_the_check_and_on_the_dispensing(
+    routed, pharmacist, pharmacist_user, stock
+):
+    lines = [line(routed, stock[0], [IMPORTED_CODE])]
+
+    # when: the pharmacist checks the scanned lines before dispensing
+    result = counter.counter_check(
+        actor=pharmacist_user,
+        prescription_id=routed.pk,
+        identity=me(routed),
+        lines=lines,
+        today=TODAY,
+    )
+
+    # then: a warning, not a refusal
+    assert result.ok
+    (warned,) = [c for c in result.checks if c.warning and c.code.startswith("inventory.")]
+    assert warned.code == "inventory.trace_code_nonstandard"
+    assert IMPORTED_CODE in warned.message and "20位" in warned.message
+
+    # and the dispensing carries it once (plus the code never received), and sells it
+    dispensing = dispense(pharmacist_user, routed, stock[0], lines=lines)
+    codes_ = [w["code"] for w in dispensing.warnings]
+    assert codes_.count("inventory.trace_code_nonstandard") == 1
+    assert "inventory.trace_code_unknown" in codes_
+    assert TraceCode.objects.get(code=IMPORTED_CODE).status == "sold"
+
+
+def test_the_check_and_dispense_answers_carry_the_warning_over_http(
+    api_client, routed, pharmacist, pharmacist_user, stock, monkeypatch
+):
+    # the API uses today's date: hold it at the day the prescription is valid
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *a, **k: TODAY)
+    url = f"/api/v1/prescriptions/{routed.pk}/counter"
+    identity = {"certificate_type": "02", "certificate_no": routed.patient.id_number}
+    body = {"identity": identity, "lines": [line(routed, stock[0], [IMPORTED_CODE])]}
+    api_client.as_user(pharmacist_user)
+
+    checked = api_client.post_json(f"{url}/check", body)
+    dispensed = api_client.post_json(f"{url}/dispense", body, HTTP_IDEMPOTENCY_KEY="http-1")
+
+    assert checked.status_code == 200, checked.content
+    assert checked.json()["ok"] is True
+    (warned,) = [
+        c for c in checked.json()["checks"] if c["code"] == "inventory.trace_code_nonstandard"
+    ]
+    assert (warned["ok"], warned["warning"]) == (True, True)
+    assert IMPORTED_CODE in warned["message"]
+    assert dispensed.status_code == 201, dispensed.content
+    assert "inventory.trace_code_nonstandard" in [w["code"] for w in dispensed.json()["warnings"]]
+
+
+def sell_over_the_counter(actor, pharmacy, stock_item, code):
+    """A sale of one package outside the counter flow (e.g. a cash sale)."""
+    from dualchannel.inventory.sales import SaleLine, sale_record
+
+    return sale_record(
+        actor=actor,
+        pharmacy=pharmacy,
+        lines=[SaleLine(stock_item.pk, 1, (code,))],
+        reference="cash:1",
+        idempotency_key="cash-1",
+    )
+
+
+def test_a_code_already_sold_is_refused_at_the_counter_and_nothing_is_written(
+    routed, pharmacist, pharmacist_user, stock, bound_pharmacy
+):
+    # given: the box's code was sold before
+    code = stock_codes(stock[0])[0]
+    sell_over_the_counter(pharmacist_user, bound_pharmacy, stock[0], code)
+    before = fingerprint()
+
+    # when: it is scanned again for this prescription
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, routed, stock[0], lines=[line(routed, stock[0], [code])])
+
+    # then
+    assert refused.value.code == "inventory.trace_code_sold"
+    assert fingerprint() == before
+    routed.refresh_from_db()
+    assert routed.status == S.ROUTED
+
+
+# --- idempotency keys -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def other_routed(physician_user, pharmacist_user, bound_pharmacy, chronic_drug, insured_person):
+    """张三's ordinary prescription of one box, routed to the same pharmacy, with its stock."""
+    stock_item = receive_stock(pharmacist_user, chronic_drug, prefix="8555555", key="chronic")[0]
+    prescription = ordinary(physician_user, insured_person, chronic_drug)
+    services.prescription_route(
+        actor=physician_user,
+        prescription_id=prescription.pk,
+        pharmacy_id=bound_pharmacy.pk,
+        consent=True,
+        today=TODAY,
+    )
+    prescription.refresh_from_db()
+    return prescription, stock_item
+
+
+def ordinary(actor, patient, drug, *, boxes=1, today=TODAY):
+    """An ordinary chronic-disease prescription: no eligibility, not three-fixed."""
+    return services.prescription_issue(
+        actor=actor,
+        patient_id_number=patient.id_number,
+        benefit_type=BenefitType.CHRONIC_DISEASE,
+        diagnosis_code="I10.x00x002",
+        items=[
+            {
+                "drug_id": drug.pk,
+                "quantity": str(28 * boxes),
+                "unit": "片",
+                "pack_size": "28",
+                **USAGE,
+                "days": 28,
+            }
+        ],
+        today=today,
+    )
+
+
+def test_a_key_reused_for_another_prescription_is_refused_and_nothing_is_written(
+    routed, other_routed, pharmacist, pharmacist_user, stock
+):
+    # given: the key dispensed 张伟's prescription
+    dispense(pharmacist_user, routed, stock[0], key="desk-1")
+    other, other_stock = other_routed
+    before = fingerprint()
+
+    # when: the same key comes with 张三's prescription
+    with pytest.raises(Conflict) as refused:
+        dispense(pharmacist_user, other, other_stock, key="desk-1")
+
+    # then
+    assert refused.value.code == "counter.idempotency_mismatch"
+    assert fingerprint() == before
+    other.refresh_from_db()
+    assert other.status == S.ROUTED
+
+
+@pytest.mark.parametrize("met_on", ["stock movements", "dispensing"])
+def test_a_key_lost_in_a_race_is_refused_with_the_counters_code(
+    routed, other_routed, pharmacist, pharmacist_user, stock, monkeypatch, met_on
+):
+    # given: the key dispensed 张伟's prescription, but a concurrent request for 张三's read
+    # before that commit and saw no dispensing with it: it meets the key only later, on the
+    # unique key of the stock movements ("dispense:<key>") or of the dispensing itself
+    first = dispense(pharmacist_user, routed, stock[0], key="desk-0")
+    Dispensing.objects.filter(pk=first.pk).update(idempotency_key="desk-1")
+    if met_on == "stock movements":
+        StockMovement.objects.filter(idempotency_key="dispense:desk-0").update(
+            idempotency_key="dispense:desk-1"
+        )
+    other, other_stock = other_routed
+    before = fingerprint()
+    real, calls = counter._replay, []
+
+    def stale_then_real(*args):
+        calls.append(args)
+        return None if len(calls) == 1 else real(*args)
+
+    monkeypatch.setattr(counter, "_replay", stale_then_real)
+
+    # when
+    with pytest.raises(Conflict) as refused:
+        dispense(pharmacist_user, other, other_stock, key="desk-1")
+
+    # then: the counter's refusal (not an IntegrityError, not the inventory's code)
+    assert refused.value.code == "counter.idempotency_mismatch"
+    assert fingerprint() == before
+    other.refresh_from_db()
+    assert other.status == S.ROUTED
+
+
 # --- races on PostgreSQL -------------------------------------------------------------------
 
 
@@ -517,3 +890,72 @@ def test_two_counters_dispensing_the_same_prescription_exactly_one_succeeds(
     assert Dispensing.objects.count() == 1
     assert sum(s.quantity for s in StockItem.objects.all()) == 5
     assert TraceCode.objects.filter(status="sold").count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_code_already_sold_is_refused_at_the_counter_and_the_alert_survives(
+    routed, pharmacist, pharmacist_user, stock, bound_pharmacy
+):
+    # given: the box's code was sold before
+    code = stock_codes(stock[0])[0]
+    sold = sell_over_the_counter(pharmacist_user, bound_pharmacy, stock[0], code)
+    before = fingerprint()
+
+    # when: it is scanned again at the counter (the dispensing's transaction rolls back)
+    with pytest.raises(DomainError) as refused:
+        dispense(pharmacist_user, routed, stock[0], lines=[line(routed, stock[0], [code])])
+
+    # then: refused, nothing of the dispensing written, the alert committed apart
+    assert refused.value.code == "inventory.trace_code_sold"
+    assert fingerprint() == before
+    routed.refresh_from_db()
+    assert routed.status == S.ROUTED
+    alert = Alert.objects.get()
+    assert (alert.rule, alert.severity, alert.state) == ("trace_code_resold", "high", "open")
+    assert alert.institution_id == bound_pharmacy.pk
+    assert alert.evidence["trace_code"] == code
+    assert alert.evidence["recorded_movement_id"] == sold.movements[0].pk
+    assert alert.evidence["attempt_reference"] == f"prescription:{routed.prescription_no}"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_one_key_for_two_prescriptions_at_the_same_moment_one_succeeds_one_is_refused(
+    routed, other_routed, pharmacist, pharmacist_user, stock
+):
+    other, other_stock = other_routed
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+    lock = threading.Lock()
+
+    def desk(prescription, stock_item) -> None:
+        try:
+            barrier.wait(timeout=10)
+            dispense(pharmacist_user, prescription, stock_item, key="same-key")
+            result = "ok"
+        except DomainError as exc:
+            result = exc.code
+        except Exception as exc:  # e.g. an IntegrityError: what the API would answer as 500
+            result = type(exc).__name__
+        finally:
+            connection.close()
+        with lock:
+            outcomes.append(result)
+
+    threads = [
+        threading.Thread(target=desk, args=(routed, stock[0])),
+        threading.Thread(target=desk, args=(other, other_stock)),
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=60)
+
+    assert sorted(outcomes) == ["counter.idempotency_mismatch", "ok"]
+    (dispensing,) = Dispensing.objects.all()
+    assert dispensing.idempotency_key == "same-key"
+    assert StockMovement.objects.filter(kind="sale").count() == 1
+    assert TraceCode.objects.filter(status="sold").count() == 1
+    statuses = sorted(p.status for p in type(routed).objects.filter(pk__in=[routed.pk, other.pk]))
+    assert statuses == sorted([S.DISPENSED, S.ROUTED])
