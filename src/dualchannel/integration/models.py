@@ -291,6 +291,54 @@ class SimInventoryRecord(models.Model):
         return f"{self.infno} {self.fixmedins_bchno}"
 
 
+class SimSettlement(models.Model):
+    """A settlement (2102 pharmacy, 2207 hospital outpatient) held by the simulated platform.
+
+    Known by ``setl_id`` and, per institution, by its ``fixmedins_setl_id`` (the same number with
+    the same body answers the same settlement). 2103/2208 set ``reversed_at``; 3201/3202 read it.
+    Amounts are the institution's breakdown as received; ``fund_pay_sumamt`` is all funds.
+    """
+
+    setl_id = models.CharField(max_length=30, unique=True)
+    mdtrt_id = models.CharField(max_length=30)
+    fixmedins_code = models.CharField(max_length=12)
+    fixmedins_setl_id = models.CharField(max_length=50)
+    infno = models.CharField(max_length=5)  # 2102 or 2207
+    clr_type = models.CharField(max_length=6)
+    setl_optins = models.CharField(max_length=6)  # the insured's insuplc_admdvs
+    insutype = models.CharField(max_length=6)
+    med_type = models.CharField(max_length=10)
+    psn_no = models.CharField(max_length=30)
+    medfee_sumamt = models.DecimalField(max_digits=16, decimal_places=2)
+    fund_pay_sumamt = models.DecimalField(max_digits=16, decimal_places=2)
+    hifp_pay = models.DecimalField(max_digits=16, decimal_places=2)
+    hifmi_pay = models.DecimalField(max_digits=16, decimal_places=2)
+    maf_pay = models.DecimalField(max_digits=16, decimal_places=2)
+    oth_pay = models.DecimalField(max_digits=16, decimal_places=2)
+    acct_pay = models.DecimalField(max_digits=16, decimal_places=2)
+    psn_cash_pay = models.DecimalField(max_digits=16, decimal_places=2)
+    request_digest = models.CharField(max_length=64)
+    data = models.JSONField(default=dict)  # the input as received (data and lines)
+    output = models.JSONField(default=dict)  # the answer, repeated on an idempotent replay
+    setl_time = models.DateTimeField(default=timezone.now)
+    reversed_at = models.DateTimeField(null=True, blank=True)
+    reversal_setl_id = models.CharField(max_length=30, blank=True)
+
+    class Meta:
+        verbose_name = "模拟平台结算"
+        verbose_name_plural = "模拟平台结算"
+        indexes = [models.Index(fields=["fixmedins_code", "setl_time"])]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["fixmedins_code", "fixmedins_setl_id"],
+                name="uniq_sim_settlement_fixmedins_setl_id",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.infno} {self.setl_id}{' 已冲正' if self.reversed_at else ''}"
+
+
 class FaultMode(models.TextChoices):
     ERROR = "error", "返回 infcode -1（系统繁忙）"
     TIMEOUT = "timeout", "模拟超时（无应答）"

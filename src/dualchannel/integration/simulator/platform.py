@@ -32,6 +32,7 @@ from ..models import (
 from ..nhsa.crypto import Sm4Cipher, sm2_verify
 from ..nhsa.envelope import SHANGHAI, envelope_errors
 from .inventory import INVENTORY_HANDLERS
+from .settlement import SETTLEMENT_HANDLERS
 
 logger = logging.getLogger("dualchannel.integration.simulator")
 
@@ -448,4 +449,5 @@ HANDLERS: dict[str, Callable[[dict[str, Any], dict[str, Any]], Output]] = {
     "2504": _cancel,
     "5301": _query_filings,
     **INVENTORY_HANDLERS,  # 3501–3507 (进销存)
+    **SETTLEMENT_HANDLERS,  # 2101–2103, 2206–2208 (结算), 3201/3202 (对账)
 }
