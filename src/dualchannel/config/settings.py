@@ -42,6 +42,7 @@ INSTALLED_APPS = [
     "dualchannel.monitoring",
     "dualchannel.inventory",
     "dualchannel.prescriptions",
+    "dualchannel.settlement",
 ]
 
 MIDDLEWARE = [

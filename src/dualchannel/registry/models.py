@@ -475,6 +475,9 @@ class InsuredPerson(models.Model):
     phone = models.CharField("联系电话", max_length=20, blank=True)
     address = models.CharField("住址", max_length=200, blank=True)
     insurance_type = models.CharField("参保类型", max_length=3, choices=InsuranceType.choices)
+    # further layers after the basic fund [SD §2–3]
+    medical_assistance = models.BooleanField("医疗救助对象", default=False)
+    commercial_insured = models.BooleanField("参加城市定制型商业医疗保险（惠民保）", default=False)
     enrolment_region = models.ForeignKey(
         Region, on_delete=models.PROTECT, related_name="insured_persons", verbose_name="参保地"
     )

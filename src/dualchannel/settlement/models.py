@@ -1,0 +1,331 @@
+"""Settlement (DESIGN §4, §5.5, §6): benefit rules per pooling region, the person's accumulators,
+settlements with their lines and reversal.
+
+Every amount is a ``DecimalField`` with two places (fen); ratios have four.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from dualchannel.core.models import StatusHistory
+
+RATIO = {
+    "max_digits": 5,
+    "decimal_places": 4,
+    "validators": [MinValueValidator(Decimal(0)), MaxValueValidator(Decimal(1))],
+}
+
+
+def money(label: str, **kwargs) -> models.DecimalField:
+    return models.DecimalField(label, max_digits=14, decimal_places=2, **kwargs)
+
+
+class BenefitCategory(models.TextChoices):
+    """The benefit a settlement is made under: one per prescription [HB art. 38]."""
+
+    SPECIAL_DRUG = "special_drug", "单独支付药品（特药门诊）"
+    CHRONIC_DISEASE = "chronic_disease", "门诊慢特病"
+    GENERAL_OUTPATIENT = "general_outpatient", "普通门诊统筹"
+    INPATIENT = "inpatient", "住院"
+
+
+class BenefitRule(models.Model):
+    """The benefit parameters of a region for one insurance type, category and hospital level.
+
+    Looked up from the settling institution's region upwards (a pooling region's own rule before
+    its province's), the most specific hospital level first; dated, so a change applies from its
+    effective date. The seeds leave these numbers to each pooling region [SD §3, HB art. 5]: the
+    agency enters its own notice's values (``source``).
+    """
+
+    region = models.ForeignKey(
+        "registry.Region", on_delete=models.PROTECT, related_name="+", verbose_name="统筹区"
+    )
+    insurance_type = models.CharField(
+        "险种", max_length=3, choices=[("310", "职工基本医疗保险"), ("390", "城乡居民基本医疗保险")]
+    )
+    category = models.CharField("待遇类别", max_length=20, choices=BenefitCategory.choices)
+    # The prescribing (or settling) hospital's level; null: any level.
+    hospital_level = models.PositiveSmallIntegerField("医院等级", null=True, blank=True)
+    med_type = models.CharField("医疗类别（med_type）", max_length=10)
+    deductible = money("起付线", default=Decimal("0.00"))
+    fund_ratio = models.DecimalField("统筹基金支付比例", **RATIO)
+    annual_ceiling = money("年度最高支付限额", null=True, blank=True)
+    # Accumulators of the fund and deductible are shared by the rules of one group (e.g. all
+    # outpatient special drugs of the year count against one ceiling).
+    ceiling_group = models.CharField("限额累计组", max_length=30)
+    first_self_pay_ratio = models.DecimalField("乙类先行自付比例", default=Decimal(0), **RATIO)
+    critical_illness_deductible = money("大病保险起付线", default=Decimal("0.00"))
+    critical_illness_ratio = models.DecimalField("大病保险支付比例", default=Decimal(0), **RATIO)
+    critical_illness_ceiling = money("大病保险年度限额", null=True, blank=True)
+    assistance_ratio = models.DecimalField("医疗救助比例", default=Decimal(0), **RATIO)
+    assistance_ceiling = money("医疗救助年度限额", null=True, blank=True)
+    commercial_deductible = money("惠民保免赔额", default=Decimal("0.00"))
+    commercial_ratio = models.DecimalField("惠民保赔付比例", default=Decimal(0), **RATIO)
+    commercial_ceiling = money("惠民保年度限额", null=True, blank=True)
+    effective_from = models.DateField("生效日期")
+    effective_to = models.DateField("失效日期", null=True, blank=True)
+    source = models.CharField("依据文件", max_length=300)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "待遇政策参数"
+        verbose_name_plural = "待遇政策参数"
+        ordering = ["region_id", "insurance_type", "category", "hospital_level", "-effective_from"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region", "insurance_type", "category", "hospital_level", "effective_from"],
+                name="benefit_rule_unique_start",
+                nulls_distinct=False,
+            ),
+            models.CheckConstraint(
+                condition=Q(effective_to__isnull=True)
+                | Q(effective_to__gte=models.F("effective_from")),
+                name="benefit_rule_period_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        level = f" {self.hospital_level}级" if self.hospital_level else ""
+        return f"{self.region_id} {self.insurance_type} {self.category}{level}"
+
+
+class ListingPrice(models.Model):
+    """A province's listing price (挂网价格) of one manufacturer's generic of a negotiated drug,
+    per package: its payment standard where the profile says so [CX art. 10]."""
+
+    region = models.ForeignKey(
+        "registry.Region", on_delete=models.PROTECT, related_name="+", verbose_name="省份"
+    )
+    drug = models.ForeignKey("catalog.Drug", on_delete=models.PROTECT, related_name="+")
+    manufacturer = models.CharField("生产企业", max_length=200)
+    specification = models.CharField("规格", max_length=300)
+    package_unit = models.CharField("包装单位", max_length=10, default="盒")
+    price = money("挂网价格（元/包装）")
+    effective_from = models.DateField("生效日期")
+    effective_to = models.DateField("失效日期", null=True, blank=True)
+    source = models.CharField("来源", max_length=300)
+
+    class Meta:
+        verbose_name = "省级挂网价格"
+        verbose_name_plural = "省级挂网价格"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["region", "drug", "manufacturer", "specification", "effective_from"],
+                name="listing_price_unique_start",
+            ),
+            models.CheckConstraint(condition=Q(price__gt=0), name="listing_price_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.drug_id} {self.manufacturer} {self.specification}"
+
+
+class AccumulatorKind(models.TextChoices):
+    DEDUCTIBLE = "deductible", "起付线累计"
+    FUND = "fund", "统筹基金支付累计"
+    CRITICAL_ILLNESS_DEDUCTIBLE = "critical_illness_deductible", "大病保险起付线累计"
+    CRITICAL_ILLNESS = "critical_illness", "大病保险支付累计"
+    ASSISTANCE = "assistance", "医疗救助累计"
+    COMMERCIAL_DEDUCTIBLE = "commercial_deductible", "惠民保免赔额累计"
+    COMMERCIAL = "commercial", "惠民保赔付累计"
+
+
+class Accumulator(models.Model):
+    """One running total of a person: a kind in a scope (``2026:outpatient_special`` for a year's
+    group, ``stay:<hospital>:<admission no>`` for an inpatient stay's deductible [AH §2(5)])."""
+
+    person = models.ForeignKey(
+        "registry.InsuredPerson", on_delete=models.PROTECT, related_name="accumulators"
+    )
+    kind = models.CharField("类别", max_length=30, choices=AccumulatorKind.choices)
+    scope = models.CharField("累计范围", max_length=80)
+    amount = money("累计金额", default=Decimal("0.00"))
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "待遇累计"
+        verbose_name_plural = "待遇累计"
+        constraints = [
+            models.UniqueConstraint(fields=["person", "kind", "scope"], name="accumulator_key"),
+            models.CheckConstraint(condition=Q(amount__gte=0), name="accumulator_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind}@{self.scope}"
+
+
+class SettlementKind(models.TextChoices):
+    PHARMACY = "pharmacy", "定点药店结算（2102）"
+    HOSPITAL = "hospital", "医疗机构门诊结算（2207）"
+    MANUAL = "manual", "手工（零星）报销"
+
+
+class SettlementStatus(models.TextChoices):
+    SETTLED = "settled", "已结算"  # the fund part is owed to the institution
+    REVERSED = "reversed", "已冲销"  # undone: accumulators and stock restored
+
+
+class BudgetLine(models.TextChoices):
+    """AH §2(6), CX art. 18: pharmacy spending is budgeted on its own line."""
+
+    PHARMACY_SEPARATE = "pharmacy_separate", "药店双通道费用单列"
+    HOSPITAL_GLOBAL = "hospital_global", "医疗机构总额预算"
+
+
+class UploadStatus(models.TextChoices):
+    PENDING = "pending", "待上传"
+    ACCEPTED = "accepted", "平台已受理"
+    FAILED = "failed", "上传失败（将重试）"
+
+
+class Settlement(models.Model):
+    settlement_no = models.CharField("结算单号", max_length=30, unique=True)
+    kind = models.CharField("结算类型", max_length=10, choices=SettlementKind.choices)
+    institution = models.ForeignKey(
+        "registry.Institution", on_delete=models.PROTECT, related_name="settlements"
+    )
+    person = models.ForeignKey(
+        "registry.InsuredPerson", on_delete=models.PROTECT, related_name="settlements"
+    )
+    prescription = models.ForeignKey(
+        "prescriptions.Prescription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="settlements",
+    )
+    dispensing = models.ForeignKey(
+        "prescriptions.Dispensing",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="settlements",
+    )
+    category = models.CharField("待遇类别", max_length=20, choices=BenefitCategory.choices)
+    insurance_type = models.CharField("险种", max_length=3)
+    med_type = models.CharField("医疗类别", max_length=10)
+    rule = models.ForeignKey(BenefitRule, on_delete=models.PROTECT, related_name="+")
+    parameters = models.JSONField("所用待遇参数")
+    scopes = models.JSONField("累计范围")  # accumulator kind → scope, as settled
+    inpatient_admission_no = models.CharField("住院号", max_length=40, blank=True)
+    budget_line = models.CharField("预算口径", max_length=20, choices=BudgetLine.choices)
+    settled_on = models.DateField("结算日期")
+    total = money("医疗费总额")
+    full_self_pay = money("全自费")
+    over_standard = money("超支付标准自付")
+    payable_base = money("支付标准内金额")
+    first_self_pay = money("先行自付")
+    in_policy = money("政策范围内金额")
+    deductible = money("起付线")
+    co_pay = money("统筹段个人自付")
+    over_ceiling = money("超限额自付")
+    fund = money("统筹基金支付")
+    critical_illness = money("大病保险支付")
+    assistance = money("医疗救助支付")
+    commercial = money("惠民保支付")
+    personal = money("个人现金支付")
+    used = models.JSONField("计入累计")  # what this settlement added to each accumulator
+    status = models.CharField(
+        "状态", max_length=10, choices=SettlementStatus.choices, default=SettlementStatus.SETTLED
+    )
+    idempotency_key = models.CharField("幂等键", max_length=80)
+    request_digest = models.CharField("请求摘要", max_length=64)
+    settled_at = models.DateTimeField("结算时间", default=timezone.now)
+    settled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    reversed_at = models.DateTimeField("冲销时间", null=True, blank=True)
+    reversed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reversal_reason = models.CharField("冲销原因", max_length=200, blank=True)
+    reversal_key = models.CharField("冲销幂等键", max_length=80, blank=True)
+    goods_returned = models.BooleanField("已退药", default=False)
+    # the national platform's answer (2102/2207) and the state of the upload
+    upload_status = models.CharField(
+        "上传状态", max_length=10, choices=UploadStatus.choices, default=UploadStatus.PENDING
+    )
+    setl_id = models.CharField("平台结算ID", max_length=40, blank=True)
+    mdtrt_id = models.CharField("平台就诊ID", max_length=40, blank=True)
+    reversal_upload_status = models.CharField(
+        "冲销上传状态", max_length=10, choices=UploadStatus.choices, blank=True
+    )
+
+    class Meta:
+        verbose_name = "医保结算"
+        verbose_name_plural = "医保结算"
+        ordering = ["-settled_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["institution", "idempotency_key"], name="settlement_key_per_institution"
+            ),
+            # one live settlement per dispensing: a second one is refused, even under a race
+            models.UniqueConstraint(
+                fields=["dispensing"],
+                condition=Q(status="settled"),
+                name="settlement_one_live_per_dispensing",
+            ),
+            models.CheckConstraint(
+                condition=Q(
+                    total=models.F("fund")
+                    + models.F("critical_illness")
+                    + models.F("assistance")
+                    + models.F("commercial")
+                    + models.F("personal")
+                ),
+                name="settlement_payers_sum_to_total",
+            ),
+        ]
+        indexes = [models.Index(fields=["institution", "settled_on"])]
+
+    def __str__(self) -> str:
+        return self.settlement_no
+
+
+class SettlementLine(models.Model):
+    settlement = models.ForeignKey(Settlement, on_delete=models.CASCADE, related_name="lines")
+    position = models.PositiveSmallIntegerField("序号")
+    drug = models.ForeignKey("catalog.Drug", on_delete=models.PROTECT, related_name="+")
+    dispensing_line = models.ForeignKey(
+        "prescriptions.DispensingLine",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    drug_class = models.CharField("甲乙类", max_length=1)
+    quantity = models.PositiveIntegerField("数量")
+    unit = models.CharField("单位", max_length=10)
+    unit_price = money("单价")
+    amount = money("金额")
+    standard_amount = money("支付标准金额", null=True, blank=True)
+    full_self_pay = money("全自费")
+    self_pay_reason = models.CharField("自费原因", max_length=40, blank=True)
+    over_standard = money("超支付标准")
+    payable_base = money("支付标准内")
+    first_self_pay = money("先行自付")
+    in_policy = money("政策范围内")
+
+    class Meta:
+        verbose_name = "结算明细"
+        verbose_name_plural = "结算明细"
+        ordering = ["settlement_id", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.settlement_id}#{self.position}"
+
+
+class SettlementTransition(StatusHistory):
+    settlement = models.ForeignKey(Settlement, on_delete=models.CASCADE, related_name="history")
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "结算状态变更"
+        verbose_name_plural = "结算状态变更"

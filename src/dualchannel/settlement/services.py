@@ -1,0 +1,528 @@
+"""Settling a dispensing with the fund at the pharmacy counter, and reversing it (DESIGN §5.2(5),
+§6; HB art. 30–35, CX art. 17).
+
+One transaction each. Locks, always in this order: the dispensing (or the settlement), then the
+insured person, then the person's accumulator rows sorted by (kind, scope). The person's lock
+serialises every settlement and reversal of that person, so accumulators stay exact under
+concurrent counters; the partial unique constraint on live settlements per dispensing backs up
+"settled once" even if a lock were forgotten.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db import transaction
+from django.utils import timezone
+
+from dualchannel.core import audit
+from dualchannel.core.canonical import snapshot
+from dualchannel.core.errors import Conflict, DomainError, NotFound
+from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
+from dualchannel.core.roles import Role
+from dualchannel.eligibility.reevaluation import eligibility_benefits_active
+from dualchannel.prescriptions.models import Dispensing, PrescriptionStatus
+from dualchannel.registry.models import (
+    BenefitStatus,
+    Designation,
+    DesignationStatus,
+    InsuredPerson,
+    RegionLevel,
+)
+from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.regions import ancestors
+
+from . import error_codes as codes
+from . import payable, rules
+from .engine import Accumulated, Breakdown, LineInput, Person, calculate
+from .models import (
+    Accumulator,
+    AccumulatorKind,
+    BenefitCategory,
+    BenefitRule,
+    BudgetLine,
+    Settlement,
+    SettlementKind,
+    SettlementLine,
+    SettlementStatus,
+    SettlementTransition,
+    UploadStatus,
+)
+
+K = AccumulatorKind
+ACCUMULATED_KINDS = {  # engine field → accumulator kind
+    "deductible": K.DEDUCTIBLE,
+    "fund": K.FUND,
+    "critical_illness_deductible": K.CRITICAL_ILLNESS_DEDUCTIBLE,
+    "critical_illness": K.CRITICAL_ILLNESS,
+    "assistance": K.ASSISTANCE,
+    "commercial_deductible": K.COMMERCIAL_DEDUCTIBLE,
+    "commercial": K.COMMERCIAL,
+}
+BREAKDOWN_FIELDS = (
+    "total",
+    "full_self_pay",
+    "over_standard",
+    "payable_base",
+    "first_self_pay",
+    "in_policy",
+    "deductible",
+    "co_pay",
+    "over_ceiling",
+    "fund",
+    "critical_illness",
+    "assistance",
+    "commercial",
+    "personal",
+)
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    dispensing_line_id: int
+    drug_id: int
+    drug_class: str
+    quantity: int
+    unit: str
+    unit_price: Decimal
+    standard_amount: Decimal | None
+    self_pay_reason: str
+
+
+@dataclass(frozen=True)
+class Priced:
+    """Everything a settlement is computed from, and its breakdown (a preview writes nothing)."""
+
+    dispensing: Dispensing
+    person: InsuredPerson
+    rule: BenefitRule
+    category: str
+    scopes: dict[str, str]
+    lines: tuple[PricedLine, ...]
+    breakdown: Breakdown
+    budget_line: str
+    settled_on: date
+
+
+# --- context -----------------------------------------------------------------------------------
+
+
+def _dispensing_for(actor: User, prescription_id: int, *, lock: bool) -> Dispensing:
+    """The dispensing of a prescription routed to the actor's pharmacy (locked when settling)."""
+    from dualchannel.prescriptions.models import Prescription
+
+    require_role(actor, Role.PHARMACIST)
+    prescription = Prescription.objects.filter(pk=prescription_id).first()
+    if prescription is None or not (
+        actor.is_superuser or actor.institution_id == prescription.pharmacy_id
+    ):
+        raise NotFound(codes.NOT_FOUND, "处方不存在或未流转至本药店")
+    qs = Dispensing.objects.select_related(
+        "prescription",
+        "prescription__hospital",
+        "prescription__eligibility",
+        "prescription__patient",
+        "pharmacy",
+        "pharmacy__region",
+    )
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    dispensing = qs.filter(prescription_id=prescription.pk).first()
+    if dispensing is None or prescription.status != PrescriptionStatus.DISPENSED:
+        raise Conflict(codes.NOT_DISPENSED, "处方尚未发药，不能结算")
+    return dispensing
+
+
+def _designated(institution) -> bool:
+    return Designation.objects.filter(
+        institution=institution, status=DesignationStatus.ACTIVE
+    ).exists()
+
+
+def _province(region):
+    return next((r for r in ancestors(region) if r.level == RegionLevel.PROVINCE), None)
+
+
+def _scopes(rule: BenefitRule, on: date, admission: str, stay_deductible: bool) -> dict[str, str]:
+    year = f"{on.year}"
+    group = f"{year}:{rule.ceiling_group}"
+    deductible = f"stay:{admission}" if admission and stay_deductible else group
+    return {
+        K.DEDUCTIBLE: deductible,
+        K.FUND: group,
+        K.CRITICAL_ILLNESS_DEDUCTIBLE: f"{year}:critical_illness",
+        K.CRITICAL_ILLNESS: f"{year}:critical_illness",
+        K.ASSISTANCE: f"{year}:assistance",
+        K.COMMERCIAL_DEDUCTIBLE: f"{year}:commercial",
+        K.COMMERCIAL: f"{year}:commercial",
+    }
+
+
+def _accumulators(person: InsuredPerson, scopes: dict[str, str], *, lock: bool) -> dict:
+    """The person's rows for these scopes, created at zero when new; locked in a fixed order."""
+    keys = sorted(scopes.items())
+    if lock:
+        Accumulator.objects.bulk_create(
+            [Accumulator(person=person, kind=k, scope=s) for k, s in keys],
+            ignore_conflicts=True,
+        )
+    rows = {}
+    for kind, scope in keys:
+        qs = Accumulator.objects.filter(person=person, kind=kind, scope=scope)
+        row = (qs.select_for_update() if lock else qs).first()
+        rows[kind] = row or Accumulator(person=person, kind=kind, scope=scope)
+    return rows
+
+
+def _accumulated(rows: dict) -> Accumulated:
+    return Accumulated(**{field: rows[kind].amount for field, kind in ACCUMULATED_KINDS.items()})
+
+
+def _price(dispensing: Dispensing, on: date) -> tuple[BenefitRule, str, list[PricedLine], str]:
+    prescription = dispensing.prescription
+    person = prescription.patient
+    if person.benefit_status != BenefitStatus.NORMAL:
+        raise DomainError(
+            codes.NO_INSURANCE, f"参保人待遇状态为「{person.get_benefit_status_display()}」"
+        )
+    category = prescription.benefit_type
+    rule = rules.benefit_rule_for(
+        region=person.enrolment_region,  # 参保地待遇 (the insured's own pooling region)
+        insurance_type=person.insurance_type,
+        category=category,
+        hospital_level=prescription.hospital.hospital_level,
+        on=on,
+    )
+    profile = profile_for(dispensing.pharmacy.region)
+    province = _province(dispensing.pharmacy.region)
+    eligibility = prescription.eligibility
+    facts_common = {
+        "has_eligibility": eligibility is not None,
+        "eligibility_active": eligibility is not None
+        and eligibility_benefits_active(eligibility, on=on),
+        "institution_designated": _designated(dispensing.pharmacy),
+        "has_valid_prescription": prescription.valid_until >= on,
+    }
+    priced = []
+    for line in dispensing.lines.select_related("drug", "item", "stock_item").order_by("pk"):
+        item, stock = line.item, line.stock_item
+        standard = rules.package_standard(
+            line.drug,
+            profile=profile,
+            province=province,
+            manufacturer=stock.manufacturer if stock else "",
+            specification=(stock.specification if stock else "") or item.specification,
+            unit=item.unit,
+            package_unit=item.package_unit,
+            pack_size=item.pack_size,
+            on=on,
+        )
+        reason = payable.nonpayable_reason(
+            payable.LineFacts(separately_paid=line.drug.is_separately_paid, **facts_common)
+        )
+        priced.append(
+            PricedLine(
+                dispensing_line_id=line.pk,
+                drug_id=line.drug_id,
+                drug_class=line.drug.drug_class or "乙",
+                quantity=line.packages,
+                unit=item.package_unit,
+                unit_price=line.unit_price,
+                standard_amount=None if standard is None else standard.amount * line.packages,
+                self_pay_reason=reason,
+            )
+        )
+    return rule, category, priced, profile
+
+
+def _compute(dispensing: Dispensing, rows_for, *, admission: str = "") -> tuple[Priced, dict]:
+    on = timezone.localdate(dispensing.dispensed_at)
+    rule, category, lines, profile = _price(dispensing, on)
+    person = dispensing.prescription.patient
+    stay_deductible = category == BenefitCategory.INPATIENT and profile.deductible_once_per_stay
+    scopes = _scopes(rule, on, admission, stay_deductible)
+    rows = rows_for(person, scopes)
+    breakdown = calculate(
+        [
+            LineInput(
+                str(n),
+                p.unit_price * p.quantity,
+                p.standard_amount,
+                p.drug_class,
+                p.self_pay_reason,
+            )
+            for n, p in enumerate(lines)
+        ],
+        rules.parameters_of(rule),
+        _accumulated(rows),
+        Person(
+            entitled_to_assistance=person.medical_assistance,
+            commercial_insured=person.commercial_insured,
+        ),
+    )
+    budget = (
+        BudgetLine.PHARMACY_SEPARATE
+        if profile.pharmacy_spend_outside_hospital_budget
+        else BudgetLine.HOSPITAL_GLOBAL
+    )
+    return Priced(
+        dispensing=dispensing,
+        person=person,
+        rule=rule,
+        category=category,
+        scopes={str(k): v for k, v in scopes.items()},
+        lines=tuple(lines),
+        breakdown=breakdown,
+        budget_line=budget,
+        settled_on=on,
+    ), rows
+
+
+# --- preview, settle, reverse ---------------------------------------------------------------
+
+
+def settlement_preview(*, actor: User, prescription_id: int) -> Priced:
+    """Pre-settle (2101): the breakdown as it would be now; nothing is written or locked."""
+    dispensing = _dispensing_for(actor, prescription_id, lock=False)
+    priced, _ = _compute(
+        dispensing, lambda person, scopes: _accumulators(person, scopes, lock=False)
+    )
+    return priced
+
+
+def _digest(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def _key(idempotency_key: str | None) -> str:
+    key = (idempotency_key or "").strip()
+    if not key or len(key) > 80:
+        raise DomainError(
+            codes.KEY_REQUIRED, "缺少幂等键（1–80个字符）", fields={"idempotency_key": ["必填"]}
+        )
+    return key
+
+
+def _replay(institution_id: int, key: str, digest: str) -> Settlement | None:
+    """The settlement this key already made (the same request replayed), else None."""
+    found = Settlement.objects.filter(institution_id=institution_id, idempotency_key=key).first()
+    if found is not None and found.request_digest != digest:
+        raise Conflict(codes.KEY_REUSED, "该幂等键已用于另一笔结算")
+    return found
+
+
+def settlement_settle(*, actor: User, prescription_id: int, idempotency_key: str) -> Settlement:
+    """Settle a dispensed prescription (2102): the person pays only their part [CX art. 17]."""
+    key = _key(idempotency_key)
+    digest = _digest({"prescription_id": prescription_id})
+    with transaction.atomic():
+        dispensing = _dispensing_for(actor, prescription_id, lock=True)
+        replay = _replay(dispensing.pharmacy_id, key, digest)
+        if replay is not None:
+            return replay
+        earlier = Settlement.objects.filter(dispensing=dispensing)
+        if earlier.filter(status=SettlementStatus.SETTLED).exists():
+            raise Conflict(codes.ALREADY_SETTLED, "该笔发药已结算，不能重复结算")
+        if earlier.filter(goods_returned=True).exists():
+            raise Conflict(codes.GOODS_RETURNED, "该笔发药已退药冲销，不能再结算")
+        InsuredPerson.objects.select_for_update().get(pk=dispensing.prescription.patient_id)
+        priced, rows = _compute(
+            dispensing, lambda person, scopes: _accumulators(person, scopes, lock=True)
+        )
+        settlement = _write(actor, priced, key, digest)
+        for field, kind in ACCUMULATED_KINDS.items():
+            _add(rows[kind], getattr(priced.breakdown.used, field))
+        audit.record(
+            actor=actor,
+            action="settlement.settled",
+            subject=settlement,
+            after=settlement,
+            patient=priced.person,
+            role=Role.PHARMACIST,
+            summary={
+                "settlement_no": settlement.settlement_no,
+                "total": str(settlement.total),
+                "fund": str(settlement.fund),
+                "personal": str(settlement.personal),
+                "to": SettlementStatus.SETTLED,
+            },
+        )
+        _queue_upload(settlement)
+    return settlement
+
+
+def _add(row: Accumulator, amount: Decimal) -> None:
+    if not amount:
+        return
+    row.amount += amount
+    row.updated_at = timezone.now()
+    row.save(update_fields=["amount", "updated_at"])
+
+
+def _write(actor: User, priced: Priced, key: str, digest: str) -> Settlement:
+    b = priced.breakdown
+    prescription = priced.dispensing.prescription
+    settlement = Settlement.objects.create(
+        settlement_no=f"tmp-{uuid.uuid4().hex}",
+        kind=SettlementKind.PHARMACY,
+        institution=priced.dispensing.pharmacy,
+        person=priced.person,
+        prescription=prescription,
+        dispensing=priced.dispensing,
+        category=priced.category,
+        insurance_type=priced.person.insurance_type,
+        med_type=priced.rule.med_type,
+        rule=priced.rule,
+        parameters=rules.parameters_snapshot(priced.rule),
+        scopes=priced.scopes,
+        budget_line=priced.budget_line,
+        settled_on=priced.settled_on,
+        used={field: str(getattr(b.used, field)) for field in ACCUMULATED_KINDS},
+        idempotency_key=key,
+        request_digest=digest,
+        settled_by=actor,
+        **{name: getattr(b, name) for name in BREAKDOWN_FIELDS},
+    )
+    # a number people can read: the day and the row's own id, never a shared counter row
+    settlement.settlement_no = f"JS{priced.settled_on:%Y%m%d}{settlement.pk:08d}"
+    settlement.save(update_fields=["settlement_no"])
+    for position, (line, result) in enumerate(zip(priced.lines, b.lines, strict=True), 1):
+        SettlementLine.objects.create(
+            settlement=settlement,
+            position=position,
+            drug_id=line.drug_id,
+            dispensing_line_id=line.dispensing_line_id,
+            drug_class=line.drug_class,
+            quantity=line.quantity,
+            unit=line.unit,
+            unit_price=line.unit_price,
+            amount=result.amount,
+            standard_amount=line.standard_amount,
+            full_self_pay=result.full_self_pay,
+            self_pay_reason=result.self_pay_reason,
+            over_standard=result.over_standard,
+            payable_base=result.payable_base,
+            first_self_pay=result.first_self_pay,
+            in_policy=result.in_policy,
+        )
+    SettlementTransition.objects.create(
+        settlement=settlement, from_status="", to_status=SettlementStatus.SETTLED, actor=actor
+    )
+    return settlement
+
+
+def _queue_upload(settlement: Settlement) -> None:
+    from dualchannel.core.jobs import enqueue
+
+    enqueue("settlement.upload", {"settlement_id": settlement.pk}, key=f"settle:{settlement.pk}")
+
+
+def settlement_reverse(
+    *,
+    actor: User,
+    settlement_id: int,
+    reason: str,
+    idempotency_key: str,
+    return_goods: bool = True,
+) -> Settlement:
+    """Reverse a settlement (2103): every accumulator goes back by what it added.
+
+    With ``return_goods`` (the patient brings the drugs back) the packages and their codes go
+    back into stock as a sale return and the treatment plan's used quantity is given back; without
+    it (a settlement made wrongly) the dispensing may be settled again.
+    """
+    key = _key(idempotency_key)
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(codes.REASON_REQUIRED, "请填写冲销原因", fields={"reason": ["必填"]})
+    require_role(actor, Role.PHARMACIST)
+    with transaction.atomic():
+        settlement = (
+            Settlement.objects.select_for_update(of=("self",))
+            .select_related("person")
+            .filter(pk=settlement_id)
+            .first()
+        )
+        if settlement is None or not (
+            actor.is_superuser or actor.institution_id == settlement.institution_id
+        ):
+            raise NotFound(codes.NOT_FOUND, "结算记录不存在或不属于本机构")
+        if settlement.status == SettlementStatus.REVERSED:
+            if settlement.reversal_key == key:
+                return settlement  # the same reversal replayed
+            raise Conflict(codes.ALREADY_REVERSED, "该笔结算已冲销，不能再次冲销")
+        InsuredPerson.objects.select_for_update().get(pk=settlement.person_id)
+        rows = _accumulators(settlement.person, settlement.scopes, lock=True)
+        before = snapshot(settlement)
+        for field, kind in ACCUMULATED_KINDS.items():
+            _add(rows[kind], -Decimal(settlement.used[field]))  # the CHECK keeps it ≥ 0
+        if return_goods and settlement.dispensing_id:
+            _return_goods(actor, settlement, key, reason)
+        SettlementTransition.objects.create(
+            settlement=settlement,
+            from_status=settlement.status,
+            to_status=SettlementStatus.REVERSED,
+            actor=actor,
+            reason=reason,
+        )
+        settlement.status = SettlementStatus.REVERSED
+        settlement.reversed_at = timezone.now()
+        settlement.reversed_by = actor
+        settlement.reversal_reason = reason[:200]
+        settlement.reversal_key = key
+        settlement.goods_returned = return_goods and bool(settlement.dispensing_id)
+        settlement.reversal_upload_status = UploadStatus.PENDING
+        settlement.save()
+        audit.record(
+            actor=actor,
+            action="settlement.reversed",
+            subject=settlement,
+            before=before,
+            after=settlement,
+            patient=settlement.person,
+            role=Role.PHARMACIST,
+            summary={
+                "settlement_no": settlement.settlement_no,
+                "to": SettlementStatus.REVERSED,
+                "goods_returned": settlement.goods_returned,
+            },
+        )
+        from dualchannel.core.jobs import enqueue
+
+        enqueue(
+            "settlement.upload_reversal",
+            {"settlement_id": settlement.pk},
+            key=f"reverse:{settlement.pk}",
+        )
+    return settlement
+
+
+def _return_goods(actor: User, settlement: Settlement, key: str, reason: str) -> None:
+    """The dispensed packages come back: a sale return per line, the plan's quantity restored."""
+    from dualchannel.eligibility.models import Eligibility
+    from dualchannel.inventory.sales import sale_return
+
+    dispensing = settlement.dispensing
+    eligibility = dispensing.prescription.eligibility
+    given_back = Decimal(0)
+    for line in dispensing.lines.order_by("pk"):
+        sale_return(
+            actor=actor,
+            movement_id=line.movement_id,
+            quantity=line.packages,
+            trace_codes=line.trace_codes,
+            reason=f"退药冲销结算{settlement.settlement_no}：{reason}"[:500],
+            idempotency_key=f"{key}:return:{line.pk}"[:80],
+        )
+        if eligibility is not None and line.drug_id == eligibility.drug_id:
+            given_back += line.quantity
+    if given_back:
+        locked = Eligibility.objects.select_for_update().get(pk=eligibility.pk)
+        locked.plan_used_quantity = max(locked.plan_used_quantity - given_back, Decimal(0))
+        locked.save(update_fields=["plan_used_quantity"])
