@@ -6,3 +6,6 @@ class SettlementConfig(AppConfig):
     label = "settlement"
     verbose_name = "医保结算"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from . import tasks  # noqa: F401  (registers the job handlers)

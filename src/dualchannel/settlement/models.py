@@ -184,6 +184,7 @@ class UploadStatus(models.TextChoices):
     PENDING = "pending", "待上传"
     ACCEPTED = "accepted", "平台已受理"
     FAILED = "failed", "上传失败（将重试）"
+    NOT_CONNECTED = "not_connected", "机构未接入医保平台（手工申报）"
 
 
 class Settlement(models.Model):
@@ -251,12 +252,12 @@ class Settlement(models.Model):
     goods_returned = models.BooleanField("已退药", default=False)
     # the national platform's answer (2102/2207) and the state of the upload
     upload_status = models.CharField(
-        "上传状态", max_length=10, choices=UploadStatus.choices, default=UploadStatus.PENDING
+        "上传状态", max_length=15, choices=UploadStatus.choices, default=UploadStatus.PENDING
     )
     setl_id = models.CharField("平台结算ID", max_length=40, blank=True)
     mdtrt_id = models.CharField("平台就诊ID", max_length=40, blank=True)
     reversal_upload_status = models.CharField(
-        "冲销上传状态", max_length=10, choices=UploadStatus.choices, blank=True
+        "冲销上传状态", max_length=15, choices=UploadStatus.choices, blank=True
     )
 
     class Meta:

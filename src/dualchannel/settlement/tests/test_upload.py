@@ -1,0 +1,79 @@
+"""The worker uploads settlements (2102) and reversals (2103) to the platform simulator."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from dualchannel.core.jobs import run_once
+from dualchannel.core.models import Job
+from dualchannel.integration.models import SimSettlement
+from dualchannel.integration.simulator.platform import simulator_fail_next
+from dualchannel.settlement import services
+from dualchannel.settlement.models import UploadStatus
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def connected(bound_pharmacy):
+    bound_pharmacy.platform_code = "P42010200001"
+    bound_pharmacy.save(update_fields=["platform_code"])
+    return bound_pharmacy
+
+
+def test_the_worker_uploads_the_settlement_then_its_reversal(connected, dispensed, pharmacist_user):
+    settled = services.settlement_settle(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
+    )
+
+    run_once("w1")
+    settled.refresh_from_db()
+    assert settled.upload_status == UploadStatus.ACCEPTED and settled.setl_id
+    sim = SimSettlement.objects.get(setl_id=settled.setl_id)
+    assert (sim.fixmedins_setl_id, sim.medfee_sumamt, sim.hifp_pay, sim.med_type) == (
+        settled.settlement_no,
+        settled.total,
+        settled.fund,
+        "110202",
+    )
+
+    services.settlement_reverse(
+        actor=pharmacist_user, settlement_id=settled.pk, reason="患者退药", idempotency_key="r-1"
+    )
+    run_once("w1")
+    settled.refresh_from_db()
+    sim.refresh_from_db()
+    assert settled.reversal_upload_status == UploadStatus.ACCEPTED
+    assert sim.reversed_at is not None
+
+
+def test_a_failing_platform_is_retried_with_back_off(connected, dispensed, pharmacist_user):
+    settled = services.settlement_settle(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
+    )
+    simulator_fail_next(1, mode="timeout", infno="2102")
+
+    run_once("w1")
+    settled.refresh_from_db()
+    assert settled.upload_status == UploadStatus.FAILED
+    retry = Job.objects.filter(kind="settlement.upload", payload__attempt=2).get()
+    assert retry.run_after > settled.settled_at
+
+    run_once("w1", now=retry.run_after + timedelta(seconds=1))
+    settled.refresh_from_db()
+    assert settled.upload_status == UploadStatus.ACCEPTED
+    assert SimSettlement.objects.filter(fixmedins_setl_id=settled.settlement_no).count() == 1
+
+
+def test_a_pharmacy_without_a_platform_code_is_marked_not_connected(dispensed, pharmacist_user):
+    settled = services.settlement_settle(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
+    )
+
+    run_once("w1")
+
+    settled.refresh_from_db()
+    assert settled.upload_status == UploadStatus.NOT_CONNECTED
+    assert not SimSettlement.objects.exists()
