@@ -342,16 +342,6 @@ def prescription_issue(
     drugs = _drugs(lines)
     profile = rules.profile_of(hospital)
     _check_days(lines, benefit_type, long_prescription, profile)
-    if filing_form.needs_filing_form(profile):
-        named_pharmacy = filing_form.filing_pharmacy(hospital, pharmacy_id)
-    elif pharmacy_id is not None:
-        raise DomainError(
-            codes.PHARMACY_NOT_ALLOWED,
-            "本统筹区由患者在处方流转时选择药店，开具处方时无需选择",
-            fields={"pharmacy_id": ["无需选择"]},
-        )
-    else:
-        named_pharmacy = None
     today = _today(today)
     if benefit_type != BenefitType.SPECIAL_DRUG:
         if eligibility_id is not None:
@@ -399,6 +389,17 @@ def prescription_issue(
             _special_drug_checks(eligibility, lines, hospital, today)
             code = eligibility.application.diagnosis_code
             name = eligibility.application.diagnosis_name
+        # after the patient and eligibility checks: an outsider learns nothing from this one
+        if filing_form.needs_filing_form(profile):
+            named_pharmacy = filing_form.filing_pharmacy(hospital, pharmacy_id)
+        elif pharmacy_id is not None:
+            raise DomainError(
+                codes.PHARMACY_NOT_ALLOWED,
+                "本统筹区由患者在处方流转时选择药店，开具处方时无需选择",
+                fields={"pharmacy_id": ["无需选择"]},
+            )
+        else:
+            named_pharmacy = None
         days = rules.valid_days(profile)
         prescription = Prescription.objects.create(
             prescription_no=_next_number(today),

@@ -188,7 +188,7 @@ class UploadStatus(models.TextChoices):
 
 
 class Settlement(models.Model):
-    settlement_no = models.CharField("结算单号", max_length=30, unique=True)
+    settlement_no = models.CharField("结算单号", max_length=40, unique=True)
     kind = models.CharField("结算类型", max_length=10, choices=SettlementKind.choices)
     institution = models.ForeignKey(
         "registry.Institution", on_delete=models.PROTECT, related_name="settlements"
