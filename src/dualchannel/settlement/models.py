@@ -256,6 +256,13 @@ class Settlement(models.Model):
     )
     setl_id = models.CharField("平台结算ID", max_length=40, blank=True)
     mdtrt_id = models.CharField("平台就诊ID", max_length=40, blank=True)
+    batch = models.ForeignKey(
+        "SettlementBatch",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="settlements",
+    )
     reversal_upload_status = models.CharField(
         "冲销上传状态", max_length=15, choices=UploadStatus.choices, blank=True
     )
@@ -330,3 +337,126 @@ class SettlementTransition(StatusHistory):
     class Meta(StatusHistory.Meta):
         verbose_name = "结算状态变更"
         verbose_name_plural = "结算状态变更"
+
+
+class BatchStatus(models.TextChoices):
+    DRAFT = "draft", "草稿"  # totals gathered, not yet applied
+    APPLIED = "applied", "已申报"  # the institution applied for the month [HB art. 33]
+    APPROVED = "approved", "已审核通过"  # the agency approved the fund part to pay
+    REJECTED = "rejected", "已退回"  # sent back with a reason; the institution re-applies
+
+
+class SettlementBatch(models.Model):
+    """An institution's monthly application for the fund part of its settlements [HB art. 33]."""
+
+    institution = models.ForeignKey(
+        "registry.Institution", on_delete=models.PROTECT, related_name="settlement_batches"
+    )
+    month = models.DateField("结算月份")  # the first day of the month
+    budget_line = models.CharField("预算口径", max_length=20, choices=BudgetLine.choices)
+    status = models.CharField(
+        "状态", max_length=10, choices=BatchStatus.choices, default=BatchStatus.DRAFT
+    )
+    settlement_count = models.PositiveIntegerField("结算笔数", default=0)
+    total = money("医疗费总额", default=Decimal("0.00"))
+    fund = money("统筹基金支付", default=Decimal("0.00"))
+    critical_illness = money("大病保险支付", default=Decimal("0.00"))
+    assistance = money("医疗救助支付", default=Decimal("0.00"))
+    commercial = money("惠民保支付", default=Decimal("0.00"))
+    personal = money("个人支付", default=Decimal("0.00"))
+    # 3201/3202 against the platform: matched, or the mismatches listed
+    reconciled_at = models.DateTimeField("对账时间", null=True, blank=True)
+    reconciliation_matched = models.BooleanField("对账一致", null=True, blank=True)
+    mismatches = models.JSONField("对账差异", default=list, blank=True)
+    applied_at = models.DateTimeField("申报时间", null=True, blank=True)
+    applied_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField("审核时间", null=True, blank=True)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    review_note = models.CharField("审核意见", max_length=500, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "月度结算申报"
+        verbose_name_plural = "月度结算申报"
+        ordering = ["-month", "institution_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["institution", "month", "budget_line"], name="batch_one_per_month"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.institution_id} {self.month:%Y-%m}"
+
+
+class SettlementBatchTransition(StatusHistory):
+    batch = models.ForeignKey(SettlementBatch, on_delete=models.CASCADE, related_name="history")
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "月度申报状态变更"
+        verbose_name_plural = "月度申报状态变更"
+
+
+class ClaimStatus(models.TextChoices):
+    SUBMITTED = "submitted", "已提交"
+    APPROVED = "approved", "已核准"  # computed with the engine; the fund part is paid back
+    REJECTED = "rejected", "不予报销"
+
+
+class ClaimReason(models.TextChoices):
+    SYSTEM_FAILURE = "system_failure", "系统故障未能直接结算"  # HB art. 37
+    CROSS_REGION = "cross_region", "省内跨地区购药未能直接结算"  # AH §2(5), CX art. 17
+
+
+class ManualClaim(models.Model):
+    """A purchase that could not settle directly, claimed with its receipts [HB art. 37]."""
+
+    claim_no = models.CharField("报销单号", max_length=40, unique=True)
+    person = models.ForeignKey(
+        "registry.InsuredPerson", on_delete=models.PROTECT, related_name="manual_claims"
+    )
+    agency = models.ForeignKey(
+        "registry.Institution", on_delete=models.PROTECT, related_name="manual_claims"
+    )
+    institution = models.ForeignKey(
+        "registry.Institution", on_delete=models.PROTECT, related_name="+", verbose_name="购药机构"
+    )
+    prescription = models.ForeignKey(
+        "prescriptions.Prescription",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="manual_claims",
+    )
+    reason = models.CharField("原因", max_length=20, choices=ClaimReason.choices)
+    category = models.CharField("待遇类别", max_length=20, choices=BenefitCategory.choices)
+    purchased_on = models.DateField("购药日期")
+    lines = models.JSONField("明细")  # [{drug_id, quantity, unit_price, drug_class, ...}]
+    receipts = models.JSONField("票据", default=list)  # [{name, sha256, size, path}]
+    status = models.CharField(
+        "状态", max_length=10, choices=ClaimStatus.choices, default=ClaimStatus.SUBMITTED
+    )
+    settlement = models.OneToOneField(
+        Settlement, null=True, blank=True, on_delete=models.PROTECT, related_name="claim"
+    )
+    decision_note = models.CharField("审核意见", max_length=500, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    submitted_at = models.DateTimeField(default=timezone.now)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "手工（零星）报销"
+        verbose_name_plural = "手工（零星）报销"
+        ordering = ["-submitted_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.claim_no
