@@ -27,6 +27,7 @@ from dualchannel.prescriptions.api import router as prescriptions_router
 from dualchannel.prescriptions.api_counter import router as counter_router
 from dualchannel.registry.api import public_router as public_router
 from dualchannel.registry.api import router as registry_router
+from dualchannel.settlement.api import router as settlement_router
 
 logger = logging.getLogger("dualchannel.api")
 
@@ -127,3 +128,4 @@ api.add_router("/inventory", inventory_router)
 api.add_router("/prescriptions", prescriptions_router)
 api.add_router("/prescriptions", counter_router)
 api.add_router("/monitoring", monitoring_router)
+api.add_router("/settlement", settlement_router)

@@ -427,6 +427,10 @@ PRESCRIPTION_MATRIX = {
     "POST /api/v1/prescriptions/{prescription_id}/counter/check",
     "POST /api/v1/prescriptions/{prescription_id}/counter/dispense",
     "POST /api/v1/prescriptions/dispensings/{dispensing_id}/delivery",
+    "POST /api/v1/settlement/prescriptions/{prescription_id}/preview",
+    "POST /api/v1/settlement/prescriptions/{prescription_id}/settle",
+    "POST /api/v1/settlement/settlements/{settlement_id}/reverse",
+    "GET /api/v1/settlement/settlements/{settlement_id}",
 }
 
 WATCHED_MODELS = [

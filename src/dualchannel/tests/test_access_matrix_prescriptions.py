@@ -41,7 +41,11 @@ from dualchannel.registry.tests.factories import (
     PharmacistFactory,
     designate,
     load_seed_profiles,
+    region,
 )
+from dualchannel.settlement.rules import benefit_rules_load
+from dualchannel.settlement.services import settlement_settle
+from dualchannel.settlement.tests.conftest import DEMO_REGIONS
 from dualchannel.tests.test_access_matrix import (
     DEFAULT_PARAMS,
     INSIDERS,
@@ -57,6 +61,7 @@ from dualchannel.tests.test_access_matrix import (
 pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/prescriptions"
+SETTLE = "/api/v1/settlement"
 PHYSICIAN, REVIEWER, PHARMACIST, OFFICER, PATIENT = INSIDERS
 HOSPITAL_STAFF = (PHYSICIAN, REVIEWER)
 # The day of the world: the prescriptions are valid and the eligibility is active.
@@ -155,13 +160,46 @@ PRESCRIPTION_OPS = [
         allowed=(PHARMACIST, *HOSPITAL_STAFF),
         dispensing_id="in_transit_id",
     ),
+    # Settlement at the counter of the pharmacy that dispensed [CX art. 17]; the receipt and the
+    # breakdown are the pharmacy's, the region's officers' and the patient's to read.
+    op(
+        "POST",
+        f"{SETTLE}/prescriptions/{{prescription_id}}/preview",
+        allowed=(PHARMACIST,),
+        prescription_id="unsettled_rx_id",
+    ),
+    op(
+        "POST",
+        f"{SETTLE}/prescriptions/{{prescription_id}}/settle",
+        allowed=(PHARMACIST,),
+        prescription_id="unsettled_rx_id",
+    ),
+    op(
+        "POST",
+        f"{SETTLE}/settlements/{{settlement_id}}/reverse",
+        {"reason": "结算类别有误", "return_goods": False},
+        allowed=(PHARMACIST,),
+        settlement_id="settled_id",
+    ),
+    op(
+        "GET",
+        f"{SETTLE}/settlements/{{settlement_id}}",
+        allowed=(PHARMACIST, OFFICER, PATIENT),
+        settlement_id="settled_id",
+    ),
 ]
 
 HEADERS = {
     f"POST {BASE}/{{prescription_id}}/counter/dispense": {"HTTP_IDEMPOTENCY_KEY": "matrix-1"},
+    f"POST {SETTLE}/prescriptions/{{prescription_id}}/settle": {"HTTP_IDEMPOTENCY_KEY": "matrix-2"},
+    f"POST {SETTLE}/settlements/{{settlement_id}}/reverse": {"HTTP_IDEMPOTENCY_KEY": "matrix-3"},
 }
 # POSTs that only read: they record no audit event.
-READS = {f"POST {BASE}/counter/open", f"POST {BASE}/{{prescription_id}}/counter/check"}
+READS = {
+    f"POST {BASE}/counter/open",
+    f"POST {BASE}/{{prescription_id}}/counter/check",
+    f"POST {SETTLE}/prescriptions/{{prescription_id}}/preview",
+}
 # A pharmacist of another pharmacy who scans the routed prescription is told that it was routed
 # elsewhere (so the patient at the wrong counter knows to go back); nothing else is shown.
 ROUTED_ELSEWHERE = {(f"POST {BASE}/counter/open", "outsider_pharmacist")}
@@ -177,6 +215,9 @@ WATCHED = [
     "prescriptions.DeliveryTransition",
     "prescriptions.RxCentreSubmission",
     "notifications.Notification",
+    "settlement.Settlement",
+    "settlement.SettlementLine",
+    "settlement.Accumulator",
 ]
 
 
@@ -372,7 +413,17 @@ def _build_world() -> dict:
         today=MATRIX_DAY,
     )
     code = TraceCode.objects.filter(stock_item=stock[0]).order_by("code").first().code
+    for region_code in DEMO_REGIONS:
+        region(region_code)
+    benefit_rules_load()
+    settled = settlement_settle(
+        actor=users[PHARMACIST],
+        prescription_id=preparing.prescription_id,
+        idempotency_key="world-settle",
+    )
     return {
+        "settled_id": settled.pk,
+        "unsettled_rx_id": in_transit.prescription_id,
         "users": {name: user.pk for name, user in users.items()},
         "patient_id_number": patient.id_number,
         "eligibility_id": eligibility.pk,

@@ -1,0 +1,42 @@
+"""Reads of settlements, scoped to the actor: the settling institution's staff, the agency
+officers of its region, the insured person; anyone else is told "not found"."""
+
+from __future__ import annotations
+
+from django.db.models import Q, QuerySet
+
+from dualchannel.core.errors import NotFound
+from dualchannel.core.models import User
+from dualchannel.core.roles import Role
+from dualchannel.registry.selectors import officer_region
+
+from . import error_codes as codes
+from .models import Settlement
+
+_NOTHING = Q(pk__in=[])
+STAFF_ROLES = frozenset({Role.PHARMACIST, Role.REVIEWER})
+
+
+def visible_settlements(actor: User | None) -> QuerySet[Settlement]:
+    qs = Settlement.objects.select_related("institution", "person", "prescription")
+    if actor is None or not actor.is_authenticated or not actor.is_active:
+        return qs.filter(_NOTHING)
+    if actor.is_superuser:
+        return qs
+    scope = _NOTHING
+    region = officer_region(actor)
+    if region is not None:
+        scope |= Q(institution__region__code__startswith=region.code_prefix)
+    if actor.institution_id and actor.role_set.intersection(STAFF_ROLES):
+        scope |= Q(institution_id=actor.institution_id)
+    if actor.has_role(Role.PATIENT) and actor.insured_person_id:
+        scope |= Q(person_id=actor.insured_person_id)
+    return qs.filter(scope)
+
+
+def settlement_get(actor: User | None, settlement_id: int) -> Settlement:
+    found = visible_settlements(actor).prefetch_related("lines__drug").filter(pk=settlement_id)
+    settlement = found.first()
+    if settlement is None:
+        raise NotFound(codes.NOT_FOUND, "结算记录不存在")
+    return settlement
