@@ -19,6 +19,7 @@ urlpatterns = [
     path("", include("dualchannel.eligibility.urls")),
     path("", include("dualchannel.prescriptions.urls")),
     path("", include("dualchannel.inventory.urls")),
+    path("", include("dualchannel.settlement.urls")),
 ]
 
 handler404 = "dualchannel.core.views.not_found"

@@ -408,4 +408,7 @@ def counter_result(request: HttpRequest, prescription_id: int) -> HttpResponse:
         "agent_id": mask_id_number(dispensing.agent_id_number),
         "recipient_phone": mask_phone(delivery.recipient_phone) if delivery else "",
     }
+    from dualchannel.settlement.views import counter_settlement_context
+
+    context.update(counter_settlement_context(request, prescription))
     return TemplateResponse(request, "prescriptions/counter_result.html", context)

@@ -1,0 +1,75 @@
+"""Settlement on the counter's result page: preview, one click to settle, reversal."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from dualchannel.settlement.models import Settlement, SettlementStatus
+
+pytestmark = pytest.mark.django_db
+
+
+def result_page(client, dispensed) -> str:
+    url = reverse("prescriptions-counter-result", args=[dispensed.prescription_id])
+    return client.get(url).content.decode()
+
+
+def test_the_pharmacist_sees_the_preview_settles_with_one_click_and_reverses(
+    client, dispensed, pharmacist_user
+):
+    client.force_login(pharmacist_user)
+
+    page = result_page(client, dispensed)
+    assert "预结算" in page and 'id="settle"' in page and "110202" in page
+    key = page.split('name="idempotency_key" value="')[1].split('"')[0]
+
+    settle = reverse("settlement-counter-settle", args=[dispensed.prescription_id])
+    client.post(settle, {"idempotency_key": key})
+    client.post(settle, {"idempotency_key": key})  # a double click settles once
+
+    settlement = Settlement.objects.get()
+    assert settlement.personal == Decimal("500.00")
+    page = result_page(client, dispensed)
+    assert settlement.settlement_no in page and "请向患者收取个人支付" in page
+    assert 'id="settle"' not in page
+
+    reverse_key = page.split('name="idempotency_key" value="')[1].split('"')[0]
+    client.post(
+        reverse("settlement-counter-reverse", args=[settlement.pk]),
+        {"reason": "患者退药", "idempotency_key": reverse_key},
+    )
+    settlement.refresh_from_db()
+    assert settlement.status == SettlementStatus.REVERSED and settlement.goods_returned
+    assert "已退药冲销" in result_page(client, dispensed)
+
+
+def test_a_reversal_reason_outside_the_list_is_refused(client, dispensed, pharmacist_user):
+    from dualchannel.settlement import services
+
+    settled = services.settlement_settle(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
+    )
+    client.force_login(pharmacist_user)
+
+    client.post(
+        reverse("settlement-counter-reverse", args=[settled.pk]),
+        {"reason": "随便写的", "idempotency_key": "r-1"},
+    )
+
+    settled.refresh_from_db()
+    assert settled.status == SettlementStatus.SETTLED
+
+
+def test_another_pharmacy_cannot_settle_from_the_page(client, dispensed, outsider_pharmacist):
+    client.force_login(outsider_pharmacist)
+
+    response = client.post(
+        reverse("settlement-counter-settle", args=[dispensed.prescription_id]),
+        {"idempotency_key": "x"},
+    )
+
+    assert response.status_code == 404
+    assert not Settlement.objects.exists()
