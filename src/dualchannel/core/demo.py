@@ -53,12 +53,14 @@ def id_number(region_code: str, birth: date, serial: int, male: bool) -> str:
 
 
 def load_reference_data(stdout=None) -> None:
-    """Regions, policy profiles, the 2025 catalogue and the authored criteria (idempotent)."""
+    """Regions, policy profiles, the 2025 catalogue, the authored criteria and the (illustrative)
+    benefit rules of the demo pooling regions (idempotent)."""
     for command in (
         "registry_load_regions",
         "registry_load_profiles",
         "catalog_import",
         "catalog_load_criteria",
+        "settlement_load_rules",
     ):
         call_command(command, stdout=stdout)
 
