@@ -83,7 +83,12 @@ class BenefitRule(models.Model):
             models.UniqueConstraint(
                 fields=["region", "insurance_type", "category", "hospital_level", "effective_from"],
                 name="benefit_rule_unique_start",
-                nulls_distinct=False,
+            ),
+            # NULL levels are distinct to a plain unique constraint: one "any level" rule a start
+            models.UniqueConstraint(
+                fields=["region", "insurance_type", "category", "effective_from"],
+                condition=Q(hospital_level__isnull=True),
+                name="benefit_rule_unique_start_any_level",
             ),
             models.CheckConstraint(
                 condition=Q(effective_to__isnull=True)
