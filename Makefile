@@ -43,6 +43,10 @@ format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+## bench: evaluations per second of a 20-criterion set (cel-python)
+bench: venv
+	DUALCHANNEL_TESTING=1 $(BIN)/python benchmarks/criteria_eval.py $(ARGS)
+
 ## bench-paper: the paper's first-time case in headless chromium on a throw-away demo;
 ## prints per role the fields typed, the clicks and the seconds (JSON: ARGS=--json)
 bench-paper: venv

@@ -424,6 +424,15 @@ def reevaluation_start(
             E.IN_REEVALUATION,
             actor=actor,
             reason="逾期复查评估" if late else "开始复查评估",
+            # HB art. 9: benefits continue meanwhile; the patient knows by when to finish
+            notice=(
+                "eligibility.reevaluation_started",
+                {
+                    "drug_name": eligibility.drug.generic_name,
+                    "hospital_name": eligibility.hospital.name,
+                    "complete_by": reevaluation.complete_by or due or today,
+                },
+            ),
             reevaluation=reevaluation.pk,
             due=(due or today).isoformat(),
             late=late,

@@ -294,6 +294,20 @@ _register(
 )
 _register(
     NotificationTemplate(
+        code="eligibility.reevaluation_started",
+        title="用药资格复评已开始",
+        body=(
+            "您的{drug_name}用药资格复查评估已由{hospital_name}责任医师开始，复评期间待遇继续，"
+            "请于{complete_by}前配合完成复评（如需检查请按医嘱办理）。"
+        ),
+        sms_template_id="DC_REEVALUATION_STARTED",
+        sms_params=("drug_name", "complete_by"),
+        wechat_template_id="DC_REEVALUATION_STARTED",
+        wechat_fields={"thing1": "drug_name", "thing2": "hospital_name", "time3": "complete_by"},
+    )
+)
+_register(
+    NotificationTemplate(
         code="eligibility.reevaluation_completed",
         title="用药资格复评已完成",
         body=(

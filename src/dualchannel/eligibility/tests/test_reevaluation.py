@@ -307,6 +307,14 @@ def test_stop_while_the_filing_is_failing_cancels_it_once_the_platform_accepts_i
     assert filing.status == FilingStatus.CANCELLED
 
 
+def test_the_patient_is_told_when_a_reevaluation_starts_and_by_when(approved, physician_user):
+    reevaluation = start(physician_user, approved)
+
+    (notice,) = in_app("eligibility.reevaluation_started", approved.patient)
+    by = reevaluation.complete_by
+    assert f"{by.year}年{by.month}月{by.day}日" in notice.body and "待遇继续" in notice.body
+
+
 def test_benefits_continue_during_a_reevaluation_past_the_deadline(approved, physician_user):
     start(physician_user, approved)
     approved.refresh_from_db()
