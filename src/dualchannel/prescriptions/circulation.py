@@ -209,6 +209,19 @@ def _pharmacy_steps(submission: RxCentreSubmission, client, dispensing) -> None:
     submission.dispense_reported = True
 
 
+def _confirm_result(submission: RxCentreSubmission, client, dispensing) -> None:
+    """The hospital asks the centre for the dispensing result (rxSetlInfoQuery): used, with one
+    line per dispensed batch. A centre that has not recorded it yet is asked again later."""
+    from dualchannel.integration.rxcentre.errors import RxCentreError
+
+    answer = client.settlement_result(submission.hi_rxno, key=f"result:{submission.pk}")
+    lines = answer.get("seltdelts") or []
+    if answer.get("rxUsedStasCodg") != "1" or len(lines) != dispensing.lines.count():
+        raise RxCentreError(-1, "电子处方中心尚未登记本次取药结果", retryable=True)
+    submission.result_confirmed_at = timezone.now()
+    submission.result_lines = len(lines)
+
+
 def rx_centre_process(submission_id: int, *, client_factory=None) -> RxCentreSubmission:
     from dualchannel.integration.rxcentre.client import RxCentreClient
     from dualchannel.integration.rxcentre.errors import RxCentreError
@@ -244,6 +257,8 @@ def rx_centre_process(submission_id: int, *, client_factory=None) -> RxCentreSub
                         _pharmacy_steps(submission, client, dispensing)
                     else:
                         submission.last_error = "发药药店未登记定点机构编码，未向电子处方中心上报"
+                if submission.dispense_reported and submission.result_confirmed_at is None:
+                    _confirm_result(submission, factory(prescription.hospital), dispensing)
         except RxCentreError as exc:
             submission.last_error = str(exc.message)[:2000]
             again = exc.retryable and submission.attempts < MAX_ATTEMPTS

@@ -354,6 +354,9 @@ class RxCentreSubmission(models.Model):
     withdraw_requested = models.BooleanField("待撤销", default=False)
     withdraw_reason = models.CharField("撤销原因", max_length=200, blank=True)
     dispense_reported = models.BooleanField("已上报发药", default=False)
+    # the hospital's result query (rxSetlInfoQuery) confirms the centre recorded the dispensing
+    result_confirmed_at = models.DateTimeField("结果查询确认时间", null=True, blank=True)
+    result_lines = models.PositiveSmallIntegerField("中心登记取药明细数", null=True, blank=True)
     attempts = models.PositiveSmallIntegerField("尝试次数", default=0)
     last_error = models.TextField("最近错误", blank=True)
     updated_at = models.DateTimeField(default=timezone.now)

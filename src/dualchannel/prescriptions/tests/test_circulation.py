@@ -188,6 +188,8 @@ def test_routing_uploads_and_dispensing_is_reported_with_batches_and_codes(
     reported = process(prescription)
 
     assert reported.review_reported and reported.dispense_reported, reported.last_error
+    # the hospital's result query (rxSetlInfoQuery) confirmed what the centre recorded
+    assert reported.result_confirmed_at is not None and reported.result_lines == 1
     result = RxCentreClient(prescription.hospital).settlement_result(uploaded.hi_rxno)
     (line,) = result["seltdelts"]
     assert line["manuLotnum"] == "B2401"
