@@ -465,3 +465,11 @@ class ManualClaim(models.Model):
 
     def __str__(self) -> str:
         return self.claim_no
+
+
+class ManualClaimTransition(StatusHistory):
+    claim = models.ForeignKey(ManualClaim, on_delete=models.CASCADE, related_name="history")
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "手工报销状态变更"
+        verbose_name_plural = "手工报销状态变更"

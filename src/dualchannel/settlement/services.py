@@ -6,6 +6,11 @@ insured person, then the person's accumulator rows sorted by (kind, scope). The 
 serialises every settlement and reversal of that person, so accumulators stay exact under
 concurrent counters; the partial unique constraint on live settlements per dispensing backs up
 "settled once" even if a lock were forgotten.
+
+The helpers that price, lock, write and accumulate (``breakdown_of``, ``benefit_scopes``,
+``budget_line_for``, ``lock_person``, ``locked_accumulators``, ``add_used``,
+``write_settlement``) are shared with the manual claims of ``claims.py``, so a claim is computed
+and recorded exactly like a counter settlement. A manual settlement is never reversed here.
 """
 
 from __future__ import annotations
@@ -27,12 +32,14 @@ from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.reevaluation import eligibility_benefits_active
-from dualchannel.prescriptions.models import Dispensing, PrescriptionStatus
+from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
 from dualchannel.registry.models import (
     BenefitStatus,
     Designation,
     DesignationStatus,
+    Institution,
     InsuredPerson,
+    PolicyProfile,
     RegionLevel,
 )
 from dualchannel.registry.profiles import profile_for
@@ -85,7 +92,7 @@ BREAKDOWN_FIELDS = (
 
 @dataclass(frozen=True)
 class PricedLine:
-    dispensing_line_id: int
+    dispensing_line_id: int | None  # None for a manual claim's line (priced from its receipt)
     drug_id: int
     drug_class: str
     quantity: int
@@ -97,9 +104,14 @@ class PricedLine:
 
 @dataclass(frozen=True)
 class Priced:
-    """Everything a settlement is computed from, and its breakdown (a preview writes nothing)."""
+    """Everything a settlement is computed from, and its breakdown (a preview writes nothing).
 
-    dispensing: Dispensing
+    A counter settlement names its dispensing (institution and prescription follow from it); a
+    manual claim's settlement [HB art. 37] names the purchase institution and, when known, the
+    prescription and its dispensing, with ``kind`` MANUAL.
+    """
+
+    dispensing: Dispensing | None
     person: InsuredPerson
     rule: BenefitRule
     category: str
@@ -108,6 +120,19 @@ class Priced:
     breakdown: Breakdown
     budget_line: str
     settled_on: date
+    kind: str = SettlementKind.PHARMACY
+    institution: Institution | None = None  # None: the dispensing's pharmacy
+    prescription: Prescription | None = None  # None: the dispensing's prescription
+
+    @property
+    def settling_institution(self) -> Institution:
+        return self.institution or self.dispensing.pharmacy
+
+    @property
+    def settled_prescription(self) -> Prescription | None:
+        if self.prescription is not None:
+            return self.prescription
+        return self.dispensing.prescription if self.dispensing is not None else None
 
 
 # --- context -----------------------------------------------------------------------------------
@@ -184,13 +209,18 @@ def _accumulated(rows: dict) -> Accumulated:
     return Accumulated(**{field: rows[kind].amount for field, kind in ACCUMULATED_KINDS.items()})
 
 
-def _price(dispensing: Dispensing, on: date) -> tuple[BenefitRule, str, list[PricedLine], str]:
-    prescription = dispensing.prescription
-    person = prescription.patient
+def require_benefits(person: InsuredPerson) -> None:
+    """Only a person whose benefits are in force is settled with the fund."""
     if person.benefit_status != BenefitStatus.NORMAL:
         raise DomainError(
             codes.NO_INSURANCE, f"参保人待遇状态为「{person.get_benefit_status_display()}」"
         )
+
+
+def _price(dispensing: Dispensing, on: date) -> tuple[BenefitRule, str, list[PricedLine], str]:
+    prescription = dispensing.prescription
+    person = prescription.patient
+    require_benefits(person)
     category = prescription.benefit_type
     rule = rules.benefit_rule_for(
         region=person.enrolment_region,  # 参保地待遇 (the insured's own pooling region)
@@ -241,14 +271,30 @@ def _price(dispensing: Dispensing, on: date) -> tuple[BenefitRule, str, list[Pri
     return rule, category, priced, profile
 
 
-def _compute(dispensing: Dispensing, rows_for, *, admission: str = "") -> tuple[Priced, dict]:
-    on = timezone.localdate(dispensing.dispensed_at)
-    rule, category, lines, profile = _price(dispensing, on)
-    person = dispensing.prescription.patient
-    stay_deductible = category == BenefitCategory.INPATIENT and profile.deductible_once_per_stay
-    scopes = _scopes(rule, on, admission, stay_deductible)
-    rows = rows_for(person, scopes)
-    breakdown = calculate(
+def benefit_scopes(
+    rule: BenefitRule,
+    profile: PolicyProfile | None,
+    category: str,
+    on: date,
+    admission: str = "",
+) -> dict[str, str]:
+    """The accumulator scopes of a settlement of ``category`` made on ``on`` under ``rule``."""
+    stay_deductible = (
+        category == BenefitCategory.INPATIENT
+        and profile is not None
+        and profile.deductible_once_per_stay
+    )
+    return _scopes(rule, on, admission, stay_deductible)
+
+
+def breakdown_of(
+    lines: list[PricedLine] | tuple[PricedLine, ...],
+    rule: BenefitRule,
+    person: InsuredPerson,
+    rows: dict,
+) -> Breakdown:
+    """The engine's breakdown of priced lines under ``rule`` with the person's accumulators."""
+    return calculate(
         [
             LineInput(
                 str(n),
@@ -266,11 +312,29 @@ def _compute(dispensing: Dispensing, rows_for, *, admission: str = "") -> tuple[
             commercial_insured=person.commercial_insured,
         ),
     )
-    budget = (
-        BudgetLine.PHARMACY_SEPARATE
-        if profile.pharmacy_spend_outside_hospital_budget
-        else BudgetLine.HOSPITAL_GLOBAL
-    )
+
+
+def budget_line_for(profile: PolicyProfile | None, institution: Institution) -> str:
+    """AH §2(6), CX art. 18: pharmacy spending on its own line where the profile says so."""
+    from dualchannel.registry.models import InstitutionKind
+
+    if (
+        institution.kind == InstitutionKind.PHARMACY
+        and profile is not None
+        and profile.pharmacy_spend_outside_hospital_budget
+    ):
+        return BudgetLine.PHARMACY_SEPARATE
+    return BudgetLine.HOSPITAL_GLOBAL
+
+
+def _compute(dispensing: Dispensing, rows_for, *, admission: str = "") -> tuple[Priced, dict]:
+    on = timezone.localdate(dispensing.dispensed_at)
+    rule, category, lines, profile = _price(dispensing, on)
+    person = dispensing.prescription.patient
+    scopes = benefit_scopes(rule, profile, category, on, admission)
+    rows = rows_for(person, scopes)
+    breakdown = breakdown_of(lines, rule, person, rows)
+    budget = budget_line_for(profile, dispensing.pharmacy)
     return Priced(
         dispensing=dispensing,
         person=person,
@@ -331,13 +395,10 @@ def settlement_settle(*, actor: User, prescription_id: int, idempotency_key: str
             raise Conflict(codes.ALREADY_SETTLED, "该笔发药已结算，不能重复结算")
         if earlier.filter(goods_returned=True).exists():
             raise Conflict(codes.GOODS_RETURNED, "该笔发药已退药冲销，不能再结算")
-        InsuredPerson.objects.select_for_update().get(pk=dispensing.prescription.patient_id)
-        priced, rows = _compute(
-            dispensing, lambda person, scopes: _accumulators(person, scopes, lock=True)
-        )
-        settlement = _write(actor, priced, key, digest)
-        for field, kind in ACCUMULATED_KINDS.items():
-            _add(rows[kind], getattr(priced.breakdown.used, field))
+        lock_person(dispensing.prescription.patient_id)
+        priced, rows = _compute(dispensing, locked_accumulators)
+        settlement = write_settlement(actor, priced, key, digest)
+        add_used(rows, priced.breakdown)
         audit.record(
             actor=actor,
             action="settlement.settled",
@@ -357,6 +418,23 @@ def settlement_settle(*, actor: User, prescription_id: int, idempotency_key: str
     return settlement
 
 
+def lock_person(person_id: int) -> InsuredPerson:
+    """The person's lock serialises every settlement and reversal of that person."""
+    return InsuredPerson.objects.select_for_update().get(pk=person_id)
+
+
+def locked_accumulators(person: InsuredPerson, scopes: dict[str, str]) -> dict:
+    """The person's accumulator rows for ``scopes``, created when new, locked in a fixed order
+    (take the person's lock first)."""
+    return _accumulators(person, scopes, lock=True)
+
+
+def add_used(rows: dict, breakdown: Breakdown) -> None:
+    """Advance each accumulator by what the settlement used."""
+    for field, kind in ACCUMULATED_KINDS.items():
+        _add(rows[kind], getattr(breakdown.used, field))
+
+
 def _add(row: Accumulator, amount: Decimal) -> None:
     if not amount:
         return
@@ -365,15 +443,23 @@ def _add(row: Accumulator, amount: Decimal) -> None:
     row.save(update_fields=["amount", "updated_at"])
 
 
-def _write(actor: User, priced: Priced, key: str, digest: str) -> Settlement:
+def write_settlement(
+    actor: User,
+    priced: Priced,
+    key: str,
+    digest: str,
+    *,
+    upload_status: str = UploadStatus.PENDING,
+    reason: str = "",
+) -> Settlement:
+    """The settlement row, its lines and its first history row (the caller audits it)."""
     b = priced.breakdown
-    prescription = priced.dispensing.prescription
     settlement = Settlement.objects.create(
         settlement_no=f"tmp-{uuid.uuid4().hex}",
-        kind=SettlementKind.PHARMACY,
-        institution=priced.dispensing.pharmacy,
+        kind=priced.kind,
+        institution=priced.settling_institution,
         person=priced.person,
-        prescription=prescription,
+        prescription=priced.settled_prescription,
         dispensing=priced.dispensing,
         category=priced.category,
         insurance_type=priced.person.insurance_type,
@@ -387,6 +473,7 @@ def _write(actor: User, priced: Priced, key: str, digest: str) -> Settlement:
         idempotency_key=key,
         request_digest=digest,
         settled_by=actor,
+        upload_status=upload_status,
         **{name: getattr(b, name) for name in BREAKDOWN_FIELDS},
     )
     # a number people can read: the day and the row's own id, never a shared counter row
@@ -412,7 +499,11 @@ def _write(actor: User, priced: Priced, key: str, digest: str) -> Settlement:
             in_policy=result.in_policy,
         )
     SettlementTransition.objects.create(
-        settlement=settlement, from_status="", to_status=SettlementStatus.SETTLED, actor=actor
+        settlement=settlement,
+        from_status="",
+        to_status=SettlementStatus.SETTLED,
+        actor=actor,
+        reason=reason,
     )
     return settlement
 
@@ -453,12 +544,15 @@ def settlement_reverse(
             actor.is_superuser or actor.institution_id == settlement.institution_id
         ):
             raise NotFound(codes.NOT_FOUND, "结算记录不存在或不属于本机构")
+        if settlement.kind == SettlementKind.MANUAL:
+            # the agency paid the person back [HB art. 37]: not the counter's to undo
+            raise Conflict(codes.MANUAL_NOT_REVERSIBLE, "手工（零星）报销结算不能在柜台冲销")
         if settlement.status == SettlementStatus.REVERSED:
             if settlement.reversal_key == key:
                 return settlement  # the same reversal replayed
             raise Conflict(codes.ALREADY_REVERSED, "该笔结算已冲销，不能再次冲销")
-        InsuredPerson.objects.select_for_update().get(pk=settlement.person_id)
-        rows = _accumulators(settlement.person, settlement.scopes, lock=True)
+        lock_person(settlement.person_id)
+        rows = locked_accumulators(settlement.person, settlement.scopes)
         before = snapshot(settlement)
         for field, kind in ACCUMULATED_KINDS.items():
             _add(rows[kind], -Decimal(settlement.used[field]))  # the CHECK keeps it ≥ 0

@@ -1,0 +1,716 @@
+"""Manual (零星) claims: a purchase that could not settle directly — a system failure, a purchase
+elsewhere in the province — is claimed at the agency with its receipts and computed with the same
+engine, the same non-payable rules and the person's same accumulators as a counter settlement
+[HB art. 37, AH §2(5), CX art. 17; DESIGN §5.5].
+
+``claim_submit`` records the claim and its receipts; ``claim_decide`` approves it (a settlement of
+kind MANUAL at the purchase institution, settled by the officer, linked to the claim) or rejects
+it with a note. One transaction and one audit event each (an approval also audits the settlement
+it makes, as the counter does).
+
+Facts of the non-payable rules (DESIGN §6), as of the purchase date:
+
+- the purchase institution's dual-channel designation on that date;
+- the prescription, when the claim names one: not cancelled, issued on or before the purchase and
+  valid on it, and the line's drug on it. Without one, the officer's approval attests the paper
+  prescription among the receipts;
+- for a separately-paid drug, an eligibility of the person for that drug (the prescription's own
+  first) whose benefits were active on the purchase date.
+
+Locks, in the order of ``services``: the claim, then the prescription's dispensing (when there is
+one), then the person, then the person's accumulators. A claim on a prescription whose dispensing
+already has a live settlement is refused; the approved claim's settlement names that dispensing,
+so the partial unique constraint of one live settlement per dispensing also refuses a later
+counter settlement, even under a race.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from dualchannel.catalog.models import Drug
+from dualchannel.catalog.selectors import payment_standards_on
+from dualchannel.core import audit
+from dualchannel.core.canonical import snapshot
+from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
+from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import StateMachine
+from dualchannel.eligibility.materials import MAX_UPLOAD_BYTES, sniff
+from dualchannel.eligibility.models import Eligibility
+from dualchannel.eligibility.reevaluation import eligibility_benefits_active
+from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
+from dualchannel.registry.models import (
+    Designation,
+    DesignationStatus,
+    Institution,
+    InstitutionKind,
+    InsuredPerson,
+    Region,
+    RegionLevel,
+)
+from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.regions import ancestors
+from dualchannel.registry.selectors import officer_region
+
+from . import error_codes as codes
+from . import payable, rules, services
+from .engine import FEN
+from .models import (
+    BenefitCategory,
+    ClaimReason,
+    ClaimStatus,
+    ManualClaim,
+    ManualClaimTransition,
+    Settlement,
+    SettlementKind,
+    SettlementStatus,
+    UploadStatus,
+)
+
+MAX_LINES = 50
+MAX_RECEIPTS = 20
+MAX_QUANTITY = 100_000
+MAX_UNIT_PRICE = Decimal("9999999.99")
+MAX_PACK_SIZE = Decimal("99999999.99")
+NOTE_MAX = 500
+PURCHASE_INSTITUTIONS = (InstitutionKind.PHARMACY, InstitutionKind.HOSPITAL)
+
+CLAIM_MACHINE = StateMachine(
+    ClaimStatus,
+    {ClaimStatus.SUBMITTED: {ClaimStatus.APPROVED, ClaimStatus.REJECTED}},
+    error_code=codes.CLAIM_DECIDED,
+)
+
+
+# --- scope -------------------------------------------------------------------------------------
+
+
+def _officer_region(actor: User) -> Region:
+    """The region of the officer's agency; an actor without one cannot handle claims."""
+    require_role(actor, Role.AGENCY_OFFICER)
+    region = officer_region(actor)
+    if region is None:
+        if actor.is_superuser and actor.institution_id:
+            inst = actor.institution
+            if inst.kind == InstitutionKind.AGENCY:
+                return inst.region
+        raise PermissionDenied(codes.CLAIM_NOT_AGENCY, "手工报销须由医保经办机构人员办理")
+    return region
+
+
+def _covers(region: Region, person: InsuredPerson) -> bool:
+    return person.enrolment_region_id.startswith(region.code_prefix)
+
+
+def _person_in_scope(actor: User, id_number: str) -> InsuredPerson:
+    region = _officer_region(actor)
+    person = InsuredPerson.objects.filter(id_number=(id_number or "").strip().upper()).first()
+    if person is None or not _covers(region, person):
+        raise NotFound(codes.NOT_FOUND, "参保人不存在或不属于本经办机构")
+    return person
+
+
+# --- input -------------------------------------------------------------------------------------
+
+
+def _refuse(code: str, message: str, field: str) -> DomainError:
+    return DomainError(code, message, fields={field: [message]})
+
+
+def _text(value: Any, field: str, max_length: int, *, default: str = "") -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise _refuse(codes.CLAIM_INVALID_LINES, "应为文字", field)
+    value = value.strip()
+    if len(value) > max_length:
+        raise _refuse(codes.CLAIM_INVALID_LINES, f"不得超过 {max_length} 字", field)
+    return value or default
+
+
+def _quantity(value: Any, field: str) -> int:
+    """A whole, positive number of packages (``2`` or ``"2"``; never 0, -1, 1.5 or True)."""
+    if isinstance(value, bool):
+        number = None
+    elif isinstance(value, int):
+        number = value
+    elif isinstance(value, str) and value.strip().isdigit():
+        number = int(value.strip())
+    else:
+        number = None
+    if number is None or not 0 < number <= MAX_QUANTITY:
+        raise _refuse(codes.INVALID_QUANTITY, f"数量应为 1–{MAX_QUANTITY} 的整数", field)
+    return number
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        number = Decimal(str(value).strip())
+    except (InvalidOperation, ValueError):
+        return None
+    return number if number.is_finite() else None
+
+
+def _price(value: Any, field: str) -> Decimal:
+    """A positive price in yuan with at most two decimals (fen)."""
+    number = _decimal(value)
+    if number is None or number <= 0 or number > MAX_UNIT_PRICE or number != number.quantize(FEN):
+        raise _refuse(codes.INVALID_PRICE, "单价应为大于 0、最多两位小数的金额", field)
+    return number.quantize(FEN)
+
+
+def _pack_size(value: Any, field: str) -> Decimal:
+    number = _decimal(1 if value is None else value)
+    if number is None or number <= 0 or number > MAX_PACK_SIZE or number != number.quantize(FEN):
+        raise _refuse(codes.CLAIM_INVALID_LINES, "每包装数量应为大于 0 的数（最多两位小数）", field)
+    return number
+
+
+def _pricing_unit(drug: Drug, specification: str, package_unit: str, on: date) -> str:
+    """The unit the national standard is priced in (片, 粒, 支), when the claim does not say."""
+    standards = [s for s in payment_standards_on(drug, on) if s.amount is not None and s.unit]
+    same_spec = [s for s in standards if specification and s.specification == specification]
+    for standard in sorted(same_spec or standards, key=lambda s: s.amount):
+        return standard.unit
+    return package_unit
+
+
+def _lines(raw: Any, on: date) -> list[dict[str, Any]]:
+    if not isinstance(raw, Sequence) or isinstance(raw, str | bytes) or not raw:
+        raise _refuse(codes.CLAIM_INVALID_LINES, "请至少填写一条购药明细", "lines")
+    if len(raw) > MAX_LINES:
+        raise _refuse(codes.CLAIM_INVALID_LINES, f"购药明细不得超过 {MAX_LINES} 条", "lines")
+    checked = []
+    drugs: dict[int, Drug] = {}
+    for n, line in enumerate(raw):
+        at = f"lines.{n}"
+        if not isinstance(line, dict):
+            raise _refuse(codes.CLAIM_INVALID_LINES, "明细格式错误", at)
+        drug_id = line.get("drug_id")
+        drug = None
+        if isinstance(drug_id, int) and not isinstance(drug_id, bool):
+            drug = drugs.get(drug_id) or Drug.objects.filter(pk=drug_id).first()
+        if drug is None:
+            raise _refuse(codes.CLAIM_UNKNOWN_DRUG, "药品不存在", f"{at}.drug_id")
+        drugs[drug.pk] = drug
+        quantity = _quantity(line.get("quantity"), f"{at}.quantity")
+        unit_price = _price(line.get("unit_price"), f"{at}.unit_price")
+        specification = _text(line.get("specification"), f"{at}.specification", 300)
+        package_unit = _text(line.get("package_unit"), f"{at}.package_unit", 10, default="盒")
+        pack_size = _pack_size(line.get("pack_size"), f"{at}.pack_size")
+        unit = _text(line.get("unit"), f"{at}.unit", 20) or _pricing_unit(
+            drug, specification, package_unit, on
+        )
+        checked.append(
+            {
+                "drug_id": drug.pk,
+                "drug_name": drug.generic_name,
+                "drug_class": drug.drug_class or "乙",
+                "quantity": quantity,
+                "unit_price": str(unit_price),
+                "specification": specification,
+                "package_unit": package_unit,
+                "pack_size": str(pack_size),
+                "unit": unit,
+                "manufacturer": _text(line.get("manufacturer"), f"{at}.manufacturer", 200),
+            }
+        )
+    return checked
+
+
+@dataclass(frozen=True)
+class _Receipt:
+    name: str
+    content: bytes
+    mime: str
+    extension: str
+    sha256: str
+
+
+def _basename(filename: Any) -> str:
+    name = filename if isinstance(filename, str) else ""
+    return name.strip().rsplit("/", 1)[-1].rsplit("\\", 1)[-1][:200]
+
+
+def _receipts(raw: Any) -> list[_Receipt]:
+    """Every receipt checked before anything is written: PDF, JPEG or PNG by its first bytes,
+    not empty, at most 10 MB."""
+    if not isinstance(raw, Sequence) or isinstance(raw, str | bytes) or not raw:
+        raise _refuse(codes.RECEIPT_REQUIRED, "请上传至少一张购药票据", "receipts")
+    if len(raw) > MAX_RECEIPTS:
+        raise _refuse(codes.RECEIPT_TOO_MANY, f"票据不得超过 {MAX_RECEIPTS} 份", "receipts")
+    checked = []
+    for n, item in enumerate(raw):
+        at = f"receipts.{n}"
+        try:
+            filename, content = item
+        except (TypeError, ValueError):
+            raise _refuse(codes.RECEIPT_BAD_TYPE, "票据格式错误", at) from None
+        if not isinstance(content, bytes | bytearray) or not content:
+            raise _refuse(codes.RECEIPT_EMPTY, "票据文件为空", at)
+        content = bytes(content)
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise _refuse(codes.RECEIPT_TOO_LARGE, "票据文件不得超过 10 MB", at)
+        sniffed = sniff(content)
+        if sniffed is None:
+            raise _refuse(codes.RECEIPT_BAD_TYPE, "票据仅支持 PDF、JPEG、PNG 文件", at)
+        mime, extension = sniffed
+        name = _basename(filename) or f"票据{n + 1}.{extension}"
+        checked.append(
+            _Receipt(name, content, mime, extension, hashlib.sha256(content).hexdigest())
+        )
+    return checked
+
+
+def _choice(value: Any, choices, code: str, field: str, label: str) -> str:
+    if value not in choices.values:
+        raise _refuse(code, f"未知的{label}", field)
+    return value
+
+
+def _purchase_date(value: Any, today: date) -> date:
+    if isinstance(value, str):
+        try:
+            value = date.fromisoformat(value.strip())
+        except ValueError:
+            value = None
+    if not isinstance(value, date) or value > today:
+        raise _refuse(codes.CLAIM_INVALID_DATE, "购药日期应为不晚于今天的日期", "purchased_on")
+    return value
+
+
+def _institution(institution_id: Any) -> Institution:
+    found = None
+    if isinstance(institution_id, int) and not isinstance(institution_id, bool):
+        found = (
+            Institution.objects.select_related("region")
+            .filter(pk=institution_id, kind__in=PURCHASE_INSTITUTIONS)
+            .first()
+        )
+    if found is None:
+        raise NotFound(codes.NOT_FOUND, "购药机构不存在")
+    return found
+
+
+def _prescription(prescription_id: Any, person: InsuredPerson) -> Prescription | None:
+    if prescription_id is None:
+        return None
+    found = None
+    if isinstance(prescription_id, int) and not isinstance(prescription_id, bool):
+        found = (
+            Prescription.objects.select_related("hospital", "eligibility")
+            .filter(pk=prescription_id, patient=person)
+            .first()
+        )
+    if found is None:
+        raise NotFound(codes.NOT_FOUND, "处方不存在")
+    return found
+
+
+def _dispensing_of(prescription: Prescription | None, *, lock: bool) -> Dispensing | None:
+    if prescription is None:
+        return None
+    qs = Dispensing.objects.filter(prescription=prescription)
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    return qs.first()
+
+
+def _not_settled_directly(
+    prescription: Prescription | None,
+    dispensing: Dispensing | None,
+    institution: Institution,
+    *,
+    claim_id: int | None = None,
+) -> None:
+    """A purchase settled at the counter, returned, or already claimed is not claimed again."""
+    if prescription is None:
+        return
+    if dispensing is not None:
+        if dispensing.pharmacy_id != institution.pk:
+            raise _refuse(
+                codes.CLAIM_INSTITUTION_MISMATCH,
+                "该处方已在其他机构取药，购药机构与取药机构不一致",
+                "institution_id",
+            )
+        earlier = Settlement.objects.filter(dispensing=dispensing)
+        if earlier.filter(status=SettlementStatus.SETTLED).exists():
+            raise Conflict(codes.CLAIM_ALREADY_SETTLED, "该笔购药已直接结算，不能再申请手工报销")
+        if earlier.filter(goods_returned=True).exists():
+            raise Conflict(codes.GOODS_RETURNED, "该笔购药已退药冲销，不能申请手工报销")
+    others = ManualClaim.objects.filter(
+        prescription=prescription, status__in=(ClaimStatus.SUBMITTED, ClaimStatus.APPROVED)
+    )
+    if claim_id is not None:
+        others = others.exclude(pk=claim_id)
+    if others.exists():
+        raise Conflict(codes.CLAIM_DUPLICATE, "该处方已有手工报销申请")
+
+
+# --- submit ------------------------------------------------------------------------------------
+
+
+def claim_submit(
+    *,
+    actor: User,
+    person_id_number: str,
+    institution_id: int,
+    prescription_id: int | None = None,
+    reason: str,
+    category: str,
+    purchased_on: date | str,
+    lines: list[dict[str, Any]],
+    receipts: list[tuple[str, bytes]],
+) -> ManualClaim:
+    """An agency officer records a purchase that could not settle directly, with its receipts."""
+    today = timezone.localdate()
+    person = _person_in_scope(actor, person_id_number)
+    reason = _choice(reason, ClaimReason, codes.CLAIM_INVALID_REASON, "reason", "报销原因")
+    category = _choice(
+        category, BenefitCategory, codes.CLAIM_INVALID_CATEGORY, "category", "待遇类别"
+    )
+    purchased_on = _purchase_date(purchased_on, today)
+    institution = _institution(institution_id)
+    prescription = _prescription(prescription_id, person)
+    if prescription is not None and prescription.benefit_type != category:
+        raise _refuse(codes.CLAIM_CATEGORY_MISMATCH, "待遇类别与处方不一致", "category")
+    checked_lines = _lines(lines, purchased_on)
+    checked_receipts = _receipts(receipts)
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            if prescription is not None:  # serialises claims of one prescription
+                Prescription.objects.select_for_update().filter(pk=prescription.pk).first()
+            dispensing = _dispensing_of(prescription, lock=True)
+            _not_settled_directly(prescription, dispensing, institution)
+            claim = ManualClaim.objects.create(
+                claim_no=f"tmp-{uuid.uuid4().hex}",
+                person=person,
+                agency=actor.institution,
+                institution=institution,
+                prescription=prescription,
+                reason=reason,
+                category=category,
+                purchased_on=purchased_on,
+                lines=checked_lines,
+                submitted_by=actor,
+            )
+            # a number people can read: the day and the row's own id, never a shared counter row
+            claim.claim_no = f"BX{today:%Y%m%d}{claim.pk:08d}"
+            entries = []
+            for n, receipt in enumerate(checked_receipts, 1):
+                # the stored name never carries the uploaded name (it may hold personal data)
+                path = default_storage.save(
+                    f"claims/{today:%Y/%m}/{claim.claim_no}-{n:02d}-{receipt.sha256[:16]}"
+                    f".{receipt.extension}",
+                    ContentFile(receipt.content),
+                )
+                stored.append(path)
+                entries.append(
+                    {
+                        "name": receipt.name,
+                        "sha256": receipt.sha256,
+                        "size": len(receipt.content),
+                        "mime_type": receipt.mime,
+                        "path": path,
+                    }
+                )
+            claim.receipts = entries
+            claim.save(update_fields=["claim_no", "receipts"])
+            ManualClaimTransition.objects.create(
+                claim=claim, from_status="", to_status=ClaimStatus.SUBMITTED, actor=actor
+            )
+            audit.record(
+                actor=actor,
+                action="settlement.claim_submitted",
+                subject=claim,
+                after=claim,
+                patient=person,
+                role=Role.AGENCY_OFFICER,
+                summary={
+                    "claim_no": claim.claim_no,
+                    "reason": reason,
+                    "category": category,
+                    "institution_id": institution.pk,
+                    "lines": len(checked_lines),
+                    "receipts": [entry["sha256"] for entry in entries],
+                    "to": ClaimStatus.SUBMITTED,
+                },
+            )
+    except BaseException:
+        for path in stored:  # the transaction rolled back: so do the files
+            default_storage.delete(path)
+        raise
+    return claim
+
+
+# --- decide ------------------------------------------------------------------------------------
+
+
+def _province(region: Region) -> Region | None:
+    return next((r for r in ancestors(region) if r.level == RegionLevel.PROVINCE), None)
+
+
+def designated_on(institution: Institution, on: date) -> bool:
+    """Whether the institution held an active dual-channel designation on ``on``: active now
+    (since its start), exited after that day, or suspended after it (by its history)."""
+    designations = Designation.objects.filter(
+        institution=institution,
+        status__in=(
+            DesignationStatus.ACTIVE,
+            DesignationStatus.SUSPENDED,
+            DesignationStatus.EXITED,
+        ),
+    )
+    for d in designations:
+        if d.effective_from is not None and d.effective_from > on:
+            continue
+        if d.status == DesignationStatus.ACTIVE:
+            return True
+        if d.status == DesignationStatus.EXITED and d.exited_on is not None and d.exited_on > on:
+            return True
+        if d.status == DesignationStatus.SUSPENDED:
+            since = d.history.filter(to_status=DesignationStatus.SUSPENDED).order_by("-at").first()
+            if since is not None and timezone.localdate(since.at) > on:
+                return True
+    return False
+
+
+def _prescription_valid(prescription: Prescription | None, on: date) -> bool:
+    if prescription is None:
+        return True  # the paper prescription is among the receipts the officer approves
+    return (
+        prescription.status != PrescriptionStatus.CANCELLED
+        and timezone.localdate(prescription.issued_at) <= on <= prescription.valid_until
+    )
+
+
+def _eligibility_facts(
+    person: InsuredPerson, prescription: Prescription | None, drug: Drug, on: date
+) -> tuple[bool, bool]:
+    """(has an eligibility for the drug, its benefits were active on ``on``)."""
+    own = prescription.eligibility if prescription is not None else None
+    found: list[Eligibility] = [own] if own is not None and own.drug_id == drug.pk else []
+    if not found:
+        found = list(Eligibility.objects.filter(patient=person, drug=drug))
+    return bool(found), any(eligibility_benefits_active(e, on=on) for e in found)
+
+
+def _price_claim(claim: ManualClaim, person: InsuredPerson):
+    """The claim's rule, profile and priced lines, with the non-payable facts of its purchase."""
+    on = claim.purchased_on
+    prescription = claim.prescription
+    institution = claim.institution
+    services.require_benefits(person)
+    level = (
+        prescription.hospital.hospital_level
+        if prescription is not None
+        else institution.hospital_level
+    )
+    rule = rules.benefit_rule_for(
+        region=person.enrolment_region,  # 参保地待遇, as at the counter
+        insurance_type=person.insurance_type,
+        category=claim.category,
+        hospital_level=level,
+        on=on,
+    )
+    profile = profile_for(institution.region)
+    province = _province(institution.region)
+    designated = designated_on(institution, on)
+    valid = _prescription_valid(prescription, on)
+    on_prescription = (
+        set(prescription.items.values_list("drug_id", flat=True)) if prescription else None
+    )
+    drugs = Drug.objects.in_bulk([line["drug_id"] for line in claim.lines])
+    priced = []
+    for line in claim.lines:
+        drug = drugs[line["drug_id"]]
+        quantity = int(line["quantity"])
+        standard = rules.package_standard(
+            drug,
+            profile=profile,
+            province=province,
+            manufacturer=line.get("manufacturer", ""),
+            specification=line.get("specification", ""),
+            unit=line.get("unit", ""),
+            package_unit=line.get("package_unit") or "盒",
+            pack_size=Decimal(line.get("pack_size") or 1),
+            on=on,
+        )
+        has_eligibility, active = _eligibility_facts(person, prescription, drug, on)
+        reason = payable.nonpayable_reason(
+            payable.LineFacts(
+                separately_paid=drug.is_separately_paid,
+                has_eligibility=has_eligibility,
+                eligibility_active=active,
+                institution_designated=designated,
+                has_valid_prescription=valid
+                and (on_prescription is None or drug.pk in on_prescription),
+            )
+        )
+        priced.append(
+            services.PricedLine(
+                dispensing_line_id=None,
+                drug_id=drug.pk,
+                drug_class=line.get("drug_class") or drug.drug_class or "乙",
+                quantity=quantity,
+                unit=line.get("package_unit") or "盒",
+                unit_price=Decimal(line["unit_price"]),
+                standard_amount=None if standard is None else standard.amount * quantity,
+                self_pay_reason=reason,
+            )
+        )
+    return rule, profile, priced
+
+
+def _lock_claim(actor: User, claim_id: int) -> ManualClaim:
+    region = _officer_region(actor)
+    claim = (
+        ManualClaim.objects.select_for_update(of=("self",))
+        .select_related(
+            "person",
+            "person__enrolment_region",
+            "institution",
+            "institution__region",
+            "prescription",
+            "prescription__hospital",
+            "prescription__eligibility",
+        )
+        .filter(pk=claim_id)
+        .first()
+    )
+    if claim is None or not _covers(region, claim.person):
+        raise NotFound(codes.CLAIM_NOT_FOUND, "报销申请不存在或不属于本经办机构")
+    return claim
+
+
+def _digest(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def claim_decide(*, actor: User, claim_id: int, approve: bool, note: str = "") -> ManualClaim:
+    """Approve a claim (computed and settled like the counter, kind MANUAL) or reject it with a
+    note. A decided claim is never decided again."""
+    note = (note or "").strip() if isinstance(note, str) else ""
+    if len(note) > NOTE_MAX:
+        raise _refuse(codes.CLAIM_NOTE_TOO_LONG, f"审核意见不得超过 {NOTE_MAX} 字", "note")
+    target = ClaimStatus.APPROVED if approve else ClaimStatus.REJECTED
+    if not approve and not note:
+        raise _refuse(codes.CLAIM_NOTE_REQUIRED, "不予报销时请说明原因", "note")
+    with transaction.atomic():
+        claim = _lock_claim(actor, claim_id)
+        CLAIM_MACHINE.check(claim.status, target)
+        if claim.submitted_by_id == actor.pk and not actor.is_superuser:
+            # four eyes: the officer who entered the claim does not decide it
+            raise PermissionDenied(codes.CLAIM_SAME_OFFICER, "手工报销须由录入人以外的经办人员审核")
+        before = snapshot(claim)
+        settlement = None
+        if approve:
+            settlement = _settle(actor, claim)
+        claim.status = target
+        claim.settlement = settlement
+        claim.decision_note = note
+        claim.decided_by = actor
+        claim.decided_at = timezone.now()
+        claim.save(
+            update_fields=["status", "settlement", "decision_note", "decided_by", "decided_at"]
+        )
+        ManualClaimTransition.objects.create(
+            claim=claim,
+            from_status=ClaimStatus.SUBMITTED,
+            to_status=target,
+            actor=actor,
+            reason=note,
+        )
+        summary: dict[str, Any] = {
+            "claim_no": claim.claim_no,
+            "from": ClaimStatus.SUBMITTED,
+            "to": target,
+        }
+        if settlement is not None:
+            summary |= {
+                "settlement_no": settlement.settlement_no,
+                "total": str(settlement.total),
+                "fund": str(settlement.fund),
+                "personal": str(settlement.personal),
+            }
+        audit.record(
+            actor=actor,
+            action=f"settlement.claim_{target}",
+            subject=claim,
+            before=before,
+            after=claim,
+            patient=claim.person,
+            role=Role.AGENCY_OFFICER,
+            summary=summary,
+        )
+    return claim
+
+
+def _settle(actor: User, claim: ManualClaim) -> Settlement:
+    """The claim's settlement: the same engine, rules and accumulators as the counter."""
+    dispensing = _dispensing_of(claim.prescription, lock=True)
+    _not_settled_directly(claim.prescription, dispensing, claim.institution, claim_id=claim.pk)
+    person = services.lock_person(claim.person_id)
+    rule, profile, lines = _price_claim(claim, person)
+    scopes = services.benefit_scopes(rule, profile, claim.category, claim.purchased_on)
+    rows = services.locked_accumulators(person, scopes)
+    breakdown = services.breakdown_of(lines, rule, person, rows)
+    priced = services.Priced(
+        dispensing=dispensing,
+        person=person,
+        rule=rule,
+        category=claim.category,
+        scopes={str(k): v for k, v in scopes.items()},
+        lines=tuple(lines),
+        breakdown=breakdown,
+        budget_line=services.budget_line_for(profile, claim.institution),
+        settled_on=timezone.localdate(),
+        kind=SettlementKind.MANUAL,
+        institution=claim.institution,
+        prescription=claim.prescription,
+    )
+    settlement = services.write_settlement(
+        actor,
+        priced,
+        f"claim:{claim.claim_no}",
+        _digest({"claim_id": claim.pk}),
+        # the agency settles it by hand: nothing is uploaded as a counter settlement
+        upload_status=UploadStatus.NOT_CONNECTED,
+        reason=f"手工（零星）报销 {claim.claim_no}",
+    )
+    services.add_used(rows, breakdown)
+    audit.record(
+        actor=actor,
+        action="settlement.settled",
+        subject=settlement,
+        after=settlement,
+        patient=person,
+        role=Role.AGENCY_OFFICER,
+        summary={
+            "settlement_no": settlement.settlement_no,
+            "kind": SettlementKind.MANUAL,
+            "claim_no": claim.claim_no,
+            "total": str(settlement.total),
+            "fund": str(settlement.fund),
+            "personal": str(settlement.personal),
+            "to": SettlementStatus.SETTLED,
+        },
+    )
+    return settlement
