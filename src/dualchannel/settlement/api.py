@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from decimal import Decimal
 
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
 from ninja import Field, Header, Router, Schema
 from ninja.responses import Status
 
@@ -17,6 +17,7 @@ from . import selectors, services
 from .engine import Breakdown
 from .models import Settlement
 from .payable import REASON_LABELS
+from .receipt import render_receipt
 
 router = Router(tags=["settlement"], auth=api_auth)
 KEY_HEADER = Header(None, alias="Idempotency-Key", description="幂等键：重发同一请求时保持不变")
@@ -213,3 +214,16 @@ def settlement_reverse(
 @router.get("/settlements/{int:settlement_id}", response=SettlementOut, summary="结算详情")
 def settlement_detail(request: HttpRequest, settlement_id: int):
     return settlement_payload(selectors.settlement_get(request.auth, settlement_id))
+
+
+@router.get(
+    "/settlements/{int:settlement_id}/receipt",
+    summary="结算单（PDF）：明细与各方支付，身份证号脱敏",
+)
+def settlement_receipt(request: HttpRequest, settlement_id: int):
+    settlement = selectors.settlement_get(request.auth, settlement_id)
+    response = HttpResponse(render_receipt(settlement), content_type="application/pdf")
+    response["Content-Disposition"] = f'inline; filename="{settlement.settlement_no}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response

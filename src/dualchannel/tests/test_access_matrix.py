@@ -431,6 +431,7 @@ PRESCRIPTION_MATRIX = {
     "POST /api/v1/settlement/prescriptions/{prescription_id}/settle",
     "POST /api/v1/settlement/settlements/{settlement_id}/reverse",
     "GET /api/v1/settlement/settlements/{settlement_id}",
+    "GET /api/v1/settlement/settlements/{settlement_id}/receipt",
 }
 
 WATCHED_MODELS = [

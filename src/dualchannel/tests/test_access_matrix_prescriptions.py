@@ -187,6 +187,12 @@ PRESCRIPTION_OPS = [
         allowed=(PHARMACIST, OFFICER, PATIENT),
         settlement_id="settled_id",
     ),
+    op(
+        "GET",
+        f"{SETTLE}/settlements/{{settlement_id}}/receipt",
+        allowed=(PHARMACIST, OFFICER, PATIENT),
+        settlement_id="settled_id",
+    ),
 ]
 
 HEADERS = {

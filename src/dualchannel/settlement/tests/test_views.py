@@ -35,6 +35,10 @@ def test_the_pharmacist_sees_the_preview_settles_with_one_click_and_reverses(
     page = result_page(client, dispensed)
     assert settlement.settlement_no in page and "请向患者收取个人支付" in page
     assert 'id="settle"' not in page
+    receipt = client.get(f"/api/v1/settlement/settlements/{settlement.pk}/receipt")
+    assert f"/api/v1/settlement/settlements/{settlement.pk}/receipt" in page
+    assert receipt.status_code == 200 and receipt["Content-Type"] == "application/pdf"
+    assert receipt.content.startswith(b"%PDF")
 
     reverse_key = page.split('name="idempotency_key" value="')[1].split('"')[0]
     client.post(
