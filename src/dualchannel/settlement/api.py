@@ -3,17 +3,20 @@ an ``Idempotency-Key``, reverse, and read a settlement. Services check roles and
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from decimal import Decimal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, Header, Router, Schema
+from ninja import Field, File, Form, Header, Router, Schema, UploadedFile
 from ninja.responses import Status
 
 from dualchannel.core.auth import api_auth
+from dualchannel.core.errors import DomainError
 from dualchannel.core.masking import mask_id_number, mask_name
+from dualchannel.eligibility.materials import MAX_UPLOAD_BYTES
 
-from . import selectors, services
+from . import claims, selectors, services
 from .engine import Breakdown
 from .models import Settlement
 from .payable import REASON_LABELS
@@ -227,3 +230,102 @@ def settlement_receipt(request: HttpRequest, settlement_id: int):
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response
+
+
+# --- manual claims [HB art. 37] -----------------------------------------------------------------
+
+
+class ClaimOut(Schema):
+    id: int
+    claim_no: str
+    status: str
+    status_label: str
+    reason: str
+    category: str
+    purchased_on: date
+    institution_name: str
+    person_name: str
+    person_id_number: str
+    receipts: list[dict]
+    decision_note: str
+    settlement: SettlementOut | None
+
+
+class DecideIn(Schema):
+    approve: bool
+    note: str = Field("", max_length=500)
+
+
+def claim_payload(claim) -> dict:
+    person = claim.person
+    return {
+        "id": claim.pk,
+        "claim_no": claim.claim_no,
+        "status": claim.status,
+        "status_label": claim.get_status_display(),
+        "reason": claim.reason,
+        "category": claim.category,
+        "purchased_on": claim.purchased_on,
+        "institution_name": claim.institution.name,
+        "person_name": mask_name(person.name),
+        "person_id_number": mask_id_number(person.id_number),
+        "receipts": [
+            {"name": r.get("name", ""), "sha256": r.get("sha256", ""), "size": r.get("size", 0)}
+            for r in claim.receipts
+        ],
+        "decision_note": claim.decision_note,
+        "settlement": settlement_payload(claim.settlement) if claim.settlement_id else None,
+    }
+
+
+def _json_lines(raw: str) -> list:
+    try:
+        value = json.loads(raw or "[]")
+    except ValueError as exc:
+        raise DomainError(
+            "settlement.claim_invalid_lines", "明细应为 JSON 数组", fields={"lines": ["格式错误"]}
+        ) from exc
+    return value
+
+
+@router.post("/claims", response={201: ClaimOut}, summary="手工（零星）报销：录入并上传票据")
+def claim_submit(
+    request: HttpRequest,
+    person_id_number: Form[str],
+    institution_id: Form[int],
+    reason: Form[str],
+    category: Form[str],
+    purchased_on: Form[str],
+    lines: Form[str],
+    prescription_id: Form[int | None] = None,
+    receipts: list[UploadedFile] = File(...),  # noqa: B008
+):
+    claim = claims.claim_submit(
+        actor=request.auth,
+        person_id_number=person_id_number,
+        institution_id=institution_id,
+        prescription_id=prescription_id,
+        reason=reason,
+        category=category,
+        purchased_on=purchased_on,
+        lines=_json_lines(lines),
+        receipts=[(f.name, f.read(MAX_UPLOAD_BYTES + 1)) for f in receipts],
+    )
+    return Status(201, claim_payload(selectors.claim_get(request.auth, claim.pk)))
+
+
+@router.post(
+    "/claims/{int:claim_id}/decide",
+    response=ClaimOut,
+    summary="审核手工报销：核准即按同一待遇规则结算；不予报销须说明原因",
+)
+def claim_decide(request: HttpRequest, claim_id: int, payload: DecideIn):
+    claim = claims.claim_decide(
+        actor=request.auth, claim_id=claim_id, approve=payload.approve, note=payload.note
+    )
+    return claim_payload(selectors.claim_get(request.auth, claim.pk))
+
+
+@router.get("/claims/{int:claim_id}", response=ClaimOut, summary="手工报销详情")
+def claim_detail(request: HttpRequest, claim_id: int):
+    return claim_payload(selectors.claim_get(request.auth, claim_id))

@@ -40,3 +40,28 @@ def settlement_get(actor: User | None, settlement_id: int) -> Settlement:
     if settlement is None:
         raise NotFound(codes.NOT_FOUND, "结算记录不存在")
     return settlement
+
+
+def visible_claims(actor: User | None) -> QuerySet:
+    """Manual claims: the officers of the insured person's enrolment region, and the person."""
+    from .models import ManualClaim
+
+    qs = ManualClaim.objects.select_related("person", "institution", "settlement")
+    if actor is None or not actor.is_authenticated or not actor.is_active:
+        return qs.filter(_NOTHING)
+    if actor.is_superuser:
+        return qs
+    scope = _NOTHING
+    region = officer_region(actor)
+    if region is not None:
+        scope |= Q(person__enrolment_region__code__startswith=region.code_prefix)
+    if actor.has_role(Role.PATIENT) and actor.insured_person_id:
+        scope |= Q(person_id=actor.insured_person_id)
+    return qs.filter(scope)
+
+
+def claim_get(actor: User | None, claim_id: int):
+    claim = visible_claims(actor).filter(pk=claim_id).first()
+    if claim is None:
+        raise NotFound(codes.CLAIM_NOT_FOUND, "报销申请不存在")
+    return claim

@@ -432,6 +432,9 @@ PRESCRIPTION_MATRIX = {
     "POST /api/v1/settlement/settlements/{settlement_id}/reverse",
     "GET /api/v1/settlement/settlements/{settlement_id}",
     "GET /api/v1/settlement/settlements/{settlement_id}/receipt",
+    "POST /api/v1/settlement/claims",
+    "POST /api/v1/settlement/claims/{claim_id}/decide",
+    "GET /api/v1/settlement/claims/{claim_id}",
 }
 
 WATCHED_MODELS = [

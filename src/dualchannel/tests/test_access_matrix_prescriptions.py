@@ -6,11 +6,13 @@ The world is built once per module and each test rolls back to it (see ``matrix_
 
 from __future__ import annotations
 
+import json
 import re
 from datetime import date
 
 import pytest
 from django.apps import apps
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import override_settings
 
@@ -43,6 +45,7 @@ from dualchannel.registry.tests.factories import (
     load_seed_profiles,
     region,
 )
+from dualchannel.settlement.claims import claim_submit
 from dualchannel.settlement.rules import benefit_rules_load
 from dualchannel.settlement.services import settlement_settle
 from dualchannel.settlement.tests.conftest import DEMO_REGIONS
@@ -62,6 +65,8 @@ pytestmark = pytest.mark.django_db
 
 BASE = "/api/v1/prescriptions"
 SETTLE = "/api/v1/settlement"
+MULTIPART = "__multipart__"  # a body sent as a form with one PDF receipt
+RECEIPT = b"%PDF-1.4\n% receipt\n"
 PHYSICIAN, REVIEWER, PHARMACIST, OFFICER, PATIENT = INSIDERS
 HOSPITAL_STAFF = (PHYSICIAN, REVIEWER)
 # The day of the world: the prescriptions are valid and the eligibility is active.
@@ -193,6 +198,29 @@ PRESCRIPTION_OPS = [
         allowed=(PHARMACIST, OFFICER, PATIENT),
         settlement_id="settled_id",
     ),
+    # Manual claims are the agency's [HB art. 37]: entered by one officer, decided by another.
+    op(
+        "POST",
+        f"{SETTLE}/claims",
+        {
+            "person_id_number": "{patient_id_number}",
+            "institution_id": "{pharmacy_id}",
+            "reason": "system_failure",
+            "category": "chronic_disease",
+            "purchased_on": MATRIX_DAY.isoformat(),
+            "lines": "{claim_lines}",
+            MULTIPART: True,
+        },
+        allowed=(OFFICER,),
+    ),
+    op(
+        "POST",
+        f"{SETTLE}/claims/{{claim_id}}/decide",
+        {"approve": True},
+        allowed=(OFFICER,),
+        claim_id="claim_id",
+    ),
+    op("GET", f"{SETTLE}/claims/{{claim_id}}", allowed=(OFFICER, PATIENT), claim_id="claim_id"),
 ]
 
 HEADERS = {
@@ -224,6 +252,7 @@ WATCHED = [
     "settlement.Settlement",
     "settlement.SettlementLine",
     "settlement.Accumulator",
+    "settlement.ManualClaim",
 ]
 
 
@@ -427,8 +456,27 @@ def _build_world() -> dict:
         prescription_id=preparing.prescription_id,
         idempotency_key="world-settle",
     )
+    chronic = DrugFactory(generic_name="演示慢病片", is_separately_paid=False)
+    claim_lines = json.dumps(
+        [{"drug_id": chronic.pk, "quantity": 1, "unit_price": "58.00", "pack_size": "28"}]
+    )
+    second_officer = UserFactory(
+        username="officer2", institution=places["agency"], roles=[Role.AGENCY_OFFICER]
+    )
+    claim = claim_submit(
+        actor=second_officer,
+        person_id_number=patient.id_number,
+        institution_id=places["pharmacy"].pk,
+        reason="system_failure",
+        category="chronic_disease",
+        purchased_on=MATRIX_DAY,
+        lines=json.loads(claim_lines),
+        receipts=[("发票.pdf", RECEIPT)],
+    )
     return {
         "settled_id": settled.pk,
+        "claim_id": claim.pk,
+        "claim_lines": claim_lines,
         "unsettled_rx_id": in_transit.prescription_id,
         "users": {name: user.pk for name, user in users.items()},
         "patient_id_number": patient.id_number,
@@ -468,6 +516,10 @@ def call(client, case: Op, world: dict, user=None):
     names = {**DEFAULT_PARAMS, **dict(case.params)}
     path = re.sub(r"\{(\w+)\}", lambda m: str(world[names[m.group(1)]]), case.path)
     headers = HEADERS.get(case.id, {})
+    if case.body and case.body.get(MULTIPART):
+        form = {k: v for k, v in fill(case.body, world).items() if k != MULTIPART}
+        form["receipts"] = SimpleUploadedFile("发票.pdf", RECEIPT, "application/pdf")
+        return client.post(path, form, **headers)
     if case.method == "GET":
         return client.get(path, fill(case.query, world), **headers)
     method = getattr(client, case.method.lower())
