@@ -1,0 +1,870 @@
+"""Monthly settlement batches, their reconciliation with the platform, and the budget lines
+(DESIGN §5.5; HB art. 32–37, AH §2(6), CX art. 18).
+
+An institution gathers a month's settlements into the batch of their budget line
+(``batch_prepare``), reconciles it with the national platform (``batch_reconcile``: 3201 totals,
+3202 details where the totals differ), applies for the fund part (``batch_apply``) and the agency
+approves or rejects (``batch_review``). ``budget_report`` reads the month's fund spending per
+budget line for an officer's region.
+
+Status: draft → applied → approved | rejected, rejected → applied again; one function moves it
+(``_move``): edge check, history row and audit event in the caller's transaction.
+
+Decisions:
+
+- **Who.** A pharmacy's batches are its pharmacists', a hospital's its reviewers' (the insurance
+  office); admins may act for both. Anyone else is told "not found". The review is an agency
+  officer's whose region covers the institution.
+- **Which settlements.** The institution's own settlements (pharmacy or hospital kind: manual
+  claims are paid to the person, never to an institution) with ``settled_on`` (an Asia/Shanghai
+  date) in the month, status settled, of the batch's budget line and in no other batch. A
+  reversed one is left out, and one that was in the batch when it was reversed is taken out on
+  the next preparation. ``budget_line=None`` takes the line the month's settlements carry; a
+  month that has both (the profile changed within it) must name one
+  (``settlement.budget_line_required``); a month with none takes the institution's current line.
+- **Frozen.** Preparing or reconciling an applied or approved batch is refused
+  (``settlement.batch_frozen``). A draft or rejected batch is recomputed in full, and a
+  recomputation clears its reconciliation: what was reconciled is no longer what is applied for.
+- **Reconciliation scope.** The platform reconciles an institution's settlements per insurance
+  type, clearing type (41 pharmacy / 11 hospital) and agency (``setl_optins``: the insured's
+  enrolment region) over the month. So 3201 goes once per (insutype, setl_optins) present among
+  the month's settlements and the results are combined. The totals sent are those of the
+  institution's live settlements of that scope over the month — the batch's own totals whenever
+  the month has one budget line, as it has unless the profile changed within it; then the other
+  line's settlements are in the scope too, and a mismatch is kept on the batch of the line of the
+  settlement it concerns. A mismatch the platform reports about a settlement we do not know is
+  kept on every batch of the month (its line cannot be told). Reversed settlements that reached
+  the platform are listed in 3202 with ``refd_setl_flag`` 1, so a reversal the platform has not
+  made yet is named. A live settlement without ``setl_id`` (its upload failed or is pending) is a
+  mismatch we list ourselves (``not_uploaded``) and is not sent in 3202.
+- **No platform call inside a transaction.** ``batch_reconcile`` reads the batch, calls the
+  platform outside any transaction (the client's call log commits on its own, and a slow
+  platform holds no row lock), then locks the batch and stores the result only if the batch and
+  its month's settlements are still what was reconciled (else ``settlement.batch_changed``).
+- **Apply.** Only a reconciled batch is applied. A mismatched one only with
+  ``acknowledge_mismatches=True`` and a note, which is kept as the transition's reason and
+  counted in the audit event. The batch must still be what the month's settlements make it (a
+  settlement made or reversed since the preparation: ``settlement.batch_stale``). Whether the
+  month has ended is not checked: the agency sees the month and decides.
+- **Money.** Sums are exact ``Decimal`` additions in Python (SQLite would sum decimals as
+  floats); ``fund_pay_sumamt`` is all funds together (basic fund + critical illness + medical
+  assistance + commercial), as ``integration.nhsa.settlement`` defines it; the personal account
+  is not used (``acct_pay`` 0).
+"""
+
+from __future__ import annotations
+
+import calendar
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from dualchannel.core import audit
+from dualchannel.core.canonical import snapshot
+from dualchannel.core.errors import Conflict, DomainError, NotFound
+from dualchannel.core.models import User
+from dualchannel.core.permissions import require_role
+from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import StateMachine
+from dualchannel.integration.nhsa import PlatformClient, PlatformError
+from dualchannel.integration.nhsa import settlement as wire
+from dualchannel.registry.models import Institution, InstitutionKind, Region
+from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.selectors import officer_region
+
+from . import error_codes as codes
+from .models import (
+    BatchStatus,
+    BudgetLine,
+    Settlement,
+    SettlementBatch,
+    SettlementBatchTransition,
+    SettlementKind,
+    SettlementStatus,
+)
+
+B = BatchStatus
+ZERO = Decimal("0.00")
+NOTE_MAX = 500  # SettlementBatch.review_note
+
+BATCH_MACHINE = StateMachine(
+    BatchStatus,
+    {
+        B.DRAFT: {B.APPLIED},
+        B.APPLIED: {B.APPROVED, B.REJECTED},
+        B.REJECTED: {B.APPLIED},  # corrected and applied again
+    },
+    error_code=codes.BATCH_TRANSITION,
+)
+FROZEN = frozenset({B.APPLIED, B.APPROVED})
+
+# The settlements an institution's batch holds, the staff who prepare it, the platform channel.
+SETTLEMENT_KIND = {
+    InstitutionKind.PHARMACY: SettlementKind.PHARMACY,
+    InstitutionKind.HOSPITAL: SettlementKind.HOSPITAL,
+}
+STAFF_ROLE = {InstitutionKind.PHARMACY: Role.PHARMACIST, InstitutionKind.HOSPITAL: Role.REVIEWER}
+CHANNEL = {
+    InstitutionKind.PHARMACY: wire.Channel.PHARMACY,
+    InstitutionKind.HOSPITAL: wire.Channel.HOSPITAL,
+}
+LINE_LABELS = dict(BudgetLine.choices)
+
+
+# --- totals ------------------------------------------------------------------------------------
+
+
+AMOUNT_FIELDS = ("total", "fund", "critical_illness", "assistance", "commercial", "personal")
+
+
+@dataclass(frozen=True)
+class Totals:
+    """A count and the payer amounts of some settlements, exact to the fen."""
+
+    count: int = 0
+    total: Decimal = ZERO
+    fund: Decimal = ZERO
+    critical_illness: Decimal = ZERO
+    assistance: Decimal = ZERO
+    commercial: Decimal = ZERO
+    personal: Decimal = ZERO
+
+    @classmethod
+    def of(cls, rows: Iterable[Any]) -> Totals:
+        """Rows are settlements or anything with the amount attributes."""
+        sums = dict.fromkeys(AMOUNT_FIELDS, ZERO)
+        count = 0
+        for row in rows:
+            count += 1
+            for name in AMOUNT_FIELDS:
+                sums[name] += getattr(row, name)
+        return cls(count=count, **sums)
+
+    def __add__(self, other: Totals) -> Totals:
+        return Totals(
+            count=self.count + other.count,
+            **{n: getattr(self, n) + getattr(other, n) for n in AMOUNT_FIELDS},
+        )
+
+    @property
+    def funds(self) -> Decimal:
+        """All funds together: the platform's ``fund_pay_sumamt``."""
+        return self.fund + self.critical_illness + self.assistance + self.commercial
+
+
+def _batch_totals(batch: SettlementBatch) -> Totals:
+    return Totals(count=batch.settlement_count, **{n: getattr(batch, n) for n in AMOUNT_FIELDS})
+
+
+# --- months, lines, scope ----------------------------------------------------------------------
+
+
+def _month_bounds(month: date) -> tuple[date, date]:
+    """The first and the last day of the month of ``month``."""
+    first = month.replace(day=1)
+    return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
+
+
+def _in_month(first: date) -> Q:
+    _, last = _month_bounds(first)
+    return Q(settled_on__gte=first, settled_on__lte=last)
+
+
+def _month_settlements(institution: Institution, first: date):
+    """Every settlement of the institution's own kind settled in the month, reversed ones too."""
+    return Settlement.objects.filter(
+        _in_month(first), institution=institution, kind=SETTLEMENT_KIND[institution.kind]
+    )
+
+
+def _candidates(batch: SettlementBatch) -> Q:
+    """What the batch should hold now: live, of its line and month, in no other batch."""
+    return (
+        _in_month(batch.month)
+        & Q(
+            institution_id=batch.institution_id,
+            kind=SETTLEMENT_KIND[batch.institution.kind],
+            budget_line=batch.budget_line,
+            status=SettlementStatus.SETTLED,
+        )
+        & (Q(batch__isnull=True) | Q(batch=batch))
+    )
+
+
+def _belongs(settlement: Settlement, batch: SettlementBatch) -> bool:
+    """The same test as ``_candidates``, on a locked row."""
+    first, last = _month_bounds(batch.month)
+    return (
+        settlement.institution_id == batch.institution_id
+        and settlement.kind == SETTLEMENT_KIND[batch.institution.kind]
+        and settlement.budget_line == batch.budget_line
+        and settlement.status == SettlementStatus.SETTLED
+        and first <= settlement.settled_on <= last
+        and settlement.batch_id in (None, batch.pk)
+    )
+
+
+def _lock_contents(batch: SettlementBatch) -> list[Settlement]:
+    """The batch's settlements and its candidates, locked in primary-key order."""
+    return list(
+        Settlement.objects.select_for_update()
+        .filter(Q(batch=batch) | _candidates(batch))
+        .order_by("pk")
+    )
+
+
+def _default_line(institution: Institution) -> str:
+    """The line the institution's settlements are made on now (as the counter decides it)."""
+    from .services import budget_line_for
+
+    try:
+        profile = profile_for(institution.region)
+    except DomainError:  # no profile: the national default, the global budget
+        profile = None
+    return budget_line_for(profile, institution)
+
+
+def _budget_line(institution: Institution, first: date, requested: str | None) -> str:
+    if requested is not None:
+        if requested not in BudgetLine.values:
+            raise DomainError(
+                codes.INVALID_BUDGET_LINE,
+                "预算口径无效",
+                fields={"budget_line": [f"应为 {'、'.join(BudgetLine.values)} 之一"]},
+            )
+        return requested
+    lines = set(
+        _month_settlements(institution, first)
+        .filter(status=SettlementStatus.SETTLED)
+        .values_list("budget_line", flat=True)
+        .distinct()
+    )
+    if len(lines) > 1:
+        raise DomainError(
+            codes.BUDGET_LINE_REQUIRED,
+            "本月结算分属两个预算口径，请指定预算口径分别申报",
+            fields={"budget_line": ["必填"]},
+        )
+    return lines.pop() if lines else _default_line(institution)
+
+
+def _month(month: date) -> date:
+    if not isinstance(month, date):
+        raise DomainError(codes.INVALID_MONTH, "结算月份无效", fields={"month": ["应为日期"]})
+    first, _ = _month_bounds(month)
+    if first > timezone.localdate():
+        raise DomainError(
+            codes.INVALID_MONTH, "不能申报尚未开始的月份", fields={"month": ["不能晚于本月"]}
+        )
+    return first
+
+
+# --- who ---------------------------------------------------------------------------------------
+
+
+def _not_found() -> NotFound:
+    return NotFound(codes.BATCH_NOT_FOUND, "月度申报不存在或无权访问")
+
+
+def _staff_role(actor: User, institution: Institution | None) -> str:
+    """The role in which ``actor`` acts for the institution's batches, else NotFound."""
+    if institution is None or institution.kind not in STAFF_ROLE:
+        raise _not_found()
+    if actor.is_superuser:
+        return Role.ADMIN
+    role = STAFF_ROLE[institution.kind]
+    if actor.institution_id != institution.pk or not actor.has_role(role):
+        raise _not_found()
+    return role
+
+
+def _officer_covers(actor: User, institution: Institution) -> bool:
+    if actor.is_superuser:
+        return True
+    region = officer_region(actor)
+    return region is not None and institution.region_id.startswith(region.code_prefix)
+
+
+def _batch(batch_id: int, *, lock: bool) -> SettlementBatch | None:
+    qs = SettlementBatch.objects.select_related("institution", "institution__region")
+    if lock:
+        qs = qs.select_for_update(of=("self",))
+    return qs.filter(pk=batch_id).first()
+
+
+def _staff_batch(actor: User, batch_id: int, *, lock: bool) -> tuple[SettlementBatch, str]:
+    """The batch if ``actor`` works for its institution (checked before the row is locked)."""
+    found = _batch(batch_id, lock=False)
+    role = _staff_role(actor, found.institution if found else None)
+    return (_batch(batch_id, lock=True) if lock else found), role
+
+
+def _note(note: str | None) -> str:
+    text = (note or "").strip()
+    if len(text) > NOTE_MAX:
+        raise DomainError(
+            codes.NOTE_TOO_LONG, f"意见不能超过{NOTE_MAX}字", fields={"note": [f"≤{NOTE_MAX}字"]}
+        )
+    return text
+
+
+# --- the state machine -------------------------------------------------------------------------
+
+
+def _move(
+    batch: SettlementBatch,
+    to_status: str,
+    *,
+    actor: User,
+    role: str,
+    reason: str = "",
+    changes: dict[str, Any] | None = None,
+    **facts: Any,
+) -> None:
+    """The one place a batch's status changes: edge check, history row, audit event."""
+    BATCH_MACHINE.check(batch.status, to_status)
+    before = snapshot(batch)
+    from_status = batch.status
+    for name, value in (changes or {}).items():
+        setattr(batch, name, value)
+    batch.status = to_status
+    batch.save()
+    SettlementBatchTransition.objects.create(
+        batch=batch, from_status=from_status, to_status=to_status, actor=actor, reason=reason
+    )
+    audit.record(
+        actor=actor,
+        action=f"settlement.batch_{to_status}",
+        subject=batch,
+        before=before,
+        after=batch,
+        role=role,
+        summary={
+            "from": from_status,
+            "to": to_status,
+            "month": f"{batch.month:%Y-%m}",
+            "budget_line": batch.budget_line,
+            "fund": str(batch.fund),
+            **facts,
+        },
+    )
+
+
+# --- prepare -----------------------------------------------------------------------------------
+
+
+def batch_prepare(
+    *, actor: User, institution_id: int, month: date, budget_line: str | None = None
+) -> SettlementBatch:
+    """Gather the institution's settlements of ``month`` on one budget line into its batch.
+
+    Creates the batch (draft) or recomputes a draft or rejected one; links the settlements
+    (``Settlement.batch``) and sets the totals. Locks: the batch row, then the settlements in
+    primary-key order.
+    """
+    require_role(actor, Role.PHARMACIST, Role.REVIEWER)
+    first = _month(month)
+    with transaction.atomic():
+        institution = Institution.objects.select_related("region").filter(pk=institution_id).first()
+        role = _staff_role(actor, institution)
+        line = _budget_line(institution, first, budget_line)
+        created_row, created = SettlementBatch.objects.get_or_create(
+            institution=institution, month=first, budget_line=line
+        )
+        batch = _batch(created_row.pk, lock=True)
+        if batch.status in FROZEN:
+            raise Conflict(
+                codes.BATCH_FROZEN,
+                f"该月申报已{batch.get_status_display()}，不能重新汇总",
+            )
+        before = None if created else snapshot(batch)
+        rows = _lock_contents(batch)
+        taken = [s for s in rows if _belongs(s, batch)]
+        taken_ids = {s.pk for s in taken}
+        linked = [s.pk for s in taken if s.batch_id != batch.pk]
+        unlinked = [s.pk for s in rows if s.batch_id == batch.pk and s.pk not in taken_ids]
+        if linked:
+            Settlement.objects.filter(pk__in=linked).update(batch=batch)
+        if unlinked:
+            Settlement.objects.filter(pk__in=unlinked).update(batch=None)
+        totals = Totals.of(taken)
+        batch.settlement_count = totals.count
+        for name in AMOUNT_FIELDS:
+            setattr(batch, name, getattr(totals, name))
+        batch.reconciled_at = None
+        batch.reconciliation_matched = None
+        batch.mismatches = []
+        batch.save()
+        if created:
+            SettlementBatchTransition.objects.create(
+                batch=batch, from_status="", to_status=batch.status, actor=actor
+            )
+        audit.record(
+            actor=actor,
+            action="settlement.batch_prepared",
+            subject=batch,
+            before=before,
+            after=batch,
+            role=role,
+            summary={
+                "month": f"{first:%Y-%m}",
+                "budget_line": line,
+                "status": batch.status,
+                "count": totals.count,
+                "total": str(totals.total),
+                "fund": str(totals.fund),
+                "linked": len(linked),
+                "unlinked": len(unlinked),
+            },
+        )
+    return batch
+
+
+# --- reconcile ---------------------------------------------------------------------------------
+
+
+def _detail(settlement: Settlement) -> dict[str, Any]:
+    """Our side of one settlement, as 3202 compares it (amounts as strings)."""
+    totals = Totals.of([settlement])
+    return {
+        "settlement_no": settlement.settlement_no,
+        "settled_on": settlement.settled_on.isoformat(),
+        "medfee_sumamt": str(settlement.total),
+        "fund_pay_sumamt": str(totals.funds),
+        "psn_cash_pay": str(settlement.personal),
+        "refd_setl_flag": "1" if settlement.status == SettlementStatus.REVERSED else "0",
+    }
+
+
+def _platform_detail(detail: wire.ReconciliationDetail | None) -> dict[str, Any] | None:
+    if detail is None:
+        return None
+    return {
+        "setl_id": detail.setl_id,
+        "fixmedins_setl_id": detail.fixmedins_setl_id,
+        "medfee_sumamt": str(detail.medfee_sumamt),
+        "fund_pay_sumamt": str(detail.fund_pay_sumamt),
+        "psn_cash_pay": str(detail.psn_cash_pay),
+        "refd_setl_flag": "1" if detail.refd_setl_flag else "0",
+    }
+
+
+def _platform_totals(totals: wire.ReconciliationTotals) -> dict[str, Any]:
+    return {
+        "medfee_sumamt": str(totals.medfee_sumamt),
+        "fund_pay_sumamt": str(totals.fund_pay_sumamt),
+        "acct_pay": str(totals.acct_pay),
+        "fixmedins_setl_cnt": totals.fixmedins_setl_cnt,
+    }
+
+
+@dataclass
+class Group:
+    """One reconciliation scope of the month: an insurance type and an agency."""
+
+    insutype: str
+    setl_optins: str
+    settlements: list[Settlement] = field(default_factory=list)
+
+    @property
+    def live(self) -> list[Settlement]:
+        return [s for s in self.settlements if s.status == SettlementStatus.SETTLED]
+
+    def totals(self) -> wire.ReconciliationTotals:
+        live = Totals.of(self.live)
+        return wire.ReconciliationTotals(
+            medfee_sumamt=live.total,
+            fund_pay_sumamt=live.funds,
+            acct_pay=ZERO,
+            fixmedins_setl_cnt=live.count,
+        )
+
+    def details(self) -> list[wire.ReconciliationDetail]:
+        """Every settlement that reached the platform; reversed ones flagged."""
+        return [
+            wire.ReconciliationDetail(
+                setl_id=s.setl_id,
+                fixmedins_setl_id=s.settlement_no,
+                medfee_sumamt=s.total,
+                fund_pay_sumamt=Totals.of([s]).funds,
+                psn_cash_pay=s.personal,
+                refd_setl_flag=s.status == SettlementStatus.REVERSED,
+            )
+            for s in self.settlements
+            if s.setl_id
+        ]
+
+
+@dataclass
+class Plan:
+    """What a reconciliation sends, and a fingerprint of it to see whether it still holds."""
+
+    groups: list[Group]
+    by_no: dict[str, Settlement]
+    fingerprint: str
+
+
+def _plan(batch: SettlementBatch) -> Plan:
+    rows = list(
+        _month_settlements(batch.institution, batch.month).select_related("person").order_by("pk")
+    )
+    groups: dict[tuple[str, str], Group] = {}
+    for s in rows:
+        key = (s.insurance_type, s.person.enrolment_region_id)
+        groups.setdefault(key, Group(*key)).settlements.append(s)
+    state = {
+        "batch": [
+            batch.status,
+            batch.settlement_count,
+            *[str(getattr(batch, n)) for n in AMOUNT_FIELDS],
+        ],
+        "settlements": [
+            [s.pk, s.status, s.setl_id, s.batch_id, s.budget_line, str(s.total), key]
+            for key, g in sorted(groups.items())
+            for s in g.settlements
+        ],
+    }
+    fingerprint = hashlib.sha256(json.dumps(state, sort_keys=True).encode()).hexdigest()
+    return Plan(
+        groups=[groups[k] for k in sorted(groups)],
+        by_no={s.settlement_no: s for s in rows},
+        fingerprint=fingerprint,
+    )
+
+
+def _entry(
+    *,
+    group: Group,
+    reason: str,
+    message: str,
+    setl_id: str = "",
+    fixmedins_setl_id: str = "",
+    fields: Iterable[str] = (),
+    ours: dict[str, Any] | None = None,
+    platform: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "setl_id": setl_id,
+        "fixmedins_setl_id": fixmedins_setl_id,
+        "insutype": group.insutype,
+        "setl_optins": group.setl_optins,
+        "reason": reason,
+        "message": message,
+        "fields": list(fields),
+        "ours": ours,
+        "platform": platform,
+    }
+
+
+def _ask(
+    client: PlatformClient, batch: SettlementBatch, plan: Plan, group: Group
+) -> list[tuple[str, dict]]:
+    """3201 for the group, 3202 where it differs: mismatches as (budget line or "", entry).
+
+    The line is the one of our settlement a mismatch concerns; "" when we know no such
+    settlement (kept on every batch of the month).
+    """
+    first, last = _month_bounds(batch.month)
+    scope = wire.ReconciliationScope(
+        insutype=group.insutype,
+        clr_type=wire.CLR_TYPE[CHANNEL[batch.institution.kind]],
+        setl_optins=group.setl_optins,
+        begin=first,
+        end=last,
+    )
+    totals = group.totals()
+    found: list[tuple[str, dict]] = [
+        (
+            s.budget_line,
+            _entry(
+                group=group,
+                reason="not_uploaded",
+                message="该结算尚未上传医保平台（无平台结算ID）",
+                fixmedins_setl_id=s.settlement_no,
+                ours=_detail(s),
+            ),
+        )
+        for s in group.live
+        if not s.setl_id
+    ]
+    if wire.reconcile_totals(client, scope, totals).matched:
+        return found
+    answer = wire.reconcile_details(client, scope, totals, group.details())
+    if answer.matched:
+        return found
+    by_setl = {s.setl_id: s for s in group.settlements if s.setl_id}
+    by_no = plan.by_no  # the whole month's, whatever their scope
+    for m in answer.mismatches:
+        ours = by_setl.get(m.setl_id) or by_no.get(m.fixmedins_setl_id)
+        if ours is None and m.platform is not None:
+            ours = by_no.get(m.platform.fixmedins_setl_id)
+        if ours is None:  # maybe ours of another month (settled before midnight, uploaded after)
+            ours = Settlement.objects.filter(
+                institution_id=batch.institution_id,
+                settlement_no=m.fixmedins_setl_id
+                or (m.platform.fixmedins_setl_id if m.platform else ""),
+            ).first()
+        found.append(
+            (
+                ours.budget_line if ours is not None else "",
+                _entry(
+                    group=group,
+                    reason=str(m.reason),
+                    message=m.message,
+                    setl_id=m.setl_id,
+                    fixmedins_setl_id=m.fixmedins_setl_id,
+                    fields=m.fields,
+                    ours=_detail(ours) if ours is not None else None,
+                    platform=_platform_detail(m.platform),
+                ),
+            )
+        )
+    if not found and any(s.budget_line == batch.budget_line for s in group.live):
+        found.append(
+            (
+                batch.budget_line,
+                _entry(
+                    group=group,
+                    reason="totals_differ",
+                    message=answer.message or "对账总额不符",
+                    ours={
+                        "medfee_sumamt": str(totals.medfee_sumamt),
+                        "fund_pay_sumamt": str(totals.fund_pay_sumamt),
+                        "acct_pay": str(totals.acct_pay),
+                        "fixmedins_setl_cnt": totals.fixmedins_setl_cnt,
+                    },
+                    platform=_platform_totals(answer.platform),
+                ),
+            )
+        )
+    return found
+
+
+def batch_reconcile(*, actor: User, batch_id: int) -> SettlementBatch:
+    """Reconcile the batch with the platform (3201, then 3202 where the totals differ) and store
+    whether it matched, when, and the mismatches (setl_id, fixmedins_setl_id, reason, ours,
+    platform). The platform is called outside any transaction (see the module's notes)."""
+    require_role(actor, Role.PHARMACIST, Role.REVIEWER)
+    batch, role = _staff_batch(actor, batch_id, lock=False)
+    _require_reconcilable(batch)
+    plan = _plan(batch)
+    client = PlatformClient(batch.institution, actor)
+    try:
+        found = [item for group in plan.groups for item in _ask(client, batch, plan, group)]
+    except PlatformError as exc:
+        raise DomainError(
+            codes.PLATFORM_UNAVAILABLE, f"医保平台对账失败：{exc.err_msg}", status=502
+        ) from exc
+    mismatches = [entry for line, entry in found if line in ("", batch.budget_line)]
+    with transaction.atomic():
+        locked = _batch(batch.pk, lock=True)
+        _require_reconcilable(locked)
+        if _plan(locked).fingerprint != plan.fingerprint:
+            raise Conflict(codes.BATCH_CHANGED, "对账期间本月结算或申报发生变化，请重新对账")
+        before = snapshot(locked)
+        locked.reconciled_at = timezone.now()
+        locked.reconciliation_matched = not mismatches
+        locked.mismatches = mismatches
+        locked.save(update_fields=["reconciled_at", "reconciliation_matched", "mismatches"])
+        audit.record(
+            actor=actor,
+            action="settlement.batch_reconciled",
+            subject=locked,
+            before=before,
+            after=locked,
+            role=role,
+            summary={
+                "month": f"{locked.month:%Y-%m}",
+                "budget_line": locked.budget_line,
+                "matched": locked.reconciliation_matched,
+                "mismatches": len(mismatches),
+                "scopes": [f"{g.insutype}/{g.setl_optins}" for g in plan.groups],
+            },
+        )
+    return locked
+
+
+def _require_reconcilable(batch: SettlementBatch) -> None:
+    if batch.status in FROZEN:
+        raise Conflict(codes.BATCH_FROZEN, f"该月申报已{batch.get_status_display()}，不能重新对账")
+    if len(batch.institution.platform_code or "") != 12:
+        raise DomainError(
+            codes.NOT_CONNECTED, "本机构未接入医保平台（无12位定点机构编码），不能对账"
+        )
+    if batch.settlement_count == 0:
+        raise Conflict(codes.BATCH_EMPTY, "该月申报没有结算记录")
+
+
+# --- apply and review --------------------------------------------------------------------------
+
+
+def _require_current(batch: SettlementBatch, rows: list[Settlement]) -> None:
+    """The batch still holds exactly what the month's live settlements make it."""
+    # rows are the batch's settlements and its candidates: a linked one that no longer belongs
+    # (reversed) or a candidate not linked (settled since) makes the batch stale
+    changed = any(not _belongs(s, batch) or s.batch_id != batch.pk for s in rows)
+    if changed or Totals.of(rows) != _batch_totals(batch):
+        raise Conflict(codes.BATCH_STALE, "汇总后本月结算发生变化（新增或冲销），请重新汇总并对账")
+
+
+def batch_apply(
+    *,
+    actor: User,
+    batch_id: int,
+    acknowledge_mismatches: bool = False,
+    note: str = "",
+) -> SettlementBatch:
+    """The institution applies for the month's fund part [HB art. 33].
+
+    Refused unless the batch is reconciled and matched; a mismatched batch is applied only with
+    ``acknowledge_mismatches=True`` and a ``note`` explaining them (kept as the transition's
+    reason). A draft or a rejected batch may be applied.
+    """
+    require_role(actor, Role.PHARMACIST, Role.REVIEWER)
+    with transaction.atomic():
+        batch, role = _staff_batch(actor, batch_id, lock=True)
+        note = _note(note)
+        BATCH_MACHINE.check(batch.status, B.APPLIED)
+        if batch.settlement_count == 0:
+            raise Conflict(codes.BATCH_EMPTY, "该月申报没有结算记录")
+        _require_current(batch, _lock_contents(batch))
+        if batch.reconciled_at is None:
+            raise Conflict(codes.BATCH_NOT_RECONCILED, "请先与医保平台对账再申报")
+        if not batch.reconciliation_matched:
+            if not acknowledge_mismatches:
+                raise Conflict(
+                    codes.BATCH_MISMATCHED,
+                    f"对账存在{len(batch.mismatches)}条差异，请处理后重新对账，或确认差异并说明后申报",
+                )
+            if not note:
+                raise DomainError(
+                    codes.NOTE_REQUIRED, "确认对账差异申报时请填写说明", fields={"note": ["必填"]}
+                )
+        _move(
+            batch,
+            B.APPLIED,
+            actor=actor,
+            role=role,
+            reason=note,
+            changes={"applied_at": timezone.now(), "applied_by": actor},
+            matched=bool(batch.reconciliation_matched),
+            acknowledged_mismatches=0 if batch.reconciliation_matched else len(batch.mismatches),
+        )
+    return batch
+
+
+def batch_review(*, actor: User, batch_id: int, approve: bool, note: str = "") -> SettlementBatch:
+    """An agency officer whose region covers the institution approves the applied batch or
+    rejects it with a reason; the institution may correct and apply again."""
+    require_role(actor, Role.AGENCY_OFFICER)
+    with transaction.atomic():
+        found = _batch(batch_id, lock=False)
+        if found is None or not _officer_covers(actor, found.institution):
+            raise _not_found()
+        batch = _batch(batch_id, lock=True)
+        note = _note(note)
+        target = B.APPROVED if approve else B.REJECTED
+        BATCH_MACHINE.check(batch.status, target)
+        if not approve and not note:
+            raise DomainError(
+                codes.REASON_REQUIRED, "退回申报时请填写原因", fields={"note": ["必填"]}
+            )
+        _move(
+            batch,
+            target,
+            actor=actor,
+            role=Role.ADMIN if actor.is_superuser else Role.AGENCY_OFFICER,
+            reason=note,
+            changes={"reviewed_at": timezone.now(), "reviewed_by": actor, "review_note": note},
+        )
+    return batch
+
+
+# --- budget lines ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class InstitutionSpend:
+    institution_id: int
+    name: str
+    kind: str
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class LineSpend:
+    budget_line: str
+    label: str
+    institutions: tuple[InstitutionSpend, ...]
+    totals: Totals
+
+
+@dataclass(frozen=True)
+class BudgetReport:
+    """A month's spending of the live settlements of a region's institutions, per budget line
+    (pharmacy-separate first, then the hospitals' global budget) and institution."""
+
+    region_code: str
+    month: date
+    lines: tuple[LineSpend, ...]
+    totals: Totals
+
+
+def budget_report(*, actor: User, region_code: str, month: date) -> BudgetReport:
+    """Fund spending per budget line for a region within the officer's own [AH §2(6), CX 18]."""
+    require_role(actor, Role.AGENCY_OFFICER)
+    region = Region.objects.filter(code=region_code).first()
+    own = None if actor.is_superuser else officer_region(actor)
+    if region is None or not (
+        actor.is_superuser or (own and region.code.startswith(own.code_prefix))
+    ):
+        raise NotFound(codes.REGION_NOT_FOUND, "区划不存在或不在本经办机构管辖范围内")
+    first, _ = _month_bounds(month)
+    rows = (
+        Settlement.objects.filter(
+            _in_month(first),
+            status=SettlementStatus.SETTLED,
+            institution__region__code__startswith=region.code_prefix,
+        )
+        .order_by("institution__region_id", "institution__name", "institution_id")
+        .values_list(
+            "budget_line",
+            "institution_id",
+            "institution__name",
+            "institution__kind",
+            *AMOUNT_FIELDS,
+        )
+    )
+    per: dict[str, dict[int, list]] = defaultdict(dict)
+    for line, inst_id, name, kind, *amounts in rows.iterator():
+        entry = per[line].setdefault(inst_id, [name, kind, []])
+        entry[2].append(Totals(1, *amounts))
+    lines = []
+    for line in (BudgetLine.PHARMACY_SEPARATE, BudgetLine.HOSPITAL_GLOBAL):
+        institutions = tuple(
+            InstitutionSpend(inst_id, name, kind, sum(parts, Totals()))
+            for inst_id, (name, kind, parts) in per[line].items()
+        )
+        lines.append(
+            LineSpend(
+                budget_line=line,
+                label=LINE_LABELS[line],
+                institutions=institutions,
+                totals=sum((i.totals for i in institutions), Totals()),
+            )
+        )
+    return BudgetReport(
+        region_code=region.code,
+        month=first,
+        lines=tuple(lines),
+        totals=sum((li.totals for li in lines), Totals()),
+    )
