@@ -16,7 +16,7 @@ from dualchannel.core.errors import DomainError
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.eligibility.materials import MAX_UPLOAD_BYTES
 
-from . import claims, selectors, services
+from . import batches, claims, selectors, services
 from .engine import Breakdown
 from .models import Settlement
 from .payable import REASON_LABELS
@@ -329,3 +329,171 @@ def claim_decide(request: HttpRequest, claim_id: int, payload: DecideIn):
 @router.get("/claims/{int:claim_id}", response=ClaimOut, summary="手工报销详情")
 def claim_detail(request: HttpRequest, claim_id: int):
     return claim_payload(selectors.claim_get(request.auth, claim_id))
+
+
+# --- monthly batches [HB art. 33] and budget lines [AH §2(6), CX art. 18] -----------------------
+
+
+class TotalsOut(Schema):
+    count: int
+    total: Decimal
+    fund: Decimal
+    critical_illness: Decimal
+    assistance: Decimal
+    commercial: Decimal
+    personal: Decimal
+
+
+class BatchOut(Schema):
+    id: int
+    institution_id: int
+    institution_name: str
+    month: date
+    budget_line: str
+    status: str
+    status_label: str
+    totals: TotalsOut
+    reconciled_at: datetime | None
+    reconciliation_matched: bool | None
+    mismatches: list[dict]
+    review_note: str
+
+
+class PrepareIn(Schema):
+    institution_id: int
+    month: date = Field(..., description="结算月份（任一日期，取其所在月份）")
+    budget_line: str | None = None
+
+
+class ApplyIn(Schema):
+    acknowledge_mismatches: bool = False
+    note: str = Field("", max_length=500)
+
+
+class ReviewIn(Schema):
+    approve: bool
+    note: str = Field("", max_length=500)
+
+
+class InstitutionSpendOut(Schema):
+    institution_id: int
+    name: str
+    kind: str
+    totals: TotalsOut
+
+
+class LineSpendOut(Schema):
+    budget_line: str
+    label: str
+    institutions: list[InstitutionSpendOut]
+    totals: TotalsOut
+
+
+class BudgetOut(Schema):
+    region_code: str
+    month: date
+    lines: list[LineSpendOut]
+    totals: TotalsOut
+
+
+def _totals(source) -> dict:
+    return {
+        "count": getattr(source, "count", getattr(source, "settlement_count", 0)),
+        **{
+            name: getattr(source, name)
+            for name in ("total", "fund", "critical_illness", "assistance", "commercial")
+        },
+        "personal": source.personal,
+    }
+
+
+def batch_payload(batch) -> dict:
+    return {
+        "id": batch.pk,
+        "institution_id": batch.institution_id,
+        "institution_name": batch.institution.name,
+        "month": batch.month,
+        "budget_line": batch.budget_line,
+        "status": batch.status,
+        "status_label": batch.get_status_display(),
+        "totals": _totals(batch),
+        "reconciled_at": batch.reconciled_at,
+        "reconciliation_matched": batch.reconciliation_matched,
+        "mismatches": batch.mismatches,
+        "review_note": batch.review_note,
+    }
+
+
+def _batch_answer(request: HttpRequest, batch) -> dict:
+    return batch_payload(selectors.batch_get(request.auth, batch.pk))
+
+
+@router.post("/batches", response=BatchOut, summary="生成或重算本机构某月的结算申报")
+def batch_prepare(request: HttpRequest, payload: PrepareIn):
+    batch = batches.batch_prepare(
+        actor=request.auth,
+        institution_id=payload.institution_id,
+        month=payload.month,
+        budget_line=payload.budget_line,
+    )
+    return _batch_answer(request, batch)
+
+
+@router.get("/batches/{int:batch_id}", response=BatchOut, summary="月度结算申报详情")
+def batch_detail(request: HttpRequest, batch_id: int):
+    return batch_payload(selectors.batch_get(request.auth, batch_id))
+
+
+@router.post(
+    "/batches/{int:batch_id}/reconcile",
+    response=BatchOut,
+    summary="对账：3201 总额对账，不一致时 3202 明细对账并列出差异",
+)
+def batch_reconcile(request: HttpRequest, batch_id: int):
+    return _batch_answer(request, batches.batch_reconcile(actor=request.auth, batch_id=batch_id))
+
+
+@router.post("/batches/{int:batch_id}/apply", response=BatchOut, summary="向经办机构申报")
+def batch_apply(request: HttpRequest, batch_id: int, payload: ApplyIn):
+    batch = batches.batch_apply(
+        actor=request.auth,
+        batch_id=batch_id,
+        acknowledge_mismatches=payload.acknowledge_mismatches,
+        note=payload.note,
+    )
+    return _batch_answer(request, batch)
+
+
+@router.post("/batches/{int:batch_id}/review", response=BatchOut, summary="经办机构审核申报")
+def batch_review(request: HttpRequest, batch_id: int, payload: ReviewIn):
+    batch = batches.batch_review(
+        actor=request.auth, batch_id=batch_id, approve=payload.approve, note=payload.note
+    )
+    return _batch_answer(request, batch)
+
+
+@router.get("/budget", response=BudgetOut, summary="双通道基金支出按预算口径（药店单列／医院总额）")
+def budget(request: HttpRequest, region_code: str, month: date):
+    report = batches.budget_report(actor=request.auth, region_code=region_code, month=month)
+    return {
+        "region_code": report.region_code,
+        "month": report.month,
+        "totals": _totals(report.totals),
+        "lines": [
+            {
+                "budget_line": line.budget_line,
+                "label": line.label,
+                "totals": _totals(line.totals),
+                "institutions": [
+                    {
+                        "institution_id": i.institution_id,
+                        "name": i.name,
+                        "kind": i.kind,
+                        "totals": _totals(i.totals),
+                    }
+                    for i in line.institutions
+                ],
+            }
+            for line in report.lines
+        ],
+    }

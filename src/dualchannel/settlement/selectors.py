@@ -65,3 +65,24 @@ def claim_get(actor: User | None, claim_id: int):
     if claim is None:
         raise NotFound(codes.CLAIM_NOT_FOUND, "报销申请不存在")
     return claim
+
+
+def batch_get(actor: User | None, batch_id: int):
+    """A monthly batch: its institution's staff and the officers of the institution's region."""
+    from .models import SettlementBatch
+
+    qs = SettlementBatch.objects.select_related("institution")
+    if actor is None or not actor.is_authenticated or not actor.is_active:
+        qs = qs.filter(_NOTHING)
+    elif not actor.is_superuser:
+        scope = _NOTHING
+        region = officer_region(actor)
+        if region is not None:
+            scope |= Q(institution__region__code__startswith=region.code_prefix)
+        if actor.institution_id and actor.role_set.intersection(STAFF_ROLES):
+            scope |= Q(institution_id=actor.institution_id)
+        qs = qs.filter(scope)
+    batch = qs.filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFound(codes.BATCH_NOT_FOUND, "月度申报不存在或无权访问")
+    return batch

@@ -435,6 +435,12 @@ PRESCRIPTION_MATRIX = {
     "POST /api/v1/settlement/claims",
     "POST /api/v1/settlement/claims/{claim_id}/decide",
     "GET /api/v1/settlement/claims/{claim_id}",
+    "POST /api/v1/settlement/batches",
+    "GET /api/v1/settlement/batches/{batch_id}",
+    "POST /api/v1/settlement/batches/{batch_id}/reconcile",
+    "POST /api/v1/settlement/batches/{batch_id}/apply",
+    "POST /api/v1/settlement/batches/{batch_id}/review",
+    "GET /api/v1/settlement/budget",
 }
 
 WATCHED_MODELS = [

@@ -45,7 +45,9 @@ from dualchannel.registry.tests.factories import (
     load_seed_profiles,
     region,
 )
+from dualchannel.settlement.batches import batch_apply, batch_prepare, batch_reconcile
 from dualchannel.settlement.claims import claim_submit
+from dualchannel.settlement.models import Settlement
 from dualchannel.settlement.rules import benefit_rules_load
 from dualchannel.settlement.services import settlement_settle
 from dualchannel.settlement.tests.conftest import DEMO_REGIONS
@@ -221,6 +223,46 @@ PRESCRIPTION_OPS = [
         claim_id="claim_id",
     ),
     op("GET", f"{SETTLE}/claims/{{claim_id}}", allowed=(OFFICER, PATIENT), claim_id="claim_id"),
+    # Monthly batches [HB art. 33]: the institution prepares, reconciles and applies; the agency
+    # of its region reviews; fund spending per budget line is the agency's [AH §2(6)].
+    op(
+        "POST",
+        f"{SETTLE}/batches",
+        {"institution_id": "{pharmacy_id}", "month": MATRIX_DAY.isoformat()},
+        allowed=(PHARMACIST,),
+    ),
+    op(
+        "GET",
+        f"{SETTLE}/batches/{{batch_id}}",
+        allowed=(PHARMACIST, OFFICER),
+        batch_id="draft_batch_id",
+    ),
+    op(
+        "POST",
+        f"{SETTLE}/batches/{{batch_id}}/reconcile",
+        allowed=(PHARMACIST,),
+        batch_id="draft_batch_id",
+    ),
+    op(
+        "POST",
+        f"{SETTLE}/batches/{{batch_id}}/apply",
+        {"acknowledge_mismatches": True, "note": "未上传的结算已人工核对"},
+        allowed=(PHARMACIST,),
+        batch_id="draft_batch_id",
+    ),
+    op(
+        "POST",
+        f"{SETTLE}/batches/{{batch_id}}/review",
+        {"approve": True, "note": ""},
+        allowed=(OFFICER,),
+        batch_id="applied_batch_id",
+    ),
+    op(
+        "GET",
+        f"{SETTLE}/budget",
+        allowed=(OFFICER,),
+        query={"region_code": "420100", "month": MATRIX_DAY.isoformat()},
+    ),
 ]
 
 HEADERS = {
@@ -253,6 +295,7 @@ WATCHED = [
     "settlement.SettlementLine",
     "settlement.Accumulator",
     "settlement.ManualClaim",
+    "settlement.SettlementBatch",
 ]
 
 
@@ -456,6 +499,28 @@ def _build_world() -> dict:
         prescription_id=preparing.prescription_id,
         idempotency_key="world-settle",
     )
+    # a connected pharmacy with a reconciled draft batch of this month and an applied one of
+    # the month before (its settlement moved back a month: the API's today is MATRIX_DAY)
+    places["pharmacy"].platform_code = "P42010200001"
+    places["pharmacy"].save(update_fields=["platform_code"])
+    earlier = _cold_chain_dispensing(users, places, patient, 3)
+    last_month = settlement_settle(
+        actor=users[PHARMACIST],
+        prescription_id=earlier.prescription_id,
+        idempotency_key="world-settle-earlier",
+    )
+    Settlement.objects.filter(pk=last_month.pk).update(settled_on=date(2026, 2, 27))
+    applied = batch_prepare(
+        actor=users[PHARMACIST], institution_id=places["pharmacy"].pk, month=date(2026, 2, 1)
+    )
+    batch_reconcile(actor=users[PHARMACIST], batch_id=applied.pk)
+    batch_apply(
+        actor=users[PHARMACIST], batch_id=applied.pk, acknowledge_mismatches=True, note="已核对"
+    )
+    draft = batch_prepare(
+        actor=users[PHARMACIST], institution_id=places["pharmacy"].pk, month=MATRIX_DAY
+    )
+    batch_reconcile(actor=users[PHARMACIST], batch_id=draft.pk)
     chronic = DrugFactory(generic_name="演示慢病片", is_separately_paid=False)
     claim_lines = json.dumps(
         [{"drug_id": chronic.pk, "quantity": 1, "unit_price": "58.00", "pack_size": "28"}]
@@ -474,6 +539,8 @@ def _build_world() -> dict:
         receipts=[("发票.pdf", RECEIPT)],
     )
     return {
+        "draft_batch_id": draft.pk,
+        "applied_batch_id": applied.pk,
         "settled_id": settled.pk,
         "claim_id": claim.pk,
         "claim_lines": claim_lines,
