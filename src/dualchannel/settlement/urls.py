@@ -13,4 +13,10 @@ urlpatterns = [
         views.counter_reverse,
         name="settlement-counter-reverse",
     ),
+    path("agency/settlement/", views.agency_settlement, name="agency-settlement"),
+    path(
+        "agency/settlement/batches/<int:batch_id>/review/",
+        views.agency_batch_review,
+        name="agency-batch-review",
+    ),
 ]

@@ -10,7 +10,8 @@ from typing import Any
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
-from django.views.decorators.http import require_POST
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_POST
 
 from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.roles import Role
@@ -120,3 +121,81 @@ def counter_reverse(request: HttpRequest, settlement_id: int) -> HttpResponse:
         return _back(prescription_id)
     messages.success(request, f"已冲销 {settlement.settlement_no}")
     return _back(settlement.prescription_id)
+
+
+# --- the agency's console: monthly batches, budget lines, manual claims -------------------------
+
+
+def _month_param(request: HttpRequest):
+    from datetime import date
+
+    from django.utils import timezone
+
+    raw = request.GET.get("month", "")
+    try:
+        year, month = (int(x) for x in raw.split("-")[:2])
+        return date(year, month, 1)
+    except (ValueError, TypeError):
+        today = timezone.localdate()
+        return today.replace(day=1)
+
+
+def _agency_context(request: HttpRequest) -> dict[str, Any]:
+    from dualchannel.registry.selectors import officer_region
+
+    from . import batches
+    from .models import BatchStatus, ClaimStatus, ManualClaim, SettlementBatch
+
+    region = officer_region(request.user)
+    month = _month_param(request)
+    if region is None:  # an administrator without an agency: every region
+        batch_qs = SettlementBatch.objects.all()
+        claims_qs = ManualClaim.objects.all()
+        report = None
+    else:
+        batch_qs = SettlementBatch.objects.filter(
+            institution__region__code__startswith=region.code_prefix
+        )
+        claims_qs = ManualClaim.objects.filter(
+            person__enrolment_region__code__startswith=region.code_prefix
+        )
+        report = batches.budget_report(actor=request.user, region_code=region.code, month=month)
+    order = {BatchStatus.APPLIED: 0, BatchStatus.REJECTED: 1, BatchStatus.DRAFT: 2}
+    rows = sorted(
+        batch_qs.select_related("institution").order_by("-month", "institution__name")[:200],
+        key=lambda b: order.get(b.status, 3),
+    )
+    return {
+        "month": month,
+        "region": region,
+        "report": report,
+        "batches": rows,
+        "claims": list(
+            claims_qs.filter(status=ClaimStatus.SUBMITTED)
+            .select_related("institution")
+            .order_by("submitted_at")[:200]
+        ),
+    }
+
+
+@require_GET
+@role_required(Role.AGENCY_OFFICER)
+def agency_settlement(request: HttpRequest) -> HttpResponse:
+    return TemplateResponse(request, "settlement/agency_settlement.html", _agency_context(request))
+
+
+@require_POST
+@role_required(Role.AGENCY_OFFICER)
+def agency_batch_review(request: HttpRequest, batch_id: int) -> HttpResponse:
+    from . import batches
+
+    batch = batches.batch_review(
+        actor=request.user,
+        batch_id=batch_id,
+        approve=request.POST.get("decision") == "approve",
+        note=request.POST.get("note", ""),
+    )
+    if not request.headers.get("HX-Request"):
+        messages.success(request, f"已{batch.get_status_display()}")
+        return redirect("agency-settlement")
+    return TemplateResponse(request, "settlement/_batch_row.html", {"batch": batch})

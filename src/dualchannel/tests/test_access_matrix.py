@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 import pytest
@@ -41,6 +42,7 @@ from dualchannel.registry.tests.factories import (
     make_credit_code,
     make_id_number,
 )
+from dualchannel.settlement.models import BatchStatus, BudgetLine, SettlementBatch
 
 pytestmark = pytest.mark.django_db
 
@@ -467,6 +469,7 @@ WATCHED_MODELS = [
     "inventory.StockMovement",
     "inventory.TraceCode",
     "monitoring.Alert",
+    "settlement.SettlementBatch",
 ]
 
 
@@ -522,6 +525,13 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
     EquippedDrug.objects.create(institution=pharmacy, drug=drug)
     # A Wuhan draft of the drug's criteria: Wuhan's officers may edit it, nobody else.
     draft = lung_cancer_set(drug=drug, region=agency.region)
+    # the pharmacy's applied monthly batch, for the agency to review [HB art. 33]
+    applied_batch = SettlementBatch.objects.create(
+        institution=pharmacy,
+        month=date(2026, 2, 1),
+        budget_line=BudgetLine.HOSPITAL_GLOBAL,
+        status=BatchStatus.APPLIED,
+    )
     item = draft.items.order_by("position").first()
     return {
         "hospital_id": hospital.pk,
@@ -540,6 +550,7 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
         "draft_item_id": item.pk,
         "draft_codes": list(draft.items.order_by("-position").values_list("code", flat=True)),
         "standard_id": standard.pk,
+        "applied_batch_id": applied_batch.pk,
         **inventory_world(pharmacy, drug),
         "new_credit_code": make_credit_code("420106", 777),
         "new_id_number": make_id_number("420102", insured_person.birth_date, 77),
@@ -760,6 +771,8 @@ PAGES = [
     Page("POST", "agency-standard-amount", ("standard_id",), {"amount": "10.00"}),
     Page("GET", "agency-institutions"),
     Page("GET", "agency-coverage"),
+    Page("GET", "agency-settlement"),
+    Page("POST", "agency-batch-review", ("applied_batch_id",), {"decision": "approve"}),
     Page("GET", "agency-institution-detail", ("hospital_id",)),
     Page("POST", "agency-designation-apply", ("pharmacy_id",)),
     Page(

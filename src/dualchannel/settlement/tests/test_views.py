@@ -77,3 +77,38 @@ def test_another_pharmacy_cannot_settle_from_the_page(client, dispensed, outside
 
     assert response.status_code == 404
     assert not Settlement.objects.exists()
+
+
+def test_the_agency_sees_fund_spending_by_budget_line_and_approves_an_applied_batch(
+    client, dispensed, pharmacist_user, agency_user, bound_pharmacy
+):
+    from datetime import date
+
+    from dualchannel.settlement import services
+    from dualchannel.settlement.models import BatchStatus, BudgetLine, SettlementBatch
+
+    settled = services.settlement_settle(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
+    )
+    batch = SettlementBatch.objects.create(
+        institution=bound_pharmacy,
+        month=date(2026, 2, 1),
+        budget_line=BudgetLine.HOSPITAL_GLOBAL,
+        status=BatchStatus.APPLIED,
+    )
+    client.force_login(agency_user)
+
+    page = client.get(
+        reverse("agency-settlement"), {"month": settled.settled_on.strftime("%Y-%m")}
+    ).content.decode()
+    assert "基金支出" in page and bound_pharmacy.name in page and str(settled.fund) in page
+    assert f'id="batch-{batch.pk}"' in page and "通过" in page
+
+    row = client.post(
+        reverse("agency-batch-review", args=[batch.pk]),
+        {"decision": "approve"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+
+    batch.refresh_from_db()
+    assert batch.status == BatchStatus.APPROVED and "已审核通过" in row
