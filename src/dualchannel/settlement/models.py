@@ -12,6 +12,8 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Abs
+from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from dualchannel.core.models import StatusHistory
@@ -286,13 +288,19 @@ class Settlement(models.Model):
                 condition=Q(status="settled"),
                 name="settlement_one_live_per_dispensing",
             ),
+            # exact on PostgreSQL; SQLite keeps decimals as floats, so the check allows less
+            # than half a fen of float error (the engine's own sums are exact Decimals)
             models.CheckConstraint(
-                condition=Q(
-                    total=models.F("fund")
-                    + models.F("critical_illness")
-                    + models.F("assistance")
-                    + models.F("commercial")
-                    + models.F("personal")
+                condition=LessThan(
+                    Abs(
+                        models.F("total")
+                        - models.F("fund")
+                        - models.F("critical_illness")
+                        - models.F("assistance")
+                        - models.F("commercial")
+                        - models.F("personal")
+                    ),
+                    Decimal("0.005"),
                 ),
                 name="settlement_payers_sum_to_total",
             ),
