@@ -19,7 +19,10 @@ S = PrescriptionStatus
 PRESCRIPTION_MACHINE = StateMachine(
     PrescriptionStatus,
     {
-        S.ISSUED: {S.ROUTED, S.CANCELLED, S.EXPIRED},
+        # ISSUED → DISPENSED: dispensed at the issuing hospital's own outpatient pharmacy
+        # (特药门诊, settlement.hospital), never routed to a pharmacy; a pharmacy counter
+        # dispenses only ROUTED prescriptions.
+        S.ISSUED: {S.ROUTED, S.CANCELLED, S.EXPIRED, S.DISPENSED},
         S.ROUTED: {S.DISPENSED, S.CANCELLED, S.EXPIRED},
     },
     error_code=codes.TRANSITION,

@@ -72,6 +72,11 @@ ACCUMULATED_KINDS = {  # engine field → accumulator kind
     "commercial_deductible": K.COMMERCIAL_DEDUCTIBLE,
     "commercial": K.COMMERCIAL,
 }
+# who reverses a settlement of each kind at its institution (a manual one is never reversed here)
+REVERSED_BY = {
+    SettlementKind.PHARMACY: Role.PHARMACIST,
+    SettlementKind.HOSPITAL: Role.REVIEWER,
+}
 BREAKDOWN_FIELDS = (
     "total",
     "full_self_pay",
@@ -522,17 +527,21 @@ def settlement_reverse(
     idempotency_key: str,
     return_goods: bool = True,
 ) -> Settlement:
-    """Reverse a settlement (2103): every accumulator goes back by what it added.
+    """Reverse a settlement (2103; 2208 for a hospital's): every accumulator goes back by what
+    it added.
 
-    With ``return_goods`` (the patient brings the drugs back) the packages and their codes go
-    back into stock as a sale return and the treatment plan's used quantity is given back; without
-    it (a settlement made wrongly) the dispensing may be settled again.
+    A pharmacy's settlement is reversed by its pharmacist, a hospital outpatient settlement
+    (``hospital.py``) by the hospital's reviewer (医保办). With ``return_goods`` (the patient
+    brings the drugs back) the treatment plan's used quantity is given back and, at a pharmacy,
+    the packages and their codes go back into stock as a sale return (a hospital's own stock is
+    outside this system); without it (a settlement made wrongly) a pharmacy's dispensing may be
+    settled again.
     """
     key = _key(idempotency_key)
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(codes.REASON_REQUIRED, "请填写冲销原因", fields={"reason": ["必填"]})
-    require_role(actor, Role.PHARMACIST)
+    require_role(actor, Role.PHARMACIST, Role.REVIEWER)
     with transaction.atomic():
         settlement = (
             Settlement.objects.select_for_update(of=("self",))
@@ -540,8 +549,13 @@ def settlement_reverse(
             .filter(pk=settlement_id)
             .first()
         )
+        role = REVERSED_BY.get(settlement.kind) if settlement is not None else None
         if settlement is None or not (
-            actor.is_superuser or actor.institution_id == settlement.institution_id
+            actor.is_superuser
+            or (
+                actor.institution_id == settlement.institution_id
+                and (role is None or actor.has_role(role))
+            )
         ):
             raise NotFound(codes.NOT_FOUND, "结算记录不存在或不属于本机构")
         if settlement.kind == SettlementKind.MANUAL:
@@ -556,8 +570,13 @@ def settlement_reverse(
         before = snapshot(settlement)
         for field, kind in ACCUMULATED_KINDS.items():
             _add(rows[kind], -Decimal(settlement.used[field]))  # the CHECK keeps it ≥ 0
+        hospital = settlement.kind == SettlementKind.HOSPITAL
         if return_goods and settlement.dispensing_id:
             _return_goods(actor, settlement, key, reason)
+        elif return_goods and hospital:
+            from .hospital import give_back_plan
+
+            give_back_plan(settlement)
         SettlementTransition.objects.create(
             settlement=settlement,
             from_status=settlement.status,
@@ -570,7 +589,7 @@ def settlement_reverse(
         settlement.reversed_by = actor
         settlement.reversal_reason = reason[:200]
         settlement.reversal_key = key
-        settlement.goods_returned = return_goods and bool(settlement.dispensing_id)
+        settlement.goods_returned = return_goods and (bool(settlement.dispensing_id) or hospital)
         settlement.reversal_upload_status = UploadStatus.PENDING
         settlement.save()
         audit.record(
@@ -580,7 +599,7 @@ def settlement_reverse(
             before=before,
             after=settlement,
             patient=settlement.person,
-            role=Role.PHARMACIST,
+            role=role or Role.PHARMACIST,
             summary={
                 "settlement_no": settlement.settlement_no,
                 "to": SettlementStatus.REVERSED,
