@@ -354,6 +354,10 @@ def _not_settled_directly(
             raise Conflict(codes.CLAIM_ALREADY_SETTLED, "该笔购药已直接结算，不能再申请手工报销")
         if earlier.filter(goods_returned=True).exists():
             raise Conflict(codes.GOODS_RETURNED, "该笔购药已退药冲销，不能申请手工报销")
+    # settled at the hospital's own desk (no pharmacy dispensing) counts as settled directly too
+    live = Settlement.objects.filter(prescription=prescription, status=SettlementStatus.SETTLED)
+    if live.exclude(kind=SettlementKind.MANUAL).exists():
+        raise Conflict(codes.CLAIM_ALREADY_SETTLED, "该笔购药已直接结算，不能再申请手工报销")
     others = ManualClaim.objects.filter(
         prescription=prescription, status__in=(ClaimStatus.SUBMITTED, ClaimStatus.APPROVED)
     )

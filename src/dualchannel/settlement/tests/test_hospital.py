@@ -360,3 +360,27 @@ def test_two_reviewers_settling_the_same_prescription_at_once_exactly_one_succee
     year = str(live.settled_on.year)
     assert accumulators(live.person)[("fund", f"{year}:special_drug")] == live.fund
     assert Prescription.objects.get(pk=issued.pk).history.filter(to_status="dispensed").count() == 1
+
+
+def test_a_prescription_settled_at_the_hospital_cannot_also_be_claimed_by_hand(
+    issued, reviewer_user, agency_user, media_root
+):
+    from dualchannel.core.errors import Conflict
+    from dualchannel.settlement.models import ManualClaim
+
+    from .test_claims import submit
+
+    settle(reviewer_user, issued)
+    line = {
+        "drug_id": issued.items.get().drug_id,
+        "quantity": 2,
+        "unit_price": "1200.00",
+        "specification": "150mg*50粒",
+        "pack_size": "50",
+    }
+
+    with pytest.raises(Conflict) as refused:
+        submit(agency_user, issued.patient, issued.hospital, [line], prescription_id=issued.pk)
+
+    assert refused.value.code == "settlement.claim_already_settled"
+    assert not ManualClaim.objects.exists()
