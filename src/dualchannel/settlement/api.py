@@ -16,7 +16,7 @@ from dualchannel.core.errors import DomainError
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.eligibility.materials import MAX_UPLOAD_BYTES
 
-from . import batches, claims, selectors, services
+from . import batches, claims, hospital, selectors, services
 from .engine import Breakdown
 from .models import Settlement
 from .payable import REASON_LABELS
@@ -497,3 +497,58 @@ def budget(request: HttpRequest, region_code: str, month: date):
             for line in report.lines
         ],
     }
+
+
+# --- hospital outpatient special drugs (2206/2207) ---------------------------------------------
+
+
+class HospitalLineIn(Schema):
+    item_id: int
+    packages: int
+    unit_price: str = Field(..., description="单价（元/包装），最多两位小数")
+    batch_no: str = Field("", max_length=50)
+
+
+class HospitalIn(Schema):
+    lines: list[HospitalLineIn]
+
+
+def _hospital_lines(payload: HospitalIn) -> list[dict]:
+    return [line.model_dump() for line in payload.lines]
+
+
+@router.post(
+    "/hospital/prescriptions/{int:prescription_id}/preview",
+    response=PreviewOut,
+    summary="医院特药门诊预结算（2206）：不写入",
+)
+def hospital_preview(request: HttpRequest, prescription_id: int, payload: HospitalIn):
+    priced = hospital.hospital_preview(
+        actor=request.auth, prescription_id=prescription_id, lines=_hospital_lines(payload)
+    )
+    drugs = {i.drug_id: i.drug.generic_name for i in priced.prescription.items.all()}
+    return _preview_payload(priced, drugs)
+
+
+@router.post(
+    "/hospital/prescriptions/{int:prescription_id}/settle",
+    response={200: SettlementOut, 201: SettlementOut},
+    summary="医院特药门诊发药并结算（2207，须带 Idempotency-Key）",
+)
+def hospital_settle(
+    request: HttpRequest, prescription_id: int, payload: HospitalIn, idempotency_key=KEY_HEADER
+):
+    actor = request.auth
+    key = (idempotency_key or "").strip()
+    seen = Settlement.objects.filter(
+        institution_id=actor.institution_id, idempotency_key=key
+    ).exists()
+    settlement = hospital.hospital_settle(
+        actor=actor,
+        prescription_id=prescription_id,
+        lines=_hospital_lines(payload),
+        idempotency_key=key,
+    )
+    return Status(
+        200 if seen else 201, settlement_payload(selectors.settlement_get(actor, settlement.pk))
+    )

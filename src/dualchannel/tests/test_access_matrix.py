@@ -443,6 +443,8 @@ PRESCRIPTION_MATRIX = {
     "POST /api/v1/settlement/batches/{batch_id}/apply",
     "POST /api/v1/settlement/batches/{batch_id}/review",
     "GET /api/v1/settlement/budget",
+    "POST /api/v1/settlement/hospital/prescriptions/{prescription_id}/preview",
+    "POST /api/v1/settlement/hospital/prescriptions/{prescription_id}/settle",
 }
 
 WATCHED_MODELS = [

@@ -257,6 +257,21 @@ PRESCRIPTION_OPS = [
         allowed=(OFFICER,),
         batch_id="applied_batch_id",
     ),
+    # The hospital's own 特药门诊 desk (its insurance office) dispenses and settles [HB art. 34].
+    op(
+        "POST",
+        f"{SETTLE}/hospital/prescriptions/{{prescription_id}}/preview",
+        {"lines": "{hospital_lines}"},
+        allowed=(REVIEWER,),
+        prescription_id="issued_id",
+    ),
+    op(
+        "POST",
+        f"{SETTLE}/hospital/prescriptions/{{prescription_id}}/settle",
+        {"lines": "{hospital_lines}"},
+        allowed=(REVIEWER,),
+        prescription_id="issued_id",
+    ),
     op(
         "GET",
         f"{SETTLE}/budget",
@@ -269,12 +284,16 @@ HEADERS = {
     f"POST {BASE}/{{prescription_id}}/counter/dispense": {"HTTP_IDEMPOTENCY_KEY": "matrix-1"},
     f"POST {SETTLE}/prescriptions/{{prescription_id}}/settle": {"HTTP_IDEMPOTENCY_KEY": "matrix-2"},
     f"POST {SETTLE}/settlements/{{settlement_id}}/reverse": {"HTTP_IDEMPOTENCY_KEY": "matrix-3"},
+    f"POST {SETTLE}/hospital/prescriptions/{{prescription_id}}/settle": {
+        "HTTP_IDEMPOTENCY_KEY": "matrix-4"
+    },
 }
 # POSTs that only read: they record no audit event.
 READS = {
     f"POST {BASE}/counter/open",
     f"POST {BASE}/{{prescription_id}}/counter/check",
     f"POST {SETTLE}/prescriptions/{{prescription_id}}/preview",
+    f"POST {SETTLE}/hospital/prescriptions/{{prescription_id}}/preview",
 }
 # A pharmacist of another pharmacy who scans the routed prescription is told that it was routed
 # elsewhere (so the patient at the wrong counter knows to go back); nothing else is shown.
@@ -539,6 +558,14 @@ def _build_world() -> dict:
         receipts=[("发票.pdf", RECEIPT)],
     )
     return {
+        "hospital_lines": [
+            {
+                "item_id": issued.items.get().pk,
+                "packages": 1,
+                "unit_price": "1000.00",
+                "batch_no": "H2401",
+            }
+        ],
         "draft_batch_id": draft.pk,
         "applied_batch_id": applied.pk,
         "settled_id": settled.pk,
