@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from django.http import HttpRequest, HttpResponse
-from ninja import Field, File, Form, Header, Router, Schema, UploadedFile
+from ninja import Field, File, Form, Header, Query, Router, Schema, UploadedFile
 from ninja.responses import Status
 
 from dualchannel.core.auth import api_auth
@@ -97,6 +97,11 @@ class SettlementOut(AmountsOut):
     lines: list[LineOut]
 
 
+ADMISSION_QUERY = Query(
+    "", max_length=30, description="住院患者外购时填写住院号：按住院待遇结算，起付线按次计算"
+)
+
+
 class ReverseIn(Schema):
     reason: str = Field(..., max_length=200)
     return_goods: bool = Field(True, description="患者退药：药品与追溯码退回库存")
@@ -172,8 +177,14 @@ def settlement_payload(settlement: Settlement) -> dict:
     response=PreviewOut,
     summary="预结算（2101）：按当前累计计算各方支付，不写入",
 )
-def settlement_preview(request: HttpRequest, prescription_id: int):
-    priced = services.settlement_preview(actor=request.auth, prescription_id=prescription_id)
+def settlement_preview(
+    request: HttpRequest, prescription_id: int, inpatient_admission_no: str = ADMISSION_QUERY
+):
+    priced = services.settlement_preview(
+        actor=request.auth,
+        prescription_id=prescription_id,
+        inpatient_admission_no=inpatient_admission_no,
+    )
     names = {line.drug_id: line.drug.generic_name for line in priced.dispensing.lines.all()}
     return _preview_payload(priced, names)
 
@@ -183,14 +194,22 @@ def settlement_preview(request: HttpRequest, prescription_id: int):
     response={200: SettlementOut, 201: SettlementOut},
     summary="结算（2102，须带 Idempotency-Key；同键同请求返回同一结算）",
 )
-def settlement_settle(request: HttpRequest, prescription_id: int, idempotency_key=KEY_HEADER):
+def settlement_settle(
+    request: HttpRequest,
+    prescription_id: int,
+    inpatient_admission_no: str = ADMISSION_QUERY,
+    idempotency_key=KEY_HEADER,
+):
     actor = request.auth
     key = (idempotency_key or "").strip()
     seen = Settlement.objects.filter(
         institution_id=actor.institution_id, idempotency_key=key
     ).exists()
     settlement = services.settlement_settle(
-        actor=actor, prescription_id=prescription_id, idempotency_key=key
+        actor=actor,
+        prescription_id=prescription_id,
+        idempotency_key=key,
+        inpatient_admission_no=inpatient_admission_no,
     )
     found = selectors.settlement_get(actor, settlement.pk)
     return Status(200 if seen else 201, settlement_payload(found))

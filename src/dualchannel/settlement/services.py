@@ -126,6 +126,7 @@ class Priced:
     budget_line: str
     settled_on: date
     kind: str = SettlementKind.PHARMACY
+    admission: str = ""  # the inpatient stay (hospital:admission number) the purchase is for
     institution: Institution | None = None  # None: the dispensing's pharmacy
     prescription: Prescription | None = None  # None: the dispensing's prescription
 
@@ -222,11 +223,14 @@ def require_benefits(person: InsuredPerson) -> None:
         )
 
 
-def _price(dispensing: Dispensing, on: date) -> tuple[BenefitRule, str, list[PricedLine], str]:
+def _price(
+    dispensing: Dispensing, on: date, *, inpatient: bool = False
+) -> tuple[BenefitRule, str, list[PricedLine], str]:
     prescription = dispensing.prescription
     person = prescription.patient
     require_benefits(person)
-    category = prescription.benefit_type
+    # AH §2(5): an inpatient's purchase at the pharmacy is paid under the inpatient policy
+    category = BenefitCategory.INPATIENT if inpatient else prescription.benefit_type
     rule = rules.benefit_rule_for(
         region=person.enrolment_region,  # 参保地待遇 (the insured's own pooling region)
         insurance_type=person.insurance_type,
@@ -243,6 +247,8 @@ def _price(dispensing: Dispensing, on: date) -> tuple[BenefitRule, str, list[Pri
         and eligibility_benefits_active(eligibility, on=on),
         "institution_designated": _designated(dispensing.pharmacy),
         "has_valid_prescription": prescription.valid_until >= on,
+        # AH annex note 3(2): bought while staying at a hospital not designated for it
+        "inpatient_at_non_designated": inpatient and not _designated(prescription.hospital),
     }
     priced = []
     for line in dispensing.lines.select_related("drug", "item", "stock_item").order_by("pk"):
@@ -332,9 +338,24 @@ def budget_line_for(profile: PolicyProfile | None, institution: Institution) -> 
     return BudgetLine.HOSPITAL_GLOBAL
 
 
-def _compute(dispensing: Dispensing, rows_for, *, admission: str = "") -> tuple[Priced, dict]:
+def _admission(dispensing: Dispensing, admission_no: str) -> str:
+    """The stay a purchase belongs to: the prescribing hospital and its admission number."""
+    number = (admission_no or "").strip()
+    if not number:
+        return ""
+    if len(number) > 30:
+        raise DomainError(
+            codes.INVALID_ADMISSION,
+            "住院号不超过30个字符",
+            fields={"inpatient_admission_no": ["过长"]},
+        )
+    return f"{dispensing.prescription.hospital_id}:{number}"
+
+
+def _compute(dispensing: Dispensing, rows_for, *, admission_no: str = "") -> tuple[Priced, dict]:
     on = timezone.localdate(dispensing.dispensed_at)
-    rule, category, lines, profile = _price(dispensing, on)
+    admission = _admission(dispensing, admission_no)
+    rule, category, lines, profile = _price(dispensing, on, inpatient=bool(admission))
     person = dispensing.prescription.patient
     scopes = benefit_scopes(rule, profile, category, on, admission)
     rows = rows_for(person, scopes)
@@ -350,17 +371,27 @@ def _compute(dispensing: Dispensing, rows_for, *, admission: str = "") -> tuple[
         breakdown=breakdown,
         budget_line=budget,
         settled_on=on,
+        admission=admission,
     ), rows
 
 
 # --- preview, settle, reverse ---------------------------------------------------------------
 
 
-def settlement_preview(*, actor: User, prescription_id: int) -> Priced:
-    """Pre-settle (2101): the breakdown as it would be now; nothing is written or locked."""
+def settlement_preview(
+    *, actor: User, prescription_id: int, inpatient_admission_no: str = ""
+) -> Priced:
+    """Pre-settle (2101): the breakdown as it would be now; nothing is written or locked.
+
+    ``inpatient_admission_no``: the purchase is for a patient staying at the prescribing hospital;
+    it is paid under the inpatient policy, and where the profile counts the deductible once per
+    stay [AH §2(5)] it shares the stay's deductible with the hospital's bill.
+    """
     dispensing = _dispensing_for(actor, prescription_id, lock=False)
     priced, _ = _compute(
-        dispensing, lambda person, scopes: _accumulators(person, scopes, lock=False)
+        dispensing,
+        lambda person, scopes: _accumulators(person, scopes, lock=False),
+        admission_no=inpatient_admission_no,
     )
     return priced
 
@@ -386,10 +417,15 @@ def _replay(institution_id: int, key: str, digest: str) -> Settlement | None:
     return found
 
 
-def settlement_settle(*, actor: User, prescription_id: int, idempotency_key: str) -> Settlement:
-    """Settle a dispensed prescription (2102): the person pays only their part [CX art. 17]."""
+def settlement_settle(
+    *, actor: User, prescription_id: int, idempotency_key: str, inpatient_admission_no: str = ""
+) -> Settlement:
+    """Settle a dispensed prescription (2102): the person pays only their part [CX art. 17].
+    ``inpatient_admission_no`` as for ``settlement_preview``."""
     key = _key(idempotency_key)
-    digest = _digest({"prescription_id": prescription_id})
+    admission_no = (inpatient_admission_no or "").strip()
+    body = {"prescription_id": prescription_id}
+    digest = _digest(body | {"admission": admission_no} if admission_no else body)
     with transaction.atomic():
         dispensing = _dispensing_for(actor, prescription_id, lock=True)
         replay = _replay(dispensing.pharmacy_id, key, digest)
@@ -401,7 +437,7 @@ def settlement_settle(*, actor: User, prescription_id: int, idempotency_key: str
         if earlier.filter(goods_returned=True).exists():
             raise Conflict(codes.GOODS_RETURNED, "该笔发药已退药冲销，不能再结算")
         lock_person(dispensing.prescription.patient_id)
-        priced, rows = _compute(dispensing, locked_accumulators)
+        priced, rows = _compute(dispensing, locked_accumulators, admission_no=admission_no)
         settlement = write_settlement(actor, priced, key, digest)
         add_used(rows, priced.breakdown)
         audit.record(
@@ -474,6 +510,7 @@ def write_settlement(
         scopes=priced.scopes,
         budget_line=priced.budget_line,
         settled_on=priced.settled_on,
+        inpatient_admission_no=priced.admission.split(":", 1)[-1],
         used={field: str(getattr(b.used, field)) for field in ACCUMULATED_KINDS},
         idempotency_key=key,
         request_digest=digest,

@@ -84,6 +84,7 @@ def counter_settle(request: HttpRequest, prescription_id: int) -> HttpResponse:
             actor=request.user,
             prescription_id=prescription_id,
             idempotency_key=request.POST.get("idempotency_key", ""),
+            inpatient_admission_no=request.POST.get("inpatient_admission_no", ""),
         )
     except NotFound:
         raise

@@ -268,3 +268,64 @@ def test_a_reversal_needs_a_reason_and_a_key(dispensed, pharmacist_user):
         assert refused.value.code == code
     settled.refresh_from_db()
     assert settled.status == SettlementStatus.SETTLED
+
+
+def test_in_anhui_an_inpatients_purchases_share_the_stays_deductible(
+    dispensed, chronic_dispensed, pharmacist_user
+):
+    # given the pharmacy, the hospital and the person in Hefei (Anhui: deductible once per stay)
+    from dualchannel.registry.models import Institution, InsuredPerson
+    from dualchannel.registry.tests.factories import region
+
+    hefei = region("340102")
+    pharmacy = dispensed.pharmacy
+    Institution.objects.filter(pk__in=[pharmacy.pk, dispensed.prescription.hospital_id]).update(
+        region=hefei
+    )
+    InsuredPerson.objects.filter(pk=dispensed.prescription.patient_id).update(
+        enrolment_region=hefei
+    )
+
+    # when both purchases are settled for the same stay
+    first = services.settlement_settle(
+        actor=pharmacist_user,
+        prescription_id=dispensed.prescription_id,
+        idempotency_key="s-1",
+        inpatient_admission_no="ZY2026-0001",
+    )
+    second = services.settlement_settle(
+        actor=pharmacist_user,
+        prescription_id=chronic_dispensed.prescription_id,
+        idempotency_key="s-2",
+        inpatient_admission_no="ZY2026-0001",
+    )
+
+    # then both are inpatient settlements and the 800.00 deductible is paid once
+    assert (first.category, second.category) == ("inpatient", "inpatient")
+    assert (first.deductible, second.deductible) == (D("800.00"), D("0.00"))
+    assert first.scopes["deductible"] == second.scopes["deductible"]
+    assert first.scopes["deductible"].endswith(":ZY2026-0001")
+    assert first.inpatient_admission_no == "ZY2026-0001"
+    assert first.budget_line == "pharmacy_separate"  # AH §2(6)
+    # Hefei employee inpatient (demo rule): 10 % first self-pay, 85 % above the deductible
+    assert (first.first_self_pay, first.fund) == (D("200.00"), D("850.00"))
+    assert (second.first_self_pay, second.fund) == (D("100.00"), D("765.00"))
+
+
+def test_an_inpatient_purchase_for_a_non_designated_hospital_is_self_pay(
+    dispensed, pharmacist_user
+):
+    # AH annex note 3(2): bought while staying at a hospital not designated for dual channel
+    from dualchannel.registry.models import Designation
+
+    Designation.objects.filter(institution_id=dispensed.prescription.hospital_id).delete()
+
+    settled = services.settlement_settle(
+        actor=pharmacist_user,
+        prescription_id=dispensed.prescription_id,
+        idempotency_key="s-1",
+        inpatient_admission_no="ZY2026-0002",
+    )
+
+    assert settled.lines.get().self_pay_reason == "inpatient_non_designated"
+    assert settled.fund == D("0.00") and settled.personal == settled.total
