@@ -555,7 +555,10 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
         "applied_batch_id": applied_batch.pk,
         **inventory_world(pharmacy, drug),
         "new_credit_code": make_credit_code("420106", 777),
-        "new_id_number": make_id_number("420102", insured_person.birth_date, 77),
+        # another order number than the world's person's (the factory's serial wraps at 100)
+        "new_id_number": make_id_number(
+            "420102", insured_person.birth_date, int(insured_person.id_number[14:16]) + 50
+        ),
         # Private facts whose appearance in an outsider's answer is a leak.
         "secrets": [
             hospital.name,
