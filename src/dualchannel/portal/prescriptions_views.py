@@ -142,6 +142,10 @@ def _prescription_page(
         "consent_text": CONSENT_TEXT,
         "dispensing": dispensing,
         "delivery": delivery,
+        # what the fund paid and what the patient paid [CX art. 17], with the receipt
+        "settlements": list(
+            prescription.settlements.filter(status="settled").order_by("-settled_at")
+        ),
         "timeline": [
             (h.at, labels.get(h.to_status, h.to_status))
             for h in prescription.history.order_by("at", "pk")

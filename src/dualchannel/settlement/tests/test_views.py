@@ -112,3 +112,22 @@ def test_the_agency_sees_fund_spending_by_budget_line_and_approves_an_applied_ba
 
     batch.refresh_from_db()
     assert batch.status == BatchStatus.APPROVED and "已审核通过" in row
+
+
+def test_the_patient_sees_what_the_fund_paid_and_opens_the_receipt(
+    client, dispensed, pharmacist_user, patient_user
+):
+    from dualchannel.settlement import services
+
+    settled = services.settlement_settle(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
+    )
+    client.force_login(patient_user)  # bound to 张伟 by the fixture's routing
+
+    page = client.get(
+        reverse("portal-prescription", args=[dispensed.prescription_id])
+    ).content.decode()
+    receipt = client.get(f"/api/v1/settlement/settlements/{settled.pk}/receipt")
+
+    assert "医保结算" in page and str(settled.fund) in page and str(settled.personal) in page
+    assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF")
