@@ -24,22 +24,7 @@ from .receipt import render_receipt
 
 router = Router(tags=["settlement"], auth=api_auth)
 KEY_HEADER = Header(None, alias="Idempotency-Key", description="幂等键：重发同一请求时保持不变")
-AMOUNTS = (
-    "total",
-    "full_self_pay",
-    "over_standard",
-    "payable_base",
-    "first_self_pay",
-    "in_policy",
-    "deductible",
-    "co_pay",
-    "over_ceiling",
-    "fund",
-    "critical_illness",
-    "assistance",
-    "commercial",
-    "personal",
-)
+AMOUNTS = services.BREAKDOWN_FIELDS
 
 
 class AmountsOut(Schema):

@@ -32,6 +32,22 @@ REASON_LABELS = {
     ELIGIBILITY_INACTIVE: "用药资格未生效、已暂停或未按期复查评估",
 }
 
+# The breakdown as shown to people (counter page, receipt), in the engine's order.
+BREAKDOWN_LABELS = (
+    ("total", "医疗费总额"),
+    ("full_self_pay", "全自费"),
+    ("over_standard", "超支付标准"),
+    ("first_self_pay", "先行自付"),
+    ("deductible", "起付线"),
+    ("co_pay", "统筹段自付"),
+    ("over_ceiling", "超限额"),
+    ("fund", "统筹基金支付"),
+    ("critical_illness", "大病保险"),
+    ("assistance", "医疗救助"),
+    ("commercial", "惠民保"),
+    ("personal", "个人现金支付"),
+)
+
 
 @dataclass(frozen=True)
 class LineFacts:

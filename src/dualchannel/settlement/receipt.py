@@ -27,7 +27,7 @@ from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.registry.models import InsuranceType
 
 from .models import BenefitCategory, ManualClaim, Settlement, SettlementKind, SettlementStatus
-from .payable import REASON_LABELS
+from .payable import BREAKDOWN_LABELS, REASON_LABELS
 
 FONT = "STSong-Light"  # Adobe-GB1 CID font every PDF reader has
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -43,21 +43,7 @@ _NUM = ParagraphStyle("receipt-num", parent=_SMALL, alignment=TA_RIGHT)
 _TITLE = ParagraphStyle("receipt-title", parent=_BASE, fontSize=13, leading=18, alignment=TA_CENTER)
 _MARK = ParagraphStyle("receipt-mark", parent=_BASE, fontSize=11, leading=15, textColor=colors.red)
 
-# The breakdown as printed, in the engine's order (DESIGN §6; SD §2–3).
-BREAKDOWN = (
-    ("total", "医疗费总额"),
-    ("full_self_pay", "全自费"),
-    ("over_standard", "超支付标准"),
-    ("first_self_pay", "先行自付"),
-    ("deductible", "起付线"),
-    ("co_pay", "统筹段自付"),
-    ("over_ceiling", "超限额"),
-    ("fund", "统筹基金支付"),
-    ("critical_illness", "大病保险"),
-    ("assistance", "医疗救助"),
-    ("commercial", "惠民保"),
-    ("personal", "个人现金支付"),
-)
+BREAKDOWN = BREAKDOWN_LABELS  # as printed, in the engine's order (DESIGN §6; SD §2–3)
 TITLES = {
     SettlementKind.PHARMACY: "定点药店医保结算单",
     SettlementKind.HOSPITAL: "医疗机构门诊医保结算单",

@@ -19,28 +19,14 @@ from dualchannel.eligibility.views import role_required
 
 from . import services
 from .models import Settlement, SettlementStatus
-from .payable import REASON_LABELS
+from .payable import BREAKDOWN_LABELS, REASON_LABELS
 
 pharmacist_required = role_required(Role.PHARMACIST)
 REVERSAL_REASONS = ["患者退药", "结算类别有误，需重新结算", "结算信息有误，需重新结算"]
-BREAKDOWN_ROWS = (
-    ("total", "医疗费总额"),
-    ("full_self_pay", "全自费"),
-    ("over_standard", "超支付标准"),
-    ("first_self_pay", "先行自付"),
-    ("deductible", "起付线"),
-    ("co_pay", "统筹段自付"),
-    ("over_ceiling", "超限额"),
-    ("fund", "统筹基金支付"),
-    ("critical_illness", "大病保险"),
-    ("assistance", "医疗救助"),
-    ("commercial", "惠民保"),
-    ("personal", "个人支付"),
-)
 
 
 def _rows(source) -> list[tuple[str, Any]]:
-    return [(label, getattr(source, name)) for name, label in BREAKDOWN_ROWS]
+    return [(label, getattr(source, name)) for name, label in BREAKDOWN_LABELS]
 
 
 def counter_settlement_context(request: HttpRequest, prescription) -> dict[str, Any]:
