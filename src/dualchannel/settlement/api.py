@@ -20,6 +20,7 @@ from . import batches, claims, hospital, selectors, services
 from .engine import Breakdown
 from .models import Settlement
 from .payable import REASON_LABELS
+from .platform import platform_pre_settle
 from .receipt import render_receipt
 
 router = Router(tags=["settlement"], auth=api_auth)
@@ -57,10 +58,17 @@ class LineOut(Schema):
     in_policy: Decimal
 
 
+class PlatformCheckOut(Schema):
+    checked: bool = Field(..., description="医保平台已应答预结算（2101/2206）")
+    agrees: bool | None = Field(..., description="平台统筹基金支付与本地计算一致")
+    message: str
+
+
 class PreviewOut(AmountsOut):
     med_type: str
     category: str
     lines: list[LineOut]
+    platform_check: PlatformCheckOut
 
 
 class SettlementOut(AmountsOut):
@@ -98,7 +106,13 @@ def _label(code: str) -> str:
 
 def _preview_payload(priced: services.Priced, names: dict[int, str]) -> dict:
     b: Breakdown = priced.breakdown
+    check = platform_pre_settle(priced)
     return {
+        "platform_check": {
+            "checked": check.checked,
+            "agrees": check.agrees,
+            "message": check.message,
+        },
         **{name: getattr(b, name) for name in AMOUNTS},
         "med_type": priced.rule.med_type,
         "category": priced.category,

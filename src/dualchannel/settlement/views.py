@@ -50,8 +50,11 @@ def counter_settlement_context(request: HttpRequest, prescription) -> dict[str, 
     except DomainError as exc:
         return {"settlement_error": exc}
     reasons = sorted({REASON_LABELS.get(r.self_pay_reason, "") for r in priced.breakdown.lines})
+    from .platform import platform_pre_settle
+
     return {
         "preview": priced,
+        "platform_check": platform_pre_settle(priced),
         "preview_rows": _rows(priced.breakdown),
         "self_pay_reasons": [r for r in reasons if r],
         "settle_key": uuid.uuid4().hex,  # a fresh key per page: a double click settles once

@@ -77,3 +77,45 @@ def test_a_pharmacy_without_a_platform_code_is_marked_not_connected(dispensed, p
     settled.refresh_from_db()
     assert settled.upload_status == UploadStatus.NOT_CONNECTED
     assert not SimSettlement.objects.exists()
+
+
+def test_the_preview_asks_the_platform_2101_and_says_whether_it_agrees(
+    connected, dispensed, pharmacist_user
+):
+    from dualchannel.integration.models import PlatformCall
+    from dualchannel.settlement.platform import platform_pre_settle
+
+    priced = services.settlement_preview(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id
+    )
+
+    check = platform_pre_settle(priced)
+
+    assert (check.checked, check.agrees) == (True, True) and "一致" in check.message
+    assert PlatformCall.objects.filter(infno="2101").count() == 1
+    assert not SimSettlement.objects.exists()  # a pre-settlement stores nothing
+
+
+def test_a_platform_that_does_not_answer_the_preview_does_not_stop_the_counter(
+    client, connected, dispensed, pharmacist_user
+):
+    from django.urls import reverse
+
+    simulator_fail_next(1, mode="timeout", infno="2101")
+    client.force_login(pharmacist_user)
+
+    page = client.get(
+        reverse("prescriptions-counter-result", args=[dispensed.prescription_id])
+    ).content.decode()
+
+    assert "医保平台预结算未成功" in page and 'id="settle"' in page
+
+
+def test_an_unconnected_pharmacy_is_told_the_preview_was_not_checked(dispensed, pharmacist_user):
+    from dualchannel.settlement.platform import NOT_CONNECTED, platform_pre_settle
+
+    priced = services.settlement_preview(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id
+    )
+
+    assert platform_pre_settle(priced) == NOT_CONNECTED
