@@ -51,6 +51,7 @@ from .engine import Accumulated, Breakdown, LineInput, Person, calculate
 from .models import (
     Accumulator,
     AccumulatorKind,
+    BatchStatus,
     BenefitCategory,
     BenefitRule,
     BudgetLine,
@@ -602,6 +603,12 @@ def settlement_reverse(
             if settlement.reversal_key == key:
                 return settlement  # the same reversal replayed
             raise Conflict(codes.ALREADY_REVERSED, "该笔结算已冲销，不能再次冲销")
+        if settlement.batch_id and settlement.batch.status in (
+            BatchStatus.APPLIED,
+            BatchStatus.APPROVED,
+        ):
+            # HB art. 33: the month was applied for with it; the agency must send it back first
+            raise Conflict(codes.IN_APPLIED_BATCH, "该笔结算所在的月度申报已提交，不能冲销")
         lock_person(settlement.person_id)
         rows = locked_accumulators(settlement.person, settlement.scopes)
         before = snapshot(settlement)

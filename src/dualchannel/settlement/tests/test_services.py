@@ -329,3 +329,34 @@ def test_an_inpatient_purchase_for_a_non_designated_hospital_is_self_pay(
 
     assert settled.lines.get().self_pay_reason == "inpatient_non_designated"
     assert settled.fund == D("0.00") and settled.personal == settled.total
+
+
+def test_a_settlement_in_an_applied_batch_is_not_reversed(dispensed, pharmacist_user):
+    from datetime import date
+
+    from dualchannel.settlement.models import BatchStatus, BudgetLine, SettlementBatch
+
+    settled = services.settlement_settle(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
+    )
+    batch = SettlementBatch.objects.create(
+        institution=dispensed.pharmacy,
+        month=date(settled.settled_on.year, settled.settled_on.month, 1),
+        budget_line=BudgetLine.HOSPITAL_GLOBAL,
+        status=BatchStatus.APPLIED,
+    )
+    Settlement.objects.filter(pk=settled.pk).update(batch=batch)
+    before = fingerprint()
+
+    with pytest.raises(Conflict) as refused:
+        services.settlement_reverse(
+            actor=pharmacist_user,
+            settlement_id=settled.pk,
+            reason="患者退药",
+            idempotency_key="r-1",
+        )
+
+    assert refused.value.code == "settlement.in_applied_batch"
+    assert fingerprint() == before
+    settled.refresh_from_db()
+    assert settled.status == SettlementStatus.SETTLED
