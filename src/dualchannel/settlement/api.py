@@ -100,6 +100,13 @@ class ReverseIn(Schema):
     return_goods: bool = Field(True, description="患者退药：药品与追溯码退回库存")
 
 
+def _key_used(actor, key: str) -> bool:
+    """The same key again answers 200 with the first settlement; a new settlement is 201."""
+    return Settlement.objects.filter(
+        institution_id=actor.institution_id, idempotency_key=key
+    ).exists()
+
+
 def _label(code: str) -> str:
     return REASON_LABELS.get(code, "")
 
@@ -201,9 +208,7 @@ def settlement_settle(
 ):
     actor = request.auth
     key = (idempotency_key or "").strip()
-    seen = Settlement.objects.filter(
-        institution_id=actor.institution_id, idempotency_key=key
-    ).exists()
+    seen = _key_used(actor, key)
     settlement = services.settlement_settle(
         actor=actor,
         prescription_id=prescription_id,
@@ -558,9 +563,7 @@ def hospital_settle(
 ):
     actor = request.auth
     key = (idempotency_key or "").strip()
-    seen = Settlement.objects.filter(
-        institution_id=actor.institution_id, idempotency_key=key
-    ).exists()
+    seen = _key_used(actor, key)
     settlement = hospital.hospital_settle(
         actor=actor,
         prescription_id=prescription_id,

@@ -91,6 +91,7 @@ from .models import (
     SettlementKind,
     SettlementStatus,
 )
+from .platform import platform_connected
 
 B = BatchStatus
 ZERO = Decimal("0.00")
@@ -696,7 +697,7 @@ def batch_reconcile(*, actor: User, batch_id: int) -> SettlementBatch:
 def _require_reconcilable(batch: SettlementBatch) -> None:
     if batch.status in FROZEN:
         raise Conflict(codes.BATCH_FROZEN, f"该月申报已{batch.get_status_display()}，不能重新对账")
-    if len(batch.institution.platform_code or "") != 12:
+    if not platform_connected(batch.institution):
         raise DomainError(
             codes.NOT_CONNECTED, "本机构未接入医保平台（无12位定点机构编码），不能对账"
         )

@@ -60,10 +60,8 @@ from dualchannel.registry.models import (
     InstitutionKind,
     InsuredPerson,
     Region,
-    RegionLevel,
 )
 from dualchannel.registry.profiles import profile_for
-from dualchannel.registry.regions import ancestors
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
@@ -467,10 +465,6 @@ def claim_submit(
 # --- decide ------------------------------------------------------------------------------------
 
 
-def _province(region: Region) -> Region | None:
-    return next((r for r in ancestors(region) if r.level == RegionLevel.PROVINCE), None)
-
-
 def designated_on(institution: Institution, on: date) -> bool:
     """Whether the institution held an active dual-channel designation on ``on``: active now
     (since its start), exited after that day, or suspended after it (by its history)."""
@@ -535,7 +529,7 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson):
         on=on,
     )
     profile = profile_for(institution.region)
-    province = _province(institution.region)
+    province = rules.province_of(institution.region)
     designated = designated_on(institution, on)
     valid = _prescription_valid(prescription, on)
     on_prescription = (

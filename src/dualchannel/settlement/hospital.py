@@ -274,7 +274,7 @@ def _compute(
         on=on,
     )
     profile = profile_for(hospital.region)
-    province = services._province(hospital.region)
+    province = rules.province_of(hospital.region)
     scopes = services.benefit_scopes(rule, profile, category, on)
     rows = rows_for(person, scopes)
     eligibility = eligibility_for(prescription)

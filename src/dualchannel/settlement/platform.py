@@ -35,51 +35,98 @@ class PlatformCheck:
 NOT_CONNECTED = PlatformCheck(False, None, "本机构未接入医保平台，未向平台预结算")
 
 
-def _request(priced, number: str) -> wire.SettlementRequest:
-    person = priced.person
-    prescription = priced.settled_prescription
-    drugs = Drug.objects.in_bulk([line.drug_id for line in priced.lines])
-    lines = [
-        wire.SettlementLine(
-            feedetl_sn=f"{number}-{n:02d}",
-            med_list_codg=drugs[line.drug_id].national_code or f"DRUG{line.drug_id:019d}",
-            fixmedins_hilist_id=str(line.drug_id),
-            fixmedins_hilist_name=drugs[line.drug_id].generic_name,
-            cnt=line.quantity,
-            pric=line.unit_price,
-            det_item_fee_sumamt=result.amount,
-            fulamt_ownpay_amt=result.full_self_pay,
-            overlmt_amt=result.over_standard,
-            preselfpay_amt=result.first_self_pay,
-            inscp_scp_amt=result.in_policy,
-            rxno=prescription.prescription_no if prescription else "",
-        )
-        for n, (line, result) in enumerate(
-            zip(priced.lines, priced.breakdown.lines, strict=True), 1
-        )
-    ]
-    dispensing = priced.dispensing
+def platform_connected(institution) -> bool:
+    """An institution without its 12-character platform code cannot call the platform."""
+    return len(institution.platform_code or "") == 12
+
+
+@dataclass(frozen=True)
+class WireLine:
+    """One line as the platform sees it: ``result`` has the line's split (amount, full self-pay,
+    over standard, first self-pay, in policy) — a SettlementLine row or an engine LineResult."""
+
+    drug: Drug
+    quantity: int
+    unit_price: object
+    result: object
+    lot: str = ""
+    codes: tuple[str, ...] = ()
+
+
+def settlement_request(
+    *,
+    kind: str,
+    number: str,
+    person,
+    prescription,
+    insutype: str,
+    med_type: str,
+    cert_type: str,
+    begntime,
+    amounts,
+    lines: list[WireLine],
+) -> wire.SettlementRequest:
+    """The 2101/2102 (pharmacy) or 2206/2207 (hospital) request of a settlement or a preview."""
+    rxno = prescription.prescription_no if prescription else ""
     return wire.SettlementRequest(
-        channel=CHANNEL[priced.kind],
+        channel=CHANNEL[kind],
         fixmedins_setl_id=number,
         psn_no=person.person_no,
         insuplc_admdvs=person.enrolment_region_id,
-        mdtrt_cert_type=dispensing.certificate_type if dispensing else "02",
+        mdtrt_cert_type=cert_type,
         mdtrt_cert_no=person.id_number,
-        insutype=person.insurance_type,
-        med_type=priced.rule.med_type,
-        begntime=timezone.now(),
-        amounts=wire.SettlementAmounts.from_breakdown(priced.breakdown),
-        lines=lines,
+        insutype=insutype,
+        med_type=med_type,
+        begntime=begntime,
+        amounts=wire.SettlementAmounts.from_breakdown(amounts),
+        lines=[
+            wire.SettlementLine(
+                feedetl_sn=f"{number}-{n:02d}",
+                med_list_codg=line.drug.national_code or f"DRUG{line.drug.pk:019d}",
+                fixmedins_hilist_id=str(line.drug.pk),
+                fixmedins_hilist_name=line.drug.generic_name,
+                cnt=line.quantity,
+                pric=line.unit_price,
+                det_item_fee_sumamt=line.result.amount,
+                fulamt_ownpay_amt=line.result.full_self_pay,
+                overlmt_amt=line.result.over_standard,
+                preselfpay_amt=line.result.first_self_pay,
+                inscp_scp_amt=line.result.in_policy,
+                rxno=rxno,
+                manu_lotnum=line.lot,
+                drug_trac_codg=line.codes,
+            )
+            for n, line in enumerate(lines, 1)
+        ],
         chrg_bchno=number,
         ipt_otp_no=number,
+    )
+
+
+def _request(priced, number: str) -> wire.SettlementRequest:
+    drugs = Drug.objects.in_bulk([line.drug_id for line in priced.lines])
+    dispensing = priced.dispensing
+    return settlement_request(
+        kind=priced.kind,
+        number=number,
+        person=priced.person,
+        prescription=priced.settled_prescription,
+        insutype=priced.person.insurance_type,
+        med_type=priced.rule.med_type,
+        cert_type=dispensing.certificate_type if dispensing else "02",
+        begntime=timezone.now(),
+        amounts=priced.breakdown,
+        lines=[
+            WireLine(drugs[line.drug_id], line.quantity, line.unit_price, result)
+            for line, result in zip(priced.lines, priced.breakdown.lines, strict=True)
+        ],
     )
 
 
 def platform_pre_settle(priced) -> PlatformCheck:
     """Ask the platform (2101/2206) about a preview; never raises for the platform's failures."""
     institution = priced.settling_institution
-    if len(institution.platform_code or "") != 12:
+    if not platform_connected(institution):
         return NOT_CONNECTED
     number = f"YJS{uuid.uuid4().hex[:20].upper()}"  # a preview stores nothing on the platform
     try:

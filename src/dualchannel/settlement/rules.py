@@ -15,7 +15,7 @@ from django.db.models import Q
 from dualchannel.catalog.models import Drug
 from dualchannel.catalog.selectors import payment_standards_on
 from dualchannel.core.errors import DomainError
-from dualchannel.registry.models import PaymentStandardRule, PolicyProfile, Region
+from dualchannel.registry.models import PaymentStandardRule, PolicyProfile, Region, RegionLevel
 from dualchannel.registry.regions import ancestors
 
 from . import error_codes as codes
@@ -91,6 +91,11 @@ def check_first_self_pay(rule: BenefitRule, profile: PolicyProfile | None) -> No
             f"乙类先行自付比例不得高于{(cap * 100).normalize():f}%",
             fields={"first_self_pay_ratio": [f"不高于{cap}"]},
         )
+
+
+def province_of(region: Region) -> Region | None:
+    """The province a region lies in (whose listing prices apply [CX art. 10])."""
+    return next((r for r in ancestors(region) if r.level == RegionLevel.PROVINCE), None)
 
 
 @dataclass(frozen=True)
@@ -177,6 +182,10 @@ _DECIMALS = (
 )
 
 
+# Absent means none; a ceiling absent means no ceiling, and the fund ratio must be given.
+_ZERO_WHEN_MISSING = tuple(n for n in _DECIMALS if not n.endswith("_ceiling") and n != "fund_ratio")
+
+
 def _decimal(row: int, name: str, value: Any) -> Decimal | None:
     if value is None:
         return None
@@ -204,12 +213,8 @@ def benefit_rules_load(path: Path = RULES_FILE) -> int:
             if region is None:
                 raise DomainError(codes.INVALID_RULE, f"第{number}条：未知区划 {raw['region']}")
             values = {name: _decimal(number, name, raw.get(name)) for name in _DECIMALS}
-            for name in ("deductible", "critical_illness_deductible", "commercial_deductible"):
+            for name in _ZERO_WHEN_MISSING:
                 values[name] = values[name] or Decimal("0.00")
-            for name in ("first_self_pay_ratio", "critical_illness_ratio"):
-                values[name] = values[name] or Decimal(0)
-            for name in ("assistance_ratio", "commercial_ratio"):
-                values[name] = values[name] or Decimal(0)
             rule = BenefitRule(
                 region=region,
                 insurance_type=raw["insurance_type"],

@@ -11,14 +11,17 @@ from dualchannel.core.roles import Role
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
-from .models import Settlement
+from .models import ManualClaim, Settlement, SettlementBatch
 
 _NOTHING = Q(pk__in=[])
 STAFF_ROLES = frozenset({Role.PHARMACIST, Role.REVIEWER})
 
 
-def visible_settlements(actor: User | None) -> QuerySet[Settlement]:
-    qs = Settlement.objects.select_related("institution", "person", "prescription")
+def _scoped(
+    qs: QuerySet, actor: User | None, *, region_field: str, staff: bool, person: bool
+) -> QuerySet:
+    """Officers: rows whose ``region_field`` lies in their region; with ``staff``, the staff of
+    the row's institution; with ``person``, the insured person; admins: all; others: nothing."""
     if actor is None or not actor.is_authenticated or not actor.is_active:
         return qs.filter(_NOTHING)
     if actor.is_superuser:
@@ -26,12 +29,17 @@ def visible_settlements(actor: User | None) -> QuerySet[Settlement]:
     scope = _NOTHING
     region = officer_region(actor)
     if region is not None:
-        scope |= Q(institution__region__code__startswith=region.code_prefix)
-    if actor.institution_id and actor.role_set.intersection(STAFF_ROLES):
+        scope |= Q(**{f"{region_field}__startswith": region.code_prefix})
+    if staff and actor.institution_id and actor.role_set.intersection(STAFF_ROLES):
         scope |= Q(institution_id=actor.institution_id)
-    if actor.has_role(Role.PATIENT) and actor.insured_person_id:
+    if person and actor.has_role(Role.PATIENT) and actor.insured_person_id:
         scope |= Q(person_id=actor.insured_person_id)
     return qs.filter(scope)
+
+
+def visible_settlements(actor: User | None) -> QuerySet[Settlement]:
+    qs = Settlement.objects.select_related("institution", "person", "prescription")
+    return _scoped(qs, actor, region_field="institution__region__code", staff=True, person=True)
 
 
 def settlement_get(actor: User | None, settlement_id: int) -> Settlement:
@@ -42,22 +50,12 @@ def settlement_get(actor: User | None, settlement_id: int) -> Settlement:
     return settlement
 
 
-def visible_claims(actor: User | None) -> QuerySet:
+def visible_claims(actor: User | None) -> QuerySet[ManualClaim]:
     """Manual claims: the officers of the insured person's enrolment region, and the person."""
-    from .models import ManualClaim
-
     qs = ManualClaim.objects.select_related("person", "institution", "settlement")
-    if actor is None or not actor.is_authenticated or not actor.is_active:
-        return qs.filter(_NOTHING)
-    if actor.is_superuser:
-        return qs
-    scope = _NOTHING
-    region = officer_region(actor)
-    if region is not None:
-        scope |= Q(person__enrolment_region__code__startswith=region.code_prefix)
-    if actor.has_role(Role.PATIENT) and actor.insured_person_id:
-        scope |= Q(person_id=actor.insured_person_id)
-    return qs.filter(scope)
+    return _scoped(
+        qs, actor, region_field="person__enrolment_region__code", staff=False, person=True
+    )
 
 
 def claim_get(actor: User | None, claim_id: int):
@@ -67,22 +65,11 @@ def claim_get(actor: User | None, claim_id: int):
     return claim
 
 
-def batch_get(actor: User | None, batch_id: int):
+def batch_get(actor: User | None, batch_id: int) -> SettlementBatch:
     """A monthly batch: its institution's staff and the officers of the institution's region."""
-    from .models import SettlementBatch
-
     qs = SettlementBatch.objects.select_related("institution")
-    if actor is None or not actor.is_authenticated or not actor.is_active:
-        qs = qs.filter(_NOTHING)
-    elif not actor.is_superuser:
-        scope = _NOTHING
-        region = officer_region(actor)
-        if region is not None:
-            scope |= Q(institution__region__code__startswith=region.code_prefix)
-        if actor.institution_id and actor.role_set.intersection(STAFF_ROLES):
-            scope |= Q(institution_id=actor.institution_id)
-        qs = qs.filter(scope)
-    batch = qs.filter(pk=batch_id).first()
-    if batch is None:
+    batch = _scoped(qs, actor, region_field="institution__region__code", staff=True, person=False)
+    found = batch.filter(pk=batch_id).first()
+    if found is None:
         raise NotFound(codes.BATCH_NOT_FOUND, "月度申报不存在或无权访问")
-    return batch
+    return found

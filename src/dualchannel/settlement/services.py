@@ -40,10 +40,8 @@ from dualchannel.registry.models import (
     Institution,
     InsuredPerson,
     PolicyProfile,
-    RegionLevel,
 )
 from dualchannel.registry.profiles import profile_for
-from dualchannel.registry.regions import ancestors
 
 from . import error_codes as codes
 from . import payable, rules
@@ -177,10 +175,6 @@ def _designated(institution) -> bool:
     ).exists()
 
 
-def _province(region):
-    return next((r for r in ancestors(region) if r.level == RegionLevel.PROVINCE), None)
-
-
 def _scopes(rule: BenefitRule, on: date, admission: str, stay_deductible: bool) -> dict[str, str]:
     year = f"{on.year}"
     group = f"{year}:{rule.ceiling_group}"
@@ -240,7 +234,7 @@ def _price(
         on=on,
     )
     profile = profile_for(dispensing.pharmacy.region)
-    province = _province(dispensing.pharmacy.region)
+    province = rules.province_of(dispensing.pharmacy.region)
     eligibility = prescription.eligibility
     facts_common = {
         "has_eligibility": eligibility is not None,

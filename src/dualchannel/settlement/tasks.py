@@ -16,59 +16,36 @@ from dualchannel.core.jobs import backoff_delay, enqueue, job_handler
 from dualchannel.integration.nhsa import PlatformClient, PlatformError
 from dualchannel.integration.nhsa import settlement as wire
 
-from .models import Settlement, SettlementKind, SettlementStatus, UploadStatus
+from .models import Settlement, SettlementStatus, UploadStatus
+from .platform import CHANNEL, WireLine, platform_connected, settlement_request
 
 MAX_ATTEMPTS = 8
-CHANNEL = {
-    SettlementKind.PHARMACY: wire.Channel.PHARMACY,
-    SettlementKind.HOSPITAL: wire.Channel.HOSPITAL,
-}
-
-
-def _connected(settlement: Settlement) -> bool:
-    """An institution without its 12-character platform code cannot upload (claimed by hand)."""
-    return len(settlement.institution.platform_code or "") == 12
 
 
 def _request(settlement: Settlement) -> wire.SettlementRequest:
-    person = settlement.person
     dispensing = settlement.dispensing
-    lines = []
-    for line in settlement.lines.select_related("drug", "dispensing_line").order_by("position"):
-        lot = line.dispensing_line.batch_no if line.dispensing_line else ""
-        codes = tuple(line.dispensing_line.trace_codes) if line.dispensing_line else ()
-        lines.append(
-            wire.SettlementLine(
-                feedetl_sn=f"{settlement.settlement_no}-{line.position:02d}",
-                med_list_codg=line.drug.national_code or f"DRUG{line.drug_id:019d}",
-                fixmedins_hilist_id=str(line.drug_id),
-                fixmedins_hilist_name=line.drug.generic_name,
-                cnt=line.quantity,
-                pric=line.unit_price,
-                det_item_fee_sumamt=line.amount,
-                fulamt_ownpay_amt=line.full_self_pay,
-                overlmt_amt=line.over_standard,
-                preselfpay_amt=line.first_self_pay,
-                inscp_scp_amt=line.in_policy,
-                rxno=settlement.prescription.prescription_no if settlement.prescription else "",
-                manu_lotnum=lot,
-                drug_trac_codg=codes,
-            )
-        )
-    return wire.SettlementRequest(
-        channel=CHANNEL[settlement.kind],
-        fixmedins_setl_id=settlement.settlement_no,
-        psn_no=person.person_no,
-        insuplc_admdvs=person.enrolment_region_id,
-        mdtrt_cert_type=dispensing.certificate_type if dispensing else "02",
-        mdtrt_cert_no=person.id_number,
+    rows = settlement.lines.select_related("drug", "dispensing_line").order_by("position")
+    return settlement_request(
+        kind=settlement.kind,
+        number=settlement.settlement_no,
+        person=settlement.person,
+        prescription=settlement.prescription,
         insutype=settlement.insurance_type,
         med_type=settlement.med_type,
+        cert_type=dispensing.certificate_type if dispensing else "02",
         begntime=settlement.settled_at,
-        amounts=wire.SettlementAmounts.from_breakdown(settlement),
-        lines=lines,
-        chrg_bchno=settlement.settlement_no,
-        ipt_otp_no=settlement.settlement_no,
+        amounts=settlement,
+        lines=[
+            WireLine(
+                line.drug,
+                line.quantity,
+                line.unit_price,
+                line,
+                lot=line.dispensing_line.batch_no if line.dispensing_line else "",
+                codes=tuple(line.dispensing_line.trace_codes) if line.dispensing_line else (),
+            )
+            for line in rows
+        ],
     )
 
 
@@ -94,7 +71,7 @@ def upload_settlement(job) -> None:
         )
         if settlement.upload_status == UploadStatus.ACCEPTED:
             return
-        if not _connected(settlement):
+        if not platform_connected(settlement.institution):
             settlement.upload_status = UploadStatus.NOT_CONNECTED
             settlement.save(update_fields=["upload_status"])
             return
