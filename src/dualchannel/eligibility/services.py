@@ -27,6 +27,7 @@ from dualchannel.core.roles import Role
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
 from dualchannel.integration.filing import filing_submit
+from dualchannel.integration.nhsa.envelope import platform_connected
 from dualchannel.registry.models import (
     BindingMode,
     Designation,
@@ -656,7 +657,7 @@ def application_approve(
 def _file(actor: User, application: Application, eligibility: Eligibility, today: date) -> None:
     """Queue the 2503 filing [HB art. 7(3)]; a hospital without a platform code is noted."""
     hospital = application.hospital
-    if len(hospital.platform_code or "") != 12:
+    if not platform_connected(hospital):
         eligibility.filing_note = "医疗机构未登记医保定点机构编码，未向平台备案"
         eligibility.save(update_fields=["filing_note"])
         return

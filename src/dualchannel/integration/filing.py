@@ -26,6 +26,7 @@ from dualchannel.core.statemachine import StateMachine
 from . import error_codes as codes
 from .models import FilingKind, FilingStatus, PlatformFiling, PlatformFilingTransition
 from .nhsa.client import PlatformClient
+from .nhsa.envelope import platform_connected
 from .nhsa.errors import PlatformError
 from .simulator.platform import FILING_FIELDS, FILING_LABELS, FILING_REQUIRED
 
@@ -290,7 +291,7 @@ def _filing_input(person, institution, input: dict[str, Any]) -> dict[str, Any]:
 
 
 def _require_connected(institution) -> None:
-    if len(institution.platform_code or "") != 12:
+    if not platform_connected(institution):
         raise DomainError(
             codes.INSTITUTION_NOT_CONNECTED, "该机构未登记12位医保定点机构编码，不能向平台备案"
         )

@@ -19,6 +19,7 @@ from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
+from dualchannel.integration.nhsa.envelope import platform_connected
 
 from . import error_codes as codes
 from .models import (
@@ -257,7 +258,7 @@ def _code_alert(
 
 def _initial_upload_status(pharmacy) -> str:
     """Connected pharmacies (12-character platform code) upload every movement."""
-    connected = len(pharmacy.platform_code or "") == 12
+    connected = platform_connected(pharmacy)
     return UploadStatus.PENDING if connected else UploadStatus.NOT_REQUIRED
 
 

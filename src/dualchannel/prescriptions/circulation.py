@@ -19,6 +19,7 @@ from django.utils import timezone
 from dualchannel.catalog.usage import FREQUENCY_CODES, ROUTE_CODES
 from dualchannel.core import audit
 from dualchannel.core.jobs import backoff_delay, enqueue, job_handler
+from dualchannel.integration.nhsa.envelope import platform_connected
 
 from .models import Dispensing, Prescription, RxCentreStatus, RxCentreSubmission
 
@@ -37,17 +38,13 @@ def _queue(submission: RxCentreSubmission, *, delay_attempts: int = 0) -> None:
     )
 
 
-def _connected(institution) -> bool:
-    return len(institution.platform_code or "") == 12
-
-
 def rx_centre_submit(prescription: Prescription) -> RxCentreSubmission:
     """Called in the routing transaction: the upload is sent once it commits.
 
     A hospital without a 12-character designated-institution code is not connected to the
     centre: the prescription circulates inside the platform only, and that is recorded.
     """
-    connected = _connected(prescription.hospital)
+    connected = platform_connected(prescription.hospital)
     submission, _ = RxCentreSubmission.objects.get_or_create(
         prescription=prescription,
         defaults={"status": R.PENDING if connected else R.NOT_CONNECTED},
@@ -252,7 +249,7 @@ def rx_centre_process(submission_id: int, *, client_factory=None) -> RxCentreSub
                     submission.uploaded_at = timezone.now()
                 submission.status = R.UPLOADED
                 if dispensing is not None and not submission.dispense_reported:
-                    if _connected(dispensing.pharmacy):
+                    if platform_connected(dispensing.pharmacy):
                         client = factory(dispensing.pharmacy, dispensing.actor)
                         _pharmacy_steps(submission, client, dispensing)
                     else:

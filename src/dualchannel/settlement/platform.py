@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from django.utils import timezone
 
 from dualchannel.catalog.models import Drug
-from dualchannel.integration.nhsa import PlatformClient, PlatformError
+from dualchannel.integration.nhsa import PlatformClient, PlatformError, platform_connected
 from dualchannel.integration.nhsa import settlement as wire
 
 from .models import SettlementKind
@@ -33,11 +33,6 @@ class PlatformCheck:
 
 
 NOT_CONNECTED = PlatformCheck(False, None, "本机构未接入医保平台，未向平台预结算")
-
-
-def platform_connected(institution) -> bool:
-    """An institution without its 12-character platform code cannot call the platform."""
-    return len(institution.platform_code or "") == 12
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,7 @@
 
 from .client import PlatformClient
 from .crypto import Signer, Sm2KeyPair, Sm2Signer, Sm4Cipher
-from .envelope import Operator, build_envelope, next_msgid
+from .envelope import Operator, build_envelope, next_msgid, platform_connected
 from .errors import PlatformError, TransportError
 from .transport import (
     HttpTransport,
@@ -30,4 +30,5 @@ __all__ = [
     "build_envelope",
     "default_transport",
     "next_msgid",
+    "platform_connected",
 ]

@@ -60,9 +60,17 @@ def _invalid(fields: dict[str, list[str]]) -> DomainError:
     return DomainError(codes.INVALID_ENVELOPE, "医保平台报文字段不符合接口规范", fields=fields)
 
 
+FIXMEDINS_CODE_LENGTH = 12
+
+
 def validate_fixmedins_code(code: str) -> None:
-    if len(code or "") != 12:
+    if len(code or "") != FIXMEDINS_CODE_LENGTH:
         raise _invalid({"fixmedins_code": ["定点机构编码应为12位"]})
+
+
+def platform_connected(institution) -> bool:
+    """Whether an institution can call the platform: it has its 12-character institution code."""
+    return len(institution.platform_code or "") == FIXMEDINS_CODE_LENGTH
 
 
 @dataclass(frozen=True)
