@@ -45,6 +45,14 @@ INSTALLED_APPS = [
     "dualchannel.settlement",
 ]
 
+# The bundled simulators of the national platform and the e-prescription centre (app
+# dualchannel.simulators, /simulators/...): installed and routed only when this is on.
+# Default: on in DEMO_MODE and tests, off elsewhere; on in production it warns (simulators.W001).
+DUALCHANNEL_TESTING = env_bool("DUALCHANNEL_TESTING", False)
+SIMULATORS_ENABLED = env_bool("SIMULATORS_ENABLED", DEMO_MODE or DUALCHANNEL_TESTING)
+if SIMULATORS_ENABLED:
+    INSTALLED_APPS.append("dualchannel.simulators")
+
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -148,7 +156,8 @@ CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # Public address of this deployment, printed in QR codes of signed documents.
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 
-# National insurance platform (reference/nhsa-interface.md). Empty URL = the built-in simulator.
+# National insurance platform (reference/nhsa-interface.md). Empty URL = the built-in simulator
+# (SIMULATORS_ENABLED); without the simulators, a call to the platform stops (ImproperlyConfigured).
 NHSA_PLATFORM_URL = env_str("NHSA_PLATFORM_URL", "")
 NHSA_TRANSPORT = env_str("NHSA_TRANSPORT", "simulator")  # simulator | oauth2 | tif
 NHSA_RECEIVER_SYSTEM_CODE = env_str("NHSA_RECEIVER_SYSTEM_CODE", "SIMULATOR")
@@ -165,7 +174,8 @@ NHSA_SM4_KEY = env_str("NHSA_SM4_KEY", "")  # hex; required when NHSA_ENCRYPT is
 NHSA_DEVICE_MAC = env_str("NHSA_DEVICE_MAC", "")
 NHSA_DEVICE_IP = env_str("NHSA_DEVICE_IP", "")
 
-# E-prescription centre (医保电子处方中心, integration/rxcentre). Empty URL = built-in simulator.
+# E-prescription centre (医保电子处方中心, integration/rxcentre). Empty URL = built-in simulator
+# (SIMULATORS_ENABLED), as for the national platform.
 RX_CENTRE_URL = env_str("RX_CENTRE_URL", "")  # POST <RX_CENTRE_URL>/<api>, e.g. .../uploadChk
 RX_CENTRE_APP_ID = env_str("RX_CENTRE_APP_ID", "DUALCHANNEL")  # appId registered with the centre
 RX_CENTRE_VERSION = env_str("RX_CENTRE_VERSION", "1.0.0")

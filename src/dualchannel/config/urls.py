@@ -1,3 +1,4 @@
+from django.conf import settings
 from django.contrib import admin
 from django.urls import include, path
 
@@ -13,7 +14,6 @@ urlpatterns = [
     path("", include("dualchannel.catalog.urls")),
     path("", include("dualchannel.registry.urls")),
     path("", include("dualchannel.notifications.urls")),
-    path("", include("dualchannel.integration.urls")),
     path("", include("dualchannel.documents.urls")),
     path("", include("dualchannel.portal.urls")),
     path("", include("dualchannel.eligibility.urls")),
@@ -21,5 +21,8 @@ urlpatterns = [
     path("", include("dualchannel.inventory.urls")),
     path("", include("dualchannel.settlement.urls")),
 ]
+# The simulators (no login, no CSRF) exist only where they are installed: demo and tests.
+if settings.SIMULATORS_ENABLED:
+    urlpatterns.append(path("", include("dualchannel.simulators.urls")))
 
 handler404 = "dualchannel.core.views.not_found"

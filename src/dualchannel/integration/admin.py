@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from .models import PlatformCall, PlatformFiling, PlatformFilingTransition, SimFault, SimFiling
+from .models import PlatformCall, PlatformFiling, PlatformFilingTransition
 
 
 class FilingHistoryInline(admin.TabularInline):
@@ -29,13 +29,3 @@ class PlatformCallAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None):
         return False
-
-
-@admin.register(SimFault)
-class SimFaultAdmin(admin.ModelAdmin):
-    list_display = ("id", "mode", "infno", "remaining", "created_at")
-
-
-@admin.register(SimFiling)
-class SimFilingAdmin(admin.ModelAdmin):
-    list_display = ("trt_dcla_detl_sn", "fixmedins_code", "opsp_dise_code", "begndate")

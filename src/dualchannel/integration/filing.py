@@ -28,7 +28,7 @@ from .models import FilingKind, FilingStatus, PlatformFiling, PlatformFilingTran
 from .nhsa.client import PlatformClient
 from .nhsa.envelope import platform_connected
 from .nhsa.errors import PlatformError
-from .simulator.platform import FILING_FIELDS, FILING_LABELS, FILING_REQUIRED
+from .nhsa.filing_fields import FILING_FIELDS, FILING_LABELS, FILING_REQUIRED
 
 S = FilingStatus
 MAX_ATTEMPTS = 5

@@ -286,19 +286,3 @@ def rx_centre_process(submission_id: int, *, client_factory=None) -> RxCentreSub
 @job_handler("prescriptions.rx_centre")
 def send_to_rx_centre(job) -> None:
     rx_centre_process(job.payload["submission_id"])
-
-
-def simulator_stock(fixmedins_code: str, wanted: dict) -> str:
-    """The simulator's rxSetlStockQuery answered from this platform's inventory (1 / 0 / -1)."""
-    from dualchannel.catalog.models import Drug
-    from dualchannel.inventory.selectors import stock_status
-    from dualchannel.registry.models import Institution
-
-    pharmacy = Institution.objects.filter(platform_code=fixmedins_code).first()
-    if pharmacy is None:
-        return "-1"
-    drugs = dict(
-        Drug.objects.filter(national_code__in=list(wanted)).values_list("national_code", "pk")
-    )
-    by_drug = {drugs[code]: int(qty) for code, qty in wanted.items() if code in drugs}
-    return {"all": "1", "partly": "0"}.get(stock_status(pharmacy, by_drug), "-1")

@@ -32,7 +32,6 @@ from dualchannel.core.tests.factories import UserFactory
 from dualchannel.documents.services import document_sign
 from dualchannel.documents.tests.factories import physician_for, treatment_plan_data
 from dualchannel.integration.filing import filing_submit
-from dualchannel.integration.simulator.platform import simulator_fail_next
 from dualchannel.registry.models import Designation, DesignationStatus, EquippedDrug
 from dualchannel.registry.tests.factories import (
     InsuredPersonFactory,
@@ -43,6 +42,7 @@ from dualchannel.registry.tests.factories import (
     make_id_number,
 )
 from dualchannel.settlement.models import BatchStatus, BudgetLine, SettlementBatch
+from dualchannel.simulators.platform import simulator_fail_next
 
 pytestmark = pytest.mark.django_db
 

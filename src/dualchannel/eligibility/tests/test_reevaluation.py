@@ -21,8 +21,8 @@ from dualchannel.eligibility.models import (
 )
 from dualchannel.integration.filing import filing_process
 from dualchannel.integration.models import FilingKind, FilingStatus, PlatformFiling
-from dualchannel.integration.simulator.platform import simulator_fail_next
 from dualchannel.notifications.models import Channel, Notification
+from dualchannel.simulators.platform import simulator_fail_next
 
 from .factories import designated_physician
 
@@ -287,7 +287,7 @@ def test_stop_before_the_filing_was_sent_withdraws_it_and_nothing_reaches_the_pl
 def test_stop_while_the_filing_is_failing_cancels_it_once_the_platform_accepts_it(
     approved_filing_queued, physician_user
 ):
-    from dualchannel.integration.simulator.platform import simulator_fail_next
+    from dualchannel.simulators.platform import simulator_fail_next
 
     eligibility = approved_filing_queued
     simulator_fail_next(1, infno="2503")

@@ -16,7 +16,7 @@ from dualchannel.eligibility.models import (
 )
 from dualchannel.integration.filing import filing_process
 from dualchannel.integration.models import FilingStatus, PlatformFiling
-from dualchannel.integration.simulator.platform import simulator_fail_next
+from dualchannel.simulators.platform import simulator_fail_next
 
 from .factories import PLAN, REQUIRED_KINDS, drug_with_criteria, liu_fang
 

@@ -1,8 +1,10 @@
 """How an envelope reaches the platform: in-process simulator, or HTTPS with pluggable auth.
 
 ``default_transport()`` reads the settings: no ``NHSA_PLATFORM_URL`` → the simulator in this
-process; otherwise HTTP POST of JSON, authenticated as ``NHSA_TRANSPORT`` says (``oauth2``
-bearer token, ``tif`` signed ``x-tif-*`` headers, anything else none).
+process, which needs the ``simulators`` app (``SIMULATORS_ENABLED``: demo and tests; without it
+the call stops with ``ImproperlyConfigured``); otherwise HTTP POST of JSON, authenticated as
+``NHSA_TRANSPORT`` says (``oauth2`` bearer token, ``tif`` signed ``x-tif-*`` headers, anything
+else none).
 """
 
 from __future__ import annotations
@@ -15,7 +17,9 @@ import time
 from typing import Any
 
 import httpx
+from django.apps import apps
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from .errors import TransportError
 
@@ -29,13 +33,26 @@ class Transport:
         raise NotImplementedError
 
 
+def require_simulators(setting: str) -> None:
+    """Refuse the in-process simulator where the ``simulators`` app is not installed."""
+    if not apps.is_installed("dualchannel.simulators"):
+        raise ImproperlyConfigured(
+            f"{setting} is not set and the bundled simulators are not installed "
+            "(SIMULATORS_ENABLED is off outside DEMO_MODE and tests): "
+            f"set {setting} to the real system's address."
+        )
+
+
 class SimulatorTransport(Transport):
     """Calls the bundled simulator in this process (no HTTP), through a JSON round trip."""
 
     name = "simulator"
 
+    def __init__(self) -> None:
+        require_simulators("NHSA_PLATFORM_URL")
+
     def send(self, envelope: dict[str, Any]) -> dict[str, Any]:
-        from ..simulator.platform import SimulatedTimeout, handle
+        from dualchannel.simulators.platform import SimulatedTimeout, handle
 
         wire = json.loads(json.dumps(envelope, ensure_ascii=False))
         try:

@@ -1,8 +1,9 @@
 """How a request reaches the e-prescription centre: the simulator in this process, or HTTPS.
 
-``default_transport()`` reads the settings: no ``RX_CENTRE_URL`` → the simulator in this process;
-otherwise JSON POST to ``RX_CENTRE_URL/<api>``. A centre behind a provincial gateway can be given
-one of the national platform's ``Auth`` classes (bearer token, ``x-tif-*`` headers).
+``default_transport()`` reads the settings: no ``RX_CENTRE_URL`` → the simulator in this process
+(only where the ``simulators`` app is installed, else ``ImproperlyConfigured``); otherwise JSON
+POST to ``RX_CENTRE_URL/<api>``. A centre behind a provincial gateway can be given one of the
+national platform's ``Auth`` classes (bearer token, ``x-tif-*`` headers).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
-from ..nhsa.transport import Auth
+from ..nhsa.transport import Auth, require_simulators
 from .errors import TransportError
 
 
@@ -31,9 +32,12 @@ class SimulatorTransport(Transport):
 
     name = "simulator"
 
+    def __init__(self) -> None:
+        require_simulators("RX_CENTRE_URL")
+
     def send(self, api: str, request: dict[str, Any]) -> dict[str, Any]:
-        from ..simulator.platform import SimulatedTimeout
-        from ..simulator.rxcentre import handle
+        from dualchannel.simulators.platform import SimulatedTimeout
+        from dualchannel.simulators.rxcentre import handle
 
         wire = json.loads(json.dumps(request, ensure_ascii=False))
         try:

@@ -6,7 +6,7 @@ import pytest
 
 from dualchannel.integration.filing import filing_submit
 from dualchannel.integration.models import PlatformCall
-from dualchannel.integration.simulator.platform import simulator_fail_next
+from dualchannel.simulators.platform import simulator_fail_next
 
 from .conftest import FILING_INPUT
 

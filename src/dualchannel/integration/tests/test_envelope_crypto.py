@@ -24,7 +24,7 @@ from dualchannel.integration.nhsa import (
 )
 from dualchannel.integration.nhsa.crypto import sm2_verify
 from dualchannel.integration.nhsa.envelope import FIELDS
-from dualchannel.integration.simulator.platform import handle, simulator_register_keys
+from dualchannel.simulators.platform import handle, simulator_register_keys
 
 from .conftest import HOSPITAL_CODE
 

@@ -13,13 +13,9 @@ from dualchannel.integration.filing import (
     filing_retry,
     filing_submit,
 )
-from dualchannel.integration.models import (
-    PlatformCall,
-    PlatformFiling,
-    PlatformFilingTransition,
-    SimFiling,
-)
-from dualchannel.integration.simulator.platform import simulator_fail_next
+from dualchannel.integration.models import PlatformCall, PlatformFiling, PlatformFilingTransition
+from dualchannel.simulators.models import SimFiling
+from dualchannel.simulators.platform import simulator_fail_next
 
 from .conftest import FILING_INPUT
 
@@ -344,7 +340,7 @@ def test_filing_process_sends_a_pending_filing(reviewer_user, connected_hospital
 def test_fault_command_switches_the_simulator(db):
     from django.core.management import call_command
 
-    from dualchannel.integration.models import SimFault
+    from dualchannel.simulators.models import SimFault
 
     call_command("nhsa_simulator_fault", "--next", "2", "--mode", "timeout", stdout=None)
     assert SimFault.objects.get().remaining == 2

@@ -6,7 +6,7 @@ import httpx
 import pytest
 from django.test import override_settings
 
-from dualchannel.integration.models import PlatformCall, SimAppCredential
+from dualchannel.integration.models import PlatformCall
 from dualchannel.integration.nhsa import (
     HttpTransport,
     OAuth2ClientCredentials,
@@ -16,7 +16,8 @@ from dualchannel.integration.nhsa import (
     TifHeaderAuth,
 )
 from dualchannel.integration.nhsa.transport import default_transport
-from dualchannel.integration.simulator.platform import simulator_fail_next
+from dualchannel.simulators.models import SimAppCredential
+from dualchannel.simulators.platform import simulator_fail_next
 
 OPERATOR = Operator("R001", "审核员")
 

@@ -7,9 +7,10 @@ import logging
 import pytest
 
 from dualchannel.core.errors import DomainError
-from dualchannel.integration.models import PlatformCall, PlatformSession, SimSession
+from dualchannel.integration.models import PlatformCall, PlatformSession
 from dualchannel.integration.nhsa import Operator, PlatformClient, PlatformError
-from dualchannel.integration.simulator.platform import simulator_fail_next
+from dualchannel.simulators.models import SimSession
+from dualchannel.simulators.platform import simulator_fail_next
 
 from .conftest import HOSPITAL_CODE
 

@@ -12,7 +12,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.test import override_settings
 from django.utils import timezone
 
-from dualchannel.integration.models import RxCentreCall, SimRx, SimRxStatus
+from dualchannel.integration.models import RxCentreCall
 from dualchannel.integration.nhsa import Operator, Sm2KeyPair, Sm2Signer, Sm4Cipher
 from dualchannel.integration.rxcentre import (
     HttpTransport,
@@ -23,7 +23,8 @@ from dualchannel.integration.rxcentre import (
     wire,
 )
 from dualchannel.integration.rxcentre.client import default_cipher
-from dualchannel.integration.simulator.rxcentre import (
+from dualchannel.simulators.models import SimRx, SimRxStatus
+from dualchannel.simulators.rxcentre import (
     handle,
     rxcentre_fail_next,
     rxcentre_register_keys,

@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
-from dualchannel.integration.models import PlatformCall, SimSettlement
+from dualchannel.integration.models import PlatformCall
 from dualchannel.integration.nhsa import Operator, PlatformClient, PlatformError
 from dualchannel.integration.nhsa.envelope import SHANGHAI
 from dualchannel.integration.nhsa.settlement import (
@@ -37,6 +37,7 @@ from dualchannel.integration.nhsa.settlement import (
     settle,
     settlement_input,
 )
+from dualchannel.simulators.models import SimSettlement
 
 pytestmark = pytest.mark.django_db
 

@@ -12,7 +12,7 @@ from dualchannel.core.jobs import run_once
 from dualchannel.core.models import Job
 from dualchannel.integration.filing import filing_submit
 from dualchannel.integration.models import FilingStatus, PlatformFiling
-from dualchannel.integration.simulator.platform import simulator_fail_next
+from dualchannel.simulators.platform import simulator_fail_next
 
 from .conftest import FILING_INPUT
 

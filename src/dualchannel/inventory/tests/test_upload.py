@@ -11,9 +11,8 @@ from django.utils import timezone
 from dualchannel.core.errors import Conflict, NotFound
 from dualchannel.core.jobs import run_once
 from dualchannel.core.models import Job
-from dualchannel.integration.models import PlatformCall, SimInventoryRecord
+from dualchannel.integration.models import PlatformCall
 from dualchannel.integration.nhsa.client import PlatformClient
-from dualchannel.integration.simulator.platform import simulator_fail_next
 from dualchannel.inventory.models import StockMovement, UploadStatus
 from dualchannel.inventory.services import (
     SaleLine,
@@ -30,6 +29,8 @@ from dualchannel.inventory.upload import (
     upload_key,
 )
 from dualchannel.registry.tests.factories import PharmacistFactory
+from dualchannel.simulators.models import SimInventoryRecord
+from dualchannel.simulators.platform import simulator_fail_next
 
 from .conftest import PHARMACY_CODE, receive
 

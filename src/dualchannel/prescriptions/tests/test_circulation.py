@@ -10,9 +10,7 @@ import pytest
 from django.utils import timezone
 
 from dualchannel.core.errors import DomainError
-from dualchannel.integration.models import SimRx
 from dualchannel.integration.rxcentre.client import RxCentreClient
-from dualchannel.integration.simulator.rxcentre import rxcentre_fail_next
 from dualchannel.inventory.tests.factories import StockItemFactory
 from dualchannel.notifications.models import Channel, Notification
 from dualchannel.prescriptions import circulation, services
@@ -23,6 +21,9 @@ from dualchannel.prescriptions.models import (
     StockStatus,
 )
 from dualchannel.registry.tests.factories import designate, qualified_pharmacy
+from dualchannel.simulators.models import SimRx
+from dualchannel.simulators.rxcentre import rxcentre_fail_next
+from dualchannel.simulators.stock import inventory_stock
 
 from .conftest import receive_stock
 from .test_counter import dispense, ordinary, routed  # noqa: F401  (fixture)
@@ -246,6 +247,6 @@ def test_the_simulator_answers_stock_from_our_inventory(
     lung_drug.national_code = "XL01EDS123A001010100001"
     lung_drug.save(update_fields=["national_code"])
 
-    assert circulation.simulator_stock("P42010200001", {lung_drug.national_code: 2}) == "1"
-    assert circulation.simulator_stock("P42010200001", {lung_drug.national_code: 99}) == "0"
-    assert circulation.simulator_stock("P42010299999", {lung_drug.national_code: 1}) == "-1"
+    assert inventory_stock("P42010200001", {lung_drug.national_code: 2}) == "1"
+    assert inventory_stock("P42010200001", {lung_drug.national_code: 99}) == "0"
+    assert inventory_stock("P42010299999", {lung_drug.national_code: 1}) == "-1"

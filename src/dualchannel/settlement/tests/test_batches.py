@@ -13,8 +13,7 @@ from django.db import connection
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.jobs import run_once
 from dualchannel.core.models import AuditEvent, Job
-from dualchannel.integration.models import PlatformCall, SimSettlement
-from dualchannel.integration.simulator.platform import simulator_fail_next
+from dualchannel.integration.models import PlatformCall
 from dualchannel.registry.profiles import profile_for
 from dualchannel.settlement import batches, services
 from dualchannel.settlement.models import (
@@ -27,6 +26,8 @@ from dualchannel.settlement.models import (
     SettlementStatus,
     UploadStatus,
 )
+from dualchannel.simulators.models import SimSettlement
+from dualchannel.simulators.platform import simulator_fail_next
 
 pytestmark = pytest.mark.django_db
 D = Decimal

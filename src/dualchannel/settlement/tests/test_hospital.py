@@ -16,7 +16,7 @@ from dualchannel.core.models import AuditEvent, Job
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.integration.models import PlatformCall, SimSettlement
+from dualchannel.integration.models import PlatformCall
 from dualchannel.notifications.models import Notification
 from dualchannel.prescriptions.models import Prescription, PrescriptionStatus
 from dualchannel.prescriptions.tests.today import in_force_today, issue, route
@@ -31,6 +31,7 @@ from dualchannel.settlement.models import (
     SettlementStatus,
     UploadStatus,
 )
+from dualchannel.simulators.models import SimSettlement
 
 pytestmark = pytest.mark.django_db
 D = Decimal

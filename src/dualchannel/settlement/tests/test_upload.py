@@ -8,10 +8,10 @@ import pytest
 
 from dualchannel.core.jobs import run_once
 from dualchannel.core.models import Job
-from dualchannel.integration.models import SimSettlement
-from dualchannel.integration.simulator.platform import simulator_fail_next
 from dualchannel.settlement import services
 from dualchannel.settlement.models import UploadStatus
+from dualchannel.simulators.models import SimSettlement
+from dualchannel.simulators.platform import simulator_fail_next
 
 pytestmark = pytest.mark.django_db
 

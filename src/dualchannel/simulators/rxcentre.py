@@ -32,12 +32,10 @@ from django.utils import timezone
 from gmssl import func, sm2, sm3
 
 from dualchannel.core.canonical import canonical_json, digest
-
-from ..models import FaultMode, SimRx, SimRxAppKey, SimRxFault, SimRxStatus
-from ..nhsa.crypto import Sm2Signer, Sm4Cipher, sm2_verify
-from ..nhsa.envelope import SHANGHAI
-from ..rxcentre import wire
-from ..rxcentre.wire import (
+from dualchannel.integration.nhsa.crypto import Sm2Signer, Sm4Cipher, sm2_verify
+from dualchannel.integration.nhsa.envelope import SHANGHAI
+from dualchannel.integration.rxcentre import wire
+from dualchannel.integration.rxcentre.wire import (
     CODE_BAD_REQUEST,
     CODE_BUSY,
     CODE_INVALID,
@@ -47,6 +45,8 @@ from ..rxcentre.wire import (
     CODE_STATE,
     CODE_UNKNOWN_INSTITUTION,
 )
+
+from .models import FaultMode, SimRx, SimRxAppKey, SimRxFault, SimRxStatus
 from .platform import SimulatedTimeout, _next_serial, _stamp
 from .rxcentre_fields import (
     LINE_REQUIRED,
@@ -61,7 +61,7 @@ from .rxcentre_fields import (
     trace_codes,
 )
 
-logger = logging.getLogger("dualchannel.integration.simulator")
+logger = logging.getLogger("dualchannel.simulators")
 
 BUSY_MESSAGE = "系统繁忙，请稍后重试（模拟故障）"
 

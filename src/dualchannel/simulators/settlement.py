@@ -37,10 +37,16 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from dualchannel.core.canonical import digest
+from dualchannel.integration.nhsa.envelope import SHANGHAI
+from dualchannel.integration.nhsa.settlement import (
+    ALREADY_REVERSED,
+    CLR_TYPE,
+    LINE_NODE,
+    TIME_FORMAT,
+    Channel,
+)
 
-from ..models import SimSettlement
-from ..nhsa.envelope import SHANGHAI
-from ..nhsa.settlement import ALREADY_REVERSED, CLR_TYPE, LINE_NODE, TIME_FORMAT, Channel
+from .models import SimSettlement
 
 Output = tuple[dict[str, Any], str]
 

@@ -19,8 +19,12 @@ from django.db.models import F
 from django.utils import timezone
 
 from dualchannel.core.canonical import digest
+from dualchannel.integration.nhsa.crypto import Sm4Cipher, sm2_verify
+from dualchannel.integration.nhsa.envelope import SHANGHAI, envelope_errors
+from dualchannel.integration.nhsa.filing_fields import FILING_FIELDS, FILING_LABELS, FILING_REQUIRED
 
-from ..models import (
+from .inventory import INVENTORY_HANDLERS
+from .models import (
     FaultMode,
     SimFault,
     SimFiling,
@@ -29,46 +33,13 @@ from ..models import (
     SimSerial,
     SimSession,
 )
-from ..nhsa.crypto import Sm4Cipher, sm2_verify
-from ..nhsa.envelope import SHANGHAI, envelope_errors
-from .inventory import INVENTORY_HANDLERS
 from .settlement import SETTLEMENT_HANDLERS
 
-logger = logging.getLogger("dualchannel.integration.simulator")
+logger = logging.getLogger("dualchannel.simulators")
 
 SESSION_HOURS = 12
 BUSY_MESSAGE = "系统繁忙，请稍后重试（模拟故障）"
 SESSION_MESSAGE = "签到编号无效或已过期，请重新签到（9001）"
-FILING_REQUIRED = (
-    "psn_no",
-    "insutype",
-    "opsp_dise_code",
-    "opsp_dise_name",
-    "insu_optins",
-    "ide_fixmedins_no",
-    "ide_fixmedins_name",
-    "hosp_ide_date",
-    "diag_dr_codg",
-    "diag_dr_name",
-    "begndate",
-)
-FILING_FIELDS = (*FILING_REQUIRED, "tel", "addr", "enddate")
-FILING_LABELS = {
-    "psn_no": "人员编号",
-    "insutype": "险种类型",
-    "opsp_dise_code": "门慢门特病种目录代码",
-    "opsp_dise_name": "门慢门特病种名称",
-    "insu_optins": "参保机构医保区划",
-    "ide_fixmedins_no": "鉴定定点医药机构编号",
-    "ide_fixmedins_name": "鉴定定点医药机构名称",
-    "hosp_ide_date": "医院鉴定日期",
-    "diag_dr_codg": "诊断医师编码",
-    "diag_dr_name": "诊断医师姓名",
-    "begndate": "开始日期",
-    "enddate": "结束日期",
-    "tel": "联系电话",
-    "addr": "联系地址",
-}
 
 
 class SimulatedTimeout(Exception):

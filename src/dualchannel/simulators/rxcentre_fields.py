@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-from ..nhsa.envelope import SHANGHAI
-from ..rxcentre.wire import CODE_INVALID
+from dualchannel.integration.nhsa.envelope import SHANGHAI
+from dualchannel.integration.rxcentre.wire import CODE_INVALID
 
 TIME_FORMAT = "%Y-%m-%d %H:%M:%S"
 MAX_TRACE_CODE = 100  # reference: the platform field is 100 long

@@ -2,8 +2,8 @@
 
 from django.core.management.base import BaseCommand, CommandError
 
-from dualchannel.integration.models import FaultMode
-from dualchannel.integration.simulator.platform import simulator_clear_faults, simulator_fail_next
+from dualchannel.simulators.models import FaultMode
+from dualchannel.simulators.platform import simulator_clear_faults, simulator_fail_next
 
 
 class Command(BaseCommand):

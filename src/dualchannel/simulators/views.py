@@ -17,10 +17,11 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from ..models import SimAppCredential
-from ..nhsa.transport import tif_signature
-from ..rxcentre.wire import CODE_BAD_REQUEST
+from dualchannel.integration.nhsa.transport import tif_signature
+from dualchannel.integration.rxcentre.wire import CODE_BAD_REQUEST
+
 from . import rxcentre
+from .models import SimAppCredential
 from .platform import SimulatedTimeout, handle
 
 TOKEN_SECONDS = 7200

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from dualchannel.core.canonical import digest
 
-from ..models import SimInventoryRecord
+from .models import SimInventoryRecord
 
 Output = tuple[dict[str, Any], str]
 

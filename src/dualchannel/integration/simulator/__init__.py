@@ -1,1 +1,0 @@
-"""A local simulator of the national medical-insurance information platform."""

@@ -1,0 +1,12 @@
+"""The simulators over HTTP; mounted by ``config.urls`` only when ``SIMULATORS_ENABLED``."""
+
+from django.urls import path
+
+from . import views
+
+urlpatterns = [
+    path("simulators/nhsa/", views.nhsa_endpoint, name="nhsa-simulator"),
+    path("simulators/nhsa/oauth/token", views.nhsa_token, name="nhsa-simulator-token"),
+    path("simulators/nhsa/<str:infno>", views.nhsa_endpoint, name="nhsa-simulator-infno"),
+    path("simulators/rxcentre/<str:api>", views.rxcentre_endpoint, name="rxcentre-simulator"),
+]
