@@ -29,13 +29,17 @@ def tamper():
     can switch the append-only trigger off)."""
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:
+            # ALTER TABLE waits for no deferred foreign-key check: run those now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
             cursor.execute("ALTER TABLE core_auditevent DISABLE TRIGGER USER")
     try:
         yield
     finally:
         if connection.vendor == "postgresql":
             with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
                 cursor.execute("ALTER TABLE core_auditevent ENABLE TRIGGER USER")
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def _write(actor, subject, action="test.write", patient=None):
