@@ -33,6 +33,7 @@ a request failed unexpectedly, or a level ran out of seeded prescriptions (raise
 from __future__ import annotations
 
 import argparse
+import hashlib
 import math
 import os
 import platform
@@ -122,6 +123,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def bench_audit_keys(secret_key: str) -> str:
+    """The audit ledger's HMAC key (required outside demo mode), the same for server and checks."""
+    return "bench:" + hashlib.sha256(b"bench-audit:" + secret_key.encode()).hexdigest()
+
+
 def server_env(database_url: str, secret_key: str, var_dir: Path, conn_max_age: int) -> dict:
     """Production-like settings: no DEBUG, no demo, no testing shortcuts (real password hash)."""
     env = dict(os.environ)
@@ -131,6 +137,7 @@ def server_env(database_url: str, secret_key: str, var_dir: Path, conn_max_age: 
         DJANGO_SETTINGS_MODULE="dualchannel.config.settings",
         DATABASE_URL=database_url,
         SECRET_KEY=secret_key,
+        AUDIT_HMAC_KEYS=bench_audit_keys(secret_key),
         DB_CONN_MAX_AGE=str(conn_max_age),
         DUALCHANNEL_VAR_DIR=str(var_dir),
         LOG_LEVEL="WARNING",
@@ -219,6 +226,7 @@ def django_setup(database_url: str, secret_key: str, var_dir: Path) -> None:
         DJANGO_SETTINGS_MODULE="dualchannel.config.settings",
         DATABASE_URL=database_url,
         SECRET_KEY=secret_key,
+        AUDIT_HMAC_KEYS=bench_audit_keys(secret_key),
         DUALCHANNEL_VAR_DIR=str(var_dir),
         LOG_LEVEL="WARNING",
     )

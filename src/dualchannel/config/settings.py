@@ -5,6 +5,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from dualchannel.core.audit_keys import read_audit_keys
+
 from .env import env_bool, env_int, env_json_map, env_list, env_str
 
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -203,6 +205,27 @@ WECHAT_TEMPLATE_IDS = env_json_map("WECHAT_TEMPLATE_IDS")
 
 # Signing keys of physicians are stored encrypted with this key (Fernet, urlsafe base64).
 DOCUMENT_KEY_ENCRYPTION_KEY = env_str("DOCUMENT_KEY_ENCRYPTION_KEY", "")
+
+# Audit ledger (core.audit): HMAC keys and head checkpoints live outside the database, so a
+# database writer can neither re-hash the chain nor rewind it unseen (README: Audit ledger).
+_AUDIT_DEV = DEBUG or DEMO_MODE or env_bool("DUALCHANNEL_TESTING", False)
+AUDIT_HMAC_KEYS, AUDIT_HMAC_KEY_ID = read_audit_keys(
+    env_str("AUDIT_HMAC_KEYS", ""),
+    env_str("AUDIT_HMAC_KEY_ID", ""),
+    secret_key=SECRET_KEY,
+    insecure_default_ok=_AUDIT_DEV,
+)
+AUDIT_CHECKPOINT_DIR = Path(env_str("AUDIT_CHECKPOINT_DIR", str(VAR_DIR / "audit-checkpoints")))
+# Minutes between the worker's checkpoints; 0 = none (tests write their own).
+AUDIT_CHECKPOINT_MINUTES = env_int(
+    "AUDIT_CHECKPOINT_MINUTES", 0 if env_bool("DUALCHANNEL_TESTING", False) else 10
+)
+if env_bool("DUALCHANNEL_TESTING", False) and "postgresql" in DATABASES["default"]["ENGINE"]:
+    # The test runner empties tables with TRUNCATE, which the ledger's trigger otherwise refuses.
+    _options = DATABASES["default"].setdefault("OPTIONS", {})
+    _options["options"] = (
+        _options.get("options", "") + " -c dualchannel.allow_audit_truncate=on"
+    ).strip()
 
 LOGGING = {
     "version": 1,

@@ -3,14 +3,51 @@
 Events are grouped in streams (one per institution, plus ``platform``) so that unrelated
 institutions do not queue behind one lock; within a stream each event's hash covers its
 content and the previous event's hash, so editing, deleting or reordering a stored row breaks
-the chain at that row, which ``verify_chain`` (``manage.py audit_verify``) reports.
+the chain at that row.
+
+What holds against someone who can write to the database (but not read the environment or the
+checkpoint directory):
+
+- **Keyed hash.** ``hash`` is HMAC-SHA256 under a key from ``AUDIT_HMAC_KEYS`` (environment,
+  never the database); each event names its ``key_id``, verification uses that key, so keys
+  rotate by adding a new id and keeping the old ones listed. Recomputing hashes after an edit,
+  with plain SHA-256 or any other key, fails verification at every recomputed row. Events stored
+  before keys existed were re-hashed once by migration 0006 under the then current key, keeping
+  every link that was already broken broken (run ``audit_verify`` before that upgrade).
+- **Checkpoints outside the database.** ``write_checkpoint`` (the worker every
+  ``AUDIT_CHECKPOINT_MINUTES``, or ``manage.py audit_checkpoint``) appends to
+  ``AUDIT_CHECKPOINT_DIR/checkpoints.jsonl`` one line per stream whose head moved: line number,
+  time, stream, seq, the event's hash, key id, ``prev`` (SHA-256 of the previous line's text) and
+  ``sig`` (HMAC of the rest). Against the checkpoints ``verify_checkpoints`` finds deleted tail
+  events with a rewound head, a deleted stream and a wiped ledger; an edited, deleted or
+  reordered checkpoint line breaks its signature or the next line's ``prev``. Events written
+  after the last checkpoint are protected by the keyed chain only: deleting those together with
+  rewinding the head is not detectable, which is why the interval is short. Cutting lines off
+  the end of the file is not detectable from the file either: keep it on append-only storage
+  (``chattr +a``, WORM storage or a log shipper).
+- **Every break.** ``verify_chain`` reports every broken link of every stream, resuming after
+  each one, plus a head that disagrees with its last event and events without a head.
+- **PostgreSQL.** Migration 0007 adds triggers refusing UPDATE, DELETE and TRUNCATE of the event
+  table (TRUNCATE is allowed when the session sets ``dualchannel.allow_audit_truncate=on``, as
+  the test runner's flush does). The table owner can still disable triggers, so run the
+  application under a role that does not own the tables and revoke what it does not need:
+  ``lockdown_sql(role)`` (README: Audit ledger).
+
+``record`` adds no query: HMAC instead of SHA-256 costs microseconds.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import fcntl
+import hashlib
+import hmac
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.db import connection, models
 from django.utils import timezone
 
@@ -19,6 +56,7 @@ from .models import AuditChainHead, AuditEvent, User
 
 GENESIS_HASH = "0" * 64
 PLATFORM_STREAM = "platform"
+CHECKPOINT_FILE = "checkpoints.jsonl"
 
 
 def stream_for(actor: User | None) -> str:
@@ -43,11 +81,28 @@ def _event_content(event: AuditEvent) -> dict[str, Any]:
         "after_digest": event.after_digest,
         "summary": event.summary,
         "prev_hash": event.prev_hash,
+        "key_id": event.key_id,
     }
 
 
+class UnknownAuditKey(LookupError):
+    """An event or checkpoint names a key id that ``AUDIT_HMAC_KEYS`` does not list."""
+
+
+def _key(key_id: str) -> bytes:
+    try:
+        return settings.AUDIT_HMAC_KEYS[key_id]
+    except KeyError:
+        raise UnknownAuditKey(key_id) from None
+
+
+def _mac(key_id: str, data: Any) -> str:
+    return hmac.new(_key(key_id), canonical_json(data).encode(), hashlib.sha256).hexdigest()
+
+
 def compute_hash(event: AuditEvent) -> str:
-    return digest(_event_content(event))
+    """HMAC-SHA256 of the event's content under the key its ``key_id`` names."""
+    return _mac(event.key_id, _event_content(event))
 
 
 def record(
@@ -88,6 +143,7 @@ def record(
         after_digest=digest(after) if after is not None else "",
         summary=summary or {},
         prev_hash=head.last_hash,
+        key_id=settings.AUDIT_HMAC_KEY_ID,
     )
     # Round-trip the summary so the stored JSON hashes the same as the one in memory.
     event.summary = _json_roundtrip(event.summary)
@@ -100,8 +156,6 @@ def record(
 
 
 def _json_roundtrip(data: dict[str, Any]) -> dict[str, Any]:
-    import json
-
     return json.loads(canonical_json(data))
 
 
@@ -117,38 +171,223 @@ class ChainBreak:
         return f"stream {self.stream} seq {self.seq} ({where}): {self.reason}"
 
 
+@dataclass(frozen=True)
+class CheckpointBreak:
+    """A checkpoint line that is unreadable, out of order, unsigned or edited."""
+
+    line: int
+    reason: str
+
+    def __str__(self) -> str:
+        return f"checkpoint file line {self.line}: {self.reason}"
+
+
+def _streams(stream: str | None) -> list[str]:
+    if stream:
+        return [stream]
+    names = set(AuditChainHead.objects.values_list("stream", flat=True))
+    names.update(AuditEvent.objects.values_list("stream", flat=True).distinct())
+    return sorted(names)
+
+
 def verify_chain(stream: str | None = None) -> list[ChainBreak]:
-    """Walk each stream in order; return the first broken link of every broken stream."""
-    streams = (
-        [stream]
-        if stream
-        else list(AuditChainHead.objects.order_by("stream").values_list("stream", flat=True))
-    )
+    """Walk each stream in order; return every broken link of every stream (empty: intact)."""
     breaks: list[ChainBreak] = []
-    for name in streams:
-        found = _verify_stream(name)
-        if found is not None:
-            breaks.append(found)
+    for name in _streams(stream):
+        breaks.extend(_verify_stream(name))
     return breaks
 
 
-def _verify_stream(stream: str) -> ChainBreak | None:
+def _verify_stream(stream: str) -> list[ChainBreak]:
+    breaks: list[ChainBreak] = []
     expected_prev = GENESIS_HASH
     expected_seq = 1
-    for event in AuditEvent.objects.filter(stream=stream).order_by("seq").iterator(chunk_size=2000):
+    events = AuditEvent.objects.filter(stream=stream).order_by("seq")
+    for event in events.iterator(chunk_size=2000):
+        reasons = []
         if event.seq != expected_seq:
-            return ChainBreak(
-                stream, expected_seq, event.id, f"missing event before seq {event.seq}"
-            )
-        if event.prev_hash != expected_prev:
-            return ChainBreak(
-                stream, event.seq, event.id, "prev_hash does not match previous event"
-            )
-        if compute_hash(event) != event.hash:
-            return ChainBreak(stream, event.seq, event.id, "content does not match its hash")
+            reasons.append(f"missing events seq {expected_seq}..{event.seq - 1}")
+        elif event.prev_hash != expected_prev:
+            reasons.append("prev_hash does not match previous event")
+        try:
+            if not hmac.compare_digest(compute_hash(event), event.hash):
+                reasons.append("content does not match its hash")
+        except UnknownAuditKey:
+            reasons.append(f"hash key id {event.key_id!r} is not configured")
+        if reasons:
+            breaks.append(ChainBreak(stream, expected_seq, event.id, "; ".join(reasons)))
+        # Resume after the break so that later breaks are reported too.
         expected_prev = event.hash
-        expected_seq += 1
+        expected_seq = event.seq + 1
+    last_seq, last_hash = expected_seq - 1, expected_prev
     head = AuditChainHead.objects.filter(stream=stream).first()
-    if head is not None and (head.last_seq != expected_seq - 1 or head.last_hash != expected_prev):
-        return ChainBreak(stream, expected_seq, None, "events after this point were removed")
+    if head is None:
+        if last_seq:
+            breaks.append(ChainBreak(stream, last_seq, None, "stream has events but no head"))
+    elif head.last_seq != last_seq or head.last_hash != last_hash:
+        if head.last_seq > last_seq:
+            reason = f"head is at seq {head.last_seq}: events after seq {last_seq} were removed"
+        else:
+            reason = f"head is at seq {head.last_seq}, behind its events (head rewound)"
+        breaks.append(ChainBreak(stream, last_seq + 1, None, reason))
+    return breaks
+
+
+# --- Checkpoints outside the database ------------------------------------------------------
+
+
+@dataclass
+class CheckpointRun:
+    """What ``write_checkpoint`` appended, and the streams it refused to checkpoint."""
+
+    written: list[dict[str, Any]] = field(default_factory=list)
+    refused: list[ChainBreak] = field(default_factory=list)
+
+
+def checkpoint_path() -> Path:
+    return Path(settings.AUDIT_CHECKPOINT_DIR) / CHECKPOINT_FILE
+
+
+def _line_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _sign(line: dict[str, Any]) -> str:
+    return _mac(line["kid"], {k: v for k, v in line.items() if k != "sig"})
+
+
+def _read_checkpoints(text: str) -> tuple[dict[str, dict[str, Any]], list[CheckpointBreak], str]:
+    """Latest valid line per stream, the file's own breaks, and the digest to chain onto."""
+    latest: dict[str, dict[str, Any]] = {}
+    breaks: list[CheckpointBreak] = []
+    prev = GENESIS_HASH
+    for number, raw in enumerate(text.splitlines(), start=1):
+        try:
+            line = json.loads(raw)
+            fields = (line["n"], line["stream"], line["seq"], line["hash"], line["kid"])
+            claimed_prev, sig = line["prev"], line["sig"]
+        except (ValueError, TypeError, KeyError):
+            breaks.append(CheckpointBreak(number, "unreadable line"))
+            prev = _line_digest(raw)
+            continue
+        problems = []
+        if fields[0] != number:
+            problems.append(f"numbered {fields[0]!r}: lines were removed or reordered")
+        if claimed_prev != prev:
+            problems.append("does not follow the previous line: a line was removed or edited")
+        try:
+            signed = hmac.compare_digest(_sign(line), str(sig))
+        except UnknownAuditKey:
+            signed = False
+            problems.append(f"key id {line['kid']!r} is not configured")
+        else:
+            if not signed:
+                problems.append("signature does not match: the line was edited")
+        if problems:
+            breaks.append(CheckpointBreak(number, "; ".join(problems)))
+        if signed:
+            latest[line["stream"]] = line
+        prev = _line_digest(raw)
+    return latest, breaks, prev
+
+
+def verify_checkpoints() -> list[CheckpointBreak | ChainBreak]:
+    """The checkpoint file's own breaks, then every stream the database no longer agrees with."""
+    path = checkpoint_path()
+    if not path.exists():
+        return []
+    latest, breaks, _ = _read_checkpoints(path.read_text(encoding="utf-8"))
+    found: list[CheckpointBreak | ChainBreak] = list(breaks)
+    for stream, line in sorted(latest.items()):
+        problem = _disagreement(stream, line)
+        if problem is not None:
+            found.append(ChainBreak(stream, line["seq"], None, problem))
+    return found
+
+
+def _disagreement(stream: str, line: dict[str, Any]) -> str | None:
+    """Why the database no longer matches a checkpoint line, or None."""
+    where = f"checkpoint line {line['n']} at {line['at']}"
+    seq = line["seq"]
+    event = AuditEvent.objects.filter(stream=stream, seq=seq).only("hash").first()
+    head = AuditChainHead.objects.filter(stream=stream).first()
+    if event is None:
+        if head is None and not AuditEvent.objects.filter(stream=stream).exists():
+            return f"stream removed: {where} recorded it at seq {seq}"
+        return f"event seq {seq} of {where} is missing (events deleted)"
+    if event.hash != line["hash"]:
+        return f"event seq {seq} no longer has the hash of {where} (rewritten)"
+    if head is None:
+        return f"head removed: {where} recorded seq {seq}"
+    if head.last_seq < seq:
+        return f"head rewound to seq {head.last_seq} below {where} (seq {seq})"
     return None
+
+
+def write_checkpoint() -> CheckpointRun:
+    """Append a signed line for every stream whose head moved since its last checkpoint.
+
+    A stream that no longer agrees with its last checkpoint is refused (and reported), so that a
+    rewound head is never checkpointed over the evidence.
+    """
+    run = CheckpointRun()
+    path = checkpoint_path()
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o750)
+    with open(path, "a+", encoding="utf-8") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # one writer at a time keeps the lines chained
+        handle.seek(0)
+        text = handle.read()
+        if text and not text.endswith("\n"):
+            handle.write("\n")  # a torn last line stays visible as unreadable, not glued on
+        latest, _, prev = _read_checkpoints(text)
+        n = len(text.splitlines()) + 1
+        at = timezone.now().isoformat()
+        for head in AuditChainHead.objects.order_by("stream"):
+            previous = latest.get(head.stream)
+            if previous is not None:
+                problem = _disagreement(head.stream, previous)
+                if problem is not None:
+                    run.refused.append(ChainBreak(head.stream, previous["seq"], None, problem))
+                    continue
+                if previous["seq"] == head.last_seq:
+                    continue
+            if head.last_seq == 0:
+                continue
+            last = AuditEvent.objects.filter(stream=head.stream, seq=head.last_seq).first()
+            if last is None or last.hash != head.last_hash:
+                run.refused.append(
+                    ChainBreak(head.stream, head.last_seq, None, "head does not match its event")
+                )
+                continue
+            line = {
+                "n": n,
+                "at": at,
+                "stream": head.stream,
+                "seq": head.last_seq,
+                "hash": head.last_hash,
+                "kid": settings.AUDIT_HMAC_KEY_ID,
+                "prev": prev,
+            }
+            line["sig"] = _sign(line)
+            written = canonical_json(line)
+            handle.write(written + "\n")
+            run.written.append(line)
+            prev = _line_digest(written)
+            n += 1
+        handle.flush()
+        os.fsync(handle.fileno())
+    return run
+
+
+# --- PostgreSQL ----------------------------------------------------------------------------
+
+
+def lockdown_sql(role: str) -> list[str]:
+    """Statements an administrator runs once so that ``role`` (the application's) may only read
+    and append the ledger; the tables belong to another role, which runs migrations."""
+    table = connection.ops.quote_name(AuditEvent._meta.db_table)
+    quoted = connection.ops.quote_name(role)
+    return [
+        f"REVOKE UPDATE, DELETE, TRUNCATE ON {table} FROM {quoted}",
+        f"GRANT SELECT, INSERT ON {table} TO {quoted}",
+    ]

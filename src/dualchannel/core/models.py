@@ -117,9 +117,10 @@ class AuditChainHead(models.Model):
 
 
 class AuditEvent(models.Model):
-    """One business write, chained to the previous event of its stream by SHA-256.
+    """One business write, chained to the previous event of its stream by HMAC-SHA256.
 
-    Append-only: never updated or deleted by the application (see ``core.audit``).
+    Append-only: never updated or deleted by the application; on PostgreSQL a trigger refuses
+    UPDATE, DELETE and TRUNCATE (see ``core.audit``).
     """
 
     stream = models.CharField(max_length=64)
@@ -147,6 +148,8 @@ class AuditEvent(models.Model):
     summary = models.JSONField(default=dict, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64)
+    # Which AUDIT_HMAC_KEYS entry keyed ``hash`` (kept so that keys can rotate).
+    key_id = models.CharField(max_length=16, default="")
 
     class Meta:
         verbose_name = "审计事件"

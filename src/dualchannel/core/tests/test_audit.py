@@ -2,15 +2,44 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
+from contextlib import contextmanager
+
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import transaction
+from django.db import connection, transaction
 
 from dualchannel.core import audit
-from dualchannel.core.canonical import snapshot
+from dualchannel.core.canonical import canonical_json, snapshot
 from dualchannel.core.models import AuditChainHead, AuditEvent
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def checkpoint_dir(settings, tmp_path):
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
+    return settings.AUDIT_CHECKPOINT_DIR
+
+
+@contextmanager
+def tamper():
+    """A database writer behind the application's back (on PostgreSQL: as the table owner, who
+    can switch the append-only trigger off)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            # ALTER TABLE waits for no deferred foreign-key check: run those now.
+            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+            cursor.execute("ALTER TABLE core_auditevent DISABLE TRIGGER USER")
+    try:
+        yield
+    finally:
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
+                cursor.execute("ALTER TABLE core_auditevent ENABLE TRIGGER USER")
+                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
 
 
 def _write(actor, subject, action="test.write", patient=None):
@@ -33,6 +62,26 @@ def test_events_chain_by_stream_in_order(agency_user, hospital):
     assert audit.verify_chain() == []
 
 
+def test_the_hash_is_an_hmac_under_the_current_key_named_by_the_event(
+    settings, agency_user, hospital
+):
+    event = _write(agency_user, hospital)
+
+    assert event.key_id == settings.AUDIT_HMAC_KEY_ID
+    content = canonical_json(audit._event_content(event)).encode()
+    key = settings.AUDIT_HMAC_KEYS[event.key_id]
+    assert event.hash == hmac.new(key, content, hashlib.sha256).hexdigest()
+    assert event.hash != hashlib.sha256(content).hexdigest()
+
+
+def test_record_adds_no_query(agency_user, hospital, django_assert_num_queries):
+    _write(agency_user, hospital)  # the stream's head exists from here on
+
+    # lock the head, insert the event, move the head: nothing more on the counter's hot path
+    with transaction.atomic(), django_assert_num_queries(3):
+        audit.record(actor=agency_user, action="test.write", subject=hospital)
+
+
 @pytest.mark.django_db(transaction=True)
 def test_record_requires_the_business_transaction(agency_user, hospital):
     with pytest.raises(RuntimeError):
@@ -43,7 +92,8 @@ def test_record_requires_the_business_transaction(agency_user, hospital):
 def test_editing_a_stored_row_breaks_the_chain_at_that_row(agency_user, hospital, capsys):
     events = [_write(agency_user, hospital, action=f"test.{i}") for i in range(4)]
     # Behind the ledger's back: change what event 3 says happened.
-    AuditEvent.objects.filter(pk=events[2].pk).update(action="test.forged")
+    with tamper():
+        AuditEvent.objects.filter(pk=events[2].pk).update(action="test.forged")
 
     breaks = audit.verify_chain()
 
@@ -57,7 +107,8 @@ def test_editing_a_stored_row_breaks_the_chain_at_that_row(agency_user, hospital
 
 def test_deleting_a_row_breaks_the_chain(agency_user, hospital):
     events = [_write(agency_user, hospital) for _ in range(3)]
-    AuditEvent.objects.filter(pk=events[1].pk).delete()
+    with tamper():
+        AuditEvent.objects.filter(pk=events[1].pk).delete()
 
     (found,) = audit.verify_chain()
 
@@ -67,7 +118,8 @@ def test_deleting_a_row_breaks_the_chain(agency_user, hospital):
 
 def test_deleting_the_last_rows_is_detected_by_the_head(agency_user, hospital):
     events = [_write(agency_user, hospital) for _ in range(3)]
-    AuditEvent.objects.filter(pk=events[2].pk).delete()
+    with tamper():
+        AuditEvent.objects.filter(pk=events[2].pk).delete()
 
     (found,) = audit.verify_chain()
 
@@ -79,8 +131,9 @@ def test_relinking_a_forged_row_still_fails_on_the_next_row(agency_user, hospita
     events = [_write(agency_user, hospital) for _ in range(3)]
     forged = AuditEvent.objects.get(pk=events[1].pk)
     forged.action = "test.forged"
-    forged.hash = audit.compute_hash(forged)  # the forger recomputes this row's hash...
-    forged.save()
+    forged.hash = audit.compute_hash(forged)  # even someone holding the key, re-hashing a row...
+    with tamper():
+        forged.save()
 
     (found,) = audit.verify_chain()
 
@@ -89,8 +142,26 @@ def test_relinking_a_forged_row_still_fails_on_the_next_row(agency_user, hospita
 
 def test_clean_ledger_verifies(agency_user, hospital, capsys):
     _write(agency_user, hospital)
+    call_command("audit_checkpoint")
+    capsys.readouterr()
+
     call_command("audit_verify")
-    assert "OK: 1 events verified" in capsys.readouterr().out
+
+    out = capsys.readouterr()
+    assert "OK: 1 events verified" in out.out
+    assert out.err == ""
+
+
+def test_verify_without_checkpoints_warns_that_tails_cannot_be_checked(
+    agency_user, hospital, capsys
+):
+    _write(agency_user, hospital)
+
+    call_command("audit_verify")
+
+    out = capsys.readouterr()
+    assert "OK: 1 events verified" in out.out
+    assert "WARNING no checkpoint file" in out.err
 
 
 def test_events_are_searchable_by_patient(agency_user, hospital, insured_person):
