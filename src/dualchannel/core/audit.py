@@ -264,7 +264,7 @@ def _read_checkpoints(text: str) -> tuple[dict[str, dict[str, Any]], list[Checkp
     for number, raw in enumerate(text.splitlines(), start=1):
         try:
             line = json.loads(raw)
-            fields = (line["n"], line["stream"], line["seq"], line["hash"], line["kid"])
+            fields = (line["n"], line["at"], line["stream"], line["seq"], line["hash"], line["kid"])
             claimed_prev, sig = line["prev"], line["sig"]
         except (ValueError, TypeError, KeyError):
             breaks.append(CheckpointBreak(number, "unreadable line"))
