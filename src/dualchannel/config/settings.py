@@ -99,6 +99,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     )
 
+# core.locks: check that every row lock follows the one lock order (tests and development).
+LOCK_ORDER_CHECKS = env_bool("LOCK_ORDER_CHECKS", DEBUG or env_bool("DUALCHANNEL_TESTING", False))
+
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "core.User"
 
