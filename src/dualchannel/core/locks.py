@@ -101,6 +101,11 @@ def _business_block(connection):
     return None
 
 
+def in_transaction(using: str = "default") -> bool:
+    """Inside a business transaction (a test case's own atomic blocks do not count)."""
+    return _business_block(connections[using]) is not None
+
+
 def _keys(query) -> dict[str, set]:
     """The values of the unique columns the query's WHERE pins down (``pk = 5``, ``code IN``)."""
     from django.db.models.lookups import Exact, In
