@@ -98,8 +98,19 @@ DATABASES = {
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Wait for the writer lock rather than fail at once when the worker and the web both write.
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # SQLite as a server's database: WAL lets readers run beside the one writer; IMMEDIATE takes
+    # the write lock when a transaction begins, so two writers queue (for up to ``timeout``
+    # seconds) instead of one failing with "database is locked" when its read turns into a write.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        timeout=20,
+        transaction_mode="IMMEDIATE",
+        init_command=(
+            "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+        ),
+    )
+
+# core.locks: check that every row lock follows the one lock order (tests and development).
+LOCK_ORDER_CHECKS = env_bool("LOCK_ORDER_CHECKS", DEBUG or env_bool("DUALCHANNEL_TESTING", False))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 AUTH_USER_MODEL = "core.User"

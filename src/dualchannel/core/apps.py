@@ -12,3 +12,10 @@ class CoreConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         autodiscover_modules("tasks")
+
+        from django.conf import settings
+
+        if settings.LOCK_ORDER_CHECKS:
+            from .locks import install
+
+            install()

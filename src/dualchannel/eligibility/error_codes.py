@@ -36,3 +36,4 @@ REEVALUATION_NOT_OPEN = "eligibility.reevaluation_not_open"
 REEVALUATION_CLOSED = "eligibility.reevaluation_closed"
 INVALID_RESULT = "eligibility.invalid_result"
 ASSESSMENT_REQUIRED = "eligibility.assessment_required"
+HIS_CHANGED = "eligibility.his_changed"  # the application changed while its HIS data was fetched

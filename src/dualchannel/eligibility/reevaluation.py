@@ -481,6 +481,10 @@ def reevaluation_complete(
         eligibility_id = found.first()
         if eligibility_id is None:
             raise NotFound()
+        # core.locks order: the signer (document_sign locks it), then the eligibility; the
+        # scope check and the signer come from an unlocked read
+        signer = _hospital_physician(actor, selectors.eligibility_get(actor, eligibility_id))
+        Physician.objects.select_for_update().get(pk=signer.pk)
         eligibility = _locked(actor, eligibility_id)
         reevaluation = Reevaluation.objects.select_for_update().get(pk=reevaluation_id)
         signer = _hospital_physician(actor, eligibility)

@@ -60,6 +60,7 @@ from .workflow import (
     actor_role,
     enter_review,
     evaluate,
+    his_fetch,
     lock_application,
     missing_kinds,
     move,
@@ -463,13 +464,21 @@ def application_submit(
     """Sign and file the application, pull its evidence, and either ask the patient once for
     everything missing [HB art. 7(2)] or start the review clock [HB art. 10]."""
     today = _today(today)
+    # Fetch first: the hospital system is asked before any row is locked (it may take 15 s).
+    draft = selectors.application_get(actor, application_id)
+    _require_own_physician(actor, draft)
+    APPLICATION_MACHINE.check(draft.status, S.SUBMITTED)
+    answers = his_fetch(draft, today)
     with transaction.atomic():
+        # core.locks order: the signing physician (document_sign locks it), then the application
+        Physician.objects.select_for_update().get(pk=draft.physician_id)
         application = lock_application(actor, application_id)
         _require_own_physician(actor, application)
-        APPLICATION_MACHINE.check(application.status, S.SUBMITTED)
+        APPLICATION_MACHINE.check(application.status, S.SUBMITTED)  # again, under the lock
         if not application.has_plan:
             raise DomainError(codes.PLAN_REQUIRED, "请先填写治疗用药方案")
-        result, evidence, his, found = evaluate(application, today=today)
+        # what was fetched must still fit the application (else answers raises Conflict)
+        result, evidence, his, found = evaluate(application, today=today, his=answers)
         broken, unanswered = submission_blockers(result)
         if broken or result.verdict == INELIGIBLE:
             broken = broken or result.failing

@@ -4,7 +4,9 @@ notifications."""
 
 from __future__ import annotations
 
+import copy
 import re
+from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
 
@@ -225,6 +227,57 @@ def his_adapter() -> HisAdapter:
     return get_his_adapter()
 
 
+@dataclass
+class HisAnswers:
+    """What the hospital system answered for one application, fetched before any lock is taken
+    (the adapter speaks HTTP with a 15 s timeout: no row may wait on it). It answers the adapter
+    calls ``evaluate`` and ``pull_his_materials`` make; a call with other arguments than the ones
+    fetched means the application changed in between, and raises ``Conflict``."""
+
+    source_system: str
+    id_number: str
+    found: HisPatient | None
+    context_args: tuple
+    context: dict[str, Any] | None
+    kinds: tuple[str, ...]
+    fetched_reports: list = field(default_factory=list)
+
+    def _stale(self) -> Conflict:
+        return Conflict(codes.HIS_CHANGED, "调取院内资料期间申请信息已变更，请重新提交")
+
+    def find_patient(self, id_number: str) -> HisPatient | None:
+        if id_number != self.id_number:
+            raise self._stale()
+        return self.found
+
+    def patient_context(self, found, *, insurance_type, setting, today) -> dict[str, Any]:
+        if self.context is None or (insurance_type, setting, today) != self.context_args:
+            raise self._stale()
+        return copy.deepcopy(self.context)
+
+    def reports(self, found, kinds=None) -> list:
+        if tuple(kinds or ()) != self.kinds:
+            raise self._stale()
+        return list(self.fetched_reports)
+
+
+def his_fetch(application: Application, today: date) -> HisAnswers:
+    """Every answer ``application_submit`` needs from the hospital system; call it outside any
+    transaction, then lock the application and evaluate with the answers."""
+    his = his_adapter()
+    person = application.patient
+    found = his.find_patient(person.id_number)
+    args = (person.insurance_type, SETTING, today)
+    context = (
+        his.patient_context(found, insurance_type=args[0], setting=args[1], today=args[2])
+        if found is not None
+        else None
+    )
+    kinds = tuple(dict.fromkeys(application.criteria_set.required_material_kinds or []))
+    reports = list(his.reports(found, kinds=list(kinds))) if found is not None and kinds else []
+    return HisAnswers(his.source_system, person.id_number, found, args, context, kinds, reports)
+
+
 def his_patient(application: Application, his: HisAdapter) -> HisPatient | None:
     return his.find_patient(application.patient.id_number)
 
@@ -266,11 +319,15 @@ def answers_of(application: Application) -> dict[str, bool]:
 
 
 def evaluate(
-    application: Application, *, today: date | None = None
-) -> tuple[CriteriaResult, dict[str, dict[str, Any]], HisAdapter, HisPatient | None]:
-    """Evaluate the application's criteria now; returns the result and each item's evidence."""
+    application: Application,
+    *,
+    today: date | None = None,
+    his: HisAdapter | HisAnswers | None = None,
+) -> tuple[CriteriaResult, dict[str, dict[str, Any]], HisAdapter | HisAnswers, HisPatient | None]:
+    """Evaluate the application's criteria now; returns the result and each item's evidence.
+    ``his``: answers fetched beforehand (``his_fetch``), else the adapter is asked now."""
     today = today or timezone.localdate()
-    his = his_adapter()
+    his = his if his is not None else his_adapter()
     found = his_patient(application, his)
     context = patient_context(application, his, found, today)
     answers = {a.code: a for a in application.answers.all()}
@@ -317,7 +374,10 @@ def _referenced(expression: str, context: dict[str, Any]) -> dict[str, Any]:
 
 
 def pull_his_materials(
-    application: Application, his: HisAdapter, found: HisPatient | None, kinds: list[str]
+    application: Application,
+    his: HisAdapter | HisAnswers,
+    found: HisPatient | None,
+    kinds: list[str],
 ) -> list[Material]:
     """Every report of ``kinds`` the hospital system holds, stored with its checksum.
 

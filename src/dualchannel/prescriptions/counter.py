@@ -703,15 +703,19 @@ def _dispense(
     from dualchannel.inventory.sales import SaleLine, sale_record
 
     with transaction.atomic():
+        # core.locks order: the eligibility, then the prescription, then (in sale_record) the
+        # batches. A prescription's eligibility is fixed when it is issued, so the unlocked read
+        # names the row to lock first.
+        eligibility_id = _visible(prescription_id, pharmacist).eligibility_id
+        eligibility = (
+            Eligibility.objects.select_for_update().get(pk=eligibility_id)
+            if eligibility_id
+            else None
+        )
         prescription = _visible(prescription_id, pharmacist, lock=True)
         seen = _replay(pharmacist.pharmacy_id, key, prescription.pk, request_digest)
         if seen is not None:
             return seen
-        eligibility = None
-        if prescription.eligibility_id:
-            eligibility = Eligibility.objects.select_for_update().get(
-                pk=prescription.eligibility_id
-            )
         result = CounterResult(
             prescription,
             _all_checks(prescription, pharmacist.pharmacy_id, identity, clean, today, eligibility),

@@ -373,6 +373,8 @@ def prescription_issue(
         )
     id_number = (patient_id_number or "").strip().upper()
     with transaction.atomic():
+        # core.locks order: the signing physician (document_sign locks it) before the patient
+        Physician.objects.select_for_update().get(pk=physician.pk)
         patient = InsuredPerson.objects.select_for_update().filter(id_number=id_number).first()
         if patient is None:
             raise NotFound(codes.PATIENT_NOT_FOUND, "参保登记中没有该身份证号的参保人")

@@ -391,6 +391,15 @@ def _settle(
     actor: User, prescription_id: int, clean: list[HospitalLine], key: str, digest: str
 ) -> Settlement:
     with transaction.atomic():
+        # core.locks order: the person and the eligibility (named by an unlocked read), then the
+        # prescription, then the accumulators
+        found = _prescription_for(actor, prescription_id, lock=False)
+        person = services.lock_person(found.patient_id)
+        eligibility = (
+            Eligibility.objects.select_for_update().get(pk=found.eligibility_id)
+            if found.eligibility_id
+            else None
+        )
         prescription = _prescription_for(actor, prescription_id, lock=True)
         replay = services._replay(prescription.hospital_id, key, digest)
         if replay is not None:
@@ -398,7 +407,6 @@ def _settle(
         today = timezone.localdate()
         _check_open(prescription, today)
         items = _items_for(prescription, clean)
-        person = services.lock_person(prescription.patient_id)
         priced, rows, eligibility = _compute(
             prescription,
             person,
@@ -406,7 +414,7 @@ def _settle(
             clean,
             today,
             services.locked_accumulators,
-            lambda rx: Eligibility.objects.select_for_update().get(pk=rx.eligibility_id),
+            lambda rx: eligibility,
         )
         used = plan_quantity(items, _packages(clean), eligibility)
         left = eligibility.plan_total_quantity - eligibility.plan_used_quantity

@@ -422,6 +422,9 @@ def settlement_settle(
     body = {"prescription_id": prescription_id}
     digest = _digest(body | {"admission": admission_no} if admission_no else body)
     with transaction.atomic():
+        # core.locks order: the person (named by an unlocked read), then the dispensing
+        person_id = _dispensing_for(actor, prescription_id, lock=False).prescription.patient_id
+        lock_person(person_id)
         dispensing = _dispensing_for(actor, prescription_id, lock=True)
         replay = _replay(dispensing.pharmacy_id, key, digest)
         if replay is not None:
@@ -431,7 +434,6 @@ def settlement_settle(
             raise Conflict(codes.ALREADY_SETTLED, "该笔发药已结算，不能重复结算")
         if earlier.filter(goods_returned=True).exists():
             raise Conflict(codes.GOODS_RETURNED, "该笔发药已退药冲销，不能再结算")
-        lock_person(dispensing.prescription.patient_id)
         priced, rows = _compute(dispensing, locked_accumulators, admission_no=admission_no)
         settlement = write_settlement(actor, priced, key, digest)
         add_used(rows, priced.breakdown)
@@ -575,21 +577,30 @@ def settlement_reverse(
         raise DomainError(codes.REASON_REQUIRED, "请填写冲销原因", fields={"reason": ["必填"]})
     require_role(actor, Role.PHARMACIST, Role.REVIEWER)
     with transaction.atomic():
-        settlement = (
-            Settlement.objects.select_for_update(of=("self",))
-            .select_related("person")
-            .filter(pk=settlement_id)
-            .first()
-        )
-        role = REVERSED_BY.get(settlement.kind) if settlement is not None else None
-        if settlement is None or not (
+        # An unlocked read checks the scope and names the rows to lock in core.locks order:
+        # the person, the eligibility (its plan is given back), the settlement, the
+        # accumulators, then the batches and codes the goods return to.
+        found = Settlement.objects.filter(pk=settlement_id).select_related("prescription").first()
+        role = REVERSED_BY.get(found.kind) if found is not None else None
+        if found is None or not (
             actor.is_superuser
             or (
-                actor.institution_id == settlement.institution_id
+                actor.institution_id == found.institution_id
                 and (role is None or actor.has_role(role))
             )
         ):
             raise NotFound(codes.NOT_FOUND, "结算记录不存在或不属于本机构")
+        lock_person(found.person_id)
+        eligibility_id = found.prescription.eligibility_id if found.prescription else None
+        if return_goods and eligibility_id:
+            from dualchannel.eligibility.models import Eligibility
+
+            Eligibility.objects.select_for_update().get(pk=eligibility_id)
+        settlement = (
+            Settlement.objects.select_for_update(of=("self",))
+            .select_related("person")
+            .get(pk=found.pk)
+        )
         if settlement.kind == SettlementKind.MANUAL:
             # the agency paid the person back [HB art. 37]: not the counter's to undo
             raise Conflict(codes.MANUAL_NOT_REVERSIBLE, "手工（零星）报销结算不能在柜台冲销")
@@ -603,7 +614,6 @@ def settlement_reverse(
         ):
             # HB art. 33: the month was applied for with it; the agency must send it back first
             raise Conflict(codes.IN_APPLIED_BATCH, "该笔结算所在的月度申报已提交，不能冲销")
-        lock_person(settlement.person_id)
         rows = locked_accumulators(settlement.person, settlement.scopes)
         before = snapshot(settlement)
         for field, kind in ACCUMULATED_KINDS.items():
@@ -656,13 +666,22 @@ def settlement_reverse(
 
 def _return_goods(actor: User, settlement: Settlement, key: str, reason: str) -> None:
     """The dispensed packages come back: a sale return per line, the plan's quantity restored."""
+    from dualchannel.core.locks import lock_ids, lock_rows
     from dualchannel.eligibility.models import Eligibility
+    from dualchannel.inventory.models import StockItem, TraceCode
     from dualchannel.inventory.sales import sale_return
 
     dispensing = settlement.dispensing
     eligibility = dispensing.prescription.eligibility
+    lines = list(dispensing.lines.order_by("pk"))
+    # every batch, then every code, before the first return writes its audit event (core.locks)
+    lock_ids(StockItem, [line.stock_item_id for line in lines if line.stock_item_id])
+    lock_rows(
+        TraceCode.objects.filter(code__in=[c for line in lines for c in line.trace_codes]),
+        order_by="code",
+    )
     given_back = Decimal(0)
-    for line in dispensing.lines.order_by("pk"):
+    for line in lines:
         sale_return(
             actor=actor,
             movement_id=line.movement_id,
