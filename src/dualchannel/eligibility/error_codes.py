@@ -36,3 +36,4 @@ REEVALUATION_NOT_OPEN = "eligibility.reevaluation_not_open"
 REEVALUATION_CLOSED = "eligibility.reevaluation_closed"
 INVALID_RESULT = "eligibility.invalid_result"
 ASSESSMENT_REQUIRED = "eligibility.assessment_required"
+ID_NUMBER_NOT_ALLOWED = "eligibility.id_number_not_allowed"  # full ID only for the case's roles
