@@ -5,7 +5,10 @@ seed does not reproduce annex 2, so its fields follow art. 9 — result continue
 the responsible physician's confirmation, the next evaluation date); AH annex (外购备案表);
 DESIGN §4 for the treatment plan and the prescription.
 
-Every key of ``data`` must be a known field: whatever is signed is also printed on the PDF.
+Every key of ``data`` must be a known field: whatever is signed is also printed on the PDF, the
+personal identifiers (``PERSONAL_KEYS``) masked unless the kind's task needs them in full
+(``KindSpec.printed_in_full``): only the Hubei application form, the filing document that goes
+to the agency, prints the full ID number [HB art. 7(1), annex 1]; no form prints a full phone.
 """
 
 from __future__ import annotations
@@ -50,6 +53,8 @@ class KindSpec:
     rules: tuple[Rule, ...] = ()
     notes: tuple[str, ...] = ()  # the form's printed 注 / 说明
     stamp_lines: tuple[str, ...] = ()  # blanks left for seals and handwritten entries
+    # Personal identifiers printed in full; every other key of PERSONAL_KEYS is printed masked.
+    printed_in_full: frozenset[str] = frozenset()
     by_key: dict[str, Field] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
@@ -60,6 +65,9 @@ class KindSpec:
         if missing or shown - set(self.by_key):
             raise ValueError(f"{self.kind}: layout and fields differ: {sorted(missing)}")
 
+
+# Keys holding a personal identifier: the PDF prints them masked unless in printed_in_full.
+PERSONAL_KEYS = ("id_number", "phone")
 
 INSURANCE_CATEGORY = (("employee", "职工医保"), ("resident", "居民医保"), ("other", "其他"))
 
@@ -141,6 +149,9 @@ APPLICATION_FORM = KindSpec(
         "医保电子凭证或有效身份证件或社保卡。",
     ),
     stamp_lines=("申请人（患者本人或监护人）签字：", "医院医保管理部门盖章："),
+    # The filing document the agency files the eligibility on: it identifies the person in full.
+    # The phone stays masked: the agency reaches the person through its own registry.
+    printed_in_full=frozenset({"id_number"}),
 )
 
 TREATMENT_PLAN = KindSpec(

@@ -3,6 +3,12 @@
 Each form is a bordered table of label / value cells laid out like the printed annex, then the
 signature block (physician, key fingerprint, SM3 digest, time), the blanks left for seals, and a
 QR code to the public verification page with its address printed underneath.
+
+The signature covers the full data; the page prints the personal identifiers masked unless the
+kind needs them in full (``kinds.PERSONAL_KEYS``, ``KindSpec.printed_in_full``). A page that
+masks anything does not print the SM3 digest of the data: with the rest of the form in view,
+the few hidden digits (a birth date, four phone digits) could be found by trying each value
+against it.
 """
 
 from __future__ import annotations
@@ -25,7 +31,9 @@ from reportlab.pdfbase import pdfmetrics
 from reportlab.pdfbase.cidfonts import UnicodeCIDFont
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from .kinds import BOOL, CHOICE, DATE, INT, ITEMS, Field, KindSpec
+from dualchannel.core.masking import mask_id_number, mask_phone
+
+from .kinds import BOOL, CHOICE, DATE, INT, ITEMS, PERSONAL_KEYS, Field, KindSpec
 
 FONT = "STSong-Light"  # Adobe-GB1 CID font shipped with every PDF reader; nothing is embedded
 pdfmetrics.registerFont(UnicodeCIDFont(FONT))
@@ -53,6 +61,18 @@ class SignatureInfo:
     data_digest: str
     signed_at: datetime
     verify_url: str
+
+
+MASKS = {"id_number": mask_id_number, "phone": mask_phone}  # one per kinds.PERSONAL_KEYS
+
+
+def printed_data(spec: KindSpec, data: dict[str, Any]) -> dict[str, Any]:
+    """The data as the page prints it: identifiers masked unless the kind needs them in full."""
+    shown = dict(data)
+    for key in PERSONAL_KEYS:
+        if key in spec.by_key and key not in spec.printed_in_full and shown.get(key):
+            shown[key] = MASKS[key](str(shown[key]))
+    return shown
 
 
 def _p(text: str, style: ParagraphStyle = _BASE) -> Paragraph:
@@ -155,14 +175,19 @@ def _qr(url: str) -> Drawing:
     return drawing
 
 
-def _signature_block(spec: KindSpec, sig: SignatureInfo) -> list[Any]:
+def _signature_block(spec: KindSpec, sig: SignatureInfo, *, masked: list[str]) -> list[Any]:
     local = timezone.localtime(sig.signed_at)
+    digest = (
+        f"签名覆盖完整内容；本页{'、'.join(masked)}已脱敏显示。"
+        if masked
+        else f"内容摘要（SM3）：{sig.data_digest}"
+    )
     lines = [
         _p(f"责任医师签章：{sig.physician_name}（电子签名）"),
         _p(f"签名机构：{sig.hospital_name}"),
         _p(f"签署时间：{cn_date(local.date())} {local:%H:%M}"),
         _p(f"签名算法：SM2（SM3 摘要）　公钥指纹：{sig.key_fingerprint}", _SMALL),
-        _p(f"内容摘要（SM3）：{sig.data_digest}", _SMALL),
+        _p(digest, _SMALL),
         Spacer(1, 3 * mm),
         *[_p(line) for line in spec.stamp_lines],
         _p(f"日期：{cn_date(local.date())}"),
@@ -196,7 +221,8 @@ def _footer(canvas, doc) -> None:
 
 
 def render(spec: KindSpec, data: dict[str, Any], sig: SignatureInfo) -> bytes:
-    """The document as PDF bytes."""
+    """The document as PDF bytes (identifiers masked as ``printed_data`` says)."""
+    shown = printed_data(spec, data)
     buffer = io.BytesIO()
     doc = SimpleDocTemplate(
         buffer,
@@ -219,9 +245,10 @@ def render(spec: KindSpec, data: dict[str, Any], sig: SignatureInfo) -> bytes:
         if spec.kind == "prescription":
             header.setStyle(TableStyle([("BOX", (1, 0), (1, 0), 1, colors.black)]))
         story.append(header)
-    story += [_p(spec.title, _TITLE), Spacer(1, 4 * mm), _form_table(spec, data)]
+    story += [_p(spec.title, _TITLE), Spacer(1, 4 * mm), _form_table(spec, shown)]
     story.append(Spacer(1, 4 * mm))
-    story += _signature_block(spec, sig)
+    masked = [spec.by_key[k].label for k in PERSONAL_KEYS if shown.get(k) != data.get(k)]
+    story += _signature_block(spec, sig, masked=masked)
     if spec.notes:
         story.append(Spacer(1, 3 * mm))
         story += [

@@ -12,8 +12,9 @@ from ninja import File, Form, Query, Router, Schema
 from ninja.files import UploadedFile
 from ninja.responses import Status
 
+from dualchannel.core import reveal
 from dualchannel.core.auth import api_auth
-from dualchannel.core.errors import DomainError
+from dualchannel.core.errors import DomainError, PermissionDenied
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.core.roles import Role
 
@@ -173,8 +174,13 @@ class QueueItemOut(Schema):
     overdue: bool
 
 
+class IdNumberOut(Schema):
+    id_number: str
+
+
 def sees_full_id(actor, case: Application | Eligibility) -> bool:
-    """The physician and reviewer handle the case and the patient sees their own number."""
+    """The physician and reviewer handle the case and the patient sees their own name; they may
+    ask for the full ID number (``.../id-number``, audited). Payloads always mask the number."""
     if actor.is_superuser:
         return True
     return bool(
@@ -192,7 +198,7 @@ def _application(actor, application: Application) -> dict:
         "status": application.status,
         "status_label": application.get_status_display(),
         "patient_name": person.name if full else mask_name(person.name),
-        "patient_id_number": person.id_number if full else mask_id_number(person.id_number),
+        "patient_id_number": mask_id_number(person.id_number),  # full: POST .../id-number
         "drug_id": application.drug_id,
         "drug_name": application.drug.generic_name,
         "diagnosis_code": application.diagnosis_code,
@@ -322,6 +328,22 @@ def review_queue(request: HttpRequest):
 )
 def application_detail(request: HttpRequest, application_id: int):
     return _detail(request, application_id)
+
+
+@router.post(
+    "/applications/{int:application_id}/id-number",
+    response=IdNumberOut,
+    auth=api_auth,
+    summary="查看患者完整身份证号（每次查看记入审计日志）",
+)
+def application_id_number(request: HttpRequest, application_id: int):
+    application = selectors.application_get(request.auth, application_id)
+    if not sees_full_id(request.auth, application):
+        raise PermissionDenied(codes.ID_NUMBER_NOT_ALLOWED, "无权查看完整证件号")
+    value = reveal.reveal_id_number(
+        actor=request.auth, person=application.patient, subject=application, via=reveal.VIA_API
+    )
+    return {"id_number": value}
 
 
 @router.post(

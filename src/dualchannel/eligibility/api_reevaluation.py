@@ -115,7 +115,7 @@ def _eligibility(actor, eligibility: Eligibility) -> dict:
         "status_label": eligibility.get_status_display(),
         "benefits_active": services.eligibility_benefits_active(eligibility),
         "patient_name": person.name if full else mask_name(person.name),
-        "patient_id_number": person.id_number if full else mask_id_number(person.id_number),
+        "patient_id_number": mask_id_number(person.id_number),  # full: the application's
         "drug_id": eligibility.drug_id,
         "drug_name": eligibility.drug.generic_name,
         "hospital_id": eligibility.hospital_id,

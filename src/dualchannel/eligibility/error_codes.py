@@ -37,3 +37,4 @@ REEVALUATION_CLOSED = "eligibility.reevaluation_closed"
 INVALID_RESULT = "eligibility.invalid_result"
 ASSESSMENT_REQUIRED = "eligibility.assessment_required"
 HIS_CHANGED = "eligibility.his_changed"  # the application changed while its HIS data was fetched
+ID_NUMBER_NOT_ALLOWED = "eligibility.id_number_not_allowed"  # full ID only for the case's roles

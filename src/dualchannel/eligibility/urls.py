@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import reveal_views, views
 
 urlpatterns = [
     path("doctor/", views.doctor_home, name="eligibility-doctor"),
@@ -31,6 +31,11 @@ urlpatterns = [
         "doctor/applications/<int:application_id>/withdraw/",
         views.doctor_withdraw,
         name="eligibility-doctor-withdraw",
+    ),
+    path(
+        "applications/<int:application_id>/id-number/",
+        reveal_views.application_id_number,
+        name="eligibility-application-id-number",
     ),
     path("review/", views.review_home, name="eligibility-review"),
     path(

@@ -2,8 +2,9 @@
 choice of pharmacy, and the dispensing result back to the hospital (DESIGN §5.2). The counter and
 delivery are in ``api_counter``, which shapes its answers with the payload functions here.
 
-Reads are scoped by ``selectors``; services check roles. ID and phone numbers are masked except
-for the roles whose job needs them (``sees_full_id``, the rule of the eligibility API).
+Reads are scoped by ``selectors``; services check roles. ID numbers are always masked: the roles
+whose job needs the full one ask ``POST /{id}/id-number``, which records each view
+(``core.reveal``); phones are masked except for the delivering pharmacy and the patient.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ from django.http import HttpRequest
 from ninja import Field, Query, Router, Schema
 from ninja.responses import Status
 
+from dualchannel.core import reveal
 from dualchannel.core.auth import api_auth
+from dualchannel.core.errors import PermissionDenied
 from dualchannel.core.masking import mask_id_number, mask_name, mask_phone
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
@@ -24,6 +27,7 @@ from dualchannel.eligibility.models import Eligibility
 from dualchannel.inventory.selectors import STOCK_STATUS_CODES
 
 from . import delivery as deliveries
+from . import error_codes as codes
 from . import selectors, services
 from .models import (
     CertificateType,
@@ -282,7 +286,8 @@ def _pharmacist_of(actor: User, pharmacy_id: int | None) -> bool:
 
 
 def _sees_name(actor: User, prescription: Prescription) -> bool:
-    """The pharmacy the prescription is routed to calls the patient by name at the counter."""
+    """The pharmacy the prescription is routed to calls the patient by name at the counter (and
+    may ask for the full ID number for the real-name check, like the case's hospital roles)."""
     return sees_full_id(actor, prescription) or _pharmacist_of(actor, prescription.pharmacy_id)
 
 
@@ -305,9 +310,7 @@ def prescription_payload(actor: User, p: Prescription) -> dict:
         "benefit_type": p.benefit_type,
         "benefit_type_label": p.get_benefit_type_display(),
         "patient_name": person.name if _sees_name(actor, p) else mask_name(person.name),
-        "patient_id_number": (
-            person.id_number if sees_full_id(actor, p) else mask_id_number(person.id_number)
-        ),
+        "patient_id_number": mask_id_number(person.id_number),  # full: POST /{id}/id-number
         "hospital_id": p.hospital_id,
         "hospital_name": p.hospital.name,
         "physician_name": p.physician.name,
@@ -490,6 +493,25 @@ def prescription_list(request: HttpRequest, query: Query[ListQuery]):
 )
 def prescription_detail(request: HttpRequest, prescription_id: int):
     return _detail(request.auth, prescription_id)
+
+
+class IdNumberOut(Schema):
+    id_number: str
+
+
+@router.post(
+    "/{int:prescription_id}/id-number",
+    response=IdNumberOut,
+    summary="查看患者完整身份证号（每次查看记入审计日志）",
+)
+def prescription_id_number(request: HttpRequest, prescription_id: int):
+    p = selectors.prescription_get(request.auth, prescription_id)
+    if not _sees_name(request.auth, p):
+        raise PermissionDenied(codes.ID_NUMBER_NOT_ALLOWED, "无权查看完整证件号")
+    value = reveal.reveal_id_number(
+        actor=request.auth, person=p.patient, subject=p, via=reveal.VIA_API
+    )
+    return {"id_number": value}
 
 
 @router.post(

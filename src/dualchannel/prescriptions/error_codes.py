@@ -56,3 +56,4 @@ DELIVERY_STATUS_INVALID = "counter.delivery_status_invalid"
 HANDOVER_RECORD_REQUIRED = "counter.handover_record_required"  # HB art. 29
 HANDOVER_TIME_INVALID = "counter.handover_time_invalid"
 DISPENSING_NOT_FOUND = "counter.dispensing_not_found"
+ID_NUMBER_NOT_ALLOWED = "prescriptions.id_number_not_allowed"  # full ID only for whom it concerns

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import counter_views, views
+from . import counter_views, reveal_views, views
 
 urlpatterns = [
     path(
@@ -30,6 +30,11 @@ urlpatterns = [
         "pharmacy/counter/<int:prescription_id>/dispense/",
         counter_views.counter_dispense_view,
         name="prescriptions-counter-dispense",
+    ),
+    path(
+        "pharmacy/counter/<int:prescription_id>/id-number/",
+        reveal_views.counter_id_number,
+        name="prescriptions-counter-id-number",
     ),
     path(
         "pharmacy/counter/<int:prescription_id>/result/",

@@ -12,6 +12,7 @@ from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
 from ninja.pagination import LimitOffsetPagination, paginate
 
+from dualchannel.core import reveal
 from dualchannel.core.auth import api_auth
 from dualchannel.core.errors import field_error
 from dualchannel.core.masking import mask_id_number, mask_phone
@@ -300,6 +301,9 @@ class InsuredPersonListOut(Schema):
     @staticmethod
     def resolve_phone(obj) -> str:
         return mask_phone(obj.phone)
+
+
+FULL_FIELDS = ("id_number", "phone", "address")  # what _person_out shows in full
 
 
 def _person_out(p: InsuredPerson, *, full: bool = False) -> InsuredPersonOut:
@@ -679,7 +683,12 @@ def insured_persons_create(request: HttpRequest, payload: InsuredPersonIn):
 )
 def insured_persons_detail(request: HttpRequest, person_id: int):
     p = selectors.insured_person_get(request.auth, person_id)
-    return _person_out(p, full=selectors.can_see_full_identifiers(request.auth, p))
+    full = selectors.can_see_full_identifiers(request.auth, p)
+    if full:  # each unmasked answer is one audited view (core.reveal)
+        reveal.record_view(
+            actor=request.auth, person=p, subject=p, via=reveal.VIA_API, fields=FULL_FIELDS
+        )
+    return _person_out(p, full=full)
 
 
 @router.patch("/insured-persons/{person_id}", response=InsuredPersonOut, summary="更正参保人信息")
@@ -687,6 +696,9 @@ def insured_persons_update(request: HttpRequest, person_id: int, payload: Insure
     p = selectors.insured_person_get(request.auth, person_id)
     p = services.insured_person_update(
         actor=request.auth, person=p, **payload.dict(exclude_unset=True)
+    )
+    reveal.record_view(
+        actor=request.auth, person=p, subject=p, via=reveal.VIA_API, fields=FULL_FIELDS
     )
     return _person_out(p, full=True)
 

@@ -81,6 +81,13 @@ ELIGIBILITY_OPS = [
         allowed=(PHYSICIAN, REVIEWER, OFFICER),
         application_id="review_id",
     ),
+    # The full ID number on request, audited: the case's hospital roles, not the agency.
+    op(
+        "POST",
+        f"{BASE}/applications/{{application_id}}/id-number",
+        allowed=(PHYSICIAN, REVIEWER),
+        application_id="review_id",
+    ),
     op(
         "POST",
         f"{BASE}/applications/{{application_id}}/answers",

@@ -103,6 +103,14 @@ PRESCRIPTION_OPS = [
         allowed=INSIDERS,
         prescription_id="routed_id",
     ),
+    # The full ID number on request, audited: the hospital, the pharmacy it is routed to (the
+    # real-name check) and the patient; not the agency.
+    op(
+        "POST",
+        f"{BASE}/{{prescription_id}}/id-number",
+        allowed=(*HOSPITAL_STAFF, PHARMACIST, PATIENT),
+        prescription_id="routed_id",
+    ),
     op(
         "POST",
         f"{BASE}/{{prescription_id}}/cancel",

@@ -67,7 +67,8 @@ def test_signing_produces_a_verifiable_document_with_pdf(physician_user, physici
     assert spec.title.replace("　", "") in text.replace(" ", "").replace("　", "")
     assert f"https://dc.example.cn/verify/{document.verification_token}/" in text
     assert f"责任医师签章：{physician.name}（电子签名）" in text
-    assert document.data_digest in text
+    # every kind masks an identifier, so none prints the data digest (it would give the digits away)
+    assert document.data_digest not in text
     # and the signing is in the audit ledger
     assert AuditEvent.objects.filter(
         action="documents.signed", subject_id=str(document.pk)
@@ -91,10 +92,46 @@ def test_application_form_pdf_has_the_annex_1_labels_and_the_full_id_number(
         "医院医保管理部门盖章",
     ):
         assert label in text
-    # the form is the legal document: it carries the full ID number
+    # the form is the legal document: it carries the full ID number, but not the full phone
     assert "420102197005170011" in text
+    assert "139****0001" in text and "13900000001" not in text
     assert "■职工医保" in text
     assert document.data_digest == crypto.sm3_hex(canonical_json(document.data).encode())
+
+
+FULL_ID, MASKED_ID = "420102197005170011", "420102********0011"
+FULL_PHONE, MASKED_PHONE = "13900000001", "139****0001"
+
+
+@pytest.mark.parametrize(
+    ("kind", "id_shown", "phone_shown"),
+    [
+        (DocumentKind.APPLICATION_FORM, FULL_ID, MASKED_PHONE),  # the filing document
+        (DocumentKind.REEVALUATION_FORM, MASKED_ID, MASKED_PHONE),
+        (DocumentKind.AH_FILING_FORM, MASKED_ID, MASKED_PHONE),
+        (DocumentKind.TREATMENT_PLAN, MASKED_ID, None),
+        (DocumentKind.PRESCRIPTION, MASKED_ID, None),
+    ],
+)
+def test_each_pdf_kind_prints_identifiers_as_its_task_needs_while_the_signature_covers_them(
+    physician_user, physician, kind, id_shown, phone_shown
+):
+    # given data holding the full ID number (and phone where the form has one)
+    # when the physician signs
+    document = sign(physician_user, physician, kind)
+
+    # then the page shows the ID (and phone) in full only where the kind needs it
+    text = "".join(pdf_text(document).split())
+    assert id_shown in text
+    if id_shown == MASKED_ID:
+        assert FULL_ID not in text
+    assert FULL_PHONE not in text
+    if phone_shown:
+        assert phone_shown in text
+    assert document.data_digest not in text
+    # and what is signed is the full data, which verifies
+    assert document.data["id_number"] == FULL_ID
+    assert document_verify(document.verification_token).status == VerdictStatus.AUTHENTIC
 
 
 def test_altering_stored_data_is_reported_as_altered(physician_user, physician):

@@ -38,6 +38,7 @@ def test_public_page_shows_the_verdict_masks_the_name_and_hides_the_id_number(cl
     assert "真实有效且未被篡改" in body
     assert "张**" in body and "张三丰" not in body
     assert document.data["id_number"] not in body and "420102" not in body
+    assert document.data["phone"] not in body
     assert "武汉演示第一医院" in body and "李医生" in body
     assert response["Cache-Control"] == "no-store"
 

@@ -94,7 +94,8 @@ def test_physician_issues_and_each_role_reads_what_it_may(
     assert response.status_code == 201, response.content
     created = response.json()
     assert created["status"] == S.ISSUED
-    assert created["patient_id_number"] == id_number  # the prescribing physician needs it
+    # masked even for the prescribing physician: the full number only on request, audited
+    assert created["patient_id_number"] == mask_id_number(id_number)
     assert [i["packages"] for i in created["items"]] == [1]
     assert [h["to_status"] for h in created["history"]] == [S.ISSUED]
     assert created["plan"]["left"] == "180.00" and created["plan_quantity"] == "50.00"
@@ -106,7 +107,7 @@ def test_physician_issues_and_each_role_reads_what_it_may(
     assert officer["patient_name"] == "张*"
     mine = api_client.as_user(patient).get(f"{BASE}/").json()
     assert [p["id"] for p in mine] == [created["id"]]
-    assert mine[0]["patient_id_number"] == id_number
+    assert mine[0]["patient_id_number"] == mask_id_number(id_number)  # a list never shows it
 
     refused = api_client.as_user(outsider_physician).get(url)
     assert refused.status_code == 404

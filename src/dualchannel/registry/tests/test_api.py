@@ -155,13 +155,23 @@ def test_patient_sees_only_self_masked(api_client, patient_user, insured_person)
     assert client.get("/api/v1/registry/institutions").json()["count"] == 0
 
 
-def test_officer_detail_unmasked_list_masked(api_client, agency_user, insured_person):
+def test_officer_detail_unmasked_and_audited_list_masked(api_client, agency_user, insured_person):
+    from dualchannel.core.models import AuditEvent
+    from dualchannel.core.reveal import ID_NUMBER_VIEWED
+
+    views = AuditEvent.objects.filter(action=ID_NUMBER_VIEWED, patient=insured_person)
     client = api_client.as_user(agency_user)
-    detail = client.get(f"/api/v1/registry/insured-persons/{insured_person.pk}").json()
-    assert detail["id_number"] == insured_person.id_number
-    assert detail["phone"] == insured_person.phone
     row = client.get("/api/v1/registry/insured-persons").json()["items"][0]
     assert row["id_number"] != insured_person.id_number and "*" in row["phone"]
+    assert not views.exists()  # a list is masked, nothing to record
+
+    detail = client.get(f"/api/v1/registry/insured-persons/{insured_person.pk}").json()
+
+    assert detail["id_number"] == insured_person.id_number
+    assert detail["phone"] == insured_person.phone
+    (event,) = views  # each unmasked answer is one audited view
+    assert event.actor_id == agency_user.pk
+    assert event.summary == {"fields": ["id_number", "phone", "address"], "via": "api"}
 
 
 def test_physician_file_via_api_title_below_minimum(profiles, api_client, reviewer_user, hospital):
