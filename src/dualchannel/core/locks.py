@@ -16,6 +16,12 @@ because inventory's sale and return functions lock them and write their own audi
 the caller's transaction, so they must be able to run last; the audit chain head (one per
 institution) is taken by ``audit.record`` and is always the last lock.
 
+Lock with ``select_for_update(no_key=True)`` (FOR NO KEY UPDATE) where the key is not changed:
+a plain FOR UPDATE also blocks every other transaction's insert of a row that references the
+locked one (PostgreSQL's foreign-key check takes FOR KEY SHARE), an edge outside this order; a
+reversal holding its person FOR UPDATE deadlocked with a dispensing inserting a stock movement
+that names that person.
+
 A service that learns which rows it needs only by reading (the settlement names its person) reads
 them first without a lock, locks in order, then re-reads what it decides on. Rows already held may
 be locked again at any point (a no-op for the database).
@@ -77,7 +83,7 @@ class LockOrderError(AssertionError):
 
 def lock_rows(qs: QuerySet, *, order_by: str = "pk") -> list[Model]:
     """Lock every row of ``qs`` in a fixed order (primary key unless told) and return them."""
-    return list(qs.select_for_update(of=("self",)).order_by(order_by))
+    return list(qs.select_for_update(of=("self",), no_key=True).order_by(order_by))
 
 
 def lock_ids(model: type[Model], ids: Iterable[Any]) -> dict[Any, Model]:

@@ -708,7 +708,7 @@ def _dispense(
         # names the row to lock first.
         eligibility_id = _visible(prescription_id, pharmacist).eligibility_id
         eligibility = (
-            Eligibility.objects.select_for_update().get(pk=eligibility_id)
+            Eligibility.objects.select_for_update(no_key=True).get(pk=eligibility_id)
             if eligibility_id
             else None
         )

@@ -396,7 +396,7 @@ def _settle(
         found = _prescription_for(actor, prescription_id, lock=False)
         person = services.lock_person(found.patient_id)
         eligibility = (
-            Eligibility.objects.select_for_update().get(pk=found.eligibility_id)
+            Eligibility.objects.select_for_update(no_key=True).get(pk=found.eligibility_id)
             if found.eligibility_id
             else None
         )
@@ -486,7 +486,9 @@ def give_back_plan(settlement: Settlement) -> Decimal:
         item_id = item_of_drug.get(line.drug_id)
         if item_id is not None:
             packages[item_id] += line.quantity
-    eligibility = Eligibility.objects.select_for_update().get(pk=prescription.eligibility_id)
+    eligibility = Eligibility.objects.select_for_update(no_key=True).get(
+        pk=prescription.eligibility_id
+    )
     given_back = plan_quantity(items, packages, eligibility)
     if given_back:
         eligibility.plan_used_quantity = max(

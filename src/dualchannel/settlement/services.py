@@ -458,7 +458,7 @@ def settlement_settle(
 
 def lock_person(person_id: int) -> InsuredPerson:
     """The person's lock serialises every settlement and reversal of that person."""
-    return InsuredPerson.objects.select_for_update().get(pk=person_id)
+    return InsuredPerson.objects.select_for_update(no_key=True).get(pk=person_id)
 
 
 def locked_accumulators(person: InsuredPerson, scopes: dict[str, str]) -> dict:
@@ -595,7 +595,7 @@ def settlement_reverse(
         if return_goods and eligibility_id:
             from dualchannel.eligibility.models import Eligibility
 
-            Eligibility.objects.select_for_update().get(pk=eligibility_id)
+            Eligibility.objects.select_for_update(no_key=True).get(pk=eligibility_id)
         settlement = (
             Settlement.objects.select_for_update(of=("self",))
             .select_related("person")
@@ -693,6 +693,6 @@ def _return_goods(actor: User, settlement: Settlement, key: str, reason: str) ->
         if eligibility is not None and line.drug_id == eligibility.drug_id:
             given_back += line.quantity
     if given_back:
-        locked = Eligibility.objects.select_for_update().get(pk=eligibility.pk)
+        locked = Eligibility.objects.select_for_update(no_key=True).get(pk=eligibility.pk)
         locked.plan_used_quantity = max(locked.plan_used_quantity - given_back, Decimal(0))
         locked.save(update_fields=["plan_used_quantity"])
