@@ -221,8 +221,9 @@ def _add_working_days(start: date, days: int) -> date:
 # --- evaluation ------------------------------------------------------------------------------
 
 
-def his_adapter() -> HisAdapter:
-    return get_his_adapter()
+def his_adapter(application: Application) -> HisAdapter:
+    """The system of the hospital that applies (another hospital's system is never read)."""
+    return get_his_adapter(application.hospital)
 
 
 def his_patient(application: Application, his: HisAdapter) -> HisPatient | None:
@@ -270,7 +271,7 @@ def evaluate(
 ) -> tuple[CriteriaResult, dict[str, dict[str, Any]], HisAdapter, HisPatient | None]:
     """Evaluate the application's criteria now; returns the result and each item's evidence."""
     today = today or timezone.localdate()
-    his = his_adapter()
+    his = his_adapter(application)
     found = his_patient(application, his)
     context = patient_context(application, his, found, today)
     answers = {a.code: a for a in application.answers.all()}

@@ -12,6 +12,7 @@ from datetime import date
 
 import pytest
 from django.apps import apps
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import override_settings
@@ -459,6 +460,8 @@ def _cold_chain_dispensing(users, places, patient, n: int):
 
 def _build_world() -> dict:
     places = _institutions()
+    # the demo HIS is the Wuhan hospital's system
+    settings.HIS_HOSPITALS = [places["hospital"].credit_code]
     patient = zhang_wei()
     outsider_person = InsuredPersonFactory(name="外人丙", region_code="340102")
     users = _users(places, patient, outsider_person)
