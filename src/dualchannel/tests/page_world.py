@@ -54,7 +54,8 @@ from dualchannel.settlement.rules import benefit_rules_load
 from dualchannel.settlement.services import settlement_settle
 from dualchannel.settlement.tests.conftest import DEMO_REGIONS
 
-PAGE_WORLD_DAY = date(2026, 3, 10)
+# not 2026-03-10: the counter's placeholder shows CF2026031000001 as an example number
+PAGE_WORLD_DAY = date(2026, 3, 11)
 PDF = b"%PDF-1.4\n% page matrix\n"
 INSIDERS = ["physician_user", "reviewer_user", "pharmacist_user", "agency_user", "patient_user"]
 OUTSIDERS = [
