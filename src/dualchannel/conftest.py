@@ -134,6 +134,18 @@ def outsider_agency(other_agency):
 
 
 @pytest.fixture
+def demo_his(request, settings):
+    """The built-in demo HIS as the hospital system of the test's ``hospital`` only (each
+    hospital reads its own system; any other hospital's physicians find nobody in it)."""
+    settings.HIS_ADAPTER = "demo"
+    settings.HIS_HOSPITALS = (
+        [request.getfixturevalue("hospital").credit_code]
+        if "hospital" in request.fixturenames
+        else []
+    )
+
+
+@pytest.fixture
 def api_client():
     """A Django test client that talks JSON to the API with a bearer token."""
     from django.test import Client

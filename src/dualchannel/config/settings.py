@@ -202,6 +202,11 @@ RX_CENTRE_SM4_KEY = env_str("RX_CENTRE_SM4_KEY", NHSA_SM4_KEY)  # hex; required 
 # Hospital systems: demo (built-in HIS stand-in) | fhir (a FHIR R4 server or bundle folder).
 HIS_ADAPTER = env_str("HIS_ADAPTER", "demo")
 FHIR_BASE_URL = env_str("FHIR_BASE_URL", "")
+# The hospitals whose system that is, by 定点机构编码 or credit code (default: the demo's
+# 武汉演示协和医院); any other hospital's physicians see no hospital-system data.
+HIS_HOSPITALS = env_list("HIS_HOSPITALS", ["H42010200001"])
+# A hospital's own FHIR server, by the code above (JSON); the others use FHIR_BASE_URL.
+FHIR_BASE_URLS = env_json_map("FHIR_BASE_URLS")
 
 # Notifications. SMS provider "log" writes to the log and is allowed only in DEMO_MODE/tests.
 SMS_PROVIDER = env_str("SMS_PROVIDER", "log")

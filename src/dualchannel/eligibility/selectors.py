@@ -17,7 +17,9 @@ from dualchannel.core.calendar import UnknownCalendarYear, working_days_between
 from dualchannel.core.errors import NotFound
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
-from dualchannel.registry.selectors import officer_region
+from dualchannel.integration.his import HisAdapter, HisPatient, get_his_adapter
+from dualchannel.registry.models import InstitutionKind, InsuredPerson
+from dualchannel.registry.selectors import insured_person_find, officer_region
 
 from .models import Application, ApplicationStatus, Eligibility, Material
 
@@ -156,3 +158,38 @@ def eligibility_list(
     if drug_id:
         qs = qs.filter(drug_id=drug_id)
     return qs.order_by("-effective_from", "-id")
+
+
+# --- the patient a physician opens ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class HospitalPatient:
+    person: InsuredPerson
+    his: HisAdapter  # the system of the physician's own hospital
+    found: HisPatient | None  # the person's record in it
+
+
+def hospital_patient_find(actor: User | None, *, id_number: str) -> HospitalPatient:
+    """An insured person the actor's hospital treats: its own hospital system holds them, or
+    they have an application (certifying or treating) or an eligibility at this hospital.
+
+    Anyone else — insured or not — is ``NotFound``: a physician of another hospital learns
+    nothing, not even that the person is insured."""
+    hospital = actor.institution if _active(actor) and actor.institution_id else None
+    if hospital is None or hospital.kind != InstitutionKind.HOSPITAL:
+        raise NotFound()
+    person = insured_person_find(actor, id_number=id_number)
+    his = get_his_adapter(hospital)
+    found = his.find_patient(person.id_number)
+    if found is None and not _known_here(person, hospital.pk):
+        raise NotFound()
+    return HospitalPatient(person=person, his=his, found=found)
+
+
+def _known_here(person: InsuredPerson, hospital_id: int) -> bool:
+    applied = Application.objects.filter(patient=person).filter(
+        Q(hospital_id=hospital_id) | Q(treating_hospital_id=hospital_id)
+    )
+    held = Eligibility.objects.filter(patient=person, hospital_id=hospital_id)
+    return applied.exists() or held.exists()

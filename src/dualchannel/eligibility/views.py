@@ -37,7 +37,7 @@ from dualchannel.registry.models import (
     InstitutionKind,
     Physician,
 )
-from dualchannel.registry.selectors import insured_person_find, public_institutions
+from dualchannel.registry.selectors import public_institutions
 
 from . import materials, selectors, services
 from .models import Application, ApplicationStatus, MaterialSource, VerificationState
@@ -115,7 +115,7 @@ def _own_hospital_application(request: HttpRequest, application_id: int) -> Appl
 def _his_facts(application: Application) -> tuple[dict[str, str], dict[str, list]]:
     """Diagnosis names and reports by kind from the hospital system (for the evidence lines)."""
     try:
-        his = get_his_adapter()
+        his = get_his_adapter(application.hospital)
         found = his.find_patient(application.patient.id_number)
         if found is None:
             return {}, {}
@@ -270,24 +270,24 @@ def _patient_lookup(request: HttpRequest, id_number: str) -> dict[str, Any]:
         "suggested": [],
     }
     if len(id_number) == 18:
+        # Only a patient of this hospital (its own system, or an application here): anyone
+        # else answers like an unknown number [issue 9].
         try:
-            person = insured_person_find(request.user, id_number=id_number)
+            patient = selectors.hospital_patient_find(request.user, id_number=id_number)
         except NotFound:
-            person = None
-        if person is not None:
-            context["person"] = person
-            context["masked_name"] = mask_name(person.name)
-            context["masked_id"] = mask_id_number(person.id_number)
-            his = get_his_adapter()
-            found = his.find_patient(person.id_number)
-            context["diagnoses"] = his.diagnoses(found) if found is not None else []
-            context["suggested"] = suggested_drugs(
-                hospital=request.user.institution,
-                person=person,
-                his=his,
-                found=found,
-                diagnoses=context["diagnoses"],
-            )
+            return context
+        person, his, found = patient.person, patient.his, patient.found
+        context["person"] = person
+        context["masked_name"] = mask_name(person.name)
+        context["masked_id"] = mask_id_number(person.id_number)
+        context["diagnoses"] = his.diagnoses(found) if found is not None else []
+        context["suggested"] = suggested_drugs(
+            hospital=request.user.institution,
+            person=person,
+            his=his,
+            found=found,
+            diagnoses=context["diagnoses"],
+        )
     return context
 
 

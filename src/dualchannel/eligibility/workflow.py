@@ -223,8 +223,9 @@ def _add_working_days(start: date, days: int) -> date:
 # --- evaluation ------------------------------------------------------------------------------
 
 
-def his_adapter() -> HisAdapter:
-    return get_his_adapter()
+def his_adapter(application: Application) -> HisAdapter:
+    """The system of the hospital that applies (another hospital's system is never read)."""
+    return get_his_adapter(application.hospital)
 
 
 @dataclass
@@ -264,7 +265,7 @@ class HisAnswers:
 def his_fetch(application: Application, today: date) -> HisAnswers:
     """Every answer ``application_submit`` needs from the hospital system; call it outside any
     transaction, then lock the application and evaluate with the answers."""
-    his = his_adapter()
+    his = his_adapter(application)
     person = application.patient
     found = his.find_patient(person.id_number)
     args = (person.insurance_type, SETTING, today)
@@ -327,7 +328,7 @@ def evaluate(
     """Evaluate the application's criteria now; returns the result and each item's evidence.
     ``his``: answers fetched beforehand (``his_fetch``), else the adapter is asked now."""
     today = today or timezone.localdate()
-    his = his if his is not None else his_adapter()
+    his = his if his is not None else his_adapter(application)
     found = his_patient(application, his)
     context = patient_context(application, his, found, today)
     answers = {a.code: a for a in application.answers.all()}

@@ -40,6 +40,9 @@ MAX_SIGNATURE_CHARS = (counter.MAX_SIGNATURE_BYTES + 2) // 3 * 4 + 64
 
 class OpenIn(Schema):
     reference: str = Field(..., max_length=500, description="处方编号，或扫描处方二维码所得的网址")
+    patient_id_number: str = Field(
+        "", max_length=18, description="参保人身份证号：按编号调取尚未流转至本店的处方时必填"
+    )
 
 
 class IdentityIn(Schema):
@@ -164,7 +167,9 @@ def _lines(lines: list[LineIn] | None) -> list[dict] | None:
 @router.post("/counter/open", response=CounterOpenOut, summary="药师按处方编号或扫码调取处方")
 def counter_open(request: HttpRequest, payload: OpenIn):
     actor = request.auth
-    prescription = counter.counter_open(actor=actor, reference=payload.reference)
+    prescription = counter.counter_open(
+        actor=actor, reference=payload.reference, patient_id_number=payload.patient_id_number
+    )
     pharmacy_id = actor.institution_id
     items = []
     for item in prescription.items.select_related("drug"):

@@ -127,6 +127,11 @@ def _pharmacist_of(actor: User) -> Pharmacist:
     return pharmacist
 
 
+NOT_FOUND_MESSAGE = (
+    "未找到该处方，请核对处方编号或重新扫码（未流转至本店的处方须同时录入参保人身份证号）"
+)
+
+
 def _ref_to_lookup(reference: str) -> dict[str, str]:
     """A prescription number, or what the prescription's QR code holds (its verify URL)."""
     value = (reference or "").strip()
@@ -140,22 +145,40 @@ def _ref_to_lookup(reference: str) -> dict[str, str]:
         and re.fullmatch(r"[A-Za-z0-9_-]{8,100}", parts[-1])
     ):
         return {"document__verification_token": parts[-1]}
-    raise NotFound(codes.RX_NOT_FOUND, "未找到该处方，请核对处方编号或重新扫码")
+    raise NotFound(codes.RX_NOT_FOUND, NOT_FOUND_MESSAGE)
 
 
-def counter_open(*, actor: User, reference: str) -> Prescription:
-    """The pharmacist opens a prescription by its number or by scanning its QR code."""
+def counter_open(*, actor: User, reference: str, patient_id_number: str = "") -> Prescription:
+    """The pharmacist opens a prescription by its number or by scanning its QR code.
+
+    One routed to (or dispensed at) this pharmacy opens by its number. Any other opens only for
+    a walk-in, with what the patient brings — the QR code, or the number together with the
+    patient's ID number — and only at a pharmacy that may dispense it (the bound or named
+    pharmacy, else the area's designated ones); everything else is not found, so that nobody
+    learns of a prescription by guessing its sequential number [issue 9].
+    """
+    from .services import allowed_pharmacies
+
     pharmacist = _pharmacist_of(actor)
+    lookup = _ref_to_lookup(reference)
     prescription = (
         Prescription.objects.select_related(
             "patient", "hospital", "physician", "pharmacy", "eligibility", "document"
         )
-        .filter(**_ref_to_lookup(reference))
+        .filter(**lookup)
         .first()
     )
     if prescription is None:
-        raise NotFound(codes.RX_NOT_FOUND, "未找到该处方，请核对处方编号或重新扫码")
-    if prescription.pharmacy_id not in (None, pharmacist.pharmacy_id):
+        raise NotFound(codes.RX_NOT_FOUND, NOT_FOUND_MESSAGE)
+    if prescription.pharmacy_id == pharmacist.pharmacy_id:
+        return prescription
+    brought = "document__verification_token" in lookup or (
+        (patient_id_number or "").strip().upper() == prescription.patient.id_number
+    )
+    may_dispense = pharmacist.pharmacy_id in {p.pk for p in allowed_pharmacies(prescription)}
+    if not (brought and may_dispense):
+        raise NotFound(codes.RX_NOT_FOUND, NOT_FOUND_MESSAGE)
+    if prescription.pharmacy_id is not None:
         raise DomainError(codes.RX_NOT_ROUTED_HERE, "该处方已流转至其他药店，本店不能调剂")
     return prescription
 
@@ -540,7 +563,8 @@ def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False
     if lock:
         qs = qs.select_for_update(of=("self",))
     prescription = qs.filter(pk=prescription_id).first()
-    if prescription is None or prescription.pharmacy_id not in (None, pharmacist.pharmacy_id):
+    # only a prescription routed here: a walk-in is first routed by the patient [CX art. 21]
+    if prescription is None or prescription.pharmacy_id != pharmacist.pharmacy_id:
         raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
     return prescription
 

@@ -58,12 +58,16 @@ def _routed_here(request: HttpRequest, prescription_id: int) -> Prescription:
 @require_GET
 @pharmacist_required
 def counter_home(request: HttpRequest) -> HttpResponse:
-    """Type or scan (the scanner types the QR code's URL, then Enter) a prescription."""
+    """Type or scan (the scanner types the QR code's URL, then Enter) a prescription; a walk-in
+    whose prescription is not routed here also gives the patient's ID number."""
     reference = request.GET.get("q", "").strip()
+    patient_id_number = request.GET.get("patient_id_number", "").strip()
     error = None
     if reference:
         try:
-            prescription = counter.counter_open(actor=request.user, reference=reference)
+            prescription = counter.counter_open(
+                actor=request.user, reference=reference, patient_id_number=patient_id_number
+            )
             if prescription.pharmacy_id is None:
                 raise DomainError(
                     codes.RX_NOT_ROUTED_HERE,

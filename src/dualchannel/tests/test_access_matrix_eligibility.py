@@ -9,6 +9,7 @@ import re
 from datetime import date
 
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import override_settings
@@ -259,6 +260,7 @@ def _build_world(patch: pytest.MonkeyPatch) -> dict:
     hospital = InstitutionFactory(
         kind=InstitutionKind.HOSPITAL, name="武汉演示第一医院", region_code="420102"
     )
+    settings.HIS_HOSPITALS = [hospital.credit_code]  # the demo HIS is this hospital's system
     pharmacy = InstitutionFactory(
         kind=InstitutionKind.PHARMACY,
         name="江岸演示大药房",

@@ -9,11 +9,10 @@ from .factories import PLAN, designated_physician, drug_with_criteria, zhang_wei
 
 
 @pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
+def media_root(settings, tmp_path, demo_his):
     """Materials and signed PDFs go to a temporary MEDIA_ROOT, never into the repository."""
     settings.MEDIA_ROOT = tmp_path / "private"
     settings.PUBLIC_BASE_URL = "https://dc.example.cn"
-    settings.HIS_ADAPTER = "demo"
     return settings.MEDIA_ROOT
 
 

@@ -110,6 +110,63 @@ def test_patient_lookup_offers_his_diagnoses(client, physician, zhang, physician
     assert 'value="C34.100x004|右肺上叶恶性肿瘤"' in body
 
 
+def _lookup(client, user, id_number: str, *, launch: bool = False) -> str:
+    if launch:
+        url, query = reverse("eligibility-doctor"), {"patient": id_number}
+    else:
+        url, query = reverse("eligibility-doctor-patient"), {"patient_id_number": id_number}
+    response = logged_in(client, user).get(url, query, **HTMX)
+    assert response.status_code == 200
+    body = response.content.decode()
+    # the launch page: its patient box (the rest holds a per-response CSRF token)
+    return body.split('id="patient-info"')[1].split("</div>")[0] if launch else body
+
+
+@pytest.mark.parametrize("launch", [False, True], ids=["lookup", "his-launch"])
+def test_another_hospitals_physician_learns_nothing_of_the_hospitals_patient(
+    client, zhang, outsider_physician, launch
+):
+    # given 张伟, insured and in the demo HIS of the Wuhan hospital, and a Hefei physician
+    from dualchannel.registry.tests.factories import make_id_number
+
+    nobody = make_id_number("420102", date(1990, 1, 1), 77)
+
+    # when the Hefei physician types his ID number, and a number nobody has
+    known = _lookup(client, outsider_physician, zhang.id_number, launch=launch)
+    unknown = _lookup(client, outsider_physician, nobody, launch=launch)
+
+    # then both answers are the same "not found": no masked name, no diagnosis, no hint
+    assert "张*" not in known and "C34.100x004" not in known
+    assert known.replace(zhang.id_number, nobody) == unknown
+    assert "未找到该患者" in known
+
+
+def test_an_insured_person_unknown_to_the_hospitals_system_is_not_found(
+    client, physician, physician_user
+):
+    # given an insured person the hospital's own system has never seen (no application here)
+    from dualchannel.registry.tests.factories import InsuredPersonFactory
+
+    stranger = InsuredPersonFactory(name="路人丁")
+
+    body = _lookup(client, physician_user, stranger.id_number)
+
+    assert "路*" not in body and "未找到该患者" in body
+
+
+def test_a_patient_with_an_application_here_is_found_without_a_his_record(
+    client, settings, make_draft, zhang, physician_user
+):
+    # given 张伟's application at this hospital, and the hospital's system disconnected
+    make_draft(zhang)
+    settings.HIS_HOSPITALS = []
+
+    body = _lookup(client, physician_user, zhang.id_number)
+
+    assert "张*" in body
+    assert "院内系统中没有该患者的诊断" in body
+
+
 def test_drug_suggestions_are_limited_to_drugs_with_criteria(
     client, physician, lung_drug, physician_user
 ):

@@ -15,7 +15,7 @@ from dualchannel.catalog.models import MaterialKind
 from dualchannel.core.canonical import canonical_json
 from dualchannel.core.demo import id_number
 from dualchannel.core.errors import DomainError
-from dualchannel.integration.his import DemoHis, FhirAdapter, get_his_adapter
+from dualchannel.integration.his import DemoHis, FhirAdapter, NoHis, get_his_adapter
 from dualchannel.integration.his.base import ICD10_YB2, SNOMED
 from dualchannel.integration.his.fhir import FIXTURE_DIR
 
@@ -312,12 +312,38 @@ def test_demo_his_does_not_know_strangers():
     assert DemoHis().find_patient("11010519491231002X") is None
 
 
-def test_get_his_adapter_follows_the_setting():
-    with override_settings(HIS_ADAPTER="demo"):
-        assert isinstance(get_his_adapter(), DemoHis)
-    with override_settings(HIS_ADAPTER="fhir", FHIR_BASE_URL=""):
-        adapter = get_his_adapter()
+def test_get_his_adapter_follows_the_setting(hospital):
+    with override_settings(HIS_ADAPTER="demo", HIS_HOSPITALS=[hospital.credit_code]):
+        assert isinstance(get_his_adapter(hospital), DemoHis)
+    with override_settings(
+        HIS_ADAPTER="fhir", FHIR_BASE_URL="", HIS_HOSPITALS=[hospital.credit_code]
+    ):
+        adapter = get_his_adapter(hospital)
         assert isinstance(adapter, FhirAdapter)
         assert adapter.find_patient("999-59-2277").name == "Buster Hoeger"
     with override_settings(HIS_ADAPTER="pacs"), pytest.raises(DomainError):
-        get_his_adapter()
+        get_his_adapter(hospital)
+
+
+def test_a_hospital_reads_only_its_own_system(hospital, other_hospital):
+    # given the demo HIS connected as the system of one hospital (by its 定点机构编码)
+    hospital.platform_code = "H42010200001"
+    zhang = id_number("420102", date(1962, 3, 14), 1, True)
+    with override_settings(HIS_ADAPTER="demo", HIS_HOSPITALS=["H42010200001"]):
+        # then that hospital finds 张伟, and another hospital (or none) finds nobody
+        assert get_his_adapter(hospital).find_patient(zhang).name == "张伟"
+        assert isinstance(get_his_adapter(other_hospital), NoHis)
+        assert get_his_adapter(other_hospital).find_patient(zhang) is None
+        assert get_his_adapter(None).find_patient(zhang) is None
+
+
+def test_each_hospital_may_have_its_own_fhir_server(hospital, other_hospital):
+    urls = {hospital.credit_code: "https://his-a.example/fhir"}
+    with override_settings(
+        HIS_ADAPTER="fhir",
+        FHIR_BASE_URL="https://shared.example/fhir",
+        FHIR_BASE_URLS=urls,
+        HIS_HOSPITALS=[hospital.credit_code, other_hospital.credit_code],
+    ):
+        assert get_his_adapter(hospital).source_system == "FHIR https://his-a.example/fhir"
+        assert get_his_adapter(other_hospital).source_system == "FHIR https://shared.example/fhir"

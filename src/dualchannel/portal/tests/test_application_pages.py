@@ -28,9 +28,8 @@ S = ApplicationStatus
 
 
 @pytest.fixture
-def media_root(settings, tmp_path):
+def media_root(settings, tmp_path, demo_his):
     settings.MEDIA_ROOT = tmp_path / "private"
-    settings.HIS_ADAPTER = "demo"
     return settings.MEDIA_ROOT
 
 

@@ -24,10 +24,9 @@ USAGE = {"single_dose": "150", "dose_unit": "mg", "frequency": "每日两次", "
 
 
 @pytest.fixture(autouse=True)
-def media_root(settings, tmp_path):
+def media_root(settings, tmp_path, demo_his):
     settings.MEDIA_ROOT = tmp_path / "private"
     settings.PUBLIC_BASE_URL = "https://dc.example.cn"
-    settings.HIS_ADAPTER = "demo"
     return settings.MEDIA_ROOT
 
 

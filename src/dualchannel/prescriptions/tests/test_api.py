@@ -206,11 +206,19 @@ def test_a_prescription_not_routed_here_opens_without_its_diagnosis(
     api_client, eligibility, physician_user, pharmacist, pharmacist_user, stock
 ):
     created = api_client.as_user(physician_user).post_json(f"{BASE}/", issue_body(eligibility))
+    number = created.json()["prescription_no"]
 
-    response = api_client.as_user(pharmacist_user).post_json(
-        f"{BASE}/counter/open", {"reference": created.json()["prescription_no"]}
+    guessed = api_client.as_user(pharmacist_user).post_json(
+        f"{BASE}/counter/open", {"reference": number}
+    )
+    response = api_client.post_json(
+        f"{BASE}/counter/open",
+        {"reference": number, "patient_id_number": eligibility.patient.id_number},
     )
 
+    # the number alone is not found [issue 9]; with the patient's ID number it opens
+    assert guessed.status_code == 404
+    assert guessed.json()["error"]["code"] == "counter.rx_not_found"
     assert response.status_code == 200
     summary = response.json()
     assert summary["routed_here"] is False

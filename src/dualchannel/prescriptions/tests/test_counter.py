@@ -14,6 +14,7 @@ from dualchannel.catalog.tests.factories import DrugFactory, PaymentStandardFact
 from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import AuditEvent
+from dualchannel.eligibility.tests.factories import liu_fang
 from dualchannel.inventory.models import StockItem, StockMovement, TraceCode
 from dualchannel.monitoring.models import Alert
 from dualchannel.notifications.models import Channel, Notification
@@ -258,14 +259,72 @@ def test_an_expired_prescription_is_refused(routed, pharmacist, pharmacist_user,
 
 
 def test_another_pharmacy_sees_nothing(routed, outsider_pharmacist, stock):
-    from dualchannel.registry.tests.factories import PharmacistFactory
+    from dualchannel.registry.tests.factories import PharmacistFactory, designate
 
+    # given a designated pharmacy of another region, with the patient's number and ID number
+    designate(outsider_pharmacist.institution)
     PharmacistFactory(user=outsider_pharmacist, pharmacy=outsider_pharmacist.institution)
-    with pytest.raises(DomainError) as refused:
-        counter.counter_open(actor=outsider_pharmacist, reference=routed.prescription_no)
-    assert refused.value.code == "counter.rx_other_pharmacy"
+    for id_number in ("", routed.patient.id_number):
+        with pytest.raises(NotFound) as refused:
+            counter.counter_open(
+                actor=outsider_pharmacist,
+                reference=routed.prescription_no,
+                patient_id_number=id_number,
+            )
+        assert refused.value.code == "counter.rx_not_found"
     with pytest.raises(NotFound):
         dispense(outsider_pharmacist, routed, stock[0])
+
+
+def test_a_walk_in_needs_what_the_patient_brings(
+    eligibility, physician_user, pharmacist, pharmacist_user
+):
+    # given an issued prescription, not routed yet, three-fixed to this pharmacy
+    issued = special(physician_user, eligibility)
+    number = issued.prescription_no
+    token = issued.document.verification_token
+
+    def open_(reference, id_number=""):
+        return counter.counter_open(
+            actor=pharmacist_user, reference=reference, patient_id_number=id_number
+        )
+
+    # then its number alone, or with another person's ID number, is not found (no guessing)
+    for id_number in ("", liu_fang().id_number):
+        with pytest.raises(NotFound) as refused:
+            open_(number, id_number)
+        assert refused.value.code == "counter.rx_not_found"
+    # and the number with the patient's ID number, or the QR code, opens it
+    assert open_(number, issued.patient.id_number.lower()) == issued
+    assert open_(f"https://dc.example.cn/verify/{token}/") == issued
+
+
+def test_a_walk_in_only_opens_at_a_pharmacy_that_may_dispense_it(
+    eligibility, physician_user, pharmacist_user
+):
+    from dualchannel.core.roles import Role
+    from dualchannel.core.tests.factories import UserFactory
+    from dualchannel.registry.models import InstitutionKind
+    from dualchannel.registry.tests.factories import (
+        InstitutionFactory,
+        PharmacistFactory,
+        designate,
+    )
+
+    # given a designated pharmacy of the same city that the three-fixed eligibility does not bind
+    issued = special(physician_user, eligibility)
+    other = InstitutionFactory(kind=InstitutionKind.PHARMACY, region_code="420106")
+    designate(other)
+    clerk = UserFactory(institution=other, roles=[Role.PHARMACIST])
+    PharmacistFactory(user=clerk, pharmacy=other)
+
+    # then even with the patient's ID number it is not found there
+    with pytest.raises(NotFound):
+        counter.counter_open(
+            actor=clerk,
+            reference=issued.prescription_no,
+            patient_id_number=issued.patient.id_number,
+        )
 
 
 def test_quantity_beyond_what_the_plan_has_left_is_refused(

@@ -20,10 +20,9 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 @pytest.fixture(autouse=True)
-def eligibility_settings(settings, tmp_path):
+def eligibility_settings(settings, tmp_path, demo_his):
     settings.MEDIA_ROOT = tmp_path / "private"
     settings.PUBLIC_BASE_URL = "https://dc.example.cn"
-    settings.HIS_ADAPTER = "demo"
 
 
 @pytest.fixture

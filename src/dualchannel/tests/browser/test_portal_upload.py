@@ -35,12 +35,11 @@ def _fits_the_screen(page) -> bool:
 
 
 def test_patient_uploads_a_missing_material_from_the_phone(
-    phone, live_server, settings, tmp_path, physician_user, pharmacy
+    phone, live_server, settings, tmp_path, physician_user, pharmacy, demo_his
 ):
     # given a bound patient whose application waits for three materials
     settings.DEMO_MODE = True
     settings.SMS_PROVIDER = "log"
-    settings.HIS_ADAPTER = "demo"
     settings.MEDIA_ROOT = tmp_path / "private"
     person = InsuredPersonFactory(name="张三", phone=PHONE)
     patient = UserFactory(username="phone_patient", insured_person=person, roles=[Role.PATIENT])

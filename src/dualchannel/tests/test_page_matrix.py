@@ -1,0 +1,481 @@
+"""Roles × pages: every page URL of the project (beside the agency console's, whose rows are in
+``test_access_matrix``), on the world of ``page_world``.
+
+- anonymous: sent to a login page (or refused), nothing changed;
+- an outsider of each role (Hefei physician, reviewer, pharmacist, officer, another patient):
+  refused (403/404), or a page without any of the world's private data — names and their
+  masked forms, ID numbers and their masked forms, prescription and application numbers — and
+  nothing in the database changed;
+- each insider role: the roles in ``allowed`` succeed (which proves the request is valid, so a
+  refusal is about who asks), the others change nothing;
+- a completeness check fails when a page URL is added without a row here (public pages and
+  the simulators are declared as such).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
+from django.test import override_settings
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from dualchannel.core.canonical import digest, snapshot
+from dualchannel.core.models import User
+from dualchannel.eligibility.tests.factories import PLAN
+from dualchannel.tests.page_world import (
+    INSIDERS,
+    OUTSIDERS,
+    PAGE_WORLD_DAY,
+    PDF,
+    build_page_world,
+)
+
+pytestmark = pytest.mark.django_db
+
+PHYSICIAN, REVIEWER, PHARMACIST, OFFICER, PATIENT = INSIDERS
+FILE = "<pdf>"  # a field sent as an uploaded PDF
+
+
+@dataclass(frozen=True)
+class Page:
+    method: str
+    name: str  # URL name
+    args: tuple[str, ...] = ()  # world keys of the URL arguments
+    data: dict[str, Any] = field(default_factory=dict)  # the form (POST) or the query (GET)
+    allowed: tuple[str, ...] = ()  # insiders for whom it succeeds
+    writes: bool = True  # a POST that changes something when it succeeds
+    label: str = ""  # tells two rows of one URL apart
+
+    @property
+    def id(self) -> str:
+        return " ".join(p for p in (self.method, self.name, self.label) if p)
+
+
+def counter_form(**extra) -> dict[str, Any]:
+    return {
+        "certificate_type": "02",
+        "certificate_no": "{patient_id_number}",
+        "line_count": "1",
+        "line-0-item": "{routed_item_id}",
+        "line-0-stock_item": "{stock_item_id}",
+        "line-0-packages": "1",
+        "line-0-codes": "{trace_code}",
+        **extra,
+    }
+
+
+PAGES = [
+    # The physician's workbench [DESIGN §5.1]; the HIS launch names the patient.
+    Page(
+        "GET", "eligibility-doctor", data={"patient": "{patient_id_number}"}, allowed=(PHYSICIAN,)
+    ),
+    Page("GET", "eligibility-doctor-drugs", data={"drug_q": "塞瑞"}, allowed=(PHYSICIAN,)),
+    Page(
+        "GET",
+        "eligibility-doctor-patient",
+        data={"patient_id_number": "{patient_id_number}"},
+        allowed=(PHYSICIAN,),
+    ),
+    Page(
+        "POST",
+        "eligibility-doctor-create",
+        data={
+            "patient_id_number": "{patient_id_number}",
+            "diagnosis": "C34.100x004|右肺上叶恶性肿瘤",
+            "drug_id": "{new_drug_id}",
+            "pharmacy_id": "{pharmacy_id}",
+        },
+        allowed=(PHYSICIAN,),
+    ),
+    Page("GET", "eligibility-doctor-application", ("draft_id",), allowed=(PHYSICIAN,)),
+    Page(
+        "POST",
+        "eligibility-doctor-answer",
+        ("draft_id",),
+        {"code": "advanced", "answer": "no"},
+        allowed=(PHYSICIAN,),
+    ),
+    Page(
+        "POST",
+        "eligibility-doctor-plan",
+        ("draft_id",),
+        {
+            **{k: str(v) for k, v in PLAN.items()},
+            "dose": "200mg",
+        },
+        allowed=(PHYSICIAN,),
+    ),
+    Page("POST", "eligibility-doctor-submit", ("draft_id",), allowed=(PHYSICIAN,)),
+    Page(
+        "POST",
+        "eligibility-doctor-withdraw",
+        ("draft_id",),
+        {"reason": "患者要求撤回"},
+        allowed=(PHYSICIAN,),
+    ),
+    # The hospital's review desk.
+    Page("GET", "eligibility-review", allowed=(REVIEWER,)),
+    Page("GET", "eligibility-review-case", ("review_id",), allowed=(REVIEWER,)),
+    Page("POST", "eligibility-review-approve", ("review_id",), allowed=(REVIEWER,)),
+    Page(
+        "POST",
+        "eligibility-review-filing-retry",
+        ("granted_application_id", "filing_id"),
+        allowed=(REVIEWER,),
+    ),
+    Page(
+        "POST",
+        "eligibility-review-reject",
+        ("review_id",),
+        {"reason": "不符合限定支付范围"},
+        allowed=(REVIEWER,),
+    ),
+    Page(
+        "POST",
+        "eligibility-review-request",
+        ("review_id",),
+        {"kinds": ["imaging"], "note": "请补充影像报告"},
+        allowed=(REVIEWER,),
+    ),
+    Page(
+        "POST",
+        "eligibility-review-scan",
+        ("materials_id",),
+        {"kind": "gene_test", "title": "外院基因检测报告", "issuer": "外院", "file": FILE},
+        allowed=(REVIEWER,),
+    ),
+    Page(
+        "POST",
+        "eligibility-review-verify",
+        ("material_id",),
+        {"verified": "1", "note": "与原件一致"},
+        allowed=(REVIEWER,),
+    ),
+    # Prescribing and the hospital's list of prescriptions.
+    Page("GET", "prescriptions-doctor-prescribe", ("eligibility_id",), allowed=(PHYSICIAN,)),
+    Page(
+        "POST",
+        "prescriptions-doctor-prescribe",
+        ("eligibility_id",),
+        {
+            "quantity": "50",
+            "single_dose": "150",
+            "dose_unit": "mg",
+            "frequency": "每日两次",
+            "route": "口服",
+            "days": "25",
+            "specification": "150mg*50粒",
+            "pack_size": "50",
+            "package_unit": "盒",
+        },
+        allowed=(PHYSICIAN,),
+    ),
+    Page("GET", "prescriptions-doctor-list", allowed=(PHYSICIAN, REVIEWER)),
+    Page(
+        "POST",
+        "prescriptions-doctor-cancel",
+        ("issued_id",),
+        {"reason": "患者要求撤销"},
+        allowed=(PHYSICIAN,),
+    ),
+    # The pharmacy: its inbox, the counter (a routed prescription; a guessed number; a walk-in
+    # with the patient's ID number), the result, settlement and its reversal.
+    Page("GET", "prescriptions-pharmacy-inbox", allowed=(PHARMACIST,)),
+    Page("GET", "prescriptions-counter", data={"q": "{routed_no}"}, allowed=(PHARMACIST,)),
+    Page("GET", "prescriptions-counter", data={"q": "{issued_no}"}, label="guessed"),
+    Page(
+        "GET",
+        "prescriptions-counter",
+        data={"q": "{issued_no}", "patient_id_number": "{patient_id_number}"},
+        label="walk-in",
+    ),
+    Page("GET", "prescriptions-counter-rx", ("routed_id",), allowed=(PHARMACIST,)),
+    Page(
+        "POST",
+        "prescriptions-counter-check",
+        ("routed_id",),
+        counter_form(),
+        allowed=(PHARMACIST,),
+        writes=False,
+    ),
+    Page(
+        "POST",
+        "prescriptions-counter-dispense",
+        ("routed_id",),
+        counter_form(idempotency_key="page-dispense", delivery_mode="pickup"),
+        allowed=(PHARMACIST,),
+    ),
+    Page("GET", "prescriptions-counter-result", ("settled_rx_id",), allowed=(PHARMACIST,)),
+    Page(
+        "POST",
+        "settlement-counter-settle",
+        ("unsettled_rx_id",),
+        {"idempotency_key": "page-settle-1"},
+        allowed=(PHARMACIST,),
+    ),
+    Page(
+        "POST",
+        "settlement-counter-reverse",
+        ("settlement_id",),
+        {"reason": "结算类别有误，需重新结算", "idempotency_key": "page-reverse-1"},
+        allowed=(PHARMACIST,),
+    ),
+    # Everyone's own inbox.
+    Page("GET", "notification-inbox", allowed=tuple(INSIDERS)),
+    Page("POST", "notification-read", ("notification_id",), allowed=(PATIENT,)),
+    # The patient's phone pages.
+    Page("GET", "portal-home", allowed=(PATIENT,)),
+    Page("GET", "portal-bind", allowed=()),  # bound patients are sent home
+    Page(
+        "POST",
+        "portal-bind",
+        data={"id_number": "{patient_id_number}", "name": "张伟"},
+        allowed=(),
+    ),
+    Page("GET", "portal-application", ("review_id",), allowed=(PATIENT,)),
+    Page(
+        "POST",
+        "portal-material-upload",
+        ("materials_id",),
+        {"kind": "gene_test", "file": FILE},
+        allowed=(),  # 张三's application: his account is not one of the fixtures
+    ),
+    Page("GET", "portal-prescriptions", allowed=(PATIENT,)),
+    Page("GET", "portal-prescription", ("issued_id",), allowed=(PATIENT,)),
+    Page(
+        "POST",
+        "portal-prescription-route",
+        ("issued_id",),
+        {"pharmacy_id": "{pharmacy_id}", "consent": "1"},
+        allowed=(PATIENT,),
+    ),
+]
+
+# Pages anyone may open, and why; the simulators stand in for outside systems.
+PUBLIC = {
+    "home": "the landing page: links by role, no data",
+    "login": "the staff login",
+    "logout": "ends the caller's own session",
+    "public-query": "public query service [SD §8]",
+    "public-query-results": "public query service [SD §8]",
+    "public-query-regions": "public query service [SD §8]",
+    "document-verify": "public verification of a signed document by its token (masked)",
+    "portal-login": "the patient's phone login",
+    "portal-login-code": "sends a login code, throttled per phone",
+    "portal-logout": "ends the caller's own session",
+}
+SIMULATOR_PREFIX = "simulators/"
+# The agency console: its rows are in test_access_matrix.PAGES (same outsiders and insiders).
+AGENCY_PREFIX = "agency-"
+
+
+# --- the world, built once per module ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def matrix_world(django_db_setup, django_db_blocker, tmp_path_factory):
+    """Built once per module (and xdist worker) in an outer transaction that is rolled back at
+    the end; each test runs in a savepoint of it (as in ``test_access_matrix_eligibility``)."""
+    media = tmp_path_factory.mktemp("page-matrix") / "private"
+    with (
+        pytest.MonkeyPatch.context() as patch,
+        override_settings(
+            MEDIA_ROOT=media, HIS_ADAPTER="demo", PUBLIC_BASE_URL="https://dc.example.cn"
+        ),
+    ):
+        patch.setattr("django.utils.timezone.localdate", lambda *a, **k: PAGE_WORLD_DAY)
+        with django_db_blocker.unblock():
+            outer = transaction.atomic()
+            outer.__enter__()
+            try:
+                built = _world()
+            except BaseException:
+                transaction.set_rollback(True)
+                outer.__exit__(None, None, None)
+                raise
+        try:
+            yield built
+        finally:
+            with django_db_blocker.unblock():
+                transaction.set_rollback(True)
+                outer.__exit__(None, None, None)
+
+
+def _world() -> dict:
+    from dualchannel.eligibility.models import Eligibility
+    from dualchannel.eligibility.tests.factories import drug_with_criteria
+    from dualchannel.prescriptions.models import Prescription
+
+    world = build_page_world()
+    new_drug, _ = drug_with_criteria(generic_name="洛拉替尼片")
+    eligibility = Eligibility.objects.get(pk=world["eligibility_id"])
+    numbers = dict(
+        Prescription.objects.filter(pk__in=[world["issued_id"], world["routed_id"]]).values_list(
+            "pk", "prescription_no"
+        )
+    )
+    return {
+        **world,
+        "new_drug_id": new_drug.pk,
+        "granted_application_id": eligibility.application_id,
+        "issued_no": numbers[world["issued_id"]],
+        "routed_no": numbers[world["routed_id"]],
+    }
+
+
+@pytest.fixture
+def world(matrix_world, db):
+    return matrix_world
+
+
+def _user_fixture(name: str):
+    @pytest.fixture(name=name)
+    def user(world):
+        return User.objects.get(pk=world["users"][name])
+
+    return user
+
+
+for _name in (*INSIDERS, *OUTSIDERS):
+    globals()[f"_{_name}_fixture"] = _user_fixture(_name)
+
+
+# --- calling a page ---------------------------------------------------------------------------
+
+# Every row of the project's own apps (the audit ledger included); sessions are Django's.
+OWN_APPS = (
+    "core",
+    "catalog",
+    "registry",
+    "eligibility",
+    "prescriptions",
+    "inventory",
+    "settlement",
+    "monitoring",
+    "notifications",
+    "integration",
+    "documents",
+    "portal",
+)
+
+
+def fingerprint() -> str:
+    rows = {}
+    for label in OWN_APPS:
+        for model in apps.get_app_config(label).get_models():
+            rows[model._meta.label] = [snapshot(obj) for obj in model.objects.order_by("pk")]
+    return digest(rows)
+
+
+def fill(value: Any, world: dict) -> Any:
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        return str(world[value[1:-1]])
+    if isinstance(value, list):
+        return [fill(v, world) for v in value]
+    return value
+
+
+def request_page(client, page: Page, world: dict):
+    url = reverse(page.name, args=[world[key] for key in page.args])
+    data = {key: fill(value, world) for key, value in page.data.items()}
+    if page.method == "GET":
+        return client.get(url, data)
+    if FILE in data.values():
+        data = {
+            k: SimpleUploadedFile("报告.pdf", PDF, "application/pdf") if v == FILE else v
+            for k, v in data.items()
+        }
+    return client.post(url, data)
+
+
+def leaked(response, page: Page, world: dict) -> list[str]:
+    """The world's private facts in the answer, beyond what the request itself carried."""
+    sent = {str(fill(v, world)) for v in page.data.values()}
+    text = response.content.decode() + response.get("Location", "")
+    return [s for s in world["secrets"] if s and s in text and s not in sent]
+
+
+def is_login_redirect(response) -> bool:
+    location = response.get("Location", "")
+    return response.status_code == 302 and (
+        location.startswith(reverse("login")) or location.startswith(reverse("portal-login"))
+    )
+
+
+# --- the matrix -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.id)
+def test_anonymous_is_sent_to_login(client, world, page):
+    before = fingerprint()
+
+    response = request_page(client, page, world)
+
+    assert is_login_redirect(response) or response.status_code in (401, 403, 404)
+    assert not leaked(response, page, world)
+    assert fingerprint() == before
+
+
+@pytest.mark.parametrize("actor", OUTSIDERS)
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.id)
+def test_outsider_sees_and_changes_nothing(request, client, world, page, actor):
+    client.force_login(request.getfixturevalue(actor))
+    before = fingerprint()
+
+    response = request_page(client, page, world)
+
+    assert not leaked(response, page, world), response.content.decode()[:500]
+    assert response.status_code in (200, 302, 400, 403, 404), response.status_code
+    assert fingerprint() == before
+
+
+@pytest.mark.parametrize("actor", INSIDERS)
+@pytest.mark.parametrize("page", PAGES, ids=lambda p: p.id)
+def test_insider_roles(request, client, world, page, actor):
+    client.force_login(request.getfixturevalue(actor))
+    before = fingerprint()
+
+    response = request_page(client, page, world)
+
+    body = response.content.decode()
+    if actor in page.allowed:
+        assert response.status_code in (200, 302), body[:500]
+        assert not is_login_redirect(response)
+        assert 'role="alert"' not in body, body[:800]
+        if page.method == "POST" and page.writes:
+            assert fingerprint() != before
+    else:
+        assert response.status_code in (200, 302, 400, 403, 404), body[:500]
+        assert fingerprint() == before
+
+
+def page_names() -> set[str]:
+    """Every named URL outside the API and the admin (the simulators left out)."""
+
+    def walk(patterns, prefix=""):
+        for pattern in patterns:
+            if isinstance(pattern, URLResolver):
+                yield from walk(pattern.url_patterns, prefix + str(pattern.pattern))
+            elif isinstance(pattern, URLPattern):
+                yield prefix + str(pattern.pattern), pattern.name
+
+    return {
+        name
+        for route, name in walk(get_resolver().url_patterns)
+        if not route.startswith(("admin/", "api/", SIMULATOR_PREFIX, "static/", "media/"))
+    }
+
+
+def test_every_page_is_in_the_matrix():
+    names = page_names()
+    covered = {p.name for p in PAGES} | set(PUBLIC)
+    agency = {n for n in names if n and n.startswith(AGENCY_PREFIX)}
+
+    assert None not in names, "give every page URL a name"
+    assert names - covered - agency == set(), "add these pages to PAGES or PUBLIC"
+    assert covered - names == set(), "these rows name pages that no longer exist"
