@@ -42,7 +42,7 @@ def test_submit_asks_the_his_outside_any_transaction(
     # given a draft ready to submit and a HIS that notes where it is called from
     application = make_draft(zhang)
     his = WatchedHis()
-    monkeypatch.setattr(workflow, "get_his_adapter", lambda: his)
+    monkeypatch.setattr(workflow, "get_his_adapter", lambda hospital=None: his)
 
     # when the physician submits
     services.application_submit(actor=physician_user, application_id=application.pk)
@@ -66,7 +66,7 @@ def test_a_change_while_the_his_answers_is_caught_under_the_lock(
             insurance_type=other
         )
     )
-    monkeypatch.setattr(workflow, "get_his_adapter", lambda: his)
+    monkeypatch.setattr(workflow, "get_his_adapter", lambda hospital=None: his)
 
     # when the physician submits
     with pytest.raises(Conflict) as refused:
