@@ -6,8 +6,9 @@
 - a NUL character in the path, the query string, a form field or a JSON body answers 422
   (PostgreSQL cannot store it, and no person types it);
 - an API token in the query string is refused (400): addresses end up in logs and histories;
-- a page form posted after the session expired (the view sent it to the login page) answers a
-  page that says so, instead of a redirect that loses what was typed without a word;
+- a page form posted after the session expired (a session cookie was sent, nobody is signed in,
+  and the view sent the post to the login page) answers a page that says so and links to the
+  login, instead of a silent redirect that loses what was typed;
 - Django's own refusals of a body (no multipart boundary, too many fields) keep the API's error
   shape (400) and become a Chinese page elsewhere.
 
@@ -147,6 +148,8 @@ class RequestGuardMiddleware:
         if (
             request.method == "POST"
             and not request.path.startswith("/api/")
+            # a session cookie that no longer signs anybody in: the session expired
+            and settings.SESSION_COOKIE_NAME in request.COOKIES
             and not getattr(getattr(request, "user", None), "is_authenticated", False)
             and _sent_to_login(response)
         ):
