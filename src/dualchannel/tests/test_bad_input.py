@@ -497,3 +497,27 @@ def test_a_stale_csrf_token_gets_a_chinese_page_and_nothing_written(agency_user)
     page = response.content.decode()
     assert "页面已过期" in page and "本次提交未保存" in page
     assert AuditEvent.objects.count() == before
+
+
+@pytest.mark.postgres
+def test_a_number_too_large_for_a_32_bit_column_answers_422_on_postgresql(
+    api_client, pharmacist_user
+):
+    # within 64 bits, so the input check lets it through; PostgreSQL's integer column refuses it
+    from dualchannel.catalog.tests.factories import DrugFactory
+    from dualchannel.inventory.models import StockItem
+
+    response = api_client.as_user(pharmacist_user).post_json(
+        f"/api/v1/inventory/pharmacies/{pharmacist_user.institution_id}/receipts",
+        {
+            "drug_id": DrugFactory().pk,
+            "batch_no": "B1",
+            "expiry_date": "2030-01-01",
+            "quantity": 3_000_000_000,
+            "retail_price": "1.00",
+            "idempotency_key": "po-1",
+        },
+    )
+
+    assert_error_shape(response, 422, "request.number_out_of_range")
+    assert not StockItem.objects.exists()
