@@ -11,7 +11,7 @@ or checked; a national set, which officers can read, is refused (``PermissionDen
 from __future__ import annotations
 
 import re
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
@@ -20,6 +20,7 @@ from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied, field_error
 from dualchannel.core.models import User
+from dualchannel.core.money import parse_money
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.registry.models import Region
@@ -451,15 +452,9 @@ def payment_standard_set_amount(
 ) -> PaymentStandard:
     """Enter the amount of a confidential standard (备注1); it stays confidential."""
     _require_catalogue_admin(actor)
-    try:
-        value = Decimal(str(amount))
-    except InvalidOperation as exc:
-        raise field_error("amount", "catalog.invalid_amount", "金额应为数字") from exc
-    if not value.is_finite() or value <= 0 or value > MAX_AMOUNT:
-        raise field_error("amount", "catalog.invalid_amount", "金额应大于零")
-    if value != value.quantize(Decimal("0.01")):
-        raise field_error("amount", "catalog.invalid_amount", "金额最多两位小数（精确到分）")
-    value = value.quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+    value = parse_money(
+        amount, field="amount", code="catalog.invalid_amount", positive=True, maximum=MAX_AMOUNT
+    )
     with transaction.atomic():
         drug_id = PaymentStandard.objects.filter(pk=payment_standard_id).values_list(
             "drug_id", flat=True

@@ -15,6 +15,8 @@ from dualchannel.catalog.api import router as catalog_router
 from dualchannel.core.api import audit_router, calendar_router
 from dualchannel.core.api import router as auth_router
 from dualchannel.core.errors import DomainError
+from dualchannel.core.input_checks import checked_values, out_of_range_error
+from dualchannel.core.request_guard import bad_input_error
 from dualchannel.documents.api import router as documents_router
 from dualchannel.eligibility.api import router as eligibility_router
 from dualchannel.eligibility.api_reevaluation import router as reevaluation_router
@@ -76,6 +78,8 @@ VALIDATION_MESSAGES = {
     "greater_than_equal": "数值过小",
     "less_than": "数值过大",
     "less_than_equal": "数值过大",
+    "decimal_max_places": "小数位数过多",
+    "decimal_max_digits": "数值位数过多",
 }
 
 
@@ -107,9 +111,18 @@ def on_http_error(request: HttpRequest, exc: HttpError):
 
 @api.exception_handler(Exception)
 def on_unexpected(request: HttpRequest, exc: Exception):
-    # Log the type and path only: exception text may carry personal data.
-    logger.error("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
+    refused = bad_input_error(exc) or out_of_range_error(exc)
+    if refused is not None:  # the client's input, not our fault: a 4xx with the error shape
+        return on_domain_error(request, refused)
+    # The traceback, the method and the path (never the query string or the body: they may
+    # carry personal data).
+    logger.exception("unhandled %s on %s %s", type(exc).__name__, request.method, request.path)
     return _error(request, 500, "internal_error", "系统内部错误，请稍后重试")
+
+
+# After validation, before the view: integers a database column cannot hold and NUL characters
+# are refused (422) for every operation, whatever the parameter's source (path, query, body).
+api.add_decorator(checked_values, mode="operation")
 
 
 api.add_router("/auth", auth_router)

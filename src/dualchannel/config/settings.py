@@ -58,6 +58,8 @@ if SIMULATORS_ENABLED:
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before anything reads the body: size limit (413), NUL characters, tokens in the address.
+    "dualchannel.core.request_guard.RequestGuardMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -163,6 +165,13 @@ WHITENOISE_USE_FINDERS = DEBUG or DEMO_MODE
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# A form posted from a stale page (rotated token, expired session): a Chinese page, nothing written.
+CSRF_FAILURE_VIEW = "dualchannel.core.views.csrf_failure"
+
+# Request size: a multipart request (one 10 MB upload plus its fields) up to MAX_REQUEST_BYTES;
+# any other body (JSON, forms) up to DATA_UPLOAD_MAX_MEMORY_SIZE. Larger answers 413.
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 12 * 1024 * 1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_BODY_BYTES", 2 * 1024 * 1024)
 
 # --- Integrations: every one is simulated or off by default -------------------------------
 

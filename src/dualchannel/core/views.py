@@ -1,10 +1,11 @@
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.forms import AuthenticationForm
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import redirect, render
+from django.shortcuts import redirect, render, resolve_url
 from django.template.response import TemplateResponse
 
 from .errors import DomainError, NotFound
@@ -53,3 +54,21 @@ def locked_out(request: HttpRequest, original_response=None, credentials=None) -
         return JsonResponse(error.as_dict(), status=429)
     # A plain rendered response: middleware answers after the view, so nothing would render it.
     return render(request, "core/locked_out.html", {"error": error}, status=429)
+
+
+def csrf_failure(request: HttpRequest, reason: str = "") -> HttpResponse:
+    """CSRF_FAILURE_VIEW: a form from a stale page (signed out or in again since it was opened,
+    or the session expired). Nothing was written; say so in words people understand."""
+    error = DomainError(
+        "auth.csrf_failed",
+        "页面已过期或登录状态已变化，本次提交未保存。请刷新页面（必要时重新登录）后再提交。",
+        status=403,
+    )
+    if request.path.startswith("/api/"):
+        return JsonResponse(error.as_dict(), status=403)
+    return render(
+        request,
+        "core/error.html",
+        {"error": error, "login_url": f"{resolve_url(settings.LOGIN_URL)}?next={request.path}"},
+        status=403,
+    )

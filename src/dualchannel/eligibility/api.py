@@ -416,6 +416,7 @@ def material_upload(
         kind=kind,
         filename=file.name or "",
         content=_read(file),
+        content_type=file.content_type or "",
     )
     return Status(201, _material(material))
 
@@ -440,6 +441,7 @@ def material_scan(
         kind=kind,
         content=_read(file),
         filename=file.name or "",
+        content_type=file.content_type or "",
         title=title,
         issuer=issuer,
     )

@@ -18,6 +18,7 @@ from dualchannel.core.errors import Conflict, DomainError, PermissionDenied
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
+from dualchannel.core.uploads import checked_upload
 
 from . import error_codes as codes
 from . import selectors
@@ -34,21 +35,8 @@ from .workflow import (
 
 S = ApplicationStatus
 MAX_UPLOAD_BYTES = 10 * 1024 * 1024
-# Accepted uploads, recognised by their first bytes (never by the name or the declared type).
-MAGIC = (
-    (b"%PDF", "application/pdf", "pdf"),
-    (b"\xff\xd8\xff", "image/jpeg", "jpg"),
-    (b"\x89PNG", "image/png", "png"),
-)
 # The reviewer may verify or add evidence while the case is open at the hospital.
 EVIDENCE_OPEN = (S.SUBMITTED, S.MATERIALS_REQUESTED, S.UNDER_REVIEW)
-
-
-def sniff(content: bytes) -> tuple[str, str] | None:
-    for magic, mime, extension in MAGIC:
-        if content.startswith(magic):
-            return mime, extension
-    return None
 
 
 def _known_kind(kind: str) -> MaterialKind:
@@ -59,23 +47,18 @@ def _known_kind(kind: str) -> MaterialKind:
     return MaterialKind(kind)
 
 
-def _checked_file(content: bytes) -> tuple[str, str]:
-    """The file's type and extension, from its first bytes; empty, too large or another type is
-    refused."""
+def _checked_file(content: bytes, filename: str, content_type: str) -> tuple[str, str]:
+    """The file's type and extension, from its content (core.uploads: recognised by its first
+    bytes, opened, agreeing with the declared type and name); empty or too large is refused."""
     if not content:
         raise DomainError(codes.EMPTY_FILE, "文件为空", fields={"file": ["文件为空"]})
     if len(content) > MAX_UPLOAD_BYTES:
         raise DomainError(
             codes.FILE_TOO_LARGE, "文件不得超过 10 MB", fields={"file": ["文件不得超过 10 MB"]}
         )
-    sniffed = sniff(content)
-    if sniffed is None:
-        raise DomainError(
-            codes.BAD_FILE_TYPE,
-            "仅支持 PDF、JPEG、PNG 文件",
-            fields={"file": ["仅支持 PDF、JPEG、PNG 文件"]},
-        )
-    return sniffed
+    return checked_upload(
+        content, filename=filename, declared_type=content_type, code=codes.BAD_FILE_TYPE
+    )
 
 
 def _basename(filename: str) -> str:
@@ -106,6 +89,7 @@ def material_upload(
     kind: str,
     filename: str,
     content: bytes,
+    content_type: str = "",
     today: date | None = None,
 ) -> Material:
     """The patient hands in a requested material; the last one completes the application."""
@@ -123,7 +107,7 @@ def material_upload(
                 f"本申请未要求补充「{MaterialKind(kind).label}」",
                 fields={"kind": ["未要求补充此类材料"]},
             )
-        mime, extension = _checked_file(content)
+        mime, extension = _checked_file(content, filename, content_type)
         checksum = sha256(content).hexdigest()
         material = Material(
             application=application,
@@ -179,6 +163,7 @@ def material_scan(
     filename: str,
     title: str,
     issuer: str = "",
+    content_type: str = "",
     today: date | None = None,
 ) -> Material:
     """The hospital's reviewer scans a paper report the patient brought to the counter.
@@ -200,7 +185,7 @@ def material_scan(
                 f"本申请不需要「{label}」",
                 fields={"kind": ["不是本申请所需或要求补充的材料"]},
             )
-        mime, extension = _checked_file(content)
+        mime, extension = _checked_file(content, filename, content_type)
         checksum = sha256(content).hexdigest()
         now = timezone.now()
         material = Material(

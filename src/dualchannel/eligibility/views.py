@@ -644,6 +644,7 @@ def review_material_scan(request: HttpRequest, application_id: int) -> HttpRespo
         # Read one byte past the limit: the service refuses anything longer.
         content=upload.read(materials.MAX_UPLOAD_BYTES + 1),
         filename=upload.name or "",
+        content_type=upload.content_type or "",
         title=request.POST.get("title", ""),
         issuer=request.POST.get("issuer", ""),
     )

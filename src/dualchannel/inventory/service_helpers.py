@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any, TypeVar
 
 from django.db import IntegrityError, transaction
@@ -15,8 +15,10 @@ from django.utils import timezone
 from dualchannel.core import audit
 from dualchannel.core.canonical import digest
 from dualchannel.core.errors import Conflict, DomainError, NotFound, field_error
+from dualchannel.core.idempotency import checked_key
 from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
+from dualchannel.core.money import parse_money
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.integration.nhsa.envelope import platform_connected
@@ -116,10 +118,7 @@ def _stock_item_in_scope(actor: User, stock_item_id: int) -> StockItem:
 def _key(value: Any) -> str | None:
     if value is None:
         return None
-    key = str(value).strip()
-    if not key or len(key) > KEY_MAX:
-        raise field_error("idempotency_key", codes.INVALID_FIELD, f"幂等键应为1至{KEY_MAX}个字符")
-    return key
+    return checked_key(str(value), code=codes.INVALID_FIELD, max_length=KEY_MAX)
 
 
 def _count(name: str, value: Any, *, minimum: int = 1) -> int:
@@ -152,13 +151,8 @@ def _date(name: str, value: Any, *, required: bool) -> date | None:
 
 
 def _price(value: Any) -> Decimal:
-    try:
-        amount = Decimal(str(value))
-    except InvalidOperation:
-        raise field_error("retail_price", codes.INVALID_FIELD, "零售价应为金额") from None
-    if not amount.is_finite() or amount < 0 or amount >= Decimal("1e10"):
-        raise field_error("retail_price", codes.INVALID_FIELD, "零售价应为不小于0的金额")
-    return amount.quantize(FEN, rounding=ROUND_HALF_UP)
+    """The retail price as entered: more than two decimals is refused, never rounded."""
+    return parse_money(value, field="retail_price", code=codes.INVALID_FIELD, label="零售价")
 
 
 def _platform_fields(values: Mapping[str, Any] | None) -> dict[str, str]:

@@ -192,6 +192,7 @@ def portal_material_upload(request: HttpRequest, application_id: int) -> HttpRes
             application_id=application_id,
             kind=kind,
             filename=files[0].name or "",
+            content_type=files[0].content_type or "",
             # Read one byte past the limit: the service refuses anything longer.
             content=files[0].read(eligibility_materials.MAX_UPLOAD_BYTES + 1),
         )

@@ -31,6 +31,7 @@ from dualchannel.catalog.selectors import payment_standards_on
 from dualchannel.core import audit
 from dualchannel.core.canonical import digest
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from dualchannel.core.idempotency import checked_key
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
@@ -661,13 +662,7 @@ def counter_dispense(
 ) -> Dispensing:
     """Verify and dispense in one transaction; exactly one dispensing per prescription."""
     pharmacist = _pharmacist_of(actor)
-    key = (idempotency_key or "").strip()
-    if not key or len(key) > 80:
-        raise DomainError(
-            codes.IDEMPOTENCY_KEY_REQUIRED,
-            "发药请求须带幂等键（Idempotency-Key）",
-            fields={"idempotency_key": ["必填，不超过80字符"]},
-        )
+    key = checked_key(idempotency_key, code=codes.IDEMPOTENCY_KEY_REQUIRED)
     clean = clean_lines(lines)
     delivery = delivery or DeliveryInput()
     request_digest = _body_digest(prescription_id, identity, clean, delivery)

@@ -332,7 +332,7 @@ def claim_submit(
         category=category,
         purchased_on=purchased_on,
         lines=_json_lines(lines),
-        receipts=[(f.name, f.read(MAX_UPLOAD_BYTES + 1)) for f in receipts],
+        receipts=[(f.name, f.read(MAX_UPLOAD_BYTES + 1), f.content_type or "") for f in receipts],
     )
     return Status(201, claim_payload(selectors.claim_get(request.auth, claim.pk)))
 

@@ -46,10 +46,12 @@ from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
+from dualchannel.core.money import parse_money
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import StateMachine
-from dualchannel.eligibility.materials import MAX_UPLOAD_BYTES, sniff
+from dualchannel.core.uploads import checked_upload
+from dualchannel.eligibility.materials import MAX_UPLOAD_BYTES
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.reevaluation import eligibility_benefits_active
 from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
@@ -167,10 +169,14 @@ def _decimal(value: Any) -> Decimal | None:
 
 def _price(value: Any, field: str) -> Decimal:
     """A positive price in yuan with at most two decimals (fen)."""
-    number = _decimal(value)
-    if number is None or number <= 0 or number > MAX_UNIT_PRICE or number != number.quantize(FEN):
-        raise _refuse(codes.INVALID_PRICE, "单价应为大于 0、最多两位小数的金额", field)
-    return number.quantize(FEN)
+    return parse_money(
+        value,
+        field=field,
+        code=codes.INVALID_PRICE,
+        label="单价",
+        positive=True,
+        maximum=MAX_UNIT_PRICE,
+    )
 
 
 def _pack_size(value: Any, field: str) -> Decimal:
@@ -247,8 +253,9 @@ def _basename(filename: Any) -> str:
 
 
 def _receipts(raw: Any) -> list[_Receipt]:
-    """Every receipt checked before anything is written: PDF, JPEG or PNG by its first bytes,
-    not empty, at most 10 MB."""
+    """Every receipt checked before anything is written: PDF, JPEG or PNG by its content (opened,
+    agreeing with its declared type and name: core.uploads), not empty, at most 10 MB. Each item
+    is ``(name, bytes)`` or ``(name, bytes, declared content type)``."""
     if not isinstance(raw, Sequence) or isinstance(raw, str | bytes) or not raw:
         raise _refuse(codes.RECEIPT_REQUIRED, "请上传至少一张购药票据", "receipts")
     if len(raw) > MAX_RECEIPTS:
@@ -257,18 +264,22 @@ def _receipts(raw: Any) -> list[_Receipt]:
     for n, item in enumerate(raw):
         at = f"receipts.{n}"
         try:
-            filename, content = item
-        except (TypeError, ValueError):
+            filename, content, *declared = item
+            declared_type = str(declared[0] or "") if declared else ""
+        except (TypeError, ValueError, IndexError):
             raise _refuse(codes.RECEIPT_BAD_TYPE, "票据格式错误", at) from None
         if not isinstance(content, bytes | bytearray) or not content:
             raise _refuse(codes.RECEIPT_EMPTY, "票据文件为空", at)
         content = bytes(content)
         if len(content) > MAX_UPLOAD_BYTES:
             raise _refuse(codes.RECEIPT_TOO_LARGE, "票据文件不得超过 10 MB", at)
-        sniffed = sniff(content)
-        if sniffed is None:
-            raise _refuse(codes.RECEIPT_BAD_TYPE, "票据仅支持 PDF、JPEG、PNG 文件", at)
-        mime, extension = sniffed
+        mime, extension = checked_upload(
+            content,
+            filename=str(filename or ""),
+            declared_type=declared_type,
+            code=codes.RECEIPT_BAD_TYPE,
+            field=at,
+        )
         name = _basename(filename) or f"票据{n + 1}.{extension}"
         checked.append(
             _Receipt(name, content, mime, extension, hashlib.sha256(content).hexdigest())

@@ -26,7 +26,7 @@ from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 from typing import Any
 
 from django.db import IntegrityError, transaction
@@ -35,6 +35,7 @@ from django.utils import timezone
 from dualchannel.core import audit
 from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.models import User
+from dualchannel.core.money import parse_money
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
@@ -51,7 +52,6 @@ from dualchannel.registry.profiles import profile_for
 
 from . import error_codes as codes
 from . import payable, rules, services
-from .engine import FEN
 from .models import (
     ClaimStatus,
     ManualClaim,
@@ -84,17 +84,9 @@ def _refuse(code: str, message: str, field: str) -> DomainError:
 
 
 def _price(value: Any, field: str) -> Decimal:
-    if isinstance(value, bool) or not isinstance(value, int | str | Decimal):
+    if isinstance(value, float):
         raise _refuse(codes.INVALID_PRICE, "单价应为大于0的金额", field)
-    try:
-        price = Decimal(str(value).strip())
-    except InvalidOperation:
-        raise _refuse(codes.INVALID_PRICE, "单价应为大于0的金额", field) from None
-    if not price.is_finite() or price <= 0:
-        raise _refuse(codes.INVALID_PRICE, "单价应为大于0的金额", field)
-    if price != price.quantize(FEN):
-        raise _refuse(codes.INVALID_PRICE, "单价最多两位小数（元，精确到分）", field)
-    return price.quantize(FEN)
+    return parse_money(value, field=field, code=codes.INVALID_PRICE, label="单价", positive=True)
 
 
 def clean_lines(raw: Sequence[Mapping[str, Any] | HospitalLine]) -> list[HospitalLine]:

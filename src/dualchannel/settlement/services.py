@@ -28,6 +28,7 @@ from django.utils import timezone
 from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound
+from dualchannel.core.idempotency import checked_key
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
@@ -396,12 +397,7 @@ def _digest(payload: dict) -> str:
 
 
 def _key(idempotency_key: str | None) -> str:
-    key = (idempotency_key or "").strip()
-    if not key or len(key) > 80:
-        raise DomainError(
-            codes.KEY_REQUIRED, "缺少幂等键（1–80个字符）", fields={"idempotency_key": ["必填"]}
-        )
-    return key
+    return checked_key(idempotency_key, code=codes.KEY_REQUIRED)
 
 
 def _replay(institution_id: int, key: str, digest: str) -> Settlement | None:

@@ -17,6 +17,7 @@ from django.test import override_settings
 from dualchannel.core.models import AuditEvent, User
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
+from dualchannel.core.tests.files import PDF
 from dualchannel.eligibility import materials, services
 from dualchannel.eligibility.models import (
     Application,
@@ -59,7 +60,6 @@ PHYSICIAN, REVIEWER, OFFICER, PATIENT = (
     "agency_user",
     "patient_user",
 )
-PDF = b"%PDF-1.4\n% test upload\n"
 
 ELIGIBILITY_OPS = [
     op("GET", f"{BASE}/applications", allowed=INSIDERS, list_read=True),

@@ -22,6 +22,7 @@ from dualchannel.core.canonical import digest, snapshot
 from dualchannel.core.models import AuditEvent, User
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
+from dualchannel.core.tests.files import PDF as RECEIPT  # a real PDF: uploads are opened
 from dualchannel.eligibility.tests.factories import (
     designated_physician,
     drug_with_criteria,
@@ -69,7 +70,6 @@ pytestmark = pytest.mark.django_db
 BASE = "/api/v1/prescriptions"
 SETTLE = "/api/v1/settlement"
 MULTIPART = "__multipart__"  # a body sent as a form with one PDF receipt
-RECEIPT = b"%PDF-1.4\n% receipt\n"
 PHYSICIAN, REVIEWER, PHARMACIST, OFFICER, PATIENT = INSIDERS
 HOSPITAL_STAFF = (PHYSICIAN, REVIEWER)
 # The day of the world: the prescriptions are valid and the eligibility is active.

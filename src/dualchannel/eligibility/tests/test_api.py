@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from dualchannel.core.tests.files import PDF
 from dualchannel.eligibility.models import Application, ApplicationStatus
 
 BASE = "/api/v1/eligibility"
@@ -105,7 +106,7 @@ def test_patient_upload_is_checked_by_content_not_name(
 
     real = client.post(
         url,
-        {"kind": "pathology", "file": SimpleUploadedFile("病理.pdf", b"%PDF-1.4 test")},
+        {"kind": "pathology", "file": SimpleUploadedFile("病理.pdf", PDF, "application/pdf")},
     )
     assert real.status_code == 201, real.content
     assert real.json()["mime_type"] == "application/pdf"
@@ -113,3 +114,31 @@ def test_patient_upload_is_checked_by_content_not_name(
     mine = client.get(f"{BASE}/applications").json()
     assert [a["id"] for a in mine] == [application.pk]
     assert Application.objects.get(pk=application.pk).materials.count() == 1
+
+
+def test_patient_upload_must_open_and_agree_with_its_declared_type(
+    api_client, make_draft, insured_person, patient_user, physician_user
+):
+    from dualchannel.core.tests.files import HTML_AS_PDF, PNG
+    from dualchannel.eligibility import services
+
+    application = make_draft(insured_person)
+    services.application_submit(actor=physician_user, application_id=application.pk)
+    client = api_client.as_user(patient_user)
+    url = f"{BASE}/applications/{application.pk}/materials"
+
+    html = client.post(
+        url,
+        {
+            "kind": "pathology",
+            "file": SimpleUploadedFile("report.pdf", HTML_AS_PDF, "application/pdf"),
+        },
+    )
+    renamed = client.post(
+        url, {"kind": "pathology", "file": SimpleUploadedFile("scan.pdf", PNG, "application/pdf")}
+    )
+
+    for refused in (html, renamed):
+        assert refused.status_code == 400
+        assert refused.json()["error"]["code"] == "eligibility.bad_file_type"
+    assert Application.objects.get(pk=application.pk).materials.count() == 0

@@ -13,6 +13,7 @@ from django.urls import reverse
 from dualchannel.core.calendar import add_working_days
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import AuditEvent
+from dualchannel.core.tests.files import PDF, PNG
 from dualchannel.eligibility import materials, services
 from dualchannel.eligibility.models import (
     Application,
@@ -27,8 +28,6 @@ from dualchannel.notifications.models import Channel, Notification
 
 from .factories import REQUIRED_KINDS
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
 S = ApplicationStatus
 BASE = "/api/v1/eligibility"
 
@@ -79,6 +78,7 @@ def test_reviewer_scan_is_verified_at_once_and_completes_the_requested_materials
         awaiting,
         "diagnosis_certificate",
         content=PNG,
+        filename="scan0001.png",
         title="外院诊断证明",
         issuer="武汉协和医院",
         today=date(2026, 3, 5),
@@ -294,7 +294,7 @@ def test_another_hospitals_reviewer_gets_404_on_the_scan_page(client, awaiting, 
 
     response = client.post(
         reverse("eligibility-review-scan", args=[awaiting.pk]),
-        {"kind": "pathology", "file": SimpleUploadedFile("a.pdf", PDF)},
+        {"kind": "pathology", "file": SimpleUploadedFile("a.pdf", PDF, "application/pdf")},
     )
 
     assert response.status_code == 404
@@ -318,7 +318,7 @@ def test_scan_through_the_api(api_client, awaiting, reviewer_user, patient_user)
     url = f"{BASE}/applications/{awaiting.pk}/materials/scan"
 
     refused = api_client.as_user(patient_user).post(
-        url, {"kind": "pathology", "file": SimpleUploadedFile("a.pdf", PDF)}
+        url, {"kind": "pathology", "file": SimpleUploadedFile("a.pdf", PDF, "application/pdf")}
     )
     assert refused.status_code == 403
     assert not Material.objects.exists()
@@ -329,7 +329,7 @@ def test_scan_through_the_api(api_client, awaiting, reviewer_user, patient_user)
             "kind": "pathology",
             "title": "外院病理诊断报告",
             "issuer": "武汉协和医院病理科",
-            "file": SimpleUploadedFile("scan.pdf", PDF),
+            "file": SimpleUploadedFile("scan.pdf", PDF, "application/pdf"),
         },
     )
     assert created.status_code == 201, created.content

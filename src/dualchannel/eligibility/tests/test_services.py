@@ -9,6 +9,7 @@ from dualchannel.catalog.tests.factories import DrugFactory
 from dualchannel.core.calendar import add_working_days, working_days_between
 from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.models import AuditEvent, Job
+from dualchannel.core.tests.files import JPEG, PDF, PNG
 from dualchannel.documents.models import DocumentKind, SignedDocument
 from dualchannel.eligibility import materials, selectors, services
 from dualchannel.eligibility.models import (
@@ -27,9 +28,6 @@ from dualchannel.notifications.models import Channel, Notification
 
 from .factories import REQUIRED_KINDS, drug_with_criteria, liu_fang
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 64
-JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 64
 S = ApplicationStatus
 
 

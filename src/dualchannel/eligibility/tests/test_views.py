@@ -6,6 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from dualchannel.core.tests.files import PDF
 from dualchannel.eligibility import materials, services
 from dualchannel.eligibility.models import (
     Application,
@@ -22,7 +23,6 @@ from .factories import PLAN, REQUIRED_KINDS, drug_with_criteria, liu_fang
 
 S = ApplicationStatus
 HTMX = {"HTTP_HX_REQUEST": "true"}
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 
 def logged_in(client, user):

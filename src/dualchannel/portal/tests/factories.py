@@ -6,13 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import date
 
+from dualchannel.core.tests.files import JPEG, PDF  # noqa: F401  (used by the page tests)
 from dualchannel.eligibility import services
 from dualchannel.eligibility.models import Application
 from dualchannel.eligibility.tests.factories import PLAN, designated_physician, drug_with_criteria
 from dualchannel.registry.tests.factories import designate, load_seed_profiles
 
-PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
-JPEG = b"\xff\xd8\xff\xe0" + b"\0" * 64
 SUBMITTED_ON = date(2026, 3, 2)
 
 

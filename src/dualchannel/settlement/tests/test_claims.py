@@ -12,6 +12,7 @@ from django.utils import timezone
 
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import AuditEvent
+from dualchannel.core.tests.files import PDF, PNG
 from dualchannel.settlement import claims, engine, rules, services
 from dualchannel.settlement.models import (
     Accumulator,
@@ -44,8 +45,6 @@ def colleague(officer):
 
 
 D = Decimal
-PDF = b"%PDF-1.4\n% a scanned invoice\n%%EOF\n"
-PNG = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
 
 
 def lung_line(drug, **overrides):
