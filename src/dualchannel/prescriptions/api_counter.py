@@ -85,7 +85,7 @@ class DeliveryAdvanceIn(Schema):
     received_by: str = ""
 
 
-class FefoPickOut(Schema):
+class CounterFefoPickOut(Schema):
     stock_item_id: int
     batch_no: str
     expiry_date: date
@@ -106,7 +106,7 @@ class CounterItemOut(Schema):
     days: int
     available: int
     shortfall: int
-    fefo: list[FefoPickOut]
+    fefo: list[CounterFefoPickOut]
 
 
 class CounterOpenOut(Schema):
@@ -116,7 +116,7 @@ class CounterOpenOut(Schema):
     plan: PlanOut | None
 
 
-class CheckOut(Schema):
+class CounterCheckOut(Schema):
     code: str
     ok: bool
     label: str
@@ -126,7 +126,7 @@ class CheckOut(Schema):
 
 class CheckResultOut(Schema):
     ok: bool
-    checks: list[CheckOut]
+    checks: list[CounterCheckOut]
 
 
 def _identity(data: IdentityIn) -> counter.Identity:
