@@ -46,7 +46,7 @@ format: venv
 ## fuzz: schemathesis on every API operation as officer, pharmacist and doctor, positive and
 ## negative requests, at least 10,000 in all (CI runs the bounded --examples 1; ARGS=--seed N)
 fuzz: venv
-	$(BIN)/python scripts/fuzz_api.py --examples 20 $(ARGS)
+	$(BIN)/python scripts/fuzz_api.py --examples 14 $(ARGS)
 
 ## bench: evaluations per second of a 20-criterion set (cel-python)
 bench: venv
