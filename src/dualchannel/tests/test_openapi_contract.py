@@ -14,7 +14,7 @@ import pydantic
 import pytest
 from ninja.openapi.schema import OpenAPISchema
 
-from dualchannel.config.api import api
+from dualchannel.config.api import ErrorOut, api
 
 
 def _operations():
@@ -101,3 +101,30 @@ def test_an_operation_documents_its_own_response_shape(path, method, component, 
     # then it is the operation's own schema, with the operation's own fields
     assert ref == f"#/components/schemas/{component}"
     assert property_name in document["components"]["schemas"][component]["properties"]
+
+
+def test_every_operation_documents_the_error_shape_of_its_refusals():
+    # given the document
+    document = api.get_openapi_schema()
+
+    # then every operation answers 4xx and 5xx with ErrorOut, whose fields are the error shape
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            for status in ("4XX", "5XX"):
+                schema = operation["responses"][status]["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorOut"}, (method, path)
+    detail = document["components"]["schemas"]["ErrorDetailOut"]
+    assert set(detail["required"]) == {"code", "message", "fields"}
+
+
+@pytest.mark.django_db
+def test_refusals_have_the_documented_error_shape(client):
+    # when a request without a token and one with a malformed body are refused
+    unauthenticated = client.get("/api/v1/auth/me")
+    invalid = client.post("/api/v1/auth/token", {"username": 1}, content_type="application/json")
+
+    # then both bodies are ErrorOut
+    assert unauthenticated.status_code == 401
+    assert invalid.status_code == 422
+    for response in (unauthenticated, invalid):
+        ErrorOut.model_validate(response.json())
