@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n auto
 
-.PHONY: venv demo demo-data serve test test-postgres lint format bench bench-paper bench-counter clean
+.PHONY: venv demo demo-data serve test test-postgres lint format fuzz bench bench-paper bench-counter clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "dualchannel needs Python 3.11 (Django 5.2 LTS)")'
@@ -42,6 +42,11 @@ lint: venv
 format: venv
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
+
+## fuzz: schemathesis on every API operation as officer, pharmacist and doctor, positive and
+## negative requests, at least 10,000 in all (CI runs the bounded --examples 1; ARGS=--seed N)
+fuzz: venv
+	$(BIN)/python scripts/fuzz_api.py --examples 14 $(ARGS)
 
 ## bench: evaluations per second of a 20-criterion set (cel-python)
 bench: venv

@@ -98,7 +98,7 @@ class MaterialKindOut(Schema):
     label: str
 
 
-class RegionOut(Schema):
+class CatalogRegionOut(Schema):
     code: str
     name: str
     label: str = Field(description="如「武汉市 适用」")
@@ -133,7 +133,7 @@ class DrugDetailOut(DrugSummaryOut):
     restriction: RestrictionOut | None
     restriction_history: list[RestrictionOut]
     criteria: CriteriaSetOut | None = Field(description="全国基线（已发布）")
-    criteria_region: RegionOut | None = Field(
+    criteria_region: CatalogRegionOut | None = Field(
         description="查询的区划（参数 region），或调用者（经办人员）所属经办机构的区划"
     )
     criteria_in_force: CriteriaSetOut | None = Field(
@@ -208,7 +208,7 @@ class ReorderIn(Schema):
     codes: list[str]
 
 
-class ReasonIn(Schema):
+class CatalogReasonIn(Schema):
     reason: str = ""
 
 
@@ -527,7 +527,7 @@ def criteria_reorder(request: HttpRequest, criteria_set_id: int, payload: Reorde
     auth=api_auth,
     summary="发布认定条件（停用原发布版本）",
 )
-def criteria_publish(request: HttpRequest, criteria_set_id: int, payload: ReasonIn):
+def criteria_publish(request: HttpRequest, criteria_set_id: int, payload: CatalogReasonIn):
     criteria_set = services.criteria_set_publish(
         actor=request.auth, criteria_set_id=criteria_set_id, reason=payload.reason
     )

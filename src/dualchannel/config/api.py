@@ -8,7 +8,7 @@ from __future__ import annotations
 import logging
 
 from django.http import Http404, HttpRequest
-from ninja import NinjaAPI
+from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from dualchannel.catalog.api import router as catalog_router
@@ -33,7 +33,44 @@ from dualchannel.settlement.api import router as settlement_router
 
 logger = logging.getLogger("dualchannel.api")
 
-api = NinjaAPI(
+
+class ErrorDetailOut(Schema):
+    code: str
+    message: str
+    fields: dict[str, list[str]]
+
+
+class ErrorOut(Schema):
+    error: ErrorDetailOut
+
+
+# Every operation can answer with the error shape; the document says so for the 4xx and 5xx
+# ranges (the status tells the kind, ``error.code`` the precise refusal).
+ERROR_RESPONSES = {
+    "4XX": "请求被拒绝：400 不符合业务规则，401 未登录或令牌无效，403 无权操作，"
+    "404 对象不存在或无权访问，409 状态冲突，413 请求过大，422 数据格式不正确，429 请求过于频繁",
+    "5XX": "服务端出错：500 系统内部错误，502/504 医保平台未应答，503 短信等外部服务暂不可用",
+}
+
+
+class DualchannelAPI(NinjaAPI):
+    def get_openapi_schema(self, **kwargs):
+        schema = super().get_openapi_schema(**kwargs)
+        error = ErrorOut.model_json_schema(ref_template="#/components/schemas/{model}")
+        components = schema["components"]["schemas"]
+        components.update(error.pop("$defs", {}))
+        components["ErrorOut"] = error
+        content = {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorOut"}}}
+        for item in schema["paths"].values():
+            for operation in item.values():
+                for status, description in ERROR_RESPONSES.items():
+                    operation["responses"].setdefault(
+                        status, {"description": description, "content": content}
+                    )
+        return schema
+
+
+api = DualchannelAPI(
     title="dualchannel API",
     version="1",
     description="双通道谈判药品管理平台接口。错误统一为 {error: {code, message, fields}}。",

@@ -60,11 +60,11 @@ class RequestMaterialsIn(Schema):
     note: str
 
 
-class ReasonIn(Schema):
+class ApplicationReasonIn(Schema):
     reason: str
 
 
-class ListQuery(Schema):
+class ApplicationListQuery(Schema):
     status: str | None = None
     drug_id: int | None = None
 
@@ -94,7 +94,7 @@ class OutcomeOut(Schema):
     evidence: dict
 
 
-class EligibilityOut(Schema):
+class ApplicationEligibilityOut(Schema):
     id: int
     status: str
     effective_from: date
@@ -148,7 +148,7 @@ class ApplicationOut(Schema):
 class ApplicationDetailOut(ApplicationOut):
     outcomes: list[OutcomeOut]
     materials: list[MaterialOut]
-    eligibility: EligibilityOut | None
+    eligibility: ApplicationEligibilityOut | None
 
 
 class CheckItemOut(Schema):
@@ -162,7 +162,7 @@ class CheckItemOut(Schema):
     evidence: dict
 
 
-class CheckOut(Schema):
+class EligibilityCheckOut(Schema):
     verdict: str
     verdict_label: str
     items: list[CheckItemOut]
@@ -287,7 +287,7 @@ def _detail(request: HttpRequest, application_id: int) -> dict:
 
 
 @router.get("/applications", response=list[ApplicationOut], auth=api_auth, summary="申请列表")
-def application_list(request: HttpRequest, query: Query[ListQuery]):
+def application_list(request: HttpRequest, query: Query[ApplicationListQuery]):
     qs = selectors.application_list(request.auth, status=query.status, drug_id=query.drug_id)
     return [_application(request.auth, a) for a in qs[:500]]
 
@@ -361,7 +361,7 @@ def application_answer(request: HttpRequest, application_id: int, payload: Answe
 
 @router.get(
     "/applications/{int:application_id}/check",
-    response=CheckOut,
+    response=EligibilityCheckOut,
     auth=api_auth,
     summary="实时校验认定条件",
 )
@@ -502,7 +502,7 @@ def application_approve(request: HttpRequest, application_id: int):
     auth=api_auth,
     summary="审核不通过",
 )
-def application_reject(request: HttpRequest, application_id: int, payload: ReasonIn):
+def application_reject(request: HttpRequest, application_id: int, payload: ApplicationReasonIn):
     services.application_reject(
         actor=request.auth, application_id=application_id, reason=payload.reason
     )
@@ -515,7 +515,7 @@ def application_reject(request: HttpRequest, application_id: int, payload: Reaso
     auth=api_auth,
     summary="撤回申请",
 )
-def application_withdraw(request: HttpRequest, application_id: int, payload: ReasonIn):
+def application_withdraw(request: HttpRequest, application_id: int, payload: ApplicationReasonIn):
     services.application_withdraw(
         actor=request.auth, application_id=application_id, reason=payload.reason
     )

@@ -68,7 +68,7 @@ class ReevaluationOut(Schema):
     completed_on: date | None
 
 
-class HistoryOut(Schema):
+class EligibilityHistoryOut(Schema):
     from_status: str
     to_status: str
     reason: str
@@ -101,7 +101,7 @@ class EligibilityOut(Schema):
 class EligibilityDetailOut(EligibilityOut):
     plan: dict
     reevaluations: list[ReevaluationOut]
-    history: list[HistoryOut]
+    history: list[EligibilityHistoryOut]
 
 
 def _eligibility(actor, eligibility: Eligibility) -> dict:

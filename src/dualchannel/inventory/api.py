@@ -47,7 +47,7 @@ class StockItemOut(Schema):
     updated_at: datetime
 
 
-class WarningOut(Schema):
+class InventoryWarningOut(Schema):
     code: str
     message: str
     trace_code: str = ""
@@ -75,7 +75,7 @@ class MovementOut(Schema):
     upload_msgid: str
     upload_error: str
     uploaded_at: datetime | None
-    warnings: list[WarningOut]
+    warnings: list[InventoryWarningOut]
 
 
 class UploadTransitionOut(Schema):
@@ -92,7 +92,7 @@ class MovementDetail(MovementOut):
 
 class StockResultOut(Schema):
     movements: list[MovementOut]
-    warnings: list[WarningOut]
+    warnings: list[InventoryWarningOut]
     replayed: bool
 
 
@@ -131,7 +131,7 @@ class StocktakeIn(Schema):
     idempotency_key: str = Key
 
 
-class FefoPickOut(Schema):
+class InventoryFefoPickOut(Schema):
     stock_item_id: int
     batch_no: str
     expiry_date: date
@@ -144,7 +144,7 @@ class FefoOut(Schema):
     wanted: int
     available: int
     shortfall: int
-    picks: list[FefoPickOut]
+    picks: list[InventoryFefoPickOut]
 
 
 class CoverageOut(Schema):

@@ -34,7 +34,7 @@ class AlertOut(Schema):
     last_raised_at: datetime
 
 
-class ReviewIn(Schema):
+class AlertReviewIn(Schema):
     confirm: bool
     note: str = ""
 
@@ -67,7 +67,7 @@ def alerts_list(request: HttpRequest, state: str = "", rule: str = ""):
 
 
 @router.post("/alerts/{alert_id}/review", response=AlertOut, summary="核查预警（确认或排除）")
-def alerts_review(request: HttpRequest, alert_id: int, payload: ReviewIn):
+def alerts_review(request: HttpRequest, alert_id: int, payload: AlertReviewIn):
     alert = services.alert_review(
         actor=request.user, alert_id=alert_id, confirm=payload.confirm, note=payload.note
     )

@@ -44,7 +44,7 @@ class BindIn(Schema):
     name: str
 
 
-class ProfileOut(Schema):
+class PortalProfileOut(Schema):
     bound: bool
     name: str | None
     id_number: str | None
@@ -71,13 +71,13 @@ def login(request: HttpRequest, payload: LoginIn):
     return LoginOut(token=raw, expires_at=token.expires_at, bound=bool(user.insured_person_id))
 
 
-@router.post("/bind", response=ProfileOut, auth=api_auth, summary="实名绑定参保人")
+@router.post("/bind", response=PortalProfileOut, auth=api_auth, summary="实名绑定参保人")
 def bind(request: HttpRequest, payload: BindIn):
     user: User = request.auth
     services.identity_bind(actor=user, id_number=payload.id_number, name=payload.name)
-    return ProfileOut(**asdict(portal_profile(user)))
+    return PortalProfileOut(**asdict(portal_profile(user)))
 
 
-@router.get("/me", response=ProfileOut, auth=api_auth, summary="当前患者的绑定信息（脱敏）")
+@router.get("/me", response=PortalProfileOut, auth=api_auth, summary="当前患者的绑定信息（脱敏）")
 def me(request: HttpRequest):
-    return ProfileOut(**asdict(portal_profile(request.auth)))
+    return PortalProfileOut(**asdict(portal_profile(request.auth)))

@@ -70,12 +70,12 @@ class IssueIn(Schema):
     pharmacy_id: int | None = None
 
 
-class ListQuery(Schema):
+class PrescriptionListQuery(Schema):
     status: str | None = None
     eligibility_id: int | None = None
 
 
-class ReasonIn(Schema):
+class PrescriptionReasonIn(Schema):
     reason: str
 
 
@@ -130,7 +130,7 @@ class ItemOut(Schema):
     days: int
 
 
-class HistoryOut(Schema):
+class PrescriptionHistoryOut(Schema):
     from_status: str
     to_status: str
     reason: str
@@ -151,7 +151,7 @@ class CirculationOut(Schema):
     rx_centre_dispense_reported: bool
 
 
-class LineOut(Schema):
+class PrescriptionLineOut(Schema):
     drug_id: int
     drug_name: str
     batch_no: str
@@ -181,10 +181,10 @@ class DeliveryOut(Schema):
     handed_over_by: str
     received_by: str
     handed_over_at: datetime | None
-    history: list[HistoryOut]
+    history: list[PrescriptionHistoryOut]
 
 
-class WarningOut(Schema):
+class PrescriptionWarningOut(Schema):
     code: str
     message: str
 
@@ -204,8 +204,8 @@ class DispensingOut(Schema):
     agent_id_number: str
     agent_phone: str
     agent_signed: bool
-    warnings: list[WarningOut]
-    lines: list[LineOut]
+    warnings: list[PrescriptionWarningOut]
+    lines: list[PrescriptionLineOut]
     delivery: DeliveryOut | None
 
 
@@ -225,7 +225,7 @@ class PrescriptionDetailOut(PrescriptionOut):
     filing_form_id: int | None
     filing_pharmacy_name: str
     items: list[ItemOut]
-    history: list[HistoryOut]
+    history: list[PrescriptionHistoryOut]
     circulation: CirculationOut
     plan_quantity: Decimal
     plan: PlanOut | None
@@ -243,7 +243,7 @@ class PharmacyOptionOut(Schema):
     stock_code: str
 
 
-class BatchOut(Schema):
+class PrescriptionBatchOut(Schema):
     drug_id: int
     drug_name: str
     batch_no: str
@@ -266,7 +266,7 @@ class DispensingResultOut(Schema):
     dispensed_at: datetime | None
     delivery_status: str
     delivery_status_label: str
-    batches: list[BatchOut]
+    batches: list[PrescriptionBatchOut]
 
 
 class DispensingResultsOut(Schema):
@@ -479,7 +479,7 @@ def prescription_issue(request: HttpRequest, payload: IssueIn):
 
 
 @router.get("/", response=list[PrescriptionOut], summary="处方列表（按角色范围）")
-def prescription_list(request: HttpRequest, query: Query[ListQuery]):
+def prescription_list(request: HttpRequest, query: Query[PrescriptionListQuery]):
     rows = selectors.prescription_list(
         request.auth, status=query.status, eligibility_id=query.eligibility_id
     )
@@ -517,7 +517,7 @@ def prescription_id_number(request: HttpRequest, prescription_id: int):
 @router.post(
     "/{int:prescription_id}/cancel", response=PrescriptionDetailOut, summary="医师撤销未取药处方"
 )
-def prescription_cancel(request: HttpRequest, prescription_id: int, payload: ReasonIn):
+def prescription_cancel(request: HttpRequest, prescription_id: int, payload: PrescriptionReasonIn):
     services.prescription_cancel(
         actor=request.auth, prescription_id=prescription_id, reason=payload.reason
     )

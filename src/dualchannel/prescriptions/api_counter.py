@@ -88,7 +88,7 @@ class DeliveryAdvanceIn(Schema):
     received_by: str = ""
 
 
-class FefoPickOut(Schema):
+class CounterFefoPickOut(Schema):
     stock_item_id: int
     batch_no: str
     expiry_date: date
@@ -109,7 +109,7 @@ class CounterItemOut(Schema):
     days: int
     available: int
     shortfall: int
-    fefo: list[FefoPickOut]
+    fefo: list[CounterFefoPickOut]
 
 
 class CounterOpenOut(Schema):
@@ -119,7 +119,7 @@ class CounterOpenOut(Schema):
     plan: PlanOut | None
 
 
-class CheckOut(Schema):
+class CounterCheckOut(Schema):
     code: str
     ok: bool
     label: str
@@ -129,7 +129,7 @@ class CheckOut(Schema):
 
 class CheckResultOut(Schema):
     ok: bool
-    checks: list[CheckOut]
+    checks: list[CounterCheckOut]
 
 
 def _identity(data: IdentityIn) -> counter.Identity:

@@ -344,7 +344,7 @@ class InsuredPersonPatch(Schema):
     address: str | None = None
 
 
-class ProfileOut(Schema):
+class PolicyProfileOut(Schema):
     region: str
     region_name: str
     requested_region: str
@@ -381,12 +381,12 @@ class ProfileOut(Schema):
     citations: dict[str, str]
 
 
-def _profile_out(p: PolicyProfile, requested: str) -> ProfileOut:
-    data = {f: getattr(p, f) for f in ProfileOut.model_fields if hasattr(p, f)}
+def _profile_out(p: PolicyProfile, requested: str) -> PolicyProfileOut:
+    data = {f: getattr(p, f) for f in PolicyProfileOut.model_fields if hasattr(p, f)}
     for f in ("first_self_pay_ratio", "first_self_pay_ratio_max", "pharmacy_min_negotiated_ratio"):
         data[f] = None if data[f] is None else format(data[f], "f")
     data.update(region=p.region_id, region_name=p.region.name, requested_region=requested)
-    return ProfileOut(**data)
+    return PolicyProfileOut(**data)
 
 
 class ProfilePatch(Schema):
@@ -706,14 +706,14 @@ def insured_persons_update(request: HttpRequest, person_id: int, payload: Insure
 # Policy profiles ------------------------------------------------------------------------------
 
 
-@router.get("/profiles/{region_code}", response=ProfileOut, summary="区划适用的政策参数")
+@router.get("/profiles/{region_code}", response=PolicyProfileOut, summary="区划适用的政策参数")
 def profiles_get(request: HttpRequest, region_code: str):
     return _profile_out(selectors.profile_get(region_code), region_code)
 
 
 @router.patch(
     "/profiles/{region_code}",
-    response=ProfileOut,
+    response=PolicyProfileOut,
     summary="修改政策参数（无本级参数时从上级复制后修改）",
 )
 def profiles_update(request: HttpRequest, region_code: str, payload: ProfilePatch):

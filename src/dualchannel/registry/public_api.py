@@ -18,7 +18,7 @@ public_router = Router(tags=["public"], auth=None)
 # Public ---------------------------------------------------------------------------------------
 
 
-class RegionOut(Schema):
+class PublicRegionOut(Schema):
     code: str
     name: str
     level: str
@@ -89,10 +89,10 @@ def region_path(region: Region) -> str:
     return "".join(reversed(names))
 
 
-@public_router.get("/regions", response=list[RegionOut], summary="行政区划（省→市→县）")
+@public_router.get("/regions", response=list[PublicRegionOut], summary="行政区划（省→市→县）")
 def public_regions(request: HttpRequest, parent: str | None = None):
     return [
-        RegionOut(code=r.code, name=r.name, level=r.level, parent=r.parent_id)
+        PublicRegionOut(code=r.code, name=r.name, level=r.level, parent=r.parent_id)
         for r in selectors.public_regions(parent)
     ]
 

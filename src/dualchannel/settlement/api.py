@@ -45,7 +45,7 @@ class AmountsOut(Schema):
     personal: Decimal = Field(..., description="个人支付")
 
 
-class LineOut(Schema):
+class SettlementLineOut(Schema):
     drug_name: str
     quantity: int
     unit_price: Decimal
@@ -67,7 +67,7 @@ class PlatformCheckOut(Schema):
 class PreviewOut(AmountsOut):
     med_type: str
     category: str
-    lines: list[LineOut]
+    lines: list[SettlementLineOut]
     platform_check: PlatformCheckOut
 
 
@@ -87,7 +87,7 @@ class SettlementOut(AmountsOut):
     settled_at: datetime
     upload_status: str
     setl_id: str
-    lines: list[LineOut]
+    lines: list[SettlementLineOut]
 
 
 ADMISSION_QUERY = Query(
@@ -367,7 +367,7 @@ class TotalsOut(Schema):
     personal: Decimal
 
 
-class BatchOut(Schema):
+class SettlementBatchOut(Schema):
     id: int
     institution_id: int
     institution_name: str
@@ -393,7 +393,7 @@ class ApplyIn(Schema):
     note: str = Field("", max_length=500)
 
 
-class ReviewIn(Schema):
+class SettlementReviewIn(Schema):
     approve: bool
     note: str = Field("", max_length=500)
 
@@ -451,7 +451,7 @@ def _batch_answer(request: HttpRequest, batch) -> dict:
     return batch_payload(selectors.batch_get(request.auth, batch.pk))
 
 
-@router.post("/batches", response=BatchOut, summary="生成或重算本机构某月的结算申报")
+@router.post("/batches", response=SettlementBatchOut, summary="生成或重算本机构某月的结算申报")
 def batch_prepare(request: HttpRequest, payload: PrepareIn):
     batch = batches.batch_prepare(
         actor=request.auth,
@@ -462,21 +462,21 @@ def batch_prepare(request: HttpRequest, payload: PrepareIn):
     return _batch_answer(request, batch)
 
 
-@router.get("/batches/{int:batch_id}", response=BatchOut, summary="月度结算申报详情")
+@router.get("/batches/{int:batch_id}", response=SettlementBatchOut, summary="月度结算申报详情")
 def batch_detail(request: HttpRequest, batch_id: int):
     return batch_payload(selectors.batch_get(request.auth, batch_id))
 
 
 @router.post(
     "/batches/{int:batch_id}/reconcile",
-    response=BatchOut,
+    response=SettlementBatchOut,
     summary="对账：3201 总额对账，不一致时 3202 明细对账并列出差异",
 )
 def batch_reconcile(request: HttpRequest, batch_id: int):
     return _batch_answer(request, batches.batch_reconcile(actor=request.auth, batch_id=batch_id))
 
 
-@router.post("/batches/{int:batch_id}/apply", response=BatchOut, summary="向经办机构申报")
+@router.post("/batches/{int:batch_id}/apply", response=SettlementBatchOut, summary="向经办机构申报")
 def batch_apply(request: HttpRequest, batch_id: int, payload: ApplyIn):
     batch = batches.batch_apply(
         actor=request.auth,
@@ -487,8 +487,10 @@ def batch_apply(request: HttpRequest, batch_id: int, payload: ApplyIn):
     return _batch_answer(request, batch)
 
 
-@router.post("/batches/{int:batch_id}/review", response=BatchOut, summary="经办机构审核申报")
-def batch_review(request: HttpRequest, batch_id: int, payload: ReviewIn):
+@router.post(
+    "/batches/{int:batch_id}/review", response=SettlementBatchOut, summary="经办机构审核申报"
+)
+def batch_review(request: HttpRequest, batch_id: int, payload: SettlementReviewIn):
     batch = batches.batch_review(
         actor=request.auth, batch_id=batch_id, approve=payload.approve, note=payload.note
     )
