@@ -15,6 +15,7 @@ from dualchannel.catalog.api import router as catalog_router
 from dualchannel.core.api import audit_router, calendar_router
 from dualchannel.core.api import router as auth_router
 from dualchannel.core.errors import DomainError
+from dualchannel.core.security import api_docs_guard
 from dualchannel.documents.api import router as documents_router
 from dualchannel.eligibility.api import router as eligibility_router
 from dualchannel.eligibility.api_reevaluation import router as reevaluation_router
@@ -36,6 +37,7 @@ api = NinjaAPI(
     version="1",
     description="双通道谈判药品管理平台接口。错误统一为 {error: {code, message, fields}}。",
     urls_namespace="api-v1",
+    docs_decorator=api_docs_guard,  # signed-in staff only outside DEBUG/DEMO_MODE
 )
 
 

@@ -12,3 +12,4 @@ class CoreConfig(AppConfig):
         from django.utils.module_loading import autodiscover_modules
 
         autodiscover_modules("tasks")
+        from . import security  # noqa: F401  (stamps the login time for the session lifetime)
