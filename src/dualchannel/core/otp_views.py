@@ -76,7 +76,9 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
         device = TOTPDevice.objects.create(user=user, name="身份验证器", confirmed=False)
     error = ""
     if request.method == "POST":
-        if device.verify_token(_code(request)):
+        if not device.verify_is_allowed()[0]:
+            error = THROTTLED
+        elif device.verify_token(_code(request)):
             with transaction.atomic():
                 device.confirmed = True
                 device.save(update_fields=["confirmed"])
@@ -89,7 +91,8 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
                 )
             messages.success(request, "已绑定身份验证器，今后登录时请输入其中的动态口令。")
             return _done(request, device)
-        error = WRONG_CODE
+        else:
+            error = WRONG_CODE
     secret = b32encode(device.bin_key).decode()
     return TemplateResponse(
         request,
@@ -98,9 +101,7 @@ def otp_setup(request: HttpRequest) -> HttpResponse:
             "error": error,
             "next": _next(request),
             "secret_groups": [secret[i : i + 4] for i in range(0, len(secret), 4)],
-            "qr_data_uri": segno.make(device.config_url, error="m").svg_data_uri(
-                scale=5, border=2
-            ),
+            "qr_data_uri": segno.make(device.config_url, error="m").svg_data_uri(scale=5, border=2),
         },
     )
 
