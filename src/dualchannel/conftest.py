@@ -133,6 +133,29 @@ def outsider_agency(other_agency):
     )
 
 
+@pytest.fixture(autouse=True)
+def _force_login_is_a_full_sign_in(monkeypatch):
+    """``client.force_login(user)`` stands for the whole sign-in: the password and, for a user
+    with an authenticator (officers and administrators, see UserFactory), its code. Tests of the
+    second factor itself sign in through the login page or ``client.login`` (password only)."""
+    from django.test import Client
+    from django_otp import DEVICE_ID_SESSION_KEY
+
+    from dualchannel.core.security import confirmed_device
+
+    original = Client.force_login
+
+    def force_login(self, user, backend=None):
+        original(self, user, backend)
+        device = confirmed_device(user)
+        if device is not None:
+            session = self.session
+            session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+            session.save()
+
+    monkeypatch.setattr(Client, "force_login", force_login)
+
+
 @pytest.fixture
 def demo_his(request, settings):
     """The built-in demo HIS as the hospital system of the test's ``hospital`` only (each

@@ -17,6 +17,7 @@ from dualchannel.core.api import router as auth_router
 from dualchannel.core.errors import DomainError
 from dualchannel.core.input_checks import checked_values, out_of_range_error
 from dualchannel.core.request_guard import bad_input_error
+from dualchannel.core.security import api_docs_guard
 from dualchannel.documents.api import router as documents_router
 from dualchannel.eligibility.api import router as eligibility_router
 from dualchannel.eligibility.api_reevaluation import router as reevaluation_router
@@ -75,6 +76,7 @@ api = DualchannelAPI(
     version="1",
     description="双通道谈判药品管理平台接口。错误统一为 {error: {code, message, fields}}。",
     urls_namespace="api-v1",
+    docs_decorator=api_docs_guard,  # signed-in staff only outside DEBUG/DEMO_MODE
 )
 
 

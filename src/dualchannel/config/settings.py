@@ -25,7 +25,7 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "dualchannel.config.apps.AdminConfig",  # django.contrib.admin behind the second factor
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -33,6 +33,9 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "axes",
     "ninja",
+    "csp",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
     "dualchannel.core",
     "dualchannel.registry",
     "dualchannel.catalog",
@@ -57,6 +60,7 @@ if SIMULATORS_ENABLED:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Before anything reads the body: size limit (413), NUL characters, tokens in the address.
     "dualchannel.core.request_guard.RequestGuardMiddleware",
@@ -66,6 +70,10 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # Idle/absolute session lifetime, then two-factor sign-in (see core/security.py).
+    "django_otp.middleware.OTPMiddleware",
+    "dualchannel.core.security.SessionLifetimeMiddleware",
+    "dualchannel.core.security.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "dualchannel.core.middleware.DomainErrorMiddleware",
     "dualchannel.core.middleware.ApiErrorShapeMiddleware",
@@ -142,6 +150,8 @@ AXES_COOLOFF_TIME = env_int("AXES_COOLOFF_MINUTES", 15) / 60  # hours
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "dualchannel.core.views.locked_out"
+# Also counts one address's failures across usernames (AXES_IP_FAILURE_LIMIT below).
+AXES_HANDLER = "dualchannel.core.security.AddressAwareAxesHandler"
 AXES_VERBOSE = False
 
 API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 12)
@@ -162,8 +172,19 @@ STORAGES = {
 MEDIA_ROOT = VAR_DIR / "private"
 WHITENOISE_USE_FINDERS = DEBUG or DEMO_MODE
 
+# --- Production hardening: HTTPS, cookies, CSP, sessions, docs, second factor --------------
+# See README "Security" and deploy/production.env.example (passes `check --deploy`).
+_RELAXED = DEBUG or DEMO_MODE or env_bool("DUALCHANNEL_TESTING", False)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+if env_bool("SECURE_PROXY_SSL_HEADER", False):
+    # Only behind a proxy that sets X-Forwarded-Proto itself and strips the client's.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SESSION_COOKIE_HTTPONLY = True
-SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not _RELAXED)
+SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 # A form posted from a stale page (rotated token, expired session): a Chinese page, nothing written.
 CSRF_FAILURE_VIEW = "dualchannel.core.views.csrf_failure"
@@ -172,6 +193,34 @@ CSRF_FAILURE_VIEW = "dualchannel.core.views.csrf_failure"
 # any other body (JSON, forms) up to DATA_UPLOAD_MAX_MEMORY_SIZE. Larger answers 413.
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 12 * 1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("MAX_BODY_BYTES", 2 * 1024 * 1024)
+CSRF_COOKIE_SAMESITE = "Lax"
+X_FRAME_OPTIONS = "DENY"
+# Signed-in sessions end after this much inactivity, and in any case this long after login.
+SESSION_IDLE_MINUTES = env_int("SESSION_IDLE_MINUTES", 30)
+SESSION_ABSOLUTE_HOURS = env_int("SESSION_ABSOLUTE_HOURS", 12)
+SESSION_COOKIE_AGE = SESSION_ABSOLUTE_HOURS * 3600
+# The pages use no inline script, style or event handler: everything comes from our origin.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "font-src": ["'self'"],
+        "connect-src": ["'self'"],
+        "frame-ancestors": ["'none'"],
+        "form-action": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'self'"],
+    },
+}
+# Swagger docs (/api/v1/docs, openapi.json): open in DEBUG/DEMO_MODE, else signed-in staff only.
+API_DOCS_PUBLIC = env_bool("API_DOCS_PUBLIC", DEBUG or DEMO_MODE)
+# Failed logins from one address across all usernames before the address is locked out.
+AXES_IP_FAILURE_LIMIT = env_int("AXES_IP_FAILURE_LIMIT", 20)
+# Two-factor sign-in (TOTP) for agency officers and administrators; see core/security.py.
+OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER", "双通道管理平台")
+# --- end of production hardening ------------------------------------------------------------
 
 # --- Integrations: every one is simulated or off by default -------------------------------
 

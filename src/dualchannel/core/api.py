@@ -7,6 +7,7 @@ from datetime import date, datetime
 from django.contrib.auth import authenticate
 from django.http import HttpRequest
 from django.utils import timezone
+from django_otp import verify_token
 from ninja import Router, Schema, Status
 from ninja.pagination import paginate
 
@@ -15,6 +16,7 @@ from .calendar import add_working_days, calendar_year_load
 from .errors import DomainError
 from .models import ApiToken, AuditEvent, User
 from .roles import Role
+from .security import confirmed_device, second_factor_required
 from .selectors import audit_events_for_patient
 
 router = Router(tags=["auth"])
@@ -25,6 +27,7 @@ audit_router = Router(tags=["audit"], auth=api_auth)
 class TokenIn(Schema):
     username: str
     password: str
+    otp: str | None = None  # the authenticator's code; required of officers and administrators
 
 
 class TokenOut(Schema):
@@ -64,8 +67,26 @@ def token_obtain(request: HttpRequest, payload: TokenIn):
         )
     if user is None or not user.is_active:
         raise DomainError("auth.invalid_credentials", "用户名或密码错误", status=401)
+    if second_factor_required(user):
+        _check_second_factor(user, payload.otp)
     token, raw = ApiToken.issue(user)
     return TokenOut(token=raw, expires_at=token.expires_at)
+
+
+def _check_second_factor(user: User, code: str | None) -> None:
+    device = confirmed_device(user)
+    if device is None:
+        raise DomainError(
+            "auth.otp_not_enrolled", "请先在网页登录并绑定身份验证器（动态口令）", status=403
+        )
+    if not code:
+        raise DomainError(
+            "auth.otp_required", "请提供动态口令", fields={"otp": ["必填"]}, status=401
+        )
+    if verify_token(user, device.persistent_id, "".join(code.split())) is None:
+        raise DomainError(
+            "auth.otp_invalid", "动态口令不正确", fields={"otp": ["动态口令不正确"]}, status=401
+        )
 
 
 @router.delete("/token", response={204: None}, auth=api_auth, summary="注销当前令牌")

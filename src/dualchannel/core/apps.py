@@ -19,3 +19,4 @@ class CoreConfig(AppConfig):
             from .locks import install
 
             install()
+        from . import security  # noqa: F401  (stamps the login time for the session lifetime)

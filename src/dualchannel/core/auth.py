@@ -6,7 +6,9 @@ from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import APIKeyCookie, HttpBearer
 
+from .errors import DomainError
 from .models import ApiToken, User
+from .security import second_factor_satisfied
 
 
 class BearerToken(HttpBearer):
@@ -31,6 +33,8 @@ class SessionAuth(APIKeyCookie):
     def authenticate(self, request: HttpRequest, key: str | None) -> User | None:
         user = getattr(request, "user", None)
         if user is not None and user.is_authenticated and user.is_active:
+            if not second_factor_satisfied(user):
+                raise DomainError("auth.otp_required", "请先完成动态口令验证", status=401)
             return user
         return None
 

@@ -66,7 +66,10 @@ def load_reference_data(stdout=None) -> None:
 
 
 def _user(username: str, display_name: str, *roles: str, **fields) -> User:
-    user = User.objects.create_user(username=username, display_name=display_name, **fields)
+    # Demo users skip the second factor, and only while DEMO_MODE is on (core.security).
+    user = User.objects.create_user(
+        username=username, display_name=display_name, otp_exempt=True, **fields
+    )
     user.set_password(DEMO_PASSWORD)
     user.save()
     for role in roles:

@@ -36,6 +36,8 @@ class User(AbstractUser):
         on_delete=models.PROTECT,
         related_name="user",
     )
+    # Demo users sign in without the second factor; honoured only while DEMO_MODE is on.
+    otp_exempt = models.BooleanField("演示账号免动态口令", default=False, editable=False)
 
     class Meta:
         verbose_name = "用户"

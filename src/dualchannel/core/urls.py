@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import views
+from . import otp_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -13,4 +13,6 @@ urlpatterns = [
         name="login",
     ),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/otp/", otp_views.otp_verify, name="otp-verify"),
+    path("accounts/otp/setup/", otp_views.otp_setup, name="otp-setup"),
 ]

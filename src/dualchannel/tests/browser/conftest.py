@@ -43,13 +43,26 @@ def browser():
         instance.close()
 
 
+def watch_csp(tab) -> list[str]:
+    """Chromium reports each Content-Security-Policy refusal on the console; collect them."""
+    violations: list[str] = []
+    tab.on(
+        "console",
+        lambda msg: violations.append(msg.text) if "Content Security Policy" in msg.text else None,
+    )
+    return violations
+
+
 @pytest.fixture
 def page(browser):
     context = browser.new_context(locale="zh-CN", viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     tab.set_default_timeout(10_000)
+    tab.csp_violations = watch_csp(tab)
     yield tab
     context.close()
+    # Every page a browser test visits runs under the CSP without a single refusal.
+    assert tab.csp_violations == []
 
 
 @pytest.fixture
@@ -59,8 +72,20 @@ def mobile_page(browser):
     )
     tab = context.new_page()
     tab.set_default_timeout(10_000)
+    tab.csp_violations = watch_csp(tab)
     yield tab
     context.close()
+    assert tab.csp_violations == []
+
+
+def give_second_factor(page, user) -> None:
+    """On the two-factor page (officers and administrators), type the authenticator's code."""
+    from dualchannel.core.tests.factories import totp_code
+
+    if "/accounts/otp/" in page.url:
+        page.fill("input[name=token]", totp_code(user))
+        page.click("button[type=submit]:has-text('验证')")
+        page.wait_for_load_state("networkidle")
 
 
 @pytest.fixture
@@ -73,6 +98,7 @@ def login(live_server, password):
         page.fill("input[name=password]", password)
         page.click("button[type=submit]")
         page.wait_for_load_state("networkidle")
+        give_second_factor(page, user)
         return page
 
     return do_login

@@ -19,6 +19,7 @@ from dualchannel.registry.tests.factories import (
     qualified_pharmacy,
     region,
 )
+from dualchannel.tests.browser.conftest import give_second_factor
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -34,6 +35,9 @@ def test_wrong_password_is_told_in_chinese_and_right_one_logs_in(
 
     page.fill("input[name=password]", password)
     page.click("button[type=submit]")
+    # an officer then gives the authenticator's code (two-factor sign-in)
+    page.wait_for_url(re.compile(r"/accounts/otp/"))
+    give_second_factor(page, agency_user)
     page.wait_for_url(re.compile(r"/agency/catalog/$"))
     assert "药品目录" in page.locator("h1").inner_text()
 

@@ -30,7 +30,10 @@ class Command(BaseCommand):
 
     def _print_logins(self) -> None:
         self.stdout.write("")
-        self.stdout.write(f"演示账号（密码均为 {demo.DEMO_PASSWORD}）：")
+        self.stdout.write(
+            f"演示账号（密码均为 {demo.DEMO_PASSWORD}；演示模式下免动态口令，"
+            "正式环境中经办人员和管理员须绑定身份验证器）："
+        )
         for login in demo.demo_logins():
             self.stdout.write(f"  {login.username:<18} {login.role:<10} {login.who}")
         self.stdout.write("")
