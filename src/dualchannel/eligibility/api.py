@@ -174,7 +174,7 @@ class QueueItemOut(Schema):
     overdue: bool
 
 
-class IdNumberOut(Schema):
+class ApplicationIdNumberOut(Schema):
     id_number: str
 
 
@@ -332,7 +332,7 @@ def application_detail(request: HttpRequest, application_id: int):
 
 @router.post(
     "/applications/{int:application_id}/id-number",
-    response=IdNumberOut,
+    response=ApplicationIdNumberOut,
     auth=api_auth,
     summary="查看患者完整身份证号（每次查看记入审计日志）",
 )

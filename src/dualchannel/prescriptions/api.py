@@ -495,13 +495,13 @@ def prescription_detail(request: HttpRequest, prescription_id: int):
     return _detail(request.auth, prescription_id)
 
 
-class IdNumberOut(Schema):
+class PrescriptionIdNumberOut(Schema):
     id_number: str
 
 
 @router.post(
     "/{int:prescription_id}/id-number",
-    response=IdNumberOut,
+    response=PrescriptionIdNumberOut,
     summary="查看患者完整身份证号（每次查看记入审计日志）",
 )
 def prescription_id_number(request: HttpRequest, prescription_id: int):

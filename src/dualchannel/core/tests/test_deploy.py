@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -24,6 +25,8 @@ def _production_env(tmp_path: Path) -> dict[str, str]:
     # What the operator fills in.
     values["SECRET_KEY"] = get_random_secret_key() + get_random_secret_key()
     values["DOCUMENT_KEY_ENCRYPTION_KEY"] = get_random_secret_key()
+    values["AUDIT_HMAC_KEYS"] = "k1:" + secrets.token_hex(32)
+    values["AUDIT_CHECKPOINT_DIR"] = str(tmp_path / "audit")
     values["DUALCHANNEL_VAR_DIR"] = str(tmp_path)
     env = {
         name: value

@@ -91,6 +91,7 @@ def _start(tmp_path: Path, **env: str) -> dict:
         DJANGO_SETTINGS_MODULE="dualchannel.config.settings",
         PYTHONPATH=str(Path(dualchannel.__file__).resolve().parents[1]),
         SECRET_KEY="production-like-secret-key-for-this-test-only-0123456789",
+        AUDIT_HMAC_KEYS="k1:" + "ab" * 32,
         ALLOWED_HOSTS="testserver",
         DATABASE_URL=f"sqlite:///{tmp_path / 'never-opened.sqlite3'}",
         DUALCHANNEL_VAR_DIR=str(tmp_path),
