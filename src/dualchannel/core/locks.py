@@ -105,8 +105,13 @@ def several_transactions(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
     """For tests: one atomic block around several business actions (to undo them together); the
     order is checked within each action inside it, as within a test case's own block."""
     with transaction.atomic(using=using):
-        connections[using].atomic_blocks[-1]._several_transactions = True
+        mark_several_transactions(using)
         yield
+
+
+def mark_several_transactions(using: str = DEFAULT_DB_ALIAS) -> None:
+    """For tests: the atomic block just entered holds several business actions (see above)."""
+    connections[using].atomic_blocks[-1]._several_transactions = True
 
 
 def _business_block(connection):
