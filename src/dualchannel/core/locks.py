@@ -34,11 +34,12 @@ already held, after a higher level raises ``LockOrderError``. Tables not listed 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from enum import IntEnum
 from typing import Any
 
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model, QuerySet
 
 
@@ -99,10 +100,27 @@ def lock_ids(model: type[Model], ids: Iterable[Any]) -> dict[Any, Model]:
 _state = threading.local()
 
 
+@contextmanager
+def several_transactions(using: str = DEFAULT_DB_ALIAS) -> Iterator[None]:
+    """For tests: one atomic block around several business actions (to undo them together); the
+    order is checked within each action inside it, as within a test case's own block."""
+    with transaction.atomic(using=using):
+        mark_several_transactions(using)
+        yield
+
+
+def mark_several_transactions(using: str = DEFAULT_DB_ALIAS) -> None:
+    """For tests: the atomic block just entered holds several business actions (see above)."""
+    connections[using].atomic_blocks[-1]._several_transactions = True
+
+
 def _business_block(connection):
-    """The outermost atomic block that is not a test case's: one business transaction."""
+    """The outermost atomic block that is not a test's: one business transaction."""
     for block in connection.atomic_blocks:
-        if not getattr(block, "_from_testcase", False):
+        if not (
+            getattr(block, "_from_testcase", False)
+            or getattr(block, "_several_transactions", False)
+        ):
             return block
     return None
 

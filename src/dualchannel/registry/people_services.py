@@ -102,6 +102,9 @@ def physician_file(
             practising_certificate_no=certificate,
             user=user,
         )
+        # designation_apply below locks the physician: take it now, before the audit head
+        # (core.locks order)
+        Physician.objects.select_for_update().get(pk=physician.pk)
         audit.record(
             actor=actor,
             role=_role(actor),

@@ -588,11 +588,11 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson):
     return rule, profile, priced
 
 
-def _lock_claim(actor: User, claim_id: int) -> ManualClaim:
+def _lock_claim(actor: User, claim_id: int, *, lock: bool = True) -> ManualClaim:
     region = _officer_region(actor)
+    qs = ManualClaim.objects.select_for_update(of=("self",)) if lock else ManualClaim.objects
     claim = (
-        ManualClaim.objects.select_for_update(of=("self",))
-        .select_related(
+        qs.select_related(
             "person",
             "person__enrolment_region",
             "institution",
@@ -623,6 +623,12 @@ def claim_decide(*, actor: User, claim_id: int, approve: bool, note: str = "") -
     if not approve and not note:
         raise _refuse(codes.CLAIM_NOTE_REQUIRED, "不予报销时请说明原因", "note")
     with transaction.atomic():
+        if approve:
+            # core.locks order: the person and the dispensing the settlement takes (named by an
+            # unlocked read), then the claim
+            found = _lock_claim(actor, claim_id, lock=False)
+            services.lock_person(found.person_id)
+            _dispensing_of(found.prescription, lock=True)
         claim = _lock_claim(actor, claim_id)
         CLAIM_MACHINE.check(claim.status, target)
         if claim.submitted_by_id == actor.pk and not actor.is_superuser:

@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import override_settings
 
+from dualchannel.core.locks import mark_several_transactions
 from dualchannel.core.models import AuditEvent, User
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
@@ -215,6 +216,7 @@ def matrix_world(django_db_setup, django_db_blocker, tmp_path_factory):
         with django_db_blocker.unblock():
             outer = transaction.atomic()
             outer.__enter__()
+            mark_several_transactions()  # core.locks checks each action of the world by itself
             try:
                 built = _build_world(patch)
             except BaseException:

@@ -19,6 +19,7 @@ from django.test import override_settings
 
 from dualchannel.catalog.tests.factories import DrugFactory
 from dualchannel.core.canonical import digest, snapshot
+from dualchannel.core.locks import mark_several_transactions
 from dualchannel.core.models import AuditEvent, User
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
@@ -352,6 +353,7 @@ def matrix_world(django_db_setup, django_db_blocker, tmp_path_factory):
         with django_db_blocker.unblock():
             outer = transaction.atomic()
             outer.__enter__()
+            mark_several_transactions()  # core.locks checks each action of the world by itself
             try:
                 built = _build_world()
             except BaseException:

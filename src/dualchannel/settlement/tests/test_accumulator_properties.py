@@ -10,6 +10,7 @@ from django.db import transaction
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from dualchannel.core.locks import several_transactions
 from dualchannel.prescriptions.models import DispensingLine
 from dualchannel.settlement import services
 from dualchannel.settlement.models import Accumulator, AccumulatorKind
@@ -33,7 +34,7 @@ def _state(person) -> dict:
 def test_settle_then_reverse_restores_every_accumulator(
     chronic_dispensed, pharmacist_user, unit_price, start
 ):
-    with transaction.atomic():
+    with several_transactions():
         # given: this price on the line, and accumulators already used this year
         DispensingLine.objects.filter(dispensing=chronic_dispensed).update(unit_price=unit_price)
         person = chronic_dispensed.prescription.patient
