@@ -17,6 +17,7 @@ from django.utils import timezone
 from stdnum.cn import ric, uscc
 
 from dualchannel.catalog.models import Drug
+from dualchannel.core.locks import mark_several_transactions
 from dualchannel.core.models import RoleGrant, User
 from dualchannel.core.roles import Role
 from dualchannel.registry import services as registry
@@ -110,6 +111,8 @@ def _institution(actor: User, serial: int, **fields) -> Institution:
 
 @transaction.atomic
 def load_demo_region() -> list[Login]:
+    # One block around many business actions (all or nothing); each is lock-ordered on its own.
+    mark_several_transactions()
     admin = _user("admin", "系统管理员", Role.ADMIN, is_staff=True, is_superuser=True)
 
     # The agency of the pooling region, and its officer.
