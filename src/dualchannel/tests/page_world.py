@@ -29,7 +29,6 @@ from dualchannel.eligibility.tests.factories import (
     zhang_wei,
 )
 from dualchannel.integration.filing import filing_submit
-from dualchannel.integration.simulator.platform import simulator_fail_next
 from dualchannel.inventory.models import TraceCode
 from dualchannel.notifications.models import Channel, Notification
 from dualchannel.prescriptions import counter
@@ -53,6 +52,7 @@ from dualchannel.registry.tests.factories import (
 from dualchannel.settlement.rules import benefit_rules_load
 from dualchannel.settlement.services import settlement_settle
 from dualchannel.settlement.tests.conftest import DEMO_REGIONS
+from dualchannel.simulators.platform import simulator_fail_next
 
 # not 2026-03-10: the counter's placeholder shows CF2026031000001 as an example number
 PAGE_WORLD_DAY = date(2026, 3, 11)

@@ -24,7 +24,7 @@ from django.db import connection  # noqa: E402
 from django.test import Client  # noqa: E402
 
 from dualchannel.core.roles import Role  # noqa: E402
-from dualchannel.core.tests.factories import PASSWORD, UserFactory  # noqa: E402
+from dualchannel.core.tests.factories import PASSWORD, UserFactory, totp_code  # noqa: E402
 from dualchannel.registry.models import InstitutionKind, InsuredPerson  # noqa: E402
 from dualchannel.registry.tests.factories import (  # noqa: E402
     InstitutionFactory,
@@ -48,7 +48,9 @@ def _given():
     return officers, people
 
 
-def _officer(n: int, username: str, person_id: int, barrier, statuses: Counter, errors: list):
+def _officer(
+    n: int, username: str, otp: str, person_id: int, barrier, statuses: Counter, errors: list
+):
     from datetime import date
 
     client = Client()
@@ -56,7 +58,7 @@ def _officer(n: int, username: str, person_id: int, barrier, statuses: Counter, 
         barrier.wait()
         answer = client.post(
             "/api/v1/auth/token",
-            {"username": username, "password": PASSWORD},
+            {"username": username, "password": PASSWORD, "otp": otp},
             content_type="application/json",
         )
         statuses[answer.status_code] += 1
@@ -96,13 +98,16 @@ def _officer(n: int, username: str, person_id: int, barrier, statuses: Counter, 
 def main() -> None:
     call_command("migrate", verbosity=0)
     officers, people = _given()
+    # Officers sign in with their second factor (the authenticator the factory enrolled).
+    codes = [totp_code(officer) for officer in officers]
     connection.close()
     barrier = threading.Barrier(WRITERS)
     statuses: Counter = Counter()
     errors: list[str] = []
     threads = [
         threading.Thread(
-            target=_officer, args=(n, officer.username, people[n].pk, barrier, statuses, errors)
+            target=_officer,
+            args=(n, officer.username, codes[n], people[n].pk, barrier, statuses, errors),
         )
         for n, officer in enumerate(officers)
     ]
