@@ -18,6 +18,7 @@ from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
+from dualchannel.core.tests.files import PDF as REAL_PDF
 from dualchannel.eligibility import materials
 from dualchannel.eligibility import services as eligibility_services
 from dualchannel.eligibility.models import Application, ApplicationStatus, Eligibility
@@ -56,7 +57,7 @@ from dualchannel.simulators.platform import simulator_fail_next
 
 # not 2026-03-10: the counter's placeholder shows CF2026031000001 as an example number
 PAGE_WORLD_DAY = date(2026, 3, 11)
-PDF = b"%PDF-1.4\n% page matrix\n"
+PDF = REAL_PDF  # a real, parseable PDF (uploads are checked by content)
 INSIDERS = ["physician_user", "reviewer_user", "pharmacist_user", "agency_user", "patient_user"]
 OUTSIDERS = [
     "outsider_physician",
