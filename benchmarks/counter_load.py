@@ -138,6 +138,7 @@ def server_env(database_url: str, secret_key: str, var_dir: Path, conn_max_age: 
         DATABASE_URL=database_url,
         SECRET_KEY=secret_key,
         AUDIT_HMAC_KEYS=bench_audit_keys(secret_key),
+        API_DOCS_PUBLIC="1",  # the start-up probe reads openapi.json
         DB_CONN_MAX_AGE=str(conn_max_age),
         DUALCHANNEL_VAR_DIR=str(var_dir),
         LOG_LEVEL="WARNING",
@@ -227,6 +228,7 @@ def django_setup(database_url: str, secret_key: str, var_dir: Path) -> None:
         DATABASE_URL=database_url,
         SECRET_KEY=secret_key,
         AUDIT_HMAC_KEYS=bench_audit_keys(secret_key),
+        API_DOCS_PUBLIC="1",  # the start-up probe reads openapi.json
         DUALCHANNEL_VAR_DIR=str(var_dir),
         LOG_LEVEL="WARNING",
     )
