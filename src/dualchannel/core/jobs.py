@@ -8,6 +8,12 @@
   marks the job done in that same transaction; a failure backs off exponentially with jitter and
   the job is dead after ``max_attempts``. A job whose lease expired (its worker died) is claimed
   again.
+- ``@job_handler(kind, atomic=False)`` is for a handler that talks to another system: it runs
+  outside any transaction and keeps its own short ones (claim the row, commit; call the network
+  holding no lock; lock again, re-check and record the outcome), so that no row lock is held
+  while a platform answers (docs/conventions.md, "network first, then lock"). Such a handler must
+  be idempotent: if its worker dies after it committed and before the job is marked done, the job
+  runs again.
 - ``@periodic(name, every=… | at=…)`` schedules a function; a worker enqueues each due slot once
   (idempotency key ``periodic:<name>:<slot>``) and moves the schedule on.
 
@@ -64,6 +70,7 @@ class RegisteredHandler:
     kind: str
     func: Handler
     on_failure: FailureHook | None
+    atomic: bool = True
 
 
 @dataclass(frozen=True)
@@ -99,19 +106,21 @@ def _qualname(func: Callable) -> str:
 
 
 def job_handler(
-    kind: str, *, on_failure: FailureHook | None = None
+    kind: str, *, on_failure: FailureHook | None = None, atomic: bool = True
 ) -> Callable[[Handler], Handler]:
     """Register ``func(job)`` as the handler of ``kind``.
 
     ``on_failure(job, exc, dead)`` runs in the transaction that records a failed attempt (the
-    handler's own writes are rolled back), e.g. to mark the business row failed or dead.
+    handler's own writes are rolled back, for an atomic handler), e.g. to mark the business row
+    failed or dead. ``atomic=False``: the handler runs outside a transaction and commits its own
+    steps (for network calls; see the module's docstring).
     """
 
     def register(func: Handler) -> Handler:
         existing = _handlers.get(kind)
         if existing is not None and _qualname(existing.func) != _qualname(func):
             raise ImproperlyConfigured(f"job kind {kind!r} already has a handler")
-        _handlers[kind] = RegisteredHandler(kind, func, on_failure)
+        _handlers[kind] = RegisteredHandler(kind, func, on_failure, atomic)
         return func
 
     return register
@@ -271,10 +280,15 @@ def run_job(job: Job, worker_id: str, *, now: datetime | None = None) -> str:
     """Run one claimed job; returns its new status."""
     registered = _handlers.get(job.kind)
     try:
+        if registered is not None and not registered.atomic:
+            # Commits its own steps and holds no lock over the network (a test's outer
+            # transaction, if any, still wraps it).
+            registered.func(job)
         with transaction.atomic():
             if registered is None:
                 raise PermanentJobError("unknown_kind")
-            registered.func(job)
+            if registered.atomic:
+                registered.func(job)
             finished = Job.objects.filter(pk=job.pk, locked_by=worker_id, status=JobStatus.RUNNING)
             if not finished.update(
                 status=JobStatus.DONE,

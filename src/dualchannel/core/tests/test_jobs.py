@@ -28,6 +28,7 @@ FAILURES: list[tuple[int, str, bool]] = []
 def _reset():
     RUNS.clear()
     FAILURES.clear()
+    IN_TRANSACTION.clear()
     yield
 
 
@@ -46,6 +47,20 @@ def _boom(job):
     # The handler's own writes roll back with the failed attempt.
     Job.objects.filter(pk=job.pk).update(payload={"written": True})
     raise ValueError("420102199003071234 must never reach a log")
+
+
+IN_TRANSACTION: list[bool] = []
+
+
+@jobs.job_handler("test.network", on_failure=_failed, atomic=False)
+def _network(job):
+    """A handler that calls another system: it keeps its own short transactions."""
+    IN_TRANSACTION.append(connection.in_atomic_block)
+    with transaction.atomic():
+        Job.objects.filter(pk=job.pk).update(payload={"claimed": True})
+    if job.payload.get("fail"):
+        raise ConnectionError("platform down")
+    RUNS[job.pk] += 1
 
 
 @jobs.job_handler("test.permanent", on_failure=_failed)
@@ -234,6 +249,24 @@ def test_crashed_last_attempt_is_dead_when_reclaimed(no_periodic):
     job.refresh_from_db()
     assert job.status == JobStatus.DEAD
     assert job.last_error == "LeaseExpired"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_network_handler_runs_outside_any_transaction_and_keeps_its_own_commits(no_periodic):
+    ok = _queue("test.network")
+    with transaction.atomic():
+        failing = jobs.enqueue("test.network", {"fail": True}, run_after=T0)
+
+    assert jobs.run_once("w1", now=T0) == 2
+
+    ok.refresh_from_db()
+    failing.refresh_from_db()
+    assert IN_TRANSACTION == [False, False]  # no row lock can be held over its network call
+    assert ok.status == JobStatus.DONE and RUNS[ok.pk] == 1
+    # A failure does not roll back what the handler committed (its claim); it is retried.
+    assert failing.status == JobStatus.RETRY
+    assert failing.payload == {"claimed": True}
+    assert FAILURES == [(failing.pk, "ConnectionError", False)]
 
 
 def test_periodic_every_is_enqueued_once_per_slot(hourly):
