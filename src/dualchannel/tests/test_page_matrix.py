@@ -157,6 +157,13 @@ PAGES = [
         {"verified": "1", "note": "与原件一致"},
         allowed=(REVIEWER,),
     ),
+    # The full ID number on request (one audit event each); the physician's is the applicant's.
+    Page(
+        "POST",
+        "eligibility-application-id-number",
+        ("review_id",),
+        allowed=(PHYSICIAN, REVIEWER),
+    ),
     # Prescribing and the hospital's list of prescriptions.
     Page("GET", "prescriptions-doctor-prescribe", ("eligibility_id",), allowed=(PHYSICIAN,)),
     Page(
@@ -211,6 +218,7 @@ PAGES = [
         counter_form(idempotency_key="page-dispense", delivery_mode="pickup"),
         allowed=(PHARMACIST,),
     ),
+    Page("POST", "prescriptions-counter-id-number", ("routed_id",), allowed=(PHARMACIST,)),
     Page("GET", "prescriptions-counter-result", ("settled_rx_id",), allowed=(PHARMACIST,)),
     Page(
         "POST",
@@ -226,6 +234,11 @@ PAGES = [
         {"reason": "结算类别有误，需重新结算", "idempotency_key": "page-reverse-1"},
         allowed=(PHARMACIST,),
     ),
+    # The second factor: each user's own enrolment and step; a signed-in, verified user is sent
+    # on (the world's officer holds a verified session), a wrong code writes nothing.
+    Page("GET", "otp-setup", allowed=tuple(INSIDERS)),
+    Page("GET", "otp-verify", allowed=tuple(INSIDERS)),
+    Page("POST", "otp-verify", data={"code": "000000"}, allowed=tuple(INSIDERS), writes=False),
     # Everyone's own inbox.
     Page("GET", "notification-inbox", allowed=tuple(INSIDERS)),
     Page("POST", "notification-read", ("notification_id",), allowed=(PATIENT,)),
@@ -269,11 +282,6 @@ PUBLIC = {
     "portal-login": "the patient's phone login",
     "portal-login-code": "sends a login code, throttled per phone",
     "portal-logout": "ends the caller's own session",
-    # Not rows yet (follow-up): each is tested for outsiders and anonymous users elsewhere.
-    "otp-setup": "second-factor enrolment of the signed-in user only (core/tests/test_security.py)",
-    "otp-verify": "second-factor step of the signed-in user only (core/tests/test_security.py)",
-    "eligibility-application-id-number": "audited reveal; outsiders 404 (eligibility test_masking)",
-    "prescriptions-counter-id-number": "audited reveal; outsiders 404 (prescriptions test_masking)",
 }
 SIMULATOR_PREFIX = "simulators/"
 # The agency console: its rows are in test_access_matrix.PAGES (same outsiders and insiders).
