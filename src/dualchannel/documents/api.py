@@ -42,7 +42,6 @@ class DocumentOut(Schema):
     signer_name: str
     hospital_name: str
     created_at: datetime
-    data_digest: str
     key_fingerprint: str
     pdf_sha256: str
     verify_url: str
@@ -73,6 +72,8 @@ def verify_pdf(request: HttpRequest, token: str, file: UploadedFile = File(...))
 
 @router.get("/{int:document_id}", response=DocumentOut, auth=api_auth)
 def document_detail(request: HttpRequest, document_id: int):
+    """What was signed, by whom and when. Not the SM3 of the data: it covers the full
+    identifiers every page prints masked, so a reader could test guesses of the hidden digits."""
     from .services import verify_url
 
     document = selectors.document_get(actor=request.auth, document_id=document_id)
@@ -85,7 +86,6 @@ def document_detail(request: HttpRequest, document_id: int):
         "signer_name": document.signer.name,
         "hospital_name": document.signer.hospital.name,
         "created_at": document.created_at,
-        "data_digest": document.data_digest,
         "key_fingerprint": document.key.fingerprint,
         "pdf_sha256": document.pdf_sha256,
         "verify_url": verify_url(document.verification_token),

@@ -124,3 +124,12 @@ def test_document_detail_for_staff(api_client, reviewer_user, document):
     response = api_client.as_user(reviewer_user).get(f"/api/v1/documents/{document.pk}")
     assert response.status_code == 200
     assert response.json()["verify_url"].endswith(f"/verify/{document.verification_token}/")
+
+
+def test_document_detail_leaves_out_the_digest_of_the_full_identifiers(
+    api_client, reviewer_user, document
+):
+    """Every page masks an identifier (here the phone) the signed data holds in full: the digest
+    beside the page would let a reader confirm guesses of the hidden digits."""
+    body = api_client.as_user(reviewer_user).get(f"/api/v1/documents/{document.pk}").content
+    assert document.data["phone"] and document.data_digest.encode() not in body
