@@ -266,7 +266,7 @@ def test_a_network_handler_runs_outside_any_transaction_and_keeps_its_own_commit
     # A failure does not roll back what the handler committed (its claim); it is retried.
     assert failing.status == JobStatus.RETRY
     assert failing.payload == {"claimed": True}
-    assert FAILURES == [(failing.pk, "ConnectionError", False)]
+    assert [(failing.pk, "ConnectionError", False)] == FAILURES
 
 
 def test_periodic_every_is_enqueued_once_per_slot(hourly):
