@@ -179,6 +179,10 @@ class FlagsIn(Schema):
     special_control: str | None = None
 
 
+class NationalCodeIn(Schema):
+    code: str
+
+
 class AmountIn(Schema):
     amount: Decimal
 
@@ -437,6 +441,17 @@ def drug_flags_update(request: HttpRequest, drug_id: int, payload: FlagsIn):
     drug = services.drug_update_flags(
         actor=request.auth, drug_id=drug_id, **payload.model_dump(exclude_none=True)
     )
+    return _summary(drug)
+
+
+@router.put(
+    "/drugs/{drug_id}/national-code",
+    response=DrugSummaryOut,
+    auth=api_auth,
+    summary="录入药品的医保药品代码",
+)
+def drug_national_code_set(request: HttpRequest, drug_id: int, payload: NationalCodeIn):
+    drug = services.drug_set_national_code(actor=request.auth, drug_id=drug_id, code=payload.code)
     return _summary(drug)
 
 

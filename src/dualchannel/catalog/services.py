@@ -57,6 +57,8 @@ FLAG_FIELDS = (
     "needs_cold_chain",
 )
 MAX_AMOUNT = Decimal("9999999999.99")
+# 国家医保药品代码: X (western) or Z (Chinese patent medicine) and 22 letters or digits.
+_NATIONAL_CODE = re.compile(r"^[XZ][A-Z0-9]{22}$")
 
 
 def _lock_drug(drug_id: int) -> Drug:
@@ -509,4 +511,32 @@ def drug_update_flags(*, actor: User, drug_id: int, **flags: Any) -> Drug:
         if changed:
             drug.save(update_fields=list(changed))
         _audit(actor, "catalog.drug_flags_updated", drug, before, {"changed": changed})
+    return drug
+
+
+def drug_set_national_code(*, actor: User, drug_id: int, code: str) -> Drug:
+    """Record a drug's national insurance drug code (医保药品代码), which every upload to the
+    platform names as 医疗目录编码: the negotiated list does not carry it, so the catalogue
+    administrator enters it from the national code database."""
+    _require_catalogue_admin(actor)
+    value = (code or "").strip().upper()
+    if not _NATIONAL_CODE.match(value):
+        raise field_error(
+            "code",
+            "catalog.invalid_national_code",
+            "医保药品代码应为 23 位：X 或 Z 开头，其后为字母或数字",
+        )
+    with transaction.atomic():
+        drug = _lock_drug(drug_id)
+        before = snapshot(drug)
+        if drug.national_code != value:
+            drug.national_code = value
+            drug.save(update_fields=["national_code"])
+        _audit(
+            actor,
+            "catalog.drug_national_code_set",
+            drug,
+            before,
+            {"from": before["national_code"], "to": value},
+        )
     return drug

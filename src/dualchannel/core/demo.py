@@ -260,6 +260,7 @@ def load_demo_region() -> list[Login]:
 
     metformin = Drug.objects.filter(generic_name__startswith="盐酸二甲双胍缓释片").first()
     shelf = list(dict.fromkeys([*special, *others, *([metformin] if metformin else [])]))
+    _demo_national_codes(admin, shelf)
     _demo_stock(pharmacist_user, shelf)
     if metformin is not None:
         _demo_prescription(physician_user, persons[3], pharmacies[0], metformin)
@@ -296,6 +297,17 @@ def _demo_price(drug: Drug) -> Decimal:
 
     amounts = [s.amount for s in current_payment_standards(drug) if s.amount is not None]
     return min(amounts) if amounts else Decimal("100.00")
+
+
+def _demo_national_codes(admin: User, drugs: list[Drug]) -> None:
+    """The negotiated list carries no 医保药品代码, which every platform upload names: an
+    administrator enters them from the national code database; the demo's are marked DEMO."""
+    from dualchannel.catalog.services import drug_set_national_code
+
+    for drug in drugs:
+        if not drug.national_code:
+            drug_set_national_code(actor=admin, drug_id=drug.pk, code=f"XDEMO{drug.pk:018d}")
+            drug.refresh_from_db(fields=["national_code"])
 
 
 def _demo_stock(pharmacist: User, drugs: list[Drug]) -> None:

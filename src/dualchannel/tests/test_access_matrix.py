@@ -286,6 +286,11 @@ OPS = [
         national=True,
     ),
     op("PATCH", "/api/v1/catalog/drugs/{drug_id}/flags", {"is_injectable": True}),
+    op(
+        "PUT",
+        "/api/v1/catalog/drugs/{drug_id}/national-code",
+        {"code": "XL01XEA324A001010104459"},
+    ),
     # Filings of the hospital to the national platform.
     op(
         "GET",

@@ -245,6 +245,29 @@ def test_catalogue_admin_edits_flags(admin_user):
         services.drug_update_flags(actor=admin_user, drug_id=drug.id, special_control="mystery")
 
 
+def test_catalogue_admin_enters_the_national_drug_code(admin_user, agency_user):
+    drug = DrugFactory(national_code="")
+
+    services.drug_set_national_code(
+        actor=admin_user, drug_id=drug.id, code=" xl01xea324a001010104459 "
+    )
+
+    drug.refresh_from_db()
+    assert drug.national_code == "XL01XEA324A001010104459"
+    (event,) = _events("catalog.drug_national_code_set")
+    assert event.summary == {"from": "", "to": "XL01XEA324A001010104459"}
+    for bad in ("", "XL01", "AL01XEA324A001010104459", "XL01XEA324A00101010445９"):
+        with pytest.raises(DomainError) as refused:
+            services.drug_set_national_code(actor=admin_user, drug_id=drug.id, code=bad)
+        assert refused.value.code == "catalog.invalid_national_code"
+    with pytest.raises(PermissionDenied):
+        services.drug_set_national_code(
+            actor=agency_user, drug_id=drug.id, code="XL01XEA324A001010104460"
+        )
+    drug.refresh_from_db()
+    assert drug.national_code == "XL01XEA324A001010104459"
+
+
 def test_officers_may_not_edit_the_national_catalogue_nor_another_region(
     agency_user, outsider_agency
 ):

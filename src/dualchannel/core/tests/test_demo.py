@@ -1,0 +1,36 @@
+"""The demo world that ``make demo`` serves: loaded from the real catalogue, every background
+job it leaves behind (uploads to the platform and the prescription centre, notices, checkpoints)
+succeeds, so the first pages a visitor opens show no failed or dead uploads."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from dualchannel.core import jobs
+from dualchannel.core.models import Job, JobStatus
+from dualchannel.inventory.models import StockMovement, UploadStatus
+from dualchannel.settlement.models import Settlement
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def test_demo_load_leaves_no_failed_job_nor_upload(settings, tmp_path):
+    settings.DEMO_MODE = True
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+
+    call_command("demo_load", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    for _ in range(20):
+        if not jobs.run_once("demo-test", limit=100):
+            break
+
+    failed = Job.objects.filter(status__in=[JobStatus.DEAD, JobStatus.RETRY])
+    assert not failed.exists(), list(failed.values_list("kind", "last_error"))
+    movements = StockMovement.objects.all()
+    assert movements.exists()
+    assert set(movements.values_list("upload_status", flat=True)) == {UploadStatus.UPLOADED}, list(
+        movements.exclude(upload_status=UploadStatus.UPLOADED).values_list("upload_error")
+    )
+    assert all(m.stock_item.drug.national_code for m in movements)
+    assert not Settlement.objects.exclude(upload_status="accepted").exists()
