@@ -6,10 +6,18 @@ so a retry never uploads twice (the platform also knows the record by ``fixmedin
 ``movement_upload_process`` is the job's entry point (``inventory.tasks``); a person retries a
 failed or dead upload with ``inventory_upload_retry``. Node names and the fields beyond the
 3505 line of reference/nhsa-interface.md follow public vendor code **[uncertain]**.
+
+Network first, then lock (docs/conventions.md): an upload is three steps — a short transaction
+locks the movement, checks it still needs sending, counts the attempt and builds the request; the
+platform is called with no transaction open; a second short transaction locks the movement
+again, re-checks (an outcome another attempt recorded meanwhile stands) and records this one with
+its history row and audit event. So both entry points are meant to be called outside any
+transaction (inside one, the lock would be held over the call after all).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -18,6 +26,7 @@ from django.utils import timezone
 from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound
+from dualchannel.core.jobs import backoff_delay, enqueue
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
@@ -34,7 +43,7 @@ from .models import (
     StockMovementUploadTransition,
     UploadStatus,
 )
-from .service_helpers import may_act_for
+from .service_helpers import UPLOAD_JOB, may_act_for
 
 K = MovementKind
 U = UploadStatus
@@ -254,52 +263,111 @@ def _move(
     )
 
 
-def _send(movement: StockMovement, *, actor: User | None) -> StockMovement:
-    """Upload a locked movement and record the outcome."""
-    movement.upload_attempts += 1
-    key = upload_key(movement)
-    person = movement.person
-    try:
-        client = PlatformClient(movement.pharmacy, actor)
-        client.call(
-            movement.infno,
-            upload_input(movement),
-            key=key,
-            insuplc_admdvs=person.enrolment_region_id if person is not None else "",
-        )
-    except PlatformError as exc:
-        movement.upload_error = exc.err_msg[:2000]
-        movement.upload_infcode = exc.infcode
-        again = exc.retryable and movement.upload_attempts < MAX_ATTEMPTS
-        _move(
-            movement,
-            U.FAILED if again else U.DEAD,
-            actor=actor,
-            reason=movement.upload_error,
-            infcode=exc.infcode,
-            attempt=movement.upload_attempts,
-        )
-        return movement
-    except DomainError as exc:  # refused before sending, e.g. an invalid envelope field
-        movement.upload_error = exc.message[:2000]
-        movement.upload_infcode = ""
-        _move(movement, U.DEAD, actor=actor, reason=exc.code, attempt=movement.upload_attempts)
-        return movement
-    from dualchannel.integration.models import PlatformCall
+@dataclass(frozen=True)
+class _Attempt:
+    """One attempt, claimed under the row lock: what to send, and which attempt it is."""
 
-    call = (
-        PlatformCall.objects.filter(
-            institution=movement.pharmacy, infno=movement.infno, idempotency_key=key, infcode="0"
-        )
-        .only("msgid")
-        .first()
+    movement_id: int
+    number: int  # the movement's ``upload_attempts`` once this attempt was counted
+    pharmacy: Any
+    infno: str
+    input: dict[str, Any]
+    key: str
+    insuplc_admdvs: str
+
+
+def _claim(movement: StockMovement) -> _Attempt:
+    """Step 1, in the caller's short transaction with the movement locked: count the attempt and
+    build its request from the locked row."""
+    movement.upload_attempts += 1
+    movement.save(update_fields=["upload_attempts"])
+    person = movement.person
+    return _Attempt(
+        movement_id=movement.pk,
+        number=movement.upload_attempts,
+        pharmacy=movement.pharmacy,
+        infno=movement.infno,
+        input=upload_input(movement),
+        key=upload_key(movement),
+        insuplc_admdvs=person.enrolment_region_id if person is not None else "",
     )
-    movement.upload_msgid = call.msgid if call is not None else ""
-    movement.upload_infcode = "0"
-    movement.upload_error = ""
-    movement.uploaded_at = timezone.now()
-    _move(movement, U.UPLOADED, actor=actor, attempt=movement.upload_attempts)
-    return movement
+
+
+def _call(attempt: _Attempt, *, actor: User | None) -> PlatformError | DomainError | None:
+    """Step 2, with no transaction open: send the attempt; returns its error, if any."""
+    try:
+        client = PlatformClient(attempt.pharmacy, actor)
+        client.call(
+            attempt.infno, attempt.input, key=attempt.key, insuplc_admdvs=attempt.insuplc_admdvs
+        )
+    except (PlatformError, DomainError) as exc:  # DomainError: refused before sending
+        return exc
+    return None
+
+
+def _record(
+    attempt: _Attempt, error: PlatformError | DomainError | None, *, actor: User | None
+) -> StockMovement:
+    """Step 3: lock the movement again, re-check and record the outcome with its history and
+    audit; a failure that will be retried queues the worker's next attempt."""
+    with transaction.atomic():
+        movement = _locked(attempt.movement_id)
+        if movement is None:
+            raise NotFound(codes.MOVEMENT_NOT_FOUND, "进销存记录不存在")
+        if not UPLOAD_MACHINE.allowed_from(movement.upload_status):
+            return movement  # another attempt uploaded it meanwhile: that outcome stands
+        if error is not None and movement.upload_attempts != attempt.number:
+            return movement  # a later attempt was claimed meanwhile: its outcome is recorded
+        if isinstance(error, PlatformError):
+            movement.upload_error = error.err_msg[:2000]
+            movement.upload_infcode = error.infcode
+            again = error.retryable and movement.upload_attempts < MAX_ATTEMPTS
+            _move(
+                movement,
+                U.FAILED if again else U.DEAD,
+                actor=actor,
+                reason=movement.upload_error,
+                infcode=error.infcode,
+                attempt=movement.upload_attempts,
+            )
+            if again:
+                _queue_next(movement)
+            return movement
+        if isinstance(error, DomainError):
+            movement.upload_error = error.message[:2000]
+            movement.upload_infcode = ""
+            _move(
+                movement, U.DEAD, actor=actor, reason=error.code, attempt=movement.upload_attempts
+            )
+            return movement
+        from dualchannel.integration.models import PlatformCall
+
+        call = (
+            PlatformCall.objects.filter(
+                institution=movement.pharmacy,
+                infno=movement.infno,
+                idempotency_key=attempt.key,
+                infcode="0",
+            )
+            .only("msgid")
+            .first()
+        )
+        movement.upload_msgid = call.msgid if call is not None else ""
+        movement.upload_infcode = "0"
+        movement.upload_error = ""
+        movement.uploaded_at = timezone.now()
+        _move(movement, U.UPLOADED, actor=actor, attempt=movement.upload_attempts)
+        return movement
+
+
+def _queue_next(movement: StockMovement) -> None:
+    """The worker's next attempt, with back-off (``failed`` means it will be retried)."""
+    enqueue(
+        UPLOAD_JOB,
+        {"movement_id": movement.pk},
+        run_after=timezone.now() + backoff_delay(movement.upload_attempts),
+        key=f"{UPLOAD_JOB}:{movement.pk}:attempt:{movement.upload_attempts + 1}",
+    )
 
 
 def _locked(movement_id: int) -> StockMovement | None:
@@ -312,18 +380,27 @@ def _locked(movement_id: int) -> StockMovement | None:
 
 
 def movement_upload_process(movement_id: int) -> StockMovement:
-    """Job entry point: upload a pending or failed movement; anything else is left as it is."""
+    """Job entry point: upload a pending or failed movement; anything else is left as it is.
+
+    Network first, then lock: claim the attempt in a short transaction, call the platform with
+    none open, then record the outcome in another (so call it outside a transaction).
+    """
     with transaction.atomic():
         movement = _locked(movement_id)
         if movement is None:
             raise NotFound(codes.MOVEMENT_NOT_FOUND, "进销存记录不存在")
-        if movement.upload_status in (U.PENDING, U.FAILED):
-            return _send(movement, actor=None)
-        return movement
+        if movement.upload_status not in (U.PENDING, U.FAILED):
+            return movement
+        attempt = _claim(movement)
+    return _record(attempt, _call(attempt, actor=None), actor=None)
 
 
 def inventory_upload_retry(*, actor: User, movement_id: int) -> StockMovement:
-    """A pharmacist of the pharmacy (or an admin) uploads a failed or dead movement again."""
+    """A pharmacist of the pharmacy (or an admin) uploads a failed or dead movement again.
+
+    The answer says how it went, so the upload is made here, not queued; like the job, it holds
+    no lock while the platform answers.
+    """
     require_role(actor, Role.PHARMACIST)
     with transaction.atomic():
         movement = _locked(movement_id)
@@ -334,4 +411,5 @@ def inventory_upload_retry(*, actor: User, movement_id: int) -> StockMovement:
                 codes.UPLOAD_NOT_RETRYABLE,
                 f"上传状态为「{movement.get_upload_status_display()}」，不能重新上传",
             )
-        return _send(movement, actor=actor)
+        attempt = _claim(movement)
+    return _record(attempt, _call(attempt, actor=actor), actor=actor)

@@ -2,9 +2,16 @@
 
 The counter answers from our own calculation at once; the platform gets the settlement from a
 durable job so that a slow or failing platform never blocks the patient. Like the filings, a job
-never raises for a platform failure (that would roll back what the attempt recorded): it commits
-the outcome and queues the next attempt with back-off. A reversal waits for its settlement's
-``setl_id``.
+never raises for a platform failure: it commits the outcome and queues the next attempt with
+back-off. A reversal waits for its settlement's ``setl_id``.
+
+Network first, then lock (docs/conventions.md): each handler runs outside a transaction
+(``atomic=False``) in three steps — a short transaction locks the settlement, checks it still
+needs sending and builds the request from it; the platform is called with no transaction open;
+a second short transaction locks the settlement again, re-checks and records the outcome in the
+fields the upload owns only (a reversal at the counter in between is kept). A worker that dies
+after the call sends again with the same idempotency key, which the client answers from its call
+log (the platform itself is idempotent on ``fixmedins_setl_id`` and refuses a second reversal).
 """
 
 from __future__ import annotations
@@ -60,24 +67,41 @@ def _again(kind: str, settlement: Settlement, attempt: int) -> None:
     )
 
 
-@job_handler("settlement.upload")
+def _locked(settlement_id: int, *related: str) -> Settlement:
+    return (
+        Settlement.objects.select_for_update(of=("self",))
+        .select_related(*related)
+        .get(pk=settlement_id)
+    )
+
+
+@job_handler("settlement.upload", atomic=False)
 def upload_settlement(job) -> None:
     attempt = job.payload.get("attempt", 1)
+    settlement_id = job.payload["settlement_id"]
+    # 1. Claim: does it still need sending? Build the request from the locked row.
     with transaction.atomic():
-        settlement = (
-            Settlement.objects.select_for_update(of=("self",))
-            .select_related("institution", "person", "dispensing", "prescription")
-            .get(pk=job.payload["settlement_id"])
-        )
+        settlement = _locked(settlement_id, "institution", "person", "dispensing", "prescription")
         if settlement.upload_status == UploadStatus.ACCEPTED:
             return
         if not platform_connected(settlement.institution):
             settlement.upload_status = UploadStatus.NOT_CONNECTED
             settlement.save(update_fields=["upload_status"])
             return
-        try:
-            result = wire.settle(PlatformClient(settlement.institution), _request(settlement))
-        except PlatformError:
+        institution = settlement.institution
+        request = _request(settlement)
+    # 2. The platform, holding no lock.
+    try:
+        result = wire.settle(PlatformClient(institution), request)
+    except PlatformError:
+        result = None
+    # 3. Record: lock again; an outcome recorded meanwhile (another run of this job) stands, and
+    # only the upload's own fields are written (the counter may have reversed it meanwhile).
+    with transaction.atomic():
+        settlement = _locked(settlement_id)
+        if settlement.upload_status == UploadStatus.ACCEPTED:
+            return
+        if result is None:
             settlement.upload_status = UploadStatus.FAILED
             settlement.save(update_fields=["upload_status"])
             _again("settlement.upload", settlement, attempt)
@@ -87,15 +111,13 @@ def upload_settlement(job) -> None:
         settlement.save(update_fields=["setl_id", "mdtrt_id", "upload_status"])
 
 
-@job_handler("settlement.upload_reversal")
+@job_handler("settlement.upload_reversal", atomic=False)
 def upload_reversal(job) -> None:
     attempt = job.payload.get("attempt", 1)
+    settlement_id = job.payload["settlement_id"]
+    # 1. Claim: is it reversed, not yet uploaded, and does the platform know the settlement?
     with transaction.atomic():
-        settlement = (
-            Settlement.objects.select_for_update(of=("self",))
-            .select_related("institution", "person")
-            .get(pk=job.payload["settlement_id"])
-        )
+        settlement = _locked(settlement_id, "institution", "person")
         if settlement.status != SettlementStatus.REVERSED:
             return
         if settlement.reversal_upload_status == UploadStatus.ACCEPTED:
@@ -107,6 +129,7 @@ def upload_reversal(job) -> None:
         if settlement.upload_status != UploadStatus.ACCEPTED:
             _again("settlement.upload_reversal", settlement, attempt)  # wait for its setl_id
             return
+        institution = settlement.institution
         request = wire.ReversalRequest(
             channel=CHANNEL[settlement.kind],
             setl_id=settlement.setl_id,
@@ -115,13 +138,20 @@ def upload_reversal(job) -> None:
             insuplc_admdvs=settlement.person.enrolment_region_id,
             fixmedins_setl_id=settlement.settlement_no,
         )
-        try:
-            wire.reverse(PlatformClient(settlement.institution), request)
-        except PlatformError as exc:
-            if not wire.is_already_reversed(exc):
-                settlement.reversal_upload_status = UploadStatus.FAILED
-                settlement.save(update_fields=["reversal_upload_status"])
-                _again("settlement.upload_reversal", settlement, attempt)
-                return
-        settlement.reversal_upload_status = UploadStatus.ACCEPTED
+    # 2. The platform, holding no lock.
+    accepted = True
+    try:
+        wire.reverse(PlatformClient(institution), request)
+    except PlatformError as exc:
+        accepted = wire.is_already_reversed(exc)
+    # 3. Record: lock again; an outcome recorded meanwhile stands.
+    with transaction.atomic():
+        settlement = _locked(settlement_id)
+        if settlement.reversal_upload_status == UploadStatus.ACCEPTED:
+            return
+        settlement.reversal_upload_status = (
+            UploadStatus.ACCEPTED if accepted else UploadStatus.FAILED
+        )
         settlement.save(update_fields=["reversal_upload_status"])
+        if not accepted:
+            _again("settlement.upload_reversal", settlement, attempt)

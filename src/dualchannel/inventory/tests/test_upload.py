@@ -10,9 +10,10 @@ from django.utils import timezone
 
 from dualchannel.core.errors import Conflict, NotFound
 from dualchannel.core.jobs import run_once
-from dualchannel.core.models import Job
+from dualchannel.core.models import AuditEvent, Job
 from dualchannel.integration.models import PlatformCall
 from dualchannel.integration.nhsa.client import PlatformClient
+from dualchannel.integration.tests.platform_watch import Seen, watch_platform
 from dualchannel.inventory.models import StockMovement, UploadStatus
 from dualchannel.inventory.services import (
     SaleLine,
@@ -355,3 +356,84 @@ def test_only_failed_uploads_of_ones_own_pharmacy_can_be_retried(
 
     assert refused.value.code == "inventory.upload_not_retryable"
     assert SimInventoryRecord.objects.filter(infno="3503").count() == 1
+
+
+def _free() -> bool | None:
+    """What ``Seen.lockable`` is when nothing holds the row: True on PostgreSQL, None on SQLite."""
+    from django.db import connection
+
+    return True if connection.vendor == "postgresql" else None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_holds_no_transaction_while_the_platform_takes_a_movement(
+    scanning_pharmacy, pharmacist_user, drug, monkeypatch
+):
+    # given: a receipt whose upload (3503) is queued
+    received, _ = receive(pharmacist_user, drug, 1)
+    movement = received.movement
+    seen = watch_platform(monkeypatch, StockMovement, movement.pk, infnos=("3503",))
+
+    # when
+    drain()
+
+    # then: no transaction was open during the call, so the movement could be locked elsewhere
+    assert seen == [Seen("3503", in_transaction=False, lockable=_free())]
+    movement.refresh_from_db()
+    assert (movement.upload_status, movement.upload_attempts) == (U.UPLOADED, 1)
+    assert set(upload_jobs().values_list("status", flat=True)) == {"done"}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_pharmacists_retry_holds_no_transaction_while_the_platform_answers(
+    scanning_pharmacy, pharmacist_user, drug, monkeypatch
+):
+    # given: a receipt whose first upload failed
+    simulator_fail_next(1, infno="3503")
+    received, _ = receive(pharmacist_user, drug, 1)
+    drain()
+    movement = received.movement
+    seen = watch_platform(monkeypatch, StockMovement, movement.pk, infnos=("3503",))
+
+    # when: the pharmacist uploads it again at once
+    retried = inventory_upload_retry(actor=pharmacist_user, movement_id=movement.pk)
+
+    # then: the answer says how it went, and no lock was held meanwhile
+    assert seen == [Seen("3503", in_transaction=False, lockable=_free())]
+    assert (retried.upload_status, retried.upload_attempts) == (U.UPLOADED, 2)
+    assert retried.upload_history.last().actor == pharmacist_user
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_a_pharmacist_recorded_while_the_worker_was_sending_stands(
+    scanning_pharmacy, pharmacist_user, drug, monkeypatch
+):
+    # given: a failed upload whose retry job is due
+    simulator_fail_next(1, infno="3503")
+    received, _ = receive(pharmacist_user, drug, 1)
+    drain()
+    movement = received.movement
+    retry = upload_jobs().get(status="queued")
+
+    def pharmacist_retries(infno):
+        inventory_upload_retry(actor=pharmacist_user, movement_id=movement.pk)
+
+    seen = watch_platform(
+        monkeypatch, StockMovement, movement.pk, infnos=("3503",), during=pharmacist_retries
+    )
+
+    # when: the pharmacist's retry is recorded while the worker's attempt is on its way
+    drain(now=retry.run_after + timedelta(seconds=1))
+
+    # then: the worker's answer (the same upload, by its key) does not record it a second time
+    assert seen == [Seen("3503", in_transaction=False, lockable=_free())]
+    movement.refresh_from_db()
+    assert (movement.upload_status, movement.upload_attempts) == (U.UPLOADED, 3)
+    assert list(movement.upload_history.values_list("to_status", "actor")) == [
+        (U.PENDING, pharmacist_user.pk),
+        (U.FAILED, None),
+        (U.UPLOADED, pharmacist_user.pk),
+    ]
+    assert AuditEvent.objects.filter(action="inventory.upload_uploaded").count() == 1
+    assert SimInventoryRecord.objects.filter(infno="3503").count() == 1
+    assert set(upload_jobs().values_list("status", flat=True)) == {"done"}

@@ -8,8 +8,9 @@ import pytest
 
 from dualchannel.core.jobs import run_once
 from dualchannel.core.models import Job
+from dualchannel.integration.tests.platform_watch import Seen, watch_platform
 from dualchannel.settlement import services
-from dualchannel.settlement.models import UploadStatus
+from dualchannel.settlement.models import Settlement, SettlementStatus, UploadStatus
 from dualchannel.simulators.models import SimSettlement
 from dualchannel.simulators.platform import simulator_fail_next
 
@@ -65,6 +66,103 @@ def test_a_failing_platform_is_retried_with_back_off(connected, dispensed, pharm
     settled.refresh_from_db()
     assert settled.upload_status == UploadStatus.ACCEPTED
     assert SimSettlement.objects.filter(fixmedins_setl_id=settled.settlement_no).count() == 1
+
+
+def _free() -> bool | None:
+    """What ``Seen.lockable`` is when nothing holds the row: True on PostgreSQL, None on SQLite."""
+    from django.db import connection
+
+    return True if connection.vendor == "postgresql" else None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_holds_no_transaction_while_the_platform_settles(
+    connected, dispensed, pharmacist_user, monkeypatch
+):
+    # given: a settlement whose upload (2102) is queued
+    settled = services.settlement_settle(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
+    )
+    seen = watch_platform(monkeypatch, Settlement, settled.pk, infnos=("2102",))
+
+    # when: the worker uploads it
+    run_once("w1")
+
+    # then: no transaction was open during the call, so the counter could lock the settlement
+    assert seen == [Seen("2102", in_transaction=False, lockable=_free())]
+    settled.refresh_from_db()
+    assert settled.upload_status == UploadStatus.ACCEPTED and settled.setl_id
+    assert Job.objects.get(kind="settlement.upload").status == "done"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_worker_holds_no_transaction_while_the_platform_reverses(
+    connected, dispensed, pharmacist_user, monkeypatch
+):
+    # given: an uploaded settlement, reversed at the counter
+    settled = services.settlement_settle(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
+    )
+    run_once("w1")
+    services.settlement_reverse(
+        actor=pharmacist_user, settlement_id=settled.pk, reason="患者退药", idempotency_key="r-1"
+    )
+    seen = watch_platform(monkeypatch, Settlement, settled.pk, infnos=("2103",))
+
+    # when: the worker uploads the reversal
+    run_once("w1")
+
+    # then
+    assert seen == [Seen("2103", in_transaction=False, lockable=_free())]
+    settled.refresh_from_db()
+    assert settled.reversal_upload_status == UploadStatus.ACCEPTED
+    assert SimSettlement.objects.get(setl_id=settled.setl_id).reversed_at is not None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reversal_at_the_counter_while_2102_is_on_its_way_is_kept_and_uploaded_after(
+    connected, dispensed, pharmacist_user, monkeypatch
+):
+    # given: a settlement whose upload is on its way when the patient brings the drugs back
+    settled = services.settlement_settle(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
+    )
+
+    def reverse_at_the_counter(infno):
+        if infno == "2102":
+            services.settlement_reverse(
+                actor=pharmacist_user,
+                settlement_id=settled.pk,
+                reason="患者退药",
+                idempotency_key="r-1",
+            )
+
+    seen = watch_platform(
+        monkeypatch, Settlement, settled.pk, infnos=("2102",), during=reverse_at_the_counter
+    )
+
+    # when: the worker uploads the settlement, then (next round) its reversal
+    run_once("w1")
+    settled.refresh_from_db()
+    assert (settled.status, settled.upload_status) == (
+        SettlementStatus.REVERSED,  # the 2102 outcome did not overwrite the reversal
+        UploadStatus.ACCEPTED,
+    )
+    assert settled.reversal_upload_status == UploadStatus.PENDING
+    run_once("w1")
+
+    # then: the platform has the settlement and its reversal; ours is reversed
+    assert seen == [Seen("2102", in_transaction=False, lockable=_free())]
+    settled.refresh_from_db()
+    assert settled.status == SettlementStatus.REVERSED and settled.reversed_by == pharmacist_user
+    assert settled.reversal_upload_status == UploadStatus.ACCEPTED
+    sim = SimSettlement.objects.get(setl_id=settled.setl_id)
+    assert sim.fixmedins_setl_id == settled.settlement_no and sim.reversed_at is not None
+    uploads = Job.objects.filter(kind__startswith="settlement.")
+    assert sorted(uploads.values_list("kind", "status")) == [
+        ("settlement.upload", "done"),
+        ("settlement.upload_reversal", "done"),
+    ]
 
 
 def test_a_pharmacy_without_a_platform_code_is_marked_not_connected(dispensed, pharmacist_user):
