@@ -34,9 +34,11 @@ test: venv
 test-postgres: venv
 	./scripts/with-postgres.sh $(MAKE) test
 
+## lint: ruff, the import layers of the apps (import-linter, pyproject.toml), migrations in step
 lint: venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	PYTHONPATH=src $(BIN)/lint-imports --no-logo
 	DUALCHANNEL_TESTING=1 $(BIN)/python manage.py makemigrations --check --dry-run
 
 format: venv

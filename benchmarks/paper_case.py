@@ -46,7 +46,7 @@ CHROMIUM_ARGS = [
     "--disable-sync",
 ]
 DEMO_PASSWORD = "demo-2026"
-# The demo's first case (core/demo.py, integration/fixtures/demo_his.json).
+# The demo's first case (demo/world.py, integration/fixtures/demo_his.json).
 PATIENT_ID_NUMBER = "420102196203140112"
 PATIENT_PHONE = "13900000001"
 DIAGNOSIS = "C34.100x004"

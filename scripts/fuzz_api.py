@@ -6,7 +6,7 @@ Run: ``.venv/bin/python scripts/fuzz_api.py [--examples 1] [--seed 0]`` (CI's bo
 
 1. Creates a throw-away test database (SQLite in memory, or a fresh PostgreSQL database when
    ``DATABASE_URL`` points at one), migrates it and loads the reference data and the demo region
-   (``core.demo``: Wuhan's agency, hospital, pharmacy, people, stock and a routed prescription).
+   (``demo.world``: Wuhan's agency, hospital, pharmacy, people, stock and a routed prescription).
 2. Issues API tokens for ``officer``, ``pharmacist`` and ``doctor`` as ``POST /auth/token`` does.
 3. Loads the OpenAPI document from ``/api/v1/openapi.json`` and, for every operation and every
    token, lets schemathesis generate requests that fit the document (positive), the same with
@@ -122,11 +122,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _load_world() -> dict[str, str]:
-    from dualchannel.core import demo
     from dualchannel.core.models import ApiToken, User
+    from dualchannel.demo import world
 
-    demo.load_reference_data(stdout=io.StringIO())
-    demo.load_demo_region()
+    world.load_reference_data(stdout=io.StringIO())
+    world.load_demo_region()
     return {role: ApiToken.issue(User.objects.get(username=role))[1] for role in ROLES}
 
 

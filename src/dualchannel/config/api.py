@@ -12,7 +12,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from dualchannel.catalog.api import router as catalog_router
-from dualchannel.core.api import audit_router, calendar_router
+from dualchannel.core.api import calendar_router
 from dualchannel.core.api import router as auth_router
 from dualchannel.core.errors import DomainError
 from dualchannel.core.input_checks import checked_values, out_of_range_error
@@ -30,6 +30,7 @@ from dualchannel.prescriptions.api import router as prescriptions_router
 from dualchannel.prescriptions.api_counter import router as counter_router
 from dualchannel.registry.api import public_router as public_router
 from dualchannel.registry.api import router as registry_router
+from dualchannel.registry.audit_api import audit_router
 from dualchannel.settlement.api import router as settlement_router
 
 logger = logging.getLogger("dualchannel.api")

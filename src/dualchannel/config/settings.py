@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "dualchannel.inventory",
     "dualchannel.prescriptions",
     "dualchannel.settlement",
+    "dualchannel.demo",  # manage.py demo_load; no models, imports nothing until run
 ]
 
 # The bundled simulators of the national platform and the e-prescription centre (app

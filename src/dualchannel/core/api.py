@@ -1,4 +1,7 @@
-"""Authentication endpoints: obtain and revoke a token, and who am I."""
+"""Authentication endpoints (obtain and revoke a token, who am I) and the working-day calendar.
+
+The audit ledger is searched by insured person in ``registry.audit_api``.
+"""
 
 from __future__ import annotations
 
@@ -9,19 +12,16 @@ from django.http import HttpRequest
 from django.utils import timezone
 from django_otp import verify_token
 from ninja import Router, Schema, Status
-from ninja.pagination import paginate
 
 from .auth import api_auth
 from .calendar import add_working_days, calendar_year_load
 from .errors import DomainError
-from .models import ApiToken, AuditEvent, User
+from .models import ApiToken, User
 from .roles import Role
 from .security import confirmed_device, second_factor_required
-from .selectors import audit_events_for_patient
 
 router = Router(tags=["auth"])
 calendar_router = Router(tags=["calendar"], auth=api_auth)
-audit_router = Router(tags=["audit"], auth=api_auth)
 
 
 class TokenIn(Schema):
@@ -33,21 +33,6 @@ class TokenIn(Schema):
 class TokenOut(Schema):
     token: str
     expires_at: datetime
-
-
-class AuditEventOut(Schema):
-    id: int
-    stream: str
-    seq: int
-    occurred_at: datetime
-    actor: str | None
-    actor_role: str
-    institution: str | None
-    action: str
-    subject_type: str
-    subject_id: str
-    summary: dict
-    hash: str
 
 
 class MeOut(Schema):
@@ -106,30 +91,6 @@ def me(request: HttpRequest):
         roles=sorted(r for r in user.role_set if r in Role.values),
         institution_id=user.institution_id,
         institution_name=user.institution.name if user.institution_id else None,
-    )
-
-
-@audit_router.get("/events", response=list[AuditEventOut], summary="按参保人查询审计事件")
-@paginate
-def audit_events(request: HttpRequest, patient_id_number: str):
-    events = audit_events_for_patient(actor=request.auth, id_number=patient_id_number)
-    return [_event_out(event) for event in events]
-
-
-def _event_out(event: AuditEvent) -> AuditEventOut:
-    return AuditEventOut(
-        id=event.id,
-        stream=event.stream,
-        seq=event.seq,
-        occurred_at=event.occurred_at,
-        actor=str(event.actor) if event.actor_id else None,
-        actor_role=event.actor_role,
-        institution=event.institution.name if event.institution_id else None,
-        action=event.action,
-        subject_type=event.subject_type,
-        subject_id=event.subject_id,
-        summary=event.summary,
-        hash=event.hash,
     )
 
 

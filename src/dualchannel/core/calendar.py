@@ -113,11 +113,10 @@ def working_days_between(start: date, end: date) -> int:
 
 
 def _provincial_officer(actor: User) -> bool:
-    from dualchannel.registry.models import RegionLevel
-    from dualchannel.registry.selectors import officer_region
-
-    region = officer_region(actor)
-    return region is not None and region.level == RegionLevel.PROVINCE
+    # Agencies and region levels are the registry's, a floor above core: ask the officer's
+    # institution, reached through core's own User.institution foreign key, not an import.
+    institution = actor.institution
+    return institution is not None and institution.is_provincial_agency
 
 
 def calendar_year_load(

@@ -18,7 +18,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
-from dualchannel.config.env import env_bool
 from dualchannel.core.masking import mask_phone
 
 from .models import WeChatAccessToken
@@ -54,7 +53,7 @@ class SmsProvider(ABC):
 
 
 def log_provider_allowed() -> bool:
-    return bool(settings.DEMO_MODE or settings.DEBUG or env_bool("DUALCHANNEL_TESTING", False))
+    return bool(settings.DEMO_MODE or settings.DEBUG or settings.DUALCHANNEL_TESTING)
 
 
 class LogSmsProvider(SmsProvider):

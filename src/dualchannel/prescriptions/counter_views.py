@@ -29,6 +29,7 @@ from dualchannel.inventory.selectors import fefo_suggestion, stock_list
 from . import counter
 from . import error_codes as codes
 from .counter import Check, DeliveryInput, Identity
+from .counter_sections import result_sections
 from .models import CertificateType, DeliveryMode, Prescription, PrescriptionStatus
 from .views import delivery_of, dispensing_of, pharmacist_required, pharmacy_prescriptions
 
@@ -412,7 +413,9 @@ def counter_result(request: HttpRequest, prescription_id: int) -> HttpResponse:
         "agent_id": mask_id_number(dispensing.agent_id_number),
         "recipient_phone": mask_phone(delivery.recipient_phone) if delivery else "",
     }
-    from dualchannel.settlement.views import counter_settlement_context
-
-    context.update(counter_settlement_context(request, prescription))
+    # Settlement and any other app above prescriptions add their part (counter_sections).
+    sections = result_sections()
+    for section in sections:
+        context.update(section.context(request, prescription))
+    context["result_sections"] = [section.template for section in sections]
     return TemplateResponse(request, "prescriptions/counter_result.html", context)

@@ -22,6 +22,7 @@ from . import selectors, services
 from .designations import allowed_targets
 from .models import (
     Designation,
+    EquippedDrug,
     Institution,
     InsuredPerson,
     Pharmacist,
@@ -435,9 +436,10 @@ class EquippedDrugOut(Schema):
 
 
 def _drug(drug_id: int):
-    from dualchannel.catalog.models import Drug
-
-    drug = Drug.objects.filter(pk=drug_id).first()
+    # The catalogue is a floor above the registry (it reads regions): reach its Drug through the
+    # registry's own EquippedDrug.drug foreign key ("catalog.Drug") instead of importing catalog.
+    drugs = EquippedDrug._meta.get_field("drug").related_model.objects
+    drug = drugs.filter(pk=drug_id).first()
     if drug is None:
         raise field_error("drug_id", codes.INVALID_FIELD, "药品不存在")
     return drug

@@ -279,6 +279,11 @@ class Institution(models.Model):
     def __str__(self) -> str:
         return self.name
 
+    @property
+    def is_provincial_agency(self) -> bool:
+        """A province's medical-insurance agency: it loads national data such as the calendar."""
+        return self.kind == InstitutionKind.AGENCY and self.region.level == RegionLevel.PROVINCE
+
 
 class DesignationStatus(models.TextChoices):
     APPLIED = "applied", "已申请"  # the institution or hospital asked to be designated

@@ -11,7 +11,8 @@ from __future__ import annotations
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from dualchannel.core.errors import NotFound
-from dualchannel.core.models import User
+from dualchannel.core.models import AuditEvent, User
+from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 
 from .models import (
@@ -286,6 +287,29 @@ def can_see_full_identifiers(actor: User | None, person: InsuredPerson) -> bool:
         return True
     region = officer_region(actor)
     return region is not None and person.enrolment_region_id.startswith(region.code_prefix)
+
+
+def audit_events_for_patient(*, actor: User, id_number: str) -> QuerySet[AuditEvent]:
+    """Every event about one insured person, newest first, for on-site inspections [P §4].
+
+    Agency officers see persons enrolled in their agency's region; admins see everyone. Here, not
+    in core: the person and the region scope are the registry's; the ledger is core's.
+    """
+    require_role(actor, Role.AGENCY_OFFICER)
+    persons = InsuredPerson.objects.filter(id_number=id_number.strip().upper())
+    if not actor.is_superuser:
+        region = actor.institution.region if actor.institution_id else None
+        if region is None:
+            raise NotFound()
+        persons = persons.filter(enrolment_region__code__startswith=region.code_prefix)
+    person = persons.first()
+    if person is None:
+        raise NotFound("audit.patient_not_found", "未找到该参保人，或不在本统筹区")
+    return (
+        AuditEvent.objects.filter(patient=person)
+        .select_related("actor", "institution")
+        .order_by("-occurred_at", "-id")
+    )
 
 
 # Equipped drugs and profiles ------------------------------------------------------------------

@@ -19,6 +19,9 @@ class SimulatorsConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from dualchannel.integration.in_process import in_process_register
+
+        from . import platform, rxcentre
         from .checks import (
             PRODUCTION_HINT,
             PRODUCTION_WARNING,
@@ -29,6 +32,9 @@ class SimulatorsConfig(AppConfig):
         from .stock import inventory_stock
 
         checks.register(simulators_in_production)
+        # integration (a floor below) calls these when no platform / centre address is set.
+        in_process_register("nhsa", platform.handle)
+        in_process_register("rxcentre", rxcentre.handle)
         # The simulated e-prescription centre answers stock queries from our inventory.
         rxcentre_register_stock_hook(inventory_stock)
         if in_production():

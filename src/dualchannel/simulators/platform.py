@@ -19,6 +19,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from dualchannel.core.canonical import digest
+from dualchannel.integration.in_process import NoAnswer
 from dualchannel.integration.nhsa.crypto import Sm4Cipher, sm2_verify
 from dualchannel.integration.nhsa.envelope import SHANGHAI, envelope_errors
 from dualchannel.integration.nhsa.filing_fields import FILING_FIELDS, FILING_LABELS, FILING_REQUIRED
@@ -42,8 +43,8 @@ BUSY_MESSAGE = "系统繁忙，请稍后重试（模拟故障）"
 SESSION_MESSAGE = "签到编号无效或已过期，请重新签到（9001）"
 
 
-class SimulatedTimeout(Exception):
-    """The fault switch asked for no answer at all."""
+class SimulatedTimeout(NoAnswer):
+    """The fault switch asked for no answer at all (the transports report it as a timeout)."""
 
 
 class Refusal(Exception):

@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from dualchannel.catalog.models import CriteriaStatus
 from dualchannel.catalog.tests.factories import DrugFactory, lung_cancer_set
-from dualchannel.core.demo import id_number
+from dualchannel.registry.identifiers import synthetic_id_number
 from dualchannel.registry.models import DesignationStatus, Sex
 from dualchannel.registry.tests.factories import (
     DesignationFactory,
@@ -43,12 +43,12 @@ def drug_with_criteria(**kwargs):
 
 
 def demo_his_person(name: str, birth: date, serial: int, male: bool, **kwargs):
-    """An insured person with the ID number and name the demo HIS has (core.demo.id_number)."""
+    """An insured person with the ID number and name the demo HIS has (registry.identifiers)."""
     return InsuredPersonFactory(
         name=name,
         birth_date=birth,
         sex=Sex.MALE if male else Sex.FEMALE,
-        id_number=id_number("420102", birth, serial, male),
+        id_number=synthetic_id_number("420102", birth, serial, male),
         address="武汉市江岸区演示小区1栋",
         **kwargs,
     )

@@ -1,8 +1,9 @@
 """The built-in HIS stand-in of the demo: Chinese patients with diagnoses and reports.
 
 Patients live in ``fixtures/demo_his.json``, keyed by name, birth date, sex and the serial the
-demo uses; their ID numbers are computed with ``core.demo.id_number`` so that they match the
-demo's insured persons. Reports are rendered as UTF-8 text documents with their SHA-256.
+demo uses; their ID numbers are computed with ``registry.identifiers.synthetic_id_number`` so
+that they match the demo's insured persons. Reports are rendered as UTF-8 text documents with
+their SHA-256.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ from datetime import date
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+from dualchannel.registry.identifiers import synthetic_id_number
 
 from .base import Diagnosis, HisAdapter, HisPatient, Observation, Report, filter_kinds
 from .fhir import parse_instant
@@ -53,11 +56,9 @@ class DemoHis(HisAdapter):
 
     @cached_property
     def _by_id_number(self) -> dict[str, dict[str, Any]]:
-        from dualchannel.core.demo import id_number
-
         index = {}
         for entry in self._data["patients"]:
-            number = id_number(
+            number = synthetic_id_number(
                 entry["id_region"],
                 date.fromisoformat(entry["birth_date"]),
                 entry["id_serial"],

@@ -21,6 +21,7 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from ..in_process import NoAnswer, in_process_handler
 from .errors import TransportError
 
 
@@ -52,12 +53,10 @@ class SimulatorTransport(Transport):
         require_simulators("NHSA_PLATFORM_URL")
 
     def send(self, envelope: dict[str, Any]) -> dict[str, Any]:
-        from dualchannel.simulators.platform import SimulatedTimeout, handle
-
         wire = json.loads(json.dumps(envelope, ensure_ascii=False))
         try:
-            answer = handle(wire)
-        except SimulatedTimeout as exc:
+            answer = in_process_handler("nhsa")(wire)
+        except NoAnswer as exc:
             raise TransportError("模拟平台超时") from exc
         return json.loads(json.dumps(answer, ensure_ascii=False))
 

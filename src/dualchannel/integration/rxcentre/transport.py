@@ -14,6 +14,7 @@ from typing import Any
 import httpx
 from django.conf import settings
 
+from ..in_process import NoAnswer, in_process_handler
 from ..nhsa.transport import Auth, require_simulators
 from .errors import TransportError
 
@@ -36,13 +37,10 @@ class SimulatorTransport(Transport):
         require_simulators("RX_CENTRE_URL")
 
     def send(self, api: str, request: dict[str, Any]) -> dict[str, Any]:
-        from dualchannel.simulators.platform import SimulatedTimeout
-        from dualchannel.simulators.rxcentre import handle
-
         wire = json.loads(json.dumps(request, ensure_ascii=False))
         try:
-            answer = handle(api, wire)
-        except SimulatedTimeout as exc:
+            answer = in_process_handler("rxcentre")(api, wire)
+        except NoAnswer as exc:
             raise TransportError("模拟电子处方中心超时") from exc
         return json.loads(json.dumps(answer, ensure_ascii=False))
 

@@ -13,11 +13,11 @@ from django.test import override_settings
 from dualchannel.catalog.criteria import CONTEXT_VARIABLES
 from dualchannel.catalog.models import MaterialKind
 from dualchannel.core.canonical import canonical_json
-from dualchannel.core.demo import id_number
 from dualchannel.core.errors import DomainError
 from dualchannel.integration.his import DemoHis, FhirAdapter, NoHis, get_his_adapter
 from dualchannel.integration.his.base import ICD10_YB2, SNOMED
 from dualchannel.integration.his.fhir import FIXTURE_DIR
+from dualchannel.registry.identifiers import synthetic_id_number
 
 BUNDLES = {
     "999-48-8934": ("Clemente Kreiger", 4, 1),  # SSN → name, DiagnosticReports, Conditions
@@ -229,14 +229,14 @@ DEMO_PEOPLE = [
 def _demo_patient(name):
     his = DemoHis()
     _, birth, male, serial = next(p for p in DEMO_PEOPLE if p[0] == name)
-    return his, his.find_patient(id_number("420102", birth, serial, male))
+    return his, his.find_patient(synthetic_id_number("420102", birth, serial, male))
 
 
 @pytest.mark.parametrize(("name", "birth", "male", "serial"), DEMO_PEOPLE)
 def test_demo_his_knows_every_demo_insured_person(name, birth, male, serial):
     his = DemoHis()
 
-    patient = his.find_patient(id_number("420102", birth, serial, male))
+    patient = his.find_patient(synthetic_id_number("420102", birth, serial, male))
 
     assert patient.name == name and patient.birth_date == birth
     assert patient.sex == ("1" if male else "2")
@@ -328,7 +328,7 @@ def test_get_his_adapter_follows_the_setting(hospital):
 def test_a_hospital_reads_only_its_own_system(hospital, other_hospital):
     # given the demo HIS connected as the system of one hospital (by its 定点机构编码)
     hospital.platform_code = "H42010200001"
-    zhang = id_number("420102", date(1962, 3, 14), 1, True)
+    zhang = synthetic_id_number("420102", date(1962, 3, 14), 1, True)
     with override_settings(HIS_ADAPTER="demo", HIS_HOSPITALS=["H42010200001"]):
         # then that hospital finds 张伟, and another hospital (or none) finds nobody
         assert get_his_adapter(hospital).find_patient(zhang).name == "张伟"

@@ -41,19 +41,20 @@ def test_log_provider_writes_masked_phone_and_template_only(caplog, settings):
     assert "13812345678" not in caplog.text and "奥希替尼" not in caplog.text
 
 
-def test_log_provider_is_refused_outside_demo_and_tests(settings, monkeypatch):
+def test_log_provider_is_refused_outside_demo_and_tests(settings):
+    # the settings decide (read once at start-up), not the environment of the moment
     settings.DEMO_MODE = False
     settings.DEBUG = False
-    monkeypatch.delenv("DUALCHANNEL_TESTING", raising=False)
+    settings.DUALCHANNEL_TESTING = False
 
     with pytest.raises(ImproperlyConfigured):
         LogSmsProvider()
 
 
-def test_log_provider_is_allowed_in_demo_mode(settings, monkeypatch):
+def test_log_provider_is_allowed_in_demo_mode(settings):
     settings.DEMO_MODE = True
     settings.DEBUG = False
-    monkeypatch.delenv("DUALCHANNEL_TESTING", raising=False)
+    settings.DUALCHANNEL_TESTING = False
 
     assert isinstance(LogSmsProvider(), LogSmsProvider)
 

@@ -221,6 +221,23 @@ def test_equipped_drugs_via_api(api_client, pharmacist_user, pharmacy):
     )
 
 
+def test_equipping_a_drug_not_in_the_catalogue_is_a_field_error(
+    api_client, pharmacist_user, pharmacy
+):
+    client = api_client.as_user(pharmacist_user)
+
+    resp = client.post_json(
+        f"/api/v1/registry/institutions/{pharmacy.pk}/drugs", {"drug_id": 999999}
+    )
+
+    assert resp.status_code == 400
+    error = resp.json()["error"]
+    assert error["code"] == "registry.invalid_field" and error["fields"] == {
+        "drug_id": ["药品不存在"]
+    }
+    assert not pharmacy.equipped_drugs.exists()
+
+
 # Public query --------------------------------------------------------------------------------
 
 

@@ -4,7 +4,7 @@ from dualchannel.core.errors import DomainError
 from dualchannel.core.models import AuditEvent
 from dualchannel.registry.models import Institution, InstitutionKind
 from dualchannel.registry.services import institution_create, institution_update
-from dualchannel.registry.tests.factories import make_credit_code, region
+from dualchannel.registry.tests.factories import InstitutionFactory, make_credit_code, region
 
 
 def _create(actor, **kw):
@@ -117,3 +117,16 @@ def test_outsider_officer_cannot_update(outsider_agency, pharmacy):
     with pytest.raises(DomainError) as exc:
         institution_update(actor=outsider_agency, institution=pharmacy, name="x")
     assert exc.value.status == 404
+
+
+@pytest.mark.django_db
+def test_only_an_agency_of_a_province_is_a_provincial_agency():
+    # given agencies of Hubei province and of Wuhan, and a hospital registered at province level
+    province = InstitutionFactory(kind=InstitutionKind.AGENCY, region_code="420000")
+    city = InstitutionFactory(kind=InstitutionKind.AGENCY, region_code="420100")
+    hospital = InstitutionFactory(kind=InstitutionKind.HOSPITAL, region_code="420000")
+
+    # then only the provincial agency may load national data (core.calendar asks this)
+    assert province.is_provincial_agency
+    assert not city.is_provincial_agency
+    assert not hospital.is_provincial_agency

@@ -7,7 +7,9 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
+from dualchannel.prescriptions.counter_sections import result_sections
 from dualchannel.settlement.models import Settlement, SettlementStatus
+from dualchannel.settlement.views import counter_settlement_context
 
 pytestmark = pytest.mark.django_db
 
@@ -15,6 +17,14 @@ pytestmark = pytest.mark.django_db
 def result_page(client, dispensed) -> str:
     url = reverse("prescriptions-counter-result", args=[dispensed.prescription_id])
     return client.get(url).content.decode()
+
+
+def test_settlement_adds_its_part_to_the_counter_result_page_from_above():
+    # prescriptions (a floor below) does not import settlement: settlement registers at start-up
+    [section] = result_sections()
+
+    assert section.template == "settlement/_counter.html"
+    assert section.context is counter_settlement_context
 
 
 def test_the_pharmacist_sees_the_preview_settles_with_one_click_and_reverses(

@@ -138,6 +138,16 @@ def test_tests_have_the_simulators(client):
     assert client.get("/simulators/rxcentre/uploadChk").status_code == 405
 
 
+def test_the_simulators_answer_the_in_process_transports():
+    # integration (a floor below) does not import the simulators: they register at start-up
+    from dualchannel.integration.in_process import NoAnswer, in_process_handler
+    from dualchannel.simulators import platform, rxcentre
+
+    assert in_process_handler("nhsa") is platform.handle
+    assert in_process_handler("rxcentre") is rxcentre.handle
+    assert issubclass(platform.SimulatedTimeout, NoAnswer)  # the transports' "no answer"
+
+
 PRODUCTION = {"DEBUG": False, "DEMO_MODE": False, "DUALCHANNEL_TESTING": False}
 
 

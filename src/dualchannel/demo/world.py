@@ -1,7 +1,8 @@
 """The demo region: Wuhan under the Hubei rules, with a login for every role.
 
 Everything is created through the services, so the demo data carries its designation history
-and audit events like real data. Identifiers are synthetic but valid (check digits computed).
+and audit events like real data. Identifiers are synthetic but valid (check digits computed,
+``registry.identifiers``, which the demo HIS shares).
 """
 
 from __future__ import annotations
@@ -14,13 +15,20 @@ from dateutil.relativedelta import relativedelta
 from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
-from stdnum.cn import ric, uscc
 
 from dualchannel.catalog.models import Drug
+from dualchannel.catalog.selectors import current_payment_standards
+from dualchannel.catalog.services import drug_set_national_code
 from dualchannel.core.locks import mark_several_transactions
 from dualchannel.core.models import RoleGrant, User
 from dualchannel.core.roles import Role
+from dualchannel.inventory.services import stock_receive
+from dualchannel.portal.hashing import normalize_phone, phone_hash
+from dualchannel.portal.models import PatientAccount
+from dualchannel.prescriptions import services as rx
+from dualchannel.prescriptions.models import BenefitType
 from dualchannel.registry import services as registry
+from dualchannel.registry.identifiers import synthetic_credit_code, synthetic_id_number
 from dualchannel.registry.models import (
     Designation,
     DesignationStatus,
@@ -41,16 +49,6 @@ class Login:
     username: str
     role: str
     who: str
-
-
-def credit_code(region_code: str, serial: int) -> str:
-    body = f"12{region_code}{serial:09d}"
-    return body + uscc.calc_check_digit(body)
-
-
-def id_number(region_code: str, birth: date, serial: int, male: bool) -> str:
-    body = f"{region_code}{birth:%Y%m%d}{serial % 100:02d}{1 if male else 2}"
-    return body + ric.calc_check_digit(body + "0")
 
 
 def load_reference_data(stdout=None) -> None:
@@ -105,7 +103,7 @@ def _activate_physician(actor: User, physician) -> None:
 def _institution(actor: User, serial: int, **fields) -> Institution:
     region_code = fields["region"]
     return registry.institution_create(
-        actor=actor, credit_code=credit_code(region_code, serial), **fields
+        actor=actor, credit_code=synthetic_credit_code(region_code, serial), **fields
     )
 
 
@@ -239,7 +237,7 @@ def load_demo_region() -> list[Login]:
     persons = [
         registry.insured_person_create(
             actor=officer,
-            id_number=id_number("420102", birth, n + 1, male),
+            id_number=synthetic_id_number("420102", birth, n + 1, male),
             name=name,
             insurance_type=kind,
             enrolment_region="420102",
@@ -251,9 +249,6 @@ def load_demo_region() -> list[Login]:
     patient = _user("patient", "张伟", Role.PATIENT, insured_person=persons[0])
     # 张伟 also logs in on the phone page with his registry phone and a one-time code: the
     # account is the same one, already bound to him.
-    from dualchannel.portal.hashing import normalize_phone, phone_hash
-    from dualchannel.portal.models import PatientAccount
-
     PatientAccount.objects.get_or_create(
         user=patient, defaults={"phone_hash": phone_hash(normalize_phone(persons[0].phone))}
     )
@@ -293,8 +288,6 @@ def load_demo_region() -> list[Login]:
 
 def _demo_price(drug: Drug) -> Decimal:
     """A shelf price per box at or under the national standard (per pricing unit) where public."""
-    from dualchannel.catalog.selectors import current_payment_standards
-
     amounts = [s.amount for s in current_payment_standards(drug) if s.amount is not None]
     return min(amounts) if amounts else Decimal("100.00")
 
@@ -302,8 +295,6 @@ def _demo_price(drug: Drug) -> Decimal:
 def _demo_national_codes(admin: User, drugs: list[Drug]) -> None:
     """The negotiated list carries no 医保药品代码, which every platform upload names: an
     administrator enters them from the national code database; the demo's are marked DEMO."""
-    from dualchannel.catalog.services import drug_set_national_code
-
     for drug in drugs:
         if not drug.national_code:
             drug_set_national_code(actor=admin, drug_id=drug.pk, code=f"XDEMO{drug.pk:018d}")
@@ -312,8 +303,6 @@ def _demo_national_codes(admin: User, drugs: list[Drug]) -> None:
 
 def _demo_stock(pharmacist: User, drugs: list[Drug]) -> None:
     """Two batches of every drug the demo pharmacy equips, each box with its traceability code."""
-    from dualchannel.inventory.services import stock_receive
-
     today = timezone.localdate()
     for drug in drugs:
         prefix = f"81{drug.pk:05d}"[:7]  # the first 7 digits identify the product
@@ -333,9 +322,6 @@ def _demo_stock(pharmacist: User, drugs: list[Drug]) -> None:
 
 def _demo_prescription(physician_user: User, person, pharmacy: Institution, drug: Drug) -> None:
     """李秀英's diabetes prescription (门诊慢特病), routed to 江岸演示大药房 for the counter."""
-    from dualchannel.prescriptions import services as rx
-    from dualchannel.prescriptions.models import BenefitType
-
     prescription = rx.prescription_issue(
         actor=physician_user,
         patient_id_number=person.id_number,

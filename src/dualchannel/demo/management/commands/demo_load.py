@@ -5,8 +5,8 @@ import os
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from dualchannel.core import demo
 from dualchannel.core.models import User
+from dualchannel.demo import world
 
 
 class Command(BaseCommand):
@@ -20,21 +20,21 @@ class Command(BaseCommand):
     def handle(self, *args, force=False, **options):
         if not (settings.DEMO_MODE or settings.DEBUG or force):
             raise CommandError("demo_load creates users with a known password: set DEMO_MODE=1")
-        demo.load_reference_data(stdout=self.stdout)
+        world.load_reference_data(stdout=self.stdout)
         if User.objects.filter(username="admin").exists():
             self.stdout.write("演示数据已存在，跳过创建。")
         else:
-            demo.load_demo_region()
+            world.load_demo_region()
             self.stdout.write("演示数据已创建：武汉市（湖北省规则）及合肥市（外区）。")
         self._print_logins()
 
     def _print_logins(self) -> None:
         self.stdout.write("")
         self.stdout.write(
-            f"演示账号（密码均为 {demo.DEMO_PASSWORD}；演示模式下免动态口令，"
+            f"演示账号（密码均为 {world.DEMO_PASSWORD}；演示模式下免动态口令，"
             "正式环境中经办人员和管理员须绑定身份验证器）："
         )
-        for login in demo.demo_logins():
+        for login in world.demo_logins():
             self.stdout.write(f"  {login.username:<18} {login.role:<10} {login.who}")
         self.stdout.write("")
         base = os.environ.get("DEMO_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
