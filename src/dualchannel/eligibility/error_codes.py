@@ -38,3 +38,5 @@ INVALID_RESULT = "eligibility.invalid_result"
 ASSESSMENT_REQUIRED = "eligibility.assessment_required"
 HIS_CHANGED = "eligibility.his_changed"  # the application changed while its HIS data was fetched
 ID_NUMBER_NOT_ALLOWED = "eligibility.id_number_not_allowed"  # full ID only for the case's roles
+PLAN_EXCEEDED = "eligibility.plan_exceeded"  # a dispensing would pass the treatment plan's total
+PLAN_QUANTITY_INVALID = "eligibility.plan_quantity_invalid"  # a negative quantity to use or release

@@ -14,9 +14,10 @@ from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import DomainError, field_error
 from dualchannel.core.masking import mask_phone
-from dualchannel.core.models import RoleGrant, User
+from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
+from dualchannel.core.services import user_bind_insured_person, user_create_patient
 from dualchannel.notifications.channels import DeliveryError, get_sms_provider
 from dualchannel.notifications.templates import get_template
 from dualchannel.registry.models import InsuredPerson
@@ -142,10 +143,7 @@ def _patient_for_phone(digest: str) -> User:
     account = PatientAccount.objects.select_related("user").filter(phone_hash=digest).first()
     if account is not None:
         return account.user
-    user = User(username=f"p_{digest[:20]}")
-    user.set_unusable_password()
-    user.save()
-    RoleGrant.objects.create(user=user, role=Role.PATIENT)
+    user = user_create_patient(username=f"p_{digest[:20]}")
     account = PatientAccount.objects.create(user=user, phone_hash=digest)
     audit.record(
         actor=user,
@@ -217,8 +215,7 @@ def _bind(
                 "登录手机号与参保登记的手机号不一致，请使用登记的手机号登录或联系医保经办机构",
             ), None
     before = snapshot(user)
-    user.insured_person = person
-    user.save(update_fields=["insured_person"])
+    user = user_bind_insured_person(user_id=user.pk, person_id=person.pk)
     audit.record(
         actor=user,
         action="portal.identity_bound",
@@ -228,5 +225,5 @@ def _bind(
         patient=person,
         role=Role.PATIENT,
     )
-    actor.insured_person = person
+    actor.refresh_from_db(fields=["insured_person"])  # the request's user sees the binding
     return None, person

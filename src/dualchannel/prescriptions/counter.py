@@ -37,6 +37,7 @@ from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
+from dualchannel.eligibility.plan import eligibility_plan_use
 from dualchannel.eligibility.reevaluation import eligibility_benefits_active
 from dualchannel.inventory.error_codes import IDEMPOTENCY_MISMATCH as INVENTORY_IDEMPOTENCY_MISMATCH
 from dualchannel.registry.models import Designation, DesignationStatus, Pharmacist
@@ -55,7 +56,8 @@ from .models import (
     Prescription,
     PrescriptionStatus,
 )
-from .workflow import actor_role, drug_names, move
+from .services import prescription_mark_dispensed
+from .workflow import actor_role
 
 S = PrescriptionStatus
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
@@ -825,27 +827,20 @@ def _dispense(
             delivery=delivery_row, from_status="", to_status=first_status, actor=actor
         )
         if eligibility is not None and quantity_used:
-            eligibility.plan_used_quantity += quantity_used
-            eligibility.save(update_fields=["plan_used_quantity"])
-        prescription.dispensed_at = dispensing.dispensed_at
-        move(
-            prescription,
-            S.DISPENSED,
+            eligibility_plan_use(actor=actor, eligibility_id=eligibility.pk, quantity=quantity_used)
+        dispensing.prescription = prescription = prescription_mark_dispensed(
             actor=actor,
+            prescription_id=prescription.pk,
+            dispensed_at=dispensing.dispensed_at,
             reason="药店审核发药",
-            notice=(
-                "prescriptions.dispensed",
-                {
-                    "drug_name": drug_names(prescription),
-                    "prescription_no": prescription.prescription_no,
-                    "pharmacy_name": pharmacist.pharmacy.name,
-                    "delivery": delivery_row.get_mode_display(),
-                },
-            ),
-            dispensing=dispensing.pk,
-            agent=bool(signature),
-            delivery=delivery.mode,
-            plan_used=str(quantity_used),
+            dispensed_by=pharmacist.pharmacy.name,
+            delivery=delivery_row.get_mode_display(),
+            facts={
+                "dispensing": dispensing.pk,
+                "agent": bool(signature),
+                "delivery": delivery.mode,
+                "plan_used": str(quantity_used),
+            },
         )
         audit.record(
             actor=actor,

@@ -575,6 +575,49 @@ def _after_close(prescription: Prescription) -> None:
     rx_centre_withdraw(prescription)
 
 
+# --- dispensed: at a pharmacy counter, or at the issuing hospital's desk ---------------------
+
+
+def prescription_mark_dispensed(
+    *,
+    actor: User,
+    prescription_id: int,
+    dispensed_at: datetime,
+    reason: str,
+    dispensed_by: str,
+    delivery: str,
+    facts: Mapping[str, Any] | None = None,
+) -> Prescription:
+    """The prescription was handed over: it moves to dispensed (a pharmacy counter's ROUTED one,
+    ``counter``; the issuing hospital's own ISSUED one, ``settlement.hospital``) with its
+    history row, the ``prescriptions.prescription_dispensed`` audit event (``facts`` added to its
+    summary: the dispensing or settlement, the plan quantity used) and the patient's notice
+    naming who dispensed it (``dispensed_by``) and how it reaches them (``delivery``).
+
+    Runs inside the caller's transaction, which checked everything else under the prescription's
+    row lock; the lock is taken again here (a no-op when held) and the edge checked."""
+    with transaction.atomic():
+        prescription = _locked(prescription_id)
+        prescription.dispensed_at = dispensed_at
+        move(
+            prescription,
+            S.DISPENSED,
+            actor=actor,
+            reason=reason,
+            notice=(
+                "prescriptions.dispensed",
+                {
+                    "drug_name": drug_names(prescription),
+                    "prescription_no": prescription.prescription_no,
+                    "pharmacy_name": dispensed_by,
+                    "delivery": delivery,
+                },
+            ),
+            **(facts or {}),
+        )
+    return prescription
+
+
 # --- circulation: the patient's choice and consent [CX art. 21] ------------------------------
 
 

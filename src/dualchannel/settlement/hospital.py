@@ -7,17 +7,19 @@ The desk is run by the hospital's insurance office (医保办): the actor is a R
 prescribing hospital (or an administrator); anyone else is told "not found". The prescription must
 still be ISSUED at that hospital and within its validity: one the patient routed to a pharmacy
 belongs to that pharmacy's counter. Dispensing and settling are one act here, so they are one
-transaction: the prescription goes ISSUED → DISPENSED (``prescriptions.workflow.move``: its history
-row, audit event and the patient's notice), the treatment plan's used quantity moves, and the
-settlement of kind HOSPITAL is written with the same engine, rules, payment standards (the
-hospital's profile and province) and accumulators as a counter settlement (the shared helpers of
-``services``), on the hospital's global budget line, and its 2207 upload is queued. The hospital's
-own stock is outside this system: ``lines`` carry the price and batch the desk dispensed.
+transaction: the prescription goes ISSUED → DISPENSED (prescriptions'
+``prescription_mark_dispensed``: its history row, audit event and the patient's notice), the
+treatment plan's used quantity moves (eligibility's ``eligibility_plan_use``), and the settlement
+of kind HOSPITAL is written with the same engine, rules, payment standards (the hospital's profile
+and province) and accumulators as a counter settlement (the shared helpers of ``services``), on the
+hospital's global budget line, and its 2207 upload is queued. The hospital's own stock is outside
+this system: ``lines`` carry the price and batch the desk dispensed.
 
-Locks, in the order of ``services``: the prescription, then the insured person, then the person's
-accumulator rows, then the eligibility (as a reversal takes it). Idempotent per hospital and key:
-the same key with the same body answers the first settlement, with another body it is refused,
-also when two such requests race (the loser's unique-key violation is answered as the replay).
+Locks, in ``core.locks`` order: the insured person, the eligibility, the prescription, then the
+person's accumulator rows; the two services take the eligibility's and the prescription's locks
+again (held already). Idempotent per hospital and key: the same key with the same body answers the
+first settlement, with another body it is refused, also when two such requests race (the loser's
+unique-key violation is answered as the replay).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from dualchannel.core.money import parse_money
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
+from dualchannel.eligibility.plan import eligibility_plan_release, eligibility_plan_use
 from dualchannel.eligibility.reevaluation import eligibility_benefits_active
 from dualchannel.prescriptions.models import (
     BenefitType,
@@ -46,7 +49,7 @@ from dualchannel.prescriptions.models import (
     PrescriptionItem,
     PrescriptionStatus,
 )
-from dualchannel.prescriptions.workflow import drug_names, move
+from dualchannel.prescriptions.services import prescription_mark_dispensed
 from dualchannel.registry.models import InsuredPerson
 from dualchannel.registry.profiles import profile_for
 
@@ -418,25 +421,15 @@ def _settle(
         settlement = services.write_settlement(actor, priced, key, digest, reason=DISPENSE_REASON)
         services.add_used(rows, priced.breakdown)
         if used:
-            eligibility.plan_used_quantity += used
-            eligibility.save(update_fields=["plan_used_quantity"])
-        prescription.dispensed_at = settlement.settled_at
-        move(
-            prescription,
-            S.DISPENSED,
+            eligibility_plan_use(actor=actor, eligibility_id=eligibility.pk, quantity=used)
+        settlement.prescription = prescription = prescription_mark_dispensed(
             actor=actor,
+            prescription_id=prescription.pk,
+            dispensed_at=settlement.settled_at,
             reason=DISPENSE_REASON,
-            notice=(
-                "prescriptions.dispensed",
-                {
-                    "drug_name": drug_names(prescription),
-                    "prescription_no": prescription.prescription_no,
-                    "pharmacy_name": prescription.hospital.name,
-                    "delivery": DELIVERY_LABEL,
-                },
-            ),
-            settlement=settlement.pk,
-            plan_used=str(used),
+            dispensed_by=prescription.hospital.name,
+            delivery=DELIVERY_LABEL,
+            facts={"settlement": settlement.pk, "plan_used": str(used)},
         )
         audit.record(
             actor=actor,
@@ -464,10 +457,11 @@ def _settle(
 # --- reversal (called by services.settlement_reverse) ------------------------------------------
 
 
-def give_back_plan(settlement: Settlement) -> Decimal:
+def give_back_plan(settlement: Settlement, *, actor: User) -> Decimal:
     """A hospital settlement reversed with the goods returned (2208): the plan's used quantity
-    goes back by what the settlement took. The packages go back to the hospital's own stock,
-    which this system does not hold. The caller holds the settlement's and the person's locks."""
+    goes back by what the settlement took (eligibility's ``eligibility_plan_release``). The
+    packages go back to the hospital's own stock, which this system does not hold. The caller
+    holds the person's, the eligibility's and the settlement's locks."""
     prescription = settlement.prescription
     if prescription is None or prescription.eligibility_id is None:
         return Decimal(0)
@@ -478,13 +472,9 @@ def give_back_plan(settlement: Settlement) -> Decimal:
         item_id = item_of_drug.get(line.drug_id)
         if item_id is not None:
             packages[item_id] += line.quantity
-    eligibility = Eligibility.objects.select_for_update(no_key=True).get(
-        pk=prescription.eligibility_id
-    )
-    given_back = plan_quantity(items, packages, eligibility)
+    given_back = plan_quantity(items, packages, prescription.eligibility)
     if given_back:
-        eligibility.plan_used_quantity = max(
-            eligibility.plan_used_quantity - given_back, Decimal(0)
+        eligibility_plan_release(
+            actor=actor, eligibility_id=prescription.eligibility_id, quantity=given_back
         )
-        eligibility.save(update_fields=["plan_used_quantity"])
     return given_back

@@ -32,6 +32,7 @@ from dualchannel.core.idempotency import checked_key
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
+from dualchannel.eligibility.plan import eligibility_plan_release
 from dualchannel.eligibility.reevaluation import eligibility_benefits_active
 from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
 from dualchannel.registry.models import (
@@ -620,7 +621,7 @@ def settlement_reverse(
         elif return_goods and hospital:
             from .hospital import give_back_plan
 
-            give_back_plan(settlement)
+            give_back_plan(settlement, actor=actor)
         SettlementTransition.objects.create(
             settlement=settlement,
             from_status=settlement.status,
@@ -663,7 +664,6 @@ def settlement_reverse(
 def _return_goods(actor: User, settlement: Settlement, key: str, reason: str) -> None:
     """The dispensed packages come back: a sale return per line, the plan's quantity restored."""
     from dualchannel.core.locks import lock_ids, lock_rows
-    from dualchannel.eligibility.models import Eligibility
     from dualchannel.inventory.models import StockItem, TraceCode
     from dualchannel.inventory.sales import sale_return
 
@@ -689,6 +689,4 @@ def _return_goods(actor: User, settlement: Settlement, key: str, reason: str) ->
         if eligibility is not None and line.drug_id == eligibility.drug_id:
             given_back += line.quantity
     if given_back:
-        locked = Eligibility.objects.select_for_update(no_key=True).get(pk=eligibility.pk)
-        locked.plan_used_quantity = max(locked.plan_used_quantity - given_back, Decimal(0))
-        locked.save(update_fields=["plan_used_quantity"])
+        eligibility_plan_release(actor=actor, eligibility_id=eligibility.pk, quantity=given_back)
