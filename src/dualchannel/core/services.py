@@ -1,5 +1,6 @@
 """Writes of core's own tables that other apps ask for: a patient's login and its binding to an
-insured person (the portal's phone login and real-name binding, ``portal.services``).
+insured person (the portal's phone login and real-name binding, ``portal.services``), and a
+staff login with its roles (the demo's accounts; administrators use the admin site).
 
 Each runs inside the caller's transaction (a savepoint of it); the caller checks its own rules
 first and audits the change in its own event (``portal.account_created``,
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from . import audit
 from .errors import Conflict
 from .models import RoleGrant, User
 from .roles import Role
@@ -34,4 +36,32 @@ def user_bind_insured_person(*, user_id: int, person_id: int) -> User:
             raise Conflict("core.user_already_bound", "该账号已绑定其他参保人")
         user.insured_person_id = person_id
         user.save(update_fields=["insured_person"])
+    return user
+
+
+def user_create_staff(
+    *,
+    actor: User | None,
+    username: str,
+    display_name: str,
+    password: str,
+    roles: tuple[str, ...],
+    otp_exempt: bool = False,
+    **fields,
+) -> User:
+    """A staff login with its roles; ``otp_exempt`` counts only in demo mode (core.security)."""
+    with transaction.atomic():
+        user = User.objects.create_user(
+            username=username, display_name=display_name, otp_exempt=otp_exempt, **fields
+        )
+        user.set_password(password)
+        user.save()
+        for role in roles:
+            RoleGrant.objects.create(user=user, role=role)
+        audit.record(
+            actor=actor,
+            action="core.user_created",
+            subject=user,
+            summary={"roles": sorted(roles), "otp_exempt": otp_exempt},
+        )
     return user

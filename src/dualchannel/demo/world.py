@@ -20,11 +20,11 @@ from dualchannel.catalog.models import Drug
 from dualchannel.catalog.selectors import current_payment_standards
 from dualchannel.catalog.services import drug_set_national_code
 from dualchannel.core.locks import mark_several_transactions
-from dualchannel.core.models import RoleGrant, User
+from dualchannel.core.models import User
 from dualchannel.core.roles import Role
+from dualchannel.core.services import user_create_staff
 from dualchannel.inventory.services import stock_receive
-from dualchannel.portal.hashing import normalize_phone, phone_hash
-from dualchannel.portal.models import PatientAccount
+from dualchannel.portal.services import patient_account_for_user
 from dualchannel.prescriptions import services as rx
 from dualchannel.prescriptions.models import BenefitType
 from dualchannel.registry import services as registry
@@ -66,14 +66,15 @@ def load_reference_data(stdout=None) -> None:
 
 def _user(username: str, display_name: str, *roles: str, **fields) -> User:
     # Demo users skip the second factor, and only while DEMO_MODE is on (core.security).
-    user = User.objects.create_user(
-        username=username, display_name=display_name, otp_exempt=True, **fields
+    return user_create_staff(
+        actor=None,
+        username=username,
+        display_name=display_name,
+        password=DEMO_PASSWORD,
+        roles=roles,
+        otp_exempt=True,
+        **fields,
     )
-    user.set_password(DEMO_PASSWORD)
-    user.save()
-    for role in roles:
-        RoleGrant.objects.create(user=user, role=role)
-    return user
 
 
 def _designate(actor: User, institution: Institution) -> None:
@@ -249,9 +250,7 @@ def load_demo_region() -> list[Login]:
     patient = _user("patient", "张伟", Role.PATIENT, insured_person=persons[0])
     # 张伟 also logs in on the phone page with his registry phone and a one-time code: the
     # account is the same one, already bound to him.
-    PatientAccount.objects.get_or_create(
-        user=patient, defaults={"phone_hash": phone_hash(normalize_phone(persons[0].phone))}
-    )
+    patient_account_for_user(user=patient, phone=persons[0].phone)
 
     metformin = Drug.objects.filter(generic_name__startswith="盐酸二甲双胍缓释片").first()
     shelf = list(dict.fromkeys([*special, *others, *([metformin] if metformin else [])]))

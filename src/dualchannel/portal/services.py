@@ -144,6 +144,11 @@ def _patient_for_phone(digest: str) -> User:
     if account is not None:
         return account.user
     user = user_create_patient(username=f"p_{digest[:20]}")
+    _account_create(user, digest)
+    return user
+
+
+def _account_create(user: User, digest: str) -> PatientAccount:
     account = PatientAccount.objects.create(user=user, phone_hash=digest)
     audit.record(
         actor=user,
@@ -152,7 +157,17 @@ def _patient_for_phone(digest: str) -> User:
         after=account,
         role=Role.PATIENT,
     )
-    return user
+    return account
+
+
+def patient_account_for_user(*, user: User, phone: str) -> PatientAccount:
+    """The phone login of a patient user who already exists (bound by staff or seeded): the
+    same account answers the phone page. Idempotent."""
+    require_role(user, Role.PATIENT)
+    digest = phone_hash(normalize_phone(phone))
+    with transaction.atomic():
+        account = PatientAccount.objects.filter(user=user).first()
+        return account if account is not None else _account_create(user, digest)
 
 
 def _bind_failures_today(user: User) -> int:

@@ -11,14 +11,7 @@ from dualchannel.tests.table_owners import all_cross_app_writes, cross_app_write
 
 # Cross-app writes with a reason: module (path under src/dualchannel) → {model label: why}.
 # Keep it short; route a write through the owner's service where one can be had.
-ALLOWED: dict[str, dict[str, str]] = {
-    "core/demo.py": {
-        # The demo loader seeds the whole product and is being moved into its own top-level
-        # app (issue 10, point 4); the demo patient's phone login is made there, with the
-        # portal's service, when it moves. Nothing but the demo runs this module.
-        "portal.PatientAccount": "demo seed: the demo patient's phone account",
-    },
-}
+ALLOWED: dict[str, dict[str, str]] = {}
 
 
 def test_no_app_writes_another_apps_tables():

@@ -5,9 +5,13 @@ from __future__ import annotations
 import pytest
 
 from dualchannel.core.errors import Conflict
-from dualchannel.core.models import User
+from dualchannel.core.models import AuditEvent, User
 from dualchannel.core.roles import Role
-from dualchannel.core.services import user_bind_insured_person, user_create_patient
+from dualchannel.core.services import (
+    user_bind_insured_person,
+    user_create_patient,
+    user_create_staff,
+)
 from dualchannel.registry.tests.factories import InsuredPersonFactory
 
 pytestmark = pytest.mark.django_db
@@ -35,3 +39,19 @@ def test_a_login_is_bound_once_and_not_to_another_person():
     assert refused.value.code == "core.user_already_bound"
     user.refresh_from_db()
     assert user.insured_person == person
+
+
+def test_a_staff_login_has_its_password_roles_and_one_audit_event():
+    user = user_create_staff(
+        actor=None,
+        username="reviewer2",
+        display_name="王审核",
+        password="a-long-Passw0rd",
+        roles=(Role.REVIEWER,),
+    )
+
+    user = User.objects.get(pk=user.pk)
+    assert user.check_password("a-long-Passw0rd") and not user.otp_exempt
+    assert user.role_set == {Role.REVIEWER}
+    (event,) = AuditEvent.objects.filter(action="core.user_created")
+    assert event.summary == {"roles": [Role.REVIEWER], "otp_exempt": False}
