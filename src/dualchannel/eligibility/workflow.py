@@ -1,6 +1,6 @@
-"""The application's state machine and the pieces the services share: the row lock and
-guards, evaluation against the hospital system, material pulls, the signed forms' data,
-notifications."""
+"""The application's and the eligibility's state machines (each with the one function that moves
+it), and the pieces the services share: the row lock and guards, evaluation against the hospital
+system, material pulls, the signed forms' data, notifications."""
 
 from __future__ import annotations
 
@@ -33,12 +33,16 @@ from .models import (
     Application,
     ApplicationStatus,
     ApplicationTransition,
+    Eligibility,
+    EligibilityStatus,
+    EligibilityTransition,
     Material,
     MaterialSource,
     VerificationState,
 )
 
 S = ApplicationStatus
+E = EligibilityStatus
 
 APPLICATION_MACHINE = StateMachine(
     ApplicationStatus,
@@ -49,6 +53,19 @@ APPLICATION_MACHINE = StateMachine(
         S.MATERIALS_REQUESTED: {S.UNDER_REVIEW, S.WITHDRAWN},
         # the reviewer decides, or names the materials still needed
         S.UNDER_REVIEW: {S.APPROVED, S.REJECTED, S.MATERIALS_REQUESTED, S.WITHDRAWN},
+    },
+    error_code=codes.TRANSITION,
+)
+
+ELIGIBILITY_MACHINE = StateMachine(
+    EligibilityStatus,
+    {
+        # the physician starts a re-evaluation; the overdue job suspends; a stop ends it
+        E.ACTIVE: {E.IN_REEVALUATION, E.SUSPENDED, E.STOPPED},
+        # HB art. 9: continue / adjust → active again; stop → ends
+        E.IN_REEVALUATION: {E.ACTIVE, E.STOPPED},
+        # a late re-evaluation may restore a suspended eligibility
+        E.SUSPENDED: {E.IN_REEVALUATION, E.STOPPED},
     },
     error_code=codes.TRANSITION,
 )
@@ -161,6 +178,50 @@ def move(
             **facts,
         },
     )
+
+
+# --- moving the eligibility ------------------------------------------------------------------
+
+
+def move_eligibility(
+    eligibility: Eligibility,
+    to_status: str,
+    *,
+    actor: User | None,
+    reason: str = "",
+    notice: tuple[str, dict[str, Any]] | None = None,
+    **facts: Any,
+) -> None:
+    """The one place an eligibility's status changes: edge, history row, audit, notification.
+
+    The caller holds the row lock inside its transaction; ``notice`` (template, context) goes to
+    the patient's outbox in the same transaction, so it is sent iff the change commits.
+    """
+    ELIGIBILITY_MACHINE.check(eligibility.status, to_status)
+    before = snapshot(eligibility)
+    from_status = eligibility.status
+    eligibility.status = to_status
+    eligibility.save()
+    EligibilityTransition.objects.create(
+        eligibility=eligibility,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor,
+        reason=reason[:2000],
+    )
+    audit.record(
+        actor=actor,
+        action=f"eligibility.eligibility_{to_status}",
+        subject=eligibility,
+        before=before,
+        after=eligibility,
+        patient=eligibility.patient,
+        role=actor_role(actor),
+        summary={"from": from_status, "to": to_status, **facts},
+    )
+    if notice is not None:
+        template, context = notice
+        notify(template=template, context=context, person=eligibility.patient, actor=actor)
 
 
 def notify_patient(application: Application, template: str, actor: User | None, **extra) -> None:

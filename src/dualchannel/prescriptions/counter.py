@@ -37,7 +37,7 @@ from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.reevaluation import eligibility_benefits_active
+from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.inventory.error_codes import IDEMPOTENCY_MISMATCH as INVENTORY_IDEMPOTENCY_MISMATCH
 from dualchannel.registry.models import Designation, DesignationStatus, Pharmacist
 from dualchannel.registry.validation import parse_id_number

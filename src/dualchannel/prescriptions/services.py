@@ -28,7 +28,8 @@ from dualchannel.core.roles import Role
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_revoke, document_sign
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.reevaluation import current_plan, eligibility_benefits_active
+from dualchannel.eligibility.reevaluation import current_plan
+from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.registry.models import (
     Designation,
     DesignationStatus,
