@@ -22,13 +22,14 @@ from dualchannel.core.calendar import UnknownCalendarYear, add_working_days, sub
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
-from dualchannel.core.permissions import require_role
+from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
 from dualchannel.integration.filing import can_send, filing_withdraw
 from dualchannel.notifications.services import notify
 from dualchannel.registry.models import InsuranceType, Physician, Sex
+from dualchannel.registry.profiles import profile_of
 
 from . import error_codes as codes
 from . import selectors
@@ -39,7 +40,7 @@ from .models import (
     ReevaluationReminder,
     ReevaluationResult,
 )
-from .workflow import ELIGIBILITY_MACHINE, _age, actor_role, move_eligibility, profile_of
+from .workflow import ELIGIBILITY_MACHINE, _age, move_eligibility
 
 logger = logging.getLogger("dualchannel.eligibility")
 
@@ -55,7 +56,7 @@ OVERDUE_REASON = "未在复查评估期限内完成复查评估"
 
 
 def window_working_days(eligibility: Eligibility) -> int:
-    profile = profile_of(eligibility)
+    profile = profile_of(eligibility.hospital)
     return (profile.reevaluation_window_working_days if profile else None) or (
         DEFAULT_WINDOW_WORKING_DAYS
     )
@@ -311,7 +312,7 @@ def _complete_by(eligibility: Eligibility, today: date) -> date | None:
     With the year's statutory calendar not loaded, the date stays open (the overdue check skips
     it) rather than a guess from weekends; the agency loads the year's holidays.
     """
-    profile = profile_of(eligibility)
+    profile = profile_of(eligibility.hospital)
     days = (profile.review_deadline_working_days if profile else None) or 7
     try:
         return add_working_days(today, days)

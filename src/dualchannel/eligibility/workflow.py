@@ -17,15 +17,15 @@ from dualchannel.catalog.criteria import MET, CriteriaResult, evaluate_criteria
 from dualchannel.catalog.models import CriterionKind, MaterialKind
 from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
-from dualchannel.core.errors import Conflict, DomainError, NotFound
+from dualchannel.core.errors import Conflict, NotFound
 from dualchannel.core.models import User
-from dualchannel.core.permissions import require_role
+from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import StateMachine
 from dualchannel.integration.his import HisAdapter, HisPatient, get_his_adapter
 from dualchannel.notifications.services import notify
-from dualchannel.registry.models import InsuranceType, PolicyProfile, Sex
-from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.models import InsuranceType, Sex
+from dualchannel.registry.profiles import profile_of
 
 from . import error_codes as codes
 from . import selectors
@@ -78,27 +78,8 @@ SETTING = "outpatient"  # dual-channel drugs are used in outpatient care or boug
 KIND_LABELS = dict(MaterialKind.choices)
 
 
-def actor_role(actor: User | None) -> str:
-    if actor is None:
-        return ""
-    if actor.is_superuser:
-        return Role.ADMIN
-    for role in (Role.PHYSICIAN, Role.REVIEWER, Role.PATIENT, Role.AGENCY_OFFICER):
-        if actor.has_role(role):
-            return role
-    return ""
-
-
-def profile_of(application_or_hospital) -> PolicyProfile | None:
-    hospital = getattr(application_or_hospital, "hospital", application_or_hospital)
-    try:
-        return profile_for(hospital.region)
-    except DomainError:  # no profile configured: the national defaults apply
-        return None
-
-
 def review_deadline_days(application: Application) -> int:
-    profile = profile_of(application)
+    profile = profile_of(application.hospital)
     return (profile.review_deadline_working_days if profile else None) or (
         DEFAULT_REVIEW_WORKING_DAYS
     )

@@ -34,7 +34,7 @@ from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionD
 from dualchannel.core.idempotency import checked_key
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import User
-from dualchannel.core.permissions import require_role
+from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import eligibility_benefits_active
@@ -55,7 +55,7 @@ from .models import (
     Prescription,
     PrescriptionStatus,
 )
-from .workflow import actor_role, drug_names, move
+from .workflow import drug_names, move
 
 S = PrescriptionStatus
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")

@@ -18,7 +18,7 @@ from dualchannel.eligibility.tests.factories import liu_fang
 from dualchannel.inventory.models import StockItem, StockMovement, TraceCode
 from dualchannel.monitoring.models import Alert
 from dualchannel.notifications.models import Channel, Notification
-from dualchannel.prescriptions import counter, rules, services
+from dualchannel.prescriptions import counter, services
 from dualchannel.prescriptions.models import (
     BenefitType,
     DeliveryMode,
@@ -26,6 +26,7 @@ from dualchannel.prescriptions.models import (
     Dispensing,
     PrescriptionStatus,
 )
+from dualchannel.registry.profiles import profile_of
 
 from .conftest import USAGE, receive_stock, trace_codes
 from .test_issue import TODAY, special
@@ -601,7 +602,7 @@ def test_the_profiles_early_refill_tolerance_is_used(
 ):
     # given: the pooling area tolerates 3 days (the national fallback is 7), and 25 days'
     # supply was dispensed on TODAY, so it lasts until TODAY + 25
-    profile = rules.profile_of(routed.hospital)
+    profile = profile_of(routed.hospital)
     profile.early_refill_tolerance_days = 3
     profile.save(update_fields=["early_refill_tolerance_days"])
     first = dispense(pharmacist_user, routed, stock[0])
