@@ -502,7 +502,7 @@ def test_a_reviewer_cannot_start_a_reevaluation(approved, reviewer_user):
     assert approved.status == E.ACTIVE
 
 
-# --- API (once the lead mounts ``api_reevaluation.router`` at /api/v1/eligibility) -------------
+# --- API (once the lead mounts ``reevaluation_api.router`` at /api/v1/eligibility) -------------
 
 
 def _mounted() -> bool:
@@ -519,7 +519,7 @@ def test_api_lists_starts_and_completes(
     approved, api_client, physician_user, outsider_physician, patient_user
 ):
     if not _mounted():
-        pytest.skip("api_reevaluation.router is not mounted yet")
+        pytest.skip("reevaluation_api.router is not mounted yet")
     base = "/api/v1/eligibility"
     client = api_client.as_user(physician_user)
 
