@@ -161,50 +161,6 @@ def move(
     )
 
 
-# --- moving the eligibility ------------------------------------------------------------------
-
-
-def move_eligibility(
-    eligibility: Eligibility,
-    to_status: str,
-    *,
-    actor: User | None,
-    reason: str = "",
-    notice: tuple[str, dict[str, Any]] | None = None,
-    **facts: Any,
-) -> None:
-    """The one place an eligibility's status changes: edge, history row, audit, notification.
-
-    The caller holds the row lock inside its transaction; ``notice`` (template, context) goes to
-    the patient's outbox in the same transaction, so it is sent iff the change commits.
-    """
-    ELIGIBILITY_MACHINE.check(eligibility.status, to_status)
-    before = snapshot(eligibility)
-    from_status = eligibility.status
-    eligibility.status = to_status
-    eligibility.save()
-    EligibilityTransition.objects.create(
-        eligibility=eligibility,
-        from_status=from_status,
-        to_status=to_status,
-        actor=actor,
-        reason=reason[:2000],
-    )
-    audit.record(
-        actor=actor,
-        action=f"eligibility.eligibility_{to_status}",
-        subject=eligibility,
-        before=before,
-        after=eligibility,
-        patient=eligibility.patient,
-        role=actor_role(actor),
-        summary={"from": from_status, "to": to_status, **facts},
-    )
-    if notice is not None:
-        template, context = notice
-        notify(template=template, context=context, person=eligibility.patient, actor=actor)
-
-
 def notify_patient(application: Application, template: str, actor: User | None, **extra) -> None:
     context = {
         "drug_name": application.drug.generic_name,
@@ -260,6 +216,50 @@ def _add_working_days(start: date, days: int) -> date:
     from dualchannel.core.calendar import add_working_days
 
     return add_working_days(start, days)
+
+
+# --- moving the eligibility ------------------------------------------------------------------
+
+
+def move_eligibility(
+    eligibility: Eligibility,
+    to_status: str,
+    *,
+    actor: User | None,
+    reason: str = "",
+    notice: tuple[str, dict[str, Any]] | None = None,
+    **facts: Any,
+) -> None:
+    """The one place an eligibility's status changes: edge, history row, audit, notification.
+
+    The caller holds the row lock inside its transaction; ``notice`` (template, context) goes to
+    the patient's outbox in the same transaction, so it is sent iff the change commits.
+    """
+    ELIGIBILITY_MACHINE.check(eligibility.status, to_status)
+    before = snapshot(eligibility)
+    from_status = eligibility.status
+    eligibility.status = to_status
+    eligibility.save()
+    EligibilityTransition.objects.create(
+        eligibility=eligibility,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor,
+        reason=reason[:2000],
+    )
+    audit.record(
+        actor=actor,
+        action=f"eligibility.eligibility_{to_status}",
+        subject=eligibility,
+        before=before,
+        after=eligibility,
+        patient=eligibility.patient,
+        role=actor_role(actor),
+        summary={"from": from_status, "to": to_status, **facts},
+    )
+    if notice is not None:
+        template, context = notice
+        notify(template=template, context=context, person=eligibility.patient, actor=actor)
 
 
 # --- evaluation ------------------------------------------------------------------------------
