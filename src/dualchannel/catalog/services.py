@@ -21,7 +21,7 @@ from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied, field_error
 from dualchannel.core.models import User
 from dualchannel.core.money import parse_money
-from dualchannel.core.permissions import require_role
+from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.registry.models import Region
 
@@ -111,10 +111,6 @@ def _lock_item(criterion_id: int, *, actor: User) -> Criterion:
     return Criterion.objects.select_for_update().get(pk=criterion_id)
 
 
-def _role(actor: User) -> str:
-    return Role.ADMIN if actor.is_superuser else ROLE
-
-
 def _audit(actor: User, action: str, subject, before: dict | None, summary: dict) -> None:
     audit.record(
         actor=actor,
@@ -122,7 +118,7 @@ def _audit(actor: User, action: str, subject, before: dict | None, summary: dict
         subject=subject,
         before=before,
         after=snapshot(subject) if subject.pk else None,
-        role=_role(actor),
+        role=actor_role(actor, ROLE),
         summary=summary,
     )
 
@@ -226,7 +222,7 @@ def criterion_remove(*, actor: User, criterion_id: int) -> None:
             action="catalog.criterion_removed",
             subject=criteria_set,
             before=before,
-            role=_role(actor),
+            role=actor_role(actor, ROLE),
             summary={"code": code},
         )
 
@@ -255,7 +251,7 @@ def criteria_set_reorder(*, actor: User, criteria_set_id: int, codes: list[str])
             subject=criteria_set,
             before=before,
             after={"order": list(codes)},
-            role=_role(actor),
+            role=actor_role(actor, ROLE),
             summary={"items": len(codes)},
         )
     return criteria_set

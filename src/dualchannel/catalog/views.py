@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from functools import wraps
-
-from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from dualchannel.core.errors import NotFound, PermissionDenied, field_error
-from dualchannel.core.permissions import has_any_role
+from dualchannel.core.errors import NotFound, field_error
+from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 
 from . import selectors, services
@@ -29,20 +25,7 @@ FLAG_LABELS = [
 ]
 
 
-def officer_required(view: Callable) -> Callable:
-    """Login required; then the agency-officer role, otherwise 403."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return redirect_to_login(request.get_full_path())
-        if not has_any_role(request.user, [Role.AGENCY_OFFICER]):
-            return TemplateResponse(
-                request, "core/error.html", {"error": PermissionDenied()}, status=403
-            )
-        return view(request, *args, **kwargs)
-
-    return wrapper
+officer_required = role_required(Role.AGENCY_OFFICER)
 
 
 def _flag_filters(params) -> dict[str, bool | None]:

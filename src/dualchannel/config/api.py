@@ -20,14 +20,14 @@ from dualchannel.core.request_guard import bad_input_error
 from dualchannel.core.security import api_docs_guard
 from dualchannel.documents.api import router as documents_router
 from dualchannel.eligibility.api import router as eligibility_router
-from dualchannel.eligibility.api_reevaluation import router as reevaluation_router
+from dualchannel.eligibility.reevaluation_api import router as reevaluation_router
 from dualchannel.integration.api import router as integration_router
 from dualchannel.inventory.api import router as inventory_router
 from dualchannel.monitoring.api import router as monitoring_router
 from dualchannel.notifications.api import router as notifications_router
 from dualchannel.portal.api import router as portal_router
 from dualchannel.prescriptions.api import router as prescriptions_router
-from dualchannel.prescriptions.api_counter import router as counter_router
+from dualchannel.prescriptions.counter_api import router as counter_router
 from dualchannel.registry.api import public_router as public_router
 from dualchannel.registry.api import router as registry_router
 from dualchannel.registry.audit_api import audit_router

@@ -13,23 +13,10 @@ from django.db import models, transaction
 
 from . import audit
 from .models import User
-from .roles import Role
+from .permissions import actor_role
 
 ID_NUMBER_VIEWED = "person.id_number_viewed"
 VIA_PAGE, VIA_API = "page", "api"
-ROLE_ORDER = (
-    Role.PHYSICIAN,
-    Role.REVIEWER,
-    Role.PHARMACIST,
-    Role.AGENCY_OFFICER,
-    Role.PATIENT,
-)
-
-
-def _role(actor: User) -> str:
-    if actor.is_superuser:
-        return Role.ADMIN
-    return next((r for r in ROLE_ORDER if actor.has_role(r)), "")
 
 
 def record_view(
@@ -50,7 +37,7 @@ def record_view(
             action=ID_NUMBER_VIEWED,
             subject=subject,
             patient=person,
-            role=_role(actor),
+            role=actor_role(actor),
             summary={"fields": list(fields), "via": via},
         )
 

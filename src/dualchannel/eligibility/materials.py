@@ -16,7 +16,7 @@ from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, PermissionDenied
 from dualchannel.core.models import User
-from dualchannel.core.permissions import require_role
+from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.uploads import checked_upload
 
@@ -24,7 +24,6 @@ from . import error_codes as codes
 from . import selectors
 from .models import Application, ApplicationStatus, Material, MaterialSource, VerificationState
 from .workflow import (
-    actor_role,
     enter_review,
     lock_application,
     notify_patient,

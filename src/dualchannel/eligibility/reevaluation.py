@@ -1,9 +1,10 @@
-"""Re-evaluation of an eligibility (DESIGN §5.3, HB art. 8–9): the eligibility's state machine,
-the physician's re-evaluation recorded on the signed 复查评估表, the reminder when the window
-opens and the suspension the day after a missed deadline.
+"""Re-evaluation of an eligibility (DESIGN §5.3, HB art. 8–9): the physician's re-evaluation
+recorded on the signed 复查评估表, the reminder when the window opens and the suspension the day
+after a missed deadline.
 
-The eligibility's status changes only through ``move`` (edge check, history row, audit event,
-and the patient's notification written to the outbox in the same transaction).
+The eligibility's status changes only through ``workflow.move_eligibility`` (edge check, history
+row, audit event, and the patient's notification written to the outbox in the same transaction);
+whether it gives the benefit on a day is ``selectors.eligibility_benefits_active``.
 """
 
 from __future__ import annotations
@@ -21,69 +22,41 @@ from dualchannel.core.calendar import UnknownCalendarYear, add_working_days, sub
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
-from dualchannel.core.permissions import require_role
+from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
-from dualchannel.core.statemachine import StateMachine
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
 from dualchannel.integration.filing import can_send, filing_withdraw
 from dualchannel.notifications.services import notify
 from dualchannel.registry.models import InsuranceType, Physician, Sex
+from dualchannel.registry.profiles import profile_of
 
 from . import error_codes as codes
 from . import selectors
 from .models import (
     Eligibility,
     EligibilityStatus,
-    EligibilityTransition,
     Reevaluation,
     ReevaluationReminder,
     ReevaluationResult,
 )
-from .workflow import _age, actor_role, profile_of
+from .workflow import ELIGIBILITY_MACHINE, _age, move_eligibility
 
 logger = logging.getLogger("dualchannel.eligibility")
 
 E = EligibilityStatus
 R = ReevaluationResult
 
-ELIGIBILITY_MACHINE = StateMachine(
-    EligibilityStatus,
-    {
-        # the physician starts a re-evaluation; the overdue job suspends; a stop ends it
-        E.ACTIVE: {E.IN_REEVALUATION, E.SUSPENDED, E.STOPPED},
-        # HB art. 9: continue / adjust → active again; stop → ends
-        E.IN_REEVALUATION: {E.ACTIVE, E.STOPPED},
-        # a late re-evaluation may restore a suspended eligibility
-        E.SUSPENDED: {E.IN_REEVALUATION, E.STOPPED},
-    },
-    error_code=codes.TRANSITION,
-)
-
 DEFAULT_WINDOW_WORKING_DAYS = 7  # HB art. 9, when a profile sets no window
 MAX_CYCLE_DAYS = 366
 OVERDUE_REASON = "未在复查评估期限内完成复查评估"
-BENEFIT_STATUSES = (E.ACTIVE, E.IN_REEVALUATION)
 
 
 # --- reads -------------------------------------------------------------------------------------
 
 
-def eligibility_benefits_active(eligibility: Eligibility, on: date | None = None) -> bool:
-    """Whether the eligibility gives the benefit on ``on`` [HB art. 8–9].
-
-    Active and in re-evaluation (benefits continue meanwhile) do; an active one whose deadline
-    passed without a re-evaluation does not, even before the nightly job suspends it.
-    """
-    on = on or timezone.localdate()
-    if eligibility.status not in BENEFIT_STATUSES or on < eligibility.effective_from:
-        return False
-    due = eligibility.next_reevaluation_due
-    return not (eligibility.status == E.ACTIVE and due is not None and on > due)
-
-
 def window_working_days(eligibility: Eligibility) -> int:
-    profile = profile_of(eligibility)
+    profile = profile_of(eligibility.hospital)
     return (profile.reevaluation_window_working_days if profile else None) or (
         DEFAULT_WINDOW_WORKING_DAYS
     )
@@ -128,50 +101,6 @@ def current_cycle_days(eligibility: Eligibility) -> int | None:
     if last is not None:
         return last.evaluation_cycle_days
     return eligibility.application.evaluation_cycle_days
-
-
-# --- the state machine -------------------------------------------------------------------------
-
-
-def move(
-    eligibility: Eligibility,
-    to_status: str,
-    *,
-    actor: User | None,
-    reason: str = "",
-    notice: tuple[str, dict[str, Any]] | None = None,
-    **facts: Any,
-) -> None:
-    """The one place an eligibility's status changes: edge, history row, audit, notification.
-
-    The caller holds the row lock inside its transaction; ``notice`` (template, context) goes to
-    the patient's outbox in the same transaction, so it is sent iff the change commits.
-    """
-    ELIGIBILITY_MACHINE.check(eligibility.status, to_status)
-    before = snapshot(eligibility)
-    from_status = eligibility.status
-    eligibility.status = to_status
-    eligibility.save()
-    EligibilityTransition.objects.create(
-        eligibility=eligibility,
-        from_status=from_status,
-        to_status=to_status,
-        actor=actor,
-        reason=reason[:2000],
-    )
-    audit.record(
-        actor=actor,
-        action=f"eligibility.eligibility_{to_status}",
-        subject=eligibility,
-        before=before,
-        after=eligibility,
-        patient=eligibility.patient,
-        role=actor_role(actor),
-        summary={"from": from_status, "to": to_status, **facts},
-    )
-    if notice is not None:
-        template, context = notice
-        notify(template=template, context=context, person=eligibility.patient, actor=actor)
 
 
 # --- helpers -----------------------------------------------------------------------------------
@@ -354,7 +283,7 @@ def _stop(
 ) -> tuple[Any, str]:
     cancel, note = _cancel_filing(actor, eligibility, reason)
     eligibility.filing_note = note[:200]
-    move(
+    move_eligibility(
         eligibility,
         E.STOPPED,
         actor=actor,
@@ -383,7 +312,7 @@ def _complete_by(eligibility: Eligibility, today: date) -> date | None:
     With the year's statutory calendar not loaded, the date stays open (the overdue check skips
     it) rather than a guess from weekends; the agency loads the year's holidays.
     """
-    profile = profile_of(eligibility)
+    profile = profile_of(eligibility.hospital)
     days = (profile.review_deadline_working_days if profile else None) or 7
     try:
         return add_working_days(today, days)
@@ -419,7 +348,7 @@ def reevaluation_start(
             physician=physician,
             late=late,
         )
-        move(
+        move_eligibility(
             eligibility,
             E.IN_REEVALUATION,
             actor=actor,
@@ -543,7 +472,7 @@ def reevaluation_complete(
             if result == R.ADJUST:
                 eligibility.plan_total_quantity = reevaluation.total_quantity
             label = R(result).label
-            move(
+            move_eligibility(
                 eligibility,
                 E.ACTIVE,
                 actor=actor,
@@ -669,7 +598,7 @@ def suspend_overdue(today: date | None = None) -> int:
             if eligibility.reevaluations.filter(due_date=due, completed_at__isnull=False).exists():
                 continue
             suspended_on = due + timedelta(days=1)
-            move(
+            move_eligibility(
                 eligibility,
                 E.SUSPENDED,
                 actor=None,

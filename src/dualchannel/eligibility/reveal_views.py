@@ -12,9 +12,10 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_POST
 
 from dualchannel.core import reveal
+from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 
-from .views import _own_hospital_application, role_required
+from .views import _own_hospital_application
 
 
 @require_POST

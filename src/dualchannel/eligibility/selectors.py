@@ -21,9 +21,11 @@ from dualchannel.integration.his import HisAdapter, HisPatient, get_his_adapter
 from dualchannel.registry.models import InstitutionKind, InsuredPerson
 from dualchannel.registry.selectors import insured_person_find, officer_region
 
-from .models import Application, ApplicationStatus, Eligibility, Material
+from .models import Application, ApplicationStatus, Eligibility, EligibilityStatus, Material
 
 _NOTHING = Q(pk__in=[])
+# HB art. 9: benefits continue while a re-evaluation is in progress
+BENEFIT_STATUSES = (EligibilityStatus.ACTIVE, EligibilityStatus.IN_REEVALUATION)
 
 
 def _active(actor: User | None) -> bool:
@@ -158,6 +160,19 @@ def eligibility_list(
     if drug_id:
         qs = qs.filter(drug_id=drug_id)
     return qs.order_by("-effective_from", "-id")
+
+
+def eligibility_benefits_active(eligibility: Eligibility, on: date | None = None) -> bool:
+    """Whether the eligibility gives the benefit on ``on`` [HB art. 8–9].
+
+    Active and in re-evaluation (benefits continue meanwhile) do; an active one whose deadline
+    passed without a re-evaluation does not, even before the nightly job suspends it.
+    """
+    on = on or timezone.localdate()
+    if eligibility.status not in BENEFIT_STATUSES or on < eligibility.effective_from:
+        return False
+    due = eligibility.next_reevaluation_due
+    return not (eligibility.status == EligibilityStatus.ACTIVE and due is not None and on > due)
 
 
 # --- the patient a physician opens ------------------------------------------------------------

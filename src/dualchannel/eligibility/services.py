@@ -22,7 +22,7 @@ from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
-from dualchannel.core.permissions import require_role
+from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
@@ -37,6 +37,7 @@ from dualchannel.registry.models import (
     InsuredPerson,
     Physician,
 )
+from dualchannel.registry.profiles import profile_of
 
 from . import error_codes as codes
 from . import selectors
@@ -57,7 +58,6 @@ from .models import (
 )
 from .workflow import (
     APPLICATION_MACHINE,
-    actor_role,
     enter_review,
     evaluate,
     his_fetch,
@@ -65,7 +65,6 @@ from .workflow import (
     missing_kinds,
     move,
     notify_patient,
-    profile_of,
     pull_his_materials,
     request_materials,
     require_reviewer,

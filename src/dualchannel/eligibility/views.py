@@ -8,13 +8,10 @@ a complete case with one click.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from datetime import date, timedelta
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
-from django.contrib.auth.views import redirect_to_login
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -24,9 +21,9 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dualchannel.catalog.models import CriterionKind, MaterialKind
 from dualchannel.catalog.selectors import drug_search, published_criteria
-from dualchannel.core.errors import DomainError, NotFound, PermissionDenied, field_error
+from dualchannel.core.errors import DomainError, NotFound, field_error
 from dualchannel.core.masking import mask_id_number, mask_name
-from dualchannel.core.permissions import has_any_role
+from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.integration.filing import RETRYABLE_STATUSES, can_send, filing_retry
 from dualchannel.integration.his import get_his_adapter
@@ -37,12 +34,12 @@ from dualchannel.registry.models import (
     InstitutionKind,
     Physician,
 )
+from dualchannel.registry.profiles import profile_of
 from dualchannel.registry.selectors import public_institutions
 
 from . import materials, selectors, services
 from .models import Application, ApplicationStatus, MaterialSource, VerificationState
 from .suggestions import suggested_drugs
-from .workflow import profile_of
 
 S = ApplicationStatus
 SUGGESTION_LIMIT = 10
@@ -75,25 +72,6 @@ CONTEXT_LABELS = {
     "insurance_type": "险种",
     "setting": "就医类型",
 }
-
-
-def role_required(*roles: str) -> Callable:
-    """Login required; then one of ``roles``, otherwise 403 (scope is the selectors' job: 404)."""
-
-    def decorator(view: Callable) -> Callable:
-        @wraps(view)
-        def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-            if not request.user.is_authenticated:
-                return redirect_to_login(request.get_full_path())
-            if not has_any_role(request.user, roles):
-                return TemplateResponse(
-                    request, "core/error.html", {"error": PermissionDenied()}, status=403
-                )
-            return view(request, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
 
 
 physician_required = role_required(Role.PHYSICIAN)

@@ -1,6 +1,6 @@
-"""The application's state machine and the pieces the services share: the row lock and
-guards, evaluation against the hospital system, material pulls, the signed forms' data,
-notifications."""
+"""The application's and the eligibility's state machines (each with the one function that moves
+it), and the pieces the services share: the row lock and guards, evaluation against the hospital
+system, material pulls, the signed forms' data, notifications."""
 
 from __future__ import annotations
 
@@ -17,15 +17,15 @@ from dualchannel.catalog.criteria import MET, CriteriaResult, evaluate_criteria
 from dualchannel.catalog.models import CriterionKind, MaterialKind
 from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
-from dualchannel.core.errors import Conflict, DomainError, NotFound
+from dualchannel.core.errors import Conflict, NotFound
 from dualchannel.core.models import User
-from dualchannel.core.permissions import require_role
+from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import StateMachine
 from dualchannel.integration.his import HisAdapter, HisPatient, get_his_adapter
 from dualchannel.notifications.services import notify
-from dualchannel.registry.models import InsuranceType, PolicyProfile, Sex
-from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.models import InsuranceType, Sex
+from dualchannel.registry.profiles import profile_of
 
 from . import error_codes as codes
 from . import selectors
@@ -33,12 +33,16 @@ from .models import (
     Application,
     ApplicationStatus,
     ApplicationTransition,
+    Eligibility,
+    EligibilityStatus,
+    EligibilityTransition,
     Material,
     MaterialSource,
     VerificationState,
 )
 
 S = ApplicationStatus
+E = EligibilityStatus
 
 APPLICATION_MACHINE = StateMachine(
     ApplicationStatus,
@@ -53,6 +57,19 @@ APPLICATION_MACHINE = StateMachine(
     error_code=codes.TRANSITION,
 )
 
+ELIGIBILITY_MACHINE = StateMachine(
+    EligibilityStatus,
+    {
+        # the physician starts a re-evaluation; the overdue job suspends; a stop ends it
+        E.ACTIVE: {E.IN_REEVALUATION, E.SUSPENDED, E.STOPPED},
+        # HB art. 9: continue / adjust → active again; stop → ends
+        E.IN_REEVALUATION: {E.ACTIVE, E.STOPPED},
+        # a late re-evaluation may restore a suspended eligibility
+        E.SUSPENDED: {E.IN_REEVALUATION, E.STOPPED},
+    },
+    error_code=codes.TRANSITION,
+)
+
 DEFAULT_REVIEW_WORKING_DAYS = 7  # HB art. 10, when a profile sets no deadline
 # How long the patient is given to hand in what is missing. No seed sets it: a platform default
 # shown in the notice, not a rule that closes the case.
@@ -61,27 +78,8 @@ SETTING = "outpatient"  # dual-channel drugs are used in outpatient care or boug
 KIND_LABELS = dict(MaterialKind.choices)
 
 
-def actor_role(actor: User | None) -> str:
-    if actor is None:
-        return ""
-    if actor.is_superuser:
-        return Role.ADMIN
-    for role in (Role.PHYSICIAN, Role.REVIEWER, Role.PATIENT, Role.AGENCY_OFFICER):
-        if actor.has_role(role):
-            return role
-    return ""
-
-
-def profile_of(application_or_hospital) -> PolicyProfile | None:
-    hospital = getattr(application_or_hospital, "hospital", application_or_hospital)
-    try:
-        return profile_for(hospital.region)
-    except DomainError:  # no profile configured: the national defaults apply
-        return None
-
-
 def review_deadline_days(application: Application) -> int:
-    profile = profile_of(application)
+    profile = profile_of(application.hospital)
     return (profile.review_deadline_working_days if profile else None) or (
         DEFAULT_REVIEW_WORKING_DAYS
     )
@@ -218,6 +216,50 @@ def _add_working_days(start: date, days: int) -> date:
     from dualchannel.core.calendar import add_working_days
 
     return add_working_days(start, days)
+
+
+# --- moving the eligibility ------------------------------------------------------------------
+
+
+def move_eligibility(
+    eligibility: Eligibility,
+    to_status: str,
+    *,
+    actor: User | None,
+    reason: str = "",
+    notice: tuple[str, dict[str, Any]] | None = None,
+    **facts: Any,
+) -> None:
+    """The one place an eligibility's status changes: edge, history row, audit, notification.
+
+    The caller holds the row lock inside its transaction; ``notice`` (template, context) goes to
+    the patient's outbox in the same transaction, so it is sent iff the change commits.
+    """
+    ELIGIBILITY_MACHINE.check(eligibility.status, to_status)
+    before = snapshot(eligibility)
+    from_status = eligibility.status
+    eligibility.status = to_status
+    eligibility.save()
+    EligibilityTransition.objects.create(
+        eligibility=eligibility,
+        from_status=from_status,
+        to_status=to_status,
+        actor=actor,
+        reason=reason[:2000],
+    )
+    audit.record(
+        actor=actor,
+        action=f"eligibility.eligibility_{to_status}",
+        subject=eligibility,
+        before=before,
+        after=eligibility,
+        patient=eligibility.patient,
+        role=actor_role(actor),
+        summary={"from": from_status, "to": to_status, **facts},
+    )
+    if notice is not None:
+        template, context = notice
+        notify(template=template, context=context, person=eligibility.patient, actor=actor)
 
 
 # --- evaluation ------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from dualchannel.core.idempotency import checked_key
 from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
 from dualchannel.core.money import parse_money
-from dualchannel.core.permissions import require_role
+from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.integration.nhsa.envelope import platform_connected
 
@@ -71,10 +71,6 @@ class StockResult:
 
 
 # --- who acts for which pharmacy ---------------------------------------------------------------
-
-
-def _role(actor: User) -> str:
-    return Role.ADMIN if actor.is_superuser else Role.PHARMACIST
 
 
 def may_act_for(actor: User | None, pharmacy_id: int) -> bool:
@@ -298,7 +294,7 @@ def _record(
         before=before,
         after=item,
         patient=extra.get("person"),
-        role=_role(actor),
+        role=actor_role(actor, Role.PHARMACIST),
         summary={
             "movement_id": movement.pk,
             "kind": kind,

@@ -3,7 +3,6 @@ the prescription's circulation [CX art. 21]; then follow it to the counter and t
 
 from __future__ import annotations
 
-from functools import wraps
 from typing import Any
 
 from django.contrib import messages
@@ -13,10 +12,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
+from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.masking import mask_name
-from dualchannel.core.permissions import has_any_role
-from dualchannel.core.roles import Role
 from dualchannel.prescriptions import error_codes as rx_codes
 from dualchannel.prescriptions import services as rx_services
 from dualchannel.prescriptions.models import (
@@ -26,7 +23,7 @@ from dualchannel.prescriptions.models import (
     StockStatus,
 )
 
-from .views import patient_required as _portal_login_required
+from .views import patient_required
 
 S = PrescriptionStatus
 # CX art. 21: the reviewed prescription circulates to a designated pharmacy once the patient agrees.
@@ -42,21 +39,6 @@ NEXT_STEPS = {
     S.CANCELLED: "处方已被医师撤销",
     S.EXPIRED: "处方已过期，如需继续用药请联系医师重新开具",
 }
-
-
-def patient_required(view):
-    """The portal's check, but another role is answered 403 on a POST too (not a redirect)."""
-    checked = _portal_login_required(view)
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if request.user.is_authenticated and not has_any_role(request.user, [Role.PATIENT]):
-            return TemplateResponse(
-                request, "core/error.html", {"error": PermissionDenied()}, status=403
-            )
-        return checked(request, *args, **kwargs)
-
-    return wrapper
 
 
 def _own_prescriptions(request: HttpRequest) -> QuerySet[Prescription]:

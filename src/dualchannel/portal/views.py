@@ -3,8 +3,6 @@ an application's progress and the upload of the materials it is waiting for."""
 
 from __future__ import annotations
 
-from functools import wraps
-
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
@@ -16,9 +14,9 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dualchannel.catalog.models import MaterialKind
-from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
+from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.masking import mask_phone
-from dualchannel.core.permissions import has_any_role
+from dualchannel.core.permissions import has_any_role, role_required
 from dualchannel.core.roles import Role
 from dualchannel.eligibility import materials as eligibility_materials
 from dualchannel.eligibility.models import ApplicationStatus
@@ -31,18 +29,8 @@ from .selectors import patient_application, portal_profile, progress_of
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
 
-def patient_required(view):
-    """Anonymous visitors go to the portal login; other roles are refused."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, *args, **kwargs) -> HttpResponse:
-        if not request.user.is_authenticated:
-            return redirect(f"{reverse('portal-login')}?next={request.path}")
-        if not has_any_role(request.user, [Role.PATIENT]):
-            raise PermissionDenied()
-        return view(request, *args, **kwargs)
-
-    return wrapper
+# The portal's own login (SMS code) for anonymous visitors; staff get the 403 page.
+patient_required = role_required(Role.PATIENT, login_url="portal-login")
 
 
 def _after_login(request: HttpRequest) -> str:

@@ -1,6 +1,6 @@
 """JSON API of prescriptions (/api/v1/prescriptions): issuing, reading, cancelling, the patient's
 choice of pharmacy, and the dispensing result back to the hospital (DESIGN §5.2). The counter and
-delivery are in ``api_counter``, which shapes its answers with the payload functions here.
+delivery are in ``counter_api``, which shapes its answers with the payload functions here.
 
 Reads are scoped by ``selectors``; services check roles. ID numbers are always masked: the roles
 whose job needs the full one ask ``POST /{id}/id-number``, which records each view

@@ -34,11 +34,11 @@ from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionD
 from dualchannel.core.idempotency import checked_key
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import User
-from dualchannel.core.permissions import require_role
+from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.plan import eligibility_plan_use
-from dualchannel.eligibility.reevaluation import eligibility_benefits_active
+from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.inventory.error_codes import IDEMPOTENCY_MISMATCH as INVENTORY_IDEMPOTENCY_MISMATCH
 from dualchannel.registry.models import Designation, DesignationStatus, Pharmacist
 from dualchannel.registry.validation import parse_id_number
@@ -57,7 +57,6 @@ from .models import (
     PrescriptionStatus,
 )
 from .services import prescription_mark_dispensed
-from .workflow import actor_role
 
 S = PrescriptionStatus
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")

@@ -23,13 +23,14 @@ from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
+from dualchannel.core.permissions import actor_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import StateMachine
 from dualchannel.notifications.services import notify
 
 from . import error_codes as codes
 from .models import Delivery, DeliveryMode, DeliveryStatus, DeliveryTransition
-from .workflow import actor_role, drug_names
+from .workflow import drug_names
 
 D = DeliveryStatus
 M = DeliveryMode

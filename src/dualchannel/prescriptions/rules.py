@@ -13,23 +13,17 @@
 from __future__ import annotations
 
 from dualchannel.registry.models import PolicyProfile
-from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.profiles import profile_of  # noqa: F401  (see below)
 
 from .models import BenefitType
+
+# ``rules.profile_of`` is only an alias of ``registry.profiles.profile_of``, left for counter.py and
+# circulation.py while other work changes them; new code imports the registry's.
 
 NATIONAL_VALID_DAYS = 3
 ORDINARY_MAX_DAYS = 30
 NATIONAL_REFILL_TOLERANCE_DAYS = 7
 LONG_PRESCRIPTION_BENEFITS = (BenefitType.SPECIAL_DRUG, BenefitType.CHRONIC_DISEASE)
-
-
-def profile_of(institution) -> PolicyProfile | None:
-    from dualchannel.core.errors import DomainError
-
-    try:
-        return profile_for(institution.region)
-    except DomainError:
-        return None
 
 
 def valid_days(profile: PolicyProfile | None) -> int:

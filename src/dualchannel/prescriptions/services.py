@@ -23,12 +23,13 @@ from dualchannel.catalog.usage import DOSE_UNITS, FREQUENCY_CODES, ROUTE_CODES
 from dualchannel.core import audit
 from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
-from dualchannel.core.permissions import require_role
+from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_revoke, document_sign
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.reevaluation import current_plan, eligibility_benefits_active
+from dualchannel.eligibility.reevaluation import current_plan
+from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.registry.models import (
     Designation,
     DesignationStatus,
@@ -37,6 +38,7 @@ from dualchannel.registry.models import (
     InsuredPerson,
     Physician,
 )
+from dualchannel.registry.profiles import profile_of
 from dualchannel.registry.selectors import public_institutions
 
 from . import error_codes as codes
@@ -51,7 +53,7 @@ from .models import (
     PrescriptionTransition,
     StockStatus,
 )
-from .workflow import actor_role, drug_names, move
+from .workflow import drug_names, move
 
 S = PrescriptionStatus
 MAX_ITEMS = 5  # 处方管理办法 第六条: at most five drugs per prescription
@@ -340,7 +342,7 @@ def prescription_issue(
         )
     lines = clean_items(items)
     drugs = _drugs(lines)
-    profile = rules.profile_of(hospital)
+    profile = profile_of(hospital)
     _check_days(lines, benefit_type, long_prescription, profile)
     today = _today(today)
     if benefit_type != BenefitType.SPECIAL_DRUG:

@@ -24,13 +24,13 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dualchannel.catalog.usage import DOSE_UNITS, FREQUENCY_CODES, ROUTE_CODES
 from dualchannel.core.errors import DomainError, NotFound, field_error
 from dualchannel.core.masking import mask_id_number, mask_name
-from dualchannel.core.permissions import has_any_role
+from dualchannel.core.permissions import has_any_role, role_required
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.reevaluation import current_plan, eligibility_benefits_active
-from dualchannel.eligibility.selectors import eligibility_get
-from dualchannel.eligibility.views import role_required
+from dualchannel.eligibility.reevaluation import current_plan
+from dualchannel.eligibility.selectors import eligibility_benefits_active, eligibility_get
 from dualchannel.registry.models import InstitutionKind
+from dualchannel.registry.profiles import profile_of
 from dualchannel.registry.selectors import public_institutions
 
 from . import error_codes as codes
@@ -258,7 +258,7 @@ def _prescribe_page(
     plan = current_plan(eligibility)
     unit = plan.get("quantity_unit") or ""
     form = values or _prescribe_defaults(eligibility, plan)
-    profile = rules.profile_of(eligibility.hospital)
+    profile = profile_of(eligibility.hospital)
     context = {
         "eligibility": eligibility,
         "application": eligibility.application,
@@ -299,7 +299,7 @@ def doctor_prescribe(request: HttpRequest, eligibility_id: int) -> HttpResponse:
         return _prescribe_page(request, eligibility)
     values = {name: request.POST.get(name, "").strip() for name in PRESCRIBE_FIELDS}
     plan = current_plan(eligibility)
-    named = filing_form.needs_filing_form(rules.profile_of(eligibility.hospital))
+    named = filing_form.needs_filing_form(profile_of(eligibility.hospital))
     try:
         prescription = services.prescription_issue(
             actor=request.user,

@@ -7,7 +7,7 @@ from typing import Any
 from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.models import User
-from dualchannel.core.roles import Role
+from dualchannel.core.permissions import actor_role
 from dualchannel.core.statemachine import StateMachine
 from dualchannel.notifications.services import notify
 
@@ -27,15 +27,6 @@ PRESCRIPTION_MACHINE = StateMachine(
     },
     error_code=codes.TRANSITION,
 )
-
-
-def actor_role(actor: User | None) -> str:
-    if actor is None:
-        return ""
-    for role in (Role.PHYSICIAN, Role.PHARMACIST, Role.REVIEWER, Role.PATIENT, Role.ADMIN):
-        if actor.has_role(role):
-            return role
-    return ""
 
 
 def move(

@@ -13,7 +13,7 @@ from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, field_error
 from dualchannel.core.models import User
-from dualchannel.core.permissions import require_role
+from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 
 from . import error_codes as codes
@@ -37,7 +37,6 @@ from .service_helpers import (
     _region,
     _require_officer_for,
     _require_staff_or_officer,
-    _role,
     _text,
     _today,
 )
@@ -107,7 +106,7 @@ def physician_file(
         Physician.objects.select_for_update().get(pk=physician.pk)
         audit.record(
             actor=actor,
-            role=_role(actor),
+            role=actor_role(actor),
             action="registry.physician_filed",
             subject=physician,
             after=physician,
@@ -151,7 +150,7 @@ def physician_assess(
         )
         audit.record(
             actor=actor,
-            role=_role(actor),
+            role=actor_role(actor),
             action="registry.physician_assessed",
             subject=assessment,
             after=assessment,
@@ -191,7 +190,7 @@ def pharmacist_create(
         )
         audit.record(
             actor=actor,
-            role=_role(actor),
+            role=actor_role(actor),
             action="registry.pharmacist_created",
             subject=pharmacist,
             after=pharmacist,
@@ -274,7 +273,7 @@ def insured_person_create(
             ) from None
         audit.record(
             actor=actor,
-            role=_role(actor),
+            role=actor_role(actor),
             action="registry.insured_person_created",
             subject=person,
             after=person,
@@ -331,7 +330,7 @@ def insured_person_update(*, actor: User, person: InsuredPerson, **changes: Any)
         changed = sorted(k for k, v in snapshot(locked).items() if before.get(k) != v)
         audit.record(
             actor=actor,
-            role=_role(actor),
+            role=actor_role(actor),
             action="registry.insured_person_updated",
             subject=locked,
             before=before,

@@ -18,6 +18,7 @@ from . import error_codes as codes
 from .models import (
     BindingMode,
     HospitalLevel,
+    Institution,
     PaymentStandardRule,
     PolicyProfile,
     Region,
@@ -215,6 +216,15 @@ def profile_for(region: Region) -> PolicyProfile:
         codes.NO_POLICY_PROFILE,
         f"{region.name}（{region.code}）及其上级区划均未配置双通道政策参数",
     )
+
+
+def profile_of(institution: Institution) -> PolicyProfile | None:
+    """The profile of the institution's region, or None where none is configured (the national
+    defaults apply): for rules that have a national default, unlike ``profile_for``."""
+    try:
+        return profile_for(institution.region)
+    except DomainError:
+        return None
 
 
 def profile_for_code(region_code: str) -> PolicyProfile:

@@ -24,17 +24,6 @@ _PHONE = re.compile(r"[0-9][0-9\- ]{5,18}[0-9]")
 # Helpers --------------------------------------------------------------------------------------
 
 
-def _role(actor: User | None) -> str:
-    if actor is None:
-        return ""
-    if actor.is_superuser:
-        return Role.ADMIN
-    for role in Role.values:
-        if role in actor.role_set:
-            return role
-    return ""
-
-
 def _today(today: date | None) -> date:
     return today or timezone.localdate()
 

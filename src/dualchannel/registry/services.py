@@ -12,7 +12,7 @@ from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied, field_error
 from dualchannel.core.models import User
-from dualchannel.core.permissions import require_role
+from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 
 from . import error_codes as codes
@@ -51,7 +51,6 @@ from .service_helpers import (
     _region,
     _require_officer_for,
     _require_staff_or_officer,
-    _role,
     _text,
     _today,
 )
@@ -183,7 +182,7 @@ def institution_create(
             ) from None
         audit.record(
             actor=actor,
-            role=_role(actor),
+            role=actor_role(actor),
             action="registry.institution_created",
             subject=institution,
             after=institution,
@@ -243,7 +242,7 @@ def institution_update(*, actor: User, institution: Institution, **changes: Any)
         changed = sorted(k for k, v in snapshot(inst).items() if before.get(k) != v)
         audit.record(
             actor=actor,
-            role=_role(actor),
+            role=actor_role(actor),
             action="registry.institution_updated",
             subject=inst,
             before=before,
@@ -316,7 +315,7 @@ def designation_apply(
         )
         audit.record(
             actor=actor,
-            role=_role(actor),
+            role=actor_role(actor),
             action="registry.designation_applied",
             subject=designation,
             after=designation,
@@ -417,7 +416,7 @@ def designation_transition(
             summary["ban_until"] = locked.ban_until.isoformat() if locked.ban_until else None
         audit.record(
             actor=actor,
-            role=_role(actor),
+            role=actor_role(actor),
             action="registry.designation_transition",
             subject=locked,
             before=before,
@@ -448,7 +447,7 @@ def equipped_drug_add(
         )
         audit.record(
             actor=actor,
-            role=_role(actor),
+            role=actor_role(actor),
             action="registry.equipped_drug_added",
             subject=item,
             after=item,
@@ -471,7 +470,7 @@ def equipped_drug_remove(*, actor: User, institution: Institution, drug) -> None
         before = snapshot(item)
         audit.record(
             actor=actor,
-            role=_role(actor),
+            role=actor_role(actor),
             action="registry.equipped_drug_removed",
             subject=item,
             before=before,
@@ -516,7 +515,7 @@ def profile_update(*, actor: User, region: Region, changes: dict[str, Any]) -> P
         profile.save()
         audit.record(
             actor=actor,
-            role=_role(actor),
+            role=actor_role(actor),
             action="registry.profile_updated",
             subject=profile,
             before=before,

@@ -53,7 +53,7 @@ from dualchannel.core.statemachine import StateMachine
 from dualchannel.core.uploads import checked_upload
 from dualchannel.eligibility.materials import MAX_UPLOAD_BYTES
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.reevaluation import eligibility_benefits_active
+from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
 from dualchannel.registry.models import (
     Designation,

@@ -42,7 +42,7 @@ from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.plan import eligibility_plan_release, eligibility_plan_use
-from dualchannel.eligibility.reevaluation import eligibility_benefits_active
+from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.prescriptions.models import (
     BenefitType,
     Prescription,

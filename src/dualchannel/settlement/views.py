@@ -14,8 +14,8 @@ from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
 from dualchannel.core.errors import DomainError, NotFound
+from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
-from dualchannel.eligibility.views import role_required
 
 from . import services
 from .models import Settlement, SettlementStatus

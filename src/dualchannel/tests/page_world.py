@@ -35,12 +35,8 @@ from dualchannel.notifications.models import Channel, Notification
 from dualchannel.prescriptions import counter
 from dualchannel.prescriptions import services as rx_services
 from dualchannel.prescriptions.models import BenefitType, DeliveryMode
-from dualchannel.prescriptions.tests.conftest import (
-    PACK,
-    USAGE,
-    grant_eligibility,
-    receive_stock,
-)
+from dualchannel.prescriptions.tests.conftest import grant_eligibility, receive_stock
+from dualchannel.prescriptions.tests.helpers import PACK, USAGE
 from dualchannel.registry.models import InstitutionKind
 from dualchannel.registry.tests.factories import (
     InstitutionFactory,

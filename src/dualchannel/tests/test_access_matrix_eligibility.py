@@ -40,7 +40,7 @@ from dualchannel.registry.tests.factories import (
     designate,
     load_seed_profiles,
 )
-from dualchannel.tests.test_access_matrix import (
+from dualchannel.tests.access_matrix import (
     DEFAULT_PARAMS,
     ELIGIBILITY_MATRIX,
     INSIDERS,

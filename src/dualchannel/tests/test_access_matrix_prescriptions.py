@@ -33,12 +33,8 @@ from dualchannel.inventory.models import TraceCode
 from dualchannel.prescriptions import counter, services
 from dualchannel.prescriptions.delivery import delivery_advance
 from dualchannel.prescriptions.models import BenefitType, DeliveryMode, DeliveryStatus
-from dualchannel.prescriptions.tests.conftest import (
-    PACK,
-    USAGE,
-    grant_eligibility,
-    receive_stock,
-)
+from dualchannel.prescriptions.tests.conftest import grant_eligibility, receive_stock
+from dualchannel.prescriptions.tests.helpers import PACK, USAGE
 from dualchannel.registry.models import InstitutionKind
 from dualchannel.registry.tests.factories import (
     InstitutionFactory,
@@ -54,7 +50,7 @@ from dualchannel.settlement.models import Settlement
 from dualchannel.settlement.rules import benefit_rules_load
 from dualchannel.settlement.services import settlement_settle
 from dualchannel.settlement.tests.conftest import DEMO_REGIONS
-from dualchannel.tests.test_access_matrix import (
+from dualchannel.tests.access_matrix import (
     DEFAULT_PARAMS,
     INSIDERS,
     OUTSIDERS,

@@ -4,54 +4,23 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from contextlib import contextmanager
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection, transaction
+from django.db import transaction
 
 from dualchannel.core import audit
-from dualchannel.core.canonical import canonical_json, snapshot
+from dualchannel.core.canonical import canonical_json
 from dualchannel.core.models import AuditChainHead, AuditEvent
+
+from .audit_helpers import checkpoint_dir, tamper, write_event  # noqa: F401  (autouse fixture)
 
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture(autouse=True)
-def checkpoint_dir(settings, tmp_path):
-    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "audit-checkpoints"
-    return settings.AUDIT_CHECKPOINT_DIR
-
-
-@contextmanager
-def tamper():
-    """A database writer behind the application's back (on PostgreSQL: as the table owner, who
-    can switch the append-only trigger off)."""
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            # ALTER TABLE waits for no deferred foreign-key check: run those now.
-            cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-            cursor.execute("ALTER TABLE core_auditevent DISABLE TRIGGER USER")
-    try:
-        yield
-    finally:
-        if connection.vendor == "postgresql":
-            with connection.cursor() as cursor:
-                cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")
-                cursor.execute("ALTER TABLE core_auditevent ENABLE TRIGGER USER")
-                cursor.execute("SET CONSTRAINTS ALL DEFERRED")
-
-
-def _write(actor, subject, action="test.write", patient=None):
-    with transaction.atomic():
-        return audit.record(
-            actor=actor, action=action, subject=subject, after=snapshot(subject), patient=patient
-        )
-
-
 def test_events_chain_by_stream_in_order(agency_user, hospital):
-    first = _write(agency_user, hospital)
-    second = _write(agency_user, hospital)
+    first = write_event(agency_user, hospital)
+    second = write_event(agency_user, hospital)
 
     assert (first.seq, second.seq) == (1, 2)
     assert first.prev_hash == audit.GENESIS_HASH
@@ -65,7 +34,7 @@ def test_events_chain_by_stream_in_order(agency_user, hospital):
 def test_the_hash_is_an_hmac_under_the_current_key_named_by_the_event(
     settings, agency_user, hospital
 ):
-    event = _write(agency_user, hospital)
+    event = write_event(agency_user, hospital)
 
     assert event.key_id == settings.AUDIT_HMAC_KEY_ID
     content = canonical_json(audit._event_content(event)).encode()
@@ -75,7 +44,7 @@ def test_the_hash_is_an_hmac_under_the_current_key_named_by_the_event(
 
 
 def test_record_adds_no_query(agency_user, hospital, django_assert_num_queries):
-    _write(agency_user, hospital)  # the stream's head exists from here on
+    write_event(agency_user, hospital)  # the stream's head exists from here on
 
     # lock the head, insert the event, move the head: nothing more on the counter's hot path
     with transaction.atomic(), django_assert_num_queries(3):
@@ -90,7 +59,7 @@ def test_record_requires_the_business_transaction(agency_user, hospital):
 
 
 def test_editing_a_stored_row_breaks_the_chain_at_that_row(agency_user, hospital, capsys):
-    events = [_write(agency_user, hospital, action=f"test.{i}") for i in range(4)]
+    events = [write_event(agency_user, hospital, action=f"test.{i}") for i in range(4)]
     # Behind the ledger's back: change what event 3 says happened.
     with tamper():
         AuditEvent.objects.filter(pk=events[2].pk).update(action="test.forged")
@@ -106,7 +75,7 @@ def test_editing_a_stored_row_breaks_the_chain_at_that_row(agency_user, hospital
 
 
 def test_deleting_a_row_breaks_the_chain(agency_user, hospital):
-    events = [_write(agency_user, hospital) for _ in range(3)]
+    events = [write_event(agency_user, hospital) for _ in range(3)]
     with tamper():
         AuditEvent.objects.filter(pk=events[1].pk).delete()
 
@@ -117,7 +86,7 @@ def test_deleting_a_row_breaks_the_chain(agency_user, hospital):
 
 
 def test_deleting_the_last_rows_is_detected_by_the_head(agency_user, hospital):
-    events = [_write(agency_user, hospital) for _ in range(3)]
+    events = [write_event(agency_user, hospital) for _ in range(3)]
     with tamper():
         AuditEvent.objects.filter(pk=events[2].pk).delete()
 
@@ -128,7 +97,7 @@ def test_deleting_the_last_rows_is_detected_by_the_head(agency_user, hospital):
 
 
 def test_relinking_a_forged_row_still_fails_on_the_next_row(agency_user, hospital):
-    events = [_write(agency_user, hospital) for _ in range(3)]
+    events = [write_event(agency_user, hospital) for _ in range(3)]
     forged = AuditEvent.objects.get(pk=events[1].pk)
     forged.action = "test.forged"
     forged.hash = audit.compute_hash(forged)  # even someone holding the key, re-hashing a row...
@@ -141,7 +110,7 @@ def test_relinking_a_forged_row_still_fails_on_the_next_row(agency_user, hospita
 
 
 def test_clean_ledger_verifies(agency_user, hospital, capsys):
-    _write(agency_user, hospital)
+    write_event(agency_user, hospital)
     call_command("audit_checkpoint")
     capsys.readouterr()
 
@@ -155,7 +124,7 @@ def test_clean_ledger_verifies(agency_user, hospital, capsys):
 def test_verify_without_checkpoints_warns_that_tails_cannot_be_checked(
     agency_user, hospital, capsys
 ):
-    _write(agency_user, hospital)
+    write_event(agency_user, hospital)
 
     call_command("audit_verify")
 
@@ -165,8 +134,8 @@ def test_verify_without_checkpoints_warns_that_tails_cannot_be_checked(
 
 
 def test_events_are_searchable_by_patient(agency_user, hospital, insured_person):
-    _write(agency_user, hospital, patient=insured_person)
-    _write(agency_user, hospital)
+    write_event(agency_user, hospital, patient=insured_person)
+    write_event(agency_user, hospital)
 
     found = AuditEvent.objects.filter(patient=insured_person)
 
@@ -174,7 +143,7 @@ def test_events_are_searchable_by_patient(agency_user, hospital, insured_person)
 
 
 def test_officer_finds_a_patients_events_by_id_number(api_client, agency_user, insured_person):
-    _write(agency_user, insured_person, patient=insured_person)
+    write_event(agency_user, insured_person, patient=insured_person)
 
     response = api_client.as_user(agency_user).get(
         "/api/v1/audit/events", {"patient_id_number": insured_person.id_number}
@@ -190,7 +159,7 @@ def test_officer_finds_a_patients_events_by_id_number(api_client, agency_user, i
 def test_officer_of_another_region_cannot_search_the_patient(
     api_client, agency_user, outsider_agency, insured_person
 ):
-    _write(agency_user, insured_person, patient=insured_person)
+    write_event(agency_user, insured_person, patient=insured_person)
 
     response = api_client.as_user(outsider_agency).get(
         "/api/v1/audit/events", {"patient_id_number": insured_person.id_number}

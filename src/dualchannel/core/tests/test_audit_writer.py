@@ -24,7 +24,7 @@ from dualchannel.core import audit, jobs
 from dualchannel.core.audit_keys import parse_audit_keys, read_audit_keys
 from dualchannel.core.canonical import canonical_json, digest
 from dualchannel.core.models import AuditChainHead, AuditEvent, Job
-from dualchannel.core.tests.test_audit import _write, checkpoint_dir, tamper  # noqa: F401
+from dualchannel.core.tests.audit_helpers import checkpoint_dir, tamper, write_event  # noqa: F401
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +33,7 @@ KEY_2 = "22" * 32
 
 
 def _events(actor, subject, count):
-    return [_write(actor, subject, action=f"test.{i}") for i in range(count)]
+    return [write_event(actor, subject, action=f"test.{i}") for i in range(count)]
 
 
 def _rehash_from(stream, seq, hasher):
@@ -330,7 +330,7 @@ def test_the_writer_refuses_to_checkpoint_over_a_rewound_head(agency_user, hospi
     AuditChainHead.objects.filter(stream=events[0].stream).update(
         last_seq=2, last_hash=events[1].hash
     )
-    _write(agency_user, hospital)  # the ledger moves on from the rewound head
+    write_event(agency_user, hospital)  # the ledger moves on from the rewound head
 
     with pytest.raises(CommandError, match="disagree with their last checkpoint"):
         call_command("audit_checkpoint")

@@ -19,6 +19,8 @@ from dualchannel.eligibility.models import (
     Reevaluation,
     ReevaluationReminder,
 )
+from dualchannel.eligibility.selectors import eligibility_benefits_active
+from dualchannel.eligibility.workflow import ELIGIBILITY_MACHINE
 from dualchannel.integration.filing import filing_process
 from dualchannel.integration.models import FilingKind, FilingStatus, PlatformFiling
 from dualchannel.notifications.models import Channel, Notification
@@ -204,7 +206,7 @@ def test_stop_ends_the_benefit_and_cancels_the_filing_with_a_2504(approved, phys
 
     approved.refresh_from_db()
     assert approved.status == E.STOPPED
-    assert not rv.eligibility_benefits_active(approved, on=window())
+    assert not eligibility_benefits_active(approved, on=window())
     cancel = PlatformFiling.objects.get(kind=FilingKind.CANCEL, target_id=approved.filing_id)
     assert cancel.status == FilingStatus.ACCEPTED
     assert done.cancel_filing_id == cancel.pk
@@ -320,7 +322,7 @@ def test_benefits_continue_during_a_reevaluation_past_the_deadline(approved, phy
     approved.refresh_from_db()
 
     # the deadline passes while the re-evaluation is in progress [HB art. 9]
-    assert rv.eligibility_benefits_active(approved, on=DUE + timedelta(days=3))
+    assert eligibility_benefits_active(approved, on=DUE + timedelta(days=3))
     assert rv.suspend_overdue(today=DUE + timedelta(days=1)) == 0
     approved.refresh_from_db()
     assert approved.status == E.IN_REEVALUATION
@@ -363,13 +365,13 @@ def test_suspension_the_day_after_the_deadline_not_on_it(approved, zhang):
     assert rv.suspend_overdue(today=DUE) == 0
     approved.refresh_from_db()
     assert approved.status == E.ACTIVE
-    assert rv.eligibility_benefits_active(approved, on=DUE)
+    assert eligibility_benefits_active(approved, on=DUE)
 
     # the day after: suspended, the patient told
     assert rv.suspend_overdue(today=DUE + timedelta(days=1)) == 1
     approved.refresh_from_db()
     assert approved.status == E.SUSPENDED
-    assert not rv.eligibility_benefits_active(approved, on=DUE + timedelta(days=1))
+    assert not eligibility_benefits_active(approved, on=DUE + timedelta(days=1))
     notices = in_app("eligibility.suspended", zhang)
     assert len(notices) == 1
     assert "2026年6月3日" in notices[0].body
@@ -462,9 +464,9 @@ def test_start_from_a_wrong_state_is_refused(approved, physician_user, status):
     ],
 )
 def test_machine_refuses_wrong_transitions(source, target):
-    assert not rv.ELIGIBILITY_MACHINE.can(source, target)
+    assert not ELIGIBILITY_MACHINE.can(source, target)
     with pytest.raises(Conflict):
-        rv.ELIGIBILITY_MACHINE.check(source, target)
+        ELIGIBILITY_MACHINE.check(source, target)
 
 
 def test_completing_twice_is_refused(approved, physician_user):
@@ -500,7 +502,7 @@ def test_a_reviewer_cannot_start_a_reevaluation(approved, reviewer_user):
     assert approved.status == E.ACTIVE
 
 
-# --- API (once the lead mounts ``api_reevaluation.router`` at /api/v1/eligibility) -------------
+# --- API (once the lead mounts ``reevaluation_api.router`` at /api/v1/eligibility) -------------
 
 
 def _mounted() -> bool:
@@ -517,7 +519,7 @@ def test_api_lists_starts_and_completes(
     approved, api_client, physician_user, outsider_physician, patient_user
 ):
     if not _mounted():
-        pytest.skip("api_reevaluation.router is not mounted yet")
+        pytest.skip("reevaluation_api.router is not mounted yet")
     base = "/api/v1/eligibility"
     client = api_client.as_user(physician_user)
 
@@ -561,4 +563,4 @@ def test_a_reevaluation_not_completed_within_seven_working_days_raises_an_alert(
     assert alert.subject_id == str(reevaluation.pk)
     # benefits continue: the patient presented in time
     approved.refresh_from_db()
-    assert rv.eligibility_benefits_active(approved, on=reevaluation.complete_by + timedelta(days=2))
+    assert eligibility_benefits_active(approved, on=reevaluation.complete_by + timedelta(days=2))

@@ -16,11 +16,12 @@ from dualchannel.eligibility.tests.factories import (
     zhang_wei,
 )
 from dualchannel.integration.models import FilingStatus
+from dualchannel.prescriptions import services
 from dualchannel.registry.tests.factories import PharmacistFactory, designate, load_seed_profiles
 
+from .helpers import TODAY, special
+
 APPROVED_ON = date(2026, 3, 4)
-PACK = Decimal(50)  # 塞瑞替尼胶囊 150mg×50粒/盒
-USAGE = {"single_dose": "150", "dose_unit": "mg", "frequency": "每日两次", "route": "口服"}
 
 
 @pytest.fixture(autouse=True)
@@ -102,6 +103,20 @@ def trace_codes(prefix: str, count: int, start: int = 1) -> list[str]:
 def stock(pharmacist, pharmacist_user, lung_drug):
     """Two batches: the earlier expiry first (FEFO), 3 boxes each, priced under the standard."""
     return receive_stock(pharmacist_user, lung_drug)
+
+
+@pytest.fixture
+def routed(eligibility, physician_user, patient_user, bound_pharmacy, stock):
+    prescription = special(physician_user, eligibility)
+    patient_user.insured_person = eligibility.patient
+    patient_user.save(update_fields=["insured_person"])
+    return services.prescription_route(
+        actor=patient_user,
+        prescription_id=prescription.pk,
+        pharmacy_id=bound_pharmacy.pk,
+        consent=True,
+        today=TODAY,
+    )
 
 
 def receive_stock(actor, drug, *, prefix="8123456", key="receive"):

@@ -12,9 +12,7 @@ from dualchannel.core.models import AuditEvent
 from dualchannel.inventory.models import StockItem, StockMovement
 from dualchannel.prescriptions.models import Dispensing, PrescriptionStatus
 
-from .conftest import PACK, USAGE
-from .test_counter import PNG, routed, stock_codes  # noqa: F401  (fixture)
-from .test_issue import TODAY
+from .helpers import PACK, PNG, TODAY, USAGE, stock_codes
 
 BASE = "/api/v1/prescriptions"
 S = PrescriptionStatus
@@ -178,7 +176,7 @@ def test_patient_sees_stock_then_routes_with_consent(
 
 def test_counter_opens_a_scanned_prescription_with_masked_id_and_fefo_batches(
     api_client,
-    routed,  # noqa: F811
+    routed,
     pharmacist,
     pharmacist_user,
     stock,
@@ -228,7 +226,7 @@ def test_a_prescription_not_routed_here_opens_without_its_diagnosis(
 
 def test_counter_check_lists_every_check_with_its_code(
     api_client,
-    routed,  # noqa: F811
+    routed,
     pharmacist,
     pharmacist_user,
     stock,
@@ -251,7 +249,7 @@ def test_counter_check_lists_every_check_with_its_code(
 
 def test_dispense_without_an_idempotency_key_is_refused(
     api_client,
-    routed,  # noqa: F811
+    routed,
     pharmacist,
     pharmacist_user,
     stock,
@@ -269,7 +267,7 @@ def test_dispense_without_an_idempotency_key_is_refused(
 
 def test_the_same_dispense_again_answers_the_same_dispensing_another_body_is_refused(
     api_client,
-    routed,  # noqa: F811
+    routed,
     pharmacist,
     pharmacist_user,
     stock,
@@ -300,7 +298,7 @@ def test_the_same_dispense_again_answers_the_same_dispensing_another_body_is_ref
 
 def test_a_counter_refusal_names_its_code_in_the_error_body(
     api_client,
-    routed,  # noqa: F811
+    routed,
     pharmacist,
     pharmacist_user,
     stock,
@@ -322,7 +320,7 @@ def test_a_counter_refusal_names_its_code_in_the_error_body(
 
 def test_an_agents_signature_travels_as_base64_and_their_numbers_are_masked(
     api_client,
-    routed,  # noqa: F811
+    routed,
     pharmacist,
     pharmacist_user,
     physician_user,
@@ -365,7 +363,7 @@ def test_an_agents_signature_travels_as_base64_and_their_numbers_are_masked(
 
 def test_home_delivery_phone_is_for_the_pharmacy_and_patient_only(
     api_client,
-    routed,  # noqa: F811
+    routed,
     pharmacist,
     pharmacist_user,
     physician_user,
@@ -406,7 +404,7 @@ def test_home_delivery_phone_is_for_the_pharmacy_and_patient_only(
 
 def test_cold_chain_hand_over_is_confirmed_by_the_hospital_and_the_result_goes_back(
     api_client,
-    routed,  # noqa: F811
+    routed,
     pharmacist,
     pharmacist_user,
     reviewer_user,

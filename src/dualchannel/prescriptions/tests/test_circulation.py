@@ -26,8 +26,7 @@ from dualchannel.simulators.rxcentre import rxcentre_fail_next
 from dualchannel.simulators.stock import inventory_stock
 
 from .conftest import receive_stock
-from .test_counter import dispense, ordinary, routed  # noqa: F401  (fixture)
-from .test_issue import TODAY, special, statuses
+from .helpers import TODAY, dispense, ordinary, special, statuses
 
 R = RxCentreStatus
 S = PrescriptionStatus
@@ -154,7 +153,7 @@ def process(prescription) -> RxCentreSubmission:
     return circulation.rx_centre_process(prescription.rx_centre.pk)
 
 
-def test_not_connected_hospital_circulates_inside_the_platform_only(routed):  # noqa: F811
+def test_not_connected_hospital_circulates_inside_the_platform_only(routed):
     assert routed.rx_centre.status == R.NOT_CONNECTED
     assert process(routed).status == R.NOT_CONNECTED
 

@@ -18,7 +18,7 @@ from dualchannel.eligibility.tests.factories import liu_fang
 from dualchannel.inventory.models import StockItem, StockMovement, TraceCode
 from dualchannel.monitoring.models import Alert
 from dualchannel.notifications.models import Channel, Notification
-from dualchannel.prescriptions import counter, rules, services
+from dualchannel.prescriptions import counter, services
 from dualchannel.prescriptions.models import (
     BenefitType,
     DeliveryMode,
@@ -26,65 +26,13 @@ from dualchannel.prescriptions.models import (
     Dispensing,
     PrescriptionStatus,
 )
+from dualchannel.registry.profiles import profile_of
 
-from .conftest import USAGE, receive_stock, trace_codes
-from .test_issue import TODAY, special
+from .conftest import receive_stock, trace_codes
+from .helpers import PNG, TODAY, USAGE, dispense, line, me, ordinary, special, stock_codes
 
 S = PrescriptionStatus
-PNG = b"\x89PNG\r\n\x1a\n" + b"\0" * 32
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def routed(eligibility, physician_user, patient_user, bound_pharmacy, stock):
-    prescription = special(physician_user, eligibility)
-    patient_user.insured_person = eligibility.patient
-    patient_user.save(update_fields=["insured_person"])
-    return services.prescription_route(
-        actor=patient_user,
-        prescription_id=prescription.pk,
-        pharmacy_id=bound_pharmacy.pk,
-        consent=True,
-        today=TODAY,
-    )
-
-
-def me(prescription, **kw) -> counter.Identity:
-    return counter.Identity(
-        certificate_type=kw.pop("certificate_type", "02"),
-        certificate_no=kw.pop("certificate_no", prescription.patient.id_number),
-        **kw,
-    )
-
-
-def line(prescription, stock_item, codes=None, packages=1) -> dict:
-    item = prescription.items.get()
-    return {
-        "item_id": item.pk,
-        "stock_item_id": stock_item.pk,
-        "packages": packages,
-        "trace_codes": codes if codes is not None else [stock_codes(stock_item)[0]],
-    }
-
-
-def stock_codes(stock_item) -> list[str]:
-    return sorted(
-        TraceCode.objects.filter(stock_item=stock_item, status="in_stock").values_list(
-            "code", flat=True
-        )
-    )
-
-
-def dispense(actor, prescription, stock_item, *, key="k-1", identity=None, **kw):
-    return counter.counter_dispense(
-        actor=actor,
-        prescription_id=prescription.pk,
-        identity=identity or me(prescription),
-        lines=kw.pop("lines", None) or [line(prescription, stock_item)],
-        idempotency_key=key,
-        today=kw.pop("today", TODAY),
-        **kw,
-    )
 
 
 def fingerprint():
@@ -601,7 +549,7 @@ def test_the_profiles_early_refill_tolerance_is_used(
 ):
     # given: the pooling area tolerates 3 days (the national fallback is 7), and 25 days'
     # supply was dispensed on TODAY, so it lasts until TODAY + 25
-    profile = rules.profile_of(routed.hospital)
+    profile = profile_of(routed.hospital)
     profile.early_refill_tolerance_days = 3
     profile.save(update_fields=["early_refill_tolerance_days"])
     first = dispense(pharmacist_user, routed, stock[0])
@@ -835,27 +783,6 @@ def other_routed(physician_user, pharmacist_user, bound_pharmacy, chronic_drug, 
     )
     prescription.refresh_from_db()
     return prescription, stock_item
-
-
-def ordinary(actor, patient, drug, *, boxes=1, today=TODAY):
-    """An ordinary chronic-disease prescription: no eligibility, not three-fixed."""
-    return services.prescription_issue(
-        actor=actor,
-        patient_id_number=patient.id_number,
-        benefit_type=BenefitType.CHRONIC_DISEASE,
-        diagnosis_code="I10.x00x002",
-        items=[
-            {
-                "drug_id": drug.pk,
-                "quantity": str(28 * boxes),
-                "unit": "片",
-                "pack_size": "28",
-                **USAGE,
-                "days": 28,
-            }
-        ],
-        today=today,
-    )
 
 
 def test_a_key_reused_for_another_prescription_is_refused_and_nothing_is_written(

@@ -20,20 +20,20 @@ from dualchannel.prescriptions.models import (
     DeliveryTransition,
 )
 
-from .test_counter import dispense, routed  # noqa: F401  (fixture)
+from .helpers import dispense
 
 D = DeliveryStatus
 pytestmark = pytest.mark.django_db
 
 
-def dispensed(pharmacist_user, routed, stock, mode, **kw):  # noqa: F811
+def dispensed(pharmacist_user, routed, stock, mode, **kw):
     return dispense(
         pharmacist_user, routed, stock[0], delivery=counter.DeliveryInput(mode=mode, **kw)
     )
 
 
 @pytest.fixture
-def cold_chain(routed, pharmacist, pharmacist_user, stock, lung_drug):  # noqa: F811
+def cold_chain(routed, pharmacist, pharmacist_user, stock, lung_drug):
     lung_drug.is_injectable = True
     lung_drug.save(update_fields=["is_injectable"])
     return dispensed(pharmacist_user, routed, stock, DeliveryMode.COLD_CHAIN_TO_HOSPITAL)
@@ -143,7 +143,7 @@ def test_steps_cannot_be_skipped(cold_chain, pharmacist_user):
     ],
 )
 def test_a_step_the_mode_does_not_have_is_refused(
-    routed,  # noqa: F811
+    routed,
     pharmacist,
     pharmacist_user,
     stock,
@@ -164,7 +164,7 @@ def test_a_step_the_mode_does_not_have_is_refused(
     assert state(dispensing) == before
 
 
-def test_home_delivery_is_sent_and_delivered(routed, pharmacist, pharmacist_user, stock):  # noqa: F811
+def test_home_delivery_is_sent_and_delivered(routed, pharmacist, pharmacist_user, stock):
     dispensing = dispensed(
         pharmacist_user,
         routed,
@@ -186,7 +186,7 @@ def test_home_delivery_is_sent_and_delivered(routed, pharmacist, pharmacist_user
     assert Notification.objects.filter(template_code="prescriptions.delivery").count() >= 2
 
 
-def test_online_order_is_collected(routed, pharmacist, pharmacist_user, stock):  # noqa: F811
+def test_online_order_is_collected(routed, pharmacist, pharmacist_user, stock):
     dispensing = dispensed(pharmacist_user, routed, stock, DeliveryMode.ONLINE_PICKUP)
     assert dispensing.delivery.status == D.READY
 

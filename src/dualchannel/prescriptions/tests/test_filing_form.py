@@ -14,7 +14,7 @@ from dualchannel.prescriptions import services
 from dualchannel.prescriptions.models import BenefitType, Prescription
 from dualchannel.registry.tests.factories import designate, qualified_pharmacy, region
 
-from .conftest import USAGE
+from .helpers import USAGE
 
 TODAY = date(2026, 3, 10)
 pytestmark = pytest.mark.django_db

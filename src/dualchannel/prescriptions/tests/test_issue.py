@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -23,37 +23,10 @@ from dualchannel.prescriptions.models import (
 )
 from dualchannel.registry.tests.factories import designate, qualified_pharmacy
 
-from .conftest import PACK, USAGE
+from .helpers import TODAY, USAGE, special, statuses
 
 S = PrescriptionStatus
-TODAY = date(2026, 3, 10)
 pytestmark = pytest.mark.django_db
-
-
-def special(actor, eligibility, *, quantity="50", days=25, **kw) -> Prescription:
-    return services.prescription_issue(
-        actor=actor,
-        patient_id_number=eligibility.patient.id_number,
-        benefit_type=BenefitType.SPECIAL_DRUG,
-        eligibility_id=eligibility.pk,
-        items=[
-            {
-                "drug_id": eligibility.drug_id,
-                "quantity": quantity,
-                "unit": "粒",
-                "pack_size": str(PACK),
-                **USAGE,
-                "days": days,
-                "specification": "150mg*50粒",
-            }
-        ],
-        today=kw.pop("today", TODAY),
-        **kw,
-    )
-
-
-def statuses(prescription) -> list[str]:
-    return list(prescription.history.order_by("pk").values_list("to_status", flat=True))
 
 
 # --- issuing ---------------------------------------------------------------------------------

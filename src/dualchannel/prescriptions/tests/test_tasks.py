@@ -12,7 +12,7 @@ from dualchannel.notifications.models import Channel, Notification
 from dualchannel.prescriptions import tasks
 from dualchannel.prescriptions.models import PrescriptionStatus
 
-from .test_issue import special, statuses
+from .helpers import special, statuses
 
 S = PrescriptionStatus
 

@@ -18,7 +18,7 @@ from dualchannel.prescriptions.models import (
     PrescriptionStatus,
 )
 
-from .conftest import PACK
+from .helpers import PACK
 from .today import in_force_today, issue, route
 
 S = PrescriptionStatus

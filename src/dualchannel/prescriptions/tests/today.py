@@ -11,7 +11,7 @@ from dualchannel.eligibility.models import Eligibility
 from dualchannel.prescriptions import services
 from dualchannel.prescriptions.models import BenefitType, Prescription
 
-from .conftest import PACK, USAGE
+from .helpers import PACK, USAGE
 
 
 def in_force_today(eligibility: Eligibility) -> Eligibility:

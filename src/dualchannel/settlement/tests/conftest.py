@@ -10,7 +10,7 @@ import pytest
 from dualchannel.catalog.tests.factories import PaymentStandardFactory
 from dualchannel.prescriptions import counter
 from dualchannel.prescriptions.tests.conftest import *  # noqa: F403  (shared fixtures)
-from dualchannel.prescriptions.tests.test_counter import line, me
+from dualchannel.prescriptions.tests.helpers import line, me
 from dualchannel.prescriptions.tests.today import in_force_today, issue, route
 from dualchannel.registry.tests.factories import region
 from dualchannel.settlement.rules import benefit_rules_load
@@ -92,7 +92,8 @@ def chronic_dispensed(
     """张伟's hypertension drug (门诊慢特病, 乙 class, no payment standard): one box at 1,000.00."""
     from dualchannel.prescriptions import services
     from dualchannel.prescriptions.models import BenefitType
-    from dualchannel.prescriptions.tests.conftest import USAGE, receive_stock
+    from dualchannel.prescriptions.tests.conftest import receive_stock
+    from dualchannel.prescriptions.tests.helpers import USAGE
     from dualchannel.prescriptions.tests.today import route
 
     batches = receive_stock(pharmacist_user, chronic_drug, prefix="8555555", key="chronic")

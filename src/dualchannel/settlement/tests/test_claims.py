@@ -27,21 +27,9 @@ from dualchannel.settlement.models import (
 )
 from dualchannel.settlement.services import BREAKDOWN_FIELDS
 
+from .helpers import colleague, submit
+
 pytestmark = pytest.mark.django_db
-
-
-def colleague(officer):
-    """Another officer of the same agency: the one who decides a claim entered by ``officer``."""
-    from dualchannel.core.models import User
-    from dualchannel.core.roles import Role
-    from dualchannel.core.tests.factories import UserFactory
-
-    found = User.objects.filter(username=f"{officer.username}_colleague").first()
-    return found or UserFactory(
-        username=f"{officer.username}_colleague",
-        institution=officer.institution,
-        roles=[Role.AGENCY_OFFICER],
-    )
 
 
 D = Decimal
@@ -57,20 +45,6 @@ def lung_line(drug, **overrides):
         "package_unit": "盒",
         "pack_size": "50",
     } | overrides
-
-
-def submit(actor, person, institution, lines, **overrides):
-    values = {
-        "actor": actor,
-        "person_id_number": person.id_number,
-        "institution_id": institution.pk,
-        "reason": ClaimReason.SYSTEM_FAILURE,
-        "category": "special_drug",
-        "purchased_on": timezone.localdate(),
-        "lines": lines,
-        "receipts": [("发票 张伟.pdf", PDF)],
-    }
-    return claims.claim_submit(**(values | overrides))
 
 
 def stored_files(media_root: Path) -> list[Path]:

@@ -369,7 +369,7 @@ def test_a_prescription_settled_at_the_hospital_cannot_also_be_claimed_by_hand(
     from dualchannel.core.errors import Conflict
     from dualchannel.settlement.models import ManualClaim
 
-    from .test_claims import submit
+    from .helpers import submit
 
     settle(reviewer_user, issued)
     line = {

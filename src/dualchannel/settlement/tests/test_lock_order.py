@@ -16,7 +16,7 @@ from dualchannel.inventory.services import stock_receive
 from dualchannel.prescriptions import counter
 from dualchannel.prescriptions.models import PrescriptionItem
 from dualchannel.prescriptions.tests.conftest import trace_codes
-from dualchannel.prescriptions.tests.test_counter import me
+from dualchannel.prescriptions.tests.helpers import me
 from dualchannel.prescriptions.tests.today import in_force_today, issue, route
 from dualchannel.settlement import services
 

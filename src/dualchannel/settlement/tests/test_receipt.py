@@ -12,7 +12,7 @@ from dualchannel.settlement import claims, services
 from dualchannel.settlement.models import ClaimReason
 from dualchannel.settlement.receipt import render_receipt
 
-from .test_claims import colleague, submit
+from .helpers import colleague, submit
 
 pytestmark = pytest.mark.django_db
 

@@ -113,7 +113,7 @@ def _eligibility(actor, eligibility: Eligibility) -> dict:
         "application_no": eligibility.application.application_no,
         "status": eligibility.status,
         "status_label": eligibility.get_status_display(),
-        "benefits_active": services.eligibility_benefits_active(eligibility),
+        "benefits_active": selectors.eligibility_benefits_active(eligibility),
         "patient_name": person.name if full else mask_name(person.name),
         "patient_id_number": mask_id_number(person.id_number),  # full: the application's
         "drug_id": eligibility.drug_id,
