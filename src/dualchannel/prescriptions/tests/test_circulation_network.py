@@ -67,13 +67,13 @@ def test_the_worker_calls_the_centre_with_no_transaction_open(
     run_once("w1")
 
     # then: every request to the centre went out with no transaction open
-    submission = _submission(routed_to_centre)
-    assert submission.dispense_reported and submission.result_confirmed_at is not None
-    assert submission.claimed_until is None  # the claim was given back
     apis = [api for api, _ in centre.calls]
     for api in (wire.UPLOAD_CHECK, wire.UPLOAD, wire.DISPENSE_UPLOAD, wire.SETTLEMENT_QUERY):
         assert api in apis
     assert [inside for _, inside in centre.calls] == [False] * len(centre.calls)
+    submission = _submission(routed_to_centre)
+    assert submission.dispense_reported and submission.result_confirmed_at is not None
+    assert submission.claimed_until is None  # the claim was given back
 
 
 @pytest.mark.postgres
