@@ -25,7 +25,7 @@ from dualchannel.core.errors import DomainError, NotFound, field_error
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
-from dualchannel.integration.filing import RETRYABLE_STATUSES, can_send, filing_retry
+from dualchannel.integration.filing import can_send, filing_retry, may_retry
 from dualchannel.integration.his import get_his_adapter
 from dualchannel.integration.models import PlatformFiling
 from dualchannel.registry.models import (
@@ -544,9 +544,9 @@ def _case_filings(application: Application) -> tuple[Any, list[PlatformFiling]]:
 
 def _filing_context(request: HttpRequest, application: Application) -> dict[str, Any]:
     eligibility, filings = _case_filings(application)
-    may_retry = can_send(request.user, application.hospital)
+    sender = can_send(request.user, application.hospital)
     for filing in filings:
-        filing.retryable = may_retry and filing.status in RETRYABLE_STATUSES
+        filing.retryable = sender and may_retry(filing)
     return {"filings": filings, "filing_note": eligibility.filing_note if eligibility else ""}
 
 

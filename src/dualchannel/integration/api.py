@@ -12,7 +12,7 @@ from dualchannel.core.errors import PermissionDenied
 from dualchannel.core.masking import mask_phone
 
 from . import selectors
-from .filing import can_send, filing_retry
+from .filing import can_send, filing_retry, may_retry
 from .models import PlatformFiling
 
 router = Router(tags=["integration"])
@@ -92,7 +92,7 @@ def _detail(f: PlatformFiling, user) -> dict:
             {"from_status": h.from_status, "to_status": h.to_status, "reason": h.reason, "at": h.at}
             for h in f.history.all()
         ],
-        "can_retry": f.status in ("failed", "dead") and can_send(user, f.institution),
+        "can_retry": may_retry(f) and can_send(user, f.institution),
     }
 
 

@@ -1,10 +1,19 @@
 """Filing to the agency through the national platform: 2503 (file) and 2504 (cancel).
 
-A ``PlatformFiling`` is created inside the caller's transaction and sent at once. A failed send
-leaves it ``failed`` (retryable) or ``dead`` with ``last_error``; ``filing_retry`` sends it
-again with the same idempotency key, so an accepted filing is never filed twice (the platform
-also answers a repeated 2503 with the original ``trt_dcla_detl_sn``). ``filing_process`` is the
-plain entry point for a background job handler.
+A ``PlatformFiling`` is created inside the caller's transaction. Sending it never holds a
+transaction or row lock while the platform answers (docs/conventions.md, "network first, then
+lock"): a short transaction claims it (``sent``, attempt counted, committed), the platform is
+called holding no lock, and another short transaction locks it again and records the outcome if
+it is still ``sent`` with the same attempt. A failed send leaves it ``failed`` (retryable) or
+``dead`` with ``last_error``; every attempt uses the filing's one idempotency key, so an
+accepted filing is never filed twice (the client returns a key's stored success; the platform
+also answers a repeated 2503 with the original ``trt_dcla_detl_sn``).
+
+A person's action sends at once when it is its own transaction; inside another business
+action's transaction (e.g. an eligibility stop) the send is queued for the worker instead, which
+runs ``filing_process`` outside any transaction (``integration.tasks``). A filing left ``sent``
+by a sender that died is sent again with its key: by the same job when it reruns, or by anyone
+once it has been silent for ``RESEND_AFTER``.
 """
 
 from __future__ import annotations
@@ -19,6 +28,8 @@ from django.utils import timezone
 from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
+from dualchannel.core.jobs import DEFAULT_LEASE, backoff_delay, enqueue
+from dualchannel.core.locks import in_transaction, lock_rows
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import StateMachine
@@ -33,18 +44,27 @@ from .nhsa.filing_fields import FILING_FIELDS, FILING_LABELS, FILING_REQUIRED
 S = FilingStatus
 MAX_ATTEMPTS = 5
 RETRYABLE_STATUSES = (S.FAILED, S.DEAD)
+# A filing ``sent`` this long ago whose outcome was never recorded lost its sender (a crashed
+# worker or request): it may be sent again. The job lease, far above a call's timeouts.
+RESEND_AFTER = DEFAULT_LEASE
 
 FILING_MACHINE = StateMachine(
     FilingStatus,
     {
         S.PENDING: {S.SENT, S.CANCELLED},  # withdrawn before it was ever sent
-        S.SENT: {S.ACCEPTED, S.FAILED, S.DEAD},
+        S.SENT: {S.ACCEPTED, S.FAILED, S.DEAD, S.SENT},  # sent again: its sender was lost
         S.FAILED: {S.SENT, S.DEAD},
         S.DEAD: {S.SENT},  # a person retries after the cause is fixed
         S.ACCEPTED: {S.CANCELLED},  # an accepted 2504 cancels its 2503
     },
     error_code=codes.FILING_TRANSITION,
 )
+
+
+class FilingInFlight(Exception):
+    """Another sender holds the filing's current attempt: the job looks again later."""
+
+    code = "filing_in_flight"
 
 
 # --- permissions -------------------------------------------------------------------------------
@@ -151,57 +171,129 @@ def _create(
     return filing
 
 
-def _send(filing: PlatformFiling, *, actor: User | None) -> PlatformFiling:
-    """Hand a locked filing to the platform client and record the outcome."""
+# --- sending: claim, call holding no lock, record ----------------------------------------------
+
+
+def _call_token() -> str:
+    return f"call:{uuid.uuid4().hex[:16]}"
+
+
+def _job_token(job) -> str:
+    return f"job:{job.pk}"
+
+
+def _lock(filing_id: int) -> PlatformFiling | None:
+    found = lock_rows(
+        PlatformFiling.objects.select_related("institution", "person").filter(pk=filing_id)
+    )
+    return found[0] if found else None
+
+
+def _sender_lost(filing: PlatformFiling) -> bool:
+    return filing.status == S.SENT and filing.updated_at <= timezone.now() - RESEND_AFTER
+
+
+def may_retry(filing: PlatformFiling) -> bool:
+    """A person may send it again: failed, dead, or sent by a sender that was lost."""
+    return filing.status in RETRYABLE_STATUSES or _sender_lost(filing)
+
+
+def _claim(filing: PlatformFiling, *, actor: User | None, token: str) -> None:
+    """Take a locked filing for one attempt, in the caller's transaction (commit before calling)."""
+    again = filing.status == S.SENT
     filing.attempts += 1
-    _move(filing, S.SENT, actor=actor, attempt=filing.attempts)
-    client = PlatformClient(filing.institution, actor)
+    filing.claimed_by = token
+    _move(
+        filing,
+        S.SENT,
+        actor=actor,
+        reason="上次发送未记录结果，重新发送" if again else "",
+        attempt=filing.attempts,
+        **({"resent": True} if again else {}),
+    )
+
+
+def _deliver(claimed: PlatformFiling, *, actor: User | None, retry_later: bool) -> PlatformFiling:
+    """Call the platform for a claimed filing (no transaction open), then record the outcome.
+
+    ``retry_later``: a retryable failure queues the worker's next attempt after a back-off.
+    """
+    if in_transaction():
+        raise RuntimeError("a filing is sent outside any transaction (network first, then lock)")
+    client = PlatformClient(claimed.institution, actor)
     try:
         output = client.call(
-            filing.kind,
-            {"data": filing.input},
-            key=filing.idempotency_key,
-            insuplc_admdvs=filing.person.enrolment_region_id,
+            claimed.kind,
+            {"data": claimed.input},
+            key=claimed.idempotency_key,
+            insuplc_admdvs=claimed.person.enrolment_region_id,
         )
     except PlatformError as exc:
-        filing.last_error = exc.err_msg[:2000]
-        filing.last_infcode = exc.infcode
-        again = exc.retryable and filing.attempts < MAX_ATTEMPTS
-        _move(
-            filing,
-            S.FAILED if again else S.DEAD,
-            actor=actor,
-            reason=filing.last_error,
-            infcode=exc.infcode,
-        )
-        return filing
-    result = output.get("result") if isinstance(output, dict) else None
-    sn = str((result or {}).get("trt_dcla_detl_sn", ""))
-    filing.last_error = ""
-    filing.last_infcode = "0"
-    if filing.kind == FilingKind.FILE:
-        if not sn:
-            filing.last_error = "平台应答缺少待遇申报明细流水号"
-            _move(filing, S.DEAD, actor=actor, reason=filing.last_error, infcode="0")
+        return _record(claimed, actor=actor, error=exc, retry_later=retry_later)
+    return _record(claimed, actor=actor, output=output, retry_later=retry_later)
+
+
+def _record(
+    claimed: PlatformFiling,
+    *,
+    actor: User | None,
+    retry_later: bool,
+    output: Any = None,
+    error: PlatformError | None = None,
+) -> PlatformFiling:
+    """Lock the filing again and record the platform's answer to the claimed attempt."""
+    with transaction.atomic():
+        # A 2504 and the 2503 it cancels, in primary-key order (the 2503 is older).
+        rows = {
+            row.pk: row
+            for row in lock_rows(
+                PlatformFiling.objects.select_related("institution", "person").filter(
+                    pk__in=[claimed.pk, *([claimed.target_id] if claimed.target_id else [])]
+                )
+            )
+        }
+        filing = rows[claimed.pk]
+        if filing.status != S.SENT or filing.attempts != claimed.attempts:
+            return filing  # another sender took the filing over; its outcome counts
+        if error is not None:
+            filing.last_error = error.err_msg[:2000]
+            filing.last_infcode = error.infcode
+            again = error.retryable and filing.attempts < MAX_ATTEMPTS
+            _move(
+                filing,
+                S.FAILED if again else S.DEAD,
+                actor=actor,
+                reason=filing.last_error,
+                infcode=error.infcode,
+            )
+            if retry_later:
+                queue_next_attempt(filing)
             return filing
-        filing.trt_dcla_detl_sn = sn
-    else:
-        filing.trt_dcla_detl_sn = filing.input.get("trt_dcla_detl_sn", "")
-    _move(filing, S.ACCEPTED, actor=actor, infcode="0")
-    if filing.kind == FilingKind.CANCEL and filing.target_id:
-        target = PlatformFiling.objects.select_for_update().get(pk=filing.target_id)
-        if target.status == S.ACCEPTED:
-            _move(target, S.CANCELLED, actor=actor, reason=filing.input.get("memo", ""))
-    elif filing.cancel_reason:
-        # The subject ended while this 2503 was on its way: cancel it now that it is accepted.
-        _queue_cancel(filing, actor=actor, reason=filing.cancel_reason)
+        result = output.get("result") if isinstance(output, dict) else None
+        sn = str((result or {}).get("trt_dcla_detl_sn", ""))
+        filing.last_error = ""
+        filing.last_infcode = "0"
+        if filing.kind == FilingKind.FILE:
+            if not sn:
+                filing.last_error = "平台应答缺少待遇申报明细流水号"
+                _move(filing, S.DEAD, actor=actor, reason=filing.last_error, infcode="0")
+                return filing
+            filing.trt_dcla_detl_sn = sn
+        else:
+            filing.trt_dcla_detl_sn = filing.input.get("trt_dcla_detl_sn", "")
+        _move(filing, S.ACCEPTED, actor=actor, infcode="0")
+        if filing.kind == FilingKind.CANCEL and filing.target_id:
+            target = rows[filing.target_id]
+            if target.status == S.ACCEPTED:
+                _move(target, S.CANCELLED, actor=actor, reason=filing.input.get("memo", ""))
+        elif filing.cancel_reason:
+            # The subject ended while this 2503 was on its way: cancel it now that it is accepted.
+            _queue_cancel(filing, actor=actor, reason=filing.cancel_reason)
     return filing
 
 
 def queue_next_attempt(filing: PlatformFiling) -> None:
     """A failed filing is sent again by the worker after a back-off (one job per attempt)."""
-    from dualchannel.core.jobs import backoff_delay, enqueue
-
     if filing.status != S.FAILED:
         return
     enqueue(
@@ -221,8 +313,6 @@ def _cancel_input(target: PlatformFiling, reason: str) -> dict[str, Any]:
 
 
 def _queue_cancel(target: PlatformFiling, *, actor: User | None, reason: str) -> PlatformFiling:
-    from dualchannel.core.jobs import enqueue
-
     cancel = _create(
         actor=actor,
         kind=FilingKind.CANCEL,
@@ -313,14 +403,15 @@ def filing_submit(
 
     ``input`` holds the 2503 fields (opsp_dise_code, opsp_dise_name, diag_dr_codg,
     diag_dr_name, begndate, enddate, …); person and institution fields are filled in.
-    With ``queue=True`` the filing stays pending and a durable job sends it after the caller's
-    transaction commits, retrying with back-off (``integration.tasks``): a business action
-    such as an approval then never waits on the platform.
+    With ``queue=True``, or when called inside another business transaction, the filing stays
+    pending and a durable job sends it after that transaction commits, retrying with back-off
+    (``integration.tasks``): a business action such as an approval never waits on the platform.
     """
     _require_sender(actor, institution)
     _require_connected(institution)
     subject_type, subject_id = _subject_ref(subject)
     values = _filing_input(person, institution, input)
+    send_now = not queue and not in_transaction()
     with transaction.atomic():
         filing = _create(
             actor=actor,
@@ -331,37 +422,37 @@ def filing_submit(
             institution=institution,
             input=values,
         )
-        if queue:
-            from dualchannel.core.jobs import enqueue
-
+        if not send_now:
             enqueue("integration.filing", {"filing_id": filing.pk}, key=f"filing:{filing.pk}")
             return filing
-        return _send(filing, actor=actor)
+        _claim(filing, actor=actor, token=_call_token())
+    return _deliver(filing, actor=actor, retry_later=False)
 
 
-def filing_cancel(*, actor: User | None, filing: PlatformFiling, reason: str) -> PlatformFiling:
-    """Send a 2504 for an accepted 2503; returns the 2504 filing (the 2503 becomes cancelled)."""
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError(codes.FILING_INVALID_INPUT, "请填写撤销原因", fields={"reason": ["必填"]})
-    with transaction.atomic():
-        target = (
-            PlatformFiling.objects.select_for_update()
-            .select_related("institution", "person")
-            .get(pk=filing.pk)
-        )
-        _require_sender(actor, target.institution)
-        if target.kind != FilingKind.FILE or target.status != S.ACCEPTED:
-            raise Conflict(codes.FILING_NOT_CANCELLABLE, "只有已受理的备案可以撤销")
-        if not target.trt_dcla_detl_sn:
-            raise Conflict(codes.FILING_NOT_CANCELLABLE, "该备案没有待遇申报明细流水号")
-        open_cancel = target.cancellations.exclude(status__in=[S.DEAD, S.CANCELLED]).first()
-        if open_cancel is not None:
-            if open_cancel.status != S.FAILED:
-                raise Conflict(codes.FILING_NOT_CANCELLABLE, "该备案已有撤销申请在处理")
-            cancel = _send(open_cancel, actor=actor)
-            queue_next_attempt(cancel)
-            return cancel
+def _check_cancellable(target: PlatformFiling) -> None:
+    if target.kind != FilingKind.FILE or target.status != S.ACCEPTED:
+        raise Conflict(codes.FILING_NOT_CANCELLABLE, "只有已受理的备案可以撤销")
+    if not target.trt_dcla_detl_sn:
+        raise Conflict(codes.FILING_NOT_CANCELLABLE, "该备案没有待遇申报明细流水号")
+
+
+def _start_cancel(
+    target: PlatformFiling, *, actor: User | None, reason: str, now: bool, open_ok: bool = False
+) -> tuple[PlatformFiling, bool]:
+    """In the caller's transaction, with ``target`` locked: the 2504 of an accepted 2503, new or
+    the failed one, claimed to be sent after commit (``now``) or queued for the worker.
+
+    Returns (the 2504, whether it is claimed). A 2504 already pending or on its way is refused,
+    or returned untouched with ``open_ok``.
+    """
+    open_cancel = target.cancellations.exclude(status__in=[S.DEAD, S.CANCELLED]).first()
+    if open_cancel is not None:
+        cancel = _lock(open_cancel.pk)
+        if cancel.status != S.FAILED:
+            if open_ok:
+                return cancel, False
+            raise Conflict(codes.FILING_NOT_CANCELLABLE, "该备案已有撤销申请在处理")
+    else:
         cancel = _create(
             actor=actor,
             kind=FilingKind.CANCEL,
@@ -372,10 +463,36 @@ def filing_cancel(*, actor: User | None, filing: PlatformFiling, reason: str) ->
             target=target,
             input=_cancel_input(target, reason),
         )
-        # A 2504 the platform could not take now is retried by the worker, not left failed.
-        cancel = _send(cancel, actor=actor)
-        queue_next_attempt(cancel)
+    if now:
+        _claim(cancel, actor=actor, token=_call_token())
+        return cancel, True
+    if cancel.status == S.PENDING:
+        enqueue("integration.filing", {"filing_id": cancel.pk}, key=f"filing:{cancel.pk}")
+    else:
+        queue_next_attempt(cancel)  # usually the job its failure queued already
+    return cancel, False
+
+
+def filing_cancel(*, actor: User | None, filing: PlatformFiling, reason: str) -> PlatformFiling:
+    """Send a 2504 for an accepted 2503; returns the 2504 filing (the 2503 becomes cancelled).
+
+    Inside another business transaction the 2504 is queued for the worker (returned pending).
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise DomainError(codes.FILING_INVALID_INPUT, "请填写撤销原因", fields={"reason": ["必填"]})
+    now = not in_transaction()
+    with transaction.atomic():
+        target = _lock(filing.pk)
+        if target is None:
+            raise NotFound()
+        _require_sender(actor, target.institution)
+        _check_cancellable(target)
+        cancel, claimed = _start_cancel(target, actor=actor, reason=reason, now=now)
+    if not claimed:
         return cancel
+    # A 2504 the platform could not take now is retried by the worker, not left failed.
+    return _deliver(cancel, actor=actor, retry_later=True)
 
 
 def filing_withdraw(
@@ -383,69 +500,107 @@ def filing_withdraw(
 ) -> tuple[PlatformFiling | None, str]:
     """End a 2503 whatever its state, because its subject ended (e.g. a stopped eligibility).
 
-    Accepted: a 2504 is sent now. Never sent: withdrawn here, nothing reaches the platform.
-    On its way (sent, failed, dead — it may already be at the platform): marked, and the 2504
-    follows automatically once it is accepted. Returns (the 2504 or None, a note for people).
+    Accepted: a 2504 is sent — now, or by the worker when called inside another business
+    transaction. Never sent: withdrawn here, nothing reaches the platform. On its way (sent,
+    failed, dead — it may already be at the platform): marked, and the 2504 follows
+    automatically once it is accepted. Returns (the 2504 or None, a note for people).
     """
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(codes.FILING_INVALID_INPUT, "请填写撤销原因", fields={"reason": ["必填"]})
+    now = not in_transaction()
     with transaction.atomic():
-        target = PlatformFiling.objects.select_for_update().get(pk=filing.pk)
+        target = _lock(filing.pk)
+        if target is None:
+            raise NotFound()
         if target.kind != FilingKind.FILE:
             raise Conflict(codes.FILING_NOT_CANCELLABLE, "只有备案（2503）可以撤销")
-        if target.status == S.ACCEPTED:
-            cancel = filing_cancel(actor=actor, filing=target, reason=reason)
-            if cancel.status == S.ACCEPTED:
-                return cancel, "已撤销备案（2504）"
-            return cancel, f"撤销备案（2504）状态为「{cancel.get_status_display()}」，待重试"
         if target.status == S.CANCELLED:
             return None, "备案已撤销"
         _require_sender(actor, target.institution)
-        if target.status == S.PENDING and target.attempts == 0:
+        if target.status == S.ACCEPTED:
+            _check_cancellable(target)
+            cancel, claimed = _start_cancel(
+                target, actor=actor, reason=reason, now=now, open_ok=True
+            )
+            if not claimed:
+                return cancel, _cancel_note(cancel)
+        elif target.status == S.PENDING and target.attempts == 0:
             _move(target, S.CANCELLED, actor=actor, reason=reason, withdrawn_before_sending=True)
             return None, "备案尚未发送，已撤回"
-        target.cancel_reason = reason[:2000]
-        target.save(update_fields=["cancel_reason"])
-        audit.record(
-            actor=actor,
-            action="integration.filing_cancel_requested",
-            subject=target,
-            patient=target.person,
-            role=_role(actor),
-            summary={"status": target.status},
-        )
-        return None, f"备案状态为「{target.get_status_display()}」，受理后将自动撤销（2504）"
+        else:
+            target.cancel_reason = reason[:2000]
+            target.save(update_fields=["cancel_reason"])
+            audit.record(
+                actor=actor,
+                action="integration.filing_cancel_requested",
+                subject=target,
+                patient=target.person,
+                role=_role(actor),
+                summary={"status": target.status},
+            )
+            return None, f"备案状态为「{target.get_status_display()}」，受理后将自动撤销（2504）"
+    cancel = _deliver(cancel, actor=actor, retry_later=True)
+    return cancel, _cancel_note(cancel)
+
+
+def _cancel_note(cancel: PlatformFiling) -> str:
+    """What people are told about the 2504 that ends a filing."""
+    if cancel.status == S.ACCEPTED:
+        return "已撤销备案（2504）"
+    if cancel.status == S.PENDING:
+        return "已提交撤销备案（2504），待发送；平台受理后备案即撤销"
+    if cancel.status == S.SENT:
+        return "撤销备案（2504）发送中；平台受理后备案即撤销"
+    return f"撤销备案（2504）状态为「{cancel.get_status_display()}」，待重试"
 
 
 def filing_retry(filing: PlatformFiling, *, actor: User | None = None) -> PlatformFiling:
-    """Send a failed or dead filing again with its own idempotency key."""
+    """Send a failed or dead filing (or one whose sender was lost) again with its own key.
+
+    Inside another business transaction the worker sends it (a job that may send a dead one);
+    the filing is returned as it is.
+    """
+    now = not in_transaction()
     with transaction.atomic():
-        locked = (
-            PlatformFiling.objects.select_for_update()
-            .select_related("institution", "person")
-            .get(pk=filing.pk)
-        )
+        locked = _lock(filing.pk)
+        if locked is None:
+            raise NotFound()
         _require_sender(actor, locked.institution)
-        if locked.status not in RETRYABLE_STATUSES:
+        if not may_retry(locked):
             raise Conflict(
                 codes.FILING_NOT_RETRYABLE,
                 f"备案状态为「{locked.get_status_display()}」，不能重试",
             )
-        return _send(locked, actor=actor)
+        if not now:
+            enqueue(
+                "integration.filing",
+                {"filing_id": locked.pk, "retry": True},
+                key=f"filing:{locked.pk}:retry:{locked.attempts + 1}",
+            )
+            return locked
+        _claim(locked, actor=actor, token=_call_token())
+    return _deliver(locked, actor=actor, retry_later=False)
 
 
-def filing_process(filing_id: int) -> PlatformFiling:
-    """Job entry point: send a pending or failed filing; anything else is left as it is."""
+def filing_process(filing_id: int, *, job=None, retry: bool = False) -> PlatformFiling:
+    """Job entry point, outside any transaction: send a pending or failed filing (a dead one too
+    with ``retry``: a person asked for it), or one left sent by a lost sender; anything else is
+    left as it is. Idempotent per job: a rerun resends its own unrecorded attempt, not a
+    recorded one. Raises ``FilingInFlight`` (for a job) while another sender holds it."""
+    token = _job_token(job) if job is not None else _call_token()
+    sendable = (S.PENDING, S.FAILED, S.DEAD) if retry else (S.PENDING, S.FAILED)
     with transaction.atomic():
-        filing = (
-            PlatformFiling.objects.select_for_update()
-            .select_related("institution", "person")
-            .filter(pk=filing_id)
-            .first()
-        )
+        filing = _lock(filing_id)
         if filing is None:
             raise NotFound()
-        if filing.status in (S.PENDING, S.FAILED):
-            return _send(filing, actor=None)
-        return filing
+        if filing.status == S.SENT:
+            if filing.claimed_by != token and not _sender_lost(filing):
+                if job is not None:
+                    raise FilingInFlight()
+                return filing
+        elif filing.status not in sendable or filing.claimed_by == token:
+            return filing  # done, or this job's attempt is already recorded
+        _claim(filing, actor=None, token=token)
+    # A job queues its next attempt itself, after a back-off (see ``integration.tasks``).
+    return _deliver(filing, actor=None, retry_later=job is not None)

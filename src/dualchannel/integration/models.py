@@ -108,7 +108,7 @@ class FilingKind(models.TextChoices):
 
 class FilingStatus(models.TextChoices):
     PENDING = "pending", "待发送"  # recorded, not yet sent
-    SENT = "sent", "发送中"  # handed to the platform client in this transaction
+    SENT = "sent", "发送中"  # claimed for one attempt (committed), the platform is being called
     ACCEPTED = "accepted", "已受理"  # the platform answered infcode 0
     FAILED = "failed", "发送失败（将重试）"  # a retryable failure; retried with the same key
     DEAD = "dead", "发送失败（需人工处理）"  # refused for good or retries exhausted
@@ -149,6 +149,10 @@ class PlatformFiling(models.Model):
     # Set when the subject ended before the platform accepted this 2503: once accepted, a 2504
     # follows automatically with this reason.
     cancel_reason = models.TextField("待撤销原因", blank=True)
+    # Who made the latest attempt: ``job:<id>`` for the worker, ``call:<random>`` for a person's
+    # request. A job that finds its own claim still sent (its worker died during the call) sends
+    # again with the same key; one that finds its attempt already recorded does not.
+    claimed_by = models.CharField("最近发送方", max_length=40, blank=True)
 
     class Meta:
         verbose_name = "医保平台备案"

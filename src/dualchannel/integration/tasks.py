@@ -1,17 +1,20 @@
 """Background sending of platform filings: the worker retries them with back-off.
 
-The handler never raises for a platform failure: raising would roll back what the attempt
-recorded (the filing's ``failed`` status, its attempt count and the call log). It commits the
-outcome and queues the next attempt itself; the filing goes ``dead`` after its own attempt
-limit (``integration.filing``), which ends the chain.
+The handler runs outside any transaction (``atomic=False``): ``filing_process`` claims the
+filing in one short transaction, calls the platform holding no lock, and records the outcome
+in another, queueing the next attempt after a back-off when the platform failed; the filing
+goes ``dead`` after its own attempt limit (``integration.filing``), which ends the chain. It
+raises only while another sender holds the filing (``FilingInFlight``): the job looks again
+after its back-off. A rerun after its worker died sends the job's own unrecorded attempt again
+with the same key, and leaves a recorded one alone.
 """
 
 from __future__ import annotations
 
 from dualchannel.core.jobs import job_handler
-from dualchannel.integration.filing import filing_process, queue_next_attempt
+from dualchannel.integration.filing import filing_process
 
 
-@job_handler("integration.filing")
+@job_handler("integration.filing", atomic=False)
 def send_filing(job) -> None:
-    queue_next_attempt(filing_process(job.payload["filing_id"]))
+    filing_process(job.payload["filing_id"], job=job, retry=bool(job.payload.get("retry")))

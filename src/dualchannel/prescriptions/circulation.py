@@ -5,6 +5,11 @@ prescription is undone there; a dispensing is reported by the pharmacy side. All
 ``prescriptions.rx_centre`` job after the business transaction commits, retried with back-off:
 the counter and the physician never wait on the centre. Each step stores its answer, so a retry
 resumes at the next step.
+
+The job holds no transaction or row lock while the centre answers (docs/conventions.md, "network
+first, then lock"): it claims the submission (attempt counted, a lease, committed), runs the
+steps on that unlocked copy, then locks again and writes only the fields the steps own; what a
+person changed meanwhile stays (a cancel during the upload queues another run for the undo).
 """
 
 from __future__ import annotations
@@ -12,13 +17,15 @@ from __future__ import annotations
 import base64
 import hashlib
 import logging
+import uuid
 
 from django.db import transaction
 from django.utils import timezone
 
 from dualchannel.catalog.usage import FREQUENCY_CODES, ROUTE_CODES
 from dualchannel.core import audit
-from dualchannel.core.jobs import backoff_delay, enqueue, job_handler
+from dualchannel.core.jobs import DEFAULT_LEASE, backoff_delay, enqueue, job_handler
+from dualchannel.core.locks import in_transaction
 from dualchannel.integration.nhsa.envelope import platform_connected
 
 from .models import Dispensing, Prescription, RxCentreStatus, RxCentreSubmission
@@ -219,53 +226,112 @@ def _confirm_result(submission: RxCentreSubmission, client, dispensing) -> None:
     submission.result_lines = len(lines)
 
 
-def rx_centre_process(submission_id: int, *, client_factory=None) -> RxCentreSubmission:
-    from dualchannel.integration.rxcentre.client import RxCentreClient
+# What a run owns: the answers of its steps, its outcome. Everything else (``withdraw_requested``
+# set by a person meanwhile) is kept as it is in the row when the run records.
+STEP_FIELDS = (
+    "rx_trace_code",
+    "hi_rxno",
+    "sign_digest",
+    "rx_file_sha256",
+    "uploaded_at",
+    "review_reported",
+    "dispense_reported",
+    "result_confirmed_at",
+    "result_lines",
+    "status",
+    "last_error",
+)
+# A claim not recorded after this long belongs to a run that died: another run may take it.
+CLAIM_LEASE = DEFAULT_LEASE
+
+
+class SubmissionBusy(Exception):
+    """Another run is calling the centre for this submission: the job looks again later."""
+
+    code = "rx_centre_busy"
+
+
+def _locked(submission_id: int) -> RxCentreSubmission:
+    return (
+        RxCentreSubmission.objects.select_for_update(of=("self",))
+        .select_related("prescription", "prescription__hospital", "prescription__patient")
+        .get(pk=submission_id)
+    )
+
+
+def _claim(submission_id: int, token: str, *, job) -> tuple[RxCentreSubmission, bool]:
+    """Lock, count the attempt and mark the run as the submission's holder; commit."""
+    with transaction.atomic():
+        submission = _locked(submission_id)
+        if submission.status in (R.WITHDRAWN, R.DEAD, R.NOT_CONNECTED):
+            return submission, False
+        now = timezone.now()
+        held = (
+            submission.claimed_until is not None
+            and submission.claimed_until > now
+            and submission.claimed_by != token  # a rerun of the same job takes it back
+        )
+        if held:
+            if job is not None:
+                raise SubmissionBusy()
+            return submission, False
+        submission.attempts += 1
+        submission.claimed_by = token
+        submission.claimed_until = now + CLAIM_LEASE
+        submission.save(update_fields=["attempts", "claimed_by", "claimed_until"])
+    return submission, True
+
+
+def _run_steps(submission: RxCentreSubmission, factory) -> None:
+    """The network steps on an unlocked copy, outside any transaction: the copy takes the answers
+    and the outcome (``status``, ``last_error``)."""
     from dualchannel.integration.rxcentre.errors import RxCentreError
 
-    with transaction.atomic():
-        submission = (
-            RxCentreSubmission.objects.select_for_update(of=("self",))
-            .select_related("prescription", "prescription__hospital", "prescription__patient")
-            .get(pk=submission_id)
-        )
-        if submission.status in (R.WITHDRAWN, R.DEAD, R.NOT_CONNECTED):
-            return submission
-        prescription = submission.prescription
-        dispensing = Dispensing.objects.filter(prescription=prescription).first()
-        factory = client_factory or RxCentreClient
-        before = submission.status
-        submission.attempts += 1
-        try:
-            if submission.withdraw_requested:
-                if submission.uploaded_at is not None:
-                    client = factory(prescription.hospital)
-                    reason = submission.withdraw_reason
-                    client.undo(submission.hi_rxno, reason, key=f"undo:{submission.pk}")
-                submission.status = R.WITHDRAWN
-            else:
-                if submission.uploaded_at is None:
-                    _hospital_steps(submission, factory(prescription.hospital))
-                    submission.uploaded_at = timezone.now()
-                submission.status = R.UPLOADED
-                if dispensing is not None and not submission.dispense_reported:
-                    if platform_connected(dispensing.pharmacy):
-                        client = factory(dispensing.pharmacy, dispensing.actor)
-                        _pharmacy_steps(submission, client, dispensing)
-                    else:
-                        submission.last_error = "发药药店未登记定点机构编码，未向电子处方中心上报"
-                if submission.dispense_reported and submission.result_confirmed_at is None:
-                    _confirm_result(submission, factory(prescription.hospital), dispensing)
-        except RxCentreError as exc:
-            submission.last_error = str(exc.message)[:2000]
-            again = exc.retryable and submission.attempts < MAX_ATTEMPTS
-            submission.status = R.FAILED if again else R.DEAD
-            logger.info("rx centre step failed submission=%s code=%s", submission.pk, exc.code)
+    prescription = submission.prescription
+    dispensing = Dispensing.objects.filter(prescription=prescription).first()
+    try:
+        if submission.withdraw_requested:
+            if submission.uploaded_at is not None:
+                client = factory(prescription.hospital)
+                reason = submission.withdraw_reason
+                client.undo(submission.hi_rxno, reason, key=f"undo:{submission.pk}")
+            submission.status = R.WITHDRAWN
         else:
-            if not submission.last_error.startswith("发药药店未登记"):
-                submission.last_error = ""
+            if submission.uploaded_at is None:
+                _hospital_steps(submission, factory(prescription.hospital))
+                submission.uploaded_at = timezone.now()
+            submission.status = R.UPLOADED
+            if dispensing is not None and not submission.dispense_reported:
+                if platform_connected(dispensing.pharmacy):
+                    client = factory(dispensing.pharmacy, dispensing.actor)
+                    _pharmacy_steps(submission, client, dispensing)
+                else:
+                    submission.last_error = "发药药店未登记定点机构编码，未向电子处方中心上报"
+            if submission.dispense_reported and submission.result_confirmed_at is None:
+                _confirm_result(submission, factory(prescription.hospital), dispensing)
+    except RxCentreError as exc:
+        submission.last_error = str(exc.message)[:2000]
+        again = exc.retryable and submission.attempts < MAX_ATTEMPTS
+        submission.status = R.FAILED if again else R.DEAD
+        logger.info("rx centre step failed submission=%s code=%s", submission.pk, exc.code)
+    else:
+        if not submission.last_error.startswith("发药药店未登记"):
+            submission.last_error = ""
+
+
+def _record(run: RxCentreSubmission, token: str) -> RxCentreSubmission:
+    """Lock again and write what the run owns, keeping what others changed meanwhile."""
+    with transaction.atomic():
+        submission = _locked(run.pk)
+        if submission.claimed_by != token or submission.attempts != run.attempts:
+            return submission  # the claim expired and another run took over; its outcome counts
+        before = submission.status
+        for field in STEP_FIELDS:
+            setattr(submission, field, getattr(run, field))
+        submission.claimed_until = None
         submission.updated_at = timezone.now()
-        submission.save()
+        submission.save(update_fields=[*STEP_FIELDS, "claimed_until", "updated_at"])
+        prescription = submission.prescription
         if submission.status != before:
             audit.record(
                 actor=None,
@@ -280,9 +346,40 @@ def rx_centre_process(submission_id: int, *, client_factory=None) -> RxCentreSub
             )
         if submission.status == R.FAILED:
             _queue(submission, delay_attempts=submission.attempts)
+        elif submission.withdraw_requested and submission.status == R.UPLOADED:
+            # A person cancelled while this run was at the centre: the undo follows.
+            _queue(submission)
     return submission
 
 
-@job_handler("prescriptions.rx_centre")
+def _release(run: RxCentreSubmission, token: str) -> None:
+    """An unexpected error: give the claim back so that the job's retry can run at once."""
+    with transaction.atomic():
+        RxCentreSubmission.objects.filter(pk=run.pk, claimed_by=token).update(claimed_until=None)
+
+
+def rx_centre_process(submission_id: int, *, client_factory=None, job=None) -> RxCentreSubmission:
+    """Walk the submission forward at the centre, holding no transaction or row lock while the
+    centre answers: claim (committed), the steps on an unlocked copy, then record.
+
+    Raises ``SubmissionBusy`` (for a job) while another run holds the submission.
+    """
+    from dualchannel.integration.rxcentre.client import RxCentreClient
+
+    if in_transaction():
+        raise RuntimeError("the rx centre is called outside any transaction (network first)")
+    token = f"job:{job.pk}" if job is not None else f"call:{uuid.uuid4().hex[:16]}"
+    run, claimed = _claim(submission_id, token, job=job)
+    if not claimed:
+        return run
+    try:
+        _run_steps(run, client_factory or RxCentreClient)
+    except BaseException:
+        _release(run, token)
+        raise
+    return _record(run, token)
+
+
+@job_handler("prescriptions.rx_centre", atomic=False)
 def send_to_rx_centre(job) -> None:
-    rx_centre_process(job.payload["submission_id"])
+    rx_centre_process(job.payload["submission_id"], job=job)

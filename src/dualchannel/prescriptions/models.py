@@ -359,6 +359,10 @@ class RxCentreSubmission(models.Model):
     result_lines = models.PositiveSmallIntegerField("中心登记取药明细数", null=True, blank=True)
     attempts = models.PositiveSmallIntegerField("尝试次数", default=0)
     last_error = models.TextField("最近错误", blank=True)
+    # A run claims the submission (committed) before it calls the centre, holding no row lock:
+    # ``job:<id>`` or ``call:<random>``, until the claim is recorded or expires (a dead worker).
+    claimed_by = models.CharField("处理方", max_length=40, blank=True)
+    claimed_until = models.DateTimeField("处理占用至", null=True, blank=True)
     updated_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -207,9 +207,21 @@ def test_stop_ends_the_benefit_and_cancels_the_filing_with_a_2504(approved, phys
     approved.refresh_from_db()
     assert approved.status == E.STOPPED
     assert not eligibility_benefits_active(approved, on=window())
+    # the stop does not wait on the platform: its 2504 is queued for the worker
     cancel = PlatformFiling.objects.get(kind=FilingKind.CANCEL, target_id=approved.filing_id)
-    assert cancel.status == FilingStatus.ACCEPTED
+    assert cancel.status == FilingStatus.PENDING and cancel.attempts == 0
     assert done.cancel_filing_id == cancel.pk
+    assert (
+        done.filing_note
+        == approved.filing_note
+        == ("已提交撤销备案（2504），待发送；平台受理后备案即撤销")
+    )
+    assert Job.objects.filter(kind="integration.filing", payload={"filing_id": cancel.pk}).exists()
+
+    # when the worker runs, the 2504 is accepted and the 2503 cancelled
+    run_once("w1")
+    cancel.refresh_from_db()
+    assert cancel.status == FilingStatus.ACCEPTED
     assert PlatformFiling.objects.get(pk=approved.filing_id).status == FilingStatus.CANCELLED
     assert done.form.data["stop_reason"] == "疾病进展，不再符合用药条件"
     (notice,) = in_app("eligibility.stopped", approved.patient)
@@ -220,13 +232,16 @@ def test_a_2504_the_platform_cannot_take_now_is_retried_by_the_worker(approved, 
     # given the platform times out on the next 2504
     simulator_fail_next(1, mode="timeout", infno="2504")
 
-    # when the physician stops the eligibility
+    # when the physician stops the eligibility and the worker sends its 2504
     rv.eligibility_stop(actor=physician_user, eligibility_id=approved.pk, reason="患者转院")
+    run_once("w1")
 
     # then the failed 2504 is kept, with a job to send it again after a back-off
     cancel = PlatformFiling.objects.get(kind=FilingKind.CANCEL, target_id=approved.filing_id)
     assert cancel.status == FilingStatus.FAILED and cancel.attempts == 1
-    retry = Job.objects.get(kind="integration.filing", payload={"filing_id": cancel.pk})
+    retry = Job.objects.get(
+        kind="integration.filing", payload={"filing_id": cancel.pk}, status="queued"
+    )
     assert retry.run_after > timezone.now()
 
     # when the worker runs after the back-off, the 2504 is accepted and the 2503 cancelled
