@@ -3,10 +3,11 @@ pharmacist at that pharmacy, and stock with traceability codes."""
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.utils import timezone
 
 from dualchannel.eligibility import services as eligibility_services
 from dualchannel.eligibility.tests.factories import (
@@ -146,3 +147,14 @@ def chronic_drug(db):
     from dualchannel.catalog.tests.factories import DrugFactory
 
     return DrugFactory(generic_name="测试慢病片", is_separately_paid=False)
+
+
+@pytest.fixture
+def connected(hospital, bound_pharmacy, eligibility):
+    """Both connected to the centre; today's prescriptions (the simulator keeps real time)."""
+    hospital.platform_code = "H42010200001"
+    hospital.save(update_fields=["platform_code"])
+    bound_pharmacy.platform_code = "P42010200001"
+    bound_pharmacy.save(update_fields=["platform_code"])
+    eligibility.next_reevaluation_due = timezone.localdate() + timedelta(days=60)
+    eligibility.save(update_fields=["next_reevaluation_due"])

@@ -4,8 +4,6 @@ reported, undo on cancel — against the bundled simulator, retried with back-of
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 import pytest
 from django.utils import timezone
 
@@ -136,17 +134,6 @@ def test_a_pharmacy_outside_the_regions_designated_ones_is_refused_and_nothing_i
 
 
 # --- the e-prescription centre ------------------------------------------------------------------
-
-
-@pytest.fixture
-def connected(hospital, bound_pharmacy, eligibility):
-    """Both connected to the centre; today's prescriptions (the simulator keeps real time)."""
-    hospital.platform_code = "H42010200001"
-    hospital.save(update_fields=["platform_code"])
-    bound_pharmacy.platform_code = "P42010200001"
-    bound_pharmacy.save(update_fields=["platform_code"])
-    eligibility.next_reevaluation_due = timezone.localdate() + timedelta(days=60)
-    eligibility.save(update_fields=["next_reevaluation_due"])
 
 
 def process(prescription) -> RxCentreSubmission:

@@ -17,9 +17,7 @@ from dualchannel.prescriptions import services
 from dualchannel.prescriptions.models import RxCentreStatus, RxCentreSubmission
 from dualchannel.simulators.models import SimRx
 
-from .test_circulation import connected  # noqa: F401  (fixture)
-from .test_counter import dispense
-from .test_issue import special
+from .helpers import dispense, special
 
 R = RxCentreStatus
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -32,7 +30,7 @@ def only_queued_jobs(monkeypatch):
 
 
 @pytest.fixture
-def routed_to_centre(connected, eligibility, physician_user, bound_pharmacy, stock):  # noqa: F811
+def routed_to_centre(connected, eligibility, physician_user, bound_pharmacy, stock):
     """Today's prescription routed to the connected pharmacy: its upload job is queued."""
     prescription = special(physician_user, eligibility, today=timezone.localdate())
     services.prescription_route(
