@@ -1,15 +1,17 @@
-"""For tests of "network first, then lock": what held while the platform was being called."""
+"""For tests of "network first, then lock": what held while the platform was being called, seen
+at ``PlatformClient.call`` (``watch`` sees it at the transport, and can end the worker)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from django.db import DatabaseError, connection, transaction
+from django.db import connection
 from django.db.models import Model
 
 from dualchannel.integration.nhsa.client import PlatformClient
+
+from .watch import lock_from_another_connection
 
 
 @dataclass(frozen=True)
@@ -23,22 +25,7 @@ def lockable_elsewhere(model: type[Model], pk: int) -> bool | None:
     """PostgreSQL: can another connection take the row's lock at once (FOR UPDATE NOWAIT)?"""
     if connection.vendor != "postgresql":
         return None  # SQLite has no row locks
-    result: list[bool] = []
-
-    def try_lock() -> None:
-        try:
-            with transaction.atomic():
-                model.objects.select_for_update(nowait=True).get(pk=pk)
-            result.append(True)
-        except DatabaseError:
-            result.append(False)
-        finally:
-            connection.close()  # this thread's own connection
-
-    thread = threading.Thread(target=try_lock)
-    thread.start()
-    thread.join(timeout=30)
-    return result[0] if result else False
+    return lock_from_another_connection(model, pk) == "locked"
 
 
 def watch_platform(
