@@ -17,8 +17,10 @@ A stateful model declares its machine beside it, in its app's ``models.py``::
 ``transition(obj, to, actor=..., reason=..., **facts)`` then needs nothing else: it checks the
 edge, sets the status (and the machine's ``stamp`` fields), saves, writes the history row and the
 audit event with ``facts`` added to its summary. Core imports no app: the app passes its classes
-in. A model with several machines (a designation: institution or physician; a delivery: one per
-mode) gives each a ``when`` that says which of its rows it moves.
+in, and the machine registers itself as Django imports the app's models at start-up. The caller
+queues the patient's notice after the move (notifications are not core's). A model with several
+machines (a designation: institution or physician; a delivery: one per mode) gives each a
+``when`` that says which of its rows it moves.
 
 Locking: the caller locks the row (``select_for_update`` in the order of ``core.locks``) before
 it reads what it decides on, because the checks before the move (who may act, the business rule)
