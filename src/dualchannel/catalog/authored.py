@@ -21,6 +21,7 @@ from dualchannel.core import audit
 from dualchannel.core.canonical import digest
 from dualchannel.core.errors import DomainError
 from dualchannel.core.models import User
+from dualchannel.core.statemachine import transition
 
 from .criteria import validate_expression
 from .models import (
@@ -34,7 +35,7 @@ from .models import (
     MaterialKind,
     Restriction,
 )
-from .workflow import move_criteria_set, next_version, publish_criteria_set
+from .workflow import next_version, publish_criteria_set
 
 CRITERIA_DIR = Path(__file__).resolve().parent / "data" / "criteria"
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
@@ -175,6 +176,6 @@ def _create_published(
 
     national_drafts = drug.criteria_sets.filter(status=CriteriaStatus.DRAFT, region__isnull=True)
     for draft in national_drafts.exclude(pk=criteria_set.pk):
-        move_criteria_set(draft, CriteriaStatus.RETIRED, actor=actor, reason="由人工编制条件取代")
+        transition(draft, CriteriaStatus.RETIRED, actor=actor, reason="由人工编制条件取代")
     publish_criteria_set(criteria_set, actor=actor, reason="载入人工编制认定条件")
     return criteria_set

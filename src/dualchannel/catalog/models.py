@@ -12,6 +12,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dualchannel.core.models import StatusHistory
+from dualchannel.core.statemachine import StateMachine
 
 
 class ListEdition(models.Model):
@@ -290,3 +291,22 @@ class CriteriaSetStatusHistory(StatusHistory):
     class Meta(StatusHistory.Meta):
         verbose_name = "认定条件状态变更"
         verbose_name_plural = "认定条件状态变更"
+
+
+# The one table of a criteria set's moves. The callers (import, authored-criteria loader, officer
+# services) hold the drug's row lock and write the audit event of their own action.
+CRITERIA_MACHINE = StateMachine(
+    CriteriaStatus,
+    {
+        CriteriaStatus.DRAFT: {CriteriaStatus.PUBLISHED, CriteriaStatus.RETIRED},
+        CriteriaStatus.PUBLISHED: {CriteriaStatus.RETIRED},
+    },
+    error_code="catalog.criteria_invalid_transition",
+    model=CriteriaSet,
+    history=CriteriaSetStatusHistory,
+    history_fk="criteria_set",
+    stamp=lambda criteria_set, to: (
+        {"published_at": timezone.now()} if to == CriteriaStatus.PUBLISHED else {}
+    ),
+    save_fields=(),
+)

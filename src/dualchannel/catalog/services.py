@@ -23,6 +23,7 @@ from dualchannel.core.models import User
 from dualchannel.core.money import parse_money
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import transition
 from dualchannel.registry.models import Region
 
 from .criteria import validate_expression
@@ -45,7 +46,7 @@ from .selectors import (
     published_criteria,
     region_get,
 )
-from .workflow import move_criteria_set, next_version, publish_criteria_set
+from .workflow import next_version, publish_criteria_set
 
 ROLE = Role.AGENCY_OFFICER
 _SLUG = re.compile(r"^[-a-zA-Z0-9_]{1,50}$")
@@ -422,7 +423,7 @@ def criteria_set_retire(*, actor: User, criteria_set_id: int, reason: str) -> Cr
         criteria_set = _lock_set(criteria_set_id, actor=actor, draft=False)
         before = snapshot(criteria_set)
         previous = criteria_set.status
-        move_criteria_set(criteria_set, CriteriaStatus.RETIRED, actor=actor, reason=reason)
+        transition(criteria_set, CriteriaStatus.RETIRED, actor=actor, reason=reason)
         _audit(
             actor,
             "catalog.criteria_retired",

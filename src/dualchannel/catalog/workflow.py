@@ -1,18 +1,16 @@
 """Criteria-set lifecycle (draft → published → retired) and drafting from restriction text.
 
-``move_criteria_set`` is the only code that changes ``CriteriaSet.status``; the callers
-(import, authored-criteria loader, officer services) hold the drug's row lock and write the audit
-event of their own action. The import and the loader work on the national baseline only
-(``region`` null); regional sets are left alone.
+A set's status moves only by ``core.statemachine.transition`` (its machine, ``CRITERIA_MACHINE``,
+is beside the model); the callers (import, authored-criteria loader, officer services) hold the
+drug's row lock and write the audit event of their own action. The import and the loader work
+on the national baseline only (``region`` null); regional sets are left alone.
 """
 
 from __future__ import annotations
 
-from django.utils import timezone
-
 from dualchannel.core.errors import DomainError
 from dualchannel.core.models import User
-from dualchannel.core.statemachine import StateMachine
+from dualchannel.core.statemachine import transition
 
 from .criteria import validate_expression
 from .models import (
@@ -27,36 +25,7 @@ from .models import (
 )
 from .parsing import parse_restriction
 
-CRITERIA_TRANSITIONS = StateMachine(
-    CriteriaStatus,
-    {
-        CriteriaStatus.DRAFT: {CriteriaStatus.PUBLISHED, CriteriaStatus.RETIRED},
-        CriteriaStatus.PUBLISHED: {CriteriaStatus.RETIRED},
-    },
-    error_code="catalog.criteria_invalid_transition",
-)
 INDICATION_GROUP = "indication"
-
-
-def move_criteria_set(
-    criteria_set: CriteriaSet, target: str, *, actor: User | None, reason: str = ""
-) -> None:
-    """Check the edge, change the status and write the history row (caller holds the lock)."""
-    CRITERIA_TRANSITIONS.check(criteria_set.status, target)
-    previous = criteria_set.status
-    criteria_set.status = target
-    fields = ["status"]
-    if target == CriteriaStatus.PUBLISHED:
-        criteria_set.published_at = timezone.now()
-        fields.append("published_at")
-    criteria_set.save(update_fields=fields)
-    CriteriaSetStatusHistory.objects.create(
-        criteria_set=criteria_set,
-        from_status=previous,
-        to_status=target,
-        actor=actor,
-        reason=reason,
-    )
 
 
 def next_version(drug: Drug) -> int:
@@ -107,7 +76,7 @@ def draft_from_restriction(
     ):
         return None
     for stale in drug.criteria_sets.filter(status=CriteriaStatus.DRAFT, region__isnull=True):
-        move_criteria_set(stale, CriteriaStatus.RETIRED, actor=actor, reason="限定支付范围已更新")
+        transition(stale, CriteriaStatus.RETIRED, actor=actor, reason="限定支付范围已更新")
     criteria_set = CriteriaSet.objects.create(
         drug=drug,
         version=next_version(drug),
@@ -159,7 +128,7 @@ def publish_criteria_set(criteria_set: CriteriaSet, *, actor: User | None, reaso
         .exclude(pk=criteria_set.pk)
     )
     for previous in current:
-        move_criteria_set(
+        transition(
             previous, CriteriaStatus.RETIRED, actor=actor, reason=f"由 v{criteria_set.version} 取代"
         )
-    move_criteria_set(criteria_set, CriteriaStatus.PUBLISHED, actor=actor, reason=reason)
+    transition(criteria_set, CriteriaStatus.PUBLISHED, actor=actor, reason=reason)

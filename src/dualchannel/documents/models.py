@@ -6,6 +6,8 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from dualchannel.core.statemachine import StateMachine
+
 
 class KeyStatus(models.TextChoices):
     ACTIVE = "active", "使用中"  # signs new documents; one per physician
@@ -56,6 +58,23 @@ class SigningKey(models.Model):
         """The first 128 bits of the fingerprint in groups of four, as printed on forms."""
         head = self.fingerprint[:32].upper()
         return " ".join(head[i : i + 4] for i in range(0, 32, 4))
+
+
+# A key is retired once (``services``); no history table: the audit event is the record.
+KEY_MACHINE = StateMachine(
+    KeyStatus,
+    {KeyStatus.ACTIVE: {KeyStatus.RETIRED}},
+    error_code="documents.key_transition",
+    model=SigningKey,
+    audit_action="documents.key_{to}",
+    role=lambda actor: "",
+    summary=lambda key, from_status, to_status: {
+        "from": from_status,
+        "to": to_status,
+        "reason": key.retired_reason,
+    },
+    save_fields=(),
+)
 
 
 class DocumentKind(models.TextChoices):

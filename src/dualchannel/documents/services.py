@@ -20,7 +20,7 @@ from dualchannel.core.canonical import canonical_json, snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
-from dualchannel.core.statemachine import StateMachine
+from dualchannel.core.statemachine import transition
 from dualchannel.registry.models import InsuredPerson, Physician
 
 from . import crypto, kinds, pdf
@@ -28,9 +28,6 @@ from .models import DocumentKind, KeyStatus, SignedDocument, SigningKey
 
 logger = logging.getLogger("dualchannel.documents")
 
-KEY_MACHINE = StateMachine(
-    KeyStatus, {KeyStatus.ACTIVE: {KeyStatus.RETIRED}}, error_code="documents.key_transition"
-)
 SIGNATURE_VERSION = 1
 
 
@@ -114,21 +111,17 @@ def _create_key(physician: Physician, actor: User | None, reason: str) -> Signin
 
 
 def _retire(key: SigningKey, actor: User | None, reason: str) -> None:
-    KEY_MACHINE.check(key.status, KeyStatus.RETIRED)
-    before = snapshot(key)
-    key.status = KeyStatus.RETIRED
-    key.retired_at = timezone.now()
-    key.retired_reason = reason[:200]
-    # A retired key never signs again: drop its private half, keep the public half for checks.
-    key.encrypted_private_key = ""
-    key.save(update_fields=["status", "retired_at", "retired_reason", "encrypted_private_key"])
-    audit.record(
+    """Retire a locked key: it never signs again, so its private half is dropped; the public half
+    stays for checking the documents it signed."""
+    transition(
+        key,
+        KeyStatus.RETIRED,
         actor=actor,
-        action="documents.key_retired",
-        subject=key,
-        before=before,
-        after=key,
-        summary={"from": KeyStatus.ACTIVE, "to": KeyStatus.RETIRED, "reason": reason[:200]},
+        changes={
+            "retired_at": timezone.now(),
+            "retired_reason": reason[:200],
+            "encrypted_private_key": "",
+        },
     )
 
 

@@ -15,6 +15,9 @@ from django.utils import timezone
 
 from dualchannel.catalog.models import MaterialKind
 from dualchannel.core.models import StatusHistory
+from dualchannel.core.statemachine import StateMachine
+
+from . import error_codes as codes
 
 
 class ApplicationStatus(models.TextChoices):
@@ -185,6 +188,31 @@ class ApplicationTransition(StatusHistory):
     class Meta(StatusHistory.Meta):
         verbose_name = "申请状态变更"
         verbose_name_plural = "申请状态变更"
+
+
+_A = ApplicationStatus
+APPLICATION_MACHINE = StateMachine(
+    ApplicationStatus,
+    {
+        _A.DRAFT: {_A.SUBMITTED, _A.WITHDRAWN},
+        _A.SUBMITTED: {_A.MATERIALS_REQUESTED, _A.UNDER_REVIEW, _A.WITHDRAWN},
+        # the patient's uploads complete the case
+        _A.MATERIALS_REQUESTED: {_A.UNDER_REVIEW, _A.WITHDRAWN},
+        # the reviewer decides, or names the materials still needed
+        _A.UNDER_REVIEW: {_A.APPROVED, _A.REJECTED, _A.MATERIALS_REQUESTED, _A.WITHDRAWN},
+    },
+    error_code=codes.TRANSITION,
+    model=Application,
+    history=ApplicationTransition,
+    history_fk="application",
+    audit_action="eligibility.application_{to}",
+    patient=lambda application: application.patient,
+    summary=lambda application, from_status, to_status: {
+        "application_no": application.application_no,
+        "from": from_status,
+        "to": to_status,
+    },
+)
 
 
 class CriterionAnswer(models.Model):
@@ -366,6 +394,27 @@ class EligibilityTransition(StatusHistory):
     class Meta(StatusHistory.Meta):
         verbose_name = "用药资格状态变更"
         verbose_name_plural = "用药资格状态变更"
+
+
+_E = EligibilityStatus
+ELIGIBILITY_MACHINE = StateMachine(
+    EligibilityStatus,
+    {
+        # the physician starts a re-evaluation; the overdue job suspends; a stop ends it
+        _E.ACTIVE: {_E.IN_REEVALUATION, _E.SUSPENDED, _E.STOPPED},
+        # HB art. 9: continue / adjust → active again; stop → ends
+        _E.IN_REEVALUATION: {_E.ACTIVE, _E.STOPPED},
+        # a late re-evaluation may restore a suspended eligibility
+        _E.SUSPENDED: {_E.IN_REEVALUATION, _E.STOPPED},
+    },
+    error_code=codes.TRANSITION,
+    model=Eligibility,
+    history=EligibilityTransition,
+    history_fk="eligibility",
+    audit_action="eligibility.eligibility_{to}",
+    patient=lambda eligibility: eligibility.patient,
+    reason_max=2000,
+)
 
 
 class ReevaluationResult(models.TextChoices):

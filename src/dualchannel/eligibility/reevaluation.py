@@ -2,9 +2,9 @@
 recorded on the signed 复查评估表, the reminder when the window opens and the suspension the day
 after a missed deadline.
 
-The eligibility's status changes only through ``workflow.move_eligibility`` (edge check, history
-row, audit event, and the patient's notification written to the outbox in the same transaction);
-whether it gives the benefit on a day is ``selectors.eligibility_benefits_active``.
+The eligibility's status changes only through ``core.statemachine.transition`` (edge check,
+history row, audit event), the patient's notification written to the outbox in the same
+transaction; whether it gives the benefit on a day is ``selectors.eligibility_benefits_active``.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionD
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import transition
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
 from dualchannel.integration.filing import can_send, filing_withdraw
@@ -34,13 +35,14 @@ from dualchannel.registry.profiles import profile_of
 from . import error_codes as codes
 from . import selectors
 from .models import (
+    ELIGIBILITY_MACHINE,
     Eligibility,
     EligibilityStatus,
     Reevaluation,
     ReevaluationReminder,
     ReevaluationResult,
 )
-from .workflow import ELIGIBILITY_MACHINE, _age, move_eligibility
+from .workflow import _age
 
 logger = logging.getLogger("dualchannel.eligibility")
 
@@ -283,22 +285,24 @@ def _stop(
 ) -> tuple[Any, str]:
     cancel, note = _cancel_filing(actor, eligibility, reason)
     eligibility.filing_note = note[:200]
-    move_eligibility(
+    transition(
         eligibility,
         E.STOPPED,
         actor=actor,
         reason=reason,
-        notice=(
-            "eligibility.stopped",
-            {
-                "drug_name": eligibility.drug.generic_name,
-                "stopped_on": today,
-                "reason": reason,
-            },
-        ),
         stopped_on=today.isoformat(),
         cancel_filing=cancel.pk if cancel is not None else None,
         **facts,
+    )
+    notify(
+        template="eligibility.stopped",
+        context={
+            "drug_name": eligibility.drug.generic_name,
+            "stopped_on": today,
+            "reason": reason,
+        },
+        person=eligibility.patient,
+        actor=actor,
     )
     return cancel, note
 
@@ -348,23 +352,25 @@ def reevaluation_start(
             physician=physician,
             late=late,
         )
-        move_eligibility(
+        transition(
             eligibility,
             E.IN_REEVALUATION,
             actor=actor,
             reason="逾期复查评估" if late else "开始复查评估",
             # HB art. 9: benefits continue meanwhile; the patient knows by when to finish
-            notice=(
-                "eligibility.reevaluation_started",
-                {
-                    "drug_name": eligibility.drug.generic_name,
-                    "hospital_name": eligibility.hospital.name,
-                    "complete_by": reevaluation.complete_by or due or today,
-                },
-            ),
             reevaluation=reevaluation.pk,
             due=(due or today).isoformat(),
             late=late,
+        )
+        notify(
+            template="eligibility.reevaluation_started",
+            context={
+                "drug_name": eligibility.drug.generic_name,
+                "hospital_name": eligibility.hospital.name,
+                "complete_by": reevaluation.complete_by or due or today,
+            },
+            person=eligibility.patient,
+            actor=actor,
         )
     return reevaluation
 
@@ -472,18 +478,24 @@ def reevaluation_complete(
             if result == R.ADJUST:
                 eligibility.plan_total_quantity = reevaluation.total_quantity
             label = R(result).label
-            move_eligibility(
+            transition(
                 eligibility,
                 E.ACTIVE,
                 actor=actor,
                 reason=f"复查评估：{label}",
-                notice=(
-                    "eligibility.reevaluation_completed",
-                    {"drug_name": drug_name, "result": label, "next_due": reevaluation.next_due},
-                ),
                 reevaluation=reevaluation.pk,
                 result=result,
                 next_due=reevaluation.next_due.isoformat(),
+            )
+            notify(
+                template="eligibility.reevaluation_completed",
+                context={
+                    "drug_name": drug_name,
+                    "result": label,
+                    "next_due": reevaluation.next_due,
+                },
+                person=eligibility.patient,
+                actor=actor,
             )
         reevaluation.save()
         audit.record(
@@ -598,21 +610,23 @@ def suspend_overdue(today: date | None = None) -> int:
             if eligibility.reevaluations.filter(due_date=due, completed_at__isnull=False).exists():
                 continue
             suspended_on = due + timedelta(days=1)
-            move_eligibility(
+            transition(
                 eligibility,
                 E.SUSPENDED,
                 actor=None,
                 reason=OVERDUE_REASON,
-                notice=(
-                    "eligibility.suspended",
-                    {
-                        "drug_name": eligibility.drug.generic_name,
-                        "suspended_on": suspended_on,
-                        "reason": OVERDUE_REASON,
-                    },
-                ),
                 due=due.isoformat(),
                 suspended_on=suspended_on.isoformat(),
+            )
+            notify(
+                template="eligibility.suspended",
+                context={
+                    "drug_name": eligibility.drug.generic_name,
+                    "suspended_on": suspended_on,
+                    "reason": OVERDUE_REASON,
+                },
+                person=eligibility.patient,
+                actor=None,
             )
             suspended += 1
     return suspended

@@ -1,7 +1,8 @@
 """Writes of the application's lifecycle (DESIGN §5.1, HB art. 6–11): draft, answers, plan,
 submit, withdraw, and the reviewer's request, approval or rejection. One transaction and one
-audit event per change, the application row locked, status moved only by ``workflow.move``;
-the evidence (uploads, scans, verification) is written by ``materials``."""
+audit event per change, the application row locked, status moved only by
+``core.statemachine.transition``; the evidence (uploads, scans, verification) is written by
+``materials``."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionD
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import transition
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
 from dualchannel.integration.filing import filing_submit
@@ -42,6 +44,7 @@ from dualchannel.registry.profiles import profile_of
 from . import error_codes as codes
 from . import selectors
 from .models import (
+    APPLICATION_MACHINE,
     LIVE_ELIGIBILITY,
     OPEN_STATUSES,
     Application,
@@ -57,13 +60,11 @@ from .models import (
     VerificationState,
 )
 from .workflow import (
-    APPLICATION_MACHINE,
     enter_review,
     evaluate,
     his_fetch,
     lock_application,
     missing_kinds,
-    move,
     notify_patient,
     pull_his_materials,
     request_materials,
@@ -508,7 +509,7 @@ def application_submit(
             for i in result.items
         )
         application.submitted_at = timezone.now()
-        move(application, S.SUBMITTED, actor=actor, verdict=result.verdict)
+        transition(application, S.SUBMITTED, actor=actor, verdict=result.verdict)
         _sign_forms(actor, application, result, today)
         required = list(dict.fromkeys(application.criteria_set.required_material_kinds or []))
         pulled = pull_his_materials(application, his, found, required)
@@ -622,7 +623,7 @@ def application_approve(
         application.decided_at = timezone.now()
         application.decided_by = actor
         application.decision_reason = "符合认定条件，予以备案"
-        move(application, S.APPROVED, actor=actor)
+        transition(application, S.APPROVED, actor=actor)
         eligibility = Eligibility.objects.create(
             application=application,
             patient=application.patient,
@@ -697,7 +698,7 @@ def application_reject(*, actor: User, application_id: int, reason: str) -> Appl
         application.decided_at = timezone.now()
         application.decided_by = actor
         application.decision_reason = reason
-        move(application, S.REJECTED, actor=actor, reason=reason)
+        transition(application, S.REJECTED, actor=actor, reason=reason)
         notify_patient(application, "eligibility.rejected", actor, reason=reason)
     return application
 
@@ -720,6 +721,6 @@ def application_withdraw(*, actor: User, application_id: int, reason: str) -> Ap
         application.decided_at = timezone.now()
         application.decided_by = actor
         application.decision_reason = reason
-        move(application, S.WITHDRAWN, actor=actor, reason=reason)
+        transition(application, S.WITHDRAWN, actor=actor, reason=reason)
         notify_patient(application, "eligibility.withdrawn", actor, reason=reason)
     return application

@@ -1,6 +1,8 @@
-"""The application's and the eligibility's state machines (each with the one function that moves
-it), and the pieces the services share: the row lock and guards, evaluation against the hospital
-system, material pulls, the signed forms' data, notifications."""
+"""What the application's services share: the row lock and guards, the moves into review and
+into a materials request, evaluation against the hospital system, material pulls, the signed
+forms' data, notifications. The application's and the eligibility's state machines are beside
+their models (``APPLICATION_MACHINE``, ``ELIGIBILITY_MACHINE``); ``core.statemachine.transition``
+moves them."""
 
 from __future__ import annotations
 
@@ -15,13 +17,11 @@ from django.utils import timezone
 
 from dualchannel.catalog.criteria import MET, CriteriaResult, evaluate_criteria
 from dualchannel.catalog.models import CriterionKind, MaterialKind
-from dualchannel.core import audit
-from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, NotFound
 from dualchannel.core.models import User
-from dualchannel.core.permissions import actor_role, require_role
+from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
-from dualchannel.core.statemachine import StateMachine
+from dualchannel.core.statemachine import transition
 from dualchannel.integration.his import HisAdapter, HisPatient, get_his_adapter
 from dualchannel.notifications.services import notify
 from dualchannel.registry.models import InsuranceType, Sex
@@ -32,43 +32,12 @@ from . import selectors
 from .models import (
     Application,
     ApplicationStatus,
-    ApplicationTransition,
-    Eligibility,
-    EligibilityStatus,
-    EligibilityTransition,
     Material,
     MaterialSource,
     VerificationState,
 )
 
 S = ApplicationStatus
-E = EligibilityStatus
-
-APPLICATION_MACHINE = StateMachine(
-    ApplicationStatus,
-    {
-        S.DRAFT: {S.SUBMITTED, S.WITHDRAWN},
-        S.SUBMITTED: {S.MATERIALS_REQUESTED, S.UNDER_REVIEW, S.WITHDRAWN},
-        # the patient's uploads complete the case
-        S.MATERIALS_REQUESTED: {S.UNDER_REVIEW, S.WITHDRAWN},
-        # the reviewer decides, or names the materials still needed
-        S.UNDER_REVIEW: {S.APPROVED, S.REJECTED, S.MATERIALS_REQUESTED, S.WITHDRAWN},
-    },
-    error_code=codes.TRANSITION,
-)
-
-ELIGIBILITY_MACHINE = StateMachine(
-    EligibilityStatus,
-    {
-        # the physician starts a re-evaluation; the overdue job suspends; a stop ends it
-        E.ACTIVE: {E.IN_REEVALUATION, E.SUSPENDED, E.STOPPED},
-        # HB art. 9: continue / adjust → active again; stop → ends
-        E.IN_REEVALUATION: {E.ACTIVE, E.STOPPED},
-        # a late re-evaluation may restore a suspended eligibility
-        E.SUSPENDED: {E.IN_REEVALUATION, E.STOPPED},
-    },
-    error_code=codes.TRANSITION,
-)
 
 DEFAULT_REVIEW_WORKING_DAYS = 7  # HB art. 10, when a profile sets no deadline
 # How long the patient is given to hand in what is missing. No seed sets it: a platform default
@@ -117,48 +86,7 @@ def require_status(application: Application, *statuses: str) -> None:
         )
 
 
-# --- moving the application ------------------------------------------------------------------
-
-
-def move(
-    application: Application,
-    to_status: str,
-    *,
-    actor: User | None,
-    reason: str = "",
-    **facts: Any,
-) -> None:
-    """The one place an application's status changes: edge check, history row, audit event.
-
-    The caller holds the row lock and notifies the patient where the change is visible to them.
-    """
-    APPLICATION_MACHINE.check(application.status, to_status)
-    before = snapshot(application)
-    from_status = application.status
-    application.status = to_status
-    application.save()
-    ApplicationTransition.objects.create(
-        application=application,
-        from_status=from_status,
-        to_status=to_status,
-        actor=actor,
-        reason=reason,
-    )
-    audit.record(
-        actor=actor,
-        action=f"eligibility.application_{to_status}",
-        subject=application,
-        before=before,
-        after=application,
-        patient=application.patient,
-        role=actor_role(actor),
-        summary={
-            "application_no": application.application_no,
-            "from": from_status,
-            "to": to_status,
-            **facts,
-        },
-    )
+# --- moving the application (``core.statemachine.transition``) ---------------------------------
 
 
 def notify_patient(application: Application, template: str, actor: User | None, **extra) -> None:
@@ -176,7 +104,7 @@ def enter_review(application: Application, *, actor: User | None, today: date) -
     application.complete_on = today
     application.review_due = _add_working_days(today, review_deadline_days(application))
     application.requested_material_kinds = []
-    move(
+    transition(
         application,
         S.UNDER_REVIEW,
         actor=actor,
@@ -196,7 +124,7 @@ def request_materials(
     application.materials_requested_at = timezone.now()
     application.materials_note = note
     application.materials_deadline = _add_working_days(today, MATERIALS_DEADLINE_WORKING_DAYS)
-    move(
+    transition(
         application,
         S.MATERIALS_REQUESTED,
         actor=actor,
@@ -216,50 +144,6 @@ def _add_working_days(start: date, days: int) -> date:
     from dualchannel.core.calendar import add_working_days
 
     return add_working_days(start, days)
-
-
-# --- moving the eligibility ------------------------------------------------------------------
-
-
-def move_eligibility(
-    eligibility: Eligibility,
-    to_status: str,
-    *,
-    actor: User | None,
-    reason: str = "",
-    notice: tuple[str, dict[str, Any]] | None = None,
-    **facts: Any,
-) -> None:
-    """The one place an eligibility's status changes: edge, history row, audit, notification.
-
-    The caller holds the row lock inside its transaction; ``notice`` (template, context) goes to
-    the patient's outbox in the same transaction, so it is sent iff the change commits.
-    """
-    ELIGIBILITY_MACHINE.check(eligibility.status, to_status)
-    before = snapshot(eligibility)
-    from_status = eligibility.status
-    eligibility.status = to_status
-    eligibility.save()
-    EligibilityTransition.objects.create(
-        eligibility=eligibility,
-        from_status=from_status,
-        to_status=to_status,
-        actor=actor,
-        reason=reason[:2000],
-    )
-    audit.record(
-        actor=actor,
-        action=f"eligibility.eligibility_{to_status}",
-        subject=eligibility,
-        before=before,
-        after=eligibility,
-        patient=eligibility.patient,
-        role=actor_role(actor),
-        summary={"from": from_status, "to": to_status, **facts},
-    )
-    if notice is not None:
-        template, context = notice
-        notify(template=template, context=context, person=eligibility.patient, actor=actor)
 
 
 # --- evaluation ------------------------------------------------------------------------------

@@ -26,16 +26,21 @@ from django.db import models, transaction
 from django.utils import timezone
 
 from dualchannel.core import audit
-from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.jobs import DEFAULT_LEASE, backoff_delay, enqueue
 from dualchannel.core.locks import in_transaction, lock_rows
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
-from dualchannel.core.statemachine import StateMachine
+from dualchannel.core.statemachine import transition
 
 from . import error_codes as codes
-from .models import FilingKind, FilingStatus, PlatformFiling, PlatformFilingTransition
+from .models import (
+    FilingKind,
+    FilingStatus,
+    PlatformFiling,
+    PlatformFilingTransition,
+    filing_sender_role,
+)
 from .nhsa.client import PlatformClient
 from .nhsa.envelope import platform_connected
 from .nhsa.errors import PlatformError
@@ -47,18 +52,6 @@ RETRYABLE_STATUSES = (S.FAILED, S.DEAD)
 # A filing ``sent`` this long ago whose outcome was never recorded lost its sender (a crashed
 # worker or request): it may be sent again. The job lease, far above a call's timeouts.
 RESEND_AFTER = DEFAULT_LEASE
-
-FILING_MACHINE = StateMachine(
-    FilingStatus,
-    {
-        S.PENDING: {S.SENT, S.CANCELLED},  # withdrawn before it was ever sent
-        S.SENT: {S.ACCEPTED, S.FAILED, S.DEAD, S.SENT},  # sent again: its sender was lost
-        S.FAILED: {S.SENT, S.DEAD},
-        S.DEAD: {S.SENT},  # a person retries after the cause is fixed
-        S.ACCEPTED: {S.CANCELLED},  # an accepted 2504 cancels its 2503
-    },
-    error_code=codes.FILING_TRANSITION,
-)
 
 
 class FilingInFlight(Exception):
@@ -95,45 +88,6 @@ def _require_sender(actor: User | None, institution) -> None:
         raise PermissionDenied()
 
 
-def _role(actor: User | None) -> str:
-    if actor is None:
-        return ""
-    for role in (Role.AGENCY_OFFICER, Role.REVIEWER, Role.ADMIN):
-        if actor.has_role(role):
-            return role
-    return ""
-
-
-# --- the state machine -------------------------------------------------------------------------
-
-
-def _move(
-    filing: PlatformFiling, to_status: str, *, actor: User | None, reason: str = "", **facts: Any
-) -> None:
-    """The one place a filing's status changes: check the edge, write history and audit."""
-    FILING_MACHINE.check(filing.status, to_status)
-    before = snapshot(filing)
-    from_status = filing.status
-    filing.status = to_status
-    filing.updated_at = timezone.now()
-    if to_status == S.ACCEPTED:
-        filing.accepted_at = filing.updated_at
-    filing.save()
-    PlatformFilingTransition.objects.create(
-        filing=filing, from_status=from_status, to_status=to_status, actor=actor, reason=reason
-    )
-    audit.record(
-        actor=actor,
-        action=f"integration.filing_{to_status}",
-        subject=filing,
-        before=before,
-        after=filing,
-        patient=filing.person,
-        role=_role(actor),
-        summary={"kind": filing.kind, "from": from_status, "to": to_status, **facts},
-    )
-
-
 def _create(
     *,
     actor: User | None,
@@ -165,7 +119,7 @@ def _create(
         subject=filing,
         after=filing,
         patient=person,
-        role=_role(actor),
+        role=filing_sender_role(actor),
         summary={"kind": kind, "to": S.PENDING, "subject_type": subject_type},
     )
     return filing
@@ -203,7 +157,7 @@ def _claim(filing: PlatformFiling, *, actor: User | None, token: str) -> None:
     again = filing.status == S.SENT
     filing.attempts += 1
     filing.claimed_by = token
-    _move(
+    transition(
         filing,
         S.SENT,
         actor=actor,
@@ -259,7 +213,7 @@ def _record(
             filing.last_error = error.err_msg[:2000]
             filing.last_infcode = error.infcode
             again = error.retryable and filing.attempts < MAX_ATTEMPTS
-            _move(
+            transition(
                 filing,
                 S.FAILED if again else S.DEAD,
                 actor=actor,
@@ -276,16 +230,16 @@ def _record(
         if filing.kind == FilingKind.FILE:
             if not sn:
                 filing.last_error = "平台应答缺少待遇申报明细流水号"
-                _move(filing, S.DEAD, actor=actor, reason=filing.last_error, infcode="0")
+                transition(filing, S.DEAD, actor=actor, reason=filing.last_error, infcode="0")
                 return filing
             filing.trt_dcla_detl_sn = sn
         else:
             filing.trt_dcla_detl_sn = filing.input.get("trt_dcla_detl_sn", "")
-        _move(filing, S.ACCEPTED, actor=actor, infcode="0")
+        transition(filing, S.ACCEPTED, actor=actor, infcode="0")
         if filing.kind == FilingKind.CANCEL and filing.target_id:
             target = rows[filing.target_id]
             if target.status == S.ACCEPTED:
-                _move(target, S.CANCELLED, actor=actor, reason=filing.input.get("memo", ""))
+                transition(target, S.CANCELLED, actor=actor, reason=filing.input.get("memo", ""))
         elif filing.cancel_reason:
             # The subject ended while this 2503 was on its way: cancel it now that it is accepted.
             _queue_cancel(filing, actor=actor, reason=filing.cancel_reason)
@@ -526,7 +480,9 @@ def filing_withdraw(
             if not claimed:
                 return cancel, _cancel_note(cancel)
         elif target.status == S.PENDING and target.attempts == 0:
-            _move(target, S.CANCELLED, actor=actor, reason=reason, withdrawn_before_sending=True)
+            transition(
+                target, S.CANCELLED, actor=actor, reason=reason, withdrawn_before_sending=True
+            )
             return None, "备案尚未发送，已撤回"
         else:
             target.cancel_reason = reason[:2000]
@@ -536,7 +492,7 @@ def filing_withdraw(
                 action="integration.filing_cancel_requested",
                 subject=target,
                 patient=target.person,
-                role=_role(actor),
+                role=filing_sender_role(actor),
                 summary={"status": target.status},
             )
             return None, f"备案状态为「{target.get_status_display()}」，受理后将自动撤销（2504）"

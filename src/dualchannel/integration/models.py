@@ -15,6 +15,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dualchannel.core.models import StatusHistory
+from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import StateMachine
+
+from . import error_codes as codes
 
 # --- national platform client ---------------------------------------------------------------
 
@@ -173,6 +177,50 @@ class PlatformFilingTransition(StatusHistory):
     class Meta(StatusHistory.Meta):
         verbose_name = "备案状态变更"
         verbose_name_plural = "备案状态变更"
+
+
+def filing_sender_role(actor) -> str:
+    """The role a filing's event is recorded under: the first of officer, reviewer, admin held."""
+    if actor is None:
+        return ""
+    for role in (Role.AGENCY_OFFICER, Role.REVIEWER, Role.ADMIN):
+        if actor.has_role(role):
+            return role
+    return ""
+
+
+def _filing_stamp(filing: PlatformFiling, to_status: str) -> dict:
+    now = timezone.now()
+    return {
+        "updated_at": now,
+        **({"accepted_at": now} if to_status == FilingStatus.ACCEPTED else {}),
+    }
+
+
+_F = FilingStatus
+FILING_MACHINE = StateMachine(
+    FilingStatus,
+    {
+        _F.PENDING: {_F.SENT, _F.CANCELLED},  # withdrawn before it was ever sent
+        _F.SENT: {_F.ACCEPTED, _F.FAILED, _F.DEAD, _F.SENT},  # sent again: its sender was lost
+        _F.FAILED: {_F.SENT, _F.DEAD},
+        _F.DEAD: {_F.SENT},  # a person retries after the cause is fixed
+        _F.ACCEPTED: {_F.CANCELLED},  # an accepted 2504 cancels its 2503
+    },
+    error_code=codes.FILING_TRANSITION,
+    model=PlatformFiling,
+    history=PlatformFilingTransition,
+    history_fk="filing",
+    audit_action="integration.filing_{to}",
+    role=filing_sender_role,
+    patient=lambda filing: filing.person,
+    summary=lambda filing, from_status, to_status: {
+        "kind": filing.kind,
+        "from": from_status,
+        "to": to_status,
+    },
+    stamp=_filing_stamp,
+)
 
 
 # --- e-prescription centre (医保电子处方中心): client call log ---------------------------------

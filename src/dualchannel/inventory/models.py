@@ -13,6 +13,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dualchannel.core.models import StatusHistory
+from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import StateMachine
+
+from . import error_codes as codes
 
 
 class StockItem(models.Model):
@@ -202,6 +206,40 @@ class StockMovementUploadTransition(StatusHistory):
     class Meta(StatusHistory.Meta):
         verbose_name = "进销存上传状态变更"
         verbose_name_plural = "进销存上传状态变更"
+
+
+_U = UploadStatus
+# The platform upload of a movement (``upload``): the caller sets the attempt's fields (the error,
+# the message id), which are saved with the status.
+UPLOAD_MACHINE = StateMachine(
+    UploadStatus,
+    {
+        _U.PENDING: {_U.UPLOADED, _U.FAILED, _U.DEAD},
+        _U.FAILED: {_U.UPLOADED, _U.FAILED, _U.DEAD},
+        _U.DEAD: {_U.UPLOADED, _U.FAILED, _U.DEAD},  # a person retries after fixing the cause
+    },
+    error_code=codes.UPLOAD_TRANSITION,
+    model=StockMovement,
+    field="upload_status",
+    history=StockMovementUploadTransition,
+    history_fk="movement",
+    audit_action="inventory.upload_{to}",
+    role=lambda actor: (
+        "" if actor is None else (Role.ADMIN if actor.is_superuser else Role.PHARMACIST)
+    ),
+    summary=lambda movement, from_status, to_status: {
+        "infno": movement.infno,
+        "from": from_status,
+        "to": to_status,
+    },
+    save_fields=(
+        "upload_attempts",
+        "upload_msgid",
+        "upload_infcode",
+        "upload_error",
+        "uploaded_at",
+    ),
+)
 
 
 class TraceCodeStatus(models.TextChoices):

@@ -23,14 +23,12 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from dualchannel.core import audit
-from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.jobs import backoff_delay, enqueue
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
-from dualchannel.core.statemachine import StateMachine
+from dualchannel.core.statemachine import transition
 from dualchannel.integration.nhsa.client import PlatformClient
 from dualchannel.integration.nhsa.envelope import SHANGHAI
 from dualchannel.integration.nhsa.errors import PlatformError
@@ -38,9 +36,9 @@ from dualchannel.integration.nhsa.errors import PlatformError
 from . import error_codes as codes
 from .models import (
     INV_DATA_TYPE,
+    UPLOAD_MACHINE,
     MovementKind,
     StockMovement,
-    StockMovementUploadTransition,
     UploadStatus,
 )
 from .service_helpers import UPLOAD_JOB, may_act_for
@@ -49,16 +47,6 @@ K = MovementKind
 U = UploadStatus
 MAX_ATTEMPTS = 5
 RETRYABLE = (U.FAILED, U.DEAD)
-
-UPLOAD_MACHINE = StateMachine(
-    UploadStatus,
-    {
-        U.PENDING: {U.UPLOADED, U.FAILED, U.DEAD},
-        U.FAILED: {U.UPLOADED, U.FAILED, U.DEAD},
-        U.DEAD: {U.UPLOADED, U.FAILED, U.DEAD},  # a person retries after fixing the cause
-    },
-    error_code=codes.UPLOAD_TRANSITION,
-)
 
 
 def upload_key(movement: StockMovement) -> str:
@@ -228,41 +216,6 @@ def delete_input(movement: StockMovement) -> dict[str, Any]:
     }
 
 
-# --- the state machine -------------------------------------------------------------------------
-
-
-def _move(
-    movement: StockMovement, to_status: str, *, actor: User | None, reason: str = "", **facts: Any
-) -> None:
-    """The one place an upload status changes: check the edge, write history and audit."""
-    UPLOAD_MACHINE.check(movement.upload_status, to_status)
-    before = snapshot(movement)
-    from_status = movement.upload_status
-    movement.upload_status = to_status
-    movement.save(
-        update_fields=[
-            "upload_status",
-            "upload_attempts",
-            "upload_msgid",
-            "upload_infcode",
-            "upload_error",
-            "uploaded_at",
-        ]
-    )
-    StockMovementUploadTransition.objects.create(
-        movement=movement, from_status=from_status, to_status=to_status, actor=actor, reason=reason
-    )
-    audit.record(
-        actor=actor,
-        action=f"inventory.upload_{to_status}",
-        subject=movement,
-        before=before,
-        after=movement,
-        role="" if actor is None else (Role.ADMIN if actor.is_superuser else Role.PHARMACIST),
-        summary={"infno": movement.infno, "from": from_status, "to": to_status, **facts},
-    )
-
-
 @dataclass(frozen=True)
 class _Attempt:
     """One attempt, claimed under the row lock: what to send, and which attempt it is."""
@@ -322,7 +275,7 @@ def _record(
             movement.upload_error = error.err_msg[:2000]
             movement.upload_infcode = error.infcode
             again = error.retryable and movement.upload_attempts < MAX_ATTEMPTS
-            _move(
+            transition(
                 movement,
                 U.FAILED if again else U.DEAD,
                 actor=actor,
@@ -336,7 +289,7 @@ def _record(
         if isinstance(error, DomainError):
             movement.upload_error = error.message[:2000]
             movement.upload_infcode = ""
-            _move(
+            transition(
                 movement, U.DEAD, actor=actor, reason=error.code, attempt=movement.upload_attempts
             )
             return movement
@@ -356,7 +309,7 @@ def _record(
         movement.upload_infcode = "0"
         movement.upload_error = ""
         movement.uploaded_at = timezone.now()
-        _move(movement, U.UPLOADED, actor=actor, attempt=movement.upload_attempts)
+        transition(movement, U.UPLOADED, actor=actor, attempt=movement.upload_attempts)
         return movement
 
 

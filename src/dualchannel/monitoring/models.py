@@ -13,6 +13,10 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dualchannel.core.models import StatusHistory
+from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import StateMachine
+
+from . import error_codes as codes
 
 
 class AlertSeverity(models.TextChoices):
@@ -89,3 +93,23 @@ class AlertTransition(StatusHistory):
     class Meta(StatusHistory.Meta):
         verbose_name = "预警状态变更"
         verbose_name_plural = "预警状态变更"
+
+
+# An officer confirms or dismisses an open alert once (``services.alert_review``).
+ALERT_MACHINE = StateMachine(
+    AlertState,
+    {AlertState.OPEN: {AlertState.CONFIRMED, AlertState.DISMISSED}},
+    error_code=codes.ALERT_TRANSITION,
+    model=Alert,
+    field="state",
+    history=AlertTransition,
+    history_fk="alert",
+    audit_action="monitoring.alert_{to}",
+    role=lambda actor: Role.ADMIN if actor.is_superuser else Role.AGENCY_OFFICER,
+    summary=lambda alert, from_status, to_status: {
+        "rule": alert.rule,
+        "from": from_status,
+        "to": to_status,
+    },
+    save_fields=(),
+)

@@ -18,24 +18,18 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from dualchannel.core import audit
-from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import DomainError, NotFound, field_error
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
-from dualchannel.core.statemachine import StateMachine
+from dualchannel.core.statemachine import transition
 
 from . import error_codes as codes
-from .models import Alert, AlertSeverity, AlertState, AlertTransition
+from .models import ALERT_MACHINE, Alert, AlertSeverity, AlertState, AlertTransition
 
 logger = logging.getLogger("dualchannel.monitoring")
 
 S = AlertState
-ALERT_MACHINE = StateMachine(
-    AlertState,
-    {S.OPEN: {S.CONFIRMED, S.DISMISSED}},
-    error_code=codes.ALERT_TRANSITION,
-)
 _RULE = re.compile(r"^[a-z0-9_\-]{1,60}$")
 NOTE_MAX = 2000
 # How long the side connection waits for a lock before giving up (it must never wait on the
@@ -193,23 +187,11 @@ def alert_review(*, actor: User, alert_id: int, confirm: bool, note: str) -> Ale
         ALERT_MACHINE.check(alert.state, target)
         if target == S.DISMISSED and not note:
             raise field_error("note", codes.NOTE_REQUIRED, "排除预警须填写核查说明")
-        before = snapshot(alert)
-        from_state = alert.state
-        alert.state = target
-        alert.reviewer = actor
-        alert.reviewer_note = note
-        alert.reviewed_at = timezone.now()
-        alert.save(update_fields=["state", "reviewer", "reviewer_note", "reviewed_at"])
-        AlertTransition.objects.create(
-            alert=alert, from_status=from_state, to_status=target, actor=actor, reason=note
-        )
-        audit.record(
+        transition(
+            alert,
+            target,
             actor=actor,
-            action=f"monitoring.alert_{target}",
-            subject=alert,
-            before=before,
-            after=alert,
-            role=Role.ADMIN if actor.is_superuser else Role.AGENCY_OFFICER,
-            summary={"rule": alert.rule, "from": from_state, "to": target},
+            reason=note,
+            changes={"reviewer": actor, "reviewer_note": note, "reviewed_at": timezone.now()},
         )
     return alert

@@ -23,9 +23,9 @@ from django.db import transaction
 from django.utils import timezone
 
 from dualchannel.catalog.usage import FREQUENCY_CODES, ROUTE_CODES
-from dualchannel.core import audit
 from dualchannel.core.jobs import DEFAULT_LEASE, backoff_delay, enqueue, job_handler
 from dualchannel.core.locks import in_transaction
+from dualchannel.core.statemachine import transition
 from dualchannel.integration.nhsa.envelope import platform_connected
 
 from .models import Dispensing, Prescription, RxCentreStatus, RxCentreSubmission
@@ -226,8 +226,9 @@ def _confirm_result(submission: RxCentreSubmission, client, dispensing) -> None:
     submission.result_lines = len(lines)
 
 
-# What a run owns: the answers of its steps, its outcome. Everything else (``withdraw_requested``
-# set by a person meanwhile) is kept as it is in the row when the run records.
+# What a run owns: the answers of its steps, and its outcome (the status, moved by ``transition``).
+# Everything else (``withdraw_requested`` set by a person meanwhile) is kept as it is in the row
+# when the run records.
 STEP_FIELDS = (
     "rx_trace_code",
     "hi_rxno",
@@ -238,7 +239,6 @@ STEP_FIELDS = (
     "dispense_reported",
     "result_confirmed_at",
     "result_lines",
-    "status",
     "last_error",
 )
 # A claim not recorded after this long belongs to a run that died: another run may take it.
@@ -282,9 +282,9 @@ def _claim(submission_id: int, token: str, *, job) -> tuple[RxCentreSubmission, 
     return submission, True
 
 
-def _run_steps(submission: RxCentreSubmission, factory) -> None:
+def _run_steps(submission: RxCentreSubmission, factory) -> str:
     """The network steps on an unlocked copy, outside any transaction: the copy takes the answers
-    and the outcome (``status``, ``last_error``)."""
+    (and ``last_error``); returns the outcome, the status the submission moves to."""
     from dualchannel.integration.rxcentre.errors import RxCentreError
 
     prescription = submission.prescription
@@ -295,12 +295,12 @@ def _run_steps(submission: RxCentreSubmission, factory) -> None:
                 client = factory(prescription.hospital)
                 reason = submission.withdraw_reason
                 client.undo(submission.hi_rxno, reason, key=f"undo:{submission.pk}")
-            submission.status = R.WITHDRAWN
+            outcome = R.WITHDRAWN
         else:
             if submission.uploaded_at is None:
                 _hospital_steps(submission, factory(prescription.hospital))
                 submission.uploaded_at = timezone.now()
-            submission.status = R.UPLOADED
+            outcome = R.UPLOADED
             if dispensing is not None and not submission.dispense_reported:
                 if platform_connected(dispensing.pharmacy):
                     client = factory(dispensing.pharmacy, dispensing.actor)
@@ -312,38 +312,27 @@ def _run_steps(submission: RxCentreSubmission, factory) -> None:
     except RxCentreError as exc:
         submission.last_error = str(exc.message)[:2000]
         again = exc.retryable and submission.attempts < MAX_ATTEMPTS
-        submission.status = R.FAILED if again else R.DEAD
+        outcome = R.FAILED if again else R.DEAD
         logger.info("rx centre step failed submission=%s code=%s", submission.pk, exc.code)
     else:
         if not submission.last_error.startswith("发药药店未登记"):
             submission.last_error = ""
+    return outcome
 
 
-def _record(run: RxCentreSubmission, token: str) -> RxCentreSubmission:
+def _record(run: RxCentreSubmission, token: str, outcome: str) -> RxCentreSubmission:
     """Lock again and write what the run owns, keeping what others changed meanwhile."""
     with transaction.atomic():
         submission = _locked(run.pk)
         if submission.claimed_by != token or submission.attempts != run.attempts:
             return submission  # the claim expired and another run took over; its outcome counts
-        before = submission.status
         for field in STEP_FIELDS:
             setattr(submission, field, getattr(run, field))
         submission.claimed_until = None
         submission.updated_at = timezone.now()
         submission.save(update_fields=[*STEP_FIELDS, "claimed_until", "updated_at"])
-        prescription = submission.prescription
-        if submission.status != before:
-            audit.record(
-                actor=None,
-                action=f"prescriptions.rx_centre_{submission.status}",
-                subject=submission,
-                patient=prescription.patient,
-                summary={
-                    "prescription_no": prescription.prescription_no,
-                    "from": before,
-                    "to": submission.status,
-                },
-            )
+        if outcome != submission.status:
+            transition(submission, outcome, actor=None)
         if submission.status == R.FAILED:
             _queue(submission, delay_attempts=submission.attempts)
         elif submission.withdraw_requested and submission.status == R.UPLOADED:
@@ -373,11 +362,11 @@ def rx_centre_process(submission_id: int, *, client_factory=None, job=None) -> R
     if not claimed:
         return run
     try:
-        _run_steps(run, client_factory or RxCentreClient)
+        outcome = _run_steps(run, client_factory or RxCentreClient)
     except BaseException:
         _release(run, token)
         raise
-    return _record(run, token)
+    return _record(run, token, outcome)
 
 
 @job_handler("prescriptions.rx_centre", atomic=False)

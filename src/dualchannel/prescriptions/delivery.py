@@ -1,6 +1,7 @@
-"""How dispensed drugs reach the patient, and the one function that moves a delivery.
+"""How dispensed drugs reach the patient: ``delivery_advance`` moves a delivery one step.
 
-Each mode has its own path through ``DeliveryStatus`` (the counter writes the first status):
+Each mode has its own path through ``DeliveryStatus`` (``models.DELIVERY_PATHS``, one machine
+each; the counter writes the first status):
 
 - 到店自取: picked up at the counter (no further step);
 - 网订店取: ready → picked up (identity was checked at dispensing);
@@ -19,38 +20,18 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from dualchannel.core import audit
-from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
-from dualchannel.core.permissions import actor_role
 from dualchannel.core.roles import Role
-from dualchannel.core.statemachine import StateMachine
+from dualchannel.core.statemachine import transition
 from dualchannel.notifications.services import notify
 
 from . import error_codes as codes
-from .models import Delivery, DeliveryMode, DeliveryStatus, DeliveryTransition
+from .models import DELIVERY_MACHINES, DELIVERY_PATHS, Delivery, DeliveryMode, DeliveryStatus
 from .workflow import drug_names
 
 D = DeliveryStatus
 M = DeliveryMode
-
-# The statuses each mode passes through, in order.
-PATHS: dict[str, tuple[str, ...]] = {
-    M.PICKUP: (D.PICKED_UP,),
-    M.ONLINE_PICKUP: (D.READY, D.PICKED_UP),
-    M.HOME_DELIVERY: (D.PREPARING, D.IN_TRANSIT, D.DELIVERED),
-    M.COLD_CHAIN_TO_HOSPITAL: (D.PREPARING, D.IN_TRANSIT, D.HANDED_OVER),
-}
-
-DELIVERY_MACHINES = {
-    mode: StateMachine(
-        DeliveryStatus,
-        {path[n]: {path[n + 1]} for n in range(len(path) - 1)},
-        error_code=codes.DELIVERY_TRANSITION,
-    )
-    for mode, path in PATHS.items()
-}
 
 # What the patient is told at each step.
 PROGRESS = {
@@ -122,7 +103,7 @@ def _check_mode(delivery: Delivery, to_status: str) -> None:
         raise DomainError(
             codes.DELIVERY_STATUS_INVALID, "请选择配送状态", fields={"to_status": ["无效"]}
         )
-    if to_status not in PATHS[delivery.mode]:
+    if to_status not in DELIVERY_PATHS[delivery.mode]:
         raise Conflict(
             codes.DELIVERY_WRONG_MODE,
             f"取药方式为「{delivery.get_mode_display()}」，没有「{D(to_status).label}」环节",
@@ -179,42 +160,21 @@ def delivery_advance(
         _check_actor(actor, delivery, to_status)
         _check_mode(delivery, to_status)
         DELIVERY_MACHINES[delivery.mode].check(delivery.status, to_status)
-        before = snapshot(delivery)
-        from_status = delivery.status
         moment = timezone.now()
+        record: dict[str, object] = {}
+        reason = ""
         if to_status in (D.DELIVERED, D.HANDED_OVER):
-            delivery.handed_over_by, delivery.received_by, moment = _hand_over_record(
+            handed_over_by, received_by, moment = _hand_over_record(
                 actor, delivery, handed_over_by, received_by, at
             )
-            delivery.handed_over_at = moment
-        delivery.status = to_status
-        delivery.updated_at = timezone.now()
-        delivery.save()
-        DeliveryTransition.objects.create(
-            delivery=delivery,
-            from_status=from_status,
-            to_status=to_status,
-            actor=actor,
-            at=moment,
-            reason=_reason(delivery, to_status),
-        )
+            record = {
+                "handed_over_by": handed_over_by,
+                "received_by": received_by,
+                "handed_over_at": moment,
+            }
+            reason = f"交付人：{handed_over_by or '—'}；接收人：{received_by or '—'}"
+        transition(delivery, to_status, actor=actor, reason=reason, changes=record, at=moment)
         prescription = delivery.dispensing.prescription
-        audit.record(
-            actor=actor,
-            action=f"prescriptions.delivery_{to_status}",
-            subject=delivery,
-            before=before,
-            after=delivery,
-            patient=prescription.patient,
-            role=actor_role(actor),
-            summary={
-                "prescription_no": prescription.prescription_no,
-                "dispensing": delivery.dispensing_id,
-                "mode": delivery.mode,
-                "from": from_status,
-                "to": to_status,
-            },
-        )
         notify(
             template="prescriptions.delivery",
             context={
@@ -230,9 +190,3 @@ def delivery_advance(
             actor=actor,
         )
     return delivery
-
-
-def _reason(delivery: Delivery, to_status: str) -> str:
-    if to_status in (D.DELIVERED, D.HANDED_OVER):
-        return f"交付人：{delivery.handed_over_by or '—'}；接收人：{delivery.received_by or '—'}"
-    return ""

@@ -19,6 +19,7 @@ TOO_MANY_DAYS = "prescriptions.too_many_days"
 INVALID_BENEFIT_TYPE = "prescriptions.invalid_benefit_type"
 INVALID_DIAGNOSIS = "prescriptions.invalid_diagnosis"
 TRANSITION = "prescriptions.transition"
+RX_CENTRE_TRANSITION = "prescriptions.rx_centre_transition"  # not a step the centre run takes
 REASON_REQUIRED = "prescriptions.reason_required"
 # circulation
 CONSENT_REQUIRED = "prescriptions.consent_required"

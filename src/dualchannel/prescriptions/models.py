@@ -12,6 +12,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dualchannel.core.models import StatusHistory
+from dualchannel.core.statemachine import StateMachine
+
+from . import error_codes as codes
 
 
 class BenefitType(models.TextChoices):
@@ -187,6 +190,31 @@ class PrescriptionTransition(StatusHistory):
         verbose_name_plural = "处方状态变更"
 
 
+_P = PrescriptionStatus
+PRESCRIPTION_MACHINE = StateMachine(
+    PrescriptionStatus,
+    {
+        # ISSUED → DISPENSED: dispensed at the issuing hospital's own outpatient pharmacy
+        # (特药门诊, settlement.hospital), never routed to a pharmacy; a pharmacy counter
+        # dispenses only ROUTED prescriptions.
+        _P.ISSUED: {_P.ROUTED, _P.CANCELLED, _P.EXPIRED, _P.DISPENSED},
+        _P.ROUTED: {_P.DISPENSED, _P.CANCELLED, _P.EXPIRED},
+    },
+    error_code=codes.TRANSITION,
+    model=Prescription,
+    history=PrescriptionTransition,
+    history_fk="prescription",
+    audit_action="prescriptions.prescription_{to}",
+    patient=lambda prescription: prescription.patient,
+    summary=lambda prescription, from_status, to_status: {
+        "prescription_no": prescription.prescription_no,
+        "from": from_status,
+        "to": to_status,
+    },
+    reason_max=2000,
+)
+
+
 class CertificateType(models.TextChoices):
     """mdtrt_cert_type: how the buyer proved who the patient is."""
 
@@ -323,6 +351,46 @@ class DeliveryTransition(StatusHistory):
         verbose_name_plural = "配送状态变更"
 
 
+_D = DeliveryStatus
+_M = DeliveryMode
+# The statuses each mode passes through, in order (the counter writes the first one).
+DELIVERY_PATHS: dict[str, tuple[str, ...]] = {
+    _M.PICKUP: (_D.PICKED_UP,),
+    _M.ONLINE_PICKUP: (_D.READY, _D.PICKED_UP),
+    _M.HOME_DELIVERY: (_D.PREPARING, _D.IN_TRANSIT, _D.DELIVERED),
+    _M.COLD_CHAIN_TO_HOSPITAL: (_D.PREPARING, _D.IN_TRANSIT, _D.HANDED_OVER),
+}
+
+
+def _delivery_facts(delivery: Delivery, from_status: str, to_status: str) -> dict:
+    return {
+        "prescription_no": delivery.dispensing.prescription.prescription_no,
+        "dispensing": delivery.dispensing_id,
+        "mode": delivery.mode,
+        "from": from_status,
+        "to": to_status,
+    }
+
+
+# One machine per mode: each walks its own path.
+DELIVERY_MACHINES = {
+    mode: StateMachine(
+        DeliveryStatus,
+        {path[n]: {path[n + 1]} for n in range(len(path) - 1)},
+        error_code=codes.DELIVERY_TRANSITION,
+        model=Delivery,
+        history=DeliveryTransition,
+        history_fk="delivery",
+        audit_action="prescriptions.delivery_{to}",
+        patient=lambda delivery: delivery.dispensing.prescription.patient,
+        summary=_delivery_facts,
+        stamp=lambda delivery, to: {"updated_at": timezone.now()},
+        when=lambda delivery, mode=mode: delivery.mode == mode,
+    )
+    for mode, path in DELIVERY_PATHS.items()
+}
+
+
 class RxCentreStatus(models.TextChoices):
     PENDING = "pending", "待上传"
     UPLOADED = "uploaded", "已上传"
@@ -371,3 +439,28 @@ class RxCentreSubmission(models.Model):
 
     def __str__(self) -> str:
         return f"{self.prescription} · {self.get_status_display()}"
+
+
+_R = RxCentreStatus
+# The centre run's outcomes (``circulation``): a run takes a pending, failed or uploaded
+# submission; withdrawn, dead and not-connected ones are never taken again. No history table:
+# the audit event is the record.
+RX_CENTRE_MACHINE = StateMachine(
+    RxCentreStatus,
+    {
+        _R.PENDING: {_R.UPLOADED, _R.FAILED, _R.DEAD, _R.WITHDRAWN},
+        _R.FAILED: {_R.UPLOADED, _R.DEAD, _R.WITHDRAWN},
+        # the pharmacy's report or the result query may still fail after the upload
+        _R.UPLOADED: {_R.FAILED, _R.DEAD, _R.WITHDRAWN},
+    },
+    error_code=codes.RX_CENTRE_TRANSITION,
+    model=RxCentreSubmission,
+    audit_action="prescriptions.rx_centre_{to}",
+    patient=lambda submission: submission.prescription.patient,
+    summary=lambda submission, from_status, to_status: {
+        "prescription_no": submission.prescription.prescription_no,
+        "from": from_status,
+        "to": to_status,
+    },
+    save_fields=(),
+)

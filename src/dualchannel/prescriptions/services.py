@@ -25,11 +25,13 @@ from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import transition
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_revoke, document_sign
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.reevaluation import current_plan
 from dualchannel.eligibility.selectors import eligibility_benefits_active
+from dualchannel.notifications.services import notify
 from dualchannel.registry.models import (
     Designation,
     DesignationStatus,
@@ -53,7 +55,7 @@ from .models import (
     PrescriptionTransition,
     StockStatus,
 )
-from .workflow import drug_names, move
+from .workflow import drug_names
 
 S = PrescriptionStatus
 MAX_ITEMS = 5  # 处方管理办法 第六条: at most five drugs per prescription
@@ -478,8 +480,6 @@ def prescription_issue(
                 "to": S.ISSUED,
             },
         )
-        from dualchannel.notifications.services import notify
-
         notify(
             template="prescriptions.issued",
             context={
@@ -519,19 +519,21 @@ def prescription_cancel(*, actor: User, prescription_id: int, reason: str) -> Pr
         if not actor.is_superuser and prescription.hospital_id != actor.institution_id:
             raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
         prescription.cancel_reason = reason[:200]
-        move(
+        transition(
             prescription,
             S.CANCELLED,
             actor=actor,
             reason=reason,
-            notice=(
-                "prescriptions.cancelled",
-                {
-                    "drug_name": drug_names(prescription),
-                    "prescription_no": prescription.prescription_no,
-                    "reason": reason,
-                },
-            ),
+        )
+        notify(
+            template="prescriptions.cancelled",
+            context={
+                "drug_name": drug_names(prescription),
+                "prescription_no": prescription.prescription_no,
+                "reason": reason,
+            },
+            person=prescription.patient,
+            actor=actor,
         )
         for document_id in (prescription.document_id, prescription.filing_form_id):
             if document_id:
@@ -550,20 +552,22 @@ def prescriptions_expire(today: date | None = None) -> int:
             prescription = _locked(prescription_id)
             if prescription.status not in OPEN_PRESCRIPTION or prescription.valid_until >= today:
                 continue
-            move(
+            transition(
                 prescription,
                 S.EXPIRED,
                 actor=None,
                 reason="超过处方有效期未取药",
-                notice=(
-                    "prescriptions.expired",
-                    {
-                        "drug_name": drug_names(prescription),
-                        "prescription_no": prescription.prescription_no,
-                        "valid_until": prescription.valid_until,
-                    },
-                ),
                 valid_until=prescription.valid_until.isoformat(),
+            )
+            notify(
+                template="prescriptions.expired",
+                context={
+                    "drug_name": drug_names(prescription),
+                    "prescription_no": prescription.prescription_no,
+                    "valid_until": prescription.valid_until,
+                },
+                person=prescription.patient,
+                actor=None,
             )
             _after_close(prescription)
             expired += 1
@@ -601,21 +605,23 @@ def prescription_mark_dispensed(
     with transaction.atomic():
         prescription = _locked(prescription_id)
         prescription.dispensed_at = dispensed_at
-        move(
+        transition(
             prescription,
             S.DISPENSED,
             actor=actor,
             reason=reason,
-            notice=(
-                "prescriptions.dispensed",
-                {
-                    "drug_name": drug_names(prescription),
-                    "prescription_no": prescription.prescription_no,
-                    "pharmacy_name": dispensed_by,
-                    "delivery": delivery,
-                },
-            ),
             **(facts or {}),
+        )
+        notify(
+            template="prescriptions.dispensed",
+            context={
+                "drug_name": drug_names(prescription),
+                "prescription_no": prescription.prescription_no,
+                "pharmacy_name": dispensed_by,
+                "delivery": delivery,
+            },
+            person=prescription.patient,
+            actor=actor,
         )
     return prescription
 
@@ -718,22 +724,24 @@ def prescription_route(
         prescription.consented_by = actor
         prescription.routed_at = prescription.consented_at
         prescription.stock_status_at_choice = stock_status(pharmacy, _wanted(prescription))
-        move(
+        transition(
             prescription,
             S.ROUTED,
             actor=actor,
             reason="参保人选择药店并同意处方流转",
-            notice=(
-                "prescriptions.routed",
-                {
-                    "drug_name": drug_names(prescription),
-                    "prescription_no": prescription.prescription_no,
-                    "pharmacy_name": pharmacy.name,
-                    "valid_until": prescription.valid_until,
-                },
-            ),
             pharmacy=pharmacy.pk,
             stock=prescription.stock_status_at_choice,
+        )
+        notify(
+            template="prescriptions.routed",
+            context={
+                "drug_name": drug_names(prescription),
+                "prescription_no": prescription.prescription_no,
+                "pharmacy_name": pharmacy.name,
+                "valid_until": prescription.valid_until,
+            },
+            person=prescription.patient,
+            actor=actor,
         )
         from .circulation import rx_centre_submit
 

@@ -6,9 +6,8 @@ from datetime import date
 
 from dateutil.relativedelta import relativedelta
 
-from dualchannel.core.statemachine import StateMachine
+from dualchannel.core.statemachine import StateMachine, machine_of
 
-from . import error_codes as codes
 from .models import (
     Designation,
     DesignationStatus,
@@ -23,39 +22,14 @@ from .models import (
 
 S = DesignationStatus
 
-# Hospitals and pharmacies: evaluated against the profile, publicised, agreement signed [HB
-# art. 16, CX art. 15], then active; suspended or exited for the listed causes [HB art. 21].
-INSTITUTION_MACHINE = StateMachine(
-    DesignationStatus,
-    {
-        S.APPLIED: {S.EVALUATED, S.REJECTED},
-        S.EVALUATED: {S.PUBLICISED, S.REJECTED},
-        S.PUBLICISED: {S.AGREEMENT_SIGNED, S.REJECTED},
-        S.AGREEMENT_SIGNED: {S.ACTIVE},
-        S.ACTIVE: {S.SUSPENDED, S.EXITED},
-        S.SUSPENDED: {S.ACTIVE, S.EXITED},
-    },
-    error_code=codes.ILLEGAL_TRANSITION,
-)
-
-# Physicians are filed by their hospital and accepted by the agency [CX art. 20, AH §2(2)].
-PHYSICIAN_MACHINE = StateMachine(
-    DesignationStatus,
-    {
-        S.APPLIED: {S.ACTIVE, S.REJECTED},
-        S.ACTIVE: {S.SUSPENDED, S.EXITED},
-        S.SUSPENDED: {S.ACTIVE, S.EXITED},
-    },
-    error_code=codes.ILLEGAL_TRANSITION,
-)
-
 OPEN_STATUSES = frozenset(S.values) - {S.EXITED, S.REJECTED}
 # Transitions that need a written reason.
 REASON_REQUIRED = frozenset({S.REJECTED, S.SUSPENDED, S.EXITED})
 
 
 def machine_for(designation: Designation) -> StateMachine:
-    return INSTITUTION_MACHINE if designation.institution_id else PHYSICIAN_MACHINE
+    """The institution's or the physician's machine (``models``), as the row is one or the other."""
+    return machine_of(designation)
 
 
 def allowed_targets(designation: Designation) -> list[str]:

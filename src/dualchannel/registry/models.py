@@ -13,6 +13,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dualchannel.core.models import StatusHistory
+from dualchannel.core.statemachine import StateMachine
+
+from . import error_codes as codes
 
 
 class RegionLevel(models.TextChoices):
@@ -371,6 +374,45 @@ class DesignationTransition(StatusHistory):
     class Meta(StatusHistory.Meta):
         verbose_name = "定点资格变更记录"
         verbose_name_plural = "定点资格变更记录"
+
+
+_S = DesignationStatus
+# How a designation move is written (``services.designation_transition``, the agency's officer).
+_DESIGNATION_WRITE = {
+    "error_code": codes.ILLEGAL_TRANSITION,
+    "model": Designation,
+    "history": DesignationTransition,
+    "history_fk": "designation",
+    "audit_action": "registry.designation_transition",
+}
+
+# Hospitals and pharmacies: evaluated against the profile, publicised, agreement signed [HB
+# art. 16, CX art. 15], then active; suspended or exited for the listed causes [HB art. 21].
+INSTITUTION_MACHINE = StateMachine(
+    DesignationStatus,
+    {
+        _S.APPLIED: {_S.EVALUATED, _S.REJECTED},
+        _S.EVALUATED: {_S.PUBLICISED, _S.REJECTED},
+        _S.PUBLICISED: {_S.AGREEMENT_SIGNED, _S.REJECTED},
+        _S.AGREEMENT_SIGNED: {_S.ACTIVE},
+        _S.ACTIVE: {_S.SUSPENDED, _S.EXITED},
+        _S.SUSPENDED: {_S.ACTIVE, _S.EXITED},
+    },
+    when=lambda designation: designation.institution_id is not None,
+    **_DESIGNATION_WRITE,
+)
+
+# Physicians are filed by their hospital and accepted by the agency [CX art. 20, AH §2(2)].
+PHYSICIAN_MACHINE = StateMachine(
+    DesignationStatus,
+    {
+        _S.APPLIED: {_S.ACTIVE, _S.REJECTED},
+        _S.ACTIVE: {_S.SUSPENDED, _S.EXITED},
+        _S.SUSPENDED: {_S.ACTIVE, _S.EXITED},
+    },
+    when=lambda designation: designation.institution_id is None,
+    **_DESIGNATION_WRITE,
+)
 
 
 class Physician(models.Model):

@@ -14,6 +14,7 @@ from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionD
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import transition
 
 from . import error_codes as codes
 from .designations import (
@@ -391,38 +392,20 @@ def designation_transition(
                     f"{inst.name}不是双通道定点医疗机构，不能备案责任医师",
                 )
 
-        before = snapshot(locked)
-        from_status = locked.status
-        locked.status = to_status
+        changes: dict[str, Any] = {}
+        facts: dict[str, Any] = {}
         if to_status == S.AGREEMENT_SIGNED:
-            locked.agreement_no = agreement_no
+            changes["agreement_no"] = agreement_no
         if to_status == S.ACTIVE and locked.effective_from is None:
-            locked.effective_from = today
+            changes["effective_from"] = today
         if to_status == S.EXITED:
-            locked.exit_reason = exit_reason
-            locked.exited_on = today
-            locked.ban_until = compute_ban_end(today, profile)
-        locked.save()
-        DesignationTransition.objects.create(
-            designation=locked,
-            from_status=from_status,
-            to_status=to_status,
-            actor=actor,
-            reason=reason,
-        )
-        summary: dict[str, Any] = {"from": from_status, "to": to_status}
-        if to_status == S.EXITED:
-            summary["exit_reason"] = exit_reason
-            summary["ban_until"] = locked.ban_until.isoformat() if locked.ban_until else None
-        audit.record(
-            actor=actor,
-            role=actor_role(actor),
-            action="registry.designation_transition",
-            subject=locked,
-            before=before,
-            after=locked,
-            summary=summary,
-        )
+            ban_until = compute_ban_end(today, profile)
+            changes |= {"exit_reason": exit_reason, "exited_on": today, "ban_until": ban_until}
+            facts = {
+                "exit_reason": exit_reason,
+                "ban_until": ban_until.isoformat() if ban_until else None,
+            }
+        transition(locked, to_status, actor=actor, reason=reason, changes=changes, **facts)
     return locked
 
 

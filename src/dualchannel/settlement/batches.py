@@ -7,8 +7,9 @@ An institution gathers a month's settlements into the batch of their budget line
 approves or rejects (``batch_review``). ``budget_report`` reads the month's fund spending per
 budget line for an officer's region.
 
-Status: draft → applied → approved | rejected, rejected → applied again; one function moves it
-(``_move``): edge check, history row and audit event in the caller's transaction.
+Status: draft → applied → approved | rejected, rejected → applied again (``BATCH_MACHINE``, beside
+the model); ``core.statemachine.transition`` moves it: edge check, history row and audit event in
+the caller's transaction.
 
 Decisions:
 
@@ -74,7 +75,7 @@ from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
-from dualchannel.core.statemachine import StateMachine
+from dualchannel.core.statemachine import transition
 from dualchannel.integration.nhsa import PlatformClient, PlatformError
 from dualchannel.integration.nhsa import settlement as wire
 from dualchannel.registry.models import Institution, InstitutionKind, Region
@@ -83,6 +84,7 @@ from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
 from .models import (
+    BATCH_MACHINE,
     BatchStatus,
     BudgetLine,
     Settlement,
@@ -97,15 +99,6 @@ B = BatchStatus
 ZERO = Decimal("0.00")
 NOTE_MAX = 500  # SettlementBatch.review_note
 
-BATCH_MACHINE = StateMachine(
-    BatchStatus,
-    {
-        B.DRAFT: {B.APPLIED},
-        B.APPLIED: {B.APPROVED, B.REJECTED},
-        B.REJECTED: {B.APPLIED},  # corrected and applied again
-    },
-    error_code=codes.BATCH_TRANSITION,
-)
 FROZEN = frozenset({B.APPLIED, B.APPROVED})
 
 # The settlements an institution's batch holds, the staff who prepare it, the platform channel.
@@ -316,48 +309,6 @@ def _note(note: str | None) -> str:
             codes.NOTE_TOO_LONG, f"意见不能超过{NOTE_MAX}字", fields={"note": [f"≤{NOTE_MAX}字"]}
         )
     return text
-
-
-# --- the state machine -------------------------------------------------------------------------
-
-
-def _move(
-    batch: SettlementBatch,
-    to_status: str,
-    *,
-    actor: User,
-    role: str,
-    reason: str = "",
-    changes: dict[str, Any] | None = None,
-    **facts: Any,
-) -> None:
-    """The one place a batch's status changes: edge check, history row, audit event."""
-    BATCH_MACHINE.check(batch.status, to_status)
-    before = snapshot(batch)
-    from_status = batch.status
-    for name, value in (changes or {}).items():
-        setattr(batch, name, value)
-    batch.status = to_status
-    batch.save()
-    SettlementBatchTransition.objects.create(
-        batch=batch, from_status=from_status, to_status=to_status, actor=actor, reason=reason
-    )
-    audit.record(
-        actor=actor,
-        action=f"settlement.batch_{to_status}",
-        subject=batch,
-        before=before,
-        after=batch,
-        role=role,
-        summary={
-            "from": from_status,
-            "to": to_status,
-            "month": f"{batch.month:%Y-%m}",
-            "budget_line": batch.budget_line,
-            "fund": str(batch.fund),
-            **facts,
-        },
-    )
 
 
 # --- prepare -----------------------------------------------------------------------------------
@@ -750,7 +701,7 @@ def batch_apply(
                 raise DomainError(
                     codes.NOTE_REQUIRED, "确认对账差异申报时请填写说明", fields={"note": ["必填"]}
                 )
-        _move(
+        transition(
             batch,
             B.APPLIED,
             actor=actor,
@@ -779,7 +730,7 @@ def batch_review(*, actor: User, batch_id: int, approve: bool, note: str = "") -
             raise DomainError(
                 codes.REASON_REQUIRED, "退回申报时请填写原因", fields={"note": ["必填"]}
             )
-        _move(
+        transition(
             batch,
             target,
             actor=actor,

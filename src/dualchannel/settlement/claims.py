@@ -43,13 +43,12 @@ from django.utils import timezone
 from dualchannel.catalog.models import Drug
 from dualchannel.catalog.selectors import payment_standards_on
 from dualchannel.core import audit
-from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
 from dualchannel.core.money import parse_money
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
-from dualchannel.core.statemachine import StateMachine
+from dualchannel.core.statemachine import transition
 from dualchannel.core.uploads import checked_upload
 from dualchannel.eligibility.materials import MAX_UPLOAD_BYTES
 from dualchannel.eligibility.models import Eligibility
@@ -70,6 +69,7 @@ from . import error_codes as codes
 from . import payable, rules, services
 from .engine import FEN
 from .models import (
+    CLAIM_MACHINE,
     BenefitCategory,
     ClaimReason,
     ClaimStatus,
@@ -88,12 +88,6 @@ MAX_UNIT_PRICE = Decimal("9999999.99")
 MAX_PACK_SIZE = Decimal("99999999.99")
 NOTE_MAX = 500
 PURCHASE_INSTITUTIONS = (InstitutionKind.PHARMACY, InstitutionKind.HOSPITAL)
-
-CLAIM_MACHINE = StateMachine(
-    ClaimStatus,
-    {ClaimStatus.SUBMITTED: {ClaimStatus.APPROVED, ClaimStatus.REJECTED}},
-    error_code=codes.CLAIM_DECIDED,
-)
 
 
 # --- scope -------------------------------------------------------------------------------------
@@ -634,46 +628,27 @@ def claim_decide(*, actor: User, claim_id: int, approve: bool, note: str = "") -
         if claim.submitted_by_id == actor.pk and not actor.is_superuser:
             # four eyes: the officer who entered the claim does not decide it
             raise PermissionDenied(codes.CLAIM_SAME_OFFICER, "手工报销须由录入人以外的经办人员审核")
-        before = snapshot(claim)
-        settlement = None
-        if approve:
-            settlement = _settle(actor, claim)
-        claim.status = target
-        claim.settlement = settlement
-        claim.decision_note = note
-        claim.decided_by = actor
-        claim.decided_at = timezone.now()
-        claim.save(
-            update_fields=["status", "settlement", "decision_note", "decided_by", "decided_at"]
-        )
-        ManualClaimTransition.objects.create(
-            claim=claim,
-            from_status=ClaimStatus.SUBMITTED,
-            to_status=target,
-            actor=actor,
-            reason=note,
-        )
-        summary: dict[str, Any] = {
-            "claim_no": claim.claim_no,
-            "from": ClaimStatus.SUBMITTED,
-            "to": target,
-        }
+        settlement = _settle(actor, claim) if approve else None
+        facts: dict[str, Any] = {}
         if settlement is not None:
-            summary |= {
+            facts = {
                 "settlement_no": settlement.settlement_no,
                 "total": str(settlement.total),
                 "fund": str(settlement.fund),
                 "personal": str(settlement.personal),
             }
-        audit.record(
+        transition(
+            claim,
+            target,
             actor=actor,
-            action=f"settlement.claim_{target}",
-            subject=claim,
-            before=before,
-            after=claim,
-            patient=claim.person,
-            role=Role.AGENCY_OFFICER,
-            summary=summary,
+            reason=note,
+            changes={
+                "settlement": settlement,
+                "decision_note": note,
+                "decided_by": actor,
+                "decided_at": timezone.now(),
+            },
+            **facts,
         )
     return claim
 

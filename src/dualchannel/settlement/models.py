@@ -17,6 +17,10 @@ from django.db.models.lookups import LessThan
 from django.utils import timezone
 
 from dualchannel.core.models import StatusHistory
+from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import StateMachine
+
+from . import error_codes as codes
 
 RATIO = {
     "max_digits": 5,
@@ -352,6 +356,23 @@ class SettlementTransition(StatusHistory):
         verbose_name_plural = "结算状态变更"
 
 
+# A settlement is reversed once (``settlement_reverse``; the caller names the role it acted in).
+SETTLEMENT_MACHINE = StateMachine(
+    SettlementStatus,
+    {SettlementStatus.SETTLED: {SettlementStatus.REVERSED}},
+    error_code=codes.ALREADY_REVERSED,
+    model=Settlement,
+    history=SettlementTransition,
+    history_fk="settlement",
+    audit_action="settlement.{to}",
+    patient=lambda settlement: settlement.person,
+    summary=lambda settlement, from_status, to_status: {
+        "settlement_no": settlement.settlement_no,
+        "to": to_status,
+    },
+)
+
+
 class BatchStatus(models.TextChoices):
     DRAFT = "draft", "草稿"  # totals gathered, not yet applied
     APPLIED = "applied", "已申报"  # the institution applied for the month [HB art. 33]
@@ -412,6 +433,31 @@ class SettlementBatchTransition(StatusHistory):
     class Meta(StatusHistory.Meta):
         verbose_name = "月度申报状态变更"
         verbose_name_plural = "月度申报状态变更"
+
+
+_B = BatchStatus
+# Draft → applied → approved | rejected, rejected → applied again (``batches``; the caller names
+# the role: the institution's staff or the agency's officer).
+BATCH_MACHINE = StateMachine(
+    BatchStatus,
+    {
+        _B.DRAFT: {_B.APPLIED},
+        _B.APPLIED: {_B.APPROVED, _B.REJECTED},
+        _B.REJECTED: {_B.APPLIED},  # corrected and applied again
+    },
+    error_code=codes.BATCH_TRANSITION,
+    model=SettlementBatch,
+    history=SettlementBatchTransition,
+    history_fk="batch",
+    audit_action="settlement.batch_{to}",
+    summary=lambda batch, from_status, to_status: {
+        "from": from_status,
+        "to": to_status,
+        "month": f"{batch.month:%Y-%m}",
+        "budget_line": batch.budget_line,
+        "fund": str(batch.fund),
+    },
+)
 
 
 class ClaimStatus(models.TextChoices):
@@ -481,3 +527,23 @@ class ManualClaimTransition(StatusHistory):
     class Meta(StatusHistory.Meta):
         verbose_name = "手工报销状态变更"
         verbose_name_plural = "手工报销状态变更"
+
+
+# A claim is decided once, by an agency officer (``claims.claim_decide``).
+CLAIM_MACHINE = StateMachine(
+    ClaimStatus,
+    {ClaimStatus.SUBMITTED: {ClaimStatus.APPROVED, ClaimStatus.REJECTED}},
+    error_code=codes.CLAIM_DECIDED,
+    model=ManualClaim,
+    history=ManualClaimTransition,
+    history_fk="claim",
+    audit_action="settlement.claim_{to}",
+    role=lambda actor: Role.AGENCY_OFFICER,
+    patient=lambda claim: claim.person,
+    summary=lambda claim, from_status, to_status: {
+        "claim_no": claim.claim_no,
+        "from": from_status,
+        "to": to_status,
+    },
+    save_fields=(),
+)

@@ -26,12 +26,12 @@ from django.db import transaction
 from django.utils import timezone
 
 from dualchannel.core import audit
-from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.idempotency import checked_key
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import transition
 from dualchannel.eligibility.plan import eligibility_plan_release
 from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
@@ -612,7 +612,6 @@ def settlement_reverse(
             # HB art. 33: the month was applied for with it; the agency must send it back first
             raise Conflict(codes.IN_APPLIED_BATCH, "该笔结算所在的月度申报已提交，不能冲销")
         rows = locked_accumulators(settlement.person, settlement.scopes)
-        before = snapshot(settlement)
         for field, kind in ACCUMULATED_KINDS.items():
             _add(rows[kind], -Decimal(settlement.used[field]))  # the CHECK keeps it ≥ 0
         hospital = settlement.kind == SettlementKind.HOSPITAL
@@ -622,34 +621,22 @@ def settlement_reverse(
             from .hospital import give_back_plan
 
             give_back_plan(settlement, actor=actor)
-        SettlementTransition.objects.create(
-            settlement=settlement,
-            from_status=settlement.status,
-            to_status=SettlementStatus.REVERSED,
+        goods_returned = return_goods and (bool(settlement.dispensing_id) or hospital)
+        transition(
+            settlement,
+            SettlementStatus.REVERSED,
             actor=actor,
             reason=reason,
-        )
-        settlement.status = SettlementStatus.REVERSED
-        settlement.reversed_at = timezone.now()
-        settlement.reversed_by = actor
-        settlement.reversal_reason = reason[:200]
-        settlement.reversal_key = key
-        settlement.goods_returned = return_goods and (bool(settlement.dispensing_id) or hospital)
-        settlement.reversal_upload_status = UploadStatus.PENDING
-        settlement.save()
-        audit.record(
-            actor=actor,
-            action="settlement.reversed",
-            subject=settlement,
-            before=before,
-            after=settlement,
-            patient=settlement.person,
             role=role or Role.PHARMACIST,
-            summary={
-                "settlement_no": settlement.settlement_no,
-                "to": SettlementStatus.REVERSED,
-                "goods_returned": settlement.goods_returned,
+            changes={
+                "reversed_at": timezone.now(),
+                "reversed_by": actor,
+                "reversal_reason": reason[:200],
+                "reversal_key": key,
+                "goods_returned": goods_returned,
+                "reversal_upload_status": UploadStatus.PENDING,
             },
+            goods_returned=goods_returned,
         )
         from dualchannel.core.jobs import enqueue
 

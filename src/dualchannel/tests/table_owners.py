@@ -1,4 +1,5 @@
-"""Find the writes a module makes on another app's models, by reading its source (issue 10).
+"""Find the writes a module makes on another app's models, by reading its source (issue 10); and
+(``status_writes``, at the end) the writes to a status column that has a state machine.
 
 An app's rows are written by that app's own modules; another app asks the owner through a
 public service (``eligibility_plan_use``, ``prescription_mark_dispensed``, …). ``cross_app_writes``
@@ -10,8 +11,8 @@ parses one module of an app and reports every write it can attribute to a model 
   (``X.objects.create(``, ``X.objects.filter(...).update(``, ``rx.items.create(``);
 - ``obj.field = …`` / ``obj.field += …`` on an instance's stored field (a change another module
   then saves; other attributes set for a page, ``batch.expired``, are not columns);
-- ``move(obj, …)`` / ``transition(obj, …)``: a state machine's mover called on the instance (it
-  writes the status, the history row and the audit event).
+- ``transition(obj, …)``: ``core.statemachine``'s mover called on the instance (it writes the
+  status, the history row and the audit event).
 
 What it knows about a name it learns from the source, without running it:
 
@@ -44,7 +45,7 @@ from __future__ import annotations
 
 import ast
 import importlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -93,9 +94,9 @@ QUERYSET_METHODS = frozenset(
 INSTANCE_METHODS = frozenset(
     {"get", "first", "last", "latest", "earliest", "create", "create_user", "create_superuser"}
 )
-# the state machines' movers (``workflow.move(row, to, ...)``, a ``transition(row, to, ...)``):
-# moving another app's row writes it (its status, history row and audit event)
-STATUS_MOVES = frozenset({"move", "_move", "transition"})
+# the state machines' mover (``transition(row, to, ...)``, the only one since issue 10): moving
+# another app's row writes it (its status, history row and audit event)
+STATUS_MOVES = frozenset({"transition"})
 CLASS = "class"  # the model class itself
 MANAGER = "manager"  # X.objects, a reverse relation's manager
 QUERYSET = "queryset"
@@ -572,20 +573,154 @@ def cross_app_writes(source: str, *, module: str, label: str) -> list[Write]:
     """The writes ``source`` — the module at ``module`` (path under src/dualchannel) of the app
     labelled ``label`` — makes on other apps' models."""
     tree = ast.parse(source)
-    parts = module.removesuffix(".py").split("/")
-    dotted = ".".join([PACKAGE, *parts])
-    package = dotted if parts[-1] == "__init__" else dotted.rsplit(".", 1)[0]
-    if parts[-1] == "__init__":
-        dotted = package = dotted.removesuffix(".__init__")
-    reader = _Reader(_Imports(tree, package), tree)
-    checker = _Checker(module, label, reader)
+    checker = _Checker(module, label, _reader(tree, module))
     for statement in tree.body:
         checker.visit(statement)
     return checker.writes
+
+
+def _reader(tree: ast.Module, module: str) -> _Reader:
+    parts = module.removesuffix(".py").split("/")
+    dotted = ".".join([PACKAGE, *parts])
+    if parts[-1] == "__init__":
+        package = dotted.removesuffix(".__init__")
+    else:
+        package = dotted.rsplit(".", 1)[0]
+    return _Reader(_Imports(tree, package), tree)
 
 
 def all_cross_app_writes() -> list[Write]:
     found: list[Write] = []
     for module, label, path in modules():
         found.extend(cross_app_writes(path.read_text(), module=module, label=label))
+    return found
+
+
+# --- status writes (issue 10, point 2) ---------------------------------------------------------
+
+StatusFields = Mapping[type[models.Model], frozenset[str]]
+StatusEnums = Mapping[str, Iterable[type[models.TextChoices]]]
+
+
+class _StatusChecker(_Checker):
+    """Records writes to a status column (``fields``: the machines' columns of each model), in
+    any app: ``obj.status = …``, ``setattr(obj, "status", …)``, ``qs.update(status=…)``,
+    ``bulk_update(rows, ["status"])``, ``update_or_create(defaults={"status": …})``.
+
+    A row it cannot type (``def f(row): row.status = …``) counts when the value assigned is one of
+    the statuses of a machine on a column of that name (``enums``): ``S.CANCELLED`` where ``S``
+    names the machine's ``TextChoices`` (imported, or an alias such as ``S = FilingStatus``), or
+    the string of one of its values."""
+
+    def __init__(
+        self, module: str, reader: _Reader, fields: StatusFields, enums: StatusEnums, tree
+    ) -> None:
+        super().__init__(module, "", reader)
+        self.fields = fields
+        self.enums = {column: list(classes) for column, classes in enums.items()}
+        self.aliases: dict[str, str] = {}
+        for node in tree.body:
+            if isinstance(node, ast.ImportFrom):
+                self.aliases.update({a.asname: a.name for a in node.names if a.asname})
+            elif (
+                isinstance(node, ast.Assign)
+                and len(node.targets) == 1
+                and isinstance(node.targets[0], ast.Name)
+                and isinstance(node.value, ast.Name)
+            ):
+                self.aliases[node.targets[0].id] = node.value.id
+
+    def _is_machine_status(self, column: str, value: ast.expr | None) -> bool:
+        classes = self.enums.get(column, [])
+        if isinstance(value, ast.Constant) and isinstance(value.value, str):
+            return any(value.value in c.values for c in classes)
+        if isinstance(value, ast.Attribute) and isinstance(value.value, ast.Name):
+            name, seen = value.value.id, set()
+            while name in self.aliases and name not in seen:
+                seen.add(name)
+                name = self.aliases[name]
+            return any(c.__name__ == name and value.attr in c.names for c in classes)
+        return False
+
+    def _record(self, node: ast.AST, held: Held | None, how: str) -> None:
+        """Cross-app writes are the other check's business."""
+
+    def _status(self, node: ast.AST, held: Held | None, names: Iterable[str], how: str) -> None:
+        if held is None:
+            return
+        for name in sorted(self.fields.get(held.model, frozenset()) & set(names)):
+            line = getattr(node, "lineno", 0)
+            self.writes.append(Write(self.module, line, held.model._meta.label, f"{how} .{name}"))
+
+    def _changed(self, target: ast.expr, node: ast.AST, how: str) -> None:
+        if isinstance(target, ast.Attribute):
+            base = self.reader.infer(target.value)
+            if base is not None and base.kind == INSTANCE:
+                self._status(node, base, [target.attr], how)
+            elif base is None and self._is_machine_status(
+                target.attr, getattr(node, "value", None)
+            ):
+                line = getattr(node, "lineno", 0)
+                what = f"{how} .{target.attr} of an untyped row (a machine's status)"
+                self.writes.append(Write(self.module, line, "?", what))
+        elif isinstance(target, ast.Tuple | ast.List):
+            for element in target.elts:
+                self._changed(element, node, how)
+
+    def visit_Call(self, node: ast.Call) -> None:
+        func = node.func
+        if isinstance(func, ast.Name) and func.id == "setattr" and len(node.args) >= 2:
+            held = self.reader.infer(node.args[0])
+            name = node.args[1]
+            if held is not None and held.kind == INSTANCE and isinstance(name, ast.Constant):
+                self._status(node, held, [str(name.value)], "setattr of")
+        if isinstance(func, ast.Attribute):
+            held = self.reader.infer(func.value)
+            if held is not None and held.kind in {MANAGER, QUERYSET}:
+                self._status(node, held, _status_names(func.attr, node), f".{func.attr}() of")
+        super().visit_Call(node)
+
+
+def _strings(node: ast.expr | None) -> list[str]:
+    if isinstance(node, ast.List | ast.Tuple | ast.Set):
+        return [
+            e.value for e in node.elts if isinstance(e, ast.Constant) and isinstance(e.value, str)
+        ]
+    return []
+
+
+def _status_names(method: str, node: ast.Call) -> list[str]:
+    """The columns a manager's or queryset's write call names."""
+    keywords = {k.arg: k.value for k in node.keywords if k.arg}
+    if method == "update":
+        return list(keywords)
+    if method == "bulk_update":
+        return _strings(node.args[1] if len(node.args) > 1 else keywords.get("fields"))
+    if method == "update_or_create" and isinstance(keywords.get("defaults"), ast.Dict):
+        keys = keywords["defaults"].keys
+        return [k.value for k in keys if isinstance(k, ast.Constant) and isinstance(k.value, str)]
+    return []
+
+
+def status_writes(
+    source: str, *, module: str, fields: StatusFields, enums: StatusEnums
+) -> list[Write]:
+    """The writes ``source`` (the module at ``module``, a path under src/dualchannel) makes to a
+    status column named in ``fields`` (or, on a row it cannot type, to a status of ``enums``)."""
+    tree = ast.parse(source)
+    checker = _StatusChecker(module, _reader(tree, module), fields, enums, tree)
+    for statement in tree.body:
+        checker.visit(statement)
+    return checker.writes
+
+
+def all_status_writes(
+    fields: StatusFields, enums: StatusEnums, *, skip: Iterable[str] = ()
+) -> list[Write]:
+    """``status_writes`` of every module of every app but ``skip``."""
+    found: list[Write] = []
+    for module, _, path in modules():
+        if module not in skip:
+            source = path.read_text()
+            found.extend(status_writes(source, module=module, fields=fields, enums=enums))
     return found

@@ -82,13 +82,13 @@ def test_it_follows_return_annotations_tuples_and_foreign_keys():
             again.eligibility.save()
             settlement.prescription.delete()
             settlement.save()
-            move(prescription, "dispensed", actor=None)
+            transition(prescription, "dispensed", actor=None)
     """
     assert _writes(source) == [
         (10, "prescriptions.Prescription", "assignment to .dispensed_at"),
         (12, "eligibility.Eligibility", ".save()"),
         (13, "prescriptions.Prescription", ".delete()"),
-        (15, "prescriptions.Prescription", "status moved by move()"),
+        (15, "prescriptions.Prescription", "status moved by transition()"),
     ]
 
 

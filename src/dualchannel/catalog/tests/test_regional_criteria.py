@@ -296,7 +296,8 @@ def test_a_new_restriction_retires_only_national_drafts(db):
     wuhan_draft = CriteriaSetFactory(drug=drug, region=region("420100"))
     restriction = RestrictionFactory(drug=drug, effective_from=date(2027, 1, 1))
 
-    drafted = draft_from_restriction(drug, restriction, actor=None)
+    with transaction.atomic():  # as the importer calls it: in its transaction, drugs locked
+        drafted = draft_from_restriction(drug, restriction, actor=None)
 
     assert drafted is not None and drafted.region_id is None
     assert CriteriaSet.objects.get(pk=national_draft.pk).status == CriteriaStatus.RETIRED

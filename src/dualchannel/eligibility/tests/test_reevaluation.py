@@ -14,13 +14,13 @@ from dualchannel.documents.models import DocumentKind
 from dualchannel.eligibility import reevaluation as rv
 from dualchannel.eligibility import services
 from dualchannel.eligibility.models import (
+    ELIGIBILITY_MACHINE,
     Eligibility,
     EligibilityStatus,
     Reevaluation,
     ReevaluationReminder,
 )
 from dualchannel.eligibility.selectors import eligibility_benefits_active
-from dualchannel.eligibility.workflow import ELIGIBILITY_MACHINE
 from dualchannel.integration.filing import filing_process
 from dualchannel.integration.models import FilingKind, FilingStatus, PlatformFiling
 from dualchannel.notifications.models import Channel, Notification

@@ -4,8 +4,9 @@ import pytest
 
 from dualchannel.core.errors import DomainError
 from dualchannel.core.models import AuditEvent
-from dualchannel.registry.designations import INSTITUTION_MACHINE, PHYSICIAN_MACHINE
 from dualchannel.registry.models import (
+    INSTITUTION_MACHINE,
+    PHYSICIAN_MACHINE,
     Designation,
     DesignationStatus,
     DesignationTransition,
