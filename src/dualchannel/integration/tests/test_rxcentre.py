@@ -73,8 +73,21 @@ class CountingTransport(SimulatorTransport):
         return super().send(api, request)
 
 
+_PRESCRIBED: dict[str, object] = {}
+
+
+@pytest.fixture(autouse=True)
+def _prescribed_once():
+    """One prescribing time per test (five minutes ago): two payloads built a second apart in
+    one test (check, then sign) must be the same prescription, or the centre rightly refuses
+    the signature."""
+    _PRESCRIBED["at"] = timezone.localtime() - timedelta(minutes=5)
+    yield
+    _PRESCRIBED.clear()
+
+
 def rx_payload(hosp_rxno="RX20260301001", **overrides):
-    prescribed = timezone.localtime() - timedelta(minutes=5)
+    prescribed = _PRESCRIBED.get("at") or timezone.localtime() - timedelta(minutes=5)
     payload = {
         "mdtrtCertType": "02",
         "mdtrtCertNo": PATIENT_CERTNO,
