@@ -178,7 +178,7 @@ def validate_expression(expression: str) -> None:
     if not isinstance(value, celtypes.BoolType):
         raise _expression_error("判定表达式的结果必须是真/假")
     # The compiled runtime must agree on the probe (e.g. RE2 has no look-ahead ``(?=…)``).
-    outcome, reason = _evaluate_compiled(compiled, activation)
+    outcome, reason = _evaluate_compiled(compiled, activation.compiled)
     if outcome != (MET if bool(value) else NOT_MET):
         raise _expression_error(f"判定表达式无法在编译执行环境中求值：{reason}")
 
@@ -326,17 +326,17 @@ class CriteriaResult:
 
 def evaluate_condition(expression: str, activation: Activation) -> tuple[str, str]:
     """``(outcome, reason)`` of one expression: met, not met, or unknown with the reason."""
+    if activation.compiled is None:
+        return evaluate_condition_reference(expression, activation)
     try:
         program = _program(expression)
     except DomainError as exc:
         return UNKNOWN, exc.message
-    if activation.compiled is None:
-        return evaluate_condition_reference(expression, activation)
-    return _evaluate_compiled(program, activation)
+    return _evaluate_compiled(program, activation.compiled)
 
 
-def _evaluate_compiled(program: Any, activation: Activation) -> tuple[str, str]:
-    result = program.eval(activation.compiled)
+def _evaluate_compiled(program: Any, compiled_activation: Any) -> tuple[str, str]:
+    result = program.eval(compiled_activation)
     value = result.value()
     if value is True:
         return _MET_RESULT
