@@ -147,6 +147,7 @@ def _bare_ident(exprlist: Any) -> str:
     return ""
 
 
+_PROBE_MISSING = object()
 PROBE_CONTEXT = {
     "patient": {"age": 50, "sex": "1"},
     "diagnoses": ["C34.901"],
@@ -164,7 +165,6 @@ def validate_expression(expression: str) -> None:
     integer literal (``>= 8`` instead of ``>= 8.0``) is caught here.
     """
     program = _compile(expression)
-    compiled = _program(expression)
     probe = dict(PROBE_CONTEXT)
     probe["labs"] = {key: 1.0 for key in _index_keys(expression, "labs")}
     probe["genes"] = {key: "positive" for key in _index_keys(expression, "genes")}
@@ -172,15 +172,18 @@ def validate_expression(expression: str) -> None:
     try:
         value = program.evaluate(activation.reference)
     except celpy.CELEvalError as exc:
-        if _is_missing_data(exc):
-            return
-        raise _expression_error(f"判定表达式类型不匹配：{_short(exc)}") from exc
-    if not isinstance(value, celtypes.BoolType):
+        if not _is_missing_data(exc):
+            raise _expression_error(f"判定表达式类型不匹配：{_short(exc)}") from exc
+        value = _PROBE_MISSING
+    if value is not _PROBE_MISSING and not isinstance(value, celtypes.BoolType):
         raise _expression_error("判定表达式的结果必须是真/假")
-    # The compiled runtime must agree on the probe (e.g. RE2 has no look-ahead ``(?=…)``).
-    outcome, reason = _evaluate_compiled(compiled, activation.compiled)
-    if outcome != (MET if bool(value) else NOT_MET):
-        raise _expression_error(f"判定表达式无法在编译执行环境中求值：{reason}")
+    # cel-python's messages first; then the compiled runtime must accept it (cel-python takes
+    # an undeclared function such as ``eval("1")`` for missing data) and agree on the probe.
+    compiled = _program(expression)
+    if value is not _PROBE_MISSING:
+        outcome, reason = _evaluate_compiled(compiled, activation.compiled)
+        if outcome != (MET if bool(value) else NOT_MET):
+            raise _expression_error(f"判定表达式无法在编译执行环境中求值：{reason}")
 
 
 def _index_keys(expression: str, variable: str) -> set[str]:
