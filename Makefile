@@ -50,7 +50,7 @@ format: venv
 fuzz: venv
 	$(BIN)/python scripts/fuzz_api.py --examples 14 $(ARGS)
 
-## bench: evaluations per second of a 20-criterion set (cel-python)
+## bench: evaluations per second of a 20-criterion set (cel-expr-python, checked against cel-python)
 bench: venv
 	DUALCHANNEL_TESTING=1 $(BIN)/python benchmarks/criteria_eval.py $(ARGS)
 

@@ -1,8 +1,8 @@
 """Eligibility criteria as data: CEL expressions over a patient context, and their evaluation.
 
-Expressions are Common Expression Language (``cel-python``, interpreted; never Python ``eval``)
-over this context — every top-level name is optional, and a criterion that needs a missing
-name or key is *unknown*, not failed:
+Expressions are Common Expression Language (never Python ``eval``) over this context — every
+top-level name is optional, and a criterion that needs a missing name or key is *unknown*, not
+failed:
 
 ==================  =========================================================================
 ``patient``         map: ``age`` (int, whole years), ``sex`` ("1" male, "2" female)
@@ -16,6 +16,19 @@ name or key is *unknown*, not failed:
 
 Examples: ``patient.age >= 18``, ``diagnoses.exists(d, d.startsWith("C34"))``,
 ``genes["ALK"] == "positive"``, ``labs["LDL_C"] >= 1.8``.
+
+Two CEL runtimes, one meaning:
+
+- ``cel-expr-python`` (Google's C++ CEL) evaluates: each expression text is compiled once per
+  process (``_program``, cached; a criteria set's texts never change once published) against an
+  environment that declares only the context variables and no functions beyond CEL's standard
+  library — no host function is reachable from an expression.
+- ``cel-python`` (interpreted) is the reference: it parses and checks an expression when an
+  officer authors it (``validate_expression``: its error messages), and it evaluates the rare
+  context whose facts are not of the documented shape (a gene result that is a number, diagnoses
+  given as a string…), where the two runtimes' type rules differ (C++ CEL's heterogeneous
+  equality says ``1 == "x"`` is false, cel-python calls it an error, i.e. *unknown*).
+  ``tests/test_criteria_runtimes.py`` runs every authored criterion on both and compares.
 """
 
 from __future__ import annotations
@@ -23,9 +36,11 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
+from importlib.metadata import version
 from typing import Any
 
 import celpy
+from cel_expr_python import cel
 from celpy import celtypes
 from lark import Token, Tree
 
@@ -48,6 +63,8 @@ MAX_EXPRESSION_LENGTH = 2000
 MET = "met"
 NOT_MET = "not_met"
 UNKNOWN = "unknown"
+_MET_RESULT = (MET, "")
+_NOT_MET_RESULT = (NOT_MET, "")
 ELIGIBLE = "eligible"
 INELIGIBLE = "ineligible"
 INCOMPLETE = "incomplete"
@@ -55,6 +72,11 @@ OUTCOME_LABELS = {MET: "符合", NOT_MET: "不符合", UNKNOWN: "待确认"}
 VERDICT_LABELS = {ELIGIBLE: "符合认定条件", INELIGIBLE: "不符合认定条件", INCOMPLETE: "信息不全"}
 
 _ENV = celpy.Environment()
+# Every variable is dynamic: the facts come from HIS records and forms, not a schema.
+_COMPILED_ENV = cel.NewEnv(variables={name: cel.Type.DYN for name in CONTEXT_VARIABLES})
+RUNTIME = f"cel-expr-python {version('cel-expr-python')} (Google's C++ CEL, compiled once)"
+_MISSING_MARKERS = ("Key not found in map", "No value with name")
+_ERROR = cel.Type.ERROR
 
 
 def _expression_error(message: str) -> DomainError:
@@ -79,6 +101,23 @@ def _compile(expression: str):
             f"判定表达式引用了未知变量：{'、'.join(unknown)}（可用：{'、'.join(CONTEXT_VARIABLES)}）"
         )
     return _ENV.program(ast)
+
+
+@lru_cache(maxsize=4096)
+def _program(expression: str) -> Any:
+    """The compiled program of an expression already accepted by ``_compile`` (cached)."""
+    _compile(expression)
+    try:
+        return _COMPILED_ENV.compile(expression)
+    except RuntimeError as exc:
+        # e.g. a function CEL does not declare: ``eval("1")``, ``os.system(…)``
+        raise _expression_error(f"判定表达式无法编译：{_compiled_message(str(exc))}") from exc
+
+
+def _compiled_message(text: str) -> str:
+    """The first line of a C++ CEL status, without its ``INVALID_ARGUMENT: ERROR:`` prefix."""
+    first_line = text.splitlines()[0] if text else ""
+    return first_line.split("ERROR: ", 1)[-1][:200]
 
 
 def _free_names(ast: Tree) -> set[str]:
@@ -108,6 +147,7 @@ def _bare_ident(exprlist: Any) -> str:
     return ""
 
 
+_PROBE_MISSING = object()
 PROBE_CONTEXT = {
     "patient": {"age": 50, "sex": "1"},
     "diagnoses": ["C34.901"],
@@ -128,14 +168,22 @@ def validate_expression(expression: str) -> None:
     probe = dict(PROBE_CONTEXT)
     probe["labs"] = {key: 1.0 for key in _index_keys(expression, "labs")}
     probe["genes"] = {key: "positive" for key in _index_keys(expression, "genes")}
+    activation = to_activation(probe)
     try:
-        value = program.evaluate(to_activation(probe))
+        value = program.evaluate(activation.reference)
     except celpy.CELEvalError as exc:
-        if _is_missing_data(exc):
-            return
-        raise _expression_error(f"判定表达式类型不匹配：{_short(exc)}") from exc
-    if not isinstance(value, celtypes.BoolType):
+        if not _is_missing_data(exc):
+            raise _expression_error(f"判定表达式类型不匹配：{_short(exc)}") from exc
+        value = _PROBE_MISSING
+    if value is not _PROBE_MISSING and not isinstance(value, celtypes.BoolType):
         raise _expression_error("判定表达式的结果必须是真/假")
+    # cel-python's messages first; then the compiled runtime must accept it (cel-python takes
+    # an undeclared function such as ``eval("1")`` for missing data) and agree on the probe.
+    compiled = _program(expression)
+    if value is not _PROBE_MISSING:
+        outcome, reason = _evaluate_compiled(compiled, activation.compiled)
+        if outcome != (MET if bool(value) else NOT_MET):
+            raise _expression_error(f"判定表达式无法在编译执行环境中求值：{reason}")
 
 
 def _index_keys(expression: str, variable: str) -> set[str]:
@@ -166,31 +214,86 @@ def _is_missing_data(exc: celpy.CELEvalError) -> bool:
     return len(args) > 1 and args[1] is KeyError
 
 
-def to_activation(context: Mapping[str, Any]) -> dict[str, Any]:
-    """CEL values for the known variables present in ``context``; lab values become doubles."""
-    activation: dict[str, Any] = {}
+class Activation:
+    """A patient context made ready for both runtimes (built once per evaluated set)."""
+
+    __slots__ = ("_reference", "compiled", "facts")
+
+    def __init__(self, facts: dict[str, Any]) -> None:
+        self.facts = facts
+        # None when a fact is not of the documented shape: the reference evaluates then.
+        self.compiled = _COMPILED_ENV.Activation(facts) if _well_formed(facts) else None
+        self._reference: dict[str, Any] | None = None
+
+    @property
+    def reference(self) -> dict[str, Any]:
+        """The cel-python values of the facts (built on first use)."""
+        if self._reference is None:
+            self._reference = {
+                name: (
+                    celtypes.MapType(
+                        {
+                            celtypes.StringType(key): celtypes.DoubleType(number)
+                            for key, number in value.items()
+                        }
+                    )
+                    if name == "labs"
+                    else celpy.json_to_cel(value)
+                )
+                for name, value in self.facts.items()
+            }
+        return self._reference
+
+
+def to_activation(context: Mapping[str, Any]) -> Activation:
+    """The known variables present in ``context``; lab values become doubles."""
+    facts: dict[str, Any] = {}
     for name in CONTEXT_VARIABLES:
         if name not in context or context[name] is None:
             continue
         value = context[name]
         if name == "labs":
-            activation[name] = celtypes.MapType(
-                {
-                    celtypes.StringType(str(key)): celtypes.DoubleType(float(number))
-                    for key, number in dict(value).items()
-                    if number is not None
-                }
-            )
+            facts[name] = {
+                str(key): float(number) for key, number in dict(value).items() if number is not None
+            }
         elif name == "patient":
             patient = {k: v for k, v in dict(value).items() if v is not None}
             if "age" in patient:
                 patient["age"] = int(patient["age"])
             if "sex" in patient:
                 patient["sex"] = str(patient["sex"])
-            activation[name] = celpy.json_to_cel(patient)
+            facts[name] = patient
         else:
-            activation[name] = celpy.json_to_cel(value)
-    return activation
+            facts[name] = value
+    return Activation(facts)
+
+
+def _is_text_list(value: Any) -> bool:
+    return isinstance(value, list) and all(type(item) is str for item in value)
+
+
+def _is_text_map(value: Any, kinds: tuple[type, ...]) -> bool:
+    return isinstance(value, dict) and all(
+        type(key) is str and type(item) in kinds for key, item in value.items()
+    )
+
+
+def _well_formed(facts: Mapping[str, Any]) -> bool:
+    """Every fact of the documented shape, where the two runtimes' type rules coincide."""
+    for name, value in facts.items():
+        if name in ("diagnoses", "prior_therapies"):
+            ok = _is_text_list(value)
+        elif name == "patient":
+            ok = _is_text_map(value, (str, int))
+        elif name == "labs":
+            ok = _is_text_map(value, (float,))
+        elif name == "genes":
+            ok = _is_text_map(value, (str,))
+        else:
+            ok = type(value) is str
+        if not ok:
+            return False
+    return True
 
 
 @dataclass(frozen=True)
@@ -224,13 +327,40 @@ class CriteriaResult:
         return {"verdict": self.verdict, "items": [asdict(item) for item in self.items]}
 
 
-def evaluate_condition(expression: str, activation: Mapping[str, Any]) -> tuple[str, str]:
+def evaluate_condition(expression: str, activation: Activation) -> tuple[str, str]:
+    """``(outcome, reason)`` of one expression: met, not met, or unknown with the reason."""
+    if activation.compiled is None:
+        return evaluate_condition_reference(expression, activation)
+    try:
+        program = _program(expression)
+    except DomainError as exc:
+        return UNKNOWN, exc.message
+    return _evaluate_compiled(program, activation.compiled)
+
+
+def _evaluate_compiled(program: Any, compiled_activation: Any) -> tuple[str, str]:
+    result = program.eval(compiled_activation)
+    value = result.value()
+    if value is True:
+        return _MET_RESULT
+    if value is False:
+        return _NOT_MET_RESULT
+    if result.type() == _ERROR:
+        message = str(value)
+        if any(marker in message for marker in _MISSING_MARKERS):
+            return UNKNOWN, "缺少判定所需的数据"
+        return UNKNOWN, f"无法判定：{message.split(': ', 1)[-1][:200]}"
+    return UNKNOWN, "判定表达式的结果不是真/假"
+
+
+def evaluate_condition_reference(expression: str, activation: Activation) -> tuple[str, str]:
+    """The same as ``evaluate_condition``, on cel-python's interpreter (the reference)."""
     try:
         program = _compile(expression)
     except DomainError as exc:
         return UNKNOWN, exc.message
     try:
-        value = program.evaluate(activation)
+        value = program.evaluate(activation.reference)
     except celpy.CELEvalError as exc:
         if _is_missing_data(exc):
             return UNKNOWN, "缺少判定所需的数据"
