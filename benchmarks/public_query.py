@@ -318,32 +318,54 @@ def run(base_url: str, urls: dict[str, list[str]], clients: int, seconds: float)
     return load
 
 
-def warm_up(base_url: str, urls: dict[str, list[str]], workers: int) -> None:
-    """Every URL once per worker or so: templates compiled, connections open."""
+def warm_up(base_url: str, urls: dict[str, list[str]], workers: int) -> float:
+    """Every URL about twice per worker, from as many clients as workers: templates compiled,
+    connections open, answers kept (a busy service's steady state). Returns the seconds."""
     import httpx
 
-    with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S) as http:
-        for _ in range(workers):
-            for kind in KINDS:
-                for u in urls[kind][:3]:
+    every = [u for kind in KINDS for u in urls[kind]]
+    started = time.perf_counter()
+
+    def client(n: int) -> None:
+        with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S) as http:
+            for _ in range(2):
+                for u in every:
                     http.get(u)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(workers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - started
 
 
 # --- in process: statements, profile, the selector's own answer ---------------------------------
 
 
-def statements(urls: dict[str, list[str]]) -> dict[str, int]:
+def statements(urls: dict[str, list[str]]) -> dict[str, str]:
+    """SQL statements of one request per kind: answer built (a worker's first), then kept."""
     from django.db import connection
     from django.test import Client
     from django.test.utils import CaptureQueriesContext
 
+    try:
+        from dualchannel.registry.public_cache import clear
+    except ImportError:  # before the answers were kept per worker
+        clear = None
     client = Client()
     found = {}
     for kind in KINDS:
-        client.get(urls[kind][0])  # the per-process caches warm, as in a running worker
+        counted = []
+        for _ in range(2):
+            with CaptureQueriesContext(connection) as captured:
+                client.get(urls[kind][0])
+            counted.append(len(captured))
+        if clear is not None:
+            clear()
         with CaptureQueriesContext(connection) as captured:
             client.get(urls[kind][0])
-        found[kind] = len(captured)
+        found[kind] = f"{len(captured)}/{counted[1]}"
     return found
 
 
@@ -461,8 +483,8 @@ def checks(load: Load, urls: dict[str, list[str]]) -> list[tuple[bool, str]]:
     return out
 
 
-def report(load: Load, clients: int, counted: dict[str, int]) -> str:
-    rows = [["query", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "statements"]]
+def report(load: Load, clients: int, counted: dict[str, str]) -> str:
+    rows = [["query", "requests", "req/s", "p50 ms", "p95 ms", "p99 ms", "statements new/kept"]]
     every = []
     for kind in KINDS:
         ms = load.ms.get(kind, [])
@@ -559,7 +581,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"server: gunicorn {gunicorn_package.__version__}, {args.workers} sync "
                     f"workers, --preload, DB_CONN_MAX_AGE={args.conn_max_age}, {base_url}"
                 )
-                warm_up(base_url, urls, args.workers)
+                warmed = warm_up(base_url, urls, args.workers)
+                print(
+                    f"warm-up: {sum(len(v) for v in urls.values())} distinct queries, each "
+                    f"{2 * args.workers} times from {args.workers} clients, in {warmed:.1f} s"
+                )
                 print(
                     f"\nload: {args.clients} clients for {args.seconds:g} s, each in turn: "
                     + ", ".join(KINDS)
@@ -571,7 +597,8 @@ def main(argv: list[str] | None = None) -> int:
             worst = max(KINDS, key=lambda k: percentile(load.ms.get(k, []), 99))
             worst_p99 = percentile(load.ms.get(worst, []), 99)
             print(
-                f"statements = SQL statements of one request, counted in-process; "
+                "statements = SQL statements of one request, counted in-process, when a worker "
+                "builds the answer / answers from its memory; "
                 f"load average {os.getloadavg()[0]:.1f} at the end ({cores} cores)"
             )
             print(

@@ -37,7 +37,7 @@ def test_the_public_query_load_runs_briefly_and_every_check_passes():
     rows = [line.rsplit(None, 6) for line in lines[rule + 1 : rule + 1 + len(KINDS)]]
     assert [row[0].strip() for row in rows] == KINDS, out
     assert all(int(row[1]) > 0 for row in rows), out  # requests per kind
-    assert all(int(row[6]) > 0 for row in rows), out  # statements per request
+    assert all(int(row[6].split("/")[0]) > 0 for row in rows), out  # statements per request
     assert "where the time goes: cProfile" in out
     for line in PASSES:
         assert line in out, out
