@@ -264,6 +264,8 @@ class Load:
     errors: Counter = field(default_factory=Counter)
     empty: Counter = field(default_factory=Counter)  # answers listing nothing, per kind
     bodies: dict[str, str] = field(default_factory=dict)  # one answer per URL
+    server_cpu: float = 0.0  # CPU seconds of gunicorn's processes during the load
+    client_cpu: float = 0.0  # CPU seconds of this process (the clients) during the load
 
 
 def run(base_url: str, urls: dict[str, list[str]], clients: int, seconds: float) -> Load:
@@ -316,6 +318,22 @@ def run(base_url: str, urls: dict[str, list[str]], clients: int, seconds: float)
         thread.join()
     load.seconds = time.perf_counter() - started
     return load
+
+
+def server_cpu_seconds(base_url: str) -> float:
+    """CPU seconds used so far by the gunicorn master and workers serving ``base_url``."""
+    bind = f"--bind={urlparse(base_url).netloc}".encode()
+    ticks = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            if bind not in (proc / "cmdline").read_bytes().split(b"\0"):
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime
+    return total / ticks
 
 
 def warm_up(base_url: str, urls: dict[str, list[str]], workers: int) -> float:
@@ -576,6 +594,11 @@ def main(argv: list[str] | None = None) -> int:
                 "copies of its rows)"
             )
             env = server_env(url, secret_key, workdir / "var", args.conn_max_age)
+            # Serve this checkout's code (a worktree shares the venv, whose editable install
+            # points at another checkout).
+            env["PYTHONPATH"] = os.pathsep.join(
+                p for p in (str(ROOT / "src"), env.get("PYTHONPATH", "")) if p
+            )
             with gunicorn(env, args.workers, workdir / "gunicorn.log") as base_url:
                 print(
                     f"server: gunicorn {gunicorn_package.__version__}, {args.workers} sync "
@@ -590,7 +613,10 @@ def main(argv: list[str] | None = None) -> int:
                     f"\nload: {args.clients} clients for {args.seconds:g} s, each in turn: "
                     + ", ".join(KINDS)
                 )
+                server_before, client_before = server_cpu_seconds(base_url), time.process_time()
                 load = run(base_url, urls, args.clients, args.seconds)
+                load.server_cpu = server_cpu_seconds(base_url) - server_before
+                load.client_cpu = time.process_time() - client_before
             server_log = tail(workdir / "gunicorn.log", 15)
             print(report(load, args.clients, counted))
             p99 = percentile([v for values in load.ms.values() for v in values], 99)
@@ -600,6 +626,13 @@ def main(argv: list[str] | None = None) -> int:
                 "statements = SQL statements of one request, counted in-process, when a worker "
                 "builds the answer / answers from its memory; "
                 f"load average {os.getloadavg()[0]:.1f} at the end ({cores} cores)"
+            )
+            served = sum(len(v) for v in load.ms.values()) or 1
+            print(
+                f"CPU per request: server {load.server_cpu / served * 1000:.1f} ms, clients "
+                f"{load.client_cpu / served * 1000:.1f} ms; of the {cores} cores "
+                f"{(load.server_cpu + load.client_cpu) / load.seconds:.2f} used by this run "
+                f"(the rest by anything else on the machine)"
             )
             print(
                 f"target p99 ≤ {TARGET_P99_MS:.0f} ms at {args.clients} clients: "
