@@ -336,9 +336,26 @@ def server_cpu_seconds(base_url: str) -> float:
     return total / ticks
 
 
-def warm_up(base_url: str, urls: dict[str, list[str]], workers: int) -> float:
-    """Every URL about twice per worker, from as many clients as workers: templates compiled,
-    connections open, answers kept (a busy service's steady state). Returns the seconds."""
+def complete(base_url: str, urls: dict[str, list[str]], load: Load) -> int:
+    """Ask once every query the load did not reach, so the checks cover them all (untimed)."""
+    import httpx
+
+    missing = [(kind, u) for kind in KINDS for u in urls[kind] if u not in load.bodies]
+    with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S) as http:
+        for kind, u in missing:
+            answer = http.get(u)
+            if answer.status_code != 200:
+                load.errors[f"{kind} {answer.status_code}"] += 1
+                continue
+            load.bodies[u] = answer.text
+            if not results_of(kind, answer.text):
+                load.empty[kind] += 1
+    return len(missing)
+
+
+def warm_up(base_url: str, urls: dict[str, list[str]], workers: int, rounds: int) -> float:
+    """Every URL about ``rounds`` times per worker, from as many clients as workers: templates
+    compiled, connections open, answers kept (a busy service's steady state). Returns seconds."""
     import httpx
 
     every = [u for kind in KINDS for u in urls[kind]]
@@ -346,7 +363,7 @@ def warm_up(base_url: str, urls: dict[str, list[str]], workers: int) -> float:
 
     def client(n: int) -> None:
         with httpx.Client(base_url=base_url, timeout=REQUEST_TIMEOUT_S) as http:
-            for _ in range(2):
+            for _ in range(rounds):
                 for u in every:
                     http.get(u)
 
@@ -556,6 +573,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--drugs-each", type=int, default=20, help="drugs per pharmacy (20)")
     parser.add_argument("--workers", type=int, default=2 * cores + 1, help="gunicorn workers")
     parser.add_argument("--conn-max-age", type=int, default=60, help="DB_CONN_MAX_AGE (60)")
+    parser.add_argument(
+        "--warm-rounds",
+        type=int,
+        default=2,
+        help="warm-up: each query this many times per worker (2)",
+    )
     parser.add_argument("--profile-lines", type=int, default=25, help="cProfile lines (25)")
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill too
@@ -604,10 +627,11 @@ def main(argv: list[str] | None = None) -> int:
                     f"server: gunicorn {gunicorn_package.__version__}, {args.workers} sync "
                     f"workers, --preload, DB_CONN_MAX_AGE={args.conn_max_age}, {base_url}"
                 )
-                warmed = warm_up(base_url, urls, args.workers)
+                warmed = warm_up(base_url, urls, args.workers, args.warm_rounds)
                 print(
                     f"warm-up: {sum(len(v) for v in urls.values())} distinct queries, each "
-                    f"{2 * args.workers} times from {args.workers} clients, in {warmed:.1f} s"
+                    f"{args.warm_rounds * args.workers} times from {args.workers} clients, "
+                    f"in {warmed:.1f} s"
                 )
                 print(
                     f"\nload: {args.clients} clients for {args.seconds:g} s, each in turn: "
@@ -617,6 +641,7 @@ def main(argv: list[str] | None = None) -> int:
                 load = run(base_url, urls, args.clients, args.seconds)
                 load.server_cpu = server_cpu_seconds(base_url) - server_before
                 load.client_cpu = time.process_time() - client_before
+                completed = complete(base_url, urls, load)
             server_log = tail(workdir / "gunicorn.log", 15)
             print(report(load, args.clients, counted))
             p99 = percentile([v for values in load.ms.values() for v in values], 99)
@@ -641,6 +666,10 @@ def main(argv: list[str] | None = None) -> int:
             )
             print(f"\nwhere the time goes: cProfile of 5 × {worst} in-process, cumulative")
             print(profile(urls[worst][0] if worst in urls else slowest_guess, args.profile_lines))
+            if completed:
+                print(
+                    f"\n{completed} queries the load did not reach were asked once for the checks"
+                )
             results = checks(load, urls)
             connections.close_all()
         print()
