@@ -35,8 +35,12 @@ T = TypeVar("T")
 
 TTL_S = 60.0
 MAX_ENTRIES = 512
+# What a worker keeps at most, in rows of answers (an id, a card): a visitor's arbitrary search
+# words make arbitrary keys, and one word may match every pharmacy of the country.
+MAX_ROWS = 200_000
 
-_entries: OrderedDict[Hashable, tuple[tuple, float, Any]] = OrderedDict()
+_entries: OrderedDict[Hashable, tuple[tuple, float, Any, int]] = OrderedDict()
+_rows = 0
 _lock = threading.Lock()
 _version_sql: str | None = None
 
@@ -72,8 +76,22 @@ def data_version() -> tuple:
     return (*row, timezone.localdate())
 
 
-def cached(key: Hashable, build: Callable[[], T]) -> T:
-    """The answer under ``key`` at the current data version, built once per version."""
+def _keep(key: Hashable, version: tuple, now: float, value: Any, rows: int) -> None:
+    global _rows
+    if rows > MAX_ROWS:
+        return
+    with _lock:
+        old = _entries.pop(key, None)
+        _rows -= old[3] if old is not None else 0
+        _entries[key] = (version, now, value, rows)
+        _rows += rows
+        while len(_entries) > MAX_ENTRIES or _rows > MAX_ROWS:
+            _rows -= _entries.popitem(last=False)[1][3]
+
+
+def cached(key: Hashable, build: Callable[[], T], rows: Callable[[T], int] = len) -> T:
+    """The answer under ``key`` at the current data version, built once per version;
+    ``rows(answer)`` is what it weighs against ``MAX_ROWS``."""
     version = data_version()
     now = time.monotonic()
     with _lock:
@@ -83,11 +101,7 @@ def cached(key: Hashable, build: Callable[[], T]) -> T:
             return found[2]
     value = build()
     if data_version() == version:
-        with _lock:
-            _entries[key] = (version, now, value)
-            _entries.move_to_end(key)
-            while len(_entries) > MAX_ENTRIES:
-                _entries.popitem(last=False)
+        _keep(key, version, now, value, rows(value))
     return value
 
 
@@ -101,13 +115,12 @@ def reference(key: Hashable, build: Callable[[], T]) -> T:
             _entries.move_to_end(key)
             return found[2]
     value = build()
-    with _lock:
-        _entries[key] = ((), now, value)
-        while len(_entries) > MAX_ENTRIES:
-            _entries.popitem(last=False)
+    _keep(key, (), now, value, len(value))
     return value
 
 
 def clear() -> None:
+    global _rows
     with _lock:
         _entries.clear()
+        _rows = 0

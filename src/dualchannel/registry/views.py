@@ -220,7 +220,7 @@ def _public_results_html(criteria: dict) -> str:
         )
 
     key = ("results.html", criteria["region"], criteria["kind"], criteria["drug"])
-    return public_cache.cached(key, render)
+    return public_cache.cached(key, render, rows=lambda html: html.count("place-card") or 1)
 
 
 @require_GET

@@ -99,3 +99,25 @@ def test_a_drug_removed_through_the_services_and_stock_received_change_the_answe
     # then the next answer says so
     items = client.get("/api/v1/public/institutions", {"drug": "axtn"}).json()["items"]
     assert {i["name"]: i["in_stock"] for i in items} == {"江岸乙药房": True}
+
+
+def test_a_worker_keeps_answers_up_to_its_row_budget(monkeypatch):
+    from dualchannel.registry import public_cache
+
+    # given a budget of five rows
+    monkeypatch.setattr(public_cache, "MAX_ROWS", 5)
+    built = []
+
+    def answer(n: int):
+        built.append(n)
+        return list(range(n))
+
+    # when answers of 3, 2 and 6 rows come, then the first again
+    for n in (3, 2, 6, 3):
+        public_cache.reference(("test", n), lambda n=n: answer(n))
+
+    # then the two that fit were kept, the one over the budget never, and nothing more is held
+    assert built == [3, 2, 6]
+    assert public_cache._rows == 5
+    public_cache.reference(("test", 7), lambda: answer(4))  # pushes out the oldest
+    assert public_cache._rows == 4 and ("test", 3) not in public_cache._entries
