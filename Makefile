@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n auto
 
-.PHONY: venv demo demo-data serve test test-postgres lint format fuzz bench bench-paper bench-counter clean
+.PHONY: venv demo demo-data serve test test-postgres lint format fuzz bench bench-paper bench-counter bench-public clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "dualchannel needs Python 3.11 (Django 5.2 LTS)")'
@@ -63,6 +63,11 @@ bench-paper: venv
 ## 1, 8 and 32 concurrent clients, beside pgbench's TPC-B-like TPS (ARGS=--seconds 5 …)
 bench-counter: venv
 	./scripts/with-postgres.sh $(BIN)/python benchmarks/counter_load.py $(ARGS)
+
+## bench-public: the public drug and pharmacy search over HTTP (gunicorn) at 16 clients on the demo
+## world plus 2,000 pharmacies; SQLite, or PostgreSQL with DATABASE_URL (ARGS=--seconds 5 …)
+bench-public: venv
+	$(BIN)/python benchmarks/public_query.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 .pytest_cache

@@ -93,7 +93,7 @@ def region_path(region: Region) -> str:
 def public_regions(request: HttpRequest, parent: str | None = None):
     return [
         PublicRegionOut(code=r.code, name=r.name, level=r.level, parent=r.parent_id)
-        for r in selectors.public_regions(parent)
+        for r in selectors.public_regions_cached(parent)
     ]
 
 
@@ -109,7 +109,7 @@ def public_institutions(
     kind: str | None = None,
     drug: str | None = None,
 ):
-    return selectors.public_institutions(region=region, kind=kind, drug=drug)
+    return selectors.public_institutions_cached(region=region, kind=kind, drug=drug)
 
 
 @public_router.get(

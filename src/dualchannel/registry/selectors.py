@@ -8,6 +8,8 @@ Public selectors return designated institutions only and never personal data.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 
 from dualchannel.core.errors import NotFound
@@ -15,6 +17,7 @@ from dualchannel.core.models import AuditEvent, User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 
+from . import public_cache
 from .models import (
     Designation,
     DesignationStatus,
@@ -363,15 +366,65 @@ def public_institutions(
         if drug.isdigit():
             match = Q(drug_id=int(drug))
         else:
-            match = Q(drug__generic_name__icontains=drug) | Q(
-                drug__pinyin_initials__istartswith=drug
+            # The matching drugs once (an uncorrelated subquery), not a join per institution.
+            drugs = EquippedDrug.drug.field.related_model.objects.filter(
+                Q(generic_name__icontains=drug) | Q(pinyin_initials__istartswith=drug)
             )
+            match = Q(drug_id__in=drugs.values("pk"))
         # Listed as equipped, or actually in stock (unexpired); the stock also says "有货".
         stock = _stock_of(match)
         qs = qs.annotate(in_stock=Exists(stock)).filter(
             Exists(EquippedDrug.objects.filter(match, institution=OuterRef("pk"))) | Exists(stock)
         )
     return qs.order_by("region_id", "kind", "name")
+
+
+class PublicResults(Sequence):
+    """The institutions of a public query in order; a slice reads only its own rows.
+
+    The ordered ids (with "in stock" when a drug was asked) come from ``public_cache``: counting
+    and paging a city's 2,000 pharmacies costs no query of its own.
+    """
+
+    def __init__(self, rows: list[tuple[int, bool | None]]):
+        self._rows = rows
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    def __getitem__(self, index):
+        if not isinstance(index, slice):
+            return self[index : index + 1 or None][0]
+        rows = self._rows[index]
+        found = Institution.objects.select_related(
+            "region", "region__parent", "region__parent__parent"
+        ).in_bulk([pk for pk, _ in rows])
+        page = []
+        for pk, in_stock in rows:
+            if pk in found:  # deleted since: institutions are PROTECTed, so hardly ever
+                institution = found[pk]
+                institution.in_stock = in_stock
+                page.append(institution)
+        return page
+
+
+def public_institutions_cached(
+    *, region: str | None = None, kind: str | None = None, drug: str | None = None
+) -> PublicResults:
+    """``public_institutions``, its ids kept per worker while the data is unchanged."""
+
+    def ids() -> list[tuple[int, bool | None]]:
+        found = public_institutions(region=region, kind=kind, drug=drug)
+        if drug:
+            return list(found.values_list("pk", "in_stock"))
+        return [(pk, None) for pk in found.values_list("pk", flat=True)]
+
+    return PublicResults(public_cache.cached(("institutions", region, kind, drug), ids))
+
+
+def public_regions_cached(parent: str | None = None) -> list[Region]:
+    """Regions change only when ``registry_load_regions`` runs: kept for minutes, not versioned."""
+    return public_cache.reference(("regions", parent or None), lambda: list(public_regions(parent)))
 
 
 def _stock_of(match: Q):

@@ -6,15 +6,17 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
+from django.utils.safestring import mark_safe
 from django.views.decorators.http import require_GET, require_POST
 
 from dualchannel.core.errors import DomainError
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 
-from . import selectors, services
+from . import public_cache, selectors, services
 from .designations import allowed_targets
 from .forms import (
     InstitutionCreateForm,
@@ -199,47 +201,49 @@ def _public_criteria(request: HttpRequest) -> dict:
     }
 
 
-def _public_results(criteria: dict):
-    searched = bool(criteria["region"] or criteria["drug"])
-    if not searched:
-        return searched, []
-    results = selectors.public_institutions(
-        region=criteria["region"] or None,
-        kind=criteria["kind"] or None,
-        drug=criteria["drug"] or None,
-    )[:100]
-    return searched, list(results)
+def _public_results_html(criteria: dict) -> str:
+    """The results of a search as HTML, kept per worker while the data is unchanged (the
+    fragment reads nothing of the visitor: no CSRF token, no user)."""
+
+    def render() -> str:
+        searched = bool(criteria["region"] or criteria["drug"])
+        results = []
+        if searched:
+            results = selectors.public_institutions_cached(
+                region=criteria["region"] or None,
+                kind=criteria["kind"] or None,
+                drug=criteria["drug"] or None,
+            )[:100]
+        return render_to_string(
+            "registry/_public_results.html",
+            {"criteria": criteria, "results": results, "searched": searched},
+        )
+
+    key = ("results.html", criteria["region"], criteria["kind"], criteria["drug"])
+    return public_cache.cached(key, render, rows=lambda html: html.count("place-card") or 1)
 
 
 @require_GET
 def public_query(request: HttpRequest) -> HttpResponse:
     criteria = _public_criteria(request)
-    searched, results = _public_results(criteria)
-    cities = selectors.public_regions(criteria["province"]) if criteria["province"] else []
-    counties = selectors.public_regions(criteria["city"]) if criteria["city"] else []
+    cities = selectors.public_regions_cached(criteria["province"]) if criteria["province"] else []
+    counties = selectors.public_regions_cached(criteria["city"]) if criteria["city"] else []
     return TemplateResponse(
         request,
         "registry/public_query.html",
         {
             "criteria": criteria,
-            "provinces": selectors.public_regions(),
+            "provinces": selectors.public_regions_cached(),
             "cities": cities,
             "counties": counties,
-            "results": results,
-            "searched": searched,
+            "results_html": mark_safe(_public_results_html(criteria)),  # rendered, escaped
         },
     )
 
 
 @require_GET
 def public_query_results(request: HttpRequest) -> HttpResponse:
-    criteria = _public_criteria(request)
-    searched, results = _public_results(criteria)
-    response = TemplateResponse(
-        request,
-        "registry/_public_results.html",
-        {"criteria": criteria, "results": results, "searched": searched},
-    )
+    response = HttpResponse(_public_results_html(_public_criteria(request)))
     # The address bar shows the full page URL, so a search can be bookmarked or shared.
     query = request.GET.urlencode()
     response["HX-Push-Url"] = reverse("public-query") + (f"?{query}" if query else "")
