@@ -17,9 +17,8 @@ from dualchannel.core.auth import api_auth
 from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.inventory.selectors import fefo_suggestion
 
-from . import counter, selectors
-from . import delivery as deliveries
 from . import error_codes as codes
+from . import selectors
 from .api import (
     DeliveryOut,
     DispensingOut,
@@ -31,6 +30,8 @@ from .api import (
     prescription_payload,
 )
 from .models import Dispensing
+from .services import counter
+from .services import delivery as deliveries
 
 router = Router(tags=["prescriptions"], auth=api_auth)
 

@@ -32,9 +32,9 @@ from dualchannel.eligibility.tests.factories import (
 from dualchannel.integration.filing import filing_submit
 from dualchannel.inventory.models import TraceCode
 from dualchannel.notifications.models import Channel, Notification
-from dualchannel.prescriptions import counter
 from dualchannel.prescriptions import services as rx_services
 from dualchannel.prescriptions.models import BenefitType, DeliveryMode
+from dualchannel.prescriptions.services import counter
 from dualchannel.prescriptions.tests.conftest import grant_eligibility, receive_stock
 from dualchannel.prescriptions.tests.helpers import PACK, USAGE
 from dualchannel.registry.models import InstitutionKind

@@ -18,7 +18,7 @@ from dualchannel.eligibility.tests.factories import liu_fang
 from dualchannel.inventory.models import StockItem, StockMovement, TraceCode
 from dualchannel.monitoring.models import Alert
 from dualchannel.notifications.models import Channel, Notification
-from dualchannel.prescriptions import counter, services
+from dualchannel.prescriptions import services
 from dualchannel.prescriptions.models import (
     BenefitType,
     DeliveryMode,
@@ -26,6 +26,7 @@ from dualchannel.prescriptions.models import (
     Dispensing,
     PrescriptionStatus,
 )
+from dualchannel.prescriptions.services import counter
 from dualchannel.registry.profiles import profile_of
 
 from .conftest import receive_stock, trace_codes

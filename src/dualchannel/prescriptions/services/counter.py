@@ -43,9 +43,9 @@ from dualchannel.inventory.error_codes import IDEMPOTENCY_MISMATCH as INVENTORY_
 from dualchannel.registry.models import Designation, DesignationStatus, Pharmacist
 from dualchannel.registry.validation import parse_id_number
 
-from . import error_codes as codes
-from . import rules
-from .models import (
+from .. import error_codes as codes
+from .. import rules
+from ..models import (
     CertificateType,
     Delivery,
     DeliveryMode,
@@ -56,7 +56,7 @@ from .models import (
     Prescription,
     PrescriptionStatus,
 )
-from .services import prescription_mark_dispensed
+from .lifecycle import prescription_mark_dispensed
 
 S = PrescriptionStatus
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
@@ -159,7 +159,7 @@ def counter_open(*, actor: User, reference: str, patient_id_number: str = "") ->
     pharmacy, else the area's designated ones); everything else is not found, so that nobody
     learns of a prescription by guessing its sequential number [issue 9].
     """
-    from .services import allowed_pharmacies
+    from .routing import allowed_pharmacies
 
     pharmacist = _pharmacist_of(actor)
     lookup = _ref_to_lookup(reference)
