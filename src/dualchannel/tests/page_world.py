@@ -19,9 +19,9 @@ from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
 from dualchannel.core.tests.files import PDF as REAL_PDF
-from dualchannel.eligibility import materials
 from dualchannel.eligibility import services as eligibility_services
 from dualchannel.eligibility.models import Application, ApplicationStatus, Eligibility
+from dualchannel.eligibility.services import materials
 from dualchannel.eligibility.tests.factories import (
     PLAN,
     designated_physician,

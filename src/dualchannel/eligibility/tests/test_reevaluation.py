@@ -11,7 +11,6 @@ from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.jobs import run_once
 from dualchannel.core.models import AuditEvent, Job
 from dualchannel.documents.models import DocumentKind
-from dualchannel.eligibility import reevaluation as rv
 from dualchannel.eligibility import services
 from dualchannel.eligibility.models import (
     ELIGIBILITY_MACHINE,
@@ -21,6 +20,7 @@ from dualchannel.eligibility.models import (
     ReevaluationReminder,
 )
 from dualchannel.eligibility.selectors import eligibility_benefits_active
+from dualchannel.eligibility.services import reevaluation as rv
 from dualchannel.integration.filing import filing_process
 from dualchannel.integration.models import FilingKind, FilingStatus, PlatformFiling
 from dualchannel.notifications.models import Channel, Notification

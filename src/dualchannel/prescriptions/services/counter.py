@@ -37,8 +37,8 @@ from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.plan import eligibility_plan_use
 from dualchannel.eligibility.selectors import eligibility_benefits_active
+from dualchannel.eligibility.services.plan import eligibility_plan_use
 from dualchannel.inventory.error_codes import IDEMPOTENCY_MISMATCH as INVENTORY_IDEMPOTENCY_MISMATCH
 from dualchannel.registry.models import Designation, DesignationStatus, Pharmacist
 from dualchannel.registry.validation import parse_id_number

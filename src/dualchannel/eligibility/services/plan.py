@@ -21,8 +21,8 @@ from django.db import transaction
 from dualchannel.core.errors import DomainError
 from dualchannel.core.models import User
 
-from . import error_codes as codes
-from .models import Eligibility
+from .. import error_codes as codes
+from ..models import Eligibility
 
 
 def _lock(eligibility_id: int) -> Eligibility:

@@ -32,9 +32,9 @@ from dualchannel.notifications.services import notify
 from dualchannel.registry.models import InsuranceType, Physician, Sex
 from dualchannel.registry.profiles import profile_of
 
-from . import error_codes as codes
-from . import selectors
-from .models import (
+from .. import error_codes as codes
+from .. import selectors
+from ..models import (
     ELIGIBILITY_MACHINE,
     Eligibility,
     EligibilityStatus,
@@ -42,7 +42,7 @@ from .models import (
     ReevaluationReminder,
     ReevaluationResult,
 )
-from .workflow import _age
+from ..workflow import age
 
 logger = logging.getLogger("dualchannel.eligibility")
 
@@ -229,7 +229,7 @@ def _form_data(
         "evaluation_date": today.isoformat(),
         "name": person.name,
         "sex": "男" if person.sex == Sex.MALE else "女",
-        "age": _age(person.birth_date, today),
+        "age": age(person.birth_date, today),
         "id_number": person.id_number,
         "insured_region": person.enrolment_region.name,
         "insurance_category": (
