@@ -26,7 +26,7 @@ from dualchannel.prescriptions.models import (
     Dispensing,
     PrescriptionStatus,
 )
-from dualchannel.prescriptions.services import counter
+from dualchannel.prescriptions.services import counter, counter_checks
 from dualchannel.registry.profiles import profile_of
 
 from .conftest import receive_stock, trace_codes
@@ -317,7 +317,7 @@ def test_early_refill_beyond_the_tolerance_is_refused(
     assert refused.value.code == "counter.early_refill"
     assert f"最早{(runs_out - timedelta(days=7)).isoformat()}可再次购药" in refused.value.message
     # within the tolerance (7 days before the supply runs out) it is allowed
-    (allowed,) = counter._refill_checks(second, runs_out - timedelta(days=7))
+    (allowed,) = counter_checks.refill_checks(second, runs_out - timedelta(days=7))
     assert allowed.ok
 
 
