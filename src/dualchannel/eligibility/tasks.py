@@ -8,7 +8,7 @@ from datetime import time
 
 from dualchannel.core.jobs import periodic, slot_date
 
-from .services.reevaluation import (
+from .services.reevaluation_deadlines import (
     flag_overdue_reevaluations,
     send_reevaluation_reminders,
     suspend_overdue,

@@ -2,9 +2,9 @@
 
 ``applications`` (draft, answers, check, plan, submit), ``review`` (the reviewer's request,
 approval, rejection; the withdrawal), ``materials`` (uploads, scans, verification),
-``reevaluation`` (re-evaluation, reminders, suspension), ``plan`` (the treatment plan's used
-quantity, for other apps); ``common`` holds what they share beside ``eligibility.workflow``.
-The names callers use are re-exported here.
+``reevaluation`` (re-evaluation, stop), ``reevaluation_deadlines`` (reminders, suspension,
+alerts), ``plan`` (the treatment plan's used quantity, for other apps); ``common`` holds what
+they share beside ``eligibility.workflow``. The names callers use are re-exported here.
 """
 
 from .applications import (

@@ -601,7 +601,7 @@ def test_a_suspended_eligibility_is_refused_and_nothing_is_written(
     routed, pharmacist, pharmacist_user, stock, eligibility
 ):
     # given: re-evaluation overdue, the nightly job suspends the eligibility
-    from dualchannel.eligibility.services.reevaluation import suspend_overdue
+    from dualchannel.eligibility.services.reevaluation_deadlines import suspend_overdue
 
     assert suspend_overdue(today=eligibility.next_reevaluation_due + timedelta(days=1)) == 1
     eligibility.refresh_from_db()
