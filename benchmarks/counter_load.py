@@ -507,7 +507,7 @@ def probe_queries(world: World) -> dict[str, int]:
     from django.test.utils import CaptureQueriesContext
 
     from dualchannel.core.models import ApiToken, User
-    from dualchannel.prescriptions import counter
+    from dualchannel.prescriptions.services import counter
 
     username = next(name for name, shop in world.pharmacists if shop == world.probes[0].pharmacy_id)
     actor = User.objects.get(username=username)

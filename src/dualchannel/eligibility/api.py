@@ -19,8 +19,9 @@ from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.core.roles import Role
 
 from . import error_codes as codes
-from . import materials, selectors, services
+from . import selectors, services
 from .models import Application, Eligibility, Material
+from .services import materials
 
 router = Router(tags=["eligibility"])
 

@@ -13,10 +13,10 @@ from ninja.responses import Status
 from dualchannel.core.auth import api_auth
 from dualchannel.core.masking import mask_id_number, mask_name
 
-from . import reevaluation as services
 from . import selectors
 from .api import sees_full_id
 from .models import Eligibility, Reevaluation
+from .services import reevaluation as services
 
 router = Router(tags=["eligibility"])
 

@@ -15,13 +15,13 @@ from dualchannel.core import reveal
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 
-from .views import _own_hospital_application
+from .views import own_hospital_application
 
 
 @require_POST
 @role_required(Role.PHYSICIAN, Role.REVIEWER)
 def application_id_number(request: HttpRequest, application_id: int) -> HttpResponse:
-    application = _own_hospital_application(request, application_id)
+    application = own_hospital_application(request, application_id)
     value = reveal.reveal_id_number(
         actor=request.user,
         person=application.patient,

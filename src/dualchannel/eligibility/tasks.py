@@ -8,7 +8,11 @@ from datetime import time
 
 from dualchannel.core.jobs import periodic, slot_date
 
-from .reevaluation import flag_overdue_reevaluations, send_reevaluation_reminders, suspend_overdue
+from .services.reevaluation_deadlines import (
+    flag_overdue_reevaluations,
+    send_reevaluation_reminders,
+    suspend_overdue,
+)
 
 logger = logging.getLogger("dualchannel.eligibility")
 

@@ -37,8 +37,9 @@ from dualchannel.registry.models import (
 from dualchannel.registry.profiles import profile_of
 from dualchannel.registry.selectors import public_institutions
 
-from . import materials, selectors, services
+from . import selectors, services
 from .models import Application, ApplicationStatus, MaterialSource, VerificationState
+from .services import materials
 from .suggestions import suggested_drugs
 
 S = ApplicationStatus
@@ -82,7 +83,7 @@ def _is_htmx(request: HttpRequest) -> bool:
     return bool(request.headers.get("HX-Request"))
 
 
-def _own_hospital_application(request: HttpRequest, application_id: int) -> Application:
+def own_hospital_application(request: HttpRequest, application_id: int) -> Application:
     """The application, if in scope and of the user's hospital (else 404)."""
     application = selectors.application_get(request.user, application_id)
     if not request.user.is_superuser and application.hospital_id != request.user.institution_id:
@@ -351,7 +352,7 @@ def _unit_of(drug) -> str:
 @require_GET
 @physician_required
 def doctor_application(request: HttpRequest, application_id: int) -> HttpResponse:
-    application = _own_hospital_application(request, application_id)
+    application = own_hospital_application(request, application_id)
     context: dict[str, Any] = {
         "application": application,
         "masked_name": mask_name(application.patient.name),
@@ -378,7 +379,7 @@ def doctor_application(request: HttpRequest, application_id: int) -> HttpRespons
 @require_POST
 @physician_required
 def doctor_answer(request: HttpRequest, application_id: int) -> HttpResponse:
-    application = _own_hospital_application(request, application_id)
+    application = own_hospital_application(request, application_id)
     code = request.POST.get("code", "")
     value = request.POST.get("answer", "")
     if value not in ("yes", "no"):
@@ -402,7 +403,7 @@ def _parse_date(value: str, field: str) -> date:
 @require_POST
 @physician_required
 def doctor_plan(request: HttpRequest, application_id: int) -> HttpResponse:
-    application = _own_hospital_application(request, application_id)
+    application = own_hospital_application(request, application_id)
     cycle = request.POST.get("evaluation_cycle_days", "").strip()
     services.application_set_plan(
         actor=request.user,
@@ -428,7 +429,7 @@ def doctor_plan(request: HttpRequest, application_id: int) -> HttpResponse:
 @require_POST
 @physician_required
 def doctor_submit(request: HttpRequest, application_id: int) -> HttpResponse:
-    application = _own_hospital_application(request, application_id)
+    application = own_hospital_application(request, application_id)
     services.application_submit(actor=request.user, application_id=application.pk)
     application.refresh_from_db()
     messages.success(request, f"已提交，当前状态：{application.get_status_display()}")
@@ -446,7 +447,7 @@ WITHDRAWABLE = {S.DRAFT, S.SUBMITTED, S.MATERIALS_REQUESTED, S.UNDER_REVIEW}
 @physician_required
 def doctor_withdraw(request: HttpRequest, application_id: int) -> HttpResponse:
     """Withdraw with a reason picked from the list (nothing to type) [HB art. 8: re-apply]."""
-    application = _own_hospital_application(request, application_id)
+    application = own_hospital_application(request, application_id)
     reason = request.POST.get("reason", "").strip()
     if reason not in WITHDRAW_REASONS:
         raise field_error("reason", "eligibility.reason_required", "请选择撤回原因")
@@ -478,7 +479,7 @@ def review_home(request: HttpRequest) -> HttpResponse:
 
 
 def _own_review_application(request: HttpRequest, application_id: int) -> Application:
-    return _own_hospital_application(request, application_id)
+    return own_hospital_application(request, application_id)
 
 
 def _materials_context(application: Application) -> dict[str, Any]:

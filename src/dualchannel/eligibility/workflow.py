@@ -224,7 +224,7 @@ def patient_context(
         )
     else:
         context = {
-            "patient": {"age": _age(person.birth_date, today), "sex": person.sex},
+            "patient": {"age": age(person.birth_date, today), "sex": person.sex},
             "diagnoses": [],
             "labs": {},
             "genes": {},
@@ -237,7 +237,7 @@ def patient_context(
     return context
 
 
-def _age(birth: date, today: date) -> int:
+def age(birth: date, today: date) -> int:
     return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
 
 
@@ -377,7 +377,7 @@ def _patient_part(application: Application, today: date) -> dict[str, Any]:
     return {
         "name": person.name,
         "sex": "男" if person.sex == Sex.MALE else "女",
-        "age": _age(person.birth_date, today),
+        "age": age(person.birth_date, today),
         "id_number": person.id_number,
     }
 

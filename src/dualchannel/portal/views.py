@@ -18,9 +18,9 @@ from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.masking import mask_phone
 from dualchannel.core.permissions import has_any_role, role_required
 from dualchannel.core.roles import Role
-from dualchannel.eligibility import materials as eligibility_materials
 from dualchannel.eligibility.models import ApplicationStatus
 from dualchannel.eligibility.selectors import application_get, application_list
+from dualchannel.eligibility.services import materials as eligibility_materials
 
 from . import error_codes as codes
 from . import services

@@ -26,7 +26,6 @@ from dualchannel.eligibility.api import sees_full_id
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.inventory.selectors import STOCK_STATUS_CODES
 
-from . import delivery as deliveries
 from . import error_codes as codes
 from . import selectors, services
 from .models import (
@@ -37,6 +36,7 @@ from .models import (
     RxCentreStatus,
     StockStatus,
 )
+from .services import delivery as deliveries
 
 router = Router(tags=["prescriptions"], auth=api_auth)
 

@@ -17,9 +17,8 @@ from dualchannel.core.auth import api_auth
 from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.inventory.selectors import fefo_suggestion
 
-from . import counter, selectors
-from . import delivery as deliveries
 from . import error_codes as codes
+from . import selectors
 from .api import (
     DeliveryOut,
     DispensingOut,
@@ -31,11 +30,13 @@ from .api import (
     prescription_payload,
 )
 from .models import Dispensing
+from .services import counter, counter_checks
+from .services import delivery as deliveries
 
 router = Router(tags=["prescriptions"], auth=api_auth)
 
 # base64 of the largest signature the counter accepts, plus a data: URL prefix
-MAX_SIGNATURE_CHARS = (counter.MAX_SIGNATURE_BYTES + 2) // 3 * 4 + 64
+MAX_SIGNATURE_CHARS = (counter_checks.MAX_SIGNATURE_BYTES + 2) // 3 * 4 + 64
 
 
 class OpenIn(Schema):

@@ -26,11 +26,11 @@ from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.masking import mask_id_number, mask_name, mask_phone
 from dualchannel.inventory.selectors import fefo_suggestion, stock_list
 
-from . import counter
 from . import error_codes as codes
-from .counter import Check, DeliveryInput, Identity
 from .counter_sections import result_sections
 from .models import CertificateType, DeliveryMode, Prescription, PrescriptionStatus
+from .services import counter
+from .services.counter import Check, DeliveryInput, Identity
 from .views import delivery_of, dispensing_of, pharmacist_required, pharmacy_prescriptions
 
 S = PrescriptionStatus
@@ -40,7 +40,7 @@ PNG_DATA_URL = "data:image/png;base64,"
 MAX_SIGNATURE_CHARS = 800_000
 
 
-def _routed_here(request: HttpRequest, prescription_id: int) -> Prescription:
+def routed_here(request: HttpRequest, prescription_id: int) -> Prescription:
     """A prescription routed to the user's pharmacy (else 404, like a missing one)."""
     prescription = (
         pharmacy_prescriptions(request)
@@ -314,7 +314,7 @@ def _posted_form(request: HttpRequest, prescription: Prescription) -> CounterFor
 @require_GET
 @pharmacist_required
 def counter_prescription(request: HttpRequest, prescription_id: int) -> HttpResponse:
-    prescription = _routed_here(request, prescription_id)
+    prescription = routed_here(request, prescription_id)
     if prescription.status == S.DISPENSED and dispensing_of(prescription) is not None:
         return redirect("prescriptions-counter-result", prescription.pk)
     return _counter_page(request, prescription, CounterForm(rows=_fefo_rows(request, prescription)))
@@ -324,7 +324,7 @@ def counter_prescription(request: HttpRequest, prescription_id: int) -> HttpResp
 @pharmacist_required
 def counter_verify(request: HttpRequest, prescription_id: int) -> HttpResponse:
     """核验: every check with its reason, nothing written (htmx: only the check list)."""
-    prescription = _routed_here(request, prescription_id)
+    prescription = routed_here(request, prescription_id)
     form = _posted_form(request, prescription)
     error = None
     checks: list[Check] | None = None
@@ -357,7 +357,7 @@ def counter_verify(request: HttpRequest, prescription_id: int) -> HttpResponse:
 @pharmacist_required
 def counter_dispense_view(request: HttpRequest, prescription_id: int) -> HttpResponse:
     """发药: verify and dispense in one transaction; the same key twice dispenses once."""
-    prescription = _routed_here(request, prescription_id)
+    prescription = routed_here(request, prescription_id)
     form = _posted_form(request, prescription)
     try:
         counter.counter_dispense(
@@ -398,7 +398,7 @@ def counter_dispense_view(request: HttpRequest, prescription_id: int) -> HttpRes
 @require_GET
 @pharmacist_required
 def counter_result(request: HttpRequest, prescription_id: int) -> HttpResponse:
-    prescription = _routed_here(request, prescription_id)
+    prescription = routed_here(request, prescription_id)
     dispensing = dispensing_of(prescription)
     if dispensing is None:
         return redirect("prescriptions-counter-rx", prescription.pk)

@@ -12,14 +12,14 @@ from django.views.decorators.http import require_POST
 
 from dualchannel.core import reveal
 
-from .counter_views import _routed_here
+from .counter_views import routed_here
 from .views import pharmacist_required
 
 
 @require_POST
 @pharmacist_required
 def counter_id_number(request: HttpRequest, prescription_id: int) -> HttpResponse:
-    prescription = _routed_here(request, prescription_id)
+    prescription = routed_here(request, prescription_id)
     value = reveal.reveal_id_number(
         actor=request.user,
         person=prescription.patient,

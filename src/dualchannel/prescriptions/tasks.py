@@ -7,8 +7,10 @@ from datetime import time
 
 from dualchannel.core.jobs import periodic, slot_date
 
-from . import circulation  # noqa: F401  (registers the e-prescription-centre job)
-from .services import prescriptions_expire
+from .services import (
+    circulation,  # noqa: F401  (registers the e-prescription-centre job)
+    prescriptions_expire,
+)
 
 logger = logging.getLogger("dualchannel.prescriptions")
 

@@ -14,7 +14,7 @@ from ninja.responses import Status
 from dualchannel.core.auth import api_auth
 from dualchannel.core.errors import DomainError
 from dualchannel.core.masking import mask_id_number, mask_name
-from dualchannel.eligibility.materials import MAX_UPLOAD_BYTES
+from dualchannel.eligibility.services.materials import MAX_UPLOAD_BYTES
 
 from . import batches, claims, hospital, selectors, services
 from .engine import Breakdown

@@ -50,9 +50,9 @@ from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.core.uploads import checked_upload
-from dualchannel.eligibility.materials import MAX_UPLOAD_BYTES
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import eligibility_benefits_active
+from dualchannel.eligibility.services.materials import MAX_UPLOAD_BYTES
 from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
 from dualchannel.registry.models import (
     Designation,

@@ -41,8 +41,8 @@ from dualchannel.core.money import parse_money
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.plan import eligibility_plan_release, eligibility_plan_use
 from dualchannel.eligibility.selectors import eligibility_benefits_active
+from dualchannel.eligibility.services.plan import eligibility_plan_release, eligibility_plan_use
 from dualchannel.prescriptions.models import (
     BenefitType,
     Prescription,

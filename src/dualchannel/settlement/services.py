@@ -32,8 +32,8 @@ from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
-from dualchannel.eligibility.plan import eligibility_plan_release
 from dualchannel.eligibility.selectors import eligibility_benefits_active
+from dualchannel.eligibility.services.plan import eligibility_plan_release
 from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
 from dualchannel.registry.models import (
     BenefitStatus,

@@ -19,9 +19,9 @@ from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
 from dualchannel.core.tests.files import PDF as REAL_PDF
-from dualchannel.eligibility import materials
 from dualchannel.eligibility import services as eligibility_services
 from dualchannel.eligibility.models import Application, ApplicationStatus, Eligibility
+from dualchannel.eligibility.services import materials
 from dualchannel.eligibility.tests.factories import (
     PLAN,
     designated_physician,
@@ -32,9 +32,9 @@ from dualchannel.eligibility.tests.factories import (
 from dualchannel.integration.filing import filing_submit
 from dualchannel.inventory.models import TraceCode
 from dualchannel.notifications.models import Channel, Notification
-from dualchannel.prescriptions import counter
 from dualchannel.prescriptions import services as rx_services
 from dualchannel.prescriptions.models import BenefitType, DeliveryMode
+from dualchannel.prescriptions.services import counter
 from dualchannel.prescriptions.tests.conftest import grant_eligibility, receive_stock
 from dualchannel.prescriptions.tests.helpers import PACK, USAGE
 from dualchannel.registry.models import InstitutionKind

@@ -19,13 +19,14 @@ from dualchannel.core.models import AuditEvent, User
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
 from dualchannel.core.tests.files import PDF
-from dualchannel.eligibility import materials, services
+from dualchannel.eligibility import services
 from dualchannel.eligibility.models import (
     Application,
     ApplicationStatus,
     Material,
 )
-from dualchannel.eligibility.reevaluation import reevaluation_start
+from dualchannel.eligibility.services import materials
+from dualchannel.eligibility.services.reevaluation import reevaluation_start
 from dualchannel.eligibility.tests.factories import (
     PLAN,
     designated_physician,

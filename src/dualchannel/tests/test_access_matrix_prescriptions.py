@@ -30,9 +30,10 @@ from dualchannel.eligibility.tests.factories import (
     zhang_wei,
 )
 from dualchannel.inventory.models import TraceCode
-from dualchannel.prescriptions import counter, services
-from dualchannel.prescriptions.delivery import delivery_advance
+from dualchannel.prescriptions import services
 from dualchannel.prescriptions.models import BenefitType, DeliveryMode, DeliveryStatus
+from dualchannel.prescriptions.services import counter
+from dualchannel.prescriptions.services.delivery import delivery_advance
 from dualchannel.prescriptions.tests.conftest import grant_eligibility, receive_stock
 from dualchannel.prescriptions.tests.helpers import PACK, USAGE
 from dualchannel.registry.models import InstitutionKind

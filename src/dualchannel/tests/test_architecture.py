@@ -60,7 +60,7 @@ def test_it_sees_a_locked_row_of_another_app_saved():
             eligibility.plan_used_quantity += used
             eligibility.save(update_fields=["plan_used_quantity"])
     """
-    assert _writes(source, "prescriptions/counter.py", "prescriptions") == [
+    assert _writes(source, "prescriptions/services/counter.py", "prescriptions") == [
         (10, "eligibility.Eligibility", "augmented assignment to .plan_used_quantity"),
         (11, "eligibility.Eligibility", ".save()"),
     ]

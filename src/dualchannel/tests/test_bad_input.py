@@ -321,8 +321,8 @@ def test_a_missing_or_malformed_idempotency_key_is_refused_before_settling(
 
 def test_a_malformed_key_is_refused_at_the_counter(pharmacist_user):
     from dualchannel.core.errors import DomainError
-    from dualchannel.prescriptions import counter
     from dualchannel.prescriptions.models import Dispensing
+    from dualchannel.prescriptions.services import counter
     from dualchannel.registry.tests.factories import PharmacistFactory
 
     PharmacistFactory(user=pharmacist_user, pharmacy=pharmacist_user.institution)

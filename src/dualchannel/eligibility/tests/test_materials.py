@@ -14,7 +14,7 @@ from dualchannel.core.calendar import add_working_days
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import AuditEvent
 from dualchannel.core.tests.files import PDF, PNG
-from dualchannel.eligibility import materials, services
+from dualchannel.eligibility import services
 from dualchannel.eligibility.models import (
     Application,
     ApplicationStatus,
@@ -24,6 +24,7 @@ from dualchannel.eligibility.models import (
     MaterialSource,
     VerificationState,
 )
+from dualchannel.eligibility.services import materials
 from dualchannel.notifications.models import Channel, Notification
 
 from .factories import REQUIRED_KINDS

@@ -14,7 +14,7 @@ from dualchannel.core.locks import LockOrderError
 from dualchannel.core.models import AuditChainHead, AuditEvent
 from dualchannel.eligibility import services
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.plan import eligibility_plan_release, eligibility_plan_use
+from dualchannel.eligibility.services.plan import eligibility_plan_release, eligibility_plan_use
 
 pytestmark = pytest.mark.django_db
 

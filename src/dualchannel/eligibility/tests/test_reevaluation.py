@@ -11,7 +11,6 @@ from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.jobs import run_once
 from dualchannel.core.models import AuditEvent, Job
 from dualchannel.documents.models import DocumentKind
-from dualchannel.eligibility import reevaluation as rv
 from dualchannel.eligibility import services
 from dualchannel.eligibility.models import (
     ELIGIBILITY_MACHINE,
@@ -21,6 +20,8 @@ from dualchannel.eligibility.models import (
     ReevaluationReminder,
 )
 from dualchannel.eligibility.selectors import eligibility_benefits_active
+from dualchannel.eligibility.services import reevaluation as rv
+from dualchannel.eligibility.services import reevaluation_deadlines as deadlines
 from dualchannel.integration.filing import filing_process
 from dualchannel.integration.models import FilingKind, FilingStatus, PlatformFiling
 from dualchannel.notifications.models import Channel, Notification
@@ -338,7 +339,7 @@ def test_benefits_continue_during_a_reevaluation_past_the_deadline(approved, phy
 
     # the deadline passes while the re-evaluation is in progress [HB art. 9]
     assert eligibility_benefits_active(approved, on=DUE + timedelta(days=3))
-    assert rv.suspend_overdue(today=DUE + timedelta(days=1)) == 0
+    assert deadlines.suspend_overdue(today=DUE + timedelta(days=1)) == 0
     approved.refresh_from_db()
     assert approved.status == E.IN_REEVALUATION
 
@@ -348,11 +349,11 @@ def test_benefits_continue_during_a_reevaluation_past_the_deadline(approved, phy
 
 def test_reminder_is_sent_once_per_due_date(approved, zhang):
     # before the window: nothing
-    assert rv.send_reevaluation_reminders(today=window() - timedelta(days=1)) == 0
+    assert deadlines.send_reevaluation_reminders(today=window() - timedelta(days=1)) == 0
 
     # when the job runs on the window's first day, twice
-    assert rv.send_reevaluation_reminders(today=window()) == 1
-    assert rv.send_reevaluation_reminders(today=window() + timedelta(days=1)) == 0
+    assert deadlines.send_reevaluation_reminders(today=window()) == 1
+    assert deadlines.send_reevaluation_reminders(today=window() + timedelta(days=1)) == 0
 
     # then the patient has one reminder, naming the deadline
     reminders = in_app("eligibility.reevaluation_window_open", zhang)
@@ -367,7 +368,7 @@ def test_reminder_job_skips_an_eligibility_without_calendar_data(approved, zhang
 
     # when the job runs
     with caplog.at_level("WARNING", logger="dualchannel.eligibility"):
-        sent = rv.send_reevaluation_reminders(today=date(2027, 1, 12))
+        sent = deadlines.send_reevaluation_reminders(today=date(2027, 1, 12))
 
     # then it does not crash and logs the id only
     assert sent == 0
@@ -377,13 +378,13 @@ def test_reminder_job_skips_an_eligibility_without_calendar_data(approved, zhang
 
 def test_suspension_the_day_after_the_deadline_not_on_it(approved, zhang):
     # on the deadline day: still active
-    assert rv.suspend_overdue(today=DUE) == 0
+    assert deadlines.suspend_overdue(today=DUE) == 0
     approved.refresh_from_db()
     assert approved.status == E.ACTIVE
     assert eligibility_benefits_active(approved, on=DUE)
 
     # the day after: suspended, the patient told
-    assert rv.suspend_overdue(today=DUE + timedelta(days=1)) == 1
+    assert deadlines.suspend_overdue(today=DUE + timedelta(days=1)) == 1
     approved.refresh_from_db()
     assert approved.status == E.SUSPENDED
     assert not eligibility_benefits_active(approved, on=DUE + timedelta(days=1))
@@ -394,7 +395,7 @@ def test_suspension_the_day_after_the_deadline_not_on_it(approved, zhang):
 
 
 def test_late_reevaluation_restores_a_suspended_eligibility(approved, physician_user):
-    rv.suspend_overdue(today=DUE + timedelta(days=1))
+    deadlines.suspend_overdue(today=DUE + timedelta(days=1))
     late_day = DUE + timedelta(days=10)
 
     reevaluation = start(physician_user, approved, today=late_day)
@@ -568,10 +569,13 @@ def test_a_reevaluation_not_completed_within_seven_working_days_raises_an_alert(
     reevaluation = start(physician_user, approved)
     assert reevaluation.complete_by == add_working_days(window(), 7)
 
-    assert rv.flag_overdue_reevaluations(today=reevaluation.complete_by) == 0
-    assert rv.flag_overdue_reevaluations(today=reevaluation.complete_by + timedelta(days=1)) == 1
+    assert deadlines.flag_overdue_reevaluations(today=reevaluation.complete_by) == 0
+    assert (
+        deadlines.flag_overdue_reevaluations(today=reevaluation.complete_by + timedelta(days=1))
+        == 1
+    )
     # the same day again counts once more on the open alert, it does not open another
-    rv.flag_overdue_reevaluations(today=reevaluation.complete_by + timedelta(days=2))
+    deadlines.flag_overdue_reevaluations(today=reevaluation.complete_by + timedelta(days=2))
 
     alert = Alert.objects.get(rule="reevaluation_overdue")
     assert alert.institution_id == approved.hospital_id

@@ -11,7 +11,7 @@ from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.models import AuditEvent, Job
 from dualchannel.core.tests.files import JPEG, PDF, PNG
 from dualchannel.documents.models import DocumentKind, SignedDocument
-from dualchannel.eligibility import materials, selectors, services
+from dualchannel.eligibility import selectors, services
 from dualchannel.eligibility.models import (
     Application,
     ApplicationStatus,
@@ -23,6 +23,7 @@ from dualchannel.eligibility.models import (
     MaterialSource,
     VerificationState,
 )
+from dualchannel.eligibility.services import materials
 from dualchannel.integration.models import FilingStatus, PlatformFiling
 from dualchannel.notifications.models import Channel, Notification
 

@@ -7,7 +7,7 @@ from django.test import Client
 from django.urls import reverse
 
 from dualchannel.core.tests.files import PDF
-from dualchannel.eligibility import materials, services
+from dualchannel.eligibility import services
 from dualchannel.eligibility.models import (
     Application,
     ApplicationStatus,
@@ -15,6 +15,7 @@ from dualchannel.eligibility.models import (
     MaterialSource,
     VerificationState,
 )
+from dualchannel.eligibility.services import materials
 from dualchannel.integration.filing import filing_process
 from dualchannel.integration.models import FilingStatus, PlatformFiling
 from dualchannel.simulators.platform import simulator_fail_next

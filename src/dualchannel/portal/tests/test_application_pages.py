@@ -11,13 +11,13 @@ from django.urls import reverse
 
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import AuditEvent
-from dualchannel.eligibility import materials as eligibility_materials
 from dualchannel.eligibility.models import (
     ApplicationStatus,
     Material,
     MaterialSource,
     VerificationState,
 )
+from dualchannel.eligibility.services import materials as eligibility_materials
 from dualchannel.registry.tests.factories import InsuredPersonFactory
 
 from .factories import JPEG, PDF, application_maker

@@ -8,8 +8,9 @@ from datetime import date
 from decimal import Decimal
 
 from dualchannel.inventory.models import TraceCode
-from dualchannel.prescriptions import counter, services
+from dualchannel.prescriptions import services
 from dualchannel.prescriptions.models import BenefitType, Prescription
+from dualchannel.prescriptions.services import counter
 
 TODAY = date(2026, 3, 10)
 PACK = Decimal(50)  # 塞瑞替尼胶囊 150mg×50粒/盒

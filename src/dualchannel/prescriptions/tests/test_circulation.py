@@ -11,13 +11,14 @@ from dualchannel.core.errors import DomainError
 from dualchannel.integration.rxcentre.client import RxCentreClient
 from dualchannel.inventory.tests.factories import StockItemFactory
 from dualchannel.notifications.models import Channel, Notification
-from dualchannel.prescriptions import circulation, services
+from dualchannel.prescriptions import services
 from dualchannel.prescriptions.models import (
     PrescriptionStatus,
     RxCentreStatus,
     RxCentreSubmission,
     StockStatus,
 )
+from dualchannel.prescriptions.services import circulation
 from dualchannel.registry.tests.factories import designate, qualified_pharmacy
 from dualchannel.simulators.models import SimRx
 from dualchannel.simulators.rxcentre import rxcentre_fail_next

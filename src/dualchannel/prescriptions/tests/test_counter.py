@@ -18,7 +18,7 @@ from dualchannel.eligibility.tests.factories import liu_fang
 from dualchannel.inventory.models import StockItem, StockMovement, TraceCode
 from dualchannel.monitoring.models import Alert
 from dualchannel.notifications.models import Channel, Notification
-from dualchannel.prescriptions import counter, services
+from dualchannel.prescriptions import services
 from dualchannel.prescriptions.models import (
     BenefitType,
     DeliveryMode,
@@ -26,6 +26,7 @@ from dualchannel.prescriptions.models import (
     Dispensing,
     PrescriptionStatus,
 )
+from dualchannel.prescriptions.services import counter, counter_checks
 from dualchannel.registry.profiles import profile_of
 
 from .conftest import receive_stock, trace_codes
@@ -316,7 +317,7 @@ def test_early_refill_beyond_the_tolerance_is_refused(
     assert refused.value.code == "counter.early_refill"
     assert f"最早{(runs_out - timedelta(days=7)).isoformat()}可再次购药" in refused.value.message
     # within the tolerance (7 days before the supply runs out) it is allowed
-    (allowed,) = counter._refill_checks(second, runs_out - timedelta(days=7))
+    (allowed,) = counter_checks.refill_checks(second, runs_out - timedelta(days=7))
     assert allowed.ok
 
 
@@ -600,7 +601,7 @@ def test_a_suspended_eligibility_is_refused_and_nothing_is_written(
     routed, pharmacist, pharmacist_user, stock, eligibility
 ):
     # given: re-evaluation overdue, the nightly job suspends the eligibility
-    from dualchannel.eligibility.reevaluation import suspend_overdue
+    from dualchannel.eligibility.services.reevaluation_deadlines import suspend_overdue
 
     assert suspend_overdue(today=eligibility.next_reevaluation_due + timedelta(days=1)) == 1
     eligibility.refresh_from_db()

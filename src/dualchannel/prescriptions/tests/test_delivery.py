@@ -11,14 +11,14 @@ from django.utils import timezone
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import AuditEvent
 from dualchannel.notifications.models import Channel, Notification
-from dualchannel.prescriptions import counter
-from dualchannel.prescriptions.delivery import delivery_advance, next_statuses
 from dualchannel.prescriptions.models import (
     Delivery,
     DeliveryMode,
     DeliveryStatus,
     DeliveryTransition,
 )
+from dualchannel.prescriptions.services import counter
+from dualchannel.prescriptions.services.delivery import delivery_advance, next_statuses
 
 from .helpers import dispense
 

@@ -9,8 +9,8 @@ from django.urls import reverse
 from dualchannel.core.models import AuditEvent
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
-from dualchannel.prescriptions import counter
 from dualchannel.prescriptions.models import Prescription, PrescriptionStatus
+from dualchannel.prescriptions.services import counter
 from dualchannel.registry.tests.factories import InsuredPersonFactory
 
 from .today import bind, in_force_today, issue

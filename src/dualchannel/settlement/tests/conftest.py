@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from dualchannel.catalog.tests.factories import PaymentStandardFactory
-from dualchannel.prescriptions import counter
+from dualchannel.prescriptions.services import counter
 from dualchannel.prescriptions.tests.conftest import *  # noqa: F403  (shared fixtures)
 from dualchannel.prescriptions.tests.helpers import line, me
 from dualchannel.prescriptions.tests.today import in_force_today, issue, route

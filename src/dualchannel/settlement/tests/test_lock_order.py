@@ -13,8 +13,8 @@ from django.db import connection
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.inventory.models import StockItem
 from dualchannel.inventory.services import stock_receive
-from dualchannel.prescriptions import counter
 from dualchannel.prescriptions.models import PrescriptionItem
+from dualchannel.prescriptions.services import counter
 from dualchannel.prescriptions.tests.conftest import trace_codes
 from dualchannel.prescriptions.tests.helpers import me
 from dualchannel.prescriptions.tests.today import in_force_today, issue, route

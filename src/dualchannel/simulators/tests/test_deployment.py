@@ -66,7 +66,8 @@ for path in paths:
         ).status_code
 
 import dualchannel.integration.filing, dualchannel.integration.nhsa  # noqa: E401
-import dualchannel.integration.rxcentre, dualchannel.prescriptions.circulation  # noqa: E401
+import dualchannel.integration.rxcentre
+import dualchannel.prescriptions.services.circulation
 from dualchannel.integration.nhsa.transport import default_transport as nhsa_transport
 from dualchannel.integration.rxcentre.transport import default_transport as rx_transport
 for name, make in (("nhsa", nhsa_transport), ("rxcentre", rx_transport)):

@@ -1,9 +1,9 @@
 """The treatment plan's used quantity of an eligibility (DESIGN §4 TreatmentPlan, HB art. 8).
 
 Only this app writes it. Other apps take from it and give back through these services: the
-pharmacy counter when it dispenses (``prescriptions.counter``), the hospital's outpatient desk
-when it dispenses and settles (``settlement.hospital``), and a reversal with the goods returned
-(``settlement.services``).
+pharmacy counter when it dispenses (``prescriptions.services.counter``), the hospital's
+outpatient desk when it dispenses and settles (``settlement.hospital``), and a reversal with the
+goods returned (``settlement.services``).
 
 Each runs inside the caller's transaction (a savepoint of it) and takes the eligibility's row
 lock in ``core.locks`` order; a caller that checked the plan under that lock already holds it, and
@@ -21,8 +21,8 @@ from django.db import transaction
 from dualchannel.core.errors import DomainError
 from dualchannel.core.models import User
 
-from . import error_codes as codes
-from .models import Eligibility
+from .. import error_codes as codes
+from ..models import Eligibility
 
 
 def _lock(eligibility_id: int) -> Eligibility:

@@ -20,10 +20,10 @@ from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.uploads import checked_upload
 
-from . import error_codes as codes
-from . import selectors
-from .models import Application, ApplicationStatus, Material, MaterialSource, VerificationState
-from .workflow import (
+from .. import error_codes as codes
+from .. import selectors
+from ..models import Application, ApplicationStatus, Material, MaterialSource, VerificationState
+from ..workflow import (
     enter_review,
     lock_application,
     notify_patient,

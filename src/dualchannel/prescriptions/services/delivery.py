@@ -26,9 +26,9 @@ from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.notifications.services import notify
 
-from . import error_codes as codes
-from .models import DELIVERY_MACHINES, DELIVERY_PATHS, Delivery, DeliveryMode, DeliveryStatus
-from .workflow import drug_names
+from .. import error_codes as codes
+from ..models import DELIVERY_MACHINES, DELIVERY_PATHS, Delivery, DeliveryMode, DeliveryStatus
+from ..workflow import drug_names
 
 D = DeliveryStatus
 M = DeliveryMode

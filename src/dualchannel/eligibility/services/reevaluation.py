@@ -1,6 +1,6 @@
 """Re-evaluation of an eligibility (DESIGN §5.3, HB art. 8–9): the physician's re-evaluation
-recorded on the signed 复查评估表, the reminder when the window opens and the suspension the day
-after a missed deadline.
+recorded on the signed 复查评估表, and the stop; the reminder and the suspension after a missed
+deadline are ``reevaluation_deadlines``.
 
 The eligibility's status changes only through ``core.statemachine.transition`` (edge check,
 history row, audit event), the patient's notification written to the outbox in the same
@@ -9,7 +9,6 @@ transaction; whether it gives the benefit on a day is ``selectors.eligibility_be
 
 from __future__ import annotations
 
-import logging
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -32,26 +31,22 @@ from dualchannel.notifications.services import notify
 from dualchannel.registry.models import InsuranceType, Physician, Sex
 from dualchannel.registry.profiles import profile_of
 
-from . import error_codes as codes
-from . import selectors
-from .models import (
+from .. import error_codes as codes
+from .. import selectors
+from ..models import (
     ELIGIBILITY_MACHINE,
     Eligibility,
     EligibilityStatus,
     Reevaluation,
-    ReevaluationReminder,
     ReevaluationResult,
 )
-from .workflow import _age
-
-logger = logging.getLogger("dualchannel.eligibility")
+from ..workflow import age
 
 E = EligibilityStatus
 R = ReevaluationResult
 
 DEFAULT_WINDOW_WORKING_DAYS = 7  # HB art. 9, when a profile sets no window
 MAX_CYCLE_DAYS = 366
-OVERDUE_REASON = "未在复查评估期限内完成复查评估"
 
 
 # --- reads -------------------------------------------------------------------------------------
@@ -229,7 +224,7 @@ def _form_data(
         "evaluation_date": today.isoformat(),
         "name": person.name,
         "sex": "男" if person.sex == Sex.MALE else "女",
-        "age": _age(person.birth_date, today),
+        "age": age(person.birth_date, today),
         "id_number": person.id_number,
         "insured_region": person.enrolment_region.name,
         "insurance_category": (
@@ -525,142 +520,3 @@ def eligibility_stop(
         ELIGIBILITY_MACHINE.check(eligibility.status, E.STOPPED)
         _stop(eligibility, actor=actor, reason=reason, today=today)
     return eligibility
-
-
-# --- scheduled work ----------------------------------------------------------------------------
-
-
-def send_reevaluation_reminders(today: date | None = None) -> int:
-    """Remind, once per due date, each active eligibility whose window has opened [HB art. 9].
-
-    Each eligibility in its own transaction: a year without calendar data skips that one
-    (logged by id) and the run goes on. Returns the number of reminders sent.
-    """
-    today = _today(today)
-    candidates = Eligibility.objects.filter(
-        status=E.ACTIVE, next_reevaluation_due__gte=today
-    ).values_list("pk", flat=True)
-    sent = 0
-    for eligibility_id in list(candidates):
-        try:
-            sent += _remind(eligibility_id, today)
-        except DomainError as exc:
-            logger.warning(
-                "reevaluation reminder skipped: eligibility=%s code=%s", eligibility_id, exc.code
-            )
-    return sent
-
-
-def _remind(eligibility_id: int, today: date) -> int:
-    with transaction.atomic():
-        eligibility = (
-            Eligibility.objects.select_for_update(of=("self",))
-            .select_related("drug", "hospital", "patient")
-            .get(pk=eligibility_id)
-        )
-        due = eligibility.next_reevaluation_due
-        if eligibility.status != E.ACTIVE or due is None or due < today:
-            return 0
-        if ReevaluationReminder.objects.filter(eligibility=eligibility, due_date=due).exists():
-            return 0
-        opens = window_opens(eligibility, due)
-        if today < opens:
-            return 0
-        ReevaluationReminder.objects.create(
-            eligibility=eligibility, due_date=due, window_opens=opens
-        )
-        notify(
-            template="eligibility.reevaluation_window_open",
-            context={
-                "drug_name": eligibility.drug.generic_name,
-                "deadline": due,
-                "hospital_name": eligibility.hospital.name,
-            },
-            person=eligibility.patient,
-        )
-        audit.record(
-            actor=None,
-            action="eligibility.reevaluation_reminded",
-            subject=eligibility,
-            patient=eligibility.patient,
-            summary={"due": due.isoformat(), "window_opens": opens.isoformat()},
-        )
-    return 1
-
-
-def suspend_overdue(today: date | None = None) -> int:
-    """Suspend every active eligibility whose deadline has passed without a re-evaluation:
-    benefits stop the day after the deadline [HB art. 9]. No working-day arithmetic."""
-    today = _today(today)
-    overdue = Eligibility.objects.filter(
-        status=E.ACTIVE, next_reevaluation_due__lt=today
-    ).values_list("pk", flat=True)
-    suspended = 0
-    for eligibility_id in list(overdue):
-        with transaction.atomic():
-            eligibility = (
-                Eligibility.objects.select_for_update(of=("self",))
-                .select_related("drug", "patient")
-                .get(pk=eligibility_id)
-            )
-            due = eligibility.next_reevaluation_due
-            if eligibility.status != E.ACTIVE or due is None or due >= today:
-                continue
-            # A completed re-evaluation moves the deadline on; this guards a stale row only.
-            if eligibility.reevaluations.filter(due_date=due, completed_at__isnull=False).exists():
-                continue
-            suspended_on = due + timedelta(days=1)
-            transition(
-                eligibility,
-                E.SUSPENDED,
-                actor=None,
-                reason=OVERDUE_REASON,
-                due=due.isoformat(),
-                suspended_on=suspended_on.isoformat(),
-            )
-            notify(
-                template="eligibility.suspended",
-                context={
-                    "drug_name": eligibility.drug.generic_name,
-                    "suspended_on": suspended_on,
-                    "reason": OVERDUE_REASON,
-                },
-                person=eligibility.patient,
-                actor=None,
-            )
-            suspended += 1
-    return suspended
-
-
-OVERDUE_RULE = "reevaluation_overdue"
-
-
-def flag_overdue_reevaluations(today: date | None = None) -> int:
-    """Daily: a started re-evaluation not completed in time raises an alert for the agency.
-
-    Benefits continue meanwhile (HB art. 9): the patient presented in time, the delay is the
-    hospital's; the alert is how the agency sees it (HB art. 48 spot checks).
-    """
-    from dualchannel.monitoring.services import alert_raise
-
-    today = _today(today)
-    overdue = Reevaluation.objects.filter(
-        completed_at__isnull=True,
-        complete_by__lt=today,
-        eligibility__status=E.IN_REEVALUATION,
-    ).select_related("eligibility")
-    raised = 0
-    for reevaluation in overdue:
-        alert_raise(
-            rule=OVERDUE_RULE,
-            severity="warning",
-            institution=reevaluation.eligibility.hospital_id,
-            subject=reevaluation,
-            evidence={
-                "eligibility": reevaluation.eligibility_id,
-                "started_on": timezone.localtime(reevaluation.started_at).date().isoformat(),
-                "complete_by": reevaluation.complete_by.isoformat(),
-            },
-        )
-        raised += 1
-    return raised

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from dualchannel.catalog import icd10
 from dualchannel.catalog.criteria import INELIGIBLE, MET, UNKNOWN, CriteriaResult
-from dualchannel.catalog.models import CriterionKind, Drug, MaterialKind
+from dualchannel.catalog.models import CriterionKind, Drug
 from dualchannel.catalog.selectors import published_criteria
 from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
@@ -28,8 +28,6 @@ from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
-from dualchannel.integration.filing import filing_submit
-from dualchannel.integration.nhsa.envelope import platform_connected
 from dualchannel.registry.models import (
     BindingMode,
     Designation,
@@ -41,9 +39,9 @@ from dualchannel.registry.models import (
 )
 from dualchannel.registry.profiles import profile_of
 
-from . import error_codes as codes
-from . import selectors
-from .models import (
+from .. import error_codes as codes
+from .. import selectors
+from ..models import (
     APPLICATION_MACHINE,
     LIVE_ELIGIBILITY,
     OPEN_STATUSES,
@@ -54,33 +52,24 @@ from .models import (
     CriterionAnswer,
     CriterionOutcome,
     Eligibility,
-    EligibilityStatus,
-    EligibilityTransition,
-    MaterialSource,
-    VerificationState,
 )
-from .workflow import (
+from ..workflow import (
     enter_review,
     evaluate,
     his_fetch,
     lock_application,
     missing_kinds,
-    notify_patient,
     pull_his_materials,
     request_materials,
-    require_reviewer,
     require_status,
 )
+from .common import day_or_today, required_text
 
 S = ApplicationStatus
 DIAGNOSIS_CODE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Za-z]{1,12})?$")
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _today(today: date | None) -> date:
-    return today or timezone.localdate()
 
 
 def _actor_physician(actor: User) -> Physician:
@@ -99,15 +88,6 @@ def _require_own_physician(actor: User, application: Application) -> None:
         return
     if application.physician.user_id != actor.pk:
         raise PermissionDenied(codes.NOT_OWN_APPLICATION, "只有该申请的责任医师可以办理")
-
-
-def _text(value: str | None, field: str, code: str, message: str, max_length: int) -> str:
-    value = (value or "").strip()
-    if not value:
-        raise DomainError(code, message, fields={field: ["必填"]})
-    if len(value) > max_length:
-        raise DomainError(code, message, fields={field: ["内容过长"]})
-    return value
 
 
 def _has_active_designation(*, institution=None, physician=None) -> bool:
@@ -195,7 +175,7 @@ def application_create(
             fields={"diagnosis_code": ["不存在的疾病分类"]},
         )
     # A code the shipped list knows carries its official name; otherwise the physician's (HIS) name.
-    name = icd10.diagnosis_name(code) or _text(
+    name = icd10.diagnosis_name(code) or required_text(
         diagnosis_name, "diagnosis_name", codes.INVALID_DIAGNOSIS, "请填写诊断名称", 200
     )
     if not _has_active_designation(institution=hospital):
@@ -385,9 +365,11 @@ def application_set_plan(
 ) -> Application:
     """The treatment plan; the re-evaluation cycle defaults to the criteria set's [HB art. 9]."""
     values = {
-        "dose": _text(dose, "dose", codes.INVALID_PLAN, "请填写单次剂量", 50),
-        "frequency": _text(frequency, "frequency", codes.INVALID_PLAN, "请填写用药频次", 50),
-        "route": _text(route, "route", codes.INVALID_PLAN, "请填写给药途径", 50),
+        "dose": required_text(dose, "dose", codes.INVALID_PLAN, "请填写单次剂量", 50),
+        "frequency": required_text(
+            frequency, "frequency", codes.INVALID_PLAN, "请填写用药频次", 50
+        ),
+        "route": required_text(route, "route", codes.INVALID_PLAN, "请填写给药途径", 50),
         "total_quantity": _decimal(total_quantity),
         "quantity_unit": (quantity_unit or "").strip()[:20],
     }
@@ -463,7 +445,7 @@ def application_submit(
 ) -> Application:
     """Sign and file the application, pull its evidence, and either ask the patient once for
     everything missing [HB art. 7(2)] or start the review clock [HB art. 10]."""
-    today = _today(today)
+    today = day_or_today(today)
     # Fetch first: the hospital system is asked before any row is locked (it may take 15 s).
     draft = selectors.application_get(actor, application_id)
     _require_own_physician(actor, draft)
@@ -536,7 +518,7 @@ def application_submit(
 
 
 def _sign_forms(actor: User, application: Application, result: CriteriaResult, today: date) -> None:
-    from .workflow import application_form_data, treatment_plan_data
+    from ..workflow import application_form_data, treatment_plan_data
 
     subject_type = Application._meta.label
     form = document_sign(
@@ -560,167 +542,3 @@ def _sign_forms(actor: User, application: Application, result: CriteriaResult, t
     application.application_form = form
     application.treatment_plan_document = plan
     application.save(update_fields=["application_form", "treatment_plan_document"])
-
-
-# --- the reviewer's decision -----------------------------------------------------------------
-
-
-def application_request_materials(
-    *, actor: User, application_id: int, kinds: list[str], note: str, today: date | None = None
-) -> Application:
-    """The reviewer names every material still needed, in one notice [HB art. 7(2)]."""
-    today = _today(today)
-    kinds = list(dict.fromkeys(kinds or []))
-    if not kinds:
-        raise DomainError(codes.KINDS_REQUIRED, "请选择需补充的材料", fields={"kinds": ["必填"]})
-    unknown = [k for k in kinds if k not in MaterialKind.values]
-    if unknown:
-        raise DomainError(
-            codes.UNKNOWN_MATERIAL_KIND,
-            "未知的材料类型",
-            fields={"kinds": [f"未知的材料类型：{'、'.join(unknown)}"]},
-        )
-    note = _text(note, "note", codes.NOTE_REQUIRED, "请说明需补充材料的原因", 2000)
-    with transaction.atomic():
-        application = lock_application(actor, application_id)
-        require_reviewer(actor, application)
-        APPLICATION_MACHINE.check(application.status, S.MATERIALS_REQUESTED)
-        request_materials(application, kinds, actor=actor, today=today, note=note)
-    return application
-
-
-def _next_step(application: Application) -> str:
-    if application.pharmacy is not None:
-        return f"请凭医保电子凭证到绑定的双通道定点零售药店（{application.pharmacy.name}）购药"
-    return "请在平台选择双通道定点零售药店，凭责任医师开具的处方购药"
-
-
-def application_approve(
-    *, actor: User, application_id: int, today: date | None = None
-) -> Eligibility:
-    """Grant the eligibility from today [HB art. 8], file it with the agency (2503, queued) and
-    tell the patient the next step. A complete case needs no typing."""
-    today = _today(today)
-    with transaction.atomic():
-        application = lock_application(actor, application_id)
-        require_reviewer(actor, application)
-        APPLICATION_MACHINE.check(application.status, S.APPROVED)
-        unverified = application.materials.filter(
-            source=MaterialSource.PATIENT_UPLOAD, verification_state=VerificationState.UNVERIFIED
-        ).count()
-        verified_kinds = set(
-            application.materials.filter(verification_state=VerificationState.VERIFIED).values_list(
-                "kind", flat=True
-            )
-        )
-        lacking = [
-            k for k in application.criteria_set.required_material_kinds if k not in verified_kinds
-        ]
-        if unverified or lacking:
-            labels = "、".join(MaterialKind(k).label for k in lacking if k in MaterialKind.values)
-            message = "材料尚未全部核验" + (f"，缺少已核验的：{labels}" if labels else "")
-            raise Conflict(codes.UNVERIFIED_MATERIALS, message)
-        application.decided_at = timezone.now()
-        application.decided_by = actor
-        application.decision_reason = "符合认定条件，予以备案"
-        transition(application, S.APPROVED, actor=actor)
-        eligibility = Eligibility.objects.create(
-            application=application,
-            patient=application.patient,
-            drug=application.drug,
-            hospital=application.hospital,
-            physician=application.physician,
-            pharmacy=application.pharmacy,
-            status=EligibilityStatus.ACTIVE,
-            effective_from=today,
-            next_reevaluation_due=today + timedelta(days=application.evaluation_cycle_days),
-            plan_total_quantity=application.total_quantity,
-        )
-        EligibilityTransition.objects.create(
-            eligibility=eligibility, from_status="", to_status=EligibilityStatus.ACTIVE, actor=actor
-        )
-        _file(actor, application, eligibility, today)
-        audit.record(
-            actor=actor,
-            action="eligibility.granted",
-            subject=eligibility,
-            after=eligibility,
-            patient=application.patient,
-            role=actor_role(actor),
-            summary={
-                "application_no": application.application_no,
-                "effective_from": today.isoformat(),
-                "filing": eligibility.filing_id or eligibility.filing_note,
-            },
-        )
-        notify_patient(
-            application,
-            "eligibility.approved",
-            actor,
-            effective_date=today,
-            next_step=_next_step(application),
-        )
-    return eligibility
-
-
-def _file(actor: User, application: Application, eligibility: Eligibility, today: date) -> None:
-    """Queue the 2503 filing [HB art. 7(3)]; a hospital without a platform code is noted."""
-    hospital = application.hospital
-    if not platform_connected(hospital):
-        eligibility.filing_note = "医疗机构未登记医保定点机构编码，未向平台备案"
-        eligibility.save(update_fields=["filing_note"])
-        return
-    filing = filing_submit(
-        actor=actor,
-        subject=eligibility,
-        person=application.patient,
-        institution=hospital,
-        input={
-            "opsp_dise_code": application.diagnosis_code,
-            "opsp_dise_name": f"{application.diagnosis_name}（{application.drug.generic_name}）",
-            "diag_dr_codg": application.physician.staff_code,
-            "diag_dr_name": application.physician.name,
-            "begndate": today,
-            "enddate": application.period_end or "",
-        },
-        queue=True,
-    )
-    eligibility.filing = filing
-    eligibility.save(update_fields=["filing"])
-
-
-def application_reject(*, actor: User, application_id: int, reason: str) -> Application:
-    reason = _text(reason, "reason", codes.REASON_REQUIRED, "请填写不予通过的原因", 2000)
-    with transaction.atomic():
-        application = lock_application(actor, application_id)
-        require_reviewer(actor, application)
-        APPLICATION_MACHINE.check(application.status, S.REJECTED)
-        application.decided_at = timezone.now()
-        application.decided_by = actor
-        application.decision_reason = reason
-        transition(application, S.REJECTED, actor=actor, reason=reason)
-        notify_patient(application, "eligibility.rejected", actor, reason=reason)
-    return application
-
-
-def application_withdraw(*, actor: User, application_id: int, reason: str) -> Application:
-    """The physician (of the hospital) or the patient withdraws an open application."""
-    reason = _text(reason, "reason", codes.REASON_REQUIRED, "请填写撤回原因", 2000)
-    with transaction.atomic():
-        application = lock_application(actor, application_id)
-        require_role(actor, Role.PHYSICIAN, Role.PATIENT)
-        own_patient = actor.has_role(Role.PATIENT) and actor.insured_person_id == (
-            application.patient_id
-        )
-        own_hospital = actor.has_role(Role.PHYSICIAN) and actor.institution_id == (
-            application.hospital_id
-        )
-        if not (actor.is_superuser or own_patient or own_hospital):
-            raise PermissionDenied()
-        APPLICATION_MACHINE.check(application.status, S.WITHDRAWN)
-        application.decided_at = timezone.now()
-        application.decided_by = actor
-        application.decision_reason = reason
-        transition(application, S.WITHDRAWN, actor=actor, reason=reason)
-        notify_patient(application, "eligibility.withdrawn", actor, reason=reason)
-    return application

@@ -28,7 +28,7 @@ from dualchannel.core.locks import in_transaction
 from dualchannel.core.statemachine import transition
 from dualchannel.integration.nhsa.envelope import platform_connected
 
-from .models import Dispensing, Prescription, RxCentreStatus, RxCentreSubmission
+from ..models import Dispensing, Prescription, RxCentreStatus, RxCentreSubmission
 
 logger = logging.getLogger("dualchannel.prescriptions")
 MAX_ATTEMPTS = 6
@@ -145,7 +145,7 @@ def _check_payload(prescription: Prescription) -> dict:
 
 
 def _profile(prescription: Prescription):
-    from . import rules
+    from .. import rules
 
     return rules.profile_of(prescription.hospital)
 

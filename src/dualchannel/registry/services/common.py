@@ -1,4 +1,5 @@
-"""Shared checks of the registry services: roles, scope, text and phone fields."""
+"""What the registry services share: the business day, role and scope checks, text, region and
+phone fields."""
 
 from __future__ import annotations
 
@@ -13,10 +14,10 @@ from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 
-from . import error_codes as codes
-from .models import Institution, Region
-from .regions import is_within
-from .selectors import officer_region, staff_institution_id
+from .. import error_codes as codes
+from ..models import Institution, Region
+from ..regions import is_within
+from ..selectors import officer_region, staff_institution_id
 
 _PHONE = re.compile(r"[0-9][0-9\- ]{5,18}[0-9]")
 
@@ -24,37 +25,37 @@ _PHONE = re.compile(r"[0-9][0-9\- ]{5,18}[0-9]")
 # Helpers --------------------------------------------------------------------------------------
 
 
-def _today(today: date | None) -> date:
+def day_or_today(today: date | None) -> date:
     return today or timezone.localdate()
 
 
-def _officer_covers(actor: User, region_code: str) -> bool:
+def officer_covers(actor: User, region_code: str) -> bool:
     if actor.is_superuser:
         return True
     region = officer_region(actor)
     return region is not None and is_within(region_code, region)
 
 
-def _require_officer_for(actor: User, region_code: str) -> None:
+def require_officer_for(actor: User, region_code: str) -> None:
     """Officers act only inside their region; an object outside it is reported as missing."""
     require_role(actor, Role.AGENCY_OFFICER)
-    if not _officer_covers(actor, region_code):
+    if not officer_covers(actor, region_code):
         raise NotFound()
 
 
-def _require_staff_or_officer(actor: User, institution: Institution, staff_roles) -> None:
+def require_staff_or_officer(actor: User, institution: Institution, staff_roles) -> None:
     """The institution's own staff (``staff_roles``) or an officer of its region."""
     require_role(actor, Role.AGENCY_OFFICER, *staff_roles)
     if actor.is_superuser:
         return
     if staff_institution_id(actor, frozenset(staff_roles)) == institution.pk:
         return
-    if _officer_covers(actor, institution.region_id):
+    if officer_covers(actor, institution.region_id):
         return
     raise NotFound()
 
 
-def _region(code: str | Region, *, field: str = "region", county_only: bool = False) -> Region:
+def clean_region(code: str | Region, *, field: str = "region", county_only: bool = False) -> Region:
     if isinstance(code, Region):
         region = code
     else:
@@ -66,7 +67,7 @@ def _region(code: str | Region, *, field: str = "region", county_only: bool = Fa
     return region
 
 
-def _text(field: str, value: Any, *, required: bool = False, max_length: int = 200) -> str:
+def clean_text(field: str, value: Any, *, required: bool = False, max_length: int = 200) -> str:
     value = (value or "").strip() if isinstance(value, str) or value is None else value
     if not isinstance(value, str):
         raise field_error(field, codes.INVALID_FIELD, "须为文本")
@@ -77,7 +78,7 @@ def _text(field: str, value: Any, *, required: bool = False, max_length: int = 2
     return value
 
 
-def _phone(value: str | None) -> str:
+def clean_phone(value: str | None) -> str:
     value = (value or "").strip()
     if value and not _PHONE.fullmatch(value):
         raise field_error("phone", codes.INVALID_FIELD, "联系电话格式不正确")

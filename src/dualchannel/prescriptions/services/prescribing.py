@@ -1,4 +1,4 @@
-"""Issuing, cancelling, expiring and routing prescriptions (DESIGN §5.2 steps 1–2).
+"""Issuing prescriptions (DESIGN §5.2 step 1).
 
 One transaction per action with its audit event and the patient's notice. A special-drug
 prescription locks its eligibility, so two prescriptions can never together exceed the plan.
@@ -25,27 +25,24 @@ from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
-from dualchannel.core.statemachine import transition
 from dualchannel.documents.models import DocumentKind
-from dualchannel.documents.services import document_revoke, document_sign
+from dualchannel.documents.services import document_sign
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.reevaluation import current_plan
 from dualchannel.eligibility.selectors import eligibility_benefits_active
+from dualchannel.eligibility.services.reevaluation import current_plan
 from dualchannel.notifications.services import notify
 from dualchannel.registry.models import (
     Designation,
     DesignationStatus,
     Institution,
-    InstitutionKind,
     InsuredPerson,
     Physician,
 )
 from dualchannel.registry.profiles import profile_of
-from dualchannel.registry.selectors import public_institutions
 
-from . import error_codes as codes
-from . import filing_form, rules
-from .models import (
+from .. import error_codes as codes
+from .. import filing_form, rules
+from ..models import (
     OPEN_PRESCRIPTION,
     BenefitType,
     Prescription,
@@ -53,9 +50,9 @@ from .models import (
     PrescriptionNumberSequence,
     PrescriptionStatus,
     PrescriptionTransition,
-    StockStatus,
 )
-from .workflow import drug_names
+from ..workflow import drug_names
+from .common import day_or_today
 
 S = PrescriptionStatus
 MAX_ITEMS = 5  # 处方管理办法 第六条: at most five drugs per prescription
@@ -81,10 +78,6 @@ class ItemInput:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _today(today: date | None) -> date:
-    return today or timezone.localdate()
 
 
 def _moment_on(day: date) -> datetime:
@@ -346,7 +339,7 @@ def prescription_issue(
     drugs = _drugs(lines)
     profile = profile_of(hospital)
     _check_days(lines, benefit_type, long_prescription, profile)
-    today = _today(today)
+    today = day_or_today(today)
     if benefit_type != BenefitType.SPECIAL_DRUG:
         if eligibility_id is not None:
             raise DomainError(codes.INVALID_BENEFIT_TYPE, "只有单独支付药品处方关联用药资格")
@@ -490,260 +483,4 @@ def prescription_issue(
             person=patient,
             actor=actor,
         )
-    return prescription
-
-
-# --- cancelling and expiry -------------------------------------------------------------------
-
-
-def _locked(prescription_id: int) -> Prescription:
-    prescription = (
-        Prescription.objects.select_for_update(of=("self",))
-        .select_related("patient", "hospital", "pharmacy", "physician")
-        .filter(pk=prescription_id)
-        .first()
-    )
-    if prescription is None:
-        raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
-    return prescription
-
-
-def prescription_cancel(*, actor: User, prescription_id: int, reason: str) -> Prescription:
-    """A physician of the issuing hospital cancels a prescription not yet dispensed."""
-    require_role(actor, Role.PHYSICIAN)
-    reason = (reason or "").strip()
-    if not reason:
-        raise DomainError(codes.REASON_REQUIRED, "请填写撤销原因", fields={"reason": ["必填"]})
-    with transaction.atomic():
-        prescription = _locked(prescription_id)
-        if not actor.is_superuser and prescription.hospital_id != actor.institution_id:
-            raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
-        prescription.cancel_reason = reason[:200]
-        transition(
-            prescription,
-            S.CANCELLED,
-            actor=actor,
-            reason=reason,
-        )
-        notify(
-            template="prescriptions.cancelled",
-            context={
-                "drug_name": drug_names(prescription),
-                "prescription_no": prescription.prescription_no,
-                "reason": reason,
-            },
-            person=prescription.patient,
-            actor=actor,
-        )
-        for document_id in (prescription.document_id, prescription.filing_form_id):
-            if document_id:
-                document_revoke(actor=None, document_id=document_id, reason=reason)
-        _after_close(prescription)
-    return prescription
-
-
-def prescriptions_expire(today: date | None = None) -> int:
-    """Daily job: open prescriptions past their validity become expired (one transaction each)."""
-    today = _today(today)
-    expired = 0
-    due = Prescription.objects.filter(status__in=OPEN_PRESCRIPTION, valid_until__lt=today)
-    for prescription_id in list(due.values_list("pk", flat=True)):
-        with transaction.atomic():
-            prescription = _locked(prescription_id)
-            if prescription.status not in OPEN_PRESCRIPTION or prescription.valid_until >= today:
-                continue
-            transition(
-                prescription,
-                S.EXPIRED,
-                actor=None,
-                reason="超过处方有效期未取药",
-                valid_until=prescription.valid_until.isoformat(),
-            )
-            notify(
-                template="prescriptions.expired",
-                context={
-                    "drug_name": drug_names(prescription),
-                    "prescription_no": prescription.prescription_no,
-                    "valid_until": prescription.valid_until,
-                },
-                person=prescription.patient,
-                actor=None,
-            )
-            _after_close(prescription)
-            expired += 1
-    return expired
-
-
-def _after_close(prescription: Prescription) -> None:
-    """A prescription known to the e-prescription centre is withdrawn there too."""
-    from .circulation import rx_centre_withdraw
-
-    rx_centre_withdraw(prescription)
-
-
-# --- dispensed: at a pharmacy counter, or at the issuing hospital's desk ---------------------
-
-
-def prescription_mark_dispensed(
-    *,
-    actor: User,
-    prescription_id: int,
-    dispensed_at: datetime,
-    reason: str,
-    dispensed_by: str,
-    delivery: str,
-    facts: Mapping[str, Any] | None = None,
-) -> Prescription:
-    """The prescription was handed over: it moves to dispensed (a pharmacy counter's ROUTED one,
-    ``counter``; the issuing hospital's own ISSUED one, ``settlement.hospital``) with its
-    history row, the ``prescriptions.prescription_dispensed`` audit event (``facts`` added to its
-    summary: the dispensing or settlement, the plan quantity used) and the patient's notice
-    naming who dispensed it (``dispensed_by``) and how it reaches them (``delivery``).
-
-    Runs inside the caller's transaction, which checked everything else under the prescription's
-    row lock; the lock is taken again here (a no-op when held) and the edge checked."""
-    with transaction.atomic():
-        prescription = _locked(prescription_id)
-        prescription.dispensed_at = dispensed_at
-        transition(
-            prescription,
-            S.DISPENSED,
-            actor=actor,
-            reason=reason,
-            **(facts or {}),
-        )
-        notify(
-            template="prescriptions.dispensed",
-            context={
-                "drug_name": drug_names(prescription),
-                "prescription_no": prescription.prescription_no,
-                "pharmacy_name": dispensed_by,
-                "delivery": delivery,
-            },
-            person=prescription.patient,
-            actor=actor,
-        )
-    return prescription
-
-
-# --- circulation: the patient's choice and consent [CX art. 21] ------------------------------
-
-
-@dataclass(frozen=True)
-class PharmacyOption:
-    pharmacy: Institution
-    stock: str  # StockStatus
-
-
-def _may_route(actor: User, prescription: Prescription) -> bool:
-    if actor.is_superuser:
-        return True
-    if actor.has_role(Role.PATIENT) and actor.insured_person_id == prescription.patient_id:
-        return True
-    return actor.has_role(Role.PHYSICIAN) and actor.institution_id == prescription.hospital_id
-
-
-def _wanted(prescription: Prescription) -> dict[int, int]:
-    return {item.drug_id: item.packages for item in prescription.items.all()}
-
-
-def allowed_pharmacies(prescription: Prescription) -> list[Institution]:
-    """The bound pharmacy (three-fixed, or named on the filing form); else the area's designated."""
-    eligibility = prescription.eligibility
-    bound_id = eligibility.pharmacy_id if eligibility is not None else None
-    # AH §2(4): the pharmacy named on the signed filing form
-    bound_id = bound_id or prescription.filing_pharmacy_id
-    if bound_id is not None:
-        return list(public_institutions(kind=InstitutionKind.PHARMACY).filter(pk=bound_id))
-    return list(filing_form.region_pharmacies(prescription.hospital))
-
-
-def pharmacy_options(*, actor: User, prescription_id: int) -> list[PharmacyOption]:
-    """Each allowed pharmacy with its stock for this prescription, those with stock first."""
-    from dualchannel.inventory.selectors import stock_status
-
-    prescription = (
-        Prescription.objects.select_related("hospital", "eligibility")
-        .filter(pk=prescription_id)
-        .first()
-    )
-    if prescription is None or not _may_route(actor, prescription):
-        raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
-    wanted = _wanted(prescription)
-    order = {StockStatus.ALL: 0, StockStatus.PARTLY: 1, StockStatus.NONE: 2}
-    options = [PharmacyOption(p, stock_status(p, wanted)) for p in allowed_pharmacies(prescription)]
-    return sorted(options, key=lambda o: (order[o.stock], o.pharmacy.name))
-
-
-def prescription_route(
-    *,
-    actor: User,
-    prescription_id: int,
-    pharmacy_id: int,
-    consent: bool,
-    today: date | None = None,
-) -> Prescription:
-    """The patient picks the pharmacy and consents; the prescription lands in its inbox."""
-    from dualchannel.inventory.selectors import stock_status
-
-    if consent is not True:
-        raise DomainError(
-            codes.CONSENT_REQUIRED,
-            "处方流转须经参保人同意，请勾选同意",
-            fields={"consent": ["须同意"]},
-        )
-    with transaction.atomic():
-        prescription = _locked(prescription_id)
-        if not _may_route(actor, prescription):
-            raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
-        allowed = {p.pk: p for p in allowed_pharmacies(prescription)}
-        pharmacy = allowed.get(pharmacy_id)
-        if pharmacy is None:
-            bound = prescription.eligibility and prescription.eligibility.pharmacy_id
-            if bound:
-                raise DomainError(
-                    codes.BOUND_PHARMACY,
-                    "本用药资格实行“三定”管理，只能到绑定的定点药店购药",
-                    fields={"pharmacy_id": ["应为绑定药店"]},
-                )
-            if prescription.filing_pharmacy_id:
-                raise DomainError(
-                    codes.BOUND_PHARMACY,
-                    "《外购备案表》已列明购药药店，只能流转至该药店（另选药店请重新开具）",
-                    fields={"pharmacy_id": ["应为备案表所列药店"]},
-                )
-            raise DomainError(
-                codes.PHARMACY_NOT_ALLOWED,
-                "请选择本统筹区的双通道定点零售药店",
-                fields={"pharmacy_id": ["不可选"]},
-            )
-        if prescription.valid_until < _today(today):
-            raise DomainError(codes.RX_EXPIRED, "处方已超过有效期")
-        prescription.pharmacy = pharmacy
-        prescription.consented_at = timezone.now()
-        prescription.consented_by = actor
-        prescription.routed_at = prescription.consented_at
-        prescription.stock_status_at_choice = stock_status(pharmacy, _wanted(prescription))
-        transition(
-            prescription,
-            S.ROUTED,
-            actor=actor,
-            reason="参保人选择药店并同意处方流转",
-            pharmacy=pharmacy.pk,
-            stock=prescription.stock_status_at_choice,
-        )
-        notify(
-            template="prescriptions.routed",
-            context={
-                "drug_name": drug_names(prescription),
-                "prescription_no": prescription.prescription_no,
-                "pharmacy_name": pharmacy.name,
-                "valid_until": prescription.valid_until,
-            },
-            person=prescription.patient,
-            actor=actor,
-        )
-        from .circulation import rx_centre_submit
-
-        rx_centre_submit(prescription)
     return prescription

@@ -16,9 +16,9 @@ from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 
-from . import error_codes as codes
-from .designations import title_shortfall
-from .models import (
+from .. import error_codes as codes
+from ..designations import title_shortfall
+from ..models import (
     BenefitStatus,
     Institution,
     InstitutionKind,
@@ -30,17 +30,18 @@ from .models import (
     Region,
     TitleRank,
 )
-from .profiles import profile_for
-from .service_helpers import (
-    _officer_covers,
-    _phone,
-    _region,
-    _require_officer_for,
-    _require_staff_or_officer,
-    _text,
-    _today,
+from ..profiles import profile_for
+from ..validation import parse_id_number
+from .common import (
+    clean_phone,
+    clean_region,
+    clean_text,
+    day_or_today,
+    officer_covers,
+    require_officer_for,
+    require_staff_or_officer,
 )
-from .validation import parse_id_number
+from .designations import designation_apply
 
 # Physicians -----------------------------------------------------------------------------------
 
@@ -72,12 +73,12 @@ def physician_file(
     """
     if hospital.kind != InstitutionKind.HOSPITAL:
         raise field_error("hospital", codes.NOT_A_HOSPITAL, "责任医师须属于医疗机构")
-    _require_staff_or_officer(actor, hospital, (Role.REVIEWER,))
+    require_staff_or_officer(actor, hospital, (Role.REVIEWER,))
     title = _title(title)
-    name = _text("name", name, required=True, max_length=50)
-    staff_code = _text("staff_code", staff_code, required=True, max_length=30)
-    department = _text("department", department, required=True, max_length=50)
-    certificate = _text(
+    name = clean_text("name", name, required=True, max_length=50)
+    staff_code = clean_text("staff_code", staff_code, required=True, max_length=30)
+    department = clean_text("department", department, required=True, max_length=50)
+    certificate = clean_text(
         "practising_certificate_no", practising_certificate_no, required=True, max_length=30
     )
     profile = profile_for(hospital.region)
@@ -112,8 +113,6 @@ def physician_file(
             after=physician,
             summary={"hospital": hospital.pk, "title": title},
         )
-        from .services import designation_apply  # services imports this module
-
         designation_apply(actor=actor, physician=physician, today=today)
     return physician
 
@@ -127,7 +126,7 @@ def physician_assess(
     note: str = "",
 ) -> PhysicianAssessment:
     """Record the hospital's annual assessment of a responsible physician [CX art. 20]."""
-    _require_staff_or_officer(actor, physician.hospital, (Role.REVIEWER,))
+    require_staff_or_officer(actor, physician.hospital, (Role.REVIEWER,))
     if result not in PhysicianAssessment.Result.values:
         raise field_error("result", codes.INVALID_FIELD, "考核结果无效")
     this_year = timezone.localdate().year
@@ -145,7 +144,7 @@ def physician_assess(
             physician=physician,
             year=year,
             result=result,
-            note=_text("note", note, max_length=2000),
+            note=clean_text("note", note, max_length=2000),
             assessed_by=actor,
         )
         audit.record(
@@ -172,9 +171,9 @@ def pharmacist_create(
 ) -> Pharmacist:
     if pharmacy.kind != InstitutionKind.PHARMACY:
         raise field_error("pharmacy", codes.NOT_A_PHARMACY, "药师须属于零售药店")
-    _require_staff_or_officer(actor, pharmacy, (Role.PHARMACIST,))
-    name = _text("name", name, required=True, max_length=50)
-    certificate = _text(
+    require_staff_or_officer(actor, pharmacy, (Role.PHARMACIST,))
+    name = clean_text("name", name, required=True, max_length=50)
+    certificate = clean_text(
         "practising_certificate_no", practising_certificate_no, required=True, max_length=30
     )
     with transaction.atomic():
@@ -223,20 +222,20 @@ def insured_person_create(
 ) -> InsuredPerson:
     """Register an insured person; sex and birth date come from the ID number, never typed."""
     require_role(actor, Role.AGENCY_OFFICER)
-    facts = parse_id_number(id_number, today=_today(today))
-    name = _text("name", name, required=True, max_length=50)
+    facts = parse_id_number(id_number, today=day_or_today(today))
+    name = clean_text("name", name, required=True, max_length=50)
     if insurance_type not in InsuranceType.values:
         raise field_error(
             "insurance_type", codes.INVALID_FIELD, "参保类型须为职工（310）或居民（390）"
         )
-    region = _region(enrolment_region, field="enrolment_region")
-    if not _officer_covers(actor, region.code):
+    region = clean_region(enrolment_region, field="enrolment_region")
+    if not officer_covers(actor, region.code):
         raise field_error(
             "enrolment_region", codes.REGION_OUT_OF_SCOPE, "只能登记本经办机构辖区的参保人"
         )
-    phone = _phone(phone)
-    address = _text("address", address)
-    person_no = _text("person_no", person_no, max_length=30)
+    phone = clean_phone(phone)
+    address = clean_text("address", address)
+    person_no = clean_text("person_no", person_no, max_length=30)
     with transaction.atomic():
         Region.objects.select_for_update().filter(code=region.code).first()
         if InsuredPerson.objects.filter(id_number=facts.number).exists():
@@ -291,7 +290,7 @@ def insured_person_update(*, actor: User, person: InsuredPerson, **changes: Any)
     unknown = set(changes) - set(PERSON_UPDATABLE)
     if unknown:
         raise field_error(sorted(unknown)[0], codes.INVALID_FIELD, "该字段不可修改")
-    _require_officer_for(actor, person.enrolment_region_id)
+    require_officer_for(actor, person.enrolment_region_id)
     with transaction.atomic():
         locked = InsuredPerson.objects.select_for_update().get(pk=person.pk)
         before = snapshot(locked)
@@ -307,11 +306,11 @@ def insured_person_update(*, actor: User, person: InsuredPerson, **changes: Any)
             locked.sex = facts.sex
             locked.birth_date = facts.birth_date
         if "name" in changes:
-            locked.name = _text("name", changes.pop("name"), required=True, max_length=50)
+            locked.name = clean_text("name", changes.pop("name"), required=True, max_length=50)
         if "phone" in changes:
-            locked.phone = _phone(changes.pop("phone"))
+            locked.phone = clean_phone(changes.pop("phone"))
         if "address" in changes:
-            locked.address = _text("address", changes.pop("address"))
+            locked.address = clean_text("address", changes.pop("address"))
         if "insurance_type" in changes:
             value = changes.pop("insurance_type")
             if value not in InsuranceType.values:
@@ -320,8 +319,8 @@ def insured_person_update(*, actor: User, person: InsuredPerson, **changes: Any)
                 )
             locked.insurance_type = value
         if "enrolment_region" in changes:
-            region = _region(changes.pop("enrolment_region"), field="enrolment_region")
-            if not _officer_covers(actor, region.code):
+            region = clean_region(changes.pop("enrolment_region"), field="enrolment_region")
+            if not officer_covers(actor, region.code):
                 raise field_error(
                     "enrolment_region", codes.REGION_OUT_OF_SCOPE, "只能迁入本经办机构辖区"
                 )

@@ -1,0 +1,41 @@
+"""The eligibility's business actions, one module per sub-domain.
+
+``applications`` (draft, answers, check, plan, submit), ``review`` (the reviewer's request,
+approval, rejection; the withdrawal), ``materials`` (uploads, scans, verification),
+``reevaluation`` (re-evaluation, stop), ``reevaluation_deadlines`` (reminders, suspension,
+alerts), ``plan`` (the treatment plan's used quantity, for other apps); ``common`` holds what
+they share beside ``eligibility.workflow``. The names callers use are re-exported here.
+"""
+
+from .applications import (
+    CheckResult,
+    application_answer,
+    application_check,
+    application_create,
+    application_set_plan,
+    application_submit,
+    submission_blockers,
+)
+from .plan import eligibility_plan_release, eligibility_plan_use
+from .review import (
+    application_approve,
+    application_reject,
+    application_request_materials,
+    application_withdraw,
+)
+
+__all__ = [
+    "CheckResult",
+    "application_answer",
+    "application_approve",
+    "application_check",
+    "application_create",
+    "application_reject",
+    "application_request_materials",
+    "application_set_plan",
+    "application_submit",
+    "application_withdraw",
+    "eligibility_plan_release",
+    "eligibility_plan_use",
+    "submission_blockers",
+]

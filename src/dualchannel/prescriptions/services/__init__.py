@@ -1,0 +1,34 @@
+"""The prescriptions' business actions, one module per sub-domain.
+
+``prescribing`` (issue), ``lifecycle`` (cancel, expire, mark dispensed), ``routing`` (the patient's
+pharmacy and consent), ``counter`` (the pharmacy counter: open, check, dispense) with its checks
+in ``counter_checks``, ``delivery`` (the way to the patient), ``circulation`` (the e-prescription
+centre's job); ``common`` holds what they share. The names callers use are re-exported here.
+"""
+
+from .lifecycle import prescription_cancel, prescription_mark_dispensed, prescriptions_expire
+from .prescribing import (
+    MAX_ITEMS,
+    ItemInput,
+    clean_items,
+    plan_left,
+    prescription_issue,
+    reserved_quantity,
+)
+from .routing import PharmacyOption, allowed_pharmacies, pharmacy_options, prescription_route
+
+__all__ = [
+    "MAX_ITEMS",
+    "ItemInput",
+    "PharmacyOption",
+    "allowed_pharmacies",
+    "clean_items",
+    "pharmacy_options",
+    "plan_left",
+    "prescription_cancel",
+    "prescription_issue",
+    "prescription_mark_dispensed",
+    "prescription_route",
+    "prescriptions_expire",
+    "reserved_quantity",
+]

@@ -1,0 +1,159 @@
+"""Routing a prescription: the patient picks the pharmacy and consents [CX art. 21].
+
+One transaction with its audit event and the patient's notice; the e-prescription centre's
+upload is queued in it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+
+from django.db import transaction
+from django.utils import timezone
+
+from dualchannel.core.errors import DomainError, NotFound
+from dualchannel.core.models import User
+from dualchannel.core.roles import Role
+from dualchannel.core.statemachine import transition
+from dualchannel.notifications.services import notify
+from dualchannel.registry.models import (
+    Institution,
+    InstitutionKind,
+)
+from dualchannel.registry.selectors import public_institutions
+
+from .. import error_codes as codes
+from .. import filing_form
+from ..models import (
+    Prescription,
+    PrescriptionStatus,
+    StockStatus,
+)
+from ..workflow import drug_names
+from .common import day_or_today, locked_prescription
+
+S = PrescriptionStatus
+
+
+# --- circulation: the patient's choice and consent [CX art. 21] ------------------------------
+
+
+@dataclass(frozen=True)
+class PharmacyOption:
+    pharmacy: Institution
+    stock: str  # StockStatus
+
+
+def _may_route(actor: User, prescription: Prescription) -> bool:
+    if actor.is_superuser:
+        return True
+    if actor.has_role(Role.PATIENT) and actor.insured_person_id == prescription.patient_id:
+        return True
+    return actor.has_role(Role.PHYSICIAN) and actor.institution_id == prescription.hospital_id
+
+
+def _wanted(prescription: Prescription) -> dict[int, int]:
+    return {item.drug_id: item.packages for item in prescription.items.all()}
+
+
+def allowed_pharmacies(prescription: Prescription) -> list[Institution]:
+    """The bound pharmacy (three-fixed, or named on the filing form); else the area's designated."""
+    eligibility = prescription.eligibility
+    bound_id = eligibility.pharmacy_id if eligibility is not None else None
+    # AH §2(4): the pharmacy named on the signed filing form
+    bound_id = bound_id or prescription.filing_pharmacy_id
+    if bound_id is not None:
+        return list(public_institutions(kind=InstitutionKind.PHARMACY).filter(pk=bound_id))
+    return list(filing_form.region_pharmacies(prescription.hospital))
+
+
+def pharmacy_options(*, actor: User, prescription_id: int) -> list[PharmacyOption]:
+    """Each allowed pharmacy with its stock for this prescription, those with stock first."""
+    from dualchannel.inventory.selectors import stock_status
+
+    prescription = (
+        Prescription.objects.select_related("hospital", "eligibility")
+        .filter(pk=prescription_id)
+        .first()
+    )
+    if prescription is None or not _may_route(actor, prescription):
+        raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
+    wanted = _wanted(prescription)
+    order = {StockStatus.ALL: 0, StockStatus.PARTLY: 1, StockStatus.NONE: 2}
+    options = [PharmacyOption(p, stock_status(p, wanted)) for p in allowed_pharmacies(prescription)]
+    return sorted(options, key=lambda o: (order[o.stock], o.pharmacy.name))
+
+
+def prescription_route(
+    *,
+    actor: User,
+    prescription_id: int,
+    pharmacy_id: int,
+    consent: bool,
+    today: date | None = None,
+) -> Prescription:
+    """The patient picks the pharmacy and consents; the prescription lands in its inbox."""
+    from dualchannel.inventory.selectors import stock_status
+
+    if consent is not True:
+        raise DomainError(
+            codes.CONSENT_REQUIRED,
+            "处方流转须经参保人同意，请勾选同意",
+            fields={"consent": ["须同意"]},
+        )
+    with transaction.atomic():
+        prescription = locked_prescription(prescription_id)
+        if not _may_route(actor, prescription):
+            raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
+        allowed = {p.pk: p for p in allowed_pharmacies(prescription)}
+        pharmacy = allowed.get(pharmacy_id)
+        if pharmacy is None:
+            bound = prescription.eligibility and prescription.eligibility.pharmacy_id
+            if bound:
+                raise DomainError(
+                    codes.BOUND_PHARMACY,
+                    "本用药资格实行“三定”管理，只能到绑定的定点药店购药",
+                    fields={"pharmacy_id": ["应为绑定药店"]},
+                )
+            if prescription.filing_pharmacy_id:
+                raise DomainError(
+                    codes.BOUND_PHARMACY,
+                    "《外购备案表》已列明购药药店，只能流转至该药店（另选药店请重新开具）",
+                    fields={"pharmacy_id": ["应为备案表所列药店"]},
+                )
+            raise DomainError(
+                codes.PHARMACY_NOT_ALLOWED,
+                "请选择本统筹区的双通道定点零售药店",
+                fields={"pharmacy_id": ["不可选"]},
+            )
+        if prescription.valid_until < day_or_today(today):
+            raise DomainError(codes.RX_EXPIRED, "处方已超过有效期")
+        prescription.pharmacy = pharmacy
+        prescription.consented_at = timezone.now()
+        prescription.consented_by = actor
+        prescription.routed_at = prescription.consented_at
+        prescription.stock_status_at_choice = stock_status(pharmacy, _wanted(prescription))
+        transition(
+            prescription,
+            S.ROUTED,
+            actor=actor,
+            reason="参保人选择药店并同意处方流转",
+            pharmacy=pharmacy.pk,
+            stock=prescription.stock_status_at_choice,
+        )
+        notify(
+            template="prescriptions.routed",
+            context={
+                "drug_name": drug_names(prescription),
+                "prescription_no": prescription.prescription_no,
+                "pharmacy_name": pharmacy.name,
+                "valid_until": prescription.valid_until,
+            },
+            person=prescription.patient,
+            actor=actor,
+        )
+        from .circulation import rx_centre_submit
+
+        rx_centre_submit(prescription)
+    return prescription

@@ -1,0 +1,38 @@
+"""The only writers of the registry: one transaction each, locked, checked, audited.
+
+One module per sub-domain: ``institutions`` (institutions and their equipped drugs),
+``designations`` (apply and move a designation), ``people`` (physicians, pharmacists, insured
+persons), ``profiles`` (a region's policy profile); ``common`` holds their shared checks. The
+names callers use are re-exported here.
+"""
+
+from .designations import designation_apply, designation_transition
+from .institutions import (
+    equipped_drug_add,
+    equipped_drug_remove,
+    institution_create,
+    institution_update,
+)
+from .people import (
+    insured_person_create,
+    insured_person_update,
+    pharmacist_create,
+    physician_assess,
+    physician_file,
+)
+from .profiles import profile_update
+
+__all__ = [
+    "designation_apply",
+    "designation_transition",
+    "equipped_drug_add",
+    "equipped_drug_remove",
+    "institution_create",
+    "institution_update",
+    "insured_person_create",
+    "insured_person_update",
+    "pharmacist_create",
+    "physician_assess",
+    "physician_file",
+    "profile_update",
+]
