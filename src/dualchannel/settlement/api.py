@@ -16,12 +16,13 @@ from dualchannel.core.errors import DomainError
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.eligibility.materials import MAX_UPLOAD_BYTES
 
-from . import batches, claims, hospital, selectors, services
+from . import selectors, services
 from .engine import Breakdown
 from .models import Settlement
 from .payable import REASON_LABELS
 from .platform import platform_pre_settle
 from .receipt import render_receipt
+from .services import batches, claims, hospital
 
 router = Router(tags=["settlement"], auth=api_auth)
 KEY_HEADER = Header(None, alias="Idempotency-Key", description="幂等键：重发同一请求时保持不变")

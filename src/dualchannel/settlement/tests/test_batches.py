@@ -15,7 +15,7 @@ from dualchannel.core.jobs import run_once
 from dualchannel.core.models import AuditEvent, Job
 from dualchannel.integration.models import PlatformCall
 from dualchannel.registry.profiles import profile_for
-from dualchannel.settlement import batches, services
+from dualchannel.settlement import services
 from dualchannel.settlement.models import (
     BatchStatus,
     BudgetLine,
@@ -26,6 +26,7 @@ from dualchannel.settlement.models import (
     SettlementStatus,
     UploadStatus,
 )
+from dualchannel.settlement.services import batches
 from dualchannel.simulators.models import SimSettlement
 from dualchannel.simulators.platform import simulator_fail_next
 

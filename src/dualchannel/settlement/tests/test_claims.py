@@ -13,7 +13,7 @@ from django.utils import timezone
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import AuditEvent
 from dualchannel.core.tests.files import PDF, PNG
-from dualchannel.settlement import claims, engine, rules, services
+from dualchannel.settlement import engine, rules, services
 from dualchannel.settlement.models import (
     Accumulator,
     ClaimReason,
@@ -25,7 +25,7 @@ from dualchannel.settlement.models import (
     SettlementStatus,
     UploadStatus,
 )
-from dualchannel.settlement.services import BREAKDOWN_FIELDS
+from dualchannel.settlement.services import BREAKDOWN_FIELDS, claims
 
 from .helpers import colleague, submit
 

@@ -8,9 +8,10 @@ import pytest
 from pypdf import PdfReader
 
 from dualchannel.core.masking import mask_id_number
-from dualchannel.settlement import claims, services
+from dualchannel.settlement import services
 from dualchannel.settlement.models import ClaimReason
 from dualchannel.settlement.receipt import render_receipt
+from dualchannel.settlement.services import claims
 
 from .helpers import colleague, submit
 

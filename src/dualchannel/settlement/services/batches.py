@@ -82,8 +82,8 @@ from dualchannel.registry.models import Institution, InstitutionKind, Region
 from dualchannel.registry.profiles import profile_for
 from dualchannel.registry.selectors import officer_region
 
-from . import error_codes as codes
-from .models import (
+from .. import error_codes as codes
+from ..models import (
     BATCH_MACHINE,
     BatchStatus,
     BudgetLine,
@@ -93,7 +93,8 @@ from .models import (
     SettlementKind,
     SettlementStatus,
 )
-from .platform import platform_connected
+from ..platform import platform_connected
+from .common import budget_line_for
 
 B = BatchStatus
 ZERO = Decimal("0.00")
@@ -218,8 +219,6 @@ def _lock_contents(batch: SettlementBatch) -> list[Settlement]:
 
 def _default_line(institution: Institution) -> str:
     """The line the institution's settlements are made on now (as the counter decides it)."""
-    from .services import budget_line_for
-
     try:
         profile = profile_for(institution.region)
     except DomainError:  # no profile: the national default, the global budget

@@ -17,7 +17,7 @@ Facts of the non-payable rules (DESIGN §6), as of the purchase date:
 - for a separately-paid drug, an eligibility of the person for that drug (the prescription's own
   first) whose benefits were active on the purchase date.
 
-Locks, in the order of ``services``: the claim, then the prescription's dispensing (when there is
+Locks, in the order of ``counter``: the claim, then the prescription's dispensing (when there is
 one), then the person, then the person's accumulators. A claim on a prescription whose dispensing
 already has a live settlement is refused; the approved claim's settlement names that dispensing,
 so the partial unique constraint of one live settlement per dispensing also refuses a later
@@ -65,10 +65,10 @@ from dualchannel.registry.models import (
 from dualchannel.registry.profiles import profile_for
 from dualchannel.registry.selectors import officer_region
 
-from . import error_codes as codes
-from . import payable, rules, services
-from .engine import FEN
-from .models import (
+from .. import error_codes as codes
+from .. import payable, rules
+from ..engine import FEN
+from ..models import (
     CLAIM_MACHINE,
     BenefitCategory,
     ClaimReason,
@@ -80,6 +80,7 @@ from .models import (
     SettlementStatus,
     UploadStatus,
 )
+from . import common
 
 MAX_LINES = 50
 MAX_RECEIPTS = 20
@@ -520,7 +521,7 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson):
     on = claim.purchased_on
     prescription = claim.prescription
     institution = claim.institution
-    services.require_benefits(person)
+    common.require_benefits(person)
     level = (
         prescription.hospital.hospital_level
         if prescription is not None
@@ -568,7 +569,7 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson):
             )
         )
         priced.append(
-            services.PricedLine(
+            common.PricedLine(
                 dispensing_line_id=None,
                 drug_id=drug.pk,
                 drug_class=line.get("drug_class") or drug.drug_class or "乙",
@@ -621,7 +622,7 @@ def claim_decide(*, actor: User, claim_id: int, approve: bool, note: str = "") -
             # core.locks order: the person and the dispensing the settlement takes (named by an
             # unlocked read), then the claim
             found = _lock_claim(actor, claim_id, lock=False)
-            services.lock_person(found.person_id)
+            common.lock_person(found.person_id)
             _dispensing_of(found.prescription, lock=True)
         claim = _lock_claim(actor, claim_id)
         CLAIM_MACHINE.check(claim.status, target)
@@ -657,12 +658,12 @@ def _settle(actor: User, claim: ManualClaim) -> Settlement:
     """The claim's settlement: the same engine, rules and accumulators as the counter."""
     dispensing = _dispensing_of(claim.prescription, lock=True)
     _not_settled_directly(claim.prescription, dispensing, claim.institution, claim_id=claim.pk)
-    person = services.lock_person(claim.person_id)
+    person = common.lock_person(claim.person_id)
     rule, profile, lines = _price_claim(claim, person)
-    scopes = services.benefit_scopes(rule, profile, claim.category, claim.purchased_on)
-    rows = services.locked_accumulators(person, scopes)
-    breakdown = services.breakdown_of(lines, rule, person, rows)
-    priced = services.Priced(
+    scopes = common.benefit_scopes(rule, profile, claim.category, claim.purchased_on)
+    rows = common.locked_accumulators(person, scopes)
+    breakdown = common.breakdown_of(lines, rule, person, rows)
+    priced = common.Priced(
         dispensing=dispensing,
         person=person,
         rule=rule,
@@ -670,13 +671,13 @@ def _settle(actor: User, claim: ManualClaim) -> Settlement:
         scopes={str(k): v for k, v in scopes.items()},
         lines=tuple(lines),
         breakdown=breakdown,
-        budget_line=services.budget_line_for(profile, claim.institution),
+        budget_line=common.budget_line_for(profile, claim.institution),
         settled_on=timezone.localdate(),
         kind=SettlementKind.MANUAL,
         institution=claim.institution,
         prescription=claim.prescription,
     )
-    settlement = services.write_settlement(
+    settlement = common.write_settlement(
         actor,
         priced,
         f"claim:{claim.claim_no}",
@@ -685,7 +686,7 @@ def _settle(actor: User, claim: ManualClaim) -> Settlement:
         upload_status=UploadStatus.NOT_CONNECTED,
         reason=f"手工（零星）报销 {claim.claim_no}",
     )
-    services.add_used(rows, breakdown)
+    common.add_used(rows, breakdown)
     audit.record(
         actor=actor,
         action="settlement.settled",
