@@ -28,8 +28,8 @@ from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
-from dualchannel.integration.filing import filing_submit
 from dualchannel.integration.nhsa.envelope import platform_connected
+from dualchannel.integration.services.filing import filing_submit
 from dualchannel.registry.models import (
     BindingMode,
     Designation,

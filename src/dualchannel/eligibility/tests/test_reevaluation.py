@@ -21,8 +21,8 @@ from dualchannel.eligibility.models import (
     ReevaluationReminder,
 )
 from dualchannel.eligibility.selectors import eligibility_benefits_active
-from dualchannel.integration.filing import filing_process
 from dualchannel.integration.models import FilingKind, FilingStatus, PlatformFiling
+from dualchannel.integration.services.filing import filing_process
 from dualchannel.notifications.models import Channel, Notification
 from dualchannel.simulators.platform import simulator_fail_next
 
