@@ -11,7 +11,6 @@ from dualchannel.core.masking import mask_id_number
 from dualchannel.settlement import services
 from dualchannel.settlement.models import ClaimReason
 from dualchannel.settlement.receipt import render_receipt
-from dualchannel.settlement.services import claims
 
 from .helpers import colleague, submit
 
@@ -75,7 +74,7 @@ def test_a_manual_claims_receipt_names_the_claim_and_each_lines_self_pay_reason(
         reason=ClaimReason.CROSS_REGION,
         category="chronic_disease",
     )
-    settlement = claims.claim_decide(
+    settlement = services.claim_decide(
         actor=colleague(agency_user), claim_id=claim.pk, approve=True
     ).settlement
 
