@@ -25,9 +25,9 @@ from dualchannel.core.errors import DomainError, NotFound, field_error
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
-from dualchannel.integration.filing import can_send, filing_retry, may_retry
 from dualchannel.integration.his import get_his_adapter
 from dualchannel.integration.models import PlatformFiling
+from dualchannel.integration.services.filing import can_send, filing_retry, may_retry
 from dualchannel.registry.models import (
     BindingMode,
     DesignationStatus,

@@ -18,7 +18,7 @@ class PlatformFilingAdmin(admin.ModelAdmin):
     inlines = [FilingHistoryInline]
 
     def has_change_permission(self, request, obj=None):
-        return False  # status changes only through integration.filing
+        return False  # status changes only through integration.services.filing
 
 
 @admin.register(PlatformCall)

@@ -12,8 +12,8 @@ from dualchannel.core.errors import PermissionDenied
 from dualchannel.core.masking import mask_phone
 
 from . import selectors
-from .filing import can_send, filing_retry, may_retry
 from .models import PlatformFiling
+from .services.filing import can_send, filing_retry, may_retry
 
 router = Router(tags=["integration"])
 

@@ -30,21 +30,21 @@ from .service_helpers import (
     K,
     StockResult,
     T,
-    _code_alert,
-    _count,
-    _key,
-    _lock_codes,
-    _lock_item,
-    _pharmacy_for,
-    _platform_fields,
-    _record,
-    _replayed,
-    _request_digest,
-    _require_stock,
-    _run,
-    _save_codes,
-    _text,
+    clean_count,
+    clean_platform_fields,
+    clean_text,
+    code_alert,
+    lock_codes,
+    lock_item,
     may_act_for,
+    movement_request_digest,
+    pharmacy_for,
+    record_movement,
+    replayed_result,
+    request_key,
+    require_stock,
+    save_codes,
+    stock_transaction,
 )
 
 
@@ -74,7 +74,7 @@ def _sale_lines(lines: Sequence[SaleLine | Mapping[str, Any]], *, scanning: bool
             raise field_error(f"lines.{n}.stock_item_id", codes.INVALID_FIELD, "应为库存批次ID")
         if line.drug_id is not None and not isinstance(line.drug_id, int):
             raise field_error(f"lines.{n}.drug_id", codes.INVALID_FIELD, "应为药品ID")
-        quantity = _count(f"lines.{n}.quantity", line.quantity)
+        quantity = clean_count(f"lines.{n}.quantity", line.quantity)
         codes_ = tc.normalise(line.trace_codes, field_name=f"lines.{n}.trace_codes")
         tc.check_count(codes_, quantity, required=scanning, field_name=f"lines.{n}.trace_codes")
         clean.append(SaleLine(line.stock_item_id, quantity, tuple(codes_), line.drug_id))
@@ -97,11 +97,11 @@ def sale_record(
     ``person`` (an ``InsuredPerson``) is the buyer, for the 3505 upload and the audit trail;
     ``platform_fields`` are the other 3505 fields the dispensing knows (``SALE_PLATFORM_FIELDS``).
     """
-    shop = _pharmacy_for(actor, pharmacy)
-    key = _key(idempotency_key)
-    reference = _text("reference", reference, max_length=100)
+    shop = pharmacy_for(actor, pharmacy)
+    key = request_key(idempotency_key)
+    reference = clean_text("reference", reference, max_length=100)
     clean = _sale_lines(lines, scanning=shop.traceability_enabled)
-    fields_ = _platform_fields(platform_fields)
+    fields_ = clean_platform_fields(platform_fields)
     body = {
         "lines": [
             [line.stock_item_id, line.quantity, list(line.trace_codes), line.drug_id]
@@ -111,8 +111,8 @@ def sale_record(
         "person_id": getattr(person, "pk", None),
         "platform_fields": fields_,
     }
-    request_digest = _request_digest("sale", shop.pk, body)
-    replay = _replayed(shop.pk, key, request_digest)
+    request_digest = movement_request_digest("sale", shop.pk, body)
+    replay = replayed_result(shop.pk, key, request_digest)
     if replay is not None:
         return replay
 
@@ -127,7 +127,7 @@ def sale_record(
         }
         if any(line.stock_item_id not in items for line in clean):
             raise NotFound(codes.STOCK_ITEM_NOT_FOUND, "库存批次不存在或不属于本药店")
-        replay = _replayed(shop.pk, key, request_digest)  # a twin request that held the locks
+        replay = replayed_result(shop.pk, key, request_digest)  # a twin request that held the locks
         if replay is not None:
             return replay
         today = timezone.localdate()
@@ -147,12 +147,12 @@ def sale_record(
                     f"批号{item.batch_no}已于{item.expiry_date}过期，不能销售",
                 )
             needed[item.pk] += line.quantity
-        existing = _lock_codes([c for line in clean for c in line.trace_codes])
+        existing = lock_codes([c for line in clean for c in line.trace_codes])
         findings, line_warnings = _sale_findings(clean, items, existing, shop, reference, alerts)
         if findings.resold:
             findings.raise_first()  # the red flag first, whatever else is wrong
         for pk, wanted in needed.items():
-            _require_stock(items[pk], wanted, field_name="lines")
+            require_stock(items[pk], wanted, field_name="lines")
         findings.raise_first()
 
         now = timezone.now()
@@ -163,7 +163,7 @@ def sale_record(
             item.quantity -= line.quantity
             item.updated_at = now
             item.save(update_fields=["quantity", "updated_at"])
-            movement = _record(
+            movement = record_movement(
                 actor=actor,
                 pharmacy=shop,
                 item=item,
@@ -199,11 +199,11 @@ def sale_record(
                 else:
                     row.status, row.sold_at = T.SOLD, now
                     changed.append(row)
-            _save_codes(movement, new=new, changed=changed)
+            save_codes(movement, new=new, changed=changed)
             movements.append(movement)
         return StockResult(movements, [w for n in sorted(line_warnings) for w in line_warnings[n]])
 
-    return _run(locked)
+    return stock_transaction(locked)
 
 
 def _sale_findings(
@@ -228,7 +228,7 @@ def _sale_findings(
             elif found.status == T.SOLD:
                 findings.resold.append(found)
                 alerts.append(
-                    _code_alert(
+                    code_alert(
                         codes.RULE_TRACE_CODE_RESOLD,
                         "high",
                         found,
@@ -281,20 +281,20 @@ def sale_return(
     if sale.kind != K.SALE:
         raise Conflict(codes.NOT_A_SALE, "只有销售记录可以办理销售退货")
     shop = sale.pharmacy
-    key = _key(idempotency_key)
-    quantity = _count("quantity", quantity)
-    reason = _text("reason", reason, max_length=500, required=True)
+    key = request_key(idempotency_key)
+    quantity = clean_count("quantity", quantity)
+    reason = clean_text("reason", reason, max_length=500, required=True)
     codes_ = tc.normalise(trace_codes)
     tc.check_count(codes_, quantity, required=shop.traceability_enabled)
     body = {"movement_id": sale.pk, "quantity": quantity, "trace_codes": codes_, "reason": reason}
-    request_digest = _request_digest("sale_return", shop.pk, body)
-    replay = _replayed(shop.pk, key, request_digest)
+    request_digest = movement_request_digest("sale_return", shop.pk, body)
+    replay = replayed_result(shop.pk, key, request_digest)
     if replay is not None:
         return replay
 
     def locked(alerts: list[dict[str, Any]]) -> StockResult:
-        item = _lock_item(sale.stock_item_id)  # serialises returns of the same sale
-        replay = _replayed(shop.pk, key, request_digest)
+        item = lock_item(sale.stock_item_id)  # serialises returns of the same sale
+        replay = replayed_result(shop.pk, key, request_digest)
         if replay is not None:
             return replay
         returned = sum(
@@ -307,7 +307,7 @@ def sale_return(
                 f"退货数量超过可退数量（本次销售{-sale.quantity_delta}，已退{returned}）",
                 fields={"quantity": [f"最多{returnable}"]},
             )
-        linked = _lock_codes(codes_, movement_links__movement=sale)
+        linked = lock_codes(codes_, movement_links__movement=sale)
         stray = [
             c
             for c in codes_
@@ -328,7 +328,7 @@ def sale_return(
         rows = [linked[c] for c in codes_]
         for row in rows:
             row.status, row.sold_at = T.IN_STOCK, None
-        movement = _record(
+        movement = record_movement(
             actor=actor,
             pharmacy=shop,
             item=item,
@@ -345,7 +345,7 @@ def sale_return(
             platform_fields=sale.platform_fields,
             related_movement=sale,
         )
-        _save_codes(movement, new=[], changed=rows)
+        save_codes(movement, new=[], changed=rows)
         return StockResult([movement])
 
-    return _run(locked)
+    return stock_transaction(locked)

@@ -82,7 +82,7 @@ def may_act_for(actor: User | None, pharmacy_id: int) -> bool:
     return actor.has_role(Role.PHARMACIST) and actor.institution_id == pharmacy_id
 
 
-def _pharmacy_for(actor: User, pharmacy: Any = None):
+def pharmacy_for(actor: User, pharmacy: Any = None):
     """The pharmacy the actor works for; an admin names one. Another pharmacy is not found."""
     from dualchannel.registry.models import Institution, InstitutionKind
 
@@ -100,7 +100,7 @@ def _pharmacy_for(actor: User, pharmacy: Any = None):
     return found
 
 
-def _stock_item_in_scope(actor: User, stock_item_id: int) -> StockItem:
+def stock_item_in_scope(actor: User, stock_item_id: int) -> StockItem:
     require_role(actor, Role.PHARMACIST)
     item = StockItem.objects.select_related("pharmacy", "drug").filter(pk=stock_item_id).first()
     if item is None or not may_act_for(actor, item.pharmacy_id):
@@ -111,20 +111,20 @@ def _stock_item_in_scope(actor: User, stock_item_id: int) -> StockItem:
 # --- input -------------------------------------------------------------------------------------
 
 
-def _key(value: Any) -> str | None:
+def request_key(value: Any) -> str | None:
     if value is None:
         return None
     return checked_key(str(value), code=codes.INVALID_FIELD, max_length=KEY_MAX)
 
 
-def _count(name: str, value: Any, *, minimum: int = 1) -> int:
+def clean_count(name: str, value: Any, *, minimum: int = 1) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         word = "正整数" if minimum > 0 else "非负整数"
         raise field_error(name, codes.INVALID_QUANTITY, f"数量应为{word}")
     return value
 
 
-def _text(name: str, value: Any, *, max_length: int, required: bool = False) -> str:
+def clean_text(name: str, value: Any, *, max_length: int, required: bool = False) -> str:
     text = "" if value is None else str(value).strip()
     if required and not text:
         raise field_error(name, codes.INVALID_FIELD, "不能为空")
@@ -133,7 +133,7 @@ def _text(name: str, value: Any, *, max_length: int, required: bool = False) -> 
     return text
 
 
-def _date(name: str, value: Any, *, required: bool) -> date | None:
+def clean_date(name: str, value: Any, *, required: bool) -> date | None:
     if value in (None, ""):
         if required:
             raise field_error(name, codes.INVALID_FIELD, "不能为空")
@@ -146,12 +146,12 @@ def _date(name: str, value: Any, *, required: bool) -> date | None:
         raise field_error(name, codes.INVALID_FIELD, "日期格式应为 YYYY-MM-DD") from None
 
 
-def _price(value: Any) -> Decimal:
+def clean_price(value: Any) -> Decimal:
     """The retail price as entered: more than two decimals is refused, never rounded."""
     return parse_money(value, field="retail_price", code=codes.INVALID_FIELD, label="零售价")
 
 
-def _platform_fields(values: Mapping[str, Any] | None) -> dict[str, str]:
+def clean_platform_fields(values: Mapping[str, Any] | None) -> dict[str, str]:
     values = dict(values or {})
     unknown = sorted(set(values) - set(SALE_PLATFORM_FIELDS))
     if unknown:
@@ -160,17 +160,17 @@ def _platform_fields(values: Mapping[str, Any] | None) -> dict[str, str]:
             "平台字段含有3505交易以外的内容",
             fields={name: ["不是3505交易的字段"] for name in unknown},
         )
-    return {k: _text(k, v, max_length=50) for k, v in sorted(values.items())}
+    return {k: clean_text(k, v, max_length=50) for k, v in sorted(values.items())}
 
 
 # --- idempotency, races, alerts ----------------------------------------------------------------
 
 
-def _request_digest(op: str, pharmacy_id: int, body: dict[str, Any]) -> str:
+def movement_request_digest(op: str, pharmacy_id: int, body: dict[str, Any]) -> str:
     return digest({"op": op, "pharmacy_id": pharmacy_id, "body": body})
 
 
-def _replayed(pharmacy_id: int, key: str | None, request_digest: str) -> StockResult | None:
+def replayed_result(pharmacy_id: int, key: str | None, request_digest: str) -> StockResult | None:
     if key is None:
         return None
     rows = list(
@@ -190,7 +190,7 @@ def _replayed(pharmacy_id: int, key: str | None, request_digest: str) -> StockRe
     return StockResult(rows, warnings, replayed=True)
 
 
-def _run(body: Callable[[list[dict[str, Any]]], R]) -> R:
+def stock_transaction(body: Callable[[list[dict[str, Any]]], R]) -> R:
     """The service's transaction (a savepoint inside a caller's).
 
     Losing a unique-constraint race — the same key, new batch or new code committed by another
@@ -217,7 +217,7 @@ def _run(body: Callable[[list[dict[str, Any]]], R]) -> R:
         raise
 
 
-def _code_alert(
+def code_alert(
     rule: str, severity: str, found: TraceCode, *, pharmacy, item_id: int | None, **facts: Any
 ) -> dict[str, Any]:
     """An alert about a code; evidence holds ids and codes only."""
@@ -252,7 +252,7 @@ def _initial_upload_status(pharmacy) -> str:
     return UploadStatus.PENDING if connected else UploadStatus.NOT_REQUIRED
 
 
-def _record(
+def record_movement(
     *,
     actor: User,
     pharmacy,
@@ -311,7 +311,7 @@ def _record(
     return movement
 
 
-def _save_codes(
+def save_codes(
     movement: StockMovement, *, new: list[TraceCode], changed: list[TraceCode]
 ) -> list[TraceCode]:
     now = timezone.now()
@@ -331,11 +331,11 @@ def _save_codes(
     return rows
 
 
-def _lock_item(pk: int) -> StockItem:
+def lock_item(pk: int) -> StockItem:
     return StockItem.objects.select_for_update(of=("self",)).select_related("drug").get(pk=pk)
 
 
-def _lock_codes(codes_: Sequence[str], **filters: Any) -> dict[str, TraceCode]:
+def lock_codes(codes_: Sequence[str], **filters: Any) -> dict[str, TraceCode]:
     rows = (
         TraceCode.objects.select_for_update(of=("self",))
         .filter(code__in=codes_, **filters)
@@ -345,7 +345,7 @@ def _lock_codes(codes_: Sequence[str], **filters: Any) -> dict[str, TraceCode]:
     return {row.code: row for row in rows}
 
 
-def _require_stock(item: StockItem, wanted: int, *, field_name: str = "quantity") -> None:
+def require_stock(item: StockItem, wanted: int, *, field_name: str = "quantity") -> None:
     if wanted > item.quantity:
         raise DomainError(
             codes.INSUFFICIENT_STOCK,

@@ -37,22 +37,22 @@ from .service_helpers import (
     K,
     StockResult,
     T,
-    _code_alert,
-    _count,
-    _date,
-    _key,
-    _lock_codes,
-    _lock_item,
-    _pharmacy_for,
-    _price,
-    _record,
-    _replayed,
-    _request_digest,
-    _require_stock,
-    _run,
-    _save_codes,
-    _stock_item_in_scope,
-    _text,
+    clean_count,
+    clean_date,
+    clean_price,
+    clean_text,
+    code_alert,
+    lock_codes,
+    lock_item,
+    movement_request_digest,
+    pharmacy_for,
+    record_movement,
+    replayed_result,
+    request_key,
+    require_stock,
+    save_codes,
+    stock_item_in_scope,
+    stock_transaction,
 )
 
 __all__ = [
@@ -90,24 +90,24 @@ def stock_receive(
     """Receive a purchase into the actor's pharmacy (an admin names ``pharmacy``)."""
     from dualchannel.catalog.models import Drug
 
-    shop = _pharmacy_for(actor, pharmacy)
-    key = _key(idempotency_key)
+    shop = pharmacy_for(actor, pharmacy)
+    key = request_key(idempotency_key)
     drug = Drug.objects.filter(pk=drug_id).first() if isinstance(drug_id, int) else None
     if drug is None:
         raise field_error("drug_id", codes.DRUG_NOT_FOUND, "药品不存在")
-    batch_no = _text("batch_no", batch_no, max_length=50, required=True)
-    expiry = _date("expiry_date", expiry_date, required=True)
-    made = _date("manufacture_date", manufacture_date, required=False)
-    quantity = _count("quantity", quantity)
-    price = _price(retail_price)
+    batch_no = clean_text("batch_no", batch_no, max_length=50, required=True)
+    expiry = clean_date("expiry_date", expiry_date, required=True)
+    made = clean_date("manufacture_date", manufacture_date, required=False)
+    quantity = clean_count("quantity", quantity)
+    price = clean_price(retail_price)
     texts = {
-        "manufacturer": _text("manufacturer", manufacturer, max_length=200),
-        "approval_no": _text("approval_no", approval_no, max_length=100),
-        "specification": _text("specification", specification, max_length=300),
+        "manufacturer": clean_text("manufacturer", manufacturer, max_length=200),
+        "approval_no": clean_text("approval_no", approval_no, max_length=100),
+        "specification": clean_text("specification", specification, max_length=300),
     }
-    unit = _text("unit", unit, max_length=10, required=True)
-    supplier_name = _text("supplier_name", supplier_name, max_length=200)
-    reference = _text("reference", reference, max_length=100)
+    unit = clean_text("unit", unit, max_length=10, required=True)
+    supplier_name = clean_text("supplier_name", supplier_name, max_length=200)
+    reference = clean_text("reference", reference, max_length=100)
     codes_ = tc.normalise(trace_codes)
     tc.check_count(codes_, quantity, required=shop.traceability_enabled)
     today = timezone.localdate()
@@ -130,13 +130,13 @@ def stock_receive(
         "reference": reference,
         **texts,
     }
-    request_digest = _request_digest("receive", shop.pk, body)
-    replay = _replayed(shop.pk, key, request_digest)
+    request_digest = movement_request_digest("receive", shop.pk, body)
+    replay = replayed_result(shop.pk, key, request_digest)
     if replay is not None:
         return replay
 
     def locked(alerts: list[dict[str, Any]]) -> StockResult:
-        replay = _replayed(shop.pk, key, request_digest)
+        replay = replayed_result(shop.pk, key, request_digest)
         if replay is not None:
             return replay
         item = (
@@ -150,7 +150,7 @@ def stock_receive(
                 codes.BATCH_MISMATCH,
                 f"批号{batch_no}已登记的有效期为{item.expiry_date}，与本次填写不符",
             )
-        existing = _lock_codes(codes_)
+        existing = lock_codes(codes_)
         findings = tc.Findings(warnings=tc.nonstandard_warnings(codes_))
         for code in codes_:
             found = existing.get(code)
@@ -160,7 +160,7 @@ def stock_receive(
                 findings.duplicate.append(found)
                 severity = "high" if found.status == T.SOLD else "warning"
                 alerts.append(
-                    _code_alert(
+                    code_alert(
                         codes.RULE_TRACE_CODE_DUPLICATE,
                         severity,
                         found,
@@ -213,7 +213,7 @@ def stock_receive(
         again = [existing[c] for c in codes_ if c in existing]  # back from a supplier return
         for row in again:
             row.stock_item, row.status, row.received, row.sold_at = item, T.IN_STOCK, True, None
-        movement = _record(
+        movement = record_movement(
             actor=actor,
             pharmacy=shop,
             item=item,
@@ -228,10 +228,10 @@ def stock_receive(
             reference=reference,
             supplier_name=supplier_name,
         )
-        _save_codes(movement, new=new, changed=again)
+        save_codes(movement, new=new, changed=again)
         return StockResult([movement], findings.warnings)
 
-    return _run(locked)
+    return stock_transaction(locked)
 
 
 # --- purchase return (3504) --------------------------------------------------------------------
@@ -248,12 +248,12 @@ def stock_return_to_supplier(
     supplier_name: str = "",
 ) -> StockResult:
     """Send packages of one batch back to the supplier (expired batches included)."""
-    scoped = _stock_item_in_scope(actor, stock_item_id)
+    scoped = stock_item_in_scope(actor, stock_item_id)
     shop = scoped.pharmacy
-    key = _key(idempotency_key)
-    quantity = _count("quantity", quantity)
-    reason = _text("reason", reason, max_length=500, required=True)
-    supplier_name = _text("supplier_name", supplier_name, max_length=200)
+    key = request_key(idempotency_key)
+    quantity = clean_count("quantity", quantity)
+    reason = clean_text("reason", reason, max_length=500, required=True)
+    supplier_name = clean_text("supplier_name", supplier_name, max_length=200)
     codes_ = tc.normalise(trace_codes)
     tc.check_count(codes_, quantity, required=shop.traceability_enabled)
     body = {
@@ -263,18 +263,18 @@ def stock_return_to_supplier(
         "reason": reason,
         "supplier_name": supplier_name,
     }
-    request_digest = _request_digest("purchase_return", shop.pk, body)
-    replay = _replayed(shop.pk, key, request_digest)
+    request_digest = movement_request_digest("purchase_return", shop.pk, body)
+    replay = replayed_result(shop.pk, key, request_digest)
     if replay is not None:
         return replay
 
     def locked(alerts: list[dict[str, Any]]) -> StockResult:
-        item = _lock_item(scoped.pk)
-        replay = _replayed(shop.pk, key, request_digest)
+        item = lock_item(scoped.pk)
+        replay = replayed_result(shop.pk, key, request_digest)
         if replay is not None:
             return replay
-        _require_stock(item, quantity)
-        existing = _lock_codes(codes_)
+        require_stock(item, quantity)
+        existing = lock_codes(codes_)
         findings = tc.Findings()
         for code in codes_:
             found = existing.get(code)
@@ -290,7 +290,7 @@ def stock_return_to_supplier(
         rows = [existing[c] for c in codes_]
         for row in rows:
             row.status = T.RETURNED_TO_SUPPLIER
-        movement = _record(
+        movement = record_movement(
             actor=actor,
             pharmacy=shop,
             item=item,
@@ -304,10 +304,10 @@ def stock_return_to_supplier(
             note=reason,
             supplier_name=supplier_name,
         )
-        _save_codes(movement, new=[], changed=rows)
+        save_codes(movement, new=[], changed=rows)
         return StockResult([movement])
 
-    return _run(locked)
+    return stock_transaction(locked)
 
 
 # --- stocktake (3501) --------------------------------------------------------------------------
@@ -331,11 +331,11 @@ def stocktake_adjust(
     the difference; fewer only warn, since the count itself is a fact to record. The 3501 upload
     carries them.
     """
-    scoped = _stock_item_in_scope(actor, stock_item_id)
+    scoped = stock_item_in_scope(actor, stock_item_id)
     shop = scoped.pharmacy
-    key = _key(idempotency_key)
-    counted = _count("counted_quantity", counted_quantity, minimum=0)
-    reason = _text("reason", reason, max_length=500, required=True)
+    key = request_key(idempotency_key)
+    counted = clean_count("counted_quantity", counted_quantity, minimum=0)
+    reason = clean_text("reason", reason, max_length=500, required=True)
     codes_ = tc.normalise(trace_codes)
     body = {
         "stock_item_id": scoped.pk,
@@ -343,14 +343,14 @@ def stocktake_adjust(
         "reason": reason,
         "trace_codes": codes_,
     }
-    request_digest = _request_digest("stocktake", shop.pk, body)
-    replay = _replayed(shop.pk, key, request_digest)
+    request_digest = movement_request_digest("stocktake", shop.pk, body)
+    replay = replayed_result(shop.pk, key, request_digest)
     if replay is not None:
         return replay
 
     def locked(alerts: list[dict[str, Any]]) -> StockResult:
-        item = _lock_item(scoped.pk)
-        replay = _replayed(shop.pk, key, request_digest)
+        item = lock_item(scoped.pk)
+        replay = replayed_result(shop.pk, key, request_digest)
         if replay is not None:
             return replay
         delta = counted - item.quantity
@@ -361,7 +361,7 @@ def stocktake_adjust(
                 "追溯码，盘亏登记缺失药品的追溯码",
                 fields={"trace_codes": [f"最多{abs(delta)}个追溯码"]},
             )
-        existing = _lock_codes(codes_)
+        existing = lock_codes(codes_)
         findings = tc.Findings(warnings=tc.nonstandard_warnings(codes_))
         if delta > 0:
             _stocktake_surplus_findings(findings, codes_, existing, item, shop, alerts)
@@ -407,7 +407,7 @@ def stocktake_adjust(
                     "请补扫多出药品的追溯码",
                 )
             )
-        movement = _record(
+        movement = record_movement(
             actor=actor,
             pharmacy=shop,
             item=item,
@@ -421,10 +421,10 @@ def stocktake_adjust(
             trace_codes=codes_,
             note=reason,
         )
-        _save_codes(movement, new=new, changed=changed)
+        save_codes(movement, new=new, changed=changed)
         return StockResult([movement], warnings)
 
-    return _run(locked)
+    return stock_transaction(locked)
 
 
 def _stocktake_surplus_findings(
@@ -448,7 +448,7 @@ def _stocktake_surplus_findings(
         elif found.status == T.SOLD:
             findings.duplicate.append(found)
             alerts.append(
-                _code_alert(
+                code_alert(
                     codes.RULE_TRACE_CODE_DUPLICATE,
                     "high",
                     found,

@@ -16,12 +16,13 @@ from dualchannel.core.errors import DomainError
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.eligibility.services.materials import MAX_UPLOAD_BYTES
 
-from . import batches, claims, hospital, selectors, services
+from . import selectors, services
 from .engine import Breakdown
 from .models import Settlement
 from .payable import REASON_LABELS
 from .platform import platform_pre_settle
 from .receipt import render_receipt
+from .services import batches, claim_decisions, claims, hospital, reconcile
 
 router = Router(tags=["settlement"], auth=api_auth)
 KEY_HEADER = Header(None, alias="Idempotency-Key", description="幂等键：重发同一请求时保持不变")
@@ -343,7 +344,7 @@ def claim_submit(
     summary="审核手工报销：核准即按同一待遇规则结算；不予报销须说明原因",
 )
 def claim_decide(request: HttpRequest, claim_id: int, payload: DecideIn):
-    claim = claims.claim_decide(
+    claim = claim_decisions.claim_decide(
         actor=request.auth, claim_id=claim_id, approve=payload.approve, note=payload.note
     )
     return claim_payload(selectors.claim_get(request.auth, claim.pk))
@@ -473,7 +474,7 @@ def batch_detail(request: HttpRequest, batch_id: int):
     summary="对账：3201 总额对账，不一致时 3202 明细对账并列出差异",
 )
 def batch_reconcile(request: HttpRequest, batch_id: int):
-    return _batch_answer(request, batches.batch_reconcile(actor=request.auth, batch_id=batch_id))
+    return _batch_answer(request, reconcile.batch_reconcile(actor=request.auth, batch_id=batch_id))
 
 
 @router.post("/batches/{int:batch_id}/apply", response=SettlementBatchOut, summary="向经办机构申报")

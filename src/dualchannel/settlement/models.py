@@ -529,7 +529,7 @@ class ManualClaimTransition(StatusHistory):
         verbose_name_plural = "手工报销状态变更"
 
 
-# A claim is decided once, by an agency officer (``claims.claim_decide``).
+# A claim is decided once, by an agency officer (``services.claim_decisions.claim_decide``).
 CLAIM_MACHINE = StateMachine(
     ClaimStatus,
     {ClaimStatus.SUBMITTED: {ClaimStatus.APPROVED, ClaimStatus.REJECTED}},

@@ -133,8 +133,8 @@ def _month_param(request: HttpRequest):
 def _agency_context(request: HttpRequest) -> dict[str, Any]:
     from dualchannel.registry.selectors import officer_region
 
-    from . import batches
     from .models import BatchStatus, ClaimStatus, ManualClaim, SettlementBatch
+    from .services import batches
 
     region = officer_region(request.user)
     month = _month_param(request)
@@ -177,7 +177,7 @@ def agency_settlement(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(Role.AGENCY_OFFICER)
 def agency_batch_review(request: HttpRequest, batch_id: int) -> HttpResponse:
-    from . import batches
+    from .services import batches
 
     batch = batches.batch_review(
         actor=request.user,

@@ -86,7 +86,8 @@ def simulator_register_keys(
 # --- the platform ------------------------------------------------------------------------------
 
 
-def _stamp(moment: datetime, fmt: str) -> str:
+def stamp(moment: datetime, fmt: str) -> str:
+    """``moment`` in Beijing time as the platform writes it (``%f``: to the millisecond)."""
     local = moment.astimezone(SHANGHAI)
     text = local.strftime(fmt)
     if fmt.endswith("%f"):
@@ -94,7 +95,7 @@ def _stamp(moment: datetime, fmt: str) -> str:
     return text
 
 
-def _next_serial(name: str) -> int:
+def next_serial(name: str) -> int:
     # The UPDATE locks the row until the transaction ends, so the value read back is ours.
     with transaction.atomic():
         if not SimSerial.objects.filter(name=name).update(value=F("value") + 1):
@@ -197,9 +198,9 @@ def _answer(
     now = timezone.now()
     return {
         "infcode": infcode,
-        "inf_refmsgid": f"{admdvs}{_stamp(now, '%Y%m%d%H%M%S')}{_next_serial('refmsgid'):010d}",
-        "refmsg_time": _stamp(received, "%Y%m%d%H%M%S%f"),
-        "respond_time": _stamp(now, "%Y%m%d%H%M%S%f"),
+        "inf_refmsgid": f"{admdvs}{stamp(now, '%Y%m%d%H%M%S')}{next_serial('refmsgid'):010d}",
+        "refmsg_time": stamp(received, "%Y%m%d%H%M%S%f"),
+        "respond_time": stamp(now, "%Y%m%d%H%M%S%f"),
         "err_msg": err_msg,
         "warn_msg": warn_msg,
         "cainfo": "",
@@ -246,14 +247,14 @@ Output = tuple[dict[str, Any], str]
 
 def _sign_in(envelope: dict[str, Any], data: dict[str, Any]) -> Output:
     now = timezone.now()
-    sign_no = _stamp(now, "%Y%m%d%H%M%S") + "".join(secrets.choice("0123456789") for _ in range(16))
+    sign_no = stamp(now, "%Y%m%d%H%M%S") + "".join(secrets.choice("0123456789") for _ in range(16))
     SimSession.objects.create(
         sign_no=sign_no,
         fixmedins_code=envelope["fixmedins_code"],
         opter=envelope["opter"],
         expires_at=now + timedelta(hours=SESSION_HOURS),
     )
-    return {"signinoutb": {"sign_time": _stamp(now, "%Y-%m-%d %H:%M:%S"), "sign_no": sign_no}}, ""
+    return {"signinoutb": {"sign_time": stamp(now, "%Y-%m-%d %H:%M:%S"), "sign_no": sign_no}}, ""
 
 
 def _sign_out(envelope: dict[str, Any], data: dict[str, Any]) -> Output:
@@ -261,7 +262,7 @@ def _sign_out(envelope: dict[str, Any], data: dict[str, Any]) -> Output:
     SimSession.objects.filter(
         sign_no=envelope["sign_no"], fixmedins_code=envelope["fixmedins_code"]
     ).update(signed_out_at=now)
-    return {"signoutoutb": {"sign_time": _stamp(now, "%Y-%m-%d %H:%M:%S")}}, ""
+    return {"signoutoutb": {"sign_time": stamp(now, "%Y-%m-%d %H:%M:%S")}}, ""
 
 
 def _data(data: dict[str, Any]) -> dict[str, Any]:
@@ -348,8 +349,8 @@ def _file(envelope: dict[str, Any], data: dict[str, Any]) -> Output:
     existing = SimFiling.objects.filter(cancelled_at__isnull=True, **key).first()
     if existing is not None:
         return _filing_output(existing), "该人员已存在相同备案，返回原备案流水号"
-    today = _stamp(timezone.now(), "%Y%m%d")
-    sn = f"{envelope['mdtrtarea_admvs']}{today}{_next_serial('filing'):010d}"
+    today = stamp(timezone.now(), "%Y%m%d")
+    sn = f"{envelope['mdtrtarea_admvs']}{today}{next_serial('filing'):010d}"
     try:
         with transaction.atomic():
             filing = SimFiling.objects.create(

@@ -47,7 +47,7 @@ from dualchannel.integration.rxcentre.wire import (
 )
 
 from .models import FaultMode, SimRx, SimRxAppKey, SimRxFault, SimRxStatus
-from .platform import SimulatedTimeout, _next_serial, _stamp
+from .platform import SimulatedTimeout, next_serial, stamp
 from .rxcentre_fields import (
     LINE_REQUIRED,
     TIME_FORMAT,
@@ -233,7 +233,7 @@ def _caller(data: dict[str, Any]) -> Call:
 def _serial_code(call: Call, name: str) -> str:
     """30 characters: admin division (6) + yyyyMMddHHmmss (14) + serial (10)."""
     region = str(call.institution.region_id or "")[:6].ljust(6, "0")
-    return f"{region}{_stamp(call.now, '%Y%m%d%H%M%S')}{_next_serial(name):010d}"
+    return f"{region}{stamp(call.now, '%Y%m%d%H%M%S')}{next_serial(name):010d}"
 
 
 def _refresh(rx: SimRx, now: datetime) -> SimRx:
@@ -471,7 +471,7 @@ def _settlement_query(call: Call, data: dict[str, Any]) -> Output:
     rx = _uploaded(call, data.get("hiRxno"), own=True)
     return {
         "hiRxno": rx.hi_rxno,
-        "setlTime": _stamp(rx.dispensed_at, TIME_FORMAT) if rx.dispensed_at else "",
+        "setlTime": stamp(rx.dispensed_at, TIME_FORMAT) if rx.dispensed_at else "",
         "dispFixmedinsCode": rx.dispense_fixmedins_code,
         **_status_fields(rx),
         "seltdelts": rx.dispense_lines,
@@ -612,7 +612,7 @@ def _dispense_upload(call: Call, data: dict[str, Any]) -> Output:
     fields = _status_fields(rx)
     return {
         "hiRxno": rx.hi_rxno,
-        "setlTime": _stamp(call.now, TIME_FORMAT),
+        "setlTime": stamp(call.now, TIME_FORMAT),
         "rxUsedStasCodg": fields["rxUsedStasCodg"],
         "rxUsedStasName": fields["rxUsedStasName"],
     }

@@ -340,10 +340,10 @@ def _setlinfo(
 
 
 def _serial_id(envelope: dict[str, Any], serial: str) -> str:
-    from .platform import _next_serial, _stamp
+    from .platform import next_serial, stamp
 
-    day = _stamp(timezone.now(), "%Y%m%d")
-    return f"{envelope['mdtrtarea_admvs']}{day}{_next_serial(serial):010d}"
+    day = stamp(timezone.now(), "%Y%m%d")
+    return f"{envelope['mdtrtarea_admvs']}{day}{next_serial(serial):010d}"
 
 
 # --- transactions ------------------------------------------------------------------------------

@@ -29,7 +29,7 @@ from dualchannel.eligibility.tests.factories import (
     liu_fang,
     zhang_wei,
 )
-from dualchannel.integration.filing import filing_submit
+from dualchannel.integration.services.filing import filing_submit
 from dualchannel.inventory.models import TraceCode
 from dualchannel.notifications.models import Channel, Notification
 from dualchannel.prescriptions import services as rx_services

@@ -28,7 +28,7 @@ from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
 from dualchannel.documents.services import document_sign
 from dualchannel.documents.tests.factories import physician_for, treatment_plan_data
-from dualchannel.integration.filing import filing_submit
+from dualchannel.integration.services.filing import filing_submit
 from dualchannel.registry.models import Designation, DesignationStatus, EquippedDrug
 from dualchannel.registry.tests.factories import (
     InsuredPersonFactory,

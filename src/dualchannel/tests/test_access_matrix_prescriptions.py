@@ -45,11 +45,15 @@ from dualchannel.registry.tests.factories import (
     load_seed_profiles,
     region,
 )
-from dualchannel.settlement.batches import batch_apply, batch_prepare, batch_reconcile
-from dualchannel.settlement.claims import claim_submit
 from dualchannel.settlement.models import Settlement
 from dualchannel.settlement.rules import benefit_rules_load
-from dualchannel.settlement.services import settlement_settle
+from dualchannel.settlement.services import (
+    batch_apply,
+    batch_prepare,
+    batch_reconcile,
+    settlement_settle,
+)
+from dualchannel.settlement.services.claims import claim_submit
 from dualchannel.settlement.tests.conftest import DEMO_REGIONS
 from dualchannel.tests.access_matrix import (
     DEFAULT_PARAMS,

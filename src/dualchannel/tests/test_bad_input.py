@@ -432,7 +432,7 @@ def test_real_files_with_agreeing_names_are_accepted(name, filename, declared, m
 def test_a_claim_receipt_that_is_html_or_mislabelled_is_refused():
     from dualchannel.core.errors import DomainError
     from dualchannel.core.tests.files import HTML_AS_PDF, PDF, PNG
-    from dualchannel.settlement import claims
+    from dualchannel.settlement.services import claims
 
     for receipt in (
         ("发票.pdf", HTML_AS_PDF, "application/pdf"),

@@ -26,7 +26,7 @@ from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
-from dualchannel.integration.filing import can_send, filing_withdraw
+from dualchannel.integration.services.filing import can_send, filing_withdraw
 from dualchannel.notifications.services import notify
 from dualchannel.registry.models import InsuranceType, Physician, Sex
 from dualchannel.registry.profiles import profile_of

@@ -17,8 +17,8 @@ from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
-from dualchannel.integration.filing import filing_submit
 from dualchannel.integration.nhsa.envelope import platform_connected
+from dualchannel.integration.services.filing import filing_submit
 
 from .. import error_codes as codes
 from ..models import (

@@ -22,8 +22,8 @@ from dualchannel.eligibility.models import (
 from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.eligibility.services import reevaluation as rv
 from dualchannel.eligibility.services import reevaluation_deadlines as deadlines
-from dualchannel.integration.filing import filing_process
 from dualchannel.integration.models import FilingKind, FilingStatus, PlatformFiling
+from dualchannel.integration.services.filing import filing_process
 from dualchannel.notifications.models import Channel, Notification
 from dualchannel.simulators.platform import simulator_fail_next
 

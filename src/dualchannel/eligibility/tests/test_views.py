@@ -16,8 +16,8 @@ from dualchannel.eligibility.models import (
     VerificationState,
 )
 from dualchannel.eligibility.services import materials
-from dualchannel.integration.filing import filing_process
 from dualchannel.integration.models import FilingStatus, PlatformFiling
+from dualchannel.integration.services.filing import filing_process
 from dualchannel.simulators.platform import simulator_fail_next
 
 from .factories import PLAN, REQUIRED_KINDS, drug_with_criteria, liu_fang

@@ -1,6 +1,6 @@
 """The input of a 2503 filing (门慢门特病种 / 特药 备案) as the interface defines it.
 
-Shared by the client's validation (``integration.filing``) and the platform simulator.
+Shared by the client's validation (``integration.services.filing``) and the platform simulator.
 """
 
 FILING_REQUIRED = (

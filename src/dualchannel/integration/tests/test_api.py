@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from dualchannel.integration.filing import filing_submit
 from dualchannel.integration.models import PlatformCall
+from dualchannel.integration.services.filing import filing_submit
 from dualchannel.simulators.platform import simulator_fail_next
 
 from .conftest import FILING_INPUT

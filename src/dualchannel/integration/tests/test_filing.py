@@ -6,14 +6,14 @@ import pytest
 
 from dualchannel.core.errors import Conflict, DomainError, PermissionDenied
 from dualchannel.core.models import AuditEvent
-from dualchannel.integration.filing import (
+from dualchannel.integration.models import PlatformCall, PlatformFiling, PlatformFilingTransition
+from dualchannel.integration.services.filing import (
     MAX_ATTEMPTS,
     filing_cancel,
     filing_process,
     filing_retry,
     filing_submit,
 )
-from dualchannel.integration.models import PlatformCall, PlatformFiling, PlatformFilingTransition
 from dualchannel.simulators.models import SimFiling
 from dualchannel.simulators.platform import simulator_fail_next
 

@@ -13,20 +13,20 @@ from django.utils import timezone
 from dualchannel.core import jobs
 from dualchannel.core.jobs import DEFAULT_LEASE, run_once
 from dualchannel.core.models import Job, JobStatus
-from dualchannel.integration import filing as filing_module
-from dualchannel.integration.filing import (
-    RESEND_AFTER,
-    filing_retry,
-    filing_submit,
-    filing_withdraw,
-    may_retry,
-)
 from dualchannel.integration.models import (
     FilingKind,
     FilingStatus,
     PlatformCall,
     PlatformFiling,
     PlatformFilingTransition,
+)
+from dualchannel.integration.services import filing as filing_module
+from dualchannel.integration.services.filing import (
+    RESEND_AFTER,
+    filing_retry,
+    filing_submit,
+    filing_withdraw,
+    may_retry,
 )
 from dualchannel.simulators.models import SimFiling
 from dualchannel.simulators.platform import simulator_fail_next

@@ -10,8 +10,8 @@ from django.utils import timezone
 
 from dualchannel.core.jobs import run_once
 from dualchannel.core.models import Job
-from dualchannel.integration.filing import filing_submit
 from dualchannel.integration.models import FilingStatus, PlatformFiling
+from dualchannel.integration.services.filing import filing_submit
 from dualchannel.simulators.platform import simulator_fail_next
 
 from .conftest import FILING_INPUT

@@ -9,8 +9,8 @@ from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
 from dualchannel.core.tests.files import PDF
-from dualchannel.settlement import claims
 from dualchannel.settlement.models import ClaimReason
+from dualchannel.settlement.services import claims
 
 
 def colleague(officer):

@@ -15,7 +15,7 @@ from dualchannel.core.jobs import run_once
 from dualchannel.core.models import AuditEvent, Job
 from dualchannel.integration.models import PlatformCall
 from dualchannel.registry.profiles import profile_for
-from dualchannel.settlement import batches, services
+from dualchannel.settlement import services
 from dualchannel.settlement.models import (
     BatchStatus,
     BudgetLine,
@@ -26,6 +26,7 @@ from dualchannel.settlement.models import (
     SettlementStatus,
     UploadStatus,
 )
+from dualchannel.settlement.services import batches
 from dualchannel.simulators.models import SimSettlement
 from dualchannel.simulators.platform import simulator_fail_next
 
@@ -128,7 +129,7 @@ def prepare(actor, settlement, **kwargs) -> SettlementBatch:
 
 def applied(pharmacist_user, settlement) -> SettlementBatch:
     batch = prepare(pharmacist_user, settlement)
-    batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
     return batches.batch_apply(actor=pharmacist_user, batch_id=batch.pk)
 
 
@@ -208,7 +209,7 @@ def test_an_applied_batch_is_frozen_and_a_future_month_is_refused(two_settled, p
     with pytest.raises(Conflict) as frozen:
         prepare(pharmacist_user, special)
     with pytest.raises(Conflict) as frozen_reconcile:
-        batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+        services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
     with pytest.raises(DomainError) as future:
         batches.batch_prepare(
             actor=pharmacist_user,
@@ -244,8 +245,8 @@ def test_a_month_on_two_budget_lines_is_prepared_and_reconciled_per_line(
 
     global_ = prepare(pharmacist_user, special, budget_line=BudgetLine.HOSPITAL_GLOBAL)
     separate = prepare(pharmacist_user, special, budget_line=BudgetLine.PHARMACY_SEPARATE)
-    global_ = batches.batch_reconcile(actor=pharmacist_user, batch_id=global_.pk)
-    separate = batches.batch_reconcile(actor=pharmacist_user, batch_id=separate.pk)
+    global_ = services.batch_reconcile(actor=pharmacist_user, batch_id=global_.pk)
+    separate = services.batch_reconcile(actor=pharmacist_user, batch_id=separate.pk)
 
     assert (global_.settlement_count, global_.fund) == (1, special.fund)
     assert (separate.settlement_count, separate.fund) == (1, chronic.fund)
@@ -263,7 +264,7 @@ def test_a_batch_whose_settlements_the_platform_holds_reconciles_matched(
     special, _ = two_settled
     batch = prepare(pharmacist_user, special)
 
-    reconciled = batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    reconciled = services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
 
     assert reconciled.reconciliation_matched is True and reconciled.mismatches == []
     assert reconciled.reconciled_at is not None
@@ -285,7 +286,7 @@ def test_a_tampered_platform_amount_is_listed_as_a_mismatch(two_settled, pharmac
     )
     batch = prepare(pharmacist_user, special)
 
-    reconciled = batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    reconciled = services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
 
     assert reconciled.reconciliation_matched is False
     (mismatch,) = reconciled.mismatches
@@ -312,7 +313,7 @@ def test_a_settlement_only_the_platform_holds_is_listed_as_missing_here(
     extra.save()
     batch = prepare(pharmacist_user, special)
 
-    reconciled = batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    reconciled = services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
 
     (mismatch,) = reconciled.mismatches
     assert (mismatch["setl_id"], mismatch["fixmedins_setl_id"], mismatch["reason"]) == (
@@ -334,7 +335,7 @@ def test_a_settlement_whose_upload_failed_is_a_mismatch_we_list(
     assert not failed.setl_id and failed.pk in {special.pk, chronic.pk}
     batch = prepare(pharmacist_user, special)
 
-    reconciled = batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    reconciled = services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
 
     assert reconciled.reconciliation_matched is False
     (mismatch,) = reconciled.mismatches
@@ -359,7 +360,7 @@ def test_a_platform_reversal_not_made_yet_is_named(two_settled, pharmacist_user)
     )  # the 2103 upload is queued but the worker has not run
     batch = prepare(pharmacist_user, special)
 
-    reconciled = batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    reconciled = services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
 
     assert batch.settlement_count == 1
     (mismatch,) = reconciled.mismatches
@@ -368,7 +369,7 @@ def test_a_platform_reversal_not_made_yet_is_named(two_settled, pharmacist_user)
     assert mismatch["platform"]["refd_setl_flag"] == "0"
 
     upload()  # the reversal reaches the platform
-    again = batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    again = services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
     assert again.reconciliation_matched is True and again.mismatches == []
 
 
@@ -385,7 +386,7 @@ def test_employee_and_resident_settlements_are_reconciled_per_insurance_type(
     assert (special.insurance_type, chronic.insurance_type) == ("310", "390")
     batch = prepare(pharmacist_user, special)
 
-    reconciled = batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    reconciled = services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
 
     assert reconciled.reconciliation_matched is True
     data = [sent(c) for c in calls("3201")]
@@ -406,7 +407,7 @@ def test_an_institution_without_a_platform_code_cannot_reconcile(
     before = state()
 
     with pytest.raises(DomainError) as refused:
-        batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+        services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
 
     assert refused.value.code == "settlement.not_connected"
     assert state() == before and not calls("3201")
@@ -430,7 +431,7 @@ def test_apply_is_refused_until_the_batch_is_reconciled_and_matched(
     assert not_reconciled.value.code == "settlement.batch_not_reconciled"
     assert state() == before
 
-    batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
     before = state()
     with pytest.raises(Conflict) as mismatched:
         batches.batch_apply(actor=pharmacist_user, batch_id=batch.pk)
@@ -445,7 +446,7 @@ def test_apply_is_refused_until_the_batch_is_reconciled_and_matched(
     # when the retry uploads it, the batch reconciles matched and is applied
     retry = Job.objects.get(kind="settlement.upload", payload__attempt=2)
     upload(now=retry.run_after + timedelta(seconds=1))
-    batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
     result = batches.batch_apply(actor=pharmacist_user, batch_id=batch.pk)
 
     assert result.status == BatchStatus.APPLIED
@@ -459,7 +460,7 @@ def test_mismatches_acknowledged_with_a_note_may_be_applied(two_settled, pharmac
     special, chronic = two_settled
     SimSettlement.objects.filter(setl_id=chronic.setl_id).update(medfee_sumamt=D("999.00"))
     batch = prepare(pharmacist_user, special)
-    batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
 
     result = batches.batch_apply(
         actor=pharmacist_user,
@@ -481,7 +482,7 @@ def test_a_settlement_made_after_the_preparation_makes_the_batch_stale(
     special = settle(pharmacist_user, dispensed, "s-1")
     upload()
     batch = prepare(pharmacist_user, special)
-    batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
     settle(pharmacist_user, chronic_dispensed, "s-2")
     upload()
     before = state()
@@ -531,7 +532,7 @@ def test_a_rejection_needs_a_reason_and_the_institution_applies_again(
     # a rejected batch is recomputed (it stays rejected), reconciled and applied again
     again = prepare(pharmacist_user, special)
     assert again.status == BatchStatus.REJECTED and again.reconciled_at is None
-    batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
     result = batches.batch_apply(actor=pharmacist_user, batch_id=batch.pk)
 
     assert result.status == BatchStatus.APPLIED
@@ -557,7 +558,7 @@ def test_a_draft_is_not_reviewed_and_an_approved_batch_not_applied(
     assert draft.value.code == "settlement.batch_transition"
     assert state() == before
 
-    batches.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
+    services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
     batches.batch_apply(actor=pharmacist_user, batch_id=batch.pk)
     batches.batch_review(actor=agency_user, batch_id=batch.pk, approve=True)
     before = state()
@@ -600,7 +601,7 @@ def test_a_pharmacist_of_another_pharmacy_gets_not_found(
         with pytest.raises(NotFound):
             prepare(actor, special)
         with pytest.raises(NotFound):
-            batches.batch_reconcile(actor=actor, batch_id=batch.pk)
+            services.batch_reconcile(actor=actor, batch_id=batch.pk)
         with pytest.raises(NotFound):
             batches.batch_apply(actor=actor, batch_id=batch.pk)
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import AuditEvent
 from dualchannel.core.tests.files import PDF, PNG
-from dualchannel.settlement import claims, engine, rules, services
+from dualchannel.settlement import engine, rules, services
 from dualchannel.settlement.models import (
     Accumulator,
     ClaimReason,
@@ -92,7 +92,7 @@ def test_a_claim_for_a_failed_counter_settlement_is_computed_exactly_as_the_coun
     assert receipt["mime_type"] == "application/pdf" and receipt["size"] == len(PDF)
     assert "张伟" not in receipt["path"]  # the stored name never carries the uploaded one
     assert (Path(media_root) / receipt["path"]).read_bytes() == PDF
-    decided = claims.claim_decide(
+    decided = services.claim_decide(
         actor=colleague(agency_user), claim_id=claim.pk, approve=True, note=""
     )
 
@@ -146,10 +146,10 @@ def test_the_claim_uses_and_advances_the_persons_accumulators(chronic_world, age
     first = submit(agency_user, person, _designated_pharmacy(), [line], category="chronic_disease")
     second = submit(agency_user, person, _designated_pharmacy(), [line], category="chronic_disease")
 
-    one = claims.claim_decide(
+    one = services.claim_decide(
         actor=colleague(agency_user), claim_id=first.pk, approve=True
     ).settlement
-    two = claims.claim_decide(
+    two = services.claim_decide(
         actor=colleague(agency_user), claim_id=second.pk, approve=True
     ).settlement
 
@@ -183,7 +183,7 @@ def test_a_purchase_at_a_non_designated_pharmacy_is_self_pay_with_its_reason(
         category="chronic_disease",
     )
 
-    settlement = claims.claim_decide(
+    settlement = services.claim_decide(
         actor=colleague(agency_user), claim_id=claim.pk, approve=True
     ).settlement
 
@@ -218,7 +218,7 @@ def test_a_claim_outside_the_prescriptions_validity_is_self_pay(
         prescription_id=dispensed.prescription_id,
     )
 
-    settlement = claims.claim_decide(
+    settlement = services.claim_decide(
         actor=colleague(agency_user), claim_id=claim.pk, approve=True
     ).settlement
 
@@ -284,7 +284,7 @@ def test_an_officer_of_another_region_is_told_not_found(
     claim = submit(agency_user, person, pharmacy, [line], category="chronic_disease")
     before = fingerprint(media_root)
     with pytest.raises(NotFound):
-        claims.claim_decide(actor=outsider_agency, claim_id=claim.pk, approve=True)
+        services.claim_decide(actor=outsider_agency, claim_id=claim.pk, approve=True)
     assert fingerprint(media_root) == before
 
 
@@ -300,12 +300,12 @@ def test_deciding_twice_is_refused_and_changes_nothing(chronic_world, agency_use
     person, drug = chronic_world
     line = {"drug_id": drug.pk, "quantity": 1, "unit_price": "1000.00", "pack_size": "28"}
     claim = submit(agency_user, person, _designated_pharmacy(), [line], category="chronic_disease")
-    claims.claim_decide(actor=colleague(agency_user), claim_id=claim.pk, approve=True)
+    services.claim_decide(actor=colleague(agency_user), claim_id=claim.pk, approve=True)
     before = fingerprint(media_root)
 
     for approve, note in ((True, ""), (False, "重复报销")):
         with pytest.raises(Conflict) as refused:
-            claims.claim_decide(
+            services.claim_decide(
                 actor=colleague(agency_user), claim_id=claim.pk, approve=approve, note=note
             )
         assert refused.value.code == "settlement.claim_decided"
@@ -321,13 +321,13 @@ def test_a_rejection_needs_a_note_and_settles_nothing(chronic_world, agency_user
     before = fingerprint(media_root)
 
     with pytest.raises(DomainError) as refused:
-        claims.claim_decide(
+        services.claim_decide(
             actor=colleague(agency_user), claim_id=claim.pk, approve=False, note=" "
         )
     assert refused.value.code == "settlement.claim_note_required"
     assert fingerprint(media_root) == before
 
-    rejected = claims.claim_decide(
+    rejected = services.claim_decide(
         actor=colleague(agency_user), claim_id=claim.pk, approve=False, note="票据与处方不符"
     )
 
@@ -374,7 +374,7 @@ def test_a_claim_settled_at_the_counter_before_the_decision_is_refused_at_the_de
     before = fingerprint(media_root)
 
     with pytest.raises(Conflict) as refused:
-        claims.claim_decide(actor=colleague(agency_user), claim_id=claim.pk, approve=True)
+        services.claim_decide(actor=colleague(agency_user), claim_id=claim.pk, approve=True)
 
     assert refused.value.code == "settlement.claim_already_settled"
     assert fingerprint(media_root) == before
@@ -387,7 +387,7 @@ def test_the_officer_who_entered_a_claim_does_not_decide_it(chronic_world, agenc
     claim = submit(agency_user, person, _designated_pharmacy(), [line], category="chronic_disease")
 
     with pytest.raises(PermissionDenied) as refused:
-        claims.claim_decide(actor=agency_user, claim_id=claim.pk, approve=True)
+        services.claim_decide(actor=agency_user, claim_id=claim.pk, approve=True)
 
     assert refused.value.code == "settlement.claim_same_officer"
     claim.refresh_from_db()

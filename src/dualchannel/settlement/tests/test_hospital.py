@@ -21,7 +21,6 @@ from dualchannel.notifications.models import Notification
 from dualchannel.prescriptions.models import Prescription, PrescriptionStatus
 from dualchannel.prescriptions.tests.today import in_force_today, issue, route
 from dualchannel.settlement import engine, rules, services
-from dualchannel.settlement import hospital as outpatient
 from dualchannel.settlement.models import (
     Accumulator,
     BudgetLine,
@@ -31,6 +30,7 @@ from dualchannel.settlement.models import (
     SettlementStatus,
     UploadStatus,
 )
+from dualchannel.settlement.services import hospital as outpatient
 from dualchannel.simulators.models import SimSettlement
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from pypdf import PdfReader
 
 from dualchannel.core.masking import mask_id_number
-from dualchannel.settlement import claims, services
+from dualchannel.settlement import services
 from dualchannel.settlement.models import ClaimReason
 from dualchannel.settlement.receipt import render_receipt
 
@@ -74,7 +74,7 @@ def test_a_manual_claims_receipt_names_the_claim_and_each_lines_self_pay_reason(
         reason=ClaimReason.CROSS_REGION,
         category="chronic_disease",
     )
-    settlement = claims.claim_decide(
+    settlement = services.claim_decide(
         actor=colleague(agency_user), claim_id=claim.pk, approve=True
     ).settlement
 

@@ -16,7 +16,7 @@ from dualchannel.registry.tests.factories import load_seed_profiles, region
 from dualchannel.settlement import rules
 from dualchannel.settlement.engine import Accumulated, LineInput, Person, calculate
 from dualchannel.settlement.models import BenefitRule, ListingPrice
-from dualchannel.settlement.services import _scopes
+from dualchannel.settlement.services.common import accumulator_scopes
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -109,7 +109,9 @@ def test_anhui_inpatient_deductible_is_counted_once_for_the_stay(shipped_rules):
 
     # the hospital's bill of the stay (乙 class 5,000.00), then a purchase at a dual-channel
     # pharmacy during the same stay (3,000.00): one deductible scope for both
-    scopes = _scopes(anhui, ON, "340102-H001-ZY2026001", profile.deductible_once_per_stay)
+    scopes = accumulator_scopes(
+        anhui, ON, "340102-H001-ZY2026001", profile.deductible_once_per_stay
+    )
     hospital = calculate([line("5000.00")], params, Accumulated())
     pharmacy = calculate(
         [line("3000.00")], params, Accumulated(deductible=hospital.used.deductible)

@@ -65,7 +65,7 @@ for path in paths:
             path, body, content_type="application/json", secure=True
         ).status_code
 
-import dualchannel.integration.filing, dualchannel.integration.nhsa  # noqa: E401
+import dualchannel.integration.services.filing, dualchannel.integration.nhsa  # noqa: E401
 import dualchannel.integration.rxcentre
 import dualchannel.prescriptions.services.circulation
 from dualchannel.integration.nhsa.transport import default_transport as nhsa_transport

@@ -3,10 +3,11 @@ elsewhere in the province — is claimed at the agency with its receipts and com
 engine, the same non-payable rules and the person's same accumulators as a counter settlement
 [HB art. 37, AH §2(5), CX art. 17; DESIGN §5.5].
 
-``claim_submit`` records the claim and its receipts; ``claim_decide`` approves it (a settlement of
-kind MANUAL at the purchase institution, settled by the officer, linked to the claim) or rejects
-it with a note. One transaction and one audit event each (an approval also audits the settlement
-it makes, as the counter does).
+``claim_submit`` (here) records the claim and its receipts; ``claim_decisions.claim_decide``
+approves it (a settlement of kind MANUAL at the purchase institution, settled by the officer,
+linked to the claim) or rejects it with a note. One transaction and one audit event each (an
+approval also audits the settlement it makes, as the counter does). The officer's scope and the
+"not settled directly" check here are shared with the decision.
 
 Facts of the non-payable rules (DESIGN §6), as of the purchase date:
 
@@ -17,7 +18,7 @@ Facts of the non-payable rules (DESIGN §6), as of the purchase date:
 - for a separately-paid drug, an eligibility of the person for that drug (the prescription's own
   first) whose benefits were active on the purchase date.
 
-Locks, in the order of ``services``: the claim, then the prescription's dispensing (when there is
+Locks, in the order of ``counter``: the claim, then the prescription's dispensing (when there is
 one), then the person, then the person's accumulators. A claim on a prescription whose dispensing
 already has a live settlement is refused; the approved claim's settlement names that dispensing,
 so the partial unique constraint of one live settlement per dispensing also refuses a later
@@ -27,7 +28,6 @@ counter settlement, even under a race.
 from __future__ import annotations
 
 import hashlib
-import json
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -48,28 +48,20 @@ from dualchannel.core.models import User
 from dualchannel.core.money import parse_money
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
-from dualchannel.core.statemachine import transition
 from dualchannel.core.uploads import checked_upload
-from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.eligibility.services.materials import MAX_UPLOAD_BYTES
-from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
+from dualchannel.prescriptions.models import Dispensing, Prescription
 from dualchannel.registry.models import (
-    Designation,
-    DesignationStatus,
     Institution,
     InstitutionKind,
     InsuredPerson,
     Region,
 )
-from dualchannel.registry.profiles import profile_for
 from dualchannel.registry.selectors import officer_region
 
-from . import error_codes as codes
-from . import payable, rules, services
-from .engine import FEN
-from .models import (
-    CLAIM_MACHINE,
+from .. import error_codes as codes
+from ..engine import FEN
+from ..models import (
     BenefitCategory,
     ClaimReason,
     ClaimStatus,
@@ -78,7 +70,6 @@ from .models import (
     Settlement,
     SettlementKind,
     SettlementStatus,
-    UploadStatus,
 )
 
 MAX_LINES = 50
@@ -93,7 +84,7 @@ PURCHASE_INSTITUTIONS = (InstitutionKind.PHARMACY, InstitutionKind.HOSPITAL)
 # --- scope -------------------------------------------------------------------------------------
 
 
-def _officer_region(actor: User) -> Region:
+def agency_region(actor: User) -> Region:
     """The region of the officer's agency; an actor without one cannot handle claims."""
     require_role(actor, Role.AGENCY_OFFICER)
     region = officer_region(actor)
@@ -106,14 +97,14 @@ def _officer_region(actor: User) -> Region:
     return region
 
 
-def _covers(region: Region, person: InsuredPerson) -> bool:
+def region_covers(region: Region, person: InsuredPerson) -> bool:
     return person.enrolment_region_id.startswith(region.code_prefix)
 
 
 def _person_in_scope(actor: User, id_number: str) -> InsuredPerson:
-    region = _officer_region(actor)
+    region = agency_region(actor)
     person = InsuredPerson.objects.filter(id_number=(id_number or "").strip().upper()).first()
-    if person is None or not _covers(region, person):
+    if person is None or not region_covers(region, person):
         raise NotFound(codes.NOT_FOUND, "参保人不存在或不属于本经办机构")
     return person
 
@@ -121,7 +112,7 @@ def _person_in_scope(actor: User, id_number: str) -> InsuredPerson:
 # --- input -------------------------------------------------------------------------------------
 
 
-def _refuse(code: str, message: str, field: str) -> DomainError:
+def refuse(code: str, message: str, field: str) -> DomainError:
     return DomainError(code, message, fields={field: [message]})
 
 
@@ -129,10 +120,10 @@ def _text(value: Any, field: str, max_length: int, *, default: str = "") -> str:
     if value is None:
         return default
     if not isinstance(value, str):
-        raise _refuse(codes.CLAIM_INVALID_LINES, "应为文字", field)
+        raise refuse(codes.CLAIM_INVALID_LINES, "应为文字", field)
     value = value.strip()
     if len(value) > max_length:
-        raise _refuse(codes.CLAIM_INVALID_LINES, f"不得超过 {max_length} 字", field)
+        raise refuse(codes.CLAIM_INVALID_LINES, f"不得超过 {max_length} 字", field)
     return value or default
 
 
@@ -147,7 +138,7 @@ def _quantity(value: Any, field: str) -> int:
     else:
         number = None
     if number is None or not 0 < number <= MAX_QUANTITY:
-        raise _refuse(codes.INVALID_QUANTITY, f"数量应为 1–{MAX_QUANTITY} 的整数", field)
+        raise refuse(codes.INVALID_QUANTITY, f"数量应为 1–{MAX_QUANTITY} 的整数", field)
     return number
 
 
@@ -176,7 +167,7 @@ def _price(value: Any, field: str) -> Decimal:
 def _pack_size(value: Any, field: str) -> Decimal:
     number = _decimal(1 if value is None else value)
     if number is None or number <= 0 or number > MAX_PACK_SIZE or number != number.quantize(FEN):
-        raise _refuse(codes.CLAIM_INVALID_LINES, "每包装数量应为大于 0 的数（最多两位小数）", field)
+        raise refuse(codes.CLAIM_INVALID_LINES, "每包装数量应为大于 0 的数（最多两位小数）", field)
     return number
 
 
@@ -191,21 +182,21 @@ def _pricing_unit(drug: Drug, specification: str, package_unit: str, on: date) -
 
 def _lines(raw: Any, on: date) -> list[dict[str, Any]]:
     if not isinstance(raw, Sequence) or isinstance(raw, str | bytes) or not raw:
-        raise _refuse(codes.CLAIM_INVALID_LINES, "请至少填写一条购药明细", "lines")
+        raise refuse(codes.CLAIM_INVALID_LINES, "请至少填写一条购药明细", "lines")
     if len(raw) > MAX_LINES:
-        raise _refuse(codes.CLAIM_INVALID_LINES, f"购药明细不得超过 {MAX_LINES} 条", "lines")
+        raise refuse(codes.CLAIM_INVALID_LINES, f"购药明细不得超过 {MAX_LINES} 条", "lines")
     checked = []
     drugs: dict[int, Drug] = {}
     for n, line in enumerate(raw):
         at = f"lines.{n}"
         if not isinstance(line, dict):
-            raise _refuse(codes.CLAIM_INVALID_LINES, "明细格式错误", at)
+            raise refuse(codes.CLAIM_INVALID_LINES, "明细格式错误", at)
         drug_id = line.get("drug_id")
         drug = None
         if isinstance(drug_id, int) and not isinstance(drug_id, bool):
             drug = drugs.get(drug_id) or Drug.objects.filter(pk=drug_id).first()
         if drug is None:
-            raise _refuse(codes.CLAIM_UNKNOWN_DRUG, "药品不存在", f"{at}.drug_id")
+            raise refuse(codes.CLAIM_UNKNOWN_DRUG, "药品不存在", f"{at}.drug_id")
         drugs[drug.pk] = drug
         quantity = _quantity(line.get("quantity"), f"{at}.quantity")
         unit_price = _price(line.get("unit_price"), f"{at}.unit_price")
@@ -251,9 +242,9 @@ def _receipts(raw: Any) -> list[_Receipt]:
     agreeing with its declared type and name: core.uploads), not empty, at most 10 MB. Each item
     is ``(name, bytes)`` or ``(name, bytes, declared content type)``."""
     if not isinstance(raw, Sequence) or isinstance(raw, str | bytes) or not raw:
-        raise _refuse(codes.RECEIPT_REQUIRED, "请上传至少一张购药票据", "receipts")
+        raise refuse(codes.RECEIPT_REQUIRED, "请上传至少一张购药票据", "receipts")
     if len(raw) > MAX_RECEIPTS:
-        raise _refuse(codes.RECEIPT_TOO_MANY, f"票据不得超过 {MAX_RECEIPTS} 份", "receipts")
+        raise refuse(codes.RECEIPT_TOO_MANY, f"票据不得超过 {MAX_RECEIPTS} 份", "receipts")
     checked = []
     for n, item in enumerate(raw):
         at = f"receipts.{n}"
@@ -261,12 +252,12 @@ def _receipts(raw: Any) -> list[_Receipt]:
             filename, content, *declared = item
             declared_type = str(declared[0] or "") if declared else ""
         except (TypeError, ValueError, IndexError):
-            raise _refuse(codes.RECEIPT_BAD_TYPE, "票据格式错误", at) from None
+            raise refuse(codes.RECEIPT_BAD_TYPE, "票据格式错误", at) from None
         if not isinstance(content, bytes | bytearray) or not content:
-            raise _refuse(codes.RECEIPT_EMPTY, "票据文件为空", at)
+            raise refuse(codes.RECEIPT_EMPTY, "票据文件为空", at)
         content = bytes(content)
         if len(content) > MAX_UPLOAD_BYTES:
-            raise _refuse(codes.RECEIPT_TOO_LARGE, "票据文件不得超过 10 MB", at)
+            raise refuse(codes.RECEIPT_TOO_LARGE, "票据文件不得超过 10 MB", at)
         mime, extension = checked_upload(
             content,
             filename=str(filename or ""),
@@ -283,7 +274,7 @@ def _receipts(raw: Any) -> list[_Receipt]:
 
 def _choice(value: Any, choices, code: str, field: str, label: str) -> str:
     if value not in choices.values:
-        raise _refuse(code, f"未知的{label}", field)
+        raise refuse(code, f"未知的{label}", field)
     return value
 
 
@@ -294,7 +285,7 @@ def _purchase_date(value: Any, today: date) -> date:
         except ValueError:
             value = None
     if not isinstance(value, date) or value > today:
-        raise _refuse(codes.CLAIM_INVALID_DATE, "购药日期应为不晚于今天的日期", "purchased_on")
+        raise refuse(codes.CLAIM_INVALID_DATE, "购药日期应为不晚于今天的日期", "purchased_on")
     return value
 
 
@@ -326,7 +317,7 @@ def _prescription(prescription_id: Any, person: InsuredPerson) -> Prescription |
     return found
 
 
-def _dispensing_of(prescription: Prescription | None, *, lock: bool) -> Dispensing | None:
+def dispensing_of(prescription: Prescription | None, *, lock: bool) -> Dispensing | None:
     if prescription is None:
         return None
     qs = Dispensing.objects.filter(prescription=prescription)
@@ -335,7 +326,7 @@ def _dispensing_of(prescription: Prescription | None, *, lock: bool) -> Dispensi
     return qs.first()
 
 
-def _not_settled_directly(
+def not_settled_directly(
     prescription: Prescription | None,
     dispensing: Dispensing | None,
     institution: Institution,
@@ -347,7 +338,7 @@ def _not_settled_directly(
         return
     if dispensing is not None:
         if dispensing.pharmacy_id != institution.pk:
-            raise _refuse(
+            raise refuse(
                 codes.CLAIM_INSTITUTION_MISMATCH,
                 "该处方已在其他机构取药，购药机构与取药机构不一致",
                 "institution_id",
@@ -396,7 +387,7 @@ def claim_submit(
     institution = _institution(institution_id)
     prescription = _prescription(prescription_id, person)
     if prescription is not None and prescription.benefit_type != category:
-        raise _refuse(codes.CLAIM_CATEGORY_MISMATCH, "待遇类别与处方不一致", "category")
+        raise refuse(codes.CLAIM_CATEGORY_MISMATCH, "待遇类别与处方不一致", "category")
     checked_lines = _lines(lines, purchased_on)
     checked_receipts = _receipts(receipts)
     stored: list[str] = []
@@ -404,8 +395,8 @@ def claim_submit(
         with transaction.atomic():
             if prescription is not None:  # serialises claims of one prescription
                 Prescription.objects.select_for_update().filter(pk=prescription.pk).first()
-            dispensing = _dispensing_of(prescription, lock=True)
-            _not_settled_directly(prescription, dispensing, institution)
+            dispensing = dispensing_of(prescription, lock=True)
+            not_settled_directly(prescription, dispensing, institution)
             claim = ManualClaim.objects.create(
                 claim_no=f"tmp-{uuid.uuid4().hex}",
                 person=person,
@@ -465,242 +456,3 @@ def claim_submit(
             default_storage.delete(path)
         raise
     return claim
-
-
-# --- decide ------------------------------------------------------------------------------------
-
-
-def designated_on(institution: Institution, on: date) -> bool:
-    """Whether the institution held an active dual-channel designation on ``on``: active now
-    (since its start), exited after that day, or suspended after it (by its history)."""
-    designations = Designation.objects.filter(
-        institution=institution,
-        status__in=(
-            DesignationStatus.ACTIVE,
-            DesignationStatus.SUSPENDED,
-            DesignationStatus.EXITED,
-        ),
-    )
-    for d in designations:
-        if d.effective_from is not None and d.effective_from > on:
-            continue
-        if d.status == DesignationStatus.ACTIVE:
-            return True
-        if d.status == DesignationStatus.EXITED and d.exited_on is not None and d.exited_on > on:
-            return True
-        if d.status == DesignationStatus.SUSPENDED:
-            since = d.history.filter(to_status=DesignationStatus.SUSPENDED).order_by("-at").first()
-            if since is not None and timezone.localdate(since.at) > on:
-                return True
-    return False
-
-
-def _prescription_valid(prescription: Prescription | None, on: date) -> bool:
-    if prescription is None:
-        return True  # the paper prescription is among the receipts the officer approves
-    return (
-        prescription.status != PrescriptionStatus.CANCELLED
-        and timezone.localdate(prescription.issued_at) <= on <= prescription.valid_until
-    )
-
-
-def _eligibility_facts(
-    person: InsuredPerson, prescription: Prescription | None, drug: Drug, on: date
-) -> tuple[bool, bool]:
-    """(has an eligibility for the drug, its benefits were active on ``on``)."""
-    own = prescription.eligibility if prescription is not None else None
-    found: list[Eligibility] = [own] if own is not None and own.drug_id == drug.pk else []
-    if not found:
-        found = list(Eligibility.objects.filter(patient=person, drug=drug))
-    return bool(found), any(eligibility_benefits_active(e, on=on) for e in found)
-
-
-def _price_claim(claim: ManualClaim, person: InsuredPerson):
-    """The claim's rule, profile and priced lines, with the non-payable facts of its purchase."""
-    on = claim.purchased_on
-    prescription = claim.prescription
-    institution = claim.institution
-    services.require_benefits(person)
-    level = (
-        prescription.hospital.hospital_level
-        if prescription is not None
-        else institution.hospital_level
-    )
-    rule = rules.benefit_rule_for(
-        region=person.enrolment_region,  # 参保地待遇, as at the counter
-        insurance_type=person.insurance_type,
-        category=claim.category,
-        hospital_level=level,
-        on=on,
-    )
-    profile = profile_for(institution.region)
-    province = rules.province_of(institution.region)
-    designated = designated_on(institution, on)
-    valid = _prescription_valid(prescription, on)
-    on_prescription = (
-        set(prescription.items.values_list("drug_id", flat=True)) if prescription else None
-    )
-    drugs = Drug.objects.in_bulk([line["drug_id"] for line in claim.lines])
-    priced = []
-    for line in claim.lines:
-        drug = drugs[line["drug_id"]]
-        quantity = int(line["quantity"])
-        standard = rules.package_standard(
-            drug,
-            profile=profile,
-            province=province,
-            manufacturer=line.get("manufacturer", ""),
-            specification=line.get("specification", ""),
-            unit=line.get("unit", ""),
-            package_unit=line.get("package_unit") or "盒",
-            pack_size=Decimal(line.get("pack_size") or 1),
-            on=on,
-        )
-        has_eligibility, active = _eligibility_facts(person, prescription, drug, on)
-        reason = payable.nonpayable_reason(
-            payable.LineFacts(
-                separately_paid=drug.is_separately_paid,
-                has_eligibility=has_eligibility,
-                eligibility_active=active,
-                institution_designated=designated,
-                has_valid_prescription=valid
-                and (on_prescription is None or drug.pk in on_prescription),
-            )
-        )
-        priced.append(
-            services.PricedLine(
-                dispensing_line_id=None,
-                drug_id=drug.pk,
-                drug_class=line.get("drug_class") or drug.drug_class or "乙",
-                quantity=quantity,
-                unit=line.get("package_unit") or "盒",
-                unit_price=Decimal(line["unit_price"]),
-                standard_amount=None if standard is None else standard.amount * quantity,
-                self_pay_reason=reason,
-            )
-        )
-    return rule, profile, priced
-
-
-def _lock_claim(actor: User, claim_id: int, *, lock: bool = True) -> ManualClaim:
-    region = _officer_region(actor)
-    qs = ManualClaim.objects.select_for_update(of=("self",)) if lock else ManualClaim.objects
-    claim = (
-        qs.select_related(
-            "person",
-            "person__enrolment_region",
-            "institution",
-            "institution__region",
-            "prescription",
-            "prescription__hospital",
-            "prescription__eligibility",
-        )
-        .filter(pk=claim_id)
-        .first()
-    )
-    if claim is None or not _covers(region, claim.person):
-        raise NotFound(codes.CLAIM_NOT_FOUND, "报销申请不存在或不属于本经办机构")
-    return claim
-
-
-def _digest(payload: dict) -> str:
-    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
-
-
-def claim_decide(*, actor: User, claim_id: int, approve: bool, note: str = "") -> ManualClaim:
-    """Approve a claim (computed and settled like the counter, kind MANUAL) or reject it with a
-    note. A decided claim is never decided again."""
-    note = (note or "").strip() if isinstance(note, str) else ""
-    if len(note) > NOTE_MAX:
-        raise _refuse(codes.CLAIM_NOTE_TOO_LONG, f"审核意见不得超过 {NOTE_MAX} 字", "note")
-    target = ClaimStatus.APPROVED if approve else ClaimStatus.REJECTED
-    if not approve and not note:
-        raise _refuse(codes.CLAIM_NOTE_REQUIRED, "不予报销时请说明原因", "note")
-    with transaction.atomic():
-        if approve:
-            # core.locks order: the person and the dispensing the settlement takes (named by an
-            # unlocked read), then the claim
-            found = _lock_claim(actor, claim_id, lock=False)
-            services.lock_person(found.person_id)
-            _dispensing_of(found.prescription, lock=True)
-        claim = _lock_claim(actor, claim_id)
-        CLAIM_MACHINE.check(claim.status, target)
-        if claim.submitted_by_id == actor.pk and not actor.is_superuser:
-            # four eyes: the officer who entered the claim does not decide it
-            raise PermissionDenied(codes.CLAIM_SAME_OFFICER, "手工报销须由录入人以外的经办人员审核")
-        settlement = _settle(actor, claim) if approve else None
-        facts: dict[str, Any] = {}
-        if settlement is not None:
-            facts = {
-                "settlement_no": settlement.settlement_no,
-                "total": str(settlement.total),
-                "fund": str(settlement.fund),
-                "personal": str(settlement.personal),
-            }
-        transition(
-            claim,
-            target,
-            actor=actor,
-            reason=note,
-            changes={
-                "settlement": settlement,
-                "decision_note": note,
-                "decided_by": actor,
-                "decided_at": timezone.now(),
-            },
-            **facts,
-        )
-    return claim
-
-
-def _settle(actor: User, claim: ManualClaim) -> Settlement:
-    """The claim's settlement: the same engine, rules and accumulators as the counter."""
-    dispensing = _dispensing_of(claim.prescription, lock=True)
-    _not_settled_directly(claim.prescription, dispensing, claim.institution, claim_id=claim.pk)
-    person = services.lock_person(claim.person_id)
-    rule, profile, lines = _price_claim(claim, person)
-    scopes = services.benefit_scopes(rule, profile, claim.category, claim.purchased_on)
-    rows = services.locked_accumulators(person, scopes)
-    breakdown = services.breakdown_of(lines, rule, person, rows)
-    priced = services.Priced(
-        dispensing=dispensing,
-        person=person,
-        rule=rule,
-        category=claim.category,
-        scopes={str(k): v for k, v in scopes.items()},
-        lines=tuple(lines),
-        breakdown=breakdown,
-        budget_line=services.budget_line_for(profile, claim.institution),
-        settled_on=timezone.localdate(),
-        kind=SettlementKind.MANUAL,
-        institution=claim.institution,
-        prescription=claim.prescription,
-    )
-    settlement = services.write_settlement(
-        actor,
-        priced,
-        f"claim:{claim.claim_no}",
-        _digest({"claim_id": claim.pk}),
-        # the agency settles it by hand: nothing is uploaded as a counter settlement
-        upload_status=UploadStatus.NOT_CONNECTED,
-        reason=f"手工（零星）报销 {claim.claim_no}",
-    )
-    services.add_used(rows, breakdown)
-    audit.record(
-        actor=actor,
-        action="settlement.settled",
-        subject=settlement,
-        after=settlement,
-        patient=person,
-        role=Role.AGENCY_OFFICER,
-        summary={
-            "settlement_no": settlement.settlement_no,
-            "kind": SettlementKind.MANUAL,
-            "claim_no": claim.claim_no,
-            "total": str(settlement.total),
-            "fund": str(settlement.fund),
-            "personal": str(settlement.personal),
-            "to": SettlementStatus.SETTLED,
-        },
-    )
-    return settlement

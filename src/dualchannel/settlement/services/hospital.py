@@ -1,6 +1,6 @@
 """Hospital outpatient special drugs (特药门诊): the prescribing hospital's own outpatient pharmacy
 dispenses a separately-paid drug against an eligibility and settles it with the fund — pre-settle
-(2206) and settle (2207); the reversal (2208) is ``services.settlement_reverse`` [HB art. 34–35,
+(2206) and settle (2207); the reversal (2208) is ``counter.settlement_reverse`` [HB art. 34–35,
 DESIGN §5.2, §6].
 
 The desk is run by the hospital's insurance office (医保办): the actor is a REVIEWER of the
@@ -11,7 +11,7 @@ transaction: the prescription goes ISSUED → DISPENSED (prescriptions'
 ``prescription_mark_dispensed``: its history row, audit event and the patient's notice), the
 treatment plan's used quantity moves (eligibility's ``eligibility_plan_use``), and the settlement
 of kind HOSPITAL is written with the same engine, rules, payment standards (the hospital's profile
-and province) and accumulators as a counter settlement (the shared helpers of ``services``), on the
+and province) and accumulators as a counter settlement (the shared helpers of ``common``), on the
 hospital's global budget line, and its 2207 upload is queued. The hospital's own stock is outside
 this system: ``lines`` carry the price and batch the desk dispensed.
 
@@ -53,15 +53,16 @@ from dualchannel.prescriptions.services import prescription_mark_dispensed
 from dualchannel.registry.models import InsuredPerson
 from dualchannel.registry.profiles import profile_for
 
-from . import error_codes as codes
-from . import payable, rules, services
-from .models import (
+from .. import error_codes as codes
+from .. import payable, rules
+from ..models import (
     ClaimStatus,
     ManualClaim,
     Settlement,
     SettlementKind,
     SettlementStatus,
 )
+from . import common
 
 S = PrescriptionStatus
 MAX_LINES = 20
@@ -256,9 +257,9 @@ def _compute(
     on: date,
     rows_for: Callable[[InsuredPerson, dict[str, str]], dict],
     eligibility_for: Callable[[Prescription], Eligibility | None],
-) -> tuple[services.Priced, dict, Eligibility | None]:
-    """Price the lines at the hospital and run the engine (as ``services`` does at a counter)."""
-    services.require_benefits(person)
+) -> tuple[common.Priced, dict, Eligibility | None]:
+    """Price the lines at the hospital and run the engine (as ``counter`` does at a counter)."""
+    common.require_benefits(person)
     hospital = prescription.hospital
     category = prescription.benefit_type
     rule = rules.benefit_rule_for(
@@ -270,14 +271,14 @@ def _compute(
     )
     profile = profile_for(hospital.region)
     province = rules.province_of(hospital.region)
-    scopes = services.benefit_scopes(rule, profile, category, on)
+    scopes = common.benefit_scopes(rule, profile, category, on)
     rows = rows_for(person, scopes)
     eligibility = eligibility_for(prescription)
     facts = {
         "has_eligibility": eligibility is not None,
         "eligibility_active": eligibility is not None
         and eligibility_benefits_active(eligibility, on=on),
-        "institution_designated": services._designated(hospital),
+        "institution_designated": common.designated(hospital),
         "has_valid_prescription": prescription.valid_until >= on,
     }
     priced = []
@@ -295,7 +296,7 @@ def _compute(
             on=on,
         )
         priced.append(
-            services.PricedLine(
+            common.PricedLine(
                 dispensing_line_id=None,
                 drug_id=item.drug_id,
                 drug_class=item.drug.drug_class or "乙",
@@ -308,9 +309,9 @@ def _compute(
                 ),
             )
         )
-    breakdown = services.breakdown_of(priced, rule, person, rows)
+    breakdown = common.breakdown_of(priced, rule, person, rows)
     return (
-        services.Priced(
+        common.Priced(
             dispensing=None,
             person=person,
             rule=rule,
@@ -318,7 +319,7 @@ def _compute(
             scopes={str(k): v for k, v in scopes.items()},
             lines=tuple(priced),
             breakdown=breakdown,
-            budget_line=services.budget_line_for(profile, hospital),  # the hospital's global
+            budget_line=common.budget_line_for(profile, hospital),  # the hospital's global
             settled_on=on,
             kind=SettlementKind.HOSPITAL,
             institution=hospital,
@@ -334,7 +335,7 @@ def _compute(
 
 def hospital_preview(
     *, actor: User, prescription_id: int, lines: Sequence[Mapping[str, Any] | HospitalLine]
-) -> services.Priced:
+) -> common.Priced:
     """Pre-settle (2206): the breakdown of these lines as it would be now; nothing is written
     or locked."""
     clean = clean_lines(lines)
@@ -348,7 +349,7 @@ def hospital_preview(
         items,
         clean,
         today,
-        lambda person, scopes: services._accumulators(person, scopes, lock=False),
+        lambda person, scopes: common.accumulators(person, scopes, lock=False),
         lambda rx: rx.eligibility,
     )
     return priced
@@ -363,9 +364,9 @@ def hospital_settle(
 ) -> Settlement:
     """Dispense at the hospital's outpatient pharmacy and settle (2207) in one transaction: the
     person pays only their part [CX art. 17, HB art. 34–35]."""
-    key = services._key(idempotency_key)
+    key = common.request_key(idempotency_key)
     clean = clean_lines(lines)
-    digest = services._digest(_body(prescription_id, clean))
+    digest = common.request_digest(_body(prescription_id, clean))
     try:
         return _settle(actor, prescription_id, clean, key, digest)
     except IntegrityError:
@@ -376,7 +377,7 @@ def hospital_settle(
             .values_list("hospital_id", flat=True)
             .first()
         )
-        seen = services._replay(hospital_id, key, digest) if hospital_id else None
+        seen = common.settlement_replay(hospital_id, key, digest) if hospital_id else None
         if seen is None:
             raise
         return seen
@@ -389,14 +390,14 @@ def _settle(
         # core.locks order: the person and the eligibility (named by an unlocked read), then the
         # prescription, then the accumulators
         found = _prescription_for(actor, prescription_id, lock=False)
-        person = services.lock_person(found.patient_id)
+        person = common.lock_person(found.patient_id)
         eligibility = (
             Eligibility.objects.select_for_update(no_key=True).get(pk=found.eligibility_id)
             if found.eligibility_id
             else None
         )
         prescription = _prescription_for(actor, prescription_id, lock=True)
-        replay = services._replay(prescription.hospital_id, key, digest)
+        replay = common.settlement_replay(prescription.hospital_id, key, digest)
         if replay is not None:
             return replay
         today = timezone.localdate()
@@ -408,7 +409,7 @@ def _settle(
             items,
             clean,
             today,
-            services.locked_accumulators,
+            common.locked_accumulators,
             lambda rx: eligibility,
         )
         used = plan_quantity(items, _packages(clean), eligibility)
@@ -418,8 +419,8 @@ def _settle(
                 codes.HOSPITAL_OVER_PLAN,
                 f"本次{used.normalize():f}，治疗方案剩余{left.normalize():f}，超出治疗方案剩余药量",
             )
-        settlement = services.write_settlement(actor, priced, key, digest, reason=DISPENSE_REASON)
-        services.add_used(rows, priced.breakdown)
+        settlement = common.write_settlement(actor, priced, key, digest, reason=DISPENSE_REASON)
+        common.add_used(rows, priced.breakdown)
         if used:
             eligibility_plan_use(actor=actor, eligibility_id=eligibility.pk, quantity=used)
         settlement.prescription = prescription = prescription_mark_dispensed(
@@ -450,11 +451,11 @@ def _settle(
                 "to": SettlementStatus.SETTLED,
             },
         )
-        services._queue_upload(settlement)  # 2207 through CHANNEL[HOSPITAL]
+        common.queue_upload(settlement)  # 2207 through CHANNEL[HOSPITAL]
     return settlement
 
 
-# --- reversal (called by services.settlement_reverse) ------------------------------------------
+# --- reversal (called by counter.settlement_reverse) ------------------------------------------
 
 
 def give_back_plan(settlement: Settlement, *, actor: User) -> Decimal:

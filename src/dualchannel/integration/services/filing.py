@@ -33,18 +33,18 @@ from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 
-from . import error_codes as codes
-from .models import (
+from .. import error_codes as codes
+from ..models import (
     FilingKind,
     FilingStatus,
     PlatformFiling,
     PlatformFilingTransition,
     filing_sender_role,
 )
-from .nhsa.client import PlatformClient
-from .nhsa.envelope import platform_connected
-from .nhsa.errors import PlatformError
-from .nhsa.filing_fields import FILING_FIELDS, FILING_LABELS, FILING_REQUIRED
+from ..nhsa.client import PlatformClient
+from ..nhsa.envelope import platform_connected
+from ..nhsa.errors import PlatformError
+from ..nhsa.filing_fields import FILING_FIELDS, FILING_LABELS, FILING_REQUIRED
 
 S = FilingStatus
 MAX_ATTEMPTS = 5

@@ -1,0 +1,59 @@
+"""Settlement's business actions, one module per sub-domain (docs/conventions.md):
+
+- ``counter``: a pharmacy counter's pre-settle, settle and reversal (2101–2103; 2208 too);
+- ``hospital``: the hospital outpatient desk's pre-settle and settle (2206, 2207);
+- ``claims``, ``claim_decisions``: manual (零星) claims, submitted and decided at the agency;
+- ``batches``: monthly batches (prepare, apply, review) and the budget report;
+- ``reconcile``: a batch's reconciliation with the platform (3201, 3202);
+- ``common``: what those share to price, record and accumulate a settlement the same way.
+
+The names callers use are re-exported here: ``from dualchannel.settlement import services``.
+"""
+
+from .batches import batch_apply, batch_prepare, batch_review, budget_report
+from .claim_decisions import claim_decide
+from .claims import claim_submit
+from .common import (
+    ACCUMULATED_KINDS,
+    BREAKDOWN_FIELDS,
+    Priced,
+    PricedLine,
+    add_used,
+    benefit_scopes,
+    breakdown_of,
+    budget_line_for,
+    lock_person,
+    locked_accumulators,
+    require_benefits,
+    write_settlement,
+)
+from .counter import settlement_preview, settlement_reverse, settlement_settle
+from .hospital import hospital_preview, hospital_settle
+from .reconcile import batch_reconcile
+
+__all__ = [
+    "ACCUMULATED_KINDS",
+    "BREAKDOWN_FIELDS",
+    "Priced",
+    "PricedLine",
+    "add_used",
+    "batch_apply",
+    "batch_prepare",
+    "batch_reconcile",
+    "batch_review",
+    "benefit_scopes",
+    "breakdown_of",
+    "budget_line_for",
+    "budget_report",
+    "claim_decide",
+    "claim_submit",
+    "hospital_preview",
+    "hospital_settle",
+    "lock_person",
+    "locked_accumulators",
+    "require_benefits",
+    "settlement_preview",
+    "settlement_reverse",
+    "settlement_settle",
+    "write_settlement",
+]

@@ -1,0 +1,346 @@
+"""What the counter, the hospital desk and the manual claims share, so a settlement is priced,
+recorded and accumulated the same way whichever of them makes it (DESIGN §5.2, §5.5, §6;
+HB art. 30–37, CX art. 17): the accumulator scopes and rows, the engine's breakdown, the budget
+line, the settlement row with its lines and first history row, the request key and digest of an
+idempotent settle, and the queued upload.
+
+Locks are the caller's: take the person's lock (``lock_person``) before ``locked_accumulators``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.utils import timezone
+
+from dualchannel.core.errors import Conflict, DomainError
+from dualchannel.core.idempotency import checked_key
+from dualchannel.core.models import User
+from dualchannel.prescriptions.models import Dispensing, Prescription
+from dualchannel.registry.models import (
+    BenefitStatus,
+    Designation,
+    DesignationStatus,
+    Institution,
+    InsuredPerson,
+    PolicyProfile,
+)
+
+from .. import error_codes as codes
+from .. import rules
+from ..engine import Accumulated, Breakdown, LineInput, Person, calculate
+from ..models import (
+    Accumulator,
+    AccumulatorKind,
+    BenefitCategory,
+    BenefitRule,
+    BudgetLine,
+    Settlement,
+    SettlementKind,
+    SettlementLine,
+    SettlementStatus,
+    SettlementTransition,
+    UploadStatus,
+)
+
+K = AccumulatorKind
+
+
+ACCUMULATED_KINDS = {  # engine field → accumulator kind
+    "deductible": K.DEDUCTIBLE,
+    "fund": K.FUND,
+    "critical_illness_deductible": K.CRITICAL_ILLNESS_DEDUCTIBLE,
+    "critical_illness": K.CRITICAL_ILLNESS,
+    "assistance": K.ASSISTANCE,
+    "commercial_deductible": K.COMMERCIAL_DEDUCTIBLE,
+    "commercial": K.COMMERCIAL,
+}
+
+
+BREAKDOWN_FIELDS = (
+    "total",
+    "full_self_pay",
+    "over_standard",
+    "payable_base",
+    "first_self_pay",
+    "in_policy",
+    "deductible",
+    "co_pay",
+    "over_ceiling",
+    "fund",
+    "critical_illness",
+    "assistance",
+    "commercial",
+    "personal",
+)
+
+
+@dataclass(frozen=True)
+class PricedLine:
+    dispensing_line_id: int | None  # None for a manual claim's line (priced from its receipt)
+    drug_id: int
+    drug_class: str
+    quantity: int
+    unit: str
+    unit_price: Decimal
+    standard_amount: Decimal | None
+    self_pay_reason: str
+
+
+@dataclass(frozen=True)
+class Priced:
+    """Everything a settlement is computed from, and its breakdown (a preview writes nothing).
+
+    A counter settlement names its dispensing (institution and prescription follow from it); a
+    manual claim's settlement [HB art. 37] names the purchase institution and, when known, the
+    prescription and its dispensing, with ``kind`` MANUAL.
+    """
+
+    dispensing: Dispensing | None
+    person: InsuredPerson
+    rule: BenefitRule
+    category: str
+    scopes: dict[str, str]
+    lines: tuple[PricedLine, ...]
+    breakdown: Breakdown
+    budget_line: str
+    settled_on: date
+    kind: str = SettlementKind.PHARMACY
+    admission: str = ""  # the inpatient stay (hospital:admission number) the purchase is for
+    institution: Institution | None = None  # None: the dispensing's pharmacy
+    prescription: Prescription | None = None  # None: the dispensing's prescription
+
+    @property
+    def settling_institution(self) -> Institution:
+        return self.institution or self.dispensing.pharmacy
+
+    @property
+    def settled_prescription(self) -> Prescription | None:
+        if self.prescription is not None:
+            return self.prescription
+        return self.dispensing.prescription if self.dispensing is not None else None
+
+
+def designated(institution) -> bool:
+    return Designation.objects.filter(
+        institution=institution, status=DesignationStatus.ACTIVE
+    ).exists()
+
+
+def accumulator_scopes(
+    rule: BenefitRule, on: date, admission: str, stay_deductible: bool
+) -> dict[str, str]:
+    year = f"{on.year}"
+    group = f"{year}:{rule.ceiling_group}"
+    deductible = f"stay:{admission}" if admission and stay_deductible else group
+    return {
+        K.DEDUCTIBLE: deductible,
+        K.FUND: group,
+        K.CRITICAL_ILLNESS_DEDUCTIBLE: f"{year}:critical_illness",
+        K.CRITICAL_ILLNESS: f"{year}:critical_illness",
+        K.ASSISTANCE: f"{year}:assistance",
+        K.COMMERCIAL_DEDUCTIBLE: f"{year}:commercial",
+        K.COMMERCIAL: f"{year}:commercial",
+    }
+
+
+def accumulators(person: InsuredPerson, scopes: dict[str, str], *, lock: bool) -> dict:
+    """The person's rows for these scopes, created at zero when new; locked in a fixed order."""
+    keys = sorted(scopes.items())
+    if lock:
+        Accumulator.objects.bulk_create(
+            [Accumulator(person=person, kind=k, scope=s) for k, s in keys],
+            ignore_conflicts=True,
+        )
+    rows = {}
+    for kind, scope in keys:
+        qs = Accumulator.objects.filter(person=person, kind=kind, scope=scope)
+        row = (qs.select_for_update() if lock else qs).first()
+        rows[kind] = row or Accumulator(person=person, kind=kind, scope=scope)
+    return rows
+
+
+def _accumulated(rows: dict) -> Accumulated:
+    return Accumulated(**{field: rows[kind].amount for field, kind in ACCUMULATED_KINDS.items()})
+
+
+def require_benefits(person: InsuredPerson) -> None:
+    """Only a person whose benefits are in force is settled with the fund."""
+    if person.benefit_status != BenefitStatus.NORMAL:
+        raise DomainError(
+            codes.NO_INSURANCE, f"参保人待遇状态为「{person.get_benefit_status_display()}」"
+        )
+
+
+def benefit_scopes(
+    rule: BenefitRule,
+    profile: PolicyProfile | None,
+    category: str,
+    on: date,
+    admission: str = "",
+) -> dict[str, str]:
+    """The accumulator scopes of a settlement of ``category`` made on ``on`` under ``rule``."""
+    stay_deductible = (
+        category == BenefitCategory.INPATIENT
+        and profile is not None
+        and profile.deductible_once_per_stay
+    )
+    return accumulator_scopes(rule, on, admission, stay_deductible)
+
+
+def breakdown_of(
+    lines: list[PricedLine] | tuple[PricedLine, ...],
+    rule: BenefitRule,
+    person: InsuredPerson,
+    rows: dict,
+) -> Breakdown:
+    """The engine's breakdown of priced lines under ``rule`` with the person's accumulators."""
+    return calculate(
+        [
+            LineInput(
+                str(n),
+                p.unit_price * p.quantity,
+                p.standard_amount,
+                p.drug_class,
+                p.self_pay_reason,
+            )
+            for n, p in enumerate(lines)
+        ],
+        rules.parameters_of(rule),
+        _accumulated(rows),
+        Person(
+            entitled_to_assistance=person.medical_assistance,
+            commercial_insured=person.commercial_insured,
+        ),
+    )
+
+
+def budget_line_for(profile: PolicyProfile | None, institution: Institution) -> str:
+    """AH §2(6), CX art. 18: pharmacy spending on its own line where the profile says so."""
+    from dualchannel.registry.models import InstitutionKind
+
+    if (
+        institution.kind == InstitutionKind.PHARMACY
+        and profile is not None
+        and profile.pharmacy_spend_outside_hospital_budget
+    ):
+        return BudgetLine.PHARMACY_SEPARATE
+    return BudgetLine.HOSPITAL_GLOBAL
+
+
+def request_digest(payload: dict) -> str:
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
+
+
+def request_key(idempotency_key: str | None) -> str:
+    return checked_key(idempotency_key, code=codes.KEY_REQUIRED)
+
+
+def settlement_replay(institution_id: int, key: str, digest: str) -> Settlement | None:
+    """The settlement this key already made (the same request replayed), else None."""
+    found = Settlement.objects.filter(institution_id=institution_id, idempotency_key=key).first()
+    if found is not None and found.request_digest != digest:
+        raise Conflict(codes.KEY_REUSED, "该幂等键已用于另一笔结算")
+    return found
+
+
+def lock_person(person_id: int) -> InsuredPerson:
+    """The person's lock serialises every settlement and reversal of that person."""
+    return InsuredPerson.objects.select_for_update(no_key=True).get(pk=person_id)
+
+
+def locked_accumulators(person: InsuredPerson, scopes: dict[str, str]) -> dict:
+    """The person's accumulator rows for ``scopes``, created when new, locked in a fixed order
+    (take the person's lock first)."""
+    return accumulators(person, scopes, lock=True)
+
+
+def add_used(rows: dict, breakdown: Breakdown) -> None:
+    """Advance each accumulator by what the settlement used."""
+    for field, kind in ACCUMULATED_KINDS.items():
+        accumulator_add(rows[kind], getattr(breakdown.used, field))
+
+
+def accumulator_add(row: Accumulator, amount: Decimal) -> None:
+    if not amount:
+        return
+    row.amount += amount
+    row.updated_at = timezone.now()
+    row.save(update_fields=["amount", "updated_at"])
+
+
+def write_settlement(
+    actor: User,
+    priced: Priced,
+    key: str,
+    digest: str,
+    *,
+    upload_status: str = UploadStatus.PENDING,
+    reason: str = "",
+) -> Settlement:
+    """The settlement row, its lines and its first history row (the caller audits it)."""
+    b = priced.breakdown
+    settlement = Settlement.objects.create(
+        settlement_no=f"tmp-{uuid.uuid4().hex}",
+        kind=priced.kind,
+        institution=priced.settling_institution,
+        person=priced.person,
+        prescription=priced.settled_prescription,
+        dispensing=priced.dispensing,
+        category=priced.category,
+        insurance_type=priced.person.insurance_type,
+        med_type=priced.rule.med_type,
+        rule=priced.rule,
+        parameters=rules.parameters_snapshot(priced.rule),
+        scopes=priced.scopes,
+        budget_line=priced.budget_line,
+        settled_on=priced.settled_on,
+        inpatient_admission_no=priced.admission.split(":", 1)[-1],
+        used={field: str(getattr(b.used, field)) for field in ACCUMULATED_KINDS},
+        idempotency_key=key,
+        request_digest=digest,
+        settled_by=actor,
+        upload_status=upload_status,
+        **{name: getattr(b, name) for name in BREAKDOWN_FIELDS},
+    )
+    # a number people can read: the day and the row's own id, never a shared counter row
+    settlement.settlement_no = f"JS{priced.settled_on:%Y%m%d}{settlement.pk:08d}"
+    settlement.save(update_fields=["settlement_no"])
+    for position, (line, result) in enumerate(zip(priced.lines, b.lines, strict=True), 1):
+        SettlementLine.objects.create(
+            settlement=settlement,
+            position=position,
+            drug_id=line.drug_id,
+            dispensing_line_id=line.dispensing_line_id,
+            drug_class=line.drug_class,
+            quantity=line.quantity,
+            unit=line.unit,
+            unit_price=line.unit_price,
+            amount=result.amount,
+            standard_amount=line.standard_amount,
+            full_self_pay=result.full_self_pay,
+            self_pay_reason=result.self_pay_reason,
+            over_standard=result.over_standard,
+            payable_base=result.payable_base,
+            first_self_pay=result.first_self_pay,
+            in_policy=result.in_policy,
+        )
+    SettlementTransition.objects.create(
+        settlement=settlement,
+        from_status="",
+        to_status=SettlementStatus.SETTLED,
+        actor=actor,
+        reason=reason,
+    )
+    return settlement
+
+
+def queue_upload(settlement: Settlement) -> None:
+    from dualchannel.core.jobs import enqueue
+
+    enqueue("settlement.upload", {"settlement_id": settlement.pk}, key=f"settle:{settlement.pk}")
