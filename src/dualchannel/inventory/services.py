@@ -349,6 +349,20 @@ def _write_receipt(
 # --- purchase return (3504) --------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _SupplierReturn:
+    """A return to the supplier as validated before any lock is taken."""
+
+    shop: Any
+    key: str | None
+    stock_item_id: int
+    quantity: int
+    reason: str
+    supplier_name: str
+    codes_: list[str]
+    request_digest: str
+
+
 def stock_return_to_supplier(
     *,
     actor: User,
@@ -360,6 +374,25 @@ def stock_return_to_supplier(
     supplier_name: str = "",
 ) -> StockResult:
     """Send packages of one batch back to the supplier (expired batches included)."""
+    returning = _clean_supplier_return(
+        actor, stock_item_id, quantity, trace_codes, reason, idempotency_key, supplier_name
+    )
+    replay = replayed_result(returning.shop.pk, returning.key, returning.request_digest)
+    if replay is not None:
+        return replay
+    return stock_transaction(lambda alerts: _supplier_return_locked(actor, returning))
+
+
+def _clean_supplier_return(
+    actor: User,
+    stock_item_id: int,
+    quantity: int,
+    trace_codes: Sequence[str],
+    reason: str,
+    idempotency_key: str | None,
+    supplier_name: str,
+) -> _SupplierReturn:
+    """Check a return's input (the batch must be in the actor's scope) and digest it."""
     scoped = stock_item_in_scope(actor, stock_item_id)
     shop = scoped.pharmacy
     key = request_key(idempotency_key)
@@ -375,51 +408,58 @@ def stock_return_to_supplier(
         "reason": reason,
         "supplier_name": supplier_name,
     }
-    request_digest = movement_request_digest("purchase_return", shop.pk, body)
-    replay = replayed_result(shop.pk, key, request_digest)
+    return _SupplierReturn(
+        shop=shop,
+        key=key,
+        stock_item_id=scoped.pk,
+        quantity=quantity,
+        reason=reason,
+        supplier_name=supplier_name,
+        codes_=codes_,
+        request_digest=movement_request_digest("purchase_return", shop.pk, body),
+    )
+
+
+def _supplier_return_locked(actor: User, returning: _SupplierReturn) -> StockResult:
+    """Inside the transaction: lock the batch, replay, check stock and codes, write."""
+    item = lock_item(returning.stock_item_id)
+    replay = replayed_result(returning.shop.pk, returning.key, returning.request_digest)
     if replay is not None:
         return replay
-
-    def locked(alerts: list[dict[str, Any]]) -> StockResult:
-        item = lock_item(scoped.pk)
-        replay = replayed_result(shop.pk, key, request_digest)
-        if replay is not None:
-            return replay
-        require_stock(item, quantity)
-        existing = lock_codes(codes_)
-        findings = tc.Findings()
-        for code in codes_:
-            found = existing.get(code)
-            if found is None or found.status != T.IN_STOCK:
-                findings.not_in_stock.append(code)
-            elif found.stock_item_id != item.pk:
-                findings.wrong_batch.append(code)
-        findings.raise_first()
-        before = snapshot(item)
-        item.quantity -= quantity
-        item.updated_at = timezone.now()
-        item.save(update_fields=["quantity", "updated_at"])
-        rows = [existing[c] for c in codes_]
-        for row in rows:
-            row.status = T.RETURNED_TO_SUPPLIER
-        movement = record_movement(
-            actor=actor,
-            pharmacy=shop,
-            item=item,
-            before=before,
-            kind=K.PURCHASE_RETURN,
-            delta=-quantity,
-            action="inventory.stock_returned_to_supplier",
-            key=key,
-            request_digest=request_digest,
-            trace_codes=codes_,
-            note=reason,
-            supplier_name=supplier_name,
-        )
-        save_codes(movement, new=[], changed=rows)
-        return StockResult([movement])
-
-    return stock_transaction(locked)
+    require_stock(item, returning.quantity)
+    codes_ = returning.codes_
+    existing = lock_codes(codes_)
+    findings = tc.Findings()
+    for code in codes_:
+        found = existing.get(code)
+        if found is None or found.status != T.IN_STOCK:
+            findings.not_in_stock.append(code)
+        elif found.stock_item_id != item.pk:
+            findings.wrong_batch.append(code)
+    findings.raise_first()
+    before = snapshot(item)
+    item.quantity -= returning.quantity
+    item.updated_at = timezone.now()
+    item.save(update_fields=["quantity", "updated_at"])
+    rows = [existing[c] for c in codes_]
+    for row in rows:
+        row.status = T.RETURNED_TO_SUPPLIER
+    movement = record_movement(
+        actor=actor,
+        pharmacy=returning.shop,
+        item=item,
+        before=before,
+        kind=K.PURCHASE_RETURN,
+        delta=-returning.quantity,
+        action="inventory.stock_returned_to_supplier",
+        key=returning.key,
+        request_digest=returning.request_digest,
+        trace_codes=codes_,
+        note=returning.reason,
+        supplier_name=returning.supplier_name,
+    )
+    save_codes(movement, new=[], changed=rows)
+    return StockResult([movement])
 
 
 # --- stocktake (3501) --------------------------------------------------------------------------
