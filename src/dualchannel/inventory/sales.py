@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from django.utils import timezone
@@ -82,6 +83,19 @@ def _sale_lines(lines: Sequence[SaleLine | Mapping[str, Any]], *, scanning: bool
     return clean
 
 
+@dataclass(frozen=True)
+class _Sale:
+    """A sale as validated before any lock is taken."""
+
+    shop: Any
+    key: str | None
+    reference: str
+    lines: list[SaleLine]
+    platform_fields: dict[str, str]
+    person: Any
+    request_digest: str
+
+
 def sale_record(
     *,
     actor: User,
@@ -97,6 +111,23 @@ def sale_record(
     ``person`` (an ``InsuredPerson``) is the buyer, for the 3505 upload and the audit trail;
     ``platform_fields`` are the other 3505 fields the dispensing knows (``SALE_PLATFORM_FIELDS``).
     """
+    sale = _clean_sale(actor, pharmacy, lines, reference, idempotency_key, person, platform_fields)
+    replay = replayed_result(sale.shop.pk, sale.key, sale.request_digest)
+    if replay is not None:
+        return replay
+    return stock_transaction(lambda alerts: _sale_locked(actor, sale, alerts))
+
+
+def _clean_sale(
+    actor: User,
+    pharmacy: Any,
+    lines: Sequence[SaleLine | Mapping[str, Any]],
+    reference: str,
+    idempotency_key: str | None,
+    person: Any,
+    platform_fields: Mapping[str, Any] | None,
+) -> _Sale:
+    """Check a sale's input (the pharmacy, then each line) and digest it."""
     shop = pharmacy_for(actor, pharmacy)
     key = request_key(idempotency_key)
     reference = clean_text("reference", reference, max_length=100)
@@ -111,99 +142,137 @@ def sale_record(
         "person_id": getattr(person, "pk", None),
         "platform_fields": fields_,
     }
-    request_digest = movement_request_digest("sale", shop.pk, body)
-    replay = replayed_result(shop.pk, key, request_digest)
+    return _Sale(
+        shop=shop,
+        key=key,
+        reference=reference,
+        lines=clean,
+        platform_fields=fields_,
+        person=person,
+        request_digest=movement_request_digest("sale", shop.pk, body),
+    )
+
+
+def _sale_locked(actor: User, sale: _Sale, alerts: list[dict[str, Any]]) -> StockResult:
+    """Inside the transaction: lock the batches, replay, check them, lock the codes, write."""
+    items = _lock_sale_items(sale)
+    # A twin request that held the locks.
+    replay = replayed_result(sale.shop.pk, sale.key, sale.request_digest)
     if replay is not None:
         return replay
+    needed = _check_sale_batches(sale.lines, items)
+    existing = lock_codes([c for line in sale.lines for c in line.trace_codes])
+    findings, line_warnings = _sale_findings(
+        sale.lines, items, existing, sale.shop, sale.reference, alerts
+    )
+    if findings.resold:
+        findings.raise_first()  # the red flag first, whatever else is wrong
+    for pk, wanted in needed.items():
+        require_stock(items[pk], wanted, field_name="lines")
+    findings.raise_first()
+    return _write_sale(actor, sale, items, existing, line_warnings)
 
-    def locked(alerts: list[dict[str, Any]]) -> StockResult:
-        # Fixed lock order (stock items by pk, then codes by code): no deadlock between sales.
-        items = {
-            item.pk: item
-            for item in StockItem.objects.select_for_update(of=("self",))
-            .select_related("drug")
-            .filter(pk__in={line.stock_item_id for line in clean}, pharmacy=shop)
-            .order_by("pk")
-        }
-        if any(line.stock_item_id not in items for line in clean):
-            raise NotFound(codes.STOCK_ITEM_NOT_FOUND, "库存批次不存在或不属于本药店")
-        replay = replayed_result(shop.pk, key, request_digest)  # a twin request that held the locks
-        if replay is not None:
-            return replay
-        today = timezone.localdate()
-        needed: Counter[int] = Counter()
-        for n, line in enumerate(clean, 1):
-            item = items[line.stock_item_id]
-            if line.drug_id is not None and line.drug_id != item.drug_id:
-                raise field_error(
-                    f"lines.{n}.stock_item_id",
-                    codes.BATCH_WRONG_DRUG,
-                    f"所选批次{item.batch_no}是「{item.drug.generic_name}」，与处方药品不符",
-                )
-            if item.expiry_date < today:
-                raise field_error(
-                    f"lines.{n}.stock_item_id",
-                    codes.BATCH_EXPIRED,
-                    f"批号{item.batch_no}已于{item.expiry_date}过期，不能销售",
-                )
-            needed[item.pk] += line.quantity
-        existing = lock_codes([c for line in clean for c in line.trace_codes])
-        findings, line_warnings = _sale_findings(clean, items, existing, shop, reference, alerts)
-        if findings.resold:
-            findings.raise_first()  # the red flag first, whatever else is wrong
-        for pk, wanted in needed.items():
-            require_stock(items[pk], wanted, field_name="lines")
-        findings.raise_first()
 
-        now = timezone.now()
-        movements: list[StockMovement] = []
-        for n, line in enumerate(clean, 1):
-            item = items[line.stock_item_id]
-            before = snapshot(item)
-            item.quantity -= line.quantity
-            item.updated_at = now
-            item.save(update_fields=["quantity", "updated_at"])
-            movement = record_movement(
-                actor=actor,
-                pharmacy=shop,
-                item=item,
-                before=before,
-                kind=K.SALE,
-                delta=-line.quantity,
-                action="inventory.sale_recorded",
-                key=key,
-                request_digest=request_digest,
-                line_no=n,
-                warnings=line_warnings[n],
-                trace_codes=line.trace_codes,
-                reference=reference,
-                person=person,
-                platform_fields=fields_,
-                occurred_at=now,
+def _lock_sale_items(sale: _Sale) -> dict[int, StockItem]:
+    """The sold batches, locked; one of another pharmacy is not found."""
+    # Fixed lock order (stock items by pk, then codes by code): no deadlock between sales.
+    items = {
+        item.pk: item
+        for item in StockItem.objects.select_for_update(of=("self",))
+        .select_related("drug")
+        .filter(pk__in={line.stock_item_id for line in sale.lines}, pharmacy=sale.shop)
+        .order_by("pk")
+    }
+    if any(line.stock_item_id not in items for line in sale.lines):
+        raise NotFound(codes.STOCK_ITEM_NOT_FOUND, "库存批次不存在或不属于本药店")
+    return items
+
+
+def _check_sale_batches(lines: list[SaleLine], items: dict[int, StockItem]) -> Counter[int]:
+    """Each line's batch is of the prescribed drug and not expired; the packages per batch."""
+    today = timezone.localdate()
+    needed: Counter[int] = Counter()
+    for n, line in enumerate(lines, 1):
+        item = items[line.stock_item_id]
+        if line.drug_id is not None and line.drug_id != item.drug_id:
+            raise field_error(
+                f"lines.{n}.stock_item_id",
+                codes.BATCH_WRONG_DRUG,
+                f"所选批次{item.batch_no}是「{item.drug.generic_name}」，与处方药品不符",
             )
-            new, changed = [], []
-            for code in line.trace_codes:
-                row = existing.get(code)
-                if row is None:
-                    new.append(
-                        TraceCode(
-                            code=code,
-                            product_prefix=tc.product_prefix(code),
-                            drug_id=item.drug_id,
-                            stock_item=item,
-                            status=T.SOLD,
-                            received=False,
-                            sold_at=now,
-                        )
-                    )
-                else:
-                    row.status, row.sold_at = T.SOLD, now
-                    changed.append(row)
-            save_codes(movement, new=new, changed=changed)
-            movements.append(movement)
-        return StockResult(movements, [w for n in sorted(line_warnings) for w in line_warnings[n]])
+        if item.expiry_date < today:
+            raise field_error(
+                f"lines.{n}.stock_item_id",
+                codes.BATCH_EXPIRED,
+                f"批号{item.batch_no}已于{item.expiry_date}过期，不能销售",
+            )
+        needed[item.pk] += line.quantity
+    return needed
 
-    return stock_transaction(locked)
+
+def _write_sale(
+    actor: User,
+    sale: _Sale,
+    items: dict[int, StockItem],
+    existing: dict[str, TraceCode],
+    line_warnings: dict[int, list[dict[str, str]]],
+) -> StockResult:
+    """Take each line out of its batch and record its movement with its codes sold."""
+    now = timezone.now()
+    movements: list[StockMovement] = []
+    for n, line in enumerate(sale.lines, 1):
+        item = items[line.stock_item_id]
+        before = snapshot(item)
+        item.quantity -= line.quantity
+        item.updated_at = now
+        item.save(update_fields=["quantity", "updated_at"])
+        movement = record_movement(
+            actor=actor,
+            pharmacy=sale.shop,
+            item=item,
+            before=before,
+            kind=K.SALE,
+            delta=-line.quantity,
+            action="inventory.sale_recorded",
+            key=sale.key,
+            request_digest=sale.request_digest,
+            line_no=n,
+            warnings=line_warnings[n],
+            trace_codes=line.trace_codes,
+            reference=sale.reference,
+            person=sale.person,
+            platform_fields=sale.platform_fields,
+            occurred_at=now,
+        )
+        new, changed = _sold_codes(line, item, existing, now)
+        save_codes(movement, new=new, changed=changed)
+        movements.append(movement)
+    return StockResult(movements, [w for n in sorted(line_warnings) for w in line_warnings[n]])
+
+
+def _sold_codes(
+    line: SaleLine, item: StockItem, existing: dict[str, TraceCode], now: datetime
+) -> tuple[list[TraceCode], list[TraceCode]]:
+    """The line's codes as sold: new rows for codes never received, the others changed."""
+    new, changed = [], []
+    for code in line.trace_codes:
+        row = existing.get(code)
+        if row is None:
+            new.append(
+                TraceCode(
+                    code=code,
+                    product_prefix=tc.product_prefix(code),
+                    drug_id=item.drug_id,
+                    stock_item=item,
+                    status=T.SOLD,
+                    received=False,
+                    sold_at=now,
+                )
+            )
+        else:
+            row.status, row.sold_at = T.SOLD, now
+            changed.append(row)
+    return new, changed
 
 
 def _sale_findings(
@@ -264,6 +333,19 @@ def _sale_findings(
 # --- sale return (3506) ------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _SaleReturn:
+    """A sale return as validated before any lock is taken."""
+
+    sale: StockMovement  # the sale the packages come back from
+    shop: Any
+    key: str | None
+    quantity: int
+    reason: str
+    codes_: list[str]
+    request_digest: str
+
+
 def sale_return(
     *,
     actor: User,
@@ -274,6 +356,24 @@ def sale_return(
     idempotency_key: str | None,
 ) -> StockResult:
     """Take sold packages back into their batch; their codes are in stock again."""
+    returning = _clean_sale_return(
+        actor, movement_id, quantity, trace_codes, reason, idempotency_key
+    )
+    replay = replayed_result(returning.shop.pk, returning.key, returning.request_digest)
+    if replay is not None:
+        return replay
+    return stock_transaction(lambda alerts: _sale_return_locked(actor, returning))
+
+
+def _clean_sale_return(
+    actor: User,
+    movement_id: int,
+    quantity: int,
+    trace_codes: Sequence[str],
+    reason: str,
+    idempotency_key: str | None,
+) -> _SaleReturn:
+    """Check a sale return's input (the sale must be the actor's pharmacy's) and digest it."""
     require_role(actor, Role.PHARMACIST)
     sale = StockMovement.objects.select_related("pharmacy", "person").filter(pk=movement_id).first()
     if sale is None or not may_act_for(actor, sale.pharmacy_id):
@@ -287,65 +387,85 @@ def sale_return(
     codes_ = tc.normalise(trace_codes)
     tc.check_count(codes_, quantity, required=shop.traceability_enabled)
     body = {"movement_id": sale.pk, "quantity": quantity, "trace_codes": codes_, "reason": reason}
-    request_digest = movement_request_digest("sale_return", shop.pk, body)
-    replay = replayed_result(shop.pk, key, request_digest)
+    return _SaleReturn(
+        sale=sale,
+        shop=shop,
+        key=key,
+        quantity=quantity,
+        reason=reason,
+        codes_=codes_,
+        request_digest=movement_request_digest("sale_return", shop.pk, body),
+    )
+
+
+def _sale_return_locked(actor: User, returning: _SaleReturn) -> StockResult:
+    """Inside the transaction: lock the batch, replay, check what may come back, write."""
+    sale = returning.sale
+    item = lock_item(sale.stock_item_id)  # serialises returns of the same sale
+    replay = replayed_result(returning.shop.pk, returning.key, returning.request_digest)
     if replay is not None:
         return replay
+    _check_returnable(sale, returning.quantity)
+    linked = _lock_sold_codes(sale, returning.codes_)
+    return _write_sale_return(actor, returning, item, linked)
 
-    def locked(alerts: list[dict[str, Any]]) -> StockResult:
-        item = lock_item(sale.stock_item_id)  # serialises returns of the same sale
-        replay = replayed_result(shop.pk, key, request_digest)
-        if replay is not None:
-            return replay
-        returned = sum(
-            sale.returns.filter(kind=K.SALE_RETURN).values_list("quantity_delta", flat=True)
-        )
-        returnable = -sale.quantity_delta - returned
-        if quantity > returnable:
-            raise DomainError(
-                codes.RETURN_EXCEEDS_SALE,
-                f"退货数量超过可退数量（本次销售{-sale.quantity_delta}，已退{returned}）",
-                fields={"quantity": [f"最多{returnable}"]},
-            )
-        linked = lock_codes(codes_, movement_links__movement=sale)
-        stray = [
-            c
-            for c in codes_
-            if c not in linked
-            or linked[c].status != T.SOLD
-            or linked[c].last_movement_id != sale.pk
-        ]
-        if stray:
-            raise DomainError(
-                codes.TRACE_CODE_NOT_IN_SALE,
-                "追溯码不属于该笔销售或已退回：" + "、".join(stray[:5]),
-                fields={"trace_codes": [f"{c}：不属于该笔销售" for c in stray]},
-            )
-        before = snapshot(item)
-        item.quantity += quantity
-        item.updated_at = timezone.now()
-        item.save(update_fields=["quantity", "updated_at"])
-        rows = [linked[c] for c in codes_]
-        for row in rows:
-            row.status, row.sold_at = T.IN_STOCK, None
-        movement = record_movement(
-            actor=actor,
-            pharmacy=shop,
-            item=item,
-            before=before,
-            kind=K.SALE_RETURN,
-            delta=quantity,
-            action="inventory.sale_returned",
-            key=key,
-            request_digest=request_digest,
-            trace_codes=codes_,
-            note=reason,
-            reference=sale.reference,
-            person=sale.person,
-            platform_fields=sale.platform_fields,
-            related_movement=sale,
-        )
-        save_codes(movement, new=[], changed=rows)
-        return StockResult([movement])
 
-    return stock_transaction(locked)
+def _check_returnable(sale: StockMovement, quantity: int) -> None:
+    returned = sum(sale.returns.filter(kind=K.SALE_RETURN).values_list("quantity_delta", flat=True))
+    returnable = -sale.quantity_delta - returned
+    if quantity > returnable:
+        raise DomainError(
+            codes.RETURN_EXCEEDS_SALE,
+            f"退货数量超过可退数量（本次销售{-sale.quantity_delta}，已退{returned}）",
+            fields={"quantity": [f"最多{returnable}"]},
+        )
+
+
+def _lock_sold_codes(sale: StockMovement, codes_: list[str]) -> dict[str, TraceCode]:
+    """The codes, locked; each must have been sold by this sale and not returned since."""
+    linked = lock_codes(codes_, movement_links__movement=sale)
+    stray = [
+        c
+        for c in codes_
+        if c not in linked or linked[c].status != T.SOLD or linked[c].last_movement_id != sale.pk
+    ]
+    if stray:
+        raise DomainError(
+            codes.TRACE_CODE_NOT_IN_SALE,
+            "追溯码不属于该笔销售或已退回：" + "、".join(stray[:5]),
+            fields={"trace_codes": [f"{c}：不属于该笔销售" for c in stray]},
+        )
+    return linked
+
+
+def _write_sale_return(
+    actor: User, returning: _SaleReturn, item: StockItem, linked: dict[str, TraceCode]
+) -> StockResult:
+    """Put the packages back into the batch, their codes in stock, and record the movement."""
+    sale = returning.sale
+    before = snapshot(item)
+    item.quantity += returning.quantity
+    item.updated_at = timezone.now()
+    item.save(update_fields=["quantity", "updated_at"])
+    rows = [linked[c] for c in returning.codes_]
+    for row in rows:
+        row.status, row.sold_at = T.IN_STOCK, None
+    movement = record_movement(
+        actor=actor,
+        pharmacy=returning.shop,
+        item=item,
+        before=before,
+        kind=K.SALE_RETURN,
+        delta=returning.quantity,
+        action="inventory.sale_returned",
+        key=returning.key,
+        request_digest=returning.request_digest,
+        trace_codes=returning.codes_,
+        note=returning.reason,
+        reference=sale.reference,
+        person=sale.person,
+        platform_fields=sale.platform_fields,
+        related_movement=sale,
+    )
+    save_codes(movement, new=[], changed=rows)
+    return StockResult([movement])

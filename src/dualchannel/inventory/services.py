@@ -16,8 +16,10 @@ that survives the refusal (``monitoring.services.alert_raise_independent``).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django.utils import timezone
@@ -68,6 +70,43 @@ __all__ = [
 # --- purchase (3503) ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Receipt:
+    """A purchase as validated before any lock is taken."""
+
+    shop: Any
+    key: str | None
+    drug: Any
+    batch_no: str
+    expiry: date
+    made: date | None
+    quantity: int
+    price: Decimal
+    texts: dict[str, str]  # manufacturer, approval_no, specification: set on the batch if given
+    unit: str
+    supplier_name: str
+    reference: str
+    codes_: list[str]
+
+    @cached_property
+    def request_digest(self) -> str:
+        """The digest the idempotency key is bound to (computed once)."""
+        body = {
+            "drug_id": self.drug.pk,
+            "batch_no": self.batch_no,
+            "expiry_date": self.expiry,
+            "manufacture_date": self.made,
+            "quantity": self.quantity,
+            "trace_codes": self.codes_,
+            "retail_price": self.price,
+            "unit": self.unit,
+            "supplier_name": self.supplier_name,
+            "reference": self.reference,
+            **self.texts,
+        }
+        return movement_request_digest("receive", self.shop.pk, body)
+
+
 def stock_receive(
     *,
     actor: User,
@@ -88,6 +127,50 @@ def stock_receive(
     reference: str = "",
 ) -> StockResult:
     """Receive a purchase into the actor's pharmacy (an admin names ``pharmacy``)."""
+    receipt = _clean_receipt(
+        actor=actor,
+        drug_id=drug_id,
+        batch_no=batch_no,
+        expiry_date=expiry_date,
+        quantity=quantity,
+        trace_codes=trace_codes,
+        retail_price=retail_price,
+        manufacturer=manufacturer,
+        approval_no=approval_no,
+        specification=specification,
+        manufacture_date=manufacture_date,
+        idempotency_key=idempotency_key,
+        pharmacy=pharmacy,
+        unit=unit,
+        supplier_name=supplier_name,
+        reference=reference,
+    )
+    replay = replayed_result(receipt.shop.pk, receipt.key, receipt.request_digest)
+    if replay is not None:
+        return replay
+    return stock_transaction(lambda alerts: _receive_locked(actor, receipt, alerts))
+
+
+def _clean_receipt(
+    *,
+    actor: User,
+    drug_id: int,
+    batch_no: str,
+    expiry_date: date | str,
+    quantity: int,
+    trace_codes: Sequence[str],
+    retail_price: Decimal | str,
+    manufacturer: str,
+    approval_no: str,
+    specification: str,
+    manufacture_date: date | str | None,
+    idempotency_key: str | None,
+    pharmacy: Any,
+    unit: str,
+    supplier_name: str,
+    reference: str,
+) -> _Receipt:
+    """Check a purchase's input, field by field in a fixed order (the first refusal wins)."""
     from dualchannel.catalog.models import Drug
 
     shop = pharmacy_for(actor, pharmacy)
@@ -110,6 +193,25 @@ def stock_receive(
     reference = clean_text("reference", reference, max_length=100)
     codes_ = tc.normalise(trace_codes)
     tc.check_count(codes_, quantity, required=shop.traceability_enabled)
+    _check_receipt_dates(batch_no, expiry, made)
+    return _Receipt(
+        shop=shop,
+        key=key,
+        drug=drug,
+        batch_no=batch_no,
+        expiry=expiry,
+        made=made,
+        quantity=quantity,
+        price=price,
+        texts=texts,
+        unit=unit,
+        supplier_name=supplier_name,
+        reference=reference,
+        codes_=codes_,
+    )
+
+
+def _check_receipt_dates(batch_no: str, expiry: date, made: date | None) -> None:
     today = timezone.localdate()
     if expiry < today:
         raise field_error(
@@ -117,124 +219,148 @@ def stock_receive(
         )
     if made is not None and (made > expiry or made > today):
         raise field_error("manufacture_date", codes.INVALID_FIELD, "生产日期不能晚于今天或有效期")
-    body = {
-        "drug_id": drug.pk,
-        "batch_no": batch_no,
-        "expiry_date": expiry,
-        "manufacture_date": made,
-        "quantity": quantity,
-        "trace_codes": codes_,
-        "retail_price": price,
-        "unit": unit,
-        "supplier_name": supplier_name,
-        "reference": reference,
-        **texts,
-    }
-    request_digest = movement_request_digest("receive", shop.pk, body)
-    replay = replayed_result(shop.pk, key, request_digest)
+
+
+def _receive_locked(actor: User, receipt: _Receipt, alerts: list[dict[str, Any]]) -> StockResult:
+    """Inside the transaction: replay, lock the batch (if known) and the codes, check, write."""
+    replay = replayed_result(receipt.shop.pk, receipt.key, receipt.request_digest)
     if replay is not None:
         return replay
-
-    def locked(alerts: list[dict[str, Any]]) -> StockResult:
-        replay = replayed_result(shop.pk, key, request_digest)
-        if replay is not None:
-            return replay
-        item = (
-            StockItem.objects.select_for_update(of=("self",))
-            .filter(pharmacy=shop, drug=drug, batch_no=batch_no)
-            .first()
+    item = (
+        StockItem.objects.select_for_update(of=("self",))
+        .filter(pharmacy=receipt.shop, drug=receipt.drug, batch_no=receipt.batch_no)
+        .first()
+    )
+    if item is not None and item.expiry_date != receipt.expiry:
+        raise field_error(
+            "expiry_date",
+            codes.BATCH_MISMATCH,
+            f"批号{receipt.batch_no}已登记的有效期为{item.expiry_date}，与本次填写不符",
         )
-        if item is not None and item.expiry_date != expiry:
-            raise field_error(
-                "expiry_date",
-                codes.BATCH_MISMATCH,
-                f"批号{batch_no}已登记的有效期为{item.expiry_date}，与本次填写不符",
-            )
-        existing = lock_codes(codes_)
-        findings = tc.Findings(warnings=tc.nonstandard_warnings(codes_))
-        for code in codes_:
-            found = existing.get(code)
-            if found is None:
-                continue
-            if found.status in (T.IN_STOCK, T.SOLD):
-                findings.duplicate.append(found)
-                severity = "high" if found.status == T.SOLD else "warning"
-                alerts.append(
-                    code_alert(
-                        codes.RULE_TRACE_CODE_DUPLICATE,
-                        severity,
-                        found,
-                        pharmacy=shop,
-                        item_id=item.pk if item else None,
-                        attempt="purchase",
-                        attempt_batch_no=batch_no,
-                    )
-                )
-            elif found.drug_id != drug.pk:
-                findings.wrong_drug.append(code)
-        findings.raise_first()
-        new_codes = [c for c in codes_ if c not in existing]
-        for prefix in sorted(tc.prefixes_of_other_drugs(new_codes, drug.pk)):
-            findings.warnings.append(
-                tc.warning(
-                    codes.WARN_TRACE_CODE_PREFIX_OTHER_DRUG,
-                    f"追溯码产品标识{prefix}已用于其他药品，请核对实物",
-                    product_prefix=prefix,
+    existing = lock_codes(receipt.codes_)
+    findings = _receipt_findings(receipt, item, existing, alerts)
+    return _write_receipt(actor, receipt, item, existing, findings)
+
+
+def _receipt_findings(
+    receipt: _Receipt,
+    item: StockItem | None,
+    existing: dict[str, TraceCode],
+    alerts: list[dict[str, Any]],
+) -> tc.Findings:
+    """Refuse codes in stock or sold (alerted) or of another drug; warn on foreign prefixes."""
+    codes_, drug = receipt.codes_, receipt.drug
+    findings = tc.Findings(warnings=tc.nonstandard_warnings(codes_))
+    for code in codes_:
+        found = existing.get(code)
+        if found is None:
+            continue
+        if found.status in (T.IN_STOCK, T.SOLD):
+            findings.duplicate.append(found)
+            severity = "high" if found.status == T.SOLD else "warning"
+            alerts.append(
+                code_alert(
+                    codes.RULE_TRACE_CODE_DUPLICATE,
+                    severity,
+                    found,
+                    pharmacy=receipt.shop,
+                    item_id=item.pk if item else None,
+                    attempt="purchase",
+                    attempt_batch_no=receipt.batch_no,
                 )
             )
-
-        now = timezone.now()
-        if item is None:
-            item = StockItem(
-                pharmacy=shop, drug=drug, batch_no=batch_no, expiry_date=expiry, quantity=0
+        elif found.drug_id != drug.pk:
+            findings.wrong_drug.append(code)
+    findings.raise_first()
+    new_codes = [c for c in codes_ if c not in existing]
+    for prefix in sorted(tc.prefixes_of_other_drugs(new_codes, drug.pk)):
+        findings.warnings.append(
+            tc.warning(
+                codes.WARN_TRACE_CODE_PREFIX_OTHER_DRUG,
+                f"追溯码产品标识{prefix}已用于其他药品，请核对实物",
+                product_prefix=prefix,
             )
-            before: dict[str, Any] = {}
-        else:
-            before = snapshot(item)
-        item.quantity += quantity
-        item.retail_price = price
-        item.unit = unit
-        item.manufacture_date = made or item.manufacture_date
-        for name, value in texts.items():
-            if value:
-                setattr(item, name, value)
-        item.updated_at = now
-        item.save()
-        new = [
-            TraceCode(
-                code=c,
-                product_prefix=tc.product_prefix(c),
-                drug=drug,
-                stock_item=item,
-                status=T.IN_STOCK,
-            )
-            for c in new_codes
-        ]
-        again = [existing[c] for c in codes_ if c in existing]  # back from a supplier return
-        for row in again:
-            row.stock_item, row.status, row.received, row.sold_at = item, T.IN_STOCK, True, None
-        movement = record_movement(
-            actor=actor,
-            pharmacy=shop,
-            item=item,
-            before=before or None,
-            kind=K.PURCHASE,
-            delta=quantity,
-            action="inventory.stock_received",
-            key=key,
-            request_digest=request_digest,
-            warnings=findings.warnings,
-            trace_codes=codes_,
-            reference=reference,
-            supplier_name=supplier_name,
         )
-        save_codes(movement, new=new, changed=again)
-        return StockResult([movement], findings.warnings)
+    return findings
 
-    return stock_transaction(locked)
+
+def _write_receipt(
+    actor: User,
+    receipt: _Receipt,
+    item: StockItem | None,
+    existing: dict[str, TraceCode],
+    findings: tc.Findings,
+) -> StockResult:
+    """Add to the batch (created if new), book the codes in stock, record the movement."""
+    now = timezone.now()
+    if item is None:
+        item = StockItem(
+            pharmacy=receipt.shop,
+            drug=receipt.drug,
+            batch_no=receipt.batch_no,
+            expiry_date=receipt.expiry,
+            quantity=0,
+        )
+        before: dict[str, Any] = {}
+    else:
+        before = snapshot(item)
+    item.quantity += receipt.quantity
+    item.retail_price = receipt.price
+    item.unit = receipt.unit
+    item.manufacture_date = receipt.made or item.manufacture_date
+    for name, value in receipt.texts.items():
+        if value:
+            setattr(item, name, value)
+    item.updated_at = now
+    item.save()
+    new = [
+        TraceCode(
+            code=c,
+            product_prefix=tc.product_prefix(c),
+            drug=receipt.drug,
+            stock_item=item,
+            status=T.IN_STOCK,
+        )
+        for c in receipt.codes_
+        if c not in existing
+    ]
+    again = [existing[c] for c in receipt.codes_ if c in existing]  # back from a supplier return
+    for row in again:
+        row.stock_item, row.status, row.received, row.sold_at = item, T.IN_STOCK, True, None
+    movement = record_movement(
+        actor=actor,
+        pharmacy=receipt.shop,
+        item=item,
+        before=before or None,
+        kind=K.PURCHASE,
+        delta=receipt.quantity,
+        action="inventory.stock_received",
+        key=receipt.key,
+        request_digest=receipt.request_digest,
+        warnings=findings.warnings,
+        trace_codes=receipt.codes_,
+        reference=receipt.reference,
+        supplier_name=receipt.supplier_name,
+    )
+    save_codes(movement, new=new, changed=again)
+    return StockResult([movement], findings.warnings)
 
 
 # --- purchase return (3504) --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _SupplierReturn:
+    """A return to the supplier as validated before any lock is taken."""
+
+    shop: Any
+    key: str | None
+    stock_item_id: int
+    quantity: int
+    reason: str
+    supplier_name: str
+    codes_: list[str]
+    request_digest: str
 
 
 def stock_return_to_supplier(
@@ -248,6 +374,25 @@ def stock_return_to_supplier(
     supplier_name: str = "",
 ) -> StockResult:
     """Send packages of one batch back to the supplier (expired batches included)."""
+    returning = _clean_supplier_return(
+        actor, stock_item_id, quantity, trace_codes, reason, idempotency_key, supplier_name
+    )
+    replay = replayed_result(returning.shop.pk, returning.key, returning.request_digest)
+    if replay is not None:
+        return replay
+    return stock_transaction(lambda alerts: _supplier_return_locked(actor, returning))
+
+
+def _clean_supplier_return(
+    actor: User,
+    stock_item_id: int,
+    quantity: int,
+    trace_codes: Sequence[str],
+    reason: str,
+    idempotency_key: str | None,
+    supplier_name: str,
+) -> _SupplierReturn:
+    """Check a return's input (the batch must be in the actor's scope) and digest it."""
     scoped = stock_item_in_scope(actor, stock_item_id)
     shop = scoped.pharmacy
     key = request_key(idempotency_key)
@@ -263,54 +408,74 @@ def stock_return_to_supplier(
         "reason": reason,
         "supplier_name": supplier_name,
     }
-    request_digest = movement_request_digest("purchase_return", shop.pk, body)
-    replay = replayed_result(shop.pk, key, request_digest)
+    return _SupplierReturn(
+        shop=shop,
+        key=key,
+        stock_item_id=scoped.pk,
+        quantity=quantity,
+        reason=reason,
+        supplier_name=supplier_name,
+        codes_=codes_,
+        request_digest=movement_request_digest("purchase_return", shop.pk, body),
+    )
+
+
+def _supplier_return_locked(actor: User, returning: _SupplierReturn) -> StockResult:
+    """Inside the transaction: lock the batch, replay, check stock and codes, write."""
+    item = lock_item(returning.stock_item_id)
+    replay = replayed_result(returning.shop.pk, returning.key, returning.request_digest)
     if replay is not None:
         return replay
-
-    def locked(alerts: list[dict[str, Any]]) -> StockResult:
-        item = lock_item(scoped.pk)
-        replay = replayed_result(shop.pk, key, request_digest)
-        if replay is not None:
-            return replay
-        require_stock(item, quantity)
-        existing = lock_codes(codes_)
-        findings = tc.Findings()
-        for code in codes_:
-            found = existing.get(code)
-            if found is None or found.status != T.IN_STOCK:
-                findings.not_in_stock.append(code)
-            elif found.stock_item_id != item.pk:
-                findings.wrong_batch.append(code)
-        findings.raise_first()
-        before = snapshot(item)
-        item.quantity -= quantity
-        item.updated_at = timezone.now()
-        item.save(update_fields=["quantity", "updated_at"])
-        rows = [existing[c] for c in codes_]
-        for row in rows:
-            row.status = T.RETURNED_TO_SUPPLIER
-        movement = record_movement(
-            actor=actor,
-            pharmacy=shop,
-            item=item,
-            before=before,
-            kind=K.PURCHASE_RETURN,
-            delta=-quantity,
-            action="inventory.stock_returned_to_supplier",
-            key=key,
-            request_digest=request_digest,
-            trace_codes=codes_,
-            note=reason,
-            supplier_name=supplier_name,
-        )
-        save_codes(movement, new=[], changed=rows)
-        return StockResult([movement])
-
-    return stock_transaction(locked)
+    require_stock(item, returning.quantity)
+    codes_ = returning.codes_
+    existing = lock_codes(codes_)
+    findings = tc.Findings()
+    for code in codes_:
+        found = existing.get(code)
+        if found is None or found.status != T.IN_STOCK:
+            findings.not_in_stock.append(code)
+        elif found.stock_item_id != item.pk:
+            findings.wrong_batch.append(code)
+    findings.raise_first()
+    before = snapshot(item)
+    item.quantity -= returning.quantity
+    item.updated_at = timezone.now()
+    item.save(update_fields=["quantity", "updated_at"])
+    rows = [existing[c] for c in codes_]
+    for row in rows:
+        row.status = T.RETURNED_TO_SUPPLIER
+    movement = record_movement(
+        actor=actor,
+        pharmacy=returning.shop,
+        item=item,
+        before=before,
+        kind=K.PURCHASE_RETURN,
+        delta=-returning.quantity,
+        action="inventory.stock_returned_to_supplier",
+        key=returning.key,
+        request_digest=returning.request_digest,
+        trace_codes=codes_,
+        note=returning.reason,
+        supplier_name=returning.supplier_name,
+    )
+    save_codes(movement, new=[], changed=rows)
+    return StockResult([movement])
 
 
 # --- stocktake (3501) --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Stocktake:
+    """A stocktake as validated before any lock is taken."""
+
+    shop: Any
+    key: str | None
+    stock_item_id: int
+    counted: int
+    reason: str
+    codes_: list[str]
+    request_digest: str
 
 
 def stocktake_adjust(
@@ -331,6 +496,24 @@ def stocktake_adjust(
     the difference; fewer only warn, since the count itself is a fact to record. The 3501 upload
     carries them.
     """
+    stocktake = _clean_stocktake(
+        actor, stock_item_id, counted_quantity, reason, idempotency_key, trace_codes
+    )
+    replay = replayed_result(stocktake.shop.pk, stocktake.key, stocktake.request_digest)
+    if replay is not None:
+        return replay
+    return stock_transaction(lambda alerts: _stocktake_locked(actor, stocktake, alerts))
+
+
+def _clean_stocktake(
+    actor: User,
+    stock_item_id: int,
+    counted_quantity: int,
+    reason: str,
+    idempotency_key: str | None,
+    trace_codes: Sequence[str],
+) -> _Stocktake:
+    """Check a stocktake's input (the batch must be in the actor's scope) and digest it."""
     scoped = stock_item_in_scope(actor, stock_item_id)
     shop = scoped.pharmacy
     key = request_key(idempotency_key)
@@ -344,87 +527,115 @@ def stocktake_adjust(
         "trace_codes": codes_,
     }
     request_digest = movement_request_digest("stocktake", shop.pk, body)
-    replay = replayed_result(shop.pk, key, request_digest)
+    return _Stocktake(
+        shop=shop,
+        key=key,
+        stock_item_id=scoped.pk,
+        counted=counted,
+        reason=reason,
+        codes_=codes_,
+        request_digest=request_digest,
+    )
+
+
+def _stocktake_locked(
+    actor: User, stocktake: _Stocktake, alerts: list[dict[str, Any]]
+) -> StockResult:
+    """Inside the transaction: lock the batch, replay, lock the codes, check them, write."""
+    item = lock_item(stocktake.stock_item_id)
+    replay = replayed_result(stocktake.shop.pk, stocktake.key, stocktake.request_digest)
     if replay is not None:
         return replay
-
-    def locked(alerts: list[dict[str, Any]]) -> StockResult:
-        item = lock_item(scoped.pk)
-        replay = replayed_result(shop.pk, key, request_digest)
-        if replay is not None:
-            return replay
-        delta = counted - item.quantity
-        if len(codes_) > abs(delta):
-            raise DomainError(
-                codes.TRACE_CODE_COUNT,
-                f"追溯码个数（{len(codes_)}）多于盘点差异（{abs(delta)}）：盘盈登记多出药品的"
-                "追溯码，盘亏登记缺失药品的追溯码",
-                fields={"trace_codes": [f"最多{abs(delta)}个追溯码"]},
-            )
-        existing = lock_codes(codes_)
-        findings = tc.Findings(warnings=tc.nonstandard_warnings(codes_))
-        if delta > 0:
-            _stocktake_surplus_findings(findings, codes_, existing, item, shop, alerts)
-        else:
-            _stocktake_shortfall_findings(findings, codes_, existing, item)
-        findings.raise_first()
-
-        before = snapshot(item)
-        item.quantity = counted
-        item.updated_at = timezone.now()
-        item.save(update_fields=["quantity", "updated_at"])
-        new = [
-            TraceCode(
-                code=c,
-                product_prefix=tc.product_prefix(c),
-                drug_id=item.drug_id,
-                stock_item=item,
-                status=T.IN_STOCK,
-                received=False,  # first seen at the stocktake, not at a receipt
-            )
-            for c in codes_
-            if c not in existing
-        ]
-        changed = [existing[c] for c in codes_ if c in existing]
-        for row in changed:
-            row.status = T.IN_STOCK if delta > 0 else T.MISSING
-        booked = TraceCode.objects.filter(stock_item=item, status=T.IN_STOCK).count()
-        in_stock = booked + len(codes_) if delta > 0 else booked - len(codes_)
-        warnings = findings.warnings
-        if in_stock > counted:
-            warnings.append(
-                tc.warning(
-                    codes.WARN_STOCKTAKE_CODES_EXCEED,
-                    f"该批次登记在库的追溯码有{in_stock}个，多于盘点数量{counted}，"
-                    "请核查缺失药品的去向",
-                )
-            )
-        elif in_stock < counted and shop.traceability_enabled:
-            warnings.append(
-                tc.warning(
-                    codes.WARN_STOCKTAKE_CODES_SHORT,
-                    f"该批次登记在库的追溯码只有{in_stock}个，少于盘点数量{counted}，"
-                    "请补扫多出药品的追溯码",
-                )
-            )
-        movement = record_movement(
-            actor=actor,
-            pharmacy=shop,
-            item=item,
-            before=before,
-            kind=K.STOCKTAKE,
-            delta=delta,
-            action="inventory.stocktake_adjusted",
-            key=key,
-            request_digest=request_digest,
-            warnings=warnings,
-            trace_codes=codes_,
-            note=reason,
+    codes_ = stocktake.codes_
+    delta = stocktake.counted - item.quantity
+    if len(codes_) > abs(delta):
+        raise DomainError(
+            codes.TRACE_CODE_COUNT,
+            f"追溯码个数（{len(codes_)}）多于盘点差异（{abs(delta)}）：盘盈登记多出药品的"
+            "追溯码，盘亏登记缺失药品的追溯码",
+            fields={"trace_codes": [f"最多{abs(delta)}个追溯码"]},
         )
-        save_codes(movement, new=new, changed=changed)
-        return StockResult([movement], warnings)
+    existing = lock_codes(codes_)
+    findings = tc.Findings(warnings=tc.nonstandard_warnings(codes_))
+    if delta > 0:
+        _stocktake_surplus_findings(findings, codes_, existing, item, stocktake.shop, alerts)
+    else:
+        _stocktake_shortfall_findings(findings, codes_, existing, item)
+    findings.raise_first()
+    return _write_stocktake(actor, stocktake, item, delta, existing, findings.warnings)
 
-    return stock_transaction(locked)
+
+def _write_stocktake(
+    actor: User,
+    stocktake: _Stocktake,
+    item: StockItem,
+    delta: int,
+    existing: dict[str, TraceCode],
+    warnings: list[dict[str, str]],
+) -> StockResult:
+    """Set the batch to the count, book the codes found or missing, record the movement."""
+    codes_ = stocktake.codes_
+    before = snapshot(item)
+    item.quantity = stocktake.counted
+    item.updated_at = timezone.now()
+    item.save(update_fields=["quantity", "updated_at"])
+    new = [
+        TraceCode(
+            code=c,
+            product_prefix=tc.product_prefix(c),
+            drug_id=item.drug_id,
+            stock_item=item,
+            status=T.IN_STOCK,
+            received=False,  # first seen at the stocktake, not at a receipt
+        )
+        for c in codes_
+        if c not in existing
+    ]
+    changed = [existing[c] for c in codes_ if c in existing]
+    for row in changed:
+        row.status = T.IN_STOCK if delta > 0 else T.MISSING
+    # Counted before the codes are saved: the books as they stand, plus or minus this count's.
+    booked = TraceCode.objects.filter(stock_item=item, status=T.IN_STOCK).count()
+    in_stock = booked + len(codes_) if delta > 0 else booked - len(codes_)
+    warnings.extend(_stocktake_code_warnings(stocktake, in_stock))
+    movement = record_movement(
+        actor=actor,
+        pharmacy=stocktake.shop,
+        item=item,
+        before=before,
+        kind=K.STOCKTAKE,
+        delta=delta,
+        action="inventory.stocktake_adjusted",
+        key=stocktake.key,
+        request_digest=stocktake.request_digest,
+        warnings=warnings,
+        trace_codes=codes_,
+        note=stocktake.reason,
+    )
+    save_codes(movement, new=new, changed=changed)
+    return StockResult([movement], warnings)
+
+
+def _stocktake_code_warnings(stocktake: _Stocktake, in_stock: int) -> list[dict[str, str]]:
+    """Codes booked in stock that do not match the count (the count stands; this only warns)."""
+    counted = stocktake.counted
+    if in_stock > counted:
+        return [
+            tc.warning(
+                codes.WARN_STOCKTAKE_CODES_EXCEED,
+                f"该批次登记在库的追溯码有{in_stock}个，多于盘点数量{counted}，"
+                "请核查缺失药品的去向",
+            )
+        ]
+    if in_stock < counted and stocktake.shop.traceability_enabled:
+        return [
+            tc.warning(
+                codes.WARN_STOCKTAKE_CODES_SHORT,
+                f"该批次登记在库的追溯码只有{in_stock}个，少于盘点数量{counted}，"
+                "请补扫多出药品的追溯码",
+            )
+        ]
+    return []
 
 
 def _stocktake_surplus_findings(

@@ -119,51 +119,87 @@ def upload_input(movement: StockMovement) -> dict[str, Any]:
     base = {**_drug_fields(movement), **_batch_fields(movement)}
     trace = _trace_info(movement)
     if movement.kind == K.STOCKTAKE:
-        return {
-            "invinfo": {
-                **base,
-                "invdate": movement.occurred_at.astimezone(SHANGHAI).date().isoformat(),
-                "inv_cnt": movement.quantity_after,
-                "memo": movement.note[:500],
-                # The packages behind the difference: found (盘盈) or missing (盘亏).
-                "drugtracinfo": trace,
-            }
-        }
+        return _stocktake_input(movement, base, trace)
     if movement.kind == K.STOCK_CHANGE:
-        return {
-            "invinfo": {
-                **base,
-                "inv_chg_type": "",  # set by the service that will record stock changes
-                "pric": str(movement.stock_item.retail_price),
-                "cnt": movement.quantity_delta,
-                "inv_chg_time": when,
-                "inv_chg_opter_name": _opter_name(movement),
-                "trdn_flag": "0",
-                "memo": movement.note[:500],
-                "drugtracinfo": trace,
-            }
-        }
+        return _stock_change_input(movement, base, trace, when)
     if movement.kind in (K.PURCHASE, K.PURCHASE_RETURN):
-        item = movement.stock_item
-        purchase = {
+        return _purchase_input(movement, base, trace, count, when)
+    return _sale_input(movement, base, trace, count, when)
+
+
+def _stocktake_input(
+    movement: StockMovement, base: dict[str, Any], trace: list[dict[str, str]]
+) -> dict[str, Any]:
+    """3501: the counted stock of a batch."""
+    return {
+        "invinfo": {
             **base,
-            "dynt_no": "",
-            "spler_name": movement.supplier_name or "无",
-            "spler_pmtno": "",
-            "prodentp_name": item.manufacturer or "无",
-            "aprvno": item.approval_no or "无",
-            "finl_trns_pric": "",  # the purchase price is not recorded here
-            "purc_retn_cnt": count,
-            "purc_invo_codg": "",
-            "purc_invo_no": "",
-            "purc_retn_stoin_time": when,
-            "purc_retn_opter_name": _opter_name(movement),
+            "invdate": movement.occurred_at.astimezone(SHANGHAI).date().isoformat(),
+            "inv_cnt": movement.quantity_after,
+            "memo": movement.note[:500],
+            # The packages behind the difference: found (盘盈) or missing (盘亏).
+            "drugtracinfo": trace,
+        }
+    }
+
+
+def _stock_change_input(
+    movement: StockMovement, base: dict[str, Any], trace: list[dict[str, str]], when: str
+) -> dict[str, Any]:
+    """3502: a stock change other than a purchase or sale."""
+    return {
+        "invinfo": {
+            **base,
+            "inv_chg_type": "",  # set by the service that will record stock changes
+            "pric": str(movement.stock_item.retail_price),
+            "cnt": movement.quantity_delta,
+            "inv_chg_time": when,
+            "inv_chg_opter_name": _opter_name(movement),
+            "trdn_flag": "0",
             "memo": movement.note[:500],
             "drugtracinfo": trace,
         }
-        if movement.kind == K.PURCHASE:
-            purchase["prod_geay_flag"] = "0"  # not a free gift
-        return {"purcinfo": purchase}
+    }
+
+
+def _purchase_input(
+    movement: StockMovement,
+    base: dict[str, Any],
+    trace: list[dict[str, str]],
+    count: int,
+    when: str,
+) -> dict[str, Any]:
+    """3503 (purchase) and 3504 (purchase return to the supplier)."""
+    item = movement.stock_item
+    purchase = {
+        **base,
+        "dynt_no": "",
+        "spler_name": movement.supplier_name or "无",
+        "spler_pmtno": "",
+        "prodentp_name": item.manufacturer or "无",
+        "aprvno": item.approval_no or "无",
+        "finl_trns_pric": "",  # the purchase price is not recorded here
+        "purc_retn_cnt": count,
+        "purc_invo_codg": "",
+        "purc_invo_no": "",
+        "purc_retn_stoin_time": when,
+        "purc_retn_opter_name": _opter_name(movement),
+        "memo": movement.note[:500],
+        "drugtracinfo": trace,
+    }
+    if movement.kind == K.PURCHASE:
+        purchase["prod_geay_flag"] = "0"  # not a free gift
+    return {"purcinfo": purchase}
+
+
+def _sale_input(
+    movement: StockMovement,
+    base: dict[str, Any],
+    trace: list[dict[str, str]],
+    count: int,
+    when: str,
+) -> dict[str, Any]:
+    """3505 (sale) and 3506 (sale return)."""
     extra = movement.platform_fields or {}
     settled = bool(extra.get("setl_id"))
     sale = {
