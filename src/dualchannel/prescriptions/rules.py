@@ -13,12 +13,8 @@
 from __future__ import annotations
 
 from dualchannel.registry.models import PolicyProfile
-from dualchannel.registry.profiles import profile_of  # noqa: F401  (see below)
 
 from .models import BenefitType
-
-# ``rules.profile_of`` is only an alias of ``registry.profiles.profile_of``, left for counter.py and
-# circulation.py while other work changes them; new code imports the registry's.
 
 NATIONAL_VALID_DAYS = 3
 ORDINARY_MAX_DAYS = 30

@@ -27,6 +27,7 @@ from dualchannel.core.jobs import DEFAULT_LEASE, backoff_delay, enqueue, job_han
 from dualchannel.core.locks import in_transaction
 from dualchannel.core.statemachine import transition
 from dualchannel.integration.nhsa.envelope import platform_connected
+from dualchannel.registry.profiles import profile_of
 
 from ..models import Dispensing, Prescription, RxCentreStatus, RxCentreSubmission
 
@@ -90,7 +91,7 @@ def _check_payload(prescription: Prescription) -> dict:
     physician = prescription.physician
     items = list(prescription.items.select_related("drug"))
     med_type = (
-        profile.special_drug_med_type if (profile := _profile(prescription)) else ""
+        profile.special_drug_med_type if (profile := profile_of(prescription.hospital)) else ""
     ) or "15"
     return {
         "mdtrtCertType": "02",
@@ -142,12 +143,6 @@ def _check_payload(prescription: Prescription) -> dict:
             }
         ],
     }
-
-
-def _profile(prescription: Prescription):
-    from .. import rules
-
-    return rules.profile_of(prescription.hospital)
 
 
 def _hospital_steps(submission: RxCentreSubmission, client) -> None:

@@ -20,6 +20,7 @@ from dualchannel.core.errors import DomainError
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.registry.models import Designation, DesignationStatus
+from dualchannel.registry.profiles import profile_of
 from dualchannel.registry.validation import parse_id_number
 
 from .. import error_codes as codes
@@ -186,7 +187,7 @@ def _eligibility_checks(
 
 def refill_checks(prescription: Prescription, today: date) -> list[Check]:
     """No refill of the same drug while the last supply has more than the tolerance left."""
-    tolerance = rules.refill_tolerance_days(rules.profile_of(prescription.hospital))
+    tolerance = rules.refill_tolerance_days(profile_of(prescription.hospital))
     label = "购药间隔"
     checks: list[Check] = []
     for item in prescription.items.all():
