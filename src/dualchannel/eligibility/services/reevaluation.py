@@ -69,25 +69,6 @@ def window_opens(eligibility: Eligibility, due: date | None = None) -> date:
     return subtract_working_days(due, window_working_days(eligibility))
 
 
-def current_plan(eligibility: Eligibility) -> dict[str, Any]:
-    """The plan in force: the last adjusted one, else the application's."""
-    adjusted = (
-        eligibility.reevaluations.filter(result=R.ADJUST, completed_at__isnull=False)
-        .order_by("-completed_at", "-id")
-        .first()
-    )
-    source = adjusted or eligibility.application
-    return {
-        "dose": source.dose,
-        "frequency": source.frequency,
-        "route": source.route,
-        "total_quantity": source.total_quantity,
-        "quantity_unit": source.quantity_unit or eligibility.application.quantity_unit,
-        "period_start": source.period_start,
-        "period_end": source.period_end,
-    }
-
-
 def current_cycle_days(eligibility: Eligibility) -> int | None:
     last = (
         eligibility.reevaluations.filter(
@@ -237,7 +218,7 @@ def _form_data(
         "diagnosis": f"{application.diagnosis_name}（{application.diagnosis_code}）",
         "drug_name": eligibility.drug.generic_name,
         "eligibility_start_date": eligibility.effective_from.isoformat(),
-        "current_plan": _plan_text(current_plan(eligibility)),
+        "current_plan": _plan_text(selectors.current_plan(eligibility)),
         "assessment": reevaluation.assessment,
         "result": reevaluation.result,
         "physician_name": signer.name,
