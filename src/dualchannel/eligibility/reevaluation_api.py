@@ -163,7 +163,7 @@ def _reevaluation(r: Reevaluation) -> dict:
 
 def _detail(request: HttpRequest, eligibility_id: int) -> dict:
     eligibility = selectors.eligibility_get(request.auth, eligibility_id)
-    plan = services.current_plan(eligibility)
+    plan = selectors.current_plan(eligibility)
     return {
         **_eligibility(request.auth, eligibility),
         "plan": {k: (v.isoformat() if isinstance(v, date) else v) for k, v in plan.items()},

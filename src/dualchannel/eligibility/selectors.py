@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -21,7 +22,14 @@ from dualchannel.integration.his import HisAdapter, HisPatient, get_his_adapter
 from dualchannel.registry.models import InstitutionKind, InsuredPerson
 from dualchannel.registry.selectors import insured_person_find, officer_region
 
-from .models import Application, ApplicationStatus, Eligibility, EligibilityStatus, Material
+from .models import (
+    Application,
+    ApplicationStatus,
+    Eligibility,
+    EligibilityStatus,
+    Material,
+    ReevaluationResult,
+)
 
 _NOTHING = Q(pk__in=[])
 # HB art. 9: benefits continue while a re-evaluation is in progress
@@ -173,6 +181,27 @@ def eligibility_benefits_active(eligibility: Eligibility, on: date | None = None
         return False
     due = eligibility.next_reevaluation_due
     return not (eligibility.status == EligibilityStatus.ACTIVE and due is not None and on > due)
+
+
+def current_plan(eligibility: Eligibility) -> dict[str, Any]:
+    """The plan in force: the last adjusted one, else the application's."""
+    adjusted = (
+        eligibility.reevaluations.filter(
+            result=ReevaluationResult.ADJUST, completed_at__isnull=False
+        )
+        .order_by("-completed_at", "-id")
+        .first()
+    )
+    source = adjusted or eligibility.application
+    return {
+        "dose": source.dose,
+        "frequency": source.frequency,
+        "route": source.route,
+        "total_quantity": source.total_quantity,
+        "quantity_unit": source.quantity_unit or eligibility.application.quantity_unit,
+        "period_start": source.period_start,
+        "period_end": source.period_end,
+    }
 
 
 # --- the patient a physician opens ------------------------------------------------------------

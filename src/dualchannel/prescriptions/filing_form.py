@@ -87,7 +87,7 @@ def filing_form_data(prescription: Prescription, today: date) -> dict[str, Any]:
         )
     eligibility = prescription.eligibility
     if eligibility is not None:
-        from dualchannel.eligibility.services.reevaluation import current_plan
+        from dualchannel.eligibility.selectors import current_plan
 
         plan = current_plan(eligibility)
         unit = plan["quantity_unit"]

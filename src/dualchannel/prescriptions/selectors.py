@@ -22,7 +22,7 @@ from dualchannel.core.errors import NotFound
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.services.reevaluation import current_plan
+from dualchannel.eligibility.selectors import current_plan
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes

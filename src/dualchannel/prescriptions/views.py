@@ -27,8 +27,11 @@ from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.core.permissions import has_any_role, role_required
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.selectors import eligibility_benefits_active, eligibility_get
-from dualchannel.eligibility.services.reevaluation import current_plan
+from dualchannel.eligibility.selectors import (
+    current_plan,
+    eligibility_benefits_active,
+    eligibility_get,
+)
 from dualchannel.registry.models import InstitutionKind
 from dualchannel.registry.profiles import profile_of
 from dualchannel.registry.selectors import public_institutions

@@ -147,6 +147,23 @@ def _treating(
     return treating_hospital, treating_physician
 
 
+@dataclass(frozen=True)
+class _Draft:
+    """A new application as validated before any lock is taken."""
+
+    physician: Physician
+    hospital: Institution
+    code: str
+    name: str
+    mode: str
+    pharmacy: Institution | None
+    treating_hospital: Institution | None
+    treating_physician: Physician | None
+    drug: Drug
+    criteria_set: Any
+    id_number: str
+
+
 def application_create(
     *,
     actor: User,
@@ -159,25 +176,36 @@ def application_create(
     treating_physician_id: int | None = None,
 ) -> Application:
     """The physician opens a draft for a registered patient and a drug with criteria in force."""
+    draft = _clean_draft(
+        actor=actor,
+        patient_id_number=patient_id_number,
+        drug_id=drug_id,
+        diagnosis_code=diagnosis_code,
+        diagnosis_name=diagnosis_name,
+        pharmacy_id=pharmacy_id,
+        treating_hospital_id=treating_hospital_id,
+        treating_physician_id=treating_physician_id,
+    )
+    with transaction.atomic():
+        patient = _draft_patient_locked(draft)
+        return _write_draft(actor, draft, patient)
+
+
+def _clean_draft(
+    *,
+    actor: User,
+    patient_id_number: str,
+    drug_id: int,
+    diagnosis_code: str,
+    diagnosis_name: str,
+    pharmacy_id: int | None,
+    treating_hospital_id: int | None,
+    treating_physician_id: int | None,
+) -> _Draft:
+    """Check a new draft's input in a fixed order (the first refusal wins)."""
     physician = _actor_physician(actor)
     hospital = physician.hospital
-    code = (diagnosis_code or "").strip().upper().replace("X", "x")
-    if not DIAGNOSIS_CODE.match(code.replace("x", "X")):
-        raise DomainError(
-            codes.INVALID_DIAGNOSIS,
-            "诊断编码应为 ICD-10 医保版2.0 编码，如 C34.100x004",
-            fields={"diagnosis_code": ["格式不正确"]},
-        )
-    if not icd10.category_known(code):
-        raise DomainError(
-            codes.UNKNOWN_DIAGNOSIS,
-            f"诊断编码 {code} 不在 ICD-10 医保版2.0 疾病分类中",
-            fields={"diagnosis_code": ["不存在的疾病分类"]},
-        )
-    # A code the shipped list knows carries its official name; otherwise the physician's (HIS) name.
-    name = icd10.diagnosis_name(code) or required_text(
-        diagnosis_name, "diagnosis_name", codes.INVALID_DIAGNOSIS, "请填写诊断名称", 200
-    )
+    code, name = _clean_diagnosis(diagnosis_code, diagnosis_name)
     if not _has_active_designation(institution=hospital):
         raise DomainError(codes.HOSPITAL_NOT_DESIGNATED, "本院不是双通道定点医疗机构")
     if not _has_active_designation(physician=physician):
@@ -207,55 +235,98 @@ def application_create(
         raise DomainError(
             codes.NO_CRITERIA, f"{drug.generic_name}在{hospital.region.name}尚无发布的认定条件"
         )
-    id_number = (patient_id_number or "").strip().upper()
-    with transaction.atomic():
-        patient = InsuredPerson.objects.select_for_update().filter(id_number=id_number).first()
-        if patient is None:
-            raise NotFound(codes.PATIENT_NOT_FOUND, "参保登记中没有该身份证号的参保人")
-        if (
-            Application.objects.filter(
-                patient=patient, drug=drug, status__in=OPEN_STATUSES
-            ).exists()
-            or Eligibility.objects.filter(
-                patient=patient, drug=drug, status__in=LIVE_ELIGIBILITY
-            ).exists()
-        ):
-            raise Conflict(codes.DUPLICATE, "该参保人已有该药品的在办申请或有效用药资格")
-        today = timezone.localdate()
-        application = Application.objects.create(
-            application_no=_next_number(today),
-            patient=patient,
-            drug=drug,
-            diagnosis_code=code,
-            diagnosis_name=name,
-            binding_mode=mode,
-            hospital=hospital,
-            physician=physician,
-            pharmacy=pharmacy,
-            treating_hospital=treating_hospital,
-            treating_physician=treating_physician,
-            criteria_set=criteria_set,
-            evaluation_cycle_days=criteria_set.evaluation_cycle_days,
-            created_by=actor,
+    return _Draft(
+        physician=physician,
+        hospital=hospital,
+        code=code,
+        name=name,
+        mode=mode,
+        pharmacy=pharmacy,
+        treating_hospital=treating_hospital,
+        treating_physician=treating_physician,
+        drug=drug,
+        criteria_set=criteria_set,
+        id_number=(patient_id_number or "").strip().upper(),
+    )
+
+
+def _clean_diagnosis(diagnosis_code: str, diagnosis_name: str) -> tuple[str, str]:
+    """The ICD-10 (医保版2.0) code, normalised, and its official (else the physician's) name."""
+    code = (diagnosis_code or "").strip().upper().replace("X", "x")
+    if not DIAGNOSIS_CODE.match(code.replace("x", "X")):
+        raise DomainError(
+            codes.INVALID_DIAGNOSIS,
+            "诊断编码应为 ICD-10 医保版2.0 编码，如 C34.100x004",
+            fields={"diagnosis_code": ["格式不正确"]},
         )
-        ApplicationTransition.objects.create(
-            application=application, from_status="", to_status=S.DRAFT, actor=actor
+    if not icd10.category_known(code):
+        raise DomainError(
+            codes.UNKNOWN_DIAGNOSIS,
+            f"诊断编码 {code} 不在 ICD-10 医保版2.0 疾病分类中",
+            fields={"diagnosis_code": ["不存在的疾病分类"]},
         )
-        audit.record(
-            actor=actor,
-            action="eligibility.application_created",
-            subject=application,
-            after=application,
-            patient=patient,
-            role=actor_role(actor),
-            summary={
-                "application_no": application.application_no,
-                "drug_id": drug.pk,
-                "criteria_set_id": criteria_set.pk,
-                "binding_mode": mode,
-                "to": S.DRAFT,
-            },
-        )
+    # A code the shipped list knows carries its official name; otherwise the physician's (HIS) name.
+    name = icd10.diagnosis_name(code) or required_text(
+        diagnosis_name, "diagnosis_name", codes.INVALID_DIAGNOSIS, "请填写诊断名称", 200
+    )
+    return code, name
+
+
+def _draft_patient_locked(draft: _Draft) -> InsuredPerson:
+    """Lock the insured person; refuse a second open application or live eligibility."""
+    patient = InsuredPerson.objects.select_for_update().filter(id_number=draft.id_number).first()
+    if patient is None:
+        raise NotFound(codes.PATIENT_NOT_FOUND, "参保登记中没有该身份证号的参保人")
+    if (
+        Application.objects.filter(
+            patient=patient, drug=draft.drug, status__in=OPEN_STATUSES
+        ).exists()
+        or Eligibility.objects.filter(
+            patient=patient, drug=draft.drug, status__in=LIVE_ELIGIBILITY
+        ).exists()
+    ):
+        raise Conflict(codes.DUPLICATE, "该参保人已有该药品的在办申请或有效用药资格")
+    return patient
+
+
+def _write_draft(actor: User, draft: _Draft, patient: InsuredPerson) -> Application:
+    """Number and create the draft, its first history row and its audit event."""
+    today = timezone.localdate()
+    criteria_set = draft.criteria_set
+    application = Application.objects.create(
+        application_no=_next_number(today),
+        patient=patient,
+        drug=draft.drug,
+        diagnosis_code=draft.code,
+        diagnosis_name=draft.name,
+        binding_mode=draft.mode,
+        hospital=draft.hospital,
+        physician=draft.physician,
+        pharmacy=draft.pharmacy,
+        treating_hospital=draft.treating_hospital,
+        treating_physician=draft.treating_physician,
+        criteria_set=criteria_set,
+        evaluation_cycle_days=criteria_set.evaluation_cycle_days,
+        created_by=actor,
+    )
+    ApplicationTransition.objects.create(
+        application=application, from_status="", to_status=S.DRAFT, actor=actor
+    )
+    audit.record(
+        actor=actor,
+        action="eligibility.application_created",
+        subject=application,
+        after=application,
+        patient=patient,
+        role=actor_role(actor),
+        summary={
+            "application_no": application.application_no,
+            "drug_id": draft.drug.pk,
+            "criteria_set_id": criteria_set.pk,
+            "binding_mode": draft.mode,
+            "to": S.DRAFT,
+        },
+    )
     return application
 
 

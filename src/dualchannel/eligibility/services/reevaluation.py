@@ -9,6 +9,7 @@ transaction; whether it gives the benefit on a day is ``selectors.eligibility_be
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -66,25 +67,6 @@ def window_opens(eligibility: Eligibility, due: date | None = None) -> date:
     """
     due = due or eligibility.next_reevaluation_due
     return subtract_working_days(due, window_working_days(eligibility))
-
-
-def current_plan(eligibility: Eligibility) -> dict[str, Any]:
-    """The plan in force: the last adjusted one, else the application's."""
-    adjusted = (
-        eligibility.reevaluations.filter(result=R.ADJUST, completed_at__isnull=False)
-        .order_by("-completed_at", "-id")
-        .first()
-    )
-    source = adjusted or eligibility.application
-    return {
-        "dose": source.dose,
-        "frequency": source.frequency,
-        "route": source.route,
-        "total_quantity": source.total_quantity,
-        "quantity_unit": source.quantity_unit or eligibility.application.quantity_unit,
-        "period_start": source.period_start,
-        "period_end": source.period_end,
-    }
 
 
 def current_cycle_days(eligibility: Eligibility) -> int | None:
@@ -236,7 +218,7 @@ def _form_data(
         "diagnosis": f"{application.diagnosis_name}（{application.diagnosis_code}）",
         "drug_name": eligibility.drug.generic_name,
         "eligibility_start_date": eligibility.effective_from.isoformat(),
-        "current_plan": _plan_text(current_plan(eligibility)),
+        "current_plan": _plan_text(selectors.current_plan(eligibility)),
         "assessment": reevaluation.assessment,
         "result": reevaluation.result,
         "physician_name": signer.name,
@@ -370,6 +352,18 @@ def reevaluation_start(
     return reevaluation
 
 
+@dataclass(frozen=True)
+class _Completion:
+    """A re-evaluation's result as validated before any lock is taken."""
+
+    result: str
+    assessment: str
+    stop_reason: str
+    evaluation_cycle_days: int | None
+    plan: dict[str, Any]  # dose … period_end, checked by _adjusted_plan for an adjustment
+    today: date
+
+
 def reevaluation_complete(
     *,
     actor: User,
@@ -392,7 +386,55 @@ def reevaluation_complete(
     continue → active, next due = today + cycle; adjust → the same with the new plan;
     stop → the eligibility ends and its accepted filing is cancelled (2504).
     """
-    today = _today(today)
+    done = _clean_completion(
+        result=result,
+        assessment=assessment,
+        stop_reason=stop_reason,
+        evaluation_cycle_days=evaluation_cycle_days,
+        plan={
+            "dose": dose,
+            "frequency": frequency,
+            "route": route,
+            "total_quantity": total_quantity,
+            "quantity_unit": quantity_unit,
+            "period_start": period_start,
+            "period_end": period_end,
+        },
+        today=_today(today),
+    )
+    with transaction.atomic():
+        eligibility, reevaluation, signer = _completion_locked(actor, reevaluation_id, done)
+        before = snapshot(reevaluation)
+        _write_completion(actor, done, eligibility, reevaluation, signer)
+        _apply_completion(actor, done, eligibility, reevaluation)
+        reevaluation.save()
+        audit.record(
+            actor=actor,
+            action="eligibility.reevaluation_completed",
+            subject=reevaluation,
+            before=before,
+            after=reevaluation,
+            patient=eligibility.patient,
+            role=actor_role(actor),
+            summary={
+                "eligibility": eligibility.pk,
+                "result": done.result,
+                "form": reevaluation.form_id,
+            },
+        )
+    return reevaluation
+
+
+def _clean_completion(
+    *,
+    result: str,
+    assessment: str,
+    stop_reason: str,
+    evaluation_cycle_days: int | None,
+    plan: dict[str, Any],
+    today: date,
+) -> _Completion:
+    """Check the result, the assessment and (for a stop) its reason, in that order."""
     if result not in R.values:
         raise DomainError(
             codes.INVALID_RESULT, "复查评估结果无效", fields={"result": ["应为继续、调整或停止"]}
@@ -404,106 +446,114 @@ def reevaluation_complete(
         stop_reason = _text(
             stop_reason, "stop_reason", codes.REASON_REQUIRED, "请填写停止使用原因", 500
         )
-    with transaction.atomic():
-        found = Reevaluation.objects.filter(pk=reevaluation_id).values_list(
-            "eligibility_id", flat=True
-        )
-        eligibility_id = found.first()
-        if eligibility_id is None:
-            raise NotFound()
-        # core.locks order: the signer (document_sign locks it), then the eligibility; the
-        # scope check and the signer come from an unlocked read
-        signer = _hospital_physician(actor, selectors.eligibility_get(actor, eligibility_id))
-        Physician.objects.select_for_update().get(pk=signer.pk)
-        eligibility = _locked(actor, eligibility_id)
-        reevaluation = Reevaluation.objects.select_for_update().get(pk=reevaluation_id)
-        signer = _hospital_physician(actor, eligibility)
-        if reevaluation.completed_at is not None:
-            raise Conflict(codes.REEVALUATION_CLOSED, "该复查评估已完成")
-        target = E.STOPPED if result == R.STOP else E.ACTIVE
-        ELIGIBILITY_MACHINE.check(eligibility.status, target)
-        before = snapshot(reevaluation)
-        reevaluation.result = result
-        reevaluation.assessment = assessment
-        if result == R.ADJUST:
-            plan = _adjusted_plan(
-                eligibility,
-                dose=dose,
-                frequency=frequency,
-                route=route,
-                total_quantity=total_quantity,
-                quantity_unit=quantity_unit,
-                period_start=period_start,
-                period_end=period_end,
-            )
-            for key, value in plan.items():
-                setattr(reevaluation, key, value)
-        if result == R.STOP:
-            reevaluation.stop_reason = stop_reason
-        else:
-            cycle = _cycle(evaluation_cycle_days, eligibility)
-            reevaluation.evaluation_cycle_days = cycle
-            reevaluation.next_due = today + timedelta(days=cycle)
-        reevaluation.form = document_sign(
+    return _Completion(
+        result=result,
+        assessment=assessment,
+        stop_reason=stop_reason,
+        evaluation_cycle_days=evaluation_cycle_days,
+        plan=plan,
+        today=today,
+    )
+
+
+def _completion_locked(
+    actor: User, reevaluation_id: int, done: _Completion
+) -> tuple[Eligibility, Reevaluation, Physician]:
+    """Lock the signer, the eligibility and the re-evaluation; check it is open and may move."""
+    found = Reevaluation.objects.filter(pk=reevaluation_id).values_list("eligibility_id", flat=True)
+    eligibility_id = found.first()
+    if eligibility_id is None:
+        raise NotFound()
+    # core.locks order: the signer (document_sign locks it), then the eligibility; the
+    # scope check and the signer come from an unlocked read
+    signer = _hospital_physician(actor, selectors.eligibility_get(actor, eligibility_id))
+    Physician.objects.select_for_update().get(pk=signer.pk)
+    eligibility = _locked(actor, eligibility_id)
+    reevaluation = Reevaluation.objects.select_for_update().get(pk=reevaluation_id)
+    signer = _hospital_physician(actor, eligibility)
+    if reevaluation.completed_at is not None:
+        raise Conflict(codes.REEVALUATION_CLOSED, "该复查评估已完成")
+    target = E.STOPPED if done.result == R.STOP else E.ACTIVE
+    ELIGIBILITY_MACHINE.check(eligibility.status, target)
+    return eligibility, reevaluation, signer
+
+
+def _write_completion(
+    actor: User,
+    done: _Completion,
+    eligibility: Eligibility,
+    reevaluation: Reevaluation,
+    signer: Physician,
+) -> None:
+    """Set the result, the plan (adjust) or the cycle, sign the form and close the row."""
+    result, today = done.result, done.today
+    reevaluation.result = result
+    reevaluation.assessment = done.assessment
+    if result == R.ADJUST:
+        plan = _adjusted_plan(eligibility, **done.plan)
+        for key, value in plan.items():
+            setattr(reevaluation, key, value)
+    if result == R.STOP:
+        reevaluation.stop_reason = done.stop_reason
+    else:
+        cycle = _cycle(done.evaluation_cycle_days, eligibility)
+        reevaluation.evaluation_cycle_days = cycle
+        reevaluation.next_due = today + timedelta(days=cycle)
+    reevaluation.form = document_sign(
+        actor=actor,
+        signer=signer,
+        kind=DocumentKind.REEVALUATION_FORM,
+        subject_type=Reevaluation._meta.label,
+        subject_id=str(reevaluation.pk),
+        data=_form_data(eligibility, reevaluation, signer, today),
+        patient=eligibility.patient,
+    )
+    reevaluation.completed_at = timezone.now()
+    reevaluation.completed_on = today
+    reevaluation.completed_by = actor
+
+
+def _apply_completion(
+    actor: User, done: _Completion, eligibility: Eligibility, reevaluation: Reevaluation
+) -> None:
+    """Stop the eligibility (filing cancelled), or make it active again and tell the patient."""
+    result = done.result
+    drug_name = eligibility.drug.generic_name
+    if result == R.STOP:
+        cancel, note = _stop(
+            eligibility,
             actor=actor,
-            signer=signer,
-            kind=DocumentKind.REEVALUATION_FORM,
-            subject_type=Reevaluation._meta.label,
-            subject_id=str(reevaluation.pk),
-            data=_form_data(eligibility, reevaluation, signer, today),
-            patient=eligibility.patient,
+            reason=done.stop_reason,
+            today=done.today,
+            reevaluation=reevaluation.pk,
+            result=result,
         )
-        reevaluation.completed_at = timezone.now()
-        reevaluation.completed_on = today
-        reevaluation.completed_by = actor
-        drug_name = eligibility.drug.generic_name
-        if result == R.STOP:
-            cancel, note = _stop(
-                eligibility,
-                actor=actor,
-                reason=stop_reason,
-                today=today,
-                reevaluation=reevaluation.pk,
-                result=result,
-            )
-            reevaluation.cancel_filing = cancel
-            reevaluation.filing_note = note[:200]
-        else:
-            eligibility.next_reevaluation_due = reevaluation.next_due
-            if result == R.ADJUST:
-                eligibility.plan_total_quantity = reevaluation.total_quantity
-            label = R(result).label
-            transition(
-                eligibility,
-                E.ACTIVE,
-                actor=actor,
-                reason=f"复查评估：{label}",
-                reevaluation=reevaluation.pk,
-                result=result,
-                next_due=reevaluation.next_due.isoformat(),
-            )
-            notify(
-                template="eligibility.reevaluation_completed",
-                context={
-                    "drug_name": drug_name,
-                    "result": label,
-                    "next_due": reevaluation.next_due,
-                },
-                person=eligibility.patient,
-                actor=actor,
-            )
-        reevaluation.save()
-        audit.record(
-            actor=actor,
-            action="eligibility.reevaluation_completed",
-            subject=reevaluation,
-            before=before,
-            after=reevaluation,
-            patient=eligibility.patient,
-            role=actor_role(actor),
-            summary={"eligibility": eligibility.pk, "result": result, "form": reevaluation.form_id},
-        )
-    return reevaluation
+        reevaluation.cancel_filing = cancel
+        reevaluation.filing_note = note[:200]
+        return
+    eligibility.next_reevaluation_due = reevaluation.next_due
+    if result == R.ADJUST:
+        eligibility.plan_total_quantity = reevaluation.total_quantity
+    label = R(result).label
+    transition(
+        eligibility,
+        E.ACTIVE,
+        actor=actor,
+        reason=f"复查评估：{label}",
+        reevaluation=reevaluation.pk,
+        result=result,
+        next_due=reevaluation.next_due.isoformat(),
+    )
+    notify(
+        template="eligibility.reevaluation_completed",
+        context={
+            "drug_name": drug_name,
+            "result": label,
+            "next_due": reevaluation.next_due,
+        },
+        person=eligibility.patient,
+        actor=actor,
+    )
 
 
 def eligibility_stop(

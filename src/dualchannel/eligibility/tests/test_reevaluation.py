@@ -19,7 +19,7 @@ from dualchannel.eligibility.models import (
     Reevaluation,
     ReevaluationReminder,
 )
-from dualchannel.eligibility.selectors import eligibility_benefits_active
+from dualchannel.eligibility.selectors import current_plan, eligibility_benefits_active
 from dualchannel.eligibility.services import reevaluation as rv
 from dualchannel.eligibility.services import reevaluation_deadlines as deadlines
 from dualchannel.integration.models import FilingKind, FilingStatus, PlatformFiling
@@ -168,7 +168,7 @@ def test_adjust_updates_the_plan_and_the_cycle(approved, physician_user):
     assert approved.status == E.ACTIVE
     assert approved.plan_total_quantity == Decimal("120")
     assert approved.next_reevaluation_due == on + timedelta(days=60)
-    plan = rv.current_plan(approved)
+    plan = current_plan(approved)
     assert plan["dose"] == "150mg" and plan["frequency"] == "每日一次"
     reevaluation.refresh_from_db()
     assert "150mg" in reevaluation.form.data["adjusted_plan"]

@@ -28,8 +28,7 @@ from dualchannel.core.roles import Role
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.selectors import eligibility_benefits_active
-from dualchannel.eligibility.services.reevaluation import current_plan
+from dualchannel.eligibility.selectors import current_plan, eligibility_benefits_active
 from dualchannel.notifications.services import notify
 from dualchannel.registry.models import (
     Designation,
