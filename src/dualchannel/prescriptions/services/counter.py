@@ -332,19 +332,8 @@ def _dispense(
     today: date,
 ) -> Dispensing:
     """The locked transaction of ``counter_dispense``."""
-    from dualchannel.inventory.sales import SaleLine, sale_record
-
     with transaction.atomic():
-        # core.locks order: the eligibility, then the prescription, then (in sale_record) the
-        # batches. A prescription's eligibility is fixed when it is issued, so the unlocked read
-        # names the row to lock first.
-        eligibility_id = _visible(prescription_id, pharmacist).eligibility_id
-        eligibility = (
-            Eligibility.objects.select_for_update(no_key=True).get(pk=eligibility_id)
-            if eligibility_id
-            else None
-        )
-        prescription = _visible(prescription_id, pharmacist, lock=True)
+        eligibility, prescription = _dispense_locked(pharmacist, prescription_id)
         seen = _replay(pharmacist.pharmacy_id, key, prescription.pk, request_digest)
         if seen is not None:
             return seen
@@ -355,119 +344,217 @@ def _dispense(
         result.raise_first()
         destination, first_status = _delivery_plan(prescription, delivery)
         items = {i.pk: i for i in prescription.items.select_related("drug")}
-        sale = sale_record(
-            actor=actor,
-            pharmacy=pharmacist.pharmacy,
-            lines=[
-                SaleLine(
-                    stock_item_id=line.stock_item_id,
-                    quantity=line.packages,
-                    trace_codes=tuple(line.trace_codes),
-                    drug_id=items[line.item_id].drug_id,
-                )
-                for line in clean
-            ],
-            reference=f"prescription:{prescription.prescription_no}",
-            idempotency_key=f"dispense:{key}",
-            person=prescription.patient,
-            platform_fields={
-                "rxno": prescription.prescription_no,
-                "prsc_dr_name": prescription.physician.name,
-                "rx_flag": "1",
-                "rx_circ_flag": "1",
-                "mdtrt_setl_type": "1",  # insurance settlement
-            },
-        )
+        sale = _take_stock(actor, pharmacist, prescription, clean, items, key)
         signature = identity.agent_signature if identity.has_agent else None
-        dispensing = Dispensing(
-            prescription=prescription,
-            pharmacy=pharmacist.pharmacy,
-            pharmacist=pharmacist,
+        dispensing = _write_dispensing(
             actor=actor,
-            idempotency_key=key,
+            pharmacist=pharmacist,
+            prescription=prescription,
+            identity=identity,
+            signature=signature,
+            key=key,
             request_digest=request_digest,
-            certificate_type=identity.certificate_type,
-            certificate_masked=mask_id_number(identity.certificate_no.strip().upper()),
-            card_sn=(identity.card_sn or "").strip()[:40],
-            agent_name=identity.agent_name.strip()[:50] if signature else "",
-            agent_id_number=identity.agent_id_number.strip().upper() if signature else "",
-            agent_phone=identity.agent_phone.strip() if signature else "",
-            agent_signature_sha256=hashlib.sha256(signature).hexdigest() if signature else "",
-            delivery_mode=delivery.mode,
+            delivery=delivery,
             warnings=_warnings(result.checks, sale.warnings),
         )
-        if signature:
-            dispensing.agent_signature.save(
-                f"{prescription.prescription_no}.png", ContentFile(signature), save=False
-            )
-        dispensing.save()
-        quantity_used = Decimal(0)
-        item_left = {pk: item.quantity for pk, item in items.items()}
-        for line, movement in zip(clean, sale.movements, strict=True):
-            item = items[line.item_id]
-            stock = movement.stock_item
-            # the plan counts what was prescribed; the last package may hold more than that
-            quantity = min(item_left[item.pk], line.packages * item.pack_size)
-            item_left[item.pk] -= quantity
-            if eligibility is not None and item.drug_id == eligibility.drug_id:
-                quantity_used += quantity
-            DispensingLine.objects.create(
-                dispensing=dispensing,
-                item=item,
-                stock_item=stock,
-                movement=movement,
-                drug=item.drug,
-                batch_no=stock.batch_no,
-                expiry_date=stock.expiry_date,
-                packages=line.packages,
-                quantity=quantity,
-                unit_price=stock.retail_price,
-                trace_codes=list(line.trace_codes),
-            )
-        delivery_row = Delivery.objects.create(
-            dispensing=dispensing,
-            mode=delivery.mode,
-            status=first_status,
-            address=delivery.address.strip()[:200],
-            recipient_name=delivery.recipient_name.strip()[:50],
-            recipient_phone=delivery.recipient_phone.strip()[:20],
-            destination=destination,
-            cold_chain=delivery.mode == DeliveryMode.COLD_CHAIN_TO_HOSPITAL,
-        )
-        DeliveryTransition.objects.create(
-            delivery=delivery_row, from_status="", to_status=first_status, actor=actor
-        )
+        quantity_used = _write_dispensing_lines(dispensing, clean, sale, items, eligibility)
+        delivery_row = _write_delivery(actor, dispensing, delivery, destination, first_status)
         if eligibility is not None and quantity_used:
             eligibility_plan_use(actor=actor, eligibility_id=eligibility.pk, quantity=quantity_used)
-        dispensing.prescription = prescription = prescription_mark_dispensed(
-            actor=actor,
-            prescription_id=prescription.pk,
-            dispensed_at=dispensing.dispensed_at,
-            reason="药店审核发药",
-            dispensed_by=pharmacist.pharmacy.name,
-            delivery=delivery_row.get_mode_display(),
-            facts={
-                "dispensing": dispensing.pk,
-                "agent": bool(signature),
-                "delivery": delivery.mode,
-                "plan_used": str(quantity_used),
-            },
+        _record_dispensed(
+            actor, pharmacist, dispensing, delivery_row, clean, sale, bool(signature), quantity_used
         )
-        audit.record(
-            actor=actor,
-            action="prescriptions.dispensed",
-            subject=dispensing,
-            after=dispensing,
-            patient=prescription.patient,
-            role=actor_role(actor),
-            summary={
-                "prescription_no": prescription.prescription_no,
-                "lines": len(clean),
-                "packages": sum(line.packages for line in clean),
-                "movements": [m.pk for m in sale.movements],
-            },
-        )
-        from .circulation import rx_centre_dispensed
-
-        rx_centre_dispensed(dispensing)
     return dispensing
+
+
+def _dispense_locked(
+    pharmacist: Pharmacist, prescription_id: int
+) -> tuple[Eligibility | None, Prescription]:
+    """Lock the prescription's eligibility (if any), then the prescription itself."""
+    # core.locks order: the eligibility, then the prescription, then (in sale_record) the
+    # batches. A prescription's eligibility is fixed when it is issued, so the unlocked read
+    # names the row to lock first.
+    eligibility_id = _visible(prescription_id, pharmacist).eligibility_id
+    eligibility = (
+        Eligibility.objects.select_for_update(no_key=True).get(pk=eligibility_id)
+        if eligibility_id
+        else None
+    )
+    prescription = _visible(prescription_id, pharmacist, lock=True)
+    return eligibility, prescription
+
+
+def _take_stock(
+    actor: User,
+    pharmacist: Pharmacist,
+    prescription: Prescription,
+    clean: list[DispenseLine],
+    items: dict[int, Any],
+    key: str,
+):
+    """The inventory sale: batches locked, trace codes checked, stock taken."""
+    from dualchannel.inventory.sales import SaleLine, sale_record
+
+    return sale_record(
+        actor=actor,
+        pharmacy=pharmacist.pharmacy,
+        lines=[
+            SaleLine(
+                stock_item_id=line.stock_item_id,
+                quantity=line.packages,
+                trace_codes=tuple(line.trace_codes),
+                drug_id=items[line.item_id].drug_id,
+            )
+            for line in clean
+        ],
+        reference=f"prescription:{prescription.prescription_no}",
+        idempotency_key=f"dispense:{key}",
+        person=prescription.patient,
+        platform_fields={
+            "rxno": prescription.prescription_no,
+            "prsc_dr_name": prescription.physician.name,
+            "rx_flag": "1",
+            "rx_circ_flag": "1",
+            "mdtrt_setl_type": "1",  # insurance settlement
+        },
+    )
+
+
+def _write_dispensing(
+    *,
+    actor: User,
+    pharmacist: Pharmacist,
+    prescription: Prescription,
+    identity: Identity,
+    signature: bytes | None,
+    key: str,
+    request_digest: str,
+    delivery: DeliveryInput,
+    warnings: list[dict],
+) -> Dispensing:
+    """The dispensing row with its identity check (and the agent's signature, if any)."""
+    dispensing = Dispensing(
+        prescription=prescription,
+        pharmacy=pharmacist.pharmacy,
+        pharmacist=pharmacist,
+        actor=actor,
+        idempotency_key=key,
+        request_digest=request_digest,
+        certificate_type=identity.certificate_type,
+        certificate_masked=mask_id_number(identity.certificate_no.strip().upper()),
+        card_sn=(identity.card_sn or "").strip()[:40],
+        agent_name=identity.agent_name.strip()[:50] if signature else "",
+        agent_id_number=identity.agent_id_number.strip().upper() if signature else "",
+        agent_phone=identity.agent_phone.strip() if signature else "",
+        agent_signature_sha256=hashlib.sha256(signature).hexdigest() if signature else "",
+        delivery_mode=delivery.mode,
+        warnings=warnings,
+    )
+    if signature:
+        dispensing.agent_signature.save(
+            f"{prescription.prescription_no}.png", ContentFile(signature), save=False
+        )
+    dispensing.save()
+    return dispensing
+
+
+def _write_dispensing_lines(
+    dispensing: Dispensing,
+    clean: list[DispenseLine],
+    sale: Any,
+    items: dict[int, Any],
+    eligibility: Eligibility | None,
+) -> Decimal:
+    """One line per stock movement; returns the quantity the eligibility's plan used."""
+    quantity_used = Decimal(0)
+    item_left = {pk: item.quantity for pk, item in items.items()}
+    for line, movement in zip(clean, sale.movements, strict=True):
+        item = items[line.item_id]
+        stock = movement.stock_item
+        # the plan counts what was prescribed; the last package may hold more than that
+        quantity = min(item_left[item.pk], line.packages * item.pack_size)
+        item_left[item.pk] -= quantity
+        if eligibility is not None and item.drug_id == eligibility.drug_id:
+            quantity_used += quantity
+        DispensingLine.objects.create(
+            dispensing=dispensing,
+            item=item,
+            stock_item=stock,
+            movement=movement,
+            drug=item.drug,
+            batch_no=stock.batch_no,
+            expiry_date=stock.expiry_date,
+            packages=line.packages,
+            quantity=quantity,
+            unit_price=stock.retail_price,
+            trace_codes=list(line.trace_codes),
+        )
+    return quantity_used
+
+
+def _write_delivery(
+    actor: User,
+    dispensing: Dispensing,
+    delivery: DeliveryInput,
+    destination: Any,
+    first_status: str,
+) -> Delivery:
+    """The delivery row in its first status, with its first history row."""
+    delivery_row = Delivery.objects.create(
+        dispensing=dispensing,
+        mode=delivery.mode,
+        status=first_status,
+        address=delivery.address.strip()[:200],
+        recipient_name=delivery.recipient_name.strip()[:50],
+        recipient_phone=delivery.recipient_phone.strip()[:20],
+        destination=destination,
+        cold_chain=delivery.mode == DeliveryMode.COLD_CHAIN_TO_HOSPITAL,
+    )
+    DeliveryTransition.objects.create(
+        delivery=delivery_row, from_status="", to_status=first_status, actor=actor
+    )
+    return delivery_row
+
+
+def _record_dispensed(
+    actor: User,
+    pharmacist: Pharmacist,
+    dispensing: Dispensing,
+    delivery_row: Delivery,
+    clean: list[DispenseLine],
+    sale: Any,
+    agent: bool,
+    quantity_used: Decimal,
+) -> None:
+    """The prescription moves to dispensed; the audit event; the circulation centre is told."""
+    dispensing.prescription = prescription = prescription_mark_dispensed(
+        actor=actor,
+        prescription_id=dispensing.prescription.pk,
+        dispensed_at=dispensing.dispensed_at,
+        reason="药店审核发药",
+        dispensed_by=pharmacist.pharmacy.name,
+        delivery=delivery_row.get_mode_display(),
+        facts={
+            "dispensing": dispensing.pk,
+            "agent": agent,
+            "delivery": delivery_row.mode,
+            "plan_used": str(quantity_used),
+        },
+    )
+    audit.record(
+        actor=actor,
+        action="prescriptions.dispensed",
+        subject=dispensing,
+        after=dispensing,
+        patient=prescription.patient,
+        role=actor_role(actor),
+        summary={
+            "prescription_no": prescription.prescription_no,
+            "lines": len(clean),
+            "packages": sum(line.packages for line in clean),
+            "movements": [m.pk for m in sale.movements],
+        },
+    )
+    from .circulation import rx_centre_dispensed
+
+    rx_centre_dispensed(dispensing)

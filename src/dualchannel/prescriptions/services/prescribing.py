@@ -309,6 +309,25 @@ def _document_data(prescription: Prescription, today: date) -> dict[str, Any]:
 # --- issuing ---------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class _Issue:
+    """A prescription as validated before any lock is taken."""
+
+    physician: Physician
+    hospital: Institution
+    benefit_type: str
+    lines: list[ItemInput]
+    drugs: dict[int, Drug]
+    profile: Any
+    today: date
+    eligibility_id: int | None
+    diagnosis_code: str  # a special-drug prescription takes its diagnosis from the eligibility
+    diagnosis_name: str
+    long_prescription: bool
+    pharmacy_id: int | None
+    id_number: str
+
+
 def prescription_issue(
     *,
     actor: User,
@@ -328,6 +347,37 @@ def prescription_issue(
     and the external-purchase filing form is signed with the prescription; elsewhere the patient
     chooses the pharmacy when the prescription is routed.
     """
+    issue = _clean_issue(
+        actor=actor,
+        patient_id_number=patient_id_number,
+        benefit_type=benefit_type,
+        items=items,
+        eligibility_id=eligibility_id,
+        diagnosis_code=diagnosis_code,
+        diagnosis_name=diagnosis_name,
+        long_prescription=long_prescription,
+        pharmacy_id=pharmacy_id,
+        today=today,
+    )
+    with transaction.atomic():
+        prescription = _issue_locked(actor, issue)
+    return prescription
+
+
+def _clean_issue(
+    *,
+    actor: User,
+    patient_id_number: str,
+    benefit_type: str,
+    items: Sequence[Mapping[str, Any] | ItemInput],
+    eligibility_id: int | None,
+    diagnosis_code: str,
+    diagnosis_name: str,
+    long_prescription: bool,
+    pharmacy_id: int | None,
+    today: date | None,
+) -> _Issue:
+    """Every check that needs no lock, in the order the refusals were always given."""
     physician = _physician_of(actor)
     hospital = physician.hospital
     if benefit_type not in BenefitType.values:
@@ -339,147 +389,219 @@ def prescription_issue(
     profile = profile_of(hospital)
     _check_days(lines, benefit_type, long_prescription, profile)
     today = day_or_today(today)
+    code = name = ""
     if benefit_type != BenefitType.SPECIAL_DRUG:
-        if eligibility_id is not None:
-            raise DomainError(codes.INVALID_BENEFIT_TYPE, "只有单独支付药品处方关联用药资格")
-        for index, item in enumerate(lines):
-            if drugs[item.drug_id].is_separately_paid:
-                raise DomainError(
-                    codes.SEPARATELY_PAID_NEEDS_ELIGIBILITY,
-                    f"{drugs[item.drug_id].generic_name}为单独支付药品，须凭用药资格开具单独支付药品处方",
-                    fields={f"items.{index}.drug_id": ["须关联用药资格"]},
-                )
-        code = (diagnosis_code or "").strip().upper().replace("X", "x")
-        if not code or not icd10.category_known(code):
-            raise DomainError(
-                codes.INVALID_DIAGNOSIS,
-                "诊断编码应为 ICD-10 医保版2.0 编码",
-                fields={"diagnosis_code": ["不存在的疾病分类"]},
-            )
-        name = icd10.diagnosis_name(code) or (diagnosis_name or "").strip()[:200]
-        if not name:
-            raise DomainError(
-                codes.INVALID_DIAGNOSIS, "请填写诊断名称", fields={"diagnosis_name": ["必填"]}
-            )
+        code, name = _general_diagnosis(
+            lines, drugs, eligibility_id, diagnosis_code, diagnosis_name
+        )
     elif eligibility_id is None:
         raise DomainError(
             codes.ELIGIBILITY_REQUIRED,
             "单独支付药品处方须关联有效的用药资格",
             fields={"eligibility_id": ["必填"]},
         )
-    id_number = (patient_id_number or "").strip().upper()
-    with transaction.atomic():
-        # core.locks order: the signing physician (document_sign locks it) before the patient
-        Physician.objects.select_for_update().get(pk=physician.pk)
-        patient = InsuredPerson.objects.select_for_update().filter(id_number=id_number).first()
-        if patient is None:
-            raise NotFound(codes.PATIENT_NOT_FOUND, "参保登记中没有该身份证号的参保人")
-        eligibility = None
-        if benefit_type == BenefitType.SPECIAL_DRUG:
-            eligibility = (
-                Eligibility.objects.select_for_update(of=("self",))
-                .select_related("application")
-                .filter(pk=eligibility_id, patient=patient)
-                .first()
-            )
-            if eligibility is None:
-                raise NotFound(codes.ELIGIBILITY_REQUIRED, "用药资格不存在")
-            _special_drug_checks(eligibility, lines, hospital, today)
-            code = eligibility.application.diagnosis_code
-            name = eligibility.application.diagnosis_name
-        # after the patient and eligibility checks: an outsider learns nothing from this one
-        if filing_form.needs_filing_form(profile):
-            named_pharmacy = filing_form.filing_pharmacy(hospital, pharmacy_id)
-        elif pharmacy_id is not None:
+    return _Issue(
+        physician=physician,
+        hospital=hospital,
+        benefit_type=benefit_type,
+        lines=lines,
+        drugs=drugs,
+        profile=profile,
+        today=today,
+        eligibility_id=eligibility_id,
+        diagnosis_code=code,
+        diagnosis_name=name,
+        long_prescription=long_prescription,
+        pharmacy_id=pharmacy_id,
+        id_number=(patient_id_number or "").strip().upper(),
+    )
+
+
+def _general_diagnosis(
+    lines: list[ItemInput],
+    drugs: dict[int, Drug],
+    eligibility_id: int | None,
+    diagnosis_code: str,
+    diagnosis_name: str,
+) -> tuple[str, str]:
+    """A prescription without eligibility: no separately paid drug, and a known ICD-10 code."""
+    if eligibility_id is not None:
+        raise DomainError(codes.INVALID_BENEFIT_TYPE, "只有单独支付药品处方关联用药资格")
+    for index, item in enumerate(lines):
+        if drugs[item.drug_id].is_separately_paid:
             raise DomainError(
-                codes.PHARMACY_NOT_ALLOWED,
-                "本统筹区由患者在处方流转时选择药店，开具处方时无需选择",
-                fields={"pharmacy_id": ["无需选择"]},
+                codes.SEPARATELY_PAID_NEEDS_ELIGIBILITY,
+                f"{drugs[item.drug_id].generic_name}为单独支付药品，须凭用药资格开具单独支付药品处方",
+                fields={f"items.{index}.drug_id": ["须关联用药资格"]},
             )
-        else:
-            named_pharmacy = None
-        days = rules.valid_days(profile)
-        prescription = Prescription.objects.create(
-            prescription_no=_next_number(today),
-            patient=patient,
-            hospital=hospital,
-            physician=physician,
-            eligibility=eligibility,
-            benefit_type=benefit_type,
-            diagnosis_code=code,
-            diagnosis_name=name,
-            department=physician.department,
-            issued_at=_moment_on(today),
-            valid_days=days,
-            valid_until=today + timedelta(days=days - 1),
-            long_prescription=long_prescription,
-            filing_pharmacy=named_pharmacy,
-            created_by=actor,
+    code = (diagnosis_code or "").strip().upper().replace("X", "x")
+    if not code or not icd10.category_known(code):
+        raise DomainError(
+            codes.INVALID_DIAGNOSIS,
+            "诊断编码应为 ICD-10 医保版2.0 编码",
+            fields={"diagnosis_code": ["不存在的疾病分类"]},
         )
-        for position, item in enumerate(lines, 1):
-            PrescriptionItem.objects.create(
-                prescription=prescription,
-                position=position,
-                drug=drugs[item.drug_id],
-                specification=item.specification,
-                quantity=item.quantity,
-                unit=item.unit,
-                pack_size=item.pack_size,
-                package_unit=item.package_unit,
-                packages=math.ceil(item.quantity / item.pack_size),
-                single_dose=item.single_dose,
-                dose_unit=item.dose_unit,
-                frequency=item.frequency,
-                route=item.route,
-                usage=item.usage,
-                days=item.days,
-            )
-        prescription.document = document_sign(
-            actor=actor,
-            signer=physician,
-            kind=DocumentKind.PRESCRIPTION,
-            subject_type=Prescription._meta.label,
-            subject_id=str(prescription.pk),
-            data=_document_data(prescription, today),
-            patient=patient,
+    name = icd10.diagnosis_name(code) or (diagnosis_name or "").strip()[:200]
+    if not name:
+        raise DomainError(
+            codes.INVALID_DIAGNOSIS, "请填写诊断名称", fields={"diagnosis_name": ["必填"]}
         )
-        if named_pharmacy is not None:
-            prescription.filing_form = document_sign(
-                actor=actor,
-                signer=physician,
-                kind=DocumentKind.AH_FILING_FORM,
-                subject_type=Prescription._meta.label,
-                subject_id=str(prescription.pk),
-                data=filing_form.filing_form_data(prescription, today),
-                patient=patient,
-            )
-        prescription.save(update_fields=["document", "filing_form"])
-        PrescriptionTransition.objects.create(
-            prescription=prescription, from_status="", to_status=S.ISSUED, actor=actor
+    return code, name
+
+
+def _issue_locked(actor: User, issue: _Issue) -> Prescription:
+    """Inside the transaction: lock physician, patient and eligibility, re-check, write."""
+    # core.locks order: the signing physician (document_sign locks it) before the patient
+    Physician.objects.select_for_update().get(pk=issue.physician.pk)
+    patient = InsuredPerson.objects.select_for_update().filter(id_number=issue.id_number).first()
+    if patient is None:
+        raise NotFound(codes.PATIENT_NOT_FOUND, "参保登记中没有该身份证号的参保人")
+    eligibility = None
+    code, name = issue.diagnosis_code, issue.diagnosis_name
+    if issue.benefit_type == BenefitType.SPECIAL_DRUG:
+        eligibility = (
+            Eligibility.objects.select_for_update(of=("self",))
+            .select_related("application")
+            .filter(pk=issue.eligibility_id, patient=patient)
+            .first()
         )
-        audit.record(
-            actor=actor,
-            action="prescriptions.prescription_issued",
-            subject=prescription,
-            after=prescription,
-            patient=patient,
-            role=actor_role(actor),
-            summary={
-                "prescription_no": prescription.prescription_no,
-                "benefit_type": benefit_type,
-                "eligibility": eligibility.pk if eligibility else None,
-                "items": len(lines),
-                "to": S.ISSUED,
-            },
+        if eligibility is None:
+            raise NotFound(codes.ELIGIBILITY_REQUIRED, "用药资格不存在")
+        _special_drug_checks(eligibility, issue.lines, issue.hospital, issue.today)
+        code = eligibility.application.diagnosis_code
+        name = eligibility.application.diagnosis_name
+    # after the patient and eligibility checks: an outsider learns nothing from this one
+    if filing_form.needs_filing_form(issue.profile):
+        named_pharmacy = filing_form.filing_pharmacy(issue.hospital, issue.pharmacy_id)
+    elif issue.pharmacy_id is not None:
+        raise DomainError(
+            codes.PHARMACY_NOT_ALLOWED,
+            "本统筹区由患者在处方流转时选择药店，开具处方时无需选择",
+            fields={"pharmacy_id": ["无需选择"]},
         )
-        notify(
-            template="prescriptions.issued",
-            context={
-                "drug_name": drug_names(prescription),
-                "prescription_no": prescription.prescription_no,
-                "valid_until": prescription.valid_until,
-            },
-            person=patient,
-            actor=actor,
+    else:
+        named_pharmacy = None
+    prescription = _write_prescription(
+        actor, issue, patient, eligibility, code, name, named_pharmacy
+    )
+    _sign_issued(actor, issue, prescription, patient, named_pharmacy)
+    _record_issued(actor, issue, prescription, patient, eligibility)
+    return prescription
+
+
+def _write_prescription(
+    actor: User,
+    issue: _Issue,
+    patient: InsuredPerson,
+    eligibility: Eligibility | None,
+    code: str,
+    name: str,
+    named_pharmacy: Institution | None,
+) -> Prescription:
+    """The prescription row with its numbered items."""
+    today = issue.today
+    days = rules.valid_days(issue.profile)
+    prescription = Prescription.objects.create(
+        prescription_no=_next_number(today),
+        patient=patient,
+        hospital=issue.hospital,
+        physician=issue.physician,
+        eligibility=eligibility,
+        benefit_type=issue.benefit_type,
+        diagnosis_code=code,
+        diagnosis_name=name,
+        department=issue.physician.department,
+        issued_at=_moment_on(today),
+        valid_days=days,
+        valid_until=today + timedelta(days=days - 1),
+        long_prescription=issue.long_prescription,
+        filing_pharmacy=named_pharmacy,
+        created_by=actor,
+    )
+    for position, item in enumerate(issue.lines, 1):
+        PrescriptionItem.objects.create(
+            prescription=prescription,
+            position=position,
+            drug=issue.drugs[item.drug_id],
+            specification=item.specification,
+            quantity=item.quantity,
+            unit=item.unit,
+            pack_size=item.pack_size,
+            package_unit=item.package_unit,
+            packages=math.ceil(item.quantity / item.pack_size),
+            single_dose=item.single_dose,
+            dose_unit=item.dose_unit,
+            frequency=item.frequency,
+            route=item.route,
+            usage=item.usage,
+            days=item.days,
         )
     return prescription
+
+
+def _sign_issued(
+    actor: User,
+    issue: _Issue,
+    prescription: Prescription,
+    patient: InsuredPerson,
+    named_pharmacy: Institution | None,
+) -> None:
+    """The physician signs the prescription and, under a filing-form profile, the filing form."""
+    prescription.document = document_sign(
+        actor=actor,
+        signer=issue.physician,
+        kind=DocumentKind.PRESCRIPTION,
+        subject_type=Prescription._meta.label,
+        subject_id=str(prescription.pk),
+        data=_document_data(prescription, issue.today),
+        patient=patient,
+    )
+    if named_pharmacy is not None:
+        prescription.filing_form = document_sign(
+            actor=actor,
+            signer=issue.physician,
+            kind=DocumentKind.AH_FILING_FORM,
+            subject_type=Prescription._meta.label,
+            subject_id=str(prescription.pk),
+            data=filing_form.filing_form_data(prescription, issue.today),
+            patient=patient,
+        )
+    prescription.save(update_fields=["document", "filing_form"])
+
+
+def _record_issued(
+    actor: User,
+    issue: _Issue,
+    prescription: Prescription,
+    patient: InsuredPerson,
+    eligibility: Eligibility | None,
+) -> None:
+    """The first history row, the audit event and the patient's notice."""
+    PrescriptionTransition.objects.create(
+        prescription=prescription, from_status="", to_status=S.ISSUED, actor=actor
+    )
+    audit.record(
+        actor=actor,
+        action="prescriptions.prescription_issued",
+        subject=prescription,
+        after=prescription,
+        patient=patient,
+        role=actor_role(actor),
+        summary={
+            "prescription_no": prescription.prescription_no,
+            "benefit_type": issue.benefit_type,
+            "eligibility": eligibility.pk if eligibility else None,
+            "items": len(issue.lines),
+            "to": S.ISSUED,
+        },
+    )
+    notify(
+        template="prescriptions.issued",
+        context={
+            "drug_name": drug_names(prescription),
+            "prescription_no": prescription.prescription_no,
+            "valid_until": prescription.valid_until,
+        },
+        person=patient,
+        actor=actor,
+    )
