@@ -113,8 +113,25 @@ def load_demo_region() -> list[Login]:
     # One block around many business actions (all or nothing); each is lock-ordered on its own.
     mark_several_transactions()
     admin = _user("admin", "系统管理员", Role.ADMIN, is_staff=True, is_superuser=True)
+    officer = _demo_agency(admin)
+    hospital, county_hospital, pharmacies = _demo_institutions(officer)
+    physician_user, pharmacist_user = _demo_staff(officer, hospital, county_hospital, pharmacies)
+    special, others = _demo_equipment(officer, hospital, pharmacies)
+    persons = _demo_people(officer)
 
-    # The agency of the pooling region, and its officer.
+    metformin = Drug.objects.filter(generic_name__startswith="盐酸二甲双胍缓释片").first()
+    shelf = list(dict.fromkeys([*special, *others, *([metformin] if metformin else [])]))
+    _demo_national_codes(admin, shelf)
+    _demo_stock(pharmacist_user, shelf)
+    if metformin is not None:
+        _demo_prescription(physician_user, persons[3], pharmacies[0], metformin)
+
+    _demo_outsiders(admin)
+    return demo_logins()
+
+
+def _demo_agency(admin: User) -> User:
+    """The agency of the pooling region and its officer, who acts for the rest of the demo."""
     agency = _institution(
         admin,
         1,
@@ -131,7 +148,11 @@ def load_demo_region() -> list[Login]:
         region=Region.objects.get(code=DEMO_REGION),
         changes={"physician_relaxation_allowed": True},
     )
+    return officer
 
+
+def _demo_institutions(officer: User) -> tuple[Institution, Institution, list[Institution]]:
+    """The two hospitals and three pharmacies, all designated."""
     hospital = _institution(
         officer,
         2,
@@ -183,7 +204,16 @@ def load_demo_region() -> list[Login]:
     ]
     for institution in [hospital, county_hospital, *pharmacies]:
         _designate(officer, institution)
+    return hospital, county_hospital, pharmacies
 
+
+def _demo_staff(
+    officer: User,
+    hospital: Institution,
+    county_hospital: Institution,
+    pharmacies: list[Institution],
+) -> tuple[User, User]:
+    """The reviewer, the two physicians (activated) and the pharmacist; their login users."""
     reviewer = _user("reviewer", "陈审核", Role.REVIEWER, institution=hospital)
     physician_user = _user("doctor", "李明", Role.PHYSICIAN, institution=hospital)
     doctor = registry.physician_file(
@@ -216,7 +246,13 @@ def load_demo_region() -> list[Login]:
         practising_certificate_no="ZY4201020001",
         user=pharmacist_user,
     )
+    return physician_user, pharmacist_user
 
+
+def _demo_equipment(
+    officer: User, hospital: Institution, pharmacies: list[Institution]
+) -> tuple[list[Drug], list[Drug]]:
+    """What each pharmacy (and the hospital) equips; returns (special, others)."""
     # What each pharmacy equips [SD §4]: the drugs with authored criteria first.
     special = list(Drug.objects.filter(criteria_sets__origin="authored").distinct())
     others = list(Drug.objects.exclude(pk__in=[d.pk for d in special]).order_by("list_no")[:20])
@@ -227,7 +263,11 @@ def load_demo_region() -> list[Login]:
             registry.equipped_drug_add(actor=officer, institution=pharmacy, drug=drug)
     for drug in special[:8]:
         registry.equipped_drug_add(actor=officer, institution=hospital, drug=drug)
+    return special, others
 
+
+def _demo_people(officer: User) -> list:
+    """The insured people of the region; 张伟 is also the patient login."""
     people = [
         ("张伟", date(1962, 3, 14), True, InsuranceType.EMPLOYEE, "13900000001"),
         ("刘芳", date(1975, 8, 2), False, InsuranceType.EMPLOYEE, "13900000002"),
@@ -251,15 +291,11 @@ def load_demo_region() -> list[Login]:
     # 张伟 also logs in on the phone page with his registry phone and a one-time code: the
     # account is the same one, already bound to him.
     patient_account_for_user(user=patient, phone=persons[0].phone)
+    return persons
 
-    metformin = Drug.objects.filter(generic_name__startswith="盐酸二甲双胍缓释片").first()
-    shelf = list(dict.fromkeys([*special, *others, *([metformin] if metformin else [])]))
-    _demo_national_codes(admin, shelf)
-    _demo_stock(pharmacist_user, shelf)
-    if metformin is not None:
-        _demo_prescription(physician_user, persons[3], pharmacies[0], metformin)
 
-    # Another region's institutions and staff: the outsiders of the access rules.
+def _demo_outsiders(admin: User) -> None:
+    """Another region's institutions and staff: the outsiders of the access rules."""
     outside_admin_agency = _institution(
         admin,
         20,
@@ -281,8 +317,6 @@ def load_demo_region() -> list[Login]:
         has_gene_testing=True,
     )
     _user("outsider_doctor", "吴医生", Role.PHYSICIAN, institution=outside_hospital)
-
-    return demo_logins()
 
 
 def _demo_price(drug: Drug) -> Decimal:

@@ -6,6 +6,7 @@ import hashlib
 import json
 import logging
 import secrets
+from dataclasses import dataclass
 from datetime import UTC
 from typing import Any
 
@@ -200,6 +201,29 @@ def document_sign(
     ``data`` must hold exactly the fields of ``kinds.SPECS[kind]``; ``physician_name`` must be the
     signer's name. ``patient`` only labels the audit event.
     """
+    c = _clean_signing(actor, signer, kind, subject_type, subject_id, data)
+    with transaction.atomic():
+        locked = _lock_physician(signer)
+        key, private_hex = _active_key_locked(locked, actor)
+        document = _write_document(actor, c, locked, key, private_hex, patient)
+    logger.info("signed document %s kind=%s", document.pk, kind)
+    return document
+
+
+@dataclass(frozen=True)
+class _Signing:
+    """A document's checked input: its kind's spec and the normalised data."""
+
+    kind: str
+    spec: kinds.KindSpec
+    subject_type: str
+    subject_id: str
+    data: dict[str, Any]
+
+
+def _clean_signing(
+    actor: User, signer: Physician, kind: str, subject_type: str, subject_id: str, data: Any
+) -> _Signing:
     if not _is_self_or_admin(actor, signer):
         raise PermissionDenied("documents.not_own_signature", "只能以本人身份签署文书")
     if kind not in DocumentKind.values:
@@ -220,60 +244,69 @@ def document_sign(
             "责任医师姓名与签名医师不一致",
             fields={"physician_name": ["应为签名医师本人姓名"]},
         )
+    return _Signing(
+        kind=kind, spec=spec, subject_type=subject_type, subject_id=subject_id, data=data
+    )
 
-    with transaction.atomic():
-        locked = _lock_physician(signer)
-        key, private_hex = _active_key_locked(locked, actor)
-        document = SignedDocument(
-            kind=kind,
-            subject_type=subject_type,
-            subject_id=subject_id,
-            signer=locked,
-            key=key,
-            data=data,
-            data_digest=data_digest(data),
-            verification_token=secrets.token_urlsafe(24),  # 192 bits
-            created_at=timezone.now().replace(microsecond=0),
+
+def _write_document(
+    actor: User,
+    c: _Signing,
+    locked: Physician,
+    key: SigningKey,
+    private_hex: str,
+    patient: InsuredPerson | None,
+) -> SignedDocument:
+    """Sign the data, render and sign the PDF, store it, save the row and its audit event."""
+    document = SignedDocument(
+        kind=c.kind,
+        subject_type=c.subject_type,
+        subject_id=c.subject_id,
+        signer=locked,
+        key=key,
+        data=c.data,
+        data_digest=data_digest(c.data),
+        verification_token=secrets.token_urlsafe(24),  # 192 bits
+        created_at=timezone.now().replace(microsecond=0),
+    )
+    document.signature = crypto.sign(private_hex, key.public_key, signing_envelope(document))
+    pdf_bytes = pdf.render(
+        c.spec,
+        c.data,
+        pdf.SignatureInfo(
+            physician_name=locked.name,
+            hospital_name=locked.hospital.name,
+            key_fingerprint=key.short_fingerprint,
+            data_digest=document.data_digest,
+            signed_at=document.created_at,
+            verify_url=verify_url(document.verification_token),
+        ),
+    )
+    document.pdf_sha256 = hashlib.sha256(pdf_bytes).hexdigest()
+    document.pdf_signature = crypto.sign(private_hex, key.public_key, pdf_envelope(document))
+    name = f"{c.kind}-{document.created_at:%Y%m%d}-{secrets.token_hex(8)}.pdf"
+    document.pdf.save(name, ContentFile(pdf_bytes), save=False)
+    try:
+        document.save(force_insert=True)
+        audit.record(
+            actor=actor,
+            action="documents.signed",
+            subject=document,
+            after=document,
+            patient=patient,
+            summary={
+                "kind": c.kind,
+                "subject_type": c.subject_type,
+                "subject_id": c.subject_id,
+                "key_fingerprint": key.fingerprint,
+                "data_sm3": document.data_digest,
+                "pdf_sha256": document.pdf_sha256,
+            },
         )
-        document.signature = crypto.sign(private_hex, key.public_key, signing_envelope(document))
-        pdf_bytes = pdf.render(
-            spec,
-            data,
-            pdf.SignatureInfo(
-                physician_name=locked.name,
-                hospital_name=locked.hospital.name,
-                key_fingerprint=key.short_fingerprint,
-                data_digest=document.data_digest,
-                signed_at=document.created_at,
-                verify_url=verify_url(document.verification_token),
-            ),
-        )
-        document.pdf_sha256 = hashlib.sha256(pdf_bytes).hexdigest()
-        document.pdf_signature = crypto.sign(private_hex, key.public_key, pdf_envelope(document))
-        name = f"{kind}-{document.created_at:%Y%m%d}-{secrets.token_hex(8)}.pdf"
-        document.pdf.save(name, ContentFile(pdf_bytes), save=False)
-        try:
-            document.save(force_insert=True)
-            audit.record(
-                actor=actor,
-                action="documents.signed",
-                subject=document,
-                after=document,
-                patient=patient,
-                summary={
-                    "kind": kind,
-                    "subject_type": subject_type,
-                    "subject_id": subject_id,
-                    "key_fingerprint": key.fingerprint,
-                    "data_sm3": document.data_digest,
-                    "pdf_sha256": document.pdf_sha256,
-                },
-            )
-        except BaseException:
-            # The transaction rolls back; do not leave an orphaned PDF behind.
-            document.pdf.delete(save=False)
-            raise
-    logger.info("signed document %s kind=%s", document.pk, kind)
+    except BaseException:
+        # The transaction rolls back; do not leave an orphaned PDF behind.
+        document.pdf.delete(save=False)
+        raise
     return document
 
 

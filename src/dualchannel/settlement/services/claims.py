@@ -377,6 +377,56 @@ def claim_submit(
     receipts: list[tuple[str, bytes]],
 ) -> ManualClaim:
     """An agency officer records a purchase that could not settle directly, with its receipts."""
+    c = _clean_claim(
+        actor,
+        person_id_number=person_id_number,
+        institution_id=institution_id,
+        prescription_id=prescription_id,
+        reason=reason,
+        category=category,
+        purchased_on=purchased_on,
+        lines=lines,
+        receipts=receipts,
+    )
+    stored: list[str] = []
+    try:
+        with transaction.atomic():
+            _claim_locked(c)
+            claim = _write_claim(actor, c, stored)
+    except BaseException:
+        for path in stored:  # the transaction rolled back: so do the files
+            default_storage.delete(path)
+        raise
+    return claim
+
+
+@dataclass(frozen=True)
+class _Claim:
+    """A claim's checked input."""
+
+    today: date
+    person: InsuredPerson
+    reason: str
+    category: str
+    purchased_on: date
+    institution: Institution
+    prescription: Prescription | None
+    lines: list[dict[str, Any]]
+    receipts: list[_Receipt]
+
+
+def _clean_claim(
+    actor: User,
+    *,
+    person_id_number: str,
+    institution_id: int,
+    prescription_id: int | None,
+    reason: str,
+    category: str,
+    purchased_on: date | str,
+    lines: list[dict[str, Any]],
+    receipts: list[tuple[str, bytes]],
+) -> _Claim:
     today = timezone.localdate()
     person = _person_in_scope(actor, person_id_number)
     reason = _choice(reason, ClaimReason, codes.CLAIM_INVALID_REASON, "reason", "报销原因")
@@ -390,69 +440,87 @@ def claim_submit(
         raise refuse(codes.CLAIM_CATEGORY_MISMATCH, "待遇类别与处方不一致", "category")
     checked_lines = _lines(lines, purchased_on)
     checked_receipts = _receipts(receipts)
-    stored: list[str] = []
-    try:
-        with transaction.atomic():
-            if prescription is not None:  # serialises claims of one prescription
-                Prescription.objects.select_for_update().filter(pk=prescription.pk).first()
-            dispensing = dispensing_of(prescription, lock=True)
-            not_settled_directly(prescription, dispensing, institution)
-            claim = ManualClaim.objects.create(
-                claim_no=f"tmp-{uuid.uuid4().hex}",
-                person=person,
-                agency=actor.institution,
-                institution=institution,
-                prescription=prescription,
-                reason=reason,
-                category=category,
-                purchased_on=purchased_on,
-                lines=checked_lines,
-                submitted_by=actor,
-            )
-            # a number people can read: the day and the row's own id, never a shared counter row
-            claim.claim_no = f"BX{today:%Y%m%d}{claim.pk:08d}"
-            entries = []
-            for n, receipt in enumerate(checked_receipts, 1):
-                # the stored name never carries the uploaded name (it may hold personal data)
-                path = default_storage.save(
-                    f"claims/{today:%Y/%m}/{claim.claim_no}-{n:02d}-{receipt.sha256[:16]}"
-                    f".{receipt.extension}",
-                    ContentFile(receipt.content),
-                )
-                stored.append(path)
-                entries.append(
-                    {
-                        "name": receipt.name,
-                        "sha256": receipt.sha256,
-                        "size": len(receipt.content),
-                        "mime_type": receipt.mime,
-                        "path": path,
-                    }
-                )
-            claim.receipts = entries
-            claim.save(update_fields=["claim_no", "receipts"])
-            ManualClaimTransition.objects.create(
-                claim=claim, from_status="", to_status=ClaimStatus.SUBMITTED, actor=actor
-            )
-            audit.record(
-                actor=actor,
-                action="settlement.claim_submitted",
-                subject=claim,
-                after=claim,
-                patient=person,
-                role=Role.AGENCY_OFFICER,
-                summary={
-                    "claim_no": claim.claim_no,
-                    "reason": reason,
-                    "category": category,
-                    "institution_id": institution.pk,
-                    "lines": len(checked_lines),
-                    "receipts": [entry["sha256"] for entry in entries],
-                    "to": ClaimStatus.SUBMITTED,
-                },
-            )
-    except BaseException:
-        for path in stored:  # the transaction rolled back: so do the files
-            default_storage.delete(path)
-        raise
+    return _Claim(
+        today=today,
+        person=person,
+        reason=reason,
+        category=category,
+        purchased_on=purchased_on,
+        institution=institution,
+        prescription=prescription,
+        lines=checked_lines,
+        receipts=checked_receipts,
+    )
+
+
+def _claim_locked(c: _Claim) -> None:
+    """The prescription (serialises claims of one prescription), then its dispensing; refuses a
+    purchase already settled directly or already claimed."""
+    if c.prescription is not None:
+        Prescription.objects.select_for_update().filter(pk=c.prescription.pk).first()
+    dispensing = dispensing_of(c.prescription, lock=True)
+    not_settled_directly(c.prescription, dispensing, c.institution)
+
+
+def _write_claim(actor: User, c: _Claim, stored: list[str]) -> ManualClaim:
+    """The claim row, its receipts on storage (their paths appended to ``stored``), its first
+    transition and the audit event."""
+    claim = ManualClaim.objects.create(
+        claim_no=f"tmp-{uuid.uuid4().hex}",
+        person=c.person,
+        agency=actor.institution,
+        institution=c.institution,
+        prescription=c.prescription,
+        reason=c.reason,
+        category=c.category,
+        purchased_on=c.purchased_on,
+        lines=c.lines,
+        submitted_by=actor,
+    )
+    # a number people can read: the day and the row's own id, never a shared counter row
+    claim.claim_no = f"BX{c.today:%Y%m%d}{claim.pk:08d}"
+    entries = _store_receipts(claim.claim_no, c, stored)
+    claim.receipts = entries
+    claim.save(update_fields=["claim_no", "receipts"])
+    ManualClaimTransition.objects.create(
+        claim=claim, from_status="", to_status=ClaimStatus.SUBMITTED, actor=actor
+    )
+    audit.record(
+        actor=actor,
+        action="settlement.claim_submitted",
+        subject=claim,
+        after=claim,
+        patient=c.person,
+        role=Role.AGENCY_OFFICER,
+        summary={
+            "claim_no": claim.claim_no,
+            "reason": c.reason,
+            "category": c.category,
+            "institution_id": c.institution.pk,
+            "lines": len(c.lines),
+            "receipts": [entry["sha256"] for entry in entries],
+            "to": ClaimStatus.SUBMITTED,
+        },
+    )
     return claim
+
+
+def _store_receipts(claim_no: str, c: _Claim, stored: list[str]) -> list[dict[str, Any]]:
+    entries = []
+    for n, receipt in enumerate(c.receipts, 1):
+        # the stored name never carries the uploaded name (it may hold personal data)
+        path = default_storage.save(
+            f"claims/{c.today:%Y/%m}/{claim_no}-{n:02d}-{receipt.sha256[:16]}.{receipt.extension}",
+            ContentFile(receipt.content),
+        )
+        stored.append(path)
+        entries.append(
+            {
+                "name": receipt.name,
+                "sha256": receipt.sha256,
+                "size": len(receipt.content),
+                "mime_type": receipt.mime,
+                "path": path,
+            }
+        )
+    return entries

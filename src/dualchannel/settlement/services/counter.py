@@ -278,83 +278,114 @@ def settlement_reverse(
     settled again.
     """
     key = request_key(idempotency_key)
+    reason = _clean_reversal_reason(reason)
+    require_role(actor, Role.PHARMACIST, Role.REVIEWER)
+    with transaction.atomic():
+        found, role = _find_for_reversal(actor, settlement_id)
+        settlement = _reversal_locked(found, return_goods=return_goods)
+        if _check_reversible(settlement, key):
+            return settlement  # the same reversal replayed
+        _write_reversal(
+            actor, settlement, key=key, reason=reason, role=role, return_goods=return_goods
+        )
+    return settlement
+
+
+def _clean_reversal_reason(reason: str) -> str:
     reason = (reason or "").strip()
     if not reason:
         raise DomainError(codes.REASON_REQUIRED, "请填写冲销原因", fields={"reason": ["必填"]})
-    require_role(actor, Role.PHARMACIST, Role.REVIEWER)
-    with transaction.atomic():
-        # An unlocked read checks the scope and names the rows to lock in core.locks order:
-        # the person, the eligibility (its plan is given back), the settlement, the
-        # accumulators, then the batches and codes the goods return to.
-        found = Settlement.objects.filter(pk=settlement_id).select_related("prescription").first()
-        role = REVERSED_BY.get(found.kind) if found is not None else None
-        if found is None or not (
-            actor.is_superuser
-            or (
-                actor.institution_id == found.institution_id
-                and (role is None or actor.has_role(role))
-            )
-        ):
-            raise NotFound(codes.NOT_FOUND, "结算记录不存在或不属于本机构")
-        lock_person(found.person_id)
-        eligibility_id = found.prescription.eligibility_id if found.prescription else None
-        if return_goods and eligibility_id:
-            from dualchannel.eligibility.models import Eligibility
+    return reason
 
-            Eligibility.objects.select_for_update(no_key=True).get(pk=eligibility_id)
-        settlement = (
-            Settlement.objects.select_for_update(of=("self",))
-            .select_related("person")
-            .get(pk=found.pk)
-        )
-        if settlement.kind == SettlementKind.MANUAL:
-            # the agency paid the person back [HB art. 37]: not the counter's to undo
-            raise Conflict(codes.MANUAL_NOT_REVERSIBLE, "手工（零星）报销结算不能在柜台冲销")
-        if settlement.status == SettlementStatus.REVERSED:
-            if settlement.reversal_key == key:
-                return settlement  # the same reversal replayed
-            raise Conflict(codes.ALREADY_REVERSED, "该笔结算已冲销，不能再次冲销")
-        if settlement.batch_id and settlement.batch.status in (
-            BatchStatus.APPLIED,
-            BatchStatus.APPROVED,
-        ):
-            # HB art. 33: the month was applied for with it; the agency must send it back first
-            raise Conflict(codes.IN_APPLIED_BATCH, "该笔结算所在的月度申报已提交，不能冲销")
-        rows = locked_accumulators(settlement.person, settlement.scopes)
-        for field, kind in ACCUMULATED_KINDS.items():
-            accumulator_add(rows[kind], -Decimal(settlement.used[field]))  # the CHECK keeps it ≥ 0
-        hospital = settlement.kind == SettlementKind.HOSPITAL
-        if return_goods and settlement.dispensing_id:
-            _return_goods(actor, settlement, key, reason)
-        elif return_goods and hospital:
-            from .hospital import give_back_plan
 
-            give_back_plan(settlement, actor=actor)
-        goods_returned = return_goods and (bool(settlement.dispensing_id) or hospital)
-        transition(
-            settlement,
-            SettlementStatus.REVERSED,
-            actor=actor,
-            reason=reason,
-            role=role or Role.PHARMACIST,
-            changes={
-                "reversed_at": timezone.now(),
-                "reversed_by": actor,
-                "reversal_reason": reason[:200],
-                "reversal_key": key,
-                "goods_returned": goods_returned,
-                "reversal_upload_status": UploadStatus.PENDING,
-            },
-            goods_returned=goods_returned,
-        )
-        from dualchannel.core.jobs import enqueue
+def _find_for_reversal(actor: User, settlement_id: int) -> tuple[Settlement, str | None]:
+    """An unlocked read checks the scope; returns the settlement and the role that reverses it."""
+    found = Settlement.objects.filter(pk=settlement_id).select_related("prescription").first()
+    role = REVERSED_BY.get(found.kind) if found is not None else None
+    if found is None or not (
+        actor.is_superuser
+        or (actor.institution_id == found.institution_id and (role is None or actor.has_role(role)))
+    ):
+        raise NotFound(codes.NOT_FOUND, "结算记录不存在或不属于本机构")
+    return found, role
 
-        enqueue(
-            "settlement.upload_reversal",
-            {"settlement_id": settlement.pk},
-            key=f"reverse:{settlement.pk}",
-        )
-    return settlement
+
+def _reversal_locked(found: Settlement, *, return_goods: bool) -> Settlement:
+    """Locks in core.locks order: the person, the eligibility (its plan is given back), the
+    settlement; the accumulators, batches and codes follow in ``_write_reversal``."""
+    lock_person(found.person_id)
+    eligibility_id = found.prescription.eligibility_id if found.prescription else None
+    if return_goods and eligibility_id:
+        from dualchannel.eligibility.models import Eligibility
+
+        Eligibility.objects.select_for_update(no_key=True).get(pk=eligibility_id)
+    return (
+        Settlement.objects.select_for_update(of=("self",)).select_related("person").get(pk=found.pk)
+    )
+
+
+def _check_reversible(settlement: Settlement, key: str) -> bool:
+    """Refuse what may not be reversed; True when this is the same reversal replayed."""
+    if settlement.kind == SettlementKind.MANUAL:
+        # the agency paid the person back [HB art. 37]: not the counter's to undo
+        raise Conflict(codes.MANUAL_NOT_REVERSIBLE, "手工（零星）报销结算不能在柜台冲销")
+    if settlement.status == SettlementStatus.REVERSED:
+        if settlement.reversal_key == key:
+            return True
+        raise Conflict(codes.ALREADY_REVERSED, "该笔结算已冲销，不能再次冲销")
+    if settlement.batch_id and settlement.batch.status in (
+        BatchStatus.APPLIED,
+        BatchStatus.APPROVED,
+    ):
+        # HB art. 33: the month was applied for with it; the agency must send it back first
+        raise Conflict(codes.IN_APPLIED_BATCH, "该笔结算所在的月度申报已提交，不能冲销")
+    return False
+
+
+def _write_reversal(
+    actor: User,
+    settlement: Settlement,
+    *,
+    key: str,
+    reason: str,
+    role: str | None,
+    return_goods: bool,
+) -> None:
+    """Accumulators back, goods (or a hospital's plan) back, the transition, the upload job."""
+    rows = locked_accumulators(settlement.person, settlement.scopes)
+    for field, kind in ACCUMULATED_KINDS.items():
+        accumulator_add(rows[kind], -Decimal(settlement.used[field]))  # the CHECK keeps it ≥ 0
+    hospital = settlement.kind == SettlementKind.HOSPITAL
+    if return_goods and settlement.dispensing_id:
+        _return_goods(actor, settlement, key, reason)
+    elif return_goods and hospital:
+        from .hospital import give_back_plan
+
+        give_back_plan(settlement, actor=actor)
+    goods_returned = return_goods and (bool(settlement.dispensing_id) or hospital)
+    transition(
+        settlement,
+        SettlementStatus.REVERSED,
+        actor=actor,
+        reason=reason,
+        role=role or Role.PHARMACIST,
+        changes={
+            "reversed_at": timezone.now(),
+            "reversed_by": actor,
+            "reversal_reason": reason[:200],
+            "reversal_key": key,
+            "goods_returned": goods_returned,
+            "reversal_upload_status": UploadStatus.PENDING,
+        },
+        goods_returned=goods_returned,
+    )
+    from dualchannel.core.jobs import enqueue
+
+    enqueue(
+        "settlement.upload_reversal",
+        {"settlement_id": settlement.pk},
+        key=f"reverse:{settlement.pk}",
+    )
 
 
 def _return_goods(actor: User, settlement: Settlement, key: str, reason: str) -> None:
