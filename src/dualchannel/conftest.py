@@ -7,9 +7,15 @@ institutions and must never see or change the first set's data.
 from __future__ import annotations
 
 import pytest
+from django.conf import settings
+from django.test import Client
+from django_otp import DEVICE_ID_SESSION_KEY
 
+from dualchannel.core.models import ApiToken
 from dualchannel.core.roles import Role
+from dualchannel.core.security import confirmed_device
 from dualchannel.core.tests.factories import PASSWORD, UserFactory
+from dualchannel.registry import public_cache
 from dualchannel.registry.models import InstitutionKind
 from dualchannel.registry.tests.factories import InstitutionFactory, InsuredPersonFactory
 
@@ -137,7 +143,6 @@ def outsider_agency(other_agency):
 def _public_answers_forgotten():
     """A rolled-back test leaves the audit heads where the next test starts again: the public
     query's per-process answers would outlive their data."""
-    from dualchannel.registry import public_cache
 
     public_cache.clear()
     yield
@@ -149,10 +154,6 @@ def _force_login_is_a_full_sign_in(monkeypatch):
     """``client.force_login(user)`` stands for the whole sign-in: the password and, for a user
     with an authenticator (officers and administrators, see UserFactory), its code. Tests of the
     second factor itself sign in through the login page or ``client.login`` (password only)."""
-    from django.test import Client
-    from django_otp import DEVICE_ID_SESSION_KEY
-
-    from dualchannel.core.security import confirmed_device
 
     original = Client.force_login
 
@@ -182,9 +183,6 @@ def demo_his(request, settings):
 @pytest.fixture
 def api_client():
     """A Django test client that talks JSON to the API with a bearer token."""
-    from django.test import Client
-
-    from dualchannel.core.models import ApiToken
 
     class ApiClient(Client):
         def as_user(self, user):
@@ -206,7 +204,6 @@ def api_client():
 
 def pytest_collection_modifyitems(config, items):
     """Concurrency tests need real concurrent transactions: they run on PostgreSQL only."""
-    from django.conf import settings
 
     if settings.DATABASES["default"]["ENGINE"].endswith("postgresql"):
         return

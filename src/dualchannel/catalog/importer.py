@@ -187,78 +187,113 @@ def validate_rows(rows: list[Any]) -> list[ListRow]:
     return result
 
 
+class _RowReader:
+    """Reads one raw row's fields, appending (row, field, message) for each problem."""
+
+    def __init__(self, index: int, raw: dict, errors: list) -> None:
+        self.index, self.raw, self.errors = index, raw, errors
+
+    def error(self, name: str, message: str) -> None:
+        self.errors.append((self.index, name, message))
+
+    def text(self, name: str, *, required: bool, max_length: int = 500) -> str:
+        value = self.raw.get(name)
+        if value is None or (isinstance(value, str) and not value.strip()):
+            if required:
+                self.error(name, "不能为空")
+            return ""
+        if not isinstance(value, str):
+            self.error(name, "应为文本")
+            return ""
+        if len(value.strip()) > max_length:
+            self.error(name, f"超过{max_length}个字符")
+        return value.strip()
+
+    def section(self) -> str:
+        section_text = self.text("section", required=True)
+        if not section_text:
+            return ""
+        if "竞价" in section_text:
+            return ListSection.BIDDING
+        if "谈判" in section_text:
+            return ListSection.NEGOTIATED_WESTERN
+        self.error("section", f"无法识别的目录部分「{section_text}」")
+        return ""
+
+    def drug_class(self) -> str:
+        drug_class = self.text("class", required=True)
+        if drug_class and drug_class not in ("甲", "乙"):
+            self.error("class", "甲乙类应为「甲」或「乙」")
+        return drug_class
+
+    def category(self) -> str:
+        category = self.text("category_code", required=True, max_length=10).upper()
+        if category and not _CATEGORY.match(category):
+            self.error("category_code", f"分类代码「{category}」格式不正确")
+        return category
+
+    def payment(self) -> tuple[str, list[ParsedStandard]]:
+        """The payment-standard text and its parsed standards; checks the confidential flag."""
+        payment_text = self.text("payment_standard", required=True)
+        standards: list[ParsedStandard] = []
+        note = self.raw.get("payment_standard_note")
+        if note is not None and not isinstance(note, dict):
+            self.error("payment_standard_note", "应为对象")
+            note = None
+        if payment_text:
+            try:
+                standards = parse_payment_standards(payment_text, note)
+            except ParseError as exc:
+                self.error("payment_standard", str(exc))
+        confidential = self.raw.get("price_confidential")
+        if confidential is not None:
+            if not isinstance(confidential, bool):
+                self.error("price_confidential", "应为 true 或 false")
+            elif payment_text and confidential != (payment_text == CONFIDENTIAL_MARK):
+                self.error("price_confidential", "与支付标准是否为「*」不一致")
+        return payment_text, standards
+
+    def agreement(self) -> tuple[str, date | None, date | None]:
+        """The agreement period's text and dates, the dates read from the text when not given."""
+        period = self.text("agreement_period", required=False, max_length=100)
+        start = _date(self.raw.get("agreement_start"), self.index, "agreement_start", self.errors)
+        end = _date(self.raw.get("agreement_end"), self.index, "agreement_end", self.errors)
+        if period and (start is None or end is None):
+            found = _PERIOD.search(period)
+            if found is None:
+                self.error("agreement_period", f"无法识别的协议有效期「{period}」")
+            else:
+                numbers = [int(g) for g in found.groups()]
+                try:
+                    start = start or date(numbers[0], numbers[1], numbers[2])
+                    end = end or date(numbers[3], numbers[4], numbers[5])
+                except ValueError:
+                    self.error("agreement_period", f"协议有效期「{period}」日期不存在")
+        if start and end and start > end:
+            self.error("agreement_end", "协议截止日期早于开始日期")
+        return period, start, end
+
+    def restriction(self) -> str:
+        restriction = self.raw.get("restriction")
+        if restriction is not None and not isinstance(restriction, str):
+            self.error("restriction", "应为文本")
+            return ""
+        return (restriction or "").strip()
+
+
 def _validate_row(index: int, raw: Any, errors: list) -> ListRow | None:
     if not isinstance(raw, dict):
         errors.append((index, "row", "条目应为对象"))
         return None
-
-    def text(name: str, *, required: bool, max_length: int = 500) -> str:
-        value = raw.get(name)
-        if value is None or (isinstance(value, str) and not value.strip()):
-            if required:
-                errors.append((index, name, "不能为空"))
-            return ""
-        if not isinstance(value, str):
-            errors.append((index, name, "应为文本"))
-            return ""
-        if len(value.strip()) > max_length:
-            errors.append((index, name, f"超过{max_length}个字符"))
-        return value.strip()
-
-    section_text = text("section", required=True)
-    section = ""
-    if section_text:
-        if "竞价" in section_text:
-            section = ListSection.BIDDING
-        elif "谈判" in section_text:
-            section = ListSection.NEGOTIATED_WESTERN
-        else:
-            errors.append((index, "section", f"无法识别的目录部分「{section_text}」"))
+    read = _RowReader(index, raw, errors)
+    section = read.section()
     list_no = _positive_int(raw.get("no"), index, "no", errors, required=True)
-    name = text("name_zh", required=True, max_length=200)
-    drug_class = text("class", required=True)
-    if drug_class and drug_class not in ("甲", "乙"):
-        errors.append((index, "class", "甲乙类应为「甲」或「乙」"))
-    category = text("category_code", required=True, max_length=10).upper()
-    if category and not _CATEGORY.match(category):
-        errors.append((index, "category_code", f"分类代码「{category}」格式不正确"))
-    payment_text = text("payment_standard", required=True)
-    standards: list[ParsedStandard] = []
-    note = raw.get("payment_standard_note")
-    if note is not None and not isinstance(note, dict):
-        errors.append((index, "payment_standard_note", "应为对象"))
-        note = None
-    if payment_text:
-        try:
-            standards = parse_payment_standards(payment_text, note)
-        except ParseError as exc:
-            errors.append((index, "payment_standard", str(exc)))
-    confidential = raw.get("price_confidential")
-    if confidential is not None:
-        if not isinstance(confidential, bool):
-            errors.append((index, "price_confidential", "应为 true 或 false"))
-        elif payment_text and confidential != (payment_text == CONFIDENTIAL_MARK):
-            errors.append((index, "price_confidential", "与支付标准是否为「*」不一致"))
-    period = text("agreement_period", required=False, max_length=100)
-    start = _date(raw.get("agreement_start"), index, "agreement_start", errors)
-    end = _date(raw.get("agreement_end"), index, "agreement_end", errors)
-    if period and (start is None or end is None):
-        found = _PERIOD.search(period)
-        if found is None:
-            errors.append((index, "agreement_period", f"无法识别的协议有效期「{period}」"))
-        else:
-            numbers = [int(g) for g in found.groups()]
-            try:
-                start = start or date(numbers[0], numbers[1], numbers[2])
-                end = end or date(numbers[3], numbers[4], numbers[5])
-            except ValueError:
-                errors.append((index, "agreement_period", f"协议有效期「{period}」日期不存在"))
-    if start and end and start > end:
-        errors.append((index, "agreement_end", "协议截止日期早于开始日期"))
-    restriction = raw.get("restriction")
-    if restriction is not None and not isinstance(restriction, str):
-        errors.append((index, "restriction", "应为文本"))
-        restriction = None
+    name = read.text("name_zh", required=True, max_length=200)
+    drug_class = read.drug_class()
+    category = read.category()
+    payment_text, standards = read.payment()
+    period, start, end = read.agreement()
+    restriction = read.restriction()
     pdf_page = _positive_int(raw.get("pdf_page"), index, "pdf_page", errors, required=False)
     if errors:
         return None
@@ -274,7 +309,7 @@ def _validate_row(index: int, raw: Any, errors: list) -> ListRow | None:
         agreement_text=period,
         agreement_start=start,
         agreement_end=end,
-        restriction=(restriction or "").strip(),
+        restriction=restriction,
         pdf_page=pdf_page,
     )
 

@@ -1,4 +1,6 @@
 from django.apps import AppConfig
+from django.conf import settings
+from django.utils.module_loading import autodiscover_modules
 
 
 class CoreConfig(AppConfig):
@@ -9,11 +11,7 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         # Job handlers and periodic tasks live in each app's tasks.py (core.jobs).
-        from django.utils.module_loading import autodiscover_modules
-
         autodiscover_modules("tasks")
-
-        from django.conf import settings
 
         if settings.LOCK_ORDER_CHECKS:
             from .locks import install

@@ -15,6 +15,7 @@ from django.db import DataError, IntegrityError
 from pydantic import BaseModel
 
 from .errors import DomainError
+from .request_guard import nul_refused
 
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
@@ -38,8 +39,6 @@ def _problem(value: Any, at: str, depth: int = 0) -> DomainError | None:
         return None if INT64_MIN <= value <= INT64_MAX else number_out_of_range(at)
     if isinstance(value, str):
         if NUL in value:
-            from .request_guard import nul_refused
-
             return nul_refused(at)
         return None
     if isinstance(value, BaseModel):

@@ -41,6 +41,9 @@ from typing import Any
 
 from django.db import DEFAULT_DB_ALIAS, connections, transaction
 from django.db.models import Model, QuerySet
+from django.db.models.lookups import Exact, In
+from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import Atomic
 
 
 class Level(IntEnum):
@@ -132,7 +135,6 @@ def in_transaction(using: str = "default") -> bool:
 
 def _keys(query) -> dict[str, set]:
     """The values of the unique columns the query's WHERE pins down (``pk = 5``, ``code IN``)."""
-    from django.db.models.lookups import Exact, In
 
     found: dict[str, set] = {}
     for child in getattr(query.where, "children", ()):
@@ -179,7 +181,6 @@ def check(query, using: str) -> None:
 
 def install() -> None:
     """Check every ``select_for_update`` query (called at start-up when LOCK_ORDER_CHECKS)."""
-    from django.db.models.sql.compiler import SQLCompiler
 
     if getattr(SQLCompiler.execute_sql, "_lock_order_checked", False):
         return
@@ -192,8 +193,6 @@ def install() -> None:
 
     execute_sql._lock_order_checked = True  # type: ignore[attr-defined]
     SQLCompiler.execute_sql = execute_sql
-
-    from django.db.transaction import Atomic
 
     exit_ = Atomic.__exit__
 

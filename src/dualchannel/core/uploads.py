@@ -11,6 +11,9 @@ from __future__ import annotations
 import logging
 from io import BytesIO
 
+from PIL import Image
+from pypdf import PdfReader
+
 from .errors import DomainError
 
 # (first bytes, type, stored extension, extensions a sender may use for it)
@@ -46,12 +49,9 @@ def _opens(content: bytes, mime: str) -> bool:
     """Whether the file really is a ``mime``: parsed by a PDF reader or decoded as an image."""
     try:
         if mime == "application/pdf":
-            from pypdf import PdfReader
-
             # pypdf warns through logging about every oddity of real-world scans; keep quiet
             logging.getLogger("pypdf").setLevel(logging.ERROR)
             return len(PdfReader(BytesIO(content), strict=False).pages) > 0
-        from PIL import Image
 
         with Image.open(BytesIO(content)) as image:
             expected = {"image/jpeg": "JPEG", "image/png": "PNG"}[mime]

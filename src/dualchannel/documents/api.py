@@ -12,6 +12,7 @@ from dualchannel.core.auth import api_auth
 from dualchannel.core.errors import DomainError
 
 from . import selectors
+from .services import verify_url
 
 router = Router(tags=["documents"])
 
@@ -74,7 +75,6 @@ def verify_pdf(request: HttpRequest, token: str, file: UploadedFile = File(...))
 def document_detail(request: HttpRequest, document_id: int):
     """What was signed, by whom and when. Not the SM3 of the data: it covers the full
     identifiers every page prints masked, so a reader could test guesses of the hidden digits."""
-    from .services import verify_url
 
     document = selectors.document_get(actor=request.auth, document_id=document_id)
     return {

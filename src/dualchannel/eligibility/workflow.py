@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from dualchannel.catalog.criteria import MET, CriteriaResult, evaluate_criteria
 from dualchannel.catalog.models import CriterionKind, MaterialKind
+from dualchannel.core.calendar import add_working_days
 from dualchannel.core.errors import Conflict, NotFound
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
@@ -141,7 +142,6 @@ def request_materials(
 
 
 def _add_working_days(start: date, days: int) -> date:
-    from dualchannel.core.calendar import add_working_days
 
     return add_working_days(start, days)
 

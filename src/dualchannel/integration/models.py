@@ -15,6 +15,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dualchannel.core.models import StatusHistory
+from dualchannel.core.permissions import actor_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import StateMachine
 
@@ -180,13 +181,9 @@ class PlatformFilingTransition(StatusHistory):
 
 
 def filing_sender_role(actor) -> str:
-    """The role a filing's event is recorded under: the first of officer, reviewer, admin held."""
-    if actor is None:
-        return ""
-    for role in (Role.AGENCY_OFFICER, Role.REVIEWER, Role.ADMIN):
-        if actor.has_role(role):
-            return role
-    return ""
+    """The role a filing's event is recorded under (``core.permissions.actor_role``): admin for a
+    superuser, else the first of officer, reviewer, admin held."""
+    return actor_role(actor, Role.AGENCY_OFFICER, Role.REVIEWER, Role.ADMIN)
 
 
 def _filing_stamp(filing: PlatformFiling, to_status: str) -> dict:

@@ -16,10 +16,14 @@ from typing import Any
 from django.db.models import Count, Q, QuerySet, Sum
 from django.utils import timezone
 
+from dualchannel.catalog.models import Drug
 from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
+from dualchannel.registry.models import Institution, InstitutionKind
+from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
 from .models import StockItem, StockMovement
@@ -35,7 +39,6 @@ RATIO_PLACES = Decimal("0.0001")
 
 def pharmacy_for_stock(actor: User | None, pharmacy_id: int):
     """A pharmacy whose stock the actor may read and change (its pharmacists, admins)."""
-    from dualchannel.registry.models import Institution, InstitutionKind
 
     require_role(actor, Role.PHARMACIST)
     found = Institution.objects.filter(pk=pharmacy_id, kind=InstitutionKind.PHARMACY).first()
@@ -205,7 +208,6 @@ class Coverage:
 
 
 def _negotiated_count() -> int:
-    from dualchannel.catalog.models import Drug
 
     return Drug.objects.filter(is_negotiated=True).count()
 
@@ -226,7 +228,6 @@ def _in_stock_counts(pharmacy_ids: list[int], on: date | None) -> dict[int, int]
 
 
 def _coverage(pharmacy, in_stock: int, catalogue: int, profiles: dict[str, Any]) -> Coverage:
-    from dualchannel.registry.profiles import profile_for
 
     region = pharmacy.region
     area = "urban" if region.is_urban_district else "county"
@@ -279,8 +280,6 @@ def pharmacy_coverage(pharmacy, on: date | None = None) -> Coverage:
 
 def coverage_report(actor_officer: User | None, on: date | None = None) -> list[Coverage]:
     """Every pharmacy of the officer's region (admins: all), with its coverage."""
-    from dualchannel.registry.models import Institution, InstitutionKind
-    from dualchannel.registry.selectors import officer_region
 
     require_role(actor_officer, Role.AGENCY_OFFICER)
     pharmacies = Institution.objects.filter(kind=InstitutionKind.PHARMACY).select_related(

@@ -22,6 +22,8 @@ from dualchannel.core.money import parse_money
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.integration.nhsa.envelope import platform_connected
+from dualchannel.monitoring.services import alert_raise_independent
+from dualchannel.registry.models import Institution, InstitutionKind
 
 from . import error_codes as codes
 from .models import (
@@ -84,7 +86,6 @@ def may_act_for(actor: User | None, pharmacy_id: int) -> bool:
 
 def pharmacy_for(actor: User, pharmacy: Any = None):
     """The pharmacy the actor works for; an admin names one. Another pharmacy is not found."""
-    from dualchannel.registry.models import Institution, InstitutionKind
 
     require_role(actor, Role.PHARMACIST)
     wanted = getattr(pharmacy, "pk", pharmacy)
@@ -210,8 +211,6 @@ def stock_transaction(body: Callable[[list[dict[str, Any]]], R]) -> R:
                     return body(alerts)
     except DomainError:
         if alerts:
-            from dualchannel.monitoring.services import alert_raise_independent
-
             for alert in alerts:
                 alert_raise_independent(**alert)
         raise

@@ -24,6 +24,7 @@ from typing import Any
 
 from django.utils import timezone
 
+from dualchannel.catalog.models import Drug
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import DomainError, field_error
 from dualchannel.core.models import User
@@ -171,7 +172,6 @@ def _clean_receipt(
     reference: str,
 ) -> _Receipt:
     """Check a purchase's input, field by field in a fixed order (the first refusal wins)."""
-    from dualchannel.catalog.models import Drug
 
     shop = pharmacy_for(actor, pharmacy)
     key = request_key(idempotency_key)

@@ -29,9 +29,11 @@ from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
+from dualchannel.integration.models import PlatformCall
 from dualchannel.integration.nhsa.client import PlatformClient
 from dualchannel.integration.nhsa.envelope import SHANGHAI
 from dualchannel.integration.nhsa.errors import PlatformError
+from dualchannel.registry.models import Pharmacist
 
 from . import error_codes as codes
 from .models import (
@@ -69,7 +71,6 @@ def _opter_name(movement: StockMovement) -> str:
 
 def _pharmacist(movement: StockMovement) -> tuple[str, str]:
     """Name and certificate number of the pharmacist who recorded it (3505 phar_*)."""
-    from dualchannel.registry.models import Pharmacist
 
     found = Pharmacist.objects.filter(user_id=movement.actor_id).first()
     if found is None:
@@ -329,7 +330,6 @@ def _record(
                 movement, U.DEAD, actor=actor, reason=error.code, attempt=movement.upload_attempts
             )
             return movement
-        from dualchannel.integration.models import PlatformCall
 
         call = (
             PlatformCall.objects.filter(

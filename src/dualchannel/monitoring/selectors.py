@@ -8,13 +8,13 @@ from dualchannel.core.errors import NotFound
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
+from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
 from .models import Alert
 
 
 def visible_alerts(actor: User | None) -> QuerySet[Alert]:
-    from dualchannel.registry.selectors import officer_region
 
     require_role(actor, Role.AGENCY_OFFICER)
     qs = Alert.objects.select_related("institution", "reviewer")

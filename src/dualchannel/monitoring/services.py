@@ -23,6 +23,7 @@ from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
+from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
 from .models import ALERT_MACHINE, Alert, AlertSeverity, AlertState, AlertTransition
@@ -158,7 +159,6 @@ def _raise_apart(kwargs: dict[str, Any], outcome: list[BaseException | None]) ->
 
 
 def _covers(actor: User, alert: Alert) -> bool:
-    from dualchannel.registry.selectors import officer_region
 
     if actor.is_superuser:
         return True

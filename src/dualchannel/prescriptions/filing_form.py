@@ -14,6 +14,7 @@ from typing import Any
 
 from dualchannel.catalog.selectors import restriction_on
 from dualchannel.core.errors import DomainError
+from dualchannel.eligibility.selectors import current_plan
 from dualchannel.registry.models import BindingMode, Institution, InstitutionKind, PolicyProfile
 from dualchannel.registry.selectors import public_institutions
 
@@ -87,8 +88,6 @@ def filing_form_data(prescription: Prescription, today: date) -> dict[str, Any]:
         )
     eligibility = prescription.eligibility
     if eligibility is not None:
-        from dualchannel.eligibility.selectors import current_plan
-
         plan = current_plan(eligibility)
         unit = plan["quantity_unit"]
         current = (

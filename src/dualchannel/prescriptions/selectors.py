@@ -22,7 +22,7 @@ from dualchannel.core.errors import NotFound
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
-from dualchannel.eligibility.selectors import current_plan
+from dualchannel.eligibility.selectors import current_plan, visible_eligibilities
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
@@ -192,7 +192,6 @@ def dispensing_results(
     """The dispensing of each prescription of an eligibility (or of one prescription) that the
     actor may see, newest first, with the plan. An eligibility or prescription outside the
     actor's scope is not found."""
-    from dualchannel.eligibility.selectors import visible_eligibilities
 
     subject = eligibility_or_prescription
     if isinstance(subject, Eligibility):

@@ -32,6 +32,7 @@ from dualchannel.eligibility.selectors import (
     eligibility_benefits_active,
     eligibility_get,
 )
+from dualchannel.inventory.models import StockItem
 from dualchannel.registry.models import InstitutionKind
 from dualchannel.registry.profiles import profile_of
 from dualchannel.registry.selectors import public_institutions
@@ -141,7 +142,6 @@ def parse_pack(specification: str, unit: str) -> tuple[Decimal, str] | None:
 
 def _specifications(eligibility: Eligibility) -> list[str]:
     """Specifications to choose from: the last prescription's, then what the pharmacies stock."""
-    from dualchannel.inventory.models import StockItem
 
     found: list[str] = []
     last = (

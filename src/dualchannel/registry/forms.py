@@ -5,6 +5,7 @@ from __future__ import annotations
 from django import forms
 
 from .models import DesignationStatus, ExitReason, HospitalLevel, InstitutionKind, Region
+from .regions import region_subtree
 
 KIND_CHOICES = [
     (InstitutionKind.HOSPITAL.value, InstitutionKind.HOSPITAL.label),
@@ -70,7 +71,6 @@ class TransitionForm(forms.Form):
 
 def regions_for_officer(region: Region | None):
     """Regions an officer can pick: their own and everything below it."""
-    from .regions import region_subtree
 
     if region is None:
         return Region.objects.filter(level="province").order_by("code")

@@ -12,6 +12,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from dualchannel.core.masking import mask_name
 from dualchannel.core.models import StatusHistory
 from dualchannel.core.statemachine import StateMachine
 
@@ -540,7 +541,6 @@ class InsuredPerson(models.Model):
         verbose_name_plural = "参保人"
 
     def __str__(self) -> str:
-        from dualchannel.core.masking import mask_name
 
         return mask_name(self.name)
 

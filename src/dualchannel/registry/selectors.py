@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
+from django.utils import timezone
 
 from dualchannel.core.errors import NotFound
 from dualchannel.core.models import AuditEvent, User
@@ -429,8 +431,6 @@ def public_regions_cached(parent: str | None = None) -> list[Region]:
 
 def _stock_of(match: Q):
     """Sellable stock of the matched drug at the outer pharmacy (inventory is a later app)."""
-    from django.apps import apps
-    from django.utils import timezone
 
     stock_item = apps.get_model("inventory", "StockItem")
     return stock_item.objects.filter(

@@ -10,12 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 from django.db.models import Q
 
 from dualchannel.catalog.models import Drug
 from dualchannel.catalog.selectors import payment_standards_on
 from dualchannel.core.errors import DomainError
 from dualchannel.registry.models import PaymentStandardRule, PolicyProfile, Region, RegionLevel
+from dualchannel.registry.profiles import profile_for
 from dualchannel.registry.regions import ancestors
 
 from . import error_codes as codes
@@ -200,10 +202,6 @@ def _decimal(row: int, name: str, value: Any) -> Decimal | None:
 
 def benefit_rules_load(path: Path = RULES_FILE) -> int:
     """Load (or refresh) benefit rules from a JSON file; all or nothing. Returns rows loaded."""
-    from django.db import transaction
-
-    from dualchannel.registry.models import Region
-    from dualchannel.registry.profiles import profile_for
 
     data = json.loads(Path(path).read_text(encoding="utf-8"))
     loaded = 0

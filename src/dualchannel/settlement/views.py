@@ -5,21 +5,33 @@ the reversal (HB art. 32: the person pays their part, the fund's part is settled
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Any
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
+from dualchannel.registry.selectors import officer_region
 
 from . import services
-from .models import Settlement, SettlementStatus
+from .models import (
+    BatchStatus,
+    ClaimStatus,
+    ManualClaim,
+    Settlement,
+    SettlementBatch,
+    SettlementStatus,
+)
 from .payable import BREAKDOWN_LABELS, REASON_LABELS
+from .platform import platform_pre_settle
+from .services import batches
 
 pharmacist_required = role_required(Role.PHARMACIST)
 REVERSAL_REASONS = ["患者退药", "结算类别有误，需重新结算", "结算信息有误，需重新结算"]
@@ -50,7 +62,6 @@ def counter_settlement_context(request: HttpRequest, prescription) -> dict[str, 
     except DomainError as exc:
         return {"settlement_error": exc}
     reasons = sorted({REASON_LABELS.get(r.self_pay_reason, "") for r in priced.breakdown.lines})
-    from .platform import platform_pre_settle
 
     return {
         "preview": priced,
@@ -117,9 +128,6 @@ def counter_reverse(request: HttpRequest, settlement_id: int) -> HttpResponse:
 
 
 def _month_param(request: HttpRequest):
-    from datetime import date
-
-    from django.utils import timezone
 
     raw = request.GET.get("month", "")
     try:
@@ -131,10 +139,6 @@ def _month_param(request: HttpRequest):
 
 
 def _agency_context(request: HttpRequest) -> dict[str, Any]:
-    from dualchannel.registry.selectors import officer_region
-
-    from .models import BatchStatus, ClaimStatus, ManualClaim, SettlementBatch
-    from .services import batches
 
     region = officer_region(request.user)
     month = _month_param(request)
@@ -177,7 +181,6 @@ def agency_settlement(request: HttpRequest) -> HttpResponse:
 @require_POST
 @role_required(Role.AGENCY_OFFICER)
 def agency_batch_review(request: HttpRequest, batch_id: int) -> HttpResponse:
-    from .services import batches
 
     batch = batches.batch_review(
         actor=request.user,

@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from dualchannel.core.canonical import digest
 
+from .common import Refusal
 from .models import SimInventoryRecord
 
 Output = tuple[dict[str, Any], str]
@@ -85,7 +86,6 @@ MAX_BCHNO = 30
 
 
 def _refuse(message: str) -> None:
-    from .platform import Refusal
 
     raise Refusal(message)
 

@@ -15,15 +15,16 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.db import IntegrityError, transaction
-from django.db.models import F
 from django.utils import timezone
 
 from dualchannel.core.canonical import digest
 from dualchannel.integration.in_process import NoAnswer
 from dualchannel.integration.nhsa.crypto import Sm4Cipher, sm2_verify
-from dualchannel.integration.nhsa.envelope import SHANGHAI, envelope_errors
+from dualchannel.integration.nhsa.envelope import envelope_errors
 from dualchannel.integration.nhsa.filing_fields import FILING_FIELDS, FILING_LABELS, FILING_REQUIRED
+from dualchannel.registry.models import Institution, InsuredPerson
 
+from .common import Refusal, next_serial, stamp
 from .inventory import INVENTORY_HANDLERS
 from .models import (
     FaultMode,
@@ -31,7 +32,6 @@ from .models import (
     SimFiling,
     SimInstitutionKey,
     SimMessage,
-    SimSerial,
     SimSession,
 )
 from .settlement import SETTLEMENT_HANDLERS
@@ -45,14 +45,6 @@ SESSION_MESSAGE = "签到编号无效或已过期，请重新签到（9001）"
 
 class SimulatedTimeout(NoAnswer):
     """The fault switch asked for no answer at all (the transports report it as a timeout)."""
-
-
-class Refusal(Exception):
-    """The platform's answer infcode -1 with this err_msg."""
-
-    def __init__(self, err_msg: str) -> None:
-        super().__init__(err_msg)
-        self.err_msg = err_msg
 
 
 # --- switches for tests and the demo ----------------------------------------------------------
@@ -84,28 +76,6 @@ def simulator_register_keys(
 
 
 # --- the platform ------------------------------------------------------------------------------
-
-
-def stamp(moment: datetime, fmt: str) -> str:
-    """``moment`` in Beijing time as the platform writes it (``%f``: to the millisecond)."""
-    local = moment.astimezone(SHANGHAI)
-    text = local.strftime(fmt)
-    if fmt.endswith("%f"):
-        text = text[:-3]  # milliseconds: yyyyMMddHHmmssSSS
-    return text
-
-
-def next_serial(name: str) -> int:
-    # The UPDATE locks the row until the transaction ends, so the value read back is ours.
-    with transaction.atomic():
-        if not SimSerial.objects.filter(name=name).update(value=F("value") + 1):
-            try:
-                with transaction.atomic():
-                    SimSerial.objects.create(name=name, value=1)
-                    return 1
-            except IntegrityError:
-                SimSerial.objects.filter(name=name).update(value=F("value") + 1)
-        return SimSerial.objects.get(name=name).value
 
 
 def _consume_fault(infno: str) -> str | None:
@@ -144,7 +114,6 @@ def handle(envelope: Any) -> dict[str, Any]:
 
 
 def _handle(envelope: dict[str, Any], admdvs: str, received: datetime) -> dict[str, Any]:
-    from dualchannel.registry.models import Institution
 
     errors = envelope_errors(envelope)
     if errors:
@@ -273,7 +242,6 @@ def _data(data: dict[str, Any]) -> dict[str, Any]:
 
 
 def _person_info(envelope: dict[str, Any], data: dict[str, Any]) -> Output:
-    from dualchannel.registry.models import InsuredPerson
 
     node = _data(data)
     cert_type = str(node.get("mdtrt_cert_type", ""))
@@ -318,7 +286,6 @@ def _parse_date(value: Any, label: str) -> date:
 
 
 def _file(envelope: dict[str, Any], data: dict[str, Any]) -> Output:
-    from dualchannel.registry.models import Institution, InsuredPerson
 
     node = _data(data)
     missing = [FILING_LABELS[f] for f in FILING_REQUIRED if not str(node.get(f, "")).strip()]

@@ -45,6 +45,7 @@ from dualchannel.integration.rxcentre.wire import (
     CODE_STATE,
     CODE_UNKNOWN_INSTITUTION,
 )
+from dualchannel.registry.models import Institution, InstitutionKind
 
 from .models import FaultMode, SimRx, SimRxAppKey, SimRxFault, SimRxStatus
 from .platform import SimulatedTimeout, next_serial, stamp
@@ -216,7 +217,6 @@ def _open_data(
 
 
 def _caller(data: dict[str, Any]) -> Call:
-    from dualchannel.registry.models import Institution
 
     code = str(data.get("fixmedinsCode", ""))
     if not code:
@@ -291,7 +291,6 @@ Output = dict[str, Any]
 
 
 def _upload_check(call: Call, data: dict[str, Any]) -> Output:
-    from dualchannel.registry.models import InstitutionKind
 
     if call.institution.kind != InstitutionKind.HOSPITAL:
         raise Refusal(CODE_INVALID, "仅定点医疗机构可上传电子处方")
@@ -488,7 +487,6 @@ def _quantities(rx: SimRx) -> dict[str, Decimal]:
 
 
 def _stock_query(call: Call, data: dict[str, Any]) -> Output:
-    from dualchannel.registry.models import Institution
 
     refuse_missing(missing(data, {"dispFixmedinsCode": "取药定点医药机构编号"}))
     rx = _uploaded(call, data.get("hiRxno"), own=True)

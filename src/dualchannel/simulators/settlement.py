@@ -45,7 +45,9 @@ from dualchannel.integration.nhsa.settlement import (
     TIME_FORMAT,
     Channel,
 )
+from dualchannel.registry.models import Institution, InstitutionKind, InsuredPerson
 
+from .common import Refusal, next_serial, stamp
 from .models import SimSettlement
 
 Output = tuple[dict[str, Any], str]
@@ -140,7 +142,6 @@ LABELS = {
 
 
 def _refuse(message: str) -> None:
-    from .platform import Refusal
 
     raise Refusal(message)
 
@@ -268,7 +269,6 @@ def _check_trace_codes(line: dict[str, Any], where: str) -> None:
 
 
 def _check_person(envelope: dict[str, Any], node: dict[str, Any]) -> None:
-    from dualchannel.registry.models import InsuredPerson
 
     if node["mdtrt_cert_type"] not in ("01", "02", "03"):
         _refuse("就诊凭证类型应为01（医保电子凭证）、02（居民身份证）或03（社会保障卡）")
@@ -284,7 +284,6 @@ def _check_person(envelope: dict[str, Any], node: dict[str, Any]) -> None:
 
 
 def _check_institution(envelope: dict[str, Any], channel: Channel) -> None:
-    from dualchannel.registry.models import Institution, InstitutionKind
 
     kind = (
         Institution.objects.filter(platform_code=envelope["fixmedins_code"])
@@ -340,7 +339,6 @@ def _setlinfo(
 
 
 def _serial_id(envelope: dict[str, Any], serial: str) -> str:
-    from .platform import next_serial, stamp
 
     day = stamp(timezone.now(), "%Y%m%d")
     return f"{envelope['mdtrtarea_admvs']}{day}{next_serial(serial):010d}"

@@ -3,12 +3,13 @@ platform's own inventory; ``SimulatorsConfig.ready`` registers it with the simul
 
 from __future__ import annotations
 
+from dualchannel.catalog.models import Drug
+from dualchannel.inventory.selectors import stock_status
+from dualchannel.registry.models import Institution
+
 
 def inventory_stock(fixmedins_code: str, wanted: dict) -> str:
     """Whether the pharmacy holds ``wanted`` ({code: qty}): "1" all, "0" part, "-1" none."""
-    from dualchannel.catalog.models import Drug
-    from dualchannel.inventory.selectors import stock_status
-    from dualchannel.registry.models import Institution
 
     pharmacy = Institution.objects.filter(platform_code=fixmedins_code).first()
     if pharmacy is None:

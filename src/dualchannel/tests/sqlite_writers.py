@@ -13,6 +13,7 @@ import os
 import sys
 import threading
 from collections import Counter
+from datetime import date
 
 import django
 
@@ -51,7 +52,6 @@ def _given():
 def _officer(
     n: int, username: str, otp: str, person_id: int, barrier, statuses: Counter, errors: list
 ):
-    from datetime import date
 
     client = Client()
     try:

@@ -15,11 +15,13 @@ another person. For every API operation and agency page:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pytest
 from django.test import Client
+from django.urls import get_resolver, reverse
+from django.utils import timezone
 
 from dualchannel.catalog.models import CriteriaSet
 from dualchannel.catalog.tests.factories import DrugFactory, PaymentStandardFactory, lung_cancer_set
@@ -29,6 +31,9 @@ from dualchannel.core.tests.factories import UserFactory
 from dualchannel.documents.services import document_sign
 from dualchannel.documents.tests.factories import physician_for, treatment_plan_data
 from dualchannel.integration.services.filing import filing_submit
+from dualchannel.inventory.services import stock_receive
+from dualchannel.inventory.upload import movement_upload_process
+from dualchannel.monitoring.services import alert_raise
 from dualchannel.registry.models import Designation, DesignationStatus, EquippedDrug
 from dualchannel.registry.tests.factories import (
     InsuredPersonFactory,
@@ -433,13 +438,6 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
 
 def inventory_world(pharmacy, drug) -> dict:
     """A batch of the pharmacy whose receipt failed to upload, and an open alert about it."""
-    from datetime import timedelta
-
-    from django.utils import timezone
-
-    from dualchannel.inventory.services import stock_receive
-    from dualchannel.inventory.upload import movement_upload_process
-    from dualchannel.monitoring.services import alert_raise
 
     pharmacy.platform_code = "P42010200001"  # known to the platform simulator
     pharmacy.traceability_enabled = True
@@ -618,7 +616,6 @@ PAGES = [
 
 
 def page_url(page: Page, world: dict) -> str:
-    from django.urls import reverse
 
     values = {**world, "direction_down": "down"}
     return reverse(page.name, args=[values[key] for key in page.args])
@@ -676,7 +673,6 @@ def test_agency_pages_work_for_the_regions_officer(client, world, agency_user, a
 
 
 def test_every_agency_page_is_in_the_matrix():
-    from django.urls import get_resolver
 
     names = {
         name

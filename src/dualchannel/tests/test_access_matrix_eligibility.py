@@ -14,6 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import override_settings
 
+from dualchannel.core.canonical import digest, snapshot
 from dualchannel.core.locks import mark_several_transactions
 from dualchannel.core.models import AuditEvent, User
 from dualchannel.core.roles import Role
@@ -464,7 +465,6 @@ def assert_refused(response) -> None:
 
 
 def fingerprint_with_applications() -> tuple:
-    from dualchannel.core.canonical import digest, snapshot
 
     rows = [
         snapshot(obj) for model in (Application, Material) for obj in model.objects.order_by("pk")

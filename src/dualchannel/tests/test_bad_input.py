@@ -9,11 +9,27 @@ from __future__ import annotations
 
 import json
 import logging
+from decimal import Decimal
 
 import pytest
 from django.test import Client
 
+from dualchannel.catalog.services import payment_standard_set_amount
+from dualchannel.catalog.tests.factories import DrugFactory, PaymentStandardFactory
+from dualchannel.core.errors import DomainError
+from dualchannel.core.idempotency import checked_key
 from dualchannel.core.models import ApiToken, AuditEvent
+from dualchannel.core.money import parse_money
+from dualchannel.core.tests import files
+from dualchannel.core.tests.files import HTML_AS_PDF, PDF, PNG
+from dualchannel.core.uploads import checked_upload
+from dualchannel.inventory.models import StockItem, StockMovement
+from dualchannel.prescriptions.models import Dispensing
+from dualchannel.prescriptions.services import counter
+from dualchannel.registry import selectors
+from dualchannel.registry.tests.factories import PharmacistFactory
+from dualchannel.settlement.models import Settlement
+from dualchannel.settlement.services import claims
 
 pytestmark = pytest.mark.django_db
 
@@ -219,7 +235,6 @@ def test_a_token_in_the_query_string_is_refused_even_when_valid(agency_user, nam
 def test_an_unexpected_exception_is_logged_with_its_traceback_and_no_query(
     api_client, agency_user, monkeypatch, caplog
 ):
-    from dualchannel.registry import selectors
 
     def boom(*args, **kwargs):
         raise RuntimeError("boom")
@@ -245,8 +260,6 @@ def test_an_unexpected_exception_is_logged_with_its_traceback_and_no_query(
 def test_a_stock_receipt_price_with_more_than_two_decimals_is_refused(
     api_client, pharmacist_user, price
 ):
-    from dualchannel.catalog.tests.factories import DrugFactory
-    from dualchannel.inventory.models import StockItem, StockMovement
 
     drug = DrugFactory()
 
@@ -268,10 +281,6 @@ def test_a_stock_receipt_price_with_more_than_two_decimals_is_refused(
 
 
 def test_the_money_validator_refuses_rounding_and_keeps_exact_amounts():
-    from decimal import Decimal
-
-    from dualchannel.core.errors import DomainError
-    from dualchannel.core.money import parse_money
 
     assert parse_money("1.5", field="p", code="c") == Decimal("1.50")
     assert parse_money(Decimal("12.34"), field="p", code="c") == Decimal("12.34")
@@ -283,9 +292,6 @@ def test_the_money_validator_refuses_rounding_and_keeps_exact_amounts():
 
 
 def test_a_confidential_payment_standard_with_three_decimals_is_refused(admin_user):
-    from dualchannel.catalog.services import payment_standard_set_amount
-    from dualchannel.catalog.tests.factories import PaymentStandardFactory
-    from dualchannel.core.errors import DomainError
 
     standard = PaymentStandardFactory(amount=None, is_confidential=True)
 
@@ -306,7 +312,6 @@ def test_a_confidential_payment_standard_with_three_decimals_is_refused(admin_us
 def test_a_missing_or_malformed_idempotency_key_is_refused_before_settling(
     api_client, pharmacist_user, key
 ):
-    from dualchannel.settlement.models import Settlement
 
     headers = {"HTTP_IDEMPOTENCY_KEY": key.encode().decode("latin-1")} if key else {}
 
@@ -320,10 +325,6 @@ def test_a_missing_or_malformed_idempotency_key_is_refused_before_settling(
 
 
 def test_a_malformed_key_is_refused_at_the_counter(pharmacist_user):
-    from dualchannel.core.errors import DomainError
-    from dualchannel.prescriptions.models import Dispensing
-    from dualchannel.prescriptions.services import counter
-    from dualchannel.registry.tests.factories import PharmacistFactory
 
     PharmacistFactory(user=pharmacist_user, pharmacy=pharmacist_user.institution)
 
@@ -342,8 +343,6 @@ def test_a_malformed_key_is_refused_at_the_counter(pharmacist_user):
 
 
 def test_a_malformed_key_is_refused_for_a_stock_receipt(api_client, pharmacist_user):
-    from dualchannel.catalog.tests.factories import DrugFactory
-    from dualchannel.inventory.models import StockMovement
 
     response = api_client.as_user(pharmacist_user).post_json(
         f"/api/v1/inventory/pharmacies/{pharmacist_user.institution_id}/receipts",
@@ -366,7 +365,6 @@ def test_a_malformed_key_is_refused_for_a_stock_receipt(api_client, pharmacist_u
     "key", ["k-1", "desk-1-0001", "3f2b8c1e-9d4a-4b8e-a1c2-0f1e2d3c4b5a", "a:b.c_d"]
 )
 def test_well_formed_keys_are_accepted(key):
-    from dualchannel.core.idempotency import checked_key
 
     assert checked_key(f" {key} ", code="x") == key
 
@@ -375,9 +373,6 @@ def test_well_formed_keys_are_accepted(key):
 
 
 def test_a_file_that_starts_with_pdf_but_is_html_is_refused():
-    from dualchannel.core.errors import DomainError
-    from dualchannel.core.tests.files import HTML_AS_PDF
-    from dualchannel.core.uploads import checked_upload
 
     with pytest.raises(DomainError) as refused:
         checked_upload(HTML_AS_PDF, filename="a.pdf", declared_type="application/pdf", code="c")
@@ -397,9 +392,6 @@ def test_a_file_that_starts_with_pdf_but_is_html_is_refused():
     ],
 )
 def test_uploads_are_checked_by_content_and_declared_type(content, filename, declared, problem):
-    from dualchannel.core.errors import DomainError
-    from dualchannel.core.tests import files
-    from dualchannel.core.uploads import checked_upload
 
     content = getattr(files, content) if isinstance(content, str) else content
 
@@ -419,8 +411,6 @@ def test_uploads_are_checked_by_content_and_declared_type(content, filename, dec
     ],
 )
 def test_real_files_with_agreeing_names_are_accepted(name, filename, declared, mime):
-    from dualchannel.core.tests import files
-    from dualchannel.core.uploads import checked_upload
 
     found, _ = checked_upload(
         getattr(files, name), filename=filename, declared_type=declared, code="c"
@@ -430,9 +420,6 @@ def test_real_files_with_agreeing_names_are_accepted(name, filename, declared, m
 
 
 def test_a_claim_receipt_that_is_html_or_mislabelled_is_refused():
-    from dualchannel.core.errors import DomainError
-    from dualchannel.core.tests.files import HTML_AS_PDF, PDF, PNG
-    from dualchannel.settlement.services import claims
 
     for receipt in (
         ("发票.pdf", HTML_AS_PDF, "application/pdf"),
@@ -504,8 +491,6 @@ def test_a_number_too_large_for_a_32_bit_column_answers_422_on_postgresql(
     api_client, pharmacist_user
 ):
     # within 64 bits, so the input check lets it through; PostgreSQL's integer column refuses it
-    from dualchannel.catalog.tests.factories import DrugFactory
-    from dualchannel.inventory.models import StockItem
 
     response = api_client.as_user(pharmacist_user).post_json(
         f"/api/v1/inventory/pharmacies/{pharmacist_user.institution_id}/receipts",

@@ -27,7 +27,9 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from dualchannel.core.canonical import digest, snapshot
 from dualchannel.core.locks import mark_several_transactions
 from dualchannel.core.models import User
-from dualchannel.eligibility.tests.factories import PLAN
+from dualchannel.eligibility.models import Eligibility
+from dualchannel.eligibility.tests.factories import PLAN, drug_with_criteria
+from dualchannel.prescriptions.models import Prescription
 from dualchannel.tests.page_world import (
     INSIDERS,
     OUTSIDERS,
@@ -322,9 +324,6 @@ def matrix_world(django_db_setup, django_db_blocker, tmp_path_factory):
 
 
 def _world() -> dict:
-    from dualchannel.eligibility.models import Eligibility
-    from dualchannel.eligibility.tests.factories import drug_with_criteria
-    from dualchannel.prescriptions.models import Prescription
 
     world = build_page_world()
     new_drug, _ = drug_with_criteria(generic_name="洛拉替尼片")

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 
-from dualchannel.catalog.models import CriteriaStatus, Drug, PaymentStandard
+from dualchannel.catalog.models import CriteriaSet, CriteriaStatus, Drug, PaymentStandard
 from dualchannel.catalog.tests.factories import (
     DrugFactory,
     PaymentStandardFactory,
@@ -90,8 +91,6 @@ def test_confidential_amount_is_never_in_public_output(db, api_client, admin_use
         content_type="application/json",
     )
     assert response.status_code == 200 and response.json()["amount"] == "31415.92"
-
-    from django.test import Client
 
     public = Client()
     detail = public.get(f"{BASE}/drugs/{standard.drug_id}")
@@ -249,8 +248,6 @@ def test_evaluate_endpoint(editable, api_client, physician_user, agency_user):
     )
     assert body["verdict"] == "eligible" and body["verdict_label"] == "符合认定条件"
 
-    from dualchannel.catalog.models import CriteriaSet
-
     CriteriaSet.objects.filter(pk=editable["set"]).update(status=CriteriaStatus.PUBLISHED)
     body = (
         api_client.as_user(physician_user)
@@ -367,7 +364,6 @@ CRITERIA_WRITES = [
 
 
 def _snapshot_sets():
-    from dualchannel.catalog.models import CriteriaSet
 
     return [
         (
@@ -433,8 +429,6 @@ def test_admin_edits_national_sets_through_the_api(regional, api_client, admin_u
     assert response.status_code == 200 and response.json()["text"] == "管理员修订"
     published = admin.post_json(f"{BASE}/criteria-sets/{regional['national_draft']}/publish", {})
     assert published.status_code == 200 and published.json()["status"] == "published"
-
-    from dualchannel.catalog.models import CriteriaSet
 
     statuses = dict(CriteriaSet.objects.values_list("pk", "status"))
     assert statuses[regional["national"]] == "retired"

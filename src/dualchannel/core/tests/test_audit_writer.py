@@ -13,6 +13,7 @@ import importlib
 import json
 import os
 from datetime import timedelta
+from io import StringIO
 
 import pytest
 from django.apps import apps as django_apps
@@ -20,7 +21,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.db import DatabaseError, connection, transaction
 
-from dualchannel.core import audit, jobs
+from dualchannel.core import audit, jobs, tasks
 from dualchannel.core.audit_keys import parse_audit_keys, read_audit_keys
 from dualchannel.core.canonical import canonical_json, digest
 from dualchannel.core.models import AuditChainHead, AuditEvent, Job
@@ -55,7 +56,6 @@ def _rehash_from(stream, seq, hasher):
 
 def _verify_command():
     """audit_verify's exit (None = OK) and its report."""
-    from io import StringIO
 
     out, err = StringIO(), StringIO()
     try:
@@ -341,7 +341,6 @@ def test_the_writer_refuses_to_checkpoint_over_a_rewound_head(agency_user, hospi
 
 
 def test_the_worker_checkpoints_on_schedule(monkeypatch, agency_user, hospital):
-    from dualchannel.core import tasks
 
     monkeypatch.setattr(jobs, "_periodic", {})
     monkeypatch.setattr(jobs, "_handlers", dict(jobs._handlers))

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.core.management import call_command
 from django.db import connection, connections, transaction
 
@@ -313,7 +314,6 @@ def test_periodic_daily_runs_at_shanghai_time_and_two_workers_do_not_double_it(d
 
 
 def test_periodic_needs_exactly_one_schedule(no_periodic):
-    from django.core.exceptions import ImproperlyConfigured
 
     with pytest.raises(ImproperlyConfigured):
         jobs.periodic("test.bad")
@@ -322,7 +322,6 @@ def test_periodic_needs_exactly_one_schedule(no_periodic):
 
 
 def test_a_kind_has_one_handler(no_periodic):
-    from django.core.exceptions import ImproperlyConfigured
 
     with pytest.raises(ImproperlyConfigured):
 

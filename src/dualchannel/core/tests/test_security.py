@@ -9,7 +9,11 @@ from pathlib import Path
 
 import pytest
 from django.conf import settings as django_settings
+from django.contrib import admin
+from django.contrib.sessions.backends.db import SessionStore
 from django.test import Client
+from django_otp.middleware import OTPMiddleware
+from django_otp.oath import TOTP
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from dualchannel.core.models import ApiToken, AuditEvent
@@ -204,7 +208,6 @@ def test_enrolment_shows_a_qr_and_is_confirmed_with_a_code(client, agency):
 
 
 def totp_code_of(device: TOTPDevice) -> str:
-    from django_otp.oath import TOTP
 
     return f"{TOTP(device.bin_key, device.step, device.t0, device.digits).token():06d}"
 
@@ -258,9 +261,6 @@ def test_administrators_need_the_second_factor_for_the_admin_site(client, admin_
 
 
 def test_admin_site_refuses_an_unverified_staff_session_itself(rf, admin_user):
-    from django.contrib import admin
-    from django.contrib.sessions.backends.db import SessionStore
-    from django_otp.middleware import OTPMiddleware
 
     request = rf.get("/admin/")
     request.user = admin_user

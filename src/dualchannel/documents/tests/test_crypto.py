@@ -4,6 +4,7 @@ import pytest
 from django.core.exceptions import ImproperlyConfigured
 
 from dualchannel.documents import crypto
+from dualchannel.documents.apps import check_key_encryption_key
 
 
 def test_sm3_matches_the_standard_vector():
@@ -65,7 +66,6 @@ def test_short_dedicated_key_is_refused(settings):
 
 
 def test_deploy_check_warns_without_dedicated_key(settings):
-    from dualchannel.documents.apps import check_key_encryption_key
 
     settings.DOCUMENT_KEY_ENCRYPTION_KEY = ""
     assert [m.id for m in check_key_encryption_key()] == ["documents.W001"]

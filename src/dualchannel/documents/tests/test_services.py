@@ -18,6 +18,7 @@ from dualchannel.documents.selectors import (
     document_verify_pdf,
 )
 from dualchannel.documents.services import (
+    data_digest,
     document_revoke,
     document_sign,
     signing_key_for,
@@ -149,7 +150,6 @@ def test_altering_stored_data_is_reported_as_altered(physician_user, physician):
 def test_altering_data_and_digest_together_is_still_altered(physician_user, physician):
     document = sign(physician_user, physician)
     changed = {**document.data, "within_restriction": False}
-    from dualchannel.documents.services import data_digest
 
     SignedDocument.objects.filter(pk=document.pk).update(
         data=changed, data_digest=data_digest(changed)

@@ -54,6 +54,7 @@ from ..models import (
     Eligibility,
 )
 from ..workflow import (
+    application_form_data,
     enter_review,
     evaluate,
     his_fetch,
@@ -62,6 +63,7 @@ from ..workflow import (
     pull_his_materials,
     request_materials,
     require_status,
+    treatment_plan_data,
 )
 from .common import day_or_today, required_text
 
@@ -589,7 +591,6 @@ def application_submit(
 
 
 def _sign_forms(actor: User, application: Application, result: CriteriaResult, today: date) -> None:
-    from ..workflow import application_form_data, treatment_plan_data
 
     subject_type = Application._meta.label
     form = document_sign(

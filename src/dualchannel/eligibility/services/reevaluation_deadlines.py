@@ -13,6 +13,7 @@ from django.utils import timezone
 from dualchannel.core import audit
 from dualchannel.core.errors import DomainError
 from dualchannel.core.statemachine import transition
+from dualchannel.monitoring.services import alert_raise
 from dualchannel.notifications.services import notify
 
 from ..models import (
@@ -148,7 +149,6 @@ def flag_overdue_reevaluations(today: date | None = None) -> int:
     Benefits continue meanwhile (HB art. 9): the patient presented in time, the delay is the
     hospital's; the alert is how the agency sees it (HB art. 48 spot checks).
     """
-    from dualchannel.monitoring.services import alert_raise
 
     today = day_or_today(today)
     overdue = Reevaluation.objects.filter(

@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.core.files.uploadedfile import SimpleUploadedFile
 
-from dualchannel.core.tests.files import PDF
+from dualchannel.core.tests.files import HTML_AS_PDF, PDF, PNG
+from dualchannel.eligibility import services
 from dualchannel.eligibility.models import Application, ApplicationStatus
 
 BASE = "/api/v1/eligibility"
@@ -69,7 +70,6 @@ def test_physician_drafts_checks_and_submits_then_reviewer_approves(
 def test_other_hospitals_reviewer_gets_404_and_nothing_changes(
     api_client, make_draft, zhang, physician_user, outsider_reviewer
 ):
-    from dualchannel.eligibility import services
 
     application = make_draft(zhang)
     services.application_submit(actor=physician_user, application_id=application.pk)
@@ -90,7 +90,6 @@ def test_other_hospitals_reviewer_gets_404_and_nothing_changes(
 def test_patient_upload_is_checked_by_content_not_name(
     api_client, make_draft, insured_person, patient_user, physician_user
 ):
-    from dualchannel.eligibility import services
 
     application = make_draft(insured_person)
     services.application_submit(actor=physician_user, application_id=application.pk)
@@ -119,8 +118,6 @@ def test_patient_upload_is_checked_by_content_not_name(
 def test_patient_upload_must_open_and_agree_with_its_declared_type(
     api_client, make_draft, insured_person, patient_user, physician_user
 ):
-    from dualchannel.core.tests.files import HTML_AS_PDF, PNG
-    from dualchannel.eligibility import services
 
     application = make_draft(insured_person)
     services.application_submit(actor=physician_user, application_id=application.pk)

@@ -1,14 +1,15 @@
 from __future__ import annotations
 
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.urls import Resolver404, resolve
 from django.utils import timezone
 
-from dualchannel.core.calendar import is_working_day, subtract_working_days
+from dualchannel.core.calendar import add_working_days, is_working_day, subtract_working_days
 from dualchannel.core.errors import Conflict, DomainError, NotFound
-from dualchannel.core.jobs import run_once
+from dualchannel.core.jobs import periodic_tasks, run_once
 from dualchannel.core.models import AuditEvent, Job
 from dualchannel.documents.models import DocumentKind
 from dualchannel.eligibility import services
@@ -24,6 +25,7 @@ from dualchannel.eligibility.services import reevaluation as rv
 from dualchannel.eligibility.services import reevaluation_deadlines as deadlines
 from dualchannel.integration.models import FilingKind, FilingStatus, PlatformFiling
 from dualchannel.integration.services.filing import filing_process
+from dualchannel.monitoring.models import Alert
 from dualchannel.notifications.models import Channel, Notification
 from dualchannel.simulators.platform import simulator_fail_next
 
@@ -305,7 +307,6 @@ def test_stop_before_the_filing_was_sent_withdraws_it_and_nothing_reaches_the_pl
 def test_stop_while_the_filing_is_failing_cancels_it_once_the_platform_accepts_it(
     approved_filing_queued, physician_user
 ):
-    from dualchannel.simulators.platform import simulator_fail_next
 
     eligibility = approved_filing_queued
     simulator_fail_next(1, infno="2503")
@@ -415,9 +416,6 @@ def test_late_reevaluation_restores_a_suspended_eligibility(approved, physician_
 
 
 def test_tasks_are_registered_as_daily_jobs():
-    from datetime import time
-
-    from dualchannel.core.jobs import periodic_tasks
 
     tasks = periodic_tasks()
     assert tasks["eligibility.reevaluation_reminders"].at == time(8, 0)
@@ -522,7 +520,6 @@ def test_a_reviewer_cannot_start_a_reevaluation(approved, reviewer_user):
 
 
 def _mounted() -> bool:
-    from django.urls import Resolver404, resolve
 
     try:
         resolve("/api/v1/eligibility/eligibilities")
@@ -563,8 +560,6 @@ def test_api_lists_starts_and_completes(
 def test_a_reevaluation_not_completed_within_seven_working_days_raises_an_alert(
     approved, physician_user
 ):
-    from dualchannel.core.calendar import add_working_days
-    from dualchannel.monitoring.models import Alert
 
     reevaluation = start(physician_user, approved)
     assert reevaluation.complete_by == add_working_days(window(), 7)

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import hashlib
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -23,11 +24,12 @@ from dualchannel.eligibility.models import (
     MaterialSource,
     VerificationState,
 )
+from dualchannel.eligibility.selectors import review_queue
 from dualchannel.eligibility.services import materials
 from dualchannel.integration.models import FilingStatus, PlatformFiling
 from dualchannel.notifications.models import Channel, Notification
 
-from .factories import REQUIRED_KINDS, drug_with_criteria, liu_fang
+from .factories import REQUIRED_KINDS, drug_with_criteria, liu_fang, zhang_wei
 
 S = ApplicationStatus
 
@@ -74,7 +76,6 @@ def test_complete_case_goes_to_review_and_is_approved_without_typing(
         content = material.file.read()
         material.file.close()
         assert len(content) == material.size
-        import hashlib
 
         assert hashlib.sha256(content).hexdigest() == material.sha256
     # the forms are signed by the physician
@@ -652,7 +653,6 @@ def test_queue_orders_by_working_days_left_across_national_day_2026(
     make_draft, physician_user, reviewer_user, profiles
 ):
     # given three complete applications: an old one, one before and one after National Day
-    from .factories import zhang_wei
 
     person = zhang_wei()
     submitted = {}
@@ -691,8 +691,6 @@ def test_queue_orders_by_working_days_left_across_national_day_2026(
 def test_queue_still_orders_and_flags_when_a_years_calendar_is_missing(
     make_draft, zhang, reviewer_user
 ):
-    from dualchannel.eligibility.models import Application
-    from dualchannel.eligibility.selectors import review_queue
 
     application = make_draft(zhang)
     Application.objects.filter(pk=application.pk).update(

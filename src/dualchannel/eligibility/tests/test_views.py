@@ -6,6 +6,9 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from dualchannel.catalog.tests.factories import DrugFactory
+from dualchannel.core.roles import Role
+from dualchannel.core.tests.factories import UserFactory
 from dualchannel.core.tests.files import PDF
 from dualchannel.eligibility import services
 from dualchannel.eligibility.models import (
@@ -16,8 +19,12 @@ from dualchannel.eligibility.models import (
     VerificationState,
 )
 from dualchannel.eligibility.services import materials
+from dualchannel.eligibility.tests.factories import designated_physician
 from dualchannel.integration.models import FilingStatus, PlatformFiling
 from dualchannel.integration.services.filing import filing_process
+from dualchannel.registry.models import BindingMode
+from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.tests.factories import InsuredPersonFactory, make_id_number
 from dualchannel.simulators.platform import simulator_fail_next
 
 from .factories import PLAN, REQUIRED_KINDS, drug_with_criteria, liu_fang
@@ -128,7 +135,6 @@ def test_another_hospitals_physician_learns_nothing_of_the_hospitals_patient(
     client, zhang, outsider_physician, launch
 ):
     # given 张伟, insured and in the demo HIS of the Wuhan hospital, and a Hefei physician
-    from dualchannel.registry.tests.factories import make_id_number
 
     nobody = make_id_number("420102", date(1990, 1, 1), 77)
 
@@ -146,7 +152,6 @@ def test_an_insured_person_unknown_to_the_hospitals_system_is_not_found(
     client, physician, physician_user
 ):
     # given an insured person the hospital's own system has never seen (no application here)
-    from dualchannel.registry.tests.factories import InsuredPersonFactory
 
     stranger = InsuredPersonFactory(name="路人丁")
 
@@ -171,7 +176,6 @@ def test_a_patient_with_an_application_here_is_found_without_a_his_record(
 def test_drug_suggestions_are_limited_to_drugs_with_criteria(
     client, physician, lung_drug, physician_user
 ):
-    from dualchannel.catalog.tests.factories import DrugFactory
 
     DrugFactory(generic_name="塞来昔布胶囊", pinyin_initials="slxbjn")
     response = logged_in(client, physician_user).get(
@@ -533,8 +537,6 @@ def test_another_hospitals_physician_cannot_withdraw(
 
 @pytest.fixture
 def five_fixed(hospital):
-    from dualchannel.registry.models import BindingMode
-    from dualchannel.registry.profiles import profile_for
 
     profile = profile_for(hospital.region)
     profile.binding_mode = BindingMode.FIVE_FIXED
@@ -545,9 +547,6 @@ def five_fixed(hospital):
 def test_five_fixed_area_offers_treating_physicians_and_records_them(
     client, physician, zhang, lung_drug, bound_pharmacy, physician_user, five_fixed
 ):
-    from dualchannel.core.roles import Role
-    from dualchannel.core.tests.factories import UserFactory
-    from dualchannel.eligibility.tests.factories import designated_physician
 
     # given a second designated physician of the same hospital
     colleague_user = UserFactory(institution=physician_user.institution, roles=[Role.PHYSICIAN])
@@ -585,7 +584,6 @@ def test_outside_five_fixed_the_treating_choice_is_not_offered(
 def test_his_launch_brings_the_patient_and_the_drugs_the_data_qualifies(
     client, physician, zhang, lung_drug, physician_user
 ):
-    from dualchannel.catalog.tests.factories import DrugFactory
 
     # given another drug whose criteria the data rules out (no EGFR mutation recorded for 张伟)
     egfr, _ = drug_with_criteria(generic_name="测试奥希替尼片")

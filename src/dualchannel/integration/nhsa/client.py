@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from dualchannel.core.canonical import digest
 
+from ..models import PlatformCall, PlatformSession
 from .crypto import Signer, Sm2Signer, Sm4Cipher
 from .envelope import Operator, build_envelope, next_msgid, validate_fixmedins_code
 from .errors import PlatformError, TransportError, is_transient
@@ -100,7 +101,6 @@ class PlatformClient:
         return self._send(infno, input, sign_no=sign_no, key=key, insuplc=insuplc_admdvs)
 
     def stored_answer(self, infno: str, key: str) -> dict[str, Any] | None:
-        from ..models import PlatformCall
 
         found = (
             PlatformCall.objects.filter(
@@ -115,7 +115,6 @@ class PlatformClient:
 
     def sign_no(self) -> str:
         """The live session of this institution and operator, signing in when there is none."""
-        from ..models import PlatformSession
 
         live = PlatformSession.objects.filter(
             institution=self.institution, opter=self.operator.code, invalidated_at__isnull=True
@@ -124,7 +123,6 @@ class PlatformClient:
 
     def sign_in(self) -> str:
         """9001: a new sign_no, kept for this institution and operator."""
-        from ..models import PlatformSession
 
         output = self._send(
             SIGN_IN,
@@ -160,7 +158,6 @@ class PlatformClient:
     # --- internals -------------------------------------------------------------------------
 
     def _invalidate(self, sign_no: str) -> None:
-        from ..models import PlatformSession
 
         PlatformSession.objects.filter(
             institution=self.institution, sign_no=sign_no, invalidated_at__isnull=True
@@ -225,7 +222,6 @@ class PlatformClient:
         duration_ms: int,
     ) -> dict[str, Any] | None:
         """Record the call; returns the earlier answer if another process won the same key."""
-        from ..models import PlatformCall
 
         request = dict(envelope)
         if isinstance(envelope["input"], str):

@@ -19,6 +19,8 @@ from django.utils import timezone
 from dualchannel.core.errors import DomainError
 
 from .. import error_codes as codes
+from ..models import PlatformMsgSequence
+from .errors import PlatformError
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 INFVER = "V1.0"
@@ -105,8 +107,6 @@ def next_msgid(fixmedins_code: str, *, now: datetime | None = None) -> str:
             second = row.second
         value = row.value + 1 if row.second == second else 1
         if value > MAX_SEQUENCE:
-            from .errors import PlatformError
-
             raise PlatformError("", "本秒报文序号已用尽，请稍后重试", retryable=True)
         row.second = second
         row.value = value
@@ -115,7 +115,6 @@ def next_msgid(fixmedins_code: str, *, now: datetime | None = None) -> str:
 
 
 def _locked_sequence(fixmedins_code: str):
-    from ..models import PlatformMsgSequence
 
     row = PlatformMsgSequence.objects.select_for_update().filter(fixmedins_code=fixmedins_code)
     found = row.first()

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 
 from dualchannel.core.canonical import canonical_json, digest
 
+from ..models import RxCentreCall
 from ..nhsa.crypto import Signer, Sm2Signer, Sm4Cipher
 from ..nhsa.envelope import Operator, shanghai_now, validate_fixmedins_code
 from . import wire
@@ -258,7 +259,6 @@ class RxCentreClient:
         return stored if stored is not None else answer_data
 
     def stored_answer(self, api: str, key: str) -> dict[str, Any] | None:
-        from ..models import RxCentreCall
 
         found = (
             RxCentreCall.objects.filter(
@@ -308,7 +308,6 @@ class RxCentreClient:
         duration_ms: int,
     ) -> dict[str, Any] | None:
         """Record the call; returns the earlier answer if another process won the same key."""
-        from ..models import RxCentreCall
 
         logged_request = dict(request)
         if isinstance(request["data"], str):

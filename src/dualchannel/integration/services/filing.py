@@ -32,6 +32,7 @@ from dualchannel.core.locks import in_transaction, lock_rows
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
+from dualchannel.registry.selectors import officer_region
 
 from .. import error_codes as codes
 from ..models import (
@@ -64,7 +65,6 @@ class FilingInFlight(Exception):
 
 
 def _officer_covers(actor: User, institution) -> bool:
-    from dualchannel.registry.selectors import officer_region
 
     region = officer_region(actor)
     return region is not None and institution.region_id.startswith(region.code_prefix)

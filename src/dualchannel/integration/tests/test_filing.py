@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
 
 from dualchannel.core.errors import Conflict, DomainError, PermissionDenied
 from dualchannel.core.models import AuditEvent
 from dualchannel.integration.models import PlatformCall, PlatformFiling, PlatformFilingTransition
+from dualchannel.integration.nhsa import Operator, PlatformClient, PlatformError
 from dualchannel.integration.services.filing import (
     MAX_ATTEMPTS,
     filing_cancel,
@@ -14,7 +16,7 @@ from dualchannel.integration.services.filing import (
     filing_retry,
     filing_submit,
 )
-from dualchannel.simulators.models import SimFiling
+from dualchannel.simulators.models import SimFault, SimFiling
 from dualchannel.simulators.platform import simulator_fail_next
 
 from .conftest import FILING_INPUT
@@ -79,7 +81,6 @@ def test_submit_with_missing_fields_is_refused_and_nothing_is_written(
 
 
 def test_missing_fields_reach_the_simulator_as_a_refusal(connected_hospital, filed_person):
-    from dualchannel.integration.nhsa import Operator, PlatformClient, PlatformError
 
     client = PlatformClient(connected_hospital, Operator("R1", "审核员"))
 
@@ -264,7 +265,6 @@ def test_cancel_twice_is_refused(reviewer_user, connected_hospital, filed_person
 
 
 def test_2504_of_an_unknown_filing_is_refused_by_the_platform(connected_hospital):
-    from dualchannel.integration.nhsa import Operator, PlatformClient, PlatformError
 
     client = PlatformClient(connected_hospital, Operator("R1", "审核员"))
 
@@ -277,7 +277,6 @@ def test_2504_of_an_unknown_filing_is_refused_by_the_platform(connected_hospital
 def test_2504_of_an_already_cancelled_filing_is_refused(
     reviewer_user, connected_hospital, filed_person
 ):
-    from dualchannel.integration.nhsa import Operator, PlatformClient, PlatformError
 
     filing = filing_submit(
         actor=reviewer_user,
@@ -296,7 +295,6 @@ def test_2504_of_an_already_cancelled_filing_is_refused(
 
 
 def test_5301_lists_the_persons_filings(reviewer_user, connected_hospital, filed_person):
-    from dualchannel.integration.nhsa import Operator, PlatformClient
 
     filing = filing_submit(
         actor=reviewer_user,
@@ -338,9 +336,6 @@ def test_filing_process_sends_a_pending_filing(reviewer_user, connected_hospital
 
 
 def test_fault_command_switches_the_simulator(db):
-    from django.core.management import call_command
-
-    from dualchannel.simulators.models import SimFault
 
     call_command("nhsa_simulator_fault", "--next", "2", "--mode", "timeout", stdout=None)
     assert SimFault.objects.get().remaining == 2

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import json
 from datetime import date
@@ -10,7 +11,8 @@ import httpx
 import pytest
 from django.test import override_settings
 
-from dualchannel.catalog.criteria import CONTEXT_VARIABLES
+from dualchannel.catalog.criteria import CONTEXT_VARIABLES, MET, evaluate_condition, to_activation
+from dualchannel.catalog.icd10 import diagnosis_name
 from dualchannel.catalog.models import MaterialKind
 from dualchannel.core.canonical import canonical_json
 from dualchannel.core.errors import DomainError
@@ -158,7 +160,6 @@ def test_fhir_server_failure_is_a_clear_error():
 
 
 def test_document_reference_attachment_becomes_a_report(tmp_path):
-    import base64
 
     text = "出院小结：右肺腺癌术后".encode()
     bundle = {
@@ -247,7 +248,6 @@ def test_demo_his_knows_every_demo_insured_person(name, birth, male, serial):
 
 
 def test_demo_diagnosis_codes_exist_in_icd10_yb2():
-    from dualchannel.catalog.icd10 import diagnosis_name
 
     his = DemoHis()
     for name, *_ in DEMO_PEOPLE:
@@ -281,7 +281,6 @@ def test_zhang_wei_has_alk_positive_nsclc_with_full_evidence():
 
 
 def test_demo_cases_meet_their_drugs_criteria_and_li_xiuying_lacks_evidence():
-    from dualchannel.catalog.criteria import MET, evaluate_condition, to_activation
 
     def evaluate_expression(expression, context):
         return evaluate_condition(expression, to_activation(context))[0] == MET

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 from django.test import override_settings
@@ -113,7 +115,6 @@ def test_httpx_mock_transport_body_is_the_envelope(connected_hospital):
     seen = {}
 
     def platform(request: httpx.Request) -> httpx.Response:
-        import json
 
         seen.update(json.loads(request.content))
         return httpx.Response(

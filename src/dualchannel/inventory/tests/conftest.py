@@ -6,6 +6,14 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from dualchannel.core.models import AuditEvent, Job
+from dualchannel.inventory.models import (
+    MovementTraceCode,
+    StockItem,
+    StockMovement,
+    StockMovementUploadTransition,
+    TraceCode,
+)
 from dualchannel.inventory.services import stock_receive
 
 from .factories import negotiated_drug, trace_codes
@@ -71,14 +79,6 @@ def stocked(scanning_pharmacy, pharmacist_user, drug):
 
 def inventory_state() -> dict:
     """Everything a refused inventory action must leave as it was (alerts aside)."""
-    from dualchannel.core.models import AuditEvent, Job
-    from dualchannel.inventory.models import (
-        MovementTraceCode,
-        StockItem,
-        StockMovement,
-        StockMovementUploadTransition,
-        TraceCode,
-    )
 
     return {
         "items": list(StockItem.objects.order_by("pk").values_list("pk", "quantity")),

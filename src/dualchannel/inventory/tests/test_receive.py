@@ -16,7 +16,7 @@ from dualchannel.inventory.models import (
     TraceCodeStatus,
     UploadStatus,
 )
-from dualchannel.inventory.services import stock_receive
+from dualchannel.inventory.services import sale_record, stock_receive
 from dualchannel.monitoring.models import Alert
 
 from .conftest import PREFIX, in_days, inventory_state, receive
@@ -154,7 +154,6 @@ def test_a_code_already_sold_elsewhere_is_refused_with_a_high_alert(
     scanning_pharmacy, pharmacist_user, outsider_pharmacist, other_pharmacy, drug
 ):
     # given: a code sold at another pharmacy
-    from dualchannel.inventory.services import sale_record
 
     other_pharmacy.traceability_enabled = True
     other_pharmacy.save()

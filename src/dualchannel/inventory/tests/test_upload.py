@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from dualchannel.core.errors import Conflict, NotFound
@@ -360,7 +360,6 @@ def test_only_failed_uploads_of_ones_own_pharmacy_can_be_retried(
 
 def _free() -> bool | None:
     """What ``Seen.lockable`` is when nothing holds the row: True on PostgreSQL, None on SQLite."""
-    from django.db import connection
 
     return True if connection.vendor == "postgresql" else None
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
 
@@ -18,6 +19,7 @@ from dualchannel.notifications.channels import (
 )
 from dualchannel.notifications.models import Channel, Notification, NotificationState
 from dualchannel.notifications.services import DELIVERY_MAX_ATTEMPTS, notify
+from dualchannel.notifications.templates import check_configured_ids
 
 pytestmark = pytest.mark.django_db
 
@@ -96,9 +98,6 @@ def test_sms_uses_the_operator_template_id_from_settings(patient_user, sms, sett
 
 
 def test_a_template_id_setting_for_an_unknown_template_stops_start_up(settings):
-    from django.core.exceptions import ImproperlyConfigured
-
-    from dualchannel.notifications.templates import check_configured_ids
 
     settings.WECHAT_TEMPLATE_IDS = {"eligibility.aproved": "tmpl-typo"}
     with pytest.raises(ImproperlyConfigured, match=r"eligibility\.aproved"):

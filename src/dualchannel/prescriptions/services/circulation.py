@@ -27,6 +27,8 @@ from dualchannel.core.jobs import DEFAULT_LEASE, backoff_delay, enqueue, job_han
 from dualchannel.core.locks import in_transaction
 from dualchannel.core.statemachine import transition
 from dualchannel.integration.nhsa.envelope import platform_connected
+from dualchannel.integration.rxcentre.client import RxCentreClient
+from dualchannel.integration.rxcentre.errors import RxCentreError
 from dualchannel.registry.profiles import profile_of
 
 from ..models import Dispensing, Prescription, RxCentreStatus, RxCentreSubmission
@@ -211,7 +213,6 @@ def _pharmacy_steps(submission: RxCentreSubmission, client, dispensing) -> None:
 def _confirm_result(submission: RxCentreSubmission, client, dispensing) -> None:
     """The hospital asks the centre for the dispensing result (rxSetlInfoQuery): used, with one
     line per dispensed batch. A centre that has not recorded it yet is asked again later."""
-    from dualchannel.integration.rxcentre.errors import RxCentreError
 
     answer = client.settlement_result(submission.hi_rxno, key=f"result:{submission.pk}")
     lines = answer.get("seltdelts") or []
@@ -280,7 +281,6 @@ def _claim(submission_id: int, token: str, *, job) -> tuple[RxCentreSubmission, 
 def _run_steps(submission: RxCentreSubmission, factory) -> str:
     """The network steps on an unlocked copy, outside any transaction: the copy takes the answers
     (and ``last_error``); returns the outcome, the status the submission moves to."""
-    from dualchannel.integration.rxcentre.errors import RxCentreError
 
     prescription = submission.prescription
     dispensing = Dispensing.objects.filter(prescription=prescription).first()
@@ -348,7 +348,6 @@ def rx_centre_process(submission_id: int, *, client_factory=None, job=None) -> R
 
     Raises ``SubmissionBusy`` (for a job) while another run holds the submission.
     """
-    from dualchannel.integration.rxcentre.client import RxCentreClient
 
     if in_transaction():
         raise RuntimeError("the rx centre is called outside any transaction (network first)")

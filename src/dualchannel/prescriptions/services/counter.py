@@ -37,6 +37,7 @@ from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.services.plan import eligibility_plan_use
 from dualchannel.inventory.error_codes import IDEMPOTENCY_MISMATCH as INVENTORY_IDEMPOTENCY_MISMATCH
+from dualchannel.inventory.sales import SaleLine, sale_record
 from dualchannel.registry.models import Pharmacist
 
 from .. import error_codes as codes
@@ -49,6 +50,7 @@ from ..models import (
     DispensingLine,
     Prescription,
 )
+from .circulation import rx_centre_dispensed
 from .counter_checks import (
     PHONE,
     Check,
@@ -58,6 +60,7 @@ from .counter_checks import (
     clean_lines,
 )
 from .lifecycle import prescription_mark_dispensed
+from .routing import allowed_pharmacies
 
 RX_NO = re.compile(r"^CF\d{13}$")
 KEY_REUSED = "该幂等键已用于另一笔发药请求"
@@ -127,7 +130,6 @@ def counter_open(*, actor: User, reference: str, patient_id_number: str = "") ->
     pharmacy, else the area's designated ones); everything else is not found, so that nobody
     learns of a prescription by guessing its sequential number [issue 9].
     """
-    from .routing import allowed_pharmacies
 
     pharmacist = _pharmacist_of(actor)
     lookup = _ref_to_lookup(reference)
@@ -393,7 +395,6 @@ def _take_stock(
     key: str,
 ):
     """The inventory sale: batches locked, trace codes checked, stock taken."""
-    from dualchannel.inventory.sales import SaleLine, sale_record
 
     return sale_record(
         actor=actor,
@@ -555,6 +556,5 @@ def _record_dispensed(
             "movements": [m.pk for m in sale.movements],
         },
     )
-    from .circulation import rx_centre_dispensed
 
     rx_centre_dispensed(dispensing)

@@ -19,6 +19,8 @@ from dualchannel.catalog.selectors import payment_standards_on
 from dualchannel.core.errors import DomainError
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import eligibility_benefits_active
+from dualchannel.inventory import tracecodes
+from dualchannel.inventory.models import StockItem
 from dualchannel.registry.models import Designation, DesignationStatus
 from dualchannel.registry.profiles import profile_of
 from dualchannel.registry.validation import parse_id_number
@@ -364,7 +366,6 @@ def _line_checks(
 
 def _trace_code_checks(lines: list[DispenseLine]) -> list[Check]:
     """A scanned code that is not 20 digits warns before the sale, as the sale itself does."""
-    from dualchannel.inventory import tracecodes
 
     return [
         Check(w["code"], True, "药品追溯码", w["message"], warning=True)
@@ -374,7 +375,6 @@ def _trace_code_checks(lines: list[DispenseLine]) -> list[Check]:
 
 
 def _stock_items(pharmacy_id: int, lines: list[DispenseLine]) -> dict[int, Any]:
-    from dualchannel.inventory.models import StockItem
 
     return {
         s.pk: s

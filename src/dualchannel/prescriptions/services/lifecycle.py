@@ -26,6 +26,7 @@ from ..models import (
     PrescriptionStatus,
 )
 from ..workflow import drug_names
+from .circulation import rx_centre_withdraw
 from .common import day_or_today, locked_prescription
 
 S = PrescriptionStatus
@@ -102,7 +103,6 @@ def prescriptions_expire(today: date | None = None) -> int:
 
 def _after_close(prescription: Prescription) -> None:
     """A prescription known to the e-prescription centre is withdrawn there too."""
-    from .circulation import rx_centre_withdraw
 
     rx_centre_withdraw(prescription)
 

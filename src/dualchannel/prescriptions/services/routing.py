@@ -16,6 +16,7 @@ from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
+from dualchannel.inventory.selectors import stock_status
 from dualchannel.notifications.services import notify
 from dualchannel.registry.models import (
     Institution,
@@ -31,6 +32,7 @@ from ..models import (
     StockStatus,
 )
 from ..workflow import drug_names
+from .circulation import rx_centre_submit
 from .common import day_or_today, locked_prescription
 
 S = PrescriptionStatus
@@ -70,7 +72,6 @@ def allowed_pharmacies(prescription: Prescription) -> list[Institution]:
 
 def pharmacy_options(*, actor: User, prescription_id: int) -> list[PharmacyOption]:
     """Each allowed pharmacy with its stock for this prescription, those with stock first."""
-    from dualchannel.inventory.selectors import stock_status
 
     prescription = (
         Prescription.objects.select_related("hospital", "eligibility")
@@ -94,7 +95,6 @@ def prescription_route(
     today: date | None = None,
 ) -> Prescription:
     """The patient picks the pharmacy and consents; the prescription lands in its inbox."""
-    from dualchannel.inventory.selectors import stock_status
 
     if consent is not True:
         raise DomainError(
@@ -153,7 +153,6 @@ def prescription_route(
             person=prescription.patient,
             actor=actor,
         )
-        from .circulation import rx_centre_submit
 
         rx_centre_submit(prescription)
     return prescription

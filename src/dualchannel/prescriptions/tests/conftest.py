@@ -9,6 +9,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from dualchannel.catalog.tests.factories import DrugFactory
 from dualchannel.eligibility import services as eligibility_services
 from dualchannel.eligibility.tests.factories import (
     PLAN,
@@ -17,6 +18,7 @@ from dualchannel.eligibility.tests.factories import (
     zhang_wei,
 )
 from dualchannel.integration.models import FilingStatus
+from dualchannel.inventory.services import stock_receive
 from dualchannel.prescriptions import services
 from dualchannel.registry.tests.factories import PharmacistFactory, designate, load_seed_profiles
 
@@ -122,7 +124,6 @@ def routed(eligibility, physician_user, patient_user, bound_pharmacy, stock):
 
 def receive_stock(actor, drug, *, prefix="8123456", key="receive"):
     """Batches B2401 (expires 2027-06-30) and B2402 (2027-12-31), 3 boxes of ``drug`` each."""
-    from dualchannel.inventory.services import stock_receive
 
     items = []
     for n, (batch, expiry) in enumerate((("B2401", "2027-06-30"), ("B2402", "2027-12-31"))):
@@ -144,7 +145,6 @@ def receive_stock(actor, drug, *, prefix="8123456", key="receive"):
 @pytest.fixture
 def chronic_drug(db):
     """An ordinary (not separately paid) chronic-disease drug, 28 tablets a box."""
-    from dualchannel.catalog.tests.factories import DrugFactory
 
     return DrugFactory(generic_name="测试慢病片", is_separately_paid=False)
 

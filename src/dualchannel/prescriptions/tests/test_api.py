@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 
 import pytest
+from django.test import Client
 
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import AuditEvent
@@ -455,7 +456,6 @@ def test_cold_chain_hand_over_is_confirmed_by_the_hospital_and_the_result_goes_b
 
 
 def test_openapi_documents_the_idempotency_key_header(settings):
-    from django.test import Client
 
     settings.API_DOCS_PUBLIC = True  # as in DEBUG/DEMO_MODE; staff only otherwise
     schema = Client().get("/api/v1/openapi.json").json()

@@ -14,8 +14,13 @@ from dualchannel.catalog.tests.factories import DrugFactory, PaymentStandardFact
 from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import AuditEvent
+from dualchannel.core.roles import Role
+from dualchannel.core.tests.factories import UserFactory
+from dualchannel.eligibility.services.reevaluation_deadlines import suspend_overdue
 from dualchannel.eligibility.tests.factories import liu_fang
 from dualchannel.inventory.models import StockItem, StockMovement, TraceCode
+from dualchannel.inventory.sales import SaleLine, sale_record
+from dualchannel.inventory.services import stock_receive
 from dualchannel.monitoring.models import Alert
 from dualchannel.notifications.models import Channel, Notification
 from dualchannel.prescriptions import services
@@ -27,7 +32,9 @@ from dualchannel.prescriptions.models import (
     PrescriptionStatus,
 )
 from dualchannel.prescriptions.services import counter, counter_checks
+from dualchannel.registry.models import Designation, DesignationStatus, InstitutionKind
 from dualchannel.registry.profiles import profile_of
+from dualchannel.registry.tests.factories import InstitutionFactory, PharmacistFactory, designate
 
 from .conftest import receive_stock, trace_codes
 from .helpers import PNG, TODAY, USAGE, dispense, line, me, ordinary, special, stock_codes
@@ -208,7 +215,6 @@ def test_an_expired_prescription_is_refused(routed, pharmacist, pharmacist_user,
 
 
 def test_another_pharmacy_sees_nothing(routed, outsider_pharmacist, stock):
-    from dualchannel.registry.tests.factories import PharmacistFactory, designate
 
     # given a designated pharmacy of another region, with the patient's number and ID number
     designate(outsider_pharmacist.institution)
@@ -251,14 +257,6 @@ def test_a_walk_in_needs_what_the_patient_brings(
 def test_a_walk_in_only_opens_at_a_pharmacy_that_may_dispense_it(
     eligibility, physician_user, pharmacist_user
 ):
-    from dualchannel.core.roles import Role
-    from dualchannel.core.tests.factories import UserFactory
-    from dualchannel.registry.models import InstitutionKind
-    from dualchannel.registry.tests.factories import (
-        InstitutionFactory,
-        PharmacistFactory,
-        designate,
-    )
 
     # given a designated pharmacy of the same city that the three-fixed eligibility does not bind
     issued = special(physician_user, eligibility)
@@ -345,7 +343,6 @@ def test_a_price_above_the_payment_standard_is_refused(
 
 
 def test_a_batch_of_another_drug_is_refused(routed, pharmacist, pharmacist_user, stock):
-    from dualchannel.inventory.services import stock_receive
 
     other = DrugFactory()
     wrong = stock_receive(
@@ -368,7 +365,6 @@ def test_a_batch_of_another_drug_is_refused(routed, pharmacist, pharmacist_user,
 
 
 def test_a_traceability_code_of_another_drug_is_refused(routed, pharmacist, pharmacist_user, stock):
-    from dualchannel.inventory.services import stock_receive
 
     other = DrugFactory()
     stock_receive(
@@ -446,7 +442,6 @@ def test_home_delivery_needs_address_recipient_and_phone(
 def test_ordinary_prescription_needs_no_eligibility_at_the_counter(
     physician, zhang, physician_user, patient_user, bound_pharmacy, pharmacist, pharmacist_user
 ):
-    from dualchannel.inventory.services import stock_receive
 
     drug = DrugFactory(generic_name="测试慢病片")
     item = stock_receive(
@@ -601,7 +596,6 @@ def test_a_suspended_eligibility_is_refused_and_nothing_is_written(
     routed, pharmacist, pharmacist_user, stock, eligibility
 ):
     # given: re-evaluation overdue, the nightly job suspends the eligibility
-    from dualchannel.eligibility.services.reevaluation_deadlines import suspend_overdue
 
     assert suspend_overdue(today=eligibility.next_reevaluation_due + timedelta(days=1)) == 1
     eligibility.refresh_from_db()
@@ -658,7 +652,6 @@ def test_a_prescription_expired_by_the_nightly_job_is_refused_within_its_dates(
 def test_a_pharmacy_whose_designation_is_suspended_may_not_dispense(
     routed, pharmacist, pharmacist_user, stock, bound_pharmacy
 ):
-    from dualchannel.registry.models import Designation, DesignationStatus
 
     Designation.objects.filter(institution=bound_pharmacy, physician=None).update(
         status=DesignationStatus.SUSPENDED
@@ -737,7 +730,6 @@ def test_the_check_and_dispense_answers_carry_the_warning_over_http(
 
 def sell_over_the_counter(actor, pharmacy, stock_item, code):
     """A sale of one package outside the counter flow (e.g. a cash sale)."""
-    from dualchannel.inventory.sales import SaleLine, sale_record
 
     return sale_record(
         actor=actor,

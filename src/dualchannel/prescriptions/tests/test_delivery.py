@@ -3,9 +3,11 @@ hospital with its hand-over record [HB art. 29]."""
 
 from __future__ import annotations
 
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.utils import timezone
 
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
@@ -234,9 +236,6 @@ def test_the_patient_cannot_move_it_and_outsiders_do_not_find_it(
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_desks_sending_the_same_delivery_move_it_once(cold_chain, pharmacist_user):
-    import threading
-
-    from django.db import connection
 
     barrier = threading.Barrier(2)
     outcomes: list[str] = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.urls import reverse
 
 from dualchannel.catalog.tests.factories import DrugFactory
 from dualchannel.core.errors import DomainError
@@ -15,6 +16,7 @@ from dualchannel.prescriptions.models import BenefitType, Prescription
 from dualchannel.registry.tests.factories import designate, qualified_pharmacy, region
 
 from .helpers import USAGE
+from .today import in_force_today
 
 TODAY = date(2026, 3, 10)
 pytestmark = pytest.mark.django_db
@@ -127,9 +129,6 @@ def test_the_prescribe_page_in_anhui_asks_for_the_pharmacy_and_signs_the_form(
     client, hefei, eligibility, physician_user
 ):
     # given a Hefei hospital's eligibility (Anhui: no three-fixed binding, a form per purchase)
-    from django.urls import reverse
-
-    from .today import in_force_today
 
     active = in_force_today(eligibility)
     active.pharmacy = None

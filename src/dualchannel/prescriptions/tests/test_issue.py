@@ -21,6 +21,7 @@ from dualchannel.prescriptions.models import (
     RxCentreSubmission,
     StockStatus,
 )
+from dualchannel.registry.models import Region
 from dualchannel.registry.tests.factories import designate, qualified_pharmacy
 
 from .helpers import TODAY, USAGE, special, statuses
@@ -203,7 +204,6 @@ def test_long_prescription_only_where_the_profile_provides_it(physician, zhang, 
 
 
 def test_long_prescription_in_chuxiong_up_to_twelve_weeks(physician, zhang, physician_user):
-    from dualchannel.registry.models import Region
 
     hospital = physician.hospital
     hospital.region = Region.objects.get(code="532301")

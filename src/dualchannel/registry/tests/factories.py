@@ -8,14 +8,18 @@ from datetime import date
 import factory
 from stdnum.cn import ric, uscc
 
+from dualchannel.catalog.models import Drug, ListEdition
 from dualchannel.registry.models import (
     DesignationStatus,
     InstitutionKind,
     InsuranceType,
+    PolicyProfile,
+    Region,
     RegionLevel,
     Sex,
     TitleRank,
 )
+from dualchannel.registry.profiles import load_profiles
 
 _serial = itertools.count(1)
 
@@ -60,7 +64,6 @@ REGIONS = {
 
 def region(code: str):
     """Get or create a region (and its ancestors) from the small table above."""
-    from dualchannel.registry.models import Region
 
     name, level, parent_code, urban = REGIONS[code]
     parent = region(parent_code) if parent_code else None
@@ -178,7 +181,6 @@ def qualified_hospital(**kwargs):
 
 def make_drug(generic_name: str = "奥希替尼", pinyin_initials: str = "axtn", **kwargs):
     """A catalogue drug with its list edition (the catalog app owns the real import)."""
-    from dualchannel.catalog.models import Drug, ListEdition
 
     edition, _ = ListEdition.objects.get_or_create(
         code="test-2025",
@@ -204,8 +206,6 @@ def make_drug(generic_name: str = "奥希替尼", pinyin_initials: str = "axtn",
 
 def load_seed_profiles():
     """The four shipped profiles on a small region table (their regions and a few children)."""
-    from dualchannel.registry.models import PolicyProfile
-    from dualchannel.registry.profiles import load_profiles
 
     for code in ("340102", "340121", "420102", "420106", "370102", "370124", "532301", "532322"):
         region(code)

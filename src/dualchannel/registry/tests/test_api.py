@@ -1,5 +1,10 @@
+from datetime import date, timedelta
+
 import pytest
 
+from dualchannel.core.models import AuditEvent
+from dualchannel.core.reveal import ID_NUMBER_VIEWED
+from dualchannel.inventory.models import StockItem
 from dualchannel.registry.models import (
     Designation,
     DesignationStatus,
@@ -156,8 +161,6 @@ def test_patient_sees_only_self_masked(api_client, patient_user, insured_person)
 
 
 def test_officer_detail_unmasked_and_audited_list_masked(api_client, agency_user, insured_person):
-    from dualchannel.core.models import AuditEvent
-    from dualchannel.core.reveal import ID_NUMBER_VIEWED
 
     views = AuditEvent.objects.filter(action=ID_NUMBER_VIEWED, patient=insured_person)
     client = api_client.as_user(agency_user)
@@ -308,9 +311,6 @@ def test_public_regions_cascade(client, db):
 
 
 def test_public_query_by_drug_says_which_pharmacies_have_it_in_stock(client, db):
-    from datetime import date, timedelta
-
-    from dualchannel.inventory.models import StockItem
 
     drug, *_ = _public_setup()
     stocked = qualified_pharmacy(region_code="420102", name="有货双通道药房")

@@ -1,6 +1,7 @@
 from datetime import date
 
 import pytest
+from stdnum.cn import ric
 
 from dualchannel.core.errors import DomainError
 from dualchannel.core.models import AuditEvent
@@ -69,7 +70,6 @@ def _bad_check_digit():
     ],
 )
 def test_invalid_id_number_is_a_field_error_and_nothing_written(agency_user, number, message):
-    from stdnum.cn import ric
 
     if len(number) == 18 and number[:17].isdigit() and message != "校验位":
         number = number[:17] + ric.calc_check_digit(number[:17] + "0")

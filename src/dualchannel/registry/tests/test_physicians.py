@@ -1,3 +1,5 @@
+from datetime import date
+
 import pytest
 
 from dualchannel.core.errors import DomainError
@@ -111,7 +113,6 @@ def test_physician_activation_needs_a_designated_hospital(
 def test_hb_art22_exited_physician_banned_for_two_years(
     profiles, reviewer_user, agency_user, hospital
 ):
-    from datetime import date
 
     designate(hospital)
     physician = _file(reviewer_user, hospital, TitleRank.CHIEF)

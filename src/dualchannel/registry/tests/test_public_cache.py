@@ -10,7 +10,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from dualchannel.registry import services
+from dualchannel.inventory.models import StockItem
+from dualchannel.registry import public_cache, services
 from dualchannel.registry.models import DesignationStatus as S
 from dualchannel.registry.models import ExitReason
 from dualchannel.registry.tests.factories import designate, make_drug, qualified_pharmacy
@@ -78,7 +79,6 @@ def test_a_designation_ended_through_the_services_leaves_the_next_answer(
 def test_a_drug_removed_through_the_services_and_stock_received_change_the_answer(
     client, agency_user
 ):
-    from dualchannel.inventory.models import StockItem
 
     # given a drug search, answered and kept
     drug, first, second = _two_pharmacies()
@@ -102,7 +102,6 @@ def test_a_drug_removed_through_the_services_and_stock_received_change_the_answe
 
 
 def test_a_worker_keeps_answers_up_to_its_row_budget(monkeypatch):
-    from dualchannel.registry import public_cache
 
     # given a budget of five rows
     monkeypatch.setattr(public_cache, "MAX_ROWS", 5)

@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from dualchannel.core.errors import Conflict, DomainError
 from dualchannel.core.idempotency import checked_key
+from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
 from dualchannel.prescriptions.models import Dispensing, Prescription
 from dualchannel.registry.models import (
@@ -27,6 +28,7 @@ from dualchannel.registry.models import (
     Designation,
     DesignationStatus,
     Institution,
+    InstitutionKind,
     InsuredPerson,
     PolicyProfile,
 )
@@ -222,7 +224,6 @@ def breakdown_of(
 
 def budget_line_for(profile: PolicyProfile | None, institution: Institution) -> str:
     """AH §2(6), CX art. 18: pharmacy spending on its own line where the profile says so."""
-    from dualchannel.registry.models import InstitutionKind
 
     if (
         institution.kind == InstitutionKind.PHARMACY
@@ -341,6 +342,5 @@ def write_settlement(
 
 
 def queue_upload(settlement: Settlement) -> None:
-    from dualchannel.core.jobs import enqueue
 
     enqueue("settlement.upload", {"settlement_id": settlement.pk}, key=f"settle:{settlement.pk}")

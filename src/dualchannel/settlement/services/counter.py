@@ -22,12 +22,17 @@ from django.utils import timezone
 
 from dualchannel.core import audit
 from dualchannel.core.errors import Conflict, DomainError, NotFound
+from dualchannel.core.jobs import enqueue
+from dualchannel.core.locks import lock_ids, lock_rows
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
+from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.eligibility.services.plan import eligibility_plan_release
+from dualchannel.inventory.models import StockItem, TraceCode
+from dualchannel.inventory.sales import sale_return
 from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
 from dualchannel.registry.profiles import profile_for
 
@@ -62,6 +67,7 @@ from .common import (
     settlement_replay,
     write_settlement,
 )
+from .hospital import give_back_plan
 
 # who reverses a settlement of each kind at its institution (a manual one is never reversed here)
 REVERSED_BY = {
@@ -316,8 +322,6 @@ def _reversal_locked(found: Settlement, *, return_goods: bool) -> Settlement:
     lock_person(found.person_id)
     eligibility_id = found.prescription.eligibility_id if found.prescription else None
     if return_goods and eligibility_id:
-        from dualchannel.eligibility.models import Eligibility
-
         Eligibility.objects.select_for_update(no_key=True).get(pk=eligibility_id)
     return (
         Settlement.objects.select_for_update(of=("self",)).select_related("person").get(pk=found.pk)
@@ -359,8 +363,6 @@ def _write_reversal(
     if return_goods and settlement.dispensing_id:
         _return_goods(actor, settlement, key, reason)
     elif return_goods and hospital:
-        from .hospital import give_back_plan
-
         give_back_plan(settlement, actor=actor)
     goods_returned = return_goods and (bool(settlement.dispensing_id) or hospital)
     transition(
@@ -379,7 +381,6 @@ def _write_reversal(
         },
         goods_returned=goods_returned,
     )
-    from dualchannel.core.jobs import enqueue
 
     enqueue(
         "settlement.upload_reversal",
@@ -390,9 +391,6 @@ def _write_reversal(
 
 def _return_goods(actor: User, settlement: Settlement, key: str, reason: str) -> None:
     """The dispensed packages come back: a sale return per line, the plan's quantity restored."""
-    from dualchannel.core.locks import lock_ids, lock_rows
-    from dualchannel.inventory.models import StockItem, TraceCode
-    from dualchannel.inventory.sales import sale_return
 
     dispensing = settlement.dispensing
     eligibility = dispensing.prescription.eligibility

@@ -178,6 +178,57 @@ def _entry(
     }
 
 
+def _our_settlement(batch: SettlementBatch, plan: Plan, group: Group, m) -> Settlement | None:
+    """The settlement of ours a 3202 mismatch concerns: by platform ID, by our number in the
+    month, or (settled before midnight, uploaded after) by our number in another month."""
+    by_setl = {s.setl_id: s for s in group.settlements if s.setl_id}
+    by_no = plan.by_no  # the whole month's, whatever their scope
+    ours = by_setl.get(m.setl_id) or by_no.get(m.fixmedins_setl_id)
+    if ours is None and m.platform is not None:
+        ours = by_no.get(m.platform.fixmedins_setl_id)
+    if ours is None:
+        ours = Settlement.objects.filter(
+            institution_id=batch.institution_id,
+            settlement_no=m.fixmedins_setl_id
+            or (m.platform.fixmedins_setl_id if m.platform else ""),
+        ).first()
+    return ours
+
+
+def _mismatch_found(batch: SettlementBatch, plan: Plan, group: Group, m) -> tuple[str, dict]:
+    """One 3202 mismatch as (budget line of our settlement or "", entry)."""
+    ours = _our_settlement(batch, plan, group, m)
+    return (
+        ours.budget_line if ours is not None else "",
+        _entry(
+            group=group,
+            reason=str(m.reason),
+            message=m.message,
+            setl_id=m.setl_id,
+            fixmedins_setl_id=m.fixmedins_setl_id,
+            fields=m.fields,
+            ours=_detail(ours) if ours is not None else None,
+            platform=_platform_detail(m.platform),
+        ),
+    )
+
+
+def _totals_entry(group: Group, totals, answer) -> dict:
+    """The entry when the totals differ but no single settlement was named."""
+    return _entry(
+        group=group,
+        reason="totals_differ",
+        message=answer.message or "对账总额不符",
+        ours={
+            "medfee_sumamt": str(totals.medfee_sumamt),
+            "fund_pay_sumamt": str(totals.fund_pay_sumamt),
+            "acct_pay": str(totals.acct_pay),
+            "fixmedins_setl_cnt": totals.fixmedins_setl_cnt,
+        },
+        platform=_platform_totals(answer.platform),
+    )
+
+
 def _ask(
     client: PlatformClient, batch: SettlementBatch, plan: Plan, group: Group
 ) -> list[tuple[str, dict]]:
@@ -214,51 +265,9 @@ def _ask(
     answer = wire.reconcile_details(client, scope, totals, group.details())
     if answer.matched:
         return found
-    by_setl = {s.setl_id: s for s in group.settlements if s.setl_id}
-    by_no = plan.by_no  # the whole month's, whatever their scope
-    for m in answer.mismatches:
-        ours = by_setl.get(m.setl_id) or by_no.get(m.fixmedins_setl_id)
-        if ours is None and m.platform is not None:
-            ours = by_no.get(m.platform.fixmedins_setl_id)
-        if ours is None:  # maybe ours of another month (settled before midnight, uploaded after)
-            ours = Settlement.objects.filter(
-                institution_id=batch.institution_id,
-                settlement_no=m.fixmedins_setl_id
-                or (m.platform.fixmedins_setl_id if m.platform else ""),
-            ).first()
-        found.append(
-            (
-                ours.budget_line if ours is not None else "",
-                _entry(
-                    group=group,
-                    reason=str(m.reason),
-                    message=m.message,
-                    setl_id=m.setl_id,
-                    fixmedins_setl_id=m.fixmedins_setl_id,
-                    fields=m.fields,
-                    ours=_detail(ours) if ours is not None else None,
-                    platform=_platform_detail(m.platform),
-                ),
-            )
-        )
+    found += [_mismatch_found(batch, plan, group, m) for m in answer.mismatches]
     if not found and any(s.budget_line == batch.budget_line for s in group.live):
-        found.append(
-            (
-                batch.budget_line,
-                _entry(
-                    group=group,
-                    reason="totals_differ",
-                    message=answer.message or "对账总额不符",
-                    ours={
-                        "medfee_sumamt": str(totals.medfee_sumamt),
-                        "fund_pay_sumamt": str(totals.fund_pay_sumamt),
-                        "acct_pay": str(totals.acct_pay),
-                        "fixmedins_setl_cnt": totals.fixmedins_setl_cnt,
-                    },
-                    platform=_platform_totals(answer.platform),
-                ),
-            )
-        )
+        found.append((batch.budget_line, _totals_entry(group, totals, answer)))
     return found
 
 

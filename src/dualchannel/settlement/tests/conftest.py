@@ -8,9 +8,13 @@ from decimal import Decimal
 import pytest
 
 from dualchannel.catalog.tests.factories import PaymentStandardFactory
+from dualchannel.inventory.models import TraceCode
+from dualchannel.prescriptions import services
+from dualchannel.prescriptions.models import BenefitType
 from dualchannel.prescriptions.services import counter
 from dualchannel.prescriptions.tests.conftest import *  # noqa: F403  (shared fixtures)
-from dualchannel.prescriptions.tests.helpers import line, me
+from dualchannel.prescriptions.tests.conftest import receive_stock
+from dualchannel.prescriptions.tests.helpers import USAGE, line, me
 from dualchannel.prescriptions.tests.today import in_force_today, issue, route
 from dualchannel.registry.tests.factories import region
 from dualchannel.settlement.rules import benefit_rules_load
@@ -50,7 +54,6 @@ def dispense(pharmacist_user, prescription, stock_item, *, packages=1, key="d-1"
 
 
 def _codes(stock_item, packages):
-    from dualchannel.inventory.models import TraceCode
 
     return sorted(
         TraceCode.objects.filter(stock_item=stock_item, status="in_stock").values_list(
@@ -90,11 +93,6 @@ def chronic_dispensed(
     benefit_rules,
 ):
     """张伟's hypertension drug (门诊慢特病, 乙 class, no payment standard): one box at 1,000.00."""
-    from dualchannel.prescriptions import services
-    from dualchannel.prescriptions.models import BenefitType
-    from dualchannel.prescriptions.tests.conftest import receive_stock
-    from dualchannel.prescriptions.tests.helpers import USAGE
-    from dualchannel.prescriptions.tests.today import route
 
     batches = receive_stock(pharmacist_user, chronic_drug, prefix="8555555", key="chronic")
     prescription = services.prescription_issue(

@@ -13,6 +13,8 @@ from django.utils import timezone
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import AuditEvent
 from dualchannel.core.tests.files import PDF, PNG
+from dualchannel.prescriptions.models import Prescription
+from dualchannel.registry.tests.factories import designate, qualified_pharmacy
 from dualchannel.settlement import engine, rules, services
 from dualchannel.settlement.models import (
     Accumulator,
@@ -162,7 +164,6 @@ def test_the_claim_uses_and_advances_the_persons_accumulators(chronic_world, age
 
 
 def _designated_pharmacy():
-    from dualchannel.registry.tests.factories import designate, qualified_pharmacy
 
     pharmacy = qualified_pharmacy(name="硚口演示药房", region_code="420102")
     designate(pharmacy)
@@ -205,7 +206,6 @@ def test_a_claim_outside_the_prescriptions_validity_is_self_pay(
     dispensed, agency_user, pharmacist_user
 ):
     # HB art. 31(3): a purchase after the prescription's validity has no valid prescription
-    from dualchannel.prescriptions.models import Prescription
 
     Prescription.objects.filter(pk=dispensed.prescription_id).update(
         valid_until=timezone.localdate() - timedelta(days=1)

@@ -24,6 +24,7 @@ from dualchannel.settlement import engine, rules, services
 from dualchannel.settlement.models import (
     Accumulator,
     BudgetLine,
+    ManualClaim,
     Settlement,
     SettlementKind,
     SettlementLine,
@@ -32,6 +33,8 @@ from dualchannel.settlement.models import (
 )
 from dualchannel.settlement.services import hospital as outpatient
 from dualchannel.simulators.models import SimSettlement
+
+from .helpers import submit
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -366,10 +369,6 @@ def test_two_reviewers_settling_the_same_prescription_at_once_exactly_one_succee
 def test_a_prescription_settled_at_the_hospital_cannot_also_be_claimed_by_hand(
     issued, reviewer_user, agency_user, media_root
 ):
-    from dualchannel.core.errors import Conflict
-    from dualchannel.settlement.models import ManualClaim
-
-    from .helpers import submit
 
     settle(reviewer_user, issued)
     line = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
@@ -11,10 +12,15 @@ from dualchannel.core.models import AuditEvent, Job
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.inventory.models import StockItem, TraceCode
 from dualchannel.prescriptions.tests.today import in_force_today, issue, route
+from dualchannel.registry.models import Designation, Institution, InsuredPerson
+from dualchannel.registry.tests.factories import region
 from dualchannel.settlement import services
 from dualchannel.settlement.models import (
     Accumulator,
+    BatchStatus,
+    BudgetLine,
     Settlement,
+    SettlementBatch,
     SettlementLine,
     SettlementStatus,
 )
@@ -274,8 +280,6 @@ def test_in_anhui_an_inpatients_purchases_share_the_stays_deductible(
     dispensed, chronic_dispensed, pharmacist_user
 ):
     # given the pharmacy, the hospital and the person in Hefei (Anhui: deductible once per stay)
-    from dualchannel.registry.models import Institution, InsuredPerson
-    from dualchannel.registry.tests.factories import region
 
     hefei = region("340102")
     pharmacy = dispensed.pharmacy
@@ -316,7 +320,6 @@ def test_an_inpatient_purchase_for_a_non_designated_hospital_is_self_pay(
     dispensed, pharmacist_user
 ):
     # AH annex note 3(2): bought while staying at a hospital not designated for dual channel
-    from dualchannel.registry.models import Designation
 
     Designation.objects.filter(institution_id=dispensed.prescription.hospital_id).delete()
 
@@ -332,9 +335,6 @@ def test_an_inpatient_purchase_for_a_non_designated_hospital_is_self_pay(
 
 
 def test_a_settlement_in_an_applied_batch_is_not_reversed(dispensed, pharmacist_user):
-    from datetime import date
-
-    from dualchannel.settlement.models import BatchStatus, BudgetLine, SettlementBatch
 
     settled = services.settlement_settle(
         actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"

@@ -5,12 +5,16 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.urls import reverse
 
 from dualchannel.core.jobs import run_once
 from dualchannel.core.models import Job
+from dualchannel.integration.models import PlatformCall
 from dualchannel.integration.tests.platform_watch import Seen, watch_platform
 from dualchannel.settlement import services
 from dualchannel.settlement.models import Settlement, SettlementStatus, UploadStatus
+from dualchannel.settlement.platform import NOT_CONNECTED, platform_pre_settle
 from dualchannel.simulators.models import SimSettlement
 from dualchannel.simulators.platform import simulator_fail_next
 
@@ -70,7 +74,6 @@ def test_a_failing_platform_is_retried_with_back_off(connected, dispensed, pharm
 
 def _free() -> bool | None:
     """What ``Seen.lockable`` is when nothing holds the row: True on PostgreSQL, None on SQLite."""
-    from django.db import connection
 
     return True if connection.vendor == "postgresql" else None
 
@@ -180,8 +183,6 @@ def test_a_pharmacy_without_a_platform_code_is_marked_not_connected(dispensed, p
 def test_the_preview_asks_the_platform_2101_and_says_whether_it_agrees(
     connected, dispensed, pharmacist_user
 ):
-    from dualchannel.integration.models import PlatformCall
-    from dualchannel.settlement.platform import platform_pre_settle
 
     priced = services.settlement_preview(
         actor=pharmacist_user, prescription_id=dispensed.prescription_id
@@ -197,7 +198,6 @@ def test_the_preview_asks_the_platform_2101_and_says_whether_it_agrees(
 def test_a_platform_that_does_not_answer_the_preview_does_not_stop_the_counter(
     client, connected, dispensed, pharmacist_user
 ):
-    from django.urls import reverse
 
     simulator_fail_next(1, mode="timeout", infno="2101")
     client.force_login(pharmacist_user)
@@ -210,7 +210,6 @@ def test_a_platform_that_does_not_answer_the_preview_does_not_stop_the_counter(
 
 
 def test_an_unconnected_pharmacy_is_told_the_preview_was_not_checked(dispensed, pharmacist_user):
-    from dualchannel.settlement.platform import NOT_CONNECTED, platform_pre_settle
 
     priced = services.settlement_preview(
         actor=pharmacist_user, prescription_id=dispensed.prescription_id

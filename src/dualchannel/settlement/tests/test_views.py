@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 import pytest
 from django.urls import reverse
 
 from dualchannel.prescriptions.counter_sections import result_sections
-from dualchannel.settlement.models import Settlement, SettlementStatus
+from dualchannel.settlement import services
+from dualchannel.settlement.models import (
+    BatchStatus,
+    BudgetLine,
+    Settlement,
+    SettlementBatch,
+    SettlementStatus,
+)
 from dualchannel.settlement.views import counter_settlement_context
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +69,6 @@ def test_the_pharmacist_sees_the_preview_settles_with_one_click_and_reverses(
 
 
 def test_a_reversal_reason_outside_the_list_is_refused(client, dispensed, pharmacist_user):
-    from dualchannel.settlement import services
 
     settled = services.settlement_settle(
         actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
@@ -92,10 +99,6 @@ def test_another_pharmacy_cannot_settle_from_the_page(client, dispensed, outside
 def test_the_agency_sees_fund_spending_by_budget_line_and_approves_an_applied_batch(
     client, dispensed, pharmacist_user, agency_user, bound_pharmacy
 ):
-    from datetime import date
-
-    from dualchannel.settlement import services
-    from dualchannel.settlement.models import BatchStatus, BudgetLine, SettlementBatch
 
     settled = services.settlement_settle(
         actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
@@ -127,7 +130,6 @@ def test_the_agency_sees_fund_spending_by_budget_line_and_approves_an_applied_ba
 def test_the_patient_sees_what_the_fund_paid_and_opens_the_receipt(
     client, dispensed, pharmacist_user, patient_user
 ):
-    from dualchannel.settlement import services
 
     settled = services.settlement_settle(
         actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"

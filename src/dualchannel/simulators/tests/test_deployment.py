@@ -20,6 +20,8 @@ from django.core import checks
 from django.test import override_settings
 
 import dualchannel
+from dualchannel.integration.in_process import NoAnswer, in_process_handler
+from dualchannel.simulators import platform, rxcentre
 from dualchannel.simulators.checks import simulators_in_production
 
 SIMULATOR_PATHS = [
@@ -141,8 +143,6 @@ def test_tests_have_the_simulators(client):
 
 def test_the_simulators_answer_the_in_process_transports():
     # integration (a floor below) does not import the simulators: they register at start-up
-    from dualchannel.integration.in_process import NoAnswer, in_process_handler
-    from dualchannel.simulators import platform, rxcentre
 
     assert in_process_handler("nhsa") is platform.handle
     assert in_process_handler("rxcentre") is rxcentre.handle

@@ -7,6 +7,9 @@ import shutil
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import sync_playwright
+
+from dualchannel.core.tests.factories import totp_code
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Flags for a machine without internet and without a display, run as root.
@@ -35,7 +38,6 @@ def browser():
     # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
     # ordinary synchronous code, so Django's async-safety guard must not trip on them.
     os.environ["DJANGO_ALLOW_ASYNC_UNSAFE"] = "true"
-    from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
         instance = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
@@ -80,7 +82,6 @@ def mobile_page(browser):
 
 def give_second_factor(page, user) -> None:
     """On the two-factor page (officers and administrators), type the authenticator's code."""
-    from dualchannel.core.tests.factories import totp_code
 
     if "/accounts/otp/" in page.url:
         page.fill("input[name=token]", totp_code(user))
