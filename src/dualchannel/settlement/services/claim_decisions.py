@@ -36,6 +36,7 @@ from .. import error_codes as codes
 from .. import payable, rules
 from ..models import (
     CLAIM_MACHINE,
+    BenefitCategory,
     ClaimStatus,
     ManualClaim,
     Settlement,
@@ -43,6 +44,7 @@ from ..models import (
     SettlementStatus,
     UploadStatus,
 )
+from ..restriction import INPATIENT, OUTPATIENT, RestrictionCheck
 from . import common
 from .claims import (
     NOTE_MAX,
@@ -92,13 +94,33 @@ def _prescription_valid(prescription: Prescription | None, on: date) -> bool:
 
 def _eligibility_facts(
     person: InsuredPerson, prescription: Prescription | None, drug: Drug, on: date
-) -> tuple[bool, bool]:
-    """(has an eligibility for the drug, its benefits were active on ``on``)."""
+) -> tuple[bool, bool, Eligibility | None]:
+    """(has an eligibility for the drug, its benefits were active on ``on``, the eligibility the
+    line is under: the prescription's, else one active on ``on``, else the latest)."""
     own = prescription.eligibility if prescription is not None else None
     found: list[Eligibility] = [own] if own is not None and own.drug_id == drug.pk else []
     if not found:
-        found = list(Eligibility.objects.filter(patient=person, drug=drug))
-    return bool(found), any(eligibility_benefits_active(e, on=on) for e in found)
+        found = list(
+            Eligibility.objects.filter(patient=person, drug=drug)
+            .select_related("application__criteria_set")
+            .order_by("-effective_from", "-pk")
+        )
+    active = [e for e in found if eligibility_benefits_active(e, on=on)]
+    under = (active or found or [None])[0]
+    return bool(found), bool(active), under
+
+
+def _claim_restriction(
+    claim: ManualClaim, person: InsuredPerson, prescription: Prescription | None
+) -> RestrictionCheck:
+    """HB art. 31(5), 36: the lines against their drugs' payment restriction, on the electronic
+    prescription's diagnosis (none with a paper prescription: the diagnosis clauses are then
+    unknown, and a line under an eligibility is judged on the eligibility's own set)."""
+    return RestrictionCheck(
+        region=person.enrolment_region,
+        diagnoses=[prescription.diagnosis_code] if prescription is not None else [],
+        setting=INPATIENT if claim.category == BenefitCategory.INPATIENT else OUTPATIENT,
+    )
 
 
 def _price_claim(claim: ManualClaim, person: InsuredPerson):
@@ -127,6 +149,7 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson):
         set(prescription.items.values_list("drug_id", flat=True)) if prescription else None
     )
     drugs = Drug.objects.in_bulk([line["drug_id"] for line in claim.lines])
+    restriction = _claim_restriction(claim, person, prescription)
     priced = []
     for line in claim.lines:
         drug = drugs[line["drug_id"]]
@@ -142,7 +165,7 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson):
             pack_size=Decimal(line.get("pack_size") or 1),
             on=on,
         )
-        has_eligibility, active = _eligibility_facts(person, prescription, drug, on)
+        has_eligibility, active, under = _eligibility_facts(person, prescription, drug, on)
         reason = payable.nonpayable_reason(
             payable.LineFacts(
                 separately_paid=drug.is_separately_paid,
@@ -151,6 +174,7 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson):
                 institution_designated=designated,
                 has_valid_prescription=valid
                 and (on_prescription is None or drug.pk in on_prescription),
+                within_restriction=restriction.within(drug, under),
             )
         )
         priced.append(

@@ -62,6 +62,7 @@ from ..models import (
     SettlementKind,
     SettlementStatus,
 )
+from ..restriction import OUTPATIENT, RestrictionCheck
 from . import common
 
 S = PrescriptionStatus
@@ -281,6 +282,12 @@ def _compute(
         "institution_designated": common.designated(hospital),
         "has_valid_prescription": prescription.valid_until >= on,
     }
+    # HB art. 31(5), 36: each line against its drug's payment restriction (an outpatient visit)
+    restriction = RestrictionCheck(
+        region=person.enrolment_region,
+        diagnoses=[prescription.diagnosis_code],
+        setting=OUTPATIENT,
+    )
     priced = []
     for line in lines:
         item = items[line.item_id]
@@ -305,7 +312,11 @@ def _compute(
                 unit_price=line.unit_price,
                 standard_amount=None if standard is None else standard.amount * line.packages,
                 self_pay_reason=payable.nonpayable_reason(
-                    payable.LineFacts(separately_paid=item.drug.is_separately_paid, **facts)
+                    payable.LineFacts(
+                        separately_paid=item.drug.is_separately_paid,
+                        within_restriction=restriction.within(item.drug, eligibility),
+                        **facts,
+                    )
                 ),
             )
         )
