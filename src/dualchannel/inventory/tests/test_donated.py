@@ -9,10 +9,12 @@ from dualchannel.core.errors import DomainError
 from dualchannel.core.models import AuditEvent
 from dualchannel.inventory.models import StockItem, StockMovement, TraceCode
 from dualchannel.inventory.selectors import sold_as_donation
+from dualchannel.simulators.models import SimInventoryRecord
 
 from .conftest import PREFIX, inventory_state, receive
 from .factories import trace_codes
 from .test_api import receipt
+from .test_upload import drain
 
 pytestmark = pytest.mark.django_db
 
@@ -105,3 +107,18 @@ def test_the_receipt_api_takes_and_shows_the_donation(
     assert refused.status_code == 400
     assert refused.json()["error"]["code"] == "inventory.donor_required"
     assert StockMovement.objects.count() == 1
+
+
+def test_the_3503_upload_flags_a_donation_as_a_gift(scanning_pharmacy, pharmacist_user, drug):
+    """HB art. 31(7): the platform's purchase record (3503) says the goods were given
+    (prod_geay_flag 1, the donor as supplier); a purchase says 0."""
+    receive(pharmacist_user, drug, 1, donated=True, supplier_name=DONOR, idempotency_key="g-1")
+    receive(pharmacist_user, drug, 1, batch_no="L2402", idempotency_key="po-1")
+
+    drain()
+
+    flags = {
+        r.data["spler_name"]: r.data["prod_geay_flag"]
+        for r in SimInventoryRecord.objects.filter(infno="3503")
+    }
+    assert flags == {DONOR: "1", "无": "0"}
