@@ -20,10 +20,12 @@ from dualchannel.prescriptions.tests.conftest import trace_codes
 from dualchannel.prescriptions.tests.today import in_force_today, issue, route
 from dualchannel.settlement import payable, services
 from dualchannel.settlement.models import UploadStatus
+from dualchannel.settlement.receipt import render_receipt
 from dualchannel.settlement.services import hospital as outpatient
 
 from .conftest import dispense
 from .helpers import colleague, submit
+from .test_receipt import text_of
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -157,6 +159,7 @@ def test_counter_a_special_drug_for_a_diagnosis_its_eligibility_does_not_cover_i
     (line,) = settlement.lines.all()
     assert (line.self_pay_reason, line.full_self_pay) == (OUTSIDE, D("2000.00"))
     assert (settlement.fund, settlement.personal) == (D("0.00"), D("2000.00"))
+    assert payable.REASON_LABELS[OUTSIDE] in text_of(render_receipt(settlement))
 
 
 def test_counter_a_special_drug_within_its_eligibility_is_still_paid(dispensed, pharmacist_user):
@@ -210,6 +213,8 @@ def test_counter_a_box_of_donated_stock_is_never_paid_by_the_fund(
     (line,) = settlement.lines.all()
     assert (line.self_pay_reason, line.full_self_pay) == (DONATED, D("2000.00"))
     assert (settlement.fund, settlement.personal) == (D("0.00"), D("2000.00"))
+    # the person's receipt says why the fund paid nothing
+    assert payable.REASON_LABELS[DONATED] in text_of(render_receipt(settlement))
 
 
 # --- at the hospital desk ----------------------------------------------------------------------
