@@ -23,7 +23,8 @@ from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import eligibility_benefits_active
-from dualchannel.prescriptions.models import Prescription, PrescriptionStatus
+from dualchannel.inventory.selectors import sold_as_donation
+from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
 from dualchannel.registry.models import (
     Designation,
     DesignationStatus,
@@ -123,7 +124,19 @@ def _claim_restriction(
     )
 
 
-def _price_claim(claim: ManualClaim, person: InsuredPerson):
+def _donated_drugs(dispensing: Dispensing | None) -> set[int]:
+    """HB art. 31(7): the drugs the counter dispensed from donated stock, when the claim is for
+    a dispensing (its lines are the receipt's, so a drug any of whose boxes was donated)."""
+    if dispensing is None:
+        return set()
+    return {
+        line.drug_id
+        for line in dispensing.lines.order_by("pk")
+        if sold_as_donation(line.stock_item_id, line.trace_codes)
+    }
+
+
+def _price_claim(claim: ManualClaim, person: InsuredPerson, dispensing: Dispensing | None = None):
     """The claim's rule, profile and priced lines, with the non-payable facts of its purchase."""
     on = claim.purchased_on
     prescription = claim.prescription
@@ -150,6 +163,7 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson):
     )
     drugs = Drug.objects.in_bulk([line["drug_id"] for line in claim.lines])
     restriction = _claim_restriction(claim, person, prescription)
+    donated = _donated_drugs(dispensing)
     priced = []
     for line in claim.lines:
         drug = drugs[line["drug_id"]]
@@ -175,6 +189,7 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson):
                 has_valid_prescription=valid
                 and (on_prescription is None or drug.pk in on_prescription),
                 within_restriction=restriction.within(drug, under),
+                donated=drug.pk in donated,
             )
         )
         priced.append(
@@ -268,7 +283,7 @@ def _settle(actor: User, claim: ManualClaim) -> Settlement:
     dispensing = dispensing_of(claim.prescription, lock=True)
     not_settled_directly(claim.prescription, dispensing, claim.institution, claim_id=claim.pk)
     person = common.lock_person(claim.person_id)
-    rule, profile, lines = _price_claim(claim, person)
+    rule, profile, lines = _price_claim(claim, person, dispensing)
     scopes = common.benefit_scopes(rule, profile, claim.category, claim.purchased_on)
     rows = common.locked_accumulators(person, scopes)
     breakdown = common.breakdown_of(lines, rule, person, rows)

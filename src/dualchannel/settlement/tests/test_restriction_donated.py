@@ -336,3 +336,36 @@ def test_claim_with_a_paper_prescription_has_no_diagnosis_to_judge_and_is_within
     (row,) = settlement.lines.all()
     assert (row.self_pay_reason, settlement.fund) == ("", D("320.00"))
     assert settlement.settled_on == timezone.localdate()
+
+
+def test_claim_for_a_dispensing_of_donated_stock_is_self_pay(
+    eligibility,
+    physician_user,
+    patient_user,
+    bound_pharmacy,
+    pharmacist_user,
+    standard,
+    benefit_rules,
+    donated_batch,
+    agency_user,
+):
+    """HB art. 31(7) in a manual claim [HB art. 37]: the counter dispensed donated boxes but
+    could not settle; the agency's settlement does not pay them either."""
+    prescription = issue(physician_user, in_force_today(eligibility), quantity="100")
+    route(patient_user, prescription, bound_pharmacy)
+    dispensing = dispense(pharmacist_user, prescription, donated_batch, packages=2)
+    claim = submit(
+        agency_user,
+        prescription.patient,
+        bound_pharmacy,
+        [lung_line(dispensing.lines.get().drug)],
+        prescription_id=prescription.pk,
+    )
+
+    settlement = services.claim_decide(
+        actor=colleague(agency_user), claim_id=claim.pk, approve=True
+    ).settlement
+
+    (line,) = settlement.lines.all()
+    assert (line.self_pay_reason, line.full_self_pay) == (DONATED, D("2000.00"))
+    assert settlement.fund == D("0.00")
