@@ -33,7 +33,7 @@ Two CEL runtimes, one meaning:
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from importlib.metadata import version
@@ -419,3 +419,61 @@ def evaluate_criteria(
 ) -> CriteriaResult:
     """Evaluate every criterion of ``criteria_set`` against a patient context and answers."""
     return evaluate_items(criteria_set.items.order_by("position"), context, answers)
+
+
+# --- the payment restriction at settlement [HB art. 31(5), 36; AH annex note 3(3)] ---------------
+
+# The clauses a settlement can judge from a prescription alone: its diagnoses and its setting.
+RESTRICTION_VARIABLES = frozenset({"diagnoses", "setting"})
+NOT_JUDGED_AT_SETTLEMENT = "结算时不判定（非诊断、就医场景条件）"
+
+
+@lru_cache(maxsize=4096)
+def expression_variables(expression: str) -> frozenset[str]:
+    """The context variables an expression names (empty when it does not compile)."""
+    try:
+        _compile(expression)
+    except DomainError:
+        return frozenset()
+    return frozenset(_free_names(_ENV.compile(expression)) & set(CONTEXT_VARIABLES))
+
+
+def is_restriction_clause(item: Criterion) -> bool:
+    """A condition over the diagnoses or the setting (outpatient / inpatient)."""
+    return item.kind == CriterionKind.CONDITION and bool(
+        expression_variables(item.expression) & RESTRICTION_VARIABLES
+    )
+
+
+def evaluate_restriction(
+    items: Iterable[Criterion], *, diagnoses: Sequence[str], setting: str
+) -> CriteriaResult | None:
+    """A criteria set's diagnosis and setting clauses judged on a prescription's diagnoses
+    (ICD-10 codes) and setting, or None when the set has no such clause (nothing
+    machine-readable to judge: the line is then within its restriction).
+
+    Only those clauses are evaluated, with only those two facts; every other item (an
+    attestation, a gene, lab, age or prior-therapy condition) is *unknown* here: it was judged
+    when the eligibility was granted or the physician prescribed. So the verdict is
+    ``INELIGIBLE`` only when a required diagnosis clause fails or every alternative of a group
+    fails on the diagnosis (a clause such as ``patient.age >= 18 && diagnoses…`` fails when its
+    diagnosis part does). Without diagnoses (a manual claim with a paper prescription) every
+    diagnosis clause is unknown.
+    """
+    items = list(items)
+    if not any(is_restriction_clause(item) for item in items):
+        return None
+    context: dict[str, Any] = {"setting": setting} if setting else {}
+    if diagnoses:
+        context["diagnoses"] = [str(code) for code in diagnoses]
+    activation = to_activation(context)
+    results: list[CriterionResult] = []
+    for item in items:
+        if is_restriction_clause(item):
+            outcome, reason = evaluate_condition(item.expression, activation)
+        else:
+            outcome, reason = UNKNOWN, NOT_JUDGED_AT_SETTLEMENT
+        results.append(
+            CriterionResult(item.code, item.kind, item.group, item.text, outcome, reason)
+        )
+    return CriteriaResult(verdict=verdict_of(results), items=results)

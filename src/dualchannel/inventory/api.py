@@ -44,6 +44,7 @@ class StockItemOut(Schema):
     unit: str
     retail_price: Decimal
     quantity: int
+    donated: bool = Field(..., description="批次含赠药（医保基金不予支付）")
     updated_at: datetime
 
 
@@ -68,6 +69,7 @@ class MovementOut(Schema):
     occurred_at: datetime
     reference: str
     note: str
+    donated: bool = Field(..., description="赠药入库")
     related_movement_id: int | None
     upload_status: str
     upload_status_label: str
@@ -108,8 +110,13 @@ class ReceiptIn(Schema):
     specification: str = ""
     manufacture_date: date | None = None
     unit: str = "盒"
-    supplier_name: str = ""
+    supplier_name: str = Field("", description="供应商；赠药时为捐赠方（企业、慈善组织或援助项目）")
     reference: str = ""
+    donated: bool = Field(
+        False,
+        description="赠药：药品生产企业或慈善组织无偿提供（如患者援助项目），售出时医保基金不予"
+        "支付（鄂医保发〔2023〕35号第三十一条第七项）",
+    )
     idempotency_key: str = Key
 
 
@@ -178,6 +185,7 @@ def _stock_out(item: StockItem) -> dict:
         "unit": item.unit,
         "retail_price": item.retail_price,
         "quantity": item.quantity,
+        "donated": item.donated,
         "updated_at": item.updated_at,
     }
 
@@ -198,6 +206,7 @@ def _movement_out(m: StockMovement) -> dict:
         "occurred_at": m.occurred_at,
         "reference": m.reference,
         "note": m.note,
+        "donated": m.donated,
         "related_movement_id": m.related_movement_id,
         "upload_status": m.upload_status,
         "upload_status_label": m.get_upload_status_display(),
@@ -244,7 +253,9 @@ def stock_list(
 
 
 @router.post(
-    "/pharmacies/{pharmacy_id}/receipts", response=StockResultOut, summary="采购入库（3503）"
+    "/pharmacies/{pharmacy_id}/receipts",
+    response=StockResultOut,
+    summary="采购入库、赠药入库（3503）",
 )
 def receipts_create(request: HttpRequest, pharmacy_id: int, payload: ReceiptIn):
     pharmacy = selectors.pharmacy_for_stock(request.user, pharmacy_id)

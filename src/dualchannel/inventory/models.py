@@ -40,6 +40,9 @@ class StockItem(models.Model):
     unit = models.CharField("包装单位", max_length=10, default="盒")
     retail_price = models.DecimalField("零售价（元）", max_digits=12, decimal_places=2)
     quantity = models.PositiveIntegerField("库存数量", default=0)
+    # HB art. 31(7): the batch holds boxes received as a donation (赠药, e.g. a patient-assistance
+    # programme); a box of it is never paid by the fund unless its code was received as bought
+    donated = models.BooleanField("含赠药", default=False)
     created_at = models.DateTimeField("创建时间", default=timezone.now)
     updated_at = models.DateTimeField("更新时间", default=timezone.now)
 
@@ -150,6 +153,8 @@ class StockMovement(models.Model):
         related_name="returns",
     )
     supplier_name = models.CharField("供应商", max_length=200, blank=True)
+    # a receipt of donated stock (赠药) [HB art. 31(7)]; ``supplier_name`` names the donor
+    donated = models.BooleanField("赠药入库", default=False)
     idempotency_key = models.CharField("幂等键", max_length=100, null=True, blank=True)
     request_digest = models.CharField("请求摘要", max_length=64, blank=True)
     # Non-blocking findings returned with the result, e.g. a code that is not 20 digits.
@@ -264,6 +269,8 @@ class TraceCode(models.Model):
     status = models.CharField("状态", max_length=25, choices=TraceCodeStatus.choices)
     # False when the code was first seen at a sale (never received): accepted with a warning.
     received = models.BooleanField("入库时登记", default=True)
+    # received as a donation (赠药) [HB art. 31(7)]: never paid by the fund when sold
+    donated = models.BooleanField("赠药", default=False)
     sold_at = models.DateTimeField("销售时间", null=True, blank=True)
     last_movement = models.ForeignKey(
         StockMovement,

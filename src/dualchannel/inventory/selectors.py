@@ -8,6 +8,7 @@ pharmacy the caller has already scoped (dispensing, the public query, the covera
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -26,12 +27,34 @@ from dualchannel.registry.profiles import profile_for
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
-from .models import StockItem, StockMovement
+from .models import StockItem, StockMovement, TraceCode
 from .service_helpers import may_act_for
 
 # rxSetlStockQuery answers (reference, e-prescription centre): 1 all, 0 partly, -1 none.
 STOCK_STATUS_CODES = {"all": "1", "partly": "0", "none": "-1"}
 RATIO_PLACES = Decimal("0.0001")
+
+
+# --- donated stock [HB art. 31(7)] ---------------------------------------------------------------
+
+
+def sold_as_donation(stock_item_id: int | None, trace_codes: Sequence[str]) -> bool:
+    """Whether the boxes of a sale line are donated stock (赠药), never paid by the fund.
+
+    Yes when one of its codes was received as a donation; and when its batch holds donated boxes
+    and the line's boxes cannot be told apart from them — sold without codes, or with a code
+    that was not registered at a receipt (first seen at the sale). A box whose code was received
+    as bought is paid even from a batch that also holds donated boxes.
+    """
+    codes_ = [code for code in trace_codes or () if code]
+    rows = list(TraceCode.objects.filter(code__in=codes_).values_list("donated", "received"))
+    if any(donated for donated, _ in rows):
+        return True
+    batch = StockItem.objects.filter(pk=stock_item_id, donated=True)
+    if stock_item_id is None or not batch.exists():
+        return False
+    received_as_bought = sum(1 for _, received in rows if received)
+    return not codes_ or received_as_bought < len(codes_)
 
 
 # --- scope -------------------------------------------------------------------------------------

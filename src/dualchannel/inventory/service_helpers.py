@@ -303,6 +303,7 @@ def record_movement(
             "quantity_after": item.quantity,
             "trace_codes": len(trace_codes),
             "reference": movement.reference,
+            **({"donated": True} if movement.donated else {}),
         },
     )
     if status == UploadStatus.PENDING:
@@ -321,7 +322,15 @@ def save_codes(
     if changed:
         TraceCode.objects.bulk_update(
             changed,
-            ["status", "stock_item", "received", "sold_at", "last_movement", "updated_at"],
+            [
+                "status",
+                "stock_item",
+                "received",
+                "donated",
+                "sold_at",
+                "last_movement",
+                "updated_at",
+            ],
         )
     rows = [*new, *changed]
     MovementTraceCode.objects.bulk_create(

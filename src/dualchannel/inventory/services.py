@@ -88,11 +88,15 @@ class _Receipt:
     supplier_name: str
     reference: str
     codes_: list[str]
+    donated: bool = False  # 赠药 [HB art. 31(7)]: ``supplier_name`` is the donor
 
     @cached_property
     def request_digest(self) -> str:
         """The digest the idempotency key is bound to (computed once)."""
+        # a purchase's digest is what it was before donations were recorded
+        marked = {"donated": True} if self.donated else {}
         body = {
+            **marked,
             "drug_id": self.drug.pk,
             "batch_no": self.batch_no,
             "expiry_date": self.expiry,
@@ -126,8 +130,14 @@ def stock_receive(
     unit: str = "盒",
     supplier_name: str = "",
     reference: str = "",
+    donated: bool = False,
 ) -> StockResult:
-    """Receive a purchase into the actor's pharmacy (an admin names ``pharmacy``)."""
+    """Receive a purchase into the actor's pharmacy (an admin names ``pharmacy``).
+
+    ``donated``: the stock is a donation (赠药: given free by the manufacturer or a charity,
+    e.g. a patient-assistance programme), ``supplier_name`` naming the donor. Its codes and its
+    batch are marked, and a box of it is never paid by the fund [HB art. 31(7)].
+    """
     receipt = _clean_receipt(
         actor=actor,
         drug_id=drug_id,
@@ -145,6 +155,7 @@ def stock_receive(
         unit=unit,
         supplier_name=supplier_name,
         reference=reference,
+        donated=donated,
     )
     replay = replayed_result(receipt.shop.pk, receipt.key, receipt.request_digest)
     if replay is not None:
@@ -170,6 +181,7 @@ def _clean_receipt(
     unit: str,
     supplier_name: str,
     reference: str,
+    donated: bool = False,
 ) -> _Receipt:
     """Check a purchase's input, field by field in a fixed order (the first refusal wins)."""
 
@@ -191,6 +203,11 @@ def _clean_receipt(
     unit = clean_text("unit", unit, max_length=10, required=True)
     supplier_name = clean_text("supplier_name", supplier_name, max_length=200)
     reference = clean_text("reference", reference, max_length=100)
+    if not isinstance(donated, bool):
+        raise field_error("donated", codes.INVALID_FIELD, "是否赠药应为是或否")
+    if donated and not supplier_name:
+        message = "赠药入库请填写捐赠方（企业、慈善组织或援助项目）"
+        raise field_error("supplier_name", codes.DONOR_REQUIRED, message)
     codes_ = tc.normalise(trace_codes)
     tc.check_count(codes_, quantity, required=shop.traceability_enabled)
     _check_receipt_dates(batch_no, expiry, made)
@@ -208,6 +225,7 @@ def _clean_receipt(
         supplier_name=supplier_name,
         reference=reference,
         codes_=codes_,
+        donated=donated,
     )
 
 
@@ -311,6 +329,7 @@ def _write_receipt(
     for name, value in receipt.texts.items():
         if value:
             setattr(item, name, value)
+    item.donated = item.donated or receipt.donated  # the batch holds donated boxes [HB 31(7)]
     item.updated_at = now
     item.save()
     new = [
@@ -320,6 +339,7 @@ def _write_receipt(
             drug=receipt.drug,
             stock_item=item,
             status=T.IN_STOCK,
+            donated=receipt.donated,
         )
         for c in receipt.codes_
         if c not in existing
@@ -327,6 +347,7 @@ def _write_receipt(
     again = [existing[c] for c in receipt.codes_ if c in existing]  # back from a supplier return
     for row in again:
         row.stock_item, row.status, row.received, row.sold_at = item, T.IN_STOCK, True, None
+        row.donated = receipt.donated
     movement = record_movement(
         actor=actor,
         pharmacy=receipt.shop,
@@ -341,6 +362,7 @@ def _write_receipt(
         trace_codes=receipt.codes_,
         reference=receipt.reference,
         supplier_name=receipt.supplier_name,
+        donated=receipt.donated,
     )
     save_codes(movement, new=new, changed=again)
     return StockResult([movement], findings.warnings)

@@ -189,7 +189,8 @@ def _purchase_input(
         "drugtracinfo": trace,
     }
     if movement.kind == K.PURCHASE:
-        purchase["prod_geay_flag"] = "0"  # not a free gift
+        # 商品赠送标志: 1 a donation (赠药, the donor as supplier) [HB art. 31(7)], 0 bought
+        purchase["prod_geay_flag"] = "1" if movement.donated else "0"
     return {"purcinfo": purchase}
 
 

@@ -17,7 +17,9 @@ from dualchannel.catalog.models import Drug
 from dualchannel.integration.nhsa import PlatformClient, PlatformError, platform_connected
 from dualchannel.integration.nhsa import settlement as wire
 
+from .engine import OVER_STANDARD
 from .models import SettlementKind
+from .payable import REASON_LABELS
 
 CHANNEL = {
     SettlementKind.PHARMACY: wire.Channel.PHARMACY,
@@ -90,12 +92,25 @@ def settlement_request(
                 rxno=rxno,
                 manu_lotnum=line.lot,
                 drug_trac_codg=line.codes,
+                **_self_pay(line.result),
             )
             for n, line in enumerate(lines, 1)
         ],
         chrg_bchno=number,
         ipt_otp_no=number,
     )
+
+
+def _self_pay(result) -> dict[str, str]:
+    """A line a non-payable rule made self-pay travels as a self-pay line with its reason
+    [HB art. 36: 应以自费药品明细进行传输和结算]; a line the fund pays (in part) has neither."""
+    reason = result.self_pay_reason
+    if not reason or reason == OVER_STANDARD:
+        return {}
+    return {
+        "hosp_appr_flag": wire.SELF_PAY_FLAG,
+        "memo": f"{reason}:{REASON_LABELS.get(reason, reason)}",
+    }
 
 
 def _request(priced, number: str) -> wire.SettlementRequest:

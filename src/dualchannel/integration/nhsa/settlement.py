@@ -22,6 +22,10 @@ code). Choices the reference does not settle are marked **[uncertain]**:
   (the platform assigns one when it is empty).
 - [uncertain] ``fixmedins_setl_id`` (the institution's settlement number) makes 2102/2207
   idempotent: the same number with the same body answers the same ``setl_id``.
+- [uncertain] A line the fund does not pay at all (a non-payable rule: outside the payment
+  restriction, donated, …) is transmitted as a self-pay line [HB art. 36]: its whole amount in
+  ``fulamt_ownpay_amt``, ``hosp_appr_flag`` 2 (转自费, as on 2204's fee lines: 1 已审批,
+  2 转自费) and the reason in ``memo``; both are left out of a line the fund pays.
 - [uncertain] Traceability codes go on a line as ``drugtracinfo: [{"drug_trac_codg": ...}]``, as
   in 3505 (reference/nhsa-interface.md).
 - [uncertain] 3202's details travel inline (the real platform takes a file through 9101) and the
@@ -63,6 +67,8 @@ LINE_NODE = {Channel.PHARMACY: "drugdetail", Channel.HOSPITAL: "feedetail"}
 CLR_TYPE = {Channel.PHARMACY: "41", Channel.HOSPITAL: "11"}
 # The err_msg of a reversal the platform already made (a retry whose first answer was lost).
 ALREADY_REVERSED = "该结算已冲正"
+# hosp_appr_flag of a line the fund does not pay (转自费) [uncertain, see above]
+SELF_PAY_FLAG = "2"
 
 
 class MalformedAnswer(PlatformError):
@@ -204,6 +210,8 @@ class SettlementLine:
     rxno: str = ""
     manu_lotnum: str = ""
     drug_trac_codg: tuple[str, ...] = ()
+    hosp_appr_flag: str = ""  # "2" 转自费: the fund pays nothing of the line [HB art. 36]
+    memo: str = ""  # why the line is self-pay
 
     def wire(self) -> dict[str, Any]:
         line: dict[str, Any] = {
@@ -221,6 +229,10 @@ class SettlementLine:
             "rxno": self.rxno,
             "manu_lotnum": self.manu_lotnum,
         }
+        if self.hosp_appr_flag:
+            line["hosp_appr_flag"] = self.hosp_appr_flag
+        if self.memo:
+            line["memo"] = self.memo[:500]
         if self.drug_trac_codg:
             line["drugtracinfo"] = [{"drug_trac_codg": code} for code in self.drug_trac_codg]
         return line

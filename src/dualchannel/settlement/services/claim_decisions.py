@@ -23,7 +23,8 @@ from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import eligibility_benefits_active
-from dualchannel.prescriptions.models import Prescription, PrescriptionStatus
+from dualchannel.inventory.selectors import sold_as_donation
+from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
 from dualchannel.registry.models import (
     Designation,
     DesignationStatus,
@@ -36,6 +37,7 @@ from .. import error_codes as codes
 from .. import payable, rules
 from ..models import (
     CLAIM_MACHINE,
+    BenefitCategory,
     ClaimStatus,
     ManualClaim,
     Settlement,
@@ -43,6 +45,7 @@ from ..models import (
     SettlementStatus,
     UploadStatus,
 )
+from ..restriction import INPATIENT, OUTPATIENT, RestrictionCheck
 from . import common
 from .claims import (
     NOTE_MAX,
@@ -92,16 +95,48 @@ def _prescription_valid(prescription: Prescription | None, on: date) -> bool:
 
 def _eligibility_facts(
     person: InsuredPerson, prescription: Prescription | None, drug: Drug, on: date
-) -> tuple[bool, bool]:
-    """(has an eligibility for the drug, its benefits were active on ``on``)."""
+) -> tuple[bool, bool, Eligibility | None]:
+    """(has an eligibility for the drug, its benefits were active on ``on``, the eligibility the
+    line is under: the prescription's, else one active on ``on``, else the latest)."""
     own = prescription.eligibility if prescription is not None else None
     found: list[Eligibility] = [own] if own is not None and own.drug_id == drug.pk else []
     if not found:
-        found = list(Eligibility.objects.filter(patient=person, drug=drug))
-    return bool(found), any(eligibility_benefits_active(e, on=on) for e in found)
+        found = list(
+            Eligibility.objects.filter(patient=person, drug=drug)
+            .select_related("application__criteria_set")
+            .order_by("-effective_from", "-pk")
+        )
+    active = [e for e in found if eligibility_benefits_active(e, on=on)]
+    under = (active or found or [None])[0]
+    return bool(found), bool(active), under
 
 
-def _price_claim(claim: ManualClaim, person: InsuredPerson):
+def _claim_restriction(
+    claim: ManualClaim, person: InsuredPerson, prescription: Prescription | None
+) -> RestrictionCheck:
+    """HB art. 31(5), 36: the lines against their drugs' payment restriction, on the electronic
+    prescription's diagnosis (none with a paper prescription: the diagnosis clauses are then
+    unknown, and a line under an eligibility is judged on the eligibility's own set)."""
+    return RestrictionCheck(
+        region=person.enrolment_region,
+        diagnoses=[prescription.diagnosis_code] if prescription is not None else [],
+        setting=INPATIENT if claim.category == BenefitCategory.INPATIENT else OUTPATIENT,
+    )
+
+
+def _donated_drugs(dispensing: Dispensing | None) -> set[int]:
+    """HB art. 31(7): the drugs the counter dispensed from donated stock, when the claim is for
+    a dispensing (its lines are the receipt's, so a drug any of whose boxes was donated)."""
+    if dispensing is None:
+        return set()
+    return {
+        line.drug_id
+        for line in dispensing.lines.order_by("pk")
+        if sold_as_donation(line.stock_item_id, line.trace_codes)
+    }
+
+
+def _price_claim(claim: ManualClaim, person: InsuredPerson, dispensing: Dispensing | None = None):
     """The claim's rule, profile and priced lines, with the non-payable facts of its purchase."""
     on = claim.purchased_on
     prescription = claim.prescription
@@ -127,6 +162,8 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson):
         set(prescription.items.values_list("drug_id", flat=True)) if prescription else None
     )
     drugs = Drug.objects.in_bulk([line["drug_id"] for line in claim.lines])
+    restriction = _claim_restriction(claim, person, prescription)
+    donated = _donated_drugs(dispensing)
     priced = []
     for line in claim.lines:
         drug = drugs[line["drug_id"]]
@@ -142,7 +179,7 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson):
             pack_size=Decimal(line.get("pack_size") or 1),
             on=on,
         )
-        has_eligibility, active = _eligibility_facts(person, prescription, drug, on)
+        has_eligibility, active, under = _eligibility_facts(person, prescription, drug, on)
         reason = payable.nonpayable_reason(
             payable.LineFacts(
                 separately_paid=drug.is_separately_paid,
@@ -151,6 +188,8 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson):
                 institution_designated=designated,
                 has_valid_prescription=valid
                 and (on_prescription is None or drug.pk in on_prescription),
+                within_restriction=restriction.within(drug, under),
+                donated=drug.pk in donated,
             )
         )
         priced.append(
@@ -244,7 +283,7 @@ def _settle(actor: User, claim: ManualClaim) -> Settlement:
     dispensing = dispensing_of(claim.prescription, lock=True)
     not_settled_directly(claim.prescription, dispensing, claim.institution, claim_id=claim.pk)
     person = common.lock_person(claim.person_id)
-    rule, profile, lines = _price_claim(claim, person)
+    rule, profile, lines = _price_claim(claim, person, dispensing)
     scopes = common.benefit_scopes(rule, profile, claim.category, claim.purchased_on)
     rows = common.locked_accumulators(person, scopes)
     breakdown = common.breakdown_of(lines, rule, person, rows)

@@ -16,7 +16,12 @@ Facts of the non-payable rules (DESIGN §6), as of the purchase date:
   valid on it, and the line's drug on it. Without one, the officer's approval attests the paper
   prescription among the receipts;
 - for a separately-paid drug, an eligibility of the person for that drug (the prescription's own
-  first) whose benefits were active on the purchase date.
+  first) whose benefits were active on the purchase date;
+- the payment restriction [HB art. 31(5), 36] (``settlement.restriction``): on the electronic
+  prescription's diagnosis, and for an inpatient claim the inpatient setting; without a
+  prescription the diagnosis clauses are unknown (within: the officer reads the paper one);
+- donated stock [HB art. 31(7)]: when the claim is for a dispensing, a drug the counter
+  dispensed from donated stock is not paid.
 
 Locks, in the order of ``counter``: the claim, then the prescription's dispensing (when there is
 one), then the person, then the person's accumulators. A claim on a prescription whose dispensing

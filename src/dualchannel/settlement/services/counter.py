@@ -33,6 +33,7 @@ from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.eligibility.services.plan import eligibility_plan_release
 from dualchannel.inventory.models import StockItem, TraceCode
 from dualchannel.inventory.sales import sale_return
+from dualchannel.inventory.selectors import sold_as_donation
 from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
 from dualchannel.registry.profiles import profile_for
 
@@ -47,6 +48,7 @@ from ..models import (
     SettlementStatus,
     UploadStatus,
 )
+from ..restriction import INPATIENT, OUTPATIENT, RestrictionCheck
 from .common import (
     ACCUMULATED_KINDS,
     Priced,
@@ -131,6 +133,12 @@ def _price(
         # AH annex note 3(2): bought while staying at a hospital not designated for it
         "inpatient_at_non_designated": inpatient and not designated(prescription.hospital),
     }
+    # HB art. 31(5), 36: each line against its drug's payment restriction (``restriction``)
+    restriction = RestrictionCheck(
+        region=person.enrolment_region,
+        diagnoses=[prescription.diagnosis_code],
+        setting=INPATIENT if inpatient else OUTPATIENT,
+    )
     priced = []
     for line in dispensing.lines.select_related("drug", "item", "stock_item").order_by("pk"):
         item, stock = line.item, line.stock_item
@@ -146,7 +154,13 @@ def _price(
             on=on,
         )
         reason = payable.nonpayable_reason(
-            payable.LineFacts(separately_paid=line.drug.is_separately_paid, **facts_common)
+            payable.LineFacts(
+                separately_paid=line.drug.is_separately_paid,
+                within_restriction=restriction.within(line.drug, eligibility),
+                # HB art. 31(7): a box of stock received as a donation
+                donated=sold_as_donation(line.stock_item_id, line.trace_codes),
+                **facts_common,
+            )
         )
         priced.append(
             PricedLine(

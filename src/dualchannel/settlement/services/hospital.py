@@ -13,7 +13,9 @@ treatment plan's used quantity moves (eligibility's ``eligibility_plan_use``), a
 of kind HOSPITAL is written with the same engine, rules, payment standards (the hospital's profile
 and province) and accumulators as a counter settlement (the shared helpers of ``common``), on the
 hospital's global budget line, and its 2207 upload is queued. The hospital's own stock is outside
-this system: ``lines`` carry the price and batch the desk dispensed.
+this system: ``lines`` carry the price and batch the desk dispensed (so donated stock, rule 7
+[HB art. 31(7)], is known at a pharmacy's counter only). Each line is judged against its drug's
+payment restriction on the prescription's diagnosis, outpatient [HB art. 31(5), 36].
 
 Locks, in ``core.locks`` order: the insured person, the eligibility, the prescription, then the
 person's accumulator rows; the two services take the eligibility's and the prescription's locks
@@ -62,6 +64,7 @@ from ..models import (
     SettlementKind,
     SettlementStatus,
 )
+from ..restriction import OUTPATIENT, RestrictionCheck
 from . import common
 
 S = PrescriptionStatus
@@ -281,6 +284,12 @@ def _compute(
         "institution_designated": common.designated(hospital),
         "has_valid_prescription": prescription.valid_until >= on,
     }
+    # HB art. 31(5), 36: each line against its drug's payment restriction (an outpatient visit)
+    restriction = RestrictionCheck(
+        region=person.enrolment_region,
+        diagnoses=[prescription.diagnosis_code],
+        setting=OUTPATIENT,
+    )
     priced = []
     for line in lines:
         item = items[line.item_id]
@@ -305,7 +314,11 @@ def _compute(
                 unit_price=line.unit_price,
                 standard_amount=None if standard is None else standard.amount * line.packages,
                 self_pay_reason=payable.nonpayable_reason(
-                    payable.LineFacts(separately_paid=item.drug.is_separately_paid, **facts)
+                    payable.LineFacts(
+                        separately_paid=item.drug.is_separately_paid,
+                        within_restriction=restriction.within(item.drug, eligibility),
+                        **facts,
+                    )
                 ),
             )
         )

@@ -1,8 +1,10 @@
 """Worked examples, one table per profile: the shipped (illustrative) benefit rules of each demo
-pooling region, the lines of a purchase, and the breakdown worked out by hand to the fen."""
+pooling region, the lines of a purchase, and the breakdown worked out by hand to the fen; each
+profile also shows a line outside the payment restriction and a donated box (the last table)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date
 from decimal import Decimal
 
@@ -13,7 +15,7 @@ from dualchannel.core.errors import DomainError
 from dualchannel.registry.models import BindingMode, PaymentStandardRule, Region
 from dualchannel.registry.profiles import profile_for
 from dualchannel.registry.tests.factories import load_seed_profiles, region
-from dualchannel.settlement import rules
+from dualchannel.settlement import payable, rules
 from dualchannel.settlement.engine import Accumulated, LineInput, Person, calculate
 from dualchannel.settlement.models import BenefitRule, ListingPrice
 from dualchannel.settlement.services.common import accumulator_scopes
@@ -237,3 +239,99 @@ def test_chuxiong_generic_at_the_listing_price_and_the_actual_price_when_lower(s
         "commercial": D("0.00"),
         "personal": D("944.00"),
     }
+
+
+# --- every profile: a line outside the payment restriction and a donated box ------------------
+# HB art. 31(5), 36 and AH annex note 3(3): outside the indication or the payment restriction;
+# HB art. 31(7): given free by the manufacturer or a charity. Both are the person's in full, with
+# their reason, whatever the region's rule does with the line the fund pays beside them.
+
+WITHIN = payable.LineFacts(
+    separately_paid=False,
+    has_eligibility=False,
+    eligibility_active=False,
+    institution_designated=True,
+    has_valid_prescription=True,
+)
+
+
+@pytest.mark.parametrize(
+    ("code", "insutype", "category", "expected"),
+    [
+        # Wuhan employee 特药: no deductible, fund 75 % of the 1,000.00 paid line
+        (
+            "420102",
+            "310",
+            "special_drug",
+            {"deductible": "0.00", "co_pay": "250.00", "fund": "750.00", "personal": "1050.00"},
+        ),
+        # Hefei resident, a purchase during a stay: 10 % first self-pay, 600.00 deductible, 70 %
+        (
+            "340102",
+            "390",
+            "inpatient",
+            {
+                "first_self_pay": "100.00",
+                "deductible": "600.00",
+                "co_pay": "90.00",
+                "fund": "210.00",
+                "personal": "1590.00",
+            },
+        ),
+        # Jinan resident 门诊慢特病: 20 % first self-pay, 500.00 deductible, 60 %
+        (
+            "370102",
+            "390",
+            "chronic_disease",
+            {
+                "first_self_pay": "200.00",
+                "deductible": "500.00",
+                "co_pay": "120.00",
+                "fund": "180.00",
+                "personal": "1620.00",
+            },
+        ),
+        # Chuxiong employee 门诊慢特病: 10 % first self-pay, 600.00 deductible, 80 %
+        (
+            "532301",
+            "310",
+            "chronic_disease",
+            {
+                "first_self_pay": "100.00",
+                "deductible": "600.00",
+                "co_pay": "60.00",
+                "fund": "240.00",
+                "personal": "1560.00",
+            },
+        ),
+    ],
+)
+def test_each_profile_a_line_outside_the_restriction_and_a_donated_box_are_self_pay(
+    shipped_rules, code, insutype, category, expected
+):
+    """HB art. 31(5), 31(7), 36; AH annex 3(3): 1,000.00 paid under the region's rule beside
+    500.00 outside the restriction and a 300.00 donated box, both full self-pay."""
+    regional = rule(code, insutype, category)
+    outside = payable.nonpayable_reason(replace(WITHIN, within_restriction=False))
+    donated = payable.nonpayable_reason(replace(WITHIN, donated=True))
+
+    result = calculate(
+        [
+            LineInput("paid", D("1000.00"), D("1100.00"), "乙", payable.nonpayable_reason(WITHIN)),
+            LineInput("outside", D("500.00"), D("550.00"), "乙", outside),
+            LineInput("donated", D("300.00"), D("330.00"), "乙", donated),
+        ],
+        rules.parameters_of(regional),
+        Accumulated(),
+    )
+
+    assert (outside, donated) == (payable.OUTSIDE_RESTRICTION, payable.DONATED)
+    assert [(r.self_pay_reason, r.full_self_pay) for r in result.lines] == [
+        ("", D("0.00")),
+        (payable.OUTSIDE_RESTRICTION, D("500.00")),
+        (payable.DONATED, D("300.00")),
+    ]
+    got = parts(result)
+    assert (got["total"], got["full_self_pay"]) == (D("1800.00"), D("800.00"))
+    assert {k: got[k] for k in expected} == {k: D(v) for k, v in expected.items()}
+    assert sum(result.basic_parts) == result.total
