@@ -11,7 +11,7 @@ from dualchannel.core.roles import Role
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
-from .models import ManualClaim, RecoveryOrder, Settlement, SettlementBatch
+from .models import ManualClaim, RecoveryOrder, RecoveryStatus, Settlement, SettlementBatch
 
 _NOTHING = Q(pk__in=[])
 STAFF_ROLES = frozenset({Role.PHARMACIST, Role.REVIEWER})
@@ -88,3 +88,12 @@ def recovery_get(actor: User | None, order_id: int) -> RecoveryOrder:
     if order is None:
         raise NotFound(codes.RECOVERY_NOT_FOUND, "追回单不存在或无权访问")
     return order
+
+
+def batch_deductions(batch: SettlementBatch) -> list[RecoveryOrder]:
+    """The recovery orders a batch deducts [HB art. 21–22]: pending in it, or deducted by it."""
+    return list(
+        batch.recovery_orders.filter(
+            status__in=(RecoveryStatus.PENDING, RecoveryStatus.DEDUCTED)
+        ).order_by("pk")
+    )
