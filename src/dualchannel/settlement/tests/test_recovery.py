@@ -255,6 +255,26 @@ def test_a_settlement_is_recovered_once_and_a_reversed_one_not_at_all(
     assert state() == before
 
 
+def test_a_settlement_under_recovery_is_not_reversed_at_the_counter(
+    settled, agency_user, pharmacist_user
+):
+    """HB art. 21–22: reversing it would give the fund its part back a second time."""
+    record(agency_user, settled)
+    before = state()
+
+    with pytest.raises(Conflict) as refused:
+        services.settlement_reverse(
+            actor=pharmacist_user,
+            settlement_id=settled.pk,
+            reason="患者退药",
+            return_goods=False,
+            idempotency_key="r-1",
+        )
+
+    assert refused.value.code == "settlement.recovery_open"
+    assert state() == before
+
+
 # --- deduction from the next monthly batch -----------------------------------------------------
 
 
