@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 from dualchannel.settlement import rules
+from dualchannel.settlement.engine import Accumulated, LineInput, Person, calculate
 from dualchannel.settlement.models import (
     BenefitCategory,
     BenefitRule,
@@ -17,6 +18,7 @@ from dualchannel.settlement.models import (
     SettlementLine,
     SettlementTransition,
 )
+from dualchannel.settlement.services import BREAKDOWN_FIELDS
 
 D = Decimal
 
@@ -40,60 +42,62 @@ def benefit_rule(region_code: str) -> BenefitRule:
 
 
 def settled_row(
-    institution, person, actor, *, amount: str = "1000.00", drug=None, settlement_no: str = ""
+    institution,
+    person,
+    actor,
+    *,
+    amount: str = "1000.00",
+    drug_class: str = "甲",
+    rule: BenefitRule | None = None,
+    drug=None,
+    settlement_no: str = "",
 ) -> Settlement:
-    """One live pharmacy settlement of one 甲-class line: the fund pays 70 %, the person 30 %."""
+    """One live pharmacy settlement of one line, worked out by the engine under ``rule`` (the
+    plain test rule of the institution's city when none) from no accumulated use."""
     from dualchannel.catalog.tests.factories import DrugFactory
 
-    rule = benefit_rule(institution.region_id[:4] + "00")
+    rule = rule or benefit_rule(institution.region_id[:4] + "00")
     total = D(amount)
-    fund = (total * rule.fund_ratio).quantize(D("0.01"))
+    b = calculate(
+        [LineInput("1", total, None, drug_class)],
+        rules.parameters_of(rule),
+        Accumulated(),
+        Person(person.medical_assistance, person.commercial_insured),
+    )
+    (result,) = b.lines
     settlement = Settlement.objects.create(
         settlement_no=settlement_no or f"JS-T-{uuid.uuid4().hex[:12]}",
         kind=SettlementKind.PHARMACY,
         institution=institution,
         person=person,
-        category=BenefitCategory.SPECIAL_DRUG,
-        insurance_type="310",
+        category=rule.category,
+        insurance_type=rule.insurance_type,
         med_type=rule.med_type,
         rule=rule,
         parameters=rules.parameters_snapshot(rule),
         scopes={},
         budget_line=BudgetLine.HOSPITAL_GLOBAL,
         settled_on=date(2026, 3, 2),
-        total=total,
-        full_self_pay=D("0.00"),
-        over_standard=D("0.00"),
-        payable_base=total,
-        first_self_pay=D("0.00"),
-        in_policy=total,
-        deductible=D("0.00"),
-        co_pay=total - fund,
-        over_ceiling=D("0.00"),
-        fund=fund,
-        critical_illness=D("0.00"),
-        assistance=D("0.00"),
-        commercial=D("0.00"),
-        personal=total - fund,
-        used={"fund": str(fund)},
+        used={name: str(value) for name, value in vars(b.used).items()},
         idempotency_key=uuid.uuid4().hex,
         request_digest="0" * 64,
         settled_by=actor,
+        **{name: getattr(b, name) for name in BREAKDOWN_FIELDS},
     )
     SettlementLine.objects.create(
         settlement=settlement,
         position=1,
         drug=drug or DrugFactory(),
-        drug_class="甲",
+        drug_class=drug_class,
         quantity=1,
         unit="盒",
         unit_price=total,
         amount=total,
-        full_self_pay=D("0.00"),
-        over_standard=D("0.00"),
-        payable_base=total,
-        first_self_pay=D("0.00"),
-        in_policy=total,
+        full_self_pay=result.full_self_pay,
+        over_standard=result.over_standard,
+        payable_base=result.payable_base,
+        first_self_pay=result.first_self_pay,
+        in_policy=result.in_policy,
     )
     SettlementTransition.objects.create(
         settlement=settlement, from_status="", to_status="settled", actor=actor

@@ -14,9 +14,14 @@ from django.urls import reverse
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.jobs import run_once
 from dualchannel.core.models import AuditEvent
+from dualchannel.core.roles import Role
+from dualchannel.core.tests.factories import UserFactory
+from dualchannel.registry.models import InstitutionKind
+from dualchannel.registry.tests.factories import InstitutionFactory, InsuredPersonFactory
 from dualchannel.settlement import services
 from dualchannel.settlement.models import (
     BatchStatus,
+    BenefitRule,
     FindingKind,
     RecoveryBasis,
     RecoveryItem,
@@ -29,7 +34,9 @@ from dualchannel.settlement.models import (
     ViolationFinding,
 )
 from dualchannel.settlement.payable import ELIGIBILITY_INACTIVE, VIOLATION
+from dualchannel.settlement.recovery_views import recovery_citation
 from dualchannel.settlement.services import batches, recovery
+from dualchannel.settlement.tests.factories import settled_row
 from dualchannel.settlement.tests.helpers import colleague
 
 pytestmark = pytest.mark.django_db
@@ -183,6 +190,44 @@ def test_the_service_for_other_features_raises_recovery_for_a_revoked_eligibilit
     assert order.finding is None and order.basis == RecoveryBasis.ELIGIBILITY_REVOKED
     assert order.amount == funds(settled)
     assert {line["reason"] for line in order.items.get().rerun["lines"]} == {ELIGIBILITY_INACTIVE}
+
+
+# Worked examples, one per profile: a special drug of 乙 class, one box at 2,000.00 元, under
+# the region's shipped (illustrative) rule for employees (310); the first self-pay is 0 %
+# (Wuhan), 10 % (Hefei, Chuxiong), 20 % (Jinan) of it, the fund pays 75 % of the rest, the
+# critical-illness layer stays below its 20,000.00 deductible. A finding makes the line
+# self-pay: the re-run owes nothing and the whole fund part is recovered.
+@pytest.mark.parametrize(
+    ("city", "county", "fund"),
+    [
+        ("420100", "420102", "1500.00"),  # HB art. 31(6), 21–22: 2,000.00 × 75 %
+        ("340100", "340102", "1350.00"),  # AH annex 3(3): (2,000.00 − 200.00) × 75 %
+        ("370100", "370102", "1200.00"),  # SD §3: (2,000.00 − 400.00) × 75 %
+        ("532300", "532301", "1350.00"),  # CX art. 13: (2,000.00 − 200.00) × 75 %
+    ],
+)
+def test_worked_example_of_a_recovery_under_each_profile(benefit_rules, city, county, fund):
+    """HB art. 31(6), 21–22; AH annex 3(3); SD §3; CX art. 13: per profile, the violation line
+    is self-pay in the re-run and what the fund paid for it is recovered to the fen."""
+    agency = InstitutionFactory(kind=InstitutionKind.AGENCY, region_code=city)
+    officer = UserFactory(institution=agency, roles=[Role.AGENCY_OFFICER])
+    pharmacy = InstitutionFactory(kind=InstitutionKind.PHARMACY, region_code=county)
+    person = InsuredPersonFactory(region_code=county)
+    shipped = BenefitRule.objects.get(
+        region_id=city, insurance_type="310", category="special_drug", hospital_level=None
+    )
+    settlement = settled_row(
+        pharmacy, person, officer, amount="2000.00", drug_class="乙", rule=shipped
+    )
+    assert settlement.fund == D(fund) and settlement.critical_illness == 0
+
+    _, (order,) = record(officer, settlement)
+
+    rerun = order.items.get().rerun
+    assert rerun["lines"] == [{"position": 1, "reason": VIOLATION, "full_self_pay": "2000.00"}]
+    assert (D(rerun["fund"]), D(rerun["personal"])) == (D("0.00"), D("2000.00"))
+    assert (order.fund, order.amount) == (D(fund), D(fund))
+    assert recovery_citation(pharmacy)
 
 
 # --- bad input: refused with a code, nothing written -------------------------------------------
