@@ -32,6 +32,7 @@ from dualchannel.registry.api import public_router as public_router
 from dualchannel.registry.api import router as registry_router
 from dualchannel.registry.audit_api import audit_router
 from dualchannel.settlement.api import router as settlement_router
+from dualchannel.settlement.recovery_api import router as recovery_router
 
 logger = logging.getLogger("dualchannel.api")
 
@@ -182,3 +183,4 @@ api.add_router("/prescriptions", prescriptions_router)
 api.add_router("/prescriptions", counter_router)
 api.add_router("/monitoring", monitoring_router)
 api.add_router("/settlement", settlement_router)
+api.add_router("/settlement", recovery_router)

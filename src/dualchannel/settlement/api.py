@@ -368,6 +368,13 @@ class TotalsOut(Schema):
     personal: Decimal
 
 
+class DeductionOut(Schema):
+    order_id: int
+    order_no: str
+    status: str
+    amount: Decimal
+
+
 class SettlementBatchOut(Schema):
     id: int
     institution_id: int
@@ -381,6 +388,9 @@ class SettlementBatchOut(Schema):
     reconciliation_matched: bool | None
     mismatches: list[dict]
     review_note: str
+    deductions: list[DeductionOut] = Field(..., description="本月扣回的基金追回单")
+    recovery_deduction: Decimal = Field(..., description="扣回合计")
+    net_funds: Decimal = Field(..., description="基金应付合计（各基金支付减扣回）")
 
 
 class PrepareIn(Schema):
@@ -432,7 +442,16 @@ def _totals(source) -> dict:
 
 
 def batch_payload(batch) -> dict:
+    orders = selectors.batch_deductions(batch)
+    deduction = sum((o.amount for o in orders), Decimal("0.00"))
+    funds = batch.fund + batch.critical_illness + batch.assistance + batch.commercial
     return {
+        "deductions": [
+            {"order_id": o.pk, "order_no": o.order_no, "status": o.status, "amount": o.amount}
+            for o in orders
+        ],
+        "recovery_deduction": deduction,
+        "net_funds": funds - deduction,
         "id": batch.pk,
         "institution_id": batch.institution_id,
         "institution_name": batch.institution.name,

@@ -547,3 +547,184 @@ CLAIM_MACHINE = StateMachine(
     },
     save_fields=(),
 )
+
+
+# --- violations and the recovery of fund losses [HB art. 21–22, 31(6); CX art. 13] --------------
+
+
+class FindingKind(models.TextChoices):
+    """HB art. 31(6): the violations whose drug costs the fund does not pay."""
+
+    OVER_TREATMENT = "over_treatment", "过度诊疗"
+    FAKE_TREATMENT = "fake_treatment", "虚假诊疗"
+    IDENTITY_MISMATCH = "identity_mismatch", "人证不符"
+
+
+class ViolationFinding(models.Model):
+    """An officer's finding, after the fact, against settlements of the region [HB art. 31(6),
+    art. 47]: its lines are not payable, and what the fund paid for them is recovered."""
+
+    finding_no = models.CharField("认定编号", max_length=40, unique=True)
+    region = models.ForeignKey(
+        "registry.Region", on_delete=models.PROTECT, related_name="+", verbose_name="经办区域"
+    )
+    kind = models.CharField("违规情形", max_length=20, choices=FindingKind.choices)
+    reason = models.CharField("认定理由", max_length=500)
+    evidence = models.CharField("证据说明", max_length=2000, blank=True)
+    settlements = models.ManyToManyField(
+        Settlement, related_name="violation_findings", verbose_name="涉及结算"
+    )
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField("认定时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "违规认定"
+        verbose_name_plural = "违规认定"
+        ordering = ["-recorded_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.finding_no
+
+
+class RecoveryBasis(models.TextChoices):
+    """Why the fund's payment is taken back."""
+
+    VIOLATION = "violation", "违规行为（过度诊疗、虚假诊疗、人证不符）"  # HB art. 31(6)
+    ELIGIBILITY_REVOKED = "eligibility_revoked", "用药资格因欺诈骗保被撤销"  # HB art. 12, 49–50
+
+
+class RecoveryStatus(models.TextChoices):
+    PENDING = "pending", "待扣回"  # deducted from the institution's next monthly batch
+    DEDUCTED = "deducted", "已扣回"  # the batch holding it was approved net of it
+    CANCELLED = "cancelled", "已撤销"  # withdrawn by an officer, with the reason
+
+
+class RecoveryOrder(models.Model):
+    """A recovery (追回/拒付) against one institution for listed settlements [HB art. 21–22,
+    CX art. 13]: what the funds paid for them minus what the engine's re-run with the finding
+    says they owe; deducted from the institution's next monthly batch."""
+
+    order_no = models.CharField("追回单号", max_length=40, unique=True)
+    institution = models.ForeignKey(
+        "registry.Institution", on_delete=models.PROTECT, related_name="recovery_orders"
+    )
+    region = models.ForeignKey(
+        "registry.Region", on_delete=models.PROTECT, related_name="+", verbose_name="经办区域"
+    )
+    basis = models.CharField("追回依据", max_length=30, choices=RecoveryBasis.choices)
+    finding = models.ForeignKey(
+        ViolationFinding,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="recovery_orders",
+    )
+    reason = models.CharField("追回理由", max_length=500)
+    evidence = models.CharField("证据说明", max_length=2000, blank=True)
+    status = models.CharField(
+        "状态", max_length=10, choices=RecoveryStatus.choices, default=RecoveryStatus.PENDING
+    )
+    fund = money("追回统筹基金")
+    critical_illness = money("追回大病保险")
+    assistance = money("追回医疗救助")
+    commercial = money("追回惠民保")
+    amount = money("追回合计")
+    batch = models.ForeignKey(
+        SettlementBatch,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="recovery_orders",
+        verbose_name="扣回所在月度申报",
+    )
+    raised_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    raised_at = models.DateTimeField("发起时间", default=timezone.now)
+    deducted_at = models.DateTimeField("扣回时间", null=True, blank=True)
+    cancelled_at = models.DateTimeField("撤销时间", null=True, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    cancel_reason = models.CharField("撤销原因", max_length=500, blank=True)
+
+    class Meta:
+        verbose_name = "基金追回单"
+        verbose_name_plural = "基金追回单"
+        ordering = ["-raised_at", "-id"]
+        constraints = [
+            models.CheckConstraint(condition=Q(amount__gt=0), name="recovery_amount_positive"),
+            models.CheckConstraint(
+                condition=LessThan(
+                    Abs(
+                        models.F("amount")
+                        - models.F("fund")
+                        - models.F("critical_illness")
+                        - models.F("assistance")
+                        - models.F("commercial")
+                    ),
+                    Decimal("0.005"),
+                ),
+                name="recovery_parts_sum_to_amount",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.order_no
+
+
+class RecoveryItem(models.Model):
+    """One settlement of an order: what the funds paid, what the re-run says they owe, the
+    difference recovered, and the re-run's lines (each with its non-payable reason)."""
+
+    order = models.ForeignKey(RecoveryOrder, on_delete=models.CASCADE, related_name="items")
+    settlement = models.ForeignKey(
+        Settlement, on_delete=models.PROTECT, related_name="recovery_items"
+    )
+    paid_out = models.BooleanField("发起时已拨付")  # its batch approved: 追回; else 拒付
+    fund = money("追回统筹基金")
+    critical_illness = money("追回大病保险")
+    assistance = money("追回医疗救助")
+    commercial = money("追回惠民保")
+    amount = money("追回合计")
+    rerun = models.JSONField("重算结果")  # the engine's breakdown with the finding, as strings
+
+    class Meta:
+        verbose_name = "追回明细"
+        verbose_name_plural = "追回明细"
+        ordering = ["order_id", "settlement_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["order", "settlement"], name="recovery_item_once"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.order_id}:{self.settlement_id}"
+
+
+class RecoveryOrderTransition(StatusHistory):
+    order = models.ForeignKey(RecoveryOrder, on_delete=models.CASCADE, related_name="history")
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "追回单状态变更"
+        verbose_name_plural = "追回单状态变更"
+
+
+# Pending → deducted (the batch holding it approved, ``batches.batch_review``) | cancelled (an
+# officer, with the reason, ``recovery.recovery_cancel``).
+RECOVERY_MACHINE = StateMachine(
+    RecoveryStatus,
+    {RecoveryStatus.PENDING: {RecoveryStatus.DEDUCTED, RecoveryStatus.CANCELLED}},
+    error_code=codes.RECOVERY_TRANSITION,
+    model=RecoveryOrder,
+    history=RecoveryOrderTransition,
+    history_fk="order",
+    audit_action="settlement.recovery_{to}",
+    summary=lambda order, from_status, to_status: {
+        "order_no": order.order_no,
+        "from": from_status,
+        "to": to_status,
+        "amount": str(order.amount),
+    },
+)

@@ -11,7 +11,7 @@ from dualchannel.core.roles import Role
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
-from .models import ManualClaim, Settlement, SettlementBatch
+from .models import ManualClaim, RecoveryOrder, RecoveryStatus, Settlement, SettlementBatch
 
 _NOTHING = Q(pk__in=[])
 STAFF_ROLES = frozenset({Role.PHARMACIST, Role.REVIEWER})
@@ -73,3 +73,27 @@ def batch_get(actor: User | None, batch_id: int) -> SettlementBatch:
     if found is None:
         raise NotFound(codes.BATCH_NOT_FOUND, "月度申报不存在或无权访问")
     return found
+
+
+def visible_recoveries(actor: User | None) -> QuerySet[RecoveryOrder]:
+    """Recovery orders [HB art. 21–22]: the officers of the institution's region, and the
+    institution's own staff (read only)."""
+    qs = RecoveryOrder.objects.select_related("institution", "finding", "batch")
+    return _scoped(qs, actor, region_field="institution__region__code", staff=True, person=False)
+
+
+def recovery_get(actor: User | None, order_id: int) -> RecoveryOrder:
+    found = visible_recoveries(actor).prefetch_related("items__settlement", "history")
+    order = found.filter(pk=order_id).first()
+    if order is None:
+        raise NotFound(codes.RECOVERY_NOT_FOUND, "追回单不存在或无权访问")
+    return order
+
+
+def batch_deductions(batch: SettlementBatch) -> list[RecoveryOrder]:
+    """The recovery orders a batch deducts [HB art. 21–22]: pending in it, or deducted by it."""
+    return list(
+        batch.recovery_orders.filter(
+            status__in=(RecoveryStatus.PENDING, RecoveryStatus.DEDUCTED)
+        ).order_by("pk")
+    )

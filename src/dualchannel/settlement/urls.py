@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import recovery_views, views
 
 urlpatterns = [
     path(
@@ -18,5 +18,25 @@ urlpatterns = [
         "agency/settlement/batches/<int:batch_id>/review/",
         views.agency_batch_review,
         name="agency-batch-review",
+    ),
+    path(
+        "agency/settlement/recoveries/",
+        recovery_views.agency_recoveries,
+        name="agency-recoveries",
+    ),
+    path(
+        "agency/settlement/findings/",
+        recovery_views.agency_finding_record,
+        name="agency-finding-record",
+    ),
+    path(
+        "agency/settlement/recoveries/<int:order_id>/cancel/",
+        recovery_views.agency_recovery_cancel,
+        name="agency-recovery-cancel",
+    ),
+    path(
+        "institution/recoveries/",
+        recovery_views.institution_recoveries,
+        name="institution-recoveries",
     ),
 ]

@@ -130,6 +130,10 @@ PRESCRIPTION_MATRIX = {
     "POST /api/v1/settlement/batches/{batch_id}/apply",
     "POST /api/v1/settlement/batches/{batch_id}/review",
     "GET /api/v1/settlement/budget",
+    "POST /api/v1/settlement/findings",
+    "GET /api/v1/settlement/recoveries",
+    "GET /api/v1/settlement/recoveries/{recovery_id}",
+    "POST /api/v1/settlement/recoveries/{recovery_id}/cancel",
     "POST /api/v1/settlement/hospital/prescriptions/{prescription_id}/preview",
     "POST /api/v1/settlement/hospital/prescriptions/{prescription_id}/settle",
 }
@@ -159,6 +163,8 @@ WATCHED_MODELS = [
     "inventory.TraceCode",
     "monitoring.Alert",
     "settlement.SettlementBatch",
+    "settlement.ViolationFinding",
+    "settlement.RecoveryOrder",
 ]
 
 

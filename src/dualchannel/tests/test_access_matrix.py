@@ -44,6 +44,8 @@ from dualchannel.registry.tests.factories import (
     make_id_number,
 )
 from dualchannel.settlement.models import BatchStatus, BudgetLine, SettlementBatch
+from dualchannel.settlement.services import violation_record
+from dualchannel.settlement.tests.factories import settled_row
 from dualchannel.simulators.platform import simulator_fail_next
 from dualchannel.tests.access_matrix import (
     ELIGIBILITY_MATRIX,
@@ -62,6 +64,7 @@ OFFICER = ("agency_user",)
 HOSPITAL_STAFF = ("physician_user", "reviewer_user")
 REVIEWER = "reviewer_user"
 PHARMACIST = "pharmacist_user"
+FINDING_SETTLEMENT_NO = "JS2026030299990001"  # the world's settlement an officer finds against
 
 OPS = [
     op(
@@ -396,8 +399,21 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
         budget_line=BudgetLine.HOSPITAL_GLOBAL,
         status=BatchStatus.APPLIED,
     )
+    # a settlement for an officer's finding, and another already under a pending recovery
+    # order [HB art. 21–22, 31(6)]
+    world_officer = UserFactory(
+        username="officer_world", institution=agency, roles=[Role.AGENCY_OFFICER]
+    )
+    settled_row(pharmacy, insured_person, world_officer, settlement_no=FINDING_SETTLEMENT_NO)
+    _, (recovery_order,) = violation_record(
+        actor=world_officer,
+        kind="over_treatment",
+        reason="超量配药",
+        settlement_ids=[settled_row(pharmacy, insured_person, world_officer).pk],
+    )
     item = draft.items.order_by("position").first()
     return {
+        "recovery_id": recovery_order.pk,
         "hospital_id": hospital.pk,
         "pharmacy_id": pharmacy.pk,
         "designation_id": designation.pk,
@@ -604,6 +620,15 @@ PAGES = [
     Page("GET", "agency-coverage"),
     Page("GET", "agency-settlement"),
     Page("POST", "agency-batch-review", ("applied_batch_id",), {"decision": "approve"}),
+    # violations and recovery orders [HB art. 21–22, 31(6); CX art. 13]
+    Page("GET", "agency-recoveries"),
+    Page(
+        "POST",
+        "agency-finding-record",
+        (),
+        {"kind": "fake_treatment", "settlements": FINDING_SETTLEMENT_NO, "reason": "虚假诊治"},
+    ),
+    Page("POST", "agency-recovery-cancel", ("recovery_id",), {"reason": "复核撤销"}),
     Page("GET", "agency-institution-detail", ("hospital_id",)),
     Page("POST", "agency-designation-apply", ("pharmacy_id",)),
     Page(

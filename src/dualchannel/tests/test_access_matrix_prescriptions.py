@@ -51,6 +51,7 @@ from dualchannel.settlement.services import (
     batch_apply,
     batch_prepare,
     batch_reconcile,
+    recovery_raise_for_settlements,
     settlement_settle,
 )
 from dualchannel.settlement.services.claims import claim_submit
@@ -290,6 +291,28 @@ PRESCRIPTION_OPS = [
         allowed=(REVIEWER,),
         prescription_id="issued_id",
     ),
+    # Violations and recovery orders [HB art. 21–22, 31(6); CX art. 13]: the region's officers
+    # find and cancel; the institution's staff read their own orders.
+    op(
+        "POST",
+        f"{SETTLE}/findings",
+        {"kind": "over_treatment", "reason": "超量配药", "settlement_ids": ["{settled_id}"]},
+        allowed=(OFFICER,),
+    ),
+    op("GET", f"{SETTLE}/recoveries", allowed=(PHARMACIST, OFFICER), list_read=True),
+    op(
+        "GET",
+        f"{SETTLE}/recoveries/{{recovery_id}}",
+        allowed=(PHARMACIST, OFFICER),
+        recovery_id="recovery_id",
+    ),
+    op(
+        "POST",
+        f"{SETTLE}/recoveries/{{recovery_id}}/cancel",
+        {"reason": "复核撤销"},
+        allowed=(OFFICER,),
+        recovery_id="recovery_id",
+    ),
     op(
         "GET",
         f"{SETTLE}/budget",
@@ -330,6 +353,9 @@ WATCHED = [
     "settlement.Accumulator",
     "settlement.ManualClaim",
     "settlement.SettlementBatch",
+    "settlement.ViolationFinding",
+    "settlement.RecoveryOrder",
+    "settlement.RecoveryItem",
 ]
 
 
@@ -555,6 +581,13 @@ def _build_world() -> dict:
     batch_apply(
         actor=users[PHARMACIST], batch_id=applied.pk, acknowledge_mismatches=True, note="已核对"
     )
+    # a pending recovery order for last month's settlement, deducted in this month's batch
+    (recovery_order,) = recovery_raise_for_settlements(
+        actor=users[OFFICER],
+        settlement_ids=[last_month.pk],
+        basis="violation",
+        reason="过度诊疗",
+    )
     draft = batch_prepare(
         actor=users[PHARMACIST], institution_id=places["pharmacy"].pk, month=MATRIX_DAY
     )
@@ -586,6 +619,7 @@ def _build_world() -> dict:
             }
         ],
         "draft_batch_id": draft.pk,
+        "recovery_id": recovery_order.pk,
         "applied_batch_id": applied.pk,
         "settled_id": settled.pk,
         "claim_id": claim.pk,

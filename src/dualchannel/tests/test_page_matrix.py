@@ -236,6 +236,9 @@ PAGES = [
         {"reason": "结算类别有误，需重新结算", "idempotency_key": "page-reverse-1"},
         allowed=(PHARMACIST,),
     ),
+    # Recovery orders against the institution, read only by its pharmacists or its insurance
+    # office [HB art. 21–22]; the agency's own page is in test_access_matrix.
+    Page("GET", "institution-recoveries", allowed=(REVIEWER, PHARMACIST)),
     # The second factor: each user's own enrolment and step; a signed-in, verified user is sent
     # on (the world's officer holds a verified session), a wrong code writes nothing.
     Page("GET", "otp-setup", allowed=tuple(INSIDERS)),

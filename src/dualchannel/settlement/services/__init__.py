@@ -5,6 +5,8 @@
 - ``claims``, ``claim_decisions``: manual (零星) claims, submitted and decided at the agency;
 - ``batches``: monthly batches (prepare, apply, review) and the budget report;
 - ``reconcile``: a batch's reconciliation with the platform (3201, 3202);
+- ``recovery``: violations found after the fact and the recovery orders they raise, deducted
+  from the institution's next monthly batch [HB art. 21–22, 31(6); CX art. 13];
 - ``common``: what those share to price, record and accumulate a settlement the same way.
 
 The names callers use are re-exported here: ``from dualchannel.settlement import services``.
@@ -30,6 +32,12 @@ from .common import (
 from .counter import settlement_preview, settlement_reverse, settlement_settle
 from .hospital import hospital_preview, hospital_settle
 from .reconcile import batch_reconcile
+from .recovery import (
+    recovery_cancel,
+    recovery_raise_for_settlements,
+    violation_record,
+    violation_rerun,
+)
 
 __all__ = [
     "ACCUMULATED_KINDS",
@@ -51,9 +59,13 @@ __all__ = [
     "hospital_settle",
     "lock_person",
     "locked_accumulators",
+    "recovery_cancel",
+    "recovery_raise_for_settlements",
     "require_benefits",
     "settlement_preview",
     "settlement_reverse",
     "settlement_settle",
+    "violation_record",
+    "violation_rerun",
     "write_settlement",
 ]

@@ -47,6 +47,11 @@ Decisions:
   counted in the audit event. The batch must still be what the month's settlements make it (a
   settlement made or reversed since the preparation: ``settlement.batch_stale``). Whether the
   month has ended is not checked: the agency sees the month and decides.
+- **Recovery orders** [HB art. 21–22, CX art. 13; ``recovery``]. Preparing a batch attaches
+  every pending recovery order of its institution not yet in a batch; the batch shows each as a
+  deduction line and its fund part net of them. Applying is refused as stale while a pending
+  order waits outside the batch. Approving the batch moves its orders to deducted in the same
+  transaction; a rejected batch keeps them attached (pending) until it is applied again.
 - **Money.** Sums are exact ``Decimal`` additions in Python (SQLite would sum decimals as
   floats); ``fund_pay_sumamt`` is all funds together (basic fund + critical illness + medical
   assistance + commercial), as ``integration.nhsa.settlement`` defines it; the personal account
@@ -91,6 +96,13 @@ from ..models import (
     SettlementStatus,
 )
 from .common import budget_line_for
+from .recovery import (
+    recoveries_attach,
+    recoveries_deduct,
+    recoveries_for_batch,
+    recoveries_stale,
+    recovery_deduction,
+)
 
 B = BatchStatus
 ZERO = Decimal("0.00")
@@ -344,6 +356,9 @@ def batch_prepare(
         if unlinked:
             Settlement.objects.filter(pk__in=unlinked).update(batch=None)
         totals = Totals.of(taken)
+        # pending recovery orders of the institution are deducted here [HB art. 21–22, CX 13]
+        orders = recoveries_for_batch(batch)
+        recoveries_attach(batch, orders)
         batch.settlement_count = totals.count
         for name in AMOUNT_FIELDS:
             setattr(batch, name, getattr(totals, name))
@@ -371,6 +386,8 @@ def batch_prepare(
                 "fund": str(totals.fund),
                 "linked": len(linked),
                 "unlinked": len(unlinked),
+                "recoveries": len(orders),
+                "deduction": str(recovery_deduction(orders)),
             },
         )
     return batch
@@ -409,6 +426,8 @@ def batch_apply(
         if batch.settlement_count == 0:
             raise Conflict(codes.BATCH_EMPTY, "该月申报没有结算记录")
         _require_current(batch, _lock_contents(batch))
+        if recoveries_stale(batch, recoveries_for_batch(batch)):
+            raise Conflict(codes.BATCH_STALE, "汇总后新增了基金追回单，请重新汇总后申报")
         if batch.reconciled_at is None:
             raise Conflict(codes.BATCH_NOT_RECONCILED, "请先与医保平台对账再申报")
         if not batch.reconciliation_matched:
@@ -450,14 +469,17 @@ def batch_review(*, actor: User, batch_id: int, approve: bool, note: str = "") -
             raise DomainError(
                 codes.REASON_REQUIRED, "退回申报时请填写原因", fields={"note": ["必填"]}
             )
+        role = Role.ADMIN if actor.is_superuser else Role.AGENCY_OFFICER
         transition(
             batch,
             target,
             actor=actor,
-            role=Role.ADMIN if actor.is_superuser else Role.AGENCY_OFFICER,
+            role=role,
             reason=note,
             changes={"reviewed_at": timezone.now(), "reviewed_by": actor, "review_note": note},
         )
+        if approve:  # approved net of its recovery orders: they are deducted now
+            recoveries_deduct(actor=actor, batch=batch, role=role)
     return batch
 
 

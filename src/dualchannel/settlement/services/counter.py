@@ -43,6 +43,7 @@ from ..models import (
     BatchStatus,
     BenefitCategory,
     BenefitRule,
+    RecoveryStatus,
     Settlement,
     SettlementKind,
     SettlementStatus,
@@ -357,6 +358,13 @@ def _check_reversible(settlement: Settlement, key: str) -> bool:
     ):
         # HB art. 33: the month was applied for with it; the agency must send it back first
         raise Conflict(codes.IN_APPLIED_BATCH, "该笔结算所在的月度申报已提交，不能冲销")
+    if settlement.recovery_items.filter(
+        order__status__in=(RecoveryStatus.PENDING, RecoveryStatus.DEDUCTED)
+    ).exists():
+        # HB art. 21–22: the fund's part is being recovered; reversing would take it back twice
+        raise Conflict(
+            codes.RECOVERY_OPEN, "该笔结算已列入基金追回单，须经办机构撤销追回单后方可冲销"
+        )
     return False
 
 

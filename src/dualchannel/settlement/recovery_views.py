@@ -1,0 +1,131 @@
+"""Pages of violations and recovery orders [HB art. 21–22, 31(6); CX art. 13]: the agency
+officer's list with the form that records a finding (which raises the orders) and the cancel
+button; the institution's read-only list of the orders against it (its pharmacists or its
+insurance office's reviewers). Services and selectors check roles and scope."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.views.decorators.http import require_GET, require_POST
+
+from dualchannel.core.errors import NotFound
+from dualchannel.core.permissions import role_required
+from dualchannel.core.roles import Role
+from dualchannel.registry.profiles import profile_of
+
+from . import error_codes as codes
+from . import selectors
+from .models import FindingKind, RecoveryStatus
+from .services import recovery
+
+LIST_LIMIT = 200
+officer_required = role_required(Role.AGENCY_OFFICER)
+staff_required = role_required(Role.PHARMACIST, Role.REVIEWER)
+
+
+def recovery_citation(institution) -> str:
+    """The region's legal basis for recovery, from its policy profile (data, not code)."""
+    profile = profile_of(institution) if institution is not None else None
+    if profile is None:
+        return ""
+    cited = (profile.citations or {}).get("recovery", "")
+    return cited or profile.source_document
+
+
+def _orders(request: HttpRequest):
+    qs = selectors.visible_recoveries(request.user).prefetch_related("items__settlement")
+    status = request.GET.get("status", "")
+    if status in RecoveryStatus.values:
+        qs = qs.filter(status=status)
+    return list(qs.order_by("-raised_at", "-id")[:LIST_LIMIT])
+
+
+def _agency_context(request: HttpRequest) -> dict[str, Any]:
+    return {
+        "orders": _orders(request),
+        "kinds": FindingKind.choices,
+        "statuses": RecoveryStatus.choices,
+        "status": request.GET.get("status", ""),
+        "citation": recovery_citation(request.user.institution),
+    }
+
+
+@require_GET
+@officer_required
+def agency_recoveries(request: HttpRequest) -> HttpResponse:
+    return TemplateResponse(request, "settlement/agency_recoveries.html", _agency_context(request))
+
+
+def _settlement_ids(request: HttpRequest, raw: str) -> list[int]:
+    """Settlement numbers as typed (spaces, commas, new lines), as ids the officer may see; a
+    number not found is refused like a settlement of another region."""
+    numbers = sorted({n for n in re.split(r"[\s,，;；、]+", raw or "") if n})
+    if not numbers:
+        return []
+    found = dict(
+        selectors.visible_settlements(request.user)
+        .filter(settlement_no__in=numbers)
+        .values_list("settlement_no", "pk")
+    )
+    if len(found) != len(numbers):
+        missing = "、".join(n for n in numbers if n not in found)
+        raise NotFound(
+            codes.RECOVERY_SETTLEMENT_NOT_IN_REGION,
+            f"结算记录不存在或不在本经办机构管辖区域：{missing}",
+        )
+    return sorted(found.values())
+
+
+def _answer(request: HttpRequest, text: str) -> HttpResponse:
+    if not request.headers.get("HX-Request"):
+        messages.success(request, text)
+        return redirect("agency-recoveries")
+    context = {**_agency_context(request), "done": text}
+    return TemplateResponse(request, "settlement/_recoveries.html", context)
+
+
+@require_POST
+@officer_required
+def agency_finding_record(request: HttpRequest) -> HttpResponse:
+    finding, orders = recovery.violation_record(
+        actor=request.user,
+        kind=request.POST.get("kind", ""),
+        reason=request.POST.get("reason", ""),
+        evidence=request.POST.get("evidence", ""),
+        settlement_ids=_settlement_ids(request, request.POST.get("settlements", "")),
+    )
+    numbers = "、".join(o.order_no for o in orders) or "无（所列结算基金未支付）"
+    return _answer(request, f"已记录违规认定 {finding.finding_no}，追回单：{numbers}")
+
+
+@require_POST
+@officer_required
+def agency_recovery_cancel(request: HttpRequest, order_id: int) -> HttpResponse:
+    order = recovery.recovery_cancel(
+        actor=request.user, order_id=order_id, reason=request.POST.get("reason", "")
+    )
+    return _answer(request, f"已撤销追回单 {order.order_no}")
+
+
+@require_GET
+@staff_required
+def institution_recoveries(request: HttpRequest) -> HttpResponse:
+    """The institution's own orders, read only [HB art. 21–22]."""
+    institution = request.user.institution
+    return TemplateResponse(
+        request,
+        "settlement/institution_recoveries.html",
+        {
+            "institution": institution,
+            "orders": _orders(request),
+            "statuses": RecoveryStatus.choices,
+            "status": request.GET.get("status", ""),
+            "citation": recovery_citation(institution),
+        },
+    )
