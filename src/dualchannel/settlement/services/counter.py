@@ -139,8 +139,11 @@ def _price(
             pack_size=item.pack_size,
             on=on,
         )
+        standing = rules.standing_of(
+            line.drug, region=dispensing.pharmacy.region, profile=profile, on=on
+        )
         reason = payable.nonpayable_reason(
-            payable.LineFacts(separately_paid=line.drug.is_separately_paid, **facts_common)
+            payable.LineFacts(**rules.listing_facts(standing), **facts_common)
         )
         priced.append(
             PricedLine(

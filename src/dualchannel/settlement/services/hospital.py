@@ -305,7 +305,14 @@ def _compute(
                 unit_price=line.unit_price,
                 standard_amount=None if standard is None else standard.amount * line.packages,
                 self_pay_reason=payable.nonpayable_reason(
-                    payable.LineFacts(separately_paid=item.drug.is_separately_paid, **facts)
+                    payable.LineFacts(
+                        **rules.listing_facts(
+                            rules.standing_of(
+                                item.drug, region=hospital.region, profile=profile, on=on
+                            )
+                        ),
+                        **facts,
+                    )
                 ),
             )
         )
