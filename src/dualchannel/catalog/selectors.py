@@ -488,7 +488,7 @@ def regional_lists_visible(actor: User | None) -> QuerySet[RegionalList]:
     if region is None:
         return qs.none()
     above = [r.code for r in ancestors(region)]
-    return qs.filter(Q(region_id__in=above) | region_subtree_q(region, "region_id")).order_by(
+    return qs.filter(Q(region_id__in=above) | region_subtree_q(region, "region__code")).order_by(
         "region_id", "kind", "-valid_from"
     )
 
