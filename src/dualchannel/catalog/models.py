@@ -310,3 +310,84 @@ CRITERIA_MACHINE = StateMachine(
     ),
     save_fields=(),
 )
+
+
+class RegionalListKind(models.TextChoices):
+    """The lists a province or pooling region publishes on top of the national one."""
+
+    # The region's separately-paid drugs (单独支付药品): a listed drug needs an eligibility granted
+    # on the responsible physician's application [HB ch. 2, AH annex note 3(1)].
+    SEPARATELY_PAID = "separately_paid", "单独支付药品目录"
+    # The region's dual-channel managed drugs, adjusted once a year [CX art. 4, 6, 7]: where one
+    # is in force it is the region's dual-channel scope, a drug off it is not paid as such.
+    DUAL_CHANNEL = "dual_channel", "双通道管理药品目录（年度调整）"
+    # Outpatient chronic and special disease drugs outside the negotiated list [CX art. 3 ¶2]:
+    # paid through the dual channel whatever the national agreement period says.
+    CHRONIC_DISEASE = "chronic_disease", "门诊特殊病慢性病其他用药（非谈判）"
+
+
+class RegionalList(models.Model):
+    """One list a region published, in force from ``valid_from`` (to ``valid_to`` inclusive).
+
+    A list applies in its region and every region inside it; lists of one region and kind do not
+    overlap in time (a new year's list starts after the previous one ends)."""
+
+    region = models.ForeignKey(
+        "registry.Region", verbose_name="发布区划", on_delete=models.PROTECT, related_name="+"
+    )
+    kind = models.CharField("目录类别", max_length=20, choices=RegionalListKind.choices)
+    title = models.CharField("名称", max_length=200)
+    document_no = models.CharField("文号", max_length=100, blank=True)
+    valid_from = models.DateField("执行日期")
+    valid_to = models.DateField("截止日期", null=True, blank=True)
+    source_name = models.CharField("源文件名", max_length=200, blank=True)
+    source_sha256 = models.CharField("源文件 SHA-256", max_length=64)
+    row_count = models.PositiveIntegerField("条目数", default=0)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    imported_at = models.DateTimeField("导入时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "地方药品目录"
+        verbose_name_plural = "地方药品目录"
+        ordering = ["region_id", "kind", "-valid_from"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                name="regional_list_dates_ordered",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class RegionalListEntry(models.Model):
+    """One drug of a regional list, in force within the list's dates (narrower when given)."""
+
+    regional_list = models.ForeignKey(
+        RegionalList, on_delete=models.CASCADE, related_name="entries", verbose_name="地方目录"
+    )
+    drug = models.ForeignKey(
+        Drug, on_delete=models.PROTECT, related_name="regional_entries", verbose_name="药品"
+    )
+    valid_from = models.DateField("生效日期")
+    valid_to = models.DateField("失效日期", null=True, blank=True)
+    note = models.CharField("备注", max_length=300, blank=True)
+    row = models.PositiveIntegerField("源文件行号")
+
+    class Meta:
+        verbose_name = "地方目录条目"
+        verbose_name_plural = "地方目录条目"
+        ordering = ["regional_list_id", "row"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_to__isnull=True) | Q(valid_to__gte=models.F("valid_from")),
+                name="regional_entry_dates_ordered",
+            ),
+        ]
+        indexes = [models.Index(fields=["drug", "valid_from"])]
+
+    def __str__(self) -> str:
+        return f"{self.regional_list} · {self.drug}"

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
@@ -23,11 +23,21 @@ from dualchannel.core.models import User
 from dualchannel.core.permissions import has_any_role
 from dualchannel.core.roles import Role
 from dualchannel.registry.models import Region
-from dualchannel.registry.regions import ancestors, is_within
+from dualchannel.registry.regions import ancestors, is_within, region_subtree_q
 from dualchannel.registry.selectors import officer_region
 
 from .categories import all_categories, category_name, codes_matching_name
-from .models import NATIONAL_LABEL, CriteriaSet, CriteriaStatus, Drug, PaymentStandard, Restriction
+from .models import (
+    NATIONAL_LABEL,
+    CriteriaSet,
+    CriteriaStatus,
+    Drug,
+    PaymentStandard,
+    RegionalList,
+    RegionalListEntry,
+    RegionalListKind,
+    Restriction,
+)
 
 CONFIDENTIAL_LABEL = "保密"
 SEARCH_FLAGS = (
@@ -336,3 +346,155 @@ def drug_counts() -> dict[str, int]:
         anti_cancer=Count("id", filter=Q(is_anti_cancer=True)),
         cold_chain=Count("id", filter=Q(needs_cold_chain=True)),
     )
+
+
+# --- drugs in force: the agreement period and the regional lists [SD §1, CX art. 3, 4, 6] -------
+
+# Why a drug is not payable as a dual-channel drug on a date (settlement's reason codes).
+OUTSIDE_AGREEMENT = "outside_agreement_period"
+NOT_IN_REGIONAL_LIST = "not_in_regional_list"
+
+
+@dataclass(frozen=True)
+class ListedFor:
+    """The regional lists in force for a region on a date (the region and its ancestors).
+
+    ``kinds``: drug id → the kinds of list that name it. ``scope``: the dual-channel list of the
+    nearest region that has one in force [CX art. 4, 6], or None (the national list applies)."""
+
+    on: date
+    kinds: dict[int, frozenset[str]]
+    titles: dict[int, tuple[str, ...]]
+    scope: RegionalList | None
+    scope_drugs: frozenset[int]
+
+
+def _list_in_force(on: date, prefix: str = "") -> Q:
+    return Q(**{f"{prefix}valid_from__lte": on}) & (
+        Q(**{f"{prefix}valid_to__isnull": True}) | Q(**{f"{prefix}valid_to__gte": on})
+    )
+
+
+def drug_listed_for(region: Region | None, on: date, *, drug_ids=None) -> ListedFor:
+    """What the lists of ``region`` (and the regions above it) say on ``on``.
+
+    ``drug_ids`` narrows the entries read (the scope list's drugs are always read in full)."""
+    if region is None:
+        return ListedFor(on, {}, {}, None, frozenset())
+    chain = [r.code for r in ancestors(region)]
+    entries = RegionalListEntry.objects.filter(
+        _list_in_force(on),
+        _list_in_force(on, "regional_list__"),
+        regional_list__region_id__in=chain,
+    ).select_related("regional_list")
+    if drug_ids is not None:
+        entries = entries.filter(
+            Q(drug_id__in=list(drug_ids)) | Q(regional_list__kind=RegionalListKind.DUAL_CHANNEL)
+        )
+    kinds: dict[int, set[str]] = {}
+    titles: dict[int, list[str]] = {}
+    scope_lists: dict[str, RegionalList] = {}
+    by_list: dict[int, set[int]] = {}
+    for entry in entries:
+        listing = entry.regional_list
+        kinds.setdefault(entry.drug_id, set()).add(listing.kind)
+        titles.setdefault(entry.drug_id, []).append(listing.title)
+        if listing.kind == RegionalListKind.DUAL_CHANNEL:
+            scope_lists.setdefault(listing.region_id, listing)
+            by_list.setdefault(listing.pk, set()).add(entry.drug_id)
+    # a dual-channel list in force with no entry in force still sets the scope
+    for listing in RegionalList.objects.filter(
+        _list_in_force(on), region_id__in=chain, kind=RegionalListKind.DUAL_CHANNEL
+    ):
+        scope_lists.setdefault(listing.region_id, listing)
+    scope = next((scope_lists[code] for code in chain if code in scope_lists), None)
+    return ListedFor(
+        on,
+        {k: frozenset(v) for k, v in kinds.items()},
+        {k: tuple(v) for k, v in titles.items()},
+        scope,
+        frozenset(by_list.get(scope.pk, ())) if scope else frozenset(),
+    )
+
+
+@dataclass(frozen=True)
+class DrugStanding:
+    """Whether the fund pays for a drug as a dual-channel drug in a region on a date."""
+
+    payable: bool
+    reason: str  # "" or OUTSIDE_AGREEMENT / NOT_IN_REGIONAL_LIST
+    message: str  # the reason in Chinese, for the counter and the settlement line
+    separately_paid: bool  # nationally flagged or on the region's separately-paid list
+    lists: tuple[str, ...]  # titles of the regional lists that name it
+
+
+def agreement_payable_until(drug: Drug, grace_days: int | None) -> date | None:
+    """The last day the fund pays for a negotiated drug: its agreement end plus the grace the
+    agency set (None: no end recorded)."""
+    if drug.agreement_end is None:
+        return None
+    return drug.agreement_end + timedelta(days=grace_days or 0)
+
+
+def drug_standing(
+    drug: Drug,
+    region: Region | None,
+    on: date,
+    *,
+    grace_days: int | None = None,
+    listed: ListedFor | None = None,
+) -> DrugStanding:
+    """The drug's standing on ``on`` for ``region`` [SD §1, CX art. 3, 4, 6]:
+
+    - on the region's chronic-disease list (non-negotiated drugs of 门诊慢特病) in force: paid;
+    - where the region has a dual-channel list in force (CX's annual adjustment), a drug off it is
+      not paid as a dual-channel drug;
+    - a negotiated drug is paid only within its agreement period (协议期), plus the grace days the
+      agency set, and not after.
+    """
+    listed = listed if listed is not None else drug_listed_for(region, on, drug_ids=[drug.pk])
+    kinds = listed.kinds.get(drug.pk, frozenset())
+    lists = listed.titles.get(drug.pk, ())
+    separately_paid = drug.is_separately_paid or RegionalListKind.SEPARATELY_PAID in kinds
+
+    def standing(reason: str = "", message: str = "") -> DrugStanding:
+        return DrugStanding(not reason, reason, message, separately_paid, lists)
+
+    if RegionalListKind.CHRONIC_DISEASE in kinds:
+        return standing()
+    if listed.scope is not None and drug.pk not in listed.scope_drugs:
+        return standing(
+            NOT_IN_REGIONAL_LIST,
+            f"{drug.generic_name}未列入{listed.scope.title}，医保基金不予支付",
+        )
+    until = agreement_payable_until(drug, grace_days)
+    if drug.is_negotiated and until is not None and on > until:
+        grace = f"（含宽限期{grace_days}天，至{until.isoformat()}）" if grace_days else ""
+        return standing(
+            OUTSIDE_AGREEMENT,
+            f"{drug.generic_name}谈判协议期已于{drug.agreement_end.isoformat()}结束{grace}，"
+            "医保基金不予支付",
+        )
+    return standing()
+
+
+def regional_lists_visible(actor: User | None) -> QuerySet[RegionalList]:
+    """The lists an officer reads: their agency's region, the regions above it (which apply
+    there) and inside it; admins read all."""
+    qs = RegionalList.objects.select_related("region").annotate(entry_count=Count("entries"))
+    if actor is not None and actor.is_superuser:
+        return qs.order_by("region_id", "kind", "-valid_from")
+    region = officer_region(actor) if _active(actor) else None
+    if region is None:
+        return qs.none()
+    above = [r.code for r in ancestors(region)]
+    return qs.filter(Q(region_id__in=above) | region_subtree_q(region, "region__code")).order_by(
+        "region_id", "kind", "-valid_from"
+    )
+
+
+def regional_list_get(list_id: int, actor: User | None) -> RegionalList:
+    found = regional_lists_visible(actor).filter(pk=list_id).first()
+    if found is None:
+        raise NotFound("catalog.regional_list_not_found", "地方药品目录不存在")
+    return found

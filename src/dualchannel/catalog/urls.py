@@ -1,8 +1,23 @@
 from django.urls import path
 
-from . import views
+from . import regional_lists_views, views
 
 urlpatterns = [
+    path(
+        "agency/catalog/regional-lists/",
+        regional_lists_views.regional_lists,
+        name="agency-regional-lists",
+    ),
+    path(
+        "agency/catalog/regional-lists/import/",
+        regional_lists_views.regional_list_import_view,
+        name="agency-regional-list-import",
+    ),
+    path(
+        "agency/catalog/regional-lists/<int:list_id>/",
+        regional_lists_views.regional_list_detail,
+        name="agency-regional-list",
+    ),
     path("agency/catalog/", views.catalog_search, name="agency-catalog"),
     path("agency/catalog/<int:drug_id>/", views.drug_detail, name="agency-drug"),
     path("agency/catalog/<int:drug_id>/flags/", views.drug_flags, name="agency-drug-flags"),

@@ -12,6 +12,7 @@ from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
 from dualchannel.catalog.api import router as catalog_router
+from dualchannel.catalog.regional_lists_api import router as regional_lists_router
 from dualchannel.core.api import calendar_router
 from dualchannel.core.api import router as auth_router
 from dualchannel.core.errors import DomainError
@@ -170,6 +171,7 @@ api.add_router("/auth", auth_router)
 api.add_router("/audit", audit_router)
 api.add_router("/calendar", calendar_router)
 api.add_router("/catalog", catalog_router)
+api.add_router("/catalog", regional_lists_router)
 api.add_router("/registry", registry_router)
 api.add_router("/public", public_router)
 api.add_router("/notifications", notifications_router)

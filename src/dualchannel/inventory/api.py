@@ -43,6 +43,7 @@ class StockItemOut(Schema):
     specification: str
     unit: str
     retail_price: Decimal
+    purchase_price: Decimal | None = None
     quantity: int
     donated: bool = Field(..., description="批次含赠药（医保基金不予支付）")
     updated_at: datetime
@@ -105,6 +106,9 @@ class ReceiptIn(Schema):
     quantity: int = Field(..., ge=1)
     trace_codes: list[str] = []
     retail_price: Decimal = Field(..., ge=0)
+    purchase_price: Decimal | None = Field(
+        None, ge=0, description="实际采购价（元/包装），楚雄等以实际采购价作为销售价格的地区必填"
+    )
     manufacturer: str = ""
     approval_no: str = ""
     specification: str = ""
@@ -184,6 +188,7 @@ def _stock_out(item: StockItem) -> dict:
         "specification": item.specification,
         "unit": item.unit,
         "retail_price": item.retail_price,
+        "purchase_price": item.purchase_price,
         "quantity": item.quantity,
         "donated": item.donated,
         "updated_at": item.updated_at,

@@ -39,6 +39,11 @@ class StockItem(models.Model):
     specification = models.CharField("规格", max_length=300, blank=True)
     unit = models.CharField("包装单位", max_length=10, default="盒")
     retail_price = models.DecimalField("零售价（元）", max_digits=12, decimal_places=2)
+    # The actual purchase price per package recorded at receipt (3503 finl_trns_pric); where the
+    # profile says so it is the sale price [CX art. 14(2)]. Null: not recorded.
+    purchase_price = models.DecimalField(
+        "实际采购价（元）", max_digits=12, decimal_places=2, null=True, blank=True
+    )
     quantity = models.PositiveIntegerField("库存数量", default=0)
     # HB art. 31(7): the batch holds boxes received as a donation (赠药, e.g. a patient-assistance
     # programme); a box of it is never paid by the fund unless its code was received as bought
@@ -60,6 +65,10 @@ class StockItem(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(retail_price__gte=0), name="stock_item_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=Q(purchase_price__isnull=True) | Q(purchase_price__gte=0),
+                name="stock_item_purchase_price_not_negative",
             ),
         ]
         indexes = [models.Index(fields=["pharmacy", "drug", "expiry_date"])]

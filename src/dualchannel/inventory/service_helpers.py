@@ -152,6 +152,13 @@ def clean_price(value: Any) -> Decimal:
     return parse_money(value, field="retail_price", code=codes.INVALID_FIELD, label="零售价")
 
 
+def clean_purchase_price(value: Any) -> Decimal | None:
+    """The actual purchase price per package [CX art. 14(2)]; blank: not recorded."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    return parse_money(value, field="purchase_price", code=codes.INVALID_FIELD, label="实际采购价")
+
+
 def clean_platform_fields(values: Mapping[str, Any] | None) -> dict[str, str]:
     values = dict(values or {})
     unknown = sorted(set(values) - set(SALE_PLATFORM_FIELDS))

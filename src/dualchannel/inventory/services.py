@@ -43,6 +43,7 @@ from .service_helpers import (
     clean_count,
     clean_date,
     clean_price,
+    clean_purchase_price,
     clean_text,
     code_alert,
     lock_codes,
@@ -83,6 +84,7 @@ class _Receipt:
     made: date | None
     quantity: int
     price: Decimal
+    purchase_price: Decimal | None  # the actual purchase price [CX art. 14(2)]
     texts: dict[str, str]  # manufacturer, approval_no, specification: set on the batch if given
     unit: str
     supplier_name: str
@@ -104,6 +106,7 @@ class _Receipt:
             "quantity": self.quantity,
             "trace_codes": self.codes_,
             "retail_price": self.price,
+            **({"purchase_price": self.purchase_price} if self.purchase_price is not None else {}),
             "unit": self.unit,
             "supplier_name": self.supplier_name,
             "reference": self.reference,
@@ -131,13 +134,17 @@ def stock_receive(
     supplier_name: str = "",
     reference: str = "",
     donated: bool = False,
+    purchase_price: Decimal | str | None = None,
 ) -> StockResult:
     """Receive a purchase into the actor's pharmacy (an admin names ``pharmacy``).
 
     ``donated``: the stock is a donation (赠药: given free by the manufacturer or a charity,
     e.g. a patient-assistance programme), ``supplier_name`` naming the donor. Its codes and its
     batch are marked, and a box of it is never paid by the fund [HB art. 31(7)].
-    """
+
+    ``purchase_price``: the actual purchase price per package, recorded on the batch (and sent as
+    3503 ``finl_trns_pric``); under a profile whose sale price is the purchase price it is what
+    the counter charges for a box of the batch [CX art. 14(2)]."""
     receipt = _clean_receipt(
         actor=actor,
         drug_id=drug_id,
@@ -156,6 +163,7 @@ def stock_receive(
         supplier_name=supplier_name,
         reference=reference,
         donated=donated,
+        purchase_price=purchase_price,
     )
     replay = replayed_result(receipt.shop.pk, receipt.key, receipt.request_digest)
     if replay is not None:
@@ -182,6 +190,7 @@ def _clean_receipt(
     supplier_name: str,
     reference: str,
     donated: bool = False,
+    purchase_price: Decimal | str | None = None,
 ) -> _Receipt:
     """Check a purchase's input, field by field in a fixed order (the first refusal wins)."""
 
@@ -195,6 +204,7 @@ def _clean_receipt(
     made = clean_date("manufacture_date", manufacture_date, required=False)
     quantity = clean_count("quantity", quantity)
     price = clean_price(retail_price)
+    bought_at = clean_purchase_price(purchase_price)
     texts = {
         "manufacturer": clean_text("manufacturer", manufacturer, max_length=200),
         "approval_no": clean_text("approval_no", approval_no, max_length=100),
@@ -220,6 +230,7 @@ def _clean_receipt(
         made=made,
         quantity=quantity,
         price=price,
+        purchase_price=bought_at,
         texts=texts,
         unit=unit,
         supplier_name=supplier_name,
@@ -324,6 +335,8 @@ def _write_receipt(
         before = snapshot(item)
     item.quantity += receipt.quantity
     item.retail_price = receipt.price
+    if receipt.purchase_price is not None:
+        item.purchase_price = receipt.purchase_price
     item.unit = receipt.unit
     item.manufacture_date = receipt.made or item.manufacture_date
     for name, value in receipt.texts.items():

@@ -179,7 +179,8 @@ def _purchase_input(
         "spler_pmtno": "",
         "prodentp_name": item.manufacturer or "无",
         "aprvno": item.approval_no or "无",
-        "finl_trns_pric": "",  # the purchase price is not recorded here
+        # the actual purchase price recorded at receipt, when the pharmacy recorded it
+        "finl_trns_pric": "" if item.purchase_price is None else str(item.purchase_price),
         "purc_retn_cnt": count,
         "purc_invo_codg": "",
         "purc_invo_no": "",

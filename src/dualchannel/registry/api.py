@@ -379,6 +379,8 @@ class PolicyProfileOut(Schema):
     pharmacy_requires_realtime_settlement: bool
     pharmacy_requires_e_prescription: bool
     no_suspension_within_months: int | None
+    agreement_grace_days: int | None = None
+    sale_price_rule: str = "retail"
     citations: dict[str, str]
 
 
@@ -421,6 +423,8 @@ class ProfilePatch(Schema):
     pharmacy_requires_realtime_settlement: bool | None = None
     pharmacy_requires_e_prescription: bool | None = None
     no_suspension_within_months: int | None = None
+    agreement_grace_days: int | None = None
+    sale_price_rule: str | None = None
     citations: dict[str, str] | None = None
 
 

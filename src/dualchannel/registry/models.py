@@ -88,6 +88,13 @@ class PaymentStandardRule(models.TextChoices):
     )  # CX art. 10
 
 
+class SalePriceRule(models.TextChoices):
+    """What a dual-channel pharmacy charges for a box (its sale price)."""
+
+    RETAIL = "retail", "药店登记的零售价（不高于支付标准）"  # AH §2(3), CX art. 26
+    PURCHASE_PRICE = "purchase_price", "入库时登记的实际采购价格"  # CX art. 14(2)
+
+
 class PolicyProfile(models.Model):
     """The policy numbers of one pooling region (DESIGN §6); descendants inherit it."""
 
@@ -198,6 +205,19 @@ class PolicyProfile(models.Model):
     )
     early_refill_tolerance_days = models.PositiveSmallIntegerField(
         "提前购药容许天数", null=True, blank=True
+    )
+
+    # Drugs in force and prices [SD §1, CX art. 4, 14(2)]
+    # Days after a negotiated drug's agreement period (协议期) ends during which the fund still
+    # pays for it; null = none, the drug is not payable from the day after the period ends.
+    agreement_grace_days = models.PositiveSmallIntegerField(
+        "协议期满后宽限天数", null=True, blank=True
+    )
+    sale_price_rule = models.CharField(
+        "药店销售价格规则",
+        max_length=20,
+        choices=SalePriceRule.choices,
+        default=SalePriceRule.RETAIL,
     )
 
     updated_at = models.DateTimeField(auto_now=True)

@@ -22,6 +22,7 @@ from .models import (
     PaymentStandardRule,
     PolicyProfile,
     Region,
+    SalePriceRule,
     TitleRank,
 )
 from .regions import ancestors
@@ -62,11 +63,13 @@ INT_FIELDS = (
     "prescription_valid_days",
     "long_prescription_max_days",
     "early_refill_tolerance_days",
+    "agreement_grace_days",
 )
 TEXT_FIELDS = ("name", "source_document", "special_drug_med_type")
 CHOICE_FIELDS = {
     "binding_mode": BindingMode,
     "payment_standard_rule": PaymentStandardRule,
+    "sale_price_rule": SalePriceRule,
 }
 # Every policy value of DESIGN §6 an officer may change (plus the conditions and citations).
 EDITABLE_FIELDS = (

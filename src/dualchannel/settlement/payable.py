@@ -11,6 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 # reason codes, in the order they are checked (the first that applies is recorded)
+# 0: not a dual-channel drug of the region on the date [SD §1, CX art. 4, 6]
+OUTSIDE_AGREEMENT = "outside_agreement_period"  # the agreement period (and grace) has ended
+NOT_IN_REGIONAL_LIST = "not_in_regional_list"  # off the region's dual-channel list in force
 NO_PHYSICIAN_ORDER = "no_physician_order"  # 1: without the responsible physician's application
 NOT_DESIGNATED = "not_designated"  # 2: at an institution not designated for dual channel
 NO_VALID_PRESCRIPTION = "no_valid_prescription"  # 3: no valid prescription or inpatient order
@@ -21,6 +24,8 @@ INPATIENT_ELSEWHERE = "inpatient_non_designated"  # 8: during a stay at a non-de
 ELIGIBILITY_INACTIVE = "eligibility_inactive"  # 9: eligibility expired, suspended, not re-evaluated
 
 REASON_LABELS = {
+    OUTSIDE_AGREEMENT: "谈判药品协议期已结束（含宽限期），不属于协议期内谈判药品",
+    NOT_IN_REGIONAL_LIST: "未列入本统筹区现行双通道管理药品目录",
     NO_PHYSICIAN_ORDER: "未经责任医师申请或开具处方",
     NOT_DESIGNATED: "非双通道定点医药机构",
     NO_VALID_PRESCRIPTION: "无有效处方或住院医嘱",
@@ -62,10 +67,16 @@ class LineFacts:
     violation: bool = False  # a finding of over-treatment, mismatch or fake treatment
     donated: bool = False  # the batch was received as a donation
     inpatient_at_non_designated: bool = False  # bought while staying at a non-designated hospital
+    within_agreement: bool = True  # within its agreement period plus the agency's grace [SD §1]
+    in_regional_list: bool = True  # on the region's dual-channel list in force [CX art. 4, 6]
 
 
 def nonpayable_reason(facts: LineFacts) -> str:
     """The first non-payable rule that applies to the line, or "" when the fund may pay."""
+    if not facts.in_regional_list:
+        return NOT_IN_REGIONAL_LIST  # CX art. 4, 6: the region's list in force decides
+    if not facts.within_agreement:
+        return OUTSIDE_AGREEMENT  # SD §1: only drugs within their agreement period
     if facts.separately_paid and not facts.has_eligibility:
         return NO_PHYSICIAN_ORDER  # AH annex note 3(1); HB art. 6 (three-fixed)
     if not facts.institution_designated:

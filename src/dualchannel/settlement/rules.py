@@ -14,7 +14,13 @@ from django.db import transaction
 from django.db.models import Q
 
 from dualchannel.catalog.models import Drug
-from dualchannel.catalog.selectors import payment_standards_on
+from dualchannel.catalog.selectors import (
+    NOT_IN_REGIONAL_LIST,
+    OUTSIDE_AGREEMENT,
+    DrugStanding,
+    drug_standing,
+    payment_standards_on,
+)
 from dualchannel.core.errors import DomainError
 from dualchannel.registry.models import PaymentStandardRule, PolicyProfile, Region, RegionLevel
 from dualchannel.registry.profiles import profile_for
@@ -93,6 +99,25 @@ def check_first_self_pay(rule: BenefitRule, profile: PolicyProfile | None) -> No
             f"乙类先行自付比例不得高于{(cap * 100).normalize():f}%",
             fields={"first_self_pay_ratio": [f"不高于{cap}"]},
         )
+
+
+def standing_of(
+    drug: Drug, *, region: Region, profile: PolicyProfile | None, on: date
+) -> DrugStanding:
+    """The drug's standing where it is dispensed (the treating place's catalogue) on ``on``: the
+    region's lists in force and the agreement period plus the grace its profile sets [SD §1,
+    CX art. 3, 4, 6]."""
+    grace = profile.agreement_grace_days if profile else None
+    return drug_standing(drug, region, on, grace_days=grace)
+
+
+def listing_facts(standing: DrugStanding) -> dict[str, bool]:
+    """The ``payable.LineFacts`` a drug's standing gives (separately paid, in force)."""
+    return {
+        "separately_paid": standing.separately_paid,
+        "within_agreement": standing.reason != OUTSIDE_AGREEMENT,
+        "in_regional_list": standing.reason != NOT_IN_REGIONAL_LIST,
+    }
 
 
 def province_of(region: Region) -> Region | None:

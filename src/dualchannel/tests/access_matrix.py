@@ -72,6 +72,7 @@ DEFAULT_PARAMS = {
     "pharmacy_id": "pharmacy_id",
     "stock_item_id": "stock_item_id",
     "movement_id": "movement_id",
+    "regional_list_id": "regional_list_id",
     "alert_id": "alert_id",
 }
 
@@ -152,6 +153,8 @@ WATCHED_MODELS = [
     "catalog.PaymentStandard",
     "catalog.CriteriaSet",
     "catalog.Criterion",
+    "catalog.RegionalList",
+    "catalog.RegionalListEntry",
     "core.User",
     "core.CalendarYear",
     "core.CalendarDay",

@@ -23,7 +23,12 @@ from django.test import Client
 from django.urls import get_resolver, reverse
 from django.utils import timezone
 
-from dualchannel.catalog.models import CriteriaSet
+from dualchannel.catalog.models import (
+    CriteriaSet,
+    RegionalList,
+    RegionalListEntry,
+    RegionalListKind,
+)
 from dualchannel.catalog.tests.factories import DrugFactory, PaymentStandardFactory, lung_cancer_set
 from dualchannel.core.models import AuditEvent
 from dualchannel.core.roles import Role
@@ -230,6 +235,22 @@ OPS = [
         {"reason": "发布"},
         allowed=OFFICER,
     ),
+    # Regional lists [SD §1, CX art. 3, 4, 6]: an officer imports and reads their region's.
+    op("GET", "/api/v1/catalog/regional-lists", allowed=OFFICER, list_read=True),
+    op("GET", "/api/v1/catalog/regional-lists/{regional_list_id}", allowed=OFFICER),
+    op(
+        "POST",
+        "/api/v1/catalog/regional-lists",
+        {
+            "region": "{region_code}",
+            "kind": "chronic_disease",
+            "title": "武汉市2027年门诊慢特病双通道用药",
+            "valid_from": "2027-01-01",
+            "content": "通用名\n演示新药注射液\n",
+            "dry_run": False,
+        },
+        allowed=OFFICER,
+    ),
     # The national catalogue is the same everywhere: only its administrators change it.
     # Confidential standards are national: every agency settles with them [CX art. 10].
     op(
@@ -412,8 +433,22 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
         settlement_ids=[settled_row(pharmacy, insured_person, world_officer).pk],
     )
     item = draft.items.order_by("position").first()
+    # Wuhan's chronic-disease list of 2026 [CX art. 3]: Wuhan's officers read it.
+    regional_list = RegionalList.objects.create(
+        region=agency.region,
+        kind=RegionalListKind.CHRONIC_DISEASE,
+        title="武汉市2026年门诊慢特病双通道用药",
+        valid_from=date(2026, 1, 1),
+        valid_to=date(2026, 12, 31),
+        source_sha256="0" * 64,
+        row_count=1,
+    )
+    RegionalListEntry.objects.create(
+        regional_list=regional_list, drug=drug, valid_from=date(2026, 1, 1), row=1
+    )
     return {
         "recovery_id": recovery_order.pk,
+        "regional_list_id": regional_list.pk,
         "hospital_id": hospital.pk,
         "pharmacy_id": pharmacy.pk,
         "designation_id": designation.pk,
@@ -616,6 +651,20 @@ PAGES = [
     Page("POST", "agency-criterion-delete", ("draft_item_id",)),
     Page("POST", "agency-criterion-move", ("draft_item_id", "direction_down")),
     Page("POST", "agency-standard-amount", ("standard_id",), {"amount": "10.00"}),
+    Page("GET", "agency-regional-lists"),
+    Page("GET", "agency-regional-list", ("regional_list_id",)),
+    Page(
+        "POST",
+        "agency-regional-list-import",
+        data={
+            "region": "420100",
+            "kind": "chronic_disease",
+            "title": "武汉市2027年门诊慢特病双通道用药",
+            "valid_from": "2027-01-01",
+            "content": "通用名\n演示新药注射液\n",
+            "action": "import",
+        },
+    ),
     Page("GET", "agency-institutions"),
     Page("GET", "agency-coverage"),
     Page("GET", "agency-settlement"),

@@ -39,6 +39,7 @@ from dualchannel.eligibility.services.plan import eligibility_plan_use
 from dualchannel.inventory.error_codes import IDEMPOTENCY_MISMATCH as INVENTORY_IDEMPOTENCY_MISMATCH
 from dualchannel.inventory.sales import SaleLine, sale_record
 from dualchannel.registry.models import Pharmacist
+from dualchannel.registry.profiles import profile_of
 
 from .. import error_codes as codes
 from ..models import (
@@ -58,6 +59,7 @@ from .counter_checks import (
     Identity,
     all_checks,
     clean_lines,
+    sale_price,
 )
 from .lifecycle import prescription_mark_dispensed
 from .routing import allowed_pharmacies
@@ -469,6 +471,7 @@ def _write_dispensing_lines(
     """One line per stock movement; returns the quantity the eligibility's plan used."""
     quantity_used = Decimal(0)
     item_left = {pk: item.quantity for pk, item in items.items()}
+    profile = profile_of(dispensing.pharmacy)  # the sale price rule [CX art. 14(2)]
     for line, movement in zip(clean, sale.movements, strict=True):
         item = items[line.item_id]
         stock = movement.stock_item
@@ -487,7 +490,7 @@ def _write_dispensing_lines(
             expiry_date=stock.expiry_date,
             packages=line.packages,
             quantity=quantity,
-            unit_price=stock.retail_price,
+            unit_price=sale_price(stock, profile),
             trace_codes=list(line.trace_codes),
         )
     return quantity_used

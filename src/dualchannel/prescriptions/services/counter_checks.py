@@ -15,13 +15,19 @@ from typing import Any
 
 from django.utils import timezone
 
-from dualchannel.catalog.selectors import payment_standards_on
+from dualchannel.catalog.selectors import drug_standing, payment_standards_on
 from dualchannel.core.errors import DomainError
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.inventory import tracecodes
 from dualchannel.inventory.models import StockItem
-from dualchannel.registry.models import Designation, DesignationStatus
+from dualchannel.registry.models import (
+    Designation,
+    DesignationStatus,
+    Institution,
+    PolicyProfile,
+    SalePriceRule,
+)
 from dualchannel.registry.profiles import profile_of
 from dualchannel.registry.validation import parse_id_number
 
@@ -244,13 +250,24 @@ def _package_standard(item, stock, on: date) -> tuple[Decimal, Any] | None:
     return None
 
 
+def sale_price(stock: Any, profile: PolicyProfile | None) -> Decimal | None:
+    """What the counter charges for one box of ``stock``: its retail price, or, under a profile
+    whose sale price is the actual purchase price [CX art. 14(2)], the purchase price recorded at
+    receipt (None when the batch has none)."""
+    if profile is not None and profile.sale_price_rule == SalePriceRule.PURCHASE_PRICE:
+        return stock.purchase_price
+    return stock.retail_price
+
+
 def _price_checks(
     prescription: Prescription,
     lines: list,
     stock_items: Mapping[int, Any],
     today: date,
+    profile: PolicyProfile | None = None,
 ) -> list[Check]:
-    """The pharmacy's price may not exceed the payment standard [CX art. 10, AH §2(3)]."""
+    """The pharmacy's price may not exceed the payment standard [CX art. 10, AH §2(3)]; where
+    the profile says so, the price is the purchase price recorded at receipt [CX art. 14(2)]."""
     label = "价格不高于支付标准"
     items = {i.pk: i for i in prescription.items.all()}
     checks: list[Check] = []
@@ -261,6 +278,18 @@ def _price_checks(
         if stock is None or item is None or stock.pk in seen:
             continue
         seen.add(stock.pk)
+        price = sale_price(stock, profile)
+        if price is None:
+            checks.append(
+                Check(
+                    codes.PURCHASE_PRICE_MISSING,
+                    False,
+                    "以实际采购价格作为销售价格",
+                    f"{stock.drug.generic_name}批号{stock.batch_no}入库时未登记实际采购价格，"
+                    "本地区以实际采购价格作为销售价格，请先补登入库采购价",
+                )
+            )
+            continue
         found = _package_standard(item, stock, today)
         if found is None:
             checks.append(
@@ -274,7 +303,7 @@ def _price_checks(
             )
             continue
         limit, standard = found
-        if stock.retail_price > limit:
+        if price > limit:
             # confidential standards are compared but never shown
             shown = "保密支付标准" if standard.is_confidential else f"支付标准{limit}元"
             checks.append(
@@ -283,7 +312,7 @@ def _price_checks(
                     False,
                     label,
                     f"{stock.drug.generic_name}批号{stock.batch_no}每{item.package_unit}"
-                    f"售价{stock.retail_price}元，高于{shown}",
+                    f"售价{price}元，高于{shown}",
                 )
             )
     return checks or [Check("price_ok", True, label)]
@@ -384,6 +413,29 @@ def _stock_items(pharmacy_id: int, lines: list[DispenseLine]) -> dict[int, Any]:
     }
 
 
+def listing_checks(prescription: Prescription, pharmacy: Institution, today: date) -> list[Check]:
+    """Warn at verification when a drug is not a dual-channel drug of the pharmacy's region today:
+    its agreement period (and the agency's grace) has ended [SD §1], or it is off the region's
+    list in force [CX art. 4, 6]. The sale may go on; the fund will not pay for that line."""
+    profile = profile_of(pharmacy)
+    grace = profile.agreement_grace_days if profile else None
+    label = "药品在医保支付范围内（协议期、地方目录）"
+    checks = []
+    for item in prescription.items.all():
+        standing = drug_standing(item.drug, pharmacy.region, today, grace_days=grace)
+        if not standing.payable:
+            checks.append(
+                Check(
+                    codes.DRUG_NOT_IN_FORCE,
+                    True,
+                    label,
+                    f"{standing.message}，该药品将按全自费结算",
+                    warning=True,
+                )
+            )
+    return checks or [Check("drug_in_force", True, label)]
+
+
 def _designation_check(pharmacy_id: int) -> list[Check]:
     active = Designation.objects.filter(
         institution_id=pharmacy_id, physician=None, status=DesignationStatus.ACTIVE
@@ -415,9 +467,13 @@ def all_checks(
     checks += _identity_checks(prescription, identity)
     checks += _eligibility_checks(prescription, eligibility, today)
     checks += refill_checks(prescription, today)
+    pharmacy = Institution.objects.select_related("region").filter(pk=pharmacy_id).first()
+    if pharmacy is not None:
+        checks += listing_checks(prescription, pharmacy, today)
     if lines is not None:
         stock_items = _stock_items(pharmacy_id, lines)
         checks += _line_checks(prescription, lines, stock_items)
-        checks += _price_checks(prescription, lines, stock_items, today)
+        profile = profile_of(pharmacy) if pharmacy is not None else None
+        checks += _price_checks(prescription, lines, stock_items, today, profile)
         checks += _trace_code_checks(lines)
     return checks

@@ -182,7 +182,9 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson, dispensing: Dispensi
         has_eligibility, active, under = _eligibility_facts(person, prescription, drug, on)
         reason = payable.nonpayable_reason(
             payable.LineFacts(
-                separately_paid=drug.is_separately_paid,
+                **rules.listing_facts(
+                    rules.standing_of(drug, region=institution.region, profile=profile, on=on)
+                ),
                 has_eligibility=has_eligibility,
                 eligibility_active=active,
                 institution_designated=designated,

@@ -154,9 +154,12 @@ def _price(
             pack_size=item.pack_size,
             on=on,
         )
+        standing = rules.standing_of(
+            line.drug, region=dispensing.pharmacy.region, profile=profile, on=on
+        )
         reason = payable.nonpayable_reason(
             payable.LineFacts(
-                separately_paid=line.drug.is_separately_paid,
+                **rules.listing_facts(standing),
                 within_restriction=restriction.within(line.drug, eligibility),
                 # HB art. 31(7): a box of stock received as a donation
                 donated=sold_as_donation(line.stock_item_id, line.trace_codes),

@@ -315,7 +315,11 @@ def _compute(
                 standard_amount=None if standard is None else standard.amount * line.packages,
                 self_pay_reason=payable.nonpayable_reason(
                     payable.LineFacts(
-                        separately_paid=item.drug.is_separately_paid,
+                        **rules.listing_facts(
+                            rules.standing_of(
+                                item.drug, region=hospital.region, profile=profile, on=on
+                            )
+                        ),
                         within_restriction=restriction.within(item.drug, eligibility),
                         **facts,
                     )

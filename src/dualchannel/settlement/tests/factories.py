@@ -7,6 +7,7 @@ import uuid
 from datetime import date
 from decimal import Decimal
 
+from dualchannel.catalog.tests.factories import DrugFactory
 from dualchannel.settlement import rules
 from dualchannel.settlement.engine import Accumulated, LineInput, Person, calculate
 from dualchannel.settlement.models import (
@@ -54,7 +55,6 @@ def settled_row(
 ) -> Settlement:
     """One live pharmacy settlement of one line, worked out by the engine under ``rule`` (the
     plain test rule of the institution's city when none) from no accumulated use."""
-    from dualchannel.catalog.tests.factories import DrugFactory
 
     rule = rule or benefit_rule(institution.region_id[:4] + "00")
     total = D(amount)
