@@ -284,6 +284,69 @@ def _refuse_overlap(clashes: list[RegionalList]) -> None:
 # --- the service -------------------------------------------------------------------------------
 
 
+def _close_previous(actor: User, closes: RegionalList, new_from: date) -> None:
+    """End last year's open list the day before the new one starts (audited)."""
+    before = snapshot(closes)
+    closes.valid_to = new_from - timedelta(days=1)
+    closes.save(update_fields=["valid_to"])
+    audit.record(
+        actor=actor,
+        role=actor_role(actor),
+        action="catalog.regional_list_closed",
+        subject=closes,
+        before=before,
+        after=closes,
+        summary={
+            "region": closes.region_id,
+            "kind": closes.kind,
+            "to": closes.valid_to.isoformat(),
+        },
+    )
+
+
+def _write_list(
+    actor: User, header, entries: list, *, raw: bytes, filename: str, closes: RegionalList | None
+) -> RegionalList:
+    """The list, its entries and its audit event."""
+    listing = RegionalList.objects.create(
+        region=header.region,
+        kind=header.kind,
+        title=header.title,
+        document_no=header.document_no,
+        valid_from=header.valid_from,
+        valid_to=header.valid_to,
+        source_name=(filename or "")[:200],
+        source_sha256=hashlib.sha256(raw).hexdigest(),
+        row_count=len(entries),
+        created_by=actor,
+    )
+    RegionalListEntry.objects.bulk_create(
+        RegionalListEntry(
+            regional_list=listing,
+            drug=e.drug,
+            valid_from=e.valid_from,
+            valid_to=e.valid_to,
+            note=e.note,
+            row=e.row,
+        )
+        for e in entries
+    )
+    audit.record(
+        actor=actor,
+        role=actor_role(actor),
+        action="catalog.regional_list_imported",
+        subject=listing,
+        after=listing,
+        summary={
+            "region": listing.region_id,
+            "kind": listing.kind,
+            "entries": len(entries),
+            "closed": closes.pk if closes else None,
+        },
+    )
+    return listing
+
+
 def regional_list_import(
     *,
     actor: User,
@@ -331,57 +394,7 @@ def regional_list_import(
         closes, clashes = _overlapping_lists(header, lock=True)
         _refuse_overlap(clashes)
         if closes is not None:
-            before = snapshot(closes)
-            closes.valid_to = header.valid_from - timedelta(days=1)
-            closes.save(update_fields=["valid_to"])
-            audit.record(
-                actor=actor,
-                role=actor_role(actor),
-                action="catalog.regional_list_closed",
-                subject=closes,
-                before=before,
-                after=closes,
-                summary={
-                    "region": closes.region_id,
-                    "kind": closes.kind,
-                    "to": closes.valid_to.isoformat(),
-                },
-            )
-        listing = RegionalList.objects.create(
-            region=header.region,
-            kind=header.kind,
-            title=header.title,
-            document_no=header.document_no,
-            valid_from=header.valid_from,
-            valid_to=header.valid_to,
-            source_name=(filename or "")[:200],
-            source_sha256=hashlib.sha256(raw).hexdigest(),
-            row_count=len(entries),
-            created_by=actor,
-        )
-        RegionalListEntry.objects.bulk_create(
-            RegionalListEntry(
-                regional_list=listing,
-                drug=e.drug,
-                valid_from=e.valid_from,
-                valid_to=e.valid_to,
-                note=e.note,
-                row=e.row,
-            )
-            for e in entries
-        )
-        audit.record(
-            actor=actor,
-            role=actor_role(actor),
-            action="catalog.regional_list_imported",
-            subject=listing,
-            after=listing,
-            summary={
-                "region": listing.region_id,
-                "kind": listing.kind,
-                "entries": len(entries),
-                "closed": closes.pk if closes else None,
-            },
-        )
+            _close_previous(actor, closes, header.valid_from)
+        listing = _write_list(actor, header, entries, raw=raw, filename=filename, closes=closes)
     report.closes, report.regional_list = closes, listing
     return report

@@ -10,6 +10,7 @@ import factory
 from django.utils import timezone
 
 from dualchannel.catalog.tests.factories import DrugFactory
+from dualchannel.core.jobs import run_once
 from dualchannel.inventory.models import StockItem
 
 _serial = itertools.count(1)
@@ -42,3 +43,24 @@ class StockItemFactory(factory.django.DjangoModelFactory):
     expiry_date = factory.LazyFunction(lambda: timezone.localdate() + timedelta(days=365))
     retail_price = Decimal("100.00")
     quantity = 0
+
+
+def receipt(drug, codes, key="po-1", **kwargs):
+    """A purchase as the receipt API takes it (a year to expiry)."""
+    return {
+        "drug_id": drug.pk,
+        "batch_no": "L2401",
+        "expiry_date": (timezone.localdate() + timedelta(days=365)).isoformat(),
+        "quantity": len(codes),
+        "trace_codes": codes,
+        "retail_price": "1280.50",
+        "idempotency_key": key,
+        **kwargs,
+    }
+
+
+def drain(now=None) -> None:
+    """Run due jobs until none is left (bounded)."""
+    for _ in range(20):
+        if not run_once("test-worker", now=now):
+            return

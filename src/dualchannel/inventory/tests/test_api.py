@@ -6,23 +6,10 @@ import pytest
 
 from dualchannel.inventory.models import StockItem
 
-from .conftest import PREFIX, in_days
-from .factories import trace_codes
+from .conftest import PREFIX
+from .factories import receipt, trace_codes
 
 pytestmark = pytest.mark.django_db
-
-
-def receipt(drug, codes, key="po-1", **kwargs):
-    return {
-        "drug_id": drug.pk,
-        "batch_no": "L2401",
-        "expiry_date": in_days(365).isoformat(),
-        "quantity": len(codes),
-        "trace_codes": codes,
-        "retail_price": "1280.50",
-        "idempotency_key": key,
-        **kwargs,
-    }
 
 
 def test_receive_list_suggest_and_take_stock(api_client, scanning_pharmacy, pharmacist_user, drug):

@@ -12,9 +12,7 @@ from dualchannel.inventory.selectors import sold_as_donation
 from dualchannel.simulators.models import SimInventoryRecord
 
 from .conftest import PREFIX, inventory_state, receive
-from .factories import trace_codes
-from .test_api import receipt
-from .test_upload import drain
+from .factories import drain, receipt, trace_codes
 
 pytestmark = pytest.mark.django_db
 

@@ -34,17 +34,11 @@ from dualchannel.simulators.models import SimInventoryRecord
 from dualchannel.simulators.platform import simulator_fail_next
 
 from .conftest import PHARMACY_CODE, receive
+from .factories import drain
 
 pytestmark = pytest.mark.django_db
 
 U = UploadStatus
-
-
-def drain(now=None) -> None:
-    """Run due jobs until none is left (bounded)."""
-    for _ in range(20):
-        if not run_once("test-worker", now=now):
-            return
 
 
 def upload_jobs():

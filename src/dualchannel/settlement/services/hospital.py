@@ -252,6 +252,48 @@ def _packages(lines: list[HospitalLine]) -> dict[int, int]:
     return dict(given)
 
 
+def _priced_line(
+    item: PrescriptionItem,
+    line: HospitalLine,
+    hospital,
+    profile,
+    province,
+    on: date,
+    restriction: RestrictionCheck,
+    eligibility: Eligibility | None,
+    facts: dict,
+) -> common.PricedLine:
+    """One line of the hospital's own stock, priced against its standard, with its payability."""
+    standard = rules.package_standard(
+        item.drug,
+        profile=profile,
+        province=province,
+        manufacturer="",  # the hospital's own stock: no listed manufacturer here
+        specification=item.specification,
+        unit=item.unit,
+        package_unit=item.package_unit,
+        pack_size=item.pack_size,
+        on=on,
+    )
+    standing = rules.standing_of(item.drug, region=hospital.region, profile=profile, on=on)
+    return common.PricedLine(
+        dispensing_line_id=None,
+        drug_id=item.drug_id,
+        drug_class=item.drug.drug_class or "乙",
+        quantity=line.packages,
+        unit=item.package_unit,
+        unit_price=line.unit_price,
+        standard_amount=None if standard is None else standard.amount * line.packages,
+        self_pay_reason=payable.nonpayable_reason(
+            payable.LineFacts(
+                **rules.listing_facts(standing),
+                within_restriction=restriction.within(item.drug, eligibility),
+                **facts,
+            )
+        ),
+    )
+
+
 def _compute(
     prescription: Prescription,
     person: InsuredPerson,
@@ -290,42 +332,20 @@ def _compute(
         diagnoses=[prescription.diagnosis_code],
         setting=OUTPATIENT,
     )
-    priced = []
-    for line in lines:
-        item = items[line.item_id]
-        standard = rules.package_standard(
-            item.drug,
-            profile=profile,
-            province=province,
-            manufacturer="",  # the hospital's own stock: no listed manufacturer here
-            specification=item.specification,
-            unit=item.unit,
-            package_unit=item.package_unit,
-            pack_size=item.pack_size,
-            on=on,
+    priced = [
+        _priced_line(
+            items[line.item_id],
+            line,
+            hospital,
+            profile,
+            province,
+            on,
+            restriction,
+            eligibility,
+            facts,
         )
-        priced.append(
-            common.PricedLine(
-                dispensing_line_id=None,
-                drug_id=item.drug_id,
-                drug_class=item.drug.drug_class or "乙",
-                quantity=line.packages,
-                unit=item.package_unit,
-                unit_price=line.unit_price,
-                standard_amount=None if standard is None else standard.amount * line.packages,
-                self_pay_reason=payable.nonpayable_reason(
-                    payable.LineFacts(
-                        **rules.listing_facts(
-                            rules.standing_of(
-                                item.drug, region=hospital.region, profile=profile, on=on
-                            )
-                        ),
-                        within_restriction=restriction.within(item.drug, eligibility),
-                        **facts,
-                    )
-                ),
-            )
-        )
+        for line in lines
+    ]
     breakdown = common.breakdown_of(priced, rule, person, rows)
     return (
         common.Priced(

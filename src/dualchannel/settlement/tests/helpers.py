@@ -3,7 +3,10 @@ colleague, and a manual claim submitted."""
 
 from __future__ import annotations
 
+import io
+
 from django.utils import timezone
+from pypdf import PdfReader
 
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
@@ -35,3 +38,9 @@ def submit(actor, person, institution, lines, **overrides):
         "receipts": [("发票 张伟.pdf", PDF)],
     }
     return claims.claim_submit(**(values | overrides))
+
+
+def text_of(pdf: bytes) -> str:
+    """The text of every page, without the line breaks and spaces the layout adds."""
+    reader = PdfReader(io.BytesIO(pdf))
+    return "".join("".join(page.extract_text().split()) for page in reader.pages)

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import io
-
 import pytest
-from pypdf import PdfReader
 
 from dualchannel.core.masking import mask_id_number
 from dualchannel.settlement import services
 from dualchannel.settlement.models import ClaimReason
 from dualchannel.settlement.receipt import render_receipt
 
-from .helpers import colleague, submit
+from .helpers import colleague, submit, text_of
 
 pytestmark = pytest.mark.django_db
-
-
-def text_of(pdf: bytes) -> str:
-    """The text of every page, without the line breaks and spaces the layout adds."""
-    reader = PdfReader(io.BytesIO(pdf))
-    return "".join("".join(page.extract_text().split()) for page in reader.pages)
 
 
 def test_the_receipt_shows_the_breakdown_and_only_the_masked_id(dispensed, pharmacist_user):

@@ -24,8 +24,7 @@ from dualchannel.settlement.receipt import render_receipt
 from dualchannel.settlement.services import hospital as outpatient
 
 from .conftest import dispense
-from .helpers import colleague, submit
-from .test_receipt import text_of
+from .helpers import colleague, submit, text_of
 
 pytestmark = pytest.mark.django_db
 D = Decimal
