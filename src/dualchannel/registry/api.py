@@ -356,6 +356,8 @@ class PolicyProfileOut(Schema):
     physician_relaxed_title: int | None
     physician_min_title_level2_hospital: int | None
     binding_mode: str
+    prescriber_rule: str
+    three_fixed_team_allowed: bool
     first_self_pay_ratio: str | None
     first_self_pay_ratio_max: str | None
     deductible_once_per_stay: bool
@@ -398,6 +400,8 @@ class ProfilePatch(Schema):
     physician_relaxed_title: int | str | None = None
     physician_min_title_level2_hospital: int | str | None = None
     binding_mode: str | None = None
+    prescriber_rule: str | None = None
+    three_fixed_team_allowed: bool | None = None
     first_self_pay_ratio: str | None = None
     first_self_pay_ratio_max: str | None = None
     deductible_once_per_stay: bool | None = None

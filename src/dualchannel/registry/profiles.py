@@ -21,6 +21,7 @@ from .models import (
     Institution,
     PaymentStandardRule,
     PolicyProfile,
+    PrescriberRule,
     Region,
     TitleRank,
 )
@@ -49,6 +50,7 @@ BOOL_FIELDS = (
     "pharmacy_requires_traceability",
     "pharmacy_requires_realtime_settlement",
     "pharmacy_requires_e_prescription",
+    "three_fixed_team_allowed",
 )
 INT_FIELDS = (
     "review_deadline_working_days",
@@ -67,6 +69,7 @@ TEXT_FIELDS = ("name", "source_document", "special_drug_med_type")
 CHOICE_FIELDS = {
     "binding_mode": BindingMode,
     "payment_standard_rule": PaymentStandardRule,
+    "prescriber_rule": PrescriberRule,
 }
 # Every policy value of DESIGN §6 an officer may change (plus the conditions and citations).
 EDITABLE_FIELDS = (

@@ -23,13 +23,13 @@ from dualchannel.core.idempotency import checked_key
 from dualchannel.core.models import User
 from dualchannel.prescriptions.models import Dispensing, Prescription
 from dualchannel.registry.models import (
-    BenefitStatus,
     Designation,
     DesignationStatus,
     Institution,
     InsuredPerson,
     PolicyProfile,
 )
+from dualchannel.registry.selectors import benefit_status_problem
 
 from .. import error_codes as codes
 from .. import rules
@@ -170,11 +170,11 @@ def _accumulated(rows: dict) -> Accumulated:
 
 
 def require_benefits(person: InsuredPerson) -> None:
-    """Only a person whose benefits are in force is settled with the fund."""
-    if person.benefit_status != BenefitStatus.NORMAL:
-        raise DomainError(
-            codes.NO_INSURANCE, f"参保人待遇状态为「{person.get_benefit_status_display()}」"
-        )
+    """Only a person whose benefits are in force is settled with the fund [HB art. 2, CX art. 5]
+    (the registry's rule, also checked at application and at prescribing)."""
+    problem = benefit_status_problem(person)
+    if problem:
+        raise DomainError(codes.NO_INSURANCE, problem)
 
 
 def benefit_scopes(
