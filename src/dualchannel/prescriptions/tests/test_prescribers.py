@@ -53,7 +53,7 @@ def _hubei() -> PolicyProfile:
 def test_hb_art14_42_any_insurance_physician_prescribes_ordinary_dual_channel_drugs(
     physician, zhang
 ):
-    """HB art. 13–15, 42: a drug that is not separately paid needs only a 医保医师's prescription."""
+    """HB art. 13–15, 42: a drug not separately paid needs only a 医保医师's prescription."""
     user, insurance_physician = _insurance_physician(physician.hospital)
     assert _hubei().prescriber_rule == PrescriberRule.INSURANCE_PHYSICIAN
 

@@ -172,9 +172,7 @@ def test_api_registers_an_insurance_physician_and_shows_standing(
 # --- the page ----------------------------------------------------------------------------------
 
 
-def test_hospital_physicians_page_registers_and_assesses(
-    profiles, client, reviewer_user, hospital
-):
+def test_hospital_physicians_page_registers_and_assesses(profiles, client, reviewer_user, hospital):
     """The hospital insurance office's page [HB art. 14, 42; CX art. 20]."""
     responsible = _responsible(hospital, name="李责任")
     client.force_login(reviewer_user)
