@@ -114,11 +114,14 @@ def needs_responsible_physician(
     other dual-channel drugs only where the profile says so [AH annex 3(1), CX art. 20] —
     under HB any 医保医师 may prescribe them [HB art. 13–15]. No profile: the responsible
     physician (the national default)."""
-    if benefit_type == BenefitType.SPECIAL_DRUG:
-        return True
-    if any(drug.is_separately_paid for drug in drugs.values()):
-        return True
-    return rules.responsible_physician_only(profile)
+    return _separately_paid(benefit_type, drugs) or rules.responsible_physician_only(profile)
+
+
+def _separately_paid(benefit_type: str, drugs: Mapping[int, Drug]) -> bool:
+    """A special-drug prescription, or a line of a separately-paid (单独支付) drug."""
+    return benefit_type == BenefitType.SPECIAL_DRUG or any(
+        drug.is_separately_paid for drug in drugs.values()
+    )
 
 
 def _check_prescriber(
@@ -142,8 +145,8 @@ def _check_prescriber(
         raise DomainError(codes.TITLE_BELOW_MINIMUM, standing.message)
     raise DomainError(
         codes.NOT_DESIGNATED,
-        "您未纳入双通道责任医师，不能开具单独支付药品处方"
-        if benefit_type == BenefitType.SPECIAL_DRUG
+        "您未纳入双通道责任医师，单独支付药品须由责任医师开具（HB art. 6、42）"
+        if _separately_paid(benefit_type, drugs)
         else "本统筹区双通道药品须由责任医师开具，您未纳入双通道责任医师",
     )
 
