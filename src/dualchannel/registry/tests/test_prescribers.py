@@ -17,7 +17,12 @@ from dualchannel.registry.models import (
     TitleRank,
 )
 from dualchannel.registry.services import physician_assess, physician_register
-from dualchannel.registry.tests.factories import DesignationFactory, PhysicianFactory, designate
+from dualchannel.registry.tests.factories import (
+    DesignationFactory,
+    PhysicianFactory,
+    designate,
+    region,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -223,3 +228,17 @@ def test_hospital_physicians_page_refuses_a_bad_year(profiles, client, reviewer_
 def test_physician_cannot_open_the_hospital_physicians_page(client, physician_user):
     client.force_login(physician_user)
     assert client.get("/hospital/physicians/").status_code == 403
+
+
+def test_cx_art20_the_agency_sees_the_suspension_on_the_institution_page(
+    profiles, client, agency_user, hospital
+):
+    """CX art. 20 / HB art. 46: the officer sees which responsible physicians are suspended."""
+    region("420102")
+    physician = _responsible(hospital, name="孙责任")
+    PhysicianAssessment.objects.create(physician=physician, year=2025, result="failed")
+    client.force_login(agency_user)
+
+    html = client.get(f"/agency/institutions/{hospital.pk}/").content.decode()
+
+    assert "孙责任" in html and "2025年度考核不合格，责任医师资格暂停" in html
