@@ -3,13 +3,15 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from dualchannel.core.errors import DomainError
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
 from dualchannel.eligibility import services
-from dualchannel.eligibility.models import Application
+from dualchannel.eligibility.models import Application, Eligibility
 from dualchannel.registry.models import BenefitStatus, InsuredPerson
 from dualchannel.registry.services import physician_assess
 from dualchannel.registry.tests.factories import PhysicianFactory
@@ -73,3 +75,26 @@ def test_hb_art2_cx_art5_benefits_not_in_force_refused_at_application(
     assert refused.value.code == "eligibility.benefits_not_in_force"
     assert "暂停待遇" in refused.value.message
     assert not Application.objects.exists()
+
+
+def test_hb_art2_cx_art5_benefits_suspended_before_approval_refused_at_approval(
+    make_draft, zhang, physician_user, reviewer_user
+):
+    """HB art. 2, CX art. 5: benefits suspended while the case is under review: the reviewer's
+    approval is refused and no eligibility is granted."""
+    application = make_draft(zhang)
+    services.application_submit(
+        actor=physician_user, application_id=application.pk, today=date(2026, 3, 2)
+    )
+    InsuredPerson.objects.filter(pk=zhang.pk).update(benefit_status=BenefitStatus.TERMINATED)
+
+    with pytest.raises(DomainError) as refused:
+        services.application_approve(
+            actor=reviewer_user, application_id=application.pk, today=date(2026, 3, 4)
+        )
+
+    assert refused.value.code == "eligibility.benefits_not_in_force"
+    assert "终止参保" in refused.value.message
+    assert not Eligibility.objects.exists()
+    application.refresh_from_db()
+    assert application.status != "approved"
