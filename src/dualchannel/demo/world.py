@@ -237,6 +237,17 @@ def _demo_staff(
     )
     for physician in (doctor, county_doctor):
         _activate_physician(officer, physician)
+    # An ordinary 医保医师: under the Hubei rules prescribes the dual-channel drugs that are not
+    # separately paid, never the separately-paid ones [HB art. 13–15, 42] (医师管理 page).
+    registry.physician_register(
+        actor=reviewer,
+        hospital=hospital,
+        name="周文",
+        staff_code="D420102000102",
+        department="内分泌科",
+        title=TitleRank.ATTENDING,
+        practising_certificate_no="110420100000102",
+    )
 
     pharmacist_user = _user("pharmacist", "赵药师", Role.PHARMACIST, institution=pharmacies[0])
     registry.pharmacist_create(

@@ -3,6 +3,10 @@
 # issuing
 NOT_PHYSICIAN = "prescriptions.not_physician"
 NOT_DESIGNATED = "prescriptions.not_designated"
+PHYSICIAN_SUSPENDED = "prescriptions.physician_suspended"  # CX art. 20: failed annual assessment
+TITLE_BELOW_MINIMUM = "prescriptions.title_below_minimum"
+BOUND_PHYSICIAN = "prescriptions.bound_physician"  # HB art. 6: three-fixed binds the physician
+BENEFITS_NOT_IN_FORCE = "prescriptions.benefits_not_in_force"  # HB art. 2, CX art. 5
 PATIENT_NOT_FOUND = "prescriptions.patient_not_found"
 ELIGIBILITY_REQUIRED = "prescriptions.eligibility_required"
 ELIGIBILITY_INACTIVE = "prescriptions.eligibility_inactive"

@@ -8,11 +8,14 @@
   ≤ 12 weeks], and only for chronic patients (the chronic-disease and special-drug benefits).
 - Early refill: a new dispensing of the same drug is refused while the previous supply has more
   than the tolerated number of days left.
+- Prescribers: separately-paid drugs need the responsible physician [HB art. 6, 42]; other
+  dual-channel drugs any 医保医师 where the profile says so [HB art. 13–15], else (the national
+  default, AH annex 3(1), CX art. 20) the responsible physician too.
 """
 
 from __future__ import annotations
 
-from dualchannel.registry.models import PolicyProfile
+from dualchannel.registry.models import PolicyProfile, PrescriberRule
 
 from .models import BenefitType
 
@@ -34,3 +37,8 @@ def long_prescription_max_days(profile: PolicyProfile | None) -> int | None:
 def refill_tolerance_days(profile: PolicyProfile | None) -> int:
     value = profile.early_refill_tolerance_days if profile else None
     return NATIONAL_REFILL_TOLERANCE_DAYS if value is None else value
+
+
+def responsible_physician_only(profile: PolicyProfile | None) -> bool:
+    """True: every dual-channel prescription needs the responsible physician."""
+    return profile is None or profile.prescriber_rule != PrescriberRule.INSURANCE_PHYSICIAN

@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema, Status
@@ -19,7 +19,7 @@ from dualchannel.core.masking import mask_id_number, mask_phone
 
 from . import error_codes as codes
 from . import selectors, services
-from .designations import allowed_targets
+from .designations import allowed_targets, physician_standing
 from .models import (
     Designation,
     EquippedDrug,
@@ -30,6 +30,7 @@ from .models import (
     PolicyProfile,
     Region,
 )
+from .profiles import profile_of
 from .public_api import public_router
 
 router = Router(tags=["registry"], auth=api_auth)
@@ -191,6 +192,16 @@ class TransitionIn(Schema):
     agreement_no: str | None = None
 
 
+class AssessmentOut(Schema):
+    id: int
+    physician_id: int
+    year: int
+    result: str
+    note: str
+    assessed_by: str = ""
+    assessed_at: datetime | None = None
+
+
 class PhysicianOut(Schema):
     id: int
     hospital_id: int
@@ -201,6 +212,25 @@ class PhysicianOut(Schema):
     title: int
     title_label: str
     designation_status: str | None = None
+    # responsible-physician standing: ok / not_designated / assessment_failed /
+    # title_below_minimum [CX art. 20]
+    standing: str = ""
+    standing_message: str = ""
+    assessments: list[AssessmentOut] = []
+
+    @staticmethod
+    def resolve_standing(obj) -> str:
+        standing = physician_standing(obj, profile_of(obj.hospital))
+        return "ok" if standing.ok else standing.reason
+
+    @staticmethod
+    def resolve_standing_message(obj) -> str:
+        return physician_standing(obj, profile_of(obj.hospital)).message
+
+    @staticmethod
+    def resolve_assessments(obj) -> list[AssessmentOut]:
+        found = obj.assessments.select_related("assessed_by").order_by("-year")
+        return [_assessment_out(a) for a in found]
 
     @staticmethod
     def resolve_hospital_name(obj) -> str:
@@ -215,6 +245,18 @@ class PhysicianOut(Schema):
         return getattr(obj, "designation_status", None)
 
 
+def _assessment_out(a) -> AssessmentOut:
+    return AssessmentOut(
+        id=a.pk,
+        physician_id=a.physician_id,
+        year=a.year,
+        result=a.result,
+        note=a.note,
+        assessed_by=a.assessed_by.username if a.assessed_by_id else "",
+        assessed_at=a.assessed_at,
+    )
+
+
 def _physician_out(p: Physician) -> PhysicianOut:
     return PhysicianOut.from_orm(p)
 
@@ -226,20 +268,16 @@ class PhysicianIn(Schema):
     department: str
     title: int | str = Field(..., description="1–4 或 RESIDENT/ATTENDING/ASSOCIATE_CHIEF/CHIEF")
     practising_certificate_no: str
+    responsible: bool = Field(
+        True,
+        description="true 备案为责任医师（开启纳入流程）；false 仅登记为医保医师（HB art. 42）",
+    )
 
 
 class AssessmentIn(Schema):
     year: int
     result: str = Field(..., description="passed / failed")
     note: str = ""
-
-
-class AssessmentOut(Schema):
-    id: int
-    physician_id: int
-    year: int
-    result: str
-    note: str
 
 
 class PharmacistOut(Schema):
@@ -356,6 +394,8 @@ class PolicyProfileOut(Schema):
     physician_relaxed_title: int | None
     physician_min_title_level2_hospital: int | None
     binding_mode: str
+    prescriber_rule: str
+    three_fixed_team_allowed: bool
     first_self_pay_ratio: str | None
     first_self_pay_ratio_max: str | None
     deductible_once_per_stay: bool
@@ -400,6 +440,8 @@ class ProfilePatch(Schema):
     physician_relaxed_title: int | str | None = None
     physician_min_title_level2_hospital: int | str | None = None
     binding_mode: str | None = None
+    prescriber_rule: str | None = None
+    three_fixed_team_allowed: bool | None = None
     first_self_pay_ratio: str | None = None
     first_self_pay_ratio_max: str | None = None
     deductible_once_per_stay: bool | None = None
@@ -606,7 +648,8 @@ def physicians_file(request: HttpRequest, payload: PhysicianIn):
     title = payload.title
     if isinstance(title, str) and title.isdigit():
         title = int(title)
-    p = services.physician_file(
+    write = services.physician_file if payload.responsible else services.physician_register
+    p = write(
         actor=request.auth,
         hospital=hospital,
         name=payload.name,
@@ -633,9 +676,7 @@ def physicians_assess(request: HttpRequest, physician_id: int, payload: Assessme
     a = services.physician_assess(
         actor=request.auth, physician=p, year=payload.year, result=payload.result, note=payload.note
     )
-    return Status(
-        201, AssessmentOut(id=a.pk, physician_id=p.pk, year=a.year, result=a.result, note=a.note)
-    )
+    return Status(201, _assessment_out(a))
 
 
 @router.post(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 
 from dateutil.relativedelta import relativedelta
@@ -16,6 +17,7 @@ from .models import (
     Institution,
     InstitutionKind,
     Physician,
+    PhysicianAssessment,
     PolicyProfile,
     TitleRank,
 )
@@ -147,3 +149,53 @@ def subject_name(designation: Designation) -> str:
 
 def physician_of(designation: Designation) -> Physician | None:
     return designation.physician if designation.physician_id else None
+
+
+# Standing of a physician ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Standing:
+    """Whether a physician may act as a responsible physician (责任医师) today, and if not, why."""
+
+    ok: bool
+    reason: str = ""  # "not_designated" | "assessment_failed" | "title_below_minimum"
+    message: str = ""  # Chinese, names the physician in the third person
+    failed_year: int | None = None
+
+
+def failed_assessment(physician: Physician) -> PhysicianAssessment | None:
+    """The failed annual assessment that suspends the physician's standing [CX art. 20].
+
+    The latest assessment by year decides: a failed one suspends the responsible-physician
+    standing until the hospital records a passed assessment for a later year.
+    """
+    latest = physician.assessments.order_by("-year").first()
+    if latest is not None and latest.result == PhysicianAssessment.Result.FAILED:
+        return latest
+    return None
+
+
+def physician_designated(physician: Physician) -> bool:
+    return Designation.objects.filter(physician=physician, status=S.ACTIVE).exists()
+
+
+def physician_standing(physician: Physician, profile: PolicyProfile | None = None) -> Standing:
+    """A responsible physician in good standing: designated (active), the latest annual
+    assessment not failed [CX art. 20], and the title still the profile's minimum [HB art. 20(1),
+    CX art. 20, AH §2(2)]."""
+    if not physician_designated(physician):
+        return Standing(False, "not_designated", f"{physician.name}尚未纳入双通道责任医师")
+    failed = failed_assessment(physician)
+    if failed is not None:
+        return Standing(
+            False,
+            "assessment_failed",
+            f"{physician.name}{failed.year}年度考核不合格，责任医师资格暂停（CX art. 20）",
+            failed_year=failed.year,
+        )
+    if profile is not None:
+        shortfall = title_shortfall(physician.title, profile, physician.hospital)
+        if shortfall:
+            return Standing(False, "title_below_minimum", shortfall)
+    return Standing(True)

@@ -79,6 +79,16 @@ class BindingMode(models.TextChoices):
     FIVE_FIXED = "five_fixed", "五定（认定/治疗医院与医师、患者）"  # P §1.1
 
 
+class PrescriberRule(models.TextChoices):
+    """Who may prescribe a dual-channel drug that is not separately paid."""
+
+    RESPONSIBLE_ONLY = "responsible_only", "双通道药品均须责任医师开具"  # AH annex 3(1), CX art. 20
+    INSURANCE_PHYSICIAN = (
+        "insurance_physician",
+        "单独支付药品须责任医师，其他双通道药品医保医师即可",
+    )  # HB art. 13–15, 42
+
+
 class PaymentStandardRule(models.TextChoices):
     NATIONAL = "national", "国家统一支付标准"  # AH
     UNIFIED = "unified", "医院与药店统一支付标准"  # HB art. 30
@@ -118,6 +128,16 @@ class PolicyProfile(models.Model):
 
     binding_mode = models.CharField(
         "绑定方式", max_length=20, choices=BindingMode.choices, default=BindingMode.NONE
+    )
+    # Prescribers [HB art. 6, 13–15, 42; AH annex 3(1); CX art. 20]
+    prescriber_rule = models.CharField(
+        "处方医师范围",
+        max_length=20,
+        choices=PrescriberRule.choices,
+        default=PrescriberRule.RESPONSIBLE_ONLY,
+    )
+    three_fixed_team_allowed = models.BooleanField(
+        "三定管理允许责任医师团队开具处方", default=False
     )
 
     # Benefits [SD §3, AH §2(5), HB art. 34, CX art. 19]
@@ -437,7 +457,8 @@ PHYSICIAN_MACHINE = StateMachine(
 
 
 class Physician(models.Model):
-    """A physician who may be filed as a responsible physician (责任医师)."""
+    """A hospital's 医保医师; one with an active designation is a responsible physician (责任医师)
+    [HB art. 14, 20, 42; CX art. 20]."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,

@@ -21,6 +21,7 @@ from .models import (
     Institution,
     PaymentStandardRule,
     PolicyProfile,
+    PrescriberRule,
     Region,
     SalePriceRule,
     TitleRank,
@@ -50,6 +51,7 @@ BOOL_FIELDS = (
     "pharmacy_requires_traceability",
     "pharmacy_requires_realtime_settlement",
     "pharmacy_requires_e_prescription",
+    "three_fixed_team_allowed",
 )
 INT_FIELDS = (
     "review_deadline_working_days",
@@ -70,6 +72,7 @@ CHOICE_FIELDS = {
     "binding_mode": BindingMode,
     "payment_standard_rule": PaymentStandardRule,
     "sale_price_rule": SalePriceRule,
+    "prescriber_rule": PrescriberRule,
 }
 # Every policy value of DESIGN §6 an officer may change (plus the conditions and citations).
 EDITABLE_FIELDS = (

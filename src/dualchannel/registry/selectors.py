@@ -21,6 +21,7 @@ from dualchannel.core.roles import Role
 
 from . import public_cache
 from .models import (
+    BenefitStatus,
     Designation,
     DesignationStatus,
     EquippedDrug,
@@ -454,3 +455,16 @@ def public_equipped_drugs(institution: Institution):
         .select_related("drug")
         .order_by("drug__generic_name")
     )
+
+
+# Benefit status -------------------------------------------------------------------------------
+
+
+def benefit_status_problem(person: InsuredPerson) -> str | None:
+    """None while the person 正常享受医保待遇 [HB art. 2, CX art. 5]; else why not (Chinese).
+
+    Checked at application, at prescribing and at settlement.
+    """
+    if person.benefit_status == BenefitStatus.NORMAL:
+        return None
+    return f"参保人待遇状态为「{person.get_benefit_status_display()}」，不能享受双通道药品待遇"

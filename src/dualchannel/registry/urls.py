@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import people_views, views
 
 urlpatterns = [
     path("agency/institutions/", views.agency_institutions, name="agency-institutions"),
@@ -18,6 +18,21 @@ urlpatterns = [
         "agency/designations/<int:pk>/transitions/",
         views.agency_designation_transition,
         name="agency-designation-transition",
+    ),
+    path(
+        "hospital/physicians/",
+        people_views.hospital_physicians,
+        name="registry-hospital-physicians",
+    ),
+    path(
+        "hospital/physicians/new/",
+        people_views.hospital_physician_create,
+        name="registry-hospital-physician-create",
+    ),
+    path(
+        "hospital/physicians/<int:pk>/assessments/",
+        people_views.hospital_physician_assess,
+        name="registry-hospital-physician-assess",
     ),
     path("query/", views.public_query, name="public-query"),
     path("query/results/", views.public_query_results, name="public-query-results"),

@@ -17,7 +17,7 @@ from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 
 from . import public_cache, selectors, services
-from .designations import allowed_targets
+from .designations import allowed_targets, failed_assessment
 from .forms import (
     InstitutionCreateForm,
     InstitutionFilterForm,
@@ -111,7 +111,12 @@ def _detail_context(request: HttpRequest, pk: int) -> dict:
         for p in selectors.physician_list(request.user, hospital_id=inst.pk):
             d = p.designations.order_by("-created_at", "-id").first()
             physicians.append(
-                {"physician": p, "designation": d, "buttons": _buttons(d) if d else []}
+                {
+                    "physician": p,
+                    "designation": d,
+                    "buttons": _buttons(d) if d else [],
+                    "suspension": failed_assessment(p),  # CX art. 20
+                }
             )
     return {
         "inst": inst,

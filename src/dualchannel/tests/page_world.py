@@ -315,6 +315,8 @@ def build_page_world() -> dict:
         "material_id": material.pk,
         "drug_id": drug.pk,
         "pharmacy_id": pharmacy.pk,
+        "hospital_id": places["hospital"].pk,
+        "physician_id": eligibility.physician_id,
         "eligibility_id": eligibility.pk,
         "filing_id": filing.pk,
         "issued_id": issued.pk,

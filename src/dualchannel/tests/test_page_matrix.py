@@ -121,6 +121,30 @@ PAGES = [
         {"reason": "患者要求撤回"},
         allowed=(PHYSICIAN,),
     ),
+    # The hospital's physicians: 医保医师 and responsible physicians, the annual assessment
+    # [HB art. 14, 42; CX art. 20].
+    Page("GET", "registry-hospital-physicians", allowed=(REVIEWER,)),
+    Page(
+        "POST",
+        "registry-hospital-physician-create",
+        data={
+            "hospital_id": "{hospital_id}",
+            "name": "新医保医师",
+            "staff_code": "D420102888888",
+            "department": "呼吸科",
+            "title": "2",
+            "practising_certificate_no": "110420188888888",
+            "responsible": "0",
+        },
+        allowed=(REVIEWER,),
+    ),
+    Page(
+        "POST",
+        "registry-hospital-physician-assess",
+        ("physician_id",),
+        {"year": "2025", "result": "failed", "note": "处方点评不合格"},
+        allowed=(REVIEWER,),
+    ),
     # The hospital's review desk.
     Page("GET", "eligibility-review", allowed=(REVIEWER,)),
     Page("GET", "eligibility-review-case", ("review_id",), allowed=(REVIEWER,)),

@@ -28,6 +28,7 @@ from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
+from dualchannel.registry.designations import physician_standing
 from dualchannel.registry.models import (
     BindingMode,
     Designation,
@@ -36,8 +37,10 @@ from dualchannel.registry.models import (
     InstitutionKind,
     InsuredPerson,
     Physician,
+    PolicyProfile,
 )
 from dualchannel.registry.profiles import profile_of
+from dualchannel.registry.selectors import benefit_status_problem
 
 from .. import error_codes as codes
 from .. import selectors
@@ -98,6 +101,23 @@ def _has_active_designation(*, institution=None, physician=None) -> bool:
     ).exists()
 
 
+def _require_standing(physician: Physician, profile: PolicyProfile | None) -> None:
+    """The application is the responsible physician's [HB art. 7(3), 11; AH §2(2); CX art. 20]:
+    designated, not suspended by a failed annual assessment [CX art. 20]."""
+    standing = physician_standing(physician, profile)
+    if standing.ok:
+        return
+    if standing.reason == "assessment_failed":
+        raise DomainError(
+            codes.PHYSICIAN_SUSPENDED,
+            f"您{standing.failed_year}年度考核不合格，责任医师资格暂停，不能申请用药资格"
+            "（CX art. 20）",
+        )
+    if standing.reason == "title_below_minimum":
+        raise DomainError(codes.PHYSICIAN_NOT_DESIGNATED, standing.message)
+    raise DomainError(codes.PHYSICIAN_NOT_DESIGNATED, "您尚未纳入双通道责任医师")
+
+
 def _next_number(today: date) -> str:
     seq, _ = ApplicationNumberSequence.objects.select_for_update().get_or_create(day=today)
     seq.last += 1
@@ -140,7 +160,7 @@ def _treating(
         treating_physician = Physician.objects.filter(
             pk=treating_physician_id, hospital=where
         ).first()
-        if treating_physician is None or not _has_active_designation(physician=treating_physician):
+        if treating_physician is None or not physician_standing(treating_physician).ok:
             raise DomainError(
                 codes.TREATING_INVALID,
                 "治疗医师不是该医疗机构的双通道责任医师",
@@ -210,9 +230,8 @@ def _clean_draft(
     code, name = _clean_diagnosis(diagnosis_code, diagnosis_name)
     if not _has_active_designation(institution=hospital):
         raise DomainError(codes.HOSPITAL_NOT_DESIGNATED, "本院不是双通道定点医疗机构")
-    if not _has_active_designation(physician=physician):
-        raise DomainError(codes.PHYSICIAN_NOT_DESIGNATED, "您尚未纳入双通道责任医师")
     profile = profile_of(hospital)
+    _require_standing(physician, profile)
     mode = profile.binding_mode if profile is not None else BindingMode.NONE
     pharmacy = _designated_pharmacy(pharmacy_id) if pharmacy_id is not None else None
     if pharmacy is None and mode == BindingMode.THREE_FIXED:
@@ -279,6 +298,9 @@ def _draft_patient_locked(draft: _Draft) -> InsuredPerson:
     patient = InsuredPerson.objects.select_for_update().filter(id_number=draft.id_number).first()
     if patient is None:
         raise NotFound(codes.PATIENT_NOT_FOUND, "参保登记中没有该身份证号的参保人")
+    problem = benefit_status_problem(patient)  # HB art. 2, CX art. 5
+    if problem:
+        raise DomainError(codes.BENEFITS_NOT_IN_FORCE, problem)
     if (
         Application.objects.filter(
             patient=patient, drug=draft.drug, status__in=OPEN_STATUSES

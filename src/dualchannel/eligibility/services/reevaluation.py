@@ -29,6 +29,7 @@ from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
 from dualchannel.integration.services.filing import can_send, filing_withdraw
 from dualchannel.notifications.services import notify
+from dualchannel.registry.designations import physician_standing
 from dualchannel.registry.models import InsuranceType, Physician, Sex
 from dualchannel.registry.profiles import profile_of
 
@@ -112,6 +113,22 @@ def _hospital_physician(actor: User, eligibility: Eligibility) -> Physician:
             return eligibility.physician
         raise PermissionDenied(codes.NOT_PHYSICIAN, "当前账号未登记为本院医师")
     return found
+
+
+def _responsible_signer(actor: User, eligibility: Eligibility) -> Physician:
+    """The re-evaluation is the responsible physician's [HB art. 9]: designated and not
+    suspended by a failed annual assessment [CX art. 20]."""
+    signer = _hospital_physician(actor, eligibility)
+    standing = physician_standing(signer)
+    if standing.ok:
+        return signer
+    if standing.reason == "assessment_failed":
+        raise DomainError(
+            codes.PHYSICIAN_SUSPENDED,
+            f"您{standing.failed_year}年度考核不合格，责任医师资格暂停，不能办理复查评估"
+            "（CX art. 20）",
+        )
+    raise DomainError(codes.PHYSICIAN_NOT_DESIGNATED, "复查评估须由双通道责任医师办理（HB art. 9）")
 
 
 def _text(value: str | None, field: str, code: str, message: str, max_length: int) -> str:
@@ -309,7 +326,7 @@ def reevaluation_start(
     today = _today(today)
     with transaction.atomic():
         eligibility = _locked(actor, eligibility_id)
-        physician = _hospital_physician(actor, eligibility)
+        physician = _responsible_signer(actor, eligibility)
         ELIGIBILITY_MACHINE.check(eligibility.status, E.IN_REEVALUATION)
         due = eligibility.next_reevaluation_due
         late = eligibility.status == E.SUSPENDED
@@ -466,7 +483,7 @@ def _completion_locked(
         raise NotFound()
     # core.locks order: the signer (document_sign locks it), then the eligibility; the
     # scope check and the signer come from an unlocked read
-    signer = _hospital_physician(actor, selectors.eligibility_get(actor, eligibility_id))
+    signer = _responsible_signer(actor, selectors.eligibility_get(actor, eligibility_id))
     Physician.objects.select_for_update().get(pk=signer.pk)
     eligibility = _locked(actor, eligibility_id)
     reevaluation = Reevaluation.objects.select_for_update().get(pk=reevaluation_id)

@@ -19,6 +19,7 @@ from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.integration.nhsa.envelope import platform_connected
 from dualchannel.integration.services.filing import filing_submit
+from dualchannel.registry.selectors import benefit_status_problem
 
 from .. import error_codes as codes
 from ..models import (
@@ -100,6 +101,9 @@ def application_approve(
             labels = "、".join(MaterialKind(k).label for k in lacking if k in MaterialKind.values)
             message = "材料尚未全部核验" + (f"，缺少已核验的：{labels}" if labels else "")
             raise Conflict(codes.UNVERIFIED_MATERIALS, message)
+        problem = benefit_status_problem(application.patient)  # HB art. 2, CX art. 5
+        if problem:
+            raise DomainError(codes.BENEFITS_NOT_IN_FORCE, problem)
         application.decided_at = timezone.now()
         application.decided_by = actor
         application.decision_reason = "符合认定条件，予以备案"

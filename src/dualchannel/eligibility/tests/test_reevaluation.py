@@ -27,6 +27,7 @@ from dualchannel.integration.models import FilingKind, FilingStatus, PlatformFil
 from dualchannel.integration.services.filing import filing_process
 from dualchannel.monitoring.models import Alert
 from dualchannel.notifications.models import Channel, Notification
+from dualchannel.registry.services import physician_assess
 from dualchannel.simulators.platform import simulator_fail_next
 
 from .factories import designated_physician
@@ -578,3 +579,22 @@ def test_a_reevaluation_not_completed_within_seven_working_days_raises_an_alert(
     # benefits continue: the patient presented in time
     approved.refresh_from_db()
     assert eligibility_benefits_active(approved, on=reevaluation.complete_by + timedelta(days=2))
+
+
+# --- who re-evaluates [HB art. 9, CX art. 20] --------------------------------------------------
+
+
+def test_hb_art9_cx_art20_reevaluation_needs_a_responsible_physician_in_standing(
+    approved, physician_user, reviewer_user
+):
+    """HB art. 9: the responsible physician re-evaluates; CX art. 20: a failed annual assessment
+    suspends that standing, so the re-evaluation is refused and nothing is started."""
+    physician_assess(actor=reviewer_user, physician=approved.physician, year=2025, result="failed")
+
+    with pytest.raises(DomainError) as refused:
+        start(physician_user, approved)
+
+    assert refused.value.code == "eligibility.physician_suspended"
+    assert not Reevaluation.objects.exists()
+    approved.refresh_from_db()
+    assert approved.status == E.ACTIVE

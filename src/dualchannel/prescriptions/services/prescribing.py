@@ -30,14 +30,18 @@ from dualchannel.documents.services import document_sign
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import current_plan, eligibility_benefits_active
 from dualchannel.notifications.services import notify
+from dualchannel.registry.designations import physician_standing
 from dualchannel.registry.models import (
+    BindingMode,
     Designation,
     DesignationStatus,
     Institution,
     InsuredPerson,
     Physician,
+    PolicyProfile,
 )
 from dualchannel.registry.profiles import profile_of
+from dualchannel.registry.selectors import benefit_status_problem
 
 from .. import error_codes as codes
 from .. import filing_form, rules
@@ -85,20 +89,92 @@ def _moment_on(day: date) -> datetime:
     return now if day == now.date() else now.replace(year=day.year, month=day.month, day=day.day)
 
 
-def _designated(*, institution=None, physician=None) -> bool:
+def _hospital_designated(hospital: Institution) -> bool:
     return Designation.objects.filter(
-        institution=institution, physician=physician, status=DesignationStatus.ACTIVE
+        institution=hospital, physician=None, status=DesignationStatus.ACTIVE
     ).exists()
 
 
 def _physician_of(actor: User) -> Physician:
+    """The prescriber: a 医保医师 of a designated hospital [HB art. 14, 42]; whether the
+    responsible physician is needed is decided once the drugs are known (``_check_prescriber``)."""
     require_role(actor, Role.PHYSICIAN)
     physician = Physician.objects.select_related("hospital").filter(user=actor).first()
     if physician is None:
         raise PermissionDenied(codes.NOT_PHYSICIAN, "您没有医保医师档案，不能开具处方")
-    if not _designated(institution=physician.hospital) or not _designated(physician=physician):
-        raise DomainError(codes.NOT_DESIGNATED, "本院或您本人未纳入双通道管理，不能开具双通道处方")
+    if not _hospital_designated(physician.hospital):
+        raise DomainError(codes.NOT_DESIGNATED, "本院未纳入双通道管理，不能开具双通道处方")
     return physician
+
+
+def needs_responsible_physician(
+    benefit_type: str, drugs: Mapping[int, Drug], profile: PolicyProfile | None
+) -> bool:
+    """Separately-paid (filed) drugs always need the responsible physician [HB art. 6, 42];
+    other dual-channel drugs only where the profile says so [AH annex 3(1), CX art. 20] —
+    under HB any 医保医师 may prescribe them [HB art. 13–15]. No profile: the responsible
+    physician (the national default)."""
+    return _separately_paid(benefit_type, drugs) or rules.responsible_physician_only(profile)
+
+
+def _separately_paid(benefit_type: str, drugs: Mapping[int, Drug]) -> bool:
+    """A special-drug prescription, or a line of a separately-paid (单独支付) drug."""
+    return benefit_type == BenefitType.SPECIAL_DRUG or any(
+        drug.is_separately_paid for drug in drugs.values()
+    )
+
+
+def _check_prescriber(
+    physician: Physician,
+    benefit_type: str,
+    drugs: Mapping[int, Drug],
+    profile: PolicyProfile | None,
+) -> None:
+    if not needs_responsible_physician(benefit_type, drugs, profile):
+        return
+    standing = physician_standing(physician, profile)
+    if standing.ok:
+        return
+    if standing.reason == "assessment_failed":
+        raise DomainError(
+            codes.PHYSICIAN_SUSPENDED,
+            f"您{standing.failed_year}年度考核不合格，责任医师资格暂停，"
+            "不能开具须由责任医师开具的处方（CX art. 20）",
+        )
+    if standing.reason == "title_below_minimum":
+        raise DomainError(codes.TITLE_BELOW_MINIMUM, standing.message)
+    raise DomainError(
+        codes.NOT_DESIGNATED,
+        "您未纳入双通道责任医师，单独支付药品须由责任医师开具（HB art. 6、42）"
+        if _separately_paid(benefit_type, drugs)
+        else "本统筹区双通道药品须由责任医师开具，您未纳入双通道责任医师",
+    )
+
+
+def _check_bound_physician(
+    eligibility: Eligibility, physician: Physician, profile: PolicyProfile | None
+) -> None:
+    """Three-fixed binds the physician too [HB art. 6]: another physician is refused unless the
+    profile allows the responsible physicians' team of the bound hospital."""
+    if eligibility.application.binding_mode != BindingMode.THREE_FIXED:
+        return
+    if eligibility.physician_id == physician.pk:
+        return
+    team = profile is not None and profile.three_fixed_team_allowed
+    if team and physician.hospital_id == eligibility.hospital_id:
+        return  # a responsible physician of the bound hospital's team (standing checked before)
+    raise DomainError(
+        codes.BOUND_PHYSICIAN,
+        "该用药资格实行“三定管理”，只能由定点的责任医师开具处方（HB art. 6）",
+        fields={"eligibility_id": ["非本人定点的用药资格"]},
+    )
+
+
+def _check_benefits(patient: InsuredPerson) -> None:
+    """HB art. 2, CX art. 5: only a person who 正常享受医保待遇 is covered."""
+    problem = benefit_status_problem(patient)
+    if problem:
+        raise DomainError(codes.BENEFITS_NOT_IN_FORCE, problem)
 
 
 def _next_number(today: date) -> str:
@@ -387,6 +463,7 @@ def _clean_issue(
     lines = clean_items(items)
     drugs = _drugs(lines)
     profile = profile_of(hospital)
+    _check_prescriber(physician, benefit_type, drugs, profile)
     _check_days(lines, benefit_type, long_prescription, profile)
     today = day_or_today(today)
     code = name = ""
@@ -456,6 +533,7 @@ def _issue_locked(actor: User, issue: _Issue) -> Prescription:
     patient = InsuredPerson.objects.select_for_update().filter(id_number=issue.id_number).first()
     if patient is None:
         raise NotFound(codes.PATIENT_NOT_FOUND, "参保登记中没有该身份证号的参保人")
+    _check_benefits(patient)
     eligibility = None
     code, name = issue.diagnosis_code, issue.diagnosis_name
     if issue.benefit_type == BenefitType.SPECIAL_DRUG:
@@ -468,6 +546,7 @@ def _issue_locked(actor: User, issue: _Issue) -> Prescription:
         if eligibility is None:
             raise NotFound(codes.ELIGIBILITY_REQUIRED, "用药资格不存在")
         _special_drug_checks(eligibility, issue.lines, issue.hospital, issue.today)
+        _check_bound_physician(eligibility, issue.physician, issue.profile)
         code = eligibility.application.diagnosis_code
         name = eligibility.application.diagnosis_name
     # after the patient and eligibility checks: an outsider learns nothing from this one

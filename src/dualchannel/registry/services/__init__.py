@@ -19,6 +19,7 @@ from .people import (
     pharmacist_create,
     physician_assess,
     physician_file,
+    physician_register,
 )
 from .profiles import profile_update
 
@@ -34,5 +35,6 @@ __all__ = [
     "pharmacist_create",
     "physician_assess",
     "physician_file",
+    "physician_register",
     "profile_update",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -54,6 +55,95 @@ def _title(value: Any) -> int:
     raise field_error("title", codes.INVALID_FIELD, "职称无效")
 
 
+@dataclass(frozen=True)
+class _PhysicianInput:
+    name: str
+    staff_code: str
+    department: str
+    title: int
+    certificate: str
+
+
+def _clean_physician(
+    actor: User,
+    hospital: Institution,
+    name: str,
+    staff_code: str,
+    department: str,
+    title: int | str,
+    practising_certificate_no: str,
+) -> _PhysicianInput:
+    if hospital.kind != InstitutionKind.HOSPITAL:
+        raise field_error("hospital", codes.NOT_A_HOSPITAL, "医保医师须属于医疗机构")
+    require_staff_or_officer(actor, hospital, (Role.REVIEWER,))
+    return _PhysicianInput(
+        name=clean_text("name", name, required=True, max_length=50),
+        staff_code=clean_text("staff_code", staff_code, required=True, max_length=30),
+        department=clean_text("department", department, required=True, max_length=50),
+        title=_title(title),
+        certificate=clean_text(
+            "practising_certificate_no", practising_certificate_no, required=True, max_length=30
+        ),
+    )
+
+
+def _create_physician(
+    actor: User, hospital: Institution, data: _PhysicianInput, user: User | None, action: str
+) -> Physician:
+    """Inside the transaction: lock the hospital, refuse a known staff code, write and audit."""
+    Institution.objects.select_for_update().get(pk=hospital.pk)
+    if Physician.objects.filter(staff_code=data.staff_code).exists():
+        raise Conflict(
+            codes.DUPLICATE_STAFF_CODE,
+            "该医保医师代码已登记",
+            fields={"staff_code": ["该医保医师代码已登记"]},
+        )
+    physician = Physician.objects.create(
+        hospital=hospital,
+        name=data.name,
+        staff_code=data.staff_code,
+        department=data.department,
+        title=data.title,
+        practising_certificate_no=data.certificate,
+        user=user,
+    )
+    # designation_apply locks the physician: take it now, before the audit head (core.locks)
+    Physician.objects.select_for_update().get(pk=physician.pk)
+    audit.record(
+        actor=actor,
+        role=actor_role(actor),
+        action=action,
+        subject=physician,
+        after=physician,
+        summary={"hospital": hospital.pk, "title": data.title},
+    )
+    return physician
+
+
+def physician_register(
+    *,
+    actor: User,
+    hospital: Institution,
+    name: str,
+    staff_code: str,
+    department: str,
+    title: int | str,
+    practising_certificate_no: str,
+    user: User | None = None,
+) -> Physician:
+    """The hospital registers a 医保医师 who is not (yet) a responsible physician.
+
+    Where the profile lets any 医保医师 prescribe the dual-channel drugs that are not separately
+    paid [HB art. 13–15, 42], such a physician prescribes them; no title floor applies (the seeds
+    set one only for responsible physicians) and no designation round is opened.
+    """
+    data = _clean_physician(
+        actor, hospital, name, staff_code, department, title, practising_certificate_no
+    )
+    with transaction.atomic():
+        return _create_physician(actor, hospital, data, user, "registry.physician_registered")
+
+
 def physician_file(
     *,
     actor: User,
@@ -71,48 +161,15 @@ def physician_file(
     The title is checked against the profile of the hospital's region; a designation round is
     opened (applied) for the agency to accept.
     """
-    if hospital.kind != InstitutionKind.HOSPITAL:
-        raise field_error("hospital", codes.NOT_A_HOSPITAL, "责任医师须属于医疗机构")
-    require_staff_or_officer(actor, hospital, (Role.REVIEWER,))
-    title = _title(title)
-    name = clean_text("name", name, required=True, max_length=50)
-    staff_code = clean_text("staff_code", staff_code, required=True, max_length=30)
-    department = clean_text("department", department, required=True, max_length=50)
-    certificate = clean_text(
-        "practising_certificate_no", practising_certificate_no, required=True, max_length=30
+    data = _clean_physician(
+        actor, hospital, name, staff_code, department, title, practising_certificate_no
     )
     profile = profile_for(hospital.region)
-    shortfall = title_shortfall(title, profile, hospital)
+    shortfall = title_shortfall(data.title, profile, hospital)
     if shortfall:
         raise field_error("title", codes.TITLE_BELOW_MINIMUM, shortfall)
     with transaction.atomic():
-        Institution.objects.select_for_update().get(pk=hospital.pk)
-        if Physician.objects.filter(staff_code=staff_code).exists():
-            raise Conflict(
-                codes.DUPLICATE_STAFF_CODE,
-                "该医保医师代码已登记",
-                fields={"staff_code": ["该医保医师代码已登记"]},
-            )
-        physician = Physician.objects.create(
-            hospital=hospital,
-            name=name,
-            staff_code=staff_code,
-            department=department,
-            title=title,
-            practising_certificate_no=certificate,
-            user=user,
-        )
-        # designation_apply below locks the physician: take it now, before the audit head
-        # (core.locks order)
-        Physician.objects.select_for_update().get(pk=physician.pk)
-        audit.record(
-            actor=actor,
-            role=actor_role(actor),
-            action="registry.physician_filed",
-            subject=physician,
-            after=physician,
-            summary={"hospital": hospital.pk, "title": title},
-        )
+        physician = _create_physician(actor, hospital, data, user, "registry.physician_filed")
         designation_apply(actor=actor, physician=physician, today=today)
     return physician
 

@@ -24,7 +24,6 @@ from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
 from dualchannel.prescriptions.models import Dispensing, Prescription
 from dualchannel.registry.models import (
-    BenefitStatus,
     Designation,
     DesignationStatus,
     Institution,
@@ -32,6 +31,7 @@ from dualchannel.registry.models import (
     InsuredPerson,
     PolicyProfile,
 )
+from dualchannel.registry.selectors import benefit_status_problem
 
 from .. import error_codes as codes
 from .. import rules
@@ -172,11 +172,11 @@ def _accumulated(rows: dict) -> Accumulated:
 
 
 def require_benefits(person: InsuredPerson) -> None:
-    """Only a person whose benefits are in force is settled with the fund."""
-    if person.benefit_status != BenefitStatus.NORMAL:
-        raise DomainError(
-            codes.NO_INSURANCE, f"参保人待遇状态为「{person.get_benefit_status_display()}」"
-        )
+    """Only a person whose benefits are in force is settled with the fund [HB art. 2, CX art. 5]
+    (the registry's rule, also checked at application and at prescribing)."""
+    problem = benefit_status_problem(person)
+    if problem:
+        raise DomainError(codes.NO_INSURANCE, problem)
 
 
 def benefit_scopes(

@@ -12,7 +12,7 @@ from dualchannel.core.models import AuditEvent, Job
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.inventory.models import StockItem, TraceCode
 from dualchannel.prescriptions.tests.today import in_force_today, issue, route
-from dualchannel.registry.models import Designation, Institution, InsuredPerson
+from dualchannel.registry.models import BenefitStatus, Designation, Institution, InsuredPerson
 from dualchannel.registry.tests.factories import region
 from dualchannel.settlement import services
 from dualchannel.settlement.models import (
@@ -198,6 +198,25 @@ def test_an_undispensed_prescription_cannot_be_settled(
         services.settlement_preview(actor=pharmacist_user, prescription_id=prescription.pk)
 
     assert refused.value.code == "settlement.not_dispensed"
+    assert fingerprint() == (0, 0, [], 0)
+
+
+def test_hb_art2_cx_art5_benefits_suspended_after_dispensing_refused_at_settlement(
+    dispensed, pharmacist_user
+):
+    """HB art. 2, CX art. 5: the registry's benefit-status rule (the one checked at application
+    and at prescribing) refuses the settlement too, nothing written."""
+    InsuredPerson.objects.filter(pk=dispensed.prescription.patient_id).update(
+        benefit_status=BenefitStatus.SUSPENDED
+    )
+
+    with pytest.raises(DomainError) as refused:
+        services.settlement_settle(
+            actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
+        )
+
+    assert refused.value.code == "settlement.not_insured"
+    assert "暂停待遇" in refused.value.message
     assert fingerprint() == (0, 0, [], 0)
 
 

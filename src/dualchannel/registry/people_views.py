@@ -1,0 +1,119 @@
+"""The hospital's physicians page: its 医保医师 and responsible physicians, the title of each,
+registering one, and the annual assessment of a responsible physician [HB art. 14, 20, 42;
+CX art. 20]. Done by the hospital insurance office (the reviewer)."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from dualchannel.core.errors import DomainError, NotFound
+from dualchannel.core.permissions import role_required
+from dualchannel.core.roles import Role
+
+from . import error_codes as codes
+from . import selectors, services
+from .designations import physician_standing
+from .models import DesignationStatus, Institution, PhysicianAssessment, TitleRank
+from .profiles import profile_of
+
+reviewer_required = role_required(Role.REVIEWER)
+
+
+def _own_hospital(request: HttpRequest) -> Institution:
+    hospital_id = selectors.staff_institution_id(request.user, roles=(Role.REVIEWER,))
+    if hospital_id is None:
+        raise NotFound(codes.NOT_A_HOSPITAL, "当前账号不属于医疗机构")
+    return selectors.institution_get(request.user, hospital_id)
+
+
+def _rows(request: HttpRequest, hospital: Institution) -> list[dict]:
+    profile = profile_of(hospital)
+    rows = []
+    for physician in selectors.physician_list(request.user, hospital_id=hospital.pk):
+        standing = physician_standing(physician, profile)
+        rows.append(
+            {
+                "physician": physician,
+                "designation_label": DesignationStatus(physician.designation_status).label
+                if physician.designation_status
+                else "",
+                "standing": standing,
+                "assessments": list(
+                    physician.assessments.select_related("assessed_by").order_by("-year")
+                ),
+            }
+        )
+    return rows
+
+
+@require_GET
+@reviewer_required
+def hospital_physicians(request: HttpRequest) -> HttpResponse:
+    hospital = _own_hospital(request)
+    profile = profile_of(hospital)
+    context = {
+        "hospital": hospital,
+        "profile": profile,
+        "rows": _rows(request, hospital),
+        "titles": TitleRank.choices,
+        "results": PhysicianAssessment.Result.choices,
+        "this_year": timezone.localdate().year,
+    }
+    return TemplateResponse(request, "registry/hospital_physicians.html", context)
+
+
+@require_POST
+@reviewer_required
+def hospital_physician_create(request: HttpRequest) -> HttpResponse:
+    raw_id = request.POST.get("hospital_id", "").strip()
+    hospital = selectors.institution_get(request.user, int(raw_id) if raw_id.isdigit() else 0)
+    if hospital.pk != _own_hospital(request).pk:
+        raise NotFound(codes.NOT_A_HOSPITAL, "医疗机构不存在")
+    responsible = request.POST.get("responsible") == "1"
+    write = services.physician_file if responsible else services.physician_register
+    physician = write(
+        actor=request.user,
+        hospital=hospital,
+        name=request.POST.get("name", ""),
+        staff_code=request.POST.get("staff_code", ""),
+        department=request.POST.get("department", ""),
+        title=_int_or_text(request.POST.get("title", "")),
+        practising_certificate_no=request.POST.get("practising_certificate_no", ""),
+    )
+    done = "备案责任医师（待医保经办机构纳入）" if responsible else "登记医保医师"
+    messages.success(request, f"已{done}：{physician.name}")
+    return redirect("registry-hospital-physicians")
+
+
+@require_POST
+@reviewer_required
+def hospital_physician_assess(request: HttpRequest, pk: int) -> HttpResponse:
+    hospital = _own_hospital(request)
+    physician = selectors.physician_get(request.user, pk)
+    if physician.hospital_id != hospital.pk:
+        raise NotFound(codes.NOT_A_HOSPITAL, "医师不存在")
+    raw_year = request.POST.get("year", "").strip()
+    if not raw_year.isdigit():
+        raise DomainError(codes.INVALID_YEAR, "请填写考核年度", fields={"year": ["须为年份"]})
+    assessment = services.physician_assess(
+        actor=request.user,
+        physician=physician,
+        year=int(raw_year),
+        result=request.POST.get("result", ""),
+        note=request.POST.get("note", ""),
+    )
+    messages.success(
+        request,
+        f"已登记{physician.name}{assessment.year}年度考核：{assessment.get_result_display()}",
+    )
+    return redirect("registry-hospital-physicians")
+
+
+def _int_or_text(value: str) -> int | str:
+    value = (value or "").strip()
+    return int(value) if value.isdigit() else value
