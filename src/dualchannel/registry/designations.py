@@ -191,7 +191,7 @@ def physician_standing(physician: Physician, profile: PolicyProfile | None = Non
         return Standing(
             False,
             "assessment_failed",
-            f"{physician.name}{failed.year}年度考核不合格，责任医师资格暂停（CX art. 20）",
+            f"{physician.name}{failed.year}年度考核不合格，责任医师资格暂停",
             failed_year=failed.year,
         )
     if profile is not None:

@@ -110,8 +110,7 @@ def _require_standing(physician: Physician, profile: PolicyProfile | None) -> No
     if standing.reason == "assessment_failed":
         raise DomainError(
             codes.PHYSICIAN_SUSPENDED,
-            f"您{standing.failed_year}年度考核不合格，责任医师资格暂停，不能申请用药资格"
-            "（CX art. 20）",
+            f"您{standing.failed_year}年度考核不合格，责任医师资格暂停，不能申请用药资格",
         )
     if standing.reason == "title_below_minimum":
         raise DomainError(codes.PHYSICIAN_NOT_DESIGNATED, standing.message)

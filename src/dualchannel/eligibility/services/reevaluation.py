@@ -125,10 +125,9 @@ def _responsible_signer(actor: User, eligibility: Eligibility) -> Physician:
     if standing.reason == "assessment_failed":
         raise DomainError(
             codes.PHYSICIAN_SUSPENDED,
-            f"您{standing.failed_year}年度考核不合格，责任医师资格暂停，不能办理复查评估"
-            "（CX art. 20）",
+            f"您{standing.failed_year}年度考核不合格，责任医师资格暂停，不能办理复查评估",
         )
-    raise DomainError(codes.PHYSICIAN_NOT_DESIGNATED, "复查评估须由双通道责任医师办理（HB art. 9）")
+    raise DomainError(codes.PHYSICIAN_NOT_DESIGNATED, "复查评估须由双通道责任医师办理")
 
 
 def _text(value: str | None, field: str, code: str, message: str, max_length: int) -> str:

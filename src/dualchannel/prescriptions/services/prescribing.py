@@ -139,13 +139,13 @@ def _check_prescriber(
         raise DomainError(
             codes.PHYSICIAN_SUSPENDED,
             f"您{standing.failed_year}年度考核不合格，责任医师资格暂停，"
-            "不能开具须由责任医师开具的处方（CX art. 20）",
+            "不能开具须由责任医师开具的处方",
         )
     if standing.reason == "title_below_minimum":
         raise DomainError(codes.TITLE_BELOW_MINIMUM, standing.message)
     raise DomainError(
         codes.NOT_DESIGNATED,
-        "您未纳入双通道责任医师，单独支付药品须由责任医师开具（HB art. 6、42）"
+        "您未纳入双通道责任医师，单独支付药品须由责任医师开具"
         if _separately_paid(benefit_type, drugs)
         else "本统筹区双通道药品须由责任医师开具，您未纳入双通道责任医师",
     )
@@ -165,7 +165,7 @@ def _check_bound_physician(
         return  # a responsible physician of the bound hospital's team (standing checked before)
     raise DomainError(
         codes.BOUND_PHYSICIAN,
-        "该用药资格实行“三定管理”，只能由定点的责任医师开具处方（HB art. 6）",
+        "该用药资格实行“三定管理”，只能由定点的责任医师开具处方",
         fields={"eligibility_id": ["非本人定点的用药资格"]},
     )
 
