@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
+from dualchannel.registry.profiles import profile_for
 
 from . import selectors
 from .models import RegionalListKind
@@ -26,10 +27,12 @@ def _form_defaults(request: HttpRequest) -> dict:
 @require_GET
 @officer_required
 def regional_lists(request: HttpRequest) -> HttpResponse:
+    region = selectors.officer_region(request.user)
     context = {
         "lists": selectors.regional_lists_visible(request.user),
         "kinds": RegionalListKind.choices,
         "form": _form_defaults(request),
+        "profile": profile_for(region) if region is not None else None,
     }
     return TemplateResponse(request, "catalog/regional_lists.html", context)
 
