@@ -7,6 +7,7 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.urls import reverse
 
 from dualchannel.core.errors import DomainError, PermissionDenied
 from dualchannel.core.models import AuditEvent
@@ -204,3 +205,44 @@ def test_1101_only_basic_medical_insurance_is_taken():
             name="赵敏",
         )
     assert refused.value.code == "integration.person_not_insured"
+
+
+# --- the officer's person page ---------------------------------------------------------------
+
+
+def test_1101_officer_page_finds_nobody_then_fetches_from_the_platform(
+    client, agency_user, connected_agency, regions
+):
+    """national 1101: the officer's person page offers 从医保平台查询 when the registry holds
+    nobody; the fetched person is registered and shown masked."""
+    client.force_login(agency_user)
+    page = client.get(reverse("agency-persons"), {"id_number": ZHAO.id_number}).content.decode()
+    assert "本辖区未登记" in page and "从医保平台查询" in page
+
+    response = client.post(
+        reverse("agency-person-fetch"), {"id_number": ZHAO.id_number, "name": "赵敏"}
+    )
+
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "已从医保信息平台登记参保信息" in body and "赵*" in body and "赵敏" not in body
+    assert InsuredPerson.objects.filter(id_number=ZHAO.id_number).exists()
+    again = client.get(reverse("agency-persons"), {"id_number": ZHAO.id_number}).content.decode()
+    assert "赵*" in again and "本辖区未登记" not in again
+
+
+def test_1101_officer_page_platform_down_writes_nothing(
+    client, agency_user, connected_agency, regions
+):
+    """national 1101: the platform down is a Chinese message, nothing registered."""
+    simulator_fail_next(1, mode=FaultMode.ERROR, infno="1101")
+    client.force_login(agency_user)
+
+    response = client.post(
+        reverse("agency-person-fetch"),
+        {"id_number": QIAN.id_number, "name": "钱进"},
+        HTTP_HX_REQUEST="true",
+    )
+
+    assert "医保信息平台暂时无法访问" in response.content.decode()
+    assert not InsuredPerson.objects.exists()
