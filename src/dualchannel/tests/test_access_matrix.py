@@ -279,6 +279,14 @@ OPS = [
         "/api/v1/integration/filings/{filing_id}/retry",
         allowed=(REVIEWER, *OFFICER),
     ),
+    # An insured person fetched from the platform [national 1101]: hospitals and officers
+    # connected to it (the outsiders' institutions are not).
+    op(
+        "POST",
+        "/api/v1/integration/persons/fetch",
+        {"id_number": PLATFORM_ONLY[0].id_number, "name": PLATFORM_ONLY[0].name},
+        allowed=(*HOSPITAL_STAFF, *OFFICER),
+    ),
     # A physician's signed treatment plan: the hospital's staff and the region's officers.
     op("GET", "/api/v1/documents/{document_id}", allowed=(*HOSPITAL_STAFF, *OFFICER)),
     op("GET", "/api/v1/documents/{document_id}/pdf", allowed=(*HOSPITAL_STAFF, *OFFICER)),

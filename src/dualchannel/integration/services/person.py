@@ -17,7 +17,7 @@ from typing import Any
 
 from django.utils import timezone
 
-from dualchannel.core.errors import DomainError, field_error
+from dualchannel.core.errors import DomainError, PermissionDenied, field_error
 from dualchannel.core.locks import in_transaction
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
@@ -64,7 +64,7 @@ def _caller(actor: User) -> Any:
     agency, which must have its 12-character platform code."""
     institution = actor.institution
     if institution is None or not platform_connected(institution):
-        raise DomainError(
+        raise PermissionDenied(
             codes.INSTITUTION_NOT_CONNECTED,
             "本机构未接入医保信息平台（无定点机构编码），不能从平台查询参保信息",
         )

@@ -246,3 +246,31 @@ def test_1101_officer_page_platform_down_writes_nothing(
 
     assert "医保信息平台暂时无法访问" in response.content.decode()
     assert not InsuredPerson.objects.exists()
+
+
+def test_1101_api_fetches_and_answers_masked(
+    api_client, reviewer_user, connected_hospital, regions
+):
+    """national 1101: the API registers the person and answers with name and ID masked."""
+    response = api_client.as_user(reviewer_user).post_json(
+        "/api/v1/integration/persons/fetch", {"id_number": ZHAO.id_number, "name": "赵敏"}
+    )
+
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["created"] is True and body["name"] == "赵*"
+    assert body["id_number"] != ZHAO.id_number and body["benefit_status"] == "normal"
+
+
+def test_1101_api_platform_down_is_an_error_and_writes_nothing(
+    api_client, reviewer_user, connected_hospital, regions
+):
+    """national 1101: the platform down answers the error shape, nothing registered."""
+    simulator_fail_next(1, mode=FaultMode.ERROR, infno="1101")
+
+    response = api_client.as_user(reviewer_user).post_json(
+        "/api/v1/integration/persons/fetch", {"id_number": ZHAO.id_number, "name": "赵敏"}
+    )
+
+    assert response.json()["error"]["code"] == "integration.platform_unreachable"
+    assert not InsuredPerson.objects.exists()
