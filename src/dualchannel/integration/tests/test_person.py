@@ -274,3 +274,18 @@ def test_1101_api_platform_down_is_an_error_and_writes_nothing(
 
     assert response.json()["error"]["code"] == "integration.platform_unreachable"
     assert not InsuredPerson.objects.exists()
+
+
+def test_1101_another_regions_officer_cannot_rewrite_a_registered_person(outsider_agency, regions):
+    """national 1101: a Hefei officer may register a person the registry lacks, but does not
+    rewrite a person Wuhan registered; refused, nothing written."""
+    person = InsuredPersonFactory(name="张伟", region_code="420102")
+    agency = outsider_agency.institution
+    agency.platform_code = "A34010000001"
+    agency.save(update_fields=["platform_code"])
+
+    with pytest.raises(DomainError) as refused:
+        insured_person_fetch(actor=outsider_agency, id_number=person.id_number, name="张伟")
+
+    assert refused.value.code == "registry.region_out_of_scope"
+    assert not _fetched_events().exists()

@@ -426,6 +426,19 @@ def _clean_platform_person(data: PlatformPerson) -> tuple[str, str, Region]:
     return facts.number, name, region
 
 
+def _require_may_update_from_platform(actor: User, person: InsuredPerson) -> None:
+    """A registered person is brought up to date by a hospital's staff (the patient is in front
+    of them) or by an officer of the person's enrolment region, not by another region's officer."""
+    if actor.is_superuser or actor.role_set.intersection((Role.PHYSICIAN, Role.REVIEWER)):
+        return
+    if not officer_covers(actor, person.enrolment_region_id):
+        raise field_error(
+            "id_number",
+            codes.REGION_OUT_OF_SCOPE,
+            "该参保人已由其他统筹区登记，请由其参保地医保经办机构更新",
+        )
+
+
 def insured_person_record_platform(
     *, actor: User, data: PlatformPerson
 ) -> tuple[InsuredPerson, bool]:
@@ -452,6 +465,8 @@ def insured_person_record_platform(
                 fields={"person_no": ["该人员编号已登记"]},
             )
         created = person is None
+        if not created:
+            _require_may_update_from_platform(actor, person)
         before = {} if created else snapshot(person)
         if created:
             person = InsuredPerson(id_number=number, sex=facts.sex, birth_date=facts.birth_date)
