@@ -140,6 +140,8 @@ def _demo_agency(admin: User) -> User:
         region=DEMO_REGION,
         address="武汉市江岸区演示路1号",
         phone="027-85550001",
+        # its own connection to the (simulated) platform: the officer's person query (1101)
+        platform_code="A42010000001",
     )
     officer = _user("officer", "周经办", Role.AGENCY_OFFICER, institution=agency)
     # HB art. 20(1): Wuhan relaxes the minimum title of responsible physicians to 主治医师.

@@ -6,6 +6,11 @@ urlpatterns = [
     path("doctor/", views.doctor_home, name="eligibility-doctor"),
     path("doctor/drugs/", views.doctor_drug_search, name="eligibility-doctor-drugs"),
     path("doctor/patient/", views.doctor_patient_lookup, name="eligibility-doctor-patient"),
+    path(
+        "doctor/patient/platform/",
+        views.doctor_patient_platform,
+        name="eligibility-doctor-patient-platform",
+    ),
     path("doctor/applications/new/", views.doctor_create, name="eligibility-doctor-create"),
     path(
         "doctor/applications/<int:application_id>/",

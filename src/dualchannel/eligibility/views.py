@@ -27,6 +27,7 @@ from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.integration.his import get_his_adapter
 from dualchannel.integration.models import PlatformFiling
+from dualchannel.integration.services import insured_person_fetch
 from dualchannel.integration.services.filing import can_send, filing_retry, may_retry
 from dualchannel.registry.models import (
     BindingMode,
@@ -35,7 +36,7 @@ from dualchannel.registry.models import (
     Physician,
 )
 from dualchannel.registry.profiles import profile_of
-from dualchannel.registry.selectors import public_institutions
+from dualchannel.registry.selectors import person_card, public_institutions
 
 from . import selectors, services
 from .models import Application, ApplicationStatus, MaterialSource, VerificationState
@@ -275,6 +276,21 @@ def _patient_lookup(request: HttpRequest, id_number: str) -> dict[str, Any]:
 def doctor_patient_lookup(request: HttpRequest) -> HttpResponse:
     """The patient behind an ID number, with the diagnoses the hospital system has for them."""
     context = _patient_lookup(request, request.GET.get("patient_id_number", ""))
+    return TemplateResponse(request, "eligibility/_patient.html", context)
+
+
+@require_POST
+@physician_required
+def doctor_patient_platform(request: HttpRequest) -> HttpResponse:
+    """从医保平台查询 [national 1101]: a person the registry does not hold yet, fetched from the
+    national platform by ID number and name (asked outside any transaction, then recorded);
+    then the usual lookup. Platform down or person unknown: the refusal in the message area."""
+    id_number = request.POST.get("patient_id_number", "").strip().upper()
+    fetched = insured_person_fetch(
+        actor=request.user, id_number=id_number, name=request.POST.get("platform_name", "")
+    )
+    context = _patient_lookup(request, fetched.person.id_number)
+    context["fetched"] = {"created": fetched.created, **person_card(fetched.person)}
     return TemplateResponse(request, "eligibility/_patient.html", context)
 
 

@@ -1,4 +1,5 @@
-"""Filings to the agency: list by subject, detail with history, manual retry."""
+"""Filings to the agency: list by subject, detail with history, manual retry; an insured person
+fetched from the national platform (1101)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,12 @@ from ninja import Router, Schema
 
 from dualchannel.core.auth import api_auth
 from dualchannel.core.errors import PermissionDenied
-from dualchannel.core.masking import mask_phone
+from dualchannel.core.masking import mask_id_number, mask_name, mask_phone
 
 from . import selectors
 from .models import PlatformFiling
 from .services.filing import can_send, filing_retry, may_retry
+from .services.person import insured_person_fetch
 
 router = Router(tags=["integration"])
 
@@ -118,3 +120,51 @@ def filings_retry(request: HttpRequest, filing_id: int):
         raise PermissionDenied()
     filing = filing_retry(filing, actor=request.user)
     return _detail(selectors.filing_get(request.user, filing.pk), request.user)
+
+
+# --- an insured person from the national platform [national 1101] ------------------------------
+
+
+class PersonFetchIn(Schema):
+    id_number: str
+    name: str
+
+
+class PersonFetchOut(Schema):
+    """The person as registered from the platform's answer; name and ID number masked."""
+
+    id: int
+    created: bool
+    name: str
+    id_number: str
+    person_no: str
+    insurance_type: str
+    insurance_type_label: str
+    enrolment_region: str
+    benefit_status: str
+    benefit_status_label: str
+
+
+@router.post(
+    "/persons/fetch",
+    response=PersonFetchOut,
+    auth=api_auth,
+    summary="从医保平台查询参保人（1101）并登记",
+)
+def persons_fetch(request: HttpRequest, payload: PersonFetchIn):
+    fetched = insured_person_fetch(
+        actor=request.user, id_number=payload.id_number, name=payload.name
+    )
+    person = fetched.person
+    return {
+        "id": person.pk,
+        "created": fetched.created,
+        "name": mask_name(person.name),
+        "id_number": mask_id_number(person.id_number),
+        "person_no": person.person_no,
+        "insurance_type": person.insurance_type,
+        "insurance_type_label": person.get_insurance_type_display(),
+        "enrolment_region": person.enrolment_region_id,
+        "benefit_status": person.benefit_status,
+        "benefit_status_label": person.get_benefit_status_display(),
+    }

@@ -15,6 +15,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from dualchannel.core.errors import NotFound
+from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.core.models import AuditEvent, User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
@@ -468,3 +469,16 @@ def benefit_status_problem(person: InsuredPerson) -> str | None:
     if person.benefit_status == BenefitStatus.NORMAL:
         return None
     return f"参保人待遇状态为「{person.get_benefit_status_display()}」，不能享受双通道药品待遇"
+
+
+def person_card(person: InsuredPerson) -> dict[str, str | None]:
+    """What a page shows of a person fetched from the platform: masked name and ID number, the
+    insurance type, the enrolment region, the benefit status and why it bars benefits."""
+    return {
+        "masked_name": mask_name(person.name),
+        "masked_id": mask_id_number(person.id_number),
+        "insurance": person.get_insurance_type_display(),
+        "region": person.enrolment_region.name,
+        "status": person.get_benefit_status_display(),
+        "problem": benefit_status_problem(person),
+    }

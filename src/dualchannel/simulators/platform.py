@@ -1,9 +1,10 @@
 """The platform side of the national-platform interface, for tests and the demo.
 
 ``handle(envelope)`` checks the envelope as the platform does, then answers 9001/9002 (session),
-1101 (person info from the registry), 2503/2504 (filing, cancel) and 5301 (query filings) in
-the real response format. State lives in the ``Sim…`` tables. ``simulator_fail_next`` makes the
-next calls fail (infcode -1 "busy", or no answer) so that retries can be shown.
+1101 (person info from the registry, then ``persons``), 2503/2504 (filing, cancel) and 5301
+(query filings) in the real response format. State lives in the ``Sim…`` tables.
+``simulator_fail_next`` makes the next calls fail (infcode -1 "busy", or no answer) so that
+retries can be shown.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from .models import (
     SimMessage,
     SimSession,
 )
+from .persons import PlatformOnlyPerson, platform_only_person
 from .settlement import SETTLEMENT_HANDLERS
 
 logger = logging.getLogger("dualchannel.simulators")
@@ -255,7 +257,11 @@ def _person_info(envelope: dict[str, Any], data: dict[str, Any]) -> Output:
         raise Refusal("就诊凭证编号不能为空")
     person = InsuredPerson.objects.filter(id_number=cert_no.upper()).first()
     if person is None:
-        raise Refusal("未查询到该人员参保信息")
+        known = platform_only_person(cert_no)
+        if known is None:
+            raise Refusal("未查询到该人员参保信息")
+        return _platform_only_answer(known, node)
+    _check_name(node, person.name)
     today = timezone.localdate()
     born = person.birth_date
     age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
@@ -271,8 +277,42 @@ def _person_info(envelope: dict[str, Any], data: dict[str, Any]) -> Output:
     insu = {
         "insutype": person.insurance_type,
         "psn_type": "11" if person.insurance_type == "310" else "1601",
-        "psn_insu_stas": "1" if person.benefit_status == "normal" else "2",
+        "psn_insu_stas": {"normal": "1", "suspended": "2"}.get(person.benefit_status, "4"),
         "insuplc_admdvs": person.enrolment_region_id,
+        "balc": "0.00",
+        "paus_insu_date": "",
+    }
+    return {"baseinfo": base, "insuinfo": [insu], "idetinfo": []}, ""
+
+
+def _check_name(node: dict[str, Any], name: str) -> None:
+    """The platform checks a psn_name sent with the certificate number."""
+    sent = str(node.get("psn_name", "")).strip()
+    if sent and sent != name:
+        raise Refusal("人员姓名与证件号码不匹配")
+
+
+def _platform_only_answer(known: PlatformOnlyPerson, node: dict[str, Any]) -> Output:
+    """A person the platform knows beyond the registry (``simulators.persons``)."""
+    _check_name(node, known.name)
+    today = timezone.localdate()
+    born = known.birth
+    age = today.year - born.year - ((today.month, today.day) < (born.month, born.day))
+    base = {
+        "psn_no": known.psn_no,
+        "psn_cert_type": "01",
+        "certno": known.id_number,
+        "psn_name": known.name,
+        "gend": "1" if known.male else "2",
+        "brdy": born.isoformat(),
+        "age": age,
+    }
+    insu = {
+        "insutype": known.insutype,
+        "psn_type": "11" if known.insutype == "310" else "1601",
+        "psn_insu_stas": known.psn_insu_stas,
+        "paus_insu_date": known.paus_insu_date,
+        "insuplc_admdvs": known.insuplc_admdvs,
         "balc": "0.00",
     }
     return {"baseinfo": base, "insuinfo": [insu], "idetinfo": []}, ""

@@ -51,6 +51,7 @@ from dualchannel.registry.tests.factories import (
 from dualchannel.settlement.models import BatchStatus, BudgetLine, SettlementBatch
 from dualchannel.settlement.services import violation_record
 from dualchannel.settlement.tests.factories import settled_row
+from dualchannel.simulators.persons import PLATFORM_ONLY
 from dualchannel.simulators.platform import simulator_fail_next
 from dualchannel.tests.access_matrix import (
     ELIGIBILITY_MATRIX,
@@ -278,6 +279,14 @@ OPS = [
         "/api/v1/integration/filings/{filing_id}/retry",
         allowed=(REVIEWER, *OFFICER),
     ),
+    # An insured person fetched from the platform [national 1101]: hospitals and officers
+    # connected to it (the outsiders' institutions are not).
+    op(
+        "POST",
+        "/api/v1/integration/persons/fetch",
+        {"id_number": PLATFORM_ONLY[0].id_number, "name": PLATFORM_ONLY[0].name},
+        allowed=(*HOSPITAL_STAFF, *OFFICER),
+    ),
     # A physician's signed treatment plan: the hospital's staff and the region's officers.
     op("GET", "/api/v1/documents/{document_id}", allowed=(*HOSPITAL_STAFF, *OFFICER)),
     op("GET", "/api/v1/documents/{document_id}/pdf", allowed=(*HOSPITAL_STAFF, *OFFICER)),
@@ -381,6 +390,8 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
     settings.MEDIA_ROOT = tmp_path / "private"
     hospital.platform_code = "H42010200001"  # known to the platform simulator
     hospital.save()
+    agency.platform_code = "A42010000001"  # the agency's own connection (person query 1101)
+    agency.save()
     simulator_fail_next(1, infno="2503")  # a failed filing, so that a retry is possible
     filing = filing_submit(
         actor=None,
@@ -666,6 +677,13 @@ PAGES = [
         },
     ),
     Page("GET", "agency-institutions"),
+    # 从医保平台查询 [national 1101]: a person the platform knows and the registry does not.
+    Page("GET", "agency-persons"),
+    Page(
+        "POST",
+        "agency-person-fetch",
+        data={"id_number": PLATFORM_ONLY[0].id_number, "name": PLATFORM_ONLY[0].name},
+    ),
     Page("GET", "agency-coverage"),
     Page("GET", "agency-settlement"),
     Page("POST", "agency-batch-review", ("applied_batch_id",), {"decision": "approve"}),

@@ -30,6 +30,7 @@ from dualchannel.core.models import User
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.tests.factories import PLAN, drug_with_criteria
 from dualchannel.prescriptions.models import Prescription
+from dualchannel.simulators.persons import PLATFORM_ONLY
 from dualchannel.tests.page_world import (
     INSIDERS,
     OUTSIDERS,
@@ -82,6 +83,13 @@ PAGES = [
         "GET",
         "eligibility-doctor-patient",
         data={"patient_id_number": "{patient_id_number}"},
+        allowed=(PHYSICIAN,),
+    ),
+    # 从医保平台查询 [national 1101]: a person the platform knows and the registry does not.
+    Page(
+        "POST",
+        "eligibility-doctor-patient-platform",
+        data={"patient_id_number": PLATFORM_ONLY[0].id_number, "platform_name": "赵敏"},
         allowed=(PHYSICIAN,),
     ),
     Page(

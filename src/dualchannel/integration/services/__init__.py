@@ -1,6 +1,7 @@
 """Integration's business actions (docs/conventions.md): ``filing`` files a person with the
-agency through the national platform (2503) and cancels a filing (2504). The platform, HIS and
-e-prescription centre clients (``nhsa``, ``his``, ``rxcentre``) are wire clients, not services.
+agency through the national platform (2503) and cancels a filing (2504); ``person`` fetches an
+insured person from the platform (1101) into the registry. The platform, HIS and e-prescription
+centre clients (``nhsa``, ``his``, ``rxcentre``) are wire clients, not services.
 
 The names callers use are re-exported here: ``from dualchannel.integration import services``.
 """
@@ -16,15 +17,18 @@ from .filing import (
     may_retry,
     queue_next_attempt,
 )
+from .person import PersonFetched, insured_person_fetch
 
 __all__ = [
     "FilingInFlight",
+    "PersonFetched",
     "can_send",
     "filing_cancel",
     "filing_process",
     "filing_retry",
     "filing_submit",
     "filing_withdraw",
+    "insured_person_fetch",
     "may_retry",
     "queue_next_attempt",
 ]

@@ -19,6 +19,7 @@ from django.utils import timezone
 
 from dualchannel.catalog import icd10
 from dualchannel.catalog.models import Drug, SpecialControl
+from dualchannel.catalog.selectors import drug_listed_for, drug_standing
 from dualchannel.catalog.usage import DOSE_UNITS, FREQUENCY_CODES, ROUTE_CODES
 from dualchannel.core import audit
 from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
@@ -107,30 +108,44 @@ def _physician_of(actor: User) -> Physician:
     return physician
 
 
+def separately_paid_drugs(
+    drugs: Mapping[int, Drug], hospital: Institution, on: date
+) -> frozenset[int]:
+    """The drugs paid apart (单独支付) where and when they are prescribed [HB ch. 2]: flagged so
+    in the national catalogue, or on a separately-paid list of the hospital's region (or a region
+    above it) in force on ``on``."""
+    if not drugs:
+        return frozenset()
+    listed = drug_listed_for(hospital.region, on, drug_ids=list(drugs))
+    return frozenset(
+        pk
+        for pk, drug in drugs.items()
+        if drug_standing(drug, hospital.region, on, listed=listed).separately_paid
+    )
+
+
 def needs_responsible_physician(
-    benefit_type: str, drugs: Mapping[int, Drug], profile: PolicyProfile | None
+    benefit_type: str, paid_apart: frozenset[int], profile: PolicyProfile | None
 ) -> bool:
     """Separately-paid (filed) drugs always need the responsible physician [HB art. 6, 42];
     other dual-channel drugs only where the profile says so [AH annex 3(1), CX art. 20] —
     under HB any 医保医师 may prescribe them [HB art. 13–15]. No profile: the responsible
-    physician (the national default)."""
-    return _separately_paid(benefit_type, drugs) or rules.responsible_physician_only(profile)
+    physician (the national default). ``paid_apart``: ``separately_paid_drugs`` of the lines."""
+    return _separately_paid(benefit_type, paid_apart) or rules.responsible_physician_only(profile)
 
 
-def _separately_paid(benefit_type: str, drugs: Mapping[int, Drug]) -> bool:
+def _separately_paid(benefit_type: str, paid_apart: frozenset[int]) -> bool:
     """A special-drug prescription, or a line of a separately-paid (单独支付) drug."""
-    return benefit_type == BenefitType.SPECIAL_DRUG or any(
-        drug.is_separately_paid for drug in drugs.values()
-    )
+    return benefit_type == BenefitType.SPECIAL_DRUG or bool(paid_apart)
 
 
 def _check_prescriber(
     physician: Physician,
     benefit_type: str,
-    drugs: Mapping[int, Drug],
+    paid_apart: frozenset[int],
     profile: PolicyProfile | None,
 ) -> None:
-    if not needs_responsible_physician(benefit_type, drugs, profile):
+    if not needs_responsible_physician(benefit_type, paid_apart, profile):
         return
     standing = physician_standing(physician, profile)
     if standing.ok:
@@ -146,7 +161,7 @@ def _check_prescriber(
     raise DomainError(
         codes.NOT_DESIGNATED,
         "您未纳入双通道责任医师，单独支付药品须由责任医师开具"
-        if _separately_paid(benefit_type, drugs)
+        if _separately_paid(benefit_type, paid_apart)
         else "本统筹区双通道药品须由责任医师开具，您未纳入双通道责任医师",
     )
 
@@ -463,13 +478,14 @@ def _clean_issue(
     lines = clean_items(items)
     drugs = _drugs(lines)
     profile = profile_of(hospital)
-    _check_prescriber(physician, benefit_type, drugs, profile)
-    _check_days(lines, benefit_type, long_prescription, profile)
     today = day_or_today(today)
+    paid_apart = separately_paid_drugs(drugs, hospital, today)  # HB ch. 2, with regional lists
+    _check_prescriber(physician, benefit_type, paid_apart, profile)
+    _check_days(lines, benefit_type, long_prescription, profile)
     code = name = ""
     if benefit_type != BenefitType.SPECIAL_DRUG:
         code, name = _general_diagnosis(
-            lines, drugs, eligibility_id, diagnosis_code, diagnosis_name
+            lines, drugs, paid_apart, eligibility_id, diagnosis_code, diagnosis_name
         )
     elif eligibility_id is None:
         raise DomainError(
@@ -497,15 +513,17 @@ def _clean_issue(
 def _general_diagnosis(
     lines: list[ItemInput],
     drugs: dict[int, Drug],
+    paid_apart: frozenset[int],
     eligibility_id: int | None,
     diagnosis_code: str,
     diagnosis_name: str,
 ) -> tuple[str, str]:
-    """A prescription without eligibility: no separately paid drug, and a known ICD-10 code."""
+    """A prescription without eligibility: no separately paid drug (national flag or the
+    region's separately-paid list), and a known ICD-10 code."""
     if eligibility_id is not None:
         raise DomainError(codes.INVALID_BENEFIT_TYPE, "只有单独支付药品处方关联用药资格")
     for index, item in enumerate(lines):
-        if drugs[item.drug_id].is_separately_paid:
+        if item.drug_id in paid_apart:
             raise DomainError(
                 codes.SEPARATELY_PAID_NEEDS_ELIGIBILITY,
                 f"{drugs[item.drug_id].generic_name}为单独支付药品，须凭用药资格开具单独支付药品处方",

@@ -3,8 +3,11 @@ prescribing [HB art. 2, CX art. 5]."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
+from dualchannel.catalog.models import RegionalList, RegionalListEntry, RegionalListKind
 from dualchannel.catalog.tests.factories import DrugFactory
 from dualchannel.core.errors import DomainError
 from dualchannel.core.models import AuditEvent
@@ -34,8 +37,8 @@ def _insurance_physician(hospital, username="yibao", name="王医保"):
     return user, physician
 
 
-def _ordinary(actor, patient, *, separately_paid=False):
-    drug = DrugFactory(is_separately_paid=separately_paid)
+def _ordinary(actor, patient, *, separately_paid=False, drug=None):
+    drug = drug or DrugFactory(is_separately_paid=separately_paid)
     return services.prescription_issue(
         actor=actor,
         patient_id_number=patient.id_number,
@@ -86,6 +89,52 @@ def test_hb_art42_separately_paid_drug_on_an_ordinary_form_is_refused_too(physic
 
     assert refused.value.code == "prescriptions.not_designated"
     assert not Prescription.objects.exists()
+
+
+def _on_wuhan_separately_paid_list(drug, *, valid_from=TODAY):
+    """A separately-paid list of Wuhan (420100) naming ``drug`` from ``valid_from``."""
+    listing = RegionalList.objects.create(
+        region_id="420100",
+        kind=RegionalListKind.SEPARATELY_PAID,
+        title="武汉市单独支付药品",
+        valid_from=valid_from,
+        source_sha256="0" * 64,
+        row_count=1,
+    )
+    RegionalListEntry.objects.create(regional_list=listing, drug=drug, valid_from=valid_from, row=2)
+
+
+def test_hb_ch2_a_drug_on_the_regions_separately_paid_list_needs_the_responsible_physician(
+    physician, zhang
+):
+    """HB ch. 2, art. 42: a drug the region lists as separately paid (单独支付) is separately paid
+    at prescribing too, although the national catalogue does not flag it: an ordinary 医保医师 is
+    refused, and even the responsible physician cannot prescribe it without an eligibility."""
+    drug = DrugFactory(is_separately_paid=False)
+    _on_wuhan_separately_paid_list(drug)
+    user, _ = _insurance_physician(physician.hospital)
+
+    with pytest.raises(DomainError) as refused:
+        _ordinary(user, zhang, drug=drug)
+    assert refused.value.code == "prescriptions.not_designated"
+    assert "单独支付" in refused.value.message
+
+    with pytest.raises(DomainError) as refused:
+        _ordinary(physician.user, zhang, drug=drug)
+    assert refused.value.code == "prescriptions.separately_paid_needs_eligibility"
+    assert not Prescription.objects.exists()
+
+
+def test_hb_ch2_the_separately_paid_list_counts_from_its_date_and_in_its_region(physician, zhang):
+    """HB ch. 2: the list in force on the prescribing date and for the hospital's region decides;
+    before the list takes effect the drug is an ordinary dual-channel drug."""
+    drug = DrugFactory(is_separately_paid=False)
+    _on_wuhan_separately_paid_list(drug, valid_from=date(2026, 4, 1))
+    user, _ = _insurance_physician(physician.hospital)
+
+    prescription = _ordinary(user, zhang, drug=drug)  # on TODAY, 2026-03-10
+
+    assert prescription.items.get().drug == drug
 
 
 def test_ah_annex3_cx_art20_where_the_profile_says_so_every_prescriber_is_responsible(

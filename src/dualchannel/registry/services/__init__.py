@@ -14,7 +14,9 @@ from .institutions import (
     institution_update,
 )
 from .people import (
+    PlatformPerson,
     insured_person_create,
+    insured_person_record_platform,
     insured_person_update,
     pharmacist_create,
     physician_assess,
@@ -24,6 +26,7 @@ from .people import (
 from .profiles import profile_update
 
 __all__ = [
+    "PlatformPerson",
     "designation_apply",
     "designation_transition",
     "equipped_drug_add",
@@ -31,6 +34,7 @@ __all__ = [
     "institution_create",
     "institution_update",
     "insured_person_create",
+    "insured_person_record_platform",
     "insured_person_update",
     "pharmacist_create",
     "physician_assess",

@@ -395,3 +395,111 @@ def insured_person_update(*, actor: User, person: InsuredPerson, **changes: Any)
             summary={"fields": changed},
         )
     return locked
+
+
+@dataclass(frozen=True)
+class PlatformPerson:
+    """What the national platform's person query (1101) says of an insured person."""
+
+    id_number: str
+    name: str
+    person_no: str  # psn_no
+    insurance_type: str  # insutype of the basic insurance (310 / 390)
+    region_code: str  # insuplc_admdvs
+    benefit_status: str  # BenefitStatus, from psn_insu_stas / paus_insu_date
+
+
+PLATFORM_FIELDS = ("name", "person_no", "insurance_type", "enrolment_region", "benefit_status")
+
+
+def _clean_platform_person(data: PlatformPerson) -> tuple[str, str, Region]:
+    facts = parse_id_number(data.id_number)
+    name = clean_text("name", data.name, required=True, max_length=50)
+    if data.insurance_type not in InsuranceType.values:
+        raise field_error(
+            "insurance_type", codes.INVALID_FIELD, "参保类型须为职工（310）或居民（390）"
+        )
+    if data.benefit_status not in BenefitStatus.values:
+        raise field_error("benefit_status", codes.INVALID_FIELD, "待遇状态无效")
+    clean_text("person_no", data.person_no, required=True, max_length=30)
+    region = clean_region(data.region_code, field="enrolment_region")
+    return facts.number, name, region
+
+
+def _require_may_update_from_platform(actor: User, person: InsuredPerson) -> None:
+    """A registered person is brought up to date by a hospital's staff (the patient is in front
+    of them) or by an officer of the person's enrolment region, not by another region's officer."""
+    if actor.is_superuser or actor.role_set.intersection((Role.PHYSICIAN, Role.REVIEWER)):
+        return
+    if not officer_covers(actor, person.enrolment_region_id):
+        raise field_error(
+            "id_number",
+            codes.REGION_OUT_OF_SCOPE,
+            "该参保人已由其他统筹区登记，请由其参保地医保经办机构更新",
+        )
+
+
+def insured_person_record_platform(
+    *, actor: User, data: PlatformPerson
+) -> tuple[InsuredPerson, bool]:
+    """Create or bring up to date the person the platform answered for [national 1101]: name,
+    person number, insurance type, enrolment region and benefit status come from the platform,
+    sex and birth date from the ID number. Returns (person, created).
+
+    The caller asked the platform before, outside any transaction; this is the one transaction
+    that writes, with its audit event. Done for a hospital (physician, reviewer) or an officer.
+    """
+    require_role(actor, Role.PHYSICIAN, Role.REVIEWER, Role.AGENCY_OFFICER)
+    number, name, region = _clean_platform_person(data)
+    facts = parse_id_number(number)
+    with transaction.atomic():
+        Region.objects.select_for_update().filter(code=region.code).first()
+        person = InsuredPerson.objects.select_for_update().filter(id_number=number).first()
+        taken = InsuredPerson.objects.filter(person_no=data.person_no)
+        if person is not None:
+            taken = taken.exclude(pk=person.pk)
+        if taken.exists():
+            raise Conflict(
+                codes.DUPLICATE_PERSON_NO,
+                "医保信息平台返回的人员编号已属于另一参保人，请联系医保经办机构核对",
+                fields={"person_no": ["该人员编号已登记"]},
+            )
+        created = person is None
+        if not created:
+            _require_may_update_from_platform(actor, person)
+        before = {} if created else snapshot(person)
+        if created:
+            person = InsuredPerson(id_number=number, sex=facts.sex, birth_date=facts.birth_date)
+        person.name = name
+        person.person_no = data.person_no
+        person.insurance_type = data.insurance_type
+        person.enrolment_region = region
+        person.benefit_status = data.benefit_status
+        try:
+            with transaction.atomic():
+                person.save()
+        except IntegrityError:
+            raise Conflict(
+                codes.DUPLICATE_ID_NUMBER,
+                "该参保人正由他人同时登记，请重试",
+                fields={"id_number": ["该身份证号已登记"]},
+            ) from None
+        changed = sorted(k for k, v in snapshot(person).items() if before.get(k) != v)
+        audit.record(
+            actor=actor,
+            role=actor_role(actor),
+            action="registry.insured_person_fetched",
+            subject=person,
+            before=before or None,
+            after=person,
+            patient=person,
+            summary={
+                "source": "1101",
+                "created": created,
+                "fields": [] if created else changed,
+                "insurance_type": data.insurance_type,
+                "region": region.code,
+                "benefit_status": data.benefit_status,
+            },
+        )
+    return person, created
