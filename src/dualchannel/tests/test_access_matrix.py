@@ -35,6 +35,7 @@ from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
 from dualchannel.documents.services import document_sign
 from dualchannel.documents.tests.factories import physician_for, treatment_plan_data
+from dualchannel.eligibility.models import Application, ApplicationStatus, Eligibility
 from dualchannel.integration.services.filing import filing_submit
 from dualchannel.inventory.services import stock_receive
 from dualchannel.inventory.upload import movement_upload_process
@@ -433,6 +434,8 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
         settlement_ids=[settled_row(pharmacy, insured_person, world_officer).pk],
     )
     item = draft.items.order_by("position").first()
+    # an eligibility granted in Wuhan, for the officer's revocation for fraud [HB art. 12]
+    eligibility = _granted(insured_person, drug, hospital, physician, draft, world_officer)
     # Wuhan's chronic-disease list of 2026 [CX art. 3]: Wuhan's officers read it.
     regional_list = RegionalList.objects.create(
         region=agency.region,
@@ -448,6 +451,7 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
     )
     return {
         "recovery_id": recovery_order.pk,
+        "eligibility_id": eligibility.pk,
         "regional_list_id": regional_list.pk,
         "hospital_id": hospital.pk,
         "pharmacy_id": pharmacy.pk,
@@ -678,6 +682,14 @@ PAGES = [
         {"kind": "fake_treatment", "settlements": FINDING_SETTLEMENT_NO, "reason": "虚假诊治"},
     ),
     Page("POST", "agency-recovery-cancel", ("recovery_id",), {"reason": "复核撤销"}),
+    # revocation for fraud [HB art. 12]
+    Page("GET", "agency-revocations"),
+    Page(
+        "POST",
+        "agency-revocation-revoke",
+        ("eligibility_id",),
+        {"kind": "credential_lending", "reason": "出借医保凭证"},
+    ),
     Page("GET", "agency-institution-detail", ("hospital_id",)),
     Page("POST", "agency-designation-apply", ("pharmacy_id",)),
     Page(
@@ -687,6 +699,30 @@ PAGES = [
         {"to": "rejected", "reason": "材料不全"},
     ),
 ]
+
+
+def _granted(person, drug, hospital, physician, criteria_set, actor) -> Eligibility:
+    application = Application.objects.create(
+        application_no="SQ2026030100001",
+        patient=person,
+        drug=drug,
+        diagnosis_code="C34.100x004",
+        diagnosis_name="肺恶性肿瘤",
+        hospital=hospital,
+        physician=physician,
+        criteria_set=criteria_set,
+        status=ApplicationStatus.APPROVED,
+        created_by=actor,
+    )
+    return Eligibility.objects.create(
+        application=application,
+        patient=person,
+        drug=drug,
+        hospital=hospital,
+        physician=physician,
+        effective_from=date(2026, 3, 1),
+        plan_total_quantity=100,
+    )
 
 
 def page_url(page: Page, world: dict) -> str:

@@ -3,7 +3,8 @@
 ``applications`` (draft, answers, check, plan, submit), ``review`` (the reviewer's request,
 approval, rejection; the withdrawal), ``materials`` (uploads, scans, verification),
 ``reevaluation`` (re-evaluation, stop), ``reevaluation_deadlines`` (reminders, suspension,
-alerts), ``plan`` (the treatment plan's used quantity, for other apps); ``common`` holds what
+alerts), ``plan`` (the treatment plan's used quantity, for other apps), ``revocation`` (revoked
+for fraud [HB art. 12]); ``common`` holds what
 they share beside ``eligibility.workflow``. The names callers use are re-exported here.
 """
 
@@ -17,6 +18,13 @@ from .applications import (
     submission_blockers,
 )
 from .plan import eligibility_plan_release, eligibility_plan_use
+from .revocation import (
+    EvidenceFile,
+    Revocation,
+    eligibility_revoke,
+    lock_eligibility_for_officer,
+    revocation_checked,
+)
 from .review import (
     application_approve,
     application_reject,
@@ -26,6 +34,8 @@ from .review import (
 
 __all__ = [
     "CheckResult",
+    "EvidenceFile",
+    "Revocation",
     "application_answer",
     "application_approve",
     "application_check",
@@ -37,5 +47,8 @@ __all__ = [
     "application_withdraw",
     "eligibility_plan_release",
     "eligibility_plan_use",
+    "eligibility_revoke",
+    "lock_eligibility_for_officer",
+    "revocation_checked",
     "submission_blockers",
 ]
