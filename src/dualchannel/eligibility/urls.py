@@ -1,8 +1,13 @@
 from django.urls import path
 
-from . import reveal_views, views
+from . import register_import_views, reveal_views, views
 
 urlpatterns = [
+    path(
+        "agency/eligibilities/import/",
+        register_import_views.agency_eligibility_import,
+        name="agency-eligibility-import",
+    ),
     path("doctor/", views.doctor_home, name="eligibility-doctor"),
     path("doctor/drugs/", views.doctor_drug_search, name="eligibility-doctor-drugs"),
     path("doctor/patient/", views.doctor_patient_lookup, name="eligibility-doctor-patient"),

@@ -366,6 +366,12 @@ NOT_IN_MATRIX = {
     "POST /api/v1/portal/login": "anonymous phone login; a code dies after 5 wrong tries",
     "POST /api/v1/portal/bind": "binds the caller only; identity checks in portal tests",
     "GET /api/v1/portal/me": "the caller's own masked profile only",
+    "POST /api/v1/eligibility/register-imports/check": (
+        "officer's CSV dry run [HB art. 49]; role and region in eligibility test_register_import"
+    ),
+    "POST /api/v1/eligibility/register-imports": (
+        "officer's CSV import [HB art. 49]; role and region in eligibility test_register_import"
+    ),
     "GET /api/v1/public/regions": "public query service [SD §8]",
     "GET /api/v1/public/institutions": "public query service [SD §8]",
     "GET /api/v1/public/institutions/{institution_id}": "public query service [SD §8]",
@@ -682,6 +688,8 @@ PAGES = [
         {"kind": "fake_treatment", "settlements": FINDING_SETTLEMENT_NO, "reason": "虚假诊治"},
     ),
     Page("POST", "agency-recovery-cancel", ("recovery_id",), {"reason": "复核撤销"}),
+    # import of the region's existing register [HB art. 49] (the POST: test_register_import)
+    Page("GET", "agency-eligibility-import"),
     # revocation for fraud [HB art. 12]
     Page("GET", "agency-revocations"),
     Page(

@@ -17,6 +17,7 @@ from .applications import (
     application_submit,
     submission_blockers,
 )
+from . import register_import
 from .plan import eligibility_plan_release, eligibility_plan_use
 from .revocation import (
     EvidenceFile,
@@ -49,6 +50,7 @@ __all__ = [
     "eligibility_plan_use",
     "eligibility_revoke",
     "lock_eligibility_for_officer",
+    "register_import",
     "revocation_checked",
     "submission_blockers",
 ]

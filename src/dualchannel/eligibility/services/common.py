@@ -10,7 +10,7 @@ from dualchannel.core.errors import DomainError
 from dualchannel.core.models import User
 from dualchannel.integration.services.filing import can_send, filing_withdraw
 
-from ..models import Eligibility
+from ..models import ApplicationNumberSequence, Eligibility
 
 
 def day_or_today(today: date | None) -> date:
@@ -40,3 +40,11 @@ def cancel_filing(actor: User | None, eligibility: Eligibility, reason: str):
         return None, "无已受理的备案，无需撤销"
     sender = actor if can_send(actor, eligibility.hospital) else None
     return filing_withdraw(actor=sender, filing=filing, reason=reason)
+
+
+def next_application_no(today: date) -> str:
+    """The next application number of the day (SQ + date + sequence), the day's row locked."""
+    seq, _ = ApplicationNumberSequence.objects.select_for_update().get_or_create(day=today)
+    seq.last += 1
+    seq.save(update_fields=["last"])
+    return f"SQ{today:%Y%m%d}{seq.last:05d}"
