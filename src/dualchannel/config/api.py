@@ -23,6 +23,7 @@ from dualchannel.documents.api import router as documents_router
 from dualchannel.eligibility.api import router as eligibility_router
 from dualchannel.eligibility.reevaluation_api import router as reevaluation_router
 from dualchannel.eligibility.register_import_api import router as register_import_router
+from dualchannel.eligibility.transfer_api import router as transfer_router
 from dualchannel.integration.api import router as integration_router
 from dualchannel.inventory.api import router as inventory_router
 from dualchannel.monitoring.api import router as monitoring_router
@@ -182,6 +183,7 @@ api.add_router("/documents", documents_router)
 api.add_router("/eligibility", eligibility_router)
 api.add_router("/eligibility", reevaluation_router)
 api.add_router("/eligibility", register_import_router)
+api.add_router("/eligibility", transfer_router)
 api.add_router("/portal", portal_router)
 api.add_router("/inventory", inventory_router)
 api.add_router("/prescriptions", prescriptions_router)

@@ -51,5 +51,3 @@ IMPORT_EMPTY = "eligibility.import_empty"
 IMPORT_BAD_FILE = "eligibility.import_bad_file"
 IMPORT_ROWS = "eligibility.import_rows"  # one or more rows refused; fields name each row
 IMPORT_TOO_MANY = "eligibility.import_too_many"
-# HB art. 50: transfer with the insurance relation
-TRANSFER_NO_LIVE = "eligibility.transfer_no_live"

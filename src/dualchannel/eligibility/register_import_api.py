@@ -89,5 +89,9 @@ def register_import_run(
     )
     return Status(
         201,
-        {"import_no": batch.import_no, "rows": batch.rows, "persons_created": batch.persons_created},
+        {
+            "import_no": batch.import_no,
+            "rows": batch.rows,
+            "persons_created": batch.persons_created,
+        },
     )

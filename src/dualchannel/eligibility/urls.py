@@ -1,8 +1,13 @@
 from django.urls import path
 
-from . import register_import_views, reveal_views, views
+from . import register_import_views, reveal_views, transfer_views, views
 
 urlpatterns = [
+    path(
+        "agency/eligibilities/transfer/",
+        transfer_views.agency_eligibility_transfer,
+        name="agency-eligibility-transfer",
+    ),
     path(
         "agency/eligibilities/import/",
         register_import_views.agency_eligibility_import,

@@ -73,8 +73,7 @@ def eligibility_revoke(
             "settlements": result.settlements,
             "left_out": result.left_out,
             "orders": [
-                recovery_payload(o)
-                for o in visible.filter(pk__in=[o.pk for o in result.orders])
+                recovery_payload(o) for o in visible.filter(pk__in=[o.pk for o in result.orders])
             ],
         },
     )

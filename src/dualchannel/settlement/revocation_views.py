@@ -40,8 +40,10 @@ def _rows(request: HttpRequest) -> list[dict[str, Any]]:
     qs = visible_eligibilities(request.user)
     q = (request.GET.get("q") or "").strip()
     if q:
-        qs = qs.filter(patient__id_number=q.upper()) if len(q) == 18 else qs.filter(
-            drug__generic_name__contains=q
+        qs = (
+            qs.filter(patient__id_number=q.upper())
+            if len(q) == 18
+            else qs.filter(drug__generic_name__contains=q)
         )
     return [
         {

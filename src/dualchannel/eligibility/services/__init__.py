@@ -4,10 +4,12 @@
 approval, rejection; the withdrawal), ``materials`` (uploads, scans, verification),
 ``reevaluation`` (re-evaluation, stop), ``reevaluation_deadlines`` (reminders, suspension,
 alerts), ``plan`` (the treatment plan's used quantity, for other apps), ``revocation`` (revoked
-for fraud [HB art. 12]); ``common`` holds what
+for fraud [HB art. 12]), ``register_import`` (the region's existing register [HB art. 49]),
+``transfer`` (with the person's insurance relation [HB art. 50]); ``common`` holds what
 they share beside ``eligibility.workflow``. The names callers use are re-exported here.
 """
 
+from . import register_import
 from .applications import (
     CheckResult,
     application_answer,
@@ -17,8 +19,13 @@ from .applications import (
     application_submit,
     submission_blockers,
 )
-from . import register_import
 from .plan import eligibility_plan_release, eligibility_plan_use
+from .review import (
+    application_approve,
+    application_reject,
+    application_request_materials,
+    application_withdraw,
+)
 from .revocation import (
     EvidenceFile,
     Revocation,
@@ -26,17 +33,13 @@ from .revocation import (
     lock_eligibility_for_officer,
     revocation_checked,
 )
-from .review import (
-    application_approve,
-    application_reject,
-    application_request_materials,
-    application_withdraw,
-)
+from .transfer import Transfer, eligibility_transfer_with_person
 
 __all__ = [
     "CheckResult",
     "EvidenceFile",
     "Revocation",
+    "Transfer",
     "application_answer",
     "application_approve",
     "application_check",
@@ -49,6 +52,7 @@ __all__ = [
     "eligibility_plan_release",
     "eligibility_plan_use",
     "eligibility_revoke",
+    "eligibility_transfer_with_person",
     "lock_eligibility_for_officer",
     "register_import",
     "revocation_checked",

@@ -255,7 +255,9 @@ def _institutions(raw: dict, region: Region | None) -> tuple[Inst, Physician, In
     profile = profile_of(hospital)
     mode = profile.binding_mode if profile is not None else BindingMode.NONE
     if mode == BindingMode.THREE_FIXED and pharmacy is None:
-        raise _RowError("pharmacy", codes.PHARMACY_REQUIRED, "三定管理须填写定点零售药店（HB art. 6）")
+        raise _RowError(
+            "pharmacy", codes.PHARMACY_REQUIRED, "三定管理须填写定点零售药店（HB art. 6）"
+        )
     return hospital, physician, pharmacy, mode
 
 
@@ -277,9 +279,11 @@ def _plan(raw: dict, today: date, effective_from: date, cycle: int) -> tuple[dat
 
 def _row(n: int, raw: dict, region: Region | None, today: date) -> Row:
     id_number, person = _person(raw, region, today)
-    drug = Drug.objects.filter(national_code=raw.get("drug_code", "")).first() if raw.get(
-        "drug_code"
-    ) else None
+    drug = (
+        Drug.objects.filter(national_code=raw.get("drug_code", "")).first()
+        if raw.get("drug_code")
+        else None
+    )
     if drug is None:
         raise _RowError("drug_code", UNKNOWN_DRUG, "医保药品代码不存在")
     for key in ("diagnosis_code", "diagnosis_name"):
@@ -292,9 +296,12 @@ def _row(n: int, raw: dict, region: Region | None, today: date) -> Row:
     effective_from = _date(raw, "effective_from", required=True)
     cycle = criteria_set.evaluation_cycle_days or DEFAULT_CYCLE_DAYS
     due, quantity = _plan(raw, today, effective_from, cycle)
-    if person is not None and Eligibility.objects.filter(
-        patient=person, drug=drug, status__in=LIVE_ELIGIBILITY
-    ).exists():
+    if (
+        person is not None
+        and Eligibility.objects.filter(
+            patient=person, drug=drug, status__in=LIVE_ELIGIBILITY
+        ).exists()
+    ):
         raise _RowError("drug_code", codes.DUPLICATE, "该参保人已有此药品的有效用药资格")
     return Row(
         n, id_number, raw["name"], raw.get("insurance_type", ""), person, drug,
@@ -383,7 +390,9 @@ def register_import(
                 },
             )
     except IntegrityError:  # a live eligibility granted meanwhile for a row's person and drug
-        raise Conflict(codes.DUPLICATE, "导入期间已有同一药品的有效用药资格，请重新校验后导入") from None
+        raise Conflict(
+            codes.DUPLICATE, "导入期间已有同一药品的有效用药资格，请重新校验后导入"
+        ) from None
     return batch
 
 

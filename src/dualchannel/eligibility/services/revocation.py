@@ -142,7 +142,7 @@ def eligibility_revoke(
         fraud_from = revocation.fraud_from or eligibility.effective_from
         note = ""
         if eligibility.status != E.STOPPED:  # a stopped one's filing is ended already
-            cancel, note = cancel_filing(actor, eligibility, revocation.reason)
+            _, note = cancel_filing(actor, eligibility, revocation.reason)
         changes = {
             "revocation_kind": revocation.kind,
             "revocation_reason": revocation.reason,

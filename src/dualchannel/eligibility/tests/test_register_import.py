@@ -157,7 +157,9 @@ def test_one_bad_row_refuses_the_whole_file_and_nothing_is_written(world, agency
         register_import.register_import(actor=agency_user, content=content, today=TODAY)
 
     assert refused.value.code == "eligibility.import_rows"
-    assert refused.value.fields == {"row3.drug_code": ["eligibility.import_unknown_drug：医保药品代码不存在"]}
+    assert refused.value.fields == {
+        "row3.drug_code": ["eligibility.import_unknown_drug：医保药品代码不存在"]
+    }
     assert state() == before
 
 

@@ -34,20 +34,20 @@ from .common import (
 from .counter import settlement_preview, settlement_reverse, settlement_settle
 from .hospital import hospital_preview, hospital_settle
 from .reconcile import batch_reconcile
-from .revocation import RevocationResult, eligibility_revoke_for_fraud
 from .recovery import (
     recovery_cancel,
     recovery_raise_for_settlements,
     violation_record,
     violation_rerun,
 )
+from .revocation import RevocationResult, eligibility_revoke_for_fraud
 
 __all__ = [
     "ACCUMULATED_KINDS",
     "BREAKDOWN_FIELDS",
     "Priced",
-    "RevocationResult",
     "PricedLine",
+    "RevocationResult",
     "add_used",
     "batch_apply",
     "batch_prepare",

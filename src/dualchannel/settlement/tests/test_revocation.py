@@ -143,7 +143,10 @@ def test_a_revocation_without_a_reason_is_refused_and_nothing_is_written(settled
     [
         ({"kind": "bad_luck"}, "eligibility.revocation_invalid_kind"),
         ({"fraud_from": "2999-01-01"}, "eligibility.revocation_invalid_date"),
-        ({"file": EvidenceFile("a.png", b"<html>no</html>", "image/png")}, "eligibility.bad_file_type"),
+        (
+            {"file": EvidenceFile("a.png", b"<html>no</html>", "image/png")},
+            "eligibility.bad_file_type",
+        ),
     ],
 )
 def test_bad_revocation_input_is_refused_with_nothing_written(
