@@ -47,6 +47,7 @@ from dualchannel.registry.tests.factories import (
     PhysicianFactory,
     load_seed_profiles,
     make_credit_code,
+    region,
     make_id_number,
 )
 from dualchannel.settlement.models import BatchStatus, BudgetLine, SettlementBatch
@@ -77,6 +78,13 @@ OPS = [
         "GET",
         "/api/v1/audit/events",
         query={"patient_id_number": "{person_id_number}"},
+        allowed=OFFICER,
+    ),
+    # An eligibility moves with the person's insurance relation within the province [HB art. 50].
+    op(
+        "POST",
+        "/api/v1/eligibility/transfers",
+        {"person_id_number": "{person_id_number}", "to_region": "420106"},
         allowed=OFFICER,
     ),
     # Registry: institutions and what they equip.
@@ -382,6 +390,7 @@ NOT_IN_MATRIX = {
 def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, physician_user):
     """Wuhan's private data, as the outsiders must never see or change it."""
     load_seed_profiles()
+    region("420106")  # a Wuhan district the person may move to [HB art. 50]
     hospital.has_pathology = True
     hospital.save()
     physician = PhysicianFactory(hospital=hospital, name="院内医师甲")
@@ -690,6 +699,9 @@ PAGES = [
     Page("POST", "agency-recovery-cancel", ("recovery_id",), {"reason": "复核撤销"}),
     # import of the region's existing register [HB art. 49] (the POST: test_register_import)
     Page("GET", "agency-eligibility-import"),
+    # transfer with the insurance relation [HB art. 50]
+    Page("GET", "agency-eligibility-transfer"),
+    Page("POST", "agency-eligibility-transfer", (), {"person_id": "{person_id}", "to_region": "420106"}),
     # revocation for fraud [HB art. 12]
     Page("GET", "agency-revocations"),
     Page(
@@ -733,6 +745,14 @@ def _granted(person, drug, hospital, physician, criteria_set, actor) -> Eligibil
     )
 
 
+def page_data(page: Page, world: dict) -> dict:
+    """The form, a ``"{key}"`` value taken from the world."""
+    return {
+        k: world[v[1:-1]] if isinstance(v, str) and v[:1] == "{" and v[-1:] == "}" else v
+        for k, v in (page.data or {}).items()
+    }
+
+
 def page_url(page: Page, world: dict) -> str:
 
     values = {**world, "direction_down": "down"}
@@ -751,7 +771,7 @@ def test_agency_pages_refuse_everyone_but_the_regions_officers(request, client, 
     if page.method == "GET":
         response = client.get(url)
     else:
-        response = client.post(url, page.data or {}, HTTP_HX_REQUEST="true")
+        response = client.post(url, page_data(page, world), HTTP_HX_REQUEST="true")
 
     text = response.content.decode()
     if actor == "outsider_agency" and page.other_officers_act_in_own_region:
@@ -782,7 +802,7 @@ def test_agency_pages_work_for_the_regions_officer(client, world, agency_user, a
     if page.method == "GET":
         response = client.get(url)
     else:
-        response = client.post(url, page.data or {}, HTTP_HX_REQUEST="true")
+        response = client.post(url, page_data(page, world), HTTP_HX_REQUEST="true")
 
     assert response.status_code == 200
     assert 'role="alert"' not in response.content.decode()
