@@ -47,8 +47,8 @@ from dualchannel.registry.tests.factories import (
     PhysicianFactory,
     load_seed_profiles,
     make_credit_code,
-    region,
     make_id_number,
+    region,
 )
 from dualchannel.settlement.models import BatchStatus, BudgetLine, SettlementBatch
 from dualchannel.settlement.services import violation_record
@@ -701,7 +701,12 @@ PAGES = [
     Page("GET", "agency-eligibility-import"),
     # transfer with the insurance relation [HB art. 50]
     Page("GET", "agency-eligibility-transfer"),
-    Page("POST", "agency-eligibility-transfer", (), {"person_id": "{person_id}", "to_region": "420106"}),
+    Page(
+        "POST",
+        "agency-eligibility-transfer",
+        (),
+        {"person_id": "{person_id}", "to_region": "420106"},
+    ),
     # revocation for fraud [HB art. 12]
     Page("GET", "agency-revocations"),
     Page(
