@@ -97,8 +97,12 @@ def eligibility_revoke_for_fraud(
     with transaction.atomic():
         # locks before any write (the audit head is the last lock): eligibility, settlements
         locked = lock_eligibility_for_officer(actor, eligibility_id)
-        ids, left_out = paid_under(actor, locked, checked.fraud_from or locked.effective_from)
-        lock_ids(Settlement, ids)
+        since = checked.fraud_from or locked.effective_from
+        candidates, _ = paid_under(actor, locked, since)
+        lock_ids(Settlement, candidates)
+        # again under the locks: a finding that raised its order meanwhile keeps its settlement
+        ids, left_out = paid_under(actor, locked, since)
+        ids = [i for i in ids if i in set(candidates)]
         eligibility = eligibility_services.eligibility_revoke(
             actor=actor, eligibility_id=eligibility_id, revocation=checked, today=today
         )

@@ -5,9 +5,11 @@ recovery HB art. 21–22, CX art. 13]."""
 from __future__ import annotations
 
 import io
+import threading
 from datetime import timedelta
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from PIL import Image
 
@@ -30,6 +32,7 @@ from dualchannel.settlement.models import (
     Settlement,
 )
 from dualchannel.settlement.payable import ELIGIBILITY_INACTIVE
+from dualchannel.settlement.tests.helpers import colleague
 
 pytestmark = pytest.mark.django_db
 FUNDS = ("fund", "critical_illness", "assistance", "commercial")
@@ -218,3 +221,66 @@ def test_the_api_revokes_with_a_code_on_bad_input(settled, agency_user, api_clie
     assert done.status_code == 201, done.content
     body = done.json()
     assert body["status"] == "revoked" and len(body["orders"]) == 1
+
+
+# --- concurrency -------------------------------------------------------------------------------
+
+
+def race(*actions) -> list[str]:
+    barrier = threading.Barrier(len(actions))
+    outcomes: list[str] = []
+
+    def run(action) -> None:
+        try:
+            barrier.wait()
+            action()
+            outcomes.append("ok")
+        except DomainError as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in actions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return sorted(outcomes)
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_officers_revoking_at_once_revoke_once_and_recover_once(settled, agency_user):
+    """HB art. 12, 21–22: the eligibility's row lock serialises the two; one revocation, one
+    recovery order."""
+    other = colleague(agency_user)
+    eligibility = settled.prescription.eligibility
+
+    outcomes = race(
+        lambda: revoke(agency_user, eligibility),
+        lambda: revoke(other, eligibility, kind=RevocationKind.CREDENTIAL_LENDING),
+    )
+
+    assert outcomes == ["eligibility.transition", "ok"]
+    assert RecoveryOrder.objects.count() == 1
+    assert eligibility.history.filter(to_status=EligibilityStatus.REVOKED).count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_finding_and_a_revocation_at_once_recover_the_settlement_once(settled, agency_user):
+    """HB art. 12, 31(6), 21–22: whichever comes first raises the order; the other neither
+    fails for it nor raises it again."""
+    other = colleague(agency_user)
+
+    outcomes = race(
+        lambda: revoke(agency_user, settled.prescription.eligibility),
+        lambda: services.violation_record(
+            actor=other, kind="over_treatment", reason="过度诊疗", settlement_ids=[settled.pk]
+        ),
+    )
+
+    assert RecoveryItem.objects.filter(settlement=settled).count() == 1
+    assert outcomes in (["ok", "ok"], ["ok", "settlement.recovery_duplicate"])
+    eligibility = Eligibility.objects.get(pk=settled.prescription.eligibility_id)
+    assert eligibility.status == EligibilityStatus.REVOKED
