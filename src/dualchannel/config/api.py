@@ -22,6 +22,8 @@ from dualchannel.core.security import api_docs_guard
 from dualchannel.documents.api import router as documents_router
 from dualchannel.eligibility.api import router as eligibility_router
 from dualchannel.eligibility.reevaluation_api import router as reevaluation_router
+from dualchannel.eligibility.register_import_api import router as register_import_router
+from dualchannel.eligibility.transfer_api import router as transfer_router
 from dualchannel.integration.api import router as integration_router
 from dualchannel.inventory.api import router as inventory_router
 from dualchannel.monitoring.api import router as monitoring_router
@@ -34,6 +36,7 @@ from dualchannel.registry.api import router as registry_router
 from dualchannel.registry.audit_api import audit_router
 from dualchannel.settlement.api import router as settlement_router
 from dualchannel.settlement.recovery_api import router as recovery_router
+from dualchannel.settlement.revocation_api import router as revocation_router
 
 logger = logging.getLogger("dualchannel.api")
 
@@ -179,6 +182,8 @@ api.add_router("/integration", integration_router)
 api.add_router("/documents", documents_router)
 api.add_router("/eligibility", eligibility_router)
 api.add_router("/eligibility", reevaluation_router)
+api.add_router("/eligibility", register_import_router)
+api.add_router("/eligibility", transfer_router)
 api.add_router("/portal", portal_router)
 api.add_router("/inventory", inventory_router)
 api.add_router("/prescriptions", prescriptions_router)
@@ -186,3 +191,4 @@ api.add_router("/prescriptions", counter_router)
 api.add_router("/monitoring", monitoring_router)
 api.add_router("/settlement", settlement_router)
 api.add_router("/settlement", recovery_router)
+api.add_router("/settlement", revocation_router)

@@ -42,3 +42,12 @@ HIS_CHANGED = "eligibility.his_changed"  # the application changed while its HIS
 ID_NUMBER_NOT_ALLOWED = "eligibility.id_number_not_allowed"  # full ID only for the case's roles
 PLAN_EXCEEDED = "eligibility.plan_exceeded"  # a dispensing would pass the treatment plan's total
 PLAN_QUANTITY_INVALID = "eligibility.plan_quantity_invalid"  # a negative quantity to use or release
+# HB art. 12: revocation for fraud
+REVOCATION_INVALID_KIND = "eligibility.revocation_invalid_kind"
+REVOCATION_INVALID_DATE = "eligibility.revocation_invalid_date"
+NOT_OFFICER = "eligibility.not_officer"
+# HB art. 49: import of the region's existing register
+IMPORT_EMPTY = "eligibility.import_empty"
+IMPORT_BAD_FILE = "eligibility.import_bad_file"
+IMPORT_ROWS = "eligibility.import_rows"  # one or more rows refused; fields name each row
+IMPORT_TOO_MANY = "eligibility.import_too_many"

@@ -323,6 +323,22 @@ class EligibilityStatus(models.TextChoices):
     IN_REEVALUATION = "in_reevaluation", "复查评估中"  # HB art. 9: benefits continue meanwhile
     SUSPENDED = "suspended", "暂停"  # e.g. re-evaluation overdue
     STOPPED = "stopped", "终止"  # no longer meets the criteria, or replaced
+    # HB art. 12: obtained or used by fraud; benefits end at once and what was paid is recovered
+    REVOKED = "revoked", "已取消（欺诈骗保）"
+
+
+class RevocationKind(models.TextChoices):
+    """HB art. 12 and the fund-supervision regulation: the frauds that end an eligibility."""
+
+    FORGED_DOCUMENTS = "forged_documents", "伪造、变更或变造医疗文书"
+    RESALE = "resale", "倒卖药品"
+    CREDENTIAL_LENDING = "credential_lending", "出借医保凭证"
+
+
+class EligibilitySource(models.TextChoices):
+    APPLICATION = "application", "用药资格申请"
+    # HB art. 49: granted before the platform under the enrolment region's earlier procedure
+    IMPORTED = "imported", "既有资格导入"
 
 
 LIVE_ELIGIBILITY = (
@@ -365,6 +381,35 @@ class Eligibility(models.Model):
     )
     filing_note = models.CharField("备案说明", max_length=200, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
+    source = models.CharField(
+        "来源",
+        max_length=12,
+        choices=EligibilitySource.choices,
+        default=EligibilitySource.APPLICATION,
+    )
+    import_batch = models.ForeignKey(
+        "EligibilityImport",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="eligibilities",
+        verbose_name="导入批次",
+    )
+    # HB art. 12: revocation for fraud, with its reason and evidence
+    revocation_kind = models.CharField(
+        "取消情形", max_length=20, choices=RevocationKind.choices, blank=True
+    )
+    revocation_reason = models.CharField("取消理由", max_length=500, blank=True)
+    revocation_evidence = models.CharField("证据说明", max_length=2000, blank=True)
+    revocation_file = models.FileField(
+        "证据文件", upload_to="revocations/%Y/%m/", max_length=200, blank=True
+    )
+    revocation_file_sha256 = models.CharField("证据文件SHA-256", max_length=64, blank=True)
+    fraud_from = models.DateField("欺诈行为起始日期", null=True, blank=True)
+    revoked_at = models.DateTimeField("取消时间", null=True, blank=True)
+    revoked_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
 
     class Meta:
         verbose_name = "用药资格"
@@ -401,11 +446,14 @@ ELIGIBILITY_MACHINE = StateMachine(
     EligibilityStatus,
     {
         # the physician starts a re-evaluation; the overdue job suspends; a stop ends it
-        _E.ACTIVE: {_E.IN_REEVALUATION, _E.SUSPENDED, _E.STOPPED},
+        # an officer revokes for fraud from any state [HB art. 12]
+        _E.ACTIVE: {_E.IN_REEVALUATION, _E.SUSPENDED, _E.STOPPED, _E.REVOKED},
         # HB art. 9: continue / adjust → active again; stop → ends
-        _E.IN_REEVALUATION: {_E.ACTIVE, _E.STOPPED},
+        _E.IN_REEVALUATION: {_E.ACTIVE, _E.STOPPED, _E.REVOKED},
         # a late re-evaluation may restore a suspended eligibility
-        _E.SUSPENDED: {_E.IN_REEVALUATION, _E.STOPPED},
+        _E.SUSPENDED: {_E.IN_REEVALUATION, _E.STOPPED, _E.REVOKED},
+        # HB art. 12: fraud found later still revokes a stopped one (and recovers what was paid)
+        _E.STOPPED: {_E.REVOKED},
     },
     error_code=codes.TRANSITION,
     model=Eligibility,
@@ -525,3 +573,28 @@ class ReevaluationReminder(models.Model):
 
     def __str__(self) -> str:
         return f"{self.eligibility_id} · {self.due_date}"
+
+
+class EligibilityImport(models.Model):
+    """One all-or-nothing import of a region's existing eligibility register [HB art. 49]."""
+
+    import_no = models.CharField("导入批次号", max_length=40, unique=True)
+    region = models.ForeignKey(
+        "registry.Region", on_delete=models.PROTECT, related_name="+", verbose_name="经办区域"
+    )
+    filename = models.CharField("文件名", max_length=200)
+    sha256 = models.CharField("文件SHA-256", max_length=64)
+    rows = models.PositiveIntegerField("导入条数")
+    persons_created = models.PositiveIntegerField("新登记参保人数", default=0)
+    imported_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    imported_at = models.DateTimeField("导入时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "既有用药资格导入"
+        verbose_name_plural = "既有用药资格导入"
+        ordering = ["-imported_at", "-id"]
+
+    def __str__(self) -> str:
+        return self.import_no

@@ -26,6 +26,7 @@ from .models import (
     Application,
     ApplicationStatus,
     Eligibility,
+    EligibilityImport,
     EligibilityStatus,
     Material,
     ReevaluationResult,
@@ -237,3 +238,15 @@ def _known_here(person: InsuredPerson, hospital_id: int) -> bool:
     )
     held = Eligibility.objects.filter(patient=person, hospital_id=hospital_id)
     return applied.exists() or held.exists()
+
+
+def visible_imports(actor: User | None) -> QuerySet[EligibilityImport]:
+    """The register imports of the officer's region (all for admins) [HB art. 49]."""
+    if not _active(actor):
+        return EligibilityImport.objects.none()
+    if actor.is_superuser:
+        return EligibilityImport.objects.all()
+    region = officer_region(actor)
+    if region is None:
+        return EligibilityImport.objects.none()
+    return EligibilityImport.objects.filter(region__code__startswith=region.code_prefix)

@@ -1,8 +1,18 @@
 from django.urls import path
 
-from . import reveal_views, views
+from . import register_import_views, reveal_views, transfer_views, views
 
 urlpatterns = [
+    path(
+        "agency/eligibilities/transfer/",
+        transfer_views.agency_eligibility_transfer,
+        name="agency-eligibility-transfer",
+    ),
+    path(
+        "agency/eligibilities/import/",
+        register_import_views.agency_eligibility_import,
+        name="agency-eligibility-import",
+    ),
     path("doctor/", views.doctor_home, name="eligibility-doctor"),
     path("doctor/drugs/", views.doctor_drug_search, name="eligibility-doctor-drugs"),
     path("doctor/patient/", views.doctor_patient_lookup, name="eligibility-doctor-patient"),

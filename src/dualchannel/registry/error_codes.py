@@ -30,3 +30,8 @@ INVALID_YEAR = "registry.invalid_year"
 DUPLICATE_EQUIPPED_DRUG = "registry.duplicate_equipped_drug"
 DRUG_NOT_EQUIPPED = "registry.drug_not_equipped"
 INVALID_PROFILE_VALUE = "registry.invalid_profile_value"
+# HB art. 50: transfer of the insurance relation within the province
+TRANSFER_NO_PROFILE = "registry.transfer_no_profile"
+TRANSFER_ACROSS_PROVINCES = "registry.transfer_across_provinces"
+TRANSFER_SAME_REGION = "registry.transfer_same_region"
+TRANSFER_INVALID_DATE = "registry.transfer_invalid_date"

@@ -604,3 +604,33 @@ class EquippedDrug(models.Model):
 
     def __str__(self) -> str:
         return f"{self.institution} · {self.drug}"
+
+
+class EnrolmentChange(models.Model):
+    """A move of a person's insurance relation to another pooling region of the province, from
+    a date [HB art. 50]: benefits follow the new region's rules from that day. The person's
+    ``enrolment_region`` is the latest; ``selectors.enrolment_region_on`` answers for a day."""
+
+    person = models.ForeignKey(
+        InsuredPerson, on_delete=models.PROTECT, related_name="enrolment_changes"
+    )
+    from_region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="+", verbose_name="转出地"
+    )
+    to_region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="+", verbose_name="转入地"
+    )
+    effective_on = models.DateField("转移生效日期")
+    reason = models.CharField("说明", max_length=200, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField("办理时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "参保关系转移"
+        verbose_name_plural = "参保关系转移"
+        ordering = ["person_id", "effective_on", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.from_region_id}→{self.to_region_id}@{self.effective_on}"

@@ -9,6 +9,7 @@ Public selectors return designated institutions only and never personal data.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import date
 
 from django.apps import apps
 from django.db.models import Exists, OuterRef, Q, QuerySet, Subquery
@@ -25,6 +26,7 @@ from .models import (
     BenefitStatus,
     Designation,
     DesignationStatus,
+    EnrolmentChange,
     EquippedDrug,
     Institution,
     InstitutionKind,
@@ -482,3 +484,15 @@ def person_card(person: InsuredPerson) -> dict[str, str | None]:
         "status": person.get_benefit_status_display(),
         "problem": benefit_status_problem(person),
     }
+
+
+def enrolment_region_on(person: InsuredPerson, on: date) -> Region:
+    """The person's enrolment region (参保地) on ``on`` [HB art. 50]: the region left by the first
+    transfer after that day, else the current one. Benefits follow it."""
+    later = (
+        EnrolmentChange.objects.filter(person_id=person.pk, effective_on__gt=on)
+        .select_related("from_region")
+        .order_by("effective_on", "id")
+        .first()
+    )
+    return later.from_region if later is not None else person.enrolment_region

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import recovery_views, views
+from . import recovery_views, revocation_views, views
 
 urlpatterns = [
     path(
@@ -33,6 +33,16 @@ urlpatterns = [
         "agency/settlement/recoveries/<int:order_id>/cancel/",
         recovery_views.agency_recovery_cancel,
         name="agency-recovery-cancel",
+    ),
+    path(
+        "agency/settlement/revocations/",
+        revocation_views.agency_revocations,
+        name="agency-revocations",
+    ),
+    path(
+        "agency/settlement/revocations/<int:eligibility_id>/revoke/",
+        revocation_views.agency_revocation_revoke,
+        name="agency-revocation-revoke",
     ),
     path(
         "institution/recoveries/",

@@ -135,6 +135,7 @@ PRESCRIPTION_MATRIX = {
     "GET /api/v1/settlement/recoveries",
     "GET /api/v1/settlement/recoveries/{recovery_id}",
     "POST /api/v1/settlement/recoveries/{recovery_id}/cancel",
+    "POST /api/v1/settlement/eligibilities/{eligibility_id}/revoke",
     "POST /api/v1/settlement/hospital/prescriptions/{prescription_id}/preview",
     "POST /api/v1/settlement/hospital/prescriptions/{prescription_id}/settle",
 }

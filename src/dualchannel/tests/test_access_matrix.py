@@ -35,6 +35,7 @@ from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
 from dualchannel.documents.services import document_sign
 from dualchannel.documents.tests.factories import physician_for, treatment_plan_data
+from dualchannel.eligibility.models import Application, ApplicationStatus, Eligibility
 from dualchannel.integration.services.filing import filing_submit
 from dualchannel.inventory.services import stock_receive
 from dualchannel.inventory.upload import movement_upload_process
@@ -47,6 +48,7 @@ from dualchannel.registry.tests.factories import (
     load_seed_profiles,
     make_credit_code,
     make_id_number,
+    region,
 )
 from dualchannel.settlement.models import BatchStatus, BudgetLine, SettlementBatch
 from dualchannel.settlement.services import violation_record
@@ -77,6 +79,13 @@ OPS = [
         "GET",
         "/api/v1/audit/events",
         query={"patient_id_number": "{person_id_number}"},
+        allowed=OFFICER,
+    ),
+    # An eligibility moves with the person's insurance relation within the province [HB art. 50].
+    op(
+        "POST",
+        "/api/v1/eligibility/transfers",
+        {"person_id_number": "{person_id_number}", "to_region": "420106"},
         allowed=OFFICER,
     ),
     # Registry: institutions and what they equip.
@@ -374,6 +383,12 @@ NOT_IN_MATRIX = {
     "POST /api/v1/portal/login": "anonymous phone login; a code dies after 5 wrong tries",
     "POST /api/v1/portal/bind": "binds the caller only; identity checks in portal tests",
     "GET /api/v1/portal/me": "the caller's own masked profile only",
+    "POST /api/v1/eligibility/register-imports/check": (
+        "officer's CSV dry run [HB art. 49]; role and region in eligibility test_register_import"
+    ),
+    "POST /api/v1/eligibility/register-imports": (
+        "officer's CSV import [HB art. 49]; role and region in eligibility test_register_import"
+    ),
     "GET /api/v1/public/regions": "public query service [SD §8]",
     "GET /api/v1/public/institutions": "public query service [SD §8]",
     "GET /api/v1/public/institutions/{institution_id}": "public query service [SD §8]",
@@ -384,6 +399,7 @@ NOT_IN_MATRIX = {
 def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, physician_user):
     """Wuhan's private data, as the outsiders must never see or change it."""
     load_seed_profiles()
+    region("420106")  # a Wuhan district the person may move to [HB art. 50]
     hospital.has_pathology = True
     hospital.save()
     physician = PhysicianFactory(hospital=hospital, name="院内医师甲")
@@ -444,6 +460,8 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
         settlement_ids=[settled_row(pharmacy, insured_person, world_officer).pk],
     )
     item = draft.items.order_by("position").first()
+    # an eligibility granted in Wuhan, for the officer's revocation for fraud [HB art. 12]
+    eligibility = _granted(insured_person, drug, hospital, physician, draft, world_officer)
     # Wuhan's chronic-disease list of 2026 [CX art. 3]: Wuhan's officers read it.
     regional_list = RegionalList.objects.create(
         region=agency.region,
@@ -459,6 +477,7 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
     )
     return {
         "recovery_id": recovery_order.pk,
+        "eligibility_id": eligibility.pk,
         "regional_list_id": regional_list.pk,
         "hospital_id": hospital.pk,
         "pharmacy_id": pharmacy.pk,
@@ -696,6 +715,24 @@ PAGES = [
         {"kind": "fake_treatment", "settlements": FINDING_SETTLEMENT_NO, "reason": "虚假诊治"},
     ),
     Page("POST", "agency-recovery-cancel", ("recovery_id",), {"reason": "复核撤销"}),
+    # import of the region's existing register [HB art. 49] (the POST: test_register_import)
+    Page("GET", "agency-eligibility-import"),
+    # transfer with the insurance relation [HB art. 50]
+    Page("GET", "agency-eligibility-transfer"),
+    Page(
+        "POST",
+        "agency-eligibility-transfer",
+        (),
+        {"person_id": "{person_id}", "to_region": "420106"},
+    ),
+    # revocation for fraud [HB art. 12]
+    Page("GET", "agency-revocations"),
+    Page(
+        "POST",
+        "agency-revocation-revoke",
+        ("eligibility_id",),
+        {"kind": "credential_lending", "reason": "出借医保凭证"},
+    ),
     Page("GET", "agency-institution-detail", ("hospital_id",)),
     Page("POST", "agency-designation-apply", ("pharmacy_id",)),
     Page(
@@ -705,6 +742,38 @@ PAGES = [
         {"to": "rejected", "reason": "材料不全"},
     ),
 ]
+
+
+def _granted(person, drug, hospital, physician, criteria_set, actor) -> Eligibility:
+    application = Application.objects.create(
+        application_no="SQ2026030100001",
+        patient=person,
+        drug=drug,
+        diagnosis_code="C34.100x004",
+        diagnosis_name="肺恶性肿瘤",
+        hospital=hospital,
+        physician=physician,
+        criteria_set=criteria_set,
+        status=ApplicationStatus.APPROVED,
+        created_by=actor,
+    )
+    return Eligibility.objects.create(
+        application=application,
+        patient=person,
+        drug=drug,
+        hospital=hospital,
+        physician=physician,
+        effective_from=date(2026, 3, 1),
+        plan_total_quantity=100,
+    )
+
+
+def page_data(page: Page, world: dict) -> dict:
+    """The form, a ``"{key}"`` value taken from the world."""
+    return {
+        k: world[v[1:-1]] if isinstance(v, str) and v[:1] == "{" and v[-1:] == "}" else v
+        for k, v in (page.data or {}).items()
+    }
 
 
 def page_url(page: Page, world: dict) -> str:
@@ -725,7 +794,7 @@ def test_agency_pages_refuse_everyone_but_the_regions_officers(request, client, 
     if page.method == "GET":
         response = client.get(url)
     else:
-        response = client.post(url, page.data or {}, HTTP_HX_REQUEST="true")
+        response = client.post(url, page_data(page, world), HTTP_HX_REQUEST="true")
 
     text = response.content.decode()
     if actor == "outsider_agency" and page.other_officers_act_in_own_region:
@@ -756,7 +825,7 @@ def test_agency_pages_work_for_the_regions_officer(client, world, agency_user, a
     if page.method == "GET":
         response = client.get(url)
     else:
-        response = client.post(url, page.data or {}, HTTP_HX_REQUEST="true")
+        response = client.post(url, page_data(page, world), HTTP_HX_REQUEST="true")
 
     assert response.status_code == 200
     assert 'role="alert"' not in response.content.decode()

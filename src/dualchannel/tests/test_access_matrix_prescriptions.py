@@ -313,6 +313,14 @@ PRESCRIPTION_OPS = [
         allowed=(OFFICER,),
         recovery_id="recovery_id",
     ),
+    # Revocation for fraud [HB art. 12]: the region's officers only, with its recovery.
+    op(
+        "POST",
+        f"{SETTLE}/eligibilities/{{eligibility_id}}/revoke",
+        {"kind": "resale", "reason": "倒卖药品", "evidence": "稽核笔录", MULTIPART: True},
+        allowed=(OFFICER,),
+        eligibility_id="eligibility_id",
+    ),
     op(
         "GET",
         f"{SETTLE}/budget",

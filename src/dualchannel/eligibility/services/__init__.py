@@ -3,10 +3,13 @@
 ``applications`` (draft, answers, check, plan, submit), ``review`` (the reviewer's request,
 approval, rejection; the withdrawal), ``materials`` (uploads, scans, verification),
 ``reevaluation`` (re-evaluation, stop), ``reevaluation_deadlines`` (reminders, suspension,
-alerts), ``plan`` (the treatment plan's used quantity, for other apps); ``common`` holds what
+alerts), ``plan`` (the treatment plan's used quantity, for other apps), ``revocation`` (revoked
+for fraud [HB art. 12]), ``register_import`` (the region's existing register [HB art. 49]),
+``transfer`` (with the person's insurance relation [HB art. 50]); ``common`` holds what
 they share beside ``eligibility.workflow``. The names callers use are re-exported here.
 """
 
+from . import register_import
 from .applications import (
     CheckResult,
     application_answer,
@@ -23,9 +26,20 @@ from .review import (
     application_request_materials,
     application_withdraw,
 )
+from .revocation import (
+    EvidenceFile,
+    Revocation,
+    eligibility_revoke,
+    lock_eligibility_for_officer,
+    revocation_checked,
+)
+from .transfer import Transfer, eligibility_transfer_with_person
 
 __all__ = [
     "CheckResult",
+    "EvidenceFile",
+    "Revocation",
+    "Transfer",
     "application_answer",
     "application_approve",
     "application_check",
@@ -37,5 +51,10 @@ __all__ = [
     "application_withdraw",
     "eligibility_plan_release",
     "eligibility_plan_use",
+    "eligibility_revoke",
+    "eligibility_transfer_with_person",
+    "lock_eligibility_for_officer",
+    "register_import",
+    "revocation_checked",
     "submission_blockers",
 ]

@@ -49,7 +49,6 @@ from ..models import (
     LIVE_ELIGIBILITY,
     OPEN_STATUSES,
     Application,
-    ApplicationNumberSequence,
     ApplicationStatus,
     ApplicationTransition,
     CriterionAnswer,
@@ -68,7 +67,7 @@ from ..workflow import (
     require_status,
     treatment_plan_data,
 )
-from .common import day_or_today, required_text
+from .common import day_or_today, next_application_no, required_text
 
 S = ApplicationStatus
 DIAGNOSIS_CODE = re.compile(r"^[A-Z][0-9]{2}(\.[0-9A-Za-z]{1,12})?$")
@@ -115,13 +114,6 @@ def _require_standing(physician: Physician, profile: PolicyProfile | None) -> No
     if standing.reason == "title_below_minimum":
         raise DomainError(codes.PHYSICIAN_NOT_DESIGNATED, standing.message)
     raise DomainError(codes.PHYSICIAN_NOT_DESIGNATED, "您尚未纳入双通道责任医师")
-
-
-def _next_number(today: date) -> str:
-    seq, _ = ApplicationNumberSequence.objects.select_for_update().get_or_create(day=today)
-    seq.last += 1
-    seq.save(update_fields=["last"])
-    return f"SQ{today:%Y%m%d}{seq.last:05d}"
 
 
 # --- creating a draft ------------------------------------------------------------------------
@@ -317,7 +309,7 @@ def _write_draft(actor: User, draft: _Draft, patient: InsuredPerson) -> Applicat
     today = timezone.localdate()
     criteria_set = draft.criteria_set
     application = Application.objects.create(
-        application_no=_next_number(today),
+        application_no=next_application_no(today),
         patient=patient,
         drug=draft.drug,
         diagnosis_code=draft.code,

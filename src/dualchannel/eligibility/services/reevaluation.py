@@ -27,7 +27,6 @@ from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.documents.models import DocumentKind
 from dualchannel.documents.services import document_sign
-from dualchannel.integration.services.filing import can_send, filing_withdraw
 from dualchannel.notifications.services import notify
 from dualchannel.registry.designations import physician_standing
 from dualchannel.registry.models import InsuranceType, Physician, Sex
@@ -43,6 +42,7 @@ from ..models import (
     ReevaluationResult,
 )
 from ..workflow import age
+from .common import cancel_filing
 
 E = EligibilityStatus
 R = ReevaluationResult
@@ -259,24 +259,10 @@ def _form_data(
     return data
 
 
-def _cancel_filing(actor: User | None, eligibility: Eligibility, reason: str):
-    """HB art. 9 / issue 9: a stopped eligibility's 2503 filing is ended — cancelled (2504) now
-    if accepted, withdrawn if never sent, or cancelled by the worker once it is accepted.
-
-    Returns (cancellation filing or None, note). The physician is not a platform sender, so the
-    system sends the 2504 on the stop's behalf; the stop's audit event names the physician.
-    """
-    filing = eligibility.filing
-    if filing is None:
-        return None, "无已受理的备案，无需撤销"
-    sender = actor if can_send(actor, eligibility.hospital) else None
-    return filing_withdraw(actor=sender, filing=filing, reason=reason)
-
-
 def _stop(
     eligibility: Eligibility, *, actor: User | None, reason: str, today: date, **facts: Any
 ) -> tuple[Any, str]:
-    cancel, note = _cancel_filing(actor, eligibility, reason)
+    cancel, note = cancel_filing(actor, eligibility, reason)
     eligibility.filing_note = note[:200]
     transition(
         eligibility,

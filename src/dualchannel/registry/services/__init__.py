@@ -2,11 +2,13 @@
 
 One module per sub-domain: ``institutions`` (institutions and their equipped drugs),
 ``designations`` (apply and move a designation), ``people`` (physicians, pharmacists, insured
-persons), ``profiles`` (a region's policy profile); ``common`` holds their shared checks. The
+persons), ``profiles`` (a region's policy profile), ``enrolment`` (transfer of
+the insurance relation [HB art. 50]); ``common`` holds their shared checks. The
 names callers use are re-exported here.
 """
 
 from .designations import designation_apply, designation_transition
+from .enrolment import insured_person_transfer
 from .institutions import (
     equipped_drug_add,
     equipped_drug_remove,
@@ -35,6 +37,7 @@ __all__ = [
     "institution_update",
     "insured_person_create",
     "insured_person_record_platform",
+    "insured_person_transfer",
     "insured_person_update",
     "pharmacist_create",
     "physician_assess",

@@ -7,6 +7,8 @@
 - ``reconcile``: a batch's reconciliation with the platform (3201, 3202);
 - ``recovery``: violations found after the fact and the recovery orders they raise, deducted
   from the institution's next monthly batch [HB art. 21–22, 31(6); CX art. 13];
+- ``revocation``: an eligibility revoked for fraud and the recovery of what was paid under it,
+  in one transaction [HB art. 12];
 - ``common``: what those share to price, record and accumulate a settlement the same way.
 
 The names callers use are re-exported here: ``from dualchannel.settlement import services``.
@@ -38,12 +40,14 @@ from .recovery import (
     violation_record,
     violation_rerun,
 )
+from .revocation import RevocationResult, eligibility_revoke_for_fraud
 
 __all__ = [
     "ACCUMULATED_KINDS",
     "BREAKDOWN_FIELDS",
     "Priced",
     "PricedLine",
+    "RevocationResult",
     "add_used",
     "batch_apply",
     "batch_prepare",
@@ -55,6 +59,7 @@ __all__ = [
     "budget_report",
     "claim_decide",
     "claim_submit",
+    "eligibility_revoke_for_fraud",
     "hospital_preview",
     "hospital_settle",
     "lock_person",

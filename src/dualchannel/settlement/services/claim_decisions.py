@@ -32,6 +32,7 @@ from dualchannel.registry.models import (
     InsuredPerson,
 )
 from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.selectors import enrolment_region_on
 
 from .. import error_codes as codes
 from .. import payable, rules
@@ -118,7 +119,7 @@ def _claim_restriction(
     prescription's diagnosis (none with a paper prescription: the diagnosis clauses are then
     unknown, and a line under an eligibility is judged on the eligibility's own set)."""
     return RestrictionCheck(
-        region=person.enrolment_region,
+        region=enrolment_region_on(person, claim.purchased_on),
         diagnoses=[prescription.diagnosis_code] if prescription is not None else [],
         setting=INPATIENT if claim.category == BenefitCategory.INPATIENT else OUTPATIENT,
     )
@@ -148,7 +149,7 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson, dispensing: Dispensi
         else institution.hospital_level
     )
     rule = rules.benefit_rule_for(
-        region=person.enrolment_region,  # 参保地待遇, as at the counter
+        region=enrolment_region_on(person, on),  # 参保地待遇 on the day, as at the counter
         insurance_type=person.insurance_type,
         category=claim.category,
         hospital_level=level,

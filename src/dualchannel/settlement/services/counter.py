@@ -36,6 +36,7 @@ from dualchannel.inventory.sales import sale_return
 from dualchannel.inventory.selectors import sold_as_donation
 from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
 from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.selectors import enrolment_region_on
 
 from .. import error_codes as codes
 from .. import payable, rules
@@ -116,7 +117,7 @@ def _price(
     # AH §2(5): an inpatient's purchase at the pharmacy is paid under the inpatient policy
     category = BenefitCategory.INPATIENT if inpatient else prescription.benefit_type
     rule = rules.benefit_rule_for(
-        region=person.enrolment_region,  # 参保地待遇 (the insured's own pooling region)
+        region=enrolment_region_on(person, on),  # 参保地待遇 (the insured's own pooling region)
         insurance_type=person.insurance_type,
         category=category,
         hospital_level=prescription.hospital.hospital_level,
@@ -136,7 +137,7 @@ def _price(
     }
     # HB art. 31(5), 36: each line against its drug's payment restriction (``restriction``)
     restriction = RestrictionCheck(
-        region=person.enrolment_region,
+        region=enrolment_region_on(person, on),
         diagnoses=[prescription.diagnosis_code],
         setting=INPATIENT if inpatient else OUTPATIENT,
     )

@@ -54,6 +54,7 @@ from dualchannel.prescriptions.models import (
 from dualchannel.prescriptions.services import prescription_mark_dispensed
 from dualchannel.registry.models import InsuredPerson
 from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.selectors import enrolment_region_on
 
 from .. import error_codes as codes
 from .. import payable, rules
@@ -308,7 +309,7 @@ def _compute(
     hospital = prescription.hospital
     category = prescription.benefit_type
     rule = rules.benefit_rule_for(
-        region=person.enrolment_region,  # 参保地待遇 (the insured's own pooling region)
+        region=enrolment_region_on(person, on),  # 参保地待遇 (the insured's own pooling region)
         insurance_type=person.insurance_type,
         category=category,
         hospital_level=hospital.hospital_level,
@@ -328,7 +329,7 @@ def _compute(
     }
     # HB art. 31(5), 36: each line against its drug's payment restriction (an outpatient visit)
     restriction = RestrictionCheck(
-        region=person.enrolment_region,
+        region=enrolment_region_on(person, on),
         diagnoses=[prescription.diagnosis_code],
         setting=OUTPATIENT,
     )
