@@ -25,6 +25,9 @@ from .models import (
     Designation,
     DesignationStatus,
     EquippedDrug,
+    FilingReview,
+    FilingReviewStatus,
+    InpatientStay,
     Institution,
     InstitutionKind,
     InsuredPerson,
@@ -468,3 +471,22 @@ def benefit_status_problem(person: InsuredPerson) -> str | None:
     if person.benefit_status == BenefitStatus.NORMAL:
         return None
     return f"参保人待遇状态为「{person.get_benefit_status_display()}」，不能享受双通道药品待遇"
+
+
+def stay_at(hospital_id: int, admission_no: str):
+    """The registered stay of a hospital by its admission number, or None [AH §2(5)]."""
+    return InpatientStay.objects.filter(hospital_id=hospital_id, admission_no=admission_no).first()
+
+
+def filing_form_problem(document_id: int | None) -> str:
+    """Why a filing form is not valid yet, or "": an inpatient form is valid only once the
+    hospital insurance office approved it (医院医保办审核意见) [AH annex]; an outpatient form
+    has no such review."""
+    if not document_id:
+        return ""
+    review = FilingReview.objects.filter(document_id=document_id).first()
+    if review is None or review.status == FilingReviewStatus.APPROVED:
+        return ""
+    if review.status == FilingReviewStatus.REFUSED:
+        return f"住院外购备案表未通过医院医保办审核：{review.opinion}"
+    return "住院外购备案表尚待医院医保办审核，审核同意后方可购药"

@@ -22,12 +22,15 @@ from .people import (
     physician_register,
 )
 from .profiles import profile_update
+from .stays import filing_review_decide, filing_review_submit, stay_register
 
 __all__ = [
     "designation_apply",
     "designation_transition",
     "equipped_drug_add",
     "equipped_drug_remove",
+    "filing_review_decide",
+    "filing_review_submit",
     "institution_create",
     "institution_update",
     "insured_person_create",
@@ -37,4 +40,5 @@ __all__ = [
     "physician_file",
     "physician_register",
     "profile_update",
+    "stay_register",
 ]
