@@ -34,6 +34,7 @@ from dualchannel.registry.api import router as registry_router
 from dualchannel.registry.audit_api import audit_router
 from dualchannel.settlement.api import router as settlement_router
 from dualchannel.settlement.recovery_api import router as recovery_router
+from dualchannel.settlement.stay_api import router as stay_router
 
 logger = logging.getLogger("dualchannel.api")
 
@@ -186,3 +187,4 @@ api.add_router("/prescriptions", counter_router)
 api.add_router("/monitoring", monitoring_router)
 api.add_router("/settlement", settlement_router)
 api.add_router("/settlement", recovery_router)
+api.add_router("/settlement", stay_router)

@@ -19,6 +19,7 @@ from dualchannel.core.models import AuditEvent, User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 
+from . import error_codes as codes
 from . import public_cache
 from .models import (
     BenefitStatus,
@@ -490,3 +491,30 @@ def filing_form_problem(document_id: int | None) -> str:
     if review.status == FilingReviewStatus.REFUSED:
         return f"住院外购备案表未通过医院医保办审核：{review.opinion}"
     return "住院外购备案表尚待医院医保办审核，审核同意后方可购药"
+
+
+def stays_for(actor: User) -> QuerySet:
+    """The stays registered at the actor's hospital (its insurance office's), newest first."""
+    require_role(actor, Role.REVIEWER)
+    qs = InpatientStay.objects.select_related("person", "hospital")
+    if actor.is_superuser:
+        return qs
+    return qs.filter(hospital_id=actor.institution_id) if actor.institution_id else qs.none()
+
+
+def stay_get(actor: User, stay_id: int) -> InpatientStay:
+    stay = stays_for(actor).filter(pk=stay_id).first()
+    if stay is None:
+        raise NotFound(codes.STAY_NOT_FOUND, "住院登记不存在或不是本院的")
+    return stay
+
+
+def filing_reviews_for(actor: User) -> QuerySet:
+    """The inpatient filing forms of the actor's hospital's stays, for its insurance office."""
+    require_role(actor, Role.REVIEWER)
+    qs = FilingReview.objects.select_related("stay", "stay__person", "document")
+    if actor.is_superuser:
+        return qs
+    if not actor.institution_id:
+        return qs.none()
+    return qs.filter(stay__hospital_id=actor.institution_id)

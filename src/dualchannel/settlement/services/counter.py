@@ -36,7 +36,7 @@ from dualchannel.inventory.sales import sale_return
 from dualchannel.inventory.selectors import sold_as_donation
 from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
 from dualchannel.registry.models import InpatientStay
-from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.profiles import profile_for, profile_of
 from dualchannel.registry.selectors import filing_form_problem, stay_at
 
 from .. import error_codes as codes
@@ -211,7 +211,7 @@ def _admission(dispensing: Dispensing, admission_no: str) -> tuple[str, Inpatien
 
 def billed_in_stay(dispensing: Dispensing) -> bool:
     """CX art. 19: the prescribing hospital's profile bills external drugs in the stay."""
-    profile = profile_for(dispensing.prescription.hospital.region)
+    profile = profile_of(dispensing.prescription.hospital)
     return profile is not None and profile.inpatient_external_drugs_in_stay
 
 
