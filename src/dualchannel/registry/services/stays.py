@@ -80,8 +80,10 @@ def stay_register(
     code = clean_text("diagnosis_code", diagnosis_code, required=True, max_length=20)
     name = clean_text("diagnosis_name", diagnosis_name, required=True, max_length=200)
     person = InsuredPerson.objects.filter(id_number=(id_number or "").strip().upper()).first()
-    if person is None:
-        raise field_error("id_number", codes.STAY_NOT_FOUND, "参保登记中没有该身份证号的参保人")
+    # a person insured in another province is out of this hospital's reach here: that stay needs
+    # the person's cross-province filing (异地就医备案) [HB art. 41], not a registration of ours
+    if person is None or person.enrolment_region_id[:2] != (hospital.region_id or "")[:2]:
+        raise NotFound(codes.STAY_NOT_FOUND, "参保登记中没有该身份证号的本省参保人")
     try:
         with transaction.atomic():
             stay = InpatientStay.objects.create(

@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
 from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.models import AuditEvent
@@ -114,7 +115,7 @@ def test_ah_a_registered_stay_of_another_person_is_refused(
 ):
     """AH §2(5): the stay named at the counter must be the patient's own."""
     move_to(dispensed, "340102")
-    other = InsuredPersonFactory()
+    other = InsuredPersonFactory(region_code="340102")
     registry_services.stay_register(
         actor=reviewer_user,
         id_number=other.id_number,
@@ -265,3 +266,33 @@ def test_another_hospitals_reviewer_does_not_see_the_stay(dispensed, reviewer_us
     )
     with pytest.raises(NotFound):
         bill(other, stay)
+
+
+def test_cx_pages_bill_the_purchase_to_the_stay_and_settle_the_stay(
+    client, dispensed, pharmacist_user, reviewer_user
+):
+    """CX art. 19: at the counter page the pharmacist bills the purchase to the stay; at the
+    stay bill page the hospital's insurance office settles the bill with it."""
+    move_to(dispensed, "532301")
+    stay = register(reviewer_user, dispensed)
+    client.force_login(pharmacist_user)
+    settle = reverse("settlement-counter-settle", args=[dispensed.prescription_id])
+    client.post(
+        settle,
+        {"idempotency_key": "k-1", "inpatient_admission_no": "ZY2026-0100", "bill_to_stay": "1"},
+    )
+    page = client.get(reverse("prescriptions-counter-result", args=[dispensed.prescription_id]))
+    assert 'id="stay-charge"' in page.content.decode()
+
+    client.force_login(reviewer_user)
+    url = reverse("settlement-hospital-stay-bill", args=[stay.pk])
+    assert "计入住院费用的院外购药" in client.get(url).content.decode()
+    response = client.post(
+        url, {"lines": "床位费，600.00，甲\n\n检查费,1400.00,甲", "idempotency_key": "p-1"}
+    )
+    assert response.status_code == 302
+    settled = Settlement.objects.get(stay=stay)
+    assert settled.total == D("4000.00") and settled.lines.count() == 3
+    assert StayCharge.objects.get().status == StayChargeStatus.SETTLED
+    stays_page = client.get(reverse("registry-hospital-stays")).content.decode()
+    assert "ZY2026-0100" in stays_page
