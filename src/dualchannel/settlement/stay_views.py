@@ -17,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 from dualchannel.core.masking import mask_name
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
+from dualchannel.integration.his import get_his_adapter
 from dualchannel.registry.selectors import stay_get
 
 from .models import Settlement, StayCharge
@@ -40,6 +41,17 @@ def parse_bill(text: str) -> list[dict[str, Any]]:
     return rows
 
 
+def bill_from_his(stay) -> str:
+    """The stay's bill from the hospital's own system (HIS), one ``名称,金额,类别`` a line, to
+    check and settle; "" when the hospital is not connected or the HIS does not know the stay."""
+    his = get_his_adapter(stay.hospital)
+    patient = his.find_patient(stay.person.id_number)
+    if patient is None:
+        return ""
+    items = his.inpatient_bill(patient, stay.admission_no)
+    return "\n".join(f"{i.name},{i.amount:.2f},{i.category}" for i in items)
+
+
 @require_http_methods(["GET", "POST"])
 @reviewer_required
 def hospital_stay_bill(request: HttpRequest, stay_id: int) -> HttpResponse:
@@ -58,6 +70,11 @@ def hospital_stay_bill(request: HttpRequest, stay_id: int) -> HttpResponse:
         )
         return redirect("settlement-hospital-stay-bill", stay_id=stay.pk)
     settlements = Settlement.objects.filter(stay=stay).select_related("institution")
+    his_bill = ""
+    if request.GET.get("from_his") == "1":
+        his_bill = bill_from_his(stay)
+        if not his_bill:
+            messages.warning(request, "本院信息系统（HIS）中没有该住院号的费用明细，请手工录入")
     context = {
         "stay": stay,
         "person_name": mask_name(stay.person.name),
@@ -70,5 +87,6 @@ def hospital_stay_bill(request: HttpRequest, stay_id: int) -> HttpResponse:
             for s in settlements.order_by("-settled_at")
         ],
         "idempotency_key": uuid.uuid4().hex,
+        "his_bill": his_bill,
     }
     return TemplateResponse(request, "settlement/hospital_stay_bill.html", context)

@@ -296,3 +296,22 @@ def test_cx_pages_bill_the_purchase_to_the_stay_and_settle_the_stay(
     assert StayCharge.objects.get().status == StayChargeStatus.SETTLED
     stays_page = client.get(reverse("registry-hospital-stays")).content.decode()
     assert "ZY2026-0100" in stays_page
+
+
+def test_the_stay_bill_is_read_from_the_hospitals_his(
+    client, settings, dispensed, pharmacist_user, reviewer_user
+):
+    """AH §2(5): the hospital's own inpatient bill comes from its HIS (or is entered at the
+    desk); the demo HIS itemises the stay, the office checks it and settles it."""
+    move_to(dispensed, "340102")
+    stay = register(reviewer_user, dispensed)
+    settings.HIS_ADAPTER = "demo"
+    settings.HIS_HOSPITALS = [stay.hospital.credit_code]
+    client.force_login(reviewer_user)
+    url = reverse("settlement-hospital-stay-bill", args=[stay.pk])
+
+    page = client.get(url, {"from_his": "1"}).content.decode()
+
+    assert ">床位费,600.00,甲\n检查化验费,1400.00,甲\n自费耗材,100.00,自费</textarea>" in page
+    settings.HIS_HOSPITALS = []  # a hospital not connected: entered at the desk by hand
+    assert "></textarea>" in client.get(url, {"from_his": "1"}).content.decode()
