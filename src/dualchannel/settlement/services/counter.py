@@ -496,10 +496,7 @@ def _write_reversal(
     return_goods: bool,
 ) -> None:
     """Accumulators back, goods (or a hospital's plan) back, the transition, the upload job."""
-    rows = locked_accumulators(settlement.person, settlement.scopes)
-    for field, kind in ACCUMULATED_KINDS.items():
-        accumulator_add(rows[kind], -Decimal(settlement.used[field]))  # the CHECK keeps it ≥ 0
-    hospital = settlement.kind == SettlementKind.HOSPITAL
+    # the stay's charges at the settlement's level, before the accumulators (core.locks)
     for charge in settlement.stay_charges.select_for_update().order_by("pk"):
         # CX art. 19: the pharmacy's purchases go back on the stay's bill, to be settled again
         transition(
@@ -510,6 +507,10 @@ def _write_reversal(
             role=Role.REVIEWER,
             changes={"settlement": None},
         )
+    rows = locked_accumulators(settlement.person, settlement.scopes)
+    for field, kind in ACCUMULATED_KINDS.items():
+        accumulator_add(rows[kind], -Decimal(settlement.used[field]))  # the CHECK keeps it ≥ 0
+    hospital = settlement.kind == SettlementKind.HOSPITAL
     if return_goods and settlement.dispensing_id:
         _return_goods(actor, settlement, key, reason)
     elif return_goods and hospital:
