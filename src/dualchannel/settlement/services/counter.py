@@ -496,8 +496,13 @@ def _write_reversal(
     return_goods: bool,
 ) -> None:
     """Accumulators back, goods (or a hospital's plan) back, the transition, the upload job."""
-    # the stay's charges at the settlement's level, before the accumulators (core.locks)
-    for charge in settlement.stay_charges.select_for_update().order_by("pk"):
+    # the stay's charges locked at the settlement's level, before the accumulators; moved (with
+    # their audit events, which take the audit head) after them (core.locks)
+    charges = list(settlement.stay_charges.select_for_update().order_by("pk"))
+    rows = locked_accumulators(settlement.person, settlement.scopes)
+    for field, kind in ACCUMULATED_KINDS.items():
+        accumulator_add(rows[kind], -Decimal(settlement.used[field]))  # the CHECK keeps it ≥ 0
+    for charge in charges:
         # CX art. 19: the pharmacy's purchases go back on the stay's bill, to be settled again
         transition(
             charge,
@@ -507,9 +512,6 @@ def _write_reversal(
             role=Role.REVIEWER,
             changes={"settlement": None},
         )
-    rows = locked_accumulators(settlement.person, settlement.scopes)
-    for field, kind in ACCUMULATED_KINDS.items():
-        accumulator_add(rows[kind], -Decimal(settlement.used[field]))  # the CHECK keeps it ≥ 0
     hospital = settlement.kind == SettlementKind.HOSPITAL
     if return_goods and settlement.dispensing_id:
         _return_goods(actor, settlement, key, reason)
