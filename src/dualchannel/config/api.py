@@ -37,6 +37,7 @@ from dualchannel.registry.audit_api import audit_router
 from dualchannel.settlement.api import router as settlement_router
 from dualchannel.settlement.recovery_api import router as recovery_router
 from dualchannel.settlement.revocation_api import router as revocation_router
+from dualchannel.settlement.stay_api import router as stay_router
 
 logger = logging.getLogger("dualchannel.api")
 
@@ -192,3 +193,5 @@ api.add_router("/monitoring", monitoring_router)
 api.add_router("/settlement", settlement_router)
 api.add_router("/settlement", recovery_router)
 api.add_router("/settlement", revocation_router)
+
+api.add_router("/settlement", stay_router)

@@ -64,3 +64,6 @@ HANDOVER_RECORD_REQUIRED = "counter.handover_record_required"  # HB art. 29
 HANDOVER_TIME_INVALID = "counter.handover_time_invalid"
 DISPENSING_NOT_FOUND = "counter.dispensing_not_found"
 ID_NUMBER_NOT_ALLOWED = "prescriptions.id_number_not_allowed"  # full ID only for whom it concerns
+ADMISSION_NOT_ALLOWED = "prescriptions.admission_not_allowed"  # AH annex: the inpatient form
+STAY_NOT_REGISTERED = "prescriptions.stay_not_registered"
+FILING_NOT_REVIEWED = "counter.filing_not_reviewed"  # AH annex: 医院医保办审核意见 pending/refused

@@ -15,7 +15,13 @@ from typing import Any
 from dualchannel.catalog.selectors import restriction_on
 from dualchannel.core.errors import DomainError
 from dualchannel.eligibility.selectors import current_plan
-from dualchannel.registry.models import BindingMode, Institution, InstitutionKind, PolicyProfile
+from dualchannel.registry.models import (
+    BindingMode,
+    InpatientStay,
+    Institution,
+    InstitutionKind,
+    PolicyProfile,
+)
 from dualchannel.registry.selectors import public_institutions
 
 from . import error_codes as codes
@@ -74,8 +80,11 @@ def _quantity(value: Decimal, unit: str) -> str:
     return f"{value.normalize():f}{unit}"
 
 
-def filing_form_data(prescription: Prescription, today: date) -> dict[str, Any]:
-    """The fields of documents.kinds.AH_FILING_FORM for one prescription (outpatient: 门慢)."""
+def filing_form_data(
+    prescription: Prescription, today: date, *, stay: InpatientStay | None = None
+) -> dict[str, Any]:
+    """The fields of documents.kinds.AH_FILING_FORM for one prescription: the outpatient (门慢)
+    version, or with ``stay`` the inpatient one (住院诊断, 入院时间, 住院号) [AH annex]."""
     person = prescription.patient
     items = list(prescription.items.select_related("drug").order_by("position"))
     restrictions = []
@@ -110,8 +119,7 @@ def filing_form_data(prescription: Prescription, today: date) -> dict[str, Any]:
         "hospital_name": prescription.hospital.name,
         "pharmacy_name": prescription.filing_pharmacy.name,
         "application_date": today.isoformat(),
-        "usage_type": "chronic",
-        "chronic_disease": f"{prescription.diagnosis_name}（{prescription.diagnosis_code}）",
+        **_usage(prescription, stay),
         "drugs": [
             {
                 "generic_name": i.drug.generic_name,
@@ -129,4 +137,20 @@ def filing_form_data(prescription: Prescription, today: date) -> dict[str, Any]:
             f"{i.drug.generic_name} {_quantity(i.quantity, i.unit)}" for i in items
         ),
         "physician_name": prescription.physician.name,
+    }
+
+
+def _usage(prescription: Prescription, stay: InpatientStay | None) -> dict[str, Any]:
+    """The form's 药品使用 block: 住院 with the stay's diagnosis, admission date and number, or
+    门慢 with the prescription's disease."""
+    if stay is None:
+        return {
+            "usage_type": "chronic",
+            "chronic_disease": f"{prescription.diagnosis_name}（{prescription.diagnosis_code}）",
+        }
+    return {
+        "usage_type": "inpatient",
+        "inpatient_diagnosis": f"{stay.diagnosis_name}（{stay.diagnosis_code}）",
+        "admission_date": stay.admitted_on.isoformat(),
+        "inpatient_no": stay.admission_no,
     }

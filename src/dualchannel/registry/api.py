@@ -15,7 +15,7 @@ from ninja.pagination import LimitOffsetPagination, paginate
 from dualchannel.core import reveal
 from dualchannel.core.auth import api_auth
 from dualchannel.core.errors import field_error
-from dualchannel.core.masking import mask_id_number, mask_phone
+from dualchannel.core.masking import mask_id_number, mask_name, mask_phone
 
 from . import error_codes as codes
 from . import selectors, services
@@ -23,6 +23,8 @@ from .designations import allowed_targets, physician_standing
 from .models import (
     Designation,
     EquippedDrug,
+    FilingReview,
+    InpatientStay,
     Institution,
     InsuredPerson,
     Pharmacist,
@@ -769,3 +771,103 @@ def profiles_update(request: HttpRequest, region_code: str, payload: ProfilePatc
         actor=request.auth, region=region, changes=payload.dict(exclude_unset=True)
     )
     return _profile_out(p, region_code)
+
+
+# Inpatient stays and the inpatient filing form's review [AH §2(5) and annex, CX art. 19] -------
+
+
+class StayIn(Schema):
+    id_number: str = Field(..., max_length=18)
+    admission_no: str = Field(..., max_length=40)
+    admitted_on: date
+    diagnosis_code: str = Field(..., max_length=40)
+    diagnosis_name: str = Field(..., max_length=200)
+
+
+class StayOut(Schema):
+    id: int
+    hospital_id: int
+    admission_no: str
+    admitted_on: date
+    diagnosis_code: str
+    diagnosis_name: str
+    person_name: str
+    person_id_number: str  # masked
+
+
+def _stay_out(stay: InpatientStay) -> StayOut:
+    return StayOut(
+        id=stay.pk,
+        hospital_id=stay.hospital_id,
+        admission_no=stay.admission_no,
+        admitted_on=stay.admitted_on,
+        diagnosis_code=stay.diagnosis_code,
+        diagnosis_name=stay.diagnosis_name,
+        person_name=mask_name(stay.person.name),
+        person_id_number=mask_id_number(stay.person.id_number),
+    )
+
+
+@router.post("/stays", response={201: StayOut}, summary="医院医保办登记住院（住院号）")
+def stays_register(request: HttpRequest, payload: StayIn):
+    stay = services.stay_register(actor=request.auth, **payload.dict())
+    return Status(201, _stay_out(selectors.stay_get(request.auth, stay.pk)))
+
+
+@router.get("/stays", response=list[StayOut], summary="本院住院登记")
+@paginate(LimitOffsetPagination)
+def stays_list(request: HttpRequest):
+    return [_stay_out(s) for s in selectors.stays_for(request.auth)]
+
+
+class FilingReviewOut(Schema):
+    id: int
+    document_id: int
+    stay_id: int
+    admission_no: str
+    person_name: str
+    status: str
+    status_label: str
+    opinion: str
+    submitted_at: datetime
+    reviewed_at: datetime | None
+
+
+class FilingReviewIn(Schema):
+    approve: bool
+    opinion: str = Field("", max_length=500)
+
+
+def _review_out(review: FilingReview) -> FilingReviewOut:
+    return FilingReviewOut(
+        id=review.pk,
+        document_id=review.document_id,
+        stay_id=review.stay_id,
+        admission_no=review.stay.admission_no,
+        person_name=mask_name(review.stay.person.name),
+        status=review.status,
+        status_label=review.get_status_display(),
+        opinion=review.opinion,
+        submitted_at=review.submitted_at,
+        reviewed_at=review.reviewed_at,
+    )
+
+
+@router.get(
+    "/filing-reviews", response=list[FilingReviewOut], summary="住院外购备案表医保办审核队列"
+)
+@paginate(LimitOffsetPagination)
+def filing_reviews_list(request: HttpRequest):
+    return [_review_out(r) for r in selectors.filing_reviews_for(request.auth)]
+
+
+@router.post(
+    "/filing-reviews/{review_id}/decide",
+    response=FilingReviewOut,
+    summary="医院医保办审核住院外购备案表（同意/不同意，附审核意见）",
+)
+def filing_reviews_decide(request: HttpRequest, review_id: int, payload: FilingReviewIn):
+    review = services.filing_review_decide(
+        actor=request.auth, review_id=review_id, approve=payload.approve, opinion=payload.opinion
+    )
+    return _review_out(selectors.filing_reviews_for(request.auth).get(pk=review.pk))

@@ -634,3 +634,113 @@ class EnrolmentChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.from_region_id}→{self.to_region_id}@{self.effective_on}"
+
+
+# --- inpatient stays and the inpatient filing form's review [AH §2(5), annex; CX art. 19] ------
+
+
+class InpatientStay(models.Model):
+    """A person's stay (住院) at a hospital, named by the hospital's admission number (住院号).
+
+    Registered at the hospital's insurance desk (医保办) or from its HIS. The stay is the unit of
+    the inpatient deductible where the profile counts it once across the hospital's bill and the
+    pharmacy's purchases [AH §2(5)], and the bill external drugs are added to where the profile
+    says they are billed in the stay [CX art. 19].
+    """
+
+    hospital = models.ForeignKey(
+        "Institution", on_delete=models.PROTECT, related_name="inpatient_stays"
+    )
+    person = models.ForeignKey(
+        "InsuredPerson", on_delete=models.PROTECT, related_name="inpatient_stays"
+    )
+    admission_no = models.CharField("住院号", max_length=30)
+    admitted_on = models.DateField("入院日期")
+    diagnosis_code = models.CharField("住院诊断编码", max_length=20)
+    diagnosis_name = models.CharField("住院诊断", max_length=200)
+    registered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    registered_at = models.DateTimeField("登记时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "住院登记"
+        verbose_name_plural = "住院登记"
+        ordering = ["-admitted_on", "-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["hospital", "admission_no"], name="stay_admission_no")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.hospital_id}:{self.admission_no}"
+
+
+class FilingReviewStatus(models.TextChoices):
+    SUBMITTED = "submitted", "待医院医保办审核"
+    APPROVED = "approved", "审核同意"
+    REFUSED = "refused", "审核不同意"
+
+
+class FilingReview(models.Model):
+    """The hospital insurance office's review (医院医保办审核意见) of an inpatient external-purchase
+    filing form [AH annex]: the form is valid only once approved by the hospital's reviewer."""
+
+    document = models.OneToOneField(
+        "documents.SignedDocument",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="备案表",
+    )
+    stay = models.ForeignKey(InpatientStay, on_delete=models.PROTECT, related_name="reviews")
+    status = models.CharField(
+        "状态",
+        max_length=10,
+        choices=FilingReviewStatus.choices,
+        default=FilingReviewStatus.SUBMITTED,
+    )
+    opinion = models.CharField("审核意见", max_length=500, blank=True)
+    submitted_at = models.DateTimeField("提交时间", default=timezone.now)
+    reviewed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reviewed_at = models.DateTimeField("审核时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "外购备案表医保办审核"
+        verbose_name_plural = "外购备案表医保办审核"
+        ordering = ["-submitted_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.document_id} {self.status}"
+
+
+class FilingReviewTransition(StatusHistory):
+    review = models.ForeignKey(FilingReview, on_delete=models.CASCADE, related_name="history")
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "备案表审核变更"
+        verbose_name_plural = "备案表审核变更"
+
+
+# Submitted → approved | refused, once, by the stay hospital's reviewer
+# (``services.filing_review_decide``).
+FILING_REVIEW_MACHINE = StateMachine(
+    FilingReviewStatus,
+    {
+        FilingReviewStatus.SUBMITTED: {
+            FilingReviewStatus.APPROVED,
+            FilingReviewStatus.REFUSED,
+        }
+    },
+    error_code=codes.FILING_REVIEW_DECIDED,
+    model=FilingReview,
+    history=FilingReviewTransition,
+    history_fk="review",
+    audit_action="registry.filing_review_{to}",
+    patient=lambda review: review.stay.person,
+    summary=lambda review, from_status, to_status: {
+        "document": review.document_id,
+        "from": from_status,
+        "to": to_status,
+    },
+)

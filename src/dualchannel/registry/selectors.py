@@ -21,6 +21,7 @@ from dualchannel.core.models import AuditEvent, User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 
+from . import error_codes as codes
 from . import public_cache
 from .models import (
     BenefitStatus,
@@ -28,6 +29,9 @@ from .models import (
     DesignationStatus,
     EnrolmentChange,
     EquippedDrug,
+    FilingReview,
+    FilingReviewStatus,
+    InpatientStay,
     Institution,
     InstitutionKind,
     InsuredPerson,
@@ -496,3 +500,49 @@ def enrolment_region_on(person: InsuredPerson, on: date) -> Region:
         .first()
     )
     return later.from_region if later is not None else person.enrolment_region
+
+
+def stay_at(hospital_id: int, admission_no: str):
+    """The registered stay of a hospital by its admission number, or None [AH §2(5)]."""
+    return InpatientStay.objects.filter(hospital_id=hospital_id, admission_no=admission_no).first()
+
+
+def filing_form_problem(document_id: int | None) -> str:
+    """Why a filing form is not valid yet, or "": an inpatient form is valid only once the
+    hospital insurance office approved it (医院医保办审核意见) [AH annex]; an outpatient form
+    has no such review."""
+    if not document_id:
+        return ""
+    review = FilingReview.objects.filter(document_id=document_id).first()
+    if review is None or review.status == FilingReviewStatus.APPROVED:
+        return ""
+    if review.status == FilingReviewStatus.REFUSED:
+        return f"住院外购备案表未通过医院医保办审核：{review.opinion}"
+    return "住院外购备案表尚待医院医保办审核，审核同意后方可购药"
+
+
+def stays_for(actor: User) -> QuerySet:
+    """The stays registered at the actor's hospital (its insurance office's), newest first."""
+    require_role(actor, Role.REVIEWER)
+    qs = InpatientStay.objects.select_related("person", "hospital")
+    if actor.is_superuser:
+        return qs
+    return qs.filter(hospital_id=actor.institution_id) if actor.institution_id else qs.none()
+
+
+def stay_get(actor: User, stay_id: int) -> InpatientStay:
+    stay = stays_for(actor).filter(pk=stay_id).first()
+    if stay is None:
+        raise NotFound(codes.STAY_NOT_FOUND, "住院登记不存在或不是本院的")
+    return stay
+
+
+def filing_reviews_for(actor: User) -> QuerySet:
+    """The inpatient filing forms of the actor's hospital's stays, for its insurance office."""
+    require_role(actor, Role.REVIEWER)
+    qs = FilingReview.objects.select_related("stay", "stay__person", "document")
+    if actor.is_superuser:
+        return qs
+    if not actor.institution_id:
+        return qs.none()
+    return qs.filter(stay__hospital_id=actor.institution_id)

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import people_views, views
+from . import people_views, stays_views, views
 
 urlpatterns = [
     path("agency/institutions/", views.agency_institutions, name="agency-institutions"),
@@ -18,6 +18,17 @@ urlpatterns = [
         "agency/designations/<int:pk>/transitions/",
         views.agency_designation_transition,
         name="agency-designation-transition",
+    ),
+    path("hospital/stays/", stays_views.hospital_stays, name="registry-hospital-stays"),
+    path(
+        "hospital/stays/new/",
+        stays_views.hospital_stay_register,
+        name="registry-hospital-stay-register",
+    ),
+    path(
+        "hospital/filing-reviews/<int:pk>/decide/",
+        stays_views.hospital_filing_review_decide,
+        name="registry-hospital-filing-review-decide",
     ),
     path(
         "hospital/physicians/",

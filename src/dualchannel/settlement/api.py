@@ -163,7 +163,7 @@ def settlement_payload(settlement: Settlement) -> dict:
         "setl_id": settlement.setl_id,
         "lines": [
             {
-                "drug_name": line.drug.generic_name,
+                "drug_name": line.drug.generic_name if line.drug else line.item_name,
                 "quantity": line.quantity,
                 "unit_price": line.unit_price,
                 "amount": line.amount,

@@ -228,6 +228,15 @@ class Settlement(models.Model):
     parameters = models.JSONField("所用待遇参数")
     scopes = models.JSONField("累计范围")  # accumulator kind → scope, as settled
     inpatient_admission_no = models.CharField("住院号", max_length=40, blank=True)
+    # the registered stay whose bill this is (the hospital's inpatient settlement) or which an
+    # inpatient's pharmacy purchase shares the deductible with [AH §2(5), CX art. 19]
+    stay = models.ForeignKey(
+        "registry.InpatientStay",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="settlements",
+    )
     budget_line = models.CharField("预算口径", max_length=20, choices=BudgetLine.choices)
     settled_on = models.DateField("结算日期")
     total = money("医疗费总额")
@@ -318,7 +327,11 @@ class Settlement(models.Model):
 class SettlementLine(models.Model):
     settlement = models.ForeignKey(Settlement, on_delete=models.CASCADE, related_name="lines")
     position = models.PositiveSmallIntegerField("序号")
-    drug = models.ForeignKey("catalog.Drug", on_delete=models.PROTECT, related_name="+")
+    # None for an item of a hospital's inpatient bill that is not a catalogue drug (bed, exams)
+    drug = models.ForeignKey(
+        "catalog.Drug", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    item_name = models.CharField("项目名称", max_length=100, blank=True)
     dispensing_line = models.ForeignKey(
         "prescriptions.DispensingLine",
         null=True,
@@ -346,6 +359,69 @@ class SettlementLine(models.Model):
 
     def __str__(self) -> str:
         return f"{self.settlement_id}#{self.position}"
+
+
+class StayChargeStatus(models.TextChoices):
+    BILLED = "billed", "已计入住院费用（待医院结算）"
+    SETTLED = "settled", "已随住院费用结算"
+
+
+class StayCharge(models.Model):
+    """A pharmacy's sale to an inpatient billed to the stay, not settled at the counter, where
+    the profile bills external drugs in the stay [CX art. 19]: the hospital settles it with the
+    stay's bill (``hospital_stay.stay_bill_settle``)."""
+
+    stay = models.ForeignKey(
+        "registry.InpatientStay", on_delete=models.PROTECT, related_name="external_charges"
+    )
+    dispensing = models.OneToOneField(
+        "prescriptions.Dispensing", on_delete=models.PROTECT, related_name="stay_charge"
+    )
+    pharmacy = models.ForeignKey(
+        "registry.Institution", on_delete=models.PROTECT, related_name="stay_charges"
+    )
+    total = money("药品费用")
+    lines = models.JSONField("明细")  # the priced lines: drug, class, quantity, price, standard
+    status = models.CharField(
+        "状态", max_length=10, choices=StayChargeStatus.choices, default=StayChargeStatus.BILLED
+    )
+    settlement = models.ForeignKey(
+        Settlement, null=True, blank=True, on_delete=models.PROTECT, related_name="stay_charges"
+    )
+    idempotency_key = models.CharField("幂等键", max_length=80)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at = models.DateTimeField("记账时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "院外购药计入住院费用"
+        verbose_name_plural = "院外购药计入住院费用"
+        ordering = ["recorded_at", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.stay_id}:{self.dispensing_id}"
+
+
+# Billed to the stay → settled with the stay's bill (``hospital_stay.stay_bill_settle``), and
+# back to billed when that settlement is reversed (``counter.settlement_reverse``).
+STAY_CHARGE_MACHINE = StateMachine(
+    StayChargeStatus,
+    {
+        StayChargeStatus.BILLED: {StayChargeStatus.SETTLED},
+        # the stay's settlement reversed: back on the bill, settled again with it
+        StayChargeStatus.SETTLED: {StayChargeStatus.BILLED},
+    },
+    error_code=codes.STAY_CHARGE_SETTLED,
+    model=StayCharge,
+    audit_action="settlement.stay_charge_{to}",
+    patient=lambda charge: charge.stay.person,
+    summary=lambda charge, from_status, to_status: {
+        "stay": charge.stay_id,
+        "dispensing": charge.dispensing_id,
+        "to": to_status,
+    },
+)
 
 
 class SettlementTransition(StatusHistory):

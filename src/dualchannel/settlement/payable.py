@@ -22,6 +22,8 @@ VIOLATION = "violation"  # 6: over-treatment, person–certificate mismatch, fak
 DONATED = "donated"  # 7: given free by the manufacturer or a charity
 INPATIENT_ELSEWHERE = "inpatient_non_designated"  # 8: during a stay at a non-designated hospital
 ELIGIBILITY_INACTIVE = "eligibility_inactive"  # 9: eligibility expired, suspended, not re-evaluated
+# not one of the rules: an item of a hospital's inpatient bill the bill itself marks self-pay
+OUTSIDE_CATALOGUE = "outside_catalogue"
 
 REASON_LABELS = {
     OUTSIDE_AGREEMENT: "谈判药品协议期已结束（含宽限期），不属于协议期内谈判药品",
@@ -35,6 +37,7 @@ REASON_LABELS = {
     DONATED: "药品生产企业或慈善组织无偿提供的药品",
     INPATIENT_ELSEWHERE: "在非双通道定点医疗机构住院期间外购",
     ELIGIBILITY_INACTIVE: "用药资格未生效、已暂停或未按期复查评估",
+    OUTSIDE_CATALOGUE: "医保目录外自费项目",
 }
 
 # The breakdown as shown to people (counter page, receipt), in the engine's order.

@@ -126,7 +126,7 @@ def _lines(settlement: Settlement) -> Table:
         rows.append(
             [
                 _p(str(line.position), _SMALL),
-                _p(line.drug.generic_name, _SMALL),
+                _p(line.drug.generic_name if line.drug else line.item_name, _SMALL),
                 _p(line.drug_class, _SMALL),
                 _p(f"{line.quantity}{line.unit}", _SMALL),
                 _p(yuan(line.unit_price), _NUM),

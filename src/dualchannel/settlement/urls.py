@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import recovery_views, revocation_views, views
+from . import recovery_views, revocation_views, stay_views, views
 
 urlpatterns = [
     path(
@@ -12,6 +12,11 @@ urlpatterns = [
         "pharmacy/settlements/<int:settlement_id>/reverse/",
         views.counter_reverse,
         name="settlement-counter-reverse",
+    ),
+    path(
+        "hospital/stays/<int:stay_id>/bill/",
+        stay_views.hospital_stay_bill,
+        name="settlement-hospital-stay-bill",
     ),
     path("agency/settlement/", views.agency_settlement, name="agency-settlement"),
     path(

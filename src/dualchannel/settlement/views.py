@@ -20,6 +20,7 @@ from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.registry.selectors import officer_region
 
+from . import error_codes as codes
 from . import services
 from .models import (
     BatchStatus,
@@ -28,6 +29,7 @@ from .models import (
     Settlement,
     SettlementBatch,
     SettlementStatus,
+    StayCharge,
 )
 from .payable import BREAKDOWN_LABELS, REASON_LABELS
 from .platform import platform_pre_settle
@@ -57,6 +59,13 @@ def counter_settlement_context(request: HttpRequest, prescription) -> dict[str, 
         }
     if Settlement.objects.filter(prescription=prescription, goods_returned=True).exists():
         return {"settlement_closed": True}
+    charge = (
+        StayCharge.objects.filter(dispensing__prescription=prescription)
+        .select_related("stay")
+        .first()
+    )
+    if charge is not None:
+        return {"stay_charge": charge}
     try:
         priced = services.settlement_preview(actor=request.user, prescription_id=prescription.pk)
     except DomainError as exc:
@@ -79,6 +88,8 @@ def _back(prescription_id: int) -> HttpResponse:
 @require_POST
 @pharmacist_required
 def counter_settle(request: HttpRequest, prescription_id: int) -> HttpResponse:
+    if request.POST.get("bill_to_stay") == "1":
+        return _bill_to_stay(request, prescription_id)
     try:
         settlement = services.settlement_settle(
             actor=request.user,
@@ -94,6 +105,27 @@ def counter_settle(request: HttpRequest, prescription_id: int) -> HttpResponse:
     messages.success(
         request, f"已结算 {settlement.settlement_no}：个人支付 {settlement.personal} 元"
     )
+    return _back(prescription_id)
+
+
+def _bill_to_stay(request: HttpRequest, prescription_id: int) -> HttpResponse:
+    """CX art. 19: the inpatient's purchase billed to the stay, settled by the hospital."""
+    try:
+        charge = services.stay_charge_record(
+            actor=request.user,
+            prescription_id=prescription_id,
+            inpatient_admission_no=request.POST.get("inpatient_admission_no", ""),
+            idempotency_key=request.POST.get("idempotency_key", ""),
+        )
+    except NotFound as exc:
+        if exc.code != codes.STAY_NOT_FOUND:
+            raise
+        messages.error(request, f"{exc.message}（{exc.code}）")
+        return _back(prescription_id)
+    except DomainError as exc:
+        messages.error(request, f"{exc.message}（{exc.code}）")
+        return _back(prescription_id)
+    messages.success(request, f"已计入住院费用：{charge.total} 元，由医院随住院费用结算")
     return _back(prescription_id)
 
 

@@ -37,7 +37,8 @@ from dualchannel.prescriptions.models import BenefitType, DeliveryMode
 from dualchannel.prescriptions.services import counter
 from dualchannel.prescriptions.tests.conftest import grant_eligibility, receive_stock
 from dualchannel.prescriptions.tests.helpers import PACK, USAGE
-from dualchannel.registry.models import InstitutionKind
+from dualchannel.registry.models import FilingReview, InstitutionKind
+from dualchannel.registry.services import stay_register
 from dualchannel.registry.tests.factories import (
     InstitutionFactory,
     InsuredPersonFactory,
@@ -296,6 +297,18 @@ def build_page_world() -> dict:
     )
     assert notification is not None
 
+    # An inpatient stay of 张伟 and an inpatient filing form waiting for the insurance office's
+    # review [AH §2(5) and annex].
+    stay = stay_register(
+        actor=reviewer_user,
+        id_number=zhang.id_number,
+        admission_no="ZY-PAGE-1",
+        admitted_on=date(2026, 3, 1),
+        diagnosis_code="C34.900",
+        diagnosis_name="肺恶性肿瘤",
+    )
+    filing_review = FilingReview.objects.create(stay=stay, document_id=issued.document_id)
+
     people = [zhang, zhang_san, liu_fang_of(draft)]
     numbers = [
         issued.prescription_no,
@@ -310,6 +323,8 @@ def build_page_world() -> dict:
         "users": {name: user.pk for name, user in users.items()},
         "patient_id_number": zhang.id_number,
         "review_id": under_review.pk,
+        "stay_id": stay.pk,
+        "filing_review_id": filing_review.pk,
         "materials_id": waiting.pk,
         "draft_id": draft.pk,
         "material_id": material.pk,

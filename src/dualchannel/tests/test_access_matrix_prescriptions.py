@@ -36,7 +36,9 @@ from dualchannel.prescriptions.services import counter
 from dualchannel.prescriptions.services.delivery import delivery_advance
 from dualchannel.prescriptions.tests.conftest import grant_eligibility, receive_stock
 from dualchannel.prescriptions.tests.helpers import PACK, USAGE
-from dualchannel.registry.models import InstitutionKind
+from dualchannel.registry.models import FilingReview, InstitutionKind, PolicyProfile
+from dualchannel.registry.profiles import profile_of
+from dualchannel.registry.services import stay_register
 from dualchannel.registry.tests.factories import (
     InstitutionFactory,
     InsuredPersonFactory,
@@ -321,6 +323,51 @@ PRESCRIPTION_OPS = [
         allowed=(OFFICER,),
         eligibility_id="eligibility_id",
     ),
+    # Inpatients [AH §2(5), CX art. 19]: the hospital insurance office registers the stay,
+    # reviews the inpatient filing form and settles the stay's bill; the pharmacy bills an
+    # inpatient's purchase to the stay where the profile says so.
+    op(
+        "POST",
+        "/api/v1/registry/stays",
+        {
+            "id_number": "{patient_id_number}",
+            "admission_no": "ZY-MATRIX-NEW",
+            "admitted_on": MATRIX_DAY.isoformat(),
+            "diagnosis_code": "C34.900",
+            "diagnosis_name": "肺恶性肿瘤",
+        },
+        allowed=(REVIEWER,),
+    ),
+    op("GET", "/api/v1/registry/stays", allowed=(REVIEWER,), list_read=True),
+    op("GET", "/api/v1/registry/filing-reviews", allowed=(REVIEWER,), list_read=True),
+    op(
+        "POST",
+        "/api/v1/registry/filing-reviews/{review_id}/decide",
+        {"approve": True, "opinion": "同意外购"},
+        allowed=(REVIEWER,),
+        review_id="review_id",
+    ),
+    op(
+        "POST",
+        f"{SETTLE}/stays/{{stay_id}}/preview",
+        {"lines": "{stay_bill}"},
+        allowed=(REVIEWER,),
+        stay_id="stay_id",
+    ),
+    op(
+        "POST",
+        f"{SETTLE}/stays/{{stay_id}}/settle",
+        {"lines": "{stay_bill}"},
+        allowed=(REVIEWER,),
+        stay_id="stay_id",
+    ),
+    op(
+        "POST",
+        f"{SETTLE}/prescriptions/{{prescription_id}}/stay-charge",
+        {"inpatient_admission_no": "ZY-MATRIX-1"},
+        allowed=(PHARMACIST,),
+        prescription_id="stay_rx_id",
+    ),
     op(
         "GET",
         f"{SETTLE}/budget",
@@ -336,6 +383,10 @@ HEADERS = {
     f"POST {SETTLE}/hospital/prescriptions/{{prescription_id}}/settle": {
         "HTTP_IDEMPOTENCY_KEY": "matrix-4"
     },
+    f"POST {SETTLE}/stays/{{stay_id}}/settle": {"HTTP_IDEMPOTENCY_KEY": "matrix-5"},
+    f"POST {SETTLE}/prescriptions/{{prescription_id}}/stay-charge": {
+        "HTTP_IDEMPOTENCY_KEY": "matrix-6"
+    },
 }
 # POSTs that only read: they record no audit event.
 READS = {
@@ -343,6 +394,7 @@ READS = {
     f"POST {BASE}/{{prescription_id}}/counter/check",
     f"POST {SETTLE}/prescriptions/{{prescription_id}}/preview",
     f"POST {SETTLE}/hospital/prescriptions/{{prescription_id}}/preview",
+    f"POST {SETTLE}/stays/{{stay_id}}/preview",
 }
 
 WATCHED = [
@@ -364,6 +416,9 @@ WATCHED = [
     "settlement.ViolationFinding",
     "settlement.RecoveryOrder",
     "settlement.RecoveryItem",
+    "settlement.StayCharge",
+    "registry.InpatientStay",
+    "registry.FilingReview",
 ]
 
 
@@ -508,6 +563,30 @@ def _cold_chain_dispensing(users, places, patient, n: int):
     )
 
 
+def _stay_world(users, places, patient, issued) -> dict:
+    """A stay at the hospital, an inpatient filing form waiting for the insurance office's
+    review, and a dispensed purchase for the stay; Wuhan's profile set to bill external drugs in
+    the stay for the world [CX art. 19]."""
+    stay = stay_register(
+        actor=users[REVIEWER],
+        id_number=patient.id_number,
+        admission_no="ZY-MATRIX-1",
+        admitted_on=MATRIX_DAY,
+        diagnosis_code="C34.900",
+        diagnosis_name="肺恶性肿瘤",
+    )
+    review = FilingReview.objects.create(stay=stay, document_id=issued.document_id)
+    profile = profile_of(places["hospital"])
+    PolicyProfile.objects.filter(pk=profile.pk).update(inpatient_external_drugs_in_stay=True)
+    stay_rx = _cold_chain_dispensing(users, places, patient, 4)
+    return {
+        "stay_id": stay.pk,
+        "review_id": review.pk,
+        "stay_rx_id": stay_rx.prescription_id,
+        "stay_bill": [{"name": "床位费", "amount": "600.00", "category": "甲"}],
+    }
+
+
 def _build_world() -> dict:
     places = _institutions()
     # the demo HIS is the Wuhan hospital's system
@@ -618,6 +697,7 @@ def _build_world() -> dict:
         receipts=[("发票.pdf", RECEIPT)],
     )
     return {
+        **_stay_world(users, places, patient, issued),
         "hospital_lines": [
             {
                 "item_id": issued.items.get().pk,

@@ -153,6 +153,37 @@ PAGES = [
         {"year": "2025", "result": "failed", "note": "处方点评不合格"},
         allowed=(REVIEWER,),
     ),
+    # The hospital insurance office's inpatients: stays, the inpatient filing form's review, the
+    # stay's bill [AH §2(5) and annex, CX art. 19].
+    Page("GET", "registry-hospital-stays", allowed=(REVIEWER,)),
+    Page(
+        "POST",
+        "registry-hospital-stay-register",
+        data={
+            "id_number": "{patient_id_number}",
+            "admission_no": "ZY-PAGE-NEW",
+            "admitted_on": "2026-03-01",
+            "diagnosis_code": "C34.900",
+            "diagnosis_name": "肺恶性肿瘤",
+        },
+        allowed=(REVIEWER,),
+    ),
+    Page(
+        "POST",
+        "registry-hospital-filing-review-decide",
+        ("filing_review_id",),
+        {"decision": "approve", "opinion": "同意外购"},
+        allowed=(REVIEWER,),
+    ),
+    Page("GET", "settlement-hospital-stay-bill", ("stay_id",), allowed=(REVIEWER,)),
+    Page(
+        "POST",
+        "settlement-hospital-stay-bill",
+        ("stay_id",),
+        {"lines": "床位费,600.00,甲", "idempotency_key": "page-stay-bill"},
+        allowed=(REVIEWER,),
+        label="settle",
+    ),
     # The hospital's review desk.
     Page("GET", "eligibility-review", allowed=(REVIEWER,)),
     Page("GET", "eligibility-review-case", ("review_id",), allowed=(REVIEWER,)),

@@ -15,7 +15,7 @@ from django.conf import settings
 from dualchannel.core.errors import DomainError
 
 from .. import error_codes as codes
-from .base import Diagnosis, HisAdapter, HisPatient, Observation, Report
+from .base import BillItem, Diagnosis, HisAdapter, HisPatient, Observation, Report
 from .demo import DemoHis
 from .fhir import FhirAdapter
 
@@ -68,6 +68,7 @@ def get_his_adapter(hospital) -> HisAdapter:
 
 
 __all__ = [
+    "BillItem",
     "DemoHis",
     "Diagnosis",
     "FhirAdapter",

@@ -7,6 +7,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from decimal import Decimal
 from typing import Any
 
 from django.utils import timezone
@@ -73,6 +74,16 @@ class Report:
         object.__setattr__(self, "checksum", actual)
 
 
+@dataclass(frozen=True)
+class BillItem:
+    """One item of a stay's inpatient bill as the hospital system itemises it [AH §2(5)]."""
+
+    name: str
+    amount: Decimal  # yuan, two places
+    category: str  # 甲, 乙 or 自费 (outside the catalogue)
+    source: str = ""
+
+
 def age_on(birth_date: date | None, today: date) -> int | None:
     if birth_date is None:
         return None
@@ -105,6 +116,10 @@ class HisAdapter(ABC):
 
     def prior_therapies(self, patient: HisPatient) -> list[str]:
         """Therapy classes already given (``"EGFR-TKI"``, ``"platinum"``…); none if unknown."""
+        return []
+
+    def inpatient_bill(self, patient: HisPatient, admission_no: str) -> list[BillItem]:
+        """The bill of the patient's stay under ``admission_no``; none if unknown."""
         return []
 
     def patient_context(

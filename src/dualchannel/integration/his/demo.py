@@ -11,18 +11,33 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import date
+from decimal import Decimal
 from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 from dualchannel.registry.identifiers import synthetic_id_number
 
-from .base import Diagnosis, HisAdapter, HisPatient, Observation, Report, filter_kinds
+from .base import (
+    BillItem,
+    Diagnosis,
+    HisAdapter,
+    HisPatient,
+    Observation,
+    Report,
+    filter_kinds,
+)
 from .fhir import parse_instant
 
 FIXTURE = Path(__file__).resolve().parent.parent / "fixtures" / "demo_his.json"
 TEXT_MIME = "text/plain; charset=utf-8"
 SEX_LABELS = {"1": "男", "2": "女"}
+# the demo hospital's bill of a stay [AH §2(5)]: bed, examinations, a self-pay consumable
+DEMO_STAY_BILL = (
+    ("床位费", "600.00", "甲"),
+    ("检查化验费", "1400.00", "甲"),
+    ("自费耗材", "100.00", "自费"),
+)
 
 
 def render_report(patient: HisPatient, entry: dict[str, Any]) -> bytes:
@@ -119,3 +134,13 @@ class DemoHis(HisAdapter):
 
     def prior_therapies(self, patient: HisPatient) -> list[str]:
         return list(self._entry(patient).get("prior_therapies", []))
+
+    def inpatient_bill(self, patient: HisPatient, admission_no: str) -> list[BillItem]:
+        """The demo's stay bill: the same three items for any stay of a known patient."""
+        if not admission_no or not self._entry(patient):
+            return []
+        source = f"demo-his:stay:{admission_no}"
+        return [
+            BillItem(name, Decimal(amount), category, source)
+            for name, amount, category in DEMO_STAY_BILL
+        ]

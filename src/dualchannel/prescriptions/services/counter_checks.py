@@ -29,6 +29,7 @@ from dualchannel.registry.models import (
     SalePriceRule,
 )
 from dualchannel.registry.profiles import profile_of
+from dualchannel.registry.selectors import filing_form_problem
 from dualchannel.registry.validation import parse_id_number
 
 from .. import error_codes as codes
@@ -104,6 +105,18 @@ def _status_checks(prescription: Prescription, pharmacy_id: int, today: date) ->
             )
         ]
     return [Check("rx_valid", True, label)]
+
+
+def _filing_form_check(prescription: Prescription) -> list[Check]:
+    """AH annex: an inpatient filing form is valid only once the hospital insurance office
+    approved it (医院医保办审核意见); an outpatient form has no such review."""
+    if not prescription.filing_form_id:
+        return []
+    label = "外购备案表经医院医保办审核同意"
+    problem = filing_form_problem(prescription.filing_form_id)
+    if problem:
+        return [Check(codes.FILING_NOT_REVIEWED, False, label, problem)]
+    return [Check("filing_form_valid", True, label)]
 
 
 def _identity_checks(prescription: Prescription, identity: Identity) -> list[Check]:
@@ -464,6 +477,7 @@ def all_checks(
     checks += _status_checks(prescription, pharmacy_id, today)
     if not checks[-1].ok:
         return checks  # an unusable prescription: nothing else is worth checking
+    checks += _filing_form_check(prescription)
     checks += _identity_checks(prescription, identity)
     checks += _eligibility_checks(prescription, eligibility, today)
     checks += refill_checks(prescription, today)

@@ -36,13 +36,15 @@ from dualchannel.registry.models import (
     BindingMode,
     Designation,
     DesignationStatus,
+    InpatientStay,
     Institution,
     InsuredPerson,
     Physician,
     PolicyProfile,
 )
 from dualchannel.registry.profiles import profile_of
-from dualchannel.registry.selectors import benefit_status_problem
+from dualchannel.registry.selectors import benefit_status_problem, stay_at
+from dualchannel.registry.services import filing_review_submit
 
 from .. import error_codes as codes
 from .. import filing_form, rules
@@ -417,6 +419,7 @@ class _Issue:
     long_prescription: bool
     pharmacy_id: int | None
     id_number: str
+    admission_no: str = ""  # an inpatient's stay: the filing form's inpatient version [AH annex]
 
 
 def prescription_issue(
@@ -431,12 +434,15 @@ def prescription_issue(
     long_prescription: bool = False,
     pharmacy_id: int | None = None,
     today: date | None = None,
+    inpatient_admission_no: str = "",
 ) -> Prescription:
     """The physician issues a signed dual-channel prescription [HB art. 13–15, 38; CX art. 21].
 
     Under a filing-form profile [AH §2(4)] ``pharmacy_id`` names the pharmacy the patient chose,
     and the external-purchase filing form is signed with the prescription; elsewhere the patient
-    chooses the pharmacy when the prescription is routed.
+    chooses the pharmacy when the prescription is routed. With ``inpatient_admission_no`` (a
+    stay the hospital registered for this patient) the form is the inpatient version and goes to
+    the hospital insurance office's review (医院医保办审核意见) before it is valid [AH annex].
     """
     issue = _clean_issue(
         actor=actor,
@@ -449,6 +455,7 @@ def prescription_issue(
         long_prescription=long_prescription,
         pharmacy_id=pharmacy_id,
         today=today,
+        admission_no=inpatient_admission_no,
     )
     with transaction.atomic():
         prescription = _issue_locked(actor, issue)
@@ -467,6 +474,7 @@ def _clean_issue(
     long_prescription: bool,
     pharmacy_id: int | None,
     today: date | None,
+    admission_no: str = "",
 ) -> _Issue:
     """Every check that needs no lock, in the order the refusals were always given."""
     physician = _physician_of(actor)
@@ -507,7 +515,28 @@ def _clean_issue(
         long_prescription=long_prescription,
         pharmacy_id=pharmacy_id,
         id_number=(patient_id_number or "").strip().upper(),
+        admission_no=_admission_no(admission_no, profile),
     )
+
+
+def _admission_no(value: Any, profile: Any) -> str:
+    """An inpatient's admission number: only where the filing form is used [AH annex]."""
+    number = value.strip() if isinstance(value, str) else ""
+    if not number:
+        return ""
+    if not filing_form.needs_filing_form(profile):
+        raise DomainError(
+            codes.ADMISSION_NOT_ALLOWED,
+            "本统筹区无需填写《外购备案表》，开具处方时无需填写住院号",
+            fields={"inpatient_admission_no": ["无需填写"]},
+        )
+    if len(number) > 30:
+        raise DomainError(
+            codes.ADMISSION_NOT_ALLOWED,
+            "住院号不超过30个字符",
+            fields={"inpatient_admission_no": ["过长"]},
+        )
+    return number
 
 
 def _general_diagnosis(
@@ -568,8 +597,17 @@ def _issue_locked(actor: User, issue: _Issue) -> Prescription:
         code = eligibility.application.diagnosis_code
         name = eligibility.application.diagnosis_name
     # after the patient and eligibility checks: an outsider learns nothing from this one
+    stay = None
     if filing_form.needs_filing_form(issue.profile):
         named_pharmacy = filing_form.filing_pharmacy(issue.hospital, issue.pharmacy_id)
+        if issue.admission_no:
+            stay = stay_at(issue.hospital.pk, issue.admission_no)
+            if stay is None or stay.person_id != patient.pk:
+                raise DomainError(
+                    codes.STAY_NOT_REGISTERED,
+                    "本院医保办未为该参保人登记此住院号，请先登记住院",
+                    fields={"inpatient_admission_no": ["未登记"]},
+                )
     elif issue.pharmacy_id is not None:
         raise DomainError(
             codes.PHARMACY_NOT_ALLOWED,
@@ -581,7 +619,7 @@ def _issue_locked(actor: User, issue: _Issue) -> Prescription:
     prescription = _write_prescription(
         actor, issue, patient, eligibility, code, name, named_pharmacy
     )
-    _sign_issued(actor, issue, prescription, patient, named_pharmacy)
+    _sign_issued(actor, issue, prescription, patient, named_pharmacy, stay)
     _record_issued(actor, issue, prescription, patient, eligibility)
     return prescription
 
@@ -642,8 +680,10 @@ def _sign_issued(
     prescription: Prescription,
     patient: InsuredPerson,
     named_pharmacy: Institution | None,
+    stay: InpatientStay | None = None,
 ) -> None:
-    """The physician signs the prescription and, under a filing-form profile, the filing form."""
+    """The physician signs the prescription and, under a filing-form profile, the filing form;
+    an inpatient's form (``stay``) goes to the hospital insurance office's review [AH annex]."""
     prescription.document = document_sign(
         actor=actor,
         signer=issue.physician,
@@ -660,9 +700,11 @@ def _sign_issued(
             kind=DocumentKind.AH_FILING_FORM,
             subject_type=Prescription._meta.label,
             subject_id=str(prescription.pk),
-            data=filing_form.filing_form_data(prescription, issue.today),
+            data=filing_form.filing_form_data(prescription, issue.today, stay=stay),
             patient=patient,
         )
+        if stay is not None:
+            filing_review_submit(stay=stay, document_id=prescription.filing_form.pk)
     prescription.save(update_fields=["document", "filing_form"])
 
 

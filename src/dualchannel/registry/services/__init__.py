@@ -26,6 +26,7 @@ from .people import (
     physician_register,
 )
 from .profiles import profile_update
+from .stays import filing_review_decide, filing_review_submit, stay_register
 
 __all__ = [
     "PlatformPerson",
@@ -33,6 +34,8 @@ __all__ = [
     "designation_transition",
     "equipped_drug_add",
     "equipped_drug_remove",
+    "filing_review_decide",
+    "filing_review_submit",
     "institution_create",
     "institution_update",
     "insured_person_create",
@@ -44,4 +47,5 @@ __all__ = [
     "physician_file",
     "physician_register",
     "profile_update",
+    "stay_register",
 ]

@@ -2,6 +2,8 @@
 
 - ``counter``: a pharmacy counter's pre-settle, settle and reversal (2101–2103; 2208 too);
 - ``hospital``: the hospital outpatient desk's pre-settle and settle (2206, 2207);
+- ``hospital_stay``: the hospital's inpatient bill settled against the stay, with the pharmacy's
+  purchases billed to it [AH §2(5), CX art. 19];
 - ``claims``, ``claim_decisions``: manual (零星) claims, submitted and decided at the agency;
 - ``batches``: monthly batches (prepare, apply, review) and the budget report;
 - ``reconcile``: a batch's reconciliation with the platform (3201, 3202);
@@ -31,8 +33,14 @@ from .common import (
     require_benefits,
     write_settlement,
 )
-from .counter import settlement_preview, settlement_reverse, settlement_settle
+from .counter import (
+    settlement_preview,
+    settlement_reverse,
+    settlement_settle,
+    stay_charge_record,
+)
 from .hospital import hospital_preview, hospital_settle
+from .hospital_stay import stay_bill_preview, stay_bill_settle
 from .reconcile import batch_reconcile
 from .recovery import (
     recovery_cancel,
@@ -70,6 +78,9 @@ __all__ = [
     "settlement_preview",
     "settlement_reverse",
     "settlement_settle",
+    "stay_bill_preview",
+    "stay_bill_settle",
+    "stay_charge_record",
     "violation_record",
     "violation_rerun",
     "write_settlement",

@@ -26,6 +26,7 @@ from dualchannel.prescriptions.models import Dispensing, Prescription
 from dualchannel.registry.models import (
     Designation,
     DesignationStatus,
+    InpatientStay,
     Institution,
     InstitutionKind,
     InsuredPerson,
@@ -85,13 +86,14 @@ BREAKDOWN_FIELDS = (
 @dataclass(frozen=True)
 class PricedLine:
     dispensing_line_id: int | None  # None for a manual claim's line (priced from its receipt)
-    drug_id: int
+    drug_id: int | None  # None: an item of a hospital's inpatient bill outside the catalogue
     drug_class: str
     quantity: int
     unit: str
     unit_price: Decimal
     standard_amount: Decimal | None
     self_pay_reason: str
+    item_name: str = ""  # an inpatient bill's item (bed, examination, a drug) as the bill names it
 
 
 @dataclass(frozen=True)
@@ -116,6 +118,7 @@ class Priced:
     admission: str = ""  # the inpatient stay (hospital:admission number) the purchase is for
     institution: Institution | None = None  # None: the dispensing's pharmacy
     prescription: Prescription | None = None  # None: the dispensing's prescription
+    stay: InpatientStay | None = None  # the registered stay [AH §2(5), CX art. 19]
 
     @property
     def settling_institution(self) -> Institution:
@@ -302,6 +305,7 @@ def write_settlement(
         budget_line=priced.budget_line,
         settled_on=priced.settled_on,
         inpatient_admission_no=priced.admission.split(":", 1)[-1],
+        stay=priced.stay,
         used={field: str(getattr(b.used, field)) for field in ACCUMULATED_KINDS},
         idempotency_key=key,
         request_digest=digest,
@@ -317,6 +321,7 @@ def write_settlement(
             settlement=settlement,
             position=position,
             drug_id=line.drug_id,
+            item_name=line.item_name,
             dispensing_line_id=line.dispensing_line_id,
             drug_class=line.drug_class,
             quantity=line.quantity,

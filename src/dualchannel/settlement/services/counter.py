@@ -35,8 +35,9 @@ from dualchannel.inventory.models import StockItem, TraceCode
 from dualchannel.inventory.sales import sale_return
 from dualchannel.inventory.selectors import sold_as_donation
 from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
-from dualchannel.registry.profiles import profile_for
-from dualchannel.registry.selectors import enrolment_region_on
+from dualchannel.registry.models import InpatientStay
+from dualchannel.registry.profiles import profile_for, profile_of
+from dualchannel.registry.selectors import enrolment_region_on, filing_form_problem, stay_at
 
 from .. import error_codes as codes
 from .. import payable, rules
@@ -48,6 +49,8 @@ from ..models import (
     Settlement,
     SettlementKind,
     SettlementStatus,
+    StayCharge,
+    StayChargeStatus,
     UploadStatus,
 )
 from ..restriction import INPATIENT, OUTPATIENT, RestrictionCheck
@@ -182,23 +185,47 @@ def _price(
     return rule, category, priced, profile
 
 
-def _admission(dispensing: Dispensing, admission_no: str) -> str:
-    """The stay a purchase belongs to: the prescribing hospital and its admission number."""
+def _admission(dispensing: Dispensing, admission_no: str) -> tuple[str, InpatientStay | None]:
+    """The stay a purchase belongs to: the prescribing hospital and its admission number, and
+    the stay registered under it (if the hospital registered it); a registered stay of another
+    person is refused."""
     number = (admission_no or "").strip()
     if not number:
-        return ""
+        return "", None
     if len(number) > 30:
         raise DomainError(
             codes.INVALID_ADMISSION,
             "住院号不超过30个字符",
             fields={"inpatient_admission_no": ["过长"]},
         )
-    return f"{dispensing.prescription.hospital_id}:{number}"
+    prescription = dispensing.prescription
+    stay = stay_at(prescription.hospital_id, number)
+    if stay is not None and stay.person_id != prescription.patient_id:
+        raise DomainError(
+            codes.STAY_OTHER_PERSON,
+            "该住院号登记的不是本处方的参保人",
+            fields={"inpatient_admission_no": ["不是本人的住院号"]},
+        )
+    return f"{prescription.hospital_id}:{number}", stay
+
+
+def billed_in_stay(dispensing: Dispensing) -> bool:
+    """CX art. 19: the prescribing hospital's profile bills external drugs in the stay."""
+    profile = profile_of(dispensing.prescription.hospital)
+    return profile is not None and profile.inpatient_external_drugs_in_stay
+
+
+def require_valid_filing_form(prescription: Prescription) -> None:
+    """AH annex: an inpatient filing form is valid only once the hospital's insurance office
+    approved it (医院医保办审核意见)."""
+    problem = filing_form_problem(prescription.filing_form_id)
+    if problem:
+        raise Conflict(codes.FILING_NOT_REVIEWED, problem)
 
 
 def _compute(dispensing: Dispensing, rows_for, *, admission_no: str = "") -> tuple[Priced, dict]:
     on = timezone.localdate(dispensing.dispensed_at)
-    admission = _admission(dispensing, admission_no)
+    admission, stay = _admission(dispensing, admission_no)
     rule, category, lines, profile = _price(dispensing, on, inpatient=bool(admission))
     person = dispensing.prescription.patient
     scopes = benefit_scopes(rule, profile, category, on, admission)
@@ -216,6 +243,7 @@ def _compute(dispensing: Dispensing, rows_for, *, admission_no: str = "") -> tup
         budget_line=budget,
         settled_on=on,
         admission=admission,
+        stay=stay,
     ), rows
 
 
@@ -257,11 +285,14 @@ def settlement_settle(
         replay = settlement_replay(dispensing.pharmacy_id, key, digest)
         if replay is not None:
             return replay
-        earlier = Settlement.objects.filter(dispensing=dispensing)
-        if earlier.filter(status=SettlementStatus.SETTLED).exists():
-            raise Conflict(codes.ALREADY_SETTLED, "该笔发药已结算，不能重复结算")
-        if earlier.filter(goods_returned=True).exists():
-            raise Conflict(codes.GOODS_RETURNED, "该笔发药已退药冲销，不能再结算")
+        _check_not_settled(dispensing)
+        require_valid_filing_form(dispensing.prescription)
+        if admission_no and billed_in_stay(dispensing):
+            # CX art. 19: not settled at the counter; billed to the stay (``stay_charge_record``)
+            raise Conflict(
+                codes.BILLED_IN_STAY,
+                "本统筹区住院期间院外购药计入住院费用，请记入住院账单，由医院随住院费用结算",
+            )
         priced, rows = _compute(dispensing, locked_accumulators, admission_no=admission_no)
         settlement = write_settlement(actor, priced, key, digest)
         add_used(rows, priced.breakdown)
@@ -282,6 +313,89 @@ def settlement_settle(
         )
         queue_upload(settlement)
     return settlement
+
+
+def _check_not_settled(dispensing: Dispensing) -> None:
+    earlier = Settlement.objects.filter(dispensing=dispensing)
+    if earlier.filter(status=SettlementStatus.SETTLED).exists():
+        raise Conflict(codes.ALREADY_SETTLED, "该笔发药已结算，不能重复结算")
+    if earlier.filter(goods_returned=True).exists():
+        raise Conflict(codes.GOODS_RETURNED, "该笔发药已退药冲销，不能再结算")
+    if StayCharge.objects.filter(dispensing=dispensing).exists():
+        raise Conflict(codes.ALREADY_SETTLED, "该笔发药已计入住院费用，由医院随住院费用结算")
+
+
+def stay_charge_record(
+    *, actor: User, prescription_id: int, inpatient_admission_no: str, idempotency_key: str
+) -> StayCharge:
+    """CX art. 19: an inpatient's purchase where the profile bills external drugs in the stay is
+    not settled at the counter: the counter records the sale (already dispensed) and bills it to
+    the stay registered by the hospital; the hospital settles it with the stay's bill
+    (``hospital_stay.stay_bill_settle``). Each line is priced as the counter would (inpatient
+    setting, with its non-payable reason)."""
+    key = request_key(idempotency_key)
+    number = (inpatient_admission_no or "").strip()
+    if not number:
+        raise DomainError(
+            codes.INVALID_ADMISSION,
+            "请填写住院号",
+            fields={"inpatient_admission_no": ["必填"]},
+        )
+    with transaction.atomic():
+        person_id = _dispensing_for(actor, prescription_id, lock=False).prescription.patient_id
+        lock_person(person_id)
+        dispensing = _dispensing_for(actor, prescription_id, lock=True)
+        seen = StayCharge.objects.filter(dispensing=dispensing).first()
+        if seen is not None and seen.idempotency_key == key:
+            return seen  # the same request replayed
+        if not billed_in_stay(dispensing):
+            raise DomainError(
+                codes.NOT_BILLED_IN_STAY,
+                "本统筹区住院期间院外购药由药店直接结算，不计入住院费用",
+            )
+        _check_not_settled(dispensing)
+        require_valid_filing_form(dispensing.prescription)
+        _, stay = _admission(dispensing, number)
+        if stay is None:
+            raise NotFound(
+                codes.STAY_NOT_FOUND,
+                "开方医院未登记该住院号，请医院医保办先登记住院",
+            )
+        on = timezone.localdate(dispensing.dispensed_at)
+        _, _, lines, _ = _price(dispensing, on, inpatient=True)
+        charge = StayCharge.objects.create(
+            stay=stay,
+            dispensing=dispensing,
+            pharmacy=dispensing.pharmacy,
+            total=sum((line.unit_price * line.quantity for line in lines), Decimal("0.00")),
+            lines=[charge_line(line) for line in lines],
+            idempotency_key=key,
+            recorded_by=actor,
+        )
+        audit.record(
+            actor=actor,
+            action="settlement.stay_charge_billed",
+            subject=charge,
+            after=charge,
+            patient=stay.person,
+            role=Role.PHARMACIST,
+            summary={"stay": stay.pk, "total": str(charge.total), "to": "billed"},
+        )
+    return charge
+
+
+def charge_line(line: PricedLine) -> dict:
+    """A priced line as kept on a stay charge (strings for the amounts)."""
+    return {
+        "dispensing_line_id": line.dispensing_line_id,
+        "drug_id": line.drug_id,
+        "drug_class": line.drug_class,
+        "quantity": line.quantity,
+        "unit": line.unit,
+        "unit_price": str(line.unit_price),
+        "standard_amount": None if line.standard_amount is None else str(line.standard_amount),
+        "self_pay_reason": line.self_pay_reason,
+    }
 
 
 def settlement_reverse(
@@ -382,9 +496,22 @@ def _write_reversal(
     return_goods: bool,
 ) -> None:
     """Accumulators back, goods (or a hospital's plan) back, the transition, the upload job."""
+    # the stay's charges locked at the settlement's level, before the accumulators; moved (with
+    # their audit events, which take the audit head) after them (core.locks)
+    charges = list(settlement.stay_charges.select_for_update().order_by("pk"))
     rows = locked_accumulators(settlement.person, settlement.scopes)
     for field, kind in ACCUMULATED_KINDS.items():
         accumulator_add(rows[kind], -Decimal(settlement.used[field]))  # the CHECK keeps it ≥ 0
+    for charge in charges:
+        # CX art. 19: the pharmacy's purchases go back on the stay's bill, to be settled again
+        transition(
+            charge,
+            StayChargeStatus.BILLED,
+            actor=actor,
+            reason=reason,
+            role=Role.REVIEWER,
+            changes={"settlement": None},
+        )
     hospital = settlement.kind == SettlementKind.HOSPITAL
     if return_goods and settlement.dispensing_id:
         _return_goods(actor, settlement, key, reason)
