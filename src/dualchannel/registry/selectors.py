@@ -28,6 +28,7 @@ from .models import (
     Institution,
     InstitutionKind,
     InsuredPerson,
+    OutOfAreaFiling,
     Pharmacist,
     Physician,
     PolicyProfile,
@@ -468,3 +469,17 @@ def benefit_status_problem(person: InsuredPerson) -> str | None:
     if person.benefit_status == BenefitStatus.NORMAL:
         return None
     return f"参保人待遇状态为「{person.get_benefit_status_display()}」，不能享受双通道药品待遇"
+
+
+def visible_filings(actor: User) -> QuerySet[OutOfAreaFiling]:
+    """Filings of the officer's region, or recorded at the reviewer's hospital."""
+    qs = OutOfAreaFiling.objects.select_related("person", "treating_region")
+    if actor.is_superuser:
+        return qs
+    region = officer_region(actor)
+    if region is not None:
+        return qs.filter(person__enrolment_region__code__startswith=region.code_prefix)
+    hospital_id = staff_institution_id(actor, frozenset({Role.REVIEWER}))
+    if hospital_id is not None:
+        return qs.filter(recorded_at_institution_id=hospital_id)
+    return qs.none()

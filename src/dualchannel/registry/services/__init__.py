@@ -13,6 +13,7 @@ from .institutions import (
     institution_create,
     institution_update,
 )
+from .out_of_area import out_of_area_filing_create
 from .people import (
     insured_person_create,
     insured_person_update,
@@ -32,6 +33,7 @@ __all__ = [
     "institution_update",
     "insured_person_create",
     "insured_person_update",
+    "out_of_area_filing_create",
     "pharmacist_create",
     "physician_assess",
     "physician_file",
