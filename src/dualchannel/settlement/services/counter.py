@@ -35,6 +35,7 @@ from dualchannel.inventory.models import StockItem, TraceCode
 from dualchannel.inventory.sales import sale_return
 from dualchannel.inventory.selectors import sold_as_donation
 from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
+from dualchannel.registry.out_of_area import OutOfArea, out_of_area_of
 from dualchannel.registry.profiles import profile_for
 
 from .. import error_codes as codes
@@ -57,6 +58,7 @@ from .common import (
     accumulator_add,
     accumulators,
     add_used,
+    benefit_profile,
     benefit_scopes,
     breakdown_of,
     budget_line_for,
@@ -67,6 +69,7 @@ from .common import (
     request_digest,
     request_key,
     require_benefits,
+    require_direct,
     settlement_replay,
     write_settlement,
 )
@@ -196,11 +199,15 @@ def _admission(dispensing: Dispensing, admission_no: str) -> str:
 
 
 def _compute(dispensing: Dispensing, rows_for, *, admission_no: str = "") -> tuple[Priced, dict]:
+    """The breakdown under the enrolment region's benefits (参保地待遇: rule, deductible,
+    ceilings, accumulators) with the pharmacy's drug list in force (就医地目录) [HB art. 40–41]."""
     on = timezone.localdate(dispensing.dispensed_at)
     admission = _admission(dispensing, admission_no)
     rule, category, lines, profile = _price(dispensing, on, inpatient=bool(admission))
     person = dispensing.prescription.patient
-    scopes = benefit_scopes(rule, profile, category, on, admission)
+    area: OutOfArea = out_of_area_of(person, dispensing.pharmacy.region, on)
+    home = benefit_profile(person) if area.is_out_of_area else profile
+    scopes = benefit_scopes(rule, home, category, on, admission)
     rows = rows_for(person, scopes)
     breakdown = breakdown_of(lines, rule, person, rows)
     budget = budget_line_for(profile, dispensing.pharmacy)
@@ -215,6 +222,7 @@ def _compute(dispensing: Dispensing, rows_for, *, admission_no: str = "") -> tup
         budget_line=budget,
         settled_on=on,
         admission=admission,
+        out_of_area=area,
     ), rows
 
 
@@ -262,6 +270,7 @@ def settlement_settle(
         if earlier.filter(goods_returned=True).exists():
             raise Conflict(codes.GOODS_RETURNED, "该笔发药已退药冲销，不能再结算")
         priced, rows = _compute(dispensing, locked_accumulators, admission_no=admission_no)
+        require_direct(priced.out_of_area)  # HB art. 41: otherwise self-pay, claimed at home
         settlement = write_settlement(actor, priced, key, digest)
         add_used(rows, priced.breakdown)
         audit.record(
