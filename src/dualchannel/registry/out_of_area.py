@@ -109,6 +109,15 @@ def valid_filing(person: InsuredPerson, treating: Region, on: date) -> OutOfArea
     )
 
 
+def valid_filings(person: InsuredPerson, on: date) -> list[OutOfAreaFiling]:
+    """The person's cross-province filings valid on ``on`` (with their treating regions)."""
+    return list(
+        OutOfAreaFiling.objects.filter(person=person, valid_from__lte=on, valid_to__gte=on)
+        .select_related("treating_region")
+        .order_by("pk")
+    )
+
+
 def _in_province_direct(person: InsuredPerson) -> bool:
     codes = [r.code for r in ancestors(person.enrolment_region)]
     profiles = {p.region_id: p for p in PolicyProfile.objects.filter(region_id__in=codes)}
