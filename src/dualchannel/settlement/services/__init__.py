@@ -29,7 +29,13 @@ from .common import (
     require_benefits,
     write_settlement,
 )
-from .counter import settlement_preview, settlement_reverse, settlement_settle
+from .counter import (
+    SelfPaySale,
+    self_pay_sale,
+    settlement_preview,
+    settlement_reverse,
+    settlement_settle,
+)
 from .hospital import hospital_preview, hospital_settle
 from .reconcile import batch_reconcile
 from .recovery import (
@@ -44,6 +50,7 @@ __all__ = [
     "BREAKDOWN_FIELDS",
     "Priced",
     "PricedLine",
+    "SelfPaySale",
     "add_used",
     "batch_apply",
     "batch_prepare",
@@ -62,6 +69,7 @@ __all__ = [
     "recovery_cancel",
     "recovery_raise_for_settlements",
     "require_benefits",
+    "self_pay_sale",
     "settlement_preview",
     "settlement_reverse",
     "settlement_settle",

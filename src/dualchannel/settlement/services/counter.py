@@ -14,6 +14,7 @@ exactly like a counter settlement. A manual settlement is never reversed here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -322,6 +323,34 @@ def settlement_reverse(
             actor, settlement, key=key, reason=reason, role=role, return_goods=return_goods
         )
     return settlement
+
+
+@dataclass(frozen=True)
+class SelfPaySale:
+    """A purchase out of area that the counter may not settle with the fund: the person pays
+    it all and claims at home [HB art. 41, AH §2(5), CX art. 17]. Nothing is written: the sale
+    is the dispensing itself (uploaded to the platform as a self-pay sale, 3505
+    ``mdtrt_setl_type`` 2); the receipt says why and what to claim."""
+
+    dispensing: Dispensing
+    area: OutOfArea
+    total: Decimal
+
+
+def self_pay_sale(*, actor: User, prescription_id: int) -> SelfPaySale:
+    """The self-pay sale of a dispensed prescription that may not settle directly here."""
+    dispensing = _dispensing_for(actor, prescription_id, lock=False)
+    on = timezone.localdate(dispensing.dispensed_at)
+    person = dispensing.prescription.patient
+    area = out_of_area_of(person, dispensing.pharmacy.region, on)
+    if area.direct:
+        raise Conflict(codes.OUT_OF_AREA_DIRECT, "本次购药可直接结算，请使用医保结算")
+    if Settlement.objects.filter(dispensing=dispensing, status=SettlementStatus.SETTLED).exists():
+        raise Conflict(codes.ALREADY_SETTLED, "该笔发药已结算")
+    total = sum(
+        (line.unit_price * line.packages for line in dispensing.lines.all()), Decimal("0.00")
+    )
+    return SelfPaySale(dispensing=dispensing, area=area, total=total)
 
 
 def _clean_reversal_reason(reason: str) -> str:
