@@ -76,7 +76,7 @@ def _clean(person: InsuredPerson, treating_region: str, kind: str, start, end) -
 def out_of_area_filing_create(
     *,
     actor: User,
-    person_id: int,
+    person_id_number: str,
     treating_region: str,
     kind: str,
     valid_from: date,
@@ -84,7 +84,8 @@ def out_of_area_filing_create(
 ) -> OutOfAreaFiling:
     """Record a cross-province filing: from then on a purchase in the filed place (the province,
     or a city or county in it) settles directly while the filing is valid [HB art. 41]."""
-    found = InsuredPerson.objects.filter(pk=person_id).first()
+    number = (person_id_number or "").strip().upper() if isinstance(person_id_number, str) else ""
+    found = InsuredPerson.objects.filter(id_number=number).first() if number else None
     if found is None:
         raise NotFound(codes.REGION_OUT_OF_SCOPE, "参保人不存在或不属于本机构辖区")
     institution = _recorder_institution(actor, found)

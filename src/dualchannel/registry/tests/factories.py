@@ -45,6 +45,10 @@ REGIONS = {
     "420102": ("江岸区", RegionLevel.COUNTY, "420100", True),
     "420106": ("武昌区", RegionLevel.COUNTY, "420100", True),
     "420115": ("江夏区", RegionLevel.COUNTY, "420100", True),
+    # another pooling region of Hubei, and a province elsewhere (out-of-area, HB art. 40–41)
+    "420500": ("宜昌市", RegionLevel.CITY, "420000", False),
+    "420502": ("西陵区", RegionLevel.COUNTY, "420500", True),
+    "110000": ("北京市", RegionLevel.PROVINCE, None, False),
     "340000": ("安徽省", RegionLevel.PROVINCE, None, False),
     "340100": ("合肥市", RegionLevel.CITY, "340000", False),
     "340102": ("瑶海区", RegionLevel.COUNTY, "340100", True),
