@@ -13,7 +13,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from dualchannel.core.errors import DomainError
+from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
@@ -64,6 +64,8 @@ def out_of_area_filing_create(request: HttpRequest) -> HttpResponse:
             valid_from=_day(request.POST.get("valid_from", "")),
             valid_to=_day(request.POST.get("valid_to", "")),
         )
+    except NotFound:
+        raise  # outside the actor's scope: the 404 page, nothing said about the person
     except DomainError as exc:
         messages.error(request, f"{exc.message}（{exc.code}）")
         return redirect("registry-out-of-area-filings")
