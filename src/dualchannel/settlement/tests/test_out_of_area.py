@@ -8,6 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from dualchannel.core.errors import DomainError
@@ -285,3 +286,56 @@ def test_a_filing_is_recorded_with_its_audit_event_by_the_hospital_insurance_off
     with pytest.raises(DomainError) as refused:
         file_for(outsider_reviewer, world["person"])
     assert refused.value.code == "registry.region_out_of_scope"
+
+
+def result_page(client, prescription) -> str:
+    url = reverse("prescriptions-counter-result", args=[prescription.pk])
+    return client.get(url).content.decode()
+
+
+def test_the_counter_page_says_out_of_area_and_which_rules_apply(
+    client, world, physician_user, patient_user, agency_user
+):
+    """HB art. 40–41: the pharmacist sees, in Chinese, that the sale is out of area and whose
+    rules apply; without a filing there is no settle button, only the self-pay receipt."""
+    pharmacy, user, batch = pharmacy_in("340102", "瑶海演示药房", "hefei_rx", world["drug"])
+    prescription = chronic(physician_user, world["person"], world["drug"])
+    file_for(agency_user, world["person"])
+    route(patient_user, prescription, pharmacy)
+    dispense(user, prescription, batch, key="d-hefei")
+    client.force_login(user)
+
+    page = result_page(client, prescription)
+    assert "跨省异地（已备案）" in page and "参保地" in page and "就医地药品目录" in page
+    assert 'id="settle"' in page
+
+    yesterday = timezone.localdate() - timedelta(days=1)
+    OutOfAreaFiling.objects.update(valid_from=yesterday, valid_to=yesterday)
+    page = result_page(client, prescription)
+    assert "跨省异地（未备案）" in page and "未办理异地就医备案" in page
+    assert 'id="settle"' not in page and 'id="self-pay-receipt"' in page
+    receipt = client.get(f"/api/v1/settlement/counter/{prescription.pk}/self-pay-receipt")
+    assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF")
+
+
+def test_the_filing_page_records_a_filing_and_refuses_a_bad_one(client, world, agency_user):
+    """HB art. 41: the officer records the filing on its page; a period ending before it
+    starts is refused with its code and nothing is written."""
+    registry_region("340000")
+    client.force_login(agency_user)
+    url = reverse("registry-out-of-area-filing-create")
+    form = {
+        "person_id_number": world["person"].id_number,
+        "treating_region": "340000",
+        "kind": "long_term",
+        "valid_from": "2026-12-01",
+        "valid_to": "2026-11-01",
+    }
+
+    page = client.post(url, form, follow=True).content.decode()
+    assert "registry.filing_invalid_period" in page and not OutOfAreaFiling.objects.exists()
+
+    page = client.post(url, form | {"valid_to": "2027-05-31"}, follow=True).content.decode()
+    filing = OutOfAreaFiling.objects.get()
+    assert filing.filing_no in page and "安徽省" in page
+    assert world["person"].id_number not in page  # masked
