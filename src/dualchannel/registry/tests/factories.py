@@ -53,6 +53,8 @@ REGIONS = {
     "340100": ("合肥市", RegionLevel.CITY, "340000", False),
     "340102": ("瑶海区", RegionLevel.COUNTY, "340100", True),
     "340121": ("长丰县", RegionLevel.COUNTY, "340100", False),
+    "340200": ("芜湖市", RegionLevel.CITY, "340000", False),
+    "340202": ("镜湖区", RegionLevel.COUNTY, "340200", True),
     "370000": ("山东省", RegionLevel.PROVINCE, None, False),
     "370100": ("济南市", RegionLevel.CITY, "370000", False),
     "370102": ("历下区", RegionLevel.COUNTY, "370100", True),
