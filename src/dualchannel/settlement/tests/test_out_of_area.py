@@ -19,9 +19,9 @@ from dualchannel.prescriptions import services as rx_services
 from dualchannel.prescriptions.models import BenefitType
 from dualchannel.prescriptions.tests.conftest import receive_stock
 from dualchannel.prescriptions.tests.helpers import USAGE
-from dualchannel.prescriptions.tests.today import bind, route
+from dualchannel.prescriptions.tests.today import bind, in_force_today, issue, route
 from dualchannel.registry import services as registry_services
-from dualchannel.registry.models import OutOfAreaFiling, PolicyProfile
+from dualchannel.registry.models import InsuredPerson, OutOfAreaFiling, PolicyProfile
 from dualchannel.registry.out_of_area import (
     CROSS_PROVINCE_FILED,
     CROSS_PROVINCE_UNFILED,
@@ -43,6 +43,7 @@ from dualchannel.settlement.models import (
 )
 from dualchannel.settlement.receipt import render_self_pay_receipt
 from dualchannel.settlement.services import claim_decisions
+from dualchannel.settlement.services import hospital as outpatient
 from dualchannel.settlement.tests.conftest import dispense
 from dualchannel.settlement.tests.helpers import colleague, submit, text_of
 
@@ -339,3 +340,39 @@ def test_the_filing_page_records_a_filing_and_refuses_a_bad_one(client, world, a
     filing = OutOfAreaFiling.objects.get()
     assert filing.filing_no in page and "安徽省" in page
     assert world["person"].id_number not in page  # masked
+
+
+def test_at_the_hospital_desk_a_cross_province_patient_settles_only_with_a_filing(
+    eligibility, physician_user, reviewer_user, standard, benefit_rules
+):
+    """HB art. 41: the hospital's 特药门诊 desk, like the counter, settles a patient enrolled
+    in another province directly only under a filing, with the enrolment region's rules."""
+    prescription = issue(physician_user, in_force_today(eligibility), quantity="100")
+    person = prescription.patient
+    InsuredPerson.objects.filter(pk=person.pk).update(enrolment_region_id="340102")
+    item = prescription.items.get()
+    lines = [{"item_id": item.pk, "packages": 2, "unit_price": "1200.00", "batch_no": "H2401"}]
+
+    with pytest.raises(DomainError) as refused:
+        outpatient.hospital_settle(
+            actor=reviewer_user, prescription_id=prescription.pk, lines=lines, idempotency_key="h"
+        )
+    assert refused.value.code == "settlement.out_of_area_not_direct"
+    assert not Settlement.objects.exists()
+
+    today = timezone.localdate()
+    OutOfAreaFiling.objects.create(
+        filing_no="YDBA-TEST-1",
+        person_id=person.pk,
+        treating_region=registry_region("420000"),
+        kind="referral",
+        valid_from=today,
+        valid_to=today + timedelta(days=30),
+        recorded_by=reviewer_user,
+        recorded_at_institution=reviewer_user.institution,
+    )
+    settlement = outpatient.hospital_settle(
+        actor=reviewer_user, prescription_id=prescription.pk, lines=lines, idempotency_key="h2"
+    )
+    assert settlement.rule.region_id == "340100"  # the enrolment region's (Hefei's) rule
+    assert settlement.parameters["out_of_area"]["filing_no"] == "YDBA-TEST-1"
