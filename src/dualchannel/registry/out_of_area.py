@@ -56,6 +56,8 @@ class OutOfArea:
     treating_region: str  # code of 就医地
     direct: bool  # settled directly with the fund
     filing_no: str = ""
+    enrolment_name: str = ""  # names for people (pages, receipts); the codes are the facts
+    treating_name: str = ""
 
     @property
     def is_out_of_area(self) -> bool:
@@ -78,7 +80,7 @@ class OutOfArea:
             basis = "无需备案" if self.kind == IN_PROVINCE else f"备案号 {self.filing_no}"
             return (
                 f"直接结算（{basis}）：执行就医地药品目录，"
-                f"参保地（{self.enrolment_region}）待遇政策"
+                f"参保地（{self.enrolment_name or self.enrolment_region}）待遇政策"
             )
         if self.kind == IN_PROVINCE:
             return "参保地尚未开通省内异地直接结算：全额自付后凭票据回参保地手工（零星）报销"
@@ -131,11 +133,23 @@ def out_of_area_of(person: InsuredPerson, treating: Region, on: date) -> OutOfAr
     """Where ``person`` stands when treated (or buying) in ``treating`` on ``on``."""
     home = person.enrolment_region_id
     where = treating.code
+    names = {
+        "enrolment_name": _place_name(person.enrolment_region),
+        "treating_name": _place_name(treating),
+    }
     if pooling_code(home) == pooling_code(where):
-        return OutOfArea(LOCAL, home, where, True)
+        return OutOfArea(LOCAL, home, where, True, **names)
     if province_code(home) == province_code(where):
-        return OutOfArea(IN_PROVINCE, home, where, _in_province_direct(person))
+        return OutOfArea(IN_PROVINCE, home, where, _in_province_direct(person), **names)
     filing = valid_filing(person, treating, on)
     if filing is not None:
-        return OutOfArea(CROSS_PROVINCE_FILED, home, where, True, filing.filing_no)
-    return OutOfArea(CROSS_PROVINCE_UNFILED, home, where, False)
+        return OutOfArea(CROSS_PROVINCE_FILED, home, where, True, filing.filing_no, **names)
+    return OutOfArea(CROSS_PROVINCE_UNFILED, home, where, False, **names)
+
+
+def _place_name(region: Region) -> str:
+    """江岸区 → 武汉市江岸区: the city's name before a county's (one parent up)."""
+    parent = region.parent
+    if parent is not None and parent.level != "province":
+        return f"{parent.name}{region.name}"
+    return region.name

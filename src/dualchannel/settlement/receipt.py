@@ -295,8 +295,8 @@ def render_self_pay_receipt(sale) -> bytes:
         ("身份证号", mask_id_number(person.id_number)),
         ("处方编号", prescription.prescription_no),
         ("异地类型", area.label),
-        ("参保地", area.enrolment_region),
-        ("就医地", area.treating_region),
+        ("参保地", area.enrolment_name or area.enrolment_region),
+        ("就医地", area.treating_name or area.treating_region),
     ]
     header = Table(
         [
