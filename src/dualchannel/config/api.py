@@ -34,6 +34,7 @@ from dualchannel.prescriptions.counter_api import router as counter_router
 from dualchannel.registry.api import public_router as public_router
 from dualchannel.registry.api import router as registry_router
 from dualchannel.registry.audit_api import audit_router
+from dualchannel.registry.out_of_area_api import router as out_of_area_router
 from dualchannel.settlement.api import router as settlement_router
 from dualchannel.settlement.recovery_api import router as recovery_router
 from dualchannel.settlement.revocation_api import router as revocation_router
@@ -177,6 +178,7 @@ api.add_router("/calendar", calendar_router)
 api.add_router("/catalog", catalog_router)
 api.add_router("/catalog", regional_lists_router)
 api.add_router("/registry", registry_router)
+api.add_router("/registry", out_of_area_router)
 api.add_router("/public", public_router)
 api.add_router("/notifications", notifications_router)
 api.add_router("/integration", integration_router)

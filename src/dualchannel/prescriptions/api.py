@@ -241,6 +241,11 @@ class PharmacyOptionOut(Schema):
     stock: str
     stock_label: str
     stock_code: str
+    # HB art. 40–41: local / in_province / cross_province_filed (direct) or not settled directly
+    area: str = "local"
+    area_label: str = ""
+    direct_settlement: bool = True
+    area_note: str = ""
 
 
 class PrescriptionBatchOut(Schema):
@@ -541,6 +546,10 @@ def pharmacy_options(request: HttpRequest, prescription_id: int):
             "stock": o.stock,
             "stock_label": StockStatus(o.stock).label,
             "stock_code": STOCK_STATUS_CODES[o.stock],
+            "area": o.area.kind,
+            "area_label": o.area.label,
+            "direct_settlement": o.area.direct,
+            "area_note": o.area.rules_note,
         }
         for o in options
     ]

@@ -53,9 +53,13 @@ def needs_filing_form(profile: PolicyProfile | None) -> bool:
 
 
 def region_pharmacies(hospital: Institution):
-    """Designated dual-channel pharmacies of the hospital's pooling area (same city)."""
-    city = (hospital.region_id or "")[:4]
-    return public_institutions(kind=InstitutionKind.PHARMACY).filter(region__code__startswith=city)
+    """Designated dual-channel pharmacies the form may name: the hospital's province, its own
+    pooling area and the other ones — bought across regions of the province, the purchase is
+    claimed at home with the form and the receipts [AH §2(5)]."""
+    province = (hospital.region_id or "")[:2]
+    return public_institutions(kind=InstitutionKind.PHARMACY).filter(
+        region__code__startswith=province
+    )
 
 
 def filing_pharmacy(hospital: Institution, pharmacy_id: int | None) -> Institution:
@@ -70,7 +74,7 @@ def filing_pharmacy(hospital: Institution, pharmacy_id: int | None) -> Instituti
     if pharmacy is None:
         raise DomainError(
             codes.PHARMACY_NOT_ALLOWED,
-            "所选药店不是本统筹区的双通道定点药店",
+            "所选药店不是本省的双通道定点药店",
             fields={"pharmacy_id": ["不是双通道定点药店"]},
         )
     return pharmacy

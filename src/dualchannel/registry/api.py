@@ -423,6 +423,7 @@ class PolicyProfileOut(Schema):
     no_suspension_within_months: int | None
     agreement_grace_days: int | None = None
     sale_price_rule: str = "retail"
+    in_province_direct_settlement: bool = True
     citations: dict[str, str]
 
 
@@ -469,6 +470,7 @@ class ProfilePatch(Schema):
     no_suspension_within_months: int | None = None
     agreement_grace_days: int | None = None
     sale_price_rule: str | None = None
+    in_province_direct_settlement: bool | None = None
     citations: dict[str, str] | None = None
 
 

@@ -240,6 +240,11 @@ class PolicyProfile(models.Model):
         default=SalePriceRule.RETAIL,
     )
 
+    # Out-of-area [HB art. 40, AH §2(5), CX art. 17]: a purchase at a designated pharmacy in
+    # another pooling region of the same province is settled directly (no filing needed);
+    # False: not yet (Anhui), the person pays and claims manually at home.
+    in_province_direct_settlement = models.BooleanField("省内异地购药直接结算", default=True)
+
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -744,3 +749,48 @@ FILING_REVIEW_MACHINE = StateMachine(
         "to": to_status,
     },
 )
+
+
+class OutOfAreaFilingKind(models.TextChoices):
+    LONG_TERM = "long_term", "异地长期居住"
+    REFERRAL = "referral", "转诊转院"
+    TEMPORARY = "temporary", "临时外出就医"
+
+
+class OutOfAreaFiling(models.Model):
+    """A cross-province filing (异地就医备案) [HB art. 41, CX art. 17]: while it is valid, a
+    purchase in the filed place is settled directly — the treating place's catalogue, the
+    enrolment region's benefits. Within the province no filing is needed [HB art. 40]."""
+
+    filing_no = models.CharField("备案编号", max_length=30, unique=True)
+    person = models.ForeignKey(
+        InsuredPerson, on_delete=models.PROTECT, related_name="out_of_area_filings"
+    )
+    # the province, or a city / county in it, where the person is treated (就医地)
+    treating_region = models.ForeignKey(
+        Region, on_delete=models.PROTECT, related_name="+", verbose_name="就医地"
+    )
+    kind = models.CharField("备案类型", max_length=12, choices=OutOfAreaFilingKind.choices)
+    valid_from = models.DateField("备案开始日期")
+    valid_to = models.DateField("备案截止日期")
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    recorded_at_institution = models.ForeignKey(
+        Institution, on_delete=models.PROTECT, related_name="+", verbose_name="办理机构"
+    )
+    recorded_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "异地就医备案"
+        verbose_name_plural = "异地就医备案"
+        ordering = ["-valid_from", "-id"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(valid_to__gte=models.F("valid_from")),
+                name="out_of_area_filing_period",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.filing_no

@@ -52,6 +52,7 @@ BOOL_FIELDS = (
     "pharmacy_requires_realtime_settlement",
     "pharmacy_requires_e_prescription",
     "three_fixed_team_allowed",
+    "in_province_direct_settlement",
 )
 INT_FIELDS = (
     "review_deadline_working_days",

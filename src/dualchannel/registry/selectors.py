@@ -35,6 +35,7 @@ from .models import (
     Institution,
     InstitutionKind,
     InsuredPerson,
+    OutOfAreaFiling,
     Pharmacist,
     Physician,
     PolicyProfile,
@@ -546,3 +547,17 @@ def filing_reviews_for(actor: User) -> QuerySet:
     if not actor.institution_id:
         return qs.none()
     return qs.filter(stay__hospital_id=actor.institution_id)
+
+
+def visible_filings(actor: User) -> QuerySet[OutOfAreaFiling]:
+    """Filings of the officer's region, or recorded at the reviewer's hospital."""
+    qs = OutOfAreaFiling.objects.select_related("person", "treating_region")
+    if actor.is_superuser:
+        return qs
+    region = officer_region(actor)
+    if region is not None:
+        return qs.filter(person__enrolment_region__code__startswith=region.code_prefix)
+    hospital_id = staff_institution_id(actor, frozenset({Role.REVIEWER}))
+    if hospital_id is not None:
+        return qs.filter(recorded_at_institution_id=hospital_id)
+    return qs.none()

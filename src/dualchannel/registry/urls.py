@@ -1,8 +1,18 @@
 from django.urls import path
 
-from . import people_views, stays_views, views
+from . import out_of_area_views, people_views, stays_views, views
 
 urlpatterns = [
+    path(
+        "out-of-area-filings/",
+        out_of_area_views.out_of_area_filings,
+        name="registry-out-of-area-filings",
+    ),
+    path(
+        "out-of-area-filings/new/",
+        out_of_area_views.out_of_area_filing_create,
+        name="registry-out-of-area-filing-create",
+    ),
     path("agency/institutions/", views.agency_institutions, name="agency-institutions"),
     path(
         "agency/institutions/<int:pk>/",

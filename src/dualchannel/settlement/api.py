@@ -21,7 +21,7 @@ from .engine import Breakdown
 from .models import Settlement
 from .payable import REASON_LABELS
 from .platform import platform_pre_settle
-from .receipt import render_receipt
+from .receipt import render_receipt, render_self_pay_receipt
 from .services import batches, claim_decisions, claims, hospital, reconcile
 
 router = Router(tags=["settlement"], auth=api_auth)
@@ -251,6 +251,22 @@ def settlement_receipt(request: HttpRequest, settlement_id: int):
     settlement = selectors.settlement_get(request.auth, settlement_id)
     response = HttpResponse(render_receipt(settlement), content_type="application/pdf")
     response["Content-Disposition"] = f'inline; filename="{settlement.settlement_no}.pdf"'
+    response["Cache-Control"] = "private, no-store"
+    response["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+@router.get(
+    "/counter/{int:prescription_id}/self-pay-receipt",
+    summary="异地未能直接结算的全额自费收据（PDF）：说明原因，凭此回参保地手工报销",
+)
+def self_pay_receipt(request: HttpRequest, prescription_id: int):
+    """HB art. 41, AH §2(5), CX art. 17: the pharmacist prints it for a purchase out of area
+    that may not settle with the fund here."""
+    sale = services.self_pay_sale(actor=request.auth, prescription_id=prescription_id)
+    response = HttpResponse(render_self_pay_receipt(sale), content_type="application/pdf")
+    name = f"ZF{sale.dispensing.prescription.prescription_no}"
+    response["Content-Disposition"] = f'inline; filename="{name}.pdf"'
     response["Cache-Control"] = "private, no-store"
     response["X-Content-Type-Options"] = "nosniff"
     return response

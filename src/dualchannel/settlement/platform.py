@@ -62,8 +62,11 @@ def settlement_request(
     begntime,
     amounts,
     lines: list[WireLine],
+    out_of_area: dict | None = None,
 ) -> wire.SettlementRequest:
-    """The 2101/2102 (pharmacy) or 2206/2207 (hospital) request of a settlement or a preview."""
+    """The 2101/2102 (pharmacy) or 2206/2207 (hospital) request of a settlement or a preview.
+    ``out_of_area``: the settlement's out-of-area facts (``OutOfArea.as_facts``), sent as the
+    异地标志 beside the envelope's treating and enrolment places [HB art. 40–41]."""
     rxno = prescription.prescription_no if prescription else ""
     return wire.SettlementRequest(
         channel=CHANNEL[kind],
@@ -98,6 +101,7 @@ def settlement_request(
         ],
         chrg_bchno=number,
         ipt_otp_no=number,
+        out_setl_flag="1" if out_of_area else "0",
     )
 
 
@@ -130,7 +134,12 @@ def _request(priced, number: str) -> wire.SettlementRequest:
             WireLine(drugs[line.drug_id], line.quantity, line.unit_price, result)
             for line, result in zip(priced.lines, priced.breakdown.lines, strict=True)
         ],
+        out_of_area=_facts(priced.out_of_area),
     )
+
+
+def _facts(area) -> dict | None:
+    return area.as_facts() if area is not None and area.is_out_of_area else None
 
 
 def platform_pre_settle(priced) -> PlatformCheck:

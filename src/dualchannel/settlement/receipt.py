@@ -233,3 +233,94 @@ def render_receipt(settlement: Settlement) -> bytes:
         story.append(_p("手工（零星）报销：基金支付部分由经办机构支付给参保人。", _SMALL))
     doc.build(story, onFirstPage=_stamp, onLaterPages=_stamp)
     return buffer.getvalue()
+
+
+# --- the self-pay receipt of a purchase out of area [HB art. 41, AH §2(5), CX art. 17] ---------
+
+SELF_PAY_TITLE = "定点药店购药收据（全额自费）"
+
+
+def _self_pay_lines(dispensing) -> Table:
+    header = ["序号", "药品", "批号", "数量", "单价", "金额"]
+    rows: list[list[Any]] = [[_p(h, _SMALL) for h in header]]
+    for n, line in enumerate(dispensing.lines.select_related("drug", "item").order_by("pk"), 1):
+        rows.append(
+            [
+                _p(str(n), _SMALL),
+                _p(line.drug.generic_name, _SMALL),
+                _p(line.batch_no, _SMALL),
+                _p(f"{line.packages}{line.item.package_unit}", _SMALL),
+                _p(yuan(line.unit_price), _NUM),
+                _p(yuan(line.unit_price * line.packages), _NUM),
+            ]
+        )
+    widths = (0.07, 0.33, 0.16, 0.12, 0.16, 0.16)
+    table = Table(rows, colWidths=[WIDTH * w for w in widths], repeatRows=1)
+    table.setStyle(
+        TableStyle(
+            [
+                ("GRID", (0, 0), (-1, -1), 0.4, colors.grey),
+                ("BACKGROUND", (0, 0), (-1, 0), colors.whitesmoke),
+                ("VALIGN", (0, 0), (-1, -1), "MIDDLE"),
+            ]
+        )
+    )
+    return table
+
+
+def render_self_pay_receipt(sale) -> bytes:
+    """The receipt of a self-pay sale (``services.SelfPaySale``): what was paid, why the fund
+    did not settle it, and where to claim it (the enrolment region's agency)."""
+    dispensing, area = sale.dispensing, sale.area
+    prescription = dispensing.prescription
+    person = prescription.patient
+    buffer = io.BytesIO()
+    doc = SimpleDocTemplate(
+        buffer,
+        pagesize=A5,
+        leftMargin=MARGIN,
+        rightMargin=MARGIN,
+        topMargin=10 * mm,
+        bottomMargin=12 * mm,
+        title=f"{SELF_PAY_TITLE} {prescription.prescription_no}",
+        author=dispensing.pharmacy.name,
+        subject="双通道药品异地购药自费收据",
+        creator="dualchannel",
+    )
+    doc.reversed_mark = False
+    cells = [
+        ("定点药店", dispensing.pharmacy.name),
+        ("购药日期", _date(timezone.localdate(dispensing.dispensed_at))),
+        ("姓名", mask_name(person.name)),
+        ("身份证号", mask_id_number(person.id_number)),
+        ("处方编号", prescription.prescription_no),
+        ("异地类型", area.label),
+        ("参保地", area.enrolment_name or area.enrolment_region),
+        ("就医地", area.treating_name or area.treating_region),
+    ]
+    header = Table(
+        [
+            [_p(text, _SMALL) for pair in cells[i : i + 2] for text in pair]
+            for i in range(0, len(cells), 2)
+        ],
+        colWidths=[WIDTH * w for w in (0.14, 0.36, 0.14, 0.36)],
+    )
+    header.setStyle(TableStyle([("GRID", (0, 0), (-1, -1), 0.4, colors.grey)]))
+    story: list[Any] = [
+        _p(SELF_PAY_TITLE, _TITLE),
+        _p(f"未与医保基金结算：{area.rules_note}", _MARK),
+        Spacer(1, 2 * mm),
+        header,
+        Spacer(1, 3 * mm),
+        _self_pay_lines(dispensing),
+        Spacer(1, 3 * mm),
+        _p(f"个人现金支付（全额自费）：{yuan(sale.total)} 元", _BASE),
+        Spacer(1, 2 * mm),
+        _p(
+            "参保人可凭本收据、处方及药品追溯信息，到参保地医保经办机构申请手工（零星）报销，"
+            "按参保地待遇政策计算（鄂医保发〔2023〕35号第四十一条；楚医保规〔2022〕4号第十七条）。",
+            _SMALL,
+        ),
+    ]
+    doc.build(story, onFirstPage=_stamp, onLaterPages=_stamp)
+    return buffer.getvalue()

@@ -53,6 +53,7 @@ def _request(settlement: Settlement) -> wire.SettlementRequest:
             )
             for line in rows
         ],
+        out_of_area=(settlement.parameters or {}).get("out_of_area"),
     )
 
 

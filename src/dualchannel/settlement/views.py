@@ -53,6 +53,7 @@ def counter_settlement_context(request: HttpRequest, prescription) -> dict[str, 
     if live is not None:
         return {
             "settlement": live,
+            "settled_out_of_area": (live.parameters or {}).get("out_of_area"),
             "settlement_rows": _rows(live),
             "reversal_reasons": REVERSAL_REASONS,
             "reversal_key": uuid.uuid4().hex,
@@ -72,8 +73,13 @@ def counter_settlement_context(request: HttpRequest, prescription) -> dict[str, 
         return {"settlement_error": exc}
     reasons = sorted({REASON_LABELS.get(r.self_pay_reason, "") for r in priced.breakdown.lines})
 
+    area = priced.out_of_area
+    if area is not None and not area.direct:
+        # HB art. 41, AH §2(5): not settled with the fund here; the patient pays all, claims home
+        return {"preview": priced, "out_of_area": area, "self_pay": True}
     return {
         "preview": priced,
+        "out_of_area": area if area is not None and area.is_out_of_area else None,
         "platform_check": platform_pre_settle(priced),
         "preview_rows": _rows(priced.breakdown),
         "self_pay_reasons": [r for r in reasons if r],

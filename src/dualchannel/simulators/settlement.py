@@ -45,7 +45,8 @@ from dualchannel.integration.nhsa.settlement import (
     TIME_FORMAT,
     Channel,
 )
-from dualchannel.registry.models import Institution, InstitutionKind, InsuredPerson
+from dualchannel.registry.models import Institution, InstitutionKind, InsuredPerson, Region
+from dualchannel.registry.out_of_area import pooling_code, province_code, valid_filing
 
 from .common import Refusal, next_serial, stamp
 from .models import SimSettlement
@@ -283,6 +284,25 @@ def _check_person(envelope: dict[str, Any], node: dict[str, Any]) -> None:
         _refuse("参保地医保区划与参保信息不符")
 
 
+def _check_out_of_area(envelope: dict[str, Any], node: dict[str, Any]) -> None:
+    """异地标志 [HB art. 40–41]: when sent it agrees with the two places; a cross-province
+    settlement needs the person's filing for the treating place on the day (else the person
+    pays in full and claims at home)."""
+    home, where = envelope["insuplc_admdvs"], envelope["mdtrtarea_admvs"]
+    flag = node.get("out_setl_flag", "")
+    if flag not in ("", "0", "1"):
+        _refuse("异地标志（out_setl_flag）应为0（本地）或1（异地）")
+    if flag and flag != ("0" if pooling_code(home) == pooling_code(where) else "1"):
+        _refuse("异地标志与就医地、参保地医保区划不符")
+    if province_code(home) == province_code(where):
+        return  # 省内异地直接结算，无需备案
+    person = InsuredPerson.objects.get(person_no=node["psn_no"])
+    region = Region.objects.filter(code=where).first()
+    day = datetime.strptime(node["begntime"], TIME_FORMAT).date()  # noqa: DTZ007 (local date)
+    if region is None or valid_filing(person, region, day) is None:
+        _refuse("跨省异地就医未办理异地就医备案，不能直接结算")
+
+
 def _check_institution(envelope: dict[str, Any], channel: Channel) -> None:
 
     kind = (
@@ -318,6 +338,7 @@ def _check_settlement(envelope: dict[str, Any], data: dict[str, Any]) -> Checked
         _refuse("基金支付、个人账户支出与个人现金支出之和不等于医疗费总额")
     _check_lines(channel, data, amounts)
     _check_person(envelope, node)
+    _check_out_of_area(envelope, node)
     return Checked(channel=channel, node=node, amounts=amounts)
 
 

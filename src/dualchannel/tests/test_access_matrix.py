@@ -208,6 +208,21 @@ OPS = [
         {"address": "新地址"},
         allowed=OFFICER,
     ),
+    # Cross-province filings (异地就医备案) [HB art. 41]: the enrolment region's officers and the
+    # insurance office of a hospital in the person's pooling region.
+    op("GET", "/api/v1/registry/out-of-area-filings", allowed=(REVIEWER, *OFFICER), list_read=True),
+    op(
+        "POST",
+        "/api/v1/registry/out-of-area-filings",
+        {
+            "person_id_number": "{person_id_number}",
+            "treating_region": "340000",
+            "kind": "referral",
+            "valid_from": "2026-03-02",
+            "valid_to": "2026-06-30",
+        },
+        allowed=(REVIEWER, *OFFICER),
+    ),
     op(
         "PATCH",
         "/api/v1/registry/profiles/{region_code}",

@@ -221,6 +221,14 @@ PRESCRIPTION_OPS = [
         allowed=(PHARMACIST, OFFICER, PATIENT),
         settlement_id="settled_id",
     ),
+    # A purchase out of area that may not settle directly (a Hefei enrolee without a filing at
+    # the Wuhan pharmacy): its self-pay receipt is the dispensing pharmacy's [HB art. 41].
+    op(
+        "GET",
+        f"{SETTLE}/counter/{{prescription_id}}/self-pay-receipt",
+        allowed=(PHARMACIST,),
+        prescription_id="self_pay_rx_id",
+    ),
     # Manual claims are the agency's [HB art. 37]: entered by one officer, decided by another.
     op(
         "POST",
@@ -512,7 +520,7 @@ def _users(places: dict, patient, outsider_person) -> dict[str, User]:
     }
 
 
-def _cold_chain_dispensing(users, places, patient, n: int):
+def _cold_chain_dispensing(users, places, patient, n: int, patient_user: str = PATIENT):
     """A routed chronic-disease prescription of a cold-chain drug, dispensed to go by cold chain
     to the hospital [HB art. 29] (a drug of its own, so no refill interval applies)."""
     pharmacist = users[PHARMACIST]
@@ -538,7 +546,7 @@ def _cold_chain_dispensing(users, places, patient, n: int):
         today=MATRIX_DAY,
     )
     services.prescription_route(
-        actor=users[PATIENT],
+        actor=users[patient_user],
         prescription_id=prescription.pk,
         pharmacy_id=places["pharmacy"].pk,
         consent=True,
@@ -630,6 +638,8 @@ def _build_world() -> dict:
 
     preparing = _cold_chain_dispensing(users, places, patient, 1)
     in_transit = _cold_chain_dispensing(users, places, patient, 2)
+    # a Hefei enrolee's purchase in Wuhan without a cross-province filing [HB art. 41]
+    self_pay = _cold_chain_dispensing(users, places, outsider_person, 4, "outsider_patient")
     delivery_advance(
         actor=users[PHARMACIST], dispensing_id=in_transit.pk, to_status=DeliveryStatus.IN_TRANSIT
     )
@@ -713,6 +723,7 @@ def _build_world() -> dict:
         "claim_id": claim.pk,
         "claim_lines": claim_lines,
         "unsettled_rx_id": in_transit.prescription_id,
+        "self_pay_rx_id": self_pay.prescription_id,
         "users": {name: user.pk for name, user in users.items()},
         "patient_id_number": patient.id_number,
         "eligibility_id": eligibility.pk,

@@ -129,6 +129,21 @@ PAGES = [
         {"reason": "患者要求撤回"},
         allowed=(PHYSICIAN,),
     ),
+    # Cross-province filings (异地就医备案), recorded by the enrolment region's officers or the
+    # hospital's insurance office [HB art. 40–41, CX art. 17].
+    Page("GET", "registry-out-of-area-filings", allowed=(REVIEWER, OFFICER)),
+    Page(
+        "POST",
+        "registry-out-of-area-filing-create",
+        data={
+            "person_id_number": "{patient_id_number}",
+            "treating_region": "340000",
+            "kind": "referral",
+            "valid_from": "2026-03-02",
+            "valid_to": "2026-06-30",
+        },
+        allowed=(REVIEWER, OFFICER),
+    ),
     # The hospital's physicians: 医保医师 and responsible physicians, the annual assessment
     # [HB art. 14, 42; CX art. 20].
     Page("GET", "registry-hospital-physicians", allowed=(REVIEWER,)),

@@ -261,6 +261,10 @@ class SettlementRequest:
     ipt_otp_no: str = ""
     mdtrt_id: str = ""  # hospital: from 2201 where the region requires registration
     psn_setlway: str = "01"  # 01 by item (按项目结算), 02 fixed amount (按定额结算)
+    # 异地标志 [HB art. 40–41]: "1" when the treating place (envelope ``mdtrtarea_admvs``) lies
+    # outside the enrolment pooling region (``insuplc_admdvs``), "0" local, "" not sent.
+    # [uncertain] the field name varies by province; the two envelope codes are authoritative.
+    out_setl_flag: str = ""
 
 
 def settlement_input(request: SettlementRequest) -> dict[str, Any]:
@@ -282,6 +286,8 @@ def settlement_input(request: SettlementRequest) -> dict[str, Any]:
         "psn_setlway": request.psn_setlway,
         "fixmedins_setl_id": request.fixmedins_setl_id,
     }
+    if request.out_setl_flag:
+        data["out_setl_flag"] = request.out_setl_flag
     if request.channel == Channel.PHARMACY:
         data["chrg_bchno"] = request.chrg_bchno
     else:

@@ -10,6 +10,7 @@ from decimal import Decimal
 import pytest
 from django.utils import timezone
 
+from dualchannel.core.tests.factories import UserFactory
 from dualchannel.integration.models import PlatformCall
 from dualchannel.integration.nhsa import Operator, PlatformClient, PlatformError
 from dualchannel.integration.nhsa.envelope import SHANGHAI
@@ -37,6 +38,8 @@ from dualchannel.integration.nhsa.settlement import (
     settle,
     settlement_input,
 )
+from dualchannel.registry.models import InsuredPerson, OutOfAreaFiling
+from dualchannel.registry.tests.factories import InstitutionFactory, region
 from dualchannel.simulators.models import SimSettlement
 
 pytestmark = pytest.mark.django_db
@@ -624,3 +627,43 @@ def test_3202_refuses_a_list_naming_a_settlement_twice(client, filed_person):
         reconcile_details(client, scope_for(filed_person), totals(1), [line, line])
 
     assert "重复" in exc.value.err_msg
+
+
+# --- out of area [HB art. 40–41] -----------------------------------------------------------------
+
+
+def test_the_out_of_area_flag_must_agree_with_the_two_places(client, filed_person):
+    """HB art. 40–41: 异地标志 "1" for a purchase in the enrolment pooling region is refused."""
+    request = request_for(filed_person, out_setl_flag="1")
+    assert settlement_input(request)["data"]["out_setl_flag"] == "1"
+
+    with pytest.raises(PlatformError) as exc:
+        settle(client, request)
+
+    assert "异地标志与就医地、参保地医保区划不符" in exc.value.err_msg
+    assert not SimSettlement.objects.exists()
+
+
+def test_across_provinces_the_platform_settles_only_under_a_filing(client, filed_person):
+    """HB art. 41: a Hefei enrolee at a Wuhan pharmacy is settled directly only while a
+    cross-province filing for the treating place is valid."""
+    InsuredPerson.objects.filter(pk=filed_person.pk).update(enrolment_region=region("340102"))
+    filed_person.refresh_from_db()
+    request = request_for(filed_person, out_setl_flag="1")
+
+    with pytest.raises(PlatformError) as exc:
+        settle(client, request)
+    assert "未办理异地就医备案" in exc.value.err_msg
+
+    OutOfAreaFiling.objects.create(
+        filing_no="YDBA-SIM-1",
+        person=filed_person,
+        treating_region=region("420000"),
+        kind="long_term",
+        valid_from=today() - timedelta(days=1),
+        valid_to=today() + timedelta(days=30),
+        recorded_by=UserFactory(),
+        recorded_at_institution=InstitutionFactory(kind="agency", region_code="340100"),
+    )
+    result = settle(client, request)
+    assert result.setl_id and SimSettlement.objects.count() == 1

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from datetime import date
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from dualchannel.core.errors import DomainError, NotFound
@@ -22,10 +23,15 @@ from dualchannel.registry.models import (
     Institution,
     InstitutionKind,
 )
+from dualchannel.registry.out_of_area import (
+    OutOfArea,
+    out_of_area_of,
+    province_code,
+    valid_filings,
+)
 from dualchannel.registry.selectors import public_institutions
 
 from .. import error_codes as codes
-from .. import filing_form
 from ..models import (
     Prescription,
     PrescriptionStatus,
@@ -45,6 +51,7 @@ S = PrescriptionStatus
 class PharmacyOption:
     pharmacy: Institution
     stock: str  # StockStatus
+    area: OutOfArea  # local, in-province or cross-province, and whether it settles directly
 
 
 def _may_route(actor: User, prescription: Prescription) -> bool:
@@ -59,22 +66,32 @@ def _wanted(prescription: Prescription) -> dict[int, int]:
     return {item.drug_id: item.packages for item in prescription.items.all()}
 
 
-def allowed_pharmacies(prescription: Prescription) -> list[Institution]:
-    """The bound pharmacy (three-fixed, or named on the filing form); else the area's designated."""
+def allowed_pharmacies(prescription: Prescription, on: date | None = None) -> list[Institution]:
+    """The bound pharmacy (three-fixed, or named on the filing form); else the designated ones
+    of the hospital's area, of the whole enrolment province (省内异地, no filing needed
+    [HB art. 40]) and of each place the person holds a valid cross-province filing for
+    [HB art. 41]."""
     eligibility = prescription.eligibility
     bound_id = eligibility.pharmacy_id if eligibility is not None else None
     # AH §2(4): the pharmacy named on the signed filing form
     bound_id = bound_id or prescription.filing_pharmacy_id
     if bound_id is not None:
         return list(public_institutions(kind=InstitutionKind.PHARMACY).filter(pk=bound_id))
-    return list(filing_form.region_pharmacies(prescription.hospital))
+    person = prescription.patient
+    hospital_city = (prescription.hospital.region_id or "")[:4]
+    places = Q(region__code__startswith=hospital_city) | Q(
+        region__code__startswith=province_code(person.enrolment_region_id)
+    )
+    for filing in valid_filings(person, day_or_today(on)):
+        places |= Q(region__code__startswith=filing.treating_region.code_prefix)
+    return list(public_institutions(kind=InstitutionKind.PHARMACY).filter(places))
 
 
 def pharmacy_options(*, actor: User, prescription_id: int) -> list[PharmacyOption]:
     """Each allowed pharmacy with its stock for this prescription, those with stock first."""
 
     prescription = (
-        Prescription.objects.select_related("hospital", "eligibility")
+        Prescription.objects.select_related("hospital", "eligibility", "patient")
         .filter(pk=prescription_id)
         .first()
     )
@@ -82,8 +99,14 @@ def pharmacy_options(*, actor: User, prescription_id: int) -> list[PharmacyOptio
         raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
     wanted = _wanted(prescription)
     order = {StockStatus.ALL: 0, StockStatus.PARTLY: 1, StockStatus.NONE: 2}
-    options = [PharmacyOption(p, stock_status(p, wanted)) for p in allowed_pharmacies(prescription)]
-    return sorted(options, key=lambda o: (order[o.stock], o.pharmacy.name))
+    today = timezone.localdate()
+    person = prescription.patient
+    options = [
+        PharmacyOption(p, stock_status(p, wanted), out_of_area_of(person, p.region, today))
+        for p in allowed_pharmacies(prescription, today)
+    ]
+    # the local ones first, then by stock [HB art. 40: out of area only where the patient wants]
+    return sorted(options, key=lambda o: (o.area.is_out_of_area, order[o.stock], o.pharmacy.name))
 
 
 def prescription_route(
@@ -106,7 +129,7 @@ def prescription_route(
         prescription = locked_prescription(prescription_id)
         if not _may_route(actor, prescription):
             raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
-        allowed = {p.pk: p for p in allowed_pharmacies(prescription)}
+        allowed = {p.pk: p for p in allowed_pharmacies(prescription, today)}
         pharmacy = allowed.get(pharmacy_id)
         if pharmacy is None:
             bound = prescription.eligibility and prescription.eligibility.pharmacy_id
@@ -124,7 +147,7 @@ def prescription_route(
                 )
             raise DomainError(
                 codes.PHARMACY_NOT_ALLOWED,
-                "请选择本统筹区的双通道定点零售药店",
+                "请选择本统筹区或本省的双通道定点零售药店（跨省购药须先办理异地就医备案）",
                 fields={"pharmacy_id": ["不可选"]},
             )
         if prescription.valid_until < day_or_today(today):

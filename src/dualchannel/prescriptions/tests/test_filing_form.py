@@ -157,3 +157,17 @@ def test_the_prescribe_page_in_anhui_asks_for_the_pharmacy_and_signs_the_form(
     assert prescription.filing_pharmacy == chosen
     assert prescription.filing_form.data["pharmacy_name"] == chosen.name
     assert "总药量" in prescription.filing_form.data["current_plan"]
+
+
+def test_in_anhui_the_form_may_name_a_pharmacy_in_another_city_of_the_province(
+    hefei, zhang, physician_user
+):
+    """AH §2(5): bought at a dual-channel pharmacy in another region of the province, the
+    purchase is claimed at home with the filing form and the receipts."""
+    wuhu = qualified_pharmacy(region_code="340202", name="芜湖演示药房")
+    designate(wuhu)
+
+    prescription = chronic(physician_user, zhang, pharmacy_id=wuhu.pk)
+
+    assert prescription.filing_pharmacy == wuhu
+    assert prescription.filing_form.data["pharmacy_name"] == "芜湖演示药房"

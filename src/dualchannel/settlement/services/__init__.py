@@ -34,6 +34,8 @@ from .common import (
     write_settlement,
 )
 from .counter import (
+    SelfPaySale,
+    self_pay_sale,
     settlement_preview,
     settlement_reverse,
     settlement_settle,
@@ -56,6 +58,7 @@ __all__ = [
     "Priced",
     "PricedLine",
     "RevocationResult",
+    "SelfPaySale",
     "add_used",
     "batch_apply",
     "batch_prepare",
@@ -75,6 +78,7 @@ __all__ = [
     "recovery_cancel",
     "recovery_raise_for_settlements",
     "require_benefits",
+    "self_pay_sale",
     "settlement_preview",
     "settlement_reverse",
     "settlement_settle",

@@ -31,7 +31,8 @@ from dualchannel.registry.models import (
     Institution,
     InsuredPerson,
 )
-from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.out_of_area import out_of_area_of
+from dualchannel.registry.profiles import profile_of
 from dualchannel.registry.selectors import enrolment_region_on
 
 from .. import error_codes as codes
@@ -155,7 +156,9 @@ def _price_claim(claim: ManualClaim, person: InsuredPerson, dispensing: Dispensi
         hospital_level=level,
         on=on,
     )
-    profile = profile_for(institution.region)
+    # the purchase place's drug list and prices (就医地目录; national defaults where that place
+    # has no profile, e.g. another province's pharmacy [HB art. 41])
+    profile = profile_of(institution)
     province = rules.province_of(institution.region)
     designated = designated_on(institution, on)
     valid = _prescription_valid(prescription, on)
@@ -286,8 +289,9 @@ def _settle(actor: User, claim: ManualClaim) -> Settlement:
     dispensing = dispensing_of(claim.prescription, lock=True)
     not_settled_directly(claim.prescription, dispensing, claim.institution, claim_id=claim.pk)
     person = common.lock_person(claim.person_id)
-    rule, profile, lines = _price_claim(claim, person, dispensing)
-    scopes = common.benefit_scopes(rule, profile, claim.category, claim.purchased_on)
+    rule, _, lines = _price_claim(claim, person, dispensing)
+    home = common.benefit_profile(person, claim.purchased_on)  # 参保地待遇 [HB art. 41, 50]
+    scopes = common.benefit_scopes(rule, home, claim.category, claim.purchased_on)
     rows = common.locked_accumulators(person, scopes)
     breakdown = common.breakdown_of(lines, rule, person, rows)
     priced = common.Priced(
@@ -298,11 +302,12 @@ def _settle(actor: User, claim: ManualClaim) -> Settlement:
         scopes={str(k): v for k, v in scopes.items()},
         lines=tuple(lines),
         breakdown=breakdown,
-        budget_line=common.budget_line_for(profile, claim.institution),
+        budget_line=common.budget_line_for(home, claim.institution),
         settled_on=timezone.localdate(),
         kind=SettlementKind.MANUAL,
         institution=claim.institution,
         prescription=claim.prescription,
+        out_of_area=out_of_area_of(person, claim.institution.region, claim.purchased_on),
     )
     settlement = common.write_settlement(
         actor,

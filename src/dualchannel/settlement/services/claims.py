@@ -62,6 +62,7 @@ from dualchannel.registry.models import (
     InsuredPerson,
     Region,
 )
+from dualchannel.registry.out_of_area import out_of_area_of
 from dualchannel.registry.selectors import officer_region
 
 from .. import error_codes as codes
@@ -443,6 +444,14 @@ def _clean_claim(
     prescription = _prescription(prescription_id, person)
     if prescription is not None and prescription.benefit_type != category:
         raise refuse(codes.CLAIM_CATEGORY_MISMATCH, "待遇类别与处方不一致", "category")
+    if (
+        reason == ClaimReason.CROSS_REGION
+        and not out_of_area_of(person, institution.region, purchased_on).is_out_of_area
+    ):
+        # HB art. 41, AH §2(5), CX art. 17: claimed at home for a purchase made elsewhere
+        raise refuse(
+            codes.CLAIM_NOT_OUT_OF_AREA, "购药机构位于参保地统筹区内，不属于异地购药", "reason"
+        )
     checked_lines = _lines(lines, purchased_on)
     checked_receipts = _receipts(receipts)
     return _Claim(

@@ -32,7 +32,9 @@ from dualchannel.registry.models import (
     InsuredPerson,
     PolicyProfile,
 )
-from dualchannel.registry.selectors import benefit_status_problem
+from dualchannel.registry.out_of_area import OutOfArea
+from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.selectors import benefit_status_problem, enrolment_region_on
 
 from .. import error_codes as codes
 from .. import rules
@@ -119,6 +121,8 @@ class Priced:
     institution: Institution | None = None  # None: the dispensing's pharmacy
     prescription: Prescription | None = None  # None: the dispensing's prescription
     stay: InpatientStay | None = None  # the registered stay [AH §2(5), CX art. 19]
+    # where the person stands when treated here [HB art. 40–41]; None: not asked (local)
+    out_of_area: OutOfArea | None = None
 
     @property
     def settling_institution(self) -> Institution:
@@ -129,6 +133,37 @@ class Priced:
         if self.prescription is not None:
             return self.prescription
         return self.dispensing.prescription if self.dispensing is not None else None
+
+
+def benefit_profile(person: InsuredPerson, on: date | None = None) -> PolicyProfile | None:
+    """The enrolment region's profile (on ``on``: after a transfer, the region then in force
+    [HB art. 50]): benefits follow 参保地 wherever the person is treated [HB art. 40–41] (its
+    deductible per stay, its budget line for a claim); None where none."""
+    region = person.enrolment_region if on is None else enrolment_region_on(person, on)
+    try:
+        return profile_for(region)
+    except DomainError:
+        return None
+
+
+def require_direct(area: OutOfArea | None) -> None:
+    """A purchase out of area that may not settle directly is refused at the counter or desk:
+    the person pays in full and claims at home [HB art. 41, AH §2(5), CX art. 17]."""
+    if area is None or area.direct:
+        return
+    raise Conflict(
+        codes.OUT_OF_AREA_NOT_DIRECT,
+        f"{area.label}：{area.rules_note}（鄂医保发〔2023〕35号第四十一条）",
+    )
+
+
+def settlement_parameters(priced: Priced) -> dict:
+    """The benefit parameters a settlement keeps, with its out-of-area facts when out of area."""
+    parameters = rules.parameters_snapshot(priced.rule)
+    area = priced.out_of_area
+    if area is not None and area.is_out_of_area:
+        parameters = {**parameters, "out_of_area": area.as_facts()}
+    return parameters
 
 
 def designated(institution) -> bool:
@@ -300,7 +335,7 @@ def write_settlement(
         insurance_type=priced.person.insurance_type,
         med_type=priced.rule.med_type,
         rule=priced.rule,
-        parameters=rules.parameters_snapshot(priced.rule),
+        parameters=settlement_parameters(priced),
         scopes=priced.scopes,
         budget_line=priced.budget_line,
         settled_on=priced.settled_on,

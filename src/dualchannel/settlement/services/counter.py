@@ -14,6 +14,7 @@ exactly like a counter settlement. A manual settlement is never reversed here.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
@@ -36,6 +37,7 @@ from dualchannel.inventory.sales import sale_return
 from dualchannel.inventory.selectors import sold_as_donation
 from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
 from dualchannel.registry.models import InpatientStay
+from dualchannel.registry.out_of_area import OutOfArea, out_of_area_of
 from dualchannel.registry.profiles import profile_for, profile_of
 from dualchannel.registry.selectors import enrolment_region_on, filing_form_problem, stay_at
 
@@ -61,6 +63,7 @@ from .common import (
     accumulator_add,
     accumulators,
     add_used,
+    benefit_profile,
     benefit_scopes,
     breakdown_of,
     budget_line_for,
@@ -71,6 +74,7 @@ from .common import (
     request_digest,
     request_key,
     require_benefits,
+    require_direct,
     settlement_replay,
     write_settlement,
 )
@@ -224,11 +228,15 @@ def require_valid_filing_form(prescription: Prescription) -> None:
 
 
 def _compute(dispensing: Dispensing, rows_for, *, admission_no: str = "") -> tuple[Priced, dict]:
+    """The breakdown under the enrolment region's benefits (参保地待遇: rule, deductible,
+    ceilings, accumulators) with the pharmacy's drug list in force (就医地目录) [HB art. 40–41]."""
     on = timezone.localdate(dispensing.dispensed_at)
     admission, stay = _admission(dispensing, admission_no)
     rule, category, lines, profile = _price(dispensing, on, inpatient=bool(admission))
     person = dispensing.prescription.patient
-    scopes = benefit_scopes(rule, profile, category, on, admission)
+    area: OutOfArea = out_of_area_of(person, dispensing.pharmacy.region, on)
+    home = benefit_profile(person) if area.is_out_of_area else profile
+    scopes = benefit_scopes(rule, home, category, on, admission)
     rows = rows_for(person, scopes)
     breakdown = breakdown_of(lines, rule, person, rows)
     budget = budget_line_for(profile, dispensing.pharmacy)
@@ -244,6 +252,7 @@ def _compute(dispensing: Dispensing, rows_for, *, admission_no: str = "") -> tup
         settled_on=on,
         admission=admission,
         stay=stay,
+        out_of_area=area,
     ), rows
 
 
@@ -294,6 +303,7 @@ def settlement_settle(
                 "本统筹区住院期间院外购药计入住院费用，请记入住院账单，由医院随住院费用结算",
             )
         priced, rows = _compute(dispensing, locked_accumulators, admission_no=admission_no)
+        require_direct(priced.out_of_area)  # HB art. 41: otherwise self-pay, claimed at home
         settlement = write_settlement(actor, priced, key, digest)
         add_used(rows, priced.breakdown)
         audit.record(
@@ -428,6 +438,34 @@ def settlement_reverse(
             actor, settlement, key=key, reason=reason, role=role, return_goods=return_goods
         )
     return settlement
+
+
+@dataclass(frozen=True)
+class SelfPaySale:
+    """A purchase out of area that the counter may not settle with the fund: the person pays
+    it all and claims at home [HB art. 41, AH §2(5), CX art. 17]. Nothing is written: the sale
+    is the dispensing itself (uploaded to the platform as a self-pay sale, 3505
+    ``mdtrt_setl_type`` 2); the receipt says why and what to claim."""
+
+    dispensing: Dispensing
+    area: OutOfArea
+    total: Decimal
+
+
+def self_pay_sale(*, actor: User, prescription_id: int) -> SelfPaySale:
+    """The self-pay sale of a dispensed prescription that may not settle directly here."""
+    dispensing = _dispensing_for(actor, prescription_id, lock=False)
+    on = timezone.localdate(dispensing.dispensed_at)
+    person = dispensing.prescription.patient
+    area = out_of_area_of(person, dispensing.pharmacy.region, on)
+    if area.direct:
+        raise Conflict(codes.OUT_OF_AREA_DIRECT, "本次购药可直接结算，请使用医保结算")
+    if Settlement.objects.filter(dispensing=dispensing, status=SettlementStatus.SETTLED).exists():
+        raise Conflict(codes.ALREADY_SETTLED, "该笔发药已结算")
+    total = sum(
+        (line.unit_price * line.packages for line in dispensing.lines.all()), Decimal("0.00")
+    )
+    return SelfPaySale(dispensing=dispensing, area=area, total=total)
 
 
 def _clean_reversal_reason(reason: str) -> str:

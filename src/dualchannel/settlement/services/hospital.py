@@ -53,6 +53,7 @@ from dualchannel.prescriptions.models import (
 )
 from dualchannel.prescriptions.services import prescription_mark_dispensed
 from dualchannel.registry.models import InsuredPerson
+from dualchannel.registry.out_of_area import out_of_area_of
 from dualchannel.registry.profiles import profile_for
 from dualchannel.registry.selectors import enrolment_region_on
 
@@ -317,7 +318,10 @@ def _compute(
     )
     profile = profile_for(hospital.region)
     province = rules.province_of(hospital.region)
-    scopes = common.benefit_scopes(rule, profile, category, on)
+    # HB art. 40–41: out of area, the enrolment region's benefits, the hospital's drug list
+    area = out_of_area_of(person, hospital.region, on)
+    home = common.benefit_profile(person) if area.is_out_of_area else profile
+    scopes = common.benefit_scopes(rule, home, category, on)
     rows = rows_for(person, scopes)
     eligibility = eligibility_for(prescription)
     facts = {
@@ -362,6 +366,7 @@ def _compute(
             kind=SettlementKind.HOSPITAL,
             institution=hospital,
             prescription=prescription,
+            out_of_area=area,
         ),
         rows,
         eligibility,
@@ -450,6 +455,7 @@ def _settle(
             common.locked_accumulators,
             lambda rx: eligibility,
         )
+        common.require_direct(priced.out_of_area)  # HB art. 41: else self-pay, claimed at home
         used = plan_quantity(items, _packages(clean), eligibility)
         left = eligibility.plan_total_quantity - eligibility.plan_used_quantity
         if used > left:

@@ -1,0 +1,73 @@
+"""The filing page (异地就医备案) for whoever records it: an officer of the enrolment region or
+the hospital's insurance office [HB art. 40–41, CX art. 17]. Lists the filings in scope and
+records a new one; a refusal is shown with its code, nothing written."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from dualchannel.core.errors import DomainError, NotFound
+from dualchannel.core.masking import mask_id_number, mask_name
+from dualchannel.core.permissions import role_required
+from dualchannel.core.roles import Role
+
+from . import selectors, services
+from .models import OutOfAreaFilingKind
+
+recorder_required = role_required(Role.AGENCY_OFFICER, Role.REVIEWER)
+
+
+def _day(raw: str) -> date | None:
+    try:
+        return date.fromisoformat((raw or "").strip())
+    except ValueError:
+        return None
+
+
+@require_GET
+@recorder_required
+def out_of_area_filings(request: HttpRequest) -> HttpResponse:
+    rows = selectors.visible_filings(request.user).order_by("-recorded_at", "-pk")[:200]
+    today = timezone.localdate()
+    context = {
+        "rows": [
+            {
+                "filing": f,
+                "name": mask_name(f.person.name),
+                "id_number": mask_id_number(f.person.id_number),
+                "valid": f.valid_from <= today <= f.valid_to,
+            }
+            for f in rows
+        ],
+        "kinds": OutOfAreaFilingKind.choices,
+        "today": today,
+    }
+    return TemplateResponse(request, "registry/out_of_area_filings.html", context)
+
+
+@require_POST
+@recorder_required
+def out_of_area_filing_create(request: HttpRequest) -> HttpResponse:
+    try:
+        filing = services.out_of_area_filing_create(
+            actor=request.user,
+            person_id_number=request.POST.get("person_id_number", ""),
+            treating_region=request.POST.get("treating_region", ""),
+            kind=request.POST.get("kind", ""),
+            valid_from=_day(request.POST.get("valid_from", "")),
+            valid_to=_day(request.POST.get("valid_to", "")),
+        )
+    except NotFound:
+        raise  # outside the actor's scope: the 404 page, nothing said about the person
+    except DomainError as exc:
+        messages.error(request, f"{exc.message}（{exc.code}）")
+        return redirect("registry-out-of-area-filings")
+    messages.success(request, f"已办理异地就医备案 {filing.filing_no}")
+    return redirect("registry-out-of-area-filings")
