@@ -586,7 +586,7 @@ def _stay_world(users, places, patient, issued) -> dict:
     review = FilingReview.objects.create(stay=stay, document_id=issued.document_id)
     profile = profile_of(places["hospital"])
     PolicyProfile.objects.filter(pk=profile.pk).update(inpatient_external_drugs_in_stay=True)
-    stay_rx = _cold_chain_dispensing(users, places, patient, 4)
+    stay_rx = _cold_chain_dispensing(users, places, patient, 5)
     return {
         "stay_id": stay.pk,
         "review_id": review.pk,
