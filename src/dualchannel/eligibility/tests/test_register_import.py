@@ -8,9 +8,9 @@ import io
 from datetime import date
 
 import pytest
-from openpyxl import Workbook
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from openpyxl import Workbook
 
 from dualchannel.core.errors import DomainError, PermissionDenied
 from dualchannel.core.models import AuditEvent
@@ -269,13 +269,13 @@ def test_an_xlsx_register_is_checked_row_by_row_and_imported(world, agency_user)
     is read like the CSV; the dry run lists each row's problem by the row number the sheet shows
     (an empty row skipped, its number kept), and writes nothing; the corrected file imports."""
     newcomer = xlsx_line(world, id_number=new_id(), name="王新", insurance="310")
-    content = xlsx_of(
-        xlsx_line(world),
-        None,
-        xlsx_line(world, id_number=new_id(778), name="李新", insurance="390", drug_code="X000"),
-        xlsx_line(world, id_number=new_id(779), name="赵新", insurance="390", effective_from="2099-01-01"),
-        newcomer,
-    )  # fmt: skip
+    unknown_drug = xlsx_line(
+        world, id_number=new_id(778), name="李新", insurance="390", drug_code="X000"
+    )
+    future = xlsx_line(
+        world, id_number=new_id(779), name="赵新", insurance="390", effective_from="2099-01-01"
+    )
+    content = xlsx_of(xlsx_line(world), None, unknown_drug, future, newcomer)
     before = state()
 
     report = register_import.register_import_check(
