@@ -3,7 +3,8 @@ publishes its own lists on top of the national one (separately-paid drugs, Chuxi
 adjustment of its dual-channel drugs, non-negotiated chronic-disease drugs) as dated data.
 
 The catalogue administrator (an agency officer, for their agency's region or inside it; an admin
-for any region) imports a list from a CSV file (UTF-8, a header row). Columns, English or Chinese:
+for any region) imports a list from a CSV file (UTF-8 or GBK) or an Excel .xlsx file (its first
+sheet), read by ``core.tables.read_table``, with a header row. Columns, English or Chinese:
 
     drug_code / 医保药品代码   the national drug code (23 characters), or
     generic_name / 通用名      the generic name as in the national list (one of the two is needed)
@@ -11,19 +12,18 @@ for any region) imports a list from a CSV file (UTF-8, a header row). Columns, E
     valid_to / 失效日期        YYYY-MM-DD, blank: the list's own end (or open)
     note / 备注                free text
 
-The whole file is checked first and every row's problem reported (row 1 = first data row); a
-file with any problem is refused as a whole and nothing is written. ``dry_run`` checks and reports
+The whole file is checked first and every row's problem reported (rows numbered as the
+spreadsheet shows them: the header is row 1, the first data row row 2); a file with any problem
+is refused as a whole and nothing is written. ``dry_run`` checks and reports
 what would be written, and writes nothing. A list of a region and kind may not overlap another in
 time, except that an open-ended earlier list is closed the day before the new one starts (the
-annual adjustment replaces last year's list [CX art. 4]). xlsx files are refused with a request
-to save them as CSV (no spreadsheet reader is installed).
+annual adjustment replaces last year's list [CX art. 4]). A legacy .xls, an encrypted or damaged
+.xlsx is refused (``catalog.regional_list_invalid``) with nothing written.
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -37,12 +37,14 @@ from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
+from dualchannel.core.tables import TableRefused, read_table
 from dualchannel.registry.models import Region
 
 from .models import Drug, RegionalList, RegionalListEntry, RegionalListKind
 from .selectors import criteria_region_covered
 
 MAX_FILE_BYTES = 2 * 1024 * 1024
+MAX_ROWS = 5000
 MAX_REPORTED_ERRORS = 50
 COLUMNS = {
     "drug_code": ("drug_code", "医保药品代码", "药品代码"),
@@ -124,36 +126,22 @@ def _date(value: Any, row: int, name: str, errors: list) -> date | None:
         return None
 
 
-def read_csv(raw: bytes, filename: str) -> list[dict[str, str]]:
-    """The rows of an uploaded file, keyed by the English column names."""
-    name = (filename or "").lower()
-    if name.endswith((".xlsx", ".xls")):
-        raise RegionalListFileError(
-            [(0, "file", "暂不支持 Excel 文件，请另存为 CSV（UTF-8）后导入")]
-        )
-    if not name.endswith(".csv"):
-        raise RegionalListFileError([(0, "file", "只支持 .csv 文件")])
-    if len(raw) > MAX_FILE_BYTES:
-        raise RegionalListFileError([(0, "file", "文件超过 2 MB")])
+def read_rows(raw: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
+    """The rows of an uploaded CSV or .xlsx file (``core.tables``) as (row number as the
+    spreadsheet shows it, English column name → text)."""
     try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise RegionalListFileError([(0, "file", "文件不是 UTF-8 编码")]) from exc
-    reader = csv.DictReader(io.StringIO(text))
-    header = [h.strip() for h in (reader.fieldnames or [])]
-    mapping: dict[str, str] = {}
+        table = read_table(raw, filename, max_bytes=MAX_FILE_BYTES, max_rows=MAX_ROWS)
+    except TableRefused as refused:
+        raise RegionalListFileError([(0, "file", refused.message)]) from None
+    keys: list[str | None] = [None] * len(table.header)
     for key, aliases in COLUMNS.items():
         for alias in aliases:
-            if alias in header:
-                mapping[key] = alias
+            if alias in table.header:
+                keys[table.header.index(alias)] = key
                 break
-    if "drug_code" not in mapping and "generic_name" not in mapping:
+    if "drug_code" not in keys and "generic_name" not in keys:
         raise RegionalListFileError([(0, "header", "缺少列：医保药品代码（drug_code）或通用名")])
-    rows = []
-    for raw_row in reader:
-        row = {k.strip(): (v or "").strip() for k, v in raw_row.items() if k is not None}
-        rows.append({key: row.get(alias, "") for key, alias in mapping.items()})
-    return rows
+    return table.keyed(keys)
 
 
 def clean_header(
@@ -191,18 +179,18 @@ def clean_header(
     return ListHeader(region, kind, title, document_no, start, end)
 
 
-def validate_entries(header: ListHeader, rows: list[dict[str, str]]) -> list[EntryRow]:
+def validate_entries(header: ListHeader, rows: list[tuple[int, dict[str, str]]]) -> list[EntryRow]:
     """Every row checked against the catalogue and the list's dates; all errors collected."""
     if not rows:
         raise RegionalListFileError([(0, "file", "文件中没有条目")])
     errors: list[tuple[int, str, str]] = []
-    codes = {r.get("drug_code") for r in rows if r.get("drug_code")}
-    names = {r.get("generic_name") for r in rows if r.get("generic_name")}
+    codes = {r.get("drug_code") for _, r in rows if r.get("drug_code")}
+    names = {r.get("generic_name") for _, r in rows if r.get("generic_name")}
     by_code = {d.national_code: d for d in Drug.objects.filter(national_code__in=codes)}
     by_name = {d.generic_name: d for d in Drug.objects.filter(generic_name__in=names)}
     result: list[EntryRow] = []
     seen: dict[int, list[EntryRow]] = {}
-    for index, row in enumerate(rows, start=1):
+    for index, row in rows:
         before = len(errors)
         code, name = row.get("drug_code", ""), row.get("generic_name", "")
         drug = None
@@ -372,7 +360,7 @@ def regional_list_import(
     )
     if not criteria_region_covered(actor, header.region.code):
         raise NotFound(REGION_NOT_FOUND, "区划不存在")
-    rows = read_csv(raw, filename)
+    rows = read_rows(raw, filename)
     entries = validate_entries(header, rows)
     report = RegionalListReport(
         dry_run=dry_run,

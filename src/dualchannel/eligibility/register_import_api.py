@@ -71,7 +71,9 @@ def check_payload(report: register_import.Report) -> dict:
     summary="既有用药资格导入：试导入（逐行列出问题，不写入）（HB art. 49）",
 )
 def register_import_check(request: HttpRequest, file: UploadedFile = File(...)):  # noqa: B008
-    report = register_import.register_import_check(actor=request.auth, content=_content(file))
+    report = register_import.register_import_check(
+        actor=request.auth, content=_content(file), filename=file.name or ""
+    )
     return check_payload(report)
 
 

@@ -45,15 +45,18 @@ def agency_eligibility_import(request: HttpRequest) -> HttpResponse:
         return TemplateResponse(request, "eligibility/agency_import.html", _context(request))
     upload = request.FILES.get("file")
     content = upload.read(register_import.MAX_BYTES + 1) if upload is not None else b""
+    filename = (upload.name or "") if upload is not None else ""
     if request.POST.get("action") == "import":
         try:
             batch = register_import.register_import(
-                actor=request.user, content=content, filename=upload.name if upload else ""
+                actor=request.user, content=content, filename=filename
             )
         except DomainError as refused:
             if refused.code != "eligibility.import_rows":
                 raise
-            report = register_import.register_import_check(actor=request.user, content=content)
+            report = register_import.register_import_check(
+                actor=request.user, content=content, filename=filename
+            )
             return TemplateResponse(
                 request,
                 "eligibility/agency_import.html",
@@ -63,7 +66,9 @@ def agency_eligibility_import(request: HttpRequest) -> HttpResponse:
         return TemplateResponse(
             request, "eligibility/agency_import.html", _context(request, done=done)
         )
-    report = register_import.register_import_check(actor=request.user, content=content)
+    report = register_import.register_import_check(
+        actor=request.user, content=content, filename=filename
+    )
     return TemplateResponse(
         request, "eligibility/agency_import.html", _context(request, report=report)
     )

@@ -211,10 +211,12 @@ def test_bad_rows_are_all_reported_and_nothing_is_written(agency_user):
     assert caught.value.code == "catalog.regional_list_invalid"
     assert "未导入任何内容" in caught.value.message
     messages = {(row, name): text for row, name, text in caught.value.errors}
-    assert "未知药品代码" in messages[(1, "drug_code")]
-    assert "格式有误" in messages[(2, "valid_from")]
-    assert "日期重叠" in messages[(4, "valid_from")]
-    assert "早于目录执行日期" in messages[(5, "valid_from")]
+    # rows as the spreadsheet shows them: the header is row 1
+    assert "未知药品代码" in messages[(2, "drug_code")]
+    assert "格式有误" in messages[(3, "valid_from")]
+    assert "日期重叠" in messages[(5, "valid_from")]
+    assert "与第4行的日期重叠" in messages[(5, "valid_from")]
+    assert "早于目录执行日期" in messages[(6, "valid_from")]
     assert _nothing_written() == (0, 0, 0)
 
 
@@ -241,7 +243,7 @@ def test_a_list_overlapping_another_of_the_same_kind_is_refused(agency_user):
 
 @pytest.mark.django_db
 def test_a_bad_list_date_or_file_is_refused(agency_user):
-    """Bad input: a bad list date, an end before the start, an xlsx file: refused."""
+    """Bad input: a bad list date, an end before the start, a legacy .xls file: refused."""
     drug = DrugFactory()
     raw = _csv(f"{drug.generic_name},,,")
 
@@ -249,12 +251,12 @@ def test_a_bad_list_date_or_file_is_refused(agency_user):
         _import(agency_user, raw, valid_from="2027-13-01")
     with pytest.raises(RegionalListFileError) as reversed_dates:
         _import(agency_user, raw, valid_to="2026-01-01")
-    with pytest.raises(RegionalListFileError) as xlsx:
-        _import(agency_user, raw, filename="list.xlsx")
+    with pytest.raises(RegionalListFileError) as xls:
+        _import(agency_user, raw, filename="list.xls")
 
     assert "valid_from" in bad_date.value.fields
     assert "截止日期早于执行日期" in reversed_dates.value.message
-    assert "另存为 CSV" in xlsx.value.message
+    assert "另存为 .xlsx 或 CSV" in xls.value.message
     assert _nothing_written() == (0, 0, 0)
 
 

@@ -63,8 +63,8 @@ def test_the_api_refuses_an_unknown_drug_with_every_rows_problem(api_client, age
     assert response.status_code == 400
     error = response.json()["error"]
     assert error["code"] == "catalog.regional_list_invalid"
-    assert "目录中没有通用名" in error["fields"]["rows[1].generic_name"][0]
-    assert "格式有误" in error["fields"]["rows[2].valid_from"][0]
+    assert "目录中没有通用名" in error["fields"]["rows[2].generic_name"][0]
+    assert "格式有误" in error["fields"]["rows[3].valid_from"][0]
     assert (RegionalList.objects.count(), RegionalListEntry.objects.count()) == (0, 0)
 
 

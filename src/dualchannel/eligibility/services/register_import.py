@@ -1,7 +1,9 @@
 """Import of the eligibilities a region already has [HB art. 49]: the agency's current register
-as a CSV file (UTF-8 or GBK, a header row of the column names in ``COLUMNS``, English or
-Chinese). Those who passed the enrolment region's assessment before the platform need not apply
-again; their eligibility is entered as it stands.
+as a CSV file (UTF-8 or GBK) or an Excel .xlsx file (its first sheet), read by
+``core.tables.read_table``, with a header row of the column names in ``COLUMNS``, English or
+Chinese; rows are numbered as the spreadsheet shows them (the header is row 1). Those who passed
+the enrolment region's assessment before the platform need not apply again; their eligibility is
+entered as it stands.
 
 - **Dry run** (``register_import_check``): every row checked, every problem listed (row, column,
   code, Chinese message), nothing written: a bad ID check digit (``registry.invalid_id_number``
@@ -15,14 +17,12 @@ again; their eligibility is entered as it stands.
   row an approved application marked as imported and its eligibility (``source=imported``, the
   batch), each with its history row ("" → approved / active) and audit event, and one audit
   event for the batch.
-- No ``.xlsx``: ``openpyxl`` is not installed; export the sheet as CSV.
+- A legacy ``.xls``, an encrypted or damaged ``.xlsx`` is refused (``eligibility.import_bad_file``).
 """
 
 from __future__ import annotations
 
-import csv
 import hashlib
-import io
 import uuid
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -38,6 +38,7 @@ from dualchannel.core.errors import Conflict, DomainError
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
+from dualchannel.core.tables import EMPTY, TOO_MANY, TableRefused, read_table
 from dualchannel.registry import services as registry_services
 from dualchannel.registry.models import (
     BindingMode,
@@ -106,7 +107,7 @@ REQUIRED = (
 
 @dataclass(frozen=True)
 class Problem:
-    row: int  # the file's line number (the header is line 1)
+    row: int  # the row number as the spreadsheet shows it (the header is row 1)
     field: str
     code: str
     message: str
@@ -150,42 +151,23 @@ class Report:
 # --- reading the file --------------------------------------------------------------------------
 
 
-def _text(content: bytes) -> str:
-    for encoding in ("utf-8-sig", "gb18030"):
-        try:
-            return content.decode(encoding)
-        except UnicodeDecodeError:
-            continue
-    raise DomainError(codes.IMPORT_BAD_FILE, "文件编码无法识别，请另存为 UTF-8 的 CSV 文件")
-
-
-def read_rows(content: bytes) -> list[tuple[int, dict[str, str]]]:
-    """The rows as (line number, column → text); a file without the columns is refused."""
-    if not content or not content.strip():
-        raise DomainError(codes.IMPORT_EMPTY, "导入文件为空", fields={"file": ["文件为空"]})
-    if len(content) > MAX_BYTES or content[:2] == b"PK":
-        message = "请上传不超过 5 MB 的 CSV 文件（Excel 请另存为 CSV）"
-        raise DomainError(codes.IMPORT_BAD_FILE, message, fields={"file": [message]})
-    reader = csv.reader(io.StringIO(_text(content)))
-    header = next(reader, [])
+def read_rows(content: bytes, filename: str = "") -> list[tuple[int, dict[str, str]]]:
+    """The rows as (row number as the spreadsheet shows it, column → text), read by
+    ``core.tables`` from a CSV or .xlsx file; a file without the columns is refused."""
+    try:
+        table = read_table(content, filename, max_bytes=MAX_BYTES, max_rows=MAX_ROWS)
+    except TableRefused as refused:
+        code = {EMPTY: codes.IMPORT_EMPTY, TOO_MANY: codes.IMPORT_TOO_MANY}.get(
+            refused.kind, codes.IMPORT_BAD_FILE
+        )
+        raise DomainError(code, refused.message, fields={"file": [refused.message]}) from None
     by_label = {label: key for key, label in COLUMNS.items()} | {k: k for k in COLUMNS}
-    keys = [by_label.get(h.strip()) for h in header]
+    keys = [by_label.get(h) for h in table.header]
     missing = [COLUMNS[k] for k in REQUIRED if k not in keys]
     if missing:
         message = f"缺少列：{'、'.join(missing)}"
         raise DomainError(codes.IMPORT_BAD_FILE, message, fields={"file": [message]})
-    rows = []
-    for n, values in enumerate(reader, start=2):
-        if not any(v.strip() for v in values):
-            continue
-        rows.append((n, {k: (v or "").strip() for k, v in zip(keys, values, strict=False) if k}))
-    if not rows:
-        raise DomainError(codes.IMPORT_EMPTY, "导入文件没有数据行", fields={"file": ["无数据行"]})
-    if len(rows) > MAX_ROWS:
-        raise DomainError(
-            codes.IMPORT_TOO_MANY, f"一次最多导入 {MAX_ROWS} 行", fields={"file": ["行数过多"]}
-        )
-    return rows
+    return table.keyed(keys)
 
 
 # --- checking one row --------------------------------------------------------------------------
@@ -315,13 +297,15 @@ def _import_region(actor: User) -> Region | None:
     return None if actor.is_superuser else officer_region(actor)
 
 
-def register_import_check(*, actor: User, content: bytes, today: date | None = None) -> Report:
+def register_import_check(
+    *, actor: User, content: bytes, filename: str = "", today: date | None = None
+) -> Report:
     """The dry run: every row checked, every problem listed, nothing written [HB art. 49]."""
     today = day_or_today(today)
     region = _import_region(actor)
     report = Report()
     seen: set[tuple[str, int]] = set()
-    for n, raw in read_rows(content):
+    for n, raw in read_rows(content, filename):
         try:
             row = _row(n, raw, region, today)
         except _RowError as problem:
@@ -355,7 +339,7 @@ def register_import(
 ) -> EligibilityImport:
     """Import the register, all or nothing [HB art. 49]; any problem refuses the whole file."""
     today = day_or_today(today)
-    report = register_import_check(actor=actor, content=content, today=today)
+    report = register_import_check(actor=actor, content=content, filename=filename, today=today)
     if not report.ok:
         raise refusal(report)
     region = _import_region(actor) or report.rows[0].hospital.region

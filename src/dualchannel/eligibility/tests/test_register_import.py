@@ -4,11 +4,13 @@ persons not yet registered are created from the row."""
 
 from __future__ import annotations
 
+import io
 from datetime import date
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from openpyxl import Workbook
 
 from dualchannel.core.errors import DomainError, PermissionDenied
 from dualchannel.core.models import AuditEvent
@@ -65,6 +67,27 @@ def line(world, *, id_number=None, name=None, drug_code=None, insurance="", **ov
 
 def csv_of(*lines: str) -> bytes:
     return ("\n".join([HEADER, *lines]) + "\n").encode("utf-8")
+
+
+def xlsx_of(*rows: list | None) -> bytes:
+    """A workbook as Excel saves it: Chinese headers, then rows (``None``: an empty row)."""
+    book = Workbook()
+    sheet = book.active
+    sheet.append(HEADER.split(","))
+    for row in rows:
+        sheet.append(row or [])
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def xlsx_line(world, **over) -> list:
+    """A row with typed cells: a date cell, codes and the quantity typed as numbers."""
+    cells: list = line(world, **over).split(",")
+    cells[2] = int(cells[2]) if cells[2] else None  # 参保类型 310 as a number
+    cells[9] = date.fromisoformat(cells[9])  # 生效日期 as a date cell
+    cells[11] = float(cells[11])  # 方案总药量 600.0 shown as 600
+    return cells
 
 
 def new_id(serial: int = 777) -> str:
@@ -188,8 +211,8 @@ def test_only_an_officer_of_the_region_imports(world, physician_user, outsider_a
     } and report.problems
 
 
-def test_an_empty_or_excel_file_is_refused(agency_user):
-    """HB art. 49 (bad input): the file must be a CSV with the columns."""
+def test_an_empty_or_damaged_file_is_refused(agency_user):
+    """HB art. 49 (bad input): the file must be a CSV or .xlsx with the columns."""
     for content, code in (
         (b"", "eligibility.import_empty"),
         (b"PK\x03\x04xlsx", "eligibility.import_bad_file"),
@@ -239,3 +262,76 @@ def test_the_api_dry_run_and_import(world, agency_user, api_client):
         {"file": SimpleUploadedFile("a.csv", csv_of(line(world)))},
     )
     assert done.status_code == 201 and done.json()["rows"] == 1
+
+
+def test_an_xlsx_register_is_checked_row_by_row_and_imported(world, agency_user):
+    """HB art. 49: the register as Excel saves it (.xlsx, a date cell, a code typed as a number)
+    is read like the CSV; the dry run lists each row's problem by the row number the sheet shows
+    (an empty row skipped, its number kept), and writes nothing; the corrected file imports."""
+    newcomer = xlsx_line(world, id_number=new_id(), name="王新", insurance="310")
+    unknown_drug = xlsx_line(
+        world, id_number=new_id(778), name="李新", insurance="390", drug_code="X000"
+    )
+    future = xlsx_line(
+        world, id_number=new_id(779), name="赵新", insurance="390", effective_from="2099-01-01"
+    )
+    content = xlsx_of(xlsx_line(world), None, unknown_drug, future, newcomer)
+    before = state()
+
+    report = register_import.register_import_check(
+        actor=agency_user, content=content, filename="台账.xlsx", today=TODAY
+    )
+
+    assert [r.row for r in report.rows] == [2, 6]
+    assert [(p.row, p.field, p.code) for p in report.problems] == [
+        (4, "drug_code", "eligibility.import_unknown_drug"),
+        (5, "effective_from", "eligibility.import_bad_value"),
+    ]
+    assert report.rows[0].effective_from == date(2025, 11, 1)
+    assert report.rows[0].quantity == 600
+    assert report.rows[1].insurance_type == "310"
+    assert state() == before
+
+    batch = register_import.register_import(
+        actor=agency_user, content=xlsx_of(xlsx_line(world), newcomer), filename="台账.xlsx",
+        today=TODAY,
+    )  # fmt: skip
+    assert batch.rows == 2 and batch.persons_created == 1
+    assert InsuredPerson.objects.get(name="王新").insurance_type == "310"
+
+
+def test_a_corrupt_encrypted_or_xls_workbook_is_refused_and_nothing_written(world, agency_user):
+    """HB art. 49 (bad input): a damaged .xlsx, an encrypted workbook (an OLE2 container) and a
+    legacy .xls are refused with ``eligibility.import_bad_file`` and a Chinese message; nothing
+    is written."""
+    good = xlsx_of(xlsx_line(world))
+    ole2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\0" * 600
+    before = state()
+    for content, filename, words in (
+        (good[: len(good) // 2], "台账.xlsx", "已损坏"),
+        (ole2, "台账.xlsx", "已加密"),
+        (ole2, "台账.xls", ".xls"),
+        (good, "台账.xls", ".xls"),
+    ):
+        with pytest.raises(DomainError) as refused:
+            register_import.register_import(
+                actor=agency_user, content=content, filename=filename, today=TODAY
+            )
+        assert refused.value.code == "eligibility.import_bad_file"
+        assert words in refused.value.message
+    assert state() == before
+
+
+def test_the_officer_page_takes_an_xlsx_upload(world, agency_user, client):
+    """HB art. 49: the page's upload accepts the .xlsx and its dry run names the problem."""
+    client.force_login(agency_user)
+    bad = xlsx_of(xlsx_line(world, drug_code="X000"))
+
+    page = client.post(
+        reverse("agency-eligibility-import"),
+        {"action": "check", "file": SimpleUploadedFile("台账.xlsx", bad)},
+    )
+
+    text = page.content.decode()
+    assert page.status_code == 200 and "医保药品代码不存在" in text
+    assert ".xlsx" in text and "Excel 请另存为 CSV" not in text
