@@ -20,6 +20,7 @@ from dualchannel.core.roles import Role
 
 from . import selectors, services
 from .models import OutOfAreaFilingKind
+from .profiles import profile_of
 
 recorder_required = role_required(Role.AGENCY_OFFICER, Role.REVIEWER)
 
@@ -48,6 +49,7 @@ def out_of_area_filings(request: HttpRequest) -> HttpResponse:
         ],
         "kinds": OutOfAreaFilingKind.choices,
         "today": today,
+        "profile": profile_of(request.user.institution) if request.user.institution else None,
     }
     return TemplateResponse(request, "registry/out_of_area_filings.html", context)
 

@@ -20,6 +20,7 @@ from dualchannel.core.roles import Role
 from . import error_codes as codes
 from . import selectors, services
 from .models import FilingReviewStatus
+from .profiles import profile_of
 
 reviewer_required = role_required(Role.REVIEWER)
 
@@ -43,6 +44,7 @@ def hospital_stays(request: HttpRequest) -> HttpResponse:
         "stays": stays,
         "reviews": reviews,
         "submitted": FilingReviewStatus.SUBMITTED,
+        "profile": profile_of(request.user.institution) if request.user.institution else None,
     }
     return TemplateResponse(request, "registry/hospital_stays.html", context)
 
