@@ -7,10 +7,9 @@ from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
-from dualchannel.core.errors import DomainError
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
-from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.profiles import profile_or_none
 
 from . import selectors
 from .models import RegionalListKind
@@ -25,16 +24,6 @@ def _form_defaults(request: HttpRequest) -> dict:
     return {"region": region.code if region is not None else ""}
 
 
-def _profile(region):
-    """The officer's region's profile for the page's explanation, or None (national defaults)."""
-    if region is None:
-        return None
-    try:
-        return profile_for(region)
-    except DomainError:
-        return None
-
-
 @require_GET
 @officer_required
 def regional_lists(request: HttpRequest) -> HttpResponse:
@@ -43,7 +32,7 @@ def regional_lists(request: HttpRequest) -> HttpResponse:
         "lists": selectors.regional_lists_visible(request.user),
         "kinds": RegionalListKind.choices,
         "form": _form_defaults(request),
-        "profile": _profile(region),
+        "profile": profile_or_none(region),
     }
     return TemplateResponse(request, "catalog/regional_lists.html", context)
 

@@ -225,13 +225,20 @@ def profile_for(region: Region) -> PolicyProfile:
     )
 
 
-def profile_of(institution: Institution) -> PolicyProfile | None:
-    """The profile of the institution's region, or None where none is configured (the national
-    defaults apply): for rules that have a national default, unlike ``profile_for``."""
+def profile_or_none(region: Region | None) -> PolicyProfile | None:
+    """The region's profile (``profile_for``), or None where none is configured (the national
+    defaults apply): for rules that have a national default."""
+    if region is None:
+        return None
     try:
-        return profile_for(institution.region)
+        return profile_for(region)
     except DomainError:
         return None
+
+
+def profile_of(institution: Institution) -> PolicyProfile | None:
+    """The profile of the institution's region, or None (``profile_or_none``)."""
+    return profile_or_none(institution.region)
 
 
 def profile_for_code(region_code: str) -> PolicyProfile:

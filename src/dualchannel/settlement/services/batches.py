@@ -81,7 +81,7 @@ from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.integration.nhsa import settlement as wire
 from dualchannel.registry.models import Institution, InstitutionKind, Region
-from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.profiles import profile_of
 from dualchannel.registry.selectors import officer_region
 
 from .. import error_codes as codes
@@ -227,11 +227,8 @@ def _lock_contents(batch: SettlementBatch) -> list[Settlement]:
 
 def _default_line(institution: Institution) -> str:
     """The line the institution's settlements are made on now (as the counter decides it)."""
-    try:
-        profile = profile_for(institution.region)
-    except DomainError:  # no profile: the national default, the global budget
-        profile = None
-    return budget_line_for(profile, institution)
+    # no profile: the national default, the global budget
+    return budget_line_for(profile_of(institution), institution)
 
 
 def _budget_line(institution: Institution, first: date, requested: str | None) -> str:

@@ -33,7 +33,7 @@ from dualchannel.registry.models import (
     PolicyProfile,
 )
 from dualchannel.registry.out_of_area import OutOfArea
-from dualchannel.registry.profiles import profile_for
+from dualchannel.registry.profiles import profile_or_none
 from dualchannel.registry.selectors import benefit_status_problem, enrolment_region_on
 
 from .. import error_codes as codes
@@ -139,11 +139,9 @@ def benefit_profile(person: InsuredPerson, on: date | None = None) -> PolicyProf
     """The enrolment region's profile (on ``on``: after a transfer, the region then in force
     [HB art. 50]): benefits follow 参保地 wherever the person is treated [HB art. 40–41] (its
     deductible per stay, its budget line for a claim); None where none."""
-    region = person.enrolment_region if on is None else enrolment_region_on(person, on)
-    try:
-        return profile_for(region)
-    except DomainError:
-        return None
+    return profile_or_none(
+        person.enrolment_region if on is None else enrolment_region_on(person, on)
+    )
 
 
 def require_direct(area: OutOfArea | None) -> None:
