@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import os
 import shutil
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from playwright.sync_api import sync_playwright
 
 from dualchannel.core.tests.factories import totp_code
+from dualchannel.demo import world
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Flags for a machine without internet and without a display, run as root.
@@ -100,6 +103,42 @@ def login(live_server, password):
         page.click("button[type=submit]")
         page.wait_for_load_state("networkidle")
         give_second_factor(page, user)
+        return page
+
+    return do_login
+
+
+# Role-month tests play pages over the demo data; the PostgreSQL pass has its own tests of the
+# concurrency they rest on, so the demo's ~30 s load is paid in the SQLite pass only.
+sqlite_pass_only = pytest.mark.skipif(
+    os.environ.get("DATABASE_URL", "").startswith("postgres"),
+    reason="pages over the demo data: the SQLite pass plays them (demo_load takes ~30 s)",
+)
+
+
+@pytest.fixture
+def demo_world(settings, tmp_path):
+    """The world ``make demo`` serves (real catalogue, Wuhan under the Hubei rules, a login per
+    role), loaded into the test database for a role's month played through the pages.
+
+    ~30 s: the role-month tests share it through this fixture and nothing else loads it."""
+    settings.DEMO_MODE = True  # demo users sign in without the second factor, as in `make demo`
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
+    call_command("demo_load", stdout=io.StringIO())
+    return {login.username: login for login in world.demo_logins()}
+
+
+@pytest.fixture
+def demo_login(live_server, demo_world):
+    """Sign a page in as one of the demo's users, through the login form, as a visitor would."""
+
+    def do_login(page, username: str):
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.fill("input[name=username]", username)
+        page.fill("input[name=password]", world.DEMO_PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_load_state("networkidle")
         return page
 
     return do_login
