@@ -4,12 +4,19 @@ succeeds, so the first pages a visitor opens show no failed or dead uploads."""
 
 from __future__ import annotations
 
+import io
+
 import pytest
 from django.core.management import call_command
 
 from dualchannel.core import jobs
 from dualchannel.core.models import Job, JobStatus
-from dualchannel.inventory.models import StockMovement, UploadStatus
+from dualchannel.inventory.models import (
+    StockMovement,
+    TraceCode,
+    TraceCodeStatus,
+    UploadStatus,
+)
 from dualchannel.settlement.models import Settlement
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,7 +27,8 @@ def test_demo_load_leaves_no_failed_job_nor_upload(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
 
-    call_command("demo_load", stdout=open("/dev/null", "w"))  # noqa: SIM115
+    printed = io.StringIO()
+    call_command("demo_load", stdout=printed)
     for _ in range(20):
         if not jobs.run_once("demo-test", limit=100):
             break
@@ -34,3 +42,11 @@ def test_demo_load_leaves_no_failed_job_nor_upload(settings, tmp_path):
     )
     assert all(m.stock_item.drug.national_code for m in movements)
     assert not Settlement.objects.exclude(upload_status="accepted").exists()
+
+    # the counter walkthrough's boxes are printed, and they are in stock at the routed pharmacy
+    walkthrough = printed.getvalue().split("柜台演示：", 1)[1]
+    codes = [line.split()[-1] for line in walkthrough.splitlines()[1:] if line.strip()]
+    assert codes
+    assert set(TraceCode.objects.filter(code__in=codes).values_list("status", flat=True)) == {
+        TraceCodeStatus.IN_STOCK
+    }

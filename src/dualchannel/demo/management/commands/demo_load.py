@@ -7,6 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dualchannel.core.models import User
 from dualchannel.demo import world
+from dualchannel.inventory.models import TraceCode, TraceCodeStatus
+from dualchannel.prescriptions.models import Prescription, PrescriptionStatus
 
 
 class Command(BaseCommand):
@@ -27,6 +29,7 @@ class Command(BaseCommand):
             world.load_demo_region()
             self.stdout.write("演示数据已创建：武汉市（湖北省规则）及合肥市（外区）。")
         self._print_logins()
+        self._print_counter_walkthrough()
 
     def _print_logins(self) -> None:
         self.stdout.write("")
@@ -41,3 +44,29 @@ class Command(BaseCommand):
         self.stdout.write(f"登录页  {base}/accounts/login/")
         self.stdout.write(f"公众查询 {base}/query/")
         self.stdout.write(f"接口文档 {base}/api/v1/docs")
+
+    def _print_counter_walkthrough(self) -> None:
+        """The prescription routed to the demo pharmacy and the boxes to scan for it, oldest
+        expiry first (the counter suggests the same ones)."""
+        routed = (
+            Prescription.objects.filter(status=PrescriptionStatus.ROUTED)
+            .select_related("pharmacy", "patient")
+            .prefetch_related("items__drug")
+            .order_by("pk")
+            .first()
+        )
+        if routed is None:
+            return
+        self.stdout.write("")
+        self.stdout.write(
+            f"柜台演示：pharmacist 登录后打开 柜台，处方 {routed.prescription_no}"
+            f"（{routed.pharmacy.name}），可扫描以下追溯码："
+        )
+        for item in routed.items.all():
+            codes = TraceCode.objects.filter(
+                drug=item.drug,
+                status=TraceCodeStatus.IN_STOCK,
+                stock_item__pharmacy=routed.pharmacy,
+            ).order_by("stock_item__expiry_date", "code")[:3]
+            for code in codes:
+                self.stdout.write(f"  {item.drug.generic_name}  {code.code}")
