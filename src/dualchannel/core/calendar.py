@@ -1,16 +1,24 @@
 """Working days on the Chinese statutory calendar (holidays and make-up working days).
 
-A year loaded by the agency (``CalendarYear``) wins; otherwise the ``chinese-calendar`` package
-answers (it knows 2004-2026). A date in a year that neither knows fails loudly with
-``calendar.unknown_year``: a deadline is never guessed from weekends alone.
+A year loaded by the agency (``CalendarYear``, the State Council's notice) wins; otherwise the
+``chinese-calendar`` package answers (it knows 2004-2026). A year that neither knows yet (the
+notice comes out in November, the package later) is answered *provisionally* from the law
+itself, never from weekends alone: the thirteen days of the 《全国年节及纪念日放假办法》 art. 2
+(2024 revision; the lunar ones converted with ``lunardate``), a weekend holiday given back on the
+next working day [art. 6]. Only the notice's swaps (调休) are unknown until it is loaded; loading
+it sends ``calendar_year_loaded`` so the deadlines computed provisionally are computed again.
+A date outside what can be computed at all fails loudly with ``calendar.unknown_year``.
 """
 
 from __future__ import annotations
 
 from datetime import date, timedelta
+from functools import cache
 
 import chinese_calendar
 from django.db import transaction
+from django.dispatch import Signal
+from lunardate import LunarDate
 
 from .audit import record
 from .errors import DomainError, PermissionDenied, field_error
@@ -31,6 +39,56 @@ class UnknownCalendarYear(DomainError):
             f"{year}年的法定节假日安排尚未导入，无法计算工作日；请经办机构导入该年节假日表",
         )
         self.year = year
+
+
+# Sent inside the loading transaction with ``year``; receivers recompute what they stored from a
+# provisional calendar and return a short summary (recorded with the load's audit event).
+calendar_year_loaded = Signal()
+
+# The 2024 revision of the law is in force from 2025; lunardate's tables end with 2099.
+_LAW_YEARS = range(2025, 2100)
+
+
+@cache
+def statutory_holidays(year: int) -> dict[date, str]:
+    """The days off the law fixes for everybody [放假办法 art. 2] and, for one that falls on a
+    weekend, the weekday given back [art. 6] (the first working day after the holiday)."""
+    if year not in _LAW_YEARS:
+        raise UnknownCalendarYear(year)
+    new_year = LunarDate(year, 1, 1).to_solar_date()
+    days = {date(year, 1, 1): "元旦"}
+    # 除夕 and 正月初一至初三: 正月初一 falls between 21 January and 20 February, so all four
+    # days are in the same solar year.
+    days.update({new_year + timedelta(days=offset): "春节" for offset in range(-1, 3)})
+    qingming = chinese_calendar.get_solar_terms(date(year, 4, 1), date(year, 4, 10))
+    days.update({day: "清明节" for day, name in qingming if name == "清明"})
+    days.update({date(year, 5, 1): "劳动节", date(year, 5, 2): "劳动节"})
+    days[LunarDate(year, 5, 5).to_solar_date()] = "端午节"
+    days[LunarDate(year, 8, 15).to_solar_date()] = "中秋节"
+    days.update({date(year, 10, day): "国庆节" for day in (1, 2, 3)})
+    given_back: dict[date, str] = {}
+    for day, name in sorted(days.items()):
+        if day.weekday() >= 5:
+            back = day + timedelta(days=1)
+            while back.weekday() >= 5 or back in days or back in given_back:
+                back += timedelta(days=1)
+            given_back[back] = f"{name}补假"
+    return days | given_back
+
+
+def _provisional_working_day(day: date) -> bool:
+    return day.weekday() < 5 and day not in statutory_holidays(day.year)
+
+
+def is_provisional_year(year: int) -> bool:
+    """Neither loaded nor known to the package: answered from the law, swaps unknown."""
+    if CalendarYear.objects.filter(year=year).exists():
+        return False
+    try:
+        chinese_calendar.is_workday(date(year, 6, 30))
+    except NotImplementedError:
+        return True
+    return False
 
 
 def _loaded_year(year: int) -> dict[date, bool] | None:
@@ -55,8 +113,8 @@ class _Calendar:
             return loaded.get(day, day.weekday() < 5)
         try:
             return chinese_calendar.is_workday(day)
-        except NotImplementedError as exc:
-            raise UnknownCalendarYear(day.year) from exc
+        except NotImplementedError:
+            return _provisional_working_day(day)
 
 
 def is_working_day(day: date) -> bool:
@@ -194,6 +252,19 @@ def calendar_year_load(
                 "days": sorted((d.isoformat(), w) for d, w, _ in days),
             },
             role=Role.ADMIN if actor is not None else "",
-            summary={"year": year, "days": len(days), "replaced": existing is not None},
+            summary={
+                "year": year,
+                "days": len(days),
+                "replaced": existing is not None,
+                "recomputed": _recompute_followers(year),
+            },
         )
     return calendar_year
+
+
+def _recompute_followers(year: int) -> dict[str, int]:
+    """Deadlines stored from the provisional calendar, computed again under the loaded year."""
+    recomputed: dict[str, int] = {}
+    for _receiver, answer in calendar_year_loaded.send(sender=CalendarYear, year=year):
+        recomputed.update(answer or {})
+    return recomputed

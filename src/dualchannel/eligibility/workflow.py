@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import re
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.core.files.base import ContentFile
@@ -122,7 +122,14 @@ def request_materials(
 ) -> None:
     """Tell the patient once, completely, every material still needed [HB art. 7(2)]."""
     application.requested_material_kinds = list(dict.fromkeys(kinds))
-    application.materials_requested_at = timezone.now()
+    # the day the patient is told: the materials clock starts from it (and restarts from it
+    # when a provisional calendar year is replaced by the notice: calendar_follow)
+    now = timezone.now()
+    application.materials_requested_at = (
+        now
+        if today == timezone.localdate(now)
+        else timezone.make_aware(datetime.combine(today, timezone.localtime(now).time()))
+    )
     application.materials_note = note
     application.materials_deadline = _add_working_days(today, MATERIALS_DEADLINE_WORKING_DAYS)
     transition(

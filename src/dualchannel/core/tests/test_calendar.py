@@ -11,7 +11,9 @@ from dualchannel.core.calendar import (
     UnknownCalendarYear,
     add_working_days,
     calendar_year_load,
+    is_provisional_year,
     is_working_day,
+    statutory_holidays,
     subtract_working_days,
     working_days_between,
 )
@@ -55,12 +57,44 @@ def test_working_days_between_counts_after_start_up_to_end():
     assert working_days_between(date(2026, 3, 2), date(2026, 3, 2)) == 0
 
 
-def test_a_year_nobody_knows_fails_loudly_instead_of_guessing():
+def test_the_law_s_own_days_match_the_notices_of_the_years_it_has_governed():
+    """放假办法 (2024 revision, from 2025) art. 2: the thirteen days, lunar ones converted; for
+    2025 and 2026 every one of them is a day off in the State Council's notice."""
+    for year in (2025, 2026):
+        law = statutory_holidays(year)
+        named = [name for name in law.values() if not name.endswith("补假")]
+        assert len(named) == 13
+        assert all(not is_working_day(day) for day in law), year
+    assert statutory_holidays(2026)[date(2026, 2, 16)] == "春节"  # 除夕
+    assert statutory_holidays(2026)[date(2026, 9, 25)] == "中秋节"
+
+
+def test_a_year_without_its_notice_is_answered_from_the_law_not_from_weekends_alone():
+    # 2027 has no notice loaded and the package does not know it: the law's days still count
+    assert is_provisional_year(2027)
+    assert not is_working_day(date(2027, 1, 1))  # 元旦 (a Friday)
+    assert not is_working_day(date(2027, 2, 5))  # 除夕
+    assert not is_working_day(date(2027, 2, 8))  # 正月初三 (a Monday)
+    # art. 6: 初一 and 初二 fell on the weekend, given back on the next working days
+    assert not is_working_day(date(2027, 2, 9)) and not is_working_day(date(2027, 2, 10))
+    assert is_working_day(date(2027, 2, 11))
+    # Wed 2026-12-30: 12-31, (1-1 off), 1-4, 1-5, 1-6, 1-7 → the 5th working day is 1-7
+    assert add_working_days(date(2026, 12, 30), 5) == date(2027, 1, 7)
+
+
+def test_a_loaded_notice_ends_the_provisional_answer(admin_user):
+    calendar_year_load(actor=admin_user, year=2027, days=TEST_2027, document_no="测试〔2026〕1号")
+
+    assert not is_provisional_year(2027)
+    assert not is_provisional_year(2026)  # the package knows it
+
+
+def test_a_date_beyond_the_law_s_reach_fails_loudly_instead_of_guessing():
     with pytest.raises(UnknownCalendarYear) as caught:
-        add_working_days(date(2026, 12, 30), 5)  # runs into 2027
+        add_working_days(date(2099, 12, 30), 5)  # runs into 2100
 
     assert caught.value.code == "calendar.unknown_year"
-    assert "2027年" in caught.value.message
+    assert "2100年" in caught.value.message
 
 
 def test_agency_loads_a_year_and_deadlines_use_it(admin_user):
@@ -71,7 +105,8 @@ def test_agency_loads_a_year_and_deadlines_use_it(admin_user):
     # Wed 2026-12-30: 12-31, (1-1 off), 1-4, 1-5, 1-6, 1-7 → 5th working day is Thu 2027-01-07.
     assert add_working_days(date(2026, 12, 30), 5) == date(2027, 1, 7)
     event = AuditEvent.objects.get(action="calendar.year_loaded")
-    assert event.summary == {"year": 2027, "days": 2, "replaced": False}
+    assert event.summary["year"] == 2027 and event.summary["days"] == 2
+    assert event.summary["replaced"] is False
     assert event.actor == admin_user
 
 
@@ -159,7 +194,7 @@ def test_api_loads_a_year_for_admins_and_computes_deadlines(api_client, admin_us
 
 def test_api_unknown_year_is_an_error_with_its_code(api_client, agency_user):
     response = api_client.as_user(agency_user).get(
-        "/api/v1/calendar/working-days", {"start": "2027-06-01", "days": 3}
+        "/api/v1/calendar/working-days", {"start": "2099-12-30", "days": 3}
     )
 
     assert response.status_code == 409

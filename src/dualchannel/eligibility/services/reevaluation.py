@@ -292,8 +292,8 @@ def _stop(
 def _complete_by(eligibility: Eligibility, today: date) -> date | None:
     """HB art. 10: 7 working days (the profile's review deadline) from the day it started.
 
-    With the year's statutory calendar not loaded, the date stays open (the overdue check skips
-    it) rather than a guess from weekends; the agency loads the year's holidays.
+    A year without its notice is counted provisionally from the law (``core.calendar``) and
+    computed again when the notice is loaded; beyond the law's reach the date stays open.
     """
     profile = profile_of(eligibility.hospital)
     days = (profile.review_deadline_working_days if profile else None) or 7
