@@ -119,7 +119,7 @@ def load_demo_region() -> list[Login]:
     special, others = _demo_equipment(officer, hospital, pharmacies)
     persons = _demo_people(officer)
 
-    metformin = Drug.objects.filter(generic_name__startswith="盐酸二甲双胍缓释片").first()
+    metformin = _chronic_drug()
     shelf = list(dict.fromkeys([*special, *others, *([metformin] if metformin else [])]))
     _demo_national_codes(admin, shelf)
     _demo_stock(pharmacist_user, shelf)
@@ -260,6 +260,21 @@ def _demo_staff(
         user=pharmacist_user,
     )
     return physician_user, pharmacist_user
+
+
+def _chronic_drug() -> Drug | None:
+    """李秀英's diabetes drug: a metformin of the list whose agreement is in force today, the plain
+    extended-release tablet while it is (the 2025 list's agreements end in 2026 or 2027, and the
+    counter refuses a drug outside its period)."""
+    today = timezone.localdate()
+    in_force = Drug.objects.filter(generic_name__contains="二甲双胍").exclude(
+        agreement_end__lt=today
+    )
+    return min(
+        in_force,
+        key=lambda drug: (not drug.generic_name.startswith("盐酸二甲双胍缓释片"), drug.list_no),
+        default=None,
+    )
 
 
 def _demo_equipment(

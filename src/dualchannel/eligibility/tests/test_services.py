@@ -697,9 +697,14 @@ def test_queue_still_orders_and_flags_when_a_years_calendar_is_missing(
         status="under_review", review_due=date(2027, 1, 8)
     )
 
+    # 2027 without its notice: counted from the law (12-30, 12-31, 1-4 … 1-8; 元旦 off)
     (item,) = review_queue(reviewer_user, today=date(2026, 12, 29))
+    assert item.working_days_left == 7
 
-    assert item.working_days_left is None  # 2027 is not loaded: not guessed
+    # a year no calendar answers: the count is left open, not guessed, and lateness still shows
+    Application.objects.filter(pk=application.pk).update(review_due=date(2100, 1, 8))
+    (item,) = review_queue(reviewer_user, today=date(2099, 12, 29))
+    assert item.working_days_left is None
     assert not item.overdue
-    (late,) = review_queue(reviewer_user, today=date(2027, 1, 11))
+    (late,) = review_queue(reviewer_user, today=date(2100, 1, 11))
     assert late.overdue
