@@ -63,6 +63,30 @@ def _count(raw: str, codes_: list[str]) -> int | str:
     return int(raw) if raw.isdigit() else raw
 
 
+FIELD_LABELS = {
+    "drug_id": "药品",
+    "batch_no": "生产批号",
+    "expiry_date": "有效期至",
+    "manufacture_date": "生产日期",
+    "quantity": "数量",
+    "counted_quantity": "实盘数量",
+    "retail_price": "零售价",
+    "purchase_price": "实际采购价",
+    "supplier_name": "供应商",
+    "reference": "配送单号",
+    "reason": "原因或说明",
+    "trace_codes": "追溯码",
+}
+
+
+def in_words(exc: DomainError) -> DomainError:
+    """The refusal naming the field it is about in Chinese ("原因或说明：不能为空"), not its path."""
+    named = [FIELD_LABELS[f] for f in exc.fields if f in FIELD_LABELS]
+    if named and not any(label in exc.message for label in named):
+        exc.message = f"{'、'.join(named)}：{exc.message}"
+    return exc
+
+
 def _values(request: HttpRequest, names: tuple[str, ...]) -> dict[str, str]:
     return {name: request.POST.get(name, "").strip() for name in names}
 
@@ -137,7 +161,7 @@ def stock_receive_page(request: HttpRequest) -> HttpResponse:
                 idempotency_key=values["idempotency_key"],
             )
         except DomainError as exc:
-            error = exc
+            error = in_words(exc)
         else:
             moved = result.movements[0]
             messages.success(
@@ -172,7 +196,7 @@ def _item_page(
         except NotFound:
             raise
         except DomainError as exc:
-            error = exc
+            error = in_words(exc)
         else:
             messages.success(request, message)
             return redirect("inventory-stock")
