@@ -80,7 +80,7 @@ FIELD_LABELS = {
 
 
 def in_words(exc: DomainError) -> DomainError:
-    """The refusal naming the field it is about in Chinese ("原因或说明：不能为空"), not its path."""
+    """The refusal naming its field in Chinese ("原因或说明：不能为空"), not its path."""
     named = [FIELD_LABELS[f] for f in exc.fields if f in FIELD_LABELS]
     if named and not any(label in exc.message for label in named):
         exc.message = f"{'、'.join(named)}：{exc.message}"

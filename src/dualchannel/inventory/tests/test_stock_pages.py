@@ -138,7 +138,8 @@ def test_supplier_return_without_a_reason_writes_nothing(client, pharmacist_user
     )
 
     assert response.status_code == 400
-    visible = re.sub(r"<[^>]*>", " ", response.content.decode().split('<details class="support"')[0])
+    before_details = response.content.decode().split('<details class="support"')[0]
+    visible = re.sub(r"<[^>]*>", " ", before_details)
     assert "原因或说明：不能为空" in visible
     assert "inventory." not in visible and "reason" not in visible
     assert state() == before
