@@ -26,6 +26,7 @@ from dualchannel.inventory.selectors import stock_attention, uploads_failed
 from dualchannel.prescriptions.models import Delivery, DeliveryStatus, Prescription
 from dualchannel.prescriptions.models import PrescriptionStatus as RxStatus
 
+from . import error_codes as codes
 from .models import BatchStatus, Settlement, SettlementBatch, SettlementStatus
 from .models import UploadStatus as SettlementUpload
 from .services import batches, reconcile
@@ -155,6 +156,13 @@ def _declare(request: HttpRequest, pharmacy_id: int, month: date) -> SettlementB
     """One action of the declaration form; the service refuses what may not be done."""
     action = request.POST.get("action", "")
     if action == "prepare":
+        if not (
+            batches.month_settlements(request.user.institution, month)
+            .filter(status=SettlementStatus.SETTLED)
+            .exists()
+            or SettlementBatch.objects.filter(institution_id=pharmacy_id, month=month).exists()
+        ):
+            raise DomainError(codes.BATCH_EMPTY, "本月没有结算记录，无需申报")
         batch = batches.batch_prepare(actor=request.user, institution_id=pharmacy_id, month=month)
         messages.success(
             request, f"已汇总{month.year}年{month.month}月结算：{batch.settlement_count}笔"

@@ -131,3 +131,13 @@ def test_other_roles_are_refused(client, physician_user, agency_user, reviewer_u
     for user in (physician_user, agency_user, reviewer_user):
         client.force_login(user)
         assert client.get(reverse(name)).status_code == 403
+
+
+def test_a_month_without_settlements_is_not_declared(client, pharmacist_user, pharmacist):
+    client.force_login(pharmacist_user)
+    month = timezone.localdate().strftime("%Y-%m")
+
+    response = client.post(reverse("pharmacy-declaration"), {"month": month, "action": "prepare"})
+
+    assert "本月没有结算记录，无需申报" in response.content.decode()
+    assert not SettlementBatch.objects.exists()
