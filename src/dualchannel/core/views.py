@@ -26,6 +26,7 @@ ROLE_HOME = [
     (Role.AGENCY_OFFICER, "agency-catalog"),
     (Role.ADMIN, "admin:index"),
     (Role.PATIENT, "portal-home"),
+    (Role.PHARMACIST, "pharmacy-home"),
     (Role.PHYSICIAN, "eligibility-doctor"),
     (Role.REVIEWER, "eligibility-review"),
 ]

@@ -160,17 +160,50 @@ def _sale_locked(actor: User, sale: _Sale, alerts: list[dict[str, Any]]) -> Stoc
     replay = replayed_result(sale.shop.pk, sale.key, sale.request_digest)
     if replay is not None:
         return replay
-    needed = _check_sale_batches(sale.lines, items)
     existing = lock_codes([c for line in sale.lines for c in line.trace_codes])
-    findings, line_warnings = _sale_findings(
-        sale.lines, items, existing, sale.shop, sale.reference, alerts
-    )
+    line_warnings = sale_refusals(sale.lines, items, existing, sale.shop, sale.reference, alerts)
+    return _write_sale(actor, sale, items, existing, line_warnings)
+
+
+def sale_refusals(
+    lines: list[SaleLine],
+    items: dict[int, StockItem],
+    existing: dict[str, TraceCode],
+    shop,
+    reference: str,
+    alerts: list[dict[str, Any]],
+) -> dict[int, list[dict[str, str]]]:
+    """Every check of a sale's batches, stock and codes (raises the first refusal); the line
+    warnings. ``sale_record`` runs it under its locks, ``sale_verify`` on a plain read."""
+    needed = _check_sale_batches(lines, items)
+    findings, line_warnings = _sale_findings(lines, items, existing, shop, reference, alerts)
     if findings.resold:
         findings.raise_first()  # the red flag first, whatever else is wrong
     for pk, wanted in needed.items():
         require_stock(items[pk], wanted, field_name="lines")
     findings.raise_first()
-    return _write_sale(actor, sale, items, existing, line_warnings)
+    return line_warnings
+
+
+def sale_verify(*, pharmacy: Any, lines: Sequence[SaleLine | Mapping[str, Any]]) -> None:
+    """The refusal ``sale_record`` would give these lines now (raised), read without locking
+    or writing: the counter's 核验 runs it so that it never passes what 发药 refuses."""
+    clean = _sale_lines(lines, scanning=pharmacy.traceability_enabled)
+    items = {
+        item.pk: item
+        for item in StockItem.objects.select_related("drug").filter(
+            pk__in={line.stock_item_id for line in clean}, pharmacy=pharmacy
+        )
+    }
+    if any(line.stock_item_id not in items for line in clean):
+        raise NotFound(codes.STOCK_ITEM_NOT_FOUND, "库存批次不存在或不属于本药店")
+    existing = {
+        row.code: row
+        for row in TraceCode.objects.select_related("stock_item").filter(
+            code__in=[c for line in clean for c in line.trace_codes]
+        )
+    }
+    sale_refusals(clean, items, existing, pharmacy, "", alerts=[])  # no alert for a check
 
 
 def _lock_sale_items(sale: _Sale) -> dict[int, StockItem]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -27,7 +27,7 @@ from dualchannel.registry.profiles import profile_for
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
-from .models import StockItem, StockMovement, TraceCode
+from .models import StockItem, StockMovement, TraceCode, UploadStatus
 from .service_helpers import may_act_for
 
 # rxSetlStockQuery answers (reference, e-prescription centre): 1 all, 0 partly, -1 none.
@@ -318,3 +318,59 @@ def coverage_report(actor_officer: User | None, on: date | None = None) -> list[
     catalogue = _negotiated_count()
     profiles: dict[str, Any] = {}
     return [_coverage(p, counts.get(p.pk, 0), catalogue, profiles) for p in pharmacies]
+
+
+# --- the pharmacy's work queue [issue 12, point 1] -----------------------------------------------
+
+LOW_STOCK_PACKAGES = 2  # a drug with this many sellable packages or fewer is running low
+EXPIRY_WARNING_DAYS = 90  # a batch expiring within this many days is to be sold or returned first
+
+
+@dataclass(frozen=True)
+class LowStock:
+    drug: Drug
+    packages: int
+
+
+def stock_attention(pharmacy_id: int, today: date) -> tuple[list[LowStock], list[StockItem]]:
+    """Drugs the pharmacy holds that run low (sellable packages, fewest first), and batches in
+    stock that expire within ``EXPIRY_WARNING_DAYS`` or have expired (earliest first)."""
+    held = StockItem.objects.filter(pharmacy_id=pharmacy_id).values_list("drug_id", flat=True)
+    sellable = dict(
+        _sellable(pharmacy_id, today)
+        .order_by()
+        .values("drug_id")
+        .annotate(n=Sum("quantity"))
+        .values_list("drug_id", "n")
+    )
+    drugs = {d.pk: d for d in Drug.objects.filter(pk__in=set(held))}
+    low = sorted(
+        (
+            LowStock(drugs[pk], sellable.get(pk, 0))
+            for pk in drugs
+            if sellable.get(pk, 0) <= LOW_STOCK_PACKAGES
+        ),
+        key=lambda row: (row.packages, row.drug.generic_name),
+    )
+    expiring = list(
+        StockItem.objects.filter(
+            pharmacy_id=pharmacy_id,
+            quantity__gt=0,
+            expiry_date__lte=today + timedelta(days=EXPIRY_WARNING_DAYS),
+        )
+        .select_related("drug")
+        .order_by("expiry_date", "pk")
+    )
+    return low, expiring
+
+
+def uploads_failed(pharmacy_id: int) -> QuerySet[StockMovement]:
+    """The pharmacy's stock movements whose platform upload (3501–3506) failed, oldest first."""
+    return (
+        StockMovement.objects.filter(
+            pharmacy_id=pharmacy_id,
+            upload_status__in=[UploadStatus.FAILED, UploadStatus.DEAD],
+        )
+        .select_related("stock_item__drug")
+        .order_by("occurred_at", "pk")
+    )

@@ -334,6 +334,7 @@ def counter_verify(request: HttpRequest, prescription_id: int) -> HttpResponse:
             prescription_id=prescription.pk,
             identity=identity_from(request.POST),
             lines=dispense_lines(form.rows),
+            delivery=delivery_from(request.POST),
         )
         checks = result.checks
     except NotFound:
@@ -384,6 +385,7 @@ def counter_dispense_view(request: HttpRequest, prescription_id: int) -> HttpRes
                 prescription_id=prescription.pk,
                 identity=identity_from(request.POST),
                 lines=dispense_lines(form.rows),
+                delivery=delivery_from(request.POST),
             ).checks
         return _counter_page(
             request, prescription, form, checks=checks, error=exc, status=exc.status

@@ -1,8 +1,11 @@
 from django.urls import path
 
-from . import recovery_views, revocation_views, stay_views, views
+from . import pharmacy_views, recovery_views, revocation_views, stay_views, views
 
 urlpatterns = [
+    path("pharmacy/", pharmacy_views.pharmacy_home, name="pharmacy-home"),
+    path("pharmacy/settlements/", pharmacy_views.pharmacy_settlements, name="pharmacy-settlements"),
+    path("pharmacy/declaration/", pharmacy_views.pharmacy_declaration, name="pharmacy-declaration"),
     path(
         "pharmacy/counter/<int:prescription_id>/settle/",
         views.counter_settle,

@@ -106,7 +106,7 @@ def counter_settle(request: HttpRequest, prescription_id: int) -> HttpResponse:
     except NotFound:
         raise
     except DomainError as exc:
-        messages.error(request, f"{exc.message}（{exc.code}）")
+        messages.error(request, exc.message)
         return _back(prescription_id)
     messages.success(
         request, f"已结算 {settlement.settlement_no}：个人支付 {settlement.personal} 元"
@@ -126,10 +126,10 @@ def _bill_to_stay(request: HttpRequest, prescription_id: int) -> HttpResponse:
     except NotFound as exc:
         if exc.code != codes.STAY_NOT_FOUND:
             raise
-        messages.error(request, f"{exc.message}（{exc.code}）")
+        messages.error(request, exc.message)
         return _back(prescription_id)
     except DomainError as exc:
-        messages.error(request, f"{exc.message}（{exc.code}）")
+        messages.error(request, exc.message)
         return _back(prescription_id)
     messages.success(request, f"已计入住院费用：{charge.total} 元，由医院随住院费用结算")
     return _back(prescription_id)
@@ -156,7 +156,7 @@ def counter_reverse(request: HttpRequest, settlement_id: int) -> HttpResponse:
     except DomainError as exc:
         if prescription_id is None:
             raise
-        messages.error(request, f"{exc.message}（{exc.code}）")
+        messages.error(request, exc.message)
         return _back(prescription_id)
     messages.success(request, f"已冲销 {settlement.settlement_no}")
     return _back(settlement.prescription_id)

@@ -342,6 +342,52 @@ PAGES = [
         {"kind": "gene_test", "file": FILE},
         allowed=(),  # 张三's application: his account is not one of the fixtures
     ),
+    # The pharmacy's own pages [issue 12]: its work queue, the day's settlements, the monthly
+    # declaration, its stock with intake, supplier return and stocktake.
+    Page("GET", "pharmacy-home", allowed=(PHARMACIST,)),
+    Page("GET", "pharmacy-settlements", allowed=(PHARMACIST,)),
+    Page("GET", "pharmacy-declaration", allowed=(PHARMACIST,)),
+    Page(
+        "POST",
+        "pharmacy-declaration",
+        data={"month": f"{PAGE_WORLD_DAY:%Y-%m}", "action": "prepare"},
+        allowed=(PHARMACIST,),
+    ),
+    Page("GET", "inventory-stock", allowed=(PHARMACIST,)),
+    Page("GET", "inventory-stock-receive", allowed=(PHARMACIST,)),
+    Page(
+        "POST",
+        "inventory-stock-receive",
+        data={
+            "idempotency_key": "page-receive",
+            "drug_id": "{drug_id}",
+            "batch_no": "PAGE-1",
+            "expiry_date": "2028-12-31",
+            "retail_price": "100.00",
+            "trace_codes": "99900010000000000001",
+        },
+        allowed=(PHARMACIST,),
+    ),
+    Page("GET", "inventory-stock-return", ("stock_item_id",), allowed=(PHARMACIST,)),
+    Page(
+        "POST",
+        "inventory-stock-return",
+        ("stock_item_id",),
+        {"idempotency_key": "page-return", "trace_codes": "{trace_code}", "reason": "近效期"},
+        allowed=(PHARMACIST,),
+    ),
+    Page("GET", "inventory-stock-stocktake", ("stock_item_id",), allowed=(PHARMACIST,)),
+    Page(
+        "POST",
+        "inventory-stock-stocktake",
+        ("stock_item_id",),
+        {
+            "idempotency_key": "page-stocktake",
+            "counted_quantity": "0",
+            "reason": "盘点",
+        },
+        allowed=(PHARMACIST,),
+    ),
     Page("GET", "portal-prescriptions", allowed=(PATIENT,)),
     Page("GET", "portal-prescription", ("issued_id",), allowed=(PATIENT,)),
     Page(

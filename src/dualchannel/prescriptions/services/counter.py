@@ -164,16 +164,43 @@ def counter_check(
     identity: Identity,
     lines: Sequence[Mapping[str, Any] | DispenseLine] | None = None,
     today: date | None = None,
+    delivery: DeliveryInput | None = None,
 ) -> CounterResult:
-    """Every check for the screen, without writing anything."""
+    """Every check for the screen, without writing anything: those ``counter_dispense`` runs
+    (``dispense_checks``) and the sale's own (batches, stock, trace codes)."""
     pharmacist = _pharmacist_of(actor)
     prescription = _visible(prescription_id, pharmacist)
     today = today or timezone.localdate()
     clean = clean_lines(lines) if lines else None
-    checks = all_checks(
-        prescription, pharmacist.pharmacy_id, identity, clean, today, prescription.eligibility
+    checks = dispense_checks(
+        prescription, pharmacist, identity, clean, today, prescription.eligibility, delivery
     )
     return CounterResult(prescription, checks)
+
+
+def dispense_checks(
+    prescription: Prescription,
+    pharmacist: Pharmacist,
+    identity: Identity,
+    clean: list[DispenseLine] | None,
+    today: date,
+    eligibility: Eligibility | None,
+    delivery: DeliveryInput | None,
+    *,
+    stock: bool = True,
+) -> list[Check]:
+    """The one list of checks 核验 shows and 发药 enforces. 发药 passes ``stock=False`` and no
+    ``delivery``: its sale (``sale_refusals`` under the batch locks) and ``_delivery_plan`` run
+    those parts themselves, refusing with their own fields."""
+    checks = all_checks(
+        prescription, pharmacist.pharmacy_id, identity, clean, today, eligibility, stock=stock
+    )
+    if delivery is not None:
+        try:
+            _delivery_plan(prescription, delivery)
+        except DomainError as exc:
+            checks.append(Check(exc.code, False, "取药方式", exc.message))
+    return checks
 
 
 def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False) -> Prescription:
@@ -343,7 +370,10 @@ def _dispense(
             return seen
         result = CounterResult(
             prescription,
-            all_checks(prescription, pharmacist.pharmacy_id, identity, clean, today, eligibility),
+            # the sale and the delivery plan below run their own parts of the same checks
+            dispense_checks(
+                prescription, pharmacist, identity, clean, today, eligibility, None, stock=False
+            ),
         )
         result.raise_first()
         destination, first_status = _delivery_plan(prescription, delivery)

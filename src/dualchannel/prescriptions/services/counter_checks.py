@@ -21,6 +21,7 @@ from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.inventory import tracecodes
 from dualchannel.inventory.models import StockItem
+from dualchannel.inventory.sales import SaleLine, sale_verify
 from dualchannel.registry.models import (
     Designation,
     DesignationStatus,
@@ -130,7 +131,16 @@ def _identity_checks(prescription: Prescription, identity: Identity) -> list[Che
     ):
         checks.append(Check(codes.CARD_SN_REQUIRED, False, label, "社会保障卡须读取卡识别码"))
     number = (identity.certificate_no or "").strip().upper()
-    if number != prescription.patient.id_number:
+    if not number:
+        checks.append(
+            Check(
+                codes.CERT_NO_REQUIRED,
+                False,
+                label,
+                "请录入参保人身份证号（刷医保电子凭证、读身份证或社会保障卡）",
+            )
+        )
+    elif number != prescription.patient.id_number:
         checks.append(
             Check(codes.PERSON_MISMATCH, False, label, "就诊凭证与处方使用人不一致，不能购药")
         )
@@ -416,6 +426,29 @@ def _trace_code_checks(lines: list[DispenseLine]) -> list[Check]:
     ]
 
 
+def stock_checks(
+    prescription: Prescription, pharmacy: Institution, lines: list[DispenseLine]
+) -> list[Check]:
+    """What the sale will check (batches, stock, every trace code), as 发药 runs it: 核验 never
+    passes what 发药 refuses [issue 12]."""
+    label = "库存与药品追溯码"
+    drugs = {i.pk: i.drug_id for i in prescription.items.all()}
+    sale_lines = [
+        SaleLine(
+            stock_item_id=line.stock_item_id,
+            quantity=line.packages,
+            trace_codes=tuple(line.trace_codes),
+            drug_id=drugs.get(line.item_id),
+        )
+        for line in lines
+    ]
+    try:
+        sale_verify(pharmacy=pharmacy, lines=sale_lines)
+    except DomainError as exc:
+        return [Check(exc.code, False, label, exc.message)]
+    return [Check("stock_ok", True, label)]
+
+
 def _stock_items(pharmacy_id: int, lines: list[DispenseLine]) -> dict[int, Any]:
 
     return {
@@ -472,7 +505,11 @@ def all_checks(
     lines: list[DispenseLine] | None,
     today: date,
     eligibility: Eligibility | None,
+    *,
+    stock: bool = True,
 ) -> list[Check]:
+    """Every check of the counter. ``stock=False`` leaves the sale's checks out for the
+    dispensing, whose ``sale_record`` runs the same ``sale_refusals`` under its locks."""
     checks = _designation_check(pharmacy_id)
     checks += _status_checks(prescription, pharmacy_id, today)
     if not checks[-1].ok:
@@ -486,8 +523,11 @@ def all_checks(
         checks += listing_checks(prescription, pharmacy, today)
     if lines is not None:
         stock_items = _stock_items(pharmacy_id, lines)
-        checks += _line_checks(prescription, lines, stock_items)
+        line_checks = _line_checks(prescription, lines, stock_items)
+        checks += line_checks
         profile = profile_of(pharmacy) if pharmacy is not None else None
         checks += _price_checks(prescription, lines, stock_items, today, profile)
         checks += _trace_code_checks(lines)
+        if stock and pharmacy is not None and line_checks[-1].ok:
+            checks += stock_checks(prescription, pharmacy, lines)
     return checks
