@@ -38,6 +38,7 @@ from dualchannel.settlement.models import (
     Accumulator,
     ClaimReason,
     ClaimStatus,
+    ManualClaim,
     Settlement,
     SettlementKind,
 )
@@ -196,15 +197,17 @@ def test_cross_province_without_a_filing_is_self_pay_then_claimed_at_home(
 
     sale = services.self_pay_sale(actor=user, prescription_id=prescription.pk)
     assert sale.area.kind == CROSS_PROVINCE_UNFILED and sale.total == Decimal("1000.00")
+    assert sale.claim_reason == ClaimReason.CROSS_PROVINCE
     text = text_of(render_self_pay_receipt(sale))
     assert "全额自费" in text and "手工（零星）报销" in text and "1,000.00" in text
+    assert "跨省异地就医未备案购药" in text  # the reason to claim it under at home
 
     claim = submit(
         agency_user,
         world["person"],
         pharmacy,
         [{"drug_id": world["drug"].pk, "quantity": 1, "unit_price": "1000.00", "pack_size": "28"}],
-        reason=ClaimReason.CROSS_REGION,
+        reason=ClaimReason.CROSS_PROVINCE,
         category="chronic_disease",
         prescription_id=prescription.pk,
     )
@@ -213,6 +216,8 @@ def test_cross_province_without_a_filing_is_self_pay_then_claimed_at_home(
     )
 
     assert decided.status == ClaimStatus.APPROVED
+    assert decided.reason == ClaimReason.CROSS_PROVINCE
+    assert decided.get_reason_display() == "跨省异地就医未备案购药"
     paid = decided.settlement
     assert paid.kind == SettlementKind.MANUAL and paid.fund > 0
     assert paid.rule.region_id == "420100"  # Wuhan's benefits
@@ -241,6 +246,44 @@ def test_a_local_sale_has_no_self_pay_receipt_and_a_local_claim_is_not_cross_reg
             category="chronic_disease",
         )
     assert refused.value.code == "settlement.claim_not_out_of_area"
+
+
+CLAIM_LINE = {"quantity": 1, "unit_price": "1000.00", "pack_size": "28"}
+
+
+@pytest.mark.parametrize(
+    ("place", "filed", "reason", "wanted"),
+    [
+        ("340102", False, ClaimReason.CROSS_REGION, "跨省异地就医未备案购药"),  # HB art. 41
+        ("420502", False, ClaimReason.CROSS_PROVINCE, "省内跨地区购药未能直接结算"),
+        ("340102", True, ClaimReason.CROSS_PROVINCE, "可直接结算"),  # filed: settles directly
+    ],
+)
+def test_an_out_of_area_claim_under_the_wrong_reason_is_refused_and_nothing_written(
+    world, agency_user, place, filed, reason, wanted
+):
+    """HB art. 40–41: across provinces without a filing the claim is 跨省未备案, in another
+    city of the province 省内跨地区; under a valid filing the purchase settles directly and is
+    not an out-of-area claim. A claim under the other reason is refused, nothing written."""
+    pharmacy = qualified_pharmacy(name="异地演示药房", region_code=place)
+    designate(pharmacy)
+    if filed:
+        file_for(agency_user, world["person"])
+    claims, events = ManualClaim.objects.count(), AuditEvent.objects.count()
+
+    with pytest.raises(DomainError) as refused:
+        submit(
+            agency_user,
+            world["person"],
+            pharmacy,
+            [{"drug_id": world["drug"].pk} | CLAIM_LINE],
+            reason=reason,
+            category="chronic_disease",
+        )
+
+    assert refused.value.code == "settlement.claim_area_reason_mismatch"
+    assert wanted in refused.value.message
+    assert ManualClaim.objects.count() == claims and AuditEvent.objects.count() == events
 
 
 @pytest.mark.parametrize(
