@@ -35,6 +35,7 @@ TRANSFER_NO_PROFILE = "registry.transfer_no_profile"
 TRANSFER_ACROSS_PROVINCES = "registry.transfer_across_provinces"
 TRANSFER_SAME_REGION = "registry.transfer_same_region"
 TRANSFER_INVALID_DATE = "registry.transfer_invalid_date"
+ENROLMENT_CHANGE_BY_TRANSFER = "registry.enrolment_change_by_transfer"
 
 INVALID_ADMISSION = "registry.invalid_admission"
 DUPLICATE_ADMISSION = "registry.duplicate_admission"
