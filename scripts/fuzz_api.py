@@ -64,6 +64,7 @@ KNOWN = {
     "material_id": ("eligibility", "Material", "pk"),
     "movement_id": ("inventory", "StockMovement", "pk"),
     "notification_id": ("notifications", "Notification", "pk"),
+    "out_of_area_filing_id": ("registry", "OutOfAreaFiling", "pk"),
     "person_id": ("registry", "InsuredPerson", "pk"),
     "pharmacy_id": ("registry", "Institution", "pk"),
     "physician_id": ("registry", "Physician", "pk"),

@@ -12,6 +12,9 @@ sheet), read by ``core.tables.read_table``, with a header row. Columns, English 
     valid_to / 失效日期        YYYY-MM-DD, blank: the list's own end (or open)
     note / 备注                free text
 
+The JSON API also takes the rows themselves, a list of objects keyed as the columns above
+(``rows_from_json``; the first object is row 1), checked the same way.
+
 The whole file is checked first and every row's problem reported (rows numbered as the
 spreadsheet shows them: the header is row 1, the first data row row 2); a file with any problem
 is refused as a whole and nothing is written. ``dry_run`` checks and reports
@@ -24,6 +27,7 @@ annual adjustment replaces last year's list [CX art. 4]). A legacy .xls, an encr
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -142,6 +146,40 @@ def read_rows(raw: bytes, filename: str) -> list[tuple[int, dict[str, str]]]:
     if "drug_code" not in keys and "generic_name" not in keys:
         raise RegionalListFileError([(0, "header", "缺少列：医保药品代码（drug_code）或通用名")])
     return table.keyed(keys)
+
+
+def rows_from_json(items: Any) -> list[tuple[int, dict[str, str]]]:
+    """JSON rows (a list of objects, keys as the file's columns, English or Chinese) as the
+    file's rows are read: numbered from 1 in the list's order, values as trimmed text. Every
+    row's problem is reported; anything wrong refuses the whole list."""
+    if not isinstance(items, list):
+        raise RegionalListFileError([(0, "rows", "须为对象列表")])
+    if not items:
+        raise RegionalListFileError([(0, "rows", "没有条目")])
+    if len(items) > MAX_ROWS:
+        raise RegionalListFileError([(0, "rows", f"条目超过{MAX_ROWS}行")])
+    alias = {name: key for key, names in COLUMNS.items() for name in names}
+    rows: list[tuple[int, dict[str, str]]] = []
+    errors: list[tuple[int, str, str]] = []
+    for number, item in enumerate(items, start=1):
+        if not isinstance(item, dict):
+            errors.append((number, "row", "每行须为一个对象"))
+            continue
+        row: dict[str, str] = {}
+        for name, value in item.items():
+            key = alias.get(str(name).strip())
+            if key is None:
+                continue  # as an unknown column of a file: not read
+            if value is None:
+                value = ""
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                errors.append((number, key, "须为文本"))
+                continue
+            row[key] = str(value).strip()
+        rows.append((number, row))
+    if errors:
+        raise RegionalListFileError(errors)
+    return rows
 
 
 def clean_header(
@@ -344,11 +382,13 @@ def regional_list_import(
     valid_from: date | str | None,
     valid_to: date | str | None = None,
     document_no: str = "",
-    raw: bytes,
-    filename: str,
+    raw: bytes = b"",
+    filename: str = "",
+    rows: list[dict[str, Any]] | None = None,
     dry_run: bool = True,
 ) -> RegionalListReport:
-    """Check a regional list file and, unless ``dry_run``, write it in one transaction."""
+    """Check a regional list (a file, or JSON ``rows``: a list of objects keyed as the file's
+    columns) and, unless ``dry_run``, write it in one transaction."""
     require_role(actor, Role.AGENCY_OFFICER)
     header = clean_header(
         region_code=region_code,
@@ -360,8 +400,14 @@ def regional_list_import(
     )
     if not criteria_region_covered(actor, header.region.code):
         raise NotFound(REGION_NOT_FOUND, "区划不存在")
-    rows = read_rows(raw, filename)
-    entries = validate_entries(header, rows)
+    if rows is not None:
+        parsed = rows_from_json(rows)
+        # the source kept for the record: the rows as canonical JSON
+        raw = json.dumps(rows, ensure_ascii=False, sort_keys=True).encode("utf-8")
+        filename = filename or "rows.json"
+    else:
+        parsed = read_rows(raw, filename)
+    entries = validate_entries(header, parsed)
     report = RegionalListReport(
         dry_run=dry_run,
         region=header.region.code,
@@ -369,7 +415,7 @@ def regional_list_import(
         title=header.title,
         valid_from=header.valid_from,
         valid_to=header.valid_to,
-        rows=len(rows),
+        rows=len(parsed),
         entries=entries,
     )
     if dry_run:

@@ -1,23 +1,26 @@
 """Regional drug lists API (/api/v1/catalog/regional-lists) [SD §1, CX art. 3, 4, 6]: the lists an
 officer's region publishes on top of the national one, and their import with a dry run.
 
-The file travels as CSV text in the JSON body (``content``); see ``regional_lists`` for columns.
+The file travels as CSV text in the JSON body (``content``), or its rows as a list of objects
+(``rows``), checked alike; see ``regional_lists`` for columns.
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from django.http import HttpRequest
 from ninja import Field, Router, Schema
 
 from dualchannel.core.auth import api_auth
+from dualchannel.core.errors import DomainError
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 
 from . import selectors
 from .models import RegionalList
-from .regional_lists import RegionalListReport, regional_list_import
+from .regional_lists import INVALID, RegionalListReport, regional_list_import
 
 router = Router(tags=["catalog"], auth=api_auth)
 
@@ -57,8 +60,15 @@ class RegionalListImportIn(Schema):
     document_no: str = ""
     valid_from: str = Field(..., description="执行日期 YYYY-MM-DD")
     valid_to: str | None = Field(None, description="截止日期 YYYY-MM-DD，留空为长期")
-    filename: str = Field("list.csv", description="源文件名（.csv）")
-    content: str = Field(..., description="CSV 文本（首行为表头：医保药品代码或通用名，生效日期…）")
+    filename: str = Field("", description="源文件名（.csv；rows 时可留空）")
+    content: str | None = Field(
+        None, description="CSV 文本（首行为表头：医保药品代码或通用名，生效日期…）"
+    )
+    rows: list[Any] | None = Field(
+        None,
+        description="或：条目列表，每条一个对象，键同 CSV 表头"
+        "（drug_code/医保药品代码、generic_name/通用名、valid_from、valid_to、note）",
+    )
     dry_run: bool = Field(True, description="仅校验并报告，不写入")
 
 
@@ -151,6 +161,12 @@ def regional_list_detail(request: HttpRequest, regional_list_id: int):
     summary="导入地方药品目录（dry_run 仅校验；文件有任何错误则整体拒绝，不写入）",
 )
 def regional_list_create(request: HttpRequest, payload: RegionalListImportIn):
+    if (payload.content is None) == (payload.rows is None):
+        raise DomainError(
+            INVALID,
+            "请提供 CSV 文本（content）或条目列表（rows）之一",
+            fields={"content": ["content 与 rows 须且只能提供一个"]},
+        )
     report = regional_list_import(
         actor=request.auth,
         region_code=payload.region,
@@ -159,8 +175,9 @@ def regional_list_create(request: HttpRequest, payload: RegionalListImportIn):
         document_no=payload.document_no,
         valid_from=payload.valid_from,
         valid_to=payload.valid_to,
-        raw=payload.content.encode("utf-8"),
-        filename=payload.filename,
+        raw=(payload.content or "").encode("utf-8"),
+        filename=payload.filename or ("list.csv" if payload.rows is None else "rows.json"),
+        rows=payload.rows,
         dry_run=payload.dry_run,
     )
     return report_out(report)

@@ -5,16 +5,23 @@ dispensing that held the eligibility and waited for the batch, beside a reversal
 batch and waited for the eligibility). Every service therefore locks by rising ``Level``, and
 several rows of one level in primary-key (or code) order:
 
-    region → institution → designation → physician → person → application → eligibility
-      → prescription (and its dispensing) → settlement (and claims) → accumulators
-      → stock item → trace code → audit chain head
+    region (and its published lists) → institution → designation → physician → person
+      (and the person's filings) → application → eligibility → prescription (and its
+      dispensing) → monthly batch → settlement (and claims) → stay charge → recovery order
+      → accumulators → stock item → trace code → audit chain head
 
 Why this order: the registry rows first (as before, the convention's region → institution →
 designation → person); then the person's own rows from the longest-lived down, so that a
 settlement can hold its person while it prices; stock and trace codes come after the settlement
 because inventory's sale and return functions lock them and write their own audit events inside
 the caller's transaction, so they must be able to run last; the audit chain head (one per
-institution) is taken by ``audit.record`` and is always the last lock.
+institution) is taken by ``audit.record`` and is always the last lock. A region's published
+lists follow the region they are published for (catalog.regional_lists); a person's
+out-of-area filing and a stay's filing-form review follow the person. The monthly batch comes
+before its settlements (preparing and applying lock the batch, then its settlements), a stay's
+charges after the settlement that bills them (a reversal) and before the accumulators (the stay
+bill), and the recovery orders after the settlements they recover (a batch deducts them after
+locking its settlements; an approval locks them before its own audit event).
 
 Lock with ``select_for_update(no_key=True)`` (FOR NO KEY UPDATE) where the key is not changed:
 a plain FOR UPDATE also blocks every other transaction's insert of a row that references the
@@ -48,14 +55,19 @@ from django.db.transaction import Atomic
 
 class Level(IntEnum):
     REGION = 10
+    REGIONAL_LIST = 15
     INSTITUTION = 20
     DESIGNATION = 30
     PHYSICIAN = 40
     PERSON = 50
+    PERSON_RECORD = 55
     APPLICATION = 60
     ELIGIBILITY = 70
     PRESCRIPTION = 80
+    BATCH = 85
     SETTLEMENT = 90
+    STAY_CHARGE = 93
+    RECOVERY = 96
     ACCUMULATOR = 100
     STOCK_ITEM = 110
     TRACE_CODE = 120
@@ -64,16 +76,22 @@ class Level(IntEnum):
 
 TABLES: dict[str, Level] = {
     "registry.Region": Level.REGION,
+    "catalog.RegionalList": Level.REGIONAL_LIST,
     "registry.Institution": Level.INSTITUTION,
     "registry.Designation": Level.DESIGNATION,
     "registry.Physician": Level.PHYSICIAN,
     "registry.InsuredPerson": Level.PERSON,
+    "registry.OutOfAreaFiling": Level.PERSON_RECORD,
+    "registry.FilingReview": Level.PERSON_RECORD,
     "eligibility.Application": Level.APPLICATION,
     "eligibility.Eligibility": Level.ELIGIBILITY,
     "prescriptions.Prescription": Level.PRESCRIPTION,
     "prescriptions.Dispensing": Level.PRESCRIPTION,
+    "settlement.SettlementBatch": Level.BATCH,
     "settlement.Settlement": Level.SETTLEMENT,
     "settlement.ManualClaim": Level.SETTLEMENT,
+    "settlement.StayCharge": Level.STAY_CHARGE,
+    "settlement.RecoveryOrder": Level.RECOVERY,
     "settlement.Accumulator": Level.ACCUMULATOR,
     "inventory.StockItem": Level.STOCK_ITEM,
     "inventory.TraceCode": Level.TRACE_CODE,

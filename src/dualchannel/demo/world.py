@@ -38,6 +38,7 @@ from dualchannel.registry.models import (
     Region,
     TitleRank,
 )
+from dualchannel.settlement import services as settlement_services
 
 DEMO_PASSWORD = "demo-2026"
 DEMO_REGION = "420100"  # 武汉市, under the Hubei profile (三定, 110202, 7 working days)
@@ -125,6 +126,7 @@ def load_demo_region() -> list[Login]:
     _demo_stock(pharmacist_user, shelf)
     if metformin is not None:
         _demo_prescription(physician_user, persons[3], pharmacies[0], metformin)
+    _demo_stay(persons[1])
 
     _demo_outsiders(admin)
     return demo_logins()
@@ -404,6 +406,32 @@ def _demo_prescription(physician_user: User, person, pharmacy: Institution, drug
     )
     rx.prescription_route(
         actor=physician_user, prescription_id=prescription.pk, pharmacy_id=pharmacy.pk, consent=True
+    )
+
+
+def _demo_stay(person) -> None:
+    """刘芳's stay at 武汉演示协和医院, registered by the insurance office, and its bill settled
+    against the stay (the stay's deductible counted once) [AH §2(5), CX art. 19]: the
+    reviewer's 住院登记 page and the stay's bill show them. The hospital settles its own
+    inpatient bill through its HIS, so the bill is not uploaded from here (not connected)."""
+    reviewer = User.objects.get(username="reviewer")
+    stay = registry.stay_register(
+        actor=reviewer,
+        id_number=person.id_number,
+        admission_no="ZY2026000101",
+        admitted_on=timezone.localdate() - relativedelta(days=3),
+        diagnosis_code="C34.900",
+        diagnosis_name="肺恶性肿瘤",
+    )
+    settlement_services.stay_bill_settle(
+        actor=reviewer,
+        stay_id=stay.pk,
+        lines=[
+            {"name": "床位费", "amount": "600.00", "category": "甲"},
+            {"name": "检查费", "amount": "1400.00", "category": "甲"},
+            {"name": "自费耗材", "amount": "100.00", "category": "自费"},
+        ],
+        idempotency_key="demo-stay-bill-1",
     )
 
 

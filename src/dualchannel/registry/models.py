@@ -5,6 +5,7 @@ Every number that differs between provinces lives in ``PolicyProfile`` (DESIGN �
 
 from __future__ import annotations
 
+from datetime import date
 from decimal import Decimal
 
 from django.conf import settings
@@ -780,6 +781,18 @@ class OutOfAreaFiling(models.Model):
         Institution, on_delete=models.PROTECT, related_name="+", verbose_name="办理机构"
     )
     recorded_at = models.DateTimeField(default=timezone.now)
+    # 撤销备案: from this day on the filing no longer covers a purchase (the person came back,
+    # or it was made in error); the row stays for the settlements made under it [HB art. 41]
+    cancelled_on = models.DateField("撤销生效日期", null=True, blank=True)
+    cancel_reason = models.CharField("撤销原因", max_length=200, blank=True)
+    cancelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    cancelled_at = models.DateTimeField("撤销办理时间", null=True, blank=True)
 
     class Meta:
         verbose_name = "异地就医备案"
@@ -794,3 +807,9 @@ class OutOfAreaFiling(models.Model):
 
     def __str__(self) -> str:
         return self.filing_no
+
+    def covers_day(self, on: date) -> bool:
+        """Valid on ``on``: within its period and before any cancellation."""
+        return self.valid_from <= on <= self.valid_to and (
+            self.cancelled_on is None or on < self.cancelled_on
+        )

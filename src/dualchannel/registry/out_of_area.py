@@ -22,6 +22,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from django.db.models import Q
+
 from .models import InsuredPerson, OutOfAreaFiling, PolicyProfile, Region
 from .regions import ancestors
 
@@ -100,21 +102,24 @@ def valid_filing(person: InsuredPerson, treating: Region, on: date) -> OutOfArea
     """The person's cross-province filing that covers ``treating`` on ``on`` (the newest)."""
     codes = [r.code for r in ancestors(treating)]
     return (
-        OutOfAreaFiling.objects.filter(
-            person=person,
-            treating_region_id__in=codes,
-            valid_from__lte=on,
-            valid_to__gte=on,
-        )
+        OutOfAreaFiling.objects.filter(in_force_on(on), person=person, treating_region_id__in=codes)
         .order_by("-valid_from", "-pk")
         .first()
+    )
+
+
+def in_force_on(on: date) -> Q:
+    """Filings that cover ``on``: within their period, not cancelled by then (撤销备案: from
+    the cancellation day on a purchase there is self-pay and claimed at home) [HB art. 41]."""
+    return Q(valid_from__lte=on, valid_to__gte=on) & (
+        Q(cancelled_on__isnull=True) | Q(cancelled_on__gt=on)
     )
 
 
 def valid_filings(person: InsuredPerson, on: date) -> list[OutOfAreaFiling]:
     """The person's cross-province filings valid on ``on`` (with their treating regions)."""
     return list(
-        OutOfAreaFiling.objects.filter(person=person, valid_from__lte=on, valid_to__gte=on)
+        OutOfAreaFiling.objects.filter(in_force_on(on), person=person)
         .select_related("treating_region")
         .order_by("pk")
     )

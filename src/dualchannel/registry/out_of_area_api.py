@@ -46,6 +46,13 @@ class OutOfAreaFilingOut(Schema):
     valid_from: date
     valid_to: date
     recorded_at: datetime
+    cancelled_on: date | None = Field(None, description="撤销生效日期（自该日起不再直接结算）")
+    cancel_reason: str = Field("", description="撤销原因")
+
+
+class OutOfAreaFilingCancelIn(Schema):
+    reason: str = Field(..., max_length=200, description="撤销原因（必填）")
+    cancelled_on: date | None = Field(None, description="撤销生效日期，缺省为今天")
 
 
 def filing_out(filing: OutOfAreaFiling) -> dict:
@@ -63,6 +70,8 @@ def filing_out(filing: OutOfAreaFiling) -> dict:
         "valid_from": filing.valid_from,
         "valid_to": filing.valid_to,
         "recorded_at": filing.recorded_at,
+        "cancelled_on": filing.cancelled_on,
+        "cancel_reason": filing.cancel_reason,
     }
 
 
@@ -85,3 +94,18 @@ def out_of_area_filings(request: HttpRequest):
 def out_of_area_filing_create(request: HttpRequest, payload: OutOfAreaFilingIn):
     filing = services.out_of_area_filing_create(actor=request.auth, **payload.dict())
     return Status(201, filing_out(filing))
+
+
+@router.post(
+    "/out-of-area-filings/{int:out_of_area_filing_id}/cancel",
+    response=OutOfAreaFilingOut,
+    summary="撤销跨省异地就医备案：自撤销生效日起不再直接结算",
+)
+def out_of_area_filing_cancel(
+    request: HttpRequest, out_of_area_filing_id: int, payload: OutOfAreaFilingCancelIn
+):
+    """HB art. 41: after the cancellation the counter refuses direct settlement there."""
+    filing = services.out_of_area_filing_cancel(
+        actor=request.auth, filing_id=out_of_area_filing_id, **payload.dict()
+    )
+    return filing_out(filing)

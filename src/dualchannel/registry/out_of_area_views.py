@@ -43,7 +43,8 @@ def out_of_area_filings(request: HttpRequest) -> HttpResponse:
                 "filing": f,
                 "name": mask_name(f.person.name),
                 "id_number": mask_id_number(f.person.id_number),
-                "valid": f.valid_from <= today <= f.valid_to,
+                "valid": f.covers_day(today),
+                "cancellable": f.cancelled_on is None and f.valid_to >= today,
             }
             for f in rows
         ],
@@ -72,4 +73,27 @@ def out_of_area_filing_create(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"{exc.message}（{exc.code}）")
         return redirect("registry-out-of-area-filings")
     messages.success(request, f"已办理异地就医备案 {filing.filing_no}")
+    return redirect("registry-out-of-area-filings")
+
+
+@require_POST
+@recorder_required
+def out_of_area_filing_cancel(request: HttpRequest, filing_id: int) -> HttpResponse:
+    """撤销备案 with its reason [HB art. 41]; a refusal is shown with its code."""
+    try:
+        filing = services.out_of_area_filing_cancel(
+            actor=request.user,
+            filing_id=filing_id,
+            reason=request.POST.get("reason", ""),
+            cancelled_on=_day(request.POST.get("cancelled_on", "")),
+        )
+    except NotFound:
+        raise  # outside the actor's scope: the 404 page
+    except DomainError as exc:
+        messages.error(request, f"{exc.message}（{exc.code}）")
+        return redirect("registry-out-of-area-filings")
+    messages.success(
+        request,
+        f"已撤销异地就医备案 {filing.filing_no}，自 {filing.cancelled_on:%Y-%m-%d} 起不再直接结算",
+    )
     return redirect("registry-out-of-area-filings")

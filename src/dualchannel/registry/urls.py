@@ -13,6 +13,11 @@ urlpatterns = [
         out_of_area_views.out_of_area_filing_create,
         name="registry-out-of-area-filing-create",
     ),
+    path(
+        "out-of-area-filings/<int:filing_id>/cancel/",
+        out_of_area_views.out_of_area_filing_cancel,
+        name="registry-out-of-area-filing-cancel",
+    ),
     path("agency/institutions/", views.agency_institutions, name="agency-institutions"),
     path(
         "agency/institutions/<int:pk>/",

@@ -19,6 +19,7 @@ from django.utils import timezone
 from dualchannel.core.models import StatusHistory
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import StateMachine
+from dualchannel.registry import out_of_area
 
 from . import error_codes as codes
 
@@ -545,6 +546,20 @@ class ClaimStatus(models.TextChoices):
 class ClaimReason(models.TextChoices):
     SYSTEM_FAILURE = "system_failure", "系统故障未能直接结算"  # HB art. 37
     CROSS_REGION = "cross_region", "省内跨地区购药未能直接结算"  # AH §2(5), CX art. 17
+    # HB art. 41: across provinces without a valid filing the counter may not settle; the
+    # person pays in full and claims at home
+    CROSS_PROVINCE = "cross_province", "跨省异地就医未备案购药"
+
+
+def claim_reason_for(area_kind: str) -> str | None:
+    """The claim reason a purchase out of area is claimed under at home, by its kind
+    (``registry.out_of_area``): in province (where not yet direct) 省内跨地区, across provinces
+    without a filing 跨省未备案 [HB art. 41, AH §2(5), CX art. 17]; None where it settles
+    directly (local, or across provinces under a filing)."""
+    return {
+        out_of_area.IN_PROVINCE: ClaimReason.CROSS_REGION,
+        out_of_area.CROSS_PROVINCE_UNFILED: ClaimReason.CROSS_PROVINCE,
+    }.get(area_kind)
 
 
 class ManualClaim(models.Model):

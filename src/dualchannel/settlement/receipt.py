@@ -26,7 +26,14 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.registry.models import InsuranceType
 
-from .models import BenefitCategory, ManualClaim, Settlement, SettlementKind, SettlementStatus
+from .models import (
+    BenefitCategory,
+    ClaimReason,
+    ManualClaim,
+    Settlement,
+    SettlementKind,
+    SettlementStatus,
+)
 from .payable import BREAKDOWN_LABELS, REASON_LABELS
 
 FONT = "STSong-Light"  # Adobe-GB1 CID font every PDF reader has
@@ -298,6 +305,8 @@ def render_self_pay_receipt(sale) -> bytes:
         ("参保地", area.enrolment_name or area.enrolment_region),
         ("就医地", area.treating_name or area.treating_region),
     ]
+    if sale.claim_reason:
+        cells.append(("报销原因", ClaimReason(sale.claim_reason).label))
     header = Table(
         [
             [_p(text, _SMALL) for pair in cells[i : i + 2] for text in pair]

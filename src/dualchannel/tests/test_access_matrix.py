@@ -40,7 +40,13 @@ from dualchannel.integration.services.filing import filing_submit
 from dualchannel.inventory.services import stock_receive
 from dualchannel.inventory.upload import movement_upload_process
 from dualchannel.monitoring.services import alert_raise
-from dualchannel.registry.models import Designation, DesignationStatus, EquippedDrug
+from dualchannel.registry.models import (
+    Designation,
+    DesignationStatus,
+    EquippedDrug,
+    OutOfAreaFiling,
+    OutOfAreaFilingKind,
+)
 from dualchannel.registry.tests.factories import (
     InsuredPersonFactory,
     PharmacistFactory,
@@ -222,6 +228,13 @@ OPS = [
             "valid_to": "2026-06-30",
         },
         allowed=(REVIEWER, *OFFICER),
+    ),
+    op(
+        "POST",
+        "/api/v1/registry/out-of-area-filings/{out_of_area_filing_id}/cancel",
+        {"reason": "已回参保地居住"},
+        allowed=(REVIEWER, *OFFICER),
+        out_of_area_filing_id="out_of_area_filing_id",
     ),
     op(
         "PATCH",
@@ -490,7 +503,19 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
     RegionalListEntry.objects.create(
         regional_list=regional_list, drug=drug, valid_from=date(2026, 1, 1), row=1
     )
+    # 张三's cross-province filing recorded at the Wuhan hospital, to cancel [HB art. 41]
+    out_of_area_filing = OutOfAreaFiling.objects.create(
+        filing_no="YDBA-MATRIX",
+        person=insured_person,
+        treating_region=region("340000"),
+        kind=OutOfAreaFilingKind.LONG_TERM,
+        valid_from=timezone.localdate(),
+        valid_to=timezone.localdate() + timedelta(days=90),
+        recorded_by=world_officer,
+        recorded_at_institution=hospital,
+    )
     return {
+        "out_of_area_filing_id": out_of_area_filing.pk,
         "recovery_id": recovery_order.pk,
         "eligibility_id": eligibility.pk,
         "regional_list_id": regional_list.pk,

@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -30,6 +31,8 @@ from dualchannel.core.models import User
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.tests.factories import PLAN, drug_with_criteria
 from dualchannel.prescriptions.models import Prescription
+from dualchannel.registry.models import InsuredPerson, OutOfAreaFiling, OutOfAreaFilingKind
+from dualchannel.registry.tests.factories import region
 from dualchannel.simulators.persons import PLATFORM_ONLY
 from dualchannel.tests.page_world import (
     INSIDERS,
@@ -142,6 +145,13 @@ PAGES = [
             "valid_from": "2026-03-02",
             "valid_to": "2026-06-30",
         },
+        allowed=(REVIEWER, OFFICER),
+    ),
+    Page(
+        "POST",
+        "registry-out-of-area-filing-cancel",
+        ("out_of_area_filing_id",),
+        {"reason": "已回参保地居住"},
         allowed=(REVIEWER, OFFICER),
     ),
     # The hospital's physicians: 医保医师 and responsible physicians, the annual assessment
@@ -462,11 +472,26 @@ def _world() -> dict:
     )
     return {
         **world,
+        "out_of_area_filing_id": _out_of_area_filing(world).pk,
         "new_drug_id": new_drug.pk,
         "granted_application_id": eligibility.application_id,
         "issued_no": numbers[world["issued_id"]],
         "routed_no": numbers[world["routed_id"]],
     }
+
+
+def _out_of_area_filing(world: dict) -> OutOfAreaFiling:
+    """张伟's cross-province filing recorded at the Wuhan hospital, to cancel [HB art. 41]."""
+    return OutOfAreaFiling.objects.create(
+        filing_no="YDBA-PAGE-WORLD",
+        person=InsuredPerson.objects.get(id_number=world["patient_id_number"]),
+        treating_region=region("340000"),
+        kind=OutOfAreaFilingKind.LONG_TERM,
+        valid_from=PAGE_WORLD_DAY,
+        valid_to=PAGE_WORLD_DAY + timedelta(days=90),
+        recorded_by=User.objects.filter(institution_id=world["hospital_id"]).first(),
+        recorded_at_institution_id=world["hospital_id"],
+    )
 
 
 @pytest.fixture

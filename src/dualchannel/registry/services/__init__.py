@@ -15,7 +15,7 @@ from .institutions import (
     institution_create,
     institution_update,
 )
-from .out_of_area import out_of_area_filing_create
+from .out_of_area import out_of_area_filing_cancel, out_of_area_filing_create
 from .people import (
     PlatformPerson,
     insured_person_create,
@@ -43,6 +43,7 @@ __all__ = [
     "insured_person_record_platform",
     "insured_person_transfer",
     "insured_person_update",
+    "out_of_area_filing_cancel",
     "out_of_area_filing_create",
     "pharmacist_create",
     "physician_assess",

@@ -11,9 +11,11 @@ from __future__ import annotations
 from datetime import date
 
 from django.db import transaction
+from django.utils import timezone
 
 from dualchannel.core import audit
-from dualchannel.core.errors import NotFound, field_error
+from dualchannel.core.canonical import snapshot
+from dualchannel.core.errors import Conflict, NotFound, field_error
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
@@ -26,8 +28,8 @@ from ..models import (
     Region,
 )
 from ..out_of_area import pooling_code, province_code
-from ..selectors import officer_region, staff_institution_id
-from .common import officer_covers
+from ..selectors import officer_region, staff_institution_id, visible_filings
+from .common import clean_text, officer_covers
 
 MAX_FILING_DAYS = 366 * 5
 
@@ -118,5 +120,62 @@ def out_of_area_filing_create(
                 "valid_from": valid_from.isoformat(),
                 "valid_to": valid_to.isoformat(),
             },
+        )
+    return filing
+
+
+def _cancel_day(filing: OutOfAreaFiling, cancelled_on: date | None) -> date:
+    """The cancellation day: today unless told, never in the past (purchases already settled
+    under the filing stay settled), never after the filing ends (nothing left to cancel)."""
+    today = timezone.localdate()
+    day = cancelled_on or today
+    if not isinstance(day, date) or day < today or day > filing.valid_to:
+        raise field_error(
+            "cancelled_on",
+            codes.FILING_CANCEL_INVALID_DATE,
+            "撤销生效日期不能早于今天，也不能晚于备案截止日期",
+        )
+    return day
+
+
+def out_of_area_filing_cancel(
+    *, actor: User, filing_id: int, reason: str, cancelled_on: date | None = None
+) -> OutOfAreaFiling:
+    """撤销备案: from ``cancelled_on`` (today unless told) the filing no longer covers a
+    purchase — the counter refuses direct settlement there and the person pays and claims at
+    home [HB art. 41, CX art. 17]. By whoever may see it (the enrolment region's officer, or the
+    insurance office of the hospital that recorded it); with its reason and audit event."""
+    require_role(actor, Role.AGENCY_OFFICER, Role.REVIEWER)
+    found = visible_filings(actor).filter(pk=filing_id).first()
+    if found is None:
+        raise NotFound(codes.FILING_NOT_FOUND, "备案不存在或不属于本机构")
+    reason = clean_text("reason", reason, max_length=200)
+    if not reason:
+        raise field_error("reason", codes.FILING_CANCEL_REASON_REQUIRED, "请填写撤销备案的原因")
+    with transaction.atomic():
+        # core.locks order: the person, then the filing (a row of the person's)
+        InsuredPerson.objects.select_for_update(no_key=True).get(pk=found.person_id)
+        filing = OutOfAreaFiling.objects.select_for_update(no_key=True).get(pk=found.pk)
+        if filing.cancelled_on is not None:
+            raise Conflict(
+                codes.FILING_ALREADY_CANCELLED,
+                f"该备案已于 {filing.cancelled_on:%Y-%m-%d} 撤销",
+            )
+        day = _cancel_day(filing, cancelled_on)
+        before = snapshot(filing)
+        filing.cancelled_on = day
+        filing.cancel_reason = reason
+        filing.cancelled_by = actor
+        filing.cancelled_at = timezone.now()
+        filing.save(update_fields=["cancelled_on", "cancel_reason", "cancelled_by", "cancelled_at"])
+        audit.record(
+            actor=actor,
+            role=actor_role(actor),
+            action="registry.out_of_area_filing_cancelled",
+            subject=filing,
+            before=before,
+            after=filing,
+            patient=filing.person,
+            summary={"filing_no": filing.filing_no, "cancelled_on": day.isoformat()},
         )
     return filing

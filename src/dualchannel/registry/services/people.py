@@ -342,6 +342,20 @@ def insured_person_create(
 PERSON_UPDATABLE = ("id_number", "name", "phone", "address", "insurance_type", "enrolment_region")
 
 
+def _same_enrolment_region(person: InsuredPerson, value: Any) -> None:
+    """A correction may not move the enrolment region: that is a transfer of the insurance
+    relation, recorded with its date so that benefits follow the new region from that day and
+    the eligibilities move with it [HB art. 50] (the agency's transfer page)."""
+    region = clean_region(value, field="enrolment_region")
+    if region.code != person.enrolment_region_id:
+        raise field_error(
+            "enrolment_region",
+            codes.ENROLMENT_CHANGE_BY_TRANSFER,
+            "参保地变更须办理参保关系转移（用药资格随之转移，自转移生效日起按转入地规定享受待遇），"
+            "请在“参保关系转移与用药资格”页面办理",
+        )
+
+
 def insured_person_update(*, actor: User, person: InsuredPerson, **changes: Any) -> InsuredPerson:
     """Correct a person's data; a corrected ID number re-derives sex and birth date."""
     unknown = set(changes) - set(PERSON_UPDATABLE)
@@ -376,12 +390,7 @@ def insured_person_update(*, actor: User, person: InsuredPerson, **changes: Any)
                 )
             locked.insurance_type = value
         if "enrolment_region" in changes:
-            region = clean_region(changes.pop("enrolment_region"), field="enrolment_region")
-            if not officer_covers(actor, region.code):
-                raise field_error(
-                    "enrolment_region", codes.REGION_OUT_OF_SCOPE, "只能迁入本经办机构辖区"
-                )
-            locked.enrolment_region = region
+            _same_enrolment_region(locked, changes.pop("enrolment_region"))
         locked.save()
         changed = sorted(k for k, v in snapshot(locked).items() if before.get(k) != v)
         audit.record(

@@ -5,7 +5,7 @@ from stdnum.cn import ric
 
 from dualchannel.core.errors import DomainError
 from dualchannel.core.models import AuditEvent
-from dualchannel.registry.models import InsuredPerson, Sex
+from dualchannel.registry.models import EnrolmentChange, InsuredPerson, Sex
 from dualchannel.registry.services import insured_person_create, insured_person_update
 from dualchannel.registry.tests.factories import make_id_number, region
 from dualchannel.registry.validation import parse_id_number
@@ -140,3 +140,34 @@ def test_outsider_officer_cannot_register_in_another_region(outsider_agency):
             enrolment_region="420102",
         )
     assert exc.value.code == "registry.region_out_of_scope"
+
+
+def test_a_correction_may_not_move_the_enrolment_region_hb_art_50(agency_user, insured_person):
+    """HB art. 50: a change of enrolment region is a transfer of the insurance relation (dated,
+    with history, the eligibilities moving with it); a correction refuses it, nothing written,
+    and the message points to the transfer page."""
+    region("420106")
+    events = AuditEvent.objects.count()
+
+    with pytest.raises(DomainError) as refused:
+        insured_person_update(
+            actor=agency_user, person=insured_person, name="改名", enrolment_region="420106"
+        )
+
+    assert refused.value.code == "registry.enrolment_change_by_transfer"
+    assert "参保关系转移与用药资格" in refused.value.message
+    assert refused.value.fields == {"enrolment_region": [refused.value.message]}
+    insured_person.refresh_from_db()
+    assert insured_person.enrolment_region_id == "420102" and insured_person.name != "改名"
+    assert not EnrolmentChange.objects.exists() and AuditEvent.objects.count() == events
+
+
+def test_a_correction_that_repeats_the_enrolment_region_is_accepted(agency_user, insured_person):
+    """HB art. 50: only a move needs the transfer; the same region sent back with a correction
+    (a form sends every field) changes nothing of it."""
+    person = insured_person_update(
+        actor=agency_user, person=insured_person, name="李四", enrolment_region="420102"
+    )
+
+    assert (person.name, person.enrolment_region_id) == ("李四", "420102")
+    assert not EnrolmentChange.objects.exists()

@@ -467,6 +467,8 @@ def batch_review(*, actor: User, batch_id: int, approve: bool, note: str = "") -
                 codes.REASON_REQUIRED, "退回申报时请填写原因", fields={"note": ["必填"]}
             )
         role = Role.ADMIN if actor.is_superuser else Role.AGENCY_OFFICER
+        # core.locks: the recovery orders after the batch, before the transition's audit event
+        orders = recoveries_for_batch(batch) if approve else []
         transition(
             batch,
             target,
@@ -476,7 +478,7 @@ def batch_review(*, actor: User, batch_id: int, approve: bool, note: str = "") -
             changes={"reviewed_at": timezone.now(), "reviewed_by": actor, "review_note": note},
         )
         if approve:  # approved net of its recovery orders: they are deducted now
-            recoveries_deduct(actor=actor, batch=batch, role=role)
+            recoveries_deduct(actor=actor, batch=batch, role=role, orders=orders)
     return batch
 
 

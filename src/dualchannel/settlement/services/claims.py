@@ -76,6 +76,7 @@ from ..models import (
     Settlement,
     SettlementKind,
     SettlementStatus,
+    claim_reason_for,
 )
 
 MAX_LINES = 50
@@ -444,14 +445,7 @@ def _clean_claim(
     prescription = _prescription(prescription_id, person)
     if prescription is not None and prescription.benefit_type != category:
         raise refuse(codes.CLAIM_CATEGORY_MISMATCH, "待遇类别与处方不一致", "category")
-    if (
-        reason == ClaimReason.CROSS_REGION
-        and not out_of_area_of(person, institution.region, purchased_on).is_out_of_area
-    ):
-        # HB art. 41, AH §2(5), CX art. 17: claimed at home for a purchase made elsewhere
-        raise refuse(
-            codes.CLAIM_NOT_OUT_OF_AREA, "购药机构位于参保地统筹区内，不属于异地购药", "reason"
-        )
+    _check_area_reason(person, institution, purchased_on, reason)
     checked_lines = _lines(lines, purchased_on)
     checked_receipts = _receipts(receipts)
     return _Claim(
@@ -465,6 +459,35 @@ def _clean_claim(
         lines=checked_lines,
         receipts=checked_receipts,
     )
+
+
+def _check_area_reason(
+    person: InsuredPerson, institution: Institution, purchased_on: date, reason: str
+) -> None:
+    """An out-of-area reason must be the one the purchase's place calls for: 省内跨地区 for
+    another pooling region of the province, 跨省未备案 for another province without a valid
+    filing [HB art. 40–41, AH §2(5), CX art. 17]."""
+    if reason not in (ClaimReason.CROSS_REGION, ClaimReason.CROSS_PROVINCE):
+        return
+    area = out_of_area_of(person, institution.region, purchased_on)
+    if not area.is_out_of_area:
+        # HB art. 41, AH §2(5), CX art. 17: claimed at home for a purchase made elsewhere
+        raise refuse(
+            codes.CLAIM_NOT_OUT_OF_AREA, "购药机构位于参保地统筹区内，不属于异地购药", "reason"
+        )
+    expected = claim_reason_for(area.kind)
+    if expected is None:
+        raise refuse(
+            codes.CLAIM_AREA_REASON_MISMATCH,
+            f"购药当日属于{area.label}，可直接结算；未能直接结算的请按系统故障申请报销",
+            "reason",
+        )
+    if expected != reason:
+        raise refuse(
+            codes.CLAIM_AREA_REASON_MISMATCH,
+            f"购药当日属于{area.label}，报销原因应为“{ClaimReason(expected).label}”",
+            "reason",
+        )
 
 
 def _claim_locked(c: _Claim) -> None:

@@ -54,6 +54,7 @@ from ..models import (
     StayCharge,
     StayChargeStatus,
     UploadStatus,
+    claim_reason_for,
 )
 from ..restriction import INPATIENT, OUTPATIENT, RestrictionCheck
 from .common import (
@@ -450,6 +451,11 @@ class SelfPaySale:
     dispensing: Dispensing
     area: OutOfArea
     total: Decimal
+
+    @property
+    def claim_reason(self) -> str | None:
+        """The reason to claim it under at home (跨省未备案 or 省内跨地区) [HB art. 41]."""
+        return claim_reason_for(self.area.kind)
 
 
 def self_pay_sale(*, actor: User, prescription_id: int) -> SelfPaySale:

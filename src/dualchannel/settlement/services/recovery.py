@@ -475,9 +475,12 @@ def recovery_deduction(orders: Iterable[RecoveryOrder]) -> Decimal:
     return sum((o.amount for o in orders), ZERO)
 
 
-def recoveries_deduct(*, actor: User, batch: SettlementBatch, role: str) -> list[RecoveryOrder]:
-    """The approved batch's pending orders move to deducted (the batch row is locked)."""
-    orders = [o for o in recoveries_for_batch(batch) if o.batch_id == batch.pk]
+def recoveries_deduct(
+    *, actor: User, batch: SettlementBatch, role: str, orders: list[RecoveryOrder]
+) -> list[RecoveryOrder]:
+    """The approved batch's pending orders (``recoveries_for_batch``, locked by the caller
+    after the batch) move to deducted."""
+    orders = [o for o in orders if o.batch_id == batch.pk]
     now = timezone.now()
     for order in orders:
         transition(

@@ -173,14 +173,15 @@ def _designated_pharmacy():
 def test_a_purchase_at_a_non_designated_pharmacy_is_self_pay_with_its_reason(
     chronic_world, agency_user, other_pharmacy
 ):
-    # HB art. 31(1)–(2): bought elsewhere in the province at a pharmacy without designation
+    # HB art. 31(1)–(2): bought in another province (no filing, HB art. 41) at a pharmacy
+    # without designation
     person, drug = chronic_world
     claim = submit(
         agency_user,
         person,
         other_pharmacy,
         [{"drug_id": drug.pk, "quantity": 3, "unit_price": "12.50", "pack_size": "28"}],
-        reason=ClaimReason.CROSS_REGION,
+        reason=ClaimReason.CROSS_PROVINCE,
         category="chronic_disease",
     )
 

@@ -26,6 +26,7 @@ from dualchannel.registry.out_of_area import (
     CROSS_PROVINCE_FILED,
     CROSS_PROVINCE_UNFILED,
     IN_PROVINCE,
+    out_of_area_of,
 )
 from dualchannel.registry.tests.factories import (
     PharmacistFactory,
@@ -38,6 +39,7 @@ from dualchannel.settlement.models import (
     Accumulator,
     ClaimReason,
     ClaimStatus,
+    ManualClaim,
     Settlement,
     SettlementKind,
 )
@@ -196,15 +198,17 @@ def test_cross_province_without_a_filing_is_self_pay_then_claimed_at_home(
 
     sale = services.self_pay_sale(actor=user, prescription_id=prescription.pk)
     assert sale.area.kind == CROSS_PROVINCE_UNFILED and sale.total == Decimal("1000.00")
+    assert sale.claim_reason == ClaimReason.CROSS_PROVINCE
     text = text_of(render_self_pay_receipt(sale))
     assert "全额自费" in text and "手工（零星）报销" in text and "1,000.00" in text
+    assert "跨省异地就医未备案购药" in text  # the reason to claim it under at home
 
     claim = submit(
         agency_user,
         world["person"],
         pharmacy,
         [{"drug_id": world["drug"].pk, "quantity": 1, "unit_price": "1000.00", "pack_size": "28"}],
-        reason=ClaimReason.CROSS_REGION,
+        reason=ClaimReason.CROSS_PROVINCE,
         category="chronic_disease",
         prescription_id=prescription.pk,
     )
@@ -213,6 +217,8 @@ def test_cross_province_without_a_filing_is_self_pay_then_claimed_at_home(
     )
 
     assert decided.status == ClaimStatus.APPROVED
+    assert decided.reason == ClaimReason.CROSS_PROVINCE
+    assert decided.get_reason_display() == "跨省异地就医未备案购药"
     paid = decided.settlement
     assert paid.kind == SettlementKind.MANUAL and paid.fund > 0
     assert paid.rule.region_id == "420100"  # Wuhan's benefits
@@ -241,6 +247,44 @@ def test_a_local_sale_has_no_self_pay_receipt_and_a_local_claim_is_not_cross_reg
             category="chronic_disease",
         )
     assert refused.value.code == "settlement.claim_not_out_of_area"
+
+
+CLAIM_LINE = {"quantity": 1, "unit_price": "1000.00", "pack_size": "28"}
+
+
+@pytest.mark.parametrize(
+    ("place", "filed", "reason", "wanted"),
+    [
+        ("340102", False, ClaimReason.CROSS_REGION, "跨省异地就医未备案购药"),  # HB art. 41
+        ("420502", False, ClaimReason.CROSS_PROVINCE, "省内跨地区购药未能直接结算"),
+        ("340102", True, ClaimReason.CROSS_PROVINCE, "可直接结算"),  # filed: settles directly
+    ],
+)
+def test_an_out_of_area_claim_under_the_wrong_reason_is_refused_and_nothing_written(
+    world, agency_user, place, filed, reason, wanted
+):
+    """HB art. 40–41: across provinces without a filing the claim is 跨省未备案, in another
+    city of the province 省内跨地区; under a valid filing the purchase settles directly and is
+    not an out-of-area claim. A claim under the other reason is refused, nothing written."""
+    pharmacy = qualified_pharmacy(name="异地演示药房", region_code=place)
+    designate(pharmacy)
+    if filed:
+        file_for(agency_user, world["person"])
+    claims, events = ManualClaim.objects.count(), AuditEvent.objects.count()
+
+    with pytest.raises(DomainError) as refused:
+        submit(
+            agency_user,
+            world["person"],
+            pharmacy,
+            [{"drug_id": world["drug"].pk} | CLAIM_LINE],
+            reason=reason,
+            category="chronic_disease",
+        )
+
+    assert refused.value.code == "settlement.claim_area_reason_mismatch"
+    assert wanted in refused.value.message
+    assert ManualClaim.objects.count() == claims and AuditEvent.objects.count() == events
 
 
 @pytest.mark.parametrize(
@@ -376,3 +420,135 @@ def test_at_the_hospital_desk_a_cross_province_patient_settles_only_with_a_filin
     )
     assert settlement.rule.region_id == "340100"  # the enrolment region's (Hefei's) rule
     assert settlement.parameters["out_of_area"]["filing_no"] == "YDBA-TEST-1"
+
+
+def test_after_a_filing_is_cancelled_the_counter_refuses_direct_settlement(
+    world, physician_user, patient_user, agency_user
+):
+    """HB art. 41: 撤销备案 — from the cancellation day a purchase in the filed place is no
+    longer settled directly: the counter refuses, the person pays in full and claims at home
+    under 跨省未备案; the cancellation has its reason and audit event."""
+    pharmacy, user, batch = pharmacy_in("340102", "瑶海演示药房", "hefei_rx", world["drug"])
+    prescription = chronic(physician_user, world["person"], world["drug"])
+    filing = file_for(agency_user, world["person"])
+    route(patient_user, prescription, pharmacy)
+    dispense(user, prescription, batch, key="d-hefei")
+
+    cancelled = registry_services.out_of_area_filing_cancel(
+        actor=agency_user, filing_id=filing.pk, reason="已回参保地长期居住"
+    )
+
+    assert cancelled.cancelled_on == timezone.localdate()
+    assert (cancelled.cancel_reason, cancelled.cancelled_by) == ("已回参保地长期居住", agency_user)
+    event = AuditEvent.objects.get(action="registry.out_of_area_filing_cancelled")
+    assert event.summary["filing_no"] == filing.filing_no
+    with pytest.raises(DomainError) as refused:
+        services.settlement_settle(
+            actor=user, prescription_id=prescription.pk, idempotency_key="s-hefei"
+        )
+    assert refused.value.code == "settlement.out_of_area_not_direct"
+    assert not Settlement.objects.exists()
+    sale = services.self_pay_sale(actor=user, prescription_id=prescription.pk)
+    assert sale.area.kind == CROSS_PROVINCE_UNFILED
+    assert sale.claim_reason == ClaimReason.CROSS_PROVINCE
+
+
+def test_a_filing_cancelled_from_a_later_day_covers_the_days_before_it(world, agency_user):
+    """HB art. 41: a cancellation dated ahead leaves the filing valid until the day before."""
+    hefei = registry_region("340102")
+    filing = file_for(agency_user, world["person"])
+    today = timezone.localdate()
+    registry_services.out_of_area_filing_cancel(
+        actor=agency_user,
+        filing_id=filing.pk,
+        reason="转诊结束",
+        cancelled_on=today + timedelta(days=10),
+    )
+
+    def kind(days):
+        return out_of_area_of(world["person"], hefei, today + timedelta(days=days)).kind
+
+    assert (kind(0), kind(9)) == (CROSS_PROVINCE_FILED, CROSS_PROVINCE_FILED)
+    assert (kind(10), kind(30)) == (CROSS_PROVINCE_UNFILED, CROSS_PROVINCE_UNFILED)
+
+
+@pytest.mark.parametrize(
+    ("reason", "days", "code"),
+    [
+        ("", 0, "registry.filing_cancel_reason_required"),
+        ("回参保地", -1, "registry.filing_cancel_invalid_date"),  # settled purchases stand
+        ("回参保地", 91, "registry.filing_cancel_invalid_date"),  # after the filing ends
+    ],
+)
+def test_a_bad_cancellation_is_refused_with_a_code_and_nothing_written(
+    world, agency_user, reason, days, code
+):
+    """HB art. 41: a cancellation needs its reason and a day from today to the filing's end."""
+    filing = file_for(agency_user, world["person"])
+    events = AuditEvent.objects.count()
+
+    with pytest.raises(DomainError) as refused:
+        registry_services.out_of_area_filing_cancel(
+            actor=agency_user,
+            filing_id=filing.pk,
+            reason=reason,
+            cancelled_on=timezone.localdate() + timedelta(days=days),
+        )
+
+    assert refused.value.code == code
+    filing.refresh_from_db()
+    assert filing.cancelled_on is None and AuditEvent.objects.count() == events
+
+
+def test_a_cancelled_filing_is_not_cancelled_again_and_an_outsider_cannot_see_it(
+    world, agency_user, outsider_reviewer, outsider_agency
+):
+    """HB art. 41: once cancelled, it stays as it was; another region's staff find nothing."""
+    filing = file_for(agency_user, world["person"])
+    for outsider in (outsider_reviewer, outsider_agency):
+        with pytest.raises(DomainError) as refused:
+            registry_services.out_of_area_filing_cancel(
+                actor=outsider, filing_id=filing.pk, reason="越权"
+            )
+        assert refused.value.code == "registry.filing_not_found"
+    registry_services.out_of_area_filing_cancel(
+        actor=agency_user, filing_id=filing.pk, reason="回参保地"
+    )
+    events = AuditEvent.objects.count()
+
+    with pytest.raises(DomainError) as refused:
+        registry_services.out_of_area_filing_cancel(
+            actor=agency_user, filing_id=filing.pk, reason="再次撤销"
+        )
+
+    assert refused.value.code == "registry.filing_already_cancelled"
+    filing.refresh_from_db()
+    assert filing.cancel_reason == "回参保地" and AuditEvent.objects.count() == events
+
+
+def test_the_filing_page_and_api_cancel_a_filing(client, world, agency_user):
+    """HB art. 41: the page has a 撤销备案 button per valid filing; the API answers with the
+    cancellation day and reason."""
+    filing = file_for(agency_user, world["person"])
+    other = file_for(agency_user, world["person"], region="370000")
+    client.force_login(agency_user)
+    page = client.get(reverse("registry-out-of-area-filings")).content.decode()
+    assert "撤销备案" in page
+    url = reverse("registry-out-of-area-filing-cancel", args=[filing.pk])
+    assert f'action="{url}"' in page
+
+    page = client.post(url, {"reason": "回参保地居住"}, follow=True).content.decode()
+    assert "已撤销异地就医备案" in page and "已撤销" in page
+    answer = client.post(
+        f"/api/v1/registry/out-of-area-filings/{other.pk}/cancel",
+        {"reason": "备案地址有误"},
+        content_type="application/json",
+    )
+
+    assert answer.status_code == 200
+    body = answer.json()
+    assert (body["cancelled_on"], body["cancel_reason"]) == (
+        timezone.localdate().isoformat(),
+        "备案地址有误",
+    )
+    assert OutOfAreaFiling.objects.filter(cancelled_on__isnull=False).count() == 2

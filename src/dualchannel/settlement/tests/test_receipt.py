@@ -62,7 +62,7 @@ def test_a_manual_claims_receipt_names_the_claim_and_each_lines_self_pay_reason(
         zhang,
         other_pharmacy,
         [{"drug_id": chronic_drug.pk, "quantity": 3, "unit_price": "12.50", "pack_size": "28"}],
-        reason=ClaimReason.CROSS_REGION,
+        reason=ClaimReason.CROSS_PROVINCE,
         category="chronic_disease",
     )
     settlement = services.claim_decide(

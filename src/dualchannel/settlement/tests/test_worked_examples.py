@@ -2,7 +2,9 @@
 pooling region, the lines of a purchase, and the breakdown worked out by hand to the fen; each
 profile also shows a line outside the payment restriction and a donated box (the last table).
 The out-of-area and inpatient-stay examples of each profile are in
-test_worked_examples_area_and_stay.py, the drugs in force in test_worked_examples_in_force.py."""
+test_worked_examples_area_and_stay.py, the drugs in force in test_worked_examples_in_force.py,
+who may prescribe, the agency's powers and the person from the platform in
+test_worked_examples_powers.py."""
 
 from __future__ import annotations
 
