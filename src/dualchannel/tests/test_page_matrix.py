@@ -230,6 +230,26 @@ PAGES = [
         {"kind": "gene_test", "title": "外院基因检测报告", "issuer": "外院", "file": FILE},
         allowed=(REVIEWER,),
     ),
+    # The reviewer opens a piece of evidence in place (the opening is recorded) and its file.
+    Page("GET", "eligibility-review-material", ("material_id",), allowed=(REVIEWER,)),
+    Page("GET", "eligibility-review-material-file", ("material_id",), allowed=(REVIEWER,)),
+    # The physician answers a materials request from the HIS: the world's HIS holds no
+    # pathology report for the waiting case, so it is refused in words and nothing is written.
+    Page("POST", "eligibility-doctor-pull", ("materials_id",), allowed=()),
+    # 复查评估 from a page; the world's eligibility is not one the physician may start now,
+    # and completing needs a started one: both refused in words, nothing written.
+    Page("GET", "eligibility-doctor-reevaluation", ("eligibility_id",), allowed=(PHYSICIAN,)),
+    Page("POST", "eligibility-doctor-reevaluation-start", ("eligibility_id",), allowed=()),
+    Page(
+        "POST",
+        "eligibility-doctor-reevaluation-complete",
+        ("eligibility_id",),
+        {"result": "continue", "assessment": "病情稳定"},
+        allowed=(),
+    ),
+    # The signed application form: its signer and the hospital's reviewers, nobody else.
+    Page("GET", "document-view", ("form_id",), allowed=(PHYSICIAN, REVIEWER)),
+    Page("GET", "document-file", ("form_id",), allowed=(PHYSICIAN, REVIEWER)),
     Page(
         "POST",
         "eligibility-review-verify",
@@ -418,6 +438,7 @@ def _world() -> dict:
         **world,
         "new_drug_id": new_drug.pk,
         "granted_application_id": eligibility.application_id,
+        "form_id": eligibility.application.application_form_id,
         "issued_no": numbers[world["issued_id"]],
         "routed_no": numbers[world["routed_id"]],
     }
