@@ -574,9 +574,14 @@ def _materials_context(application: Application) -> dict[str, Any]:
 
 def _primary_action(application: Application, outcomes: list, has_unverified: bool) -> str:
     """The big button follows the case: 通过 only when nothing is pending (issue 12, point 2)."""
-    if application.status in (S.SUBMITTED, S.UNDER_REVIEW) and (
-        has_unverified or any(o.outcome != "met" or o.no_record for o in outcomes)
-    ):
+    # an alternative of a group that another member meets is not pending
+    met_groups = {o.group for o in outcomes if o.group and o.outcome == "met"}
+    pending = [
+        o
+        for o in outcomes
+        if (o.outcome != "met" or o.no_record) and not (o.group and o.group in met_groups)
+    ]
+    if application.status in (S.SUBMITTED, S.UNDER_REVIEW) and (has_unverified or pending):
         return "request"
     if application.status == S.UNDER_REVIEW:
         return "approve"
