@@ -172,7 +172,8 @@ def _specifications(eligibility: Eligibility) -> list[str]:
     for spec in stocked[:50]:
         if spec not in found:
             found.append(spec)
-    # then the drug's own specifications in the catalogue (its payment standards)
+    # then the drug's own specifications in the catalogue (its payment standards), those
+    # that say their pack size
     listed = (
         PaymentStandard.objects.filter(drug_id=eligibility.drug_id)
         .exclude(specification="")
@@ -180,7 +181,7 @@ def _specifications(eligibility: Eligibility) -> list[str]:
         .values_list("specification", flat=True)
     )
     for spec in listed[:20]:
-        if spec not in found:
+        if spec not in found and PACK.search(spec):
             found.append(spec)
     return found[:10]
 
