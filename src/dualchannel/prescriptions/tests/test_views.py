@@ -159,6 +159,7 @@ def test_a_readable_specification_fills_the_pack_size_and_it_is_not_asked(
     item = Prescription.objects.get().items.get()
     assert (item.pack_size, item.packages) == (50, 2)
 
+
 def test_without_a_readable_specification_the_package_size_is_typed(client, physician_user, active):
     client.force_login(physician_user)  # no stock anywhere: no specification to read
     url = reverse("prescriptions-doctor-prescribe", args=[active.pk])
