@@ -8,7 +8,7 @@ and audit events like real data. Identifiers are synthetic but valid (check digi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
@@ -23,6 +23,7 @@ from dualchannel.core.locks import mark_several_transactions
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.core.services import user_create_staff
+from dualchannel.eligibility import services as eligibility_services
 from dualchannel.inventory.services import stock_receive
 from dualchannel.portal.services import patient_account_for_user
 from dualchannel.prescriptions import services as rx
@@ -127,6 +128,7 @@ def load_demo_region() -> list[Login]:
     if metformin is not None:
         _demo_prescription(physician_user, persons[3], pharmacies[0], metformin)
     _demo_stay(persons[1])
+    _demo_cases(physician_user, persons, pharmacies[0])
 
     _demo_outsiders(admin)
     return demo_logins()
@@ -304,6 +306,9 @@ def _demo_people(officer: User) -> list:
         ("王小宝", date(2021, 6, 30), True, InsuranceType.RESIDENT, "13900000003"),
         ("李秀英", date(1948, 11, 9), False, InsuranceType.RESIDENT, "13900000004"),
         ("杨军", date(1983, 1, 21), True, InsuranceType.EMPLOYEE, "13900000005"),
+        # in the demo HIS too (lung cancer, ALK+): her case waits for a report the HIS holds.
+        # (赵敏, the HIS's other such patient, stays out: the platform lookup 1101 brings her.)
+        ("孙丽", date(1971, 9, 23), False, InsuranceType.EMPLOYEE, "13900000008"),
     ]
     persons = [
         registry.insured_person_create(
@@ -433,6 +438,83 @@ def _demo_stay(person) -> None:
         ],
         idempotency_key="demo-stay-bill-1",
     )
+
+
+# The hospital's month (issue 12): what the physician's and the reviewer's work queues hold.
+DEMO_CASES = (
+    # (person index, drug, HIS diagnosis, attestations answered yes, plan dose, total, unit)
+    (2, "诺西那生钠注射液", ("G12.103", "婴儿型脊髓性肌萎缩，Ⅱ型"), [], "12mg", "4", "支"),
+    (4, "艾加莫德α注射液", ("G70.000", "重症肌无力"), ["generalized"], "10mg/kg", "8", "支"),
+    (
+        1,
+        "曲妥珠单抗注射液(皮下注射)",
+        ("C50.900", "乳房恶性肿瘤"),
+        ["metastatic"],
+        "600mg",
+        "6",
+        "支",
+    ),
+    (5, "洛拉替尼片", ("C34.100x004", "右肺上叶恶性肿瘤"), ["advanced"], "100mg", "90", "片"),
+)
+# 王小宝's eligibility was granted a cycle ago: its re-evaluation window is open now [HB art. 9].
+REEVALUATION_DUE_IN_DAYS = 4
+
+
+def _demo_cases(physician_user: User, persons: list, pharmacy: Institution) -> None:
+    """Four cases of 李明's, filed through the services: 王小宝's granted a cycle ago and due for
+    re-evaluation; 杨军's and 刘芳's under review; 孙丽's asked for a report the HIS holds."""
+    reviewer = User.objects.get(username="reviewer")
+    today = timezone.localdate()
+    made = []
+    for index, drug_name, (code, name), attested, dose, total, unit in DEMO_CASES:
+        drug = Drug.objects.filter(generic_name=drug_name).first()
+        if drug is None:
+            continue
+        granted = index == 2
+        cycle = drug.criteria_sets.order_by("-pk").first().evaluation_cycle_days or 90
+        day = today - timedelta(days=cycle - REEVALUATION_DUE_IN_DAYS) if granted else today
+        application = eligibility_services.application_create(
+            actor=physician_user,
+            patient_id_number=persons[index].id_number,
+            drug_id=drug.pk,
+            diagnosis_code=code,
+            diagnosis_name=name,
+            pharmacy_id=pharmacy.pk,
+        )
+        if attested:
+            eligibility_services.application_answer(
+                actor=physician_user,
+                application_id=application.pk,
+                answers=dict.fromkeys(attested, True),
+            )
+        eligibility_services.application_set_plan(
+            actor=physician_user,
+            application_id=application.pk,
+            dose=dose,
+            frequency="每四周一次" if unit == "支" else "每日一次",
+            route="口服" if unit == "片" else "静脉滴注",
+            total_quantity=total,
+            quantity_unit=unit,
+            period_start=day,
+            period_end=day + timedelta(days=cycle - 1),
+            evaluation_cycle_days=cycle,
+        )
+        eligibility_services.application_submit(
+            actor=physician_user, application_id=application.pk, today=day
+        )
+        if granted:
+            eligibility_services.application_approve(
+                actor=reviewer, application_id=application.pk, today=day
+            )
+        made.append(application)
+    if len(made) == len(DEMO_CASES):
+        # 孙丽's: the reviewer asks for the immunohistochemistry report, which the HIS holds
+        eligibility_services.application_request_materials(
+            actor=reviewer,
+            application_id=made[-1].pk,
+            kinds=["immunohistochemistry"],
+            note="请补充免疫组化报告",
+        )
 
 
 def demo_logins() -> list[Login]:

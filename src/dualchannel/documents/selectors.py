@@ -13,6 +13,7 @@ from django.db.models import Q
 from dualchannel.core.errors import NotFound
 from dualchannel.core.masking import mask_name
 from dualchannel.core.models import User
+from dualchannel.core.roles import Role
 from dualchannel.registry.selectors import HOSPITAL_ROLES, officer_region, staff_institution_id
 
 from . import crypto
@@ -177,6 +178,21 @@ def document_pdf(*, actor: User | None, document_id: int) -> tuple[SignedDocumen
     with document.pdf.open("rb") as handle:
         content = handle.read()
     return document, content
+
+
+def signed_form_get(*, actor: User | None, document_id: int) -> SignedDocument:
+    """A signed form for the people who signed it or review it (issue 12, point 3): its signer,
+    and the reviewers of the signer's hospital; anyone else gets NotFound."""
+    document = visible_documents(actor).filter(pk=document_id).first()
+    if document is None or actor is None:
+        raise NotFound()
+    if actor.is_superuser:
+        return document
+    if document.signer.user_id is not None and document.signer.user_id == actor.pk:
+        return document
+    if actor.has_role(Role.REVIEWER) and actor.institution_id == document.signer.hospital_id:
+        return document
+    raise NotFound()
 
 
 def documents_for_subject(

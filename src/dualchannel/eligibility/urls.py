@@ -1,6 +1,13 @@
 from django.urls import path
 
-from . import register_import_views, reveal_views, transfer_views, views
+from . import (
+    materials_views,
+    reevaluation_views,
+    register_import_views,
+    reveal_views,
+    transfer_views,
+    views,
+)
 
 urlpatterns = [
     path(
@@ -48,6 +55,26 @@ urlpatterns = [
         name="eligibility-doctor-withdraw",
     ),
     path(
+        "doctor/applications/<int:application_id>/pull/",
+        views.doctor_pull,
+        name="eligibility-doctor-pull",
+    ),
+    path(
+        "doctor/eligibilities/<int:eligibility_id>/reevaluation/",
+        reevaluation_views.doctor_reevaluation,
+        name="eligibility-doctor-reevaluation",
+    ),
+    path(
+        "doctor/eligibilities/<int:eligibility_id>/reevaluation/start/",
+        reevaluation_views.doctor_reevaluation_start,
+        name="eligibility-doctor-reevaluation-start",
+    ),
+    path(
+        "doctor/eligibilities/<int:eligibility_id>/reevaluation/complete/",
+        reevaluation_views.doctor_reevaluation_complete,
+        name="eligibility-doctor-reevaluation-complete",
+    ),
+    path(
         "applications/<int:application_id>/id-number/",
         reveal_views.application_id_number,
         name="eligibility-application-id-number",
@@ -82,6 +109,16 @@ urlpatterns = [
         "review/applications/<int:application_id>/materials/scan/",
         views.review_material_scan,
         name="eligibility-review-scan",
+    ),
+    path(
+        "review/materials/<int:material_id>/",
+        materials_views.review_material,
+        name="eligibility-review-material",
+    ),
+    path(
+        "review/materials/<int:material_id>/file/",
+        materials_views.review_material_file,
+        name="eligibility-review-material-file",
     ),
     path(
         "review/materials/<int:material_id>/verify/",

@@ -40,8 +40,10 @@ from dualchannel.registry.selectors import person_card, public_institutions
 
 from . import selectors, services
 from .models import Application, ApplicationStatus, MaterialSource, VerificationState
+from .reevaluation_views import reevaluations_due
 from .services import materials
 from .suggestions import suggested_drugs
+from .words import FACT_LABELS, case_history, fact_text, is_empty_fact
 
 S = ApplicationStatus
 SUGGESTION_LIMIT = 10
@@ -65,17 +67,6 @@ EVIDENCE_REPORT_KINDS = {
     "genes": ["gene_test"],
     "labs": ["special_lab"],
 }
-CONTEXT_LABELS = {
-    "diagnoses": "诊断",
-    "genes": "基因检测",
-    "labs": "化验",
-    "patient": "患者",
-    "prior_therapies": "既往治疗",
-    "insurance_type": "险种",
-    "setting": "就医类型",
-}
-
-
 physician_required = role_required(Role.PHYSICIAN)
 reviewer_required = role_required(Role.REVIEWER)
 
@@ -119,18 +110,24 @@ def _evidence_lines(evidence: dict[str, Any], names: dict, reports: dict) -> lis
                 day = f" {latest.issued_at:%Y-%m-%d}" if latest.issued_at else ""
                 backing = f" · {MaterialKind(kind).label}{day}"
                 break
-        if variable == "diagnoses" and isinstance(value, list):
+        if variable == "diagnoses" and isinstance(value, list) and value:
             for code in value:
                 lines.append(f"{code} {names.get(code, '')}".strip() + backing)
-        elif isinstance(value, dict):
-            shown = "，".join(f"{k}：{v}" for k, v in value.items()) or "无记录"
-            lines.append(f"{CONTEXT_LABELS.get(variable, variable)} {shown}{backing}")
         else:
-            lines.append(f"{CONTEXT_LABELS.get(variable, variable)} {value}{backing}")
+            label = FACT_LABELS.get(variable, "其他")
+            lines.append(f"{label} {fact_text(variable, value)}{backing}")
     source = evidence.get("source")
     if source and lines:
-        lines.append("来源：" + ("参保登记（院内系统无记录）" if source == "registry" else source))
+        lines.append(
+            "来源：" + ("参保登记（院内系统无记录）" if source == "registry" else "院内系统")
+        )
     return lines
+
+
+def no_record(evidence: dict[str, Any]) -> bool:
+    """The criterion read data that the systems do not hold: shown as 无记录, never 符合."""
+    data = (evidence or {}).get("data") or {}
+    return bool(data) and all(is_empty_fact(v) for v in data.values())
 
 
 def _checklist_context(request: HttpRequest, application: Application) -> dict[str, Any]:
@@ -143,6 +140,7 @@ def _checklist_context(request: HttpRequest, application: Application) -> dict[s
         item["lines"] = (
             [] if item["attestation"] else _evidence_lines(item["evidence"], names, reports)
         )
+        item["no_record"] = not item["attestation"] and no_record(item["evidence"])
     broken, unanswered = services.submission_blockers(checked.result)
     blockers = []
     if broken:
@@ -160,14 +158,6 @@ def _checklist_context(request: HttpRequest, application: Application) -> dict[s
         "blockers": blockers,
         "can_submit": not blockers and application.status == S.DRAFT,
     }
-
-
-def _history(application: Application) -> list[tuple]:
-    labels = dict(S.choices)
-    return [
-        (h.at, labels.get(h.from_status, "—"), labels.get(h.to_status, h.to_status), h.reason)
-        for h in application.history.order_by("pk")
-    ]
 
 
 def _documents(application: Application) -> list:
@@ -188,19 +178,49 @@ def _pharmacies(hospital) -> list:
 @require_GET
 @physician_required
 def doctor_home(request: HttpRequest) -> HttpResponse:
+    """The physician's work queue: drafts, materials requested, re-evaluations due (oldest
+    first, with counts); then 新建申请 and the hospital's applications."""
     applications = selectors.application_list(request.user)
     if not request.user.is_superuser:
         applications = applications.filter(hospital_id=request.user.institution_id)
+    mine = applications.filter(physician__user=request.user)
+    drafts = [
+        (a, mask_name(a.patient.name))
+        for a in mine.filter(status=S.DRAFT).order_by("created_at", "pk")
+    ]
+    requested = [
+        (a, mask_name(a.patient.name))
+        for a in mine.filter(status=S.MATERIALS_REQUESTED).order_by("materials_deadline", "pk")
+    ]
+    due = reevaluations_due(request.user)
     rows = [(a, mask_name(a.patient.name)) for a in applications[:200]]
     hospital = request.user.institution
     context = {
         "rows": rows,
+        "drafts": drafts,
+        "requested": requested,
+        "due": due,
+        "counts": {"drafts": len(drafts), "requested": len(requested), "due": len(due)},
         # Opened from the HIS with the patient in context (?patient=<ID number>): nothing typed.
         "launch": _patient_lookup(request, request.GET.get("patient", "")),
         "pharmacies": _pharmacies(hospital) if hospital is not None else [],
+        "pharmacy_rule": _pharmacy_rule(hospital),
         "treating_physicians": _treating_physicians(hospital) if hospital is not None else None,
     }
     return TemplateResponse(request, "eligibility/doctor_home.html", context)
+
+
+def _pharmacy_rule(hospital) -> dict[str, Any]:
+    """Whether the region's profile binds the patient to one pharmacy (三定), in its own words."""
+    profile = profile_of(hospital) if hospital is not None else None
+    if profile is None:
+        return {"required": False, "label": "", "why": ""}
+    citation = (profile.citations or {}).get("binding_mode", "")
+    return {
+        "required": profile.binding_mode == BindingMode.THREE_FIXED,
+        "label": profile.get_binding_mode_display(),
+        "why": citation.split("：", 1)[-1],
+    }
 
 
 def _treating_physicians(hospital) -> list | None:
@@ -375,7 +395,7 @@ def doctor_application(request: HttpRequest, application_id: int) -> HttpRespons
         "masked_id": mask_id_number(application.patient.id_number),
         "documents": _documents(application),
         "materials": list(application.materials.all()),
-        "history": _history(application),
+        "history": case_history(application),
         "withdraw_reasons": WITHDRAW_REASONS if application.status in WITHDRAWABLE else [],
         "requested_labels": [
             MaterialKind(k).label
@@ -388,7 +408,11 @@ def doctor_application(request: HttpRequest, application_id: int) -> HttpRespons
         context["plan"] = plan = _plan_defaults(application)
         context.update({k: plan[k] for k in ("dose_units", "frequencies", "routes", "units")})
     else:
-        context["outcomes"] = list(application.outcomes.all())
+        context["outcomes"] = outcomes = list(application.outcomes.all())
+        for outcome in outcomes:
+            outcome.no_record = outcome.kind != CriterionKind.ATTESTATION and no_record(
+                outcome.evidence or {}
+            )
     return TemplateResponse(request, "eligibility/doctor_application.html", context)
 
 
@@ -455,6 +479,23 @@ def doctor_submit(request: HttpRequest, application_id: int) -> HttpResponse:
     return redirect(url)
 
 
+@require_POST
+@physician_required
+def doctor_pull(request: HttpRequest, application_id: int) -> HttpResponse:
+    """Answer a materials request from the hospital system (the reports it now holds)."""
+    application = own_hospital_application(request, application_id)
+    pulled = materials.material_his_pull(actor=request.user, application_id=application.pk)
+    application.refresh_from_db()
+    message = "已从院内系统调取：" + "、".join(m.get_kind_display() for m in pulled)
+    if application.status == S.UNDER_REVIEW:
+        message += "；材料已齐全，进入审核"
+    messages.success(request, message)
+    url = reverse("eligibility-doctor-application", args=[application.pk])
+    if _is_htmx(request):
+        return HttpResponse(status=204, headers={"HX-Redirect": url})
+    return redirect(url)
+
+
 WITHDRAW_REASONS = ["患者要求撤回", "申请信息有误，需重新申请", "患者转院治疗", "患者病情变化"]
 WITHDRAWABLE = {S.DRAFT, S.SUBMITTED, S.MATERIALS_REQUESTED, S.UNDER_REVIEW}
 
@@ -481,15 +522,32 @@ def doctor_withdraw(request: HttpRequest, application_id: int) -> HttpResponse:
 @require_GET
 @reviewer_required
 def review_home(request: HttpRequest) -> HttpResponse:
+    """The reviewer's work queue: complete cases by working days left (the deadline counts
+    working days on the statutory calendar [HB art. 10]), then the cases waiting for evidence."""
     queue = selectors.review_queue(request.user)
-    waiting = selectors.application_list(request.user).filter(
-        status__in=[S.SUBMITTED, S.MATERIALS_REQUESTED]
+    waiting = (
+        selectors.application_list(request.user)
+        .filter(status__in=[S.SUBMITTED, S.MATERIALS_REQUESTED])
+        .order_by("materials_deadline", "submitted_at", "pk")
     )
     if not request.user.is_superuser:
         waiting = waiting.filter(hospital_id=request.user.institution_id)
+    waiting_rows = [(a, mask_name(a.patient.name)) for a in waiting[:200]]
     context = {
         "queue": [(item, mask_name(item.application.patient.name)) for item in queue],
-        "waiting": [(a, mask_name(a.patient.name)) for a in waiting[:200]],
+        "waiting": waiting_rows,
+        "counts": {
+            "queue": len(queue),
+            "overdue": sum(1 for item in queue if item.overdue),
+            "due_soon": sum(
+                1
+                for item in queue
+                if not item.overdue
+                and item.working_days_left is not None
+                and item.working_days_left <= 2
+            ),
+            "waiting": waiting.count(),
+        },
     }
     return TemplateResponse(request, "eligibility/review_home.html", context)
 
@@ -514,6 +572,22 @@ def _materials_context(application: Application) -> dict[str, Any]:
     return {"application": application, "materials": rows, "has_unverified": unverified}
 
 
+def _primary_action(application: Application, outcomes: list, has_unverified: bool) -> str:
+    """The big button follows the case: 通过 only when nothing is pending (issue 12, point 2)."""
+    # an alternative of a group that another member meets is not pending
+    met_groups = {o.group for o in outcomes if o.group and o.outcome == "met"}
+    pending = [
+        o
+        for o in outcomes
+        if (o.outcome != "met" or o.no_record) and not (o.group and o.group in met_groups)
+    ]
+    if application.status in (S.SUBMITTED, S.UNDER_REVIEW) and (has_unverified or pending):
+        return "request"
+    if application.status == S.UNDER_REVIEW:
+        return "approve"
+    return ""
+
+
 @require_GET
 @reviewer_required
 def review_case(request: HttpRequest, application_id: int) -> HttpResponse:
@@ -521,13 +595,14 @@ def review_case(request: HttpRequest, application_id: int) -> HttpResponse:
     outcomes = list(application.outcomes.all())
     names, reports = _his_facts(application)
     for outcome in outcomes:
+        attestation = outcome.kind == CriterionKind.ATTESTATION
         outcome.lines = (
-            []
-            if outcome.kind == CriterionKind.ATTESTATION
-            else _evidence_lines(outcome.evidence or {}, names, reports)
+            [] if attestation else _evidence_lines(outcome.evidence or {}, names, reports)
         )
+        outcome.no_record = not attestation and no_record(outcome.evidence or {})
+    materials_context = _materials_context(application)
     context = {
-        **_materials_context(application),
+        **materials_context,
         "masked_name": mask_name(application.patient.name),
         "masked_id": mask_id_number(application.patient.id_number),
         "outcomes": outcomes,
@@ -536,6 +611,7 @@ def review_case(request: HttpRequest, application_id: int) -> HttpResponse:
         "required_kinds": set(application.criteria_set.required_material_kinds or []),
         "can_decide": application.status == S.UNDER_REVIEW,
         "can_request": application.status in (S.SUBMITTED, S.UNDER_REVIEW),
+        "primary": _primary_action(application, outcomes, materials_context["has_unverified"]),
         "scan_kinds": [
             (k, MaterialKind(k).label)
             for k in materials.scan_kinds(application)
@@ -543,7 +619,7 @@ def review_case(request: HttpRequest, application_id: int) -> HttpResponse:
         ]
         if application.status in materials.EVIDENCE_OPEN
         else [],
-        "history": _history(application),
+        "history": case_history(application),
         **_filing_context(request, application),
     }
     return TemplateResponse(request, "eligibility/review_case.html", context)

@@ -21,6 +21,7 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from dualchannel.catalog.models import PaymentStandard
 from dualchannel.catalog.usage import DOSE_UNITS, FREQUENCY_CODES, ROUTE_CODES
 from dualchannel.core.errors import DomainError, NotFound, field_error
 from dualchannel.core.masking import mask_id_number, mask_name
@@ -171,6 +172,17 @@ def _specifications(eligibility: Eligibility) -> list[str]:
     for spec in stocked[:50]:
         if spec not in found:
             found.append(spec)
+    # then the drug's own specifications in the catalogue (its payment standards), those
+    # that say their pack size
+    listed = (
+        PaymentStandard.objects.filter(drug_id=eligibility.drug_id)
+        .exclude(specification="")
+        .order_by("-effective_from", "pk")
+        .values_list("specification", flat=True)
+    )
+    for spec in listed[:20]:
+        if spec not in found and PACK.search(spec):
+            found.append(spec)
     return found[:10]
 
 
@@ -261,6 +273,8 @@ def _prescribe_page(
     plan = current_plan(eligibility)
     unit = plan.get("quantity_unit") or ""
     form = values or _prescribe_defaults(eligibility, plan)
+    # the pack size is asked only when the specification does not say it
+    form["pack_known"] = "1" if parse_pack(form.get("specification", ""), unit) else ""
     profile = profile_of(eligibility.hospital)
     context = {
         "eligibility": eligibility,
@@ -302,6 +316,9 @@ def doctor_prescribe(request: HttpRequest, eligibility_id: int) -> HttpResponse:
         return _prescribe_page(request, eligibility)
     values = {name: request.POST.get(name, "").strip() for name in PRESCRIBE_FIELDS}
     plan = current_plan(eligibility)
+    parsed = parse_pack(values["specification"], plan.get("quantity_unit") or "")
+    if parsed is not None:  # the specification says the pack size: it wins over a typed one
+        values["pack_size"], values["package_unit"] = f"{parsed[0].normalize():f}", parsed[1]
     named = filing_form.needs_filing_form(profile_of(eligibility.hospital))
     try:
         prescription = services.prescription_issue(

@@ -215,6 +215,8 @@ def build_page_world() -> dict:
         content=PDF,
         today=date(2026, 3, 3),
     )
+    # the reviewer has opened it: 核验通过 needs the file read first (issue 12)
+    materials.material_open(actor=reviewer_user, material_id=material.pk)
     statuses = dict(
         Application.objects.filter(pk__in=[under_review.pk, waiting.pk, draft.pk]).values_list(
             "pk", "status"

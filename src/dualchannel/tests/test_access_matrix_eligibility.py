@@ -355,6 +355,8 @@ def _build_world(patch: pytest.MonkeyPatch) -> dict:
         content=PDF,
         today=today,
     )
+    # the reviewer has opened it: 核验通过 needs the file read first (issue 12)
+    materials.material_open(actor=users["reviewer_user"], material_id=upload.pk)
     ready = draft(liu_fang())
 
     def granted(drug_name):

@@ -240,6 +240,26 @@ PAGES = [
         {"kind": "gene_test", "title": "外院基因检测报告", "issuer": "外院", "file": FILE},
         allowed=(REVIEWER,),
     ),
+    # The reviewer opens a piece of evidence in place (the opening is recorded) and its file.
+    Page("GET", "eligibility-review-material", ("material_id",), allowed=(REVIEWER,)),
+    Page("GET", "eligibility-review-material-file", ("material_id",), allowed=(REVIEWER,)),
+    # The physician answers a materials request from the HIS: the world's HIS holds no
+    # pathology report for the waiting case, so it is refused in words and nothing is written.
+    Page("POST", "eligibility-doctor-pull", ("materials_id",), allowed=()),
+    # 复查评估 from a page; the world's eligibility is not one the physician may start now,
+    # and completing needs a started one: both refused in words, nothing written.
+    Page("GET", "eligibility-doctor-reevaluation", ("eligibility_id",), allowed=(PHYSICIAN,)),
+    Page("POST", "eligibility-doctor-reevaluation-start", ("eligibility_id",), allowed=()),
+    Page(
+        "POST",
+        "eligibility-doctor-reevaluation-complete",
+        ("eligibility_id",),
+        {"result": "continue", "assessment": "病情稳定"},
+        allowed=(),
+    ),
+    # The signed application form: its signer and the hospital's reviewers, nobody else.
+    Page("GET", "document-view", ("form_id",), allowed=(PHYSICIAN, REVIEWER)),
+    Page("GET", "document-file", ("form_id",), allowed=(PHYSICIAN, REVIEWER)),
     Page(
         "POST",
         "eligibility-review-verify",
@@ -475,6 +495,7 @@ def _world() -> dict:
         "out_of_area_filing_id": _out_of_area_filing(world).pk,
         "new_drug_id": new_drug.pk,
         "granted_application_id": eligibility.application_id,
+        "form_id": eligibility.application.application_form_id,
         "issued_no": numbers[world["issued_id"]],
         "routed_no": numbers[world["routed_id"]],
     }
@@ -608,7 +629,7 @@ def test_insider_roles(request, client, world, page, actor):
 
     response = request_page(client, page, world)
 
-    body = response.content.decode()
+    body = response.content.decode(errors="replace")  # a file (PDF) is bytes
     if actor in page.allowed:
         assert response.status_code in (200, 302), body[:500]
         assert not is_login_redirect(response)

@@ -436,6 +436,39 @@ def _decimal(value: Any) -> Decimal:
     return number.quantize(Decimal("0.01"))
 
 
+# Plausible plans (issue 12, point 3): a period of at most a year and no more than this much
+# a day on average (a typing slip such as 99,999,999 片 is refused, not saved).
+MAX_PLAN_DAYS = 366
+MAX_UNITS_PER_DAY = {"ml": Decimal(2000)}
+DEFAULT_MAX_UNITS_PER_DAY = Decimal(100)
+
+
+def plan_plausible(quantity: Decimal, unit: str, period_start: date, period_end: date) -> None:
+    """Refuse a plan whose dates or total cannot be meant, with a message that says which."""
+    if period_end < period_start:
+        raise DomainError(
+            codes.INVALID_PLAN,
+            "方案结束日期不得早于开始日期",
+            fields={"period_end": ["不得早于开始日期"]},
+        )
+    days = (period_end - period_start).days + 1
+    if days > MAX_PLAN_DAYS:
+        raise DomainError(
+            codes.INVALID_PLAN,
+            f"方案期限为 {days} 天，不得超过 {MAX_PLAN_DAYS} 天，请按复查评估周期分段制定",
+            fields={"period_end": ["方案期限过长"]},
+        )
+    per_day = MAX_UNITS_PER_DAY.get(unit, DEFAULT_MAX_UNITS_PER_DAY)
+    if quantity > per_day * days:
+        shown = unit or "单位"
+        raise DomainError(
+            codes.INVALID_PLAN,
+            f"总药量 {quantity.normalize():f}{unit} 不合理：方案期 {days} 天，"
+            f"平均每日超过 {per_day}{shown}，请核对总药量",
+            fields={"total_quantity": ["总药量过大"]},
+        )
+
+
 def application_set_plan(
     *,
     actor: User,
@@ -459,12 +492,7 @@ def application_set_plan(
         "total_quantity": _decimal(total_quantity),
         "quantity_unit": (quantity_unit or "").strip()[:20],
     }
-    if period_end < period_start:
-        raise DomainError(
-            codes.INVALID_PLAN,
-            "方案结束日期不得早于开始日期",
-            fields={"period_end": ["不得早于开始日期"]},
-        )
+    plan_plausible(values["total_quantity"], values["quantity_unit"], period_start, period_end)
     with transaction.atomic():
         application = lock_application(actor, application_id)
         _require_own_physician(actor, application)

@@ -15,7 +15,7 @@ from dualchannel.catalog.models import MaterialKind
 from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, PermissionDenied
-from dualchannel.core.models import User
+from dualchannel.core.models import AuditEvent, User
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.uploads import checked_upload
@@ -24,10 +24,13 @@ from .. import error_codes as codes
 from .. import selectors
 from ..models import Application, ApplicationStatus, Material, MaterialSource, VerificationState
 from ..workflow import (
+    HisAnswers,
     enter_review,
+    his_adapter,
     lock_application,
     notify_patient,
     outstanding_requested,
+    pull_his_materials,
     require_reviewer,
     require_status,
 )
@@ -138,6 +141,57 @@ def material_upload(
     return material
 
 
+def _require_own_physician(actor: User, application: Application) -> None:
+    require_role(actor, Role.PHYSICIAN)
+    if not actor.is_superuser and application.physician.user_id != actor.pk:
+        raise PermissionDenied(codes.NOT_OWN_APPLICATION, "只能办理本人负责的申请")
+
+
+def material_his_pull(
+    *, actor: User, application_id: int, today: date | None = None
+) -> list[Material]:
+    """The physician answers a materials request from the hospital system: every requested
+    report it now holds is pulled (verified on pull); the last one completes the case
+    [HB art. 10]. The hospital system is asked before any row is locked."""
+    today = today or timezone.localdate()
+    draft = selectors.application_get(actor, application_id)
+    _require_own_physician(actor, draft)
+    require_status(draft, S.MATERIALS_REQUESTED)
+    kinds = tuple(outstanding_requested(draft))
+    his = his_adapter(draft)
+    found = his.find_patient(draft.patient.id_number)
+    reports = list(his.reports(found, kinds=list(kinds))) if found is not None and kinds else []
+    answers = HisAnswers(
+        his.source_system, draft.patient.id_number, found, (), None, kinds, reports
+    )
+    with transaction.atomic():
+        application = lock_application(actor, application_id)
+        require_status(application, S.MATERIALS_REQUESTED)
+        if tuple(outstanding_requested(application)) != kinds:
+            raise Conflict(codes.HIS_CHANGED, "调取院内资料期间申请信息已变更，请重试")
+        pulled = pull_his_materials(application, answers, found, list(kinds))
+        if not pulled:
+            labels = "、".join(MaterialKind(k).label for k in kinds if k in MaterialKind.values)
+            raise DomainError(
+                codes.NOTHING_TO_PULL,
+                f"院内系统中仍没有所需的材料（{labels}），请告知患者补充",
+            )
+        audit.record(
+            actor=actor,
+            action="eligibility.materials_pulled",
+            subject=application,
+            patient=application.patient,
+            role=actor_role(actor, Role.PHYSICIAN),
+            summary={
+                "application_no": application.application_no,
+                "pulled": len(pulled),
+                "missing": outstanding_requested(application),
+            },
+        )
+        _review_if_complete(application, actor=actor, today=today)
+    return pulled
+
+
 def scan_kinds(application: Application) -> list[str]:
     """The kinds a reviewer may scan for a case: the set's required kinds, then those requested."""
     required = application.criteria_set.required_material_kinds or []
@@ -223,8 +277,40 @@ def material_scan(
     return material
 
 
+MATERIAL_OPENED = "eligibility.material_opened"
+
+
+def material_opened_by(actor: User, material: Material) -> bool:
+    """Whether ``actor`` has opened the material's file (an audited reading)."""
+    return AuditEvent.objects.filter(
+        action=MATERIAL_OPENED,
+        subject_type=Material._meta.label,
+        subject_id=str(material.pk),
+        actor=actor,
+    ).exists()
+
+
+def material_open(*, actor: User, material_id: int) -> Material:
+    """The reviewer opens a material to read it: recorded, since 核验通过 needs it read first."""
+    found = selectors.material_get(actor, material_id)
+    with transaction.atomic():
+        application = lock_application(actor, found.application_id)
+        require_reviewer(actor, application)
+        material = Material.objects.get(pk=found.pk)
+        audit.record(
+            actor=actor,
+            action=MATERIAL_OPENED,
+            subject=material,
+            patient=application.patient,
+            role=actor_role(actor, Role.REVIEWER),
+            summary={"application_no": application.application_no, "kind": material.kind},
+        )
+    return material
+
+
 def material_verify(*, actor: User, material_id: int, verified: bool, note: str = "") -> Material:
-    """The reviewer accepts or refuses a material (a refusal says why)."""
+    """The reviewer accepts or refuses a material (a refusal says why); accepting it needs it
+    opened first (``material_open``): nobody vouches for a file they have not read."""
     found = selectors.material_get(actor, material_id)
     note = (note or "").strip()
     if not verified and not note:
@@ -236,6 +322,8 @@ def material_verify(*, actor: User, material_id: int, verified: bool, note: str 
         material = Material.objects.select_for_update().get(pk=found.pk)
         if material.verification_state != VerificationState.UNVERIFIED:
             raise Conflict(codes.MATERIAL_ALREADY_CHECKED, "该材料已核验")
+        if verified and not material_opened_by(actor, material):
+            raise Conflict(codes.MATERIAL_NOT_OPENED, "请先打开并查看该材料，再核验通过")
         before = snapshot(material)
         material.verification_state = (
             VerificationState.VERIFIED if verified else VerificationState.REJECTED

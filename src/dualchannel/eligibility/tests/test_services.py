@@ -204,6 +204,8 @@ def test_missing_evidence_is_asked_once_then_uploaded_verified_and_approved(
         services.application_approve(actor=reviewer_user, application_id=application.pk)
     assert refused.value.code == "eligibility.unverified_materials"
     for material in application.materials.all():
+        # the reviewer opens each one first: 核验通过 needs it read (issue 12)
+        materials.material_open(actor=reviewer_user, material_id=material.pk)
         materials.material_verify(actor=reviewer_user, material_id=material.pk, verified=True)
     eligibility = services.application_approve(actor=reviewer_user, application_id=application.pk)
     assert eligibility.status == EligibilityStatus.ACTIVE

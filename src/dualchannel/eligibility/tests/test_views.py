@@ -312,13 +312,13 @@ def test_plan_form_saves_numbers_and_submit_files_the_application(
     # when submitted
     response = client.post(reverse("eligibility-doctor-submit", args=[application.pk]))
 
-    # then it is under review, and the page links the signed forms to their public check
+    # then it is under review, and the page links the signed forms (viewer and download)
     application.refresh_from_db()
     assert application.status == S.UNDER_REVIEW
     page = client.get(response.url).content.decode()
     assert "审核中" in page
-    token = application.application_form.verification_token
-    assert reverse("document-verify", args=[token]) in page
+    assert reverse("document-view", args=[application.application_form_id]) in page
+    assert reverse("document-file", args=[application.application_form_id]) in page
 
 
 # --- the reviewer's workbench ----------------------------------------------------------------
@@ -352,7 +352,7 @@ def test_case_page_shows_criteria_and_evidence_side_by_side(
     assert "非小细胞肺癌" in body and "符合" in body
     assert "院内系统" in body and "已核验" in body
     material = application.materials.first()
-    assert material.sha256[:12] in body
+    assert reverse("eligibility-review-material", args=[material.pk]) in body
     assert 'id="approve"' in body
 
 
@@ -469,6 +469,8 @@ def test_patient_upload_stays_unverified_until_the_reviewer_verifies_it(
     # when the reviewer verifies each upload (htmx), then approval goes through
     uploads = application.materials.filter(source=MaterialSource.PATIENT_UPLOAD)
     for material in uploads:
+        # 核验通过 only after the reviewer opened the file in the viewer
+        client.get(reverse("eligibility-review-material", args=[material.pk]), **HTMX)
         fragment = client.post(
             reverse("eligibility-review-verify", args=[material.pk]), {"verified": "1"}, **HTMX
         ).content.decode()

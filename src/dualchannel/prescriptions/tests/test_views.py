@@ -142,6 +142,24 @@ def test_a_quantity_over_the_plan_is_refused_on_the_page_and_nothing_is_issued(
     assert not Prescription.objects.exists()
 
 
+def test_a_readable_specification_fills_the_pack_size_and_it_is_not_asked(
+    client, physician_user, active, stock
+):
+    client.force_login(physician_user)
+    url = reverse("prescriptions-doctor-prescribe", args=[active.pk])
+
+    page = client.get(url)
+
+    body = page.content.decode()
+    assert 'id="pack-known"' in body and "每盒 50粒" in body
+    assert 'type="number" name="pack_size"' not in body
+    # a typed pack size that contradicts the specification loses to it
+    posted = client.post(url, {**page.context["form"], "quantity": "100", "pack_size": "7"})
+    assert posted.status_code == 302
+    item = Prescription.objects.get().items.get()
+    assert (item.pack_size, item.packages) == (50, 2)
+
+
 def test_without_a_readable_specification_the_package_size_is_typed(client, physician_user, active):
     client.force_login(physician_user)  # no stock anywhere: no specification to read
     url = reverse("prescriptions-doctor-prescribe", args=[active.pk])

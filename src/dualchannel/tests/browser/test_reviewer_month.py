@@ -1,0 +1,72 @@
+"""The hospital reviewer's month on the demo, through the pages only (issue 12, point 9): the
+queue by working days left, every piece of evidence opened in place (HIS reports in Chinese,
+the signed form), materials requested on one case and another approved; the history in words.
+No API call, no database write in the test."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from dualchannel.tests.browser.conftest import sqlite_pass_only
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), sqlite_pass_only]
+
+
+def open_case(page, drug: str) -> None:
+    page.locator("#review-queue tr", has_text=drug).locator("a").click()
+    page.wait_for_url(re.compile(r"/review/applications/\d+/$"))
+
+
+def test_the_reviewers_month_from_the_pages(page, demo_login, live_server):
+    demo_login(page, "reviewer")
+
+    # the home page is the queue, with counts, by working days left
+    assert page.url.endswith("/review/")
+    assert page.locator("#count-queue").inner_text() == "待审核 2"
+    assert "待补充材料 / 调取中 1" in page.locator("#count-waiting").inner_text()
+    assert page.locator("#review-queue tbody tr").count() == 2
+
+    # 刘芳's case: the criteria's data in Chinese, no key or English value
+    open_case(page, "曲妥珠单抗")
+    outcomes = page.locator("#outcomes").inner_text()
+    assert "HER2 阳性" in outcomes
+    assert "positive" not in outcomes and "age" not in outcomes
+
+    # every material opens in place; a HIS report reads as the HIS printed it
+    opened = page.locator("a.open-material")
+    assert opened.count() >= 4
+    for n in range(opened.count()):
+        opened.nth(n).click()
+        page.locator("#viewer article.viewer").wait_for()
+    opened.first.click()
+    page.locator("#viewer pre.report").wait_for()
+    assert "报告编号" in page.locator("#viewer pre.report").inner_text()
+    # the signed application form, in a viewer
+    page.click("#documents a:has-text('申请表')")
+    page.locator("#viewer iframe.evidence-frame").wait_for()
+
+    # a report is missing for this case: materials are requested, in one notice
+    if page.locator("#request-materials[open]").count() == 0:
+        page.click("#request-materials summary")
+    page.check("#request-materials input[value=outpatient_record]")
+    page.click("#request-submit")
+    page.wait_for_selector("#status:has-text('待补充材料')")
+    assert "已一次性告知患者" in page.locator("#messages").inner_text()
+
+    # 杨军's case is complete: 通过 is the primary action, one click and its confirmation
+    page.goto(f"{live_server.url}/review/")
+    assert page.locator("#count-queue").inner_text() == "待审核 1"
+    open_case(page, "艾加莫德")
+    approve = page.locator("#approve")
+    assert "outline" not in (approve.get_attribute("class") or "")
+    page.once("dialog", lambda dialog: dialog.accept())
+    approve.click()
+    page.wait_for_selector("#status:has-text('已通过')")
+
+    # the history says who did what, in words
+    history = page.locator("#history").inner_text()
+    assert "责任医师 李明" in history and "签名并提交申请" in history
+    assert "医院医保办审核员 陈审核" in history and "审核通过" in history
+    assert "eligibility." not in history
