@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
@@ -191,7 +192,7 @@ def agency_physician_file(request: HttpRequest) -> HttpResponse:
         practising_certificate_no=request.POST.get("practising_certificate_no", ""),
     )
     messages.success(request, f"已备案责任医师：{physician.name}（待纳入）")
-    return redirect("agency-physicians")
+    return _back_to_physicians(request)
 
 
 @require_POST
@@ -212,4 +213,10 @@ def agency_physician_decide(request: HttpRequest, pk: int) -> HttpResponse:
     name = designation.physician.name
     done = "纳入双通道责任医师" if target == DesignationStatus.ACTIVE else "不予通过"
     messages.success(request, f"{name}：已{done}")
+    return _back_to_physicians(request)
+
+
+def _back_to_physicians(request: HttpRequest) -> HttpResponse:
+    if request.headers.get("HX-Request"):  # htmx follows to the list
+        return HttpResponse(headers={"HX-Redirect": reverse("agency-physicians")})
     return redirect("agency-physicians")

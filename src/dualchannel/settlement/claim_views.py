@@ -10,6 +10,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dualchannel.catalog.models import Drug
@@ -197,4 +198,6 @@ def agency_claim_decide(request: HttpRequest, claim_id: int) -> HttpResponse:
     else:
         text = f"已不予报销 {claim.claim_no}"
     messages.success(request, text)
+    if request.headers.get("HX-Request"):  # htmx follows to the claim's page
+        return HttpResponse(headers={"HX-Redirect": reverse("agency-claim", args=[claim.pk])})
     return redirect("agency-claim", claim.pk)
