@@ -423,7 +423,7 @@ def _demo_officer_month(
         acknowledge_mismatches=True,
         note="演示：结算尚待上传医保平台，差异已核对",
     )
-    duplicate = f"81{drug.pk:05d}"[:7] + f"9{2:012d}"  # a code of its stock, scanned twice
+    duplicate = f"81{drug.pk:05d}"[:7] + f"9{7:012d}"  # a code of its stock, scanned twice
     alert_raise(
         rule="trace_code_duplicate",
         severity="warning",
@@ -446,9 +446,10 @@ def _demo_officer_month(
 def _demo_wuchang_sale(
     clerk: User, physician_user: User, person, pharmacy: Institution, drug: Drug
 ) -> None:
-    """杨军's diabetes drug received, dispensed and settled at 武昌演示医药连锁 today."""
+    """杨军's diabetes drug (a month, 180 片 in boxes of 30) received, dispensed and settled at
+    武昌演示医药连锁 today; above the year's deductible, so the fund pays a part."""
     prefix = f"81{drug.pk:05d}"[:7]  # the product's, as on the other demo stock
-    codes = [f"{prefix}9{i:012d}" for i in range(1, 4)]
+    codes = [f"{prefix}9{i:012d}" for i in range(1, 8)]
     received = stock_receive(
         actor=clerk,
         drug_id=drug.pk,
@@ -456,11 +457,11 @@ def _demo_wuchang_sale(
         expiry_date=timezone.localdate() + relativedelta(months=12),
         quantity=len(codes),
         trace_codes=codes,
-        retail_price=_demo_price(drug),
+        retail_price=_demo_price(drug) * 30,  # a box of 30 at the standard per 片
         manufacturer="演示药业有限公司",
         idempotency_key=f"demo-receive-wuchang-{drug.pk}",
     )
-    prescription = _demo_chronic_prescription(physician_user, person, pharmacy, drug)
+    prescription = _demo_outpatient_prescription(physician_user, person, pharmacy, drug)
     item = prescription.items.get()
     rx_counter.counter_dispense(
         actor=clerk,
@@ -470,8 +471,8 @@ def _demo_wuchang_sale(
             {
                 "item_id": item.pk,
                 "stock_item_id": received.movements[0].stock_item_id,
-                "packages": 1,
-                "trace_codes": codes[:1],
+                "packages": 6,
+                "trace_codes": codes[:6],
             }
         ],
         idempotency_key="demo-dispense-wuchang",
@@ -481,23 +482,24 @@ def _demo_wuchang_sale(
     )
 
 
-def _demo_chronic_prescription(physician_user: User, person, pharmacy: Institution, drug: Drug):
+def _demo_outpatient_prescription(physician_user: User, person, pharmacy: Institution, drug: Drug):
     prescription = rx.prescription_issue(
         actor=physician_user,
         patient_id_number=person.id_number,
-        benefit_type=BenefitType.CHRONIC_DISEASE,
+        benefit_type=BenefitType.GENERAL_OUTPATIENT,
         diagnosis_code="E11.900",
         items=[
             {
                 "drug_id": drug.pk,
-                "quantity": "1",
-                "unit": "盒",
+                "quantity": "180",
+                "unit": "片",
+                "pack_size": "30",
                 "package_unit": "盒",
-                "single_dose": "1",
+                "single_dose": "2",
                 "dose_unit": "片",
-                "frequency": "每日一次",
+                "frequency": "每日三次",
                 "route": "口服",
-                "days": 28,
+                "days": 30,
             }
         ],
     )

@@ -80,7 +80,7 @@ def agency_alert_review(request: HttpRequest, alert_id: int) -> HttpResponse:
         confirm=decision == "confirm",
         note=request.POST.get("note", ""),
     )
-    text = f"预警已{alert.get_state_display()}"
+    text = "已确认预警属实" if alert.state == AlertState.CONFIRMED else "已排除预警"
     if not request.headers.get("HX-Request"):
         messages.success(request, text)
         return redirect("agency-alerts")

@@ -24,7 +24,7 @@ from dualchannel.registry.profiles import profile_of
 
 from . import error_codes as codes
 from . import selectors
-from .models import FindingKind, RecoveryStatus, SettlementStatus
+from .models import FindingKind, RecoveryStatus, SettlementKind, SettlementStatus
 from .services import recovery
 from .views import month_choices
 
@@ -65,8 +65,10 @@ def settlement_filters(request: HttpRequest) -> dict[str, str]:
 
 
 def _pickable(request: HttpRequest, filters: dict[str, str]):
-    """Live settlements of the region the funds paid something for, newest first."""
+    """Live settlements of the region's institutions, newest first (a manual claim's was paid
+    to the person, not the institution: no recovery from it)."""
     qs = selectors.visible_settlements(request.user).filter(status=SettlementStatus.SETTLED)
+    qs = qs.exclude(kind=SettlementKind.MANUAL)
     if filters["institution"]:
         qs = qs.filter(institution_id=int(filters["institution"]))
     if filters["month"]:

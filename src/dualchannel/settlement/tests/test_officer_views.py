@@ -15,7 +15,6 @@ from openpyxl import load_workbook
 from dualchannel.core.models import AuditEvent
 from dualchannel.core.tests.files import PDF
 from dualchannel.registry.tests.factories import designate, qualified_pharmacy
-from dualchannel.settlement import services
 from dualchannel.settlement.models import (
     BatchStatus,
     BudgetLine,
@@ -118,9 +117,7 @@ def test_a_batch_opens_to_its_settlements_filtered_and_exported(client, agency_u
     assert sheet.max_row == 3
 
 
-def test_an_officer_of_another_region_cannot_open_the_batch(
-    client, outsider_agency, batch_world
-):
+def test_an_officer_of_another_region_cannot_open_the_batch(client, outsider_agency, batch_world):
     batch, _ = batch_world
     client.force_login(outsider_agency)
 
