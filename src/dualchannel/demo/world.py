@@ -12,6 +12,7 @@ from datetime import date
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
@@ -416,13 +417,14 @@ def _demo_officer_month(
     batch = settlement_services.batch_prepare(  # settled today: this month's batch
         actor=clerk, institution_id=pharmacy.pk, month=timezone.localdate()
     )
-    settlement_services.batch_reconcile(actor=clerk, batch_id=batch.pk)
-    settlement_services.batch_apply(
-        actor=clerk,
-        batch_id=batch.pk,
-        acknowledge_mismatches=True,
-        note="演示：结算尚待上传医保平台，差异已核对",
-    )
+    if settings.SIMULATORS_ENABLED:  # reconciled with the bundled platform simulator, applied
+        settlement_services.batch_reconcile(actor=clerk, batch_id=batch.pk)
+        settlement_services.batch_apply(
+            actor=clerk,
+            batch_id=batch.pk,
+            acknowledge_mismatches=True,
+            note="演示：结算尚待上传医保平台，差异已核对",
+        )
     duplicate = f"81{drug.pk:05d}"[:7] + f"9{7:012d}"  # a code of its stock, scanned twice
     alert_raise(
         rule="trace_code_duplicate",
