@@ -178,6 +178,16 @@ def current_payment_standards(drug: Drug) -> list[PaymentStandard]:
     return list(drug.payment_standards.filter(effective_to__isnull=True).order_by("id"))
 
 
+def confidential_amount_missing() -> QuerySet[Drug]:
+    """Drugs with a current confidential standard (备注1) whose amount is not entered yet: a
+    settlement of them has no standard to pay by until the catalogue administrator enters it."""
+    return Drug.objects.filter(
+        payment_standards__effective_to__isnull=True,
+        payment_standards__is_confidential=True,
+        payment_standards__amount__isnull=True,
+    ).distinct()
+
+
 def payment_standard_history(drug: Drug) -> list[PaymentStandard]:
     return list(drug.payment_standards.select_related("edition").order_by("-effective_from", "id"))
 

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from dualchannel.core.errors import NotFound, field_error
@@ -15,7 +17,7 @@ from .categories import all_categories
 from .criteria import CONTEXT_VARIABLES
 from .models import CriteriaStatus, Criterion, CriterionKind, MaterialKind, SpecialControl
 
-RESULT_LIMIT = 100
+PAGE_SIZE = 50
 FLAG_LABELS = [
     ("is_dual_channel", "双通道"),
     ("is_separately_paid", "单独支付"),
@@ -32,24 +34,40 @@ def _flag_filters(params) -> dict[str, bool | None]:
     return {name: True if params.get(name) == "1" else None for name, _ in FLAG_LABELS}
 
 
+def _search_query(q: str, category: str, flags: dict, missing: bool) -> str:
+    """The search as a query string, for the page links."""
+    params = {"q": q, "category": category, **{k: "1" for k, v in flags.items() if v}}
+    if missing:
+        params["missing_standard"] = "1"
+    return urlencode({k: v for k, v in params.items() if v})
+
+
 @require_GET
 @officer_required
 def catalog_search(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     category = request.GET.get("category", "").strip()
     flags = _flag_filters(request.GET)
+    missing = request.GET.get("missing_standard") == "1"
     drugs = selectors.drug_search(q=q, category=category, flags=flags)
-    total = drugs.count()
+    missing_ids = set(selectors.confidential_amount_missing().values_list("pk", flat=True))
+    if missing:
+        drugs = drugs.filter(pk__in=missing_ids)
+    page = Paginator(drugs, PAGE_SIZE).get_page(request.GET.get("page"))
     context = {
         "q": q,
         "category": category,
         "flags": flags,
         "flag_labels": FLAG_LABELS,
+        "missing_standard": missing,
+        "missing_count": len(missing_ids),
+        "page": page,
         "drugs": [
-            (drug, selectors.category_label(drug.category_code)) for drug in drugs[:RESULT_LIMIT]
+            (drug, selectors.category_label(drug.category_code), drug.pk in missing_ids)
+            for drug in page
         ],
-        "total": total,
-        "limit": RESULT_LIMIT,
+        "total": page.paginator.count,
+        "query": _search_query(q, category, flags, missing),
         "categories": all_categories(),
     }
     template = (

@@ -23,7 +23,7 @@ class LoginForm(AuthenticationForm):
 
 # Where each role starts after login, first match wins.
 ROLE_HOME = [
-    (Role.AGENCY_OFFICER, "agency-catalog"),
+    (Role.AGENCY_OFFICER, "agency-home"),
     (Role.ADMIN, "admin:index"),
     (Role.PATIENT, "portal-home"),
     (Role.PHARMACIST, "pharmacy-home"),

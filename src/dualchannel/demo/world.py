@@ -12,6 +12,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
+from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
@@ -25,9 +26,11 @@ from dualchannel.core.roles import Role
 from dualchannel.core.services import user_create_staff
 from dualchannel.eligibility import services as eligibility_services
 from dualchannel.inventory.services import stock_receive
+from dualchannel.monitoring.services import alert_raise
 from dualchannel.portal.services import patient_account_for_user
 from dualchannel.prescriptions import services as rx
 from dualchannel.prescriptions.models import BenefitType
+from dualchannel.prescriptions.services import counter as rx_counter
 from dualchannel.registry import services as registry
 from dualchannel.registry.identifiers import synthetic_credit_code, synthetic_id_number
 from dualchannel.registry.models import (
@@ -127,6 +130,7 @@ def load_demo_region() -> list[Login]:
     _demo_stock(pharmacist_user, shelf)
     if metformin is not None:
         _demo_prescription(physician_user, persons[3], pharmacies[0], metformin)
+        _demo_officer_month(officer, physician_user, persons[4], pharmacies[1], metformin)
     _demo_stay(persons[1])
     _demo_cases(physician_user, persons, pharmacies[0])
 
@@ -517,12 +521,126 @@ def _demo_cases(physician_user: User, persons: list, pharmacy: Institution) -> N
         )
 
 
+def _demo_officer_month(
+    officer: User, physician_user: User, person, pharmacy: Institution, drug: Drug
+) -> None:
+    """What waits for the agency this month (the officer's workbench): 武昌演示医药连锁's
+    applied batch of 杨军's settled purchase, an open monitoring alert, a responsible physician
+    filed and not yet accepted, and a second officer who decides the claims the first enters."""
+    _user("officer2", "吴经办", Role.AGENCY_OFFICER, institution=officer.institution)
+    clerk = _user("pharmacist2", "钱药师", Role.PHARMACIST, institution=pharmacy)
+    registry.pharmacist_create(
+        actor=officer,
+        pharmacy=pharmacy,
+        name="钱药师",
+        practising_certificate_no="ZY4201060001",
+        user=clerk,
+    )
+    registry.equipped_drug_add(actor=officer, institution=pharmacy, drug=drug)
+    _demo_wuchang_sale(clerk, physician_user, person, pharmacy, drug)
+    batch = settlement_services.batch_prepare(  # settled today: this month's batch
+        actor=clerk, institution_id=pharmacy.pk, month=timezone.localdate()
+    )
+    if settings.SIMULATORS_ENABLED:  # reconciled with the bundled platform simulator, applied
+        settlement_services.batch_reconcile(actor=clerk, batch_id=batch.pk)
+        settlement_services.batch_apply(
+            actor=clerk,
+            batch_id=batch.pk,
+            acknowledge_mismatches=True,
+            note="演示：结算尚待上传医保平台，差异已核对",
+        )
+    duplicate = f"81{drug.pk:05d}"[:7] + f"9{7:012d}"  # a code of its stock, scanned twice
+    alert_raise(
+        rule="trace_code_duplicate",
+        severity="warning",
+        institution=pharmacy,
+        subject=("inventory.TraceCode", duplicate),
+        evidence={"trace_code": duplicate},
+    )
+    hospital = Institution.objects.get(name="武汉演示协和医院")
+    registry.physician_file(
+        actor=officer,
+        hospital=hospital,
+        name="何静",
+        staff_code="D420102000103",
+        department="血液科",
+        title=TitleRank.ASSOCIATE_CHIEF,
+        practising_certificate_no="110420100000103",
+    )
+
+
+def _demo_wuchang_sale(
+    clerk: User, physician_user: User, person, pharmacy: Institution, drug: Drug
+) -> None:
+    """杨军's diabetes drug (a month, 180 片 in boxes of 30) received, dispensed and settled at
+    武昌演示医药连锁 today; above the year's deductible, so the fund pays a part."""
+    prefix = f"81{drug.pk:05d}"[:7]  # the product's, as on the other demo stock
+    codes = [f"{prefix}9{i:012d}" for i in range(1, 8)]
+    received = stock_receive(
+        actor=clerk,
+        drug_id=drug.pk,
+        batch_no=f"DEMO{drug.pk:04d}W",
+        expiry_date=timezone.localdate() + relativedelta(months=12),
+        quantity=len(codes),
+        trace_codes=codes,
+        retail_price=_demo_price(drug) * 30,  # a box of 30 at the standard per 片
+        manufacturer="演示药业有限公司",
+        idempotency_key=f"demo-receive-wuchang-{drug.pk}",
+    )
+    prescription = _demo_outpatient_prescription(physician_user, person, pharmacy, drug)
+    item = prescription.items.get()
+    rx_counter.counter_dispense(
+        actor=clerk,
+        prescription_id=prescription.pk,
+        identity=rx_counter.Identity(certificate_type="02", certificate_no=person.id_number),
+        lines=[
+            {
+                "item_id": item.pk,
+                "stock_item_id": received.movements[0].stock_item_id,
+                "packages": 6,
+                "trace_codes": codes[:6],
+            }
+        ],
+        idempotency_key="demo-dispense-wuchang",
+    )
+    settlement_services.settlement_settle(
+        actor=clerk, prescription_id=prescription.pk, idempotency_key="demo-settle-wuchang"
+    )
+
+
+def _demo_outpatient_prescription(physician_user: User, person, pharmacy: Institution, drug: Drug):
+    prescription = rx.prescription_issue(
+        actor=physician_user,
+        patient_id_number=person.id_number,
+        benefit_type=BenefitType.GENERAL_OUTPATIENT,
+        diagnosis_code="E11.900",
+        items=[
+            {
+                "drug_id": drug.pk,
+                "quantity": "180",
+                "unit": "片",
+                "pack_size": "30",
+                "package_unit": "盒",
+                "single_dose": "2",
+                "dose_unit": "片",
+                "frequency": "每日三次",
+                "route": "口服",
+                "days": 30,
+            }
+        ],
+    )
+    return rx.prescription_route(
+        actor=physician_user, prescription_id=prescription.pk, pharmacy_id=pharmacy.pk, consent=True
+    )
+
+
 def demo_logins() -> list[Login]:
     return [
         Login("doctor", "责任医师", "李明 · 武汉演示协和医院 肿瘤科"),
         Login("reviewer", "医院医保办审核员", "陈审核 · 武汉演示协和医院"),
         Login("pharmacist", "药师", "赵药师 · 江岸演示大药房"),
         Login("officer", "医保经办人员", "周经办 · 武汉市医疗保障事务中心"),
+        Login("officer2", "医保经办人员", "吴经办 · 武汉市医疗保障事务中心（复核手工报销）"),
         Login("patient", "参保患者", "张伟（职工医保）"),
         Login("admin", "系统管理员", "后台 /admin/"),
         Login("outsider_officer", "外区经办人员", "孙经办 · 合肥（看不到武汉的数据）"),

@@ -60,6 +60,17 @@ urlpatterns = [
         people_views.hospital_physician_assess,
         name="registry-hospital-physician-assess",
     ),
+    path("agency/physicians/", people_views.agency_physicians, name="agency-physicians"),
+    path(
+        "agency/physicians/new/",
+        people_views.agency_physician_file,
+        name="agency-physician-file",
+    ),
+    path(
+        "agency/physicians/designations/<int:pk>/decide/",
+        people_views.agency_physician_decide,
+        name="agency-physician-decide",
+    ),
     path("query/", views.public_query, name="public-query"),
     path("query/results/", views.public_query_results, name="public-query-results"),
     path(

@@ -9,20 +9,24 @@ import re
 from typing import Any
 
 from django.contrib import messages
+from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from dualchannel.core.errors import NotFound
+from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
+from dualchannel.registry.models import Institution
 from dualchannel.registry.profiles import profile_of
 
 from . import error_codes as codes
 from . import selectors
-from .models import FindingKind, RecoveryStatus
+from .models import FindingKind, RecoveryStatus, SettlementKind, SettlementStatus
 from .services import recovery
+from .views import month_choices
 
 LIST_LIMIT = 200
 officer_required = role_required(Role.AGENCY_OFFICER)
@@ -46,8 +50,48 @@ def _orders(request: HttpRequest):
     return list(qs.order_by("-raised_at", "-id")[:LIST_LIMIT])
 
 
-def _agency_context(request: HttpRequest) -> dict[str, Any]:
+PICK_LIMIT = 100
+
+
+def settlement_filters(request: HttpRequest) -> dict[str, str]:
+    """The filters of the list the officer picks a finding's settlements from."""
+    institution = request.GET.get("institution", "").strip()
+    month = request.GET.get("month", "").strip()
     return {
+        "institution": institution if institution.isdigit() else "",
+        "month": month if re.fullmatch(r"\d{4}-\d{2}", month) else "",
+        "q": request.GET.get("q", "").strip()[:40],
+    }
+
+
+def _pickable(request: HttpRequest, filters: dict[str, str]):
+    """Live settlements of the region's institutions, newest first (a manual claim's was paid
+    to the person, not the institution: no recovery from it)."""
+    qs = selectors.visible_settlements(request.user).filter(status=SettlementStatus.SETTLED)
+    qs = qs.exclude(kind=SettlementKind.MANUAL)
+    if filters["institution"]:
+        qs = qs.filter(institution_id=int(filters["institution"]))
+    if filters["month"]:
+        year, month = (int(x) for x in filters["month"].split("-"))
+        qs = qs.filter(settled_on__year=year, settled_on__month=month)
+    if filters["q"]:
+        qs = qs.filter(Q(settlement_no__icontains=filters["q"]) | Q(person__name=filters["q"]))
+    return list(qs.order_by("-settled_on", "-id")[:PICK_LIMIT])
+
+
+def _institution_choices(request: HttpRequest):
+    ids = selectors.visible_settlements(request.user).values("institution_id")
+    return Institution.objects.filter(pk__in=ids).order_by("name")
+
+
+def _agency_context(request: HttpRequest) -> dict[str, Any]:
+    filters = settlement_filters(request)
+    return {
+        "filters": filters,
+        "pickable": _pickable(request, filters),
+        "pick_limit": PICK_LIMIT,
+        "institutions": _institution_choices(request),
+        "months": month_choices(timezone.localdate()),
         "orders": _orders(request),
         "kinds": FindingKind.choices,
         "statuses": RecoveryStatus.choices,
@@ -60,6 +104,24 @@ def _agency_context(request: HttpRequest) -> dict[str, Any]:
 @officer_required
 def agency_recoveries(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(request, "settlement/agency_recoveries.html", _agency_context(request))
+
+
+def _picked_ids(request: HttpRequest) -> list[int]:
+    """The settlements ticked in the list, as ids the officer may see; one that is not (another
+    region's, or none) is refused like a typed number not found."""
+    raw = request.POST.getlist("settlement_ids")
+    ids = sorted({int(v) for v in raw if v.strip().isdigit()})
+    if any(not v.strip().isdigit() for v in raw):
+        raise DomainError(
+            codes.RECOVERY_SETTLEMENT_NOT_IN_REGION, "所选结算记录无效，请刷新页面后重新勾选"
+        )
+    visible = selectors.visible_settlements(request.user).filter(pk__in=ids)
+    found = set(visible.values_list("pk", flat=True))
+    if found != set(ids):
+        raise NotFound(
+            codes.RECOVERY_SETTLEMENT_NOT_IN_REGION, "所选结算记录不存在或不在本经办机构管辖区域"
+        )
+    return ids
 
 
 def _settlement_ids(request: HttpRequest, raw: str) -> list[int]:
@@ -98,7 +160,10 @@ def agency_finding_record(request: HttpRequest) -> HttpResponse:
         kind=request.POST.get("kind", ""),
         reason=request.POST.get("reason", ""),
         evidence=request.POST.get("evidence", ""),
-        settlement_ids=_settlement_ids(request, request.POST.get("settlements", "")),
+        settlement_ids=sorted(
+            set(_picked_ids(request))
+            | set(_settlement_ids(request, request.POST.get("settlements", "")))
+        ),
     )
     numbers = "、".join(o.order_no for o in orders) or "无（所列结算基金未支付）"
     return _answer(request, f"已记录违规认定 {finding.finding_no}，追回单：{numbers}")

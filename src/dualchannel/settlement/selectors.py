@@ -67,12 +67,16 @@ def claim_get(actor: User | None, claim_id: int):
 
 def batch_get(actor: User | None, batch_id: int) -> SettlementBatch:
     """A monthly batch: its institution's staff and the officers of the institution's region."""
-    qs = SettlementBatch.objects.select_related("institution")
-    batch = _scoped(qs, actor, region_field="institution__region__code", staff=True, person=False)
-    found = batch.filter(pk=batch_id).first()
+    found = visible_batches(actor).filter(pk=batch_id).first()
     if found is None:
         raise NotFound(codes.BATCH_NOT_FOUND, "月度申报不存在或无权访问")
     return found
+
+
+def visible_batches(actor: User | None) -> QuerySet[SettlementBatch]:
+    """Monthly batches: their institution's staff and the officers of the institution's region."""
+    qs = SettlementBatch.objects.select_related("institution")
+    return _scoped(qs, actor, region_field="institution__region__code", staff=True, person=False)
 
 
 def visible_recoveries(actor: User | None) -> QuerySet[RecoveryOrder]:

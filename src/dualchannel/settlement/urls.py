@@ -1,6 +1,15 @@
 from django.urls import path
 
-from . import pharmacy_views, recovery_views, revocation_views, stay_views, views
+from . import (
+    batch_views,
+    claim_views,
+    pharmacy_views,
+    recovery_views,
+    revocation_views,
+    stay_views,
+    views,
+    workbench_views,
+)
 
 urlpatterns = [
     path("pharmacy/", pharmacy_views.pharmacy_home, name="pharmacy-home"),
@@ -21,7 +30,24 @@ urlpatterns = [
         stay_views.hospital_stay_bill,
         name="settlement-hospital-stay-bill",
     ),
+    path("agency/", workbench_views.agency_home, name="agency-home"),
     path("agency/settlement/", views.agency_settlement, name="agency-settlement"),
+    path(
+        "agency/settlement/batches/<int:batch_id>/",
+        batch_views.agency_batch_detail,
+        name="agency-batch-detail",
+    ),
+    path("agency/settlement/claims/", claim_views.agency_claims, name="agency-claims"),
+    path(
+        "agency/settlement/claims/<int:claim_id>/",
+        claim_views.agency_claim,
+        name="agency-claim",
+    ),
+    path(
+        "agency/settlement/claims/<int:claim_id>/decide/",
+        claim_views.agency_claim_decide,
+        name="agency-claim-decide",
+    ),
     path(
         "agency/settlement/batches/<int:batch_id>/review/",
         views.agency_batch_review,

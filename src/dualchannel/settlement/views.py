@@ -5,7 +5,7 @@ the reversal (HB art. 32: the person pays their part, the fund's part is settled
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 from django.contrib import messages
@@ -18,6 +18,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
+from dualchannel.registry.profiles import profile_or_none
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
@@ -176,10 +177,38 @@ def _month_param(request: HttpRequest):
         return today.replace(day=1)
 
 
+def month_choices(today: date, count: int = 24) -> list[tuple[str, str]]:
+    """The months an officer picks from, newest first, in Chinese (``2026年12月``)."""
+    first = today.replace(day=1)
+    months = []
+    for _ in range(count):
+        months.append((f"{first:%Y-%m}", f"{first.year}年{first.month}月"))
+        first = (first - timedelta(days=1)).replace(day=1)
+    return months
+
+
+def budget_basis(region) -> dict[str, Any]:
+    """What the region's profile says of the pharmacies' budget line, with its citation
+    [AH §2(6), CX art. 18]; the table shows the lines this says (issue 12, point 7)."""
+    profile = profile_or_none(region)
+    if profile is None:
+        return {"separate": False, "text": "", "citation": ""}
+    separate = bool(profile.pharmacy_spend_outside_hospital_budget)
+    cited = (profile.citations or {}).get("pharmacy_spend_outside_hospital_budget", "")
+    if separate:
+        text = "定点药店发生的双通道药品费用单列预算，不纳入医疗机构总额。"
+    else:
+        text = (
+            "本统筹区政策未规定药店双通道药品费用单列预算：药店与医疗机构的费用同列总额预算口径。"
+        )
+    return {"separate": separate, "text": text, "citation": cited or profile.source_document}
+
+
 def _agency_context(request: HttpRequest) -> dict[str, Any]:
 
     region = officer_region(request.user)
     month = _month_param(request)
+    basis = budget_basis(region)
     if region is None:  # an administrator without an agency: every region
         batch_qs = SettlementBatch.objects.all()
         claims_qs = ManualClaim.objects.all()
@@ -199,8 +228,16 @@ def _agency_context(request: HttpRequest) -> dict[str, Any]:
     )
     return {
         "month": month,
+        "months": month_choices(timezone.localdate()),
         "region": region,
         "report": report,
+        # the pharmacies' own line only where the profile keeps one (or it holds spending)
+        "report_lines": [
+            line
+            for line in (report.lines if report else ())
+            if basis["separate"] or line.institutions
+        ],
+        "basis": basis,
         "batches": rows,
         "claims": list(
             claims_qs.filter(status=ClaimStatus.SUBMITTED)

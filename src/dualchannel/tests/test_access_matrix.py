@@ -57,7 +57,7 @@ from dualchannel.registry.tests.factories import (
     region,
 )
 from dualchannel.settlement.models import BatchStatus, BudgetLine, SettlementBatch
-from dualchannel.settlement.services import violation_record
+from dualchannel.settlement.services import claim_submit, violation_record
 from dualchannel.settlement.tests.factories import settled_row
 from dualchannel.simulators.persons import PLATFORM_ONLY
 from dualchannel.simulators.platform import simulator_fail_next
@@ -71,6 +71,7 @@ from dualchannel.tests.access_matrix import (
     fingerprint,
     op,
 )
+from dualchannel.tests.page_world import PDF
 
 pytestmark = pytest.mark.django_db
 
@@ -488,6 +489,19 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
         settlement_ids=[settled_row(pharmacy, insured_person, world_officer).pk],
     )
     item = draft.items.order_by("position").first()
+    # a responsible physician the hospital filed, and a manual claim another officer entered
+    filed = PhysicianFactory(hospital=hospital, name="备案医师乙")
+    physician_round = Designation.objects.create(physician=filed, status=DesignationStatus.APPLIED)
+    claim = claim_submit(
+        actor=world_officer,
+        person_id_number=insured_person.id_number,
+        institution_id=pharmacy.pk,
+        reason="system_failure",
+        category="chronic_disease",
+        purchased_on=timezone.localdate(),
+        lines=[{"drug_id": drug.pk, "quantity": 1, "unit_price": "100.00"}],
+        receipts=[("票据.pdf", PDF)],
+    )
     # an eligibility granted in Wuhan, for the officer's revocation for fraud [HB art. 12]
     eligibility = _granted(insured_person, drug, hospital, physician, draft, world_officer)
     # Wuhan's chronic-disease list of 2026 [CX art. 3]: Wuhan's officers read it.
@@ -536,6 +550,8 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
         "draft_codes": list(draft.items.order_by("-position").values_list("code", flat=True)),
         "standard_id": standard.pk,
         "applied_batch_id": applied_batch.pk,
+        "claim_id": claim.pk,
+        "physician_designation_id": physician_round.pk,
         **inventory_world(pharmacy, drug),
         "new_credit_code": make_credit_code("420106", 777),
         # another order number than the world's person's (the factory's serial wraps at 100)
@@ -772,6 +788,34 @@ PAGES = [
         "agency-revocation-revoke",
         ("eligibility_id",),
         {"kind": "credential_lending", "reason": "出借医保凭证"},
+    ),
+    # the officer's work queue and the pages it leads to (issue 12, point 5)
+    Page("GET", "agency-home"),
+    Page("GET", "agency-batch-detail", ("applied_batch_id",)),
+    Page("GET", "agency-claims"),
+    Page("GET", "agency-claim", ("claim_id",)),
+    Page("POST", "agency-claim-decide", ("claim_id",), {"decision": "reject", "note": "票据不全"}),
+    Page("GET", "agency-alerts"),
+    Page("POST", "agency-alert-review", ("alert_id",), {"decision": "dismiss", "note": "已核实"}),
+    Page("GET", "agency-physicians"),
+    Page(
+        "POST",
+        "agency-physician-file",
+        (),
+        {
+            "hospital_id": "{hospital_id}",
+            "name": "备案医师丙",
+            "department": "肿瘤科",
+            "title": "CHIEF",
+            "staff_code": "D420102009901",
+            "practising_certificate_no": "110420100009901",
+        },
+    ),
+    Page(
+        "POST",
+        "agency-physician-decide",
+        ("physician_designation_id",),
+        {"decision": "reject", "reason": "材料不全"},
     ),
     Page("GET", "agency-institution-detail", ("hospital_id",)),
     Page("POST", "agency-designation-apply", ("pharmacy_id",)),

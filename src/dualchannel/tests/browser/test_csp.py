@@ -23,7 +23,8 @@ def test_main_pages_run_under_the_csp_without_a_refusal(
     page.goto(f"{live_server.url}/query/")
 
     login(page, agency_user)  # through the two-factor page
-    page.wait_for_url(re.compile(r"/agency/catalog/$"))
+    page.wait_for_url(re.compile(r"/agency/$"))  # the officer's work queue
+    page.click("nav >> text=药品目录")
     page.fill("input[name=q]", "lltn")  # htmx at work
     page.wait_for_selector("text=洛拉替尼片")
 

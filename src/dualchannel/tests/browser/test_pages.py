@@ -38,8 +38,8 @@ def test_wrong_password_is_told_in_chinese_and_right_one_logs_in(
     # an officer then gives the authenticator's code (two-factor sign-in)
     page.wait_for_url(re.compile(r"/accounts/otp/"))
     give_second_factor(page, agency_user)
-    page.wait_for_url(re.compile(r"/agency/catalog/$"))
-    assert "药品目录" in page.locator("h1").inner_text()
+    page.wait_for_url(re.compile(r"/agency/$"))  # the officer's work queue
+    assert "今日待办" in page.locator("h1").inner_text()
 
 
 def test_officer_finds_a_drug_by_pinyin_initials_and_reads_its_detail(

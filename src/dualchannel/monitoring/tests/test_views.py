@@ -1,0 +1,85 @@
+"""The agency's page of monitoring alerts (issue 12, point 5): listed in words, confirmed or
+dismissed with a note by the region's officers; others see and change nothing."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from dualchannel.core.models import AuditEvent
+from dualchannel.monitoring.models import Alert, AlertState
+from dualchannel.monitoring.services import alert_raise
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def alert(pharmacy):
+    return alert_raise(
+        rule="trace_code_resold",
+        severity="high",
+        institution=pharmacy,
+        subject=("inventory.TraceCode", "T1"),
+        evidence={"trace_code": "81234560000000000001"},
+    )
+
+
+def _state():
+    return (
+        list(Alert.objects.values_list("state", "reviewer_note")),
+        AuditEvent.objects.count(),
+    )
+
+
+def test_the_officer_reads_the_alert_in_words_and_confirms_it(client, agency_user, alert):
+    client.force_login(agency_user)
+
+    page = client.get(reverse("agency-alerts")).content.decode()
+    answer = client.post(
+        reverse("agency-alert-review", args=[alert.pk]),
+        {"decision": "confirm", "note": "核实属实"},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+
+    assert "追溯码重复销售" in page and "81234560000000000001" in page
+    assert page.index("追溯码重复销售") < page.index("trace_code_resold")  # code only in details
+    alert.refresh_from_db()
+    assert alert.state == AlertState.CONFIRMED and alert.reviewer == agency_user
+    assert "已确认预警属实" in answer
+    assert list(alert.history.values_list("to_status", flat=True)) == ["open", "confirmed"]
+
+
+def test_dismissing_without_a_note_is_refused_in_chinese_and_changes_nothing(
+    client, agency_user, alert
+):
+    client.force_login(agency_user)
+    before = _state()
+
+    answer = client.post(
+        reverse("agency-alert-review", args=[alert.pk]),
+        {"decision": "dismiss", "note": ""},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+
+    assert "排除预警须填写核查说明" in answer and 'role="alert"' in answer
+    assert _state() == before
+
+
+def test_an_officer_of_another_region_neither_sees_nor_reviews(client, outsider_agency, alert):
+    client.force_login(outsider_agency)
+    before = _state()
+
+    page = client.get(reverse("agency-alerts")).content.decode()
+    response = client.post(
+        reverse("agency-alert-review", args=[alert.pk]), {"decision": "confirm", "note": ""}
+    )
+
+    assert "81234560000000000001" not in page
+    assert response.status_code == 404 and _state() == before
+
+
+def test_other_roles_are_refused(client, pharmacist_user, alert):
+    client.force_login(pharmacist_user)
+
+    assert client.get(reverse("agency-alerts")).status_code == 403
+    assert client.post(reverse("agency-alert-review", args=[alert.pk])).status_code == 403
