@@ -26,7 +26,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from dualchannel.core.canonical import digest, snapshot
 from dualchannel.core.locks import mark_several_transactions
-from dualchannel.core.models import User
+from dualchannel.core.models import Job, JobStatus, User
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.tests.factories import PLAN, drug_with_criteria
 from dualchannel.prescriptions.models import Prescription
@@ -74,6 +74,9 @@ def counter_form(**extra) -> dict[str, Any]:
 
 
 PAGES = [
+    # Failed and dead background jobs of one's institution, with retry (issue 12, point 8).
+    Page("GET", "core-failed-jobs", allowed=(PHYSICIAN, REVIEWER, PHARMACIST, OFFICER)),
+    Page("POST", "core-failed-job-retry", ("failed_job_id",), allowed=(PHARMACIST,)),
     # The physician's workbench [DESIGN §5.1]; the HIS launch names the patient.
     Page(
         "GET", "eligibility-doctor", data={"patient": "{patient_id_number}"}, allowed=(PHYSICIAN,)
@@ -414,8 +417,17 @@ def _world() -> dict:
             "pk", "prescription_no"
         )
     )
+    # A dead background job of the pharmacy (the failed-jobs page, issue 12 point 8).
+    failed_job = Job.objects.create(
+        kind="tests.page_matrix",
+        status=JobStatus.DEAD,
+        attempts=1,
+        institution_id=world["pharmacy_id"],
+        last_error="PermanentJobError: sample",
+    )
     return {
         **world,
+        "failed_job_id": failed_job.pk,
         "new_drug_id": new_drug.pk,
         "granted_application_id": eligibility.application_id,
         "issued_no": numbers[world["issued_id"]],
