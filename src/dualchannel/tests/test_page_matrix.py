@@ -328,6 +328,9 @@ PAGES = [
     # Everyone's own inbox.
     Page("GET", "notification-inbox", allowed=tuple(INSIDERS)),
     Page("POST", "notification-read", ("notification_id",), allowed=(PATIENT,)),
+    # The patient's messages in the portal's layout (issue 12, point 6).
+    Page("GET", "portal-messages", allowed=(PATIENT,)),
+    Page("POST", "portal-message-read", ("notification_id",), allowed=(PATIENT,)),
     # The patient's phone pages.
     Page("GET", "portal-home", allowed=(PATIENT,)),
     Page("GET", "portal-bind", allowed=()),  # bound patients are sent home
