@@ -276,9 +276,10 @@ def play_patient(r: RoleRecorder, application_no: str) -> None:
 
     card = page.locator("#applications article", has_text=application_no)
     expect(card.count() == 1, f"{application_no} is not on the patient's home page")
-    expect("已通过" in card.locator(".badge").inner_text(), "the home page does not say 已通过")
+    status = card.locator("header .badge")
+    expect("已通过" in status.inner_text(), "the home page does not say 已通过")
     r.click("main .portal-links a:has-text('我的消息')", label="我的消息")
-    page.wait_for_url(re.compile(r"/notifications/$"))
+    page.wait_for_url(re.compile(r"/portal/messages/$"))
     message = page.locator("article.notification", has_text=application_no).filter(
         has_text="审核通过"
     )

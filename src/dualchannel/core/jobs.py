@@ -14,6 +14,10 @@
   while a platform answers (docs/conventions.md, "network first, then lock"). Such a handler must
   be idempotent: if its worker dies after it committed and before the job is marked done, the job
   runs again.
+- A non-atomic handler that recorded a failed attempt on its business row raises
+  ``AttemptFailed`` (``permanent=True`` when no automatic attempt is left): the job backs off or
+  is dead, never logged done. Failed and dead jobs are listed per institution for people to
+  retry (``core.job_failures``).
 - ``@periodic(name, every=… | at=…)`` schedules a function; a worker enqueues each due slot once
   (idempotency key ``periodic:<name>:<slot>``) and moves the schedule on.
 
@@ -35,6 +39,7 @@ from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from . import after_rollback
 from .models import Job, JobStatus, ScheduledTask
 
 logger = logging.getLogger("dualchannel.jobs")
@@ -48,6 +53,9 @@ JITTER = 0.2  # ± 20 %, so jobs that failed together do not retry together
 
 Handler = Callable[[Job], None]
 FailureHook = Callable[[Job, BaseException, bool], None]
+InstitutionOf = Callable[[dict[str, Any]], int | None]
+Describe = Callable[[Job], "JobDescription"]
+RetryHook = Callable[[Job, Any], None]
 
 
 class PermanentJobError(Exception):
@@ -61,6 +69,28 @@ class PermanentJobError(Exception):
         self.code = code
 
 
+class AttemptFailed(Exception):
+    """Raised by a handler that recorded a failed attempt on its business row: the job is not
+    done. ``permanent`` (no automatic attempt left) makes it dead, otherwise it backs off.
+
+    ``code`` is a short non-personal reason kept in ``Job.last_error``.
+    """
+
+    def __init__(self, code: str, *, permanent: bool = False) -> None:
+        super().__init__(code)
+        self.code = code
+        self.permanent = permanent
+
+
+@dataclass(frozen=True)
+class JobDescription:
+    """What a person reads about a job on the failed-jobs page, in words (no codes)."""
+
+    document: str = ""  # which document it concerns, e.g. "入库 DC000000000012 · 药品 批号"
+    error: str = ""  # the error in Chinese, when the business row knows it
+    link: str = ""  # a page about the document, if there is one
+
+
 class LeaseLost(Exception):
     """The job's lease expired and another worker claimed it; this run's effects roll back."""
 
@@ -71,6 +101,10 @@ class RegisteredHandler:
     func: Handler
     on_failure: FailureHook | None
     atomic: bool = True
+    label: str = ""  # what the job does, in Chinese, for people
+    institution_of: InstitutionOf | None = None  # whose job it is, from its payload
+    describe: Describe | None = None  # which document and what went wrong, in words
+    on_retry: RetryHook | None = None  # a person re-queues it: make the business row ready
 
 
 @dataclass(frozen=True)
@@ -106,9 +140,22 @@ def _qualname(func: Callable) -> str:
 
 
 def job_handler(
-    kind: str, *, on_failure: FailureHook | None = None, atomic: bool = True
+    kind: str,
+    *,
+    on_failure: FailureHook | None = None,
+    atomic: bool = True,
+    label: str = "",
+    institution_of: InstitutionOf | None = None,
+    describe: Describe | None = None,
+    on_retry: RetryHook | None = None,
 ) -> Callable[[Handler], Handler]:
     """Register ``func(job)`` as the handler of ``kind``.
+
+    For the failed-jobs page (``core.job_failures``): ``label`` says what the job does in
+    Chinese; ``institution_of(payload)`` names the institution whose staff see it when it fails
+    (stored on the job at ``enqueue``); ``describe(job)`` names its document and error in words;
+    ``on_retry(job, actor)`` runs in the person's retry transaction to make the business row
+    ready to be sent again (it may refuse with a ``DomainError``).
 
     ``on_failure(job, exc, dead)`` runs in the transaction that records a failed attempt (the
     handler's own writes are rolled back, for an atomic handler), e.g. to mark the business row
@@ -120,7 +167,9 @@ def job_handler(
         existing = _handlers.get(kind)
         if existing is not None and _qualname(existing.func) != _qualname(func):
             raise ImproperlyConfigured(f"job kind {kind!r} already has a handler")
-        _handlers[kind] = RegisteredHandler(kind, func, on_failure, atomic)
+        _handlers[kind] = RegisteredHandler(
+            kind, func, on_failure, atomic, label, institution_of, describe, on_retry
+        )
         return func
 
     return register
@@ -172,12 +221,18 @@ def enqueue(
         existing = Job.objects.filter(idempotency_key=key).first()
         if existing is not None:
             return existing
+    registered = _handlers.get(kind)
     job = Job(
         kind=kind,
         payload=payload or {},
         run_after=run_after or timezone.now(),
         idempotency_key=key,
         max_attempts=max_attempts,
+        institution_id=(
+            registered.institution_of(payload or {})
+            if registered is not None and registered.institution_of is not None
+            else None
+        ),
     )
     try:
         # A savepoint, so that losing a race on the key leaves the caller's transaction usable.
@@ -302,7 +357,9 @@ def run_job(job: Job, worker_id: str, *, now: datetime | None = None) -> str:
         logger.warning("job %s id=%s attempt=%s lease lost", job.kind, job.pk, job.attempts)
         return JobStatus.RUNNING
     except Exception as exc:
-        return _record_failure(job, registered, exc, worker_id, now=now or timezone.now())
+        status = _record_failure(job, registered, exc, worker_id, now=now or timezone.now())
+        after_rollback.run_pending()  # e.g. an alert the handler's rollback took away (SQLite)
+        return status
     job.status = JobStatus.DONE
     logger.info("job %s id=%s attempt=%s done", job.kind, job.pk, job.attempts)
     return JobStatus.DONE
@@ -316,7 +373,8 @@ def _record_failure(
     *,
     now: datetime,
 ) -> str:
-    dead = isinstance(exc, PermanentJobError) or job.attempts >= job.max_attempts
+    permanent = isinstance(exc, PermanentJobError) or getattr(exc, "permanent", False)
+    dead = permanent or job.attempts >= job.max_attempts
     job.status = JobStatus.DEAD if dead else JobStatus.RETRY
     job.last_error = safe_error(exc)
     with transaction.atomic():

@@ -254,6 +254,15 @@ class Job(models.Model):
     idempotency_key = models.CharField("幂等键", max_length=200, null=True, blank=True, unique=True)
     created_at = models.DateTimeField("创建时间", default=timezone.now)
     finished_at = models.DateTimeField("完成时间", null=True, blank=True)
+    # Whose job it is (its kind's ``institution_of``): their staff see it when it fails.
+    institution = models.ForeignKey(
+        "registry.Institution",
+        verbose_name="所属机构",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+    )
 
     class Meta:
         verbose_name = "后台任务"

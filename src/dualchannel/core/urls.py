@@ -1,7 +1,7 @@
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from . import otp_views, views
+from . import job_failures_views, otp_views, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -15,4 +15,11 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("accounts/otp/", otp_views.otp_verify, name="otp-verify"),
     path("accounts/otp/setup/", otp_views.otp_setup, name="otp-setup"),
+    # Failed and dead background jobs of one's institution (admins: all), with retry.
+    path("jobs/failed/", job_failures_views.failed_jobs, name="core-failed-jobs"),
+    path(
+        "jobs/failed/<int:job_id>/retry/",
+        job_failures_views.failed_job_retry,
+        name="core-failed-job-retry",
+    ),
 ]

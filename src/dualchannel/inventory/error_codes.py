@@ -5,6 +5,8 @@ NOT_A_PHARMACY = "inventory.not_a_pharmacy"
 STOCK_ITEM_NOT_FOUND = "inventory.stock_item_not_found"
 MOVEMENT_NOT_FOUND = "inventory.movement_not_found"
 DRUG_NOT_FOUND = "inventory.drug_not_found"
+# The drug has no national code (医疗目录编码): the platform refuses its 3503/3505 records.
+DRUG_WITHOUT_NATIONAL_CODE = "inventory.drug_without_national_code"
 INVALID_FIELD = "inventory.invalid_field"
 INVALID_QUANTITY = "inventory.invalid_quantity"
 BATCH_EXPIRED = "inventory.batch_expired"

@@ -28,6 +28,7 @@ from dualchannel.catalog.models import Drug
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import DomainError, field_error
 from dualchannel.core.models import User
+from dualchannel.integration.nhsa.envelope import platform_connected
 
 from . import error_codes as codes
 from . import tracecodes as tc
@@ -199,6 +200,10 @@ def _clean_receipt(
     drug = Drug.objects.filter(pk=drug_id).first() if isinstance(drug_id, int) else None
     if drug is None:
         raise field_error("drug_id", codes.DRUG_NOT_FOUND, "药品不存在")
+    if not drug.national_code and platform_connected(shop):
+        # Its upload (3503, then 3505 at sale) would be refused: 医疗目录编码 is required.
+        message = "该药品尚无医保药品代码（医疗目录编码），不能入库；请先在药品目录中补录"
+        raise field_error("drug_id", codes.DRUG_WITHOUT_NATIONAL_CODE, message)
     batch_no = clean_text("batch_no", batch_no, max_length=50, required=True)
     expiry = clean_date("expiry_date", expiry_date, required=True)
     made = clean_date("manufacture_date", manufacture_date, required=False)

@@ -298,10 +298,15 @@ def _call(attempt: _Attempt, *, actor: User | None) -> PlatformError | DomainErr
 
 
 def _record(
-    attempt: _Attempt, error: PlatformError | DomainError | None, *, actor: User | None
+    attempt: _Attempt,
+    error: PlatformError | DomainError | None,
+    *,
+    actor: User | None,
+    queue_next: bool = True,
 ) -> StockMovement:
     """Step 3: lock the movement again, re-check and record the outcome with its history and
-    audit; a failure that will be retried queues the worker's next attempt."""
+    audit; a failure that will be retried queues the worker's next attempt (``queue_next``; the
+    job itself backs off instead when it is the worker's own run)."""
     with transaction.atomic():
         movement = _locked(attempt.movement_id)
         if movement is None:
@@ -322,7 +327,7 @@ def _record(
                 infcode=error.infcode,
                 attempt=movement.upload_attempts,
             )
-            if again:
+            if again and queue_next:
                 _queue_next(movement)
             return movement
         if isinstance(error, DomainError):
@@ -370,11 +375,13 @@ def _locked(movement_id: int) -> StockMovement | None:
     )
 
 
-def movement_upload_process(movement_id: int) -> StockMovement:
+def movement_upload_process(movement_id: int, *, queue_next: bool = True) -> StockMovement:
     """Job entry point: upload a pending or failed movement; anything else is left as it is.
 
     Network first, then lock: claim the attempt in a short transaction, call the platform with
     none open, then record the outcome in another (so call it outside a transaction).
+    ``queue_next=False``: a failure that will be retried queues nothing; the caller (the job)
+    backs off and runs again.
     """
     with transaction.atomic():
         movement = _locked(movement_id)
@@ -383,7 +390,27 @@ def movement_upload_process(movement_id: int) -> StockMovement:
         if movement.upload_status not in (U.PENDING, U.FAILED):
             return movement
         attempt = _claim(movement)
-    return _record(attempt, _call(attempt, actor=None), actor=None)
+    return _record(attempt, _call(attempt, actor=None), actor=None, queue_next=queue_next)
+
+
+def upload_requeue(*, actor: User, movement_id: int) -> StockMovement:
+    """A person re-queues a dead upload (the failed-jobs page, in that page's transaction): the
+    movement is ``failed`` again, so the job's next run sends it. A drug still without its
+    national code is refused: the platform would refuse it again."""
+    require_role(actor, Role.PHARMACIST)
+    movement = _locked(movement_id)
+    if movement is None or not may_act_for(actor, movement.pharmacy_id):
+        raise NotFound(codes.MOVEMENT_NOT_FOUND, "进销存记录不存在或不属于本药店")
+    if not movement.stock_item.drug.national_code:
+        raise Conflict(
+            codes.DRUG_WITHOUT_NATIONAL_CODE,
+            "该药品尚无医保药品代码（医疗目录编码），平台会再次拒收；请先在药品目录中补录",
+        )
+    if movement.upload_status == U.DEAD:
+        transition(
+            movement, U.FAILED, actor=actor, reason="人工重新排队", attempt=movement.upload_attempts
+        )
+    return movement
 
 
 def inventory_upload_retry(*, actor: User, movement_id: int) -> StockMovement:

@@ -4,7 +4,9 @@
 that fires on a *refused* action (a resold traceability code): the refusal rolls back every
 write of the business transaction, yet the alert must stay. Outside any caller's transaction it
 simply commits on its own; inside one (e.g. ``inventory.sale_record`` called by dispensing) it is
-committed at once on a second database connection, so the caller's rollback cannot take it away.
+committed at once on a second database connection (PostgreSQL), so the caller's rollback cannot
+take it away; on SQLite, which admits one writer, it is written in the caller's transaction and
+again once that has ended if its rollback took it away (``core.after_rollback``).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.utils import timezone
 
 from dualchannel.core import audit
+from dualchannel.core.after_rollback import in_callers_transaction, keep_after_rollback
 from dualchannel.core.errors import DomainError, NotFound, field_error
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
@@ -98,11 +101,6 @@ def _again(alert: Alert) -> Alert:
     return alert
 
 
-def _inside_callers_transaction() -> bool:
-    """Whether a caller's atomic block is open (the test runner's own blocks do not count)."""
-    return any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
-
-
 def alert_raise_independent(
     *,
     rule: str,
@@ -120,7 +118,7 @@ def alert_raise_independent(
         "subject": _subject_ref(subject),
         "evidence": evidence,
     }
-    if not _inside_callers_transaction():
+    if not in_callers_transaction():
         alert_raise(**kwargs)  # commits at once: nobody else's transaction is open
         return
     if connection.vendor == "postgresql":
@@ -135,9 +133,18 @@ def alert_raise_independent(
             rule,
             type(outcome[0]).__name__ if outcome else "no outcome",
         )
-    else:
-        # SQLite admits one writer at a time: a second connection would wait for the caller.
-        logger.warning("alert %s written in the caller's transaction (no second writer)", rule)
+    # SQLite admits one writer at a time: a second connection would wait for the caller. Write
+    # it in the caller's transaction, and again once that has ended if its rollback took it away.
+    written = alert_raise(**kwargs)
+    keep_after_rollback(lambda: _raise_unless_kept(written.pk, written.occurrences, kwargs))
+
+
+def _raise_unless_kept(alert_id: int, occurrences: int, kwargs: dict[str, Any]) -> None:
+    """After the caller's transaction: raise the alert again unless what was written stayed."""
+    kept = Alert.objects.filter(pk=alert_id, occurrences__gte=occurrences, rule=kwargs["rule"])
+    if kept.exists():
+        return
+    logger.info("alert %s raised again after the caller's rollback", kwargs["rule"])
     alert_raise(**kwargs)
 
 

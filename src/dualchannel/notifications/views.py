@@ -9,6 +9,8 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.views.decorators.http import require_GET, require_POST
 
+from dualchannel.core.roles import Role
+
 from . import selectors, services
 
 PAGE_SIZE = 20
@@ -17,6 +19,8 @@ PAGE_SIZE = 20
 @login_required
 @require_GET
 def inbox(request: HttpRequest) -> HttpResponse:
+    if request.user.role_set == {Role.PATIENT}:
+        return redirect("portal-messages")  # a patient reads them in the portal's own layout
     page = Paginator(selectors.inbox(request.user), PAGE_SIZE).get_page(request.GET.get("page"))
     return TemplateResponse(
         request,

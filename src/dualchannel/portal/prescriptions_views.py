@@ -22,16 +22,25 @@ from dualchannel.prescriptions.models import (
     PrescriptionStatus,
     StockStatus,
 )
+from dualchannel.registry.profiles import profile_or_none
 
 from .views import patient_required
 
 S = PrescriptionStatus
-# CX art. 21: the reviewed prescription circulates to a designated pharmacy once the patient agrees.
-CONSENT_TEXT = (
-    "本人同意将本处方流转至所选定点零售药店，由药店审核、调剂并办理医保结算。"
-    "（《楚雄州医保药品“双通道”管理办法》第二十一条：经参保患者同意后，"
-    "将审核通过的处方流转到定点零售药店）"
-)
+# The reviewed prescription circulates to a designated pharmacy once the patient agrees; the
+# article that says so is the patient's region's (its profile's citation), never another's.
+CONSENT_TEXT = "本人同意将本处方流转至所选定点零售药店，由药店审核、调剂并办理医保结算。"
+CONSENT_CITATION = "prescription_circulation"
+
+
+def consent_basis(prescription: Prescription) -> str:
+    """The citation of the patient's enrolment region's profile; "" where none is configured."""
+    profile = profile_or_none(prescription.patient.enrolment_region)
+    if profile is None:
+        return ""
+    return (profile.citations or {}).get(CONSENT_CITATION, "") or profile.source_document
+
+
 NEXT_STEPS = {
     S.ISSUED: "请选择购药药店并同意处方流转",
     S.ROUTED: "请在有效期内携带医保电子凭证、身份证或社保卡到药店取药",
@@ -122,6 +131,7 @@ def _prescription_page(
         "three_fixed": bool(prescription.eligibility_id and prescription.eligibility.pharmacy_id),
         "stock_labels": dict(StockStatus.choices),
         "consent_text": CONSENT_TEXT,
+        "consent_basis": consent_basis(prescription),
         "dispensing": dispensing,
         "delivery": delivery,
         # what the fund paid and what the patient paid [CX art. 17], with the receipt

@@ -13,9 +13,16 @@ from dualchannel.core.masking import mask_id_number, mask_name, mask_phone
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
-from dualchannel.eligibility.models import Application, ApplicationStatus, VerificationState
-from dualchannel.eligibility.selectors import application_get
+from dualchannel.eligibility.models import (
+    Application,
+    ApplicationStatus,
+    Eligibility,
+    EligibilityStatus,
+    VerificationState,
+)
+from dualchannel.eligibility.selectors import application_get, current_plan
 from dualchannel.eligibility.workflow import present_kinds
+from dualchannel.prescriptions.models import Prescription
 
 
 @dataclass(frozen=True)
@@ -47,7 +54,8 @@ NEXT_STEPS = {
     ApplicationStatus.SUBMITTED: "已提交，医院医保办正在调取检查报告",
     ApplicationStatus.MATERIALS_REQUESTED: "请上传缺少的材料",
     ApplicationStatus.UNDER_REVIEW: "医院医保办审核中",
-    ApplicationStatus.APPROVED: "已通过，可持处方到定点药店购药",
+    # No prescription is promised: the physician may or may not have written one yet.
+    ApplicationStatus.APPROVED: "用药资格已生效",
     ApplicationStatus.REJECTED: "未通过",
     ApplicationStatus.WITHDRAWN: "已撤回",
 }
@@ -62,6 +70,71 @@ def _working_days_left(due: date) -> int | None:
         return None
 
 
+# The status badge's colour: done well (success), waiting on the patient, or ended.
+STATUS_BADGES = {
+    ApplicationStatus.APPROVED: "badge-ok",
+    ApplicationStatus.MATERIALS_REQUESTED: "badge-warn",
+    ApplicationStatus.REJECTED: "badge-bad",
+    ApplicationStatus.WITHDRAWN: "badge-bad",
+}
+ELIGIBILITY_BADGES = {
+    EligibilityStatus.ACTIVE: "badge-ok",
+    EligibilityStatus.IN_REEVALUATION: "badge-ok",
+    EligibilityStatus.SUSPENDED: "badge-warn",
+}
+# After approval, what the patient does next, by the eligibility's status [HB art. 8–9, 12].
+ELIGIBILITY_STEPS = {
+    EligibilityStatus.IN_REEVALUATION: "复查评估中，期间待遇继续；请配合责任医师完成复评",
+    EligibilityStatus.SUSPENDED: "用药资格已暂停，请预约责任医师完成复查评估后恢复",
+    EligibilityStatus.STOPPED: "用药资格已终止，如需继续用药请由责任医师重新申请",
+    EligibilityStatus.REVOKED: "用药资格已取消，如有疑问请咨询参保地医保经办机构",
+}
+
+
+@dataclass(frozen=True)
+class EligibilityFacts:
+    status: str  # in words
+    badge: str
+    effective_from: date
+    valid_until: date | None  # benefits run until the re-evaluation is due [HB art. 9]
+    plan_end: date | None  # the treatment plan's last day
+    prescription_id: int | None  # the newest prescription written under it, if any
+
+
+def _eligibility_facts(application: Application) -> EligibilityFacts | None:
+    eligibility = Eligibility.objects.filter(application=application).first()
+    if eligibility is None:
+        return None
+    newest = (
+        Prescription.objects.filter(eligibility=eligibility)
+        .order_by("-issued_at", "-pk")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return EligibilityFacts(
+        status=eligibility.get_status_display(),
+        badge=ELIGIBILITY_BADGES.get(eligibility.status, "badge-bad"),
+        effective_from=eligibility.effective_from,
+        valid_until=eligibility.next_reevaluation_due,
+        plan_end=current_plan(eligibility)["period_end"],
+        prescription_id=newest,
+    )
+
+
+def _approved_step(application: Application, facts: EligibilityFacts | None) -> str:
+    if facts is None:
+        return NEXT_STEPS[ApplicationStatus.APPROVED]
+    eligibility = application.eligibility
+    if eligibility.status in ELIGIBILITY_STEPS:
+        return ELIGIBILITY_STEPS[eligibility.status]
+    if facts.prescription_id is None:
+        return (
+            f"请到{application.hospital.name}就诊，由责任医师开具处方；"
+            "处方开具后会通知您，再在“我的处方”中选择药店"
+        )
+    return "处方已开具，请在“我的处方”中查看、选择药店并按时取药"
+
+
 def progress_of(application: Application) -> dict:
     """What the patient needs to see: status, the working-day clock and the next step."""
     days_left = None
@@ -72,11 +145,17 @@ def progress_of(application: Application) -> dict:
     next_step = NEXT_STEPS[application.status]
     if application.status == ApplicationStatus.REJECTED and application.decision_reason:
         next_step = f"未通过：{application.decision_reason}"
+    eligibility = None
+    if application.status == ApplicationStatus.APPROVED:
+        eligibility = _eligibility_facts(application)
+        next_step = _approved_step(application, eligibility)
     return {
         "id": application.pk,
         "application_no": application.application_no,
         "drug_name": application.drug.generic_name,
         "status": application.get_status_display(),
+        "badge": STATUS_BADGES.get(application.status, ""),
+        "eligibility": eligibility,
         "review_due": application.review_due,
         "days_left": days_left,
         "calendar_missing": calendar_missing,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import prescriptions_views, views
+from . import messages_views, prescriptions_views, views
 
 urlpatterns = [
     path("portal/", views.portal_home, name="portal-home"),
@@ -8,6 +8,13 @@ urlpatterns = [
     path("portal/login/code/", views.portal_login_code, name="portal-login-code"),
     path("portal/logout/", views.portal_logout, name="portal-logout"),
     path("portal/bind/", views.portal_bind, name="portal-bind"),
+    # The patient's messages in the portal's layout, each linked to what it is about.
+    path("portal/messages/", messages_views.portal_messages, name="portal-messages"),
+    path(
+        "portal/messages/<int:notification_id>/read/",
+        messages_views.portal_message_read,
+        name="portal-message-read",
+    ),
     path(
         "portal/applications/<int:application_id>/",
         views.portal_application,

@@ -21,6 +21,7 @@ from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import ApplicationStatus
 from dualchannel.eligibility.selectors import application_get, application_list
 from dualchannel.eligibility.services import materials as eligibility_materials
+from dualchannel.notifications.selectors import unread_count
 
 from . import error_codes as codes
 from . import services
@@ -69,7 +70,8 @@ def portal_login(request: HttpRequest) -> HttpResponse:
 def portal_login_code(request: HttpRequest) -> HttpResponse:
     """htmx: send a code to the phone in the form and answer with the status line."""
     phone = request.POST.get("phone", "")
-    context: dict = {}
+    # The button counts this down before a new code may be asked for.
+    context: dict = {"resend_after": int(services.RESEND_INTERVAL.total_seconds())}
     try:
         issued = services.login_code_request(phone=phone)
     except DomainError as exc:
@@ -115,6 +117,7 @@ def portal_home(request: HttpRequest) -> HttpResponse:
         {
             "profile": portal_profile(request.user),
             "applications": [progress_of(a) for a in application_list(request.user)[:20]],
+            "unread": unread_count(request.user),
         },
     )
 

@@ -27,7 +27,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from dualchannel.core.canonical import digest, snapshot
 from dualchannel.core.locks import mark_several_transactions
-from dualchannel.core.models import User
+from dualchannel.core.models import Job, JobStatus, User
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.tests.factories import PLAN, drug_with_criteria
 from dualchannel.prescriptions.models import Prescription
@@ -77,6 +77,9 @@ def counter_form(**extra) -> dict[str, Any]:
 
 
 PAGES = [
+    # Failed and dead background jobs of one's institution, with retry (issue 12, point 8).
+    Page("GET", "core-failed-jobs", allowed=(PHYSICIAN, REVIEWER, PHARMACIST, OFFICER)),
+    Page("POST", "core-failed-job-retry", ("failed_job_id",), allowed=(PHARMACIST,)),
     # The physician's workbench [DESIGN §5.1]; the HIS launch names the patient.
     Page(
         "GET", "eligibility-doctor", data={"patient": "{patient_id_number}"}, allowed=(PHYSICIAN,)
@@ -355,6 +358,9 @@ PAGES = [
     # Everyone's own inbox.
     Page("GET", "notification-inbox", allowed=tuple(INSIDERS)),
     Page("POST", "notification-read", ("notification_id",), allowed=(PATIENT,)),
+    # The patient's messages in the portal's layout (issue 12, point 6).
+    Page("GET", "portal-messages", allowed=(PATIENT,)),
+    Page("POST", "portal-message-read", ("notification_id",), allowed=(PATIENT,)),
     # The patient's phone pages.
     Page("GET", "portal-home", allowed=(PATIENT,)),
     Page("GET", "portal-bind", allowed=()),  # bound patients are sent home
@@ -490,9 +496,18 @@ def _world() -> dict:
             "pk", "prescription_no"
         )
     )
+    # A dead background job of the pharmacy (the failed-jobs page, issue 12 point 8).
+    failed_job = Job.objects.create(
+        kind="tests.page_matrix",
+        status=JobStatus.DEAD,
+        attempts=1,
+        institution_id=world["pharmacy_id"],
+        last_error="PermanentJobError: sample",
+    )
     return {
         **world,
         "out_of_area_filing_id": _out_of_area_filing(world).pk,
+        "failed_job_id": failed_job.pk,
         "new_drug_id": new_drug.pk,
         "granted_application_id": eligibility.application_id,
         "form_id": eligibility.application.application_form_id,

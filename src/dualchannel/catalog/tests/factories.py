@@ -46,6 +46,9 @@ class DrugFactory(factory.django.DjangoModelFactory):
     drug_class = "乙"
     section = ListSection.NEGOTIATED_WESTERN
     list_no = factory.Sequence(lambda n: n + 1)
+    # A listed drug has its national code (医疗目录编码): the platform refuses stock records of
+    # one without, so receipt at a connected pharmacy refuses it (set "" to test that).
+    national_code = factory.Sequence(lambda n: f"XT{n:021d}")
     is_anti_cancer = True
     agreement_start = date(2026, 1, 1)
     agreement_end = date(2027, 12, 31)

@@ -233,7 +233,7 @@ def test_a_platform_fault_backs_off_and_the_retry_uploads_once(
     assert movement.upload_status == U.FAILED
     assert movement.upload_attempts == 1
     assert "超时" in movement.upload_error
-    retry = upload_jobs().get(status="queued")
+    retry = upload_jobs().get(status="retry")  # the job backs off, never done
     assert retry.run_after > timezone.now()
     assert run_once("test-worker") == 0  # not due yet
 
@@ -320,10 +320,10 @@ def test_after_the_last_attempt_the_upload_is_dead_until_a_person_retries(
 
 
 def test_a_refusal_for_good_is_dead_at_once(scanning_pharmacy, pharmacist_user, drug):
-    # given: a drug without its national code, which the platform requires
+    # given: a drug whose national code, which the platform requires, was removed after receipt
+    received, _ = receive(pharmacist_user, drug, 1)
     drug.national_code = ""
     drug.save()
-    received, _ = receive(pharmacist_user, drug, 1)
 
     drain()
 
@@ -332,6 +332,8 @@ def test_a_refusal_for_good_is_dead_at_once(scanning_pharmacy, pharmacist_user, 
     assert movement.upload_attempts == 1
     assert "医疗目录编码" in movement.upload_error
     assert movement.upload_infcode == "-1"
+    job = upload_jobs().get()
+    assert (job.status, job.attempts) == ("dead", 1)  # never logged done
 
 
 def test_only_failed_uploads_of_ones_own_pharmacy_can_be_retried(
@@ -406,7 +408,7 @@ def test_an_upload_a_pharmacist_recorded_while_the_worker_was_sending_stands(
     received, _ = receive(pharmacist_user, drug, 1)
     drain()
     movement = received.movement
-    retry = upload_jobs().get(status="queued")
+    retry = upload_jobs().get(status="retry")  # the job backs off, never done
 
     def pharmacist_retries(infno):
         inventory_upload_retry(actor=pharmacist_user, movement_id=movement.pk)

@@ -86,10 +86,10 @@ def test_inbox_needs_login(api_client):
     assert api_client.get("/api/v1/notifications").status_code == 401
 
 
-def test_inbox_page_renders_for_a_patient(client, patient_user, password):
-    _send("审核通过", user=patient_user)
-    read = _send("已读消息", user=patient_user)
-    client.force_login(patient_user)
+def test_inbox_page_renders_for_staff(client, reviewer_user, password):
+    _send("审核通过", user=reviewer_user)
+    read = _send("已读消息", user=reviewer_user)
+    client.force_login(reviewer_user)
     client.post(reverse("notification-read", args=[read.pk]))
 
     response = client.get(reverse("notification-inbox"))
@@ -99,6 +99,14 @@ def test_inbox_page_renders_for_a_patient(client, patient_user, password):
     assert "我的消息" in html and "审核通过" in html and "已读消息" in html
     assert "1 条未读" in html
     assert 'hx-post="/notifications/' in html
+
+
+def test_a_patient_reads_messages_in_the_portal(client, patient_user):
+    client.force_login(patient_user)
+
+    response = client.get(reverse("notification-inbox"))
+
+    assert response.status_code == 302 and response.url == reverse("portal-messages")
 
 
 def test_mark_read_button_returns_the_item_and_badge_for_htmx(client, patient_user):

@@ -93,7 +93,7 @@ def test_binding_page_binds_and_leads_home(client, sms, fixed_code):
     html = home.content.decode()
     assert "您好，张**" in html
     assert person.id_number not in html and "张三丰" not in html
-    assert reverse("notification-inbox") in html
+    assert reverse("portal-messages") in html
     assert "我的用药资格申请" in html and "暂无申请" in html
 
 

@@ -67,7 +67,9 @@ def test_the_bound_pharmacy_is_offered_with_its_stock_and_the_consent_text(
     assert (option.pharmacy, option.stock) == (bound_pharmacy, "all")
     html = response.content.decode()
     assert bound_pharmacy.name in html and "有货" in html
-    assert "经参保患者同意后" in html and 'name="consent" value="1"' in html
+    assert "本人同意将本处方流转" in html and 'name="consent" value="1"' in html
+    # the article is the Wuhan patient's own region's, never Chuxiong's
+    assert "鄂医保发〔2023〕35号 第四十二条" in html and "楚雄" not in html
     assert f'value="{bound_pharmacy.pk}" checked' in html
 
 
