@@ -246,3 +246,15 @@ def profile_for_code(region_code: str) -> PolicyProfile:
     if region is None:
         raise DomainError(codes.INVALID_REGION, f"区划代码 {region_code} 不存在")
     return profile_for(region)
+
+
+def region_citation(region_code: str, key: str) -> str:
+    """The article a region's profile cites for ``key``, in the region's own words ("" where
+    its documents say nothing of it): a message never cites another region's document."""
+    profile = profile_or_none(Region.objects.filter(code=region_code).first())
+    return ((profile.citations or {}).get(key) or "") if profile is not None else ""
+
+
+def cited(text: str, citation: str) -> str:
+    """``text`` with its citation in full-width brackets, or alone where there is none."""
+    return f"{text}（{citation}）" if citation else text

@@ -25,6 +25,7 @@ from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, Tabl
 
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.registry.models import InsuranceType
+from dualchannel.registry.profiles import cited, region_citation
 
 from .models import (
     BenefitCategory,
@@ -326,8 +327,12 @@ def render_self_pay_receipt(sale) -> bytes:
         _p(f"个人现金支付（全额自费）：{yuan(sale.total)} 元", _BASE),
         Spacer(1, 2 * mm),
         _p(
-            "参保人可凭本收据、处方及药品追溯信息，到参保地医保经办机构申请手工（零星）报销，"
-            "按参保地待遇政策计算（鄂医保发〔2023〕35号第四十一条；楚医保规〔2022〕4号第十七条）。",
+            cited(
+                "参保人可凭本收据、处方及药品追溯信息，到参保地医保经办机构申请手工（零星）报销，"
+                "按参保地待遇政策计算",
+                region_citation(area.enrolment_region, "out_of_area_claim"),
+            )
+            + "。",
             _SMALL,
         ),
     ]

@@ -28,6 +28,7 @@ from ..models import (
     Region,
 )
 from ..out_of_area import pooling_code, province_code
+from ..profiles import cited, region_citation
 from ..selectors import officer_region, staff_institution_id, visible_filings
 from .common import clean_text, officer_covers
 
@@ -62,7 +63,10 @@ def _clean(person: InsuredPerson, treating_region: str, kind: str, start, end) -
         raise field_error(
             "treating_region",
             codes.FILING_NOT_NEEDED,
-            "省内异地就医购药直接结算，无需办理异地就医备案（鄂医保发〔2023〕35号第四十条）",
+            cited(
+                "省内异地就医购药直接结算，无需办理异地就医备案",
+                region_citation(person.enrolment_region_id, "out_of_area_no_filing"),
+            ),
         )
     if kind not in OutOfAreaFilingKind.values:
         raise field_error("kind", codes.FILING_INVALID_KIND, "请选择备案类型")

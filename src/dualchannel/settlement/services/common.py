@@ -33,7 +33,7 @@ from dualchannel.registry.models import (
     PolicyProfile,
 )
 from dualchannel.registry.out_of_area import OutOfArea
-from dualchannel.registry.profiles import profile_or_none
+from dualchannel.registry.profiles import cited, profile_or_none, region_citation
 from dualchannel.registry.selectors import benefit_status_problem, enrolment_region_on
 
 from .. import error_codes as codes
@@ -151,7 +151,10 @@ def require_direct(area: OutOfArea | None) -> None:
         return
     raise Conflict(
         codes.OUT_OF_AREA_NOT_DIRECT,
-        f"{area.label}：{area.rules_note}（鄂医保发〔2023〕35号第四十一条）",
+        cited(
+            f"{area.label}：{area.rules_note}",
+            region_citation(area.enrolment_region, "out_of_area_claim"),
+        ),
     )
 
 

@@ -146,6 +146,7 @@ def test_in_anhui_in_province_out_of_area_is_not_yet_settled_directly(
 
     assert refused.value.code == "settlement.out_of_area_not_direct"
     assert "手工" in refused.value.message
+    assert "鄂医保发" in refused.value.message  # still a Wuhan person: Hubei's article
     assert not Settlement.objects.exists()
 
 
@@ -194,6 +195,9 @@ def test_cross_province_without_a_filing_is_self_pay_then_claimed_at_home(
         )
     assert refused.value.code == "settlement.out_of_area_not_direct"
     assert "未办理异地就医备案" in refused.value.message
+    # the enrolment region's own article (Wuhan: Hubei's), never another region's
+    assert "鄂医保发〔2023〕35号 第四十一条" in refused.value.message
+    assert "楚医保" not in refused.value.message and "皖医保" not in refused.value.message
     assert not Settlement.objects.exists() and AuditEvent.objects.count() == events
 
     sale = services.self_pay_sale(actor=user, prescription_id=prescription.pk)
@@ -202,6 +206,7 @@ def test_cross_province_without_a_filing_is_self_pay_then_claimed_at_home(
     text = text_of(render_self_pay_receipt(sale))
     assert "全额自费" in text and "手工（零星）报销" in text and "1,000.00" in text
     assert "跨省异地就医未备案购药" in text  # the reason to claim it under at home
+    assert "第四十一条" in text and "楚医保" not in text
 
     claim = submit(
         agency_user,
