@@ -194,27 +194,7 @@ def calendar_year_load(
                 "calendar.admin_only",
                 "全国节假日安排仅省级医保经办机构或系统管理员可导入",
             )
-    if not 2000 <= year <= 2100:
-        raise field_error("year", "calendar.invalid_year", "年度应在2000至2100之间")
-    if not document_no.strip():
-        raise field_error("document_no", "calendar.missing_document", "请填写依据文件文号")
-    seen: set[date] = set()
-    for number, (day, working, _name) in enumerate(days, start=1):
-        if day.year != year:
-            raise field_error(
-                f"days[{number}]", "calendar.wrong_year", f"第{number}行日期不属于{year}年"
-            )
-        if day in seen:
-            raise field_error(f"days[{number}]", "calendar.duplicate_day", f"第{number}行日期重复")
-        weekend = day.weekday() >= 5
-        if working != weekend:
-            # Only exceptions belong in the table: weekday holidays and weekend working days.
-            raise field_error(
-                f"days[{number}]",
-                "calendar.not_an_exception",
-                f"第{number}行{day}不是节假日调整（只需列出工作日放假和周末调休上班）",
-            )
-        seen.add(day)
+    _check_table(year, days, document_no)
     with transaction.atomic():
         existing = CalendarYear.objects.select_for_update().filter(year=year).first()
         before = (
@@ -260,6 +240,31 @@ def calendar_year_load(
             },
         )
     return calendar_year
+
+
+def _check_table(year: int, days: list[tuple[date, bool, str]], document_no: str) -> None:
+    """A notice's table lists only the exceptions of its own year, each day once."""
+    if not 2000 <= year <= 2100:
+        raise field_error("year", "calendar.invalid_year", "年度应在2000至2100之间")
+    if not document_no.strip():
+        raise field_error("document_no", "calendar.missing_document", "请填写依据文件文号")
+    seen: set[date] = set()
+    for number, (day, working, _name) in enumerate(days, start=1):
+        if day.year != year:
+            raise field_error(
+                f"days[{number}]", "calendar.wrong_year", f"第{number}行日期不属于{year}年"
+            )
+        if day in seen:
+            raise field_error(f"days[{number}]", "calendar.duplicate_day", f"第{number}行日期重复")
+        weekend = day.weekday() >= 5
+        if working != weekend:
+            # Only exceptions belong in the table: weekday holidays and weekend working days.
+            raise field_error(
+                f"days[{number}]",
+                "calendar.not_an_exception",
+                f"第{number}行{day}不是节假日调整（只需列出工作日放假和周末调休上班）",
+            )
+        seen.add(day)
 
 
 def _recompute_followers(year: int) -> dict[str, int]:
