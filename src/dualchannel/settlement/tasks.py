@@ -1,9 +1,12 @@
 """Uploading settlements (2102) and their reversals (2103) to the national platform, by the worker.
 
 The counter answers from our own calculation at once; the platform gets the settlement from a
-durable job so that a slow or failing platform never blocks the patient. Like the filings, a job
-never raises for a platform failure: it commits the outcome and queues the next attempt with
-back-off. A reversal waits for its settlement's ``setl_id``.
+durable job so that a slow or failing platform never blocks the patient. A failed attempt is
+committed on the settlement (``failed``) and the job raises ``AttemptFailed``: the job itself backs
+off and runs again, and is dead after its last attempt, never logged done (issue 12, point 8).
+Failed and dead uploads are listed on the failed-jobs page for the pharmacy's or hospital's staff
+(``core.job_failures``), who put them back in the queue. A reversal waits for its settlement's
+``setl_id`` (it queues its next look, which is not a failure).
 
 Network first, then lock (docs/conventions.md): each handler runs outside a transaction
 (``atomic=False``) in three steps — a short transaction locks the settlement, checks it still
@@ -16,10 +19,13 @@ log (the platform itself is idempotent on ``fixmedins_setl_id`` and refuses a se
 
 from __future__ import annotations
 
+from typing import Any
+
 from django.db import transaction
 from django.utils import timezone
 
-from dualchannel.core.jobs import backoff_delay, enqueue, job_handler
+from dualchannel.core.jobs import AttemptFailed, JobDescription, backoff_delay, enqueue, job_handler
+from dualchannel.core.models import JobStatus
 from dualchannel.integration.nhsa import PlatformClient, PlatformError
 from dualchannel.integration.nhsa import settlement as wire
 
@@ -57,9 +63,48 @@ def _request(settlement: Settlement) -> wire.SettlementRequest:
     )
 
 
+UPLOAD_FAILED = "医保平台未受理本次结算上传（平台超时、中断或拒收），将自动重试"
+UPLOAD_DEAD = "医保平台多次未受理本次结算上传，已停止自动重试；请确认平台恢复后重新排队"
+REVERSAL_FAILED = "医保平台未受理本次冲销上传（平台超时、中断或拒收）"
+
+
+def _institution_of(payload: dict[str, Any]) -> int | None:
+    found = Settlement.objects.filter(pk=payload.get("settlement_id"))
+    return found.values_list("institution_id", flat=True).first()
+
+
+def _document(job) -> tuple[Settlement | None, str]:
+    settlement = (
+        Settlement.objects.select_related("person").filter(pk=job.payload.get("settlement_id"))
+    ).first()
+    if settlement is None:
+        return None, "结算记录已不存在"
+    document = (
+        f"{settlement.get_kind_display()} {settlement.settlement_no} · "
+        f"{settlement.person.name} · 合计 {settlement.total} 元"
+    )
+    return settlement, document
+
+
+def _describe_upload(job) -> JobDescription:
+    settlement, document = _document(job)
+    if settlement is None or settlement.upload_status != UploadStatus.FAILED:
+        return JobDescription(document=document)
+    dead = job.status == JobStatus.DEAD
+    return JobDescription(document=document, error=UPLOAD_DEAD if dead else UPLOAD_FAILED)
+
+
+def _describe_reversal(job) -> JobDescription:
+    settlement, document = _document(job)
+    if settlement is None:
+        return JobDescription(document=document)
+    return JobDescription(document=f"冲销 · {document}", error=REVERSAL_FAILED)
+
+
 def _again(kind: str, settlement: Settlement, attempt: int) -> None:
+    """A reversal's next look while its settlement is not yet accepted (not a failure)."""
     if attempt >= MAX_ATTEMPTS:
-        return  # left failed for people to see; the monthly reconciliation lists it
+        return  # left pending; the monthly reconciliation lists it
     enqueue(
         kind,
         {"settlement_id": settlement.pk, "attempt": attempt + 1},
@@ -76,9 +121,14 @@ def _locked(settlement_id: int, *related: str) -> Settlement:
     )
 
 
-@job_handler("settlement.upload", atomic=False)
+@job_handler(
+    "settlement.upload",
+    atomic=False,
+    label="结算上传医保平台",
+    institution_of=_institution_of,
+    describe=_describe_upload,
+)
 def upload_settlement(job) -> None:
-    attempt = job.payload.get("attempt", 1)
     settlement_id = job.payload["settlement_id"]
     # 1. Claim: does it still need sending? Build the request from the locked row.
     with transaction.atomic():
@@ -105,14 +155,22 @@ def upload_settlement(job) -> None:
         if result is None:
             settlement.upload_status = UploadStatus.FAILED
             settlement.save(update_fields=["upload_status"])
-            _again("settlement.upload", settlement, attempt)
-            return
-        settlement.setl_id, settlement.mdtrt_id = result.setl_id, result.mdtrt_id
-        settlement.upload_status = UploadStatus.ACCEPTED
-        settlement.save(update_fields=["setl_id", "mdtrt_id", "upload_status"])
+        else:
+            settlement.setl_id, settlement.mdtrt_id = result.setl_id, result.mdtrt_id
+            settlement.upload_status = UploadStatus.ACCEPTED
+            settlement.save(update_fields=["setl_id", "mdtrt_id", "upload_status"])
+    if result is None:
+        # committed above; the job backs off and runs again, or is dead after its last attempt
+        raise AttemptFailed("settlement.upload_failed")
 
 
-@job_handler("settlement.upload_reversal", atomic=False)
+@job_handler(
+    "settlement.upload_reversal",
+    atomic=False,
+    label="冲销上传医保平台",
+    institution_of=_institution_of,
+    describe=_describe_reversal,
+)
 def upload_reversal(job) -> None:
     attempt = job.payload.get("attempt", 1)
     settlement_id = job.payload["settlement_id"]
@@ -154,5 +212,5 @@ def upload_reversal(job) -> None:
             UploadStatus.ACCEPTED if accepted else UploadStatus.FAILED
         )
         settlement.save(update_fields=["reversal_upload_status"])
-        if not accepted:
-            _again("settlement.upload_reversal", settlement, attempt)
+    if not accepted:
+        raise AttemptFailed("settlement.reversal_failed")  # the job backs off (or is dead)

@@ -444,7 +444,7 @@ def test_apply_is_refused_until_the_batch_is_reconciled_and_matched(
     assert state() == before
 
     # when the retry uploads it, the batch reconciles matched and is applied
-    retry = Job.objects.get(kind="settlement.upload", payload__attempt=2)
+    retry = Job.objects.get(kind="settlement.upload", status="retry")
     upload(now=retry.run_after + timedelta(seconds=1))
     services.batch_reconcile(actor=pharmacist_user, batch_id=batch.pk)
     result = batches.batch_apply(actor=pharmacist_user, batch_id=batch.pk)

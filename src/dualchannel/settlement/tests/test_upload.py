@@ -63,12 +63,15 @@ def test_a_failing_platform_is_retried_with_back_off(connected, dispensed, pharm
     run_once("w1")
     settled.refresh_from_db()
     assert settled.upload_status == UploadStatus.FAILED
-    retry = Job.objects.filter(kind="settlement.upload", payload__attempt=2).get()
+    retry = Job.objects.get(kind="settlement.upload")  # the job backs off itself, never "done"
+    assert (retry.status, retry.attempts) == ("retry", 1)
     assert retry.run_after > settled.settled_at
 
     run_once("w1", now=retry.run_after + timedelta(seconds=1))
     settled.refresh_from_db()
+    retry.refresh_from_db()
     assert settled.upload_status == UploadStatus.ACCEPTED
+    assert (retry.status, retry.attempts) == ("done", 2)
     assert SimSettlement.objects.filter(fixmedins_setl_id=settled.settlement_no).count() == 1
 
 
