@@ -443,7 +443,8 @@ class RxCentreSubmission(models.Model):
 
 _R = RxCentreStatus
 # The centre run's outcomes (``circulation``): a run takes a pending, failed or uploaded
-# submission; withdrawn, dead and not-connected ones are never taken again. No history table:
+# submission; withdrawn, dead and not-connected ones are never taken again (a dead one only
+# after a person put it back to failed). No history table:
 # the audit event is the record.
 RX_CENTRE_MACHINE = StateMachine(
     RxCentreStatus,
@@ -452,6 +453,8 @@ RX_CENTRE_MACHINE = StateMachine(
         _R.FAILED: {_R.UPLOADED, _R.DEAD, _R.WITHDRAWN},
         # the pharmacy's report or the result query may still fail after the upload
         _R.UPLOADED: {_R.FAILED, _R.DEAD, _R.WITHDRAWN},
+        # a person re-queues a dead one from the failed-jobs page (``core.job_failures``)
+        _R.DEAD: {_R.FAILED},
     },
     error_code=codes.RX_CENTRE_TRANSITION,
     model=RxCentreSubmission,

@@ -10,6 +10,11 @@ The job holds no transaction or row lock while the centre answers (docs/conventi
 first, then lock"): it claims the submission (attempt counted, a lease, committed), runs the
 steps on that unlocked copy, then locks again and writes only the fields the steps own; what a
 person changed meanwhile stays (a cancel during the upload queues another run for the undo).
+
+A job whose run left the submission failed raises ``AttemptFailed`` (dead: permanently), so the
+job backs off itself or is dead, never logged done (issue 12, point 8); it is listed on the
+failed-jobs page of the pharmacy that dispensed it, or else of the hospital
+(``core.job_failures``), where a person re-queues a dead one (``rx_centre_requeue``).
 """
 
 from __future__ import annotations
@@ -18,12 +23,20 @@ import base64
 import hashlib
 import logging
 import uuid
+from typing import Any
 
 from django.db import transaction
 from django.utils import timezone
 
 from dualchannel.catalog.usage import FREQUENCY_CODES, ROUTE_CODES
-from dualchannel.core.jobs import DEFAULT_LEASE, backoff_delay, enqueue, job_handler
+from dualchannel.core.jobs import (
+    DEFAULT_LEASE,
+    AttemptFailed,
+    JobDescription,
+    backoff_delay,
+    enqueue,
+    job_handler,
+)
 from dualchannel.core.locks import in_transaction
 from dualchannel.core.statemachine import transition
 from dualchannel.integration.nhsa.envelope import platform_connected
@@ -315,8 +328,12 @@ def _run_steps(submission: RxCentreSubmission, factory) -> str:
     return outcome
 
 
-def _record(run: RxCentreSubmission, token: str, outcome: str) -> RxCentreSubmission:
-    """Lock again and write what the run owns, keeping what others changed meanwhile."""
+def _record(
+    run: RxCentreSubmission, token: str, outcome: str, *, queue_next: bool = True
+) -> RxCentreSubmission:
+    """Lock again and write what the run owns, keeping what others changed meanwhile.
+
+    ``queue_next=False`` (the job's own run): a failure queues nothing; the job backs off."""
     with transaction.atomic():
         submission = _locked(run.pk)
         if submission.claimed_by != token or submission.attempts != run.attempts:
@@ -328,7 +345,7 @@ def _record(run: RxCentreSubmission, token: str, outcome: str) -> RxCentreSubmis
         submission.save(update_fields=[*STEP_FIELDS, "claimed_until", "updated_at"])
         if outcome != submission.status:
             transition(submission, outcome, actor=None)
-        if submission.status == R.FAILED:
+        if submission.status == R.FAILED and queue_next:
             _queue(submission, delay_attempts=submission.attempts)
         elif submission.withdraw_requested and submission.status == R.UPLOADED:
             # A person cancelled while this run was at the centre: the undo follows.
@@ -360,9 +377,57 @@ def rx_centre_process(submission_id: int, *, client_factory=None, job=None) -> R
     except BaseException:
         _release(run, token)
         raise
-    return _record(run, token, outcome)
+    return _record(run, token, outcome, queue_next=job is None)
 
 
-@job_handler("prescriptions.rx_centre", atomic=False)
+def rx_centre_requeue(job, actor) -> None:
+    """A person re-queues a dead submission (the failed-jobs page, in that page's transaction):
+    it is ``failed`` again, so the job's next run resumes it at its next step."""
+    submission = _locked(job.payload["submission_id"])
+    if submission.status == R.DEAD:
+        transition(submission, R.FAILED, actor=actor, reason="人工重新排队")
+
+
+def _institution_of(payload: dict[str, Any]) -> int | None:
+    """The dispensing pharmacy once there is one (its report), else the prescribing hospital."""
+    submission = (
+        RxCentreSubmission.objects.select_related("prescription")
+        .filter(pk=payload.get("submission_id"))
+        .first()
+    )
+    if submission is None:
+        return None
+    pharmacy = Dispensing.objects.filter(prescription_id=submission.prescription_id)
+    found = pharmacy.values_list("pharmacy_id", flat=True).first()
+    return found or submission.prescription.hospital_id
+
+
+def _describe(job) -> JobDescription:
+    submission = (
+        RxCentreSubmission.objects.select_related("prescription")
+        .filter(pk=job.payload.get("submission_id"))
+        .first()
+    )
+    if submission is None:
+        return JobDescription(document="处方记录已不存在")
+    number = submission.prescription.prescription_no
+    state = submission.get_status_display()
+    return JobDescription(document=f"处方 {number}（{state}）", error=submission.last_error)
+
+
+@job_handler(
+    "prescriptions.rx_centre",
+    atomic=False,
+    label="电子处方中心上传",
+    institution_of=_institution_of,
+    describe=_describe,
+    on_retry=rx_centre_requeue,
+)
 def send_to_rx_centre(job) -> None:
-    rx_centre_process(job.payload["submission_id"], job=job)
+    submission = rx_centre_process(job.payload["submission_id"], job=job)
+    if submission.claimed_by != f"job:{job.pk}":
+        return  # not this job's run (e.g. already dead from another job's): nothing recorded here
+    if submission.status == R.FAILED:
+        raise AttemptFailed("prescriptions.rx_centre_failed")
+    if submission.status == R.DEAD:
+        raise AttemptFailed("prescriptions.rx_centre_dead", permanent=True)

@@ -8,6 +8,9 @@ import pytest
 from django.utils import timezone
 
 from dualchannel.core.errors import DomainError
+from dualchannel.core.job_failures import describe, failed_job_count, job_retry
+from dualchannel.core.jobs import run_once
+from dualchannel.core.models import AuditEvent, Job
 from dualchannel.integration.rxcentre.client import RxCentreClient
 from dualchannel.inventory.tests.factories import StockItemFactory
 from dualchannel.notifications.models import Channel, Notification
@@ -237,3 +240,39 @@ def test_the_simulator_answers_stock_from_our_inventory(
     assert inventory_stock("P42010200001", {lung_drug.national_code: 2}) == "1"
     assert inventory_stock("P42010200001", {lung_drug.national_code: 99}) == "0"
     assert inventory_stock("P42010299999", {lung_drug.national_code: 1}) == "-1"
+
+
+def test_a_failed_centre_run_is_a_failed_job_of_the_hospital_and_a_dead_one_can_be_requeued(
+    connected, eligibility, physician_user, bound_pharmacy, stock
+):
+    """Failures are visible (issue 12, point 8): the job backs off itself, never logged done."""
+    prescription = special(physician_user, eligibility, today=timezone.localdate())
+    services.prescription_route(
+        actor=physician_user,
+        prescription_id=prescription.pk,
+        pharmacy_id=bound_pharmacy.pk,
+        consent=True,
+        today=timezone.localdate(),
+    )
+    rxcentre_fail_next(1, api="rxFileUpld")
+    Job.objects.filter(kind="prescriptions.rx_centre").update(max_attempts=1)
+
+    run_once("w1")
+
+    job = Job.objects.get(kind="prescriptions.rx_centre")
+    submission = RxCentreSubmission.objects.get(prescription=prescription)
+    assert submission.status == R.FAILED
+    assert (job.status, job.institution_id) == ("dead", prescription.hospital_id)
+    assert failed_job_count(physician_user) == 1
+    row = describe(job)
+    assert row.what == "电子处方中心上传" and prescription.prescription_no in row.document
+
+    RxCentreSubmission.objects.filter(pk=submission.pk).update(status=R.DEAD)
+    job_retry(actor=physician_user, job_id=job.pk)
+    submission.refresh_from_db()
+    assert submission.status == R.FAILED
+    assert AuditEvent.objects.filter(action="core.job_retried").count() == 1
+    run_once("w1")
+    job.refresh_from_db()
+    submission.refresh_from_db()
+    assert (job.status, submission.status) == ("done", R.UPLOADED)
