@@ -8,6 +8,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
+from dualchannel.core.job_failures import describe
 from dualchannel.core.jobs import run_once
 from dualchannel.core.models import Job
 from dualchannel.integration.models import FilingStatus, PlatformFiling
@@ -68,3 +69,13 @@ def test_a_failing_platform_makes_the_job_back_off_and_the_retry_succeed(pending
     pending_filing.refresh_from_db()
     assert pending_filing.status == FilingStatus.ACCEPTED
     assert PlatformFiling.objects.filter(kind="2503").count() == 1  # filed once, not twice
+
+
+def test_the_job_carries_the_filings_institution_and_is_described_in_words(
+    pending_filing, connected_hospital
+):
+    job = _queue(pending_filing)
+
+    row = describe(job)
+    assert job.institution_id == connected_hospital.pk
+    assert row.what == "医保平台备案" and pending_filing.person.name in row.document
