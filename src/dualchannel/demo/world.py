@@ -10,12 +10,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from io import BytesIO
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.core.management import call_command
 from django.db import transaction
 from django.utils import timezone
+from reportlab.pdfgen import canvas
 
 from dualchannel.catalog.models import Drug
 from dualchannel.catalog.selectors import current_payment_standards
@@ -25,6 +27,7 @@ from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.core.services import user_create_staff
 from dualchannel.eligibility import services as eligibility_services
+from dualchannel.eligibility.services import materials as eligibility_materials
 from dualchannel.inventory.services import stock_receive
 from dualchannel.monitoring.services import alert_raise
 from dualchannel.portal.services import patient_account_for_user
@@ -512,6 +515,7 @@ def _demo_cases(physician_user: User, persons: list, pharmacy: Institution) -> N
             )
         made.append(application)
     if len(made) == len(DEMO_CASES):
+        _demo_patient_upload(reviewer, persons[DEMO_CASES[1][0]], made[1])
         # 孙丽's: the reviewer asks for the immunohistochemistry report, which the HIS holds
         eligibility_services.application_request_materials(
             actor=reviewer,
@@ -519,6 +523,35 @@ def _demo_cases(physician_user: User, persons: list, pharmacy: Institution) -> N
             kinds=["immunohistochemistry"],
             note="请补充免疫组化报告",
         )
+
+
+def _scan_pdf() -> bytes:
+    """A one-page PDF, as a phone's scanner app makes it (the same bytes on every run)."""
+    out = BytesIO()
+    page = canvas.Canvas(out, invariant=1)
+    page.drawString(72, 720, "Discharge summary (demo scan)")
+    page.save()
+    return out.getvalue()
+
+
+def _demo_patient_upload(reviewer: User, person, application) -> None:
+    """杨军's case: the reviewer asked for the other hospital's discharge summary, he uploaded it;
+    the case is under review again with one upload waiting for 核验 (opened first)."""
+    eligibility_services.application_request_materials(
+        actor=reviewer,
+        application_id=application.pk,
+        kinds=["discharge_summary"],
+        note="请上传外院出院小结",
+    )
+    patient = _user("patient_yang", "杨军", Role.PATIENT, insured_person=person)
+    eligibility_materials.material_upload(
+        actor=patient,
+        application_id=application.pk,
+        kind="discharge_summary",
+        filename="外院出院小结.pdf",
+        content=_scan_pdf(),
+        content_type="application/pdf",
+    )
 
 
 def _demo_officer_month(

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.contrib import messages
+from django.core.files.storage import default_storage
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -14,18 +15,26 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dualchannel.catalog.models import Drug
-from dualchannel.core.errors import DomainError
+from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.registry.models import EquippedDrug, Institution
 from dualchannel.registry.selectors import officer_region
 
+from . import error_codes as codes
 from . import selectors, services
 from .models import BenefitCategory, ClaimReason, ClaimStatus
 from .services.claims import PURCHASE_INSTITUTIONS
 
 officer_required = role_required(Role.AGENCY_OFFICER)
+# A receipt stored before its type was recorded: the type its (checked) extension stands for.
+RECEIPT_TYPES = {
+    "pdf": "application/pdf",
+    "jpg": "image/jpeg",
+    "jpeg": "image/jpeg",
+    "png": "image/png",
+}
 FORM_FIELDS = (
     "id_number",
     "institution",
@@ -201,3 +210,23 @@ def agency_claim_decide(request: HttpRequest, claim_id: int) -> HttpResponse:
     if request.headers.get("HX-Request"):  # htmx follows to the claim's page
         return HttpResponse(headers={"HX-Redirect": reverse("agency-claim", args=[claim.pk])})
     return redirect("agency-claim", claim.pk)
+
+
+@require_GET
+@officer_required
+def agency_claim_receipt(request: HttpRequest, claim_id: int, number: int) -> HttpResponse:
+    """One of the claim's receipts (1-based), inline, for the officers of the person's region
+    (the claim's scope: 404 elsewhere). The file was checked on upload (PDF, JPEG or PNG)."""
+    claim = selectors.claim_get(request.user, claim_id)
+    receipts = claim.receipts or []
+    entry = receipts[number - 1] if 0 < number <= len(receipts) else None
+    if not entry or not entry.get("path"):
+        raise NotFound(codes.CLAIM_NOT_FOUND, "票据不存在")
+    extension = entry["path"].rsplit(".", 1)[-1].lower()
+    mime = entry.get("mime_type") or RECEIPT_TYPES.get(extension, "application/octet-stream")
+    with default_storage.open(entry["path"], "rb") as handle:
+        content = handle.read()
+    response = HttpResponse(content, content_type=mime)
+    response["Content-Disposition"] = "inline"
+    response["Cache-Control"] = "private, no-store"
+    return response

@@ -49,6 +49,11 @@ urlpatterns = [
         name="agency-claim-decide",
     ),
     path(
+        "agency/settlement/claims/<int:claim_id>/receipts/<int:number>/",
+        claim_views.agency_claim_receipt,
+        name="agency-claim-receipt",
+    ),
+    path(
         "agency/settlement/batches/<int:batch_id>/review/",
         views.agency_batch_review,
         name="agency-batch-review",

@@ -269,3 +269,30 @@ def test_the_months_offered_go_back_across_the_year():
     months = month_choices(date(2027, 2, 15), count=3)
 
     assert months == [("2027-02", "2027年2月"), ("2027-01", "2027年1月"), ("2026-12", "2026年12月")]
+
+
+def test_a_claims_receipts_open_inline_for_the_officers_of_its_region_only(
+    client, agency_user, outsider_agency, pharmacist_user, chronic_world, media_root
+):
+    person, drug = chronic_world
+    line = {"drug_id": drug.pk, "quantity": 1, "unit_price": "100.00", "pack_size": "28"}
+    claim = submit(agency_user, person, _pharmacy(), [line], category="chronic_disease")
+    url = reverse("agency-claim-receipt", args=[claim.pk, 1])
+
+    client.force_login(agency_user)
+    page = client.get(reverse("agency-claim", args=[claim.pk])).content.decode()
+    receipt = client.get(url)
+    missing = client.get(reverse("agency-claim-receipt", args=[claim.pk, 2]))
+    client.force_login(outsider_agency)
+    elsewhere = client.get(url)
+    client.force_login(pharmacist_user)
+    pharmacist = client.get(url)
+
+    assert f'href="{url}"' in page and "发票 张伟.pdf" in page
+    assert receipt.status_code == 200 and receipt.content == PDF
+    assert receipt["Content-Type"] == "application/pdf"
+    assert receipt["Content-Disposition"] == "inline"
+    assert "no-store" in receipt["Cache-Control"]
+    assert missing.status_code == 404
+    assert elsewhere.status_code == 404 and elsewhere.content != PDF
+    assert pharmacist.status_code in (403, 404) and pharmacist.content != PDF

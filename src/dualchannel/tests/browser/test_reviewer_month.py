@@ -19,6 +19,50 @@ def open_case(page, drug: str) -> None:
     page.wait_for_url(re.compile(r"/review/applications/\d+/$"))
 
 
+CONTROLS = "input:not([type=hidden]), select, textarea, button"
+
+
+def overlaps(a: dict, b: dict) -> bool:
+    return (
+        a["x"] < b["x"] + b["width"]
+        and b["x"] < a["x"] + a["width"]
+        and a["y"] < b["y"] + b["height"]
+        and b["y"] < a["y"] + a["height"]
+    )
+
+
+def shown_box(element) -> dict | None:
+    """The element's box if it is drawn (a closed <details> keeps a box for what it hides)."""
+    if not element.evaluate("el => el.checkVisibility({contentVisibilityAuto: true})"):
+        return None
+    box = element.bounding_box()
+    return box if box and box["width"] and box["height"] else None
+
+
+def assert_labels_clear(page) -> None:
+    """No visible form label's box overlaps a control that is not inside the label."""
+    controls = page.locator(CONTROLS)
+    boxes = [shown_box(controls.nth(m)) for m in range(controls.count())]
+    labels = page.locator("label")
+    for n in range(labels.count()):
+        label = labels.nth(n)
+        box = shown_box(label)
+        if box is None:
+            continue
+        # which controls the label holds, in the locator's (document) order
+        held = label.evaluate(
+            "(l, sel) => Array.from(document.querySelectorAll(sel)).map(c => l.contains(c))",
+            CONTROLS,
+        )
+        for m, control_box in enumerate(boxes):
+            if held[m] or control_box is None:
+                continue
+            assert not overlaps(box, control_box), (
+                label.evaluate("el => el.outerHTML.slice(0, 300)"),
+                controls.nth(m).evaluate("el => el.outerHTML.slice(0, 120)"),
+            )
+
+
 def test_the_reviewers_month_from_the_pages(page, demo_login, live_server):
     demo_login(page, "reviewer")
 
@@ -55,10 +99,22 @@ def test_the_reviewers_month_from_the_pages(page, demo_login, live_server):
     page.wait_for_selector("#status:has-text('待补充材料')")
     assert "已一次性告知患者" in page.locator("#messages").inner_text()
 
-    # 杨军's case is complete: 通过 is the primary action, one click and its confirmation
+    # 杨军's case: the criteria are met, one upload of his waits for 核验
     page.goto(f"{live_server.url}/review/")
     assert page.locator("#count-queue").inner_text() == "待审核 1"
     open_case(page, "艾加莫德")
+    assert_labels_clear(page)
+    # his uploaded discharge summary waits for 核验: opened in the viewer, then 核验通过
+    assert "outline" in (page.locator("#approve").get_attribute("class") or "")
+    upload = page.locator("tr[data-material]", has_text="患者上传")
+    assert "未核验" in upload.inner_text()
+    upload.locator("a.open-material").click()
+    page.locator("#viewer iframe.evidence-frame").wait_for()
+    page.locator("#viewer button:has-text('核验通过')").click()
+    page.wait_for_url(re.compile(r"/review/applications/\d+/$"))
+    assert "已核验" in upload.inner_text() and "外院出院小结" in upload.inner_text()
+    assert page.locator("tr[data-material] .badge-warn").count() == 0
+    # now 通过 is the primary action, one click and its confirmation
     approve = page.locator("#approve")
     assert "outline" not in (approve.get_attribute("class") or "")
     page.once("dialog", lambda dialog: dialog.accept())
