@@ -11,6 +11,7 @@ from django.conf import settings
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 
+from dualchannel.core import after_rollback
 from dualchannel.core.models import ApiToken
 from dualchannel.core.roles import Role
 from dualchannel.core.security import confirmed_device
@@ -137,6 +138,16 @@ def outsider_agency(other_agency):
     return UserFactory(
         username="outsider_officer", institution=other_agency, roles=[Role.AGENCY_OFFICER]
     )
+
+
+@pytest.fixture(autouse=True)
+def _no_write_kept_from_another_test():
+    """Writes kept for after a rollback (``core.after_rollback``) run at the end of a request or
+    a failed job; a test that raised one outside either must not hand it to the next test."""
+
+    after_rollback.forget_pending()
+    yield
+    after_rollback.forget_pending()
 
 
 @pytest.fixture(autouse=True)

@@ -48,3 +48,8 @@ def run_pending() -> int:
         except Exception:  # one lost write must not hide the answer of the request
             logger.exception("a write kept after a rollback failed")
     return len(pending)
+
+
+def forget_pending() -> None:
+    """Drop the kept writes of this thread (tests: one test's writes are not the next one's)."""
+    _local.pending = []
