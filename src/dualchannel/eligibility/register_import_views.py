@@ -11,7 +11,7 @@ from django.views.decorators.http import require_http_methods
 from dualchannel.core.errors import DomainError
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
-from dualchannel.registry.profiles import profile_of
+from dualchannel.registry.profiles import institution_citation
 
 from .models import EligibilityImport
 from .selectors import visible_imports
@@ -21,10 +21,7 @@ officer_required = role_required(Role.AGENCY_OFFICER)
 
 
 def citation(institution, key: str) -> str:
-    profile = profile_of(institution) if institution is not None else None
-    if profile is None:
-        return ""
-    return (profile.citations or {}).get(key, "") or profile.source_document
+    return institution_citation(institution, key)
 
 
 def _context(request: HttpRequest, **extra) -> dict:

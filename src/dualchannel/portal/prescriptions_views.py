@@ -22,7 +22,7 @@ from dualchannel.prescriptions.models import (
     PrescriptionStatus,
     StockStatus,
 )
-from dualchannel.registry.profiles import profile_or_none
+from dualchannel.registry.profiles import profile_citation, profile_or_none
 
 from .views import patient_required
 
@@ -35,10 +35,9 @@ CONSENT_CITATION = "prescription_circulation"
 
 def consent_basis(prescription: Prescription) -> str:
     """The citation of the patient's enrolment region's profile; "" where none is configured."""
-    profile = profile_or_none(prescription.patient.enrolment_region)
-    if profile is None:
-        return ""
-    return (profile.citations or {}).get(CONSENT_CITATION, "") or profile.source_document
+    return profile_citation(
+        profile_or_none(prescription.patient.enrolment_region), CONSENT_CITATION
+    )
 
 
 NEXT_STEPS = {

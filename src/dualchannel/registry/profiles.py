@@ -258,3 +258,16 @@ def region_citation(region_code: str, key: str) -> str:
 def cited(text: str, citation: str) -> str:
     """``text`` with its citation in full-width brackets, or alone where there is none."""
     return f"{text}（{citation}）" if citation else text
+
+
+def profile_citation(profile: PolicyProfile | None, key: str) -> str:
+    """The article the profile cites for ``key``, else its source document ("" without a
+    profile): a page states its region's own basis, never another region's."""
+    if profile is None:
+        return ""
+    return (profile.citations or {}).get(key, "") or profile.source_document
+
+
+def institution_citation(institution: Institution | None, key: str) -> str:
+    """``profile_citation`` of the institution's region."""
+    return profile_citation(profile_of(institution) if institution is not None else None, key)

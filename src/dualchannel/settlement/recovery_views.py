@@ -20,7 +20,7 @@ from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.registry.models import Institution
-from dualchannel.registry.profiles import profile_of
+from dualchannel.registry.profiles import institution_citation
 
 from . import error_codes as codes
 from . import selectors
@@ -35,11 +35,7 @@ staff_required = role_required(Role.PHARMACIST, Role.REVIEWER)
 
 def recovery_citation(institution) -> str:
     """The region's legal basis for recovery, from its policy profile (data, not code)."""
-    profile = profile_of(institution) if institution is not None else None
-    if profile is None:
-        return ""
-    cited = (profile.citations or {}).get("recovery", "")
-    return cited or profile.source_document
+    return institution_citation(institution, "recovery")
 
 
 def _orders(request: HttpRequest):

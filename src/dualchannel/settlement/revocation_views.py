@@ -20,7 +20,7 @@ from dualchannel.eligibility.models import EligibilityStatus, RevocationKind
 from dualchannel.eligibility.selectors import visible_eligibilities
 from dualchannel.eligibility.services import EvidenceFile
 from dualchannel.eligibility.services.revocation import MAX_EVIDENCE_BYTES
-from dualchannel.registry.profiles import profile_of
+from dualchannel.registry.profiles import institution_citation
 
 from .services import revocation
 
@@ -30,10 +30,7 @@ officer_required = role_required(Role.AGENCY_OFFICER)
 
 def revocation_citation(institution) -> str:
     """The region's basis for revoking, from its policy profile (data, not code)."""
-    profile = profile_of(institution) if institution is not None else None
-    if profile is None:
-        return ""
-    return (profile.citations or {}).get("revocation", "") or profile.source_document
+    return institution_citation(institution, "revocation")
 
 
 def _rows(request: HttpRequest) -> list[dict[str, Any]]:
