@@ -3,6 +3,7 @@ from django.contrib import admin
 from .models import (
     CriteriaSet,
     CriteriaSetStatusHistory,
+    CriteriaStatus,
     Criterion,
     Drug,
     ListEdition,
@@ -87,9 +88,24 @@ class PaymentStandardAdmin(admin.ModelAdmin):
 
 
 class CriterionInline(admin.TabularInline):
+    """Items are edited on drafts only, as in catalog.services: a published set is a version that
+    applications were judged on (and that processes keep in memory, catalog.selectors)."""
+
     model = Criterion
     extra = 0
     fields = ("position", "code", "kind", "group", "text", "expression")
+
+    def _is_draft(self, obj) -> bool:
+        return obj is None or obj.status == CriteriaStatus.DRAFT
+
+    def has_add_permission(self, request, obj=None):
+        return self._is_draft(obj) and super().has_add_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return self._is_draft(obj) and super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return self._is_draft(obj) and super().has_delete_permission(request, obj)
 
 
 class StatusHistoryInline(admin.TabularInline):

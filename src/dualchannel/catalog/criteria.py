@@ -374,8 +374,11 @@ def evaluate_items(
     items: Iterable[Criterion],
     context: Mapping[str, Any] | None,
     answers: Mapping[str, bool | None] | None = None,
+    *,
+    activation: Activation | None = None,
 ) -> CriteriaResult:
-    activation = to_activation(context or {})
+    """``activation``: the context already converted, when one patient meets many sets."""
+    activation = activation if activation is not None else to_activation(context or {})
     answers = answers or {}
     results: list[CriterionResult] = []
     for item in items:

@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
@@ -31,6 +32,7 @@ from .models import (
     NATIONAL_LABEL,
     CriteriaSet,
     CriteriaStatus,
+    Criterion,
     Drug,
     PaymentStandard,
     RegionalList,
@@ -232,6 +234,67 @@ def published_criteria(drug: Drug, region: Region | None = None) -> CriteriaSet 
             if code in found:
                 return found[code]
     return published.filter(region__isnull=True).prefetch_related("items").first()
+
+
+def criteria_in_force(region: Region | None) -> list[CriteriaSet]:
+    """Every drug's set in force for ``region`` (as ``published_criteria`` picks it per drug),
+    with its drug: one query whatever the size of the catalogue. Their items come from
+    ``published_items``."""
+    chain = [r.code for r in ancestors(region)] if region is not None else []
+    sets = (
+        CriteriaSet.objects.filter(status=CriteriaStatus.PUBLISHED)
+        .filter(Q(region__isnull=True) | Q(region_id__in=chain))
+        .select_related("drug")
+    )
+    rank = {code: n for n, code in enumerate(chain)}  # county → city → province
+    chosen: dict[int, CriteriaSet] = {}
+    for criteria_set in sets:
+        here = rank.get(criteria_set.region_id, len(chain)) if criteria_set.region_id else None
+        there = chosen.get(criteria_set.drug_id)
+        if there is None or _more_specific(here, there, rank, len(chain)):
+            chosen[criteria_set.drug_id] = criteria_set
+    return list(chosen.values())
+
+
+# A published set's items never change (catalog.services and the admin edit drafts only; a
+# change is a new version), so each process keeps them once read, by set id and creation time
+# (a row id can come back after a rollback; its creation time does not).
+_PUBLISHED_ITEMS: dict[tuple[int, Any], tuple[PublishedItem, ...]] = {}
+_PUBLISHED_ITEMS_MAX = 20_000
+
+
+class PublishedItem(NamedTuple):
+    """A criterion of a published set as ``catalog.criteria.evaluate_items`` reads it."""
+
+    code: str
+    kind: str
+    group: str
+    text: str
+    expression: str
+
+
+def published_items(sets: list[CriteriaSet]) -> dict[int, tuple[PublishedItem, ...]]:
+    """The items of published sets in their order, by set id (read once per process)."""
+    keys = {s.pk: (s.pk, s.created_at) for s in sets}
+    missing = [pk for pk, key in keys.items() if key not in _PUBLISHED_ITEMS]
+    if missing:
+        if len(_PUBLISHED_ITEMS) + len(missing) > _PUBLISHED_ITEMS_MAX:
+            _PUBLISHED_ITEMS.clear()
+        read: dict[int, list[PublishedItem]] = {pk: [] for pk in missing}
+        rows = Criterion.objects.filter(criteria_set_id__in=missing).order_by("position")
+        for set_id, *fields in rows.values_list("criteria_set_id", *PublishedItem._fields):
+            read[set_id].append(PublishedItem(*fields))
+        _PUBLISHED_ITEMS.update((keys[pk], tuple(items)) for pk, items in read.items())
+    return {pk: _PUBLISHED_ITEMS[key] for pk, key in keys.items()}
+
+
+def _more_specific(here: int | None, there: CriteriaSet, rank: dict[str, int], end: int) -> bool:
+    """Whether a set of chain position ``here`` (None: national) beats the one already chosen."""
+    if here is None:
+        return False
+    if there.region_id is None:
+        return True
+    return here < rank.get(there.region_id, end)
 
 
 def in_force_label(region: Region | None) -> str:

@@ -52,3 +52,12 @@ def test_the_paper_case_plays_through_and_the_reviewer_types_nothing():
     verdicts = {check["target"]: check["pass"] for check in results["targets"]}
     assert verdicts["reviewer types nothing"] is True
     assert verdicts["physician types only the treatment plan's numbers"] is True
+    # opening the patient evaluated every drug's criteria set in force, then the whole catalogue's
+    # (each drug given a set the patient does not meet), and 洛拉替尼片 stayed suggested
+    assert results["suggestions"]["demo"]["sets"] >= 18
+    catalogue = results["suggestions"]["catalogue"]
+    assert catalogue["sets"] >= 400 and len(catalogue["ms"]) == 3
+    labels = [check["target"] for check in results["targets"]]
+    assert any(
+        label.startswith("physician's suggestions over the whole catalogue") for label in labels
+    )
