@@ -18,6 +18,7 @@ from dualchannel.core.security import confirmed_device
 from dualchannel.core.tests.factories import PASSWORD, UserFactory
 from dualchannel.registry import public_cache
 from dualchannel.registry.models import InstitutionKind
+from dualchannel.registry.regions import forget_parents
 from dualchannel.registry.tests.factories import InstitutionFactory, InsuredPersonFactory
 
 
@@ -148,6 +149,16 @@ def _no_write_kept_from_another_test():
     after_rollback.forget_pending()
     yield
     after_rollback.forget_pending()
+
+
+@pytest.fixture(autouse=True)
+def _region_chains_forgotten():
+    """Regions are made per test (the factories) and rolled back with it: a chain of regions
+    cached by one test (``registry.regions.ancestors``) must not outlive its rows."""
+
+    forget_parents()
+    yield
+    forget_parents()
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,6 +116,7 @@ def load_regions(data_dir: Path = DATA_DIR) -> LoadResult:
             ["name", "level", "parent", "is_county_level", "is_urban_district"],
             batch_size=500,
         )
+    transaction.on_commit(forget_parents)
     return LoadResult(len(created), len(changed), len(wanted) - len(created) - len(changed))
 
 
@@ -142,10 +144,39 @@ def is_within(region_code: str, ancestor: Region) -> bool:
 
 
 def ancestors(region: Region) -> list[Region]:
-    """The region itself, then its parent, up to the province (nearest first)."""
+    """The region itself, then its parent, up to the province (nearest first).
+
+    The parents come from a per-process cache: the regions are reference data that only
+    ``load_regions`` changes (it clears the cache; other processes see a change within
+    ``PARENTS_TTL_S``). The counter, the criteria and the policy profiles ask this on every
+    request; read from the database it was a query per level."""
+    if region.parent_id is None:
+        return [region]
+    return [region, *_parents(region.parent_id)]
+
+
+PARENTS_TTL_S = 300.0
+_parents_cache: dict[str, tuple[float, tuple[Region, ...]]] = {}
+
+
+def _parents(code: str) -> tuple[Region, ...]:
+    now = time.monotonic()
+    cached = _parents_cache.get(code)
+    if cached is not None and now - cached[0] < PARENTS_TTL_S:
+        return cached[1]
+    # The usual chain in one query (county → city → province by code), the rest level by level.
+    guesses = {code, code[:4] + "00", code[:2] + "0000"}
+    found = {r.code: r for r in Region.objects.filter(code__in=guesses)}
     chain: list[Region] = []
-    current: Region | None = region
+    current = found.get(code) or Region.objects.filter(code=code).first()
     while current is not None:
         chain.append(current)
-        current = current.parent
-    return chain
+        parent = current.parent_id
+        current = None if parent is None else (found.get(parent) or Region.objects.get(code=parent))
+    _parents_cache[code] = (now, tuple(chain))
+    return tuple(chain)
+
+
+def forget_parents() -> None:
+    """Drop the cached chains (after the regions were reloaded; between tests)."""
+    _parents_cache.clear()

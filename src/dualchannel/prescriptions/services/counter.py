@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
+from django.db.models import Prefetch
 from django.utils import timezone
 
 from dualchannel.core import audit
@@ -50,6 +51,7 @@ from ..models import (
     Dispensing,
     DispensingLine,
     Prescription,
+    PrescriptionItem,
 )
 from .circulation import rx_centre_dispensed
 from .counter_checks import (
@@ -204,7 +206,15 @@ def dispense_checks(
 
 
 def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False) -> Prescription:
-    qs = Prescription.objects.select_related("patient", "hospital", "eligibility", "pharmacy")
+    # Everything the checks and the dispensing read, in two statements: the prescription with
+    # its people and places, then its items with their drugs (``items.all()`` from memory).
+    qs = Prescription.objects.select_related(
+        "patient",
+        "hospital__region",
+        "eligibility",
+        "pharmacy__region",
+        "physician",
+    ).prefetch_related(Prefetch("items", PrescriptionItem.objects.select_related("drug")))
     if lock:
         qs = qs.select_for_update(of=("self",))
     prescription = qs.filter(pk=prescription_id).first()
@@ -407,8 +417,12 @@ def _dispense_locked(
     """Lock the prescription's eligibility (if any), then the prescription itself."""
     # core.locks order: the eligibility, then the prescription, then (in sale_record) the
     # batches. A prescription's eligibility is fixed when it is issued, so the unlocked read
-    # names the row to lock first.
-    eligibility_id = _visible(prescription_id, pharmacist).eligibility_id
+    # names the row to lock first (one not visible here is refused by ``_visible`` below).
+    eligibility_id = (
+        Prescription.objects.filter(pk=prescription_id, pharmacy_id=pharmacist.pharmacy_id)
+        .values_list("eligibility_id", flat=True)
+        .first()
+    )
     eligibility = (
         Eligibility.objects.select_for_update(no_key=True).get(pk=eligibility_id)
         if eligibility_id

@@ -216,9 +216,13 @@ def _eligibility_checks(
     return checks
 
 
-def refill_checks(prescription: Prescription, today: date) -> list[Check]:
-    """No refill of the same drug while the last supply has more than the tolerance left."""
-    tolerance = rules.refill_tolerance_days(profile_of(prescription.hospital))
+def refill_checks(
+    prescription: Prescription, today: date, profile: PolicyProfile | None = None
+) -> list[Check]:
+    """No refill of the same drug while the last supply has more than the tolerance left
+    (``profile``: the prescribing hospital's, read here when not given)."""
+    profile = profile if profile is not None else profile_of(prescription.hospital)
+    tolerance = rules.refill_tolerance_days(profile)
     label = "购药间隔"
     checks: list[Check] = []
     for item in prescription.items.all():
@@ -459,11 +463,17 @@ def _stock_items(pharmacy_id: int, lines: list[DispenseLine]) -> dict[int, Any]:
     }
 
 
-def listing_checks(prescription: Prescription, pharmacy: Institution, today: date) -> list[Check]:
+def listing_checks(
+    prescription: Prescription,
+    pharmacy: Institution,
+    today: date,
+    profile: PolicyProfile | None = None,
+) -> list[Check]:
     """Warn at verification when a drug is not a dual-channel drug of the pharmacy's region today:
     its agreement period (and the agency's grace) has ended [SD §1], or it is off the region's
-    list in force [CX art. 4, 6]. The sale may go on; the fund will not pay for that line."""
-    profile = profile_of(pharmacy)
+    list in force [CX art. 4, 6]. The sale may go on; the fund will not pay for that line.
+    ``profile``: the pharmacy's, read here when not given."""
+    profile = profile if profile is not None else profile_of(pharmacy)
     grace = profile.agreement_grace_days if profile else None
     label = "药品在医保支付范围内（协议期、地方目录）"
     checks = []
@@ -498,6 +508,13 @@ def _designation_check(pharmacy_id: int) -> list[Check]:
     ]
 
 
+def _pharmacy(prescription: Prescription, pharmacy_id: int) -> Institution | None:
+    """The counter's pharmacy with its region: the prescription's own when routed here."""
+    if prescription.pharmacy_id == pharmacy_id:
+        return prescription.pharmacy
+    return Institution.objects.select_related("region").filter(pk=pharmacy_id).first()
+
+
 def all_checks(
     prescription: Prescription,
     pharmacy_id: int,
@@ -517,15 +534,18 @@ def all_checks(
     checks += _filing_form_check(prescription)
     checks += _identity_checks(prescription, identity)
     checks += _eligibility_checks(prescription, eligibility, today)
-    checks += refill_checks(prescription, today)
-    pharmacy = Institution.objects.select_related("region").filter(pk=pharmacy_id).first()
+    hospital_profile = profile_of(prescription.hospital)
+    checks += refill_checks(prescription, today, hospital_profile)
+    pharmacy = _pharmacy(prescription, pharmacy_id)
+    profile = None
     if pharmacy is not None:
-        checks += listing_checks(prescription, pharmacy, today)
+        same_region = pharmacy.region_id == prescription.hospital.region_id
+        profile = hospital_profile if same_region else profile_of(pharmacy)
+        checks += listing_checks(prescription, pharmacy, today, profile)
     if lines is not None:
         stock_items = _stock_items(pharmacy_id, lines)
         line_checks = _line_checks(prescription, lines, stock_items)
         checks += line_checks
-        profile = profile_of(pharmacy) if pharmacy is not None else None
         checks += _price_checks(prescription, lines, stock_items, today, profile)
         checks += _trace_code_checks(lines)
         if stock and pharmacy is not None and line_checks[-1].ok:
