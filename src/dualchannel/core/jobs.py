@@ -234,13 +234,14 @@ def enqueue(
             else None
         ),
     )
+    if key is None:
+        job.save(force_insert=True)  # nothing to race on: no savepoint
+        return job
     try:
         # A savepoint, so that losing a race on the key leaves the caller's transaction usable.
         with transaction.atomic():
             job.save(force_insert=True)
     except IntegrityError:
-        if key is None:
-            raise
         return Job.objects.get(idempotency_key=key)
     return job
 

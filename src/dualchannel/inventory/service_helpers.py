@@ -199,7 +199,8 @@ def replayed_result(pharmacy_id: int, key: str | None, request_digest: str) -> S
 
 
 def stock_transaction(body: Callable[[list[dict[str, Any]]], R]) -> R:
-    """The service's transaction (a savepoint inside a caller's).
+    """The service's transaction (a savepoint inside a caller's, so that a refusal leaves the
+    caller's transaction usable for the alerts below).
 
     Losing a unique-constraint race — the same key, new batch or new code committed by another
     request meanwhile — rolls the attempt back and runs it once more: the second run sees the

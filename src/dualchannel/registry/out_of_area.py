@@ -154,7 +154,8 @@ def out_of_area_of(person: InsuredPerson, treating: Region, on: date) -> OutOfAr
 
 def _place_name(region: Region) -> str:
     """江岸区 → 武汉市江岸区: the city's name before a county's (one parent up)."""
-    parent = region.parent
+    chain = ancestors(region)  # the parents are cached per process
+    parent = chain[1] if len(chain) > 1 else None
     if parent is not None and parent.level != "province":
         return f"{parent.name}{region.name}"
     return region.name

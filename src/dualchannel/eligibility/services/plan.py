@@ -36,14 +36,21 @@ def _amount(quantity: Decimal) -> Decimal:
 
 
 def eligibility_plan_use(
-    *, actor: User | None, eligibility_id: int, quantity: Decimal
+    *,
+    actor: User | None,
+    eligibility_id: int,
+    quantity: Decimal,
+    locked: Eligibility | None = None,
 ) -> Eligibility:
     """Take ``quantity`` (in the plan's unit) from the treatment plan; refused past its total.
 
-    ``actor`` is the one dispensing (the caller audits the dispensing with the quantity)."""
+    ``actor`` is the one dispensing (the caller audits the dispensing with the quantity).
+    ``locked``: the row as the caller locked it (the counter's dispensing); then no savepoint
+    either, a refusal rolls the caller's whole action back."""
     quantity = _amount(quantity)
-    with transaction.atomic():
-        eligibility = _lock(eligibility_id)
+    held = locked is not None and locked.pk == eligibility_id
+    with transaction.atomic(savepoint=not held):
+        eligibility = locked if held else _lock(eligibility_id)
         left = eligibility.plan_total_quantity - eligibility.plan_used_quantity
         if quantity > left:
             raise DomainError(

@@ -387,7 +387,7 @@ def _dispense(
         )
         result.raise_first()
         destination, first_status = _delivery_plan(prescription, delivery)
-        items = {i.pk: i for i in prescription.items.select_related("drug")}
+        items = {i.pk: i for i in prescription.items.all()}  # read with the prescription
         sale = _take_stock(actor, pharmacist, prescription, clean, items, key)
         signature = identity.agent_signature if identity.has_agent else None
         dispensing = _write_dispensing(
@@ -404,7 +404,12 @@ def _dispense(
         quantity_used = _write_dispensing_lines(dispensing, clean, sale, items, eligibility)
         delivery_row = _write_delivery(actor, dispensing, delivery, destination, first_status)
         if eligibility is not None and quantity_used:
-            eligibility_plan_use(actor=actor, eligibility_id=eligibility.pk, quantity=quantity_used)
+            eligibility_plan_use(
+                actor=actor,
+                eligibility_id=eligibility.pk,
+                quantity=quantity_used,
+                locked=eligibility,
+            )
         _record_dispensed(
             actor, pharmacist, dispensing, delivery_row, clean, sale, bool(signature), quantity_used
         )
@@ -515,7 +520,8 @@ def _write_dispensing_lines(
     """One line per stock movement; returns the quantity the eligibility's plan used."""
     quantity_used = Decimal(0)
     item_left = {pk: item.quantity for pk, item in items.items()}
-    profile = profile_of(dispensing.pharmacy)  # the sale price rule [CX art. 14(2)]
+    # the sale price rule [CX art. 14(2)]; the prescription's pharmacy is this one, region read
+    profile = profile_of(dispensing.prescription.pharmacy)
     for line, movement in zip(clean, sale.movements, strict=True):
         item = items[line.item_id]
         stock = movement.stock_item
@@ -578,6 +584,7 @@ def _record_dispensed(
     dispensing.prescription = prescription = prescription_mark_dispensed(
         actor=actor,
         prescription_id=dispensing.prescription.pk,
+        locked=dispensing.prescription,
         dispensed_at=dispensing.dispensed_at,
         reason="药店审核发药",
         dispensed_by=pharmacist.pharmacy.name,

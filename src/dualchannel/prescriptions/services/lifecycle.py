@@ -119,6 +119,7 @@ def prescription_mark_dispensed(
     dispensed_by: str,
     delivery: str,
     facts: Mapping[str, Any] | None = None,
+    locked: Prescription | None = None,
 ) -> Prescription:
     """The prescription was handed over: it moves to dispensed (a pharmacy counter's ROUTED one,
     ``counter``; the issuing hospital's own ISSUED one, ``settlement.hospital``) with its
@@ -127,9 +128,14 @@ def prescription_mark_dispensed(
     naming who dispensed it (``dispensed_by``) and how it reaches them (``delivery``).
 
     Runs inside the caller's transaction, which checked everything else under the prescription's
-    row lock; the lock is taken again here (a no-op when held) and the edge checked."""
-    with transaction.atomic():
-        prescription = locked_prescription(prescription_id)
+    row lock: ``locked`` is the caller's locked row (the counter's, read with its items), else the
+    lock is taken again here (a no-op when held); the edge is checked either way. With ``locked``
+    there is no savepoint: a refusal rolls the caller's whole action back."""
+    with transaction.atomic(savepoint=locked is None):
+        if locked is not None and locked.pk == prescription_id:
+            prescription = locked
+        else:
+            prescription = locked_prescription(prescription_id)
         prescription.dispensed_at = dispensed_at
         transition(
             prescription,

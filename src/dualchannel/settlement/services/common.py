@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from django.db.models import Q
 from django.utils import timezone
 
 from dualchannel.core.errors import Conflict, DomainError
@@ -198,12 +199,16 @@ def accumulators(person: InsuredPerson, scopes: dict[str, str], *, lock: bool) -
             [Accumulator(person=person, kind=k, scope=s) for k, s in keys],
             ignore_conflicts=True,
         )
-    rows = {}
+    wanted = Q()
     for kind, scope in keys:
-        qs = Accumulator.objects.filter(person=person, kind=kind, scope=scope)
-        row = (qs.select_for_update() if lock else qs).first()
-        rows[kind] = row or Accumulator(person=person, kind=kind, scope=scope)
-    return rows
+        wanted |= Q(kind=kind, scope=scope)
+    # one statement; locked in (kind, scope) order, after the person's lock
+    qs = Accumulator.objects.filter(wanted, person=person).order_by("kind", "scope")
+    found = {(row.kind, row.scope): row for row in (qs.select_for_update() if lock else qs)}
+    return {
+        kind: found.get((kind, scope)) or Accumulator(person=person, kind=kind, scope=scope)
+        for kind, scope in keys
+    }
 
 
 def _accumulated(rows: dict) -> Accumulated:
