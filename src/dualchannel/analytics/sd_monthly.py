@@ -77,7 +77,10 @@ class MonthlyTable:
     total: CountyRow
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """JSON-ready (the submission keeps it)."""
+        data = asdict(self)
+        data["rows"] = list(data["rows"])
+        return data
 
     @classmethod
     def from_dict(cls, data: dict) -> MonthlyTable:
