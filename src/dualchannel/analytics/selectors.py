@@ -93,9 +93,18 @@ def region_in_scope(actor: User | None, code: str | None, *, level: str) -> Regi
     return region
 
 
-def default_region(actor: User | None) -> Region | None:
-    """The officer's own region (None for an admin)."""
-    return actor_scope(actor)
+def province_in_scope(actor: User | None, code: str | None) -> Region:
+    """The province whose cities the actor lists (default: the officer's own province; a city's
+    officer then sees their city only, see ``cities_in_scope``); a county's officer has none."""
+    scope = actor_scope(actor)
+    code = (code or "").strip() or (scope.code[:2] + "0000" if scope is not None else "")
+    province = Region.objects.filter(code=code, level=RegionLevel.PROVINCE).first()
+    outside = scope is not None and (
+        scope.level == RegionLevel.COUNTY or not code.startswith(scope.code[:2])
+    )
+    if province is None or outside:
+        raise region_not_found()
+    return province
 
 
 def report_counties(city: Region) -> list[Region]:

@@ -29,8 +29,8 @@ from .selectors import (
     cities_in_scope,
     parse_month,
     parse_quarter,
+    province_in_scope,
     region_in_scope,
-    region_not_found,
     submission_of,
 )
 
@@ -166,17 +166,7 @@ def agency_sd_monthly_xlsx(request: HttpRequest) -> HttpResponse:
 
 
 def _province(request: HttpRequest) -> Region:
-    """The province whose cities the page lists (a city's officer: their own province, their
-    city only); a county's officer has no province page."""
-    scope = actor_scope(request.user)
-    code = request.GET.get("region") or (scope.code[:2] + "0000" if scope is not None else "")
-    province = Region.objects.filter(code=code, level=RegionLevel.PROVINCE).first()
-    outside = scope is not None and (
-        scope.level == RegionLevel.COUNTY or not code.startswith(scope.code[:2])
-    )
-    if province is None or outside:
-        raise region_not_found()
-    return province
+    return province_in_scope(request.user, request.GET.get("region"))
 
 
 @require_GET
@@ -202,7 +192,9 @@ def agency_sd_province(request: HttpRequest) -> HttpResponse:
 @require_GET
 @officer_required
 def agency_sd_quarterly_xlsx(request: HttpRequest) -> HttpResponse:
-    months = list(parse_quarter(request.GET.get("quarter")))
+    last = _last_month()  # default: the quarter of last month
+    default = f"{last[:4]}-Q{(int(last[5:]) - 1) // 3 + 1}"
+    months = list(parse_quarter(request.GET.get("quarter") or default))
     province = _province(request)
     cities = cities_in_scope(request.user, province)
     content = bulletin_file(province, months, cities)
