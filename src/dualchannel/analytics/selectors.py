@@ -22,7 +22,7 @@ from dualchannel.registry.regions import is_within, regions_within
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
-from .models import CountyProgress, MonthlySubmission
+from .models import MONTHLY_TABLE_DUE_DAY, CountyProgress, MonthlySubmission
 
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 QUARTER_RE = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
@@ -97,7 +97,8 @@ def province_in_scope(actor: User | None, code: str | None) -> Region:
     """The province whose cities the actor lists (default: the officer's own province; a city's
     officer then sees their city only, see ``cities_in_scope``); a county's officer has none."""
     scope = actor_scope(actor)
-    code = (code or "").strip() or (scope.code[:2] + "0000" if scope is not None else "")
+    own = scope.code[:2] + "0000" if scope is not None else next(iter(MONTHLY_TABLE_DUE_DAY))
+    code = (code or "").strip() or own
     province = Region.objects.filter(code=code, level=RegionLevel.PROVINCE).first()
     outside = scope is not None and (
         scope.level == RegionLevel.COUNTY or not code.startswith(scope.code[:2])

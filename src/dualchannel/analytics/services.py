@@ -22,6 +22,7 @@ from dualchannel.registry.regions import regions_within
 
 from . import error_codes as codes
 from .models import (
+    MONTHLY_TABLE_DUE_DAY,
     PROGRESS_MAX_CHARS,
     CountyProgress,
     MonthlySubmission,
@@ -32,9 +33,6 @@ from .selectors import parse_month, region_in_scope
 
 logger = logging.getLogger("dualchannel.analytics")
 
-# Provinces whose cities submit the monthly table, and the day it is due [SD §10: 每月10日前报送
-# 省医保局]. Only the Shandong seed asks for it.
-MONTHLY_TABLE_DUE_DAY = {"370000": 10}
 REMIND_DAY = 5  # the worker reminds the cities that have not submitted on the 5th
 PHONE_MAX = 20
 

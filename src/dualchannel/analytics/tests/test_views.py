@@ -189,3 +189,11 @@ def test_a_city_officer_lists_only_its_city(client, sd_world):
     )
 
     assert [c["city_code"] for c in listed.json()] == ["370200"]
+
+
+def test_an_admin_reads_the_shandong_overview_by_default(client, sd_world, admin_user):
+    response = _get(client, admin_user, "agency-sd-province", month="2026-03")
+
+    text = response.content.decode()
+    assert response.status_code == 200
+    assert "山东省" in text and "济南市" in text and "青岛市" in text
