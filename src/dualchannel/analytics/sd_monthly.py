@@ -132,7 +132,7 @@ def county_drug_sets(counties: list[Region], city: Region, on: date) -> dict[str
         listing.region_id: listing.pk
         for listing in RegionalList.objects.filter(
             _in_force(on), region_id__in=chain, kind=RegionalListKind.DUAL_CHANNEL
-        ).order_by("-valid_from")
+        ).order_by("valid_from", "pk")  # one in force per region; the newest would win
     }
     entries: dict[int, set[int]] = {pk: set() for pk in lists.values()}
     for list_id, drug_id in RegionalListEntry.objects.filter(

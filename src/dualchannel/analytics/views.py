@@ -115,7 +115,8 @@ def agency_sd_monthly(request: HttpRequest) -> HttpResponse:
     if not code and (scope is None or scope.level == RegionLevel.PROVINCE):
         return redirect(f"{reverse('agency-sd-province')}?month={month:%Y-%m}")
     code = code or scope.code
-    level = RegionLevel.COUNTY if len(code) == 6 and not code.endswith("00") else RegionLevel.CITY
+    found = Region.objects.filter(code=code).values_list("level", flat=True).first()
+    level = RegionLevel.COUNTY if found == RegionLevel.COUNTY else RegionLevel.CITY
     region = region_in_scope(request.user, code, level=level)
     return _page(request, region, month)
 

@@ -3,12 +3,25 @@ hand-computed world of ``factories`` (March 2026, 济南市)."""
 
 from __future__ import annotations
 
+from datetime import date
+
 import pytest
 
 from dualchannel.analytics.sd_monthly import HEADERS, TITLE, build_table
 from dualchannel.analytics.services import county_progress_save
+from dualchannel.registry.models import DesignationStatus, RegionLevel
+from dualchannel.registry.tests.factories import region
 
-from .factories import AFTER_MARCH, EXPECTED, EXPECTED_TOTAL, MARCH
+from .factories import (
+    AFTER_MARCH,
+    EXPECTED,
+    EXPECTED_TOTAL,
+    MARCH,
+    at,
+    extra_region,
+    pharmacy,
+    regional_list,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -92,3 +105,27 @@ def test_one_query_per_column_whatever_the_number_of_counties(sd_world, django_a
     # counties, agreement drugs, regional lists, their entries, pharmacies (three columns), progress
     with django_assert_num_queries(6):
         _table(sd_world)
+
+
+def test_a_city_list_applies_where_the_county_has_none(sd_world):
+    # 济南's own list (丙 only) in force: 历下 and 历城 follow it, 平阴's own list still wins.
+    regional_list(sd_world["jinan"], [sd_world["drugs"]["丙"]], date(2026, 3, 1), None)
+
+    table = _table(sd_world)
+
+    assert _column(table, "drugs") == {"370102": 1, "370112": 1, "370124": 1}
+    assert table.total.drugs == 2  # 丙 and 甲
+
+
+def test_a_city_without_counties_is_its_own_row(db):
+    province = region("370000")
+    city = extra_region("379900", "测试直筒市", RegionLevel.CITY, province, False)
+    city.is_county_level = True
+    city.save()
+    pharmacy(city, [(at(2026, 3, 1, 9), DesignationStatus.ACTIVE)], realtime=True)
+
+    table = build_table(city, MARCH, today=AFTER_MARCH)
+
+    assert [(r.code, r.pharmacies, r.realtime, r.e_prescription) for r in table.rows] == [
+        ("379900", 1, 1, 0)
+    ]

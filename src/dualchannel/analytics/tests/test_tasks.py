@@ -102,3 +102,9 @@ def test_a_late_city_may_still_submit_and_stays_marked_late(sd_world):
     assert submission.status == SubmissionStatus.SUBMITTED
     assert status_label(submission) == "逾期报送"
     assert [h.to_status for h in submission.history.order_by("at", "id")] == ["late", "submitted"]
+
+
+def test_in_january_the_reminder_is_for_last_december(sd_world):
+    send_monthly_reminders(today=date(2027, 1, 5))
+
+    assert set(MonthlySubmission.objects.values_list("month", flat=True)) == {date(2026, 12, 1)}
