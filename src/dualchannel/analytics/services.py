@@ -49,6 +49,11 @@ def _frozen(submission: MonthlySubmission) -> None:
         )
 
 
+def _locked_submission(city: Region, month: date) -> MonthlySubmission:
+    MonthlySubmission.objects.get_or_create(city=city, month=month)
+    return MonthlySubmission.objects.select_for_update().get(city=city, month=month)
+
+
 def county_progress_save(
     *, actor: User, county_code: str, month: str, text: str, today: date | None = None
 ) -> CountyProgress:
@@ -64,14 +69,10 @@ def county_progress_save(
             fields={"text": [f"不能超过{PROGRESS_MAX_CHARS}字"]},
         )
     with transaction.atomic():
-        city = county.parent
-        submission = (
-            MonthlySubmission.objects.select_for_update().filter(city=city, month=month_day).first()
-            if city is not None
-            else None
-        )
-        if submission is not None:
-            _frozen(submission)
+        # The city's submission row first (created pending if need be): a text saved while the
+        # city submits waits for it, and is then refused, rather than missing from the table.
+        if county.parent is not None:
+            _frozen(_locked_submission(county.parent, month_day))
         row = (
             CountyProgress.objects.select_for_update()
             .filter(county=county, month=month_day)
@@ -98,11 +99,6 @@ def county_progress_save(
             },
         )
     return row
-
-
-def _locked_submission(city: Region, month: date) -> MonthlySubmission:
-    MonthlySubmission.objects.get_or_create(city=city, month=month)
-    return MonthlySubmission.objects.select_for_update().get(city=city, month=month)
 
 
 def sd_monthly_submit(
