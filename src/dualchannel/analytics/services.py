@@ -204,6 +204,8 @@ def flag_late_submissions(today: date | None = None) -> int:
     """The day after the due day (the 11th): a city that has not submitted is flagged late, its
     officers and the province's officers are told [SD §10]."""
     today = today or timezone.localdate()
+    if all(today.day != due_day + 1 for due_day in MONTHLY_TABLE_DUE_DAY.values()):
+        return 0
     month = _previous_month(today)
     flagged = 0
     for province, city, due_day in _duty_cities(today):
