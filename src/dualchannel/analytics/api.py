@@ -53,7 +53,7 @@ def sd_monthly(request: HttpRequest, region: str, month: str):
     city = region_in_scope(request.user, region, level=RegionLevel.CITY)
     submission = submission_of(city, month_day)
     table = submitted_table(submission) or build_table(city, month_day)
-    return {**table.as_dict(), "submission_status": status_label(submission)}
+    return {**table.as_dict(), "submission_status": status_label(submission, city, month_day)}
 
 
 class ProgressIn(Schema):
@@ -99,7 +99,7 @@ def _submission_out(city, month, submission) -> dict:
         "city_name": city.name,
         "month": month.strftime("%Y-%m"),
         "status": submission.status if submission is not None else "",
-        "status_label": status_label(submission),
+        "status_label": status_label(submission, city, month),
         "flagged_late": bool(submission and submission.flagged_late),
         "submitted_at": submission.submitted_at if submission is not None else None,
     }

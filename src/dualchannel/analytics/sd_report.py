@@ -5,14 +5,14 @@ from the three months the cities submitted."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 
 from django.utils import timezone
 
 from dualchannel.registry.models import Region
 
-from .models import MonthlySubmission, SubmissionStatus
-from .sd_monthly import MonthlyTable, build_table
+from .models import MONTHLY_TABLE_DUE_DAY, MonthlySubmission, SubmissionStatus
+from .sd_monthly import MonthlyTable, build_table, month_end
 from .sd_xlsx import BulletinLine, Filler, bulletin_workbook, monthly_workbook
 from .selectors import submission_of, submissions_for
 
@@ -52,12 +52,34 @@ def monthly_file(
     return monthly_workbook(table, Filler(unit=unit)), table
 
 
-def status_label(submission: MonthlySubmission | None) -> str:
-    if submission is None:
+def due_date(city: Region, month: date) -> date | None:
+    """The day the city's table for ``month`` is due (None: its province asks for none)."""
+    due_day = MONTHLY_TABLE_DUE_DAY.get(city.code[:2] + "0000")
+    if due_day is None:
+        return None
+    following = month_end(month) + timedelta(days=1)
+    return following.replace(day=due_day)
+
+
+def status_label(
+    submission: MonthlySubmission | None,
+    city: Region,
+    month: date,
+    *,
+    today: date | None = None,
+) -> str:
+    """How the province reads a city's month: its submission's status, else by the calendar."""
+    if submission is not None:
+        if submission.status == SubmissionStatus.SUBMITTED and submission.flagged_late:
+            return LATE_SUBMITTED
+        return submission.get_status_display()
+    today = today or timezone.localdate()
+    if month_end(month) >= today:
         return NOT_DUE
-    if submission.status == SubmissionStatus.SUBMITTED and submission.flagged_late:
-        return LATE_SUBMITTED
-    return submission.get_status_display()
+    due = due_date(city, month)
+    if due is not None and today > due:
+        return SubmissionStatus.LATE.label
+    return SubmissionStatus.PENDING.label
 
 
 @dataclass(frozen=True)
@@ -68,7 +90,11 @@ class CityMonth:
 
     @property
     def label(self) -> str:
-        return status_label(self.submission)
+        return status_label(self.submission, self.city, self.month)
+
+    @property
+    def late(self) -> bool:
+        return self.label in (SubmissionStatus.LATE.label, LATE_SUBMITTED)
 
 
 def city_months(cities: list[Region], months: list[date]) -> list[CityMonth]:
@@ -96,7 +122,7 @@ def bulletin_file(province: Region, months: list[date], cities: list[Region]) ->
             )
         )
         where = f"{item.city.name}（{item.month.month}月）"
-        if sub is not None and sub.flagged_late:
+        if item.late:
             late.append(where)
         if sub is None or sub.status != SubmissionStatus.SUBMITTED:
             missing.append(where)

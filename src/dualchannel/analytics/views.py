@@ -95,7 +95,9 @@ def _page(request: HttpRequest, region: Region, month: date, **extra) -> Templat
         context = _county_context(request, region, month)
     else:
         context = _city_context(request, region, month)
+    as_of = date.fromisoformat(context["table"].as_of)
     context |= {
+        "as_of": f"{as_of.year}年{as_of.month}月{as_of.day}日",
         "title": TITLE,
         "headers": HEADERS,
         "month": month.strftime("%Y-%m"),

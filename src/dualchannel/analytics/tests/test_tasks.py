@@ -100,7 +100,7 @@ def test_a_late_city_may_still_submit_and_stays_marked_late(sd_world):
     )
 
     assert submission.status == SubmissionStatus.SUBMITTED
-    assert status_label(submission) == "逾期报送"
+    assert status_label(submission, sd_world["jinan"], submission.month) == "逾期报送"
     assert [h.to_status for h in submission.history.order_by("at", "id")] == ["late", "submitted"]
 
 
@@ -108,3 +108,16 @@ def test_in_january_the_reminder_is_for_last_december(sd_world):
     send_monthly_reminders(today=date(2027, 1, 5))
 
     assert set(MonthlySubmission.objects.values_list("month", flat=True)) == {date(2026, 12, 1)}
+
+
+@pytest.mark.parametrize(
+    ("today", "label"),
+    [
+        (date(2026, 3, 31), "未到报送期"),
+        (date(2026, 4, 1), "待报送"),
+        (date(2026, 4, 10), "待报送"),
+        (date(2026, 4, 11), "逾期未报送"),
+    ],
+)
+def test_a_month_without_a_submission_reads_by_the_calendar(sd_world, today, label):
+    assert status_label(None, sd_world["jinan"], date(2026, 3, 1), today=today) == label

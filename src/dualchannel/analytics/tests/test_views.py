@@ -141,7 +141,7 @@ def test_the_api_returns_the_table_in_scope_only(client, sd_world, agency_user):
 
     assert [r["pharmacies"] for r in data["rows"]] == [2, 0, 2]
     assert data["total"]["realtime"] == 3
-    assert data["submission_status"] == "未到报送期"
+    assert data["submission_status"] == "逾期未报送"  # due 2026-04-10, nothing submitted
     client.force_login(agency_user)
     refused = client.get("/api/v1/analytics/sd-monthly", {"region": "370100", "month": "2026-03"})
     assert refused.status_code == 404
@@ -177,7 +177,7 @@ def test_the_api_enters_progress_and_submits(client, sd_world):
     assert submitted.json()["status"] == "submitted"
     assert [(c["city_name"], c["status_label"]) for c in listed.json()] == [
         ("济南市", "已报送"),
-        ("青岛市", "未到报送期"),
+        ("青岛市", "逾期未报送"),
     ]
 
 
