@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest
 from ninja import NinjaAPI, Schema
 from ninja.errors import AuthenticationError, HttpError, ValidationError
 
+from dualchannel.analytics.api import router as analytics_router
 from dualchannel.catalog.api import router as catalog_router
 from dualchannel.catalog.regional_lists_api import router as regional_lists_router
 from dualchannel.core.api import calendar_router
@@ -172,6 +173,7 @@ def on_unexpected(request: HttpRequest, exc: Exception):
 api.add_decorator(checked_values, mode="operation")
 
 
+api.add_router("/analytics", analytics_router)
 api.add_router("/auth", auth_router)
 api.add_router("/audit", audit_router)
 api.add_router("/calendar", calendar_router)

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "dualchannel.inventory",
     "dualchannel.prescriptions",
     "dualchannel.settlement",
+    "dualchannel.analytics",  # statistics and reports over the apps below [SD §10]
     "dualchannel.demo",  # manage.py demo_load; no models, imports nothing until run
 ]
 

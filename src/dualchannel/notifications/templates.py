@@ -443,6 +443,33 @@ _register(
         wechat_template_id="",
     )
 )
+# Agency officers: the Shandong monthly table is due by the 10th [SD §10].
+_register(
+    NotificationTemplate(
+        code="analytics.sd_monthly_reminder",
+        title="月度统计表报送提醒",
+        body=(
+            "请于{due_date}前向省医保局报送{city_name}{month_label}"
+            "《全市谈判药品“双通道”管理工作情况统计表》。"
+        ),
+        sms_template_id="DC_SD_MONTHLY_REMINDER",
+        sms_params=("city_name", "month_label", "due_date"),
+        wechat_template_id="",
+    )
+)
+_register(
+    NotificationTemplate(
+        code="analytics.sd_monthly_late",
+        title="月度统计表逾期未报送",
+        body=(
+            "{city_name}{month_label}《全市谈判药品“双通道”管理工作情况统计表》"
+            "未在{due_date}前报送省医保局，已标记为逾期。"
+        ),
+        sms_template_id="DC_SD_MONTHLY_LATE",
+        sms_params=("city_name", "month_label"),
+        wechat_template_id="",
+    )
+)
 _register(
     NotificationTemplate(
         code="generic",

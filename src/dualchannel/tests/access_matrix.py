@@ -149,6 +149,8 @@ PRESCRIPTION_MATRIX = {
 }
 
 WATCHED_MODELS = [
+    "analytics.CountyProgress",
+    "analytics.MonthlySubmission",
     "registry.Institution",
     "registry.Designation",
     "registry.DesignationTransition",

@@ -383,6 +383,32 @@ OPS = [
     op("GET", "/api/v1/inventory/coverage", allowed=OFFICER, list_read=True),
     # Alerts about Wuhan's pharmacy: Wuhan's officers only.
     op("GET", "/api/v1/monitoring/alerts", allowed=OFFICER, list_read=True),
+    # The Shandong monthly table [SD §10], here for Wuhan's city and its county 江岸区.
+    op(
+        "GET",
+        "/api/v1/analytics/sd-monthly",
+        query={"region": "420100", "month": "2026-03"},
+        allowed=OFFICER,
+    ),
+    op(
+        "POST",
+        "/api/v1/analytics/sd-monthly/progress",
+        {"county": "420102", "month": "2026-03", "text": "已开通双通道药店"},
+        allowed=OFFICER,
+    ),
+    op(
+        "POST",
+        "/api/v1/analytics/sd-monthly/submit",
+        {"region": "420100", "month": "2026-03"},
+        allowed=OFFICER,
+    ),
+    op(
+        "GET",
+        "/api/v1/analytics/sd-submissions",
+        query={"region": "420000", "month": "2026-03"},
+        allowed=OFFICER,
+        list_read=True,
+    ),
     op(
         "POST",
         "/api/v1/monitoring/alerts/{alert_id}/review",
@@ -798,6 +824,18 @@ PAGES = [
     Page("GET", "agency-claim-receipt", ("claim_id", "receipt_number")),
     Page("POST", "agency-claim-decide", ("claim_id",), {"decision": "reject", "note": "票据不全"}),
     Page("GET", "agency-alerts"),
+    # the Shandong monthly table [SD §10] (Wuhan's officer is a city's officer)
+    Page("GET", "agency-sd-monthly"),
+    Page(
+        "POST",
+        "agency-sd-progress",
+        (),
+        {"county": "420102", "month": "2026-03", "text": "已开通双通道药店"},
+    ),
+    Page("POST", "agency-sd-submit", (), {"region": "420100", "month": "2026-03"}),
+    Page("GET", "agency-sd-monthly-xlsx"),
+    Page("GET", "agency-sd-province"),
+    Page("GET", "agency-sd-quarterly-xlsx"),
     Page("POST", "agency-alert-review", ("alert_id",), {"decision": "dismiss", "note": "已核实"}),
     Page("GET", "agency-physicians"),
     Page(
@@ -882,7 +920,8 @@ def test_agency_pages_refuse_everyone_but_the_regions_officers(request, client, 
     else:
         response = client.post(url, page_data(page, world), HTTP_HX_REQUEST="true")
 
-    text = response.content.decode()
+    # an .xlsx download (the officer's own region's report) is not UTF-8 text
+    text = response.content.decode(errors="replace")
     if actor == "outsider_agency" and page.other_officers_act_in_own_region:
         # Hefei's own new draft; Wuhan's sets are untouched.
         created = CriteriaSet.objects.latest("pk")

@@ -563,6 +563,7 @@ OWN_APPS = (
     "integration",
     "documents",
     "portal",
+    "analytics",
 )
 
 

@@ -1,0 +1,13 @@
+"""Stable machine codes of analytics refusals (messages are Chinese, at the raise site)."""
+
+INVALID_MONTH = "analytics.invalid_month"
+FUTURE_MONTH = "analytics.future_month"
+INVALID_QUARTER = "analytics.invalid_quarter"
+REGION_NOT_FOUND = "analytics.region_not_found"
+NOT_A_CITY = "analytics.not_a_city"
+NOT_A_COUNTY = "analytics.not_a_county"
+NOT_A_PROVINCE = "analytics.not_a_province"
+PROGRESS_TOO_LONG = "analytics.progress_too_long"
+SUBMISSION_TRANSITION = "analytics.submission_transition"
+ALREADY_SUBMITTED = "analytics.already_submitted"
+INVALID_PHONE = "analytics.invalid_phone"

@@ -1,0 +1,123 @@
+"""Statistics and reports for supervision [SD §10, DESIGN §5.6].
+
+The Shandong monthly table (全市谈判药品"双通道"管理工作情况统计表): each county enters its
+progress text (``CountyProgress``, ≤600 characters); the city submits the month's table to the
+province by the 10th (``MonthlySubmission``, whose figures are frozen at submission).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from dualchannel.core.models import StatusHistory
+from dualchannel.core.statemachine import StateMachine
+
+from . import error_codes as codes
+
+# SD annex: 主要工作进展情况（字数控制在600字以内）
+PROGRESS_MAX_CHARS = 600
+# Provinces whose cities submit the monthly table, and the day it is due [SD §10: 每月10日前报送
+# 省医保局]. Only the Shandong seed asks for it (a PolicyProfile field once the registry takes it).
+MONTHLY_TABLE_DUE_DAY = {"370000": 10}
+
+
+class CountyProgress(models.Model):
+    """A county's 主要工作进展情况 for one month [SD annex]."""
+
+    county = models.ForeignKey(
+        "registry.Region", on_delete=models.PROTECT, related_name="+", verbose_name="县（市、区）"
+    )
+    month = models.DateField("月份")  # the month's first day
+    text = models.TextField("主要工作进展情况", blank=True)
+    entered_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+", verbose_name="填报人"
+    )
+    updated_at = models.DateTimeField("填报时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "县级双通道工作进展"
+        verbose_name_plural = "县级双通道工作进展"
+        ordering = ["month", "county_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["county", "month"], name="uniq_county_progress_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.county_id} · {self.month:%Y-%m}"
+
+
+class SubmissionStatus(models.TextChoices):
+    PENDING = "pending", "待报送"  # the month ended; the city has not submitted yet
+    SUBMITTED = "submitted", "已报送"  # the city sent the table to the province
+    LATE = "late", "逾期未报送"  # not submitted by the 10th: flagged on the 11th [SD §10]
+
+
+class MonthlySubmission(models.Model):
+    """A city's monthly table for the province [SD §10]: figures frozen when submitted."""
+
+    city = models.ForeignKey(
+        "registry.Region", on_delete=models.PROTECT, related_name="+", verbose_name="市"
+    )
+    month = models.DateField("月份")  # the month's first day
+    status = models.CharField(
+        "状态", max_length=20, choices=SubmissionStatus.choices, default=SubmissionStatus.PENDING
+    )
+    flagged_late = models.BooleanField("曾逾期", default=False)
+    reminded_on = models.DateField("提醒日期", null=True, blank=True)
+    table = models.JSONField("报送数据", default=dict, blank=True)
+    contact_phone = models.CharField("联系电话", max_length=20, blank=True)
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="填报人",
+    )
+    submitted_at = models.DateTimeField("报送时间", null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "月度统计表报送"
+        verbose_name_plural = "月度统计表报送"
+        ordering = ["-month", "city_id"]
+        constraints = [
+            models.UniqueConstraint(fields=["city", "month"], name="uniq_submission_city_month"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.city_id} · {self.month:%Y-%m} · {self.get_status_display()}"
+
+
+class SubmissionTransition(StatusHistory):
+    submission = models.ForeignKey(
+        MonthlySubmission, on_delete=models.CASCADE, related_name="history"
+    )
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "报送状态变更记录"
+        verbose_name_plural = "报送状态变更记录"
+
+
+_S = SubmissionStatus
+# Pending until the 10th; flagged late on the 11th; a late city may still submit [SD §10].
+SUBMISSION_MACHINE = StateMachine(
+    SubmissionStatus,
+    {
+        _S.PENDING: {_S.SUBMITTED, _S.LATE},
+        _S.LATE: {_S.SUBMITTED},
+    },
+    error_code=codes.SUBMISSION_TRANSITION,
+    model=MonthlySubmission,
+    history=SubmissionTransition,
+    history_fk="submission",
+    audit_action="analytics.sd_submission_{to}",
+    summary=lambda s, from_, to: {
+        "city": s.city_id,
+        "month": s.month.strftime("%Y-%m"),
+        "from": from_,
+        "to": to,
+    },
+)
