@@ -192,10 +192,17 @@ def _covers(actor: User, alert: Alert) -> bool:
 # finding's number. Signature: (actor, kind, reason, settlement_ids) -> finding_no.
 FindingRecorder = Callable[..., str]
 _finding_recorder: list[FindingRecorder] = []
+_finding_kinds: list[tuple[str, str]] = []
 
 
-def finding_recorder_register(recorder: FindingRecorder) -> None:
+def finding_recorder_register(recorder: FindingRecorder, kinds: list[tuple[str, str]]) -> None:
+    """``kinds``: the violation kinds (value, Chinese label) the recorder accepts."""
     _finding_recorder[:] = [recorder]
+    _finding_kinds[:] = list(kinds)
+
+
+def finding_kinds() -> list[tuple[str, str]]:
+    return list(_finding_kinds)
 
 
 def alert_settlement_ids(alert: Alert) -> list[int]:
@@ -247,29 +254,40 @@ def alert_review(
 # --- rules: an officer edits the thresholds of the region's override ----------------------------
 
 
-def _rule_region(actor: User) -> Region | None:
-    """The officer's region (its override), or None for an administrator (the national row)."""
-    region = officer_region(actor)
-    if region is None and not actor.is_superuser:
-        raise DomainError(codes.NO_REGION, "您的账号未关联经办机构所在区划，不能修改监控规则")
-    return region
+NATIONAL = "national"
+
+
+def _rule_region(actor: User, region_code: str) -> Region | None:
+    """The region whose override is written: the officer's region or one below it; the national
+    row (``national``) for an administrator only. Another region's is not found."""
+    if region_code == NATIONAL and actor.is_superuser:
+        return None
+    region = Region.objects.filter(code=region_code).first()
+    own = officer_region(actor)
+    if region is not None and (
+        actor.is_superuser or (own is not None and region.code.startswith(own.code_prefix))
+    ):
+        return region
+    raise NotFound(codes.RULE_NOT_FOUND, "监控规则不存在或不在本统筹区")
 
 
 def rule_update(
     *,
     actor: User,
     key: str,
+    region_code: str,
     params: dict[str, Any],
     enabled: bool | None = None,
     severity: str | None = None,
 ) -> MonitoringRule:
-    """Write the officer's region's override of a rule (created from the national row the first
-    time); thresholds ≥ 0, refused with a code and nothing written otherwise; audited."""
+    """Write a region's override of a rule (created from the national row the first time), or
+    the national row for an administrator; thresholds ≥ 0, refused with a code and nothing
+    written otherwise; audited with the values before and after."""
     require_role(actor, Role.AGENCY_OFFICER)
     values = rule_params_json(clean_params(key, params or {}))
     if severity is not None and severity not in AlertSeverity.values:
         raise field_error("severity", codes.INVALID_THRESHOLD, "严重程度取值无效")
-    region = _rule_region(actor)
+    region = _rule_region(actor, region_code)
     with transaction.atomic():
         national = MonitoringRule.objects.filter(key=key, region=None).first()
         if national is None:
