@@ -48,5 +48,18 @@ def agency_monitoring_rule_update(request: HttpRequest, region_code: str, key: s
         enabled=request.POST.get("enabled") == "1",
         severity=request.POST.get("severity") or None,
     )
-    messages.success(request, f"已保存“{rule.name}”的阈值")
-    return redirect("agency-monitoring-rules")
+    done = f"已保存“{rule.name}”的阈值"
+    if not request.headers.get("HX-Request"):
+        messages.success(request, done)
+        return redirect("agency-monitoring-rules")
+    _region, rows = selectors.rules_page(request.user)
+    return TemplateResponse(
+        request,
+        "monitoring/_rule.html",
+        {
+            "row": next(r for r in rows if r.rule.key == key),
+            "region_code": region_code,
+            "severities": AlertSeverity.choices,
+            "done": done,
+        },
+    )

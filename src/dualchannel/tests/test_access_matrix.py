@@ -607,6 +607,8 @@ def inventory_world(pharmacy, drug) -> dict:
         "stock_item_id": received.stock_item_id,
         "movement_id": received.pk,
         "alert_id": alert.pk,
+        "city_code": "420100",  # Wuhan's monitoring rules (the region's override)
+        "rule_key": "review_overdue",
         "future_date": future.isoformat(),
         "new_trace_code": "81234560000000000099",
         "stock_trace_code": "81234560000000000001",
@@ -799,6 +801,15 @@ PAGES = [
     Page("POST", "agency-claim-decide", ("claim_id",), {"decision": "reject", "note": "票据不全"}),
     Page("GET", "agency-alerts"),
     Page("POST", "agency-alert-review", ("alert_id",), {"decision": "dismiss", "note": "已核实"}),
+    # smart monitoring [HB art. 47, AH §2(8), CX art. 30]: one alert, the region's rules
+    Page("GET", "agency-alert", ("alert_id",)),
+    Page("GET", "agency-monitoring-rules"),
+    Page(
+        "POST",
+        "agency-monitoring-rule-update",
+        ("city_code", "rule_key"),
+        {"working_days": "5", "severity": "high", "enabled": "1"},
+    ),
     Page("GET", "agency-physicians"),
     Page(
         "POST",
