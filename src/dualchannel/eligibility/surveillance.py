@@ -85,12 +85,12 @@ def reevaluation_overdue(scope: Scope) -> list[Finding]:
     return findings
 
 
-def application_follow(application: Application) -> None:
-    """Queue the review-clock rules once a decision commits."""
+def application_follow(application: Application, day: date) -> None:
+    """Queue the review-clock rules over ``day``'s month once a decision commits."""
     monitoring_follow(
         region_code=application.hospital.region_id,
         keys=list(REVIEW_RULES),
-        day=timezone.localdate(),
+        day=day,
         event=f"application:{application.pk}:{application.status}",
     )
 
