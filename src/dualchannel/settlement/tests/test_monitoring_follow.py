@@ -50,7 +50,7 @@ def test_a_refused_settlement_queues_nothing(
         services.settlement_settle(
             actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
         )
-        with pytest.raises(Exception):  # noqa: B017  (already settled: refused)
+        with pytest.raises(DomainError):  # already settled: refused
             services.settlement_settle(
                 actor=pharmacist_user,
                 prescription_id=dispensed.prescription_id,
