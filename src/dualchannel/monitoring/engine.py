@@ -84,6 +84,7 @@ def rules_run(region: Region, start: date, end: date, *, keys: list[str] | None 
                 institution=found.institution_id,
                 subject=found.subject,
                 evidence=evidence,
+                refresh_evidence=True,
             )
             raised += 1
     return raised

@@ -5,6 +5,7 @@ else its city's or province's, else the national default), as policy profiles ar
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
@@ -21,6 +22,8 @@ RULES_FILE = Path(__file__).resolve().parent / "data" / "rules.json"
 INT = "int"
 DECIMAL = "decimal"
 MAX_VALUE = 1_000_000
+ASCII_DIGITS = re.compile(r"[0-9]{1,12}")
+ASCII_DECIMAL = re.compile(r"[0-9]{1,12}(\.[0-9]{1,6})?")
 
 # Each rule's thresholds: name → (type, Chinese label). Every value is ≥ 0.
 RULE_PARAMS: dict[str, dict[str, tuple[str, str]]] = {
@@ -59,12 +62,15 @@ def _one(key: str, name: str, value: Any) -> int | Decimal:
         raise _refused(name, f"{label}须为不小于0的数")
     if kind == INT:
         text = str(value).strip()
-        if not text.isdigit():
+        if not ASCII_DIGITS.fullmatch(text):
             raise _refused(name, f"{label}须为不小于0的整数")
         number: int | Decimal = int(text)
     else:
+        text = str(value).strip()
+        if not ASCII_DECIMAL.fullmatch(text):
+            raise _refused(name, f"{label}须为不小于0的数")
         try:
-            number = Decimal(str(value).strip())
+            number = Decimal(text)
         except InvalidOperation:
             raise _refused(name, f"{label}须为不小于0的数") from None
         if not number.is_finite() or number < 0:

@@ -78,8 +78,11 @@ def alert_raise(
     institution: Any,
     subject: Subject,
     evidence: dict[str, Any],
+    refresh_evidence: bool = False,
 ) -> Alert:
-    """Open an alert, or count one more occurrence of the open alert of this rule and subject."""
+    """Open an alert, or count one more occurrence of the open alert of this rule and subject
+    (``refresh_evidence``: and replace its evidence with the latest, for a rule re-run over a
+    period whose finding grew)."""
     _check(rule, severity)
     subject_type, subject_id = _subject_ref(subject)
     institution_id = getattr(institution, "pk", institution)
@@ -87,7 +90,7 @@ def alert_raise(
     with transaction.atomic():
         existing = Alert.objects.select_for_update().filter(state=S.OPEN, **key).first()
         if existing is not None:
-            return _again(existing)
+            return _again(existing, evidence if refresh_evidence else None)
         alert = Alert(severity=severity, institution_id=institution_id, evidence=evidence, **key)
         try:
             with transaction.atomic():
@@ -106,10 +109,14 @@ def alert_raise(
     return alert
 
 
-def _again(alert: Alert) -> Alert:
+def _again(alert: Alert, evidence: dict[str, Any] | None = None) -> Alert:
     alert.occurrences += 1
     alert.last_raised_at = timezone.now()
-    alert.save(update_fields=["occurrences", "last_raised_at"])
+    fields = ["occurrences", "last_raised_at"]
+    if evidence is not None:
+        alert.evidence = evidence
+        fields.append("evidence")
+    alert.save(update_fields=fields)
     return alert
 
 

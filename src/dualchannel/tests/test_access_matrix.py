@@ -389,6 +389,16 @@ OPS = [
         {"confirm": True, "note": "已核实"},
         allowed=OFFICER,
     ),
+    # Smart-monitoring rules: Wuhan's override is edited by Wuhan's officers only; each officer
+    # lists the rules of their own region.
+    op("GET", "/api/v1/monitoring/rules", allowed=OFFICER, list_read=True),
+    op(
+        "PUT",
+        "/api/v1/monitoring/rules/{region_code}/{key}",
+        {"params": {"working_days": 5}},
+        allowed=OFFICER,
+        key="rule_key",
+    ),
 ]
 
 # Operations that need no row above, and why.

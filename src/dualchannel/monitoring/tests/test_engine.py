@@ -169,3 +169,18 @@ def test_another_regions_officer_neither_sees_nor_reviews_the_alert(
         alert_review(actor=outsider_agency, alert_id=alert.pk, confirm=False, note="不是本区")
     alert.refresh_from_db()
     assert alert.state == "open"
+
+
+def test_an_open_alert_takes_the_grown_evidence_once(suspended_purchase, pharmacy, pharmacist_user):
+    city = region("420100")
+    rules_run(city, date(2026, 3, 1), date(2026, 3, 31))
+    later = settle(
+        pharmacy, suspended_purchase.person, pharmacist_user, DrugFactory(), date(2026, 3, 9)
+    )
+
+    rules_run(city, date(2026, 3, 1), date(2026, 3, 31))
+    rules_run(city, date(2026, 3, 1), date(2026, 3, 31))
+
+    alert = Alert.objects.get(rule=RULE)
+    assert alert.occurrences == 2  # the first run, then once for the grown evidence
+    assert alert.evidence["settlement_ids"] == [suspended_purchase.pk, later.pk]

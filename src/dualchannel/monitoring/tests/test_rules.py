@@ -52,6 +52,8 @@ def test_the_shipped_file_passes_the_officers_validation():
         ({"working_days": "7.5"}, "working_days", "审核时限（工作日）须为不小于0的整数"),
         ({"working_days": None}, "working_days", "审核时限（工作日）须为不小于0的数"),
         ({"working_days": True}, "working_days", "审核时限（工作日）须为不小于0的数"),
+        ({"working_days": "²"}, "working_days", "审核时限（工作日）须为不小于0的整数"),
+        ({"working_days": 2_000_000}, "working_days", "审核时限（工作日）不能超过1000000"),
         ({"bogus": 3}, "bogus", "未知的阈值参数：bogus"),
     ],
 )
@@ -68,7 +70,7 @@ def test_a_bad_threshold_is_refused_with_a_code_and_nothing_is_written(
     assert (list(MonitoringRule.objects.values()), AuditEvent.objects.count()) == before
 
 
-@pytest.mark.parametrize("value", ["-0.5", "abc", "NaN", "Infinity", "1e999999"])
+@pytest.mark.parametrize("value", ["-0.5", "abc", "NaN", "Infinity", "1e999999", "３", "1\x00"])
 def test_a_bad_decimal_threshold_is_refused(value):
     with pytest.raises(DomainError) as refused:
         clean_params("physician_outlier", {"z_threshold": value})
@@ -156,3 +158,33 @@ def test_switching_a_rule_off_in_a_region(agency_user):
 
     assert rules_for(region("420102"))["agent_many_patients"].enabled is False
     assert rules_for(region("420502"))["agent_many_patients"].enabled is True
+
+
+# --- the API ---------------------------------------------------------------------------------
+
+
+def test_the_api_lists_the_regions_rules_and_refuses_a_negative_threshold(api_client, agency_user):
+    api_client.as_user(agency_user)
+    before = (MonitoringRule.objects.count(), AuditEvent.objects.count())
+
+    listed = api_client.get("/api/v1/monitoring/rules").json()
+    refused = api_client.put_json(
+        "/api/v1/monitoring/rules/420100/stock_unbalanced", {"params": {"tolerance_boxes": -2}}
+    )
+
+    assert len(listed) >= 12 and all(r["article"] for r in listed)
+    assert refused.status_code == 400
+    assert refused.json()["error"]["code"] == "monitoring.invalid_threshold"
+    assert refused.json()["error"]["fields"] == {
+        "tolerance_boxes": ["允许差额（盒）须为不小于0的整数"]
+    }
+    assert (MonitoringRule.objects.count(), AuditEvent.objects.count()) == before
+
+    saved = api_client.put_json(
+        "/api/v1/monitoring/rules/420100/physician_outlier", {"params": {"z_threshold": "4.5"}}
+    ).json()
+    assert (saved["params"], saved["own"], saved["source_region"]) == (
+        {"z_threshold": "4.5", "min_peers": 5},
+        True,
+        "420100",
+    )
