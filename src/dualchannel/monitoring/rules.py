@@ -130,11 +130,22 @@ def resolve(rows: list[MonitoringRule], chain: list[str]) -> dict[str, ResolvedR
     return found
 
 
+def shipped_default(key: str) -> MonitoringRule | None:
+    """The national row as shipped (unsaved), where the table lacks it: the data migration
+    seeds the table; this keeps a flushed or partly loaded database from switching rules off."""
+    entry = next((e for e in read_rules() if e["key"] == key), None)
+    if entry is None:
+        return None
+    return MonitoringRule(region=None, enabled=True, **entry)
+
+
 def rules_for(region: Region | None) -> dict[str, ResolvedRule]:
     """The rules in force in ``region`` (the national defaults for None)."""
     chain = [r.code for r in ancestors(region)] if region is not None else []
     rows = list(MonitoringRule.objects.filter(key__in=RULE_PARAMS).order_by("key", "region_id"))
     rows = [r for r in rows if r.region_id is None or r.region_id in chain]
+    national = {r.key for r in rows if r.region_id is None}
+    rows += [d for k in RULE_PARAMS if k not in national and (d := shipped_default(k))]
     return resolve(rows, chain)
 
 

@@ -40,7 +40,7 @@ from .models import (
     AlertTransition,
     MonitoringRule,
 )
-from .rules import clean_params
+from .rules import clean_params, shipped_default
 from .rules import params_json as rule_params_json
 
 logger = logging.getLogger("dualchannel.monitoring")
@@ -297,6 +297,7 @@ def rule_update(
     region = _rule_region(actor, region_code)
     with transaction.atomic():
         national = MonitoringRule.objects.filter(key=key, region=None).first()
+        national = national or shipped_default(key)
         if national is None:
             raise NotFound(codes.RULE_NOT_FOUND, "监控规则不存在")
         row = MonitoringRule.objects.select_for_update().filter(key=key, region=region).first()

@@ -188,3 +188,14 @@ def test_the_api_lists_the_regions_rules_and_refuses_a_negative_threshold(api_cl
         True,
         "420100",
     )
+
+
+def test_without_the_seeded_rows_the_shipped_defaults_apply(agency_user):
+    MonitoringRule.objects.all().delete()  # e.g. a database flushed by a transactional test
+
+    rules = rules_for(region("420102"))
+    row = rule_update(actor=agency_user, key="review_overdue", region_code="420100", params={})
+
+    assert set(rules) == set(RULE_PARAMS)
+    assert rules["review_overdue"].params == {"working_days": 7}
+    assert (row.region_id, row.params) == ("420100", {"working_days": 7})
