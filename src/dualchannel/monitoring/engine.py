@@ -13,11 +13,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
 from django.db import transaction
+from django.utils import timezone
 
 from dualchannel.core.jobs import enqueue
 from dualchannel.registry.models import Region
@@ -29,6 +30,9 @@ from .services import alert_raise
 logger = logging.getLogger("dualchannel.monitoring")
 
 INCREMENTAL_JOB = "monitoring.follow"
+# Events of one region within this window share one follow-up run (a debounce: a busy counter
+# queues one job per window, not one per sale).
+FOLLOW_WINDOW = timedelta(minutes=5)
 
 
 @dataclass(frozen=True)
@@ -113,17 +117,31 @@ def pooling_region_code(region_code: str) -> str:
     return region_code if region_code.endswith("00") else region_code[:4] + "00"
 
 
+def follow_window(now: datetime) -> datetime:
+    """The end of the ``FOLLOW_WINDOW`` that ``now`` falls in: events of one region in one
+    window share one run, which starts when the window closes (so it sees all of them)."""
+    seconds = int(FOLLOW_WINDOW.total_seconds())
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds + seconds, tz=UTC)
+
+
 def monitoring_follow(*, region_code: str, keys: list[str], day: date, event: str) -> None:
     """After the caller's transaction commits, queue a run of ``keys`` over ``day``'s month for
-    the event's pooling region (cheap on the hot path: one job row, once per ``event``)."""
+    the event's pooling region. Cheap on the hot path: at most one job row per region, rules,
+    day and window (the ``event`` only names the cause in the log)."""
     pooling = pooling_region_code(region_code)
     payload = {"region": pooling, "keys": sorted(keys), "day": day.isoformat()}
-    key = f"{INCREMENTAL_JOB}:{event}:{','.join(payload['keys'])}"[:200]
 
     def queue() -> None:
+        due = follow_window(timezone.now())
+        key = f"{INCREMENTAL_JOB}:{pooling}:{day.isoformat()}:{due:%Y%m%d%H%M}:"
         try:
-            enqueue(INCREMENTAL_JOB, payload, key=key)
+            enqueue(
+                INCREMENTAL_JOB, payload, key=(key + ",".join(payload["keys"]))[:200], run_after=due
+            )
         except Exception:  # a monitoring hiccup never fails the business action after commit
             logger.warning("monitoring follow-up for region %s could not be queued", pooling)
+        else:
+            logger.debug("monitoring follow-up queued for %s (%s)", pooling, event.split(":")[0])
 
     transaction.on_commit(queue)

@@ -6,12 +6,13 @@ from __future__ import annotations
 from datetime import date
 
 import pytest
+from django.utils import timezone
 
 from dualchannel.core.jobs import run_once
 from dualchannel.core.models import Job
 from dualchannel.eligibility import services
 from dualchannel.eligibility.models import Application
-from dualchannel.monitoring.engine import INCREMENTAL_JOB
+from dualchannel.monitoring.engine import FOLLOW_WINDOW, INCREMENTAL_JOB
 from dualchannel.monitoring.models import Alert
 from dualchannel.monitoring.tests.factories import at
 
@@ -47,7 +48,7 @@ def test_a_late_decision_queues_the_follow_up_which_raises_the_alert(
     assert job.payload["day"] == "2026-03-20"
     # the service stamps the decision with the clock; the test's clock is that day's
     Application.objects.filter(pk=application.pk).update(decided_at=at(date(2026, 3, 20)))
-    while run_once("test-worker"):
+    while run_once("test-worker", now=timezone.now() + FOLLOW_WINDOW):
         pass
 
     alert = Alert.objects.get(rule="review_overdue")
@@ -71,7 +72,7 @@ def test_a_decision_in_time_raises_nothing(
     )
     Application.objects.filter(pk=application.pk).update(decided_at=at(date(2026, 3, 4)))
 
-    while run_once("test-worker"):
+    while run_once("test-worker", now=timezone.now() + FOLLOW_WINDOW):
         pass
 
     assert Job.objects.filter(kind=INCREMENTAL_JOB).count() == 1

@@ -4,17 +4,24 @@ dismissed alert, and confirming an alert into a violation finding with its recov
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 from django.db import transaction
+from django.utils import timezone
 
 from dualchannel.catalog.tests.factories import DrugFactory
 from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.jobs import periodic_tasks, run_once
 from dualchannel.core.models import Job
-from dualchannel.monitoring.engine import INCREMENTAL_JOB, monitoring_follow, rules_run
+from dualchannel.monitoring.engine import (
+    FOLLOW_WINDOW,
+    INCREMENTAL_JOB,
+    follow_window,
+    monitoring_follow,
+    rules_run,
+)
 from dualchannel.monitoring.models import Alert, AlertState
 from dualchannel.monitoring.selectors import alert_list
 from dualchannel.monitoring.services import alert_review, rule_update
@@ -94,16 +101,20 @@ def test_the_follow_up_is_queued_only_after_commit_and_runs_the_named_rules(
 ):
     with django_capture_on_commit_callbacks(execute=False) as callbacks:
         with transaction.atomic():
-            monitoring_follow(
-                region_code="420102", keys=[RULE], day=date(2026, 3, 5), event="settlement:1"
-            )
+            for event in ("settlement:1", "settlement:2"):  # a busy counter: one window
+                monitoring_follow(
+                    region_code="420102", keys=[RULE], day=date(2026, 3, 5), event=event
+                )
         assert not Job.objects.filter(kind=INCREMENTAL_JOB).exists()
     for callback in callbacks:
         callback()
 
     job = Job.objects.get(kind=INCREMENTAL_JOB)
     assert job.payload == {"region": "420100", "keys": [RULE], "day": "2026-03-05"}
-    while run_once("test-worker"):
+    # it runs when the window closes, so it sees every event of the window
+    assert job.created_at < job.run_after <= job.created_at + FOLLOW_WINDOW
+    assert follow_window(job.run_after - timedelta(seconds=1)) == job.run_after
+    while run_once("test-worker", now=timezone.now() + FOLLOW_WINDOW):
         pass
     assert Alert.objects.get(rule=RULE).evidence["period"] == ["2026-03-01", "2026-03-05"]
     assert not Alert.objects.exclude(rule=RULE).exists()  # only the named rules ran

@@ -4,11 +4,12 @@
 from __future__ import annotations
 
 import pytest
+from django.utils import timezone
 
 from dualchannel.core.errors import DomainError
 from dualchannel.core.jobs import run_once
 from dualchannel.core.models import Job
-from dualchannel.monitoring.engine import INCREMENTAL_JOB
+from dualchannel.monitoring.engine import FOLLOW_WINDOW, INCREMENTAL_JOB
 from dualchannel.monitoring.models import Alert
 from dualchannel.registry.models import BenefitStatus, InsuredPerson
 from dualchannel.settlement import services
@@ -35,7 +36,7 @@ def test_a_settlement_queues_the_follow_up_after_commit_and_the_job_raises_the_a
     InsuredPerson.objects.filter(pk=settlement.person_id).update(
         benefit_status=BenefitStatus.SUSPENDED
     )
-    while run_once("test-worker"):
+    while run_once("test-worker", now=timezone.now() + FOLLOW_WINDOW):
         pass
 
     alert = Alert.objects.get(rule="benefit_status_purchase")
