@@ -82,6 +82,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "benefit_status": ("待遇状态", "benefit_status"),
     "unit_price": ("销售单价（元）", "text"),
     "over_standard": ("超支付标准金额（元）", "text"),
+    "attempted_lines": ("柜台被拒绝的超支付标准明细行数", "text"),
     "agreement_end": ("协议截止日期", "text"),
     "settled_on": ("结算日期", "text"),
     "received": ("入库数量（盒）", "text"),
