@@ -7,7 +7,6 @@ trace-code and review-clock detectors are in ``surveillance_stock``."""
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -15,6 +14,7 @@ from itertools import pairwise
 from statistics import median
 
 from django.db.models import QuerySet
+from django.utils.crypto import salted_hmac
 
 from dualchannel.inventory.surveillance import sold_boxes
 from dualchannel.monitoring.engine import Finding, Scope, monitoring_follow
@@ -167,8 +167,11 @@ def early_refill_overridden(scope: Scope) -> list[Finding]:
 
 
 def agent_key(agent_id_number: str) -> str:
-    """A stable, non-reversible handle of an agent (their ID number never leaves the row)."""
-    return hashlib.sha256(agent_id_number.strip().upper().encode()).hexdigest()[:16]
+    """A stable handle of an agent that cannot be reversed without the server's secret (a plain
+    hash of an ID number could be found by trying birth dates): the ID number never leaves the
+    dispensing row."""
+    keyed = salted_hmac("dualchannel.monitoring.agent", agent_id_number.strip().upper())
+    return keyed.hexdigest()[:16]
 
 
 def agent_many_patients(scope: Scope) -> list[Finding]:
