@@ -24,8 +24,12 @@ from dualchannel.registry.models import BenefitStatus
 from .models import Settlement, SettlementKind, SettlementLine, SettlementStatus
 
 EVIDENCE_IDS_MAX = 50
-# Rules a settlement can trip, run again (queued) right after it commits.
+# Rules a settlement (and the sale behind it) can trip, run (queued) right after it commits;
+# the physicians' comparison with their peers is a monthly picture, left to the nightly run.
 SETTLEMENT_RULES = (
+    "trace_code_resold",
+    "trace_code_out_of_sequence",
+    "stock_unbalanced",
     "multi_pharmacy_purchase",
     "early_refill_overridden",
     "agent_many_patients",
