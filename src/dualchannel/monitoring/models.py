@@ -65,6 +65,8 @@ class Alert(models.Model):
     )
     reviewer_note = models.TextField("核查说明", blank=True)
     reviewed_at = models.DateTimeField("核查时间", null=True, blank=True)
+    # The violation finding an officer recorded when confirming it (settlement's 认定编号).
+    finding_no = models.CharField("违规认定编号", max_length=40, blank=True)
     created_at = models.DateTimeField("创建时间", default=timezone.now)
 
     class Meta:
@@ -113,3 +115,47 @@ ALERT_MACHINE = StateMachine(
     },
     save_fields=(),
 )
+
+
+class MonitoringRule(models.Model):
+    """One smart-monitoring rule as data [HB art. 47, AH §2(8), CX art. 30]: the national row
+    (no region) holds the default; a province or pooling region overrides it with its own row,
+    resolved through the region's ancestors (``rules.rule_resolve``) like a policy profile."""
+
+    region = models.ForeignKey(
+        "registry.Region",
+        verbose_name="统筹区",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+    key = models.SlugField("规则代码", max_length=60)
+    name = models.CharField("规则名称", max_length=100)
+    article = models.CharField("依据条款", max_length=300)
+    enabled = models.BooleanField("启用", default=True)
+    severity = models.CharField("严重程度", max_length=10, choices=AlertSeverity.choices)
+    # Typed thresholds (``rules.RULE_PARAMS``): ints and decimals as strings, all ≥ 0.
+    params = models.JSONField("阈值参数", default=dict, blank=True)
+    updated_at = models.DateTimeField("更新时间", default=timezone.now)
+    updated_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
+
+    class Meta:
+        verbose_name = "监控规则"
+        verbose_name_plural = "监控规则"
+        ordering = ["key", "region_id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key"], condition=Q(region__isnull=True), name="uniq_national_rule"
+            ),
+            models.UniqueConstraint(fields=["region", "key"], name="uniq_regional_rule"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key}@{self.region_id or 'national'}"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import re
 import threading
+from collections.abc import Callable
 from typing import Any
 
 from django.db import IntegrityError, connection, models, transaction
@@ -21,15 +22,26 @@ from django.utils import timezone
 
 from dualchannel.core import audit
 from dualchannel.core.after_rollback import in_callers_transaction, keep_after_rollback
+from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import DomainError, NotFound, field_error
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
+from dualchannel.registry.models import Region
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
-from .models import ALERT_MACHINE, Alert, AlertSeverity, AlertState, AlertTransition
+from .models import (
+    ALERT_MACHINE,
+    Alert,
+    AlertSeverity,
+    AlertState,
+    AlertTransition,
+    MonitoringRule,
+)
+from .rules import clean_params, shipped_default
+from .rules import params_json as rule_params_json
 
 logger = logging.getLogger("dualchannel.monitoring")
 
@@ -66,8 +78,11 @@ def alert_raise(
     institution: Any,
     subject: Subject,
     evidence: dict[str, Any],
+    refresh_evidence: bool = False,
 ) -> Alert:
-    """Open an alert, or count one more occurrence of the open alert of this rule and subject."""
+    """Open an alert, or count one more occurrence of the open alert of this rule and subject
+    (``refresh_evidence``: and replace its evidence with the latest, for a rule re-run over a
+    period whose finding grew)."""
     _check(rule, severity)
     subject_type, subject_id = _subject_ref(subject)
     institution_id = getattr(institution, "pk", institution)
@@ -75,7 +90,7 @@ def alert_raise(
     with transaction.atomic():
         existing = Alert.objects.select_for_update().filter(state=S.OPEN, **key).first()
         if existing is not None:
-            return _again(existing)
+            return _again(existing, evidence if refresh_evidence else None)
         alert = Alert(severity=severity, institution_id=institution_id, evidence=evidence, **key)
         try:
             with transaction.atomic():
@@ -94,10 +109,14 @@ def alert_raise(
     return alert
 
 
-def _again(alert: Alert) -> Alert:
+def _again(alert: Alert, evidence: dict[str, Any] | None = None) -> Alert:
     alert.occurrences += 1
     alert.last_raised_at = timezone.now()
-    alert.save(update_fields=["occurrences", "last_raised_at"])
+    fields = ["occurrences", "last_raised_at"]
+    if evidence is not None:
+        alert.evidence = evidence
+        fields.append("evidence")
+    alert.save(update_fields=fields)
     return alert
 
 
@@ -175,8 +194,46 @@ def _covers(actor: User, alert: Alert) -> bool:
     return alert.institution.region_id.startswith(region.code_prefix)
 
 
-def alert_review(*, actor: User, alert_id: int, confirm: bool, note: str) -> Alert:
-    """An officer of the institution's region confirms or dismisses an open alert."""
+# What records an officer's violation finding when an alert is confirmed: handed down by the
+# settlement app (``settlement.apps``), which owns findings and recovery orders; it returns the
+# finding's number. Signature: (actor, kind, reason, settlement_ids) -> finding_no.
+FindingRecorder = Callable[..., str]
+_finding_recorder: list[FindingRecorder] = []
+_finding_kinds: list[tuple[str, str]] = []
+
+
+def finding_recorder_register(recorder: FindingRecorder, kinds: list[tuple[str, str]]) -> None:
+    """``kinds``: the violation kinds (value, Chinese label) the recorder accepts."""
+    _finding_recorder[:] = [recorder]
+    _finding_kinds[:] = list(kinds)
+
+
+def finding_kinds() -> list[tuple[str, str]]:
+    return list(_finding_kinds)
+
+
+def alert_settlement_ids(alert: Alert) -> list[int]:
+    """The settlements an alert's evidence names (what a finding can be recorded against)."""
+    ids = (alert.evidence or {}).get("settlement_ids") or []
+    return sorted({int(i) for i in ids if str(i).isdigit()})
+
+
+def _finding(actor: User, alert: Alert, kind: str, note: str) -> str:
+    ids = alert_settlement_ids(alert)
+    if not ids or not _finding_recorder:
+        raise field_error(
+            "finding_kind", codes.FINDING_NEEDS_SETTLEMENTS, "该预警未涉及结算，不能据此认定违规"
+        )
+    reason = note or f"监控预警 #{alert.pk} 核查属实"
+    return _finding_recorder[0](actor=actor, kind=kind, reason=reason, settlement_ids=ids)
+
+
+def alert_review(
+    *, actor: User, alert_id: int, confirm: bool, note: str, finding_kind: str = ""
+) -> Alert:
+    """An officer of the institution's region confirms or dismisses an open alert; confirming
+    with a violation kind also records the finding against the alert's settlements, which
+    raises the recovery orders (``settlement.services.recovery.violation_record``)."""
     require_role(actor, Role.AGENCY_OFFICER)
     note = (note or "").strip()
     if len(note) > NOTE_MAX:
@@ -194,11 +251,80 @@ def alert_review(*, actor: User, alert_id: int, confirm: bool, note: str) -> Ale
         ALERT_MACHINE.check(alert.state, target)
         if target == S.DISMISSED and not note:
             raise field_error("note", codes.NOTE_REQUIRED, "排除预警须填写核查说明")
-        transition(
-            alert,
-            target,
-            actor=actor,
-            reason=note,
-            changes={"reviewer": actor, "reviewer_note": note, "reviewed_at": timezone.now()},
-        )
+        changes = {"reviewer": actor, "reviewer_note": note, "reviewed_at": timezone.now()}
+        if confirm and finding_kind:
+            changes["finding_no"] = _finding(actor, alert, finding_kind, note)
+        transition(alert, target, actor=actor, reason=note, changes=changes)
     return alert
+
+
+# --- rules: an officer edits the thresholds of the region's override ----------------------------
+
+
+NATIONAL = "national"
+
+
+def _rule_region(actor: User, region_code: str) -> Region | None:
+    """The region whose override is written: the officer's region or one below it; the national
+    row (``national``) for an administrator only. Another region's is not found."""
+    if region_code == NATIONAL and actor.is_superuser:
+        return None
+    region = Region.objects.filter(code=region_code).first()
+    own = officer_region(actor)
+    if region is not None and (
+        actor.is_superuser or (own is not None and region.code.startswith(own.code_prefix))
+    ):
+        return region
+    raise NotFound(codes.RULE_NOT_FOUND, "监控规则不存在或不在本统筹区")
+
+
+def rule_update(
+    *,
+    actor: User,
+    key: str,
+    region_code: str,
+    params: dict[str, Any],
+    enabled: bool | None = None,
+    severity: str | None = None,
+) -> MonitoringRule:
+    """Write a region's override of a rule (created from the national row the first time), or
+    the national row for an administrator; thresholds ≥ 0, refused with a code and nothing
+    written otherwise; audited with the values before and after."""
+    require_role(actor, Role.AGENCY_OFFICER)
+    values = rule_params_json(clean_params(key, params or {}))
+    if severity is not None and severity not in AlertSeverity.values:
+        raise field_error("severity", codes.INVALID_THRESHOLD, "严重程度取值无效")
+    region = _rule_region(actor, region_code)
+    with transaction.atomic():
+        national = MonitoringRule.objects.filter(key=key, region=None).first()
+        national = national or shipped_default(key)
+        if national is None:
+            raise NotFound(codes.RULE_NOT_FOUND, "监控规则不存在")
+        row = MonitoringRule.objects.select_for_update().filter(key=key, region=region).first()
+        created = row is None
+        if row is None:
+            row = MonitoringRule(
+                key=key,
+                region=region,
+                name=national.name,
+                article=national.article,
+                enabled=national.enabled,
+                severity=national.severity,
+                params=dict(national.params),
+            )
+        before = None if created else snapshot(row)
+        row.params = {**row.params, **values}
+        row.enabled = row.enabled if enabled is None else bool(enabled)
+        row.severity = severity or row.severity
+        row.updated_by = actor
+        row.updated_at = timezone.now()
+        row.save()
+        audit.record(
+            actor=actor,
+            action="monitoring.rule_updated",
+            subject=row,
+            before=before,
+            after=row,
+            summary={"rule": key, "region": region.code if region else "", "created": created},
+        )
+    return row

@@ -8,10 +8,25 @@ class SettlementConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from dualchannel.monitoring.engine import detector_register
+        from dualchannel.monitoring.evidence import reference_register
+        from dualchannel.monitoring.services import finding_recorder_register
         from dualchannel.prescriptions.counter_sections import counter_result_section_register
 
         from . import tasks  # noqa: F401  (registers the job handlers)
+        from .alert_references import REFERENCES
+        from .models import FindingKind
+        from .services.recovery import finding_from_alert
+        from .surveillance import DETECTORS
         from .views import counter_settlement_context
+
+        # Monitoring sits below settlement: its purchase and settlement rules are handed down,
+        # and confirming an alert records the finding here (recovery orders follow).
+        for key, detector in DETECTORS.items():
+            detector_register(key, detector)
+        finding_recorder_register(finding_from_alert, FindingKind.choices)
+        for kind, reference in REFERENCES.items():
+            reference_register(kind, reference)
 
         # The counter's result page (prescriptions, a floor below) shows the settlement part.
         counter_result_section_register(

@@ -415,6 +415,16 @@ OPS = [
         {"confirm": True, "note": "已核实"},
         allowed=OFFICER,
     ),
+    # Smart-monitoring rules: Wuhan's override is edited by Wuhan's officers only; each officer
+    # lists the rules of their own region.
+    op("GET", "/api/v1/monitoring/rules", allowed=OFFICER, list_read=True),
+    op(
+        "PUT",
+        "/api/v1/monitoring/rules/{region_code}/{key}",
+        {"params": {"working_days": 5}},
+        allowed=OFFICER,
+        key="rule_key",
+    ),
 ]
 
 # Operations that need no row above, and why.
@@ -633,6 +643,8 @@ def inventory_world(pharmacy, drug) -> dict:
         "stock_item_id": received.stock_item_id,
         "movement_id": received.pk,
         "alert_id": alert.pk,
+        "city_code": "420100",  # Wuhan's monitoring rules (the region's override)
+        "rule_key": "review_overdue",
         "future_date": future.isoformat(),
         "new_trace_code": "81234560000000000099",
         "stock_trace_code": "81234560000000000001",
@@ -837,6 +849,15 @@ PAGES = [
     Page("GET", "agency-sd-province"),
     Page("GET", "agency-sd-quarterly-xlsx"),
     Page("POST", "agency-alert-review", ("alert_id",), {"decision": "dismiss", "note": "已核实"}),
+    # smart monitoring [HB art. 47, AH §2(8), CX art. 30]: one alert, the region's rules
+    Page("GET", "agency-alert", ("alert_id",)),
+    Page("GET", "agency-monitoring-rules"),
+    Page(
+        "POST",
+        "agency-monitoring-rule-update",
+        ("city_code", "rule_key"),
+        {"working_days": "5", "severity": "high", "enabled": "1"},
+    ),
     Page("GET", "agency-physicians"),
     Page(
         "POST",

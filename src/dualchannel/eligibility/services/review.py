@@ -32,6 +32,7 @@ from ..models import (
     MaterialSource,
     VerificationState,
 )
+from ..surveillance import application_follow
 from ..workflow import (
     lock_application,
     notify_patient,
@@ -144,6 +145,7 @@ def application_approve(
             effective_date=today,
             next_step=_next_step(application),
         )
+        application_follow(application, today)  # the review clock's rules, after the commit
     return eligibility
 
 
@@ -184,6 +186,8 @@ def application_reject(*, actor: User, application_id: int, reason: str) -> Appl
         application.decision_reason = reason
         transition(application, S.REJECTED, actor=actor, reason=reason)
         notify_patient(application, "eligibility.rejected", actor, reason=reason)
+        # the review clock's rules, queued after the commit
+        application_follow(application, timezone.localdate())
     return application
 
 

@@ -54,6 +54,7 @@ from ..models import (
     PrescriptionItem,
 )
 from .circulation import rx_centre_dispensed
+from .counter_alerts import price_attempt_alert
 from .counter_checks import (
     PHONE,
     Check,
@@ -385,6 +386,7 @@ def _dispense(
                 prescription, pharmacist, identity, clean, today, eligibility, None, stock=False
             ),
         )
+        price_attempt_alert(result.refusals, prescription.pk, pharmacist.pharmacy)
         result.raise_first()
         destination, first_status = _delivery_plan(prescription, delivery)
         items = {i.pk: i for i in prescription.items.all()}  # read with the prescription

@@ -57,6 +57,7 @@ from ..models import (
     claim_reason_for,
 )
 from ..restriction import INPATIENT, OUTPATIENT, RestrictionCheck
+from ..surveillance import settlement_follow
 from .common import (
     ACCUMULATED_KINDS,
     Priced,
@@ -323,6 +324,7 @@ def settlement_settle(
             },
         )
         queue_upload(settlement)
+        settlement_follow(settlement)  # monitoring rules, queued after the commit
     return settlement
 
 

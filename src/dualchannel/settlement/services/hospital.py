@@ -67,6 +67,7 @@ from ..models import (
     SettlementStatus,
 )
 from ..restriction import OUTPATIENT, RestrictionCheck
+from ..surveillance import settlement_follow
 from . import common
 
 S = PrescriptionStatus
@@ -496,6 +497,7 @@ def _settle(
             },
         )
         common.queue_upload(settlement)  # 2207 through CHANNEL[HOSPITAL]
+        settlement_follow(settlement)  # monitoring rules, queued after the commit
     return settlement
 
 

@@ -493,3 +493,19 @@ def recoveries_deduct(
             batch_id=batch.pk,
         )
     return orders
+
+
+def finding_from_alert(
+    *, actor: User, kind: str, reason: str, settlement_ids: Iterable[int]
+) -> str:
+    """An officer confirms a monitoring alert as a violation (``monitoring.services
+    .alert_review``): the finding against the alert's settlements, with its recovery orders, in
+    the officer's transaction; returns the finding's number."""
+    finding, _orders = violation_record(
+        actor=actor,
+        kind=kind,
+        reason=reason,
+        evidence="监控预警核查属实",
+        settlement_ids=settlement_ids,
+    )
+    return finding.finding_no

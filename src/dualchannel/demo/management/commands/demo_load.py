@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dualchannel.core.models import User
 from dualchannel.demo import world
+from dualchannel.demo.monitoring_run import demo_monitoring_run
 from dualchannel.inventory.models import TraceCode, TraceCodeStatus
 from dualchannel.prescriptions.models import Prescription, PrescriptionStatus
 
@@ -28,6 +29,8 @@ class Command(BaseCommand):
         else:
             world.load_demo_region()
             self.stdout.write("演示数据已创建：武汉市（湖北省规则）及合肥市（外区）。")
+            found = demo_monitoring_run()
+            self.stdout.write(f"智能监控规则已按本月数据运行一次：发现 {found} 项。")
         self._print_logins()
         self._print_counter_walkthrough()
 

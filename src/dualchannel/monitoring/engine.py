@@ -1,0 +1,147 @@
+"""The rule engine [HB art. 47, AH §2(8), CX art. 30]: each rule is a detector, a read over the
+database for one region and one period, handed down by the app that owns the data it reads
+(``detector_register`` in that app's ``AppConfig.ready``: monitoring sits below them).
+
+``rules_run`` runs the enabled rules of a region over a period with the region's thresholds and
+raises an alert per finding (an open alert of the same rule and subject only counts again). It
+runs nightly over the month (``tasks``) and, for the rules that follow events, as a queued job
+after the business transaction commits (``monitoring_follow``): the hot path only enqueues.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.db import transaction
+from django.utils import timezone
+
+from dualchannel.core.jobs import enqueue
+from dualchannel.registry.models import Region
+
+from .models import Alert
+from .rules import rules_for
+from .services import alert_raise
+
+logger = logging.getLogger("dualchannel.monitoring")
+
+INCREMENTAL_JOB = "monitoring.follow"
+# Events of one region within this window share one follow-up run (a debounce: a busy counter
+# queues one job per window, not one per sale).
+FOLLOW_WINDOW = timedelta(minutes=5)
+
+
+@dataclass(frozen=True)
+class Scope:
+    """Where and when a detector looks: institutions whose region code starts with ``prefix``,
+    events on ``start`` … ``end`` (inclusive), with the region's thresholds."""
+
+    prefix: str
+    start: date
+    end: date
+    params: dict[str, int | Decimal] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """What a detector found: the institution concerned, a subject and evidence (ids, codes
+    and counts only, never a name or an ID number)."""
+
+    institution_id: int | None
+    subject: tuple[str, Any]
+    evidence: dict[str, Any]
+
+
+Detector = Callable[[Scope], list[Finding]]
+_detectors: dict[str, Detector] = {}
+
+
+def detector_register(key: str, detector: Detector) -> None:
+    """Called from an app's ``AppConfig.ready``: the app owns the tables the rule reads."""
+    _detectors[key] = detector
+
+
+def detectors() -> dict[str, Detector]:
+    return dict(_detectors)
+
+
+def rules_run(region: Region, start: date, end: date, *, keys: list[str] | None = None) -> int:
+    """Run the region's enabled rules (or ``keys`` of them) over ``start`` … ``end``; each
+    finding raises or counts an alert. Returns the number of findings."""
+    raised = 0
+    for key, rule in sorted(rules_for(region).items()):
+        detector = _detectors.get(key)
+        if detector is None or not rule.enabled or (keys is not None and key not in keys):
+            continue
+        scope = Scope(region.code_prefix, start, end, rule.params)
+        for found in detector(scope):
+            if already_known(key, found):
+                continue
+            evidence = {**found.evidence, "period": [start.isoformat(), end.isoformat()]}
+            alert_raise(
+                rule=key,
+                severity=rule.severity,
+                institution=found.institution_id,
+                subject=found.subject,
+                evidence=evidence,
+                refresh_evidence=True,
+            )
+            raised += 1
+    return raised
+
+
+def already_known(key: str, found: Finding) -> bool:
+    """The same finding (same subject and evidence) was raised before, whatever became of it:
+    a nightly re-run over the month neither counts it again nor reopens a dismissed alert."""
+    subject_type, subject_id = found.subject
+    earlier = Alert.objects.filter(
+        rule=key, subject_type=str(subject_type)[:80], subject_id=str(subject_id)[:64]
+    ).values_list("evidence", flat=True)
+    for evidence in earlier:
+        kept = {k: v for k, v in (evidence or {}).items() if k != "period"}
+        if kept == found.evidence:
+            return True
+    return False
+
+
+def month_start(day: date) -> date:
+    return day.replace(day=1)
+
+
+def pooling_region_code(region_code: str) -> str:
+    """The city-level (pooling) region of a county code; a province or city code as it is."""
+    return region_code if region_code.endswith("00") else region_code[:4] + "00"
+
+
+def follow_window(now: datetime) -> datetime:
+    """The end of the ``FOLLOW_WINDOW`` that ``now`` falls in: events of one region in one
+    window share one run, which starts when the window closes (so it sees all of them)."""
+    seconds = int(FOLLOW_WINDOW.total_seconds())
+    epoch = int(now.timestamp())
+    return datetime.fromtimestamp(epoch - epoch % seconds + seconds, tz=UTC)
+
+
+def monitoring_follow(*, region_code: str, keys: list[str], day: date, event: str) -> None:
+    """After the caller's transaction commits, queue a run of ``keys`` over ``day``'s month for
+    the event's pooling region. Cheap on the hot path: at most one job row per region, rules,
+    day and window (the ``event`` only names the cause in the log)."""
+    pooling = pooling_region_code(region_code)
+    payload = {"region": pooling, "keys": sorted(keys), "day": day.isoformat()}
+
+    def queue() -> None:
+        due = follow_window(timezone.now())
+        key = f"{INCREMENTAL_JOB}:{pooling}:{day.isoformat()}:{due:%Y%m%d%H%M}:"
+        try:
+            enqueue(
+                INCREMENTAL_JOB, payload, key=(key + ",".join(payload["keys"]))[:200], run_after=due
+            )
+        except Exception:  # a monitoring hiccup never fails the business action after commit
+            logger.warning("monitoring follow-up for region %s could not be queued", pooling)
+        else:
+            logger.debug("monitoring follow-up queued for %s (%s)", pooling, event.split(":")[0])
+
+    transaction.on_commit(queue)

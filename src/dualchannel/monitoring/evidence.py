@@ -1,0 +1,143 @@
+"""An alert's evidence in Chinese words, with links to the pages of what it names.
+
+Evidence holds ids, codes and counts. Rows of the apps below monitoring (institutions,
+physicians, drugs) are named here; rows of the apps above (settlements, prescriptions,
+applications …) are named by a reference function each of those apps hands down
+(``reference_register``), which answers ``{id: (words, url)}`` for the ids it is given.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from django.urls import reverse
+
+from dualchannel.catalog.models import Drug
+from dualchannel.registry.models import BenefitStatus, Institution, Physician
+
+Reference = Callable[[list[int]], dict[int, tuple[str, str]]]
+_references: dict[str, Reference] = {}
+
+
+def reference_register(kind: str, reference: Reference) -> None:
+    """Called from a higher app's ``AppConfig.ready``: how to name its rows on the alert page."""
+    _references[kind] = reference
+
+
+def _institutions(ids: list[int]) -> dict[int, tuple[str, str]]:
+    rows = Institution.objects.filter(pk__in=ids).only("name")
+    return {i.pk: (i.name, reverse("agency-institution-detail", args=[i.pk])) for i in rows}
+
+
+def _drugs(ids: list[int]) -> dict[int, tuple[str, str]]:
+    rows = Drug.objects.filter(pk__in=ids).only("generic_name")
+    return {d.pk: (d.generic_name, reverse("agency-drug", args=[d.pk])) for d in rows}
+
+
+def _physicians(ids: list[int]) -> dict[int, tuple[str, str]]:
+    rows = Physician.objects.filter(pk__in=ids).select_related("hospital")
+    url = reverse("agency-physicians")
+    return {p.pk: (f"{p.name}（{p.hospital.name}）", url) for p in rows}
+
+
+BUILT_IN: dict[str, Reference] = {
+    "institution": _institutions,
+    "drug": _drugs,
+    "physician": _physicians,
+}
+
+# Evidence key → (label, kind). Kinds naming rows resolve through a reference; the others are
+# shown as they are ("text"), as a count, or translated ("benefit_status").
+FIELDS: dict[str, tuple[str, str]] = {
+    "drug_id": ("药品", "drug"),
+    "physician_id": ("医师", "physician"),
+    "pharmacy_ids": ("涉及药店", "institution"),
+    "institution_ids": ("涉及机构", "institution"),
+    "settlement_ids": ("涉及结算单", "settlement"),
+    "prescription_ids": ("涉及处方", "prescription"),
+    "dispensing_ids": ("涉及发药记录", "dispensing"),
+    "movement_ids": ("涉及进销存记录", "movement"),
+    "stock_item_id": ("库存批次", "stock_item"),
+    "eligibility": ("用药资格", "eligibility"),
+    "application_no": ("申请号", "text"),
+    "trace_code": ("追溯码", "text"),
+    "trace_codes": ("追溯码", "text"),
+    "pharmacy_count": ("药店家数", "text"),
+    "patient_count": ("代购参保人数", "text"),
+    "code_count": ("追溯码个数", "text"),
+    "sale_count": ("销售次数", "text"),
+    "return_count": ("退货次数", "text"),
+    "window_days": ("时间窗口（天）", "text"),
+    "previous_on": ("上次购药日期", "text"),
+    "runs_out": ("上次药量用完日期", "text"),
+    "earliest": ("最早可再次购药日期", "text"),
+    "purchased_on": ("本次购药日期", "text"),
+    "days_early": ("提前天数", "text"),
+    "packages": ("本期处方包装数", "text"),
+    "peer_median": ("同行中位数", "text"),
+    "robust_z": ("稳健Z值", "text"),
+    "peer_count": ("同药品医师人数", "text"),
+    "benefit_status": ("待遇状态", "benefit_status"),
+    "unit_price": ("销售单价（元）", "text"),
+    "over_standard": ("超支付标准金额（元）", "text"),
+    "attempted_lines": ("柜台被拒绝的超支付标准明细行数", "text"),
+    "agreement_end": ("协议截止日期", "text"),
+    "settled_on": ("结算日期", "text"),
+    "received": ("入库数量（盒）", "text"),
+    "sold": ("销售数量（盒）", "text"),
+    "adjusted": ("盘点调整（盒）", "text"),
+    "settled_boxes": ("结算数量（盒）", "text"),
+    "sold_boxes": ("出库数量（盒）", "text"),
+    "complete_on": ("材料齐全日期", "text"),
+    "due": ("审核应完成日期", "text"),
+    "decided_on": ("办结日期", "text"),
+    "started_on": ("复查开始日期", "text"),
+    "complete_by": ("复查应完成日期", "text"),
+    "completed_on": ("复查完成日期", "text"),
+    "sold_at": ("售出时间", "text"),
+    "period": ("检查期间", "period"),
+}
+
+
+@dataclass(frozen=True)
+class Fact:
+    label: str
+    items: list[tuple[str, str]]  # (words, url or "")
+
+
+def _as_ids(value: Any) -> list[int]:
+    values = value if isinstance(value, list) else [value]
+    return [int(v) for v in values if str(v).isdigit()]
+
+
+def _words(kind: str, value: Any) -> list[tuple[str, str]]:
+    if kind == "benefit_status":
+        labels = dict(BenefitStatus.choices)
+        return [(labels.get(value, "其他"), "")]
+    if kind == "period" and isinstance(value, list) and len(value) == 2:
+        return [(f"{value[0]} 至 {value[1]}", "")]
+    values = value if isinstance(value, list) else [value]
+    return [(str(v), "") for v in values if v not in ("", None)]
+
+
+def _resolved(kind: str, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
+    reference = BUILT_IN.get(kind) or _references.get(kind)
+    return reference(sorted(set(ids))) if reference else {}
+
+
+def evidence_facts(evidence: dict[str, Any]) -> list[Fact]:
+    """The evidence's facts in the order of ``FIELDS``, rows named and linked where known."""
+    facts: list[Fact] = []
+    for key, (label, kind) in FIELDS.items():
+        value = (evidence or {}).get(key)
+        if value in (None, "", []):
+            continue
+        if kind in ("text", "benefit_status", "period"):
+            facts.append(Fact(label, _words(kind, value)))
+            continue
+        ids = _as_ids(value)
+        named = _resolved(kind, ids)
+        facts.append(Fact(label, [named.get(i, (f"#{i}", "")) for i in ids]))
+    return facts

@@ -1,0 +1,447 @@
+"""Each monitoring rule in a small world where it fires and one where it must not, with the
+expected numbers worked out by hand [HB art. 47, AH §2(8), CX art. 30]."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+
+from dualchannel.catalog.tests.factories import DrugFactory, lung_cancer_set
+from dualchannel.eligibility.models import (
+    Application,
+    ApplicationStatus,
+    Eligibility,
+    EligibilityStatus,
+    Reevaluation,
+)
+from dualchannel.inventory.models import MovementKind as K
+from dualchannel.monitoring.tests.factories import (
+    at,
+    batch,
+    code_in,
+    find,
+    move,
+    prescribe,
+    settle,
+)
+from dualchannel.prescriptions.models import Dispensing
+from dualchannel.registry.models import BenefitStatus, InstitutionKind
+from dualchannel.registry.tests.factories import (
+    InstitutionFactory,
+    InsuredPersonFactory,
+    PharmacistFactory,
+    PhysicianFactory,
+)
+from dualchannel.settlement.models import SettlementLine
+from dualchannel.settlement.surveillance import agent_key, robust_z
+
+pytestmark = pytest.mark.django_db
+D = Decimal
+
+
+def wuhan_pharmacy():
+    return InstitutionFactory(
+        kind=InstitutionKind.PHARMACY, region_code="420102", hospital_level=None
+    )
+
+
+# --- 1. one drug, one person, several pharmacies within the window [CX art. 29–30] ---------------
+
+
+def test_three_pharmacies_within_thirty_days_fire(pharmacist_user):
+    person, drug = InsuredPersonFactory(), DrugFactory()
+    shops = [wuhan_pharmacy() for _ in range(3)]
+    done = [
+        settle(shop, person, pharmacist_user, drug, date(2026, 3, day))
+        for shop, day in zip(shops, (1, 10, 20), strict=True)
+    ]
+
+    (found,) = find("multi_pharmacy_purchase")
+
+    assert found.institution_id == shops[2].pk
+    assert found.evidence["pharmacy_count"] == 3
+    assert found.evidence["settlement_ids"] == sorted(s.pk for s in done)
+
+
+def test_two_pharmacies_or_a_purchase_outside_the_window_do_not_fire(pharmacist_user):
+    person, drug = InsuredPersonFactory(), DrugFactory()
+    a, b, c = (wuhan_pharmacy() for _ in range(3))
+    settle(a, person, pharmacist_user, drug, date(2026, 1, 20))  # 59 days before 3-20
+    settle(b, person, pharmacist_user, drug, date(2026, 3, 10))
+    settle(c, person, pharmacist_user, drug, date(2026, 3, 20))
+    settle(c, person, pharmacist_user, drug, date(2026, 3, 25))
+
+    assert find("multi_pharmacy_purchase") == []
+
+
+# --- 2. early refill beyond the tolerance that went through [CX art. 27] ------------------------
+
+
+def test_a_refill_twelve_days_before_the_earliest_day_fires(pharmacist_user, pharmacy):
+    person, drug = InsuredPersonFactory(), DrugFactory()
+    doctor = PhysicianFactory()
+    first = prescribe(doctor, person, drug, pharmacist_user, days=28, on=date(2026, 3, 1))
+    second = prescribe(doctor, person, drug, pharmacist_user, days=28, on=date(2026, 3, 10))
+    s1 = settle(pharmacy, person, pharmacist_user, drug, date(2026, 3, 1), prescription=first)
+    s2 = settle(pharmacy, person, pharmacist_user, drug, date(2026, 3, 10), prescription=second)
+
+    (found,) = find("early_refill_overridden")
+
+    # 3-1 + 28 days = 3-29; tolerance 7 → earliest 3-22; bought 3-10: 12 days early
+    assert found.subject == ("settlement.Settlement", s2.pk)
+    assert found.evidence["settlement_ids"] == [s1.pk, s2.pk]
+    assert (found.evidence["earliest"], found.evidence["days_early"]) == ("2026-03-22", 12)
+
+
+def test_a_refill_within_the_tolerance_does_not_fire(pharmacist_user, pharmacy):
+    person, drug = InsuredPersonFactory(), DrugFactory()
+    doctor = PhysicianFactory()
+    first = prescribe(doctor, person, drug, pharmacist_user, days=28, on=date(2026, 3, 1))
+    second = prescribe(doctor, person, drug, pharmacist_user, days=28, on=date(2026, 3, 22))
+    settle(pharmacy, person, pharmacist_user, drug, date(2026, 3, 1), prescription=first)
+    settle(pharmacy, person, pharmacist_user, drug, date(2026, 3, 22), prescription=second)
+
+    assert find("early_refill_overridden") == []
+
+
+# --- 3. one agent buying for many persons [HB art. 24] -------------------------------------------
+
+
+def dispense_by_agent(pharmacist, actor, agent_id: str, day: int) -> Dispensing:
+    rx = prescribe(PhysicianFactory(), InsuredPersonFactory(), DrugFactory(), actor)
+    return Dispensing.objects.create(
+        prescription=rx,
+        pharmacy=pharmacist.pharmacy,
+        pharmacist=pharmacist,
+        actor=actor,
+        idempotency_key=f"k-{rx.pk}",
+        request_digest="0" * 64,
+        certificate_type="02",
+        certificate_masked="4201**********1234",
+        agent_name="代办人",
+        agent_id_number=agent_id,
+        dispensed_at=at(date(2026, 3, day)),
+    )
+
+
+AGENT = "420102198001011234"
+
+
+def test_one_agent_for_three_persons_fires_without_their_id_number(pharmacist_user, pharmacy):
+    pharmacist = PharmacistFactory(pharmacy=pharmacy)
+    done = [dispense_by_agent(pharmacist, pharmacist_user, AGENT, d) for d in (3, 9, 15)]
+
+    (found,) = find("agent_many_patients")
+
+    assert found.evidence["patient_count"] == 3
+    assert found.evidence["dispensing_ids"] == sorted(d.pk for d in done)
+    assert found.evidence["agent"] == agent_key(AGENT)
+    assert AGENT not in str(found.evidence) and AGENT not in str(found.subject)
+
+
+def test_two_persons_per_agent_do_not_fire(pharmacist_user, pharmacy):
+    pharmacist = PharmacistFactory(pharmacy=pharmacy)
+    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 3)
+    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 9)
+    dispense_by_agent(pharmacist, pharmacist_user, "420102198001015678", 15)
+
+    assert find("agent_many_patients") == []
+
+
+# --- 4. a physician far above the peers for the same drug (robust z) [HB art. 46, AH §2(8)] -----
+
+
+def test_robust_z_by_hand():
+    values = [D(v) for v in (2, 2, 3, 3, 4, 20)]
+    # median 3; deviations 1 1 0 0 1 17 → MAD 1; z(20) = 0.6745 × 17 = 11.4665
+    assert robust_z(D(20), values) == D("11.4665")
+    assert robust_z(D(4), values) == D("0.6745")
+    assert robust_z(D(3), [D(3)] * 5) is None
+
+
+def prescribing(actor, amounts: list[int]):
+    drug, doctors = DrugFactory(), []
+    for packages in amounts:
+        doctor = PhysicianFactory()
+        prescribe(doctor, InsuredPersonFactory(), drug, actor, packages=packages)
+        doctors.append(doctor)
+    return drug, doctors
+
+
+def test_the_physician_far_above_five_peers_fires(pharmacist_user):
+    drug, doctors = prescribing(pharmacist_user, [2, 2, 3, 3, 4, 20])
+
+    (found,) = find("physician_outlier")
+
+    assert found.institution_id == doctors[-1].hospital_id
+    assert (found.evidence["physician_id"], found.evidence["drug_id"]) == (doctors[-1].pk, drug.pk)
+    assert (found.evidence["robust_z"], found.evidence["peer_count"]) == ("11.47", 6)
+
+
+def test_too_few_peers_or_no_outlier_do_not_fire(pharmacist_user):
+    prescribing(pharmacist_user, [2, 3, 4, 20])  # four physicians < five peers
+    prescribing(pharmacist_user, [2, 2, 3, 3, 4, 5])  # z(5) = 0.6745 × 2 / 1 = 1.35
+
+    assert find("physician_outlier") == []
+
+
+# --- 5. persons whose benefits are suspended or ended [HB art. 23, 47] --------------------------
+
+
+def test_a_suspended_persons_settlement_fires(pharmacist_user, pharmacy):
+    suspended = InsuredPersonFactory(benefit_status=BenefitStatus.SUSPENDED)
+    done = settle(pharmacy, suspended, pharmacist_user, DrugFactory(), date(2026, 3, 5))
+
+    (found,) = find("benefit_status_purchase")
+
+    assert found.evidence == {
+        "benefit_status": "suspended",
+        "settlement_ids": [done.pk],
+        "institution_ids": [pharmacy.pk],
+    }
+
+
+def test_a_normal_persons_settlement_or_another_month_does_not_fire(pharmacist_user, pharmacy):
+    settle(pharmacy, InsuredPersonFactory(), pharmacist_user, DrugFactory(), date(2026, 3, 5))
+    ended = InsuredPersonFactory(benefit_status=BenefitStatus.TERMINATED)
+    settle(pharmacy, ended, pharmacist_user, DrugFactory(), date(2026, 2, 27))
+
+    assert find("benefit_status_purchase") == []
+
+
+# --- 6–7. trace codes: sold twice, sold before receipt [CX art. 14(3)] ---------------------------
+
+
+def test_a_code_sold_twice_fires(pharmacy):
+    item = batch(pharmacy, DrugFactory())
+    code = code_in(item, 1)
+    move(item, K.PURCHASE, 1, date(2026, 3, 1), codes=[code])
+    move(item, K.SALE, -1, date(2026, 3, 2), codes=[code])
+    again = move(item, K.SALE, -1, date(2026, 3, 9), codes=[code])
+
+    (found,) = find("trace_code_resold")
+
+    assert found.evidence["trace_code"] == code.code
+    assert found.evidence["sale_count"] == 2
+    assert found.evidence["movement_ids"][-1] == again.pk
+
+
+def test_a_code_sold_returned_and_sold_again_does_not_fire(pharmacy):
+    item = batch(pharmacy, DrugFactory())
+    code = code_in(item, 2)
+    move(item, K.PURCHASE, 1, date(2026, 3, 1), codes=[code])
+    move(item, K.SALE, -1, date(2026, 3, 2), codes=[code])
+    move(item, K.SALE_RETURN, 1, date(2026, 3, 3), codes=[code])
+    move(item, K.SALE, -1, date(2026, 3, 9), codes=[code])
+
+    assert find("trace_code_resold") == []
+
+
+def test_a_code_sold_before_its_receipt_fires(pharmacy):
+    item = batch(pharmacy, DrugFactory())
+    early, fine = code_in(item, 3), code_in(item, 4)
+    move(item, K.PURCHASE, 1, date(2026, 3, 1), codes=[fine])
+    move(item, K.SALE, -2, date(2026, 3, 5), codes=[early, fine])
+    move(item, K.PURCHASE, 1, date(2026, 3, 8), codes=[early])
+
+    (found,) = find("trace_code_out_of_sequence")
+
+    assert found.institution_id == pharmacy.pk
+    assert (found.evidence["trace_codes"], found.evidence["code_count"]) == ([early.code], 1)
+
+
+def test_codes_received_before_their_sale_do_not_fire(pharmacy):
+    item = batch(pharmacy, DrugFactory())
+    code = code_in(item, 5)
+    move(item, K.PURCHASE, 1, date(2026, 3, 1), codes=[code])
+    move(item, K.SALE, -1, date(2026, 3, 5), codes=[code])
+
+    assert find("trace_code_out_of_sequence") == []
+
+
+# --- 8. stock that does not balance [SD §9] -------------------------------------------------------
+
+
+def test_sales_without_receipts_fire(pharmacy):
+    item = batch(pharmacy, DrugFactory())
+    move(item, K.STOCKTAKE, 5, date(2026, 3, 1))
+    move(item, K.SALE, -3, date(2026, 3, 4))
+
+    (found,) = find("stock_unbalanced")
+
+    assert found.subject == ("inventory.StockItem", item.pk)
+    assert (found.evidence["received"], found.evidence["sold"]) == (0, 3)
+    assert found.evidence["adjusted"] == 5
+
+
+def test_sales_covered_by_receipts_do_not_fire(pharmacy):
+    item = batch(pharmacy, DrugFactory())
+    move(item, K.PURCHASE, 5, date(2026, 2, 20))
+    move(item, K.SALE, -3, date(2026, 3, 4))
+    move(item, K.SALE_RETURN, 1, date(2026, 3, 5))
+
+    assert find("stock_unbalanced") == []
+
+
+# --- 9. prices above the payment standard [CX art. 26, HB art. 30] -------------------------------
+
+
+def test_a_line_sold_above_the_standard_fires(pharmacist_user, pharmacy):
+    done = settle(
+        pharmacy, InsuredPersonFactory(), pharmacist_user, DrugFactory(), date(2026, 3, 3)
+    )
+    SettlementLine.objects.filter(settlement=done).update(over_standard=D("12.00"))
+    other = settle(
+        pharmacy, InsuredPersonFactory(), pharmacist_user, DrugFactory(), date(2026, 3, 3)
+    )
+    SettlementLine.objects.filter(settlement=other).update(over_standard=D("0.50"))
+
+    (found,) = find("price_over_standard", tolerance_amount=D("1.00"))
+
+    assert found.subject == ("settlement.Settlement", done.pk)
+    assert found.evidence["over_standard"] == "12.00"
+
+
+def test_lines_within_the_standard_do_not_fire(pharmacist_user, pharmacy):
+    settle(pharmacy, InsuredPersonFactory(), pharmacist_user, DrugFactory(), date(2026, 3, 3))
+
+    assert find("price_over_standard") == []
+
+
+# --- 10–11. the review clock [HB art. 9–10, 48] ---------------------------------------------------
+
+
+def application(hospital, actor, *, complete_on: date, decided_on: date | None) -> Application:
+    doctor = PhysicianFactory(hospital=hospital)
+    drug = DrugFactory()
+    return Application.objects.create(
+        application_no=f"SQ{Application.objects.count() + 1:08d}",
+        patient=InsuredPersonFactory(),
+        drug=drug,
+        diagnosis_code="C34.900",
+        diagnosis_name="肺癌",
+        hospital=hospital,
+        physician=doctor,
+        criteria_set=lung_cancer_set(drug=drug),
+        status=ApplicationStatus.APPROVED if decided_on else ApplicationStatus.UNDER_REVIEW,
+        created_by=actor,
+        complete_on=complete_on,
+        decided_at=at(decided_on) if decided_on else None,
+    )
+
+
+def test_a_review_decided_after_seven_working_days_fires(hospital, reviewer_user):
+    # complete Mon 2026-03-02 → due the 7th working day after: Wed 2026-03-11
+    late = application(
+        hospital, reviewer_user, complete_on=date(2026, 3, 2), decided_on=date(2026, 3, 12)
+    )
+    waiting = application(hospital, reviewer_user, complete_on=date(2026, 3, 9), decided_on=None)
+
+    found = find("review_overdue")
+
+    assert [f.subject for f in found] == [
+        ("eligibility.Application", late.pk),
+        ("eligibility.Application", waiting.pk),  # due 3-18, undecided at 3-31
+    ]
+    assert (found[0].evidence["due"], found[0].evidence["decided_on"]) == (
+        "2026-03-11",
+        "2026-03-12",
+    )
+
+
+def test_a_review_decided_on_the_seventh_working_day_does_not_fire(hospital, reviewer_user):
+    application(hospital, reviewer_user, complete_on=date(2026, 3, 2), decided_on=date(2026, 3, 11))
+    application(hospital, reviewer_user, complete_on=date(2026, 3, 25), decided_on=None)  # due 4-3
+
+    assert find("review_overdue") == []
+
+
+def reevaluation(hospital, actor, *, complete_by: date, completed_on: date | None):
+    app = application(hospital, actor, complete_on=date(2025, 6, 2), decided_on=date(2025, 6, 5))
+    eligibility = Eligibility.objects.create(
+        application=app,
+        patient=app.patient,
+        drug=app.drug,
+        hospital=hospital,
+        physician=app.physician,
+        status=EligibilityStatus.IN_REEVALUATION,
+        effective_from=date(2025, 6, 5),
+        plan_total_quantity=D(100),
+    )
+    return Reevaluation.objects.create(
+        eligibility=eligibility,
+        due_date=complete_by - timedelta(days=10),
+        complete_by=complete_by,
+        started_at=at(complete_by - timedelta(days=14)),
+        started_by=actor,
+        physician=app.physician,
+        completed_at=at(completed_on) if completed_on else None,
+    )
+
+
+def test_a_reevaluation_past_its_date_fires(hospital, reviewer_user):
+    overdue = reevaluation(
+        hospital, reviewer_user, complete_by=date(2026, 3, 10), completed_on=None
+    )
+
+    (found,) = find("reevaluation_overdue")
+
+    assert found.subject == ("eligibility.Reevaluation", overdue.pk)
+    assert found.evidence["complete_by"] == "2026-03-10"
+
+
+def test_a_reevaluation_completed_in_time_or_within_grace_does_not_fire(hospital, reviewer_user):
+    reevaluation(
+        hospital, reviewer_user, complete_by=date(2026, 3, 10), completed_on=date(2026, 3, 9)
+    )
+    reevaluation(hospital, reviewer_user, complete_by=date(2026, 3, 28), completed_on=None)
+
+    assert find("reevaluation_overdue", grace_days=5) == []
+
+
+# --- 12. a pharmacy settling above its stock's throughput [AH §2(8), SD §9] ----------------------
+
+
+def test_settling_six_boxes_with_no_sale_fires(pharmacist_user, pharmacy):
+    drug = DrugFactory()
+    settle(pharmacy, InsuredPersonFactory(), pharmacist_user, drug, date(2026, 3, 3), quantity=6)
+
+    (found,) = find("pharmacy_over_throughput")
+
+    assert (found.evidence["settled_boxes"], found.evidence["sold_boxes"]) == (6, 0)
+
+
+def test_settling_what_left_the_stock_does_not_fire(pharmacist_user, pharmacy):
+    drug = DrugFactory()
+    settle(pharmacy, InsuredPersonFactory(), pharmacist_user, drug, date(2026, 3, 3), quantity=6)
+    move(batch(pharmacy, drug), K.SALE, -5, date(2026, 3, 3))  # 6 ≤ 1.20 × 5
+
+    assert find("pharmacy_over_throughput") == []
+
+
+# --- 13. drugs outside their agreement period [SD §1, HB art. 47] -------------------------------
+
+
+def test_a_settlement_after_the_agreement_ended_fires(pharmacist_user, pharmacy):
+    ended = DrugFactory(agreement_end=date(2026, 2, 28))
+    done = settle(pharmacy, InsuredPersonFactory(), pharmacist_user, ended, date(2026, 3, 2))
+
+    (found,) = find("outside_agreement_period")
+
+    assert found.evidence == {
+        "settlement_ids": [done.pk],
+        "drug_id": ended.pk,
+        "agreement_end": "2026-02-28",
+        "settled_on": "2026-03-02",
+    }
+
+
+def test_a_settlement_within_the_period_or_grace_does_not_fire(pharmacist_user, pharmacy):
+    current = DrugFactory(agreement_end=date(2026, 12, 31))
+    settle(pharmacy, InsuredPersonFactory(), pharmacist_user, current, date(2026, 3, 2))
+    ended = DrugFactory(agreement_end=date(2026, 2, 28))
+    settle(pharmacy, InsuredPersonFactory(), pharmacist_user, ended, date(2026, 3, 2))
+
+    assert find("outside_agreement_period", grace_days=3) == []
