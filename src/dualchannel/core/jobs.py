@@ -211,13 +211,20 @@ def enqueue(
     run_after: datetime | None = None,
     key: str | None = None,
     max_attempts: int = DEFAULT_MAX_ATTEMPTS,
+    new_key: bool = False,
+    institution_id: int | None = None,
 ) -> Job:
-    """Queue a job in the caller's transaction; a known ``key`` returns the existing job."""
+    """Queue a job in the caller's transaction; a known ``key`` returns the existing job.
+
+    ``new_key``: the key names a row this transaction has just created (``notification:<id>``),
+    so no other job can hold it: inserted without looking it up or a savepoint.
+    ``institution_id``: whose job it is, when the caller knows (else the kind's
+    ``institution_of`` reads it from the payload)."""
     if not connection.in_atomic_block:
         raise RuntimeError("enqueue must run inside the business transaction")
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
-    if key is not None:
+    if key is not None and not new_key:
         existing = Job.objects.filter(idempotency_key=key).first()
         if existing is not None:
             return existing
@@ -229,12 +236,14 @@ def enqueue(
         idempotency_key=key,
         max_attempts=max_attempts,
         institution_id=(
-            registered.institution_of(payload or {})
+            institution_id
+            if institution_id is not None
+            else registered.institution_of(payload or {})
             if registered is not None and registered.institution_of is not None
             else None
         ),
     )
-    if key is None:
+    if key is None or new_key:
         job.save(force_insert=True)  # nothing to race on: no savepoint
         return job
     try:

@@ -111,6 +111,7 @@ def notify(
                 {"notification_id": notification.pk},
                 key=f"notification:{notification.pk}",
                 max_attempts=DELIVERY_MAX_ATTEMPTS,
+                new_key=True,  # the notification row was created just above
             )
         created.append(notification)
     return created

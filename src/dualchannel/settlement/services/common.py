@@ -389,4 +389,10 @@ def write_settlement(
 
 def queue_upload(settlement: Settlement) -> None:
 
-    enqueue("settlement.upload", {"settlement_id": settlement.pk}, key=f"settle:{settlement.pk}")
+    enqueue(
+        "settlement.upload",
+        {"settlement_id": settlement.pk},
+        key=f"settle:{settlement.pk}",
+        new_key=True,  # the settlement was created in this transaction
+        institution_id=settlement.institution_id,
+    )
