@@ -262,16 +262,21 @@ def enqueue_chain(
     """One chain of jobs per business row: queue ``kind`` for the row named by ``about`` (payload
     values, e.g. ``{"filing_id": 7}``) unless a job for it is queued, backing off or running (that
     one is returned); a dead one is queued again (its attempts start over) rather than a second
-    job added beside it. In the caller's transaction."""
+    job added beside it. In the caller's transaction, which may hold the business row's lock: a
+    dead job another transaction holds (a person's retry on the failed-jobs page, which locks the
+    job before the row) is left to it, not waited for."""
     if not connection.in_atomic_block:
         raise RuntimeError("enqueue_chain must run inside the business transaction")
-    jobs = _jobs_about(kind, about).select_for_update().order_by("-id")
+    jobs = _jobs_about(kind, about).order_by("-id")
     live = jobs.filter(status__in=LIVE).first()
     if live is not None:
         return live
     dead = jobs.filter(status=JobStatus.DEAD).first()
     if dead is None:
         return enqueue(kind, dict(about), run_after=run_after, key=key)
+    mine = Job.objects.filter(pk=dead.pk, status=JobStatus.DEAD).select_for_update(skip_locked=True)
+    if mine.first() is None:
+        return dead  # being retried (or taken) by another transaction right now
     dead.status = JobStatus.QUEUED
     dead.attempts = 0
     dead.run_after = run_after or timezone.now()
@@ -283,12 +288,14 @@ def enqueue_chain(
 
 def settle_dead_jobs(kind: str, about: dict[str, Any]) -> int:
     """The row named by ``about`` got done by other means (a person's own send was accepted):
-    its dead jobs of ``kind`` have nothing left to do and leave the failed-jobs page."""
-    return (
-        _jobs_about(kind, about)
-        .filter(status=JobStatus.DEAD)
-        .update(status=JobStatus.DONE, finished_at=timezone.now(), last_error="")
-    )
+    its dead jobs of ``kind`` have nothing left to do and leave the failed-jobs page. Call it
+    holding no business row lock (it waits for a job a person is retrying)."""
+    with transaction.atomic():
+        return (
+            _jobs_about(kind, about)
+            .filter(status=JobStatus.DEAD)
+            .update(status=JobStatus.DONE, finished_at=timezone.now(), last_error="")
+        )
 
 
 def backoff_delay(attempts: int, *, rng: random.Random | None = None) -> timedelta:

@@ -206,7 +206,12 @@ def _deliver(claimed: PlatformFiling, *, actor: User | None, retry_later: bool) 
         )
     except PlatformError as exc:
         return _record(claimed, actor=actor, error=exc, retry_later=retry_later)
-    return _record(claimed, actor=actor, output=output, retry_later=retry_later)
+    filing = _record(claimed, actor=actor, output=output, retry_later=retry_later)
+    if filing.status == S.ACCEPTED:
+        # sent by a person or another job: a dead job of it has nothing left to do (after the
+        # record's commit, holding no filing lock: the failed-jobs page locks the job first)
+        settle_dead_jobs(FILING_JOB, {"filing_id": filing.pk})
+    return filing
 
 
 def _record(
@@ -245,7 +250,6 @@ def _record(
             if retry_later:
                 queue_next_attempt(filing)
             return filing
-        settle_dead_jobs(FILING_JOB, {"filing_id": filing.pk})  # sent otherwise: nothing left
         result = output.get("result") if isinstance(output, dict) else None
         sn = str((result or {}).get("trt_dcla_detl_sn", ""))
         filing.last_error = ""
