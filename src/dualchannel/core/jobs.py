@@ -18,6 +18,10 @@
   ``AttemptFailed`` (``permanent=True`` when no automatic attempt is left): the job backs off or
   is dead, never logged done. Failed and dead jobs are listed per institution for people to
   retry (``core.job_failures``).
+- A run whose previous run's worker died (its lease expired) has ``job.resumed`` set, so a
+  non-atomic handler can tell a rerun from a run after its back-off. ``enqueue_chain`` keeps one
+  job per business row (a waiting one is reused, a dead one queued again); ``settle_dead_jobs``
+  closes a row's dead jobs once the work got done another way.
 - ``@periodic(name, every=… | at=…)`` schedules a function; a worker enqueues each due slot once
   (idempotency key ``periodic:<name>:<slot>``) and moves the schedule on.
 

@@ -241,3 +241,27 @@ def test_jobs_queued_before_they_carried_an_institution_get_it_from_their_filing
     done.refresh_from_db()
     assert job.institution_id == connected_hospital.pk
     assert done.institution_id is None  # done jobs are left as they are
+
+
+def test_a_failed_retry_by_button_queues_the_filings_dead_job_again_not_a_new_one(
+    pending_filing, reviewer_user
+):
+    # given: the job used its only attempt on a timeout; the filing may still be retried
+    Job.objects.filter(kind="integration.filing").update(max_attempts=1)
+    simulator_fail_next(2, mode="timeout", infno="2503")
+    job = _queue(pending_filing)
+    run_once("w1")
+    job.refresh_from_db()
+    assert job.status == JobStatus.DEAD
+    pending_filing.refresh_from_db()
+    assert pending_filing.status == FilingStatus.FAILED
+
+    # when: the button's send times out too
+    retried = filing_retry(pending_filing, actor=reviewer_user)
+
+    # then: the same job is queued again after a back-off (the status's 将重试 holds)
+    assert retried.status == FilingStatus.FAILED
+    job.refresh_from_db()
+    assert (job.status, job.attempts) == (JobStatus.QUEUED, 0)
+    assert job.run_after > timezone.now()
+    assert Job.objects.filter(kind="integration.filing").count() == 1
