@@ -12,6 +12,7 @@ A date outside what can be computed at all fails loudly with ``calendar.unknown_
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from functools import cache
 
@@ -175,6 +176,60 @@ def _provincial_officer(actor: User) -> bool:
     # institution, reached through core's own User.institution foreign key, not an import.
     institution = actor.institution
     return institution is not None and institution.is_provincial_agency
+
+
+def may_load_calendar(actor: User) -> bool:
+    """Who loads a year's State Council table: a provincial agency's officer or an admin."""
+    if not actor.is_authenticated or not actor.is_active:
+        return False
+    if actor.is_superuser:
+        return True
+    return actor.has_role(Role.AGENCY_OFFICER) and _provincial_officer(actor)
+
+
+def provisional_year_notice(today: date) -> int | None:
+    """The year to warn about: this year, or from 1 December the next one, when its State
+    Council notice is not loaded (deadlines in it are counted from the 放假办法 alone)."""
+    years = [today.year] + ([today.year + 1] if today.month == 12 else [])
+    return next((year for year in years if is_provisional_year(year)), None)
+
+
+@dataclass(frozen=True)
+class CalendarNotice:
+    """The banner on an officer's or admin's first page while a year is provisional."""
+
+    year: int
+    may_load: bool  # the reader may load it (the link to the year's page is offered)
+
+    @property
+    def text(self) -> str:
+        return f"{self.year}年节假日安排尚未导入，期限暂按《全国年节及纪念日放假办法》推算"
+
+
+def calendar_notice(actor: User, today: date) -> CalendarNotice | None:
+    year = provisional_year_notice(today)
+    return None if year is None else CalendarNotice(year, may_load_calendar(actor))
+
+
+def parse_calendar_lines(text: str) -> list[tuple[date, bool, str]]:
+    """The page's table, one exception a line: ``2027-02-08 休 春节`` or ``2027-02-07 班 春节``."""
+    days: list[tuple[date, bool, str]] = []
+    for number, line in enumerate((text or "").splitlines(), start=1):
+        parts = line.split()
+        if not parts:
+            continue
+        try:
+            day = date.fromisoformat(parts[0])
+        except ValueError:
+            day = None
+        if day is None or len(parts) < 2 or parts[1] not in ("休", "班"):
+            raise field_error(
+                "days",
+                "calendar.bad_line",
+                f"第{number}行应为“日期 休/班 节日名称”，如 2027-02-08 休 春节",
+            )
+        days.append((day, parts[1] == "班", " ".join(parts[2:])[:30]))
+    return days
 
 
 def calendar_year_load(

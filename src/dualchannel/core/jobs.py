@@ -18,6 +18,10 @@
   ``AttemptFailed`` (``permanent=True`` when no automatic attempt is left): the job backs off or
   is dead, never logged done. Failed and dead jobs are listed per institution for people to
   retry (``core.job_failures``).
+- A run whose previous run's worker died (its lease expired) has ``job.resumed`` set, so a
+  non-atomic handler can tell a rerun from a run after its back-off. ``enqueue_chain`` keeps one
+  job per business row (a waiting one is reused, a dead one queued again); ``settle_dead_jobs``
+  closes a row's dead jobs once the work got done another way.
 - ``@periodic(name, every=… | at=…)`` schedules a function; a worker enqueues each due slot once
   (idempotency key ``periodic:<name>:<slot>``) and moves the schedule on.
 
@@ -255,6 +259,59 @@ def enqueue(
     return job
 
 
+LIVE = (JobStatus.QUEUED, JobStatus.RETRY, JobStatus.RUNNING)
+
+
+def _jobs_about(kind: str, about: dict[str, Any]):
+    return Job.objects.filter(kind=kind, **{f"payload__{k}": v for k, v in about.items()})
+
+
+def enqueue_chain(
+    kind: str,
+    about: dict[str, Any],
+    *,
+    run_after: datetime | None = None,
+    key: str | None = None,
+) -> Job:
+    """One chain of jobs per business row: queue ``kind`` for the row named by ``about`` (payload
+    values, e.g. ``{"filing_id": 7}``) unless a job for it is queued, backing off or running (that
+    one is returned); a dead one is queued again (its attempts start over) rather than a second
+    job added beside it. In the caller's transaction, which may hold the business row's lock: a
+    dead job another transaction holds (a person's retry on the failed-jobs page, which locks the
+    job before the row) is left to it, not waited for."""
+    if not connection.in_atomic_block:
+        raise RuntimeError("enqueue_chain must run inside the business transaction")
+    jobs = _jobs_about(kind, about).order_by("-id")
+    live = jobs.filter(status__in=LIVE).first()
+    if live is not None:
+        return live
+    dead = jobs.filter(status=JobStatus.DEAD).first()
+    if dead is None:
+        return enqueue(kind, dict(about), run_after=run_after, key=key)
+    mine = Job.objects.filter(pk=dead.pk, status=JobStatus.DEAD).select_for_update(skip_locked=True)
+    if mine.first() is None:
+        return dead  # being retried (or taken) by another transaction right now
+    dead.status = JobStatus.QUEUED
+    dead.attempts = 0
+    dead.run_after = run_after or timezone.now()
+    dead.finished_at = None
+    dead.last_error = ""
+    dead.save(update_fields=["status", "attempts", "run_after", "finished_at", "last_error"])
+    return dead
+
+
+def settle_dead_jobs(kind: str, about: dict[str, Any]) -> int:
+    """The row named by ``about`` got done by other means (a person's own send was accepted):
+    its dead jobs of ``kind`` have nothing left to do and leave the failed-jobs page. Call it
+    holding no business row lock (it waits for a job a person is retrying)."""
+    with transaction.atomic():
+        return (
+            _jobs_about(kind, about)
+            .filter(status=JobStatus.DEAD)
+            .update(status=JobStatus.DONE, finished_at=timezone.now(), last_error="")
+        )
+
+
 def backoff_delay(attempts: int, *, rng: random.Random | None = None) -> timedelta:
     """10 s · 2^(attempts−1), capped at one hour, ± 20 % jitter."""
     base = min(BACKOFF_BASE_SECONDS * 2 ** max(attempts - 1, 0), BACKOFF_CAP_SECONDS)
@@ -318,6 +375,7 @@ def _take(job: Job, worker_id: str, now: datetime, lease: timedelta) -> bool:
     )
     if not taken:
         return False
+    job.resumed = job.status == JobStatus.RUNNING  # its previous run's worker died
     job.status = JobStatus.RUNNING
     job.attempts += 1
     job.locked_by = worker_id

@@ -264,6 +264,10 @@ class Job(models.Model):
         related_name="+",
     )
 
+    # Not stored: ``core.jobs.claim`` sets it on the run whose previous run's worker died (its
+    # lease expired with the job still running), so a handler can tell a rerun from a back-off.
+    resumed: bool = False
+
     class Meta:
         verbose_name = "后台任务"
         verbose_name_plural = "后台任务"

@@ -28,9 +28,11 @@ from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from .calendar import calendar_notice
 from .roles import Role
 
 SESSION_STARTED = "dc_session_started"
@@ -185,8 +187,14 @@ class SecondFactorAdminSite(admin.AdminSite):
     """The admin site, for staff who have given the second factor (as django-otp's
     OTPAdminSite), signing in through the site's own login page and its lockout."""
 
+    index_template = "core/admin_index.html"  # the admin index with the calendar's banner
+
     def has_permission(self, request: HttpRequest) -> bool:
         return super().has_permission(request) and second_factor_satisfied(request.user)
+
+    def index(self, request: HttpRequest, extra_context=None) -> HttpResponse:
+        notice = calendar_notice(request.user, timezone.localdate())
+        return super().index(request, {**(extra_context or {}), "calendar_notice": notice})
 
     def login(self, request: HttpRequest, extra_context=None) -> HttpResponse:
         if request.user.is_authenticated and not second_factor_satisfied(request.user):

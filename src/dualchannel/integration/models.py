@@ -154,9 +154,10 @@ class PlatformFiling(models.Model):
     # Set when the subject ended before the platform accepted this 2503: once accepted, a 2504
     # follows automatically with this reason.
     cancel_reason = models.TextField("待撤销原因", blank=True)
-    # Who made the latest attempt: ``job:<id>`` for the worker, ``call:<random>`` for a person's
-    # request. A job that finds its own claim still sent (its worker died during the call) sends
-    # again with the same key; one that finds its attempt already recorded does not.
+    # Who made the latest attempt: ``job:<id>:<attempt>`` for a run of a worker's job (``job:<id>``
+    # before runs were told apart), ``call:<random>`` for a person's request. A job that finds its
+    # own claim still sent (its worker died during the call) sends again with the same key; a
+    # rerun that finds its previous run's attempt recorded backs off before sending again.
     claimed_by = models.CharField("最近发送方", max_length=40, blank=True)
 
     class Meta:
@@ -201,7 +202,7 @@ FILING_MACHINE = StateMachine(
         _F.PENDING: {_F.SENT, _F.CANCELLED},  # withdrawn before it was ever sent
         _F.SENT: {_F.ACCEPTED, _F.FAILED, _F.DEAD, _F.SENT},  # sent again: its sender was lost
         _F.FAILED: {_F.SENT, _F.DEAD},
-        _F.DEAD: {_F.SENT},  # a person retries after the cause is fixed
+        _F.DEAD: {_F.SENT, _F.FAILED},  # a person retries (failed: queued for the worker)
         _F.ACCEPTED: {_F.CANCELLED},  # an accepted 2504 cancels its 2503
     },
     error_code=codes.FILING_TRANSITION,

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
@@ -12,8 +14,18 @@ from django.views.decorators.http import require_GET, require_POST
 from dualchannel.core.roles import Role
 
 from . import selectors, services
+from .models import Notification
 
 PAGE_SIZE = 20
+
+
+@dataclass(frozen=True)
+class MessageRow:
+    """One row of the list include (``notifications/_list.html``): the staff inbox links none."""
+
+    notification: Notification
+    link: str = ""
+    link_label: str = ""
 
 
 @login_required
@@ -25,7 +37,11 @@ def inbox(request: HttpRequest) -> HttpResponse:
     return TemplateResponse(
         request,
         "notifications/inbox.html",
-        {"page": page, "unread": selectors.unread_count(request.user)},
+        {
+            "page": page,
+            "rows": [MessageRow(n) for n in page],
+            "unread": selectors.unread_count(request.user),
+        },
     )
 
 

@@ -15,14 +15,13 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dualchannel.catalog.models import Drug
-from dualchannel.core.errors import DomainError, NotFound
+from dualchannel.core.errors import DomainError
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.registry.models import EquippedDrug, Institution
 from dualchannel.registry.selectors import officer_region
 
-from . import error_codes as codes
 from . import selectors, services
 from .models import BenefitCategory, ClaimReason, ClaimStatus
 from .services.claims import PURCHASE_INSTITUTIONS
@@ -216,12 +215,9 @@ def agency_claim_decide(request: HttpRequest, claim_id: int) -> HttpResponse:
 @officer_required
 def agency_claim_receipt(request: HttpRequest, claim_id: int, number: int) -> HttpResponse:
     """One of the claim's receipts (1-based), inline, for the officers of the person's region
-    (the claim's scope: 404 elsewhere). The file was checked on upload (PDF, JPEG or PNG)."""
-    claim = selectors.claim_get(request.user, claim_id)
-    receipts = claim.receipts or []
-    entry = receipts[number - 1] if 0 < number <= len(receipts) else None
-    if not entry or not entry.get("path"):
-        raise NotFound(codes.CLAIM_NOT_FOUND, "票据不存在")
+    (the claim's scope: 404 elsewhere); each opening is audited (``claim_receipt_open``). The
+    file was checked on upload (PDF, JPEG or PNG)."""
+    entry = services.claim_receipt_open(actor=request.user, claim_id=claim_id, number=number)
     extension = entry["path"].rsplit(".", 1)[-1].lower()
     mime = entry.get("mime_type") or RECEIPT_TYPES.get(extension, "application/octet-stream")
     with default_storage.open(entry["path"], "rb") as handle:

@@ -196,6 +196,7 @@ class UploadStatus(models.TextChoices):
     PENDING = "pending", "待上传"
     ACCEPTED = "accepted", "平台已受理"
     FAILED = "failed", "上传失败（将重试）"
+    DEAD = "dead", "上传失败（需人工处理）"  # its job is dead: no automatic attempt is left
     NOT_CONNECTED = "not_connected", "机构未接入医保平台（手工申报）"
 
 

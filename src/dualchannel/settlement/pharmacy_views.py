@@ -72,7 +72,8 @@ def pharmacy_home(request: HttpRequest) -> HttpResponse:
     low, expiring = stock_attention(pharmacy_id, today)
     failed_moves = uploads_failed(pharmacy_id)
     failed_settlements = Settlement.objects.filter(
-        institution_id=pharmacy_id, upload_status=SettlementUpload.FAILED
+        institution_id=pharmacy_id,
+        upload_status__in=[SettlementUpload.FAILED, SettlementUpload.DEAD],
     ).order_by("settled_at", "pk")
     context = {
         "today": today,

@@ -3,10 +3,13 @@
 The counter answers from our own calculation at once; the platform gets the settlement from a
 durable job so that a slow or failing platform never blocks the patient. A failed attempt is
 committed on the settlement (``failed``) and the job raises ``AttemptFailed``: the job itself backs
-off and runs again, and is dead after its last attempt, never logged done (issue 12, point 8).
-Failed and dead uploads are listed on the failed-jobs page for the pharmacy's or hospital's staff
-(``core.job_failures``), who put them back in the queue. A reversal waits for its settlement's
-``setl_id`` (it queues its next look, which is not a failure).
+off and runs again, and is dead after its last attempt, never logged done (issue 12, point 8);
+when it goes dead the settlement's upload (or reversal upload) is ``dead`` too (``on_failure``, in
+the transaction that records the job dead), 上传失败（需人工处理）. Failed and dead uploads are
+listed on the failed-jobs page for the pharmacy's or hospital's staff (``core.job_failures``), who
+put them back in the queue (``on_retry``: a dead upload is ``failed`` again, the job sends it).
+A reversal waits for its settlement's ``setl_id`` (it queues its next look, which is not a
+failure).
 
 Network first, then lock (docs/conventions.md): each handler runs outside a transaction
 (``atomic=False``) in three steps — a short transaction locks the settlement, checks it still
@@ -88,7 +91,10 @@ def _document(job) -> tuple[Settlement | None, str]:
 
 def _describe_upload(job) -> JobDescription:
     settlement, document = _document(job)
-    if settlement is None or settlement.upload_status != UploadStatus.FAILED:
+    if settlement is None or settlement.upload_status not in (
+        UploadStatus.FAILED,
+        UploadStatus.DEAD,
+    ):
         return JobDescription(document=document)
     dead = job.status == JobStatus.DEAD
     return JobDescription(document=document, error=UPLOAD_DEAD if dead else UPLOAD_FAILED)
@@ -99,6 +105,35 @@ def _describe_reversal(job) -> JobDescription:
     if settlement is None:
         return JobDescription(document=document)
     return JobDescription(document=f"冲销 · {document}", error=REVERSAL_FAILED)
+
+
+def _mark_dead(field: str):
+    """``on_failure``: a job that goes dead leaves its upload dead, for a person to retry."""
+
+    def mark(job, exc, dead: bool) -> None:
+        if not dead:
+            return
+        found = Settlement.objects.select_for_update(of=("self",))
+        settlement = found.filter(pk=job.payload.get("settlement_id")).first()
+        if settlement is not None and getattr(settlement, field) == UploadStatus.FAILED:
+            setattr(settlement, field, UploadStatus.DEAD)
+            settlement.save(update_fields=[field])
+
+    return mark
+
+
+def _requeue(field: str):
+    """``on_retry`` (the failed-jobs page, in its transaction): a dead upload is failed again,
+    so that the job's next run sends it."""
+
+    def requeue(job, actor) -> None:
+        found = Settlement.objects.select_for_update(of=("self",))
+        settlement = found.filter(pk=job.payload.get("settlement_id")).first()
+        if settlement is not None and getattr(settlement, field) == UploadStatus.DEAD:
+            setattr(settlement, field, UploadStatus.FAILED)
+            settlement.save(update_fields=[field])
+
+    return requeue
 
 
 def _again(kind: str, settlement: Settlement, attempt: int) -> None:
@@ -127,6 +162,8 @@ def _locked(settlement_id: int, *related: str) -> Settlement:
     label="结算上传医保平台",
     institution_of=_institution_of,
     describe=_describe_upload,
+    on_failure=_mark_dead("upload_status"),
+    on_retry=_requeue("upload_status"),
 )
 def upload_settlement(job) -> None:
     settlement_id = job.payload["settlement_id"]
@@ -170,6 +207,8 @@ def upload_settlement(job) -> None:
     label="冲销上传医保平台",
     institution_of=_institution_of,
     describe=_describe_reversal,
+    on_failure=_mark_dead("reversal_upload_status"),
+    on_retry=_requeue("reversal_upload_status"),
 )
 def upload_reversal(job) -> None:
     attempt = job.payload.get("attempt", 1)

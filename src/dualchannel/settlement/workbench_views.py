@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dualchannel.catalog.selectors import confidential_amount_missing
+from dualchannel.core.calendar import calendar_notice
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.monitoring.models import AlertState
@@ -154,6 +155,7 @@ def officer_queue(actor) -> list[QueueRow]:
 @role_required(Role.AGENCY_OFFICER)
 def agency_home(request: HttpRequest) -> HttpResponse:
     rows = officer_queue(request.user)
+    today = timezone.localdate()
     return TemplateResponse(
         request,
         "settlement/agency_home.html",
@@ -161,6 +163,8 @@ def agency_home(request: HttpRequest) -> HttpResponse:
             "region": officer_region(request.user),
             "rows": rows,
             "total": sum(r.count for r in rows),
-            "today": timezone.localdate(),
+            "today": today,
+            # a year whose holiday notice is not loaded: its deadlines are provisional
+            "calendar_notice": calendar_notice(request.user, today),
         },
     )

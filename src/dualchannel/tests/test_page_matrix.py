@@ -80,6 +80,15 @@ PAGES = [
     # Failed and dead background jobs of one's institution, with retry (issue 12, point 8).
     Page("GET", "core-failed-jobs", allowed=(PHYSICIAN, REVIEWER, PHARMACIST, OFFICER)),
     Page("POST", "core-failed-job-retry", ("failed_job_id",), allowed=(PHARMACIST,)),
+    # One year's holiday table (officers); only a provincial officer or an admin loads it.
+    Page("GET", "core-calendar-year", ("calendar_year",), allowed=(OFFICER,)),
+    Page(
+        "POST",
+        "core-calendar-year",
+        ("calendar_year",),
+        data={"document_no": "国办发明电", "days": "2027-01-01 休 元旦"},
+        allowed=(),
+    ),
     # The physician's workbench [DESIGN §5.1]; the HIS launch names the patient.
     Page(
         "GET", "eligibility-doctor", data={"patient": "{patient_id_number}"}, allowed=(PHYSICIAN,)
@@ -508,6 +517,7 @@ def _world() -> dict:
         **world,
         "out_of_area_filing_id": _out_of_area_filing(world).pk,
         "failed_job_id": failed_job.pk,
+        "calendar_year": 2027,  # not loaded: provisional
         "new_drug_id": new_drug.pk,
         "granted_application_id": eligibility.application_id,
         "form_id": eligibility.application.application_form_id,

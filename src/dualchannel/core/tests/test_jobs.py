@@ -396,3 +396,62 @@ def test_two_workers_run_fifty_jobs_each_exactly_once(no_periodic):
     assert sum(ran_by.values()) == 50
     assert Job.objects.filter(status=JobStatus.DONE).count() == 50
     assert connection.vendor == "postgresql"
+
+
+SEEN_RESUMED: list[bool] = []
+
+
+@jobs.job_handler("test.resumed", atomic=False)
+def _resumed(job):
+    SEEN_RESUMED.append(job.resumed)
+
+
+def test_a_run_after_its_workers_death_is_told_resumed_a_run_after_back_off_is_not():
+    SEEN_RESUMED.clear()
+    with transaction.atomic():
+        job = jobs.enqueue("test.resumed", run_after=T0)
+    (claimed,) = jobs.claim("w1", 1, now=T0, lease=timedelta(seconds=5))
+    assert claimed.resumed is False  # its first run
+    # the worker dies: the lease runs out, another worker takes it
+    jobs.run_once("w2", now=T0 + timedelta(seconds=6))
+    Job.objects.filter(pk=job.pk).update(status=JobStatus.RETRY, run_after=T0)
+    jobs.run_once("w3", now=T0 + timedelta(seconds=7))
+    assert SEEN_RESUMED == [True, False]
+
+
+def test_enqueue_chain_returns_a_waiting_job_and_queues_a_dead_one_again():
+    with transaction.atomic():
+        first = jobs.enqueue_chain("test.ok", {"row_id": 7}, key="row:7")
+        again = jobs.enqueue_chain("test.ok", {"row_id": 7}, key="row:7:2")
+        other = jobs.enqueue_chain("test.ok", {"row_id": 8})
+    assert again.pk == first.pk and other.pk != first.pk
+    Job.objects.filter(pk=first.pk).update(status=JobStatus.DEAD, attempts=8, last_error="x")
+
+    with transaction.atomic():
+        revived = jobs.enqueue_chain("test.ok", {"row_id": 7}, run_after=T0)
+
+    revived.refresh_from_db()
+    assert revived.pk == first.pk
+    assert (revived.status, revived.attempts, revived.last_error) == (JobStatus.QUEUED, 0, "")
+    assert Job.objects.filter(kind="test.ok").count() == 2
+    Job.objects.filter(pk=first.pk).update(status=JobStatus.DONE)
+    with transaction.atomic():
+        fresh = jobs.enqueue_chain("test.ok", {"row_id": 7})
+    assert fresh.pk not in (first.pk, other.pk)  # a done job is not revived
+
+
+def test_settle_dead_jobs_marks_only_that_rows_dead_jobs_done():
+    with transaction.atomic():
+        mine = jobs.enqueue("test.ok", {"row_id": 7})
+        waiting = jobs.enqueue("test.ok", {"row_id": 7})
+        theirs = jobs.enqueue("test.ok", {"row_id": 8})
+    Job.objects.filter(pk__in=[mine.pk, theirs.pk]).update(status=JobStatus.DEAD)
+
+    assert jobs.settle_dead_jobs("test.ok", {"row_id": 7}) == 1
+
+    statuses = dict(Job.objects.values_list("pk", "status"))
+    assert statuses == {
+        mine.pk: JobStatus.DONE,
+        waiting.pk: JobStatus.QUEUED,
+        theirs.pk: JobStatus.DEAD,
+    }

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from dualchannel.core import jobs
-from dualchannel.core.models import Job, JobStatus
+from dualchannel.core.models import Job, JobStatus, User
 from dualchannel.inventory.models import (
     StockMovement,
     TraceCode,
@@ -50,6 +50,12 @@ def test_demo_load_leaves_no_failed_job_nor_upload(settings, tmp_path):
     assert (
         not Settlement.objects.exclude(upload_status="accepted").exclude(pk__in=stay_bills).exists()
     )
+
+    # every login the demo made is printed (patient_yang, who uploaded a material, too)
+    logins = printed.getvalue().split("演示账号", 1)[1].split("登录页", 1)[0]
+    printed_names = {line.split()[0] for line in logins.splitlines()[1:] if line.strip()}
+    assert "patient_yang" in printed_names
+    assert set(User.objects.values_list("username", flat=True)) <= printed_names
 
     # the counter walkthrough's boxes are printed, and they are in stock at the routed pharmacy
     walkthrough = printed.getvalue().split("柜台演示：", 1)[1]

@@ -27,7 +27,13 @@ from django.utils import timezone
 
 from dualchannel.core import audit
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
-from dualchannel.core.jobs import DEFAULT_LEASE, backoff_delay, enqueue
+from dualchannel.core.jobs import (
+    DEFAULT_LEASE,
+    backoff_delay,
+    enqueue,
+    enqueue_chain,
+    settle_dead_jobs,
+)
 from dualchannel.core.locks import in_transaction, lock_rows
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
@@ -53,6 +59,7 @@ RETRYABLE_STATUSES = (S.FAILED, S.DEAD)
 # A filing ``sent`` this long ago whose outcome was never recorded lost its sender (a crashed
 # worker or request): it may be sent again. The job lease, far above a call's timeouts.
 RESEND_AFTER = DEFAULT_LEASE
+FILING_JOB = "integration.filing"
 
 
 class FilingInFlight(Exception):
@@ -133,7 +140,22 @@ def _call_token() -> str:
 
 
 def _job_token(job) -> str:
-    return f"job:{job.pk}"
+    """This run of the job: its id and the job's attempt number (each run counts one)."""
+    return f"job:{job.pk}:{job.attempts}"
+
+
+def _claimed_by_job(filing: PlatformFiling, job) -> bool:
+    """The filing's latest attempt was claimed by a run of this job (``job:<id>`` before runs
+    were told apart)."""
+    return filing.claimed_by == f"job:{job.pk}" or filing.claimed_by.startswith(f"job:{job.pk}:")
+
+
+def _recorded_before_a_death(filing: PlatformFiling, job) -> bool:
+    """This job's previous run recorded the filing's attempt, then its worker died before the
+    job could back off: that attempt is not made again now, the job backs off first."""
+    if not job.resumed:
+        return False
+    return filing.claimed_by in (f"job:{job.pk}", f"job:{job.pk}:{job.attempts - 1}")
 
 
 def _lock(filing_id: int) -> PlatformFiling | None:
@@ -184,7 +206,12 @@ def _deliver(claimed: PlatformFiling, *, actor: User | None, retry_later: bool) 
         )
     except PlatformError as exc:
         return _record(claimed, actor=actor, error=exc, retry_later=retry_later)
-    return _record(claimed, actor=actor, output=output, retry_later=retry_later)
+    filing = _record(claimed, actor=actor, output=output, retry_later=retry_later)
+    if filing.status == S.ACCEPTED:
+        # sent by a person or another job: a dead job of it has nothing left to do (after the
+        # record's commit, holding no filing lock: the failed-jobs page locks the job first)
+        settle_dead_jobs(FILING_JOB, {"filing_id": filing.pk})
+    return filing
 
 
 def _record(
@@ -247,11 +274,13 @@ def _record(
 
 
 def queue_next_attempt(filing: PlatformFiling) -> None:
-    """A failed filing is sent again by the worker after a back-off (one job per attempt)."""
+    """A failed filing is sent again by the worker after a back-off: by its job if one is
+    waiting or running (it backs off itself), else by its dead job queued again, else a new one
+    (one chain per filing, ``core.jobs.enqueue_chain``)."""
     if filing.status != S.FAILED:
         return
-    enqueue(
-        "integration.filing",
+    enqueue_chain(
+        FILING_JOB,
         {"filing_id": filing.pk},
         run_after=timezone.now() + backoff_delay(filing.attempts),
         key=f"filing:{filing.pk}:attempt:{filing.attempts + 1}",
@@ -277,7 +306,7 @@ def _queue_cancel(target: PlatformFiling, *, actor: User | None, reason: str) ->
         target=target,
         input=_cancel_input(target, reason),
     )
-    enqueue("integration.filing", {"filing_id": cancel.pk}, key=f"filing:{cancel.pk}")
+    enqueue(FILING_JOB, {"filing_id": cancel.pk}, key=f"filing:{cancel.pk}")
     return cancel
 
 
@@ -377,10 +406,11 @@ def filing_submit(
             input=values,
         )
         if not send_now:
-            enqueue("integration.filing", {"filing_id": filing.pk}, key=f"filing:{filing.pk}")
+            enqueue(FILING_JOB, {"filing_id": filing.pk}, key=f"filing:{filing.pk}")
             return filing
         _claim(filing, actor=actor, token=_call_token())
-    return _deliver(filing, actor=actor, retry_later=False)
+    # A failure that may be retried is retried by the worker (the status says 将重试).
+    return _deliver(filing, actor=actor, retry_later=True)
 
 
 def _check_cancellable(target: PlatformFiling) -> None:
@@ -421,7 +451,7 @@ def _start_cancel(
         _claim(cancel, actor=actor, token=_call_token())
         return cancel, True
     if cancel.status == S.PENDING:
-        enqueue("integration.filing", {"filing_id": cancel.pk}, key=f"filing:{cancel.pk}")
+        enqueue(FILING_JOB, {"filing_id": cancel.pk}, key=f"filing:{cancel.pk}")
     else:
         queue_next_attempt(cancel)  # usually the job its failure queued already
     return cancel, False
@@ -514,8 +544,9 @@ def _cancel_note(cancel: PlatformFiling) -> str:
 def filing_retry(filing: PlatformFiling, *, actor: User | None = None) -> PlatformFiling:
     """Send a failed or dead filing (or one whose sender was lost) again with its own key.
 
-    Inside another business transaction the worker sends it (a job that may send a dead one);
-    the filing is returned as it is.
+    Inside another business transaction the worker sends it: a dead filing is put back to
+    failed (the person asked) and the filing's job chain goes on, or starts again if dead
+    (``queue_next_attempt``: never a second chain beside a waiting job).
     """
     now = not in_transaction()
     with transaction.atomic():
@@ -529,21 +560,44 @@ def filing_retry(filing: PlatformFiling, *, actor: User | None = None) -> Platfo
                 f"备案状态为「{locked.get_status_display()}」，不能重试",
             )
         if not now:
-            enqueue(
-                "integration.filing",
-                {"filing_id": locked.pk, "retry": True},
-                key=f"filing:{locked.pk}:retry:{locked.attempts + 1}",
-            )
+            _requeue(locked, actor=actor)
             return locked
         _claim(locked, actor=actor, token=_call_token())
-    return _deliver(locked, actor=actor, retry_later=False)
+    return _deliver(locked, actor=actor, retry_later=True)
+
+
+def _requeue(filing: PlatformFiling, *, actor: User | None) -> None:
+    """In the caller's transaction, the filing locked: a dead one is failed again, and the
+    worker sends it at once."""
+    if filing.status == S.DEAD:
+        transition(filing, S.FAILED, actor=actor, reason="人工重新排队")
+    if filing.status in (S.FAILED, S.SENT):  # sent: by a sender that was lost
+        enqueue_chain(FILING_JOB, {"filing_id": filing.pk})
+
+
+def filing_job_requeue(*, actor: User, filing_id: int) -> PlatformFiling:
+    """A person re-queues a filing's failed or dead job (the failed-jobs page, in that page's
+    transaction, which queues the job itself): a dead filing is failed again so that the job
+    sends it. Only those who may send the filing."""
+    locked = _lock(filing_id)
+    if locked is None:
+        raise NotFound()
+    _require_sender(actor, locked.institution)
+    if locked.status == S.DEAD:
+        transition(locked, S.FAILED, actor=actor, reason="人工重新排队")
+    return locked
 
 
 def filing_process(filing_id: int, *, job=None, retry: bool = False) -> PlatformFiling:
     """Job entry point, outside any transaction: send a pending or failed filing (a dead one too
-    with ``retry``: a person asked for it), or one left sent by a lost sender; anything else is
-    left as it is. Idempotent per job: a rerun resends its own unrecorded attempt, not a
-    recorded one. Raises ``FilingInFlight`` (for a job) while another sender holds it."""
+    with ``retry``, a job queued before people's retries made a dead filing failed again), or
+    one left sent by a lost sender; anything else is left as it is. Returns the filing; the job
+    backs off itself while it is failed (``integration.tasks``).
+
+    Per run of a job (``job:<id>:<attempt>``): a rerun after its worker died sends the job's own
+    unrecorded attempt again (same key), and leaves the attempt its previous run recorded alone
+    (the job backs off first); a run after the job's back-off sends again. Raises
+    ``FilingInFlight`` (for a job) while another sender holds it."""
     token = _job_token(job) if job is not None else _call_token()
     sendable = (S.PENDING, S.FAILED, S.DEAD) if retry else (S.PENDING, S.FAILED)
     with transaction.atomic():
@@ -551,12 +605,14 @@ def filing_process(filing_id: int, *, job=None, retry: bool = False) -> Platform
         if filing is None:
             raise NotFound()
         if filing.status == S.SENT:
-            if filing.claimed_by != token and not _sender_lost(filing):
+            own = job is not None and _claimed_by_job(filing, job)
+            if not own and not _sender_lost(filing):
                 if job is not None:
                     raise FilingInFlight()
                 return filing
-        elif filing.status not in sendable or filing.claimed_by == token:
-            return filing  # done, or this job's attempt is already recorded
+        elif filing.status not in sendable:
+            return filing  # done, or dead until a person retries it
+        elif job is not None and _recorded_before_a_death(filing, job):
+            return filing
         _claim(filing, actor=None, token=token)
-    # A job queues its next attempt itself, after a back-off (see ``integration.tasks``).
-    return _deliver(filing, actor=None, retry_later=job is not None)
+    return _deliver(filing, actor=None, retry_later=False)

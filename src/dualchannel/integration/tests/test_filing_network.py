@@ -137,27 +137,57 @@ def test_a_filing_left_sent_by_a_dead_worker_is_sent_again_with_its_key_and_file
 
 
 def test_a_rerun_of_a_job_whose_attempt_was_recorded_sends_nothing(queued_filing, monkeypatch):
-    # given: the platform times out; the job records the failure and queues the next attempt,
-    # then its worker dies before the job is marked done
+    # given: the platform times out; the job's run records the failure, then its worker dies
+    # before the job could back off
     simulator_fail_next(1, mode="timeout", infno="2503")
     now = timezone.now()
     (job,) = jobs.claim("w1", 1, now=now, lease=timedelta(seconds=1))
-    jobs.handler_for(job.kind).func(job)
+    with pytest.raises(jobs.AttemptFailed):
+        jobs.handler_for(job.kind).func(job)
     queued_filing.refresh_from_db()
     assert queued_filing.status == S.FAILED and queued_filing.attempts == 1
+    assert queued_filing.claimed_by == f"job:{job.pk}:1"
     calls = PlatformCall.objects.count()
 
-    # when: the job runs again after its (short) lease ran out, before the back-off is over
+    # when: the job runs again after its (short) lease ran out
     assert run_once("w2", now=now + timedelta(seconds=2)) == 1
 
-    # then: its attempt is not made twice; the next one stays queued after its back-off
+    # then: its recorded attempt is not made twice; the job backs off, no second job
     queued_filing.refresh_from_db()
     job.refresh_from_db()
-    assert job.status == JobStatus.DONE
+    assert job.status == JobStatus.RETRY and job.attempts == 2
     assert queued_filing.status == S.FAILED and queued_filing.attempts == 1
     assert PlatformCall.objects.count() == calls
-    nxt = Job.objects.exclude(pk=job.pk).get(kind="integration.filing")
-    assert nxt.status == JobStatus.QUEUED and nxt.run_after > timezone.now()
+    assert Job.objects.filter(kind="integration.filing").count() == 1
+
+    # when: its back-off is over, the same job sends again (same key), filed once
+    run_once("w2", now=job.run_after + timedelta(seconds=1))
+    queued_filing.refresh_from_db()
+    job.refresh_from_db()
+    assert queued_filing.status == S.ACCEPTED and queued_filing.attempts == 2
+    assert job.status == JobStatus.DONE
+    assert _keys_sent("2503") == {queued_filing.idempotency_key}
+    assert SimFiling.objects.count() == 1
+
+
+def test_a_job_that_backed_off_sends_again_on_its_next_run_even_after_a_person_reset_it(
+    queued_filing, monkeypatch
+):
+    # given: the job's first run failed and it backed off; it was then put back by a person
+    # (its attempts start over, so its next run's token repeats the recorded one's number)
+    simulator_fail_next(2, mode="timeout", infno="2503")
+    run_once("w1")
+    job = Job.objects.get(kind="integration.filing")
+    assert job.status == JobStatus.RETRY
+    Job.objects.filter(pk=job.pk).update(attempts=0, run_after=timezone.now())
+
+    # when: it runs again (not a rerun after a death)
+    run_once("w1")
+
+    # then: it sent again: a second attempt, recorded
+    queued_filing.refresh_from_db()
+    assert queued_filing.attempts == 2 and queued_filing.status == S.FAILED
+    assert PlatformCall.objects.filter(infno="2503").count() == 2
 
 
 def test_a_filing_whose_sender_was_lost_is_left_alone_while_fresh_then_sent_again(
@@ -237,8 +267,10 @@ def test_a_retry_asked_inside_another_transaction_is_sent_by_the_worker_even_whe
     with transaction.atomic():
         returned = filing_retry(filing, actor=agency_user)
 
-    # then: the platform was not called inside it; the worker sends it, accepted
-    assert returned.status == S.DEAD and platform.calls == []
+    # then: the platform was not called inside it (the filing is failed again, queued for the
+    # worker, its dead job queued again); the worker sends it, accepted
+    assert returned.status == S.FAILED and platform.calls == []
+    assert Job.objects.filter(kind="integration.filing").count() == 1
     run_once("w1")
     filing.refresh_from_db()
     assert filing.status == S.ACCEPTED and filing.attempts == 2

@@ -99,6 +99,8 @@ def test_inbox_page_renders_for_staff(client, reviewer_user, password):
     assert "我的消息" in html and "审核通过" in html and "已读消息" in html
     assert "1 条未读" in html
     assert 'hx-post="/notifications/' in html
+    used = [t.name for t in response.templates]
+    assert "notifications/_list.html" in used  # the one list markup, shared with the portal
 
 
 def test_a_patient_reads_messages_in_the_portal(client, patient_user):

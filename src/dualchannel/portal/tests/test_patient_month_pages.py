@@ -106,12 +106,17 @@ def test_messages_are_in_the_portal_layout_and_link_to_what_they_are_about(
         person=approved.patient, template_code="eligibility.approved", channel="in_app"
     ).get()
 
-    page = client.get(reverse("portal-messages")).content.decode()
+    response = client.get(reverse("portal-messages"))
+    page = response.content.decode()
 
     assert "双通道患者服务" in page and "双通道管理平台" not in page
     assert "公众查询" not in page  # none of the staff platform's links
     assert approval.title in page
     assert reverse("portal-application", args=[approved.application_id]) in page
+    # the staff inbox's one list markup, marking read through the portal's own page
+    assert "notifications/_list.html" in [t.name for t in response.templates]
+    assert f'action="{reverse("portal-message-read", args=[approval.pk])}"' in page
+    assert "hx-post" not in page.split(f'id="notification-{approval.pk}"')[1].split("</article>")[0]
 
 
 def test_a_message_is_marked_read_and_anothers_is_not_found(

@@ -18,7 +18,7 @@ The names callers use are re-exported here: ``from dualchannel.settlement import
 
 from .batches import batch_apply, batch_prepare, batch_review, budget_report
 from .claim_decisions import claim_decide
-from .claims import claim_submit
+from .claims import claim_receipt_open, claim_submit
 from .common import (
     ACCUMULATED_KINDS,
     BREAKDOWN_FIELDS,
@@ -69,6 +69,7 @@ __all__ = [
     "budget_line_for",
     "budget_report",
     "claim_decide",
+    "claim_receipt_open",
     "claim_submit",
     "eligibility_revoke_for_fraud",
     "hospital_preview",

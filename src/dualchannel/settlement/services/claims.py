@@ -66,6 +66,7 @@ from dualchannel.registry.out_of_area import out_of_area_of
 from dualchannel.registry.selectors import officer_region
 
 from .. import error_codes as codes
+from .. import selectors
 from ..engine import FEN
 from ..models import (
     BenefitCategory,
@@ -561,3 +562,28 @@ def _store_receipts(claim_no: str, c: _Claim, stored: list[str]) -> list[dict[st
             }
         )
     return entries
+
+
+RECEIPT_OPENED = "settlement.claim_receipt_opened"
+
+
+def claim_receipt_open(*, actor: User, claim_id: int, number: int) -> dict[str, Any]:
+    """An officer opens one of a claim's receipts (1-based) to read it: who read which person's
+    receipt is recorded (one audit event), as a reviewer's opening of a material is. The claim's
+    scope is the officers of the person's region (404 elsewhere). Returns the receipt's entry."""
+    require_role(actor, Role.AGENCY_OFFICER)
+    claim = selectors.claim_get(actor, claim_id)
+    receipts = claim.receipts or []
+    entry = receipts[number - 1] if 0 < number <= len(receipts) else None
+    if not entry or not entry.get("path"):
+        raise NotFound(codes.CLAIM_NOT_FOUND, "票据不存在")
+    with transaction.atomic():
+        audit.record(
+            actor=actor,
+            action=RECEIPT_OPENED,
+            subject=claim,
+            patient=claim.person,
+            role=Role.AGENCY_OFFICER,
+            summary={"claim_no": claim.claim_no, "receipt": number},
+        )
+    return entry

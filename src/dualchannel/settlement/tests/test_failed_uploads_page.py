@@ -36,8 +36,35 @@ def failed(bound_pharmacy, dispensed, pharmacist_user):
 def test_a_failed_upload_is_a_dead_job_of_its_pharmacy(failed, bound_pharmacy):
     job = Job.objects.get(kind="settlement.upload")
 
-    assert failed.upload_status == UploadStatus.FAILED
+    assert failed.upload_status == UploadStatus.DEAD  # no automatic attempt left
+    assert failed.get_upload_status_display() == "上传失败（需人工处理）"
     assert (job.status, job.institution_id) == ("dead", bound_pharmacy.pk)
+
+
+def test_an_upload_that_will_be_retried_stays_failed(bound_pharmacy, dispensed, pharmacist_user):
+    bound_pharmacy.platform_code = "P42010200001"
+    bound_pharmacy.save(update_fields=["platform_code"])
+    settled = services.settlement_settle(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-2"
+    )
+    simulator_fail_next(1, mode="timeout", infno="2102")
+
+    run_once("w1")
+
+    settled.refresh_from_db()
+    assert Job.objects.get(kind="settlement.upload").status == "retry"
+    assert settled.upload_status == UploadStatus.FAILED
+
+
+def test_the_pharmacists_queue_lists_a_dead_upload_as_needing_a_person(
+    client, failed, pharmacist_user
+):
+    client.force_login(pharmacist_user)
+
+    body = client.get(reverse("pharmacy-home")).content.decode()
+
+    uploads = body.split('id="uploads"')[1]
+    assert failed.settlement_no in uploads and "上传失败（需人工处理）" in uploads
 
 
 def test_the_page_shows_it_in_words_to_the_pharmacy_only(
@@ -70,7 +97,9 @@ def test_a_retry_requeues_with_its_audit_event_and_the_upload_goes_through(
 
     assert response.status_code == 302
     job.refresh_from_db()
+    failed.refresh_from_db()
     assert (job.status, job.attempts) == ("queued", 0)
+    assert failed.upload_status == UploadStatus.FAILED  # back to be sent by the job
     event = AuditEvent.objects.get(action="core.job_retried")
     assert (event.actor, event.summary["from"], event.summary["kind"]) == (
         pharmacist_user,

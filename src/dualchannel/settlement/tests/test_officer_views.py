@@ -296,3 +296,25 @@ def test_a_claims_receipts_open_inline_for_the_officers_of_its_region_only(
     assert missing.status_code == 404
     assert elsewhere.status_code == 404 and elsewhere.content != PDF
     assert pharmacist.status_code in (403, 404) and pharmacist.content != PDF
+
+
+def test_opening_a_claims_receipt_is_audited_and_a_refused_opening_is_not(
+    client, agency_user, outsider_agency, chronic_world, media_root
+):
+    person, drug = chronic_world
+    line = {"drug_id": drug.pk, "quantity": 1, "unit_price": "100.00", "pack_size": "28"}
+    claim = submit(agency_user, person, _pharmacy(), [line], category="chronic_disease")
+    url = reverse("agency-claim-receipt", args=[claim.pk, 1])
+    client.force_login(outsider_agency)
+    assert client.get(url).status_code == 404
+    client.force_login(agency_user)
+    assert client.get(reverse("agency-claim-receipt", args=[claim.pk, 2])).status_code == 404
+    assert not AuditEvent.objects.filter(action="settlement.claim_receipt_opened").exists()
+
+    assert client.get(url).status_code == 200
+
+    (event,) = AuditEvent.objects.filter(action="settlement.claim_receipt_opened")
+    assert (event.actor, event.actor_role) == (agency_user, "agency_officer")
+    assert (event.subject_type, event.subject_id) == ("settlement.ManualClaim", str(claim.pk))
+    assert event.summary == {"claim_no": claim.claim_no, "receipt": 1}
+    assert event.patient_id == person.pk

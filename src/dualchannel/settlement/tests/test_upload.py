@@ -8,6 +8,7 @@ import pytest
 from django.db import connection
 from django.urls import reverse
 
+from dualchannel.core.job_failures import job_retry
 from dualchannel.core.jobs import run_once
 from dualchannel.core.models import Job
 from dualchannel.integration.models import PlatformCall
@@ -219,3 +220,32 @@ def test_an_unconnected_pharmacy_is_told_the_preview_was_not_checked(dispensed, 
     )
 
     assert platform_pre_settle(priced) == NOT_CONNECTED
+
+
+def test_a_reversal_upload_whose_job_goes_dead_is_dead_and_a_retry_moves_it_back(
+    connected, dispensed, pharmacist_user
+):
+    settled = services.settlement_settle(
+        actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key="s-1"
+    )
+    run_once("w1")
+    services.settlement_reverse(
+        actor=pharmacist_user, settlement_id=settled.pk, reason="患者退药", idempotency_key="r-1"
+    )
+    Job.objects.filter(kind="settlement.upload_reversal").update(max_attempts=1)
+    simulator_fail_next(1, mode="timeout", infno="2103")
+
+    run_once("w1")
+
+    settled.refresh_from_db()
+    job = Job.objects.get(kind="settlement.upload_reversal")
+    assert job.status == "dead"
+    assert settled.reversal_upload_status == UploadStatus.DEAD
+    assert settled.upload_status == UploadStatus.ACCEPTED  # the 2102 is not touched
+
+    job_retry(actor=pharmacist_user, job_id=job.pk)
+    settled.refresh_from_db()
+    assert settled.reversal_upload_status == UploadStatus.FAILED
+    run_once("w1")
+    settled.refresh_from_db()
+    assert settled.reversal_upload_status == UploadStatus.ACCEPTED
