@@ -539,6 +539,9 @@ def test_the_filing_page_and_api_cancel_a_filing(client, world, agency_user):
     client.force_login(agency_user)
     page = client.get(reverse("registry-out-of-area-filings")).content.decode()
     assert "撤销备案" in page
+    # the enrolment region by its name; the basis in the document's words, not a short form
+    assert f"<td>{world['person'].enrolment_region.name}</td>" in page
+    assert "HB art" not in page and "鄂医保发〔2023〕35号 第四十条" in page
     url = reverse("registry-out-of-area-filing-cancel", args=[filing.pk])
     assert f'action="{url}"' in page
 
