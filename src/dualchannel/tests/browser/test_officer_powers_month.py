@@ -5,7 +5,9 @@ province, revokes an imported eligibility for fraud, records a finding on two se
 recovery order per institution), fetches a person from the platform, files and cancels a
 cross-province filing; the Wuchang pharmacy and the hospital read the orders raised against
 them; the hospital's insurance office registers a physician, records an assessment and opens
-the demo stay's bill. Every step checks its result in words, with nothing internal on the page
+the demo stay's bill. A second test plays a revocation that recovers money: 杨军's case approved,
+prescribed, routed from his page, dispensed and settled, then revoked; the order is read by the
+agency and the pharmacy. Every step checks its result in words, with nothing internal on the page
 (no document short form, error code, field name or full ID number), form labels clear of the
 controls. The test writes only the files it uploads; it reads the database only for what a
 card reader or the file's author knows (ID numbers, codes)."""
@@ -19,6 +21,8 @@ import pytest
 from django.utils import timezone
 
 from dualchannel.catalog.models import Drug
+from dualchannel.inventory.models import TraceCode
+from dualchannel.prescriptions.models import Prescription, PrescriptionStatus
 from dualchannel.registry.identifiers import synthetic_id_number
 from dualchannel.registry.models import Institution, InsuredPerson, Physician
 from dualchannel.simulators.persons import PLATFORM_ONLY
@@ -157,9 +161,8 @@ def _transfer(page, base: str) -> None:
 
 
 def _revoke(page, base: str) -> None:
-    """钱多多's imported eligibility revoked for credential lending. Nothing was paid under it
-    yet (the demo has no settlement under an eligibility), so the page says no order is
-    raised; the orders page lists none for it."""
+    """钱多多's imported eligibility revoked for credential lending. Nothing was paid under it,
+    so the page says no order is raised (a revocation with a recovery: the second test)."""
     page.goto(f"{base}/agency/settlement/revocations/")
     page.fill("input[name=q]", "诺西那生钠注射液")
     page.click("button:has-text('查找')")
@@ -317,3 +320,113 @@ def test_the_agencys_powers_and_the_hospital_office_from_the_pages(
     page.context.clear_cookies()
     demo_login(page, "reviewer")
     _hospital_office(page, base)
+
+
+def _approve_yang(page) -> int:
+    """The reviewer checks 杨军's upload and approves his case; returns the application's key."""
+    page.locator("#review-queue tr", has_text="艾加莫德").locator("a").click()
+    page.wait_for_url(re.compile(r"/review/applications/\d+/$"))
+    application_id = int(page.url.rstrip("/").rsplit("/", 1)[1])
+    upload = page.locator("tr[data-material]", has_text="患者上传")
+    upload.locator("a.open-material").click()
+    page.locator("#viewer iframe.evidence-frame").wait_for()
+    page.locator("#viewer button:has-text('核验通过')").click()
+    page.wait_for_url(re.compile(r"/review/applications/\d+/$"))
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#approve")
+    page.wait_for_selector("#status:has-text('已通过')")
+    return application_id
+
+
+def _dispense_and_settle(page, base: str, rx: Prescription) -> str:
+    page.goto(f"{base}/pharmacy/")
+    page.click(f"#routed a:has-text('{rx.prescription_no}')")
+    page.wait_for_url(re.compile(rf"/pharmacy/counter/{rx.pk}/$"))
+    page.wait_for_load_state("load")
+    batch = page.locator("#line-0-stock_item").input_value()
+    code = (
+        TraceCode.objects.filter(stock_item_id=int(batch), status="in_stock")
+        .order_by("code")
+        .values_list("code", flat=True)
+        .first()
+    )
+    page.select_option("#certificate_type", "02")
+    page.fill("#certificate_no", rx.patient.id_number)  # as the card reader reads it
+    page.locator("#line-0-codes").press_sequentially(code)
+    page.press("#line-0-codes", "Enter")
+    page.click("#verify")
+    page.wait_for_selector("#checks-passed")
+    page.click("#dispense")
+    page.wait_for_url(re.compile(rf"/pharmacy/counter/{rx.pk}/result/$"))
+    page.click("#settle")
+    page.wait_for_selector("#settlement-no")
+    return page.inner_text("#settlement-no")
+
+
+def test_a_revocation_recovers_what_the_fund_paid_under_the_eligibility(
+    page, demo_login, live_server
+):
+    """杨军's case approved, his drug prescribed, routed from his phone page, dispensed and
+    settled at 江岸演示大药房; the officer then revokes the eligibility for fraud: the page names
+    the recovery order, the agency's orders list it, and the pharmacy reads it on its page."""
+    base = live_server.url
+    demo_login(page, "reviewer")
+    application_id = _approve_yang(page)
+
+    page.context.clear_cookies()
+    demo_login(page, "doctor")
+    page.goto(f"{base}/doctor/applications/{application_id}/")
+    page.click("#prescribe-link")
+    page.wait_for_selector("#prescribe-form")
+    page.fill("input[name=quantity]", "1")
+    if not page.locator("input[name=pack_size]").input_value():
+        page.fill("input[name=pack_size]", "1")
+    page.click("#prescribe")
+    page.wait_for_selector("text=已开具处方")
+
+    page.context.clear_cookies()
+    demo_login(page, "patient_yang")
+    page.goto(f"{base}/portal/")
+    page.locator("#applications article", has_text="艾加莫德").locator(
+        "a:has-text('查看处方')"
+    ).click()
+    page.wait_for_url(re.compile(r"/portal/prescriptions/\d+/$"))
+    page.locator("label.pharmacy-option:has-text('江岸演示大药房') input").check()
+    page.locator("label.consent input[name=consent]").check()
+    page.click("#route")
+    page.wait_for_selector("text=处方已流转至江岸演示大药房")
+    rx = Prescription.objects.select_related("patient").get(
+        patient__name="杨军", status=PrescriptionStatus.ROUTED
+    )
+
+    page.context.clear_cookies()
+    demo_login(page, "pharmacist")
+    settlement_no = _dispense_and_settle(page, base, rx)
+
+    page.context.clear_cookies()
+    demo_login(page, "officer")
+    page.goto(f"{base}/agency/settlement/revocations/")
+    page.fill("input[name=q]", "艾加莫德")
+    page.click("button:has-text('查找')")
+    page.wait_for_load_state("networkidle")
+    row = page.locator("tbody tr", has_text="杨*")
+    row.locator("summary:has-text('取消用药资格')").click()
+    assert_labels_clear(page)
+    row.locator("select[name=kind]").select_option(label="出借医保凭证")
+    row.locator("input[name=reason]").fill("将医保凭证出借他人购药")
+    row.locator("button:has-text('取消资格并追回')").click()
+    page.wait_for_load_state("networkidle")
+    done = in_words(page)
+    assert "已取消用药资格，追回单：" in done and "无（期间无基金支付的结算）" not in done
+    assert "已取消" in page.locator("tbody tr", has_text="杨*").inner_text()
+    page.goto(f"{base}/agency/settlement/recoveries/")
+    order = page.locator("#recoveries tbody tr", has_text="江岸演示大药房").inner_text()
+    assert "用药资格取消" in order and settlement_no in order and "待扣回" in order
+    in_words(page)
+
+    page.context.clear_cookies()
+    demo_login(page, "pharmacist")
+    page.goto(f"{base}/institution/recoveries/")
+    orders = page.locator("tbody").inner_text()
+    assert "用药资格取消" in orders and settlement_no in orders and "待扣回" in orders
+    in_words(page)
