@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.registry.profiles import profile_or_none
+from dualchannel.registry.regions import region_subtree
 
 from . import selectors
 from .models import RegionalListKind
@@ -24,6 +25,12 @@ def _form_defaults(request: HttpRequest) -> dict:
     return {"region": region.code if region is not None else ""}
 
 
+def publishing_regions(request: HttpRequest) -> list:
+    """The officer's region and the regions inside it, by name: where a list may be published."""
+    region = selectors.officer_region(request.user)
+    return [] if region is None else list(region_subtree(region).order_by("code"))
+
+
 @require_GET
 @officer_required
 def regional_lists(request: HttpRequest) -> HttpResponse:
@@ -31,6 +38,7 @@ def regional_lists(request: HttpRequest) -> HttpResponse:
     context = {
         "lists": selectors.regional_lists_visible(request.user),
         "kinds": RegionalListKind.choices,
+        "regions": publishing_regions(request),
         "form": _form_defaults(request),
         "profile": profile_or_none(region),
     }

@@ -24,8 +24,25 @@ def citation(institution, key: str) -> str:
     return institution_citation(institution, key)
 
 
+def problems_in_words(report) -> list[dict]:
+    """Each problem of a dry run by its row, its column's Chinese header and what is wrong (the
+    code stays in the row's data attribute for support, never on the screen)."""
+    if report is None:
+        return []
+    return [
+        {
+            "row": p.row,
+            "column": register_import.COLUMNS.get(p.field, ""),
+            "message": p.message,
+            "code": p.code,
+        }
+        for p in report.problems
+    ]
+
+
 def _context(request: HttpRequest, **extra) -> dict:
     return {
+        "problems": problems_in_words(extra.get("report")),
         "columns": register_import.COLUMNS.items(),
         "required": register_import.REQUIRED,
         "imports": list(visible_imports(request.user)[:20]),

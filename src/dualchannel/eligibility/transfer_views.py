@@ -16,6 +16,7 @@ from dualchannel.core.errors import NotFound
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
+from dualchannel.registry.models import InsuredPerson, Region, RegionLevel
 from dualchannel.registry.selectors import insured_person_find
 
 from .models import LIVE_ELIGIBILITY
@@ -32,6 +33,23 @@ def _person(request: HttpRequest, id_number: str):
         return insured_person_find(request.user, id_number=id_number)
     except NotFound:
         return None
+
+
+def _person_by_pk(request: HttpRequest, raw: str):
+    """The person just transferred (``?person=<pk>`` after the redirect: no ID number in the
+    address), while still in the officer's region."""
+    person = InsuredPerson.objects.filter(pk=int(raw)).first() if raw.isdigit() else None
+    return _person(request, person.id_number) if person is not None else None
+
+
+def transfer_targets(person) -> list[tuple[Region, list[Region]]]:
+    """The province's cities, each with its counties: where the relation may move to (a
+    cross-province move is a new application in the new region) [HB art. 50]."""
+    province = person.enrolment_region_id[:2]
+    within = Region.objects.filter(code__startswith=province).exclude(level=RegionLevel.PROVINCE)
+    cities = [r for r in within if r.level == RegionLevel.CITY]
+    counties = [r for r in within if r.level != RegionLevel.CITY]
+    return [(city, [c for c in counties if c.parent_id == city.code]) for city in cities]
 
 
 @require_http_methods(["GET", "POST"])
@@ -56,9 +74,9 @@ def agency_eligibility_transfer(request: HttpRequest) -> HttpResponse:
         if request.headers.get("HX-Request"):
             return TemplateResponse(request, "eligibility/_transfer_done.html", {"done": text})
         messages.success(request, text)
-        return redirect(reverse("agency-eligibility-transfer"))
+        return redirect(f"{reverse('agency-eligibility-transfer')}?person={person_id}")
     id_number = (request.GET.get("id_number") or "").strip()
-    person = _person(request, id_number)
+    person = _person(request, id_number) or _person_by_pk(request, request.GET.get("person", ""))
     context = {
         "id_number": "" if person is not None else id_number,
         "person": person,
@@ -72,6 +90,7 @@ def agency_eligibility_transfer(request: HttpRequest) -> HttpResponse:
                 "drug", "hospital"
             ),
             "changes": person.enrolment_changes.select_related("from_region", "to_region"),
+            "targets": transfer_targets(person),
         }
     elif id_number:
         context["not_found"] = True

@@ -216,7 +216,7 @@ def _pharmacy_rule(hospital) -> dict[str, Any]:
     profile = profile_of(hospital) if hospital is not None else None
     if profile is None:
         return {"required": False, "label": "", "why": ""}
-    citation = (profile.citations or {}).get("binding_mode", "")
+    citation = profile.citations_in_words.get("binding_mode", "")
     return {
         "required": profile.binding_mode == BindingMode.THREE_FIXED,
         "label": profile.get_binding_mode_display(),

@@ -273,7 +273,7 @@ def _coverage(pharmacy, in_stock: int, catalogue: int, profiles: dict[str, Any])
         checks.append(in_stock >= min_drugs)
     if min_ratio is not None:
         checks.append(ratio is not None and ratio >= min_ratio)
-    citations = profile.citations if profile is not None else {}
+    citations = profile.citations_in_words if profile is not None else {}
     basis = "；".join(
         citations[f]
         for f in (field, "pharmacy_min_negotiated_ratio")

@@ -58,7 +58,7 @@ def institution_shortfalls(
         ):
             missing.append(
                 f"医院等级须为{HospitalLevel(profile.hospital_min_level).label}及以上"
-                f"（{profile.citations.get('hospital_min_level', profile.name)}）"
+                f"（{profile.citations_in_words.get('hospital_min_level', profile.name)}）"
             )
         if profile.hospital_requires_pathology_or_gene and not (
             institution.has_pathology or institution.has_gene_testing

@@ -18,6 +18,7 @@ from dualchannel.core.models import StatusHistory
 from dualchannel.core.statemachine import StateMachine
 
 from . import error_codes as codes
+from .citation_words import citations_in_words
 
 
 class RegionLevel(models.TextChoices):
@@ -277,6 +278,11 @@ class PolicyProfile(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    @property
+    def citations_in_words(self) -> dict[str, str]:
+        """The citations as a page shows them: no short form of a document (``HB art. 40``)."""
+        return citations_in_words(self.citations)
 
 
 class InstitutionKind(models.TextChoices):

@@ -1,6 +1,6 @@
 """The filing page (异地就医备案) for whoever records it: an officer of the enrolment region or
 the hospital's insurance office [HB art. 40–41, CX art. 17]. Lists the filings in scope and
-records a new one; a refusal is shown with its code, nothing written."""
+records a new one; a refusal is shown in words, nothing written."""
 
 from __future__ import annotations
 
@@ -19,7 +19,7 @@ from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 
 from . import selectors, services
-from .models import OutOfAreaFilingKind
+from .models import OutOfAreaFilingKind, Region, RegionLevel
 from .profiles import profile_of
 
 recorder_required = role_required(Role.AGENCY_OFFICER, Role.REVIEWER)
@@ -30,6 +30,18 @@ def _day(raw: str) -> date | None:
         return date.fromisoformat((raw or "").strip())
     except ValueError:
         return None
+
+
+def treating_regions(institution) -> list[tuple[Region, list[Region]]]:
+    """The other provinces, each with its cities: where a cross-province filing may point (the
+    province or a city of it), picked by name [HB art. 41]."""
+    own = institution.region_id[:2] if institution is not None else ""
+    outside = Region.objects.filter(level__in=(RegionLevel.PROVINCE, RegionLevel.CITY)).exclude(
+        code__startswith=own or "--"
+    )
+    provinces = [r for r in outside if r.level == RegionLevel.PROVINCE]
+    cities = [r for r in outside if r.level == RegionLevel.CITY]
+    return [(p, [c for c in cities if c.parent_id == p.code]) for p in provinces]
 
 
 @require_GET
@@ -49,6 +61,7 @@ def out_of_area_filings(request: HttpRequest) -> HttpResponse:
             for f in rows
         ],
         "kinds": OutOfAreaFilingKind.choices,
+        "treating_regions": treating_regions(request.user.institution),
         "today": today,
         "profile": profile_of(request.user.institution) if request.user.institution else None,
     }
@@ -70,7 +83,7 @@ def out_of_area_filing_create(request: HttpRequest) -> HttpResponse:
     except NotFound:
         raise  # outside the actor's scope: the 404 page, nothing said about the person
     except DomainError as exc:
-        messages.error(request, f"{exc.message}（{exc.code}）")
+        messages.error(request, exc.message)  # in words; the code is for the API
         return redirect("registry-out-of-area-filings")
     messages.success(request, f"已办理异地就医备案 {filing.filing_no}")
     return redirect("registry-out-of-area-filings")
@@ -79,7 +92,7 @@ def out_of_area_filing_create(request: HttpRequest) -> HttpResponse:
 @require_POST
 @recorder_required
 def out_of_area_filing_cancel(request: HttpRequest, filing_id: int) -> HttpResponse:
-    """撤销备案 with its reason [HB art. 41]; a refusal is shown with its code."""
+    """撤销备案 with its reason [HB art. 41]; a refusal is shown in words."""
     try:
         filing = services.out_of_area_filing_cancel(
             actor=request.user,
@@ -90,7 +103,7 @@ def out_of_area_filing_cancel(request: HttpRequest, filing_id: int) -> HttpRespo
     except NotFound:
         raise  # outside the actor's scope: the 404 page
     except DomainError as exc:
-        messages.error(request, f"{exc.message}（{exc.code}）")
+        messages.error(request, exc.message)  # in words; the code is for the API
         return redirect("registry-out-of-area-filings")
     messages.success(
         request,

@@ -15,6 +15,7 @@ from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import DomainError
 
 from . import error_codes as codes
+from .citation_words import citation_in_words
 from .models import (
     BindingMode,
     HospitalLevel,
@@ -252,7 +253,7 @@ def region_citation(region_code: str, key: str) -> str:
     """The article a region's profile cites for ``key``, in the region's own words ("" where
     its documents say nothing of it): a message never cites another region's document."""
     profile = profile_or_none(Region.objects.filter(code=region_code).first())
-    return ((profile.citations or {}).get(key) or "") if profile is not None else ""
+    return citation_in_words((profile.citations or {}).get(key) or "") if profile else ""
 
 
 def cited(text: str, citation: str) -> str:
@@ -265,7 +266,7 @@ def profile_citation(profile: PolicyProfile | None, key: str) -> str:
     profile): a page states its region's own basis, never another region's."""
     if profile is None:
         return ""
-    return (profile.citations or {}).get(key, "") or profile.source_document
+    return citation_in_words((profile.citations or {}).get(key, "")) or profile.source_document
 
 
 def institution_citation(institution: Institution | None, key: str) -> str:

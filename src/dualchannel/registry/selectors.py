@@ -551,7 +551,7 @@ def filing_reviews_for(actor: User) -> QuerySet:
 
 def visible_filings(actor: User) -> QuerySet[OutOfAreaFiling]:
     """Filings of the officer's region, or recorded at the reviewer's hospital."""
-    qs = OutOfAreaFiling.objects.select_related("person", "treating_region")
+    qs = OutOfAreaFiling.objects.select_related("person__enrolment_region", "treating_region")
     if actor.is_superuser:
         return qs
     region = officer_region(actor)

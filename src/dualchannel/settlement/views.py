@@ -194,7 +194,7 @@ def budget_basis(region) -> dict[str, Any]:
     if profile is None:
         return {"separate": False, "text": "", "citation": ""}
     separate = bool(profile.pharmacy_spend_outside_hospital_budget)
-    cited = (profile.citations or {}).get("pharmacy_spend_outside_hospital_budget", "")
+    cited = profile.citations_in_words.get("pharmacy_spend_outside_hospital_budget", "")
     if separate:
         text = "定点药店发生的双通道药品费用单列预算，不纳入医疗机构总额。"
     else:

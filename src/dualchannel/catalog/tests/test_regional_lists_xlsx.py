@@ -146,3 +146,32 @@ def test_the_console_takes_an_xlsx_upload(client, agency_user):
     assert drug.generic_name in checked.content.decode()
     assert ".xlsx" in page and "Excel 文件请另存为 CSV" not in page
     assert RegionalList.objects.count() == 0
+
+
+def test_the_console_offers_the_officers_regions_by_name(client, agency_user):
+    """SD §1 (issue 12): the publishing region is picked by name among the officer's region and
+    those inside it, the officer's own preselected; no code to type, none of another region;
+    the imported list's page names its region without the code."""
+    for code in ("420100", "420106", "340100"):
+        region(code)
+    drug = DrugFactory()
+    client.force_login(agency_user)
+
+    page = client.get(reverse("agency-regional-lists")).content.decode()
+
+    assert '<option value="420100" selected>武汉市</option>' in page
+    assert '<option value="420106">武昌区</option>' in page
+    assert 'value="340100"' not in page and "区划代码" not in page
+    form = {
+        "region": "420106",
+        "kind": "chronic_disease",
+        "title": "武昌区门诊慢特病双通道用药",
+        "valid_from": "2027-01-01",
+        "action": "import",
+        "file": SimpleUploadedFile("目录.xlsx", _xlsx([None, drug.generic_name, None, None, None])),
+    }
+    client.post(reverse("agency-regional-list-import"), form, HTTP_HX_REQUEST="true")
+    listing = RegionalList.objects.get()
+    detail = client.get(reverse("agency-regional-list", args=[listing.pk])).content.decode()
+    assert listing.region_id == "420106"
+    assert "<dd>武昌区</dd>" in detail and "420106" not in detail

@@ -49,7 +49,7 @@ from dualchannel.registry.models import (
     Region,
 )
 from dualchannel.registry.models import Institution as Inst
-from dualchannel.registry.profiles import profile_of
+from dualchannel.registry.profiles import cited, profile_of
 from dualchannel.registry.regions import is_within
 from dualchannel.registry.selectors import officer_region
 from dualchannel.registry.validation import parse_id_number
@@ -71,7 +71,7 @@ from .common import day_or_today, next_application_no
 MAX_ROWS = 5000
 MAX_BYTES = 5 * 1024 * 1024
 DEFAULT_CYCLE_DAYS = 90
-IMPORTED_REASON = "既有用药资格导入（HB art. 49）"
+IMPORTED_REASON = "既有用药资格导入"
 UNKNOWN_DRUG = "eligibility.import_unknown_drug"
 NOT_FOUND = "eligibility.import_not_found"
 BAD_VALUE = "eligibility.import_bad_value"
@@ -237,9 +237,9 @@ def _institutions(raw: dict, region: Region | None) -> tuple[Inst, Physician, In
     profile = profile_of(hospital)
     mode = profile.binding_mode if profile is not None else BindingMode.NONE
     if mode == BindingMode.THREE_FIXED and pharmacy is None:
-        raise _RowError(
-            "pharmacy", codes.PHARMACY_REQUIRED, "三定管理须填写定点零售药店（HB art. 6）"
-        )
+        why = profile.citations_in_words.get("binding_mode", "")
+        message = cited("三定管理须填写定点零售药店", why)
+        raise _RowError("pharmacy", codes.PHARMACY_REQUIRED, message)
     return hospital, physician, pharmacy, mode
 
 

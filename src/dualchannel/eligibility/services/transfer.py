@@ -22,6 +22,7 @@ from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.registry import services as registry_services
 from dualchannel.registry.models import EnrolmentChange, InsuredPerson, Region
+from dualchannel.registry.profiles import cited, region_citation
 
 from ..models import LIVE_ELIGIBILITY, Eligibility, EligibilityTransition
 
@@ -56,9 +57,10 @@ def eligibility_transfer_with_person(
             effective_on=effective_on,
             reason=reason,
         )
-        note = (
+        note = cited(
             f"随参保关系转移：{change.from_region.name} → {change.to_region.name}，"
-            f"自 {change.effective_on:%Y-%m-%d} 起按转入地规定享受待遇（HB art. 50）"
+            f"自 {change.effective_on:%Y-%m-%d} 起按转入地规定享受待遇",
+            region_citation(change.from_region_id, "eligibility_transfer"),
         )
         for eligibility in live:
             EligibilityTransition.objects.create(

@@ -233,8 +233,11 @@ def test_the_officer_page_shows_the_dry_run_table_and_imports(world, agency_user
     page = client.post(url, {"action": "check", "file": SimpleUploadedFile("a.csv", bad)})
 
     text = page.content.decode()
-    assert page.status_code == 200 and "eligibility.import_unknown_drug" in text
-    assert "医保药品代码不存在" in text
+    assert page.status_code == 200 and 'data-code="eligibility.import_unknown_drug"' in text
+    # the problem in words, under its column's Chinese header; the code only in an attribute
+    assert "<td>医保药品代码</td><td>医保药品代码不存在" in text.replace("\n", "")
+    assert ">eligibility.import_unknown_drug<" not in text and "<code>" not in text
+    assert "<td>drug_code</td>" not in text and "列名（英文）" not in text
     done = client.post(
         url, {"action": "import", "file": SimpleUploadedFile("a.csv", csv_of(line(world)))}
     )

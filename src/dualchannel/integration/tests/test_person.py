@@ -226,6 +226,7 @@ def test_1101_officer_page_finds_nobody_then_fetches_from_the_platform(
     body = response.content.decode()
     assert response.status_code == 200
     assert "已从医保信息平台登记参保信息" in body and "赵*" in body and "赵敏" not in body
+    assert "1101" not in body  # the interface's number is not the officer's word
     assert InsuredPerson.objects.filter(id_number=ZHAO.id_number).exists()
     again = client.get(reverse("agency-persons"), {"id_number": ZHAO.id_number}).content.decode()
     assert "赵*" in again and "本辖区未登记" not in again

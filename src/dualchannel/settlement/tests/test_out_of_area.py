@@ -383,7 +383,11 @@ def test_the_filing_page_records_a_filing_and_refuses_a_bad_one(client, world, a
     }
 
     page = client.post(url, form, follow=True).content.decode()
-    assert "registry.filing_invalid_period" in page and not OutOfAreaFiling.objects.exists()
+    assert "备案截止日期不能早于开始日期" in page and not OutOfAreaFiling.objects.exists()
+    assert "registry.filing_invalid_period" not in page  # in words, no code (issue 12)
+    # the place of treatment is picked by name among the other provinces and their cities
+    assert '<option value="340000">安徽省（全省）</option>' in page
+    assert '<option value="420100">' not in page  # not the home province
 
     page = client.post(url, form | {"valid_to": "2027-05-31"}, follow=True).content.decode()
     filing = OutOfAreaFiling.objects.get()
@@ -539,6 +543,9 @@ def test_the_filing_page_and_api_cancel_a_filing(client, world, agency_user):
     client.force_login(agency_user)
     page = client.get(reverse("registry-out-of-area-filings")).content.decode()
     assert "撤销备案" in page
+    # the enrolment region by its name; the basis in the document's words, not a short form
+    assert f"<td>{world['person'].enrolment_region.name}</td>" in page
+    assert "HB art" not in page and "鄂医保发〔2023〕35号 第四十条" in page
     url = reverse("registry-out-of-area-filing-cancel", args=[filing.pk])
     assert f'action="{url}"' in page
 

@@ -174,3 +174,26 @@ def test_the_officer_page_and_the_api_transfer(
     assert answer.status_code == 302
     person.refresh_from_db()
     assert person.enrolment_region_id == "420500"
+
+
+def test_the_page_offers_the_provinces_regions_by_name_and_shows_the_person_after(
+    eligibility, agency_user, client, yichang
+):
+    """HB art. 50 (issue 12): the region joined is picked by name among the province's (no code
+    to type); after the transfer the page shows the person again, found by the record's key
+    (no ID number in the address), with the move in the record."""
+    region("420106")
+    person = eligibility.patient
+    client.force_login(agency_user)
+    url = reverse("agency-eligibility-transfer")
+    text = client.get(url, {"id_number": person.id_number}).content.decode()
+    assert '<option value="420106">武汉市 武昌区</option>' in text
+    assert '<option value="420500">宜昌市</option>' in text
+    assert "340100" not in text and "区划代码" not in text
+
+    answer = client.post(url, {"person_id": person.pk, "to_region": "420106", "reason": "迁居"})
+
+    assert answer.status_code == 302 and answer.url == f"{url}?person={person.pk}"
+    page = client.get(answer.url).content.decode()
+    assert "已办理参保关系转移" in page and "现参保地：武昌区" in page
+    assert "迁居" in page and person.id_number not in page
