@@ -156,3 +156,15 @@ def read_rules(path: Path = RULES_FILE) -> list[dict[str, Any]]:
     for entry in entries:
         entry["params"] = params_json(clean_params(entry["key"], entry["params"]))
     return entries
+
+
+def national_rules_seed() -> int:
+    """Write the shipped national rows where the table lacks them (what the data migration does;
+    for a database flushed since, e.g. by a transactional test). Returns the rows written."""
+    written = 0
+    have = set(MonitoringRule.objects.filter(region=None).values_list("key", flat=True))
+    for entry in read_rules():
+        if entry["key"] not in have:
+            MonitoringRule.objects.create(region=None, enabled=True, **entry)
+            written += 1
+    return written
