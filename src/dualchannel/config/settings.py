@@ -45,6 +45,7 @@ INSTALLED_APPS = [
     "dualchannel.portal",
     "dualchannel.eligibility",
     "dualchannel.monitoring",
+    "dualchannel.complaints",
     "dualchannel.inventory",
     "dualchannel.prescriptions",
     "dualchannel.settlement",

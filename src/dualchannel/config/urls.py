@@ -22,6 +22,7 @@ urlpatterns = [
     path("", include("dualchannel.inventory.urls")),
     path("", include("dualchannel.settlement.urls")),
     path("", include("dualchannel.monitoring.urls")),
+    path("", include("dualchannel.complaints.urls")),
 ]
 # The simulators (no login, no CSRF) exist only where they are installed: demo and tests.
 if settings.SIMULATORS_ENABLED:

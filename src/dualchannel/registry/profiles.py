@@ -67,6 +67,8 @@ INT_FIELDS = (
     "long_prescription_max_days",
     "early_refill_tolerance_days",
     "agreement_grace_days",
+    "designation_time_limit_working_days",
+    "complaint_reply_working_days",
 )
 TEXT_FIELDS = ("name", "source_document", "special_drug_med_type")
 CHOICE_FIELDS = {
