@@ -115,18 +115,18 @@ def complaint_track(request: HttpRequest, tracking_no: str, contact: str = ""):
     return _receipt(selectors.complaint_lookup(tracking_no, contact))
 
 
-@router.get("/complaints", response=list[ComplaintOut], summary="本统筹区投诉举报（按期限）")
+@router.get("/", response=list[ComplaintOut], summary="本统筹区投诉举报（按期限）")
 def complaints_list(request: HttpRequest, status: str = "", region: str = ""):
     rows = selectors.complaint_queue(request.user, status=status, region=region)
     return [_out(c) for c in rows[:500]]
 
 
-@router.get("/complaints/{complaint_id}", response=ComplaintOut, summary="投诉举报详情")
+@router.get("/{complaint_id}", response=ComplaintOut, summary="投诉举报详情")
 def complaints_get(request: HttpRequest, complaint_id: int):
     return _out(selectors.complaint_get(request.user, complaint_id))
 
 
-@router.post("/complaints/{complaint_id}/accept", response=ComplaintOut, summary="受理并指定承办人")
+@router.post("/{complaint_id}/accept", response=ComplaintOut, summary="受理并指定承办人")
 def complaints_accept(request: HttpRequest, complaint_id: int, payload: AcceptIn):
     services.complaint_accept(
         actor=request.user, complaint_id=complaint_id, assignee_id=payload.assignee_id
@@ -134,13 +134,13 @@ def complaints_accept(request: HttpRequest, complaint_id: int, payload: AcceptIn
     return _out(selectors.complaint_get(request.user, complaint_id))
 
 
-@router.post("/complaints/{complaint_id}/reply", response=ComplaintOut, summary="答复投诉人")
+@router.post("/{complaint_id}/reply", response=ComplaintOut, summary="答复投诉人")
 def complaints_reply(request: HttpRequest, complaint_id: int, payload: ReplyIn):
     services.complaint_reply(actor=request.user, complaint_id=complaint_id, reply=payload.reply)
     return _out(selectors.complaint_get(request.user, complaint_id))
 
 
-@router.post("/complaints/{complaint_id}/close", response=ComplaintOut, summary="办结")
+@router.post("/{complaint_id}/close", response=ComplaintOut, summary="办结")
 def complaints_close(request: HttpRequest, complaint_id: int, payload: CloseIn):
     services.complaint_close(
         actor=request.user,

@@ -128,6 +128,9 @@ class ComplaintAttachment(models.Model):
         verbose_name = "投诉举报附件"
         verbose_name_plural = "投诉举报附件"
 
+    def __str__(self) -> str:
+        return f"{self.complaint_id}.{self.extension}"
+
 
 class ComplaintSerial(models.Model):
     """The last serial given on a day: tracking numbers are TS + date + 4-digit serial."""
@@ -138,6 +141,9 @@ class ComplaintSerial(models.Model):
     class Meta:
         verbose_name = "投诉举报编号"
         verbose_name_plural = "投诉举报编号"
+
+    def __str__(self) -> str:
+        return f"{self.day:%Y%m%d}:{self.last}"
 
 
 class ComplaintTransition(StatusHistory):

@@ -75,12 +75,10 @@ def complaint_get(actor: User | None, complaint_id: int) -> Complaint:
     return found
 
 
-def waiting_count(actor: User | None) -> int:
+def waiting_complaints(actor: User | None) -> QuerySet[Complaint]:
     """Complaints not yet answered in the officer's region (the /agency/ work queue)."""
-    return (
-        visible_complaints(actor)
-        .filter(status__in=(ComplaintStatus.RECEIVED, ComplaintStatus.ACCEPTED))
-        .count()
+    return visible_complaints(actor).filter(
+        status__in=(ComplaintStatus.RECEIVED, ComplaintStatus.ACCEPTED)
     )
 
 

@@ -116,7 +116,7 @@ def agency_complaints(request: HttpRequest) -> HttpResponse:
             "status": status,
             "statuses": ComplaintStatus.choices,
             "region": officer_region(request.user),
-            "waiting": selectors.waiting_count(request.user),
+            "waiting": selectors.waiting_complaints(request.user).count(),
         },
     )
 
@@ -124,6 +124,10 @@ def agency_complaints(request: HttpRequest) -> HttpResponse:
 @require_GET
 @officer_required
 def agency_complaint(request: HttpRequest, complaint_id: int) -> HttpResponse:
+    return _detail(request, complaint_id)
+
+
+def _detail(request: HttpRequest, complaint_id: int) -> HttpResponse:
     complaint = selectors.complaint_get(request.user, complaint_id)
     return TemplateResponse(
         request,
@@ -161,6 +165,8 @@ def agency_complaint_act(request: HttpRequest, complaint_id: int, action: str) -
         )
     else:
         raise NotFound(codes.NOT_FOUND, "页面不存在")
+    if request.headers.get("HX-Request"):
+        return _detail(request, complaint_id)
     return redirect(reverse("agency-complaint", args=[complaint_id]))
 
 

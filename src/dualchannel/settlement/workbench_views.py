@@ -15,9 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dualchannel.catalog.selectors import confidential_amount_missing
-from dualchannel.complaints.models import ComplaintStatus
-from dualchannel.complaints.selectors import visible_complaints
-from dualchannel.complaints.selectors import waiting_count as complaints_waiting
+from dualchannel.complaints.selectors import waiting_complaints
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.monitoring.models import AlertState
@@ -135,17 +133,13 @@ def _catalogue_row(actor) -> QueueRow:
 
 
 def _complaints_row(actor) -> QueueRow:
-    """Complaints not yet answered [HB art. 26, CX art. 30]; the oldest is the earliest due."""
-    waiting = visible_complaints(actor).filter(
-        status__in=(ComplaintStatus.RECEIVED, ComplaintStatus.ACCEPTED)
-    )
-    count = complaints_waiting(actor)
-    return QueueRow(
+    """Complaints not yet answered [HB art. 26, CX art. 30]."""
+    return _row(
         "complaints",
         "投诉举报待答复",
         "群众对双通道定点机构的投诉举报，须在答复期限（工作日）内答复",
-        count,
-        _oldest(waiting, "submitted_at") if count else None,
+        waiting_complaints(actor),
+        "submitted_at",
         reverse("agency-complaints"),
     )
 

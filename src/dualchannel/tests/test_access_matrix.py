@@ -14,6 +14,7 @@ another person. For every API operation and agency page:
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver, reverse
 from django.utils import timezone
+from PIL import Image
 
 from dualchannel.catalog.models import (
     CriteriaSet,
@@ -30,6 +32,7 @@ from dualchannel.catalog.models import (
     RegionalListKind,
 )
 from dualchannel.catalog.tests.factories import DrugFactory, PaymentStandardFactory, lung_cancer_set
+from dualchannel.complaints.services import Upload, complaint_accept, complaint_submit
 from dualchannel.core.models import AuditEvent
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
@@ -389,6 +392,23 @@ OPS = [
         {"confirm": True, "note": "已核实"},
         allowed=OFFICER,
     ),
+    # Complaints about Wuhan's pharmacy [HB art. 26, CX art. 30]: Wuhan's officers only.
+    op("GET", "/api/v1/complaints/", allowed=OFFICER, list_read=True),
+    op("GET", "/api/v1/complaints/{complaint_id}", allowed=OFFICER),
+    op("POST", "/api/v1/complaints/{complaint_id}/accept", {}, allowed=OFFICER),
+    op(
+        "POST",
+        "/api/v1/complaints/{complaint_id}/reply",
+        {"reply": "已核实并督促整改"},
+        allowed=OFFICER,
+        complaint_id="accepted_complaint_id",
+    ),
+    op(
+        "POST",
+        "/api/v1/complaints/{complaint_id}/close",
+        {"result": "not_accepted", "reply": "不属于双通道受理范围"},
+        allowed=OFFICER,
+    ),
 ]
 
 # Operations that need no row above, and why.
@@ -421,6 +441,10 @@ NOT_IN_MATRIX = {
     "GET /api/v1/public/regions": "public query service [SD §8]",
     "GET /api/v1/public/institutions": "public query service [SD §8]",
     "GET /api/v1/public/institutions/{institution_id}": "public query service [SD §8]",
+    "POST /api/v1/public/complaints": "the public complaint form [HB art. 26]; contact required",
+    "GET /api/v1/public/complaints/{tracking_no}": (
+        "public lookup; needs the tracking number and the contact, shows status and reply only"
+    ),
 }
 
 
@@ -554,6 +578,7 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
         "receipt_number": 1,
         "physician_designation_id": physician_round.pk,
         **inventory_world(pharmacy, drug),
+        **complaint_world(pharmacy, agency),
         "new_credit_code": make_credit_code("420106", 777),
         # another order number than the world's person's (the factory's serial wraps at 100)
         "new_id_number": make_id_number(
@@ -570,6 +595,7 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
             insured_person.name,
             insured_person.id_number,
             insured_person.phone,
+            COMPLAINT_TEXT,
         ],
     }
 
@@ -611,6 +637,41 @@ def inventory_world(pharmacy, drug) -> dict:
         "new_trace_code": "81234560000000000099",
         "stock_trace_code": "81234560000000000001",
     }
+
+
+COMPLAINT_TEXT = "药店以缺货为由拒绝配药"
+
+
+def complaint_world(pharmacy, agency) -> dict:
+    """Two complaints about Wuhan's pharmacy: one received (with a file), one accepted."""
+    received = complaint_submit(
+        category="refused",
+        text=COMPLAINT_TEXT,
+        contact_phone="13700001111",
+        institution_id=pharmacy.pk,
+        attachment=Upload(png(), "照片.png", "image/png"),
+    )
+    accepted = complaint_submit(
+        category="service",
+        text="办理时间过长",
+        contact_phone="13700002222",
+        institution_id=pharmacy.pk,
+    )
+    officer = UserFactory(
+        username="complaint_officer", institution=agency, roles=[Role.AGENCY_OFFICER]
+    )
+    complaint_accept(actor=officer, complaint_id=accepted.pk)
+    return {
+        "complaint_id": received.pk,
+        "accepted_complaint_id": accepted.pk,
+        "action_accept": "accept",
+    }
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), "white").save(out, format="PNG")
+    return out.getvalue()
 
 
 @pytest.fixture
@@ -798,6 +859,10 @@ PAGES = [
     Page("GET", "agency-claim-receipt", ("claim_id", "receipt_number")),
     Page("POST", "agency-claim-decide", ("claim_id",), {"decision": "reject", "note": "票据不全"}),
     Page("GET", "agency-alerts"),
+    Page("GET", "agency-complaints"),
+    Page("GET", "agency-complaint", ("complaint_id",)),
+    Page("GET", "agency-complaint-attachment", ("complaint_id",)),
+    Page("POST", "agency-complaint-act", ("complaint_id", "action_accept")),
     Page("POST", "agency-alert-review", ("alert_id",), {"decision": "dismiss", "note": "已核实"}),
     Page("GET", "agency-physicians"),
     Page(

@@ -443,6 +443,8 @@ PUBLIC = {
     "public-query": "public query service [SD §8]",
     "public-query-results": "public query service [SD §8]",
     "public-query-regions": "public query service [SD §8]",
+    "complaint-new": "the public complaint form [HB art. 26, CX art. 30]; contact required",
+    "complaint-track": "complaint lookup by tracking number + contact: status and reply only",
     "document-verify": "public verification of a signed document by its token (masked)",
     "portal-login": "the patient's phone login",
     "portal-login-code": "sends a login code, throttled per phone",
