@@ -6,6 +6,7 @@ from datetime import date
 
 from django.http import HttpRequest
 from ninja import Router, Schema
+from ninja.responses import Status
 
 from dualchannel.core.auth import api_auth
 
@@ -105,7 +106,7 @@ def complaint_create(request: HttpRequest, payload: ComplaintIn):
         region_code=payload.region,
         institution_id=payload.institution_id,
     )
-    return 201, _receipt(complaint)
+    return Status(201, _receipt(complaint))
 
 
 @public_router.get(
