@@ -18,12 +18,13 @@ from dualchannel.core.masking import mask_email, mask_phone
 from dualchannel.core.models import StatusHistory
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import StateMachine
+from dualchannel.registry.profiles import DEFAULT_COMPLAINT_REPLY_WORKING_DAYS
 
 from . import error_codes as codes
 
 # None of the seeds names a number of days for answering a complaint; a region sets its own in
-# its policy profile (``complaint_reply_working_days``). 15 working days is the default here.
-DEFAULT_REPLY_WORKING_DAYS = 15
+# its policy profile (``complaint_reply_working_days``), else 15 working days (registry.profiles).
+DEFAULT_REPLY_WORKING_DAYS = DEFAULT_COMPLAINT_REPLY_WORKING_DAYS
 
 
 class ComplaintCategory(models.TextChoices):

@@ -441,6 +441,9 @@ NOT_IN_MATRIX = {
     "GET /api/v1/public/regions": "public query service [SD §8]",
     "GET /api/v1/public/institutions": "public query service [SD §8]",
     "GET /api/v1/public/institutions/{institution_id}": "public query service [SD §8]",
+    "GET /api/v1/public/regions/{region_code}/designation": (
+        "published designation conditions, process and time limits [HB art. 16]"
+    ),
     "POST /api/v1/public/complaints": "the public complaint form [HB art. 26]; contact required",
     "GET /api/v1/public/complaints/{tracking_no}": (
         "public lookup; needs the tracking number and the contact, shows status and reply only"
