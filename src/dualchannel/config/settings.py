@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "dualchannel.inventory",
     "dualchannel.prescriptions",
     "dualchannel.settlement",
+    "dualchannel.inspection",
     "dualchannel.demo",  # manage.py demo_load; no models, imports nothing until run
 ]
 
