@@ -177,6 +177,8 @@ WATCHED_MODELS = [
     "inventory.TraceCode",
     "monitoring.Alert",
     "complaints.Complaint",
+    "inspection.SpotCheck",
+    "inspection.SpotCheckCase",
     "settlement.SettlementBatch",
     "settlement.ViolationFinding",
     "settlement.RecoveryOrder",

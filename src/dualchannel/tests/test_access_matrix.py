@@ -39,6 +39,8 @@ from dualchannel.core.tests.factories import UserFactory
 from dualchannel.documents.services import document_sign
 from dualchannel.documents.tests.factories import physician_for, treatment_plan_data
 from dualchannel.eligibility.models import Application, ApplicationStatus, Eligibility
+from dualchannel.inspection.services import spot_check_case_record, spot_check_draw
+from dualchannel.inspection.tests.factories import decided_applications
 from dualchannel.integration.services.filing import filing_submit
 from dualchannel.inventory.services import stock_receive
 from dualchannel.inventory.upload import movement_upload_process
@@ -582,6 +584,7 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
         "physician_designation_id": physician_round.pk,
         **inventory_world(pharmacy, drug),
         **complaint_world(pharmacy, agency),
+        **inspection_world(hospital, agency),
         "new_credit_code": make_credit_code("420106", 777),
         # another order number than the world's person's (the factory's serial wraps at 100)
         "new_id_number": make_id_number(
@@ -668,6 +671,41 @@ def complaint_world(pharmacy, agency) -> dict:
         "complaint_id": received.pk,
         "accepted_complaint_id": accepted.pk,
         "action_accept": "accept",
+    }
+
+
+def inspection_world(hospital, agency) -> dict:
+    """Two spot checks of the hospital [HB art. 48]: one open, one whose case is checked."""
+    officer = UserFactory(
+        username="inspecting_officer", institution=agency, roles=[Role.AGENCY_OFFICER]
+    )
+    decided_applications(hospital, officer, 2)
+    today = timezone.localdate()
+    start = today - timedelta(days=30)
+
+    def drawn(seed: str):
+        return spot_check_draw(
+            actor=officer,
+            hospital_id=hospital.pk,
+            period_from=start,
+            period_to=today,
+            sample_size=1,
+            seed=seed,
+        )
+
+    open_check, checked = drawn("world-open"), drawn("world-checked")
+    spot_check_case_record(
+        actor=officer,
+        case_id=checked.cases.get().pk,
+        checklist={"materials_complete": True},
+        result="compliant",
+    )
+    return {
+        "spot_check_id": open_check.pk,
+        "spot_case_id": open_check.cases.get().pk,
+        "checked_spot_check_id": checked.pk,
+        "period_from": start.isoformat(),
+        "period_to": today.isoformat(),
     }
 
 
@@ -862,6 +900,30 @@ PAGES = [
     Page("GET", "agency-claim-receipt", ("claim_id", "receipt_number")),
     Page("POST", "agency-claim-decide", ("claim_id",), {"decision": "reject", "note": "票据不全"}),
     Page("GET", "agency-alerts"),
+    # inspection and spot checks [SD §9, HB art. 48]
+    Page("GET", "agency-inspection"),
+    Page("GET", "agency-inspection-institution", ("pharmacy_id",)),
+    Page("GET", "agency-inspection-export", ("pharmacy_id",)),
+    Page(
+        "POST",
+        "agency-spot-check-draw",
+        (),
+        {
+            "hospital_id": "{hospital_id}",
+            "period_from": "{period_from}",
+            "period_to": "{period_to}",
+            "sample_size": "1",
+            "seed": "matrix",
+        },
+    ),
+    Page("GET", "agency-spot-check", ("spot_check_id",)),
+    Page(
+        "POST",
+        "agency-spot-check-case",
+        ("spot_case_id",),
+        {"materials_complete": "1", "result": "compliant"},
+    ),
+    Page("POST", "agency-spot-check-finish", ("checked_spot_check_id",), {"conclusion": "合规"}),
     Page("GET", "agency-complaints"),
     Page("GET", "agency-complaint", ("complaint_id",)),
     Page("GET", "agency-complaint-attachment", ("complaint_id",)),
