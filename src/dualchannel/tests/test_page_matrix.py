@@ -138,6 +138,8 @@ PAGES = [
     # Cross-province filings (异地就医备案), recorded by the enrolment region's officers or the
     # hospital's insurance office [HB art. 40–41, CX art. 17].
     Page("GET", "registry-out-of-area-filings", allowed=(REVIEWER, OFFICER)),
+    # the hospital insurance office's own business and open alerts [P §1.2.2]
+    Page("GET", "hospital-insurance-office", allowed=(REVIEWER,)),
     Page(
         "POST",
         "registry-out-of-area-filing-create",
