@@ -14,6 +14,8 @@ from ninja.errors import AuthenticationError, HttpError, ValidationError
 from dualchannel.analytics.api import router as analytics_router
 from dualchannel.catalog.api import router as catalog_router
 from dualchannel.catalog.regional_lists_api import router as regional_lists_router
+from dualchannel.complaints.api import public_router as complaints_public_router
+from dualchannel.complaints.api import router as complaints_router
 from dualchannel.core.api import calendar_router
 from dualchannel.core.api import router as auth_router
 from dualchannel.core.errors import DomainError
@@ -182,6 +184,8 @@ api.add_router("/catalog", regional_lists_router)
 api.add_router("/registry", registry_router)
 api.add_router("/registry", out_of_area_router)
 api.add_router("/public", public_router)
+api.add_router("/public", complaints_public_router)
+api.add_router("/complaints", complaints_router)
 api.add_router("/notifications", notifications_router)
 api.add_router("/integration", integration_router)
 api.add_router("/documents", documents_router)

@@ -45,10 +45,12 @@ INSTALLED_APPS = [
     "dualchannel.portal",
     "dualchannel.eligibility",
     "dualchannel.monitoring",
+    "dualchannel.complaints",
     "dualchannel.inventory",
     "dualchannel.prescriptions",
     "dualchannel.settlement",
     "dualchannel.analytics",  # statistics and reports over the apps below [SD §10]
+    "dualchannel.inspection",
     "dualchannel.demo",  # manage.py demo_load; no models, imports nothing until run
 ]
 

@@ -23,6 +23,8 @@ urlpatterns = [
     path("", include("dualchannel.settlement.urls")),
     path("", include("dualchannel.monitoring.urls")),
     path("", include("dualchannel.analytics.urls")),
+    path("", include("dualchannel.complaints.urls")),
+    path("", include("dualchannel.inspection.urls")),
 ]
 # The simulators (no login, no CSRF) exist only where they are installed: demo and tests.
 if settings.SIMULATORS_ENABLED:

@@ -24,3 +24,11 @@ def mask_name(value: str | None) -> str:
     if not value:
         return ""
     return value[0] + "*" * (len(value) - 1)
+
+
+def mask_email(value: str | None) -> str:
+    """``zhang.san@example.com`` → ``z***@example.com``."""
+    if not value:
+        return ""
+    local, _, domain = value.partition("@")
+    return f"{local[:1]}***@{domain}" if domain else "*" * len(value)

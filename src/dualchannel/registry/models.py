@@ -198,6 +198,16 @@ class PolicyProfile(models.Model):
         "申请前若干月内未被暂停协议", null=True, blank=True
     )
 
+    # Published duties [HB art. 16, 26; CX art. 30]: the designation's processing time limit
+    # (the seeds require it published but name no number: null = "按统筹地区经办规程") and the
+    # time limit for answering a complaint (null = complaints.models.DEFAULT_REPLY_WORKING_DAYS).
+    designation_time_limit_working_days = models.PositiveSmallIntegerField(
+        "定点申请办理时限（工作日）", null=True, blank=True
+    )
+    complaint_reply_working_days = models.PositiveSmallIntegerField(
+        "投诉举报答复时限（工作日）", null=True, blank=True
+    )
+
     # Where each value comes from: field name -> short citation of the seed article.
     citations = models.JSONField("依据条款", default=dict, blank=True)
 

@@ -68,6 +68,8 @@ INT_FIELDS = (
     "long_prescription_max_days",
     "early_refill_tolerance_days",
     "agreement_grace_days",
+    "designation_time_limit_working_days",
+    "complaint_reply_working_days",
 )
 TEXT_FIELDS = ("name", "source_document", "special_drug_med_type")
 CHOICE_FIELDS = {
@@ -272,3 +274,67 @@ def profile_citation(profile: PolicyProfile | None, key: str) -> str:
 def institution_citation(institution: Institution | None, key: str) -> str:
     """``profile_citation`` of the institution's region."""
     return profile_citation(profile_of(institution) if institution is not None else None, key)
+
+
+# No seed names a number of days for answering a complaint [HB art. 26, SD §4, CX art. 30]: a
+# region sets ``complaint_reply_working_days`` in its profile; without it, this default applies.
+DEFAULT_COMPLAINT_REPLY_WORKING_DAYS = 15
+
+# The designation process as published [HB art. 16]: the steps of the designation machine.
+DESIGNATION_STEPS = (
+    "机构提出申请（已申请）",
+    "医保经办机构按本统筹区条件评估（评估通过）",
+    "评估结果向社会公示（公示中）",
+    "协商一致后签订双通道补充协议（已签补充协议）",
+    "开通双通道结算功能并对外公布（已纳入）",
+)
+
+
+def designation_conditions(profile: PolicyProfile) -> list[tuple[str, str]]:
+    """The region's conditions for designation in words, each with its article (profile data)."""
+    conditions: list[tuple[str, str]] = []
+
+    def add(key: str, text: str) -> None:
+        conditions.append((text, profile_citation(profile, key)))
+
+    if profile.hospital_min_level:
+        add("hospital_min_level", f"医疗机构：{profile.get_hospital_min_level_display()}及以上")
+    flags = (
+        ("hospital_requires_pathology_or_gene", "医疗机构：具备病理或基因检测能力"),
+        ("pharmacy_requires_biologics_licence", "药店：经营范围含生物制品"),
+        ("pharmacy_requires_cold_chain", "药店：具备冷链储存、配送设施"),
+        ("pharmacy_requires_traceability", "药店：药品全流程电子追溯"),
+        ("pharmacy_requires_realtime_settlement", "药店：实现即时联网结算"),
+        ("pharmacy_requires_e_prescription", "药店：接入电子处方流转平台"),
+    )
+    for key, text in flags:
+        if getattr(profile, key):
+            add(key, text)
+    if profile.no_suspension_within_months:
+        add(
+            "no_suspension_within_months",
+            f"申请前 {profile.no_suspension_within_months} 个月内未被暂停或中止服务协议",
+        )
+    if profile.exit_ban_months:
+        add("exit_ban_months", f"退出双通道管理后 {profile.exit_ban_months} 个月内不再纳入")
+    return conditions
+
+
+def designation_terms(profile: PolicyProfile | None) -> dict[str, Any] | None:
+    """What the public page publishes of a region's designation [HB art. 16]: conditions,
+    process and time limit, and the time limit for answering complaints [HB art. 26]."""
+    if profile is None:
+        return None
+    days = profile.designation_time_limit_working_days
+    return {
+        "profile": profile.name,
+        "source_document": profile.source_document,
+        "conditions": designation_conditions(profile),
+        "steps": list(DESIGNATION_STEPS),
+        "time_limit_working_days": days,
+        "time_limit": f"{days} 个工作日" if days else "按统筹地区经办规程办理",
+        "time_limit_basis": profile_citation(profile, "designation_time_limit_working_days"),
+        "complaint_reply_working_days": profile.complaint_reply_working_days
+        or DEFAULT_COMPLAINT_REPLY_WORKING_DAYS,
+        "complaint_basis": profile_citation(profile, "complaint_reply_working_days"),
+    }

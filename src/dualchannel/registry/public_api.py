@@ -9,7 +9,9 @@ from django.http import HttpRequest
 from ninja import Router, Schema
 from ninja.pagination import LimitOffsetPagination, paginate
 
-from . import selectors
+from dualchannel.core.errors import NotFound
+
+from . import public_cache, selectors
 from .models import Region
 
 public_router = Router(tags=["public"], auth=None)
@@ -68,8 +70,23 @@ class PublicDrugOut(Schema):
     generic_name: str
 
 
+class PublicPhysicianOut(Schema):
+    name: str
+    department: str
+    title: str
+
+
 class PublicInstitutionDetail(PublicInstitutionOut):
     drugs: list[PublicDrugOut]
+    # A hospital's responsible physicians, as the agency publishes them [HB art. 16, CX art. 20].
+    physicians: list[PublicPhysicianOut]
+
+    @staticmethod
+    def resolve_physicians(obj) -> list[PublicPhysicianOut]:
+        return [
+            PublicPhysicianOut(name=p.name, department=p.department, title=p.get_title_display())
+            for p in selectors.public_physicians([obj.pk]).get(obj.pk, [])
+        ]
 
     @staticmethod
     def resolve_drugs(obj) -> list[PublicDrugOut]:
@@ -77,6 +94,23 @@ class PublicInstitutionDetail(PublicInstitutionOut):
             PublicDrugOut(drug_id=e.drug_id, generic_name=e.drug.generic_name)
             for e in selectors.public_equipped_drugs(obj)
         ]
+
+
+class PublicConditionOut(Schema):
+    text: str
+    basis: str
+
+
+class PublicDesignationTermsOut(Schema):
+    profile: str
+    source_document: str
+    conditions: list[PublicConditionOut]
+    steps: list[str]
+    time_limit_working_days: int | None
+    time_limit: str
+    time_limit_basis: str
+    complaint_reply_working_days: int
+    complaint_basis: str
 
 
 def region_path(region: Region) -> str:
@@ -119,3 +153,22 @@ def public_institutions(
 )
 def public_institution_detail(request: HttpRequest, institution_id: int):
     return PublicInstitutionDetail.from_orm(selectors.public_institution_get(institution_id))
+
+
+@public_router.get(
+    "/regions/{region_code}/designation",
+    response=PublicDesignationTermsOut,
+    summary="双通道定点申请条件、办理流程和时限（HB art. 16）",
+)
+def public_designation_terms(request: HttpRequest, region_code: str):
+    terms = public_cache.cached(
+        ("designation-terms", region_code),
+        lambda: selectors.public_designation_terms(region_code),
+        rows=lambda _: 1,
+    )
+    if terms is None:
+        raise NotFound("registry.profile_not_found", "该地区未配置双通道政策")
+    return {
+        **terms,
+        "conditions": [{"text": t, "basis": b} for t, b in terms["conditions"]],
+    }

@@ -41,7 +41,7 @@ from .models import (
     PolicyProfile,
     Region,
 )
-from .profiles import profile_for
+from .profiles import designation_terms, profile_for, profile_or_none
 
 _NOTHING = Q(pk__in=[])
 HOSPITAL_ROLES = frozenset({Role.PHYSICIAN, Role.REVIEWER})
@@ -463,6 +463,30 @@ def public_equipped_drugs(institution: Institution):
         .select_related("drug")
         .order_by("drug__generic_name")
     )
+
+
+def public_physicians(hospital_ids: list[int]) -> dict[int, list[Physician]]:
+    """The responsible physicians (an active designation) of these hospitals, published by the
+    agency [HB art. 16, CX art. 16, 20]: name, department and title, nothing else."""
+    found: dict[int, list[Physician]] = {pk: [] for pk in hospital_ids}
+    designated = Designation.objects.filter(
+        physician=OuterRef("pk"), status=DesignationStatus.ACTIVE
+    )
+    rows = (
+        Physician.objects.filter(hospital_id__in=hospital_ids)
+        .filter(Exists(designated))
+        .only("pk", "hospital_id", "name", "department", "title")
+        .order_by("hospital_id", "department", "name")
+    )
+    for physician in rows:
+        found[physician.hospital_id].append(physician)
+    return found
+
+
+def public_designation_terms(region_code: str) -> dict | None:
+    """The designation conditions, process and time limit of the region's profile (public)."""
+    region = Region.objects.filter(code=region_code).first()
+    return designation_terms(profile_or_none(region)) if region is not None else None
 
 
 # Benefit status -------------------------------------------------------------------------------

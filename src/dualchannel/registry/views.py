@@ -219,9 +219,21 @@ def _public_results_html(criteria: dict) -> str:
                 kind=criteria["kind"] or None,
                 drug=criteria["drug"] or None,
             )[:100]
+        physicians = selectors.public_physicians(
+            [inst.pk for inst in results if inst.kind == InstitutionKind.HOSPITAL]
+        )
+        for inst in results:
+            inst.public_physicians = physicians.get(inst.pk, [])
+        terms_region = criteria["county"] or criteria["city"]
         return render_to_string(
             "registry/_public_results.html",
-            {"criteria": criteria, "results": results, "searched": searched},
+            {
+                "criteria": criteria,
+                "results": results,
+                "searched": searched,
+                # HB art. 16: each city publishes its conditions, process and time limits.
+                "terms": selectors.public_designation_terms(terms_region) if terms_region else None,
+            },
         )
 
     key = ("results.html", criteria["region"], criteria["kind"], criteria["drug"])

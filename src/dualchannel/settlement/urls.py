@@ -3,6 +3,7 @@ from django.urls import path
 from . import (
     batch_views,
     claim_views,
+    office_views,
     pharmacy_views,
     recovery_views,
     revocation_views,
@@ -12,6 +13,9 @@ from . import (
 )
 
 urlpatterns = [
+    path(
+        "hospital/insurance-office/", office_views.hospital_office, name="hospital-insurance-office"
+    ),
     path("pharmacy/", pharmacy_views.pharmacy_home, name="pharmacy-home"),
     path("pharmacy/settlements/", pharmacy_views.pharmacy_settlements, name="pharmacy-settlements"),
     path("pharmacy/declaration/", pharmacy_views.pharmacy_declaration, name="pharmacy-declaration"),

@@ -15,6 +15,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dualchannel.catalog.selectors import confidential_amount_missing
+from dualchannel.complaints.selectors import waiting_complaints
 from dualchannel.core.calendar import calendar_notice
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
@@ -132,6 +133,18 @@ def _catalogue_row(actor) -> QueueRow:
     )
 
 
+def _complaints_row(actor) -> QueueRow:
+    """Complaints not yet answered [HB art. 26, CX art. 30]."""
+    return _row(
+        "complaints",
+        "投诉举报待答复",
+        "群众对双通道定点机构的投诉举报，须在答复期限（工作日）内答复",
+        waiting_complaints(actor),
+        "submitted_at",
+        reverse("agency-complaints"),
+    )
+
+
 def officer_queue(actor) -> list[QueueRow]:
     alerts = visible_alerts(actor).filter(state=AlertState.OPEN)
     rows = [
@@ -146,6 +159,7 @@ def officer_queue(actor) -> list[QueueRow]:
             reverse("agency-alerts"),
         ),
         _catalogue_row(actor),
+        _complaints_row(actor),
     ]
     # what waits longest first; empty rows last
     return sorted(rows, key=lambda r: (r.count == 0, r.oldest or date.max))

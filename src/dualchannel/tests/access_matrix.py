@@ -74,6 +74,7 @@ DEFAULT_PARAMS = {
     "movement_id": "movement_id",
     "regional_list_id": "regional_list_id",
     "alert_id": "alert_id",
+    "complaint_id": "complaint_id",
 }
 
 
@@ -177,6 +178,9 @@ WATCHED_MODELS = [
     "inventory.StockMovement",
     "inventory.TraceCode",
     "monitoring.Alert",
+    "complaints.Complaint",
+    "inspection.SpotCheck",
+    "inspection.SpotCheckCase",
     "settlement.SettlementBatch",
     "settlement.ViolationFinding",
     "settlement.RecoveryOrder",

@@ -14,6 +14,7 @@ another person. For every API operation and agency page:
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from datetime import date, timedelta
 from typing import Any
@@ -22,6 +23,7 @@ import pytest
 from django.test import Client
 from django.urls import get_resolver, reverse
 from django.utils import timezone
+from PIL import Image
 
 from dualchannel.catalog.models import (
     CriteriaSet,
@@ -30,12 +32,15 @@ from dualchannel.catalog.models import (
     RegionalListKind,
 )
 from dualchannel.catalog.tests.factories import DrugFactory, PaymentStandardFactory, lung_cancer_set
+from dualchannel.complaints.services import Upload, complaint_accept, complaint_submit
 from dualchannel.core.models import AuditEvent
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
 from dualchannel.documents.services import document_sign
 from dualchannel.documents.tests.factories import physician_for, treatment_plan_data
 from dualchannel.eligibility.models import Application, ApplicationStatus, Eligibility
+from dualchannel.inspection.services import spot_check_case_record, spot_check_draw
+from dualchannel.inspection.tests.factories import decided_applications
 from dualchannel.integration.services.filing import filing_submit
 from dualchannel.inventory.services import stock_receive
 from dualchannel.inventory.upload import movement_upload_process
@@ -425,6 +430,23 @@ OPS = [
         allowed=OFFICER,
         key="rule_key",
     ),
+    # Complaints about Wuhan's pharmacy [HB art. 26, CX art. 30]: Wuhan's officers only.
+    op("GET", "/api/v1/complaints/", allowed=OFFICER, list_read=True),
+    op("GET", "/api/v1/complaints/{complaint_id}", allowed=OFFICER),
+    op("POST", "/api/v1/complaints/{complaint_id}/accept", {}, allowed=OFFICER),
+    op(
+        "POST",
+        "/api/v1/complaints/{complaint_id}/reply",
+        {"reply": "已核实并督促整改"},
+        allowed=OFFICER,
+        complaint_id="accepted_complaint_id",
+    ),
+    op(
+        "POST",
+        "/api/v1/complaints/{complaint_id}/close",
+        {"result": "not_accepted", "reply": "不属于双通道受理范围"},
+        allowed=OFFICER,
+    ),
 ]
 
 # Operations that need no row above, and why.
@@ -457,6 +479,13 @@ NOT_IN_MATRIX = {
     "GET /api/v1/public/regions": "public query service [SD §8]",
     "GET /api/v1/public/institutions": "public query service [SD §8]",
     "GET /api/v1/public/institutions/{institution_id}": "public query service [SD §8]",
+    "GET /api/v1/public/regions/{region_code}/designation": (
+        "published designation conditions, process and time limits [HB art. 16]"
+    ),
+    "POST /api/v1/public/complaints": "the public complaint form [HB art. 26]; contact required",
+    "GET /api/v1/public/complaints/{tracking_no}": (
+        "public lookup; needs the tracking number and the contact, shows status and reply only"
+    ),
 }
 
 
@@ -590,6 +619,8 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
         "receipt_number": 1,
         "physician_designation_id": physician_round.pk,
         **inventory_world(pharmacy, drug),
+        **complaint_world(pharmacy, agency),
+        **inspection_world(hospital, agency),
         "new_credit_code": make_credit_code("420106", 777),
         # another order number than the world's person's (the factory's serial wraps at 100)
         "new_id_number": make_id_number(
@@ -606,6 +637,7 @@ def world(db, settings, tmp_path, hospital, pharmacy, agency, insured_person, ph
             insured_person.name,
             insured_person.id_number,
             insured_person.phone,
+            COMPLAINT_TEXT,
         ],
     }
 
@@ -649,6 +681,76 @@ def inventory_world(pharmacy, drug) -> dict:
         "new_trace_code": "81234560000000000099",
         "stock_trace_code": "81234560000000000001",
     }
+
+
+COMPLAINT_TEXT = "药店以缺货为由拒绝配药"
+
+
+def complaint_world(pharmacy, agency) -> dict:
+    """Two complaints about Wuhan's pharmacy: one received (with a file), one accepted."""
+    received = complaint_submit(
+        category="refused",
+        text=COMPLAINT_TEXT,
+        contact_phone="13700001111",
+        institution_id=pharmacy.pk,
+        attachment=Upload(png(), "照片.png", "image/png"),
+    )
+    accepted = complaint_submit(
+        category="service",
+        text="办理时间过长",
+        contact_phone="13700002222",
+        institution_id=pharmacy.pk,
+    )
+    officer = UserFactory(
+        username="complaint_officer", institution=agency, roles=[Role.AGENCY_OFFICER]
+    )
+    complaint_accept(actor=officer, complaint_id=accepted.pk)
+    return {
+        "complaint_id": received.pk,
+        "accepted_complaint_id": accepted.pk,
+        "action_accept": "accept",
+    }
+
+
+def inspection_world(hospital, agency) -> dict:
+    """Two spot checks of the hospital [HB art. 48]: one open, one whose case is checked."""
+    officer = UserFactory(
+        username="inspecting_officer", institution=agency, roles=[Role.AGENCY_OFFICER]
+    )
+    decided_applications(hospital, officer, 2)
+    today = timezone.localdate()
+    start = today - timedelta(days=30)
+
+    def drawn(seed: str):
+        return spot_check_draw(
+            actor=officer,
+            hospital_id=hospital.pk,
+            period_from=start,
+            period_to=today,
+            sample_size=1,
+            seed=seed,
+        )
+
+    open_check, checked = drawn("world-open"), drawn("world-checked")
+    spot_check_case_record(
+        actor=officer,
+        case_id=checked.cases.get().pk,
+        checklist={"materials_complete": True},
+        result="compliant",
+    )
+    return {
+        "spot_check_id": open_check.pk,
+        "spot_case_id": open_check.cases.get().pk,
+        "checked_spot_check_id": checked.pk,
+        "period_from": start.isoformat(),
+        "period_to": today.isoformat(),
+    }
+
+
+def png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), "white").save(out, format="PNG")
+    return out.getvalue()
 
 
 @pytest.fixture
@@ -848,6 +950,34 @@ PAGES = [
     Page("GET", "agency-sd-monthly-xlsx"),
     Page("GET", "agency-sd-province"),
     Page("GET", "agency-sd-quarterly-xlsx"),
+    # inspection and spot checks [SD §9, HB art. 48]
+    Page("GET", "agency-inspection"),
+    Page("GET", "agency-inspection-institution", ("pharmacy_id",)),
+    Page("GET", "agency-inspection-export", ("pharmacy_id",)),
+    Page(
+        "POST",
+        "agency-spot-check-draw",
+        (),
+        {
+            "hospital_id": "{hospital_id}",
+            "period_from": "{period_from}",
+            "period_to": "{period_to}",
+            "sample_size": "1",
+            "seed": "matrix",
+        },
+    ),
+    Page("GET", "agency-spot-check", ("spot_check_id",)),
+    Page(
+        "POST",
+        "agency-spot-check-case",
+        ("spot_case_id",),
+        {"materials_complete": "1", "result": "compliant"},
+    ),
+    Page("POST", "agency-spot-check-finish", ("checked_spot_check_id",), {"conclusion": "合规"}),
+    Page("GET", "agency-complaints"),
+    Page("GET", "agency-complaint", ("complaint_id",)),
+    Page("GET", "agency-complaint-attachment", ("complaint_id",)),
+    Page("POST", "agency-complaint-act", ("complaint_id", "action_accept")),
     Page("POST", "agency-alert-review", ("alert_id",), {"decision": "dismiss", "note": "已核实"}),
     # smart monitoring [HB art. 47, AH §2(8), CX art. 30]: one alert, the region's rules
     Page("GET", "agency-alert", ("alert_id",)),

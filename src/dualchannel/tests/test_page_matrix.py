@@ -147,6 +147,8 @@ PAGES = [
     # Cross-province filings (异地就医备案), recorded by the enrolment region's officers or the
     # hospital's insurance office [HB art. 40–41, CX art. 17].
     Page("GET", "registry-out-of-area-filings", allowed=(REVIEWER, OFFICER)),
+    # the hospital insurance office's own business and open alerts [P §1.2.2]
+    Page("GET", "hospital-insurance-office", allowed=(REVIEWER,)),
     Page(
         "POST",
         "registry-out-of-area-filing-create",
@@ -452,6 +454,8 @@ PUBLIC = {
     "public-query": "public query service [SD §8]",
     "public-query-results": "public query service [SD §8]",
     "public-query-regions": "public query service [SD §8]",
+    "complaint-new": "the public complaint form [HB art. 26, CX art. 30]; contact required",
+    "complaint-track": "complaint lookup by tracking number + contact: status and reply only",
     "document-verify": "public verification of a signed document by its token (masked)",
     "portal-login": "the patient's phone login",
     "portal-login-code": "sends a login code, throttled per phone",

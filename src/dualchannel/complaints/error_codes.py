@@ -1,0 +1,11 @@
+"""Stable machine codes of complaint refusals (messages are Chinese, at the raise site)."""
+
+CONTACT_REQUIRED = "complaints.contact_required"
+INVALID_CONTACT = "complaints.invalid_contact"
+INVALID_COMPLAINT = "complaints.invalid_complaint"
+INVALID_ATTACHMENT = "complaints.invalid_attachment"
+REGION_OUT_OF_SCOPE = "complaints.region_out_of_scope"
+NOT_FOUND = "complaints.not_found"
+TRANSITION = "complaints.transition"
+REPLY_REQUIRED = "complaints.reply_required"
+RATE_LIMITED = "complaints.rate_limited"
