@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from dualchannel.catalog.selectors import drug_standing, payment_standards_on
 from dualchannel.core.errors import DomainError
+from dualchannel.core.masking import mask_id_number
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.inventory import tracecodes
@@ -154,7 +155,8 @@ def _identity_checks(prescription: Prescription, identity: Identity) -> list[Che
             Check(codes.PERSON_MISMATCH, False, label, "就诊凭证与处方使用人不一致，不能购药")
         )
     if not checks:
-        checks.append(Check("person_match", True, label))
+        held = f"医保电子凭证持有人 {mask_id_number(number)}" if identity.voucher_digest else ""
+        checks.append(Check("person_match", True, label, held))
     if identity.has_agent:
         checks.extend(_agent_checks(identity))
     return checks

@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from dualchannel.core.errors import DomainError
@@ -204,3 +205,136 @@ def test_an_e_voucher_not_resolved_by_the_platform_is_refused_by_the_check(route
 
     refusal = next(c for c in checks if not c.ok)
     assert refusal.code == "counter.voucher_required"
+
+
+# --- over HTTP: the API and the counter page ---------------------------------------------------
+
+
+@pytest.fixture
+def on_today(monkeypatch):
+    """The API and the page use today's date: hold it at the fixtures' prescription day."""
+    monkeypatch.setattr("django.utils.timezone.localdate", lambda *a, **k: TODAY)
+
+
+def api_body(prescription, stock_item, token: str) -> dict:
+    return {
+        "identity": {"certificate_type": "01", "certificate_no": token},
+        "lines": [line(prescription, stock_item)],
+    }
+
+
+def test_api_checks_and_dispenses_by_voucher_showing_only_the_masked_holder(
+    api_client, routed, pharmacist, pharmacist_user, stock, on_platform, on_today
+):
+    token = voucher(routed)
+    api_client.as_user(pharmacist_user)
+    base = f"/api/v1/prescriptions/{routed.pk}/counter"
+
+    checked = api_client.post_json(f"{base}/check", api_body(routed, stock[0], token))
+    dispensed = api_client.post_json(
+        f"{base}/dispense", api_body(routed, stock[0], token), HTTP_IDEMPOTENCY_KEY="desk-1-0001"
+    )
+
+    assert checked.status_code == 200, checked.content
+    person = next(c for c in checked.json()["checks"] if c["label"] == "人证相符")
+    assert person["ok"] is True
+    assert mask_id_number(routed.patient.id_number) in person["message"]
+    assert routed.patient.id_number not in checked.content.decode()
+    assert dispensed.status_code == 201, dispensed.content
+    assert dispensed.json()["certificate_type"] == "01"
+    assert dispensed.json()["certificate_masked"] == mask_id_number(routed.patient.id_number)
+    assert routed.patient.id_number not in dispensed.content.decode()
+
+
+def test_api_refuses_a_replayed_or_forged_voucher_by_its_code(
+    api_client,
+    routed,
+    pharmacist,
+    pharmacist_user,
+    stock,
+    on_platform,
+    on_today,
+    physician_user,
+    eligibility,
+):
+    token = voucher(routed)
+    api_client.as_user(pharmacist_user)
+    first = api_client.post_json(
+        f"/api/v1/prescriptions/{routed.pk}/counter/dispense",
+        api_body(routed, stock[0], token),
+        HTTP_IDEMPOTENCY_KEY="desk-1-0001",
+    )
+    assert first.status_code == 201, first.content
+    second = special(physician_user, eligibility)
+    second.pharmacy = routed.pharmacy
+    second.status = S.ROUTED
+    second.save(update_fields=["pharmacy", "status"])
+    base = f"/api/v1/prescriptions/{second.pk}/counter"
+
+    replayed = api_client.post_json(f"{base}/check", api_body(second, stock[1], token))
+    forged = api_client.post_json(f"{base}/check", api_body(second, stock[1], "EC" + "F" * 32))
+
+    refused = [c for c in replayed.json()["checks"] if not c["ok"]]
+    assert "counter.voucher_used" in [c["code"] for c in refused]
+    assert forged.status_code >= 400
+    assert forged.json()["error"]["code"] == "integration.voucher_invalid"
+    assert "医保电子凭证" in forged.json()["error"]["message"]
+
+
+def counter_form(prescription, stock_item, token: str) -> dict:
+    code = line(prescription, stock_item)["trace_codes"][0]
+    return {
+        "idempotency_key": "page-1",
+        "certificate_type": "01",
+        "certificate_no": token,
+        "line_count": "1",
+        "line-0-item": str(prescription.items.get().pk),
+        "line-0-stock_item": str(stock_item.pk),
+        "line-0-packages": "1",
+        "line-0-codes": code,
+        "delivery_mode": "pickup",
+    }
+
+
+def test_page_verifies_and_dispenses_by_scanned_voucher(
+    client, routed, pharmacist, pharmacist_user, stock, on_platform, on_today
+):
+    token = voucher(routed)
+    client.force_login(pharmacist_user)
+
+    page = client.get(reverse("prescriptions-counter-rx", args=[routed.pk]))
+    verified = client.post(
+        reverse("prescriptions-counter-check", args=[routed.pk]),
+        counter_form(routed, stock[0], token),
+    )
+    dispensed = client.post(
+        reverse("prescriptions-counter-dispense", args=[routed.pk]),
+        counter_form(routed, stock[0], token),
+    )
+
+    assert "电子凭证二维码" in page.content.decode()
+    assert verified.context["checks_ok"], verified.context["checks"]
+    html = verified.content.decode()
+    assert f"医保电子凭证持有人 {mask_id_number(routed.patient.id_number)}" in html
+    assert routed.patient.id_number not in html
+    assert dispensed.status_code == 302
+    assert Dispensing.objects.get().voucher_digest
+
+
+def test_page_refuses_another_persons_voucher_and_platform_down_in_chinese(
+    client, routed, pharmacist, pharmacist_user, stock, on_platform, on_today, insured_person
+):
+    client.force_login(pharmacist_user)
+    url = reverse("prescriptions-counter-check", args=[routed.pk])
+
+    other = client.post(url, counter_form(routed, stock[0], voucher(insured_person)))
+    simulator_fail_next(5, infno="1101")
+    down = client.post(url, counter_form(routed, stock[0], voucher(routed)))
+
+    checks = {c.code: c for c in other.context["checks"]}
+    assert checks["counter.person_mismatch"].ok is False
+    assert "就诊凭证与处方使用人不一致" in other.content.decode()
+    assert insured_person.id_number not in other.content.decode()
+    assert down.context["error"].code == "integration.voucher_unavailable"
+    assert "请改用居民身份证或社会保障卡核验身份" in down.content.decode()
+    assert Dispensing.objects.count() == 0

@@ -1,0 +1,60 @@
+"""The simulated platform's e-voucher (医保电子凭证): issued bound to a person for a few minutes,
+resolved on 1101 with mdtrt_cert_type 01 and the token as mdtrt_cert_no."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from dualchannel.integration.nhsa.client import PlatformClient
+from dualchannel.integration.nhsa.errors import PlatformError
+from dualchannel.registry.tests.factories import InsuredPersonFactory
+from dualchannel.simulators.models import SimVoucher
+from dualchannel.simulators.platform import VOUCHER_MINUTES, simulator_voucher_issue
+
+
+@pytest.fixture
+def client(pharmacy, pharmacist_user):
+    pharmacy.platform_code = "P42010200001"
+    pharmacy.save(update_fields=["platform_code"])
+    return PlatformClient(pharmacy, pharmacist_user)
+
+
+def ask(client: PlatformClient, token: str) -> dict:
+    query = {"mdtrt_cert_type": "01", "mdtrt_cert_no": token, "card_sn": "", "begntime": ""}
+    return client.call("1101", {"data": query})
+
+
+def test_a_voucher_is_issued_for_a_few_minutes_and_resolves_to_its_holder(client):
+    person = InsuredPersonFactory(name="张三")
+    before = timezone.now()
+
+    issued = simulator_voucher_issue(person.id_number)
+    output = ask(client, issued.token)
+
+    assert issued.token.startswith("EC") and len(issued.token) == 34
+    assert issued.token != simulator_voucher_issue(person.id_number).token  # fresh each time
+    assert issued.expires_at - before >= timedelta(minutes=VOUCHER_MINUTES)
+    assert issued.expires_at - before < timedelta(minutes=VOUCHER_MINUTES, seconds=30)
+    assert output["baseinfo"]["certno"] == person.id_number
+    assert output["baseinfo"]["psn_no"] == person.person_no
+    assert output["baseinfo"]["psn_name"] == "张三"
+
+
+def test_an_expired_or_unknown_voucher_is_refused(client):
+    person = InsuredPersonFactory(name="张三")
+    expired = simulator_voucher_issue(person.id_number)
+    SimVoucher.objects.filter(pk=expired.pk).update(expires_at=timezone.now())
+
+    with pytest.raises(PlatformError) as old:
+        ask(client, expired.token)
+    with pytest.raises(PlatformError) as unknown:
+        ask(client, "EC" + "0" * 32)
+    with pytest.raises(PlatformError) as raw_id:
+        ask(client, person.id_number)  # an ID number is not a voucher
+
+    assert old.value.infcode == "-1" and "过期" in old.value.err_msg
+    assert "未查询到该电子凭证" in unknown.value.err_msg
+    assert "未查询到该电子凭证" in raw_id.value.err_msg
