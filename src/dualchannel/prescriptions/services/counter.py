@@ -340,12 +340,13 @@ def counter_dispense(
     delivery = delivery or DeliveryInput()
     request_digest = _body_digest(prescription_id, identity, clean, delivery)
     today = today or timezone.localdate()
-    # The same request again answers the first dispensing without asking the platform (its
-    # e-voucher may have expired since); then the voucher is resolved before the lock.
-    seen = _replay(pharmacist.pharmacy_id, key, prescription_id, request_digest)
-    if seen is not None:
-        return seen
-    identity = identity_resolve(actor, identity)
+    if identity.certificate_type == CertificateType.E_CREDENTIAL:
+        # The same request again answers the first dispensing without asking the platform (its
+        # e-voucher may have expired since); else the voucher is resolved before the lock.
+        seen = _replay(pharmacist.pharmacy_id, key, prescription_id, request_digest)
+        if seen is not None:
+            return seen
+        identity = identity_resolve(actor, identity)
     try:
         return _dispense(
             actor=actor,
