@@ -1,7 +1,8 @@
 """The platform side of the national-platform interface, for tests and the demo.
 
 ``handle(envelope)`` checks the envelope as the platform does, then answers 9001/9002 (session),
-1101 (person info from the registry, then ``persons``), 2503/2504 (filing, cancel) and 5301
+1101 (person info from the registry, then ``persons``; an e-voucher token, certificate type
+01, first resolved to its holder: ``simulator_voucher_issue``), 2503/2504 (filing, cancel) and 5301
 (query filings) in the real response format. State lives in the ``Sim…`` tables.
 ``simulator_fail_next`` makes the next calls fail (infcode -1 "busy", or no answer) so that
 retries can be shown.

@@ -3,9 +3,11 @@ resolved on 1101 with mdtrt_cert_type 01 and the token as mdtrt_cert_no."""
 
 from __future__ import annotations
 
+import io
 from datetime import timedelta
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from dualchannel.integration.nhsa.client import PlatformClient
@@ -58,3 +60,18 @@ def test_an_expired_or_unknown_voucher_is_refused(client):
     assert old.value.infcode == "-1" and "过期" in old.value.err_msg
     assert "未查询到该电子凭证" in unknown.value.err_msg
     assert "未查询到该电子凭证" in raw_id.value.err_msg
+
+
+def test_the_command_issues_a_voucher_for_a_patient_account(patient_user):
+    person = InsuredPersonFactory(name="张三")
+    patient_user.insured_person = person
+    patient_user.save(update_fields=["insured_person"])
+    out, err = io.StringIO(), io.StringIO()
+
+    call_command("nhsa_simulator_voucher", "--user", patient_user.username, stdout=out, stderr=err)
+
+    token = out.getvalue().strip()
+    assert SimVoucher.objects.get(token=token).id_number == person.id_number
+    assert person.id_number not in out.getvalue() + err.getvalue()
+    with pytest.raises(CommandError):
+        call_command("nhsa_simulator_voucher", "--user", "nobody", stdout=out, stderr=err)
