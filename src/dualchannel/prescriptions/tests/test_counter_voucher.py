@@ -338,3 +338,43 @@ def test_page_refuses_another_persons_voucher_and_platform_down_in_chinese(
     assert down.context["error"].code == "integration.voucher_unavailable"
     assert "请改用居民身份证或社会保障卡核验身份" in down.content.decode()
     assert Dispensing.objects.count() == 0
+
+
+def test_a_voucher_racing_another_dispensing_loses_to_the_unique_digest(
+    routed,
+    pharmacist,
+    pharmacist_user,
+    stock,
+    on_platform,
+    physician_user,
+    eligibility,
+    monkeypatch,
+):
+    """Two counters, two prescriptions, one scanned voucher: the check passes on both before
+    either commits; the dispensing's unique voucher digest refuses the later one."""
+    token = voucher(routed)
+    dispense(pharmacist_user, routed, stock[0], identity=by_voucher(token))
+    second = special(physician_user, eligibility, today=TODAY + timedelta(days=25))
+    second.pharmacy = routed.pharmacy
+    second.status = S.ROUTED
+    second.save(update_fields=["pharmacy", "status"])
+    # the other counter's dispensing was not yet visible when this one checked (neither by the
+    # voucher check nor by the early-refill check, which reads the same dispensing)
+    monkeypatch.setattr(counter_checks, "_voucher_check", lambda identity: None)
+    monkeypatch.setattr(counter_checks, "refill_checks", lambda *a, **k: [])
+    before = nothing_written()
+
+    with pytest.raises(DomainError) as refused:
+        counter.counter_dispense(
+            actor=pharmacist_user,
+            prescription_id=second.pk,
+            identity=by_voucher(token),
+            lines=[line(second, stock[0])],
+            idempotency_key="k-2",
+            today=TODAY + timedelta(days=25),
+        )
+
+    assert refused.value.code == "counter.voucher_used"
+    assert nothing_written() == before
+    second.refresh_from_db()
+    assert second.status == S.ROUTED
