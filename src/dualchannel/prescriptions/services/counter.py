@@ -346,7 +346,7 @@ def counter_dispense(
         seen = _replay(pharmacist.pharmacy_id, key, prescription_id, request_digest)
         if seen is not None:
             return seen
-        identity = identity_resolve(actor, identity)
+    identity = identity_resolve(actor, identity)  # no query for other certificates
     try:
         return _dispense(
             actor=actor,
