@@ -8,6 +8,8 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
+from django.urls import reverse
 from django.utils import timezone
 
 from dualchannel.integration.nhsa.client import PlatformClient
@@ -75,3 +77,37 @@ def test_the_command_issues_a_voucher_for_a_patient_account(patient_user):
     assert person.id_number not in out.getvalue() + err.getvalue()
     with pytest.raises(CommandError):
         call_command("nhsa_simulator_voucher", "--user", "nobody", stdout=out, stderr=err)
+
+
+def test_the_patient_shows_a_fresh_voucher_qr_that_the_counter_resolves(
+    client, patient_user, pharmacy, pharmacist_user
+):
+    person = InsuredPersonFactory(name="张三")
+    patient_user.insured_person = person
+    patient_user.save(update_fields=["insured_person"])
+    browser = Client()
+    browser.force_login(patient_user)
+
+    home = browser.get(reverse("portal-home"))
+    first = browser.get(reverse("simulators-patient-voucher"))
+    second = browser.get(reverse("simulators-patient-voucher"))
+
+    assert reverse("simulators-patient-voucher") in home.content.decode()
+    html = first.content.decode()
+    assert first.status_code == 200
+    assert "我的医保电子凭证" in html and "data:image/svg+xml" in html
+    assert person.id_number not in html  # masked on screen
+    token = first.context["token"]
+    assert token != second.context["token"]  # refreshed on each visit
+    # the code shown is what the pharmacy's terminal resolves to the patient (1101, 01)
+    assert ask(client, token)["baseinfo"]["certno"] == person.id_number
+
+
+def test_only_a_patient_sees_a_voucher(pharmacist_user):
+    browser = Client()
+    browser.force_login(pharmacist_user)
+
+    response = browser.get(reverse("simulators-patient-voucher"))
+
+    assert response.status_code in (302, 403)
+    assert not SimVoucher.objects.exists()
