@@ -248,6 +248,9 @@ class Dispensing(models.Model):
     )
     certificate_masked = models.CharField("凭证号（脱敏）", max_length=40)
     card_sn = models.CharField("社保卡识别码", max_length=40, blank=True)
+    # An e-voucher (01): the SHA-256 of the token the platform resolved, so that one scanned
+    # voucher dispenses once (the token itself is not kept).
+    voucher_digest = models.CharField("电子凭证摘要", max_length=64, blank=True, default="")
     # HB art. 24: an agent's ID, name and contact are registered and the agent signs.
     agent_name = models.CharField("代办人姓名", max_length=50, blank=True)
     agent_id_number = models.CharField("代办人身份证号", max_length=18, blank=True)
@@ -267,6 +270,11 @@ class Dispensing(models.Model):
         constraints = [
             models.UniqueConstraint(
                 fields=["pharmacy", "idempotency_key"], name="uniq_dispensing_key_per_pharmacy"
+            ),
+            models.UniqueConstraint(
+                fields=["voucher_digest"],
+                condition=~Q(voucher_digest=""),
+                name="uniq_dispensing_voucher",
             ),
         ]
 

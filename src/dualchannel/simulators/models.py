@@ -185,6 +185,29 @@ class SimSettlement(models.Model):
         return f"{self.infno} {self.setl_id}{' 已冲正' if self.reversed_at else ''}"
 
 
+class SimVoucher(models.Model):
+    """A national insurance e-voucher (医保电子凭证) token the simulated platform issued.
+
+    The patient's app shows it as a QR code; the pharmacy's terminal reads it and sends it as
+    ``mdtrt_cert_no`` with ``mdtrt_cert_type`` 01 on 1101. In the real scheme the terminal gets
+    an ``ecToken`` from the voucher SDK by decoding the QR code; the token's exact format and
+    lifetime are the platform's (uncertain here): the simulator issues an opaque token that
+    expires after a few minutes, bound to one person by their ID number.
+    """
+
+    token = models.CharField(max_length=50, unique=True)
+    id_number = models.CharField(max_length=18)
+    issued_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+
+    class Meta:
+        verbose_name = "模拟医保电子凭证"
+        verbose_name_plural = "模拟医保电子凭证"
+
+    def __str__(self) -> str:
+        return f"{self.token[:6]}… 至 {self.expires_at:%H:%M}"
+
+
 class FaultMode(models.TextChoices):
     ERROR = "error", "返回 infcode -1（系统繁忙）"
     TIMEOUT = "timeout", "模拟超时（无应答）"

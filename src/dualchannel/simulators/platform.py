@@ -1,7 +1,8 @@
 """The platform side of the national-platform interface, for tests and the demo.
 
 ``handle(envelope)`` checks the envelope as the platform does, then answers 9001/9002 (session),
-1101 (person info from the registry, then ``persons``), 2503/2504 (filing, cancel) and 5301
+1101 (person info from the registry, then ``persons``; an e-voucher token, certificate type
+01, first resolved to its holder: ``simulator_voucher_issue``), 2503/2504 (filing, cancel) and 5301
 (query filings) in the real response format. State lives in the ``Sim…`` tables.
 ``simulator_fail_next`` makes the next calls fail (infcode -1 "busy", or no answer) so that
 retries can be shown.
@@ -34,6 +35,7 @@ from .models import (
     SimInstitutionKey,
     SimMessage,
     SimSession,
+    SimVoucher,
 )
 from .persons import PlatformOnlyPerson, platform_only_person
 from .settlement import SETTLEMENT_HANDLERS
@@ -41,6 +43,9 @@ from .settlement import SETTLEMENT_HANDLERS
 logger = logging.getLogger("dualchannel.simulators")
 
 SESSION_HOURS = 12
+# How long an e-voucher token stays valid. The real token's lifetime is the platform's (the app's
+# QR code refreshes about every minute); a few minutes here [uncertain].
+VOUCHER_MINUTES = 5
 BUSY_MESSAGE = "系统繁忙，请稍后重试（模拟故障）"
 SESSION_MESSAGE = "签到编号无效或已过期，请重新签到（9001）"
 
@@ -78,6 +83,18 @@ def simulator_register_keys(
 
 
 # --- the platform ------------------------------------------------------------------------------
+
+
+def simulator_voucher_issue(id_number: str, *, minutes: int = VOUCHER_MINUTES) -> SimVoucher:
+    """What the patient's insurance app does when it shows 我的医保电子凭证: a fresh token bound
+    to the person with this ID number, valid for ``minutes`` (for tests and the demo)."""
+    now = timezone.now()
+    return SimVoucher.objects.create(
+        token=f"EC{secrets.token_hex(16).upper()}",
+        id_number=id_number.strip().upper(),
+        issued_at=now,
+        expires_at=now + timedelta(minutes=minutes),
+    )
 
 
 def _consume_fault(infno: str) -> str | None:
@@ -250,11 +267,12 @@ def _person_info(envelope: dict[str, Any], data: dict[str, Any]) -> Output:
     cert_no = str(node.get("mdtrt_cert_no", ""))
     if not cert_type and node.get("psn_cert_type") == "01":
         cert_type, cert_no = "02", str(node.get("certno", ""))
-    # The simulator treats an e-credential (01) number as the ID number it stands for.
     if cert_type not in ("01", "02"):
         raise Refusal("就诊凭证类型仅支持01（医保电子凭证）或02（居民身份证）")
     if not cert_no:
         raise Refusal("就诊凭证编号不能为空")
+    if cert_type == "01":
+        cert_no = _voucher_holder(cert_no)
     person = InsuredPerson.objects.filter(id_number=cert_no.upper()).first()
     if person is None:
         known = platform_only_person(cert_no)
@@ -283,6 +301,17 @@ def _person_info(envelope: dict[str, Any], data: dict[str, Any]) -> Output:
         "paus_insu_date": "",
     }
     return {"baseinfo": base, "insuinfo": [insu], "idetinfo": []}, ""
+
+
+def _voucher_holder(token: str) -> str:
+    """The ID number an e-voucher token (01) stands for: an unknown token is refused, and so is
+    one past its time (the patient refreshes the QR code in the app)."""
+    voucher = SimVoucher.objects.filter(token=token.strip()).first()
+    if voucher is None:
+        raise Refusal("医保电子凭证无效（未查询到该电子凭证）")
+    if voucher.expires_at <= timezone.now():
+        raise Refusal("医保电子凭证已过期，请参保人刷新电子凭证二维码后重新出示")
+    return voucher.id_number
 
 
 def _check_name(node: dict[str, Any], name: str) -> None:

@@ -2,11 +2,13 @@
 
 from django.urls import path
 
-from . import views
+from . import views, voucher_views
 
 urlpatterns = [
     path("simulators/nhsa/", views.nhsa_endpoint, name="nhsa-simulator"),
     path("simulators/nhsa/oauth/token", views.nhsa_token, name="nhsa-simulator-token"),
     path("simulators/nhsa/<str:infno>", views.nhsa_endpoint, name="nhsa-simulator-infno"),
     path("simulators/rxcentre/<str:api>", views.rxcentre_endpoint, name="rxcentre-simulator"),
+    # what the patient's insurance app shows (demo): 我的医保电子凭证
+    path("simulators/voucher/", voucher_views.patient_voucher, name="simulators-patient-voucher"),
 ]

@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -37,6 +37,7 @@ from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.services.plan import eligibility_plan_use
+from dualchannel.integration.services import e_voucher_resolve
 from dualchannel.inventory.error_codes import IDEMPOTENCY_MISMATCH as INVENTORY_IDEMPOTENCY_MISMATCH
 from dualchannel.inventory.sales import SaleLine, sale_record
 from dualchannel.registry.models import Pharmacist
@@ -44,6 +45,7 @@ from dualchannel.registry.profiles import profile_of
 
 from .. import error_codes as codes
 from ..models import (
+    CertificateType,
     Delivery,
     DeliveryMode,
     DeliveryStatus,
@@ -57,6 +59,7 @@ from .circulation import rx_centre_dispensed
 from .counter_alerts import price_attempt_alert
 from .counter_checks import (
     PHONE,
+    VOUCHER_USED_MESSAGE,
     Check,
     DispenseLine,
     Identity,
@@ -173,6 +176,7 @@ def counter_check(
     (``dispense_checks``) and the sale's own (batches, stock, trace codes)."""
     pharmacist = _pharmacist_of(actor)
     prescription = _visible(prescription_id, pharmacist)
+    identity = identity_resolve(actor, identity)
     today = today or timezone.localdate()
     clean = clean_lines(lines) if lines else None
     checks = dispense_checks(
@@ -204,6 +208,20 @@ def dispense_checks(
         except DomainError as exc:
             checks.append(Check(exc.code, False, "取药方式", exc.message))
     return checks
+
+
+def identity_resolve(actor: User, identity: Identity) -> Identity:
+    """An e-voucher (01) as scanned, resolved through the platform (1101) into its holder's ID
+    number and the token's digest; other certificates as read. Asked holding no transaction or
+    lock (network first); a refusal (forged, expired, platform down) is a ``DomainError`` with
+    its code and Chinese message, nothing written."""
+    if identity.certificate_type != CertificateType.E_CREDENTIAL:
+        return replace(identity, voucher_digest="")
+    code = (identity.certificate_no or "").strip()
+    if not code:
+        return replace(identity, voucher_digest="")
+    holder = e_voucher_resolve(actor=actor, code=code)
+    return replace(identity, certificate_no=holder.id_number, voucher_digest=holder.digest)
 
 
 def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False) -> Prescription:
@@ -322,6 +340,13 @@ def counter_dispense(
     delivery = delivery or DeliveryInput()
     request_digest = _body_digest(prescription_id, identity, clean, delivery)
     today = today or timezone.localdate()
+    if identity.certificate_type == CertificateType.E_CREDENTIAL:
+        # The same request again answers the first dispensing without asking the platform (its
+        # e-voucher may have expired since); else the voucher is resolved before the lock.
+        seen = _replay(pharmacist.pharmacy_id, key, prescription_id, request_digest)
+        if seen is not None:
+            return seen
+    identity = identity_resolve(actor, identity)  # no query for other certificates
     try:
         return _dispense(
             actor=actor,
@@ -338,9 +363,14 @@ def counter_dispense(
         # Lost a race on the key to a request that committed first (the dispensing's unique
         # key per pharmacy): its dispensing is visible now, answer as the later request.
         seen = _replay(pharmacist.pharmacy_id, key, prescription_id, request_digest)
-        if seen is None:
-            raise
-        return seen
+        if seen is not None:
+            return seen
+        if identity.voucher_digest and (
+            Dispensing.objects.filter(voucher_digest=identity.voucher_digest).exists()
+        ):
+            # the same e-voucher dispensed another prescription meanwhile
+            raise DomainError(codes.VOUCHER_USED, VOUCHER_USED_MESSAGE) from None
+        raise
     except Conflict as exc:
         if exc.code != INVENTORY_IDEMPOTENCY_MISMATCH:
             raise
@@ -497,6 +527,7 @@ def _write_dispensing(
         certificate_type=identity.certificate_type,
         certificate_masked=mask_id_number(identity.certificate_no.strip().upper()),
         card_sn=(identity.card_sn or "").strip()[:40],
+        voucher_digest=identity.voucher_digest,
         agent_name=identity.agent_name.strip()[:50] if signature else "",
         agent_id_number=identity.agent_id_number.strip().upper() if signature else "",
         agent_phone=identity.agent_phone.strip() if signature else "",

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from dualchannel.catalog.selectors import drug_standing, payment_standards_on
 from dualchannel.core.errors import DomainError
+from dualchannel.core.masking import mask_id_number
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.inventory import tracecodes
@@ -37,6 +38,7 @@ from .. import error_codes as codes
 from .. import rules
 from ..models import (
     CertificateType,
+    Dispensing,
     DispensingLine,
     Prescription,
     PrescriptionStatus,
@@ -45,17 +47,21 @@ from ..models import (
 S = PrescriptionStatus
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
 MAX_SIGNATURE_BYTES = 512 * 1024
+VOUCHER_USED_MESSAGE = "该医保电子凭证二维码已用于一次发药，请参保人刷新电子凭证后重新扫码"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
 @dataclass(frozen=True)
 class Identity:
-    """Who stands at the counter [HB art. 24]. For an e-credential (01) the terminal has decoded
-    the credential to the holder's ID number; 02 is the ID card, 03 the social security card."""
+    """Who stands at the counter [HB art. 24]. 02 is the ID card, 03 the social security card
+    (their ID number as read). For the e-voucher (01) the pharmacist scans its QR code: the form
+    carries the scanned code, and ``counter`` resolves it through the platform (1101) before any
+    check, into the holder's ID number here with ``voucher_digest`` naming the token."""
 
     certificate_type: str
     certificate_no: str
     card_sn: str = ""
+    voucher_digest: str = ""  # set by counter's resolution only, never from a form
     agent_name: str = ""
     agent_id_number: str = ""
     agent_phone: str = ""
@@ -131,6 +137,10 @@ def _identity_checks(prescription: Prescription, identity: Identity) -> list[Che
     ):
         checks.append(Check(codes.CARD_SN_REQUIRED, False, label, "社会保障卡须读取卡识别码"))
     number = (identity.certificate_no or "").strip().upper()
+    if identity.certificate_type == CertificateType.E_CREDENTIAL:
+        voucher = _voucher_check(identity)
+        if voucher is not None:
+            return [voucher]
     if not number:
         checks.append(
             Check(
@@ -145,10 +155,26 @@ def _identity_checks(prescription: Prescription, identity: Identity) -> list[Che
             Check(codes.PERSON_MISMATCH, False, label, "就诊凭证与处方使用人不一致，不能购药")
         )
     if not checks:
-        checks.append(Check("person_match", True, label))
+        held = f"医保电子凭证持有人 {mask_id_number(number)}" if identity.voucher_digest else ""
+        checks.append(Check("person_match", True, label, held))
     if identity.has_agent:
         checks.extend(_agent_checks(identity))
     return checks
+
+
+def _voucher_check(identity: Identity) -> Check | None:
+    """An e-voucher must have been resolved by the platform, and dispenses once."""
+    label = "人证相符"
+    if not identity.voucher_digest:
+        return Check(codes.VOUCHER_REQUIRED, False, label, "请扫描参保人出示的医保电子凭证二维码")
+    if Dispensing.objects.filter(voucher_digest=identity.voucher_digest).exists():
+        return Check(
+            codes.VOUCHER_USED,
+            False,
+            label,
+            VOUCHER_USED_MESSAGE,
+        )
+    return None
 
 
 def _agent_checks(identity: Identity) -> list[Check]:

@@ -490,11 +490,11 @@ def test_ordinary_prescription_needs_no_eligibility_at_the_counter(
 @pytest.mark.parametrize(
     ("certificate_type", "card_sn"),
     [
-        ("01", ""),  # insurance e-credential, decoded by the terminal to the ID number
-        ("03", "K42010212345678"),  # social security card with its card serial number
+        # social security card with its card serial number; the e-voucher (01): test_counter_voucher
+        ("03", "K42010212345678"),
     ],
 )
-def test_the_patient_dispenses_with_an_e_credential_or_a_social_security_card(
+def test_the_patient_dispenses_with_a_social_security_card(
     routed, pharmacist, pharmacist_user, stock, certificate_type, card_sn
 ):
     # given: 张伟 at the counter with his e-credential or his social security card
