@@ -2,11 +2,21 @@
 
 from django.urls import path
 
-from . import views
+from . import views, wechat
 
 urlpatterns = [
     path("simulators/nhsa/", views.nhsa_endpoint, name="nhsa-simulator"),
     path("simulators/nhsa/oauth/token", views.nhsa_token, name="nhsa-simulator-token"),
     path("simulators/nhsa/<str:infno>", views.nhsa_endpoint, name="nhsa-simulator-infno"),
     path("simulators/rxcentre/<str:api>", views.rxcentre_endpoint, name="rxcentre-simulator"),
+    path(
+        "simulators/wechat/connect/oauth2/authorize",
+        wechat.authorize,
+        name="wechat-simulator-authorize",
+    ),
+    path(
+        "simulators/wechat/sns/oauth2/access_token",
+        wechat.access_token,
+        name="wechat-simulator-access-token",
+    ),
 ]
