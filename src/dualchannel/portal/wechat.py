@@ -168,7 +168,7 @@ def wechat_bind(*, actor: User, openid: str) -> User:
             )
     except IntegrityError:  # a concurrent bind of the same openid won the unique constraint
         raise _taken() from None
-    actor.wechat_openid = user.wechat_openid
+    actor.refresh_from_db(fields=["wechat_openid"])  # the request's user sees the binding
     return user
 
 
@@ -190,5 +190,5 @@ def wechat_unbind(*, actor: User) -> User:
             patient=user.insured_person,
             role=Role.PATIENT,
         )
-    actor.wechat_openid = ""
+    actor.refresh_from_db(fields=["wechat_openid"])
     return user

@@ -363,7 +363,7 @@ PAGES = [
     Page("POST", "portal-message-read", ("notification_id",), allowed=(PATIENT,)),
     # The patient's phone pages.
     Page("GET", "portal-home", allowed=(PATIENT,)),
-    # 账号设置 and WeChat binding (issue 14, point 5); the whole flow is in portal/tests/test_wechat.
+    # 账号设置 and WeChat binding (issue 14, point 5); the flow: portal/tests/test_wechat.py.
     Page("GET", "portal-account", allowed=(PATIENT,)),
     # Off to WeChat's authorize page: only a state in the caller's own session is written.
     Page("POST", "portal-wechat-bind", allowed=(PATIENT,), writes=False),
