@@ -14,6 +14,7 @@ import logging
 import secrets
 import time
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 from django.conf import settings
@@ -52,6 +53,12 @@ WECHAT_ERRORS = {
 
 def configured() -> bool:
     return bool(settings.WECHAT_APP_ID and settings.WECHAT_APP_SECRET)
+
+
+def authorize_origin() -> str:
+    """Scheme and host of WeChat's authorize page (``https://open.weixin.qq.com``)."""
+    url = urlsplit(settings.WECHAT_OAUTH_AUTHORIZE_URL)
+    return f"{url.scheme}://{url.netloc}"
 
 
 def callback_url() -> str:

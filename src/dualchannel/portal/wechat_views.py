@@ -19,7 +19,7 @@ from .views import patient_required
 def account_page(
     request: HttpRequest, *, error: DomainError | None = None, status: int = 200
 ) -> HttpResponse:
-    return TemplateResponse(
+    response = TemplateResponse(
         request,
         "portal/account.html",
         {
@@ -30,6 +30,10 @@ def account_page(
         },
         status=status,
     )
+    if wechat.configured():
+        # The bind form's answer redirects to WeChat: the policy's form-action must allow it.
+        response._csp_update = {"form-action": [wechat.authorize_origin()]}
+    return response
 
 
 @require_GET

@@ -283,6 +283,18 @@ def test_the_account_page_is_a_phone_page_with_the_masked_profile(client, patien
     assert patient.insured_person.id_number not in page and "****" in page
 
 
+def test_the_account_pages_policy_lets_the_bind_form_go_to_wechat(client, patient, settings):
+    settings.WECHAT_OAUTH_AUTHORIZE_URL = "https://open.weixin.qq.com/connect/oauth2/authorize"
+
+    header = client.get(reverse("portal-account"))["Content-Security-Policy"]
+
+    policy = dict(part.strip().split(" ", 1) for part in header.split(";"))
+    assert policy["form-action"] == "'self' https://open.weixin.qq.com"
+    assert policy["script-src"] == "'self'" and policy["default-src"] == "'self'"
+    other = client.get(reverse("portal-messages"))["Content-Security-Policy"]
+    assert "weixin" not in other
+
+
 def test_without_an_official_account_there_is_nothing_to_bind(client, patient, settings):
     settings.WECHAT_APP_ID = ""
 
