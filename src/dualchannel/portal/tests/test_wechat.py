@@ -9,11 +9,14 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 import pytest
+from django.db import IntegrityError, transaction
 from django.test import Client
 from django.urls import reverse
 
+from dualchannel.core.errors import Conflict
 from dualchannel.core.models import AuditEvent
 from dualchannel.core.roles import Role
+from dualchannel.core.services import user_set_wechat_openid
 from dualchannel.core.tests.factories import UserFactory
 from dualchannel.portal import wechat
 from dualchannel.registry.tests.factories import InsuredPersonFactory
@@ -366,3 +369,13 @@ def test_the_simulated_authorize_page_returns_only_to_this_site(client):
 
     assert away.status_code == 400 and issued_away == 0
     assert home.status_code == 302 and "code=" in home.url and "state=s" in home.url
+
+
+def test_the_database_keeps_one_openid_to_one_account(patient_user):
+    UserFactory(username="other_patient", roles=[Role.PATIENT], wechat_openid=OTHER_OPENID)
+    UserFactory(username="no_wechat", roles=[Role.PATIENT])  # many accounts without one
+
+    with pytest.raises(IntegrityError), transaction.atomic():
+        type(patient_user).objects.filter(pk=patient_user.pk).update(wechat_openid=OTHER_OPENID)
+    with pytest.raises(Conflict), transaction.atomic():
+        user_set_wechat_openid(user_id=patient_user.pk, openid=OTHER_OPENID)
