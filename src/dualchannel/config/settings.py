@@ -274,8 +274,20 @@ FHIR_BASE_URLS = env_json_map("FHIR_BASE_URLS")
 SMS_PROVIDER = env_str("SMS_PROVIDER", "log")
 WECHAT_ENABLED = env_bool("WECHAT_ENABLED", False)
 WECHAT_API_BASE = env_str("WECHAT_API_BASE", "https://api.weixin.qq.com").rstrip("/")
-WECHAT_APP_ID = env_str("WECHAT_APP_ID", "")
-WECHAT_APP_SECRET = env_str("WECHAT_APP_SECRET", "")
+# The demo's official account is the bundled simulator's (real WeChat: set the id and secret).
+WECHAT_APP_ID = env_str("WECHAT_APP_ID", "wxdemo0000000000" if DEMO_MODE else "")
+WECHAT_APP_SECRET = env_str("WECHAT_APP_SECRET", "demo-secret" if DEMO_MODE else "")
+# Web authorisation (网页授权) that binds a patient's openid in the portal: the authorize page
+# the browser is sent to and the API base of sns/oauth2/access_token. Real WeChat by default;
+# the demo uses the bundled simulator (/simulators/wechat/...) at PUBLIC_BASE_URL.
+_WECHAT_SIM = f"{PUBLIC_BASE_URL}/simulators/wechat" if DEMO_MODE else ""
+WECHAT_OAUTH_AUTHORIZE_URL = env_str(
+    "WECHAT_OAUTH_AUTHORIZE_URL",
+    f"{_WECHAT_SIM}/connect/oauth2/authorize"
+    if _WECHAT_SIM
+    else "https://open.weixin.qq.com/connect/oauth2/authorize",
+)
+WECHAT_OAUTH_API_BASE = env_str("WECHAT_OAUTH_API_BASE", _WECHAT_SIM or WECHAT_API_BASE).rstrip("/")
 # The ids the SMS operator and the official account gave each template, by template code, as
 # JSON ({"eligibility.approved": "SMS_2950001"}); a code not listed uses its built-in id.
 SMS_TEMPLATE_IDS = env_json_map("SMS_TEMPLATE_IDS")
@@ -312,5 +324,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
     # Axes logs usernames and addresses at INFO/WARNING; keep personal data out of logs.
-    "loggers": {"axes": {"level": "ERROR"}},
+    # httpx logs every request's address at INFO: WeChat's appsecret, OAuth code and
+    # access_token travel in the query string, so only its warnings are kept.
+    "loggers": {"axes": {"level": "ERROR"}, "httpx": {"level": "WARNING"}},
 }

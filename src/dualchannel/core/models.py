@@ -42,6 +42,14 @@ class User(AbstractUser):
     class Meta:
         verbose_name = "用户"
         verbose_name_plural = "用户"
+        constraints = [
+            # One WeChat user (openid) reaches one account: template messages go to one person.
+            models.UniqueConstraint(
+                fields=["wechat_openid"],
+                condition=~models.Q(wechat_openid=""),
+                name="uniq_user_wechat_openid",
+            )
+        ]
 
     @property
     def role_set(self) -> frozenset[str]:

@@ -1,5 +1,6 @@
 """Writes of core's own tables that other apps ask for: a patient's login and its binding to an
-insured person (the portal's phone login and real-name binding, ``portal.services``), and a
+insured person (the portal's phone login and real-name binding, ``portal.services``), its WeChat
+openid (``portal.wechat``), and a
 staff login with its roles (the demo's accounts; administrators use the admin site).
 
 Each runs inside the caller's transaction (a savepoint of it); the caller checks its own rules
@@ -36,6 +37,18 @@ def user_bind_insured_person(*, user_id: int, person_id: int) -> User:
             raise Conflict("core.user_already_bound", "该账号已绑定其他参保人")
         user.insured_person_id = person_id
         user.save(update_fields=["insured_person"])
+    return user
+
+
+def user_set_wechat_openid(*, user_id: int, openid: str) -> User:
+    """Record (or, with ``""``, clear) the WeChat openid of a login; an openid that another
+    login holds is refused (the caller checked first; the unique constraint backs it)."""
+    with transaction.atomic():
+        user = User.objects.select_for_update().get(pk=user_id)
+        if openid and User.objects.filter(wechat_openid=openid).exclude(pk=user_id).exists():
+            raise Conflict("core.wechat_openid_taken", "该微信已绑定其他账号")
+        user.wechat_openid = openid
+        user.save(update_fields=["wechat_openid"])
     return user
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.urls import reverse
 from django.utils import timezone
 
 from dualchannel.core import jobs
@@ -14,6 +13,7 @@ from .channels import (
     WeChatClient,
     get_sms_provider,
 )
+from .links import notification_url
 from .models import Channel, Notification, NotificationState
 from .services import DELIVER, recipient_openid, recipient_phone
 from .templates import Rendered, get_template
@@ -81,7 +81,7 @@ def _send_wechat(notification: Notification, template, rendered: Rendered) -> st
             openid=openid,
             template_id=template.wechat_id,
             data=template.wechat_data(rendered),
-            url=f"{settings.PUBLIC_BASE_URL}{reverse('notification-inbox')}",
+            url=notification_url(notification),  # the page the message is about
         )
     finally:
         client.close()

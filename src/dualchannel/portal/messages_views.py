@@ -9,15 +9,13 @@ from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from dualchannel.eligibility.models import Application
 from dualchannel.notifications import selectors as inbox_selectors
 from dualchannel.notifications.models import Notification
 from dualchannel.notifications.services import notification_mark_read
-from dualchannel.prescriptions.models import Prescription
 
+from .selectors import message_link
 from .views import patient_required
 
 PAGE_SIZE = 20
@@ -30,29 +28,6 @@ class PortalMessage:
     link_label: str
 
 
-def _about(notification: Notification, person_id: int | None) -> tuple[str, str]:
-    """The page a message is about, found by the numbers it names — only the patient's own."""
-    values = notification.context or {}
-    code = notification.template_code
-    if values.get("prescription_no"):
-        found = Prescription.objects.filter(
-            prescription_no=values["prescription_no"], patient_id=person_id
-        ).values_list("pk", flat=True)
-        if found.first() is not None:
-            return reverse("portal-prescription", args=[found.first()]), "查看处方"
-    if values.get("application_no"):
-        found = Application.objects.filter(
-            application_no=values["application_no"], patient_id=person_id
-        ).values_list("pk", flat=True)
-        if found.first() is not None:
-            return reverse("portal-application", args=[found.first()]), "查看申请"
-    if code.startswith("eligibility."):
-        return reverse("portal-home"), "查看用药资格"
-    if code.startswith("prescriptions."):
-        return reverse("portal-prescriptions"), "查看我的处方"
-    return "", ""
-
-
 @require_GET
 @patient_required
 def portal_messages(request: HttpRequest) -> HttpResponse:
@@ -60,7 +35,7 @@ def portal_messages(request: HttpRequest) -> HttpResponse:
         request.GET.get("page")
     )
     person_id = request.user.insured_person_id
-    rows = [PortalMessage(n, *_about(n, person_id)) for n in page]
+    rows = [PortalMessage(n, *message_link(n, person_id)) for n in page]
     return TemplateResponse(
         request,
         "portal/messages.html",

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime
 
+from django.urls import reverse
 from django.utils import timezone
 
 from dualchannel.catalog.models import MaterialKind
@@ -22,6 +23,7 @@ from dualchannel.eligibility.models import (
 )
 from dualchannel.eligibility.selectors import application_get, current_plan
 from dualchannel.eligibility.workflow import present_kinds
+from dualchannel.notifications.models import Notification
 from dualchannel.prescriptions.models import Prescription
 
 
@@ -254,3 +256,36 @@ def patient_application(actor: User, application_id: int) -> PatientApplication:
             for m in application.materials.order_by("received_at", "pk")
         ],
     )
+
+
+def message_link(notification: Notification, person_id: int | None) -> tuple[str, str]:
+    """The page a message is about, found by the numbers it names — only the patient's own."""
+    values = notification.context or {}
+    code = notification.template_code
+    if values.get("prescription_no"):
+        found = Prescription.objects.filter(
+            prescription_no=values["prescription_no"], patient_id=person_id
+        ).values_list("pk", flat=True)
+        if found.first() is not None:
+            return reverse("portal-prescription", args=[found.first()]), "查看处方"
+    if values.get("application_no"):
+        found = Application.objects.filter(
+            application_no=values["application_no"], patient_id=person_id
+        ).values_list("pk", flat=True)
+        if found.first() is not None:
+            return reverse("portal-application", args=[found.first()]), "查看申请"
+    if code.startswith("eligibility."):
+        return reverse("portal-home"), "查看用药资格"
+    if code.startswith("prescriptions."):
+        return reverse("portal-prescriptions"), "查看我的处方"
+    return "", ""
+
+
+def patient_message_path(notification: Notification) -> str:
+    """The portal page a patient's message deep-links to (its page, else 我的消息); "" for a
+    message to staff (their inbox is the platform's)."""
+    recipient = notification.recipient
+    person_id = notification.person_id or (recipient.insured_person_id if recipient else None)
+    if person_id is None:
+        return ""
+    return message_link(notification, person_id)[0] or reverse("portal-messages")

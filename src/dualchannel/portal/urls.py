@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import messages_views, prescriptions_views, views
+from . import messages_views, prescriptions_views, views, wechat_views
 
 urlpatterns = [
     path("portal/", views.portal_home, name="portal-home"),
@@ -8,6 +8,19 @@ urlpatterns = [
     path("portal/login/code/", views.portal_login_code, name="portal-login-code"),
     path("portal/logout/", views.portal_logout, name="portal-logout"),
     path("portal/bind/", views.portal_bind, name="portal-bind"),
+    # 账号设置: WeChat binding through the official account's web authorisation (网页授权).
+    path("portal/account/", wechat_views.portal_account, name="portal-account"),
+    path("portal/account/wechat/bind/", wechat_views.portal_wechat_bind, name="portal-wechat-bind"),
+    path(
+        "portal/account/wechat/callback/",
+        wechat_views.portal_wechat_callback,
+        name="portal-wechat-callback",
+    ),
+    path(
+        "portal/account/wechat/unbind/",
+        wechat_views.portal_wechat_unbind,
+        name="portal-wechat-unbind",
+    ),
     # The patient's messages in the portal's layout, each linked to what it is about.
     path("portal/messages/", messages_views.portal_messages, name="portal-messages"),
     path(

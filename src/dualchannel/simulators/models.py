@@ -353,3 +353,23 @@ class SimRxAppKey(models.Model):
 
     def __str__(self) -> str:
         return self.app_id
+
+
+# --- simulator of WeChat's official-account web authorisation (网页授权) -----------------------
+
+
+class SimWeChatCode(models.Model):
+    """A ``code`` the simulated authorize page gave: valid five minutes, usable once."""
+
+    code = models.CharField(max_length=64, unique=True)
+    app_id = models.CharField(max_length=64)
+    openid = models.CharField(max_length=64)
+    issued_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "模拟微信授权码"
+        verbose_name_plural = "模拟微信授权码"
+
+    def __str__(self) -> str:
+        return f"{self.app_id} {self.issued_at:%Y-%m-%d %H:%M}"

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views, voucher_views
+from . import views, voucher_views, wechat
 
 urlpatterns = [
     path("simulators/nhsa/", views.nhsa_endpoint, name="nhsa-simulator"),
@@ -11,4 +11,14 @@ urlpatterns = [
     path("simulators/rxcentre/<str:api>", views.rxcentre_endpoint, name="rxcentre-simulator"),
     # what the patient's insurance app shows (demo): 我的医保电子凭证
     path("simulators/voucher/", voucher_views.patient_voucher, name="simulators-patient-voucher"),
+    path(
+        "simulators/wechat/connect/oauth2/authorize",
+        wechat.authorize,
+        name="wechat-simulator-authorize",
+    ),
+    path(
+        "simulators/wechat/sns/oauth2/access_token",
+        wechat.access_token,
+        name="wechat-simulator-access-token",
+    ),
 ]

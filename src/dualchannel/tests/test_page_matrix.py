@@ -374,6 +374,13 @@ PAGES = [
     Page("POST", "portal-message-read", ("notification_id",), allowed=(PATIENT,)),
     # The patient's phone pages.
     Page("GET", "portal-home", allowed=(PATIENT,)),
+    # 账号设置 and WeChat binding (issue 14, point 5); the flow: portal/tests/test_wechat.py.
+    Page("GET", "portal-account", allowed=(PATIENT,)),
+    # Off to WeChat's authorize page: only a state in the caller's own session is written.
+    Page("POST", "portal-wechat-bind", allowed=(PATIENT,), writes=False),
+    # WeChat's answer without the state this session was given is refused for everyone.
+    Page("GET", "portal-wechat-callback", data={"code": "c", "state": "s"}, allowed=()),
+    Page("POST", "portal-wechat-unbind", allowed=()),  # the world's patient has no WeChat bound
     Page("GET", "portal-bind", allowed=()),  # bound patients are sent home
     Page(
         "POST",
@@ -467,6 +474,13 @@ AGENCY_PREFIX = "agency-"
 
 
 # --- the world, built once per module ---------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def wechat_account(settings):
+    """An official account is configured, so that the patient's WeChat binding is offered."""
+    settings.WECHAT_APP_ID = "wxmatrix000000001"
+    settings.WECHAT_APP_SECRET = "matrix-secret"
 
 
 @pytest.fixture(scope="module")

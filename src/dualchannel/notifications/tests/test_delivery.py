@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date, timedelta
 
 import pytest
+from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.utils import timezone
@@ -20,6 +21,7 @@ from dualchannel.notifications.channels import (
 from dualchannel.notifications.models import Channel, Notification, NotificationState
 from dualchannel.notifications.services import DELIVERY_MAX_ATTEMPTS, notify
 from dualchannel.notifications.templates import check_configured_ids
+from dualchannel.portal.wechat import wechat_unbind
 
 pytestmark = pytest.mark.django_db
 
@@ -195,12 +197,53 @@ def test_wechat_is_delivered_in_the_official_format(wechat_patient, wechat_stub)
     [sent] = wechat_stub.sends
     assert sent["body"]["touser"] == "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
     assert sent["body"]["template_id"] == "DC_APPROVED"
-    assert sent["body"]["url"].endswith("/notifications/")
+    # The patient's message opens the portal page it is about (the eligibility: portal home).
+    assert sent["body"]["url"] == f"{settings.PUBLIC_BASE_URL}/portal/"
     assert sent["body"]["data"] == {
         "thing1": {"value": "甲磺酸奥希替尼片"},
         "time2": {"value": "2026年3月2日"},
         "thing3": {"value": "请持处方到定点药店购药"},
     }
+
+
+def test_wechat_is_not_sent_once_the_patient_unbound(wechat_patient, wechat_stub):
+    row = _notify(wechat_patient, channels=[Channel.WECHAT])[Channel.WECHAT]
+    with transaction.atomic():
+        wechat_unbind(actor=wechat_patient)  # after the message was queued, before delivery
+
+    jobs.run_once("w1", now=_soon())
+
+    row.refresh_from_db()
+    assert row.state == NotificationState.SKIPPED
+    assert wechat_stub.sends == [] and wechat_stub.token_requests == []
+
+
+def test_wechat_is_not_a_default_channel_without_a_bound_openid(
+    patient_user, wechat_settings, wechat_stub
+):
+    rows = _notify(patient_user)
+
+    assert Channel.WECHAT not in rows and Channel.IN_APP in rows
+    patient_user.wechat_openid = "oUpF8uMuAJO_M2pxb1Q9zNjWeS6o"
+    patient_user.save(update_fields=["wechat_openid"])
+    assert Channel.WECHAT in _notify(patient_user)
+
+
+def test_wechat_to_staff_links_to_their_inbox(physician_user, wechat_settings, wechat_stub):
+    physician_user.wechat_openid = "oStaffOpenid0001"
+    physician_user.save(update_fields=["wechat_openid"])
+    with transaction.atomic():
+        notify(
+            template="generic",
+            context={"title": "通知", "body": "内容"},
+            user=physician_user,
+            channels=[Channel.WECHAT],
+        )
+
+    jobs.run_once("w1", now=_soon())
+
+    [sent] = wechat_stub.sends
+    assert sent["body"]["url"] == f"{settings.PUBLIC_BASE_URL}/notifications/"
 
 
 def test_wechat_not_subscribed_is_dead_at_once(wechat_patient, wechat_stub):

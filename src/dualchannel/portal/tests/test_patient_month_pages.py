@@ -17,6 +17,7 @@ from dualchannel.eligibility.tests.factories import (
     drug_with_criteria,
     zhang_wei,
 )
+from dualchannel.notifications.links import notification_url
 from dualchannel.notifications.models import Notification
 from dualchannel.notifications.services import notify
 from dualchannel.prescriptions.tests.helpers import special
@@ -117,6 +118,18 @@ def test_messages_are_in_the_portal_layout_and_link_to_what_they_are_about(
     assert "notifications/_list.html" in [t.name for t in response.templates]
     assert f'action="{reverse("portal-message-read", args=[approval.pk])}"' in page
     assert "hx-post" not in page.split(f'id="notification-{approval.pk}"')[1].split("</article>")[0]
+
+
+def test_a_wechat_message_deep_links_to_the_page_it_is_about(patient_user, approved, settings):
+    approval = Notification.objects.filter(
+        person=approved.patient, template_code="eligibility.approved", channel="in_app"
+    ).get()
+    elsewhere = Notification(person=approved.patient, template_code="generic", context={})
+
+    assert notification_url(approval) == (
+        f"{settings.PUBLIC_BASE_URL}/portal/applications/{approved.application_id}/"
+    )
+    assert notification_url(elsewhere) == f"{settings.PUBLIC_BASE_URL}/portal/messages/"
 
 
 def test_a_message_is_marked_read_and_anothers_is_not_found(

@@ -33,6 +33,11 @@ SIMULATOR_PATHS = [
     "/simulators/rxcentre/uploadChk",
     "/simulators/rxcentre/rxSetlStockQuery",
 ]
+# WeChat's web authorisation is GET (the browser, then the server's code exchange).
+WECHAT_PATHS = [
+    "/simulators/wechat/connect/oauth2/authorize",
+    "/simulators/wechat/sns/oauth2/access_token",
+]
 
 # A 1101 person lookup as anyone could send it: before the fix it answered name, ID and birth.
 LOOKUP = {
@@ -77,6 +82,7 @@ for name, make in (("nhsa", nhsa_transport), ("rxcentre", rx_transport)):
         out[name] = type(make()).__name__
     except ImproperlyConfigured as exc:
         out[name] = "ImproperlyConfigured: " + str(exc)
+out["wechat_oauth"] = [settings.WECHAT_OAUTH_AUTHORIZE_URL, settings.WECHAT_OAUTH_API_BASE]
 out["simulators_imported"] = [m for m in sys.modules if m.startswith("dualchannel.simulators")]
 print(json.dumps(out))
 """
@@ -87,8 +93,15 @@ def _start(tmp_path: Path, **env: str) -> dict:
     base = {
         key: value
         for key, value in os.environ.items()
-        if key not in {"DEBUG", "DEMO_MODE", "DUALCHANNEL_TESTING", "SIMULATORS_ENABLED"}
-        and not key.startswith(("NHSA_", "RX_CENTRE_"))
+        if key
+        not in {
+            "DEBUG",
+            "DEMO_MODE",
+            "DUALCHANNEL_TESTING",
+            "SIMULATORS_ENABLED",
+            "PUBLIC_BASE_URL",
+        }
+        and not key.startswith(("NHSA_", "RX_CENTRE_", "WECHAT_"))
     }
     base.update(
         DJANGO_SETTINGS_MODULE="dualchannel.config.settings",
@@ -102,7 +115,13 @@ def _start(tmp_path: Path, **env: str) -> dict:
     )
     base.update(env)
     done = subprocess.run(
-        [sys.executable, "-c", PROBE, json.dumps(SIMULATOR_PATHS), json.dumps(LOOKUP)],
+        [
+            sys.executable,
+            "-c",
+            PROBE,
+            json.dumps(SIMULATOR_PATHS + WECHAT_PATHS),
+            json.dumps(LOOKUP),
+        ],
         env=base,
         capture_output=True,
         text=True,
@@ -124,6 +143,11 @@ def test_a_production_start_has_no_simulator_paths_app_or_transport(tmp_path):
     assert started["nhsa"].startswith("ImproperlyConfigured: NHSA_PLATFORM_URL is not set")
     assert started["rxcentre"].startswith("ImproperlyConfigured: RX_CENTRE_URL is not set")
     assert started["simulators_imported"] == []
+    # Real WeChat unless configured otherwise.
+    assert started["wechat_oauth"] == [
+        "https://open.weixin.qq.com/connect/oauth2/authorize",
+        "https://api.weixin.qq.com",
+    ]
 
 
 def test_demo_mode_installs_and_routes_the_simulators(tmp_path):
@@ -131,7 +155,14 @@ def test_demo_mode_installs_and_routes_the_simulators(tmp_path):
 
     assert started["enabled"] and started["installed"]
     assert all(started["resolves"].values())
-    assert set(started["get"].values()) == {405}  # there, and POST only
+    assert {started["get"][path] for path in SIMULATOR_PATHS} == {405}  # there, and POST only
+    # WeChat's pages are GET: the authorize page refuses a request without its parameters,
+    # the code exchange answers in WeChat's JSON (an unknown appid).
+    assert [started["get"][path] for path in WECHAT_PATHS] == [400, 200]
+    assert started["wechat_oauth"] == [
+        "http://127.0.0.1:8000/simulators/wechat/connect/oauth2/authorize",
+        "http://127.0.0.1:8000/simulators/wechat",
+    ]
     assert started["nhsa"] == "SimulatorTransport" and started["rxcentre"] == "SimulatorTransport"
 
 
@@ -139,6 +170,8 @@ def test_tests_have_the_simulators(client):
     assert apps.is_installed("dualchannel.simulators")
     assert client.get("/simulators/nhsa/1101").status_code == 405
     assert client.get("/simulators/rxcentre/uploadChk").status_code == 405
+    answer = client.get("/simulators/wechat/sns/oauth2/access_token", {"appid": "wx0"})
+    assert answer.json()["errcode"] == 40013
 
 
 def test_the_simulators_answer_the_in_process_transports():
