@@ -141,6 +141,34 @@ def outsider_agency(other_agency):
     )
 
 
+def officer_of(region_code: str, username: str):
+    """An agency officer of ``region_code``'s own agency (scope tests by level)."""
+    agency = InstitutionFactory(
+        kind=InstitutionKind.AGENCY,
+        name=f"{region_code} 医保经办机构",
+        region_code=region_code,
+        hospital_level=None,
+    )
+    return UserFactory(username=username, institution=agency, roles=[Role.AGENCY_OFFICER])
+
+
+# Officers at three levels of Hubei (county 江岸区; the city 武汉市 is ``agency_user``; the
+# province) and one of another city (宜昌市).
+@pytest.fixture
+def county_officer(db):
+    return officer_of("420102", "county_officer")
+
+
+@pytest.fixture
+def province_officer(db):
+    return officer_of("420000", "province_officer")
+
+
+@pytest.fixture
+def yichang_officer(db):
+    return officer_of("420500", "yichang_officer")
+
+
 @pytest.fixture(autouse=True)
 def _no_write_kept_from_another_test():
     """Writes kept for after a rollback (``core.after_rollback``) run at the end of a request or
