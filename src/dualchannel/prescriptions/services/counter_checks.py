@@ -137,6 +137,17 @@ def _identity_checks(prescription: Prescription, identity: Identity) -> list[Che
     ):
         checks.append(Check(codes.CARD_SN_REQUIRED, False, label, "社会保障卡须读取卡识别码"))
     number = (identity.certificate_no or "").strip().upper()
+    if identity.certificate_type == CertificateType.E_CREDENTIAL and not number:
+        # nothing scanned yet: ask for the voucher, or the ID number by another certificate
+        return [
+            Check(
+                codes.CERT_NO_REQUIRED,
+                False,
+                label,
+                "请扫描参保人的医保电子凭证二维码，或改选居民身份证、社会保障卡后"
+                "录入参保人身份证号",
+            )
+        ]
     if identity.certificate_type == CertificateType.E_CREDENTIAL:
         voucher = _voucher_check(identity)
         if voucher is not None:

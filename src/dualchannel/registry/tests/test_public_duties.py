@@ -46,10 +46,12 @@ def test_the_page_shows_physicians_and_the_citys_designation_terms(client, publi
     assert "责任医师甲" in text and "待审医师乙" not in text
     assert 'id="designation-terms"' in text
     # Hubei's conditions, with Hubei's articles [HB art. 18-19, 21-22]
-    assert "具备病理或基因检测能力" in text and "HB art. 18(1)" in text
+    # citations in the region's own words (registry.citation_words), never "HB art."
+    assert "具备病理或基因检测能力" in text and "鄂医保发〔2023〕35号 第十八条第（一）项" in text
     assert "24 个月内不再纳入" in text
     assert "公示中" in text  # the process
-    assert "按统筹地区经办规程办理" in text and "HB art. 16" in text
+    assert "按统筹地区经办规程办理" in text and "鄂医保发〔2023〕35号 第十六条" in text
+    assert "HB art." not in text
     assert f"{DEFAULT_COMPLAINT_REPLY_WORKING_DAYS} 个工作日内答复" in text
     assert reverse("complaint-new") in text
 
@@ -67,9 +69,10 @@ def test_the_terms_endpoint_reads_the_regions_profile(client, published_hospital
     assert {"text": "药店：经营范围含生物制品", "basis": body["conditions"][2]["basis"]} in body[
         "conditions"
     ]
-    assert all("HB" in c["basis"] for c in body["conditions"])
+    assert all("鄂医保发" in c["basis"] for c in body["conditions"])
     # Anhui's page cites Anhui, never Hubei
-    assert anhui["conditions"] and not any("HB" in c["basis"] for c in anhui["conditions"])
+    assert anhui["conditions"] and not any("鄂" in c["basis"] for c in anhui["conditions"])
+    assert all("皖医保" in c["basis"] for c in anhui["conditions"])
 
 
 def test_a_region_without_a_profile_is_not_found(client, db):

@@ -62,10 +62,11 @@ def _dispense(page, url: str, rx: Prescription) -> None:
         .values_list("code", flat=True)
         .first()
     )
-    # an empty ID: 核验 asks for it
+    # nothing scanned: 核验 asks for the e-voucher (the default), or the ID number
     page.click("#verify")
     page.wait_for_selector("#checks-failed")
-    assert "请录入参保人身份证号" in page.inner_text("#checks")
+    asked = page.inner_text("#checks")
+    assert "医保电子凭证二维码" in asked and "录入参保人身份证号" in asked
     page.select_option("#certificate_type", "02")
     page.fill("#certificate_no", rx.patient.id_number)
     page.locator("#line-0-codes").press_sequentially(code)

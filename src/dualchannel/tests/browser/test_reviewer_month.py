@@ -12,6 +12,9 @@ import pytest
 from dualchannel.tests.browser.conftest import sqlite_pass_only
 from dualchannel.tests.browser.layout import assert_labels_clear
 
+# A signed PDF shown in the viewer: chromium renders it in a plug-in, slow on a busy machine.
+PDF_VIEWER_MS = 30_000
+
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), sqlite_pass_only]
 
 
@@ -46,7 +49,7 @@ def test_the_reviewers_month_from_the_pages(page, demo_login, live_server):
     assert "报告编号" in page.locator("#viewer pre.report").inner_text()
     # the signed application form, in a viewer
     page.click("#documents a:has-text('申请表')")
-    page.locator("#viewer iframe.evidence-frame").wait_for()
+    page.locator("#viewer iframe.evidence-frame").wait_for(timeout=PDF_VIEWER_MS)
 
     # a report is missing for this case: materials are requested, in one notice
     if page.locator("#request-materials[open]").count() == 0:
@@ -66,7 +69,7 @@ def test_the_reviewers_month_from_the_pages(page, demo_login, live_server):
     upload = page.locator("tr[data-material]", has_text="患者上传")
     assert "未核验" in upload.inner_text()
     upload.locator("a.open-material").click()
-    page.locator("#viewer iframe.evidence-frame").wait_for()
+    page.locator("#viewer iframe.evidence-frame").wait_for(timeout=PDF_VIEWER_MS)
     page.locator("#viewer button:has-text('核验通过')").click()
     page.wait_for_url(re.compile(r"/review/applications/\d+/$"))
     assert "已核验" in upload.inner_text() and "外院出院小结" in upload.inner_text()
