@@ -52,6 +52,7 @@ KNOWN = {
     "application_id": ("eligibility", "Application", "pk"),
     "batch_id": ("settlement", "SettlementBatch", "pk"),
     "claim_id": ("settlement", "ManualClaim", "pk"),
+    "complaint_id": ("complaints", "Complaint", "pk"),
     "criteria_set_id": ("catalog", "CriteriaSet", "pk"),
     "criterion_id": ("catalog", "Criterion", "pk"),
     "designation_id": ("registry", "Designation", "pk"),
@@ -61,6 +62,7 @@ KNOWN = {
     "eligibility_id": ("eligibility", "Eligibility", "pk"),
     "filing_id": ("integration", "PlatformFiling", "pk"),
     "institution_id": ("registry", "Institution", "pk"),
+    "key": ("monitoring", "MonitoringRule", "key"),
     "material_id": ("eligibility", "Material", "pk"),
     "movement_id": ("inventory", "StockMovement", "pk"),
     "notification_id": ("notifications", "Notification", "pk"),
@@ -79,6 +81,7 @@ KNOWN = {
     "standard_id": ("catalog", "PaymentStandard", "pk"),
     "stock_item_id": ("inventory", "StockItem", "pk"),
     "token": ("documents", "SignedDocument", "verification_token"),
+    "tracking_no": ("complaints", "Complaint", "tracking_no"),
 }
 
 

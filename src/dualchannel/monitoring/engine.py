@@ -136,11 +136,20 @@ def monitoring_follow(*, region_code: str, keys: list[str], day: date, event: st
         due = follow_window(timezone.now())
         key = f"{INCREMENTAL_JOB}:{pooling}:{day.isoformat()}:{due:%Y%m%d%H%M}:"
         try:
-            enqueue(
-                INCREMENTAL_JOB, payload, key=(key + ",".join(payload["keys"]))[:200], run_after=due
+            # after the commit nothing is open: the job row is its own short transaction
+            with transaction.atomic():
+                enqueue(
+                    INCREMENTAL_JOB,
+                    payload,
+                    key=(key + ",".join(payload["keys"]))[:200],
+                    run_after=due,
+                )
+        except Exception as exc:  # a monitoring hiccup never fails the business action
+            logger.warning(
+                "monitoring follow-up for region %s could not be queued (%s)",
+                pooling,
+                type(exc).__name__,
             )
-        except Exception:  # a monitoring hiccup never fails the business action after commit
-            logger.warning("monitoring follow-up for region %s could not be queued", pooling)
         else:
             logger.debug("monitoring follow-up queued for %s (%s)", pooling, event.split(":")[0])
 

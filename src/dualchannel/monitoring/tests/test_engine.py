@@ -195,3 +195,15 @@ def test_an_open_alert_takes_the_grown_evidence_once(suspended_purchase, pharmac
     alert = Alert.objects.get(rule=RULE)
     assert alert.occurrences == 2  # the first run, then once for the grown evidence
     assert alert.evidence["settlement_ids"] == [suspended_purchase.pk, later.pk]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_follow_up_is_queued_by_a_real_commit_outside_any_transaction(caplog):
+    # given a business transaction that really commits (no test transaction around it)
+    region("420102")
+    with transaction.atomic():
+        monitoring_follow(region_code="420102", keys=[RULE], day=date(2026, 3, 5), event="x:1")
+
+    # then the callback, run after the commit with nothing open, queued its job
+    assert Job.objects.filter(kind=INCREMENTAL_JOB).count() == 1
+    assert "could not be queued" not in caplog.text
