@@ -24,7 +24,6 @@ distinct drugs of all the counties (the same drug in two counties is one drug).
 
 from __future__ import annotations
 
-import calendar
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, time, timedelta
 
@@ -32,6 +31,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.utils import timezone
 
 from dualchannel.catalog.models import Drug, RegionalList, RegionalListEntry, RegionalListKind
+from dualchannel.core.months import month_end
 from dualchannel.registry.models import (
     DesignationStatus,
     DesignationTransition,
@@ -92,10 +92,6 @@ class MonthlyTable:
             rows=tuple(CountyRow(**row) for row in data["rows"]),
             total=CountyRow(**data["total"]),
         )
-
-
-def month_end(month: date) -> date:
-    return month.replace(day=calendar.monthrange(month.year, month.month)[1])
 
 
 def as_of_day(month: date, today: date | None = None) -> date:

@@ -9,10 +9,11 @@ from datetime import date, timedelta
 
 from django.utils import timezone
 
+from dualchannel.core.months import month_end
 from dualchannel.registry.models import Region
 
 from .models import MONTHLY_TABLE_DUE_DAY, MonthlySubmission, SubmissionStatus
-from .sd_monthly import MonthlyTable, build_table, month_end
+from .sd_monthly import MonthlyTable, build_table
 from .sd_xlsx import BulletinLine, Filler, bulletin_workbook, monthly_workbook
 from .selectors import submission_of, submissions_for
 

@@ -13,6 +13,7 @@ from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError
 from dualchannel.core.models import User
+from dualchannel.core.months import month_end, previous_month
 from dualchannel.core.permissions import actor_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
@@ -28,7 +29,7 @@ from .models import (
     MonthlySubmission,
     SubmissionStatus,
 )
-from .sd_monthly import build_table, month_end
+from .sd_monthly import build_table
 from .selectors import parse_month, region_in_scope
 
 logger = logging.getLogger("dualchannel.analytics")
@@ -145,15 +146,6 @@ def sd_monthly_submit(
     return submission
 
 
-def _previous_month(today: date) -> date:
-    first = today.replace(day=1)
-    return (
-        first.replace(year=first.year - 1, month=12)
-        if first.month == 1
-        else first.replace(month=first.month - 1)
-    )
-
-
 def _officers(region: Region):
     return User.objects.filter(
         is_active=True,
@@ -177,7 +169,7 @@ def send_monthly_reminders(today: date | None = None) -> int:
     today = today or timezone.localdate()
     if today.day != REMIND_DAY:
         return 0
-    month = _previous_month(today)
+    month = previous_month(today)
     sent = 0
     for _province, city, due_day in _duty_cities(today):
         with transaction.atomic():
@@ -206,7 +198,7 @@ def flag_late_submissions(today: date | None = None) -> int:
     today = today or timezone.localdate()
     if all(today.day != due_day + 1 for due_day in MONTHLY_TABLE_DUE_DAY.values()):
         return 0
-    month = _previous_month(today)
+    month = previous_month(today)
     flagged = 0
     for province, city, due_day in _duty_cities(today):
         if today.day != due_day + 1:

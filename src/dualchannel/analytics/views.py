@@ -16,13 +16,14 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from dualchannel.core.masking import mask_phone
+from dualchannel.core.months import month_end, previous_month
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.registry.models import Region, RegionLevel
 
 from . import services
 from .models import MONTHLY_TABLE_DUE_DAY, PROGRESS_MAX_CHARS, SubmissionStatus
-from .sd_monthly import HEADERS, TITLE, build_table, month_end
+from .sd_monthly import HEADERS, TITLE, build_table
 from .sd_report import bulletin_file, city_months, monthly_file, submitted_table, submitter_name
 from .selectors import (
     actor_scope,
@@ -39,13 +40,7 @@ XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _last_month() -> str:
-    first = timezone.localdate().replace(day=1)
-    previous = (
-        first.replace(year=first.year - 1, month=12)
-        if first.month == 1
-        else first.replace(month=first.month - 1)
-    )
-    return previous.strftime("%Y-%m")
+    return previous_month(timezone.localdate()).strftime("%Y-%m")
 
 
 def _month(request: HttpRequest) -> date:

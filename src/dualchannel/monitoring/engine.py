@@ -108,10 +108,6 @@ def already_known(key: str, found: Finding) -> bool:
     return False
 
 
-def month_start(day: date) -> date:
-    return day.replace(day=1)
-
-
 def pooling_region_code(region_code: str) -> str:
     """The city-level (pooling) region of a county code; a province or city code as it is."""
     return region_code if region_code.endswith("00") else region_code[:4] + "00"

@@ -8,9 +8,10 @@ import logging
 from datetime import date, time, timedelta
 
 from dualchannel.core.jobs import job_handler, periodic, slot_date
+from dualchannel.core.months import month_start
 from dualchannel.registry.models import Institution, Region
 
-from .engine import INCREMENTAL_JOB, month_start, pooling_region_code, rules_run
+from .engine import INCREMENTAL_JOB, pooling_region_code, rules_run
 
 logger = logging.getLogger("dualchannel.monitoring")
 

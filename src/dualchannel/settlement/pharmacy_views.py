@@ -20,6 +20,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.masking import mask_name
+from dualchannel.core.months import previous_month
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.inventory.selectors import stock_attention, uploads_failed
@@ -140,7 +141,7 @@ def _months(today: date, count: int = 12) -> list[date]:
     first = today.replace(day=1)
     months = [first]
     while len(months) < count:
-        months.append((months[-1] - timedelta(days=1)).replace(day=1))
+        months.append(previous_month(months[-1]))
     return months
 
 

@@ -5,7 +5,7 @@ the reversal (HB art. 32: the person pays their part, the fund's part is settled
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from django.contrib import messages
@@ -16,6 +16,7 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from dualchannel.core.errors import DomainError, NotFound
+from dualchannel.core.months import previous_month
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.registry.profiles import profile_or_none
@@ -183,7 +184,7 @@ def month_choices(today: date, count: int = 24) -> list[tuple[str, str]]:
     months = []
     for _ in range(count):
         months.append((f"{first:%Y-%m}", f"{first.year}年{first.month}月"))
-        first = (first - timedelta(days=1)).replace(day=1)
+        first = previous_month(first)
     return months
 
 

@@ -60,7 +60,6 @@ Decisions:
 
 from __future__ import annotations
 
-import calendar
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -76,6 +75,7 @@ from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.models import User
+from dualchannel.core.months import month_end, month_start
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
@@ -173,8 +173,7 @@ def _batch_totals(batch: SettlementBatch) -> Totals:
 
 def month_bounds(month: date) -> tuple[date, date]:
     """The first and the last day of the month of ``month``."""
-    first = month.replace(day=1)
-    return first, first.replace(day=calendar.monthrange(first.year, first.month)[1])
+    return month_start(month), month_end(month)
 
 
 def _in_month(first: date) -> Q:
