@@ -246,12 +246,14 @@ def criteria_in_force(region: Region | None) -> list[CriteriaSet]:
         .filter(Q(region__isnull=True) | Q(region_id__in=chain))
         .select_related("drug")
     )
-    rank = {code: n for n, code in enumerate(chain)}  # county → city → province
+    # nearest first: county → city → province, then the national set
+    rank = {code: n for n, code in enumerate(chain)}
     chosen: dict[int, CriteriaSet] = {}
     for criteria_set in sets:
-        here = rank.get(criteria_set.region_id, len(chain)) if criteria_set.region_id else None
         there = chosen.get(criteria_set.drug_id)
-        if there is None or _more_specific(here, there, rank, len(chain)):
+        if there is None or rank.get(criteria_set.region_id, len(chain)) < rank.get(
+            there.region_id, len(chain)
+        ):
             chosen[criteria_set.drug_id] = criteria_set
     return list(chosen.values())
 
@@ -286,15 +288,6 @@ def published_items(sets: list[CriteriaSet]) -> dict[int, tuple[PublishedItem, .
             read[set_id].append(PublishedItem(*fields))
         _PUBLISHED_ITEMS.update((keys[pk], tuple(items)) for pk, items in read.items())
     return {pk: _PUBLISHED_ITEMS[key] for pk, key in keys.items()}
-
-
-def _more_specific(here: int | None, there: CriteriaSet, rank: dict[str, int], end: int) -> bool:
-    """Whether a set of chain position ``here`` (None: national) beats the one already chosen."""
-    if here is None:
-        return False
-    if there.region_id is None:
-        return True
-    return here < rank.get(there.region_id, end)
 
 
 def in_force_label(region: Region | None) -> str:
