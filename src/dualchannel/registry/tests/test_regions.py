@@ -3,7 +3,13 @@ import csv
 import pytest
 
 from dualchannel.registry.models import Region, RegionLevel
-from dualchannel.registry.regions import DATA_DIR, load_regions, region_subtree, regions_within
+from dualchannel.registry.regions import (
+    DATA_DIR,
+    ancestors,
+    load_regions,
+    region_subtree,
+    regions_within,
+)
 
 
 @pytest.mark.django_db
@@ -60,3 +66,23 @@ def test_load_regions_repairs_a_changed_name():
     # then
     assert result.updated == 1
     assert Region.objects.get(code="420102").name == "江岸区"
+
+
+@pytest.mark.django_db
+def test_a_regions_parents_are_read_once_and_read_again_after_a_reload(
+    django_assert_num_queries, django_capture_on_commit_callbacks
+):
+    # given a city whose name was broken, and a county's chain read once
+    load_regions()
+    Region.objects.filter(code="420100").update(name="改错的名字")
+    county = Region.objects.get(code="420102")
+    assert [r.name for r in ancestors(county)] == ["江岸区", "改错的名字", "湖北省"]
+
+    # then the next read costs no query
+    with django_assert_num_queries(0):
+        assert [r.code for r in ancestors(county)] == ["420102", "420100", "420000"]
+
+    # when the regions are loaded again (the name repaired), the chain read afterwards is new
+    with django_capture_on_commit_callbacks(execute=True):
+        load_regions()
+    assert [r.name for r in ancestors(county)] == ["江岸区", "武汉市", "湖北省"]
