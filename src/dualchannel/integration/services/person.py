@@ -71,19 +71,29 @@ def _caller(actor: User) -> Any:
     return institution
 
 
+def person_info_input(
+    mdtrt_cert_type: str, mdtrt_cert_no: str, *, certno: str = "", psn_name: str = ""
+) -> dict[str, Any]:
+    """The input of 1101 人员信息获取: the credential shown (02 居民身份证 with the ID number, 01
+    医保电子凭证 with its token), and for an ID card the person's certificate and name."""
+    return {
+        "data": {
+            "mdtrt_cert_type": mdtrt_cert_type,
+            "mdtrt_cert_no": mdtrt_cert_no,
+            "card_sn": "",
+            "begntime": "",
+            "psn_cert_type": "01" if certno else "",
+            "certno": certno,
+            "psn_name": psn_name,
+        }
+    }
+
+
 def _ask(actor: User, number: str, name: str) -> dict[str, Any]:
     client = PlatformClient(_caller(actor), actor)
-    query = {
-        "mdtrt_cert_type": "02",  # 居民身份证
-        "mdtrt_cert_no": number,
-        "card_sn": "",
-        "begntime": "",
-        "psn_cert_type": "01",
-        "certno": number,
-        "psn_name": name,
-    }
+    query = person_info_input("02", number, certno=number, psn_name=name)  # 居民身份证
     try:
-        return client.call(PERSON_INFO, {"data": query})
+        return client.call(PERSON_INFO, query)
     except PlatformError as exc:
         if not exc.infcode or exc.retryable:
             raise DomainError(codes.PLATFORM_UNREACHABLE, UNREACHABLE_MESSAGE) from None

@@ -26,7 +26,7 @@ from .. import error_codes as codes
 from ..nhsa.client import PlatformClient
 from ..nhsa.envelope import platform_connected
 from ..nhsa.errors import PlatformError
-from .person import PERSON_INFO
+from .person import PERSON_INFO, person_info_input
 
 logger = logging.getLogger("dualchannel.integration")
 
@@ -82,17 +82,8 @@ def e_voucher_resolve(*, actor: User, code: str) -> VoucherHolder:
 
 
 def _ask(client: PlatformClient, token: str) -> dict[str, Any]:
-    query = {
-        "mdtrt_cert_type": "01",  # 医保电子凭证
-        "mdtrt_cert_no": token,
-        "card_sn": "",
-        "begntime": "",
-        "psn_cert_type": "",
-        "certno": "",
-        "psn_name": "",
-    }
     try:
-        return client.call(PERSON_INFO, {"data": query})
+        return client.call(PERSON_INFO, person_info_input("01", token))  # 医保电子凭证
     except PlatformError as exc:
         if not exc.infcode or exc.retryable:
             raise DomainError(
