@@ -44,11 +44,39 @@ def test_the_hash_is_an_hmac_under_the_current_key_named_by_the_event(
 
 
 def test_record_adds_no_query(agency_user, hospital, django_assert_num_queries):
-    write_event(agency_user, hospital)  # the stream's head exists from here on
+    write_event(agency_user, hospital)  # the thread knows the stream's head from here on
 
-    # lock the head, insert the event, move the head: nothing more on the counter's hot path
-    with transaction.atomic(), django_assert_num_queries(3):
+    # move the head by compare-and-set, insert the event: nothing more on the counter's hot path
+    with transaction.atomic(), django_assert_num_queries(2):
         audit.record(actor=agency_user, action="test.write", subject=hospital)
+
+
+def test_a_head_moved_elsewhere_is_read_and_locked_again(agency_user, hospital):
+    first = write_event(agency_user, hospital)
+    # another process appended meanwhile: the head this thread remembers is no longer the head
+    with tamper():
+        AuditChainHead.objects.filter(stream=first.stream).update(last_seq=7, last_hash="a" * 64)
+
+    event = write_event(agency_user, hospital)
+
+    assert (event.seq, event.prev_hash) == (8, "a" * 64)
+    head = AuditChainHead.objects.get(stream=first.stream)
+    assert (head.last_seq, head.last_hash) == (8, event.hash)
+
+
+def test_an_event_rolled_back_with_its_savepoint_leaves_the_chain_whole(agency_user, hospital):
+    first = write_event(agency_user, hospital)
+    with transaction.atomic():
+        try:
+            with transaction.atomic():
+                write_event(agency_user, hospital, action="test.undone")
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        kept = audit.record(actor=agency_user, action="test.kept", subject=hospital)
+
+    assert (kept.seq, kept.prev_hash) == (2, first.hash)
+    assert audit.verify_chain() == []
 
 
 @pytest.mark.django_db(transaction=True)
