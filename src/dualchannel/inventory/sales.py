@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from django.db import connection
 from django.utils import timezone
 
 from dualchannel.core.canonical import snapshot
@@ -105,13 +106,26 @@ def sale_record(
     idempotency_key: str | None,
     person: Any = None,
     platform_fields: Mapping[str, Any] | None = None,
+    replayed_by_caller: bool = False,
 ) -> StockResult:
     """Take sold packages out of stock; one movement per line, in the caller's transaction.
 
     ``person`` (an ``InsuredPerson``) is the buyer, for the 3505 upload and the audit trail;
     ``platform_fields`` are the other 3505 fields the dispensing knows (``SALE_PLATFORM_FIELDS``).
+
+    ``replayed_by_caller``: the caller's transaction holds a lock that serializes every request
+    with this key and has answered repeats itself (the counter's dispensing holds its
+    prescription and replays by its own key). The sale then looks up no replay and opens no
+    savepoint: a refusal or a lost race rolls back the caller's whole transaction, which
+    answers it (issue 15 point 2: six statements less per dispensing).
     """
     sale = _clean_sale(actor, pharmacy, lines, reference, idempotency_key, person, platform_fields)
+    if replayed_by_caller:
+        if not connection.in_atomic_block:
+            raise RuntimeError("replayed_by_caller needs the caller's transaction")
+        return stock_transaction(
+            lambda alerts: _sale_locked(actor, sale, alerts, replay=False), savepoints=False
+        )
     replay = replayed_result(sale.shop.pk, sale.key, sale.request_digest)
     if replay is not None:
         return replay
@@ -153,13 +167,15 @@ def _clean_sale(
     )
 
 
-def _sale_locked(actor: User, sale: _Sale, alerts: list[dict[str, Any]]) -> StockResult:
+def _sale_locked(
+    actor: User, sale: _Sale, alerts: list[dict[str, Any]], *, replay: bool = True
+) -> StockResult:
     """Inside the transaction: lock the batches, replay, check them, lock the codes, write."""
     items = _lock_sale_items(sale)
     # A twin request that held the locks.
-    replay = replayed_result(sale.shop.pk, sale.key, sale.request_digest)
-    if replay is not None:
-        return replay
+    replayed = replayed_result(sale.shop.pk, sale.key, sale.request_digest) if replay else None
+    if replayed is not None:
+        return replayed
     existing = lock_codes([c for line in sale.lines for c in line.trace_codes])
     line_warnings = sale_refusals(sale.lines, items, existing, sale.shop, sale.reference, alerts)
     return _write_sale(actor, sale, items, existing, line_warnings)

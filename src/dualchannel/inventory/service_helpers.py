@@ -198,7 +198,7 @@ def replayed_result(pharmacy_id: int, key: str | None, request_digest: str) -> S
     return StockResult(rows, warnings, replayed=True)
 
 
-def stock_transaction(body: Callable[[list[dict[str, Any]]], R]) -> R:
+def stock_transaction(body: Callable[[list[dict[str, Any]]], R], *, savepoints: bool = True) -> R:
     """The service's transaction (a savepoint inside a caller's, so that a refusal leaves the
     caller's transaction usable for the alerts below).
 
@@ -206,9 +206,14 @@ def stock_transaction(body: Callable[[list[dict[str, Any]]], R]) -> R:
     request meanwhile — rolls the attempt back and runs it once more: the second run sees the
     winner's rows and answers as the later request (replay, or a refusal). Alerts found on the
     way are raised after a refusal has rolled everything else back.
+
+    ``savepoints=False`` (a caller that serializes and replays its requests itself): the body
+    runs in the caller's transaction as it is; a lost race propagates to the caller.
     """
     alerts: list[dict[str, Any]] = []
     try:
+        if not savepoints:
+            return body(alerts)
         with transaction.atomic():
             try:
                 with transaction.atomic():

@@ -46,6 +46,17 @@ def _reachable(channel: str, user: User | None, person) -> bool:
     return False
 
 
+def _person_user(person) -> User | None:
+    """The person's portal account: from memory when the caller read it with the person
+    (``select_related("patient__user")``), else one query."""
+    if User.insured_person.field.remote_field.is_cached(person):
+        try:
+            return person.user
+        except User.DoesNotExist:
+            return None
+    return User.objects.filter(insured_person=person).first()
+
+
 def notify(
     *,
     template: str,
@@ -71,7 +82,7 @@ def notify(
     if person is None and user is not None and user.insured_person_id:
         person = user.insured_person
     if user is None and person is not None:
-        user = User.objects.filter(insured_person=person).first()
+        user = _person_user(person)
     if channels is None:
         wanted = [c for c in Channel.values if _reachable(c, user, person)]
     else:
@@ -82,11 +93,11 @@ def notify(
                 "notifications.unknown_channel", f"未知的通知渠道：{'、'.join(unknown)}"
             )
     now = timezone.now()
-    created = []
+    rows = []
     for channel in wanted:
         reachable = _reachable(channel, user, person)
         in_app = channel == Channel.IN_APP
-        notification = Notification.objects.create(
+        notification = Notification(
             recipient=user,
             person=person,
             channel=channel,
@@ -105,7 +116,11 @@ def notify(
             triggered_by=actor,
             created_at=now,
         )
-        if not in_app and reachable:
+        rows.append(notification)
+    # one INSERT for every channel (the counter's dispensing notifies on its hot path)
+    created = Notification.objects.bulk_create(rows)
+    for notification in created:
+        if notification.state == NotificationState.PENDING:
             jobs.enqueue(
                 DELIVER,
                 {"notification_id": notification.pk},
@@ -113,7 +128,6 @@ def notify(
                 max_attempts=DELIVERY_MAX_ATTEMPTS,
                 new_key=True,  # the notification row was created just above
             )
-        created.append(notification)
     return created
 
 

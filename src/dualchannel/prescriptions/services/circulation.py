@@ -92,7 +92,10 @@ def rx_centre_withdraw(prescription: Prescription) -> None:
 
 def rx_centre_dispensed(dispensing) -> None:
     """Called in the dispensing transaction: the pharmacy reports the dispensing to the centre."""
-    submission = RxCentreSubmission.objects.filter(prescription=dispensing.prescription).first()
+    try:
+        submission = dispensing.prescription.rx_centre  # read with the prescription by the counter
+    except RxCentreSubmission.DoesNotExist:
+        submission = None
     if submission is not None and submission.status != R.NOT_CONNECTED:
         _queue(submission)
 

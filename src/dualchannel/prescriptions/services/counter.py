@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, Subquery
 from django.utils import timezone
 
 from dualchannel.core import audit
@@ -228,7 +228,8 @@ def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False
     # Everything the checks and the dispensing read, in two statements: the prescription with
     # its people and places, then its items with their drugs (``items.all()`` from memory).
     qs = Prescription.objects.select_related(
-        "patient",
+        "patient__user",  # the dispensing's notice goes to the patient's account
+        "rx_centre",  # the dispensing is reported to the centre where it was submitted
         "hospital__region",
         "eligibility",
         "pharmacy__region",
@@ -454,16 +455,13 @@ def _dispense_locked(
     """Lock the prescription's eligibility (if any), then the prescription itself."""
     # core.locks order: the eligibility, then the prescription, then (in sale_record) the
     # batches. A prescription's eligibility is fixed when it is issued, so the unlocked read
-    # names the row to lock first (one not visible here is refused by ``_visible`` below).
-    eligibility_id = (
-        Prescription.objects.filter(pk=prescription_id, pharmacy_id=pharmacist.pharmacy_id)
-        .values_list("eligibility_id", flat=True)
-        .first()
-    )
+    # names the row to lock first, read in the lock's own statement (one not visible here is
+    # refused by ``_visible`` below).
+    named = Prescription.objects.filter(
+        pk=prescription_id, pharmacy_id=pharmacist.pharmacy_id
+    ).values("eligibility_id")[:1]
     eligibility = (
-        Eligibility.objects.select_for_update(no_key=True).get(pk=eligibility_id)
-        if eligibility_id
-        else None
+        Eligibility.objects.select_for_update(no_key=True).filter(pk=Subquery(named)).first()
     )
     prescription = _visible(prescription_id, pharmacist, lock=True)
     return eligibility, prescription
@@ -493,6 +491,7 @@ def _take_stock(
         ],
         reference=f"prescription:{prescription.prescription_no}",
         idempotency_key=f"dispense:{key}",
+        replayed_by_caller=True,  # the prescription is locked and _dispense replayed the key
         person=prescription.patient,
         platform_fields={
             "rxno": prescription.prescription_no,

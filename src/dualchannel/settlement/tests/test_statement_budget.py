@@ -21,7 +21,7 @@ from .conftest import _codes
 
 pytestmark = pytest.mark.django_db
 
-CHECK, DISPENSE, SETTLE = 12, 50, 38
+CHECK, DISPENSE, SETTLE = 12, 37, 37
 
 
 def _within(budget: int, captured: CaptureQueriesContext, action: str) -> None:
