@@ -1,17 +1,18 @@
 """The agency's statistics page (issue 13 §1): a region and a month range, one section at a time
 (概览, 按药品 … 定点覆盖), a chart drawn by the vendored ECharts from a JSON script element, and
-each section's tables as .xlsx. Officers only; the scope is the officer's region (``stats``)."""
+each section's tables as .xlsx. Officers only; the scope is the officer's region (``stats``).
+The figures are as of the rollups' last refresh (数据截至: the worker's, every five minutes, or
+``manage.py rollup_rebuild --refresh``)."""
 
 from __future__ import annotations
 
 from urllib.parse import quote, urlencode
 
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET
 
 from dualchannel.core.errors import DomainError
 from dualchannel.core.months import previous_month
@@ -20,7 +21,7 @@ from dualchannel.core.roles import Role
 from dualchannel.registry.models import Region, RegionLevel
 
 from . import error_codes as codes
-from .rollups import last_refreshed, refresh_all
+from .rollups import last_refreshed
 from .selectors import actor_scope
 from .stats import StatsScope, stats_scope
 from .stats_sections import SECTIONS, build_section
@@ -91,7 +92,6 @@ def agency_statistics(request: HttpRequest) -> HttpResponse:
         "default_month": previous_month(timezone.localdate()).strftime("%Y-%m"),
         "as_of": last_refreshed(),
         "chart": section.chart,
-        "next": f"{reverse('agency-statistics')}?{_query(scope, tab=tab)}",
     }
     return TemplateResponse(request, "analytics/statistics.html", context)
 
@@ -108,14 +108,3 @@ def agency_statistics_xlsx(request: HttpRequest) -> HttpResponse:
     response["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
     response["Cache-Control"] = "private, no-store"
     return response
-
-
-@require_POST
-@officer_required
-def agency_statistics_refresh(request: HttpRequest) -> HttpResponse:
-    """Bring the rollups up to date now (the worker does it every five minutes)."""
-    refresh_all()
-    target = request.POST.get("next") or ""
-    if not target.startswith(reverse("agency-statistics")):
-        target = reverse("agency-statistics")
-    return redirect(target)

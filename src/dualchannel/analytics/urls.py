@@ -27,9 +27,4 @@ urlpatterns = [
         stats_views.agency_statistics_xlsx,
         name="agency-statistics-xlsx",
     ),
-    path(
-        "agency/statistics/refresh/",
-        stats_views.agency_statistics_refresh,
-        name="agency-statistics-refresh",
-    ),
 ]
