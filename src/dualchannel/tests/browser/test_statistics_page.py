@@ -4,6 +4,8 @@ month-over-month chart under the CSP, and the section downloads as .xlsx."""
 from __future__ import annotations
 
 import re
+from io import BytesIO
+from pathlib import Path
 
 import pytest
 from django.utils import timezone
@@ -30,7 +32,7 @@ def test_the_officer_sees_the_chart_and_downloads_the_xlsx(page, live_server, lo
         page.click("#stat-xlsx")
     download = download_info.value
     assert download.suggested_filename.endswith(".xlsx")
-    book = load_workbook(download.path())
+    book = load_workbook(BytesIO(Path(download.path()).read_bytes()))
     assert book.worksheets[0]["A3"].value == "指标"
 
     page.click(".stat-tabs >> text=定点覆盖")
