@@ -9,9 +9,13 @@ from decimal import Decimal
 import pytest
 
 from dualchannel.analytics import rollups, stats, stats_activity
+from dualchannel.catalog.tests.factories import CriteriaSetFactory
 from dualchannel.core.errors import DomainError, NotFound
-from dualchannel.registry.tests.factories import load_seed_profiles
+from dualchannel.eligibility.models import Application, ApplicationStatus
+from dualchannel.prescriptions.models import Dispensing, Prescription
+from dualchannel.registry.tests.factories import PharmacistFactory, load_seed_profiles
 
+from .factories import at
 from .rollup_world import reverse
 
 D = Decimal
@@ -172,3 +176,108 @@ def test_coverage_lists_the_shortfalls_with_the_profile_citation(rolled):
 
 def test_drugs_in_list_counts_distinct_drugs_in_their_agreement_period(rolled):
     assert stats_activity.drugs_in_list(scope_of(rolled), TODAY) == 3  # 甲 丙 庚 (SD world)
+
+
+def application(world, no, *, submitted, complete=None, due=None, decided=None, status):
+    """An application of 王医生's hospital (历下区) with its review clock as given."""
+    drug = world["drugs"]["甲"]
+    return Application.objects.create(
+        application_no=no,
+        patient=world["a"],
+        drug=drug,
+        diagnosis_code="C34.900",
+        diagnosis_name="肺恶性肿瘤",
+        hospital=world["h1"],
+        physician=world["wang"],
+        criteria_set=CriteriaSetFactory(drug=drug),
+        status=status,
+        created_by=world["lixia_officer"],
+        submitted_at=at(*submitted, 9) if submitted else None,
+        complete_on=date(*complete) if complete else None,
+        review_due=date(*due) if due else None,
+        decided_at=at(*decided, 15) if decided else None,
+    )
+
+
+def test_eligibility_work_counts_working_days_and_overruns(rolled):
+    st = ApplicationStatus
+    # complete Mon 2 March, due 11 March (7 working days), approved Fri 6 March: 4 days
+    application(
+        rolled,
+        "A1",
+        submitted=(2026, 3, 2),
+        complete=(2026, 3, 2),
+        due=(2026, 3, 11),
+        decided=(2026, 3, 6),
+        status=st.APPROVED,
+    )
+    # complete 3 March, due 12 March, rejected Mon 16 March: 9 working days, one overrun
+    application(
+        rolled,
+        "A2",
+        submitted=(2026, 3, 3),
+        complete=(2026, 3, 3),
+        due=(2026, 3, 12),
+        decided=(2026, 3, 16),
+        status=st.REJECTED,
+    )
+    # complete 10 March, due 19 March, still under review on 20 April: an open overrun
+    application(
+        rolled,
+        "A3",
+        submitted=(2026, 3, 10),
+        complete=(2026, 3, 10),
+        due=(2026, 3, 19),
+        status=st.UNDER_REVIEW,
+    )
+    application(rolled, "A4", submitted=(2026, 2, 27), status=st.SUBMITTED)  # February
+    application(rolled, "A5", submitted=None, status=st.DRAFT)  # never submitted
+    application(rolled, "A6", submitted=(2026, 3, 12), status=st.WITHDRAWN)
+
+    work = stats_activity.eligibility_work(scope_of(rolled), TODAY)
+
+    assert (work["submitted"], work["approved"], work["rejected"]) == (4, 1, 1)
+    assert (work["withdrawn"], work["open"]) == (1, 1)
+    assert (work["decided_with_clock"], work["average_days"], work["longest_days"]) == (2, 6.5, 9)
+    overruns = {o["application_no"]: o for o in work["overruns"]}
+    assert sorted(overruns) == ["A2", "A3"]
+    assert (overruns["A2"]["days"], overruns["A2"]["decided"], overruns["A2"]["limit"]) == (
+        9,
+        True,
+        7,
+    )
+    assert overruns["A3"]["decided"] is False
+    # 平阴县's officer sees none of 历下区's applications
+    assert (
+        stats_activity.eligibility_work(
+            scope_of(rolled, who="province_officer", region="370124"), TODAY
+        )["submitted"]
+        == 0
+    )
+
+
+def test_prescriptions_issued_circulated_and_dispensed_per_month(rolled):
+    rx1, rx3 = rolled["s1"].prescription, rolled["s3"].prescription
+    Prescription.objects.filter(pk=rx1.pk).update(
+        issued_at=at(2026, 3, 2, 9), routed_at=at(2026, 3, 2, 10), pharmacy=rolled["p1"]
+    )
+    Prescription.objects.filter(pk=rx3.pk).update(issued_at=at(2026, 2, 28, 23))
+    Dispensing.objects.create(
+        prescription=rx1,
+        pharmacy=rolled["p1"],
+        pharmacist=PharmacistFactory(pharmacy=rolled["p1"]),
+        actor=rolled["lixia_officer"],
+        idempotency_key="k-1",
+        request_digest="0" * 64,
+        certificate_type="02",
+        certificate_masked="3701**********0011",
+        dispensed_at=at(2026, 4, 1, 0, 30),  # Shanghai time: April
+    )
+
+    rows = stats_activity.prescription_figures(scope_of(rolled, start="2026-02", end="2026-04"))
+
+    assert [(r["month"], r["issued"], r["circulated"], r["dispensed"]) for r in rows] == [
+        ("2026-02", 1, 0, 0),
+        ("2026-03", 1, 1, 0),
+        ("2026-04", 0, 0, 1),
+    ]
