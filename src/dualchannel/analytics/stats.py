@@ -21,7 +21,7 @@ from django.utils import timezone
 from dualchannel.catalog.models import Drug
 from dualchannel.core.errors import DomainError
 from dualchannel.core.models import User
-from dualchannel.core.months import month_end, previous_month
+from dualchannel.core.months import month_end, month_start, previous_month
 from dualchannel.registry.models import (
     Institution,
     InstitutionKind,
@@ -36,6 +36,7 @@ from .models import NO_KEY, PatientRollup, SettlementRollup
 from .selectors import actor_scope, parse_month, region_not_found
 
 MAX_MONTHS = 36
+DEFAULT_MONTHS = 6
 AMOUNT_FIELDS = ("total", "fund", "critical_illness", "assistance", "commercial", "personal")
 AMOUNT_LABELS = ("医疗费总额", "统筹基金", "大病保险", "医疗救助", "惠民保", "个人现金")
 DIMENSIONS = {
@@ -92,15 +93,21 @@ def stats_scope(
     today: date | None = None,
 ) -> StatsScope:
     """The scope asked for, checked: the officer's own region unless another inside it is named;
-    from ``start`` to ``end`` (``YYYY-MM``; default last month; ``end`` default ``start``)."""
+    from ``start`` to ``end`` (``YYYY-MM``; one given: that month; none: the last six months)."""
     scope = actor_scope(actor)
     today = today or timezone.localdate()
     code = (region or "").strip() or (scope.code if scope is not None else "")
     found = Region.objects.filter(code=code).first()
     if found is None or (scope is not None and not is_within(found.code, scope)):
         raise region_not_found()
-    first = parse_month(start or previous_month(today).strftime("%Y-%m"), today=today)
-    last = parse_month(end, today=today) if end else first
+    if not start and not end:  # the last six months, this one included: a trend at a glance
+        last = month_start(today)
+        first = last
+        for _ in range(DEFAULT_MONTHS - 1):
+            first = previous_month(first)
+    else:
+        first = parse_month(start or end, today=today)
+        last = parse_month(end, today=today) if end else first
     if last < first:
         raise DomainError(
             codes.INVALID_RANGE, "起始月份不能晚于截止月份", fields={"end": ["早于起始月份"]}

@@ -15,7 +15,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from dualchannel.core.errors import DomainError
-from dualchannel.core.months import previous_month
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.registry.models import Region, RegionLevel
@@ -89,7 +88,6 @@ def agency_statistics(request: HttpRequest) -> HttpResponse:
         "start": scope.start.strftime("%Y-%m"),
         "end": scope.end.strftime("%Y-%m"),
         "max_month": timezone.localdate().strftime("%Y-%m"),
-        "default_month": previous_month(timezone.localdate()).strftime("%Y-%m"),
         "as_of": last_refreshed(),
         "chart": section.chart,
     }

@@ -281,3 +281,11 @@ def test_prescriptions_issued_circulated_and_dispensed_per_month(rolled):
         ("2026-03", 1, 1, 0),
         ("2026-04", 0, 0, 1),
     ]
+
+
+def test_without_months_the_last_six_months_this_one_included(rolled):
+    scope = stats.stats_scope(rolled["jinan_officer"], today=TODAY)
+    assert (scope.start, scope.end) == (date(2025, 11, 1), date(2026, 4, 1))
+    assert scope.label == "2025-11 至 2026-04"
+    only_end = scope_of(rolled, start=None, end="2026-03")
+    assert (only_end.start, only_end.end) == (date(2026, 3, 1), date(2026, 3, 1))
