@@ -22,12 +22,13 @@ from dualchannel.core.roles import Role
 from dualchannel.registry.models import Region, RegionLevel
 
 from . import services
-from .models import MONTHLY_TABLE_DUE_DAY, PROGRESS_MAX_CHARS, SubmissionStatus
+from .models import PROGRESS_MAX_CHARS, SubmissionStatus
 from .sd_monthly import HEADERS, TITLE, build_table
 from .sd_report import bulletin_file, city_months, monthly_file, submitted_table, submitter_name
 from .selectors import (
     actor_scope,
     cities_in_scope,
+    monthly_table_due_day,
     parse_month,
     parse_quarter,
     province_in_scope,
@@ -182,7 +183,7 @@ def agency_sd_province(request: HttpRequest) -> HttpResponse:
         "month_label": f"{month.year}年{month.month}月",
         "quarter": quarter,
         "submitted": sum(1 for r in rows if r.submission and r.submission.status == "submitted"),
-        "due_day": MONTHLY_TABLE_DUE_DAY.get(province.code),
+        "due_day": monthly_table_due_day(province.code),
     }
     return TemplateResponse(request, "analytics/sd_province.html", context)
 

@@ -424,6 +424,7 @@ class PolicyProfileOut(Schema):
     agreement_grace_days: int | None = None
     sale_price_rule: str = "retail"
     in_province_direct_settlement: bool = True
+    monthly_table_due_day: int | None = None
     citations: dict[str, str]
 
 
@@ -471,6 +472,7 @@ class ProfilePatch(Schema):
     agreement_grace_days: int | None = None
     sale_price_rule: str | None = None
     in_province_direct_settlement: bool | None = None
+    monthly_table_due_day: int | None = None
     citations: dict[str, str] | None = None
 
 
