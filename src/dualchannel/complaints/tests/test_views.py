@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from django.urls import reverse
 
 from dualchannel.complaints.models import Complaint, ComplaintStatus
-from dualchannel.complaints.throttle import LIMIT
+from dualchannel.complaints.throttle import CACHE, LIMIT
 from dualchannel.core.models import AuditEvent
 
 from .factories import submit
@@ -17,9 +17,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_counts():
-    cache.clear()
+    caches[CACHE].clear()
     yield
-    cache.clear()
+    caches[CACHE].clear()
 
 
 def form(**overrides):
