@@ -151,8 +151,8 @@ def designation_transition(
     today: date | None = None,
     at: datetime | None = None,
 ) -> Designation:
-    """Move a designation along its state machine; every refusal leaves it unchanged. ``at``:
-    when a decision taken earlier is recorded afterwards (its day is the effective day)."""
+    """Move a designation along its state machine (``at``: a decision taken earlier, recorded
+    afterwards, its day the effective day); every refusal leaves it unchanged."""
     today = timezone.localdate(at) if at is not None else day_or_today(today)
     require_role(actor, Role.AGENCY_OFFICER)
     if to_status not in S.values:
@@ -165,10 +165,8 @@ def designation_transition(
         if not officer_covers(actor, inst.region_id):
             raise NotFound()
         locked = Designation.objects.select_for_update().get(pk=designation.pk)
-        physician = (
-            Physician.objects.select_for_update().get(pk=locked.physician_id)
-            if locked.physician_id
-            else None
+        physician = locked.physician_id and Physician.objects.select_for_update().get(
+            pk=locked.physician_id
         )
         machine_for(locked).check(locked.status, to_status)
         check_recorded_at(locked, at)

@@ -101,6 +101,15 @@ def set_flag_dates(
             setattr(inst, since_field, today)
 
 
+def _new_flag_dates(
+    capabilities: dict[str, bool], realtime_since: date | None, e_rx_since: date | None
+) -> dict[str, date | None]:
+    new = Institution(realtime_settlement=False, e_prescription_connected=False)
+    since = {"realtime_settlement_since": realtime_since, "e_prescription_since": e_rx_since}
+    set_flag_dates(new, capabilities, since)
+    return {field: getattr(new, field) for field in DATED_FLAGS.values()}
+
+
 def institution_create(
     *,
     actor: User,
@@ -122,8 +131,7 @@ def institution_create(
     realtime_settlement_since: date | None = None,
     e_prescription_since: date | None = None,
 ) -> Institution:
-    """Register a hospital or pharmacy of the officer's region (agencies: admins only); a flag
-    of ``DATED_FLAGS`` that is on is dated ``*_since`` (default today)."""
+    """Register a hospital or pharmacy of the officer's region (agencies: admins only)."""
     require_role(actor, Role.AGENCY_OFFICER)
     if kind not in InstitutionKind.values:
         raise field_error("kind", codes.INVALID_KIND, "机构类型无效")
@@ -144,15 +152,7 @@ def institution_create(
         "traceability_enabled": traceability_enabled,
     }
     _check_institution_shape(kind, hospital_level, capabilities)
-    dated = Institution(realtime_settlement=False, e_prescription_connected=False)
-    set_flag_dates(
-        dated,
-        capabilities,
-        {
-            "realtime_settlement_since": realtime_settlement_since,
-            "e_prescription_since": e_prescription_since,
-        },
-    )
+    dated = _new_flag_dates(capabilities, realtime_settlement_since, e_prescription_since)
     with transaction.atomic():
         Region.objects.select_for_update().filter(code=region_obj.code).first()
         if Institution.objects.filter(credit_code=code).exists():
@@ -172,8 +172,7 @@ def institution_create(
                     phone=clean_phone(phone),
                     platform_code=clean_text("platform_code", platform_code, max_length=12),
                     hospital_level=hospital_level,
-                    realtime_settlement_since=dated.realtime_settlement_since,
-                    e_prescription_since=dated.e_prescription_since,
+                    **dated,
                     **capabilities,
                 )
         except IntegrityError:
