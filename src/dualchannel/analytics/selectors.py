@@ -18,6 +18,7 @@ from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
 from dualchannel.registry.models import PolicyProfile, Region, RegionLevel
+from dualchannel.registry.profiles import profile_citation
 from dualchannel.registry.regions import is_within, regions_within
 from dualchannel.registry.selectors import officer_region
 
@@ -76,6 +77,12 @@ def monthly_table_duties() -> dict[str, int]:
 def monthly_table_due_day(province_code: str) -> int | None:
     """The day of the month the province's cities submit by (None: it asks for no table)."""
     return monthly_table_duties().get(province_code)
+
+
+def monthly_table_basis(province_code: str) -> str:
+    """The province's own words for the duty (its profile's citation, in Chinese)."""
+    profile = PolicyProfile.objects.filter(region_id=province_code).first()
+    return profile_citation(profile, "monthly_table_due_day")
 
 
 def region_not_found() -> NotFound:
