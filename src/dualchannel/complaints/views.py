@@ -43,10 +43,15 @@ def _upload(request: HttpRequest) -> services.Upload | None:
 
 
 def _form_context(data: Any) -> dict[str, Any]:
+    """The form, with what the visitor chose kept after a refusal (the cities of the chosen
+    province and the counties of the chosen city listed again)."""
     chosen = (data.get("institution") or "").strip()
+    province, city = data.get("province") or "", data.get("city") or ""
     return {
         "categories": ComplaintCategory.choices,
         "provinces": public_regions_cached(),
+        "cities": public_regions_cached(province) if province.isdigit() else [],
+        "counties": public_regions_cached(city) if city.isdigit() else [],
         "data": data,
         "institution_name": selectors.public_institution_name(chosen) if chosen else "",
     }

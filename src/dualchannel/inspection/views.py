@@ -100,6 +100,7 @@ def agency_inspection(request: HttpRequest) -> HttpResponse:
         {
             "institutions": institutions[:200],
             "spot_checks": selectors.visible_spot_checks(request.user)[:50],
+            "regions": selectors.inspectable_regions(request.user),
             "q": request.GET,
         },
     )

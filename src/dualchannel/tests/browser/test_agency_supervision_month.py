@@ -13,6 +13,9 @@ mobile number)."""
 
 from __future__ import annotations
 
+import io
+from pathlib import Path
+
 import pytest
 from django.utils import timezone
 from openpyxl import load_workbook
@@ -34,7 +37,7 @@ def _county_progress(page, base: str, month: str) -> None:
     page.goto(f"{base}/agency/reports/sd-monthly/?month={month}")
     text = in_words(page)
     assert "历下区" in text and "平阴县" not in text  # the county sees its own row only
-    assert "每月10日前" in text and "第十条" in text  # the Shandong profile's own basis
+    assert "每月10日前" in text and "第十部分" in text  # the Shandong profile's own basis
     box = page.locator("#county-370102 textarea")
     assert "即时联网结算" in box.input_value()  # the demo's text for last month
     # over 600 characters: the browser's limit removed, the server refuses in Chinese
@@ -63,7 +66,7 @@ def _city_submits(page, base: str, month: str) -> None:
     assert "合计行" in text
     with page.expect_download() as info:
         page.click("a:has-text('下载统计表（Excel）')")
-    book = load_workbook(info.value.path())
+    book = load_workbook(io.BytesIO(Path(info.value.path()).read_bytes()))
     cells = [str(c) for row in book.active.iter_rows(values_only=True) for c in row if c]
     assert "全市谈判药品“双通道”管理工作情况统计表" in cells[0] and "合计" in cells
     page.fill("input[name=contact_phone]", "0531-85550000")
@@ -128,7 +131,7 @@ def _alerts(page, base: str) -> None:
     assert open_row.count() == 1
     open_row.locator("button[value=dismiss]").click()  # no reason: refused
     page.wait_for_load_state("networkidle")
-    assert "排除" in in_words(page) and open_row.count() == 1
+    assert "排除预警须填写核查说明" in in_words(page) and open_row.count() == 1
     open_row.locator("input[name=note]").fill("已核实：审核超期系节假日顺延，不属违规")
     open_row.locator("button[value=dismiss]").click()
     page.wait_for_load_state("networkidle")
@@ -191,7 +194,10 @@ def _complaint(page, base: str) -> str:
     page.fill("textarea[name=text]", "江岸演示大药房说药品缺货，让我去别处购买。")
     page.click("button:has-text('提交')")  # no contact: refused in Chinese
     page.wait_for_load_state("networkidle")
-    assert "联系电话或电子邮箱" in in_words(page)
+    assert "联系电话或电子邮箱" in page.locator(".flash-error").inner_text()
+    in_words(page)
+    # what the visitor chose is kept
+    assert page.locator("select[name=city] option:checked").inner_text() == "武汉市"
     page.fill("input[name=contact_phone]", "13912345678")
     page.click("button:has-text('提交')")
     page.wait_for_load_state("networkidle")
