@@ -179,10 +179,12 @@ def _inspection(page, base: str) -> None:
     case.locator("select[name=result]").select_option(index=1)
     case.locator("button:has-text('保存')").click()
     page.wait_for_load_state("networkidle")
+    assert "合规 1 件" in in_words(page) or "不合规 1 件" in in_words(page)
+    page.fill("textarea[name=conclusion]", "抽查案例材料齐全，认定符合规定。")
     page.click("button:has-text('完成抽查')")
     page.wait_for_load_state("networkidle")
     report = in_words(page)
-    assert "抽查报告" in report
+    assert "抽查报告" in report and "抽查案例材料齐全" in report
 
 
 def _complaint(page, base: str) -> str:
