@@ -175,3 +175,25 @@ def test_a_flag_date_without_its_flag_or_in_the_future_is_refused(agency_user, p
     pharmacy.refresh_from_db()
     assert (pharmacy.e_prescription_connected, pharmacy.e_prescription_since) == (False, None)
     assert not AuditEvent.objects.filter(action="registry.institution_updated").exists()
+
+
+def test_the_api_records_and_shows_the_day_a_flag_turned_on(api_client, agency_user, pharmacy):
+    client = api_client.as_user(agency_user)
+
+    response = client.patch(
+        f"/api/v1/registry/institutions/{pharmacy.pk}",
+        {"realtime_settlement": True, "realtime_settlement_since": "2026-01-05"},
+        content_type="application/json",
+    )
+    future = client.patch(
+        f"/api/v1/registry/institutions/{pharmacy.pk}",
+        {"e_prescription_connected": True, "e_prescription_since": "2999-01-01"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["realtime_settlement_since"] == "2026-01-05"
+    assert future.status_code == 400
+    assert future.json()["error"]["code"] == "registry.invalid_field"
+    pharmacy.refresh_from_db()
+    assert (pharmacy.e_prescription_connected, pharmacy.e_prescription_since) == (False, None)
