@@ -18,9 +18,8 @@ from . import error_codes as codes
 
 # SD annex: 主要工作进展情况（字数控制在600字以内）
 PROGRESS_MAX_CHARS = 600
-# Provinces whose cities submit the monthly table, and the day it is due [SD §10: 每月10日前报送
-# 省医保局]. Only the Shandong seed asks for it (a PolicyProfile field once the registry takes it).
-MONTHLY_TABLE_DUE_DAY = {"370000": 10}
+# The day the table is due is the province's ``PolicyProfile.monthly_table_due_day`` [SD §10:
+# 每月10日前报送省医保局]; only the Shandong seed asks for a table (selectors.monthly_table_duties).
 
 
 class CountyProgress(models.Model):

@@ -14,8 +14,11 @@ month in progress):
 - "双通道"药店数量: pharmacies of the county whose designation was 已纳入 (active) at the end of
   that day, read from the designation's status history (a suspended one is not open).
 - of them, 实现即时联网结算 / 实现电子处方流转: the pharmacy's ``realtime_settlement`` /
-  ``e_prescription_connected`` flags [SD §5, §7]. The registry keeps these flags without dates:
-  the live table reads them as they are now, and a submitted table keeps the figures of its day.
+  ``e_prescription_connected`` flags [SD §5, §7] that were on by that day: the registry dates
+  each flag (``realtime_settlement_since`` / ``e_prescription_since``, the day it last turned on;
+  flags older than the dates were dated from the designation's start, registry migration 0011).
+  A flag turned off since is counted for no month (the registry keeps no dated history of
+  switching off); a submitted table keeps the figures of its day.
 - 主要工作进展情况: the county's text (≤600 characters).
 
 Total row (合计): pharmacies are summed (each is in one county); the drugs column counts the
@@ -151,8 +154,8 @@ def pharmacy_counts(counties: list[Region], on: date) -> dict[str, tuple[int, in
     rows = designated_on(on).filter(kind=InstitutionKind.PHARMACY, region__in=counties)
     rows = rows.values("region_id").annotate(
         total=Count("pk"),
-        realtime=Count("pk", filter=Q(realtime_settlement=True)),
-        e_rx=Count("pk", filter=Q(e_prescription_connected=True)),
+        realtime=Count("pk", filter=Q(realtime_settlement=True, realtime_settlement_since__lte=on)),
+        e_rx=Count("pk", filter=Q(e_prescription_connected=True, e_prescription_since__lte=on)),
     )
     return {r["region_id"]: (r["total"], r["realtime"], r["e_rx"]) for r in rows}
 

@@ -12,10 +12,10 @@ from django.utils import timezone
 from dualchannel.core.months import month_end
 from dualchannel.registry.models import Region
 
-from .models import MONTHLY_TABLE_DUE_DAY, MonthlySubmission, SubmissionStatus
+from .models import MonthlySubmission, SubmissionStatus
 from .sd_monthly import MonthlyTable, build_table
 from .sd_xlsx import BulletinLine, Filler, bulletin_workbook, monthly_workbook
-from .selectors import submission_of, submissions_for
+from .selectors import monthly_table_due_day, submission_of, submissions_for
 
 # How the province reads a city's month.
 NOT_DUE = "未到报送期"
@@ -55,7 +55,7 @@ def monthly_file(
 
 def due_date(city: Region, month: date) -> date | None:
     """The day the city's table for ``month`` is due (None: its province asks for none)."""
-    due_day = MONTHLY_TABLE_DUE_DAY.get(city.code[:2] + "0000")
+    due_day = monthly_table_due_day(city.code[:2] + "0000")
     if due_day is None:
         return None
     following = month_end(month) + timedelta(days=1)

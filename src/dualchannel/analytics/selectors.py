@@ -17,12 +17,13 @@ from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
 from dualchannel.core.roles import Role
-from dualchannel.registry.models import Region, RegionLevel
+from dualchannel.registry.models import PolicyProfile, Region, RegionLevel
+from dualchannel.registry.profiles import profile_citation
 from dualchannel.registry.regions import is_within, regions_within
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
-from .models import MONTHLY_TABLE_DUE_DAY, CountyProgress, MonthlySubmission
+from .models import CountyProgress, MonthlySubmission
 
 MONTH_RE = re.compile(r"^(\d{4})-(\d{2})$")
 QUARTER_RE = re.compile(r"^(\d{4})-?Q([1-4])$", re.IGNORECASE)
@@ -61,6 +62,29 @@ def parse_quarter(text: str | None, *, today: date | None = None) -> tuple[date,
     return months  # type: ignore[return-value]
 
 
+def monthly_table_duties() -> dict[str, int]:
+    """Province code → the day of the month its cities' tables are due, for every province whose
+    policy profile asks for the monthly table [SD §10] (one query)."""
+    return dict(
+        PolicyProfile.objects.filter(
+            region__level=RegionLevel.PROVINCE, monthly_table_due_day__isnull=False
+        )
+        .order_by("region_id")
+        .values_list("region_id", "monthly_table_due_day")
+    )
+
+
+def monthly_table_due_day(province_code: str) -> int | None:
+    """The day of the month the province's cities submit by (None: it asks for no table)."""
+    return monthly_table_duties().get(province_code)
+
+
+def monthly_table_basis(province_code: str) -> str:
+    """The province's own words for the duty (its profile's citation, in Chinese)."""
+    profile = PolicyProfile.objects.filter(region_id=province_code).first()
+    return profile_citation(profile, "monthly_table_due_day")
+
+
 def region_not_found() -> NotFound:
     return NotFound(codes.REGION_NOT_FOUND, "区划不存在或不在您的管辖范围内")
 
@@ -97,7 +121,7 @@ def province_in_scope(actor: User | None, code: str | None) -> Region:
     """The province whose cities the actor lists (default: the officer's own province; a city's
     officer then sees their city only, see ``cities_in_scope``); a county's officer has none."""
     scope = actor_scope(actor)
-    own = scope.code[:2] + "0000" if scope is not None else next(iter(MONTHLY_TABLE_DUE_DAY))
+    own = scope.code[:2] + "0000" if scope is not None else next(iter(monthly_table_duties()), "")
     code = (code or "").strip() or own
     province = Region.objects.filter(code=code, level=RegionLevel.PROVINCE).first()
     outside = scope is not None and (

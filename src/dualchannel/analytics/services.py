@@ -23,18 +23,17 @@ from dualchannel.registry.regions import regions_within
 
 from . import error_codes as codes
 from .models import (
-    MONTHLY_TABLE_DUE_DAY,
     PROGRESS_MAX_CHARS,
     CountyProgress,
     MonthlySubmission,
     SubmissionStatus,
 )
 from .sd_monthly import build_table
-from .selectors import parse_month, region_in_scope
+from .selectors import monthly_table_duties, parse_month, region_in_scope
 
 logger = logging.getLogger("dualchannel.analytics")
 
-REMIND_DAY = 5  # the worker reminds the cities that have not submitted on the 5th
+REMIND_DAY = 5  # the worker reminds the cities that have not submitted on the 5th [SD §10]
 PHONE_MAX = 20
 
 
@@ -155,8 +154,8 @@ def _officers(region: Region):
     ).distinct()
 
 
-def _duty_cities(today: date):
-    for province_code, due_day in MONTHLY_TABLE_DUE_DAY.items():
+def _duty_cities(duties: dict[str, int]):
+    for province_code, due_day in duties.items():
         province = Region.objects.filter(code=province_code).first()
         if province is None:
             continue
@@ -171,7 +170,7 @@ def send_monthly_reminders(today: date | None = None) -> int:
         return 0
     month = previous_month(today)
     sent = 0
-    for _province, city, due_day in _duty_cities(today):
+    for _province, city, due_day in _duty_cities(monthly_table_duties()):
         with transaction.atomic():
             submission = _locked_submission(city, month)
             if submission.status != SubmissionStatus.PENDING or submission.reminded_on:
@@ -196,11 +195,12 @@ def flag_late_submissions(today: date | None = None) -> int:
     """The day after the due day (the 11th): a city that has not submitted is flagged late, its
     officers and the province's officers are told [SD §10]."""
     today = today or timezone.localdate()
-    if all(today.day != due_day + 1 for due_day in MONTHLY_TABLE_DUE_DAY.values()):
+    duties = monthly_table_duties()
+    if all(today.day != due_day + 1 for due_day in duties.values()):
         return 0
     month = previous_month(today)
     flagged = 0
-    for province, city, due_day in _duty_cities(today):
+    for province, city, due_day in _duty_cities(duties):
         if today.day != due_day + 1:
             continue
         with transaction.atomic():

@@ -22,12 +22,14 @@ from dualchannel.core.roles import Role
 from dualchannel.registry.models import Region, RegionLevel
 
 from . import services
-from .models import MONTHLY_TABLE_DUE_DAY, PROGRESS_MAX_CHARS, SubmissionStatus
+from .models import PROGRESS_MAX_CHARS, SubmissionStatus
 from .sd_monthly import HEADERS, TITLE, build_table
 from .sd_report import bulletin_file, city_months, monthly_file, submitted_table, submitter_name
 from .selectors import (
     actor_scope,
     cities_in_scope,
+    monthly_table_basis,
+    monthly_table_due_day,
     parse_month,
     parse_quarter,
     province_in_scope,
@@ -98,6 +100,8 @@ def _page(request: HttpRequest, region: Region, month: date, **extra) -> Templat
         "month": month.strftime("%Y-%m"),
         "month_label": f"{month.year}年{month.month}月",
         "max_chars": PROGRESS_MAX_CHARS,
+        "due_day": monthly_table_due_day(region.code[:2] + "0000"),
+        "basis": monthly_table_basis(region.code[:2] + "0000"),
         **extra,
     }
     return TemplateResponse(request, "analytics/sd_monthly.html", context)
@@ -182,7 +186,8 @@ def agency_sd_province(request: HttpRequest) -> HttpResponse:
         "month_label": f"{month.year}年{month.month}月",
         "quarter": quarter,
         "submitted": sum(1 for r in rows if r.submission and r.submission.status == "submitted"),
-        "due_day": MONTHLY_TABLE_DUE_DAY.get(province.code),
+        "due_day": monthly_table_due_day(province.code),
+        "basis": monthly_table_basis(province.code),
     }
     return TemplateResponse(request, "analytics/sd_province.html", context)
 

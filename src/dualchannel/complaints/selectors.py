@@ -9,7 +9,7 @@ from django.db.models import Q, QuerySet
 
 from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.models import User
-from dualchannel.registry.models import Region
+from dualchannel.registry.models import Institution, InstitutionKind, Region
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
@@ -66,6 +66,16 @@ def complaint_queue(
     elif open_only:
         qs = qs.filter(status__in=OPEN_STATUSES)
     return qs.order_by("due_on", "id")
+
+
+def public_institution_name(raw_id: str) -> str:
+    """The name of a hospital or pharmacy the public form was opened for ("" if none such)."""
+    if not raw_id.isdigit():
+        return ""
+    found = Institution.objects.filter(
+        pk=int(raw_id), kind__in=(InstitutionKind.HOSPITAL, InstitutionKind.PHARMACY)
+    )
+    return found.values_list("name", flat=True).first() or ""
 
 
 def complaint_get(actor: User | None, complaint_id: int) -> Complaint:

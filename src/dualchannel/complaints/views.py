@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
+from dualchannel.registry.profiles import profile_citation, profile_or_none
 from dualchannel.registry.selectors import officer_region, public_regions_cached
 
 from . import error_codes as codes
@@ -42,10 +43,17 @@ def _upload(request: HttpRequest) -> services.Upload | None:
 
 
 def _form_context(data: Any) -> dict[str, Any]:
+    """The form, with what the visitor chose kept after a refusal (the cities of the chosen
+    province and the counties of the chosen city listed again)."""
+    chosen = (data.get("institution") or "").strip()
+    province, city = data.get("province") or "", data.get("city") or ""
     return {
         "categories": ComplaintCategory.choices,
         "provinces": public_regions_cached(),
+        "cities": public_regions_cached(province) if province.isdigit() else [],
+        "counties": public_regions_cached(city) if city.isdigit() else [],
         "data": data,
+        "institution_name": selectors.public_institution_name(chosen) if chosen else "",
     }
 
 
@@ -108,6 +116,7 @@ def agency_complaints(request: HttpRequest) -> HttpResponse:
         open_only=status != "all",
     )
     rows = [{"c": c, "contact": c.masked_contact} for c in qs[:QUEUE_LIMIT]]
+    region = officer_region(request.user)
     return TemplateResponse(
         request,
         "complaints/agency_list.html",
@@ -115,7 +124,8 @@ def agency_complaints(request: HttpRequest) -> HttpResponse:
             "rows": rows,
             "status": status,
             "statuses": ComplaintStatus.choices,
-            "region": officer_region(request.user),
+            "region": region,
+            "basis": profile_citation(profile_or_none(region), "complaint_reply_working_days"),
             "waiting": selectors.waiting_complaints(request.user).count(),
         },
     )

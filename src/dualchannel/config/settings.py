@@ -143,6 +143,17 @@ if env_bool("DUALCHANNEL_TESTING", False):
     # Tests create many users; a slow password hash only costs time there.
     PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
+# "default": per-process memory for what a worker may keep to itself. "shared": counters every
+# worker must see alike (the complaint form's per-address limit), in the database (the table is
+# made by complaints migration 0002 and by the test database's set-up; the project has no Redis).
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"},
+    "shared": {
+        "BACKEND": "django.core.cache.backends.db.DatabaseCache",
+        "LOCATION": "dualchannel_shared_cache",
+    },
+}
+
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -186,6 +197,10 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 if env_bool("SECURE_PROXY_SSL_HEADER", False):
     # Only behind a proxy that sets X-Forwarded-Proto itself and strips the client's.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Addresses: behind TRUSTED_PROXY_COUNT reverse proxies that each append the address they saw
+# to X-Forwarded-For, the client is the entry that many from the right (core.client_address);
+# 0 (the default): the header is the client's own claim and is ignored, REMOTE_ADDR is the client.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", not _RELAXED)
 SESSION_COOKIE_SAMESITE = "Lax"

@@ -23,9 +23,9 @@ CHECKLIST = (
     (
         "materials_complete",
         "申请材料齐全有效（申请表、病历或检查资料、身份凭证）",
-        "HB art. 7(一)(二)",
+        "HB art. 7(1)、7(2)",
     ),
-    ("criteria_met", "符合用药资格认定条件（责任医师建议、医保部门认定）", "HB art. 7(三)"),
+    ("criteria_met", "符合用药资格认定条件（责任医师建议、医保部门认定）", "HB art. 7(3)"),
     ("within_time_limit", "在7个工作日内完成备案或复查评估", "HB art. 10"),
     ("forms_signed", "备案申请表等表单已签名并留存", "HB art. 7（附件1 样表）"),
 )

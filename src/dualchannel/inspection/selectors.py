@@ -34,6 +34,16 @@ def _prefix(actor: User) -> str | None:
     return region.code_prefix if region is not None else None
 
 
+def inspectable_regions(actor: User) -> list[tuple[str, str]]:
+    """(code, name) of the regions where the officer's institutions are: the filter's choices,
+    by name (a person never types a region code)."""
+    prefix = _prefix(actor)
+    if prefix is None:
+        return []
+    qs = Institution.objects.filter(kind__in=INSPECTED_KINDS, region__code__startswith=prefix)
+    return list(qs.values_list("region_id", "region__name").distinct().order_by("region_id"))
+
+
 def inspectable_institutions(
     actor: User, *, region: str = "", name: str = "", kind: str = ""
 ) -> QuerySet[Institution]:

@@ -20,6 +20,7 @@ from dualchannel.core.errors import field_error
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 from dualchannel.inventory.models import MovementKind, TraceCodeStatus
+from dualchannel.registry.citation_words import citation_in_words
 
 from . import error_codes as codes
 from . import selectors, services
@@ -100,6 +101,7 @@ def agency_inspection(request: HttpRequest) -> HttpResponse:
         {
             "institutions": institutions[:200],
             "spot_checks": selectors.visible_spot_checks(request.user)[:50],
+            "regions": selectors.inspectable_regions(request.user),
             "q": request.GET,
         },
     )
@@ -200,7 +202,9 @@ def _spot_check_page(request: HttpRequest, spot_check_id: int) -> HttpResponse:
         {
             "sc": spot_check,
             "rows": rows,
-            "checklist": CHECKLIST,
+            "checklist": [
+                (key, label, citation_in_words(basis)) for key, label, basis in CHECKLIST
+            ],
             "counts": counts,
             "results": [(CaseResult.COMPLIANT, "合规"), (CaseResult.NON_COMPLIANT, "不合规")],
         },

@@ -30,6 +30,13 @@ LIST_LIMIT = 200
 OTHER_RULE_LABELS = {
     "trace_code_duplicate": "追溯码重复：入库或发药时出现已登记的追溯码",
 }
+# ... and the article each serves (the rules table's own rows carry theirs).
+OTHER_RULE_ARTICLES = {
+    "trace_code_duplicate": (
+        "楚医保规〔2022〕4号第十四条第（三）项：按照国家有关规定使用药品电子追溯码，"
+        "通过扫码实时将进、销、存数据上传医保信息平台"
+    ),
+}
 # Facts shown in the list (the rest on the alert's own page).
 EVIDENCE_LABELS = {
     "trace_code": "追溯码",
@@ -111,7 +118,7 @@ def _detail(request: HttpRequest, alert_id: int) -> dict[str, Any]:
     return {
         "alert": alert,
         "what": rule_labels().get(alert.rule, "其他监控规则"),
-        "article": rule.article if rule else "",
+        "article": rule.article if rule else OTHER_RULE_ARTICLES.get(alert.rule, ""),
         "facts": evidence_facts(alert.evidence),
         "history": alert.history.select_related("actor").order_by("at", "id"),
         "finding_kinds": services.finding_kinds(),

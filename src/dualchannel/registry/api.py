@@ -62,6 +62,8 @@ class InstitutionOut(Schema):
     realtime_settlement: bool
     e_prescription_connected: bool
     traceability_enabled: bool
+    realtime_settlement_since: date | None = None  # the day the flag last turned on
+    e_prescription_since: date | None = None
     designation_status: str | None = None
 
     @staticmethod
@@ -101,6 +103,9 @@ class InstitutionIn(Schema):
     realtime_settlement: bool = False
     e_prescription_connected: bool = False
     traceability_enabled: bool = False
+    # the day a flag that is on turned on (default today; not in the future)
+    realtime_settlement_since: date | None = None
+    e_prescription_since: date | None = None
 
 
 class InstitutionPatch(Schema):
@@ -118,6 +123,8 @@ class InstitutionPatch(Schema):
     realtime_settlement: bool | None = None
     e_prescription_connected: bool | None = None
     traceability_enabled: bool | None = None
+    realtime_settlement_since: date | None = None
+    e_prescription_since: date | None = None
 
 
 class TransitionOut(Schema):
@@ -424,6 +431,7 @@ class PolicyProfileOut(Schema):
     agreement_grace_days: int | None = None
     sale_price_rule: str = "retail"
     in_province_direct_settlement: bool = True
+    monthly_table_due_day: int | None = None
     citations: dict[str, str]
 
 
@@ -471,6 +479,7 @@ class ProfilePatch(Schema):
     agreement_grace_days: int | None = None
     sale_price_rule: str | None = None
     in_province_direct_settlement: bool | None = None
+    monthly_table_due_day: int | None = None
     citations: dict[str, str] | None = None
 
 

@@ -207,6 +207,12 @@ class PolicyProfile(models.Model):
     complaint_reply_working_days = models.PositiveSmallIntegerField(
         "投诉举报答复时限（工作日）", null=True, blank=True
     )
+    # Reports [SD §10: 每月10日前报送省医保局]: the day of the month by which each city of the
+    # province submits last month's dual-channel table (analytics reminds on the 5th and flags
+    # late cities the day after); null = the region asks for no monthly table.
+    monthly_table_due_day = models.PositiveSmallIntegerField(
+        "月度统计表报送截止日", null=True, blank=True
+    )
 
     # Where each value comes from: field name -> short citation of the seed article.
     citations = models.JSONField("依据条款", default=dict, blank=True)
@@ -327,6 +333,12 @@ class Institution(models.Model):
     has_cold_chain = models.BooleanField("具备冷链储存配送", default=False)
     realtime_settlement = models.BooleanField("已实现即时联网结算", default=False)
     e_prescription_connected = models.BooleanField("已接入电子处方流转", default=False)
+    # The day each flag last turned on (null while off), set by registry.services.institution_*:
+    # the Shandong monthly table counts a pharmacy for a past month only if it had it by the
+    # month's end [SD §5, §7, §10]. Rows flagged before these dates existed got the designation's
+    # start (else the migration day): registry migration 0011.
+    realtime_settlement_since = models.DateField("即时联网结算开通日期", null=True, blank=True)
+    e_prescription_since = models.DateField("电子处方流转接入日期", null=True, blank=True)
     traceability_enabled = models.BooleanField("已实现药品追溯码扫码", default=False)
 
     created_at = models.DateTimeField(default=timezone.now)

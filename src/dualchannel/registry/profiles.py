@@ -70,6 +70,7 @@ INT_FIELDS = (
     "agreement_grace_days",
     "designation_time_limit_working_days",
     "complaint_reply_working_days",
+    "monthly_table_due_day",
 )
 TEXT_FIELDS = ("name", "source_document", "special_drug_med_type")
 CHOICE_FIELDS = {
@@ -131,6 +132,8 @@ def clean_profile_values(data: dict[str, Any]) -> dict[str, Any]:
         elif field in INT_FIELDS:
             if value is not None and (not isinstance(value, int) or value < 0):
                 raise _invalid(field, "须为非负整数或留空")
+            if field == "monthly_table_due_day" and value is not None and not 1 <= value <= 28:
+                raise _invalid(field, "报送截止日须为每月 1 至 28 日")
             values[field] = value
         elif field == "hospital_min_level":
             if value is not None and value not in HospitalLevel.values:

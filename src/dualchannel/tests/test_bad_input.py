@@ -9,13 +9,21 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from django.core.cache import caches
 from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
 
+from dualchannel.analytics.models import CountyProgress, MonthlySubmission, SubmissionStatus
+from dualchannel.analytics.tests.factories import build_world as sd_build_world
 from dualchannel.catalog.services import payment_standard_set_amount
 from dualchannel.catalog.tests.factories import DrugFactory, PaymentStandardFactory
+from dualchannel.complaints.models import Complaint
+from dualchannel.complaints.throttle import CACHE as COMPLAINT_CACHE
 from dualchannel.core.errors import DomainError
 from dualchannel.core.idempotency import checked_key
 from dualchannel.core.models import ApiToken, AuditEvent
@@ -24,6 +32,8 @@ from dualchannel.core.tests import files
 from dualchannel.core.tests.files import HTML_AS_PDF, PDF, PNG
 from dualchannel.core.uploads import checked_upload
 from dualchannel.inventory.models import StockItem, StockMovement
+from dualchannel.monitoring.models import MonitoringRule
+from dualchannel.monitoring.rules import national_rules_seed
 from dualchannel.prescriptions.models import Dispensing
 from dualchannel.prescriptions.services import counter
 from dualchannel.registry import selectors
@@ -506,3 +516,192 @@ def test_a_number_too_large_for_a_32_bit_column_answers_422_on_postgresql(
 
     assert_error_shape(response, 422, "request.number_out_of_range")
     assert not StockItem.objects.exists()
+
+
+# --- issue 13: the agency's reports, rules and the public complaint form ----------------------
+# A month in the future, a region outside one's scope, progress text over 600 characters, a
+# threshold that is negative or not a number, a complaint with no contact: each refused through
+# the page and through the API with its code and a Chinese message, and nothing written.
+
+
+def _page_refusal(client, url: str, data: dict, status: int, code: str, words: str) -> None:
+    """The page's form refused both ways: htmx swaps the coded message in; a plain post comes
+    back to the page with the message (a 404 shows the refusal itself)."""
+    fragment = client.post(url, data, HTTP_HX_REQUEST="true").content.decode()
+    assert f'data-code="{code}"' in fragment and words in fragment, fragment[:300]
+    plain = client.post(url, data, follow=True)
+    assert plain.status_code == (404 if status == 404 else 200)
+    assert words in plain.content.decode()
+
+
+def _sd_nothing_written() -> None:
+    assert not CountyProgress.objects.exists()
+    assert not MonthlySubmission.objects.exclude(status=SubmissionStatus.PENDING).exists()
+    assert not AuditEvent.objects.filter(action__startswith="analytics.").exists()
+
+
+@pytest.fixture
+def sd_officers(db):
+    world = sd_build_world()
+    return world["lixia_officer"], world["jinan_officer"], world["qingdao_officer"]
+
+
+FUTURE = (timezone.localdate().replace(day=1) + timedelta(days=40)).strftime("%Y-%m")
+LONG_TEXT = "进" * 601
+
+
+@pytest.mark.parametrize(
+    "who, data, status, code, words",
+    [
+        (
+            0,
+            {"county": "370102", "month": FUTURE, "text": "进展"},
+            400,
+            "analytics.future_month",
+            "尚未到来",
+        ),
+        (
+            0,
+            {"county": "370202", "month": "2026-03", "text": "进展"},
+            404,
+            "analytics.region_not_found",
+            "不在您的管辖范围内",
+        ),
+        (
+            2,
+            {"county": "370102", "month": "2026-03", "text": "进展"},
+            404,
+            "analytics.region_not_found",
+            "不在您的管辖范围内",
+        ),
+        (
+            0,
+            {"county": "370102", "month": "2026-03", "text": LONG_TEXT},
+            400,
+            "analytics.progress_too_long",
+            "600字以内",
+        ),
+    ],
+)
+def test_sd_progress_bad_input_through_page_and_api(
+    client, api_client, sd_officers, who, data, status, code, words
+):
+    actor = sd_officers[who]
+    client.force_login(actor)
+
+    _page_refusal(client, reverse("agency-sd-progress"), data, status, code, words)
+    api = api_client.as_user(actor).post_json("/api/v1/analytics/sd-monthly/progress", data)
+
+    error = assert_error_shape(api, status, code)
+    assert words in error["message"]
+    _sd_nothing_written()
+
+
+@pytest.mark.parametrize(
+    "who, data, status, code, words",
+    [
+        (1, {"region": "370100", "month": FUTURE}, 400, "analytics.future_month", "尚未到来"),
+        (
+            1,
+            {"region": "370200", "month": "2026-03"},
+            404,
+            "analytics.region_not_found",
+            "不在您的管辖范围内",
+        ),
+    ],
+)
+def test_sd_submit_bad_input_through_page_and_api(
+    client, api_client, sd_officers, who, data, status, code, words
+):
+    actor = sd_officers[who]
+    client.force_login(actor)
+
+    _page_refusal(client, reverse("agency-sd-submit"), data, status, code, words)
+    api = api_client.as_user(actor).post_json("/api/v1/analytics/sd-monthly/submit", data)
+
+    assert words in assert_error_shape(api, status, code)["message"]
+    _sd_nothing_written()
+
+
+@pytest.mark.parametrize(
+    "query, status, code",
+    [
+        ({"region": "370100", "month": FUTURE}, 400, "analytics.future_month"),
+        ({"region": "370200", "month": "2026-03"}, 404, "analytics.region_not_found"),
+        ({"region": "420100", "month": "2026-03"}, 404, "analytics.region_not_found"),
+    ],
+)
+def test_sd_table_reads_refuse_a_future_month_or_a_region_outside_scope(
+    client, api_client, sd_officers, query, status, code
+):
+    jinan = sd_officers[1]
+    client.force_login(jinan)
+
+    page = client.get(reverse("agency-sd-monthly"), query)
+    api = api_client.as_user(jinan).get("/api/v1/analytics/sd-monthly", query)
+
+    assert page.status_code == status
+    assert f"<code>{code}</code>" in page.content.decode()
+    assert_error_shape(api, status, code)
+
+
+@pytest.fixture
+def national_rules(db):
+    national_rules_seed()
+
+
+@pytest.mark.parametrize("value", ["-1", "三", "1e400", ""])
+def test_a_threshold_negative_or_not_a_number_is_refused_through_page_and_api(
+    client, api_client, agency_user, national_rules, value
+):
+    client.force_login(agency_user)
+    url = reverse("agency-monitoring-rule-update", args=["420100", "agent_many_patients"])
+
+    form = {"min_patients": value, "enabled": "1"}
+    _page_refusal(client, url, form, 400, "monitoring.invalid_threshold", "当月代购参保人数不少于")
+    api = api_client.as_user(agency_user).put_json(
+        "/api/v1/monitoring/rules/420100/agent_many_patients",
+        {"params": {"min_patients": value}},
+    )
+
+    assert_error_shape(api, 400, "monitoring.invalid_threshold")
+    assert not MonitoringRule.objects.filter(region_id="420100").exists()
+    assert not AuditEvent.objects.filter(action__startswith="monitoring.rule").exists()
+
+
+def test_a_threshold_of_a_region_outside_scope_is_refused_through_page_and_api(
+    client, api_client, agency_user, national_rules
+):
+    client.force_login(agency_user)
+    url = reverse("agency-monitoring-rule-update", args=["340100", "agent_many_patients"])
+
+    page = client.post(url, {"min_patients": "3", "enabled": "1"})
+    api = api_client.as_user(agency_user).put_json(
+        "/api/v1/monitoring/rules/340100/agent_many_patients", {"params": {"min_patients": 3}}
+    )
+
+    assert page.status_code == 404 and "<code>monitoring." in page.content.decode()
+    assert assert_error_shape(api, 404)["message"]
+    assert not MonitoringRule.objects.exclude(region=None).exists()
+
+
+def test_a_complaint_without_contact_is_refused_through_page_and_api(client, pharmacy):
+    caches[COMPLAINT_CACHE].clear()
+    data = {"category": "overpriced", "text": "售价高于支付标准。", "institution": pharmacy.pk}
+
+    page = client.post(reverse("complaint-new"), data)
+    assert page.status_code == 400
+    assert 'data-code="complaints.contact_required"' in page.content.decode()
+    api = client.post(
+        "/api/v1/public/complaints",
+        {"category": "overpriced", "text": "售价高于支付标准。", "institution_id": pharmacy.pk},
+        content_type="application/json",
+    )
+
+    assert "联系电话或电子邮箱" in page.content.decode()
+    assert (
+        "联系电话或电子邮箱"
+        in assert_error_shape(api, 400, "complaints.contact_required")["message"]
+    )
+    assert not Complaint.objects.exists()
+    caches[COMPLAINT_CACHE].clear()

@@ -26,6 +26,7 @@ from dualchannel.registry.models import (
     DesignationStatus,
     DesignationTransition,
     InstitutionKind,
+    PolicyProfile,
     Region,
     RegionLevel,
 )
@@ -83,14 +84,26 @@ def regions() -> dict[str, Region]:
     }
 
 
-def pharmacy(county: Region, history, *, realtime=False, e_rx=False, kind=InstitutionKind.PHARMACY):
-    """A pharmacy of ``county`` whose designation went through ``history`` [(time, status)]."""
+def pharmacy(
+    county: Region,
+    history,
+    *,
+    realtime=False,
+    e_rx=False,
+    kind=InstitutionKind.PHARMACY,
+    since: date | None = None,
+):
+    """A pharmacy of ``county`` whose designation went through ``history`` [(time, status)];
+    its flags date from ``since`` (default: the designation's first day)."""
+    since = since or history[0][0].date()
     inst = InstitutionFactory(
         kind=kind,
         region=county,
         hospital_level=None if kind == InstitutionKind.PHARMACY else 3,
         realtime_settlement=realtime,
         e_prescription_connected=e_rx,
+        realtime_settlement_since=since if realtime else None,
+        e_prescription_since=since if e_rx else None,
     )
     designation = DesignationFactory(institution=inst, status=history[-1][1])
     previous = ""
@@ -151,8 +164,18 @@ def officer(region_obj: Region, name: str):
     return UserFactory(institution=agency, roles=[Role.AGENCY_OFFICER], display_name=name[:8])
 
 
+def shandong_profile(province: Region) -> PolicyProfile:
+    """Shandong's profile as shipped for the monthly table: due by the 10th [SD §10]."""
+    profile, _ = PolicyProfile.objects.update_or_create(
+        region=province,
+        defaults={"name": "山东省谈判药品双通道管理", "monthly_table_due_day": 10},
+    )
+    return profile
+
+
 def build_world() -> dict:
     r = regions()
+    shandong_profile(r["province"])
     d = drugs()
     regional_list(r["pingyin"], [d["甲"], d["乙"]], date(2026, 1, 1), None)
     regional_list(r["lixia"], [d["甲"]], date(2025, 1, 1), date(2026, 2, 28))

@@ -129,3 +129,21 @@ def test_a_city_without_counties_is_its_own_row(db):
     assert [(r.code, r.pharmacies, r.realtime, r.e_prescription) for r in table.rows] == [
         ("379900", 1, 1, 0)
     ]
+
+
+def test_a_flag_turned_on_after_the_months_end_is_not_counted_for_it(sd_world):
+    # SD §5, §7: 历城 P10 designated in February, real-time settlement from 2026-04-02 and
+    # e-prescriptions from 2026-03-31: March counts it as a pharmacy with e-prescriptions only.
+    p10 = pharmacy(sd_world["licheng"], [(at(2026, 2, 1, 9), DesignationStatus.ACTIVE)])
+    p10.realtime_settlement, p10.realtime_settlement_since = True, date(2026, 4, 2)
+    p10.e_prescription_connected, p10.e_prescription_since = True, date(2026, 3, 31)
+    p10.save()
+
+    row = {r.code: r for r in _table(sd_world).rows}["370112"]
+    april = {
+        r.code: r
+        for r in build_table(sd_world["jinan"], date(2026, 4, 1), today=date(2026, 5, 3)).rows
+    }
+
+    assert (row.pharmacies, row.realtime, row.e_prescription) == (1, 0, 1)
+    assert (april["370112"].realtime, april["370112"].e_prescription) == (1, 1)

@@ -121,3 +121,27 @@ def test_in_january_the_reminder_is_for_last_december(sd_world):
 )
 def test_a_month_without_a_submission_reads_by_the_calendar(sd_world, today, label):
     assert status_label(None, sd_world["jinan"], date(2026, 3, 1), today=today) == label
+
+
+def test_the_due_day_is_the_provinces_profile(sd_world):
+    # SD §10 ships the 10th; a province that set the 12th flags late cities on the 13th.
+    sd_world["province"].policy_profile.monthly_table_due_day = 12
+    sd_world["province"].policy_profile.save()
+
+    assert flag_late_submissions(today=date(2026, 4, 11)) == 0
+    flagged = flag_late_submissions(today=date(2026, 4, 13))
+
+    assert flagged == 2  # 济南, 青岛
+    assert MonthlySubmission.objects.get(city_id="370100").status == SubmissionStatus.LATE
+    send_monthly_reminders(today=date(2026, 5, 5))
+    [notice] = _inbox(sd_world["jinan_officer"], "analytics.sd_monthly_reminder")
+    assert "2026年5月12日前" in notice.body
+
+
+def test_a_province_whose_profile_asks_for_no_table_is_not_reminded(sd_world):
+    sd_world["province"].policy_profile.monthly_table_due_day = None
+    sd_world["province"].policy_profile.save()
+
+    assert send_monthly_reminders(today=date(2026, 4, 5)) == 0
+    assert flag_late_submissions(today=date(2026, 4, 11)) == 0
+    assert not MonthlySubmission.objects.exists()

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import pytest
-from django.core.cache import cache
+from django.core.cache import caches
 from django.urls import reverse
 
 from dualchannel.complaints.models import Complaint, ComplaintStatus
-from dualchannel.complaints.throttle import LIMIT
+from dualchannel.complaints.throttle import CACHE, LIMIT
 from dualchannel.core.models import AuditEvent
+from dualchannel.registry.tests.factories import region
 
 from .factories import submit
 
@@ -17,9 +18,9 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture(autouse=True)
 def _fresh_rate_counts():
-    cache.clear()
+    caches[CACHE].clear()
     yield
-    cache.clear()
+    caches[CACHE].clear()
 
 
 def form(**overrides):
@@ -159,3 +160,19 @@ def test_api_list_with_a_region_outside_scope_is_refused(api_client, agency_user
 
     assert response.status_code == 400
     assert response.json()["error"]["code"] == "complaints.region_out_of_scope"
+
+
+def test_a_refused_form_keeps_the_chosen_place_and_names_the_institution(client, pharmacy):
+    region("420102")
+    response = client.post(
+        reverse("complaint-new"),
+        form(contact_phone="", province="420000", city="420100", county="420102"),
+    )
+    chosen = client.get(reverse("complaint-new"), {"institution": pharmacy.pk})
+
+    text = response.content.decode()
+    assert response.status_code == 400
+    assert '<option value="420100" selected>' in text
+    assert '<option value="420102" selected>' in text
+    assert "被投诉机构：江岸演示大药房" in chosen.content.decode()
+    assert not Complaint.objects.exists()

@@ -8,15 +8,22 @@ import io
 
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 
+from dualchannel.analytics.models import MonthlySubmission, SubmissionStatus
+from dualchannel.analytics.sd_monthly import build_table
+from dualchannel.complaints.models import Complaint
 from dualchannel.core import jobs
 from dualchannel.core.models import Job, JobStatus, User
+from dualchannel.core.months import previous_month
+from dualchannel.inspection.models import SpotCheck
 from dualchannel.inventory.models import (
     StockMovement,
     TraceCode,
     TraceCodeStatus,
     UploadStatus,
 )
+from dualchannel.registry.models import Region
 from dualchannel.settlement.models import Settlement
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -64,3 +71,16 @@ def test_demo_load_leaves_no_failed_job_nor_upload(settings, tmp_path):
     assert set(TraceCode.objects.filter(code__in=codes).values_list("status", flat=True)) == {
         TraceCodeStatus.IN_STOCK
     }
+
+    # the agency's supervision: 济南市's table for last month (a pharmacy connected to the
+    # e-prescription platform only this month is not counted for it), 历下区's progress entered
+    # and the table not yet submitted; a complaint in Wuhan's queue; a spot check drawn
+    table = build_table(Region.objects.get(code="370100"), previous_month(timezone.localdate()))
+    filled = {
+        r.name: (r.pharmacies, r.realtime, r.e_prescription) for r in table.rows if r.pharmacies
+    }
+    assert filled == {"历下区": (2, 2, 1), "平阴县": (1, 1, 1)}
+    assert "即时联网结算" in next(r.progress for r in table.rows if r.name == "历下区")
+    assert not MonthlySubmission.objects.filter(status=SubmissionStatus.SUBMITTED).exists()
+    assert Complaint.objects.filter(region_id="420106", status="received").count() == 1
+    assert SpotCheck.objects.filter(hospital__name="武汉演示协和医院").count() == 1

@@ -3,10 +3,11 @@ transaction each, locked, checked, audited. The lifecycle's rules are ``registry
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, datetime
 from typing import Any
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from dualchannel.core import audit
 from dualchannel.core.errors import Conflict, DomainError, NotFound, field_error
@@ -59,12 +60,16 @@ def designation_apply(
     institution: Institution | None = None,
     physician: Physician | None = None,
     today: date | None = None,
+    at: datetime | None = None,
 ) -> Designation:
-    """Open a designation round for a hospital, pharmacy or physician.
+    """Open a designation round for a hospital, pharmacy or physician (``at``: an application
+    made earlier, recorded afterwards).
 
     Refused while a round is open, or while the ban after the latest exit lasts [HB art. 21-22].
     """
-    today = day_or_today(today)
+    if at is not None and at > timezone.now():
+        raise field_error("at", codes.INVALID_FIELD, "补录时间不能晚于现在")
+    today = timezone.localdate(at) if at is not None else day_or_today(today)
     if (institution is None) == (physician is None):
         raise DomainError(codes.INVALID_FIELD, "须指定一个机构或一名医师")
     if institution is not None:
@@ -103,7 +108,12 @@ def designation_apply(
         except IntegrityError:
             raise Conflict(codes.DESIGNATION_OPEN, "已有进行中的双通道定点申请或资格") from None
         DesignationTransition.objects.create(
-            designation=designation, from_status="", to_status=S.APPLIED, actor=actor, reason=""
+            designation=designation,
+            from_status="",
+            to_status=S.APPLIED,
+            actor=actor,
+            reason="",
+            at=at or timezone.now(),
         )
         audit.record(
             actor=actor,
@@ -120,6 +130,16 @@ def designation_apply(
     return designation
 
 
+def check_recorded_at(designation: Designation, at: datetime | None) -> None:
+    """A decision recorded afterwards: not in the future, not before the designation's last
+    change (its history stays in order)."""
+    if at is None:
+        return
+    last = designation.history.order_by("-at").values_list("at", flat=True).first()
+    if at > timezone.now() or (last is not None and at < last):
+        raise field_error("at", codes.INVALID_FIELD, "补录时间不能晚于现在，也不能早于上一次变更")
+
+
 def designation_transition(
     *,
     actor: User,
@@ -129,9 +149,11 @@ def designation_transition(
     exit_reason: str | None = None,
     agreement_no: str | None = None,
     today: date | None = None,
+    at: datetime | None = None,
 ) -> Designation:
-    """Move a designation along its state machine; every refusal leaves it unchanged."""
-    today = day_or_today(today)
+    """Move a designation along its state machine (``at``: a decision taken earlier, recorded
+    afterwards, its day the effective day); every refusal leaves it unchanged."""
+    today = timezone.localdate(at) if at is not None else day_or_today(today)
     require_role(actor, Role.AGENCY_OFFICER)
     if to_status not in S.values:
         raise field_error("to", codes.INVALID_FIELD, "目标状态无效")
@@ -143,12 +165,11 @@ def designation_transition(
         if not officer_covers(actor, inst.region_id):
             raise NotFound()
         locked = Designation.objects.select_for_update().get(pk=designation.pk)
-        physician = (
-            Physician.objects.select_for_update().get(pk=locked.physician_id)
-            if locked.physician_id
-            else None
+        physician = locked.physician_id and Physician.objects.select_for_update().get(
+            pk=locked.physician_id
         )
         machine_for(locked).check(locked.status, to_status)
+        check_recorded_at(locked, at)
         if to_status in REASON_REQUIRED and not reason:
             raise field_error("reason", codes.INVALID_FIELD, "请填写原因")
         if to_status == S.EXITED:
@@ -196,5 +217,5 @@ def designation_transition(
                 "exit_reason": exit_reason,
                 "ban_until": ban_until.isoformat() if ban_until else None,
             }
-        transition(locked, to_status, actor=actor, reason=reason, changes=changes, **facts)
+        transition(locked, to_status, actor=actor, reason=reason, changes=changes, at=at, **facts)
     return locked

@@ -43,6 +43,12 @@ CAPABILITY_FIELDS = (
     "e_prescription_connected",
     "traceability_enabled",
 )
+# Flags the Shandong monthly table counts as of a past month's end [SD §5, §7, §10]: each keeps
+# the day it last turned on (``Institution.*_since``; null while off).
+DATED_FLAGS = {
+    "realtime_settlement": "realtime_settlement_since",
+    "e_prescription_connected": "e_prescription_since",
+}
 INSTITUTION_TEXT_FIELDS = ("name", "platform_code", "address", "phone")
 INSTITUTION_UPDATABLE = (
     *INSTITUTION_TEXT_FIELDS,
@@ -50,6 +56,7 @@ INSTITUTION_UPDATABLE = (
     "region",
     "hospital_level",
     *CAPABILITY_FIELDS,
+    *DATED_FLAGS.values(),
 )
 
 
@@ -73,6 +80,36 @@ def _check_institution_shape(
             raise field_error(name, codes.INVALID_FIELD, "须为是或否")
 
 
+def set_flag_dates(
+    inst: Institution, capabilities: dict[str, bool], since: dict[str, date | None]
+) -> None:
+    """Date each dated flag that turns on (``since`` given, else today), clear it when it turns
+    off; a given date must not be in the future and needs its flag on."""
+    today = timezone.localdate()
+    for flag, since_field in DATED_FLAGS.items():
+        on = capabilities.get(flag, getattr(inst, flag))
+        day = since.get(since_field)
+        if day is not None and (not isinstance(day, date) or day > today or not on):
+            raise field_error(
+                since_field, codes.INVALID_FIELD, "开通日期须为不晚于今天的日期，且须已开通"
+            )
+        if not on:
+            setattr(inst, since_field, None)
+        elif day is not None:
+            setattr(inst, since_field, day)
+        elif getattr(inst, since_field) is None or not getattr(inst, flag):
+            setattr(inst, since_field, today)
+
+
+def _new_flag_dates(
+    capabilities: dict[str, bool], realtime_since: date | None, e_rx_since: date | None
+) -> dict[str, date | None]:
+    new = Institution(realtime_settlement=False, e_prescription_connected=False)
+    since = {"realtime_settlement_since": realtime_since, "e_prescription_since": e_rx_since}
+    set_flag_dates(new, capabilities, since)
+    return {field: getattr(new, field) for field in DATED_FLAGS.values()}
+
+
 def institution_create(
     *,
     actor: User,
@@ -91,6 +128,8 @@ def institution_create(
     realtime_settlement: bool = False,
     e_prescription_connected: bool = False,
     traceability_enabled: bool = False,
+    realtime_settlement_since: date | None = None,
+    e_prescription_since: date | None = None,
 ) -> Institution:
     """Register a hospital or pharmacy of the officer's region (agencies: admins only)."""
     require_role(actor, Role.AGENCY_OFFICER)
@@ -113,6 +152,7 @@ def institution_create(
         "traceability_enabled": traceability_enabled,
     }
     _check_institution_shape(kind, hospital_level, capabilities)
+    dated = _new_flag_dates(capabilities, realtime_settlement_since, e_prescription_since)
     with transaction.atomic():
         Region.objects.select_for_update().filter(code=region_obj.code).first()
         if Institution.objects.filter(credit_code=code).exists():
@@ -132,6 +172,7 @@ def institution_create(
                     phone=clean_phone(phone),
                     platform_code=clean_text("platform_code", platform_code, max_length=12),
                     hospital_level=hospital_level,
+                    **dated,
                     **capabilities,
                 )
         except IntegrityError:
@@ -196,6 +237,8 @@ def institution_update(*, actor: User, institution: Institution, **changes: Any)
             inst.hospital_level = changes.pop("hospital_level")
         capabilities = {f: changes.pop(f) for f in CAPABILITY_FIELDS if f in changes}
         _check_institution_shape(inst.kind, inst.hospital_level, capabilities)
+        since = {f: changes.pop(f) for f in DATED_FLAGS.values() if f in changes}
+        set_flag_dates(inst, capabilities, since)
         for f, v in capabilities.items():
             setattr(inst, f, v)
         inst.save()

@@ -1,4 +1,7 @@
+from datetime import date
+
 import pytest
+from django.utils import timezone
 
 from dualchannel.core.errors import DomainError
 from dualchannel.core.models import AuditEvent
@@ -130,3 +133,67 @@ def test_only_an_agency_of_a_province_is_a_provincial_agency():
     assert province.is_provincial_agency
     assert not city.is_provincial_agency
     assert not hospital.is_provincial_agency
+
+
+def test_realtime_and_e_prescription_flags_are_dated(agency_user):
+    # SD §5, §7, §10: the monthly table counts a flag from the day it turned on.
+    today = timezone.localdate()
+    pharmacy = _create(
+        agency_user, realtime_settlement=True, realtime_settlement_since=date(2026, 1, 5)
+    )
+    assert (pharmacy.realtime_settlement_since, pharmacy.e_prescription_since) == (
+        date(2026, 1, 5),
+        None,
+    )
+
+    turned_on = institution_update(
+        actor=agency_user, institution=pharmacy, e_prescription_connected=True
+    )
+    assert turned_on.e_prescription_since == today
+    assert turned_on.realtime_settlement_since == date(2026, 1, 5)  # unchanged while on
+
+    turned_off = institution_update(
+        actor=agency_user, institution=pharmacy, realtime_settlement=False
+    )
+    assert turned_off.realtime_settlement_since is None
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"realtime_settlement_since": date(2026, 1, 5)},  # the flag is off
+        {"e_prescription_connected": True, "e_prescription_since": date(2999, 1, 1)},  # future
+    ],
+)
+def test_a_flag_date_without_its_flag_or_in_the_future_is_refused(agency_user, pharmacy, changes):
+    with pytest.raises(DomainError) as exc:
+        institution_update(
+            actor=agency_user, institution=pharmacy, realtime_settlement=False, **changes
+        )
+
+    assert exc.value.code == "registry.invalid_field"
+    pharmacy.refresh_from_db()
+    assert (pharmacy.e_prescription_connected, pharmacy.e_prescription_since) == (False, None)
+    assert not AuditEvent.objects.filter(action="registry.institution_updated").exists()
+
+
+def test_the_api_records_and_shows_the_day_a_flag_turned_on(api_client, agency_user, pharmacy):
+    client = api_client.as_user(agency_user)
+
+    response = client.patch(
+        f"/api/v1/registry/institutions/{pharmacy.pk}",
+        {"realtime_settlement": True, "realtime_settlement_since": "2026-01-05"},
+        content_type="application/json",
+    )
+    future = client.patch(
+        f"/api/v1/registry/institutions/{pharmacy.pk}",
+        {"e_prescription_connected": True, "e_prescription_since": "2999-01-01"},
+        content_type="application/json",
+    )
+
+    assert response.status_code == 200, response.content
+    assert response.json()["realtime_settlement_since"] == "2026-01-05"
+    assert future.status_code == 400
+    assert future.json()["error"]["code"] == "registry.invalid_field"
+    pharmacy.refresh_from_db()
+    assert (pharmacy.e_prescription_connected, pharmacy.e_prescription_since) == (False, None)

@@ -181,3 +181,25 @@ def test_profile_update_refuses_bad_values_and_changes_nothing(profiles, admin_u
     assert "first_self_pay_ratio_max" in exc.value.fields
     assert PolicyProfile.objects.get(region_id="370000").first_self_pay_ratio_max == Decimal("0.2")
     assert not AuditEvent.objects.filter(action="registry.profile_updated").exists()
+
+
+def test_shandong_ships_its_monthly_table_due_day(profiles):
+    # SD §10: 于每月 10 日前报送省医保局; no other seed asks for the table.
+    shandong = PolicyProfile.objects.get(region_id="370000")
+
+    assert shandong.monthly_table_due_day == 10
+    assert "SD §10" in shandong.citations["monthly_table_due_day"]
+    assert not PolicyProfile.objects.exclude(region_id="370000").filter(
+        monthly_table_due_day__isnull=False
+    )
+
+
+@pytest.mark.parametrize("day", [0, 29, -1, "10"])
+def test_a_due_day_outside_the_month_is_refused(profiles, admin_user, day):
+    with pytest.raises(DomainError) as exc:
+        profile_update(
+            actor=admin_user, region=region("370000"), changes={"monthly_table_due_day": day}
+        )
+
+    assert exc.value.code == "registry.invalid_profile_value"
+    assert PolicyProfile.objects.get(region_id="370000").monthly_table_due_day == 10

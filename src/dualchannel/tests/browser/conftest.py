@@ -12,7 +12,7 @@ from django.core.management import call_command
 from playwright.sync_api import sync_playwright
 
 from dualchannel.core.tests.factories import totp_code
-from dualchannel.demo import world
+from dualchannel.demo import supervision, world
 
 CHROMIUM = os.environ.get("CHROMIUM_PATH", "/usr/bin/chromium")
 # Flags for a machine without internet and without a display, run as root.
@@ -126,7 +126,7 @@ def demo_world(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.AUDIT_CHECKPOINT_DIR = tmp_path / "checkpoints"
     call_command("demo_load", stdout=io.StringIO())
-    return {login.username: login for login in world.demo_logins()}
+    return {login.username: login for login in supervision.all_demo_logins()}
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from dualchannel.analytics.rollups import refresh_all
 from dualchannel.core.models import User
-from dualchannel.demo import world
+from dualchannel.demo import supervision, world
 from dualchannel.demo.monitoring_run import demo_monitoring_run
 from dualchannel.inventory.models import TraceCode, TraceCodeStatus
 from dualchannel.prescriptions.models import Prescription, PrescriptionStatus
@@ -29,7 +29,11 @@ class Command(BaseCommand):
             self.stdout.write("演示数据已存在，跳过创建。")
         else:
             world.load_demo_region()
-            self.stdout.write("演示数据已创建：武汉市（湖北省规则）及合肥市（外区）。")
+            supervision.load_demo_supervision()
+            self.stdout.write(
+                "演示数据已创建：武汉市（湖北省规则）、济南市（山东省规则，上月双通道月报待报送）"
+                "及合肥市（外区）。"
+            )
             found = demo_monitoring_run()
             self.stdout.write(f"智能监控规则已按本月数据运行一次：发现 {found} 项。")
         rolled = refresh_all()  # the statistics page's rollups (the worker keeps them after)
@@ -43,7 +47,7 @@ class Command(BaseCommand):
             f"演示账号（密码均为 {world.DEMO_PASSWORD}；演示模式下免动态口令，"
             "正式环境中经办人员和管理员须绑定身份验证器）："
         )
-        for login in world.demo_logins():
+        for login in supervision.all_demo_logins():
             self.stdout.write(f"  {login.username:<18} {login.role:<10} {login.who}")
         self.stdout.write("")
         base = os.environ.get("DEMO_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
