@@ -8,7 +8,7 @@ several rows of one level in primary-key (or code) order:
     region (and its published lists) → institution → designation → physician → person
       (and the person's filings) → application → eligibility → prescription (and its
       dispensing) → monthly batch → settlement (and claims) → stay charge → recovery order
-      → accumulators → stock item → trace code → audit chain head
+      → accumulators → stock item → stock hold → trace code → audit chain head
 
 Why this order: the registry rows first (as before, the convention's region → institution →
 designation → person); then the person's own rows from the longest-lived down, so that a
@@ -70,6 +70,7 @@ class Level(IntEnum):
     RECOVERY = 96
     ACCUMULATOR = 100
     STOCK_ITEM = 110
+    STOCK_HOLD = 115
     TRACE_CODE = 120
     AUDIT_HEAD = 200
 
@@ -87,6 +88,7 @@ TABLES: dict[str, Level] = {
     "eligibility.Eligibility": Level.ELIGIBILITY,
     "prescriptions.Prescription": Level.PRESCRIPTION,
     "prescriptions.Dispensing": Level.PRESCRIPTION,
+    "prescriptions.OnlineOrder": Level.PRESCRIPTION,
     "settlement.SettlementBatch": Level.BATCH,
     "settlement.Settlement": Level.SETTLEMENT,
     "settlement.ManualClaim": Level.SETTLEMENT,
@@ -94,6 +96,7 @@ TABLES: dict[str, Level] = {
     "settlement.RecoveryOrder": Level.RECOVERY,
     "settlement.Accumulator": Level.ACCUMULATOR,
     "inventory.StockItem": Level.STOCK_ITEM,
+    "inventory.StockHold": Level.STOCK_HOLD,
     "inventory.TraceCode": Level.TRACE_CODE,
     "core.AuditChainHead": Level.AUDIT_HEAD,
 }
