@@ -8,7 +8,7 @@ several rows of one level in primary-key (or code) order:
     region (and its published lists) → institution → designation → physician → person
       (and the person's filings) → application → eligibility → prescription (and its
       dispensing) → monthly batch → settlement (and claims) → stay charge → recovery order
-      → accumulators → stock item → stock hold → trace code → audit chain head
+      → accumulators → stock hold → stock item → trace code → audit chain head
 
 Why this order: the registry rows first (as before, the convention's region → institution →
 designation → person); then the person's own rows from the longest-lived down, so that a
@@ -69,8 +69,8 @@ class Level(IntEnum):
     STAY_CHARGE = 93
     RECOVERY = 96
     ACCUMULATOR = 100
+    STOCK_HOLD = 105
     STOCK_ITEM = 110
-    STOCK_HOLD = 115
     TRACE_CODE = 120
     AUDIT_HEAD = 200
 

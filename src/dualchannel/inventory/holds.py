@@ -2,9 +2,10 @@
 the order is dispensed, cancelled or its time runs out.
 
 The caller (the online order's service) runs each function inside its own business transaction.
-Placing a hold locks the drug's batches at the pharmacy (``core.locks`` order: stock item, then
-stock hold), so that two orders never hold the same last box; the counter's sale of the same
-prescription may take the boxes held for it (``sales.sale_refusals``).
+Placing a hold locks the drug's batches at the pharmacy, so that two orders never hold the same
+last box; ending holds locks them before any batch (``core.locks`` order: stock hold, then stock
+item), so the counter locks an order's holds before its sale locks the batches. The counter's
+sale of the same prescription may take the boxes held for it (``sales.sale_refusals``).
 """
 
 from __future__ import annotations
@@ -82,8 +83,22 @@ def stock_hold_place(
     return holds
 
 
+def stock_holds_lock(reference: str) -> list[StockHold]:
+    """The active holds of ``reference``, locked by their keys (pk order): a caller that must
+    lock them before the batches (the counter, before its sale) takes them again later."""
+    pks = list(
+        StockHold.objects.filter(reference=reference, status=HoldStatus.ACTIVE).values_list(
+            "pk", flat=True
+        )
+    )
+    if not pks:
+        return []
+    rows = lock_rows(StockHold.objects.filter(pk__in=pks).select_related("stock_item"))
+    return [row for row in rows if row.status == HoldStatus.ACTIVE]
+
+
 def _close(actor: User | None, reference: str, to: str, reason: str, person=None) -> int:
-    rows = lock_rows(StockHold.objects.filter(reference=reference, status=HoldStatus.ACTIVE))
+    rows = stock_holds_lock(reference)
     if not rows:
         return 0
     now = timezone.now()

@@ -2,8 +2,9 @@
 
 ``prescribing`` (issue), ``lifecycle`` (cancel, expire, mark dispensed), ``routing`` (the patient's
 pharmacy and consent), ``counter`` (the pharmacy counter: open, check, dispense) with its checks
-in ``counter_checks``, ``delivery`` (the way to the patient), ``orders`` (online orders [CX art. 22]),
-``circulation`` (the e-prescription centre's job); ``common`` holds what they share. The names callers use are re-exported here.
+in ``counter_checks``, ``delivery`` (the way to the patient), ``orders`` (online orders
+[CX art. 22]), ``circulation`` (the e-prescription centre's job); ``common`` holds what they
+share. The names callers use are re-exported here.
 """
 
 from .lifecycle import prescription_cancel, prescription_mark_dispensed, prescriptions_expire

@@ -71,9 +71,9 @@ from .counter_checks import (
 from .lifecycle import prescription_mark_dispensed
 from .orders import (
     open_order_for,
-    order_check_dispensable,
     order_delivery_fields,
     order_on_dispensed,
+    order_take_holds,
 )
 from .routing import allowed_pharmacies
 
@@ -419,7 +419,7 @@ def _dispense(
             return seen
         order = open_order_for(prescription)
         if order is not None:  # an online order: its way to the patient, its held boxes
-            order_check_dispensable(order)
+            order_take_holds(actor=actor, order=order)
             delivery = DeliveryInput(**order_delivery_fields(order))
         result = CounterResult(
             prescription,

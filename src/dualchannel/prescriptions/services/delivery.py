@@ -228,7 +228,7 @@ def delivery_advance(
         moment = timezone.now()
         record: dict[str, object] = {}
         reason = ""
-        if to_status in (D.DELIVERED, D.HANDED_OVER):
+        if to_status in (D.DELIVERED, D.HANDED_OVER, D.PICKED_UP):  # who received it, when
             handed_over_by, received_by, moment = _hand_over_record(
                 actor, delivery, handed_over_by, received_by, at
             )

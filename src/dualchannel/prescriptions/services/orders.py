@@ -18,7 +18,7 @@ import hmac
 import logging
 import secrets
 from dataclasses import dataclass
-from datetime import datetime, time, timedelta
+from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 
 from django.conf import settings
@@ -28,10 +28,16 @@ from django.utils import timezone
 from dualchannel.core import audit
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
+from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
-from dualchannel.inventory.holds import stock_hold_consume, stock_hold_place, stock_hold_release
+from dualchannel.inventory.holds import (
+    stock_hold_consume,
+    stock_hold_place,
+    stock_hold_release,
+    stock_holds_lock,
+)
 from dualchannel.notifications.services import notify
 from dualchannel.registry.models import Region
 
@@ -50,7 +56,7 @@ from ..models import (
     PrescriptionStatus,
 )
 from ..workflow import drug_names, sale_reference
-from .common import locked_prescription
+from .common import day_or_today, locked_prescription
 from .counter_checks import PHONE
 from .delivery import delivery_advance, delivery_receive
 
@@ -58,6 +64,7 @@ logger = logging.getLogger(__name__)
 OS = OrderStatus
 M = DeliveryMode
 
+ORDER_EXPIRE_JOB = "prescriptions.order_expire"
 WINDOW_HOURS = 2  # a pick-up window is two hours of the pharmacy's opening hours
 WINDOW_DAYS = 3  # windows from today to the day after tomorrow
 DELIVERY_HOLD_HOURS = 48  # a delivery order's boxes are held while the pharmacy prepares it
@@ -136,7 +143,7 @@ class Placed:
     pickup_code: str = ""  # shown to the patient once (网订店取)
 
 
-def _own_orderable(actor: User, prescription_id: int) -> Prescription:
+def _own_orderable(actor: User, prescription_id: int, today: date | None) -> Prescription:
     """The caller's own routed prescription, locked; another person's is not found."""
     if not (actor and actor.is_authenticated and actor.has_role(Role.PATIENT)):
         raise _refuse(PermissionDenied(message="请以参保人本人账号下单"))
@@ -146,7 +153,7 @@ def _own_orderable(actor: User, prescription_id: int) -> Prescription:
     if (
         prescription.status != PrescriptionStatus.ROUTED
         or prescription.pharmacy_id is None
-        or prescription.valid_until < timezone.localdate()
+        or prescription.valid_until < day_or_today(today)
     ):
         raise _refuse(
             DomainError(codes.ORDER_NOT_ORDERABLE, "处方未流转至药店或已失效，不能网上下单")
@@ -184,13 +191,24 @@ def _hold_and_save(actor: User, prescription: Prescription, order: OnlineOrder) 
     )
     order.save()
     order.history.create(from_status="", to_status=order.status, actor=actor)
+    # the order expires the moment its hold runs out (the job checks it is still due)
+    enqueue(
+        ORDER_EXPIRE_JOB,
+        {"order_id": order.pk},
+        run_after=order.hold_until,
+        key=f"order-expire:{order.pk}",
+        new_key=True,
+        institution_id=order.pharmacy_id,
+    )
     return order
 
 
-def order_place_pickup(*, actor: User, prescription_id: int, window_start: datetime) -> Placed:
+def order_place_pickup(
+    *, actor: User, prescription_id: int, window_start: datetime, today: date | None = None
+) -> Placed:
     """网订店取: hold the boxes until the chosen window ends; the patient gets a pick-up code."""
     with transaction.atomic():
-        prescription = _own_orderable(actor, prescription_id)
+        prescription = _own_orderable(actor, prescription_id, today)
         if needs_cold_chain(prescription):
             raise _refuse(
                 DomainError(
@@ -258,10 +276,12 @@ def _delivery_terms(prescription: Prescription, address: PatientAddress) -> tupl
     return M.HOME_DELIVERY, terms.fee
 
 
-def order_place_delivery(*, actor: User, prescription_id: int, address_id: int) -> Placed:
+def order_place_delivery(
+    *, actor: User, prescription_id: int, address_id: int, today: date | None = None
+) -> Placed:
     """网订店送: to a saved address inside the pharmacy's area, for its fee."""
     with transaction.atomic():
-        prescription = _own_orderable(actor, prescription_id)
+        prescription = _own_orderable(actor, prescription_id, today)
         address = PatientAddress.objects.filter(
             pk=address_id, person_id=actor.insured_person_id
         ).first()
@@ -361,13 +381,13 @@ def _is_pharmacist_of(actor: User, pharmacy_id: int) -> bool:
 def _end(actor: User | None, order: OnlineOrder, to: str, reason: str) -> OnlineOrder:
     """Cancelled or expired: the held boxes go back to sale; the patient is told."""
     changes = {"cancel_reason": reason[:200]} if to == OS.CANCELLED else {}
-    transition(order, to, actor=actor, reason=reason, changes=changes)
-    stock_hold_release(
+    stock_hold_release(  # core.locks: the holds before the audit chain's head
         actor=actor,
         reference=sale_reference(order.prescription),
         reason=reason,
         person=order.prescription.patient,
     )
+    transition(order, to, actor=actor, reason=reason, changes=changes)
     _notify(actor, order)
     return order
 
@@ -439,23 +459,24 @@ def order_delivery_fields(order: OnlineOrder) -> dict[str, object]:
     }
 
 
-def order_check_dispensable(order: OnlineOrder) -> None:
-    """A pick-up order is dispensed only after its code was entered at this counter."""
+def order_take_holds(*, actor: User, order: OnlineOrder) -> None:
+    """In the counter's transaction, before its sale locks the batches: a pick-up order is
+    dispensed only after its code was entered; its holds are locked now (before the batches),
+    ended as sold after the sale (``order_on_dispensed``)."""
     if order.mode == M.ONLINE_PICKUP and order.pickup_code_used_at is None:
         raise _refuse(
             DomainError(codes.ORDER_CODE_REQUIRED, "网订店取订单须先核验取药码，再审核发药")
         )
+    stock_holds_lock(sale_reference(order.prescription))
 
 
 def order_on_dispensed(
     *, actor: User, order: OnlineOrder, dispensing: Dispensing, received_by: str
 ) -> None:
-    """In the counter's transaction: the held boxes were sold; a pick-up order is handed over
-    at once (who received it, when), a delivery order waits to be shipped."""
+    """In the counter's transaction, after the sale: the order names its dispensing; a pick-up
+    order is handed over at once (who received it, when), a delivery order waits to be shipped."""
     stock_hold_consume(
-        actor=actor,
-        reference=sale_reference(order.prescription),
-        person=dispensing.prescription.patient,
+        actor=actor, reference=sale_reference(order.prescription), person=order.prescription.patient
     )
     order.dispensing = dispensing
     order.save(update_fields=["dispensing", "updated_at"])
@@ -515,18 +536,25 @@ def order_confirm_received(*, actor: User, order_id: int) -> OnlineOrder:
     return order
 
 
+def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
+    """The order's hold ran out before dispensing: it expires and gives its boxes back (the
+    job queued for ``hold_until`` when it was placed); False when it is no longer due."""
+    now = now or timezone.now()
+    with transaction.atomic():
+        order = _locked_order(order_id)
+        if order.status not in HOLDING_ORDER or order.hold_until > now:
+            return False
+        _end(None, order, OS.EXPIRED, "超过保留时间未取药")
+    return True
+
+
 def orders_expire(*, now: datetime | None = None) -> int:
-    """Orders whose hold ran out before dispensing expire and give their boxes back."""
+    """Every order due to expire at ``now`` (the nightly sweep behind the per-order jobs)."""
     now = now or timezone.now()
     due = OnlineOrder.objects.filter(status__in=HOLDING_ORDER, hold_until__lte=now)
-    done = 0
-    for order_id in due.values_list("pk", flat=True).order_by("pk"):
-        with transaction.atomic():
-            order = _locked_order(order_id)
-            if order.status in HOLDING_ORDER and order.hold_until <= now:
-                _end(None, order, OS.EXPIRED, "超过保留时间未取药")
-                done += 1
-    return done
+    return sum(
+        order_expire(order_id=pk, now=now) for pk in due.values_list("pk", flat=True).order_by("pk")
+    )
 
 
 # --- the pharmacy's settings and the patient's addresses ---------------------------------------
