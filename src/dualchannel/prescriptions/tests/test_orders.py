@@ -4,16 +4,19 @@ received; refusals write nothing."""
 
 from __future__ import annotations
 
+import threading
 from datetime import time, timedelta
 from decimal import Decimal
 
 import pytest
+from django.db import connection, transaction
 from django.utils import timezone
 
 from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import AuditEvent, Job
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
+from dualchannel.inventory.holds import stock_hold_place
 from dualchannel.inventory.models import HoldStatus, StockHold
 from dualchannel.inventory.sales import SaleLine, sale_verify
 from dualchannel.inventory.selectors import fefo_suggestion, stock_available
@@ -374,3 +377,50 @@ def test_only_the_pharmacy_edits_its_settings(outsider_physician):
             fee=Decimal(0),
             area_codes=[],
         )
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_orders_never_hold_the_same_last_box(pharmacist, pharmacist_user, stock, lung_drug):
+    """Five of the six boxes are held already; two orders race for the last one."""
+    StockHold.objects.create(
+        stock_item=stock[0],
+        quantity=3,
+        reference="prescription:a",
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    StockHold.objects.create(
+        stock_item=stock[1],
+        quantity=2,
+        reference="prescription:b",
+        expires_at=timezone.now() + timedelta(hours=1),
+    )
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def order(n: int) -> None:
+        try:
+            barrier.wait()
+            with transaction.atomic():
+                stock_hold_place(
+                    actor=pharmacist_user,
+                    pharmacy_id=pharmacist.pharmacy_id,
+                    wanted={lung_drug.pk: 1},
+                    reference=f"prescription:race-{n}",
+                    expires_at=timezone.now() + timedelta(hours=1),
+                )
+            outcomes.append("held")
+        except DomainError as exc:
+            outcomes.append(exc.code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=order, args=(n,)) for n in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert sorted(outcomes) == ["held", "inventory.hold_insufficient"]
+    assert StockHold.objects.filter(reference__startswith="prescription:race").count() == 1
+    assert stock_available(pharmacist.pharmacy, lung_drug) == 0
