@@ -8,7 +8,6 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.utils import timezone
 
 from dualchannel.core.errors import Conflict, DomainError
 from dualchannel.core.models import AuditEvent
