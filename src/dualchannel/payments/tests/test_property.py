@@ -4,6 +4,7 @@ reversed after being paid (or paid after the order expired)."""
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 from datetime import timedelta
 from decimal import Decimal
@@ -77,10 +78,8 @@ class Run:
         elif name == "replay" and self.sent:
             payment_notify_receive("wechatpay", *self.sent[pick % len(self.sent)])
         elif name == "query":
-            try:
+            with contextlib.suppress(DomainError):
                 payment_query(order)
-            except DomainError:
-                pass
         elif name == "expire":
             payment_expire(order, now=order.expires_at + timedelta(seconds=1))
         elif name == "reverse" and order.paid_amount is not None:
@@ -115,10 +114,8 @@ class Run:
                 wxpay.refund_settle(refund)
             for refund in self.fresh().refunds.exclude(status=RefundStatus.SUCCESS):
                 refund_sync(refund)
-            try:
+            with contextlib.suppress(DomainError):
                 payment_query(self.fresh())
-            except DomainError:
-                pass
 
 
 @settings(
