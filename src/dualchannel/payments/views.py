@@ -12,7 +12,7 @@ from dualchannel.core.errors import DomainError
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
 
-from .hooks import hooks_for
+from .hooks import hooks_for, registered
 from .models import PaymentOrder
 from .providers.wechatpay import NAME as WECHATPAY
 from .services import payment_notify_receive, payment_query
@@ -43,7 +43,7 @@ def payment_return(request: HttpRequest, out_trade_no: str) -> HttpResponse:
         order = payment_query(order)
     except DomainError as exc:
         error = exc.message
-    hooks = hooks_for(order.purpose)
-    if hooks.return_url is not None and not error:
+    hooks = hooks_for(order.purpose) if registered(order.purpose) else None
+    if hooks is not None and hooks.return_url is not None and not error:
         return redirect(hooks.return_url(order))
     return render(request, "payments/result.html", {"order": order, "error": error})
