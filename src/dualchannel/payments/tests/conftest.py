@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import pytest
 
+from dualchannel.core.roles import Role
+from dualchannel.core.tests.factories import UserFactory
 from dualchannel.payments import hooks
+from dualchannel.registry.tests.factories import InsuredPersonFactory
 
 from .helpers import PURPOSE
 
@@ -33,3 +36,9 @@ def calls():
 def manual_notify(settings):
     """The simulator holds its callbacks: the test sends them (late, twice, out of order)."""
     settings.WXPAY_SIMULATOR_AUTO_NOTIFY = False
+
+
+@pytest.fixture
+def other_patient(db):
+    person = InsuredPersonFactory(name="外人丙")
+    return UserFactory(username="other_patient", insured_person=person, roles=[Role.PATIENT])
