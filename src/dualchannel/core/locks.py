@@ -8,7 +8,8 @@ several rows of one level in primary-key (or code) order:
     region (and its published lists) → institution → designation → physician → person
       (and the person's filings) → application → eligibility → prescription (and its
       dispensing) → monthly batch → settlement (and claims) → stay charge → recovery order
-      → accumulators → stock hold → stock item → trace code → audit chain head
+      → accumulators → payment order (and its refunds) → stock hold → stock item → trace code
+      → audit chain head
 
 Why this order: the registry rows first (as before, the convention's region → institution →
 designation → person); then the person's own rows from the longest-lived down, so that a
@@ -21,7 +22,9 @@ out-of-area filing and a stay's filing-form review follow the person. The monthl
 before its settlements (preparing and applying lock the batch, then its settlements), a stay's
 charges after the settlement that bills them (a reversal) and before the accumulators (the stay
 bill), and the recovery orders after the settlements they recover (a batch deducts them after
-locking its settlements; an approval locks them before its own audit event).
+locking its settlements; an approval locks them before its own audit event). A payment order
+comes after everything its referencing app holds (``payments.hooks``' ``lock`` runs first, and a
+reversal may refund inside its transaction) and before the stock its expiry releases.
 
 Lock with ``select_for_update(no_key=True)`` (FOR NO KEY UPDATE) where the key is not changed:
 a plain FOR UPDATE also blocks every other transaction's insert of a row that references the
@@ -69,7 +72,9 @@ class Level(IntEnum):
     STAY_CHARGE = 93
     RECOVERY = 96
     ACCUMULATOR = 100
-    STOCK_HOLD = 105
+    PAYMENT = 105
+    PAYMENT_REFUND = 106
+    STOCK_HOLD = 107
     STOCK_ITEM = 110
     TRACE_CODE = 120
     AUDIT_HEAD = 200
@@ -95,6 +100,8 @@ TABLES: dict[str, Level] = {
     "settlement.StayCharge": Level.STAY_CHARGE,
     "settlement.RecoveryOrder": Level.RECOVERY,
     "settlement.Accumulator": Level.ACCUMULATOR,
+    "payments.PaymentOrder": Level.PAYMENT,
+    "payments.PaymentRefund": Level.PAYMENT_REFUND,
     "inventory.StockItem": Level.STOCK_ITEM,
     "inventory.StockHold": Level.STOCK_HOLD,
     "inventory.TraceCode": Level.TRACE_CODE,

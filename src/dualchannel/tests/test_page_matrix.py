@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -24,12 +25,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from dualchannel.core.canonical import digest, snapshot
 from dualchannel.core.locks import mark_several_transactions
 from dualchannel.core.models import Job, JobStatus, User
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.tests.factories import PLAN, drug_with_criteria
+from dualchannel.payments.models import PaymentOrder
 from dualchannel.prescriptions.models import Prescription
 from dualchannel.registry.models import InsuredPerson, OutOfAreaFiling, OutOfAreaFilingKind
 from dualchannel.registry.tests.factories import region
@@ -504,6 +507,9 @@ PAGES = [
         {"pharmacy_id": "{pharmacy_id}", "consent": "1"},
         allowed=(PATIENT,),
     ),
+    # Back from the payment provider's cashier (issue 14, point 3): the payer's own order only;
+    # the flow: payments/tests/test_services.py.
+    Page("GET", "payments-return", ("payment_out_trade_no",), allowed=(PATIENT,)),
 ]
 
 # Pages anyone may open, and why; the simulators stand in for outside systems.
@@ -520,6 +526,7 @@ PUBLIC = {
     "portal-login": "the patient's phone login",
     "portal-login-code": "sends a login code, throttled per phone",
     "portal-logout": "ends the caller's own session",
+    "payments-notify": "the payment provider's callback: no session, verified by its signature",
 }
 SIMULATOR_PREFIX = "simulators/"
 # The agency console: its rows are in test_access_matrix.PAGES (same outsiders and insiders).
@@ -586,6 +593,7 @@ def _world() -> dict:
     )
     return {
         **world,
+        "payment_out_trade_no": _payment_order(world).out_trade_no,
         "out_of_area_filing_id": _out_of_area_filing(world).pk,
         "failed_job_id": failed_job.pk,
         "calendar_year": 2027,  # not loaded: provisional
@@ -595,6 +603,22 @@ def _world() -> dict:
         "issued_no": numbers[world["issued_id"]],
         "routed_no": numbers[world["routed_id"]],
     }
+
+
+def _payment_order(world: dict) -> PaymentOrder:
+    """The world's patient's unpaid order of the personal part (never reached the provider)."""
+    return PaymentOrder.objects.create(
+        out_trade_no="DC20260101000000PAGEWORLD",
+        provider="wechatpay",
+        payer_user_id=world["users"][PATIENT],
+        amount=Decimal("12.34"),
+        subject="双通道药品个人自付部分",
+        purpose="tests.page_matrix",
+        reference_type="tests.page_matrix",
+        reference_id=1,
+        idempotency_key="page-world-payment",
+        expires_at=timezone.now() + timedelta(days=1),
+    )
 
 
 def _out_of_area_filing(world: dict) -> OutOfAreaFiling:
@@ -645,6 +669,7 @@ OWN_APPS = (
     "documents",
     "portal",
     "analytics",
+    "payments",
 )
 
 
