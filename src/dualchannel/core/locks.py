@@ -8,8 +8,8 @@ several rows of one level in primary-key (or code) order:
     region (and its published lists) → institution → designation → physician → person
       (and the person's filings) → application → eligibility → prescription (and its
       dispensing) → monthly batch → settlement (and claims) → stay charge → recovery order
-      → accumulators → payment order (and its refunds) → stock hold → stock item → trace code
-      → audit chain head
+      → accumulators → stock hold (an online order's) → payment order (and its refunds) → stock
+      item → trace code → audit chain head
 
 Why this order: the registry rows first (as before, the convention's region → institution →
 designation → person); then the person's own rows from the longest-lived down, so that a
@@ -72,9 +72,9 @@ class Level(IntEnum):
     STAY_CHARGE = 93
     RECOVERY = 96
     ACCUMULATOR = 100
+    STOCK_HOLD = 104
     PAYMENT = 105
     PAYMENT_REFUND = 106
-    STOCK_HOLD = 107
     STOCK_ITEM = 110
     TRACE_CODE = 120
     AUDIT_HEAD = 200

@@ -3,8 +3,8 @@ the order is dispensed, cancelled or its time runs out.
 
 The caller (the online order's service) runs each function inside its own business transaction.
 Placing a hold locks the drug's batches at the pharmacy, so that two orders never hold the same
-last box; ending holds locks them before any batch (``core.locks`` order: stock hold, then stock
-item), so the counter locks an order's holds before its sale locks the batches. The counter's
+last box; ending holds locks them before any batch (``core.locks`` order: stock hold, payment,
+stock item), so the counter locks an order's holds before its sale locks the batches. The counter's
 sale of the same prescription may take the boxes held for it (``sales.sale_refusals``).
 """
 
@@ -122,3 +122,10 @@ def stock_hold_release(*, actor: User | None, reference: str, reason: str, perso
 def stock_hold_consume(*, actor: User, reference: str, person=None) -> int:
     """The counter sold the held boxes to their holder: the holds end as sold."""
     return _close(actor, reference, HoldStatus.CONSUMED, "售出", person)
+
+
+def stock_hold_extend(*, reference: str, expires_at: datetime) -> int:
+    """Keep ``reference``'s active holds until ``expires_at`` (an order paid: it is prepared)."""
+    rows = stock_holds_lock(reference)
+    StockHold.objects.filter(pk__in=[h.pk for h in rows]).update(expires_at=expires_at)
+    return len(rows)

@@ -85,3 +85,5 @@ ORDER_CODE_USED = "orders.pickup_code_used"
 ORDER_CODE_REQUIRED = "orders.pickup_code_required"  # dispensing a pick-up order before its code
 ORDER_SHIPMENT_INVALID = "orders.shipment_invalid"
 ORDER_SETTINGS_INVALID = "orders.settings_invalid"
+ORDER_NOT_PAID = "orders.not_paid"  # the delivery fee is not paid yet
+ORDER_PAYMENT_UNAVAILABLE = "orders.payment_unavailable"

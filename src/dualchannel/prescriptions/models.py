@@ -531,6 +531,7 @@ class PatientAddress(models.Model):
 
 
 class OrderStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "待支付"  # 网订店送: the fee is paid online first
     READY = "ready", "待取药"  # 网订店取: boxes held, code issued, waiting for the window
     PREPARING = "preparing", "备药中"  # 网订店送: boxes held, the pharmacy prepares and dispenses
     SHIPPED = "shipped", "配送中"  # dispensed and sent (carrier and tracking number)
@@ -540,8 +541,14 @@ class OrderStatus(models.TextChoices):
     EXPIRED = "expired", "已过期"  # the window passed unused; the hold is released
 
 
-OPEN_ORDER = (OrderStatus.READY, OrderStatus.PREPARING, OrderStatus.SHIPPED)
-HOLDING_ORDER = (OrderStatus.READY, OrderStatus.PREPARING)  # stock held, not yet dispensed
+OPEN_ORDER = (
+    OrderStatus.PENDING_PAYMENT,
+    OrderStatus.READY,
+    OrderStatus.PREPARING,
+    OrderStatus.SHIPPED,
+)
+# stock held, not yet dispensed
+HOLDING_ORDER = (OrderStatus.PENDING_PAYMENT, OrderStatus.READY, OrderStatus.PREPARING)
 
 
 class OnlineOrder(models.Model):
@@ -576,6 +583,10 @@ class OnlineOrder(models.Model):
     received_by = models.CharField("签收人", max_length=50, blank=True)
     received_at = models.DateTimeField("签收时间", null=True, blank=True)
     cancel_reason = models.CharField("取消原因", max_length=200, blank=True)
+    # the delivery fee paid online (payments app); null: nothing to pay or not opened yet
+    payment = models.ForeignKey(
+        "payments.PaymentOrder", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
@@ -590,7 +601,7 @@ class OnlineOrder(models.Model):
             # one open order per prescription
             models.UniqueConstraint(
                 fields=["prescription"],
-                condition=Q(status__in=["ready", "preparing", "shipped"]),
+                condition=Q(status__in=["pending_payment", "ready", "preparing", "shipped"]),
                 name="uniq_open_order_per_prescription",
             ),
             models.UniqueConstraint(
@@ -617,6 +628,7 @@ _O = OrderStatus
 ORDER_MACHINE = StateMachine(
     OrderStatus,
     {
+        _O.PENDING_PAYMENT: {_O.PREPARING, _O.CANCELLED, _O.EXPIRED},
         _O.READY: {_O.PICKED_UP, _O.CANCELLED, _O.EXPIRED},
         _O.PREPARING: {_O.SHIPPED, _O.CANCELLED, _O.EXPIRED},
         _O.SHIPPED: {_O.DELIVERED},

@@ -8,6 +8,7 @@ share. The names callers use are re-exported here.
 """
 
 from .lifecycle import prescription_cancel, prescription_mark_dispensed, prescriptions_expire
+from .order_payments import order_payment_open
 from .orders import (
     Placed,
     address_add,
@@ -43,6 +44,7 @@ __all__ = [
     "delivery_settings_save",
     "order_cancel",
     "order_confirm_received",
+    "order_payment_open",
     "order_place_delivery",
     "order_place_pickup",
     "order_redeem_code",

@@ -39,6 +39,8 @@ from dualchannel.inventory.holds import (
     stock_holds_lock,
 )
 from dualchannel.notifications.services import notify
+from dualchannel.payments.models import PaymentOrder, PaymentStatus
+from dualchannel.payments.services import payment_refund
 from dualchannel.registry.models import Region
 
 from .. import error_codes as codes
@@ -68,7 +70,9 @@ ORDER_EXPIRE_JOB = "prescriptions.order_expire"
 WINDOW_HOURS = 2  # a pick-up window is two hours of the pharmacy's opening hours
 WINDOW_DAYS = 3  # windows from today to the day after tomorrow
 DELIVERY_HOLD_HOURS = 48  # a delivery order's boxes are held while the pharmacy prepares it
+PAY_TIME = timedelta(minutes=30)  # a delivery fee is paid within this, the boxes held meanwhile
 PROGRESS = {
+    OS.PENDING_PAYMENT: "已提交，请在30分钟内支付配送费，逾期订单将自动取消",
     OS.READY: "已预留，请凭取药码{code}于{window}到{pharmacy}取药",
     OS.PREPARING: "已提交，{pharmacy}正在备药",
     OS.SHIPPED: "已由{pharmacy}发出（{carrier} 运单号{tracking_no}）",
@@ -245,7 +249,7 @@ def order_place_pickup(
         )
         _hold_and_save(actor, prescription, order)
         _record(actor, order, "order_placed")
-        _notify(actor, order, code=code)
+        order_notify(actor, order, code=code)
     return Placed(order, code)
 
 
@@ -293,25 +297,27 @@ def order_place_delivery(
             )
         mode, fee = _delivery_terms(prescription, address)
         now = timezone.now()
+        # a fee is paid online first (``order_payment_open``), the boxes held meanwhile
+        pay_first = fee > 0
         order = OnlineOrder(
             order_no=_new_order_no(now),
             prescription=prescription,
             pharmacy_id=prescription.pharmacy_id,
             mode=mode,
-            status=OS.PREPARING,
+            status=OS.PENDING_PAYMENT if pay_first else OS.PREPARING,
             region_id=address.region_id,
             address=f"{address.region.name}{address.detail}"[:200],
             recipient_name=address.recipient_name,
             recipient_phone=address.recipient_phone,
             fee=fee,
-            hold_until=now + timedelta(hours=DELIVERY_HOLD_HOURS),
+            hold_until=now + (PAY_TIME if pay_first else timedelta(hours=DELIVERY_HOLD_HOURS)),
             created_by=actor,
             created_at=now,
             updated_at=now,
         )
         _hold_and_save(actor, prescription, order)
         _record(actor, order, "order_placed")
-        _notify(actor, order)
+        order_notify(actor, order)
     return Placed(order)
 
 
@@ -331,7 +337,7 @@ def _record(actor: User | None, order: OnlineOrder, what: str) -> None:
     )
 
 
-def _notify(actor: User | None, order: OnlineOrder, *, code: str = "") -> None:
+def order_notify(actor: User | None, order: OnlineOrder, *, code: str = "") -> None:
     prescription = order.prescription
     window = ""
     if order.window_start:
@@ -360,7 +366,7 @@ def _notify(actor: User | None, order: OnlineOrder, *, code: str = "") -> None:
 # --- the order's way after placing -------------------------------------------------------------
 
 
-def _locked_order(order_id: int) -> OnlineOrder:
+def locked_order(order_id: int) -> OnlineOrder:
     order = (
         OnlineOrder.objects.select_for_update(of=("self",))
         .select_related("prescription", "prescription__patient", "pharmacy")
@@ -378,7 +384,7 @@ def _is_pharmacist_of(actor: User, pharmacy_id: int) -> bool:
     )
 
 
-def _end(actor: User | None, order: OnlineOrder, to: str, reason: str) -> OnlineOrder:
+def end_order(actor: User | None, order: OnlineOrder, to: str, reason: str) -> OnlineOrder:
     """Cancelled or expired: the held boxes go back to sale; the patient is told."""
     changes = {"cancel_reason": reason[:200]} if to == OS.CANCELLED else {}
     stock_hold_release(  # core.locks: the holds before the audit chain's head
@@ -388,14 +394,14 @@ def _end(actor: User | None, order: OnlineOrder, to: str, reason: str) -> Online
         person=order.prescription.patient,
     )
     transition(order, to, actor=actor, reason=reason, changes=changes)
-    _notify(actor, order)
+    order_notify(actor, order)
     return order
 
 
 def order_cancel(*, actor: User, order_id: int, reason: str = "") -> OnlineOrder:
     """The patient (own order) or the pharmacy cancels an order not yet dispensed."""
     with transaction.atomic():
-        order = _locked_order(order_id)
+        order = locked_order(order_id)
         own = (
             actor.has_role(Role.PATIENT)
             and actor.insured_person_id == order.prescription.patient_id
@@ -405,7 +411,19 @@ def order_cancel(*, actor: User, order_id: int, reason: str = "") -> OnlineOrder
         if order.status not in HOLDING_ORDER:
             raise _refuse(DomainError(codes.ORDER_TRANSITION, "订单已发药，不能取消"))
         reason = (reason or "").strip() or ("参保人取消" if own else "药店取消")
-        return _end(actor, order, OS.CANCELLED, reason)
+        # core.locks: the holds, then the payment (its refund), then the holds released
+        stock_holds_lock(sale_reference(order.prescription))
+        refund_if_paid(actor=actor, order=order, reason=f"取消网上订单：{reason}")
+        return end_order(actor, order, OS.CANCELLED, reason)
+
+
+def refund_if_paid(*, actor: User | None, order: OnlineOrder, reason: str) -> None:
+    """A paid fee goes back when the order ends before dispensing."""
+    if order.payment_id is None:
+        return
+    payment = PaymentOrder.objects.get(pk=order.payment_id)
+    if payment.status in (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED):
+        payment_refund(payment, order.fee, reason[:80], f"online-order-end:{order.pk}", actor=actor)
 
 
 def order_redeem_code(*, actor: User, code: str) -> OnlineOrder:
@@ -424,7 +442,7 @@ def order_redeem_code(*, actor: User, code: str) -> OnlineOrder:
         ).values_list("pk", flat=True)
         if not found:
             raise _refuse(DomainError(codes.ORDER_CODE_INVALID, "取药码无效"))
-        order = _locked_order(found[0])
+        order = locked_order(found[0])
         if order.pickup_code_used_at is not None:
             raise _refuse(DomainError(codes.ORDER_CODE_USED, "该取药码已使用，不能重复取药"))
         if order.status != OS.READY or order.hold_until <= timezone.now():
@@ -445,7 +463,7 @@ def open_order_for(prescription: Prescription) -> OnlineOrder | None:
     """The prescription's order waiting at the pharmacy (stock held), locked; None if none."""
     found = OnlineOrder.objects.filter(prescription=prescription, status__in=HOLDING_ORDER)
     order_id = found.values_list("pk", flat=True).first()
-    return None if order_id is None else _locked_order(order_id)
+    return None if order_id is None else locked_order(order_id)
 
 
 def order_delivery_fields(order: OnlineOrder) -> dict[str, object]:
@@ -467,6 +485,8 @@ def order_take_holds(*, actor: User, order: OnlineOrder) -> None:
         raise _refuse(
             DomainError(codes.ORDER_CODE_REQUIRED, "网订店取订单须先核验取药码，再审核发药")
         )
+    if order.status == OS.PENDING_PAYMENT:
+        raise _refuse(DomainError(codes.ORDER_NOT_PAID, "订单配送费尚未支付，暂不能发药"))
     stock_holds_lock(sale_reference(order.prescription))
 
 
@@ -502,7 +522,7 @@ def order_ship(*, actor: User, order_id: int, carrier: str, tracking_no: str) ->
             DomainError(codes.ORDER_SHIPMENT_INVALID, "请填写承运方和运单号", fields=missing)
         )
     with transaction.atomic():
-        order = _locked_order(order_id)
+        order = locked_order(order_id)
         if not _is_pharmacist_of(actor, order.pharmacy_id):
             raise _refuse(NotFound(codes.ORDER_NOT_FOUND, "订单不存在"))
         if order.status != OS.PREPARING or order.dispensing_id is None:
@@ -521,7 +541,7 @@ def order_ship(*, actor: User, order_id: int, carrier: str, tracking_no: str) ->
 def order_confirm_received(*, actor: User, order_id: int) -> OnlineOrder:
     """The patient confirms the parcel arrived: signed for by the patient, now."""
     with transaction.atomic():
-        order = _locked_order(order_id)
+        order = locked_order(order_id)
         patient = order.prescription.patient
         if not (actor.has_role(Role.PATIENT) and actor.insured_person_id == patient.pk):
             raise _refuse(NotFound(codes.ORDER_NOT_FOUND, "订单不存在"))
@@ -541,10 +561,10 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
     job queued for ``hold_until`` when it was placed); False when it is no longer due."""
     now = now or timezone.now()
     with transaction.atomic():
-        order = _locked_order(order_id)
+        order = locked_order(order_id)
         if order.status not in HOLDING_ORDER or order.hold_until > now:
             return False
-        _end(None, order, OS.EXPIRED, "超过保留时间未取药")
+        end_order(None, order, OS.EXPIRED, "超过保留时间未取药")
     return True
 
 

@@ -21,6 +21,8 @@ from dualchannel.inventory.models import HoldStatus, StockHold
 from dualchannel.inventory.sales import SaleLine, sale_verify
 from dualchannel.inventory.selectors import fefo_suggestion, stock_available
 from dualchannel.notifications.models import Notification
+from dualchannel.payments.models import PaymentRefund
+from dualchannel.payments.services import payment_expire
 from dualchannel.prescriptions import services
 from dualchannel.prescriptions.models import (
     Delivery,
@@ -33,6 +35,7 @@ from dualchannel.prescriptions.models import (
 )
 from dualchannel.prescriptions.tasks import expire_order
 from dualchannel.registry.tests.factories import InsuredPersonFactory, region
+from dualchannel.simulators import wxpay
 
 from .helpers import TODAY, dispense, stock_codes
 
@@ -207,11 +210,21 @@ def test_a_delivery_order_is_shipped_and_the_patient_confirms_receipt(
     )
     order = placed.order
     assert (order.status, order.mode, order.fee) == (
-        OS.PREPARING,
+        OS.PENDING_PAYMENT,
         DeliveryMode.HOME_DELIVERY,
         Decimal("8.00"),
     )
     assert order.address == "武昌区中山路100号"
+    with pytest.raises(DomainError) as refused:  # not before the fee is paid
+        dispense(pharmacist_user, routed, stock[0])
+    assert refused.value.code == "orders.not_paid"
+
+    payment = services.order_payment_open(actor=patient_user, order_id=order.pk)
+    assert payment.amount == Decimal("8.00") and payment.expires_at == order.hold_until
+    wxpay.pay(payment.prepay_id)  # the patient pays at the cashier; the notify arrives
+    order.refresh_from_db()
+    assert order.status == OS.PREPARING and order.payment == payment
+    assert StockHold.objects.get().expires_at == order.hold_until > payment.expires_at
     dispensing = dispense(pharmacist_user, routed, stock[0])
     assert dispensing.delivery.mode == DeliveryMode.HOME_DELIVERY
     assert dispensing.delivery.fee == Decimal("8.00")
@@ -230,10 +243,42 @@ def test_a_delivery_order_is_shipped_and_the_patient_confirms_receipt(
     assert order.dispensing.delivery.status == DeliveryStatus.DELIVERED
     assert order.dispensing.delivery.received_by == "张伟（本人确认）"
     assert list(order.history.values_list("to_status", flat=True)) == [
+        OS.PENDING_PAYMENT,
         OS.PREPARING,
         OS.SHIPPED,
         OS.DELIVERED,
     ]
+
+
+@pytest.fixture
+def awaiting_payment(patient_user, routed, delivering, home):
+    order = services.order_place_delivery(
+        actor=patient_user, prescription_id=routed.pk, address_id=home.pk, today=TODAY
+    ).order
+    return order, services.order_payment_open(actor=patient_user, order_id=order.pk)
+
+
+def test_an_unpaid_order_expires_with_its_payment_and_releases_the_boxes(
+    awaiting_payment, bound_pharmacy, lung_drug
+):
+    order, payment = awaiting_payment
+    assert stock_available(bound_pharmacy, lung_drug) == 5
+    payment_expire(payment, now=payment.expires_at)
+    order.refresh_from_db()
+    assert order.status == OS.EXPIRED
+    assert StockHold.objects.get().status == HoldStatus.RELEASED
+    assert stock_available(bound_pharmacy, lung_drug) == 6
+
+
+def test_cancelling_a_paid_order_refunds_the_fee(awaiting_payment, patient_user):
+    order, payment = awaiting_payment
+    wxpay.pay(payment.prepay_id)
+    services.order_cancel(actor=patient_user, order_id=order.pk)
+    order.refresh_from_db()
+    assert order.status == OS.CANCELLED
+    refund = PaymentRefund.objects.get(order=payment)
+    assert refund.amount == Decimal("8.00")
+    assert StockHold.objects.get().status == HoldStatus.RELEASED
 
 
 def test_an_address_outside_the_area_is_refused_and_nothing_is_written(

@@ -61,9 +61,7 @@ def open_order_form(phone, base: str, prescription) -> None:
     phone.wait_for_url(re.compile(r"/portal/prescriptions/\d+/order/$"))
 
 
-def test_a_pickup_reservation_expires_and_releases_the_boxes(
-    mobile_page, live_server, demo_world
-):
+def test_a_pickup_reservation_expires_and_releases_the_boxes(mobile_page, live_server, demo_world):
     base, phone = live_server.url, mobile_page
     prescription, pharmacy, drug = routed_prescription()
     on_hand = stock_available(pharmacy, drug)
