@@ -32,7 +32,7 @@ OS = OrderStatus
 # What the patient is shown as the order's steps, per mode.
 STEPS = {
     DeliveryMode.ONLINE_PICKUP: (OS.READY, OS.PICKED_UP),
-    DeliveryMode.HOME_DELIVERY: (OS.PREPARING, OS.SHIPPED, OS.DELIVERED),
+    DeliveryMode.HOME_DELIVERY: (OS.PENDING_PAYMENT, OS.PREPARING, OS.SHIPPED, OS.DELIVERED),
     DeliveryMode.COLD_CHAIN_TO_HOSPITAL: (OS.PREPARING, OS.SHIPPED, OS.DELIVERED),
 }
 
@@ -127,9 +127,30 @@ def portal_order_new(request: HttpRequest, prescription_id: int) -> HttpResponse
         return _order_form(request, prescription, error=exc, status=exc.status)
     if placed.pickup_code:
         messages.success(request, f"已预留，取药码 {placed.pickup_code}（已同时发送至我的消息）")
+    elif placed.order.status == OS.PENDING_PAYMENT:
+        return _to_cashier(request, placed.order)
     else:
         messages.success(request, "订单已提交，药店备药后将为您配送")
     return redirect("portal-order", order_id=placed.order.pk)
+
+
+def _to_cashier(request: HttpRequest, order: OnlineOrder) -> HttpResponse:
+    """The payment's cashier page (the provider's); back to the order if it cannot open."""
+    try:
+        payment = rx_services.order_payment_open(actor=request.user, order_id=order.pk)
+    except NotFound:
+        raise
+    except DomainError as exc:
+        messages.error(request, f"{exc.message}（订单已保留，请稍后在订单页支付）")
+        return redirect("portal-order", order_id=order.pk)
+    return redirect(payment.pay_url)
+
+
+@require_POST
+@patient_required
+def portal_order_pay(request: HttpRequest, order_id: int) -> HttpResponse:
+    """Pay the delivery fee (again, after leaving the cashier): the same payment reopens."""
+    return _to_cashier(request, _own_order(request, order_id))
 
 
 def _window(value: str) -> datetime:
@@ -174,7 +195,8 @@ def portal_order(request: HttpRequest, order_id: int) -> HttpResponse:
         "steps": steps,
         "ended": order.status in (OS.CANCELLED, OS.EXPIRED),
         "recipient": f"{mask_name(order.recipient_name)} {mask_phone(order.recipient_phone)}",
-        "can_cancel": order.status in (OS.READY, OS.PREPARING),
+        "can_cancel": order.status in (OS.PENDING_PAYMENT, OS.READY, OS.PREPARING),
+        "can_pay": order.status == OS.PENDING_PAYMENT,
         "can_confirm": order.status == OS.SHIPPED and order.mode == DeliveryMode.HOME_DELIVERY,
     }
     return TemplateResponse(request, "portal/order.html", context)

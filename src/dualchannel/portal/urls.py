@@ -66,6 +66,9 @@ urlpatterns = [
     ),
     path("portal/orders/<int:order_id>/", orders_views.portal_order, name="portal-order"),
     path(
+        "portal/orders/<int:order_id>/pay/", orders_views.portal_order_pay, name="portal-order-pay"
+    ),
+    path(
         "portal/orders/<int:order_id>/cancel/",
         orders_views.portal_order_cancel,
         name="portal-order-cancel",

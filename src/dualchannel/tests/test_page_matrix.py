@@ -498,6 +498,7 @@ PAGES = [
     Page("GET", "portal-order", ("order_id",), allowed=(PATIENT,)),
     Page("POST", "portal-order-cancel", ("order_id",), allowed=(PATIENT,)),
     Page("POST", "portal-order-received", ("order_id",)),
+    Page("POST", "portal-order-pay", ("order_id",)),  # a pick-up order: nothing to pay
     Page("GET", "portal-prescriptions", allowed=(PATIENT,)),
     Page("GET", "portal-prescription", ("issued_id",), allowed=(PATIENT,)),
     Page(

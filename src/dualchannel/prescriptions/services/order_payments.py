@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 from django.db import transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from dualchannel.core.errors import DomainError, NotFound
@@ -97,4 +98,6 @@ def register_hooks() -> None:
         lock=_lock,
         on_paid=_on_paid,
         on_expired=_on_expired,
+        # back from the cashier: the order's page on the phone
+        return_url=lambda payment: reverse("portal-order", args=[payment.reference_id]),
     )

@@ -1,7 +1,8 @@
 """Online orders on a 375 × 812 phone, on the demo data [CX art. 22]: 张伟 reserves his
 prescription for pick-up (网订店取), lets the window pass and sees the boxes released; then he
-orders for delivery (网订店送) to an address he saves, the pharmacy dispenses and ships it on
-its 网上订单 page, and he confirms the parcel arrived, following each step in his messages.
+orders for delivery (网订店送) to an address he saves and pays the fee at the cashier (the
+payment simulator), the pharmacy dispenses and ships it on its 网上订单 page, and he confirms
+the parcel arrived, following each step in his messages.
 
 The physician's prescription and the counter's dispensing are set up through their services
 (their pages have their own browser tests); the expiry job runs with its clock argument."""
@@ -114,10 +115,11 @@ def dispense(prescription, pharmacy, drug) -> None:
     )
 
 
-def test_a_delivery_order_is_shipped_and_received(
-    page, mobile_page, live_server, demo_world, demo_login
+def test_a_delivery_order_is_paid_shipped_and_received(
+    page, mobile_page, live_server, demo_world, demo_login, settings
 ):
     base, phone, staff = live_server.url, mobile_page, page
+    settings.PUBLIC_BASE_URL = base  # the cashier sends the phone back here
     prescription, pharmacy, drug = routed_prescription()
     phone_login(phone, base, User.objects.get(username="patient").insured_person.phone)
 
@@ -133,6 +135,11 @@ def test_a_delivery_order_is_shipped_and_received(
     assert "13800000001" not in phone.locator("body").inner_text()  # masked on screen
     phone.check("input[name=mode][value=home_delivery]")
     phone.click("#place-order")
+
+    # the delivery fee is paid at the cashier (the payment simulator), then back to the order
+    phone.wait_for_selector("#cashier")
+    assert phone.locator("#cashier-amount").inner_text() == "¥8.00"
+    phone.click("#cashier-pay")
     phone.wait_for_url(re.compile(r"/portal/orders/\d+/$"))
     assert phone.locator("#order-status").inner_text() == "备药中"
     assert "8.00 元" in phone.locator("#order-facts").inner_text()
@@ -164,4 +171,5 @@ def test_a_delivery_order_is_shipped_and_received(
     # each step reached his messages
     phone.goto(f"{base}/portal/messages/")
     messages = phone.locator("main").inner_text()
-    assert "网上订单：备药中" in messages and "配送中" in messages and "已送达" in messages
+    assert "网上订单：待支付" in messages and "网上订单：备药中" in messages
+    assert "配送中" in messages and "已送达" in messages
