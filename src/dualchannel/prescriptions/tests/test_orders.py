@@ -10,6 +10,7 @@ from decimal import Decimal
 
 import pytest
 from django.db import connection, transaction
+from django.urls import reverse
 from django.utils import timezone
 
 from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
@@ -469,3 +470,23 @@ def test_two_orders_never_hold_the_same_last_box(pharmacist, pharmacist_user, st
     assert sorted(outcomes) == ["held", "inventory.hold_insufficient"]
     assert StockHold.objects.filter(reference__startswith="prescription:race").count() == 1
     assert stock_available(pharmacist.pharmacy, lung_drug) == 0
+
+
+def test_the_queue_lists_the_reservation_and_its_code_opens_the_counter(
+    reserved, pharmacist, pharmacist_user, routed, client
+):
+    client.force_login(pharmacist_user)
+    queue = client.get(reverse("prescriptions-pharmacy-orders")).content.decode()
+    assert reserved.order.order_no in queue and "张伟" not in queue  # the name masked
+
+    answer = client.post(
+        reverse("prescriptions-pharmacy-order-code"), {"code": reserved.pickup_code}
+    )
+    assert answer["Location"] == reverse("prescriptions-counter-rx", args=[routed.pk])
+    counter_page = client.get(answer["Location"]).content.decode()
+    assert f"网上订单 {reserved.order.order_no}：网订店取" in counter_page
+
+    again = client.post(
+        reverse("prescriptions-pharmacy-order-code"), {"code": reserved.pickup_code}, follow=True
+    )
+    assert "该取药码已使用" in again.content.decode()
