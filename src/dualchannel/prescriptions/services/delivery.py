@@ -127,17 +127,24 @@ ORDER_STEP = {
 }
 
 
+def _order_of(delivery: Delivery) -> OnlineOrder | None:
+    """The online order the delivery carries out, locked before anything is written (its row
+    sits with the prescription's in core.locks order, before the audit chain's head)."""
+    found = OnlineOrder.objects.filter(dispensing_id=delivery.dispensing_id)
+    order_id = found.values_list("pk", flat=True).first()
+    if order_id is None:
+        return None
+    # by its key: the counter or ``order_ship`` may hold it already
+    return OnlineOrder.objects.select_for_update(of=("self",)).get(pk=order_id)
+
+
 def _order_follows(
-    actor: User, delivery: Delivery, to_status: str, reason: str, record: dict[str, object]
+    actor: User, order: OnlineOrder | None, to_status: str, reason: str, record: dict[str, object]
 ) -> None:
     """An online order walks with its delivery; the hand-over (who received it, when) is kept
     on the order too. The patient's notice is the delivery's."""
-    found = OnlineOrder.objects.filter(dispensing_id=delivery.dispensing_id)
-    order_id = found.values_list("pk", flat=True).first()
-    if order_id is None or to_status not in ORDER_STEP:
+    if order is None or to_status not in ORDER_STEP:
         return
-    # by its key: the counter locked it already, before the stock (core.locks order)
-    order = OnlineOrder.objects.select_for_update(of=("self",)).get(pk=order_id)
     changes = {}
     if record:
         changes = {"received_by": record["received_by"], "received_at": record["handed_over_at"]}
@@ -148,6 +155,7 @@ def delivery_receive(*, actor: User, dispensing_id: int, received_by: str) -> De
     """The patient confirms a home delivery arrived (signed for now, by the patient)."""
     with transaction.atomic():
         delivery = _locked(dispensing_id)
+        order = _order_of(delivery)
         patient = delivery.dispensing.prescription.patient_id
         if not (actor.has_role(Role.PATIENT) and actor.insured_person_id == patient):
             raise NotFound(codes.DISPENSING_NOT_FOUND, "发药记录不存在")
@@ -159,7 +167,7 @@ def delivery_receive(*, actor: User, dispensing_id: int, received_by: str) -> De
         transition(
             delivery, D.DELIVERED, actor=actor, reason="本人确认收货", changes=record, at=now
         )
-        _order_follows(actor, delivery, D.DELIVERED, "本人确认收货", record)
+        _order_follows(actor, order, D.DELIVERED, "本人确认收货", record)
         prescription = delivery.dispensing.prescription
         notify(
             template="prescriptions.delivery",
@@ -222,6 +230,7 @@ def delivery_advance(
     """Move a dispensing's delivery one step along its mode's path; the patient is told."""
     with transaction.atomic():
         delivery = _locked(dispensing_id)
+        order = _order_of(delivery)
         _check_actor(actor, delivery, to_status)
         _check_mode(delivery, to_status)
         DELIVERY_MACHINES[delivery.mode].check(delivery.status, to_status)
@@ -239,7 +248,7 @@ def delivery_advance(
             }
             reason = f"交付人：{handed_over_by or '—'}；接收人：{received_by or '—'}"
         transition(delivery, to_status, actor=actor, reason=reason, changes=record, at=moment)
-        _order_follows(actor, delivery, to_status, reason, record)
+        _order_follows(actor, order, to_status, reason, record)
         prescription = delivery.dispensing.prescription
         notify(
             template="prescriptions.delivery",

@@ -33,7 +33,9 @@ from dualchannel.prescriptions.models import (
     OnlineOrderTransition,
     OrderStatus,
     PatientAddress,
+    PharmacyDeliverySettings,
 )
+from dualchannel.prescriptions.services.delivery import delivery_advance
 from dualchannel.prescriptions.tasks import expire_order
 from dualchannel.registry.tests.factories import InsuredPersonFactory, region
 from dualchannel.simulators import wxpay
@@ -490,3 +492,26 @@ def test_the_queue_lists_the_reservation_and_its_code_opens_the_counter(
         reverse("prescriptions-pharmacy-order-code"), {"code": reserved.pickup_code}, follow=True
     )
     assert "该取药码已使用" in again.content.decode()
+
+
+def test_a_free_delivery_needs_no_payment_and_the_pharmacy_records_the_hand_over(
+    patient_user, routed, delivering, home, pharmacist, pharmacist_user, stock
+):
+    PharmacyDeliverySettings.objects.update(fee=0)
+    order = services.order_place_delivery(
+        actor=patient_user, prescription_id=routed.pk, address_id=home.pk, today=TODAY
+    ).order
+    assert order.status == OS.PREPARING and order.payment is None
+    dispensing = dispense(pharmacist_user, routed, stock[0])
+    services.order_ship(
+        actor=pharmacist_user, order_id=order.pk, carrier="同城配送", tracking_no="T1"
+    )
+    delivery_advance(
+        actor=pharmacist_user,
+        dispensing_id=dispensing.pk,
+        to_status=DeliveryStatus.DELIVERED,
+        received_by="张伟家属",
+    )
+    order.refresh_from_db()
+    assert (order.status, order.received_by) == (OS.DELIVERED, "张伟家属")
+    assert order.received_at is not None
