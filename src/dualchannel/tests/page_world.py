@@ -268,7 +268,7 @@ def build_page_world() -> dict:
     # Prescriptions: issued, routed to the pharmacy, dispensed and settled, dispensed only.
     stock = receive_stock(users["pharmacist_user"], drug)
 
-    def special():
+    def special(quantity: str = "50"):
         return rx_services.prescription_issue(
             actor=physician_user,
             patient_id_number=zhang.id_number,
@@ -277,7 +277,7 @@ def build_page_world() -> dict:
             items=[
                 {
                     "drug_id": drug.pk,
-                    "quantity": "50",
+                    "quantity": quantity,
                     "unit": "粒",
                     "pack_size": str(PACK),
                     **USAGE,
@@ -306,7 +306,8 @@ def build_page_world() -> dict:
         today=PAGE_WORLD_DAY,
     )
     trace_code = TraceCode.objects.filter(stock_item=stock[0]).order_by("code").first().code
-    ordered, address, placed = _online_order(users, pharmacy, special())
+    # half a box: the plan (180) keeps room for the physician's next prescription of 50
+    ordered, address, placed = _online_order(users, pharmacy, special(quantity="25"))
 
     # A failed 2503 filing of the granted eligibility, for the reviewer to send again.
     places["hospital"].platform_code = "H42010200001"  # known to the platform simulator
