@@ -66,6 +66,7 @@ KNOWN = {
     "material_id": ("eligibility", "Material", "pk"),
     "movement_id": ("inventory", "StockMovement", "pk"),
     "notification_id": ("notifications", "Notification", "pk"),
+    "out_trade_no": ("payments", "PaymentOrder", "out_trade_no"),
     "out_of_area_filing_id": ("registry", "OutOfAreaFiling", "pk"),
     "person_id": ("registry", "InsuredPerson", "pk"),
     "pharmacy_id": ("registry", "Institution", "pk"),

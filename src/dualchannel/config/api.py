@@ -31,6 +31,7 @@ from dualchannel.integration.api import router as integration_router
 from dualchannel.inventory.api import router as inventory_router
 from dualchannel.monitoring.api import router as monitoring_router
 from dualchannel.notifications.api import router as notifications_router
+from dualchannel.payments.api import router as payments_router
 from dualchannel.portal.api import router as portal_router
 from dualchannel.prescriptions.api import router as prescriptions_router
 from dualchannel.prescriptions.counter_api import router as counter_router
@@ -194,6 +195,7 @@ api.add_router("/eligibility", reevaluation_router)
 api.add_router("/eligibility", register_import_router)
 api.add_router("/eligibility", transfer_router)
 api.add_router("/portal", portal_router)
+api.add_router("/payments", payments_router)
 api.add_router("/inventory", inventory_router)
 api.add_router("/prescriptions", prescriptions_router)
 api.add_router("/prescriptions", counter_router)

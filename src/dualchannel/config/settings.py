@@ -41,6 +41,7 @@ INSTALLED_APPS = [
     "dualchannel.catalog",
     "dualchannel.notifications",
     "dualchannel.integration",
+    "dualchannel.payments",  # the personal part paid on the phone [CX art. 22]
     "dualchannel.documents",
     "dualchannel.portal",
     "dualchannel.eligibility",
@@ -307,6 +308,25 @@ WECHAT_OAUTH_API_BASE = env_str("WECHAT_OAUTH_API_BASE", _WECHAT_SIM or WECHAT_A
 # JSON ({"eligibility.approved": "SMS_2950001"}); a code not listed uses its built-in id.
 SMS_TEMPLATE_IDS = env_json_map("SMS_TEMPLATE_IDS")
 WECHAT_TEMPLATE_IDS = env_json_map("WECHAT_TEMPLATE_IDS")
+
+# Online payment of the personal part [CX art. 22] (app dualchannel.payments). A real provider is
+# configuration only: WeChat Pay API v3 (直连商户, H5) with the merchant's ids and key files. An
+# empty WECHATPAY_BASE_URL = the bundled simulator (SIMULATORS_ENABLED), answered in process.
+PAYMENT_PROVIDER = env_str("PAYMENT_PROVIDER", "wechatpay")
+PAYMENT_NOTIFY_BASE_URL = env_str("PAYMENT_NOTIFY_BASE_URL", PUBLIC_BASE_URL).rstrip("/")
+PAYMENT_NOTIFY_MAX_AGE_SECONDS = env_int("PAYMENT_NOTIFY_MAX_AGE_SECONDS", 300)  # older: a replay
+WECHATPAY_BASE_URL = env_str("WECHATPAY_BASE_URL", "").rstrip("/")  # https://api.mch.weixin.qq.com
+WECHATPAY_MCH_ID = env_str("WECHATPAY_MCH_ID", "")
+WECHATPAY_APP_ID = env_str("WECHATPAY_APP_ID", "")
+WECHATPAY_API_V3_KEY = env_str("WECHATPAY_API_V3_KEY", "")  # 32 bytes; decrypts callbacks
+WECHATPAY_MERCHANT_SERIAL_NO = env_str("WECHATPAY_MERCHANT_SERIAL_NO", "")
+WECHATPAY_MERCHANT_PRIVATE_KEY_PATH = env_str("WECHATPAY_MERCHANT_PRIVATE_KEY_PATH", "")  # PEM
+# The platform certificate or the 微信支付公钥 (PEM) and its serial (Wechatpay-Serial).
+WECHATPAY_PLATFORM_PUBLIC_KEY_PATH = env_str("WECHATPAY_PLATFORM_PUBLIC_KEY_PATH", "")
+WECHATPAY_PLATFORM_SERIAL_NO = env_str("WECHATPAY_PLATFORM_SERIAL_NO", "")
+WECHATPAY_TIMEOUT_SECONDS = env_int("WECHATPAY_TIMEOUT_SECONDS", 15)
+# The simulator sends its callbacks at once (tests turn it off to send them late, twice, forged).
+WXPAY_SIMULATOR_AUTO_NOTIFY = env_bool("WXPAY_SIMULATOR_AUTO_NOTIFY", True)
 
 # Signing keys of physicians are stored encrypted with this key (Fernet, urlsafe base64).
 DOCUMENT_KEY_ENCRYPTION_KEY = env_str("DOCUMENT_KEY_ENCRYPTION_KEY", "")

@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("dualchannel.notifications.urls")),
     path("", include("dualchannel.documents.urls")),
     path("", include("dualchannel.integration.urls")),
+    path("", include("dualchannel.payments.urls")),
     path("", include("dualchannel.portal.urls")),
     path("", include("dualchannel.eligibility.urls")),
     path("", include("dualchannel.prescriptions.urls")),

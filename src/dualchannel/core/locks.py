@@ -8,7 +8,8 @@ several rows of one level in primary-key (or code) order:
     region (and its published lists) → institution → designation → physician → person
       (and the person's filings) → application → eligibility → prescription (and its
       dispensing) → monthly batch → rollup state → settlement (and claims) → stay charge
-      → recovery order → accumulators → stock item → trace code → audit chain head
+      → recovery order → accumulators → stock hold (an online order's) → payment order (and its
+      refunds) → stock item → trace code → audit chain head
 
 Why this order: the registry rows first (as before, the convention's region → institution →
 designation → person); then the person's own rows from the longest-lived down, so that a
@@ -22,7 +23,9 @@ before its settlements (preparing and applying lock the batch, then its settleme
 charges after the settlement that bills them (a reversal) and before the accumulators (the stay
 bill), the rollups' state row before the settlements a refresh claims (analytics.rollups), and
 the recovery orders after the settlements they recover (a batch deducts them after
-locking its settlements; an approval locks them before its own audit event).
+locking its settlements; an approval locks them before its own audit event). A payment order
+comes after everything its referencing app holds (``payments.hooks``' ``lock`` runs first, and a
+reversal may refund inside its transaction) and before the stock its expiry releases.
 
 Lock with ``select_for_update(no_key=True)`` (FOR NO KEY UPDATE) where the key is not changed:
 a plain FOR UPDATE also blocks every other transaction's insert of a row that references the
@@ -71,6 +74,9 @@ class Level(IntEnum):
     STAY_CHARGE = 93
     RECOVERY = 96
     ACCUMULATOR = 100
+    STOCK_HOLD = 104
+    PAYMENT = 105
+    PAYMENT_REFUND = 106
     STOCK_ITEM = 110
     TRACE_CODE = 120
     AUDIT_HEAD = 200
@@ -89,6 +95,7 @@ TABLES: dict[str, Level] = {
     "eligibility.Eligibility": Level.ELIGIBILITY,
     "prescriptions.Prescription": Level.PRESCRIPTION,
     "prescriptions.Dispensing": Level.PRESCRIPTION,
+    "prescriptions.OnlineOrder": Level.PRESCRIPTION,
     "settlement.SettlementBatch": Level.BATCH,
     "analytics.RollupState": Level.ROLLUP,
     "settlement.Settlement": Level.SETTLEMENT,
@@ -96,7 +103,10 @@ TABLES: dict[str, Level] = {
     "settlement.StayCharge": Level.STAY_CHARGE,
     "settlement.RecoveryOrder": Level.RECOVERY,
     "settlement.Accumulator": Level.ACCUMULATOR,
+    "payments.PaymentOrder": Level.PAYMENT,
+    "payments.PaymentRefund": Level.PAYMENT_REFUND,
     "inventory.StockItem": Level.STOCK_ITEM,
+    "inventory.StockHold": Level.STOCK_HOLD,
     "inventory.TraceCode": Level.TRACE_CODE,
     "core.AuditChainHead": Level.AUDIT_HEAD,
 }

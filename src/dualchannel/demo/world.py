@@ -8,7 +8,7 @@ and audit events like real data. Identifiers are synthetic but valid (check digi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, time, timedelta
 from decimal import Decimal
 from io import BytesIO
 
@@ -131,6 +131,7 @@ def load_demo_region() -> list[Login]:
     shelf = list(dict.fromkeys([*special, *others, *([metformin] if metformin else [])]))
     _demo_national_codes(admin, shelf)
     _demo_stock(pharmacist_user, shelf)
+    _demo_online_orders(pharmacist_user)
     if metformin is not None:
         _demo_prescription(physician_user, persons[3], pharmacies[0], metformin)
         _demo_officer_month(officer, physician_user, persons[4], pharmacies[1], metformin)
@@ -393,6 +394,19 @@ def _demo_stock(pharmacist: User, drugs: list[Drug]) -> None:
                 manufacturer="演示药业有限公司",
                 idempotency_key=f"demo-receive-{drug.pk}-{n}",
             )
+
+
+def _demo_online_orders(pharmacist: User) -> None:
+    """江岸演示大药房 takes online orders [CX art. 22]: pick-up windows in its hours, delivery
+    across Wuhan (the city's code covers its districts) for 8 yuan."""
+    rx.delivery_settings_save(
+        actor=pharmacist,
+        opens_at=time(8, 0),
+        closes_at=time(21, 0),
+        delivers=True,
+        fee=Decimal("8.00"),
+        area_codes=["420100"],
+    )
 
 
 def _demo_prescription(physician_user: User, person, pharmacy: Institution, drug: Drug) -> None:

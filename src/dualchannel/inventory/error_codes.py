@@ -38,3 +38,7 @@ WARN_STOCKTAKE_CODES_SHORT = "inventory.stocktake_codes_short"
 # Alert rules raised by inventory (monitoring.Alert.rule)
 RULE_TRACE_CODE_RESOLD = "trace_code_resold"
 RULE_TRACE_CODE_DUPLICATE = "trace_code_duplicate"
+
+# Holds for online orders (inventory.holds)
+HOLD_INSUFFICIENT = "inventory.hold_insufficient"
+HOLD_INVALID = "inventory.hold_invalid"

@@ -320,3 +320,46 @@ class MovementTraceCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.movement_id}:{self.trace_code_id}"
+
+
+class HoldStatus(models.TextChoices):
+    ACTIVE = "active", "保留中"  # counts against the batch until expires_at
+    RELEASED = "released", "已释放"  # cancelled, expired or given back
+    CONSUMED = "consumed", "已售出"  # the counter sold the held boxes to the holder
+
+
+class StockHold(models.Model):
+    """Boxes of one batch kept for an online order (网订店取 / 网订店送) until ``expires_at``.
+
+    A batch's sellable stock is its quantity less its active holds (``holds.held_quantities``);
+    a hold past ``expires_at`` no longer counts even before the expiry job marks it released.
+    ``reference`` names the holder as the counter's sale does (``prescription:<no>``), so that
+    the sale of that prescription may take the boxes held for it.
+    """
+
+    stock_item = models.ForeignKey(
+        StockItem, verbose_name="库存批次", on_delete=models.PROTECT, related_name="holds"
+    )
+    quantity = models.PositiveIntegerField("保留数量")
+    reference = models.CharField("保留给", max_length=60)
+    status = models.CharField(
+        "状态", max_length=10, choices=HoldStatus.choices, default=HoldStatus.ACTIVE
+    )
+    expires_at = models.DateTimeField("保留至")
+    created_at = models.DateTimeField("创建时间", default=timezone.now)
+    closed_at = models.DateTimeField("结束时间", null=True, blank=True)
+
+    class Meta:
+        verbose_name = "库存保留"
+        verbose_name_plural = "库存保留"
+        ordering = ["stock_item_id", "id"]
+        indexes = [
+            models.Index(fields=["stock_item", "status", "expires_at"]),
+            models.Index(fields=["reference", "status"]),
+        ]
+        constraints = [
+            models.CheckConstraint(condition=Q(quantity__gt=0), name="stock_hold_quantity_positive")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.stock_item_id} ×{self.quantity} → {self.reference}"

@@ -28,6 +28,7 @@ from .models import (
     StockMovement,
     TraceCode,
 )
+from .selectors import held_quantities
 from .service_helpers import (
     K,
     StockResult,
@@ -195,13 +196,16 @@ def sale_refusals(
     findings, line_warnings = _sale_findings(lines, items, existing, shop, reference, alerts)
     if findings.resold:
         findings.raise_first()  # the red flag first, whatever else is wrong
+    held = held_quantities(list(needed), exclude_reference=reference)
     for pk, wanted in needed.items():
-        require_stock(items[pk], wanted, field_name="lines")
+        require_stock(items[pk], wanted, field_name="lines", held=held.get(pk, 0))
     findings.raise_first()
     return line_warnings
 
 
-def sale_verify(*, pharmacy: Any, lines: Sequence[SaleLine | Mapping[str, Any]]) -> None:
+def sale_verify(
+    *, pharmacy: Any, lines: Sequence[SaleLine | Mapping[str, Any]], reference: str = ""
+) -> None:
     """The refusal ``sale_record`` would give these lines now (raised), read without locking
     or writing: the counter's 核验 runs it so that it never passes what 发药 refuses."""
     clean = _sale_lines(lines, scanning=pharmacy.traceability_enabled)
@@ -219,7 +223,7 @@ def sale_verify(*, pharmacy: Any, lines: Sequence[SaleLine | Mapping[str, Any]])
             code__in=[c for line in clean for c in line.trace_codes]
         )
     }
-    sale_refusals(clean, items, existing, pharmacy, "", alerts=[])  # no alert for a check
+    sale_refusals(clean, items, existing, pharmacy, reference, alerts=[])  # no alert for a check
 
 
 def _lock_sale_items(sale: _Sale) -> dict[int, StockItem]:

@@ -27,7 +27,7 @@ from dualchannel.registry.profiles import profile_for
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
-from .models import StockItem, StockMovement, TraceCode, UploadStatus
+from .models import HoldStatus, StockHold, StockItem, StockMovement, TraceCode, UploadStatus
 from .service_helpers import may_act_for
 
 # rxSetlStockQuery answers (reference, e-prescription centre): 1 all, 0 partly, -1 none.
@@ -137,6 +137,22 @@ def _id(obj: Any) -> int:
     return getattr(obj, "pk", obj)
 
 
+def held_quantities(
+    item_ids: Sequence[int] | QuerySet, *, exclude_reference: str = "", now: Any = None
+) -> dict[int, int]:
+    """Boxes of each batch kept by active holds (online orders) not yet past their time;
+    ``exclude_reference``: the holder's own holds do not count against it."""
+    rows = StockHold.objects.filter(
+        stock_item_id__in=item_ids,
+        status=HoldStatus.ACTIVE,
+        expires_at__gt=now or timezone.now(),
+    )
+    if exclude_reference:
+        rows = rows.exclude(reference=exclude_reference)
+    totals = rows.values("stock_item_id").annotate(n=Sum("quantity"))
+    return {row["stock_item_id"]: row["n"] for row in totals}
+
+
 def _sellable(pharmacy: Any, on: date | None) -> QuerySet[StockItem]:
     """Batches with stock that have not expired on ``on`` (usable through the expiry date)."""
     on = on or timezone.localdate()
@@ -177,10 +193,13 @@ def fefo_suggestion(
         .select_related("drug")
         .order_by("expiry_date", "batch_no", "pk")
     )
+    held = held_quantities(batches.values("pk"))
     for item in batches:
         if remaining <= 0:
             break
-        take = min(item.quantity, remaining)
+        take = min(item.quantity - held.get(item.pk, 0), remaining)
+        if take <= 0:
+            continue
         picks.append(FefoPick(item, take))
         remaining -= take
     return FefoSuggestion(picks, max(quantity, 0))
@@ -188,8 +207,19 @@ def fefo_suggestion(
 
 def stock_available(pharmacy: Any, drug: Any, on: date | None = None) -> int:
     """Sellable packages of a drug at a pharmacy (expired batches do not count)."""
-    total = _sellable(pharmacy, on).filter(drug_id=_id(drug)).aggregate(n=Sum("quantity"))["n"]
-    return total or 0
+    batches = _sellable(pharmacy, on).filter(drug_id=_id(drug))
+    total = batches.aggregate(n=Sum("quantity"))["n"] or 0
+    return max(total - sum(held_quantities(batches.values("pk")).values()), 0)
+
+
+def available_by_drug(batches: QuerySet[StockItem]) -> dict[int, int]:
+    """Sellable boxes per drug of these batches: their quantity less what is held for orders."""
+    rows = list(batches.values_list("pk", "drug_id", "quantity"))
+    held = held_quantities([pk for pk, _drug, _qty in rows])
+    have: dict[int, int] = {}
+    for pk, drug_id, quantity in rows:
+        have[drug_id] = have.get(drug_id, 0) + max(quantity - held.get(pk, 0), 0)
+    return have
 
 
 def stock_status(pharmacy: Any, wanted: dict[int, int], on: date | None = None) -> str:
@@ -197,13 +227,8 @@ def stock_status(pharmacy: Any, wanted: dict[int, int], on: date | None = None) 
     wanted = {drug_id: qty for drug_id, qty in wanted.items() if qty > 0}
     if not wanted:
         return "all"
-    rows = (
-        _sellable(pharmacy, on)
-        .filter(drug_id__in=wanted)
-        .values("drug_id")
-        .annotate(n=Sum("quantity"))
-    )
-    have = {row["drug_id"]: row["n"] for row in rows}
+    batches = _sellable(pharmacy, on).filter(drug_id__in=wanted)
+    have = available_by_drug(batches)
     if all(have.get(drug_id, 0) >= qty for drug_id, qty in wanted.items()):
         return "all"
     if not any(have.get(drug_id, 0) for drug_id in wanted):

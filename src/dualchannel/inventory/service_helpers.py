@@ -366,11 +366,16 @@ def lock_codes(codes_: Sequence[str], **filters: Any) -> dict[str, TraceCode]:
     return {row.code: row for row in rows}
 
 
-def require_stock(item: StockItem, wanted: int, *, field_name: str = "quantity") -> None:
-    if wanted > item.quantity:
+def require_stock(
+    item: StockItem, wanted: int, *, field_name: str = "quantity", held: int = 0
+) -> None:
+    """``held``: boxes of the batch kept for others' online orders (not sellable here)."""
+    free = item.quantity - held
+    if wanted > free:
+        kept = f"（其中{held}{item.unit}已为网上订单保留）" if held else ""
         raise DomainError(
             codes.INSUFFICIENT_STOCK,
             f"库存不足：{item.drug.generic_name} 批号{item.batch_no} 现有{item.quantity}"
-            f"{item.unit}，需要{wanted}{item.unit}",
-            fields={field_name: [f"批号{item.batch_no}最多{item.quantity}{item.unit}"]},
+            f"{item.unit}{kept}，需要{wanted}{item.unit}",
+            fields={field_name: [f"批号{item.batch_no}最多{max(free, 0)}{item.unit}"]},
         )

@@ -401,6 +401,18 @@ _register(
 )
 _register(
     NotificationTemplate(
+        # Each step of an online order (网订店取 / 网订店送) [CX art. 22].
+        code="prescriptions.order",
+        title="网上订单：{status}",
+        body="您的{drug_name}网上订单（订单号{order_no}）{progress}。",
+        sms_template_id="DC_PRESCRIPTION_ORDER",
+        sms_params=("drug_name", "status"),
+        wechat_template_id="DC_PRESCRIPTION_ORDER",
+        wechat_fields={"thing1": "drug_name", "phrase2": "status", "thing3": "progress"},
+    )
+)
+_register(
+    NotificationTemplate(
         code="prescriptions.cancelled",
         title="处方已撤销",
         body="您的{drug_name}处方（处方号{prescription_no}）已由医师撤销，原因：{reason}。",

@@ -17,6 +17,7 @@ from dualchannel.core.masking import mask_name
 from dualchannel.prescriptions import error_codes as rx_codes
 from dualchannel.prescriptions import services as rx_services
 from dualchannel.prescriptions.models import (
+    OPEN_ORDER,
     Prescription,
     PrescriptionItem,
     PrescriptionStatus,
@@ -133,6 +134,10 @@ def _prescription_page(
         "consent_basis": consent_basis(prescription),
         "dispensing": dispensing,
         "delivery": delivery,
+        # online orders [CX art. 22]: one open order at a time
+        "orders": list(prescription.online_orders.order_by("-created_at")),
+        "may_order": prescription.status == S.ROUTED
+        and not prescription.online_orders.filter(status__in=OPEN_ORDER).exists(),
         # what the fund paid and what the patient paid [CX art. 17], with the receipt
         "settlements": list(
             prescription.settlements.filter(status="settled").order_by("-settled_at")

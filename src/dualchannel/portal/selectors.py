@@ -24,7 +24,7 @@ from dualchannel.eligibility.models import (
 from dualchannel.eligibility.selectors import application_get, current_plan
 from dualchannel.eligibility.workflow import present_kinds
 from dualchannel.notifications.models import Notification
-from dualchannel.prescriptions.models import Prescription
+from dualchannel.prescriptions.models import OnlineOrder, Prescription
 
 
 @dataclass(frozen=True)
@@ -262,6 +262,12 @@ def message_link(notification: Notification, person_id: int | None) -> tuple[str
     """The page a message is about, found by the numbers it names — only the patient's own."""
     values = notification.context or {}
     code = notification.template_code
+    if values.get("order_no"):
+        found = OnlineOrder.objects.filter(
+            order_no=values["order_no"], prescription__patient_id=person_id
+        ).values_list("pk", flat=True)
+        if found.first() is not None:
+            return reverse("portal-order", args=[found.first()]), "查看订单"
     if values.get("prescription_no"):
         found = Prescription.objects.filter(
             prescription_no=values["prescription_no"], patient_id=person_id

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import messages_views, prescriptions_views, views, wechat_views
+from . import messages_views, orders_views, prescriptions_views, views, wechat_views
 
 urlpatterns = [
     path("portal/", views.portal_home, name="portal-home"),
@@ -52,5 +52,30 @@ urlpatterns = [
         "portal/prescriptions/<int:prescription_id>/route/",
         prescriptions_views.portal_prescription_route,
         name="portal-prescription-route",
+    ),
+    # 网订店取 / 网订店送 [CX art. 22]
+    path(
+        "portal/prescriptions/<int:prescription_id>/order/",
+        orders_views.portal_order_new,
+        name="portal-order-new",
+    ),
+    path(
+        "portal/prescriptions/<int:prescription_id>/addresses/",
+        orders_views.portal_address_add,
+        name="portal-address-add",
+    ),
+    path("portal/orders/<int:order_id>/", orders_views.portal_order, name="portal-order"),
+    path(
+        "portal/orders/<int:order_id>/pay/", orders_views.portal_order_pay, name="portal-order-pay"
+    ),
+    path(
+        "portal/orders/<int:order_id>/cancel/",
+        orders_views.portal_order_cancel,
+        name="portal-order-cancel",
+    ),
+    path(
+        "portal/orders/<int:order_id>/received/",
+        orders_views.portal_order_received,
+        name="portal-order-received",
     ),
 ]

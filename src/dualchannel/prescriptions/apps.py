@@ -9,3 +9,6 @@ class PrescriptionsConfig(AppConfig):
 
     def ready(self) -> None:
         from . import tasks  # noqa: F401  (registers the job handlers)
+        from .services.order_payments import register_hooks
+
+        register_hooks()  # the delivery fee paid online (payments hands its moves up)

@@ -28,7 +28,13 @@ from dualchannel.inventory.selectors import fefo_suggestion, stock_list
 
 from . import error_codes as codes
 from .counter_sections import result_sections
-from .models import CertificateType, DeliveryMode, Prescription, PrescriptionStatus
+from .models import (
+    HOLDING_ORDER,
+    CertificateType,
+    DeliveryMode,
+    Prescription,
+    PrescriptionStatus,
+)
 from .services import counter
 from .services.counter import Check, DeliveryInput, Identity
 from .views import delivery_of, dispensing_of, pharmacist_required, pharmacy_prescriptions
@@ -288,6 +294,8 @@ def _counter_page(
         "delivery_modes": modes,
         "cold_chain": _cold_chain(prescription),
         "destination": _destination(prescription),
+        # an online order's way to the patient replaces the form's [CX art. 22]
+        "online_order": prescription.online_orders.filter(status__in=HOLDING_ORDER).first(),
         "checks": checks,
         "checks_ok": checks is not None and all(c.ok for c in checks),
         "error": error,

@@ -475,3 +475,176 @@ RX_CENTRE_MACHINE = StateMachine(
     },
     save_fields=(),
 )
+
+
+# --- online orders: 网订店取 / 网订店送 [CX art. 22] -------------------------------------------
+
+
+class PharmacyDeliverySettings(models.Model):
+    """What a pharmacy offers for online orders: its hours (pick-up windows), delivery area and
+    fee. Edited by the pharmacy's own staff."""
+
+    pharmacy = models.OneToOneField(
+        "registry.Institution", on_delete=models.CASCADE, related_name="delivery_settings"
+    )
+    opens_at = models.TimeField("营业开始", default="09:00")
+    closes_at = models.TimeField("营业结束", default="18:00")
+    delivers = models.BooleanField("提供网订店送", default=False)
+    # the regions delivered to (6-digit codes; a city or county covers the places under it)
+    area = models.ManyToManyField("registry.Region", blank=True, related_name="+")
+    fee = models.DecimalField("配送费（元）", max_digits=8, decimal_places=2, default=0)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "药店网订设置"
+        verbose_name_plural = "药店网订设置"
+        constraints = [
+            models.CheckConstraint(condition=Q(fee__gte=0), name="delivery_fee_not_negative"),
+            models.CheckConstraint(
+                condition=Q(closes_at__gt=models.F("opens_at")), name="delivery_hours_ordered"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pharmacy_id} {self.opens_at}–{self.closes_at}"
+
+
+class PatientAddress(models.Model):
+    """A delivery address the patient saved (网订店送)."""
+
+    person = models.ForeignKey(
+        "registry.InsuredPerson", on_delete=models.CASCADE, related_name="addresses"
+    )
+    region = models.ForeignKey("registry.Region", on_delete=models.PROTECT, related_name="+")
+    detail = models.CharField("详细地址", max_length=150)
+    recipient_name = models.CharField("收货人", max_length=50)
+    recipient_phone = models.CharField("收货电话", max_length=20)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "收货地址"
+        verbose_name_plural = "收货地址"
+        ordering = ["person_id", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.region_id} {self.detail[:10]}"
+
+
+class OrderStatus(models.TextChoices):
+    PENDING_PAYMENT = "pending_payment", "待支付"  # 网订店送: the fee is paid online first
+    READY = "ready", "待取药"  # 网订店取: boxes held, code issued, waiting for the window
+    PREPARING = "preparing", "备药中"  # 网订店送: boxes held, the pharmacy prepares and dispenses
+    SHIPPED = "shipped", "配送中"  # dispensed and sent (carrier and tracking number)
+    PICKED_UP = "picked_up", "已取药"  # handed over at the counter
+    DELIVERED = "delivered", "已送达"  # received (the patient confirmed or the pharmacy recorded)
+    CANCELLED = "cancelled", "已取消"  # by the patient or the pharmacy; the hold is released
+    EXPIRED = "expired", "已过期"  # the window passed unused; the hold is released
+
+
+OPEN_ORDER = (
+    OrderStatus.PENDING_PAYMENT,
+    OrderStatus.READY,
+    OrderStatus.PREPARING,
+    OrderStatus.SHIPPED,
+)
+# stock held, not yet dispensed
+HOLDING_ORDER = (OrderStatus.PENDING_PAYMENT, OrderStatus.READY, OrderStatus.PREPARING)
+
+
+class OnlineOrder(models.Model):
+    """The patient's online order of a routed prescription at its pharmacy [CX art. 22]."""
+
+    order_no = models.CharField("订单号", max_length=24, unique=True)
+    prescription = models.ForeignKey(
+        Prescription, on_delete=models.PROTECT, related_name="online_orders"
+    )
+    pharmacy = models.ForeignKey("registry.Institution", on_delete=models.PROTECT, related_name="+")
+    mode = models.CharField("方式", max_length=20, choices=DeliveryMode.choices)
+    status = models.CharField("状态", max_length=20, choices=OrderStatus.choices)
+    # 网订店取: the code is shown to the patient once (a message); only its digest is kept
+    pickup_code_digest = models.CharField("取药码摘要", max_length=64, blank=True)
+    pickup_code_used_at = models.DateTimeField("取药码核销时间", null=True, blank=True)
+    window_start = models.DateTimeField("取药时段开始", null=True, blank=True)
+    window_end = models.DateTimeField("取药时段结束", null=True, blank=True)
+    # 网订店送: the saved address as it was when ordering
+    region = models.ForeignKey(
+        "registry.Region", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    address = models.CharField("配送地址", max_length=200, blank=True)
+    recipient_name = models.CharField("收货人", max_length=50, blank=True)
+    recipient_phone = models.CharField("收货电话", max_length=20, blank=True)
+    fee = models.DecimalField("配送费（元）", max_digits=8, decimal_places=2, default=0)
+    hold_until = models.DateTimeField("库存保留至")
+    dispensing = models.OneToOneField(
+        Dispensing, null=True, blank=True, on_delete=models.PROTECT, related_name="online_order"
+    )
+    carrier = models.CharField("承运方", max_length=50, blank=True)
+    tracking_no = models.CharField("运单号", max_length=50, blank=True)
+    received_by = models.CharField("签收人", max_length=50, blank=True)
+    received_at = models.DateTimeField("签收时间", null=True, blank=True)
+    cancel_reason = models.CharField("取消原因", max_length=200, blank=True)
+    # the delivery fee paid online (payments app); null: nothing to pay or not opened yet
+    payment = models.ForeignKey(
+        "payments.PaymentOrder", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "网上订单"
+        verbose_name_plural = "网上订单"
+        ordering = ["-created_at", "-id"]
+        constraints = [
+            # one open order per prescription
+            models.UniqueConstraint(
+                fields=["prescription"],
+                condition=Q(status__in=["pending_payment", "ready", "preparing", "shipped"]),
+                name="uniq_open_order_per_prescription",
+            ),
+            models.UniqueConstraint(
+                fields=["pharmacy", "pickup_code_digest"],
+                condition=~Q(pickup_code_digest=""),
+                name="uniq_pickup_code_per_pharmacy",
+            ),
+        ]
+        indexes = [models.Index(fields=["pharmacy", "status"])]
+
+    def __str__(self) -> str:
+        return self.order_no
+
+
+class OnlineOrderTransition(StatusHistory):
+    order = models.ForeignKey(OnlineOrder, on_delete=models.CASCADE, related_name="history")
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "网上订单状态变更"
+        verbose_name_plural = "网上订单状态变更"
+
+
+_O = OrderStatus
+ORDER_MACHINE = StateMachine(
+    OrderStatus,
+    {
+        _O.PENDING_PAYMENT: {_O.PREPARING, _O.CANCELLED, _O.EXPIRED},
+        _O.READY: {_O.PICKED_UP, _O.CANCELLED, _O.EXPIRED},
+        _O.PREPARING: {_O.SHIPPED, _O.CANCELLED, _O.EXPIRED},
+        _O.SHIPPED: {_O.DELIVERED},
+    },
+    error_code=codes.ORDER_TRANSITION,
+    model=OnlineOrder,
+    history=OnlineOrderTransition,
+    history_fk="order",
+    audit_action="prescriptions.order_{to}",
+    patient=lambda order: order.prescription.patient,
+    summary=lambda order, from_status, to_status: {
+        "order_no": order.order_no,
+        "prescription_no": order.prescription.prescription_no,
+        "mode": order.mode,
+        "from": from_status,
+        "to": to_status,
+    },
+    stamp=lambda order, to: {"updated_at": timezone.now()},
+)

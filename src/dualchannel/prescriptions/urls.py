@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import counter_views, reveal_views, views
+from . import counter_views, orders_views, reveal_views, views
 
 urlpatterns = [
     path(
@@ -40,5 +40,32 @@ urlpatterns = [
         "pharmacy/counter/<int:prescription_id>/result/",
         counter_views.counter_result,
         name="prescriptions-counter-result",
+    ),
+    # 网上订单 [CX art. 22]
+    path("pharmacy/orders/", orders_views.pharmacy_orders, name="prescriptions-pharmacy-orders"),
+    path(
+        "pharmacy/orders/code/",
+        orders_views.pharmacy_order_code,
+        name="prescriptions-pharmacy-order-code",
+    ),
+    path(
+        "pharmacy/orders/settings/",
+        orders_views.pharmacy_order_settings,
+        name="prescriptions-pharmacy-order-settings",
+    ),
+    path(
+        "pharmacy/orders/<int:order_id>/ship/",
+        orders_views.pharmacy_order_ship,
+        name="prescriptions-pharmacy-order-ship",
+    ),
+    path(
+        "pharmacy/orders/<int:order_id>/handover/",
+        orders_views.pharmacy_order_handover,
+        name="prescriptions-pharmacy-order-handover",
+    ),
+    path(
+        "pharmacy/orders/<int:order_id>/cancel/",
+        orders_views.pharmacy_order_cancel,
+        name="prescriptions-pharmacy-order-cancel",
     ),
 ]

@@ -8,3 +8,9 @@ from .models import Prescription
 
 def drug_names(prescription: Prescription) -> str:
     return "、".join(item.drug.generic_name for item in prescription.items.all())
+
+
+def sale_reference(prescription: Prescription) -> str:
+    """The counter's sale and an online order's stock holds name the prescription alike, so the
+    sale may take the boxes held for it (``inventory.StockHold.reference``)."""
+    return f"prescription:{prescription.prescription_no}"

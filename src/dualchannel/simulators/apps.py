@@ -20,8 +20,12 @@ class SimulatorsConfig(AppConfig):
 
     def ready(self) -> None:
         from dualchannel.integration.in_process import in_process_register
+        from dualchannel.payments.in_process import (
+            SimulatedProvider,
+            simulated_provider_register,
+        )
 
-        from . import platform, rxcentre
+        from . import platform, rxcentre, wxpay, wxpay_wire
         from .checks import (
             PRODUCTION_HINT,
             PRODUCTION_WARNING,
@@ -35,6 +39,10 @@ class SimulatorsConfig(AppConfig):
         # integration (a floor below) calls these when no platform / centre address is set.
         in_process_register("nhsa", platform.handle)
         in_process_register("rxcentre", rxcentre.handle)
+        # payments (a floor below) pays through this when no provider address is set.
+        simulated_provider_register(
+            "wechatpay", SimulatedProvider(wxpay.transport, wxpay_wire.credentials)
+        )
         # The simulated e-prescription centre answers stock queries from our inventory.
         rxcentre_register_stock_hook(inventory_stock)
         if in_production():

@@ -373,3 +373,52 @@ class SimWeChatCode(models.Model):
 
     def __str__(self) -> str:
         return f"{self.app_id} {self.issued_at:%Y-%m-%d %H:%M}"
+
+
+# --- simulator of a payment provider (WeChat Pay API v3, 直连商户 H5) --------------------------
+
+
+class SimPayOrder(models.Model):
+    """A transaction at the simulated payment provider (``trade_state`` as WeChat Pay's)."""
+
+    mchid = models.CharField(max_length=32)
+    appid = models.CharField(max_length=32)
+    out_trade_no = models.CharField(max_length=32, unique=True)
+    prepay_id = models.CharField(max_length=64, unique=True)
+    description = models.CharField(max_length=127)
+    total_fen = models.PositiveBigIntegerField()
+    time_expire = models.DateTimeField()
+    notify_url = models.CharField(max_length=500)
+    # NOTPAY, SUCCESS, CLOSED, REFUND
+    trade_state = models.CharField(max_length=16, default="NOTPAY")
+    transaction_id = models.CharField(max_length=32, blank=True)
+    success_time = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "模拟支付交易"
+        verbose_name_plural = "模拟支付交易"
+
+    def __str__(self) -> str:
+        return self.out_trade_no
+
+
+class SimPayRefund(models.Model):
+    """A refund at the simulated payment provider (``status`` as WeChat Pay's)."""
+
+    order = models.ForeignKey(SimPayOrder, on_delete=models.CASCADE, related_name="refunds")
+    out_refund_no = models.CharField(max_length=64, unique=True)
+    refund_id = models.CharField(max_length=32, unique=True)
+    refund_fen = models.PositiveBigIntegerField()
+    reason = models.CharField(max_length=80, blank=True)
+    notify_url = models.CharField(max_length=500, blank=True)
+    status = models.CharField(max_length=16, default="PROCESSING")  # SUCCESS, CLOSED, ABNORMAL
+    success_time = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "模拟支付退款"
+        verbose_name_plural = "模拟支付退款"
+
+    def __str__(self) -> str:
+        return self.out_refund_no

@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from . import views, voucher_views, wechat
+from . import views, voucher_views, wechat, wxpay_views
 
 urlpatterns = [
     path("simulators/nhsa/", views.nhsa_endpoint, name="nhsa-simulator"),
@@ -21,4 +21,7 @@ urlpatterns = [
         wechat.access_token,
         name="wechat-simulator-access-token",
     ),
+    # the payment provider (WeChat Pay API v3 style) and its cashier page
+    path("simulators/wxpay/v3/<path:rest>", wxpay_views.api, name="wxpay-simulator-api"),
+    path("simulators/wxpay/cashier/", wxpay_views.cashier, name="wxpay-simulator-cashier"),
 ]

@@ -8,7 +8,8 @@ private facts whose appearance in an outsider's page is a leak.
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import date, time
+from decimal import Decimal
 
 from django.conf import settings
 from django.db.models import Q
@@ -173,6 +174,42 @@ def _cold_chain_dispensing(users, places, patient, n: int):
     )
 
 
+def _online_order(users, pharmacy, prescription):
+    """The pharmacy delivers in 江岸区 for 8 yuan; 张伟 saved an address there and reserved a
+    routed prescription for pick-up (网订店取) [CX art. 22]."""
+    region("420102")
+    rx_services.delivery_settings_save(
+        actor=users["pharmacist_user"],
+        opens_at=time(0, 0),
+        closes_at=time(23, 59),
+        delivers=True,
+        fee=Decimal("8"),
+        area_codes=["420102"],
+    )
+    patient = users["patient_user"]
+    ordered = rx_services.prescription_route(
+        actor=patient,
+        prescription_id=prescription.pk,
+        pharmacy_id=pharmacy.pk,
+        consent=True,
+        today=PAGE_WORLD_DAY,
+    )
+    address = rx_services.address_add(
+        actor=patient,
+        region_code="420102",
+        detail="中山大道1号",
+        recipient_name="张伟",
+        recipient_phone="13800000001",
+    )
+    placed = rx_services.order_place_pickup(
+        actor=patient,
+        prescription_id=ordered.pk,
+        window_start=rx_services.pickup_windows(pharmacy.pk)[0][0],
+        today=PAGE_WORLD_DAY,
+    )
+    return ordered, address, placed
+
+
 def build_page_world() -> dict:
     places = _institutions()
     zhang = zhang_wei()
@@ -231,7 +268,7 @@ def build_page_world() -> dict:
     # Prescriptions: issued, routed to the pharmacy, dispensed and settled, dispensed only.
     stock = receive_stock(users["pharmacist_user"], drug)
 
-    def special():
+    def special(quantity: str = "50"):
         return rx_services.prescription_issue(
             actor=physician_user,
             patient_id_number=zhang.id_number,
@@ -240,7 +277,7 @@ def build_page_world() -> dict:
             items=[
                 {
                     "drug_id": drug.pk,
-                    "quantity": "50",
+                    "quantity": quantity,
                     "unit": "粒",
                     "pack_size": str(PACK),
                     **USAGE,
@@ -269,6 +306,8 @@ def build_page_world() -> dict:
         today=PAGE_WORLD_DAY,
     )
     trace_code = TraceCode.objects.filter(stock_item=stock[0]).order_by("code").first().code
+    # half a box: the plan (180) keeps room for the physician's next prescription of 50
+    ordered, address, placed = _online_order(users, pharmacy, special(quantity="25"))
 
     # A failed 2503 filing of the granted eligibility, for the reviewer to send again.
     places["hospital"].platform_code = "H42010200001"  # known to the platform simulator
@@ -315,6 +354,8 @@ def build_page_world() -> dict:
     numbers = [
         issued.prescription_no,
         routed.prescription_no,
+        ordered.prescription_no,
+        placed.order.order_no,
         settled_dispensing.prescription.prescription_no,
         unsettled.prescription.prescription_no,
         under_review.application_no,
@@ -338,6 +379,9 @@ def build_page_world() -> dict:
         "filing_id": filing.pk,
         "issued_id": issued.pk,
         "routed_id": routed.pk,
+        "order_id": placed.order.pk,
+        "pickup_code": placed.pickup_code,
+        "address_id": address.pk,
         "unsettled_rx_id": unsettled.prescription_id,
         "settled_rx_id": settled_dispensing.prescription_id,
         "settlement_id": settled.pk,

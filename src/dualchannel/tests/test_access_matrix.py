@@ -470,6 +470,12 @@ NOT_IN_MATRIX = {
     "POST /api/v1/portal/login": "anonymous phone login; a code dies after 5 wrong tries",
     "POST /api/v1/portal/bind": "binds the caller only; identity checks in portal tests",
     "GET /api/v1/portal/me": "the caller's own masked profile only",
+    "GET /api/v1/payments/orders/{out_trade_no}": (
+        "the payer's own payment order only; others' 404 (payments/tests/test_api.py)"
+    ),
+    "POST /api/v1/payments/orders/{out_trade_no}/query": (
+        "queries the payer's own order only; others' 404 (payments/tests/test_api.py)"
+    ),
     "POST /api/v1/eligibility/register-imports/check": (
         "officer's CSV dry run [HB art. 49]; role and region in eligibility test_register_import"
     ),

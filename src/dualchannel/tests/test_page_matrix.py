@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import pytest
@@ -24,12 +25,14 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
 from django.test import override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
+from django.utils import timezone
 
 from dualchannel.core.canonical import digest, snapshot
 from dualchannel.core.locks import mark_several_transactions
 from dualchannel.core.models import Job, JobStatus, User
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.tests.factories import PLAN, drug_with_criteria
+from dualchannel.payments.models import PaymentOrder
 from dualchannel.prescriptions.models import Prescription
 from dualchannel.registry.models import InsuredPerson, OutOfAreaFiling, OutOfAreaFilingKind
 from dualchannel.registry.tests.factories import region
@@ -442,6 +445,60 @@ PAGES = [
         },
         allowed=(PHARMACIST,),
     ),
+    # 网上订单 [CX art. 22]: the pharmacy's queue, the pick-up code, shipping and hand-over
+    # (the world's order is a pick-up: not shipped, so no one ships or confirms it), settings.
+    Page("GET", "prescriptions-pharmacy-orders", allowed=(PHARMACIST,)),
+    Page(
+        "POST",
+        "prescriptions-pharmacy-order-code",
+        data={"code": "{pickup_code}"},
+        allowed=(PHARMACIST,),
+    ),
+    Page("GET", "prescriptions-pharmacy-order-settings", allowed=(PHARMACIST,)),
+    Page(
+        "POST",
+        "prescriptions-pharmacy-order-settings",
+        data={
+            "pharmacy_id": "{pharmacy_id}",
+            "opens_at": "08:00",
+            "closes_at": "20:00",
+            "delivers": "1",
+            "area": "420102",
+        },
+        allowed=(PHARMACIST,),
+    ),
+    Page(
+        "POST",
+        "prescriptions-pharmacy-order-ship",
+        ("order_id",),
+        {"carrier": "顺丰速运", "tracking_no": "SF1"},
+    ),
+    Page("POST", "prescriptions-pharmacy-order-handover", ("order_id",), {"received_by": "张伟"}),
+    Page("POST", "prescriptions-pharmacy-order-cancel", ("order_id",), allowed=(PHARMACIST,)),
+    Page("GET", "portal-order-new", ("routed_id",), allowed=(PATIENT,)),
+    Page(
+        "POST",
+        "portal-order-new",
+        ("routed_id",),
+        {"mode": "home_delivery", "address_id": "{address_id}"},
+        allowed=(PATIENT,),
+    ),
+    Page(
+        "POST",
+        "portal-address-add",
+        ("routed_id",),
+        {
+            "region": "420102",
+            "detail": "中山大道2号",
+            "recipient_name": "张伟",
+            "recipient_phone": "13800000002",
+        },
+        allowed=(PATIENT,),
+    ),
+    Page("GET", "portal-order", ("order_id",), allowed=(PATIENT,)),
+    Page("POST", "portal-order-cancel", ("order_id",), allowed=(PATIENT,)),
+    Page("POST", "portal-order-received", ("order_id",)),
+    Page("POST", "portal-order-pay", ("order_id",)),  # a pick-up order: nothing to pay
     Page("GET", "portal-prescriptions", allowed=(PATIENT,)),
     Page("GET", "portal-prescription", ("issued_id",), allowed=(PATIENT,)),
     Page(
@@ -451,6 +508,9 @@ PAGES = [
         {"pharmacy_id": "{pharmacy_id}", "consent": "1"},
         allowed=(PATIENT,),
     ),
+    # Back from the payment provider's cashier (issue 14, point 3): the payer's own order only;
+    # the flow: payments/tests/test_services.py.
+    Page("GET", "payments-return", ("payment_out_trade_no",), allowed=(PATIENT,)),
 ]
 
 # Pages anyone may open, and why; the simulators stand in for outside systems.
@@ -467,6 +527,7 @@ PUBLIC = {
     "portal-login": "the patient's phone login",
     "portal-login-code": "sends a login code, throttled per phone",
     "portal-logout": "ends the caller's own session",
+    "payments-notify": "the payment provider's callback: no session, verified by its signature",
 }
 SIMULATOR_PREFIX = "simulators/"
 # The agency console: its rows are in test_access_matrix.PAGES (same outsiders and insiders).
@@ -533,6 +594,7 @@ def _world() -> dict:
     )
     return {
         **world,
+        "payment_out_trade_no": _payment_order(world).out_trade_no,
         "out_of_area_filing_id": _out_of_area_filing(world).pk,
         "failed_job_id": failed_job.pk,
         "calendar_year": 2027,  # not loaded: provisional
@@ -542,6 +604,22 @@ def _world() -> dict:
         "issued_no": numbers[world["issued_id"]],
         "routed_no": numbers[world["routed_id"]],
     }
+
+
+def _payment_order(world: dict) -> PaymentOrder:
+    """The world's patient's unpaid order of the personal part (never reached the provider)."""
+    return PaymentOrder.objects.create(
+        out_trade_no="DC20260101000000PAGEWORLD",
+        provider="wechatpay",
+        payer_user_id=world["users"][PATIENT],
+        amount=Decimal("12.34"),
+        subject="双通道药品个人自付部分",
+        purpose="tests.page_matrix",
+        reference_type="tests.page_matrix",
+        reference_id=1,
+        idempotency_key="page-world-payment",
+        expires_at=timezone.now() + timedelta(days=1),
+    )
 
 
 def _out_of_area_filing(world: dict) -> OutOfAreaFiling:
@@ -592,6 +670,7 @@ OWN_APPS = (
     "documents",
     "portal",
     "analytics",
+    "payments",
 )
 
 

@@ -2,11 +2,27 @@
 
 ``prescribing`` (issue), ``lifecycle`` (cancel, expire, mark dispensed), ``routing`` (the patient's
 pharmacy and consent), ``counter`` (the pharmacy counter: open, check, dispense) with its checks
-in ``counter_checks``, ``delivery`` (the way to the patient), ``circulation`` (the e-prescription
-centre's job); ``common`` holds what they share. The names callers use are re-exported here.
+in ``counter_checks``, ``delivery`` (the way to the patient), ``orders`` (online orders
+[CX art. 22]), ``circulation`` (the e-prescription centre's job); ``common`` holds what they
+share. The names callers use are re-exported here.
 """
 
 from .lifecycle import prescription_cancel, prescription_mark_dispensed, prescriptions_expire
+from .order_payments import order_payment_open
+from .orders import (
+    Placed,
+    address_add,
+    delivery_settings_save,
+    order_cancel,
+    order_confirm_received,
+    order_place_delivery,
+    order_place_pickup,
+    order_redeem_code,
+    order_ship,
+    orders_expire,
+    pickup_windows,
+    settings_of,
+)
 from .prescribing import (
     MAX_ITEMS,
     ItemInput,
@@ -21,9 +37,21 @@ __all__ = [
     "MAX_ITEMS",
     "ItemInput",
     "PharmacyOption",
+    "Placed",
+    "address_add",
     "allowed_pharmacies",
     "clean_items",
+    "delivery_settings_save",
+    "order_cancel",
+    "order_confirm_received",
+    "order_payment_open",
+    "order_place_delivery",
+    "order_place_pickup",
+    "order_redeem_code",
+    "order_ship",
+    "orders_expire",
     "pharmacy_options",
+    "pickup_windows",
     "plan_left",
     "prescription_cancel",
     "prescription_issue",
@@ -31,4 +59,5 @@ __all__ = [
     "prescription_route",
     "prescriptions_expire",
     "reserved_quantity",
+    "settings_of",
 ]

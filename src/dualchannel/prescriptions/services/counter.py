@@ -55,6 +55,7 @@ from ..models import (
     Prescription,
     PrescriptionItem,
 )
+from ..workflow import sale_reference
 from .circulation import rx_centre_dispensed
 from .counter_alerts import price_attempt_alert
 from .counter_checks import (
@@ -68,6 +69,12 @@ from .counter_checks import (
     sale_price,
 )
 from .lifecycle import prescription_mark_dispensed
+from .orders import (
+    open_order_for,
+    order_delivery_fields,
+    order_on_dispensed,
+    order_take_holds,
+)
 from .routing import allowed_pharmacies
 
 RX_NO = re.compile(r"^CF\d{13}$")
@@ -253,6 +260,7 @@ class DeliveryInput:
     address: str = ""
     recipient_name: str = ""
     recipient_phone: str = ""
+    fee: Decimal = Decimal(0)  # an online order's delivery fee (网订店送)
 
 
 def _delivery_plan(prescription: Prescription, delivery: DeliveryInput):
@@ -410,6 +418,10 @@ def _dispense(
         seen = _replay(pharmacist.pharmacy_id, key, prescription.pk, request_digest)
         if seen is not None:
             return seen
+        order = open_order_for(prescription)
+        if order is not None:  # an online order: its way to the patient, its held boxes
+            order_take_holds(actor=actor, order=order)
+            delivery = DeliveryInput(**order_delivery_fields(order))
         result = CounterResult(
             prescription,
             # the sale and the delivery plan below run their own parts of the same checks
@@ -446,6 +458,14 @@ def _dispense(
         _record_dispensed(
             actor, pharmacist, dispensing, delivery_row, clean, sale, bool(signature), quantity_used
         )
+        if order is not None:
+            received_by = identity.agent_name.strip() if identity.has_agent else ""
+            order_on_dispensed(
+                actor=actor,
+                order=order,
+                dispensing=dispensing,
+                received_by=received_by or f"{prescription.patient.name}（本人）",
+            )
     return dispensing
 
 
@@ -489,7 +509,7 @@ def _take_stock(
             )
             for line in clean
         ],
-        reference=f"prescription:{prescription.prescription_no}",
+        reference=sale_reference(prescription),
         idempotency_key=f"dispense:{key}",
         replayed_by_caller=True,  # the prescription is locked and _dispense replayed the key
         person=prescription.patient,
@@ -595,6 +615,7 @@ def _write_delivery(
         recipient_phone=delivery.recipient_phone.strip()[:20],
         destination=destination,
         cold_chain=delivery.mode == DeliveryMode.COLD_CHAIN_TO_HOSPITAL,
+        fee=delivery.fee,
     )
     DeliveryTransition.objects.create(
         delivery=delivery_row, from_status="", to_status=first_status, actor=actor

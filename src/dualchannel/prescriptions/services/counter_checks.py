@@ -43,6 +43,7 @@ from ..models import (
     Prescription,
     PrescriptionStatus,
 )
+from ..workflow import sale_reference
 
 S = PrescriptionStatus
 PHONE = re.compile(r"^(1[3-9]\d{9}|0\d{2,3}-?\d{7,8})$")
@@ -484,7 +485,7 @@ def stock_checks(
         for line in lines
     ]
     try:
-        sale_verify(pharmacy=pharmacy, lines=sale_lines)
+        sale_verify(pharmacy=pharmacy, lines=sale_lines, reference=sale_reference(prescription))
     except DomainError as exc:
         return [Check(exc.code, False, label, exc.message)]
     return [Check("stock_ok", True, label)]

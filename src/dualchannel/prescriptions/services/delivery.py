@@ -27,7 +27,15 @@ from dualchannel.core.statemachine import transition
 from dualchannel.notifications.services import notify
 
 from .. import error_codes as codes
-from ..models import DELIVERY_MACHINES, DELIVERY_PATHS, Delivery, DeliveryMode, DeliveryStatus
+from ..models import (
+    DELIVERY_MACHINES,
+    DELIVERY_PATHS,
+    Delivery,
+    DeliveryMode,
+    DeliveryStatus,
+    OnlineOrder,
+    OrderStatus,
+)
 from ..workflow import drug_names
 
 D = DeliveryStatus
@@ -110,6 +118,71 @@ def _check_mode(delivery: Delivery, to_status: str) -> None:
         )
 
 
+# The online order's status each delivery step moves it to [CX art. 22].
+ORDER_STEP = {
+    D.IN_TRANSIT: OrderStatus.SHIPPED,
+    D.PICKED_UP: OrderStatus.PICKED_UP,
+    D.DELIVERED: OrderStatus.DELIVERED,
+    D.HANDED_OVER: OrderStatus.DELIVERED,
+}
+
+
+def _order_of(delivery: Delivery) -> OnlineOrder | None:
+    """The online order the delivery carries out, locked before anything is written (its row
+    sits with the prescription's in core.locks order, before the audit chain's head)."""
+    found = OnlineOrder.objects.filter(dispensing_id=delivery.dispensing_id)
+    order_id = found.values_list("pk", flat=True).first()
+    if order_id is None:
+        return None
+    # by its key: the counter or ``order_ship`` may hold it already
+    return OnlineOrder.objects.select_for_update(of=("self",)).get(pk=order_id)
+
+
+def _order_follows(
+    actor: User, order: OnlineOrder | None, to_status: str, reason: str, record: dict[str, object]
+) -> None:
+    """An online order walks with its delivery; the hand-over (who received it, when) is kept
+    on the order too. The patient's notice is the delivery's."""
+    if order is None or to_status not in ORDER_STEP:
+        return
+    changes = {}
+    if record:
+        changes = {"received_by": record["received_by"], "received_at": record["handed_over_at"]}
+    transition(order, ORDER_STEP[to_status], actor=actor, reason=reason, changes=changes)
+
+
+def delivery_receive(*, actor: User, dispensing_id: int, received_by: str) -> Delivery:
+    """The patient confirms a home delivery arrived (signed for now, by the patient)."""
+    with transaction.atomic():
+        delivery = _locked(dispensing_id)
+        order = _order_of(delivery)
+        patient = delivery.dispensing.prescription.patient_id
+        if not (actor.has_role(Role.PATIENT) and actor.insured_person_id == patient):
+            raise NotFound(codes.DISPENSING_NOT_FOUND, "发药记录不存在")
+        if delivery.mode != M.HOME_DELIVERY:
+            raise Conflict(codes.DELIVERY_WRONG_MODE, "仅送药上门可由本人确认收货")
+        DELIVERY_MACHINES[delivery.mode].check(delivery.status, D.DELIVERED)
+        now = timezone.now()
+        record = {"handed_over_by": "", "received_by": received_by[:50], "handed_over_at": now}
+        transition(
+            delivery, D.DELIVERED, actor=actor, reason="本人确认收货", changes=record, at=now
+        )
+        _order_follows(actor, order, D.DELIVERED, "本人确认收货", record)
+        prescription = delivery.dispensing.prescription
+        notify(
+            template="prescriptions.delivery",
+            context={
+                "drug_name": drug_names(prescription),
+                "prescription_no": prescription.prescription_no,
+                "status": D.DELIVERED.label,
+                "progress": PROGRESS[D.DELIVERED],
+            },
+            person=prescription.patient,
+            actor=actor,
+        )
+    return delivery
+
+
 def _hand_over_record(
     actor: User, delivery: Delivery, handed_over_by: str, received_by: str, at: datetime | None
 ) -> tuple[str, str, datetime]:
@@ -157,13 +230,14 @@ def delivery_advance(
     """Move a dispensing's delivery one step along its mode's path; the patient is told."""
     with transaction.atomic():
         delivery = _locked(dispensing_id)
+        order = _order_of(delivery)
         _check_actor(actor, delivery, to_status)
         _check_mode(delivery, to_status)
         DELIVERY_MACHINES[delivery.mode].check(delivery.status, to_status)
         moment = timezone.now()
         record: dict[str, object] = {}
         reason = ""
-        if to_status in (D.DELIVERED, D.HANDED_OVER):
+        if to_status in (D.DELIVERED, D.HANDED_OVER, D.PICKED_UP):  # who received it, when
             handed_over_by, received_by, moment = _hand_over_record(
                 actor, delivery, handed_over_by, received_by, at
             )
@@ -174,6 +248,7 @@ def delivery_advance(
             }
             reason = f"交付人：{handed_over_by or '—'}；接收人：{received_by or '—'}"
         transition(delivery, to_status, actor=actor, reason=reason, changes=record, at=moment)
+        _order_follows(actor, order, to_status, reason, record)
         prescription = delivery.dispensing.prescription
         notify(
             template="prescriptions.delivery",

@@ -1,0 +1,103 @@
+"""The delivery fee of a 网订店送 order paid online (payments app) [CX art. 22]: the order waits
+for the payment (待支付) with its boxes held for the payment's time; paid, the pharmacy prepares
+it; not paid in time, it expires and gives the boxes back; cancelled after paying, the fee is
+refunded. The payment's hooks run in the payment's own transaction (``register_hooks``)."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from dualchannel.core.errors import DomainError, NotFound
+from dualchannel.core.models import User
+from dualchannel.core.statemachine import transition
+from dualchannel.inventory.holds import stock_hold_extend, stock_holds_lock
+from dualchannel.payments import hooks
+from dualchannel.payments.models import PaymentOrder
+from dualchannel.payments.services import payment_create, payment_refund
+
+from .. import error_codes as codes
+from ..models import OnlineOrder, OrderStatus
+from ..workflow import sale_reference
+from .orders import DELIVERY_HOLD_HOURS, end_order, locked_order, order_notify
+
+PURPOSE = "online_order"
+
+
+def order_payment_open(*, actor: User, order_id: int) -> PaymentOrder:
+    """The payment of the order's fee at the provider (asked outside any transaction); the same
+    order asks again with the same key, so a retry opens the same payment."""
+    order = OnlineOrder.objects.filter(
+        pk=order_id, prescription__patient_id=actor.insured_person_id
+    ).first()
+    if order is None:
+        raise NotFound(codes.ORDER_NOT_FOUND, "订单不存在")
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        raise DomainError(codes.ORDER_TRANSITION, "订单无需支付")
+    payment = payment_create(
+        payer_user=actor,
+        amount=order.fee,
+        subject=f"网订店送配送费（订单{order.order_no}）",
+        purpose=PURPOSE,
+        reference_type="prescriptions.onlineorder",
+        reference_id=order.pk,
+        expires_at=order.hold_until,
+        idempotency_key=f"online-order:{order.pk}",
+    )
+    with transaction.atomic():
+        locked = locked_order(order.pk)
+        if locked.payment_id is None:
+            locked.payment = payment
+            locked.save(update_fields=["payment", "updated_at"])
+    return payment
+
+
+def _order_of(payment: PaymentOrder) -> OnlineOrder:
+    return locked_order(payment.reference_id)
+
+
+def _on_paid(payment: PaymentOrder) -> None:
+    """Paid: the pharmacy prepares it, the boxes held on for the preparing time. Paid for an
+    order cancelled meanwhile: the fee goes back at once."""
+    order = _order_of(payment)
+    if order.status != OrderStatus.PENDING_PAYMENT:
+        payment_refund(payment, payment.amount, "订单已取消", f"online-order-void:{order.pk}")
+        return
+    until = timezone.now() + timedelta(hours=DELIVERY_HOLD_HOURS)
+    stock_hold_extend(reference=sale_reference(order.prescription), expires_at=until)
+    transition(
+        order,
+        OrderStatus.PREPARING,
+        actor=None,
+        reason="配送费已支付",
+        changes={"hold_until": until, "payment": payment},
+    )
+    order_notify(None, order)
+
+
+def _on_expired(payment: PaymentOrder) -> None:
+    """Not paid in time: the order expires and its boxes go back to sale."""
+    order = _order_of(payment)
+    if order.status == OrderStatus.PENDING_PAYMENT:
+        end_order(None, order, OrderStatus.EXPIRED, "未在规定时间内支付")
+
+
+def _lock(order_id: int) -> None:
+    """Before the payment row (core.locks): the order, then its holds (by their keys, so that
+    the hooks below take them again)."""
+    order = locked_order(order_id)
+    stock_holds_lock(sale_reference(order.prescription))
+
+
+def register_hooks() -> None:
+    hooks.register(
+        PURPOSE,
+        lock=_lock,
+        on_paid=_on_paid,
+        on_expired=_on_expired,
+        # back from the cashier: the order's page on the phone
+        return_url=lambda payment: reverse("portal-order", args=[payment.reference_id]),
+    )
