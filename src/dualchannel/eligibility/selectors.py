@@ -251,7 +251,9 @@ def _known_here(person: InsuredPerson, hospital_id: int) -> bool:
         Q(hospital_id=hospital_id) | Q(treating_hospital_id=hospital_id)
     )
     held = Eligibility.objects.filter(patient=person, hospital_id=hospital_id)
-    return applied.exists() or held.exists()
+    # the person's own request pushed to this hospital [HB art. 7(3)]
+    asked = PatientFilingRequest.objects.filter(patient=person, hospital_id=hospital_id)
+    return applied.exists() or held.exists() or asked.exists()
 
 
 def visible_imports(actor: User | None) -> QuerySet[EligibilityImport]:
@@ -307,6 +309,14 @@ def filing_upload_get(actor: User | None, upload_id: int) -> FilingUpload:
     if found is None:
         raise NotFound()
     return found
+
+
+def city_pharmacies(hospital: Institution) -> list[Institution]:
+    """Designated pharmacies of the hospital's pooling area (the city)."""
+    city = (hospital.region_id or "")[:4]
+    return list(
+        public_institutions(kind=InstitutionKind.PHARMACY).filter(region__code__startswith=city)
+    )
 
 
 def filing_drugs(person: InsuredPerson) -> list[Drug]:

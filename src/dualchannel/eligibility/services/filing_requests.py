@@ -298,11 +298,9 @@ def _hospital_physician(actor: User, request: PatientFilingRequest) -> Physician
 def _lock(actor: User, request_id: int) -> PatientFilingRequest:
     """The request, if in ``actor``'s scope (else NotFound), locked for this transaction."""
     selectors.filing_request_get(actor, request_id)
-    return (
-        PatientFilingRequest.objects.select_for_update(of=("self",))
-        .select_related("patient", "drug", "hospital", "taken_by")
-        .get(pk=request_id)
-    )
+    # No join under the lock: on PostgreSQL a row re-read after waiting for the lock keeps the
+    # joined rows of the first read (a taker seen as None); the relations are read after.
+    return PatientFilingRequest.objects.select_for_update(of=("self",)).get(pk=request_id)
 
 
 def filing_request_take(*, actor: User, request_id: int) -> PatientFilingRequest:
