@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
+from csp.decorators import csp_replace
 from django.contrib import messages
 from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
@@ -14,6 +15,7 @@ from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.clickjacking import xframe_options_sameorigin
 from django.views.decorators.http import require_GET, require_POST
 
 from dualchannel.core.errors import NotFound, field_error
@@ -116,6 +118,8 @@ def doctor_filing_request(request: HttpRequest, request_id: int) -> HttpResponse
 
 @require_GET
 @physician_required
+@xframe_options_sameorigin
+@csp_replace({"frame-ancestors": ["'self'"]})
 def doctor_filing_upload_file(request: HttpRequest, upload_id: int) -> HttpResponse:
     """The stored upload, inline, for the page's frame (same origin only)."""
     upload = selectors.filing_upload_get(request.user, upload_id)

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from dualchannel.tests.browser.conftest import sqlite_pass_only
+from dualchannel.tests.browser.phone import fits_the_phone, phone_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), sqlite_pass_only]
 
@@ -30,23 +31,6 @@ def paper_case():
     sys.modules[spec.name] = module  # its dataclasses look their module up
     spec.loader.exec_module(module)
     return module
-
-
-def fits_the_phone(page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth") <= 375
-
-
-def phone_login(page, base_url: str, phone: str) -> None:
-    page.goto(f"{base_url}/portal/login/")
-    page.fill("input[name=phone]", phone)
-    page.click("#send-code")
-    code = page.locator(".demo-code strong")  # demo mode shows what the SMS would carry
-    code.wait_for()
-    button = page.locator("#send-code")
-    assert button.is_disabled() and "重新发送（" in button.inner_text()  # the resend countdown
-    page.fill("input[name=code]", code.inner_text().strip())
-    page.click("main button[type=submit]")
-    page.wait_for_url(re.compile(r"/portal/$"))
 
 
 def prescribe(staff, case, base_url: str, application_url: str) -> None:
