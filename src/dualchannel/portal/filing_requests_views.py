@@ -8,13 +8,17 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from dualchannel.catalog.models import MaterialKind
 from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.eligibility import selectors as eligibility_selectors
 from dualchannel.eligibility.models import FilingRequestStatus
-from dualchannel.eligibility.services import PatientFile, filing_request_submit
+from dualchannel.eligibility.services import (
+    PatientFile,
+    filing_request_submit,
+    filing_request_withdraw,
+)
 from dualchannel.eligibility.services.filing_requests import MAX_FILES, request_no
 from dualchannel.eligibility.services.materials import MAX_UPLOAD_BYTES
 
@@ -105,6 +109,7 @@ def portal_filing_request(request: HttpRequest, request_id: int) -> HttpResponse
     if filing.patient_id != request.user.insured_person_id:
         raise NotFound()  # another person's request: the same 404 as a missing one
     labels = dict(FilingRequestStatus.choices)
+    open_statuses = (FilingRequestStatus.SUBMITTED, FilingRequestStatus.TAKEN)
     return TemplateResponse(
         request,
         "portal/filing_request.html",
@@ -112,9 +117,20 @@ def portal_filing_request(request: HttpRequest, request_id: int) -> HttpResponse
             "filing": filing,
             "number": request_no(filing),
             "next_step": FILING_NEXT_STEPS[filing.status],
+            "can_withdraw": filing.status in open_statuses,
             "uploads": list(filing.uploads.order_by("pk")),
             "timeline": [
                 (h.at, labels.get(h.to_status, "")) for h in filing.history.order_by("at", "pk")
             ],
         },
     )
+
+
+@require_POST
+@patient_required
+def portal_filing_withdraw(request: HttpRequest, request_id: int) -> HttpResponse:
+    if not request.user.insured_person_id:
+        return redirect("portal-bind")
+    filing_request_withdraw(actor=request.user, request_id=request_id)
+    messages.success(request, "备案申请已撤回")
+    return redirect("portal-filing-request", request_id=request_id)

@@ -50,6 +50,11 @@ urlpatterns = [
         name="portal-filing-request",
     ),
     path(
+        "portal/filings/<int:request_id>/withdraw/",
+        filing_requests_views.portal_filing_withdraw,
+        name="portal-filing-withdraw",
+    ),
+    path(
         "portal/prescriptions/",
         prescriptions_views.portal_prescriptions,
         name="portal-prescriptions",

@@ -457,6 +457,7 @@ PAGES = [
         allowed=(PATIENT,),
     ),
     Page("GET", "portal-filing-request", ("filing_request_id",), allowed=(PATIENT,)),
+    Page("POST", "portal-filing-withdraw", ("filing_request_id",), allowed=(PATIENT,)),
     Page("GET", "eligibility-doctor-filing-request", ("filing_request_id",), allowed=(PHYSICIAN,)),
     Page(
         "GET",

@@ -26,6 +26,7 @@ from .filing_requests import (
     filing_request_decline,
     filing_request_submit,
     filing_request_take,
+    filing_request_withdraw,
 )
 from .plan import eligibility_plan_release, eligibility_plan_use
 from .review import (
@@ -66,6 +67,7 @@ __all__ = [
     "filing_request_decline",
     "filing_request_submit",
     "filing_request_take",
+    "filing_request_withdraw",
     "lock_eligibility_for_officer",
     "register_import",
     "revocation_checked",

@@ -280,6 +280,23 @@ def request_no(request: PatientFilingRequest) -> str:
     return f"HS{request.pk:08d}"
 
 
+def filing_request_withdraw(*, actor: User, request_id: int) -> PatientFilingRequest:
+    """The patient withdraws their own request while the hospital has not completed it."""
+    require_role(actor, Role.PATIENT)
+    with transaction.atomic():
+        request = _lock(actor, request_id)
+        if request.patient_id != actor.insured_person_id:
+            raise NotFound()  # another person's request: as if it did not exist
+        transition(
+            request,
+            F.WITHDRAWN,
+            actor=actor,
+            role=Role.PATIENT,
+            changes={"decided_at": timezone.now()},
+        )
+    return request
+
+
 # --- the hospital's responsible physician --------------------------------------------------------
 
 

@@ -336,3 +336,20 @@ def test_two_physicians_taking_at_once_take_it_once(
         F.SUBMITTED,
         F.TAKEN,
     ]
+
+
+def test_the_patient_withdraws_an_open_request_and_may_file_again(
+    submitted, zhang_user, patient_user, lung_drug, hospital
+):
+    with pytest.raises(NotFound):  # another person's request
+        services.filing_request_withdraw(actor=patient_user, request_id=submitted.pk)
+
+    services.filing_request_withdraw(actor=zhang_user, request_id=submitted.pk)
+
+    submitted.refresh_from_db()
+    assert submitted.status == F.WITHDRAWN
+    assert AuditEvent.objects.filter(action="eligibility.filing_request_withdrawn").count() == 1
+    with pytest.raises(Conflict):  # withdrawn is final
+        services.filing_request_withdraw(actor=zhang_user, request_id=submitted.pk)
+    again = submit(zhang_user, lung_drug, hospital)
+    assert again.status == F.SUBMITTED and again.pk != submitted.pk
