@@ -14,7 +14,7 @@ when complete, as every application does (``workflow.enter_review``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from hashlib import sha256
 
 from django.core.files.base import ContentFile
@@ -190,6 +190,14 @@ def _refuse_open(person: InsuredPerson, drug: Drug) -> None:
         raise Conflict(codes.FILING_DUPLICATE, f"您已有{drug.generic_name}的在办申请或有效用药资格")
 
 
+def _moment_of(day: date) -> datetime:
+    """Now, on ``day`` (the business day the clock counts from, and recomputes from)."""
+    now = timezone.now()
+    if day == timezone.localdate(now):
+        return now
+    return timezone.make_aware(datetime.combine(day, timezone.localtime(now).time()))
+
+
 def hospital_due_on(hospital: Institution, submitted_on: date) -> date:
     """HB art. 10: the hospital finishes the filing within its working-day limit of the request."""
     profile = profile_of(hospital)
@@ -229,6 +237,7 @@ def filing_request_submit(
             hospital=hospital,
             note=note,
             submitted_by=actor,
+            submitted_at=_moment_of(today),
             due_on=due_on,
         )
         for item in checked:
