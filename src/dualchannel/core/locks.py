@@ -18,7 +18,8 @@ because inventory's sale and return functions lock them and write their own audi
 the caller's transaction, so they must be able to run last; the audit chain head (one per
 institution) is taken by ``audit.record`` and is always the last lock. A region's published
 lists follow the region they are published for (catalog.regional_lists); a person's
-out-of-area filing and a stay's filing-form review follow the person. The monthly batch comes
+out-of-area filing, a stay's filing-form review and the person's own filing request
+(eligibility.PatientFilingRequest) follow the person. The monthly batch comes
 before its settlements (preparing and applying lock the batch, then its settlements), a stay's
 charges after the settlement that bills them (a reversal) and before the accumulators (the stay
 bill), the rollups' state row before the settlements a refresh claims (analytics.rollups), and
@@ -91,6 +92,7 @@ TABLES: dict[str, Level] = {
     "registry.InsuredPerson": Level.PERSON,
     "registry.OutOfAreaFiling": Level.PERSON_RECORD,
     "registry.FilingReview": Level.PERSON_RECORD,
+    "eligibility.PatientFilingRequest": Level.PERSON_RECORD,
     "eligibility.Application": Level.APPLICATION,
     "eligibility.Eligibility": Level.ELIGIBILITY,
     "prescriptions.Prescription": Level.PRESCRIPTION,

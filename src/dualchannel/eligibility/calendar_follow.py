@@ -1,7 +1,8 @@
 """Deadlines computed while a year's holidays were known only provisionally (from the law, with
 the State Council's swaps unknown: ``core.calendar``) are computed again when the agency loads
-the year's notice: the review clock [HB art. 10], the materials deadline [HB art. 7(2)] and a
-re-evaluation's completion date [HB art. 10]. Each changed date gets its audit event; a case that
+the year's notice: the review clock [HB art. 10], the materials deadline [HB art. 7(2)], a
+re-evaluation's completion date [HB art. 10] and the hospital's limit on a patient's own
+request [HB art. 10]. Each changed date gets its audit event; a case that
 moved on meanwhile is left alone (conditional update, no lock taken)."""
 
 from __future__ import annotations
@@ -15,7 +16,14 @@ from dualchannel.core.audit import record
 from dualchannel.core.calendar import add_working_days, calendar_year_loaded
 from dualchannel.registry.profiles import profile_of
 
-from .models import Application, ApplicationStatus, Reevaluation
+from .models import (
+    OPEN_FILING_REQUESTS,
+    Application,
+    ApplicationStatus,
+    PatientFilingRequest,
+    Reevaluation,
+)
+from .services.filing_requests import hospital_due_on
 from .workflow import MATERIALS_DEADLINE_WORKING_DAYS, review_deadline_days
 
 
@@ -87,3 +95,18 @@ def recompute_deadlines(sender, year: int, **kwargs) -> dict[str, int]:
             completed_at__isnull=True,
         )
     return counts
+
+
+@receiver(calendar_year_loaded, dispatch_uid="eligibility-filing-request-deadlines")
+def recompute_filing_requests(sender, year: int, **kwargs) -> dict[str, int]:
+    """HB art. 10: the hospital's limit on a patient's open request, counted from the request."""
+    moved = 0
+    for request in PatientFilingRequest.objects.filter(
+        status__in=OPEN_FILING_REQUESTS
+    ).select_related("hospital"):
+        asked = timezone.localdate(request.submitted_at)
+        if not _touches(year, asked, request.due_on):
+            continue
+        due = hospital_due_on(request.hospital, asked)
+        moved += _moved(request, "due_on", request.due_on, due, status__in=OPEN_FILING_REQUESTS)
+    return {"filing_request_due_on": moved}

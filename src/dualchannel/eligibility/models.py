@@ -598,3 +598,147 @@ class EligibilityImport(models.Model):
 
     def __str__(self) -> str:
         return self.import_no
+
+
+class FilingRequestStatus(models.TextChoices):
+    """The patient's own request for a filing [HB art. 7(1)], pushed to the hospital [art. 7(3)]."""
+
+    SUBMITTED = "submitted", "待医师受理"  # in the hospital's responsible physicians' queue
+    TAKEN = "taken", "医师办理中"  # one responsible physician took it (row lock: only one)
+    COMPLETED = "completed", "已转为用药资格申请"  # the physician made it an application
+    DECLINED = "declined", "医院未受理"  # declined with a reason the patient reads
+    WITHDRAWN = "withdrawn", "已撤回"  # withdrawn by the patient before it was completed
+
+
+OPEN_FILING_REQUESTS = (FilingRequestStatus.SUBMITTED, FilingRequestStatus.TAKEN)
+
+
+class PatientFilingRequest(models.Model):
+    """A patient's online request for a drug at a treating hospital [HB art. 7(1)(3)]; the
+    hospital must finish the filing within its working-day limit of the request [HB art. 10]."""
+
+    patient = models.ForeignKey(
+        "registry.InsuredPerson",
+        on_delete=models.PROTECT,
+        related_name="filing_requests",
+        verbose_name="参保人",
+    )
+    drug = models.ForeignKey(
+        "catalog.Drug", on_delete=models.PROTECT, related_name="+", verbose_name="药品"
+    )
+    hospital = models.ForeignKey(
+        "registry.Institution",
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="就诊医疗机构",
+    )
+    note = models.CharField("患者说明", max_length=500, blank=True)
+    status = models.CharField(
+        "状态",
+        max_length=12,
+        choices=FilingRequestStatus.choices,
+        default=FilingRequestStatus.SUBMITTED,
+    )
+    submitted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    submitted_at = models.DateTimeField("提交时间", default=timezone.now)
+    due_on = models.DateField("应办结日期")  # HB art. 10: working days from the request
+    taken_by = models.ForeignKey(
+        "registry.Physician",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+        verbose_name="受理医师",
+    )
+    taken_at = models.DateTimeField("受理时间", null=True, blank=True)
+    decided_at = models.DateTimeField("办结时间", null=True, blank=True)
+    decline_reason = models.CharField("未受理原因", max_length=500, blank=True)
+    application = models.OneToOneField(
+        Application,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="filing_request",
+        verbose_name="用药资格申请",
+    )
+
+    class Meta:
+        verbose_name = "患者备案申请"
+        verbose_name_plural = "患者备案申请"
+        ordering = ["submitted_at", "id"]
+        indexes = [models.Index(fields=["hospital", "status"])]
+        constraints = [
+            # one open request per person and drug (a second one is refused)
+            models.UniqueConstraint(
+                fields=["patient", "drug"],
+                condition=Q(status__in=["submitted", "taken"]),
+                name="uniq_open_filing_request",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.pk} · {self.get_status_display()}"
+
+
+def _filing_upload_path(instance: FilingUpload, filename: str) -> str:
+    # Under MEDIA_ROOT, outside the web root; served only to the request's hospital physicians.
+    return f"filing_requests/{timezone.localdate():%Y/%m}/{filename}"
+
+
+class FilingUpload(models.Model):
+    """What the patient had to hand: a record or report [HB art. 7(1)], as uploaded."""
+
+    request = models.ForeignKey(
+        PatientFilingRequest, on_delete=models.CASCADE, related_name="uploads"
+    )
+    kind = models.CharField("材料类型", max_length=30, choices=MaterialKind.choices)
+    title = models.CharField("名称", max_length=200)
+    file = models.FileField("文件", upload_to=_filing_upload_path, max_length=200)
+    mime_type = models.CharField("文件类型", max_length=100)
+    size = models.PositiveIntegerField("大小（字节）")
+    sha256 = models.CharField("SHA-256", max_length=64)
+    uploaded_at = models.DateTimeField("上传时间", default=timezone.now)
+
+    class Meta:
+        verbose_name = "患者备案申请材料"
+        verbose_name_plural = "患者备案申请材料"
+        ordering = ["request_id", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}：{self.title}"
+
+
+class FilingRequestTransition(StatusHistory):
+    request = models.ForeignKey(
+        PatientFilingRequest, on_delete=models.CASCADE, related_name="history"
+    )
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "患者备案申请状态变更"
+        verbose_name_plural = "患者备案申请状态变更"
+
+
+_F = FilingRequestStatus
+FILING_REQUEST_MACHINE = StateMachine(
+    FilingRequestStatus,
+    {
+        # a responsible physician of the hospital takes it, or declines it at once
+        _F.SUBMITTED: {_F.TAKEN, _F.DECLINED, _F.WITHDRAWN},
+        # the taker completes it into an application or declines it
+        _F.TAKEN: {_F.COMPLETED, _F.DECLINED, _F.WITHDRAWN},
+    },
+    error_code=codes.TRANSITION,
+    model=PatientFilingRequest,
+    history=FilingRequestTransition,
+    history_fk="request",
+    audit_action="eligibility.filing_request_{to}",
+    patient=lambda request: request.patient,
+    summary=lambda request, from_status, to_status: {
+        "request_id": request.pk,
+        "from": from_status,
+        "to": to_status,
+    },
+    reason_max=500,
+)

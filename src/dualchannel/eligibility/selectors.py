@@ -14,13 +14,25 @@ from typing import Any
 from django.db.models import Q, QuerySet
 from django.utils import timezone
 
+from dualchannel.catalog.models import Drug
+from dualchannel.catalog.selectors import criteria_in_force
 from dualchannel.core.calendar import UnknownCalendarYear, working_days_between
 from dualchannel.core.errors import NotFound
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.integration.his import HisAdapter, HisPatient, get_his_adapter
-from dualchannel.registry.models import InstitutionKind, InsuredPerson
-from dualchannel.registry.selectors import insured_person_find, officer_region
+from dualchannel.registry.models import (
+    DesignationStatus,
+    Institution,
+    InstitutionKind,
+    InsuredPerson,
+    Physician,
+)
+from dualchannel.registry.selectors import (
+    insured_person_find,
+    officer_region,
+    public_institutions,
+)
 
 from .models import (
     Application,
@@ -28,7 +40,9 @@ from .models import (
     Eligibility,
     EligibilityImport,
     EligibilityStatus,
+    FilingUpload,
     Material,
+    PatientFilingRequest,
     ReevaluationResult,
 )
 
@@ -237,7 +251,9 @@ def _known_here(person: InsuredPerson, hospital_id: int) -> bool:
         Q(hospital_id=hospital_id) | Q(treating_hospital_id=hospital_id)
     )
     held = Eligibility.objects.filter(patient=person, hospital_id=hospital_id)
-    return applied.exists() or held.exists()
+    # the person's own request pushed to this hospital [HB art. 7(3)]
+    asked = PatientFilingRequest.objects.filter(patient=person, hospital_id=hospital_id)
+    return applied.exists() or held.exists() or asked.exists()
 
 
 def visible_imports(actor: User | None) -> QuerySet[EligibilityImport]:
@@ -250,3 +266,82 @@ def visible_imports(actor: User | None) -> QuerySet[EligibilityImport]:
     if region is None:
         return EligibilityImport.objects.none()
     return EligibilityImport.objects.filter(region__code__startswith=region.code_prefix)
+
+
+# --- the patient's own filing requests [HB art. 7(1)(3)] ----------------------------------------
+
+
+def filing_request_scope(actor: User | None) -> Q | None:
+    """The patient's own requests; a hospital's physicians see the requests pushed to it."""
+    if not _active(actor):
+        return _NOTHING
+    if actor.is_superuser:
+        return None
+    q = _NOTHING
+    if actor.institution_id and Role.PHYSICIAN in actor.role_set:
+        q |= Q(hospital_id=actor.institution_id)
+    if actor.insured_person_id and Role.PATIENT in actor.role_set:
+        q |= Q(patient_id=actor.insured_person_id)
+    return q
+
+
+def visible_filing_requests(actor: User | None) -> QuerySet[PatientFilingRequest]:
+    qs = PatientFilingRequest.objects.select_related(
+        "patient", "drug", "hospital", "taken_by", "application"
+    )
+    scope = filing_request_scope(actor)
+    return qs if scope is None else qs.filter(scope)
+
+
+def filing_request_get(actor: User | None, request_id: int) -> PatientFilingRequest:
+    found = visible_filing_requests(actor).filter(pk=request_id).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def filing_upload_get(actor: User | None, upload_id: int) -> FilingUpload:
+    scope = filing_request_scope(actor)
+    qs = FilingUpload.objects.select_related("request")
+    if scope is not None:
+        qs = qs.filter(request__in=PatientFilingRequest.objects.filter(scope))
+    found = qs.filter(pk=upload_id).first()
+    if found is None:
+        raise NotFound()
+    return found
+
+
+def city_pharmacies(hospital: Institution) -> list[Institution]:
+    """Designated pharmacies of the hospital's pooling area (the city)."""
+    city = (hospital.region_id or "")[:4]
+    return list(
+        public_institutions(kind=InstitutionKind.PHARMACY).filter(region__code__startswith=city)
+    )
+
+
+def filing_drugs(person: InsuredPerson) -> list[Drug]:
+    """Drugs with a criteria set in force in the person's region: those a filing is made for."""
+    sets = criteria_in_force(person.enrolment_region)
+    return sorted((s.drug for s in sets), key=lambda drug: (drug.pinyin_initials, drug.pk))
+
+
+def filing_hospitals(person: InsuredPerson) -> QuerySet[Institution]:
+    """Designated hospitals of the person's city with at least one designated responsible
+    physician [HB art. 7(3)]: the hospitals a request may be pushed to."""
+    city = (person.enrolment_region_id or "")[:4]
+    with_physicians = Physician.objects.filter(
+        designations__status=DesignationStatus.ACTIVE
+    ).values("hospital_id")
+    return (
+        public_institutions(kind=InstitutionKind.HOSPITAL)
+        .filter(region__code__startswith=city, pk__in=with_physicians)
+        .order_by("name", "pk")
+    )
+
+
+def waiting_working_days(since: date, today: date | None = None) -> int | None:
+    """Working days a request has waited (None where the year's calendar is not loaded)."""
+    try:
+        return working_days_between(since, today or timezone.localdate())
+    except UnknownCalendarYear:
+        return None

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from . import (
+    filing_requests_views,
     materials_views,
     reevaluation_views,
     register_import_views,
@@ -21,6 +22,32 @@ urlpatterns = [
         name="agency-eligibility-import",
     ),
     path("doctor/", views.doctor_home, name="eligibility-doctor"),
+    # the patient's own filing requests pushed to the hospital [HB art. 7(3)]
+    path(
+        "doctor/filing-requests/<int:request_id>/",
+        filing_requests_views.doctor_filing_request,
+        name="eligibility-doctor-filing-request",
+    ),
+    path(
+        "doctor/filing-requests/<int:request_id>/take/",
+        filing_requests_views.doctor_filing_take,
+        name="eligibility-doctor-filing-take",
+    ),
+    path(
+        "doctor/filing-requests/<int:request_id>/complete/",
+        filing_requests_views.doctor_filing_complete,
+        name="eligibility-doctor-filing-complete",
+    ),
+    path(
+        "doctor/filing-requests/<int:request_id>/decline/",
+        filing_requests_views.doctor_filing_decline,
+        name="eligibility-doctor-filing-decline",
+    ),
+    path(
+        "doctor/filing-uploads/<int:upload_id>/file/",
+        filing_requests_views.doctor_filing_upload_file,
+        name="eligibility-doctor-filing-upload-file",
+    ),
     path("doctor/drugs/", views.doctor_drug_search, name="eligibility-doctor-drugs"),
     path("doctor/patient/", views.doctor_patient_lookup, name="eligibility-doctor-patient"),
     path(

@@ -39,6 +39,7 @@ from dualchannel.registry.profiles import profile_of
 from dualchannel.registry.selectors import person_card, public_institutions
 
 from . import selectors, services
+from .filing_requests_views import filing_queue
 from .models import Application, ApplicationStatus, MaterialSource, VerificationState
 from .reevaluation_views import reevaluations_due
 from .services import materials
@@ -164,14 +165,6 @@ def _documents(application: Application) -> list:
     return [d for d in (application.application_form, application.treatment_plan_document) if d]
 
 
-def _pharmacies(hospital) -> list:
-    """Designated pharmacies of the hospital's pooling area (the city)."""
-    city = (hospital.region_id or "")[:4]
-    return list(
-        public_institutions(kind=InstitutionKind.PHARMACY).filter(region__code__startswith=city)
-    )
-
-
 # --- the physician's workbench ---------------------------------------------------------------
 
 
@@ -193,6 +186,7 @@ def doctor_home(request: HttpRequest) -> HttpResponse:
         for a in mine.filter(status=S.MATERIALS_REQUESTED).order_by("materials_deadline", "pk")
     ]
     due = reevaluations_due(request.user)
+    patient_requests = filing_queue(request.user, timezone.localdate())
     rows = [(a, mask_name(a.patient.name)) for a in applications[:200]]
     hospital = request.user.institution
     context = {
@@ -200,18 +194,24 @@ def doctor_home(request: HttpRequest) -> HttpResponse:
         "drafts": drafts,
         "requested": requested,
         "due": due,
-        "counts": {"drafts": len(drafts), "requested": len(requested), "due": len(due)},
+        "patient_requests": patient_requests,
+        "counts": {
+            "drafts": len(drafts),
+            "requested": len(requested),
+            "due": len(due),
+            "patient_requests": len(patient_requests),
+        },
         # Opened from the HIS with the patient in context (?patient=<ID number>): nothing typed.
         "launch": _patient_lookup(request, request.GET.get("patient", "")),
-        "pharmacies": _pharmacies(hospital) if hospital is not None else [],
-        "pharmacy_rule": _pharmacy_rule(hospital),
+        "pharmacies": selectors.city_pharmacies(hospital) if hospital is not None else [],
+        "pharmacy_rule": pharmacy_rule(hospital),
         "treating_physicians": _treating_physicians(hospital) if hospital is not None else None,
     }
     page = TemplateResponse(request, "eligibility/doctor_home.html", context)
     return _with_timing(page, context["launch"])
 
 
-def _pharmacy_rule(hospital) -> dict[str, Any]:
+def pharmacy_rule(hospital) -> dict[str, Any]:
     """Whether the region's profile binds the patient to one pharmacy (三定), in its own words."""
     profile = profile_of(hospital) if hospital is not None else None
     if profile is None:

@@ -482,6 +482,80 @@ _register(
         wechat_template_id="",
     )
 )
+# The patient's own filing request [HB art. 7(1)(3)]: each step of the hospital's handling.
+_register(
+    NotificationTemplate(
+        code="eligibility.filing_request_submitted",
+        title="备案申请已提交",
+        body=(
+            "您的{drug_name}用药资格备案申请（编号{request_no}）已推送至{hospital_name}的"
+            "双通道责任医师，医院应于{due_on}前办结，请留意后续通知。"
+        ),
+        sms_template_id="DC_FILING_REQUEST_SUBMITTED",
+        sms_params=("drug_name", "request_no", "due_on"),
+        wechat_template_id="DC_FILING_REQUEST_SUBMITTED",
+        wechat_fields={
+            "thing1": "drug_name",
+            "character_string2": "request_no",
+            "thing3": "hospital_name",
+            "time4": "due_on",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
+        code="eligibility.filing_request_taken",
+        title="备案申请已由医师受理",
+        body=(
+            "您的{drug_name}用药资格备案申请（编号{request_no}）已由{hospital_name}"
+            "{physician_name}医师受理，正在办理。"
+        ),
+        sms_template_id="DC_FILING_REQUEST_TAKEN",
+        sms_params=("drug_name", "request_no"),
+        wechat_template_id="DC_FILING_REQUEST_TAKEN",
+        wechat_fields={
+            "thing1": "drug_name",
+            "character_string2": "request_no",
+            "thing3": "hospital_name",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
+        code="eligibility.filing_request_completed",
+        title="备案申请已转为用药资格申请",
+        body=(
+            "您的{drug_name}用药资格备案申请（编号{request_no}）已由{hospital_name}"
+            "责任医师建立用药资格申请（申请号{application_no}），您上传的材料已一并提交。"
+        ),
+        sms_template_id="DC_FILING_REQUEST_COMPLETED",
+        sms_params=("drug_name", "request_no", "application_no"),
+        wechat_template_id="DC_FILING_REQUEST_COMPLETED",
+        wechat_fields={
+            "thing1": "drug_name",
+            "character_string2": "application_no",
+            "thing3": "hospital_name",
+        },
+    )
+)
+_register(
+    NotificationTemplate(
+        code="eligibility.filing_request_declined",
+        title="备案申请未受理",
+        body=(
+            "您的{drug_name}用药资格备案申请（编号{request_no}）{hospital_name}未予受理，"
+            "原因：{reason}"
+        ),
+        sms_template_id="DC_FILING_REQUEST_DECLINED",
+        sms_params=("drug_name", "request_no"),
+        wechat_template_id="DC_FILING_REQUEST_DECLINED",
+        wechat_fields={
+            "thing1": "drug_name",
+            "character_string2": "request_no",
+            "thing3": "reason",
+        },
+    )
+)
 _register(
     NotificationTemplate(
         code="generic",

@@ -19,9 +19,16 @@ from dualchannel.eligibility.models import (
     ApplicationStatus,
     Eligibility,
     EligibilityStatus,
+    FilingRequestStatus,
+    PatientFilingRequest,
     VerificationState,
 )
-from dualchannel.eligibility.selectors import application_get, current_plan
+from dualchannel.eligibility.selectors import (
+    application_get,
+    current_plan,
+    visible_filing_requests,
+)
+from dualchannel.eligibility.services.filing_requests import request_no
 from dualchannel.eligibility.workflow import present_kinds
 from dualchannel.notifications.models import Notification
 from dualchannel.prescriptions.models import OnlineOrder, Prescription
@@ -280,6 +287,12 @@ def message_link(notification: Notification, person_id: int | None) -> tuple[str
         ).values_list("pk", flat=True)
         if found.first() is not None:
             return reverse("portal-application", args=[found.first()]), "查看申请"
+    if values.get("request_no", "").startswith("HS") and values["request_no"][2:].isdigit():
+        found = PatientFilingRequest.objects.filter(
+            pk=int(values["request_no"][2:]), patient_id=person_id
+        ).values_list("pk", flat=True)
+        if found.first() is not None:
+            return reverse("portal-filing-request", args=[found.first()]), "查看备案申请"
     if code.startswith("eligibility."):
         return reverse("portal-home"), "查看用药资格"
     if code.startswith("prescriptions."):
@@ -295,3 +308,29 @@ def patient_message_path(notification: Notification) -> str:
     if person_id is None:
         return ""
     return message_link(notification, person_id)[0] or reverse("portal-messages")
+
+
+FILING_NEXT_STEPS = {
+    FilingRequestStatus.SUBMITTED: "等待医院双通道责任医师受理",
+    FilingRequestStatus.TAKEN: "责任医师正在办理，将为您建立用药资格申请",
+    FilingRequestStatus.COMPLETED: "已建立用药资格申请，请在申请详情中查看审核进度",
+    FilingRequestStatus.DECLINED: "医院未受理，可按原因补充后重新申请或选择其他医院",
+    FilingRequestStatus.WITHDRAWN: "已撤回",
+}
+
+
+def patient_filing_rows(user: User) -> list[dict]:
+    """The patient's requests still at the hospital or declined (a completed one is followed
+    as its application)."""
+    qs = visible_filing_requests(user).exclude(status=FilingRequestStatus.COMPLETED)
+    return [
+        {
+            "id": r.pk,
+            "number": request_no(r),
+            "drug_name": r.drug.generic_name,
+            "hospital_name": r.hospital.name,
+            "status": r.get_status_display(),
+            "next_step": FILING_NEXT_STEPS[r.status],
+        }
+        for r in qs.order_by("-submitted_at", "-pk")[:20]
+    ]

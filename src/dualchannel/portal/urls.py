@@ -1,6 +1,13 @@
 from django.urls import path
 
-from . import messages_views, orders_views, prescriptions_views, views, wechat_views
+from . import (
+    filing_requests_views,
+    messages_views,
+    orders_views,
+    prescriptions_views,
+    views,
+    wechat_views,
+)
 
 urlpatterns = [
     path("portal/", views.portal_home, name="portal-home"),
@@ -37,6 +44,22 @@ urlpatterns = [
         "portal/applications/<int:application_id>/materials/",
         views.portal_material_upload,
         name="portal-material-upload",
+    ),
+    # The patient's own filing request [HB art. 7(1)]: drug, hospital, what they have.
+    path(
+        "portal/filings/new/",
+        filing_requests_views.portal_filing_new,
+        name="portal-filing-new",
+    ),
+    path(
+        "portal/filings/<int:request_id>/",
+        filing_requests_views.portal_filing_request,
+        name="portal-filing-request",
+    ),
+    path(
+        "portal/filings/<int:request_id>/withdraw/",
+        filing_requests_views.portal_filing_withdraw,
+        name="portal-filing-withdraw",
     ),
     path(
         "portal/prescriptions/",

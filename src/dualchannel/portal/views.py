@@ -25,7 +25,7 @@ from dualchannel.notifications.selectors import unread_count
 
 from . import error_codes as codes
 from . import services
-from .selectors import patient_application, portal_profile, progress_of
+from .selectors import patient_application, patient_filing_rows, portal_profile, progress_of
 
 MODEL_BACKEND = "django.contrib.auth.backends.ModelBackend"
 
@@ -117,6 +117,7 @@ def portal_home(request: HttpRequest) -> HttpResponse:
         {
             "profile": portal_profile(request.user),
             "applications": [progress_of(a) for a in application_list(request.user)[:20]],
+            "filing_requests": patient_filing_rows(request.user),
             "unread": unread_count(request.user),
         },
     )

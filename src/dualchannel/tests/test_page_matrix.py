@@ -30,6 +30,7 @@ from django.utils import timezone
 from dualchannel.core.canonical import digest, snapshot
 from dualchannel.core.locks import mark_several_transactions
 from dualchannel.core.models import Job, JobStatus, User
+from dualchannel.eligibility import services as eligibility_services
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.tests.factories import PLAN, drug_with_criteria
 from dualchannel.payments.models import PaymentOrder
@@ -499,6 +500,47 @@ PAGES = [
     Page("POST", "portal-order-cancel", ("order_id",), allowed=(PATIENT,)),
     Page("POST", "portal-order-received", ("order_id",)),
     Page("POST", "portal-order-pay", ("order_id",)),  # a pick-up order: nothing to pay
+    # The patient's own filing request [HB art. 7(1)(3)] and the physicians' side of it.
+    Page("GET", "portal-filing-new", allowed=(PATIENT,)),
+    Page(
+        "POST",
+        "portal-filing-new",
+        data={
+            "drug_id": "{filing_drug_id}",
+            "hospital_id": "{hospital_id}",
+            "kind_0": "pathology",
+            "file_0": FILE,
+        },
+        allowed=(PATIENT,),
+    ),
+    Page("GET", "portal-filing-request", ("filing_request_id",), allowed=(PATIENT,)),
+    Page("POST", "portal-filing-withdraw", ("filing_request_id",), allowed=(PATIENT,)),
+    Page("GET", "eligibility-doctor-filing-request", ("filing_request_id",), allowed=(PHYSICIAN,)),
+    Page(
+        "GET",
+        "eligibility-doctor-filing-request",
+        ("taken_request_id",),
+        allowed=(PHYSICIAN,),
+        label="taken",
+    ),
+    Page(
+        "GET", "eligibility-doctor-filing-upload-file", ("filing_upload_id",), allowed=(PHYSICIAN,)
+    ),
+    Page("POST", "eligibility-doctor-filing-take", ("filing_request_id",), allowed=(PHYSICIAN,)),
+    Page(
+        "POST",
+        "eligibility-doctor-filing-decline",
+        ("filing_request_id",),
+        {"reason": "本院无该专业科室"},
+        allowed=(PHYSICIAN,),
+    ),
+    Page(
+        "POST",
+        "eligibility-doctor-filing-complete",
+        ("taken_request_id",),
+        {"diagnosis": "C34.100x004|右肺上叶恶性肿瘤", "pharmacy_id": "{pharmacy_id}"},
+        allowed=(PHYSICIAN,),
+    ),
     Page("GET", "portal-prescriptions", allowed=(PATIENT,)),
     Page("GET", "portal-prescription", ("issued_id",), allowed=(PATIENT,)),
     Page(
@@ -595,6 +637,7 @@ def _world() -> dict:
     return {
         **world,
         "payment_out_trade_no": _payment_order(world).out_trade_no,
+        **_filing_requests(world),
         "out_of_area_filing_id": _out_of_area_filing(world).pk,
         "failed_job_id": failed_job.pk,
         "calendar_year": 2027,  # not loaded: provisional
@@ -620,6 +663,32 @@ def _payment_order(world: dict) -> PaymentOrder:
         idempotency_key="page-world-payment",
         expires_at=timezone.now() + timedelta(days=1),
     )
+
+
+def _filing_requests(world: dict) -> dict:
+    """张伟's own filing requests at the Wuhan hospital [HB art. 7(1)(3)]: one waiting for a
+    physician, one taken by the world's physician; a third drug he may still file for."""
+    patient = User.objects.get(pk=world["users"]["patient_user"])
+    physician = User.objects.get(pk=world["users"]["physician_user"])
+    requests = []
+    for name in ("达可替尼片", "布格替尼片"):
+        drug, _ = drug_with_criteria(generic_name=name)
+        requests.append(
+            eligibility_services.filing_request_submit(
+                actor=patient,
+                drug_id=drug.pk,
+                hospital_id=world["hospital_id"],
+                files=[eligibility_services.PatientFile("pathology", "病理.pdf", PDF)],
+            )
+        )
+    eligibility_services.filing_request_take(actor=physician, request_id=requests[1].pk)
+    free_drug, _ = drug_with_criteria(generic_name="恩沙替尼胶囊")
+    return {
+        "filing_request_id": requests[0].pk,
+        "filing_upload_id": requests[0].uploads.get().pk,
+        "taken_request_id": requests[1].pk,
+        "filing_drug_id": free_drug.pk,
+    }
 
 
 def _out_of_area_filing(world: dict) -> OutOfAreaFiling:

@@ -5,7 +5,8 @@ approval, rejection; the withdrawal), ``materials`` (uploads, scans, verificatio
 ``reevaluation`` (re-evaluation, stop), ``reevaluation_deadlines`` (reminders, suspension,
 alerts), ``plan`` (the treatment plan's used quantity, for other apps), ``revocation`` (revoked
 for fraud [HB art. 12]), ``register_import`` (the region's existing register [HB art. 49]),
-``transfer`` (with the person's insurance relation [HB art. 50]); ``common`` holds what
+``transfer`` (with the person's insurance relation [HB art. 50]), ``filing_requests`` (the
+patient's own request [HB art. 7(1)(3)]); ``common`` holds what
 they share beside ``eligibility.workflow``. The names callers use are re-exported here.
 """
 
@@ -18,6 +19,14 @@ from .applications import (
     application_set_plan,
     application_submit,
     submission_blockers,
+)
+from .filing_requests import (
+    PatientFile,
+    filing_request_complete,
+    filing_request_decline,
+    filing_request_submit,
+    filing_request_take,
+    filing_request_withdraw,
 )
 from .plan import eligibility_plan_release, eligibility_plan_use
 from .review import (
@@ -38,6 +47,7 @@ from .transfer import Transfer, eligibility_transfer_with_person
 __all__ = [
     "CheckResult",
     "EvidenceFile",
+    "PatientFile",
     "Revocation",
     "Transfer",
     "application_answer",
@@ -53,6 +63,11 @@ __all__ = [
     "eligibility_plan_use",
     "eligibility_revoke",
     "eligibility_transfer_with_person",
+    "filing_request_complete",
+    "filing_request_decline",
+    "filing_request_submit",
+    "filing_request_take",
+    "filing_request_withdraw",
     "lock_eligibility_for_officer",
     "register_import",
     "revocation_checked",

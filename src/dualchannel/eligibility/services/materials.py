@@ -49,7 +49,7 @@ def _known_kind(kind: str) -> MaterialKind:
     return MaterialKind(kind)
 
 
-def _checked_file(content: bytes, filename: str, content_type: str) -> tuple[str, str]:
+def checked_material_file(content: bytes, filename: str, content_type: str) -> tuple[str, str]:
     """The file's type and extension, from its content (core.uploads: recognised by its first
     bytes, opened, agreeing with the declared type and name); empty or too large is refused."""
     if not content:
@@ -109,7 +109,7 @@ def material_upload(
                 f"本申请未要求补充「{MaterialKind(kind).label}」",
                 fields={"kind": ["未要求补充此类材料"]},
             )
-        mime, extension = _checked_file(content, filename, content_type)
+        mime, extension = checked_material_file(content, filename, content_type)
         checksum = sha256(content).hexdigest()
         material = Material(
             application=application,
@@ -238,7 +238,7 @@ def material_scan(
                 f"本申请不需要「{label}」",
                 fields={"kind": ["不是本申请所需或要求补充的材料"]},
             )
-        mime, extension = _checked_file(content, filename, content_type)
+        mime, extension = checked_material_file(content, filename, content_type)
         checksum = sha256(content).hexdigest()
         now = timezone.now()
         material = Material(

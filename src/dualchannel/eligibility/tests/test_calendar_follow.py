@@ -9,6 +9,9 @@ import pytest
 
 from dualchannel.core.calendar import calendar_year_load
 from dualchannel.core.models import AuditEvent
+from dualchannel.core.roles import Role
+from dualchannel.core.tests.factories import UserFactory
+from dualchannel.core.tests.files import PDF
 from dualchannel.eligibility import services
 from dualchannel.eligibility.models import ApplicationStatus
 
@@ -62,3 +65,25 @@ def test_hb_art7_materials_deadline_follows_the_notice_and_a_decided_case_is_lef
     # loading the same notice again changes nothing more
     calendar_year_load(actor=admin_user, year=2027, days=NOTICE_2027, document_no="测试〔2026〕9号")
     assert AuditEvent.objects.filter(action="calendar.deadline_recomputed").count() == 1
+
+
+def test_hb_art10_the_hospitals_limit_on_a_patients_request_follows_the_notice(
+    zhang, physician, lung_drug, hospital, admin_user, media_root
+):
+    # given 张伟's own request on Mon 28 December 2026, before the 2027 notice
+    patient = UserFactory(username="zhangwei", insured_person=zhang, roles=[Role.PATIENT])
+    request = services.filing_request_submit(
+        actor=patient,
+        drug_id=lung_drug.pk,
+        hospital_id=hospital.pk,
+        files=[services.PatientFile("pathology", "病理.pdf", PDF, "application/pdf")],
+        today=date(2026, 12, 28),
+    )
+    assert request.due_on == date(2027, 1, 7)
+
+    calendar_year_load(actor=admin_user, year=2027, days=NOTICE_2027, document_no="测试〔2026〕9号")
+
+    request.refresh_from_db()
+    assert request.due_on == date(2027, 1, 8)
+    loaded = AuditEvent.objects.get(action="calendar.year_loaded")
+    assert loaded.summary["recomputed"]["filing_request_due_on"] == 1
