@@ -121,3 +121,131 @@ SUBMISSION_MACHINE = StateMachine(
         "to": to,
     },
 )
+
+
+# --- rollups of settlements (issue 13 §1, §6) ---------------------------------------------------
+#
+# The statistics pages read these, never a finished answer kept aside. They are maintained
+# incrementally by ``analytics.rollups.refresh`` from the settlements not yet rolled up (the
+# settlement's ``rolled_up_at`` / ``reversal_rolled_up_at`` markers), and can be rebuilt from
+# detail (``manage.py rollup_rebuild``). Amounts are whole fen (integers): sums are exact on
+# SQLite as on PostgreSQL, and cheaper than numeric. ``month`` leads the primary key so that a
+# PostgreSQL table partitioned by month can keep it.
+
+# drug_key / physician_key of a line without a catalogue drug / a settlement without a physician
+NO_KEY = 0
+
+
+class SettlementRollup(models.Model):
+    """Live settlements of one month, county, institution, drug, physician, insurance type and
+    budget line: counts and the payers' amounts in fen (a reversal subtracts from its own month)."""
+
+    pk = models.CompositePrimaryKey(
+        "month",
+        "county",
+        "institution",
+        "drug_key",
+        "physician_key",
+        "insurance_type",
+        "budget_line",
+    )
+    month = models.DateField("月份")  # the month's first day (of settled_on)
+    county = models.ForeignKey(
+        "registry.Region",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    institution = models.ForeignKey(
+        "registry.Institution",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    drug_key = models.IntegerField("药品")  # catalog.Drug id, NO_KEY for other items
+    physician_key = models.IntegerField("医师")  # registry.Physician id, NO_KEY for none
+    insurance_type = models.CharField("险种", max_length=3)
+    budget_line = models.CharField("预算口径", max_length=20)
+    # a settlement counts once, under the drug of its first line; ``lines`` counts every line
+    settlements = models.IntegerField("结算人次", default=0)
+    lines = models.IntegerField("明细条数", default=0)
+    quantity = models.BigIntegerField("数量", default=0)
+    total_fen = models.BigIntegerField("医疗费总额（分）", default=0)
+    fund_fen = models.BigIntegerField("统筹基金支付（分）", default=0)
+    critical_illness_fen = models.BigIntegerField("大病保险支付（分）", default=0)
+    assistance_fen = models.BigIntegerField("医疗救助支付（分）", default=0)
+    commercial_fen = models.BigIntegerField("惠民保支付（分）", default=0)
+    personal_fen = models.BigIntegerField("个人现金支付（分）", default=0)
+
+    class Meta:
+        verbose_name = "结算汇总"
+        verbose_name_plural = "结算汇总"
+        indexes = [models.Index(fields=["county", "month"], name="settlement_rollup_county")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} · {self.institution_id} · {self.drug_key}"
+
+
+class PatientRollup(models.Model):
+    """Who was served: one row per person and month, county, institution, drug, physician and
+    insurance type, with the number of live settlements (> 0: served). Distinct persons cannot be
+    summed, so "patients served" is a COUNT(DISTINCT person) over these rows."""
+
+    pk = models.CompositePrimaryKey(
+        "month", "county", "institution", "drug_key", "physician_key", "insurance_type", "person"
+    )
+    month = models.DateField("月份")
+    county = models.ForeignKey(
+        "registry.Region",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    institution = models.ForeignKey(
+        "registry.Institution",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    drug_key = models.IntegerField("药品")
+    physician_key = models.IntegerField("医师")
+    insurance_type = models.CharField("险种", max_length=3)
+    person = models.ForeignKey(
+        "registry.InsuredPerson",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    settlements = models.IntegerField("结算人次", default=0)
+
+    class Meta:
+        verbose_name = "就诊人汇总"
+        verbose_name_plural = "就诊人汇总"
+        indexes = [models.Index(fields=["county", "month"], name="patient_rollup_county")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} · {self.institution_id} · {self.person_id}"
+
+
+class RollupState(models.Model):
+    """The one row refreshers lock, in turn (``pk`` 1): when the rollups were last brought up to
+    date (数据截至) and how much they hold."""
+
+    SINGLETON = 1
+
+    id = models.PositiveSmallIntegerField(primary_key=True, default=SINGLETON)
+    refreshed_at = models.DateTimeField("数据截至", null=True, blank=True)
+    settlements_rolled = models.BigIntegerField("已汇总结算", default=0)
+    reversals_rolled = models.BigIntegerField("已汇总冲销", default=0)
+
+    class Meta:
+        verbose_name = "汇总刷新状态"
+        verbose_name_plural = "汇总刷新状态"
+
+    def __str__(self) -> str:
+        return f"rollups as of {self.refreshed_at}"

@@ -7,8 +7,8 @@ several rows of one level in primary-key (or code) order:
 
     region (and its published lists) → institution → designation → physician → person
       (and the person's filings) → application → eligibility → prescription (and its
-      dispensing) → monthly batch → settlement (and claims) → stay charge → recovery order
-      → accumulators → stock item → trace code → audit chain head
+      dispensing) → monthly batch → rollup state → settlement (and claims) → stay charge
+      → recovery order → accumulators → stock item → trace code → audit chain head
 
 Why this order: the registry rows first (as before, the convention's region → institution →
 designation → person); then the person's own rows from the longest-lived down, so that a
@@ -20,7 +20,8 @@ lists follow the region they are published for (catalog.regional_lists); a perso
 out-of-area filing and a stay's filing-form review follow the person. The monthly batch comes
 before its settlements (preparing and applying lock the batch, then its settlements), a stay's
 charges after the settlement that bills them (a reversal) and before the accumulators (the stay
-bill), and the recovery orders after the settlements they recover (a batch deducts them after
+bill), the rollups' state row before the settlements a refresh claims (analytics.rollups), and
+the recovery orders after the settlements they recover (a batch deducts them after
 locking its settlements; an approval locks them before its own audit event).
 
 Lock with ``select_for_update(no_key=True)`` (FOR NO KEY UPDATE) where the key is not changed:
@@ -65,6 +66,7 @@ class Level(IntEnum):
     ELIGIBILITY = 70
     PRESCRIPTION = 80
     BATCH = 85
+    ROLLUP = 87
     SETTLEMENT = 90
     STAY_CHARGE = 93
     RECOVERY = 96
@@ -88,6 +90,7 @@ TABLES: dict[str, Level] = {
     "prescriptions.Prescription": Level.PRESCRIPTION,
     "prescriptions.Dispensing": Level.PRESCRIPTION,
     "settlement.SettlementBatch": Level.BATCH,
+    "analytics.RollupState": Level.ROLLUP,
     "settlement.Settlement": Level.SETTLEMENT,
     "settlement.ManualClaim": Level.SETTLEMENT,
     "settlement.StayCharge": Level.STAY_CHARGE,

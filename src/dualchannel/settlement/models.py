@@ -288,6 +288,10 @@ class Settlement(models.Model):
     reversal_upload_status = models.CharField(
         "冲销上传状态", max_length=15, choices=UploadStatus.choices, blank=True
     )
+    # when analytics' rollups took this settlement in, and its reversal (issue 13): NULL at
+    # insert, so the counter's settle writes nothing more; set by ``settlements_mark_rolled_up``
+    rolled_up_at = models.DateTimeField("计入汇总时间", null=True, blank=True)
+    reversal_rolled_up_at = models.DateTimeField("冲销计入汇总时间", null=True, blank=True)
 
     class Meta:
         verbose_name = "医保结算"
@@ -320,7 +324,21 @@ class Settlement(models.Model):
                 name="settlement_payers_sum_to_total",
             ),
         ]
-        indexes = [models.Index(fields=["institution", "settled_on"])]
+        indexes = [
+            models.Index(fields=["institution", "settled_on"]),
+            # the settlements (and reversals) the rollups have not taken in yet: small partial
+            # indexes, so a refresh finds them without reading the table
+            models.Index(
+                fields=["id"],
+                condition=Q(rolled_up_at__isnull=True),
+                name="settlement_not_rolled_up",
+            ),
+            models.Index(
+                fields=["id"],
+                condition=Q(status="reversed", reversal_rolled_up_at__isnull=True),
+                name="settlement_reversal_not_rolled",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.settlement_no

@@ -11,6 +11,7 @@
   from the institution's next monthly batch [HB art. 21–22, 31(6); CX art. 13];
 - ``revocation``: an eligibility revoked for fraud and the recovery of what was paid under it,
   in one transaction [HB art. 12];
+- ``rollup_marks``: which settlements and reversals analytics' rollups have taken in (issue 13);
 - ``common``: what those share to price, record and accumulate a settlement the same way.
 
 The names callers use are re-exported here: ``from dualchannel.settlement import services``.
@@ -51,6 +52,7 @@ from .recovery import (
     violation_rerun,
 )
 from .revocation import RevocationResult, eligibility_revoke_for_fraud
+from .rollup_marks import settlements_clear_rolled_up, settlements_mark_rolled_up
 
 __all__ = [
     "ACCUMULATED_KINDS",
@@ -83,6 +85,8 @@ __all__ = [
     "settlement_preview",
     "settlement_reverse",
     "settlement_settle",
+    "settlements_clear_rolled_up",
+    "settlements_mark_rolled_up",
     "stay_bill_preview",
     "stay_bill_settle",
     "stay_charge_record",
