@@ -139,6 +139,7 @@ class Province:
     settlements: int = 0
     lines: int = 0
     timings: dict[str, float] = field(default_factory=dict)
+    stream: Stream | None = None  # the generator, kept for the settlements added later
 
 
 def reference_data() -> None:
@@ -589,6 +590,7 @@ def load_settlements(rng: random.Random, province: Province, lines: int) -> None
         cumulative(zipf_weights(len(province.pharmacies), 0.9)),
         {i: province.county_city[c] for i, c in province.institution_county.items()},
     )
+    province.stream = stream
     per_month = split(lines, month_weights(province.months))
     started = time.perf_counter()
     chunks: queue.Queue = queue.Queue(maxsize=2)
@@ -704,6 +706,7 @@ class Query:
 
 
 LIVE = "s.status = 'settled'"
+AMOUNT_COLUMNS = ("total", "fund", "critical_illness", "assistance", "commercial", "personal")
 PAYERS = (
     "count(*), sum(s.total), sum(s.fund), sum(s.critical_illness), sum(s.assistance), "
     "sum(s.commercial), sum(s.personal)"
@@ -748,15 +751,48 @@ def detail_queries(city: str, months: list[date]) -> list[Query]:
     ]
 
 
+ROLLUP = "analytics_settlementrollup"
+PATIENTS = "analytics_patientrollup"
+LIVE_GROUP = "HAVING sum(settlements) <> 0"  # rows whose settlements were all reversed net to 0
+ROLLUP_PAYERS = (
+    "sum(settlements)::bigint, sum(total_fen)::bigint, sum(fund_fen)::bigint, "
+    "sum(critical_illness_fen)::bigint, sum(assistance_fen)::bigint, "
+    "sum(commercial_fen)::bigint, sum(personal_fen)::bigint"
+)
+
+
+def rollup_queries(city: str, months: list[date]) -> list[str]:
+    """The same questions as ``detail_queries``, in the same order and answer shape, read from
+    the rollups the statistics pages read (``analytics.models.SettlementRollup``,
+    ``PatientRollup``); money in fen."""
+    first, last = months[0], months[-1]
+    year = f"month BETWEEN DATE '{first}' AND DATE '{last}'"
+    month = f"month = DATE '{last}'"
+    in_city = f"county_id LIKE '{city[:4]}%'"
+    return [
+        f"SELECT county_id, month, {ROLLUP_PAYERS} FROM {ROLLUP} WHERE {in_city} AND {year} "
+        f"GROUP BY 1, 2 {LIVE_GROUP} ORDER BY 1, 2",
+        f"SELECT insurance_type, month, {ROLLUP_PAYERS} FROM {ROLLUP} WHERE {year} "
+        f"GROUP BY 1, 2 {LIVE_GROUP} ORDER BY 1, 2",
+        "SELECT drug_key, sum(lines)::bigint, sum(quantity)::bigint, sum(total_fen)::bigint "
+        f"FROM {ROLLUP} WHERE {month} GROUP BY 1 ORDER BY 4 DESC, 1 LIMIT 20",
+        f"SELECT institution_id, {ROLLUP_PAYERS} FROM {ROLLUP} WHERE {in_city} AND {month} "
+        f"GROUP BY 1 {LIVE_GROUP} ORDER BY 3 DESC, 1",
+        f"SELECT month, count(DISTINCT person_id) FROM {PATIENTS} WHERE settlements > 0 AND "
+        f"{in_city} AND {year} GROUP BY 1 ORDER BY 1",
+    ]
+
+
 def normal(rows) -> list[tuple]:
-    """Rows comparable across engines: money in fen (int), months as YYYY-MM, ids as str."""
+    """Rows comparable across engines and tables: money in fen (detail's decimals × 100, the
+    rollups' fen as they are), months as YYYY-MM, the rest as read."""
 
     def cell(value):
         if isinstance(value, Decimal):
             return int(value * 100)  # every Decimal here is money with two places
         if isinstance(value, datetime | date):
             return f"{value:%Y-%m}"
-        return str(value)
+        return value
 
     return [tuple(cell(v) for v in row) for row in rows]
 
@@ -972,6 +1008,116 @@ def table_checks(province: Province, built) -> list[tuple[bool, str]]:
     ]
 
 
+# --- the rollups ---------------------------------------------------------------------------------
+
+
+def refresh_timed(limit: int) -> tuple[int, int, float]:
+    from dualchannel.analytics import rollups
+
+    tick = time.perf_counter()
+    result = rollups.refresh_all(limit=limit, rounds=10**7)
+    return result.settlements, result.reversals, time.perf_counter() - tick
+
+
+def add_and_reverse(province: Province, settlements: int) -> tuple[int, int]:
+    """New settlements in the last month (by COPY) and as many reversals of older ones (as
+    ``settlement_reverse`` leaves them): what an incremental refresh takes in."""
+    from django.db import connection
+
+    stream = province.stream
+    first = stream.next_id
+    text, line_text, written = settlement_batch(stream, province.months[-1], settlements * 2)
+    with connection.cursor() as django_cursor:
+        cursor = django_cursor.cursor
+        copy_rows(cursor, f"COPY settlement_settlement ({SETTLEMENT_COLUMNS}) FROM STDIN", [text])
+        copy_rows(
+            cursor, f"COPY settlement_settlementline ({LINE_COLUMNS}) FROM STDIN", [line_text]
+        )
+        cursor.execute(
+            "SELECT setval(pg_get_serial_sequence('settlement_settlement', 'id'), %s)",
+            [stream.next_id],
+        )
+        cursor.execute(
+            "UPDATE settlement_settlement SET status = 'reversed', reversed_at = settled_at + "
+            "interval '1 day', reversed_by_id = settled_by_id, reversal_reason = '退药冲销', "
+            "reversal_key = 'R' || id, goods_returned = true, reversal_upload_status = 'pending' "
+            "WHERE id IN (SELECT id FROM settlement_settlement WHERE status = 'settled' AND "
+            "id < %s ORDER BY id DESC LIMIT %s)",
+            [first, stream.next_id - first],
+        )
+        reversed_ = cursor.rowcount
+    province.lines += written
+    province.settlements = stream.next_id - 1
+    return stream.next_id - first, reversed_
+
+
+def rollup_build(province: Province, limit: int) -> None:
+    """The rollups taken in from scratch (every settlement new), then incrementally."""
+    from django.db import connection
+
+    settled, reversals, spent = refresh_timed(limit)
+    print(
+        f"rollups: {settled:,} settlements and {reversals:,} reversals taken in from scratch by "
+        f"analytics.rollups.refresh_all ({limit:,} a transaction) in {spent:.1f} s = "
+        f"{settled / spent:,.0f} settlements/s"
+    )
+    added, reversed_ = add_and_reverse(province, max(100, province.settlements // 200))
+    settled, reversals, spent = refresh_timed(limit)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {ROLLUP}; ANALYZE {PATIENTS}")
+        cursor.execute(
+            f"SELECT (SELECT count(*) FROM {ROLLUP}), (SELECT count(*) FROM {PATIENTS}), "
+            f"pg_total_relation_size('{ROLLUP}'), pg_total_relation_size('{PATIENTS}')"
+        )
+        rows, patients, size, patient_size = cursor.fetchone()
+    print(
+        f"  then {added:,} new settlements and {reversed_:,} reversals of older ones: taken in "
+        f"incrementally in {spent:.2f} s = {(settled + reversals) / spent:,.0f} settlements/s; "
+        f"{rows:,} rollup rows ({size / 2**20:,.0f} MiB), {patients:,} person rows "
+        f"({patient_size / 2**20:,.0f} MiB)"
+    )
+
+
+def rollup_checks() -> list[tuple[bool, str]]:
+    """The rollups against detail: the application's own comparison, and plain SQL per month ×
+    county and in total (settlements and the six amounts, in fen)."""
+    from django.db import connection
+
+    from dualchannel.analytics.rollups import rollup_differences
+
+    differences = rollup_differences()
+    detail_sql = (
+        "SELECT to_char(s.settled_on, 'YYYY-MM'), i.region_id, count(*), "
+        + ", ".join(f"(sum(s.{a}) * 100)::bigint" for a in AMOUNT_COLUMNS)
+        + " FROM settlement_settlement s JOIN registry_institution i ON i.id = s.institution_id "
+        f"WHERE {LIVE} GROUP BY 1, 2 ORDER BY 1, 2"
+    )
+    rollup_sql = (
+        f"SELECT to_char(month, 'YYYY-MM'), county_id, {ROLLUP_PAYERS} FROM {ROLLUP} "
+        "GROUP BY 1, 2 HAVING sum(settlements) <> 0 ORDER BY 1, 2"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(detail_sql)
+        detail = cursor.fetchall()
+        cursor.execute(rollup_sql)
+        rolled = cursor.fetchall()
+    total = [sum(row[n] for row in detail) for n in range(2, 9)]
+    rolled_total = [sum(row[n] for row in rolled) for n in range(2, 9)]
+    return [
+        (
+            not differences,
+            "rollup == detail to the fen (analytics.rollups.rollup_differences: month × county × "
+            "institution × insurance type × budget line, month × county × drug, persons served; "
+            f"{len(differences)} differ{': ' + differences[0] if differences else ''})",
+        ),
+        (
+            detail == rolled and total == rolled_total,
+            f"rollup == detail to the fen per month × county in plain SQL ({len(detail)} cells; "
+            f"in total {total[0]:,} settlements, {yuan(total[1])} yuan, fund {yuan(total[2])})",
+        ),
+    ]
+
+
 # --- the report ---------------------------------------------------------------------------------
 
 
@@ -1003,6 +1149,10 @@ def report(timings: list[Timing]) -> str:
 def answer_checks(timings: list[Timing]) -> list[tuple[bool, str]]:
     compared = [t for t in timings if t.duck_answer]
     differ = [t.name for t in compared if t.answer != t.duck_answer]
+    for t in compared:
+        if t.answer != t.duck_answer:  # the first difference, to read in the output
+            pairs = itertools.zip_longest(t.answer, t.duck_answer)
+            print(f"  {t.name}: first difference {next(p for p in pairs if p[0] != p[1])}")
     rows = sum(len(t.answer) for t in compared)
     return [
         (
@@ -1039,20 +1189,23 @@ def detail_total_check(province: Province) -> tuple[bool, str]:
 def measure(province: Province, args: argparse.Namespace, workdir: Path) -> list[tuple]:
     """Time everything, print the table; the correctness checks as (ok, text)."""
     queries = detail_queries(CITY, province.months)
+    rollup_build(province, args.refresh_limit)
     timings, built = monthly_table(province, args.repeat, workdir)
-    checks = table_checks(province, built)
-    for query in queries:
-        timing = pg_timing(f"{query.name} (detail)", sql_runner(query.sql), args.repeat, 1.0)
-        timings.append(timing)
+    checks = [detail_total_check(province), *table_checks(province, built), *rollup_checks()]
+    for query, rollup_sql in zip(queries, rollup_queries(CITY, province.months), strict=True):
+        for name, sql in (
+            (f"{query.name} (rollup)", rollup_sql),
+            (f"{query.name} (detail)", query.sql),
+        ):
+            timings.append(pg_timing(name, sql_runner(sql), args.repeat, TARGET_QUERY_S))
     files, exported, size = export_parquet(workdir)
     print(
         f"parquet: {len(files)} tables exported in {exported:.1f} s ({size / 2**20:,.0f} MiB, "
         "COPY TO STDOUT as CSV → DuckDB → zstd Parquet)"
     )
-    for timing, (_cold, warm, answer) in zip(
-        timings[2:], duckdb_times(files, queries, args.repeat), strict=True
-    ):
-        timing.duck, timing.duck_answer = warm, answer
+    for n, (_cold, warm, answer) in enumerate(duckdb_times(files, queries, args.repeat)):
+        for timing in timings[2 + 2 * n : 4 + 2 * n]:  # the query's rollup and detail rows
+            timing.duck, timing.duck_answer = warm, answer
     print()
     print(report(timings))
     print(
@@ -1061,7 +1214,7 @@ def measure(province: Province, args: argparse.Namespace, workdir: Path) -> list
         f"{args.repeat}; DuckDB = best of {args.repeat} over the Parquet files (in memory, "
         f"{os.cpu_count()} threads)"
     )
-    return [detail_total_check(province), *checks, *answer_checks(timings)]
+    return [*checks, *answer_checks(timings)]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -1072,6 +1225,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--persons", type=int, help="insured persons (default: lines / 25)")
     parser.add_argument("--repeat", type=int, default=3, help="warm runs per query (3)")
     parser.add_argument("--seed", type=int, default=13, help="random seed (13)")
+    parser.add_argument(
+        "--refresh-limit",
+        type=int,
+        default=20_000,
+        help="settlements a refresh transaction (20,000)",
+    )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill too
     sys.stdout.reconfigure(line_buffering=True)  # progress as it happens, also through make
