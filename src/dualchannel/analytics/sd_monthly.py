@@ -148,24 +148,27 @@ def county_drug_sets(counties: list[Region], city: Region, on: date) -> dict[str
 def pharmacy_counts(counties: list[Region], on: date) -> dict[str, tuple[int, int, int]]:
     """county code → (designated pharmacies, with real-time settlement, with e-prescription)
     as of the end of ``on`` (one query)."""
+    rows = designated_on(on).filter(kind=InstitutionKind.PHARMACY, region__in=counties)
+    rows = rows.values("region_id").annotate(
+        total=Count("pk"),
+        realtime=Count("pk", filter=Q(realtime_settlement=True)),
+        e_rx=Count("pk", filter=Q(e_prescription_connected=True)),
+    )
+    return {r["region_id"]: (r["total"], r["realtime"], r["e_rx"]) for r in rows}
+
+
+def designated_on(on: date):
+    """Institutions whose designation was 已纳入 (active) at the end of ``on``, read from the
+    designation's status history."""
     cutoff = timezone.make_aware(datetime.combine(on + timedelta(days=1), time.min))
     status_on = Subquery(
         DesignationTransition.objects.filter(designation__institution=OuterRef("pk"), at__lt=cutoff)
         .order_by("-at", "-id")
         .values("to_status")[:1]
     )
-    rows = (
-        Institution.objects.filter(kind=InstitutionKind.PHARMACY, region__in=counties)
-        .annotate(status_on=status_on)
-        .filter(status_on=DesignationStatus.ACTIVE)
-        .values("region_id")
-        .annotate(
-            total=Count("pk"),
-            realtime=Count("pk", filter=Q(realtime_settlement=True)),
-            e_rx=Count("pk", filter=Q(e_prescription_connected=True)),
-        )
+    return Institution.objects.annotate(status_on=status_on).filter(
+        status_on=DesignationStatus.ACTIVE
     )
-    return {r["region_id"]: (r["total"], r["realtime"], r["e_rx"]) for r in rows}
 
 
 def build_table(

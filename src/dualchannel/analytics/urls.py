@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import views
+from . import stats_views, views
 
 urlpatterns = [
     path("agency/reports/sd-monthly/", views.agency_sd_monthly, name="agency-sd-monthly"),
@@ -20,5 +20,11 @@ urlpatterns = [
         "agency/reports/sd-quarterly/xlsx/",
         views.agency_sd_quarterly_xlsx,
         name="agency-sd-quarterly-xlsx",
+    ),
+    path("agency/statistics/", stats_views.agency_statistics, name="agency-statistics"),
+    path(
+        "agency/statistics/xlsx/",
+        stats_views.agency_statistics_xlsx,
+        name="agency-statistics-xlsx",
     ),
 ]

@@ -950,6 +950,9 @@ PAGES = [
     Page("GET", "agency-sd-monthly-xlsx"),
     Page("GET", "agency-sd-province"),
     Page("GET", "agency-sd-quarterly-xlsx"),
+    # the statistics (issue 13 §1): Wuhan's figures for its officer, an outsider's own region
+    Page("GET", "agency-statistics"),
+    Page("GET", "agency-statistics-xlsx"),
     # inspection and spot checks [SD §9, HB art. 48]
     Page("GET", "agency-inspection"),
     Page("GET", "agency-inspection-institution", ("pharmacy_id",)),

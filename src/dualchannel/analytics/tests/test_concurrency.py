@@ -4,15 +4,24 @@
 from __future__ import annotations
 
 import threading
+from datetime import date
 
 import pytest
 from django.db import connection
+from django.db.models import Sum
 
-from dualchannel.analytics.models import MonthlySubmission, SubmissionTransition
+from dualchannel.analytics import rollups
+from dualchannel.analytics.models import (
+    MonthlySubmission,
+    RollupState,
+    SettlementRollup,
+    SubmissionTransition,
+)
 from dualchannel.analytics.services import sd_monthly_submit
 from dualchannel.core.errors import DomainError
 
 from .factories import AFTER_MARCH, officer
+from .rollup_world import reverse
 
 
 @pytest.mark.postgres
@@ -41,3 +50,36 @@ def test_two_submissions_at_once_make_one(sd_world):
     assert sorted(outcomes) == ["analytics.already_submitted", "ok"]
     assert MonthlySubmission.objects.count() == 1
     assert SubmissionTransition.objects.count() == 1
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("limit", [1, 2, 5000])
+def test_refreshers_at_once_count_each_settlement_once(stats_world, limit):
+    """Four refreshers and a reversal at once: every settlement is rolled up once, the reversal
+    subtracted once, and the rollups equal detail to the fen."""
+    barrier = threading.Barrier(5)
+    errors: list[BaseException] = []
+
+    def run(work) -> None:
+        try:
+            barrier.wait()
+            work()
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    work = [lambda: rollups.refresh_all(limit=limit)] * 4 + [lambda: reverse(stats_world["s3"])]
+    threads = [threading.Thread(target=run, args=(w,)) for w in work]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+
+    assert errors == []
+    rollups.refresh_all()
+    assert rollups.rollup_differences() == []
+    march = SettlementRollup.objects.filter(month=date(2026, 3, 1)).aggregate(t=Sum("total_fen"))
+    assert march["t"] == 100000  # S1 700.00 + S2 300.00; S3 reversed
+    assert RollupState.objects.get().settlements_rolled == 4

@@ -1,0 +1,282 @@
+"""The agency's statistics (issue 13 §1) for a region and its subtree over a month range, read
+from the rollups (``SettlementRollup``, ``PatientRollup``; see ``rollups``), never from a kept
+answer: amounts by drug, institution, physician, county and insurance type, patients served,
+month-over-month trends and the hospitals' evaluation figures [CX art. 13].
+
+Access as the reports (``selectors.actor_scope``): a county's officer sees their county, a city's
+their city, a province's the province; nobody another province. A future month, a range that
+runs backwards or is longer than ``MAX_MONTHS``, or a region outside the scope is refused.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+
+from django.db.models import Count, QuerySet, Sum
+from django.utils import timezone
+
+from dualchannel.catalog.models import Drug
+from dualchannel.core.errors import DomainError
+from dualchannel.core.models import User
+from dualchannel.core.months import month_end, previous_month
+from dualchannel.registry.models import (
+    Institution,
+    InstitutionKind,
+    InsuranceType,
+    Physician,
+    Region,
+)
+from dualchannel.registry.regions import is_within, region_subtree
+
+from . import error_codes as codes
+from .models import NO_KEY, PatientRollup, SettlementRollup
+from .selectors import actor_scope, parse_month, region_not_found
+
+MAX_MONTHS = 36
+AMOUNT_FIELDS = ("total", "fund", "critical_illness", "assistance", "commercial", "personal")
+AMOUNT_LABELS = ("医疗费总额", "统筹基金", "大病保险", "医疗救助", "惠民保", "个人现金")
+DIMENSIONS = {
+    "drug": ("drug_key", "药品"),
+    "institution": ("institution_id", "定点机构"),
+    "physician": ("physician_key", "医师"),
+    "county": ("county_id", "县（市、区）"),
+    "insurance": ("insurance_type", "险种"),
+}
+FEN = Decimal("0.01")
+
+
+@dataclass(frozen=True)
+class StatsScope:
+    """What a statistic covers: a region's county-level units and the months from one first
+    day to another (both included)."""
+
+    region: Region
+    counties: tuple[str, ...]
+    start: date
+    end: date
+
+    @property
+    def months(self) -> list[date]:
+        months, current = [], self.end
+        while current >= self.start:
+            months.append(current)
+            current = previous_month(current)
+        return months[::-1]
+
+    @property
+    def last_day(self) -> date:
+        return month_end(self.end)
+
+    @property
+    def label(self) -> str:
+        first, last = self.start.strftime("%Y-%m"), self.end.strftime("%Y-%m")
+        return first if first == last else f"{first} 至 {last}"
+
+    def previous(self) -> StatsScope:
+        """The same number of months just before (for the comparison)."""
+        start = self.start
+        for _ in self.months:
+            start = previous_month(start)
+        return StatsScope(self.region, self.counties, start, previous_month(self.start))
+
+
+def stats_scope(
+    actor: User | None,
+    *,
+    region: str | None = None,
+    start: str | None = None,
+    end: str | None = None,
+    today: date | None = None,
+) -> StatsScope:
+    """The scope asked for, checked: the officer's own region unless another inside it is named;
+    from ``start`` to ``end`` (``YYYY-MM``; default last month; ``end`` default ``start``)."""
+    scope = actor_scope(actor)
+    today = today or timezone.localdate()
+    code = (region or "").strip() or (scope.code if scope is not None else "")
+    found = Region.objects.filter(code=code).first()
+    if found is None or (scope is not None and not is_within(found.code, scope)):
+        raise region_not_found()
+    first = parse_month(start or previous_month(today).strftime("%Y-%m"), today=today)
+    last = parse_month(end, today=today) if end else first
+    if last < first:
+        raise DomainError(
+            codes.INVALID_RANGE, "起始月份不能晚于截止月份", fields={"end": ["早于起始月份"]}
+        )
+    result = StatsScope(found, _counties(found), first, last)
+    if len(result.months) > MAX_MONTHS:
+        raise DomainError(
+            codes.INVALID_RANGE,
+            f"统计区间最长{MAX_MONTHS}个月",
+            fields={"end": [f"最长{MAX_MONTHS}个月"]},
+        )
+    return result
+
+
+def _counties(region: Region) -> tuple[str, ...]:
+    codes_ = region_subtree(region).filter(is_county_level=True).order_by("code")
+    return tuple(codes_.values_list("code", flat=True))
+
+
+def rollup_rows(scope: StatsScope) -> QuerySet[SettlementRollup]:
+    return SettlementRollup.objects.filter(
+        county_id__in=scope.counties, month__gte=scope.start, month__lte=scope.end
+    )
+
+
+def patient_rows(scope: StatsScope) -> QuerySet[PatientRollup]:
+    return PatientRollup.objects.filter(
+        county_id__in=scope.counties,
+        month__gte=scope.start,
+        month__lte=scope.end,
+        settlements__gt=0,
+    )
+
+
+SUMS = {
+    "settlements": Sum("settlements"),
+    "lines": Sum("lines"),
+    "quantity": Sum("quantity"),
+    **{name: Sum(f"{name}_fen") for name in AMOUNT_FIELDS},
+}
+
+
+def yuan(fen: int | None) -> Decimal:
+    """Whole fen → yuan, two places."""
+    return (Decimal(fen or 0) / 100).quantize(FEN)
+
+
+def _figures(row: dict) -> dict:
+    out = {name: row.get(name) or 0 for name in ("settlements", "lines", "quantity")}
+    out |= {name: yuan(row.get(name)) for name in AMOUNT_FIELDS}
+    return out
+
+
+def key_figures(scope: StatsScope) -> dict:
+    """Settlements, lines, quantity, patients served and the six amounts over the scope."""
+    figures = _figures(rollup_rows(scope).aggregate(**SUMS))
+    figures["patients"] = patient_rows(scope).values("person_id").distinct().count()
+    return figures
+
+
+def trend(scope: StatsScope) -> list[dict]:
+    """One row per month of the scope (months without settlements as zeros), with the change
+    of the total against the month before (None for the first month or a zero month before)."""
+    by_month = {r["month"]: r for r in rollup_rows(scope).values("month").annotate(**SUMS)}
+    patients = {
+        r["month"]: r["n"]
+        for r in patient_rows(scope).values("month").annotate(n=Count("person_id", distinct=True))
+    }
+    rows, before = [], None
+    for month in scope.months:
+        row = _figures(by_month.get(month, {}))
+        row |= {"month": month.strftime("%Y-%m"), "patients": patients.get(month, 0)}
+        row["change"] = (
+            ((row["total"] - before) / before * 100).quantize(Decimal("0.1")) if before else None
+        )
+        before = row["total"]
+        rows.append(row)
+    return rows
+
+
+def breakdown(scope: StatsScope, by: str) -> list[dict]:
+    """Figures per drug, institution, physician, county or insurance type, largest total first
+    (patients: distinct persons per row)."""
+    if by not in DIMENSIONS:
+        raise DomainError(codes.INVALID_DIMENSION, "统计维度不存在", fields={"by": ["不存在"]})
+    column = DIMENSIONS[by][0]
+    grouped = rollup_rows(scope).values(column).annotate(**SUMS)
+    patients = {
+        r[column]: r["n"]
+        for r in patient_rows(scope).values(column).annotate(n=Count("person_id", distinct=True))
+    }
+    labels = dimension_labels(by, [r[column] for r in grouped])
+    rows = []
+    for r in grouped:
+        row = _figures(r) | {"key": r[column], "label": labels.get(r[column], "")}
+        row["patients"] = patients.get(r[column], 0)
+        rows.append(row)
+    rows.sort(key=lambda row: (-row["total"], str(row["key"])))
+    return rows
+
+
+def dimension_labels(by: str, keys: list) -> dict:
+    """Chinese names of the keys of one dimension."""
+    if by == "drug":
+        found = Drug.objects.filter(pk__in=keys).values_list("pk", "generic_name")
+        return {NO_KEY: "其他（非目录药品项目）", **dict(found)}
+    if by == "institution":
+        return dict(Institution.objects.filter(pk__in=keys).values_list("pk", "name"))
+    if by == "physician":
+        found = Physician.objects.filter(pk__in=keys).values_list("pk", "name", "hospital__name")
+        return {NO_KEY: "（无处方医师）", **{pk: f"{n}（{h}）" for pk, n, h in found}}
+    if by == "county":
+        return dict(Region.objects.filter(code__in=keys).values_list("code", "name"))
+    return {key: InsuranceType(key).label if key in InsuranceType.values else key for key in keys}
+
+
+def hospital_evaluation(scope: StatsScope) -> list[dict]:
+    """Each designated hospital's figures for its evaluation [CX art. 13]: settlements, amount,
+    drug varieties and patients of the prescriptions its physicians issued (settled at the
+    hospital or at a pharmacy) and of its own settlements without a prescribing physician,
+    as settled by the institutions of the scope."""
+    hospital_of = _hospital_of(scope)
+    figures: dict[int, dict] = defaultdict(lambda: {"settlements": 0, "total": 0, "drugs": set()})
+    for physician, institution, drug, settlements, total in (
+        rollup_rows(scope)
+        .values_list("physician_key", "institution_id", "drug_key")
+        .annotate(s=Sum("settlements"), t=Sum("total_fen"))
+    ):
+        hospital = hospital_of(physician, institution)
+        if hospital is None:
+            continue
+        entry = figures[hospital]
+        entry["settlements"] += settlements
+        entry["total"] += total
+        if drug != NO_KEY and total:
+            entry["drugs"].add(drug)
+    persons: dict[int, set] = defaultdict(set)
+    for physician, institution, person in (
+        patient_rows(scope).values_list("physician_key", "institution_id", "person_id").distinct()
+    ):
+        hospital = hospital_of(physician, institution)
+        if hospital is not None:
+            persons[hospital].add(person)
+    names = dict(Institution.objects.filter(pk__in=list(figures)).values_list("pk", "name"))
+    rows = [
+        {
+            "key": pk,
+            "label": names.get(pk, ""),
+            "settlements": f["settlements"],
+            "total": yuan(f["total"]),
+            "varieties": len(f["drugs"]),
+            "patients": len(persons.get(pk, ())),
+        }
+        for pk, f in figures.items()
+    ]
+    rows.sort(key=lambda row: (-row["total"], row["key"]))
+    return rows
+
+
+def _hospital_of(scope: StatsScope):
+    """(physician key, institution) → the hospital a rollup row counts for, or None."""
+    rows = rollup_rows(scope)
+    physicians = dict(
+        Physician.objects.filter(
+            pk__in=rows.exclude(physician_key=NO_KEY).values("physician_key")
+        ).values_list("pk", "hospital_id")
+    )
+    hospitals = set(
+        Institution.objects.filter(
+            pk__in=rows.values("institution_id"), kind=InstitutionKind.HOSPITAL
+        ).values_list("pk", flat=True)
+    )
+
+    def hospital_of(physician: int, institution: int) -> int | None:
+        if physician != NO_KEY:
+            return physicians.get(physician)
+        return institution if institution in hospitals else None
+
+    return hospital_of
