@@ -1118,6 +1118,141 @@ def rollup_checks() -> list[tuple[bool, str]]:
     ]
 
 
+# --- the statistics page's selectors ------------------------------------------------------------
+
+
+def province_officer():
+    """An officer of the province's agency: the scope of the province's statistics page."""
+    from dualchannel.core.models import RoleGrant, User
+    from dualchannel.core.roles import Role
+    from dualchannel.registry.identifiers import synthetic_credit_code
+    from dualchannel.registry.models import Institution, InstitutionKind
+
+    agency = Institution.objects.create(
+        kind=InstitutionKind.AGENCY,
+        name="山东省医疗保障事业中心（压测）",
+        credit_code=synthetic_credit_code(PROVINCE, 999),
+        region_id=PROVINCE,
+    )
+    officer = User.objects.create(
+        username="bench_province", display_name="压测省级经办", institution=agency
+    )
+    RoleGrant.objects.create(user=officer, role=Role.AGENCY_OFFICER)
+    return officer
+
+
+def fen(value: Decimal) -> int:
+    return int(value * 100)
+
+
+def selector_queries(province: Province) -> list[tuple[str, Callable, str | None, Callable]]:
+    """(name, selector call, DuckDB's SQL over detail or None, the selector's answer as rows
+    comparable with DuckDB's): what ``/agency/statistics/`` reads, for the city and the
+    province over the 12 months."""
+    from dualchannel.analytics import stats
+
+    officer = province_officer()
+    first, last = province.months[0], province.months[-1]
+    after = (last + timedelta(days=32)).replace(day=1)
+    span = {"start": f"{first:%Y-%m}", "end": f"{last:%Y-%m}"}
+    year = f"s.settled_on >= DATE '{first}' AND s.settled_on < DATE '{after}'"
+    city_sql = f"i.region_id LIKE '{CITY[:4]}%'"
+    join = "FROM settlement_settlement s JOIN registry_institution i ON i.id = s.institution_id"
+    payers = ", ".join(f"sum(s.{a})" for a in AMOUNT_COLUMNS)
+
+    def scope(region: str):
+        return stats.stats_scope(officer, region=region, **span)
+
+    def amounts(row: dict) -> tuple:
+        return tuple(fen(row[a]) for a in AMOUNT_COLUMNS)
+
+    return [
+        (
+            "key figures, province, 12 months",
+            lambda: stats.key_figures(scope(PROVINCE)),
+            f"SELECT count(*), {payers}, count(DISTINCT s.person_id) FROM settlement_settlement s "
+            f"WHERE {LIVE} AND {year}",
+            lambda got: [(got["settlements"], *amounts(got), got["patients"])],
+        ),
+        (
+            "trend, city, 12 months",
+            lambda: stats.trend(scope(CITY)),
+            f"SELECT date_trunc('month', s.settled_on), count(*), {payers}, "
+            f"count(DISTINCT s.person_id) {join} WHERE {LIVE} AND {city_sql} AND {year} "
+            "GROUP BY 1 ORDER BY 1",
+            lambda got: [(r["month"], r["settlements"], *amounts(r), r["patients"]) for r in got],
+        ),
+        (
+            "by drug, province, 12 months",
+            lambda: stats.breakdown(scope(PROVINCE), "drug"),
+            "SELECT l.drug_id, count(*), sum(l.quantity), sum(l.amount) FROM "
+            "settlement_settlementline l JOIN settlement_settlement s ON s.id = l.settlement_id "
+            f"WHERE {LIVE} AND {year} GROUP BY 1 ORDER BY 4 DESC, 1",
+            lambda got: [(r["key"], r["lines"], r["quantity"], fen(r["total"])) for r in got],
+        ),
+        (
+            "by institution, city, 12 months",
+            lambda: stats.breakdown(scope(CITY), "institution"),
+            f"SELECT s.institution_id, count(*), {payers}, count(DISTINCT s.person_id) {join} "
+            f"WHERE {LIVE} AND {city_sql} AND {year} GROUP BY 1 ORDER BY 3 DESC, 1",
+            lambda got: [(r["key"], r["settlements"], *amounts(r), r["patients"]) for r in got],
+        ),
+        (
+            "by county, province, 12 months",
+            lambda: stats.breakdown(scope(PROVINCE), "county"),
+            f"SELECT i.region_id, count(*), {payers}, count(DISTINCT s.person_id) {join} "
+            f"WHERE {LIVE} AND {year} GROUP BY 1 ORDER BY 3 DESC, 1",
+            lambda got: [(r["key"], r["settlements"], *amounts(r), r["patients"]) for r in got],
+        ),
+        (
+            "by insurance type, province, 12 months",
+            lambda: stats.breakdown(scope(PROVINCE), "insurance"),
+            f"SELECT s.insurance_type, count(*), {payers}, count(DISTINCT s.person_id) "
+            f"FROM settlement_settlement s WHERE {LIVE} AND {year} GROUP BY 1 ORDER BY 3 DESC, 1",
+            lambda got: [(r["key"], r["settlements"], *amounts(r), r["patients"]) for r in got],
+        ),
+        (
+            "by physician, city, 12 months",
+            lambda: stats.breakdown(scope(CITY), "physician"),
+            None,
+            len,
+        ),
+        (
+            "hospital evaluation, city, 12 months",
+            lambda: stats.hospital_evaluation(scope(CITY)),
+            None,
+            len,
+        ),
+    ]
+
+
+def selector_timings(province: Province, files: dict, repeat: int) -> list[Timing]:
+    """Each selector cold and warm on PostgreSQL; DuckDB's time and answer from detail."""
+    import duckdb
+
+    timings = []
+    for name, call, duck_sql, project in selector_queries(province):
+        timing = pg_timing(name, call, repeat, TARGET_QUERY_S)
+        if duck_sql is not None:
+            timing.answer = normal(project(timing.answer))
+            duck = duckdb.connect()
+            for table_name, path in files.items():
+                duck.execute(f"CREATE VIEW {table_name} AS SELECT * FROM read_parquet('{path}')")
+            timed(lambda duck=duck, sql=duck_sql: duck.execute(sql).fetchall())  # cold
+            runs = [timed(lambda duck=duck, sql=duck_sql: duck.execute(sql).fetchall())]
+            runs += [
+                timed(lambda duck=duck, sql=duck_sql: duck.execute(sql).fetchall())
+                for _ in range(repeat - 1)
+            ]
+            timing.duck = min(spent for spent, _ in runs)
+            timing.duck_answer = normal(runs[0][1])
+            duck.close()
+        else:
+            timing.answer = []
+        timings.append(timing)
+    return timings
+
+
 # --- the report ---------------------------------------------------------------------------------
 
 
@@ -1206,6 +1341,7 @@ def measure(province: Province, args: argparse.Namespace, workdir: Path) -> list
     for n, (_cold, warm, answer) in enumerate(duckdb_times(files, queries, args.repeat)):
         for timing in timings[2 + 2 * n : 4 + 2 * n]:  # the query's rollup and detail rows
             timing.duck, timing.duck_answer = warm, answer
+    timings += selector_timings(province, files, args.repeat)
     print()
     print(report(timings))
     print(
