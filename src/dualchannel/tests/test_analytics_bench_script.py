@@ -1,8 +1,9 @@
 """``benchmarks/analytics_load.py`` builds a synthetic Shandong province on a throw-away
-PostgreSQL database (settlements and lines by COPY), times the monthly table and the statistics
-queries cold and warm beside DuckDB on the same data in Parquet, and checks the answers: detail
-as generated, the monthly table against the generator's designations and a direct count, the
-rollups against detail to the fen, PostgreSQL against DuckDB."""
+PostgreSQL database (settlements and lines by COPY), takes them into the rollups, times the
+monthly table, the statistics queries and the statistics page's selectors cold and warm beside
+DuckDB on the same data in Parquet, and checks the answers: detail as generated, the monthly table
+against the generator's designations and a direct count, the rollups against detail to the fen,
+PostgreSQL against DuckDB."""
 
 from __future__ import annotations
 
@@ -16,17 +17,32 @@ pytestmark = pytest.mark.postgres  # skipped on SQLite (root conftest)
 
 SCRIPT = Path(__file__).resolve().parents[3] / "benchmarks" / "analytics_load.py"
 PASSES = [
-    "PASS  detail loaded as generated (20,000 lines, ",
+    "PASS  detail loaded as generated (20,200 lines, ",  # 1 % more added for the incremental
+    "PASS  rollup == detail to the fen (analytics.rollups.rollup_differences: ",
+    "PASS  rollup == detail to the fen per month × county in plain SQL (",
     "PASS  the monthly table's pharmacy counts equal the generator's designations (",
     "PASS  the monthly table's drugs column equals a direct count (",
     "PASS  PostgreSQL and DuckDB give the same answers to the fen (",
 ]
-QUERIES = [
-    "county × month, city, 12 months",
-    "insurance type × month, province",
-    "top 20 drugs, province, last month",
-    "institutions, city, last month",
-    "patients served × month, city",
+QUERIES = [  # each from the rollups and from detail, DuckDB beside
+    *(
+        f"{query} ({source})"
+        for query in (
+            "county × month, city, 12 months",
+            "insurance type × month, province",
+            "top 20 drugs, province, last month",
+            "institutions, city, last month",
+            "patients served × month, city",
+        )
+        for source in ("rollup", "detail")
+    ),
+    # the statistics page's selectors (analytics.stats), DuckDB beside
+    "key figures, province, 12 months",
+    "trend, city, 12 months",
+    "by drug, province, 12 months",
+    "by institution, city, 12 months",
+    "by county, province, 12 months",
+    "by insurance type, province, 12 months",
 ]
 
 
@@ -59,3 +75,4 @@ def test_the_analytics_bench_runs_on_a_small_province_and_every_check_passes():
     for line in PASSES:
         assert line in out, out
     assert "FAIL" not in out
+    assert "settlements/s" in out  # the refresh's throughput, from scratch and incremental
