@@ -14,18 +14,27 @@ or taken from a ``postgres://`` ``DATABASE_URL``), like ``benchmarks/counter_loa
    settlement lines over 12 months (1–5 lines a settlement, drugs Zipf over the catalogue,
    institutions Zipf, a seasonal and growing month trend, a few % reversed), streamed with
    ``COPY … FROM STDIN`` straight into ``settlement_settlement`` and ``settlement_settlementline``
-   (foreign keys, checks and unique constraints in force; generation is plain Python, one
-   pre-formatted tail per drug and quantity, so it keeps pace with the server).
-2. Times, on PostgreSQL, cold (a fresh connection after ``DISCARD ALL``; the server's shared
-   buffers and the OS cache may still be warm: nothing here can drop them) and warm (best of
-   ``--repeat``): the Shandong monthly table of one city (``analytics.sd_monthly.build_table``,
-   what ``manage.py report_monthly_sd`` writes) and the statistics queries, from the detail
-   tables, and from the rollups the pages read when the ``analytics`` rollup is installed.
-3. Exports the detail tables to Parquet (``COPY … TO STDOUT`` as CSV → DuckDB → Parquet) and
-   times DuckDB on the same queries: the reference.
-4. Prints a table (query, PG cold, PG warm, DuckDB, ratio, target, met / not met) and PASS/FAIL
-   lines: each query's answer equals DuckDB's, the rollup equals the detail to the fen, the
-   monthly table's counts equal a direct count.
+   (check constraints in force; the foreign keys, unique constraints and secondary indexes set
+   aside for the load and re-created after it, which validates every row). Generation is plain
+   Python in its own thread, one pre-formatted line per drug and quantity.
+2. Takes every settlement into the rollups the statistics pages read
+   (``analytics.rollups.refresh_all``: ``SettlementRollup``, ``PatientRollup``), timed
+   (settlements/s); then adds 0.5 % new settlements and reverses as many older ones and times the
+   incremental refresh that takes them in.
+3. Times, on PostgreSQL, cold (the first run on a fresh connection after ``DISCARD ALL``; the
+   server's shared buffers and the OS cache may still be warm: nothing here can drop them) and
+   warm (best of ``--repeat``): the Shandong monthly table of Jinan for the last month
+   (``analytics.sd_monthly.build_table``, and ``manage.py report_monthly_sd`` writing the .xlsx);
+   five statistics questions both from the rollups and from detail (plain SQL); and the
+   statistics page's selectors (``analytics.stats``: key figures, trend, breakdowns, hospital
+   evaluation) for Jinan and for the province over the 12 months.
+4. Exports the detail tables' columns the queries read to Parquet (``COPY … TO STDOUT`` as CSV
+   → DuckDB → Parquet) and times DuckDB on the same questions from detail: the reference.
+5. Prints a table (query, PG cold, PG warm, DuckDB, ratio, target, MET / NOT MET) and PASS/FAIL
+   lines: detail as generated (each settlement's total is its lines' sum), the monthly table's
+   counts equal the generator's designations and a direct count, the rollups equal detail to the
+   fen (the application's ``rollup_differences`` and plain SQL per month × county and in total),
+   and every answer, from the rollups or the selectors, equals DuckDB's from detail.
 
 Everything created is removed afterwards. Exit 1 when a check fails; a slow machine only shows in
 the figures (targets reported, not asserted).
