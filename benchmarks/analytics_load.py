@@ -1073,7 +1073,9 @@ def rollup_build(province: Province, limit: int) -> None:
     added, reversed_ = add_and_reverse(province, max(100, province.settlements // 200))
     settled, reversals, spent = refresh_timed(limit)
     with connection.cursor() as cursor:
-        cursor.execute(f"ANALYZE {ROLLUP}; ANALYZE {PATIENTS}")
+        # the refresh marked every settlement: without fresh statistics the planner believes
+        # none is rolled up and joins detail by nested loops (autovacuum would catch up later)
+        cursor.execute(f"ANALYZE settlement_settlement; ANALYZE {ROLLUP}; ANALYZE {PATIENTS}")
         cursor.execute(
             f"SELECT (SELECT count(*) FROM {ROLLUP}), (SELECT count(*) FROM {PATIENTS}), "
             f"pg_total_relation_size('{ROLLUP}'), pg_total_relation_size('{PATIENTS}')"
