@@ -7,7 +7,7 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?= -n auto
 
-.PHONY: venv demo demo-data serve test test-postgres lint format fuzz bench bench-paper bench-counter bench-public clean
+.PHONY: venv demo demo-data serve test test-postgres lint format fuzz bench bench-paper bench-counter bench-public bench-analytics clean
 
 $(STAMP): pyproject.toml
 	@$(PY) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "dualchannel needs Python 3.11 (Django 5.2 LTS)")'
@@ -68,6 +68,12 @@ bench-counter: venv
 ## world plus 2,000 pharmacies; SQLite, or PostgreSQL with DATABASE_URL (ARGS=--seconds 5 …)
 bench-public: venv
 	$(BIN)/python benchmarks/public_query.py $(ARGS)
+
+## bench-analytics: Shandong's monthly table and the statistics queries on a throw-away PostgreSQL
+## database of 10 million settlement lines (COPY), cold and warm, beside DuckDB on the same data in
+## Parquet; checks rollup = detail to the fen (ARGS=--lines 1000000 …)
+bench-analytics: venv
+	./scripts/with-postgres.sh $(BIN)/python benchmarks/analytics_load.py $(ARGS)
 
 clean:
 	rm -rf $(VENV) var db.sqlite3 .pytest_cache
