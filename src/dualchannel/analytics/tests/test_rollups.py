@@ -142,6 +142,7 @@ def test_rollup_rebuild_command_rebuilds_and_checks(stats_world):
         call_command("rollup_rebuild", "--check", stdout=out, stderr=err)
 
 
+@pytest.mark.interval_tasks
 def test_the_worker_refreshes_the_rollups_every_five_minutes(stats_world):
     assert jobs.periodic_tasks()["analytics.rollup_refresh"].every == timedelta(minutes=5)
     jobs.enqueue("analytics.rollup_refresh", {})
