@@ -49,11 +49,6 @@ def _reachable(channel: str, user: User | None, person) -> bool:
 def _person_user(person) -> User | None:
     """The person's portal account: from memory when the caller read it with the person
     (``select_related("patient__user")``), else one query."""
-    if User.insured_person.field.remote_field.is_cached(person):
-        try:
-            return person.user
-        except User.DoesNotExist:
-            return None
     return User.objects.filter(insured_person=person).first()
 
 
