@@ -46,12 +46,6 @@ def _reachable(channel: str, user: User | None, person) -> bool:
     return False
 
 
-def _person_user(person) -> User | None:
-    """The person's portal account: from memory when the caller read it with the person
-    (``select_related("patient__user")``), else one query."""
-    return User.objects.filter(insured_person=person).first()
-
-
 def notify(
     *,
     template: str,
@@ -77,7 +71,7 @@ def notify(
     if person is None and user is not None and user.insured_person_id:
         person = user.insured_person
     if user is None and person is not None:
-        user = _person_user(person)
+        user = User.objects.filter(insured_person=person).first()
     if channels is None:
         wanted = [c for c in Channel.values if _reachable(c, user, person)]
     else:

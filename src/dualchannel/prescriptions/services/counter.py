@@ -235,7 +235,7 @@ def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False
     # Everything the checks and the dispensing read, in two statements: the prescription with
     # its people and places, then its items with their drugs (``items.all()`` from memory).
     qs = Prescription.objects.select_related(
-        "patient__user",  # the dispensing's notice goes to the patient's account
+        "patient",
         "rx_centre",  # the dispensing is reported to the centre where it was submitted
         "hospital__region",
         "eligibility",
