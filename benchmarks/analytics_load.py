@@ -207,8 +207,11 @@ def institutions(rng: random.Random, province: Province, count: int, start: date
                 hospital_level=rng.choice((2, 3)) if hospital else None,
                 has_biologics_licence=not hospital,
                 has_cold_chain=not hospital and rng.random() < 0.8,
-                realtime_settlement=hospital or rng.random() < REALTIME_SHARE,
-                e_prescription_connected=hospital or rng.random() < E_RX_SHARE,
+                realtime_settlement=(realtime := hospital or rng.random() < REALTIME_SHARE),
+                e_prescription_connected=(e_rx := hospital or rng.random() < E_RX_SHARE),
+                # the monthly table counts a flag from the day it turned on: on since the start
+                realtime_settlement_since=start if realtime else None,
+                e_prescription_since=start if e_rx else None,
                 traceability_enabled=True,
                 created_at=timezone.make_aware(datetime.combine(start, datetime.min.time())),
             )
