@@ -89,10 +89,18 @@ def _keep(key: Hashable, version: tuple, now: float, value: Any, rows: int) -> N
             _rows -= _entries.popitem(last=False)[1][3]
 
 
-def cached(key: Hashable, build: Callable[[], T], rows: Callable[[T], int] = len) -> T:
+def cached(
+    key: Hashable,
+    build: Callable[[], T],
+    rows: Callable[[T], int] = len,
+    *,
+    version: tuple | None = None,
+) -> T:
     """The answer under ``key`` at the current data version, built once per version;
-    ``rows(answer)`` is what it weighs against ``MAX_ROWS``."""
-    version = data_version()
+    ``rows(answer)`` is what it weighs against ``MAX_ROWS``. ``version``: the one this request
+    already read (``data_version()``), so a second answer of the same request costs no
+    statement when it is kept."""
+    version = data_version() if version is None else version
     now = time.monotonic()
     with _lock:
         found = _entries.get(key)

@@ -8,6 +8,7 @@ Public selectors return designated institutions only and never personal data.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from datetime import date
 
@@ -397,8 +398,9 @@ class PublicResults(Sequence):
     and paging a city's 2,000 pharmacies costs no query of its own.
     """
 
-    def __init__(self, rows: list[tuple[int, bool | None]]):
+    def __init__(self, rows: list[tuple[int, bool | None]], version: tuple):
         self._rows = rows
+        self._version = version
 
     def __len__(self) -> int:
         return len(self._rows)
@@ -407,13 +409,20 @@ class PublicResults(Sequence):
         if not isinstance(index, slice):
             return self[index : index + 1 or None][0]
         rows = self._rows[index]
-        found = Institution.objects.select_related(
-            "region", "region__parent", "region__parent__parent"
-        ).in_bulk([pk for pk, _ in rows])
+        pks = tuple(pk for pk, _ in rows)
+        # The page's rows are kept too (a page of the API is asked again and again): copies
+        # carry this query's "in stock", the kept rows stay as read.
+        found = public_cache.cached(
+            ("institution rows", pks),
+            lambda: Institution.objects.select_related(
+                "region", "region__parent", "region__parent__parent"
+            ).in_bulk(pks),
+            version=self._version,
+        )
         page = []
         for pk, in_stock in rows:
             if pk in found:  # deleted since: institutions are PROTECTed, so hardly ever
-                institution = found[pk]
+                institution = copy.copy(found[pk])
                 institution.in_stock = in_stock
                 page.append(institution)
         return page
@@ -430,7 +439,9 @@ def public_institutions_cached(
             return list(found.values_list("pk", "in_stock"))
         return [(pk, None) for pk in found.values_list("pk", flat=True)]
 
-    return PublicResults(public_cache.cached(("institutions", region, kind, drug), ids))
+    version = public_cache.data_version()
+    found = public_cache.cached(("institutions", region, kind, drug), ids, version=version)
+    return PublicResults(found, version)
 
 
 def public_regions_cached(parent: str | None = None) -> list[Region]:

@@ -4,6 +4,7 @@ where expected, no personal data, the selector's own answer, page 2 after page 1
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,4 +47,6 @@ def test_the_public_query_load_runs_briefly_and_every_check_passes():
     assert "where the time goes: cProfile" in out
     for line in PASSES:
         assert line in out, out
+    if shutil.which("wrk"):  # the compiled load generator's pass, where it is installed
+        assert "the same load from wrk" in out and "PASS  no failed request under wrk (0 " in out
     assert "FAIL" not in out

@@ -44,14 +44,18 @@ def test_a_repeated_query_is_answered_from_memory_with_one_statement(client, db)
     with CaptureQueriesContext(connection) as fragment:
         again = client.get("/query/results/", {**DISTRICT, "drug": "axtn"}).content.decode()
     _names(client, region="420102", limit=1)
-    with CaptureQueriesContext(connection) as page:
+    with CaptureQueriesContext(connection) as new_page:
         second_page = _names(client, region="420102", limit=1, offset=1)
+    with CaptureQueriesContext(connection) as page:
+        second_page_again = _names(client, region="420102", limit=1, offset=1)
 
-    # then the same answer, from one version statement (the API reads its page's rows too)
+    # then the same answer, from one version statement; an API page not asked before reads its
+    # rows and the version again (kept only if no write came in between), then it is kept too
     assert again == first and "江岸甲药房" in again and "江岸乙药房" in again
     assert len(fragment) == 1, [q["sql"] for q in fragment.captured_queries]
-    assert second_page == ["江岸甲药房"]  # by name: 乙 (U+4E59) before 甲 (U+7532)
-    assert len(page) == 2, [q["sql"] for q in page.captured_queries]
+    assert second_page == second_page_again == ["江岸甲药房"]  # by name: 乙 before 甲
+    assert len(new_page) == 3, [q["sql"] for q in new_page.captured_queries]
+    assert len(page) == 1, [q["sql"] for q in page.captured_queries]
 
 
 def test_a_designation_ended_through_the_services_leaves_the_next_answer(
@@ -120,3 +124,17 @@ def test_a_worker_keeps_answers_up_to_its_row_budget(monkeypatch):
     assert public_cache._rows == 5
     public_cache.reference(("test", 7), lambda: answer(4))  # pushes out the oldest
     assert public_cache._rows == 4 and ("test", 3) not in public_cache._entries
+
+
+def test_a_kept_api_page_shows_an_institution_changed_through_the_services(client, agency_user):
+    # given a district's API page asked twice (its rows kept)
+    _, first, _ = _two_pharmacies()
+    assert _names(client, region="420102") == ["江岸乙药房", "江岸甲药房"]
+    assert _names(client, region="420102") == ["江岸乙药房", "江岸甲药房"]
+
+    # when the agency corrects one pharmacy's phone through the services
+    services.institution_update(actor=agency_user, institution=first, phone="027-87654321")
+
+    # then the next answer carries the new phone, not the kept row
+    items = client.get("/api/v1/public/institutions", {"region": "420102"}).json()["items"]
+    assert {i["name"]: i["phone"] for i in items}["江岸甲药房"] == "027-87654321"
