@@ -67,7 +67,7 @@ def _regions(request: HttpRequest, scope: StatsScope) -> list[Region]:
         base = base.filter(code__startswith=own.code_prefix)
     else:
         base = base.filter(code__startswith=scope.region.code[:2])
-    return list(base.order_by("code")[:400])
+    return list(base.select_related("parent").order_by("code")[:400])
 
 
 @require_GET
