@@ -17,6 +17,7 @@ from dualchannel.eligibility.models import (
     Reevaluation,
 )
 from dualchannel.inventory.models import MovementKind as K
+from dualchannel.monitoring.evidence import evidence_facts
 from dualchannel.monitoring.tests.factories import (
     at,
     batch,
@@ -27,14 +28,15 @@ from dualchannel.monitoring.tests.factories import (
     settle,
 )
 from dualchannel.prescriptions.models import Dispensing
-from dualchannel.registry.models import BenefitStatus, InstitutionKind
+from dualchannel.registry.models import BenefitStatus, InstitutionKind, PolicyProfile
 from dualchannel.registry.tests.factories import (
     InstitutionFactory,
     InsuredPersonFactory,
     PharmacistFactory,
     PhysicianFactory,
+    region,
 )
-from dualchannel.settlement.models import SettlementLine
+from dualchannel.settlement.models import SettlementKind, SettlementLine
 from dualchannel.settlement.surveillance import agent_key, robust_z
 
 pytestmark = pytest.mark.django_db
@@ -93,6 +95,62 @@ def test_a_refill_twelve_days_before_the_earliest_day_fires(pharmacist_user, pha
     assert found.subject == ("settlement.Settlement", s2.pk)
     assert found.evidence["settlement_ids"] == [s1.pk, s2.pk]
     assert (found.evidence["earliest"], found.evidence["days_early"]) == ("2026-03-22", 12)
+    # two counter sales the counter would have refused (its tolerance is the national 7 days):
+    # the rows came another way
+    assert found.evidence["reason"] == "other_path"
+    assert found.evidence["counter_tolerance_days"] == 7
+
+
+def test_an_early_refill_says_why_the_counter_did_not_stop_it(pharmacist_user, pharmacy):
+    """The counter refuses an early refill outright (no override): the rule sees what met no
+    counter check (a hospital settlement, or a sale after one) or a looser one."""
+    doctor = PhysicianFactory()
+
+    def pair(first_kind, second_kind):
+        person, drug = InsuredPersonFactory(), DrugFactory()
+        first = prescribe(doctor, person, drug, pharmacist_user, days=28, on=date(2026, 3, 1))
+        second = prescribe(doctor, person, drug, pharmacist_user, days=28, on=date(2026, 3, 10))
+        settle(
+            pharmacy,
+            person,
+            pharmacist_user,
+            drug,
+            date(2026, 3, 1),
+            prescription=first,
+            kind=first_kind,
+        )
+        return settle(
+            pharmacy,
+            person,
+            pharmacist_user,
+            drug,
+            date(2026, 3, 10),
+            prescription=second,
+            kind=second_kind,
+        ).pk
+
+    at_hospital = pair(SettlementKind.PHARMACY, SettlementKind.HOSPITAL)
+    after_hospital = pair(SettlementKind.HOSPITAL, SettlementKind.PHARMACY)
+    reasons = {f.subject[1]: f.evidence for f in find("early_refill_overridden")}
+    assert reasons[at_hospital]["reason"] == "not_at_counter"
+    assert "counter_tolerance_days" not in reasons[at_hospital]
+    assert reasons[after_hospital]["reason"] == "previous_not_at_counter"
+
+    # the prescribing hospital lets its patients refill 20 days early: the counter let the sale
+    # on 3-10 through (3-29 − 20 = 3-09), this rule's 7 days do not
+    PolicyProfile.objects.update_or_create(
+        region=region("420000"), defaults={"name": "湖北省", "early_refill_tolerance_days": 20}
+    )
+    looser = pair(SettlementKind.PHARMACY, SettlementKind.PHARMACY)
+    (found,) = [f for f in find("early_refill_overridden") if f.subject[1] == looser]
+    assert (found.evidence["reason"], found.evidence["counter_tolerance_days"]) == (
+        "looser_tolerance",
+        20,
+    )
+    facts = {f.label: f.items for f in evidence_facts(found.evidence)}
+    assert facts["未被柜台拦截的原因"] == [
+        ("处方医院允许的提前天数多于本规则，柜台按医院规定放行", "")
+    ]
 
 
 def test_a_refill_within_the_tolerance_does_not_fire(pharmacist_user, pharmacy):
