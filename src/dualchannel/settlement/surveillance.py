@@ -13,7 +13,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 from statistics import median
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.crypto import salted_hmac
 
 from dualchannel.inventory.surveillance import sold_boxes
@@ -25,7 +25,7 @@ from dualchannel.prescriptions.models import (
     PrescriptionStatus,
 )
 from dualchannel.prescriptions.rules import refill_tolerance_days
-from dualchannel.registry.models import BenefitStatus
+from dualchannel.registry.models import BenefitStatus, BenefitStatusChange
 from dualchannel.registry.profiles import profile_of
 
 from .models import Settlement, SettlementKind, SettlementLine, SettlementStatus
@@ -341,18 +341,57 @@ def physician_outlier(scope: Scope) -> list[Finding]:
 # --- the person's registry status, prices, the agreement period ---------------------------------
 
 
-def benefit_status_purchase(scope: Scope) -> list[Finding]:
-    """Settlements of persons whose benefits are suspended or whose insurance ended (death,
-    departure) in the registry [HB art. 23, 47]: ``min_settlements`` or more in the period."""
-    wanted = max(int(scope.params.get("min_settlements", 1)), 1)
-    rows = live_settlements(scope).filter(
-        person__benefit_status__in=(BenefitStatus.SUSPENDED, BenefitStatus.TERMINATED)
+WITHOUT_BENEFITS = (BenefitStatus.SUSPENDED, BenefitStatus.TERMINATED)
+
+
+def _status_history(person_ids: set[int]) -> dict[int, list[tuple[date, str, str]]]:
+    """person → [(effective day, from, to)] of the registry's dated status changes."""
+    found: dict[int, list[tuple[date, str, str]]] = defaultdict(list)
+    rows = BenefitStatusChange.objects.filter(person_id__in=person_ids).order_by(
+        "effective_on", "at", "id"
     )
-    by_person: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
-    for pk, person, inst, status in rows.values_list(
-        "pk", "person_id", "institution_id", "person__benefit_status"
+    for person, on, was, now in rows.values_list(
+        "person_id", "effective_on", "from_status", "to_status"
     ):
-        by_person[person].append((pk, inst, status))
+        found[person].append((on, was, now))
+    return found
+
+
+def status_on(changes: list[tuple[date, str, str]], day: date, current: str) -> str:
+    """The person's benefit status on ``day``: the last change in effect by then, else the
+    status before the first change; without dated changes, the registry's current status."""
+    if not changes:
+        return current
+    before = [c for c in changes if c[0] <= day]
+    if before:
+        return before[-1][2]
+    return changes[0][1] or changes[0][2]
+
+
+def benefit_status_purchase(scope: Scope) -> list[Finding]:
+    """Settlements of persons whose benefits were suspended or whose insurance had ended
+    (death, departure) on the day of the settlement [HB art. 23, 47]: ``min_settlements`` or
+    more in the period. The status is the registry's on that day (``BenefitStatusChange``): a
+    purchase before a death is not flagged, one after it is, whatever the status is today. A
+    person with no dated change is judged by their current status."""
+    wanted = max(int(scope.params.get("min_settlements", 1)), 1)
+    changed = BenefitStatusChange.objects.filter(to_status__in=WITHOUT_BENEFITS)
+    rows = (
+        live_settlements(scope)
+        .filter(
+            Q(person__benefit_status__in=WITHOUT_BENEFITS)
+            | Q(person_id__in=changed.values("person_id"))
+        )
+        .values_list("pk", "person_id", "institution_id", "settled_on", "person__benefit_status")
+        .order_by("settled_on", "pk")
+    )
+    rows = list(rows)
+    history = _status_history({r[1] for r in rows})
+    by_person: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+    for pk, person, inst, on, current in rows:
+        status = status_on(history.get(person, []), on, current)
+        if status in WITHOUT_BENEFITS:
+            by_person[person].append((pk, inst, status))
     findings = []
     for person, found in sorted(by_person.items()):
         if len(found) < wanted:

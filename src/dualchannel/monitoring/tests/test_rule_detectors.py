@@ -16,6 +16,7 @@ from dualchannel.eligibility.models import (
     EligibilityStatus,
     Reevaluation,
 )
+from dualchannel.integration.services.person import platform_person
 from dualchannel.inventory.models import MovementKind as K
 from dualchannel.monitoring.evidence import evidence_facts
 from dualchannel.monitoring.tests.factories import (
@@ -28,7 +29,14 @@ from dualchannel.monitoring.tests.factories import (
     settle,
 )
 from dualchannel.prescriptions.models import Dispensing
-from dualchannel.registry.models import BenefitStatus, InstitutionKind, PolicyProfile
+from dualchannel.registry.models import (
+    BenefitStatus,
+    BenefitStatusChange,
+    InstitutionKind,
+    PolicyProfile,
+)
+from dualchannel.registry.services import insured_person_record_platform
+from dualchannel.registry.services.people import benefit_status_change_record
 from dualchannel.registry.tests.factories import (
     InstitutionFactory,
     InsuredPersonFactory,
@@ -267,6 +275,82 @@ def test_a_normal_persons_settlement_or_another_month_does_not_fire(pharmacist_u
     settle(pharmacy, ended, pharmacist_user, DrugFactory(), date(2026, 2, 27))
 
     assert find("benefit_status_purchase") == []
+
+
+def _status_changed(person, was, now, on):
+    """The registry learns a change of ``person``'s status effective ``on``."""
+    person.benefit_status = now
+    person.save(update_fields=["benefit_status"])
+    benefit_status_change_record(person, was, actor=None, since=on)
+
+
+def test_the_status_on_the_day_of_the_settlement_decides(pharmacist_user, pharmacy):
+    N, S, T = BenefitStatus.NORMAL, BenefitStatus.SUSPENDED, BenefitStatus.TERMINATED
+    # died on 3-10: the purchase of 3-05 was his own, the one of 3-15 is not
+    died = InsuredPersonFactory()
+    settle(pharmacy, died, pharmacist_user, DrugFactory(), date(2026, 3, 5))
+    after_death = settle(pharmacy, died, pharmacist_user, DrugFactory(), date(2026, 3, 15))
+    _status_changed(died, N, T, date(2026, 3, 10))
+    # bought on 3-05, died on 3-20: ended today, but not on the day he bought
+    later = InsuredPersonFactory()
+    settle(pharmacy, later, pharmacist_user, DrugFactory(), date(2026, 3, 5))
+    _status_changed(later, N, T, date(2026, 3, 20))
+    # suspended from 2-20 to 3-10: normal today, suspended when buying on 3-05
+    paused = InsuredPersonFactory()
+    while_paused = settle(pharmacy, paused, pharmacist_user, DrugFactory(), date(2026, 3, 5))
+    settle(pharmacy, paused, pharmacist_user, DrugFactory(), date(2026, 3, 12))
+    _status_changed(paused, N, S, date(2026, 2, 20))
+    _status_changed(paused, S, N, date(2026, 3, 10))
+
+    found = {f.subject[1].split(":")[0]: f.evidence for f in find("benefit_status_purchase")}
+
+    assert found == {
+        str(died.pk): {
+            "benefit_status": "terminated",
+            "settlement_ids": [after_death.pk],
+            "institution_ids": [pharmacy.pk],
+        },
+        str(paused.pk): {
+            "benefit_status": "suspended",
+            "settlement_ids": [while_paused.pk],
+            "institution_ids": [pharmacy.pk],
+        },
+    }
+
+
+def test_the_platforms_pause_date_dates_the_change(pharmacist_user, pharmacy, agency_user):
+    person = InsuredPersonFactory()
+    before = settle(pharmacy, person, pharmacist_user, DrugFactory(), date(2026, 3, 5))
+    paused = settle(pharmacy, person, pharmacist_user, DrugFactory(), date(2026, 3, 9))
+    answer = {
+        "baseinfo": {
+            "psn_no": person.person_no,
+            "certno": person.id_number,
+            "psn_name": person.name,
+        },
+        "insuinfo": [
+            {
+                "insutype": person.insurance_type,
+                "psn_insu_stas": "1",
+                "insuplc_admdvs": person.enrolment_region_id,
+                "paus_insu_date": "2026-03-08",
+            }
+        ],
+    }
+    insured_person_record_platform(
+        actor=agency_user,
+        data=platform_person(answer, id_number=person.id_number, name=person.name),
+    )
+
+    change = BenefitStatusChange.objects.get(person=person)
+    assert (change.from_status, change.to_status, change.effective_on) == (
+        "normal",
+        "suspended",
+        date(2026, 3, 8),
+    )
+    (found,) = find("benefit_status_purchase")
+    assert found.evidence["settlement_ids"] == [paused.pk]
+    assert before.pk not in found.evidence["settlement_ids"]
 
 
 # --- 6–7. trace codes: sold twice, sold before receipt [CX art. 14(3)] ---------------------------
