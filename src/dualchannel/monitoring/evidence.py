@@ -49,7 +49,7 @@ BUILT_IN: dict[str, Reference] = {
 }
 
 # Evidence key → (label, kind). Kinds naming rows resolve through a reference; the others are
-# shown as they are ("text"), as a count, or translated ("benefit_status", "refill_reason").
+# shown as they are ("text"), as a count, or translated (the other kinds, words below).
 FIELDS: dict[str, tuple[str, str]] = {
     "drug_id": ("药品", "drug"),
     "physician_id": ("医师", "physician"),
@@ -66,6 +66,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "trace_codes": ("追溯码", "text"),
     "pharmacy_count": ("药店家数", "text"),
     "patient_count": ("代购参保人数", "text"),
+    "relation": ("代办人与参保人关系", "agent_relation"),
     "code_count": ("追溯码个数", "text"),
     "sale_count": ("销售次数", "text"),
     "return_count": ("退货次数", "text"),
@@ -124,7 +125,14 @@ REFILL_REASONS = {
 }
 
 
+AGENT_RELATIONS = {
+    "not_recorded": "柜台未登记代办人与参保人的关系，请核实是否为家属代购",
+}
+
+
 def _words(kind: str, value: Any) -> list[tuple[str, str]]:
+    if kind == "agent_relation":
+        return [(AGENT_RELATIONS.get(value, "其他"), "")]
     if kind == "refill_reason":
         return [(REFILL_REASONS.get(value, "其他"), "")]
     if kind == "benefit_status":
@@ -148,7 +156,7 @@ def evidence_facts(evidence: dict[str, Any]) -> list[Fact]:
         value = (evidence or {}).get(key)
         if value in (None, "", []):
             continue
-        if kind in ("text", "benefit_status", "refill_reason", "period"):
+        if kind in ("text", "benefit_status", "refill_reason", "agent_relation", "period"):
             facts.append(Fact(label, _words(kind, value)))
             continue
         ids = _as_ids(value)

@@ -225,8 +225,15 @@ def agent_key(agent_id_number: str) -> str:
     return keyed.hexdigest()[:16]
 
 
+AGENT_RELATION_NOT_RECORDED = "not_recorded"
+
+
 def agent_many_patients(scope: Scope) -> list[Finding]:
-    """One agent bought for ``min_patients`` or more persons in the period [HB art. 24]."""
+    """One agent bought for ``min_patients`` or more persons in the period [HB art. 24].
+
+    "Unrelated" is not checked: the counter registers the agent's name, ID number, phone and
+    signature but not how the agent is related to the patient, and the registry keeps no
+    household (家庭共济) links; the evidence says so (``relation``) and the officer checks."""
     wanted = max(int(scope.params.get("min_patients", 3)), 1)
     rows = (
         Dispensing.objects.filter(
@@ -257,6 +264,7 @@ def agent_many_patients(scope: Scope) -> list[Finding]:
                 {
                     "agent": key,
                     "patient_count": len(patients),
+                    "relation": AGENT_RELATION_NOT_RECORDED,
                     "dispensing_ids": dispensing_ids,
                     "pharmacy_ids": ids(pharmacies),
                     "settlement_ids": ids(settled),

@@ -205,6 +205,11 @@ def test_one_agent_for_three_persons_fires_without_their_id_number(pharmacist_us
     assert found.evidence["dispensing_ids"] == sorted(d.pk for d in done)
     assert found.evidence["agent"] == agent_key(AGENT)
     assert AGENT not in str(found.evidence) and AGENT not in str(found.subject)
+    # the counter records no relation between agent and patient: the officer is told to check
+    facts = {f.label: f.items for f in evidence_facts(found.evidence)}
+    assert facts["代办人与参保人关系"] == [
+        ("柜台未登记代办人与参保人的关系，请核实是否为家属代购", "")
+    ]
 
 
 def test_two_persons_per_agent_do_not_fire(pharmacist_user, pharmacy):
