@@ -76,13 +76,13 @@ def _filter_and_confirm(page, base: str, first, settlement) -> None:
     assert_labels_clear(page)
     page.select_option("select[name=rule]", label=SUSPENDED_RULE)
     page.click("button:has-text('筛选')")
-    page.wait_for_load_state("networkidle")
+    page.wait_for_url(re.compile(r"rule=benefit_status_purchase"))
     assert page.locator("#alerts tbody tr").count() == 2
     chinese_only(page)
     assert "协议期外药品仍由基金结算" not in page.locator("#alerts").inner_text()
 
     page.locator(f"#alert-{first.pk} a").first.click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_url(re.compile(rf"/agency/alerts/{first.pk}/$"))
     evidence = chinese_only(page)
     assert SUSPENDED_RULE in evidence and "依据：鄂医保发〔2023〕35号第二十三条" in evidence
     assert "待遇状态\t暂停待遇" in evidence and "江岸演示大药房" in evidence
@@ -92,7 +92,7 @@ def _filter_and_confirm(page, base: str, first, settlement) -> None:
     page.fill("textarea[name=note]", "停保期间持卡购药，现场核实属实")
     page.select_option("select[name=finding_kind]", label="虚假诊疗")
     page.click("button[value=confirm]")
-    page.wait_for_load_state("networkidle")
+    page.get_by_text("已记录违规认定").first.wait_for()
     confirmed = chinese_only(page)
     order = RecoveryOrder.objects.get()
     finding_no = order.finding.finding_no
@@ -101,7 +101,7 @@ def _filter_and_confirm(page, base: str, first, settlement) -> None:
     assert order.amount == settlement.fund and order.amount > Decimal(0)
 
     page.click(f"a:has-text('{finding_no}')")  # the finding → its recovery order
-    page.wait_for_load_state("networkidle")
+    page.wait_for_url(re.compile(r"/agency/settlement/recoveries/"))
     recoveries = in_words(page)
     assert finding_no in recoveries and "江岸演示大药房" in recoveries
     assert f"{order.amount:,.2f}" in recoveries or f"{order.amount}" in recoveries
@@ -111,7 +111,7 @@ def _dismiss_and_history(page, base: str, first, second) -> None:
     page.goto(f"{base}/agency/alerts/")
     row = page.locator(f"#alert-{second.pk}")
     row.locator("button[value=dismiss]").click()  # no reason: refused, nothing changed
-    page.wait_for_load_state("networkidle")
+    page.locator(".flash-error", has_text="排除预警须填写核查说明").first.wait_for()
     assert "排除预警须填写核查说明" in chinese_only(page)
     assert row.get_attribute("data-state") == "open"
     row.locator("input[name=note]").fill("同日已恢复待遇，系信息平台延迟更新")
@@ -125,7 +125,7 @@ def _dismiss_and_history(page, base: str, first, second) -> None:
     assert "已确认" in listed and "已排除" in listed and "信息平台延迟更新" in listed
 
     page.locator(f"#alert-{second.pk} a").first.click()
-    page.wait_for_load_state("networkidle")
+    page.wait_for_url(re.compile(rf"/agency/alerts/{second.pk}/$"))
     history = page.locator("table:below(h2:has-text('处理记录'))").last.inner_text()
     assert "待核查" in history and "规则触发" in history
     assert "已排除" in history and "信息平台延迟更新" in history
@@ -145,7 +145,7 @@ def _rules(page, base: str) -> None:
     for bad, refusal in (("-1", "结算笔数不少于须为不小于0的整数"), ("两笔", "须为不小于0的整数")):
         rule.locator("input[name=min_settlements]").fill(bad)
         rule.locator("button:has-text('保存')").click()
-        page.wait_for_load_state("networkidle")
+        page.locator(".flash-error", has_text=refusal).first.wait_for()
         assert refusal in chinese_only(page)
         assert not MonitoringRule.objects.filter(region_id="420100").exists()  # nothing saved
         page.goto(f"{base}/agency/monitoring/rules/")
@@ -153,7 +153,7 @@ def _rules(page, base: str) -> None:
     outlier = page.locator("#rule-physician_outlier")
     outlier.locator("input[name=z_threshold]").fill("-2.5")
     outlier.locator("button:has-text('保存')").click()
-    page.wait_for_load_state("networkidle")
+    page.locator(".flash-error", has_text="稳健Z值阈值须为不小于0的数").first.wait_for()
     assert "稳健Z值阈值须为不小于0的数" in chinese_only(page)
 
     page.goto(f"{base}/agency/monitoring/rules/")
