@@ -7,6 +7,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib import admin as django_admin
+from django.utils import timezone
 
 from dualchannel.catalog.tests.factories import DrugFactory, lung_cancer_set
 from dualchannel.eligibility.models import (
@@ -29,10 +31,12 @@ from dualchannel.monitoring.tests.factories import (
     settle,
 )
 from dualchannel.prescriptions.models import Dispensing
+from dualchannel.registry.admin import InsuredPersonAdmin
 from dualchannel.registry.models import (
     BenefitStatus,
     BenefitStatusChange,
     InstitutionKind,
+    InsuredPerson,
     PolicyProfile,
 )
 from dualchannel.registry.services import insured_person_record_platform
@@ -592,3 +596,23 @@ def test_a_settlement_within_the_period_or_grace_does_not_fire(pharmacist_user, 
     settle(pharmacy, InsuredPersonFactory(), pharmacist_user, ended, date(2026, 3, 2))
 
     assert find("outside_agreement_period", grace_days=3) == []
+
+
+def test_a_status_changed_in_the_back_office_is_dated_from_that_day(
+    pharmacist_user, pharmacy, admin_user, rf
+):
+    person = InsuredPersonFactory()
+    settle(pharmacy, person, pharmacist_user, DrugFactory(), date(2026, 3, 5))
+    request = rf.post("/admin/")
+    request.user = admin_user
+    person.benefit_status = BenefitStatus.TERMINATED
+    InsuredPersonAdmin(InsuredPerson, django_admin.site).save_model(request, person, None, True)
+
+    change = BenefitStatusChange.objects.get(person=person)
+    assert (change.from_status, change.to_status, change.actor) == (
+        "normal",
+        "terminated",
+        admin_user,
+    )
+    assert change.effective_on == timezone.localdate()
+    assert find("benefit_status_purchase") == []  # ended after the March purchase
