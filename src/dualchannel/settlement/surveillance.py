@@ -383,7 +383,10 @@ def benefit_status_purchase(scope: Scope) -> list[Finding]:
     purchase before a death is not flagged, one after it is, whatever the status is today. A
     person with no dated change is judged by their current status."""
     wanted = max(int(scope.params.get("min_settlements", 1)), 1)
-    changed = BenefitStatusChange.objects.filter(to_status__in=WITHOUT_BENEFITS)
+    # persons without benefits now or at some time (before a change or after it)
+    changed = BenefitStatusChange.objects.filter(
+        Q(to_status__in=WITHOUT_BENEFITS) | Q(from_status__in=WITHOUT_BENEFITS)
+    )
     rows = (
         live_settlements(scope)
         .filter(

@@ -311,6 +311,11 @@ def test_the_status_on_the_day_of_the_settlement_decides(pharmacist_user, pharma
     _status_changed(paused, N, S, date(2026, 2, 20))
     _status_changed(paused, S, N, date(2026, 3, 10))
 
+    # known only by its end: restored on 3-08 (suspended before, no earlier change recorded)
+    restored = InsuredPersonFactory(benefit_status=S)
+    before_restored = settle(pharmacy, restored, pharmacist_user, DrugFactory(), date(2026, 3, 6))
+    _status_changed(restored, S, N, date(2026, 3, 8))
+
     found = {f.subject[1].split(":")[0]: f.evidence for f in find("benefit_status_purchase")}
 
     assert found == {
@@ -322,6 +327,11 @@ def test_the_status_on_the_day_of_the_settlement_decides(pharmacist_user, pharma
         str(paused.pk): {
             "benefit_status": "suspended",
             "settlement_ids": [while_paused.pk],
+            "institution_ids": [pharmacy.pk],
+        },
+        str(restored.pk): {
+            "benefit_status": "suspended",
+            "settlement_ids": [before_restored.pk],
             "institution_ids": [pharmacy.pk],
         },
     }
