@@ -2,16 +2,17 @@
 database for one region and one period, handed down by the app that owns the data it reads
 (``detector_register`` in that app's ``AppConfig.ready``: monitoring sits below them).
 
-``rules_run`` runs the enabled rules of a region over a period with the region's thresholds and
-raises an alert per finding (an open alert of the same rule and subject only counts again). It
-runs nightly over the month (``tasks``) and, for the rules that follow events, as a queued job
+``rules_run`` runs the enabled rules of a region over a period, each finding judged with the
+thresholds of the nearest region (county, city, province, national) that set them, and raises
+an alert per finding (an open alert of the same rule and subject only counts again). It runs
+nightly over the month (``tasks``) and, for the rules that follow events, as a queued job
 after the business transaction commits (``monitoring_follow``): the hot path only enqueues.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -21,10 +22,10 @@ from django.db import transaction
 from django.utils import timezone
 
 from dualchannel.core.jobs import enqueue
-from dualchannel.registry.models import Region
+from dualchannel.registry.models import Institution, Region
 
 from .models import Alert
-from .rules import rules_for
+from .rules import ResolvedRule, rules_within
 from .services import alert_raise
 
 logger = logging.getLogger("dualchannel.monitoring")
@@ -71,27 +72,65 @@ def detectors() -> dict[str, Detector]:
 
 def rules_run(region: Region, start: date, end: date, *, keys: list[str] | None = None) -> int:
     """Run the region's enabled rules (or ``keys`` of them) over ``start`` … ``end``; each
-    finding raises or counts an alert. Returns the number of findings."""
+    finding raises or counts an alert. Returns the number of findings.
+
+    A finding is judged by the rule in force where it happened: the nearest region with an
+    override, from the institution's county up (``rules.rules_within``). A detector still reads
+    the whole region (a person buying in two counties of a city is one pattern); it runs once per
+    distinct set of thresholds, and each finding is kept only by the run with its own region's
+    thresholds, raised with its region's severity (a county that switched the rule off has none)."""
+    zones = rules_within(region)
     raised = 0
-    for key, rule in sorted(rules_for(region).items()):
+    for key in sorted({k for _sub, rules in zones for k in rules}):
         detector = _detectors.get(key)
-        if detector is None or not rule.enabled or (keys is not None and key not in keys):
+        if detector is None or (keys is not None and key not in keys):
             continue
-        scope = Scope(region.code_prefix, start, end, rule.params)
-        for found in detector(scope):
-            if already_known(key, found):
-                continue
-            evidence = {**found.evidence, "period": [start.isoformat(), end.isoformat()]}
-            alert_raise(
-                rule=key,
-                severity=rule.severity,
-                institution=found.institution_id,
-                subject=found.subject,
-                evidence=evidence,
-                refresh_evidence=True,
-            )
-            raised += 1
+        in_force = [(sub.code_prefix, rules[key]) for sub, rules in zones if key in rules]
+        found_by: dict[tuple, list[Finding]] = {}
+        for _prefix, rule in in_force:
+            thresholds = _frozen(rule.params)
+            if rule.enabled and thresholds not in found_by:
+                found_by[thresholds] = detector(Scope(region.code_prefix, start, end, rule.params))
+        places = _institution_regions(found_by.values()) if len(in_force) > 1 else {}
+        for thresholds, findings in found_by.items():
+            for found in findings:
+                rule = _nearest(in_force, places.get(found.institution_id, ""))
+                if not rule.enabled or _frozen(rule.params) != thresholds:
+                    continue
+                if already_known(key, found):
+                    continue
+                evidence = {**found.evidence, "period": [start.isoformat(), end.isoformat()]}
+                alert_raise(
+                    rule=key,
+                    severity=rule.severity,
+                    institution=found.institution_id,
+                    subject=found.subject,
+                    evidence=evidence,
+                    refresh_evidence=True,
+                )
+                raised += 1
     return raised
+
+
+def _frozen(params: dict[str, int | Decimal]) -> tuple:
+    return tuple(sorted(params.items()))
+
+
+def _institution_regions(findings: Iterable[list[Finding]]) -> dict[int, str]:
+    wanted = {f.institution_id for batch in findings for f in batch if f.institution_id}
+    if not wanted:
+        return {}
+    return dict(Institution.objects.filter(pk__in=wanted).values_list("pk", "region_id"))
+
+
+def _nearest(in_force: list[tuple[str, ResolvedRule]], region_code: str) -> ResolvedRule:
+    """The rule of the nearest region containing ``region_code`` (the run's own region first in
+    ``in_force``, the regions below it after; unknown places fall to the run's region)."""
+    best = in_force[0]
+    for prefix, rule in in_force[1:]:
+        if region_code.startswith(prefix) and len(prefix) > len(best[0]):
+            best = (prefix, rule)
+    return best[1]
 
 
 def already_known(key: str, found: Finding) -> bool:

@@ -49,7 +49,7 @@ BUILT_IN: dict[str, Reference] = {
 }
 
 # Evidence key → (label, kind). Kinds naming rows resolve through a reference; the others are
-# shown as they are ("text"), as a count, or translated ("benefit_status").
+# shown as they are ("text"), as a count, or translated (the other kinds, words below).
 FIELDS: dict[str, tuple[str, str]] = {
     "drug_id": ("药品", "drug"),
     "physician_id": ("医师", "physician"),
@@ -66,6 +66,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "trace_codes": ("追溯码", "text"),
     "pharmacy_count": ("药店家数", "text"),
     "patient_count": ("代购参保人数", "text"),
+    "relation": ("代办人与参保人关系", "agent_relation"),
     "code_count": ("追溯码个数", "text"),
     "sale_count": ("销售次数", "text"),
     "return_count": ("退货次数", "text"),
@@ -75,6 +76,8 @@ FIELDS: dict[str, tuple[str, str]] = {
     "earliest": ("最早可再次购药日期", "text"),
     "purchased_on": ("本次购药日期", "text"),
     "days_early": ("提前天数", "text"),
+    "reason": ("未被柜台拦截的原因", "refill_reason"),
+    "counter_tolerance_days": ("柜台允许提前天数（处方医院规定）", "text"),
     "packages": ("本期处方包装数", "text"),
     "peer_median": ("同行中位数", "text"),
     "robust_z": ("稳健Z值", "text"),
@@ -112,7 +115,26 @@ def _as_ids(value: Any) -> list[int]:
     return [int(v) for v in values if str(v).isdigit()]
 
 
+# Why an early refill got past the counter (``settlement.surveillance.early_refill_overridden``):
+# the counter refuses one outright, so the rule sees only what did not meet that check.
+REFILL_REASONS = {
+    "not_at_counter": "本次购药为医疗机构门诊结算或手工报销，未经药店柜台的购药间隔核验",
+    "previous_not_at_counter": "上次购药为医疗机构门诊结算或手工报销，药店柜台只比对药店发药记录",
+    "looser_tolerance": "处方医院允许的提前天数多于本规则，柜台按医院规定放行",
+    "other_path": "柜台不会放行此次购药，记录系经其他途径写入（导入或更正），请核实",
+}
+
+
+AGENT_RELATIONS = {
+    "not_recorded": "柜台未登记代办人与参保人的关系，请核实是否为家属代购",
+}
+
+
 def _words(kind: str, value: Any) -> list[tuple[str, str]]:
+    if kind == "agent_relation":
+        return [(AGENT_RELATIONS.get(value, "其他"), "")]
+    if kind == "refill_reason":
+        return [(REFILL_REASONS.get(value, "其他"), "")]
     if kind == "benefit_status":
         labels = dict(BenefitStatus.choices)
         return [(labels.get(value, "其他"), "")]
@@ -134,7 +156,7 @@ def evidence_facts(evidence: dict[str, Any]) -> list[Fact]:
         value = (evidence or {}).get(key)
         if value in (None, "", []):
             continue
-        if kind in ("text", "benefit_status", "period"):
+        if kind in ("text", "benefit_status", "refill_reason", "agent_relation", "period"):
             facts.append(Fact(label, _words(kind, value)))
             continue
         ids = _as_ids(value)

@@ -1,6 +1,7 @@
 """Smart-monitoring rules as data [HB art. 47, AH §2(8), CX art. 30]: each rule's typed
 thresholds, their validation, and a region's rule resolved through its ancestors (its own row,
-else its city's or province's, else the national default), as policy profiles are."""
+else its city's or province's, else the national default), as policy profiles are; a run over a
+city also applies the overrides of the counties below it (``rules_within``)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
+
+from django.db.models import Q
 
 from dualchannel.core.errors import DomainError
 from dualchannel.registry.models import Region
@@ -147,6 +150,33 @@ def rules_for(region: Region | None) -> dict[str, ResolvedRule]:
     national = {r.key for r in rows if r.region_id is None}
     rows += [d for k in RULE_PARAMS if k not in national and (d := shipped_default(k))]
     return resolve(rows, chain)
+
+
+def rules_within(region: Region) -> list[tuple[Region, dict[str, ResolvedRule]]]:
+    """The rules in force in ``region`` and, after it, in each region below it that has an
+    override of its own (a county under a city, a city or county under a province), each
+    resolved along its own chain: the nearest region's row wins (county → city → province →
+    national). A run over ``region`` judges an event with the rules of the nearest of these
+    to the event's region."""
+    chain = [r.code for r in ancestors(region)]
+    rows = list(
+        MonitoringRule.objects.filter(key__in=RULE_PARAMS)
+        .filter(
+            Q(region=None) | Q(region_id__in=chain) | Q(region__code__startswith=region.code_prefix)
+        )
+        .order_by("key", "region_id")
+    )
+    national = {r.key for r in rows if r.region_id is None}
+    rows += [d for k in RULE_PARAMS if k not in national and (d := shipped_default(k))]
+
+    def along(codes: list[str]) -> dict[str, ResolvedRule]:
+        return resolve([r for r in rows if r.region_id is None or r.region_id in codes], codes)
+
+    below = {r.region_id for r in rows if r.region_id is not None and r.region_id not in chain}
+    zones = [(region, along(chain))]
+    for sub in Region.objects.filter(code__in=below).order_by("code"):
+        zones.append((sub, along([r.code for r in ancestors(sub)])))
+    return zones
 
 
 def read_rules(path: Path = RULES_FILE) -> list[dict[str, Any]]:

@@ -40,7 +40,7 @@ from .models import (
     AlertTransition,
     MonitoringRule,
 )
-from .rules import clean_params, shipped_default
+from .rules import clean_params, rules_for, shipped_default
 from .rules import params_json as rule_params_json
 
 logger = logging.getLogger("dualchannel.monitoring")
@@ -287,7 +287,8 @@ def rule_update(
     enabled: bool | None = None,
     severity: str | None = None,
 ) -> MonitoringRule:
-    """Write a region's override of a rule (created from the national row the first time), or
+    """Write a region's override of a rule (created the first time from the rule in force there:
+    the nearest higher region's override, else the national row), or
     the national row for an administrator; thresholds ≥ 0, refused with a code and nothing
     written otherwise; audited with the values before and after."""
     require_role(actor, Role.AGENCY_OFFICER)
@@ -303,14 +304,16 @@ def rule_update(
         row = MonitoringRule.objects.select_for_update().filter(key=key, region=region).first()
         created = row is None
         if row is None:
+            # from the rule in force there (a county's from its city's override, if any)
+            inherited = rules_for(region).get(key) if region is not None else None
             row = MonitoringRule(
                 key=key,
                 region=region,
                 name=national.name,
                 article=national.article,
-                enabled=national.enabled,
-                severity=national.severity,
-                params=dict(national.params),
+                enabled=inherited.enabled if inherited else national.enabled,
+                severity=inherited.severity if inherited else national.severity,
+                params=rule_params_json(inherited.params) if inherited else dict(national.params),
             )
         before = None if created else snapshot(row)
         row.params = {**row.params, **values}

@@ -5,6 +5,8 @@ from django.contrib import admin
 from dualchannel.core.masking import mask_id_number, mask_phone
 
 from .models import (
+    BenefitStatus,
+    BenefitStatusChange,
     Designation,
     DesignationTransition,
     EquippedDrug,
@@ -16,6 +18,7 @@ from .models import (
     PolicyProfile,
     Region,
 )
+from .services.people import benefit_status_change_record
 
 
 @admin.register(Region)
@@ -99,6 +102,19 @@ class PharmacistAdmin(admin.ModelAdmin):
     raw_id_fields = ("pharmacy", "user")
 
 
+class BenefitStatusChangeInline(admin.TabularInline):
+    """The person's dated benefit-status changes, as recorded (read-only)."""
+
+    model = BenefitStatusChange
+    fields = ("effective_on", "from_status", "to_status", "reason", "actor", "at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(InsuredPerson)
 class InsuredPersonAdmin(admin.ModelAdmin):
     list_display = (
@@ -117,6 +133,19 @@ class InsuredPersonAdmin(admin.ModelAdmin):
     raw_id_fields = ("enrolment_region",)
     # Sex and birth date are derived from the ID number by the services.
     readonly_fields = ("sex", "birth_date")
+    inlines = [BenefitStatusChangeInline]
+
+    def save_model(self, request, obj: InsuredPerson, form, change: bool) -> None:
+        """A benefit status changed here is dated from today in the person's status history
+        (the monitoring rules read the status on a settlement's day from it)."""
+        was = (
+            InsuredPerson.objects.filter(pk=obj.pk).values_list("benefit_status", flat=True).first()
+            if change
+            else ""
+        )
+        super().save_model(request, obj, form, change)
+        if obj.benefit_status != (was or BenefitStatus.NORMAL):
+            benefit_status_change_record(obj, was or "", actor=request.user, reason="管理后台修改")
 
     @admin.display(description="身份证号")
     def masked_id_number(self, obj: InsuredPerson) -> str:

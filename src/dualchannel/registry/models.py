@@ -620,6 +620,26 @@ class InsuredPerson(models.Model):
         return mask_name(self.name)
 
 
+class BenefitStatusChange(StatusHistory):
+    """A change of an insured person's benefit status as the registry learned it, dated from
+    the day it took effect (the platform's pause date, else the day it was recorded): the
+    person's status on any earlier day is read from here, e.g. a purchase before a death is
+    not one after it [HB art. 23, 47]."""
+
+    person = models.ForeignKey(
+        InsuredPerson, on_delete=models.CASCADE, related_name="benefit_status_changes"
+    )
+    effective_on = models.DateField("生效日期")
+
+    class Meta(StatusHistory.Meta):
+        verbose_name = "待遇状态变更记录"
+        verbose_name_plural = "待遇状态变更记录"
+        ordering = ["effective_on", "at", "id"]
+        indexes = [
+            models.Index(fields=["person", "effective_on"], name="benefit_change_person_day")
+        ]
+
+
 class EquippedDrug(models.Model):
     """A drug an institution has equipped (配备) and publishes [SD §4, §8]."""
 

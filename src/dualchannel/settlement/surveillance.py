@@ -13,13 +13,20 @@ from decimal import ROUND_HALF_UP, Decimal
 from itertools import pairwise
 from statistics import median
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.utils.crypto import salted_hmac
 
 from dualchannel.inventory.surveillance import sold_boxes
 from dualchannel.monitoring.engine import Finding, Scope, monitoring_follow
-from dualchannel.prescriptions.models import Dispensing, PrescriptionItem, PrescriptionStatus
-from dualchannel.registry.models import BenefitStatus
+from dualchannel.prescriptions.models import (
+    Dispensing,
+    Prescription,
+    PrescriptionItem,
+    PrescriptionStatus,
+)
+from dualchannel.prescriptions.rules import refill_tolerance_days
+from dualchannel.registry.models import BenefitStatus, BenefitStatusChange
+from dualchannel.registry.profiles import profile_of
 
 from .models import Settlement, SettlementKind, SettlementLine, SettlementStatus
 
@@ -134,14 +141,43 @@ def _supply_days(prescription_ids: set[int]) -> dict[tuple[int, int], int]:
     return {(rx, drug): days for rx, drug, days in rows}
 
 
+# Why an early refill got past the pharmacy counter (evidence ``reason``; words in
+# ``monitoring.evidence``).
+REFILL_NOT_AT_COUNTER = "not_at_counter"  # this purchase was not a pharmacy counter sale
+REFILL_PREVIOUS_NOT_AT_COUNTER = "previous_not_at_counter"  # the last one was not
+REFILL_LOOSER_TOLERANCE = "looser_tolerance"  # the prescribing hospital allows more days early
+REFILL_OTHER_PATH = "other_path"  # none of these: the rows came another way
+
+
+def _counter_tolerance(prescription_ids: set[int]) -> dict[int, int]:
+    """prescription → the early-refill tolerance the counter applied to it (its hospital's)."""
+    found: dict[int, int] = {}
+    hospitals: dict[int, int] = {}
+    rows = Prescription.objects.filter(pk__in=prescription_ids).select_related("hospital")
+    for rx in rows:
+        if rx.hospital_id not in hospitals:
+            hospitals[rx.hospital_id] = refill_tolerance_days(profile_of(rx.hospital))
+        found[rx.pk] = hospitals[rx.hospital_id]
+    return found
+
+
 def early_refill_overridden(scope: Scope) -> list[Finding]:
-    """A purchase while the previous supply of the drug had more than ``tolerance_days`` left:
-    it went through although the counter refuses it (another path, or a changed tolerance)
-    [CX art. 27]."""
+    """A purchase of a drug while the previous purchase's supply had more than
+    ``tolerance_days`` left [CX art. 27].
+
+    What it catches, exactly: the pharmacy counter refuses such a refill outright, with the
+    prescribing hospital's tolerance, against the patient's earlier pharmacy dispensings
+    (``prescriptions.services.counter_checks.refill_checks``); no one can override that refusal
+    at the counter. So this rule finds the early refills that never met that check or met a
+    looser one, and says which in ``reason``: a purchase settled at a hospital or reimbursed by
+    hand (not at a counter), a counter sale following such a purchase (the counter compares
+    with dispensings only), a counter sale allowed because the hospital's tolerance is wider
+    than this rule's, or rows written another way (an import, a corrected record). Refusals
+    the counter gave are not alerts here: they are refused, nothing was bought."""
     tolerance = int(scope.params.get("tolerance_days", 7))
     purchases = _purchases(scope, scope.start - timedelta(days=400))
     days = _supply_days({b[3] for buys in purchases.values() for b in buys if b[3]})
-    findings = []
+    early: list[tuple[int, tuple, tuple, date, date]] = []
     for (_person, drug), buys in purchases.items():
         for previous, current in pairwise(buys):
             if current[0] < scope.start or previous[3] is None:
@@ -152,21 +188,32 @@ def early_refill_overridden(scope: Scope) -> list[Finding]:
             runs_out = previous[0] + timedelta(days=supply)
             earliest = runs_out - timedelta(days=tolerance)
             if current[0] < earliest:
-                findings.append(
-                    Finding(
-                        current[2],
-                        ("settlement.Settlement", current[1]),
-                        {
-                            "drug_id": drug,
-                            "settlement_ids": [previous[1], current[1]],
-                            "previous_on": previous[0].isoformat(),
-                            "runs_out": runs_out.isoformat(),
-                            "earliest": earliest.isoformat(),
-                            "purchased_on": current[0].isoformat(),
-                            "days_early": (earliest - current[0]).days,
-                        },
-                    )
-                )
+                early.append((drug, previous, current, runs_out, earliest))
+    counter = _counter_tolerance({c[3] for _d, _p, c, _r, _e in early if c[3]})
+    findings = []
+    for drug, previous, current, runs_out, earliest in early:
+        allowed = counter.get(current[3]) if current[3] else None
+        if current[4] != SettlementKind.PHARMACY:
+            reason = REFILL_NOT_AT_COUNTER
+        elif previous[4] != SettlementKind.PHARMACY:
+            reason = REFILL_PREVIOUS_NOT_AT_COUNTER
+        elif allowed is not None and current[0] >= runs_out - timedelta(days=allowed):
+            reason = REFILL_LOOSER_TOLERANCE
+        else:
+            reason = REFILL_OTHER_PATH
+        evidence = {
+            "drug_id": drug,
+            "settlement_ids": [previous[1], current[1]],
+            "previous_on": previous[0].isoformat(),
+            "runs_out": runs_out.isoformat(),
+            "earliest": earliest.isoformat(),
+            "purchased_on": current[0].isoformat(),
+            "days_early": (earliest - current[0]).days,
+            "reason": reason,
+        }
+        if allowed is not None and current[4] == SettlementKind.PHARMACY:
+            evidence["counter_tolerance_days"] = allowed
+        findings.append(Finding(current[2], ("settlement.Settlement", current[1]), evidence))
     return findings
 
 
@@ -178,8 +225,15 @@ def agent_key(agent_id_number: str) -> str:
     return keyed.hexdigest()[:16]
 
 
+AGENT_RELATION_NOT_RECORDED = "not_recorded"
+
+
 def agent_many_patients(scope: Scope) -> list[Finding]:
-    """One agent bought for ``min_patients`` or more persons in the period [HB art. 24]."""
+    """One agent bought for ``min_patients`` or more persons in the period [HB art. 24].
+
+    "Unrelated" is not checked: the counter registers the agent's name, ID number, phone and
+    signature but not how the agent is related to the patient, and the registry keeps no
+    household (家庭共济) links; the evidence says so (``relation``) and the officer checks."""
     wanted = max(int(scope.params.get("min_patients", 3)), 1)
     rows = (
         Dispensing.objects.filter(
@@ -210,6 +264,7 @@ def agent_many_patients(scope: Scope) -> list[Finding]:
                 {
                     "agent": key,
                     "patient_count": len(patients),
+                    "relation": AGENT_RELATION_NOT_RECORDED,
                     "dispensing_ids": dispensing_ids,
                     "pharmacy_ids": ids(pharmacies),
                     "settlement_ids": ids(settled),
@@ -294,18 +349,60 @@ def physician_outlier(scope: Scope) -> list[Finding]:
 # --- the person's registry status, prices, the agreement period ---------------------------------
 
 
-def benefit_status_purchase(scope: Scope) -> list[Finding]:
-    """Settlements of persons whose benefits are suspended or whose insurance ended (death,
-    departure) in the registry [HB art. 23, 47]: ``min_settlements`` or more in the period."""
-    wanted = max(int(scope.params.get("min_settlements", 1)), 1)
-    rows = live_settlements(scope).filter(
-        person__benefit_status__in=(BenefitStatus.SUSPENDED, BenefitStatus.TERMINATED)
+WITHOUT_BENEFITS = (BenefitStatus.SUSPENDED, BenefitStatus.TERMINATED)
+
+
+def _status_history(person_ids: set[int]) -> dict[int, list[tuple[date, str, str]]]:
+    """person → [(effective day, from, to)] of the registry's dated status changes."""
+    found: dict[int, list[tuple[date, str, str]]] = defaultdict(list)
+    rows = BenefitStatusChange.objects.filter(person_id__in=person_ids).order_by(
+        "effective_on", "at", "id"
     )
-    by_person: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
-    for pk, person, inst, status in rows.values_list(
-        "pk", "person_id", "institution_id", "person__benefit_status"
+    for person, on, was, now in rows.values_list(
+        "person_id", "effective_on", "from_status", "to_status"
     ):
-        by_person[person].append((pk, inst, status))
+        found[person].append((on, was, now))
+    return found
+
+
+def status_on(changes: list[tuple[date, str, str]], day: date, current: str) -> str:
+    """The person's benefit status on ``day``: the last change in effect by then, else the
+    status before the first change; without dated changes, the registry's current status."""
+    if not changes:
+        return current
+    before = [c for c in changes if c[0] <= day]
+    if before:
+        return before[-1][2]
+    return changes[0][1] or changes[0][2]
+
+
+def benefit_status_purchase(scope: Scope) -> list[Finding]:
+    """Settlements of persons whose benefits were suspended or whose insurance had ended
+    (death, departure) on the day of the settlement [HB art. 23, 47]: ``min_settlements`` or
+    more in the period. The status is the registry's on that day (``BenefitStatusChange``): a
+    purchase before a death is not flagged, one after it is, whatever the status is today. A
+    person with no dated change is judged by their current status."""
+    wanted = max(int(scope.params.get("min_settlements", 1)), 1)
+    # persons without benefits now or at some time (before a change or after it)
+    changed = BenefitStatusChange.objects.filter(
+        Q(to_status__in=WITHOUT_BENEFITS) | Q(from_status__in=WITHOUT_BENEFITS)
+    )
+    rows = (
+        live_settlements(scope)
+        .filter(
+            Q(person__benefit_status__in=WITHOUT_BENEFITS)
+            | Q(person_id__in=changed.values("person_id"))
+        )
+        .values_list("pk", "person_id", "institution_id", "settled_on", "person__benefit_status")
+        .order_by("settled_on", "pk")
+    )
+    rows = list(rows)
+    history = _status_history({r[1] for r in rows})
+    by_person: dict[int, list[tuple[int, int, str]]] = defaultdict(list)
+    for pk, person, inst, on, current in rows:
+        status = status_on(history.get(person, []), on, current)
+        if status in WITHOUT_BENEFITS:
+            by_person[person].append((pk, inst, status))
     findings = []
     for person, found in sorted(by_person.items()):
         if len(found) < wanted:

@@ -117,13 +117,15 @@ def platform_person(
     if str(base.get("psn_name", "")).strip() != name:
         raise field_error("name", codes.PERSON_MISMATCH, "姓名与身份证号不符，请核对后重试")
     insu = _basic_insurance(output.get("insuinfo"))
+    status = benefit_status(insu, today=today or timezone.localdate())
     return PlatformPerson(
         id_number=id_number,
         name=name,
         person_no=str(base["psn_no"]).strip(),
         insurance_type=str(insu["insutype"]),
         region_code=str(insu.get("insuplc_admdvs", "")).strip(),
-        benefit_status=benefit_status(insu, today=today or timezone.localdate()),
+        benefit_status=status,
+        benefit_status_since=pause_date(insu) if status == BenefitStatus.SUSPENDED else None,
     )
 
 
@@ -142,15 +144,19 @@ def _basic_insurance(insuinfo: Any) -> dict[str, Any]:
     return basic[0]
 
 
+def pause_date(insu: dict[str, Any]) -> date | None:
+    """The day the person's insurance was paused (paus_insu_date), where the platform says."""
+    try:
+        return date.fromisoformat(str(insu.get("paus_insu_date") or "")[:10])
+    except ValueError:
+        return None
+
+
 def benefit_status(insu: dict[str, Any], *, today: date) -> str:
     """正常享受 only while insured normally (psn_insu_stas 1) and not paused as of today
     (paus_insu_date); 2 is a pause, any other status (4 终止参保) an end [HB art. 2, CX art. 5]."""
     status = INSURED_STATUS.get(str(insu.get("psn_insu_stas", "")), BenefitStatus.TERMINATED)
-    paused = str(insu.get("paus_insu_date") or "")[:10]
-    if status == BenefitStatus.NORMAL and paused:
-        try:
-            if date.fromisoformat(paused) <= today:
-                status = BenefitStatus.SUSPENDED
-        except ValueError:
-            pass
+    paused = pause_date(insu)
+    if status == BenefitStatus.NORMAL and paused is not None and paused <= today:
+        status = BenefitStatus.SUSPENDED
     return status

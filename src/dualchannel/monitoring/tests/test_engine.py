@@ -27,8 +27,12 @@ from dualchannel.monitoring.selectors import alert_list
 from dualchannel.monitoring.services import alert_review, rule_update
 from dualchannel.monitoring.tasks import monitoring_nightly
 from dualchannel.monitoring.tests.factories import settle
-from dualchannel.registry.models import BenefitStatus
-from dualchannel.registry.tests.factories import InsuredPersonFactory, region
+from dualchannel.registry.models import BenefitStatus, InstitutionKind
+from dualchannel.registry.tests.factories import (
+    InstitutionFactory,
+    InsuredPersonFactory,
+    region,
+)
 from dualchannel.settlement.models import RecoveryOrder, ViolationFinding
 
 pytestmark = pytest.mark.django_db
@@ -207,3 +211,71 @@ def test_the_follow_up_is_queued_by_a_real_commit_outside_any_transaction(caplog
     # then the callback, run after the commit with nothing open, queued its job
     assert Job.objects.filter(kind=INCREMENTAL_JOB).count() == 1
     assert "could not be queued" not in caplog.text
+
+
+@pytest.fixture
+def suspended_in_two_counties(suspended_purchase, pharmacist_user):
+    """One suspended person's purchase in 江岸区 (the fixture) and another's in 武昌区."""
+    wuchang = InstitutionFactory(
+        kind=InstitutionKind.PHARMACY, region_code="420106", hospital_level=None
+    )
+    person = InsuredPersonFactory(benefit_status=BenefitStatus.SUSPENDED)
+    settle(wuchang, person, pharmacist_user, DrugFactory(), date(2026, 3, 6))
+    return suspended_purchase.institution, wuchang
+
+
+def test_a_county_override_wins_over_its_citys_in_the_nightly_run(
+    suspended_in_two_counties, agency_user, county_officer
+):
+    jiangan, _wuchang = suspended_in_two_counties
+    rule_update(actor=agency_user, key=RULE, region_code="420100", params={"min_settlements": 2})
+    # 江岸区 keeps one settlement enough, and rates it a warning
+    rule_update(
+        actor=county_officer,
+        key=RULE,
+        region_code="420102",
+        params={"min_settlements": 1},
+        severity="warning",
+    )
+
+    monitoring_nightly(SlotJob(datetime(2026, 4, 1, 1, 30, tzinfo=ZoneInfo("Asia/Shanghai"))))
+
+    # 武昌区 follows Wuhan's two settlements; 江岸区 its own one
+    assert list(Alert.objects.filter(rule=RULE).values_list("institution_id", "severity")) == [
+        (jiangan.pk, "warning")
+    ]
+
+
+def test_a_county_that_switched_the_rule_off_has_no_alert_in_the_follow_up_run(
+    suspended_in_two_counties, county_officer, django_capture_on_commit_callbacks
+):
+    _jiangan, wuchang = suspended_in_two_counties
+    rule_update(actor=county_officer, key=RULE, region_code="420102", params={}, enabled=False)
+    with django_capture_on_commit_callbacks(execute=True):
+        monitoring_follow(region_code="420102", keys=[RULE], day=date(2026, 3, 6), event="s:1")
+    assert Job.objects.get(kind=INCREMENTAL_JOB).payload["region"] == "420100"
+    while run_once("test-worker", now=timezone.now() + FOLLOW_WINDOW):
+        pass
+
+    assert list(Alert.objects.filter(rule=RULE).values_list("institution_id", flat=True)) == [
+        wuchang.pk
+    ]
+
+
+def test_a_countys_override_starts_from_its_citys_not_the_national_values(
+    agency_user, county_officer
+):
+    rule_update(
+        actor=agency_user,
+        key="multi_pharmacy_purchase",
+        region_code="420100",
+        params={"window_days": 20},
+        severity="high",
+    )
+    row = rule_update(
+        actor=county_officer,
+        key="multi_pharmacy_purchase",
+        region_code="420102",
+        params={"min_pharmacies": 4},
+    )
+    assert (row.params, row.severity) == ({"window_days": 20, "min_pharmacies": 4}, "high")

@@ -7,6 +7,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
+from django.contrib import admin as django_admin
+from django.utils import timezone
 
 from dualchannel.catalog.tests.factories import DrugFactory, lung_cancer_set
 from dualchannel.eligibility.models import (
@@ -16,7 +18,9 @@ from dualchannel.eligibility.models import (
     EligibilityStatus,
     Reevaluation,
 )
+from dualchannel.integration.services.person import platform_person
 from dualchannel.inventory.models import MovementKind as K
+from dualchannel.monitoring.evidence import evidence_facts
 from dualchannel.monitoring.tests.factories import (
     at,
     batch,
@@ -27,14 +31,24 @@ from dualchannel.monitoring.tests.factories import (
     settle,
 )
 from dualchannel.prescriptions.models import Dispensing
-from dualchannel.registry.models import BenefitStatus, InstitutionKind
+from dualchannel.registry.admin import InsuredPersonAdmin
+from dualchannel.registry.models import (
+    BenefitStatus,
+    BenefitStatusChange,
+    InstitutionKind,
+    InsuredPerson,
+    PolicyProfile,
+)
+from dualchannel.registry.services import insured_person_record_platform
+from dualchannel.registry.services.people import benefit_status_change_record
 from dualchannel.registry.tests.factories import (
     InstitutionFactory,
     InsuredPersonFactory,
     PharmacistFactory,
     PhysicianFactory,
+    region,
 )
-from dualchannel.settlement.models import SettlementLine
+from dualchannel.settlement.models import SettlementKind, SettlementLine
 from dualchannel.settlement.surveillance import agent_key, robust_z
 
 pytestmark = pytest.mark.django_db
@@ -93,6 +107,62 @@ def test_a_refill_twelve_days_before_the_earliest_day_fires(pharmacist_user, pha
     assert found.subject == ("settlement.Settlement", s2.pk)
     assert found.evidence["settlement_ids"] == [s1.pk, s2.pk]
     assert (found.evidence["earliest"], found.evidence["days_early"]) == ("2026-03-22", 12)
+    # two counter sales the counter would have refused (its tolerance is the national 7 days):
+    # the rows came another way
+    assert found.evidence["reason"] == "other_path"
+    assert found.evidence["counter_tolerance_days"] == 7
+
+
+def test_an_early_refill_says_why_the_counter_did_not_stop_it(pharmacist_user, pharmacy):
+    """The counter refuses an early refill outright (no override): the rule sees what met no
+    counter check (a hospital settlement, or a sale after one) or a looser one."""
+    doctor = PhysicianFactory()
+
+    def pair(first_kind, second_kind):
+        person, drug = InsuredPersonFactory(), DrugFactory()
+        first = prescribe(doctor, person, drug, pharmacist_user, days=28, on=date(2026, 3, 1))
+        second = prescribe(doctor, person, drug, pharmacist_user, days=28, on=date(2026, 3, 10))
+        settle(
+            pharmacy,
+            person,
+            pharmacist_user,
+            drug,
+            date(2026, 3, 1),
+            prescription=first,
+            kind=first_kind,
+        )
+        return settle(
+            pharmacy,
+            person,
+            pharmacist_user,
+            drug,
+            date(2026, 3, 10),
+            prescription=second,
+            kind=second_kind,
+        ).pk
+
+    at_hospital = pair(SettlementKind.PHARMACY, SettlementKind.HOSPITAL)
+    after_hospital = pair(SettlementKind.HOSPITAL, SettlementKind.PHARMACY)
+    reasons = {f.subject[1]: f.evidence for f in find("early_refill_overridden")}
+    assert reasons[at_hospital]["reason"] == "not_at_counter"
+    assert "counter_tolerance_days" not in reasons[at_hospital]
+    assert reasons[after_hospital]["reason"] == "previous_not_at_counter"
+
+    # the prescribing hospital lets its patients refill 20 days early: the counter let the sale
+    # on 3-10 through (3-29 − 20 = 3-09), this rule's 7 days do not
+    PolicyProfile.objects.update_or_create(
+        region=region("420000"), defaults={"name": "湖北省", "early_refill_tolerance_days": 20}
+    )
+    looser = pair(SettlementKind.PHARMACY, SettlementKind.PHARMACY)
+    (found,) = [f for f in find("early_refill_overridden") if f.subject[1] == looser]
+    assert (found.evidence["reason"], found.evidence["counter_tolerance_days"]) == (
+        "looser_tolerance",
+        20,
+    )
+    facts = {f.label: f.items for f in evidence_facts(found.evidence)}
+    assert facts["未被柜台拦截的原因"] == [
+        ("处方医院允许的提前天数多于本规则，柜台按医院规定放行", "")
+    ]
 
 
 def test_a_refill_within_the_tolerance_does_not_fire(pharmacist_user, pharmacy):
@@ -139,6 +209,11 @@ def test_one_agent_for_three_persons_fires_without_their_id_number(pharmacist_us
     assert found.evidence["dispensing_ids"] == sorted(d.pk for d in done)
     assert found.evidence["agent"] == agent_key(AGENT)
     assert AGENT not in str(found.evidence) and AGENT not in str(found.subject)
+    # the counter records no relation between agent and patient: the officer is told to check
+    facts = {f.label: f.items for f in evidence_facts(found.evidence)}
+    assert facts["代办人与参保人关系"] == [
+        ("柜台未登记代办人与参保人的关系，请核实是否为家属代购", "")
+    ]
 
 
 def test_two_persons_per_agent_do_not_fire(pharmacist_user, pharmacy):
@@ -209,6 +284,92 @@ def test_a_normal_persons_settlement_or_another_month_does_not_fire(pharmacist_u
     settle(pharmacy, ended, pharmacist_user, DrugFactory(), date(2026, 2, 27))
 
     assert find("benefit_status_purchase") == []
+
+
+def _status_changed(person, was, now, on):
+    """The registry learns a change of ``person``'s status effective ``on``."""
+    person.benefit_status = now
+    person.save(update_fields=["benefit_status"])
+    benefit_status_change_record(person, was, actor=None, since=on)
+
+
+def test_the_status_on_the_day_of_the_settlement_decides(pharmacist_user, pharmacy):
+    N, S, T = BenefitStatus.NORMAL, BenefitStatus.SUSPENDED, BenefitStatus.TERMINATED
+    # died on 3-10: the purchase of 3-05 was his own, the one of 3-15 is not
+    died = InsuredPersonFactory()
+    settle(pharmacy, died, pharmacist_user, DrugFactory(), date(2026, 3, 5))
+    after_death = settle(pharmacy, died, pharmacist_user, DrugFactory(), date(2026, 3, 15))
+    _status_changed(died, N, T, date(2026, 3, 10))
+    # bought on 3-05, died on 3-20: ended today, but not on the day he bought
+    later = InsuredPersonFactory()
+    settle(pharmacy, later, pharmacist_user, DrugFactory(), date(2026, 3, 5))
+    _status_changed(later, N, T, date(2026, 3, 20))
+    # suspended from 2-20 to 3-10: normal today, suspended when buying on 3-05
+    paused = InsuredPersonFactory()
+    while_paused = settle(pharmacy, paused, pharmacist_user, DrugFactory(), date(2026, 3, 5))
+    settle(pharmacy, paused, pharmacist_user, DrugFactory(), date(2026, 3, 12))
+    _status_changed(paused, N, S, date(2026, 2, 20))
+    _status_changed(paused, S, N, date(2026, 3, 10))
+
+    # known only by its end: restored on 3-08 (suspended before, no earlier change recorded)
+    restored = InsuredPersonFactory(benefit_status=S)
+    before_restored = settle(pharmacy, restored, pharmacist_user, DrugFactory(), date(2026, 3, 6))
+    _status_changed(restored, S, N, date(2026, 3, 8))
+
+    found = {f.subject[1].split(":")[0]: f.evidence for f in find("benefit_status_purchase")}
+
+    assert found == {
+        str(died.pk): {
+            "benefit_status": "terminated",
+            "settlement_ids": [after_death.pk],
+            "institution_ids": [pharmacy.pk],
+        },
+        str(paused.pk): {
+            "benefit_status": "suspended",
+            "settlement_ids": [while_paused.pk],
+            "institution_ids": [pharmacy.pk],
+        },
+        str(restored.pk): {
+            "benefit_status": "suspended",
+            "settlement_ids": [before_restored.pk],
+            "institution_ids": [pharmacy.pk],
+        },
+    }
+
+
+def test_the_platforms_pause_date_dates_the_change(pharmacist_user, pharmacy, agency_user):
+    person = InsuredPersonFactory()
+    before = settle(pharmacy, person, pharmacist_user, DrugFactory(), date(2026, 3, 5))
+    paused = settle(pharmacy, person, pharmacist_user, DrugFactory(), date(2026, 3, 9))
+    answer = {
+        "baseinfo": {
+            "psn_no": person.person_no,
+            "certno": person.id_number,
+            "psn_name": person.name,
+        },
+        "insuinfo": [
+            {
+                "insutype": person.insurance_type,
+                "psn_insu_stas": "1",
+                "insuplc_admdvs": person.enrolment_region_id,
+                "paus_insu_date": "2026-03-08",
+            }
+        ],
+    }
+    insured_person_record_platform(
+        actor=agency_user,
+        data=platform_person(answer, id_number=person.id_number, name=person.name),
+    )
+
+    change = BenefitStatusChange.objects.get(person=person)
+    assert (change.from_status, change.to_status, change.effective_on) == (
+        "normal",
+        "suspended",
+        date(2026, 3, 8),
+    )
+    (found,) = find("benefit_status_purchase")
+    assert found.evidence["settlement_ids"] == [paused.pk]
+    assert before.pk not in found.evidence["settlement_ids"]
 
 
 # --- 6–7. trace codes: sold twice, sold before receipt [CX art. 14(3)] ---------------------------
@@ -445,3 +606,23 @@ def test_a_settlement_within_the_period_or_grace_does_not_fire(pharmacist_user, 
     settle(pharmacy, InsuredPersonFactory(), pharmacist_user, ended, date(2026, 3, 2))
 
     assert find("outside_agreement_period", grace_days=3) == []
+
+
+def test_a_status_changed_in_the_back_office_is_dated_from_that_day(
+    pharmacist_user, pharmacy, admin_user, rf
+):
+    person = InsuredPersonFactory()
+    settle(pharmacy, person, pharmacist_user, DrugFactory(), date(2026, 3, 5))
+    request = rf.post("/admin/")
+    request.user = admin_user
+    person.benefit_status = BenefitStatus.TERMINATED
+    InsuredPersonAdmin(InsuredPerson, django_admin.site).save_model(request, person, None, True)
+
+    change = BenefitStatusChange.objects.get(person=person)
+    assert (change.from_status, change.to_status, change.actor) == (
+        "normal",
+        "terminated",
+        admin_user,
+    )
+    assert change.effective_on == timezone.localdate()
+    assert find("benefit_status_purchase") == []  # ended after the March purchase

@@ -21,6 +21,7 @@ from .. import error_codes as codes
 from ..designations import title_shortfall
 from ..models import (
     BenefitStatus,
+    BenefitStatusChange,
     Institution,
     InstitutionKind,
     InsuranceType,
@@ -406,6 +407,27 @@ def insured_person_update(*, actor: User, person: InsuredPerson, **changes: Any)
     return locked
 
 
+def benefit_status_change_record(
+    person: InsuredPerson,
+    was: str,
+    *,
+    actor: User | None,
+    since: date | None = None,
+    reason: str = "",
+) -> BenefitStatusChange:
+    """Date a change of the person's benefit status (already saved on the person) from the day
+    it took effect, or today where the source gives no day; in the caller's transaction."""
+    today = timezone.localdate()
+    return BenefitStatusChange.objects.create(
+        person=person,
+        from_status=was,
+        to_status=person.benefit_status,
+        effective_on=min(since, today) if since else today,
+        actor=actor,
+        reason=reason,
+    )
+
+
 @dataclass(frozen=True)
 class PlatformPerson:
     """What the national platform's person query (1101) says of an insured person."""
@@ -416,6 +438,9 @@ class PlatformPerson:
     insurance_type: str  # insutype of the basic insurance (310 / 390)
     region_code: str  # insuplc_admdvs
     benefit_status: str  # BenefitStatus, from psn_insu_stas / paus_insu_date
+    # the day the status took effect where the platform says (paus_insu_date of a pause);
+    # None: the day the registry learns it
+    benefit_status_since: date | None = None
 
 
 PLATFORM_FIELDS = ("name", "person_no", "insurance_type", "enrolment_region", "benefit_status")
@@ -483,6 +508,7 @@ def insured_person_record_platform(
         person.person_no = data.person_no
         person.insurance_type = data.insurance_type
         person.enrolment_region = region
+        was = "" if created else person.benefit_status
         person.benefit_status = data.benefit_status
         try:
             with transaction.atomic():
@@ -493,6 +519,10 @@ def insured_person_record_platform(
                 "该参保人正由他人同时登记，请重试",
                 fields={"id_number": ["该身份证号已登记"]},
             ) from None
+        if data.benefit_status != (was or BenefitStatus.NORMAL):
+            benefit_status_change_record(
+                person, was, actor=actor, since=data.benefit_status_since, reason="医保信息平台"
+            )
         changed = sorted(k for k, v in snapshot(person).items() if before.get(k) != v)
         audit.record(
             actor=actor,
