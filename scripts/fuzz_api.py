@@ -74,6 +74,7 @@ KNOWN = {
     "prescription_id": ("prescriptions", "Prescription", "pk"),
     "recovery_id": ("settlement", "RecoveryOrder", "pk"),
     "reevaluation_id": ("eligibility", "Reevaluation", "pk"),
+    "request_id": ("eligibility", "PatientFilingRequest", "pk"),
     "regional_list_id": ("catalog", "RegionalList", "pk"),
     "review_id": ("registry", "FilingReview", "pk"),
     "stay_id": ("registry", "InpatientStay", "pk"),

@@ -24,6 +24,7 @@ from dualchannel.core.request_guard import bad_input_error
 from dualchannel.core.security import api_docs_guard
 from dualchannel.documents.api import router as documents_router
 from dualchannel.eligibility.api import router as eligibility_router
+from dualchannel.eligibility.filing_requests_api import router as filing_requests_router
 from dualchannel.eligibility.reevaluation_api import router as reevaluation_router
 from dualchannel.eligibility.register_import_api import router as register_import_router
 from dualchannel.eligibility.transfer_api import router as transfer_router
@@ -194,6 +195,7 @@ api.add_router("/eligibility", eligibility_router)
 api.add_router("/eligibility", reevaluation_router)
 api.add_router("/eligibility", register_import_router)
 api.add_router("/eligibility", transfer_router)
+api.add_router("/eligibility", filing_requests_router)
 api.add_router("/portal", portal_router)
 api.add_router("/payments", payments_router)
 api.add_router("/inventory", inventory_router)

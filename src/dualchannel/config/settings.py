@@ -168,6 +168,9 @@ AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_CALLABLE = "dualchannel.core.views.locked_out"
 # Also counts one address's failures across usernames (AXES_IP_FAILURE_LIMIT below).
 AXES_HANDLER = "dualchannel.core.security.AddressAwareAxesHandler"
+# The client's address as the complaint throttle reads it: behind TRUSTED_PROXY_COUNT proxies the
+# client's own entry of X-Forwarded-For, else REMOTE_ADDR (clients behind one proxy are apart).
+AXES_CLIENT_IP_CALLABLE = "dualchannel.core.client_address.client_address"
 AXES_VERBOSE = False
 
 API_TOKEN_TTL_HOURS = env_int("API_TOKEN_TTL_HOURS", 12)

@@ -64,3 +64,4 @@ FILING_TAKEN = "eligibility.filing_taken"
 FILING_NOT_TAKER = "eligibility.filing_not_taker"
 FILING_REASON_REQUIRED = "eligibility.filing_reason_required"
 FILING_NOT_BOUND = "eligibility.filing_not_bound"
+FILING_KINDS_MISMATCH = "eligibility.filing_kinds_mismatch"  # API: one material kind per file

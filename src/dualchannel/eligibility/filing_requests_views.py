@@ -9,7 +9,6 @@ from datetime import date
 
 from csp.decorators import csp_replace
 from django.contrib import messages
-from django.db.models import Q
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
@@ -28,7 +27,7 @@ from dualchannel.registry.models import BindingMode
 from dualchannel.registry.profiles import profile_of
 
 from . import selectors, services
-from .models import OPEN_FILING_REQUESTS, FilingRequestStatus, PatientFilingRequest
+from .models import FilingRequestStatus, PatientFilingRequest
 from .services.filing_requests import request_no
 
 physician_required = role_required(Role.PHYSICIAN)
@@ -61,12 +60,7 @@ def _row(request: PatientFilingRequest, today: date) -> QueueRow:
 def filing_queue(user: User, today: date) -> list[QueueRow]:
     """The hospital's open requests: those waiting for anyone, and those this physician took
     (another physician's taken request is theirs), the nearest limit first."""
-    qs = selectors.visible_filing_requests(user).filter(status__in=OPEN_FILING_REQUESTS)
-    if not user.is_superuser:
-        qs = qs.filter(hospital_id=user.institution_id).filter(
-            Q(status=F.SUBMITTED) | Q(status=F.TAKEN, taken_by__user=user)
-        )
-    return [_row(r, today) for r in sorted(qs, key=lambda r: (r.due_on, r.pk))]
+    return [_row(r, today) for r in selectors.physician_filing_queue(user)]
 
 
 def _hospital_request(request: HttpRequest, request_id: int) -> PatientFilingRequest:

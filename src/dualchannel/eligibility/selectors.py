@@ -12,6 +12,7 @@ from datetime import date
 from typing import Any
 
 from django.db.models import Q, QuerySet
+from django.urls import reverse
 from django.utils import timezone
 
 from dualchannel.catalog.models import Drug
@@ -21,6 +22,7 @@ from dualchannel.core.errors import NotFound
 from dualchannel.core.models import User
 from dualchannel.core.roles import Role
 from dualchannel.integration.his import HisAdapter, HisPatient, get_his_adapter
+from dualchannel.notifications.models import Notification
 from dualchannel.registry.models import (
     DesignationStatus,
     Institution,
@@ -35,11 +37,13 @@ from dualchannel.registry.selectors import (
 )
 
 from .models import (
+    OPEN_FILING_REQUESTS,
     Application,
     ApplicationStatus,
     Eligibility,
     EligibilityImport,
     EligibilityStatus,
+    FilingRequestStatus,
     FilingUpload,
     Material,
     PatientFilingRequest,
@@ -300,6 +304,18 @@ def filing_request_get(actor: User | None, request_id: int) -> PatientFilingRequ
     return found
 
 
+def physician_filing_queue(actor: User | None) -> list[PatientFilingRequest]:
+    """The open requests of the physician's hospital: those waiting for anyone, and those this
+    physician took (another physician's taken request is theirs), the nearest limit first."""
+    qs = visible_filing_requests(actor).filter(status__in=OPEN_FILING_REQUESTS)
+    if not actor.is_superuser:
+        qs = qs.filter(hospital_id=actor.institution_id).filter(
+            Q(status=FilingRequestStatus.SUBMITTED)
+            | Q(status=FilingRequestStatus.TAKEN, taken_by__user=actor)
+        )
+    return sorted(qs, key=lambda r: (r.due_on, r.pk))
+
+
 def filing_upload_get(actor: User | None, upload_id: int) -> FilingUpload:
     scope = filing_request_scope(actor)
     qs = FilingUpload.objects.select_related("request")
@@ -309,6 +325,19 @@ def filing_upload_get(actor: User | None, upload_id: int) -> FilingUpload:
     if found is None:
         raise NotFound()
     return found
+
+
+def physician_message_path(notification: Notification) -> str:
+    """The request a physician's 新的患者备案申请 message is about (its page in the queue), if the
+    recipient still sees it; "" for any other message."""
+    if notification.template_code != "eligibility.filing_request_arrived":
+        return ""
+    number = (notification.context or {}).get("request_no", "")
+    if not (number.startswith("HS") and number[2:].isdigit()):
+        return ""
+    if not visible_filing_requests(notification.recipient).filter(pk=int(number[2:])).exists():
+        return ""
+    return reverse("eligibility-doctor-filing-request", args=[int(number[2:])])
 
 
 def city_pharmacies(hospital: Institution) -> list[Institution]:

@@ -502,6 +502,21 @@ _register(
         },
     )
 )
+# To each responsible physician of the hospital the request is pushed to [HB art. 7(3)]; staff
+# inbox only (the message links to the request in the physicians' queue).
+_register(
+    NotificationTemplate(
+        code="eligibility.filing_request_arrived",
+        title="新的患者备案申请",
+        body=(
+            "患者申请的{drug_name}用药资格备案（编号{request_no}）已推送至{hospital_name}"
+            "双通道责任医师，请于{due_on}前受理并办结。"
+        ),
+        sms_template_id="DC_FILING_REQUEST_ARRIVED",
+        sms_params=("drug_name", "request_no"),
+        wechat_template_id="",
+    )
+)
 _register(
     NotificationTemplate(
         code="eligibility.filing_request_taken",

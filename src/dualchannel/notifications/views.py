@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_POST
 from dualchannel.core.roles import Role
 
 from . import selectors, services
+from .links import linked_path
 from .models import Notification
 
 PAGE_SIZE = 20
@@ -21,11 +22,16 @@ PAGE_SIZE = 20
 
 @dataclass(frozen=True)
 class MessageRow:
-    """One row of the list include (``notifications/_list.html``): the staff inbox links none."""
+    """One row of the list include (``notifications/_list.html``), linked to its page."""
 
     notification: Notification
     link: str = ""
     link_label: str = ""
+
+
+def _row(notification: Notification) -> MessageRow:
+    path = linked_path(notification)
+    return MessageRow(notification, path, "查看详情" if path else "")
 
 
 @login_required
@@ -39,7 +45,7 @@ def inbox(request: HttpRequest) -> HttpResponse:
         "notifications/inbox.html",
         {
             "page": page,
-            "rows": [MessageRow(n) for n in page],
+            "rows": [_row(n) for n in page],
             "unread": selectors.unread_count(request.user),
         },
     )

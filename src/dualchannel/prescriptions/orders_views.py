@@ -16,6 +16,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.masking import mask_name
+from dualchannel.registry.models import Region
+from dualchannel.registry.regions import ancestors
+from dualchannel.registry.selectors import public_regions
 
 from . import error_codes as codes
 from . import services
@@ -154,40 +157,99 @@ def _clock(value: str) -> time | None:
         return None
 
 
+# Names a region path leaves out (a city's "市辖区" grouping and the like).
+UNNAMED = ("市辖区", "县", "省直辖县级行政区划", "自治区直辖县级行政区划")
+
+
+def _region_label(region: Region) -> str:
+    """The region by name from its province down (湖北省 武汉市 江岸区), never its code."""
+    return " ".join(r.name for r in reversed(ancestors(region)) if r.name not in UNNAMED)
+
+
+def _picked(post) -> str:
+    """The region chosen in the picker: a county, else the whole city (a province alone is only
+    the way to its cities, never an area)."""
+    return (post.get("county") or post.get("city") or "").strip()
+
+
+def _area_codes(request: HttpRequest, terms) -> list[str]:
+    if request.method != "POST":
+        return [r.code for r in terms.area.all()] if terms.pk else []
+    codes_ = [c.strip() for c in request.POST.getlist("area") if c.strip()]
+    picked = _picked(request.POST)
+    return list(dict.fromkeys([*codes_, picked] if picked else codes_))
+
+
+def _form_values(request: HttpRequest, terms) -> dict:
+    if request.method != "POST":
+        return {
+            # a time, or the model's default ("08:00") where the pharmacy saved none
+            "opens_at": str(terms.opens_at or "")[:5],
+            "closes_at": str(terms.closes_at or "")[:5],
+            "delivers": terms.delivers,
+            "fee": terms.fee,
+        }
+    post = request.POST
+    return {
+        "opens_at": post.get("opens_at", ""),
+        "closes_at": post.get("closes_at", ""),
+        "delivers": post.get("delivers") == "1",
+        "fee": post.get("fee", ""),
+    }
+
+
+def _settings_save(request: HttpRequest, area: list[str]) -> DomainError | None:
+    # the form names the pharmacy it was shown for: a page left open under another pharmacy's
+    # login saves nothing
+    if request.POST.get("pharmacy_id") != str(request.user.institution_id):
+        raise NotFound(codes.ORDER_NOT_FOUND, "药店不存在")
+    try:
+        fee = Decimal(request.POST.get("fee", "0") or "0")
+    except InvalidOperation:
+        fee = Decimal(-1)
+    try:
+        services.delivery_settings_save(
+            actor=request.user,
+            opens_at=_clock(request.POST.get("opens_at", "")),
+            closes_at=_clock(request.POST.get("closes_at", "")),
+            delivers=request.POST.get("delivers") == "1",
+            fee=fee,
+            area_codes=area,
+        )
+    except DomainError as exc:
+        return exc
+    return None
+
+
+def _picker(request: HttpRequest) -> dict:
+    """The province → city → county selects, opened at the pharmacy's own province."""
+    region = request.user.institution.region
+    province = ancestors(region)[-1] if region is not None else None
+    return {
+        "provinces": public_regions(),
+        "province": province.code if province else "",
+        "cities": public_regions(province.code) if province else [],
+    }
+
+
 @require_http_methods(["GET", "POST"])
 @pharmacist_required
 def pharmacy_order_settings(request: HttpRequest) -> HttpResponse:
-    """The pharmacy's hours (pick-up windows), delivery area and fee."""
+    """The pharmacy's hours (pick-up windows), delivery area (chosen by name) and fee."""
     terms = services.settings_of(request.user.institution_id)
-    error = None
-    if request.method == "POST":
-        # the form names the pharmacy it was shown for: a page left open under another
-        # pharmacy's login saves nothing
-        if request.POST.get("pharmacy_id") != str(request.user.institution_id):
-            raise NotFound(codes.ORDER_NOT_FOUND, "药店不存在")
-        try:
-            fee = Decimal(request.POST.get("fee", "0") or "0")
-        except InvalidOperation:
-            fee = Decimal(-1)
-        try:
-            services.delivery_settings_save(
-                actor=request.user,
-                opens_at=_clock(request.POST.get("opens_at", "")),
-                closes_at=_clock(request.POST.get("closes_at", "")),
-                delivers=request.POST.get("delivers") == "1",
-                fee=fee,
-                area_codes=request.POST.get("area", "").replace("，", ",").split(","),
-            )
-        except DomainError as exc:
-            error = exc
-        else:
+    area, error, adding = _area_codes(request, terms), None, "add" in request.POST
+    if request.method == "POST" and not adding:
+        error = _settings_save(request, area)
+        if error is None:
             messages.success(request, "网订设置已保存")
             return redirect("prescriptions-pharmacy-order-settings")
+    regions = Region.objects.filter(code__in=area).select_related("parent")
     context = {
-        "terms": terms,
-        "area": ",".join(r.code for r in terms.area.all()) if terms.pk else "",
-        "area_names": "、".join(r.name for r in terms.area.all()) if terms.pk else "",
+        "form": _form_values(request, terms),
+        "area": [(r.code, _region_label(r)) for r in sorted(regions, key=lambda r: r.code)],
+        "added": adding and bool(_picked(request.POST)),
         "error": error,
+        **_picker(request),
     }
     status = error.status if error else 200
     return TemplateResponse(

@@ -279,7 +279,10 @@ class PhysicianIn(Schema):
     practising_certificate_no: str
     responsible: bool = Field(
         True,
-        description="true 备案为责任医师（开启纳入流程）；false 仅登记为医保医师（HB art. 42）",
+        description=(
+            "true 备案为责任医师（开启纳入流程）；"
+            "false 仅登记为医保医师（鄂医保发〔2023〕35号 第四十二条）"
+        ),
     )
 
 

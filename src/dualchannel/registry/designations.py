@@ -9,6 +9,7 @@ from dateutil.relativedelta import relativedelta
 
 from dualchannel.core.statemachine import StateMachine, machine_of
 
+from .citation_words import citation_in_words
 from .models import (
     Designation,
     DesignationStatus,
@@ -46,6 +47,13 @@ def ban_end(exited_on: date, profile: PolicyProfile | None) -> date | None:
     return exited_on + relativedelta(months=profile.exit_ban_months)
 
 
+def _basis(profile: PolicyProfile, key: str) -> str:
+    """The article behind one of the profile's conditions, in the region's own words (the
+    document's number and its article in Chinese), else the profile's name."""
+    cited = citation_in_words(str(profile.citations.get(key) or ""))
+    return cited.split("：", 1)[0].strip() or profile.name
+
+
 def institution_shortfalls(
     institution: Institution, profile: PolicyProfile, *, today: date
 ) -> list[str]:
@@ -63,7 +71,8 @@ def institution_shortfalls(
         if profile.hospital_requires_pathology_or_gene and not (
             institution.has_pathology or institution.has_gene_testing
         ):
-            missing.append("须具备病理或基因检测能力（HB art. 18(1)）")
+            basis = _basis(profile, "hospital_requires_pathology_or_gene")
+            missing.append(f"须具备病理或基因检测能力（{basis}）")
     elif institution.kind == InstitutionKind.PHARMACY:
         checks = [
             (
@@ -103,7 +112,7 @@ def institution_shortfalls(
         if suspended:
             missing.append(
                 f"近{profile.no_suspension_within_months}个月内曾被暂停双通道协议"
-                "（HB art. 18(5)、19(3)）"
+                f"（{_basis(profile, 'no_suspension_within_months')}）"
             )
     return missing
 

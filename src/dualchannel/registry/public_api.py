@@ -158,7 +158,7 @@ def public_institution_detail(request: HttpRequest, institution_id: int):
 @public_router.get(
     "/regions/{region_code}/designation",
     response=PublicDesignationTermsOut,
-    summary="双通道定点申请条件、办理流程和时限（HB art. 16）",
+    summary="双通道定点申请条件、办理流程和时限（鄂医保发〔2023〕35号 第十六条）",
 )
 def public_designation_terms(request: HttpRequest, region_code: str):
     terms = public_cache.cached(

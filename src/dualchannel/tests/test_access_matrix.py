@@ -482,6 +482,23 @@ NOT_IN_MATRIX = {
     "POST /api/v1/eligibility/register-imports": (
         "officer's CSV import [HB art. 49]; role and region in eligibility test_register_import"
     ),
+    **{
+        f"{method} /api/v1/eligibility/filing-requests{tail}": (
+            "the patient's own filing request [HB art. 7(1)(3)]: every role and outsider in "
+            "eligibility/tests/test_filing_requests_api.py"
+        )
+        for method, tail in (
+            ("GET", "/options"),
+            ("POST", ""),
+            ("GET", "/mine"),
+            ("GET", "/queue"),
+            ("GET", "/{request_id}"),
+            ("POST", "/{request_id}/withdraw"),
+            ("POST", "/{request_id}/take"),
+            ("POST", "/{request_id}/decline"),
+            ("POST", "/{request_id}/complete"),
+        )
+    },
     "GET /api/v1/public/regions": "public query service [SD §8]",
     "GET /api/v1/public/institutions": "public query service [SD §8]",
     "GET /api/v1/public/institutions/{institution_id}": "public query service [SD §8]",

@@ -151,3 +151,47 @@ def test_validation_messages_are_in_chinese(api_client):
 
     assert response.status_code == 422
     assert response.json()["error"]["fields"] == {"drug_id": ["应为整数"]}
+
+
+def _token(client, user, password: str, forwarded_for: str):
+    return client.post(
+        "/api/v1/auth/token",
+        {"username": user.username, "password": password, "otp": totp_code(user)},
+        content_type="application/json",
+        REMOTE_ADDR="10.0.0.2",  # the reverse proxy every client comes through
+        HTTP_X_FORWARDED_FOR=forwarded_for,
+    )
+
+
+def test_behind_a_trusted_proxy_two_clients_are_locked_out_separately(
+    agency_user, password, settings
+):
+    """The lockout counts a client by the address the complaint throttle uses
+    (core.client_address, TRUSTED_PROXY_COUNT), not by the proxy's own address."""
+    settings.TRUSTED_PROXY_COUNT = 1
+    client = Client()
+    for _ in range(settings.AXES_FAILURE_LIMIT):
+        _token(client, agency_user, "wrong", "198.51.100.1")
+
+    locked = _token(client, agency_user, password, "198.51.100.1")
+    # the client's own claim left of what the proxy appended changes nothing
+    spoofed = _token(client, agency_user, password, "203.0.113.9, 198.51.100.1")
+    other = _token(client, agency_user, password, "198.51.100.2")
+
+    assert (locked.status_code, spoofed.status_code, other.status_code) == (429, 429, 200)
+    assert locked.json()["error"]["code"] == "auth.locked_out"
+    assert ApiToken.objects.filter(user=agency_user).count() == 1  # the other client's only
+
+
+def test_without_a_trusted_proxy_a_forwarded_for_claim_does_not_escape_the_lockout(
+    agency_user, password, settings
+):
+    settings.TRUSTED_PROXY_COUNT = 0
+    client = Client()
+    for n in range(settings.AXES_FAILURE_LIMIT):
+        _token(client, agency_user, "wrong", f"198.51.100.{n}")
+
+    response = _token(client, agency_user, password, "198.51.100.99")
+
+    assert response.status_code == 429
+    assert not ApiToken.objects.filter(user=agency_user).exists()

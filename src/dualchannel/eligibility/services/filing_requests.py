@@ -30,9 +30,10 @@ from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
+from dualchannel.notifications.models import Channel
 from dualchannel.notifications.services import notify
 from dualchannel.registry.designations import physician_standing
-from dualchannel.registry.models import Institution, InsuredPerson, Physician
+from dualchannel.registry.models import DesignationStatus, Institution, InsuredPerson, Physician
 from dualchannel.registry.profiles import profile_of
 from dualchannel.registry.selectors import benefit_status_problem
 
@@ -271,7 +272,43 @@ def filing_request_submit(
             },
         )
         _notify(request, "eligibility.filing_request_submitted", actor, due_on=due_on)
+        _tell_physicians(request, actor)
     return request
+
+
+def responsible_physicians(hospital: Institution) -> list[Physician]:
+    """The hospital's responsible physicians in good standing with an account [HB art. 7(3)]:
+    those a request is pushed to (the designation is the hospital's, for every listed drug)."""
+    profile = profile_of(hospital)
+    found = (
+        Physician.objects.select_related("hospital", "user")
+        .filter(
+            hospital=hospital,
+            user__is_active=True,
+            designations__status=DesignationStatus.ACTIVE,
+        )
+        .distinct()
+        .order_by("pk")
+    )
+    return [p for p in found if physician_standing(p, profile).ok]
+
+
+def _tell_physicians(request: PatientFilingRequest, actor: User) -> None:
+    """Each responsible physician reads it in the staff inbox, linked to the request."""
+    context = {
+        "drug_name": request.drug.generic_name,
+        "hospital_name": request.hospital.name,
+        "request_no": request_no(request),
+        "due_on": request.due_on,
+    }
+    for physician in responsible_physicians(request.hospital):
+        notify(
+            template="eligibility.filing_request_arrived",
+            context=context,
+            user=physician.user,
+            channels=[Channel.IN_APP],
+            actor=actor,
+        )
 
 
 def _notify(request: PatientFilingRequest, template: str, actor: User | None, **extra) -> None:

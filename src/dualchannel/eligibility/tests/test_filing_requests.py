@@ -9,6 +9,7 @@ from datetime import date
 
 import pytest
 from django.db import connection
+from django.urls import reverse
 
 from dualchannel.core.calendar import add_working_days
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
@@ -30,7 +31,10 @@ from dualchannel.eligibility.models import (
 )
 from dualchannel.eligibility.services import PatientFile
 from dualchannel.eligibility.services import materials as material_services
+from dualchannel.eligibility.services.filing_requests import request_no
+from dualchannel.notifications.links import notification_path
 from dualchannel.notifications.models import Channel, Notification
+from dualchannel.registry.models import PhysicianAssessment
 
 from .factories import PLAN, designated_physician, drug_with_criteria
 
@@ -353,3 +357,43 @@ def test_the_patient_withdraws_an_open_request_and_may_file_again(
         services.filing_request_withdraw(actor=zhang_user, request_id=submitted.pk)
     again = submit(zhang_user, lung_drug, hospital)
     assert again.status == F.SUBMITTED and again.pk != submitted.pk
+
+
+def test_the_hospitals_responsible_physicians_are_told_in_their_inbox_with_a_link(
+    client, zhang_user, lung_drug, hospital, physician, physician_user, second_physician_user
+):
+    # a third physician of the hospital whose latest annual assessment failed [CX art. 20], and
+    # a designated physician of another hospital: neither is told
+    failed_user = UserFactory(username="physician3", institution=hospital, roles=[Role.PHYSICIAN])
+    failed = designated_physician(failed_user, staff_code="Y420102003")
+    PhysicianAssessment.objects.create(physician=failed, year=2025, result="failed")
+
+    request = submit(zhang_user, lung_drug, hospital)
+
+    told = Notification.objects.filter(template_code="eligibility.filing_request_arrived")
+    assert sorted(told.values_list("recipient__username", flat=True)) == [
+        "physician",
+        "physician2",
+    ]
+    assert {n.channel for n in told} == {Channel.IN_APP} and not told.filter(person__isnull=False)
+    notice = told.get(recipient=physician_user)
+    assert request_no(request) in notice.body and "张" not in notice.body
+    # the staff inbox links the message to the request in the physicians' queue
+    page = reverse("eligibility-doctor-filing-request", args=[request.pk])
+    client.force_login(physician_user)
+    inbox_page = client.get(reverse("notification-inbox")).content.decode()
+    assert f'href="{page}"' in inbox_page
+    assert client.get(page).status_code == 200
+    assert notification_path(notice) == page
+
+
+def test_the_link_is_not_given_to_whom_the_request_is_not_visible(
+    submitted, physician_user, outsider_physician
+):
+    notice = Notification.objects.get(
+        template_code="eligibility.filing_request_arrived", recipient=physician_user
+    )
+    assert notification_path(notice).endswith(f"/{submitted.pk}/")
+    notice.recipient = outsider_physician  # as if it had reached another hospital's physician
+
+    assert notification_path(notice) == reverse("notification-inbox")

@@ -21,6 +21,7 @@ from dualchannel.core.permissions import actor_role, require_role
 from dualchannel.core.roles import Role
 
 from .. import error_codes as codes
+from ..citation_words import citation_in_words
 from ..models import EnrolmentChange, InsuredPerson, Region
 from ..profiles import profile_for
 from .common import clean_region, clean_text, officer_covers
@@ -40,7 +41,8 @@ def transfer_checked(person: InsuredPerson, to_region: str | Region, on: date | 
     if _province(region.code) != _province(person.enrolment_region_id):
         raise DomainError(
             codes.TRANSFER_ACROSS_PROVINCES,
-            "用药资格仅随省内参保关系转移接续（HB art. 50），跨省转移请在转入地重新申请",
+            f"用药资格仅随省内参保关系转移接续（{citation_in_words('HB art. 50')}），"
+            "跨省转移请在转入地重新申请",
             fields={"to_region": ["非本省"]},
         )
     try:

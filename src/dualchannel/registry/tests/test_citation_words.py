@@ -3,12 +3,19 @@
 
 from __future__ import annotations
 
+import ast
 import json
+import re
+from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from dualchannel.registry.citation_words import citation_in_words, citations_in_words
+from dualchannel.registry.designations import institution_shortfalls
+from dualchannel.registry.models import DesignationTransition, InstitutionKind, PolicyProfile
 from dualchannel.registry.profiles import PROFILES_FILE
+from dualchannel.registry.tests.factories import InstitutionFactory, designate, load_seed_profiles
 
 CASES = [
     ("HB art. 40：直接结算", "鄂医保发〔2023〕35号 第四十条：直接结算"),
@@ -34,3 +41,58 @@ def test_no_citation_of_the_shipped_profiles_keeps_a_short_form():
         for key, text in citations_in_words(profile.get("citations")).items():
             for short in ("HB art", "AH §", "CX art", "SD §"):
                 assert short not in text, (key, text)
+
+
+REGISTRY = Path(__file__).resolve().parents[1]
+CJK = re.compile(r"[\u4e00-\u9fff]")
+
+
+def _docstrings(tree: ast.AST) -> set[int]:
+    found = set()
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        first = body[0] if isinstance(body, list) and body else None
+        if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+            found.add(id(first.value))
+    return found
+
+
+def test_no_chinese_message_of_the_registry_cites_a_short_form():
+    """Issue 13: a refusal or a label a page or an integrator reads names the document and its
+    article in Chinese (鄂医保发〔2023〕35号 第十八条), never ``HB art. 18`` or ``AH §2``."""
+    offending = []
+    for path in sorted(REGISTRY.rglob("*.py")):
+        if "tests" in path.parts or path.name == "citation_words.py":
+            continue
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        docstrings = _docstrings(tree)
+        for node in ast.walk(tree):
+            text = node.value if isinstance(node, ast.Constant) else None
+            if not isinstance(text, str) or id(node) in docstrings or not CJK.search(text):
+                continue
+            if "art." in text or "§" in text:
+                offending.append(f"{path.relative_to(REGISTRY)}:{node.lineno}: {text}")
+    assert offending == []
+
+
+def test_the_designation_shortfalls_cite_the_regions_articles_in_words(db):
+    load_seed_profiles()
+    hubei = PolicyProfile.objects.get(region_id="420000")
+    hospital = InstitutionFactory(
+        kind=InstitutionKind.HOSPITAL,
+        region_code="420102",
+        has_pathology=False,
+        has_gene_testing=False,
+    )
+    designation = designate(hospital)
+    DesignationTransition.objects.create(
+        designation=designation, from_status="active", to_status="suspended"
+    )
+
+    missing = institution_shortfalls(hospital, hubei, today=timezone.localdate())
+
+    pathology = next(m for m in missing if "病理或基因检测" in m)
+    suspended = next(m for m in missing if "暂停" in m)
+    assert "鄂医保发〔2023〕35号 第十八条第（一）项" in pathology
+    assert "鄂医保发〔2023〕35号 第十八条第（五）项、第十九条第（三）项" in suspended
+    assert not [m for m in missing if "art." in m or "§" in m]
