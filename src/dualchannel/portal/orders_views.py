@@ -36,6 +36,17 @@ STEPS = {
     DeliveryMode.COLD_CHAIN_TO_HOSPITAL: (OS.PREPARING, OS.SHIPPED, OS.DELIVERED),
 }
 
+# The pre-settlement's lines shown on the phone (the fund's and the person's, as a receipt says).
+SPLIT_LABELS = (
+    ("total", "医疗费总额"),
+    ("fund", "统筹基金支付"),
+    ("critical_illness", "大病保险支付"),
+    ("assistance", "医疗救助支付"),
+    ("commercial", "惠民保支付"),
+    ("personal", "个人自付"),
+)
+ALWAYS_SHOWN = ("total", "fund", "personal")
+
 
 def _own_routed(request: HttpRequest, prescription_id: int) -> Prescription:
     found = (
@@ -198,6 +209,13 @@ def portal_order(request: HttpRequest, order_id: int) -> HttpResponse:
         "can_cancel": order.status in (OS.PENDING_PAYMENT, OS.READY, OS.PREPARING),
         "can_pay": order.status == OS.PENDING_PAYMENT,
         "can_confirm": order.status == OS.SHIPPED and order.mode == DeliveryMode.HOME_DELIVERY,
+        "due": rx_services.amount_due(order),
+        "split": [
+            (label, order.presettlement[name])
+            for name, label in SPLIT_LABELS
+            if name in order.presettlement
+            and (name in ALWAYS_SHOWN or order.presettlement[name] != "0.00")
+        ],
     }
     return TemplateResponse(request, "portal/order.html", context)
 

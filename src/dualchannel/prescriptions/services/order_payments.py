@@ -22,14 +22,16 @@ from dualchannel.payments.services import payment_create, payment_refund
 from .. import error_codes as codes
 from ..models import OnlineOrder, OrderStatus
 from ..workflow import sale_reference
+from .online_payment import amount_due
 from .orders import DELIVERY_HOLD_HOURS, end_order, locked_order, order_notify
 
 PURPOSE = "online_order"
 
 
 def order_payment_open(*, actor: User, order_id: int) -> PaymentOrder:
-    """The payment of the order's fee at the provider (asked outside any transaction); the same
-    order asks again with the same key, so a retry opens the same payment."""
+    """The payment of the order's fee and personal part at the provider (asked outside any
+    transaction); the same order asks again with the same key, so a retry opens the same
+    payment (and an amount differing from it, to the fen, is refused)."""
     order = OnlineOrder.objects.filter(
         pk=order_id, prescription__patient_id=actor.insured_person_id
     ).first()
@@ -37,10 +39,11 @@ def order_payment_open(*, actor: User, order_id: int) -> PaymentOrder:
         raise NotFound(codes.ORDER_NOT_FOUND, "订单不存在")
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise DomainError(codes.ORDER_TRANSITION, "订单无需支付")
+    what = "个人自付及配送费" if order.personal_due is not None else "配送费"
     payment = payment_create(
         payer_user=actor,
-        amount=order.fee,
-        subject=f"网订店送配送费（订单{order.order_no}）",
+        amount=amount_due(order),
+        subject=f"双通道药品{what}（订单{order.order_no}）",
         purpose=PURPOSE,
         reference_type="prescriptions.onlineorder",
         reference_id=order.pk,
@@ -72,7 +75,7 @@ def _on_paid(payment: PaymentOrder) -> None:
         order,
         OrderStatus.PREPARING,
         actor=None,
-        reason="配送费已支付",
+        reason="已在线支付",
         changes={"hold_until": until, "payment": payment},
     )
     order_notify(None, order)
