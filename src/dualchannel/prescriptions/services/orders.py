@@ -412,7 +412,7 @@ def order_cancel(*, actor: User, order_id: int, reason: str = "") -> OnlineOrder
         )
         if not (own or _is_pharmacist_of(actor, order.pharmacy_id)):
             raise _refuse(NotFound(codes.ORDER_NOT_FOUND, "订单不存在"))
-        if order.status not in HOLDING_ORDER:
+        if order.status not in HOLDING_ORDER or order.dispensing_id is not None:
             raise _refuse(DomainError(codes.ORDER_TRANSITION, "订单已发药，不能取消"))
         reason = (reason or "").strip() or ("参保人取消" if own else "药店取消")
         # core.locks: the holds, then the payment (its refund), then the holds released
@@ -570,7 +570,8 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     with transaction.atomic():
         order = locked_order(order_id)
-        if order.status not in HOLDING_ORDER or order.hold_until > now:
+        # a dispensed order waits to be shipped: its boxes are sold, nothing is held
+        if order.status not in HOLDING_ORDER or order.hold_until > now or order.dispensing_id:
             return False
         # core.locks: the holds, then the payment (a paid order not dispensed in time is
         # refunded), then the holds released
@@ -583,7 +584,9 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
 def orders_expire(*, now: datetime | None = None) -> int:
     """Every order due to expire at ``now`` (the nightly sweep behind the per-order jobs)."""
     now = now or timezone.now()
-    due = OnlineOrder.objects.filter(status__in=HOLDING_ORDER, hold_until__lte=now)
+    due = OnlineOrder.objects.filter(
+        status__in=HOLDING_ORDER, hold_until__lte=now, dispensing__isnull=True
+    )
     return sum(
         order_expire(order_id=pk, now=now) for pk in due.values_list("pk", flat=True).order_by("pk")
     )

@@ -5,7 +5,6 @@ counter never collects it a second time; bad input writes nothing."""
 
 from __future__ import annotations
 
-from datetime import time
 from decimal import Decimal
 
 import pytest
@@ -20,51 +19,22 @@ from dualchannel.payments.services import payment_expire, payment_notify_receive
 from dualchannel.payments.tests.helpers import run_jobs, sim_order
 from dualchannel.prescriptions import services as rx
 from dualchannel.prescriptions.models import OnlineOrder, OrderStatus
-from dualchannel.prescriptions.tests.today import in_force_today, issue, route
-from dualchannel.registry.tests.factories import InsuredPersonFactory, region
+from dualchannel.registry.tests.factories import InsuredPersonFactory
 from dualchannel.settlement import services
 from dualchannel.settlement.models import Settlement, SettlementStatus
 from dualchannel.settlement.services.online_paid import ONLINE_REFUND_JOB
 from dualchannel.simulators import wxpay
 from dualchannel.simulators.wxpay_notify import trade_notify
 
-from .conftest import dispense
+from .conftest import FEE, dispense
 
 pytestmark = pytest.mark.django_db
-FEE = Decimal("8.00")
 
 
 @pytest.fixture
-def ordered(
-    eligibility,
-    physician_user,
-    patient_user,
-    bound_pharmacy,
-    stock,
-    pharmacist,
-    pharmacist_user,
-    standard,
-    benefit_rules,
-):
+def ordered(orderable, patient_user):
     """张伟's lung-cancer drug, one box, ordered for delivery to 武昌区 (fee 8.00)."""
-    region("420102"), region("420106")
-    rx.delivery_settings_save(
-        actor=pharmacist_user,
-        opens_at=time(0, 0),
-        closes_at=time(23, 59),
-        delivers=True,
-        fee=FEE,
-        area_codes=["420102", "420106"],
-    )
-    prescription = issue(physician_user, in_force_today(eligibility))
-    route(patient_user, prescription, bound_pharmacy)
-    address = rx.address_add(
-        actor=patient_user,
-        region_code="420106",
-        detail="中山路100号",
-        recipient_name="张伟",
-        recipient_phone="13800000001",
-    )
+    prescription, address = orderable
     return rx.order_place_delivery(
         actor=patient_user, prescription_id=prescription.pk, address_id=address.pk
     ).order
