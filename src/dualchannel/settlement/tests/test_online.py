@@ -22,11 +22,13 @@ from dualchannel.prescriptions.models import OnlineOrder, OrderStatus
 from dualchannel.registry.tests.factories import InsuredPersonFactory
 from dualchannel.settlement import services
 from dualchannel.settlement.models import Settlement, SettlementStatus
+from dualchannel.settlement.receipt import render_receipt
 from dualchannel.settlement.services.online_paid import ONLINE_REFUND_JOB
 from dualchannel.simulators import wxpay
 from dualchannel.simulators.wxpay_notify import trade_notify
 
 from .conftest import FEE, dispense
+from .helpers import text_of
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +106,9 @@ def test_the_fund_settles_when_the_order_ships_and_the_counter_does_not_collect_
     assert event.summary["out_trade_no"] == payment.out_trade_no
     ordered.refresh_from_db()
     assert ordered.status == OrderStatus.SHIPPED
+    # the receipt says the personal part was paid on the phone, and where
+    text = text_of(render_receipt(settlement))
+    assert "微信支付在线支付" in text and payment.out_trade_no in text
 
 
 def test_a_reversal_refunds_the_personal_part_exactly_once(ordered, patient_user, pharmacist_user):
