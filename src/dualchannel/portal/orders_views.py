@@ -138,6 +138,9 @@ def portal_order_new(request: HttpRequest, prescription_id: int) -> HttpResponse
         return _order_form(request, prescription, error=exc, status=exc.status)
     if placed.pickup_code:
         messages.success(request, f"已预留，取药码 {placed.pickup_code}（已同时发送至我的消息）")
+    elif placed.order.status == OS.PENDING_PAYMENT and placed.order.personal_due is not None:
+        # the pre-settlement first: the patient sees what the fund pays and what is theirs
+        messages.success(request, "订单已提交，药品已为您预留，请核对医保预结算后支付")
     elif placed.order.status == OS.PENDING_PAYMENT:
         return _to_cashier(request, placed.order)
     else:
@@ -160,7 +163,8 @@ def _to_cashier(request: HttpRequest, order: OnlineOrder) -> HttpResponse:
 @require_POST
 @patient_required
 def portal_order_pay(request: HttpRequest, order_id: int) -> HttpResponse:
-    """Pay the delivery fee (again, after leaving the cashier): the same payment reopens."""
+    """Pay the personal part and the fee (or again, after leaving the cashier): the same
+    payment reopens."""
     return _to_cashier(request, _own_order(request, order_id))
 
 
