@@ -12,12 +12,14 @@ from decimal import Decimal
 from dualchannel.core.errors import Conflict
 from dualchannel.core.jobs import enqueue
 from dualchannel.payments.services import payment_refund
-from dualchannel.prescriptions.models import Dispensing, OnlineOrder
+from dualchannel.prescriptions.models import DeliveryMode, Dispensing, OnlineOrder
 
 from .. import error_codes as codes
 from ..models import Settlement
 
 ONLINE_REFUND_JOB = "settlement.online_refund"
+# the ways to the patient whose order pays the personal part on the phone (online_payment)
+ONLINE_PAID_MODES = (DeliveryMode.HOME_DELIVERY, DeliveryMode.COLD_CHAIN_TO_HOSPITAL)
 
 
 def online_key(order_id: int) -> str:
@@ -29,6 +31,8 @@ def require_payable_here(dispensing: Dispensing, *, paid_online: bool) -> None:
     """The counter settles a dispensing whose personal part it collects itself; an online order
     whose personal part was paid on the phone is settled when it ships (``online.py``), unless
     that settlement was reversed (then the counter collects it, as for any sale)."""
+    if not paid_online and dispensing.delivery_mode not in ONLINE_PAID_MODES:
+        return  # handed over at the counter: no online payment to look for (no statement)
     order = OnlineOrder.objects.filter(dispensing=dispensing).values("pk", "personal_due").first()
     online = order is not None and order["personal_due"] is not None
     if paid_online and not online:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 import pytest
+from django.urls import reverse
 
 from dualchannel.core.errors import Conflict, NotFound
 from dualchannel.core.models import AuditEvent, Job
@@ -199,3 +200,20 @@ def test_an_unpaid_order_expires_releases_its_box_and_closes_its_payment(ordered
     assert ordered.status == OrderStatus.EXPIRED and payment.status == PaymentStatus.CLOSED
     assert StockHold.objects.get().status == HoldStatus.RELEASED
     assert not Settlement.objects.exists()
+
+
+def test_the_counter_page_says_the_personal_part_was_paid_online_and_offers_no_settling(
+    client, ordered, patient_user, pharmacist_user
+):
+    paid(patient_user, ordered)
+    dispense(pharmacist_user, ordered.prescription, StockItem.objects.order_by("pk")[0])
+    client.force_login(pharmacist_user)
+    result = reverse("prescriptions-counter-result", args=[ordered.prescription_id])
+
+    page = client.get(result).content.decode()
+    assert 'id="paid-online"' in page and 'id="settle"' not in page
+    assert f"个人自付 {ordered.personal_due} 元已由参保人线上支付" in page
+
+    ship(pharmacist_user, ordered)
+    page = client.get(result).content.decode()
+    assert "已由参保人线上支付，无需再收取" in page and "请向患者收取个人支付" not in page
