@@ -492,7 +492,7 @@ def order_take_holds(*, actor: User, order: OnlineOrder) -> None:
             DomainError(codes.ORDER_CODE_REQUIRED, "网订店取订单须先核验取药码，再审核发药")
         )
     if order.status == OS.PENDING_PAYMENT:
-        raise _refuse(DomainError(codes.ORDER_NOT_PAID, "订单配送费尚未支付，暂不能发药"))
+        raise _refuse(DomainError(codes.ORDER_NOT_PAID, "订单尚未在线支付，暂不能发药"))
     stock_holds_lock(sale_reference(order.prescription))
 
 
