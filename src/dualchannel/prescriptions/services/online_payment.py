@@ -13,6 +13,7 @@ leave for the patient; a reversal of that settlement refunds the personal part (
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -20,6 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from dualchannel.core import audit
+from dualchannel.core.errors import DomainError
 from dualchannel.core.models import User
 from dualchannel.core.statemachine import transition
 from dualchannel.inventory.holds import stock_hold_extend
@@ -27,6 +29,7 @@ from dualchannel.inventory.holds import stock_hold_extend
 from ..models import DeliveryMode, OnlineOrder, OrderStatus
 from ..workflow import sale_reference
 
+logger = logging.getLogger(__name__)
 # the amounts of a pre-settlement shown to the patient, in this order
 SPLIT = ("total", "fund", "critical_illness", "assistance", "commercial", "personal")
 
@@ -64,7 +67,11 @@ def amount_due(order: OnlineOrder) -> Decimal:
 def order_quote(actor: User, order: OnlineOrder, *, prepare_until: datetime) -> None:
     """In the placing transaction, after the boxes are held: the pre-settlement is kept on the
     order; with nothing to pay (the fund pays all, no fee) it goes straight to the pharmacy."""
-    split = _pricing[0].quote(actor, order)
+    try:
+        split = _pricing[0].quote(actor, order)
+    except DomainError as exc:  # the order is refused with it: logged by its code only
+        logger.info("online order refused at pre-settlement: %s", exc.code)
+        raise
     order.personal_due = split["personal"]
     order.presettlement = {name: str(split[name]) for name in SPLIT}
     order.save(update_fields=["personal_due", "presettlement", "updated_at"])

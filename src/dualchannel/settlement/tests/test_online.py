@@ -10,7 +10,7 @@ from decimal import Decimal
 import pytest
 from django.urls import reverse
 
-from dualchannel.core.errors import Conflict, NotFound
+from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.models import AuditEvent, Job
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
@@ -22,7 +22,7 @@ from dualchannel.prescriptions import services as rx
 from dualchannel.prescriptions.models import OnlineOrder, OrderStatus
 from dualchannel.registry.tests.factories import InsuredPersonFactory
 from dualchannel.settlement import services
-from dualchannel.settlement.models import Settlement, SettlementStatus
+from dualchannel.settlement.models import BenefitRule, Settlement, SettlementStatus
 from dualchannel.settlement.receipt import render_receipt
 from dualchannel.settlement.services.online_paid import ONLINE_REFUND_JOB
 from dualchannel.simulators import wxpay
@@ -217,3 +217,27 @@ def test_the_counter_page_says_the_personal_part_was_paid_online_and_offers_no_s
     ship(pharmacist_user, ordered)
     page = client.get(result).content.decode()
     assert "已由参保人线上支付，无需再收取" in page and "请向患者收取个人支付" not in page
+
+
+def test_an_order_the_fund_cannot_settle_is_refused_with_nothing_written(
+    orderable, patient_user, caplog
+):
+    # no benefit rule for the person's region: the held box cannot be pre-settled
+    BenefitRule.objects.all().delete()
+    prescription, address = orderable
+    events = AuditEvent.objects.count()
+
+    with (
+        caplog.at_level("INFO", logger="dualchannel.prescriptions.services.online_payment"),
+        pytest.raises(DomainError) as refused,
+    ):
+        rx.order_place_delivery(
+            actor=patient_user, prescription_id=prescription.pk, address_id=address.pk
+        )
+
+    assert refused.value.code == "settlement.no_benefit_rule"
+    assert not OnlineOrder.objects.exists() and not StockHold.objects.exists()
+    assert AuditEvent.objects.count() == events
+    assert "settlement.no_benefit_rule" in caplog.text
+    assert prescription.patient.name not in caplog.text
+    assert prescription.patient.id_number not in caplog.text
