@@ -15,13 +15,14 @@ from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.models import User
 from dualchannel.core.statemachine import transition
 from dualchannel.inventory.holds import stock_hold_extend, stock_holds_lock
+from dualchannel.notifications.services import notify
 from dualchannel.payments import hooks
-from dualchannel.payments.models import PaymentOrder
+from dualchannel.payments.models import PaymentOrder, PaymentRefund
 from dualchannel.payments.services import payment_create, payment_refund
 
 from .. import error_codes as codes
 from ..models import OnlineOrder, OrderStatus
-from ..workflow import sale_reference
+from ..workflow import drug_names, sale_reference
 from .online_payment import amount_due
 from .orders import DELIVERY_HOLD_HOURS, end_order, locked_order, order_notify
 
@@ -88,6 +89,24 @@ def _on_expired(payment: PaymentOrder) -> None:
         end_order(None, order, OrderStatus.EXPIRED, "未在规定时间内支付")
 
 
+def _on_refunded(payment: PaymentOrder, refund: PaymentRefund) -> None:
+    """A refund reached the patient (an order ended before dispensing, or its settlement
+    reversed): they are told how much came back and why."""
+    order = _order_of(payment)
+    notify(
+        template="prescriptions.order",
+        context={
+            "drug_name": drug_names(order.prescription),
+            "order_no": order.order_no,
+            "prescription_no": order.prescription.prescription_no,
+            "status": "已退款",
+            "progress": f"已原路退回{refund.amount}元（{refund.reason}）",
+        },
+        person=order.prescription.patient,
+        actor=None,
+    )
+
+
 def _lock(order_id: int) -> None:
     """Before the payment row (core.locks): the order, then its holds (by their keys, so that
     the hooks below take them again)."""
@@ -101,6 +120,7 @@ def register_hooks() -> None:
         lock=_lock,
         on_paid=_on_paid,
         on_expired=_on_expired,
+        on_refunded=_on_refunded,
         # back from the cashier: the order's page on the phone
         return_url=lambda payment: reverse("portal-order", args=[payment.reference_id]),
     )

@@ -15,6 +15,7 @@ from dualchannel.core.models import AuditEvent, Job
 from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
 from dualchannel.inventory.models import HoldStatus, StockHold, StockItem
+from dualchannel.notifications.models import Channel, Notification
 from dualchannel.payments.models import PaymentRefund, PaymentStatus
 from dualchannel.payments.services import payment_expire, payment_notify_receive
 from dualchannel.payments.tests.helpers import run_jobs, sim_order
@@ -136,6 +137,9 @@ def test_a_reversal_refunds_the_personal_part_exactly_once(ordered, patient_user
     # the personal part is back; the fee paid for a delivery made stays
     assert payment.refunded_amount == settlement.personal
     assert payment.status == PaymentStatus.PARTIALLY_REFUNDED
+    # the patient is told, once
+    told = Notification.objects.filter(title="网上订单：已退款", channel=Channel.IN_APP)
+    assert told.count() == 1 and f"已原路退回{settlement.personal}元" in told.get().body
 
 
 def test_shipping_is_refused_when_the_settled_amount_differs_from_what_was_paid(
