@@ -36,6 +36,17 @@ STEPS = {
     DeliveryMode.COLD_CHAIN_TO_HOSPITAL: (OS.PREPARING, OS.SHIPPED, OS.DELIVERED),
 }
 
+# The pre-settlement's lines shown on the phone (the fund's and the person's, as a receipt says).
+SPLIT_LABELS = (
+    ("total", "医疗费总额"),
+    ("fund", "统筹基金支付"),
+    ("critical_illness", "大病保险支付"),
+    ("assistance", "医疗救助支付"),
+    ("commercial", "惠民保支付"),
+    ("personal", "个人自付"),
+)
+ALWAYS_SHOWN = ("total", "fund", "personal")
+
 
 def _own_routed(request: HttpRequest, prescription_id: int) -> Prescription:
     found = (
@@ -127,6 +138,9 @@ def portal_order_new(request: HttpRequest, prescription_id: int) -> HttpResponse
         return _order_form(request, prescription, error=exc, status=exc.status)
     if placed.pickup_code:
         messages.success(request, f"已预留，取药码 {placed.pickup_code}（已同时发送至我的消息）")
+    elif placed.order.status == OS.PENDING_PAYMENT and placed.order.personal_due is not None:
+        # the pre-settlement first: the patient sees what the fund pays and what is theirs
+        messages.success(request, "订单已提交，药品已为您预留，请核对医保预结算后支付")
     elif placed.order.status == OS.PENDING_PAYMENT:
         return _to_cashier(request, placed.order)
     else:
@@ -149,7 +163,8 @@ def _to_cashier(request: HttpRequest, order: OnlineOrder) -> HttpResponse:
 @require_POST
 @patient_required
 def portal_order_pay(request: HttpRequest, order_id: int) -> HttpResponse:
-    """Pay the delivery fee (again, after leaving the cashier): the same payment reopens."""
+    """Pay the personal part and the fee (or again, after leaving the cashier): the same
+    payment reopens."""
     return _to_cashier(request, _own_order(request, order_id))
 
 
@@ -198,6 +213,13 @@ def portal_order(request: HttpRequest, order_id: int) -> HttpResponse:
         "can_cancel": order.status in (OS.PENDING_PAYMENT, OS.READY, OS.PREPARING),
         "can_pay": order.status == OS.PENDING_PAYMENT,
         "can_confirm": order.status == OS.SHIPPED and order.mode == DeliveryMode.HOME_DELIVERY,
+        "due": rx_services.amount_due(order),
+        "split": [
+            (label, order.presettlement[name])
+            for name, label in SPLIT_LABELS
+            if name in order.presettlement
+            and (name in ALWAYS_SHOWN or order.presettlement[name] != "0.00")
+        ],
     }
     return TemplateResponse(request, "portal/order.html", context)
 

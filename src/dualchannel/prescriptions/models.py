@@ -587,6 +587,13 @@ class OnlineOrder(models.Model):
     payment = models.ForeignKey(
         "payments.PaymentOrder", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    # 网订店送: the personal part is paid on the phone with the fee (services.online_payment);
+    # null: it is paid at the counter (网订店取, or an order placed before this was possible)
+    personal_due = models.DecimalField(
+        "个人自付（线上支付，元）", max_digits=12, decimal_places=2, null=True, blank=True
+    )
+    # the pre-settlement (2101) of the held boxes the patient was shown: amounts as strings
+    presettlement = models.JSONField("预结算", default=dict, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )

@@ -12,10 +12,12 @@ class SettlementConfig(AppConfig):
         from dualchannel.monitoring.evidence import reference_register
         from dualchannel.monitoring.services import finding_recorder_register
         from dualchannel.prescriptions.counter_sections import counter_result_section_register
+        from dualchannel.prescriptions.services.online_payment import personal_pricing_register
 
         from . import tasks  # noqa: F401  (registers the job handlers)
         from .alert_references import REFERENCES
         from .models import FindingKind
+        from .services.online import online_order_quote, online_order_settle
         from .services.recovery import finding_from_alert
         from .surveillance import DETECTORS
         from .views import counter_settlement_context
@@ -32,3 +34,7 @@ class SettlementConfig(AppConfig):
         counter_result_section_register(
             template="settlement/_counter.html", context=counter_settlement_context
         )
+
+        # An online delivery order's personal part is paid on the phone (prescriptions, a floor
+        # below): its pre-settlement of the held boxes, and its settlement when it ships.
+        personal_pricing_register(quote=online_order_quote, settle=online_order_settle)

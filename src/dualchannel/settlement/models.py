@@ -272,6 +272,16 @@ class Settlement(models.Model):
     reversal_reason = models.CharField("冲销原因", max_length=200, blank=True)
     reversal_key = models.CharField("冲销幂等键", max_length=80, blank=True)
     goods_returned = models.BooleanField("已退药", default=False)
+    # the personal part paid on the phone (an online delivery order, services.online): the
+    # payment order at the provider; null: paid at the counter. A reversal refunds it.
+    online_payment = models.ForeignKey(
+        "payments.PaymentOrder",
+        verbose_name="个人自付线上支付订单",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="+",
+    )
     # the national platform's answer (2102/2207) and the state of the upload
     upload_status = models.CharField(
         "上传状态", max_length=15, choices=UploadStatus.choices, default=UploadStatus.PENDING

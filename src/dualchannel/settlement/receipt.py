@@ -239,8 +239,27 @@ def render_receipt(settlement: Settlement) -> bytes:
     ]
     if settlement.kind == SettlementKind.MANUAL:
         story.append(_p("手工（零星）报销：基金支付部分由经办机构支付给参保人。", _SMALL))
+    if settlement.online_payment_id:
+        story.append(_p(online_paid_words(settlement), _SMALL))
     doc.build(story, onFirstPage=_stamp, onLaterPages=_stamp)
     return buffer.getvalue()
+
+
+def online_paid_words(settlement: Settlement) -> str:
+    """How the personal part was paid when it was paid on the phone [CX art. 22]."""
+    payment = settlement.online_payment
+    channel = CHANNEL_WORDS.get(payment.provider, "线上支付")
+    words = (
+        f"个人现金支付部分 {yuan(settlement.personal)} 元已由参保人通过{channel}在线支付"
+        f"（商户订单号 {payment.out_trade_no}）。"
+    )
+    if settlement.status == SettlementStatus.REVERSED:
+        words += "本笔结算冲销后，该部分原路退回。"
+    return words
+
+
+# the payment providers by their names in the payments app's settings
+CHANNEL_WORDS = {"wechatpay": "微信支付", "alipay": "支付宝"}
 
 
 # --- the self-pay receipt of a purchase out of area [HB art. 41, AH §2(5), CX art. 17] ---------

@@ -34,6 +34,7 @@ from dualchannel.integration.nhsa import settlement as wire
 
 from .models import Settlement, SettlementStatus, UploadStatus
 from .platform import CHANNEL, WireLine, platform_connected, settlement_request
+from .services.online_paid import ONLINE_REFUND_JOB, online_refund
 
 MAX_ATTEMPTS = 8
 
@@ -253,3 +254,9 @@ def upload_reversal(job) -> None:
         settlement.save(update_fields=["reversal_upload_status"])
     if not accepted:
         raise AttemptFailed("settlement.reversal_failed")  # the job backs off (or is dead)
+
+
+@job_handler(ONLINE_REFUND_JOB, atomic=False, label="冲销结算退还线上支付的个人自付")
+def refund_online_payment(job) -> None:
+    """A reversed settlement's personal part paid online goes back (its own transaction)."""
+    online_refund(job.payload["settlement_id"])

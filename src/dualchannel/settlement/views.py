@@ -19,6 +19,7 @@ from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.months import previous_month
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
+from dualchannel.prescriptions.models import OnlineOrder
 from dualchannel.registry.profiles import profile_or_none
 from dualchannel.registry.selectors import officer_region
 
@@ -69,6 +70,12 @@ def counter_settlement_context(request: HttpRequest, prescription) -> dict[str, 
     )
     if charge is not None:
         return {"stay_charge": charge}
+    online = OnlineOrder.objects.filter(
+        prescription=prescription, personal_due__isnull=False, dispensing__isnull=False
+    ).first()
+    if online is not None and not Settlement.objects.filter(prescription=prescription).exists():
+        # the personal part was paid on the phone: settled when the order ships (services.online)
+        return {"paid_online_order": online}
     try:
         priced = services.settlement_preview(actor=request.user, prescription_id=prescription.pk)
     except DomainError as exc:

@@ -8,6 +8,7 @@ share. The names callers use are re-exported here.
 """
 
 from .lifecycle import prescription_cancel, prescription_mark_dispensed, prescriptions_expire
+from .online_payment import amount_due, personal_pricing_register
 from .order_payments import order_payment_open
 from .orders import (
     Placed,
@@ -40,6 +41,7 @@ __all__ = [
     "Placed",
     "address_add",
     "allowed_pharmacies",
+    "amount_due",
     "clean_items",
     "delivery_settings_save",
     "order_cancel",
@@ -50,6 +52,7 @@ __all__ = [
     "order_redeem_code",
     "order_ship",
     "orders_expire",
+    "personal_pricing_register",
     "pharmacy_options",
     "pickup_windows",
     "plan_left",

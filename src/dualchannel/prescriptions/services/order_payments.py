@@ -15,21 +15,24 @@ from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.models import User
 from dualchannel.core.statemachine import transition
 from dualchannel.inventory.holds import stock_hold_extend, stock_holds_lock
+from dualchannel.notifications.services import notify
 from dualchannel.payments import hooks
-from dualchannel.payments.models import PaymentOrder
+from dualchannel.payments.models import PaymentOrder, PaymentRefund
 from dualchannel.payments.services import payment_create, payment_refund
 
 from .. import error_codes as codes
 from ..models import OnlineOrder, OrderStatus
-from ..workflow import sale_reference
+from ..workflow import drug_names, sale_reference
+from .online_payment import amount_due
 from .orders import DELIVERY_HOLD_HOURS, end_order, locked_order, order_notify
 
 PURPOSE = "online_order"
 
 
 def order_payment_open(*, actor: User, order_id: int) -> PaymentOrder:
-    """The payment of the order's fee at the provider (asked outside any transaction); the same
-    order asks again with the same key, so a retry opens the same payment."""
+    """The payment of the order's fee and personal part at the provider (asked outside any
+    transaction); the same order asks again with the same key, so a retry opens the same
+    payment (and an amount differing from it, to the fen, is refused)."""
     order = OnlineOrder.objects.filter(
         pk=order_id, prescription__patient_id=actor.insured_person_id
     ).first()
@@ -37,10 +40,11 @@ def order_payment_open(*, actor: User, order_id: int) -> PaymentOrder:
         raise NotFound(codes.ORDER_NOT_FOUND, "订单不存在")
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise DomainError(codes.ORDER_TRANSITION, "订单无需支付")
+    what = "个人自付及配送费" if order.personal_due is not None else "配送费"
     payment = payment_create(
         payer_user=actor,
-        amount=order.fee,
-        subject=f"网订店送配送费（订单{order.order_no}）",
+        amount=amount_due(order),
+        subject=f"双通道药品{what}（订单{order.order_no}）",
         purpose=PURPOSE,
         reference_type="prescriptions.onlineorder",
         reference_id=order.pk,
@@ -72,7 +76,7 @@ def _on_paid(payment: PaymentOrder) -> None:
         order,
         OrderStatus.PREPARING,
         actor=None,
-        reason="配送费已支付",
+        reason="已在线支付",
         changes={"hold_until": until, "payment": payment},
     )
     order_notify(None, order)
@@ -83,6 +87,24 @@ def _on_expired(payment: PaymentOrder) -> None:
     order = _order_of(payment)
     if order.status == OrderStatus.PENDING_PAYMENT:
         end_order(None, order, OrderStatus.EXPIRED, "未在规定时间内支付")
+
+
+def _on_refunded(payment: PaymentOrder, refund: PaymentRefund) -> None:
+    """A refund reached the patient (an order ended before dispensing, or its settlement
+    reversed): they are told how much came back and why."""
+    order = _order_of(payment)
+    notify(
+        template="prescriptions.order",
+        context={
+            "drug_name": drug_names(order.prescription),
+            "order_no": order.order_no,
+            "prescription_no": order.prescription.prescription_no,
+            "status": "已退款",
+            "progress": f"已原路退回{refund.amount}元（{refund.reason}）",
+        },
+        person=order.prescription.patient,
+        actor=None,
+    )
 
 
 def _lock(order_id: int) -> None:
@@ -98,6 +120,7 @@ def register_hooks() -> None:
         lock=_lock,
         on_paid=_on_paid,
         on_expired=_on_expired,
+        on_refunded=_on_refunded,
         # back from the cashier: the order's page on the phone
         return_url=lambda payment: reverse("portal-order", args=[payment.reference_id]),
     )

@@ -61,6 +61,7 @@ from ..workflow import drug_names, sale_reference
 from .common import day_or_today, locked_prescription
 from .counter_checks import PHONE
 from .delivery import delivery_advance, delivery_receive
+from .online_payment import order_quote, pays_personal_online, ship_settle
 
 logger = logging.getLogger(__name__)
 OS = OrderStatus
@@ -72,7 +73,7 @@ WINDOW_DAYS = 3  # windows from today to the day after tomorrow
 DELIVERY_HOLD_HOURS = 48  # a delivery order's boxes are held while the pharmacy prepares it
 PAY_TIME = timedelta(minutes=30)  # a delivery fee is paid within this, the boxes held meanwhile
 PROGRESS = {
-    OS.PENDING_PAYMENT: "已提交，请在30分钟内支付配送费，逾期订单将自动取消",
+    OS.PENDING_PAYMENT: "已提交，请在30分钟内完成支付，逾期订单将自动取消",
     OS.READY: "已预留，请凭取药码{code}于{window}到{pharmacy}取药",
     OS.PREPARING: "已提交，{pharmacy}正在备药",
     OS.SHIPPED: "已由{pharmacy}发出（{carrier} 运单号{tracking_no}）",
@@ -297,8 +298,9 @@ def order_place_delivery(
             )
         mode, fee = _delivery_terms(prescription, address)
         now = timezone.now()
-        # a fee is paid online first (``order_payment_open``), the boxes held meanwhile
-        pay_first = fee > 0
+        # a fee (and the personal part, ``online_payment``) is paid online first
+        # (``order_payment_open``), the boxes held meanwhile
+        pay_first = fee > 0 or pays_personal_online(mode)
         order = OnlineOrder(
             order_no=_new_order_no(now),
             prescription=prescription,
@@ -316,6 +318,8 @@ def order_place_delivery(
             updated_at=now,
         )
         _hold_and_save(actor, prescription, order)
+        if pays_personal_online(mode):  # the held boxes pre-settled: the personal part to pay
+            order_quote(actor, order, prepare_until=now + timedelta(hours=DELIVERY_HOLD_HOURS))
         _record(actor, order, "order_placed")
         order_notify(actor, order)
     return Placed(order)
@@ -408,7 +412,7 @@ def order_cancel(*, actor: User, order_id: int, reason: str = "") -> OnlineOrder
         )
         if not (own or _is_pharmacist_of(actor, order.pharmacy_id)):
             raise _refuse(NotFound(codes.ORDER_NOT_FOUND, "订单不存在"))
-        if order.status not in HOLDING_ORDER:
+        if order.status not in HOLDING_ORDER or order.dispensing_id is not None:
             raise _refuse(DomainError(codes.ORDER_TRANSITION, "订单已发药，不能取消"))
         reason = (reason or "").strip() or ("参保人取消" if own else "药店取消")
         # core.locks: the holds, then the payment (its refund), then the holds released
@@ -418,12 +422,14 @@ def order_cancel(*, actor: User, order_id: int, reason: str = "") -> OnlineOrder
 
 
 def refund_if_paid(*, actor: User | None, order: OnlineOrder, reason: str) -> None:
-    """A paid fee goes back when the order ends before dispensing."""
+    """What was paid (the fee, the personal part) goes back when the order ends before it is
+    dispensed (nothing was settled with the fund yet)."""
     if order.payment_id is None:
         return
     payment = PaymentOrder.objects.get(pk=order.payment_id)
     if payment.status in (PaymentStatus.PAID, PaymentStatus.PARTIALLY_REFUNDED):
-        payment_refund(payment, order.fee, reason[:80], f"online-order-end:{order.pk}", actor=actor)
+        left = payment.paid_amount - payment.refunded_amount
+        payment_refund(payment, left, reason[:80], f"online-order-end:{order.pk}", actor=actor)
 
 
 def order_redeem_code(*, actor: User, code: str) -> OnlineOrder:
@@ -486,7 +492,7 @@ def order_take_holds(*, actor: User, order: OnlineOrder) -> None:
             DomainError(codes.ORDER_CODE_REQUIRED, "网订店取订单须先核验取药码，再审核发药")
         )
     if order.status == OS.PENDING_PAYMENT:
-        raise _refuse(DomainError(codes.ORDER_NOT_PAID, "订单配送费尚未支付，暂不能发药"))
+        raise _refuse(DomainError(codes.ORDER_NOT_PAID, "订单尚未在线支付，暂不能发药"))
     stock_holds_lock(sale_reference(order.prescription))
 
 
@@ -522,6 +528,8 @@ def order_ship(*, actor: User, order_id: int, carrier: str, tracking_no: str) ->
             DomainError(codes.ORDER_SHIPMENT_INVALID, "请填写承运方和运单号", fields=missing)
         )
     with transaction.atomic():
+        # the personal part paid online: settled with the fund now, as the goods leave (2102)
+        ship_settle(actor, order_id)
         order = locked_order(order_id)
         if not _is_pharmacist_of(actor, order.pharmacy_id):
             raise _refuse(NotFound(codes.ORDER_NOT_FOUND, "订单不存在"))
@@ -562,8 +570,13 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
     now = now or timezone.now()
     with transaction.atomic():
         order = locked_order(order_id)
-        if order.status not in HOLDING_ORDER or order.hold_until > now:
+        # a dispensed order waits to be shipped: its boxes are sold, nothing is held
+        if order.status not in HOLDING_ORDER or order.hold_until > now or order.dispensing_id:
             return False
+        # core.locks: the holds, then the payment (a paid order not dispensed in time is
+        # refunded), then the holds released
+        stock_holds_lock(sale_reference(order.prescription))
+        refund_if_paid(actor=None, order=order, reason="订单超时未发药，自动退款")
         end_order(None, order, OS.EXPIRED, "超过保留时间未取药")
     return True
 
@@ -571,7 +584,9 @@ def order_expire(*, order_id: int, now: datetime | None = None) -> bool:
 def orders_expire(*, now: datetime | None = None) -> int:
     """Every order due to expire at ``now`` (the nightly sweep behind the per-order jobs)."""
     now = now or timezone.now()
-    due = OnlineOrder.objects.filter(status__in=HOLDING_ORDER, hold_until__lte=now)
+    due = OnlineOrder.objects.filter(
+        status__in=HOLDING_ORDER, hold_until__lte=now, dispensing__isnull=True
+    )
     return sum(
         order_expire(order_id=pk, now=now) for pk in due.values_list("pk", flat=True).order_by("pk")
     )

@@ -20,7 +20,13 @@ from dualchannel.eligibility.tests.factories import (
 from dualchannel.integration.models import FilingStatus
 from dualchannel.inventory.services import stock_receive
 from dualchannel.prescriptions import services
-from dualchannel.registry.tests.factories import PharmacistFactory, designate, load_seed_profiles
+from dualchannel.registry.tests.factories import (
+    PharmacistFactory,
+    designate,
+    load_seed_profiles,
+    region,
+)
+from dualchannel.settlement.rules import benefit_rules_load
 
 from .helpers import TODAY, special
 
@@ -38,6 +44,14 @@ def media_root(settings, tmp_path, demo_his):
 def physician(physician_user):
     load_seed_profiles()
     return designated_physician(physician_user)
+
+
+@pytest.fixture
+def settlement_rules(physician):
+    """The shipped benefit rules of Wuhan (physician loads the seed profiles): an online delivery
+    order is pre-settled when it is placed, its personal part paid on the phone."""
+    region("420100")
+    return benefit_rules_load()
 
 
 @pytest.fixture

@@ -63,7 +63,7 @@ def written():
 
 
 @pytest.fixture
-def delivering(pharmacist_user, bound_pharmacy):
+def delivering(pharmacist_user, bound_pharmacy, settlement_rules):
     """The pharmacy delivers to 江岸区 and 武昌区 for 8 yuan."""
     region("420102"), region("420106"), region("420115")
     return services.delivery_settings_save(
@@ -222,8 +222,11 @@ def test_a_delivery_order_is_shipped_and_the_patient_confirms_receipt(
         dispense(pharmacist_user, routed, stock[0])
     assert refused.value.code == "orders.not_paid"
 
+    # one payment: the personal part of the held box (pre-settled) and the fee
     payment = services.order_payment_open(actor=patient_user, order_id=order.pk)
-    assert payment.amount == Decimal("8.00") and payment.expires_at == order.hold_until
+    assert order.personal_due == Decimal(order.presettlement["personal"]) > 0
+    assert payment.amount == order.personal_due + Decimal("8.00")
+    assert payment.expires_at == order.hold_until
     wxpay.pay(payment.prepay_id)  # the patient pays at the cashier; the notify arrives
     order.refresh_from_db()
     assert order.status == OS.PREPARING and order.payment == payment
@@ -279,8 +282,8 @@ def test_cancelling_a_paid_order_refunds_the_fee(awaiting_payment, patient_user)
     services.order_cancel(actor=patient_user, order_id=order.pk)
     order.refresh_from_db()
     assert order.status == OS.CANCELLED
-    refund = PaymentRefund.objects.get(order=payment)
-    assert refund.amount == Decimal("8.00")
+    refund = PaymentRefund.objects.get(order=payment)  # all of it: nothing was settled
+    assert refund.amount == payment.amount == order.personal_due + Decimal("8.00")
     assert StockHold.objects.get().status == HoldStatus.RELEASED
 
 
@@ -494,14 +497,17 @@ def test_the_queue_lists_the_reservation_and_its_code_opens_the_counter(
     assert "该取药码已使用" in again.content.decode()
 
 
-def test_a_free_delivery_needs_no_payment_and_the_pharmacy_records_the_hand_over(
+def test_a_free_delivery_asks_the_personal_part_only_and_the_pharmacy_records_the_hand_over(
     patient_user, routed, delivering, home, pharmacist, pharmacist_user, stock
 ):
     PharmacyDeliverySettings.objects.update(fee=0)
     order = services.order_place_delivery(
         actor=patient_user, prescription_id=routed.pk, address_id=home.pk, today=TODAY
     ).order
-    assert order.status == OS.PREPARING and order.payment is None
+    assert order.status == OS.PENDING_PAYMENT and order.payment is None
+    payment = services.order_payment_open(actor=patient_user, order_id=order.pk)
+    assert payment.amount == order.personal_due
+    wxpay.pay(payment.prepay_id)
     dispensing = dispense(pharmacist_user, routed, stock[0])
     services.order_ship(
         actor=pharmacist_user, order_id=order.pk, carrier="同城配送", tracking_no="T1"

@@ -11,6 +11,8 @@
   from the institution's next monthly batch [HB art. 21–22, 31(6); CX art. 13];
 - ``revocation``: an eligibility revoked for fraud and the recovery of what was paid under it,
   in one transaction [HB art. 12];
+- ``online``, ``online_paid``: an online delivery order's personal part paid on the phone:
+  pre-settled from the held boxes, settled when it ships, refunded when reversed;
 - ``rollup_marks``: which settlements and reversals analytics' rollups have taken in (issue 13);
 - ``common``: what those share to price, record and accumulate a settlement the same way.
 

@@ -81,6 +81,7 @@ from .common import (
     write_settlement,
 )
 from .hospital import give_back_plan
+from .online_paid import queue_online_refund, require_payable_here
 
 # who reverses a settlement of each kind at its institution (a manual one is never reversed here)
 REVERSED_BY = {
@@ -280,10 +281,16 @@ def settlement_preview(
 
 
 def settlement_settle(
-    *, actor: User, prescription_id: int, idempotency_key: str, inpatient_admission_no: str = ""
+    *,
+    actor: User,
+    prescription_id: int,
+    idempotency_key: str,
+    inpatient_admission_no: str = "",
+    paid_online: bool = False,
 ) -> Settlement:
     """Settle a dispensed prescription (2102): the person pays only their part [CX art. 17].
-    ``inpatient_admission_no`` as for ``settlement_preview``."""
+    ``inpatient_admission_no`` as for ``settlement_preview``; ``paid_online``: the personal part
+    was paid on the phone (an online order shipping, ``online.py``), else the counter takes it."""
     key = request_key(idempotency_key)
     admission_no = (inpatient_admission_no or "").strip()
     body = {"prescription_id": prescription_id}
@@ -297,6 +304,7 @@ def settlement_settle(
         if replay is not None:
             return replay
         _check_not_settled(dispensing)
+        require_payable_here(dispensing, paid_online=paid_online)
         require_valid_filing_form(dispensing.prescription)
         if admission_no and billed_in_stay(dispensing):
             # CX art. 19: not settled at the counter; billed to the stay (``stay_charge_record``)
@@ -440,6 +448,7 @@ def settlement_reverse(
         _write_reversal(
             actor, settlement, key=key, reason=reason, role=role, return_goods=return_goods
         )
+        queue_online_refund(settlement)  # the personal part paid on the phone goes back
     return settlement
 
 

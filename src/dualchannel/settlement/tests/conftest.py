@@ -3,6 +3,7 @@ shipped benefit rules of the four demo pooling regions."""
 
 from __future__ import annotations
 
+from datetime import time
 from decimal import Decimal
 
 import pytest
@@ -108,3 +109,42 @@ def chronic_dispensed(
     )
     route(patient_user, prescription, bound_pharmacy)
     return dispense(pharmacist_user, prescription, batches[0], packages=1, key="d-chronic")
+
+
+FEE = Decimal("8.00")  # the pharmacy's delivery fee in ``orderable``
+
+
+@pytest.fixture
+def orderable(
+    eligibility,
+    physician_user,
+    patient_user,
+    bound_pharmacy,
+    stock,
+    pharmacist,
+    pharmacist_user,
+    standard,
+    benefit_rules,
+):
+    """张伟's lung-cancer drug (one box of 1,000.00 under a standard of 1,100.00) routed to the
+    demo pharmacy, which delivers to 江岸区 and 武昌区 for 8.00; his saved address in 武昌区.
+    Answers the prescription and the address (an online delivery order is placed by the test)."""
+    region("420102"), region("420106")
+    services.delivery_settings_save(
+        actor=pharmacist_user,
+        opens_at=time(0, 0),
+        closes_at=time(23, 59),
+        delivers=True,
+        fee=FEE,
+        area_codes=["420102", "420106"],
+    )
+    prescription = issue(physician_user, in_force_today(eligibility))
+    route(patient_user, prescription, bound_pharmacy)
+    address = services.address_add(
+        actor=patient_user,
+        region_code="420106",
+        detail="中山路100号",
+        recipient_name="张伟",
+        recipient_phone="13800000001",
+    )
+    return prescription, address

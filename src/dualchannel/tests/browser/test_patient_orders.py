@@ -1,8 +1,9 @@
 """Online orders on a 375 × 812 phone, on the demo data [CX art. 22]: 张伟 reserves his
 prescription for pick-up (网订店取), lets the window pass and sees the boxes released; then he
-orders for delivery (网订店送) to an address he saves and pays the fee at the cashier (the
-payment simulator), the pharmacy dispenses and ships it on its 网上订单 page, and he confirms
-the parcel arrived, following each step in his messages.
+orders for delivery (网订店送) to an address he saves, sees the pre-settlement of the held box
+(what the fund pays, his own part) and pays his part with the fee at the cashier (the payment
+simulator), the pharmacy dispenses and ships it on its 网上订单 page (the fund settles then),
+and he confirms the parcel arrived, following each step in his messages.
 
 The physician's prescription and the counter's dispensing are set up through their services
 (their pages have their own browser tests); the expiry job runs with its clock argument."""
@@ -19,6 +20,7 @@ from dualchannel.inventory.selectors import fefo_suggestion, stock_available
 from dualchannel.prescriptions import services as rx
 from dualchannel.prescriptions.models import BenefitType, OnlineOrder, Prescription
 from dualchannel.prescriptions.services import counter
+from dualchannel.settlement.models import Settlement
 from dualchannel.tests.browser.conftest import sqlite_pass_only
 from dualchannel.tests.browser.phone import fits_the_phone, phone_login
 
@@ -136,15 +138,25 @@ def test_a_delivery_order_is_paid_shipped_and_received(
     phone.check("input[name=mode][value=home_delivery]")
     phone.click("#place-order")
 
-    # the delivery fee is paid at the cashier (the payment simulator), then back to the order
+    # the held box is pre-settled: he sees what the fund pays and his own part, then pays it
+    # with the fee in one payment at the cashier (the payment simulator)
+    phone.wait_for_url(re.compile(r"/portal/orders/\d+/$"))
+    order = OnlineOrder.objects.get(prescription=prescription)
+    split = phone.locator("#order-split").inner_text()
+    assert "统筹基金支付" in split and "个人自付" in split
+    assert f"{order.presettlement['personal']} 元" in split
+    due = order.personal_due + order.fee
+    assert f"{due} 元" in phone.locator("#order-due").inner_text()
+    assert phone.locator("#order-status").inner_text() == "待支付"
+    assert fits_the_phone(phone)
+    phone.click("#pay")
     phone.wait_for_selector("#cashier")
-    assert phone.locator("#cashier-amount").inner_text() == "¥8.00"
+    assert phone.locator("#cashier-amount").inner_text() == f"¥{due}"
     phone.click("#cashier-pay")
     phone.wait_for_url(re.compile(r"/portal/orders/\d+/$"))
     assert phone.locator("#order-status").inner_text() == "备药中"
     assert "8.00 元" in phone.locator("#order-facts").inner_text()
     assert fits_the_phone(phone)
-    order = OnlineOrder.objects.get(prescription=prescription)
 
     # the pharmacy dispenses at the counter, then ships from its 网上订单 page
     dispense(prescription, pharmacy, drug)
@@ -155,6 +167,10 @@ def test_a_delivery_order_is_paid_shipped_and_received(
     row.locator("input[name=tracking_no]").fill("SF1234567890")
     row.locator("button[type=submit]").click()
     staff.wait_for_selector(f"#shipped #order-{order.pk}")
+    # shipped: the fund settled (2102), the personal part recorded as paid online
+    settlement = Settlement.objects.get(dispensing__online_order=order)
+    assert settlement.online_payment == OnlineOrder.objects.get(pk=order.pk).payment
+    assert settlement.personal == order.personal_due
 
     # the patient follows it and confirms receipt
     phone.reload()
