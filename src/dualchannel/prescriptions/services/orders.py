@@ -611,7 +611,7 @@ def delivery_settings_save(
     regions = list(Region.objects.filter(code__in=codes_))
     errors: dict[str, list[str]] = {}
     if len(regions) != len(codes_):
-        errors["area"] = ["含无效的区划代码"]
+        errors["area"] = ["配送范围中有无法识别的地区，请重新选择"]
     if delivers and not regions:
         errors["area"] = ["请选择配送范围"]
     if fee is None or fee < 0:
