@@ -353,7 +353,8 @@ def counter_dispense(
     delivery: DeliveryInput | None = None,
     today: date | None = None,
 ) -> Dispensing:
-    """Verify and dispense in one transaction; exactly one dispensing per prescription."""
+    """Verify and dispense in one transaction; exactly one dispensing per prescription. The
+    returned dispensing's ``replayed`` is True when the key answered an earlier request's."""
     pharmacist = _pharmacist_of(actor)
     key = checked_key(idempotency_key, code=codes.IDEMPOTENCY_KEY_REQUIRED)
     clean = clean_lines(lines)
@@ -407,7 +408,8 @@ def _replay(
     if seen is None:
         return None
     if seen.request_digest == request_digest and seen.prescription_id == prescription_id:
-        return seen  # the same request again: the same answer
+        seen.replayed = True  # the same request again: the same answer (the API's 200)
+        return seen
     raise Conflict(codes.IDEMPOTENCY_MISMATCH, KEY_REUSED)
 
 

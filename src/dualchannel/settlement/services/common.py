@@ -289,6 +289,8 @@ def settlement_replay(institution_id: int, key: str, digest: str) -> Settlement 
     found = Settlement.objects.filter(institution_id=institution_id, idempotency_key=key).first()
     if found is not None and found.request_digest != digest:
         raise Conflict(codes.KEY_REUSED, "该幂等键已用于另一笔结算")
+    if found is not None:
+        found.replayed = True  # the API answers it 200
     return found
 
 
