@@ -5,8 +5,10 @@ writer's transaction."""
 
 from __future__ import annotations
 
+import threading
+
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from dualchannel.core import refcache
@@ -123,3 +125,34 @@ def test_every_watched_table_has_its_triggers_after_migrate():
         else:
             assert {f"refcache_{table}_{e}" for e in ("insert", "update", "delete")} <= found
     assert refcache.install_triggers() == len(refcache.watched())  # idempotent
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_change_committed_by_another_worker_is_seen_by_the_next_read():
+    """Another connection (another worker's) commits a change: this one's next read sees it,
+    and a change still uncommitted there is not seen here."""
+    load_seed_profiles()
+    wuhan = Region.objects.get(code="420102")
+    assert profile_for(wuhan).agreement_grace_days != 33
+    seen_while_open: list[int | None] = []
+    opened, checked = threading.Event(), threading.Event()
+
+    def other_worker() -> None:
+        try:
+            with transaction.atomic():
+                PolicyProfile.objects.filter(region_id="420000").update(agreement_grace_days=33)
+                opened.set()
+                checked.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=other_worker)
+    thread.start()
+    opened.wait(10)
+    seen_while_open.append(profile_for(wuhan).agreement_grace_days)
+    checked.set()
+    thread.join()
+
+    assert seen_while_open != [33]  # not committed yet: the cached profile stands
+    assert profile_for(wuhan).agreement_grace_days == 33
