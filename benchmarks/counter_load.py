@@ -146,6 +146,8 @@ def server_env(database_url: str, secret_key: str, var_dir: Path, conn_max_age: 
         DB_CONN_MAX_AGE=str(conn_max_age),
         DUALCHANNEL_VAR_DIR=str(var_dir),
         LOG_LEVEL="WARNING",
+        # this checkout's code, not the one the shared virtual env's editable install names
+        PYTHONPATH=os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")])),
     )
     return env
 

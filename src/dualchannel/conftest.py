@@ -11,7 +11,7 @@ from django.conf import settings
 from django.test import Client
 from django_otp import DEVICE_ID_SESSION_KEY
 
-from dualchannel.core import after_rollback, jobs
+from dualchannel.core import after_rollback, jobs, refcache
 from dualchannel.core.models import ApiToken
 from dualchannel.core.roles import Role
 from dualchannel.core.security import confirmed_device
@@ -187,6 +187,16 @@ def _region_chains_forgotten():
     forget_parents()
     yield
     forget_parents()
+
+
+@pytest.fixture(autouse=True)
+def _reference_cache_forgotten():
+    """A rolled-back test moves the reference tables' versions back (``core.refcache``): what
+    one test cached under a version must not be served to the next under the same number."""
+
+    refcache.clear()
+    yield
+    refcache.clear()
 
 
 @pytest.fixture(autouse=True)

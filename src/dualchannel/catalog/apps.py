@@ -6,3 +6,20 @@ class CatalogConfig(AppConfig):
     label = "catalog"
     verbose_name = "药品目录"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from dualchannel.core import refcache
+
+        # reference data the counter reads on every request, cached per worker (core.refcache)
+        refcache.watch(
+            *(
+                self.get_model(name)
+                for name in (
+                    "PaymentStandard",
+                    "RegionalList",
+                    "RegionalListEntry",
+                    "CriteriaSet",
+                    "Criterion",
+                )
+            )
+        )

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 from django.db.models import Case, Count, IntegerField, Q, QuerySet, Value, When
 from django.utils import timezone
 
+from dualchannel.core import refcache
 from dualchannel.core.errors import NotFound
 from dualchannel.core.models import User
 from dualchannel.core.permissions import has_any_role
@@ -172,7 +173,14 @@ def _valid_on(on: date) -> Q:
 def payment_standards_on(drug: Drug, on: date | None = None) -> list[PaymentStandard]:
     """The standards in force on ``on`` (default: today), e.g. for a settlement of that date."""
     on = on or _today()
-    return list(drug.payment_standards.filter(_valid_on(on)).order_by("id"))
+    # read once per worker and day while the standards are unchanged (core.refcache)
+    return list(
+        refcache.cached(
+            ("catalog.payment_standards_on", drug.pk, on),
+            (PaymentStandard._meta.db_table,),
+            lambda: tuple(drug.payment_standards.filter(_valid_on(on)).order_by("id")),
+        )
+    )
 
 
 def current_payment_standards(drug: Drug) -> list[PaymentStandard]:
@@ -444,9 +452,19 @@ def _list_in_force(on: date, prefix: str = "") -> Q:
 def drug_listed_for(region: Region | None, on: date, *, drug_ids=None) -> ListedFor:
     """What the lists of ``region`` (and the regions above it) say on ``on``.
 
-    ``drug_ids`` narrows the entries read (the scope list's drugs are always read in full)."""
+    ``drug_ids`` narrows the entries read (the scope list's drugs are always read in full).
+    Read once per worker while the lists are unchanged (``core.refcache``)."""
     if region is None:
         return ListedFor(on, {}, {}, None, frozenset())
+    narrowed = None if drug_ids is None else tuple(sorted(set(drug_ids)))
+    return refcache.cached(
+        ("catalog.drug_listed_for", region.code, on, narrowed),
+        (RegionalList._meta.db_table, RegionalListEntry._meta.db_table),
+        lambda: _listed_for(region, on, narrowed),
+    )
+
+
+def _listed_for(region: Region, on: date, drug_ids) -> ListedFor:
     chain = [r.code for r in ancestors(region)]
     entries = RegionalListEntry.objects.filter(
         _list_in_force(on),

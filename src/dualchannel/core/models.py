@@ -298,3 +298,18 @@ class ScheduledTask(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+
+class ReferenceVersion(models.Model):
+    """How many writes a reference table has had (``core.refcache``): a trigger on each watched
+    table moves its row in the writer's transaction, so a worker's cache of that table's rows
+    is stale exactly when this number has moved since it read them."""
+
+    name = models.CharField("表名", max_length=100, primary_key=True)
+    version = models.BigIntegerField("版本", default=0)
+
+    class Meta:
+        verbose_name = verbose_name_plural = "参考数据版本"
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"

@@ -14,7 +14,8 @@ from datetime import date, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, OuterRef, Q, QuerySet, Subquery, Sum
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from dualchannel.catalog.models import Drug
@@ -38,20 +39,30 @@ RATIO_PLACES = Decimal("0.0001")
 # --- donated stock [HB art. 31(7)] ---------------------------------------------------------------
 
 
-def sold_as_donation(stock_item_id: int | None, trace_codes: Sequence[str]) -> bool:
+def sold_as_donation(
+    stock_item_id: int | None, trace_codes: Sequence[str], *, batch_donated: bool | None = None
+) -> bool:
     """Whether the boxes of a sale line are donated stock (赠药), never paid by the fund.
 
     Yes when one of its codes was received as a donation; and when its batch holds donated boxes
     and the line's boxes cannot be told apart from them — sold without codes, or with a code
     that was not registered at a receipt (first seen at the sale). A box whose code was received
-    as bought is paid even from a batch that also holds donated boxes.
+    as bought is paid even from a batch that also holds donated boxes. ``batch_donated``: the
+    batch's own flag where the caller read the batch already (else it is read here).
     """
     codes_ = [code for code in trace_codes or () if code]
-    rows = list(TraceCode.objects.filter(code__in=codes_).values_list("donated", "received"))
+    rows = (
+        list(TraceCode.objects.filter(code__in=codes_).values_list("donated", "received"))
+        if codes_
+        else []
+    )
     if any(donated for donated, _ in rows):
         return True
-    batch = StockItem.objects.filter(pk=stock_item_id, donated=True)
-    if stock_item_id is None or not batch.exists():
+    if stock_item_id is None:
+        return False
+    if batch_donated is None:
+        batch_donated = StockItem.objects.filter(pk=stock_item_id, donated=True).exists()
+    if not batch_donated:
         return False
     received_as_bought = sum(1 for _, received in rows if received)
     return not codes_ or received_as_bought < len(codes_)
@@ -151,6 +162,22 @@ def held_quantities(
         rows = rows.exclude(reference=exclude_reference)
     totals = rows.values("stock_item_id").annotate(n=Sum("quantity"))
     return {row["stock_item_id"]: row["n"] for row in totals}
+
+
+def with_held(
+    items: QuerySet[StockItem], *, exclude_reference: str = "", now: Any = None
+) -> QuerySet[StockItem]:
+    """``items`` each annotated with ``held``: ``held_quantities`` read in the items' own
+    statement (a plain read: a sale under its batch locks reads them after taking the locks)."""
+    rows = StockHold.objects.filter(
+        stock_item_id=OuterRef("pk"),
+        status=HoldStatus.ACTIVE,
+        expires_at__gt=now or timezone.now(),
+    )
+    if exclude_reference:
+        rows = rows.exclude(reference=exclude_reference)
+    total = rows.order_by().values("stock_item_id").annotate(n=Sum("quantity")).values("n")
+    return items.annotate(held=Coalesce(Subquery(total[:1]), 0))
 
 
 def _sellable(pharmacy: Any, on: date | None) -> QuerySet[StockItem]:

@@ -95,7 +95,9 @@ def pharmacy_for(actor: User, pharmacy: Any = None):
     else:
         if wanted is not None and wanted != actor.institution_id:
             raise NotFound()
-        found = actor.institution
+        # the actor's own institution: as the caller read it (the counter's, with its
+        # pharmacist), else the actor's
+        found = pharmacy if isinstance(pharmacy, Institution) else actor.institution
     if found is None or found.kind != InstitutionKind.PHARMACY:
         raise DomainError(codes.NOT_A_PHARMACY, "只有定点零售药店可以登记进销存")
     return found

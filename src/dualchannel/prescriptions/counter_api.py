@@ -29,7 +29,6 @@ from .api import (
     plan_payload,
     prescription_payload,
 )
-from .models import Dispensing
 from .services import counter, counter_checks
 from .services import delivery as deliveries
 
@@ -245,13 +244,6 @@ def counter_dispense(
 ):
     actor = request.auth
     key = (idempotency_key or "").strip()
-    # the same key again answers 200 with the first dispensing; a new dispensing is 201
-    seen = (
-        bool(key)
-        and Dispensing.objects.filter(
-            pharmacy_id=actor.institution_id, idempotency_key=key
-        ).exists()
-    )
     dispensing = counter.counter_dispense(
         actor=actor,
         prescription_id=prescription_id,
@@ -261,7 +253,9 @@ def counter_dispense(
         delivery=counter.DeliveryInput(**payload.delivery.model_dump()),
     )
     found = selectors.dispensing_get(actor, dispensing.pk)
-    return Status(200 if seen else 201, dispensing_payload(actor, found))
+    # the same key again answers 200 with the first dispensing; a new dispensing is 201
+    replayed = getattr(dispensing, "replayed", False)
+    return Status(200 if replayed else 201, dispensing_payload(actor, found))
 
 
 @router.post(

@@ -101,8 +101,13 @@ def dispensing_of(prescription: Prescription) -> Dispensing | None:
 
 def dispensing_get(actor: User | None, dispensing_id: int) -> Dispensing:
     """A dispensing whose prescription the actor may see."""
-    found = _dispensings().filter(pk=dispensing_id).first()
-    if found is None or not visible_prescriptions(actor).filter(pk=found.prescription_id).exists():
+    # the scope in the same statement (a subquery of the prescriptions the actor may see)
+    found = (
+        _dispensings()
+        .filter(pk=dispensing_id, prescription__in=visible_prescriptions(actor).values("pk"))
+        .first()
+    )
+    if found is None:
         raise NotFound(codes.DISPENSING_NOT_FOUND, "发药记录不存在")
     return found
 

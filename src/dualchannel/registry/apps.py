@@ -6,3 +6,9 @@ class RegistryConfig(AppConfig):
     label = "registry"
     verbose_name = "定点与参保登记"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from dualchannel.core import refcache
+
+        # reference data the counter reads on every request, cached per worker (core.refcache)
+        refcache.watch(self.get_model("PolicyProfile"), self.get_model("Designation"))

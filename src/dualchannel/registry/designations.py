@@ -7,6 +7,7 @@ from datetime import date
 
 from dateutil.relativedelta import relativedelta
 
+from dualchannel.core import refcache
 from dualchannel.core.statemachine import StateMachine, machine_of
 
 from .citation_words import citation_in_words
@@ -183,6 +184,19 @@ def failed_assessment(physician: Physician) -> PhysicianAssessment | None:
     if latest is not None and latest.result == PhysicianAssessment.Result.FAILED:
         return latest
     return None
+
+
+def institution_designated(institution_id: int) -> bool:
+    """Whether the institution's dual-channel designation is in force (active), read once per
+    worker while the designations are unchanged (``core.refcache``): the counter asks it on
+    every check, dispensing and settlement."""
+    return refcache.cached(
+        ("registry.institution_designated", institution_id),
+        (Designation._meta.db_table,),
+        lambda: Designation.objects.filter(
+            institution_id=institution_id, physician=None, status=S.ACTIVE
+        ).exists(),
+    )
 
 
 def physician_designated(physician: Physician) -> bool:

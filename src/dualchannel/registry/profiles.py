@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import json
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
@@ -10,7 +11,7 @@ from typing import Any
 
 from django.db import transaction
 
-from dualchannel.core import audit
+from dualchannel.core import audit, refcache
 from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import DomainError
 
@@ -216,15 +217,26 @@ def load_profiles(path: Path = PROFILES_FILE) -> ProfileLoadResult:
     return ProfileLoadResult(created, updated, unchanged)
 
 
-def profile_for(region: Region) -> PolicyProfile:
-    """The profile of the nearest region (itself first, then its ancestors) that has one."""
+def _nearest_profile(region: Region) -> PolicyProfile | None:
     chain = ancestors(region)
     found = {
         p.region_id: p for p in PolicyProfile.objects.filter(region_id__in=[r.code for r in chain])
     }
-    for r in chain:
-        if r.code in found:
-            return found[r.code]
+    return next((found[r.code] for r in chain if r.code in found), None)
+
+
+def profile_for(region: Region) -> PolicyProfile:
+    """The profile of the nearest region (itself first, then its ancestors) that has one.
+
+    Read once per worker while the profiles are unchanged (``core.refcache``); each caller gets
+    its own copy of the row."""
+    found = refcache.cached(
+        ("registry.profile_for", region.code),
+        (PolicyProfile._meta.db_table,),
+        lambda: _nearest_profile(region),
+    )
+    if found is not None:
+        return copy.copy(found)
     raise DomainError(
         codes.NO_POLICY_PROFILE,
         f"{region.name}（{region.code}）及其上级区划均未配置双通道政策参数",

@@ -209,7 +209,6 @@ def settlement_settle(
 ):
     actor = request.auth
     key = (idempotency_key or "").strip()
-    seen = _key_used(actor, key)
     settlement = services.settlement_settle(
         actor=actor,
         prescription_id=prescription_id,
@@ -217,7 +216,9 @@ def settlement_settle(
         inpatient_admission_no=inpatient_admission_no,
     )
     found = selectors.settlement_get(actor, settlement.pk)
-    return Status(200 if seen else 201, settlement_payload(found))
+    # the same key again answers 200 with the first settlement (``settlement_replay``)
+    replayed = getattr(settlement, "replayed", False)
+    return Status(200 if replayed else 201, settlement_payload(found))
 
 
 @router.post(

@@ -8,6 +8,11 @@ class SettlementConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
+        from dualchannel.core import refcache
+
+        # reference data the counter reads on every request, cached per worker (core.refcache)
+        refcache.watch(self.get_model("BenefitRule"))
+
         from dualchannel.monitoring.engine import detector_register
         from dualchannel.monitoring.evidence import reference_register
         from dualchannel.monitoring.services import finding_recorder_register

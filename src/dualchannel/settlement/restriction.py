@@ -25,10 +25,22 @@ from collections.abc import Sequence
 from typing import Any
 
 from dualchannel.catalog.criteria import INELIGIBLE, evaluate_restriction
+from dualchannel.catalog.models import CriteriaSet, Criterion
 from dualchannel.catalog.selectors import published_criteria
+from dualchannel.core import refcache
 
 OUTPATIENT = "outpatient"
 INPATIENT = "inpatient"
+
+
+def criteria_items(criteria_set: Any) -> tuple[Criterion, ...]:
+    """A criteria set's items in order, read once per worker while the criteria are unchanged
+    (``core.refcache``; a set's items are written only while it is a draft)."""
+    return refcache.cached(
+        ("settlement.criteria_items", criteria_set.pk),
+        (Criterion._meta.db_table,),
+        lambda: tuple(criteria_set.items.order_by("position")),
+    )
 
 
 class RestrictionCheck:
@@ -49,12 +61,16 @@ class RestrictionCheck:
             criteria_set = eligibility.application.criteria_set
         else:
             if drug.pk not in self._sets:
-                self._sets[drug.pk] = published_criteria(drug, self.region)
+                self._sets[drug.pk] = refcache.cached(
+                    ("settlement.published_criteria", drug.pk, getattr(self.region, "code", None)),
+                    (CriteriaSet._meta.db_table,),
+                    lambda: published_criteria(drug, self.region),
+                )
             criteria_set = self._sets[drug.pk]
         if criteria_set is None:
             return True
         result = evaluate_restriction(
-            criteria_set.items.order_by("position"),
+            criteria_items(criteria_set),
             diagnoses=self.diagnoses,
             setting=self.setting,
         )

@@ -21,6 +21,7 @@ from dualchannel.catalog.selectors import (
     drug_standing,
     payment_standards_on,
 )
+from dualchannel.core import refcache
 from dualchannel.core.errors import DomainError
 from dualchannel.registry.models import PaymentStandardRule, PolicyProfile, Region, RegionLevel
 from dualchannel.registry.profiles import profile_for
@@ -41,13 +42,18 @@ def benefit_rule_for(
     """The nearest region's rule in force on ``on`` (the region itself first, then its ancestors);
     within a region a rule for the hospital's level before one for any level."""
     chain = ancestors(region)
-    rules = list(
-        BenefitRule.objects.filter(
-            _in_force(on),
-            region_id__in=[r.code for r in chain],
-            insurance_type=insurance_type,
-            category=category,
-        ).filter(Q(hospital_level=hospital_level) | Q(hospital_level__isnull=True))
+    # read once per worker and day while the rules are unchanged (core.refcache)
+    rules = refcache.cached(
+        ("settlement.benefit_rules", region.code, insurance_type, category, hospital_level, on),
+        (BenefitRule._meta.db_table,),
+        lambda: tuple(
+            BenefitRule.objects.filter(
+                _in_force(on),
+                region_id__in=[r.code for r in chain],
+                insurance_type=insurance_type,
+                category=category,
+            ).filter(Q(hospital_level=hospital_level) | Q(hospital_level__isnull=True))
+        ),
     )
     for r in chain:
         mine = [rule for rule in rules if rule.region_id == r.code]

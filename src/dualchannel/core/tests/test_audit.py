@@ -204,3 +204,59 @@ def test_non_officers_cannot_search_the_ledger(api_client, physician_user, insur
 
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "permission_denied"
+
+
+def test_a_batch_writes_its_events_in_two_statements_chained_as_one_by_one(
+    agency_user, hospital, django_assert_num_queries
+):
+    first = write_event(agency_user, hospital)  # the thread knows the stream's head from here on
+
+    # the head moved once, the events inserted once
+    with transaction.atomic(), django_assert_num_queries(2), audit.batched():
+        for n in range(3):
+            audit.record(actor=agency_user, action=f"test.batch{n}", subject=hospital)
+
+    events = list(AuditEvent.objects.filter(stream=first.stream).order_by("seq"))
+    assert [(e.seq, e.action) for e in events] == [
+        (1, "test.write"),
+        (2, "test.batch0"),
+        (3, "test.batch1"),
+        (4, "test.batch2"),
+    ]
+    assert events[1].prev_hash == first.hash
+    head = AuditChainHead.objects.get(stream=first.stream)
+    assert (head.last_seq, head.last_hash) == (4, events[-1].hash)
+    assert audit.verify_chain() == []
+
+
+def test_a_batch_event_inside_a_rolled_back_savepoint_goes_with_it(agency_user, hospital):
+    first = write_event(agency_user, hospital)
+    with transaction.atomic(), audit.batched():
+        audit.record(actor=agency_user, action="test.before", subject=hospital)
+        try:
+            with transaction.atomic():
+                audit.record(actor=agency_user, action="test.undone", subject=hospital)
+                raise RuntimeError
+        except RuntimeError:
+            pass
+        audit.record(actor=agency_user, action="test.after", subject=hospital)
+
+    actions = list(
+        AuditEvent.objects.filter(stream=first.stream).order_by("seq").values_list("action")
+    )
+    assert actions == [("test.write",), ("test.before",), ("test.after",)]
+    assert audit.verify_chain() == []
+
+
+def test_a_batch_left_by_a_refusal_still_writes_what_its_transaction_keeps(agency_user, hospital):
+    first = write_event(agency_user, hospital)
+    with transaction.atomic():
+        try:
+            with audit.batched():
+                audit.record(actor=agency_user, action="test.kept", subject=hospital)
+                raise ValueError("refused after the write; the caller goes on")
+        except ValueError:
+            pass
+
+    assert AuditEvent.objects.filter(stream=first.stream, action="test.kept").exists()
+    assert audit.verify_chain() == []

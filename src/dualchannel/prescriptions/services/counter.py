@@ -27,7 +27,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Prefetch, Subquery
 from django.utils import timezone
 
-from dualchannel.core import audit
+from dualchannel.core import audit, refcache
 from dualchannel.core.canonical import digest
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
 from dualchannel.core.idempotency import checked_key
@@ -39,7 +39,7 @@ from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.services.plan import eligibility_plan_use
 from dualchannel.integration.services import e_voucher_resolve
 from dualchannel.inventory.error_codes import IDEMPOTENCY_MISMATCH as INVENTORY_IDEMPOTENCY_MISMATCH
-from dualchannel.inventory.sales import SaleLine, sale_record
+from dualchannel.inventory.sales import SaleLine, sale_lock_items, sale_record
 from dualchannel.registry.models import Pharmacist
 from dualchannel.registry.profiles import profile_of
 
@@ -170,6 +170,7 @@ def counter_open(*, actor: User, reference: str, patient_id_number: str = "") ->
     return prescription
 
 
+@refcache.reading()  # the reference data's versions read once (core.refcache)
 def counter_check(
     *,
     actor: User,
@@ -202,12 +203,21 @@ def dispense_checks(
     delivery: DeliveryInput | None,
     *,
     stock: bool = True,
+    stock_items: Mapping[int, Any] | None = None,
 ) -> list[Check]:
     """The one list of checks 核验 shows and 发药 enforces. 发药 passes ``stock=False`` and no
     ``delivery``: its sale (``sale_refusals`` under the batch locks) and ``_delivery_plan`` run
-    those parts themselves, refusing with their own fields."""
+    those parts themselves, refusing with their own fields (``stock_items``: the batches it
+    locked)."""
     checks = all_checks(
-        prescription, pharmacist.pharmacy_id, identity, clean, today, eligibility, stock=stock
+        prescription,
+        pharmacist.pharmacy_id,
+        identity,
+        clean,
+        today,
+        eligibility,
+        stock=stock,
+        stock_items=stock_items,
     )
     if delivery is not None:
         try:
@@ -332,6 +342,7 @@ def _body_digest(prescription_id, identity: Identity, lines, delivery: DeliveryI
     )
 
 
+@refcache.reading()
 def counter_dispense(
     *,
     actor: User,
@@ -342,7 +353,8 @@ def counter_dispense(
     delivery: DeliveryInput | None = None,
     today: date | None = None,
 ) -> Dispensing:
-    """Verify and dispense in one transaction; exactly one dispensing per prescription."""
+    """Verify and dispense in one transaction; exactly one dispensing per prescription. The
+    returned dispensing's ``replayed`` is True when the key answered an earlier request's."""
     pharmacist = _pharmacist_of(actor)
     key = checked_key(idempotency_key, code=codes.IDEMPOTENCY_KEY_REQUIRED)
     clean = clean_lines(lines)
@@ -396,7 +408,8 @@ def _replay(
     if seen is None:
         return None
     if seen.request_digest == request_digest and seen.prescription_id == prescription_id:
-        return seen  # the same request again: the same answer
+        seen.replayed = True  # the same request again: the same answer (the API's 200)
+        return seen
     raise Conflict(codes.IDEMPOTENCY_MISMATCH, KEY_REUSED)
 
 
@@ -412,8 +425,9 @@ def _dispense(
     delivery: DeliveryInput,
     today: date,
 ) -> Dispensing:
-    """The locked transaction of ``counter_dispense``."""
-    with transaction.atomic():
+    """The locked transaction of ``counter_dispense``; its audit events (the stock movement,
+    the prescription's transition, the dispensing) are written together at its end."""
+    with transaction.atomic(), audit.batched():
         eligibility, prescription = _dispense_locked(pharmacist, prescription_id)
         seen = _replay(pharmacist.pharmacy_id, key, prescription.pk, request_digest)
         if seen is not None:
@@ -422,18 +436,28 @@ def _dispense(
         if order is not None:  # an online order: its way to the patient, its held boxes
             order_take_holds(actor=actor, order=order)
             delivery = DeliveryInput(**order_delivery_fields(order))
+        # the batches, locked once (core.locks: after the holds) for the checks and the sale
+        batches = sale_lock_items(pharmacist.pharmacy, [line.stock_item_id for line in clean])
         result = CounterResult(
             prescription,
             # the sale and the delivery plan below run their own parts of the same checks
             dispense_checks(
-                prescription, pharmacist, identity, clean, today, eligibility, None, stock=False
+                prescription,
+                pharmacist,
+                identity,
+                clean,
+                today,
+                eligibility,
+                None,
+                stock=False,
+                stock_items=batches,
             ),
         )
         price_attempt_alert(result.refusals, prescription.pk, pharmacist.pharmacy)
         result.raise_first()
         destination, first_status = _delivery_plan(prescription, delivery)
         items = {i.pk: i for i in prescription.items.all()}  # read with the prescription
-        sale = _take_stock(actor, pharmacist, prescription, clean, items, key)
+        sale = _take_stock(actor, pharmacist, prescription, clean, items, key, batches)
         signature = identity.agent_signature if identity.has_agent else None
         dispensing = _write_dispensing(
             actor=actor,
@@ -494,8 +518,9 @@ def _take_stock(
     clean: list[DispenseLine],
     items: dict[int, Any],
     key: str,
+    batches: Mapping[int, Any],
 ):
-    """The inventory sale: batches locked, trace codes checked, stock taken."""
+    """The inventory sale (``batches`` locked already): trace codes checked, stock taken."""
 
     return sale_record(
         actor=actor,
@@ -512,6 +537,7 @@ def _take_stock(
         reference=sale_reference(prescription),
         idempotency_key=f"dispense:{key}",
         replayed_by_caller=True,  # the prescription is locked and _dispense replayed the key
+        locked_items=batches,
         person=prescription.patient,
         platform_fields={
             "rxno": prescription.prescription_no,

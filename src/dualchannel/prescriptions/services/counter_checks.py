@@ -22,10 +22,9 @@ from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.inventory import tracecodes
 from dualchannel.inventory.models import StockItem
-from dualchannel.inventory.sales import SaleLine, sale_verify
+from dualchannel.inventory.sales import SaleLine, sale_items, sale_verify
+from dualchannel.registry.designations import institution_designated
 from dualchannel.registry.models import (
-    Designation,
-    DesignationStatus,
     Institution,
     PolicyProfile,
     SalePriceRule,
@@ -469,10 +468,13 @@ def _trace_code_checks(lines: list[DispenseLine]) -> list[Check]:
 
 
 def stock_checks(
-    prescription: Prescription, pharmacy: Institution, lines: list[DispenseLine]
+    prescription: Prescription,
+    pharmacy: Institution,
+    lines: list[DispenseLine],
+    stock_items: Mapping[int, Any] | None = None,
 ) -> list[Check]:
     """What the sale will check (batches, stock, every trace code), as 发药 runs it: 核验 never
-    passes what 发药 refuses [issue 12]."""
+    passes what 发药 refuses [issue 12]. ``stock_items``: read by ``sale_items``."""
     label = "库存与药品追溯码"
     drugs = {i.pk: i.drug_id for i in prescription.items.all()}
     sale_lines = [
@@ -485,14 +487,26 @@ def stock_checks(
         for line in lines
     ]
     try:
-        sale_verify(pharmacy=pharmacy, lines=sale_lines, reference=sale_reference(prescription))
+        sale_verify(
+            pharmacy=pharmacy,
+            lines=sale_lines,
+            reference=sale_reference(prescription),
+            items=stock_items,
+        )
     except DomainError as exc:
         return [Check(exc.code, False, label, exc.message)]
     return [Check("stock_ok", True, label)]
 
 
-def _stock_items(pharmacy_id: int, lines: list[DispenseLine]) -> dict[int, Any]:
-
+def _stock_items(
+    prescription: Prescription, pharmacy_id: int, lines: list[DispenseLine], *, held: bool
+) -> dict[int, Any]:
+    """The lines' batches at this pharmacy; with ``held`` also their boxes held for others
+    (what ``stock_checks`` needs), in the same statement."""
+    if held:
+        return sale_items(
+            pharmacy_id, [line.stock_item_id for line in lines], sale_reference(prescription)
+        )
     return {
         s.pk: s
         for s in StockItem.objects.select_related("drug").filter(
@@ -531,10 +545,7 @@ def listing_checks(
 
 
 def _designation_check(pharmacy_id: int) -> list[Check]:
-    active = Designation.objects.filter(
-        institution_id=pharmacy_id, physician=None, status=DesignationStatus.ACTIVE
-    ).exists()
-    if active:
+    if institution_designated(pharmacy_id):
         return []
     return [
         Check(
@@ -562,9 +573,11 @@ def all_checks(
     eligibility: Eligibility | None,
     *,
     stock: bool = True,
+    stock_items: Mapping[int, Any] | None = None,
 ) -> list[Check]:
     """Every check of the counter. ``stock=False`` leaves the sale's checks out for the
-    dispensing, whose ``sale_record`` runs the same ``sale_refusals`` under its locks."""
+    dispensing, whose ``sale_record`` runs the same ``sale_refusals`` under its locks;
+    ``stock_items``: the lines' batches as the dispensing locked them (else read here)."""
     checks = _designation_check(pharmacy_id)
     checks += _status_checks(prescription, pharmacy_id, today)
     if not checks[-1].ok:
@@ -581,11 +594,14 @@ def all_checks(
         profile = hospital_profile if same_region else profile_of(pharmacy)
         checks += listing_checks(prescription, pharmacy, today, profile)
     if lines is not None:
-        stock_items = _stock_items(pharmacy_id, lines)
+        if stock_items is None:
+            stock_items = _stock_items(
+                prescription, pharmacy_id, lines, held=stock and pharmacy is not None
+            )
         line_checks = _line_checks(prescription, lines, stock_items)
         checks += line_checks
         checks += _price_checks(prescription, lines, stock_items, today, profile)
         checks += _trace_code_checks(lines)
         if stock and pharmacy is not None and line_checks[-1].ok:
-            checks += stock_checks(prescription, pharmacy, lines)
+            checks += stock_checks(prescription, pharmacy, lines, stock_items)
     return checks

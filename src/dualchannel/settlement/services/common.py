@@ -15,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 from django.db.models import Q
 from django.utils import timezone
@@ -24,9 +25,8 @@ from dualchannel.core.idempotency import checked_key
 from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
 from dualchannel.prescriptions.models import Dispensing, Prescription
+from dualchannel.registry.designations import institution_designated
 from dualchannel.registry.models import (
-    Designation,
-    DesignationStatus,
     InpatientStay,
     Institution,
     InstitutionKind,
@@ -169,9 +169,7 @@ def settlement_parameters(priced: Priced) -> dict:
 
 
 def designated(institution) -> bool:
-    return Designation.objects.filter(
-        institution=institution, status=DesignationStatus.ACTIVE
-    ).exists()
+    return institution_designated(institution.pk)
 
 
 def accumulator_scopes(
@@ -291,12 +289,20 @@ def settlement_replay(institution_id: int, key: str, digest: str) -> Settlement 
     found = Settlement.objects.filter(institution_id=institution_id, idempotency_key=key).first()
     if found is not None and found.request_digest != digest:
         raise Conflict(codes.KEY_REUSED, "该幂等键已用于另一笔结算")
+    if found is not None:
+        found.replayed = True  # the API answers it 200
     return found
 
 
 def lock_person(person_id: int) -> InsuredPerson:
     """The person's lock serialises every settlement and reversal of that person."""
     return InsuredPerson.objects.select_for_update(no_key=True).get(pk=person_id)
+
+
+def lock_person_named(person_id: Any) -> InsuredPerson | None:
+    """``lock_person`` for a person named by an expression (a subquery), in one statement;
+    None when it names nobody (the caller then says why)."""
+    return InsuredPerson.objects.select_for_update(no_key=True).filter(pk=person_id).first()
 
 
 def locked_accumulators(person: InsuredPerson, scopes: dict[str, str]) -> dict:
@@ -306,9 +312,18 @@ def locked_accumulators(person: InsuredPerson, scopes: dict[str, str]) -> dict:
 
 
 def add_used(rows: dict, breakdown: Breakdown) -> None:
-    """Advance each accumulator by what the settlement used."""
+    """Advance each accumulator by what the settlement used, in one statement (rows locked)."""
+    now = timezone.now()
+    moved = []
     for field, kind in ACCUMULATED_KINDS.items():
-        accumulator_add(rows[kind], getattr(breakdown.used, field))
+        amount = getattr(breakdown.used, field)
+        if amount:
+            row = rows[kind]
+            row.amount += amount
+            row.updated_at = now
+            moved.append(row)
+    if moved:
+        Accumulator.objects.bulk_update(moved, ["amount", "updated_at"])
 
 
 def accumulator_add(row: Accumulator, amount: Decimal) -> None:

@@ -19,9 +19,10 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Exists, OuterRef, Subquery
 from django.utils import timezone
 
-from dualchannel.core import audit
+from dualchannel.core import audit, refcache
 from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.jobs import enqueue
 from dualchannel.core.locks import lock_ids, lock_rows
@@ -71,6 +72,7 @@ from .common import (
     budget_line_for,
     designated,
     lock_person,
+    lock_person_named,
     locked_accumulators,
     queue_upload,
     request_digest,
@@ -93,29 +95,63 @@ REVERSED_BY = {
 # --- context -----------------------------------------------------------------------------------
 
 
+_DISPENSING_JOINS = (
+    "prescription",
+    "prescription__hospital",
+    "prescription__eligibility__application__criteria_set",  # the restriction's set
+    "prescription__patient__enrolment_region",
+    "pharmacy",
+    "pharmacy__region",
+)
+
+
 def _dispensing_for(actor: User, prescription_id: int, *, lock: bool) -> Dispensing:
-    """The dispensing of a prescription routed to the actor's pharmacy (locked when settling)."""
+    """The dispensing of a prescription routed to the actor's pharmacy, with its prescription,
+    people and places in one statement (locked when settling: see ``_settling``)."""
 
     require_role(actor, Role.PHARMACIST)
-    prescription = Prescription.objects.filter(pk=prescription_id).first()
+    qs = Dispensing.objects.select_related(*_DISPENSING_JOINS)
+    if lock:
+        qs = qs.select_for_update(of=("self",)).annotate(
+            # what ``_check_not_settled`` asks, read in the lock's own statement
+            settled_already=Exists(
+                Settlement.objects.filter(
+                    dispensing=OuterRef("pk"), status=SettlementStatus.SETTLED
+                )
+            ),
+            goods_returned_already=Exists(
+                Settlement.objects.filter(dispensing=OuterRef("pk"), goods_returned=True)
+            ),
+            billed_in_stay_already=Exists(StayCharge.objects.filter(dispensing=OuterRef("pk"))),
+        )
+    dispensing = qs.filter(prescription_id=prescription_id).first()
+    prescription = (
+        dispensing.prescription
+        if dispensing is not None
+        else Prescription.objects.filter(pk=prescription_id).first()  # only to say why not
+    )
     if prescription is None or not (
         actor.is_superuser or actor.institution_id == prescription.pharmacy_id
     ):
         raise NotFound(codes.NOT_FOUND, "处方不存在或未流转至本药店")
-    qs = Dispensing.objects.select_related(
-        "prescription",
-        "prescription__hospital",
-        "prescription__eligibility",
-        "prescription__patient",
-        "pharmacy",
-        "pharmacy__region",
-    )
-    if lock:
-        qs = qs.select_for_update(of=("self",))
-    dispensing = qs.filter(prescription_id=prescription.pk).first()
     if dispensing is None or prescription.status != PrescriptionStatus.DISPENSED:
         raise Conflict(codes.NOT_DISPENSED, "处方尚未发药，不能结算")
     return dispensing
+
+
+def _settling(actor: User, prescription_id: int) -> Dispensing:
+    """Lock in core.locks order the person, then the dispensing (with what
+    ``_check_not_settled`` reads): two statements.
+
+    The person is named by a subquery in the lock's statement (a prescription's patient never
+    changes). The person's lock serialises every settlement, stay charge and reversal of that
+    person, and is taken by an earlier statement than the dispensing's: the latter's snapshot
+    (READ COMMITTED) already holds whatever a concurrent one of them committed."""
+    named = Prescription.objects.filter(pk=prescription_id)
+    if not actor.is_superuser:
+        named = named.filter(pharmacy_id=actor.institution_id)
+    lock_person_named(Subquery(named.values("patient_id")[:1]))
+    return _dispensing_for(actor, prescription_id, lock=True)
 
 
 def _price(
@@ -126,8 +162,9 @@ def _price(
     require_benefits(person)
     # AH §2(5): an inpatient's purchase at the pharmacy is paid under the inpatient policy
     category = BenefitCategory.INPATIENT if inpatient else prescription.benefit_type
+    enrolment_region = enrolment_region_on(person, on)  # 参保地 on the day
     rule = rules.benefit_rule_for(
-        region=enrolment_region_on(person, on),  # 参保地待遇 (the insured's own pooling region)
+        region=enrolment_region,  # 参保地待遇 (the insured's own pooling region)
         insurance_type=person.insurance_type,
         category=category,
         hospital_level=prescription.hospital.hospital_level,
@@ -147,7 +184,7 @@ def _price(
     }
     # HB art. 31(5), 36: each line against its drug's payment restriction (``restriction``)
     restriction = RestrictionCheck(
-        region=enrolment_region_on(person, on),
+        region=enrolment_region,
         diagnoses=[prescription.diagnosis_code],
         setting=INPATIENT if inpatient else OUTPATIENT,
     )
@@ -173,7 +210,11 @@ def _price(
                 **rules.listing_facts(standing),
                 within_restriction=restriction.within(line.drug, eligibility),
                 # HB art. 31(7): a box of stock received as a donation
-                donated=sold_as_donation(line.stock_item_id, line.trace_codes),
+                donated=sold_as_donation(
+                    line.stock_item_id,
+                    line.trace_codes,
+                    batch_donated=bool(stock and stock.donated),  # read with the line
+                ),
                 **facts_common,
             )
         )
@@ -262,6 +303,7 @@ def _compute(dispensing: Dispensing, rows_for, *, admission_no: str = "") -> tup
 # --- preview, settle, reverse ---------------------------------------------------------------
 
 
+@refcache.reading()  # the reference data's versions read once (core.refcache)
 def settlement_preview(
     *, actor: User, prescription_id: int, inpatient_admission_no: str = ""
 ) -> Priced:
@@ -280,6 +322,7 @@ def settlement_preview(
     return priced
 
 
+@refcache.reading()
 def settlement_settle(
     *,
     actor: User,
@@ -296,10 +339,7 @@ def settlement_settle(
     body = {"prescription_id": prescription_id}
     digest = request_digest(body | {"admission": admission_no} if admission_no else body)
     with transaction.atomic():
-        # core.locks order: the person (named by an unlocked read), then the dispensing
-        person_id = _dispensing_for(actor, prescription_id, lock=False).prescription.patient_id
-        lock_person(person_id)
-        dispensing = _dispensing_for(actor, prescription_id, lock=True)
+        dispensing = _settling(actor, prescription_id)
         replay = settlement_replay(dispensing.pharmacy_id, key, digest)
         if replay is not None:
             return replay
@@ -337,15 +377,16 @@ def settlement_settle(
 
 
 def _check_not_settled(dispensing: Dispensing) -> None:
-    earlier = Settlement.objects.filter(dispensing=dispensing)
-    if earlier.filter(status=SettlementStatus.SETTLED).exists():
+    """Read with the dispensing's lock (``_dispensing_for(lock=True)``)."""
+    if dispensing.settled_already:
         raise Conflict(codes.ALREADY_SETTLED, "该笔发药已结算，不能重复结算")
-    if earlier.filter(goods_returned=True).exists():
+    if dispensing.goods_returned_already:
         raise Conflict(codes.GOODS_RETURNED, "该笔发药已退药冲销，不能再结算")
-    if StayCharge.objects.filter(dispensing=dispensing).exists():
+    if dispensing.billed_in_stay_already:
         raise Conflict(codes.ALREADY_SETTLED, "该笔发药已计入住院费用，由医院随住院费用结算")
 
 
+@refcache.reading()
 def stay_charge_record(
     *, actor: User, prescription_id: int, inpatient_admission_no: str, idempotency_key: str
 ) -> StayCharge:
@@ -363,9 +404,7 @@ def stay_charge_record(
             fields={"inpatient_admission_no": ["必填"]},
         )
     with transaction.atomic():
-        person_id = _dispensing_for(actor, prescription_id, lock=False).prescription.patient_id
-        lock_person(person_id)
-        dispensing = _dispensing_for(actor, prescription_id, lock=True)
+        dispensing = _settling(actor, prescription_id)
         seen = StayCharge.objects.filter(dispensing=dispensing).first()
         if seen is not None and seen.idempotency_key == key:
             return seen  # the same request replayed
