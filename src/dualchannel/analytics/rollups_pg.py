@@ -53,15 +53,22 @@ def _delta_sql() -> str:
     prescription = Prescription._meta.db_table
     fen = ", ".join(f"(s.{a} * 100)::bigint AS {a}" for a in AMOUNTS)
     bases = ", ".join(part for a in AMOUNTS for part in _split(a))
-    lefts = ", ".join(f"{a} - sum({a}_base) OVER w AS {a}_left" for a in AMOUNTS)
+    amounts = ", ".join(AMOUNTS)
+    lefts = ", ".join(f"{a} - (sum({a}_base) OVER w)::bigint AS {a}_left" for a in AMOUNTS)
     ranks = ", ".join(
         f"row_number() OVER (PARTITION BY id ORDER BY {a}_rem DESC, idx) AS {a}_rank"
         for a in AMOUNTS
     )
     shares = ", ".join(
-        f"sign * ({a}_base + CASE WHEN {a}_rank <= {a}_left THEN 1 ELSE 0 END) AS {a}_fen"
-        for a in AMOUNTS
+        f"{a}_base + CASE WHEN {a}_rank <= {a}_left THEN 1 ELSE 0 END AS {a}" for a in AMOUNTS
     )
+    keys = (
+        "sign, month, county_id, institution_id, drug_key, physician_key, insurance_type, "
+        "budget_line, person_id, CASE WHEN idx = 1 THEN sign ELSE 0 END AS settlements, "
+        "sign * lines AS lines, sign * quantity AS quantity"
+    )
+    single = ", ".join(f"sign * {a} AS {a}_fen" for a in AMOUNTS)
+    split = ", ".join(f"sign * sh.{a} AS {a}_fen" for a in AMOUNTS)
     return f"""
     claimed AS (
         SELECT * FROM unnest(%s::bigint[], %s::int[]) AS c(id, sign)
@@ -87,17 +94,25 @@ def _delta_sql() -> str:
                coalesce(g.lines, 0) AS lines, coalesce(g.quantity, 0) AS quantity,
                coalesce(g.weight, 0) AS weight,
                row_number() OVER (PARTITION BY f.id ORDER BY g.first) AS idx,
-               sum(coalesce(g.weight, 0)) OVER (PARTITION BY f.id) AS whole
+               (sum(coalesce(g.weight, 0)) OVER (PARTITION BY f.id))::bigint AS whole,
+               count(*) OVER (PARTITION BY f.id) AS drugs
         FROM facts f LEFT JOIN groups g ON g.id = f.id
     ),
-    based AS (SELECT parts.*, {bases} FROM parts),
-    lefts AS (SELECT based.*, {lefts} FROM based WINDOW w AS (PARTITION BY id)),
-    ranked AS (SELECT lefts.*, {ranks} FROM lefts),
+    -- a settlement of several drugs: its amounts split (narrow rows through the windows)
+    based AS (
+        SELECT id, idx, {amounts}, {bases}
+        FROM parts WHERE drugs > 1
+    ),
+    ranked AS (
+        SELECT id, idx, {", ".join(f"{a}_base" for a in AMOUNTS)}, {lefts}, {ranks}
+        FROM based WINDOW w AS (PARTITION BY id)
+    ),
+    shares AS (SELECT id, idx, {shares} FROM ranked),
     delta AS (
-        SELECT sign, month, county_id, institution_id, drug_key, physician_key, insurance_type,
-               budget_line, person_id, CASE WHEN idx = 1 THEN sign ELSE 0 END AS settlements,
-               sign * lines AS lines, sign * quantity AS quantity, {shares}
-        FROM ranked
+        SELECT {keys}, {single} FROM parts WHERE drugs = 1
+        UNION ALL
+        SELECT {keys.replace("sign", "p.sign").replace("idx", "p.idx")}, {split}
+        FROM parts p JOIN shares sh ON sh.id = p.id AND sh.idx = p.idx
     )"""
 
 

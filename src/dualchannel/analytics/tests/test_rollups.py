@@ -4,7 +4,9 @@ check that rollup equals detail to the fen — against the hand-computed world o
 
 from __future__ import annotations
 
+import random
 from datetime import date, timedelta
+from decimal import Decimal
 from importlib import import_module
 from io import StringIO
 
@@ -25,7 +27,7 @@ from dualchannel.analytics.models import (
 from dualchannel.core import jobs
 from dualchannel.settlement.models import Settlement, SettlementLine
 
-from .rollup_world import reverse
+from .rollup_world import reverse, settlement
 
 MARCH, APRIL = date(2026, 3, 1), date(2026, 4, 1)
 FEN = ("total_fen", "fund_fen", "critical_illness_fen", "assistance_fen", "commercial_fen")
@@ -238,3 +240,63 @@ def test_the_worker_refreshes_the_rollups_every_five_minutes(stats_world):
     jobs.enqueue("analytics.rollup_refresh", {})
     assert jobs.run_once("w1", limit=50) >= 1
     assert sums(month=MARCH)["total_fen"] == 130000
+
+
+def _held() -> list[list[tuple]]:
+    """The four rollups' rows, those netted to nothing left out, in key order."""
+    out = []
+    for model in (SettlementRollup, PatientRollup, CountyDrugRollup, CountyPersonRollup):
+        names = [f.attname for f in model._meta.concrete_fields]
+        measures = [n for n in names if n in rollups.MEASURES or n == "settlements"]
+        rows = model.objects.order_by(*names).values_list(*names)
+        out.append([r for r in rows if any(r[names.index(m)] for m in measures)])
+    return out
+
+
+@pytest.mark.postgres
+def test_on_postgresql_the_database_splits_to_the_fen_as_python_does(stats_world, monkeypatch):
+    """Random settlements of several drugs (equal amounts for ties, payers of a few fen),
+    some reversed after they were rolled up, some before: the statement PostgreSQL runs
+    (``rollups_pg``) leaves the four rollups exactly as ``collect`` and ``write`` do."""
+    w = stats_world
+    rng = random.Random(7)
+    drugs = list(w["drugs"].values())
+    made = []
+    for n in range(40):
+        lines = [
+            (rng.choice(drugs), rng.randint(1, 3), rng.choice(("100.00", "33.33", "0.01", "7.77")))
+            for _ in range(rng.randint(1, 5))
+        ]
+        total = sum(Decimal(price) * qty for _, qty, price in lines)
+        fund = (total * Decimal(rng.choice(("0.7", "0.333", "0.5")))).quantize(Decimal("0.01"))
+        rest = total - fund
+        payers = {
+            "fund": str(fund),
+            "critical_illness": str((rest * Decimal("0.1")).quantize(Decimal("0.01"))),
+            "commercial": str(min(rest / 3, Decimal("0.05")).quantize(Decimal("0.01"))),
+        }
+        made.append(
+            settlement(
+                rng.choice((w["p1"], w["p5"])),
+                rng.choice((w["a"], w["b"])),
+                w["lixia_officer"],
+                on=date(2026, 3 + n % 3, 1 + n % 27),
+                lines=lines,
+                payers=payers,
+                physician=w["wang"] if n % 4 else None,
+                insurance=rng.choice(("310", "390")),
+            )
+        )
+    for row in made[:5]:
+        reverse(row)  # before any refresh
+    assert rollups.in_database()
+    rollups.refresh(limit=17)
+    for row in made[10:16]:
+        reverse(row)  # after
+    rollups.refresh_all(limit=7)
+    in_database = _held()
+    assert rollups.rollup_differences() == []
+
+    monkeypatch.setattr(rollups, "COMPUTE_IN_PYTHON", True)
+    rollups.rebuild(limit=13)
+    assert _held() == in_database
