@@ -1209,10 +1209,13 @@ def selector_queries(province: Province) -> list[tuple[str, Callable, str | None
         (
             "by drug, province, 12 months",
             lambda: stats.breakdown(scope(PROVINCE), "drug"),
-            "SELECT l.drug_id, count(*), sum(l.quantity), sum(l.amount) FROM "
-            "settlement_settlementline l JOIN settlement_settlement s ON s.id = l.settlement_id "
+            "SELECT l.drug_id, count(*), sum(l.quantity), sum(l.amount), "
+            "count(DISTINCT s.person_id) FROM settlement_settlementline l "
+            "JOIN settlement_settlement s ON s.id = l.settlement_id "
             f"WHERE {LIVE} AND {year} GROUP BY 1 ORDER BY 4 DESC, 1",
-            lambda got: [(r["key"], r["lines"], r["quantity"], fen(r["total"])) for r in got],
+            lambda got: [
+                (r["key"], r["lines"], r["quantity"], fen(r["total"]), r["patients"]) for r in got
+            ],
         ),
         (
             "by institution, city, 12 months",
