@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
@@ -154,14 +154,30 @@ def county_person_rows(scope: StatsScope) -> QuerySet[CountyPersonRollup]:
     )
 
 
-def distinct_persons(rows: QuerySet, column: str) -> dict:
-    """Distinct persons per value of ``column``: ``SELECT column, count(*) FROM (SELECT DISTINCT
-    column, person …) GROUP BY column`` (a hash of the pairs, where ``COUNT(DISTINCT)`` per
-    group would sort every row)."""
-    sql, params = rows.values(column, "person_id").distinct().order_by().query.sql_with_params()
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {column}, count(*) FROM ({sql}) AS pairs GROUP BY 1", params)
-        return dict(cursor.fetchall())
+# memory for the hash of (group, person) pairs: with PostgreSQL's default 4 MB a province-year
+# spills to disk and takes minutes (README: bench-analytics); SET LOCAL, this transaction only
+DISTINCT_WORK_MEM = "64MB"
+
+
+def _fetch_distinct(sql: str, params) -> list[tuple]:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SET LOCAL work_mem = '{DISTINCT_WORK_MEM}'")
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def distinct_persons(rows: QuerySet, column: str | None = None) -> dict:
+    """Distinct persons per value of ``column`` (None: over all rows, under the key None):
+    ``SELECT column, count(*) FROM (SELECT DISTINCT column, person …) GROUP BY column`` (a hash
+    of the pairs, where ``COUNT(DISTINCT)`` per group would sort every row)."""
+    columns = ("person_id",) if column is None else (column, "person_id")
+    sql, params = rows.values(*columns).distinct().order_by().query.sql_with_params()
+    if column is None:
+        return dict(_fetch_distinct(f"SELECT NULL, count(*) FROM ({sql}) AS persons", params))
+    return dict(
+        _fetch_distinct(f"SELECT {column}, count(*) FROM ({sql}) AS pairs GROUP BY 1", params)
+    )
 
 
 def rollup_rows(scope: StatsScope) -> QuerySet[SettlementRollup]:
@@ -206,7 +222,7 @@ def _figures(row: dict) -> dict:
 def key_figures(scope: StatsScope) -> dict:
     """Settlements, lines, quantity, patients served and the six amounts over the scope."""
     figures = _figures(county_drug_rows(scope).aggregate(**SUMS))
-    figures["patients"] = county_person_rows(scope).values("person_id").distinct().count()
+    figures["patients"] = distinct_persons(county_person_rows(scope)).get(None, 0)
     return figures
 
 
