@@ -765,6 +765,8 @@ def detail_queries(city: str, months: list[date]) -> list[Query]:
 
 ROLLUP = "analytics_settlementrollup"
 PATIENTS = "analytics_patientrollup"
+COUNTY_ROLLUP = "analytics_countydrugrollup"  # month × county × drug × insurance type
+COUNTY_PERSONS = "analytics_countypersonrollup"  # month × county × insurance type × person
 LIVE_GROUP = "HAVING sum(settlements) <> 0"  # rows whose settlements were all reversed net to 0
 ROLLUP_PAYERS = (
     "sum(settlements)::bigint, sum(total_fen)::bigint, sum(fund_fen)::bigint, "
@@ -775,23 +777,24 @@ ROLLUP_PAYERS = (
 
 def rollup_queries(city: str, months: list[date]) -> list[str]:
     """The same questions as ``detail_queries``, in the same order and answer shape, read from
-    the rollups the statistics pages read (``analytics.models.SettlementRollup``,
-    ``PatientRollup``); money in fen."""
+    the coarsest rollup the statistics pages read that answers them
+    (``analytics.models.CountyDrugRollup`` and ``CountyPersonRollup`` without institution,
+    ``SettlementRollup`` by institution); money in fen."""
     first, last = months[0], months[-1]
     year = f"month BETWEEN DATE '{first}' AND DATE '{last}'"
     month = f"month = DATE '{last}'"
     in_city = f"county_id LIKE '{city[:4]}%'"
     return [
-        f"SELECT county_id, month, {ROLLUP_PAYERS} FROM {ROLLUP} WHERE {in_city} AND {year} "
-        f"GROUP BY 1, 2 {LIVE_GROUP} ORDER BY 1, 2",
-        f"SELECT insurance_type, month, {ROLLUP_PAYERS} FROM {ROLLUP} WHERE {year} "
+        f"SELECT county_id, month, {ROLLUP_PAYERS} FROM {COUNTY_ROLLUP} WHERE {in_city} AND "
+        f"{year} GROUP BY 1, 2 {LIVE_GROUP} ORDER BY 1, 2",
+        f"SELECT insurance_type, month, {ROLLUP_PAYERS} FROM {COUNTY_ROLLUP} WHERE {year} "
         f"GROUP BY 1, 2 {LIVE_GROUP} ORDER BY 1, 2",
         "SELECT drug_key, sum(lines)::bigint, sum(quantity)::bigint, sum(total_fen)::bigint "
-        f"FROM {ROLLUP} WHERE {month} GROUP BY 1 ORDER BY 4 DESC, 1 LIMIT 20",
+        f"FROM {COUNTY_ROLLUP} WHERE {month} GROUP BY 1 ORDER BY 4 DESC, 1 LIMIT 20",
         f"SELECT institution_id, {ROLLUP_PAYERS} FROM {ROLLUP} WHERE {in_city} AND {month} "
         f"GROUP BY 1 {LIVE_GROUP} ORDER BY 3 DESC, 1",
-        f"SELECT month, count(DISTINCT person_id) FROM {PATIENTS} WHERE settlements > 0 AND "
-        f"{in_city} AND {year} GROUP BY 1 ORDER BY 1",
+        f"SELECT month, count(*) FROM (SELECT DISTINCT month, person_id FROM {COUNTY_PERSONS} "
+        f"WHERE settlements > 0 AND {in_city} AND {year}) AS served GROUP BY 1 ORDER BY 1",
     ]
 
 
@@ -1078,17 +1081,24 @@ def rollup_build(province: Province, limit: int) -> None:
     with connection.cursor() as cursor:
         # the refresh marked every settlement: without fresh statistics the planner believes
         # none is rolled up and joins detail by nested loops (autovacuum would catch up later)
-        cursor.execute(f"ANALYZE settlement_settlement; ANALYZE {ROLLUP}; ANALYZE {PATIENTS}")
+        tables = (ROLLUP, PATIENTS, COUNTY_ROLLUP, COUNTY_PERSONS)
+        cursor.execute("; ".join(f"ANALYZE {name}" for name in ("settlement_settlement", *tables)))
         cursor.execute(
-            f"SELECT (SELECT count(*) FROM {ROLLUP}), (SELECT count(*) FROM {PATIENTS}), "
-            f"pg_total_relation_size('{ROLLUP}'), pg_total_relation_size('{PATIENTS}')"
+            "SELECT "
+            + ", ".join(
+                f"(SELECT count(*) FROM {name}), pg_total_relation_size('{name}')"
+                for name in tables
+            )
         )
-        rows, patients, size, patient_size = cursor.fetchone()
+        sizes = cursor.fetchone()
+    rows, patients, county_rows, county_persons = (
+        f"{sizes[2 * n]:,} rows ({sizes[2 * n + 1] / 2**20:,.0f} MiB)" for n in range(4)
+    )
     print(
         f"  then {added:,} new settlements and {reversed_:,} reversals of older ones: taken in "
-        f"incrementally in {spent:.2f} s = {(settled + reversals) / spent:,.0f} settlements/s; "
-        f"{rows:,} rollup rows ({size / 2**20:,.0f} MiB), {patients:,} person rows "
-        f"({patient_size / 2**20:,.0f} MiB)"
+        f"incrementally in {spent:.2f} s = {(settled + reversals) / spent:,.0f} settlements/s\n"
+        f"  fine rollups: {rows} by institution × drug × physician, persons {patients}; coarse: "
+        f"{county_rows} by month × county × drug × insurance type, persons {county_persons}"
     )
 
 
@@ -1199,10 +1209,13 @@ def selector_queries(province: Province) -> list[tuple[str, Callable, str | None
         (
             "by drug, province, 12 months",
             lambda: stats.breakdown(scope(PROVINCE), "drug"),
-            "SELECT l.drug_id, count(*), sum(l.quantity), sum(l.amount) FROM "
-            "settlement_settlementline l JOIN settlement_settlement s ON s.id = l.settlement_id "
+            "SELECT l.drug_id, count(*), sum(l.quantity), sum(l.amount), "
+            "count(DISTINCT s.person_id) FROM settlement_settlementline l "
+            "JOIN settlement_settlement s ON s.id = l.settlement_id "
             f"WHERE {LIVE} AND {year} GROUP BY 1 ORDER BY 4 DESC, 1",
-            lambda got: [(r["key"], r["lines"], r["quantity"], fen(r["total"])) for r in got],
+            lambda got: [
+                (r["key"], r["lines"], r["quantity"], fen(r["total"]), r["patients"]) for r in got
+            ],
         ),
         (
             "by institution, city, 12 months",

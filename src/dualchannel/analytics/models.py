@@ -248,3 +248,79 @@ class RollupState(models.Model):
 
     def __str__(self) -> str:
         return f"rollups as of {self.refreshed_at}"
+
+
+# The coarse rollups the province- and city-wide statistics read (key figures, trend, by drug,
+# by county, by insurance type): the same settlements without institution, physician and budget
+# line, maintained in the same transaction as the fine ones, so a question over a city or the
+# province over months reads a few rows per month × county instead of one per institution ×
+# drug × physician. The finer tables answer what only they can (by institution, by physician,
+# the hospitals' evaluation).
+
+
+class CountyDrugRollup(models.Model):
+    """Live settlements of one month, county, drug and insurance type (``SettlementRollup``
+    summed over institution, physician and budget line)."""
+
+    pk = models.CompositePrimaryKey("month", "county", "drug_key", "insurance_type")
+    month = models.DateField("月份")
+    county = models.ForeignKey(
+        "registry.Region",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    drug_key = models.IntegerField("药品")
+    insurance_type = models.CharField("险种", max_length=3)
+    settlements = models.IntegerField("结算人次", default=0)
+    lines = models.IntegerField("明细条数", default=0)
+    quantity = models.BigIntegerField("数量", default=0)
+    total_fen = models.BigIntegerField("医疗费总额（分）", default=0)
+    fund_fen = models.BigIntegerField("统筹基金支付（分）", default=0)
+    critical_illness_fen = models.BigIntegerField("大病保险支付（分）", default=0)
+    assistance_fen = models.BigIntegerField("医疗救助支付（分）", default=0)
+    commercial_fen = models.BigIntegerField("惠民保支付（分）", default=0)
+    personal_fen = models.BigIntegerField("个人现金支付（分）", default=0)
+
+    class Meta:
+        verbose_name = "县区药品结算汇总"
+        verbose_name_plural = "县区药品结算汇总"
+        indexes = [models.Index(fields=["county", "month"], name="county_drug_rollup_county")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} · {self.county_id} · {self.drug_key}"
+
+
+class CountyPersonRollup(models.Model):
+    """Who was served in one month and county under one insurance type: one row per person with
+    the number of their live settlements (> 0: served). Patients served over a city or the
+    province, per month, county or insurance type are a COUNT(DISTINCT person) over these rows,
+    one per person and month × county rather than one per institution × drug × physician."""
+
+    pk = models.CompositePrimaryKey("month", "county", "insurance_type", "person")
+    month = models.DateField("月份")
+    county = models.ForeignKey(
+        "registry.Region",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    insurance_type = models.CharField("险种", max_length=3)
+    person = models.ForeignKey(
+        "registry.InsuredPerson",
+        on_delete=models.PROTECT,
+        related_name="+",
+        db_constraint=False,
+        db_index=False,
+    )
+    settlements = models.IntegerField("结算人次", default=0)
+
+    class Meta:
+        verbose_name = "县区就诊人汇总"
+        verbose_name_plural = "县区就诊人汇总"
+        indexes = [models.Index(fields=["county", "month"], name="county_person_rollup_county")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} · {self.county_id} · {self.person_id}"

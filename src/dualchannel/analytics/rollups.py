@@ -3,15 +3,23 @@
 ``refresh`` takes the settlements (and reversals) the rollups have not taken in yet, in one
 transaction: it locks the one ``RollupState`` row (refreshers run in turn), claims up to ``limit``
 settlements ``FOR NO KEY UPDATE SKIP LOCKED`` (a reversal in progress is taken next time), adds
-their lines to ``SettlementRollup`` and their persons to ``PatientRollup`` with one upsert per
-chunk (``INSERT … ON CONFLICT DO UPDATE SET x = x + excluded.x``), subtracts the reversals from
-their settlement's own month, and marks them (``settlements_mark_rolled_up``). The counter's
-settle path is untouched: the markers are NULL at insert.
+their lines to the four rollups, subtracts the reversals from their settlement's own month, and
+marks them (``settlements_mark_rolled_up``). The counter's settle path is untouched: the markers
+are NULL at insert. The rollups: ``SettlementRollup`` and ``PatientRollup`` by institution, drug,
+physician (what only they answer: by institution, by physician, the hospitals' evaluation), and
+the coarse ``CountyDrugRollup`` (month × county × drug × insurance type) and
+``CountyPersonRollup`` (month × county × insurance type × person) that the city- and
+province-wide figures read.
 
 A settlement's payers (fund, critical illness, assistance, commercial, personal) are kept on the
 settlement, not its lines: they are split over the settlement's drugs in proportion to the
 drugs' amounts, to the fen, largest remainder first (ties to the earlier line), so that every
 sum over drugs equals the settlements' own figures exactly.
+
+Where that is computed: on PostgreSQL by the server, one statement per refresh reading detail
+and upserting the four rollups (``rollups_pg``; the ids as one array literal); elsewhere (SQLite,
+the product's default) here, ``collect`` then ``write`` (``INSERT … ON CONFLICT DO UPDATE SET x
+= x + excluded.x`` in chunks). A test on PostgreSQL checks both give the same rows.
 
 ``rollup_differences`` compares the rollups with detail (what the statistics would be if computed
 from the settlements and their lines) and lists every difference: empty means equal to the fen.
@@ -38,7 +46,15 @@ from dualchannel.settlement.services import (
     settlements_mark_rolled_up,
 )
 
-from .models import NO_KEY, PatientRollup, RollupState, SettlementRollup
+from . import rollups_pg
+from .models import (
+    NO_KEY,
+    CountyDrugRollup,
+    CountyPersonRollup,
+    PatientRollup,
+    RollupState,
+    SettlementRollup,
+)
 
 PAYERS = ("fund", "critical_illness", "assistance", "commercial", "personal")
 AMOUNTS = ("total", *PAYERS)
@@ -62,6 +78,8 @@ PATIENT_KEY = (
     "insurance_type",
     "person_id",
 )
+COUNTY_DRUG_KEY = ("month", "county_id", "drug_key", "insurance_type")
+COUNTY_PERSON_KEY = ("month", "county_id", "insurance_type", "person_id")
 UPSERT_CHUNK = 500
 DEFAULT_LIMIT = 5000
 
@@ -84,33 +102,54 @@ def to_fen(amount: Decimal | float | int | None) -> int:
 def allocate(amount: int, weights: list[int]) -> list[int]:
     """Split ``amount`` fen over ``weights`` in proportion, largest remainder first (ties to the
     earlier weight); the shares always sum to ``amount``. No weight: all to the first."""
-    whole = sum(weights)
     if not weights:
         return []
+    whole = sum(weights)
     if whole == 0:
         return [amount] + [0] * (len(weights) - 1)
-    shares = [amount * w // whole for w in weights]
-    remainders = [amount * w % whole for w in weights]
+    if amount == 0:
+        return [0] * len(weights)
+    shares, remainders = [], []
+    for weight in weights:
+        share, remainder = divmod(amount * weight, whole)
+        shares.append(share)
+        remainders.append(remainder)
     left = amount - sum(shares)
-    for index in sorted(range(len(weights)), key=lambda i: (-remainders[i], i))[:left]:
-        shares[index] += 1
+    if left:
+        # descending remainders; a stable sort keeps equal ones in weight order, even reversed
+        for index in sorted(range(len(weights)), key=remainders.__getitem__, reverse=True)[:left]:
+            shares[index] += 1
     return shares
 
 
 @dataclass
 class Contributions:
-    """What a set of settlements adds to (or, negated, takes from) the two rollups."""
+    """What a set of settlements adds to (or, negated, takes from) the rollups: the fine ones
+    (``SettlementRollup``, ``PatientRollup``) and the coarse ones (``CountyDrugRollup``,
+    ``CountyPersonRollup``), from the same settlements in the same pass."""
 
     rollup: dict[tuple, list[int]]
     patients: dict[tuple, int]
+    county_drugs: dict[tuple, list[int]]
+    county_persons: dict[tuple, int]
 
     @classmethod
     def empty(cls) -> Contributions:
-        return cls(defaultdict(lambda: [0] * len(MEASURES)), defaultdict(int))
+        def measures() -> list[int]:
+            return [0] * len(MEASURES)
 
+        return cls(defaultdict(measures), defaultdict(int), defaultdict(measures), defaultdict(int))
+
+
+# A settlement as the rollups read it: (id, status, settled_on, institution, county, physician
+# or None, insurance type, budget line, person, and the six amounts in fen)
+Fact = tuple
+# A line: (drug key, quantity, amount in fen)
+Line = tuple[int, int, int]
 
 FACT_FIELDS = (
     "pk",
+    "status",
     "settled_on",
     "institution_id",
     "institution__region_id",
@@ -120,95 +159,185 @@ FACT_FIELDS = (
     "person_id",
     *AMOUNTS,
 )
+FETCH_CHUNK = 2000  # settlements per read in Python (IN lists of parameters)
+COMPUTE_IN_PYTHON = False  # see ``in_database``
 
 
-def _lines_of(ids: list[int]) -> dict[int, list[tuple[int, int, int]]]:
-    """settlement id → its lines as (drug key, quantity, amount in fen), in position order."""
-    lines: dict[int, list[tuple[int, int, int]]] = defaultdict(list)
-    rows = (
-        SettlementLine.objects.filter(settlement_id__in=ids)
-        .order_by("settlement_id", "position")
-        .values_list("settlement_id", "drug_id", "quantity", "amount")
-    )
-    for settlement_id, drug_id, quantity, amount in rows:
-        lines[settlement_id].append((drug_id or NO_KEY, quantity, to_fen(amount)))
-    return lines
+def _postgres() -> bool:
+    return connection.vendor == "postgresql"
 
 
-def _drug_groups(lines: list[tuple[int, int, int]]) -> dict[int, list[int]]:
+def _read(ids: list[int]) -> tuple[list[Fact], dict[int, list[Line]]]:
+    """The settlements ``ids`` and their lines (in position order), amounts in whole fen."""
+    facts: list[Fact] = []
+    lines: dict[int, list[Line]] = defaultdict(list)
+    for start in range(0, len(ids), FETCH_CHUNK):
+        chunk = ids[start : start + FETCH_CHUNK]
+        for row in Settlement.objects.filter(pk__in=chunk).values_list(*FACT_FIELDS):
+            facts.append((*row[:9], *(to_fen(value) for value in row[9:])))
+        rows = (
+            SettlementLine.objects.filter(settlement_id__in=chunk)
+            .order_by("settlement_id", "position")
+            .values_list("settlement_id", "drug_id", "quantity", "amount")
+        )
+        for settlement_id, drug_id, quantity, amount in rows:
+            lines[settlement_id].append((drug_id or NO_KEY, quantity, to_fen(amount)))
+    return facts, lines
+
+
+def pg_array(values: Iterable) -> str:
+    """A PostgreSQL array literal (``{1,2}``, ``{"a","b"}``) of integers, dates or text, passed
+    as one text parameter and cast by the statement (``%s::bigint[]``): built here in one
+    join, where the driver's client-side adaptation of a list checks every element."""
+    values = list(values)
+    if values and isinstance(values[0], str):
+        return (
+            "{"
+            + ",".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values)
+            + "}"
+        )
+    return "{" + ",".join(map(str, values)) + "}"
+
+
+def _drug_groups(lines: list[Line]) -> dict[int, list[int]]:
     """drug key → [lines, quantity, amount fen], in the order the drugs first appear."""
     groups: dict[int, list[int]] = {}
     for drug_key, quantity, amount in lines:
-        group = groups.setdefault(drug_key, [0, 0, 0])
-        group[0] += 1
-        group[1] += quantity
-        group[2] += amount
+        group = groups.get(drug_key)
+        if group is None:
+            groups[drug_key] = [1, quantity, amount]
+        else:
+            group[0] += 1
+            group[1] += quantity
+            group[2] += amount
     return groups or {NO_KEY: [0, 0, 0]}
 
 
-def collect(ids: Iterable[int], *, sign: int, into: Contributions) -> None:
-    """Add (sign 1) or subtract (sign −1) these settlements' contributions."""
+def collect(
+    ids: Iterable[int], *, sign: int, into: Contributions, skip_reversed: bool = False
+) -> list[int]:
+    """Add (sign 1) or subtract (sign −1) these settlements' contributions; with
+    ``skip_reversed``, leave out those reversed already (returned: nothing to add)."""
     ids = sorted(set(ids))
-    for start in range(0, len(ids), UPSERT_CHUNK * 4):
-        chunk = ids[start : start + UPSERT_CHUNK * 4]
-        lines = _lines_of(chunk)
-        for fact in Settlement.objects.filter(pk__in=chunk).values_list(*FACT_FIELDS):
-            _collect_one(fact, lines.get(fact[0], []), sign, into)
+    if not ids:
+        return []
+    facts, lines = _read(ids)
+    skipped = []
+    for fact in facts:
+        if skip_reversed and fact[1] == SettlementStatus.REVERSED:
+            skipped.append(fact[0])
+            continue
+        _collect_one(fact, lines.get(fact[0], ()), sign, into)
+    return skipped
 
 
-def _collect_one(fact: tuple, lines: list, sign: int, into: Contributions) -> None:
-    settled_on, institution, county, physician, insurance, budget, person = fact[1:8]
-    amounts = [to_fen(value) for value in fact[8:]]
+def _collect_one(fact: Fact, lines, sign: int, into: Contributions) -> None:
+    settled_on, institution, county, physician, insurance, budget, person = fact[2:9]
+    amounts = fact[9:]
     groups = _drug_groups(lines)
-    weights = [group[2] for group in groups.values()]
-    shares = [allocate(amount, weights) for amount in amounts]
     month = settled_on.replace(day=1)
-    for index, (drug_key, (count, quantity, _)) in enumerate(groups.items()):
-        key = (month, county, institution, drug_key, physician or NO_KEY, insurance, budget)
-        row = into.rollup[key]
-        row[0] += sign * (1 if index == 0 else 0)
-        row[1] += sign * count
-        row[2] += sign * quantity
-        for offset, share in enumerate(shares):
-            row[3 + offset] += sign * share[index]
-        into.patients[(*key[:6], person)] += sign
+    physician = physician or NO_KEY
+    if len(groups) == 1:  # most settlements: one drug takes every amount
+        ((drug_key, (count, quantity, _)),) = groups.items()
+        added = [sign, sign * count, sign * quantity, *(sign * a for a in amounts)]
+        _add(
+            into.rollup[(month, county, institution, drug_key, physician, insurance, budget)], added
+        )
+        _add(into.county_drugs[(month, county, drug_key, insurance)], added)
+        into.patients[(month, county, institution, drug_key, physician, insurance, person)] += sign
+    else:
+        weights = [group[2] for group in groups.values()]
+        shares = [allocate(amount, weights) for amount in amounts]
+        for index, (drug_key, (count, quantity, _)) in enumerate(groups.items()):
+            added = [
+                sign if index == 0 else 0,
+                sign * count,
+                sign * quantity,
+                *(sign * share[index] for share in shares),
+            ]
+            key = (month, county, institution, drug_key, physician, insurance, budget)
+            _add(into.rollup[key], added)
+            _add(into.county_drugs[(month, county, drug_key, insurance)], added)
+            into.patients[(*key[:6], person)] += sign
+    into.county_persons[(month, county, insurance, person)] += sign
+
+
+def _add(row: list[int], added: list[int]) -> None:
+    for n, value in enumerate(added):
+        row[n] += value
 
 
 def _quoted(names: Iterable[str]) -> list[str]:
     return [connection.ops.quote_name(name) for name in names]
 
 
-def _upsert(table: str, key: tuple[str, ...], measures: tuple[str, ...], rows: list[tuple]):
-    """One ``INSERT … ON CONFLICT DO UPDATE`` per chunk, adding the measures (PostgreSQL and
-    SQLite ≥ 3.24 alike), in key order so two writers would lock rows in the same order."""
-    columns = _quoted((*key, *measures))
-    target = connection.ops.quote_name(table)
-    sets = ", ".join(f"{c} = {target}.{c} + excluded.{c}" for c in _quoted(measures))
-    row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
+def _upsert(model, key: tuple[str, ...], measures: tuple[str, ...], rows: list[tuple]):
+    """Add the rows' measures to ``model``'s table (``INSERT … ON CONFLICT DO UPDATE SET x = x
+    + excluded.x``), in key order so two writers lock rows in the same order. PostgreSQL: one
+    statement whose columns come as arrays (``SELECT … FROM unnest(%s::date[], …)``), a handful
+    of parameters whatever the rows; SQLite: ``INSERT … VALUES`` in chunks."""
+    if not rows:
+        return
+    table = connection.ops.quote_name(model._meta.db_table)
+    columns = (*key, *measures)
+    quoted = _quoted(columns)
+    sets = ", ".join(f"{c} = {table}.{c} + excluded.{c}" for c in _quoted(measures))
+    conflict = f"ON CONFLICT ({', '.join(_quoted(key))}) DO UPDATE SET {sets}"
     rows = sorted(rows)
     with connection.cursor() as cursor:
+        if _postgres():
+            fields = [model._meta.get_field(name.removesuffix("_id")) for name in columns]
+            arrays = ", ".join(f"%s::{field.db_type(connection)}[]" for field in fields)
+            cursor.execute(
+                f"INSERT INTO {table} ({', '.join(quoted)}) SELECT * FROM unnest({arrays}) "
+                f"{conflict}",
+                [pg_array(column) for column in zip(*rows, strict=True)],
+            )
+            return
+        row_sql = "(" + ", ".join(["%s"] * len(columns)) + ")"
         for start in range(0, len(rows), UPSERT_CHUNK):
             chunk = rows[start : start + UPSERT_CHUNK]
             cursor.execute(
-                f"INSERT INTO {target} ({', '.join(columns)}) VALUES "
-                f"{', '.join([row_sql] * len(chunk))} "
-                f"ON CONFLICT ({', '.join(_quoted(key))}) DO UPDATE SET {sets}",
+                f"INSERT INTO {table} ({', '.join(quoted)}) VALUES "
+                f"{', '.join([row_sql] * len(chunk))} {conflict}",
                 [value for row in chunk for value in row],
             )
 
 
 def write(contributions: Contributions) -> None:
-    """Apply the contributions to both rollups (rows that net to nothing are skipped)."""
-    rollup_rows = [(*k, *v) for k, v in contributions.rollup.items() if any(v)]
-    patient_rows = [(*k, v) for k, v in contributions.patients.items() if v]
-    _upsert(SettlementRollup._meta.db_table, ROLLUP_KEY, MEASURES, rollup_rows)
-    _upsert(PatientRollup._meta.db_table, PATIENT_KEY, ("settlements",), patient_rows)
+    """Apply the contributions to the rollups (rows that net to nothing are skipped)."""
+    c = contributions
+    _upsert(
+        SettlementRollup, ROLLUP_KEY, MEASURES, [(*k, *v) for k, v in c.rollup.items() if any(v)]
+    )
+    _upsert(
+        PatientRollup, PATIENT_KEY, ("settlements",), [(*k, v) for k, v in c.patients.items() if v]
+    )
+    _upsert(
+        CountyDrugRollup,
+        COUNTY_DRUG_KEY,
+        MEASURES,
+        [(*k, *v) for k, v in c.county_drugs.items() if any(v)],
+    )
+    _upsert(
+        CountyPersonRollup,
+        COUNTY_PERSON_KEY,
+        ("settlements",),
+        [(*k, v) for k, v in c.county_persons.items() if v],
+    )
 
 
 def _claim(qs, limit: int) -> list[int]:
     """Lock up to ``limit`` settlements of ``qs``, skipping those another transaction holds."""
     locked = qs.order_by("pk").select_for_update(skip_locked=True, no_key=True, of=("self",))
     return list(locked.values_list("pk", flat=True)[:limit])
+
+
+def in_database() -> bool:
+    """Whether a refresh computes the contributions in the database (PostgreSQL:
+    ``rollups_pg``) rather than here (``collect``, ``write``); ``COMPUTE_IN_PYTHON`` forces the
+    latter (a test compares the two)."""
+    return _postgres() and not COMPUTE_IN_PYTHON
 
 
 def lock_state() -> RollupState:
@@ -223,11 +352,6 @@ def refresh(*, limit: int = DEFAULT_LIMIT, now: datetime | None = None) -> Refre
     with transaction.atomic():
         state = lock_state()
         new = _claim(Settlement.objects.filter(rolled_up_at__isnull=True), limit)
-        reversed_now = set(
-            Settlement.objects.filter(pk__in=new, status=SettlementStatus.REVERSED).values_list(
-                "pk", flat=True
-            )
-        )
         reversals = _claim(
             Settlement.objects.filter(
                 status=SettlementStatus.REVERSED,
@@ -236,10 +360,16 @@ def refresh(*, limit: int = DEFAULT_LIMIT, now: datetime | None = None) -> Refre
             ),
             limit,
         )
-        contributions = Contributions.empty()
-        collect([pk for pk in new if pk not in reversed_now], sign=1, into=contributions)
-        collect(reversals, sign=-1, into=contributions)
-        write(contributions)
+        # a new settlement reversed before this refresh adds nothing; both its marks are set
+        if in_database():
+            reversed_now = sorted(rollups_pg.reversed_among(new, pg_array))
+            skip = set(reversed_now)
+            rollups_pg.apply([pk for pk in new if pk not in skip], reversals, pg_array)
+        else:
+            contributions = Contributions.empty()
+            reversed_now = collect(new, sign=1, into=contributions, skip_reversed=True)
+            collect(reversals, sign=-1, into=contributions)
+            write(contributions)
         settlements_mark_rolled_up(
             settled_ids=new, reversal_ids=[*reversals, *reversed_now], at=now
         )
@@ -267,8 +397,8 @@ def rebuild(*, limit: int = DEFAULT_LIMIT) -> RefreshResult:
     """Recompute the rollups from detail: forget them and the markers, then refresh all."""
     with transaction.atomic():
         state = lock_state()
-        SettlementRollup.objects.all().delete()
-        PatientRollup.objects.all().delete()
+        for model in (SettlementRollup, PatientRollup, CountyDrugRollup, CountyPersonRollup):
+            model.objects.all().delete()
         settlements_clear_rolled_up()
         state.settlements_rolled = state.reversals_rolled = 0
         state.save()
@@ -322,11 +452,34 @@ def _settlement_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
     return detail, rollup
 
 
-def _drug_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
+def _county_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
+    """The coarse rollup by month × county × insurance type: settlements and the six amounts."""
+    keys = ("month", "institution__region_id", "insurance_type")
+    detail_qs = Settlement.objects.filter(_rolled_detail()).annotate(month=TruncMonth("settled_on"))
+    rollup_qs = CountyDrugRollup.objects.all()
+    if months is not None:
+        detail_qs = detail_qs.filter(settled_on__gte=months[0], settled_on__lte=months[1])
+        rollup_qs = rollup_qs.filter(month__gte=months[0], month__lte=months[1])
+    detail = {
+        tuple(row[k] for k in keys): (row["n"], *(to_fen(row[a]) for a in AMOUNTS))
+        for row in detail_qs.values(*keys).annotate(n=Count("pk"), **{a: Sum(a) for a in AMOUNTS})
+    }
+    rkeys = ("month", "county_id", "insurance_type")
+    sums = ("settlements", *(f"{a}_fen" for a in AMOUNTS))
+    rollup = {
+        tuple(row[k] for k in rkeys): tuple(row[f"s_{s}"] for s in sums)
+        for row in rollup_qs.values(*rkeys).annotate(**{f"s_{s}": Sum(s) for s in sums})
+    }
+    return detail, rollup
+
+
+def _drug_grain(
+    months: tuple[date, date] | None, model: type = SettlementRollup
+) -> tuple[dict, dict]:
     lines = SettlementLine.objects.filter(
         Q(settlement__rolled_up_at__isnull=False, settlement__reversal_rolled_up_at__isnull=True)
     ).annotate(month=TruncMonth("settlement__settled_on"), drug_key=Coalesce("drug_id", NO_KEY))
-    rollup_qs = SettlementRollup.objects.all()
+    rollup_qs = model.objects.all()
     if months is not None:
         lines = lines.filter(
             settlement__settled_on__gte=months[0], settlement__settled_on__lte=months[1]
@@ -351,9 +504,11 @@ def _drug_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
     return detail, rollup
 
 
-def _patient_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
+def _patient_grain(
+    months: tuple[date, date] | None, model: type = PatientRollup
+) -> tuple[dict, dict]:
     detail_qs = Settlement.objects.filter(_rolled_detail()).annotate(month=TruncMonth("settled_on"))
-    rollup_qs = PatientRollup.objects.filter(settlements__gt=0)
+    rollup_qs = model.objects.filter(settlements__gt=0)
     if months is not None:
         detail_qs = detail_qs.filter(settled_on__gte=months[0], settled_on__lte=months[1])
         rollup_qs = rollup_qs.filter(month__gte=months[0], month__lte=months[1])
@@ -376,11 +531,16 @@ def rollup_differences(*, months: tuple[date, date] | None = None) -> list[str]:
     """Every difference between the rollups and detail (optionally for the months from one
     first day to another): by month, county, institution, insurance type and budget line
     (settlements and the six amounts, in fen), by month, county and drug (lines, quantity,
-    amount) and by month and county (distinct persons served). Empty: equal to the fen."""
+    amount) and by month and county (distinct persons served); the coarse rollups likewise by
+    month, county and insurance type, by month, county and drug, and persons by month and
+    county. Empty: equal to the fen."""
     if months is not None:
         months = (months[0], month_end(months[1]))  # the last month's every day counts
     out: list[str] = []
     _compare("settlements", *_settlement_grain(months), out)
     _compare("drug", *_drug_grain(months), out)
     _compare("patients", *_patient_grain(months), out)
+    _compare("county-settlements", *_county_grain(months), out)
+    _compare("county-drug", *_drug_grain(months, CountyDrugRollup), out)
+    _compare("county-patients", *_patient_grain(months, CountyPersonRollup), out)
     return out

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
-from django.db.models import Count, QuerySet, Sum
+from django.db import connection, transaction
+from django.db.models import QuerySet, Sum
 from django.utils import timezone
 
 from dualchannel.catalog.models import Drug
@@ -32,7 +33,13 @@ from dualchannel.registry.models import (
 from dualchannel.registry.regions import is_within, region_subtree
 
 from . import error_codes as codes
-from .models import NO_KEY, PatientRollup, SettlementRollup
+from .models import (
+    NO_KEY,
+    CountyDrugRollup,
+    CountyPersonRollup,
+    PatientRollup,
+    SettlementRollup,
+)
 from .selectors import actor_scope, parse_month, region_not_found
 
 MAX_MONTHS = 36
@@ -46,6 +53,8 @@ DIMENSIONS = {
     "county": ("county_id", "县（市、区）"),
     "insurance": ("insurance_type", "险种"),
 }
+# the dimensions the coarse rollups hold (the others need institution or physician)
+COARSE_DIMENSIONS = ("drug", "county", "insurance")
 FEN = Decimal("0.01")
 
 
@@ -127,6 +136,50 @@ def _counties(region: Region) -> tuple[str, ...]:
     return tuple(codes_.values_list("code", flat=True))
 
 
+def county_drug_rows(scope: StatsScope) -> QuerySet[CountyDrugRollup]:
+    """The coarse sums (month × county × drug × insurance type): what every question that does
+    not ask for an institution or a physician reads."""
+    return CountyDrugRollup.objects.filter(
+        county_id__in=scope.counties, month__gte=scope.start, month__lte=scope.end
+    )
+
+
+def county_person_rows(scope: StatsScope) -> QuerySet[CountyPersonRollup]:
+    """The persons served per month × county × insurance type."""
+    return CountyPersonRollup.objects.filter(
+        county_id__in=scope.counties,
+        month__gte=scope.start,
+        month__lte=scope.end,
+        settlements__gt=0,
+    )
+
+
+# memory for the hash of (group, person) pairs: with PostgreSQL's default 4 MB a province-year
+# spills to disk and takes minutes (README: bench-analytics); SET LOCAL, this transaction only
+DISTINCT_WORK_MEM = "64MB"
+
+
+def _fetch_distinct(sql: str, params) -> list[tuple]:
+    with transaction.atomic(), connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute(f"SET LOCAL work_mem = '{DISTINCT_WORK_MEM}'")
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
+def distinct_persons(rows: QuerySet, column: str | None = None) -> dict:
+    """Distinct persons per value of ``column`` (None: over all rows, under the key None):
+    ``SELECT column, count(*) FROM (SELECT DISTINCT column, person …) GROUP BY column`` (a hash
+    of the pairs, where ``COUNT(DISTINCT)`` per group would sort every row)."""
+    columns = ("person_id",) if column is None else (column, "person_id")
+    sql, params = rows.values(*columns).distinct().order_by().query.sql_with_params()
+    if column is None:
+        return dict(_fetch_distinct(f"SELECT NULL, count(*) FROM ({sql}) AS persons", params))
+    return dict(
+        _fetch_distinct(f"SELECT {column}, count(*) FROM ({sql}) AS pairs GROUP BY 1", params)
+    )
+
+
 def rollup_rows(scope: StatsScope) -> QuerySet[SettlementRollup]:
     return SettlementRollup.objects.filter(
         county_id__in=scope.counties, month__gte=scope.start, month__lte=scope.end
@@ -150,6 +203,11 @@ SUMS = {
 }
 
 
+def _as_date(value) -> date:
+    """A month as the database returned it in raw SQL (SQLite: text) → a date."""
+    return value if isinstance(value, date) else date.fromisoformat(str(value)[:10])
+
+
 def yuan(fen: int | None) -> Decimal:
     """Whole fen → yuan, two places."""
     return (Decimal(fen or 0) / 100).quantize(FEN)
@@ -163,18 +221,18 @@ def _figures(row: dict) -> dict:
 
 def key_figures(scope: StatsScope) -> dict:
     """Settlements, lines, quantity, patients served and the six amounts over the scope."""
-    figures = _figures(rollup_rows(scope).aggregate(**SUMS))
-    figures["patients"] = patient_rows(scope).values("person_id").distinct().count()
+    figures = _figures(county_drug_rows(scope).aggregate(**SUMS))
+    figures["patients"] = distinct_persons(county_person_rows(scope)).get(None, 0)
     return figures
 
 
 def trend(scope: StatsScope) -> list[dict]:
     """One row per month of the scope (months without settlements as zeros), with the change
     of the total against the month before (None for the first month or a zero month before)."""
-    by_month = {r["month"]: r for r in rollup_rows(scope).values("month").annotate(**SUMS)}
+    by_month = {r["month"]: r for r in county_drug_rows(scope).values("month").annotate(**SUMS)}
     patients = {
-        r["month"]: r["n"]
-        for r in patient_rows(scope).values("month").annotate(n=Count("person_id", distinct=True))
+        _as_date(month): n
+        for month, n in distinct_persons(county_person_rows(scope), "month").items()
     }
     rows, before = [], None
     for month in scope.months:
@@ -194,11 +252,12 @@ def breakdown(scope: StatsScope, by: str) -> list[dict]:
     if by not in DIMENSIONS:
         raise DomainError(codes.INVALID_DIMENSION, "统计维度不存在", fields={"by": ["不存在"]})
     column = DIMENSIONS[by][0]
-    grouped = rollup_rows(scope).values(column).annotate(**SUMS)
-    patients = {
-        r[column]: r["n"]
-        for r in patient_rows(scope).values(column).annotate(n=Count("person_id", distinct=True))
-    }
+    # by drug, county or insurance type: the coarse rollups (persons by drug: the fine ones)
+    coarse = by in COARSE_DIMENSIONS
+    grouped = (county_drug_rows(scope) if coarse else rollup_rows(scope)).values(column)
+    grouped = grouped.annotate(**SUMS)
+    persons = county_person_rows(scope) if by in ("county", "insurance") else patient_rows(scope)
+    patients = distinct_persons(persons, column)
     labels = dimension_labels(by, [r[column] for r in grouped])
     rows = []
     for r in grouped:
