@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
+from django.core.exceptions import EmptyResultSet
 from django.db import connection, transaction
 from django.db.models import QuerySet, Sum
 from django.utils import timezone
@@ -172,7 +173,10 @@ def distinct_persons(rows: QuerySet, column: str | None = None) -> dict:
     ``SELECT column, count(*) FROM (SELECT DISTINCT column, person …) GROUP BY column`` (a hash
     of the pairs, where ``COUNT(DISTINCT)`` per group would sort every row)."""
     columns = ("person_id",) if column is None else (column, "person_id")
-    sql, params = rows.values(*columns).distinct().order_by().query.sql_with_params()
+    try:
+        sql, params = rows.values(*columns).distinct().order_by().query.sql_with_params()
+    except EmptyResultSet:  # a filter that can match nothing (no county in scope): no person
+        return {None: 0} if column is None else {}
     if column is None:
         return dict(_fetch_distinct(f"SELECT NULL, count(*) FROM ({sql}) AS persons", params))
     return dict(

@@ -620,18 +620,28 @@ class InsuredPerson(models.Model):
         return mask_name(self.name)
 
 
-class BenefitStatusChange(StatusHistory):
+class BenefitStatusChange(models.Model):
     """A change of an insured person's benefit status as the registry learned it, dated from
     the day it took effect (the platform's pause date, else the day it was recorded): the
     person's status on any earlier day is read from here, e.g. a purchase before a death is
-    not one after it [HB art. 23, 47]."""
+    not one after it [HB art. 23, 47].
+
+    Not a ``StatusHistory`` of a state machine: the status is the platform's fact (1101), copied
+    as it comes (any status to any other), not a transition this product decides."""
 
     person = models.ForeignKey(
         InsuredPerson, on_delete=models.CASCADE, related_name="benefit_status_changes"
     )
+    from_status = models.CharField("原状态", max_length=32, blank=True)
+    to_status = models.CharField("新状态", max_length=32)
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    reason = models.TextField("原因", blank=True)
+    at = models.DateTimeField("时间", default=timezone.now)
     effective_on = models.DateField("生效日期")
 
-    class Meta(StatusHistory.Meta):
+    class Meta:
         verbose_name = "待遇状态变更记录"
         verbose_name_plural = "待遇状态变更记录"
         ordering = ["effective_on", "at", "id"]

@@ -3,6 +3,7 @@ to the fen, read from the rollups; scope and bad input refused with a code."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from decimal import Decimal
 
@@ -289,3 +290,14 @@ def test_without_months_the_last_six_months_this_one_included(rolled):
     assert scope.label == "2025-11 至 2026-04"
     only_end = scope_of(rolled, start=None, end="2026-03")
     assert (only_end.start, only_end.end) == (date(2026, 3, 1), date(2026, 3, 1))
+
+
+def test_a_region_without_counties_counts_no_patients_instead_of_failing(rolled):
+    # given the city's scope narrowed to no county-level unit at all (a region the registry has
+    # not divided, or a filter that matches none): the SQL's IN () cannot be written
+    scope = dataclasses.replace(scope_of(rolled), counties=())
+
+    # then the figures are zero, not an error
+    figures = stats.key_figures(scope)
+    assert figures["settlements"] == 0 and figures["patients"] == 0
+    assert stats.distinct_persons(stats.county_person_rows(scope), "month") == {}
