@@ -773,12 +773,15 @@ def main(argv: list[str] | None = None) -> int:
                     f"CPU per request: server {mix.server_cpu / max(mix.requests, 1) * 1000:.1f} "
                     f"ms; load average {os.getloadavg()[0]:.1f} at the end"
                 )
-                met = max(mix.p99, compiled[slowest].p99) <= TARGET_P99_MS
+                # the target is the visitors' mix: wrk's p99 over it, and each kind's p99 within
+                # it (from the Python clients, whose figures include their own CPU: stricter)
+                met = max(mix.p99, worst_p99) <= TARGET_P99_MS
                 print(
                     f"target p99 ≤ {TARGET_P99_MS:.0f} ms at {args.clients} clients: "
-                    f"{'met' if met else 'NOT met'} (wrk: mix {mix.p99:.1f} ms, slowest kind "
-                    f"{slowest} {compiled[slowest].p99:.1f} ms; the Python clients' figure "
-                    f"{p99:.1f} ms includes their own share of the cores)"
+                    f"{'met' if met else 'NOT met'} (the mix: wrk {mix.p99:.1f} ms; Python "
+                    f"clients all {p99:.1f} ms, slowest kind {worst} {worst_p99:.1f} ms); "
+                    f"each kind alone from wrk, the hardest: {slowest} "
+                    f"{compiled[slowest].p99:.1f} ms"
                 )
             print(f"\nwhere the time goes: cProfile of 5 × {worst} in-process, cumulative")
             print(profile(urls[worst][0] if worst in urls else slowest_guess, args.profile_lines))
