@@ -649,6 +649,9 @@ class BenefitStatusChange(models.Model):
             models.Index(fields=["person", "effective_on"], name="benefit_change_person_day")
         ]
 
+    def __str__(self) -> str:
+        return f"{self.effective_on} {self.from_status or '—'} → {self.to_status}"
+
 
 class EquippedDrug(models.Model):
     """A drug an institution has equipped (配备) and publishes [SD §4, §8]."""

@@ -2,46 +2,19 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
-from django.db import connection, transaction
+from django.db import transaction
 
 from dualchannel.core.errors import DomainError
 from dualchannel.inventory.models import StockItem, StockMovement, TraceCode, TraceCodeStatus
 from dualchannel.inventory.services import SaleLine, sale_record
 from dualchannel.monitoring.models import Alert
+from dualchannel.tests.races import race_codes
 
 from .conftest import receive
 from .factories import StockItemFactory, trace_codes
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def race(*calls) -> list[str]:
-    """Run each call in its own thread (own connection), all released at once."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def run(call):
-        try:
-            barrier.wait(timeout=10)
-            call()
-            result = "ok"
-        except DomainError as exc:
-            result = exc.code
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return sorted(outcomes)
 
 
 def seller(actor, pharmacy, lines, reference):
@@ -55,7 +28,7 @@ def test_two_sales_of_the_last_units_of_a_batch(pharmacy, pharmacist_user, drug)
     item = StockItemFactory(pharmacy=pharmacy, drug=drug, quantity=2)
 
     # when: two counters sell both at the same moment
-    outcomes = race(
+    outcomes = race_codes(
         seller(pharmacist_user, pharmacy, [SaleLine(item.pk, 2)], "dispensing:1"),
         seller(pharmacist_user, pharmacy, [SaleLine(item.pk, 2)], "dispensing:2"),
     )
@@ -70,7 +43,7 @@ def test_two_sales_of_the_last_units_of_a_batch(pharmacy, pharmacist_user, drug)
 def test_many_sales_never_take_stock_below_zero(pharmacy, pharmacist_user, drug):
     item = StockItemFactory(pharmacy=pharmacy, drug=drug, quantity=3)
 
-    outcomes = race(
+    outcomes = race_codes(
         *[
             seller(pharmacist_user, pharmacy, [SaleLine(item.pk, 1)], f"dispensing:{n}")
             for n in range(5)
@@ -89,7 +62,7 @@ def test_two_sales_of_the_same_code(scanning_pharmacy, pharmacist_user, drug):
     received, codes = receive(pharmacist_user, drug, 2)
     item_id = received.movement.stock_item_id
 
-    outcomes = race(
+    outcomes = race_codes(
         seller(pharmacist_user, scanning_pharmacy, [SaleLine(item_id, 1, codes[:1])], "d:1"),
         seller(pharmacist_user, scanning_pharmacy, [SaleLine(item_id, 1, codes[:1])], "d:2"),
     )
@@ -109,7 +82,7 @@ def test_two_pharmacies_selling_the_same_unknown_code(
     theirs = StockItemFactory(pharmacy=other_pharmacy, drug=drug, quantity=1)
     code = trace_codes("8777777", 1)
 
-    outcomes = race(
+    outcomes = race_codes(
         seller(pharmacist_user, pharmacy, [SaleLine(ours.pk, 1, code)], "d:1"),
         seller(outsider_pharmacist, other_pharmacy, [SaleLine(theirs.pk, 1, code)], "d:2"),
     )

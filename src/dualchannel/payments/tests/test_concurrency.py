@@ -3,45 +3,19 @@ refund."""
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 
 from dualchannel.payments.models import PaymentOrder, PaymentStatus
 from dualchannel.payments.services import payment_expire, payment_notify_receive
 from dualchannel.simulators import wxpay
 from dualchannel.simulators.wxpay_notify import trade_notify
+from dualchannel.tests.races import race
 
 from .helpers import new_order, sim_order
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def race(*calls) -> list[str]:
-    """Run each call in its own thread (own connection), all released at once."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def run(call):
-        try:
-            barrier.wait(timeout=10)
-            result = repr(call())
-        except Exception as exc:
-            result = type(exc).__name__
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return sorted(outcomes)
 
 
 def deliver(notify):

@@ -3,40 +3,16 @@ person's accumulators exact while settlements and reversals of that person run a
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
-from dualchannel.core.errors import DomainError
 from dualchannel.settlement import services
 from dualchannel.settlement.models import Accumulator, Settlement, SettlementStatus
 from dualchannel.settlement.services import ACCUMULATED_KINDS
+from dualchannel.tests.races import race_codes
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def _race(*jobs) -> list[str]:
-    barrier = threading.Barrier(len(jobs))
-    outcomes: list[str] = []
-
-    def run(job) -> None:
-        try:
-            barrier.wait()
-            job()
-            outcomes.append("ok")
-        except DomainError as exc:
-            outcomes.append(exc.code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(job,)) for job in jobs]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(outcomes)
 
 
 def test_two_counters_settling_the_same_dispensing_exactly_one_succeeds(dispensed, pharmacist_user):
@@ -45,7 +21,7 @@ def test_two_counters_settling_the_same_dispensing_exactly_one_succeeds(dispense
             actor=pharmacist_user, prescription_id=dispensed.prescription_id, idempotency_key=key
         )
 
-    outcomes = _race(settle("desk-1"), settle("desk-2"))
+    outcomes = race_codes(settle("desk-1"), settle("desk-2"))
 
     assert outcomes == ["ok", "settlement.already_settled"]
     assert Settlement.objects.filter(status=SettlementStatus.SETTLED).count() == 1
@@ -60,7 +36,7 @@ def test_accumulators_stay_exact_under_concurrent_settlements_and_a_reversal(
     )
 
     # when a second settlement of the same person and the reversal of the first run at once
-    outcomes = _race(
+    outcomes = race_codes(
         lambda: services.settlement_settle(
             actor=pharmacist_user,
             prescription_id=chronic_dispensed.prescription_id,

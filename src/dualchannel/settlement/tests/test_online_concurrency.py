@@ -4,12 +4,10 @@ with its boxes released and the money on its way back; never both, never neither
 
 from __future__ import annotations
 
-import threading
 from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 
 from dualchannel.inventory.models import HoldStatus, StockHold
 from dualchannel.payments.models import PaymentOrder, PaymentStatus
@@ -19,33 +17,9 @@ from dualchannel.prescriptions.models import OnlineOrder, OrderStatus
 from dualchannel.simulators import wxpay
 from dualchannel.simulators.models import SimPayOrder
 from dualchannel.simulators.wxpay_notify import trade_notify
+from dualchannel.tests.races import race
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
-
-
-def race(*calls) -> list[str]:
-    """Each call in its own thread (own connection), released at once; their outcomes."""
-    barrier = threading.Barrier(len(calls))
-    outcomes: list[str] = []
-    lock = threading.Lock()
-
-    def run(call):
-        try:
-            barrier.wait(timeout=10)
-            result = repr(call())
-        except Exception as exc:
-            result = type(exc).__name__
-        finally:
-            connection.close()
-        with lock:
-            outcomes.append(result)
-
-    threads = [threading.Thread(target=run, args=(c,)) for c in calls]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=60)
-    return sorted(outcomes)
 
 
 @pytest.fixture

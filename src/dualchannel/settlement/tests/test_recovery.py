@@ -4,11 +4,9 @@ batch, the institution sees it [HB art. 21–22, 31(6), 47; CX art. 13]."""
 
 from __future__ import annotations
 
-import threading
 from decimal import Decimal
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 
 from dualchannel.core.errors import Conflict, DomainError, NotFound, PermissionDenied
@@ -38,6 +36,7 @@ from dualchannel.settlement.recovery_views import recovery_citation
 from dualchannel.settlement.services import batches, recovery
 from dualchannel.settlement.tests.factories import settled_row
 from dualchannel.settlement.tests.helpers import colleague
+from dualchannel.tests.races import race_codes
 
 pytestmark = pytest.mark.django_db
 D = Decimal
@@ -541,28 +540,6 @@ def test_the_pharmacy_page_lists_its_orders_read_only(
 # --- concurrency -------------------------------------------------------------------------------
 
 
-def _race(*actions) -> list[str]:
-    barrier = threading.Barrier(len(actions))
-    outcomes: list[str] = []
-
-    def run(action) -> None:
-        try:
-            barrier.wait()
-            action()
-            outcomes.append("ok")
-        except DomainError as exc:
-            outcomes.append(exc.code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(a,)) for a in actions]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(outcomes)
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_officers_cancelling_one_order_at_once_cancel_it_once(settled, agency_user):
@@ -570,7 +547,7 @@ def test_two_officers_cancelling_one_order_at_once_cancel_it_once(settled, agenc
     _, (order,) = record(agency_user, settled)
     other = colleague(agency_user)
 
-    outcomes = _race(
+    outcomes = race_codes(
         lambda: recovery.recovery_cancel(actor=agency_user, order_id=order.pk, reason="甲撤销"),
         lambda: recovery.recovery_cancel(actor=other, order_id=order.pk, reason="乙撤销"),
     )
@@ -594,7 +571,7 @@ def test_approving_the_batch_and_cancelling_its_order_at_once_leave_one_outcome(
     batch = applied_batch(pharmacist_user, settled)
     other = colleague(agency_user)
 
-    outcomes = _race(
+    outcomes = race_codes(
         lambda: batches.batch_review(actor=agency_user, batch_id=batch.pk, approve=True),
         lambda: recovery.recovery_cancel(actor=other, order_id=order.pk, reason="撤销"),
     )
@@ -614,7 +591,7 @@ def test_two_findings_on_one_settlement_at_once_raise_one_order(settled, agency_
     """HB art. 21–22: the settlement's row lock serialises the two; one loss, one recovery."""
     other = colleague(agency_user)
 
-    outcomes = _race(
+    outcomes = race_codes(
         lambda: record(agency_user, settled),
         lambda: record(other, settled, kind=FindingKind.FAKE_TREATMENT),
     )

@@ -5,11 +5,9 @@ recovery HB art. 21–22, CX art. 13]."""
 from __future__ import annotations
 
 import io
-import threading
 from datetime import timedelta
 
 import pytest
-from django.db import connection
 from django.urls import reverse
 from PIL import Image
 
@@ -33,6 +31,7 @@ from dualchannel.settlement.models import (
 )
 from dualchannel.settlement.payable import ELIGIBILITY_INACTIVE
 from dualchannel.settlement.tests.helpers import colleague
+from dualchannel.tests.races import race_codes
 
 pytestmark = pytest.mark.django_db
 FUNDS = ("fund", "critical_illness", "assistance", "commercial")
@@ -226,28 +225,6 @@ def test_the_api_revokes_with_a_code_on_bad_input(settled, agency_user, api_clie
 # --- concurrency -------------------------------------------------------------------------------
 
 
-def race(*actions) -> list[str]:
-    barrier = threading.Barrier(len(actions))
-    outcomes: list[str] = []
-
-    def run(action) -> None:
-        try:
-            barrier.wait()
-            action()
-            outcomes.append("ok")
-        except DomainError as exc:
-            outcomes.append(exc.code)
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=run, args=(a,)) for a in actions]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return sorted(outcomes)
-
-
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 def test_two_officers_revoking_at_once_revoke_once_and_recover_once(settled, agency_user):
@@ -256,7 +233,7 @@ def test_two_officers_revoking_at_once_revoke_once_and_recover_once(settled, age
     other = colleague(agency_user)
     eligibility = settled.prescription.eligibility
 
-    outcomes = race(
+    outcomes = race_codes(
         lambda: revoke(agency_user, eligibility),
         lambda: revoke(other, eligibility, kind=RevocationKind.CREDENTIAL_LENDING),
     )
@@ -273,7 +250,7 @@ def test_a_finding_and_a_revocation_at_once_recover_the_settlement_once(settled,
     fails for it nor raises it again."""
     other = colleague(agency_user)
 
-    outcomes = race(
+    outcomes = race_codes(
         lambda: revoke(agency_user, settled.prescription.eligibility),
         lambda: services.violation_record(
             actor=other, kind="over_treatment", reason="过度诊疗", settlement_ids=[settled.pk]
