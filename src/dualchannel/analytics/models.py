@@ -134,8 +134,60 @@ SUBMISSION_MACHINE = StateMachine(
 # drug_key / physician_key of a line without a catalogue drug / a settlement without a physician
 NO_KEY = 0
 
+# The measures and keys of the rollups, shared by both write paths (``rollups``, ``rollups_pg``)
+PAYERS = ("fund", "critical_illness", "assistance", "commercial", "personal")
+AMOUNTS = ("total", *PAYERS)
+COUNTS = ("settlements", "lines", "quantity")
+MEASURES = (*COUNTS, *(f"{name}_fen" for name in AMOUNTS))
+ROLLUP_KEY = (
+    "month",
+    "county_id",
+    "institution_id",
+    "drug_key",
+    "physician_key",
+    "insurance_type",
+    "budget_line",
+)
+PATIENT_KEY = (
+    "month",
+    "county_id",
+    "institution_id",
+    "drug_key",
+    "physician_key",
+    "insurance_type",
+    "person_id",
+)
+COUNTY_DRUG_KEY = ("month", "county_id", "drug_key", "insurance_type")
+COUNTY_PERSON_KEY = ("month", "county_id", "insurance_type", "person_id")
 
-class SettlementRollup(models.Model):
+
+def _rollup_key(to: str) -> models.ForeignKey:
+    """A key column of a rollup: the id only (no constraint, no index of its own: the primary
+    key leads with the month)."""
+    return models.ForeignKey(
+        to, on_delete=models.PROTECT, related_name="+", db_constraint=False, db_index=False
+    )
+
+
+class RollupMeasures(models.Model):
+    """Counts and the payers' amounts in whole fen of a rollup's live settlements."""
+
+    # a settlement counts once, under the drug of its first line; ``lines`` counts every line
+    settlements = models.IntegerField("结算人次", default=0)
+    lines = models.IntegerField("明细条数", default=0)
+    quantity = models.BigIntegerField("数量", default=0)
+    total_fen = models.BigIntegerField("医疗费总额（分）", default=0)
+    fund_fen = models.BigIntegerField("统筹基金支付（分）", default=0)
+    critical_illness_fen = models.BigIntegerField("大病保险支付（分）", default=0)
+    assistance_fen = models.BigIntegerField("医疗救助支付（分）", default=0)
+    commercial_fen = models.BigIntegerField("惠民保支付（分）", default=0)
+    personal_fen = models.BigIntegerField("个人现金支付（分）", default=0)
+
+    class Meta:
+        abstract = True
+
+
+class SettlementRollup(RollupMeasures):
     """Live settlements of one month, county, institution, drug, physician, insurance type and
     budget line: counts and the payers' amounts in fen (a reversal subtracts from its own month)."""
 
@@ -149,34 +201,12 @@ class SettlementRollup(models.Model):
         "budget_line",
     )
     month = models.DateField("月份")  # the month's first day (of settled_on)
-    county = models.ForeignKey(
-        "registry.Region",
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
-    institution = models.ForeignKey(
-        "registry.Institution",
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    county = _rollup_key("registry.Region")
+    institution = _rollup_key("registry.Institution")
     drug_key = models.IntegerField("药品")  # catalog.Drug id, NO_KEY for other items
     physician_key = models.IntegerField("医师")  # registry.Physician id, NO_KEY for none
     insurance_type = models.CharField("险种", max_length=3)
     budget_line = models.CharField("预算口径", max_length=20)
-    # a settlement counts once, under the drug of its first line; ``lines`` counts every line
-    settlements = models.IntegerField("结算人次", default=0)
-    lines = models.IntegerField("明细条数", default=0)
-    quantity = models.BigIntegerField("数量", default=0)
-    total_fen = models.BigIntegerField("医疗费总额（分）", default=0)
-    fund_fen = models.BigIntegerField("统筹基金支付（分）", default=0)
-    critical_illness_fen = models.BigIntegerField("大病保险支付（分）", default=0)
-    assistance_fen = models.BigIntegerField("医疗救助支付（分）", default=0)
-    commercial_fen = models.BigIntegerField("惠民保支付（分）", default=0)
-    personal_fen = models.BigIntegerField("个人现金支付（分）", default=0)
 
     class Meta:
         verbose_name = "结算汇总"
@@ -196,30 +226,12 @@ class PatientRollup(models.Model):
         "month", "county", "institution", "drug_key", "physician_key", "insurance_type", "person"
     )
     month = models.DateField("月份")
-    county = models.ForeignKey(
-        "registry.Region",
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
-    institution = models.ForeignKey(
-        "registry.Institution",
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    county = _rollup_key("registry.Region")
+    institution = _rollup_key("registry.Institution")
     drug_key = models.IntegerField("药品")
     physician_key = models.IntegerField("医师")
     insurance_type = models.CharField("险种", max_length=3)
-    person = models.ForeignKey(
-        "registry.InsuredPerson",
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    person = _rollup_key("registry.InsuredPerson")
     settlements = models.IntegerField("结算人次", default=0)
 
     class Meta:
@@ -258,30 +270,15 @@ class RollupState(models.Model):
 # the hospitals' evaluation).
 
 
-class CountyDrugRollup(models.Model):
+class CountyDrugRollup(RollupMeasures):
     """Live settlements of one month, county, drug and insurance type (``SettlementRollup``
     summed over institution, physician and budget line)."""
 
     pk = models.CompositePrimaryKey("month", "county", "drug_key", "insurance_type")
     month = models.DateField("月份")
-    county = models.ForeignKey(
-        "registry.Region",
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    county = _rollup_key("registry.Region")
     drug_key = models.IntegerField("药品")
     insurance_type = models.CharField("险种", max_length=3)
-    settlements = models.IntegerField("结算人次", default=0)
-    lines = models.IntegerField("明细条数", default=0)
-    quantity = models.BigIntegerField("数量", default=0)
-    total_fen = models.BigIntegerField("医疗费总额（分）", default=0)
-    fund_fen = models.BigIntegerField("统筹基金支付（分）", default=0)
-    critical_illness_fen = models.BigIntegerField("大病保险支付（分）", default=0)
-    assistance_fen = models.BigIntegerField("医疗救助支付（分）", default=0)
-    commercial_fen = models.BigIntegerField("惠民保支付（分）", default=0)
-    personal_fen = models.BigIntegerField("个人现金支付（分）", default=0)
 
     class Meta:
         verbose_name = "县区药品结算汇总"
@@ -300,21 +297,9 @@ class CountyPersonRollup(models.Model):
 
     pk = models.CompositePrimaryKey("month", "county", "insurance_type", "person")
     month = models.DateField("月份")
-    county = models.ForeignKey(
-        "registry.Region",
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    county = _rollup_key("registry.Region")
     insurance_type = models.CharField("险种", max_length=3)
-    person = models.ForeignKey(
-        "registry.InsuredPerson",
-        on_delete=models.PROTECT,
-        related_name="+",
-        db_constraint=False,
-        db_index=False,
-    )
+    person = _rollup_key("registry.InsuredPerson")
     settlements = models.IntegerField("结算人次", default=0)
 
     class Meta:

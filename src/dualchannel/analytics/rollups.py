@@ -48,7 +48,13 @@ from dualchannel.settlement.services import (
 
 from . import rollups_pg
 from .models import (
+    AMOUNTS,
+    COUNTY_DRUG_KEY,
+    COUNTY_PERSON_KEY,
+    MEASURES,
     NO_KEY,
+    PATIENT_KEY,
+    ROLLUP_KEY,
     CountyDrugRollup,
     CountyPersonRollup,
     PatientRollup,
@@ -56,30 +62,6 @@ from .models import (
     SettlementRollup,
 )
 
-PAYERS = ("fund", "critical_illness", "assistance", "commercial", "personal")
-AMOUNTS = ("total", *PAYERS)
-COUNTS = ("settlements", "lines", "quantity")
-MEASURES = (*COUNTS, *(f"{name}_fen" for name in AMOUNTS))
-ROLLUP_KEY = (
-    "month",
-    "county_id",
-    "institution_id",
-    "drug_key",
-    "physician_key",
-    "insurance_type",
-    "budget_line",
-)
-PATIENT_KEY = (
-    "month",
-    "county_id",
-    "institution_id",
-    "drug_key",
-    "physician_key",
-    "insurance_type",
-    "person_id",
-)
-COUNTY_DRUG_KEY = ("month", "county_id", "drug_key", "insurance_type")
-COUNTY_PERSON_KEY = ("month", "county_id", "insurance_type", "person_id")
 UPSERT_CHUNK = 500
 DEFAULT_LIMIT = 5000
 

@@ -19,14 +19,18 @@ from dualchannel.registry.models import Institution
 from dualchannel.settlement.models import Settlement, SettlementLine, SettlementStatus
 
 from .models import (
+    AMOUNTS,
+    COUNTY_DRUG_KEY,
+    COUNTY_PERSON_KEY,
+    MEASURES,
     NO_KEY,
+    PATIENT_KEY,
+    ROLLUP_KEY,
     CountyDrugRollup,
     CountyPersonRollup,
     PatientRollup,
     SettlementRollup,
 )
-
-AMOUNTS = ("total", "fund", "critical_illness", "assistance", "commercial", "personal")
 
 
 def _split(name: str) -> tuple[str, str]:
@@ -116,14 +120,6 @@ def _delta_sql() -> str:
     )"""
 
 
-MEASURES = (
-    "settlements",
-    "lines",
-    "quantity",
-    *(f"{a}_fen" for a in AMOUNTS),
-)
-
-
 def _upsert(name: str, model, key: tuple[str, ...], measures: dict[str, str]) -> str:
     """``name AS (INSERT … SELECT key, sums FROM delta GROUP BY key … ON CONFLICT … + …)``:
     rows that net to nothing are left out, rows inserted in key order (two writers would lock
@@ -146,41 +142,25 @@ def statement() -> str:
         _upsert(
             "fine",
             SettlementRollup,
-            (
-                "month",
-                "county_id",
-                "institution_id",
-                "drug_key",
-                "physician_key",
-                "insurance_type",
-                "budget_line",
-            ),
+            ROLLUP_KEY,
             sums,
         ),
         _upsert(
             "patients",
             PatientRollup,
-            (
-                "month",
-                "county_id",
-                "institution_id",
-                "drug_key",
-                "physician_key",
-                "insurance_type",
-                "person_id",
-            ),
+            PATIENT_KEY,
             {"settlements": "sign"},
         ),
         _upsert(
             "county_drugs",
             CountyDrugRollup,
-            ("month", "county_id", "drug_key", "insurance_type"),
+            COUNTY_DRUG_KEY,
             sums,
         ),
         _upsert(
             "county_persons",
             CountyPersonRollup,
-            ("month", "county_id", "insurance_type", "person_id"),
+            COUNTY_PERSON_KEY,
             {"settlements": "settlements"},  # once per settlement: its first drug's row
         ),
     ]
