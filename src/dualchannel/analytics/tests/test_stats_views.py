@@ -4,6 +4,7 @@ city's and a province's officer; the export holds the page's figures; bad input 
 from __future__ import annotations
 
 import json
+import re
 from datetime import date
 from io import BytesIO
 from unittest import mock
@@ -53,6 +54,15 @@ def test_the_overview_shows_the_figures_and_the_chart_data(client, rolled):
     chart = json.loads(data)
     assert chart["categories"] == ["2026-03", "2026-04"]
     assert chart["series"][0]["data"] == [1000.0, 100.0]
+
+
+def test_the_region_picker_names_regions_without_their_codes(client, rolled):
+    client.force_login(rolled["jinan_officer"])
+    page = client.get(URL, {"start": "2026-03"}).content.decode()
+    picker = page.split('name="region"')[1].split("</select>")[0]
+    labels = re.findall(r"<option[^>]*>([^<]*)</option>", picker)
+    assert "济南市" in labels and "\u3000济南市 · 历下区" in labels
+    assert not any(re.search(r"\d{6}", label) for label in labels)
 
 
 def test_a_county_officer_cannot_name_another_county(client, rolled):
