@@ -125,18 +125,20 @@ def _alerts(page, base: str) -> None:
     assert "武昌演示医药连锁" in evidence and "依据：" in evidence
     page.fill("textarea[name=note]", "现场核实：同一盒药扫码两次")
     page.click("button[value=confirm]")
-    page.wait_for_load_state("networkidle")
+    # the answer, not a quiet network, says the post is done
+    page.locator(".flash", has_text="已确认预警属实").first.wait_for()
     assert "已确认" in in_words(page)
 
     page.goto(f"{base}/agency/alerts/")
     open_row = page.locator("#alerts tbody tr[data-state=open]")
     assert open_row.count() == 1
     open_row.locator("button[value=dismiss]").click()  # no reason: refused
-    page.wait_for_load_state("networkidle")
+    page.locator("#messages", has_text="排除预警须填写核查说明").wait_for()
     assert "排除预警须填写核查说明" in in_words(page) and open_row.count() == 1
     open_row.locator("input[name=note]").fill("已核实：审核超期系节假日顺延，不属违规")
     open_row.locator("button[value=dismiss]").click()
-    page.wait_for_load_state("networkidle")
+    # leaving before the answer came cancelled the post (a CI flake)
+    page.locator(".flash", has_text="已排除预警").first.wait_for()
     page.goto(f"{base}/agency/alerts/?state=all")
     text = in_words(page)
     assert "已排除" in text and "节假日顺延" in text
