@@ -142,7 +142,7 @@ def breakdown(by: str) -> Callable[[StatsScope, date | None], Section]:
 def hospitals(scope: StatsScope, today: date | None) -> Section:
     rows = stats.hospital_evaluation(scope)
     table = StatTable(
-        "定点医疗机构考核指标（CX art. 13：业务量、费用、品种、患者）",
+        "定点医疗机构考核指标（楚医保规〔2022〕4号 第十三条：业务量、费用、品种、患者）",
         ("医疗机构", "结算人次", "医疗费总额（元）", "药品品种（种）", "就诊患者（人）"),
         [(r["label"], r["settlements"], r["total"], r["varieties"], r["patients"]) for r in rows],
         note="含本院医师开具、在本院或定点药店结算的处方，及本院无处方医师的结算。",

@@ -60,7 +60,7 @@ class FilingRequestOut(Schema):
     hospital_name: str
     note: str
     submitted_at: datetime
-    due_on: date = Field(..., description="医院应办结日期（HB art. 10）")
+    due_on: date = Field(..., description="医院应办结日期（鄂医保发〔2023〕35号 第十条）")
     taken_by: str = Field(..., description="受理医师（未受理为空）")
     decline_reason: str
     application_id: int | None
@@ -164,7 +164,10 @@ def _fresh(request_id: int) -> dict:
 @router.get(
     "/filing-requests/options",
     response=FilingOptionsOut,
-    summary="患者发起备案：可选的药品与就诊定点医院（HB art. 7(1)(3)）",
+    summary=(
+        "患者发起备案：可选的药品与就诊定点医院"
+        "（鄂医保发〔2023〕35号 第七条第（一）项、第（三）项）"
+    ),
 )
 def filing_request_options(request: HttpRequest):
     _bound_patient(request.auth)
@@ -178,7 +181,10 @@ def filing_request_options(request: HttpRequest):
 @router.post(
     "/filing-requests",
     response={201: FilingRequestOut},
-    summary="患者提交备案申请，推送至医院双通道责任医师（HB art. 7(1)(3)）",
+    summary=(
+        "患者提交备案申请，推送至医院双通道责任医师"
+        "（鄂医保发〔2023〕35号 第七条第（一）项、第（三）项）"
+    ),
 )
 def filing_request_submit(
     request: HttpRequest,
@@ -314,7 +320,10 @@ def filing_request_decline(request: HttpRequest, request_id: int, payload: Filin
 @router.post(
     "/filing-requests/{int:request_id}/complete",
     response={201: FilingCompletedOut},
-    summary="受理医师办结：建立用药资格申请，患者上传的材料一并转入（HB art. 7(2)、10）",
+    summary=(
+        "受理医师办结：建立用药资格申请，患者上传的材料一并转入"
+        "（鄂医保发〔2023〕35号 第七条第（二）项、第十条）"
+    ),
 )
 def filing_request_complete(request: HttpRequest, request_id: int, payload: FilingCompleteIn):
     _hospitals(request.auth, request_id)

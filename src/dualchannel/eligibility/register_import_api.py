@@ -68,7 +68,7 @@ def check_payload(report: register_import.Report) -> dict:
 @router.post(
     "/register-imports/check",
     response=CheckOut,
-    summary="既有用药资格导入：试导入（逐行列出问题，不写入）（HB art. 49）",
+    summary=("既有用药资格导入：试导入（逐行列出问题，不写入）（鄂医保发〔2023〕35号 第四十九条）"),
 )
 def register_import_check(request: HttpRequest, file: UploadedFile = File(...)):  # noqa: B008
     report = register_import.register_import_check(
@@ -80,7 +80,9 @@ def register_import_check(request: HttpRequest, file: UploadedFile = File(...)):
 @router.post(
     "/register-imports",
     response={201: ImportOut},
-    summary="既有用药资格导入：全部无误才导入，否则不写入任何数据（HB art. 49）",
+    summary=(
+        "既有用药资格导入：全部无误才导入，否则不写入任何数据（鄂医保发〔2023〕35号 第四十九条）"
+    ),
 )
 def register_import_run(
     request: HttpRequest,

@@ -35,7 +35,10 @@ class TransferOut(Schema):
 @router.post(
     "/transfers",
     response={201: TransferOut},
-    summary="省内参保关系转移接续：用药资格随之转移，自转移日起按转入地规定（HB art. 50）",
+    summary=(
+        "省内参保关系转移接续：用药资格随之转移，自转移日起按转入地规定"
+        "（鄂医保发〔2023〕35号 第五十条）"
+    ),
 )
 def transfer_create(request: HttpRequest, payload: TransferIn):
     person = insured_person_find(request.auth, id_number=payload.person_id_number)

@@ -27,7 +27,7 @@ CHECKLIST = (
     ),
     ("criteria_met", "符合用药资格认定条件（责任医师建议、医保部门认定）", "HB art. 7(3)"),
     ("within_time_limit", "在7个工作日内完成备案或复查评估", "HB art. 10"),
-    ("forms_signed", "备案申请表等表单已签名并留存", "HB art. 7（附件1 样表）"),
+    ("forms_signed", "备案申请表等表单已签名并留存", "鄂医保发〔2023〕35号 第七条（附件1 样表）"),
 )
 CHECKLIST_KEYS = tuple(key for key, _, _ in CHECKLIST)
 

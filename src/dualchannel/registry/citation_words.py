@@ -15,7 +15,7 @@ DOCUMENTS = {
 }
 DIGITS = "零一二三四五六七八九"
 # one numbered part: 13, 20(1), 2(5); a list of them joined by 、 or ranges by – / -
-PART = r"\d+(?:\(\d+\))?"
+PART = r"\d+(?:\(\d+\))*"
 PARTS = rf"{PART}(?:\s*[–-]\s*{PART})?(?:\s*[、,]\s*(?:§|art\.)?\s*{PART}(?:\s*[–-]\s*{PART})?)*"
 SHORT_FORM = re.compile(rf"\b(AH|HB|CX|SD)\s*(art\.|§)\s*({PARTS})")
 
@@ -29,12 +29,15 @@ def chinese_number(n: int) -> str:
 
 
 def _one(part: str, unit: str) -> str:
-    match = re.fullmatch(r"(\d+)(?:\((\d+)\))?", part.strip())
+    match = re.fullmatch(r"(\d+)((?:\(\d+\))*)", part.strip())
     if match is None:
         return part
     head = chinese_number(int(match[1]))
-    item = f"第（{chinese_number(int(match[2]))}）项" if match[2] else ""
-    return f"第{head}{unit}{item}"
+    # 7(1)(3): items one and three of article seven
+    items = "、".join(
+        f"第（{chinese_number(int(n))}）项" for n in re.findall(r"\((\d+)\)", match[2])
+    )
+    return f"第{head}{unit}{items}"
 
 
 def _parts(text: str, unit: str) -> str:

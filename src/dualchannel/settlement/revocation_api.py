@@ -41,7 +41,7 @@ def evidence_file(file: UploadedFile | None) -> EvidenceFile | None:
 @router.post(
     "/eligibilities/{int:eligibility_id}/revoke",
     response={201: RevocationOut},
-    summary="因欺诈骗保取消用药资格并追回已支付的基金（HB art. 12）",
+    summary="因欺诈骗保取消用药资格并追回已支付的基金（鄂医保发〔2023〕35号 第十二条）",
 )
 def eligibility_revoke(
     request: HttpRequest,
