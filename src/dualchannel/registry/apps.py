@@ -10,5 +10,9 @@ class RegistryConfig(AppConfig):
     def ready(self) -> None:
         from dualchannel.core import refcache
 
-        # reference data the counter reads on every request, cached per worker (core.refcache)
-        refcache.watch(self.get_model("PolicyProfile"), self.get_model("Designation"))
+        # reference data the counter reads on every request, cached per worker (core.refcache);
+        # the regions, reloaded by a command only, version the public query's answers
+        # (public_cache)
+        refcache.watch(
+            self.get_model("PolicyProfile"), self.get_model("Designation"), self.get_model("Region")
+        )

@@ -10,10 +10,11 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from dualchannel.catalog.models import Drug
 from dualchannel.inventory.models import StockItem
 from dualchannel.registry import public_cache, services
 from dualchannel.registry.models import DesignationStatus as S
-from dualchannel.registry.models import ExitReason
+from dualchannel.registry.models import ExitReason, Region
 from dualchannel.registry.tests.factories import designate, make_drug, qualified_pharmacy
 
 DISTRICT = {"province": "420000", "city": "420100", "county": "420102"}
@@ -138,3 +139,29 @@ def test_a_kept_api_page_shows_an_institution_changed_through_the_services(clien
     # then the next answer carries the new phone, not the kept row
     items = client.get("/api/v1/public/institutions", {"region": "420102"}).json()["items"]
     assert {i["name"]: i["phone"] for i in items}["江岸甲药房"] == "027-87654321"
+
+
+def test_a_catalogue_or_regions_reload_changes_the_next_answer_without_waiting(client, db):
+    """A reload by management command writes no audit event and often no new id; the drugs' and
+    regions' table versions (core.refcache triggers) are part of the answers' version."""
+    # given a drug search, answered and kept
+    drug, _, _ = _two_pharmacies()
+    first = client.get("/query/results/", {**DISTRICT, "drug": "axtn"}).content.decode()
+    assert "共找到 2 家" in first
+
+    # when the catalogue's reload corrects the drug's pinyin initials in place (an update: no
+    # audit event, no new id)
+    Drug.objects.filter(pk=drug.pk).update(pinyin_initials="jhsaxtn")
+    again = client.get("/query/results/", {**DISTRICT, "drug": "axtn"}).content.decode()
+
+    # then the next visitor gets the new answer, though the cache's time limit is far off
+    assert "江岸甲药房" not in again and "江岸乙药房" not in again
+
+    # and so for a region renamed by the regions' reload
+    assert {i["region_path"] for i in _items(client, region="420102")} == {"湖北省武汉市江岸区"}
+    Region.objects.filter(pk="420102").update(name="江岸新区")
+    assert {i["region_path"] for i in _items(client, region="420102")} == {"湖北省武汉市江岸新区"}
+
+
+def _items(client, **params) -> list[dict]:
+    return client.get("/api/v1/public/institutions", params).json()["items"]
