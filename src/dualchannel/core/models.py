@@ -176,8 +176,10 @@ class AuditEvent(models.Model):
         return f"{self.stream}#{self.seq} {self.action}"
 
 
-class StatusHistory(models.Model):
-    """Base of every status-history table: one row per transition (from, to, actor, reason)."""
+class StatusRecord(models.Model):
+    """A status change as recorded: from, to, who, why, when. ``StatusHistory`` is the one of a
+    state machine this product runs; a status taken from elsewhere as it comes (the platform's
+    benefit status, ``registry.BenefitStatusChange``) records the same facts without being one."""
 
     from_status = models.CharField("原状态", max_length=32, blank=True)
     to_status = models.CharField("新状态", max_length=32)
@@ -190,6 +192,13 @@ class StatusHistory(models.Model):
     class Meta:
         abstract = True
         ordering = ["at", "id"]
+
+
+class StatusHistory(StatusRecord):
+    """Base of every status-history table: one row per transition (from, to, actor, reason)."""
+
+    class Meta(StatusRecord.Meta):
+        abstract = True
 
 
 class CalendarYear(models.Model):

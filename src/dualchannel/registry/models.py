@@ -14,7 +14,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from dualchannel.core.masking import mask_name
-from dualchannel.core.models import StatusHistory
+from dualchannel.core.models import StatusHistory, StatusRecord
 from dualchannel.core.statemachine import StateMachine
 
 from . import error_codes as codes
@@ -620,7 +620,7 @@ class InsuredPerson(models.Model):
         return mask_name(self.name)
 
 
-class BenefitStatusChange(models.Model):
+class BenefitStatusChange(StatusRecord):
     """A change of an insured person's benefit status as the registry learned it, dated from
     the day it took effect (the platform's pause date, else the day it was recorded): the
     person's status on any earlier day is read from here, e.g. a purchase before a death is
@@ -632,13 +632,6 @@ class BenefitStatusChange(models.Model):
     person = models.ForeignKey(
         InsuredPerson, on_delete=models.CASCADE, related_name="benefit_status_changes"
     )
-    from_status = models.CharField("原状态", max_length=32, blank=True)
-    to_status = models.CharField("新状态", max_length=32)
-    actor = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    reason = models.TextField("原因", blank=True)
-    at = models.DateTimeField("时间", default=timezone.now)
     effective_on = models.DateField("生效日期")
 
     class Meta:
