@@ -15,7 +15,8 @@ from typing import Any
 from django.urls import reverse
 
 from dualchannel.catalog.models import Drug
-from dualchannel.registry.models import BenefitStatus, Institution, Physician
+from dualchannel.core.masking import mask_id_number, mask_name
+from dualchannel.registry.models import BenefitStatus, Institution, InsuredPerson, Physician
 
 Reference = Callable[[list[int]], dict[int, tuple[str, str]]]
 _references: dict[str, Reference] = {}
@@ -65,8 +66,11 @@ FIELDS: dict[str, tuple[str, str]] = {
     "trace_code": ("追溯码", "text"),
     "trace_codes": ("追溯码", "text"),
     "pharmacy_count": ("药店家数", "text"),
-    "patient_count": ("代购参保人数", "text"),
+    "patient_count": ("代购参保人数（不含声明为近亲属的）", "text"),
     "relation": ("代办人与参保人关系", "agent_relation"),
+    "agent_patients": ("代购参保人及代办人声明的关系", "agent_patients"),
+    "unrecorded_count": ("其中未登记关系的参保人数", "text"),
+    "family_patient_count": ("声明为近亲属代购的参保人数（未计入）", "text"),
     "code_count": ("追溯码个数", "text"),
     "sale_count": ("销售次数", "text"),
     "return_count": ("退货次数", "text"),
@@ -125,14 +129,55 @@ REFILL_REASONS = {
 }
 
 
+# What the agent rule's evidence says of the relations (``settlement.surveillance
+# .agent_many_patients``): the summary, then each patient's declared relation — the labels of
+# ``prescriptions.models.AgentRelation`` (a floor above; a test keeps the two alike), with ""
+# for a dispensing recorded before the counter asked.
 AGENT_RELATIONS = {
-    "not_recorded": "柜台未登记代办人与参保人的关系，请核实是否为家属代购",
+    "declared": "代办人在柜台声明与所列参保人为其他（受委托人），非近亲属",
+    "not_recorded": "部分或全部发药记录早于关系登记，柜台未登记代办人与参保人的关系，"
+    "请核实是否为家属代购",
 }
+AGENT_PATIENT_RELATIONS = {
+    "spouse": "配偶",
+    "parent": "父母",
+    "child": "子女",
+    "relative": "其他近亲属（兄弟姐妹、祖父母、外祖父母、孙子女、外孙子女）",
+    "entrusted": "其他（受委托人）",
+    "": "关系未登记（关系登记启用前的发药）",
+}
+
+
+def _agent_patients(value: Any) -> list[tuple[str, str]]:
+    """Each patient masked as elsewhere (张**（420102********1234）) with the declared relation."""
+    pairs = [
+        (int(p[0]), str(p[1] or ""))
+        for p in (value if isinstance(value, list) else [])
+        if isinstance(p, list | tuple) and len(p) == 2 and str(p[0]).isdigit()
+    ]
+    people = {
+        p.pk: p
+        for p in InsuredPerson.objects.filter(pk__in=[pk for pk, _ in pairs]).only(
+            "name", "id_number"
+        )
+    }
+    items = []
+    for pk, relation in pairs:
+        person = people.get(pk)
+        who = (
+            f"{mask_name(person.name)}（{mask_id_number(person.id_number)}）"
+            if person
+            else f"#{pk}"
+        )
+        items.append((f"{who}：{AGENT_PATIENT_RELATIONS.get(relation, '其他')}", ""))
+    return items
 
 
 def _words(kind: str, value: Any) -> list[tuple[str, str]]:
     if kind == "agent_relation":
         return [(AGENT_RELATIONS.get(value, "其他"), "")]
+    if kind == "agent_patients":
+        return _agent_patients(value)
     if kind == "refill_reason":
         return [(REFILL_REASONS.get(value, "其他"), "")]
     if kind == "benefit_status":
@@ -149,6 +194,16 @@ def _resolved(kind: str, ids: Iterable[int]) -> dict[int, tuple[str, str]]:
     return reference(sorted(set(ids))) if reference else {}
 
 
+WORDS_KINDS = (
+    "text",
+    "benefit_status",
+    "refill_reason",
+    "agent_relation",
+    "agent_patients",
+    "period",
+)
+
+
 def evidence_facts(evidence: dict[str, Any]) -> list[Fact]:
     """The evidence's facts in the order of ``FIELDS``, rows named and linked where known."""
     facts: list[Fact] = []
@@ -156,7 +211,7 @@ def evidence_facts(evidence: dict[str, Any]) -> list[Fact]:
         value = (evidence or {}).get(key)
         if value in (None, "", []):
             continue
-        if kind in ("text", "benefit_status", "refill_reason", "agent_relation", "period"):
+        if kind in WORDS_KINDS:
             facts.append(Fact(label, _words(kind, value)))
             continue
         ids = _as_ids(value)

@@ -203,6 +203,8 @@ class DispensingOut(Schema):
     agent_name: str
     agent_id_number: str
     agent_phone: str
+    agent_relation: str
+    agent_relation_label: str
     agent_signed: bool
     warnings: list[PrescriptionWarningOut]
     lines: list[PrescriptionLineOut]
@@ -424,6 +426,8 @@ def dispensing_payload(actor: User, d: Dispensing) -> dict:
         "agent_name": d.agent_name if contact else mask_name(d.agent_name),
         "agent_id_number": mask_id_number(d.agent_id_number),
         "agent_phone": mask_phone(d.agent_phone),
+        "agent_relation": d.agent_relation,  # blank: in person, or recorded before it was asked
+        "agent_relation_label": d.get_agent_relation_display(),
         "agent_signed": bool(d.agent_signature_sha256),
         "warnings": [
             {"code": w.get("code", ""), "message": w.get("message", "")} for w in d.warnings

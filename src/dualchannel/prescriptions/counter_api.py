@@ -52,6 +52,12 @@ class IdentityIn(Schema):
     agent_name: str = ""
     agent_id_number: str = ""
     agent_phone: str = ""
+    agent_relation: str = Field(
+        "",
+        description="代办人与参保人关系（登记代办人时必填）：spouse 配偶，parent 父母，child 子女，"
+        "relative 其他近亲属（兄弟姐妹、祖父母、外祖父母、孙子女、外孙子女），"
+        "entrusted 其他（受委托人）",
+    )
     agent_signature: str = Field(
         "", max_length=MAX_SIGNATURE_CHARS, description="代办人签字：PNG 图片的 base64"
     )
@@ -154,6 +160,7 @@ def _identity(data: IdentityIn) -> counter.Identity:
         agent_id_number=data.agent_id_number,
         agent_phone=data.agent_phone,
         agent_signature=signature,
+        agent_relation=data.agent_relation,
     )
 
 

@@ -30,6 +30,7 @@ from . import error_codes as codes
 from .counter_sections import result_sections
 from .models import (
     HOLDING_ORDER,
+    AgentRelation,
     CertificateType,
     DeliveryMode,
     Prescription,
@@ -125,6 +126,7 @@ IDENTITY_FIELDS = (
     "agent_name",
     "agent_id_number",
     "agent_phone",
+    "agent_relation",
     "delivery_mode",
     "address",
     "recipient_name",
@@ -237,6 +239,7 @@ def identity_from(post: QueryDict) -> Identity:
         agent_id_number=text("agent_id_number"),
         agent_phone=text("agent_phone"),
         agent_signature=signature_png(post.get("agent_signature", "")),
+        agent_relation=text("agent_relation"),
     )
 
 
@@ -291,6 +294,7 @@ def _counter_page(
         "form": form,
         "values": values,
         "certificate_types": CertificateType.choices,
+        "agent_relations": AgentRelation.choices,
         "delivery_modes": modes,
         "cold_chain": _cold_chain(prescription),
         "destination": _destination(prescription),

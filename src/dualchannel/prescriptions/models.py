@@ -230,6 +230,32 @@ class DeliveryMode(models.TextChoices):
     COLD_CHAIN_TO_HOSPITAL = "cold_chain", "冷链配送至就诊医疗机构"  # HB art. 29
 
 
+class AgentRelation(models.TextChoices):
+    """How an agent (代办人) is related to the patient, declared at the counter. HB art. 24 asks
+    for the agent's identity, contact and signature when a patient "entrusts another" (委托他人);
+    the family relations follow the near relatives (近亲属) of the Civil Code art. 1045. A
+    guardian who is not one of these relatives is 其他（受委托人）. Monitoring counts only the
+    non-family relation (``settlement.surveillance.agent_many_patients``)."""
+
+    SPOUSE = "spouse", "配偶"
+    PARENT = "parent", "父母"
+    CHILD = "child", "子女"
+    OTHER_RELATIVE = "relative", "其他近亲属（兄弟姐妹、祖父母、外祖父母、孙子女、外孙子女）"
+    ENTRUSTED = "entrusted", "其他（受委托人）"
+
+
+# The relations within the family: a family member buying for many relatives is not the
+# "one agent, many unrelated patients" pattern the monitoring rule looks for.
+FAMILY_RELATIONS = frozenset(
+    {
+        AgentRelation.SPOUSE,
+        AgentRelation.PARENT,
+        AgentRelation.CHILD,
+        AgentRelation.OTHER_RELATIVE,
+    }
+)
+
+
 class Dispensing(models.Model):
     """One dispensing of a prescription at a pharmacy counter (exactly one per prescription)."""
 
@@ -257,6 +283,12 @@ class Dispensing(models.Model):
     agent_phone = models.CharField("代办人联系电话", max_length=20, blank=True)
     agent_signature = models.FileField("代办人签字", upload_to="signatures/%Y/%m", blank=True)
     agent_signature_sha256 = models.CharField("签字摘要", max_length=64, blank=True)
+    # Declared by the agent at the counter; blank when the patient came in person, and on the
+    # agents' dispensings recorded before the relation was asked (monitoring reads those as
+    # "not recorded").
+    agent_relation = models.CharField(
+        "代办人与参保人关系", max_length=20, choices=AgentRelation.choices, blank=True, default=""
+    )
     delivery_mode = models.CharField(
         "取药方式", max_length=20, choices=DeliveryMode.choices, default=DeliveryMode.PICKUP
     )
@@ -275,6 +307,11 @@ class Dispensing(models.Model):
                 fields=["voucher_digest"],
                 condition=~Q(voucher_digest=""),
                 name="uniq_dispensing_voucher",
+            ),
+            models.CheckConstraint(
+                condition=Q(agent_relation="")
+                | (~Q(agent_id_number="") & Q(agent_relation__in=AgentRelation.values)),
+                name="dispensing_agent_relation_with_agent",
             ),
         ]
 

@@ -19,6 +19,7 @@ from django.utils.crypto import salted_hmac
 from dualchannel.inventory.surveillance import sold_boxes
 from dualchannel.monitoring.engine import Finding, Scope, monitoring_follow
 from dualchannel.prescriptions.models import (
+    FAMILY_RELATIONS,
     Dispensing,
     Prescription,
     PrescriptionItem,
@@ -225,15 +226,33 @@ def agent_key(agent_id_number: str) -> str:
     return keyed.hexdigest()[:16]
 
 
-AGENT_RELATION_NOT_RECORDED = "not_recorded"
+AGENT_RELATION_NOT_RECORDED = "not_recorded"  # some (or all) counted patients lack a relation
+AGENT_RELATION_DECLARED = "declared"  # every counted patient: the agent declared no family tie
+NOT_RECORDED = ""  # a patient's entry in ``agent_patients`` whose relation was never asked
+
+
+def _patient_relation(relations: set[str]) -> str | None:
+    """What one agent declared for one patient over the month: a non-family relation if ever
+    declared (contradicting declarations count), else None for family (not counted), else
+    ``NOT_RECORDED`` (only dispensings from before the counter asked)."""
+    unrelated = sorted(r for r in relations if r and r not in FAMILY_RELATIONS)
+    if unrelated:
+        return unrelated[0]
+    if any(r in FAMILY_RELATIONS for r in relations):
+        return None
+    return NOT_RECORDED
 
 
 def agent_many_patients(scope: Scope) -> list[Finding]:
-    """One agent bought for ``min_patients`` or more persons in the period [HB art. 24].
+    """One agent (by ID number) bought in the period for ``min_patients`` or more persons the
+    agent is not family of [HB art. 24].
 
-    "Unrelated" is not checked: the counter registers the agent's name, ID number, phone and
-    signature but not how the agent is related to the patient, and the registry keeps no
-    household (家庭共济) links; the evidence says so (``relation``) and the officer checks."""
+    The counter asks how the agent is related to the patient (``Dispensing.agent_relation``):
+    patients the agent declared as spouse, parent, child or other near relative are not
+    counted; 其他（受委托人） is. Dispensings recorded before the relation was asked carry none:
+    such a patient is counted (it cannot be shown to be family) and the evidence says the
+    relation was not recorded, for the officer to check. The registry keeps no household
+    (家庭共济) links, so a declaration is the agent's word, signed at the counter."""
     wanted = max(int(scope.params.get("min_patients", 3)), 1)
     rows = (
         Dispensing.objects.filter(
@@ -242,33 +261,53 @@ def agent_many_patients(scope: Scope) -> list[Finding]:
             dispensed_at__date__lte=scope.end,
         )
         .exclude(agent_id_number="")
-        .values_list("pk", "agent_id_number", "prescription__patient_id", "pharmacy_id")
+        .values_list(
+            "pk", "agent_id_number", "prescription__patient_id", "pharmacy_id", "agent_relation"
+        )
     )
-    by_agent: dict[str, list[tuple[int, int, int]]] = defaultdict(list)
-    for pk, agent, patient, pharmacy in rows:
-        by_agent[agent_key(agent)].append((pk, patient, pharmacy))
+    by_agent: dict[str, dict[int, list[tuple[int, int, str]]]] = defaultdict(
+        lambda: defaultdict(list)
+    )
+    for pk, agent, patient, pharmacy, relation in rows:
+        by_agent[agent_key(agent)][patient].append((pk, pharmacy, relation))
     findings = []
-    for key, done in sorted(by_agent.items()):
-        patients = {d[1] for d in done}
-        if len(patients) < wanted:
+    for key, per_patient in sorted(by_agent.items()):
+        counted: dict[int, str] = {}
+        family = 0
+        for patient, done in per_patient.items():
+            relation = _patient_relation({d[2] for d in done})
+            if relation is None:
+                family += 1
+            else:
+                counted[patient] = relation
+        if len(counted) < wanted:
             continue
-        pharmacies = [d[2] for d in done]
+        done = [d for patient in counted for d in per_patient[patient]]
+        pharmacies = [d[1] for d in done]
         dispensing_ids = ids(d[0] for d in done)
         settled = Settlement.objects.filter(
             dispensing_id__in=dispensing_ids, status=SettlementStatus.SETTLED
         ).values_list("pk", flat=True)
+        unrecorded = sum(1 for r in counted.values() if r == NOT_RECORDED)
+        evidence = {
+            "agent": key,
+            "patient_count": len(counted),
+            "relation": AGENT_RELATION_NOT_RECORDED if unrecorded else AGENT_RELATION_DECLARED,
+            # [person id, the declared relation ("" not recorded)]: ids and codes only
+            "agent_patients": [[p, counted[p]] for p in sorted(counted)][:EVIDENCE_IDS_MAX],
+            "dispensing_ids": dispensing_ids,
+            "pharmacy_ids": ids(pharmacies),
+            "settlement_ids": ids(settled),
+        }
+        if unrecorded:
+            evidence["unrecorded_count"] = unrecorded
+        if family:
+            evidence["family_patient_count"] = family
         findings.append(
             Finding(
                 max(set(pharmacies), key=pharmacies.count),
                 ("agent_month", f"{key}:{month_key(scope.start)}"),
-                {
-                    "agent": key,
-                    "patient_count": len(patients),
-                    "relation": AGENT_RELATION_NOT_RECORDED,
-                    "dispensing_ids": dispensing_ids,
-                    "pharmacy_ids": ids(pharmacies),
-                    "settlement_ids": ids(settled),
-                },
+                evidence,
             )
         )
     return findings

@@ -176,11 +176,14 @@ def test_a_refill_within_the_tolerance_does_not_fire(pharmacist_user, pharmacy):
     assert find("early_refill_overridden") == []
 
 
-# --- 3. one agent buying for many persons [HB art. 24] -------------------------------------------
+# --- 3. one agent buying for many unrelated persons [HB art. 24] ---------------------------------
 
 
-def dispense_by_agent(pharmacist, actor, agent_id: str, day: int) -> Dispensing:
-    rx = prescribe(PhysicianFactory(), InsuredPersonFactory(), DrugFactory(), actor)
+def dispense_by_agent(
+    pharmacist, actor, agent_id: str, day: int, relation: str = "", patient=None
+) -> Dispensing:
+    """An agent's dispensing; ``relation`` "" is one recorded before the counter asked."""
+    rx = prescribe(PhysicianFactory(), patient or InsuredPersonFactory(), DrugFactory(), actor)
     return Dispensing.objects.create(
         prescription=rx,
         pharmacy=pharmacist.pharmacy,
@@ -192,6 +195,7 @@ def dispense_by_agent(pharmacist, actor, agent_id: str, day: int) -> Dispensing:
         certificate_masked="4201**********1234",
         agent_name="代办人",
         agent_id_number=agent_id,
+        agent_relation=relation,
         dispensed_at=at(date(2026, 3, day)),
     )
 
@@ -199,30 +203,137 @@ def dispense_by_agent(pharmacist, actor, agent_id: str, day: int) -> Dispensing:
 AGENT = "420102198001011234"
 
 
-def test_one_agent_for_three_persons_fires_without_their_id_number(pharmacist_user, pharmacy):
+def facts_of(finding) -> dict[str, list[str]]:
+    return {f.label: [words for words, _url in f.items] for f in evidence_facts(finding.evidence)}
+
+
+def test_one_agent_for_three_persons_before_the_relation_was_asked_fires(pharmacist_user, pharmacy):
+    # given three dispensings recorded before the counter asked the relation (blank)
     pharmacist = PharmacistFactory(pharmacy=pharmacy)
     done = [dispense_by_agent(pharmacist, pharmacist_user, AGENT, d) for d in (3, 9, 15)]
 
     (found,) = find("agent_many_patients")
 
+    # then they count (not shown to be family), and the alert says the relation is unknown
     assert found.evidence["patient_count"] == 3
+    assert found.evidence["unrecorded_count"] == 3
+    assert found.evidence["relation"] == "not_recorded"
     assert found.evidence["dispensing_ids"] == sorted(d.pk for d in done)
     assert found.evidence["agent"] == agent_key(AGENT)
     assert AGENT not in str(found.evidence) and AGENT not in str(found.subject)
-    # the counter records no relation between agent and patient: the officer is told to check
-    facts = {f.label: f.items for f in evidence_facts(found.evidence)}
+    facts = facts_of(found)
     assert facts["代办人与参保人关系"] == [
-        ("柜台未登记代办人与参保人的关系，请核实是否为家属代购", "")
+        "部分或全部发药记录早于关系登记，柜台未登记代办人与参保人的关系，请核实是否为家属代购"
     ]
+    assert facts["其中未登记关系的参保人数"] == ["3"]
+    assert all(
+        w.endswith("：关系未登记（关系登记启用前的发药）")
+        for w in facts["代购参保人及代办人声明的关系"]
+    )
 
 
 def test_two_persons_per_agent_do_not_fire(pharmacist_user, pharmacy):
     pharmacist = PharmacistFactory(pharmacy=pharmacy)
-    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 3)
-    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 9)
-    dispense_by_agent(pharmacist, pharmacist_user, "420102198001015678", 15)
+    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 3, "entrusted")
+    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 9, "entrusted")
+    dispense_by_agent(pharmacist, pharmacist_user, "420102198001015678", 15, "entrusted")
 
     assert find("agent_many_patients") == []
+
+
+def test_family_members_are_not_counted(pharmacist_user, pharmacy):
+    # given an agent buying for a spouse, a parent, a child and a grandparent, and for two
+    # persons entrusted (six patients, two of them not family)
+    pharmacist = PharmacistFactory(pharmacy=pharmacy)
+    for day, relation in enumerate(["spouse", "parent", "child", "relative"], start=1):
+        dispense_by_agent(pharmacist, pharmacist_user, AGENT, day, relation)
+    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 10, "entrusted")
+    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 11, "entrusted")
+
+    # then two unrelated patients are below the threshold of three
+    assert find("agent_many_patients") == []
+
+
+def test_three_unrelated_persons_fire_at_the_threshold_and_the_family_is_left_out(
+    pharmacist_user, pharmacy
+):
+    # given three persons entrusted and a spouse, one of the entrusted bought for twice
+    pharmacist = PharmacistFactory(pharmacy=pharmacy)
+    zhang = InsuredPersonFactory(name="张建国", id_number="420102195001011232")
+    entrusted = [
+        dispense_by_agent(pharmacist, pharmacist_user, AGENT, 3, "entrusted", patient=zhang),
+        dispense_by_agent(pharmacist, pharmacist_user, AGENT, 20, "entrusted", patient=zhang),
+        dispense_by_agent(pharmacist, pharmacist_user, AGENT, 5, "entrusted"),
+        dispense_by_agent(pharmacist, pharmacist_user, AGENT, 7, "entrusted"),
+    ]
+    spouse = dispense_by_agent(pharmacist, pharmacist_user, AGENT, 8, "spouse")
+
+    # when the threshold is three (the national default), and then four
+    (found,) = find("agent_many_patients")
+    assert find("agent_many_patients", min_patients=4) == []
+
+    # then three patients count; the spouse's dispensing is not part of the evidence
+    assert found.evidence["patient_count"] == 3
+    assert found.evidence["relation"] == "declared"
+    assert found.evidence["family_patient_count"] == 1
+    assert "unrecorded_count" not in found.evidence
+    assert found.evidence["dispensing_ids"] == sorted(d.pk for d in entrusted)
+    assert spouse.pk not in found.evidence["dispensing_ids"]
+    assert found.evidence["agent_patients"] == sorted(
+        [d.prescription.patient_id, "entrusted"] for d in entrusted[1:]
+    )
+    # in words: the patients masked as elsewhere, each with the declared relation
+    facts = facts_of(found)
+    assert "张**（420102********1232）：其他（受委托人）" in facts["代购参保人及代办人声明的关系"]
+    assert len(facts["代购参保人及代办人声明的关系"]) == 3
+    assert "张建国" not in str(facts) and "420102195001011232" not in str(facts)
+    assert facts["代购参保人数（不含声明为近亲属的）"] == ["3"]
+    assert facts["声明为近亲属代购的参保人数（未计入）"] == ["1"]
+    assert facts["代办人与参保人关系"] == [
+        "代办人在柜台声明与所列参保人为其他（受委托人），非近亲属"
+    ]
+
+
+def test_old_blank_rows_count_beside_declared_ones(pharmacist_user, pharmacy):
+    # given two persons entrusted and one bought for before the relation was asked
+    pharmacist = PharmacistFactory(pharmacy=pharmacy)
+    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 3, "entrusted")
+    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 4, "entrusted")
+    old = dispense_by_agent(pharmacist, pharmacist_user, AGENT, 1)
+
+    (found,) = find("agent_many_patients")
+
+    assert found.evidence["patient_count"] == 3
+    assert found.evidence["unrecorded_count"] == 1
+    assert found.evidence["relation"] == "not_recorded"
+    assert [old.prescription.patient_id, ""] in found.evidence["agent_patients"]
+    words = facts_of(found)["代购参保人及代办人声明的关系"]
+    assert sum(w.endswith("：其他（受委托人）") for w in words) == 2
+    assert sum(w.endswith("：关系未登记（关系登记启用前的发药）") for w in words) == 1
+
+
+def test_a_declared_family_tie_outweighs_an_old_blank_row_but_not_a_contradiction(
+    pharmacist_user, pharmacy
+):
+    # given patient A: blank (old) then declared a daughter; patient B: declared spouse once and
+    # entrusted once; and two persons entrusted
+    pharmacist = PharmacistFactory(pharmacy=pharmacy)
+    a, b = InsuredPersonFactory(), InsuredPersonFactory()
+    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 1, "", patient=a)
+    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 20, "child", patient=a)
+    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 2, "spouse", patient=b)
+    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 21, "entrusted", patient=b)
+    dispense_by_agent(pharmacist, pharmacist_user, AGENT, 5, "entrusted")
+
+    (found,) = find("agent_many_patients", min_patients=2)
+
+    # then A is family (not counted); B counts as entrusted, with the other entrusted person
+    assert found.evidence["patient_count"] == 2
+    assert found.evidence["family_patient_count"] == 1
+    assert [b.pk, "entrusted"] in found.evidence["agent_patients"]
+    assert a.pk not in [p for p, _relation in found.evidence["agent_patients"]]
+    assert found.evidence["relation"] == "declared"
+    assert find("agent_many_patients") == []  # two unrelated are below the default three
 
 
 # --- 4. a physician far above the peers for the same drug (robust z) [HB art. 46, AH §2(8)] -----

@@ -7,8 +7,11 @@ import pytest
 from django.urls import reverse
 
 from dualchannel.core.models import AuditEvent
+from dualchannel.monitoring.evidence import AGENT_PATIENT_RELATIONS
 from dualchannel.monitoring.models import Alert, AlertState
 from dualchannel.monitoring.services import alert_raise
+from dualchannel.prescriptions.models import AgentRelation
+from dualchannel.registry.tests.factories import InsuredPersonFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -84,3 +87,41 @@ def test_other_roles_are_refused(client, pharmacist_user, alert):
 
     assert client.get(reverse("agency-alerts")).status_code == 403
     assert client.post(reverse("agency-alert-review", args=[alert.pk])).status_code == 403
+
+
+def test_an_agent_alert_lists_the_patients_masked_with_the_declared_relation(
+    client, agency_user, pharmacy
+):
+    # given the agent rule's alert naming two patients: one entrusted, one from before the
+    # counter asked the relation
+    li = InsuredPersonFactory(name="李秀英", id_number="420102196002021238")
+    wang = InsuredPersonFactory(name="王大明", id_number="420102196003031231")
+    raised = alert_raise(
+        rule="agent_many_patients",
+        severity="warning",
+        institution=pharmacy,
+        subject=("agent_month", "abc:2026-03"),
+        evidence={
+            "agent": "abc",
+            "patient_count": 2,
+            "relation": "not_recorded",
+            "agent_patients": [[li.pk, "entrusted"], [wang.pk, ""]],
+            "unrecorded_count": 1,
+        },
+    )
+    client.force_login(agency_user)
+
+    page = client.get(reverse("agency-alert", args=[raised.pk])).content.decode()
+
+    # then the rule is named as counting unrelated patients, the relation check is cited, and
+    # each patient is masked with the relation the agent declared
+    assert "同一代办人为多名非近亲属参保人代购药品" in page
+    assert "声明为配偶、父母、子女或其他近亲属的不计入" in page
+    assert "李**（420102********1238）：其他（受委托人）" in page
+    assert "王**（420102********1231）：关系未登记（关系登记启用前的发药）" in page
+    assert "柜台未登记代办人与参保人的关系" in page
+    assert "李秀英" not in page and "420102196002021238" not in page
+
+
+def test_the_alert_words_of_the_relations_are_the_counters():
+    assert {k: v for k, v in AGENT_PATIENT_RELATIONS.items() if k} == dict(AgentRelation.choices)

@@ -333,7 +333,13 @@ def _body_digest(prescription_id, identity: Identity, lines, delivery: DeliveryI
         {
             "prescription": prescription_id,
             "identity": {
-                **{k: v for k, v in identity.__dict__.items() if k != "agent_signature"},
+                # a blank relation is left out: a request digested before the relation was
+                # asked still replays as the same request
+                **{
+                    k: v
+                    for k, v in identity.__dict__.items()
+                    if k != "agent_signature" and not (k == "agent_relation" and not v)
+                },
                 "agent_signature": hashlib.sha256(identity.agent_signature or b"").hexdigest(),
             },
             "lines": [line.__dict__ | {"trace_codes": list(line.trace_codes)} for line in lines],
@@ -576,6 +582,7 @@ def _write_dispensing(
         agent_name=identity.agent_name.strip()[:50] if signature else "",
         agent_id_number=identity.agent_id_number.strip().upper() if signature else "",
         agent_phone=identity.agent_phone.strip() if signature else "",
+        agent_relation=identity.agent_relation.strip() if signature else "",
         agent_signature_sha256=hashlib.sha256(signature).hexdigest() if signature else "",
         delivery_mode=delivery.mode,
         warnings=warnings,

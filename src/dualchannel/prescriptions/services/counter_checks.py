@@ -36,6 +36,7 @@ from dualchannel.registry.validation import parse_id_number
 from .. import error_codes as codes
 from .. import rules
 from ..models import (
+    AgentRelation,
     CertificateType,
     Dispensing,
     DispensingLine,
@@ -66,11 +67,16 @@ class Identity:
     agent_id_number: str = ""
     agent_phone: str = ""
     agent_signature: bytes | None = None
+    agent_relation: str = ""  # an AgentRelation value, declared by the agent
 
     @property
     def has_agent(self) -> bool:
         return bool(
-            self.agent_name or self.agent_id_number or self.agent_phone or self.agent_signature
+            self.agent_name
+            or self.agent_id_number
+            or self.agent_phone
+            or self.agent_signature
+            or self.agent_relation
         )
 
 
@@ -209,6 +215,20 @@ def _agent_checks(identity: Identity) -> list[Check]:
         checks.append(Check(codes.AGENT_INVALID_ID, False, label, f"代办人身份证号无效：{reason}"))
     if not PHONE.match(identity.agent_phone.strip()):
         checks.append(Check(codes.AGENT_INVALID_PHONE, False, label, "代办人联系电话格式不正确"))
+    relation = (identity.agent_relation or "").strip()
+    if not relation:
+        checks.append(
+            Check(codes.AGENT_RELATION_REQUIRED, False, label, "请选择代办人与参保人的关系")
+        )
+    elif relation not in AgentRelation.values:
+        checks.append(
+            Check(
+                codes.AGENT_RELATION_INVALID,
+                False,
+                label,
+                "代办人与参保人的关系无效，请选择配偶、父母、子女、其他近亲属或其他（受委托人）",
+            )
+        )
     signature = identity.agent_signature or b""
     if not signature.startswith(PNG_MAGIC) or len(signature) > MAX_SIGNATURE_BYTES:
         checks.append(

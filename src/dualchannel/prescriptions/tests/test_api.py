@@ -332,6 +332,7 @@ def test_an_agents_signature_travels_as_base64_and_their_numbers_are_masked(
         agent_name="张小伟",
         agent_id_number="420102199001011236",
         agent_phone="13900000009",
+        agent_relation="entrusted",
     )
     url = f"{BASE}/{routed.pk}/counter/dispense"
     api_client.as_user(pharmacist_user)
@@ -353,10 +354,50 @@ def test_an_agents_signature_travels_as_base64_and_their_numbers_are_masked(
     assert dispensing["agent_signed"] is True
     assert dispensing["agent_id_number"] == "420102********1236"
     assert dispensing["agent_phone"] == "139****0009"
+    assert dispensing["agent_relation"] == "entrusted"
+    assert dispensing["agent_relation_label"] == "其他（受委托人）"
     assert Dispensing.objects.get().agent_signature.read() == PNG
     hospital_view = api_client.as_user(physician_user).get(f"{BASE}/{routed.pk}").json()
     assert hospital_view["dispensing"]["agent_name"] == "张**"
     assert "13900000009" not in str(hospital_view)
+
+
+@pytest.mark.parametrize(
+    ("relation", "code", "message"),
+    [
+        (None, "counter.agent_relation_required", "请选择代办人与参保人的关系"),
+        ("", "counter.agent_relation_required", "请选择代办人与参保人的关系"),
+        ("neighbour", "counter.agent_relation_invalid", "代办人与参保人的关系无效"),
+    ],
+)
+def test_an_agent_without_a_valid_relation_is_refused_and_nothing_is_written(
+    api_client, routed, pharmacist, pharmacist_user, stock, relation, code, message
+):
+    agent = identity(
+        routed,
+        agent_name="张小伟",
+        agent_id_number="420102199001011236",
+        agent_phone="13900000009",
+        agent_signature=base64.b64encode(PNG).decode(),
+    )
+    if relation is not None:
+        agent["agent_relation"] = relation
+    api_client.as_user(pharmacist_user)
+    before = counted()
+
+    response = api_client.post_json(
+        f"{BASE}/{routed.pk}/counter/dispense",
+        dispense_body(routed, stock[0], identity=agent),
+        HTTP_IDEMPOTENCY_KEY="k-relation",
+    )
+
+    assert response.status_code == 400
+    error = response.json()["error"]
+    assert error["code"] == code
+    assert error["message"].startswith(message)
+    assert counted() == before
+    checked = api_client.post_json(f"{BASE}/{routed.pk}/counter/check", {"identity": agent}).json()
+    assert code in [c["code"] for c in checked["checks"] if not c["ok"]]
 
 
 # --- delivery and the result back to the hospital ----------------------------------------------

@@ -7,7 +7,7 @@ from datetime import datetime, time, timedelta
 from decimal import Decimal
 
 import pytest
-from django.db import connection
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
 from dualchannel.catalog.tests.factories import DrugFactory, PaymentStandardFactory
@@ -154,12 +154,30 @@ def test_an_agent_is_registered_with_id_phone_and_signature(
         agent_id_number="420102199001011236",
         agent_phone="13900000009",
         agent_signature=PNG,
+        agent_relation="child",
     )
     dispensing = dispense(pharmacist_user, routed, stock[0], identity=agent)
 
     assert dispensing.agent_id_number == "420102199001011236"
     assert dispensing.agent_signature.read() == PNG
     assert len(dispensing.agent_signature_sha256) == 64
+    assert dispensing.agent_relation == "child"
+    assert dispensing.get_agent_relation_display() == "子女"
+
+
+def test_a_patient_in_person_has_no_agent_relation(routed, pharmacist, pharmacist_user, stock):
+    dispensing = dispense(pharmacist_user, routed, stock[0])
+
+    assert dispensing.agent_id_number == ""
+    assert dispensing.agent_relation == ""
+
+
+AGENT = {
+    "agent_name": "张小伟",
+    "agent_id_number": "420102199001011236",
+    "agent_phone": "13900000009",
+    "agent_signature": PNG,
+}
 
 
 @pytest.mark.parametrize(
@@ -175,6 +193,7 @@ def test_an_agent_is_registered_with_id_phone_and_signature(
                 "agent_id_number": "420102199001011230",
                 "agent_phone": "13900000009",
                 "agent_signature": PNG,
+                "agent_relation": "spouse",
             },
             "counter.agent_invalid_id",
         ),
@@ -183,9 +202,17 @@ def test_an_agent_is_registered_with_id_phone_and_signature(
                 "agent_name": "张小伟",
                 "agent_id_number": "420102199001011236",
                 "agent_phone": "13900000009",
+                "agent_relation": "spouse",
             },
             "counter.agent_signature_required",
         ),
+        # the relation is required once an agent is registered, and one of the list
+        (AGENT, "counter.agent_relation_required"),
+        ({**AGENT, "agent_relation": "  "}, "counter.agent_relation_required"),
+        ({**AGENT, "agent_relation": "friend"}, "counter.agent_relation_invalid"),
+        ({**AGENT, "agent_relation": "配偶"}, "counter.agent_relation_invalid"),
+        # a relation alone names an agent: the agent's identity is asked for
+        ({"agent_relation": "spouse"}, "counter.agent_incomplete"),
     ],
 )
 def test_identity_refusals_have_a_reason_code_and_write_nothing(
@@ -199,6 +226,44 @@ def test_identity_refusals_have_a_reason_code_and_write_nothing(
     assert refused.value.code == code
     assert refused.value.message  # shown in Chinese at the counter
     assert fingerprint() == before
+
+
+def test_the_relation_refusals_say_what_to_choose(routed, pharmacist, pharmacist_user, stock):
+    with pytest.raises(DomainError) as missing:
+        dispense(pharmacist_user, routed, stock[0], identity=me(routed, **AGENT))
+    with pytest.raises(DomainError) as invalid:
+        dispense(
+            pharmacist_user,
+            routed,
+            stock[0],
+            identity=me(routed, **AGENT, agent_relation="friend"),
+        )
+
+    assert missing.value.message == "请选择代办人与参保人的关系"
+    assert "配偶、父母、子女、其他近亲属或其他（受委托人）" in invalid.value.message
+    assert Dispensing.objects.count() == 0
+
+
+def test_the_database_keeps_a_relation_only_with_an_agent(routed, pharmacist, pharmacist_user):
+    # given a dispensing row with a relation but no agent (or a relation not in the list)
+    def row(**kw):
+        return Dispensing(
+            prescription=routed,
+            pharmacy=pharmacist.pharmacy,
+            pharmacist=pharmacist,
+            actor=pharmacist_user,
+            idempotency_key="k-direct",
+            request_digest="0" * 64,
+            certificate_type="02",
+            certificate_masked="4201**********1234",
+            **kw,
+        )
+
+    # then the check constraint refuses both
+    for bad in ({"agent_relation": "spouse"}, {"agent_id_number": "X", "agent_relation": "x"}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            row(**bad).save()
+    assert Dispensing.objects.count() == 0
 
 
 def test_an_expired_prescription_is_refused(routed, pharmacist, pharmacist_user, stock):

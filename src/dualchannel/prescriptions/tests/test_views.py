@@ -436,6 +436,7 @@ def test_an_agent_signs_on_the_pad(client, pharmacist_user, pharmacist, routed, 
         "agent_name": "张小伟",
         "agent_id_number": "420102199001011236",
         "agent_phone": "13900000009",
+        "agent_relation": "parent",
     }
     url = reverse("prescriptions-counter-dispense", args=[routed.pk])
 
@@ -448,6 +449,46 @@ def test_an_agent_signs_on_the_pad(client, pharmacist_user, pharmacist, routed, 
     dispensing = Dispensing.objects.get()
     assert dispensing.agent_name == "张小伟"
     assert dispensing.agent_signature.read() == PNG
+    assert dispensing.agent_relation == "parent"
+    result = client.get(reverse("prescriptions-counter-result", args=[routed.pk])).content.decode()
+    assert '<dd id="agent-relation">父母</dd>' in result
+
+
+@pytest.mark.parametrize(
+    ("relation", "code", "message"),
+    [
+        ("", "counter.agent_relation_required", "请选择代办人与参保人的关系"),
+        ("friend", "counter.agent_relation_invalid", "代办人与参保人的关系无效"),
+    ],
+)
+def test_the_counter_page_refuses_an_agent_without_a_valid_relation(
+    client, pharmacist_user, pharmacist, routed, stock, relation, code, message
+):
+    client.force_login(pharmacist_user)
+    signature = "data:image/png;base64," + base64.b64encode(PNG).decode()
+    agent = {
+        "agent_name": "张小伟",
+        "agent_id_number": "420102199001011236",
+        "agent_phone": "13900000009",
+        "agent_signature": signature,
+        "agent_relation": relation,
+    }
+    before = fingerprint()
+
+    response = client.post(
+        reverse("prescriptions-counter-dispense", args=[routed.pk]),
+        counter_form(routed, stock[0], **agent),
+    )
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert f'data-code="{code}"' in html
+    assert message in html
+    # the form comes back with the agent kept, the relation list to choose from
+    assert '<details id="agent" open>' in html
+    assert 'value="spouse"' in html and "配偶" in html
+    assert "其他（受委托人）" in html
+    assert fingerprint() == before
 
 
 def test_cold_chain_is_the_only_mode_for_injectables(

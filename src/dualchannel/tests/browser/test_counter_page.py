@@ -88,3 +88,62 @@ def test_pharmacist_verifies_and_dispenses_at_the_counter(
     assert dispensing.idempotency_key == key
     routed.refresh_from_db()
     assert routed.status == PrescriptionStatus.DISPENSED
+
+
+def test_an_agent_signs_and_chooses_the_relation_to_the_patient(
+    page,
+    live_server,
+    login,
+    pharmacist_user,
+    pharmacist,  # noqa: F811
+    routed,
+    stock,  # noqa: F811
+):
+    # HB art. 24: the agent registers ID, phone and signature; the counter also asks how the
+    # agent is related to the patient (monitoring counts agents buying for unrelated persons)
+    code = (
+        TraceCode.objects.filter(stock_item=stock[0], status="in_stock")
+        .order_by("code")
+        .values_list("code", flat=True)
+        .first()
+    )
+    login(page, pharmacist_user)
+    page.goto(f"{live_server.url}/pharmacy/counter/{routed.pk}/")
+    page.wait_for_load_state("load")
+    page.select_option("#certificate_type", "02")
+    page.fill("#certificate_no", routed.patient.id_number)
+    page.locator("#line-0-codes").press_sequentially(code)
+    page.press("#line-0-codes", "Enter")
+
+    # the agent's part: name, ID number, phone, and a signature drawn on the pad
+    page.click("#agent summary")
+    page.fill("input[name=agent_name]", "张小伟")
+    page.fill("input[name=agent_id_number]", "420102199001011236")
+    page.fill("input[name=agent_phone]", "13900000009")
+    box = page.locator("#signature-pad").bounding_box()
+    page.mouse.move(box["x"] + 20, box["y"] + 40)
+    page.mouse.down()
+    page.mouse.move(box["x"] + 120, box["y"] + 90, steps=8)
+    page.mouse.move(box["x"] + 220, box["y"] + 50, steps=8)
+    page.mouse.up()
+    assert page.locator("#agent_signature").input_value().startswith("data:image/png;base64,")
+
+    # no relation chosen: the check says so in words
+    page.click("#verify")
+    page.wait_for_selector("#checks-failed")
+    refused = page.locator('#checks li[data-code="counter.agent_relation_required"]')
+    assert "请选择代办人与参保人的关系" in refused.inner_text()
+
+    # the relation chosen from the list: all green, dispensed, the result says it in Chinese
+    options = page.locator("#agent_relation option").all_inner_texts()
+    assert options[0] == "请选择" and "其他（受委托人）" in options
+    page.select_option("#agent_relation", label="父母")
+    page.click("#verify")
+    page.wait_for_selector("#checks-passed")
+    page.click("#dispense")
+    page.wait_for_url(re.compile(rf"/pharmacy/counter/{routed.pk}/result/$"))
+    assert page.locator("#agent-relation").inner_text() == "父母"
+
+    dispensing = Dispensing.objects.get(prescription=routed)
+    assert dispensing.agent_relation == "parent"
+    assert dispensing.agent_name == "张小伟"
