@@ -83,7 +83,12 @@ def pharmacy_order_code(request: HttpRequest) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("prescriptions-pharmacy-orders")
-    messages.success(request, f"取药码有效：订单{order.order_no}，请核验身份后发药")
+    paid = (
+        f"个人自付 {order.personal_due} 元已线上支付，无需收费；"
+        if order.personal_due is not None
+        else ""
+    )
+    messages.success(request, f"取药码有效：订单{order.order_no}，{paid}请核验身份后发药")
     return redirect("prescriptions-counter-rx", prescription_id=order.prescription_id)
 
 
