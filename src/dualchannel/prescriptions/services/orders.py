@@ -283,7 +283,9 @@ def order_place_pickup(
         if pay_online:  # the held boxes pre-settled: the personal part to pay now
             order_quote(actor, order)
             if amount_due(order) == 0:  # the fund pays all: waiting for its window at once
-                order_paid_advance(None, order, reason="无需线上支付", actor=actor)
+                order_paid_advance(
+                    None, order, reason="无需线上支付", actor=actor, placed_here=True
+                )
         _record(actor, order, "order_placed")
         order_notify(actor, order, code=code)
     return Placed(order, code)
@@ -356,7 +358,9 @@ def order_place_delivery(
         if pays_personal_online(mode):  # the held boxes pre-settled: the personal part to pay
             order_quote(actor, order)
             if amount_due(order) == 0:  # the fund pays all, no fee: to the pharmacy at once
-                order_paid_advance(None, order, reason="无需线上支付", actor=actor)
+                order_paid_advance(
+                    None, order, reason="无需线上支付", actor=actor, placed_here=True
+                )
         _record(actor, order, "order_placed")
         order_notify(actor, order)
     return Placed(order)
@@ -379,7 +383,12 @@ def _record(actor: User | None, order: OnlineOrder, what: str) -> None:
 
 
 def order_paid_advance(
-    payment: PaymentOrder | None, order: OnlineOrder, *, reason: str, actor: User | None = None
+    payment: PaymentOrder | None,
+    order: OnlineOrder,
+    *,
+    reason: str,
+    actor: User | None = None,
+    placed_here: bool = False,
 ) -> None:
     """Paid online (or nothing was due), in the payment's (or the placing) transaction: a
     delivery order goes to the pharmacy, its boxes held while it prepares; a pick-up order waits
@@ -388,7 +397,9 @@ def order_paid_advance(
         to, until = OS.READY, order.window_end
     else:
         to, until = OS.PREPARING, timezone.now() + timedelta(hours=DELIVERY_HOLD_HOURS)
-    stock_hold_extend(reference=sale_reference(order.prescription), expires_at=until)
+    stock_hold_extend(
+        reference=sale_reference(order.prescription), expires_at=until, placed_here=placed_here
+    )
     changes: dict[str, object] = {"hold_until": until}
     if payment is not None:
         changes["payment"] = payment
