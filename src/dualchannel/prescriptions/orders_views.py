@@ -151,7 +151,8 @@ def pharmacy_order_cancel(request: HttpRequest, order_id: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"订单{order.order_no}已取消，预留药品已释放")
+        refunded = "，线上已付款项将全额原路退回" if order.payment_id else ""
+        messages.success(request, f"订单{order.order_no}已取消，预留药品已释放{refunded}")
     return redirect("prescriptions-pharmacy-orders")
 
 

@@ -9,10 +9,10 @@ personal part and the delivery fee in one payment order (``order_payments``); un
 the order expires and its boxes go back. The fund's part is settled (2102) when the pharmacy
 ships the dispensed order (``order_ship`` calls ``ship_settle`` first), never before the goods
 leave for the patient; a paid pick-up order is settled by the counter's settle after the
-hand-over, through the same online path (settlement's ``settlement_settle_at_counter``), and
-its dispensing is refused when the counter's 2101 of the dispensed boxes differs from what was paid
-(``dispense_check``). A reversal of that settlement refunds the personal part (settlement's
-``online_paid``).
+hand-over, through the same online path (settlement's ``settlement_settle_at_counter``). Either
+order's dispensing is refused when the counter's 2101 of the dispensed boxes differs from what
+was paid (``dispense_check``), while the order may still be cancelled. A reversal of that
+settlement refunds the personal part (settlement's ``online_paid``).
 """
 
 from __future__ import annotations
@@ -108,16 +108,17 @@ def ship_settle(actor: User, order_id: int) -> None:
 
 
 def dispense_check(actor: User, order: OnlineOrder) -> None:
-    """In the counter's dispensing transaction, after the sale: a pick-up order whose personal
-    part was paid on the phone is dispensed (and handed over) only when the counter's 2101 of the
-    dispensed boxes asks exactly what was paid; otherwise the dispensing is refused with nothing
-    written (the pharmacist dispenses the held batch, or the order is cancelled, refunded in
-    full, and the drug sold at the counter as usual)."""
+    """In the counter's dispensing transaction, after the sale: an order whose personal part was
+    paid on the phone is dispensed (a pick-up order handed over) only when the counter's 2101 of
+    the dispensed boxes asks exactly what was paid; otherwise the dispensing is refused with
+    nothing written (the pharmacist dispenses the held batch, or the order is cancelled, refunded
+    in full, and the drug sold at the counter as usual). Checked here rather than only when a
+    delivery ships: a dispensed order can no longer be cancelled."""
     if order.personal_due is None or not _pricing or _pricing[0].personal_now is None:
         return
     now = _pricing[0].personal_now(actor, order.prescription_id)
     if now != order.personal_due:
-        logger.info("online pick-up dispensing refused: %s", codes.ORDER_AMOUNT_CHANGED)
+        logger.info("online order dispensing refused: %s", codes.ORDER_AMOUNT_CHANGED)
         raise Conflict(
             codes.ORDER_AMOUNT_CHANGED,
             f"按本次发药结算个人自付{now}元，与参保人线上已付{order.personal_due}元不符，"

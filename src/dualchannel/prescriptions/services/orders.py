@@ -588,9 +588,9 @@ def order_on_dispensed(
 ) -> None:
     """In the counter's transaction, after the sale: the order names its dispensing; a pick-up
     order is handed over at once (who received it, when), a delivery order waits to be shipped.
-    A pick-up order paid online is handed over only if the dispensed boxes ask what was paid."""
-    if order.mode == M.ONLINE_PICKUP:
-        dispense_check(actor, order)
+    An order paid online is dispensed only if the dispensed boxes ask what was paid (while it is
+    not dispensed it may still be cancelled, refunded in full)."""
+    dispense_check(actor, order)
     stock_hold_consume(
         actor=actor, reference=sale_reference(order.prescription), person=order.prescription.patient
     )

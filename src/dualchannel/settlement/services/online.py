@@ -15,13 +15,15 @@ Handed down to prescriptions (``online_payment.personal_pricing_register``, in t
   counter, but until the parcel leaves the pharmacy the order may still be cancelled or expire
   (the money is then refunded whole); settling at shipping means no fund money is ever paid
   for goods that were not handed over for the patient. The settled personal part must equal
-  what the patient paid, to the fen; if it does not (another batch was dispensed, the person's
-  accumulators moved since), shipping is refused and nothing is written. The settlement records
-  the payment order (``Settlement.online_payment``); its reversal refunds it (``online_paid``).
+  what the patient paid, to the fen; if it does not (the person's accumulators moved since it
+  was dispensed), shipping is refused and nothing is written. The dispensing itself was refused
+  unless its 2101 asked what was paid (another batch, a batch repriced: ``online_personal_now``),
+  while the order could still be cancelled and refunded whole (a dispensed order cannot be).
+  The settlement records the payment order (``Settlement.online_payment``); its reversal
+  refunds it (``online_paid``).
   A 网订店取 order paid online is handed over at the counter when it is dispensed; the counter's
   settle then runs this same path (``settlement_settle_at_counter``): the counter collects
-  nothing, and the dispensing itself was refused unless its 2101 asked what was paid
-  (``online_personal_now``).
+  nothing.
 - ``online_personal_now``: that 2101 of the dispensed boxes, read in the dispensing transaction
   (nothing locked: the counter's own pre-settlement).
 
@@ -224,7 +226,7 @@ def online_order_settle(actor: User, order_id: int) -> Settlement | None:
         then = (
             "不能按线上已付结算，请联系医保经办机构处理"
             if order.mode == DeliveryMode.ONLINE_PICKUP
-            else "请按订单预留的批次发药后再发货"
+            else "不能发货（发药后参保人的医保累计或药品价格有变动），请联系医保经办机构处理"
         )
         raise Conflict(
             codes.ONLINE_AMOUNT_MISMATCH,
