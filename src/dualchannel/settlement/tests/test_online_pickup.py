@@ -329,3 +329,54 @@ def test_nothing_due_goes_to_ready_at_once(orderable, patient_user, monkeypatch)
         OrderStatus.PENDING_PAYMENT,
         OrderStatus.READY,
     ]
+
+
+def test_the_order_form_offers_both_ways_and_the_order_page_shows_what_is_due(
+    orderable, patient_user, client
+):
+    prescription, _address = orderable
+    client.force_login(patient_user)
+    form_url = reverse("portal-order-new", args=[prescription.pk])
+
+    form = client.get(form_url).content.decode()
+    assert 'id="pickup-pay-online"' in form and 'id="pickup-pay-store"' in form
+    assert "现在用手机支付个人自付部分" in form and "个人自付部分在药店支付" in form
+
+    response = client.post(
+        form_url,
+        {
+            "mode": "online_pickup",
+            "window": _window(prescription).isoformat(),
+            "pickup_pay": "online",
+        },
+        follow=True,
+    )
+
+    order = OnlineOrder.objects.get()
+    assert order.status == OrderStatus.PENDING_PAYMENT and order.personal_due > 0
+    page = response.content.decode()
+    assert "请核对医保预结算后在线支付" in page
+    assert 'id="order-due"' in page and f"{order.personal_due} 元" in page
+    assert f"支付 {order.personal_due} 元" in page and 'id="pay"' in page
+    assert "您到店取药时结算" in page
+
+
+def test_the_order_form_pay_at_store_keeps_todays_order(orderable, patient_user, client):
+    prescription, _address = orderable
+    client.force_login(patient_user)
+
+    response = client.post(
+        reverse("portal-order-new", args=[prescription.pk]),
+        {
+            "mode": "online_pickup",
+            "window": _window(prescription).isoformat(),
+            "pickup_pay": "store",
+        },
+        follow=True,
+    )
+
+    order = OnlineOrder.objects.get()
+    assert order.status == OrderStatus.READY and order.personal_due is None
+    page = response.content.decode()
+    assert 'id="order-pay-at-store"' in page and 'id="pay"' not in page
+    assert not PaymentOrder.objects.exists()
