@@ -74,6 +74,7 @@ from .common import (
     breakdown_of,
     designated,
     lock_person,
+    request_key,
     require_benefits,
     require_direct,
 )
@@ -288,7 +289,9 @@ def settlement_settle_at_counter(
     """The counter's settle button and API: a 网订店取 order whose personal part was paid on the
     phone settles through the online path (``paid_online``, the settled personal part checked to
     the fen against the payment, the payment recorded; the counter collects nothing); any other
-    dispensing as ``settlement_settle``, which collects the personal part."""
+    dispensing as ``settlement_settle``, which collects the personal part. The caller's key is
+    checked as for any settle; the online path settles under the order's own key (once)."""
+    request_key(idempotency_key)  # a missing or malformed key refused first, whichever path
     order_id = _online_pickup_order(prescription_id)
     if order_id is None or (inpatient_admission_no or "").strip():
         return settlement_settle(

@@ -380,3 +380,24 @@ def test_the_order_form_pay_at_store_keeps_todays_order(orderable, patient_user,
     page = response.content.decode()
     assert 'id="order-pay-at-store"' in page and 'id="pay"' not in page
     assert not PaymentOrder.objects.exists()
+
+
+def test_the_settle_api_settles_a_paid_pickup_order_without_collecting(
+    reserved, patient_user, pharmacist_user, api_client
+):
+    payment = paid(patient_user, reserved.order)
+    hand_over(pharmacist_user, reserved)
+    url = f"/api/v1/settlement/prescriptions/{reserved.order.prescription_id}/settle"
+    client = api_client.as_user(pharmacist_user)
+
+    malformed = client.post(url, HTTP_IDEMPOTENCY_KEY="a b")
+    assert malformed.status_code == 400 and not Settlement.objects.exists()
+
+    first = client.post(url, HTTP_IDEMPOTENCY_KEY="api-1")
+    again = client.post(url, HTTP_IDEMPOTENCY_KEY="api-1")
+
+    assert (first.status_code, again.status_code) == (201, 200)
+    settlement = Settlement.objects.get()
+    assert first.json()["settlement_no"] == again.json()["settlement_no"]
+    assert settlement.online_payment == payment
+    assert AuditEvent.objects.filter(action="settlement.personal_paid_online").count() == 1
