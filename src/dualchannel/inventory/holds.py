@@ -124,8 +124,14 @@ def stock_hold_consume(*, actor: User, reference: str, person=None) -> int:
     return _close(actor, reference, HoldStatus.CONSUMED, "售出", person)
 
 
-def stock_hold_extend(*, reference: str, expires_at: datetime) -> int:
-    """Keep ``reference``'s active holds until ``expires_at`` (an order paid: it is prepared)."""
+def stock_hold_extend(*, reference: str, expires_at: datetime, placed_here: bool = False) -> int:
+    """Keep ``reference``'s active holds until ``expires_at`` (an order paid: it is prepared).
+    ``placed_here``: the holds were placed by this very transaction (an order with nothing to
+    pay online moves on as it is placed): no other transaction sees them, so they are not
+    locked again (core.locks: the batches, locked to place them, come after the holds)."""
+    if placed_here:
+        active = StockHold.objects.filter(reference=reference, status=HoldStatus.ACTIVE)
+        return active.update(expires_at=expires_at)
     rows = stock_holds_lock(reference)
     StockHold.objects.filter(pk__in=[h.pk for h in rows]).update(expires_at=expires_at)
     return len(rows)

@@ -69,7 +69,7 @@ def _own_order(request: HttpRequest, order_id: int) -> OnlineOrder:
         OnlineOrder.objects.filter(
             pk=order_id, prescription__patient_id=request.user.insured_person_id
         )
-        .select_related("prescription", "pharmacy", "dispensing__delivery")
+        .select_related("prescription", "pharmacy", "dispensing__delivery", "payment")
         .first()
     )
     if found is None:
@@ -131,12 +131,20 @@ def portal_order_new(request: HttpRequest, prescription_id: int) -> HttpResponse
                 actor=request.user,
                 prescription_id=prescription.pk,
                 window_start=_window(request.POST.get("window", "")),
+                # 在线支付: the personal part on the phone now; else (到店支付) at the counter
+                pay_online=request.POST.get("pickup_pay") == "online",
             )
     except NotFound:
         raise
     except DomainError as exc:
         return _order_form(request, prescription, error=exc, status=exc.status)
-    if placed.pickup_code:
+    if placed.pickup_code and placed.order.status == OS.PENDING_PAYMENT:
+        messages.success(
+            request,
+            f"药品已为您预留，取药码 {placed.pickup_code}（已同时发送至我的消息）；"
+            "请核对医保预结算后在线支付，支付后凭取药码到店取药",
+        )
+    elif placed.pickup_code:
         messages.success(request, f"已预留，取药码 {placed.pickup_code}（已同时发送至我的消息）")
     elif placed.order.status == OS.PENDING_PAYMENT and placed.order.personal_due is not None:
         # the pre-settlement first: the patient sees what the fund pays and what is theirs
@@ -204,7 +212,10 @@ def portal_order(request: HttpRequest, order_id: int) -> HttpResponse:
         return redirect("portal-bind")
     order = _own_order(request, order_id)
     done = {h.to_status: h.at for h in order.history.all()}
-    steps = [(OS(s).label, done.get(s)) for s in STEPS[order.mode]]
+    shown = STEPS[order.mode]
+    if order.mode == DeliveryMode.ONLINE_PICKUP and order.personal_due is not None:
+        shown = (OS.PENDING_PAYMENT, *shown)  # 在线支付 chosen: paid first
+    steps = [(OS(s).label, done.get(s)) for s in shown]
     context = {
         "order": order,
         "steps": steps,
@@ -212,6 +223,8 @@ def portal_order(request: HttpRequest, order_id: int) -> HttpResponse:
         "recipient": f"{mask_name(order.recipient_name)} {mask_phone(order.recipient_phone)}",
         "can_cancel": order.status in (OS.PENDING_PAYMENT, OS.READY, OS.PREPARING),
         "can_pay": order.status == OS.PENDING_PAYMENT,
+        "pickup": order.mode == DeliveryMode.ONLINE_PICKUP,
+        "paid_online": order.payment is not None and order.payment.paid_amount is not None,
         "can_confirm": order.status == OS.SHIPPED and order.mode == DeliveryMode.HOME_DELIVERY,
         "due": rx_services.amount_due(order),
         "split": [

@@ -89,3 +89,5 @@ ORDER_SHIPMENT_INVALID = "orders.shipment_invalid"
 ORDER_SETTINGS_INVALID = "orders.settings_invalid"
 ORDER_NOT_PAID = "orders.not_paid"  # the delivery fee is not paid yet
 ORDER_PAYMENT_UNAVAILABLE = "orders.payment_unavailable"
+# a paid-online pick-up order: the dispensed boxes' personal part differs from what was paid
+ORDER_AMOUNT_CHANGED = "orders.amount_changed"

@@ -568,7 +568,9 @@ class PatientAddress(models.Model):
 
 
 class OrderStatus(models.TextChoices):
-    PENDING_PAYMENT = "pending_payment", "待支付"  # 网订店送: the fee is paid online first
+    # paid online first: 网订店送 (the personal part and the fee), 网订店取 if so chosen (the
+    # personal part); the boxes are held for the payment's time
+    PENDING_PAYMENT = "pending_payment", "待支付"
     READY = "ready", "待取药"  # 网订店取: boxes held, code issued, waiting for the window
     PREPARING = "preparing", "备药中"  # 网订店送: boxes held, the pharmacy prepares and dispenses
     SHIPPED = "shipped", "配送中"  # dispensed and sent (carrier and tracking number)
@@ -624,8 +626,9 @@ class OnlineOrder(models.Model):
     payment = models.ForeignKey(
         "payments.PaymentOrder", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
-    # 网订店送: the personal part is paid on the phone with the fee (services.online_payment);
-    # null: it is paid at the counter (网订店取, or an order placed before this was possible)
+    # the personal part paid on the phone (services.online_payment): always for 网订店送 (with the
+    # fee), for 网订店取 when the patient chose 在线支付; null: it is paid at the counter (网订店取
+    # 到店支付, or an order placed before this was possible)
     personal_due = models.DecimalField(
         "个人自付（线上支付，元）", max_digits=12, decimal_places=2, null=True, blank=True
     )
@@ -672,7 +675,8 @@ _O = OrderStatus
 ORDER_MACHINE = StateMachine(
     OrderStatus,
     {
-        _O.PENDING_PAYMENT: {_O.PREPARING, _O.CANCELLED, _O.EXPIRED},
+        # paid (or nothing due): a delivery order is prepared, a pick-up order waits for its window
+        _O.PENDING_PAYMENT: {_O.PREPARING, _O.READY, _O.CANCELLED, _O.EXPIRED},
         _O.READY: {_O.PICKED_UP, _O.CANCELLED, _O.EXPIRED},
         _O.PREPARING: {_O.SHIPPED, _O.CANCELLED, _O.EXPIRED},
         _O.SHIPPED: {_O.DELIVERED},

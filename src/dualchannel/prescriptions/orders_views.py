@@ -83,7 +83,12 @@ def pharmacy_order_code(request: HttpRequest) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
         return redirect("prescriptions-pharmacy-orders")
-    messages.success(request, f"取药码有效：订单{order.order_no}，请核验身份后发药")
+    paid = (
+        f"个人自付 {order.personal_due} 元已线上支付，无需收费；"
+        if order.personal_due is not None
+        else ""
+    )
+    messages.success(request, f"取药码有效：订单{order.order_no}，{paid}请核验身份后发药")
     return redirect("prescriptions-counter-rx", prescription_id=order.prescription_id)
 
 
@@ -146,7 +151,8 @@ def pharmacy_order_cancel(request: HttpRequest, order_id: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"订单{order.order_no}已取消，预留药品已释放")
+        refunded = "，线上已付款项将全额原路退回" if order.payment_id else ""
+        messages.success(request, f"订单{order.order_no}已取消，预留药品已释放{refunded}")
     return redirect("prescriptions-pharmacy-orders")
 
 

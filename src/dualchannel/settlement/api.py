@@ -209,7 +209,8 @@ def settlement_settle(
 ):
     actor = request.auth
     key = (idempotency_key or "").strip()
-    settlement = services.settlement_settle(
+    # a pick-up order whose personal part was paid on the phone: settled without collecting
+    settlement = services.settlement_settle_at_counter(
         actor=actor,
         prescription_id=prescription_id,
         idempotency_key=key,

@@ -22,7 +22,11 @@ class SettlementConfig(AppConfig):
         from . import tasks  # noqa: F401  (registers the job handlers)
         from .alert_references import REFERENCES
         from .models import FindingKind
-        from .services.online import online_order_quote, online_order_settle
+        from .services.online import (
+            online_order_quote,
+            online_order_settle,
+            online_personal_now,
+        )
         from .services.recovery import finding_from_alert
         from .surveillance import DETECTORS
         from .views import counter_settlement_context
@@ -40,6 +44,9 @@ class SettlementConfig(AppConfig):
             template="settlement/_counter.html", context=counter_settlement_context
         )
 
-        # An online delivery order's personal part is paid on the phone (prescriptions, a floor
-        # below): its pre-settlement of the held boxes, and its settlement when it ships.
-        personal_pricing_register(quote=online_order_quote, settle=online_order_settle)
+        # An online order's personal part is paid on the phone (prescriptions, a floor below):
+        # its pre-settlement of the held boxes, its settlement when it ships, and the counter's
+        # 2101 a paid pick-up order is checked against when it is dispensed.
+        personal_pricing_register(
+            quote=online_order_quote, settle=online_order_settle, personal_now=online_personal_now
+        )

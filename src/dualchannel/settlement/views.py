@@ -19,7 +19,7 @@ from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.months import previous_month
 from dualchannel.core.permissions import role_required
 from dualchannel.core.roles import Role
-from dualchannel.prescriptions.models import OnlineOrder
+from dualchannel.prescriptions.models import DeliveryMode, OnlineOrder
 from dualchannel.registry.profiles import profile_or_none
 from dualchannel.registry.selectors import officer_region
 
@@ -74,8 +74,13 @@ def counter_settlement_context(request: HttpRequest, prescription) -> dict[str, 
         prescription=prescription, personal_due__isnull=False, dispensing__isnull=False
     ).first()
     if online is not None and not Settlement.objects.filter(prescription=prescription).exists():
-        # the personal part was paid on the phone: settled when the order ships (services.online)
-        return {"paid_online_order": online}
+        # the personal part was paid on the phone: a delivery is settled when the order ships, a
+        # pick-up order by the counter's settle without collecting (services.online)
+        return {
+            "paid_online_order": online,
+            "paid_online_pickup": online.mode == DeliveryMode.ONLINE_PICKUP,
+            "settle_key": uuid.uuid4().hex,
+        }
     try:
         priced = services.settlement_preview(actor=request.user, prescription_id=prescription.pk)
     except DomainError as exc:
@@ -106,7 +111,8 @@ def counter_settle(request: HttpRequest, prescription_id: int) -> HttpResponse:
     if request.POST.get("bill_to_stay") == "1":
         return _bill_to_stay(request, prescription_id)
     try:
-        settlement = services.settlement_settle(
+        # a pick-up order whose personal part was paid on the phone: settled without collecting
+        settlement = services.settlement_settle_at_counter(
             actor=request.user,
             prescription_id=prescription_id,
             idempotency_key=request.POST.get("idempotency_key", ""),
@@ -117,9 +123,16 @@ def counter_settle(request: HttpRequest, prescription_id: int) -> HttpResponse:
     except DomainError as exc:
         messages.error(request, exc.message)
         return _back(prescription_id)
-    messages.success(
-        request, f"已结算 {settlement.settlement_no}：个人支付 {settlement.personal} 元"
-    )
+    if settlement.online_payment_id is not None:
+        messages.success(
+            request,
+            f"已结算 {settlement.settlement_no}：个人自付 {settlement.personal} 元"
+            "已由参保人线上支付，无需收费",
+        )
+    else:
+        messages.success(
+            request, f"已结算 {settlement.settlement_no}：个人支付 {settlement.personal} 元"
+        )
     return _back(prescription_id)
 
 

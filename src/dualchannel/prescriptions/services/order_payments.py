@@ -1,20 +1,18 @@
-"""The delivery fee of a 网订店送 order paid online (payments app) [CX art. 22]: the order waits
-for the payment (待支付) with its boxes held for the payment's time; paid, the pharmacy prepares
-it; not paid in time, it expires and gives the boxes back; cancelled after paying, the fee is
-refunded. The payment's hooks run in the payment's own transaction (``register_hooks``)."""
+"""What an online order pays on the phone (payments app) [CX art. 22]: a 网订店送 order's
+personal part and fee, a 网订店取 order's personal part when the patient chose 在线支付. The
+order waits for the payment (待支付) with its boxes held for the payment's time; paid, the
+pharmacy prepares it (delivery) or it waits for its pick-up window (待取药); not paid in time, it
+expires and gives the boxes back; cancelled after paying, all that was paid is refunded. The
+payment's hooks run in the payment's own transaction (``register_hooks``)."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from django.db import transaction
 from django.urls import reverse
-from django.utils import timezone
 
 from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.core.models import User
-from dualchannel.core.statemachine import transition
-from dualchannel.inventory.holds import stock_hold_extend, stock_holds_lock
+from dualchannel.inventory.holds import stock_holds_lock
 from dualchannel.notifications.services import notify
 from dualchannel.payments import hooks
 from dualchannel.payments.models import PaymentOrder, PaymentRefund
@@ -24,7 +22,7 @@ from .. import error_codes as codes
 from ..models import OnlineOrder, OrderStatus
 from ..workflow import drug_names, sale_reference
 from .online_payment import amount_due
-from .orders import DELIVERY_HOLD_HOURS, end_order, locked_order, order_notify
+from .orders import end_order, locked_order, order_notify, order_paid_advance
 
 PURPOSE = "online_order"
 
@@ -40,7 +38,9 @@ def order_payment_open(*, actor: User, order_id: int) -> PaymentOrder:
         raise NotFound(codes.ORDER_NOT_FOUND, "订单不存在")
     if order.status != OrderStatus.PENDING_PAYMENT:
         raise DomainError(codes.ORDER_TRANSITION, "订单无需支付")
-    what = "个人自付及配送费" if order.personal_due is not None else "配送费"
+    what = (
+        "配送费" if order.personal_due is None else "个人自付及配送费" if order.fee else "个人自付"
+    )
     payment = payment_create(
         payer_user=actor,
         amount=amount_due(order),
@@ -64,21 +64,13 @@ def _order_of(payment: PaymentOrder) -> OnlineOrder:
 
 
 def _on_paid(payment: PaymentOrder) -> None:
-    """Paid: the pharmacy prepares it, the boxes held on for the preparing time. Paid for an
-    order cancelled meanwhile: the fee goes back at once."""
+    """Paid: the pharmacy prepares it (delivery) or it waits for its window (pick-up), the boxes
+    held on (``order_paid_advance``). Paid for an order cancelled meanwhile: refunded at once."""
     order = _order_of(payment)
     if order.status != OrderStatus.PENDING_PAYMENT:
         payment_refund(payment, payment.amount, "订单已取消", f"online-order-void:{order.pk}")
         return
-    until = timezone.now() + timedelta(hours=DELIVERY_HOLD_HOURS)
-    stock_hold_extend(reference=sale_reference(order.prescription), expires_at=until)
-    transition(
-        order,
-        OrderStatus.PREPARING,
-        actor=None,
-        reason="已在线支付",
-        changes={"hold_until": until, "payment": payment},
-    )
+    order_paid_advance(payment, order, reason="已在线支付")
     order_notify(None, order)
 
 

@@ -1,6 +1,7 @@
 """Online orders of a routed prescription [CX art. 22]: 网订店取 (a pick-up code and a window,
-the boxes held until the window ends) or 网订店送 (a saved address inside the pharmacy's area,
-its fee; cold-chain drugs only where the pharmacy keeps the chain [HB art. 29]).
+the boxes held until the window ends; the personal part paid at the counter, or on the phone
+first if the patient chooses, ``online_payment``) or 网订店送 (a saved address inside the
+pharmacy's area, its fee; cold-chain drugs only where the pharmacy keeps the chain [HB art. 29]).
 
 The pharmacist dispenses the order at the counter (``counter_dispense`` takes the held boxes and
 the order's way to the patient, ``order_on_dispensed``), ships it (``order_ship``) and the patient
@@ -34,6 +35,7 @@ from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.inventory.holds import (
     stock_hold_consume,
+    stock_hold_extend,
     stock_hold_place,
     stock_hold_release,
     stock_holds_lock,
@@ -61,7 +63,14 @@ from ..workflow import drug_names, sale_reference
 from .common import day_or_today, locked_prescription
 from .counter_checks import PHONE
 from .delivery import delivery_advance, delivery_receive
-from .online_payment import order_quote, pays_personal_online, ship_settle
+from .online_payment import (
+    amount_due,
+    dispense_check,
+    online_payment_available,
+    order_quote,
+    pays_personal_online,
+    ship_settle,
+)
 
 logger = logging.getLogger(__name__)
 OS = OrderStatus
@@ -71,7 +80,9 @@ ORDER_EXPIRE_JOB = "prescriptions.order_expire"
 WINDOW_HOURS = 2  # a pick-up window is two hours of the pharmacy's opening hours
 WINDOW_DAYS = 3  # windows from today to the day after tomorrow
 DELIVERY_HOLD_HOURS = 48  # a delivery order's boxes are held while the pharmacy prepares it
-PAY_TIME = timedelta(minutes=30)  # a delivery fee is paid within this, the boxes held meanwhile
+# an online payment is made within this (a pick-up order's not beyond its window), the boxes
+# held meanwhile
+PAY_TIME = timedelta(minutes=30)
 PROGRESS = {
     OS.PENDING_PAYMENT: "已提交，请在30分钟内完成支付，逾期订单将自动取消",
     OS.READY: "已预留，请凭取药码{code}于{window}到{pharmacy}取药",
@@ -82,6 +93,14 @@ PROGRESS = {
     OS.CANCELLED: "已取消，预留的药品已释放",
     OS.EXPIRED: "已超过保留时间未取，订单已过期，预留的药品已释放",
 }
+# 网订店取 paid online: the code is given when the order is placed, before it is paid
+PICKUP_PAY_PROGRESS = (
+    "已提交，请于{pay_by}前在线支付个人自付部分，逾期订单将自动取消；"
+    "支付后请凭取药码{code}于{window}到{pharmacy}取药"
+)
+PICKUP_PAID_PROGRESS = (
+    "已在线支付，药品已为您预留，请凭取药码（见下单时的消息）于{window}到{pharmacy}取药"
+)
 
 
 def _refuse(error: DomainError) -> DomainError:
@@ -209,9 +228,21 @@ def _hold_and_save(actor: User, prescription: Prescription, order: OnlineOrder) 
 
 
 def order_place_pickup(
-    *, actor: User, prescription_id: int, window_start: datetime, today: date | None = None
+    *,
+    actor: User,
+    prescription_id: int,
+    window_start: datetime,
+    pay_online: bool = False,
+    today: date | None = None,
 ) -> Placed:
-    """网订店取: hold the boxes until the chosen window ends; the patient gets a pick-up code."""
+    """网订店取: hold the boxes until the chosen window ends; the patient gets a pick-up code.
+    ``pay_online`` (在线支付): the held boxes are pre-settled and the personal part paid on the
+    phone first (待支付, the boxes held for the payment's time, not beyond the window), then the
+    order waits for its window (待取药); else (到店支付) it is paid at the counter."""
+    if pay_online and not online_payment_available():
+        raise _refuse(
+            DomainError(codes.ORDER_PAYMENT_UNAVAILABLE, "暂不支持在线支付，请选择到店支付")
+        )
     with transaction.atomic():
         prescription = _own_orderable(actor, prescription_id, today)
         if needs_cold_chain(prescription):
@@ -239,16 +270,22 @@ def order_place_pickup(
             prescription=prescription,
             pharmacy_id=prescription.pharmacy_id,
             mode=M.ONLINE_PICKUP,
-            status=OS.READY,
+            status=OS.PENDING_PAYMENT if pay_online else OS.READY,
             pickup_code_digest=digest,
             window_start=window[0],
             window_end=window[1],
-            hold_until=window[1],
+            hold_until=min(now + PAY_TIME, window[1]) if pay_online else window[1],
             created_by=actor,
             created_at=now,
             updated_at=now,
         )
         _hold_and_save(actor, prescription, order)
+        if pay_online:  # the held boxes pre-settled: the personal part to pay now
+            order_quote(actor, order)
+            if amount_due(order) == 0:  # the fund pays all: waiting for its window at once
+                order_paid_advance(
+                    None, order, reason="无需线上支付", actor=actor, placed_here=True
+                )
         _record(actor, order, "order_placed")
         order_notify(actor, order, code=code)
     return Placed(order, code)
@@ -319,7 +356,11 @@ def order_place_delivery(
         )
         _hold_and_save(actor, prescription, order)
         if pays_personal_online(mode):  # the held boxes pre-settled: the personal part to pay
-            order_quote(actor, order, prepare_until=now + timedelta(hours=DELIVERY_HOLD_HOURS))
+            order_quote(actor, order)
+            if amount_due(order) == 0:  # the fund pays all, no fee: to the pharmacy at once
+                order_paid_advance(
+                    None, order, reason="无需线上支付", actor=actor, placed_here=True
+                )
         _record(actor, order, "order_placed")
         order_notify(actor, order)
     return Placed(order)
@@ -341,12 +382,50 @@ def _record(actor: User | None, order: OnlineOrder, what: str) -> None:
     )
 
 
+def order_paid_advance(
+    payment: PaymentOrder | None,
+    order: OnlineOrder,
+    *,
+    reason: str,
+    actor: User | None = None,
+    placed_here: bool = False,
+) -> None:
+    """Paid online (or nothing was due), in the payment's (or the placing) transaction: a
+    delivery order goes to the pharmacy, its boxes held while it prepares; a pick-up order waits
+    for its window, its boxes held until the window ends (its own expiry job then)."""
+    if order.mode == M.ONLINE_PICKUP:
+        to, until = OS.READY, order.window_end
+    else:
+        to, until = OS.PREPARING, timezone.now() + timedelta(hours=DELIVERY_HOLD_HOURS)
+    stock_hold_extend(
+        reference=sale_reference(order.prescription), expires_at=until, placed_here=placed_here
+    )
+    changes: dict[str, object] = {"hold_until": until}
+    if payment is not None:
+        changes["payment"] = payment
+    transition(order, to, actor=actor, reason=reason, changes=changes)
+    if to == OS.READY:
+        enqueue(
+            ORDER_EXPIRE_JOB,
+            {"order_id": order.pk},
+            run_after=until,
+            key=f"order-expire:{order.pk}:ready",
+            institution_id=order.pharmacy_id,
+        )
+
+
 def order_notify(actor: User | None, order: OnlineOrder, *, code: str = "") -> None:
     prescription = order.prescription
     window = ""
     if order.window_start:
         start, end = timezone.localtime(order.window_start), timezone.localtime(order.window_end)
         window = f"{start:%m月%d日 %H:%M}–{end:%H:%M}"
+    progress = PROGRESS[order.status]
+    if order.mode == M.ONLINE_PICKUP and order.personal_due is not None:
+        if order.status == OS.PENDING_PAYMENT:
+            progress = PICKUP_PAY_PROGRESS
+        elif order.status == OS.READY and not code:
+            progress = PICKUP_PAID_PROGRESS
     notify(
         template="prescriptions.order",
         context={
@@ -354,9 +433,10 @@ def order_notify(actor: User | None, order: OnlineOrder, *, code: str = "") -> N
             "order_no": order.order_no,
             "prescription_no": prescription.prescription_no,
             "status": OS(order.status).label,
-            "progress": PROGRESS[order.status].format(
+            "progress": progress.format(
                 code=code,
                 window=window,
+                pay_by=f"{timezone.localtime(order.hold_until):%m月%d日 %H:%M}",
                 pharmacy=order.pharmacy.name,
                 carrier=order.carrier,
                 tracking_no=order.tracking_no,
@@ -451,6 +531,13 @@ def order_redeem_code(*, actor: User, code: str) -> OnlineOrder:
         order = locked_order(found[0])
         if order.pickup_code_used_at is not None:
             raise _refuse(DomainError(codes.ORDER_CODE_USED, "该取药码已使用，不能重复取药"))
+        if order.status == OS.PENDING_PAYMENT:
+            raise _refuse(
+                DomainError(
+                    codes.ORDER_NOT_PAID,
+                    "该订单选择了在线支付但尚未支付，请参保人先完成支付，或取消订单后到店购药",
+                )
+            )
         if order.status != OS.READY or order.hold_until <= timezone.now():
             raise _refuse(DomainError(codes.ORDER_CODE_INVALID, "订单已取消或已过期，取药码不可用"))
         order.pickup_code_used_at = timezone.now()
@@ -500,7 +587,10 @@ def order_on_dispensed(
     *, actor: User, order: OnlineOrder, dispensing: Dispensing, received_by: str
 ) -> None:
     """In the counter's transaction, after the sale: the order names its dispensing; a pick-up
-    order is handed over at once (who received it, when), a delivery order waits to be shipped."""
+    order is handed over at once (who received it, when), a delivery order waits to be shipped.
+    An order paid online is dispensed only if the dispensed boxes ask what was paid (while it is
+    not dispensed it may still be cancelled, refunded in full)."""
+    dispense_check(actor, order)
     stock_hold_consume(
         actor=actor, reference=sale_reference(order.prescription), person=order.prescription.patient
     )

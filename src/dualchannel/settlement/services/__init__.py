@@ -11,8 +11,9 @@
   from the institution's next monthly batch [HB art. 21–22, 31(6); CX art. 13];
 - ``revocation``: an eligibility revoked for fraud and the recovery of what was paid under it,
   in one transaction [HB art. 12];
-- ``online``, ``online_paid``: an online delivery order's personal part paid on the phone:
-  pre-settled from the held boxes, settled when it ships, refunded when reversed;
+- ``online``, ``online_paid``: an online order's personal part paid on the phone: pre-settled
+  from the held boxes, settled when a delivery ships or a pick-up order's counter settles
+  (``settlement_settle_at_counter``), refunded when reversed;
 - ``rollup_marks``: which settlements and reversals analytics' rollups have taken in (issue 13);
 - ``common``: what those share to price, record and accumulate a settlement the same way.
 
@@ -46,6 +47,7 @@ from .counter import (
 )
 from .hospital import hospital_preview, hospital_settle
 from .hospital_stay import stay_bill_preview, stay_bill_settle
+from .online import settlement_settle_at_counter
 from .reconcile import batch_reconcile
 from .recovery import (
     recovery_cancel,
@@ -87,6 +89,7 @@ __all__ = [
     "settlement_preview",
     "settlement_reverse",
     "settlement_settle",
+    "settlement_settle_at_counter",
     "settlements_clear_rolled_up",
     "settlements_mark_rolled_up",
     "stay_bill_preview",

@@ -1,5 +1,6 @@
-"""A settlement whose personal part was paid on the phone (an online delivery order,
-``online.py``): the counter may not collect it a second time, and a reversal refunds it.
+"""A settlement whose personal part was paid on the phone (an online delivery order, or a
+pick-up order paid 在线支付, ``online.py``): the counter may not collect it a second time, and
+a reversal refunds it.
 
 Kept apart from ``online.py`` so that the counter's settle and reversal (``counter.py``) can use
 it without importing what imports them.
@@ -18,8 +19,13 @@ from .. import error_codes as codes
 from ..models import Settlement
 
 ONLINE_REFUND_JOB = "settlement.online_refund"
-# the ways to the patient whose order pays the personal part on the phone (online_payment)
-ONLINE_PAID_MODES = (DeliveryMode.HOME_DELIVERY, DeliveryMode.COLD_CHAIN_TO_HOSPITAL)
+# the ways to the patient whose order may pay the personal part on the phone (online_payment):
+# a delivery order always, a pick-up order when the patient chose to (its ``personal_due``)
+ONLINE_PAID_MODES = (
+    DeliveryMode.HOME_DELIVERY,
+    DeliveryMode.COLD_CHAIN_TO_HOSPITAL,
+    DeliveryMode.ONLINE_PICKUP,
+)
 
 
 def online_key(order_id: int) -> str:
@@ -29,8 +35,9 @@ def online_key(order_id: int) -> str:
 
 def require_payable_here(dispensing: Dispensing, *, paid_online: bool) -> None:
     """The counter settles a dispensing whose personal part it collects itself; an online order
-    whose personal part was paid on the phone is settled when it ships (``online.py``), unless
-    that settlement was reversed (then the counter collects it, as for any sale)."""
+    whose personal part was paid on the phone is settled when it ships, a pick-up one by the
+    counter's settle through the online path (``online.py``), unless that settlement was reversed
+    (then the counter collects it, as for any sale)."""
     if not paid_online and dispensing.delivery_mode not in ONLINE_PAID_MODES:
         return  # handed over at the counter: no online payment to look for (no statement)
     order = OnlineOrder.objects.filter(dispensing=dispensing).values("pk", "personal_due").first()
@@ -44,7 +51,10 @@ def require_payable_here(dispensing: Dispensing, *, paid_online: bool) -> None:
         if not settled_before:
             raise Conflict(
                 codes.PAID_ONLINE,
-                "该订单的个人自付部分已由参保人线上支付，发货时自动完成医保结算，请勿在柜台收费结算",
+                "该订单的个人自付部分已由参保人线上支付，请按线上已付办理医保结算，请勿在柜台收费"
+                if dispensing.delivery_mode == DeliveryMode.ONLINE_PICKUP
+                else "该订单的个人自付部分已由参保人线上支付，发货时自动完成医保结算，"
+                "请勿在柜台收费结算",
             )
 
 

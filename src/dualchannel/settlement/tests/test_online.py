@@ -16,11 +16,11 @@ from dualchannel.core.roles import Role
 from dualchannel.core.tests.factories import UserFactory
 from dualchannel.inventory.models import HoldStatus, StockHold, StockItem
 from dualchannel.notifications.models import Channel, Notification
-from dualchannel.payments.models import PaymentRefund, PaymentStatus
+from dualchannel.payments.models import PaymentOrder, PaymentRefund, PaymentStatus
 from dualchannel.payments.services import payment_expire, payment_notify_receive
 from dualchannel.payments.tests.helpers import run_jobs, sim_order
 from dualchannel.prescriptions import services as rx
-from dualchannel.prescriptions.models import OnlineOrder, OrderStatus
+from dualchannel.prescriptions.models import Dispensing, OnlineOrder, OrderStatus
 from dualchannel.registry.tests.factories import InsuredPersonFactory
 from dualchannel.settlement import services
 from dualchannel.settlement.models import BenefitRule, Settlement, SettlementStatus
@@ -142,15 +142,49 @@ def test_a_reversal_refunds_the_personal_part_exactly_once(ordered, patient_user
     assert told.count() == 1 and f"已原路退回{settlement.personal}元" in told.get().body
 
 
+def test_a_repriced_batch_is_refused_at_dispensing_and_the_order_may_be_cancelled_refunded(
+    ordered, patient_user, pharmacist_user, client
+):
+    payment = paid(patient_user, ordered)
+    # the pharmacy lowered the held batch's price after the patient paid: the 2102 would differ
+    held = StockItem.objects.filter(holds__status=HoldStatus.ACTIVE)
+    held.update(retail_price=Decimal("990.00"), purchase_price=Decimal("990.00"))
+    events = AuditEvent.objects.count()
+
+    with pytest.raises(Conflict) as refused:
+        dispense(pharmacist_user, ordered.prescription, held.get())
+
+    # refused before anything is dispensed, saying what to do
+    assert refused.value.code == "orders.amount_changed"
+    assert "预留的批次" in refused.value.message and "全额退回" in refused.value.message
+    assert not Dispensing.objects.exists() and not Settlement.objects.exists()
+    assert AuditEvent.objects.count() == events
+    ordered.refresh_from_db()
+    assert ordered.status == OrderStatus.PREPARING and ordered.dispensing is None
+
+    # the pharmacy's orders page says what to do and cancels it: all that was paid goes back
+    client.force_login(pharmacist_user)
+    page = client.get(reverse("prescriptions-pharmacy-orders")).content.decode()
+    assert f'id="cancel-{ordered.pk}"' in page and "全额原路退回" in page
+    client.post(reverse("prescriptions-pharmacy-order-cancel", args=[ordered.pk]))
+    ordered.refresh_from_db()
+    assert ordered.status == OrderStatus.CANCELLED
+    for _ in range(3):
+        run_jobs()
+        for refund in sim_order(payment).refunds.filter(status="PROCESSING"):
+            wxpay.refund_settle(refund)
+    payment.refresh_from_db()
+    assert payment.refunded_amount == payment.paid_amount == ordered.personal_due + FEE
+
+
 def test_shipping_is_refused_when_the_settled_amount_differs_from_what_was_paid(
     ordered, patient_user, pharmacist_user
 ):
-    paid(patient_user, ordered)
-    # the pharmacy lowered the batch's price after the patient paid: the 2102 differs
-    StockItem.objects.filter(pk=StockItem.objects.order_by("pk")[0].pk).update(
-        retail_price=Decimal("990.00"), purchase_price=Decimal("990.00")
-    )
-    dispense(pharmacist_user, ordered.prescription, StockItem.objects.order_by("pk")[0])
+    payment = paid(patient_user, ordered)
+    dispense(pharmacist_user, ordered.prescription, StockItem.objects.get(holds__isnull=False))
+    # what was paid and what the order asks moved by one fen since it was dispensed
+    PaymentOrder.objects.filter(pk=payment.pk).update(paid_amount=payment.paid_amount + 1)
+    OnlineOrder.objects.filter(pk=ordered.pk).update(personal_due=ordered.personal_due + 1)
     events = AuditEvent.objects.count()
 
     with pytest.raises(Conflict) as refused:

@@ -9,15 +9,20 @@ from decimal import Decimal
 
 import pytest
 
-from dualchannel.inventory.models import HoldStatus, StockHold
+from dualchannel.core.models import AuditEvent
+from dualchannel.inventory.models import HoldStatus, StockHold, StockItem
 from dualchannel.payments.models import PaymentOrder, PaymentStatus
 from dualchannel.payments.services import payment_expire, payment_notify_receive
 from dualchannel.prescriptions import services as rx
 from dualchannel.prescriptions.models import OnlineOrder, OrderStatus
+from dualchannel.settlement import services
+from dualchannel.settlement.models import Settlement
 from dualchannel.simulators import wxpay
 from dualchannel.simulators.models import SimPayOrder
 from dualchannel.simulators.wxpay_notify import trade_notify
 from dualchannel.tests.races import race
+
+from .conftest import dispense
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -76,3 +81,37 @@ def test_the_notify_racing_the_orders_own_expiry_keeps_one_of_them(paid_at_provi
     # either paid first (the boxes held on for the pharmacy) or expired first (the payment,
     # arriving after, goes back whole): checked in ``outcome``
     outcome(order, payment)
+
+
+def test_two_counter_settles_of_a_paid_pickup_order_settle_it_once(
+    orderable, patient_user, pharmacist_user
+):
+    """The counter's settle of a pick-up order paid online (the person, then the order, then
+    the dispensing, as shipping locks them) pressed twice at once: one settlement, recorded as
+    paid online once."""
+    prescription, _address = orderable
+    prescription.refresh_from_db()
+    placed = rx.order_place_pickup(
+        actor=patient_user,
+        prescription_id=prescription.pk,
+        window_start=rx.pickup_windows(prescription.pharmacy_id)[0][0],
+        pay_online=True,
+    )
+    payment = rx.order_payment_open(actor=patient_user, order_id=placed.order.pk)
+    wxpay.pay(payment.prepay_id)
+    rx.order_redeem_code(actor=pharmacist_user, code=placed.pickup_code)
+    dispense(pharmacist_user, prescription, StockItem.objects.get(holds__status=HoldStatus.ACTIVE))
+
+    def settle(key):
+        return lambda: (
+            services.settlement_settle_at_counter(
+                actor=pharmacist_user, prescription_id=prescription.pk, idempotency_key=key
+            ).settlement_no
+        )
+
+    results = race(settle("a"), settle("b"))
+
+    settlement = Settlement.objects.get()
+    assert results == [repr(settlement.settlement_no)] * 2  # the second answered with the first
+    assert settlement.online_payment_id == payment.pk
+    assert AuditEvent.objects.filter(action="settlement.personal_paid_online").count() == 1

@@ -1,6 +1,7 @@
-"""Issue 14, point 6, through an online delivery order: for any sequence of pay / notify
-(repeated, out of order) / query / expire / cancel / ship (the fund settles) / reverse, the money
-is taken at most once; an order that ends unshipped after being paid gives it all back, and a
+"""Issue 14, point 6, through an online order (网订店送, or 网订店取 paid online): for any sequence
+of pay / notify (repeated, out of order) / query / expire / cancel / ship (the fund settles; for
+a pick-up order: the code, the hand-over and the counter's settle) / reverse, the money is taken
+at most once; an order that ends unshipped after being paid gives it all back, and a
 reversed settlement gives the personal part back, each exactly once; a settlement stands only on
 a payment that was taken."""
 
@@ -30,7 +31,7 @@ from dualchannel.payments.services import (
 )
 from dualchannel.payments.tests.helpers import run_jobs
 from dualchannel.prescriptions import services as rx
-from dualchannel.prescriptions.models import OnlineOrder, OrderStatus
+from dualchannel.prescriptions.models import DeliveryMode, OnlineOrder, OrderStatus
 from dualchannel.prescriptions.workflow import sale_reference
 from dualchannel.settlement import services
 from dualchannel.settlement.models import Settlement, SettlementStatus
@@ -50,7 +51,9 @@ STEPS = [
     "query",  # back from the cashier, or the periodic job
     "expire",  # the payment's expiry, then the order's own, past their time
     "cancel",  # the patient cancels
-    "ship",  # the pharmacist dispenses the held box and ships it: the fund settles
+    # the pharmacist dispenses the held box and ships it (a pick-up order: enters the code,
+    # dispenses, hands it over and settles at the counter): the fund settles
+    "ship",
     "reverse",  # the pharmacist reverses the settlement (the parcel came back)
     "jobs",  # the worker: refund submissions, the reversal's refund job
     "settle",  # the provider finishes its refunds
@@ -60,8 +63,9 @@ _keys = itertools.count()
 
 
 class Run:
-    def __init__(self, order: OnlineOrder, patient, pharmacist) -> None:
+    def __init__(self, order: OnlineOrder, patient, pharmacist, code: str = "") -> None:
         self.order, self.patient, self.pharmacist = order, patient, pharmacist
+        self.code = code  # a pick-up order's code
         self.payment = rx.order_payment_open(actor=patient, order_id=order.pk)
         self.sent: list = []
         self.reversed = False
@@ -100,7 +104,11 @@ class Run:
                 rx.orders_expire(now=order.hold_until + timedelta(seconds=1))
             elif name == "cancel":
                 rx.order_cancel(actor=self.patient, order_id=order.pk)
-            elif name == "ship" and order.status == OrderStatus.PREPARING:
+            elif name == "ship" and order.status in (
+                OrderStatus.PREPARING,
+                OrderStatus.READY,
+                OrderStatus.PICKED_UP,
+            ):
                 self.ship(order)
             elif name == "reverse":
                 self.reverse()
@@ -114,11 +122,20 @@ class Run:
                     self.send(refund_notify(refund))
 
     def ship(self, order: OnlineOrder) -> None:
+        if order.mode == DeliveryMode.ONLINE_PICKUP and order.pickup_code_used_at is None:
+            rx.order_redeem_code(actor=self.pharmacist, code=self.code)
         if order.dispensing_id is None:
             held = StockItem.objects.filter(
                 holds__reference=sale_reference(order.prescription), holds__status="active"
             ).first()
             dispense(self.pharmacist, order.prescription, held, key=f"p-{next(_keys)}")
+        if order.mode == DeliveryMode.ONLINE_PICKUP:  # handed over: the counter settles
+            services.settlement_settle_at_counter(
+                actor=self.pharmacist,
+                prescription_id=order.prescription_id,
+                idempotency_key=f"s-{next(_keys)}",
+            )
+            return
         rx.order_ship(actor=self.pharmacist, order_id=order.pk, carrier="顺丰", tracking_no="SF1")
 
     def reverse(self) -> None:
@@ -167,7 +184,7 @@ def check(run: Run) -> None:
     assert len(settlements) <= 1
     for settlement in settlements:
         assert settlement.online_payment_id == payment.pk and payment.paid_amount is not None
-        assert order.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED)
+        assert order.status in (OrderStatus.SHIPPED, OrderStatus.DELIVERED, OrderStatus.PICKED_UP)
     reversed_ = [s for s in settlements if s.status == SettlementStatus.REVERSED]
     if reversed_:  # the personal part back, exactly once (the fee paid for a delivery stays)
         assert payment.refunds.filter(status=RefundStatus.SUCCESS).count() == 1
@@ -178,7 +195,10 @@ def check(run: Run) -> None:
         if order.status in (OrderStatus.CANCELLED, OrderStatus.EXPIRED) or payment.late_paid:
             assert payment.refunded_amount == payment.paid_amount
         else:
-            assert order.status == OrderStatus.PREPARING and payment.refunded_amount == 0
+            pickup = order.mode == DeliveryMode.ONLINE_PICKUP
+            waiting = OrderStatus.READY if pickup else OrderStatus.PREPARING
+            assert order.status in (waiting, OrderStatus.PICKED_UP)
+            assert payment.refunded_amount == 0
 
 
 @examples(
@@ -187,19 +207,29 @@ def check(run: Run) -> None:
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(
+    pickup=st.booleans(),
     shipped_first=st.booleans(),
     steps=st.lists(st.tuples(st.sampled_from(STEPS), st.integers(0, 9)), max_size=12),
 )
 def test_an_online_orders_money_is_taken_once_and_refunded_exactly_once(
-    orderable, patient_user, pharmacist_user, settings, shipped_first, steps
+    orderable, patient_user, pharmacist_user, settings, pickup, shipped_first, steps
 ):
     settings.WXPAY_SIMULATOR_AUTO_NOTIFY = False
     prescription, address = orderable
+    prescription.refresh_from_db()
     with several_transactions():  # each example undone, so the next one orders the same box
-        order = rx.order_place_delivery(
-            actor=patient_user, prescription_id=prescription.pk, address_id=address.pk
-        ).order
-        run = Run(order, patient_user, pharmacist_user)
+        if pickup:  # 网订店取, 在线支付
+            placed = rx.order_place_pickup(
+                actor=patient_user,
+                prescription_id=prescription.pk,
+                window_start=rx.pickup_windows(prescription.pharmacy_id)[0][0],
+                pay_online=True,
+            )
+        else:
+            placed = rx.order_place_delivery(
+                actor=patient_user, prescription_id=prescription.pk, address_id=address.pk
+            )
+        run = Run(placed.order, patient_user, pharmacist_user, placed.pickup_code)
         # half the runs start paid and shipped (settled), so that reversals come up often
         start = [("pay", 0), ("notify", 0), ("ship", 0)] if shipped_first else []
         for name, pick in start + steps:
@@ -207,5 +237,5 @@ def test_an_online_orders_money_is_taken_once_and_refunded_exactly_once(
         run.drain()
         check(run)
         order, payment = run.fresh()
-        event(f"order {order.status}, payment {payment.status}, reversed {run.reversed}")
+        event(f"{order.mode} {order.status}, payment {payment.status}, reversed {run.reversed}")
         transaction.set_rollback(True)
