@@ -18,18 +18,9 @@ from dualchannel.settlement.models import Settlement
 from dualchannel.tests.browser.conftest import sqlite_pass_only
 from dualchannel.tests.browser.phone import fits_the_phone, phone_login
 from dualchannel.tests.browser.test_patient_orders import open_order_form, routed_prescription
-from dualchannel.tests.browser.words import INTERNAL
+from dualchannel.tests.browser.words import in_words
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), sqlite_pass_only]
-
-
-def in_words(page) -> str:
-    """The page's visible text, holding nothing internal (``words.in_words``, the order number
-    aside: its eighteen digits look like an ID number to that check)."""
-    text = page.locator("main, body").first.inner_text()
-    found = INTERNAL.findall(re.sub(r"WD\d{18}", "", text))
-    assert found == [], found
-    return text
 
 
 @pytest.fixture

@@ -10,7 +10,9 @@ INTERNAL = re.compile(
     r"(?:HB|AH|CX|SD)\s*(?:art\.|§)"
     r"|(?<![A-Za-z0-9])[a-z]+(?:\.[a-z]+)*_[a-z_]+(?![A-Za-z])"
     r"|(?<![A-Za-z0-9])[a-z]+\.[a-z]+(?:\.[a-z]+)*(?![A-Za-z])"
-    r"|(?<![0-9])\d{17}[0-9X](?![0-9])"
+    # an ID number: eighteen characters not glued to a letter (an order number WD + 18 digits
+    # is not one)
+    r"|(?<![0-9A-Za-z])\d{17}[0-9X](?![0-9])"
 )
 MOBILE = re.compile(r"(?<![0-9])1[3-9]\d{9}(?![0-9])")
 
