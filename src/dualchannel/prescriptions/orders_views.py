@@ -65,6 +65,8 @@ def pharmacy_orders(request: HttpRequest) -> HttpResponse:
             holding.filter(status=OS.PREPARING, dispensing__isnull=False).order_by("created_at")
         ),
         "ready": _rows(queue.filter(status=OS.READY).order_by("window_start")),
+        # boxes held for a patient still at the cashier: not to be sold to another meanwhile
+        "awaiting_payment": _rows(queue.filter(status=OS.PENDING_PAYMENT).order_by("hold_until")),
         "shipped": _rows(queue.filter(status=OS.SHIPPED).order_by("updated_at")),
         "expiring": _rows(
             holding.filter(hold_until__lte=now + EXPIRING_SOON).order_by("hold_until")

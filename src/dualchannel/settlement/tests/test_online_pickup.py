@@ -98,6 +98,13 @@ def test_pay_then_ready_then_code_dispense_and_settle_without_collecting(
     with pytest.raises(DomainError) as early:  # not paid: the code does not open it yet
         rx.order_redeem_code(actor=pharmacist_user, code=reserved.pickup_code)
     assert early.value.code == "orders.not_paid"
+    # the pharmacy sees the boxes held for a patient still at the cashier, and until when
+    client.force_login(pharmacist_user)
+    page = client.get(reverse("prescriptions-pharmacy-orders")).content.decode()
+    waiting = page.split('id="awaiting-payment"')[1].split("</section>")[0]
+    assert order.order_no in waiting and "待患者线上支付（1）" in waiting
+    assert timezone.localtime(order.hold_until).strftime("%H:%M") in waiting
+    client.logout()
     # the code was told with the payment's deadline (it is not kept anywhere)
     told = Notification.objects.filter(title="网上订单：待支付").first()
     assert told is not None and reserved.pickup_code in told.body
