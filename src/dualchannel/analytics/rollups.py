@@ -3,13 +3,17 @@
 ``refresh`` takes the settlements (and reversals) the rollups have not taken in yet, in one
 transaction: it locks the one ``RollupState`` row (refreshers run in turn), claims up to ``limit``
 settlements ``FOR NO KEY UPDATE SKIP LOCKED`` (a reversal in progress is taken next time), adds
-their lines to the four rollups, subtracts the reversals from their settlement's own month, and
+their lines to the rollups, subtracts the reversals from their settlement's own month, and
 marks them (``settlements_mark_rolled_up``). The counter's settle path is untouched: the markers
 are NULL at insert. The rollups: ``SettlementRollup`` and ``PatientRollup`` by institution, drug,
 physician (what only they answer: by institution, by physician, the hospitals' evaluation), and
 the coarse ``CountyDrugRollup`` (month × county × drug × insurance type) and
 ``CountyPersonRollup`` (month × county × insurance type × person) that the city- and
-province-wide figures read.
+province-wide figures read; and the persons' months, ``AreaPersonYear`` (province, city and
+county × insurance type or all × person × year) and ``AreaDrugPersonYear`` (province and city ×
+drug × person × year), whose per-month counts and bitmask give the distinct persons served over
+any range of months from one row per person (a reversal subtracts from its month's count; the
+month's bit goes when the count reaches 0).
 
 A settlement's payers (fund, critical illness, assistance, commercial, personal) are kept on the
 settlement, not its lines: they are split over the settlement's drugs in proportion to the
@@ -17,7 +21,7 @@ drugs' amounts, to the fen, largest remainder first (ties to the earlier line), 
 sum over drugs equals the settlements' own figures exactly.
 
 Where that is computed: on PostgreSQL by the server, one statement per refresh reading detail
-and upserting the four rollups (``rollups_pg``; the ids as one array literal); elsewhere (SQLite,
+and upserting every rollup (``rollups_pg``; the ids as one array literal); elsewhere (SQLite,
 the product's default) here, ``collect`` then ``write`` (``INSERT … ON CONFLICT DO UPDATE SET x
 = x + excluded.x`` in chunks). A test on PostgreSQL checks both give the same rows.
 
