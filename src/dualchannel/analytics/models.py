@@ -320,14 +320,17 @@ class CountyPersonRollup(models.Model):
 # can take a month away again) and ``months``, a bitmask the database derives from them (bit 0:
 # January). "Persons served in months a..b of a year in area A" is then ``count(*) WHERE area = A
 # AND months & mask <> 0``, one row per person; a range over two or three years counts a person
-# in the first year of the range where they were served (``stats.served_persons``).
+# in the first year of the range where they were served (``stats.served_persons``: each year's
+# rows without a row of an earlier year of the range).
 #
 # ``area`` is a code prefix, as the statistics' scopes are: the province's 2 digits, the city's 4
 # or the county's 6 (``Region.code_prefix``); every settlement counts in its county's three.
 
 MONTH_COLUMNS = tuple(f"m{month:02d}" for month in range(1, 13))
-AREA_PERSON_KEY = ("area", "insurance_type", "person_id", "year")
-AREA_DRUG_PERSON_KEY = ("area", "drug_key", "person_id", "year")
+# the year right after the area: a year's rows of an area are one range of the primary key, in
+# (type or drug, person) order, which a range over years reads per year (``stats.served_persons``)
+AREA_PERSON_KEY = ("area", "year", "insurance_type", "person_id")
+AREA_DRUG_PERSON_KEY = ("area", "year", "drug_key", "person_id")
 ALL_TYPES = ""  # the insurance type of an area's row over every type
 PERSON_AREAS = (2, 4, 6)  # province, city, county: the prefixes a county's code counts in
 DRUG_AREAS = (2, 4)  # patients by drug: province and city (a county reads PatientRollup)
@@ -373,7 +376,7 @@ class AreaPersonYear(PersonMonths):
     """Who was served in an area (province, city or county) in each month of a year, under one
     insurance type or, ``ALL_TYPES``, any."""
 
-    pk = models.CompositePrimaryKey("area", "insurance_type", "person", "year")
+    pk = models.CompositePrimaryKey("area", "year", "insurance_type", "person")
     area = models.CharField("区划代码前缀", max_length=6)
     insurance_type = models.CharField("险种", max_length=3)
     person = _rollup_key("registry.InsuredPerson")
@@ -389,7 +392,7 @@ class AreaPersonYear(PersonMonths):
 class AreaDrugPersonYear(PersonMonths):
     """Who was served a drug in an area (province or city) in each month of a year."""
 
-    pk = models.CompositePrimaryKey("area", "drug_key", "person", "year")
+    pk = models.CompositePrimaryKey("area", "year", "drug_key", "person")
     area = models.CharField("区划代码前缀", max_length=6)
     drug_key = models.IntegerField("药品")
     person = _rollup_key("registry.InsuredPerson")

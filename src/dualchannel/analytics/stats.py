@@ -214,15 +214,6 @@ def _year_masks(scope: StatsScope) -> list[tuple[int, int]]:
     return sorted(masks.items())
 
 
-def _served(alias: str, masks: list[tuple[int, int]]) -> str:
-    """A row served in one of the scope's months (integers only, formatted in)."""
-    return (
-        "("
-        + " OR ".join(f"({alias}.year = {y} AND ({alias}.months & {m}) <> 0)" for y, m in masks)
-        + ")"
-    )
-
-
 def served_persons(
     scope: StatsScope,
     model: type[AreaPersonYear] | type[AreaDrugPersonYear],
@@ -233,9 +224,10 @@ def served_persons(
     None), over the rows of ``model`` matching ``where`` (column → value, a list: IN, or
     ("<>", value)). One row per person and year: within a year a ``count(*)`` of the rows whose
     ``months`` meet the scope's mask; a range over several years counts a person in the first
-    year of the range they were served (the later years' rows without an earlier one)."""
+    year of the range they were served: each year's rows without a row served in an earlier
+    year of the range (``NOT EXISTS`` one lookup per earlier year: the year follows the area in
+    the primary key, so both sides are ranges of it in the same order), the years summed."""
     table = connection.ops.quote_name(model._meta.db_table)
-    key = AREA_PERSON_KEY if model is AreaPersonYear else AREA_DRUG_PERSON_KEY
     conditions, params = [], []
     for name, value in where.items():
         if isinstance(value, list | tuple) and value and value[0] == "<>":
@@ -249,19 +241,26 @@ def served_persons(
         else:
             conditions.append(f"a.{name} = %s")
             params.append(value)
-    masks = _year_masks(scope)
-    conditions.append(_served("a", masks))
-    if len(masks) > 1:
-        same = " AND ".join(f"b.{name} = a.{name}" for name in key if name != "year")
-        conditions.append(
-            f"NOT EXISTS (SELECT 1 FROM {table} b WHERE {same} AND b.year < a.year "
-            f"AND {_served('b', masks[:-1])})"
-        )
+    key_columns = AREA_PERSON_KEY if model is AreaPersonYear else AREA_DRUG_PERSON_KEY
+    same = " AND ".join(f"b.{name} = a.{name}" for name in key_columns if name != "year")
     group = "NULL" if column is None else f"a.{column}"
-    sql = f"SELECT {group}, count(*) FROM {table} a WHERE {' AND '.join(conditions)}"
-    if column is None:
-        return dict(_fetch_distinct(sql, params))
-    return dict(_fetch_distinct(f"{sql} GROUP BY a.{column}", params))
+    parts = []
+    masks = _year_masks(scope)
+    for index, (year, mask) in enumerate(masks):
+        # this year's rows served in the range, less the persons an earlier year counted
+        served = [f"a.year = {year}", f"(a.months & {mask}) <> 0"]
+        served += [
+            f"NOT EXISTS (SELECT 1 FROM {table} b WHERE {same} AND b.year = {earlier} "
+            f"AND (b.months & {earlier_mask}) <> 0)"
+            for earlier, earlier_mask in masks[:index]
+        ]
+        sql = f"SELECT {group} AS g, count(*) AS n FROM {table} a "
+        sql += f"WHERE {' AND '.join([*conditions, *served])}"
+        parts.append(sql if column is None else f"{sql} GROUP BY a.{column}")
+    sql = parts[0]
+    if len(parts) > 1:
+        sql = f"SELECT g, sum(n) FROM ({' UNION ALL '.join(parts)}) AS years GROUP BY g"
+    return {g: int(n) for g, n in _fetch_distinct(sql, params * len(parts))}
 
 
 def served_by_month(scope: StatsScope, area: str) -> dict[date, int]:
