@@ -281,11 +281,11 @@ def _collect_one(fact: Fact, lines, sign: int, into: Contributions) -> None:
     year, index = settled_on.year, settled_on.month - 1
     for length in PERSON_AREAS:
         area = county[:length]
-        into.area_persons[(area, ALL_TYPES, person, year)][index] += sign
-        into.area_persons[(area, insurance, person, year)][index] += sign
+        into.area_persons[(area, year, ALL_TYPES, person)][index] += sign  # AREA_PERSON_KEY
+        into.area_persons[(area, year, insurance, person)][index] += sign
     for drug_key in groups:
-        for length in DRUG_AREAS:
-            into.drug_persons[(county[:length], drug_key, person, year)][index] += sign
+        for length in DRUG_AREAS:  # AREA_DRUG_PERSON_KEY
+            into.drug_persons[(county[:length], year, drug_key, person)][index] += sign
 
 
 def _add(row: list[int], added: list[int]) -> None:

@@ -205,7 +205,7 @@ def statement() -> str:
             "area_persons",
             AreaPersonYear,
             AREA_PERSON_KEY,
-            "a.area, t.insurance_type, d.person_id, extract(year FROM d.month)::smallint",
+            "a.area, extract(year FROM d.month)::smallint, t.insurance_type, d.person_id",
             "d.settlements",
             f"delta d {_areas(PERSON_AREAS)} CROSS JOIN LATERAL (VALUES ('{ALL_TYPES}'), "
             "(d.insurance_type)) AS t(insurance_type)",
@@ -214,7 +214,7 @@ def statement() -> str:
             "drug_persons",
             AreaDrugPersonYear,
             AREA_DRUG_PERSON_KEY,
-            "a.area, d.drug_key, d.person_id, extract(year FROM d.month)::smallint",
+            "a.area, extract(year FROM d.month)::smallint, d.drug_key, d.person_id",
             "d.sign",  # every drug of the settlement, as PatientRollup
             f"delta d {_areas(DRUG_AREAS)}",
         ),
