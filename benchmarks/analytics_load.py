@@ -767,6 +767,8 @@ ROLLUP = "analytics_settlementrollup"
 PATIENTS = "analytics_patientrollup"
 COUNTY_ROLLUP = "analytics_countydrugrollup"  # month × county × drug × insurance type
 COUNTY_PERSONS = "analytics_countypersonrollup"  # month × county × insurance type × person
+AREA_PERSONS = "analytics_areapersonyear"  # area × insurance type (or all) × person × year
+AREA_DRUG_PERSONS = "analytics_areadrugpersonyear"  # area × drug × person × year
 LIVE_GROUP = "HAVING sum(settlements) <> 0"  # rows whose settlements were all reversed net to 0
 ROLLUP_PAYERS = (
     "sum(settlements)::bigint, sum(total_fen)::bigint, sum(fund_fen)::bigint, "
@@ -778,7 +780,7 @@ ROLLUP_PAYERS = (
 def rollup_queries(city: str, months: list[date]) -> list[str]:
     """The same questions as ``detail_queries``, in the same order and answer shape, read from
     the coarsest rollup the statistics pages read that answers them
-    (``analytics.models.CountyDrugRollup`` and ``CountyPersonRollup`` without institution,
+    (``analytics.models.CountyDrugRollup`` and, for persons, ``AreaPersonYear`` without institution,
     ``SettlementRollup`` by institution); money in fen."""
     first, last = months[0], months[-1]
     year = f"month BETWEEN DATE '{first}' AND DATE '{last}'"
@@ -793,8 +795,13 @@ def rollup_queries(city: str, months: list[date]) -> list[str]:
         f"FROM {COUNTY_ROLLUP} WHERE {month} GROUP BY 1 ORDER BY 4 DESC, 1 LIMIT 20",
         f"SELECT institution_id, {ROLLUP_PAYERS} FROM {ROLLUP} WHERE {in_city} AND {month} "
         f"GROUP BY 1 {LIVE_GROUP} ORDER BY 3 DESC, 1",
-        f"SELECT month, count(*) FROM (SELECT DISTINCT month, person_id FROM {COUNTY_PERSONS} "
-        f"WHERE settlements > 0 AND {in_city} AND {year}) AS served GROUP BY 1 ORDER BY 1",
+        # one row per person and year in the city, a bit per month served
+        f"SELECT make_date(year, n, 1) AS m, count(*) FROM {AREA_PERSONS}, "
+        "generate_series(1, 12) AS n "
+        f"WHERE area = '{city[:4]}' AND insurance_type = '' AND year BETWEEN {first.year} AND "
+        f"{last.year} AND (months >> (n - 1)) & 1 = 1 "
+        f"AND make_date(year, n, 1) BETWEEN DATE '{first}' AND DATE '{last}' "
+        "GROUP BY 1 ORDER BY 1",
     ]
 
 
@@ -1081,7 +1088,7 @@ def rollup_build(province: Province, limit: int) -> None:
     with connection.cursor() as cursor:
         # the refresh marked every settlement: without fresh statistics the planner believes
         # none is rolled up and joins detail by nested loops (autovacuum would catch up later)
-        tables = (ROLLUP, PATIENTS, COUNTY_ROLLUP, COUNTY_PERSONS)
+        tables = (ROLLUP, PATIENTS, COUNTY_ROLLUP, COUNTY_PERSONS, AREA_PERSONS, AREA_DRUG_PERSONS)
         cursor.execute("; ".join(f"ANALYZE {name}" for name in ("settlement_settlement", *tables)))
         cursor.execute(
             "SELECT "
@@ -1091,14 +1098,16 @@ def rollup_build(province: Province, limit: int) -> None:
             )
         )
         sizes = cursor.fetchone()
-    rows, patients, county_rows, county_persons = (
-        f"{sizes[2 * n]:,} rows ({sizes[2 * n + 1] / 2**20:,.0f} MiB)" for n in range(4)
+    rows, patients, county_rows, county_persons, area_persons, drug_persons = (
+        f"{sizes[2 * n]:,} rows ({sizes[2 * n + 1] / 2**20:,.0f} MiB)" for n in range(6)
     )
     print(
         f"  then {added:,} new settlements and {reversed_:,} reversals of older ones: taken in "
         f"incrementally in {spent:.2f} s = {(settled + reversals) / spent:,.0f} settlements/s\n"
         f"  fine rollups: {rows} by institution × drug × physician, persons {patients}; coarse: "
-        f"{county_rows} by month × county × drug × insurance type, persons {county_persons}"
+        f"{county_rows} by month × county × drug × insurance type, persons {county_persons}\n"
+        f"  persons' months (a row per person and year, a bit per month): {area_persons} by "
+        f"province/city/county × insurance type, {drug_persons} by province/city × drug"
     )
 
 

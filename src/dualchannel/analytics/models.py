@@ -309,3 +309,97 @@ class CountyPersonRollup(models.Model):
 
     def __str__(self) -> str:
         return f"{self.month:%Y-%m} · {self.county_id} · {self.person_id}"
+
+
+# --- who was served in which months of a year (issue 13 §6: distinct persons at scale) ----------
+#
+# Patients served over a range of months cannot be summed from monthly counts; counted over the
+# month rows above they are a hash of millions of (group, person) pairs at a province's scale. These
+# two tables keep one row per person and calendar year in an area (and insurance type, or drug),
+# with the person's live settlements in each month of the year (``m01`` … ``m12``, so a reversal
+# can take a month away again) and ``months``, a bitmask the database derives from them (bit 0:
+# January). "Persons served in months a..b of a year in area A" is then ``count(*) WHERE area = A
+# AND months & mask <> 0``, one row per person; a range over two or three years counts a person
+# in the first year of the range where they were served (``stats.served_persons``: each year's
+# rows without a row of an earlier year of the range).
+#
+# ``area`` is a code prefix, as the statistics' scopes are: the province's 2 digits, the city's 4
+# or the county's 6 (``Region.code_prefix``); every settlement counts in its county's three.
+
+MONTH_COLUMNS = tuple(f"m{month:02d}" for month in range(1, 13))
+# the year right after the area: a year's rows of an area are one range of the primary key, in
+# (type or drug, person) order, which a range over years reads per year (``stats.served_persons``)
+AREA_PERSON_KEY = ("area", "year", "insurance_type", "person_id")
+AREA_DRUG_PERSON_KEY = ("area", "year", "drug_key", "person_id")
+ALL_TYPES = ""  # the insurance type of an area's row over every type
+PERSON_AREAS = (2, 4, 6)  # province, city, county: the prefixes a county's code counts in
+DRUG_AREAS = (2, 4)  # patients by drug: province and city (a county reads PatientRollup)
+
+
+def _months_mask() -> models.Expression:
+    mask = None
+    for bit, column in enumerate(MONTH_COLUMNS):
+        term = models.Case(
+            models.When(**{f"{column}__gt": 0}, then=models.Value(1 << bit)),
+            default=models.Value(0),
+        )
+        mask = term if mask is None else mask + term
+    return mask
+
+
+class PersonMonths(models.Model):
+    """Counts of live settlements a month, one row per calendar year, and the derived bitmask
+    of the months served (abstract: the two tables below)."""
+
+    year = models.SmallIntegerField("年度")
+    m01 = models.IntegerField("1月结算人次", default=0)
+    m02 = models.IntegerField("2月结算人次", default=0)
+    m03 = models.IntegerField("3月结算人次", default=0)
+    m04 = models.IntegerField("4月结算人次", default=0)
+    m05 = models.IntegerField("5月结算人次", default=0)
+    m06 = models.IntegerField("6月结算人次", default=0)
+    m07 = models.IntegerField("7月结算人次", default=0)
+    m08 = models.IntegerField("8月结算人次", default=0)
+    m09 = models.IntegerField("9月结算人次", default=0)
+    m10 = models.IntegerField("10月结算人次", default=0)
+    m11 = models.IntegerField("11月结算人次", default=0)
+    m12 = models.IntegerField("12月结算人次", default=0)
+    months = models.GeneratedField(
+        expression=_months_mask(), output_field=models.IntegerField("就诊月份"), db_persist=True
+    )
+
+    class Meta:
+        abstract = True
+
+
+class AreaPersonYear(PersonMonths):
+    """Who was served in an area (province, city or county) in each month of a year, under one
+    insurance type or, ``ALL_TYPES``, any."""
+
+    pk = models.CompositePrimaryKey("area", "year", "insurance_type", "person")
+    area = models.CharField("区划代码前缀", max_length=6)
+    insurance_type = models.CharField("险种", max_length=3)
+    person = _rollup_key("registry.InsuredPerson")
+
+    class Meta:
+        verbose_name = "地区就诊人年度汇总"
+        verbose_name_plural = "地区就诊人年度汇总"
+
+    def __str__(self) -> str:
+        return f"{self.year} · {self.area} · {self.person_id}"
+
+
+class AreaDrugPersonYear(PersonMonths):
+    """Who was served a drug in an area (province or city) in each month of a year."""
+
+    pk = models.CompositePrimaryKey("area", "year", "drug_key", "person")
+    area = models.CharField("区划代码前缀", max_length=6)
+    drug_key = models.IntegerField("药品")
+    person = _rollup_key("registry.InsuredPerson")
+
+    class Meta:
+        verbose_name = "地区药品就诊人年度汇总"
+        verbose_name_plural = "地区药品就诊人年度汇总"
+
+    def __str__(self) -> str:
+        return f"{self.year} · {self.area} · {self.drug_key} · {self.person_id}"

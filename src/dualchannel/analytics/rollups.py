@@ -3,13 +3,17 @@
 ``refresh`` takes the settlements (and reversals) the rollups have not taken in yet, in one
 transaction: it locks the one ``RollupState`` row (refreshers run in turn), claims up to ``limit``
 settlements ``FOR NO KEY UPDATE SKIP LOCKED`` (a reversal in progress is taken next time), adds
-their lines to the four rollups, subtracts the reversals from their settlement's own month, and
+their lines to the rollups, subtracts the reversals from their settlement's own month, and
 marks them (``settlements_mark_rolled_up``). The counter's settle path is untouched: the markers
 are NULL at insert. The rollups: ``SettlementRollup`` and ``PatientRollup`` by institution, drug,
 physician (what only they answer: by institution, by physician, the hospitals' evaluation), and
 the coarse ``CountyDrugRollup`` (month × county × drug × insurance type) and
 ``CountyPersonRollup`` (month × county × insurance type × person) that the city- and
-province-wide figures read.
+province-wide figures read; and the persons' months, ``AreaPersonYear`` (province, city and
+county × insurance type or all × person × year) and ``AreaDrugPersonYear`` (province and city ×
+drug × person × year), whose per-month counts and bitmask give the distinct persons served over
+any range of months from one row per person (a reversal subtracts from its month's count; the
+month's bit goes when the count reaches 0).
 
 A settlement's payers (fund, critical illness, assistance, commercial, personal) are kept on the
 settlement, not its lines: they are split over the settlement's drugs in proportion to the
@@ -17,7 +21,7 @@ drugs' amounts, to the fen, largest remainder first (ties to the earlier line), 
 sum over drugs equals the settlements' own figures exactly.
 
 Where that is computed: on PostgreSQL by the server, one statement per refresh reading detail
-and upserting the four rollups (``rollups_pg``; the ids as one array literal); elsewhere (SQLite,
+and upserting every rollup (``rollups_pg``; the ids as one array literal); elsewhere (SQLite,
 the product's default) here, ``collect`` then ``write`` (``INSERT … ON CONFLICT DO UPDATE SET x
 = x + excluded.x`` in chunks). A test on PostgreSQL checks both give the same rows.
 
@@ -35,8 +39,9 @@ from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal
 
 from django.db import connection, transaction
-from django.db.models import Count, Q, Sum
-from django.db.models.functions import Coalesce, TruncMonth
+from django.db.models import Case, Count, F, Q, Sum, Value, When
+from django.db.models.functions import Coalesce, Substr, TruncMonth
+from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from dualchannel.core.months import month_end
@@ -48,13 +53,21 @@ from dualchannel.settlement.services import (
 
 from . import rollups_pg
 from .models import (
+    ALL_TYPES,
     AMOUNTS,
+    AREA_DRUG_PERSON_KEY,
+    AREA_PERSON_KEY,
     COUNTY_DRUG_KEY,
     COUNTY_PERSON_KEY,
+    DRUG_AREAS,
     MEASURES,
+    MONTH_COLUMNS,
     NO_KEY,
     PATIENT_KEY,
+    PERSON_AREAS,
     ROLLUP_KEY,
+    AreaDrugPersonYear,
+    AreaPersonYear,
     CountyDrugRollup,
     CountyPersonRollup,
     PatientRollup,
@@ -63,6 +76,15 @@ from .models import (
 )
 
 UPSERT_CHUNK = 500
+# every table a refresh writes (``rebuild`` empties them)
+PERSISTED = (
+    SettlementRollup,
+    PatientRollup,
+    CountyDrugRollup,
+    CountyPersonRollup,
+    AreaPersonYear,
+    AreaDrugPersonYear,
+)
 DEFAULT_LIMIT = 5000
 
 
@@ -108,19 +130,33 @@ def allocate(amount: int, weights: list[int]) -> list[int]:
 class Contributions:
     """What a set of settlements adds to (or, negated, takes from) the rollups: the fine ones
     (``SettlementRollup``, ``PatientRollup``) and the coarse ones (``CountyDrugRollup``,
-    ``CountyPersonRollup``), from the same settlements in the same pass."""
+    ``CountyPersonRollup``) and the persons' months (``AreaPersonYear``,
+    ``AreaDrugPersonYear``: settlements per month of the year), from the same settlements in the
+    same pass."""
 
     rollup: dict[tuple, list[int]]
     patients: dict[tuple, int]
     county_drugs: dict[tuple, list[int]]
     county_persons: dict[tuple, int]
+    area_persons: dict[tuple, list[int]]
+    drug_persons: dict[tuple, list[int]]
 
     @classmethod
     def empty(cls) -> Contributions:
         def measures() -> list[int]:
             return [0] * len(MEASURES)
 
-        return cls(defaultdict(measures), defaultdict(int), defaultdict(measures), defaultdict(int))
+        def months() -> list[int]:
+            return [0] * len(MONTH_COLUMNS)
+
+        return cls(
+            defaultdict(measures),
+            defaultdict(int),
+            defaultdict(measures),
+            defaultdict(int),
+            defaultdict(months),
+            defaultdict(months),
+        )
 
 
 # A settlement as the rollups read it: (id, status, settled_on, institution, county, physician
@@ -242,6 +278,14 @@ def _collect_one(fact: Fact, lines, sign: int, into: Contributions) -> None:
             _add(into.county_drugs[(month, county, drug_key, insurance)], added)
             into.patients[(*key[:6], person)] += sign
     into.county_persons[(month, county, insurance, person)] += sign
+    year, index = settled_on.year, settled_on.month - 1
+    for length in PERSON_AREAS:
+        area = county[:length]
+        into.area_persons[(area, year, ALL_TYPES, person)][index] += sign  # AREA_PERSON_KEY
+        into.area_persons[(area, year, insurance, person)][index] += sign
+    for drug_key in groups:
+        for length in DRUG_AREAS:  # AREA_DRUG_PERSON_KEY
+            into.drug_persons[(county[:length], year, drug_key, person)][index] += sign
 
 
 def _add(row: list[int], added: list[int]) -> None:
@@ -306,6 +350,18 @@ def write(contributions: Contributions) -> None:
         COUNTY_PERSON_KEY,
         ("settlements",),
         [(*k, v) for k, v in c.county_persons.items() if v],
+    )
+    _upsert(
+        AreaPersonYear,
+        AREA_PERSON_KEY,
+        MONTH_COLUMNS,
+        [(*k, *v) for k, v in c.area_persons.items() if any(v)],
+    )
+    _upsert(
+        AreaDrugPersonYear,
+        AREA_DRUG_PERSON_KEY,
+        MONTH_COLUMNS,
+        [(*k, *v) for k, v in c.drug_persons.items() if any(v)],
     )
 
 
@@ -379,7 +435,7 @@ def rebuild(*, limit: int = DEFAULT_LIMIT) -> RefreshResult:
     """Recompute the rollups from detail: forget them and the markers, then refresh all."""
     with transaction.atomic():
         state = lock_state()
-        for model in (SettlementRollup, PatientRollup, CountyDrugRollup, CountyPersonRollup):
+        for model in PERSISTED:
             model.objects.all().delete()
         settlements_clear_rolled_up()
         state.settlements_rolled = state.reversals_rolled = 0
@@ -509,13 +565,96 @@ def _patient_grain(
     return detail, rollup
 
 
+def _months_rollup(rows, keys: tuple[str, ...]) -> dict:
+    """(month, *keys) → (persons served, settlements) of a persons' months table: persons from
+    the derived bitmask ``months``, settlements from the month's count."""
+    sums = {}
+    for bit, column in enumerate(MONTH_COLUMNS):
+        served = GreaterThan(F("months").bitand(1 << bit), 0)
+        sums[f"p{bit}"] = Sum(Case(When(served, then=Value(1)), default=Value(0)))
+        sums[f"n{bit}"] = Sum(column)
+    out = {}
+    for row in rows.values("year", *keys).annotate(**sums):
+        for bit in range(len(MONTH_COLUMNS)):
+            if row[f"p{bit}"] or row[f"n{bit}"]:
+                month = date(row["year"], bit + 1, 1)
+                out[(month, *(row[k] for k in keys))] = (row[f"p{bit}"], row[f"n{bit}"])
+    return out
+
+
+def _in_months(qs, months: tuple[date, date] | None, field: str):
+    if months is None:
+        return qs
+    return qs.filter(**{f"{field}__gte": months[0], f"{field}__lte": months[1]})
+
+
+def _months_filter(rows, months: tuple[date, date] | None):
+    if months is None:
+        return rows
+    return rows.filter(year__gte=months[0].year, year__lte=months[1].year)
+
+
+def _only_months(found: dict, months: tuple[date, date] | None) -> dict:
+    if months is None:
+        return found
+    return {k: v for k, v in found.items() if months[0] <= k[0] <= months[1]}
+
+
+def _area_person_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
+    """Persons served and settlements by month × area (province, city, county) × insurance type
+    (and over every type, ``ALL_TYPES``) from detail, and from ``AreaPersonYear``."""
+    held = _in_months(
+        Settlement.objects.filter(_rolled_detail()).annotate(month=TruncMonth("settled_on")),
+        months,
+        "settled_on",
+    )
+    detail = {}
+    for length in PERSON_AREAS:
+        area = held.annotate(area=Substr("institution__region_id", 1, length))
+        for row in area.values("month", "area", "insurance_type").annotate(
+            p=Count("person_id", distinct=True), n=Count("pk")
+        ):
+            detail[(row["month"], row["area"], row["insurance_type"])] = (row["p"], row["n"])
+        for row in area.values("month", "area").annotate(
+            p=Count("person_id", distinct=True), n=Count("pk")
+        ):
+            detail[(row["month"], row["area"], ALL_TYPES)] = (row["p"], row["n"])
+    rows = _months_filter(AreaPersonYear.objects.all(), months)
+    rollup = _only_months(_months_rollup(rows, ("area", "insurance_type")), months)
+    return detail, rollup
+
+
+def _area_drug_person_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
+    """Persons served and settlements by month × area (province, city) × drug from detail (a
+    settlement without lines under ``NO_KEY``), and from ``AreaDrugPersonYear``."""
+    held = _in_months(
+        Settlement.objects.filter(_rolled_detail()).annotate(
+            month=TruncMonth("settled_on"), drug_key=Coalesce("lines__drug_id", NO_KEY)
+        ),
+        months,
+        "settled_on",
+    )
+    detail = {}
+    for length in DRUG_AREAS:
+        area = held.annotate(area=Substr("institution__region_id", 1, length))
+        for row in area.values("month", "area", "drug_key").annotate(
+            p=Count("person_id", distinct=True), n=Count("pk", distinct=True)
+        ):
+            detail[(row["month"], row["area"], row["drug_key"])] = (row["p"], row["n"])
+    rows = _months_filter(AreaDrugPersonYear.objects.all(), months)
+    rollup = _only_months(_months_rollup(rows, ("area", "drug_key")), months)
+    return detail, rollup
+
+
 def rollup_differences(*, months: tuple[date, date] | None = None) -> list[str]:
     """Every difference between the rollups and detail (optionally for the months from one
     first day to another): by month, county, institution, insurance type and budget line
     (settlements and the six amounts, in fen), by month, county and drug (lines, quantity,
     amount) and by month and county (distinct persons served); the coarse rollups likewise by
     month, county and insurance type, by month, county and drug, and persons by month and
-    county. Empty: equal to the fen."""
+    county; the persons' months by month × area × insurance type and month × area × drug
+    (persons served from the bitmask, settlements from the month's count). Empty: equal to
+    the fen."""
     if months is not None:
         months = (months[0], month_end(months[1]))  # the last month's every day counts
     out: list[str] = []
@@ -525,4 +664,6 @@ def rollup_differences(*, months: tuple[date, date] | None = None) -> list[str]:
     _compare("county-settlements", *_county_grain(months), out)
     _compare("county-drug", *_drug_grain(months, CountyDrugRollup), out)
     _compare("county-patients", *_patient_grain(months, CountyPersonRollup), out)
+    _compare("area-persons", *_area_person_grain(months), out)
+    _compare("area-drug-persons", *_area_drug_person_grain(months), out)
     return out

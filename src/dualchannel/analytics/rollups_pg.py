@@ -1,5 +1,5 @@
 """The rollups' write path on PostgreSQL: one statement takes a refresh's settlements into the
-four rollups, computed by the server from detail.
+rollups (the four by month and the persons' months by year), computed by the server from detail.
 
 The same arithmetic as ``rollups.collect`` (which SQLite runs, and which a test runs on
 PostgreSQL beside this to compare): a settlement's lines grouped by drug in the order the drugs
@@ -19,13 +19,21 @@ from dualchannel.registry.models import Institution
 from dualchannel.settlement.models import Settlement, SettlementLine, SettlementStatus
 
 from .models import (
+    ALL_TYPES,
     AMOUNTS,
+    AREA_DRUG_PERSON_KEY,
+    AREA_PERSON_KEY,
     COUNTY_DRUG_KEY,
     COUNTY_PERSON_KEY,
+    DRUG_AREAS,
     MEASURES,
+    MONTH_COLUMNS,
     NO_KEY,
     PATIENT_KEY,
+    PERSON_AREAS,
     ROLLUP_KEY,
+    AreaDrugPersonYear,
+    AreaPersonYear,
     CountyDrugRollup,
     CountyPersonRollup,
     PatientRollup,
@@ -136,6 +144,36 @@ def _upsert(name: str, model, key: tuple[str, ...], measures: dict[str, str]) ->
     )
 
 
+def _areas(lengths: tuple[int, ...]) -> str:
+    """``CROSS JOIN LATERAL (VALUES (left(county_id, 2)), …) AS a(area)``: a row of delta once
+    in each area its county counts in."""
+    values = ", ".join(f"(left(d.county_id, {n}))" for n in lengths)
+    return f"CROSS JOIN LATERAL (VALUES {values}) AS a(area)"
+
+
+def _months_upsert(name: str, model, key: tuple[str, ...], select: str, value: str, source: str):
+    """``name AS (INSERT … ON CONFLICT … + …)`` of a persons' months table: ``select`` gives
+    the key columns in ``key``'s order, ``value`` a delta row's count, summed into its month's
+    column of its year."""
+    table = model._meta.db_table
+    keys = ", ".join(key)
+    months = ", ".join(
+        f"sum(CASE WHEN extract(month FROM d.month) = {n} THEN {value} ELSE 0 END)"
+        for n in range(1, 13)
+    )
+    having = " OR ".join(
+        f"sum(CASE WHEN extract(month FROM d.month) = {n} THEN {value} ELSE 0 END) <> 0"
+        for n in range(1, 13)
+    )
+    sets = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in MONTH_COLUMNS)
+    positions = ", ".join(str(n) for n in range(1, len(key) + 1))
+    return (
+        f"{name} AS (INSERT INTO {table} ({keys}, {', '.join(MONTH_COLUMNS)}) "
+        f"SELECT {select}, {months} FROM {source} GROUP BY {positions} HAVING {having} "
+        f"ORDER BY {positions} ON CONFLICT ({keys}) DO UPDATE SET {sets})"
+    )
+
+
 def statement() -> str:
     sums = {m: m for m in MEASURES}
     parts = [
@@ -162,6 +200,23 @@ def statement() -> str:
             CountyPersonRollup,
             COUNTY_PERSON_KEY,
             {"settlements": "settlements"},  # once per settlement: its first drug's row
+        ),
+        _months_upsert(
+            "area_persons",
+            AreaPersonYear,
+            AREA_PERSON_KEY,
+            "a.area, extract(year FROM d.month)::smallint, t.insurance_type, d.person_id",
+            "d.settlements",
+            f"delta d {_areas(PERSON_AREAS)} CROSS JOIN LATERAL (VALUES ('{ALL_TYPES}'), "
+            "(d.insurance_type)) AS t(insurance_type)",
+        ),
+        _months_upsert(
+            "drug_persons",
+            AreaDrugPersonYear,
+            AREA_DRUG_PERSON_KEY,
+            "a.area, extract(year FROM d.month)::smallint, d.drug_key, d.person_id",
+            "d.sign",  # every drug of the settlement, as PatientRollup
+            f"delta d {_areas(DRUG_AREAS)}",
         ),
     ]
     # every data-modifying CTE runs to its end, read or not

@@ -1,6 +1,7 @@
 """The agency's statistics (issue 13 §1) for a region and its subtree over a month range, read
-from the rollups (``SettlementRollup``, ``PatientRollup``; see ``rollups``), never from a kept
-answer: amounts by drug, institution, physician, county and insurance type, patients served,
+from the rollups (``SettlementRollup``, ``PatientRollup``, the coarse ``CountyDrugRollup`` and
+the persons' months ``AreaPersonYear`` / ``AreaDrugPersonYear``; see ``rollups``), never from a
+kept answer: amounts by drug, institution, physician, county and insurance type, patients served,
 month-over-month trends and the hospitals' evaluation figures [CX art. 13].
 
 Access as the reports (``selectors.actor_scope``): a county's officer sees their county, a city's
@@ -35,7 +36,15 @@ from dualchannel.registry.regions import is_within, region_subtree
 
 from . import error_codes as codes
 from .models import (
+    ALL_TYPES,
+    AREA_DRUG_PERSON_KEY,
+    AREA_PERSON_KEY,
+    DRUG_AREAS,
+    MONTH_COLUMNS,
     NO_KEY,
+    PERSON_AREAS,
+    AreaDrugPersonYear,
+    AreaPersonYear,
     CountyDrugRollup,
     CountyPersonRollup,
     PatientRollup,
@@ -184,6 +193,92 @@ def distinct_persons(rows: QuerySet, column: str | None = None) -> dict:
     )
 
 
+# --- distinct persons from the persons' months (one row per person and year in an area) -------
+
+
+def scope_area(scope: StatsScope, lengths: tuple[int, ...] = PERSON_AREAS) -> str | None:
+    """The area whose rows answer for the scope (its region's code prefix), or None if the
+    persons' months keep no such area (a county's patients by drug) or the scope has no
+    county-level unit (then nothing is in it)."""
+    if not scope.counties:
+        return None
+    prefix = scope.region.code_prefix
+    return prefix if len(prefix) in lengths else None
+
+
+def _year_masks(scope: StatsScope) -> list[tuple[int, int]]:
+    """(year, bitmask of the scope's months in it), years ascending."""
+    masks: dict[int, int] = defaultdict(int)
+    for month in scope.months:
+        masks[month.year] |= 1 << (month.month - 1)
+    return sorted(masks.items())
+
+
+def served_persons(
+    scope: StatsScope,
+    model: type[AreaPersonYear] | type[AreaDrugPersonYear],
+    where: dict[str, object],
+    column: str | None = None,
+) -> dict:
+    """Persons served in the scope's months per value of ``column`` (None: all rows, under
+    None), over the rows of ``model`` matching ``where`` (column → value, a list: IN, or
+    ("<>", value)). One row per person and year: within a year a ``count(*)`` of the rows whose
+    ``months`` meet the scope's mask; a range over several years counts a person in the first
+    year of the range they were served: each year's rows without a row served in an earlier
+    year of the range (``NOT EXISTS`` one lookup per earlier year: the year follows the area in
+    the primary key, so both sides are ranges of it in the same order), the years summed."""
+    table = connection.ops.quote_name(model._meta.db_table)
+    conditions, params = [], []
+    for name, value in where.items():
+        if isinstance(value, list | tuple) and value and value[0] == "<>":
+            conditions.append(f"a.{name} <> %s")
+            params.append(value[1])
+        elif isinstance(value, list | tuple):
+            if not value:
+                return {None: 0} if column is None else {}
+            conditions.append(f"a.{name} IN ({', '.join(['%s'] * len(value))})")
+            params.extend(value)
+        else:
+            conditions.append(f"a.{name} = %s")
+            params.append(value)
+    key_columns = AREA_PERSON_KEY if model is AreaPersonYear else AREA_DRUG_PERSON_KEY
+    same = " AND ".join(f"b.{name} = a.{name}" for name in key_columns if name != "year")
+    group = "NULL" if column is None else f"a.{column}"
+    parts = []
+    masks = _year_masks(scope)
+    for index, (year, mask) in enumerate(masks):
+        # this year's rows served in the range, less the persons an earlier year counted
+        served = [f"a.year = {year}", f"(a.months & {mask}) <> 0"]
+        served += [
+            f"NOT EXISTS (SELECT 1 FROM {table} b WHERE {same} AND b.year = {earlier} "
+            f"AND (b.months & {earlier_mask}) <> 0)"
+            for earlier, earlier_mask in masks[:index]
+        ]
+        sql = f"SELECT {group} AS g, count(*) AS n FROM {table} a "
+        sql += f"WHERE {' AND '.join([*conditions, *served])}"
+        parts.append(sql if column is None else f"{sql} GROUP BY a.{column}")
+    sql = parts[0]
+    if len(parts) > 1:
+        sql = f"SELECT g, sum(n) FROM ({' UNION ALL '.join(parts)}) AS years GROUP BY g"
+    return {g: int(n) for g, n in _fetch_distinct(sql, params * len(parts))}
+
+
+def served_by_month(scope: StatsScope, area: str) -> dict[date, int]:
+    """Persons served in the area in each month of the scope (one row per person and year:
+    a count of the rows with the month's settlements)."""
+    masks = _year_masks(scope)
+    sums = ", ".join(f"sum(CASE WHEN {m} > 0 THEN 1 ELSE 0 END)" for m in MONTH_COLUMNS)
+    sql = (
+        f"SELECT year, {sums} FROM {connection.ops.quote_name(AreaPersonYear._meta.db_table)} "
+        "WHERE area = %s AND insurance_type = %s AND year >= %s AND year <= %s GROUP BY year"
+    )
+    out: dict[date, int] = {}
+    for year, *counts in _fetch_distinct(sql, [area, ALL_TYPES, masks[0][0], masks[-1][0]]):
+        for index, count in enumerate(counts):
+            out[date(year, index + 1, 1)] = count or 0
+    return {month: out.get(month, 0) for month in scope.months}
+
+
 def rollup_rows(scope: StatsScope) -> QuerySet[SettlementRollup]:
     return SettlementRollup.objects.filter(
         county_id__in=scope.counties, month__gte=scope.start, month__lte=scope.end
@@ -226,7 +321,12 @@ def _figures(row: dict) -> dict:
 def key_figures(scope: StatsScope) -> dict:
     """Settlements, lines, quantity, patients served and the six amounts over the scope."""
     figures = _figures(county_drug_rows(scope).aggregate(**SUMS))
-    figures["patients"] = distinct_persons(county_person_rows(scope)).get(None, 0)
+    area = scope_area(scope)
+    if area is None:
+        figures["patients"] = distinct_persons(county_person_rows(scope)).get(None, 0)
+    else:
+        where = {"area": area, "insurance_type": ALL_TYPES}
+        figures["patients"] = served_persons(scope, AreaPersonYear, where).get(None, 0)
     return figures
 
 
@@ -234,10 +334,14 @@ def trend(scope: StatsScope) -> list[dict]:
     """One row per month of the scope (months without settlements as zeros), with the change
     of the total against the month before (None for the first month or a zero month before)."""
     by_month = {r["month"]: r for r in county_drug_rows(scope).values("month").annotate(**SUMS)}
-    patients = {
-        _as_date(month): n
-        for month, n in distinct_persons(county_person_rows(scope), "month").items()
-    }
+    area = scope_area(scope)
+    if area is None:
+        patients = {
+            _as_date(month): n
+            for month, n in distinct_persons(county_person_rows(scope), "month").items()
+        }
+    else:
+        patients = served_by_month(scope, area)
     rows, before = [], None
     for month in scope.months:
         row = _figures(by_month.get(month, {}))
@@ -260,8 +364,7 @@ def breakdown(scope: StatsScope, by: str) -> list[dict]:
     coarse = by in COARSE_DIMENSIONS
     grouped = (county_drug_rows(scope) if coarse else rollup_rows(scope)).values(column)
     grouped = grouped.annotate(**SUMS)
-    persons = county_person_rows(scope) if by in ("county", "insurance") else patient_rows(scope)
-    patients = distinct_persons(persons, column)
+    patients = _patients_by(scope, by, column)
     labels = dimension_labels(by, [r[column] for r in grouped])
     rows = []
     for r in grouped:
@@ -270,6 +373,23 @@ def breakdown(scope: StatsScope, by: str) -> list[dict]:
         rows.append(row)
     rows.sort(key=lambda row: (-row["total"], str(row["key"])))
     return rows
+
+
+def _patients_by(scope: StatsScope, by: str, column: str) -> dict:
+    """Distinct persons per county, insurance type or drug from the persons' months (a county's
+    drugs, institutions and physicians: distinct persons over ``PatientRollup``)."""
+    area = scope_area(scope)
+    if by == "county" and area is not None:
+        where = {"area": list(scope.counties), "insurance_type": ALL_TYPES}
+        return served_persons(scope, AreaPersonYear, where, "area")
+    if by == "insurance" and area is not None:
+        where = {"area": area, "insurance_type": ("<>", ALL_TYPES)}
+        return served_persons(scope, AreaPersonYear, where, "insurance_type")
+    area = scope_area(scope, DRUG_AREAS)
+    if by == "drug" and area is not None:
+        return served_persons(scope, AreaDrugPersonYear, {"area": area}, "drug_key")
+    persons = county_person_rows(scope) if by in ("county", "insurance") else patient_rows(scope)
+    return distinct_persons(persons, column)
 
 
 def dimension_labels(by: str, keys: list) -> dict:

@@ -243,11 +243,13 @@ def test_the_worker_refreshes_the_rollups_every_five_minutes(stats_world):
 
 
 def _held() -> list[list[tuple]]:
-    """The four rollups' rows, those netted to nothing left out, in key order."""
+    """Every rollup's rows (the persons' months included), those netted to nothing left out,
+    in key order."""
     out = []
-    for model in (SettlementRollup, PatientRollup, CountyDrugRollup, CountyPersonRollup):
+    for model in rollups.PERSISTED:
         names = [f.attname for f in model._meta.concrete_fields]
-        measures = [n for n in names if n in rollups.MEASURES or n == "settlements"]
+        counted = (*rollups.MEASURES, "settlements", *rollups.MONTH_COLUMNS)
+        measures = [n for n in names if n in counted]
         rows = model.objects.order_by(*names).values_list(*names)
         out.append([r for r in rows if any(r[names.index(m)] for m in measures)])
     return out
@@ -257,7 +259,7 @@ def _held() -> list[list[tuple]]:
 def test_on_postgresql_the_database_splits_to_the_fen_as_python_does(stats_world, monkeypatch):
     """Random settlements of several drugs (equal amounts for ties, payers of a few fen),
     some reversed after they were rolled up, some before: the statement PostgreSQL runs
-    (``rollups_pg``) leaves the four rollups exactly as ``collect`` and ``write`` do."""
+    (``rollups_pg``) leaves the rollups exactly as ``collect`` and ``write`` do."""
     w = stats_world
     rng = random.Random(7)
     drugs = list(w["drugs"].values())
