@@ -18,50 +18,14 @@ from dualchannel.core.models import User
 from dualchannel.inventory.models import TraceCode
 from dualchannel.inventory.selectors import fefo_suggestion, stock_available
 from dualchannel.prescriptions import services as rx
-from dualchannel.prescriptions.models import BenefitType, OnlineOrder, Prescription
+from dualchannel.prescriptions.models import OnlineOrder
 from dualchannel.prescriptions.services import counter
 from dualchannel.settlement.models import Settlement
 from dualchannel.tests.browser.conftest import sqlite_pass_only
+from dualchannel.tests.browser.orders import open_order_form, routed_prescription
 from dualchannel.tests.browser.phone import fits_the_phone, phone_login
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), sqlite_pass_only]
-
-
-def routed_prescription():
-    """A diabetes prescription of 张伟 (门诊慢特病, the demo's metformin), routed by him to
-    江岸演示大药房; answers it, its pharmacy and its drug."""
-    demo = Prescription.objects.filter(patient__name="李秀英").first()
-    drug, pharmacy = demo.items.get().drug, demo.pharmacy
-    patient = User.objects.get(username="patient")
-    prescription = rx.prescription_issue(
-        actor=User.objects.get(username="doctor"),
-        patient_id_number=patient.insured_person.id_number,
-        benefit_type=BenefitType.CHRONIC_DISEASE,
-        diagnosis_code="E11.900",
-        items=[
-            {
-                "drug_id": drug.pk,
-                "quantity": "1",
-                "unit": "盒",
-                "package_unit": "盒",
-                "single_dose": "1",
-                "dose_unit": "片",
-                "frequency": "每日一次",
-                "route": "口服",
-                "days": 28,
-            }
-        ],
-    )
-    rx.prescription_route(
-        actor=patient, prescription_id=prescription.pk, pharmacy_id=pharmacy.pk, consent=True
-    )
-    return prescription, pharmacy, drug
-
-
-def open_order_form(phone, base: str, prescription) -> None:
-    phone.goto(f"{base}/portal/prescriptions/{prescription.pk}/")
-    phone.click("#order-online")
-    phone.wait_for_url(re.compile(r"/portal/prescriptions/\d+/order/$"))
 
 
 def test_a_pickup_reservation_expires_and_releases_the_boxes(mobile_page, live_server, demo_world):

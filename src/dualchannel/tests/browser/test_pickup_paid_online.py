@@ -16,8 +16,8 @@ from dualchannel.inventory.models import TraceCode
 from dualchannel.prescriptions.models import OnlineOrder, OrderStatus
 from dualchannel.settlement.models import Settlement
 from dualchannel.tests.browser.conftest import sqlite_pass_only
+from dualchannel.tests.browser.orders import open_order_form, routed_prescription
 from dualchannel.tests.browser.phone import fits_the_phone, phone_login
-from dualchannel.tests.browser.test_patient_orders import open_order_form, routed_prescription
 from dualchannel.tests.browser.words import in_words
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True), sqlite_pass_only]
