@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Subquery
+from django.db.models import DecimalField, Prefetch, Subquery
 from django.utils import timezone
 
 from dualchannel.core import audit, refcache
@@ -253,7 +253,8 @@ def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False
         "physician",
     ).prefetch_related(Prefetch("items", PrescriptionItem.objects.select_related("drug")))
     if lock:
-        qs = qs.select_for_update(of=("self",))
+        # the dispensing notifies the patient: their account (if any) with the same read
+        qs = qs.select_related("patient__user").select_for_update(of=("self",))
     prescription = qs.filter(pk=prescription_id).first()
     # only a prescription routed here: a walk-in is first routed by the patient [CX art. 21]
     if prescription is None or prescription.pharmacy_id != pharmacist.pharmacy_id:
@@ -354,7 +355,9 @@ def counter_dispense(
     today: date | None = None,
 ) -> Dispensing:
     """Verify and dispense in one transaction; exactly one dispensing per prescription. The
-    returned dispensing's ``replayed`` is True when the key answered an earlier request's."""
+    returned dispensing's ``replayed`` is True when the key answered an earlier request's; its
+    ``answer_in_memory`` is True when its lines and delivery (with history) are on it as written,
+    so that the answer needs no re-read."""
     pharmacist = _pharmacist_of(actor)
     key = checked_key(idempotency_key, code=codes.IDEMPOTENCY_KEY_REQUIRED)
     clean = clean_lines(lines)
@@ -490,6 +493,11 @@ def _dispense(
                 dispensing=dispensing,
                 received_by=received_by or f"{prescription.patient.name}（本人）",
             )
+        else:
+            # what the answer shows (the lines, the delivery and its history, the pharmacy, the
+            # pharmacist, the prescription) is in memory as this transaction wrote it; an order's
+            # hand-over above moved the delivery in another read, so that answer reads it again
+            dispensing.answer_in_memory = True
     return dispensing
 
 
@@ -595,8 +603,10 @@ def _write_dispensing_lines(
     items: dict[int, Any],
     eligibility: Eligibility | None,
 ) -> Decimal:
-    """One line per stock movement; returns the quantity the eligibility's plan used."""
+    """One line per stock movement, in one INSERT; returns the quantity the eligibility's plan
+    used. The lines are kept on ``dispensing`` as if prefetched (``dispensing.lines.all()``)."""
     quantity_used = Decimal(0)
+    rows = []
     item_left = {pk: item.quantity for pk, item in items.items()}
     # the sale price rule [CX art. 14(2)]; the prescription's pharmacy is this one, region read
     profile = profile_of(dispensing.prescription.pharmacy)
@@ -608,20 +618,44 @@ def _write_dispensing_lines(
         item_left[item.pk] -= quantity
         if eligibility is not None and item.drug_id == eligibility.drug_id:
             quantity_used += quantity
-        DispensingLine.objects.create(
-            dispensing=dispensing,
-            item=item,
-            stock_item=stock,
-            movement=movement,
-            drug=item.drug,
-            batch_no=stock.batch_no,
-            expiry_date=stock.expiry_date,
-            packages=line.packages,
-            quantity=quantity,
-            unit_price=sale_price(stock, profile),
-            trace_codes=list(line.trace_codes),
+        rows.append(
+            _as_stored(
+                DispensingLine(
+                    dispensing=dispensing,
+                    item=item,
+                    stock_item=stock,
+                    movement=movement,
+                    drug=item.drug,
+                    batch_no=stock.batch_no,
+                    expiry_date=stock.expiry_date,
+                    packages=line.packages,
+                    quantity=quantity,
+                    unit_price=sale_price(stock, profile),
+                    trace_codes=list(line.trace_codes),
+                )
+            )
         )
+    _keep_prefetched(dispensing, "lines", DispensingLine.objects.bulk_create(rows))
     return quantity_used
+
+
+def _as_stored(row):
+    """``row`` with its decimals as a read of the saved row gives them (their column's places),
+    so that the answer built from the objects in memory is the answer a re-read would give."""
+    for f in row._meta.concrete_fields:
+        value = getattr(row, f.attname)
+        if isinstance(f, DecimalField) and value is not None:
+            setattr(row, f.attname, Decimal(value).quantize(Decimal(1).scaleb(-f.decimal_places)))
+    return row
+
+
+def _keep_prefetched(instance, relation: str, rows: list) -> None:
+    """``instance.<relation>.all()`` answers ``rows`` from memory, as after ``prefetch_related``
+    (the counter's answer is built from the rows this transaction wrote, not read again)."""
+    cache = getattr(instance, "_prefetched_objects_cache", None)
+    if cache is None:
+        cache = instance._prefetched_objects_cache = {}
+    cache[relation] = rows
 
 
 def _write_delivery(
@@ -632,7 +666,7 @@ def _write_delivery(
     first_status: str,
 ) -> Delivery:
     """The delivery row in its first status, with its first history row."""
-    delivery_row = Delivery.objects.create(
+    delivery_row = Delivery(
         dispensing=dispensing,
         mode=delivery.mode,
         status=first_status,
@@ -643,9 +677,11 @@ def _write_delivery(
         cold_chain=delivery.mode == DeliveryMode.COLD_CHAIN_TO_HOSPITAL,
         fee=delivery.fee,
     )
-    DeliveryTransition.objects.create(
+    _as_stored(delivery_row).save(force_insert=True)
+    first = DeliveryTransition.objects.create(
         delivery=delivery_row, from_status="", to_status=first_status, actor=actor
     )
+    _keep_prefetched(delivery_row, "history", [first])
     return delivery_row
 
 
