@@ -652,10 +652,12 @@ def _as_stored(row):
 def _keep_prefetched(instance, relation: str, rows: list) -> None:
     """``instance.<relation>.all()`` answers ``rows`` from memory, as after ``prefetch_related``
     (the counter's answer is built from the rows this transaction wrote, not read again)."""
-    cache = getattr(instance, "_prefetched_objects_cache", None)
-    if cache is None:
-        cache = instance._prefetched_objects_cache = {}
-    cache[relation] = rows
+    # as ``prefetch_related_objects`` leaves it: the related manager's queryset, evaluated
+    found = getattr(instance, relation).all()  # no query: not evaluated here
+    found._result_cache, found._prefetch_done = list(rows), True
+    if not hasattr(instance, "_prefetched_objects_cache"):
+        instance._prefetched_objects_cache = {}
+    instance._prefetched_objects_cache[relation] = found
 
 
 def _write_delivery(
