@@ -9,6 +9,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 
 from .errors import DomainError
 from .models import ApiToken, RoleGrant, User
+from .queries import one_or_none
 from .security import second_factor_satisfied
 
 ROLE_SEPARATOR = ","  # role codes are identifiers (core.roles.Role): never a comma
@@ -42,11 +43,10 @@ class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
         # the token, its user and the user's roles in one statement: every API call checks a
         # role, and the roles are read here rather than once more by ``User.role_set``
-        found = (
+        found = one_or_none(
             ApiToken.objects.select_related("user")
             .annotate(user_roles=_roles_of_user())
             .filter(digest=ApiToken.digest_of(token), revoked_at__isnull=True)
-            .first()
         )
         if found is None or found.expires_at <= timezone.now() or not found.user.is_active:
             return None

@@ -34,6 +34,7 @@ from dualchannel.core.idempotency import checked_key
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
+from dualchannel.core.queries import one_or_none
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.services.plan import eligibility_plan_use
@@ -109,7 +110,7 @@ class CounterResult:
 
 def _pharmacist_of(actor: User) -> Pharmacist:
     require_role(actor, Role.PHARMACIST)
-    pharmacist = Pharmacist.objects.select_related("pharmacy").filter(user=actor).first()
+    pharmacist = one_or_none(Pharmacist.objects.select_related("pharmacy").filter(user=actor))
     if pharmacist is None or pharmacist.pharmacy_id != actor.institution_id:
         raise PermissionDenied("counter.not_pharmacist", "您没有本店执业药师档案，不能审核发药")
     return pharmacist
@@ -251,11 +252,17 @@ def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False
         "eligibility",
         "pharmacy__region",
         "physician",
-    ).prefetch_related(Prefetch("items", PrescriptionItem.objects.select_related("drug")))
+    ).prefetch_related(
+        Prefetch(
+            "items",
+            # Meta.ordering's "prescription" would join the prescriptions to sort by theirs
+            PrescriptionItem.objects.select_related("drug").order_by("prescription_id", "position"),
+        )
+    )
     if lock:
         # the dispensing notifies the patient: their account (if any) with the same read
         qs = qs.select_related("patient__user").select_for_update(of=("self",))
-    prescription = qs.filter(pk=prescription_id).first()
+    prescription = one_or_none(qs.filter(pk=prescription_id))
     # only a prescription routed here: a walk-in is first routed by the patient [CX art. 21]
     if prescription is None or prescription.pharmacy_id != pharmacist.pharmacy_id:
         raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
@@ -407,7 +414,7 @@ def _replay(
     pharmacy_id: int, key: str, prescription_id: int, request_digest: str
 ) -> Dispensing | None:
     """The dispensing this key made: the same request answers it again, another is refused."""
-    seen = Dispensing.objects.filter(pharmacy_id=pharmacy_id, idempotency_key=key).first()
+    seen = one_or_none(Dispensing.objects.filter(pharmacy_id=pharmacy_id, idempotency_key=key))
     if seen is None:
         return None
     if seen.request_digest == request_digest and seen.prescription_id == prescription_id:
@@ -509,11 +516,13 @@ def _dispense_locked(
     # batches. A prescription's eligibility is fixed when it is issued, so the unlocked read
     # names the row to lock first, read in the lock's own statement (one not visible here is
     # refused by ``_visible`` below).
-    named = Prescription.objects.filter(
-        pk=prescription_id, pharmacy_id=pharmacist.pharmacy_id
-    ).values("eligibility_id")[:1]
-    eligibility = (
-        Eligibility.objects.select_for_update(no_key=True).filter(pk=Subquery(named)).first()
+    named = (
+        Prescription.objects.filter(pk=prescription_id, pharmacy_id=pharmacist.pharmacy_id)
+        .order_by()
+        .values("eligibility_id")[:1]
+    )
+    eligibility = one_or_none(
+        Eligibility.objects.select_for_update(no_key=True).filter(pk=Subquery(named))
     )
     prescription = _visible(prescription_id, pharmacist, lock=True)
     return eligibility, prescription
