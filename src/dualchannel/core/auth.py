@@ -2,24 +2,56 @@
 
 from __future__ import annotations
 
+from django.db.models import Aggregate, CharField, OuterRef, Subquery
 from django.http import HttpRequest
 from django.utils import timezone
 from ninja.security import APIKeyCookie, HttpBearer
 
 from .errors import DomainError
-from .models import ApiToken, User
+from .models import ApiToken, RoleGrant, User
+from .queries import one_or_none
 from .security import second_factor_satisfied
+
+ROLE_SEPARATOR = ","  # role codes are identifiers (core.roles.Role): never a comma
+
+
+class _Joined(Aggregate):
+    """The strings of a group joined with ``ROLE_SEPARATOR``: ``STRING_AGG`` on PostgreSQL,
+    ``GROUP_CONCAT`` on SQLite (Django 5.2 has no backend-neutral string aggregate)."""
+
+    function = "STRING_AGG"
+    template = f"%(function)s(%(expressions)s, '{ROLE_SEPARATOR}')"
+    output_field = CharField()
+
+    def as_sqlite(self, compiler, connection, **extra_context):
+        return self.as_sql(compiler, connection, function="GROUP_CONCAT", **extra_context)
+
+
+def _roles_of_user():
+    """The user's role codes, joined, as a subquery of the token's statement."""
+    grants = (
+        RoleGrant.objects.filter(user_id=OuterRef("user_id"))
+        .order_by()
+        .values("user_id")
+        .annotate(joined=_Joined("role"))
+        .values("joined")
+    )
+    return Subquery(grants, output_field=CharField())
 
 
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
-        found = (
+        # the token, its user and the user's roles in one statement: every API call checks a
+        # role, and the roles are read here rather than once more by ``User.role_set``
+        found = one_or_none(
             ApiToken.objects.select_related("user")
+            .annotate(user_roles=_roles_of_user())
             .filter(digest=ApiToken.digest_of(token), revoked_at__isnull=True)
-            .first()
         )
         if found is None or found.expires_at <= timezone.now() or not found.user.is_active:
             return None
+        roles = found.user_roles.split(ROLE_SEPARATOR) if found.user_roles else ()
+        found.user.remember_roles(roles)
         request.user = found.user
         request.api_token = found
         return found.user

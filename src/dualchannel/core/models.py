@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from datetime import timedelta
 
 from django.conf import settings
@@ -58,6 +59,11 @@ class User(AbstractUser):
             cached = frozenset(self.role_grants.values_list("role", flat=True))
             self._role_cache = cached
         return cached
+
+    def remember_roles(self, roles: Iterable[str]) -> None:
+        """The roles as read together with this user (e.g. by the API token's statement), so
+        that ``role_set`` does not read them again for this instance."""
+        self._role_cache = frozenset(roles)
 
     def has_role(self, role: str) -> bool:
         return role in self.role_set

@@ -46,6 +46,15 @@ def _reachable(channel: str, user: User | None, person) -> bool:
     return False
 
 
+def _user_of(person) -> User | None:
+    """The account bound to the insured person: from memory when the caller read it with the
+    person (``select_related("patient__user")``, the counter's dispensing), else one statement."""
+    bound = type(person).user  # the reverse side of User.insured_person
+    if bound.is_cached(person):
+        return bound.related.get_cached_value(person)
+    return User.objects.filter(insured_person=person).first()
+
+
 def notify(
     *,
     template: str,
@@ -71,7 +80,7 @@ def notify(
     if person is None and user is not None and user.insured_person_id:
         person = user.insured_person
     if user is None and person is not None:
-        user = User.objects.filter(insured_person=person).first()
+        user = _user_of(person)
     if channels is None:
         wanted = [c for c in Channel.values if _reachable(c, user, person)]
     else:

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import Prefetch, Subquery
+from django.db.models import DecimalField, Prefetch, Subquery
 from django.utils import timezone
 
 from dualchannel.core import audit, refcache
@@ -34,6 +34,7 @@ from dualchannel.core.idempotency import checked_key
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
+from dualchannel.core.queries import one_or_none
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.services.plan import eligibility_plan_use
@@ -109,7 +110,7 @@ class CounterResult:
 
 def _pharmacist_of(actor: User) -> Pharmacist:
     require_role(actor, Role.PHARMACIST)
-    pharmacist = Pharmacist.objects.select_related("pharmacy").filter(user=actor).first()
+    pharmacist = one_or_none(Pharmacist.objects.select_related("pharmacy").filter(user=actor))
     if pharmacist is None or pharmacist.pharmacy_id != actor.institution_id:
         raise PermissionDenied("counter.not_pharmacist", "您没有本店执业药师档案，不能审核发药")
     return pharmacist
@@ -251,10 +252,17 @@ def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False
         "eligibility",
         "pharmacy__region",
         "physician",
-    ).prefetch_related(Prefetch("items", PrescriptionItem.objects.select_related("drug")))
+    ).prefetch_related(
+        Prefetch(
+            "items",
+            # Meta.ordering's "prescription" would join the prescriptions to sort by theirs
+            PrescriptionItem.objects.select_related("drug").order_by("prescription_id", "position"),
+        )
+    )
     if lock:
-        qs = qs.select_for_update(of=("self",))
-    prescription = qs.filter(pk=prescription_id).first()
+        # the dispensing notifies the patient: their account (if any) with the same read
+        qs = qs.select_related("patient__user").select_for_update(of=("self",))
+    prescription = one_or_none(qs.filter(pk=prescription_id))
     # only a prescription routed here: a walk-in is first routed by the patient [CX art. 21]
     if prescription is None or prescription.pharmacy_id != pharmacist.pharmacy_id:
         raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
@@ -360,7 +368,9 @@ def counter_dispense(
     today: date | None = None,
 ) -> Dispensing:
     """Verify and dispense in one transaction; exactly one dispensing per prescription. The
-    returned dispensing's ``replayed`` is True when the key answered an earlier request's."""
+    returned dispensing's ``replayed`` is True when the key answered an earlier request's; its
+    ``answer_in_memory`` is True when its lines and delivery (with history) are on it as written,
+    so that the answer needs no re-read."""
     pharmacist = _pharmacist_of(actor)
     key = checked_key(idempotency_key, code=codes.IDEMPOTENCY_KEY_REQUIRED)
     clean = clean_lines(lines)
@@ -410,7 +420,7 @@ def _replay(
     pharmacy_id: int, key: str, prescription_id: int, request_digest: str
 ) -> Dispensing | None:
     """The dispensing this key made: the same request answers it again, another is refused."""
-    seen = Dispensing.objects.filter(pharmacy_id=pharmacy_id, idempotency_key=key).first()
+    seen = one_or_none(Dispensing.objects.filter(pharmacy_id=pharmacy_id, idempotency_key=key))
     if seen is None:
         return None
     if seen.request_digest == request_digest and seen.prescription_id == prescription_id:
@@ -496,6 +506,11 @@ def _dispense(
                 dispensing=dispensing,
                 received_by=received_by or f"{prescription.patient.name}（本人）",
             )
+        else:
+            # what the answer shows (the lines, the delivery and its history, the pharmacy, the
+            # pharmacist, the prescription) is in memory as this transaction wrote it; an order's
+            # hand-over above moved the delivery in another read, so that answer reads it again
+            dispensing.answer_in_memory = True
     return dispensing
 
 
@@ -507,11 +522,13 @@ def _dispense_locked(
     # batches. A prescription's eligibility is fixed when it is issued, so the unlocked read
     # names the row to lock first, read in the lock's own statement (one not visible here is
     # refused by ``_visible`` below).
-    named = Prescription.objects.filter(
-        pk=prescription_id, pharmacy_id=pharmacist.pharmacy_id
-    ).values("eligibility_id")[:1]
-    eligibility = (
-        Eligibility.objects.select_for_update(no_key=True).filter(pk=Subquery(named)).first()
+    named = (
+        Prescription.objects.filter(pk=prescription_id, pharmacy_id=pharmacist.pharmacy_id)
+        .order_by()
+        .values("eligibility_id")[:1]
+    )
+    eligibility = one_or_none(
+        Eligibility.objects.select_for_update(no_key=True).filter(pk=Subquery(named))
     )
     prescription = _visible(prescription_id, pharmacist, lock=True)
     return eligibility, prescription
@@ -602,8 +619,10 @@ def _write_dispensing_lines(
     items: dict[int, Any],
     eligibility: Eligibility | None,
 ) -> Decimal:
-    """One line per stock movement; returns the quantity the eligibility's plan used."""
+    """One line per stock movement, in one INSERT; returns the quantity the eligibility's plan
+    used. The lines are kept on ``dispensing`` as if prefetched (``dispensing.lines.all()``)."""
     quantity_used = Decimal(0)
+    rows = []
     item_left = {pk: item.quantity for pk, item in items.items()}
     # the sale price rule [CX art. 14(2)]; the prescription's pharmacy is this one, region read
     profile = profile_of(dispensing.prescription.pharmacy)
@@ -615,20 +634,46 @@ def _write_dispensing_lines(
         item_left[item.pk] -= quantity
         if eligibility is not None and item.drug_id == eligibility.drug_id:
             quantity_used += quantity
-        DispensingLine.objects.create(
-            dispensing=dispensing,
-            item=item,
-            stock_item=stock,
-            movement=movement,
-            drug=item.drug,
-            batch_no=stock.batch_no,
-            expiry_date=stock.expiry_date,
-            packages=line.packages,
-            quantity=quantity,
-            unit_price=sale_price(stock, profile),
-            trace_codes=list(line.trace_codes),
+        rows.append(
+            _as_stored(
+                DispensingLine(
+                    dispensing=dispensing,
+                    item=item,
+                    stock_item=stock,
+                    movement=movement,
+                    drug=item.drug,
+                    batch_no=stock.batch_no,
+                    expiry_date=stock.expiry_date,
+                    packages=line.packages,
+                    quantity=quantity,
+                    unit_price=sale_price(stock, profile),
+                    trace_codes=list(line.trace_codes),
+                )
+            )
         )
+    _keep_prefetched(dispensing, "lines", DispensingLine.objects.bulk_create(rows))
     return quantity_used
+
+
+def _as_stored(row):
+    """``row`` with its decimals as a read of the saved row gives them (their column's places),
+    so that the answer built from the objects in memory is the answer a re-read would give."""
+    for f in row._meta.concrete_fields:
+        value = getattr(row, f.attname)
+        if isinstance(f, DecimalField) and value is not None:
+            setattr(row, f.attname, Decimal(value).quantize(Decimal(1).scaleb(-f.decimal_places)))
+    return row
+
+
+def _keep_prefetched(instance, relation: str, rows: list) -> None:
+    """``instance.<relation>.all()`` answers ``rows`` from memory, as after ``prefetch_related``
+    (the counter's answer is built from the rows this transaction wrote, not read again)."""
+    # as ``prefetch_related_objects`` leaves it: the related manager's queryset, evaluated
+    found = getattr(instance, relation).all()  # no query: not evaluated here
+    found._result_cache, found._prefetch_done = list(rows), True
+    if not hasattr(instance, "_prefetched_objects_cache"):
+        instance._prefetched_objects_cache = {}
+    instance._prefetched_objects_cache[relation] = found
 
 
 def _write_delivery(
@@ -639,7 +684,7 @@ def _write_delivery(
     first_status: str,
 ) -> Delivery:
     """The delivery row in its first status, with its first history row."""
-    delivery_row = Delivery.objects.create(
+    delivery_row = Delivery(
         dispensing=dispensing,
         mode=delivery.mode,
         status=first_status,
@@ -650,9 +695,11 @@ def _write_delivery(
         cold_chain=delivery.mode == DeliveryMode.COLD_CHAIN_TO_HOSPITAL,
         fee=delivery.fee,
     )
-    DeliveryTransition.objects.create(
+    _as_stored(delivery_row).save(force_insert=True)
+    first = DeliveryTransition.objects.create(
         delivery=delivery_row, from_status="", to_status=first_status, actor=actor
     )
+    _keep_prefetched(delivery_row, "history", [first])
     return delivery_row
 
 

@@ -297,6 +297,43 @@ def test_the_same_dispense_again_answers_the_same_dispensing_another_body_is_ref
     assert dispensing["delivery"]["status"] == "picked_up"
 
 
+@pytest.mark.parametrize("how", ["pickup", "home_delivery", "cold_chain", "agent"])
+def test_the_dispense_answer_built_in_memory_is_the_answer_read_again(
+    api_client, routed, pharmacist, pharmacist_user, stock, lung_drug, how
+):
+    """A new dispensing is answered from the rows the request wrote (no re-read, issue 15); its
+    replay reads them from the database: both answers are the same, field for field."""
+    body = dispense_body(routed, stock[0])
+    if how == "home_delivery":
+        body["delivery"] = {
+            "mode": how,
+            "address": "江岸区解放大道1号",
+            "recipient_name": "张伟",
+            "recipient_phone": "13900000001",
+        }
+    elif how == "cold_chain":
+        lung_drug.is_injectable = True
+        lung_drug.save(update_fields=["is_injectable"])
+        body["delivery"] = {"mode": how}
+    elif how == "agent":
+        body["identity"] = identity(
+            routed,
+            agent_name="张小伟",
+            agent_id_number="420102199001011236",
+            agent_phone="13900000009",
+            agent_signature=base64.b64encode(PNG).decode(),
+        )
+    url = f"{BASE}/{routed.pk}/counter/dispense"
+    api_client.as_user(pharmacist_user)
+
+    first = api_client.post_json(url, body, HTTP_IDEMPOTENCY_KEY="same-1")
+    again = api_client.post_json(url, body, HTTP_IDEMPOTENCY_KEY="same-1")
+
+    assert (first.status_code, again.status_code) == (201, 200), first.content
+    assert first.json() == again.json()
+    assert first.json()["lines"] and first.json()["delivery"]["history"]
+
+
 def test_a_counter_refusal_names_its_code_in_the_error_body(
     api_client,
     routed,

@@ -24,6 +24,7 @@ from dualchannel.core.errors import Conflict, DomainError
 from dualchannel.core.idempotency import checked_key
 from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
+from dualchannel.core.queries import one_or_none
 from dualchannel.prescriptions.models import Dispensing, Prescription
 from dualchannel.registry.designations import institution_designated
 from dualchannel.registry.models import (
@@ -286,7 +287,9 @@ def request_key(idempotency_key: str | None) -> str:
 
 def settlement_replay(institution_id: int, key: str, digest: str) -> Settlement | None:
     """The settlement this key already made (the same request replayed), else None."""
-    found = Settlement.objects.filter(institution_id=institution_id, idempotency_key=key).first()
+    found = one_or_none(
+        Settlement.objects.filter(institution_id=institution_id, idempotency_key=key)
+    )
     if found is not None and found.request_digest != digest:
         raise Conflict(codes.KEY_REUSED, "该幂等键已用于另一笔结算")
     if found is not None:
@@ -302,7 +305,7 @@ def lock_person(person_id: int) -> InsuredPerson:
 def lock_person_named(person_id: Any) -> InsuredPerson | None:
     """``lock_person`` for a person named by an expression (a subquery), in one statement;
     None when it names nobody (the caller then says why)."""
-    return InsuredPerson.objects.select_for_update(no_key=True).filter(pk=person_id).first()
+    return one_or_none(InsuredPerson.objects.select_for_update(no_key=True).filter(pk=person_id))
 
 
 def locked_accumulators(person: InsuredPerson, scopes: dict[str, str]) -> dict:

@@ -28,6 +28,7 @@ from dualchannel.core.jobs import enqueue
 from dualchannel.core.locks import lock_ids, lock_rows
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
+from dualchannel.core.queries import one_or_none
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.eligibility.models import Eligibility
@@ -124,7 +125,7 @@ def _dispensing_for(actor: User, prescription_id: int, *, lock: bool) -> Dispens
             ),
             billed_in_stay_already=Exists(StayCharge.objects.filter(dispensing=OuterRef("pk"))),
         )
-    dispensing = qs.filter(prescription_id=prescription_id).first()
+    dispensing = one_or_none(qs.filter(prescription_id=prescription_id))
     prescription = (
         dispensing.prescription
         if dispensing is not None
@@ -150,7 +151,7 @@ def _settling(actor: User, prescription_id: int) -> Dispensing:
     named = Prescription.objects.filter(pk=prescription_id)
     if not actor.is_superuser:
         named = named.filter(pharmacy_id=actor.institution_id)
-    lock_person_named(Subquery(named.values("patient_id")[:1]))
+    lock_person_named(Subquery(named.order_by().values("patient_id")[:1]))
     return _dispensing_for(actor, prescription_id, lock=True)
 
 
