@@ -136,11 +136,13 @@ def test_a_message_is_marked_read_and_anothers_is_not_found(
     client, patient_user, approved, insured_person
 ):
     client.force_login(patient_user)
+    # 张三 as read now: the fixture's object still remembers the account rebound to 张伟
+    other = type(insured_person).objects.get(pk=insured_person.pk)
     with transaction.atomic():
         [theirs] = notify(
             template="generic",
             context={"title": "别人的消息", "body": "内容"},
-            person=insured_person,
+            person=other,
             channels=["in_app"],
         )
     mine = Notification.objects.filter(person=approved.patient, channel="in_app").first()

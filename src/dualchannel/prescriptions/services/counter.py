@@ -53,6 +53,7 @@ from ..models import (
     DeliveryTransition,
     Dispensing,
     DispensingLine,
+    OnlineOrder,
     Prescription,
     PrescriptionItem,
 )
@@ -454,23 +455,7 @@ def _dispense(
             delivery = DeliveryInput(**order_delivery_fields(order))
         # the batches, locked once (core.locks: after the holds) for the checks and the sale
         batches = sale_lock_items(pharmacist.pharmacy, [line.stock_item_id for line in clean])
-        result = CounterResult(
-            prescription,
-            # the sale and the delivery plan below run their own parts of the same checks
-            dispense_checks(
-                prescription,
-                pharmacist,
-                identity,
-                clean,
-                today,
-                eligibility,
-                None,
-                stock=False,
-                stock_items=batches,
-            ),
-        )
-        price_attempt_alert(result.refusals, prescription.pk, pharmacist.pharmacy)
-        result.raise_first()
+        result = _checked(prescription, pharmacist, identity, clean, today, eligibility, batches)
         destination, first_status = _delivery_plan(prescription, delivery)
         items = {i.pk: i for i in prescription.items.all()}  # read with the prescription
         sale = _take_stock(actor, pharmacist, prescription, clean, items, key, batches)
@@ -498,20 +483,63 @@ def _dispense(
         _record_dispensed(
             actor, pharmacist, dispensing, delivery_row, clean, sale, bool(signature), quantity_used
         )
-        if order is not None:
-            received_by = identity.agent_name.strip() if identity.has_agent else ""
-            order_on_dispensed(
-                actor=actor,
-                order=order,
-                dispensing=dispensing,
-                received_by=received_by or f"{prescription.patient.name}（本人）",
-            )
-        else:
-            # what the answer shows (the lines, the delivery and its history, the pharmacy, the
-            # pharmacist, the prescription) is in memory as this transaction wrote it; an order's
-            # hand-over above moved the delivery in another read, so that answer reads it again
-            dispensing.answer_in_memory = True
+        _order_follows(actor, order, identity, prescription, dispensing)
     return dispensing
+
+
+def _checked(
+    prescription: Prescription,
+    pharmacist: Pharmacist,
+    identity: Identity,
+    clean: list[DispenseLine],
+    today: date,
+    eligibility: Eligibility | None,
+    batches,
+) -> CounterResult:
+    """The counter's checks on the locked rows; the first refusal raised (a price above the
+    payment standard alerted first)."""
+    result = CounterResult(
+        prescription,
+        # the sale and the delivery plan run their own parts of the same checks
+        dispense_checks(
+            prescription,
+            pharmacist,
+            identity,
+            clean,
+            today,
+            eligibility,
+            None,
+            stock=False,
+            stock_items=batches,
+        ),
+    )
+    price_attempt_alert(result.refusals, prescription.pk, pharmacist.pharmacy)
+    result.raise_first()
+    return result
+
+
+def _order_follows(
+    actor: User,
+    order: OnlineOrder | None,
+    identity: Identity,
+    prescription: Prescription,
+    dispensing: Dispensing,
+) -> None:
+    """An online order names its dispensing (a pick-up handed over now); otherwise the answer
+    is built from memory."""
+    if order is not None:
+        received_by = identity.agent_name.strip() if identity.has_agent else ""
+        order_on_dispensed(
+            actor=actor,
+            order=order,
+            dispensing=dispensing,
+            received_by=received_by or f"{prescription.patient.name}（本人）",
+        )
+    else:
+        # what the answer shows (the lines, the delivery and its history, the pharmacy, the
+        # pharmacist, the prescription) is in memory as this transaction wrote it; an order's
+        # hand-over moved the delivery in another read, so that answer reads it again
+        dispensing.answer_in_memory = True
 
 
 def _dispense_locked(

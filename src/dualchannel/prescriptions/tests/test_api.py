@@ -321,6 +321,7 @@ def test_the_dispense_answer_built_in_memory_is_the_answer_read_again(
             agent_name="张小伟",
             agent_id_number="420102199001011236",
             agent_phone="13900000009",
+            agent_relation="child",
             agent_signature=base64.b64encode(PNG).decode(),
         )
     url = f"{BASE}/{routed.pk}/counter/dispense"
