@@ -215,16 +215,20 @@ def _hold_and_save(actor: User, prescription: Prescription, order: OnlineOrder) 
     )
     order.save()
     order.history.create(from_status="", to_status=order.status, actor=actor)
-    # the order expires the moment its hold runs out (the job checks it is still due)
+    _queue_expiry(order, key=f"order-expire:{order.pk}", new_key=True)
+    return order
+
+
+def _queue_expiry(order: OnlineOrder, *, key: str, new_key: bool = False) -> None:
+    """The order expires the moment its hold runs out (the job checks it is still due)."""
     enqueue(
         ORDER_EXPIRE_JOB,
         {"order_id": order.pk},
         run_after=order.hold_until,
-        key=f"order-expire:{order.pk}",
-        new_key=True,
+        key=key,
+        new_key=new_key,
         institution_id=order.pharmacy_id,
     )
-    return order
 
 
 def order_place_pickup(
@@ -280,12 +284,8 @@ def order_place_pickup(
             updated_at=now,
         )
         _hold_and_save(actor, prescription, order)
-        if pay_online:  # the held boxes pre-settled: the personal part to pay now
-            order_quote(actor, order)
-            if amount_due(order) == 0:  # the fund pays all: waiting for its window at once
-                order_paid_advance(
-                    None, order, reason="无需线上支付", actor=actor, placed_here=True
-                )
+        if pay_online:
+            _price_online(actor, order)
         _record(actor, order, "order_placed")
         order_notify(actor, order, code=code)
     return Placed(order, code)
@@ -355,12 +355,8 @@ def order_place_delivery(
             updated_at=now,
         )
         _hold_and_save(actor, prescription, order)
-        if pays_personal_online(mode):  # the held boxes pre-settled: the personal part to pay
-            order_quote(actor, order)
-            if amount_due(order) == 0:  # the fund pays all, no fee: to the pharmacy at once
-                order_paid_advance(
-                    None, order, reason="无需线上支付", actor=actor, placed_here=True
-                )
+        if pays_personal_online(mode):
+            _price_online(actor, order)
         _record(actor, order, "order_placed")
         order_notify(actor, order)
     return Placed(order)
@@ -380,6 +376,15 @@ def _record(actor: User | None, order: OnlineOrder, what: str) -> None:
             "fee": str(order.fee),
         },
     )
+
+
+def _price_online(actor: User, order: OnlineOrder) -> None:
+    """In the placing transaction: the held boxes pre-settled, the personal part (and any fee)
+    to pay now; with nothing due (the fund pays all, no fee) the order moves on at once, to the
+    pharmacy (delivery) or to wait for its window (pick-up)."""
+    order_quote(actor, order)
+    if amount_due(order) == 0:
+        order_paid_advance(None, order, reason="无需线上支付", actor=actor, placed_here=True)
 
 
 def order_paid_advance(
@@ -405,13 +410,7 @@ def order_paid_advance(
         changes["payment"] = payment
     transition(order, to, actor=actor, reason=reason, changes=changes)
     if to == OS.READY:
-        enqueue(
-            ORDER_EXPIRE_JOB,
-            {"order_id": order.pk},
-            run_after=until,
-            key=f"order-expire:{order.pk}:ready",
-            institution_id=order.pharmacy_id,
-        )
+        _queue_expiry(order, key=f"order-expire:{order.pk}:ready")
 
 
 def order_notify(actor: User | None, order: OnlineOrder, *, code: str = "") -> None:
