@@ -33,6 +33,12 @@ def routed(eligibility, physician_user, patient_user, bound_pharmacy, stock):  #
     return route(patient_user, prescription, bound_pharmacy)
 
 
+def _first_code(stock_item) -> str:
+    """The batch's first traceability code on the shelf (what the scanner reads)."""
+    in_stock = TraceCode.objects.filter(stock_item=stock_item, status="in_stock")
+    return in_stock.order_by("code").values_list("code", flat=True).first()
+
+
 def test_pharmacist_verifies_and_dispenses_at_the_counter(
     page,
     live_server,
@@ -42,12 +48,7 @@ def test_pharmacist_verifies_and_dispenses_at_the_counter(
     routed,
     stock,  # noqa: F811
 ):
-    code = (
-        TraceCode.objects.filter(stock_item=stock[0], status="in_stock")
-        .order_by("code")
-        .values_list("code", flat=True)
-        .first()
-    )
+    code = _first_code(stock[0])
     login(page, pharmacist_user)
 
     # the prescription number typed (or scanned) into the box, then Enter
@@ -101,12 +102,7 @@ def test_an_agent_signs_and_chooses_the_relation_to_the_patient(
 ):
     # HB art. 24: the agent registers ID, phone and signature; the counter also asks how the
     # agent is related to the patient (monitoring counts agents buying for unrelated persons)
-    code = (
-        TraceCode.objects.filter(stock_item=stock[0], status="in_stock")
-        .order_by("code")
-        .values_list("code", flat=True)
-        .first()
-    )
+    code = _first_code(stock[0])
     login(page, pharmacist_user)
     page.goto(f"{live_server.url}/pharmacy/counter/{routed.pk}/")
     page.wait_for_load_state("load")
