@@ -47,6 +47,7 @@ import bisect
 import io
 import itertools
 import os
+import pickle
 import platform
 import queue
 import random
@@ -58,6 +59,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -1161,6 +1163,9 @@ def province_officer():
     from dualchannel.registry.identifiers import synthetic_credit_code
     from dualchannel.registry.models import Institution, InstitutionKind
 
+    found = User.objects.filter(username="bench_province").first()  # a --reuse run
+    if found is not None:
+        return found
     agency = Institution.objects.create(
         kind=InstitutionKind.AGENCY,
         name="山东省医疗保障事业中心（压测）",
@@ -1360,7 +1365,14 @@ def detail_total_check(province: Province) -> tuple[bool, str]:
 def measure(province: Province, args: argparse.Namespace, workdir: Path) -> list[tuple]:
     """Time everything, print the table; the correctness checks as (ok, text)."""
     queries = detail_queries(CITY, province.months)
-    rollup_build(province, args.refresh_limit)
+    if args.reuse:
+        print(f"rollups: kept from the run that loaded {args.reuse} (not timed again)")
+    else:
+        rollup_build(province, args.refresh_limit)
+    if args.keep:
+        state = state_file(server_database())
+        state.write_bytes(pickle.dumps(province))
+        print(f"kept: the database and {state}; time the queries again with --reuse NAME")
     timings, built = monthly_table(province, args.repeat, workdir)
     checks = [detail_total_check(province), *table_checks(province, built), *rollup_checks()]
     for query, rollup_sql in zip(queries, rollup_queries(CITY, province.months), strict=True):
@@ -1389,6 +1401,37 @@ def measure(province: Province, args: argparse.Namespace, workdir: Path) -> list
     return [*checks, *answer_checks(timings)]
 
 
+def loaded(province: Province) -> str:
+    t = province.timings
+    return (
+        f"detail: {province.lines:,} lines, {province.settlements:,} settlements in "
+        f"{t['settlements']:.0f} s ({province.lines / t['settlements']:,.0f} lines/s, "
+        f"{t['generate']:.0f} s of it generating in Python); {t['restored']:.0f} foreign "
+        f"keys, unique constraints and indexes set aside for the load and re-created "
+        f"(validating every row) in {t['constraints']:.0f} s; ANALYZE {t['analyze']:.0f} s"
+    )
+
+
+def state_file(database: str) -> Path:
+    """Where ``--keep`` leaves what the checks know of the generated world, beside the database."""
+    return Path(tempfile.gettempdir()) / f"{database}.province.pickle"
+
+
+def server_database() -> str:
+    from django.db import connection
+
+    return connection.settings_dict["NAME"]
+
+
+@contextmanager
+def kept_database(server, name: str, *, create: bool) -> Iterator[str]:
+    """A database this run creates (``--keep``) or was given (``--reuse``) and leaves in place."""
+    if create:
+        with server.connect() as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+    yield name
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--lines", type=int, default=10_000_000, help="settlement lines (10M)")
@@ -1402,6 +1445,16 @@ def main(argv: list[str] | None = None) -> int:
         type=int,
         default=20_000,
         help="settlements a refresh transaction (20,000)",
+    )
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="leave the database and the generated world in place (for --reuse)",
+    )
+    parser.add_argument(
+        "--reuse",
+        metavar="NAME",
+        help="time the queries again on a database a --keep run left (no load, no refresh)",
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill too
@@ -1423,23 +1476,25 @@ def main(argv: list[str] | None = None) -> int:
     tag = f"{int(time.time())}_{os.getpid()}"
     workdir = Path(tempfile.mkdtemp(prefix="dualchannel-analytics-"))
     try:
-        with throwaway_database(server, f"dualchannel_analytics_{tag}") as db:
+        name = args.reuse or f"dualchannel_analytics_{tag}"
+        if args.keep or args.reuse:
+            database = kept_database(server, name, create=not args.reuse)
+        else:
+            database = throwaway_database(server, name)
+        with database as db:
             started = time.perf_counter()
             django_setup(server.url(db), secrets.token_urlsafe(40), workdir / "var")
             from django.core.management import call_command
             from django.db import connections
 
-            call_command("migrate", verbosity=0)
-            print(f"database: {db}, migrated in {time.perf_counter() - started:.0f} s")
-            province = seed(random.Random(args.seed), args)
-            t = province.timings
-            print(
-                f"detail: {province.lines:,} lines, {province.settlements:,} settlements in "
-                f"{t['settlements']:.0f} s ({province.lines / t['settlements']:,.0f} lines/s, "
-                f"{t['generate']:.0f} s of it generating in Python); {t['restored']:.0f} foreign "
-                f"keys, unique constraints and indexes set aside for the load and re-created "
-                f"(validating every row) in {t['constraints']:.0f} s; ANALYZE {t['analyze']:.0f} s"
-            )
+            if args.reuse:
+                province = pickle.loads(state_file(db).read_bytes())
+                print(f"database: {db}, reused as a --keep run left it")
+            else:
+                call_command("migrate", verbosity=0)
+                print(f"database: {db}, migrated in {time.perf_counter() - started:.0f} s")
+                province = seed(random.Random(args.seed), args)
+                print(loaded(province))
             checks = measure(province, args, workdir)
             connections.close_all()
     finally:
