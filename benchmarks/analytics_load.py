@@ -10,9 +10,11 @@ or taken from a ``postgres://`` ``DATABASE_URL``), like ``benchmarks/counter_loa
    synthetic province: ``--institutions`` hospitals and pharmacies spread over the counties with
    a Zipf skew (Jinan and Qingdao get the most), designated at dates within the year (a few
    suspended or exited later), real-time settlement and e-prescription flags in realistic shares;
-   physicians per hospital; insured persons enrolled in the counties; then ``--lines``
-   settlement lines over 12 months (1–5 lines a settlement, drugs Zipf over the catalogue,
-   institutions Zipf, a seasonal and growing month trend, a few % reversed), streamed with
+   physicians per hospital; insured persons enrolled in the counties, each a patient on a
+   regimen of 1–3 negotiated drugs (Zipf over the catalogue) with a hospital and a pharmacy of
+   their city where they buy it; then ``--lines`` settlement lines over 12 months (a settlement
+   at an institution chosen by a Zipf over the institutions, for one of its patients: their
+   regimen, a line a drug; a seasonal and growing month trend, a few % reversed), streamed with
    ``COPY … FROM STDIN`` straight into ``settlement_settlement`` and ``settlement_settlementline``
    (check constraints in force; the foreign keys, unique constraints and secondary indexes set
    aside for the load and re-created after it, which validates every row). Generation is plain
@@ -78,7 +80,10 @@ HOSPITAL_SETTLEMENT_SHARE = 0.35  # of the settlements (hospital pharmacies of t
 REALTIME_SHARE = 0.86  # pharmacies with real-time networked settlement [SD §5]
 E_RX_SHARE = 0.72  # pharmacies connected to e-prescription circulation [SD §7]
 REVERSED_SHARE = 0.03
-LINES_PER_SETTLEMENT = ((1, 0.40), (2, 0.30), (3, 0.18), (4, 0.08), (5, 0.04))
+# Drugs a patient takes: the negotiated drugs of the dual channel treat cancers, rare and chronic
+# diseases; a patient is on one, sometimes two or three (the lines of each of their settlements).
+REGIMEN_SIZES = ((1, 0.70), (2, 0.22), (3, 0.08))
+LINES_PER_PERSON = 10  # a year: about seven settlements of 1.4 lines (default --persons)
 QUANTITIES = ((1, 0.55), (2, 0.30), (3, 0.15))
 FUND_RATIO = {"310": (80, 100), "390": (65, 100)}  # employee / resident, of the in-policy part
 EMPLOYEE_SHARE = 0.45
@@ -425,6 +430,8 @@ class Stream:
     hospital_cum: list[float]
     pharmacy_cum: list[float]
     institution_city: dict[int, str]
+    patients: dict[int, list[int]] = field(default_factory=dict)  # institution → its patients
+    regimen: dict[int, tuple[int, ...]] = field(default_factory=dict)  # person → drug indexes
     next_id: int = 1
     generating: float = 0.0  # seconds
     error: BaseException | None = None
@@ -448,12 +455,9 @@ def settlement_batch(stream: Stream, month: date, lines_wanted: int) -> tuple[st
     lines written). Ids ascend with time, like a live system's."""
     rng, province = stream.rng, stream.province
     days = ((month.replace(day=28) + timedelta(days=4)).replace(day=1) - month).days
-    sizes, size_weights = zip(*LINES_PER_SETTLEMENT, strict=True)
     quantities, quantity_weights = zip(*QUANTITIES, strict=True)
     settlements, lines, written = [], [], 0
     while written < lines_wanted:
-        sid = stream.next_id
-        stream.next_id += 1
         hospital = rng.random() < HOSPITAL_SETTLEMENT_SHARE
         pool, cum = (
             (province.hospitals, stream.hospital_cum)
@@ -461,11 +465,17 @@ def settlement_batch(stream: Stream, month: date, lines_wanted: int) -> tuple[st
             else (province.pharmacies, stream.pharmacy_cum)
         )
         institution = pool[bisect.bisect_left(cum, rng.random() * cum[-1])]
-        people = province.persons_by_city[stream.institution_city[institution]]
+        people = stream.patients.get(institution) or province.persons_by_city.get(
+            stream.institution_city[institution], ()
+        )
+        if not people:  # a city nobody lives in (a tiny world): an institution elsewhere
+            continue
+        sid = stream.next_id
+        stream.next_id += 1
         person = people[int(rng.random() * len(people))]
         kind_code = province.person_type[person]
-        k = min(rng.choices(sizes, size_weights)[0], lines_wanted - written)
-        picks = rng.choices(range(len(stream.kinds)), cum_weights=stream.drug_cum, k=k)
+        picks = stream.regimen[person][: lines_wanted - written]
+        k = len(picks)
         qty = rng.choices(quantities, quantity_weights, k=k)
         total = first = in_policy = 0
         for position, (drug, quantity) in enumerate(zip(picks, qty, strict=True), 1):
@@ -605,6 +615,7 @@ def load_settlements(rng: random.Random, province: Province, lines: int) -> None
         {i: province.county_city[c] for i, c in province.institution_county.items()},
     )
     province.stream = stream
+    patients_and_regimens(stream)
     per_month = split(lines, month_weights(province.months))
     started = time.perf_counter()
     chunks: queue.Queue = queue.Queue(maxsize=2)
@@ -653,6 +664,43 @@ def load_settlements(rng: random.Random, province: Province, lines: int) -> None
         province.timings["analyze"] = time.perf_counter() - tick
 
 
+def patients_and_regimens(stream: Stream) -> None:
+    """Each person's regimen (1–3 distinct drugs, Zipf over the catalogue) and their hospital and
+    pharmacy: one of their city's, by the institutions' own Zipf weights, so an institution's
+    patients are as many as its settlements ask for."""
+    rng, province = stream.rng, stream.province
+    sizes, size_weights = zip(*REGIMEN_SIZES, strict=True)
+    homes = {}
+    for pool, cum in (
+        (province.hospitals, stream.hospital_cum),
+        (province.pharmacies, stream.pharmacy_cum),
+    ):
+        weights = [b - a for a, b in zip([0.0, *cum], cum, strict=False)]
+        for city in province.persons_by_city:
+            mine = [
+                (i, w)
+                for i, w in zip(pool, weights, strict=True)
+                if stream.institution_city[i] == city
+            ]
+            if mine:
+                homes.setdefault(city, []).append(
+                    ([i for i, _ in mine], cumulative([w for _, w in mine]))
+                )
+    drugs = range(len(stream.kinds))
+    for city, people in province.persons_by_city.items():
+        for person in people:
+            for ids, cum in homes.get(city, ()):
+                home = ids[bisect.bisect_left(cum, rng.random() * cum[-1])]
+                stream.patients.setdefault(home, []).append(person)
+            size = rng.choices(sizes, size_weights)[0]
+            regimen: list[int] = []
+            while len(regimen) < size:
+                drug = rng.choices(drugs, cum_weights=stream.drug_cum)[0]
+                if drug not in regimen:
+                    regimen.append(drug)
+            stream.regimen[person] = tuple(regimen)
+
+
 def drugs(rng: random.Random) -> list[tuple[int, str, int]]:
     """The shipped catalogue, shuffled (the Zipf rank), each with a price per box in fen: a
     log-normal around 600 yuan, 20 to 30,000 (negotiated drugs are dear)."""
@@ -693,7 +741,7 @@ def seed(rng: random.Random, args: argparse.Namespace) -> Province:
     tick = time.perf_counter()
     institutions(rng, province, args.institutions, province.months[0])
     made = physicians(province, args.physicians)
-    persons(rng, province, args.persons or max(1_000, args.lines // 25))
+    persons(rng, province, args.persons or max(1_000, args.lines // LINES_PER_PERSON))
     province.timings["registry"] = time.perf_counter() - tick
     print(
         f"world: {len(counties)} counties of {len(set(county_city.values()))} cities, "
@@ -1437,7 +1485,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lines", type=int, default=10_000_000, help="settlement lines (10M)")
     parser.add_argument("--institutions", type=int, default=2_000, help="institutions (2,000)")
     parser.add_argument("--physicians", type=int, default=8, help="physicians per hospital (8)")
-    parser.add_argument("--persons", type=int, help="insured persons (default: lines / 25)")
+    parser.add_argument("--persons", type=int, help="insured persons (default: lines / 10)")
     parser.add_argument("--repeat", type=int, default=3, help="warm runs per query (3)")
     parser.add_argument("--seed", type=int, default=13, help="random seed (13)")
     parser.add_argument(
