@@ -160,13 +160,11 @@ def gunicorn(env: dict, workers: int, log: Path) -> Iterator[str]:
         "-m",
         "gunicorn",
         "dualchannel.config.wsgi:application",
+        # production's settings (sync workers, --preload, the import frozen before each fork)
+        f"--config={ROOT / 'deploy' / 'gunicorn.conf.py'}",
         f"--bind=127.0.0.1:{port}",
         f"--workers={workers}",
-        "--worker-class=sync",
-        "--preload",  # import once, fork warm workers (no database work at import)
-        "--timeout=60",
         "--graceful-timeout=5",
-        "--log-level=warning",
     ]
     with log.open("w") as out:
         process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
@@ -1153,7 +1151,8 @@ def main(argv: list[str] | None = None) -> int:
             with gunicorn(env, args.workers, workdir / "gunicorn.log") as base_url:
                 print(
                     f"server: gunicorn {gunicorn_package.__version__}, {args.workers} sync "
-                    f"workers, --preload, DB_CONN_MAX_AGE={args.conn_max_age}, {base_url}"
+                    f"workers, deploy/gunicorn.conf.py (--preload, gc.freeze before the fork), "
+                    f"DB_CONN_MAX_AGE={args.conn_max_age}, {base_url}"
                 )
                 started = time.perf_counter()
                 tokens = [login(base_url, world.pharmacists[0][0]), *issued]

@@ -717,7 +717,8 @@ def main(argv: list[str] | None = None) -> int:
             with gunicorn(env, args.workers, workdir / "gunicorn.log") as base_url:
                 print(
                     f"server: gunicorn {gunicorn_package.__version__}, {args.workers} sync "
-                    f"workers, --preload, DB_CONN_MAX_AGE={args.conn_max_age}, {base_url}"
+                    f"workers, deploy/gunicorn.conf.py (--preload, gc.freeze before the fork), "
+                    f"DB_CONN_MAX_AGE={args.conn_max_age}, {base_url}"
                 )
                 warmed = warm_up(base_url, urls, args.workers, args.warm_rounds)
                 print(

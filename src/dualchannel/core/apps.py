@@ -1,5 +1,6 @@
 from django.apps import AppConfig
 from django.conf import settings
+from django.db.backends.signals import connection_created
 from django.db.models.signals import post_migrate
 from django.utils.module_loading import autodiscover_modules
 
@@ -19,7 +20,10 @@ class CoreConfig(AppConfig):
 
             install()
         from . import security  # noqa: F401  (stamps the login time for the session lifetime)
+        from .pg_numbers import send_small_integers_as_text
         from .refcache import on_post_migrate
+
+        connection_created.connect(send_small_integers_as_text, dispatch_uid="core.pg_numbers")
 
         # once, after all apps' migrations: the reference tables' version triggers (refcache)
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="core.refcache")

@@ -97,3 +97,25 @@ def test_cookies_are_secure_by_default_outside_debug_and_demo(tmp_path):
 
     assert production.stdout.strip().splitlines()[-1] == "True", production.stderr
     assert demo.stdout.strip().splitlines()[-1] == "False", demo.stderr
+
+
+def test_gunicorn_config_serves_the_application_with_the_import_frozen_before_each_fork():
+    """deploy/gunicorn.conf.py as gunicorn reads it, in a process of its own (it switches the
+    collector off while the master imports the application)."""
+    probe = (
+        "import gc, runpy\n"
+        "cfg = runpy.run_path('deploy/gunicorn.conf.py')\n"
+        "assert not gc.isenabled()\n"  # the master imports the application without collecting
+        "held = [[n] for n in range(1000)]\n"
+        "cfg['pre_fork'](None, None)\n"
+        "frozen = gc.get_freeze_count()\n"
+        "cfg['post_fork'](None, None)\n"
+        "print(cfg['workers'], cfg['worker_class'], cfg['preload_app'], cfg['bind'],"
+        " frozen >= 1000, gc.isenabled())\n"
+    )
+    env = {**os.environ, "GUNICORN_WORKERS": "3", "GUNICORN_BIND": "127.0.0.1:8123"}
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["3", "sync", "True", "127.0.0.1:8123", "True", "True"]
