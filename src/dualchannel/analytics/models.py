@@ -317,16 +317,21 @@ class CountyPersonRollup(models.Model):
 # month rows above they are a hash of millions of (group, person) pairs at a province's scale. These
 # two tables keep one row per person and calendar year in an area (and insurance type, or drug),
 # with the person's live settlements in each month of the year (``m01`` … ``m12``, so a reversal
-# can take a month away again) and ``months``, a bitmask the database derives from them (bit 0:
-# January). "Persons served in months a..b of a year in area A" is then ``count(*) WHERE area = A
-# AND months & mask <> 0``, one row per person; a range over two or three years counts a person
-# in the first year of the range where they were served (``stats.served_persons``: each year's
-# rows without a row of an earlier year of the range).
+# can take a month away again), the same counts of the year before (``p01`` … ``p12``: a
+# settlement counts in its year's row and in the next year's) and ``months``, a bitmask the
+# database derives from them (bit 0: January, bit 11: December, bits 12–23 the months of the year
+# before). "Persons served in months a..b of a year in area A" is then ``count(*) WHERE area = A
+# AND months & mask <> 0``, one row per person; a range over two years (the last 12 months) is
+# the same one pass over the later year's rows with a mask of 24 bits; a range over three years
+# or more counts a person in the first year of the range where they were served
+# (``stats.served_persons``: each year's rows without a row of an earlier year of the range).
 #
 # ``area`` is a code prefix, as the statistics' scopes are: the province's 2 digits, the city's 4
 # or the county's 6 (``Region.code_prefix``); every settlement counts in its county's three.
 
 MONTH_COLUMNS = tuple(f"m{month:02d}" for month in range(1, 13))
+PREVIOUS_YEAR_COLUMNS = tuple(f"p{month:02d}" for month in range(1, 13))
+TWO_YEARS = MONTH_COLUMNS + PREVIOUS_YEAR_COLUMNS  # bit n of ``months`` is column n
 # the year right after the area: a year's rows of an area are one range of the primary key, in
 # (type or drug, person) order, which a range over years reads per year (``stats.served_persons``)
 AREA_PERSON_KEY = ("area", "year", "insurance_type", "person_id")
@@ -338,7 +343,7 @@ DRUG_AREAS = (2, 4)  # patients by drug: province and city (a county reads Patie
 
 def _months_mask() -> models.Expression:
     mask = None
-    for bit, column in enumerate(MONTH_COLUMNS):
+    for bit, column in enumerate(TWO_YEARS):
         term = models.Case(
             models.When(**{f"{column}__gt": 0}, then=models.Value(1 << bit)),
             default=models.Value(0),
@@ -348,8 +353,8 @@ def _months_mask() -> models.Expression:
 
 
 class PersonMonths(models.Model):
-    """Counts of live settlements a month, one row per calendar year, and the derived bitmask
-    of the months served (abstract: the two tables below)."""
+    """Counts of live settlements a month, one row per calendar year, the year before's again,
+    and the derived bitmask of the months served in both (abstract: the two tables below)."""
 
     year = models.SmallIntegerField("年度")
     m01 = models.IntegerField("1月结算人次", default=0)
@@ -364,6 +369,18 @@ class PersonMonths(models.Model):
     m10 = models.IntegerField("10月结算人次", default=0)
     m11 = models.IntegerField("11月结算人次", default=0)
     m12 = models.IntegerField("12月结算人次", default=0)
+    p01 = models.IntegerField("上年1月结算人次", default=0)
+    p02 = models.IntegerField("上年2月结算人次", default=0)
+    p03 = models.IntegerField("上年3月结算人次", default=0)
+    p04 = models.IntegerField("上年4月结算人次", default=0)
+    p05 = models.IntegerField("上年5月结算人次", default=0)
+    p06 = models.IntegerField("上年6月结算人次", default=0)
+    p07 = models.IntegerField("上年7月结算人次", default=0)
+    p08 = models.IntegerField("上年8月结算人次", default=0)
+    p09 = models.IntegerField("上年9月结算人次", default=0)
+    p10 = models.IntegerField("上年10月结算人次", default=0)
+    p11 = models.IntegerField("上年11月结算人次", default=0)
+    p12 = models.IntegerField("上年12月结算人次", default=0)
     months = models.GeneratedField(
         expression=_months_mask(), output_field=models.IntegerField("就诊月份"), db_persist=True
     )

@@ -65,7 +65,9 @@ from .models import (
     NO_KEY,
     PATIENT_KEY,
     PERSON_AREAS,
+    PREVIOUS_YEAR_COLUMNS,
     ROLLUP_KEY,
+    TWO_YEARS,
     AreaDrugPersonYear,
     AreaPersonYear,
     CountyDrugRollup,
@@ -147,7 +149,7 @@ class Contributions:
             return [0] * len(MEASURES)
 
         def months() -> list[int]:
-            return [0] * len(MONTH_COLUMNS)
+            return [0] * len(TWO_YEARS)
 
         return cls(
             defaultdict(measures),
@@ -278,14 +280,18 @@ def _collect_one(fact: Fact, lines, sign: int, into: Contributions) -> None:
             _add(into.county_drugs[(month, county, drug_key, insurance)], added)
             into.patients[(*key[:6], person)] += sign
     into.county_persons[(month, county, insurance, person)] += sign
-    year, index = settled_on.year, settled_on.month - 1
-    for length in PERSON_AREAS:
-        area = county[:length]
-        into.area_persons[(area, year, ALL_TYPES, person)][index] += sign  # AREA_PERSON_KEY
-        into.area_persons[(area, year, insurance, person)][index] += sign
-    for drug_key in groups:
-        for length in DRUG_AREAS:  # AREA_DRUG_PERSON_KEY
-            into.drug_persons[(county[:length], year, drug_key, person)][index] += sign
+    # in the row of its year (m01 … m12) and of the next year, as that year's previous (p01 …)
+    for year, index in (
+        (settled_on.year, settled_on.month - 1),
+        (settled_on.year + 1, len(MONTH_COLUMNS) + settled_on.month - 1),
+    ):
+        for length in PERSON_AREAS:
+            area = county[:length]
+            into.area_persons[(area, year, ALL_TYPES, person)][index] += sign  # AREA_PERSON_KEY
+            into.area_persons[(area, year, insurance, person)][index] += sign
+        for drug_key in groups:
+            for length in DRUG_AREAS:  # AREA_DRUG_PERSON_KEY
+                into.drug_persons[(county[:length], year, drug_key, person)][index] += sign
 
 
 def _add(row: list[int], added: list[int]) -> None:
@@ -354,13 +360,13 @@ def write(contributions: Contributions) -> None:
     _upsert(
         AreaPersonYear,
         AREA_PERSON_KEY,
-        MONTH_COLUMNS,
+        TWO_YEARS,
         [(*k, *v) for k, v in c.area_persons.items() if any(v)],
     )
     _upsert(
         AreaDrugPersonYear,
         AREA_DRUG_PERSON_KEY,
-        MONTH_COLUMNS,
+        TWO_YEARS,
         [(*k, *v) for k, v in c.drug_persons.items() if any(v)],
     )
 
@@ -565,20 +571,22 @@ def _patient_grain(
     return detail, rollup
 
 
-def _months_rollup(rows, keys: tuple[str, ...]) -> dict:
+def _months_rollup(rows, keys: tuple[str, ...], *, previous: bool = False) -> dict:
     """(month, *keys) → (persons served, settlements) of a persons' months table: persons from
-    the derived bitmask ``months``, settlements from the month's count."""
+    the derived bitmask ``months``, settlements from the month's count; ``previous``: from the
+    next year's rows, which keep the same months as their year before (``p01`` …, bits 12–23)."""
+    columns, first_bit = (PREVIOUS_YEAR_COLUMNS, 12) if previous else (MONTH_COLUMNS, 0)
     sums = {}
-    for bit, column in enumerate(MONTH_COLUMNS):
-        served = GreaterThan(F("months").bitand(1 << bit), 0)
-        sums[f"p{bit}"] = Sum(Case(When(served, then=Value(1)), default=Value(0)))
-        sums[f"n{bit}"] = Sum(column)
+    for n, column in enumerate(columns):
+        served = GreaterThan(F("months").bitand(1 << (first_bit + n)), 0)
+        sums[f"p{n}"] = Sum(Case(When(served, then=Value(1)), default=Value(0)))
+        sums[f"n{n}"] = Sum(column)
     out = {}
     for row in rows.values("year", *keys).annotate(**sums):
-        for bit in range(len(MONTH_COLUMNS)):
-            if row[f"p{bit}"] or row[f"n{bit}"]:
-                month = date(row["year"], bit + 1, 1)
-                out[(month, *(row[k] for k in keys))] = (row[f"p{bit}"], row[f"n{bit}"])
+        for n in range(len(columns)):
+            if row[f"p{n}"] or row[f"n{n}"]:
+                month = date(row["year"] - (1 if previous else 0), n + 1, 1)
+                out[(month, *(row[k] for k in keys))] = (row[f"p{n}"], row[f"n{n}"])
     return out
 
 
@@ -588,10 +596,11 @@ def _in_months(qs, months: tuple[date, date] | None, field: str):
     return qs.filter(**{f"{field}__gte": months[0], f"{field}__lte": months[1]})
 
 
-def _months_filter(rows, months: tuple[date, date] | None):
+def _months_filter(rows, months: tuple[date, date] | None, *, previous: bool = False):
     if months is None:
         return rows
-    return rows.filter(year__gte=months[0].year, year__lte=months[1].year)
+    shift = 1 if previous else 0  # the months of year Y as the previous year of Y + 1's rows
+    return rows.filter(year__gte=months[0].year + shift, year__lte=months[1].year + shift)
 
 
 def _only_months(found: dict, months: tuple[date, date] | None) -> dict:
@@ -600,9 +609,26 @@ def _only_months(found: dict, months: tuple[date, date] | None) -> dict:
     return {k: v for k, v in found.items() if months[0] <= k[0] <= months[1]}
 
 
-def _area_person_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
+def _kept(model, keys: tuple[str, ...], months: tuple[date, date] | None) -> tuple[dict, dict]:
+    """A persons' months table by (month, *keys): from the rows of the month's year, and from
+    the next year's rows, which keep it as their previous year."""
+    return tuple(
+        _only_months(
+            _months_rollup(
+                _months_filter(model.objects.all(), months, previous=previous),
+                keys,
+                previous=previous,
+            ),
+            months,
+        )
+        for previous in (False, True)
+    )
+
+
+def _area_person_grain(months: tuple[date, date] | None) -> tuple[dict, dict, dict]:
     """Persons served and settlements by month × area (province, city, county) × insurance type
-    (and over every type, ``ALL_TYPES``) from detail, and from ``AreaPersonYear``."""
+    (and over every type, ``ALL_TYPES``) from detail, and from ``AreaPersonYear`` (the month's
+    year's rows, the next year's)."""
     held = _in_months(
         Settlement.objects.filter(_rolled_detail()).annotate(month=TruncMonth("settled_on")),
         months,
@@ -619,14 +645,13 @@ def _area_person_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
             p=Count("person_id", distinct=True), n=Count("pk")
         ):
             detail[(row["month"], row["area"], ALL_TYPES)] = (row["p"], row["n"])
-    rows = _months_filter(AreaPersonYear.objects.all(), months)
-    rollup = _only_months(_months_rollup(rows, ("area", "insurance_type")), months)
-    return detail, rollup
+    return detail, *_kept(AreaPersonYear, ("area", "insurance_type"), months)
 
 
-def _area_drug_person_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
+def _area_drug_person_grain(months: tuple[date, date] | None) -> tuple[dict, dict, dict]:
     """Persons served and settlements by month × area (province, city) × drug from detail (a
-    settlement without lines under ``NO_KEY``), and from ``AreaDrugPersonYear``."""
+    settlement without lines under ``NO_KEY``), and from ``AreaDrugPersonYear`` (the month's
+    year's rows, the next year's)."""
     held = _in_months(
         Settlement.objects.filter(_rolled_detail()).annotate(
             month=TruncMonth("settled_on"), drug_key=Coalesce("lines__drug_id", NO_KEY)
@@ -641,9 +666,7 @@ def _area_drug_person_grain(months: tuple[date, date] | None) -> tuple[dict, dic
             p=Count("person_id", distinct=True), n=Count("pk", distinct=True)
         ):
             detail[(row["month"], row["area"], row["drug_key"])] = (row["p"], row["n"])
-    rows = _months_filter(AreaDrugPersonYear.objects.all(), months)
-    rollup = _only_months(_months_rollup(rows, ("area", "drug_key")), months)
-    return detail, rollup
+    return detail, *_kept(AreaDrugPersonYear, ("area", "drug_key"), months)
 
 
 def rollup_differences(*, months: tuple[date, date] | None = None) -> list[str]:
@@ -653,8 +676,8 @@ def rollup_differences(*, months: tuple[date, date] | None = None) -> list[str]:
     amount) and by month and county (distinct persons served); the coarse rollups likewise by
     month, county and insurance type, by month, county and drug, and persons by month and
     county; the persons' months by month × area × insurance type and month × area × drug
-    (persons served from the bitmask, settlements from the month's count). Empty: equal to
-    the fen."""
+    (persons served from the bitmask, settlements from the month's count), in the rows of the
+    month's year and again in the next year's (its previous year). Empty: equal to the fen."""
     if months is not None:
         months = (months[0], month_end(months[1]))  # the last month's every day counts
     out: list[str] = []
@@ -664,6 +687,10 @@ def rollup_differences(*, months: tuple[date, date] | None = None) -> list[str]:
     _compare("county-settlements", *_county_grain(months), out)
     _compare("county-drug", *_drug_grain(months, CountyDrugRollup), out)
     _compare("county-patients", *_patient_grain(months, CountyPersonRollup), out)
-    _compare("area-persons", *_area_person_grain(months), out)
-    _compare("area-drug-persons", *_area_drug_person_grain(months), out)
+    for name, (detail, kept, kept_next_year) in (
+        ("area-persons", _area_person_grain(months)),
+        ("area-drug-persons", _area_drug_person_grain(months)),
+    ):
+        _compare(name, detail, kept, out)
+        _compare(f"{name}-next-year", detail, kept_next_year, out)
     return out

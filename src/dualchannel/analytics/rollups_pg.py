@@ -27,11 +27,11 @@ from .models import (
     COUNTY_PERSON_KEY,
     DRUG_AREAS,
     MEASURES,
-    MONTH_COLUMNS,
     NO_KEY,
     PATIENT_KEY,
     PERSON_AREAS,
     ROLLUP_KEY,
+    TWO_YEARS,
     AreaDrugPersonYear,
     AreaPersonYear,
     CountyDrugRollup,
@@ -153,24 +153,27 @@ def _areas(lengths: tuple[int, ...]) -> str:
 
 def _months_upsert(name: str, model, key: tuple[str, ...], select: str, value: str, source: str):
     """``name AS (INSERT … ON CONFLICT … + …)`` of a persons' months table: ``select`` gives
-    the key columns in ``key``'s order, ``value`` a delta row's count, summed into its month's
-    column of its year."""
+    the key columns in ``key``'s order (its year as ``y.year``), ``value`` a delta row's count,
+    summed into its month's column of its year's row (m01 …) and of the next year's (p01 …)."""
     table = model._meta.db_table
     keys = ", ".join(key)
-    months = ", ".join(
-        f"sum(CASE WHEN extract(month FROM d.month) = {n} THEN {value} ELSE 0 END)"
+    sums = [
+        f"sum(CASE WHEN y.next = {next_year} AND extract(month FROM d.month) = {n} "
+        f"THEN {value} ELSE 0 END)"
+        for next_year in (0, 1)
         for n in range(1, 13)
-    )
-    having = " OR ".join(
-        f"sum(CASE WHEN extract(month FROM d.month) = {n} THEN {value} ELSE 0 END) <> 0"
-        for n in range(1, 13)
-    )
-    sets = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in MONTH_COLUMNS)
+    ]
+    having = " OR ".join(f"{part} <> 0" for part in sums)
+    sets = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in TWO_YEARS)
     positions = ", ".join(str(n) for n in range(1, len(key) + 1))
+    years = (
+        "CROSS JOIN LATERAL (VALUES (0), (1)) AS n(next) CROSS JOIN LATERAL "
+        "(SELECT n.next, (extract(year FROM d.month) + n.next)::smallint AS year) AS y"
+    )
     return (
-        f"{name} AS (INSERT INTO {table} ({keys}, {', '.join(MONTH_COLUMNS)}) "
-        f"SELECT {select}, {months} FROM {source} GROUP BY {positions} HAVING {having} "
-        f"ORDER BY {positions} ON CONFLICT ({keys}) DO UPDATE SET {sets})"
+        f"{name} AS (INSERT INTO {table} ({keys}, {', '.join(TWO_YEARS)}) "
+        f"SELECT {select}, {', '.join(sums)} FROM {source} {years} GROUP BY {positions} "
+        f"HAVING {having} ORDER BY {positions} ON CONFLICT ({keys}) DO UPDATE SET {sets})"
     )
 
 
@@ -205,7 +208,7 @@ def statement() -> str:
             "area_persons",
             AreaPersonYear,
             AREA_PERSON_KEY,
-            "a.area, extract(year FROM d.month)::smallint, t.insurance_type, d.person_id",
+            "a.area, y.year, t.insurance_type, d.person_id",
             "d.settlements",
             f"delta d {_areas(PERSON_AREAS)} CROSS JOIN LATERAL (VALUES ('{ALL_TYPES}'), "
             "(d.insurance_type)) AS t(insurance_type)",
@@ -214,7 +217,7 @@ def statement() -> str:
             "drug_persons",
             AreaDrugPersonYear,
             AREA_DRUG_PERSON_KEY,
-            "a.area, extract(year FROM d.month)::smallint, d.drug_key, d.person_id",
+            "a.area, y.year, d.drug_key, d.person_id",
             "d.sign",  # every drug of the settlement, as PatientRollup
             f"delta d {_areas(DRUG_AREAS)}",
         ),

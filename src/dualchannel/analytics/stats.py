@@ -223,10 +223,12 @@ def served_persons(
     """Persons served in the scope's months per value of ``column`` (None: all rows, under
     None), over the rows of ``model`` matching ``where`` (column → value, a list: IN, or
     ("<>", value)). One row per person and year: within a year a ``count(*)`` of the rows whose
-    ``months`` meet the scope's mask; a range over several years counts a person in the first
-    year of the range they were served: each year's rows without a row served in an earlier
-    year of the range (``NOT EXISTS`` one lookup per earlier year: the year follows the area in
-    the primary key, so both sides are ranges of it in the same order), the years summed."""
+    ``months`` meet the scope's mask; over the turn of a year (the last 12 months) the same over
+    the later year's rows, whose ``months`` keep the year before in bits 12–23; a range over
+    three years or more counts a person in the first year of the range they were served: each
+    year's rows without a row served in an earlier year of the range (``NOT EXISTS`` one lookup
+    per earlier year: the year follows the area in the primary key, so both sides are ranges of
+    it in the same order), the years summed."""
     table = connection.ops.quote_name(model._meta.db_table)
     conditions, params = [], []
     for name, value in where.items():
@@ -246,6 +248,9 @@ def served_persons(
     group = "NULL" if column is None else f"a.{column}"
     parts = []
     masks = _year_masks(scope)
+    if len(masks) == 2:  # the later year's rows answer for both years in one pass
+        (_, before), (year, mask) = masks
+        masks = [(year, mask | before << len(MONTH_COLUMNS))]
     for index, (year, mask) in enumerate(masks):
         # this year's rows served in the range, less the persons an earlier year counted
         served = [f"a.year = {year}", f"(a.months & {mask}) <> 0"]

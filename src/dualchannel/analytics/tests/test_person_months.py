@@ -9,14 +9,17 @@ from __future__ import annotations
 import random
 from datetime import date
 from importlib import import_module
+from types import SimpleNamespace
 
 import pytest
 from django.apps import apps
+from django.db import connection
 
 from dualchannel.analytics import rollups, stats
 from dualchannel.analytics.models import (
     ALL_TYPES,
     MONTH_COLUMNS,
+    TWO_YEARS,
     AreaDrugPersonYear,
     AreaPersonYear,
 )
@@ -63,6 +66,11 @@ def test_one_row_per_person_and_year_in_each_area_with_its_months(stats_world):
     assert months_of(drug, area="3701", drug_key=jia, person=a, year=2026) == (MARCH, [2])
     assert months_of(drug, area="37", drug_key=bing, person=b, year=2026) == (APRIL, [1])
     assert not drug.objects.filter(area__in=["370102", "370124"]).exists()
+    # the next year's rows keep the same months as their year before (bits 12–23)
+    kept = person.objects.get(area="37", insurance_type=ALL_TYPES, person=a, year=2027)
+    assert (kept.months, kept.p03, months_of(person, pk=kept.pk)[1]) == (MARCH << 12, 2, [])
+    kept = drug.objects.get(area="37", drug_key=bing, person=b, year=2027)
+    assert (kept.months, kept.p04) == (APRIL << 12, 1)
     assert rollups.rollup_differences() == []
 
 
@@ -100,11 +108,15 @@ def test_a_reversed_settlement_takes_its_month_away_only_when_it_was_the_last(st
 
 def test_the_check_finds_the_persons_months_off(stats_world):
     rollups.refresh()
-    row = AreaPersonYear.objects.get(area="3701", insurance_type=ALL_TYPES, person=stats_world["b"])
-    AreaPersonYear.objects.filter(pk=row.pk).update(m04=0)  # the month's bit goes with it
+    b = stats_world["b"]
+    rows = AreaPersonYear.objects.filter(area="3701", insurance_type=ALL_TYPES, person=b)
+    rows.filter(year=2026).update(m04=0)  # the month's bit goes with it
     assert {d.split(" ")[0] for d in rollups.rollup_differences()} == {"area-persons"}
-    AreaPersonYear.objects.filter(pk=row.pk).update(m04=1)
-    AreaDrugPersonYear.objects.filter(area="37", person=stats_world["a"]).update(m03=5)
+    rows.filter(year=2026).update(m04=1)
+    rows.filter(year=2027).update(p04=0)  # the next year's copy of it
+    assert {d.split(" ")[0] for d in rollups.rollup_differences()} == {"area-persons-next-year"}
+    rows.filter(year=2027).update(p04=1)
+    AreaDrugPersonYear.objects.filter(area="37", person=stats_world["a"], year=2026).update(m03=5)
     assert {d.split(" ")[0] for d in rollups.rollup_differences()} == {"area-drug-persons"}
 
 
@@ -116,7 +128,7 @@ def test_the_migration_fills_the_persons_months_as_the_refresh_does(stats_world)
     def held():
         return [
             sorted(
-                model.objects.exclude(months=0).values_list(*key, "months", *MONTH_COLUMNS),
+                model.objects.exclude(months=0).values_list(*key, "months", *TWO_YEARS),
                 key=str,
             )
             for model, key in (
@@ -129,6 +141,10 @@ def test_the_migration_fills_the_persons_months_as_the_refresh_does(stats_world)
     AreaPersonYear.objects.all().delete()
     AreaDrugPersonYear.objects.all().delete()
     import_module("dualchannel.analytics.migrations.0004_person_months").fill(apps, None)
+    editor = SimpleNamespace(connection=connection)  # what 0005's fill reads of its editor
+    import_module("dualchannel.analytics.migrations.0005_person_months_two_years").fill(
+        apps, editor
+    )
     assert held() == want
     assert rollups.rollup_differences() == []
 
