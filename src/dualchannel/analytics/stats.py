@@ -432,13 +432,7 @@ def hospital_evaluation(scope: StatsScope) -> list[dict]:
         entry["total"] += total
         if drug != NO_KEY and total:
             entry["drugs"].add(drug)
-    persons: dict[int, set] = defaultdict(set)
-    for physician, institution, person in (
-        patient_rows(scope).values_list("physician_key", "institution_id", "person_id").distinct()
-    ):
-        hospital = hospital_of(physician, institution)
-        if hospital is not None:
-            persons[hospital].add(person)
+    persons = _hospital_patients(scope)
     names = dict(Institution.objects.filter(pk__in=list(figures)).values_list("pk", "name"))
     rows = [
         {
@@ -447,12 +441,37 @@ def hospital_evaluation(scope: StatsScope) -> list[dict]:
             "settlements": f["settlements"],
             "total": yuan(f["total"]),
             "varieties": len(f["drugs"]),
-            "patients": len(persons.get(pk, ())),
+            "patients": persons.get(pk, 0),
         }
         for pk, f in figures.items()
     ]
     rows.sort(key=lambda row: (-row["total"], row["key"]))
     return rows
+
+
+def _hospital_patients(scope: StatsScope) -> dict[int, int]:
+    """Distinct persons per hospital credited as ``_hospital_of`` credits (the prescribing
+    physician's hospital, else the settling institution when it is a hospital), counted by the
+    database: a hash of (hospital, person) pairs, not millions of rows read into Python."""
+    try:
+        rows = patient_rows(scope).values("physician_key", "institution_id", "person_id")
+        sql, params = rows.order_by().query.sql_with_params()
+    except EmptyResultSet:
+        return {}
+    physician = connection.ops.quote_name(Physician._meta.db_table)
+    institution = connection.ops.quote_name(Institution._meta.db_table)
+    credited = (
+        f"SELECT DISTINCT CASE WHEN r.physician_key <> {NO_KEY} THEN ph.hospital_id "
+        "WHEN i.kind = %s THEN r.institution_id END AS hospital, r.person_id "
+        f"FROM ({sql}) AS r LEFT JOIN {physician} ph ON ph.id = r.physician_key "
+        f"LEFT JOIN {institution} i ON i.id = r.institution_id"
+    )
+    found = _fetch_distinct(
+        f"SELECT hospital, count(*) FROM ({credited}) AS pairs "
+        "WHERE hospital IS NOT NULL GROUP BY hospital",
+        [InstitutionKind.HOSPITAL.value, *params],
+    )
+    return dict(found)
 
 
 def _hospital_of(scope: StatsScope):
