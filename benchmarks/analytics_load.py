@@ -836,6 +836,8 @@ def rollup_queries(city: str, months: list[date]) -> list[str]:
     year = f"month BETWEEN DATE '{first}' AND DATE '{last}'"
     month = f"month = DATE '{last}'"
     in_city = f"county_id LIKE '{city[:4]}%'"
+    served = ", ".join(f"count(*) FILTER (WHERE m{n:02d} > 0) AS c{n}" for n in range(1, 13))
+    per_month = ", ".join(f"({n}, c{n})" for n in range(1, 13))
     return [
         f"SELECT county_id, month, {ROLLUP_PAYERS} FROM {COUNTY_ROLLUP} WHERE {in_city} AND "
         f"{year} GROUP BY 1, 2 {LIVE_GROUP} ORDER BY 1, 2",
@@ -845,13 +847,13 @@ def rollup_queries(city: str, months: list[date]) -> list[str]:
         f"FROM {COUNTY_ROLLUP} WHERE {month} GROUP BY 1 ORDER BY 4 DESC, 1 LIMIT 20",
         f"SELECT institution_id, {ROLLUP_PAYERS} FROM {ROLLUP} WHERE {in_city} AND {month} "
         f"GROUP BY 1 {LIVE_GROUP} ORDER BY 3 DESC, 1",
-        # one row per person and year in the city, a bit per month served
-        f"SELECT make_date(year, n, 1) AS m, count(*) FROM {AREA_PERSONS}, "
-        "generate_series(1, 12) AS n "
-        f"WHERE area = '{city[:4]}' AND insurance_type = '' AND year BETWEEN {first.year} AND "
-        f"{last.year} AND (months >> (n - 1)) & 1 = 1 "
-        f"AND make_date(year, n, 1) BETWEEN DATE '{first}' AND DATE '{last}' "
-        "GROUP BY 1 ORDER BY 1",
+        # one row per person and year in the city, a count per month: a pass per year, as the
+        # page's trend (``stats.served_by_month``), its twelve columns then one row a month
+        f"SELECT make_date(y.year, v.n, 1) AS m, v.c FROM (SELECT year, {served} "
+        f"FROM {AREA_PERSONS} WHERE area = '{city[:4]}' AND insurance_type = '' AND year "
+        f"BETWEEN {first.year} AND {last.year} GROUP BY year) AS y CROSS JOIN LATERAL "
+        f"(VALUES {per_month}) AS v(n, c) "
+        f"WHERE make_date(y.year, v.n, 1) BETWEEN DATE '{first}' AND DATE '{last}' ORDER BY 1",
     ]
 
 
