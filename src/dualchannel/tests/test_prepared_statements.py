@@ -41,3 +41,13 @@ def test_a_number_too_large_for_its_column_is_refused_not_wrapped():
     with pytest.raises(DataError, match="out of range"), transaction.atomic():
         StockItem.objects.create(batch_no="BIG", quantity=3_000_000_000, **fields)
     assert not StockItem.objects.filter(batch_no="BIG").exists()
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_connections_plan_for_solid_state_storage_without_jit():
+    """DB_SESSION_SETTINGS' defaults: a range of a key is read by the key (random_page_cost
+    1.1), and no statement waits for JIT compilation (issue 13 §6)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('random_page_cost'), current_setting('jit')")
+        assert cursor.fetchone() == ("1.1", "off")
