@@ -125,6 +125,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         ),
     )
 
+
+def _pg_session(*pairs: str) -> None:
+    """Append ``name=value`` settings to every PostgreSQL connection's startup options."""
+    if pairs:
+        options = DATABASES["default"].setdefault("OPTIONS", {})
+        flags = " ".join(f"-c {pair}" for pair in pairs)
+        options["options"] = f"{options.get('options', '')} {flags}".strip()
+
+
 if "postgresql" in DATABASES["default"]["ENGINE"] and env_bool("DB_PREPARED_STATEMENTS", True):
     # Parameters bound by the server and a statement run five times on a connection prepared
     # there (psycopg's prepare_threshold): PostgreSQL then parses and plans it once per connection
@@ -148,10 +157,7 @@ if "postgresql" in DATABASES["default"]["ENGINE"]:
             raise ImproperlyConfigured(
                 f"DB_SESSION_SETTINGS: {_pair!r} is not name=value (comma-separated)"
             )
-    _session = " ".join(f"-c {pair}" for pair in _pairs)
-    if _session:
-        _options = DATABASES["default"].setdefault("OPTIONS", {})
-        _options["options"] = f"{_options.get('options', '')} {_session}".strip()
+    _pg_session(*_pairs)
 
 # core.locks: check that every row lock follows the one lock order (tests and development).
 LOCK_ORDER_CHECKS = env_bool("LOCK_ORDER_CHECKS", DEBUG or env_bool("DUALCHANNEL_TESTING", False))
@@ -379,10 +385,7 @@ AUDIT_CHECKPOINT_MINUTES = env_int(
 )
 if env_bool("DUALCHANNEL_TESTING", False) and "postgresql" in DATABASES["default"]["ENGINE"]:
     # The test runner empties tables with TRUNCATE, which the ledger's trigger otherwise refuses.
-    _options = DATABASES["default"].setdefault("OPTIONS", {})
-    _options["options"] = (
-        _options.get("options", "") + " -c dualchannel.allow_audit_truncate=on"
-    ).strip()
+    _pg_session("dualchannel.allow_audit_truncate=on")
 
 LOGGING = {
     "version": 1,

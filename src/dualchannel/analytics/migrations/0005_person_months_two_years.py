@@ -5,6 +5,7 @@ from django.db import migrations, models
 
 MONTHS = tuple(f"m{month:02d}" for month in range(1, 13))
 PREVIOUS = tuple(f"p{month:02d}" for month in range(1, 13))
+MODELS = ("areapersonyear", "areadrugpersonyear")
 KEYS = {
     "analytics_areapersonyear": ("area", "year", "insurance_type", "person_id"),
     "analytics_areadrugpersonyear": ("area", "year", "drug_key", "person_id"),
@@ -41,14 +42,14 @@ def fill(apps, schema_editor):
     quote = schema_editor.connection.ops.quote_name
     for table, key in KEYS.items():
         keys = ", ".join(key)
-        others = ", ".join(k for k in key if k != "year")
+        rest = ", ".join(k for k in key if k not in ("area", "year"))
         zeros = ", ".join("0" for _ in MONTHS)
         served = " OR ".join(f"{m} <> 0" for m in MONTHS)
         sets = ", ".join(f"{p} = excluded.{p}" for p in PREVIOUS)
         with schema_editor.connection.cursor() as cursor:
             cursor.execute(
                 f"INSERT INTO {quote(table)} ({keys}, {', '.join(MONTHS + PREVIOUS)}) "
-                f"SELECT area, year + 1, {others.replace('area, ', '')}, {zeros}, "
+                f"SELECT area, year + 1, {rest}, {zeros}, "
                 f"{', '.join(MONTHS)} FROM {quote(table)} WHERE {served} "
                 f"ON CONFLICT ({keys}) DO UPDATE SET {sets}"
             )
@@ -58,27 +59,19 @@ class Migration(migrations.Migration):
     dependencies = [("analytics", "0004_person_months")]
 
     operations = [
-        *previous_year_columns("areapersonyear"),
-        *previous_year_columns("areadrugpersonyear"),
-        migrations.RemoveField(model_name="areapersonyear", name="months"),
-        migrations.RemoveField(model_name="areadrugpersonyear", name="months"),
+        *(field for name in MODELS for field in previous_year_columns(name)),
+        *(migrations.RemoveField(model_name=name, name="months") for name in MODELS),
         migrations.RunPython(fill, migrations.RunPython.noop),
-        migrations.AddField(
-            model_name="areapersonyear",
-            name="months",
-            field=models.GeneratedField(
-                db_persist=True,
-                expression=months_mask(),
-                output_field=models.IntegerField(verbose_name="就诊月份"),
-            ),
-        ),
-        migrations.AddField(
-            model_name="areadrugpersonyear",
-            name="months",
-            field=models.GeneratedField(
-                db_persist=True,
-                expression=months_mask(),
-                output_field=models.IntegerField(verbose_name="就诊月份"),
-            ),
+        *(
+            migrations.AddField(
+                model_name=name,
+                name="months",
+                field=models.GeneratedField(
+                    db_persist=True,
+                    expression=months_mask(),
+                    output_field=models.IntegerField(verbose_name="就诊月份"),
+                ),
+            )
+            for name in MODELS
         ),
     ]
