@@ -373,6 +373,8 @@ def breakdown(scope: StatsScope, by: str) -> list[dict]:
     labels = dimension_labels(by, [r[column] for r in grouped])
     rows = []
     for r in grouped:
+        if not (r["settlements"] or r["lines"]):
+            continue  # all reversed after they were rolled up: the rollup rows net to nothing
         row = _figures(r) | {"key": r[column], "label": labels.get(r[column], "")}
         row["patients"] = patients.get(r[column], 0)
         rows.append(row)

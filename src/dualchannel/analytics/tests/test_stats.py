@@ -72,6 +72,19 @@ def test_by_drug_splits_the_payers_to_the_fen(rolled):
     ]
 
 
+def test_a_row_whose_settlements_were_all_reversed_after_the_refresh_is_not_listed(stats_world):
+    # S3, 平阴's only settlement and P5's, rolled up and then reversed: its rows net to zero
+    rollups.refresh_all()
+    reverse(stats_world["s3"])
+    rollups.refresh_all()
+    scope = scope_of(stats_world)
+    assert stats_world["p5"].pk not in {r["key"] for r in stats.breakdown(scope, "institution")}
+    counties = {r["label"]: r["total"] for r in stats.breakdown(scope, "county")}
+    assert counties == {"历下区": D("1000.00")}
+    for by in stats.DIMENSIONS:
+        assert all(r["settlements"] or r["lines"] for r in stats.breakdown(scope, by)), by
+
+
 def test_by_institution_physician_county_and_insurance(rolled):
     scope = scope_of(rolled)
     inst = {r["key"]: r for r in stats.breakdown(scope, "institution")}
