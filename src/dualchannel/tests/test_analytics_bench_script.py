@@ -7,11 +7,15 @@ PostgreSQL against DuckDB."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
+import psycopg
 import pytest
+from django.conf import settings
 
 pytestmark = pytest.mark.postgres  # skipped on SQLite (root conftest)
 
@@ -76,3 +80,47 @@ def test_the_analytics_bench_runs_on_a_small_province_and_every_check_passes():
         assert line in out, out
     assert "FAIL" not in out
     assert "settlements/s" in out  # the refresh's throughput, from scratch and incremental
+
+
+def test_a_kept_province_is_timed_again_without_loading_it():
+    # given a --keep run on a tiny province, which leaves its database and world in place
+    small = ("--lines", "5000", "--institutions", "100", "--repeat", "1")
+    kept = subprocess.run(
+        [sys.executable, str(SCRIPT), *small, "--keep"],
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    found = re.search(r"^database: (dualchannel_analytics_\w+),", kept.stdout, re.M)
+    name = found.group(1) if found else "-"  # dropped afterwards, also when the run failed
+    state = Path(tempfile.gettempdir()) / f"{name}.province.pickle"
+    try:
+        assert kept.returncode == 0, kept.stdout[-3000:] + kept.stderr[-3000:]
+        assert state.exists()
+        # when the queries are timed again on it
+        again = subprocess.run(
+            [sys.executable, str(SCRIPT), "--repeat", "1", "--reuse", name],
+            capture_output=True,
+            text=True,
+            timeout=400,
+        )
+        # then nothing was loaded or refreshed, and every check passes on the kept data
+        assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
+        assert f"database: {name}, reused as a --keep run left it" in again.stdout
+        assert "settlements/s" not in again.stdout
+        for line in PASSES:  # the counts differ with the size
+            assert line.split(" (")[0] + " (" in again.stdout, again.stdout
+        assert "FAIL" not in again.stdout
+    finally:
+        state.unlink(missing_ok=True)
+        with psycopg.connect(_admin_url(), autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+def _admin_url() -> str:
+    """The server of the test database (``DATABASE_URL``), its ``postgres`` database."""
+    db = settings.DATABASES["default"]
+    return (
+        f"host={db['HOST'] or '127.0.0.1'} port={db['PORT'] or 5432} "
+        f"user={db['USER'] or 'postgres'} dbname=postgres"
+    )
