@@ -119,3 +119,17 @@ def test_gunicorn_config_serves_the_application_with_the_import_frozen_before_ea
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["3", "sync", "True", "127.0.0.1:8123", "True", "True"]
+
+
+def test_a_malformed_session_setting_stops_start_up(tmp_path):
+    """DB_SESSION_SETTINGS goes into every PostgreSQL connection's options: anything but
+    ``name=value`` pairs is refused when the settings load, not sent to the server."""
+    env = _production_env(tmp_path)
+    env["DB_SESSION_SETTINGS"] = "jit=off,work_mem=64MB -c statement_timeout=0"
+    done = _run(env, "check")
+    assert done.returncode != 0
+    assert "DB_SESSION_SETTINGS: 'work_mem=64MB -c statement_timeout=0' is not name=value" in (
+        done.stderr
+    )
+    env["DB_SESSION_SETTINGS"] = "jit=off,work_mem=64MB"
+    assert _run(env, "check").returncode == 0
