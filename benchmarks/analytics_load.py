@@ -819,6 +819,8 @@ COUNTY_ROLLUP = "analytics_countydrugrollup"  # month × county × drug × insur
 COUNTY_PERSONS = "analytics_countypersonrollup"  # month × county × insurance type × person
 AREA_PERSONS = "analytics_areapersonyear"  # area × insurance type (or all) × person × year
 AREA_DRUG_PERSONS = "analytics_areadrugpersonyear"  # area × drug × person × year
+PARTIES = "analytics_partyrollup"  # month × kind × county × institution/physician/hospital × drug
+PARTY_PERSONS = "analytics_partypersonyear"  # kind × area × party × person × year
 LIVE_GROUP = "HAVING sum(settlements) <> 0"  # rows whose settlements were all reversed net to 0
 ROLLUP_PAYERS = (
     "sum(settlements)::bigint, sum(total_fen)::bigint, sum(fund_fen)::bigint, "
@@ -845,7 +847,7 @@ def rollup_queries(city: str, months: list[date]) -> list[str]:
         f"GROUP BY 1, 2 {LIVE_GROUP} ORDER BY 1, 2",
         "SELECT drug_key, sum(lines)::bigint, sum(quantity)::bigint, sum(total_fen)::bigint "
         f"FROM {COUNTY_ROLLUP} WHERE {month} GROUP BY 1 ORDER BY 4 DESC, 1 LIMIT 20",
-        f"SELECT institution_id, {ROLLUP_PAYERS} FROM {ROLLUP} WHERE {in_city} AND {month} "
+        f"SELECT party, {ROLLUP_PAYERS} FROM {PARTIES} WHERE kind = 'i' AND {in_city} AND {month} "
         f"GROUP BY 1 {LIVE_GROUP} ORDER BY 3 DESC, 1",
         # one row per person and year in the city, a count per month: a pass per year, as the
         # page's trend (``stats.served_by_month``), its twelve columns then one row a month
@@ -1140,7 +1142,10 @@ def rollup_build(province: Province, limit: int) -> None:
     with connection.cursor() as cursor:
         # the refresh marked every settlement: without fresh statistics the planner believes
         # none is rolled up and joins detail by nested loops (autovacuum would catch up later)
-        tables = (ROLLUP, PATIENTS, COUNTY_ROLLUP, COUNTY_PERSONS, AREA_PERSONS, AREA_DRUG_PERSONS)
+        tables = (
+            *(ROLLUP, PATIENTS, COUNTY_ROLLUP, COUNTY_PERSONS, AREA_PERSONS, AREA_DRUG_PERSONS),
+            *(PARTIES, PARTY_PERSONS),
+        )
         cursor.execute("; ".join(f"ANALYZE {name}" for name in ("settlement_settlement", *tables)))
         cursor.execute(
             "SELECT "
@@ -1150,16 +1155,25 @@ def rollup_build(province: Province, limit: int) -> None:
             )
         )
         sizes = cursor.fetchone()
-    rows, patients, county_rows, county_persons, area_persons, drug_persons = (
-        f"{sizes[2 * n]:,} rows ({sizes[2 * n + 1] / 2**20:,.0f} MiB)" for n in range(6)
-    )
+    (
+        rows,
+        patients,
+        county_rows,
+        county_persons,
+        area_persons,
+        drug_persons,
+        parties,
+        party_persons,
+    ) = (f"{sizes[2 * n]:,} rows ({sizes[2 * n + 1] / 2**20:,.0f} MiB)" for n in range(8))
     print(
         f"  then {added:,} new settlements and {reversed_:,} reversals of older ones: taken in "
         f"incrementally in {spent:.2f} s = {(settled + reversals) / spent:,.0f} settlements/s\n"
         f"  fine rollups: {rows} by institution × drug × physician, persons {patients}; coarse: "
         f"{county_rows} by month × county × drug × insurance type, persons {county_persons}\n"
         f"  persons' months (a row per person and year, a bit per month): {area_persons} by "
-        f"province/city/county × insurance type, {drug_persons} by province/city × drug"
+        f"province/city/county × insurance type, {drug_persons} by province/city × drug\n"
+        f"  parties (institution, physician, credited hospital): {parties} by month × county × "
+        f"party × drug, persons' months {party_persons}"
     )
 
 

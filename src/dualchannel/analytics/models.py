@@ -159,6 +159,7 @@ PATIENT_KEY = (
 )
 COUNTY_DRUG_KEY = ("month", "county_id", "drug_key", "insurance_type")
 COUNTY_PERSON_KEY = ("month", "county_id", "insurance_type", "person_id")
+PARTY_KEY = ("month", "kind", "county_id", "party", "drug_key")
 
 
 def _rollup_key(to: str) -> models.ForeignKey:
@@ -336,6 +337,7 @@ TWO_YEARS = MONTH_COLUMNS + PREVIOUS_YEAR_COLUMNS  # bit n of ``months`` is colu
 # (type or drug, person) order, which a range over years reads per year (``stats.served_persons``)
 AREA_PERSON_KEY = ("area", "year", "insurance_type", "person_id")
 AREA_DRUG_PERSON_KEY = ("area", "year", "drug_key", "person_id")
+PARTY_PERSON_KEY = ("kind", "area", "year", "party", "person_id")
 ALL_TYPES = ""  # the insurance type of an area's row over every type
 PERSON_AREAS = (2, 4, 6)  # province, city, county: the prefixes a county's code counts in
 DRUG_AREAS = (2, 4)  # patients by drug: province and city (a county reads PatientRollup)
@@ -420,3 +422,74 @@ class AreaDrugPersonYear(PersonMonths):
 
     def __str__(self) -> str:
         return f"{self.year} · {self.area} · {self.drug_key} · {self.person_id}"
+
+
+# --- the parties the statistics break down by (issue 13 §6) --------------------------------------
+#
+# By institution, by physician and the hospitals' evaluation [CX art. 13] ask for figures and
+# distinct persons per party. ``SettlementRollup`` / ``PatientRollup`` answer them, but read one
+# row per institution × drug × physician × insurance type × budget line (and person) a month; at
+# a province's scale that is a hash of millions of rows a question. These two tables keep the
+# same settlements per party: ``PartyRollup`` the sums by month × county of the settling
+# institution × party × drug, ``PartyPersonYear`` one row per party and person and year with
+# their months (as ``AreaPersonYear``). Kinds of party:
+#
+# - ``institution``: the settling institution. Its persons are its own wherever the scope is
+#   drawn (it lies in one county), so its persons' rows have one area: its county.
+# - ``physician``: the prescribing physician (``NO_KEY``: a settlement without one). Persons per
+#   area the settling institution counts in (province, city, county), as a physician's
+#   prescriptions are settled in many places.
+# - ``hospital``: the hospital a settlement is credited to for its evaluation: the prescribing
+#   physician's hospital, else the settling institution if it is a hospital (else none: not
+#   kept). Credited when the settlement is rolled up (a physician belongs to one hospital).
+
+
+class PartyKind(models.TextChoices):
+    INSTITUTION = "i", "定点机构"
+    PHYSICIAN = "p", "医师"
+    HOSPITAL = "h", "考核医院"
+
+
+PARTY_AREAS = {  # the area prefixes a settlement's party counts in, by kind
+    PartyKind.INSTITUTION: (6,),
+    PartyKind.PHYSICIAN: PERSON_AREAS,
+    PartyKind.HOSPITAL: PERSON_AREAS,
+}
+
+
+class PartyRollup(RollupMeasures):
+    """Live settlements of one month and county (of the settling institution) per party and
+    drug: the institution, the physician or the credited hospital (``kind``)."""
+
+    pk = models.CompositePrimaryKey("month", "kind", "county", "party", "drug_key")
+    month = models.DateField("月份")
+    kind = models.CharField("类别", max_length=1, choices=PartyKind.choices)
+    county = _rollup_key("registry.Region")
+    party = models.IntegerField("机构或医师")  # Institution or Physician id (NO_KEY: none)
+    drug_key = models.IntegerField("药品")
+
+    class Meta:
+        verbose_name = "机构医师结算汇总"
+        verbose_name_plural = "机构医师结算汇总"
+        indexes = [models.Index(fields=["kind", "county", "month"], name="party_rollup_county")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} · {self.kind} {self.party} · {self.drug_key}"
+
+
+class PartyPersonYear(PersonMonths):
+    """Who was served by a party (institution, physician or credited hospital) in an area in
+    each month of a year: its settlements per month, the year before's, the bitmask."""
+
+    pk = models.CompositePrimaryKey("kind", "area", "year", "party", "person")
+    kind = models.CharField("类别", max_length=1, choices=PartyKind.choices)
+    area = models.CharField("区划代码前缀", max_length=6)
+    party = models.IntegerField("机构或医师")
+    person = _rollup_key("registry.InsuredPerson")
+
+    class Meta:
+        verbose_name = "机构医师就诊人年度汇总"
+        verbose_name_plural = "机构医师就诊人年度汇总"
+
+    def __str__(self) -> str:
+        return f"{self.year} · {self.kind} {self.party} · {self.person_id}"

@@ -45,6 +45,7 @@ from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from dualchannel.core.months import month_end
+from dualchannel.registry.models import InstitutionKind
 from dualchannel.settlement.models import Settlement, SettlementLine, SettlementStatus
 from dualchannel.settlement.services import (
     settlements_clear_rolled_up,
@@ -63,6 +64,9 @@ from .models import (
     MEASURES,
     MONTH_COLUMNS,
     NO_KEY,
+    PARTY_AREAS,
+    PARTY_KEY,
+    PARTY_PERSON_KEY,
     PATIENT_KEY,
     PERSON_AREAS,
     PREVIOUS_YEAR_COLUMNS,
@@ -72,6 +76,9 @@ from .models import (
     AreaPersonYear,
     CountyDrugRollup,
     CountyPersonRollup,
+    PartyKind,
+    PartyPersonYear,
+    PartyRollup,
     PatientRollup,
     RollupState,
     SettlementRollup,
@@ -86,6 +93,8 @@ PERSISTED = (
     CountyPersonRollup,
     AreaPersonYear,
     AreaDrugPersonYear,
+    PartyRollup,
+    PartyPersonYear,
 )
 DEFAULT_LIMIT = 5000
 
@@ -133,8 +142,8 @@ class Contributions:
     """What a set of settlements adds to (or, negated, takes from) the rollups: the fine ones
     (``SettlementRollup``, ``PatientRollup``) and the coarse ones (``CountyDrugRollup``,
     ``CountyPersonRollup``) and the persons' months (``AreaPersonYear``,
-    ``AreaDrugPersonYear``: settlements per month of the year), from the same settlements in the
-    same pass."""
+    ``AreaDrugPersonYear``: settlements per month of the year) and the parties' sums and persons'
+    months (``PartyRollup``, ``PartyPersonYear``), from the same settlements in the same pass."""
 
     rollup: dict[tuple, list[int]]
     patients: dict[tuple, int]
@@ -142,6 +151,8 @@ class Contributions:
     county_persons: dict[tuple, int]
     area_persons: dict[tuple, list[int]]
     drug_persons: dict[tuple, list[int]]
+    parties: dict[tuple, list[int]]
+    party_persons: dict[tuple, list[int]]
 
     @classmethod
     def empty(cls) -> Contributions:
@@ -158,11 +169,14 @@ class Contributions:
             defaultdict(int),
             defaultdict(months),
             defaultdict(months),
+            defaultdict(measures),
+            defaultdict(months),
         )
 
 
 # A settlement as the rollups read it: (id, status, settled_on, institution, county, physician
-# or None, insurance type, budget line, person, and the six amounts in fen)
+# or None, insurance type, budget line, person, the physician's hospital or None, the
+# institution's kind, and the six amounts in fen)
 Fact = tuple
 # A line: (drug key, quantity, amount in fen)
 Line = tuple[int, int, int]
@@ -177,8 +191,11 @@ FACT_FIELDS = (
     "insurance_type",
     "budget_line",
     "person_id",
+    "prescription__physician__hospital_id",
+    "institution__kind",
     *AMOUNTS,
 )
+FACT_KEYS = len(FACT_FIELDS) - len(AMOUNTS)
 FETCH_CHUNK = 2000  # settlements per read in Python (IN lists of parameters)
 COMPUTE_IN_PYTHON = False  # see ``in_database``
 
@@ -194,7 +211,7 @@ def _read(ids: list[int]) -> tuple[list[Fact], dict[int, list[Line]]]:
     for start in range(0, len(ids), FETCH_CHUNK):
         chunk = ids[start : start + FETCH_CHUNK]
         for row in Settlement.objects.filter(pk__in=chunk).values_list(*FACT_FIELDS):
-            facts.append((*row[:9], *(to_fen(value) for value in row[9:])))
+            facts.append((*row[:FACT_KEYS], *(to_fen(value) for value in row[FACT_KEYS:])))
         rows = (
             SettlementLine.objects.filter(settlement_id__in=chunk)
             .order_by("settlement_id", "position")
@@ -251,12 +268,35 @@ def collect(
     return skipped
 
 
+def credited_hospital(
+    physician: int | None, physician_hospital: int | None, institution: int, kind: str
+) -> int | None:
+    """The hospital a settlement counts for in the hospitals' evaluation [CX art. 13]: the
+    prescribing physician's, else the settling institution if it is a hospital, else none
+    (``rollups_pg`` states the same in SQL)."""
+    if physician:
+        return physician_hospital
+    return institution if kind == InstitutionKind.HOSPITAL else None
+
+
+def _parties(fact: Fact) -> list[tuple[str, int]]:
+    """(kind, party) of a settlement: its institution, its physician (NO_KEY: none) and, if
+    any, the hospital credited with it."""
+    institution, physician, hospital, kind = fact[3], fact[5], fact[9], fact[10]
+    parties = [(PartyKind.INSTITUTION, institution), (PartyKind.PHYSICIAN, physician or NO_KEY)]
+    credited = credited_hospital(physician, hospital, institution, kind)
+    if credited is not None:
+        parties.append((PartyKind.HOSPITAL, credited))
+    return parties
+
+
 def _collect_one(fact: Fact, lines, sign: int, into: Contributions) -> None:
     settled_on, institution, county, physician, insurance, budget, person = fact[2:9]
-    amounts = fact[9:]
+    amounts = fact[FACT_KEYS:]
     groups = _drug_groups(lines)
     month = settled_on.replace(day=1)
     physician = physician or NO_KEY
+    parties = _parties(fact)
     if len(groups) == 1:  # most settlements: one drug takes every amount
         ((drug_key, (count, quantity, _)),) = groups.items()
         added = [sign, sign * count, sign * quantity, *(sign * a for a in amounts)]
@@ -265,6 +305,8 @@ def _collect_one(fact: Fact, lines, sign: int, into: Contributions) -> None:
         )
         _add(into.county_drugs[(month, county, drug_key, insurance)], added)
         into.patients[(month, county, institution, drug_key, physician, insurance, person)] += sign
+        for kind, party in parties:  # PARTY_KEY
+            _add(into.parties[(month, kind, county, party, drug_key)], added)
     else:
         weights = [group[2] for group in groups.values()]
         shares = [allocate(amount, weights) for amount in amounts]
@@ -279,6 +321,8 @@ def _collect_one(fact: Fact, lines, sign: int, into: Contributions) -> None:
             _add(into.rollup[key], added)
             _add(into.county_drugs[(month, county, drug_key, insurance)], added)
             into.patients[(*key[:6], person)] += sign
+            for kind, party in parties:  # PARTY_KEY
+                _add(into.parties[(month, kind, county, party, drug_key)], added)
     into.county_persons[(month, county, insurance, person)] += sign
     # in the row of its year (m01 … m12) and of the next year, as that year's previous (p01 …)
     for year, index in (
@@ -292,6 +336,9 @@ def _collect_one(fact: Fact, lines, sign: int, into: Contributions) -> None:
         for drug_key in groups:
             for length in DRUG_AREAS:  # AREA_DRUG_PERSON_KEY
                 into.drug_persons[(county[:length], year, drug_key, person)][index] += sign
+        for kind, party in parties:  # PARTY_PERSON_KEY
+            for length in PARTY_AREAS[kind]:
+                into.party_persons[(kind, county[:length], year, party, person)][index] += sign
 
 
 def _add(row: list[int], added: list[int]) -> None:
@@ -368,6 +415,13 @@ def write(contributions: Contributions) -> None:
         AREA_DRUG_PERSON_KEY,
         TWO_YEARS,
         [(*k, *v) for k, v in c.drug_persons.items() if any(v)],
+    )
+    _upsert(PartyRollup, PARTY_KEY, MEASURES, [(*k, *v) for k, v in c.parties.items() if any(v)])
+    _upsert(
+        PartyPersonYear,
+        PARTY_PERSON_KEY,
+        TWO_YEARS,
+        [(*k, *v) for k, v in c.party_persons.items() if any(v)],
     )
 
 
@@ -669,15 +723,120 @@ def _area_drug_person_grain(months: tuple[date, date] | None) -> tuple[dict, dic
     return detail, *_kept(AreaDrugPersonYear, ("area", "drug_key"), months)
 
 
+def _party_of(kind: str, prefix: str = ""):
+    """The party of a settlement (``prefix``: the path to it) as ``_parties`` gives it."""
+    if kind == PartyKind.INSTITUTION:
+        return F(f"{prefix}institution_id")
+    if kind == PartyKind.PHYSICIAN:
+        return Coalesce(f"{prefix}prescription__physician_id", NO_KEY)
+    return Case(  # credited_hospital
+        When(
+            **{f"{prefix}prescription__physician_id__isnull": False},
+            then=F(f"{prefix}prescription__physician__hospital_id"),
+        ),
+        When(
+            **{f"{prefix}institution__kind": InstitutionKind.HOSPITAL},
+            then=F(f"{prefix}institution_id"),
+        ),
+        default=None,
+    )
+
+
+def _party_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
+    """Settlements and the six amounts by month × kind × county × party, from detail and from
+    ``PartyRollup``."""
+    detail = {}
+    for kind in PartyKind:
+        held = _in_months(
+            Settlement.objects.filter(_rolled_detail()).annotate(
+                month=TruncMonth("settled_on"), party=_party_of(kind)
+            ),
+            months,
+            "settled_on",
+        ).filter(party__isnull=False)
+        keys = ("month", "institution__region_id", "party")
+        for row in held.values(*keys).annotate(n=Count("pk"), **{a: Sum(a) for a in AMOUNTS}):
+            detail[(row["month"], kind.value, row["institution__region_id"], row["party"])] = (
+                row["n"],
+                *(to_fen(row[a]) for a in AMOUNTS),
+            )
+    sums = ("settlements", *(f"{a}_fen" for a in AMOUNTS))
+    rkeys = ("month", "kind", "county_id", "party")
+    rollup = {
+        tuple(row[k] for k in rkeys): tuple(row[f"s_{s}"] for s in sums)
+        for row in _in_months(PartyRollup.objects.all(), months, "month")
+        .values(*rkeys)
+        .annotate(**{f"s_{s}": Sum(s) for s in sums})
+    }
+    return detail, rollup
+
+
+def _party_drug_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
+    """Lines, quantity and amount by month × kind × party × drug, from the lines and from
+    ``PartyRollup``."""
+    detail = {}
+    for kind in PartyKind:
+        lines = _in_months(
+            SettlementLine.objects.filter(
+                settlement__rolled_up_at__isnull=False,
+                settlement__reversal_rolled_up_at__isnull=True,
+            ).annotate(
+                month=TruncMonth("settlement__settled_on"),
+                drug_key=Coalesce("drug_id", NO_KEY),
+                party=_party_of(kind, "settlement__"),
+            ),
+            months,
+            "settlement__settled_on",
+        ).filter(party__isnull=False)
+        for row in lines.values("month", "party", "drug_key").annotate(
+            n=Count("pk"), q=Sum("quantity"), a=Sum("amount")
+        ):
+            key = (row["month"], kind.value, row["party"], row["drug_key"])
+            detail[key] = (row["n"], row["q"], to_fen(row["a"]))
+    rkeys = ("month", "kind", "party", "drug_key")
+    rollup = {
+        tuple(row[k] for k in rkeys): (row["n"], row["q"], row["a"])
+        for row in _in_months(PartyRollup.objects.filter(lines__gt=0), months, "month")
+        .values(*rkeys)
+        .annotate(n=Sum("lines"), q=Sum("quantity"), a=Sum("total_fen"))
+    }
+    return detail, rollup
+
+
+def _party_person_grain(months: tuple[date, date] | None) -> tuple[dict, dict, dict]:
+    """Persons served and settlements by month × kind × area × party from detail (the areas
+    of ``PARTY_AREAS``), and from ``PartyPersonYear`` (the month's year's rows, the next
+    year's)."""
+    detail = {}
+    for kind in PartyKind:
+        held = _in_months(
+            Settlement.objects.filter(_rolled_detail()).annotate(
+                month=TruncMonth("settled_on"), party=_party_of(kind)
+            ),
+            months,
+            "settled_on",
+        ).filter(party__isnull=False)
+        for length in PARTY_AREAS[kind]:
+            area = held.annotate(area=Substr("institution__region_id", 1, length))
+            for row in area.values("month", "area", "party").annotate(
+                p=Count("person_id", distinct=True), n=Count("pk")
+            ):
+                key = (row["month"], kind.value, row["area"], row["party"])
+                detail[key] = (row["p"], row["n"])
+    return detail, *_kept(PartyPersonYear, ("kind", "area", "party"), months)
+
+
 def rollup_differences(*, months: tuple[date, date] | None = None) -> list[str]:
     """Every difference between the rollups and detail (optionally for the months from one
     first day to another): by month, county, institution, insurance type and budget line
     (settlements and the six amounts, in fen), by month, county and drug (lines, quantity,
     amount) and by month and county (distinct persons served); the coarse rollups likewise by
     month, county and insurance type, by month, county and drug, and persons by month and
-    county; the persons' months by month × area × insurance type and month × area × drug
-    (persons served from the bitmask, settlements from the month's count), in the rows of the
-    month's year and again in the next year's (its previous year). Empty: equal to the fen."""
+    county; the parties' sums by month × kind × county × party and their lines by month × kind ×
+    party × drug; the persons' months by month × area × insurance type, month × area × drug and
+    month × kind × area × party (persons served from the bitmask, settlements from the month's
+    count), in the rows of the month's year and again in the next year's (its previous year).
+    Empty: equal to the fen."""
     if months is not None:
         months = (months[0], month_end(months[1]))  # the last month's every day counts
     out: list[str] = []
@@ -687,9 +846,12 @@ def rollup_differences(*, months: tuple[date, date] | None = None) -> list[str]:
     _compare("county-settlements", *_county_grain(months), out)
     _compare("county-drug", *_drug_grain(months, CountyDrugRollup), out)
     _compare("county-patients", *_patient_grain(months, CountyPersonRollup), out)
+    _compare("party-settlements", *_party_grain(months), out)
+    _compare("party-drug", *_party_drug_grain(months), out)
     for name, (detail, kept, kept_next_year) in (
         ("area-persons", _area_person_grain(months)),
         ("area-drug-persons", _area_drug_person_grain(months)),
+        ("party-persons", _party_person_grain(months)),
     ):
         _compare(name, detail, kept, out)
         _compare(f"{name}-next-year", detail, kept_next_year, out)

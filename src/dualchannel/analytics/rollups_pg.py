@@ -15,7 +15,7 @@ from __future__ import annotations
 from django.db import connection
 
 from dualchannel.prescriptions.models import Prescription
-from dualchannel.registry.models import Institution
+from dualchannel.registry.models import Institution, InstitutionKind, Physician
 from dualchannel.settlement.models import Settlement, SettlementLine, SettlementStatus
 
 from .models import (
@@ -28,6 +28,9 @@ from .models import (
     DRUG_AREAS,
     MEASURES,
     NO_KEY,
+    PARTY_AREAS,
+    PARTY_KEY,
+    PARTY_PERSON_KEY,
     PATIENT_KEY,
     PERSON_AREAS,
     ROLLUP_KEY,
@@ -36,6 +39,9 @@ from .models import (
     AreaPersonYear,
     CountyDrugRollup,
     CountyPersonRollup,
+    PartyKind,
+    PartyPersonYear,
+    PartyRollup,
     PatientRollup,
     SettlementRollup,
 )
@@ -63,6 +69,7 @@ def _delta_sql() -> str:
     line = SettlementLine._meta.db_table
     institution = Institution._meta.db_table
     prescription = Prescription._meta.db_table
+    physician = Physician._meta.db_table
     fen = ", ".join(f"(s.{a} * 100)::bigint AS {a}" for a in AMOUNTS)
     bases = ", ".join(part for a in AMOUNTS for part in _split(a))
     amounts = ", ".join(AMOUNTS)
@@ -76,7 +83,8 @@ def _delta_sql() -> str:
     )
     keys = (
         "sign, month, county_id, institution_id, drug_key, physician_key, insurance_type, "
-        "budget_line, person_id, CASE WHEN idx = 1 THEN sign ELSE 0 END AS settlements, "
+        "budget_line, person_id, hospital_key, "
+        "CASE WHEN idx = 1 THEN sign ELSE 0 END AS settlements, "
         "sign * lines AS lines, sign * quantity AS quantity"
     )
     single = ", ".join(f"sign * {a} AS {a}_fen" for a in AMOUNTS)
@@ -88,11 +96,16 @@ def _delta_sql() -> str:
     facts AS (
         SELECT s.id, c.sign, date_trunc('month', s.settled_on)::date AS month, s.institution_id,
                i.region_id AS county_id, coalesce(p.physician_id, {NO_KEY}) AS physician_key,
-               s.insurance_type, s.budget_line, s.person_id, {fen}
+               s.insurance_type, s.budget_line, s.person_id,
+               -- credited for the hospitals' evaluation (rollups.credited_hospital)
+               CASE WHEN p.physician_id IS NOT NULL THEN ph.hospital_id
+                    WHEN i.kind = '{InstitutionKind.HOSPITAL.value}' THEN s.institution_id
+               END AS hospital_key, {fen}
         FROM claimed c
         JOIN {settlement} s ON s.id = c.id
         JOIN {institution} i ON i.id = s.institution_id
         LEFT JOIN {prescription} p ON p.id = s.prescription_id
+        LEFT JOIN {physician} ph ON ph.id = p.physician_id
     ),
     groups AS (
         SELECT l.settlement_id AS id, coalesce(l.drug_id, {NO_KEY}) AS drug_key,
@@ -128,19 +141,49 @@ def _delta_sql() -> str:
     )"""
 
 
-def _upsert(name: str, model, key: tuple[str, ...], measures: dict[str, str]) -> str:
+def _upsert(
+    name: str,
+    model,
+    key: tuple[str, ...],
+    measures: dict[str, str],
+    source: str = "delta",
+    select: str | None = None,
+) -> str:
     """``name AS (INSERT … SELECT key, sums FROM delta GROUP BY key … ON CONFLICT … + …)``:
     rows that net to nothing are left out, rows inserted in key order (two writers would lock
-    them in the same order)."""
+    them in the same order). ``select``: the key columns' expressions over ``source``."""
     table = model._meta.db_table
     keys = ", ".join(key)
     sums = ", ".join(f"sum({expr})" for expr in measures.values())
     having = " OR ".join(f"sum({expr}) <> 0" for expr in measures.values())
     sets = ", ".join(f"{m} = {table}.{m} + excluded.{m}" for m in measures)
+    positions = ", ".join(str(n) for n in range(1, len(key) + 1))
     return (
         f"{name} AS (INSERT INTO {table} ({keys}, {', '.join(measures)}) "
-        f"SELECT {keys}, {sums} FROM delta GROUP BY {keys} HAVING {having} ORDER BY {keys} "
-        f"ON CONFLICT ({keys}) DO UPDATE SET {sets})"
+        f"SELECT {select or keys}, {sums} FROM {source} GROUP BY {positions} HAVING {having} "
+        f"ORDER BY {positions} ON CONFLICT ({keys}) DO UPDATE SET {sets})"
+    )
+
+
+# a row of delta once per party it counts for: its institution, its physician, the hospital
+# credited (none: no row)
+PARTIES = (
+    f"CROSS JOIN LATERAL (SELECT * FROM (VALUES ('{PartyKind.INSTITUTION.value}', "
+    f"d.institution_id), ('{PartyKind.PHYSICIAN.value}', d.physician_key), "
+    f"('{PartyKind.HOSPITAL.value}', d.hospital_key)) AS v(kind, party) "
+    "WHERE v.party IS NOT NULL) AS pt"
+)
+
+
+def _party_areas() -> str:
+    """``CROSS JOIN LATERAL (VALUES (kind, n), …) AS pa(kind, n)``, joined to the party's kind:
+    the area prefixes each kind counts in (``PARTY_AREAS``)."""
+    values = ", ".join(
+        f"('{kind.value}', {n})" for kind, lengths in PARTY_AREAS.items() for n in lengths
+    )
+    return (
+        f"JOIN (VALUES {values}) AS pa(kind, n) ON pa.kind = pt.kind "
+        "CROSS JOIN LATERAL (SELECT left(d.county_id, pa.n) AS area) AS a"
     )
 
 
@@ -220,6 +263,22 @@ def statement() -> str:
             "a.area, y.year, d.drug_key, d.person_id",
             "d.sign",  # every drug of the settlement, as PatientRollup
             f"delta d {_areas(DRUG_AREAS)}",
+        ),
+        _upsert(
+            "parties",
+            PartyRollup,
+            PARTY_KEY,
+            {m: f"d.{m}" for m in MEASURES},
+            source=f"delta d {PARTIES}",
+            select="d.month, pt.kind, d.county_id, pt.party, d.drug_key",
+        ),
+        _months_upsert(
+            "party_persons",
+            PartyPersonYear,
+            PARTY_PERSON_KEY,
+            "pt.kind, a.area, y.year, pt.party, d.person_id",
+            "d.settlements",  # once per settlement, as the areas' persons
+            f"delta d {PARTIES} {_party_areas()}",
         ),
     ]
     # every data-modifying CTE runs to its end, read or not

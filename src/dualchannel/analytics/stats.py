@@ -1,8 +1,9 @@
 """The agency's statistics (issue 13 §1) for a region and its subtree over a month range, read
-from the rollups (``SettlementRollup``, ``PatientRollup``, the coarse ``CountyDrugRollup`` and
-the persons' months ``AreaPersonYear`` / ``AreaDrugPersonYear``; see ``rollups``), never from a
-kept answer: amounts by drug, institution, physician, county and insurance type, patients served,
-month-over-month trends and the hospitals' evaluation figures [CX art. 13].
+from the rollups (the coarse ``CountyDrugRollup``, the parties' ``PartyRollup``, ``PatientRollup``
+for a county's drugs, and the persons' months ``AreaPersonYear`` / ``AreaDrugPersonYear`` /
+``PartyPersonYear``; see ``rollups``), never from a kept answer: amounts by drug, institution,
+physician, county and insurance type, patients served, month-over-month trends and the
+hospitals' evaluation figures [CX art. 13].
 
 Access as the reports (``selectors.actor_scope``): a county's officer sees their county, a city's
 their city, a province's the province; nobody another province. A future month, a range that
@@ -27,7 +28,6 @@ from dualchannel.core.models import User
 from dualchannel.core.months import month_end, month_start, previous_month
 from dualchannel.registry.models import (
     Institution,
-    InstitutionKind,
     InsuranceType,
     Physician,
     Region,
@@ -42,13 +42,17 @@ from .models import (
     DRUG_AREAS,
     MONTH_COLUMNS,
     NO_KEY,
+    PARTY_AREAS,
+    PARTY_PERSON_KEY,
     PERSON_AREAS,
     AreaDrugPersonYear,
     AreaPersonYear,
     CountyDrugRollup,
     CountyPersonRollup,
+    PartyKind,
+    PartyPersonYear,
+    PartyRollup,
     PatientRollup,
-    SettlementRollup,
 )
 from .selectors import actor_scope, parse_month, region_not_found
 
@@ -58,13 +62,15 @@ AMOUNT_FIELDS = ("total", "fund", "critical_illness", "assistance", "commercial"
 AMOUNT_LABELS = ("医疗费总额", "统筹基金", "大病保险", "医疗救助", "惠民保", "个人现金")
 DIMENSIONS = {
     "drug": ("drug_key", "药品"),
-    "institution": ("institution_id", "定点机构"),
-    "physician": ("physician_key", "医师"),
+    "institution": ("party", "定点机构"),
+    "physician": ("party", "医师"),
     "county": ("county_id", "县（市、区）"),
     "insurance": ("insurance_type", "险种"),
 }
 # the dimensions the coarse rollups hold (the others need institution or physician)
 COARSE_DIMENSIONS = ("drug", "county", "insurance")
+# the dimensions the parties' rollups hold, by their kind
+PARTY_DIMENSIONS = {"institution": PartyKind.INSTITUTION, "physician": PartyKind.PHYSICIAN}
 FEN = Decimal("0.01")
 
 
@@ -214,9 +220,16 @@ def _year_masks(scope: StatsScope) -> list[tuple[int, int]]:
     return sorted(masks.items())
 
 
+PERSON_KEYS = {
+    AreaPersonYear: AREA_PERSON_KEY,
+    AreaDrugPersonYear: AREA_DRUG_PERSON_KEY,
+    PartyPersonYear: PARTY_PERSON_KEY,
+}
+
+
 def served_persons(
     scope: StatsScope,
-    model: type[AreaPersonYear] | type[AreaDrugPersonYear],
+    model: type[AreaPersonYear] | type[AreaDrugPersonYear] | type[PartyPersonYear],
     where: dict[str, object],
     column: str | None = None,
 ) -> dict:
@@ -243,7 +256,7 @@ def served_persons(
         else:
             conditions.append(f"a.{name} = %s")
             params.append(value)
-    key_columns = AREA_PERSON_KEY if model is AreaPersonYear else AREA_DRUG_PERSON_KEY
+    key_columns = PERSON_KEYS[model]
     same = " AND ".join(f"b.{name} = a.{name}" for name in key_columns if name != "year")
     group = "NULL" if column is None else f"a.{column}"
     parts = []
@@ -284,9 +297,10 @@ def served_by_month(scope: StatsScope, area: str) -> dict[date, int]:
     return {month: out.get(month, 0) for month in scope.months}
 
 
-def rollup_rows(scope: StatsScope) -> QuerySet[SettlementRollup]:
-    return SettlementRollup.objects.filter(
-        county_id__in=scope.counties, month__gte=scope.start, month__lte=scope.end
+def party_rows(scope: StatsScope, kind: PartyKind) -> QuerySet[PartyRollup]:
+    """The sums per party of one kind (month × county × party × drug)."""
+    return PartyRollup.objects.filter(
+        kind=kind, county_id__in=scope.counties, month__gte=scope.start, month__lte=scope.end
     )
 
 
@@ -365,10 +379,12 @@ def breakdown(scope: StatsScope, by: str) -> list[dict]:
     if by not in DIMENSIONS:
         raise DomainError(codes.INVALID_DIMENSION, "统计维度不存在", fields={"by": ["不存在"]})
     column = DIMENSIONS[by][0]
-    # by drug, county or insurance type: the coarse rollups (persons by drug: the fine ones)
-    coarse = by in COARSE_DIMENSIONS
-    grouped = (county_drug_rows(scope) if coarse else rollup_rows(scope)).values(column)
-    grouped = grouped.annotate(**SUMS)
+    # by drug, county or insurance type: the coarse rollups; by institution, physician: the
+    # parties' (each of the settlement's drugs under its party: the same sums)
+    if by in COARSE_DIMENSIONS:
+        grouped = county_drug_rows(scope).values(column).annotate(**SUMS)
+    else:
+        grouped = party_rows(scope, PARTY_DIMENSIONS[by]).values(column).annotate(**SUMS)
     patients = _patients_by(scope, by, column)
     labels = dimension_labels(by, [r[column] for r in grouped])
     rows = []
@@ -382,9 +398,23 @@ def breakdown(scope: StatsScope, by: str) -> list[dict]:
     return rows
 
 
+def party_persons(scope: StatsScope, kind: PartyKind) -> dict[int, int]:
+    """Distinct persons per party of one kind in the scope: an institution's rows are under its
+    county, a physician's or a credited hospital's under every area its settlements count in."""
+    if not scope.counties:
+        return {}
+    lengths = PARTY_AREAS[kind]
+    area: object = scope_area(scope, lengths)
+    if area is None:  # the scope is wider than the kind's areas: the counties' rows
+        area = list(scope.counties)
+    return served_persons(scope, PartyPersonYear, {"kind": kind, "area": area}, "party")
+
+
 def _patients_by(scope: StatsScope, by: str, column: str) -> dict:
-    """Distinct persons per county, insurance type or drug from the persons' months (a county's
-    drugs, institutions and physicians: distinct persons over ``PatientRollup``)."""
+    """Distinct persons per county, insurance type, drug, institution or physician from the
+    persons' months (a county's drugs: distinct persons over ``PatientRollup``)."""
+    if by in PARTY_DIMENSIONS:
+        return party_persons(scope, PARTY_DIMENSIONS[by])
     area = scope_area(scope)
     if by == "county" and area is not None:
         where = {"area": list(scope.counties), "insurance_type": ALL_TYPES}
@@ -417,24 +447,20 @@ def dimension_labels(by: str, keys: list) -> dict:
 def hospital_evaluation(scope: StatsScope) -> list[dict]:
     """Each designated hospital's figures for its evaluation [CX art. 13]: settlements, amount,
     drug varieties and patients of the prescriptions its physicians issued (settled at the
-    hospital or at a pharmacy) and of its own settlements without a prescribing physician,
-    as settled by the institutions of the scope."""
-    hospital_of = _hospital_of(scope)
-    figures: dict[int, dict] = defaultdict(lambda: {"settlements": 0, "total": 0, "drugs": set()})
-    for physician, institution, drug, settlements, total in (
-        rollup_rows(scope)
-        .values_list("physician_key", "institution_id", "drug_key")
+    hospital or at a pharmacy) and of its own settlements without a prescribing physician
+    (``rollups.credited_hospital``), as settled by the institutions of the scope."""
+    figures: dict[int, dict] = defaultdict(lambda: {"settlements": 0, "total": 0, "drugs": 0})
+    for hospital, drug, settlements, total in (
+        party_rows(scope, PartyKind.HOSPITAL)
+        .values_list("party", "drug_key")
         .annotate(s=Sum("settlements"), t=Sum("total_fen"))
     ):
-        hospital = hospital_of(physician, institution)
-        if hospital is None:
-            continue
         entry = figures[hospital]
         entry["settlements"] += settlements
         entry["total"] += total
-        if drug != NO_KEY and total:
-            entry["drugs"].add(drug)
-    persons = _hospital_patients(scope)
+        if drug != NO_KEY and total:  # a variety with an amount in the scope
+            entry["drugs"] += 1
+    persons = party_persons(scope, PartyKind.HOSPITAL)
     names = dict(Institution.objects.filter(pk__in=list(figures)).values_list("pk", "name"))
     rows = [
         {
@@ -442,57 +468,11 @@ def hospital_evaluation(scope: StatsScope) -> list[dict]:
             "label": names.get(pk, ""),
             "settlements": f["settlements"],
             "total": yuan(f["total"]),
-            "varieties": len(f["drugs"]),
+            "varieties": f["drugs"],
             "patients": persons.get(pk, 0),
         }
         for pk, f in figures.items()
+        if f["settlements"] or f["total"]  # all reversed after the refresh: nothing to show
     ]
     rows.sort(key=lambda row: (-row["total"], row["key"]))
     return rows
-
-
-def _hospital_patients(scope: StatsScope) -> dict[int, int]:
-    """Distinct persons per hospital credited as ``_hospital_of`` credits (the prescribing
-    physician's hospital, else the settling institution when it is a hospital), counted by the
-    database: a hash of (hospital, person) pairs, not millions of rows read into Python."""
-    try:
-        rows = patient_rows(scope).values("physician_key", "institution_id", "person_id")
-        sql, params = rows.order_by().query.sql_with_params()
-    except EmptyResultSet:
-        return {}
-    physician = connection.ops.quote_name(Physician._meta.db_table)
-    institution = connection.ops.quote_name(Institution._meta.db_table)
-    credited = (
-        f"SELECT DISTINCT CASE WHEN r.physician_key <> {NO_KEY} THEN ph.hospital_id "
-        "WHEN i.kind = %s THEN r.institution_id END AS hospital, r.person_id "
-        f"FROM ({sql}) AS r LEFT JOIN {physician} ph ON ph.id = r.physician_key "
-        f"LEFT JOIN {institution} i ON i.id = r.institution_id"
-    )
-    found = _fetch_distinct(
-        f"SELECT hospital, count(*) FROM ({credited}) AS pairs "
-        "WHERE hospital IS NOT NULL GROUP BY hospital",
-        [InstitutionKind.HOSPITAL.value, *params],
-    )
-    return dict(found)
-
-
-def _hospital_of(scope: StatsScope):
-    """(physician key, institution) → the hospital a rollup row counts for, or None."""
-    rows = rollup_rows(scope)
-    physicians = dict(
-        Physician.objects.filter(
-            pk__in=rows.exclude(physician_key=NO_KEY).values("physician_key")
-        ).values_list("pk", "hospital_id")
-    )
-    hospitals = set(
-        Institution.objects.filter(
-            pk__in=rows.values("institution_id"), kind=InstitutionKind.HOSPITAL
-        ).values_list("pk", flat=True)
-    )
-
-    def hospital_of(physician: int, institution: int) -> int | None:
-        if physician != NO_KEY:
-            return physicians.get(physician)
-        return institution if institution in hospitals else None
-
-    return hospital_of
