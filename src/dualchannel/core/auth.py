@@ -9,7 +9,7 @@ from ninja.security import APIKeyCookie, HttpBearer
 
 from .errors import DomainError
 from .models import ApiToken, RoleGrant, User
-from .queries import one_or_none
+from .queries import CompiledRead
 from .security import second_factor_satisfied
 
 ROLE_SEPARATOR = ","  # role codes are identifiers (core.roles.Role): never a comma
@@ -39,15 +39,22 @@ def _roles_of_user():
     return Subquery(grants, output_field=CharField())
 
 
+_TOKEN = CompiledRead(
+    lambda digest: (
+        ApiToken.objects.select_related("user")
+        .annotate(user_roles=_roles_of_user())
+        .filter(digest=digest, revoked_at__isnull=True)
+        .order_by()[:1]
+    ),
+    str,
+)
+
+
 class BearerToken(HttpBearer):
     def authenticate(self, request: HttpRequest, token: str) -> User | None:
         # the token, its user and the user's roles in one statement: every API call checks a
         # role, and the roles are read here rather than once more by ``User.role_set``
-        found = one_or_none(
-            ApiToken.objects.select_related("user")
-            .annotate(user_roles=_roles_of_user())
-            .filter(digest=ApiToken.digest_of(token), revoked_at__isnull=True)
-        )
+        found = _TOKEN.one(ApiToken.digest_of(token))
         if found is None or found.expires_at <= timezone.now() or not found.user.is_active:
             return None
         roles = found.user_roles.split(ROLE_SEPARATOR) if found.user_roles else ()

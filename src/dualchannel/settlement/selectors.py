@@ -3,15 +3,23 @@ officers of its region, the insured person; anyone else is told "not found"."""
 
 from __future__ import annotations
 
-from django.db.models import Q, QuerySet
+from django.db.models import Prefetch, Q, QuerySet
 
 from dualchannel.core.errors import NotFound
 from dualchannel.core.models import User
+from dualchannel.core.queries import CompiledRead
 from dualchannel.core.roles import Role
 from dualchannel.registry.selectors import officer_region
 
 from . import error_codes as codes
-from .models import ManualClaim, RecoveryOrder, RecoveryStatus, Settlement, SettlementBatch
+from .models import (
+    ManualClaim,
+    RecoveryOrder,
+    RecoveryStatus,
+    Settlement,
+    SettlementBatch,
+    SettlementLine,
+)
 
 _NOTHING = Q(pk__in=[])
 STAFF_ROLES = frozenset({Role.PHARMACIST, Role.REVIEWER})
@@ -48,6 +56,29 @@ def settlement_get(actor: User | None, settlement_id: int) -> Settlement:
     if settlement is None:
         raise NotFound(codes.NOT_FOUND, "结算记录不存在")
     return settlement
+
+
+def _answer_read(settlement_id: int) -> QuerySet[Settlement]:
+    lines = SettlementLine.objects.select_related("drug").order_by("settlement_id", "position")
+    return (
+        Settlement.objects.select_related("institution", "person", "prescription")
+        .prefetch_related(Prefetch("lines", lines))
+        .filter(pk=settlement_id)
+        .order_by()[:1]
+    )
+
+
+_ANSWER = CompiledRead(_answer_read, int)
+
+
+def settlement_answer(settlement_id: int) -> Settlement:
+    """A settlement the counter has just written (or replayed) for its actor, who the service
+    checked may settle there: read for the answer as ``settlement_get`` reads it, without the
+    scope, in two statements compiled once per process (issue 15)."""
+    found = _ANSWER.one(settlement_id)
+    if found is None:
+        raise NotFound(codes.NOT_FOUND, "结算记录不存在")
+    return found
 
 
 def visible_claims(actor: User | None) -> QuerySet[ManualClaim]:

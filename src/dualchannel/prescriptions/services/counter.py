@@ -34,7 +34,7 @@ from dualchannel.core.idempotency import checked_key
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
-from dualchannel.core.queries import one_or_none
+from dualchannel.core.queries import CompiledRead, one_or_none
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.services.plan import eligibility_plan_use
@@ -109,9 +109,17 @@ class CounterResult:
 # --- who is at the counter -------------------------------------------------------------------
 
 
+_PHARMACIST = CompiledRead(
+    lambda user_id: (
+        Pharmacist.objects.select_related("pharmacy").filter(user_id=user_id).order_by()[:1]
+    ),
+    int,
+)
+
+
 def _pharmacist_of(actor: User) -> Pharmacist:
     require_role(actor, Role.PHARMACIST)
-    pharmacist = one_or_none(Pharmacist.objects.select_related("pharmacy").filter(user=actor))
+    pharmacist = _PHARMACIST.one(actor.pk)
     if pharmacist is None or pharmacist.pharmacy_id != actor.institution_id:
         raise PermissionDenied("counter.not_pharmacist", "您没有本店执业药师档案，不能审核发药")
     return pharmacist
@@ -243,27 +251,39 @@ def identity_resolve(actor: User, identity: Identity) -> Identity:
     return replace(identity, certificate_no=holder.id_number, voucher_digest=holder.digest)
 
 
-def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False) -> Prescription:
+def _visible_read(*, lock: bool) -> CompiledRead:
     # Everything the checks and the dispensing read, in two statements: the prescription with
     # its people and places, then its items with their drugs (``items.all()`` from memory).
-    qs = Prescription.objects.select_related(
-        "patient",
-        "rx_centre",  # the dispensing is reported to the centre where it was submitted
-        "hospital__region",
-        "eligibility",
-        "pharmacy__region",
-        "physician",
-    ).prefetch_related(
-        Prefetch(
-            "items",
-            # Meta.ordering's "prescription" would join the prescriptions to sort by theirs
-            PrescriptionItem.objects.select_related("drug").order_by("prescription_id", "position"),
+    def build(prescription_id: int):
+        qs = Prescription.objects.select_related(
+            "patient",
+            "rx_centre",  # the dispensing is reported to the centre where it was submitted
+            "hospital__region",
+            "eligibility",
+            "pharmacy__region",
+            "physician",
+        ).prefetch_related(
+            Prefetch(
+                "items",
+                # Meta.ordering's "prescription" would join the prescriptions to sort by theirs
+                PrescriptionItem.objects.select_related("drug").order_by(
+                    "prescription_id", "position"
+                ),
+            )
         )
-    )
-    if lock:
-        # the dispensing notifies the patient: their account (if any) with the same read
-        qs = qs.select_related("patient__user").select_for_update(of=("self",))
-    prescription = one_or_none(qs.filter(pk=prescription_id))
+        if lock:
+            # the dispensing notifies the patient: their account (if any) with the same read
+            qs = qs.select_related("patient__user").select_for_update(of=("self",))
+        return qs.filter(pk=prescription_id).order_by()[:1]
+
+    return CompiledRead(build, int)
+
+
+_VISIBLE = {lock: _visible_read(lock=lock) for lock in (False, True)}
+
+
+def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False) -> Prescription:
+    prescription = _VISIBLE[lock].one(prescription_id)
     # only a prescription routed here: a walk-in is first routed by the patient [CX art. 21]
     if prescription is None or prescription.pharmacy_id != pharmacist.pharmacy_id:
         raise NotFound(codes.RX_NOT_FOUND, "处方不存在")

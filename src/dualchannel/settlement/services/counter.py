@@ -28,7 +28,7 @@ from dualchannel.core.jobs import enqueue
 from dualchannel.core.locks import lock_ids, lock_rows
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
-from dualchannel.core.queries import one_or_none
+from dualchannel.core.queries import CompiledRead
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.eligibility.models import Eligibility
@@ -106,26 +106,36 @@ _DISPENSING_JOINS = (
 )
 
 
+def _dispensing_read(*, lock: bool) -> CompiledRead:
+    def build(prescription_id: int):
+        qs = Dispensing.objects.select_related(*_DISPENSING_JOINS)
+        if lock:
+            qs = qs.select_for_update(of=("self",)).annotate(
+                # what ``_check_not_settled`` asks, read in the lock's own statement
+                settled_already=Exists(
+                    Settlement.objects.filter(
+                        dispensing=OuterRef("pk"), status=SettlementStatus.SETTLED
+                    )
+                ),
+                goods_returned_already=Exists(
+                    Settlement.objects.filter(dispensing=OuterRef("pk"), goods_returned=True)
+                ),
+                billed_in_stay_already=Exists(StayCharge.objects.filter(dispensing=OuterRef("pk"))),
+            )
+        return qs.filter(prescription_id=prescription_id).order_by()[:1]
+
+    return CompiledRead(build, int)
+
+
+_DISPENSING = {lock: _dispensing_read(lock=lock) for lock in (False, True)}
+
+
 def _dispensing_for(actor: User, prescription_id: int, *, lock: bool) -> Dispensing:
     """The dispensing of a prescription routed to the actor's pharmacy, with its prescription,
     people and places in one statement (locked when settling: see ``_settling``)."""
 
     require_role(actor, Role.PHARMACIST)
-    qs = Dispensing.objects.select_related(*_DISPENSING_JOINS)
-    if lock:
-        qs = qs.select_for_update(of=("self",)).annotate(
-            # what ``_check_not_settled`` asks, read in the lock's own statement
-            settled_already=Exists(
-                Settlement.objects.filter(
-                    dispensing=OuterRef("pk"), status=SettlementStatus.SETTLED
-                )
-            ),
-            goods_returned_already=Exists(
-                Settlement.objects.filter(dispensing=OuterRef("pk"), goods_returned=True)
-            ),
-            billed_in_stay_already=Exists(StayCharge.objects.filter(dispensing=OuterRef("pk"))),
-        )
-    dispensing = one_or_none(qs.filter(prescription_id=prescription_id))
+    dispensing = _DISPENSING[lock].one(prescription_id)
     prescription = (
         dispensing.prescription
         if dispensing is not None

@@ -35,8 +35,9 @@ BUDGET = {"check": 12, "dispense": 30, "settle": 30}  # issue 15, per request
 # where the code stands (2026-12-04): services alone, and whole requests
 PINNED = {
     "service": {"check": 9, "dispense": 29, "settle": 21},
-    # the settle request's 26th: is this a pick-up order paid online? (settled without collecting)
-    "request": {"check": 10, "dispense": 30, "settle": 26},
+    # the settle request: is this a pick-up order paid online? (settled without collecting); its
+    # answer reads the settlement and its lines with their drugs (two statements)
+    "request": {"check": 10, "dispense": 30, "settle": 25},
 }
 
 

@@ -1,0 +1,90 @@
+"""Reads compiled once per process (``core.queries.CompiledRead``, issue 15): the same rows and
+related objects as the queryset they come from, Django's compiler run once for the statement,
+new arguments bound each time, and the shapes it cannot take refused."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connection, transaction
+from django.db.models import Prefetch
+from django.db.models.sql.compiler import SQLCompiler
+from django.db.transaction import TransactionManagementError
+from django.test.utils import CaptureQueriesContext
+
+from dualchannel.core.queries import CompiledRead
+from dualchannel.registry.models import Institution, Physician
+from dualchannel.registry.tests.factories import InstitutionFactory, PhysicianFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def _hospital_with_physicians(build_physicians=True):
+    def build(institution_id: int, name: str):
+        qs = Institution.objects.select_related("region__parent").filter(
+            pk=institution_id, name=name
+        )
+        if build_physicians:
+            qs = qs.prefetch_related(
+                Prefetch("physicians", Physician.objects.order_by("staff_code"))
+            )
+        return qs.order_by()[:1]
+
+    return build
+
+
+@pytest.fixture
+def compiles(monkeypatch):
+    """How many times Django's compiler compiled a SELECT."""
+    calls = []
+    original = SQLCompiler.as_sql
+
+    def counted(self, *args, **kwargs):
+        calls.append(self.query.model)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(SQLCompiler, "as_sql", counted)
+    return calls
+
+
+def test_the_same_rows_and_related_objects_as_the_queryset(compiles):
+    first, second = InstitutionFactory(), InstitutionFactory()
+    PhysicianFactory(hospital=second, staff_code="B2")
+    PhysicianFactory(hospital=second, staff_code="A1")
+    read = CompiledRead(_hospital_with_physicians(), int, str)
+    assert read.one(first.pk, first.name).pk == first.pk
+    compiles.clear()
+    with CaptureQueriesContext(connection) as sent:
+        found = read.one(second.pk, second.name)
+        # region and its parent joined, physicians prefetched: nothing more is read
+        assert found.region.parent.code == second.region.parent_id
+        assert [p.staff_code for p in found.physicians.all()] == ["A1", "B2"]
+    assert len(sent) == 2
+    assert compiles == [Physician]  # the prefetch compiles; the institution's read does not
+    plain = _hospital_with_physicians()(second.pk, second.name)[0]
+    assert [getattr(found, f.attname) for f in Institution._meta.concrete_fields] == [
+        getattr(plain, f.attname) for f in Institution._meta.concrete_fields
+    ]
+    assert read.one(second.pk, "another name") is None
+    assert read.all(first.pk, first.name) == [first]
+
+
+def test_an_argument_that_is_no_parameter_is_refused():
+    read = CompiledRead(lambda pk, name: Institution.objects.filter(pk=pk), int, str)
+    with pytest.raises(ValueError, match=r"arguments \[1\]"):
+        read.one(1, "x")
+    with pytest.raises(TypeError):
+        CompiledRead(lambda day: Institution.objects.all(), float).one(1.0)
+    with pytest.raises(TypeError, match="takes 1 arguments"):
+        CompiledRead(lambda pk: Institution.objects.filter(pk=pk), int).one(1, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_locking_read_needs_a_transaction():
+    institution = InstitutionFactory()
+    read = CompiledRead(
+        lambda pk: Institution.objects.select_for_update().filter(pk=pk).order_by()[:1], int
+    )
+    with transaction.atomic():
+        assert read.one(institution.pk) == institution
+    with pytest.raises(TransactionManagementError):
+        read.one(institution.pk)
