@@ -18,6 +18,7 @@ from django.utils import timezone
 from dualchannel.catalog.selectors import drug_standing, payment_standards_on
 from dualchannel.core.errors import DomainError
 from dualchannel.core.masking import mask_id_number
+from dualchannel.core.queries import CompiledRead
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.inventory import tracecodes
@@ -273,6 +274,22 @@ def _eligibility_checks(
     return checks
 
 
+# the patient's last supply of a drug on another prescription (the refill interval's start)
+_LAST_SUPPLY = CompiledRead(
+    lambda patient_id, drug_id, prescription_id: (
+        DispensingLine.objects.filter(
+            dispensing__prescription__patient_id=patient_id, drug_id=drug_id
+        )
+        .exclude(dispensing__prescription_id=prescription_id)
+        .select_related("item", "dispensing")
+        .order_by("-dispensing__dispensed_at")[:1]
+    ),
+    int,
+    int,
+    int,
+)
+
+
 def refill_checks(
     prescription: Prescription, today: date, profile: PolicyProfile | None = None
 ) -> list[Check]:
@@ -283,16 +300,7 @@ def refill_checks(
     label = "购药间隔"
     checks: list[Check] = []
     for item in prescription.items.all():
-        last = (
-            DispensingLine.objects.filter(
-                dispensing__prescription__patient_id=prescription.patient_id,
-                drug_id=item.drug_id,
-            )
-            .exclude(dispensing__prescription_id=prescription.pk)
-            .select_related("item", "dispensing")
-            .order_by("-dispensing__dispensed_at")
-            .first()
-        )
+        last = _LAST_SUPPLY.one(prescription.patient_id, item.drug_id, prescription.pk)
         if last is None:
             continue
         runs_out = timezone.localtime(last.dispensing.dispensed_at).date() + timedelta(
