@@ -450,6 +450,10 @@ class PartyKind(models.TextChoices):
     HOSPITAL = "h", "考核医院"
 
 
+# the kinds whose sums keep the drug: the hospitals' evaluation counts varieties; an
+# institution's or a physician's rows sum over their drugs (``drug_key`` NO_KEY): a pharmacy sells
+# hundreds of drugs, and by institution / by physician ask for none
+PARTY_DRUG_KINDS = (PartyKind.HOSPITAL,)
 PARTY_AREAS = {  # the area prefixes a settlement's party counts in, by kind
     PartyKind.INSTITUTION: (6,),
     PartyKind.PHYSICIAN: PERSON_AREAS,
@@ -458,8 +462,9 @@ PARTY_AREAS = {  # the area prefixes a settlement's party counts in, by kind
 
 
 class PartyRollup(RollupMeasures):
-    """Live settlements of one month and county (of the settling institution) per party and
-    drug: the institution, the physician or the credited hospital (``kind``)."""
+    """Live settlements of one month and county (of the settling institution) per party: the
+    institution, the physician (over their drugs: ``drug_key`` NO_KEY) or the credited hospital
+    (per drug) (``kind``; ``PARTY_DRUG_KINDS``)."""
 
     pk = models.CompositePrimaryKey("month", "kind", "county", "party", "drug_key")
     month = models.DateField("月份")

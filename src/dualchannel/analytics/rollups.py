@@ -65,6 +65,7 @@ from .models import (
     MONTH_COLUMNS,
     NO_KEY,
     PARTY_AREAS,
+    PARTY_DRUG_KINDS,
     PARTY_KEY,
     PARTY_PERSON_KEY,
     PATIENT_KEY,
@@ -306,7 +307,8 @@ def _collect_one(fact: Fact, lines, sign: int, into: Contributions) -> None:
         _add(into.county_drugs[(month, county, drug_key, insurance)], added)
         into.patients[(month, county, institution, drug_key, physician, insurance, person)] += sign
         for kind, party in parties:  # PARTY_KEY
-            _add(into.parties[(month, kind, county, party, drug_key)], added)
+            drug = drug_key if kind in PARTY_DRUG_KINDS else NO_KEY
+            _add(into.parties[(month, kind, county, party, drug)], added)
     else:
         weights = [group[2] for group in groups.values()]
         shares = [allocate(amount, weights) for amount in amounts]
@@ -322,7 +324,8 @@ def _collect_one(fact: Fact, lines, sign: int, into: Contributions) -> None:
             _add(into.county_drugs[(month, county, drug_key, insurance)], added)
             into.patients[(*key[:6], person)] += sign
             for kind, party in parties:  # PARTY_KEY
-                _add(into.parties[(month, kind, county, party, drug_key)], added)
+                drug = drug_key if kind in PARTY_DRUG_KINDS else NO_KEY
+                _add(into.parties[(month, kind, county, party, drug)], added)
     into.county_persons[(month, county, insurance, person)] += sign
     # in the row of its year (m01 … m12) and of the next year, as that year's previous (p01 …)
     for year, index in (
@@ -772,8 +775,8 @@ def _party_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
 
 
 def _party_drug_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
-    """Lines, quantity and amount by month × kind × party × drug, from the lines and from
-    ``PartyRollup``."""
+    """Lines, quantity and amount by month × kind × party × drug (the institution's and the
+    physician's over all drugs, ``NO_KEY``), from the lines and from ``PartyRollup``."""
     detail = {}
     for kind in PartyKind:
         lines = _in_months(
@@ -782,7 +785,7 @@ def _party_drug_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
                 settlement__reversal_rolled_up_at__isnull=True,
             ).annotate(
                 month=TruncMonth("settlement__settled_on"),
-                drug_key=Coalesce("drug_id", NO_KEY),
+                drug_key=Coalesce("drug_id", NO_KEY) if kind in PARTY_DRUG_KINDS else Value(NO_KEY),
                 party=_party_of(kind, "settlement__"),
             ),
             months,

@@ -29,6 +29,7 @@ from .models import (
     MEASURES,
     NO_KEY,
     PARTY_AREAS,
+    PARTY_DRUG_KINDS,
     PARTY_KEY,
     PARTY_PERSON_KEY,
     PATIENT_KEY,
@@ -270,7 +271,9 @@ def statement() -> str:
             PARTY_KEY,
             {m: f"d.{m}" for m in MEASURES},
             source=f"delta d {PARTIES}",
-            select="d.month, pt.kind, d.county_id, pt.party, d.drug_key",
+            select="d.month, pt.kind, d.county_id, pt.party, CASE WHEN pt.kind IN ("
+            + ", ".join(f"'{kind.value}'" for kind in PARTY_DRUG_KINDS)
+            + f") THEN d.drug_key ELSE {NO_KEY} END",
         ),
         _months_upsert(
             "party_persons",

@@ -59,14 +59,19 @@ def fill(apps, schema_editor):
         "kind": "party_kind",
         "county_id": "county_id",
         "party": "party",
-        "drug_key": "drug_key",
+        "drug_key": "party_drug",
         **{m: f"s_{m}" for m in MEASURES},
     }
     for kind, expression in parties.items():
         rows = (
-            rollup.objects.annotate(party_kind=Value(kind), party=expression)
+            rollup.objects.annotate(
+                party_kind=Value(kind),
+                party=expression,
+                # models.PARTY_DRUG_KINDS: only the hospitals' rows keep the drug
+                party_drug=F("drug_key") if kind == "h" else Value(NO_KEY),
+            )
             .filter(party__isnull=False)
-            .values("month", "party_kind", "county_id", "party", "drug_key")
+            .values("month", "party_kind", "county_id", "party", "party_drug")
             .annotate(**{f"s_{m}": Sum(m) for m in MEASURES})
             .order_by()
         )

@@ -52,6 +52,8 @@ def test_each_settlement_counts_for_its_institution_physician_and_credited_hospi
     assert party_sums(P, NO_KEY) == {"s": 2, "t": 40000, "f": 20000}
     assert party_sums(INST, w["p1"].pk) == {"s": 2, "t": 100000, "f": 64000}
     assert not PartyRollup.objects.filter(kind=H).exclude(party=w["h1"].pk).exists()
+    # an institution's and a physician's rows sum over their drugs; the hospital's keep them
+    assert set(PartyRollup.objects.exclude(kind=H).values_list("drug_key", flat=True)) == {NO_KEY}
     # S1's two drugs: its fund split 420.00 / 70.00 as in the fine rollup
     jia, bing = w["drugs"]["甲"].pk, w["drugs"]["丙"].pk
     assert party_sums(H, w["h1"].pk, drug_key=bing)["f"] == 7000
@@ -114,9 +116,8 @@ def test_a_hospital_settling_without_a_physician_is_credited_itself(stats_world)
 
 def test_the_check_finds_a_party_row_off_by_one(stats_world):
     rollups.refresh()
-    PartyRollup.objects.filter(
-        kind=P, party=stats_world["wang"].pk, drug_key=stats_world["drugs"]["丙"].pk
-    ).update(fund_fen=1)
+    row = PartyRollup.objects.filter(kind=P, party=stats_world["wang"].pk).first()
+    PartyRollup.objects.filter(pk=row.pk).update(fund_fen=row.fund_fen + 1)
     assert {d.split(" ")[0] for d in rollups.rollup_differences()} == {"party-settlements"}
     rollups.rebuild()
     row = PartyPersonYear.objects.filter(kind=INST, year=2026).first()
