@@ -431,7 +431,8 @@ class AreaDrugPersonYear(PersonMonths):
 # row per institution × drug × physician × insurance type × budget line (and person) a month; at
 # a province's scale that is a hash of millions of rows a question. These two tables keep the
 # same settlements per party: ``PartyRollup`` the sums by month × county of the settling
-# institution × party × drug, ``PartyPersonYear`` one row per party and person and year with
+# institution × party (× drug for a credited hospital: ``PARTY_DRUG_KINDS``), ``PartyPersonYear``
+# one row per party and person and year with
 # their months (as ``AreaPersonYear``). Kinds of party:
 #
 # - ``institution``: the settling institution. Its persons are its own wherever the scope is
