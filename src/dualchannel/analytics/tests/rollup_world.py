@@ -18,10 +18,12 @@ fund 420.00 / 70.00, critical illness 30.00 / 5.00, commercial 4.29 / 0.71 (500 
 
 from __future__ import annotations
 
+import random
 import uuid
 from datetime import date
 from decimal import Decimal
 
+from dualchannel.analytics import rollups
 from dualchannel.prescriptions.models import BenefitType, Prescription
 from dualchannel.registry.models import InstitutionKind
 from dualchannel.registry.tests.factories import InsuredPersonFactory, PhysicianFactory
@@ -123,6 +125,47 @@ def reverse(row: Settlement) -> None:
     Settlement.objects.filter(pk=row.pk).update(
         status=SettlementStatus.REVERSED, reversed_at=at(2026, 3, 28, 10)
     )
+
+
+# settlement days over the turn of a year, for the random worlds
+DAYS = (
+    *(date(2025, 11, 20), date(2025, 12, 3), date(2025, 12, 28), date(2026, 1, 9)),
+    *(date(2026, 2, 14), date(2026, 3, 3), date(2026, 4, 2)),
+)
+
+
+def settle_at_random(
+    w: dict, places: list, persons: list, *, count: int, seed: int, physicians=None
+) -> None:
+    """``count`` settlements of random places, persons, days (``DAYS``), one to three lines of
+    random drugs, insurance types and (given ``physicians``, None among them for none)
+    prescribing physicians; the first 6 reversed before their refresh, the 21st to 32nd after
+    it (refreshed in batches of 25, then of 9)."""
+    drugs = list(w["drugs"].values())
+    rng = random.Random(seed)
+    made = []
+    for n in range(count):
+        on = rng.choice(DAYS)
+        lines = [(rng.choice(drugs), 1, rng.choice(("10.00", "3.33"))) for _ in range(1 + n % 3)]
+        place, person = rng.choice(places), rng.choice(persons)
+        made.append(
+            settlement(
+                place,
+                person,
+                w["lixia_officer"],
+                on=on,
+                lines=lines,
+                payers={"fund": "1.00"},
+                physician=rng.choice(physicians) if physicians else None,
+                insurance=rng.choice(("310", "390")),
+            )
+        )
+    for row in made[:6]:
+        reverse(row)
+    rollups.refresh(limit=25)
+    for row in made[20:32]:
+        reverse(row)
+    rollups.refresh_all(limit=9)
 
 
 def build_stats_world() -> dict:

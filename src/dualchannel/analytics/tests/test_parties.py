@@ -6,7 +6,6 @@ the fine rollups gave (distinct persons over ``PatientRollup``, the hospital cre
 
 from __future__ import annotations
 
-import random
 from datetime import date
 from importlib import import_module
 from types import SimpleNamespace
@@ -31,7 +30,7 @@ from dualchannel.registry.models import Institution, InstitutionKind, Physician
 from dualchannel.registry.tests.factories import InsuredPersonFactory, PhysicianFactory
 
 from .factories import at, pharmacy
-from .rollup_world import reverse, settlement
+from .rollup_world import reverse, settle_at_random, settlement
 
 MARCH = 1 << 2
 INST, P, H = PartyKind.INSTITUTION, PartyKind.PHYSICIAN, PartyKind.HOSPITAL
@@ -125,12 +124,6 @@ def test_the_check_finds_a_party_row_off_by_one(stats_world):
     assert "party-persons" in {d.split(" ")[0] for d in rollups.rollup_differences()}
 
 
-DAYS = (
-    *(date(2025, 11, 20), date(2025, 12, 3), date(2025, 12, 28), date(2026, 1, 9)),
-    *(date(2026, 2, 14), date(2026, 3, 3), date(2026, 4, 2)),
-)
-
-
 def _random_world(w, seed: int = 5) -> None:
     """Persons settling at pharmacies and hospitals of two cities, on prescriptions of
     physicians of two hospitals (or none), over two years and several drugs; some reversed
@@ -141,31 +134,9 @@ def _random_world(w, seed: int = 5) -> None:
     )
     li = PhysicianFactory(hospital=qd_hospital, name="李医生")
     places = [w["p1"], w["p5"], w["h1"], shinan, qd_hospital]
-    physicians = [w["wang"], li, None, None]
     persons = [w["a"], w["b"], *(InsuredPersonFactory(region_code="370102") for _ in range(4))]
-    drugs = list(w["drugs"].values())
-    rng = random.Random(seed)
-    made = []
-    for n in range(70):
-        lines = [(rng.choice(drugs), 1, rng.choice(("10.00", "3.33"))) for _ in range(1 + n % 3)]
-        made.append(
-            settlement(
-                rng.choice(places),
-                rng.choice(persons),
-                w["lixia_officer"],
-                on=rng.choice(DAYS),
-                lines=lines,
-                payers={"fund": "1.00"},
-                physician=rng.choice(physicians),
-                insurance=rng.choice(("310", "390")),
-            )
-        )
-    for row in made[:6]:
-        reverse(row)
-    rollups.refresh(limit=25)
-    for row in made[20:32]:
-        reverse(row)
-    rollups.refresh_all(limit=9)
+    physicians = [w["wang"], li, None, None]
+    settle_at_random(w, places, persons, count=70, seed=seed, physicians=physicians)
 
 
 def _before(scope: stats.StatsScope) -> dict:

@@ -6,7 +6,6 @@ give (``distinct_persons`` over ``CountyPersonRollup`` / ``PatientRollup``, as b
 
 from __future__ import annotations
 
-import random
 from datetime import date
 from importlib import import_module
 from types import SimpleNamespace
@@ -26,7 +25,7 @@ from dualchannel.analytics.models import (
 from dualchannel.registry.tests.factories import InsuredPersonFactory
 
 from .factories import at, pharmacy
-from .rollup_world import reverse, settlement
+from .rollup_world import reverse, settle_at_random, settlement
 
 MARCH = 1 << 2
 APRIL = 1 << 3
@@ -149,12 +148,6 @@ def test_the_migration_fills_the_persons_months_as_the_refresh_does(stats_world)
     assert rollups.rollup_differences() == []
 
 
-DAYS = (
-    *(date(2025, 11, 20), date(2025, 12, 3), date(2025, 12, 28), date(2026, 1, 9)),
-    *(date(2026, 2, 14), date(2026, 3, 3), date(2026, 4, 2)),
-)
-
-
 def _random_world(w, seed: int = 11) -> None:
     """Persons settling in several counties (two cities), months over two years and several
     drugs; some reversed before their refresh, some after."""
@@ -162,29 +155,7 @@ def _random_world(w, seed: int = 11) -> None:
     licheng = pharmacy(w["licheng"], [(at(2025, 1, 5, 9), "active")])
     places = [w["p1"], w["p5"], shinan, licheng]
     persons = [w["a"], w["b"], *(InsuredPersonFactory(region_code="370102") for _ in range(4))]
-    drugs = list(w["drugs"].values())
-    rng = random.Random(seed)
-    made = []
-    for n in range(60):
-        on = rng.choice(DAYS)
-        lines = [(rng.choice(drugs), 1, rng.choice(("10.00", "3.33"))) for _ in range(1 + n % 3)]
-        made.append(
-            settlement(
-                rng.choice(places),
-                rng.choice(persons),
-                w["lixia_officer"],
-                on=on,
-                lines=lines,
-                payers={"fund": "1.00"},
-                insurance=rng.choice(("310", "390")),
-            )
-        )
-    for row in made[:6]:
-        reverse(row)
-    rollups.refresh(limit=25)
-    for row in made[20:32]:
-        reverse(row)
-    rollups.refresh_all(limit=9)
+    settle_at_random(w, places, persons, count=60, seed=seed)
 
 
 RANGES = [
