@@ -306,9 +306,7 @@ def _collect_one(fact: Fact, lines, sign: int, into: Contributions) -> None:
         )
         _add(into.county_drugs[(month, county, drug_key, insurance)], added)
         into.patients[(month, county, institution, drug_key, physician, insurance, person)] += sign
-        for kind, party in parties:  # PARTY_KEY
-            drug = drug_key if kind in PARTY_DRUG_KINDS else NO_KEY
-            _add(into.parties[(month, kind, county, party, drug)], added)
+        _add_parties(into, parties, (month, county), drug_key, added)
     else:
         weights = [group[2] for group in groups.values()]
         shares = [allocate(amount, weights) for amount in amounts]
@@ -323,9 +321,7 @@ def _collect_one(fact: Fact, lines, sign: int, into: Contributions) -> None:
             _add(into.rollup[key], added)
             _add(into.county_drugs[(month, county, drug_key, insurance)], added)
             into.patients[(*key[:6], person)] += sign
-            for kind, party in parties:  # PARTY_KEY
-                drug = drug_key if kind in PARTY_DRUG_KINDS else NO_KEY
-                _add(into.parties[(month, kind, county, party, drug)], added)
+            _add_parties(into, parties, (month, county), drug_key, added)
     into.county_persons[(month, county, insurance, person)] += sign
     # in the row of its year (m01 … m12) and of the next year, as that year's previous (p01 …)
     for year, index in (
@@ -342,6 +338,15 @@ def _collect_one(fact: Fact, lines, sign: int, into: Contributions) -> None:
         for kind, party in parties:  # PARTY_PERSON_KEY
             for length in PARTY_AREAS[kind]:
                 into.party_persons[(kind, county[:length], year, party, person)][index] += sign
+
+
+def _add_parties(into: Contributions, parties, place: tuple, drug_key: int, added) -> None:
+    """A drug group's figures under each party (PARTY_KEY), the drug kept for the kinds that
+    keep it (``PARTY_DRUG_KINDS``)."""
+    month, county = place
+    for kind, party in parties:
+        drug = drug_key if kind in PARTY_DRUG_KINDS else NO_KEY
+        _add(into.parties[(month, kind, county, party, drug)], added)
 
 
 def _add(row: list[int], added: list[int]) -> None:
@@ -518,9 +523,12 @@ def last_refreshed() -> datetime | None:
 # --- rollup equals detail, to the fen -----------------------------------------------------------
 
 
-def _rolled_detail() -> Q:
-    """The settlements the rollups hold: taken in, and their reversal (if any) not yet."""
-    return Q(rolled_up_at__isnull=False, reversal_rolled_up_at__isnull=True)
+def _rolled_detail(prefix: str = "") -> Q:
+    """The settlements the rollups hold: taken in, and their reversal (if any) not yet
+    (``prefix``: the path to the settlement, for its lines)."""
+    return Q(
+        **{f"{prefix}rolled_up_at__isnull": False, f"{prefix}reversal_rolled_up_at__isnull": True}
+    )
 
 
 def _compare(label: str, detail: dict, rollup: dict, out: list[str]) -> None:
@@ -577,9 +585,9 @@ def _county_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
 def _drug_grain(
     months: tuple[date, date] | None, model: type = SettlementRollup
 ) -> tuple[dict, dict]:
-    lines = SettlementLine.objects.filter(
-        Q(settlement__rolled_up_at__isnull=False, settlement__reversal_rolled_up_at__isnull=True)
-    ).annotate(month=TruncMonth("settlement__settled_on"), drug_key=Coalesce("drug_id", NO_KEY))
+    lines = SettlementLine.objects.filter(_rolled_detail("settlement__")).annotate(
+        month=TruncMonth("settlement__settled_on"), drug_key=Coalesce("drug_id", NO_KEY)
+    )
     rollup_qs = model.objects.all()
     if months is not None:
         lines = lines.filter(
@@ -745,18 +753,23 @@ def _party_of(kind: str, prefix: str = ""):
     )
 
 
+def _held_by_party(kind: PartyKind, months: tuple[date, date] | None):
+    """The settlements the rollups hold in ``months`` with a party of ``kind`` (``party``)."""
+    return _in_months(
+        Settlement.objects.filter(_rolled_detail()).annotate(
+            month=TruncMonth("settled_on"), party=_party_of(kind)
+        ),
+        months,
+        "settled_on",
+    ).filter(party__isnull=False)
+
+
 def _party_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
     """Settlements and the six amounts by month × kind × county × party, from detail and from
     ``PartyRollup``."""
     detail = {}
     for kind in PartyKind:
-        held = _in_months(
-            Settlement.objects.filter(_rolled_detail()).annotate(
-                month=TruncMonth("settled_on"), party=_party_of(kind)
-            ),
-            months,
-            "settled_on",
-        ).filter(party__isnull=False)
+        held = _held_by_party(kind, months)
         keys = ("month", "institution__region_id", "party")
         for row in held.values(*keys).annotate(n=Count("pk"), **{a: Sum(a) for a in AMOUNTS}):
             detail[(row["month"], kind.value, row["institution__region_id"], row["party"])] = (
@@ -780,10 +793,7 @@ def _party_drug_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
     detail = {}
     for kind in PartyKind:
         lines = _in_months(
-            SettlementLine.objects.filter(
-                settlement__rolled_up_at__isnull=False,
-                settlement__reversal_rolled_up_at__isnull=True,
-            ).annotate(
+            SettlementLine.objects.filter(_rolled_detail("settlement__")).annotate(
                 month=TruncMonth("settlement__settled_on"),
                 drug_key=Coalesce("drug_id", NO_KEY) if kind in PARTY_DRUG_KINDS else Value(NO_KEY),
                 party=_party_of(kind, "settlement__"),
@@ -812,13 +822,7 @@ def _party_person_grain(months: tuple[date, date] | None) -> tuple[dict, dict, d
     year's)."""
     detail = {}
     for kind in PartyKind:
-        held = _in_months(
-            Settlement.objects.filter(_rolled_detail()).annotate(
-                month=TruncMonth("settled_on"), party=_party_of(kind)
-            ),
-            months,
-            "settled_on",
-        ).filter(party__isnull=False)
+        held = _held_by_party(kind, months)
         for length in PARTY_AREAS[kind]:
             area = held.annotate(area=Substr("institution__region_id", 1, length))
             for row in area.values("month", "area", "party").annotate(
