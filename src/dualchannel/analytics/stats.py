@@ -298,7 +298,8 @@ def served_by_month(scope: StatsScope, area: str) -> dict[date, int]:
 
 
 def party_rows(scope: StatsScope, kind: PartyKind) -> QuerySet[PartyRollup]:
-    """The sums per party of one kind (month × county × party × drug)."""
+    """The sums per party of one kind (month × county × party; per drug for a credited
+    hospital)."""
     return PartyRollup.objects.filter(
         kind=kind, county_id__in=scope.counties, month__gte=scope.start, month__lte=scope.end
     )
@@ -380,7 +381,7 @@ def breakdown(scope: StatsScope, by: str) -> list[dict]:
         raise DomainError(codes.INVALID_DIMENSION, "统计维度不存在", fields={"by": ["不存在"]})
     column = DIMENSIONS[by][0]
     # by drug, county or insurance type: the coarse rollups; by institution, physician: the
-    # parties' (each of the settlement's drugs under its party: the same sums)
+    # parties'
     if by in COARSE_DIMENSIONS:
         grouped = county_drug_rows(scope).values(column).annotate(**SUMS)
     else:

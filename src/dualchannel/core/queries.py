@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TypeVar
 
-from django.db import DEFAULT_DB_ALIAS, connections
+from django.db import connections
 from django.db.models import QuerySet
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
@@ -60,13 +60,11 @@ class CompiledRead:
     def __init__(self, build: Callable[..., QuerySet], *kinds: type):
         self.build = build
         self.kinds = kinds
-        self._templates: dict[str, _Template] = {}
+        self._compiled: _Template | None = None  # the project has one database
 
-    def _template(self, alias: str | None) -> _Template:
-        key = alias or DEFAULT_DB_ALIAS
-        found = self._templates.get(key)
-        if found is not None:
-            return found
+    def _template(self) -> _Template:
+        if self._compiled is not None:
+            return self._compiled
         stand_ins = [_sentinel(n, kind) for n, kind in enumerate(self.kinds)]
         queryset = self.build(*stand_ins)
         compiler = queryset.query.get_compiler(using=queryset.db)
@@ -79,9 +77,8 @@ class CompiledRead:
         missing = set(range(len(stand_ins))) - {index for _, index in slots}
         if missing:
             raise ValueError(f"compiled read: arguments {sorted(missing)} are not parameters")
-        found = _Template(queryset, compiler, sql, tuple(params), slots)
-        self._templates[key] = found
-        return found
+        self._compiled = _Template(queryset, compiler, sql, tuple(params), slots)
+        return self._compiled
 
     def _queryset(self, *args) -> QuerySet:
         """The queryset for ``args``, whose evaluation runs the compiled statement (only that:
@@ -89,7 +86,7 @@ class CompiledRead:
         ``filter()`` would compile those)."""
         if len(args) != len(self.kinds):
             raise TypeError(f"compiled read takes {len(self.kinds)} arguments")
-        template = self._template(None)
+        template = self._template()
         connection = connections[template.queryset.db]
         if template.queryset.query.select_for_update and connection.get_autocommit():
             raise TransactionManagementError(

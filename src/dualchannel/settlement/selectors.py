@@ -45,8 +45,12 @@ def _scoped(
     return qs.filter(scope)
 
 
+# what a settlement's page and answer show of it besides its lines
+_SETTLEMENT_JOINS = ("institution", "person", "prescription")
+
+
 def visible_settlements(actor: User | None) -> QuerySet[Settlement]:
-    qs = Settlement.objects.select_related("institution", "person", "prescription")
+    qs = Settlement.objects.select_related(*_SETTLEMENT_JOINS)
     return _scoped(qs, actor, region_field="institution__region__code", staff=True, person=True)
 
 
@@ -61,7 +65,7 @@ def settlement_get(actor: User | None, settlement_id: int) -> Settlement:
 def _answer_read(settlement_id: int) -> QuerySet[Settlement]:
     lines = SettlementLine.objects.select_related("drug").order_by("settlement_id", "position")
     return (
-        Settlement.objects.select_related("institution", "person", "prescription")
+        Settlement.objects.select_related(*_SETTLEMENT_JOINS)
         .prefetch_related(Prefetch("lines", lines))
         .filter(pk=settlement_id)
         .order_by()[:1]
