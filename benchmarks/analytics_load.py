@@ -14,9 +14,13 @@ or taken from a ``postgres://`` ``DATABASE_URL``), like ``benchmarks/counter_loa
    regimen of 1–3 negotiated drugs (Zipf over the catalogue) with a hospital and a pharmacy of
    their city where they buy it; then ``--lines`` settlement lines over 12 months (a settlement
    at an institution chosen by a Zipf over the institutions, for one of its patients: their
-   regimen, a line a drug; a seasonal and growing month trend, a few % reversed), streamed with
-   ``COPY … FROM STDIN`` straight into ``settlement_settlement`` and ``settlement_settlementline``
-   (check constraints in force; the foreign keys, unique constraints and secondary indexes set
+   regimen, a line a drug; a seasonal and growing month trend, a few % reversed). The 40 % of
+   patients settled as chronic-disease cases have a physician of their hospital, who issues the
+   prescription of each of their settlements (routed to the pharmacy when it is connected to
+   e-prescription circulation); the others' single-payment drugs would rest on an eligibility,
+   which is not generated, so their settlements have no prescription. All streamed with
+   ``COPY … FROM STDIN`` straight into ``prescriptions_prescription``, ``settlement_settlement``
+   and ``settlement_settlementline`` (check constraints in force; the foreign keys, unique constraints and secondary indexes set
    aside for the load and re-created after it, which validates every row). Generation is plain
    Python in its own thread, one pre-formatted line per drug and quantity.
 2. Takes every settlement into the rollups the statistics pages read
@@ -80,6 +84,18 @@ HOSPITAL_SETTLEMENT_SHARE = 0.35  # of the settlements (hospital pharmacies of t
 REALTIME_SHARE = 0.86  # pharmacies with real-time networked settlement [SD §5]
 E_RX_SHARE = 0.72  # pharmacies connected to e-prescription circulation [SD §7]
 REVERSED_SHARE = 0.03
+# Patients settled under 门诊慢特病 (chronic and special diseases) carry a prescription of their
+# hospital's physician for each settlement; the others settle 单独支付药品 against an eligibility,
+# which the generator does not build (application, criteria set, signed documents), so their
+# settlements carry no prescription and count for no physician.
+CHRONIC_SHARE = 0.4
+CHRONIC_DIAGNOSES = (  # ICD-10 医保版 2.0
+    ("E11.900", "2型糖尿病"),
+    ("I10.x00x002", "高血压"),
+    ("C34.900", "支气管或肺恶性肿瘤"),
+    ("C50.900", "乳房恶性肿瘤"),
+    ("G35.x00", "多发性硬化"),
+)
 # Drugs a patient takes: the negotiated drugs of the dual channel treat cancers, rare and chronic
 # diseases; a patient is on one, sometimes two or three (the lines of each of their settlements).
 REGIMEN_SIZES = ((1, 0.70), (2, 0.22), (3, 0.08))
@@ -149,6 +165,8 @@ class Province:
     designated: dict[int, tuple] = field(default_factory=dict)
     persons_by_city: dict[str, list[int]] = field(default_factory=dict)
     person_type: dict[int, str] = field(default_factory=dict)
+    # hospital id → its physicians as (id, department), the volume rank order
+    physicians: dict[int, list[tuple[int, str]]] = field(default_factory=dict)
     drugs: list[tuple[int, str, int]] = field(default_factory=list)  # id, class, price in fen
     rule_id: int = 0
     user_id: int = 0
@@ -312,7 +330,8 @@ def physicians(province: Province, each: int) -> int:
         for hospital in province.hospitals
         for n in range(each)
     ]
-    Physician.objects.bulk_create(rows, batch_size=2000)
+    for row in Physician.objects.bulk_create(rows, batch_size=2000):
+        province.physicians.setdefault(row.hospital_id, []).append((row.pk, row.department))
     return len(rows)
 
 
@@ -378,7 +397,13 @@ SETTLEMENT_COLUMNS = (
     "over_ceiling, fund, critical_illness, assistance, commercial, personal, used, status, "
     "idempotency_key, request_digest, settled_at, settled_by_id, reversed_at, reversed_by_id, "
     "reversal_reason, reversal_key, goods_returned, upload_status, setl_id, mdtrt_id, "
-    "reversal_upload_status"
+    "reversal_upload_status, prescription_id"
+)
+PRESCRIPTION_COLUMNS = (
+    "id, prescription_no, patient_id, hospital_id, physician_id, benefit_type, "
+    "rx_extra_attr_code, diagnosis_code, diagnosis_name, department, issued_at, valid_days, "
+    "valid_until, long_prescription, status, pharmacy_id, consented_at, stock_status_at_choice, "
+    "routed_at, cancel_reason, dispensed_at, created_by_id"
 )
 LINE_COLUMNS = (
     "settlement_id, position, drug_id, item_name, drug_class, quantity, unit, unit_price, amount, "
@@ -432,7 +457,11 @@ class Stream:
     institution_city: dict[int, str]
     patients: dict[int, list[int]] = field(default_factory=dict)  # institution → its patients
     regimen: dict[int, tuple[int, ...]] = field(default_factory=dict)  # person → drug indexes
+    # a chronic-disease patient → the prescribing physician of their hospital: (hospital, id,
+    # department); the other patients are absent
+    doctor: dict[int, tuple[int, int, str]] = field(default_factory=dict)
     next_id: int = 1
+    next_prescription: int = 1
     generating: float = 0.0  # seconds
     error: BaseException | None = None
 
@@ -450,13 +479,35 @@ def payers(total: int, in_policy: int, kind: str, person: int) -> tuple[int, ...
     return co_pay, fund, critical, assistance, commercial, personal
 
 
-def settlement_batch(stream: Stream, month: date, lines_wanted: int) -> tuple[str, str, int]:
-    """Settlements of ``month`` until ``lines_wanted`` lines: (settlement text, line text,
-    lines written). Ids ascend with time, like a live system's."""
+@dataclass
+class Batch:
+    """Generated rows as COPY text: the prescriptions first (the settlements point at them)."""
+
+    prescriptions: list[str] = field(default_factory=list)
+    settlements: list[str] = field(default_factory=list)
+    lines: list[str] = field(default_factory=list)
+    written: int = 0  # lines
+
+    def copy(self, cursor) -> None:
+        for table_name, columns, rows in (
+            ("prescriptions_prescription", PRESCRIPTION_COLUMNS, self.prescriptions),
+            ("settlement_settlement", SETTLEMENT_COLUMNS, self.settlements),
+            ("settlement_settlementline", LINE_COLUMNS, self.lines),
+        ):
+            if rows:
+                copy_rows(
+                    cursor, f"COPY {table_name} ({columns}) FROM STDIN", iter(("".join(rows),))
+                )
+
+
+def settlement_batch(stream: Stream, month: date, lines_wanted: int) -> Batch:
+    """Settlements of ``month`` until ``lines_wanted`` lines, with the prescriptions of the
+    chronic-disease patients'. Ids ascend with time, like a live system's."""
     rng, province = stream.rng, stream.province
     days = ((month.replace(day=28) + timedelta(days=4)).replace(day=1) - month).days
     quantities, quantity_weights = zip(*QUANTITIES, strict=True)
-    settlements, lines, written = [], [], 0
+    batch = Batch()
+    settlements, lines, written = batch.settlements, batch.lines, 0
     while written < lines_wanted:
         hospital = rng.random() < HOSPITAL_SETTLEMENT_SHARE
         pool, cum = (
@@ -485,10 +536,20 @@ def settlement_batch(stream: Stream, month: date, lines_wanted: int) -> tuple[st
             in_policy += line.in_policy
             lines.append(f"{sid}\t{position}\t{line.tail}")
         written += k
+        on = month.replace(day=1 + int(rng.random() * days))
+        prescription = None
+        if person in stream.doctor:
+            prescription = stream.next_prescription
+            stream.next_prescription += 1
+            batch.prescriptions.append(
+                prescription_text(
+                    stream, prescription, person, on, sid, None if hospital else institution
+                )
+            )
         settlements.append(
             settlement_text(
                 sid,
-                month.replace(day=1 + int(rng.random() * days)),
+                on,
                 hospital,
                 institution,
                 person,
@@ -496,9 +557,35 @@ def settlement_batch(stream: Stream, month: date, lines_wanted: int) -> tuple[st
                 (total, first, in_policy),
                 rng.random() < REVERSED_SHARE,
                 province,
+                prescription,
             )
         )
-    return "".join(settlements), "".join(lines), written
+    batch.written = written
+    return batch
+
+
+def settled_at(sid: int, on: date) -> str:
+    return f"{on} {8 + sid % 10:02d}:{sid % 60:02d}:00+08"
+
+
+def prescription_text(
+    stream: Stream, rx: int, person: int, on: date, sid: int, pharmacy: int | None
+) -> str:
+    """The chronic-disease prescription a settlement dispensed: issued by the patient's
+    physician 0–2 days before at 7 a.m. (the settlements are from 8 on), valid 3 days; taken
+    to a pharmacy it was routed there (e-prescription circulation) when the pharmacy is
+    connected, else carried on paper (no pharmacy, not routed)."""
+    hospital, physician, department = stream.doctor[person]
+    issued_on = on - timedelta(days=rx % 3)
+    at = f"{issued_on} 07:{rx % 60:02d}"
+    routed = pharmacy is not None and stream.province.designated[pharmacy][1]
+    circulation = f"{pharmacy}\t{at}:30+08\t1\t{at}:40+08" if routed else "\\N\t\\N\t\t\\N"
+    code, name = CHRONIC_DIAGNOSES[person % len(CHRONIC_DIAGNOSES)]
+    return (
+        f"{rx}\tRX{rx:012d}\t{person}\t{hospital}\t{physician}\tchronic_disease\t01\t{code}\t"
+        f"{name}\t{department}\t{at}:00+08\t3\t{issued_on + timedelta(days=3)}\tf\tdispensed\t"
+        f"{circulation}\t\t{settled_at(sid, on)}\t{stream.province.user_id}\n"
+    )
 
 
 def settlement_text(
@@ -511,12 +598,13 @@ def settlement_text(
     sums: tuple[int, int, int],
     reversed_: bool,
     province: Province,
+    prescription: int | None,
 ) -> str:
     total, first, in_policy = sums
     co_pay, fund, critical, assistance, commercial, personal = payers(
         total, in_policy, kind_code, person
     )
-    at = f"{on} {8 + sid % 10:02d}:{sid % 60:02d}:00+08"
+    at = settled_at(sid, on)
     money = "\t".join(
         yuan(v)
         for v in (
@@ -539,11 +627,11 @@ def settlement_text(
     user = province.user_id
     head = f"K{sid}\t{sid:064x}\t{at}\t{user}"
     tail = (
-        f"reversed\t{head}\t{at}\t{user}\t退药冲销\tR{sid}\tt\taccepted\tS{sid}\tM{sid}\taccepted\n"
+        f"reversed\t{head}\t{at}\t{user}\t退药冲销\tR{sid}\tt\taccepted\tS{sid}\tM{sid}\taccepted"
         if reversed_
-        else f"settled\t{head}\t\\N\t\\N\t\t\tf\taccepted\tS{sid}\tM{sid}\t\n"
-    )
-    category = "special_drug" if sid % 5 < 3 else "chronic_disease"
+        else f"settled\t{head}\t\\N\t\\N\t\t\tf\taccepted\tS{sid}\tM{sid}\t"
+    ) + ("\t\\N\n" if prescription is None else f"\t{prescription}\n")
+    category = "special_drug" if prescription is None else "chronic_disease"
     return (
         f"{sid}\tBENCH{sid:012d}\t{'hospital' if hospital else 'pharmacy'}\t{institution}\t"
         f"{person}\t{category}\t{kind_code}\t14\t{province.rule_id}\t{{}}\t{{}}\t\t"
@@ -551,7 +639,7 @@ def settlement_text(
     )
 
 
-LOADED_TABLES = ("settlement_settlement", "settlement_settlementline")
+LOADED_TABLES = ("prescriptions_prescription", "settlement_settlement", "settlement_settlementline")
 
 
 def set_aside(cursor) -> list[str]:
@@ -589,12 +677,10 @@ def produce(stream: Stream, per_month: list[int], chunks: queue.Queue) -> None:
         for month, wanted in zip(stream.province.months, per_month, strict=True):
             while wanted > 0:
                 tick = time.perf_counter()
-                settlements, line_text, written = settlement_batch(
-                    stream, month, min(wanted, CHUNK * 2)
-                )
+                batch = settlement_batch(stream, month, min(wanted, CHUNK * 2))
                 stream.generating += time.perf_counter() - tick
-                wanted -= written
-                chunks.put((month, settlements, line_text, written, wanted <= 0))
+                wanted -= batch.written
+                chunks.put((month, batch, wanted <= 0))
     except BaseException as exc:  # handed to the loading thread, which raises it
         stream.error = exc
     finally:
@@ -627,18 +713,9 @@ def load_settlements(rng: random.Random, province: Province, lines: int) -> None
         restore = set_aside(cursor)
         producer.start()
         while (chunk := chunks.get()) is not None:
-            month, settlements, line_text, written, month_done = chunk
-            copy_rows(
-                cursor,
-                f"COPY settlement_settlement ({SETTLEMENT_COLUMNS}) FROM STDIN",
-                iter((settlements,)),
-            )
-            copy_rows(
-                cursor,
-                f"COPY settlement_settlementline ({LINE_COLUMNS}) FROM STDIN",
-                iter((line_text,)),
-            )
-            province.lines += written
+            month, batch, month_done = chunk
+            batch.copy(cursor)
+            province.lines += batch.written
             if month_done:
                 print(
                     f"  {month:%Y-%m}: {province.lines:,} lines "
@@ -648,10 +725,7 @@ def load_settlements(rng: random.Random, province: Province, lines: int) -> None
         if stream.error is not None:
             raise stream.error
         province.timings["generate"] = stream.generating
-        cursor.execute(
-            "SELECT setval(pg_get_serial_sequence('settlement_settlement', 'id'), %s)",
-            [stream.next_id],
-        )
+        set_sequences(cursor, stream)
         province.settlements = stream.next_id - 1
         province.timings["settlements"] = time.perf_counter() - started
         tick = time.perf_counter()
@@ -664,10 +738,21 @@ def load_settlements(rng: random.Random, province: Province, lines: int) -> None
         province.timings["analyze"] = time.perf_counter() - tick
 
 
+def set_sequences(cursor, stream: Stream) -> None:
+    """The loaded tables' id sequences past the ids the generator gave."""
+    cursor.execute(
+        "SELECT setval(pg_get_serial_sequence('settlement_settlement', 'id'), %s), "
+        "setval(pg_get_serial_sequence('prescriptions_prescription', 'id'), %s)",
+        [stream.next_id, stream.next_prescription],
+    )
+
+
 def patients_and_regimens(stream: Stream) -> None:
     """Each person's regimen (1–3 distinct drugs, Zipf over the catalogue) and their hospital and
     pharmacy: one of their city's, by the institutions' own Zipf weights, so an institution's
-    patients are as many as its settlements ask for."""
+    patients are as many as its settlements ask for. A chronic-disease patient (``CHRONIC_SHARE``)
+    is treated by a physician of their hospital (the first physicians of a hospital see more
+    patients), who prescribes each of their settlements."""
     rng, province = stream.rng, stream.province
     sizes, size_weights = zip(*REGIMEN_SIZES, strict=True)
     homes = {}
@@ -689,9 +774,11 @@ def patients_and_regimens(stream: Stream) -> None:
     drugs = range(len(stream.kinds))
     for city, people in province.persons_by_city.items():
         for person in people:
+            hospital = None
             for ids, cum in homes.get(city, ()):
                 home = ids[bisect.bisect_left(cum, rng.random() * cum[-1])]
                 stream.patients.setdefault(home, []).append(person)
+                hospital = hospital or (home if home in province.physicians else None)
             size = rng.choices(sizes, size_weights)[0]
             regimen: list[int] = []
             while len(regimen) < size:
@@ -699,6 +786,10 @@ def patients_and_regimens(stream: Stream) -> None:
                 if drug not in regimen:
                     regimen.append(drug)
             stream.regimen[person] = tuple(regimen)
+            if hospital is not None and rng.random() < CHRONIC_SHARE:
+                staff = province.physicians[hospital]
+                physician, department = staff[int(len(staff) * rng.random() ** 2)]
+                stream.doctor[person] = (hospital, physician, department)
 
 
 def drugs(rng: random.Random) -> list[tuple[int, str, int]]:
@@ -922,6 +1013,7 @@ EXPORTS = {
         "id": "BIGINT",
         "institution_id": "BIGINT",
         "person_id": "BIGINT",
+        "prescription_id": "BIGINT",
         "insurance_type": "VARCHAR",
         "budget_line": "VARCHAR",
         "settled_on": "DATE",
@@ -940,6 +1032,22 @@ EXPORTS = {
         "amount": "DECIMAL(14,2)",
     },
     "registry_institution": {"id": "BIGINT", "region_id": "VARCHAR", "kind": "VARCHAR"},
+    "prescriptions_prescription": {
+        "id": "BIGINT",
+        "physician_id": "BIGINT",
+        "hospital_id": "BIGINT",
+        "issued_on": "DATE",
+        "routed_on": "DATE",
+    },
+    "registry_physician": {"id": "BIGINT", "hospital_id": "BIGINT"},
+}
+
+
+# exported columns that are expressions: the local day of a moment (the page counts by month in
+# the project's time zone)
+DERIVED = {
+    "issued_on": "(issued_at AT TIME ZONE 'Asia/Shanghai')::date",
+    "routed_on": "(routed_at AT TIME ZONE 'Asia/Shanghai')::date",
 }
 
 
@@ -953,7 +1061,8 @@ def export_parquet(workdir: Path) -> tuple[dict[str, Path], float, int]:
     for name, columns in EXPORTS.items():
         csv, parquet = workdir / f"{name}.csv", workdir / f"{name}.parquet"
         with connection.cursor() as django_cursor, csv.open("wb") as out:
-            statement = f"COPY (SELECT {', '.join(columns)} FROM {name}) TO STDOUT (FORMAT csv)"
+            selected = ", ".join(DERIVED.get(c, c) for c in columns)
+            statement = f"COPY (SELECT {selected} FROM {name}) TO STDOUT (FORMAT csv)"
             with django_cursor.cursor.copy(statement) as copy:
                 for block in copy:
                     out.write(block)
@@ -1102,17 +1211,11 @@ def add_and_reverse(province: Province, settlements: int) -> tuple[int, int]:
 
     stream = province.stream
     first = stream.next_id
-    text, line_text, written = settlement_batch(stream, province.months[-1], settlements * 2)
+    batch = settlement_batch(stream, province.months[-1], settlements * 2)
     with connection.cursor() as django_cursor:
         cursor = django_cursor.cursor
-        copy_rows(cursor, f"COPY settlement_settlement ({SETTLEMENT_COLUMNS}) FROM STDIN", [text])
-        copy_rows(
-            cursor, f"COPY settlement_settlementline ({LINE_COLUMNS}) FROM STDIN", [line_text]
-        )
-        cursor.execute(
-            "SELECT setval(pg_get_serial_sequence('settlement_settlement', 'id'), %s)",
-            [stream.next_id],
-        )
+        batch.copy(cursor)
+        set_sequences(cursor, stream)
         cursor.execute(
             "UPDATE settlement_settlement SET status = 'reversed', reversed_at = settled_at + "
             "interval '1 day', reversed_by_id = settled_by_id, reversal_reason = '退药冲销', "
@@ -1122,7 +1225,7 @@ def add_and_reverse(province: Province, settlements: int) -> tuple[int, int]:
             [first, stream.next_id - first],
         )
         reversed_ = cursor.rowcount
-    province.lines += written
+    province.lines += batch.written
     province.settlements = stream.next_id - 1
     return stream.next_id - first, reversed_
 
@@ -1251,7 +1354,7 @@ def selector_queries(province: Province) -> list[tuple[str, Callable, str | None
     """(name, selector call, DuckDB's SQL over detail or None, the selector's answer as rows
     comparable with DuckDB's): what ``/agency/statistics/`` reads, for the city and the
     province over the 12 months."""
-    from dualchannel.analytics import stats
+    from dualchannel.analytics import stats, stats_activity
 
     officer = province_officer()
     first, last = province.months[0], province.months[-1]
@@ -1262,13 +1365,34 @@ def selector_queries(province: Province) -> list[tuple[str, Callable, str | None
     join = "FROM settlement_settlement s JOIN registry_institution i ON i.id = s.institution_id"
     payers = ", ".join(f"sum(s.{a})" for a in AMOUNT_COLUMNS)
 
+    prescribed = (
+        "FROM prescriptions_prescription p JOIN registry_institution i ON i.id = p.hospital_id "
+        f"WHERE i.region_id LIKE '{CITY[:4]}%'"
+    )
+
     def scope(region: str):
         return stats.stats_scope(officer, region=region, **span)
 
     def amounts(row: dict) -> tuple:
         return tuple(fen(row[a]) for a in AMOUNT_COLUMNS)
 
+    # ties in amount: the page orders rows by their key as text
     return [
+        (
+            "prescriptions issued and circulated × month, city",
+            lambda: stats_activity.prescription_figures(scope(CITY)),
+            "SELECT m, sum(a), sum(b) FROM ("
+            f"SELECT date_trunc('month', p.issued_on) AS m, 1 AS a, 0 AS b {prescribed} "
+            f"AND p.issued_on >= DATE '{first}' AND p.issued_on < DATE '{after}' UNION ALL "
+            f"SELECT date_trunc('month', p.routed_on), 0, 1 {prescribed} "
+            f"AND p.routed_on >= DATE '{first}' AND p.routed_on < DATE '{after}'"
+            ") AS x GROUP BY 1 ORDER BY 1",
+            lambda got: [
+                (r["month"], r["issued"], r["circulated"])
+                for r in got
+                if r["issued"] or r["circulated"]
+            ],
+        ),
         (
             "key figures, province, 12 months",
             lambda: stats.key_figures(scope(PROVINCE)),
@@ -1299,7 +1423,8 @@ def selector_queries(province: Province) -> list[tuple[str, Callable, str | None
             "by institution, city, 12 months",
             lambda: stats.breakdown(scope(CITY), "institution"),
             f"SELECT s.institution_id, count(*), {payers}, count(DISTINCT s.person_id) {join} "
-            f"WHERE {LIVE} AND {city_sql} AND {year} GROUP BY 1 ORDER BY 3 DESC, 1",
+            f"WHERE {LIVE} AND {city_sql} AND {year} GROUP BY 1 "
+            "ORDER BY 3 DESC, CAST(s.institution_id AS VARCHAR)",
             lambda got: [(r["key"], r["settlements"], *amounts(r), r["patients"]) for r in got],
         ),
         (
@@ -1319,14 +1444,29 @@ def selector_queries(province: Province) -> list[tuple[str, Callable, str | None
         (
             "by physician, city, 12 months",
             lambda: stats.breakdown(scope(CITY), "physician"),
-            None,
-            len,
+            f"SELECT coalesce(p.physician_id, 0), count(*), {payers}, count(DISTINCT s.person_id) "
+            f"{join} LEFT JOIN prescriptions_prescription p ON p.id = s.prescription_id "
+            f"WHERE {LIVE} AND {city_sql} AND {year} GROUP BY 1 "
+            "ORDER BY 3 DESC, CAST(coalesce(p.physician_id, 0) AS VARCHAR)",
+            lambda got: [(r["key"], r["settlements"], *amounts(r), r["patients"]) for r in got],
         ),
         (
             "hospital evaluation, city, 12 months",
             lambda: stats.hospital_evaluation(scope(CITY)),
-            None,
-            len,
+            # credited: the prescribing physician's hospital, else the settling hospital
+            "WITH c AS (SELECT s.id, s.total, s.person_id, CASE WHEN p.physician_id IS NOT NULL "
+            "THEN ph.hospital_id WHEN i.kind = 'hospital' THEN s.institution_id END AS h "
+            f"{join} LEFT JOIN prescriptions_prescription p ON p.id = s.prescription_id "
+            "LEFT JOIN registry_physician ph ON ph.id = p.physician_id "
+            f"WHERE {LIVE} AND {city_sql} AND {year}), "
+            "v AS (SELECT c.h, count(DISTINCT l.drug_id) AS n FROM c "
+            "JOIN settlement_settlementline l ON l.settlement_id = c.id GROUP BY 1) "
+            "SELECT c.h, count(*), sum(c.total), min(v.n), count(DISTINCT c.person_id) "
+            "FROM c JOIN v ON v.h = c.h GROUP BY 1 ORDER BY 3 DESC, 1",
+            lambda got: [
+                (r["key"], r["settlements"], fen(r["total"]), r["varieties"], r["patients"])
+                for r in got
+            ],
         ),
     ]
 

@@ -41,12 +41,15 @@ QUERIES = [  # each from the rollups and from detail, DuckDB beside
         for source in ("rollup", "detail")
     ),
     # the statistics page's selectors (analytics.stats), DuckDB beside
+    "prescriptions issued and circulated × month, city",
     "key figures, province, 12 months",
     "trend, city, 12 months",
     "by drug, province, 12 months",
     "by institution, city, 12 months",
     "by county, province, 12 months",
     "by insurance type, province, 12 months",
+    "by physician, city, 12 months",  # the chronic-disease patients' prescriptions
+    "hospital evaluation, city, 12 months",
 ]
 
 
