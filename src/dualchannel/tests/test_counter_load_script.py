@@ -57,4 +57,5 @@ def test_the_counter_load_runs_at_two_levels_and_every_check_passes():
         assert line in out, out
     assert "FAIL" not in out
     assert "settle " in out and "ncalls" in out  # statements per request, where the time goes
+    assert "Django compiling SQL (models/sql)" in out and "the triple, under cProfile" in out
     assert "statements for dispense:" in out  # the targets, reported
