@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from django.db import connections
 from django.db.models import QuerySet
@@ -33,52 +33,75 @@ class _Template:
     compiler: SQLCompiler  # compiled: its select, related-object info and column count
     sql: str
     params: tuple
-    slots: tuple[tuple[int, int], ...]  # (position in params, index of the caller's argument)
+    # (position in params, index of the caller's argument, index in it if it is a list, else -1)
+    slots: tuple[tuple[int, int, int], ...]
 
 
-def _sentinel(index: int, kind: type) -> int | str:
-    """A value no caller passes, standing for argument ``index`` while the template compiles."""
+# A list argument compiles a statement per length (``IN (%s, %s)``): up to this length; a longer
+# or empty list is read by the ORM as usual
+LISTED = 8
+
+
+def _sentinel(index: int, kind: type, item: int = 0) -> int | str:
+    """A value no caller passes, standing for argument ``index`` (its ``item`` for a list) while
+    the template compiles."""
     if kind is int:
-        return -1_987_654_000 - index
+        return -1_987_654_000 - index * 100 - item
     if kind is str:
-        return f"\x1fcompiled-argument-{index}\x1f"
+        return f"\x1fcompiled-argument-{index}-{item}\x1f"
     raise TypeError(f"a compiled read takes int or str arguments, not {kind.__name__}")
 
 
 class CompiledRead:
     """A read whose statement is the same every time but for its arguments (a primary key, a
-    token's digest), built and compiled by Django's ORM once per process and database, then run
-    with new arguments: the counter's joined reads (``select_related`` over five tables) spent
-    more time in Django's SQL compiler than in PostgreSQL (issue 15).
+    token's digest, a few ids), built and compiled by Django's ORM once per process and database,
+    then run with new arguments: the counter's joined reads (``select_related`` over five
+    tables) spent more time in Django's SQL compiler than in PostgreSQL (issue 15).
 
-    ``build`` makes the queryset from its arguments (``kinds``: int or str each); it must not
-    change its shape with their values (no ``__in`` of a list, no ``None``): the template is
-    compiled with stand-ins, each of which must turn up in the statement's parameters. Rows are
-    made by the queryset's own iterable (models with their ``select_related`` objects, or
-    ``values``), and ``prefetch_related`` runs as usual."""
+    ``build`` makes the queryset from its arguments (``kinds``: int or str each, or ``[int]`` /
+    ``[str]`` for a list of them, as ``__in`` takes); it must not change its shape with their
+    values (no ``None``, no branch on a value): the template is compiled with stand-ins, each of
+    which must turn up in the statement's parameters. A list compiles one template per length up
+    to ``LISTED``. Rows are made by the queryset's own iterable (models with their
+    ``select_related`` objects, or ``values``), and ``prefetch_related`` runs as usual."""
 
-    def __init__(self, build: Callable[..., QuerySet], *kinds: type):
+    def __init__(self, build: Callable[..., QuerySet], *kinds: type | list[type]):
         self.build = build
         self.kinds = kinds
-        self._compiled: _Template | None = None  # the project has one database
+        for kind in kinds:
+            _sentinel(0, kind[0] if isinstance(kind, list) else kind)  # a kind it cannot take
+        self._compiled: dict[tuple, _Template] = {}  # by the lists' lengths (one database)
 
-    def _template(self) -> _Template:
-        if self._compiled is not None:
-            return self._compiled
-        stand_ins = [_sentinel(n, kind) for n, kind in enumerate(self.kinds)]
+    def _template(self, lengths: tuple) -> _Template:
+        if lengths in self._compiled:
+            return self._compiled[lengths]
+        stand_ins = [
+            _sentinel(n, kind)
+            if length is None
+            else [_sentinel(n, kind[0], i) for i in range(length)]
+            for n, (kind, length) in enumerate(zip(self.kinds, lengths, strict=True))
+        ]
+        where = {  # stand-in → (argument, its item or -1)
+            value: (n, i)
+            for n, stand_in in enumerate(stand_ins)
+            for i, value in (
+                enumerate(stand_in) if isinstance(stand_in, list) else [(-1, stand_in)]
+            )
+        }
         queryset = self.build(*stand_ins)
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
         slots = tuple(
-            (position, stand_ins.index(value))
+            (position, *where[value])
             for position, value in enumerate(params)
-            if value in stand_ins
+            if isinstance(value, int | str) and value in where
         )
-        missing = set(range(len(stand_ins))) - {index for _, index in slots}
+        missing = set(where.values()) - {slot[1:] for slot in slots}
         if missing:
-            raise ValueError(f"compiled read: arguments {sorted(missing)} are not parameters")
-        self._compiled = _Template(queryset, compiler, sql, tuple(params), slots)
-        return self._compiled
+            arguments = sorted({n for n, _ in missing})
+            raise ValueError(f"compiled read: arguments {arguments} are not parameters")
+        self._compiled[lengths] = _Template(queryset, compiler, sql, tuple(params), slots)
+        return self._compiled[lengths]
 
     def _queryset(self, *args) -> QuerySet:
         """The queryset for ``args``, whose evaluation runs the compiled statement (only that:
@@ -86,15 +109,22 @@ class CompiledRead:
         ``filter()`` would compile those)."""
         if len(args) != len(self.kinds):
             raise TypeError(f"compiled read takes {len(self.kinds)} arguments")
-        template = self._template()
+        lengths = tuple(
+            len(arg) if isinstance(kind, list) else None
+            for kind, arg in zip(self.kinds, args, strict=True)
+        )
+        if any(length is not None and not 0 < length <= LISTED for length in lengths):
+            return self.build(*args)  # an empty or long list: compiled as usual
+        template = self._template(lengths)
         connection = connections[template.queryset.db]
         if template.queryset.query.select_for_update and connection.get_autocommit():
             raise TransactionManagementError(
                 "select_for_update cannot be used outside of a transaction."
             )
+        values = [list(arg) if length else arg for arg, length in zip(args, lengths, strict=True)]
         params = list(template.params)
-        for position, index in template.slots:
-            params[position] = args[index]
+        for position, index, item in template.slots:
+            params[position] = values[index] if item < 0 else values[index][item]
         compiler = copy.copy(template.compiler)
         compiler.connection = connection
         bound = (template.sql, tuple(params))
@@ -111,3 +141,19 @@ class CompiledRead:
         for row in self._queryset(*args):
             return row
         return None
+
+
+def attach(instance: Any, name: str, rows: list) -> None:
+    """``rows`` as ``instance``'s prefetched reverse relation ``name`` (a ``ForeignKey``'s
+    related manager), as ``prefetch_related`` leaves it: ``getattr(instance, name).all()``
+    answers them from memory and each row knows ``instance``. For rows read by a
+    ``CompiledRead`` in place of a prefetch, which Django compiles on every run."""
+    manager = getattr(instance, name)
+    for row in rows:
+        manager.field.set_cached_value(row, instance)
+    queryset = manager.get_queryset()
+    queryset._result_cache = rows
+    queryset._prefetch_done = True
+    if not hasattr(instance, "_prefetched_objects_cache"):
+        instance._prefetched_objects_cache = {}
+    instance._prefetched_objects_cache[manager.field.remote_field.cache_name] = queryset

@@ -19,6 +19,7 @@ from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, field_error
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
+from dualchannel.core.queries import CompiledRead
 from dualchannel.core.roles import Role
 
 from . import error_codes as codes
@@ -218,6 +219,24 @@ def sale_refusals(
     return line_warnings
 
 
+_CODES = CompiledRead(  # codes with their batches, as a sale checks them
+    lambda codes_: (
+        TraceCode.objects.select_related("stock_item").filter(code__in=codes_).order_by()
+    ),
+    [str],
+)
+_LOCKED_ITEMS = CompiledRead(
+    lambda stock_item_ids, pharmacy_id: (
+        StockItem.objects.select_for_update(of=("self",))
+        .select_related("drug")
+        .filter(pk__in=stock_item_ids, pharmacy_id=pharmacy_id)
+        .order_by("pk")
+    ),
+    [int],
+    int,
+)
+
+
 def sale_verify(
     *,
     pharmacy: Any,
@@ -235,10 +254,7 @@ def sale_verify(
     if any(line.stock_item_id not in items for line in clean):
         raise NotFound(codes.STOCK_ITEM_NOT_FOUND, "库存批次不存在或不属于本药店")
     existing = {
-        row.code: row
-        for row in TraceCode.objects.select_related("stock_item").filter(
-            code__in=[c for line in clean for c in line.trace_codes]
-        )
+        row.code: row for row in _CODES.all([c for line in clean for c in line.trace_codes])
     }
     held = {pk: item.held for pk, item in items.items()}
     # no alert for a check
@@ -263,13 +279,7 @@ def sale_lock_items(pharmacy: Any, stock_item_ids: Sequence[int]) -> dict[int, S
     checks the batches before the sale locks them here once and passes them to
     ``sale_record(locked_items=...)``."""
     # Fixed lock order (stock items by pk, then codes by code): no deadlock between sales.
-    return {
-        item.pk: item
-        for item in StockItem.objects.select_for_update(of=("self",))
-        .select_related("drug")
-        .filter(pk__in=set(stock_item_ids), pharmacy=pharmacy)
-        .order_by("pk")
-    }
+    return {item.pk: item for item in _LOCKED_ITEMS.all(set(stock_item_ids), pharmacy.pk)}
 
 
 def _lock_sale_items(

@@ -22,6 +22,7 @@ from dualchannel.catalog.models import Drug
 from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
+from dualchannel.core.queries import CompiledRead
 from dualchannel.core.roles import Role
 from dualchannel.registry.models import Institution, InstitutionKind
 from dualchannel.registry.profiles import profile_for
@@ -39,6 +40,14 @@ RATIO_PLACES = Decimal("0.0001")
 # --- donated stock [HB art. 31(7)] ---------------------------------------------------------------
 
 
+_DONATED = CompiledRead(  # whether codes were received as donated, and whether received
+    lambda codes_: (
+        TraceCode.objects.filter(code__in=codes_).values_list("donated", "received").order_by()
+    ),
+    [str],
+)
+
+
 def sold_as_donation(
     stock_item_id: int | None, trace_codes: Sequence[str], *, batch_donated: bool | None = None
 ) -> bool:
@@ -51,11 +60,7 @@ def sold_as_donation(
     batch's own flag where the caller read the batch already (else it is read here).
     """
     codes_ = [code for code in trace_codes or () if code]
-    rows = (
-        list(TraceCode.objects.filter(code__in=codes_).values_list("donated", "received"))
-        if codes_
-        else []
-    )
+    rows = _DONATED.all(codes_) if codes_ else []
     if any(donated for donated, _ in rows):
         return True
     if stock_item_id is None:

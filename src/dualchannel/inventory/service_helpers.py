@@ -20,6 +20,7 @@ from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
 from dualchannel.core.money import parse_money
 from dualchannel.core.permissions import actor_role, require_role
+from dualchannel.core.queries import CompiledRead
 from dualchannel.core.roles import Role
 from dualchannel.integration.nhsa.envelope import platform_connected
 from dualchannel.monitoring.services import alert_raise_independent
@@ -358,13 +359,20 @@ def lock_item(pk: int) -> StockItem:
     return StockItem.objects.select_for_update(of=("self",)).select_related("drug").get(pk=pk)
 
 
-def lock_codes(codes_: Sequence[str], **filters: Any) -> dict[str, TraceCode]:
-    rows = (
+def _locked_codes(codes_: Sequence[str], **filters: Any):
+    return (
         TraceCode.objects.select_for_update(of=("self",))
         .filter(code__in=codes_, **filters)
         .select_related("stock_item")
         .order_by("code")
     )
+
+
+_LOCKED_CODES = CompiledRead(_locked_codes, [str])  # a sale's, the counter's: no filter
+
+
+def lock_codes(codes_: Sequence[str], **filters: Any) -> dict[str, TraceCode]:
+    rows = _locked_codes(codes_, **filters) if filters else _LOCKED_CODES.all(codes_)
     return {row.code: row for row in rows}
 
 

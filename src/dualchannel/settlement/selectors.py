@@ -3,11 +3,11 @@ officers of its region, the insured person; anyone else is told "not found"."""
 
 from __future__ import annotations
 
-from django.db.models import Prefetch, Q, QuerySet
+from django.db.models import Q, QuerySet
 
 from dualchannel.core.errors import NotFound
 from dualchannel.core.models import User
-from dualchannel.core.queries import CompiledRead
+from dualchannel.core.queries import CompiledRead, attach
 from dualchannel.core.roles import Role
 from dualchannel.registry.selectors import officer_region
 
@@ -62,17 +62,22 @@ def settlement_get(actor: User | None, settlement_id: int) -> Settlement:
     return settlement
 
 
-def _answer_read(settlement_id: int) -> QuerySet[Settlement]:
-    lines = SettlementLine.objects.select_related("drug").order_by("settlement_id", "position")
-    return (
+_ANSWER = CompiledRead(
+    lambda settlement_id: (
         Settlement.objects.select_related(*_SETTLEMENT_JOINS)
-        .prefetch_related(Prefetch("lines", lines))
         .filter(pk=settlement_id)
         .order_by()[:1]
-    )
-
-
-_ANSWER = CompiledRead(_answer_read, int)
+    ),
+    int,
+)
+_ANSWER_LINES = CompiledRead(  # its lines, as settlement_get prefetches them
+    lambda settlement_id: (
+        SettlementLine.objects.select_related("drug")
+        .filter(settlement_id=settlement_id)
+        .order_by("position")
+    ),
+    int,
+)
 
 
 def settlement_answer(settlement_id: int) -> Settlement:
@@ -82,6 +87,7 @@ def settlement_answer(settlement_id: int) -> Settlement:
     found = _ANSWER.one(settlement_id)
     if found is None:
         raise NotFound(codes.NOT_FOUND, "结算记录不存在")
+    attach(found, "lines", _ANSWER_LINES.all(settlement_id))
     return found
 
 

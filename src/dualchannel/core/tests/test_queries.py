@@ -88,3 +88,38 @@ def test_a_locking_read_needs_a_transaction():
         assert read.one(institution.pk) == institution
     with pytest.raises(TransactionManagementError):
         read.one(institution.pk)
+
+
+def test_a_list_argument_compiles_once_per_length(compiles):
+    made = InstitutionFactory.create_batch(4)
+    ids = [i.pk for i in made]
+    read = CompiledRead(
+        lambda pks, names: Institution.objects.filter(pk__in=set(pks), name__in=names).order_by(
+            "pk"
+        ),
+        [int],
+        [str],
+    )
+    names = [i.name for i in made]
+    for n in (1, 2, 3):
+        assert read.all(ids[:n], names) == made[:n]
+    compiles.clear()
+    # the same lengths again, other values: no compilation, the rows of those values
+    assert read.all(ids[1:2], names) == made[1:2]
+    assert read.all({ids[3], ids[0]}, names) == [made[0], made[3]]  # a set as well
+    assert read.all(ids[1:4], [names[3], names[2], "x", "y"]) == made[2:4]
+    assert read.all([ids[0], ids[0]], names) == made[:1]  # a repeated id: one row
+    assert compiles == []
+    # an empty list or one longer than LISTED: read as the ORM reads it, with the same answer
+    assert read.all([], names) == []
+    long = [*ids, *range(-20, -10)]
+    assert read.all(long, names) == made
+    assert len(compiles) == 2  # each compiled as usual
+
+
+def test_a_list_kind_it_cannot_bind_is_refused():
+    with pytest.raises(TypeError):
+        CompiledRead(lambda pks: Institution.objects.filter(pk__in=pks), [float])
+    read = CompiledRead(lambda pks: Institution.objects.filter(pk__in=pks[:1]), [int])
+    with pytest.raises(ValueError, match=r"arguments \[0\]"):
+        read.all([1, 2])  # the second id is no parameter of the statement

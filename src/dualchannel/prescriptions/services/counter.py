@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import DecimalField, Prefetch, Subquery
+from django.db.models import DecimalField, Subquery
 from django.utils import timezone
 
 from dualchannel.core import audit, refcache
@@ -34,7 +34,7 @@ from dualchannel.core.idempotency import checked_key
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
-from dualchannel.core.queries import CompiledRead, one_or_none
+from dualchannel.core.queries import CompiledRead, attach
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.services.plan import eligibility_plan_use
@@ -262,14 +262,6 @@ def _visible_read(*, lock: bool) -> CompiledRead:
             "eligibility",
             "pharmacy__region",
             "physician",
-        ).prefetch_related(
-            Prefetch(
-                "items",
-                # Meta.ordering's "prescription" would join the prescriptions to sort by theirs
-                PrescriptionItem.objects.select_related("drug").order_by(
-                    "prescription_id", "position"
-                ),
-            )
         )
         if lock:
             # the dispensing notifies the patient: their account (if any) with the same read
@@ -280,6 +272,14 @@ def _visible_read(*, lock: bool) -> CompiledRead:
 
 
 _VISIBLE = {lock: _visible_read(lock=lock) for lock in (False, True)}
+_ITEMS = CompiledRead(  # a prescription's items with their drugs, as a prefetch reads them
+    lambda prescription_id: (
+        PrescriptionItem.objects.select_related("drug")
+        .filter(prescription_id=prescription_id)
+        .order_by("position")
+    ),  # Meta.ordering's "prescription" would join the prescriptions
+    int,
+)
 
 
 def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False) -> Prescription:
@@ -287,6 +287,7 @@ def _visible(prescription_id: int, pharmacist: Pharmacist, *, lock: bool = False
     # only a prescription routed here: a walk-in is first routed by the patient [CX art. 21]
     if prescription is None or prescription.pharmacy_id != pharmacist.pharmacy_id:
         raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
+    attach(prescription, "items", _ITEMS.all(prescription_id))
     return prescription
 
 
@@ -437,11 +438,20 @@ def counter_dispense(
         raise Conflict(codes.IDEMPOTENCY_MISMATCH, KEY_REUSED) from None
 
 
+_BY_KEY = CompiledRead(
+    lambda pharmacy_id, key: Dispensing.objects.filter(
+        pharmacy_id=pharmacy_id, idempotency_key=key
+    ).order_by()[:1],
+    int,
+    str,
+)
+
+
 def _replay(
     pharmacy_id: int, key: str, prescription_id: int, request_digest: str
 ) -> Dispensing | None:
     """The dispensing this key made: the same request answers it again, another is refused."""
-    seen = one_or_none(Dispensing.objects.filter(pharmacy_id=pharmacy_id, idempotency_key=key))
+    seen = _BY_KEY.one(pharmacy_id, key)
     if seen is None:
         return None
     if seen.request_digest == request_digest and seen.prescription_id == prescription_id:
@@ -562,6 +572,20 @@ def _order_follows(
         dispensing.answer_in_memory = True
 
 
+def _locked_eligibility(prescription_id: int, pharmacy_id: int):
+    named = (
+        Prescription.objects.filter(pk=prescription_id, pharmacy_id=pharmacy_id)
+        .order_by()
+        .values("eligibility_id")[:1]
+    )
+    return (
+        Eligibility.objects.select_for_update(no_key=True).filter(pk=Subquery(named)).order_by()[:1]
+    )
+
+
+_LOCKED_ELIGIBILITY = CompiledRead(_locked_eligibility, int, int)
+
+
 def _dispense_locked(
     pharmacist: Pharmacist, prescription_id: int
 ) -> tuple[Eligibility | None, Prescription]:
@@ -570,14 +594,7 @@ def _dispense_locked(
     # batches. A prescription's eligibility is fixed when it is issued, so the unlocked read
     # names the row to lock first, read in the lock's own statement (one not visible here is
     # refused by ``_visible`` below).
-    named = (
-        Prescription.objects.filter(pk=prescription_id, pharmacy_id=pharmacist.pharmacy_id)
-        .order_by()
-        .values("eligibility_id")[:1]
-    )
-    eligibility = one_or_none(
-        Eligibility.objects.select_for_update(no_key=True).filter(pk=Subquery(named))
-    )
+    eligibility = _LOCKED_ELIGIBILITY.one(prescription_id, pharmacist.pharmacy_id)
     prescription = _visible(prescription_id, pharmacist, lock=True)
     return eligibility, prescription
 

@@ -31,6 +31,7 @@ from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
 from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
+from dualchannel.core.queries import CompiledRead
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.inventory.holds import (
@@ -551,10 +552,19 @@ def order_redeem_code(*, actor: User, code: str) -> OnlineOrder:
     return order
 
 
+_HOLDING = CompiledRead(  # the newest order of a prescription holding stock
+    lambda prescription_id: (
+        OnlineOrder.objects.filter(prescription_id=prescription_id, status__in=HOLDING_ORDER)
+        .values_list("pk", flat=True)
+        .order_by("-created_at", "-id")[:1]
+    ),
+    int,
+)
+
+
 def open_order_for(prescription: Prescription) -> OnlineOrder | None:
     """The prescription's order waiting at the pharmacy (stock held), locked; None if none."""
-    found = OnlineOrder.objects.filter(prescription=prescription, status__in=HOLDING_ORDER)
-    order_id = found.values_list("pk", flat=True).first()
+    order_id = _HOLDING.one(prescription.pk)
     return None if order_id is None else locked_order(order_id)
 
 

@@ -24,7 +24,7 @@ from dualchannel.core.errors import Conflict, DomainError
 from dualchannel.core.idempotency import checked_key
 from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
-from dualchannel.core.queries import one_or_none
+from dualchannel.core.queries import CompiledRead, one_or_none
 from dualchannel.prescriptions.models import Dispensing, Prescription
 from dualchannel.registry.designations import institution_designated
 from dualchannel.registry.models import (
@@ -285,11 +285,18 @@ def request_key(idempotency_key: str | None) -> str:
     return checked_key(idempotency_key, code=codes.KEY_REQUIRED)
 
 
+_BY_KEY = CompiledRead(
+    lambda institution_id, key: Settlement.objects.filter(
+        institution_id=institution_id, idempotency_key=key
+    ).order_by()[:1],
+    int,
+    str,
+)
+
+
 def settlement_replay(institution_id: int, key: str, digest: str) -> Settlement | None:
     """The settlement this key already made (the same request replayed), else None."""
-    found = one_or_none(
-        Settlement.objects.filter(institution_id=institution_id, idempotency_key=key)
-    )
+    found = _BY_KEY.one(institution_id, key)
     if found is not None and found.request_digest != digest:
         raise Conflict(codes.KEY_REUSED, "该幂等键已用于另一笔结算")
     if found is not None:

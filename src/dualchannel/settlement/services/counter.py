@@ -37,7 +37,12 @@ from dualchannel.eligibility.services.plan import eligibility_plan_release
 from dualchannel.inventory.models import StockItem, TraceCode
 from dualchannel.inventory.sales import sale_return
 from dualchannel.inventory.selectors import sold_as_donation
-from dualchannel.prescriptions.models import Dispensing, Prescription, PrescriptionStatus
+from dualchannel.prescriptions.models import (
+    Dispensing,
+    DispensingLine,
+    Prescription,
+    PrescriptionStatus,
+)
 from dualchannel.registry.models import InpatientStay
 from dualchannel.registry.out_of_area import OutOfArea, out_of_area_of
 from dualchannel.registry.profiles import profile_for, profile_of
@@ -128,6 +133,14 @@ def _dispensing_read(*, lock: bool) -> CompiledRead:
 
 
 _DISPENSING = {lock: _dispensing_read(lock=lock) for lock in (False, True)}
+_LINES = CompiledRead(  # a dispensing's lines, what pricing reads of them
+    lambda dispensing_id: (
+        DispensingLine.objects.select_related("drug", "item", "stock_item")
+        .filter(dispensing_id=dispensing_id)
+        .order_by("pk")
+    ),
+    int,
+)
 
 
 def _dispensing_for(actor: User, prescription_id: int, *, lock: bool) -> Dispensing:
@@ -200,7 +213,8 @@ def _price(
         setting=INPATIENT if inpatient else OUTPATIENT,
     )
     priced = []
-    for line in dispensing.lines.select_related("drug", "item", "stock_item").order_by("pk"):
+    for line in _LINES.all(dispensing.pk):
+        DispensingLine.dispensing.field.set_cached_value(line, dispensing)
         item, stock = line.item, line.stock_item
         standard = rules.package_standard(
             line.drug,

@@ -43,6 +43,7 @@ from django.utils import timezone
 from dualchannel.core import audit
 from dualchannel.core.errors import Conflict, DomainError
 from dualchannel.core.models import User
+from dualchannel.core.queries import CompiledRead
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.selectors import eligibility_benefits_active
 from dualchannel.inventory.models import HoldStatus, StockHold
@@ -259,11 +260,8 @@ def online_personal_now(actor: User, prescription_id: int) -> Decimal:
     return settlement_preview(actor=actor, prescription_id=prescription_id).breakdown.personal
 
 
-def _online_pickup_order(prescription_id: int) -> int | None:
-    """The paid-online pick-up order of this dispensing whose settlement is still to be made
-    (or was made by this path and stands); None: the counter settles and collects as usual
-    (paid at the counter, or its online settlement was reversed)."""
-    order = (
+_PAID_PICKUP = CompiledRead(  # the newest order of a prescription to pick up, paid online
+    lambda prescription_id: (
         OnlineOrder.objects.filter(
             prescription_id=prescription_id,
             mode=DeliveryMode.ONLINE_PICKUP,
@@ -271,8 +269,17 @@ def _online_pickup_order(prescription_id: int) -> int | None:
             dispensing__isnull=False,
         )
         .values("pk", "dispensing_id")
-        .first()
-    )
+        .order_by("-created_at", "-id")[:1]
+    ),
+    int,
+)
+
+
+def _online_pickup_order(prescription_id: int) -> int | None:
+    """The paid-online pick-up order of this dispensing whose settlement is still to be made
+    (or was made by this path and stands); None: the counter settles and collects as usual
+    (paid at the counter, or its online settlement was reversed)."""
+    order = _PAID_PICKUP.one(prescription_id)
     if order is None:
         return None
     reversed_before = Settlement.objects.filter(
