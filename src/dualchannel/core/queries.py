@@ -35,6 +35,9 @@ class _Template:
     params: tuple
     # (position in params, index of the caller's argument, index in it if it is a list, else -1)
     slots: tuple[tuple[int, int, int], ...]
+    # the columns' converters from database values (``get_converters``: per column a field
+    # comparison and the backend's lookups, which Django otherwise repeats on every run)
+    converters: dict
 
 
 # A list argument compiles a statement per length (``IN (%s, %s)``): up to this length; a longer
@@ -100,7 +103,10 @@ class CompiledRead:
         if missing:
             arguments = sorted({n for n, _ in missing})
             raise ValueError(f"compiled read: arguments {arguments} are not parameters")
-        self._compiled[lengths] = _Template(queryset, compiler, sql, tuple(params), slots)
+        converters = compiler.get_converters([s[0] for s in compiler.select[: compiler.col_count]])
+        self._compiled[lengths] = _Template(
+            queryset, compiler, sql, tuple(params), slots, converters
+        )
         return self._compiled[lengths]
 
     def _queryset(self, *args) -> QuerySet:
@@ -129,6 +135,7 @@ class CompiledRead:
         compiler.connection = connection
         bound = (template.sql, tuple(params))
         compiler.as_sql = lambda *_, **__: bound
+        compiler.get_converters = lambda _: template.converters
         queryset = template.queryset._chain()
         queryset.query.get_compiler = lambda *_, **__: compiler
         return queryset
