@@ -212,6 +212,7 @@ PRESCRIPTION_MACHINE = StateMachine(
         "to": to_status,
     },
     reason_max=2000,
+    save_fields=(),  # the status and what the move sets (``changes``), not the whole row
 )
 
 

@@ -45,12 +45,12 @@ def prescription_cancel(*, actor: User, prescription_id: int, reason: str) -> Pr
         prescription = locked_prescription(prescription_id)
         if not actor.is_superuser and prescription.hospital_id != actor.institution_id:
             raise NotFound(codes.RX_NOT_FOUND, "处方不存在")
-        prescription.cancel_reason = reason[:200]
         transition(
             prescription,
             S.CANCELLED,
             actor=actor,
             reason=reason,
+            changes={"cancel_reason": reason[:200]},
         )
         notify(
             template="prescriptions.cancelled",
@@ -136,12 +136,12 @@ def prescription_mark_dispensed(
             prescription = locked
         else:
             prescription = locked_prescription(prescription_id)
-        prescription.dispensed_at = dispensed_at
         transition(
             prescription,
             S.DISPENSED,
             actor=actor,
             reason=reason,
+            changes={"dispensed_at": dispensed_at},
             **(facts or {}),
         )
         notify(

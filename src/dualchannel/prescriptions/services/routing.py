@@ -152,18 +152,22 @@ def prescription_route(
             )
         if prescription.valid_until < day_or_today(today):
             raise DomainError(codes.RX_EXPIRED, "处方已超过有效期")
-        prescription.pharmacy = pharmacy
-        prescription.consented_at = timezone.now()
-        prescription.consented_by = actor
-        prescription.routed_at = prescription.consented_at
-        prescription.stock_status_at_choice = stock_status(pharmacy, _wanted(prescription))
+        consented_at = timezone.now()
+        stock = stock_status(pharmacy, _wanted(prescription))
         transition(
             prescription,
             S.ROUTED,
             actor=actor,
             reason="参保人选择药店并同意处方流转",
+            changes={
+                "pharmacy": pharmacy,
+                "consented_at": consented_at,
+                "consented_by": actor,
+                "routed_at": consented_at,
+                "stock_status_at_choice": stock,
+            },
             pharmacy=pharmacy.pk,
-            stock=prescription.stock_status_at_choice,
+            stock=stock,
         )
         notify(
             template="prescriptions.routed",
