@@ -16,6 +16,7 @@ from dualchannel.core.models import ApiToken
 from dualchannel.core.roles import Role
 from dualchannel.core.security import confirmed_device
 from dualchannel.core.tests.factories import PASSWORD, UserFactory
+from dualchannel.monitoring.engine import forget_followed
 from dualchannel.registry import public_cache
 from dualchannel.registry.models import InstitutionKind
 from dualchannel.registry.regions import forget_parents
@@ -195,8 +196,10 @@ def _reference_cache_forgotten():
     one test cached under a version must not be served to the next under the same number."""
 
     refcache.clear()
+    forget_followed()  # the monitoring follow-ups queued: rolled back with the test's data
     yield
     refcache.clear()
+    forget_followed()
 
 
 @pytest.fixture(autouse=True)

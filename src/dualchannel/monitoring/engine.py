@@ -12,6 +12,7 @@ after the business transaction commits (``monitoring_follow``): the hot path onl
 from __future__ import annotations
 
 import logging
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -160,6 +161,18 @@ def follow_window(now: datetime) -> datetime:
     return datetime.fromtimestamp(epoch - epoch % seconds + seconds, tz=UTC)
 
 
+# The follow-up runs this process has queued, by job key: the next event of the same region,
+# rules, day and window needs no statement (the key names a window still open, so its job has
+# not run). Bounded; tests forget them with the data (``forget_followed``).
+FOLLOWED_KEPT = 512
+_followed: dict[str, None] = {}
+_followed_lock = threading.Lock()
+
+
+def forget_followed() -> None:
+    _followed.clear()
+
+
 def monitoring_follow(*, region_code: str, keys: list[str], day: date, event: str) -> None:
     """After the caller's transaction commits, queue a run of ``keys`` over ``day``'s month for
     the event's pooling region. Cheap on the hot path: at most one job row per region, rules,
@@ -170,15 +183,17 @@ def monitoring_follow(*, region_code: str, keys: list[str], day: date, event: st
     def queue() -> None:
         due = follow_window(timezone.now())
         key = f"{INCREMENTAL_JOB}:{pooling}:{day.isoformat()}:{due:%Y%m%d%H%M}:"
+        key = (key + ",".join(payload["keys"]))[:200]
+        if key in _followed:
+            return  # this process queued (or found) that run already: it has not started yet
         try:
             # after the commit nothing is open: the job row is its own short transaction
             with transaction.atomic():
-                enqueue(
-                    INCREMENTAL_JOB,
-                    payload,
-                    key=(key + ",".join(payload["keys"]))[:200],
-                    run_after=due,
-                )
+                enqueue(INCREMENTAL_JOB, payload, key=key, run_after=due)
+            with _followed_lock:
+                _followed[key] = None
+                if len(_followed) > FOLLOWED_KEPT:
+                    del _followed[next(iter(_followed))]  # the oldest
         except Exception as exc:  # a monitoring hiccup never fails the business action
             logger.warning(
                 "monitoring follow-up for region %s could not be queued (%s)",

@@ -8,7 +8,8 @@ from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dualchannel.catalog.tests.factories import DrugFactory
@@ -19,6 +20,7 @@ from dualchannel.monitoring.engine import (
     FOLLOW_WINDOW,
     INCREMENTAL_JOB,
     follow_window,
+    forget_followed,
     monitoring_follow,
     rules_run,
 )
@@ -122,6 +124,35 @@ def test_the_follow_up_is_queued_only_after_commit_and_runs_the_named_rules(
         pass
     assert Alert.objects.get(rule=RULE).evidence["period"] == ["2026-03-01", "2026-03-05"]
     assert not Alert.objects.exclude(rule=RULE).exists()  # only the named rules ran
+
+
+def test_a_window_already_followed_needs_no_statement_in_this_process(
+    django_capture_on_commit_callbacks,
+):
+    # given the follow-up of a region, rules, day and window queued by this process
+    def settled(event: str) -> list:
+        with (
+            django_capture_on_commit_callbacks(execute=True) as callbacks,
+            transaction.atomic(),
+        ):
+            monitoring_follow(region_code="420102", keys=[RULE], day=date(2026, 3, 5), event=event)
+        return callbacks
+
+    region("420102")
+    settled("settlement:1")
+    assert Job.objects.filter(kind=INCREMENTAL_JOB).count() == 1
+
+    # when the next settlement of the window commits, its follow-up reads and writes nothing
+    with CaptureQueriesContext(connection) as sent:
+        settled("settlement:2")
+    assert [q["sql"] for q in sent.captured_queries if "core_job" in q["sql"]] == []
+
+    # and a process that forgot it (a fresh worker) finds the same job rather than a second one
+    forget_followed()
+    with CaptureQueriesContext(connection) as sent:
+        settled("settlement:3")
+    assert any("core_job" in q["sql"] for q in sent.captured_queries)
+    assert Job.objects.filter(kind=INCREMENTAL_JOB).count() == 1
 
 
 def test_confirming_with_a_finding_records_it_and_raises_the_recovery(
