@@ -216,7 +216,7 @@ def settlement_settle(
         idempotency_key=key,
         inpatient_admission_no=inpatient_admission_no,
     )
-    found = selectors.settlement_answer(settlement.pk)  # the service checked the actor
+    found = selectors.settlement_answer_of(settlement)  # the service checked the actor
     # the same key again answers 200 with the first settlement (``settlement_replay``)
     replayed = getattr(settlement, "replayed", False)
     return Status(200 if replayed else 201, settlement_payload(found))

@@ -80,6 +80,23 @@ _ANSWER_LINES = CompiledRead(  # its lines, as settlement_get prefetches them
 )
 
 
+def settlement_answer_of(settlement: Settlement) -> Settlement:
+    """The answer to a settle: the rows the service has just written, when it kept them with
+    what the answer shows (the lines with their drugs, the institution, the person), else
+    ``settlement_answer``'s read (a replay, a line whose drug was not read with it)."""
+    lines = getattr(settlement, "_prefetched_objects_cache", {}).get("lines")
+    written = (
+        lines is not None
+        and all(_cached(settlement, name) for name in _SETTLEMENT_JOINS)
+        and all(line.drug_id is None or _cached(line, "drug") for line in lines)
+    )
+    return settlement if written else settlement_answer(settlement.pk)
+
+
+def _cached(row, name: str) -> bool:
+    return type(row)._meta.get_field(name).is_cached(row)
+
+
 def settlement_answer(settlement_id: int) -> Settlement:
     """A settlement the counter has just written (or replayed) for its actor, who the service
     checked may settle there: read for the answer as ``settlement_get`` reads it, without the

@@ -24,7 +24,7 @@ from dualchannel.core.errors import Conflict, DomainError
 from dualchannel.core.idempotency import checked_key
 from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
-from dualchannel.core.queries import CompiledRead, one_or_none
+from dualchannel.core.queries import CompiledRead, attach, one_or_none
 from dualchannel.prescriptions.models import Dispensing, Prescription
 from dualchannel.registry.designations import institution_designated
 from dualchannel.registry.models import (
@@ -382,8 +382,8 @@ def write_settlement(
     # a number people can read: the day and the row's own id, never a shared counter row
     settlement.settlement_no = f"JS{priced.settled_on:%Y%m%d}{settlement.pk:08d}"
     settlement.save(update_fields=["settlement_no"])
-    for position, (line, result) in enumerate(zip(priced.lines, b.lines, strict=True), 1):
-        SettlementLine.objects.create(
+    lines = [
+        SettlementLine(
             settlement=settlement,
             position=position,
             drug_id=line.drug_id,
@@ -402,6 +402,16 @@ def write_settlement(
             first_self_pay=result.first_self_pay,
             in_policy=result.in_policy,
         )
+        for position, (line, result) in enumerate(zip(priced.lines, b.lines, strict=True), 1)
+    ]
+    SettlementLine.objects.bulk_create(lines)
+    # the answer is made from the rows written: the lines' drugs as the dispensing's lines
+    # were read with them (the counter's pricing), else they are read when asked for
+    known = _prefetched_lines(priced.dispensing)
+    for line in lines:
+        if line.drug_id in known:
+            line.drug = known[line.drug_id]
+    attach(settlement, "lines", lines)
     SettlementTransition.objects.create(
         settlement=settlement,
         from_status="",
@@ -410,6 +420,14 @@ def write_settlement(
         reason=reason,
     )
     return settlement
+
+
+def _prefetched_lines(dispensing: Dispensing | None) -> dict:
+    """The drugs of the dispensing's lines by id, where they were read with them (prefetched)."""
+    cache = getattr(dispensing, "_prefetched_objects_cache", {})
+    if "lines" not in cache:
+        return {}
+    return {line.drug_id: line.drug for line in cache["lines"] if line.drug_id is not None}
 
 
 def queue_upload(settlement: Settlement) -> None:

@@ -28,7 +28,7 @@ from dualchannel.core.jobs import enqueue
 from dualchannel.core.locks import lock_ids, lock_rows
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
-from dualchannel.core.queries import CompiledRead
+from dualchannel.core.queries import CompiledRead, attach
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.eligibility.models import Eligibility
@@ -213,8 +213,9 @@ def _price(
         setting=INPATIENT if inpatient else OUTPATIENT,
     )
     priced = []
-    for line in _LINES.all(dispensing.pk):
-        DispensingLine.dispensing.field.set_cached_value(line, dispensing)
+    lines = _LINES.all(dispensing.pk)
+    attach(dispensing, "lines", lines)  # ``dispensing.lines.all()`` from memory from here on
+    for line in lines:
         item, stock = line.item, line.stock_item
         standard = rules.package_standard(
             line.drug,
