@@ -327,6 +327,18 @@ def record_movement(
     return movement
 
 
+# what a movement changes on the codes it moves (``save_codes``), by attribute name
+_CODE_FIELDS = (
+    "status",
+    "stock_item_id",
+    "received",
+    "donated",
+    "sold_at",
+    "last_movement_id",
+    "updated_at",
+)
+
+
 def save_codes(
     movement: StockMovement, *, new: list[TraceCode], changed: list[TraceCode]
 ) -> list[TraceCode]:
@@ -335,19 +347,14 @@ def save_codes(
         row.last_movement = movement
         row.updated_at = now
     TraceCode.objects.bulk_create(new)
-    if changed:
-        TraceCode.objects.bulk_update(
-            changed,
-            [
-                "status",
-                "stock_item",
-                "received",
-                "donated",
-                "sold_at",
-                "last_movement",
-                "updated_at",
-            ],
-        )
+    # the codes of one movement mostly take the same values (a sale's: sold, now, this
+    # movement): an UPDATE per set of values rather than a CASE per row and column
+    groups: dict[tuple, list[int]] = {}
+    for row in changed:
+        values = tuple(getattr(row, name) for name in _CODE_FIELDS)
+        groups.setdefault(values, []).append(row.pk)
+    for values, pks in groups.items():
+        TraceCode.objects.filter(pk__in=pks).update(**dict(zip(_CODE_FIELDS, values, strict=True)))
     rows = [*new, *changed]
     MovementTraceCode.objects.bulk_create(
         [MovementTraceCode(movement=movement, trace_code=row) for row in rows]
