@@ -72,14 +72,15 @@ def versions() -> dict[str, int]:
 
 
 @contextmanager
-def reading():
+def reading(known: dict[str, int] | None = None):
     """A request's reads of reference data: the versions are read once, at the first cached
     read. Only for code that writes no watched table inside the block (it would not see its own
-    write through the cache)."""
+    write through the cache). ``known``: the versions as the request read them already (with
+    its bearer token, ``core.auth``), a moment earlier: entries are served as of then."""
     if _scope.get() is not None:
         yield
         return
-    token = _scope.set(_IN_SCOPE_UNREAD)
+    token = _scope.set(_IN_SCOPE_UNREAD if known is None else known)
     try:
         yield
     finally:

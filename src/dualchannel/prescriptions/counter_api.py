@@ -13,7 +13,8 @@ from django.http import HttpRequest
 from ninja import Field, Header, Router, Schema
 from ninja.responses import Status
 
-from dualchannel.core.auth import api_auth
+from dualchannel.core import refcache
+from dualchannel.core.auth import api_auth, reference_versions
 from dualchannel.core.errors import DomainError, NotFound
 from dualchannel.inventory.selectors import fefo_suggestion
 
@@ -227,12 +228,13 @@ def counter_open(request: HttpRequest, payload: OpenIn):
     summary="柜台逐项核验（人证相符、处方有效、资格、方案剩余量、购药间隔、价格）",
 )
 def counter_check(request: HttpRequest, prescription_id: int, payload: CheckIn):
-    result = counter.counter_check(
-        actor=request.auth,
-        prescription_id=prescription_id,
-        identity=_identity(payload.identity),
-        lines=_lines(payload.lines),
-    )
+    with refcache.reading(reference_versions(request)):  # read with the token
+        result = counter.counter_check(
+            actor=request.auth,
+            prescription_id=prescription_id,
+            identity=_identity(payload.identity),
+            lines=_lines(payload.lines),
+        )
     return {"ok": result.ok, "checks": [c.__dict__ for c in result.checks]}
 
 
@@ -251,14 +253,15 @@ def counter_dispense(
 ):
     actor = request.auth
     key = (idempotency_key or "").strip()
-    dispensing = counter.counter_dispense(
-        actor=actor,
-        prescription_id=prescription_id,
-        identity=_identity(payload.identity),
-        lines=_lines(payload.lines),
-        idempotency_key=key,
-        delivery=counter.DeliveryInput(**payload.delivery.model_dump()),
-    )
+    with refcache.reading(reference_versions(request)):  # read with the token
+        dispensing = counter.counter_dispense(
+            actor=actor,
+            prescription_id=prescription_id,
+            identity=_identity(payload.identity),
+            lines=_lines(payload.lines),
+            idempotency_key=key,
+            delivery=counter.DeliveryInput(**payload.delivery.model_dump()),
+        )
     # the same key again answers 200 with the first dispensing; a new dispensing is 201
     replayed = getattr(dispensing, "replayed", False)
     if replayed or not getattr(dispensing, "answer_in_memory", False):

@@ -11,7 +11,8 @@ from django.http import HttpRequest, HttpResponse
 from ninja import Field, File, Form, Header, Query, Router, Schema, UploadedFile
 from ninja.responses import Status
 
-from dualchannel.core.auth import api_auth
+from dualchannel.core import refcache
+from dualchannel.core.auth import api_auth, reference_versions
 from dualchannel.core.errors import DomainError
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.eligibility.services.materials import MAX_UPLOAD_BYTES
@@ -210,12 +211,13 @@ def settlement_settle(
     actor = request.auth
     key = (idempotency_key or "").strip()
     # a pick-up order whose personal part was paid on the phone: settled without collecting
-    settlement = services.settlement_settle_at_counter(
-        actor=actor,
-        prescription_id=prescription_id,
-        idempotency_key=key,
-        inpatient_admission_no=inpatient_admission_no,
-    )
+    with refcache.reading(reference_versions(request)):  # read with the token
+        settlement = services.settlement_settle_at_counter(
+            actor=actor,
+            prescription_id=prescription_id,
+            idempotency_key=key,
+            inpatient_admission_no=inpatient_admission_no,
+        )
     found = selectors.settlement_answer_of(settlement)  # the service checked the actor
     # the same key again answers 200 with the first settlement (``settlement_replay``)
     replayed = getattr(settlement, "replayed", False)

@@ -9,10 +9,12 @@ import threading
 
 import pytest
 from django.db import connection, transaction
+from django.test import RequestFactory
 from django.test.utils import CaptureQueriesContext
 
 from dualchannel.core import refcache
-from dualchannel.core.models import ReferenceVersion
+from dualchannel.core.auth import BearerToken, reference_versions
+from dualchannel.core.models import ApiToken, ReferenceVersion
 from dualchannel.registry.designations import institution_designated
 from dualchannel.registry.models import Designation, DesignationStatus, PolicyProfile, Region
 from dualchannel.registry.profiles import profile_for
@@ -81,6 +83,30 @@ def test_a_reading_block_reads_the_versions_once():
             profile_for(wuhan), profile_for(hefei)
 
     assert len(read.captured_queries) == 1
+
+
+def test_the_versions_read_with_a_bearer_token_serve_the_request(agency_user):
+    # given the versions as a request's bearer token read them (core.auth, one statement)
+    load_seed_profiles()
+    wuhan = Region.objects.get(code="420102")
+    _, raw = ApiToken.issue(agency_user)
+    request = RequestFactory().get("/api/v1/me")
+    assert BearerToken().authenticate(request, raw) == agency_user
+    known = reference_versions(request)
+    assert known == dict(ReferenceVersion.objects.values_list("name", "version")) != {}
+    profile_for(wuhan)
+
+    # when a reading() block is given them, nothing reads the versions again
+    with refcache.reading(known), CaptureQueriesContext(connection) as read:
+        profile_for(wuhan)
+    assert read.captured_queries == []
+
+    # and a change of a reference table is in the next request's token read
+    PolicyProfile.objects.filter(region_id="420000").update(agreement_grace_days=21)
+    assert BearerToken().authenticate(request, raw) == agency_user
+    assert reference_versions(request)[TABLE] == known[TABLE] + 1
+    with refcache.reading(reference_versions(request)):
+        assert profile_for(wuhan).agreement_grace_days == 21
 
 
 def test_a_suspended_designation_is_seen_at_once():
