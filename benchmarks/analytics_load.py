@@ -20,9 +20,10 @@ or taken from a ``postgres://`` ``DATABASE_URL``), like ``benchmarks/counter_loa
    e-prescription circulation); the others' single-payment drugs would rest on an eligibility,
    which is not generated, so their settlements have no prescription. All streamed with
    ``COPY … FROM STDIN`` straight into ``prescriptions_prescription``, ``settlement_settlement``
-   and ``settlement_settlementline`` (check constraints in force; the foreign keys, unique constraints and secondary indexes set
-   aside for the load and re-created after it, which validates every row). Generation is plain
-   Python in its own thread, one pre-formatted line per drug and quantity.
+   and ``settlement_settlementline`` (check constraints in force; the foreign keys, unique
+   constraints and secondary indexes set aside for the load and re-created after it, which
+   validates every row). Generation is plain Python in its own thread, one pre-formatted line
+   per drug and quantity.
 2. Takes every settlement into the rollups the statistics pages read
    (``analytics.rollups.refresh_all``: ``SettlementRollup``, ``PatientRollup``), timed
    (settlements/s); then adds 0.5 % new settlements and reverses as many older ones and times the
