@@ -296,6 +296,17 @@ def test_prescriptions_issued_circulated_and_dispensed_per_month(rolled):
         ("2026-04", 0, 0, 1),
     ]
 
+    # issued before the months (January, Shanghai time) and routed in them: circulated only
+    Prescription.objects.filter(pk=rx3.pk).update(
+        issued_at=at(2026, 1, 31, 23, 30), routed_at=at(2026, 2, 1, 0, 10), pharmacy=rolled["p1"]
+    )
+    rows = stats_activity.prescription_figures(scope_of(rolled, start="2026-02", end="2026-04"))
+    assert [(r["month"], r["issued"], r["circulated"]) for r in rows] == [
+        ("2026-02", 0, 1),
+        ("2026-03", 1, 1),
+        ("2026-04", 0, 0),
+    ]
+
 
 def test_without_months_the_last_six_months_this_one_included(rolled):
     scope = stats.stats_scope(rolled["jinan_officer"], today=TODAY)
