@@ -77,7 +77,9 @@ def test_the_analytics_bench_runs_on_a_small_province_and_every_check_passes():
         row = next((r for r in rows if r.startswith(query)), None)
         assert row is not None, f"{query!r} not timed:\n{out}"
         cells = row[len(query) :].split()
-        assert float(cells[1]) > 0 and float(cells[2]) > 0, row  # PG warm, DuckDB
+        # PG warm and DuckDB timed (a number, not "—"; a tiny province's rollup read can print
+        # 0.000 at three decimals)
+        assert float(cells[1]) >= 0 and float(cells[2]) >= 0, row
         assert cells[-1] in {"MET", "NOT"} or cells[-2:] == ["NOT", "MET"], row  # reported
     for line in PASSES:
         assert line in out, out
