@@ -150,6 +150,18 @@ class CompiledRead:
         return None
 
 
+def keyed_read(model: type, owner: str) -> CompiledRead:
+    """The row of ``model`` that an owner (``owner``: its column, e.g. ``pharmacy_id``) wrote
+    under an idempotency key, or None: a replay's read, compiled once per process."""
+    return CompiledRead(
+        lambda owner_id, key: model.objects.filter(
+            **{owner: owner_id, "idempotency_key": key}
+        ).order_by()[:1],
+        int,
+        str,
+    )
+
+
 def attach(instance: Any, name: str, rows: list) -> None:
     """``rows`` as ``instance``'s prefetched reverse relation ``name`` (a ``ForeignKey``'s
     related manager), as ``prefetch_related`` leaves it: ``getattr(instance, name).all()``
@@ -164,3 +176,10 @@ def attach(instance: Any, name: str, rows: list) -> None:
     if not hasattr(instance, "_prefetched_objects_cache"):
         instance._prefetched_objects_cache = {}
     instance._prefetched_objects_cache[manager.field.remote_field.cache_name] = queryset
+
+
+def attached(instance: Any, name: str) -> list | None:
+    """The rows of reverse relation ``name`` held in memory (``attach``, ``prefetch_related``),
+    or None when reading them would ask the database."""
+    found = getattr(instance, "_prefetched_objects_cache", {}).get(name)
+    return None if found is None else list(found)

@@ -7,7 +7,7 @@ from django.db.models import Q, QuerySet
 
 from dualchannel.core.errors import NotFound
 from dualchannel.core.models import User
-from dualchannel.core.queries import CompiledRead, attach
+from dualchannel.core.queries import CompiledRead, attach, attached
 from dualchannel.core.roles import Role
 from dualchannel.registry.selectors import officer_region
 
@@ -84,7 +84,7 @@ def settlement_answer_of(settlement: Settlement) -> Settlement:
     """The answer to a settle: the rows the service has just written, when it kept them with
     what the answer shows (the lines with their drugs, the institution, the person), else
     ``settlement_answer``'s read (a replay, a line whose drug was not read with it)."""
-    lines = getattr(settlement, "_prefetched_objects_cache", {}).get("lines")
+    lines = attached(settlement, "lines")
     written = (
         lines is not None
         and all(_cached(settlement, name) for name in _SETTLEMENT_JOINS)

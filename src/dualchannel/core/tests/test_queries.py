@@ -5,13 +5,15 @@ new arguments bound each time, and the shapes it cannot take refused."""
 from __future__ import annotations
 
 import pytest
+from django.core.exceptions import FieldError
 from django.db import connection, transaction
 from django.db.models import Prefetch
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
-from dualchannel.core.queries import CompiledRead
+from dualchannel.core.models import Job
+from dualchannel.core.queries import CompiledRead, attach, attached, keyed_read
 from dualchannel.registry.models import Institution, Physician
 from dualchannel.registry.tests.factories import InstitutionFactory, PhysicianFactory
 
@@ -123,3 +125,28 @@ def test_a_list_kind_it_cannot_bind_is_refused():
     read = CompiledRead(lambda pks: Institution.objects.filter(pk__in=pks[:1]), [int])
     with pytest.raises(ValueError, match=r"arguments \[0\]"):
         read.all([1, 2])  # the second id is no parameter of the statement
+
+
+def test_attached_rows_are_answered_from_memory_and_known_as_such():
+    hospital = InstitutionFactory()
+    PhysicianFactory(hospital=hospital, staff_code="A1")
+    assert attached(hospital, "physicians") is None  # reading them would ask the database
+    rows = list(Physician.objects.filter(hospital=hospital))
+    attach(hospital, "physicians", rows)
+    with CaptureQueriesContext(connection) as sent:
+        assert attached(hospital, "physicians") == rows
+        assert list(hospital.physicians.all()) == rows
+        assert rows[0].hospital is hospital
+    assert len(sent) == 0
+
+
+def test_a_keyed_read_finds_the_owners_row_by_its_key():
+    institution = InstitutionFactory()
+    job = Job.objects.create(kind="k", idempotency_key="key-1", institution=institution)
+    read = keyed_read(Job, "institution_id")
+
+    assert read.one(institution.pk, "key-1") == job
+    assert read.one(institution.pk, "key-2") is None  # another key
+    assert read.one(institution.pk + 1, "key-1") is None  # another owner's
+    with pytest.raises(FieldError):  # an owner column the model does not have
+        keyed_read(Job, "no_such_column").one(1, "k")

@@ -34,7 +34,7 @@ from dualchannel.core.idempotency import checked_key
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
-from dualchannel.core.queries import CompiledRead, attach
+from dualchannel.core.queries import CompiledRead, attach, keyed_read
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.services.plan import eligibility_plan_use
@@ -438,13 +438,7 @@ def counter_dispense(
         raise Conflict(codes.IDEMPOTENCY_MISMATCH, KEY_REUSED) from None
 
 
-_BY_KEY = CompiledRead(
-    lambda pharmacy_id, key: Dispensing.objects.filter(
-        pharmacy_id=pharmacy_id, idempotency_key=key
-    ).order_by()[:1],
-    int,
-    str,
-)
+_BY_KEY = keyed_read(Dispensing, "pharmacy_id")
 
 
 def _replay(

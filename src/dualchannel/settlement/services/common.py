@@ -24,7 +24,7 @@ from dualchannel.core.errors import Conflict, DomainError
 from dualchannel.core.idempotency import checked_key
 from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
-from dualchannel.core.queries import CompiledRead, attach, one_or_none
+from dualchannel.core.queries import attach, attached, keyed_read, one_or_none
 from dualchannel.prescriptions.models import Dispensing, Prescription
 from dualchannel.registry.designations import institution_designated
 from dualchannel.registry.models import (
@@ -285,13 +285,7 @@ def request_key(idempotency_key: str | None) -> str:
     return checked_key(idempotency_key, code=codes.KEY_REQUIRED)
 
 
-_BY_KEY = CompiledRead(
-    lambda institution_id, key: Settlement.objects.filter(
-        institution_id=institution_id, idempotency_key=key
-    ).order_by()[:1],
-    int,
-    str,
-)
+_BY_KEY = keyed_read(Settlement, "institution_id")
 
 
 def settlement_replay(institution_id: int, key: str, digest: str) -> Settlement | None:
@@ -407,7 +401,11 @@ def write_settlement(
     SettlementLine.objects.bulk_create(lines)
     # the answer is made from the rows written: the lines' drugs as the dispensing's lines
     # were read with them (the counter's pricing), else they are read when asked for
-    known = _prefetched_lines(priced.dispensing)
+    known = {
+        line.drug_id: line.drug
+        for line in attached(priced.dispensing, "lines") or ()
+        if line.drug_id is not None
+    }
     for line in lines:
         if line.drug_id in known:
             line.drug = known[line.drug_id]
@@ -420,14 +418,6 @@ def write_settlement(
         reason=reason,
     )
     return settlement
-
-
-def _prefetched_lines(dispensing: Dispensing | None) -> dict:
-    """The drugs of the dispensing's lines by id, where they were read with them (prefetched)."""
-    cache = getattr(dispensing, "_prefetched_objects_cache", {})
-    if "lines" not in cache:
-        return {}
-    return {line.drug_id: line.drug for line in cache["lines"] if line.drug_id is not None}
 
 
 def queue_upload(settlement: Settlement) -> None:
