@@ -913,6 +913,7 @@ AREA_PERSONS = "analytics_areapersonyear"  # area × insurance type (or all) × 
 AREA_DRUG_PERSONS = "analytics_areadrugpersonyear"  # area × drug × person × year
 PARTIES = "analytics_partyrollup"  # month × kind × county × institution/physician/hospital × drug
 PARTY_PERSONS = "analytics_partypersonyear"  # kind × area × party × person × year
+CIRCULATION = "analytics_circulationrollup"  # month × county: prescriptions, dispensings
 LIVE_GROUP = "HAVING sum(settlements) <> 0"  # rows whose settlements were all reversed net to 0
 ROLLUP_PAYERS = (
     "sum(settlements)::bigint, sum(total_fen)::bigint, sum(fund_fen)::bigint, "
@@ -1197,12 +1198,20 @@ def table_checks(province: Province, built) -> list[tuple[bool, str]]:
 # --- the rollups ---------------------------------------------------------------------------------
 
 
-def refresh_timed(limit: int) -> tuple[int, int, float]:
+def refresh_timed(limit: int):
+    """``refresh_all`` until nothing is left: its result and the seconds it took."""
     from dualchannel.analytics import rollups
 
     tick = time.perf_counter()
     result = rollups.refresh_all(limit=limit, rounds=10**7)
-    return result.settlements, result.reversals, time.perf_counter() - tick
+    return result, time.perf_counter() - tick
+
+
+def circulation_taken(result) -> str:
+    return (
+        f"{result.issued:,} prescriptions as issued, {result.routed:,} as routed, "
+        f"{result.dispensings:,} dispensings"
+    )
 
 
 def add_and_reverse(province: Province, settlements: int) -> tuple[int, int]:
@@ -1235,22 +1244,25 @@ def rollup_build(province: Province, limit: int) -> None:
     """The rollups taken in from scratch (every settlement new), then incrementally."""
     from django.db import connection
 
-    settled, reversals, spent = refresh_timed(limit)
+    result, spent = refresh_timed(limit)
     print(
-        f"rollups: {settled:,} settlements and {reversals:,} reversals taken in from scratch by "
-        f"analytics.rollups.refresh_all ({limit:,} a transaction) in {spent:.1f} s = "
-        f"{settled / spent:,.0f} settlements/s"
+        f"rollups: {result.settlements:,} settlements and {result.reversals:,} reversals taken "
+        f"in from scratch by analytics.rollups.refresh_all ({limit:,} a transaction) in "
+        f"{spent:.1f} s = {result.settlements / spent:,.0f} settlements/s; with them "
+        f"{circulation_taken(result)}"
     )
     added, reversed_ = add_and_reverse(province, max(100, province.settlements // 200))
-    settled, reversals, spent = refresh_timed(limit)
+    result, spent = refresh_timed(limit)
+    settled, reversals = result.settlements, result.reversals
     with connection.cursor() as cursor:
         # the refresh marked every settlement: without fresh statistics the planner believes
         # none is rolled up and joins detail by nested loops (autovacuum would catch up later)
         tables = (
             *(ROLLUP, PATIENTS, COUNTY_ROLLUP, COUNTY_PERSONS, AREA_PERSONS, AREA_DRUG_PERSONS),
-            *(PARTIES, PARTY_PERSONS),
+            *(PARTIES, PARTY_PERSONS, CIRCULATION),
         )
-        cursor.execute("; ".join(f"ANALYZE {name}" for name in ("settlement_settlement", *tables)))
+        analyzed = ("settlement_settlement", "prescriptions_prescription", *tables)
+        cursor.execute("; ".join(f"ANALYZE {name}" for name in analyzed))
         cursor.execute(
             "SELECT "
             + ", ".join(
@@ -1268,7 +1280,8 @@ def rollup_build(province: Province, limit: int) -> None:
         drug_persons,
         parties,
         party_persons,
-    ) = (f"{sizes[2 * n]:,} rows ({sizes[2 * n + 1] / 2**20:,.0f} MiB)" for n in range(8))
+        circulation,
+    ) = (f"{sizes[2 * n]:,} rows ({sizes[2 * n + 1] / 2**20:,.0f} MiB)" for n in range(9))
     print(
         f"  then {added:,} new settlements and {reversed_:,} reversals of older ones: taken in "
         f"incrementally in {spent:.2f} s = {(settled + reversals) / spent:,.0f} settlements/s\n"
@@ -1277,7 +1290,9 @@ def rollup_build(province: Province, limit: int) -> None:
         f"  persons' months (a row per person and year, a bit per month): {area_persons} by "
         f"province/city/county × insurance type, {drug_persons} by province/city × drug\n"
         f"  parties (institution, physician, credited hospital): {parties} by month × county × "
-        f"party × drug, persons' months {party_persons}"
+        f"party × drug, persons' months {party_persons}\n"
+        f"  circulation (prescriptions issued, routed; dispensings) by month × county: "
+        f"{circulation}"
     )
 
 
@@ -1310,7 +1325,8 @@ def rollup_checks() -> list[tuple[bool, str]]:
         (
             not differences,
             "rollup == detail to the fen (analytics.rollups.rollup_differences: month × county × "
-            "institution × insurance type × budget line, month × county × drug, persons served; "
+            "institution × insurance type × budget line, month × county × drug, persons served, "
+            "parties, prescriptions issued and routed and dispensings by month × county; "
             f"{len(differences)} differ{': ' + differences[0] if differences else ''})",
         ),
         (
@@ -1659,7 +1675,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--reuse",
         metavar="NAME",
-        help="time the queries again on a database a --keep run left (no load, no refresh)",
+        help="time the queries again on a database a --keep run left (no load; the refresh "
+        "takes in only what newer rollups lack)",
     )
     args = parser.parse_args(argv)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up on kill too
@@ -1695,11 +1712,15 @@ def main(argv: list[str] | None = None) -> int:
             if args.reuse:
                 province = pickle.loads(state_file(db).read_bytes())
                 call_command("migrate", verbosity=0)  # the code's newer migrations, if any
+                # what the code's newer rollups have not taken in yet (nothing, if none)
+                caught_up, spent = refresh_timed(args.refresh_limit)
                 with connections["default"].cursor() as cursor:  # statistics after them
                     cursor.execute("ANALYZE")
                 print(
-                    f"database: {db}, reused as a --keep run left it; migrate and ANALYZE took "
-                    f"{time.perf_counter() - started:.0f} s"
+                    f"database: {db}, reused as a --keep run left it; migrate, refresh and "
+                    f"ANALYZE took {time.perf_counter() - started:.0f} s (the refresh "
+                    f"{spent:.1f} s: {caught_up.settlements:,} settlements, "
+                    f"{circulation_taken(caught_up)})"
                 )
             else:
                 call_command("migrate", verbosity=0)

@@ -312,6 +312,32 @@ class CountyPersonRollup(models.Model):
         return f"{self.month:%Y-%m} · {self.county_id} · {self.person_id}"
 
 
+CIRCULATION_KEY = ("month", "county_id")
+CIRCULATION_MEASURES = ("issued", "routed", "dispensed")
+
+
+class CirculationRollup(models.Model):
+    """Prescriptions of one month and county: issued by the county's hospitals in the month,
+    routed (circulated to a pharmacy) in the month from them, and dispensings at the county's
+    institutions in the month [SD §10, CX art. 21]. Taken in by the same refresh as the
+    settlements, from the markers on the prescriptions and the dispensings."""
+
+    pk = models.CompositePrimaryKey("month", "county")
+    month = models.DateField("月份")
+    county = _rollup_key("registry.Region")
+    issued = models.IntegerField("开具处方", default=0)
+    routed = models.IntegerField("流转处方", default=0)
+    dispensed = models.IntegerField("取药", default=0)
+
+    class Meta:
+        verbose_name = "处方流转汇总"
+        verbose_name_plural = "处方流转汇总"
+        indexes = [models.Index(fields=["county", "month"], name="circulation_rollup_county")]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} · {self.county_id}"
+
+
 # --- who was served in which months of a year (issue 13 §6: distinct persons at scale) ----------
 #
 # Patients served over a range of months cannot be summed from monthly counts; counted over the

@@ -13,7 +13,10 @@ province-wide figures read; and the persons' months, ``AreaPersonYear`` (provinc
 county × insurance type or all × person × year) and ``AreaDrugPersonYear`` (province and city ×
 drug × person × year), whose per-month counts and bitmask give the distinct persons served over
 any range of months from one row per person (a reversal subtracts from its month's count; the
-month's bit goes when the count reaches 0).
+month's bit goes when the count reaches 0). The same refresh keeps ``CirculationRollup``
+(prescriptions issued and routed, dispensings, by month × county) from the markers on the
+prescriptions and the dispensings (``refresh_circulation``): issuing, routing and dispensing
+write nothing more.
 
 A settlement's payers (fund, critical illness, assistance, commercial, personal) are kept on the
 settlement, not its lines: they are split over the settlement's drugs in proportion to the
@@ -45,6 +48,12 @@ from django.db.models.lookups import GreaterThan
 from django.utils import timezone
 
 from dualchannel.core.months import month_end
+from dualchannel.prescriptions.models import Dispensing, Prescription
+from dualchannel.prescriptions.services import (
+    circulation_clear_rolled_up,
+    dispensings_mark_rolled_up,
+    prescriptions_mark_rolled_up,
+)
 from dualchannel.registry.models import InstitutionKind
 from dualchannel.settlement.models import Settlement, SettlementLine, SettlementStatus
 from dualchannel.settlement.services import (
@@ -58,6 +67,8 @@ from .models import (
     AMOUNTS,
     AREA_DRUG_PERSON_KEY,
     AREA_PERSON_KEY,
+    CIRCULATION_KEY,
+    CIRCULATION_MEASURES,
     COUNTY_DRUG_KEY,
     COUNTY_PERSON_KEY,
     DRUG_AREAS,
@@ -75,6 +86,7 @@ from .models import (
     TWO_YEARS,
     AreaDrugPersonYear,
     AreaPersonYear,
+    CirculationRollup,
     CountyDrugRollup,
     CountyPersonRollup,
     PartyKind,
@@ -96,6 +108,7 @@ PERSISTED = (
     AreaDrugPersonYear,
     PartyRollup,
     PartyPersonYear,
+    CirculationRollup,
 )
 DEFAULT_LIMIT = 5000
 
@@ -105,6 +118,15 @@ class RefreshResult:
     settlements: int  # settlements taken in (a new one reversed before the refresh included)
     reversals: int  # reversals subtracted
     refreshed_at: datetime
+    # the circulation rollup's: prescriptions taken in as issued, as routed; dispensings
+    issued: int = 0
+    routed: int = 0
+    dispensings: int = 0
+
+    def full(self, limit: int) -> bool:
+        """Whether a claim took its whole ``limit`` (more may be waiting)."""
+        taken = (self.settlements, self.reversals, self.issued, self.routed, self.dispensings)
+        return max(taken) >= limit
 
 
 def to_fen(amount: Decimal | float | int | None) -> int:
@@ -457,6 +479,8 @@ def refresh(*, limit: int = DEFAULT_LIMIT, now: datetime | None = None) -> Refre
     now = now or timezone.now()
     with transaction.atomic():
         state = lock_state()
+        # prescriptions and dispensings before settlements: core.locks' order
+        issued, routed, dispensings = refresh_circulation(limit, now)
         new = _claim(Settlement.objects.filter(rolled_up_at__isnull=True), limit)
         reversals = _claim(
             Settlement.objects.filter(
@@ -483,20 +507,88 @@ def refresh(*, limit: int = DEFAULT_LIMIT, now: datetime | None = None) -> Refre
         state.settlements_rolled += len(new)
         state.reversals_rolled += len(reversals) + len(reversed_now)
         state.save()
-    return RefreshResult(len(new), len(reversals), now)
+    return RefreshResult(len(new), len(reversals), now, issued, routed, dispensings)
 
 
 def refresh_all(*, limit: int = DEFAULT_LIMIT, rounds: int = 1000) -> RefreshResult:
     """Refresh until nothing is left (at most ``rounds`` transactions); the totals."""
-    settlements = reversals = 0
+    totals = [0] * 5
     result = refresh(limit=limit)
     for _ in range(rounds):
-        settlements += result.settlements
-        reversals += result.reversals
-        if result.settlements < limit and result.reversals < limit:
+        for n, taken in enumerate(
+            (result.settlements, result.reversals, result.issued, result.routed, result.dispensings)
+        ):
+            totals[n] += taken
+        if not result.full(limit):
             break
         result = refresh(limit=limit)
-    return RefreshResult(settlements, reversals, result.refreshed_at)
+    settlements, reversals, issued, routed, dispensings = totals
+    return RefreshResult(settlements, reversals, result.refreshed_at, issued, routed, dispensings)
+
+
+# --- the circulation rollup: prescriptions issued, routed; dispensings -------------------------
+
+
+def _claim_rows(qs, limit: int, fields: tuple[str, ...]) -> list[tuple]:
+    """Lock up to ``limit`` rows of ``qs``, skipping those another transaction holds (a
+    prescription being routed or dispensed is taken next time): their ``fields``."""
+    locked = qs.order_by("pk").select_for_update(skip_locked=True, no_key=True, of=("self",))
+    return list(locked.values_list(*fields)[:limit])
+
+
+def _local_month(moment: datetime) -> date:
+    """The first day of the month ``moment`` falls in, in the product's time zone (as
+    ``TruncMonth`` gives it)."""
+    return timezone.localtime(moment).date().replace(day=1)
+
+
+def refresh_circulation(limit: int, now: datetime) -> tuple[int, int, int]:
+    """Take into ``CirculationRollup`` up to ``limit`` prescriptions not yet counted as issued
+    (and, if routed already, as routed), ``limit`` routed ones counted as issued before, and
+    ``limit`` dispensings; mark them. Inside ``refresh``'s transaction. Returns how many of
+    each: prescriptions issued, routed; dispensings."""
+    counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])  # CIRCULATION_MEASURES
+    fresh = _claim_rows(
+        Prescription.objects.filter(issued_rolled_up_at__isnull=True),
+        limit,
+        ("pk", "issued_at", "routed_at", "hospital__region_id"),
+    )
+    routed_ids = []
+    for pk, issued_at, routed_at, county in fresh:
+        counts[(_local_month(issued_at), county)][0] += 1
+        if routed_at is not None:
+            counts[(_local_month(routed_at), county)][1] += 1
+            routed_ids.append(pk)
+    later = _claim_rows(
+        Prescription.objects.filter(
+            routed_at__isnull=False,
+            routed_rolled_up_at__isnull=True,
+            issued_rolled_up_at__isnull=False,
+        ),
+        limit,
+        ("pk", "routed_at", "hospital__region_id"),
+    )
+    for pk, routed_at, county in later:
+        counts[(_local_month(routed_at), county)][1] += 1
+        routed_ids.append(pk)
+    dispensed = _claim_rows(
+        Dispensing.objects.filter(rolled_up_at__isnull=True),
+        limit,
+        ("pk", "dispensed_at", "pharmacy__region_id"),
+    )
+    for _pk, dispensed_at, county in dispensed:
+        counts[(_local_month(dispensed_at), county)][2] += 1
+    _upsert(
+        CirculationRollup,
+        CIRCULATION_KEY,
+        CIRCULATION_MEASURES,
+        [(*key, *measures) for key, measures in counts.items()],
+    )
+    prescriptions_mark_rolled_up(
+        issued_ids=[row[0] for row in fresh], routed_ids=routed_ids, at=now
+    )
+    dispensings_mark_rolled_up(ids=[row[0] for row in dispensed], at=now)
+    return len(fresh), len(routed_ids), len(dispensed)
 
 
 def rebuild(*, limit: int = DEFAULT_LIMIT) -> RefreshResult:
@@ -506,6 +598,7 @@ def rebuild(*, limit: int = DEFAULT_LIMIT) -> RefreshResult:
         for model in PERSISTED:
             model.objects.all().delete()
         settlements_clear_rolled_up()
+        circulation_clear_rolled_up()
         state.settlements_rolled = state.reversals_rolled = 0
         state.save()
     return refresh_all(limit=limit)
@@ -833,6 +926,37 @@ def _party_person_grain(months: tuple[date, date] | None) -> tuple[dict, dict, d
     return detail, *_kept(PartyPersonYear, ("kind", "area", "party"), months)
 
 
+def _first_day(value: date | datetime) -> date:
+    return value.date() if isinstance(value, datetime) else value
+
+
+def _circulation_grain(months: tuple[date, date] | None) -> tuple[dict, dict]:
+    """Prescriptions issued and routed by month × the issuing hospital's county, and
+    dispensings by month × the dispensing institution's county, from detail (those the rollup
+    has taken in) and from ``CirculationRollup``."""
+    counted = (
+        (Prescription.objects.filter(issued_rolled_up_at__isnull=False), "issued_at", "hospital"),
+        (Prescription.objects.filter(routed_rolled_up_at__isnull=False), "routed_at", "hospital"),
+        (Dispensing.objects.filter(rolled_up_at__isnull=False), "dispensed_at", "pharmacy"),
+    )
+    detail: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])
+    for n, (qs, moment, place) in enumerate(counted):
+        rows = (
+            qs.annotate(month=TruncMonth(moment))
+            .order_by()
+            .values("month", f"{place}__region_id")
+            .annotate(n=Count("pk"))
+        )
+        for row in rows:
+            detail[(_first_day(row["month"]), row[f"{place}__region_id"])][n] += row["n"]
+    rollup = {
+        (row.month, row.county_id): (row.issued, row.routed, row.dispensed)
+        for row in CirculationRollup.objects.all()
+    }
+    detail = {key: tuple(value) for key, value in detail.items()}
+    return _only_months(detail, months), _only_months(rollup, months)
+
+
 def rollup_differences(*, months: tuple[date, date] | None = None) -> list[str]:
     """Every difference between the rollups and detail (optionally for the months from one
     first day to another): by month, county, institution, insurance type and budget line
@@ -842,8 +966,9 @@ def rollup_differences(*, months: tuple[date, date] | None = None) -> list[str]:
     county; the parties' sums by month × kind × county × party and their lines by month × kind ×
     party × drug; the persons' months by month × area × insurance type, month × area × drug and
     month × kind × area × party (persons served from the bitmask, settlements from the month's
-    count), in the rows of the month's year and again in the next year's (its previous year).
-    Empty: equal to the fen."""
+    count), in the rows of the month's year and again in the next year's (its previous year);
+    prescriptions issued and routed and the dispensings by month × county. Empty: equal to the
+    fen."""
     if months is not None:
         months = (months[0], month_end(months[1]))  # the last month's every day counts
     out: list[str] = []
@@ -855,6 +980,7 @@ def rollup_differences(*, months: tuple[date, date] | None = None) -> list[str]:
     _compare("county-patients", *_patient_grain(months, CountyPersonRollup), out)
     _compare("party-settlements", *_party_grain(months), out)
     _compare("party-drug", *_party_drug_grain(months), out)
+    _compare("circulation", *_circulation_grain(months), out)
     for name, (detail, kept, kept_next_year) in (
         ("area-persons", _area_person_grain(months)),
         ("area-drug-persons", _area_drug_person_grain(months)),

@@ -2,24 +2,24 @@
 agreement period, designated hospitals and pharmacies with the seeds' per-county minimums
 [AH §2(2–3), SD §5–6, CX art. 14–15], prescriptions issued, circulated and dispensed, and the
 eligibility work (applications, working days used, overruns of the review limit [HB art. 10]).
-Small counts over indexed columns; the amounts are the rollups' (``stats``)."""
+Small counts over indexed columns; the amounts are the rollups' (``stats``), the prescriptions
+the circulation rollup's."""
 
 from __future__ import annotations
 
 from collections import defaultdict
 from datetime import date, datetime, time, timedelta
 
-from django.db.models import Count, Q
-from django.db.models.functions import TruncMonth
+from django.db.models import Count, Q, Sum
 from django.utils import timezone
 
 from dualchannel.core.calendar import UnknownCalendarYear, working_days_between
 from dualchannel.eligibility.models import Application, ApplicationStatus
 from dualchannel.eligibility.workflow import review_deadline_days
-from dualchannel.prescriptions.models import Dispensing, Prescription
 from dualchannel.registry.models import InstitutionKind, PolicyProfile, Region
 from dualchannel.registry.profiles import cited, profile_citation, profile_or_none
 
+from .models import CirculationRollup
 from .sd_monthly import county_drug_sets, designated_on
 from .stats import StatsScope
 
@@ -55,50 +55,27 @@ def drugs_in_list(scope: StatsScope, today: date | None = None) -> int:
 
 def prescription_figures(scope: StatsScope) -> list[dict]:
     """Per month: prescriptions issued by the scope's hospitals, circulated (routed to a
-    pharmacy) and dispensed by the scope's pharmacies."""
-    start, end = _bounds(scope)
-    # one pass over the scope's hospitals' prescriptions issued or routed in the months, counted
-    # by (month issued, month routed): a province's year is millions of rows
-    pairs = (
-        Prescription.objects.filter(hospital__region_id__in=scope.counties)
-        .filter(
-            Q(issued_at__gte=start, issued_at__lt=end) | Q(routed_at__gte=start, routed_at__lt=end)
+    pharmacy) from them and dispensed by the scope's institutions, from ``CirculationRollup``
+    (as of its last refresh, like the amounts)."""
+    sums = (
+        CirculationRollup.objects.filter(
+            county_id__in=scope.counties, month__gte=scope.start, month__lte=scope.end
         )
-        .annotate(i=TruncMonth("issued_at"), r=TruncMonth("routed_at"))
         .order_by()
-        .values("i", "r")
-        .annotate(n=Count("*"))
+        .values("month")
+        .annotate(issued=Sum("issued"), circulated=Sum("routed"), dispensed=Sum("dispensed"))
     )
-    issued: dict[date, int] = defaultdict(int)
-    routed: dict[date, int] = defaultdict(int)
-    for row in pairs:
-        issued[_month(row["i"])] += row["n"]  # outside the months: not among scope.months
-        if row["r"] is not None:
-            routed[_month(row["r"])] += row["n"]
-    dispensed = _per_month(
-        Dispensing.objects.filter(
-            pharmacy__region_id__in=scope.counties, dispensed_at__gte=start, dispensed_at__lt=end
-        ),
-        "dispensed_at",
-    )
+    found = {row["month"]: row for row in sums}
     return [
         {
             "month": month.strftime("%Y-%m"),
-            "issued": issued.get(month, 0),
-            "circulated": routed.get(month, 0),
-            "dispensed": dispensed.get(month, 0),
+            **{
+                name: (found[month][name] if month in found else 0)
+                for name in ("issued", "circulated", "dispensed")
+            },
         }
         for month in scope.months
     ]
-
-
-def _month(value: date | datetime) -> date:
-    return value.date() if isinstance(value, datetime) else value
-
-
-def _per_month(qs, field: str) -> dict[date, int]:
-    rows = qs.annotate(m=TruncMonth(field)).values("m").annotate(n=Count("pk"))
-    return {_month(row["m"]): row["n"] for row in rows}
 
 
 def eligibility_work(scope: StatsScope, today: date | None = None) -> dict:

@@ -30,4 +30,11 @@ def sd_monthly_flag_late(job) -> None:
 @periodic("analytics.rollup_refresh", every=timedelta(minutes=5))
 def rollup_refresh(job) -> None:
     result = refresh_all()
-    logger.info("rollups: %s settlements, %s reversals", result.settlements, result.reversals)
+    logger.info(
+        "rollups: %s settlements, %s reversals; prescriptions %s issued, %s routed; %s dispensings",
+        result.settlements,
+        result.reversals,
+        result.issued,
+        result.routed,
+        result.dispensings,
+    )

@@ -68,9 +68,11 @@ class Level(IntEnum):
     PERSON_RECORD = 55
     APPLICATION = 60
     ELIGIBILITY = 70
+    # the rollups' one state row: a refresh takes it first, then claims prescriptions,
+    # dispensings and settlements (analytics.rollups)
+    ROLLUP = 75
     PRESCRIPTION = 80
     BATCH = 85
-    ROLLUP = 87
     SETTLEMENT = 90
     STAY_CHARGE = 93
     RECOVERY = 96
@@ -97,9 +99,9 @@ TABLES: dict[str, Level] = {
     "eligibility.Eligibility": Level.ELIGIBILITY,
     "prescriptions.Prescription": Level.PRESCRIPTION,
     "prescriptions.Dispensing": Level.PRESCRIPTION,
+    "analytics.RollupState": Level.ROLLUP,
     "prescriptions.OnlineOrder": Level.PRESCRIPTION,
     "settlement.SettlementBatch": Level.BATCH,
-    "analytics.RollupState": Level.ROLLUP,
     "settlement.Settlement": Level.SETTLEMENT,
     "settlement.ManualClaim": Level.SETTLEMENT,
     "settlement.StayCharge": Level.STAY_CHARGE,

@@ -131,6 +131,11 @@ class Prescription(models.Model):
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
     )
+    # when analytics' circulation rollup took this prescription in as issued, and as routed
+    # (issue 13): NULL at insert and at routing, so neither writes anything more; set by
+    # ``prescriptions_mark_rolled_up``
+    issued_rolled_up_at = models.DateTimeField("开具计入汇总时间", null=True, blank=True)
+    routed_rolled_up_at = models.DateTimeField("流转计入汇总时间", null=True, blank=True)
 
     class Meta:
         verbose_name = "处方"
@@ -139,6 +144,18 @@ class Prescription(models.Model):
         indexes = [
             models.Index(fields=["status", "valid_until"]),
             models.Index(fields=["pharmacy", "status"]),
+            # the prescriptions the circulation rollup has not taken in yet (as issued, as
+            # routed): small partial indexes, so a refresh finds them without reading the table
+            models.Index(
+                fields=["id"],
+                condition=Q(issued_rolled_up_at__isnull=True),
+                name="rx_issued_not_rolled_up",
+            ),
+            models.Index(
+                fields=["id"],
+                condition=Q(routed_at__isnull=False, routed_rolled_up_at__isnull=True),
+                name="rx_routed_not_rolled_up",
+            ),
         ]
         constraints = [
             models.CheckConstraint(
@@ -295,11 +312,20 @@ class Dispensing(models.Model):
     )
     warnings = models.JSONField("提示", default=list, blank=True)
     dispensed_at = models.DateTimeField("发药时间", default=timezone.now)
+    # when analytics' circulation rollup took this dispensing in (issue 13): NULL at insert
+    rolled_up_at = models.DateTimeField("计入汇总时间", null=True, blank=True)
 
     class Meta:
         verbose_name = "发药记录"
         verbose_name_plural = "发药记录"
         ordering = ["-dispensed_at", "-id"]
+        indexes = [
+            models.Index(
+                fields=["id"],
+                condition=Q(rolled_up_at__isnull=True),
+                name="dispensing_not_rolled_up",
+            ),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["pharmacy", "idempotency_key"], name="uniq_dispensing_key_per_pharmacy"

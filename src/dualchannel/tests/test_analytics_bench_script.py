@@ -85,6 +85,10 @@ def test_the_analytics_bench_runs_on_a_small_province_and_every_check_passes():
         assert line in out, out
     assert "FAIL" not in out
     assert "settlements/s" in out  # the refresh's throughput, from scratch and incremental
+    # the prescriptions taken in with them, by the circulation rollup the page reads
+    taken = re.search(r"with them ([\d,]+) prescriptions as issued, ([\d,]+) as routed", out)
+    assert taken and int(taken.group(1).replace(",", "")) > 0, out
+    assert "circulation (prescriptions issued, routed; dispensings) by month × county" in out
 
 
 def test_a_kept_province_is_timed_again_without_loading_it():
@@ -109,10 +113,13 @@ def test_a_kept_province_is_timed_again_without_loading_it():
             text=True,
             timeout=400,
         )
-        # then nothing was loaded or refreshed, and every check passes on the kept data
+        # then nothing was loaded, the refresh found nothing left to take in, and every check
+        # passes on the kept data
         assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
         assert f"database: {name}, reused as a --keep run left it" in again.stdout
         assert "settlements/s" not in again.stdout
+        taken = "0 settlements, 0 prescriptions as issued, 0 as routed, 0 dispensings)"
+        assert taken in again.stdout, again.stdout
         for line in PASSES:  # the counts differ with the size
             assert line.split(" (")[0] + " (" in again.stdout, again.stdout
         assert "FAIL" not in again.stdout

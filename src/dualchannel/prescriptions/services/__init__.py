@@ -32,6 +32,11 @@ from .prescribing import (
     prescription_issue,
     reserved_quantity,
 )
+from .rollup_marks import (
+    circulation_clear_rolled_up,
+    dispensings_mark_rolled_up,
+    prescriptions_mark_rolled_up,
+)
 from .routing import PharmacyOption, allowed_pharmacies, pharmacy_options, prescription_route
 
 __all__ = [
@@ -42,8 +47,10 @@ __all__ = [
     "address_add",
     "allowed_pharmacies",
     "amount_due",
+    "circulation_clear_rolled_up",
     "clean_items",
     "delivery_settings_save",
+    "dispensings_mark_rolled_up",
     "order_cancel",
     "order_confirm_received",
     "order_payment_open",
@@ -61,6 +68,7 @@ __all__ = [
     "prescription_mark_dispensed",
     "prescription_route",
     "prescriptions_expire",
+    "prescriptions_mark_rolled_up",
     "reserved_quantity",
     "settings_of",
 ]

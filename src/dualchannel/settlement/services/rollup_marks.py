@@ -7,9 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from django.db import connection
-from django.db.models import BooleanField, Q
-from django.db.models.expressions import RawSQL
+from dualchannel.core.queries import id_among
 
 from ..models import Settlement
 
@@ -20,20 +18,9 @@ def settlements_mark_rolled_up(
     """Mark settlements (and reversals) as taken into the rollups at ``at``."""
     settled, reversed_ = sorted(set(settled_ids)), sorted(set(reversal_ids))
     if settled:
-        Settlement.objects.filter(_among(settled)).update(rolled_up_at=at)
+        Settlement.objects.filter(id_among(Settlement, settled)).update(rolled_up_at=at)
     if reversed_:
-        Settlement.objects.filter(_among(reversed_)).update(reversal_rolled_up_at=at)
-
-
-def _among(ids: list[int]) -> Q | RawSQL:
-    """``pk IN ids``; on PostgreSQL ``id = ANY(%s::bigint[])`` with the ids as one array literal:
-    a refresh marks thousands at once, and a statement with as many parameters (or a list the
-    driver adapts element by element) costs more to build and parse than the update itself."""
-    if connection.vendor == "postgresql":
-        table = connection.ops.quote_name(Settlement._meta.db_table)
-        array = "{" + ",".join(str(int(pk)) for pk in ids) + "}"  # one text parameter
-        return RawSQL(f'{table}."id" = ANY(%s::bigint[])', (array,), output_field=BooleanField())
-    return Q(pk__in=ids)
+        Settlement.objects.filter(id_among(Settlement, reversed_)).update(reversal_rolled_up_at=at)
 
 
 def settlements_clear_rolled_up() -> int:

@@ -17,14 +17,18 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--check", action="store_true", help="只核对，不重算")
-        parser.add_argument("--refresh", action="store_true", help="只汇总新增结算与冲销")
-        parser.add_argument("--limit", type=int, default=5000, help="每个事务处理的结算数")
+        parser.add_argument("--refresh", action="store_true", help="只汇总新增结算、冲销与处方流转")
+        parser.add_argument(
+            "--limit", type=int, default=5000, help="每个事务处理的结算数（处方、取药记录同）"
+        )
 
     def handle(self, *args, check: bool, refresh: bool, limit: int, **options):
         if not check:
             result = refresh_all(limit=limit) if refresh else rebuild(limit=limit)
             self.stdout.write(
                 f"汇总结算 {result.settlements} 笔，冲销 {result.reversals} 笔，"
+                f"开具处方 {result.issued} 张，流转处方 {result.routed} 张，"
+                f"取药 {result.dispensings} 次，"
                 f"数据截至 {result.refreshed_at:%Y-%m-%d %H:%M:%S}"
             )
         differences = rollup_differences()
