@@ -475,12 +475,16 @@ def lock_state() -> RollupState:
 
 
 def refresh(*, limit: int = DEFAULT_LIMIT, now: datetime | None = None) -> RefreshResult:
-    """Take up to ``limit`` new settlements and ``limit`` reversals into the rollups."""
+    """Take up to ``limit`` new settlements and ``limit`` reversals into the rollups, and up
+    to ``limit`` prescriptions and dispensings into the circulation rollup. Two transactions,
+    each under the state row: the prescriptions' first and short (the rows it claims are the
+    ones a counter is about to dispense, which waits for it), then the settlements'."""
     now = now or timezone.now()
     with transaction.atomic():
-        state = lock_state()
-        # prescriptions and dispensings before settlements: core.locks' order
+        lock_state()
         issued, routed, dispensings = refresh_circulation(limit, now)
+    with transaction.atomic():
+        state = lock_state()
         new = _claim(Settlement.objects.filter(rolled_up_at__isnull=True), limit)
         reversals = _claim(
             Settlement.objects.filter(

@@ -83,3 +83,76 @@ def test_refreshers_at_once_count_each_settlement_once(stats_world, limit):
     march = SettlementRollup.objects.filter(month=date(2026, 3, 1)).aggregate(t=Sum("total_fen"))
     assert march["t"] == 100000  # S1 700.00 + S2 300.00; S3 reversed
     assert RollupState.objects.get().settlements_rolled == 4
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_prescription_being_dispensed_is_not_waited_for_and_is_taken_next_time(stats_world):
+    """A counter holds a prescription (routed, being dispensed): the refresh skips it instead of
+    waiting, takes the others, and takes it once it is free; then routers and refreshers at
+    once count each prescription once."""
+    from django.db import transaction
+
+    from dualchannel.analytics.models import CirculationRollup
+    from dualchannel.prescriptions.models import Prescription
+
+    held_rx = stats_world["s1"].prescription
+    Prescription.objects.filter(pk=held_rx.pk).update(routed_at=held_rx.issued_at)
+    holding, release = threading.Event(), threading.Event()
+
+    def counter() -> None:
+        try:
+            with transaction.atomic():
+                Prescription.objects.select_for_update(no_key=True).get(pk=held_rx.pk)
+                holding.set()
+                release.wait(10)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=counter)
+    thread.start()
+    try:
+        assert holding.wait(10)
+        first = rollups.refresh(limit=100)  # would block here if it waited for the row
+        assert (first.issued, first.routed) == (1, 0)  # S3's; S1's is held
+    finally:
+        release.set()
+        thread.join()
+    second = rollups.refresh(limit=100)
+    assert (second.issued, second.routed) == (1, 1)
+    totals = CirculationRollup.objects.aggregate(i=Sum("issued"), r=Sum("routed"))
+    assert (totals["i"], totals["r"]) == (2, 1)
+    assert rollups.rollup_differences() == []
+
+    # S3's prescription routed while four refreshers run: counted as routed once
+    barrier = threading.Barrier(5)
+    errors: list[BaseException] = []
+    s3_rx = stats_world["s3"].prescription
+
+    def route() -> None:
+        with transaction.atomic():
+            Prescription.objects.select_for_update(no_key=True).get(pk=s3_rx.pk)
+            Prescription.objects.filter(pk=s3_rx.pk).update(routed_at=s3_rx.issued_at)
+
+    def run(work) -> None:
+        try:
+            barrier.wait()
+            work()
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [
+        threading.Thread(target=run, args=(w,))
+        for w in [lambda: rollups.refresh_all(limit=1)] * 4 + [route]
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    rollups.refresh_all()
+    totals = CirculationRollup.objects.aggregate(i=Sum("issued"), r=Sum("routed"))
+    assert (totals["i"], totals["r"]) == (2, 2)
+    assert rollups.rollup_differences() == []
