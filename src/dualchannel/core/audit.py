@@ -58,6 +58,7 @@ from django.utils import timezone
 from . import locks
 from .canonical import canonical_json, digest, snapshot
 from .models import AuditChainHead, AuditEvent, User
+from .queries import insert_new
 
 GENESIS_HASH = "0" * 64
 PLATFORM_STREAM = "platform"
@@ -157,7 +158,7 @@ def record(
         head, _ = AuditChainHead.objects.select_for_update().get_or_create(stream=stream)
         _link(event, head.pk, head.last_seq, head.last_hash)
         AuditChainHead.objects.filter(pk=head.pk).update(last_seq=event.seq, last_hash=event.hash)
-    event.save(force_insert=True)
+    insert_new([event])
     return event
 
 
@@ -220,7 +221,7 @@ def _write_batch(events: list[AuditEvent]) -> None:
             _link_all(linked, head.pk, head.last_seq, head.last_hash)
             last = linked[-1]
             AuditChainHead.objects.filter(pk=head.pk).update(last_seq=last.seq, last_hash=last.hash)
-    AuditEvent.objects.bulk_create(events)
+    insert_new(events)
 
 
 def _link_all(events: list[AuditEvent], head_id: int, last_seq: int, last_hash: str) -> None:

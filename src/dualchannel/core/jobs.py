@@ -45,6 +45,7 @@ from django.utils import timezone
 
 from . import after_rollback
 from .models import Job, JobStatus, ScheduledTask
+from .queries import insert_new
 
 logger = logging.getLogger("dualchannel.jobs")
 
@@ -248,7 +249,7 @@ def enqueue(
         ),
     )
     if key is None or new_key:
-        job.save(force_insert=True)  # nothing to race on: no savepoint
+        insert_new([job])  # nothing to race on: no savepoint
         return job
     try:
         # A savepoint, so that losing a race on the key leaves the caller's transaction usable.

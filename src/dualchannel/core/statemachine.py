@@ -44,6 +44,7 @@ from .canonical import snapshot
 from .errors import Conflict
 from .locks import in_transaction
 from .permissions import actor_role
+from .queries import insert_new
 
 Summary = Callable[[Any, str, str], dict[str, Any]]
 
@@ -184,7 +185,7 @@ def transition(
         fields = [machine.field, *machine.save_fields, *changed]
         obj.save(update_fields=list(dict.fromkeys(fields)))
     if machine.history is not None:
-        machine.history.objects.create(
+        row = machine.history(
             **{machine.history_fk: obj},
             from_status=from_status,
             to_status=to,
@@ -192,6 +193,7 @@ def transition(
             reason=reason[: machine.reason_max] if machine.reason_max else reason,
             **({"at": at} if at is not None else {}),
         )
+        insert_new([row])
     if machine.audit_action:
         audit.record(
             actor=actor,

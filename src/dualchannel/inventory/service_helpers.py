@@ -20,7 +20,7 @@ from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
 from dualchannel.core.money import parse_money
 from dualchannel.core.permissions import actor_role, require_role
-from dualchannel.core.queries import CompiledRead
+from dualchannel.core.queries import CompiledRead, insert_new
 from dualchannel.core.roles import Role
 from dualchannel.integration.nhsa.envelope import platform_connected
 from dualchannel.monitoring.services import alert_raise_independent
@@ -285,7 +285,7 @@ def record_movement(
 ) -> StockMovement:
     """The movement of one line (the item is already saved), its codes, audit and upload job."""
     status = _initial_upload_status(pharmacy)
-    movement = StockMovement.objects.create(
+    movement = StockMovement(
         pharmacy=pharmacy,
         stock_item=item,
         kind=kind,
@@ -299,8 +299,13 @@ def record_movement(
         upload_status=status,
         **extra,
     )
-    StockMovementUploadTransition.objects.create(
-        movement=movement, from_status="", to_status=status, actor=actor, reason="记录"
+    insert_new([movement])
+    insert_new(
+        [
+            StockMovementUploadTransition(
+                movement=movement, from_status="", to_status=status, actor=actor, reason="记录"
+            )
+        ]
     )
     audit.record(
         actor=actor,
@@ -346,7 +351,7 @@ def save_codes(
     for row in [*new, *changed]:
         row.last_movement = movement
         row.updated_at = now
-    TraceCode.objects.bulk_create(new)
+    insert_new(new)
     # the codes of one movement mostly take the same values (a sale's: sold, now, this
     # movement): an UPDATE per set of values rather than a CASE per row and column
     groups: dict[tuple, list[int]] = {}
@@ -356,9 +361,7 @@ def save_codes(
     for values, pks in groups.items():
         TraceCode.objects.filter(pk__in=pks).update(**dict(zip(_CODE_FIELDS, values, strict=True)))
     rows = [*new, *changed]
-    MovementTraceCode.objects.bulk_create(
-        [MovementTraceCode(movement=movement, trace_code=row) for row in rows]
-    )
+    insert_new([MovementTraceCode(movement=movement, trace_code=row) for row in rows])
     return rows
 
 

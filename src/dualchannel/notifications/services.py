@@ -12,6 +12,7 @@ from django.utils import timezone
 from dualchannel.core import jobs
 from dualchannel.core.errors import DomainError
 from dualchannel.core.models import User
+from dualchannel.core.queries import insert_new
 
 from .models import Channel, Notification, NotificationState
 from .selectors import inbox_item
@@ -116,8 +117,8 @@ def notify(
         )
         rows.append(notification)
     # one INSERT for every channel (the counter's dispensing notifies on its hot path)
-    created = Notification.objects.bulk_create(rows)
-    for notification in created:
+    insert_new(rows)
+    for notification in rows:
         if notification.state == NotificationState.PENDING:
             jobs.enqueue(
                 DELIVER,
@@ -126,7 +127,7 @@ def notify(
                 max_attempts=DELIVERY_MAX_ATTEMPTS,
                 new_key=True,  # the notification row was created just above
             )
-    return created
+    return rows
 
 
 def notification_mark_read(*, actor: User, notification_id: int) -> Notification:

@@ -7,11 +7,12 @@ import threading
 from datetime import date
 
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Sum
 
 from dualchannel.analytics import rollups
 from dualchannel.analytics.models import (
+    CirculationRollup,
     MonthlySubmission,
     RollupState,
     SettlementRollup,
@@ -19,6 +20,7 @@ from dualchannel.analytics.models import (
 )
 from dualchannel.analytics.services import sd_monthly_submit
 from dualchannel.core.errors import DomainError
+from dualchannel.prescriptions.models import Prescription
 
 from .factories import AFTER_MARCH, officer
 from .rollup_world import reverse
@@ -91,11 +93,6 @@ def test_a_prescription_being_dispensed_is_not_waited_for_and_is_taken_next_time
     """A counter holds a prescription (routed, being dispensed): the refresh skips it instead of
     waiting, takes the others, and takes it once it is free; then routers and refreshers at
     once count each prescription once."""
-    from django.db import transaction
-
-    from dualchannel.analytics.models import CirculationRollup
-    from dualchannel.prescriptions.models import Prescription
-
     held_rx = stats_world["s1"].prescription
     Prescription.objects.filter(pk=held_rx.pk).update(routed_at=held_rx.issued_at)
     holding, release = threading.Event(), threading.Event()

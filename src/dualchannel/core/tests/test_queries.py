@@ -8,12 +8,13 @@ import pytest
 from django.core.exceptions import FieldError
 from django.db import connection, transaction
 from django.db.models import Prefetch
+from django.db.models.functions import Now
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
 
 from dualchannel.core.models import Job
-from dualchannel.core.queries import CompiledRead, attach, attached, keyed_read
+from dualchannel.core.queries import CompiledRead, attach, attached, insert_new, keyed_read
 from dualchannel.registry.models import Institution, Physician
 from dualchannel.registry.tests.factories import InstitutionFactory, PhysicianFactory
 
@@ -150,3 +151,32 @@ def test_a_keyed_read_finds_the_owners_row_by_its_key():
     assert read.one(institution.pk + 1, "key-1") is None  # another owner's
     with pytest.raises(FieldError):  # an owner column the model does not have
         keyed_read(Job, "no_such_column").one(1, "k")
+
+
+def test_new_rows_are_inserted_in_one_statement_and_get_their_keys():
+    jobs = [Job(kind="a", payload={"x": [1, "二"]}), Job(kind="b", idempotency_key="k-b")]
+    with CaptureQueriesContext(connection) as sent:
+        insert_new(jobs)
+    assert len(sent) == 1 and sent[0]["sql"].startswith("INSERT INTO")
+    assert all(job.pk and not job._state.adding for job in jobs)
+    stored = {job.pk: job for job in Job.objects.filter(pk__in=[j.pk for j in jobs])}
+    assert stored[jobs[0].pk].payload == {"x": [1, "二"]}
+    assert stored[jobs[1].pk].idempotency_key == "k-b"
+    assert stored[jobs[0].pk].run_after == jobs[0].run_after
+    # the second time, the statement is the one built before
+    again = [Job(kind="c"), Job(kind="d")]
+    insert_new(again)
+    assert Job.objects.filter(kind__in=["c", "d"]).count() == 2
+
+
+def test_an_expression_goes_through_the_orm_and_a_bad_row_is_refused():
+    job = Job(kind="e", run_after=Now())
+    insert_new([job])
+    job.refresh_from_db()
+    assert job.run_after is not None and not hasattr(job.run_after, "resolve_expression")
+
+    with pytest.raises(ValueError):  # an instance already saved
+        insert_new([job])
+    with pytest.raises(ValueError):  # its hospital not saved: as save() says
+        insert_new([Physician(hospital=Institution(name="未保存"), name="某医师")])
+    assert not Physician.objects.filter(name="某医师").exists()

@@ -34,7 +34,7 @@ from dualchannel.core.idempotency import checked_key
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import User
 from dualchannel.core.permissions import actor_role, require_role
-from dualchannel.core.queries import CompiledRead, attach, keyed_read
+from dualchannel.core.queries import CompiledRead, attach, insert_new, keyed_read
 from dualchannel.core.roles import Role
 from dualchannel.eligibility.models import Eligibility
 from dualchannel.eligibility.services.plan import eligibility_plan_use
@@ -667,7 +667,7 @@ def _write_dispensing(
         dispensing.agent_signature.save(
             f"{prescription.prescription_no}.png", ContentFile(signature), save=False
         )
-    dispensing.save()
+    insert_new([dispensing])
     return dispensing
 
 
@@ -710,7 +710,8 @@ def _write_dispensing_lines(
                 )
             )
         )
-    _keep_prefetched(dispensing, "lines", DispensingLine.objects.bulk_create(rows))
+    insert_new(rows)
+    _keep_prefetched(dispensing, "lines", rows)
     return quantity_used
 
 
@@ -754,10 +755,11 @@ def _write_delivery(
         cold_chain=delivery.mode == DeliveryMode.COLD_CHAIN_TO_HOSPITAL,
         fee=delivery.fee,
     )
-    _as_stored(delivery_row).save(force_insert=True)
-    first = DeliveryTransition.objects.create(
+    insert_new([_as_stored(delivery_row)])
+    first = DeliveryTransition(
         delivery=delivery_row, from_status="", to_status=first_status, actor=actor
     )
+    insert_new([first])
     _keep_prefetched(delivery_row, "history", [first])
     return delivery_row
 

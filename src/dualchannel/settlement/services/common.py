@@ -24,7 +24,7 @@ from dualchannel.core.errors import Conflict, DomainError
 from dualchannel.core.idempotency import checked_key
 from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
-from dualchannel.core.queries import attach, attached, keyed_read, one_or_none
+from dualchannel.core.queries import attach, attached, insert_new, keyed_read, one_or_none
 from dualchannel.prescriptions.models import Dispensing, Prescription
 from dualchannel.registry.designations import institution_designated
 from dualchannel.registry.models import (
@@ -349,7 +349,7 @@ def write_settlement(
 ) -> Settlement:
     """The settlement row, its lines and its first history row (the caller audits it)."""
     b = priced.breakdown
-    settlement = Settlement.objects.create(
+    settlement = Settlement(
         settlement_no=f"tmp-{uuid.uuid4().hex}",
         kind=priced.kind,
         institution=priced.settling_institution,
@@ -373,6 +373,7 @@ def write_settlement(
         upload_status=upload_status,
         **{name: getattr(b, name) for name in BREAKDOWN_FIELDS},
     )
+    insert_new([settlement])
     # a number people can read: the day and the row's own id, never a shared counter row
     settlement.settlement_no = f"JS{priced.settled_on:%Y%m%d}{settlement.pk:08d}"
     settlement.save(update_fields=["settlement_no"])
@@ -398,7 +399,7 @@ def write_settlement(
         )
         for position, (line, result) in enumerate(zip(priced.lines, b.lines, strict=True), 1)
     ]
-    SettlementLine.objects.bulk_create(lines)
+    insert_new(lines)
     # the answer is made from the rows written: the lines' drugs as the dispensing's lines
     # were read with them (the counter's pricing), else they are read when asked for
     known = {
@@ -410,12 +411,16 @@ def write_settlement(
         if line.drug_id in known:
             line.drug = known[line.drug_id]
     attach(settlement, "lines", lines)
-    SettlementTransition.objects.create(
-        settlement=settlement,
-        from_status="",
-        to_status=SettlementStatus.SETTLED,
-        actor=actor,
-        reason=reason,
+    insert_new(
+        [
+            SettlementTransition(
+                settlement=settlement,
+                from_status="",
+                to_status=SettlementStatus.SETTLED,
+                actor=actor,
+                reason=reason,
+            )
+        ]
     )
     return settlement
 
