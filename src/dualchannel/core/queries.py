@@ -208,19 +208,20 @@ class _Insert:
     alias: str
 
 
-_INSERTS: dict[tuple[type, str, int], _Insert | None] = {}
+_INSERTS: dict[tuple[type, str, int, bool], _Insert | None] = {}
 
 
-def _insert_template(model: type, alias: str, rows: int) -> _Insert | None:
-    """``INSERT INTO … VALUES (…), … RETURNING id`` for ``rows`` new rows of ``model``, or None
-    where Django's own path is needed (a parent model, a default or value computed by the
-    database, a field with its own placeholder, no ``RETURNING`` for several rows)."""
+def _insert_template(model: type, alias: str, rows: int, ignore: bool) -> _Insert | None:
+    """``INSERT INTO … VALUES (…), … RETURNING id`` for ``rows`` new rows of ``model`` (with
+    ``ignore``: ``… ON CONFLICT DO NOTHING``, nothing returned), or None where Django's own path
+    is needed (a parent model, a default or value computed by the database, a field with its
+    own placeholder, no ``RETURNING`` for several rows)."""
     connection = connections[alias]
     opts = model._meta
     pk = opts.pk
     if opts.parents or not getattr(pk, "db_returning", False):  # an AutoField's: RETURNING
         return None
-    if rows > 1 and not connection.features.can_return_rows_from_bulk_insert:
+    if rows > 1 and not ignore and not connection.features.can_return_rows_from_bulk_insert:
         return None
     fields = tuple(f for f in opts.concrete_fields if f is not pk)
     for field in fields:
@@ -230,12 +231,13 @@ def _insert_template(model: type, alias: str, rows: int) -> _Insert | None:
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     sql = (
         f"INSERT INTO {quote(opts.db_table)} ({', '.join(quote(f.column) for f in fields)}) "
-        f"VALUES {', '.join([row] * rows)} RETURNING {quote(pk.column)}"
+        f"VALUES {', '.join([row] * rows)} "
+        + ("ON CONFLICT DO NOTHING" if ignore else f"RETURNING {quote(pk.column)}")
     )
     return _Insert(sql, fields, alias)
 
 
-def insert_new(objs: list) -> None:
+def insert_new(objs: list, *, ignore_conflicts: bool = False) -> None:
     """Insert new instances of one model (automatic primary key not set) in one statement and
     give each its primary key: what ``bulk_create`` does for such a model, with the statement
     built once per process, model, database and number of rows instead of by Django's SQL
@@ -243,14 +245,16 @@ def insert_new(objs: list) -> None:
     compiled than in PostgreSQL). Each field's ``pre_save`` (``auto_now``) and
     ``get_db_prep_save`` run as in a save; like ``bulk_create``, no ``pre_save`` /
     ``post_save`` signal is sent. A value that is an expression, or a model the template cannot
-    take, goes through ``bulk_create``."""
+    take, goes through ``bulk_create``. ``ignore_conflicts``: a row that would break a unique
+    constraint is not written (``ON CONFLICT DO NOTHING``) and no row gets its key, as
+    ``bulk_create(ignore_conflicts=True)``."""
     if not objs:
         return
     model = type(objs[0])
     alias = router.db_for_write(model, instance=objs[0])
-    key = (model, alias, len(objs))
+    key = (model, alias, len(objs), ignore_conflicts)
     if key not in _INSERTS:
-        _INSERTS[key] = _insert_template(model, alias, len(objs))
+        _INSERTS[key] = _insert_template(model, alias, len(objs), ignore_conflicts)
     template = _INSERTS[key]
     connection = connections[alias]
     params: list | None = [] if template is not None else None
@@ -267,10 +271,12 @@ def insert_new(objs: list) -> None:
                 break
             params.append(field.get_db_prep_save(value, connection=connection))
     if params is None:
-        model._base_manager.using(alias).bulk_create(objs)
+        model._base_manager.using(alias).bulk_create(objs, ignore_conflicts=ignore_conflicts)
         return
     with connection.cursor() as cursor:
         cursor.execute(template.sql, params)
+        if ignore_conflicts:
+            return
         keys = cursor.fetchall()
     for obj, (pk,) in zip(objs, keys, strict=True):
         obj.pk = pk

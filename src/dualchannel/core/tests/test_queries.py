@@ -180,3 +180,15 @@ def test_an_expression_goes_through_the_orm_and_a_bad_row_is_refused():
     with pytest.raises(ValueError):  # its hospital not saved: as save() says
         insert_new([Physician(hospital=Institution(name="未保存"), name="某医师")])
     assert not Physician.objects.filter(name="某医师").exists()
+
+
+def test_rows_that_would_conflict_are_skipped_when_asked():
+    insert_new([Job(kind="f", idempotency_key="k-f")])
+    rows = [Job(kind="g", idempotency_key="k-f"), Job(kind="g", idempotency_key="k-g")]
+    insert_new(rows, ignore_conflicts=True)
+    assert sorted(
+        Job.objects.filter(kind__in=["f", "g"]).values_list("kind", "idempotency_key")
+    ) == [
+        ("f", "k-f"),
+        ("g", "k-g"),
+    ]

@@ -17,14 +17,20 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
-from django.db.models import Q
 from django.utils import timezone
 
 from dualchannel.core.errors import Conflict, DomainError
 from dualchannel.core.idempotency import checked_key
 from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
-from dualchannel.core.queries import attach, attached, insert_new, keyed_read, one_or_none
+from dualchannel.core.queries import (
+    CompiledRead,
+    attach,
+    attached,
+    insert_new,
+    keyed_read,
+    one_or_none,
+)
 from dualchannel.prescriptions.models import Dispensing, Prescription
 from dualchannel.registry.designations import institution_designated
 from dualchannel.registry.models import (
@@ -190,20 +196,30 @@ def accumulator_scopes(
     }
 
 
+def _accumulator_rows(person_id: int, kinds: list[str], scopes: list[str]):
+    return Accumulator.objects.filter(
+        person_id=person_id, kind__in=kinds, scope__in=scopes
+    ).order_by("kind", "scope")
+
+
+_ACCUMULATORS = CompiledRead(_accumulator_rows, int, [str], [str])
+_ACCUMULATORS_LOCKED = CompiledRead(
+    lambda *args: _accumulator_rows(*args).select_for_update(), int, [str], [str]
+)
+
+
 def accumulators(person: InsuredPerson, scopes: dict[str, str], *, lock: bool) -> dict:
     """The person's rows for these scopes, created at zero when new; locked in a fixed order."""
     keys = sorted(scopes.items())
     if lock:
-        Accumulator.objects.bulk_create(
-            [Accumulator(person=person, kind=k, scope=s) for k, s in keys],
-            ignore_conflicts=True,
+        insert_new(
+            [Accumulator(person=person, kind=k, scope=s) for k, s in keys], ignore_conflicts=True
         )
-    wanted = Q()
-    for kind, scope in keys:
-        wanted |= Q(kind=kind, scope=scope)
-    # one statement; locked in (kind, scope) order, after the person's lock
-    qs = Accumulator.objects.filter(wanted, person=person).order_by("kind", "scope")
-    found = {(row.kind, row.scope): row for row in (qs.select_for_update() if lock else qs)}
+    # one statement; locked in (kind, scope) order, after the person's lock (the kinds' and
+    # scopes' product: the person's other pairs of them, if any, are locked too)
+    read = _ACCUMULATORS_LOCKED if lock else _ACCUMULATORS
+    rows = read.all(person.pk, sorted({k for k, _ in keys}), sorted({s for _, s in keys}))
+    found = {(row.kind, row.scope): row for row in rows}
     return {
         kind: found.get((kind, scope)) or Accumulator(person=person, kind=kind, scope=scope)
         for kind, scope in keys
