@@ -5,9 +5,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
-from django.db import connections, router
+from django.db import DatabaseError, connections, router
 from django.db.models import BooleanField, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.db.models.sql.compiler import SQLCompiler
@@ -34,8 +35,9 @@ class _Template:
     compiler: SQLCompiler  # compiled: its select, related-object info and column count
     sql: str
     params: tuple
-    # (position in params, index of the caller's argument, index in it if it is a list, else -1)
-    slots: tuple[tuple[int, int, int], ...]
+    # (position in params, index of the caller's argument, index in it if it is a list, else -1,
+    # the backend's adapter of a date or datetime the statement holds adapted, else None)
+    slots: tuple[tuple[int, int, int, Callable | None], ...]
     # the columns' converters from database values (``get_converters``: per column a field
     # comparison and the backend's lookups, which Django otherwise repeats on every run)
     converters: dict
@@ -46,14 +48,30 @@ class _Template:
 LISTED = 8
 
 
-def _sentinel(index: int, kind: type, item: int = 0) -> int | str:
+def _sentinel(index: int, kind: type, item: int = 0) -> int | str | date | datetime:
     """A value no caller passes, standing for argument ``index`` (its ``item`` for a list) while
     the template compiles."""
     if kind is int:
         return -1_987_654_000 - index * 100 - item
     if kind is str:
         return f"\x1fcompiled-argument-{index}-{item}\x1f"
-    raise TypeError(f"a compiled read takes int or str arguments, not {kind.__name__}")
+    if kind is datetime:  # an aware instant of 1 January 1801, told apart by its microseconds
+        return datetime(1801, 1, 1, 0, 0, 0, 1 + index * 100 + item, tzinfo=UTC)
+    if kind is date:  # a day of the 1700s
+        return date(1700 + index * 10 + item, 1, 1)
+    raise TypeError(
+        f"a compiled read takes int, str, date or datetime arguments, not {kind.__name__}"
+    )
+
+
+def _adapter(connection: Any, kind: type) -> Callable | None:
+    """How the backend adapts a ``kind`` value into a statement's parameter (SQLite: a date or
+    an instant as text), or None for a value passed as it is."""
+    if kind is datetime:
+        return connection.ops.adapt_datetimefield_value
+    if kind is date:
+        return connection.ops.adapt_datefield_value
+    return None
 
 
 class CompiledRead:
@@ -62,8 +80,9 @@ class CompiledRead:
     then run with new arguments: the counter's joined reads (``select_related`` over five
     tables) spent more time in Django's SQL compiler than in PostgreSQL (issue 15).
 
-    ``build`` makes the queryset from its arguments (``kinds``: int or str each, or ``[int]`` /
-    ``[str]`` for a list of them, as ``__in`` takes); it must not change its shape with their
+    ``build`` makes the queryset from its arguments (``kinds``: int, str, date or (aware)
+    datetime each, or ``[int]`` / ``[str]`` for a list of them, as ``__in`` takes; a date or an
+    instant is bound as the backend adapts it); it must not change its shape with their
     values (no ``None``, no branch on a value): the template is compiled with stand-ins, each of
     which must turn up in the statement's parameters. A list compiles one template per length up
     to ``LISTED``. Rows are made by the queryset's own iterable (models with their
@@ -85,22 +104,25 @@ class CompiledRead:
             else [_sentinel(n, kind[0], i) for i in range(length)]
             for n, (kind, length) in enumerate(zip(self.kinds, lengths, strict=True))
         ]
-        where = {  # stand-in → (argument, its item or -1)
-            value: (n, i)
-            for n, stand_in in enumerate(stand_ins)
-            for i, value in (
-                enumerate(stand_in) if isinstance(stand_in, list) else [(-1, stand_in)]
-            )
-        }
         queryset = self.build(*stand_ins)
+        connection = connections[queryset.db]
+        where = {}  # stand-in, or its adapted form → (argument, its item or -1, adapter)
+        for n, stand_in in enumerate(stand_ins):
+            kind = self.kinds[n][0] if isinstance(self.kinds[n], list) else self.kinds[n]
+            adapt = _adapter(connection, kind)
+            items = enumerate(stand_in) if isinstance(stand_in, list) else [(-1, stand_in)]
+            for i, value in items:
+                where[value] = (n, i, None)
+                if adapt is not None and adapt(value) != value:
+                    where[adapt(value)] = (n, i, adapt)
         compiler = queryset.query.get_compiler(using=queryset.db)
         sql, params = compiler.as_sql()
         slots = tuple(
             (position, *where[value])
             for position, value in enumerate(params)
-            if isinstance(value, int | str) and value in where
+            if isinstance(value, int | str | date) and value in where
         )
-        missing = set(where.values()) - {slot[1:] for slot in slots}
+        missing = {found[:2] for found in where.values()} - {slot[1:3] for slot in slots}
         if missing:
             arguments = sorted({n for n, _ in missing})
             raise ValueError(f"compiled read: arguments {arguments} are not parameters")
@@ -130,8 +152,9 @@ class CompiledRead:
             )
         values = [list(arg) if length else arg for arg, length in zip(args, lengths, strict=True)]
         params = list(template.params)
-        for position, index, item in template.slots:
-            params[position] = values[index] if item < 0 else values[index][item]
+        for position, index, item, adapt in template.slots:
+            value = values[index] if item < 0 else values[index][item]
+            params[position] = value if adapt is None else adapt(value)
         compiler = copy.copy(template.compiler)
         compiler.connection = connection
         bound = (template.sql, tuple(params))
@@ -282,3 +305,65 @@ def insert_new(objs: list, *, ignore_conflicts: bool = False) -> None:
         obj.pk = pk
         obj._state.adding = False
         obj._state.db = alias
+
+
+_UPDATES: dict[tuple[type, str, tuple[str, ...], int], str] = {}
+
+
+def update_rows(objs: list, fields: list[str] | tuple[str, ...]) -> None:
+    """Write ``fields`` of saved instances of one model in one ``UPDATE`` built once per
+    process, model, database, fields and number of rows (``UPDATE … SET f = CASE id WHEN …``
+    for several rows): what ``save(update_fields=…)`` does for one row and ``bulk_update`` for
+    several, without Django's SQL compiler on every call (issue 15). Each field's ``pre_save``
+    runs as in a save (``auto_now``); no signal is sent. Raises ``DatabaseError`` when a row is
+    gone, as ``save(update_fields=…)`` does."""
+    if not objs:
+        return
+    model = type(objs[0])
+    alias = router.db_for_write(model, instance=objs[0])
+    connection = connections[alias]
+    opts = model._meta
+    names = tuple(fields)
+    columns = [opts.get_field(name) for name in names]
+    key = (model, alias, names, len(objs))
+    sql = _UPDATES.get(key)
+    if sql is None:
+        quote = connection.ops.quote_name
+        pk = quote(opts.pk.column)
+        if len(objs) == 1:
+            sets = ", ".join(f"{quote(f.column)} = %s" for f in columns)
+        else:
+            whens = " ".join(["WHEN %s THEN %s"] * len(objs))
+            cast = connection.features.requires_casted_case_in_updates  # PostgreSQL
+            sets = ", ".join(
+                f"{quote(f.column)} = "
+                + (
+                    f"CAST(CASE {pk} {whens} END AS {f.cast_db_type(connection)})"
+                    if cast
+                    else f"CASE {pk} {whens} END"
+                )
+                for f in columns
+            )
+        marks = ", ".join(["%s"] * len(objs))
+        sql = _UPDATES[key] = f"UPDATE {quote(opts.db_table)} SET {sets} WHERE {pk} IN ({marks})"
+    values = []
+    for obj in objs:
+        if type(obj) is not model or obj.pk is None:
+            raise ValueError("update_rows takes saved instances of one model")
+        values.append(
+            [f.get_db_prep_save(f.pre_save(obj, False), connection=connection) for f in columns]
+        )
+    if len(objs) == 1:
+        params = [*values[0], objs[0].pk]
+    else:
+        params = [
+            value
+            for n in range(len(columns))
+            for obj, row in zip(objs, values, strict=True)
+            for value in (obj.pk, row[n])
+        ]
+        params += [obj.pk for obj in objs]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        if cursor.rowcount != len(objs):
+            raise DatabaseError(f"{model.__name__}: {len(objs) - cursor.rowcount} rows not found")

@@ -44,7 +44,7 @@ from .canonical import snapshot
 from .errors import Conflict
 from .locks import in_transaction
 from .permissions import actor_role
-from .queries import insert_new
+from .queries import insert_new, update_rows
 
 Summary = Callable[[Any, str, str], dict[str, Any]]
 
@@ -183,7 +183,7 @@ def transition(
         obj.save()
     else:
         fields = [machine.field, *machine.save_fields, *changed]
-        obj.save(update_fields=list(dict.fromkeys(fields)))
+        update_rows([obj], list(dict.fromkeys(fields)))
     if machine.history is not None:
         row = machine.history(
             **{machine.history_fk: obj},

@@ -19,7 +19,7 @@ from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import Conflict, DomainError, NotFound, field_error
 from dualchannel.core.models import User
 from dualchannel.core.permissions import require_role
-from dualchannel.core.queries import CompiledRead
+from dualchannel.core.queries import CompiledRead, update_rows
 from dualchannel.core.roles import Role
 
 from . import error_codes as codes
@@ -264,13 +264,25 @@ def sale_verify(
 def sale_items(pharmacy_id: int, stock_item_ids: Sequence[int], reference: str = "") -> dict:
     """The pharmacy's batches of a sale by id, with their drugs and their boxes held for
     others than ``reference`` (``held``), in one statement, for ``sale_verify``."""
-    found = with_held(
-        StockItem.objects.select_related("drug").filter(
-            pk__in=set(stock_item_ids), pharmacy_id=pharmacy_id
-        ),
-        exclude_reference=reference,
+    ids, now = sorted(set(stock_item_ids)), timezone.now()
+    found = (
+        _SALE_ITEMS_BUT.all(pharmacy_id, ids, now, reference)
+        if reference
+        else _SALE_ITEMS.all(pharmacy_id, ids, now)
     )
     return {item.pk: item for item in found}
+
+
+def _sale_items(pharmacy_id: int, ids: list[int], now: datetime, reference: str = ""):
+    return with_held(
+        StockItem.objects.select_related("drug").filter(pk__in=ids, pharmacy_id=pharmacy_id),
+        exclude_reference=reference,
+        now=now,
+    )
+
+
+_SALE_ITEMS = CompiledRead(lambda *args: _sale_items(*args), int, [int], datetime)
+_SALE_ITEMS_BUT = CompiledRead(_sale_items, int, [int], datetime, str)
 
 
 def sale_lock_items(pharmacy: Any, stock_item_ids: Sequence[int]) -> dict[int, StockItem]:
@@ -338,7 +350,7 @@ def _write_sale(
         before = snapshot(item)
         item.quantity -= line.quantity
         item.updated_at = now
-        item.save(update_fields=["quantity", "updated_at"])
+        update_rows([item], ["quantity", "updated_at"])
         movement = record_movement(
             actor=actor,
             pharmacy=sale.shop,

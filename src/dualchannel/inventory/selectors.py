@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
@@ -158,15 +158,28 @@ def held_quantities(
 ) -> dict[int, int]:
     """Boxes of each batch kept by active holds (online orders) not yet past their time;
     ``exclude_reference``: the holder's own holds do not count against it."""
+    now = now or timezone.now()
+    if isinstance(item_ids, QuerySet):
+        totals = _held_totals(item_ids, now, exclude_reference)
+    else:
+        ids = sorted(set(item_ids))
+        totals = (
+            _HELD_BUT.all(ids, now, exclude_reference) if exclude_reference else _HELD.all(ids, now)
+        )
+    return {row["stock_item_id"]: row["n"] for row in totals}
+
+
+def _held_totals(item_ids: Sequence[int] | QuerySet, now: Any, exclude_reference: str = ""):
     rows = StockHold.objects.filter(
-        stock_item_id__in=item_ids,
-        status=HoldStatus.ACTIVE,
-        expires_at__gt=now or timezone.now(),
+        stock_item_id__in=item_ids, status=HoldStatus.ACTIVE, expires_at__gt=now
     )
     if exclude_reference:
         rows = rows.exclude(reference=exclude_reference)
-    totals = rows.values("stock_item_id").annotate(n=Sum("quantity"))
-    return {row["stock_item_id"]: row["n"] for row in totals}
+    return rows.values("stock_item_id").annotate(n=Sum("quantity"))
+
+
+_HELD = CompiledRead(lambda ids, now: _held_totals(ids, now), [int], datetime)
+_HELD_BUT = CompiledRead(_held_totals, [int], datetime, str)
 
 
 def with_held(

@@ -20,6 +20,7 @@ from dualchannel.core.errors import NotFound
 from dualchannel.core.masking import mask_id_number, mask_name
 from dualchannel.core.models import AuditEvent, User
 from dualchannel.core.permissions import require_role
+from dualchannel.core.queries import CompiledRead
 from dualchannel.core.roles import Role
 
 from . import error_codes as codes
@@ -526,15 +527,21 @@ def person_card(person: InsuredPerson) -> dict[str, str | None]:
     }
 
 
+_LATER_CHANGE = CompiledRead(  # a person's first transfer after a day, with the region it left
+    lambda person_id, on: (
+        EnrolmentChange.objects.filter(person_id=person_id, effective_on__gt=on)
+        .select_related("from_region")
+        .order_by("effective_on", "id")[:1]
+    ),
+    int,
+    date,
+)
+
+
 def enrolment_region_on(person: InsuredPerson, on: date) -> Region:
     """The person's enrolment region (参保地) on ``on`` [HB art. 50]: the region left by the first
     transfer after that day, else the current one. Benefits follow it."""
-    later = (
-        EnrolmentChange.objects.filter(person_id=person.pk, effective_on__gt=on)
-        .select_related("from_region")
-        .order_by("effective_on", "id")
-        .first()
-    )
+    later = _LATER_CHANGE.one(person.pk, on)
     return later.from_region if later is not None else person.enrolment_region
 
 

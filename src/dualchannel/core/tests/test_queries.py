@@ -4,17 +4,27 @@ new arguments bound each time, and the shapes it cannot take refused."""
 
 from __future__ import annotations
 
+from datetime import date, datetime, timedelta
+
 import pytest
 from django.core.exceptions import FieldError
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Prefetch
 from django.db.models.functions import Now
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from dualchannel.core.models import Job
-from dualchannel.core.queries import CompiledRead, attach, attached, insert_new, keyed_read
+from dualchannel.core.queries import (
+    CompiledRead,
+    attach,
+    attached,
+    insert_new,
+    keyed_read,
+    update_rows,
+)
 from dualchannel.registry.models import Institution, Physician
 from dualchannel.registry.tests.factories import InstitutionFactory, PhysicianFactory
 
@@ -192,3 +202,65 @@ def test_rows_that_would_conflict_are_skipped_when_asked():
         ("f", "k-f"),
         ("g", "k-g"),
     ]
+
+
+def test_rows_are_updated_in_one_statement_each_with_its_own_values():
+    jobs = [Job(kind="h"), Job(kind="i"), Job(kind="j")]
+    insert_new(jobs)
+    later = timezone.now() + timedelta(hours=1)
+    jobs[0].attempts, jobs[0].run_after = 3, later
+    jobs[1].attempts, jobs[1].run_after = 5, later + timedelta(minutes=1)
+    with CaptureQueriesContext(connection) as sent:
+        update_rows(jobs[:2], ["attempts", "run_after"])
+    assert len(sent) == 1
+    stored = {j.kind: j for j in Job.objects.filter(kind__in=["h", "i", "j"])}
+    assert (stored["h"].attempts, stored["h"].run_after) == (3, later)
+    assert (stored["i"].attempts, stored["i"].run_after) == (5, later + timedelta(minutes=1))
+    assert stored["j"].attempts == 0  # not among them
+    jobs[2].last_error = "出错"
+    update_rows([jobs[2]], ["last_error"])
+    assert Job.objects.get(pk=jobs[2].pk).last_error == "出错"
+
+
+def test_updating_a_row_that_is_gone_is_an_error():
+    job = Job(kind="k")
+    insert_new([job])
+    Job.objects.filter(pk=job.pk).delete()
+    with pytest.raises(DatabaseError):
+        update_rows([job], ["attempts"])
+    with pytest.raises(ValueError):
+        update_rows([Job(kind="new")], ["attempts"])
+
+
+def test_dates_and_instants_are_bound_as_the_backend_adapts_them():
+    now = timezone.now()
+    for n, delta in enumerate((-2, -1, 1, 2)):
+        Job.objects.create(kind=f"t{n}", run_after=now + timedelta(hours=delta))
+    due = CompiledRead(
+        lambda before, kind: (
+            Job.objects.filter(run_after__lt=before, kind__startswith=kind)
+            .order_by("run_after")
+            .values_list("kind", flat=True)
+        ),
+        datetime,
+        str,
+    )
+    on_day = CompiledRead(
+        lambda day: (
+            Job.objects.filter(run_after__date__gte=day, kind__startswith="t")
+            .order_by("run_after")
+            .values_list("kind", flat=True)
+        ),
+        date,
+    )
+    for moment in (now, now - timedelta(minutes=90), now + timedelta(days=1)):
+        expected = list(
+            Job.objects.filter(run_after__lt=moment, kind__startswith="t")
+            .order_by("run_after")
+            .values_list("kind", flat=True)
+        )
+        assert due.all(moment, kinds) == expected
+    assert due.all(now, kinds) == ["t0", "t1"]
+    tomorrow = timezone.localdate() + timedelta(days=1)
+    assert on_day.all(tomorrow + timedelta(days=1)) == []
+    assert on_day.all(timezone.localdate() - timedelta(days=1)) == ["t0", "t1", "t2", "t3"]

@@ -30,6 +30,7 @@ from dualchannel.core.queries import (
     insert_new,
     keyed_read,
     one_or_none,
+    update_rows,
 )
 from dualchannel.prescriptions.models import Dispensing, Prescription
 from dualchannel.registry.designations import institution_designated
@@ -343,7 +344,7 @@ def add_used(rows: dict, breakdown: Breakdown) -> None:
             row.updated_at = now
             moved.append(row)
     if moved:
-        Accumulator.objects.bulk_update(moved, ["amount", "updated_at"])
+        update_rows(moved, ["amount", "updated_at"])
 
 
 def accumulator_add(row: Accumulator, amount: Decimal) -> None:
@@ -352,6 +353,34 @@ def accumulator_add(row: Accumulator, amount: Decimal) -> None:
     row.amount += amount
     row.updated_at = timezone.now()
     row.save(update_fields=["amount", "updated_at"])
+
+
+def _settlement_lines(settlement: Settlement, priced: Priced) -> list[SettlementLine]:
+    """The settlement's lines: each priced line with the engine's result for it."""
+    return [
+        SettlementLine(
+            settlement=settlement,
+            position=position,
+            drug_id=line.drug_id,
+            item_name=line.item_name,
+            dispensing_line_id=line.dispensing_line_id,
+            drug_class=line.drug_class,
+            quantity=line.quantity,
+            unit=line.unit,
+            unit_price=line.unit_price,
+            amount=result.amount,
+            standard_amount=line.standard_amount,
+            full_self_pay=result.full_self_pay,
+            self_pay_reason=result.self_pay_reason,
+            over_standard=result.over_standard,
+            payable_base=result.payable_base,
+            first_self_pay=result.first_self_pay,
+            in_policy=result.in_policy,
+        )
+        for position, (line, result) in enumerate(
+            zip(priced.lines, priced.breakdown.lines, strict=True), 1
+        )
+    ]
 
 
 def write_settlement(
@@ -392,29 +421,8 @@ def write_settlement(
     insert_new([settlement])
     # a number people can read: the day and the row's own id, never a shared counter row
     settlement.settlement_no = f"JS{priced.settled_on:%Y%m%d}{settlement.pk:08d}"
-    settlement.save(update_fields=["settlement_no"])
-    lines = [
-        SettlementLine(
-            settlement=settlement,
-            position=position,
-            drug_id=line.drug_id,
-            item_name=line.item_name,
-            dispensing_line_id=line.dispensing_line_id,
-            drug_class=line.drug_class,
-            quantity=line.quantity,
-            unit=line.unit,
-            unit_price=line.unit_price,
-            amount=result.amount,
-            standard_amount=line.standard_amount,
-            full_self_pay=result.full_self_pay,
-            self_pay_reason=result.self_pay_reason,
-            over_standard=result.over_standard,
-            payable_base=result.payable_base,
-            first_self_pay=result.first_self_pay,
-            in_policy=result.in_policy,
-        )
-        for position, (line, result) in enumerate(zip(priced.lines, b.lines, strict=True), 1)
-    ]
+    update_rows([settlement], ["settlement_no"])
+    lines = _settlement_lines(settlement, priced)
     insert_new(lines)
     # the answer is made from the rows written: the lines' drugs as the dispensing's lines
     # were read with them (the counter's pricing), else they are read when asked for
