@@ -236,14 +236,15 @@ def test_dates_and_instants_are_bound_as_the_backend_adapts_them():
     now = timezone.now()
     for n, delta in enumerate((-2, -1, 1, 2)):
         Job.objects.create(kind=f"t{n}", run_after=now + timedelta(hours=delta))
+    kinds = ["t0", "t1", "t2", "t3"]
     due = CompiledRead(
-        lambda before, kind: (
-            Job.objects.filter(run_after__lt=before, kind__startswith=kind)
+        lambda before, kinds: (
+            Job.objects.filter(run_after__lt=before, kind__in=kinds)
             .order_by("run_after")
             .values_list("kind", flat=True)
         ),
         datetime,
-        str,
+        [str],
     )
     on_day = CompiledRead(
         lambda day: (
