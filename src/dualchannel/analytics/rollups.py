@@ -123,10 +123,13 @@ class RefreshResult:
     routed: int = 0
     dispensings: int = 0
 
+    def taken(self) -> tuple[int, int, int, int, int]:
+        """Each claim's count, in the fields' order."""
+        return (self.settlements, self.reversals, self.issued, self.routed, self.dispensings)
+
     def full(self, limit: int) -> bool:
         """Whether a claim took its whole ``limit`` (more may be waiting)."""
-        taken = (self.settlements, self.reversals, self.issued, self.routed, self.dispensings)
-        return max(taken) >= limit
+        return max(self.taken()) >= limit
 
 
 def to_fen(amount: Decimal | float | int | None) -> int:
@@ -457,8 +460,7 @@ def write(contributions: Contributions) -> None:
 
 def _claim(qs, limit: int) -> list[int]:
     """Lock up to ``limit`` settlements of ``qs``, skipping those another transaction holds."""
-    locked = qs.order_by("pk").select_for_update(skip_locked=True, no_key=True, of=("self",))
-    return list(locked.values_list("pk", flat=True)[:limit])
+    return [pk for (pk,) in _claim_rows(qs, limit, ("pk",))]
 
 
 def in_database() -> bool:
@@ -516,13 +518,10 @@ def refresh(*, limit: int = DEFAULT_LIMIT, now: datetime | None = None) -> Refre
 
 def refresh_all(*, limit: int = DEFAULT_LIMIT, rounds: int = 1000) -> RefreshResult:
     """Refresh until nothing is left (at most ``rounds`` transactions); the totals."""
-    totals = [0] * 5
+    totals = (0,) * 5
     result = refresh(limit=limit)
     for _ in range(rounds):
-        for n, taken in enumerate(
-            (result.settlements, result.reversals, result.issued, result.routed, result.dispensings)
-        ):
-            totals[n] += taken
+        totals = tuple(map(sum, zip(totals, result.taken(), strict=True)))
         if not result.full(limit):
             break
         result = refresh(limit=limit)
@@ -549,8 +548,8 @@ def _local_month(moment: datetime) -> date:
 def refresh_circulation(limit: int, now: datetime) -> tuple[int, int, int]:
     """Take into ``CirculationRollup`` up to ``limit`` prescriptions not yet counted as issued
     (and, if routed already, as routed), ``limit`` routed ones counted as issued before, and
-    ``limit`` dispensings; mark them. Inside ``refresh``'s transaction. Returns how many of
-    each: prescriptions issued, routed; dispensings."""
+    ``limit`` dispensings; mark them. In a transaction under the state row (``refresh``'s
+    first). Returns how many of each: prescriptions issued, routed; dispensings."""
     counts: dict[tuple, list[int]] = defaultdict(lambda: [0, 0, 0])  # CIRCULATION_MEASURES
     fresh = _claim_rows(
         Prescription.objects.filter(issued_rolled_up_at__isnull=True),

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Any, TypeVar
@@ -214,11 +214,21 @@ def id_among(model: type, ids: list[int]) -> Q | RawSQL:
     array literal: a rollup refresh marks thousands of rows at once, and a statement with as
     many parameters (or a list the driver adapts element by element) costs more to build and
     parse than the update itself."""
-    if connections[router.db_for_write(model)].vendor == "postgresql":
-        table = connections[router.db_for_write(model)].ops.quote_name(model._meta.db_table)
+    connection = connections[router.db_for_write(model)]
+    if connection.vendor == "postgresql":
+        table = connection.ops.quote_name(model._meta.db_table)
         array = "{" + ",".join(str(int(pk)) for pk in ids) + "}"  # one text parameter
         return RawSQL(f'{table}."id" = ANY(%s::bigint[])', (array,), output_field=BooleanField())
     return Q(pk__in=ids)
+
+
+def update_among(model: type, ids: Iterable[int], **values: Any) -> int:
+    """Set ``values`` on the rows of ``model`` with these ids (``id_among``); the rows changed.
+    A rollup refresh's markers on the rows it took in."""
+    ids = sorted(set(ids))
+    if not ids:
+        return 0
+    return model.objects.filter(id_among(model, ids)).update(**values)
 
 
 # --- inserts whose SQL is built once per process (issue 15) -------------------------------------
@@ -228,7 +238,6 @@ def id_among(model: type, ids: list[int]) -> Q | RawSQL:
 class _Insert:
     sql: str
     fields: tuple  # the model's concrete fields but its automatic primary key, in column order
-    alias: str
 
 
 _INSERTS: dict[tuple[type, str, int, bool], _Insert | None] = {}
@@ -257,7 +266,7 @@ def _insert_template(model: type, alias: str, rows: int, ignore: bool) -> _Inser
         f"VALUES {', '.join([row] * rows)} "
         + ("ON CONFLICT DO NOTHING" if ignore else f"RETURNING {quote(pk.column)}")
     )
-    return _Insert(sql, fields, alias)
+    return _Insert(sql, fields)
 
 
 def insert_new(objs: list, *, ignore_conflicts: bool = False) -> None:

@@ -281,7 +281,7 @@ def _sale_items(pharmacy_id: int, ids: list[int], now: datetime, reference: str 
     )
 
 
-_SALE_ITEMS = CompiledRead(lambda *args: _sale_items(*args), int, [int], datetime)
+_SALE_ITEMS = CompiledRead(_sale_items, int, [int], datetime)
 _SALE_ITEMS_BUT = CompiledRead(_sale_items, int, [int], datetime, str)
 
 

@@ -178,7 +178,7 @@ def _held_totals(item_ids: Sequence[int] | QuerySet, now: Any, exclude_reference
     return rows.values("stock_item_id").annotate(n=Sum("quantity"))
 
 
-_HELD = CompiledRead(lambda ids, now: _held_totals(ids, now), [int], datetime)
+_HELD = CompiledRead(_held_totals, [int], datetime)
 _HELD_BUT = CompiledRead(_held_totals, [int], datetime, str)
 
 

@@ -26,30 +26,41 @@ from .factories import AFTER_MARCH, officer
 from .rollup_world import reverse
 
 
-@pytest.mark.postgres
-@pytest.mark.django_db(transaction=True)
-def test_two_submissions_at_once_make_one(sd_world):
-    officers = [sd_world["jinan_officer"], officer(sd_world["jinan"], "济南市医保中心")]
-    barrier = threading.Barrier(2)
-    outcomes: list[str] = []
+def at_once(work: list) -> list[BaseException]:
+    """Run each of ``work`` in a thread of its own, all released at once; what they raised."""
+    barrier = threading.Barrier(len(work))
+    errors: list[BaseException] = []
 
-    def run(actor) -> None:
+    def run(one) -> None:
         try:
             barrier.wait()
-            sd_monthly_submit(actor=actor, city_code="370100", month="2026-03", today=AFTER_MARCH)
-            outcomes.append("ok")
-        except DomainError as exc:
-            outcomes.append(exc.code)
+            one()
+        except BaseException as exc:  # returned to the caller's assertion
+            errors.append(exc)
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=run, args=(actor,)) for actor in officers]
+    threads = [threading.Thread(target=run, args=(one,)) for one in work]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
+    return errors
 
-    assert sorted(outcomes) == ["analytics.already_submitted", "ok"]
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_two_submissions_at_once_make_one(sd_world):
+    officers = [sd_world["jinan_officer"], officer(sd_world["jinan"], "济南市医保中心")]
+
+    def submit(actor) -> None:
+        sd_monthly_submit(actor=actor, city_code="370100", month="2026-03", today=AFTER_MARCH)
+
+    refused = at_once([lambda actor=actor: submit(actor) for actor in officers])
+
+    # one went through, the other was refused as already submitted
+    assert len(refused) == 1 and isinstance(refused[0], DomainError)
+    assert refused[0].code == "analytics.already_submitted"
     assert MonthlySubmission.objects.count() == 1
     assert SubmissionTransition.objects.count() == 1
 
@@ -60,26 +71,8 @@ def test_two_submissions_at_once_make_one(sd_world):
 def test_refreshers_at_once_count_each_settlement_once(stats_world, limit):
     """Four refreshers and a reversal at once: every settlement is rolled up once, the reversal
     subtracted once, and the rollups equal detail to the fen."""
-    barrier = threading.Barrier(5)
-    errors: list[BaseException] = []
-
-    def run(work) -> None:
-        try:
-            barrier.wait()
-            work()
-        except BaseException as exc:  # reported by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
     work = [lambda: rollups.refresh_all(limit=limit)] * 4 + [lambda: reverse(stats_world["s3"])]
-    threads = [threading.Thread(target=run, args=(w,)) for w in work]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-
-    assert errors == []
+    assert at_once(work) == []
     rollups.refresh_all()
     assert rollups.rollup_differences() == []
     march = SettlementRollup.objects.filter(month=date(2026, 3, 1)).aggregate(t=Sum("total_fen"))
@@ -122,8 +115,6 @@ def test_a_prescription_being_dispensed_is_not_waited_for_and_is_taken_next_time
     assert rollups.rollup_differences() == []
 
     # S3's prescription routed while four refreshers run: counted as routed once
-    barrier = threading.Barrier(5)
-    errors: list[BaseException] = []
     s3_rx = stats_world["s3"].prescription
 
     def route() -> None:
@@ -131,24 +122,7 @@ def test_a_prescription_being_dispensed_is_not_waited_for_and_is_taken_next_time
             Prescription.objects.select_for_update(no_key=True).get(pk=s3_rx.pk)
             Prescription.objects.filter(pk=s3_rx.pk).update(routed_at=s3_rx.issued_at)
 
-    def run(work) -> None:
-        try:
-            barrier.wait()
-            work()
-        except BaseException as exc:  # reported by the assertion below
-            errors.append(exc)
-        finally:
-            connection.close()
-
-    threads = [
-        threading.Thread(target=run, args=(w,))
-        for w in [lambda: rollups.refresh_all(limit=1)] * 4 + [route]
-    ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert errors == []
+    assert at_once([lambda: rollups.refresh_all(limit=1)] * 4 + [route]) == []
     rollups.refresh_all()
     totals = CirculationRollup.objects.aggregate(i=Sum("issued"), r=Sum("routed"))
     assert (totals["i"], totals["r"]) == (2, 2)

@@ -711,7 +711,7 @@ def _write_dispensing_lines(
             )
         )
     insert_new(rows)
-    _keep_prefetched(dispensing, "lines", rows)
+    attach(dispensing, "lines", rows)
     return quantity_used
 
 
@@ -723,17 +723,6 @@ def _as_stored(row):
         if isinstance(f, DecimalField) and value is not None:
             setattr(row, f.attname, Decimal(value).quantize(Decimal(1).scaleb(-f.decimal_places)))
     return row
-
-
-def _keep_prefetched(instance, relation: str, rows: list) -> None:
-    """``instance.<relation>.all()`` answers ``rows`` from memory, as after ``prefetch_related``
-    (the counter's answer is built from the rows this transaction wrote, not read again)."""
-    # as ``prefetch_related_objects`` leaves it: the related manager's queryset, evaluated
-    found = getattr(instance, relation).all()  # no query: not evaluated here
-    found._result_cache, found._prefetch_done = list(rows), True
-    if not hasattr(instance, "_prefetched_objects_cache"):
-        instance._prefetched_objects_cache = {}
-    instance._prefetched_objects_cache[relation] = found
 
 
 def _write_delivery(
@@ -760,7 +749,7 @@ def _write_delivery(
         delivery=delivery_row, from_status="", to_status=first_status, actor=actor
     )
     insert_new([first])
-    _keep_prefetched(delivery_row, "history", [first])
+    attach(delivery_row, "history", [first])
     return delivery_row
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from dualchannel.core.queries import id_among
+from dualchannel.core.queries import update_among
 
 from ..models import Dispensing, Prescription
 
@@ -17,18 +17,13 @@ def prescriptions_mark_rolled_up(
     *, issued_ids: Iterable[int], routed_ids: Iterable[int], at: datetime
 ) -> None:
     """Mark prescriptions as taken into the rollup at ``at``: as issued, as routed."""
-    issued, routed = sorted(set(issued_ids)), sorted(set(routed_ids))
-    if issued:
-        Prescription.objects.filter(id_among(Prescription, issued)).update(issued_rolled_up_at=at)
-    if routed:
-        Prescription.objects.filter(id_among(Prescription, routed)).update(routed_rolled_up_at=at)
+    update_among(Prescription, issued_ids, issued_rolled_up_at=at)
+    update_among(Prescription, routed_ids, routed_rolled_up_at=at)
 
 
 def dispensings_mark_rolled_up(*, ids: Iterable[int], at: datetime) -> None:
     """Mark dispensings as taken into the rollup at ``at``."""
-    ids = sorted(set(ids))
-    if ids:
-        Dispensing.objects.filter(id_among(Dispensing, ids)).update(rolled_up_at=at)
+    update_among(Dispensing, ids, rolled_up_at=at)
 
 
 def circulation_clear_rolled_up() -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from dualchannel.core.queries import id_among
+from dualchannel.core.queries import update_among
 
 from ..models import Settlement
 
@@ -16,11 +16,8 @@ def settlements_mark_rolled_up(
     *, settled_ids: Iterable[int], reversal_ids: Iterable[int], at: datetime
 ) -> None:
     """Mark settlements (and reversals) as taken into the rollups at ``at``."""
-    settled, reversed_ = sorted(set(settled_ids)), sorted(set(reversal_ids))
-    if settled:
-        Settlement.objects.filter(id_among(Settlement, settled)).update(rolled_up_at=at)
-    if reversed_:
-        Settlement.objects.filter(id_among(Settlement, reversed_)).update(reversal_rolled_up_at=at)
+    update_among(Settlement, settled_ids, rolled_up_at=at)
+    update_among(Settlement, reversal_ids, reversal_rolled_up_at=at)
 
 
 def settlements_clear_rolled_up() -> int:
