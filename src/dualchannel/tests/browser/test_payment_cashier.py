@@ -69,5 +69,6 @@ def test_the_patient_cancels_and_may_pay_later(phone, patient_user, calls):
     phone.wait_for_url(f"**/payments/return/{order.out_trade_no}/")
     assert phone.locator("#payment-status").inner_text() == "待支付"
     phone.click("text=继续支付")
-    assert phone.locator("#cashier-pay").is_visible()
+    phone.wait_for_url("**/simulators/wxpay/cashier/**")
+    phone.locator("#cashier-pay").wait_for(state="visible")
     assert calls == []
