@@ -15,7 +15,9 @@ Run: ``make bench-counter`` or ``.venv/bin/python benchmarks/counter_load.py [--
 2. Serves the application with gunicorn (sync workers, ``2 × cores + 1`` unless ``--workers``) on
    a free loopback port. The first pharmacist logs in with ``POST /api/v1/auth/token``; the
    others' tokens are issued in the database as that endpoint does (a login is ~1 s of PBKDF2).
-3. For each level of ``--levels``, that many clients (threads, each with its own ``httpx.Client``
+3. Warms up for ``--warm-seconds`` with untimed triples from ``2 × workers`` clients (a worker
+   prepares a statement on its connection after running it five times). Then, for each level of
+   ``--levels``, that many clients (threads, each with its own ``httpx.Client``
    and pharmacist) loop for ``--seconds``: ``counter/check`` then ``counter/dispense`` of the next
    prescription routed to the client's pharmacy, then ``settle`` (2101 pre-settlement check and
    the fund's share, the platform simulator in process; its upload queued for the worker).
@@ -1115,6 +1117,12 @@ def main(argv: list[str] | None = None) -> int:
         default=60.0,
         help="triples/s the seeded prescriptions suffice for (60)",
     )
+    parser.add_argument(
+        "--warm-seconds",
+        type=float,
+        default=3.0,
+        help="untimed triples before the levels, so every worker has prepared its statements (3)",
+    )
     parser.add_argument("--pgbench-seconds", type=int, help="pgbench -T (default: --seconds)")
     parser.add_argument("--pgbench-scale", type=int, default=10, help="pgbench -i -s (10)")
     parser.add_argument("--pgbench-clients", type=int, default=8, help="pgbench -c (8)")
@@ -1157,10 +1165,14 @@ def main(argv: list[str] | None = None) -> int:
 
             call_command("migrate", verbosity=0)
             migrated = time.perf_counter() - started
+            warm_clients = min(2 * args.workers, args.pharmacies * args.counters)
             sizes = pool_sizes(levels, args.pharmacies, args.seconds, args.rate)
+            if args.warm_seconds > 0:
+                warm = pool_sizes([warm_clients], args.pharmacies, args.warm_seconds, args.rate)
+                sizes = [a + b for a, b in zip(sizes, warm, strict=True)]
             world = seed(args.pharmacies, args.counters, sizes)
             queries = probe_queries(world)
-            issued = issue_tokens(world, max(levels))
+            issued = issue_tokens(world, max(*levels, warm_clients))
             connections.close_all()
             print(
                 f"database: migrated in {migrated:.0f} s; seeded in {world.seconds:.0f} s "
@@ -1202,12 +1214,25 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 results = []
                 sampler = BackendSampler(server, db)
+                warmed = []
+                if args.warm_seconds > 0:
+                    warmed.append(
+                        run_level(base_url, tokens, world, warm_clients, args.warm_seconds, sampler)
+                    )
+                    print(
+                        f"warm-up (untimed, counted in the checks below): {warmed[0].triples} "
+                        f"triples from {warm_clients} clients in {args.warm_seconds:g} s, so that "
+                        "every worker has run each statement of a triple the five times after "
+                        "which psycopg prepares it on its connection (DB_PREPARE_THRESHOLD): "
+                        "a running server's steady state"
+                        + (f"; errors: {dict(warmed[0].errors)}" if warmed[0].errors else "")
+                    )
                 for level in levels:
                     results.append(run_level(base_url, tokens, world, level, args.seconds, sampler))
                 print(report(results, args.pharmacies))
                 extra = deliberate(base_url, tokens, results)
             server_log = tail(workdir / "gunicorn.log", 15)
-            checks = extra + verify(world, results)
+            checks = extra + verify(world, warmed + results)
             connections.close_all()
 
         pgbench_seconds = args.pgbench_seconds or max(1, round(args.seconds))
@@ -1236,8 +1261,8 @@ def main(argv: list[str] | None = None) -> int:
         print()
         for passed, text in checks:
             print(f"{'PASS' if passed else 'FAIL'}  {text}")
-        unexpected = sum(sum(r.errors.values()) for r in results)
-        ran_out = [r.clients for r in results if r.ran_out]
+        unexpected = sum(sum(r.errors.values()) for r in warmed + results)
+        ran_out = [r.clients for r in warmed + results if r.ran_out]
         if unexpected:
             print(f"FAIL  {unexpected} requests failed (listed under the table)")
         if ran_out:

@@ -36,7 +36,7 @@ def test_the_counter_load_runs_at_two_levels_and_every_check_passes():
             sys.executable,
             str(SCRIPT),
             *("--seconds", "2", "--levels", "1,4", "--pharmacies", "2"),
-            *("--rate", "60", "--pgbench-scale", "1"),
+            *("--rate", "60", "--pgbench-scale", "1", "--warm-seconds", "1"),
         ],
         capture_output=True,
         text=True,
@@ -53,6 +53,7 @@ def test_the_counter_load_runs_at_two_levels_and_every_check_passes():
     assert all(float(row[2]) > 0 for row in rows), out  # triples/s
     assert all(row[-1] == "0" for row in rows), out  # no failed request
     assert "TPS" in out and "pgbench TPC-B-like" in out
+    assert "warm-up (untimed, counted in the checks below)" in out
     for line in PASSES:
         assert line in out, out
     assert "FAIL" not in out
