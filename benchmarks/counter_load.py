@@ -17,7 +17,7 @@ Run: ``make bench-counter`` or ``.venv/bin/python benchmarks/counter_load.py [--
    others' tokens are issued in the database as that endpoint does (a login is ~1 s of PBKDF2).
 3. Warms up for ``--warm-seconds`` with untimed triples from ``2 × workers`` clients (a worker
    prepares a statement on its connection after running it five times). Then, for each level of
-   ``--levels``, that many clients (threads, each with its own ``httpx.Client``
+   ``--levels``, that many clients (threads, each with its own ``http.client`` connection
    and pharmacist) loop for ``--seconds``: ``counter/check`` then ``counter/dispense`` of the next
    prescription routed to the client's pharmacy, then ``settle`` (2101 pre-settlement check and
    the fund's share, the platform simulator in process; its upload queued for the worker).
@@ -40,6 +40,8 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import http.client
+import json
 import math
 import os
 import platform
@@ -155,7 +157,8 @@ def server_env(database_url: str, secret_key: str, var_dir: Path, conn_max_age: 
 
 
 @contextmanager
-def gunicorn(env: dict, workers: int, log: Path) -> Iterator[str]:
+def gunicorn(env: dict, workers: int, log: Path) -> Iterator[tuple[str, int]]:
+    """The server's address and its master's process id, while it runs."""
     port = free_port()
     command = [
         sys.executable,
@@ -173,7 +176,7 @@ def gunicorn(env: dict, workers: int, log: Path) -> Iterator[str]:
     base_url = f"http://127.0.0.1:{port}"
     try:
         wait_until_up(base_url, process, log)
-        yield base_url
+        yield base_url, process.pid
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGTERM)
@@ -676,6 +679,7 @@ class LevelResult:
     replay: tuple | None = None  # a dispense to replay: client, prescription, key, body, answer
     ran_out: int = 0  # clients whose pharmacy had no prescription left
     backends: list[tuple[int, int]] = field(default_factory=list)  # (active, waiting on a lock)
+    cpu: dict[str, float] = field(default_factory=dict)  # CPU seconds: server, database, clients
 
 
 def login(base_url: str, username: str) -> str:
@@ -710,11 +714,49 @@ def settle_url(prescription_id: int) -> str:
     return f"/api/v1/settlement/prescriptions/{prescription_id}/settle"
 
 
+@dataclass(frozen=True)
+class Answer:
+    status_code: int
+    content: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.content)
+
+
+class Http:
+    """One client of the load: each request on a new connection (gunicorn's sync workers close
+    it after each answer, as they do behind a proxy), written in one ``sendall`` and its answer
+    read by the standard library's ``http.client.HTTPResponse``. About a third of httpx's CPU
+    per request (the load generator shares the server's cores); headers and body in one segment
+    (``http.client``'s own ``request`` sends them apart, which cost ~15 ms a request in waits
+    on this loopback)."""
+
+    def __init__(self, base_url: str, token: str):
+        address = urlparse(base_url)
+        self.address = (address.hostname, address.port)
+        self.head = (
+            f"Host: {address.netloc}\r\nAuthorization: Bearer {token}\r\n"
+            "Content-Type: application/json\r\nAccept: */*\r\n"
+            "User-Agent: dualchannel-counter-load\r\nConnection: close\r\n"
+        )
+
+    def post(self, path: str, body: dict, key: str | None = None) -> Answer:
+        content = json.dumps(body).encode()
+        extra = f"Idempotency-Key: {key}\r\n" if key else ""
+        request = (
+            f"POST {path} HTTP/1.1\r\n{self.head}{extra}Content-Length: {len(content)}\r\n\r\n"
+        ).encode() + content
+        with socket.create_connection(self.address, timeout=REQUEST_TIMEOUT_S) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(request)
+            response = http.client.HTTPResponse(sock)
+            response.begin()
+            return Answer(response.status, response.read())
+
+
 def run_level(
     base_url: str, tokens: list[str], world: World, clients: int, seconds: float, sampler
 ) -> LevelResult:
-    import httpx
-
     result = LevelResult(clients)
     lock = threading.Lock()
     barrier = threading.Barrier(clients + 1)
@@ -727,54 +769,45 @@ def run_level(
         errors: Counter = Counter()
         replay = None
         ran_out = 0
-        headers = {"Authorization": f"Bearer {tokens[n]}"}
-        with httpx.Client(base_url=base_url, headers=headers, timeout=REQUEST_TIMEOUT_S) as http:
-            barrier.wait()
-            while time.perf_counter() < deadline[0]:
-                try:
-                    task = pool.popleft()  # atomic: counters of one pharmacy share its pool
-                except IndexError:
-                    ran_out = 1
-                    break
-                phase = "check"
-                try:
-                    started = time.perf_counter()
-                    answer = http.post(check_url(task.prescription_id), json=task.body)
-                    checked = time.perf_counter()
-                    check_ms.append((checked - started) * 1000)
-                    if answer.status_code != 200 or answer.json().get("ok") is not True:
-                        errors[error_key(phase, answer)] += 1
-                        continue
-                    phase = "dispense"
-                    key = str(uuid.uuid4())
-                    body = {**task.body, "delivery": {"mode": "pickup"}}
-                    answer = http.post(
-                        dispense_url(task.prescription_id),
-                        json=body,
-                        headers={"Idempotency-Key": key},
-                    )
-                    done = time.perf_counter()
-                    dispense_ms.append((done - checked) * 1000)
-                    if answer.status_code != 201:
-                        errors[error_key(phase, answer)] += 1
-                        continue
-                    dispensed.append(task.prescription_id)
-                    replay = replay or (n, task.prescription_id, key, body, answer.json()["id"])
-                    phase = "settle"
-                    answer = http.post(
-                        settle_url(task.prescription_id),
-                        json={},
-                        headers={"Idempotency-Key": str(uuid.uuid4())},
-                    )
-                    finished = time.perf_counter()
-                    settle_ms.append((finished - done) * 1000)
-                    if answer.status_code != 201:
-                        errors[error_key(phase, answer)] += 1
-                        continue
-                    triple_ms.append((finished - started) * 1000)
-                    settled.append(answer.json()["id"])
-                except Exception as exc:  # a transport error or a garbled answer: count it
-                    errors[f"{phase} {type(exc).__name__}"] += 1
+        http = Http(base_url, tokens[n])
+        barrier.wait()
+        while time.perf_counter() < deadline[0]:
+            try:
+                task = pool.popleft()  # atomic: counters of one pharmacy share its pool
+            except IndexError:
+                ran_out = 1
+                break
+            phase = "check"
+            try:
+                started = time.perf_counter()
+                answer = http.post(check_url(task.prescription_id), task.body)
+                checked = time.perf_counter()
+                check_ms.append((checked - started) * 1000)
+                if answer.status_code != 200 or answer.json().get("ok") is not True:
+                    errors[error_key(phase, answer)] += 1
+                    continue
+                phase = "dispense"
+                key = str(uuid.uuid4())
+                body = {**task.body, "delivery": {"mode": "pickup"}}
+                answer = http.post(dispense_url(task.prescription_id), body, key)
+                done = time.perf_counter()
+                dispense_ms.append((done - checked) * 1000)
+                if answer.status_code != 201:
+                    errors[error_key(phase, answer)] += 1
+                    continue
+                dispensed.append(task.prescription_id)
+                replay = replay or (n, task.prescription_id, key, body, answer.json()["id"])
+                phase = "settle"
+                answer = http.post(settle_url(task.prescription_id), {}, str(uuid.uuid4()))
+                finished = time.perf_counter()
+                settle_ms.append((finished - done) * 1000)
+                if answer.status_code != 201:
+                    errors[error_key(phase, answer)] += 1
+                    continue
+                triple_ms.append((finished - started) * 1000)
+                settled.append(answer.json()["id"])
+            except Exception as exc:  # a transport error or a garbled answer: count it
+                errors[f"{phase} {type(exc).__name__}"] += 1
         with lock:
             result.check_ms += check_ms
             result.dispense_ms += dispense_ms
@@ -798,15 +831,19 @@ def run_level(
     result.seconds = time.perf_counter() - started
     result.triples = len(result.triple_ms)
     result.backends = samples
+    result.cpu = sampler.cpu
     return result
 
 
 class BackendSampler:
     """Samples pg_stat_activity of the database every 50 ms: how many of its backends are
-    running a statement, and how many of those wait for a lock (a row another one holds)."""
+    running a statement, and how many of those wait for a lock (a row another one holds). And
+    the CPU seconds the level took (Linux's /proc): the server (gunicorn's master and workers),
+    PostgreSQL (all its processes) and the load generator (this process)."""
 
-    def __init__(self, server: Server, db: str):
-        self.server, self.db = server, db
+    def __init__(self, server: Server, db: str, server_pid: int):
+        self.server, self.db, self.server_pid = server, db, server_pid
+        self.cpu: dict[str, float] = {}
 
     @contextmanager
     def sampling(self) -> Iterator[list[tuple[int, int]]]:
@@ -826,12 +863,42 @@ class BackendSampler:
                     )
 
         thread = threading.Thread(target=sample, daemon=True)
+        before = self.cpu_now()
         thread.start()
         try:
             yield samples
         finally:
             stop.set()
             thread.join()
+            after = self.cpu_now()
+            self.cpu = {
+                part: sum(after[part].values())
+                - sum(before[part].get(pid, 0.0) for pid in after[part])
+                for part in after
+            }
+
+    def cpu_now(self) -> dict[str, dict[int, float]]:
+        """CPU seconds so far of each process: the server's, PostgreSQL's, and this one."""
+        found: dict[str, dict[int, float]] = {"server": {}, "database": {}, "clients": {}}
+        found["clients"][os.getpid()] = time.process_time()
+        proc = Path("/proc")
+        if not (proc / "self" / "stat").exists():
+            return found
+        tick = os.sysconf("SC_CLK_TCK")
+        for entry in proc.iterdir():
+            if not entry.name.isdigit():
+                continue
+            with suppress(OSError, ValueError, IndexError):
+                stat = (entry / "stat").read_text()
+                name = stat[stat.index("(") + 1 : stat.rindex(")")]
+                fields = stat[stat.rindex(")") + 2 :].split()
+                parent, cpu = int(fields[1]), (int(fields[11]) + int(fields[12])) / tick
+                pid = int(entry.name)
+                if pid == self.server_pid or parent == self.server_pid:
+                    found["server"][pid] = cpu
+                elif name == "postgres":
+                    found["database"][pid] = cpu
+        return found
 
 
 def warm_up(base_url: str, tokens: list[str], world: World, workers: int) -> None:
@@ -1041,6 +1108,16 @@ def report(results: list[LevelResult], pharmacies: int) -> str:
     for r in results:
         for key, count in sorted(r.errors.items()):
             out.append(f"  {r.clients} clients: {count} × {key}")
+    cores = os.cpu_count() or 1
+    for r in results:
+        if r.cpu and r.triples:
+            each = {part: seconds * 1000 / r.triples for part, seconds in r.cpu.items()}
+            busy = sum(r.cpu.values()) / r.seconds
+            out.append(
+                f"  {r.clients} clients, CPU per triple: server {each['server']:.1f} ms, "
+                f"PostgreSQL {each['database']:.1f} ms, load generator {each['clients']:.1f} ms; "
+                f"{busy:.2f} of the {cores} cores busy"
+            )
     out.append(
         "triple = check + dispense + settle as the client saw them; busy/lock-wait = mean "
         "backends of the database running a statement / of them waiting for a row lock "
@@ -1145,7 +1222,8 @@ def main(argv: list[str] | None = None) -> int:
     import gunicorn as gunicorn_package
 
     print(
-        "counter load: check → dispense → settle over HTTP (httpx threads → gunicorn → PostgreSQL)"
+        "counter load: check → dispense → settle over HTTP "
+        "(http.client threads → gunicorn → PostgreSQL)"
     )
     print(
         f"machine: {cores} cores, {platform.python_implementation()} {platform.python_version()}, "
@@ -1193,7 +1271,7 @@ def main(argv: list[str] | None = None) -> int:
             print("where one triple's time goes (cProfile through the three requests):")
             print(queries["profile"])
             env = server_env(server.url(db), secret_key, workdir / "var", args.conn_max_age)
-            with gunicorn(env, args.workers, workdir / "gunicorn.log") as base_url:
+            with gunicorn(env, args.workers, workdir / "gunicorn.log") as (base_url, server_pid):
                 print(
                     f"server: gunicorn {gunicorn_package.__version__}, {args.workers} sync "
                     f"workers, deploy/gunicorn.conf.py (--preload, gc.freeze before the fork), "
@@ -1213,7 +1291,7 @@ def main(argv: list[str] | None = None) -> int:
                     "settle its pharmacy's next prescription, one box with its traceability code"
                 )
                 results = []
-                sampler = BackendSampler(server, db)
+                sampler = BackendSampler(server, db, server_pid)
                 warmed = []
                 if args.warm_seconds > 0:
                     warmed.append(
