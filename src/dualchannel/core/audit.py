@@ -41,6 +41,7 @@ microseconds.
 from __future__ import annotations
 
 import fcntl
+import functools
 import hashlib
 import hmac
 import json
@@ -52,7 +53,7 @@ from pathlib import Path
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, connection, models
+from django.db import DatabaseError, connection, connections, models
 from django.utils import timezone
 
 from . import locks
@@ -240,12 +241,10 @@ def _append_all_to_known_head(stream: str, events: list[AuditEvent]) -> bool:
         locks.check(AuditChainHead.objects.filter(pk=head_id).select_for_update().query, "default")
     _link_all(events, head_id, last_seq, last_hash)
     last = events[-1]
-    moved = AuditChainHead.objects.filter(
-        pk=head_id, last_seq=last_seq, last_hash=last_hash
-    ).update(last_seq=last.seq, last_hash=last.hash)
+    moved = _move_head(head_id, (last_seq, last_hash), (last.seq, last.hash))
     if not moved:
         del _known_heads()[(connection.alias, stream)]
-    return bool(moved)
+    return moved
 
 
 def _link(event: AuditEvent, head_id: int, last_seq: int, last_hash: str) -> None:
@@ -277,12 +276,27 @@ def _append_to_known_head(event: AuditEvent) -> bool:
     if settings.LOCK_ORDER_CHECKS:  # the UPDATE locks the head: check the order as for a SELECT
         locks.check(AuditChainHead.objects.filter(pk=head_id).select_for_update().query, "default")
     _link(event, head_id, last_seq, last_hash)
-    moved = AuditChainHead.objects.filter(
-        pk=head_id, last_seq=last_seq, last_hash=last_hash
-    ).update(last_seq=event.seq, last_hash=event.hash)
+    moved = _move_head(head_id, (last_seq, last_hash), (event.seq, event.hash))
     if not moved:
         del _known_heads()[(connection.alias, event.stream)]
-    return bool(moved)
+    return moved
+
+
+def _move_head(head_id: int, known: tuple[int, str], new: tuple[int, str]) -> bool:
+    """The compare-and-set: move the head from the link ``known`` (seq, hash) to ``new``; False
+    when it is no longer there. Its statement is written once (no SQL compiler per event)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_move_head_sql(connection.alias), [*new, head_id, *known])
+        return cursor.rowcount == 1
+
+
+@functools.cache
+def _move_head_sql(alias: str) -> str:
+    table = connections[alias].ops.quote_name(AuditChainHead._meta.db_table)
+    return (
+        f"UPDATE {table} SET last_seq = %s, last_hash = %s "
+        "WHERE id = %s AND last_seq = %s AND last_hash = %s"
+    )
 
 
 def _json_roundtrip(data: dict[str, Any]) -> dict[str, Any]:

@@ -20,7 +20,7 @@ from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
 from dualchannel.core.money import parse_money
 from dualchannel.core.permissions import actor_role, require_role
-from dualchannel.core.queries import CompiledRead, insert_new
+from dualchannel.core.queries import CompiledRead, insert_new, update_rows
 from dualchannel.core.roles import Role
 from dualchannel.integration.nhsa.envelope import platform_connected
 from dualchannel.monitoring.services import alert_raise_independent
@@ -353,9 +353,12 @@ def save_codes(
         row.updated_at = now
     insert_new(new)
     # the codes of one movement mostly take the same values (a sale's: sold, now, this
-    # movement): an UPDATE per set of values rather than a CASE per row and column
+    # movement): an UPDATE per set of values rather than a CASE per row and column; one code
+    # (a counter's sale of one box) by a statement built once
+    grouped = changed if len(changed) > 1 else []
+    update_rows(changed if len(changed) == 1 else [], _CODE_FIELDS)
     groups: dict[tuple, list[int]] = {}
-    for row in changed:
+    for row in grouped:
         values = tuple(getattr(row, name) for name in _CODE_FIELDS)
         groups.setdefault(values, []).append(row.pk)
     for values, pks in groups.items():

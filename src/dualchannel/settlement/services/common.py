@@ -15,8 +15,8 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import Any
 
+from django.db.models import Subquery
 from django.utils import timezone
 
 from dualchannel.core.errors import Conflict, DomainError
@@ -29,7 +29,6 @@ from dualchannel.core.queries import (
     attached,
     insert_new,
     keyed_read,
-    one_or_none,
     update_rows,
 )
 from dualchannel.prescriptions.models import Dispensing, Prescription
@@ -320,10 +319,30 @@ def lock_person(person_id: int) -> InsuredPerson:
     return InsuredPerson.objects.select_for_update(no_key=True).get(pk=person_id)
 
 
-def lock_person_named(person_id: Any) -> InsuredPerson | None:
-    """``lock_person`` for a person named by an expression (a subquery), in one statement;
-    None when it names nobody (the caller then says why)."""
-    return one_or_none(InsuredPerson.objects.select_for_update(no_key=True).filter(pk=person_id))
+def _patient_locked(prescription_id: int, pharmacy_id: int | None = None):
+    named = Prescription.objects.filter(pk=prescription_id)
+    if pharmacy_id is not None:
+        named = named.filter(pharmacy_id=pharmacy_id)
+    return (
+        InsuredPerson.objects.select_for_update(no_key=True)
+        .filter(pk=Subquery(named.order_by().values("patient_id")[:1]))
+        .order_by()[:1]
+    )
+
+
+_PATIENT_LOCKED = {  # compiled once per process: of a pharmacy's prescription, of any
+    True: CompiledRead(_patient_locked, int, int),
+    False: CompiledRead(_patient_locked, int),
+}
+
+
+def lock_patient_of(prescription_id: int, pharmacy_id: int | None) -> InsuredPerson | None:
+    """``lock_person`` for the patient of a prescription routed to ``pharmacy_id`` (None: any),
+    in one statement (the person named by a subquery); None when there is no such prescription
+    (the caller then says why)."""
+    if pharmacy_id is None:
+        return _PATIENT_LOCKED[False].one(prescription_id)
+    return _PATIENT_LOCKED[True].one(prescription_id, pharmacy_id)
 
 
 def locked_accumulators(person: InsuredPerson, scopes: dict[str, str]) -> dict:

@@ -19,7 +19,7 @@ from datetime import date
 from decimal import Decimal
 
 from django.db import transaction
-from django.db.models import Exists, OuterRef, Subquery
+from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from dualchannel.core import audit, refcache
@@ -77,8 +77,8 @@ from .common import (
     breakdown_of,
     budget_line_for,
     designated,
+    lock_patient_of,
     lock_person,
-    lock_person_named,
     locked_accumulators,
     queue_upload,
     request_digest,
@@ -171,10 +171,8 @@ def _settling(actor: User, prescription_id: int) -> Dispensing:
     changes). The person's lock serialises every settlement, stay charge and reversal of that
     person, and is taken by an earlier statement than the dispensing's: the latter's snapshot
     (READ COMMITTED) already holds whatever a concurrent one of them committed."""
-    named = Prescription.objects.filter(pk=prescription_id)
-    if not actor.is_superuser:
-        named = named.filter(pharmacy_id=actor.institution_id)
-    lock_person_named(Subquery(named.order_by().values("patient_id")[:1]))
+    # a pharmacist without a pharmacy names none (0): the read below says why not
+    lock_patient_of(prescription_id, None if actor.is_superuser else actor.institution_id or 0)
     return _dispensing_for(actor, prescription_id, lock=True)
 
 
