@@ -54,6 +54,7 @@ def test_the_counter_load_runs_at_two_levels_and_every_check_passes():
     assert all(row[-1] == "0" for row in rows), out  # no failed request
     assert "TPS" in out and "pgbench TPC-B-like" in out
     assert "warm-up (untimed, counted in the checks below)" in out
+    assert "4 clients, CPU per triple: server" in out and "load generator" in out
     for line in PASSES:
         assert line in out, out
     assert "FAIL" not in out
