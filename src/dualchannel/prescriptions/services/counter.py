@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
-from django.db.models import DecimalField, Subquery
+from django.db.models import DecimalField, OuterRef, Subquery
 from django.utils import timezone
 
 from dualchannel.core import audit, refcache
@@ -72,7 +72,8 @@ from .counter_checks import (
 )
 from .lifecycle import prescription_mark_dispensed
 from .orders import (
-    open_order_for,
+    holding_order_id,
+    open_order,
     order_delivery_fields,
     order_on_dispensed,
     order_take_holds,
@@ -264,8 +265,13 @@ def _visible_read(*, lock: bool) -> CompiledRead:
             "physician",
         )
         if lock:
-            # the dispensing notifies the patient: their account (if any) with the same read
-            qs = qs.select_related("patient__user").select_for_update(of=("self",))
+            # the dispensing notifies the patient: their account (if any) with the same read;
+            # and takes over an online order holding stock for it (its id with the same read)
+            qs = (
+                qs.select_related("patient__user")
+                .annotate(holding_order_id=holding_order_id(OuterRef("pk")))
+                .select_for_update(of=("self",))
+            )
         return qs.filter(pk=prescription_id).order_by()[:1]
 
     return CompiledRead(build, int)
@@ -473,7 +479,7 @@ def _dispense(
         seen = _replay(pharmacist.pharmacy_id, key, prescription.pk, request_digest)
         if seen is not None:
             return seen
-        order = open_order_for(prescription)
+        order = open_order(prescription.holding_order_id)
         if order is not None:  # an online order: its way to the patient, its held boxes
             order_take_holds(actor=actor, order=order)
             delivery = DeliveryInput(**order_delivery_fields(order))

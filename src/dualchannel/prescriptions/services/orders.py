@@ -24,6 +24,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from dualchannel.core import audit
@@ -31,7 +32,6 @@ from dualchannel.core.canonical import snapshot
 from dualchannel.core.errors import DomainError, NotFound, PermissionDenied
 from dualchannel.core.jobs import enqueue
 from dualchannel.core.models import User
-from dualchannel.core.queries import CompiledRead
 from dualchannel.core.roles import Role
 from dualchannel.core.statemachine import transition
 from dualchannel.inventory.holds import (
@@ -552,19 +552,19 @@ def order_redeem_code(*, actor: User, code: str) -> OnlineOrder:
     return order
 
 
-_HOLDING = CompiledRead(  # the newest order of a prescription holding stock
-    lambda prescription_id: (
-        OnlineOrder.objects.filter(prescription_id=prescription_id, status__in=HOLDING_ORDER)
-        .values_list("pk", flat=True)
-        .order_by("-created_at", "-id")[:1]
-    ),
-    int,
-)
+def holding_order_id(prescription: OuterRef | int) -> Subquery:
+    """The id of a prescription's newest order holding stock, as a subquery (``prescription``:
+    ``OuterRef("pk")`` in a read of prescriptions): the counter's locked read carries it."""
+    return Subquery(
+        OnlineOrder.objects.filter(prescription_id=prescription, status__in=HOLDING_ORDER)
+        .order_by("-created_at", "-id")
+        .values("pk")[:1]
+    )
 
 
-def open_order_for(prescription: Prescription) -> OnlineOrder | None:
-    """The prescription's order waiting at the pharmacy (stock held), locked; None if none."""
-    order_id = _HOLDING.one(prescription.pk)
+def open_order(order_id: int | None) -> OnlineOrder | None:
+    """The order waiting at the pharmacy (stock held; its id from ``holding_order_id``), locked;
+    None if none."""
     return None if order_id is None else locked_order(order_id)
 
 
