@@ -714,7 +714,7 @@ def main(argv: list[str] | None = None) -> int:
             env["PYTHONPATH"] = os.pathsep.join(
                 p for p in (str(ROOT / "src"), env.get("PYTHONPATH", "")) if p
             )
-            with gunicorn(env, args.workers, workdir / "gunicorn.log") as base_url:
+            with gunicorn(env, args.workers, workdir / "gunicorn.log") as (base_url, _):
                 print(
                     f"server: gunicorn {gunicorn_package.__version__}, {args.workers} sync "
                     f"workers, deploy/gunicorn.conf.py (--preload, gc.freeze before the fork), "
