@@ -352,17 +352,18 @@ def save_codes(
         row.last_movement = movement
         row.updated_at = now
     insert_new(new)
-    # the codes of one movement mostly take the same values (a sale's: sold, now, this
-    # movement): an UPDATE per set of values rather than a CASE per row and column; one code
-    # (a counter's sale of one box) by a statement built once
-    grouped = changed if len(changed) > 1 else []
-    update_rows(changed if len(changed) == 1 else [], _CODE_FIELDS)
-    groups: dict[tuple, list[int]] = {}
-    for row in grouped:
-        values = tuple(getattr(row, name) for name in _CODE_FIELDS)
-        groups.setdefault(values, []).append(row.pk)
-    for values, pks in groups.items():
-        TraceCode.objects.filter(pk__in=pks).update(**dict(zip(_CODE_FIELDS, values, strict=True)))
+    if len(changed) == 1:  # a counter's sale of one box: a statement built once
+        update_rows(changed, _CODE_FIELDS)
+    else:  # the codes of one movement mostly take the same values (a sale's: sold, now, this
+        # movement): an UPDATE per set of values rather than a CASE per row and column
+        groups: dict[tuple, list[int]] = {}
+        for row in changed:
+            values = tuple(getattr(row, name) for name in _CODE_FIELDS)
+            groups.setdefault(values, []).append(row.pk)
+        for values, pks in groups.items():
+            TraceCode.objects.filter(pk__in=pks).update(
+                **dict(zip(_CODE_FIELDS, values, strict=True))
+            )
     rows = [*new, *changed]
     insert_new([MovementTraceCode(movement=movement, trace_code=row) for row in rows])
     return rows
