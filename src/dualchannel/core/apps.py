@@ -21,9 +21,11 @@ class CoreConfig(AppConfig):
             install()
         from . import security  # noqa: F401  (stamps the login time for the session lifetime)
         from .pg_numbers import send_small_integers_as_text
+        from .pg_timestamps import load_timestamps_in_utc
         from .refcache import on_post_migrate
 
         connection_created.connect(send_small_integers_as_text, dispatch_uid="core.pg_numbers")
+        connection_created.connect(load_timestamps_in_utc, dispatch_uid="core.pg_timestamps")
 
         # once, after all apps' migrations: the reference tables' version triggers (refcache)
         post_migrate.connect(on_post_migrate, sender=self, dispatch_uid="core.refcache")

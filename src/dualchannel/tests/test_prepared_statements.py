@@ -2,11 +2,14 @@
 parsed and planned once per connection (issue 15: the counter's joined reads spent more time in
 PostgreSQL's planner than in their execution)."""
 
+from datetime import UTC, datetime
+
 import pytest
 from django.conf import settings
 from django.db import DataError, connection, transaction
 
 from dualchannel.catalog.tests.factories import DrugFactory
+from dualchannel.core.pg_timestamps import UtcTimestampLoader
 from dualchannel.inventory.models import StockItem
 from dualchannel.registry.models import Region
 from dualchannel.registry.tests.factories import InstitutionFactory
@@ -51,3 +54,35 @@ def test_connections_plan_for_solid_state_storage_without_jit():
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('random_page_cost'), current_setting('jit')")
         assert cursor.fetchone() == ("1.1", "off")
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_instants_are_read_in_utc_by_the_standard_librarys_parser():
+    """``core.pg_timestamps``: the values Django's own loader made — aware, in
+    ``datetime.timezone.utc``, to the microsecond — from ``datetime.fromisoformat``; a session
+    in another time zone still gives the same instant; what the parser cannot take raises as
+    before."""
+    connection.ensure_connection()
+    assert connection.connection.adapters.get_loader(1184, 0) is UtcTimestampLoader
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT '2026-12-05 05:52:32.065163+00'::timestamptz, "
+            "'1999-01-01 00:00:00+08'::timestamptz, '0800-02-29 12:00:00+00'::timestamptz"
+        )
+        values = cursor.fetchone()
+        assert values == (
+            datetime(2026, 12, 5, 5, 52, 32, 65163, tzinfo=UTC),
+            datetime(1998, 12, 31, 16, 0, tzinfo=UTC),
+            datetime(800, 2, 29, 12, 0, tzinfo=UTC),
+        )
+        assert all(value.tzinfo is UTC for value in values)
+        with transaction.atomic():
+            cursor.execute("SET LOCAL TIME ZONE 'Asia/Shanghai'")
+            cursor.execute("SELECT '2026-12-05 13:52:32.5+08'::timestamptz")
+            (shanghai,) = cursor.fetchone()
+        assert shanghai == datetime(2026, 12, 5, 5, 52, 32, 500000, tzinfo=UTC)
+        assert shanghai.tzinfo is UTC
+        cursor.execute("SELECT 'infinity'::timestamptz")
+        with pytest.raises(DataError, match="too large"):
+            cursor.fetchone()
