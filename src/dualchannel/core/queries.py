@@ -9,8 +9,15 @@ from datetime import UTC, date, datetime
 from typing import Any, TypeVar
 
 from django.db import DatabaseError, connections, router
-from django.db.models import BooleanField, Q, QuerySet
+from django.db.models import BooleanField, Q, QuerySet, prefetch_related_objects
 from django.db.models.expressions import RawSQL
+from django.db.models.query import (
+    FlatValuesListIterable,
+    ModelIterable,
+    ValuesIterable,
+    ValuesListIterable,
+    get_related_populators,
+)
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
 
@@ -41,6 +48,54 @@ class _Template:
     # the columns' converters from database values (``get_converters``: per column a field
     # comparison and the backend's lookups, which Django otherwise repeats on every run)
     converters: dict
+    # the rows as the queryset's iterable yields them (``_row_maker``), or None: the queryset
+    # runs the statement itself
+    make_rows: Callable[[list], list] | None
+
+
+def _row_maker(queryset: QuerySet, compiler: SQLCompiler) -> Callable[[list], list] | None:
+    """What the queryset's iterable makes of the statement's converted rows — models with their
+    ``select_related`` objects and annotations (``ModelIterable``), dicts, tuples or values —
+    with what Django works out again on every run (the models' field lists, a populator per
+    joined model) worked out once; None for a shape it does not take (then the queryset is
+    evaluated as usual)."""
+    fields = [column[0] for column in compiler.select[: compiler.col_count]]
+    if queryset._known_related_objects or compiler.has_composite_fields(fields):
+        return None
+    iterable = queryset._iterable_class
+    if iterable is FlatValuesListIterable:
+        return lambda rows: [row[0] for row in rows]
+    if iterable is ValuesListIterable:
+        return lambda rows: [tuple(row) for row in rows]
+    if iterable is ValuesIterable:
+        query = queryset.query
+        names = list(query.selected or ()) or [
+            *query.extra_select,
+            *query.values_select,
+            *query.annotation_select,
+        ]
+        return lambda rows: [dict(zip(names, row, strict=False)) for row in rows]
+    if iterable is not ModelIterable:
+        return None
+    db, info, select = queryset.db, compiler.klass_info, compiler.select
+    model = info["model"]
+    start, end = info["select_fields"][0], info["select_fields"][-1] + 1
+    init_list = [column[0].target.attname for column in select[start:end]]
+    populators = get_related_populators(info, select, db)
+    annotations = list((compiler.annotation_col_map or {}).items())
+
+    def models(rows: list) -> list:
+        made = []
+        for row in rows:
+            obj = model.from_db(db, init_list, row[start:end])
+            for populator in populators:
+                populator.populate(row, obj)
+            for name, position in annotations:
+                setattr(obj, name, row[position])
+            made.append(obj)
+        return made
+
+    return models
 
 
 # A list argument compiles a statement per length (``IN (%s, %s)``): up to this length; a longer
@@ -85,8 +140,9 @@ class CompiledRead:
     instant is bound as the backend adapts it); it must not change its shape with their
     values (no ``None``, no branch on a value): the template is compiled with stand-ins, each of
     which must turn up in the statement's parameters. A list compiles one template per length up
-    to ``LISTED``. Rows are made by the queryset's own iterable (models with their
-    ``select_related`` objects, or ``values``), and ``prefetch_related`` runs as usual."""
+    to ``LISTED``. Rows are made as the queryset's own iterable makes them (models with their
+    ``select_related`` objects, or ``values``; ``_row_maker``), with what that works out per
+    run worked out once, and ``prefetch_related`` runs as usual."""
 
     def __init__(self, build: Callable[..., QuerySet], *kinds: type | list[type]):
         self.build = build
@@ -128,14 +184,19 @@ class CompiledRead:
             raise ValueError(f"compiled read: arguments {arguments} are not parameters")
         converters = compiler.get_converters([s[0] for s in compiler.select[: compiler.col_count]])
         self._compiled[lengths] = _Template(
-            queryset, compiler, sql, tuple(params), slots, converters
+            queryset,
+            compiler,
+            sql,
+            tuple(params),
+            slots,
+            converters,
+            _row_maker(queryset, compiler),
         )
         return self._compiled[lengths]
 
-    def _queryset(self, *args) -> QuerySet:
-        """The queryset for ``args``, whose evaluation runs the compiled statement (only that:
-        its query still holds the stand-ins, so ``count()``, ``exists()`` or a further
-        ``filter()`` would compile those)."""
+    def _bound(self, args: tuple) -> tuple[_Template, tuple] | None:
+        """The template for ``args`` and its parameters with them, or None for a list the
+        template does not take (empty, or longer than ``LISTED``)."""
         if len(args) != len(self.kinds):
             raise TypeError(f"compiled read takes {len(self.kinds)} arguments")
         lengths = tuple(
@@ -143,7 +204,7 @@ class CompiledRead:
             for kind, arg in zip(self.kinds, args, strict=True)
         )
         if any(length is not None and not 0 < length <= LISTED for length in lengths):
-            return self.build(*args)  # an empty or long list: compiled as usual
+            return None
         template = self._template(lengths)
         connection = connections[template.queryset.db]
         if template.queryset.query.select_for_update and connection.get_autocommit():
@@ -155,23 +216,59 @@ class CompiledRead:
         for position, index, item, adapt in template.slots:
             value = values[index] if item < 0 else values[index][item]
             params[position] = value if adapt is None else adapt(value)
+        return template, tuple(params)
+
+    @staticmethod
+    def _queryset_of(template: _Template, params: tuple) -> QuerySet:
+        """The template's queryset, whose evaluation runs the compiled statement (only that: its
+        query still holds the stand-ins, so ``count()``, ``exists()`` or a further ``filter()``
+        would compile those)."""
         compiler = copy.copy(template.compiler)
-        compiler.connection = connection
-        bound = (template.sql, tuple(params))
-        compiler.as_sql = lambda *_, **__: bound
+        compiler.connection = connections[template.queryset.db]
+        compiler.as_sql = lambda *_, **__: (template.sql, params)
         compiler.get_converters = lambda _: template.converters
         queryset = template.queryset._chain()
         queryset.query.get_compiler = lambda *_, **__: compiler
         return queryset
 
+    @staticmethod
+    def _fetch(template: _Template, params: tuple) -> list:
+        """The statement's rows, converted as the compiler converts them (``results_iter``)."""
+        compiler = template.compiler
+        connection = connections[template.queryset.db]
+        with connection.cursor() as cursor:
+            cursor.execute(template.sql, params)
+            rows = cursor.fetchall()
+        if compiler.has_extra_select:  # columns only the ordering needs
+            rows = [row[: compiler.col_count] for row in rows]
+        if template.converters:
+            converting = list(template.converters.items())
+            rows = [list(row) for row in rows]
+            for row in rows:
+                for position, (functions, expression) in converting:
+                    value = row[position]
+                    for function in functions:
+                        value = function(value, expression, connection)
+                    row[position] = value
+        return rows
+
     def all(self, *args) -> list:
-        return list(self._queryset(*args))
+        bound = self._bound(args)
+        if bound is None:
+            return list(self.build(*args))  # compiled as usual
+        template, params = bound
+        if template.make_rows is None:
+            return list(self._queryset_of(template, params))
+        made = template.make_rows(self._fetch(template, params))
+        lookups = template.queryset._prefetch_related_lookups
+        if lookups and made:
+            prefetch_related_objects(made, *lookups)
+        return made
 
     def one(self, *args):
         """The first row, or None (``build`` limits the read to one row where it needs one)."""
-        for row in self._queryset(*args):
-            return row
-        return None
+        rows = self.all(*args)
+        return rows[0] if rows else None
 
 
 def keyed_read(model: type, owner: str) -> CompiledRead:
