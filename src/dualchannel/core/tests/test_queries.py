@@ -4,10 +4,12 @@ new arguments bound each time, and the shapes it cannot take refused."""
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 
 import pytest
-from django.core.exceptions import FieldError
+from django.apps import apps
+from django.core.exceptions import FieldError, ValidationError
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Prefetch
 from django.db.models.functions import Now
@@ -19,12 +21,14 @@ from django.utils import timezone
 from dualchannel.core.models import Job
 from dualchannel.core.queries import (
     CompiledRead,
+    _preparer,
     attach,
     attached,
     insert_new,
     keyed_read,
     update_rows,
 )
+from dualchannel.inventory.models import StockItem
 from dualchannel.registry.models import Institution, Physician
 from dualchannel.registry.tests.factories import InstitutionFactory, PhysicianFactory
 
@@ -265,3 +269,49 @@ def test_dates_and_instants_are_bound_as_the_backend_adapts_them():
     tomorrow = timezone.localdate() + timedelta(days=1)
     assert on_day.all(tomorrow + timedelta(days=1)) == []
     assert on_day.all(timezone.localdate() - timedelta(days=1)) == ["t0", "t1", "t2", "t3"]
+
+
+SAMPLE_VALUES = (
+    "text",
+    "",
+    None,
+    True,
+    False,
+    7,
+    2_147_483_647,
+    Decimal("12.30"),
+    Decimal("-0.01"),
+    datetime(2026, 12, 5, 5, 52, 32, 65163, tzinfo=UTC),
+    date(2026, 12, 5),
+)
+
+
+def test_insert_new_prepares_each_value_as_django_prepares_it():
+    """``_preparer``'s short ways give what ``get_db_prep_save`` gives, on every concrete field
+    of every model of the project, for the values they take."""
+    taken = 0
+    for model in apps.get_models():
+        for field in model._meta.concrete_fields:
+            _, types, prepare = _preparer(field, connection)
+            for value in SAMPLE_VALUES:
+                if type(value) not in types:
+                    continue
+                expected = field.get_db_prep_save(value, connection)
+                got = prepare(value)
+                assert (type(got), got) == (type(expected), expected), (field, value)
+                taken += 1
+    assert taken > 1000
+
+
+def test_a_value_the_short_ways_do_not_take_goes_through_django():
+    job = Job(kind="a", attempts=True)  # a bool in an integer column: Django's int()
+    insert_new([job])
+    assert Job.objects.get(pk=job.pk).attempts == 1
+    _, _, prepare = _preparer(StockItem._meta.get_field("retail_price"), connection)
+    with pytest.raises(ValidationError):
+        prepare(Decimal("NaN"))  # refused as Django refuses it
+    run_after = Job._meta.get_field("run_after")
+    _, _, prepare = _preparer(run_after, connection)
+    naive = datetime(2026, 12, 5, 8, 0)
+    with pytest.warns(RuntimeWarning, match="naive datetime"):
+        assert prepare(naive) == run_after.get_db_prep_save(naive, connection)
