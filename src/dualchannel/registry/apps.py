@@ -10,9 +10,14 @@ class RegistryConfig(AppConfig):
     def ready(self) -> None:
         from dualchannel.core import refcache
 
-        # reference data the counter reads on every request, cached per worker (core.refcache);
-        # the regions, reloaded by a command only, version the public query's answers
-        # (public_cache)
+        # reference data the counter reads on every request, cached per worker (core.refcache):
+        # the profiles, the designations, the pharmacist at the counter and the institutions
+        # (officers' and administrators' writes only); the regions, reloaded by a command only,
+        # version the public query's answers (public_cache)
         refcache.watch(
-            self.get_model("PolicyProfile"), self.get_model("Designation"), self.get_model("Region")
+            self.get_model("PolicyProfile"),
+            self.get_model("Designation"),
+            self.get_model("Region"),
+            self.get_model("Pharmacist"),
+            self.get_model("Institution"),
         )

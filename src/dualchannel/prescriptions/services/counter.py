@@ -41,7 +41,7 @@ from dualchannel.eligibility.services.plan import eligibility_plan_use
 from dualchannel.integration.services import e_voucher_resolve
 from dualchannel.inventory.error_codes import IDEMPOTENCY_MISMATCH as INVENTORY_IDEMPOTENCY_MISMATCH
 from dualchannel.inventory.sales import SaleLine, sale_lock_items, sale_record
-from dualchannel.registry.models import Pharmacist
+from dualchannel.registry.models import Institution, Pharmacist
 from dualchannel.registry.profiles import profile_of
 
 from .. import error_codes as codes
@@ -118,9 +118,16 @@ _PHARMACIST = CompiledRead(
 )
 
 
+_PHARMACIST_TABLES = (Pharmacist._meta.db_table, Institution._meta.db_table)
+
+
 def _pharmacist_of(actor: User) -> Pharmacist:
     require_role(actor, Role.PHARMACIST)
-    pharmacist = _PHARMACIST.one(actor.pk)
+    # read once per worker while the pharmacists and institutions are unchanged (core.refcache):
+    # every check and dispense asks; an officer's edit of either table moves its version
+    pharmacist = refcache.cached(
+        ("counter.pharmacist", actor.pk), _PHARMACIST_TABLES, lambda: _PHARMACIST.one(actor.pk)
+    )
     if pharmacist is None or pharmacist.pharmacy_id != actor.institution_id:
         raise PermissionDenied("counter.not_pharmacist", "您没有本店执业药师档案，不能审核发药")
     return pharmacist

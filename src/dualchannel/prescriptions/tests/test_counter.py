@@ -8,9 +8,11 @@ from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError, connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from dualchannel.catalog.tests.factories import DrugFactory, PaymentStandardFactory
+from dualchannel.core import refcache
 from dualchannel.core.errors import Conflict, DomainError, NotFound
 from dualchannel.core.masking import mask_id_number
 from dualchannel.core.models import AuditEvent
@@ -1003,3 +1005,30 @@ def test_one_key_for_two_prescriptions_at_the_same_moment_one_succeeds_one_is_re
     assert TraceCode.objects.filter(status="sold").count() == 1
     statuses = sorted(p.status for p in type(routed).objects.filter(pk__in=[routed.pk, other.pk]))
     assert statuses == sorted([S.DISPENSED, S.ROUTED])
+
+
+def test_the_pharmacist_at_the_counter_is_read_once_until_an_officer_changes_the_registry(
+    routed, pharmacist, pharmacist_user, stock
+):
+    """``_pharmacist_of`` is cached per worker (``core.refcache``) while the pharmacists and the
+    institutions are unchanged: a second check reads no pharmacist; moved to another pharmacy,
+    the pharmacist is refused at the next check."""
+
+    def check():
+        return counter.counter_check(
+            actor=pharmacist_user,
+            prescription_id=routed.pk,
+            identity=me(routed),
+            lines=[line(routed, stock[0])],
+            today=TODAY,
+        )
+
+    assert check().ok
+    with CaptureQueriesContext(connection) as again, refcache.reading():
+        assert check().ok
+    assert not [q for q in again.captured_queries if "registry_pharmacist" in q["sql"]]
+    elsewhere = InstitutionFactory(kind=InstitutionKind.PHARMACY)
+    type(pharmacist).objects.filter(pk=pharmacist.pk).update(pharmacy=elsewhere)
+    with pytest.raises(DomainError) as refused:
+        check()
+    assert refused.value.code == "counter.not_pharmacist"
