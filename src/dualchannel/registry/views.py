@@ -240,20 +240,40 @@ def _public_results_html(criteria: dict) -> str:
     return public_cache.cached(key, render, rows=lambda html: html.count("place-card") or 1)
 
 
+def _region_selects_html(criteria: dict) -> str:
+    """The form's province, city and county selects with the chosen ones selected, rendered once
+    per choice and kept with the regions (``public_cache.reference``): some 60 options a page,
+    the most expensive part of the whole page to render."""
+    chosen = (criteria["province"], criteria["city"], criteria["county"])
+
+    def render() -> str:
+        province, city, _ = chosen
+        return render_to_string(
+            "registry/_public_region_selects.html",
+            {
+                "criteria": criteria,
+                "provinces": selectors.public_regions_cached(),
+                "cities": selectors.public_regions_cached(province) if province else [],
+                "counties": selectors.public_regions_cached(city) if city else [],
+            },
+        )
+
+    if any(len(code) > 12 for code in chosen):  # no region code: not worth keeping
+        return render()
+    return public_cache.reference(("region-selects.html", *chosen), render, rows=lambda _: 1)
+
+
 @require_GET
 def public_query(request: HttpRequest) -> HttpResponse:
     criteria = _public_criteria(request)
-    cities = selectors.public_regions_cached(criteria["province"]) if criteria["province"] else []
-    counties = selectors.public_regions_cached(criteria["city"]) if criteria["city"] else []
     return TemplateResponse(
         request,
         "registry/public_query.html",
         {
             "criteria": criteria,
-            "provinces": selectors.public_regions_cached(),
-            "cities": cities,
-            "counties": counties,
-            "results_html": mark_safe(_public_results_html(criteria)),  # rendered, escaped
+            # both rendered and escaped already, each kept per worker
+            "region_selects_html": mark_safe(_region_selects_html(criteria)),
+            "results_html": mark_safe(_public_results_html(criteria)),
         },
     )
 

@@ -165,3 +165,22 @@ def test_a_catalogue_or_regions_reload_changes_the_next_answer_without_waiting(c
 
 def _items(client, **params) -> list[dict]:
     return client.get("/api/v1/public/institutions", params).json()["items"]
+
+
+def test_the_forms_region_selects_are_rendered_once_per_choice(client, db):
+    """The whole page's province, city and county selects (some 60 options) are kept per worker
+    with the regions: the page asked again renders only the page around them."""
+    _two_pharmacies()  # Jiang'an's: the regions with designated institutions are listed
+    partial = "registry/_public_region_selects.html"
+    first = client.get("/query/", DISTRICT)
+    again = client.get("/query/", DISTRICT)
+    other = client.get("/query/", {"province": "420000"})
+
+    assert partial in [t.name for t in first.templates]
+    assert partial not in [t.name for t in again.templates]
+    page = again.content.decode()
+    selects = page[page.index('<div class="query-regions">') :]
+    assert first.content.decode().count(selects[: selects.index("</div>")]) == 1
+    assert '<option value="420102" selected>' in page and '<option value="420100" selected>' in page
+    assert '<option value="420102" selected>' not in other.content.decode()
+    assert '<option value="420000" selected>' in other.content.decode()
