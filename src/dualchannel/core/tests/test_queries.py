@@ -11,7 +11,7 @@ import pytest
 from django.apps import apps
 from django.core.exceptions import FieldError, ValidationError
 from django.db import DatabaseError, connection, transaction
-from django.db.models import Prefetch
+from django.db.models import F, Prefetch
 from django.db.models.functions import Now
 from django.db.models.sql.compiler import SQLCompiler
 from django.db.transaction import TransactionManagementError
@@ -315,3 +315,29 @@ def test_a_value_the_short_ways_do_not_take_goes_through_django():
     naive = datetime(2026, 12, 5, 8, 0)
     with pytest.warns(RuntimeWarning, match="naive datetime"):
         assert prepare(naive) == run_after.get_db_prep_save(naive, connection)
+
+
+def test_every_row_shape_is_what_the_queryset_itself_yields():
+    """Dicts, tuples, values and annotated models through ``_row_maker``; a shape it does not
+    take (named tuples) through the queryset's own iterable: each the queryset's answer."""
+    made = InstitutionFactory.create_batch(3)
+    ids = [i.pk for i in made]
+
+    def shapes(pks):
+        ordered = Institution.objects.filter(pk__in=pks).order_by("pk")
+        return {
+            "dicts": ordered.values("pk", "name"),
+            "tuples": ordered.values_list("pk", "name"),
+            "flat": ordered.values_list("name", flat=True),
+            "named": ordered.values_list("pk", "name", named=True),
+            "annotated": ordered.annotate(twice=F("pk") * 2),
+        }
+
+    for shape in shapes(ids):
+        read = CompiledRead(lambda pks, shape=shape: shapes(pks)[shape], [int])
+        expected = list(shapes(ids[:2])[shape])
+        got = read.all(ids[:2])
+        assert got == expected, shape
+        assert [type(row) for row in got] == [type(row) for row in expected], shape
+        if shape == "annotated":
+            assert [row.twice for row in got] == [2 * pk for pk in ids[:2]]
